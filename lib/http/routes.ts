@@ -1,0 +1,43 @@
+/**
+ * Every HTTP route of the service, in API Gateway HTTP API route-key syntax, and the function that
+ * serves it. The local server routes with this table; the CDK stack creates one API route per entry.
+ */
+export type FunctionName = 'discovery' | 'bc-authorize' | 'token' | 'userinfo' | 'device' | 'admin' | 'web';
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  fn: FunctionName;
+  /** Admin routes are IAM (SigV4) authorized in AWS and bearer-token authorized locally. */
+  admin?: boolean;
+}
+
+export const ROUTES: readonly Route[] = [
+  { method: 'GET', path: '/{tenant}/.well-known/openid-configuration', fn: 'discovery' },
+  { method: 'GET', path: '/{tenant}/.well-known/jwks.json', fn: 'discovery' },
+  { method: 'POST', path: '/{tenant}/bc-authorize', fn: 'bc-authorize' },
+  { method: 'POST', path: '/{tenant}/oauth/token', fn: 'token' },
+  { method: 'GET', path: '/{tenant}/userinfo', fn: 'userinfo' },
+  { method: 'POST', path: '/{tenant}/userinfo', fn: 'userinfo' },
+  { method: 'POST', path: '/{tenant}/device/enrollments', fn: 'device' },
+  { method: 'GET', path: '/{tenant}/device/transactions', fn: 'device' },
+  { method: 'GET', path: '/{tenant}/device/transactions/{txn}', fn: 'device' },
+  { method: 'POST', path: '/{tenant}/device/transactions/{txn}', fn: 'device' },
+  { method: 'PUT', path: '/admin/tenants/{tenant}', fn: 'admin', admin: true },
+  { method: 'GET', path: '/admin/tenants/{tenant}', fn: 'admin', admin: true },
+  { method: 'DELETE', path: '/admin/tenants/{tenant}', fn: 'admin', admin: true },
+  { method: 'POST', path: '/admin/tenants/{tenant}/clients', fn: 'admin', admin: true },
+  { method: 'GET', path: '/admin/tenants/{tenant}/clients/{client_id}', fn: 'admin', admin: true },
+  { method: 'DELETE', path: '/admin/tenants/{tenant}/clients/{client_id}', fn: 'admin', admin: true },
+  { method: 'PUT', path: '/admin/tenants/{tenant}/users/{sub}', fn: 'admin', admin: true },
+  { method: 'GET', path: '/admin/tenants/{tenant}/users/{sub}', fn: 'admin', admin: true },
+  { method: 'POST', path: '/admin/tenants/{tenant}/users/{sub}/enrollment-tickets', fn: 'admin', admin: true },
+  { method: 'GET', path: '/admin/tenants/{tenant}/users/{sub}/devices', fn: 'admin', admin: true },
+  { method: 'DELETE', path: '/admin/tenants/{tenant}/users/{sub}/devices/{device_id}', fn: 'admin', admin: true },
+  { method: 'GET', path: '/admin/tenants/{tenant}/requests/{auth_req_id}', fn: 'admin', admin: true },
+];
+
+/** Tenant ids: DESIGN.md, `[a-z0-9][a-z0-9-]{0,62}` minus reserved words. */
+export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const RESERVED_TENANT_IDS = new Set(['admin', 'health', 'assets']);
+export const isValidTenantId = (id: string): boolean => TENANT_ID_PATTERN.test(id) && !RESERVED_TENANT_IDS.has(id);
