@@ -1,0 +1,835 @@
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateItemCommand,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type {
+  AuthRequest,
+  Client,
+  DecisionEvidence,
+  Device,
+  DevicePush,
+  DeviceSummary,
+  Tenant,
+  User,
+} from '../model.ts';
+import type { Store, StoredSigningKey, WriteOutcome } from '../ports.ts';
+
+type Item = Record<string, AttributeValue>;
+// biome-ignore lint/suspicious/noExplicitAny: unmarshalled items are untyped until mapped
+type Raw = Record<string, any>;
+
+/** Requests stay readable (admin API, late polls answering expired_token) for a day after they expire. */
+const REQUEST_TTL_GRACE_SECONDS = 86_400;
+const BATCH_WRITE_MAX = 25;
+
+const FAILED = Symbol('condition-failed');
+
+function isConditionFailed(err: unknown): boolean {
+  return (err as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
+}
+
+/** Runs a conditional write; a lost condition becomes FAILED, every other SDK error propagates. */
+async function attempt<T>(op: () => Promise<T>): Promise<T | typeof FAILED> {
+  try {
+    return await op();
+  } catch (err) {
+    if (isConditionFailed(err)) return FAILED;
+    throw err;
+  }
+}
+
+const toItem = (value: Record<string, unknown>): Item =>
+  marshall(value, { removeUndefinedValues: true, convertClassInstanceToMap: true });
+const fromItem = (item: Item): Raw => unmarshall(item);
+
+/**
+ * Builds the expression part of a command: every `#name` used is aliased (so reserved words such as
+ * `status`, `interval` and `ttl` need no care), and only the given values are marshalled.
+ */
+function expression(
+  parts: { update?: string; condition?: string; key?: string; filter?: string; projection?: string },
+  values?: Record<string, unknown>,
+) {
+  const text = Object.values(parts).join(' ');
+  const names: Record<string, string> = {};
+  for (const [, name] of text.matchAll(/#([A-Za-z_][A-Za-z0-9_]*)/g)) names[`#${name}`] = name as string;
+  return {
+    ...(parts.update !== undefined && { UpdateExpression: parts.update }),
+    ...(parts.condition !== undefined && { ConditionExpression: parts.condition }),
+    ...(parts.key !== undefined && { KeyConditionExpression: parts.key }),
+    ...(parts.filter !== undefined && { FilterExpression: parts.filter }),
+    ...(parts.projection !== undefined && { ProjectionExpression: parts.projection }),
+    ...(Object.keys(names).length > 0 && { ExpressionAttributeNames: names }),
+    ...(values && Object.keys(values).length > 0 && { ExpressionAttributeValues: toItem(values) }),
+  };
+}
+
+function updateExpression(clauses: { set?: string[]; remove?: string[]; add?: string[] }): string {
+  const out: string[] = [];
+  if (clauses.set?.length) out.push(`SET ${clauses.set.join(', ')}`);
+  if (clauses.remove?.length) out.push(`REMOVE ${clauses.remove.join(', ')}`);
+  if (clauses.add?.length) out.push(`ADD ${clauses.add.join(', ')}`);
+  return out.join(' ');
+}
+
+/** Drops keys whose value is undefined, so mapped records compare cleanly. */
+function compact<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
+  return value;
+}
+
+const ttlSeconds = (expiresAt: number) => Math.ceil(expiresAt / 1000);
+
+// Keys
+const tenantPk = (tenantId: string) => `T#${tenantId}`;
+const requestPk = (txn: string) => `REQ#${txn}`;
+const directoryKey = (tenantId: string, sk: string) => toItem({ pk: tenantPk(tenantId), sk });
+const ledgerKey = (pk: string) => toItem({ pk });
+
+// Mapping between domain records and storage items
+function pushToItem(push: DevicePush | undefined): Raw | undefined {
+  if (!push) return undefined;
+  if (push.type === 'webhook') return { type: push.type, url: push.url, disabled: push.disabled };
+  return { type: push.type, token: push.token, endpoint_arn: push.endpointArn, disabled: push.disabled };
+}
+
+function pushFromItem(raw: Raw | undefined): DevicePush | undefined {
+  if (!raw) return undefined;
+  if (raw.type === 'webhook') return compact({ type: 'webhook' as const, url: raw.url, disabled: raw.disabled });
+  return compact({ type: raw.type, token: raw.token, endpointArn: raw.endpoint_arn, disabled: raw.disabled });
+}
+
+const summaryToItem = (s: DeviceSummary): Raw => ({
+  device_id: s.deviceId,
+  name: s.name,
+  created_at: s.createdAt,
+  push: pushToItem(s.push),
+});
+
+const summaryFromItem = (raw: Raw): DeviceSummary =>
+  compact({ deviceId: raw.device_id, name: raw.name, createdAt: raw.created_at, push: pushFromItem(raw.push) });
+
+const tenantFromItem = (raw: Raw): Tenant => ({
+  tenantId: raw.tenant_id,
+  settings: raw.settings,
+  createdAt: raw.created_at,
+  updatedAt: raw.updated_at,
+});
+
+const clientToItem = (c: Client): Raw => ({
+  pk: tenantPk(c.tenantId),
+  sk: `CLIENT#${c.clientId}`,
+  tenant_id: c.tenantId,
+  client_id: c.clientId,
+  client_name: c.clientName,
+  secret_hash: c.secretHash,
+  token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+  grant_types: c.grantTypes,
+  scope: c.scope,
+  backchannel_token_delivery_mode: c.backchannelTokenDeliveryMode,
+  backchannel_client_notification_endpoint: c.backchannelClientNotificationEndpoint,
+  backchannel_user_code_parameter: c.backchannelUserCodeParameter,
+  created_at: c.createdAt,
+});
+
+const clientFromItem = (raw: Raw): Client =>
+  compact({
+    tenantId: raw.tenant_id,
+    clientId: raw.client_id,
+    clientName: raw.client_name,
+    secretHash: raw.secret_hash,
+    tokenEndpointAuthMethod: raw.token_endpoint_auth_method,
+    grantTypes: raw.grant_types ?? [],
+    scope: raw.scope,
+    backchannelTokenDeliveryMode: raw.backchannel_token_delivery_mode,
+    backchannelClientNotificationEndpoint: raw.backchannel_client_notification_endpoint,
+    backchannelUserCodeParameter: raw.backchannel_user_code_parameter ?? false,
+    createdAt: raw.created_at,
+  });
+
+const userFromItem = (raw: Raw): User =>
+  compact({
+    tenantId: raw.tenant_id,
+    sub: raw.sub,
+    claims: raw.claims ?? {},
+    userCodeHash: raw.user_code_hash,
+    devices: ((raw.devices ?? []) as Raw[]).map(summaryFromItem),
+    createdAt: raw.created_at,
+    updatedAt: raw.updated_at,
+  });
+
+const deviceToItem = (d: Device): Raw => ({
+  pk: tenantPk(d.tenantId),
+  sk: `DEVICE#${d.deviceId}`,
+  tenant_id: d.tenantId,
+  device_id: d.deviceId,
+  sub: d.sub,
+  name: d.name,
+  public_jwk: d.publicJwk,
+  push: pushToItem(d.push),
+  created_at: d.createdAt,
+});
+
+const deviceFromItem = (raw: Raw): Device =>
+  compact({
+    tenantId: raw.tenant_id,
+    deviceId: raw.device_id,
+    sub: raw.sub,
+    name: raw.name,
+    publicJwk: raw.public_jwk,
+    push: pushFromItem(raw.push),
+    createdAt: raw.created_at,
+  });
+
+const keyFromItem = (raw: Raw): StoredSigningKey => ({
+  kid: raw.kid,
+  alg: raw.alg,
+  privateJwk: raw.private_jwk,
+  createdAt: raw.created_at,
+});
+
+const evidenceToItem = (e: DecisionEvidence): Raw => ({
+  proof: e.proof,
+  device_id: e.deviceId,
+  decision: e.decision,
+  received_at: e.receivedAt,
+});
+
+const evidenceFromItem = (raw: Raw | undefined): DecisionEvidence | undefined =>
+  raw && { proof: raw.proof, deviceId: raw.device_id, decision: raw.decision, receivedAt: raw.received_at };
+
+function requestToItem(r: AuthRequest): Raw {
+  return {
+    pk: requestPk(r.txn),
+    txn: r.txn,
+    auth_req_id: r.authReqId,
+    tenant_id: r.tenantId,
+    client_id: r.clientId,
+    sub: r.sub,
+    claims: r.claims,
+    scope: r.scope,
+    acr_values: r.acrValues,
+    binding_message: r.bindingMessage,
+    authorization_details: r.authorizationDetails,
+    delivery_mode: r.deliveryMode,
+    client_notification_token: r.clientNotificationToken,
+    status: r.status,
+    created_at: r.createdAt,
+    expires_at: r.expiresAt,
+    interval: r.interval,
+    last_polled_at: r.lastPolledAt,
+    grant_pending: r.grantPending || undefined,
+    decided_at: r.decidedAt,
+    auth_time: r.authTime,
+    evidence: r.evidence && evidenceToItem(r.evidence),
+    redeemed_at: r.redeemedAt,
+    // Sparse GSI pending-by-user: present only while the request waits for a decision.
+    pending_key: r.status === 'pending' ? `${r.tenantId}#${r.sub}` : undefined,
+    ttl: ttlSeconds(r.expiresAt) + REQUEST_TTL_GRACE_SECONDS,
+  };
+}
+
+const requestFromItem = (raw: Raw): AuthRequest =>
+  compact({
+    txn: raw.txn,
+    authReqId: raw.auth_req_id,
+    tenantId: raw.tenant_id,
+    clientId: raw.client_id,
+    sub: raw.sub,
+    claims: raw.claims ?? {},
+    scope: raw.scope,
+    acrValues: raw.acr_values,
+    bindingMessage: raw.binding_message,
+    authorizationDetails: raw.authorization_details,
+    deliveryMode: raw.delivery_mode,
+    clientNotificationToken: raw.client_notification_token,
+    status: raw.status,
+    createdAt: raw.created_at,
+    expiresAt: raw.expires_at,
+    interval: raw.interval,
+    lastPolledAt: raw.last_polled_at,
+    grantPending: raw.grant_pending === true ? true : undefined,
+    decidedAt: raw.decided_at,
+    authTime: raw.auth_time,
+    evidence: evidenceFromItem(raw.evidence),
+    redeemedAt: raw.redeemed_at,
+  });
+
+export interface DynamoDbStoreOptions {
+  client: DynamoDBClient;
+  directoryTable: string;
+  ledgerTable: string;
+}
+
+/**
+ * The Store port on two DynamoDB tables (see dynamodb-schema.ts). Every state transition is one conditional
+ * single-item write, so the adapter also runs on dynalite, which has no transactions.
+ */
+export class DynamoDbStore implements Store {
+  readonly #client: DynamoDBClient;
+  readonly #directory: string;
+  readonly #ledger: string;
+
+  constructor({ client, directoryTable, ledgerTable }: DynamoDbStoreOptions) {
+    this.#client = client;
+    this.#directory = directoryTable;
+    this.#ledger = ledgerTable;
+  }
+
+  // Directory: tenants
+
+  async getTenant(tenantId: string): Promise<Tenant | undefined> {
+    const raw = await this.#getDirectory(tenantId, 'TENANT');
+    return raw && tenantFromItem(raw);
+  }
+
+  async saveTenant(tenant: Tenant, expectedUpdatedAt: number | null): Promise<WriteOutcome> {
+    const item = {
+      pk: tenantPk(tenant.tenantId),
+      sk: 'TENANT',
+      tenant_id: tenant.tenantId,
+      settings: tenant.settings,
+      created_at: tenant.createdAt,
+      updated_at: tenant.updatedAt,
+    };
+    return this.#put(this.#directory, item, expectedUpdatedAt);
+  }
+
+  async deleteTenant(tenantId: string): Promise<boolean> {
+    const keys: Item[] = [];
+    let found = false;
+    for await (const raw of this.#query({
+      TableName: this.#directory,
+      ...expression({ key: '#pk = :pk', projection: '#pk, #sk' }, { ':pk': tenantPk(tenantId) }),
+    })) {
+      if (raw.sk === 'TENANT') found = true;
+      keys.push(toItem({ pk: raw.pk, sk: raw.sk }));
+    }
+    await this.#batchDelete(this.#directory, keys);
+    return found;
+  }
+
+  // Directory: clients
+
+  async getClient(tenantId: string, clientId: string): Promise<Client | undefined> {
+    const raw = await this.#getDirectory(tenantId, `CLIENT#${clientId}`);
+    return raw && clientFromItem(raw);
+  }
+
+  async createClient(client: Client): Promise<WriteOutcome> {
+    return this.#put(this.#directory, clientToItem(client), null);
+  }
+
+  async deleteClient(tenantId: string, clientId: string): Promise<boolean> {
+    return this.#deleteIfExists(this.#directory, directoryKey(tenantId, `CLIENT#${clientId}`));
+  }
+
+  // Directory: users
+
+  async getUser(tenantId: string, sub: string): Promise<User | undefined> {
+    const raw = await this.#getDirectory(tenantId, `USER#${sub}`);
+    return raw && userFromItem(raw);
+  }
+
+  async findUserByEmail(tenantId: string, email: string): Promise<string | undefined> {
+    return this.#findUser('by-email', 'email_key', `${tenantId}#${email.toLowerCase()}`);
+  }
+
+  async findUserByPhone(tenantId: string, phoneE164: string): Promise<string | undefined> {
+    return this.#findUser('by-phone', 'phone_key', `${tenantId}#${phoneE164}`);
+  }
+
+  /**
+   * Writes the profile fields only: the rate-limit counters and the `devices` list belong to other methods
+   * (admitUserRequest, createDevice, deleteDevice), so a profile update must not overwrite them.
+   */
+  async saveUser(user: User, expectedUpdatedAt: number | null): Promise<WriteOutcome> {
+    const values: Record<string, unknown> = {
+      ':tenant_id': user.tenantId,
+      ':sub': user.sub,
+      ':claims': user.claims,
+      ':created_at': user.createdAt,
+      ':updated_at': user.updatedAt,
+      ':empty': [],
+    };
+    const set = [
+      '#tenant_id = :tenant_id',
+      '#sub = :sub',
+      '#claims = :claims',
+      '#created_at = :created_at',
+      '#updated_at = :updated_at',
+      '#devices = if_not_exists(#devices, :empty)',
+    ];
+    const remove: string[] = [];
+    const optional: [string, string | undefined][] = [
+      ['user_code_hash', user.userCodeHash],
+      ['email_key', user.claims.email ? `${user.tenantId}#${user.claims.email.toLowerCase()}` : undefined],
+      ['phone_key', user.claims.phone_number ? `${user.tenantId}#${user.claims.phone_number}` : undefined],
+    ];
+    for (const [name, value] of optional) {
+      if (value === undefined) {
+        remove.push(`#${name}`);
+      } else {
+        set.push(`#${name} = :${name}`);
+        values[`:${name}`] = value;
+      }
+    }
+    let condition = 'attribute_not_exists(#pk)';
+    if (expectedUpdatedAt !== null) {
+      condition = '#updated_at = :expected';
+      values[':expected'] = expectedUpdatedAt;
+    }
+    const result = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(user.tenantId, `USER#${user.sub}`),
+          ...expression({ update: updateExpression({ set, remove }), condition }, values),
+        }),
+      ),
+    );
+    return result === FAILED ? 'conflict' : 'ok';
+  }
+
+  async admitUserRequest(
+    tenantId: string,
+    sub: string,
+    limitPerMinute: number,
+    now: number,
+  ): Promise<{ user: User } | { rateLimited: true } | undefined> {
+    const key = directoryKey(tenantId, `USER#${sub}`);
+    const minute = Math.floor(now / 60_000);
+    const send = (update: string, condition: string, values: Record<string, unknown>) =>
+      attempt(async () => {
+        const out = await this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.#directory,
+            Key: key,
+            ReturnValues: 'ALL_NEW',
+            ...expression({ update, condition }, values),
+          }),
+        );
+        return { user: userFromItem(fromItem(out.Attributes ?? {})) };
+      });
+    // Within this minute's window: one more, while under the limit.
+    const increment = () =>
+      send('SET #rl_count = #rl_count + :one', '#rl_minute = :m AND #rl_count < :limit', {
+        ':one': 1,
+        ':m': minute,
+        ':limit': limitPerMinute,
+      });
+    // First request of a new window. `<` rather than `<>`: a caller whose clock lags must not reset a newer window.
+    const openWindow = () =>
+      send(
+        'SET #rl_minute = :m, #rl_count = :one',
+        'attribute_exists(#pk) AND (attribute_not_exists(#rl_minute) OR #rl_minute < :m)',
+        { ':one': 1, ':m': minute },
+      );
+
+    if (limitPerMinute > 0) {
+      const first = await increment();
+      if (first !== FAILED) return first;
+      const opened = await openWindow();
+      if (opened !== FAILED) return opened;
+      // A concurrent request opened the window between our two writes: count against it.
+      const retried = await increment();
+      if (retried !== FAILED) return retried;
+    }
+    const exists = await this.#getDirectory(tenantId, `USER#${sub}`, '#pk');
+    return exists ? { rateLimited: true } : undefined;
+  }
+
+  // Directory: devices
+
+  async getDevice(tenantId: string, deviceId: string): Promise<Device | undefined> {
+    const raw = await this.#getDirectory(tenantId, `DEVICE#${deviceId}`);
+    return raw && deviceFromItem(raw);
+  }
+
+  async createDevice(device: Device, summary: DeviceSummary): Promise<WriteOutcome> {
+    if ((await this.#put(this.#directory, deviceToItem(device), null)) === 'conflict') return 'conflict';
+    const listed = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(device.tenantId, `USER#${device.sub}`),
+          ...expression(
+            {
+              update: 'SET #devices = list_append(if_not_exists(#devices, :empty), :one)',
+              condition: 'attribute_exists(#pk)',
+            },
+            { ':empty': [], ':one': [summaryToItem(summary)] },
+          ),
+        }),
+      ),
+    );
+    if (listed === FAILED) {
+      // The user is gone: do not leave an orphan device that could still sign requests.
+      await this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(device.tenantId, `DEVICE#${device.deviceId}`),
+        }),
+      );
+      return 'conflict';
+    }
+    return 'ok';
+  }
+
+  async deleteDevice(tenantId: string, sub: string, deviceId: string): Promise<boolean> {
+    const deleted = await attempt(() =>
+      this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(tenantId, `DEVICE#${deviceId}`),
+          ...expression({ condition: '#sub = :sub' }, { ':sub': sub }),
+        }),
+      ),
+    );
+    if (deleted === FAILED) return false;
+    await this.#updateListedDevice(tenantId, sub, deviceId, (i) => ({ update: `REMOVE #devices[${i}]` }));
+    return true;
+  }
+
+  async disableDevicePush(tenantId: string, sub: string, deviceId: string): Promise<void> {
+    await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(tenantId, `DEVICE#${deviceId}`),
+          ...expression(
+            { update: 'SET #push.#disabled = :true', condition: '#sub = :sub AND attribute_exists(#push)' },
+            { ':sub': sub, ':true': true },
+          ),
+        }),
+      ),
+    );
+    await this.#updateListedDevice(tenantId, sub, deviceId, (i) => ({
+      update: `SET #devices[${i}].#push.#disabled = :true`,
+      condition: `attribute_exists(#devices[${i}].#push)`,
+      values: { ':true': true },
+    }));
+  }
+
+  // Directory: signing keys
+
+  async getSigningKeys(tenantId: string): Promise<StoredSigningKey[]> {
+    const keys: StoredSigningKey[] = [];
+    for await (const raw of this.#query({
+      TableName: this.#directory,
+      ConsistentRead: true,
+      ...expression(
+        { key: '#pk = :pk AND begins_with(#sk, :prefix)' },
+        { ':pk': tenantPk(tenantId), ':prefix': 'KEY#' },
+      ),
+    })) {
+      keys.push(keyFromItem(raw));
+    }
+    return keys;
+  }
+
+  async putSigningKey(tenantId: string, key: StoredSigningKey): Promise<WriteOutcome> {
+    const item = {
+      pk: tenantPk(tenantId),
+      sk: `KEY#${key.kid}`,
+      tenant_id: tenantId,
+      kid: key.kid,
+      alg: key.alg,
+      private_jwk: key.privateJwk,
+      created_at: key.createdAt,
+    };
+    return this.#put(this.#directory, item, null);
+  }
+
+  // Ledger: auth requests
+
+  async createRequest(request: AuthRequest): Promise<WriteOutcome> {
+    return this.#put(this.#ledger, requestToItem(request), null);
+  }
+
+  async getRequest(txn: string): Promise<AuthRequest | undefined> {
+    const out = await this.#client.send(
+      new GetItemCommand({ TableName: this.#ledger, Key: ledgerKey(requestPk(txn)), ConsistentRead: true }),
+    );
+    return out.Item && requestFromItem(fromItem(out.Item));
+  }
+
+  async pollRequest(txn: string, authReqId: string, clientId: string, now: number): Promise<AuthRequest | undefined> {
+    // Removing grant_pending in the same write that records the poll: only the poller whose ALL_OLD image
+    // still carries it redeems the grant.
+    const result = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(requestPk(txn)),
+          ReturnValues: 'ALL_OLD',
+          ...expression(
+            {
+              update: 'SET #last_polled_at = :now REMOVE #grant_pending',
+              condition: 'attribute_exists(#pk) AND #auth_req_id = :id AND #client_id = :cid',
+            },
+            { ':now': now, ':id': authReqId, ':cid': clientId },
+          ),
+        }),
+      ),
+    );
+    if (result === FAILED || !result.Attributes) return undefined;
+    return requestFromItem(fromItem(result.Attributes));
+  }
+
+  async slowDown(txn: string, addSeconds: number): Promise<void> {
+    await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(requestPk(txn)),
+          ...expression({ update: 'ADD #interval :add', condition: 'attribute_exists(#pk)' }, { ':add': addSeconds }),
+        }),
+      ),
+    );
+  }
+
+  async restoreGrant(txn: string): Promise<void> {
+    await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(requestPk(txn)),
+          ...expression(
+            { update: 'SET #grant_pending = :true', condition: '#status = :approved' },
+            { ':true': true, ':approved': 'approved' },
+          ),
+        }),
+      ),
+    );
+  }
+
+  async decideRequest(
+    txn: string,
+    owner: { tenantId: string; sub: string },
+    status: 'approved' | 'denied',
+    evidence: DecisionEvidence,
+    now: number,
+  ): Promise<AuthRequest | 'conflict'> {
+    const set = ['#status = :status', '#decided_at = :now', '#auth_time = :now', '#evidence = :evidence'];
+    const values: Record<string, unknown> = {
+      ':status': status,
+      ':now': now,
+      ':evidence': evidenceToItem(evidence),
+      ':t': owner.tenantId,
+      ':sub': owner.sub,
+      ':pending': 'pending',
+    };
+    if (status === 'approved') {
+      set.push('#grant_pending = :true');
+      values[':true'] = true;
+    }
+    const result = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(requestPk(txn)),
+          ReturnValues: 'ALL_NEW',
+          ...expression(
+            {
+              update: updateExpression({ set, remove: ['#pending_key'] }),
+              condition:
+                'attribute_exists(#pk) AND #tenant_id = :t AND #sub = :sub AND #status = :pending AND #expires_at > :now',
+            },
+            values,
+          ),
+        }),
+      ),
+    );
+    if (result === FAILED || !result.Attributes) return 'conflict';
+    return requestFromItem(fromItem(result.Attributes));
+  }
+
+  async listPending(tenantId: string, sub: string, now: number): Promise<AuthRequest[]> {
+    const pending: AuthRequest[] = [];
+    for await (const raw of this.#query({
+      TableName: this.#ledger,
+      IndexName: 'pending-by-user',
+      ScanIndexForward: false,
+      ...expression({ key: '#pending_key = :k' }, { ':k': `${tenantId}#${sub}` }),
+    })) {
+      // The index lags the table, and expired requests stay in it until TTL removes them.
+      const request = requestFromItem(raw);
+      if (request.status === 'pending' && request.expiresAt > now) pending.push(request);
+    }
+    return pending;
+  }
+
+  // Ledger: enrollment tickets and proof replay records
+
+  async createEnrollmentTicket(ticketHash: string, tenantId: string, sub: string, expiresAt: number): Promise<void> {
+    await this.#client.send(
+      new PutItemCommand({
+        TableName: this.#ledger,
+        Item: toItem({
+          pk: `TICKET#${ticketHash}`,
+          tenant_id: tenantId,
+          sub,
+          expires_at: expiresAt,
+          ttl: ttlSeconds(expiresAt),
+        }),
+      }),
+    );
+  }
+
+  async consumeEnrollmentTicket(
+    ticketHash: string,
+    now: number,
+  ): Promise<{ tenantId: string; sub: string } | undefined> {
+    const result = await attempt(() =>
+      this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(`TICKET#${ticketHash}`),
+          ReturnValues: 'ALL_OLD',
+          ...expression({ condition: 'attribute_exists(#pk) AND #expires_at > :now' }, { ':now': now }),
+        }),
+      ),
+    );
+    if (result === FAILED || !result.Attributes) return undefined;
+    const raw = fromItem(result.Attributes);
+    return { tenantId: raw.tenant_id, sub: raw.sub };
+  }
+
+  async recordProofJti(keyThumbprint: string, jti: string, expiresAt: number): Promise<boolean> {
+    const item = { pk: `JTI#${keyThumbprint}#${jti}`, expires_at: expiresAt, ttl: ttlSeconds(expiresAt) };
+    return (await this.#put(this.#ledger, item, null)) === 'ok';
+  }
+
+  // Helpers
+
+  async #getDirectory(tenantId: string, sk: string, projection?: string): Promise<Raw | undefined> {
+    const out = await this.#client.send(
+      new GetItemCommand({
+        TableName: this.#directory,
+        Key: directoryKey(tenantId, sk),
+        ConsistentRead: true,
+        ...(projection && expression({ projection })),
+      }),
+    );
+    return out.Item && fromItem(out.Item);
+  }
+
+  /** null: create only if absent; a number: replace only if `updated_at` still holds it. */
+  async #put(table: string, item: Raw, expectedUpdatedAt: number | null): Promise<WriteOutcome> {
+    const condition =
+      expectedUpdatedAt === null
+        ? expression({ condition: 'attribute_not_exists(#pk)' })
+        : expression({ condition: '#updated_at = :expected' }, { ':expected': expectedUpdatedAt });
+    const result = await attempt(() =>
+      this.#client.send(new PutItemCommand({ TableName: table, Item: toItem(item), ...condition })),
+    );
+    return result === FAILED ? 'conflict' : 'ok';
+  }
+
+  async #deleteIfExists(table: string, key: Item): Promise<boolean> {
+    const result = await attempt(() =>
+      this.#client.send(
+        new DeleteItemCommand({ TableName: table, Key: key, ...expression({ condition: 'attribute_exists(#pk)' }) }),
+      ),
+    );
+    return result !== FAILED;
+  }
+
+  async *#query(input: QueryCommandInput): AsyncGenerator<Raw> {
+    let start: Item | undefined;
+    do {
+      const out = await this.#client.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+      for (const item of out.Items ?? []) yield fromItem(item);
+      start = out.LastEvaluatedKey;
+    } while (start);
+  }
+
+  async #findUser(index: string, attribute: string, value: string): Promise<string | undefined> {
+    const subs = new Set<string>();
+    for await (const raw of this.#query({
+      TableName: this.#directory,
+      IndexName: index,
+      ...expression({ key: `#${attribute} = :v` }, { ':v': value }),
+    })) {
+      subs.add((raw.sk as string).slice('USER#'.length));
+    }
+    // A hint that matches several users identifies none of them: never push to a guess.
+    return subs.size === 1 ? [...subs][0] : undefined;
+  }
+
+  /**
+   * Applies an update to the user's `devices` entry for this device. The list is addressed by index, so the
+   * write is conditional on that index still holding this device; a concurrent change makes us re-read.
+   */
+  async #updateListedDevice(
+    tenantId: string,
+    sub: string,
+    deviceId: string,
+    change: (index: number) => { update: string; condition?: string; values?: Record<string, unknown> },
+  ): Promise<void> {
+    for (let tries = 0; tries < 3; tries++) {
+      const user = await this.#getDirectory(tenantId, `USER#${sub}`, '#devices');
+      const index = ((user?.devices ?? []) as Raw[]).findIndex((d) => d.device_id === deviceId);
+      if (index < 0) return;
+      const { update, condition, values } = change(index);
+      const guard = `#devices[${index}].#device_id = :device_id`;
+      const result = await attempt(() =>
+        this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.#directory,
+            Key: directoryKey(tenantId, `USER#${sub}`),
+            ...expression(
+              { update, condition: condition ? `${guard} AND ${condition}` : guard },
+              { ...values, ':device_id': deviceId },
+            ),
+          }),
+        ),
+      );
+      if (result !== FAILED) return;
+    }
+  }
+
+  async #batchDelete(table: string, keys: Item[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += BATCH_WRITE_MAX) {
+      let requests: WriteRequest[] = keys.slice(i, i + BATCH_WRITE_MAX).map((Key) => ({ DeleteRequest: { Key } }));
+      for (let attemptNo = 0; requests.length > 0; attemptNo++) {
+        if (attemptNo > 0) {
+          if (attemptNo > 8) throw new Error(`BatchWriteItem left ${requests.length} items unprocessed`);
+          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attemptNo, 2_000)));
+        }
+        const out = await this.#client.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests } }));
+        requests = out.UnprocessedItems?.[table] ?? [];
+      }
+    }
+  }
+}
+
+/** Counts every command sent through the client (benchmarks: DynamoDB requests per operation). */
+export function countDynamoDbRequests(client: DynamoDBClient): { readonly count: number; reset(): void } {
+  let count = 0;
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      count++;
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  return {
+    get count() {
+      return count;
+    },
+    reset() {
+      count = 0;
+    },
+  };
+}

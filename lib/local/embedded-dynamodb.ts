@@ -1,0 +1,143 @@
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { Agent } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { type AttributeValue, DeleteItemCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT, TTL_ATTRIBUTE } from '../adapters/dynamodb-schema.ts';
+import { ensureTables } from '../adapters/dynamodb-tables.ts';
+
+// dynalite is CommonJS without type declarations.
+const dynalite = createRequire(import.meta.url)('dynalite') as (options: {
+  path?: string;
+  createTableMs?: number;
+  deleteTableMs?: number;
+  updateTableMs?: number;
+}) => Server;
+
+const SWEEP_INTERVAL_MS = 60_000;
+
+export interface EmbeddedDynamoDb {
+  endpoint: string;
+  client: DynamoDBClient;
+  /** Deletes ledger items whose TTL has passed; returns how many (dynalite has no TTL deletion). */
+  sweep(nowMs?: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** A client for a local or self-hosted endpoint (embedded dynalite, or DYNAMODB_ENDPOINT). */
+export function createDynamoDbClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    region: 'local',
+    endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 3,
+    // Keep-alive: every store call otherwise pays a TCP handshake.
+    requestHandler: { httpAgent: new Agent({ keepAlive: true }) },
+  });
+}
+
+/**
+ * Starts dynalite in this process on 127.0.0.1 (a free port), persisted under `{dataDir}/dynamodb` or in
+ * memory, creates the tables and sweeps expired ledger items every minute.
+ */
+export async function startEmbeddedDynamoDb({ dataDir }: { dataDir: string | 'memory' }): Promise<EmbeddedDynamoDb> {
+  let path: string | undefined;
+  if (dataDir !== 'memory') {
+    path = join(dataDir, 'dynamodb');
+    await mkdir(path, { recursive: true });
+  }
+  const server = dynalite({ ...(path && { path }), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = createDynamoDbClient(endpoint);
+  const stopServer = () =>
+    new Promise<void>((resolve, reject) => {
+      server.close((err?: Error) => (err ? reject(err) : resolve()));
+      server.closeAllConnections();
+    });
+  try {
+    await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
+  } catch (err) {
+    client.destroy();
+    await stopServer();
+    throw err;
+  }
+
+  const sweep = (nowMs = Date.now()) => sweepExpired(client, LEDGER_TABLE_DEFAULT, nowMs);
+  let sweeping = false;
+  const timer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    sweep()
+      .catch(() => {
+        // The next sweep retries; expiry is checked in code on every read anyway.
+      })
+      .finally(() => {
+        sweeping = false;
+      });
+  }, SWEEP_INTERVAL_MS);
+  timer.unref();
+
+  return {
+    endpoint,
+    client,
+    sweep,
+    async stop() {
+      clearInterval(timer);
+      client.destroy();
+      await stopServer();
+    },
+  };
+}
+
+/**
+ * What DynamoDB TTL does in AWS: deletes items whose `ttl` (epoch seconds) has passed. Each delete is
+ * conditional on the item still being expired, so an item written again meanwhile survives.
+ */
+export async function sweepExpired(client: DynamoDBClient, table: string, nowMs = Date.now()): Promise<number> {
+  const now = Math.floor(nowMs / 1000);
+  const values = marshall({ ':now': now });
+  const names = { '#ttl': TTL_ATTRIBUTE, '#pk': 'pk' };
+  let deleted = 0;
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: table,
+        FilterExpression: '#ttl < :now',
+        ProjectionExpression: '#pk',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      try {
+        await client.send(
+          new DeleteItemCommand({
+            TableName: table,
+            Key: marshall({ pk: unmarshall(item).pk }),
+            ConditionExpression: '#ttl < :now',
+            ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+            ExpressionAttributeValues: values,
+          }),
+        );
+        deleted++;
+      } catch (err) {
+        if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+      }
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return deleted;
+}

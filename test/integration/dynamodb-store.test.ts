@@ -1,0 +1,644 @@
+import { randomUUID } from 'node:crypto';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
+import { countDynamoDbRequests } from '../../lib/adapters/dynamodb-store.ts';
+import { ensureTables } from '../../lib/adapters/dynamodb-tables.ts';
+import {
+  type AuthRequest,
+  type Client,
+  DEFAULT_TENANT_SETTINGS,
+  type DecisionEvidence,
+  type Device,
+  type DeviceSummary,
+  type Tenant,
+  type User,
+} from '../../lib/model.ts';
+import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
+
+const NOW = 1_750_000_000_000;
+const MINUTE = 60_000;
+
+let t: TestStore;
+
+beforeAll(async () => {
+  t = await startTestStore();
+});
+
+afterAll(async () => {
+  await t?.stop();
+});
+
+const uid = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+function tenant(tenantId = uid('t'), overrides: Partial<Tenant> = {}): Tenant {
+  return { tenantId, settings: { ...DEFAULT_TENANT_SETTINGS }, createdAt: NOW, updatedAt: NOW, ...overrides };
+}
+
+function user(tenantId: string, sub = uid('u'), overrides: Partial<User> = {}): User {
+  return {
+    tenantId,
+    sub,
+    claims: { name: 'Ada Lovelace', email: 'Ada@Example.com', phone_number: '+15551234567' },
+    devices: [],
+    createdAt: NOW,
+    updatedAt: NOW,
+    ...overrides,
+  };
+}
+
+function client(tenantId: string, clientId = uid('c')): Client {
+  return {
+    tenantId,
+    clientId,
+    clientName: 'Support desk',
+    secretHash: 'hash',
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    grantTypes: ['urn:openid:params:grant-type:ciba'],
+    backchannelTokenDeliveryMode: 'poll',
+    backchannelUserCodeParameter: false,
+    createdAt: NOW,
+  };
+}
+
+function device(tenantId: string, sub: string, deviceId = uid('d')): { device: Device; summary: DeviceSummary } {
+  const push = { type: 'webhook' as const, url: 'http://127.0.0.1:9999/push' };
+  return {
+    device: {
+      tenantId,
+      deviceId,
+      sub,
+      name: 'Phone',
+      publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
+      push,
+      createdAt: NOW,
+    },
+    summary: { deviceId, name: 'Phone', createdAt: NOW, push },
+  };
+}
+
+function request(overrides: Partial<AuthRequest> = {}): AuthRequest {
+  const txn = uid('txn');
+  return {
+    txn,
+    authReqId: `${txn}.secret`,
+    tenantId: 'acme',
+    clientId: 'client-1',
+    sub: 'alice',
+    claims: { email: 'alice@example.com', address: { country: 'DE' } },
+    scope: 'openid',
+    bindingMessage: 'code 4F-22',
+    authorizationDetails: [{ type: 'payment_initiation', amount: { value: '12.00', currency: 'EUR' } }],
+    deliveryMode: 'poll',
+    status: 'pending',
+    createdAt: NOW,
+    expiresAt: NOW + 5 * MINUTE,
+    interval: 5,
+    ...overrides,
+  };
+}
+
+const evidence = (decision: 'approve' | 'deny' = 'approve'): DecisionEvidence => ({
+  proof: 'eyJ.proof.sig',
+  deviceId: 'device-1',
+  decision,
+  receivedAt: NOW + 1000,
+});
+
+async function rawLedgerItem(pk: string) {
+  const out = await t.client.send(
+    new GetItemCommand({ TableName: LEDGER_TABLE_DEFAULT, Key: marshall({ pk }), ConsistentRead: true }),
+  );
+  return out.Item && unmarshall(out.Item);
+}
+
+async function rawDirectoryItem(pk: string, sk: string) {
+  const out = await t.client.send(
+    new GetItemCommand({ TableName: DIRECTORY_TABLE_DEFAULT, Key: marshall({ pk, sk }), ConsistentRead: true }),
+  );
+  return out.Item && unmarshall(out.Item);
+}
+
+describe('tables', () => {
+  it('ensures existing tables again without error', async () => {
+    await expect(
+      ensureTables(t.client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT }),
+    ).resolves.toBeUndefined();
+  });
+});
+
+describe('tenants', () => {
+  it('creates a tenant once and reads it back', async () => {
+    const record = tenant();
+    expect(await t.store.saveTenant(record, null)).toBe('ok');
+    expect(await t.store.getTenant(record.tenantId)).toEqual(record);
+    expect(await t.store.saveTenant(record, null)).toBe('conflict');
+  });
+
+  it('returns undefined for an unknown tenant', async () => {
+    expect(await t.store.getTenant(uid('nobody'))).toBeUndefined();
+  });
+
+  it('updates a tenant only when updatedAt is what the caller read', async () => {
+    const record = tenant();
+    await t.store.saveTenant(record, null);
+    const updated = { ...record, settings: { ...record.settings, displayName: 'ACME' }, updatedAt: NOW + 1 };
+    expect(await t.store.saveTenant(updated, NOW)).toBe('ok');
+    const stale = { ...record, settings: { ...record.settings, displayName: 'Stale' }, updatedAt: NOW + 2 };
+    expect(await t.store.saveTenant(stale, NOW)).toBe('conflict');
+    expect((await t.store.getTenant(record.tenantId))?.settings.displayName).toBe('ACME');
+  });
+
+  it('does not update a tenant that does not exist', async () => {
+    expect(await t.store.saveTenant(tenant(), NOW)).toBe('conflict');
+  });
+
+  it('deletes a tenant with everything under it', async () => {
+    const record = tenant();
+    await t.store.saveTenant(record, null);
+    const clients = Array.from({ length: 30 }, () => client(record.tenantId));
+    await Promise.all(clients.map((c) => t.store.createClient(c)));
+    const u = user(record.tenantId);
+    await t.store.saveUser(u, null);
+    const d = device(record.tenantId, u.sub);
+    await t.store.createDevice(d.device, d.summary);
+    await t.store.putSigningKey(record.tenantId, {
+      kid: 'k1',
+      alg: 'ES256',
+      privateJwk: { kty: 'EC', d: 'secret' },
+      createdAt: NOW,
+    });
+
+    expect(await t.store.deleteTenant(record.tenantId)).toBe(true);
+
+    expect(await t.store.getTenant(record.tenantId)).toBeUndefined();
+    expect(await t.store.getClient(record.tenantId, clients[0]!.clientId)).toBeUndefined();
+    expect(await t.store.getUser(record.tenantId, u.sub)).toBeUndefined();
+    expect(await t.store.getDevice(record.tenantId, d.device.deviceId)).toBeUndefined();
+    expect(await t.store.getSigningKeys(record.tenantId)).toEqual([]);
+    expect(await t.store.findUserByEmail(record.tenantId, 'ada@example.com')).toBeUndefined();
+  });
+
+  it('reports false when deleting a tenant that does not exist', async () => {
+    expect(await t.store.deleteTenant(uid('nobody'))).toBe(false);
+  });
+});
+
+describe('clients', () => {
+  it('creates a client once, reads it and deletes it', async () => {
+    const c = { ...client('acme'), scope: 'openid profile', backchannelClientNotificationEndpoint: 'https://rp/cb' };
+    expect(await t.store.createClient(c)).toBe('ok');
+    expect(await t.store.createClient(c)).toBe('conflict');
+    expect(await t.store.getClient('acme', c.clientId)).toEqual(c);
+    expect(await t.store.deleteClient('acme', c.clientId)).toBe(true);
+    expect(await t.store.deleteClient('acme', c.clientId)).toBe(false);
+    expect(await t.store.getClient('acme', c.clientId)).toBeUndefined();
+  });
+
+  it('does not find a client under another tenant', async () => {
+    const c = client('tenant-a');
+    await t.store.createClient(c);
+    expect(await t.store.getClient('tenant-b', c.clientId)).toBeUndefined();
+  });
+});
+
+describe('users', () => {
+  it('creates a user once and reads it back', async () => {
+    const u = user(uid('t'), uid('u'), { userCodeHash: 'code-hash' });
+    expect(await t.store.saveUser(u, null)).toBe('ok');
+    expect(await t.store.getUser(u.tenantId, u.sub)).toEqual(u);
+    expect(await t.store.saveUser(u, null)).toBe('conflict');
+  });
+
+  it('updates a user only when updatedAt is what the caller read', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const renamed = { ...u, claims: { ...u.claims, name: 'Ada King' }, updatedAt: NOW + 1 };
+    expect(await t.store.saveUser(renamed, NOW)).toBe('ok');
+    expect(await t.store.saveUser({ ...u, claims: { name: 'Stale' }, updatedAt: NOW + 2 }, NOW)).toBe('conflict');
+    expect((await t.store.getUser(u.tenantId, u.sub))?.claims.name).toBe('Ada King');
+  });
+
+  it('does not update a user that does not exist', async () => {
+    expect(await t.store.saveUser(user(uid('t')), NOW)).toBe('conflict');
+  });
+
+  it('finds a user by email case-insensitively', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    expect(await t.store.findUserByEmail(u.tenantId, 'ada@example.com')).toBe(u.sub);
+    expect(await t.store.findUserByEmail(u.tenantId, 'ADA@EXAMPLE.COM')).toBe(u.sub);
+    expect(await t.store.findUserByEmail(u.tenantId, 'bob@example.com')).toBeUndefined();
+  });
+
+  it('finds a user by phone number', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    expect(await t.store.findUserByPhone(u.tenantId, '+15551234567')).toBe(u.sub);
+    expect(await t.store.findUserByPhone(u.tenantId, '+15550000000')).toBeUndefined();
+  });
+
+  it('does not find a user of tenant A through tenant B', async () => {
+    const u = user(uid('tenant-a'));
+    await t.store.saveUser(u, null);
+    const other = uid('tenant-b');
+    expect(await t.store.findUserByEmail(other, 'ada@example.com')).toBeUndefined();
+    expect(await t.store.findUserByPhone(other, '+15551234567')).toBeUndefined();
+    expect(await t.store.getUser(other, u.sub)).toBeUndefined();
+    expect(await t.store.admitUserRequest(other, u.sub, 5, NOW)).toBeUndefined();
+  });
+
+  it('does not resolve an email that several users share', async () => {
+    const tenantId = uid('t');
+    await t.store.saveUser(user(tenantId), null);
+    await t.store.saveUser(user(tenantId), null);
+    expect(await t.store.findUserByEmail(tenantId, 'ada@example.com')).toBeUndefined();
+  });
+
+  it('drops the lookup keys when email and phone are removed', async () => {
+    const u = user(uid('t'), uid('u'), { userCodeHash: 'code-hash' });
+    await t.store.saveUser(u, null);
+    const { userCodeHash: _, ...withoutCode } = u;
+    await t.store.saveUser({ ...withoutCode, claims: { name: 'Ada' }, updatedAt: NOW + 1 }, NOW);
+    expect(await t.store.findUserByEmail(u.tenantId, 'ada@example.com')).toBeUndefined();
+    expect(await t.store.findUserByPhone(u.tenantId, '+15551234567')).toBeUndefined();
+    const raw = await rawDirectoryItem(`T#${u.tenantId}`, `USER#${u.sub}`);
+    expect(raw).not.toHaveProperty('email_key');
+    expect(raw).not.toHaveProperty('phone_key');
+    expect(raw).not.toHaveProperty('user_code_hash');
+  });
+
+  it('keeps devices and rate-limit counters when the profile is saved', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const d = device(u.tenantId, u.sub);
+    await t.store.createDevice(d.device, d.summary);
+    await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW);
+    await t.store.saveUser({ ...u, devices: [], claims: { name: 'Renamed' }, updatedAt: NOW + 1 }, NOW);
+
+    expect((await t.store.getUser(u.tenantId, u.sub))?.devices).toEqual([d.summary]);
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW)).toHaveProperty('user');
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW)).toEqual({ rateLimited: true });
+  });
+});
+
+describe('admitUserRequest', () => {
+  it('admits up to the limit per minute and then rate-limits', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    for (let i = 0; i < 3; i++) {
+      const admitted = await t.store.admitUserRequest(u.tenantId, u.sub, 3, NOW + i);
+      expect(admitted).toEqual({ user: u });
+    }
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 3, NOW + 10)).toEqual({ rateLimited: true });
+  });
+
+  it('opens a new budget in the next minute', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW)).toHaveProperty('user');
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW)).toEqual({ rateLimited: true });
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW + MINUTE)).toHaveProperty('user');
+  });
+
+  it('does not let a lagging clock reopen an older window', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW + MINUTE)).toHaveProperty('user');
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW)).toEqual({ rateLimited: true });
+  });
+
+  it('rate-limits every request when the limit is zero', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 0, NOW)).toEqual({ rateLimited: true });
+  });
+
+  it('returns undefined for an unknown user', async () => {
+    expect(await t.store.admitUserRequest('acme', uid('nobody'), 5, NOW)).toBeUndefined();
+    expect(await t.store.admitUserRequest('acme', uid('nobody'), 0, NOW)).toBeUndefined();
+  });
+
+  it('admits exactly the limit out of 20 concurrent requests', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => t.store.admitUserRequest(u.tenantId, u.sub, 5, NOW)),
+    );
+    expect(results.filter((r) => r && 'user' in r)).toHaveLength(5);
+    expect(results.filter((r) => r && 'rateLimited' in r)).toHaveLength(15);
+  });
+});
+
+describe('devices', () => {
+  it('creates a device once and lists it on its user', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const d = device(u.tenantId, u.sub);
+    expect(await t.store.createDevice(d.device, d.summary)).toBe('ok');
+    expect(await t.store.createDevice(d.device, d.summary)).toBe('conflict');
+    expect(await t.store.getDevice(u.tenantId, d.device.deviceId)).toEqual(d.device);
+    expect((await t.store.getUser(u.tenantId, u.sub))?.devices).toEqual([d.summary]);
+  });
+
+  it('does not create a device for a user that does not exist', async () => {
+    const d = device(uid('t'), uid('ghost'));
+    expect(await t.store.createDevice(d.device, d.summary)).toBe('conflict');
+    expect(await t.store.getDevice(d.device.tenantId, d.device.deviceId)).toBeUndefined();
+  });
+
+  it('deletes a device and removes it from the user list', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const [a, b, c] = [device(u.tenantId, u.sub), device(u.tenantId, u.sub), device(u.tenantId, u.sub)];
+    for (const d of [a!, b!, c!]) await t.store.createDevice(d.device, d.summary);
+
+    expect(await t.store.deleteDevice(u.tenantId, u.sub, b!.device.deviceId)).toBe(true);
+    expect(await t.store.getDevice(u.tenantId, b!.device.deviceId)).toBeUndefined();
+    expect((await t.store.getUser(u.tenantId, u.sub))?.devices).toEqual([a!.summary, c!.summary]);
+    expect(await t.store.deleteDevice(u.tenantId, u.sub, b!.device.deviceId)).toBe(false);
+  });
+
+  it('does not delete the device of another user', async () => {
+    const owner = user(uid('t'));
+    await t.store.saveUser(owner, null);
+    const d = device(owner.tenantId, owner.sub);
+    await t.store.createDevice(d.device, d.summary);
+    expect(await t.store.deleteDevice(owner.tenantId, 'mallory', d.device.deviceId)).toBe(false);
+    expect(await t.store.getDevice(owner.tenantId, d.device.deviceId)).toBeDefined();
+  });
+
+  it('removes both devices when two are deleted concurrently', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const list = [device(u.tenantId, u.sub), device(u.tenantId, u.sub), device(u.tenantId, u.sub)];
+    for (const d of list) await t.store.createDevice(d.device, d.summary);
+    await Promise.all(list.slice(0, 2).map((d) => t.store.deleteDevice(u.tenantId, u.sub, d.device.deviceId)));
+    expect((await t.store.getUser(u.tenantId, u.sub))?.devices).toEqual([list[2]!.summary]);
+  });
+
+  it('disables push on the device and on the user list', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const [a, b] = [device(u.tenantId, u.sub), device(u.tenantId, u.sub)];
+    await t.store.createDevice(a.device, a.summary);
+    await t.store.createDevice(b.device, b.summary);
+
+    await t.store.disableDevicePush(u.tenantId, u.sub, b.device.deviceId);
+
+    expect((await t.store.getDevice(u.tenantId, b.device.deviceId))?.push).toEqual({
+      ...b.device.push,
+      disabled: true,
+    });
+    const devices = (await t.store.getUser(u.tenantId, u.sub))?.devices;
+    expect(devices?.[0]?.push?.disabled).toBeUndefined();
+    expect(devices?.[1]?.push).toEqual({ ...b.summary.push, disabled: true });
+  });
+
+  it('ignores disabling push for an unknown device', async () => {
+    await expect(t.store.disableDevicePush('acme', 'alice', uid('nothing'))).resolves.toBeUndefined();
+  });
+
+  it('round-trips an APNs push channel', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const d = device(u.tenantId, u.sub);
+    const push = { type: 'apns' as const, token: 'tok', endpointArn: 'arn:aws:sns:endpoint' };
+    await t.store.createDevice({ ...d.device, push }, { ...d.summary, push });
+    expect((await t.store.getDevice(u.tenantId, d.device.deviceId))?.push).toEqual(push);
+    expect((await t.store.getUser(u.tenantId, u.sub))?.devices[0]?.push).toEqual(push);
+  });
+});
+
+describe('signing keys', () => {
+  it('stores keys once and lists them per tenant', async () => {
+    const tenantId = uid('t');
+    const key = { kid: 'k1', alg: 'ES256' as const, privateJwk: { kty: 'EC', crv: 'P-256', d: 'd' }, createdAt: NOW };
+    expect(await t.store.putSigningKey(tenantId, key)).toBe('ok');
+    expect(await t.store.putSigningKey(tenantId, key)).toBe('conflict');
+    await t.store.putSigningKey(tenantId, { ...key, kid: 'k2' });
+    expect((await t.store.getSigningKeys(tenantId)).map((k) => k.kid)).toEqual(['k1', 'k2']);
+    expect((await t.store.getSigningKeys(tenantId))[0]).toEqual(key);
+    expect(await t.store.getSigningKeys(uid('other'))).toEqual([]);
+  });
+});
+
+describe('auth requests', () => {
+  it('creates a request once and reads it back', async () => {
+    const r = request({ acrValues: 'urn:acr:mfa', clientNotificationToken: 'cnt' });
+    expect(await t.store.createRequest(r)).toBe('ok');
+    expect(await t.store.createRequest(r)).toBe('conflict');
+    expect(await t.store.getRequest(r.txn)).toEqual(r);
+    expect(await t.store.getRequest(uid('nothing'))).toBeUndefined();
+  });
+
+  it('sets the TTL a day after expiry', async () => {
+    const r = request();
+    await t.store.createRequest(r);
+    const raw = await rawLedgerItem(`REQ#${r.txn}`);
+    expect(raw?.ttl).toBe(Math.ceil(r.expiresAt / 1000) + 86_400);
+    expect(raw?.pending_key).toBe(`${r.tenantId}#${r.sub}`);
+  });
+
+  it('approves a pending request and marks the grant pending', async () => {
+    const r = request();
+    await t.store.createRequest(r);
+    const decided = await t.store.decideRequest(
+      r.txn,
+      { tenantId: r.tenantId, sub: r.sub },
+      'approved',
+      evidence(),
+      NOW + 1,
+    );
+    expect(decided).toEqual({
+      ...r,
+      status: 'approved',
+      decidedAt: NOW + 1,
+      authTime: NOW + 1,
+      evidence: evidence(),
+      grantPending: true,
+    });
+    expect(await t.store.getRequest(r.txn)).toEqual(decided);
+    expect((await rawLedgerItem(`REQ#${r.txn}`))?.pending_key).toBeUndefined();
+  });
+
+  it('denies a pending request without a grant', async () => {
+    const r = request();
+    await t.store.createRequest(r);
+    const decided = await t.store.decideRequest(
+      r.txn,
+      { tenantId: r.tenantId, sub: r.sub },
+      'denied',
+      evidence('deny'),
+      NOW,
+    );
+    expect(decided).toMatchObject({ status: 'denied', evidence: evidence('deny') });
+    expect(decided).not.toHaveProperty('grantPending');
+  });
+
+  it('refuses a decision by another tenant or user, after expiry, or twice', async () => {
+    const r = request();
+    await t.store.createRequest(r);
+    const owner = { tenantId: r.tenantId, sub: r.sub };
+    expect(await t.store.decideRequest(r.txn, { ...owner, tenantId: 'other' }, 'approved', evidence(), NOW)).toBe(
+      'conflict',
+    );
+    expect(await t.store.decideRequest(r.txn, { ...owner, sub: 'mallory' }, 'approved', evidence(), NOW)).toBe(
+      'conflict',
+    );
+    expect(await t.store.decideRequest(r.txn, owner, 'approved', evidence(), r.expiresAt)).toBe('conflict');
+    expect(await t.store.decideRequest(uid('nothing'), owner, 'approved', evidence(), NOW)).toBe('conflict');
+    expect(await t.store.decideRequest(r.txn, owner, 'approved', evidence(), NOW)).not.toBe('conflict');
+    expect(await t.store.decideRequest(r.txn, owner, 'approved', evidence(), NOW)).toBe('conflict');
+  });
+
+  it('lets exactly one of a concurrent approve and deny win', async () => {
+    const r = request();
+    await t.store.createRequest(r);
+    const owner = { tenantId: r.tenantId, sub: r.sub };
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        i % 2 === 0
+          ? t.store.decideRequest(r.txn, owner, 'approved', evidence(), NOW)
+          : t.store.decideRequest(r.txn, owner, 'denied', evidence('deny'), NOW),
+      ),
+    );
+    const winners = results.filter((x) => x !== 'conflict');
+    expect(winners).toHaveLength(1);
+    expect((await t.store.getRequest(r.txn))?.status).toBe((winners[0] as AuthRequest).status);
+  });
+
+  it('records polls and returns the request as it was before the poll', async () => {
+    const r = request();
+    await t.store.createRequest(r);
+    const first = await t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW + 5000);
+    expect(first).toEqual(r);
+    const second = await t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW + 10_000);
+    expect(second?.lastPolledAt).toBe(NOW + 5000);
+  });
+
+  it('does not poll with a wrong auth_req_id, client or txn', async () => {
+    const r = request();
+    await t.store.createRequest(r);
+    expect(await t.store.pollRequest(r.txn, `${r.txn}.wrong`, r.clientId, NOW)).toBeUndefined();
+    expect(await t.store.pollRequest(r.txn, r.authReqId, 'other-client', NOW)).toBeUndefined();
+    expect(await t.store.pollRequest(uid('nothing'), r.authReqId, r.clientId, NOW)).toBeUndefined();
+    expect((await t.store.getRequest(r.txn))?.lastPolledAt).toBeUndefined();
+  });
+
+  it('redeems an approved grant exactly once among 50 concurrent polls', async () => {
+    const r = request();
+    await t.store.createRequest(r);
+    await t.store.decideRequest(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', evidence(), NOW);
+    const polls = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW + i)),
+    );
+    expect(polls.filter((p) => p?.grantPending === true)).toHaveLength(1);
+    expect(polls.every((p) => p?.status === 'approved')).toBe(true);
+    expect((await t.store.getRequest(r.txn))?.grantPending).toBeUndefined();
+  });
+
+  it('restores a grant on an approved request only', async () => {
+    const r = request();
+    await t.store.createRequest(r);
+    await t.store.restoreGrant(r.txn);
+    expect((await t.store.getRequest(r.txn))?.grantPending).toBeUndefined();
+
+    await t.store.decideRequest(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', evidence(), NOW);
+    expect((await t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW))?.grantPending).toBe(true);
+    expect((await t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW))?.grantPending).toBeUndefined();
+    await t.store.restoreGrant(r.txn);
+    expect((await t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW))?.grantPending).toBe(true);
+    await expect(t.store.restoreGrant(uid('nothing'))).resolves.toBeUndefined();
+  });
+
+  it('adds slow_down penalties to the interval', async () => {
+    const r = request();
+    await t.store.createRequest(r);
+    await t.store.slowDown(r.txn, 5);
+    await t.store.slowDown(r.txn, 5);
+    expect((await t.store.getRequest(r.txn))?.interval).toBe(15);
+    await expect(t.store.slowDown(uid('nothing'), 5)).resolves.toBeUndefined();
+    expect(await t.store.getRequest('nothing')).toBeUndefined();
+  });
+
+  it('lists a user’s pending unexpired requests newest first', async () => {
+    const tenantId = uid('t');
+    const sub = 'alice';
+    const older = request({ tenantId, sub, createdAt: NOW - 2000 });
+    const newer = request({ tenantId, sub, createdAt: NOW - 1000 });
+    const expired = request({ tenantId, sub, createdAt: NOW - 600_000, expiresAt: NOW - 300_000 });
+    const decided = request({ tenantId, sub, createdAt: NOW - 500 });
+    const otherUser = request({ tenantId, sub: 'bob' });
+    const otherTenant = request({ tenantId: uid('t'), sub });
+    for (const r of [older, newer, expired, decided, otherUser, otherTenant]) await t.store.createRequest(r);
+    await t.store.decideRequest(decided.txn, { tenantId, sub }, 'denied', evidence('deny'), NOW);
+
+    const pending = await t.store.listPending(tenantId, sub, NOW);
+    expect(pending.map((r) => r.txn)).toEqual([newer.txn, older.txn]);
+  });
+});
+
+describe('enrollment tickets', () => {
+  it('consumes a ticket once and returns its owner', async () => {
+    const hash = uid('ticket');
+    await t.store.createEnrollmentTicket(hash, 'acme', 'alice', NOW + 10 * MINUTE);
+    expect(await t.store.consumeEnrollmentTicket(hash, NOW)).toEqual({ tenantId: 'acme', sub: 'alice' });
+    expect(await t.store.consumeEnrollmentTicket(hash, NOW)).toBeUndefined();
+  });
+
+  it('refuses an expired or unknown ticket', async () => {
+    const hash = uid('ticket');
+    await t.store.createEnrollmentTicket(hash, 'acme', 'alice', NOW);
+    expect(await t.store.consumeEnrollmentTicket(hash, NOW)).toBeUndefined();
+    expect(await t.store.consumeEnrollmentTicket(uid('nothing'), NOW)).toBeUndefined();
+    expect((await rawLedgerItem(`TICKET#${hash}`))?.ttl).toBe(Math.ceil(NOW / 1000));
+  });
+
+  it('gives a ticket to exactly one of 10 concurrent consumers', async () => {
+    const hash = uid('ticket');
+    await t.store.createEnrollmentTicket(hash, 'acme', 'alice', NOW + MINUTE);
+    const results = await Promise.all(Array.from({ length: 10 }, () => t.store.consumeEnrollmentTicket(hash, NOW)));
+    expect(results.filter((r) => r !== undefined)).toEqual([{ tenantId: 'acme', sub: 'alice' }]);
+  });
+});
+
+describe('proof replay', () => {
+  it('records a jti once and reports the replay', async () => {
+    const jti = uid('jti');
+    expect(await t.store.recordProofJti('thumb', jti, NOW + MINUTE)).toBe(true);
+    expect(await t.store.recordProofJti('thumb', jti, NOW + MINUTE)).toBe(false);
+    expect(await t.store.recordProofJti('other-thumb', jti, NOW + MINUTE)).toBe(true);
+  });
+
+  it('accepts exactly one of concurrent uses of the same jti', async () => {
+    const jti = uid('jti');
+    const results = await Promise.all(Array.from({ length: 10 }, () => t.store.recordProofJti('thumb', jti, NOW)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe('expiry sweep (local mode)', () => {
+  it('deletes ledger items whose ttl has passed and keeps the rest', async () => {
+    const jti = uid('jti');
+    const ticket = uid('ticket');
+    await t.store.recordProofJti('thumb', jti, NOW);
+    await t.store.createEnrollmentTicket(ticket, 'acme', 'alice', NOW + 10 * MINUTE);
+    const deleted = await t.dynamodb.sweep(NOW + MINUTE);
+    expect(deleted).toBeGreaterThanOrEqual(1);
+    expect(await rawLedgerItem(`JTI#thumb#${jti}`)).toBeUndefined();
+    expect(await rawLedgerItem(`TICKET#${ticket}`)).toBeDefined();
+  });
+});
+
+describe('request counting', () => {
+  it('counts every command sent through the client', async () => {
+    const counter = countDynamoDbRequests(t.client);
+    await t.store.getTenant('acme');
+    await t.store.recordProofJti('thumb', uid('jti'), NOW);
+    expect(counter.count).toBe(2);
+    counter.reset();
+    expect(counter.count).toBe(0);
+  });
+});
