@@ -145,6 +145,8 @@ export interface AuthRequest {
   tenantId: string;
   clientId: string;
   sub: string;
+  /** The user's claims released by `scope`, taken when the request was admitted: tokens need no second read. */
+  claims: Record<string, unknown>;
   scope: string;
   acrValues?: string;
   bindingMessage?: string;

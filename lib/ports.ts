@@ -3,6 +3,7 @@ import type {
   Client,
   DecisionEvidence,
   Device,
+  DevicePush,
   DeviceSummary,
   JsonWebKeyPublic,
   SigningAlg,
@@ -110,8 +111,14 @@ export interface DeviceNotification {
 }
 
 export interface DeviceNotifier {
-  /** Never throws for delivery failures; reports `disabled` when the channel is permanently gone. */
+  /**
+   * Called for every enrolled device that is not disabled (devices without a push channel included, so
+   * a local notifier can log). Never throws for delivery failures; reports `disabled` when the channel
+   * is permanently gone.
+   */
   notify(device: DeviceSummary, notification: DeviceNotification): Promise<{ disabled?: boolean }>;
+  /** Registers a platform push token at enrollment (SNS creates a platform endpoint); returns what to store. */
+  register?(tenantId: string, deviceId: string, push: DevicePush): Promise<DevicePush>;
 }
 
 export interface CibaEvent {
@@ -126,7 +133,12 @@ export interface EventBus {
 
 /** Signing with the tenant's key; the private key may live in KMS. */
 export interface Keys {
-  sign(tenantId: string, alg: SigningAlg, header: Record<string, unknown>, payload: Record<string, unknown>): Promise<string>;
+  sign(
+    tenantId: string,
+    alg: SigningAlg,
+    header: Record<string, unknown>,
+    payload: Record<string, unknown>,
+  ): Promise<string>;
   /** Public keys to publish (current and previous, for rotation overlap). */
   publicJwks(tenantId: string): Promise<{ keys: JsonWebKeyPublic[] }>;
   /** Makes sure the tenant has a key for this algorithm (local mode generates one). */

@@ -14,7 +14,12 @@ export interface TableSchema {
   partitionKey: string;
   sortKey?: string;
   ttlAttribute?: string;
-  indexes: { name: string; partitionKey: string; sortKey?: { name: string; type: 'S' | 'N' }; projection: 'KEYS_ONLY' | 'ALL' }[];
+  indexes: {
+    name: string;
+    partitionKey: string;
+    sortKey?: { name: string; type: 'S' | 'N' };
+    projection: 'KEYS_ONLY' | 'ALL';
+  }[];
 }
 
 export const DIRECTORY_SCHEMA: TableSchema = {
@@ -30,6 +35,11 @@ export const LEDGER_SCHEMA: TableSchema = {
   partitionKey: 'pk',
   ttlAttribute: TTL_ATTRIBUTE,
   indexes: [
-    { name: 'pending-by-user', partitionKey: 'pending_key', sortKey: { name: 'created_at', type: 'N' }, projection: 'ALL' },
+    {
+      name: 'pending-by-user',
+      partitionKey: 'pending_key',
+      sortKey: { name: 'created_at', type: 'N' },
+      projection: 'ALL',
+    },
   ],
 };

@@ -1,0 +1,64 @@
+import { authorizeAdmin } from '../../lib/admin/authorize-admin.ts';
+import { clientToWire, getClientOrThrow, registerClient } from '../../lib/admin/clients.ts';
+import { describeRequest } from '../../lib/admin/requests.ts';
+import { deleteTenant, getTenantOrThrow, putTenant, settingsToWire } from '../../lib/admin/tenants.ts';
+import {
+  getUserOrThrow,
+  issueEnrollmentTicket,
+  listDevices,
+  putUser,
+  revokeDevice,
+  userToWire,
+} from '../../lib/admin/users.ts';
+import { type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
+import { httpFunction } from '../../lib/http/middleware.ts';
+import { json, noContent } from '../../lib/http/response.ts';
+import { NotFound } from '../../lib/oauth/errors.ts';
+import type { Deps } from '../../lib/ports.ts';
+
+/** The admin API of DESIGN.md. */
+export const createHandler = (deps: Deps) =>
+  httpFunction(deps.logger, async (event: HttpEvent) => {
+    authorizeAdmin(event, deps.config);
+    const tenantId = tenantParam(event);
+    const issuer = issuerOf(event, deps.config, tenantId);
+    const route = event.routeKey.replace(' /admin/tenants/{tenant}', ' ');
+
+    if (route === 'PUT ') {
+      const { created, tenant } = await putTenant(deps, tenantId, jsonBody(event));
+      return json(created ? 201 : 200, settingsToWire(tenant, issuer));
+    }
+    if (route === 'DELETE ') {
+      await deleteTenant(deps, tenantId);
+      return noContent();
+    }
+    const tenant = await getTenantOrThrow(deps, tenantId);
+    switch (route) {
+      case 'GET ':
+        return json(200, settingsToWire(tenant, issuer));
+      case 'POST /clients':
+        return json(201, await registerClient(deps, tenant, jsonBody(event)));
+      case 'GET /clients/{client_id}':
+        return json(200, clientToWire(await getClientOrThrow(deps, tenantId, pathParam(event, 'client_id'))));
+      case 'DELETE /clients/{client_id}':
+        if (!(await deps.store.deleteClient(tenantId, pathParam(event, 'client_id')))) throw NotFound('unknown client');
+        return noContent();
+      case 'PUT /users/{sub}': {
+        const { created, user } = await putUser(deps, tenantId, pathParam(event, 'sub'), jsonBody(event));
+        return json(created ? 201 : 200, userToWire(user));
+      }
+      case 'GET /users/{sub}':
+        return json(200, userToWire(await getUserOrThrow(deps, tenantId, pathParam(event, 'sub'))));
+      case 'POST /users/{sub}/enrollment-tickets':
+        return json(201, await issueEnrollmentTicket(deps, tenantId, pathParam(event, 'sub'), issuer));
+      case 'GET /users/{sub}/devices':
+        return json(200, await listDevices(deps, tenantId, pathParam(event, 'sub')));
+      case 'DELETE /users/{sub}/devices/{device_id}':
+        await revokeDevice(deps, tenantId, pathParam(event, 'sub'), pathParam(event, 'device_id'));
+        return noContent();
+      case 'GET /requests/{auth_req_id}':
+        return json(200, await describeRequest(deps, tenantId, pathParam(event, 'auth_req_id')));
+      default:
+        throw NotFound('no such admin route');
+    }
+  });

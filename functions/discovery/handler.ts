@@ -1,0 +1,17 @@
+import { loadTenant } from '../../lib/ciba/load-tenant.ts';
+import { issuerOf, tenantParam } from '../../lib/http/event.ts';
+import { httpFunction } from '../../lib/http/middleware.ts';
+import { json } from '../../lib/http/response.ts';
+import { discoveryDocument } from '../../lib/oauth/discovery.ts';
+import type { Deps } from '../../lib/ports.ts';
+
+const CACHEABLE = { 'Cache-Control': 'public, max-age=300' };
+
+/** GET {issuer}/.well-known/openid-configuration and GET {issuer}/.well-known/jwks.json */
+export const createHandler = (deps: Deps) =>
+  httpFunction(deps.logger, async (event) => {
+    const tenantId = tenantParam(event);
+    const tenant = await loadTenant(deps.store, tenantId);
+    if (event.routeKey.endsWith('/jwks.json')) return json(200, await deps.keys.publicJwks(tenantId), CACHEABLE);
+    return json(200, discoveryDocument(tenant, issuerOf(event, deps.config, tenantId)), CACHEABLE);
+  });

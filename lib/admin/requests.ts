@@ -1,0 +1,39 @@
+import { requestState } from '../ciba/device-transactions.ts';
+import { txnOf } from '../ciba/poll-ciba-grant.ts';
+import { NotFound } from '../oauth/errors.ts';
+import type { Deps } from '../ports.ts';
+
+const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Math.floor(ms / 1000));
+
+/** GET /admin/tenants/{t}/requests/{auth_req_id}: state and history, never tokens or secrets. */
+export const describeRequest = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: string, authReqId: string) => {
+  const txn = txnOf(authReqId);
+  const request = txn ? await deps.store.getRequest(txn) : undefined;
+  if (!request || request.tenantId !== tenantId || request.authReqId !== authReqId)
+    throw NotFound('unknown auth_req_id');
+  return {
+    txn: request.txn,
+    state: requestState(request, deps.clock.now()),
+    client_id: request.clientId,
+    sub: request.sub,
+    scope: request.scope,
+    ...(request.bindingMessage !== undefined ? { binding_message: request.bindingMessage } : {}),
+    ...(request.acrValues !== undefined ? { acr_values: request.acrValues } : {}),
+    delivery_mode: request.deliveryMode,
+    interval: request.interval,
+    created_at: seconds(request.createdAt),
+    expires_at: seconds(request.expiresAt),
+    ...(request.lastPolledAt !== undefined ? { last_polled_at: seconds(request.lastPolledAt) } : {}),
+    ...(request.decidedAt !== undefined ? { decided_at: seconds(request.decidedAt) } : {}),
+    ...(request.evidence
+      ? {
+          evidence: {
+            device_id: request.evidence.deviceId,
+            decision: request.evidence.decision,
+            received_at: seconds(request.evidence.receivedAt),
+            signed_proof: request.evidence.proof,
+          },
+        }
+      : {}),
+  };
+};

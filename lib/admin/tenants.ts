@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import { parseWith } from '../http/validation.ts';
+import { DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
+import { AccessDenied, Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
+import type { Deps } from '../ports.ts';
+
+/** PUT /admin/tenants/{tenant}: every field optional, merged into the current settings. */
+export const TenantSettingsPatch = z.strictObject({
+  display_name: z.string().trim().max(100).optional(),
+  backchannel_expires_in: z.int().min(1).max(86_400).optional(),
+  backchannel_max_expires_in: z.int().min(1).max(86_400).optional(),
+  backchannel_polling_interval: z.int().min(1).max(60).optional(),
+  user_rate_limit_per_minute: z.int().min(1).max(10_000).optional(),
+  binding_message_required: z.boolean().optional(),
+  binding_message_max_length: z.int().min(1).max(1000).optional(),
+  delivery_modes: z
+    .array(z.enum(['poll', 'ping', 'push']))
+    .min(1)
+    .refine((modes) => new Set(modes).size === modes.length, 'delivery_modes has duplicates')
+    .optional(),
+  signing_alg: z.enum(['ES256']).optional(),
+  fapi: z.literal(false).optional(),
+  development_mode: z.boolean().optional(),
+});
+
+export const settingsToWire = (tenant: Tenant, issuer: string) => {
+  const s = tenant.settings;
+  return {
+    tenant: tenant.tenantId,
+    issuer,
+    display_name: s.displayName,
+    backchannel_expires_in: s.backchannelExpiresIn,
+    backchannel_max_expires_in: s.backchannelMaxExpiresIn,
+    backchannel_polling_interval: s.backchannelPollingInterval,
+    user_rate_limit_per_minute: s.userRateLimitPerMinute,
+    binding_message_required: s.bindingMessageRequired,
+    binding_message_max_length: s.bindingMessageMaxLength,
+    delivery_modes: s.deliveryModes,
+    signing_alg: s.signingAlg,
+    fapi: s.fapi,
+    development_mode: s.developmentMode,
+  };
+};
+
+const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatch>): TenantSettings => {
+  const next: TenantSettings = {
+    displayName: patch.display_name ?? current.displayName,
+    backchannelExpiresIn: patch.backchannel_expires_in ?? current.backchannelExpiresIn,
+    backchannelMaxExpiresIn: patch.backchannel_max_expires_in ?? current.backchannelMaxExpiresIn,
+    backchannelPollingInterval: patch.backchannel_polling_interval ?? current.backchannelPollingInterval,
+    userRateLimitPerMinute: patch.user_rate_limit_per_minute ?? current.userRateLimitPerMinute,
+    bindingMessageRequired: patch.binding_message_required ?? current.bindingMessageRequired,
+    bindingMessageMaxLength: patch.binding_message_max_length ?? current.bindingMessageMaxLength,
+    deliveryModes: patch.delivery_modes ?? current.deliveryModes,
+    signingAlg: patch.signing_alg ?? current.signingAlg,
+    fapi: patch.fapi ?? current.fapi,
+    developmentMode: patch.development_mode ?? current.developmentMode,
+  };
+  if (next.backchannelMaxExpiresIn < next.backchannelExpiresIn) {
+    throw InvalidRequest('backchannel_max_expires_in must not be below backchannel_expires_in');
+  }
+  return next;
+};
+
+/** Creates (201) or updates (200) a tenant; an update is conditional on the version that was read. */
+export const putTenant = async (
+  deps: Pick<Deps, 'store' | 'keys' | 'clock' | 'config'>,
+  tenantId: string,
+  body: unknown,
+): Promise<{ created: boolean; tenant: Tenant }> => {
+  if (deps.config.mode !== 'local') throw AccessDenied('tenants are managed by the CDK app in AWS');
+  const patch = parseWith(TenantSettingsPatch, body);
+  const current = await deps.store.getTenant(tenantId);
+  const now = deps.clock.now();
+  const tenant: Tenant = {
+    tenantId,
+    settings: merge(current?.settings ?? { ...DEFAULT_TENANT_SETTINGS, displayName: tenantId }, patch),
+    createdAt: current?.createdAt ?? now,
+    updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
+  };
+  if ((await deps.store.saveTenant(tenant, current ? current.updatedAt : null)) !== 'ok') {
+    throw Conflict('the tenant was changed concurrently; retry');
+  }
+  await deps.keys.ensureKey(tenantId, tenant.settings.signingAlg);
+  return { created: !current, tenant };
+};
+
+export const getTenantOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: string): Promise<Tenant> => {
+  const tenant = await deps.store.getTenant(tenantId);
+  if (!tenant) throw NotFound('unknown tenant');
+  return tenant;
+};
+
+export const deleteTenant = async (deps: Pick<Deps, 'store' | 'config'>, tenantId: string): Promise<void> => {
+  if (deps.config.mode !== 'local') throw AccessDenied('tenants are managed by the CDK app in AWS');
+  if (!(await deps.store.deleteTenant(tenantId))) throw NotFound('unknown tenant');
+};

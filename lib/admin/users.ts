@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { ticketKey } from '../ciba/device-api.ts';
+import { randomToken, sha256 } from '../crypto.ts';
+import { parseWith } from '../http/validation.ts';
+import type { User, UserClaims } from '../model.ts';
+import { Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
+import type { Deps } from '../ports.ts';
+
+export const SUB_PATTERN = /^[A-Za-z0-9._~@+|:-]{1,128}$/;
+export const ENROLLMENT_TICKET_TTL_SECONDS = 600;
+
+const text = z.string().trim().min(1).max(256);
+/** PUT /admin/tenants/{t}/users/{sub}: OIDC standard claims (§5.1) and an optional CIBA user_code. */
+export const UserPatch = z.strictObject({
+  name: text.optional(),
+  given_name: text.optional(),
+  family_name: text.optional(),
+  middle_name: text.optional(),
+  nickname: text.optional(),
+  preferred_username: text.optional(),
+  profile: z.url().max(2048).optional(),
+  picture: z.url().max(2048).optional(),
+  website: z.url().max(2048).optional(),
+  email: z.email().max(254).optional(),
+  email_verified: z.boolean().optional(),
+  gender: text.optional(),
+  birthdate: z.iso.date().optional(),
+  zoneinfo: text.optional(),
+  locale: z
+    .string()
+    .regex(/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/, 'locale must be a BCP47 tag')
+    .optional(),
+  phone_number: z
+    .string()
+    .regex(/^\+[1-9]\d{1,14}$/, 'phone_number must be E.164, e.g. +15555550100')
+    .optional(),
+  phone_number_verified: z.boolean().optional(),
+  address: z.record(z.string(), z.string().max(512)).optional(),
+  user_code: z.string().min(4).max(64).nullable().optional(),
+});
+
+export const userToWire = (user: User) => ({
+  sub: user.sub,
+  ...user.claims,
+  has_user_code: user.userCodeHash !== undefined,
+  devices: user.devices.length,
+});
+
+export const checkSub = (sub: string): string => {
+  if (!SUB_PATTERN.test(sub)) throw InvalidRequest('sub must be 1-128 characters of A-Z a-z 0-9 . _ ~ @ + | : -');
+  return sub;
+};
+
+/** Creates (201) or merges into (200) a user; `user_code: null` removes the code. */
+export const putUser = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: string, sub: string, body: unknown) => {
+  checkSub(sub);
+  const { user_code: userCode, ...claims } = parseWith(UserPatch, body);
+  const current = await deps.store.getUser(tenantId, sub);
+  const now = deps.clock.now();
+  const user: User = {
+    tenantId,
+    sub,
+    claims: { ...(current?.claims ?? {}), ...(claims as UserClaims), updated_at: Math.floor(now / 1000) },
+    devices: current?.devices ?? [],
+    createdAt: current?.createdAt ?? now,
+    updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
+  };
+  const codeHash = userCode === undefined ? current?.userCodeHash : userCode === null ? undefined : sha256(userCode);
+  if (codeHash !== undefined) user.userCodeHash = codeHash;
+  if ((await deps.store.saveUser(user, current ? current.updatedAt : null)) !== 'ok') {
+    throw Conflict('the user was changed concurrently; retry');
+  }
+  return { created: !current, user };
+};
+
+export const getUserOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string): Promise<User> => {
+  const user = await deps.store.getUser(tenantId, checkSub(sub));
+  if (!user) throw NotFound('unknown user');
+  return user;
+};
+
+/** A one-time enrollment ticket; only its hash is stored. The URI opens the web authenticator with it. */
+export const issueEnrollmentTicket = async (
+  deps: Pick<Deps, 'store' | 'clock'>,
+  tenantId: string,
+  sub: string,
+  issuer: string,
+) => {
+  await getUserOrThrow(deps, tenantId, sub);
+  const ticket = randomToken(24);
+  await deps.store.createEnrollmentTicket(
+    ticketKey(tenantId, ticket),
+    tenantId,
+    sub,
+    deps.clock.now() + ENROLLMENT_TICKET_TTL_SECONDS * 1000,
+  );
+  return {
+    ticket,
+    expires_in: ENROLLMENT_TICKET_TTL_SECONDS,
+    enrollment_uri: `${issuer}/authenticator#ticket=${encodeURIComponent(ticket)}`,
+  };
+};
+
+export const listDevices = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string) => {
+  const user = await getUserOrThrow(deps, tenantId, sub);
+  return {
+    devices: user.devices.map((d) => ({
+      device_id: d.deviceId,
+      name: d.name,
+      created_at: Math.floor(d.createdAt / 1000),
+      push: d.push ? { type: d.push.type, disabled: d.push.disabled === true } : null,
+    })),
+  };
+};
+
+export const revokeDevice = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string, deviceId: string) => {
+  if (!(await deps.store.deleteDevice(tenantId, checkSub(sub), deviceId))) throw NotFound('unknown device');
+};

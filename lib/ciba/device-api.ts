@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { sha256 } from '../crypto.ts';
+import type { AuthRequest, Device, DevicePush, DeviceTransaction } from '../model.ts';
+import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
+import type { Deps } from '../ports.ts';
+import { requestState, toDeviceTransaction } from './device-transactions.ts';
+import { consumeProof, type VerifiedProof } from './verify-device-proof.ts';
+
+export const ticketKey = (tenantId: string, ticket: string) => sha256(`${tenantId}:${ticket}`);
+
+const PushSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('webhook'), url: z.url({ protocol: /^https?$/ }).max(2048) }),
+  z.strictObject({ type: z.enum(['apns', 'apns_sandbox', 'fcm']), token: z.string().min(1).max(4096) }),
+]);
+
+export const EnrollmentBody = z.strictObject({
+  ticket: z.string().min(1).max(256),
+  name: z.string().trim().min(1).max(64).optional(),
+  push: PushSchema.optional(),
+});
+
+export const DecisionBody = z.strictObject({
+  decision: z.enum(['approve', 'deny']),
+});
+
+/**
+ * Enrolls the key that signed the proof as a device of the ticket's user. The ticket is single use;
+ * a key can be enrolled once.
+ */
+export const enrollDevice = async (
+  deps: Pick<Deps, 'store' | 'notifier' | 'clock' | 'logger' | 'config'>,
+  input: { tenantId: string; body: z.infer<typeof EnrollmentBody>; proof: VerifiedProof },
+): Promise<{ device_id: string }> => {
+  const { tenantId, body, proof } = input;
+  if (body.push?.type === 'webhook' && deps.config.mode !== 'local') {
+    throw InvalidRequest('webhook push is available in local mode only');
+  }
+  if (await deps.store.getDevice(tenantId, proof.thumbprint)) throw Conflict('this key is already enrolled');
+  await consumeProof(deps, proof);
+  const now = deps.clock.now();
+  const owner = await deps.store.consumeEnrollmentTicket(ticketKey(tenantId, body.ticket), now);
+  if (!owner || owner.tenantId !== tenantId) throw InvalidRequest('the enrollment ticket is unknown, used or expired');
+
+  let push: DevicePush | undefined = body.push;
+  if (push && push.type !== 'webhook' && deps.notifier.register)
+    push = await deps.notifier.register(tenantId, proof.thumbprint, push);
+  const device: Device = {
+    tenantId,
+    deviceId: proof.thumbprint,
+    sub: owner.sub,
+    name: body.name ?? 'Device',
+    publicJwk: { kty: 'EC', crv: 'P-256', x: proof.jwk.x, y: proof.jwk.y },
+    createdAt: now,
+    ...(push ? { push } : {}),
+  };
+  const written = await deps.store.createDevice(device, {
+    deviceId: device.deviceId,
+    name: device.name,
+    createdAt: now,
+    ...(push ? { push } : {}),
+  });
+  if (written !== 'ok') throw Conflict('this key is already enrolled');
+  deps.logger.info('device enrolled', { tenant: tenantId, sub: owner.sub, device_id: device.deviceId });
+  return { device_id: device.deviceId };
+};
+
+export const listPendingTransactions = async (
+  deps: Pick<Deps, 'store' | 'clock'>,
+  device: Device,
+): Promise<{ transactions: DeviceTransaction[] }> => {
+  const pending = await deps.store.listPending(device.tenantId, device.sub, deps.clock.now());
+  return { transactions: await Promise.all(pending.map((r) => toDeviceTransaction(deps.store, r))) };
+};
+
+/** A transaction of this device's user, or 404 for an unknown or foreign one (indistinguishable). */
+const ownTransaction = async (deps: Pick<Deps, 'store'>, device: Device, txn: string): Promise<AuthRequest> => {
+  const request = /^[A-Za-z0-9_-]{22}$/.test(txn) ? await deps.store.getRequest(txn) : undefined;
+  if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
+    throw NotFound('no such transaction');
+  }
+  return request;
+};
+
+export const getConsentDetails = async (
+  deps: Pick<Deps, 'store' | 'clock'>,
+  device: Device,
+  txn: string,
+): Promise<DeviceTransaction & { status: string }> => {
+  const request = await ownTransaction(deps, device, txn);
+  const state = requestState(request, deps.clock.now());
+  return { ...(await toDeviceTransaction(deps.store, request)), status: state === 'redeemed' ? 'approved' : state };
+};
+
+/**
+ * pending → approved | denied, once. The same decision again answers the same; a different one, or
+ * any decision on an expired or finished request, is 409 request_not_pending. The signed proof is
+ * kept as evidence.
+ */
+export const recordDeviceDecision = async (
+  deps: Pick<Deps, 'store' | 'events' | 'clock' | 'logger'>,
+  input: { device: Device; txn: string; decision: 'approve' | 'deny'; proof: VerifiedProof },
+): Promise<{ txn: string; status: 'approved' | 'denied' }> => {
+  const { device, txn, decision, proof } = input;
+  // A proof that names what it signs must name this decision: the stored evidence then proves it.
+  if (proof.claims.txn !== undefined && proof.claims.txn !== txn)
+    throw InvalidDpopProof('the proof names another transaction');
+  if (proof.claims.decision !== undefined && proof.claims.decision !== decision) {
+    throw InvalidDpopProof('the proof names another decision');
+  }
+  const status = decision === 'approve' ? 'approved' : 'denied';
+  const now = deps.clock.now();
+  const result = await deps.store.decideRequest(
+    txn,
+    { tenantId: device.tenantId, sub: device.sub },
+    status,
+    { proof: proof.proof, deviceId: device.deviceId, decision, receivedAt: now },
+    now,
+  );
+  if (result === 'conflict') {
+    const request = await ownTransaction(deps, device, txn);
+    if (request.status === status) return { txn, status };
+    throw RequestNotPending('the request is no longer pending');
+  }
+  deps.logger.info('device decision', { tenant: device.tenantId, txn, status, device_id: device.deviceId });
+  await deps.events
+    .publish([
+      {
+        type: 'CIBA Request Decided',
+        tenantId: device.tenantId,
+        detail: {
+          txn,
+          client_id: result.clientId,
+          sub: result.sub,
+          status,
+          delivery_mode: result.deliveryMode,
+          decided_at: now,
+        },
+      },
+    ])
+    .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+  return { txn, status };
+};

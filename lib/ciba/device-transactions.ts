@@ -1,0 +1,30 @@
+import type { AuthRequest, DeviceTransaction } from '../model.ts';
+import type { Directory } from '../ports.ts';
+
+const seconds = (ms: number) => Math.floor(ms / 1000);
+
+/** The device's view of a request: who asks and why; never the auth_req_id or notification token. */
+export const toDeviceTransaction = async (directory: Directory, request: AuthRequest): Promise<DeviceTransaction> => {
+  const client = await directory.getClient(request.tenantId, request.clientId);
+  return {
+    txn: request.txn,
+    client_id: request.clientId,
+    client_name: client?.clientName || request.clientId,
+    ...(request.bindingMessage !== undefined ? { binding_message: request.bindingMessage } : {}),
+    scope: request.scope,
+    ...(request.acrValues !== undefined ? { acr_values: request.acrValues } : {}),
+    ...(request.authorizationDetails !== undefined ? { authorization_details: request.authorizationDetails } : {}),
+    created_at: seconds(request.createdAt),
+    expires_at: seconds(request.expiresAt),
+  };
+};
+
+/** Where a request stands, as operators and devices see it. */
+export const requestState = (
+  request: AuthRequest,
+  now: number,
+): 'pending' | 'approved' | 'denied' | 'expired' | 'redeemed' => {
+  if (request.status === 'approved') return request.grantPending ? 'approved' : 'redeemed';
+  if (request.status === 'denied') return 'denied';
+  return request.expiresAt <= now ? 'expired' : 'pending';
+};

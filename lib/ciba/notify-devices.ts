@@ -1,0 +1,36 @@
+import type { AuthRequest, Client, Tenant, User } from '../model.ts';
+import type { Deps } from '../ports.ts';
+
+/**
+ * Tells each of the user's devices that a request waits. The notification shows only who asks and the
+ * binding message; the device fetches the details with a signed request. Failures never fail the
+ * request: the device can still list what is pending.
+ */
+export const notifyDevices = async (
+  deps: Pick<Deps, 'store' | 'notifier' | 'logger'>,
+  input: { tenant: Tenant; client: Client; user: User; request: AuthRequest },
+): Promise<void> => {
+  const { tenant, client, user, request } = input;
+  const asker = client.clientName || client.clientId;
+  const title = tenant.settings.displayName ? `${tenant.settings.displayName}: approve ${asker}?` : `Approve ${asker}?`;
+  const body = request.bindingMessage ?? 'Open to review the request';
+  const devices = user.devices.filter((device) => !device.push?.disabled);
+  if (devices.length === 0) {
+    deps.logger.info('no enrolled device to notify', { tenant: tenant.tenantId, sub: user.sub, txn: request.txn });
+  }
+  const results = await Promise.allSettled(
+    devices.map(async (device) => {
+      const result = await deps.notifier.notify(device, {
+        tenantId: tenant.tenantId,
+        txn: request.txn,
+        title,
+        body,
+        expiresAt: request.expiresAt,
+      });
+      if (result.disabled) await deps.store.disableDevicePush(tenant.tenantId, user.sub, device.deviceId);
+    }),
+  );
+  for (const result of results) {
+    if (result.status === 'rejected') deps.logger.warn('device notification failed', { error: result.reason });
+  }
+};

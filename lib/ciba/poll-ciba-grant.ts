@@ -1,0 +1,84 @@
+import { CIBA_GRANT_TYPE, type Client, type Tenant } from '../model.ts';
+import {
+  AccessDenied,
+  AuthorizationPending,
+  ExpiredToken,
+  InvalidGrant,
+  InvalidRequest,
+  SlowDown,
+  UnauthorizedClient,
+} from '../oauth/errors.ts';
+import { mintTokens, type TokenResponse } from '../oauth/tokens.ts';
+import type { Deps } from '../ports.ts';
+
+/** CIBA §11: slow_down raises the interval by 5 s for this and every later poll. */
+export const SLOW_DOWN_STEP_SECONDS = 5;
+/** Network jitter: a poll this much early still counts as on time. */
+const POLL_GRACE_MS = 250;
+
+/** The storage key is the part before the dot; the rest is the 160-bit secret. */
+export const txnOf = (authReqId: string): string | undefined => {
+  const match = /^([A-Za-z0-9_-]{22})\.[A-Za-z0-9_-]{27}$/.exec(authReqId);
+  return match?.[1];
+};
+
+/**
+ * CIBA §10.1/§11: one poll with `grant_type=urn:openid:params:grant-type:ciba`. The poll is recorded and,
+ * when the request is approved and unredeemed, redeemed in the same conditional write, so concurrent
+ * polls yield exactly one token response.
+ */
+export const pollCibaGrant = async (
+  deps: Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger'>,
+  input: { tenant: Tenant; issuer: string; client: Client; form: Record<string, string> },
+): Promise<TokenResponse> => {
+  const { tenant, client, form } = input;
+  if (!client.grantTypes.includes(CIBA_GRANT_TYPE)) {
+    throw UnauthorizedClient('the client is not registered for the CIBA grant');
+  }
+  if (client.backchannelTokenDeliveryMode === 'push') {
+    throw UnauthorizedClient('push mode clients receive tokens at their notification endpoint');
+  }
+  const authReqId = form.auth_req_id;
+  if (authReqId === undefined) throw InvalidRequest('auth_req_id is required');
+  const txn = txnOf(authReqId);
+  // The same answer for malformed, unknown, another client's and another tenant's auth_req_id.
+  const notFound = () => InvalidGrant('auth_req_id is unknown or was not issued to this client');
+  if (!txn) throw notFound();
+
+  const now = deps.clock.now();
+  const before = await deps.store.pollRequest(txn, authReqId, client.clientId, now);
+  if (!before || before.tenantId !== tenant.tenantId) throw notFound();
+
+  if (before.grantPending) {
+    if (before.expiresAt <= now) throw ExpiredToken('the auth_req_id has expired');
+    try {
+      const tokens = await mintTokens(deps.keys, { issuer: input.issuer, tenant, client, request: before, now });
+      await deps.events
+        .publish([
+          {
+            type: 'CIBA Tokens Issued',
+            tenantId: tenant.tenantId,
+            detail: { txn, client_id: client.clientId, sub: before.sub },
+          },
+        ])
+        .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+      return tokens;
+    } catch (error) {
+      // No approved decision is lost: the next poll can redeem it.
+      await deps.store.restoreGrant(txn);
+      throw error;
+    }
+  }
+  if (before.status === 'approved') throw InvalidGrant('the auth_req_id has already been redeemed');
+  if (before.status === 'denied') throw AccessDenied('the end-user denied the request').withStatus(400);
+  if (before.expiresAt <= now) throw ExpiredToken('the auth_req_id has expired');
+
+  if (before.lastPolledAt !== undefined && now - before.lastPolledAt + POLL_GRACE_MS < before.interval * 1000) {
+    const interval = before.interval + SLOW_DOWN_STEP_SECONDS;
+    await deps.store.slowDown(txn, SLOW_DOWN_STEP_SECONDS);
+    throw SlowDown(`polling too fast: wait at least ${interval} seconds between requests`, {
+      'Retry-After': String(interval),
+    });
+  }
+  throw AuthorizationPending('the end-user has not yet decided');
+};

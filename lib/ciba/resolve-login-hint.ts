@@ -1,0 +1,105 @@
+import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
+import type { Client } from '../model.ts';
+import { InvalidRequest, UnknownUserId } from '../oauth/errors.ts';
+import type { Directory, Keys } from '../ports.ts';
+
+const E164 = /^\+[1-9]\d{1,14}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+export type Hints = { login_hint?: string; login_hint_token?: string; id_token_hint?: string };
+
+/** CIBA §7.1/§7.2: exactly one of login_hint, login_hint_token, id_token_hint. */
+export const exactlyOneHint = (form: Hints): void => {
+  const n = [form.login_hint, form.login_hint_token, form.id_token_hint].filter((h) => h !== undefined).length;
+  if (n === 0) throw InvalidRequest('one of login_hint, login_hint_token or id_token_hint is required');
+  if (n > 1) throw InvalidRequest('only one of login_hint, login_hint_token or id_token_hint may be sent');
+};
+
+const parseIssSub = (hint: string): { iss: string; sub: string } | undefined => {
+  try {
+    const value = JSON.parse(hint) as unknown;
+    if (value && typeof value === 'object') {
+      const { format, iss, sub } = value as Record<string, unknown>;
+      if (format === 'iss_sub' && typeof iss === 'string' && typeof sub === 'string') return { iss, sub };
+    }
+  } catch {
+    // not JSON: falls through to invalid_request
+  }
+  return undefined;
+};
+
+/**
+ * Maps a login_hint (DESIGN.md formats) to a subject. Returns undefined when no user matches; the caller
+ * answers unknown_user_id.
+ */
+const resolveLoginHint = async (
+  directory: Directory,
+  tenantId: string,
+  issuer: string,
+  hint: string,
+): Promise<string | undefined> => {
+  if (hint.startsWith('{')) {
+    const issSub = parseIssSub(hint);
+    if (!issSub) throw InvalidRequest('login_hint JSON must be {"format":"iss_sub","iss":...,"sub":...}');
+    return issSub.iss === issuer ? issSub.sub : undefined;
+  }
+  const colon = hint.indexOf(':');
+  const prefix = colon > 0 ? hint.slice(0, colon) : '';
+  const value = hint.slice(colon + 1);
+  switch (prefix) {
+    case 'sub':
+      return value;
+    case 'email':
+      return directory.findUserByEmail(tenantId, value);
+    case 'phone':
+      if (!E164.test(value)) throw InvalidRequest('phone login_hint must be in E.164 form, e.g. phone:+15555550100');
+      return directory.findUserByPhone(tenantId, value);
+    case 'device':
+      return (await directory.getDevice(tenantId, value))?.sub;
+    default: {
+      // A plain user id; a bare email address or phone number is looked up as such when no sub matches.
+      if (await directory.getUser(tenantId, hint)) return hint;
+      if (EMAIL.test(hint)) return directory.findUserByEmail(tenantId, hint);
+      if (E164.test(hint)) return directory.findUserByPhone(tenantId, hint);
+      return undefined;
+    }
+  }
+};
+
+/**
+ * An ID token this tenant issued to this client (CIBA §7.1, §14): signature, `iss` and `aud` are checked;
+ * an expired `exp` is accepted, as the hint only names the user.
+ */
+const resolveIdTokenHint = async (keys: Keys, tenantId: string, issuer: string, client: Client, token: string) => {
+  try {
+    const header = decodeProtectedHeader(token);
+    if (header.alg === 'none' || String(header.alg).startsWith('HS')) throw new Error('alg');
+    const jwks = createLocalJWKSet(await keys.publicJwks(tenantId));
+    const { payload } = await compactVerify(token, jwks);
+    const claims = JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
+    const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (claims.iss !== issuer || !aud.includes(client.clientId) || typeof claims.sub !== 'string')
+      throw new Error('claims');
+    return claims.sub;
+  } catch {
+    throw InvalidRequest('could not validate id_token_hint: it must be an ID token this issuer issued to this client');
+  }
+};
+
+export const resolveSubject = async (
+  deps: { directory: Directory; keys: Keys },
+  input: { tenantId: string; issuer: string; client: Client; hints: Hints },
+): Promise<string> => {
+  const { hints } = input;
+  exactlyOneHint(hints);
+  let sub: string | undefined;
+  if (hints.login_hint !== undefined) {
+    sub = await resolveLoginHint(deps.directory, input.tenantId, input.issuer, hints.login_hint);
+  } else if (hints.id_token_hint !== undefined) {
+    sub = await resolveIdTokenHint(deps.keys, input.tenantId, input.issuer, input.client, hints.id_token_hint);
+  } else {
+    throw InvalidRequest('login_hint_token is not supported by this tenant');
+  }
+  if (sub === undefined || sub === '') throw UnknownUserId('could not identify the end-user from the hint');
+  return sub;
+};

@@ -1,0 +1,85 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { InvalidRequest, NotFound, PayloadTooLarge } from '../oauth/errors.ts';
+import type { RuntimeConfig } from '../ports.ts';
+import { isValidTenantId } from './routes.ts';
+
+/** DESIGN.md: request bodies over 64 KB are 413 invalid_request. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export type HttpEvent = APIGatewayProxyEventV2;
+
+/** API Gateway v2 lower-cases header names and joins repeated headers with commas. */
+export const header = (event: HttpEvent, name: string): string | undefined => event.headers?.[name.toLowerCase()];
+
+export const pathParam = (event: HttpEvent, name: string): string => {
+  const value = event.pathParameters?.[name];
+  if (value === undefined || value === '') throw InvalidRequest(`missing path parameter ${name}`);
+  return value;
+};
+
+/** The tenant from the path; every lookup is scoped by it. */
+export const tenantParam = (event: HttpEvent): string => {
+  const tenant = event.pathParameters?.tenant ?? '';
+  if (!isValidTenantId(tenant)) throw NotFound('unknown tenant');
+  return tenant;
+};
+
+export const bodyBytes = (event: HttpEvent): Buffer => {
+  if (!event.body) return Buffer.alloc(0);
+  const bytes = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) throw PayloadTooLarge(`request body exceeds ${MAX_BODY_BYTES} bytes`);
+  return bytes;
+};
+
+const mediaType = (event: HttpEvent): string =>
+  (header(event, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+
+/**
+ * An application/x-www-form-urlencoded body as a flat record. RFC 6749 §3.1: parameters without a value
+ * are treated as omitted, and a parameter sent more than once is invalid_request (CIBA §13).
+ */
+export const formBody = (event: HttpEvent): Record<string, string> => {
+  const bytes = bodyBytes(event);
+  if (mediaType(event) !== 'application/x-www-form-urlencoded') {
+    throw InvalidRequest('the request body must be application/x-www-form-urlencoded');
+  }
+  const params = new URLSearchParams(bytes.toString('utf8'));
+  const form: Record<string, string> = {};
+  const seen = new Set<string>();
+  for (const [key, value] of params) {
+    if (seen.has(key)) throw InvalidRequest(`parameter ${key} is included more than once`);
+    seen.add(key);
+    if (value !== '') form[key] = value;
+  }
+  return form;
+};
+
+/** A JSON object body (admin and device APIs). An empty body is an empty object. */
+export const jsonBody = (event: HttpEvent): unknown => {
+  const bytes = bodyBytes(event);
+  if (bytes.length === 0) return {};
+  if (mediaType(event) !== 'application/json') throw InvalidRequest('the request body must be application/json');
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw InvalidRequest('the request body is not valid JSON');
+  }
+};
+
+/**
+ * The base URL as the caller sees it. CIBA_PUBLIC_URL decides behind a proxy; otherwise API Gateway's
+ * domain name (always https in AWS) or the local Host header.
+ */
+export const baseUrl = (event: HttpEvent, config: RuntimeConfig): string => {
+  if (config.publicUrl) return config.publicUrl;
+  const host = event.requestContext?.domainName || header(event, 'host') || '127.0.0.1';
+  const scheme = config.mode === 'aws' ? 'https' : 'http';
+  return `${scheme}://${host}`;
+};
+
+export const issuerOf = (event: HttpEvent, config: RuntimeConfig, tenantId: string): string =>
+  `${baseUrl(event, config)}/${tenantId}`;
+
+/** The URL of this request without query, as the caller sees it (the DPoP `htu`). */
+export const requestUrl = (event: HttpEvent, config: RuntimeConfig): string =>
+  `${baseUrl(event, config)}${event.rawPath}`;

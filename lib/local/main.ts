@@ -1,0 +1,97 @@
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { randomToken } from '../crypto.ts';
+import { consoleLogger } from '../logging.ts';
+import { startLocalService } from './app.ts';
+import { DEMO_TENANT, DEMO_USER, type DemoCredentials, seedDemo } from './seed.ts';
+
+/** What the local server remembers between starts, next to the store (mode 0600). The CLI reads it. */
+interface LocalState {
+  adminToken?: string;
+  demoClient?: DemoCredentials;
+}
+
+const env = process.env;
+// Node 20 is this project's local runtime; the SDK's advice to upgrade is noise for a newcomer here.
+env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const dataDir = env.CIBA_DATA_DIR || '.data';
+const inMemory = dataDir === 'memory';
+const statePath = inMemory ? undefined : join(resolve(dataDir), 'local.json');
+
+const readState = async (): Promise<LocalState> => {
+  if (!statePath) return {};
+  try {
+    return JSON.parse(await readFile(statePath, 'utf8')) as LocalState;
+  } catch {
+    return {};
+  }
+};
+
+const writeState = async (state: LocalState) => {
+  if (!statePath) return;
+  await mkdir(resolve(dataDir), { recursive: true });
+  await writeFile(statePath, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  await chmod(statePath, 0o600);
+};
+
+const main = async () => {
+  const port = env.PORT ? Number(env.PORT) : 8787;
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`PORT must be a port number, not ${env.PORT}`);
+  const logger = consoleLogger({ level: (env.CIBA_LOG_LEVEL as 'info' | undefined) ?? 'info' });
+  const state = await readState();
+  // A token given in the environment is used and never printed; otherwise one is generated once and kept.
+  const tokenFromEnv = env.CIBA_ADMIN_TOKEN;
+  const adminToken = tokenFromEnv || state.adminToken || randomToken(24);
+  const service = await startLocalService({
+    port,
+    host: env.HOST || '127.0.0.1',
+    dataDir: inMemory ? 'memory' : resolve(dataDir),
+    adminToken,
+    ...(env.CIBA_PUBLIC_URL ? { publicUrl: env.CIBA_PUBLIC_URL } : {}),
+    ...(env.DYNAMODB_ENDPOINT ? { dynamoDbEndpoint: env.DYNAMODB_ENDPOINT } : {}),
+    logger,
+  });
+  const seeded = await seedDemo(service.deps);
+  const next: LocalState = {
+    ...(tokenFromEnv ? {} : { adminToken }),
+    ...(seeded ? { demoClient: seeded } : state.demoClient ? { demoClient: state.demoClient } : {}),
+  };
+  await writeState(next);
+
+  const base = (env.CIBA_PUBLIC_URL || service.url).replace(/\/+$/, '');
+  const issuer = `${base}/${DEMO_TENANT}`;
+  const demo = next.demoClient;
+  const lines = [
+    '',
+    `ciba-service is running at ${base}  (data: ${inMemory ? 'in memory' : resolve(dataDir)})`,
+    '',
+    `  issuer         ${issuer}`,
+    `  discovery      ${issuer}/.well-known/openid-configuration`,
+    demo
+      ? `  client         ${demo.client_id} / ${demo.client_secret}`
+      : '  client         demo-client (secret shown on first start only)',
+    `  demo user      ${DEMO_USER}  (alice@example.com, +15555550100)`,
+    tokenFromEnv ? '  admin token    from CIBA_ADMIN_TOKEN' : `  admin token    ${adminToken}`,
+    '',
+    'Next, in another terminal:',
+    `  npx ciba user enroll-link ${DEMO_USER}              # a one-time enrollment ticket`,
+    "  npx ciba device enroll --ticket <ticket>          # this terminal becomes alice's device",
+    `  npx ciba authorize --login-hint ${DEMO_USER} --binding-message "Code 4F-22"`,
+    '  npx ciba device pending && npx ciba device approve <txn>',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  const shutdown = async () => {
+    await service.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+};
+
+main().catch((error: unknown) => {
+  process.stderr.write(`ciba-service failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

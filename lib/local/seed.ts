@@ -1,0 +1,39 @@
+import { registerClient } from '../admin/clients.ts';
+import { putTenant } from '../admin/tenants.ts';
+import { putUser } from '../admin/users.ts';
+import type { Deps } from '../ports.ts';
+
+export const DEMO_TENANT = 'demo';
+export const DEMO_CLIENT_ID = 'demo-client';
+export const DEMO_USER = 'alice';
+
+export interface DemoCredentials {
+  client_id: string;
+  client_secret: string;
+}
+
+/**
+ * On first start with an empty store: the `demo` tenant (development mode on), a poll client and a
+ * user, through the same core operations the admin API uses. Returns the client's credentials when
+ * it created them (the secret exists only now; the store keeps its hash).
+ */
+export const seedDemo = async (deps: Deps): Promise<DemoCredentials | undefined> => {
+  if (await deps.store.getTenant(DEMO_TENANT)) return undefined;
+  const { tenant } = await putTenant(deps, DEMO_TENANT, { display_name: 'ACME Support', development_mode: true });
+  await putUser(deps, DEMO_TENANT, DEMO_USER, {
+    name: 'Alice Example',
+    given_name: 'Alice',
+    family_name: 'Example',
+    email: 'alice@example.com',
+    email_verified: true,
+    phone_number: '+15555550100',
+  });
+  const client = await registerClient(deps, tenant, {
+    client_id: DEMO_CLIENT_ID,
+    client_name: 'ACME Support Console',
+    grant_types: ['urn:openid:params:grant-type:ciba'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    backchannel_token_delivery_mode: 'poll',
+  });
+  return { client_id: client.client_id, client_secret: client.client_secret };
+};

@@ -1,0 +1,48 @@
+import type { Logger } from './ports.ts';
+
+/** Field names whose values never reach a log line (DESIGN.md: secrets, tokens, hints, proofs). */
+const SECRET_FIELD = /secret|token|password|authorization|proof|user_?code|hint|assertion|ticket|cookie|private|^d$/i;
+
+export const redact = (fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined => {
+  if (!fields) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (SECRET_FIELD.test(key)) out[key] = '[redacted]';
+    else if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Error)) {
+      out[key] = redact(value as Record<string, unknown>);
+    } else if (value instanceof Error) out[key] = { name: value.name, message: value.message };
+    else out[key] = value;
+  }
+  return out;
+};
+
+type Level = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** One JSON object per line on stdout/stderr; secret-looking fields are redacted. */
+export const jsonLogger = (opts: { level?: Level; write?: (line: string) => void } = {}): Logger => {
+  const min = ORDER[opts.level ?? 'info'];
+  const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const log = (level: Level) => (message: string, fields?: Record<string, unknown>) => {
+    if (ORDER[level] < min) return;
+    write(JSON.stringify({ time: new Date().toISOString(), level, message, ...redact(fields) }));
+  };
+  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+};
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Human-readable lines for the local terminal; the same redaction as the JSON logger. */
+export const consoleLogger = (opts: { level?: Level } = {}): Logger => {
+  const min = ORDER[opts.level ?? 'info'];
+  const log = (level: Level) => (message: string, fields?: Record<string, unknown>) => {
+    if (ORDER[level] < min) return;
+    const time = new Date().toISOString().slice(11, 19);
+    const extra = Object.entries(redact(fields) ?? {})
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    const line = `${time} ${level.padEnd(5)} ${message}${extra ? `  ${extra}` : ''}`;
+    (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${line}\n`);
+  };
+  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+};
