@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { type LocalService, startLocalService } from '../../lib/local/app.ts';
+import { jsonLogger } from '../../lib/logging.ts';
+import type { Clock } from '../../lib/ports.ts';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+
+export interface TestService {
+  url: string;
+  service: LocalService;
+  /** Every log line the service wrote, for secret-hygiene assertions. */
+  logs: string[];
+  admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  stop(): Promise<void>;
+}
+
+/** The local service on a free port, store in memory, logs captured. */
+export const startTestService = async (opts: { clock?: Clock } = {}): Promise<TestService> => {
+  const logs: string[] = [];
+  const service = await startLocalService({
+    port: 0,
+    dataDir: 'memory',
+    adminToken: ADMIN_TOKEN,
+    logger: jsonLogger({ level: 'debug', write: (line) => logs.push(line) }),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${service.url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+  };
+  return { url: service.url, service, logs, admin, stop: () => service.stop() };
+};
+
+export interface TenantFixture {
+  tenant: string;
+  issuer: string;
+  client: { client_id: string; client_secret: string };
+}
+
+/** A tenant with a poll client and the user `alice`. */
+export const createTenantFixture = async (
+  svc: TestService,
+  tenant: string,
+  settings: Record<string, unknown> = {},
+  client: Record<string, unknown> = {},
+): Promise<TenantFixture> => {
+  const t = await svc.admin('PUT', `/admin/tenants/${tenant}`, { backchannel_polling_interval: 1, ...settings });
+  if (t.status !== 201) throw new Error(`tenant: ${t.status} ${JSON.stringify(t.body)}`);
+  const u = await svc.admin('PUT', `/admin/tenants/${tenant}/users/alice`, {
+    name: 'Alice Example',
+    email: 'Alice@Example.com',
+    phone_number: '+15555550100',
+  });
+  if (u.status !== 201) throw new Error(`user: ${u.status} ${JSON.stringify(u.body)}`);
+  const c = await svc.admin('POST', `/admin/tenants/${tenant}/clients`, {
+    client_name: 'Test Console',
+    grant_types: [CIBA_GRANT],
+    backchannel_token_delivery_mode: 'poll',
+    ...client,
+  });
+  if (c.status !== 201) throw new Error(`client: ${c.status} ${JSON.stringify(c.body)}`);
+  return { tenant, issuer: `${svc.url}/${tenant}`, client: { client_id: c.body.client_id, client_secret: c.body.client_secret } };
+};
+
+export const basicAuth = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+/** A raw form POST with client_secret_basic (or no auth when `auth` is null). */
+export const postForm = async (
+  url: string,
+  form: Record<string, string>,
+  auth: { client_id: string; client_secret: string } | null,
+  headers: Record<string, string> = {},
+) => {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      ...(auth ? { Authorization: basicAuth(auth.client_id, auth.client_secret) } : {}),
+      ...headers,
+    },
+    body: new URLSearchParams(form).toString(),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+};
+
+/** A device holding a P-256 key, signing RFC 9449 proofs for the device API. */
+export class TestDevice {
+  deviceId = '';
+
+  private constructor(
+    readonly issuer: string,
+    private readonly privateKey: CryptoKey,
+    readonly publicJwk: Record<string, unknown>,
+  ) {}
+
+  static async create(issuer: string): Promise<TestDevice> {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const { kty, crv, x, y } = await exportJWK(publicKey);
+    return new TestDevice(issuer, privateKey, { kty, crv, x, y });
+  }
+
+  async proof(htm: string, htu: string, extra: Record<string, unknown> = {}, iat = Math.floor(Date.now() / 1000)) {
+    return new SignJWT({ htm, htu, jti: randomUUID(), ...extra })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: this.publicJwk })
+      .setIssuedAt(iat)
+      .sign(this.privateKey);
+  }
+
+  async call(method: string, path: string, body?: unknown, proof?: string) {
+    const url = `${this.issuer}${path}`;
+    const res = await fetch(url, {
+      method,
+      headers: {
+        DPoP: proof ?? (await this.proof(method, url)),
+        ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+  }
+
+  async enroll(ticket: string, extra: Record<string, unknown> = {}) {
+    const res = await this.call('POST', '/device/enrollments', { ticket, name: 'Test phone', ...extra });
+    if (res.status === 201) this.deviceId = res.body.device_id;
+    return res;
+  }
+
+  pending() {
+    return this.call('GET', '/device/transactions');
+  }
+
+  async decide(txn: string, decision: 'approve' | 'deny') {
+    const url = `${this.issuer}/device/transactions/${txn}`;
+    return this.call('POST', `/device/transactions/${txn}`, { decision }, await this.proof('POST', url, { txn, decision }));
+  }
+}
+
+/** Enrolls a new device for `sub` through the admin API's ticket. */
+export const enrollDevice = async (svc: TestService, fx: TenantFixture, sub = 'alice'): Promise<TestDevice> => {
+  const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/${sub}/enrollment-tickets`);
+  if (ticket.status !== 201) throw new Error(`ticket: ${ticket.status} ${JSON.stringify(ticket.body)}`);
+  const device = await TestDevice.create(fx.issuer);
+  const res = await device.enroll(ticket.body.ticket);
+  if (res.status !== 201) throw new Error(`enroll: ${res.status} ${JSON.stringify(res.body)}`);
+  return device;
+};
+
+/** Waits until the device sees a pending transaction and returns its txn. */
+export const nextTxn = async (device: TestDevice): Promise<string> => {
+  for (let i = 0; i < 50; i++) {
+    const res = await device.pending();
+    const txn = res.body?.transactions?.[0]?.txn;
+    if (txn) return txn;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('no pending transaction');
+};
