@@ -427,12 +427,13 @@ export class DynamoDbStore implements Store {
         ':m': minute,
         ':limit': limitPerMinute,
       });
-    // First request of a new window. `<` rather than `<>`: a caller whose clock lags must not reset a newer window.
+    // First request of a new window. A caller whose clock lags by up to a minute must not reset a newer
+    // window; a window further ahead than that came from a clock that was wrong, and is reset.
     const openWindow = () =>
       send(
         'SET #rl_minute = :m, #rl_count = :one',
-        'attribute_exists(#pk) AND (attribute_not_exists(#rl_minute) OR #rl_minute < :m)',
-        { ':one': 1, ':m': minute },
+        'attribute_exists(#pk) AND (attribute_not_exists(#rl_minute) OR #rl_minute < :m OR #rl_minute > :ahead)',
+        { ':one': 1, ':m': minute, ':ahead': minute + 1 },
       );
 
     if (limitPerMinute > 0) {
