@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.ts';
+import { printFields, printJson } from '../format.ts';
+import { adminApi } from './admin.ts';
+import { action, collect, parseAssignments } from './shared.ts';
+
+export interface TenantPutOptions {
+  displayName?: string;
+  set?: string[];
+}
+
+/** The PUT body: `--set` pairs (values parsed as JSON when they look like it), then `--display-name`. */
+export const buildTenantBody = (o: TenantPutOptions): Record<string, unknown> => ({
+  ...parseAssignments(o.set),
+  ...(o.displayName !== undefined ? { display_name: o.displayName } : {}),
+});
+
+export const registerTenant = (program: Command, ctx: CliContext): void => {
+  const tenant = program.command('tenant').description("read and change the tenant's settings");
+  const show = (g: { json: boolean }, t: Record<string, unknown>) => (g.json ? printJson(ctx, t) : printFields(ctx, t));
+
+  tenant
+    .command('get')
+    .description('show the settings of --tenant')
+    .action(
+      action(ctx, async ({ g }) => {
+        show(g, await adminApi(ctx, g).get());
+      }),
+    );
+
+  tenant
+    .command('put')
+    .description('create the tenant or merge settings into it')
+    .option('--display-name <name>', 'display_name')
+    .option(
+      '--set <key=value>',
+      'any setting, e.g. backchannel_polling_interval=2 or delivery_modes=\'["poll","ping"]\' (repeatable)',
+      collect,
+    )
+    .action(
+      action<TenantPutOptions>(ctx, async ({ g, opts }) => {
+        show(g, await adminApi(ctx, g).put([], buildTenantBody(opts)));
+      }),
+    );
+
+  tenant
+    .command('delete')
+    .description('remove the tenant (local mode)')
+    .action(
+      action(ctx, async ({ g }) => {
+        await adminApi(ctx, g).delete();
+        if (!g.json) ctx.stdout(`deleted tenant ${g.tenant}\n`);
+      }),
+    );
+};

@@ -1,0 +1,126 @@
+import type { DeviceTransaction } from '../model.ts';
+import { createDpopProof } from './dpop.ts';
+import { DeviceApiError, deviceApiErrorFrom } from './errors.ts';
+import type { DeviceKey } from './key.ts';
+
+/** A pending CIBA transaction as the device sees it (DESIGN.md, device API shapes). */
+export type Transaction = DeviceTransaction;
+
+export type Decision = 'approve' | 'deny';
+
+/** How the service reaches the device: a webhook (local mode) or a mobile push token. */
+export type DevicePushRegistration =
+  | { type: 'webhook'; url: string }
+  | { type: 'apns' | 'apns_sandbox' | 'fcm'; token: string }
+  | { type: 'webpush'; subscription: unknown };
+
+export interface EnrollOptions {
+  ticket: string;
+  name?: string;
+  push?: DevicePushRegistration;
+}
+
+export interface DecisionResult {
+  txn: string;
+  status: 'approved' | 'denied';
+}
+
+export interface DeviceClientOptions {
+  /** The tenant's issuer, `{base}/{tenant}`, exactly as the device reaches it (it becomes every proof's `htu`). */
+  issuer: string;
+  key: DeviceKey;
+  fetch?: typeof fetch;
+}
+
+/**
+ * The device side of the service: enrollment, pending transactions, consent details and decisions,
+ * every request signed with a DPoP proof by the device key.
+ */
+export class DeviceClient {
+  readonly issuer: string;
+  readonly key: DeviceKey;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: DeviceClientOptions) {
+    this.issuer = options.issuer.replace(/\/+$/, '');
+    this.key = options.key;
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  /** The device id: the RFC 7638 thumbprint of the key. */
+  get deviceId(): string {
+    return this.key.thumbprint;
+  }
+
+  /** Enrolls this key for the user the one-time ticket was issued for. */
+  async enroll(options: EnrollOptions): Promise<{ device_id: string }> {
+    const body: Record<string, unknown> = { ticket: options.ticket };
+    if (options.name !== undefined) body['name'] = options.name;
+    if (options.push !== undefined) body['push'] = options.push;
+    return this.#call<{ device_id: string }>('POST', '/device/enrollments', body);
+  }
+
+  /** The user's pending transactions, newest first. */
+  async pending(): Promise<Transaction[]> {
+    const answer = await this.#call<{ transactions?: Transaction[] }>('GET', '/device/transactions');
+    return answer.transactions ?? [];
+  }
+
+  /** The consent details of one transaction. */
+  async get(txn: string): Promise<Transaction> {
+    return this.#call<Transaction>('GET', `/device/transactions/${encodeURIComponent(txn)}`);
+  }
+
+  /**
+   * Approves or denies. The proof carries `txn` and `decision` as extra claims, so the stored proof is
+   * self-contained evidence of what the device signed.
+   */
+  async decide(txn: string, decision: Decision, options: { bindingCode?: string } = {}): Promise<DecisionResult> {
+    const body: Record<string, unknown> = { decision };
+    if (options.bindingCode !== undefined) body['binding_code'] = options.bindingCode;
+    return this.#call<DecisionResult>('POST', `/device/transactions/${encodeURIComponent(txn)}`, body, {
+      txn,
+      decision,
+    });
+  }
+
+  async #call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    extraClaims?: Record<string, unknown>,
+  ): Promise<T> {
+    const url = `${this.issuer}${path}`;
+    const proof = await createDpopProof(
+      this.key,
+      extraClaims ? { htm: method, htu: url, extraClaims } : { htm: method, htu: url },
+    );
+    const headers: Record<string, string> = { accept: 'application/json', dpop: proof };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await this.#fetch(url, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        redirect: 'manual',
+      });
+    } catch (cause) {
+      const e = new DeviceApiError(0, 'network_error', `${method} ${url}: ${(cause as Error).message}`);
+      (e as { cause?: unknown }).cause = cause;
+      throw e;
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!response.ok) throw deviceApiErrorFrom(response.status, parsed);
+    if (parsed === undefined || typeof parsed !== 'object' || parsed === null) {
+      throw new DeviceApiError(response.status, 'unexpected_response', `${method} ${path}: expected a JSON object`);
+    }
+    return parsed as T;
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Typed errors of the device API. The service answers `{error, error_description}`; each known `error`
+ * code has its own subclass so that callers can `instanceof` instead of comparing strings.
+ */
+export class DeviceApiError extends Error {
+  override readonly name: string = 'DeviceApiError';
+  constructor(
+    /** HTTP status of the answer (0 when the request did not reach the service). */
+    readonly status: number,
+    /** The service's `error` code, or `unexpected_response` when the body held none. */
+    readonly error: string,
+    readonly description?: string,
+  ) {
+    super(description ? `${error}: ${description}` : error);
+  }
+}
+
+/** 401 `invalid_dpop_proof`: missing/malformed proof, unknown (revoked or never enrolled) key, stale `iat`, replayed `jti`. */
+export class InvalidDpopProof extends DeviceApiError {
+  override readonly name = 'InvalidDpopProof';
+}
+
+/** 404 `not_found`: unknown transaction, or one that belongs to another user or tenant. */
+export class NotFound extends DeviceApiError {
+  override readonly name = 'NotFound';
+}
+
+/** 409 `request_not_pending`: the transaction expired, was decided the other way, or is finished. */
+export class RequestNotPending extends DeviceApiError {
+  override readonly name = 'RequestNotPending';
+}
+
+const BY_CODE: Record<string, typeof DeviceApiError> = {
+  invalid_dpop_proof: InvalidDpopProof,
+  not_found: NotFound,
+  request_not_pending: RequestNotPending,
+};
+
+/** Builds the typed error for a non-2xx answer of the device API. */
+export const deviceApiErrorFrom = (status: number, body: unknown): DeviceApiError => {
+  const b = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  const error = typeof b['error'] === 'string' ? b['error'] : 'unexpected_response';
+  const description =
+    typeof b['error_description'] === 'string'
+      ? b['error_description']
+      : error === 'unexpected_response'
+        ? `HTTP ${status}`
+        : undefined;
+  const Ctor = BY_CODE[error] ?? DeviceApiError;
+  return new Ctor(status, error, description);
+};

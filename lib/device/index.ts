@@ -1,0 +1,16 @@
+/**
+ * The device SDK: runs in Node 20+ and in browsers (WebCrypto, fetch and jose only). Key storage lives
+ * in separate modules: `node-key-file.ts` (Node) and `browser-key-store.ts` (IndexedDB).
+ */
+export {
+  type Decision,
+  type DecisionResult,
+  DeviceClient,
+  type DeviceClientOptions,
+  type DevicePushRegistration,
+  type EnrollOptions,
+  type Transaction,
+} from './client.ts';
+export { createDpopProof, type DpopProofOptions, htuOf, randomJti } from './dpop.ts';
+export { DeviceApiError, deviceApiErrorFrom, InvalidDpopProof, NotFound, RequestNotPending } from './errors.ts';
+export { DeviceKey, type PrivateEcJwk, type PublicEcJwk } from './key.ts';
