@@ -9,6 +9,7 @@ import { DEMO_TENANT, DEMO_USER, type DemoCredentials, seedDemo } from './seed.t
 interface LocalState {
   adminToken?: string;
   demoClient?: DemoCredentials;
+  demoUser?: string;
 }
 
 const env = process.env;
