@@ -28,7 +28,8 @@ describe('conformance C-F: the backchannel authentication request', () => {
   let bc: string;
   let valid: Record<string, string>;
 
-  const post = (form: Record<string, string>, auth: TenantFixture['client'] | null = fx.client) => postForm(bc, form, auth);
+  const post = (form: Record<string, string>, auth: TenantFixture['client'] | null = fx.client) =>
+    postForm(bc, form, auth);
 
   beforeAll(async () => {
     svc = await startTestService();
@@ -62,7 +63,9 @@ describe('conformance C-F: the backchannel authentication request', () => {
     });
 
     it('19: GET is refused with 405 invalid_request, never 200', async () => {
-      const res = await fetch(`${bc}?scope=openid&login_hint=alice`, { headers: { Authorization: basicAuth(fx.client.client_id, fx.client.client_secret) } });
+      const res = await fetch(`${bc}?scope=openid&login_hint=alice`, {
+        headers: { Authorization: basicAuth(fx.client.client_id, fx.client.client_secret) },
+      });
       expect(res.status).toBe(405);
       expect((await res.json()).error).toBe('invalid_request');
     });
@@ -70,7 +73,10 @@ describe('conformance C-F: the backchannel authentication request', () => {
     it('20: a JSON body is invalid_request', async () => {
       const res = await fetch(bc, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: basicAuth(fx.client.client_id, fx.client.client_secret) },
+        headers: {
+          'Content-Type': 'application/json',
+          Authorization: basicAuth(fx.client.client_id, fx.client.client_secret),
+        },
         body: JSON.stringify(valid),
       });
       expect(res.status).toBe(400);
@@ -92,7 +98,10 @@ describe('conformance C-F: the backchannel authentication request', () => {
     it('24: a repeated parameter is invalid_request', async () => {
       const res = await fetch(bc, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basicAuth(fx.client.client_id, fx.client.client_secret) },
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Authorization: basicAuth(fx.client.client_id, fx.client.client_secret),
+        },
         body: 'scope=openid&login_hint=alice&login_hint=bob',
       });
       expect(res.status).toBe(400);
@@ -119,7 +128,9 @@ describe('conformance C-F: the backchannel authentication request', () => {
       expect(results.filter((r) => r.status === 200)).toHaveLength(2);
       const refused = results.filter((r) => r.status !== 200);
       for (const r of refused) expectError(r, 403, 'access_denied');
-      expect(refused[0]!.body.error_description).toMatch(/too many authentication requests for this user: at most 2 per minute/);
+      expect(refused[0]!.body.error_description).toMatch(
+        /too many authentication requests for this user: at most 2 per minute/,
+      );
       expect((await device.pending()).body.transactions).toHaveLength(2);
     });
 
@@ -190,7 +201,11 @@ describe('conformance C-F: the backchannel authentication request', () => {
         const ack = await post(valid);
         const txn = await nextTxn(device);
         await device.decide(txn, 'approve');
-        const tokens = await postForm(`${fx.issuer}/oauth/token`, { grant_type: CIBA, auth_req_id: ack.body.auth_req_id }, fx.client);
+        const tokens = await postForm(
+          `${fx.issuer}/oauth/token`,
+          { grant_type: CIBA, auth_req_id: ack.body.auth_req_id },
+          fx.client,
+        );
         idToken = tokens.body.id_token;
         // Leave no pending request behind for the other tests' devices.
         for (const t of (await device.pending()).body.transactions) await device.decide(t.txn, 'deny');
@@ -203,9 +218,20 @@ describe('conformance C-F: the backchannel authentication request', () => {
       it('34: an ID token for another client, from another issuer, or garbage is invalid_request', async () => {
         const other = await createTenantFixture(svc, 'other-bank');
         // Same user, other tenant: signed by another key and issuer.
-        expectError(await postForm(`${other.issuer}/bc-authorize`, { scope: 'openid', id_token_hint: idToken }, other.client), 400, 'invalid_request');
-        const second = await svc.admin('POST', '/admin/tenants/bank/clients', { grant_types: [CIBA], backchannel_token_delivery_mode: 'poll' });
-        expectError(await postForm(bc, { scope: 'openid', id_token_hint: idToken }, second.body), 400, 'invalid_request');
+        expectError(
+          await postForm(`${other.issuer}/bc-authorize`, { scope: 'openid', id_token_hint: idToken }, other.client),
+          400,
+          'invalid_request',
+        );
+        const second = await svc.admin('POST', '/admin/tenants/bank/clients', {
+          grant_types: [CIBA],
+          backchannel_token_delivery_mode: 'poll',
+        });
+        expectError(
+          await postForm(bc, { scope: 'openid', id_token_hint: idToken }, second.body),
+          400,
+          'invalid_request',
+        );
         expectError(await post({ scope: 'openid', id_token_hint: 'garbage' }), 400, 'invalid_request');
         const [h, p] = idToken.split('.');
         expectError(await post({ scope: 'openid', id_token_hint: `${h}.${p}.AAAA` }), 400, 'invalid_request');
@@ -245,10 +271,20 @@ describe('conformance C-F: the backchannel authentication request', () => {
     });
 
     it('a tenant that requires a binding message refuses a request without one as invalid_request', async () => {
-      const strict = await createTenantFixture(svc, 'strict', { binding_message_required: true, binding_message_max_length: 10 });
+      const strict = await createTenantFixture(svc, 'strict', {
+        binding_message_required: true,
+        binding_message_max_length: 10,
+      });
       expectError(await postForm(`${strict.issuer}/bc-authorize`, valid, strict.client), 400, 'invalid_request');
-      expectError(await postForm(`${strict.issuer}/bc-authorize`, { ...valid, binding_message: '12345678901' }, strict.client), 400, 'invalid_binding_message');
-      expect((await postForm(`${strict.issuer}/bc-authorize`, { ...valid, binding_message: '1234567890' }, strict.client)).status).toBe(200);
+      expectError(
+        await postForm(`${strict.issuer}/bc-authorize`, { ...valid, binding_message: '12345678901' }, strict.client),
+        400,
+        'invalid_binding_message',
+      );
+      expect(
+        (await postForm(`${strict.issuer}/bc-authorize`, { ...valid, binding_message: '1234567890' }, strict.client))
+          .status,
+      ).toBe(200);
     });
 
     describe('38-40: user_code', () => {
@@ -269,12 +305,22 @@ describe('conformance C-F: the backchannel authentication request', () => {
       });
 
       it('39: a wrong user_code is invalid_user_code; the right one is accepted', async () => {
-        expectError(await postForm(bc, { scope: 'openid', login_hint: 'bob', user_code: '0000' }, codeClient), 400, 'invalid_user_code');
-        expect((await postForm(bc, { scope: 'openid', login_hint: 'bob', user_code: '4242' }, codeClient)).status).toBe(200);
+        expectError(
+          await postForm(bc, { scope: 'openid', login_hint: 'bob', user_code: '0000' }, codeClient),
+          400,
+          'invalid_user_code',
+        );
+        expect((await postForm(bc, { scope: 'openid', login_hint: 'bob', user_code: '4242' }, codeClient)).status).toBe(
+          200,
+        );
       });
 
       it('39b: a user without a user_code cannot satisfy a user-code client', async () => {
-        expectError(await postForm(bc, { scope: 'openid', login_hint: 'alice', user_code: '4242' }, codeClient), 400, 'invalid_user_code');
+        expectError(
+          await postForm(bc, { scope: 'openid', login_hint: 'alice', user_code: '4242' }, codeClient),
+          400,
+          'invalid_user_code',
+        );
       });
 
       it('40: a client registered without backchannel_user_code_parameter has user_code ignored, never missing_user_code', async () => {
@@ -300,7 +346,11 @@ describe('conformance C-F: the backchannel authentication request', () => {
     it('44: polling after expires_in is expired_token', async () => {
       const ack = await post({ ...valid, requested_expiry: '1' });
       await new Promise((r) => setTimeout(r, 1100));
-      const res = await postForm(`${fx.issuer}/oauth/token`, { grant_type: CIBA, auth_req_id: ack.body.auth_req_id }, fx.client);
+      const res = await postForm(
+        `${fx.issuer}/oauth/token`,
+        { grant_type: CIBA, auth_req_id: ack.body.auth_req_id },
+        fx.client,
+      );
       expectError(res, 400, 'expired_token');
     });
   });
