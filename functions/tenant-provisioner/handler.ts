@@ -1,0 +1,58 @@
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import type { Tenant } from '../../lib/model.ts';
+import type { Clock, Directory, Logger } from '../../lib/ports.ts';
+import { parseAwsTenantSettings } from './settings.ts';
+
+/**
+ * The tenant's settings item, written by CloudFormation through the CDK Provider framework (the
+ * `CibaTenant` construct). Properties, as CloudFormation passes them (strings only, hence the JSON):
+ * `TenantId`, `Settings` (JSON of the snake_case settings), `OnDelete` (`retain` | `destroy`).
+ * Items are written through the Store port, so their format lives in the DynamoDB adapter only.
+ */
+export interface TenantProvisionerDeps {
+  directory: Pick<Directory, 'getTenant' | 'saveTenant' | 'deleteTenant'>;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface ProviderResponse {
+  PhysicalResourceId: string;
+  Data?: Record<string, string>;
+}
+
+const MAX_WRITE_ATTEMPTS = 3;
+
+export const physicalId = (tenantId: string): string => `ciba-tenant/${tenantId}`;
+
+export const createHandler =
+  ({ directory, clock, logger }: TenantProvisionerDeps) =>
+  async (event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> => {
+    const props = event.ResourceProperties as Record<string, unknown>;
+    const tenantId = String(props.TenantId ?? '');
+    if (!tenantId) throw new Error('TenantId is required');
+
+    if (event.RequestType === 'Delete') {
+      // An old physical id (the tenant id changed) carries the old tenant's properties: they decide.
+      if (props.OnDelete === 'destroy') {
+        await directory.deleteTenant(tenantId);
+        logger.info('tenant deleted', { tenant_id: tenantId });
+      } else {
+        logger.info('tenant retained', { tenant_id: tenantId });
+      }
+      return { PhysicalResourceId: event.PhysicalResourceId };
+    }
+
+    const settings = parseAwsTenantSettings(JSON.parse(String(props.Settings ?? '{}')), `tenant ${tenantId}`);
+    // The tenants file is the source of truth: its settings replace the stored ones (over the defaults).
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const existing = await directory.getTenant(tenantId);
+      const now = clock.now();
+      const tenant: Tenant = { tenantId, settings, createdAt: existing?.createdAt ?? now, updatedAt: now };
+      const outcome = await directory.saveTenant(tenant, existing ? existing.updatedAt : null);
+      if (outcome === 'ok') {
+        logger.info(existing ? 'tenant updated' : 'tenant created', { tenant_id: tenantId });
+        return { PhysicalResourceId: physicalId(tenantId), Data: { TenantId: tenantId } };
+      }
+    }
+    throw new Error(`tenant ${tenantId} changed concurrently ${MAX_WRITE_ATTEMPTS} times; retry the deployment`);
+  };

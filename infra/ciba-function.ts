@@ -1,0 +1,98 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, entryOf, type LambdaFunctionName } from './bundling.ts';
+
+/**
+ * The newest Node.js runtime aws-cdk-lib offers (DESIGN.md asks for `nodejs22.x` or newer). The code avoids
+ * APIs newer than Node 20, so it runs locally on Node 20 unchanged.
+ */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+export interface CibaFunctionProps {
+  name: LambdaFunctionName;
+  /** A fixed function name, when something must know the ARN before the function exists. */
+  functionName?: string;
+  description: string;
+  environment: Record<string, string>;
+  memorySize?: number;
+  timeout?: Duration;
+  logRetention: logs.RetentionDays;
+  /** `stub`: inline placeholder code instead of esbuild (fast template tests); `esbuild`: the real bundle. */
+  bundling: 'esbuild' | 'stub';
+}
+
+/**
+ * One Lambda function: arm64, its own log group with a retention, and its own role that can write only to
+ * that log group. Everything else is granted by the stack, per function.
+ */
+export class CibaFunction extends Construct {
+  readonly function: lambda.Function;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: CibaFunctionProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // No AWSLambdaBasicExecutionRole: that managed policy may write to any log group.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `ciba ${props.name} function`,
+    });
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+
+    const common = {
+      ...(props.functionName ? { functionName: props.functionName } : {}),
+      description: props.description,
+      runtime: LAMBDA_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: `ciba-${props.name}`,
+        POWERTOOLS_METRICS_NAMESPACE: 'Ciba',
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+    };
+
+    this.function =
+      props.bundling === 'stub'
+        ? new lambda.Function(this, 'Function', {
+            ...common,
+            handler: 'index.handler',
+            code: lambda.Code.fromInline('exports.handler = async () => { throw new Error("stub"); };'),
+          })
+        : new NodejsFunction(this, 'Function', {
+            ...common,
+            entry: entryOf(props.name),
+            handler: 'handler',
+            bundling: {
+              forceDockerBundling: false,
+              format: OutputFormat.ESM,
+              target: ESBUILD_TARGET,
+              mainFields: ['module', 'main'],
+              banner: ESM_REQUIRE_BANNER,
+              minify: true,
+              sourceMap: true,
+              sourceMapMode: SourceMapMode.DEFAULT,
+              sourcesContent: false,
+              // Pin the SDK version we test with instead of the one the runtime happens to carry.
+              bundleAwsSDK: true,
+            },
+          });
+  }
+}

@@ -1,0 +1,493 @@
+import { Aws, CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import type { Construct } from 'constructs';
+import { AWS_ENV } from '../lib/adapters/aws-deps.ts';
+import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from '../lib/adapters/dynamodb-schema.ts';
+import { ROUTES } from '../lib/http/routes.ts';
+import { API_FUNCTIONS } from './bundling.ts';
+import { CibaFunction } from './ciba-function.ts';
+import { CibaTenant, platformApplicationName } from './ciba-tenant.ts';
+import { FUNCTION_ACCESS, type FunctionAccess } from './function-access.ts';
+import type { TenantConfig } from './tenants.ts';
+
+export interface CustomDomainConfig {
+  domainName: string;
+  /** ACM certificate for `domainName`, in the stack's region. */
+  certificateArn: string;
+  /** Mutual TLS: the PEM bundle of CAs whose client certificates API Gateway accepts. */
+  truststore?: { bucketName: string; key: string; version?: string };
+}
+
+export interface ServiceStackProps extends StackProps {
+  prefix: string;
+  tenants: TenantConfig[];
+  directoryTable: dynamodb.ITable;
+  ledgerTable: dynamodb.ITable;
+  eventBus: events.IEventBus;
+  kmsAliasPrefix: string;
+  bundling: 'esbuild' | 'stub';
+  throttle: { rateLimit: number; burstLimit: number };
+  logRetention: logs.RetentionDays;
+  customDomain?: CustomDomainConfig;
+  /** SNS topic for alarm notifications; without it the alarms only show in CloudWatch. */
+  alarmTopicArn?: string;
+}
+
+/**
+ * The part that changes with every release: functions, the HTTP API, the per-tenant rules and settings,
+ * the custom-resource providers and the alarms. Replaceable at will; it holds no data.
+ */
+export class ServiceStack extends Stack {
+  readonly api: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+  readonly functions: Record<string, CibaFunction> = {};
+  readonly tenants: Record<string, CibaTenant> = {};
+  readonly callbackFailures: sqs.Queue;
+  readonly scheduleGroup: scheduler.CfnScheduleGroup;
+  readonly schedulerRole: iam.Role;
+
+  constructor(scope: Construct, id: string, props: ServiceStackProps) {
+    super(scope, id, props);
+    const { prefix } = props;
+    const domain = props.customDomain;
+
+    // With a custom domain the execute-api endpoint is disabled: mTLS cannot be bypassed and there is one issuer.
+    this.api = new apigwv2.HttpApi(this, 'Api', {
+      apiName: `${prefix}-api`,
+      description: 'ciba-service: OpenID Connect CIBA',
+      createDefaultStage: false,
+      disableExecuteApiEndpoint: domain !== undefined,
+    });
+    const publicUrl = domain ? `https://${domain.domainName}` : this.api.apiEndpoint;
+
+    // Callback retries and push-mode expiry: one-time schedules in this group invoke the callback function,
+    // whose name is fixed so that its ARN can be given to the functions that schedule (no reference cycle).
+    const callbackName = `${prefix}-callback`;
+    const callbackArn = `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:${callbackName}`;
+    this.scheduleGroup = new scheduler.CfnScheduleGroup(this, 'Schedules', { name: prefix });
+    this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+      description: 'EventBridge Scheduler invokes the ciba callback function',
+    });
+    this.schedulerRole.addToPolicy(
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [callbackArn] }),
+    );
+
+    // Callbacks given up on (SqsDeadLetters), and callback invocations that failed after Lambda's own
+    // retries (on-failure destination). Per-tenant rule DLQs catch events EventBridge could not hand over.
+    this.callbackFailures = new sqs.Queue(this, 'CallbackFailures', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.callbackFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the on-failure destination (dead letters) of the callback function.',
+    });
+    const environment: Record<string, string> = {
+      [AWS_ENV.directoryTable]: props.directoryTable.tableName,
+      [AWS_ENV.ledgerTable]: props.ledgerTable.tableName,
+      [AWS_ENV.eventBusName]: props.eventBus.eventBusName,
+      [AWS_ENV.kmsAliasPrefix]: props.kmsAliasPrefix,
+      [AWS_ENV.snsPlatformApplicationArn]: `arn:${Aws.PARTITION}:sns:${Aws.REGION}:${Aws.ACCOUNT_ID}:app/{platform}/${platformApplicationName(prefix, '{tenant}')}`,
+      [AWS_ENV.publicUrl]: publicUrl,
+      [AWS_ENV.schedulerGroup]: prefix,
+      [AWS_ENV.schedulerTargetArn]: callbackArn,
+      [AWS_ENV.schedulerRoleArn]: this.schedulerRole.roleArn,
+      [AWS_ENV.deadLetterQueueUrl]: this.callbackFailures.queueUrl,
+    };
+    const fn = (name: (typeof API_FUNCTIONS)[number] | 'callback', description: string, timeout = 10) =>
+      new CibaFunction(this, `Fn-${name}`, {
+        name,
+        ...(name === 'callback' ? { functionName: callbackName } : {}),
+        description,
+        environment,
+        timeout: Duration.seconds(timeout),
+        logRetention: props.logRetention,
+        bundling: props.bundling,
+      });
+
+    const descriptions: Record<(typeof API_FUNCTIONS)[number], string> = {
+      discovery: 'ciba: OpenID discovery and JWKS',
+      'bc-authorize': 'ciba: backchannel authentication endpoint',
+      token: 'ciba: token endpoint (CIBA grant, refresh)',
+      userinfo: 'ciba: userinfo endpoint',
+      device: 'ciba: device API (enrollment, transactions, decisions)',
+      admin: 'ciba: admin API (IAM authorized)',
+      web: 'ciba: web authenticator',
+    };
+    for (const name of API_FUNCTIONS) this.functions[name] = fn(name, descriptions[name]);
+
+    const callback = fn('callback', 'ciba: ping/push callbacks to client notification endpoints', 60);
+    this.functions.callback = callback;
+    callback.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new lambdaDestinations.SqsDestination(this.callbackFailures),
+    });
+
+    for (const [name, access] of Object.entries(FUNCTION_ACCESS)) {
+      this.#grant(this.functions[name]!, access, props);
+    }
+
+    this.stage = this.#stage(props);
+    this.#routes();
+    if (domain) this.#customDomain(domain);
+
+    // Custom-resource providers: tenant settings through the Store port, SNS platform applications.
+    const provisioner = new CibaFunction(this, 'Fn-tenant-provisioner', {
+      name: 'tenant-provisioner',
+      description: 'ciba: writes tenant settings at deployment',
+      environment: {
+        [AWS_ENV.directoryTable]: environment[AWS_ENV.directoryTable]!,
+        [AWS_ENV.ledgerTable]: environment[AWS_ENV.ledgerTable]!,
+      },
+      timeout: Duration.seconds(60),
+      logRetention: props.logRetention,
+      bundling: props.bundling,
+    });
+    this.functions['tenant-provisioner'] = provisioner;
+    this.#grant(provisioner, { directory: 'write' }, props);
+    const settingsProvider = this.#provider('TenantSettingsProvider', provisioner, props.logRetention);
+
+    const pushPlatforms = new CibaFunction(this, 'Fn-push-platforms', {
+      name: 'push-platforms',
+      description: 'ciba: manages SNS platform applications at deployment',
+      environment: {},
+      timeout: Duration.seconds(60),
+      logRetention: props.logRetention,
+      bundling: props.bundling,
+    });
+    this.functions['push-platforms'] = pushPlatforms;
+    pushPlatforms.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SnsPlatformApplications',
+        actions: [
+          'sns:CreatePlatformApplication',
+          'sns:SetPlatformApplicationAttributes',
+          'sns:DeletePlatformApplication',
+        ],
+        // SNS mobile push actions support no resource-level permissions (Service Authorization Reference).
+        resources: ['*'],
+      }),
+    );
+    Validations.of(pushPlatforms.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'SNS CreatePlatformApplication/SetPlatformApplicationAttributes/DeletePlatformApplication support no resource-level permissions; the statement grants only these three actions.',
+    });
+    const pushProvider = this.#provider('PushPlatformsProvider', pushPlatforms, props.logRetention);
+
+    for (const tenant of props.tenants) {
+      this.tenants[tenant.id] = new CibaTenant(this, `Tenant-${tenant.id}`, {
+        tenant,
+        prefix,
+        eventBus: props.eventBus,
+        callback: callback.function,
+        settingsServiceToken: settingsProvider.serviceToken,
+        pushPlatformsServiceToken: pushProvider.serviceToken,
+        pushPlatformsRole: pushPlatforms.role,
+      });
+    }
+
+    this.#alarms(props);
+
+    new CfnOutput(this, 'BaseUrl', {
+      value: publicUrl,
+      description: 'Base URL; each tenant is its own issuer at {BaseUrl}/{tenant}',
+    });
+    new CfnOutput(this, 'ApiId', { value: this.api.apiId });
+    new CfnOutput(this, 'CallbackFailuresQueueUrl', { value: this.callbackFailures.queueUrl });
+  }
+
+  #grant(fn: CibaFunction, access: FunctionAccess, props: ServiceStackProps): void {
+    const role = fn.role;
+    const tables: [dynamodb.ITable, TableSchema, 'read' | 'write' | undefined, string][] = [
+      [props.directoryTable, DIRECTORY_SCHEMA, access.directory, 'Directory'],
+      [props.ledgerTable, LEDGER_SCHEMA, access.ledger, 'Ledger'],
+    ];
+    for (const [table, schema, level, sid] of tables) {
+      if (!level) continue;
+      const read = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
+      const write = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: `${sid}${level === 'write' ? 'ReadWrite' : 'Read'}`,
+          actions: level === 'write' ? [...read, ...write] : read,
+          // The table and its named indexes: no wildcard.
+          resources: [table.tableArn, ...schema.indexes.map((index) => `${table.tableArn}/index/${index.name}`)],
+        }),
+      );
+    }
+    if (access.keys) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'TenantSigningKeys',
+          actions: access.keys === 'sign' ? ['kms:GetPublicKey', 'kms:Sign'] : ['kms:GetPublicKey'],
+          resources: [`arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`],
+          // Only the keys behind this deployment's aliases (the tenants' signing keys).
+          conditions: { 'ForAnyValue:StringLike': { 'kms:ResourceAliases': `${props.kmsAliasPrefix}*` } },
+        }),
+      );
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',
+        reason:
+          "Tenant keys live in the stateful stack and are found by alias; the statement is limited by a kms:ResourceAliases condition to the keys behind this deployment's alias prefix, so adding a tenant needs no policy change and no cross-stack export.",
+      });
+    }
+    if (access.events) props.eventBus.grantPutEventsTo(role);
+    if (access.deadLetters) this.callbackFailures.grantSendMessages(role);
+    if (access.schedules) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'OneTimeSchedules',
+          actions: ['scheduler:CreateSchedule'],
+          resources: [`arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule/${props.prefix}/*`],
+        }),
+      );
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'PassSchedulerRole',
+          actions: ['iam:PassRole'],
+          resources: [this.schedulerRole.roleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+        }),
+      );
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${props.prefix}/*]`,
+        reason:
+          "Schedules are created per callback retry and per push request at run time; the statement is limited to CreateSchedule in this deployment's schedule group.",
+      });
+    }
+    if (access.push === 'publish') {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'PushToDeviceEndpoints',
+          actions: ['sns:Publish'],
+          resources: [
+            `arn:${Aws.PARTITION}:sns:${Aws.REGION}:${Aws.ACCOUNT_ID}:endpoint/*/${platformApplicationName(props.prefix, '*')}/*`,
+          ],
+        }),
+      );
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:endpoint/*/${platformApplicationName(props.prefix, '*')}/*]`,
+        reason:
+          "Device endpoints are created at enrollment, so they cannot be listed; the pattern limits Publish to endpoints of this deployment's platform applications.",
+      });
+    }
+    if (access.push === 'register') {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'RegisterDeviceEndpoints',
+          actions: ['sns:CreatePlatformEndpoint', 'sns:SetEndpointAttributes'],
+          // SNS mobile push actions support no resource-level permissions.
+          resources: ['*'],
+        }),
+      );
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'SNS CreatePlatformEndpoint and SetEndpointAttributes support no resource-level permissions; the statement grants only these two actions.',
+      });
+    }
+  }
+
+  #stage(props: ServiceStackProps): apigwv2.HttpStage {
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention });
+    return new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.throttle,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        // No query strings, headers or bodies: they may carry hints and credentials.
+        format: apigw.AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            time: '$context.requestTimeEpoch',
+            method: '$context.httpMethod',
+            route: '$context.routeKey',
+            path: '$context.path',
+            status: '$context.status',
+            latency: '$context.responseLatency',
+            integrationError: '$context.integrationErrorMessage',
+            caller: '$context.identity.userArn',
+            clientCertSerial: '$context.identity.clientCert.serialNumber',
+          }),
+        ),
+      },
+    });
+  }
+
+  #routes(): void {
+    const integrations = new Map<string, HttpLambdaIntegration>();
+    const iamAuthorizer = new HttpIamAuthorizer();
+    for (const route of ROUTES) {
+      const target = this.functions[route.fn];
+      if (!target) throw new Error(`route ${route.method} ${route.path}: no function ${route.fn}`);
+      let integration = integrations.get(route.fn);
+      if (!integration) {
+        integration = new HttpLambdaIntegration(`Integration-${route.fn}`, target.function, {
+          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+        });
+        integrations.set(route.fn, integration);
+      }
+      this.api.addRoutes({
+        path: route.path,
+        methods: [apigwv2.HttpMethod[route.method]],
+        integration,
+        ...(route.admin ? { authorizer: iamAuthorizer } : {}),
+      });
+    }
+    // OAuth, discovery and device endpoints authenticate in the function (client authentication, bearer
+    // tokens, DPoP) as the specifications require; only the admin API is IAM authorized.
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'Public OpenID/CIBA endpoints: discovery and JWKS are public by specification; bc-authorize and token authenticate the client (RFC 6749 §2.3), userinfo the bearer token, device routes the DPoP proof. Admin routes use the IAM authorizer.',
+    });
+  }
+
+  #customDomain(domain: CustomDomainConfig): void {
+    const domainName = new apigwv2.DomainName(this, 'Domain', {
+      domainName: domain.domainName,
+      certificate: acm.Certificate.fromCertificateArn(this, 'Certificate', domain.certificateArn),
+      securityPolicy: apigwv2.SecurityPolicy.TLS_1_2,
+      ...(domain.truststore
+        ? {
+            mtls: {
+              bucket: s3.Bucket.fromBucketName(this, 'Truststore', domain.truststore.bucketName),
+              key: domain.truststore.key,
+              ...(domain.truststore.version ? { version: domain.truststore.version } : {}),
+            },
+          }
+        : {}),
+    });
+    new apigwv2.ApiMapping(this, 'DomainMapping', { api: this.api, domainName, stage: this.stage });
+    new CfnOutput(this, 'DomainTarget', {
+      value: domainName.regionalDomainName,
+      description: `CNAME (or alias A record) target for ${domain.domainName}`,
+    });
+  }
+
+  #provider(id: string, handler: CibaFunction, retention: logs.RetentionDays): cr.Provider {
+    const provider = new cr.Provider(this, id, {
+      onEventHandler: handler.function,
+      logGroup: new logs.LogGroup(this, `${id}Logs`, { retention }),
+    });
+    Validations.of(provider).acknowledge(
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: 'The CDK Provider framework function (deployment time only) uses the basic execution role.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(handler.function.node.defaultChild as never)}.Arn>:*]`,
+        reason: 'The CDK Provider framework may invoke any version of its own onEvent function, and only that one.',
+      },
+    );
+    return provider;
+  }
+
+  #alarms(props: ServiceStackProps): void {
+    const topic = props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined;
+    const alarm = (a: cloudwatch.Alarm) => {
+      if (topic) a.addAlarmAction(new cwActions.SnsAction(topic));
+      return a;
+    };
+    const minute = Duration.minutes(1);
+
+    alarm(
+      new cloudwatch.Alarm(this, 'Api5xxAlarm', {
+        alarmDescription: 'ciba: the API answered 5xx (every bad input must be a 4xx; a 5xx is a bug or an outage)',
+        metric: this.stage.metricServerError({ period: minute, statistic: 'Sum' }),
+        threshold: 5,
+        evaluationPeriods: 5,
+        datapointsToAlarm: 3,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    const throttles = Object.values(this.functions).map((f) => f.function.metricThrottles({ period: minute }));
+    alarm(
+      new cloudwatch.Alarm(this, 'ThrottlesAlarm', {
+        alarmDescription: 'ciba: Lambda throttled invocations (account concurrency exhausted?)',
+        metric: new cloudwatch.MathExpression({
+          expression: throttles.map((_, i) => `m${i}`).join(' + '),
+          usingMetrics: Object.fromEntries(throttles.map((m, i) => [`m${i}`, m])),
+          period: minute,
+          label: 'Throttles',
+        }),
+        threshold: 1,
+        evaluationPeriods: 5,
+        datapointsToAlarm: 2,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    alarm(
+      new cloudwatch.Alarm(this, 'CallbackErrorsAlarm', {
+        alarmDescription: 'ciba: callback deliveries are failing (Lambda retries them, then the failures queue)',
+        metric: this.functions.callback!.function.metricErrors({ period: Duration.minutes(5) }),
+        threshold: 5,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    const depth = (id: string, queue: sqs.IQueue, what: string) =>
+      alarm(
+        new cloudwatch.Alarm(this, id, {
+          alarmDescription: `ciba: ${what}`,
+          metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    depth('CallbackFailuresDepthAlarm', this.callbackFailures, 'callbacks that failed after every retry');
+    for (const [tenantId, tenant] of Object.entries(this.tenants)) {
+      depth(
+        `DeadLettersAlarm-${tenantId}`,
+        tenant.deadLetterQueue,
+        `${tenantId}: events EventBridge could not deliver`,
+      );
+      alarm(
+        new cloudwatch.Alarm(this, `RuleFailuresAlarm-${tenantId}`, {
+          alarmDescription: `ciba: ${tenantId}: EventBridge failed to invoke the callback function`,
+          metric: new cloudwatch.Metric({
+            namespace: 'AWS/Events',
+            metricName: 'FailedInvocations',
+            dimensionsMap: { RuleName: tenant.rule.ruleName, EventBusName: props.eventBus.eventBusName },
+            period: Duration.minutes(5),
+            statistic: 'Sum',
+          }),
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+  }
+}

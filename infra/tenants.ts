@@ -1,0 +1,134 @@
+import { parseAwsTenantSettings, type TenantSettingsInput } from '../functions/tenant-provisioner/settings.ts';
+import { isValidTenantId } from '../lib/http/routes.ts';
+import type { SigningAlg, TenantSettings } from '../lib/model.ts';
+
+/**
+ * The tenants file (`infra/tenants.example.json` documents it): one entry per tenant. Adding a tenant is
+ * adding an entry and running `cdk deploy`. Checked completely at synth time, so a typo fails before
+ * anything is deployed.
+ */
+export interface TenantPushCredentials {
+  /** Secrets Manager secret name or ARN holding the credentials (format: functions/push-platforms/handler.ts). */
+  secret: string;
+  /** Change it (any string) after rotating the secret, so the deployment pushes the new credentials to SNS. */
+  version: string;
+}
+
+export interface TenantConfig {
+  id: string;
+  /** Snake_case, as written in the file: the provisioner receives exactly this. */
+  settingsInput: TenantSettingsInput;
+  /** The same, checked and completed with the defaults. */
+  settings: TenantSettings;
+  signingKey: {
+    /** Bump to rotate: a new key becomes current and the old one stays published as previous. */
+    version: number;
+    /** The alg of the previous key when the rotation also changed `signing_alg`. */
+    previousAlg: SigningAlg;
+  };
+  push: {
+    apns?: TenantPushCredentials & { sandbox: boolean };
+    fcm?: TenantPushCredentials;
+  };
+  callbacks: { retryAttempts: number; maxEventAgeSeconds: number };
+  /** What removing the tenant from the file does to its data: `retain` (default) keeps every item. */
+  onDelete: 'retain' | 'destroy';
+}
+
+const KNOWN = new Set(['id', 'settings', 'signing_key', 'push', 'callbacks', 'on_delete']);
+
+export class InvalidTenantsFile extends Error {
+  override readonly name = 'InvalidTenantsFile';
+}
+
+const object = (value: unknown, where: string): Record<string, unknown> => {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidTenantsFile(`${where} must be an object`);
+  }
+  return value as Record<string, unknown>;
+};
+
+const int = (value: unknown, where: string, min: number, max: number, fallback: number): number => {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidTenantsFile(`${where} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+};
+
+const credentials = (value: unknown, where: string): TenantPushCredentials | undefined => {
+  if (value === undefined) return undefined;
+  const raw = object(value, where);
+  if (typeof raw.secret !== 'string' || !raw.secret) throw new InvalidTenantsFile(`${where}.secret is required`);
+  const version = raw.version ?? '1';
+  if (typeof version !== 'string' && typeof version !== 'number') {
+    throw new InvalidTenantsFile(`${where}.version must be a string`);
+  }
+  return { secret: raw.secret, version: String(version) };
+};
+
+export const parseTenantsFile = (json: unknown): TenantConfig[] => {
+  const file = object(json, 'the tenants file');
+  if (!Array.isArray(file.tenants)) throw new InvalidTenantsFile('the tenants file must have a "tenants" list');
+  const seen = new Set<string>();
+  return file.tenants.map((entry, index): TenantConfig => {
+    const raw = object(entry, `tenants[${index}]`);
+    const id = raw.id;
+    if (typeof id !== 'string' || !isValidTenantId(id)) {
+      throw new InvalidTenantsFile(`tenants[${index}].id must match [a-z0-9][a-z0-9-]{0,62} and not be reserved`);
+    }
+    if (seen.has(id)) throw new InvalidTenantsFile(`tenant ${id} is listed twice`);
+    seen.add(id);
+    const where = `tenant ${id}`;
+    for (const key of Object.keys(raw)) {
+      if (!KNOWN.has(key)) throw new InvalidTenantsFile(`${where}: unknown field ${key}`);
+    }
+
+    const settingsInput = object(raw.settings, `${where}.settings`) as TenantSettingsInput;
+    let settings: TenantSettings;
+    try {
+      settings = parseAwsTenantSettings(settingsInput, `${where}.settings`);
+    } catch (error) {
+      throw new InvalidTenantsFile((error as Error).message);
+    }
+
+    const key = object(raw.signing_key, `${where}.signing_key`);
+    const previousAlg = key.previous_alg ?? settings.signingAlg;
+    if (previousAlg !== 'ES256' && previousAlg !== 'PS256' && previousAlg !== 'RS256') {
+      throw new InvalidTenantsFile(`${where}.signing_key.previous_alg must be ES256, PS256 or RS256`);
+    }
+
+    const push = object(raw.push, `${where}.push`);
+    const apns = credentials(push.apns, `${where}.push.apns`);
+    const fcm = credentials(push.fcm, `${where}.push.fcm`);
+    const sandbox = object(push.apns, `${where}.push.apns`).sandbox ?? false;
+    if (typeof sandbox !== 'boolean') throw new InvalidTenantsFile(`${where}.push.apns.sandbox must be true or false`);
+
+    const callbacks = object(raw.callbacks, `${where}.callbacks`);
+    const onDelete = raw.on_delete ?? 'retain';
+    if (onDelete !== 'retain' && onDelete !== 'destroy') {
+      throw new InvalidTenantsFile(`${where}.on_delete must be "retain" or "destroy"`);
+    }
+
+    return {
+      id,
+      settingsInput,
+      settings,
+      signingKey: { version: int(key.version, `${where}.signing_key.version`, 1, 1000, 1), previousAlg },
+      push: { ...(apns ? { apns: { ...apns, sandbox } } : {}), ...(fcm ? { fcm } : {}) },
+      // EventBridge limits: 0-185 retries, 60 s to 24 h of event age.
+      callbacks: {
+        retryAttempts: int(callbacks.retry_attempts, `${where}.callbacks.retry_attempts`, 0, 185, 185),
+        maxEventAgeSeconds: int(
+          callbacks.max_event_age_seconds,
+          `${where}.callbacks.max_event_age_seconds`,
+          60,
+          86_400,
+          86_400,
+        ),
+      },
+      onDelete,
+    };
+  });
+};

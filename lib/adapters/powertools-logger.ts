@@ -1,0 +1,33 @@
+import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
+import { redact } from '../logging.ts';
+import type { Logger } from '../ports.ts';
+
+/**
+ * The Logger port on Powertools Logger: one structured JSON line per entry with the service name, cold
+ * start and (once a handler calls `powertools.addContext`) the Lambda request id. Fields named like a
+ * secret, token, hint or proof are redacted before they reach Powertools (DESIGN.md: never in logs).
+ */
+export class PowertoolsLogger implements Logger {
+  /** The underlying Powertools logger, for middleware such as `injectLambdaContext`. */
+  readonly powertools: PowertoolsBaseLogger;
+
+  constructor(powertools: PowertoolsBaseLogger = new PowertoolsBaseLogger()) {
+    this.powertools = powertools;
+  }
+
+  debug(message: string, fields?: Record<string, unknown>): void {
+    this.powertools.debug(message, redact(fields) ?? {});
+  }
+
+  info(message: string, fields?: Record<string, unknown>): void {
+    this.powertools.info(message, redact(fields) ?? {});
+  }
+
+  warn(message: string, fields?: Record<string, unknown>): void {
+    this.powertools.warn(message, redact(fields) ?? {});
+  }
+
+  error(message: string, fields?: Record<string, unknown>): void {
+    this.powertools.error(message, redact(fields) ?? {});
+  }
+}

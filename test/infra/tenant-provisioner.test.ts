@@ -1,0 +1,151 @@
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import type { TenantProvisionerDeps } from '../../functions/tenant-provisioner/handler.ts';
+import { createHandler } from '../../functions/tenant-provisioner/handler.ts';
+import { parseTenantSettings } from '../../functions/tenant-provisioner/settings.ts';
+import { silentLogger } from '../../lib/logging.ts';
+import { DEFAULT_TENANT_SETTINGS, type Tenant } from '../../lib/model.ts';
+
+const NOW = 1_750_000_000_000;
+
+const memoryDirectory = () => {
+  const tenants = new Map<string, Tenant>();
+  const directory: TenantProvisionerDeps['directory'] = {
+    getTenant: async (id) => tenants.get(id),
+    saveTenant: async (tenant, expected) => {
+      const current = tenants.get(tenant.tenantId);
+      if (expected === null ? current !== undefined : current?.updatedAt !== expected) return 'conflict';
+      tenants.set(tenant.tenantId, tenant);
+      return 'ok';
+    },
+    deleteTenant: async (id) => tenants.delete(id),
+  };
+  return { tenants, directory };
+};
+
+const base = {
+  ServiceToken: 'arn:aws:lambda:eu-west-1:111122223333:function:provider',
+  ResponseURL: 'https://cloudformation-custom-resource-response.example',
+  StackId: 'stack',
+  RequestId: 'req',
+  LogicalResourceId: 'Settings',
+  ResourceType: 'Custom::CibaTenantSettings',
+};
+
+const props = (settings: object, onDelete = 'retain') => ({
+  ServiceToken: base.ServiceToken,
+  TenantId: 'acme',
+  Settings: JSON.stringify(settings),
+  OnDelete: onDelete,
+});
+
+describe('tenant provisioner', () => {
+  it('creates the tenant with the file settings over the defaults', async () => {
+    const { tenants, directory } = memoryDirectory();
+    const handler = createHandler({ directory, clock: { now: () => NOW }, logger: silentLogger });
+
+    const out = await handler({
+      ...base,
+      RequestType: 'Create',
+      ResourceProperties: props({
+        display_name: 'ACME',
+        delivery_modes: ['poll', 'ping', 'push'],
+        signing_alg: 'PS256',
+      }),
+    } as CloudFormationCustomResourceEvent);
+
+    expect(out).toEqual({ PhysicalResourceId: 'ciba-tenant/acme', Data: { TenantId: 'acme' } });
+    expect(tenants.get('acme')).toEqual({
+      tenantId: 'acme',
+      settings: {
+        ...DEFAULT_TENANT_SETTINGS,
+        displayName: 'ACME',
+        deliveryModes: ['poll', 'ping', 'push'],
+        signingAlg: 'PS256',
+      },
+      createdAt: NOW,
+      updatedAt: NOW,
+    });
+  });
+
+  it('replaces the settings on update and keeps the creation time', async () => {
+    const { tenants, directory } = memoryDirectory();
+    tenants.set('acme', {
+      tenantId: 'acme',
+      settings: { ...DEFAULT_TENANT_SETTINGS, fapi: true },
+      createdAt: 1,
+      updatedAt: 2,
+    });
+    const handler = createHandler({ directory, clock: { now: () => NOW }, logger: silentLogger });
+
+    await handler({
+      ...base,
+      RequestType: 'Update',
+      PhysicalResourceId: 'ciba-tenant/acme',
+      OldResourceProperties: props({ fapi: true }),
+      ResourceProperties: props({ backchannel_polling_interval: 2 }),
+    } as CloudFormationCustomResourceEvent);
+
+    expect(tenants.get('acme')).toEqual({
+      tenantId: 'acme',
+      settings: { ...DEFAULT_TENANT_SETTINGS, backchannelPollingInterval: 2 },
+      createdAt: 1,
+      updatedAt: NOW,
+    });
+  });
+
+  it.each([
+    ['retain', true],
+    ['destroy', false],
+  ])('on delete with OnDelete=%s keeps the tenant: %s', async (onDelete, kept) => {
+    const { tenants, directory } = memoryDirectory();
+    tenants.set('acme', { tenantId: 'acme', settings: DEFAULT_TENANT_SETTINGS, createdAt: 1, updatedAt: 2 });
+    const handler = createHandler({ directory, clock: { now: () => NOW }, logger: silentLogger });
+
+    const out = await handler({
+      ...base,
+      RequestType: 'Delete',
+      PhysicalResourceId: 'ciba-tenant/acme',
+      ResourceProperties: props({}, onDelete),
+    } as CloudFormationCustomResourceEvent);
+
+    expect(out).toEqual({ PhysicalResourceId: 'ciba-tenant/acme' });
+    expect(tenants.has('acme')).toBe(kept);
+  });
+
+  it('refuses development mode in AWS', async () => {
+    const { directory } = memoryDirectory();
+    const handler = createHandler({ directory, clock: { now: () => NOW }, logger: silentLogger });
+    await expect(
+      handler({
+        ...base,
+        RequestType: 'Create',
+        ResourceProperties: props({ development_mode: true }),
+      } as CloudFormationCustomResourceEvent),
+    ).rejects.toThrow(/development_mode cannot be enabled in AWS/);
+  });
+});
+
+describe('parseTenantSettings', () => {
+  it.each([
+    [{ backchannel_expires_in: 0 }, /backchannel_expires_in must be an integer >= 1/],
+    [
+      { backchannel_expires_in: 600, backchannel_max_expires_in: 300 },
+      /backchannel_max_expires_in must be an integer >= 600/,
+    ],
+    [{ delivery_modes: [] }, /delivery_modes/],
+    [{ delivery_modes: ['poll', 'fax'] }, /delivery_modes/],
+    [{ signing_alg: 'HS256' }, /signing_alg/],
+    [{ fapi: 'yes' }, /fapi must be true or false/],
+    [{ colour: 'blue' }, /colour is not a tenant setting/],
+  ])('rejects %j', (input, message) => {
+    expect(() => parseTenantSettings(input)).toThrow(message);
+  });
+
+  it('raises the default maximum lifetime to a longer default lifetime', () => {
+    expect(parseTenantSettings({ backchannel_expires_in: 600 })).toMatchObject({
+      backchannelExpiresIn: 600,
+      backchannelMaxExpiresIn: 600,
+    });
+  });
+});

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { buildAwsDeps } from '../../../lib/adapters/aws-deps.ts';
+import { EventBridgeEventBus } from '../../../lib/adapters/eventbridge-event-bus.ts';
+import { EventBridgeScheduler } from '../../../lib/adapters/eventbridge-scheduler.ts';
+import { KmsKeys } from '../../../lib/adapters/kms-keys.ts';
+import { PowertoolsLogger } from '../../../lib/adapters/powertools-logger.ts';
+import { SnsDeviceNotifier } from '../../../lib/adapters/sns-device-notifier.ts';
+import { SqsDeadLetters } from '../../../lib/adapters/sqs-dead-letters.ts';
+import { GuardedOutboundHttp } from '../../../lib/http/outbound.ts';
+
+const ENV = {
+  AWS_REGION: 'eu-west-1',
+  CIBA_DIRECTORY_TABLE: 'Stateful-Directory-1',
+  CIBA_LEDGER_TABLE: 'Stateful-Ledger-1',
+  CIBA_EVENT_BUS_NAME: 'ciba-events',
+  CIBA_KMS_ALIAS_PREFIX: 'alias/ciba/',
+  CIBA_SNS_PLATFORM_APP_ARN: 'arn:aws:sns:eu-west-1:111122223333:app/{platform}/ciba-{tenant}',
+  CIBA_SCHEDULER_GROUP: 'ciba',
+  CIBA_SCHEDULER_TARGET_ARN: 'arn:aws:lambda:eu-west-1:111122223333:function:ciba-callback',
+  CIBA_SCHEDULER_ROLE_ARN: 'arn:aws:iam::111122223333:role/ciba-scheduler',
+  CIBA_DEAD_LETTER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/111122223333/ciba-callback-failures',
+};
+
+describe('buildAwsDeps', () => {
+  it('wires the AWS adapters in aws mode', () => {
+    const deps = buildAwsDeps({ ...ENV, CIBA_PUBLIC_URL: 'https://id.example.com/' });
+    expect(deps.config).toEqual({ mode: 'aws', publicUrl: 'https://id.example.com' });
+    expect(deps.keys).toBeInstanceOf(KmsKeys);
+    expect(deps.notifier).toBeInstanceOf(SnsDeviceNotifier);
+    expect(deps.events).toBeInstanceOf(EventBridgeEventBus);
+    expect(deps.scheduler).toBeInstanceOf(EventBridgeScheduler);
+    expect(deps.outbound).toBeInstanceOf(GuardedOutboundHttp);
+    expect(deps.deadLetters).toBeInstanceOf(SqsDeadLetters);
+    expect(deps.logger).toBeInstanceOf(PowertoolsLogger);
+    expect(typeof deps.store.getTenant).toBe('function');
+    expect(Math.abs(deps.clock.now() - Date.now())).toBeLessThan(1000);
+  });
+
+  it('leaves the public URL to the request when it is not configured', () => {
+    expect(buildAwsDeps(ENV).config).toEqual({ mode: 'aws' });
+  });
+
+  it.each([
+    'CIBA_DIRECTORY_TABLE',
+    'CIBA_LEDGER_TABLE',
+    'CIBA_EVENT_BUS_NAME',
+    'CIBA_KMS_ALIAS_PREFIX',
+    'CIBA_SNS_PLATFORM_APP_ARN',
+  ])('fails at cold start when %s is missing', (name) => {
+    const env: Record<string, string> = { ...ENV };
+    delete env[name];
+    expect(() => buildAwsDeps(env)).toThrow(`environment variable ${name} is not set`);
+  });
+});

@@ -1,0 +1,87 @@
+import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { PowertoolsLogger } from '../../../lib/adapters/powertools-logger.ts';
+
+const capture = () => {
+  const lines: string[] = [];
+  const spies = [process.stdout, process.stderr].map((stream) =>
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    }),
+  );
+  return {
+    entries: () =>
+      lines
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    restore: () => {
+      for (const spy of spies) spy.mockRestore();
+    },
+  };
+};
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('PowertoolsLogger', () => {
+  it('writes structured JSON with the service name and the given fields', () => {
+    const out = capture();
+    const logger = new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: 'ciba', logLevel: 'DEBUG' }));
+    logger.info('request created', { tenant_id: 'acme', txn: 'txn-1' });
+    out.restore();
+
+    expect(out.entries()).toEqual([
+      expect.objectContaining({
+        level: 'INFO',
+        message: 'request created',
+        service: 'ciba',
+        tenant_id: 'acme',
+        txn: 'txn-1',
+      }),
+    ]);
+  });
+
+  it('never logs values of fields named like secrets, tokens, hints or proofs', () => {
+    const out = capture();
+    const logger = new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: 'ciba' }));
+    logger.warn('suspicious', {
+      client_secret: 's3cr3t-value',
+      access_token: 'eyJ-token-value',
+      login_hint: 'alice@example.com',
+      dpop_proof: 'eyJ-proof-value',
+      user_code: '1234',
+      nested: { Authorization: 'Basic abc', password: 'pw', ok: 'visible' },
+      client_id: 'client-1',
+    });
+    out.restore();
+
+    const [entry] = out.entries();
+    const text = JSON.stringify(entry);
+    for (const secret of [
+      's3cr3t-value',
+      'eyJ-token-value',
+      'alice@example.com',
+      'eyJ-proof-value',
+      '1234',
+      'Basic abc',
+      '"pw"',
+    ]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(entry).toMatchObject({ client_id: 'client-1', nested: { ok: 'visible' }, client_secret: '[redacted]' });
+  });
+
+  it('respects the log level', () => {
+    const out = capture();
+    const logger = new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: 'ciba', logLevel: 'WARN' }));
+    logger.debug('hidden');
+    logger.info('hidden');
+    logger.error('shown', { error: new Error('boom') });
+    out.restore();
+    expect(out.entries().map((e) => e.message)).toEqual(['shown']);
+  });
+});
