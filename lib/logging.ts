@@ -3,15 +3,19 @@ import type { Logger } from './ports.ts';
 /** Field names whose values never reach a log line (DESIGN.md: secrets, tokens, hints, proofs). */
 const SECRET_FIELD = /secret|token|password|authorization|proof|user_?code|hint|assertion|ticket|cookie|private|^d$/i;
 
+const redactValue = (value: unknown): unknown => {
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  // Arrays too: a list of attempts or records must not carry a token past the redaction.
+  if (Array.isArray(value)) return value.map(redactValue);
+  if (value && typeof value === 'object') return redact(value as Record<string, unknown>);
+  return value;
+};
+
 export const redact = (fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined => {
   if (!fields) return undefined;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) {
-    if (SECRET_FIELD.test(key)) out[key] = '[redacted]';
-    else if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Error)) {
-      out[key] = redact(value as Record<string, unknown>);
-    } else if (value instanceof Error) out[key] = { name: value.name, message: value.message };
-    else out[key] = value;
+    out[key] = SECRET_FIELD.test(key) ? '[redacted]' : redactValue(value);
   }
   return out;
 };

@@ -21,7 +21,43 @@ export interface TenantSettings {
   signingAlg: SigningAlg;
   fapi: boolean;
   developmentMode: boolean;
+  /** Ping/push callbacks: attempts in all, the first included (absent on tenants stored before it existed). */
+  callbackMaxAttempts?: number;
+  /** Ping/push callbacks: no attempt starts later than this many seconds after the first one. */
+  callbackMaxAgeSeconds?: number;
+  /** Anti-phishing: the device must type the binding message the consumption device shows (number matching). */
+  bindingCodeConfirmation?: boolean;
+  /** `passkey`: approving needs a WebAuthn assertion with user verification by a passkey registered on the device. */
+  userVerification?: 'none' | 'passkey';
+  /** Web Push (RFC 8030/8292) for web authenticators; the private key is never returned by the admin API. */
+  webPush?: WebPushSettings;
+  /** The operator console (`{issuer}/console`) acts as this client; off when unset (local mode defaults to demo-client). */
+  consoleClientId?: string;
+  /** RFC 8705 §5: the base URL of the mutual-TLS host (mtls_endpoint_aliases); mTLS client auth is advertised with it. */
+  mtlsBaseUrl?: string;
+  /** Issuers (other than the client itself) whose signed login_hint_token this tenant trusts. */
+  loginHintTokenIssuers?: TrustedTokenIssuer[];
+  /** RFC 9396: the authorization_details types this tenant accepts, each with the JSON schema of its objects. */
+  authorizationDetailsTypes?: Record<string, Record<string, unknown>>;
+  /** Refresh token lifetime in seconds (sliding: each rotation starts a new lifetime); default 30 days. */
+  refreshTokenTtlSeconds?: number;
 }
+
+/** An issuer of login_hint_token JWTs a tenant trusts, with its public keys. */
+export interface TrustedTokenIssuer {
+  issuer: string;
+  jwks: { keys: JsonWebKeyPublic[] };
+}
+
+export interface WebPushSettings {
+  /** VAPID `sub` (RFC 8292 §2.1): a mailto: or https: contact. */
+  subject: string;
+  vapidPublicKey: string;
+  vapidPrivateKey: string;
+}
+
+/** Wrong binding codes after which a request is denied. */
+export const BINDING_CODE_MAX_ATTEMPTS = 3;
 
 export interface Tenant {
   tenantId: string;
@@ -42,9 +78,31 @@ export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
   signingAlg: 'ES256',
   fapi: false,
   developmentMode: false,
+  callbackMaxAttempts: 20,
+  callbackMaxAgeSeconds: 86_400,
 };
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+/** The callback retry policy of a tenant, with the defaults for settings stored before it existed. */
+export const callbackPolicy = (settings: TenantSettings): { maxAttempts: number; maxAgeSeconds: number } => ({
+  maxAttempts: settings.callbackMaxAttempts ?? 20,
+  maxAgeSeconds: settings.callbackMaxAgeSeconds ?? 86_400,
+});
+
+export type ClientAuthMethod =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'private_key_jwt'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth';
+
+/** RFC 8705 §2.1.2: the one certificate field a tls_client_auth client registered. */
+export interface TlsClientAuthMatch {
+  subjectDn?: string;
+  sanDns?: string;
+  sanUri?: string;
+  sanIp?: string;
+  sanEmail?: string;
+}
 
 export interface Client {
   tenantId: string;
@@ -59,6 +117,18 @@ export interface Client {
   backchannelTokenDeliveryMode: DeliveryMode;
   backchannelClientNotificationEndpoint?: string;
   backchannelUserCodeParameter: boolean;
+  /** The client's public keys (private_key_jwt, self_signed_tls_client_auth, signed requests): inline or by URL. */
+  jwks?: { keys: JsonWebKeyPublic[] };
+  jwksUri?: string;
+  /** RFC 7591: the only `alg` its client assertions may use, when registered. */
+  tokenEndpointAuthSigningAlg?: string;
+  tlsClientAuth?: TlsClientAuthMatch;
+  /** CIBA §4: the `alg` of its signed authentication requests; absent means it sends none. */
+  backchannelAuthenticationRequestSigningAlg?: string;
+  /** RFC 9396 §10.1: the authorization_details types it may use; absent means all of the tenant's. */
+  authorizationDetailsTypes?: string[];
+  /** The FAPI-CIBA profile for this client alone (a FAPI tenant applies it to every client). */
+  fapi?: boolean;
   createdAt: number;
 }
 
@@ -93,7 +163,25 @@ export interface DeviceSummary {
 
 export type DevicePush =
   | { type: 'webhook'; url: string; disabled?: boolean }
-  | { type: 'apns' | 'apns_sandbox' | 'fcm'; token: string; endpointArn?: string; disabled?: boolean };
+  | { type: 'apns' | 'apns_sandbox' | 'fcm'; token: string; endpointArn?: string; disabled?: boolean }
+  | { type: 'webpush'; subscription: WebPushSubscription; disabled?: boolean };
+
+/** A browser PushSubscription as `toJSON()` gives it. */
+export interface WebPushSubscription {
+  endpoint: string;
+  expirationTime?: number | null;
+  keys: { p256dh: string; auth: string };
+}
+
+/** A WebAuthn credential (passkey) registered on a device for user verification. */
+export interface DevicePasskey {
+  credentialId: string;
+  /** COSE public key, base64url. */
+  publicKey: string;
+  counter: number;
+  transports?: string[];
+  createdAt: number;
+}
 
 export interface User {
   tenantId: string;
@@ -115,6 +203,8 @@ export interface Device {
   name: string;
   publicJwk: JsonWebKeyPublic;
   push?: DevicePush;
+  /** The passkey registered for user verification (tenants with `userVerification: 'passkey'`). */
+  passkey?: DevicePasskey;
   createdAt: number;
 }
 
@@ -130,12 +220,36 @@ export interface JsonWebKeyPublic {
 
 export type AuthRequestStatus = 'pending' | 'approved' | 'denied';
 
+/** One POST to the client's notification endpoint: the HTTP status it answered, or why there was none. */
+export interface CallbackAttempt {
+  attempt: number;
+  at: number;
+  status?: number;
+  error?: string;
+}
+
+export type CallbackState = 'pending' | 'delivered' | 'dead_lettered';
+
+/** Delivery history of a ping or push request's callback (never the body or the bearer token). */
+export interface CallbackStatus {
+  state: CallbackState;
+  attempts: CallbackAttempt[];
+  deliveredAt?: number;
+  deadLetterReason?: string;
+}
+
 export interface DecisionEvidence {
   /** The DPoP proof (a JWS by the device key) that carried the decision. */
   proof: string;
   deviceId: string;
   decision: 'approve' | 'deny';
   receivedAt: number;
+  /** The approval carried a verified WebAuthn assertion with user verification (the ID token's acr says so). */
+  userVerified?: boolean;
+  /** The WebAuthn assertion (JSON) that verified the user, kept as evidence. */
+  assertion?: string;
+  /** The service denied the request itself (too many wrong binding codes). */
+  reason?: string;
 }
 
 export interface AuthRequest {
@@ -165,6 +279,17 @@ export interface AuthRequest {
   authTime?: number;
   evidence?: DecisionEvidence;
   redeemedAt?: number;
+  /** The issuer the client addressed at bc-authorize: tokens minted later (push) carry it. */
+  issuer?: string;
+  /** Ping and push: the callback's delivery history. */
+  callback?: CallbackStatus;
+  /**
+   * Push: the token response minted at delivery time, kept until it is delivered (or dead-lettered) so a
+   * retry resends the same tokens instead of minting a second set.
+   */
+  pushResponse?: Record<string, unknown>;
+  /** Wrong binding codes typed on the device so far (binding-code confirmation). */
+  bindingCodeAttempts?: number;
 }
 
 /** A view of an auth request for the device: no auth_req_id, no client secrets or notification token. */
@@ -178,4 +303,30 @@ export interface DeviceTransaction {
   authorization_details?: unknown[];
   created_at: number;
   expires_at: number;
+  /** Binding-code confirmation: the device must type the code shown by the consumption device (the message is withheld). */
+  binding_code_required?: boolean;
+  /** User verification: approving needs a WebAuthn assertion; these are the options for `navigator.credentials.get`. */
+  webauthn?: { challenge: string; rpId: string; allowCredentials: { id: string; type: 'public-key'; transports?: string[] }[]; userVerification: 'required'; timeout: number };
 }
+
+/** A refresh token, stored by the SHA-256 of the token (the token itself is never stored). */
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  /** Every token rotated from the same grant shares it: a replayed token revokes the whole family. */
+  familyId: string;
+  tenantId: string;
+  clientId: string;
+  sub: string;
+  scope: string;
+  /** Epoch milliseconds of the user's approval (the ID token's and access token's auth_time). */
+  authTime: number;
+  acr?: string;
+  authorizationDetails?: unknown[];
+  createdAt: number;
+  expiresAt: number;
+  /** Set once, by the rotation that replaced it. */
+  usedAt?: number;
+}
+
+/** Revocation records: a refresh-token family, or one access token by its `jti`. */
+export type RevocationKind = 'refresh_family' | 'access_token';

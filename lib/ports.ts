@@ -1,11 +1,16 @@
 import type {
   AuthRequest,
+  CallbackAttempt,
+  CallbackState,
   Client,
   DecisionEvidence,
   Device,
+  DevicePasskey,
   DevicePush,
   DeviceSummary,
   JsonWebKeyPublic,
+  RefreshTokenRecord,
+  RevocationKind,
   SigningAlg,
   Tenant,
   User,
@@ -53,6 +58,10 @@ export interface Directory {
   deleteDevice(tenantId: string, sub: string, deviceId: string): Promise<boolean>;
   /** Marks a device's push channel disabled (the platform said the token is gone). */
   disableDevicePush(tenantId: string, sub: string, deviceId: string): Promise<void>;
+  /** Replaces a device's push channel (a web authenticator subscribes after enrollment). */
+  setDevicePush(tenantId: string, sub: string, deviceId: string, push: DevicePush): Promise<WriteOutcome>;
+  /** Stores (or replaces) the device's passkey, or updates its signature counter. */
+  setDevicePasskey(tenantId: string, deviceId: string, passkey: DevicePasskey): Promise<WriteOutcome>;
 
   getSigningKeys(tenantId: string): Promise<StoredSigningKey[]>;
   putSigningKey(tenantId: string, key: StoredSigningKey): Promise<WriteOutcome>;
@@ -73,9 +82,15 @@ export interface Ledger {
   /**
    * Records a token poll and, if the request was approved and not yet redeemed, redeems it, in one
    * atomic write. Returns the request as it was *before* this poll (so exactly one poller sees
-   * `grantPending`), or undefined when the txn, auth_req_id or client does not match.
+   * `grantPending`), or undefined when the txn, auth_req_id, tenant or client does not match (then nothing is
+   * written: a poll by another tenant's client of the same client_id must not redeem or time the request).
    */
-  pollRequest(txn: string, authReqId: string, clientId: string, now: number): Promise<AuthRequest | undefined>;
+  pollRequest(
+    txn: string,
+    authReqId: string,
+    owner: { tenantId: string; clientId: string },
+    now: number,
+  ): Promise<AuthRequest | undefined>;
   /** Adds seconds to the request's polling interval (slow_down). */
   slowDown(txn: string, addSeconds: number): Promise<void>;
   /** Puts back a redemption that could not be completed (token signing failed). */
@@ -88,8 +103,46 @@ export interface Ledger {
     evidence: DecisionEvidence,
     now: number,
   ): Promise<AuthRequest | 'conflict'>;
+  /**
+   * Counts one wrong binding code, only while the request is pending, unexpired and owned by this tenant and
+   * user. Returns the request after the count, or `conflict`.
+   */
+  countBindingCodeMismatch(
+    txn: string,
+    owner: { tenantId: string; sub: string },
+    now: number,
+  ): Promise<AuthRequest | 'conflict'>;
   /** Pending requests for a user, newest first (may lag a write by a moment). */
   listPending(tenantId: string, sub: string, now: number): Promise<AuthRequest[]>;
+
+  /**
+   * Claims callback attempt `attempt` of a ping/push request until `leaseUntil`, while its callback is neither
+   * delivered nor dead-lettered: attempt 1 when none was claimed, attempt n once attempt n-1 has finished, or
+   * attempt n again when its claim's lease ran out (the worker died). Returns the request after the claim, or
+   * `conflict` (a duplicate event, or the callback is finished).
+   */
+  claimCallbackAttempt(
+    txn: string,
+    attempt: number,
+    now: number,
+    leaseUntil: number,
+  ): Promise<AuthRequest | 'conflict'>;
+  /**
+   * Push mode: redeems the approved grant and keeps the token response on the request, in one conditional write
+   * (only while the grant is unredeemed), so one set of tokens exists per request.
+   */
+  savePushResponse(txn: string, response: Record<string, unknown>, now: number): Promise<AuthRequest | 'conflict'>;
+  /**
+   * Appends a finished attempt and sets the callback's state, only while this attempt holds the claim. A final
+   * state (delivered, dead_lettered) also drops the kept push response.
+   */
+  recordCallbackAttempt(
+    txn: string,
+    attempt: CallbackAttempt,
+    outcome: { state: CallbackState; deliveredAt?: number; deadLetterReason?: string },
+  ): Promise<WriteOutcome>;
+  /** Keeps a dead letter on its request (the local dead-letter store). */
+  putDeadLetter(record: DeadLetterRecord): Promise<void>;
 
   createEnrollmentTicket(ticketHash: string, tenantId: string, sub: string, expiresAt: number): Promise<void>;
   /** Single use: returns the ticket's owner once, and undefined for unknown, used or expired tickets. */
@@ -97,6 +150,23 @@ export interface Ledger {
 
   /** false when this key already used this jti (a replayed proof). */
   recordProofJti(keyThumbprint: string, jti: string, expiresAt: number): Promise<boolean>;
+
+  /** Stores a new refresh token (conditional on absence). */
+  createRefreshToken(record: RefreshTokenRecord): Promise<WriteOutcome>;
+  getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
+  /**
+   * Marks a refresh token used, in one conditional write: only while it is unused, unexpired and belongs to this
+   * tenant and client. `reused` when it belongs to them but was used before (a replay: the caller revokes the
+   * family); undefined when it is unknown, expired or another client's.
+   */
+  useRefreshToken(
+    tokenHash: string,
+    owner: { tenantId: string; clientId: string },
+    now: number,
+  ): Promise<{ outcome: 'rotated' | 'reused'; record: RefreshTokenRecord } | undefined>;
+  /** Records a revocation until `expiresAt` (after which whatever it revoked has expired anyway). */
+  revoke(kind: RevocationKind, id: string, expiresAt: number): Promise<void>;
+  isRevoked(kind: RevocationKind, id: string, now: number): Promise<boolean>;
 }
 
 export interface Store extends Directory, Ledger {}
@@ -125,6 +195,45 @@ export interface CibaEvent {
   type: string;
   tenantId: string;
   detail: Record<string, unknown>;
+}
+
+/**
+ * Runs an event later, at least once, by invoking the callback handler with it (EventBridge Scheduler one-time
+ * schedules in AWS, a timer locally). Used for callback retries and for push-mode expiry.
+ */
+export interface Scheduler {
+  /** `at`: epoch milliseconds. Scheduling the same retry twice may run it twice; the handler is idempotent. */
+  schedule(at: number, event: CibaEvent): Promise<void>;
+}
+
+/** A callback that was given up on. Never the body, the tokens or the client_notification_token. */
+export interface DeadLetterRecord {
+  tenantId: string;
+  txn: string;
+  clientId: string;
+  deliveryMode: 'ping' | 'push';
+  /** What the callback carried: `ping`, `tokens`, or the push error code. */
+  kind: string;
+  endpoint: string;
+  reason: string;
+  attempts: CallbackAttempt[];
+  failedAt: number;
+}
+
+/** Where failed callbacks end up (an SQS queue in AWS, the request item locally). */
+export interface DeadLetters {
+  put(record: DeadLetterRecord): Promise<void>;
+}
+
+/** What a guarded outbound POST came to: the status, or why there was none (`permanent`: retrying cannot help). */
+export type OutboundResult = { status: number } | { error: string; permanent?: boolean };
+
+/** Outbound HTTP to client endpoints, guarded against SSRF (lib/http/outbound.ts). Never throws. */
+export interface OutboundHttp {
+  postJson(
+    url: string,
+    input: { headers: Record<string, string>; body: string; allowPrivateNetwork: boolean },
+  ): Promise<OutboundResult>;
 }
 
 export interface EventBus {
@@ -163,6 +272,14 @@ export interface RuntimeConfig {
   publicUrl?: string;
   /** Local mode admin bearer token. In AWS the admin routes are IAM-authorized by API Gateway. */
   adminToken?: string;
+  /** Callback retry backoff (full jitter): delay n is random up to min(capMs, baseMs * 2^(n-1)). Tests shorten it. */
+  callbackBackoff?: { baseMs: number; capMs: number };
+  /**
+   * Mutual TLS. `baseUrl`: the HTTPS host where clients present certificates (the local listener; a tenant's
+   * `mtls_base_url` overrides it). `trustedCaPems`: CAs that issue tls_client_auth certificates (local mode; in AWS
+   * API Gateway's truststore has already checked the chain).
+   */
+  mtls?: { baseUrl?: string; trustedCaPems?: string[] };
 }
 
 export interface Deps {
@@ -170,6 +287,9 @@ export interface Deps {
   keys: Keys;
   notifier: DeviceNotifier;
   events: EventBus;
+  scheduler: Scheduler;
+  deadLetters: DeadLetters;
+  outbound: OutboundHttp;
   clock: Clock;
   logger: Logger;
   config: RuntimeConfig;

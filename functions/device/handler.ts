@@ -1,24 +1,32 @@
+import type { DecisionContext } from '../../lib/ciba/confirm-approval.ts';
 import {
   DecisionBody,
+  DevicePushBody,
   EnrollmentBody,
   enrollDevice,
   getConsentDetails,
   listPendingTransactions,
   recordDeviceDecision,
 } from '../../lib/ciba/device-api.ts';
+import { describeDevice, setDevicePush } from '../../lib/ciba/device-profile.ts';
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
+import { passkeyRegistrationOptions, registerPasskey, relyingPartyOf } from '../../lib/ciba/passkey.ts';
 import { authenticateDevice, verifyDpopProof } from '../../lib/ciba/verify-device-proof.ts';
-import { type HttpEvent, header, jsonBody, pathParam, requestUrl, tenantParam } from '../../lib/http/event.ts';
+import { baseUrl, type HttpEvent, header, jsonBody, pathParam, requestUrl, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json } from '../../lib/http/response.ts';
 import { parseWith } from '../../lib/http/validation.ts';
+import { NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
+import { z } from 'zod';
+
+const PasskeyRegistrationBody = z.strictObject({ response: z.record(z.string(), z.unknown()) });
 
 /** The device API (DESIGN.md): every call is authenticated by a DPoP proof of the device key. */
 export const createHandler = (deps: Deps) =>
   httpFunction(deps.logger, async (event: HttpEvent) => {
     const tenantId = tenantParam(event);
-    await loadTenant(deps.store, tenantId);
+    const tenant = await loadTenant(deps.store, tenantId);
     const proofInput = {
       tenantId,
       proof: header(event, 'dpop'),
@@ -32,11 +40,39 @@ export const createHandler = (deps: Deps) =>
       return json(201, await enrollDevice(deps, { tenantId, body, proof }));
     }
     const { device, proof } = await authenticateDevice(deps, proofInput);
-    if (event.routeKey === 'GET /{tenant}/device/transactions')
-      return json(200, await listPendingTransactions(deps, device));
-    const txn = pathParam(event, 'txn');
-    if (event.routeKey === 'GET /{tenant}/device/transactions/{txn}')
-      return json(200, await getConsentDetails(deps, device, txn));
-    const { decision } = parseWith(DecisionBody, jsonBody(event));
-    return json(200, await recordDeviceDecision(deps, { device, txn, decision, proof }));
+    // WebAuthn binds to the origin the browser saw: the public base URL.
+    const context: DecisionContext = { tenant, rp: relyingPartyOf(baseUrl(event, deps.config)) };
+    switch (event.routeKey) {
+      case 'GET /{tenant}/device':
+        return json(200, describeDevice(tenant, device));
+      case 'PUT /{tenant}/device/push':
+        return json(200, await setDevicePush(deps, device, parseWith(DevicePushBody, jsonBody(event))));
+      case 'POST /{tenant}/device/passkey/registration-options':
+        return json(200, await passkeyRegistrationOptions(deps, { tenant, device, rp: context.rp }));
+      case 'POST /{tenant}/device/passkey': {
+        const { response } = parseWith(PasskeyRegistrationBody, jsonBody(event));
+        return json(201, await registerPasskey(deps, { tenant, device, rp: context.rp, response }));
+      }
+      case 'GET /{tenant}/device/transactions':
+        return json(200, await listPendingTransactions(deps, device, context));
+      case 'GET /{tenant}/device/transactions/{txn}':
+        return json(200, await getConsentDetails(deps, device, pathParam(event, 'txn'), context));
+      case 'POST /{tenant}/device/transactions/{txn}': {
+        const body = parseWith(DecisionBody, jsonBody(event));
+        return json(
+          200,
+          await recordDeviceDecision(deps, {
+            device,
+            txn: pathParam(event, 'txn'),
+            decision: body.decision,
+            proof,
+            context,
+            ...(body.binding_code !== undefined ? { bindingCode: body.binding_code } : {}),
+            ...(body.webauthn !== undefined ? { webauthn: body.webauthn } : {}),
+          }),
+        );
+      }
+      default:
+        throw NotFound('no such device route');
+    }
   });

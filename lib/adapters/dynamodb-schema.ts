@@ -4,6 +4,7 @@
  * directory (no TTL): pk `T#{tenant}`, sk `TENANT` | `CLIENT#{client_id}` | `USER#{sub}` | `DEVICE#{device_id}` | `KEY#{kid}`
  *   GSI by-email: `email_key` = `{tenant}#{lower-cased email}`; GSI by-phone: `phone_key` = `{tenant}#{E.164}` (keys only)
  * ledger (TTL attribute `ttl`, epoch seconds): pk `REQ#{txn}` | `TICKET#{sha256}` | `JTI#{thumbprint}#{jti}`
+ *   | `RT#{sha256 of refresh token}` | `REVOKED#{refresh_family|access_token}#{id}`
  *   GSI pending-by-user: `pending_key` = `{tenant}#{sub}`, sort `created_at` (sparse: removed once decided)
  */
 export const DIRECTORY_TABLE_DEFAULT = 'ciba-directory';

@@ -13,15 +13,21 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
   AuthRequest,
+  CallbackAttempt,
+  CallbackState,
+  CallbackStatus,
   Client,
   DecisionEvidence,
   Device,
+  DevicePasskey,
   DevicePush,
   DeviceSummary,
+  RefreshTokenRecord,
+  RevocationKind,
   Tenant,
   User,
 } from '../model.ts';
-import type { Store, StoredSigningKey, WriteOutcome } from '../ports.ts';
+import type { DeadLetterRecord, Store, StoredSigningKey, WriteOutcome } from '../ports.ts';
 
 type Item = Record<string, AttributeValue>;
 // biome-ignore lint/suspicious/noExplicitAny: unmarshalled items are untyped until mapped
@@ -33,11 +39,21 @@ const BATCH_WRITE_MAX = 25;
 
 const FAILED = Symbol('condition-failed');
 
+/**
+ * DynamoDB key limits. No item can have a longer key, so a lookup by one finds nothing; sent to DynamoDB it would
+ * be a ValidationException (a 500 for what is only an unknown client id, hint or device id).
+ */
+const MAX_SORT_KEY_BYTES = 1024;
+const MAX_PARTITION_KEY_BYTES = 2048;
+const fitsSortKey = (sk: string) => Buffer.byteLength(sk, 'utf8') <= MAX_SORT_KEY_BYTES;
+
 function isConditionFailed(err: unknown): boolean {
   return (err as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
 }
 
 /** Runs a conditional write; a lost condition becomes FAILED, every other SDK error propagates. */
+const attemptWrite = <T>(op: () => Promise<T>): Promise<T | typeof FAILED> => attempt(op);
+
 async function attempt<T>(op: () => Promise<T>): Promise<T | typeof FAILED> {
   try {
     return await op();
@@ -99,12 +115,16 @@ const ledgerKey = (pk: string) => toItem({ pk });
 function pushToItem(push: DevicePush | undefined): Raw | undefined {
   if (!push) return undefined;
   if (push.type === 'webhook') return { type: push.type, url: push.url, disabled: push.disabled };
+  if (push.type === 'webpush') return { type: push.type, subscription: push.subscription, disabled: push.disabled };
   return { type: push.type, token: push.token, endpoint_arn: push.endpointArn, disabled: push.disabled };
 }
 
 function pushFromItem(raw: Raw | undefined): DevicePush | undefined {
   if (!raw) return undefined;
   if (raw.type === 'webhook') return compact({ type: 'webhook' as const, url: raw.url, disabled: raw.disabled });
+  if (raw.type === 'webpush') {
+    return compact({ type: 'webpush' as const, subscription: raw.subscription, disabled: raw.disabled });
+  }
   return compact({ type: raw.type, token: raw.token, endpointArn: raw.endpoint_arn, disabled: raw.disabled });
 }
 
@@ -138,6 +158,13 @@ const clientToItem = (c: Client): Raw => ({
   backchannel_token_delivery_mode: c.backchannelTokenDeliveryMode,
   backchannel_client_notification_endpoint: c.backchannelClientNotificationEndpoint,
   backchannel_user_code_parameter: c.backchannelUserCodeParameter,
+  jwks: c.jwks,
+  jwks_uri: c.jwksUri,
+  token_endpoint_auth_signing_alg: c.tokenEndpointAuthSigningAlg,
+  tls_client_auth: c.tlsClientAuth,
+  backchannel_authentication_request_signing_alg: c.backchannelAuthenticationRequestSigningAlg,
+  authorization_details_types: c.authorizationDetailsTypes,
+  fapi: c.fapi,
   created_at: c.createdAt,
 });
 
@@ -153,6 +180,13 @@ const clientFromItem = (raw: Raw): Client =>
     backchannelTokenDeliveryMode: raw.backchannel_token_delivery_mode,
     backchannelClientNotificationEndpoint: raw.backchannel_client_notification_endpoint,
     backchannelUserCodeParameter: raw.backchannel_user_code_parameter ?? false,
+    jwks: raw.jwks,
+    jwksUri: raw.jwks_uri,
+    tokenEndpointAuthSigningAlg: raw.token_endpoint_auth_signing_alg,
+    tlsClientAuth: raw.tls_client_auth,
+    backchannelAuthenticationRequestSigningAlg: raw.backchannel_authentication_request_signing_alg,
+    authorizationDetailsTypes: raw.authorization_details_types,
+    fapi: raw.fapi,
     createdAt: raw.created_at,
   });
 
@@ -176,8 +210,27 @@ const deviceToItem = (d: Device): Raw => ({
   name: d.name,
   public_jwk: d.publicJwk,
   push: pushToItem(d.push),
+  passkey: d.passkey && passkeyToItem(d.passkey),
   created_at: d.createdAt,
 });
+
+const passkeyToItem = (p: DevicePasskey): Raw => ({
+  credential_id: p.credentialId,
+  public_key: p.publicKey,
+  counter: p.counter,
+  transports: p.transports,
+  created_at: p.createdAt,
+});
+
+const passkeyFromItem = (raw: Raw | undefined): DevicePasskey | undefined =>
+  raw &&
+  compact({
+    credentialId: raw.credential_id,
+    publicKey: raw.public_key,
+    counter: raw.counter ?? 0,
+    transports: raw.transports,
+    createdAt: raw.created_at,
+  });
 
 const deviceFromItem = (raw: Raw): Device =>
   compact({
@@ -187,6 +240,7 @@ const deviceFromItem = (raw: Raw): Device =>
     name: raw.name,
     publicJwk: raw.public_jwk,
     push: pushFromItem(raw.push),
+    passkey: passkeyFromItem(raw.passkey),
     createdAt: raw.created_at,
   });
 
@@ -202,10 +256,55 @@ const evidenceToItem = (e: DecisionEvidence): Raw => ({
   device_id: e.deviceId,
   decision: e.decision,
   received_at: e.receivedAt,
+  user_verified: e.userVerified,
+  assertion: e.assertion,
+  reason: e.reason,
 });
 
 const evidenceFromItem = (raw: Raw | undefined): DecisionEvidence | undefined =>
-  raw && { proof: raw.proof, deviceId: raw.device_id, decision: raw.decision, receivedAt: raw.received_at };
+  raw &&
+  compact({
+    proof: raw.proof,
+    deviceId: raw.device_id,
+    decision: raw.decision,
+    receivedAt: raw.received_at,
+    userVerified: raw.user_verified,
+    assertion: raw.assertion,
+    reason: raw.reason,
+  });
+
+const attemptToItem = (a: CallbackAttempt): Raw => ({ attempt: a.attempt, at: a.at, status: a.status, error: a.error });
+
+const attemptFromItem = (raw: Raw): CallbackAttempt =>
+  compact({ attempt: raw.attempt, at: raw.at, status: raw.status, error: raw.error });
+
+const callbackToItem = (c: CallbackStatus): Raw => ({
+  state: c.state,
+  attempts: c.attempts.map(attemptToItem),
+  delivered_at: c.deliveredAt,
+  dead_letter_reason: c.deadLetterReason,
+});
+
+const callbackFromItem = (raw: Raw | undefined): CallbackStatus | undefined =>
+  raw &&
+  compact({
+    state: raw.state,
+    attempts: ((raw.attempts ?? []) as Raw[]).map(attemptFromItem),
+    deliveredAt: raw.delivered_at,
+    deadLetterReason: raw.dead_letter_reason,
+  });
+
+const deadLetterToItem = (d: DeadLetterRecord): Raw => ({
+  tenant_id: d.tenantId,
+  txn: d.txn,
+  client_id: d.clientId,
+  delivery_mode: d.deliveryMode,
+  kind: d.kind,
+  endpoint: d.endpoint,
+  reason: d.reason,
+  attempts: d.attempts.map(attemptToItem),
+  failed_at: d.failedAt,
+});
 
 function requestToItem(r: AuthRequest): Raw {
   return {
@@ -232,6 +331,11 @@ function requestToItem(r: AuthRequest): Raw {
     auth_time: r.authTime,
     evidence: r.evidence && evidenceToItem(r.evidence),
     redeemed_at: r.redeemedAt,
+    issuer: r.issuer,
+    callback: r.callback && callbackToItem(r.callback),
+    // Kept as one opaque string: the token response is resent byte for byte.
+    push_response: r.pushResponse && JSON.stringify(r.pushResponse),
+    binding_code_attempts: r.bindingCodeAttempts,
     // Sparse GSI pending-by-user: present only while the request waits for a decision.
     pending_key: r.status === 'pending' ? `${r.tenantId}#${r.sub}` : undefined,
     ttl: ttlSeconds(r.expiresAt) + REQUEST_TTL_GRACE_SECONDS,
@@ -262,6 +366,43 @@ const requestFromItem = (raw: Raw): AuthRequest =>
     authTime: raw.auth_time,
     evidence: evidenceFromItem(raw.evidence),
     redeemedAt: raw.redeemed_at,
+    issuer: raw.issuer,
+    callback: callbackFromItem(raw.callback),
+    pushResponse: typeof raw.push_response === 'string' ? JSON.parse(raw.push_response) : undefined,
+    bindingCodeAttempts: raw.binding_code_attempts,
+  });
+
+const refreshTokenToItem = (r: RefreshTokenRecord): Raw => ({
+  pk: `RT#${r.tokenHash}`,
+  token_hash: r.tokenHash,
+  family_id: r.familyId,
+  tenant_id: r.tenantId,
+  client_id: r.clientId,
+  sub: r.sub,
+  scope: r.scope,
+  auth_time: r.authTime,
+  acr: r.acr,
+  authorization_details: r.authorizationDetails,
+  created_at: r.createdAt,
+  expires_at: r.expiresAt,
+  used_at: r.usedAt,
+  ttl: ttlSeconds(r.expiresAt),
+});
+
+const refreshTokenFromItem = (raw: Raw): RefreshTokenRecord =>
+  compact({
+    tokenHash: raw.token_hash,
+    familyId: raw.family_id,
+    tenantId: raw.tenant_id,
+    clientId: raw.client_id,
+    sub: raw.sub,
+    scope: raw.scope,
+    authTime: raw.auth_time,
+    acr: raw.acr,
+    authorizationDetails: raw.authorization_details,
+    createdAt: raw.created_at,
+    expiresAt: raw.expires_at,
+    usedAt: raw.used_at,
   });
 
 export interface DynamoDbStoreOptions {
@@ -406,6 +547,7 @@ export class DynamoDbStore implements Store {
     limitPerMinute: number,
     now: number,
   ): Promise<{ user: User } | { rateLimited: true } | undefined> {
+    if (!fitsSortKey(`USER#${sub}`)) return undefined;
     const key = directoryKey(tenantId, `USER#${sub}`);
     const minute = Math.floor(now / 60_000);
     const send = (update: string, condition: string, values: Record<string, unknown>) =>
@@ -487,6 +629,7 @@ export class DynamoDbStore implements Store {
   }
 
   async deleteDevice(tenantId: string, sub: string, deviceId: string): Promise<boolean> {
+    if (!fitsSortKey(`DEVICE#${deviceId}`)) return false;
     const deleted = await attempt(() =>
       this.#client.send(
         new DeleteItemCommand({
@@ -519,6 +662,41 @@ export class DynamoDbStore implements Store {
       condition: `attribute_exists(#devices[${i}].#push)`,
       values: { ':true': true },
     }));
+  }
+
+  async setDevicePush(tenantId: string, sub: string, deviceId: string, push: DevicePush): Promise<WriteOutcome> {
+    const item = pushToItem(push);
+    const updated = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(tenantId, `DEVICE#${deviceId}`),
+          ...expression({ update: 'SET #push = :push', condition: '#sub = :sub' }, { ':sub': sub, ':push': item }),
+        }),
+      ),
+    );
+    if (updated === FAILED) return 'conflict';
+    await this.#updateListedDevice(tenantId, sub, deviceId, (i) => ({
+      update: `SET #devices[${i}].#push = :push`,
+      values: { ':push': item },
+    }));
+    return 'ok';
+  }
+
+  async setDevicePasskey(tenantId: string, deviceId: string, passkey: DevicePasskey): Promise<WriteOutcome> {
+    const updated = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(tenantId, `DEVICE#${deviceId}`),
+          ...expression(
+            { update: 'SET #passkey = :passkey', condition: 'attribute_exists(#pk)' },
+            { ':passkey': passkeyToItem(passkey) },
+          ),
+        }),
+      ),
+    );
+    return updated === FAILED ? 'conflict' : 'ok';
   }
 
   // Directory: signing keys
@@ -564,7 +742,12 @@ export class DynamoDbStore implements Store {
     return out.Item && requestFromItem(fromItem(out.Item));
   }
 
-  async pollRequest(txn: string, authReqId: string, clientId: string, now: number): Promise<AuthRequest | undefined> {
+  async pollRequest(
+    txn: string,
+    authReqId: string,
+    owner: { tenantId: string; clientId: string },
+    now: number,
+  ): Promise<AuthRequest | undefined> {
     // Removing grant_pending in the same write that records the poll: only the poller whose ALL_OLD image
     // still carries it redeems the grant.
     const result = await attempt(() =>
@@ -576,9 +759,9 @@ export class DynamoDbStore implements Store {
           ...expression(
             {
               update: 'SET #last_polled_at = :now REMOVE #grant_pending',
-              condition: 'attribute_exists(#pk) AND #auth_req_id = :id AND #client_id = :cid',
+              condition: 'attribute_exists(#pk) AND #auth_req_id = :id AND #tenant_id = :t AND #client_id = :cid',
             },
-            { ':now': now, ':id': authReqId, ':cid': clientId },
+            { ':now': now, ':id': authReqId, ':t': owner.tenantId, ':cid': owner.clientId },
           ),
         }),
       ),
@@ -655,6 +838,32 @@ export class DynamoDbStore implements Store {
     return requestFromItem(fromItem(result.Attributes));
   }
 
+  async countBindingCodeMismatch(
+    txn: string,
+    owner: { tenantId: string; sub: string },
+    now: number,
+  ): Promise<AuthRequest | 'conflict'> {
+    const result = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(requestPk(txn)),
+          ReturnValues: 'ALL_NEW',
+          ...expression(
+            {
+              update: 'ADD #binding_code_attempts :one',
+              condition:
+                'attribute_exists(#pk) AND #tenant_id = :t AND #sub = :sub AND #status = :pending AND #expires_at > :now',
+            },
+            { ':one': 1, ':t': owner.tenantId, ':sub': owner.sub, ':pending': 'pending', ':now': now },
+          ),
+        }),
+      ),
+    );
+    if (result === FAILED || !result.Attributes) return 'conflict';
+    return requestFromItem(fromItem(result.Attributes));
+  }
+
   async listPending(tenantId: string, sub: string, now: number): Promise<AuthRequest[]> {
     const pending: AuthRequest[] = [];
     for await (const raw of this.#query({
@@ -668,6 +877,122 @@ export class DynamoDbStore implements Store {
       if (request.status === 'pending' && request.expiresAt > now) pending.push(request);
     }
     return pending;
+  }
+
+  // Ledger: ping and push callbacks
+
+  async claimCallbackAttempt(
+    txn: string,
+    attempt: number,
+    now: number,
+    leaseUntil: number,
+  ): Promise<AuthRequest | 'conflict'> {
+    // Attempt n is free once attempt n-1 finished (its lease removed), or taken over when its own lease ran out.
+    const takeover = '(#cb_claimed = :n AND #cb_lease_until < :now)';
+    const free =
+      attempt === 1
+        ? 'attribute_not_exists(#cb_claimed)'
+        : '(#cb_claimed = :prev AND (attribute_not_exists(#cb_lease_until) OR #cb_lease_until < :now))';
+    const values: Record<string, unknown> = {
+      ':n': attempt,
+      ':now': now,
+      ':lease': leaseUntil,
+      ':pending': 'pending',
+      ':initial': { state: 'pending', attempts: [] },
+    };
+    if (attempt > 1) values[':prev'] = attempt - 1;
+    const result = await attemptWrite(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(requestPk(txn)),
+          ReturnValues: 'ALL_NEW',
+          ...expression(
+            {
+              update: 'SET #cb_claimed = :n, #cb_lease_until = :lease, #callback = if_not_exists(#callback, :initial)',
+              condition: `attribute_exists(#pk) AND (attribute_not_exists(#callback) OR #callback.#state = :pending) AND (${free} OR ${takeover})`,
+            },
+            values,
+          ),
+        }),
+      ),
+    );
+    if (result === FAILED || !result.Attributes) return 'conflict';
+    return requestFromItem(fromItem(result.Attributes));
+  }
+
+  async savePushResponse(
+    txn: string,
+    response: Record<string, unknown>,
+    now: number,
+  ): Promise<AuthRequest | 'conflict'> {
+    const result = await attemptWrite(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(requestPk(txn)),
+          ReturnValues: 'ALL_NEW',
+          ...expression(
+            {
+              update: 'SET #push_response = :r, #redeemed_at = :now REMOVE #grant_pending',
+              condition: 'attribute_exists(#grant_pending) AND #status = :approved',
+            },
+            { ':r': JSON.stringify(response), ':now': now, ':approved': 'approved' },
+          ),
+        }),
+      ),
+    );
+    if (result === FAILED || !result.Attributes) return 'conflict';
+    return requestFromItem(fromItem(result.Attributes));
+  }
+
+  async recordCallbackAttempt(
+    txn: string,
+    attempt: CallbackAttempt,
+    outcome: { state: CallbackState; deliveredAt?: number; deadLetterReason?: string },
+  ): Promise<WriteOutcome> {
+    const set = ['#callback.#attempts = list_append(#callback.#attempts, :one)', '#callback.#state = :state'];
+    const values: Record<string, unknown> = {
+      ':one': [attemptToItem(attempt)],
+      ':state': outcome.state,
+      ':n': attempt.attempt,
+    };
+    if (outcome.deliveredAt !== undefined) {
+      set.push('#callback.#delivered_at = :delivered_at');
+      values[':delivered_at'] = outcome.deliveredAt;
+    }
+    if (outcome.deadLetterReason !== undefined) {
+      set.push('#callback.#dead_letter_reason = :reason');
+      values[':reason'] = outcome.deadLetterReason;
+    }
+    const remove = ['#cb_lease_until'];
+    // Tokens are kept only until they are delivered or given up on.
+    if (outcome.state !== 'pending') remove.push('#push_response');
+    const result = await attemptWrite(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(requestPk(txn)),
+          ...expression({ update: updateExpression({ set, remove }), condition: '#cb_claimed = :n' }, values),
+        }),
+      ),
+    );
+    return result === FAILED ? 'conflict' : 'ok';
+  }
+
+  async putDeadLetter(record: DeadLetterRecord): Promise<void> {
+    await attemptWrite(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(requestPk(record.txn)),
+          ...expression(
+            { update: 'SET #dead_letter = :d', condition: 'attribute_exists(#pk)' },
+            { ':d': deadLetterToItem(record) },
+          ),
+        }),
+      ),
+    );
   }
 
   // Ledger: enrollment tickets and proof replay records
@@ -711,9 +1036,70 @@ export class DynamoDbStore implements Store {
     return (await this.#put(this.#ledger, item, null)) === 'ok';
   }
 
+  // Ledger: refresh tokens and revocations
+
+  async createRefreshToken(record: RefreshTokenRecord): Promise<WriteOutcome> {
+    return this.#put(this.#ledger, refreshTokenToItem(record), null);
+  }
+
+  async getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
+    const out = await this.#client.send(
+      new GetItemCommand({ TableName: this.#ledger, Key: ledgerKey(`RT#${tokenHash}`), ConsistentRead: true }),
+    );
+    return out.Item && refreshTokenFromItem(fromItem(out.Item));
+  }
+
+  async useRefreshToken(
+    tokenHash: string,
+    owner: { tenantId: string; clientId: string },
+    now: number,
+  ): Promise<{ outcome: 'rotated' | 'reused'; record: RefreshTokenRecord } | undefined> {
+    const result = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(`RT#${tokenHash}`),
+          ReturnValues: 'ALL_NEW',
+          ...expression(
+            {
+              update: 'SET #used_at = :now',
+              condition:
+                'attribute_exists(#pk) AND #tenant_id = :t AND #client_id = :c AND attribute_not_exists(#used_at) AND #expires_at > :now',
+            },
+            { ':now': now, ':t': owner.tenantId, ':c': owner.clientId },
+          ),
+        }),
+      ),
+    );
+    if (result !== FAILED && result.Attributes) {
+      return { outcome: 'rotated', record: refreshTokenFromItem(fromItem(result.Attributes)) };
+    }
+    // dynalite ignores ReturnValuesOnConditionCheckFailure: read the item to tell a replay from a stranger.
+    const record = await this.getRefreshToken(tokenHash);
+    if (!record || record.tenantId !== owner.tenantId || record.clientId !== owner.clientId) return undefined;
+    return record.usedAt !== undefined ? { outcome: 'reused', record } : undefined;
+  }
+
+  async revoke(kind: RevocationKind, id: string, expiresAt: number): Promise<void> {
+    await this.#client.send(
+      new PutItemCommand({
+        TableName: this.#ledger,
+        Item: toItem({ pk: `REVOKED#${kind}#${id}`, expires_at: expiresAt, ttl: ttlSeconds(expiresAt) }),
+      }),
+    );
+  }
+
+  async isRevoked(kind: RevocationKind, id: string, now: number): Promise<boolean> {
+    const out = await this.#client.send(
+      new GetItemCommand({ TableName: this.#ledger, Key: ledgerKey(`REVOKED#${kind}#${id}`), ConsistentRead: true }),
+    );
+    return out.Item !== undefined && (fromItem(out.Item).expires_at as number) > now;
+  }
+
   // Helpers
 
   async #getDirectory(tenantId: string, sk: string, projection?: string): Promise<Raw | undefined> {
+    if (!fitsSortKey(sk)) return undefined;
     const out = await this.#client.send(
       new GetItemCommand({
         TableName: this.#directory,
@@ -738,6 +1124,7 @@ export class DynamoDbStore implements Store {
   }
 
   async #deleteIfExists(table: string, key: Item): Promise<boolean> {
+    if (key.sk?.S !== undefined && !fitsSortKey(key.sk.S)) return false;
     const result = await attempt(() =>
       this.#client.send(
         new DeleteItemCommand({ TableName: table, Key: key, ...expression({ condition: 'attribute_exists(#pk)' }) }),
@@ -756,6 +1143,7 @@ export class DynamoDbStore implements Store {
   }
 
   async #findUser(index: string, attribute: string, value: string): Promise<string | undefined> {
+    if (Buffer.byteLength(value, 'utf8') > MAX_PARTITION_KEY_BYTES) return undefined;
     const subs = new Set<string>();
     for await (const raw of this.#query({
       TableName: this.#directory,

@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { randomToken, sha256 } from '../crypto.ts';
+import { notificationEndpointProblem } from '../http/notification-endpoint.ts';
 import { parseWith } from '../http/validation.ts';
-import { CIBA_GRANT_TYPE, type Client, type Tenant } from '../model.ts';
+import { CIBA_GRANT_TYPE, type Client, REFRESH_TOKEN_GRANT_TYPE, type Tenant } from '../model.ts';
 import { Conflict, InvalidClientMetadata, NotFound } from '../oauth/errors.ts';
 import { SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
+import { StrongAuthMetadataShape, strongAuthToWire, usesClientSecret, validateStrongAuthMetadata } from './client-metadata.ts';
 
 /** RFC 7591 §2 client metadata, as far as a CIBA client uses it (CIBA Core §4). Unknown members are refused. */
 export const ClientRegistration = z.strictObject({
@@ -23,21 +25,17 @@ export const ClientRegistration = z.strictObject({
   backchannel_token_delivery_mode: z.string().optional(),
   backchannel_client_notification_endpoint: z.string().max(2048).optional(),
   backchannel_user_code_parameter: z.boolean().default(false),
+  ...StrongAuthMetadataShape,
 });
 
-const AUTH_METHODS = ['client_secret_basic', 'client_secret_post'];
-
 /** Validates metadata against CIBA §4 and the tenant; every failure is 400 invalid_client_metadata. */
-const validate = (tenant: Tenant, m: z.infer<typeof ClientRegistration>) => {
+const validate = (tenant: Tenant, m: z.infer<typeof ClientRegistration>): Partial<Client> => {
   if (!m.grant_types.includes(CIBA_GRANT_TYPE))
     throw InvalidClientMetadata(`grant_types must include ${CIBA_GRANT_TYPE}`);
-  const unsupported = m.grant_types.filter((g) => g !== CIBA_GRANT_TYPE);
+  const unsupported = m.grant_types.filter((g) => g !== CIBA_GRANT_TYPE && g !== REFRESH_TOKEN_GRANT_TYPE);
   if (unsupported.length > 0) throw InvalidClientMetadata(`unsupported grant_types: ${unsupported.join(' ')}`);
   if (m.token_endpoint_auth_method === 'none') {
     throw InvalidClientMetadata('public clients are not allowed: token_endpoint_auth_method none is refused');
-  }
-  if (!AUTH_METHODS.includes(m.token_endpoint_auth_method)) {
-    throw InvalidClientMetadata(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}`);
   }
   const mode = m.backchannel_token_delivery_mode;
   if (mode === undefined)
@@ -47,14 +45,26 @@ const validate = (tenant: Tenant, m: z.infer<typeof ClientRegistration>) => {
   if (!tenant.settings.deliveryModes.includes(mode as 'poll')) {
     throw InvalidClientMetadata(`delivery mode ${mode} is not enabled for this tenant`);
   }
-  if (mode !== 'poll') throw InvalidClientMetadata(`delivery mode ${mode} is not available yet; use poll`);
-  if (m.backchannel_client_notification_endpoint !== undefined) {
-    throw InvalidClientMetadata('backchannel_client_notification_endpoint is only for ping and push clients');
+  // FAPI-CIBA §5.2.2-3: no push mode under the FAPI profile.
+  if (mode === 'push' && tenant.settings.fapi) throw InvalidClientMetadata('push mode is not allowed for FAPI tenants');
+  const endpoint = m.backchannel_client_notification_endpoint;
+  if (mode === 'poll') {
+    if (endpoint !== undefined) {
+      throw InvalidClientMetadata('backchannel_client_notification_endpoint is only for ping and push clients');
+    }
+  } else {
+    // CIBA §4: REQUIRED for ping and push, an https URL.
+    if (endpoint === undefined) {
+      throw InvalidClientMetadata(`backchannel_client_notification_endpoint is required for ${mode} clients`);
+    }
+    const problem = notificationEndpointProblem(endpoint, tenant.settings.developmentMode);
+    if (problem) throw InvalidClientMetadata(problem);
   }
   if (m.scope !== undefined) {
     const unknown = splitScope(m.scope).filter((s) => !SUPPORTED_SCOPES.includes(s));
     if (unknown.length > 0) throw InvalidClientMetadata(`unsupported scope values: ${unknown.join(' ')}`);
   }
+  return validateStrongAuthMetadata(tenant, m);
 };
 
 export const clientToWire = (client: Client) => ({
@@ -69,12 +79,19 @@ export const clientToWire = (client: Client) => ({
     ? { backchannel_client_notification_endpoint: client.backchannelClientNotificationEndpoint }
     : {}),
   backchannel_user_code_parameter: client.backchannelUserCodeParameter,
+  ...strongAuthToWire(client),
 });
 
 /** RFC 7591 §3.2.1: 201 with the metadata, the client_id and the secret, which is shown this once. */
-export const registerClient = async (deps: Pick<Deps, 'store' | 'clock'>, tenant: Tenant, body: unknown) => {
+export type RegisteredClient = ReturnType<typeof clientToWire> & { client_secret?: string; client_secret_expires_at?: number };
+
+export const registerClient = async (
+  deps: Pick<Deps, 'store' | 'clock'>,
+  tenant: Tenant,
+  body: unknown,
+): Promise<RegisteredClient> => {
   const m = parseWith(ClientRegistration, body, InvalidClientMetadata);
-  validate(tenant, m);
+  const strongAuth = validate(tenant, m);
   const secret = randomToken(32);
   const client: Client = {
     tenantId: tenant.tenantId,
@@ -86,9 +103,15 @@ export const registerClient = async (deps: Pick<Deps, 'store' | 'clock'>, tenant
     backchannelTokenDeliveryMode: m.backchannel_token_delivery_mode as Client['backchannelTokenDeliveryMode'],
     backchannelUserCodeParameter: m.backchannel_user_code_parameter,
     createdAt: deps.clock.now(),
+    ...strongAuth,
     ...(m.scope !== undefined ? { scope: splitScope(m.scope).join(' ') } : {}),
+    ...(m.backchannel_client_notification_endpoint !== undefined
+      ? { backchannelClientNotificationEndpoint: m.backchannel_client_notification_endpoint }
+      : {}),
   };
   if ((await deps.store.createClient(client)) !== 'ok') throw Conflict(`client ${client.clientId} already exists`);
+  // Key- and certificate-based clients get no secret (RFC 7591 §3.2.1: client_secret only when one is issued).
+  if (!usesClientSecret(client)) return clientToWire(client);
   return { ...clientToWire(client), client_secret: secret, client_secret_expires_at: 0 };
 };
 

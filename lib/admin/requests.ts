@@ -25,6 +25,25 @@ export const describeRequest = async (deps: Pick<Deps, 'store' | 'clock'>, tenan
     expires_at: seconds(request.expiresAt),
     ...(request.lastPolledAt !== undefined ? { last_polled_at: seconds(request.lastPolledAt) } : {}),
     ...(request.decidedAt !== undefined ? { decided_at: seconds(request.decidedAt) } : {}),
+    ...(request.deliveryMode !== 'poll'
+      ? {
+          callback: {
+            state: request.callback?.state ?? 'pending',
+            attempts: (request.callback?.attempts ?? []).map((a) => ({
+              attempt: a.attempt,
+              at: seconds(a.at),
+              ...(a.status !== undefined ? { status: a.status } : {}),
+              ...(a.error !== undefined ? { error: a.error } : {}),
+            })),
+            ...(request.callback?.deliveredAt !== undefined
+              ? { delivered_at: seconds(request.callback.deliveredAt) }
+              : {}),
+            ...(request.callback?.deadLetterReason !== undefined
+              ? { dead_letter_reason: request.callback.deadLetterReason }
+              : {}),
+          },
+        }
+      : {}),
     ...(request.evidence
       ? {
           evidence: {

@@ -1,8 +1,15 @@
+import webPushLib from 'web-push';
 import { z } from 'zod';
 import { parseWith } from '../http/validation.ts';
-import { DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
+import { callbackPolicy, DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
 import { AccessDenied, Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+import {
+  checkFapiSettings,
+  mergeStrongAuthSettings,
+  StrongAuthSettingsShape,
+  strongAuthSettingsToWire,
+} from './tenant-strong-auth.ts';
 
 /** PUT /admin/tenants/{tenant}: every field optional, merged into the current settings. */
 export const TenantSettingsPatch = z.strictObject({
@@ -18,10 +25,53 @@ export const TenantSettingsPatch = z.strictObject({
     .min(1)
     .refine((modes) => new Set(modes).size === modes.length, 'delivery_modes has duplicates')
     .optional(),
-  signing_alg: z.enum(['ES256']).optional(),
-  fapi: z.literal(false).optional(),
+  // ES256 by default; PS256 and RS256 use RSA 2048 keys. FAPI tenants: PS256 or ES256.
+  signing_alg: z.enum(['ES256', 'PS256', 'RS256']).optional(),
+  fapi: z.boolean().optional(),
+  ...StrongAuthSettingsShape,
   development_mode: z.boolean().optional(),
+  binding_code_confirmation: z.boolean().optional(),
+  user_verification: z.enum(['none', 'passkey']).optional(),
+  /** `null` removes Web Push; keys omitted are generated (the private key is write-only). */
+  web_push: z
+    .strictObject({
+      subject: z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'subject must be a mailto: or https: URL'),
+      vapid_public_key: z.string().regex(/^[A-Za-z0-9_-]{87}$/, 'vapid_public_key must be a base64url P-256 point').optional(),
+      vapid_private_key: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'vapid_private_key must be a base64url P-256 scalar').optional(),
+    })
+    .refine((w) => (w.vapid_public_key === undefined) === (w.vapid_private_key === undefined), 'give both VAPID keys or neither')
+    .nullable()
+    .optional(),
+  /** The client the operator console acts as; `null` turns the console off. */
+  console_client_id: z.string().min(1).max(128).nullable().optional(),
+  callback_max_attempts: z.int().min(1).max(100).optional(),
+  callback_max_age_seconds: z.int().min(1).max(86_400).optional(),
 });
+
+/** The settings that may be absent (and are removed with `null`): device-side confirmation and the console. */
+const optionalSettings = (
+  current: TenantSettings,
+  patch: z.infer<typeof TenantSettingsPatch>,
+): Pick<TenantSettings, 'bindingCodeConfirmation' | 'userVerification' | 'webPush' | 'consoleClientId'> => {
+  const bindingCodeConfirmation = patch.binding_code_confirmation ?? current.bindingCodeConfirmation;
+  const userVerification = patch.user_verification ?? current.userVerification;
+  let webPush = current.webPush;
+  if (patch.web_push === null) webPush = undefined;
+  else if (patch.web_push) {
+    const keys =
+      patch.web_push.vapid_public_key && patch.web_push.vapid_private_key
+        ? { publicKey: patch.web_push.vapid_public_key, privateKey: patch.web_push.vapid_private_key }
+        : webPushLib.generateVAPIDKeys();
+    webPush = { subject: patch.web_push.subject, vapidPublicKey: keys.publicKey, vapidPrivateKey: keys.privateKey };
+  }
+  const consoleClientId = patch.console_client_id === null ? undefined : (patch.console_client_id ?? current.consoleClientId);
+  return {
+    ...(bindingCodeConfirmation !== undefined ? { bindingCodeConfirmation } : {}),
+    ...(userVerification !== undefined ? { userVerification } : {}),
+    ...(webPush ? { webPush } : {}),
+    ...(consoleClientId !== undefined ? { consoleClientId } : {}),
+  };
+};
 
 export const settingsToWire = (tenant: Tenant, issuer: string) => {
   const s = tenant.settings;
@@ -39,6 +89,13 @@ export const settingsToWire = (tenant: Tenant, issuer: string) => {
     signing_alg: s.signingAlg,
     fapi: s.fapi,
     development_mode: s.developmentMode,
+    binding_code_confirmation: s.bindingCodeConfirmation === true,
+    user_verification: s.userVerification ?? 'none',
+    web_push: s.webPush ? { subject: s.webPush.subject, vapid_public_key: s.webPush.vapidPublicKey } : null,
+    console_client_id: s.consoleClientId ?? null,
+    callback_max_attempts: callbackPolicy(s).maxAttempts,
+    callback_max_age_seconds: callbackPolicy(s).maxAgeSeconds,
+    ...strongAuthSettingsToWire(s),
   };
 };
 
@@ -55,10 +112,15 @@ const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatc
     signingAlg: patch.signing_alg ?? current.signingAlg,
     fapi: patch.fapi ?? current.fapi,
     developmentMode: patch.development_mode ?? current.developmentMode,
+    ...optionalSettings(current, patch),
+    ...mergeStrongAuthSettings(current, patch),
+    callbackMaxAttempts: patch.callback_max_attempts ?? callbackPolicy(current).maxAttempts,
+    callbackMaxAgeSeconds: patch.callback_max_age_seconds ?? callbackPolicy(current).maxAgeSeconds,
   };
   if (next.backchannelMaxExpiresIn < next.backchannelExpiresIn) {
     throw InvalidRequest('backchannel_max_expires_in must not be below backchannel_expires_in');
   }
+  checkFapiSettings(next);
   return next;
 };
 

@@ -6,6 +6,12 @@ import { InvalidBindingMessage } from '../oauth/errors.ts';
  * punctuation, symbols (emoji included) and spaces of any script are fine.
  */
 const FORBIDDEN = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}]/u;
+/**
+ * The one format character allowed: a zero-width joiner inside an emoji ZWJ sequence (UTS #51), between two
+ * pictographs (the first may carry a skin tone or VS16), as in a family emoji. It shows as one glyph, not as
+ * hidden text. A joiner anywhere else is refused like any other format character.
+ */
+const EMOJI_ZWJ = /(?<=\p{Extended_Pictographic}[\u{FE0F}\u{1F3FB}-\u{1F3FF}]?)\u200D(?=\p{Extended_Pictographic})/gu;
 const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
 export const graphemeLength = (text: string): number => {
@@ -21,7 +27,7 @@ export const graphemeLength = (text: string): number => {
 export const normalizeBindingMessage = (raw: string, maxLength: number): string => {
   const message = raw.normalize('NFC');
   if (message.trim() === '') throw InvalidBindingMessage('binding_message is blank');
-  if (FORBIDDEN.test(message)) {
+  if (FORBIDDEN.test(message.replace(EMOJI_ZWJ, ''))) {
     throw InvalidBindingMessage('binding_message contains control, format, private-use or unassigned characters');
   }
   if (message !== message.trim()) throw InvalidBindingMessage('binding_message has leading or trailing white space');

@@ -3,14 +3,24 @@ import { sha256 } from '../crypto.ts';
 import type { AuthRequest, Device, DevicePush, DeviceTransaction } from '../model.ts';
 import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+import { confirmApproval, type DecisionContext, shapeForDevice } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
+import { EVENT, epochSeconds } from './events.ts';
 import { consumeProof, type VerifiedProof } from './verify-device-proof.ts';
 
 export const ticketKey = (tenantId: string, ticket: string) => sha256(`${tenantId}:${ticket}`);
 
+/** A browser PushSubscription (`subscription.toJSON()`); the endpoint is checked in `checkWebPushEndpoint`. */
+const WebPushSubscriptionSchema = z.object({
+  endpoint: z.url({ protocol: /^https?$/ }).max(2048),
+  expirationTime: z.number().nullable().optional(),
+  keys: z.strictObject({ p256dh: z.string().min(1).max(256), auth: z.string().min(1).max(64) }),
+});
+
 const PushSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('webhook'), url: z.url({ protocol: /^https?$/ }).max(2048) }),
   z.strictObject({ type: z.enum(['apns', 'apns_sandbox', 'fcm']), token: z.string().min(1).max(4096) }),
+  z.strictObject({ type: z.literal('webpush'), subscription: WebPushSubscriptionSchema }),
 ]);
 
 export const EnrollmentBody = z.strictObject({
@@ -21,7 +31,28 @@ export const EnrollmentBody = z.strictObject({
 
 export const DecisionBody = z.strictObject({
   decision: z.enum(['approve', 'deny']),
+  /** Binding-code confirmation: the code the consumption device shows, as the user typed it. */
+  binding_code: z.string().max(256).optional(),
+  /** User verification: the WebAuthn assertion (`PublicKeyCredential.toJSON()`) over the transaction's challenge. */
+  webauthn: z.record(z.string(), z.unknown()).optional(),
 });
+
+/** PUT {issuer}/device/push: replaces the device's push channel. */
+export const DevicePushBody = z.strictObject({ push: PushSchema });
+
+/**
+ * Push services a web push subscription may name outside local mode (the service POSTs to the endpoint, so it
+ * must not be an arbitrary URL): Google (Chrome, Edge on Android), Mozilla, Microsoft, Apple.
+ */
+const WEB_PUSH_HOSTS = [/^fcm\.googleapis\.com$/, /(^|\.)push\.services\.mozilla\.com$/, /\.notify\.windows\.com$/, /\.push\.apple\.com$/];
+
+export const checkWebPushEndpoint = (push: DevicePush | undefined, mode: 'local' | 'aws'): void => {
+  if (push?.type !== 'webpush' || mode === 'local') return;
+  const url = new URL(push.subscription.endpoint);
+  if (url.protocol !== 'https:' || !WEB_PUSH_HOSTS.some((host) => host.test(url.hostname))) {
+    throw InvalidRequest('the web push endpoint is not a known push service');
+  }
+};
 
 /**
  * Enrolls the key that signed the proof as a device of the ticket's user. The ticket is single use;
@@ -35,6 +66,7 @@ export const enrollDevice = async (
   if (body.push?.type === 'webhook' && deps.config.mode !== 'local') {
     throw InvalidRequest('webhook push is available in local mode only');
   }
+  checkWebPushEndpoint(body.push, deps.config.mode);
   if (await deps.store.getDevice(tenantId, proof.thumbprint)) throw Conflict('this key is already enrolled');
   await consumeProof(deps, proof);
   const now = deps.clock.now();
@@ -42,7 +74,7 @@ export const enrollDevice = async (
   if (!owner || owner.tenantId !== tenantId) throw InvalidRequest('the enrollment ticket is unknown, used or expired');
 
   let push: DevicePush | undefined = body.push;
-  if (push && push.type !== 'webhook' && deps.notifier.register)
+  if (push && push.type !== 'webhook' && push.type !== 'webpush' && deps.notifier.register)
     push = await deps.notifier.register(tenantId, proof.thumbprint, push);
   const device: Device = {
     tenantId,
@@ -67,9 +99,14 @@ export const enrollDevice = async (
 export const listPendingTransactions = async (
   deps: Pick<Deps, 'store' | 'clock'>,
   device: Device,
+  context?: DecisionContext,
 ): Promise<{ transactions: DeviceTransaction[] }> => {
   const pending = await deps.store.listPending(device.tenantId, device.sub, deps.clock.now());
-  return { transactions: await Promise.all(pending.map((r) => toDeviceTransaction(deps.store, r))) };
+  return {
+    transactions: await Promise.all(
+      pending.map(async (r) => shapeForDevice(await toDeviceTransaction(deps.store, r), r, device, context)),
+    ),
+  };
 };
 
 /** A transaction of this device's user, or 404 for an unknown or foreign one (indistinguishable). */
@@ -85,10 +122,12 @@ export const getConsentDetails = async (
   deps: Pick<Deps, 'store' | 'clock'>,
   device: Device,
   txn: string,
+  context?: DecisionContext,
 ): Promise<DeviceTransaction & { status: string }> => {
   const request = await ownTransaction(deps, device, txn);
   const state = requestState(request, deps.clock.now());
-  return { ...(await toDeviceTransaction(deps.store, request)), status: state === 'redeemed' ? 'approved' : state };
+  const view = shapeForDevice(await toDeviceTransaction(deps.store, request), request, device, context);
+  return { ...view, status: state === 'redeemed' ? 'approved' : state };
 };
 
 /**
@@ -98,7 +137,16 @@ export const getConsentDetails = async (
  */
 export const recordDeviceDecision = async (
   deps: Pick<Deps, 'store' | 'events' | 'clock' | 'logger'>,
-  input: { device: Device; txn: string; decision: 'approve' | 'deny'; proof: VerifiedProof },
+  input: {
+    device: Device;
+    txn: string;
+    decision: 'approve' | 'deny';
+    proof: VerifiedProof;
+    /** The tenant and origin, for binding-code confirmation and user verification (absent: neither applies). */
+    context?: DecisionContext;
+    bindingCode?: string;
+    webauthn?: unknown;
+  },
 ): Promise<{ txn: string; status: 'approved' | 'denied' }> => {
   const { device, txn, decision, proof } = input;
   // A proof that names what it signs must name this decision: the stored evidence then proves it.
@@ -108,12 +156,23 @@ export const recordDeviceDecision = async (
     throw InvalidDpopProof('the proof names another decision');
   }
   const status = decision === 'approve' ? 'approved' : 'denied';
+  const confirmed =
+    decision === 'approve' && input.context
+      ? await confirmApproval(deps, {
+          device,
+          txn,
+          context: input.context,
+          bindingCode: input.bindingCode,
+          webauthn: input.webauthn,
+          proof: proof.proof,
+        })
+      : {};
   const now = deps.clock.now();
   const result = await deps.store.decideRequest(
     txn,
     { tenantId: device.tenantId, sub: device.sub },
     status,
-    { proof: proof.proof, deviceId: device.deviceId, decision, receivedAt: now },
+    { proof: proof.proof, deviceId: device.deviceId, decision, receivedAt: now, ...confirmed },
     now,
   );
   if (result === 'conflict') {
@@ -125,7 +184,7 @@ export const recordDeviceDecision = async (
   await deps.events
     .publish([
       {
-        type: 'CIBA Request Decided',
+        type: EVENT.requestDecided,
         tenantId: device.tenantId,
         detail: {
           txn,
@@ -133,7 +192,7 @@ export const recordDeviceDecision = async (
           sub: result.sub,
           status,
           delivery_mode: result.deliveryMode,
-          decided_at: now,
+          decided_at: epochSeconds(now),
         },
       },
     ])

@@ -8,8 +8,10 @@ import {
   SlowDown,
   UnauthorizedClient,
 } from '../oauth/errors.ts';
-import { mintTokens, type TokenResponse } from '../oauth/tokens.ts';
+import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
+import { ACR_DEVICE_KEY, mintTokens, type TokenResponse } from '../oauth/tokens.ts';
 import type { Deps } from '../ports.ts';
+import { EVENT } from './events.ts';
 
 /** CIBA §11: slow_down raises the interval by 5 s for this and every later poll. */
 export const SLOW_DOWN_STEP_SECONDS = 5;
@@ -29,7 +31,14 @@ export const txnOf = (authReqId: string): string | undefined => {
  */
 export const pollCibaGrant = async (
   deps: Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger'>,
-  input: { tenant: Tenant; issuer: string; client: Client; form: Record<string, string> },
+  input: {
+    tenant: Tenant;
+    issuer: string;
+    client: Client;
+    form: Record<string, string>;
+    /** RFC 8705 §3: the access token is bound to this certificate (mTLS and FAPI clients). */
+    certificateThumbprint?: string;
+  },
 ): Promise<TokenResponse> => {
   const { tenant, client, form } = input;
   if (!client.grantTypes.includes(CIBA_GRANT_TYPE)) {
@@ -46,19 +55,47 @@ export const pollCibaGrant = async (
   if (!txn) throw notFound();
 
   const now = deps.clock.now();
-  const before = await deps.store.pollRequest(txn, authReqId, client.clientId, now);
+  const before = await deps.store.pollRequest(
+    txn,
+    authReqId,
+    { tenantId: tenant.tenantId, clientId: client.clientId },
+    now,
+  );
   if (!before || before.tenantId !== tenant.tenantId) throw notFound();
 
   if (before.grantPending) {
     if (before.expiresAt <= now) throw ExpiredToken('the auth_req_id has expired');
     try {
-      const tokens = await mintTokens(deps.keys, { issuer: input.issuer, tenant, client, request: before, now });
+      // The refresh token exists before the ID token that carries its rt_hash (CIBA §10.3.1).
+      const refreshToken = wantsRefreshToken(client, before.scope)
+        ? await issueRefreshToken(deps, {
+            tenant,
+            clientId: client.clientId,
+            now,
+            grant: {
+              sub: before.sub,
+              scope: before.scope,
+              authTime: before.authTime ?? before.decidedAt ?? now,
+              ...(before.acrValues ? { acr: ACR_DEVICE_KEY } : {}),
+              ...(before.authorizationDetails ? { authorizationDetails: before.authorizationDetails } : {}),
+            },
+          })
+        : undefined;
+      const tokens = await mintTokens(deps.keys, {
+        issuer: input.issuer,
+        tenant,
+        client,
+        request: before,
+        now,
+        ...(input.certificateThumbprint ? { certificateThumbprint: input.certificateThumbprint } : {}),
+        ...(refreshToken ? { refreshToken } : {}),
+      });
       await deps.events
         .publish([
           {
-            type: 'CIBA Tokens Issued',
+            type: EVENT.tokensIssued,
             tenantId: tenant.tenantId,
-            detail: { txn, client_id: client.clientId, sub: before.sub },
+            detail: { txn, client_id: client.clientId, sub: before.sub, delivery_mode: before.deliveryMode },
           },
         ])
         .catch((error: unknown) => deps.logger.error('event publish failed', { error }));

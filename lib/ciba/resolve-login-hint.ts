@@ -1,7 +1,8 @@
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
 import type { Client } from '../model.ts';
 import { InvalidRequest, UnknownUserId } from '../oauth/errors.ts';
-import type { Directory, Keys } from '../ports.ts';
+import type { Clock, Directory, Keys, RuntimeConfig } from '../ports.ts';
+import { resolveLoginHintToken } from './login-hint-token.ts';
 
 const E164 = /^\+[1-9]\d{1,14}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
@@ -87,7 +88,7 @@ const resolveIdTokenHint = async (keys: Keys, tenantId: string, issuer: string, 
 };
 
 export const resolveSubject = async (
-  deps: { directory: Directory; keys: Keys },
+  deps: { directory: Directory; keys: Keys; clock?: Clock; config?: RuntimeConfig },
   input: { tenantId: string; issuer: string; client: Client; hints: Hints },
 ): Promise<string> => {
   const { hints } = input;
@@ -98,7 +99,7 @@ export const resolveSubject = async (
   } else if (hints.id_token_hint !== undefined) {
     sub = await resolveIdTokenHint(deps.keys, input.tenantId, input.issuer, input.client, hints.id_token_hint);
   } else {
-    throw InvalidRequest('login_hint_token is not supported by this tenant');
+    sub = await resolveLoginHintToken(deps, { ...input, token: hints.login_hint_token! });
   }
   if (sub === undefined || sub === '') throw UnknownUserId('could not identify the end-user from the hint');
   return sub;

@@ -19,8 +19,11 @@ import {
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
 import { normalizeBindingMessage } from './binding-message.ts';
+import { expiryTimerEvent } from './deliver-callback.ts';
+import { EVENT, epochSeconds } from './events.ts';
 import { notifyDevices } from './notify-devices.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
+import { parseAuthorizationDetails } from '../oauth/authorization-details.ts';
 
 export interface BackchannelAcknowledgement {
   auth_req_id: string;
@@ -37,6 +40,25 @@ const parseRequestedExpiry = (raw: string | undefined): number | undefined => {
     throw InvalidRequest('requested_expiry must be a positive integer number of seconds');
   }
   return Number(raw);
+};
+
+/** RFC 6750 §2.1 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+/** CIBA §7.1: "The length of the token MUST NOT exceed 1024 characters". */
+export const MAX_NOTIFICATION_TOKEN_LENGTH = 1024;
+
+/**
+ * CIBA §7.1: client_notification_token is REQUIRED for ping and push clients (it becomes the bearer token of the
+ * callback) and means nothing to a poll client, which gets it ignored, not stored.
+ */
+const notificationToken = (client: Client, raw: string | undefined): string | undefined => {
+  if (client.backchannelTokenDeliveryMode === 'poll') return undefined;
+  if (raw === undefined) throw InvalidRequest('client_notification_token is required for ping and push clients');
+  if (raw.length > MAX_NOTIFICATION_TOKEN_LENGTH) {
+    throw InvalidRequest(`client_notification_token must not exceed ${MAX_NOTIFICATION_TOKEN_LENGTH} characters`);
+  }
+  if (!B64TOKEN.test(raw)) throw InvalidRequest('client_notification_token must have the RFC 6750 bearer token syntax');
+  return raw;
 };
 
 const validateScope = (raw: string | undefined, client: Client): string => {
@@ -64,7 +86,8 @@ const checkUserCode = (client: Client, user: User, presented: string | undefined
  * per-minute budget (push-bombing protection), stores it and notifies the user's devices.
  */
 export const startBackchannelAuthentication = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger'> &
+    Partial<Pick<Deps, 'config'>>,
   input: { tenant: Tenant; issuer: string; client: Client; form: Record<string, string> },
 ): Promise<BackchannelAcknowledgement> => {
   const { tenant, client, form } = input;
@@ -76,17 +99,25 @@ export const startBackchannelAuthentication = async (
     if (form[name] !== undefined) throw InvalidRequest(`the ${name} parameter is not supported`);
   }
   const scope = validateScope(form.scope, client);
+  const clientNotificationToken = notificationToken(client, form.client_notification_token);
   const requestedExpiry = parseRequestedExpiry(form.requested_expiry);
 
   let bindingMessage: string | undefined;
   if (form.binding_message !== undefined) {
     bindingMessage = normalizeBindingMessage(form.binding_message, settings.bindingMessageMaxLength);
-  } else if (settings.bindingMessageRequired) {
+  } else if (settings.bindingMessageRequired || settings.bindingCodeConfirmation) {
     throw InvalidRequest('binding_message is required by this tenant');
   }
 
+  // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget.
+  const authorizationDetails = parseAuthorizationDetails(tenant, client, form.authorization_details);
   const sub = await resolveSubject(
-    { directory: deps.store, keys: deps.keys },
+    {
+      directory: deps.store,
+      keys: deps.keys,
+      clock: deps.clock,
+      ...(deps.config ? { config: deps.config } : {}),
+    },
     {
       tenantId: tenant.tenantId,
       issuer: input.issuer,
@@ -131,24 +162,34 @@ export const startBackchannelAuthentication = async (
     createdAt: now,
     expiresAt: now + expiresIn * 1000,
     interval: settings.backchannelPollingInterval,
+    issuer: input.issuer,
     ...(form.acr_values !== undefined ? { acrValues: form.acr_values } : {}),
     ...(bindingMessage !== undefined ? { bindingMessage } : {}),
+    ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
+    ...(clientNotificationToken !== undefined ? { clientNotificationToken } : {}),
   };
   const written = await deps.store.createRequest(request);
   if (written !== 'ok') throw new Error('auth request id collision');
 
+  if (request.deliveryMode === 'push') {
+    // CIBA §12: a push client learns of expiry from an expired_token push, sent when this timer fires.
+    await deps.scheduler
+      .schedule(request.expiresAt, expiryTimerEvent(request))
+      .catch((error: unknown) => deps.logger.error('expiry timer could not be set', { txn, error }));
+  }
   await notifyDevices(deps, { tenant, client, user, request });
   await deps.events
     .publish([
       {
-        type: 'CIBA Request Created',
+        type: EVENT.requestCreated,
         tenantId: tenant.tenantId,
         detail: {
           txn,
           client_id: client.clientId,
           sub,
           delivery_mode: request.deliveryMode,
-          expires_at: request.expiresAt,
+          created_at: epochSeconds(request.createdAt),
+          expires_at: epochSeconds(request.expiresAt),
         },
       },
     ])

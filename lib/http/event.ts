@@ -31,6 +31,17 @@ export const bodyBytes = (event: HttpEvent): Buffer => {
   return bytes;
 };
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The body as text. Bytes that are not UTF-8 are refused rather than replaced by U+FFFD and stored. */
+const bodyText = (bytes: Buffer): string => {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw InvalidRequest('the request body is not valid UTF-8');
+  }
+};
+
 const mediaType = (event: HttpEvent): string =>
   (header(event, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
 
@@ -43,7 +54,7 @@ export const formBody = (event: HttpEvent): Record<string, string> => {
   if (mediaType(event) !== 'application/x-www-form-urlencoded') {
     throw InvalidRequest('the request body must be application/x-www-form-urlencoded');
   }
-  const params = new URLSearchParams(bytes.toString('utf8'));
+  const params = new URLSearchParams(bodyText(bytes));
   const form: Record<string, string> = {};
   const seen = new Set<string>();
   for (const [key, value] of params) {
@@ -59,8 +70,9 @@ export const jsonBody = (event: HttpEvent): unknown => {
   const bytes = bodyBytes(event);
   if (bytes.length === 0) return {};
   if (mediaType(event) !== 'application/json') throw InvalidRequest('the request body must be application/json');
+  const text = bodyText(bytes);
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    return JSON.parse(text);
   } catch {
     throw InvalidRequest('the request body is not valid JSON');
   }

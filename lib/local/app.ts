@@ -2,20 +2,29 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHandler as adminHandler } from '../../functions/admin/handler.ts';
 import { createHandler as bcAuthorizeHandler } from '../../functions/bc-authorize/handler.ts';
+import { createHandler as callbackHandler } from '../../functions/callback/handler.ts';
 import { createHandler as deviceHandler } from '../../functions/device/handler.ts';
 import { createHandler as discoveryHandler } from '../../functions/discovery/handler.ts';
 import { createHandler as tokenHandler } from '../../functions/token/handler.ts';
 import { createHandler as userinfoHandler } from '../../functions/userinfo/handler.ts';
+import { createHandler as webHandler } from '../../functions/web/handler.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../adapters/dynamodb-schema.ts';
 import { DynamoDbStore } from '../adapters/dynamodb-store.ts';
 import { ensureTables } from '../adapters/dynamodb-tables.ts';
 import { LocalKeys } from '../adapters/local-keys.ts';
 import { withSettingsCache } from '../cache.ts';
-import type { Clock, Deps, Logger } from '../ports.ts';
+import { toEventBridgeEvent } from '../ciba/events.ts';
+import { randomToken } from '../crypto.ts';
+import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../http/outbound.ts';
+import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
+import { deviceEvents } from './device-events.ts';
 import { createDynamoDbClient, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { InProcessEventBus } from './in-process-event-bus.ts';
 import { LocalNotifier } from './local-notifier.ts';
-import { createLocalServer, type LambdaHttpHandler } from './server.ts';
+import { LocalScheduler } from './local-scheduler.ts';
+import { createLocalServer, type LambdaHttpHandler, lambdaContext } from './server.ts';
+import { StoreDeadLetters } from './store-dead-letters.ts';
+import { type LocalTlsOptions, splitPemBundle, startTlsListener } from './tls.ts';
 
 export interface LocalServiceOptions {
   port?: number;
@@ -27,12 +36,20 @@ export interface LocalServiceOptions {
   dynamoDbEndpoint?: string;
   logger: Logger;
   clock?: Clock;
+  /** Where the built web assets are (default: lib/web/dist). */
+  webAssetDirs?: string[];
+  /** Callback timings (tests shorten them): outbound timeouts and the retry backoff. */
+  callbacks?: { outbound?: GuardedOutboundHttpOptions; backoff?: { baseMs: number; capMs: number } };
+  /** An HTTPS listener that asks for client certificates (mutual TLS: RFC 8705 client auth and bound tokens). */
+  tls?: LocalTlsOptions;
 }
 
 export interface LocalService {
   url: string;
   server: Server;
-  deps: Deps & { notifier: LocalNotifier; events: InProcessEventBus };
+  /** The HTTPS (mutual TLS) listener's base URL, when `tls` was given. */
+  tlsUrl?: string;
+  deps: Deps & { notifier: LocalNotifier; events: InProcessEventBus; scheduler: LocalScheduler };
   stop(): Promise<void>;
 }
 
@@ -57,16 +74,31 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   const deps = {
     store,
     keys: new LocalKeys(store, clock),
-    notifier: new LocalNotifier(options.logger),
+    notifier: new LocalNotifier(options.logger, { directory: store }),
     events: new InProcessEventBus(options.logger),
+    scheduler: new LocalScheduler(clock, options.logger),
+    deadLetters: new StoreDeadLetters(store, options.logger),
+    outbound: new GuardedOutboundHttp(options.callbacks?.outbound),
     clock,
     logger: options.logger,
     config: {
       mode: 'local' as const,
       adminToken: options.adminToken,
       ...(options.publicUrl ? { publicUrl: options.publicUrl.replace(/\/+$/, '') } : {}),
+      ...(options.callbacks?.backoff ? { callbackBackoff: options.callbacks.backoff } : {}),
+      // Filled in once the HTTPS listener is up (it needs the port).
+      mtls: {} as { baseUrl?: string; trustedCaPems?: string[] },
     },
   };
+  // The callback function, fed as in AWS: the bus stands in for the EventBridge rule, the scheduler for
+  // EventBridge Scheduler; both hand over the event in EventBridge's shape.
+  const callback = callbackHandler(deps);
+  const invokeCallback = async (event: CibaEvent) => {
+    const id = randomToken(12);
+    await callback(toEventBridgeEvent(event, { id, time: clock.now() }), lambdaContext(id, 'callback'));
+  };
+  deps.events.subscribe(invokeCallback);
+  deps.scheduler.setTarget(invokeCallback);
   const handlers: Record<string, LambdaHttpHandler> = {
     discovery: discoveryHandler(deps) as LambdaHttpHandler,
     'bc-authorize': bcAuthorizeHandler(deps) as LambdaHttpHandler,
@@ -74,11 +106,14 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     userinfo: userinfoHandler(deps) as LambdaHttpHandler,
     device: deviceHandler(deps) as LambdaHttpHandler,
     admin: adminHandler(deps) as LambdaHttpHandler,
+    web: webHandler(deps, options.webAssetDirs ? { assetDirs: options.webAssetDirs } : {}) as LambdaHttpHandler,
   };
+  const events = deviceEvents(deps, deps.notifier);
   const server = createLocalServer({
     handlers,
     logger: options.logger,
     extra: (req, res, url) => {
+      if (url.pathname.endsWith('/device/events')) return events(req, res, url);
       if (url.pathname !== '/health') return false;
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
       res.end(JSON.stringify({ status: 'ok' }));
@@ -92,11 +127,26 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   });
   const { port } = server.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const tls = options.tls
+    ? await startTlsListener(server, `${shownHost}:${port}`, { host, ...options.tls })
+    : undefined;
+  if (tls && options.tls) {
+    deps.config.mtls.baseUrl = tls.url;
+    deps.config.mtls.trustedCaPems = splitPemBundle(options.tls.ca ?? '');
+  }
   return {
     url: `http://${shownHost}:${port}`,
     server,
+    ...(tls ? { tlsUrl: tls.url } : {}),
     deps,
     stop: async () => {
+      deps.scheduler.stop();
+      if (tls) {
+        await new Promise<void>((resolve) => {
+          tls.server.close(() => resolve());
+          tls.server.closeAllConnections();
+        });
+      }
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -1,5 +1,6 @@
 import type { DeviceSummary } from '../model.ts';
-import type { DeviceNotification, DeviceNotifier, Logger } from '../ports.ts';
+import { type WebPushSend, WebPushDeviceNotifier } from '../adapters/web-push-device-notifier.ts';
+import type { DeviceNotification, DeviceNotifier, Directory, Logger } from '../ports.ts';
 
 export type NotificationListener = (device: DeviceSummary, notification: DeviceNotification) => void;
 
@@ -10,7 +11,22 @@ export type NotificationListener = (device: DeviceSummary, notification: DeviceN
 export class LocalNotifier implements DeviceNotifier {
   private readonly listeners = new Set<NotificationListener>();
 
-  constructor(private readonly logger: Logger) {}
+  private readonly webPush: WebPushDeviceNotifier | undefined;
+
+  /** With a directory, devices enrolled with a Web Push subscription also get a real push (tenants with VAPID keys). */
+  constructor(
+    private readonly logger: Logger,
+    options: { directory?: Pick<Directory, 'getTenant'>; webPushSend?: WebPushSend } = {},
+  ) {
+    this.webPush = options.directory
+      ? new WebPushDeviceNotifier({
+          next: { notify: async () => ({}) },
+          directory: options.directory,
+          logger,
+          ...(options.webPushSend ? { send: options.webPushSend } : {}),
+        })
+      : undefined;
+  }
 
   subscribe(listener: NotificationListener): () => void {
     this.listeners.add(listener);
@@ -24,6 +40,7 @@ export class LocalNotifier implements DeviceNotifier {
       txn: notification.txn,
     });
     for (const listener of this.listeners) listener(device, notification);
+    if (device.push?.type === 'webpush' && this.webPush) return this.webPush.notify(device, notification);
     if (device.push?.type === 'webhook') {
       const url = device.push.url;
       fetch(url, {

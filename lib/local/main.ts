@@ -3,7 +3,10 @@ import { join, resolve } from 'node:path';
 import { randomToken } from '../crypto.ts';
 import { consoleLogger } from '../logging.ts';
 import { startLocalService } from './app.ts';
+import { issueEnrollmentTicket } from '../admin/users.ts';
+import { ensureWebAssets } from '../web/build.ts';
 import { DEMO_TENANT, DEMO_USER, type DemoCredentials, seedDemo } from './seed.ts';
+import { tlsOptionsFromEnv } from './tls.ts';
 
 /** What the local server remembers between starts, next to the store (mode 0600). The CLI reads it. */
 interface LocalState {
@@ -44,6 +47,10 @@ const main = async () => {
   // A token given in the environment is used and never printed; otherwise one is generated once and kept.
   const tokenFromEnv = env.CIBA_ADMIN_TOKEN;
   const adminToken = tokenFromEnv || state.adminToken || randomToken(24);
+  // Mutual TLS (optional): CIBA_TLS_CERT, CIBA_TLS_KEY, CIBA_TLS_CA file paths, CIBA_TLS_PORT.
+  const tlsOptions = tlsOptionsFromEnv(env);
+  // The web authenticator and console are static files built from lib/web/browser (a few hundred ms).
+  await ensureWebAssets((message) => logger.warn(message));
   const service = await startLocalService({
     port,
     host: env.HOST || '127.0.0.1',
@@ -51,6 +58,7 @@ const main = async () => {
     adminToken,
     ...(env.CIBA_PUBLIC_URL ? { publicUrl: env.CIBA_PUBLIC_URL } : {}),
     ...(env.DYNAMODB_ENDPOINT ? { dynamoDbEndpoint: env.DYNAMODB_ENDPOINT } : {}),
+    ...(tlsOptions ? { tls: tlsOptions } : {}),
     logger,
   });
   const seeded = await seedDemo(service.deps);
@@ -63,19 +71,33 @@ const main = async () => {
   const base = (env.CIBA_PUBLIC_URL || service.url).replace(/\/+$/, '');
   const issuer = `${base}/${DEMO_TENANT}`;
   const demo = next.demoClient;
+  // A fresh one-time link that makes a browser alice's authenticator (the admin API's enrollment_uri).
+  const enrollment = await issueEnrollmentTicket(service.deps, DEMO_TENANT, DEMO_USER, issuer).catch(() => undefined);
   const lines = [
     '',
     `ciba-service is running at ${base}  (data: ${inMemory ? 'in memory' : resolve(dataDir)})`,
     '',
     `  issuer         ${issuer}`,
     `  discovery      ${issuer}/.well-known/openid-configuration`,
+    ...(service.tlsUrl ? [`  mutual TLS     ${service.tlsUrl}/${DEMO_TENANT}  (client certificates)`] : []),
     demo
       ? `  client         ${demo.client_id} / ${demo.client_secret}`
       : '  client         demo-client (secret shown on first start only)',
     `  demo user      ${DEMO_USER}  (alice@example.com, +15555550100)`,
     tokenFromEnv ? '  admin token    from CIBA_ADMIN_TOKEN' : `  admin token    ${adminToken}`,
     '',
-    'Next, in another terminal:',
+    'Try it in the browser (README: Your first flow):',
+    `  operator console     ${issuer}/console`,
+    `  authenticator        ${issuer}/authenticator`,
+    ...(enrollment
+      ? [
+          `  enroll as ${DEMO_USER}      ${enrollment.enrollment_uri}`,
+          `                       (single use, 10 minutes; a new one: npx ciba user enroll-link ${DEMO_USER} --qr)`,
+        ]
+      : []),
+    '  Open the enrollment link in one window and the console in another; press Send, then Approve.',
+    '',
+    'Or in another terminal:',
     `  npx ciba user enroll-link ${DEMO_USER}              # a one-time enrollment ticket`,
     "  npx ciba device enroll --ticket <ticket>          # this terminal becomes alice's device",
     `  npx ciba authorize --login-hint ${DEMO_USER} --binding-message "Code 4F-22"`,

@@ -35,5 +35,5 @@ export const seedDemo = async (deps: Deps): Promise<DemoCredentials | undefined>
     token_endpoint_auth_method: 'client_secret_basic',
     backchannel_token_delivery_mode: 'poll',
   });
-  return { client_id: client.client_id, client_secret: client.client_secret };
+  return { client_id: client.client_id, client_secret: client.client_secret ?? '' };
 };

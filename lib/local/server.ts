@@ -4,6 +4,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'a
 import { MAX_BODY_BYTES } from '../http/event.ts';
 import { type FunctionName, ROUTES, type Route } from '../http/routes.ts';
 import type { Logger } from '../ports.ts';
+import { canonicalDomainName, clientCertificateContext } from './tls.ts';
 
 export type LambdaHttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
 
@@ -26,7 +27,7 @@ const compile = (route: Route): CompiledRoute => {
   return { ...route, pattern: new RegExp(`^${source}$`), names };
 };
 
-const lambdaContext = (requestId: string, functionName: string): Context =>
+export const lambdaContext = (requestId: string, functionName: string): Context =>
   ({
     awsRequestId: requestId,
     functionName,
@@ -102,7 +103,7 @@ export const toApiGatewayEvent = (
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
-      domainName: headers.host ?? 'localhost',
+      domainName: canonicalDomainName(req) ?? headers.host ?? 'localhost',
       domainPrefix: (headers.host ?? 'localhost').split('.')[0]!,
       http: {
         method: req.method ?? 'GET',
@@ -116,6 +117,8 @@ export const toApiGatewayEvent = (
       stage: '$default',
       time: new Date(now).toUTCString(),
       timeEpoch: now,
+      // Mutual TLS (local HTTPS listener): the peer certificate, as API Gateway passes it.
+      ...clientCertificateContext(req),
     },
     ...(body.length > 0 ? { body: isText ? text : body.toString('base64') } : {}),
     isBase64Encoded: body.length > 0 && !isText,

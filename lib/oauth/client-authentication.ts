@@ -1,72 +1,153 @@
+import { decodeJwt } from 'jose';
 import { matchesHash } from '../crypto.ts';
-import type { Client } from '../model.ts';
-import type { Directory } from '../ports.ts';
+import type { Client, ClientAuthMethod, Tenant } from '../model.ts';
+import type { Deps, RuntimeConfig } from '../ports.ts';
+import { AssertionRejected, CLIENT_ASSERTION_TYPE, verifyClientAssertion } from './client-assertion.ts';
 import { InvalidClient, InvalidRequest } from './errors.ts';
+import { FAPI_AUTH_METHODS, isFapi } from './fapi.ts';
+import {
+  certificateKeyRegistered,
+  issuedByTrustedCa,
+  mtlsBaseUrl,
+  type PresentedCertificate,
+  tlsClientAuthMatches,
+} from './mtls.ts';
 
-export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+/** Every method a client may register. client_secret_jwt is not offered: see lib/admin/client-metadata.ts. */
+export const TOKEN_ENDPOINT_AUTH_METHODS: readonly ClientAuthMethod[] = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+];
 
-interface Presented {
-  method: 'client_secret_basic' | 'client_secret_post';
-  clientId: string;
-  secret: string;
-}
+/** The methods this tenant offers: mTLS ones only where clients can present a certificate; FAPI narrows them. */
+export const supportedAuthMethods = (tenant: Tenant, config: RuntimeConfig): ClientAuthMethod[] =>
+  TOKEN_ENDPOINT_AUTH_METHODS.filter(
+    (m) =>
+      (mtlsBaseUrl(tenant, config) !== undefined || !m.includes('tls')) &&
+      (!tenant.settings.fapi || FAPI_AUTH_METHODS.includes(m)),
+  );
 
 /** RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
 const formDecode = (value: string): string => decodeURIComponent(value.replace(/\+/g, ' '));
 
-const parseBasic = (authorization: string): Presented => {
+const parseBasic = (authorization: string): { clientId: string; secret: string } => {
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
   if (!match) throw InvalidClient('malformed Basic authorization header', true);
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) throw InvalidClient('malformed Basic authorization header', true);
   try {
-    return {
-      method: 'client_secret_basic',
-      clientId: formDecode(decoded.slice(0, colon)),
-      secret: formDecode(decoded.slice(colon + 1)),
-    };
+    return { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
   } catch {
     throw InvalidClient('malformed Basic authorization header', true);
   }
 };
 
+/** The client an assertion names (unverified: only to find the keys that verify it). */
+const assertionClientId = (assertion: string): string | undefined => {
+  try {
+    const { iss, sub } = decodeJwt(assertion);
+    return typeof sub === 'string' ? sub : typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+export interface ClientAuthenticationInput {
+  tenant: Tenant;
+  issuer: string;
+  authorization: string | undefined;
+  form: Record<string, string>;
+  /** The TLS client certificate of the connection (lib/oauth/mtls.ts presentedCertificate), if any. */
+  certificate: PresentedCertificate | undefined;
+}
+
 /**
- * Authenticates the client of a token or backchannel request: exactly one method, the one the client
- * registered, and never none (public clients are refused: every CIBA request pushes to a person's phone).
+ * Authenticates the client of a token, backchannel, revocation or introspection request: exactly one method
+ * (RFC 6749 §2.3), the one the client registered (CIBA §7.1), never none (every CIBA request reaches a person's
+ * phone). Every failure is 401 invalid_client, with the same description for an unknown client and wrong
+ * credentials; WWW-Authenticate: Basic when the client tried the Authorization header.
  */
 export const authenticateClient = async (
-  directory: Directory,
-  tenantId: string,
-  authorization: string | undefined,
-  form: Record<string, string>,
+  deps: Pick<Deps, 'store' | 'clock' | 'config'>,
+  input: ClientAuthenticationInput,
 ): Promise<Client> => {
+  const { tenant, form, authorization } = input;
   const usedBasic = authorization !== undefined && /^Basic\s/i.test(authorization);
-  const methods = [usedBasic, form.client_secret !== undefined, form.client_assertion !== undefined].filter(Boolean);
+  const usedAssertion = form.client_assertion !== undefined || form.client_assertion_type !== undefined;
+  const methods = [usedBasic, form.client_secret !== undefined, usedAssertion].filter(Boolean);
   if (methods.length > 1) throw InvalidRequest('the client used more than one authentication method');
-  if (form.client_assertion !== undefined || form.client_assertion_type !== undefined) {
-    throw InvalidClient('client assertions are not accepted for this client', false);
-  }
+  const failed = () => InvalidClient('client authentication failed', usedBasic);
 
-  let presented: Presented;
+  let method: ClientAuthMethod;
+  let clientId: string | undefined;
+  let secret: string | undefined;
   if (usedBasic) {
-    presented = parseBasic(authorization);
-    if (form.client_id !== undefined && form.client_id !== presented.clientId) {
+    ({ clientId, secret } = parseBasic(authorization));
+    if (form.client_id !== undefined && form.client_id !== clientId) {
       throw InvalidRequest('client_id does not match the authenticated client');
     }
+    method = 'client_secret_basic';
   } else if (form.client_secret !== undefined) {
     if (form.client_id === undefined) throw InvalidClient('client_id is missing', false);
-    presented = { method: 'client_secret_post', clientId: form.client_id, secret: form.client_secret };
+    clientId = form.client_id;
+    secret = form.client_secret;
+    method = 'client_secret_post';
+  } else if (usedAssertion) {
+    // RFC 7521 §4.2: both parameters, the type being the JWT bearer assertion type.
+    if (form.client_assertion_type !== CLIENT_ASSERTION_TYPE || form.client_assertion === undefined) {
+      throw InvalidClient(`client_assertion_type must be ${CLIENT_ASSERTION_TYPE}, with a client_assertion`, false);
+    }
+    clientId = assertionClientId(form.client_assertion);
+    if (clientId === undefined) throw InvalidClient('the client assertion is malformed', false);
+    if (form.client_id !== undefined && form.client_id !== clientId) {
+      throw InvalidClient('client_id does not match the client assertion', false);
+    }
+    method = 'private_key_jwt';
   } else {
-    throw InvalidClient('client authentication is required', false);
+    // No credential in the request: only the TLS certificate can authenticate it (RFC 8705 §2).
+    if (form.client_id === undefined) throw InvalidClient('client authentication is required', false);
+    clientId = form.client_id;
+    method = 'tls_client_auth';
   }
 
-  const client = await directory.getClient(tenantId, presented.clientId);
-  // The same answer for an unknown client, a wrong secret and a wrong method.
-  const ok =
-    client !== undefined &&
-    client.tokenEndpointAuthMethod === presented.method &&
-    matchesHash(presented.secret, client.secretHash);
-  if (!ok || !client) throw InvalidClient('client authentication failed', usedBasic);
-  return client;
+  const client = await deps.store.getClient(tenant.tenantId, clientId);
+  if (!client) throw failed();
+  const registered = client.tokenEndpointAuthMethod;
+  // A tenant switched to FAPI keeps its older clients registered, but only FAPI methods authenticate.
+  if (isFapi(tenant, client) && !FAPI_AUTH_METHODS.includes(registered)) throw failed();
+
+  switch (method) {
+    case 'client_secret_basic':
+    case 'client_secret_post':
+      if (registered !== method || !matchesHash(secret!, client.secretHash)) throw failed();
+      return client;
+    case 'private_key_jwt':
+      if (registered !== 'private_key_jwt') throw failed();
+      try {
+        await verifyClientAssertion(deps, { tenant, client, assertion: form.client_assertion!, issuer: input.issuer });
+      } catch (error) {
+        if (error instanceof AssertionRejected) throw InvalidClient(`client assertion rejected: ${error.message}`, false);
+        throw error;
+      }
+      return client;
+    default: {
+      const cert = input.certificate;
+      if (registered !== 'tls_client_auth' && registered !== 'self_signed_tls_client_auth') throw failed();
+      if (!cert) throw InvalidClient('this client authenticates with a TLS client certificate', false);
+      const ok =
+        registered === 'tls_client_auth'
+          ? client.tlsClientAuth !== undefined &&
+            tlsClientAuthMatches(client.tlsClientAuth, cert.x509) &&
+            issuedByTrustedCa(cert.x509, deps.config, deps.clock.now())
+          : await certificateKeyRegistered(client, cert.x509, {
+              allowPrivateNetwork: deps.config.mode === 'local' && tenant.settings.developmentMode,
+            });
+      if (!ok) throw InvalidClient('the TLS client certificate does not authenticate this client', false);
+      return client;
+    }
+  }
 };

@@ -61,6 +61,12 @@ export const InvalidClientMetadata = define('invalid_client_metadata', 400);
 export const InvalidToken = define('invalid_token', 401);
 export const InvalidDpopProof = (description: string) =>
   new OAuthError('invalid_dpop_proof', description, 401, { 'WWW-Authenticate': 'DPoP error="invalid_dpop_proof"' });
+/** Device API: the typed binding code does not match the binding message (counted; the last one denies). */
+export const InvalidBindingCode = define('invalid_binding_code', 400);
+/** Device API: approving needs a passkey assertion with user verification (none sent, or no passkey registered). */
+export const UserVerificationRequired = define('user_verification_required', 400);
+/** Device API: the passkey assertion or registration did not verify. */
+export const UserVerificationFailed = define('user_verification_failed', 400);
 export const NotFound = define('not_found', 404);
 export const RequestNotPending = define('request_not_pending', 409);
 export const Conflict = define('conflict', 409);

@@ -22,6 +22,8 @@ export const SCOPE_CLAIMS: Record<string, readonly (keyof UserClaims)[]> = {
   email: ['email', 'email_verified'],
   phone: ['phone_number', 'phone_number_verified'],
   address: ['address'],
+  // OIDC Core §11: asks for a refresh token (clients registered for the refresh_token grant only).
+  offline_access: [],
 };
 
 export const SUPPORTED_SCOPES = Object.keys(SCOPE_CLAIMS);

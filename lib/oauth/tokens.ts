@@ -7,7 +7,13 @@ export const ACCESS_TOKEN_TTL_SECONDS = 3600;
 export const ID_TOKEN_TTL_SECONDS = 3600;
 /** The acr this service achieves: the user approved on an enrolled device holding a private key. */
 export const ACR_DEVICE_KEY = 'urn:ciba-service:acr:device-key';
-export const ACR_VALUES_SUPPORTED = [ACR_DEVICE_KEY];
+/** The device key signed the approval and a passkey verified the user (tenants with `user_verification: passkey`). */
+export const ACR_DEVICE_KEY_USER_VERIFIED = 'urn:ciba-service:acr:device-key+passkey';
+export const ACR_VALUES_SUPPORTED = [ACR_DEVICE_KEY, ACR_DEVICE_KEY_USER_VERIFIED];
+
+/** The acr the approval achieved: always stated after user verification, else when the client asked for one. */
+export const achievedAcr = (request: Pick<AuthRequest, 'acrValues' | 'evidence'>): { acr?: string } =>
+  request.evidence?.userVerified ? { acr: ACR_DEVICE_KEY_USER_VERIFIED } : request.acrValues ? { acr: ACR_DEVICE_KEY } : {};
 
 export interface TokenResponse {
   access_token: string;
@@ -16,7 +22,12 @@ export interface TokenResponse {
   id_token: string;
   scope: string;
   refresh_token?: string;
+  /** RFC 9396 §7: the granted authorization details. */
+  authorization_details?: unknown[];
 }
+
+/** The refresh_token grant's answer: no new ID token (OIDC Core §12.2 makes it optional). */
+export type RefreshedTokenResponse = Omit<TokenResponse, 'id_token'>;
 
 /** OIDC Core §3.1.3.6: left half of the SHA-256 of the ASCII token, base64url (for ES256/PS256/RS256). */
 export const halfHash = (token: string): string => {
@@ -24,38 +35,85 @@ export const halfHash = (token: string): string => {
   return digest.subarray(0, digest.length / 2).toString('base64url');
 };
 
+/** What an access token grants: from an approved request, or from the refresh token that continues it. */
+export interface AccessGrant {
+  sub: string;
+  scope: string;
+  /** Epoch milliseconds. */
+  authTime: number;
+  acr?: string;
+  authorizationDetails?: unknown[];
+}
+
+/**
+ * An RFC 9068 JWT access token. `certificateThumbprint` binds it to the client's TLS certificate (RFC 8705 §3.1:
+ * `cnf.x5t#S256`); the resource server then accepts it only over a connection with that certificate.
+ */
+export const mintAccessToken = async (
+  keys: Keys,
+  input: { issuer: string; tenant: Tenant; clientId: string; grant: AccessGrant; now: number; certificateThumbprint?: string },
+): Promise<string> => {
+  const { issuer, tenant, grant } = input;
+  const iat = Math.floor(input.now / 1000);
+  return keys.sign(
+    tenant.tenantId,
+    tenant.settings.signingAlg,
+    { typ: 'at+jwt' },
+    {
+      iss: issuer,
+      sub: grant.sub,
+      aud: issuer,
+      client_id: input.clientId,
+      scope: grant.scope,
+      iat,
+      exp: iat + ACCESS_TOKEN_TTL_SECONDS,
+      // FAPI 1.0 Baseline §5.2.2-16: at least 128 bits of entropy.
+      jti: randomToken(16),
+      auth_time: Math.floor(grant.authTime / 1000),
+      ...(grant.acr ? { acr: grant.acr } : {}),
+      ...(grant.authorizationDetails ? { authorization_details: grant.authorizationDetails } : {}),
+      ...(input.certificateThumbprint ? { cnf: { 'x5t#S256': input.certificateThumbprint } } : {}),
+    },
+  );
+};
+
 /**
  * Mints the access token (RFC 9068 JWT) and the ID token for an approved request.
- * The ID token carries the CIBA `urn:openid:params:jwt:claim:auth_req_id` claim (CIBA §10.3.1).
+ * The ID token carries the CIBA `urn:openid:params:jwt:claim:auth_req_id` claim (CIBA §10.3.1), and
+ * `urn:openid:params:jwt:claim:rt_hash` when a refresh token comes with it.
  */
 export const mintTokens = async (
   keys: Keys,
-  input: { issuer: string; tenant: Tenant; client: Client; request: AuthRequest; now: number },
+  input: {
+    issuer: string;
+    tenant: Tenant;
+    client: Client;
+    request: AuthRequest;
+    now: number;
+    certificateThumbprint?: string;
+    refreshToken?: string;
+  },
 ): Promise<TokenResponse> => {
   const { issuer, tenant, client, request } = input;
   const alg = tenant.settings.signingAlg;
   const iat = Math.floor(input.now / 1000);
-  const authTime = Math.floor((request.authTime ?? request.decidedAt ?? input.now) / 1000);
-  const acr = request.acrValues ? { acr: ACR_DEVICE_KEY } : {};
+  const authTimeMs = request.authTime ?? request.decidedAt ?? input.now;
+  const acr = achievedAcr(request);
 
-  const accessToken = await keys.sign(
-    tenant.tenantId,
-    alg,
-    { typ: 'at+jwt' },
-    {
-      iss: issuer,
+  const accessToken = await mintAccessToken(keys, {
+    issuer,
+    tenant,
+    clientId: client.clientId,
+    now: input.now,
+    grant: {
       sub: request.sub,
-      aud: issuer,
-      client_id: client.clientId,
       scope: request.scope,
-      iat,
-      exp: iat + ACCESS_TOKEN_TTL_SECONDS,
-      jti: randomToken(16),
-      auth_time: authTime,
+      authTime: authTimeMs,
       ...acr,
-      ...(request.authorizationDetails ? { authorization_details: request.authorizationDetails } : {}),
+      ...(request.authorizationDetails ? { authorizationDetails: request.authorizationDetails } : {}),
     },
-  );
+    ...(input.certificateThumbprint ? { certificateThumbprint: input.certificateThumbprint } : {}),
+  });
 
   const idToken = await keys.sign(
     tenant.tenantId,
@@ -68,10 +126,11 @@ export const mintTokens = async (
       aud: client.clientId,
       iat,
       exp: iat + ID_TOKEN_TTL_SECONDS,
-      auth_time: authTime,
+      auth_time: Math.floor(authTimeMs / 1000),
       ...acr,
       at_hash: halfHash(accessToken),
       'urn:openid:params:jwt:claim:auth_req_id': request.authReqId,
+      ...(input.refreshToken ? { 'urn:openid:params:jwt:claim:rt_hash': halfHash(input.refreshToken) } : {}),
     },
   );
 
@@ -81,5 +140,7 @@ export const mintTokens = async (
     expires_in: ACCESS_TOKEN_TTL_SECONDS,
     id_token: idToken,
     scope: request.scope,
+    ...(input.refreshToken ? { refresh_token: input.refreshToken } : {}),
+    ...(request.authorizationDetails ? { authorization_details: request.authorizationDetails } : {}),
   };
 };

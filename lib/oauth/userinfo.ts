@@ -1,6 +1,7 @@
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { secretsEqual } from '../crypto.ts';
 import type { Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
+import { boundThumbprint, verifyAccessToken } from './access-token.ts';
 import { OAuthError } from './errors.ts';
 import { claimsForScope } from './scopes.ts';
 
@@ -10,25 +11,21 @@ const invalidToken = (description: string, withCode = true) =>
     'WWW-Authenticate': withCode ? `Bearer error="invalid_token", error_description="${description}"` : 'Bearer',
   });
 
-/** OIDC Core §5.3: the claims of the token's subject that its scope releases. */
+/**
+ * OIDC Core §5.3: the claims of the token's subject that its scope releases. A certificate-bound token (RFC 8705
+ * §3: `cnf.x5t#S256`) is accepted only over a TLS connection that presents that same certificate.
+ */
 export const getUserInfo = async (
   deps: Pick<Deps, 'store' | 'keys' | 'clock'>,
-  input: { tenant: Tenant; issuer: string; authorization: string | undefined },
+  input: { tenant: Tenant; issuer: string; authorization: string | undefined; certificateThumbprint?: string },
 ): Promise<Record<string, unknown>> => {
   const match = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(input.authorization ?? '');
   if (!match) throw invalidToken('a bearer access token is required', false);
-  let payload: Record<string, unknown>;
-  try {
-    const jwks = createLocalJWKSet(await deps.keys.publicJwks(input.tenant.tenantId));
-    ({ payload } = await jwtVerify(match[1]!, jwks, {
-      issuer: input.issuer,
-      audience: input.issuer,
-      typ: 'at+jwt',
-      algorithms: [input.tenant.settings.signingAlg],
-      currentDate: new Date(deps.clock.now()),
-    }));
-  } catch {
-    throw invalidToken('the access token is invalid or expired');
+  const payload = await verifyAccessToken(deps, { tenant: input.tenant, issuer: input.issuer, token: match[1]! });
+  if (!payload) throw invalidToken('the access token is invalid or expired');
+  const bound = boundThumbprint(payload);
+  if (bound !== undefined && !(input.certificateThumbprint && secretsEqual(bound, input.certificateThumbprint))) {
+    throw invalidToken('the access token is bound to a TLS client certificate that this request did not present');
   }
   const scope = typeof payload.scope === 'string' ? payload.scope : '';
   if (!scope.split(' ').includes('openid'))

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { type LocalService, startLocalService } from '../../lib/local/app.ts';
+import { type LocalService, type LocalServiceOptions, startLocalService } from '../../lib/local/app.ts';
 import { jsonLogger } from '../../lib/logging.ts';
 import type { Clock } from '../../lib/ports.ts';
 
@@ -17,7 +17,14 @@ export interface TestService {
 }
 
 /** The local service on a free port, store in memory, logs captured. */
-export const startTestService = async (opts: { clock?: Clock } = {}): Promise<TestService> => {
+export const startTestService = async (
+  opts: {
+    clock?: Clock;
+    callbacks?: LocalServiceOptions['callbacks'];
+    webAssetDirs?: string[];
+    host?: string;
+  } = {},
+): Promise<TestService> => {
   const logs: string[] = [];
   const service = await startLocalService({
     port: 0,
@@ -25,6 +32,9 @@ export const startTestService = async (opts: { clock?: Clock } = {}): Promise<Te
     adminToken: ADMIN_TOKEN,
     logger: jsonLogger({ level: 'debug', write: (line) => logs.push(line) }),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.callbacks ? { callbacks: opts.callbacks } : {}),
+    ...(opts.webAssetDirs ? { webAssetDirs: opts.webAssetDirs } : {}),
+    ...(opts.host ? { host: opts.host } : {}),
   });
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${service.url}${path}`, {

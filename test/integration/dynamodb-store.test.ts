@@ -509,21 +509,29 @@ describe('auth requests', () => {
     expect((await t.store.getRequest(r.txn))?.status).toBe((winners[0] as AuthRequest).status);
   });
 
+  const owner = (r: AuthRequest) => ({ tenantId: r.tenantId, clientId: r.clientId });
+
   it('records polls and returns the request as it was before the poll', async () => {
     const r = request();
     await t.store.createRequest(r);
-    const first = await t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW + 5000);
+    const first = await t.store.pollRequest(r.txn, r.authReqId, owner(r), NOW + 5000);
     expect(first).toEqual(r);
-    const second = await t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW + 10_000);
+    const second = await t.store.pollRequest(r.txn, r.authReqId, owner(r), NOW + 10_000);
     expect(second?.lastPolledAt).toBe(NOW + 5000);
   });
 
-  it('does not poll with a wrong auth_req_id, client or txn', async () => {
+  it('does not poll with a wrong auth_req_id, tenant, client or txn', async () => {
     const r = request();
     await t.store.createRequest(r);
-    expect(await t.store.pollRequest(r.txn, `${r.txn}.wrong`, r.clientId, NOW)).toBeUndefined();
-    expect(await t.store.pollRequest(r.txn, r.authReqId, 'other-client', NOW)).toBeUndefined();
-    expect(await t.store.pollRequest(uid('nothing'), r.authReqId, r.clientId, NOW)).toBeUndefined();
+    expect(await t.store.pollRequest(r.txn, `${r.txn}.wrong`, owner(r), NOW)).toBeUndefined();
+    expect(
+      await t.store.pollRequest(r.txn, r.authReqId, { tenantId: r.tenantId, clientId: 'other-client' }, NOW),
+    ).toBeUndefined();
+    // Another tenant's client that chose the same client_id.
+    expect(
+      await t.store.pollRequest(r.txn, r.authReqId, { tenantId: 'other-tenant', clientId: r.clientId }, NOW),
+    ).toBeUndefined();
+    expect(await t.store.pollRequest(uid('nothing'), r.authReqId, owner(r), NOW)).toBeUndefined();
     expect((await t.store.getRequest(r.txn))?.lastPolledAt).toBeUndefined();
   });
 
@@ -532,7 +540,7 @@ describe('auth requests', () => {
     await t.store.createRequest(r);
     await t.store.decideRequest(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', evidence(), NOW);
     const polls = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW + i)),
+      Array.from({ length: 50 }, (_, i) => t.store.pollRequest(r.txn, r.authReqId, owner(r), NOW + i)),
     );
     expect(polls.filter((p) => p?.grantPending === true)).toHaveLength(1);
     expect(polls.every((p) => p?.status === 'approved')).toBe(true);
@@ -546,10 +554,10 @@ describe('auth requests', () => {
     expect((await t.store.getRequest(r.txn))?.grantPending).toBeUndefined();
 
     await t.store.decideRequest(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', evidence(), NOW);
-    expect((await t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW))?.grantPending).toBe(true);
-    expect((await t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW))?.grantPending).toBeUndefined();
+    expect((await t.store.pollRequest(r.txn, r.authReqId, owner(r), NOW))?.grantPending).toBe(true);
+    expect((await t.store.pollRequest(r.txn, r.authReqId, owner(r), NOW))?.grantPending).toBeUndefined();
     await t.store.restoreGrant(r.txn);
-    expect((await t.store.pollRequest(r.txn, r.authReqId, r.clientId, NOW))?.grantPending).toBe(true);
+    expect((await t.store.pollRequest(r.txn, r.authReqId, owner(r), NOW))?.grantPending).toBe(true);
     await expect(t.store.restoreGrant(uid('nothing'))).resolves.toBeUndefined();
   });
 

@@ -1,0 +1,134 @@
+import { type AuthRequest, BINDING_CODE_MAX_ATTEMPTS, type Device, type DeviceTransaction, type Tenant } from '../model.ts';
+import { InvalidBindingCode, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
+import type { Deps } from '../ports.ts';
+import { bindingCodeAttemptsLeft, bindingCodeMatches } from './binding-code.ts';
+import { EVENT, epochSeconds } from './events.ts';
+import { approvalRequestOptions, passkeyRequired, type RelyingParty, verifyApprovalAssertion } from './passkey.ts';
+
+/** What the device API needs to know about the tenant and the caller's origin to shape and check a decision. */
+export interface DecisionContext {
+  tenant: Tenant;
+  rp: RelyingParty;
+}
+
+export const bindingCodeRequired = (tenant: Tenant, request: Pick<AuthRequest, 'bindingMessage'>): boolean =>
+  tenant.settings.bindingCodeConfirmation === true && request.bindingMessage !== undefined;
+
+/**
+ * The device's view under the tenant's confirmation rules. With binding-code confirmation the binding message is
+ * withheld (number matching: the user must read it on the consumption device, not here); with user verification
+ * the view carries the WebAuthn options for this transaction.
+ */
+export const shapeForDevice = (
+  view: DeviceTransaction,
+  request: AuthRequest,
+  device: Device,
+  context: DecisionContext | undefined,
+): DeviceTransaction => {
+  if (!context) return view;
+  let shaped = view;
+  if (bindingCodeRequired(context.tenant, request)) {
+    const { binding_message: _withheld, ...rest } = shaped;
+    shaped = { ...rest, binding_code_required: true };
+  }
+  if (passkeyRequired(context.tenant)) {
+    shaped = { ...shaped, webauthn: approvalRequestOptions(device, request.txn, context.rp) };
+  }
+  return shaped;
+};
+
+/**
+ * Checks what an approval must carry beyond the signed proof: the binding code (counted when wrong; the last
+ * allowed mistake denies the request) and the passkey assertion. Returns what the evidence records.
+ */
+export const confirmApproval = async (
+  deps: Pick<Deps, 'store' | 'events' | 'clock' | 'logger'>,
+  input: {
+    device: Device;
+    txn: string;
+    context: DecisionContext;
+    bindingCode: string | undefined;
+    webauthn: unknown;
+    proof: string;
+  },
+): Promise<{ userVerified?: boolean; assertion?: string }> => {
+  const { device, txn, context } = input;
+  const request = await deps.store.getRequest(txn);
+  if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
+    throw NotFound('no such transaction');
+  }
+  const now = deps.clock.now();
+  if (request.status !== 'pending' || request.expiresAt <= now) {
+    // The same approval again answers the same (recordDeviceDecision sees the conflict and decides).
+    return {};
+  }
+  if (bindingCodeRequired(context.tenant, request)) {
+    if (input.bindingCode === undefined) throw InvalidRequest('binding_code is required by this tenant');
+    if (!bindingCodeMatches(input.bindingCode, request.bindingMessage!)) {
+      await countMismatch(deps, { device, txn, proof: input.proof, now });
+    }
+  }
+  if (passkeyRequired(context.tenant)) {
+    const assertion = await verifyApprovalAssertion(deps, {
+      device,
+      txn,
+      rp: context.rp,
+      assertion: input.webauthn,
+    });
+    return { userVerified: true, assertion };
+  }
+  return {};
+};
+
+const countMismatch = async (
+  deps: Pick<Deps, 'store' | 'events' | 'clock' | 'logger'>,
+  input: { device: Device; txn: string; proof: string; now: number },
+): Promise<never> => {
+  const { device, txn, now } = input;
+  const owner = { tenantId: device.tenantId, sub: device.sub };
+  const counted = await deps.store.countBindingCodeMismatch(txn, owner, now);
+  if (counted === 'conflict') throw RequestNotPending('the request is no longer pending');
+  const attempts = counted.bindingCodeAttempts ?? 1;
+  const left = bindingCodeAttemptsLeft(attempts);
+  deps.logger.warn('binding code mismatch', { tenant: device.tenantId, txn, device_id: device.deviceId, attempts });
+  if (left > 0) {
+    throw InvalidBindingCode(
+      `the code does not match the one shown on the other screen; ${left} attempt${left === 1 ? '' : 's'} left`,
+    );
+  }
+  const denied = await deps.store.decideRequest(
+    txn,
+    owner,
+    'denied',
+    {
+      proof: input.proof,
+      deviceId: device.deviceId,
+      decision: 'deny',
+      receivedAt: now,
+      reason: `${BINDING_CODE_MAX_ATTEMPTS} wrong binding codes`,
+    },
+    now,
+  );
+  if (denied !== 'conflict') {
+    deps.logger.warn('request denied after wrong binding codes', { tenant: device.tenantId, txn });
+    await deps.events
+      .publish([
+        {
+          type: EVENT.requestDecided,
+          tenantId: device.tenantId,
+          detail: {
+            txn,
+            client_id: denied.clientId,
+            sub: denied.sub,
+            status: 'denied',
+            delivery_mode: denied.deliveryMode,
+            decided_at: epochSeconds(now),
+          },
+        },
+      ])
+      .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+  }
+  throw InvalidBindingCode(
+    `the code does not match the one shown on the other screen; the request was denied after ${BINDING_CODE_MAX_ATTEMPTS} wrong codes`,
+  );
+};

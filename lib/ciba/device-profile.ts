@@ -1,0 +1,48 @@
+import type { z } from 'zod';
+import type { Device, DevicePush, Tenant } from '../model.ts';
+import { Conflict, InvalidRequest } from '../oauth/errors.ts';
+import type { Deps } from '../ports.ts';
+import { checkWebPushEndpoint, type DevicePushBody } from './device-api.ts';
+
+/**
+ * GET {issuer}/device: what the signed-in device needs to set itself up: who it is, whether it has a passkey and a
+ * push channel, and the tenant's rules for approving (never a secret: the VAPID key is the public one).
+ */
+export const describeDevice = (tenant: Tenant, device: Device) => ({
+  device_id: device.deviceId,
+  name: device.name,
+  created_at: Math.floor(device.createdAt / 1000),
+  push: device.push ? { type: device.push.type, disabled: device.push.disabled === true } : null,
+  passkey: device.passkey !== undefined,
+  tenant: {
+    display_name: tenant.settings.displayName || tenant.tenantId,
+    binding_code_confirmation: tenant.settings.bindingCodeConfirmation === true,
+    user_verification: tenant.settings.userVerification ?? 'none',
+    ...(tenant.settings.webPush ? { web_push_public_key: tenant.settings.webPush.vapidPublicKey } : {}),
+  },
+});
+
+/** PUT {issuer}/device/push: a web authenticator subscribes to Web Push after enrollment (it needs a user gesture). */
+export const setDevicePush = async (
+  deps: Pick<Deps, 'store' | 'logger' | 'config' | 'notifier'>,
+  device: Device,
+  body: z.infer<typeof DevicePushBody>,
+): Promise<{ push: { type: string } }> => {
+  if (body.push.type === 'webhook' && deps.config.mode !== 'local') {
+    throw InvalidRequest('webhook push is available in local mode only');
+  }
+  checkWebPushEndpoint(body.push, deps.config.mode);
+  let push: DevicePush = body.push;
+  if (push.type !== 'webhook' && push.type !== 'webpush' && deps.notifier.register) {
+    push = await deps.notifier.register(device.tenantId, device.deviceId, push);
+  }
+  if ((await deps.store.setDevicePush(device.tenantId, device.sub, device.deviceId, push)) !== 'ok') {
+    throw Conflict('the device was removed');
+  }
+  deps.logger.info('device push channel set', {
+    tenant: device.tenantId,
+    device_id: device.deviceId,
+    type: body.push.type,
+  });
+  return { push: { type: body.push.type } };
+};

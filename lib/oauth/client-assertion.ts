@@ -1,0 +1,127 @@
+import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import type { Client, Tenant } from '../model.ts';
+import type { Clock, Ledger, RuntimeConfig } from '../ports.ts';
+import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS } from './client-keys.ts';
+import { isFapi } from './fapi.ts';
+import { mtlsBaseUrl } from './mtls.ts';
+
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/** Clock skew tolerated on `exp`, `nbf` and `iat`. */
+export const CLOCK_SKEW_SECONDS = 30;
+/** An assertion may not live longer than this: it bounds how long its `jti` is remembered. */
+const MAX_ASSERTION_LIFETIME_SECONDS = 3600;
+
+/** Ledger key prefixes for single-use `jti`s, one namespace per kind of JWT and client. */
+export const jtiNamespace = (kind: 'assertion' | 'request', tenantId: string, clientId: string): string =>
+  `${kind === 'assertion' ? 'CA' : 'RO'}:${tenantId}/${clientId}`;
+
+/**
+ * The audiences this issuer accepts for JWTs clients sign for it. CIBA §7.1: the issuer, the token endpoint and
+ * the backchannel endpoint (RFC 7523 §3 would allow only the token endpoint; CIBA 1.0 widens it); also the
+ * revocation and introspection endpoints, and each endpoint's mTLS alias.
+ */
+export const acceptedAudiences = (tenant: Tenant, issuer: string, config: RuntimeConfig): string[] => {
+  const paths = ['/oauth/token', '/bc-authorize', '/oauth/revoke', '/oauth/introspect'];
+  const out = [issuer, ...paths.map((p) => `${issuer}${p}`)];
+  const mtls = mtlsBaseUrl(tenant, config);
+  if (mtls) out.push(...paths.map((p) => `${mtls}/${tenant.tenantId}${p}`));
+  return out;
+};
+
+export class AssertionRejected extends Error {}
+
+/**
+ * Verifies a signed JWT from a client (private_key_jwt assertions, signed requests): a compact JWS with an
+ * asymmetric `alg` (PS256/ES256 only under FAPI, and the registered one when there is one), signed by a key of the
+ * client's JWKS, with `iss` and `exp` (and whatever `required` adds), `exp` in the future, `nbf` and `iat` not in
+ * the future. Throws AssertionRejected with a description; the caller decides the wire error.
+ */
+export const verifyClientJwt = async (
+  deps: { clock: Clock; config: RuntimeConfig },
+  input: {
+    tenant: Tenant;
+    client: Client;
+    jwt: string;
+    registeredAlg: string | undefined;
+    audiences: string[];
+    required: string[];
+    subject?: string;
+    maxLifetimeSeconds?: number;
+  },
+): Promise<Record<string, unknown> & { exp: number }> => {
+  const { tenant, client, jwt } = input;
+  if (jwt.split('.').length !== 3) throw new AssertionRejected('the JWT must be a compact JWS (encrypted JWTs are not accepted)');
+  let alg: string;
+  try {
+    alg = String(decodeProtectedHeader(jwt).alg);
+  } catch {
+    throw new AssertionRejected('the JWT is malformed');
+  }
+  const allowed = isFapi(tenant, client) ? FAPI_ALGS : ASYMMETRIC_ALGS;
+  if (!allowed.includes(alg)) throw new AssertionRejected(`the JWT alg ${alg} is not accepted`);
+  if (input.registeredAlg !== undefined && alg !== input.registeredAlg) {
+    throw new AssertionRejected(`the JWT must be signed with the registered alg ${input.registeredAlg}`);
+  }
+  const keys = clientKeyResolver(client, {
+    allowPrivateNetwork: deps.config.mode === 'local' && tenant.settings.developmentMode,
+  });
+  if (!keys) throw new AssertionRejected('the client has no registered jwks or jwks_uri');
+  const now = deps.clock.now();
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtVerify(jwt, keys, {
+      algorithms: [alg],
+      issuer: client.clientId,
+      audience: input.audiences,
+      ...(input.subject !== undefined ? { subject: input.subject } : {}),
+      requiredClaims: ['iss', 'aud', 'exp', ...input.required],
+      currentDate: new Date(now),
+      clockTolerance: CLOCK_SKEW_SECONDS,
+    }));
+  } catch (error) {
+    if (error instanceof errors.JWTClaimValidationFailed) {
+      throw new AssertionRejected(`the JWT ${error.claim} claim is missing or invalid`);
+    }
+    if (error instanceof errors.JWTExpired) throw new AssertionRejected('the JWT has expired');
+    throw new AssertionRejected('the JWT signature could not be verified with the client keys');
+  }
+  const nowSeconds = Math.floor(now / 1000);
+  const exp = payload.exp as number;
+  if (payload.iat !== undefined && (typeof payload.iat !== 'number' || payload.iat > nowSeconds + CLOCK_SKEW_SECONDS)) {
+    throw new AssertionRejected('the JWT iat claim is in the future');
+  }
+  if (exp > nowSeconds + (input.maxLifetimeSeconds ?? MAX_ASSERTION_LIFETIME_SECONDS) + CLOCK_SKEW_SECONDS) {
+    throw new AssertionRejected('the JWT exp claim is too far in the future');
+  }
+  if (input.required.includes('jti') && (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256)) {
+    throw new AssertionRejected('the JWT jti claim is missing or invalid');
+  }
+  return payload as Record<string, unknown> & { exp: number };
+};
+
+/**
+ * RFC 7523 §3 + OIDC Core §9 private_key_jwt: `iss` = `sub` = client_id, `aud` one of ours, `exp` required, `jti`
+ * used once across every endpoint (recorded in the ledger until the assertion expires).
+ */
+export const verifyClientAssertion = async (
+  deps: { store: Pick<Ledger, 'recordProofJti'>; clock: Clock; config: RuntimeConfig },
+  input: { tenant: Tenant; client: Client; assertion: string; issuer: string },
+): Promise<void> => {
+  const { tenant, client } = input;
+  const payload = await verifyClientJwt(deps, {
+    tenant,
+    client,
+    jwt: input.assertion,
+    registeredAlg: client.tokenEndpointAuthSigningAlg,
+    audiences: acceptedAudiences(tenant, input.issuer, deps.config),
+    required: ['sub', 'jti'],
+    subject: client.clientId,
+  });
+  const fresh = await deps.store.recordProofJti(
+    jtiNamespace('assertion', tenant.tenantId, client.clientId),
+    payload.jti as string,
+    (payload.exp + CLOCK_SKEW_SECONDS) * 1000,
+  );
+  if (!fresh) throw new AssertionRejected('the client assertion was already used');
+};

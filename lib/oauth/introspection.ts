@@ -1,0 +1,54 @@
+import { sha256 } from '../crypto.ts';
+import type { Client, Tenant } from '../model.ts';
+import type { Deps } from '../ports.ts';
+import { verifyAccessToken } from './access-token.ts';
+import { InvalidRequest } from './errors.ts';
+
+const seconds = (ms: number) => Math.floor(ms / 1000);
+
+/**
+ * RFC 7662: whether a token is active, and what it grants. A client may introspect only the tokens issued to it:
+ * any other token, like an invalid, expired or revoked one, is `{"active": false}` (§2.2, and no token scanning
+ * across clients).
+ */
+export const introspectToken = async (
+  deps: Pick<Deps, 'store' | 'keys' | 'clock'>,
+  input: { tenant: Tenant; issuer: string; client: Client; form: Record<string, string> },
+): Promise<Record<string, unknown>> => {
+  const { tenant, client } = input;
+  const token = input.form.token;
+  if (token === undefined) throw InvalidRequest('token is required');
+  const now = deps.clock.now();
+  const inactive = { active: false };
+
+  if (token.split('.').length !== 3) {
+    const record = await deps.store.getRefreshToken(sha256(token));
+    if (
+      !record ||
+      record.tenantId !== tenant.tenantId ||
+      record.clientId !== client.clientId ||
+      record.usedAt !== undefined ||
+      record.expiresAt <= now ||
+      (await deps.store.isRevoked('refresh_family', record.familyId, now))
+    ) {
+      return inactive;
+    }
+    return {
+      active: true,
+      token_type: 'refresh_token',
+      client_id: record.clientId,
+      sub: record.sub,
+      scope: record.scope,
+      iss: input.issuer,
+      iat: seconds(record.createdAt),
+      exp: seconds(record.expiresAt),
+      auth_time: seconds(record.authTime),
+      ...(record.authorizationDetails ? { authorization_details: record.authorizationDetails } : {}),
+    };
+  }
+
+  const payload = await verifyAccessToken(deps, { tenant, issuer: input.issuer, token });
+  if (!payload || payload.client_id !== client.clientId) return inactive;
+  const { typ: _typ, ...claims } = payload as Record<string, unknown>;
+  return { active: true, token_type: 'Bearer', ...claims };
+};

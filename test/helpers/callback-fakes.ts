@@ -1,0 +1,214 @@
+import type { DeliverCallbackDeps } from '../../lib/ciba/deliver-callback.ts';
+import {
+  type AuthRequest,
+  type CallbackAttempt,
+  type CallbackState,
+  CIBA_GRANT_TYPE,
+  type Client,
+  DEFAULT_TENANT_SETTINGS,
+  type Tenant,
+} from '../../lib/model.ts';
+import type { CibaEvent, DeadLetterRecord, OutboundResult } from '../../lib/ports.ts';
+
+/**
+ * In-memory fakes of the ports deliverCallback uses, with the same conditional-write semantics as the DynamoDB
+ * adapter (the adapter's own behaviour is checked against dynalite in test/integration).
+ */
+export class FakeCallbackStore {
+  readonly requests = new Map<string, AuthRequest & { claimed?: number; leaseUntil?: number }>();
+  readonly tenants = new Map<string, Tenant>();
+  readonly clients = new Map<string, Client>();
+
+  async getRequest(txn: string) {
+    const r = this.requests.get(txn);
+    return r && strip(r);
+  }
+  async getTenant(tenantId: string) {
+    return this.tenants.get(tenantId);
+  }
+  async getClient(tenantId: string, clientId: string) {
+    return this.clients.get(`${tenantId}/${clientId}`);
+  }
+  async claimCallbackAttempt(txn: string, attempt: number, now: number, leaseUntil: number) {
+    const r = this.requests.get(txn);
+    if (!r || (r.callback && r.callback.state !== 'pending')) return 'conflict' as const;
+    const expired = r.leaseUntil !== undefined && r.leaseUntil < now;
+    const free =
+      attempt === 1 ? r.claimed === undefined : r.claimed === attempt - 1 && (r.leaseUntil === undefined || expired);
+    const takeover = r.claimed === attempt && expired;
+    if (!free && !takeover) return 'conflict' as const;
+    r.claimed = attempt;
+    r.leaseUntil = leaseUntil;
+    r.callback ??= { state: 'pending', attempts: [] };
+    return strip(r);
+  }
+  async savePushResponse(txn: string, response: Record<string, unknown>, now: number) {
+    const r = this.requests.get(txn);
+    if (!r?.grantPending || r.status !== 'approved') return 'conflict' as const;
+    r.pushResponse = structuredClone(response);
+    r.redeemedAt = now;
+    delete r.grantPending;
+    return strip(r);
+  }
+  async recordCallbackAttempt(
+    txn: string,
+    attempt: CallbackAttempt,
+    outcome: { state: CallbackState; deliveredAt?: number; deadLetterReason?: string },
+  ) {
+    const r = this.requests.get(txn);
+    if (!r || r.claimed !== attempt.attempt || !r.callback) return 'conflict' as const;
+    r.callback.attempts.push({ ...attempt });
+    r.callback.state = outcome.state;
+    if (outcome.deliveredAt !== undefined) r.callback.deliveredAt = outcome.deliveredAt;
+    if (outcome.deadLetterReason !== undefined) r.callback.deadLetterReason = outcome.deadLetterReason;
+    delete r.leaseUntil;
+    if (outcome.state !== 'pending') delete r.pushResponse;
+    return 'ok' as const;
+  }
+}
+
+const strip = (r: AuthRequest & { claimed?: number; leaseUntil?: number }): AuthRequest => {
+  const { claimed: _c, leaseUntil: _l, ...rest } = structuredClone(r);
+  return rest;
+};
+
+export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+export const TXN = 'AAAAAAAAAAAAAAAAAAAAAA';
+export const AUTH_REQ_ID = `${TXN}.BBBBBBBBBBBBBBBBBBBBBBBBBBB`;
+export const NOTIFICATION_TOKEN = 'notif-token-8f2a/+~._==';
+
+export interface FakeWorld {
+  deps: DeliverCallbackDeps;
+  store: FakeCallbackStore;
+  clock: { now: () => number; advance(ms: number): void };
+  /** Every POST the outbound port was asked to make. */
+  posts: { url: string; headers: Record<string, string>; body: unknown; allowPrivateNetwork: boolean }[];
+  /** The answers the endpoint gives, in order; the last one repeats. */
+  answers: OutboundResult[];
+  scheduled: { at: number; event: CibaEvent }[];
+  published: CibaEvent[];
+  deadLetters: DeadLetterRecord[];
+  signed: Record<string, unknown>[];
+  logs: string[];
+  failSchedule: boolean;
+}
+
+export const fakeWorld = (
+  opts: {
+    mode?: 'ping' | 'push';
+    status?: AuthRequest['status'];
+    settings?: Partial<Tenant['settings']>;
+    request?: Partial<AuthRequest>;
+  } = {},
+): FakeWorld => {
+  const mode = opts.mode ?? 'ping';
+  let now = T0 + 10_000;
+  const store = new FakeCallbackStore();
+  store.tenants.set('acme', {
+    tenantId: 'acme',
+    settings: { ...DEFAULT_TENANT_SETTINGS, developmentMode: true, ...opts.settings },
+    createdAt: T0,
+    updatedAt: T0,
+  });
+  store.clients.set('acme/rp', {
+    tenantId: 'acme',
+    clientId: 'rp',
+    clientName: 'RP',
+    secretHash: 'x',
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    grantTypes: [CIBA_GRANT_TYPE],
+    backchannelTokenDeliveryMode: mode,
+    backchannelClientNotificationEndpoint: 'https://rp.example.com/cb',
+    backchannelUserCodeParameter: false,
+    createdAt: T0,
+  });
+  const status = opts.status ?? 'approved';
+  store.requests.set(TXN, {
+    txn: TXN,
+    authReqId: AUTH_REQ_ID,
+    tenantId: 'acme',
+    clientId: 'rp',
+    sub: 'alice',
+    claims: { name: 'Alice' },
+    scope: 'openid profile',
+    deliveryMode: mode,
+    clientNotificationToken: NOTIFICATION_TOKEN,
+    status,
+    createdAt: T0,
+    expiresAt: T0 + 300_000,
+    interval: 5,
+    issuer: 'https://ciba.example.com/acme',
+    ...(status !== 'pending' ? { decidedAt: T0 + 5_000, authTime: T0 + 5_000 } : {}),
+    ...(status === 'approved' ? { grantPending: true } : {}),
+    ...opts.request,
+  });
+  const world: FakeWorld = {
+    store,
+    clock: {
+      now: () => now,
+      advance(ms) {
+        now += ms;
+      },
+    },
+    posts: [],
+    answers: [{ status: 204 }],
+    scheduled: [],
+    published: [],
+    deadLetters: [],
+    signed: [],
+    logs: [],
+    failSchedule: false,
+    deps: undefined as unknown as DeliverCallbackDeps,
+  };
+  const log = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    world.logs.push(JSON.stringify({ level, message, ...fields }));
+  let answered = 0;
+  world.deps = {
+    store,
+    keys: {
+      async sign(_tenant, _alg, header, payload) {
+        world.signed.push(payload);
+        const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+        return `${part({ alg: 'ES256', ...header })}.${part(payload)}.sig${world.signed.length}`;
+      },
+      async publicJwks() {
+        return { keys: [] };
+      },
+      async ensureKey() {},
+    },
+    events: {
+      async publish(events) {
+        world.published.push(...events);
+      },
+    },
+    scheduler: {
+      async schedule(at, event) {
+        if (world.failSchedule) throw new Error('scheduler unavailable');
+        world.scheduled.push({ at, event });
+      },
+    },
+    deadLetters: {
+      async put(record) {
+        world.deadLetters.push(record);
+      },
+    },
+    outbound: {
+      async postJson(url, input) {
+        world.posts.push({
+          url,
+          headers: input.headers,
+          body: JSON.parse(input.body),
+          allowPrivateNetwork: input.allowPrivateNetwork,
+        });
+        const answer = world.answers[Math.min(answered, world.answers.length - 1)]!;
+        answered++;
+        return answer;
+      },
+    },
+    clock: world.clock,
+    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    config: { mode: 'local', callbackBackoff: { baseMs: 1_000, capMs: 60_000 } },
+    random: () => 1,
+  };
+  return world;
+};
