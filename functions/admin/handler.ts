@@ -13,13 +13,19 @@ import {
 import { type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, noContent } from '../../lib/http/response.ts';
-import { NotFound } from '../../lib/oauth/errors.ts';
+import { isValidTenantId } from '../../lib/http/routes.ts';
+import { InvalidRequest, NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The admin API of DESIGN.md. */
 export const createHandler = (deps: Deps) =>
   httpFunction(deps.logger, async (event: HttpEvent) => {
     authorizeAdmin(event, deps.config);
+    if (event.routeKey === 'PUT /admin/tenants/{tenant}' && !isValidTenantId(event.pathParameters?.tenant ?? '')) {
+      throw InvalidRequest(
+        'tenant ids are 1-63 characters of a-z 0-9 and -, starting with a letter or digit; admin, health and assets are reserved',
+      );
+    }
     const tenantId = tenantParam(event);
     const issuer = issuerOf(event, deps.config, tenantId);
     const route = event.routeKey.replace(' /admin/tenants/{tenant}', ' ');

@@ -1,0 +1,42 @@
+import { expect } from 'vitest';
+
+export interface HttpAnswer {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field
+  body: any;
+  headers: Headers;
+}
+
+/**
+ * DESIGN.md: an error answer is JSON `{error, error_description?, error_uri?}` and nothing else, the
+ * description in the RFC 6749 §5.2 character set.
+ */
+export const expectError = (res: HttpAnswer, status: number, error: string, label = '') => {
+  expect(res.status, `${label} status (body ${JSON.stringify(res.body)})`).toBe(status);
+  expect(res.headers.get('content-type'), `${label} content-type`).toMatch(/^application\/json/);
+  expect(res.body?.error, `${label} error`).toBe(error);
+  expect(Object.keys(res.body).filter((k) => !['error', 'error_description', 'error_uri'].includes(k))).toEqual([]);
+  if (res.body.error_description !== undefined) {
+    expect(res.body.error_description).toMatch(/^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/);
+  }
+};
+
+/** A request with full control over the bytes; the answer's body parsed when it is JSON. */
+export const rawRequest = async (
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array<ArrayBuffer> } = {},
+): Promise<HttpAnswer & { text: string }> => {
+  const res = await fetch(url, {
+    method: init.method ?? 'GET',
+    headers: init.headers ?? {},
+    ...(init.body !== undefined ? { body: init.body } : {}),
+  });
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = { unparsable: text };
+  }
+  return { status: res.status, body, headers: res.headers, text };
+};

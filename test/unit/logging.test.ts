@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { jsonLogger, redact } from '../../lib/logging.ts';
+
+describe('redact (DESIGN.md: secrets, tokens, hints never reach a log line)', () => {
+  it('redacts secret-looking keys at the top level', () => {
+    const out = redact({
+      client_secret: 's1',
+      clientSecret: 's2',
+      access_token: 't1',
+      id_token: 't2',
+      refresh_token: 't3',
+      client_notification_token: 't4',
+      Authorization: 'Basic xyz',
+      password: 'p',
+      login_hint: 'alice@example.com',
+      id_token_hint: 'eyJ',
+      user_code: '1234',
+      userCode: '1234',
+      proof: 'eyJ.proof',
+      dpop_proof: 'eyJ',
+      client_assertion: 'eyJ',
+      ticket: 'tkt',
+      cookie: 'c',
+      privateJwk: { d: 'x' },
+      d: 'private scalar',
+    });
+    for (const [key, value] of Object.entries(out!)) expect(value, key).toBe('[redacted]');
+  });
+
+  it('keeps ordinary fields', () => {
+    expect(redact({ tenant: 'acme', txn: 'abc', status: 'approved', count: 3, ok: true, none: null })).toEqual({
+      tenant: 'acme',
+      txn: 'abc',
+      status: 'approved',
+      count: 3,
+      ok: true,
+      none: null,
+    });
+  });
+
+  it('redacts nested objects at any depth', () => {
+    expect(
+      redact({
+        request: {
+          headers: { authorization: 'Bearer x', 'content-type': 'json' },
+          body: { client_secret: 's', scope: 'openid' },
+        },
+      }),
+    ).toEqual({
+      request: {
+        headers: { authorization: '[redacted]', 'content-type': 'json' },
+        body: { client_secret: '[redacted]', scope: 'openid' },
+      },
+    });
+  });
+
+  it('redacts objects inside arrays', () => {
+    expect(redact({ attempts: [{ status: 500, access_token: 'leak' }, 'plain', 3] })).toEqual({
+      attempts: [{ status: 500, access_token: '[redacted]' }, 'plain', 3],
+    });
+  });
+
+  it('turns errors into name and message (no stack, no attached fields)', () => {
+    const error = Object.assign(new Error('boom'), { secret: 'attached' });
+    expect(redact({ error })).toEqual({ error: { name: 'Error', message: 'boom' } });
+  });
+
+  it('is undefined for no fields', () => {
+    expect(redact(undefined)).toBeUndefined();
+  });
+
+  it('applies to every line of the JSON logger', () => {
+    const lines: string[] = [];
+    const logger = jsonLogger({ level: 'debug', write: (line) => lines.push(line) });
+    logger.info('token issued', { tenant: 'acme', access_token: 'eyJ.secret.sig', nested: { client_secret: 'sss' } });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain('eyJ.secret.sig');
+    expect(lines[0]).not.toContain('sss');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'info', message: 'token issued', tenant: 'acme' });
+  });
+});
