@@ -306,7 +306,13 @@ export interface DeviceTransaction {
   /** Binding-code confirmation: the device must type the code shown by the consumption device (the message is withheld). */
   binding_code_required?: boolean;
   /** User verification: approving needs a WebAuthn assertion; these are the options for `navigator.credentials.get`. */
-  webauthn?: { challenge: string; rpId: string; allowCredentials: { id: string; type: 'public-key'; transports?: string[] }[]; userVerification: 'required'; timeout: number };
+  webauthn?: {
+    challenge: string;
+    rpId: string;
+    allowCredentials: { id: string; type: 'public-key'; transports?: string[] }[];
+    userVerification: 'required';
+    timeout: number;
+  };
 }
 
 /** A refresh token, stored by the SHA-256 of the token (the token itself is never stored). */

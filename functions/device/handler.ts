@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { DecisionContext } from '../../lib/ciba/confirm-approval.ts';
 import {
   DecisionBody,
@@ -18,7 +19,6 @@ import { json } from '../../lib/http/response.ts';
 import { parseWith } from '../../lib/http/validation.ts';
 import { NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
-import { z } from 'zod';
 
 const PasskeyRegistrationBody = z.strictObject({ response: z.record(z.string(), z.unknown()) });
 

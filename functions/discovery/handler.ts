@@ -13,5 +13,5 @@ export const createHandler = (deps: Deps) =>
     const tenantId = tenantParam(event);
     const tenant = await loadTenant(deps.store, tenantId);
     if (event.routeKey.endsWith('/jwks.json')) return json(200, await deps.keys.publicJwks(tenantId), CACHEABLE);
-    return json(200, discoveryDocument(tenant, issuerOf(event, deps.config, tenantId)), CACHEABLE);
+    return json(200, discoveryDocument(tenant, issuerOf(event, deps.config, tenantId), deps.config), CACHEABLE);
   });

@@ -3,21 +3,49 @@ import { pollCibaGrant } from '../../lib/ciba/poll-ciba-grant.ts';
 import { formBody, header, issuerOf, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, NO_STORE } from '../../lib/http/response.ts';
-import { CIBA_GRANT_TYPE } from '../../lib/model.ts';
+import { CIBA_GRANT_TYPE, REFRESH_TOKEN_GRANT_TYPE } from '../../lib/model.ts';
 import { authenticateClient } from '../../lib/oauth/client-authentication.ts';
 import { InvalidRequest, UnsupportedGrantType } from '../../lib/oauth/errors.ts';
+import { certificateBinding } from '../../lib/oauth/fapi.ts';
+import { introspectToken } from '../../lib/oauth/introspection.ts';
+import { presentedCertificate } from '../../lib/oauth/mtls.ts';
+import { refreshTokenGrant } from '../../lib/oauth/refresh-tokens.ts';
+import { revokeToken } from '../../lib/oauth/revocation.ts';
 import type { Deps } from '../../lib/ports.ts';
 
-/** POST {issuer}/oauth/token: the CIBA grant (CIBA Core §10.1, §11). Errors are no-store too (the envelope's default). */
+/**
+ * POST {issuer}/oauth/token: the CIBA grant (CIBA Core §10.1, §11) and refresh_token (RFC 6749 §6); also
+ * POST {issuer}/oauth/revoke (RFC 7009) and POST {issuer}/oauth/introspect (RFC 7662), which authenticate clients
+ * the same way. Errors are no-store too (the envelope's default).
+ */
 export const createHandler = (deps: Deps) =>
   httpFunction(deps.logger, async (event) => {
     const tenantId = tenantParam(event);
     const tenant = await loadTenant(deps.store, tenantId);
     const form = formBody(event);
-    const client = await authenticateClient(deps.store, tenantId, header(event, 'authorization'), form);
-    if (form.grant_type === undefined) throw InvalidRequest('grant_type is required');
-    if (form.grant_type !== CIBA_GRANT_TYPE)
-      throw UnsupportedGrantType(`grant_type ${form.grant_type} is not supported`);
     const issuer = issuerOf(event, deps.config, tenantId);
-    return json(200, await pollCibaGrant(deps, { tenant, issuer, client, form }), NO_STORE);
+    const certificate = presentedCertificate(event);
+    const client = await authenticateClient(deps, {
+      tenant,
+      issuer,
+      authorization: header(event, 'authorization'),
+      form,
+      certificate,
+    });
+    if (event.routeKey.endsWith('/oauth/revoke')) {
+      await revokeToken(deps, { tenant, issuer, client, form });
+      return { statusCode: 200, headers: { ...NO_STORE }, body: '' };
+    }
+    if (event.routeKey.endsWith('/oauth/introspect')) {
+      return json(200, await introspectToken(deps, { tenant, issuer, client, form }), NO_STORE);
+    }
+    if (form.grant_type === undefined) throw InvalidRequest('grant_type is required');
+    if (form.grant_type !== CIBA_GRANT_TYPE && form.grant_type !== REFRESH_TOKEN_GRANT_TYPE) {
+      throw UnsupportedGrantType(`grant_type ${form.grant_type} is not supported`);
+    }
+    const thumbprint = certificateBinding(tenant, client, certificate);
+    const input = { tenant, issuer, client, form, ...(thumbprint ? { certificateThumbprint: thumbprint } : {}) };
+    const tokens =
+      form.grant_type === CIBA_GRANT_TYPE ? await pollCibaGrant(deps, input) : await refreshTokenGrant(deps, input);
+    return json(200, tokens, NO_STORE);
   });

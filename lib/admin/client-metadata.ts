@@ -5,7 +5,6 @@ import { ASYMMETRIC_ALGS, jwksUriProblem, REQUEST_SIGNING_ALGS } from '../oauth/
 import { InvalidClientMetadata } from '../oauth/errors.ts';
 import { FAPI_ALGS, FAPI_AUTH_METHODS, FAPI_DELIVERY_MODES, MTLS_AUTH_METHODS } from '../oauth/fapi.ts';
 
-
 /** Client metadata for strong client authentication, signed requests, RAR and FAPI (RFC 7591, RFC 8705, CIBA §4). */
 export const StrongAuthMetadataShape = {
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(20) }).optional(),
@@ -112,7 +111,9 @@ export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): 
   if (requestAlg !== undefined) {
     // CIBA §4, §7.1.1: an asymmetric algorithm this issuer supports, verified with the client's registered keys.
     if (!requestAlgs.includes(requestAlg)) {
-      throw InvalidClientMetadata(`backchannel_authentication_request_signing_alg must be one of ${requestAlgs.join(', ')}`);
+      throw InvalidClientMetadata(
+        `backchannel_authentication_request_signing_alg must be one of ${requestAlgs.join(', ')}`,
+      );
     }
     if (!hasKeys) {
       throw InvalidClientMetadata('backchannel_authentication_request_signing_alg needs jwks or jwks_uri');
@@ -137,7 +138,9 @@ export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): 
   const types = tenant.settings.authorizationDetailsTypes ?? {};
   const unknownTypes = (m.authorization_details_types ?? []).filter((t) => !Object.hasOwn(types, t));
   if (unknownTypes.length > 0) {
-    throw InvalidClientMetadata(`authorization_details_types not registered for this tenant: ${unknownTypes.join(' ')}`);
+    throw InvalidClientMetadata(
+      `authorization_details_types not registered for this tenant: ${unknownTypes.join(' ')}`,
+    );
   }
 
   const tlsClientAuth: TlsClientAuthMatch = {};
@@ -150,7 +153,9 @@ export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): 
       : {}),
     ...(tls.length > 0 ? { tlsClientAuth } : {}),
     ...(requestAlg !== undefined ? { backchannelAuthenticationRequestSigningAlg: requestAlg } : {}),
-    ...(m.authorization_details_types ? { authorizationDetailsTypes: [...new Set(m.authorization_details_types)] } : {}),
+    ...(m.authorization_details_types
+      ? { authorizationDetailsTypes: [...new Set(m.authorization_details_types)] }
+      : {}),
     ...(m.fapi ? { fapi: true } : {}),
   };
 };
@@ -164,7 +169,9 @@ export const strongAuthToWire = (client: Client) => {
   return {
     ...(client.jwks ? { jwks: client.jwks } : {}),
     ...(client.jwksUri !== undefined ? { jwks_uri: client.jwksUri } : {}),
-    ...(client.tokenEndpointAuthSigningAlg ? { token_endpoint_auth_signing_alg: client.tokenEndpointAuthSigningAlg } : {}),
+    ...(client.tokenEndpointAuthSigningAlg
+      ? { token_endpoint_auth_signing_alg: client.tokenEndpointAuthSigningAlg }
+      : {}),
     ...Object.fromEntries(TLS_FIELDS.filter(([, f]) => tls[f] !== undefined).map(([wire, f]) => [wire, tls[f]])),
     ...(client.backchannelAuthenticationRequestSigningAlg
       ? { backchannel_authentication_request_signing_alg: client.backchannelAuthenticationRequestSigningAlg }

@@ -11,7 +11,8 @@ const PublicJwks = z.object({
     .min(1)
     .max(20)
     .refine(
-      (keys) => keys.every((k) => typeof k.kty === 'string' && k.kty !== 'oct' && k.d === undefined && k.k === undefined),
+      (keys) =>
+        keys.every((k) => typeof k.kty === 'string' && k.kty !== 'oct' && k.d === undefined && k.k === undefined),
       'jwks must hold public asymmetric keys only',
     ),
 });
@@ -33,7 +34,11 @@ export const StrongAuthSettingsShape = {
     .nullable()
     .optional(),
   authorization_details_types: z.record(z.string(), z.record(z.string(), z.unknown())).nullable().optional(),
-  refresh_token_ttl: z.int().min(60).max(365 * 86_400).optional(),
+  refresh_token_ttl: z
+    .int()
+    .min(60)
+    .max(365 * 86_400)
+    .optional(),
 };
 
 type StrongAuthPatch = {
@@ -44,8 +49,12 @@ type StrongAuthPatch = {
 export const mergeStrongAuthSettings = (
   current: TenantSettings,
   patch: StrongAuthPatch,
-): Pick<TenantSettings, 'mtlsBaseUrl' | 'loginHintTokenIssuers' | 'authorizationDetailsTypes' | 'refreshTokenTtlSeconds'> => {
-  const pick = <T>(value: T | null | undefined, fallback: T | undefined) => (value === null ? undefined : (value ?? fallback));
+): Pick<
+  TenantSettings,
+  'mtlsBaseUrl' | 'loginHintTokenIssuers' | 'authorizationDetailsTypes' | 'refreshTokenTtlSeconds'
+> => {
+  const pick = <T>(value: T | null | undefined, fallback: T | undefined) =>
+    value === null ? undefined : (value ?? fallback);
   const mtlsBaseUrl = pick(patch.mtls_base_url?.replace(/\/+$/, ''), current.mtlsBaseUrl);
   const issuers = pick(patch.login_hint_token_issuers, current.loginHintTokenIssuers);
   const types = pick(

@@ -36,10 +36,19 @@ export const TenantSettingsPatch = z.strictObject({
   web_push: z
     .strictObject({
       subject: z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'subject must be a mailto: or https: URL'),
-      vapid_public_key: z.string().regex(/^[A-Za-z0-9_-]{87}$/, 'vapid_public_key must be a base64url P-256 point').optional(),
-      vapid_private_key: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'vapid_private_key must be a base64url P-256 scalar').optional(),
+      vapid_public_key: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{87}$/, 'vapid_public_key must be a base64url P-256 point')
+        .optional(),
+      vapid_private_key: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{43}$/, 'vapid_private_key must be a base64url P-256 scalar')
+        .optional(),
     })
-    .refine((w) => (w.vapid_public_key === undefined) === (w.vapid_private_key === undefined), 'give both VAPID keys or neither')
+    .refine(
+      (w) => (w.vapid_public_key === undefined) === (w.vapid_private_key === undefined),
+      'give both VAPID keys or neither',
+    )
     .nullable()
     .optional(),
   /** The client the operator console acts as; `null` turns the console off. */
@@ -64,7 +73,8 @@ const optionalSettings = (
         : webPushLib.generateVAPIDKeys();
     webPush = { subject: patch.web_push.subject, vapidPublicKey: keys.publicKey, vapidPrivateKey: keys.privateKey };
   }
-  const consoleClientId = patch.console_client_id === null ? undefined : (patch.console_client_id ?? current.consoleClientId);
+  const consoleClientId =
+    patch.console_client_id === null ? undefined : (patch.console_client_id ?? current.consoleClientId);
   return {
     ...(bindingCodeConfirmation !== undefined ? { bindingCodeConfirmation } : {}),
     ...(userVerification !== undefined ? { userVerification } : {}),

@@ -1,3 +1,4 @@
+import QRCode from 'qrcode';
 import { z } from 'zod';
 import { ticketKey } from '../ciba/device-api.ts';
 import { randomToken, sha256 } from '../crypto.ts';
@@ -94,10 +95,13 @@ export const issueEnrollmentTicket = async (
     sub,
     deps.clock.now() + ENROLLMENT_TICKET_TTL_SECONDS * 1000,
   );
+  const enrollmentUri = `${issuer}/authenticator#ticket=${encodeURIComponent(ticket)}`;
   return {
     ticket,
     expires_in: ENROLLMENT_TICKET_TTL_SECONDS,
-    enrollment_uri: `${issuer}/authenticator#ticket=${encodeURIComponent(ticket)}`,
+    enrollment_uri: enrollmentUri,
+    // The same URI as a QR code (SVG) to scan with the phone that becomes the authenticator.
+    qr_svg: await QRCode.toString(enrollmentUri, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' }),
   };
 };
 

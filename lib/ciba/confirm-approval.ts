@@ -1,9 +1,15 @@
-import { type AuthRequest, BINDING_CODE_MAX_ATTEMPTS, type Device, type DeviceTransaction, type Tenant } from '../model.ts';
+import {
+  type AuthRequest,
+  BINDING_CODE_MAX_ATTEMPTS,
+  type Device,
+  type DeviceTransaction,
+  type Tenant,
+} from '../model.ts';
 import { InvalidBindingCode, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { bindingCodeAttemptsLeft, bindingCodeMatches } from './binding-code.ts';
-import { EVENT, epochSeconds } from './events.ts';
 import { approvalRequestOptions, passkeyRequired, type RelyingParty, verifyApprovalAssertion } from './passkey.ts';
+import { publishDecision } from './publish-decision.ts';
 
 /** What the device API needs to know about the tenant and the caller's origin to shape and check a decision. */
 export interface DecisionContext {
@@ -42,7 +48,7 @@ export const shapeForDevice = (
  * allowed mistake denies the request) and the passkey assertion. Returns what the evidence records.
  */
 export const confirmApproval = async (
-  deps: Pick<Deps, 'store' | 'events' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: {
     device: Device;
     txn: string;
@@ -81,7 +87,7 @@ export const confirmApproval = async (
 };
 
 const countMismatch = async (
-  deps: Pick<Deps, 'store' | 'events' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: { device: Device; txn: string; proof: string; now: number },
 ): Promise<never> => {
   const { device, txn, now } = input;
@@ -111,22 +117,9 @@ const countMismatch = async (
   );
   if (denied !== 'conflict') {
     deps.logger.warn('request denied after wrong binding codes', { tenant: device.tenantId, txn });
-    await deps.events
-      .publish([
-        {
-          type: EVENT.requestDecided,
-          tenantId: device.tenantId,
-          detail: {
-            txn,
-            client_id: denied.clientId,
-            sub: denied.sub,
-            status: 'denied',
-            delivery_mode: denied.deliveryMode,
-            decided_at: epochSeconds(now),
-          },
-        },
-      ])
-      .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+    await publishDecision(deps, denied, 'denied', now).catch((error: unknown) =>
+      deps.logger.error('callback of a denial could not be started', { txn, error }),
+    );
   }
   throw InvalidBindingCode(
     `the code does not match the one shown on the other screen; the request was denied after ${BINDING_CODE_MAX_ATTEMPTS} wrong codes`,

@@ -5,7 +5,7 @@ import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending
 import type { Deps } from '../ports.ts';
 import { confirmApproval, type DecisionContext, shapeForDevice } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
-import { EVENT, epochSeconds } from './events.ts';
+import { publishDecision } from './publish-decision.ts';
 import { consumeProof, type VerifiedProof } from './verify-device-proof.ts';
 
 export const ticketKey = (tenantId: string, ticket: string) => sha256(`${tenantId}:${ticket}`);
@@ -44,7 +44,12 @@ export const DevicePushBody = z.strictObject({ push: PushSchema });
  * Push services a web push subscription may name outside local mode (the service POSTs to the endpoint, so it
  * must not be an arbitrary URL): Google (Chrome, Edge on Android), Mozilla, Microsoft, Apple.
  */
-const WEB_PUSH_HOSTS = [/^fcm\.googleapis\.com$/, /(^|\.)push\.services\.mozilla\.com$/, /\.notify\.windows\.com$/, /\.push\.apple\.com$/];
+const WEB_PUSH_HOSTS = [
+  /^fcm\.googleapis\.com$/,
+  /(^|\.)push\.services\.mozilla\.com$/,
+  /\.notify\.windows\.com$/,
+  /\.push\.apple\.com$/,
+];
 
 export const checkWebPushEndpoint = (push: DevicePush | undefined, mode: 'local' | 'aws'): void => {
   if (push?.type !== 'webpush' || mode === 'local') return;
@@ -136,7 +141,7 @@ export const getConsentDetails = async (
  * kept as evidence.
  */
 export const recordDeviceDecision = async (
-  deps: Pick<Deps, 'store' | 'events' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: {
     device: Device;
     txn: string;
@@ -177,25 +182,14 @@ export const recordDeviceDecision = async (
   );
   if (result === 'conflict') {
     const request = await ownTransaction(deps, device, txn);
-    if (request.status === status) return { txn, status };
-    throw RequestNotPending('the request is no longer pending');
+    if (request.status !== status) throw RequestNotPending('the request is no longer pending');
+    // The same decision again: if its callback never started (the event was lost with a 503), start it now.
+    if (request.deliveryMode !== 'poll' && !request.callback) {
+      await publishDecision(deps, request, status, request.decidedAt ?? now);
+    }
+    return { txn, status };
   }
   deps.logger.info('device decision', { tenant: device.tenantId, txn, status, device_id: device.deviceId });
-  await deps.events
-    .publish([
-      {
-        type: EVENT.requestDecided,
-        tenantId: device.tenantId,
-        detail: {
-          txn,
-          client_id: result.clientId,
-          sub: result.sub,
-          status,
-          delivery_mode: result.deliveryMode,
-          decided_at: epochSeconds(now),
-        },
-      },
-    ])
-    .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+  await publishDecision(deps, result, status, now);
   return { txn, status };
 };

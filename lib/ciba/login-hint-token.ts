@@ -35,7 +35,8 @@ export const resolveLoginHintToken = async (
     throw InvalidRequest('login_hint_token is not a signed JWT');
   }
   const allowed = tenant && isFapi(tenant, client) ? FAPI_ALGS : ASYMMETRIC_ALGS;
-  if (typeof alg !== 'string' || !allowed.includes(alg)) throw InvalidRequest(`login_hint_token alg ${String(alg)} is not accepted`);
+  if (typeof alg !== 'string' || !allowed.includes(alg))
+    throw InvalidRequest(`login_hint_token alg ${String(alg)} is not accepted`);
   let keys: JWTVerifyGetKey | undefined;
   if (iss === client.clientId) {
     keys = clientKeyResolver(client, {
@@ -69,7 +70,8 @@ export const resolveLoginHintToken = async (
   const byEmail = (email: unknown) =>
     typeof email === 'string' ? deps.directory.findUserByEmail(input.tenantId, email) : undefined;
   const byPhone = (phone: unknown) => {
-    if (typeof phone !== 'string' || !E164.test(phone)) throw InvalidRequest('login_hint_token phone_number must be E.164');
+    if (typeof phone !== 'string' || !E164.test(phone))
+      throw InvalidRequest('login_hint_token phone_number must be E.164');
     return deps.directory.findUserByPhone(input.tenantId, phone);
   };
   const subId = claims.sub_id;

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import {
   type AuthenticationResponseJSON,
   generateRegistrationOptions,
@@ -5,7 +6,6 @@ import {
   verifyAuthenticationResponse,
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
-import { createHash, randomBytes } from 'node:crypto';
 import { sha256 } from '../crypto.ts';
 import type { Device, DevicePasskey, DeviceTransaction, Tenant } from '../model.ts';
 import { Conflict, UserVerificationFailed, UserVerificationRequired } from '../oauth/errors.ts';

@@ -24,6 +24,24 @@ export const txnOf = (authReqId: string): string | undefined => {
   return match?.[1];
 };
 
+/** Attempts at putting back a redemption whose tokens could not be minted (the store may be throttling too). */
+const RESTORE_ATTEMPTS = 4;
+
+const restoreGrant = async (deps: Pick<Deps, 'store' | 'logger'>, txn: string): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deps.store.restoreGrant(txn);
+      return;
+    } catch (error) {
+      if (attempt >= RESTORE_ATTEMPTS) {
+        deps.logger.error('approved grant could not be restored', { txn, error });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+    }
+  }
+};
+
 /**
  * CIBA §10.1/§11: one poll with `grant_type=urn:openid:params:grant-type:ciba`. The poll is recorded and,
  * when the request is approved and unredeemed, redeemed in the same conditional write, so concurrent
@@ -102,7 +120,7 @@ export const pollCibaGrant = async (
       return tokens;
     } catch (error) {
       // No approved decision is lost: the next poll can redeem it.
-      await deps.store.restoreGrant(txn);
+      await restoreGrant(deps, txn);
       throw error;
     }
   }

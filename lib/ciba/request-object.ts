@@ -38,7 +38,9 @@ const unpackRequestObject = async (
   const { tenant, client } = input;
   const fapi = isFapi(tenant, client);
   if (!client.backchannelAuthenticationRequestSigningAlg) {
-    throw InvalidRequest('this client registered no backchannel_authentication_request_signing_alg: it cannot send a request object');
+    throw InvalidRequest(
+      'this client registered no backchannel_authentication_request_signing_alg: it cannot send a request object',
+    );
   }
   let claims: Record<string, unknown> & { exp: number };
   try {
@@ -85,7 +87,8 @@ const unpackRequestObject = async (
   }
   // RFC 9396 §3: inside a JWT, authorization_details is a JSON array.
   const details = claims.authorization_details;
-  if (details !== undefined) params.authorization_details = typeof details === 'string' ? details : JSON.stringify(details);
+  if (details !== undefined)
+    params.authorization_details = typeof details === 'string' ? details : JSON.stringify(details);
   for (const name of ['request', 'request_uri', 'registration']) {
     if (claims[name] !== undefined) throw InvalidRequest(`request object rejected: ${name} is not allowed inside it`);
   }

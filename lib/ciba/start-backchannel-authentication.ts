@@ -168,15 +168,15 @@ export const startBackchannelAuthentication = async (
     ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
     ...(clientNotificationToken !== undefined ? { clientNotificationToken } : {}),
   };
+  if (request.deliveryMode === 'push') {
+    // CIBA §12: a push client learns of expiry from an expired_token push, sent when this timer fires. Set before
+    // the request is stored: if it cannot be set the request fails whole (retryable), and a timer whose request
+    // was never stored finds nothing to do.
+    await deps.scheduler.schedule(request.expiresAt, expiryTimerEvent(request));
+  }
   const written = await deps.store.createRequest(request);
   if (written !== 'ok') throw new Error('auth request id collision');
 
-  if (request.deliveryMode === 'push') {
-    // CIBA §12: a push client learns of expiry from an expired_token push, sent when this timer fires.
-    await deps.scheduler
-      .schedule(request.expiresAt, expiryTimerEvent(request))
-      .catch((error: unknown) => deps.logger.error('expiry timer could not be set', { txn, error }));
-  }
   await notifyDevices(deps, { tenant, client, user, request });
   await deps.events
     .publish([

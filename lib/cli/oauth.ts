@@ -1,4 +1,5 @@
 import { CIBA_GRANT_TYPE } from '../model.ts';
+import { type ClientSigner, clientAssertionParams, signRequestObject } from './client-jwt.ts';
 import type { CliContext } from './context.ts';
 import { ApiError, type Authorizer, apiErrorOf, request, send } from './http.ts';
 
@@ -24,13 +25,31 @@ export const basicAuthorization = (clientId: string, clientSecret: string): stri
   return `Basic ${Buffer.from(`${enc(clientId)}:${enc(clientSecret)}`).toString('base64')}`;
 };
 
-export type ClientAuthMethod = 'basic' | 'post';
+export type ClientAuthMethod = 'basic' | 'post' | 'private_key_jwt';
 
 export interface ClientCredentials {
   clientId: string;
   clientSecret: string;
   method: ClientAuthMethod;
+  /** private_key_jwt and signed requests: the client's private key. */
+  signer?: ClientSigner;
+  /** The issuer: the audience of assertions and request objects. */
+  issuer?: string;
+  /** Send the authentication request as a signed request object (CIBA §7.1.1). */
+  signedRequest?: boolean;
 }
+
+/** withClientAuth, or a fresh private_key_jwt assertion (audience: the issuer) for every request. */
+export const authenticatedForm = async (
+  form: URLSearchParams,
+  c: ClientCredentials,
+): Promise<{ form: URLSearchParams; auth?: Authorizer }> => {
+  if (c.method !== 'private_key_jwt') return withClientAuth(form, c);
+  if (!c.signer || !c.issuer) throw new ApiError(0, 'invalid_option', 'private_key_jwt needs a key and the issuer');
+  const f = new URLSearchParams(form);
+  for (const [k, v] of Object.entries(await clientAssertionParams(c.signer, c.clientId, c.issuer))) f.set(k, v);
+  return { form: f };
+};
 
 /** Adds client authentication: a Basic header, or client_id/client_secret in the form. */
 export const withClientAuth = (
@@ -60,6 +79,8 @@ export interface AuthorizeParams {
   acr_values?: string;
   user_code?: string;
   requested_expiry?: number;
+  /** RFC 9396: a JSON array, as text. */
+  authorization_details?: string;
 }
 
 export const buildAuthorizeForm = (p: AuthorizeParams): URLSearchParams => {
@@ -74,7 +95,15 @@ export const startBackchannel = async (
   credentials: ClientCredentials,
   params: AuthorizeParams,
 ): Promise<BackchannelAck> => {
-  const { form, auth } = withClientAuth(buildAuthorizeForm(params), credentials);
+  let body = buildAuthorizeForm(params);
+  if (credentials.signedRequest) {
+    if (!credentials.signer || !credentials.issuer) {
+      throw new ApiError(0, 'invalid_option', 'a signed request needs the client key (--key-file)');
+    }
+    const jwt = await signRequestObject(credentials.signer, credentials.clientId, credentials.issuer, { ...params });
+    body = new URLSearchParams({ request: jwt });
+  }
+  const { form, auth } = await authenticatedForm(body, credentials);
   const ack = await request<BackchannelAck>(ctx, endpoint, { form, ...(auth ? { auth } : {}) });
   if (typeof ack?.auth_req_id !== 'string') throw new ApiError(200, 'unexpected_response', 'no auth_req_id');
   return ack;
@@ -126,7 +155,7 @@ export const pollForTokens = async (
     if (ctx.now() > expiresAt + EXPIRY_GRACE_MS) return { kind: 'expired_token', description: 'the request expired' };
     o.onWait?.({ interval: wait, expiresAt, polls });
     await ctx.sleep(wait * 1000);
-    const { form, auth } = withClientAuth(base, o.credentials);
+    const { form, auth } = await authenticatedForm(base, o.credentials);
     const answer = await send<Record<string, unknown>>(ctx, o.tokenEndpoint, { form, ...(auth ? { auth } : {}) });
     if (answer.status === 200 && typeof answer.body?.['access_token'] === 'string') {
       return { kind: 'tokens', tokens: answer.body as TokenResponse };

@@ -14,6 +14,28 @@ export type DevicePushRegistration =
   | { type: 'apns' | 'apns_sandbox' | 'fcm'; token: string }
   | { type: 'webpush'; subscription: unknown };
 
+/** GET {issuer}/device: this device and the tenant's rules for approving. */
+export interface DeviceProfile {
+  device_id: string;
+  name: string;
+  created_at: number;
+  push: { type: string; disabled: boolean } | null;
+  passkey: boolean;
+  tenant: {
+    display_name: string;
+    binding_code_confirmation: boolean;
+    user_verification: 'none' | 'passkey';
+    web_push_public_key?: string;
+  };
+}
+
+export interface DecideOptions {
+  /** Binding-code confirmation: the code shown on the consumption device, as the user typed it. */
+  bindingCode?: string;
+  /** User verification: the WebAuthn assertion (`PublicKeyCredential.toJSON()`) over `transaction.webauthn.challenge`. */
+  webauthn?: unknown;
+}
+
 export interface EnrollOptions {
   ticket: string;
   name?: string;
@@ -75,17 +97,38 @@ export class DeviceClient {
    * Approves or denies. The proof carries `txn` and `decision` as extra claims, so the stored proof is
    * self-contained evidence of what the device signed.
    */
-  async decide(txn: string, decision: Decision, options: { bindingCode?: string } = {}): Promise<DecisionResult> {
+  async decide(txn: string, decision: Decision, options: DecideOptions = {}): Promise<DecisionResult> {
     const body: Record<string, unknown> = { decision };
     if (options.bindingCode !== undefined) body['binding_code'] = options.bindingCode;
+    if (options.webauthn !== undefined) body['webauthn'] = options.webauthn;
     return this.#call<DecisionResult>('POST', `/device/transactions/${encodeURIComponent(txn)}`, body, {
       txn,
       decision,
     });
   }
 
+  /** This device as the service knows it, with the tenant's approval rules (and Web Push public key). */
+  async profile(): Promise<DeviceProfile> {
+    return this.#call<DeviceProfile>('GET', '/device');
+  }
+
+  /** Replaces the device's push channel (for example a Web Push subscription made after enrollment). */
+  async setPush(push: DevicePushRegistration): Promise<{ push: { type: string } }> {
+    return this.#call('PUT', '/device/push', { push });
+  }
+
+  /** WebAuthn creation options (JSON) for registering this device's passkey. */
+  async passkeyRegistrationOptions(): Promise<Record<string, unknown>> {
+    return this.#call('POST', '/device/passkey/registration-options', {});
+  }
+
+  /** Sends the new passkey (`PublicKeyCredential.toJSON()`) for verification and storage. */
+  async registerPasskey(response: unknown): Promise<{ credential_id: string }> {
+    return this.#call('POST', '/device/passkey', { response });
+  }
+
   async #call<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT',
     path: string,
     body?: unknown,
     extraClaims?: Record<string, unknown>,

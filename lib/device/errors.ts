@@ -30,10 +30,28 @@ export class RequestNotPending extends DeviceApiError {
   override readonly name = 'RequestNotPending';
 }
 
+/** 400 `invalid_binding_code`: the typed code does not match; counted, and the last allowed mistake denies the request. */
+export class InvalidBindingCode extends DeviceApiError {
+  override readonly name = 'InvalidBindingCode';
+}
+
+/** 400 `user_verification_required`: the tenant needs a passkey assertion to approve (or the device has no passkey). */
+export class UserVerificationRequired extends DeviceApiError {
+  override readonly name = 'UserVerificationRequired';
+}
+
+/** 400 `user_verification_failed`: the passkey assertion or registration did not verify. */
+export class UserVerificationFailed extends DeviceApiError {
+  override readonly name = 'UserVerificationFailed';
+}
+
 const BY_CODE: Record<string, typeof DeviceApiError> = {
   invalid_dpop_proof: InvalidDpopProof,
   not_found: NotFound,
   request_not_pending: RequestNotPending,
+  invalid_binding_code: InvalidBindingCode,
+  user_verification_required: UserVerificationRequired,
+  user_verification_failed: UserVerificationFailed,
 };
 
 /** Builds the typed error for a non-2xx answer of the device API. */

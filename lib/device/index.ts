@@ -3,14 +3,25 @@
  * in separate modules: `node-key-file.ts` (Node) and `browser-key-store.ts` (IndexedDB).
  */
 export {
+  type DecideOptions,
   type Decision,
   type DecisionResult,
   DeviceClient,
   type DeviceClientOptions,
+  type DeviceProfile,
   type DevicePushRegistration,
   type EnrollOptions,
   type Transaction,
 } from './client.ts';
 export { createDpopProof, type DpopProofOptions, htuOf, randomJti } from './dpop.ts';
-export { DeviceApiError, deviceApiErrorFrom, InvalidDpopProof, NotFound, RequestNotPending } from './errors.ts';
+export {
+  DeviceApiError,
+  deviceApiErrorFrom,
+  InvalidBindingCode,
+  InvalidDpopProof,
+  NotFound,
+  RequestNotPending,
+  UserVerificationFailed,
+  UserVerificationRequired,
+} from './errors.ts';
 export { DeviceKey, type PrivateEcJwk, type PublicEcJwk } from './key.ts';

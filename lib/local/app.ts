@@ -38,8 +38,15 @@ export interface LocalServiceOptions {
   clock?: Clock;
   /** Where the built web assets are (default: lib/web/dist). */
   webAssetDirs?: string[];
-  /** Callback timings (tests shorten them): outbound timeouts and the retry backoff. */
-  callbacks?: { outbound?: GuardedOutboundHttpOptions; backoff?: { baseMs: number; capMs: number } };
+  /**
+   * Callback timings (tests shorten them): outbound timeouts, the retry backoff, and the delays before a callback
+   * event whose handling failed (store or signing unavailable) is handed over again.
+   */
+  callbacks?: {
+    outbound?: GuardedOutboundHttpOptions;
+    backoff?: { baseMs: number; capMs: number };
+    redeliveryDelaysMs?: number[];
+  };
   /** An HTTPS listener that asks for client certificates (mutual TLS: RFC 8705 client auth and bound tokens). */
   tls?: LocalTlsOptions;
 }
@@ -52,6 +59,9 @@ export interface LocalService {
   deps: Deps & { notifier: LocalNotifier; events: InProcessEventBus; scheduler: LocalScheduler };
   stop(): Promise<void>;
 }
+
+/** Lambda's asynchronous retries of a failed callback invocation (retryAttempts 2). */
+const DEFAULT_REDELIVERY_DELAYS_MS = [60_000, 120_000];
 
 /** The local mode: the same handlers as Lambda, on one HTTP server, with the store in embedded dynalite. */
 export const startLocalService = async (options: LocalServiceOptions): Promise<LocalService> => {
@@ -97,8 +107,38 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     const id = randomToken(12);
     await callback(toEventBridgeEvent(event, { id, time: clock.now() }), lambdaContext(id, 'callback'));
   };
-  deps.events.subscribe(invokeCallback);
-  deps.scheduler.setTarget(invokeCallback);
+  // A failed invocation is retried as Lambda retries a failed asynchronous invocation (twice, after about one and
+  // two minutes: infra/service-stack.ts), later than the callback lease, so the retry can take a claimed attempt over.
+  const redeliveryDelays = options.callbacks?.redeliveryDelaysMs ?? DEFAULT_REDELIVERY_DELAYS_MS;
+  const redeliveries = new Set<NodeJS.Timeout>();
+  const invokeWithRedelivery = async (event: CibaEvent, failures = 0): Promise<void> => {
+    try {
+      await invokeCallback(event);
+    } catch (error) {
+      const delay = redeliveryDelays[failures];
+      if (delay === undefined) throw error;
+      options.logger.warn('callback event failed; redelivering', {
+        type: event.type,
+        tenant: event.tenantId,
+        retry: failures + 1,
+        error,
+      });
+      const timer = setTimeout(() => {
+        redeliveries.delete(timer);
+        invokeWithRedelivery(event, failures + 1).catch((last: unknown) =>
+          options.logger.error('callback event failed after every redelivery', {
+            type: event.type,
+            tenant: event.tenantId,
+            error: last,
+          }),
+        );
+      }, delay);
+      timer.unref();
+      redeliveries.add(timer);
+    }
+  };
+  deps.events.subscribe(invokeWithRedelivery);
+  deps.scheduler.setTarget(invokeWithRedelivery);
   const handlers: Record<string, LambdaHttpHandler> = {
     discovery: discoveryHandler(deps) as LambdaHttpHandler,
     'bc-authorize': bcAuthorizeHandler(deps) as LambdaHttpHandler,
@@ -141,6 +181,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     deps,
     stop: async () => {
       deps.scheduler.stop();
+      for (const timer of redeliveries) clearTimeout(timer);
       if (tls) {
         await new Promise<void>((resolve) => {
           tls.server.close(() => resolve());

@@ -32,7 +32,11 @@ export const deviceEvents =
       return true;
     };
     if (req.method !== 'GET') {
-      return fail(405, { error: 'invalid_request', error_description: 'method not allowed; use GET' }, { Allow: 'GET' });
+      return fail(
+        405,
+        { error: 'invalid_request', error_description: 'method not allowed; use GET' },
+        { Allow: 'GET' },
+      );
     }
     const base = deps.config.publicUrl ?? `http://${req.headers.host ?? '127.0.0.1'}`;
     const proof = req.headers.dpop;

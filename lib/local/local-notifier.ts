@@ -1,5 +1,5 @@
+import { WebPushDeviceNotifier, type WebPushSend } from '../adapters/web-push-device-notifier.ts';
 import type { DeviceSummary } from '../model.ts';
-import { type WebPushSend, WebPushDeviceNotifier } from '../adapters/web-push-device-notifier.ts';
 import type { DeviceNotification, DeviceNotifier, Directory, Logger } from '../ports.ts';
 
 export type NotificationListener = (device: DeviceSummary, notification: DeviceNotification) => void;

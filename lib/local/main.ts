@@ -1,10 +1,10 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { issueEnrollmentTicket } from '../admin/users.ts';
 import { randomToken } from '../crypto.ts';
 import { consoleLogger } from '../logging.ts';
-import { startLocalService } from './app.ts';
-import { issueEnrollmentTicket } from '../admin/users.ts';
 import { ensureWebAssets } from '../web/build.ts';
+import { startLocalService } from './app.ts';
 import { DEMO_TENANT, DEMO_USER, type DemoCredentials, seedDemo } from './seed.ts';
 import { tlsOptionsFromEnv } from './tls.ts';
 

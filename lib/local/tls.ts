@@ -37,7 +37,9 @@ export const clientCertificateContext = (
  * alias, RFC 8705 §5): the event's domain is the plain listener's host.
  */
 export const canonicalDomainName = (req: IncomingMessage): string | undefined =>
-  req.socket instanceof TLSSocket && req.socket.localPort !== undefined ? canonicalHosts.get(req.socket.localPort) : undefined;
+  req.socket instanceof TLSSocket && req.socket.localPort !== undefined
+    ? canonicalHosts.get(req.socket.localPort)
+    : undefined;
 
 export interface LocalTlsOptions {
   /** PEM text of the server certificate (chain), its key, and the CA(s) that issue tls_client_auth certificates. */

@@ -40,7 +40,9 @@ export const validateAuthorizationDetailsTypes = (
       throw InvalidRequest(`authorization_details_types.${name}: the schema exceeds ${MAX_SCHEMA_BYTES} bytes`);
     }
     if (schema.type !== 'object') {
-      throw InvalidRequest(`authorization_details_types.${name}: the schema must describe an object ("type": "object")`);
+      throw InvalidRequest(
+        `authorization_details_types.${name}: the schema must describe an object ("type": "object")`,
+      );
     }
     try {
       compile(schema);

@@ -51,7 +51,8 @@ export const verifyClientJwt = async (
   },
 ): Promise<Record<string, unknown> & { exp: number }> => {
   const { tenant, client, jwt } = input;
-  if (jwt.split('.').length !== 3) throw new AssertionRejected('the JWT must be a compact JWS (encrypted JWTs are not accepted)');
+  if (jwt.split('.').length !== 3)
+    throw new AssertionRejected('the JWT must be a compact JWS (encrypted JWTs are not accepted)');
   let alg: string;
   try {
     alg = String(decodeProtectedHeader(jwt).alg);
@@ -94,7 +95,10 @@ export const verifyClientJwt = async (
   if (exp > nowSeconds + (input.maxLifetimeSeconds ?? MAX_ASSERTION_LIFETIME_SECONDS) + CLOCK_SKEW_SECONDS) {
     throw new AssertionRejected('the JWT exp claim is too far in the future');
   }
-  if (input.required.includes('jti') && (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256)) {
+  if (
+    input.required.includes('jti') &&
+    (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256)
+  ) {
     throw new AssertionRejected('the JWT jti claim is missing or invalid');
   }
   return payload as Record<string, unknown> & { exp: number };

@@ -130,7 +130,8 @@ export const authenticateClient = async (
       try {
         await verifyClientAssertion(deps, { tenant, client, assertion: form.client_assertion!, issuer: input.issuer });
       } catch (error) {
-        if (error instanceof AssertionRejected) throw InvalidClient(`client assertion rejected: ${error.message}`, false);
+        if (error instanceof AssertionRejected)
+          throw InvalidClient(`client assertion rejected: ${error.message}`, false);
         throw error;
       }
       return client;

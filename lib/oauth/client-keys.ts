@@ -10,12 +10,23 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
-import { guardedLookup } from '../http/outbound.ts';
 import { forbiddenAddressReason, isLoopbackHost } from '../http/notification-endpoint.ts';
+import { guardedLookup } from '../http/outbound.ts';
 import type { Client } from '../model.ts';
 
 /** JWS algorithms this service verifies for client-signed JWTs: asymmetric only (CIBA §7.1.1, RFC 7523 §3). */
-export const ASYMMETRIC_ALGS = ['PS256', 'ES256', 'RS256', 'PS384', 'PS512', 'ES384', 'ES512', 'RS384', 'RS512', 'EdDSA'];
+export const ASYMMETRIC_ALGS = [
+  'PS256',
+  'ES256',
+  'RS256',
+  'PS384',
+  'PS512',
+  'ES384',
+  'ES512',
+  'RS384',
+  'RS512',
+  'EdDSA',
+];
 /** FAPI 1.0 Advanced §8.6 (FAPI-CIBA §7.6): the only algorithms a FAPI client may use. */
 export const FAPI_ALGS = ['PS256', 'ES256'];
 /** The algorithms signed authentication requests may use (CIBA §4: asymmetric); FAPI narrows them to FAPI_ALGS. */

@@ -43,7 +43,9 @@ export const certificateBinding = (
 ): string | undefined => {
   if (!bindsTokensToCertificate(tenant, client)) return undefined;
   if (!certificate) {
-    throw InvalidRequest('access tokens for this client are certificate-bound: present a TLS client certificate (mutual TLS)');
+    throw InvalidRequest(
+      'access tokens for this client are certificate-bound: present a TLS client certificate (mutual TLS)',
+    );
   }
   return certificate.thumbprint;
 };

@@ -55,7 +55,13 @@ export const revokeFamily = (deps: Pick<Deps, 'store'>, tenant: Tenant, familyId
  */
 export const refreshTokenGrant = async (
   deps: Pick<Deps, 'store' | 'keys' | 'clock' | 'logger'>,
-  input: { tenant: Tenant; issuer: string; client: Client; form: Record<string, string>; certificateThumbprint?: string },
+  input: {
+    tenant: Tenant;
+    issuer: string;
+    client: Client;
+    form: Record<string, string>;
+    certificateThumbprint?: string;
+  },
 ): Promise<RefreshedTokenResponse> => {
   const { tenant, client, form } = input;
   if (!client.grantTypes.includes(REFRESH_TOKEN_GRANT_TYPE)) {
@@ -65,7 +71,21 @@ export const refreshTokenGrant = async (
   if (token === undefined) throw InvalidRequest('refresh_token is required');
   const now = deps.clock.now();
   const invalid = () => InvalidGrant('the refresh token is invalid, expired, revoked or was not issued to this client');
-  const used = await deps.store.useRefreshToken(sha256(token), { tenantId: tenant.tenantId, clientId: client.clientId }, now);
+  const hash = sha256(token);
+  // The request is checked against the stored grant first, so a refused narrowing does not spend the token.
+  const stored = await deps.store.getRefreshToken(hash);
+  if (!stored || stored.tenantId !== tenant.tenantId || stored.clientId !== client.clientId) throw invalid();
+  let scope = stored.scope;
+  if (form.scope !== undefined) {
+    const granted = splitScope(stored.scope);
+    const requested = [...new Set(splitScope(form.scope))];
+    const extra = requested.filter((s) => !granted.includes(s));
+    if (extra.length > 0) throw InvalidScope(`scope exceeds the original grant: ${extra.join(' ')}`);
+    scope = requested.join(' ');
+  }
+  const authorizationDetails = grantedSubset(stored.authorizationDetails, form.authorization_details);
+
+  const used = await deps.store.useRefreshToken(hash, { tenantId: tenant.tenantId, clientId: client.clientId }, now);
   if (!used) throw invalid();
   const { record } = used;
   if (used.outcome === 'reused') {
@@ -75,15 +95,6 @@ export const refreshTokenGrant = async (
   }
   if (await deps.store.isRevoked('refresh_family', record.familyId, now)) throw invalid();
 
-  let scope = record.scope;
-  if (form.scope !== undefined) {
-    const granted = splitScope(record.scope);
-    const requested = [...new Set(splitScope(form.scope))];
-    const extra = requested.filter((s) => !granted.includes(s));
-    if (extra.length > 0) throw InvalidScope(`scope exceeds the original grant: ${extra.join(' ')}`);
-    scope = requested.join(' ');
-  }
-  const authorizationDetails = grantedSubset(record.authorizationDetails, form.authorization_details);
   const grant: AccessGrant = {
     sub: record.sub,
     scope: record.scope,

@@ -35,4 +35,3 @@ export const revokeToken = async (
   await deps.store.revoke('access_token', payload.jti, exp);
   deps.logger.info('access token revoked', { tenant: tenant.tenantId, client: client.clientId });
 };
-

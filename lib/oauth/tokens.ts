@@ -13,7 +13,11 @@ export const ACR_VALUES_SUPPORTED = [ACR_DEVICE_KEY, ACR_DEVICE_KEY_USER_VERIFIE
 
 /** The acr the approval achieved: always stated after user verification, else when the client asked for one. */
 export const achievedAcr = (request: Pick<AuthRequest, 'acrValues' | 'evidence'>): { acr?: string } =>
-  request.evidence?.userVerified ? { acr: ACR_DEVICE_KEY_USER_VERIFIED } : request.acrValues ? { acr: ACR_DEVICE_KEY } : {};
+  request.evidence?.userVerified
+    ? { acr: ACR_DEVICE_KEY_USER_VERIFIED }
+    : request.acrValues
+      ? { acr: ACR_DEVICE_KEY }
+      : {};
 
 export interface TokenResponse {
   access_token: string;
@@ -51,7 +55,14 @@ export interface AccessGrant {
  */
 export const mintAccessToken = async (
   keys: Keys,
-  input: { issuer: string; tenant: Tenant; clientId: string; grant: AccessGrant; now: number; certificateThumbprint?: string },
+  input: {
+    issuer: string;
+    tenant: Tenant;
+    clientId: string;
+    grant: AccessGrant;
+    now: number;
+    certificateThumbprint?: string;
+  },
 ): Promise<string> => {
   const { issuer, tenant, grant } = input;
   const iat = Math.floor(input.now / 1000);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { decodeJwt } from 'jose';
+import { loadSigner } from '../client-jwt.ts';
 import { type CliContext, CliError } from '../context.ts';
 import { formatDuration, printFields, printJson, safe, startSpinner } from '../format.ts';
 import type { Globals } from '../globals.ts';
@@ -25,6 +26,9 @@ export interface AuthorizeOptions {
   userCode?: string;
   requestedExpiry?: number;
   authMethod?: string;
+  keyFile?: string;
+  signedRequest?: boolean;
+  authorizationDetails?: string;
   showTokens?: boolean;
 }
 
@@ -32,10 +36,46 @@ export interface AuthorizeOptions {
 export const EXIT_NOT_APPROVED = 2;
 
 /** Client credentials from the options, else the local server's demo client. */
-export const resolveClientCredentials = async (ctx: CliContext, o: AuthorizeOptions): Promise<ClientCredentials> => {
+export const resolveClientCredentials = async (
+  ctx: CliContext,
+  o: AuthorizeOptions,
+  issuer?: string,
+): Promise<ClientCredentials> => {
   const method = (o.authMethod ?? 'basic').replace(/^client_secret_/, '') as ClientAuthMethod;
+  if (method === 'private_key_jwt' || o.signedRequest) {
+    if (!o.clientId || !o.keyFile) {
+      throw new CliError(
+        'missing_client',
+        'private_key_jwt and --signed-request need --client-id and --key-file <private JWK>',
+      );
+    }
+    const signer = await loadSigner(o.keyFile);
+    if (method === 'private_key_jwt') {
+      return {
+        clientId: o.clientId,
+        clientSecret: '',
+        method,
+        signer,
+        ...(issuer ? { issuer } : {}),
+        signedRequest: o.signedRequest === true,
+      };
+    }
+    if (method !== 'basic' && method !== 'post') {
+      throw new CliError('invalid_option', '--auth-method must be basic, post or private_key_jwt');
+    }
+    if (!o.clientSecret)
+      throw new CliError('missing_client', 'pass --client-secret (or use --auth-method private_key_jwt)');
+    return {
+      clientId: o.clientId,
+      clientSecret: o.clientSecret,
+      method,
+      signer,
+      ...(issuer ? { issuer } : {}),
+      signedRequest: true,
+    };
+  }
   if (method !== 'basic' && method !== 'post')
-    throw new CliError('invalid_option', '--auth-method must be basic or post');
+    throw new CliError('invalid_option', '--auth-method must be basic, post or private_key_jwt');
   let { clientId, clientSecret } = o;
   if (clientId === undefined || clientSecret === undefined) {
     const demo = (await readLocalState(ctx)).demoClient;
@@ -106,7 +146,18 @@ export const reportOutcome = (ctx: CliContext, g: Globals, outcome: PollOutcome,
 };
 
 export const runAuthorize = async (ctx: CliContext, g: Globals, o: AuthorizeOptions): Promise<number> => {
-  const credentials = await resolveClientCredentials(ctx, o);
+  const d = await discover(ctx, g.issuer);
+  const credentials = await resolveClientCredentials(ctx, o, d.issuer);
+  if (o.authorizationDetails !== undefined) {
+    try {
+      if (!Array.isArray(JSON.parse(o.authorizationDetails))) throw new Error('not an array');
+    } catch {
+      throw new CliError(
+        'invalid_option',
+        '--authorization-details must be a JSON array, e.g. \'[{"type":"payment_initiation"}]\'',
+      );
+    }
+  }
   const params: AuthorizeParams = {
     scope: o.scope,
     login_hint: await resolveLoginHint(ctx, o),
@@ -114,8 +165,8 @@ export const runAuthorize = async (ctx: CliContext, g: Globals, o: AuthorizeOpti
     ...(o.acrValues !== undefined ? { acr_values: o.acrValues } : {}),
     ...(o.userCode !== undefined ? { user_code: o.userCode } : {}),
     ...(o.requestedExpiry !== undefined ? { requested_expiry: o.requestedExpiry } : {}),
+    ...(o.authorizationDetails !== undefined ? { authorization_details: o.authorizationDetails } : {}),
   };
-  const d = await discover(ctx, g.issuer);
   const ack = await startBackchannel(ctx, d.backchannel_authentication_endpoint, credentials, params);
   if (!g.json) {
     printFields(ctx, { auth_req_id: ack.auth_req_id, expires_in: ack.expires_in, interval: ack.interval });
@@ -159,7 +210,10 @@ export const registerAuthorize = (program: Command, ctx: CliContext): void => {
     .option('--acr-values <values>', 'acr_values')
     .option('--user-code <code>', 'user_code')
     .option('--requested-expiry <seconds>', 'requested_expiry', parsePositiveInt)
-    .option('--auth-method <method>', 'client authentication: basic | post', 'basic')
+    .option('--auth-method <method>', 'client authentication: basic | post | private_key_jwt', 'basic')
+    .option('--key-file <path>', 'private JWK of the client (private_key_jwt, --signed-request)')
+    .option('--signed-request', 'send the request as a signed request object (CIBA 7.1.1)')
+    .option('--authorization-details <json>', 'RFC 9396 authorization_details, a JSON array')
     .option('--show-tokens', 'print the access, ID and refresh tokens in full')
     .action(action<AuthorizeOptions>(ctx, ({ g, opts }) => runAuthorize(ctx, g, opts)));
 };

@@ -40,8 +40,10 @@ describe('conformance A: discovery metadata', () => {
     expect(doc.grant_types_supported).toContain('urn:openid:params:grant-type:ciba');
   });
 
-  it('5: omits request signing algorithms while signed requests are not enabled (and then refuses request=)', () => {
-    expect(doc.backchannel_authentication_request_signing_alg_values_supported).toBeUndefined();
+  it('5: advertises only asymmetric request signing algorithms (no none, no HS*)', () => {
+    expect(doc.backchannel_authentication_request_signing_alg_values_supported).toEqual(['PS256', 'ES256', 'RS256']);
+    expect(doc.token_endpoint_auth_signing_alg_values_supported).not.toContain('none');
+    expect(doc.token_endpoint_auth_signing_alg_values_supported.some((a: string) => a.startsWith('HS'))).toBe(false);
   });
 
   it('6: backchannel_user_code_parameter_supported is a JSON boolean', () => {
@@ -49,7 +51,12 @@ describe('conformance A: discovery metadata', () => {
   });
 
   it('7: related metadata is coherent: auth methods, ID token algorithms, scopes, claims, subject and response types', () => {
-    expect(doc.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post']);
+    // No mTLS host on this tenant: the tls_client_auth methods are not offered (see strong-auth.test.ts).
+    expect(doc.token_endpoint_auth_methods_supported).toEqual([
+      'client_secret_basic',
+      'client_secret_post',
+      'private_key_jwt',
+    ]);
     expect(doc.token_endpoint_auth_methods_supported).not.toContain('none');
     expect(doc.id_token_signing_alg_values_supported).toEqual(['ES256']);
     expect(doc.scopes_supported).toEqual(expect.arrayContaining(['openid', 'profile', 'email', 'phone', 'address']));

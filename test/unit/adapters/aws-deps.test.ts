@@ -4,8 +4,8 @@ import { EventBridgeEventBus } from '../../../lib/adapters/eventbridge-event-bus
 import { EventBridgeScheduler } from '../../../lib/adapters/eventbridge-scheduler.ts';
 import { KmsKeys } from '../../../lib/adapters/kms-keys.ts';
 import { PowertoolsLogger } from '../../../lib/adapters/powertools-logger.ts';
-import { SnsDeviceNotifier } from '../../../lib/adapters/sns-device-notifier.ts';
 import { SqsDeadLetters } from '../../../lib/adapters/sqs-dead-letters.ts';
+import { WebPushDeviceNotifier } from '../../../lib/adapters/web-push-device-notifier.ts';
 import { GuardedOutboundHttp } from '../../../lib/http/outbound.ts';
 
 const ENV = {
@@ -26,7 +26,8 @@ describe('buildAwsDeps', () => {
     const deps = buildAwsDeps({ ...ENV, CIBA_PUBLIC_URL: 'https://id.example.com/' });
     expect(deps.config).toEqual({ mode: 'aws', publicUrl: 'https://id.example.com' });
     expect(deps.keys).toBeInstanceOf(KmsKeys);
-    expect(deps.notifier).toBeInstanceOf(SnsDeviceNotifier);
+    // Web Push (browser authenticators) in front of SNS mobile push.
+    expect(deps.notifier).toBeInstanceOf(WebPushDeviceNotifier);
     expect(deps.events).toBeInstanceOf(EventBridgeEventBus);
     expect(deps.scheduler).toBeInstanceOf(EventBridgeScheduler);
     expect(deps.outbound).toBeInstanceOf(GuardedOutboundHttp);

@@ -1,0 +1,139 @@
+import { loadTenant } from '../../lib/ciba/load-tenant.ts';
+import { baseUrl, type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
+import { httpFunction } from '../../lib/http/middleware.ts';
+import { type HttpResult, json, NO_STORE } from '../../lib/http/response.ts';
+import { parseWith } from '../../lib/http/validation.ts';
+import { NotFound } from '../../lib/oauth/errors.ts';
+import type { Deps } from '../../lib/ports.ts';
+import { ASSET_NAME, defaultAssetDirs, loadAssets, type WebAsset } from '../../lib/web/assets.ts';
+import {
+  ConsolePollBody,
+  ConsoleSendBody,
+  checkConsoleRequest,
+  consoleClient,
+  consolePoll,
+  consoleSend,
+} from '../../lib/web/console-api.ts';
+import { authenticatorPage, consolePage, PAGE_CSP } from '../../lib/web/pages.ts';
+
+export interface WebHandlerOptions {
+  /** Directories to look for the built assets in, first match wins (default: next to the bundle, then lib/web/dist). */
+  assetDirs?: string[];
+}
+
+const PAGE_HEADERS = {
+  'Content-Type': 'text/html; charset=utf-8',
+  'Content-Security-Policy': PAGE_CSP,
+  'X-Frame-Options': 'DENY',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Permissions-Policy': 'camera=(), microphone=(), geolocation=()',
+  // The page is small and names the current asset versions: always revalidate.
+  'Cache-Control': 'no-cache',
+};
+
+const html = (body: string): HttpResult => ({ statusCode: 200, headers: { ...PAGE_HEADERS }, body });
+
+/**
+ * The web authenticator (`GET {issuer}/authenticator`), its PWA manifest, the operator console
+ * (`GET {issuer}/console` and its two JSON calls) and the static assets (`GET /assets/{file}`). No build at run
+ * time: the assets are read once from the build output (lib/web/build.ts).
+ */
+export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
+  let assets: Map<string, WebAsset> | undefined;
+  const getAssets = () => {
+    assets ??= loadAssets(options.assetDirs ?? defaultAssetDirs());
+    if (assets.size === 0) {
+      assets = undefined;
+      throw NotFound('the web assets are not built: run npm run build:web');
+    }
+    return assets;
+  };
+
+  return httpFunction(deps.logger, async (event: HttpEvent) => {
+    const base = baseUrl(event, deps.config);
+    const basePath = new URL(base).pathname.replace(/\/+$/, '');
+    const assetUrl = (name: string) => {
+      const asset = getAssets().get(name);
+      return `${basePath}/assets/${name}${asset ? `?v=${asset.hash}` : ''}`;
+    };
+
+    if (event.routeKey === 'GET /assets/{file}') return serveAsset(getAssets(), event, basePath);
+
+    const tenantId = tenantParam(event);
+    const tenant = await loadTenant(deps.store, tenantId);
+    const issuer = issuerOf(event, deps.config, tenantId);
+    const tenantName = tenant.settings.displayName || tenantId;
+    const pageInput = { asset: assetUrl, issuer, tenantName };
+
+    switch (event.routeKey) {
+      case 'GET /{tenant}/authenticator':
+        return html(
+          authenticatorPage({
+            ...pageInput,
+            manifest: `${basePath}/${tenantId}/authenticator/manifest.webmanifest`,
+            serviceWorker: `${basePath}/assets/sw.js`,
+            ...(tenant.settings.webPush ? { webPushKey: tenant.settings.webPush.vapidPublicKey } : {}),
+            userVerification: tenant.settings.userVerification ?? 'none',
+          }),
+        );
+      case 'GET /{tenant}/authenticator/manifest.webmanifest':
+        return {
+          statusCode: 200,
+          headers: { 'Content-Type': 'application/manifest+json', 'Cache-Control': 'public, max-age=300' },
+          body: JSON.stringify({
+            name: `${tenantName} Authenticator`,
+            short_name: tenantName.slice(0, 12),
+            description: `Approve sign-in requests for ${tenantName}`,
+            id: `${basePath}/${tenantId}/authenticator`,
+            start_url: `${basePath}/${tenantId}/authenticator`,
+            scope: `${basePath}/${tenantId}/authenticator`,
+            display: 'standalone',
+            background_color: '#f5f7fb',
+            theme_color: '#1f4fd1',
+            icons: [
+              { src: assetUrl('icon.svg'), sizes: 'any', type: 'image/svg+xml', purpose: 'any' },
+              { src: assetUrl('icon-192.png'), sizes: '192x192', type: 'image/png', purpose: 'any maskable' },
+              { src: assetUrl('icon-512.png'), sizes: '512x512', type: 'image/png', purpose: 'any maskable' },
+            ],
+          }),
+        };
+      case 'GET /{tenant}/console': {
+        const client = await consoleClient(deps, tenant);
+        return html(consolePage({ ...pageInput, clientName: client.clientName || client.clientId }));
+      }
+      case 'POST /{tenant}/console/requests': {
+        const client = await consoleClient(deps, tenant);
+        checkConsoleRequest(event, new URL(base).origin);
+        const body = parseWith(ConsoleSendBody, jsonBody(event));
+        return json(200, await consoleSend(deps, { tenant, issuer, client, body }), NO_STORE);
+      }
+      case 'POST /{tenant}/console/poll': {
+        const client = await consoleClient(deps, tenant);
+        checkConsoleRequest(event, new URL(base).origin);
+        const body = parseWith(ConsolePollBody, jsonBody(event));
+        return json(200, await consolePoll(deps, { tenant, issuer, client, body }), NO_STORE);
+      }
+      default:
+        throw NotFound('no such page');
+    }
+  });
+};
+
+const serveAsset = (assets: Map<string, WebAsset>, event: HttpEvent, basePath: string): HttpResult => {
+  const name = pathParam(event, 'file');
+  const asset = ASSET_NAME.test(name) ? assets.get(name) : undefined;
+  if (!asset) throw NotFound('no such asset');
+  const versioned = event.queryStringParameters?.v === asset.hash;
+  const headers: Record<string, string> = {
+    'Content-Type': asset.contentType,
+    ETag: `"${asset.hash}"`,
+    'Cache-Control': versioned ? 'public, max-age=31536000, immutable' : 'public, max-age=300, must-revalidate',
+  };
+  if (name === 'sw.js') {
+    // The worker must see new versions at once, and controls the authenticator pages outside /assets/.
+    headers['Cache-Control'] = 'no-cache';
+    headers['Service-Worker-Allowed'] = `${basePath}/`;
+  }
+  if (event.headers?.['if-none-match'] === `"${asset.hash}"`) return { statusCode: 304, headers, body: '' };
+  return { statusCode: 200, headers, body: asset.body.toString('base64'), isBase64Encoded: true };
+};

@@ -1,0 +1,92 @@
+import webPush from 'web-push';
+import type { DeviceSummary, WebPushSettings, WebPushSubscription } from '../model.ts';
+import type { DeviceNotification, DeviceNotifier, Directory, Logger } from '../ports.ts';
+
+/** Sends one encrypted Web Push message (RFC 8291) with VAPID (RFC 8292); replaceable in tests. */
+export type WebPushSend = (
+  subscription: WebPushSubscription,
+  payload: string,
+  options: { vapid: WebPushSettings; ttlSeconds: number },
+) => Promise<{ statusCode: number }>;
+
+const defaultSend: WebPushSend = (subscription, payload, { vapid, ttlSeconds }) =>
+  webPush.sendNotification(subscription, payload, {
+    vapidDetails: { subject: vapid.subject, publicKey: vapid.vapidPublicKey, privateKey: vapid.vapidPrivateKey },
+    TTL: ttlSeconds,
+    urgency: 'high',
+    timeout: 5_000,
+  });
+
+/**
+ * Web Push for browser authenticators, in front of the platform notifier (SNS in AWS, the local notifier locally),
+ * which still sees every notification. Sends to devices enrolled with a `webpush` subscription when their tenant
+ * has VAPID keys. The payload is what the notification shows and the `txn`; the page fetches the details with a
+ * signed request. A 404 or 410 from the push service means the subscription is gone: the channel is disabled.
+ */
+export class WebPushDeviceNotifier implements DeviceNotifier {
+  readonly #next: DeviceNotifier;
+  readonly #directory: Pick<Directory, 'getTenant'>;
+  readonly #logger: Logger;
+  readonly #send: WebPushSend;
+  readonly #now: () => number;
+
+  constructor(options: {
+    next: DeviceNotifier;
+    directory: Pick<Directory, 'getTenant'>;
+    logger: Logger;
+    send?: WebPushSend;
+    now?: () => number;
+  }) {
+    this.#next = options.next;
+    this.#directory = options.directory;
+    this.#logger = options.logger;
+    this.#send = options.send ?? defaultSend;
+    this.#now = options.now ?? Date.now;
+    if (options.next.register) this.register = options.next.register.bind(options.next);
+  }
+
+  register?: DeviceNotifier['register'];
+
+  async notify(device: DeviceSummary, notification: DeviceNotification): Promise<{ disabled?: boolean }> {
+    const push = device.push;
+    if (push?.type !== 'webpush' || push.disabled) return this.#next.notify(device, notification);
+    const [sent] = await Promise.all([
+      this.#sendWebPush(device, push.subscription, notification),
+      this.#next.notify(device, notification),
+    ]);
+    return sent;
+  }
+
+  async #sendWebPush(
+    device: DeviceSummary,
+    subscription: WebPushSubscription,
+    notification: DeviceNotification,
+  ): Promise<{ disabled?: boolean }> {
+    const tenant = await this.#directory.getTenant(notification.tenantId);
+    const vapid = tenant?.settings.webPush;
+    if (!vapid) {
+      this.#logger.info('web push not configured for this tenant', { tenant: notification.tenantId });
+      return {};
+    }
+    const payload = JSON.stringify({
+      tenant: notification.tenantId,
+      txn: notification.txn,
+      title: notification.title,
+      body: notification.body,
+      expires_at: Math.floor(notification.expiresAt / 1000),
+    });
+    const ttlSeconds = Math.max(0, Math.floor((notification.expiresAt - this.#now()) / 1000));
+    try {
+      await this.#send(subscription, payload, { vapid, ttlSeconds });
+      return {};
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 404 || status === 410) {
+        this.#logger.info('web push subscription gone', { device_id: device.deviceId, status });
+        return { disabled: true };
+      }
+      this.#logger.warn('web push failed', { device_id: device.deviceId, status, error: (error as Error).message });
+      return {};
+    }
+  }
+}

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { bindingCodeAttemptsLeft, bindingCodeMatches, normalizeBindingCode } from '../../../lib/ciba/binding-code.ts';
+import { confirmApproval } from '../../../lib/ciba/confirm-approval.ts';
+import { relyingPartyOf } from '../../../lib/ciba/passkey.ts';
+import {
+  type AuthRequest,
+  DEFAULT_TENANT_SETTINGS,
+  type DecisionEvidence,
+  type Device,
+  type Tenant,
+} from '../../../lib/model.ts';
+import type { CibaEvent } from '../../../lib/ports.ts';
+
+describe('binding code comparison', () => {
+  it.each([
+    ['4F-22', '4F-22', true],
+    ['4f22', '4F-22', true],
+    [' 4f 22 ', '4F-22', true],
+    ['４Ｆ－２２', '4F-22', true], // full-width, as some phone keyboards type it
+    ['code 4f-22', 'Code 4F-22', true],
+    ['品川 42', '品川-42', true],
+    ['4F-23', '4F-22', false],
+    ['4F2', '4F-22', false],
+    ['', '4F-22', false],
+    ['--', '-', false], // nothing to compare is never a match
+  ])('%j against %j is %s', (typed, message, expected) => {
+    expect(bindingCodeMatches(typed, message)).toBe(expected);
+  });
+
+  it('keeps only letters and digits, case-folded', () => {
+    expect(normalizeBindingCode('Pay 12.50 EUR!')).toBe('pay1250eur');
+  });
+
+  it('counts down the attempts left and never below zero', () => {
+    expect([0, 1, 2, 3, 4].map((n) => bindingCodeAttemptsLeft(n))).toEqual([3, 2, 1, 0, 0]);
+  });
+});
+
+/** In-memory ledger with just what confirmApproval uses. */
+const fakeDeps = (request: AuthRequest) => {
+  const events: CibaEvent[] = [];
+  const decisions: { status: string; evidence: DecisionEvidence }[] = [];
+  const deps = {
+    clock: { now: () => 1_000_000 },
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+    events: { publish: async (e: CibaEvent[]) => void events.push(...e) },
+    store: {
+      getRequest: async () => ({ ...request }),
+      countBindingCodeMismatch: async () => {
+        if (request.status !== 'pending') return 'conflict' as const;
+        request.bindingCodeAttempts = (request.bindingCodeAttempts ?? 0) + 1;
+        return { ...request };
+      },
+      decideRequest: async (
+        _txn: string,
+        _owner: unknown,
+        status: 'approved' | 'denied',
+        evidence: DecisionEvidence,
+      ) => {
+        if (request.status !== 'pending') return 'conflict' as const;
+        request.status = status;
+        decisions.push({ status, evidence });
+        return { ...request };
+      },
+    },
+  };
+  return { deps: deps as never, events, decisions };
+};
+
+describe('confirmApproval with binding-code confirmation', () => {
+  const tenant: Tenant = {
+    tenantId: 't',
+    settings: { ...DEFAULT_TENANT_SETTINGS, bindingCodeConfirmation: true },
+    createdAt: 0,
+    updatedAt: 0,
+  };
+  const device = { tenantId: 't', deviceId: 'd', sub: 'alice' } as Device;
+  const context = { tenant, rp: relyingPartyOf('http://localhost:8787') };
+  const newRequest = (): AuthRequest =>
+    ({
+      txn: 'x'.repeat(22),
+      tenantId: 't',
+      sub: 'alice',
+      clientId: 'c',
+      status: 'pending',
+      bindingMessage: '4F-22',
+      deliveryMode: 'poll',
+      expiresAt: 2_000_000,
+    }) as AuthRequest;
+  const confirm = (deps: never, bindingCode: string | undefined) =>
+    confirmApproval(deps, { device, txn: 'x'.repeat(22), context, bindingCode, webauthn: undefined, proof: 'jws' });
+
+  it('accepts the right code without counting', async () => {
+    const request = newRequest();
+    const { deps } = fakeDeps(request);
+    await expect(confirm(deps, '4f 22')).resolves.toEqual({});
+    expect(request.bindingCodeAttempts).toBeUndefined();
+  });
+
+  it('refuses a missing code as invalid_request, uncounted', async () => {
+    const request = newRequest();
+    const { deps } = fakeDeps(request);
+    await expect(confirm(deps, undefined)).rejects.toMatchObject({ error: 'invalid_request' });
+    expect(request.bindingCodeAttempts).toBeUndefined();
+  });
+
+  it('counts each wrong code and denies the request at the third, with an event and the reason as evidence', async () => {
+    const request = newRequest();
+    const { deps, events, decisions } = fakeDeps(request);
+    await expect(confirm(deps, 'AA-11')).rejects.toMatchObject({ error: 'invalid_binding_code', status: 400 });
+    await expect(confirm(deps, 'AA-11')).rejects.toThrow(/1 attempt left/);
+    expect(request.status).toBe('pending');
+    await expect(confirm(deps, 'AA-11')).rejects.toThrow(/denied after 3 wrong codes/);
+    expect(request.status).toBe('denied');
+    expect(decisions).toHaveLength(1);
+    expect(decisions[0]!.evidence).toMatchObject({ decision: 'deny', deviceId: 'd', reason: '3 wrong binding codes' });
+    expect(events.map((e) => [e.type, e.detail.status])).toEqual([['CIBA Request Decided', 'denied']]);
+  });
+
+  it('does not ask for a code on tenants without confirmation or requests without a message', async () => {
+    const request = newRequest();
+    delete request.bindingMessage;
+    const { deps } = fakeDeps(request);
+    await expect(confirm(deps, undefined)).resolves.toEqual({});
+  });
+});

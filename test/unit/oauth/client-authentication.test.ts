@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import { sha256 } from '../../../lib/crypto.ts';
+import { CIBA_GRANT_TYPE, type Client, DEFAULT_TENANT_SETTINGS, type Tenant } from '../../../lib/model.ts';
+import { authenticateClient } from '../../../lib/oauth/client-authentication.ts';
+import { OAuthError } from '../../../lib/oauth/errors.ts';
+import type { Deps, Store } from '../../../lib/ports.ts';
+
+const tenant: Tenant = { tenantId: 'acme', settings: { ...DEFAULT_TENANT_SETTINGS }, createdAt: 0, updatedAt: 0 };
+
+const client = (clientId: string, secret: string, method: Client['tokenEndpointAuthMethod']): Client => ({
+  tenantId: 'acme',
+  clientId,
+  clientName: clientId,
+  secretHash: sha256(secret),
+  tokenEndpointAuthMethod: method,
+  grantTypes: [CIBA_GRANT_TYPE],
+  backchannelTokenDeliveryMode: 'poll',
+  backchannelUserCodeParameter: false,
+  createdAt: 0,
+});
+
+/** An in-memory directory: only getClient is used by client authentication. */
+const directory = (clients: Client[]) => {
+  const lookups: string[] = [];
+  const store = {
+    async getClient(tenantId: string, clientId: string) {
+      lookups.push(`${tenantId}/${clientId}`);
+      return clients.find((c) => c.tenantId === tenantId && c.clientId === clientId);
+    },
+  } as Partial<Store> as Store;
+  const deps: Pick<Deps, 'store' | 'clock' | 'config'> = { store, clock: { now: () => 0 }, config: { mode: 'local' } };
+  return { deps, lookups };
+};
+
+/** RFC 6749 §2.3.1 / Appendix B: each part form-urlencoded, then joined by a colon and base64-encoded. */
+const formEncode = (value: string) =>
+  encodeURIComponent(value)
+    .replace(/%20/g, '+')
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+
+const BASIC_ID = 'svc:1 x+y';
+const BASIC_SECRET = 'p+s:w%rd é';
+const clients = [
+  client(BASIC_ID, BASIC_SECRET, 'client_secret_basic'),
+  client('basic-client', 'basic-secret', 'client_secret_basic'),
+  client('post-client', 'post-secret', 'client_secret_post'),
+];
+
+const attempt = async (authorization: string | undefined, form: Record<string, string> = {}) => {
+  const { deps } = directory(clients);
+  try {
+    return await authenticateClient(deps, {
+      tenant,
+      issuer: 'https://as.example/acme',
+      authorization,
+      form,
+      certificate: undefined,
+    });
+  } catch (error) {
+    if (error instanceof OAuthError) return error;
+    throw error;
+  }
+};
+
+const expectFailure = (result: Client | OAuthError, error: string, status: number, wwwAuthenticate: boolean) => {
+  expect(result).toBeInstanceOf(OAuthError);
+  const e = result as OAuthError;
+  expect(e.error).toBe(error);
+  expect(e.status).toBe(status);
+  if (wwwAuthenticate) expect(e.headers['WWW-Authenticate']).toMatch(/^Basic/);
+  else expect(e.headers['WWW-Authenticate']).toBeUndefined();
+};
+
+describe('client authentication (RFC 6749 §2.3, CIBA §7.1)', () => {
+  it('decodes form-urlencoded Basic credentials: %3A is a colon inside the id, + is a space, %2B a plus', async () => {
+    const result = await attempt(basic(formEncode(BASIC_ID), formEncode(BASIC_SECRET)));
+    expect(result).toMatchObject({ clientId: BASIC_ID });
+    expect(formEncode(BASIC_ID)).toBe('svc%3A1+x%2By');
+  });
+
+  it('splits Basic credentials at the first colon only: the secret may contain encoded colons', async () => {
+    expect(await attempt(basic('basic-client', 'basic-secret'))).toMatchObject({ clientId: 'basic-client' });
+    // An unencoded colon in the id is taken as the separator: client "svc" does not exist.
+    expectFailure(await attempt(basic('svc:1+x%2By', formEncode(BASIC_SECRET))), 'invalid_client', 401, true);
+  });
+
+  it('does not decode a raw + as a plus: the secret p+s is p s', async () => {
+    const rawPlus = basic(formEncode(BASIC_ID), 'p+s:w%25rd+%C3%A9');
+    expect(await attempt(rawPlus)).toBeInstanceOf(OAuthError);
+    const spaced = basic(formEncode(BASIC_ID), 'p%2Bs%3Aw%25rd+%C3%A9');
+    expect(await attempt(spaced)).toMatchObject({ clientId: BASIC_ID });
+  });
+
+  it('accepts client_secret_post for a client registered with it', async () => {
+    expect(await attempt(undefined, { client_id: 'post-client', client_secret: 'post-secret' })).toMatchObject({
+      clientId: 'post-client',
+    });
+  });
+
+  it('accepts a matching client_id in the body next to Basic, and refuses a different one as invalid_request', async () => {
+    expect(await attempt(basic('basic-client', 'basic-secret'), { client_id: 'basic-client' })).toMatchObject({
+      clientId: 'basic-client',
+    });
+    expectFailure(
+      await attempt(basic('basic-client', 'basic-secret'), { client_id: 'post-client' }),
+      'invalid_request',
+      400,
+      false,
+    );
+  });
+
+  const twoMethods: [string, string | undefined, Record<string, string>][] = [
+    [
+      'Basic and client_secret',
+      basic('basic-client', 'basic-secret'),
+      { client_id: 'basic-client', client_secret: 'basic-secret' },
+    ],
+    [
+      'Basic and a client assertion',
+      basic('basic-client', 'basic-secret'),
+      { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: 'a.b.c' },
+    ],
+    [
+      'client_secret and a client assertion',
+      undefined,
+      { client_id: 'post-client', client_secret: 'post-secret', client_assertion: 'a.b.c' },
+    ],
+  ];
+  for (const [label, authorization, form] of twoMethods) {
+    it(`refuses two methods at once (${label}) with invalid_request, before any lookup`, async () => {
+      const { deps, lookups } = directory(clients);
+      await expect(
+        authenticateClient(deps, {
+          tenant,
+          issuer: 'https://as.example/acme',
+          authorization,
+          form,
+          certificate: undefined,
+        }),
+      ).rejects.toMatchObject({ error: 'invalid_request', status: 400 });
+      expect(lookups).toEqual([]);
+    });
+  }
+
+  it('refuses the wrong method as invalid_client: WWW-Authenticate only when Basic was used', async () => {
+    // Registered for client_secret_post, authenticates with Basic.
+    expectFailure(await attempt(basic('post-client', 'post-secret')), 'invalid_client', 401, true);
+    // Registered for client_secret_basic, authenticates in the body.
+    expectFailure(
+      await attempt(undefined, { client_id: 'basic-client', client_secret: 'basic-secret' }),
+      'invalid_client',
+      401,
+      false,
+    );
+  });
+
+  it('answers an unknown client and a wrong secret alike', async () => {
+    const unknown = (await attempt(basic('nobody', 'x'))) as OAuthError;
+    const wrong = (await attempt(basic('basic-client', 'wrong'))) as OAuthError;
+    expectFailure(unknown, 'invalid_client', 401, true);
+    expectFailure(wrong, 'invalid_client', 401, true);
+    expect(unknown.toJSON()).toEqual(wrong.toJSON());
+    const unknownPost = (await attempt(undefined, { client_id: 'nobody', client_secret: 'x' })) as OAuthError;
+    const wrongPost = (await attempt(undefined, { client_id: 'post-client', client_secret: 'wrong' })) as OAuthError;
+    expectFailure(unknownPost, 'invalid_client', 401, false);
+    expect(unknownPost.toJSON()).toEqual(wrongPost.toJSON());
+  });
+
+  it('refuses no credentials at all (public clients are not allowed)', async () => {
+    expectFailure(await attempt(undefined), 'invalid_client', 401, false);
+    expectFailure(await attempt(undefined, { client_id: 'basic-client' }), 'invalid_client', 401, false);
+  });
+
+  it('refuses malformed Basic headers with invalid_client and WWW-Authenticate', async () => {
+    for (const header of [
+      'Basic !!!',
+      `Basic ${Buffer.from('no-colon').toString('base64')}`,
+      `Basic ${Buffer.from('%E2%8:x').toString('base64')}`,
+      `Basic ${Buffer.from('id:%').toString('base64')}`,
+    ]) {
+      expectFailure(await attempt(header), 'invalid_client', 401, true);
+    }
+  });
+});
