@@ -14,8 +14,8 @@ import { EventBridgeScheduler } from './eventbridge-scheduler.ts';
 import { KmsKeys } from './kms-keys.ts';
 import { PowertoolsLogger } from './powertools-logger.ts';
 import { SnsDeviceNotifier } from './sns-device-notifier.ts';
-import { WebPushDeviceNotifier } from './web-push-device-notifier.ts';
 import { SqsDeadLetters } from './sqs-dead-letters.ts';
+import { WebPushDeviceNotifier } from './web-push-device-notifier.ts';
 
 /**
  * The environment every function gets from the CDK stack (infra/service-stack.ts sets exactly these).

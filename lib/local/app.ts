@@ -57,6 +57,8 @@ export interface LocalService {
   /** The HTTPS (mutual TLS) listener's base URL, when `tls` was given. */
   tlsUrl?: string;
   deps: Deps & { notifier: LocalNotifier; events: InProcessEventBus; scheduler: LocalScheduler };
+  /** The DynamoDB client of the store (tests snapshot the tables with it). */
+  dynamoDb: ReturnType<typeof createDynamoDbClient>;
   stop(): Promise<void>;
 }
 
@@ -179,6 +181,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     server,
     ...(tls ? { tlsUrl: tls.url } : {}),
     deps,
+    dynamoDb: client,
     stop: async () => {
       deps.scheduler.stop();
       for (const timer of redeliveries) clearTimeout(timer);
