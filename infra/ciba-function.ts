@@ -12,6 +12,13 @@ import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, entryOf, type LambdaFunctionName } 
  */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
+/** Builds the web assets (lib/web/build.ts) and copies them into the web function's bundle as `web/`. */
+const WEB_ASSET_HOOKS = {
+  beforeBundling: (inputDir: string) => [`cd ${inputDir} && npx tsx lib/web/build.ts`],
+  afterBundling: (inputDir: string, outputDir: string) => [`cp -r ${inputDir}/lib/web/dist ${outputDir}/web`],
+  beforeInstall: () => [],
+};
+
 export interface CibaFunctionProps {
   name: LambdaFunctionName;
   /** A fixed function name, when something must know the ARN before the function exists. */
@@ -92,6 +99,8 @@ export class CibaFunction extends Construct {
               sourcesContent: false,
               // Pin the SDK version we test with instead of the one the runtime happens to carry.
               bundleAwsSDK: true,
+              // The web function serves the authenticator and console assets, built next to its bundle.
+              ...(props.name === 'web' ? { commandHooks: WEB_ASSET_HOOKS } : {}),
             },
           });
   }
