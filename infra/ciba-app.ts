@@ -14,6 +14,8 @@ import { parseTenantsFile } from './tenants.ts';
  *   `ciba:truststoreVersion` add mutual TLS.
  * - `ciba:throttleRate`, `ciba:throttleBurst`: stage throttling (requests/s); default 100 and 200.
  * - `ciba:alarmTopicArn`: SNS topic for alarm notifications.
+ * - `ciba:console`: `true` lets the web function serve the operator console (it then gets bc-authorize's and
+ *   token's permissions); tenants opt in with `console_client_id`. Off by default.
  * - `ciba:logRetentionDays`: default 90.
  * - `ciba:bundling`: `stub` skips esbuild (template tests only; never deploy it).
  */
@@ -98,6 +100,7 @@ export const buildCibaApp = (app: App): CibaApp => {
         }
       : {}),
     ...(ctx('alarmTopicArn') ? { alarmTopicArn: ctx('alarmTopicArn')! } : {}),
+    console: ctx('console') === 'true',
   });
   service.addStackDependency(stateful);
 

@@ -34,3 +34,16 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   // `CIBA Callback Delivered/Failed` events, retries as schedules, dead letters to the queue.
   callback: { directory: 'read', ledger: 'write', keys: 'sign', events: true, schedules: true, deadLetters: true },
 };
+
+/**
+ * The web function with the operator console enabled (context `ciba:console`): the console starts and
+ * polls requests as its client server-side, so it needs what bc-authorize and token need.
+ */
+export const CONSOLE_WEB_ACCESS: FunctionAccess = {
+  directory: 'write',
+  ledger: 'write',
+  keys: 'sign',
+  events: true,
+  push: 'publish',
+  schedules: true,
+};

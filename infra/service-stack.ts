@@ -23,7 +23,7 @@ import { ROUTES } from '../lib/http/routes.ts';
 import { API_FUNCTIONS } from './bundling.ts';
 import { CibaFunction } from './ciba-function.ts';
 import { CibaTenant, platformApplicationName } from './ciba-tenant.ts';
-import { FUNCTION_ACCESS, type FunctionAccess } from './function-access.ts';
+import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess } from './function-access.ts';
 import type { TenantConfig } from './tenants.ts';
 
 export interface CustomDomainConfig {
@@ -47,6 +47,8 @@ export interface ServiceStackProps extends StackProps {
   customDomain?: CustomDomainConfig;
   /** SNS topic for alarm notifications; without it the alarms only show in CloudWatch. */
   alarmTopicArn?: string;
+  /** The operator console is served in AWS (tenants still opt in with `console_client_id`). */
+  console?: boolean;
 }
 
 /**
@@ -145,7 +147,7 @@ export class ServiceStack extends Stack {
     });
 
     for (const [name, access] of Object.entries(FUNCTION_ACCESS)) {
-      this.#grant(this.functions[name]!, access, props);
+      this.#grant(this.functions[name]!, name === 'web' && props.console ? CONSOLE_WEB_ACCESS : access, props);
     }
 
     this.stage = this.#stage(props);

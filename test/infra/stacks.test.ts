@@ -367,6 +367,29 @@ describe('service stack: least privilege', () => {
   });
 });
 
+describe('service stack: operator console', () => {
+  it('gives the web function the console permissions only when ciba:console is true', () => {
+    expect(actionsOf('web')).not.toContain('kms:Sign');
+    const withConsole = build({ 'ciba:console': 'true' });
+    const template = Template.fromStack(withConsole.service);
+    const fnId = withConsole.service.getLogicalId(
+      withConsole.service.functions.web!.function.node.defaultChild as never,
+    );
+    const roleId = ((template.toJSON().Resources as Resources)[fnId]!.Properties.Role as { 'Fn::GetAtt': string[] })[
+      'Fn::GetAtt'
+    ][0];
+    const actions = Object.values(template.toJSON().Resources as Resources)
+      .filter(
+        (r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as { Ref: string }[]).some((x) => x.Ref === roleId),
+      )
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+      .flatMap((st) => [st.Action].flat());
+    expect(actions).toEqual(
+      expect.arrayContaining(['kms:Sign', 'dynamodb:UpdateItem', 'events:PutEvents', 'sns:Publish']),
+    );
+  });
+});
+
 describe('service stack: alarms', () => {
   it('alarms on 5xx, throttles, callback errors, and every dead-letter queue', () => {
     const alarms = Object.values(service.findResources('AWS::CloudWatch::Alarm')).map(
