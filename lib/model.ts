@@ -41,7 +41,26 @@ export interface TenantSettings {
   authorizationDetailsTypes?: Record<string, Record<string, unknown>>;
   /** Refresh token lifetime in seconds (sliding: each rotation starts a new lifetime); default 30 days. */
   refreshTokenTtlSeconds?: number;
+  /** Backchannel requests a client may make per minute (abuseLimits has the default). */
+  clientRateLimitPerMinute?: number;
+  /** Backchannel requests the whole tenant accepts per minute. */
+  tenantRateLimitPerMinute?: number;
+  /** Requests that may be pending at once in the tenant (Auth0's limit is 5,000), counted conservatively. */
+  maxPendingRequests?: number;
 }
+
+/** The abuse-control limits of a tenant, with their defaults (SECURITY.md). */
+export const abuseLimits = (
+  settings: TenantSettings,
+): { clientPerMinute: number; tenantPerMinute: number; maxPending: number } => ({
+  clientPerMinute: settings.clientRateLimitPerMinute ?? 600,
+  tenantPerMinute: settings.tenantRateLimitPerMinute ?? 3000,
+  maxPending: settings.maxPendingRequests ?? 5000,
+});
+
+/** Wrong user_codes for one user after which user_code attempts are refused until the window ends. */
+export const USER_CODE_MAX_FAILURES = 5;
+export const USER_CODE_LOCKOUT_SECONDS = 900;
 
 /** An issuer of login_hint_token JWTs a tenant trusts, with its public keys. */
 export interface TrustedTokenIssuer {

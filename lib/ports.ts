@@ -144,6 +144,22 @@ export interface Ledger {
   /** Keeps a dead letter on its request (the local dead-letter store). */
   putDeadLetter(record: DeadLetterRecord): Promise<void>;
 
+  /**
+   * A fixed-window counter (abuse controls): counts one event against `key` in the window of `windowMs` that holds
+   * `now`, in one conditional write, only while the window's count stays below `limit`. With `includePrevious` the
+   * previous window's count is added (one read more): the sum bounds every event of the last `windowMs`.
+   * `retryAfterSeconds`: when the refused caller may try again.
+   */
+  consumeQuota(
+    key: string,
+    limit: number,
+    windowMs: number,
+    now: number,
+    options?: { includePrevious?: boolean },
+  ): Promise<{ admitted: boolean; retryAfterSeconds: number }>;
+  /** The count of `key` in the window of `windowMs` that holds `now` (0 when none). */
+  readQuota(key: string, windowMs: number, now: number): Promise<number>;
+
   createEnrollmentTicket(ticketHash: string, tenantId: string, sub: string, expiresAt: number): Promise<void>;
   /** Single use: returns the ticket's owner once, and undefined for unknown, used or expired tickets. */
   consumeEnrollmentTicket(ticketHash: string, now: number): Promise<{ tenantId: string; sub: string } | undefined>;

@@ -19,6 +19,9 @@ export interface TenantSettingsInput {
   development_mode?: boolean;
   callback_max_attempts?: number;
   callback_max_age_seconds?: number;
+  client_rate_limit_per_minute?: number;
+  tenant_rate_limit_per_minute?: number;
+  max_pending_requests?: number;
 }
 
 const DELIVERY_MODES: readonly DeliveryMode[] = ['poll', 'ping', 'push'];
@@ -37,6 +40,9 @@ const KNOWN = new Set<string>([
   'development_mode',
   'callback_max_attempts',
   'callback_max_age_seconds',
+  'client_rate_limit_per_minute',
+  'tenant_rate_limit_per_minute',
+  'max_pending_requests',
 ]);
 
 export class InvalidTenantSettings extends Error {
@@ -66,6 +72,8 @@ export const parseTenantSettings = (input: unknown, where = 'settings'): TenantS
     if (typeof value !== 'boolean') fail(field, 'true or false');
     return value as boolean;
   };
+  const optionalInt = <K extends keyof TenantSettings>(field: string, key: K): Partial<Pick<TenantSettings, K>> =>
+    raw[field] === undefined ? {} : ({ [key]: int(field, 1, 1) } as Partial<Pick<TenantSettings, K>>);
   const d = DEFAULT_TENANT_SETTINGS;
 
   const displayName = raw.display_name ?? d.displayName;
@@ -106,6 +114,10 @@ export const parseTenantSettings = (input: unknown, where = 'settings'): TenantS
     developmentMode: bool('development_mode', d.developmentMode),
     callbackMaxAttempts: int('callback_max_attempts', 1, d.callbackMaxAttempts ?? 20),
     callbackMaxAgeSeconds: int('callback_max_age_seconds', 1, d.callbackMaxAgeSeconds ?? 86_400),
+    // Abuse-control limits: kept only when given (absent means the defaults of abuseLimits).
+    ...optionalInt('client_rate_limit_per_minute', 'clientRateLimitPerMinute'),
+    ...optionalInt('tenant_rate_limit_per_minute', 'tenantRateLimitPerMinute'),
+    ...optionalInt('max_pending_requests', 'maxPendingRequests'),
   };
 };
 

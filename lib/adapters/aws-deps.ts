@@ -1,4 +1,5 @@
 import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -12,6 +13,7 @@ import { DynamoDbStore } from './dynamodb-store.ts';
 import { EventBridgeEventBus } from './eventbridge-event-bus.ts';
 import { EventBridgeScheduler } from './eventbridge-scheduler.ts';
 import { KmsKeys } from './kms-keys.ts';
+import { MetricsEventBus } from './metrics-event-bus.ts';
 import { PowertoolsLogger } from './powertools-logger.ts';
 import { SnsDeviceNotifier } from './sns-device-notifier.ts';
 import { SqsDeadLetters } from './sqs-dead-letters.ts';
@@ -76,10 +78,13 @@ export const buildAwsDeps = (env: Env = process.env): Deps => {
       directory: cachedStore,
       logger,
     }),
-    events: new EventBridgeEventBus({
-      client: new EventBridgeClient({}),
-      eventBusName: required(env, AWS_ENV.eventBusName),
-    }),
+    events: new MetricsEventBus(
+      new EventBridgeEventBus({ client: new EventBridgeClient({}), eventBusName: required(env, AWS_ENV.eventBusName) }),
+      new Metrics({
+        namespace: env.POWERTOOLS_METRICS_NAMESPACE ?? 'Ciba',
+        serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'ciba',
+      }),
+    ),
     clock,
     logger,
     config: { mode: 'aws', ...(publicUrl ? { publicUrl } : {}) },

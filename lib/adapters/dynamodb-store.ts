@@ -108,6 +108,7 @@ const ttlSeconds = (expiresAt: number) => Math.ceil(expiresAt / 1000);
 // Keys
 const tenantPk = (tenantId: string) => `T#${tenantId}`;
 const requestPk = (txn: string) => `REQ#${txn}`;
+const quotaPk = (key: string, windowIndex: number) => `QUOTA#${key}#${windowIndex}`;
 const directoryKey = (tenantId: string, sk: string) => toItem({ pk: tenantPk(tenantId), sk });
 const ledgerKey = (pk: string) => toItem({ pk });
 
@@ -993,6 +994,55 @@ export class DynamoDbStore implements Store {
         }),
       ),
     );
+  }
+
+  // Ledger: abuse-control counters
+
+  async consumeQuota(
+    key: string,
+    limit: number,
+    windowMs: number,
+    now: number,
+    options: { includePrevious?: boolean } = {},
+  ): Promise<{ admitted: boolean; retryAfterSeconds: number }> {
+    const index = Math.floor(now / windowMs);
+    const windowEnd = (index + 1) * windowMs;
+    const previous = options.includePrevious ? await this.#quotaCount(key, index - 1) : 0;
+    // The previous window stops counting when this one ends; this window's events count until the next one ends.
+    const retryAfterSeconds = Math.max(
+      1,
+      Math.ceil((windowEnd + (options.includePrevious ? windowMs : 0) - now) / 1000),
+    );
+    const room = limit - previous;
+    if (room <= 0) return { admitted: false, retryAfterSeconds: Math.max(1, Math.ceil((windowEnd - now) / 1000)) };
+    const result = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#ledger,
+          Key: ledgerKey(quotaPk(key, index)),
+          ...expression(
+            {
+              update: 'SET #count = if_not_exists(#count, :zero) + :one, #expires_at = :end, #ttl = :ttl',
+              condition: 'attribute_not_exists(#count) OR #count < :room',
+            },
+            // Kept one window longer than it counts: the next window reads it (includePrevious).
+            { ':zero': 0, ':one': 1, ':room': room, ':end': windowEnd, ':ttl': ttlSeconds(windowEnd + windowMs) },
+          ),
+        }),
+      ),
+    );
+    return { admitted: result !== FAILED, retryAfterSeconds };
+  }
+
+  async readQuota(key: string, windowMs: number, now: number): Promise<number> {
+    return this.#quotaCount(key, Math.floor(now / windowMs));
+  }
+
+  async #quotaCount(key: string, index: number): Promise<number> {
+    const out = await this.#client.send(
+      new GetItemCommand({ TableName: this.#ledger, Key: ledgerKey(quotaPk(key, index)), ConsistentRead: true }),
+    );
+    return out.Item ? Number(fromItem(out.Item).count ?? 0) : 0;
   }
 
   // Ledger: enrollment tickets and proof replay records

@@ -1,7 +1,7 @@
 import webPushLib from 'web-push';
 import { z } from 'zod';
 import { parseWith } from '../http/validation.ts';
-import { callbackPolicy, DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
+import { abuseLimits, callbackPolicy, DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
 import { AccessDenied, Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import {
@@ -53,6 +53,9 @@ export const TenantSettingsPatch = z.strictObject({
     .optional(),
   /** The client the operator console acts as; `null` turns the console off. */
   console_client_id: z.string().min(1).max(128).nullable().optional(),
+  client_rate_limit_per_minute: z.int().min(1).max(1_000_000).optional(),
+  tenant_rate_limit_per_minute: z.int().min(1).max(10_000_000).optional(),
+  max_pending_requests: z.int().min(1).max(10_000_000).optional(),
   callback_max_attempts: z.int().min(1).max(100).optional(),
   callback_max_age_seconds: z.int().min(1).max(86_400).optional(),
 });
@@ -103,9 +106,27 @@ export const settingsToWire = (tenant: Tenant, issuer: string) => {
     user_verification: s.userVerification ?? 'none',
     web_push: s.webPush ? { subject: s.webPush.subject, vapid_public_key: s.webPush.vapidPublicKey } : null,
     console_client_id: s.consoleClientId ?? null,
+    client_rate_limit_per_minute: abuseLimits(s).clientPerMinute,
+    tenant_rate_limit_per_minute: abuseLimits(s).tenantPerMinute,
+    max_pending_requests: abuseLimits(s).maxPending,
     callback_max_attempts: callbackPolicy(s).maxAttempts,
     callback_max_age_seconds: callbackPolicy(s).maxAgeSeconds,
     ...strongAuthSettingsToWire(s),
+  };
+};
+
+/** The abuse-control limits, kept only when set (absent means the defaults of `abuseLimits`). */
+const abuseSettings = (
+  current: TenantSettings,
+  patch: z.infer<typeof TenantSettingsPatch>,
+): Pick<TenantSettings, 'clientRateLimitPerMinute' | 'tenantRateLimitPerMinute' | 'maxPendingRequests'> => {
+  const client = patch.client_rate_limit_per_minute ?? current.clientRateLimitPerMinute;
+  const tenant = patch.tenant_rate_limit_per_minute ?? current.tenantRateLimitPerMinute;
+  const pending = patch.max_pending_requests ?? current.maxPendingRequests;
+  return {
+    ...(client !== undefined ? { clientRateLimitPerMinute: client } : {}),
+    ...(tenant !== undefined ? { tenantRateLimitPerMinute: tenant } : {}),
+    ...(pending !== undefined ? { maxPendingRequests: pending } : {}),
   };
 };
 
@@ -124,6 +145,7 @@ const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatc
     developmentMode: patch.development_mode ?? current.developmentMode,
     ...optionalSettings(current, patch),
     ...mergeStrongAuthSettings(current, patch),
+    ...abuseSettings(current, patch),
     callbackMaxAttempts: patch.callback_max_attempts ?? callbackPolicy(current).maxAttempts,
     callbackMaxAgeSeconds: patch.callback_max_age_seconds ?? callbackPolicy(current).maxAgeSeconds,
   };

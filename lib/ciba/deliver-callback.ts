@@ -105,6 +105,13 @@ export const deliverCallback = async (
   if (claimed === 'conflict') return skip(deps, log, 'attempt already claimed or callback finished');
   const request = claimed;
   let kind = kindOf(request, now)!;
+  if (kind === 'expired_token' && trigger.attempt === 1) {
+    await publish(deps, {
+      type: EVENT.requestExpired,
+      tenantId: request.tenantId,
+      detail: { txn: request.txn, client_id: request.clientId, sub: request.sub, delivery_mode: request.deliveryMode },
+    });
+  }
   const [tenant, client] = await Promise.all([
     store.getTenant(request.tenantId),
     store.getClient(request.tenantId, request.clientId),

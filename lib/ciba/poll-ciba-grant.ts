@@ -126,7 +126,21 @@ export const pollCibaGrant = async (
   }
   if (before.status === 'approved') throw InvalidGrant('the auth_req_id has already been redeemed');
   if (before.status === 'denied') throw AccessDenied('the end-user denied the request').withStatus(400);
-  if (before.expiresAt <= now) throw ExpiredToken('the auth_req_id has expired');
+  if (before.expiresAt <= now) {
+    // Announced once: by the first poll that sees the expiry.
+    if (before.lastPolledAt === undefined || before.lastPolledAt < before.expiresAt) {
+      await deps.events
+        .publish([
+          {
+            type: EVENT.requestExpired,
+            tenantId: tenant.tenantId,
+            detail: { txn, client_id: client.clientId, sub: before.sub, delivery_mode: before.deliveryMode },
+          },
+        ])
+        .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+    }
+    throw ExpiredToken('the auth_req_id has expired');
+  }
 
   if (before.lastPolledAt !== undefined && now - before.lastPolledAt + POLL_GRACE_MS < before.interval * 1000) {
     const interval = before.interval + SLOW_DOWN_STEP_SECONDS;

@@ -1,4 +1,4 @@
-import { matchesHash, randomToken } from '../crypto.ts';
+import { randomToken } from '../crypto.ts';
 import {
   type AuthRequest,
   CIBA_GRANT_TYPE,
@@ -7,23 +7,16 @@ import {
   type Tenant,
   type User,
 } from '../model.ts';
-import {
-  AccessDenied,
-  InvalidRequest,
-  InvalidScope,
-  InvalidUserCode,
-  MissingUserCode,
-  UnauthorizedClient,
-  UnknownUserId,
-} from '../oauth/errors.ts';
+import { parseAuthorizationDetails } from '../oauth/authorization-details.ts';
+import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../oauth/errors.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
+import { admitClientRequest, admitPendingRequest, checkUserCode } from './abuse-limits.ts';
 import { normalizeBindingMessage } from './binding-message.ts';
 import { expiryTimerEvent } from './deliver-callback.ts';
 import { EVENT, epochSeconds } from './events.ts';
 import { notifyDevices } from './notify-devices.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
-import { parseAuthorizationDetails } from '../oauth/authorization-details.ts';
 
 export interface BackchannelAcknowledgement {
   auth_req_id: string;
@@ -75,12 +68,6 @@ const validateScope = (raw: string | undefined, client: Client): string => {
   return scopes.join(' ');
 };
 
-const checkUserCode = (client: Client, user: User, presented: string | undefined): void => {
-  if (!client.backchannelUserCodeParameter) return;
-  if (presented === undefined) throw MissingUserCode('user_code is required for this client');
-  if (!user.userCodeHash || !matchesHash(presented, user.userCodeHash)) throw InvalidUserCode('user_code is not valid');
-};
-
 /**
  * CIBA Core §7: validates a backchannel authentication request, admits it against the user's
  * per-minute budget (push-bombing protection), stores it and notifies the user's devices.
@@ -111,6 +98,8 @@ export const startBackchannelAuthentication = async (
 
   // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget.
   const authorizationDetails = parseAuthorizationDetails(tenant, client, form.authorization_details);
+  // Abuse controls (SECURITY.md): the client's and the tenant's budgets, before the user is even looked up.
+  await admitClientRequest(deps, { tenant, client, now: deps.clock.now() });
   const sub = await resolveSubject(
     {
       directory: deps.store,
@@ -143,7 +132,8 @@ export const startBackchannelAuthentication = async (
     );
   }
   const { user } = admitted;
-  checkUserCode(client, user, form.user_code);
+  await checkUserCode(deps, { tenant, client, user, presented: form.user_code, now });
+  await admitPendingRequest(deps, { tenant, now });
 
   // CIBA §7.1: requested_expiry is clamped to the tenant's maximum; the effective value is returned.
   const expiresIn = Math.min(requestedExpiry ?? settings.backchannelExpiresIn, settings.backchannelMaxExpiresIn);

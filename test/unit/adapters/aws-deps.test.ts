@@ -3,6 +3,7 @@ import { buildAwsDeps } from '../../../lib/adapters/aws-deps.ts';
 import { EventBridgeEventBus } from '../../../lib/adapters/eventbridge-event-bus.ts';
 import { EventBridgeScheduler } from '../../../lib/adapters/eventbridge-scheduler.ts';
 import { KmsKeys } from '../../../lib/adapters/kms-keys.ts';
+import { MetricsEventBus } from '../../../lib/adapters/metrics-event-bus.ts';
 import { PowertoolsLogger } from '../../../lib/adapters/powertools-logger.ts';
 import { SqsDeadLetters } from '../../../lib/adapters/sqs-dead-letters.ts';
 import { WebPushDeviceNotifier } from '../../../lib/adapters/web-push-device-notifier.ts';
@@ -28,7 +29,8 @@ describe('buildAwsDeps', () => {
     expect(deps.keys).toBeInstanceOf(KmsKeys);
     // Web Push (browser authenticators) in front of SNS mobile push.
     expect(deps.notifier).toBeInstanceOf(WebPushDeviceNotifier);
-    expect(deps.events).toBeInstanceOf(EventBridgeEventBus);
+    expect(deps.events).toBeInstanceOf(MetricsEventBus);
+    expect((deps.events as unknown as { next: unknown }).next).toBeInstanceOf(EventBridgeEventBus);
     expect(deps.scheduler).toBeInstanceOf(EventBridgeScheduler);
     expect(deps.outbound).toBeInstanceOf(GuardedOutboundHttp);
     expect(deps.deadLetters).toBeInstanceOf(SqsDeadLetters);

@@ -1,0 +1,105 @@
+import { matchesHash } from '../crypto.ts';
+import {
+  abuseLimits,
+  type Client,
+  type Tenant,
+  USER_CODE_LOCKOUT_SECONDS,
+  USER_CODE_MAX_FAILURES,
+  type User,
+} from '../model.ts';
+import { AccessDenied, InvalidUserCode, MissingUserCode, TemporarilyUnavailable } from '../oauth/errors.ts';
+import type { Deps } from '../ports.ts';
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Capacity limits are the service refusing for now, not the user refusing: `503 temporarily_unavailable` with
+ * Retry-After, which a client treats as "retry later" (access_denied would tell it the user said no, and 429 has
+ * no OAuth error code). SECURITY.md explains the choice.
+ */
+const overCapacity = (what: string, retryAfterSeconds: number) =>
+  TemporarilyUnavailable(`${what}: retry later`, { 'Retry-After': String(retryAfterSeconds) });
+
+/**
+ * Per-client and per-tenant budgets of backchannel requests a minute, counted before the user is looked up, so
+ * that a client cannot probe for users faster than its budget either. One conditional write each.
+ */
+export const admitClientRequest = async (
+  deps: Pick<Deps, 'store' | 'logger'>,
+  input: { tenant: Tenant; client: Client; now: number },
+): Promise<void> => {
+  const { tenant, client, now } = input;
+  const limits = abuseLimits(tenant.settings);
+  const perClient = await deps.store.consumeQuota(
+    `C#${tenant.tenantId}#${client.clientId}`,
+    limits.clientPerMinute,
+    MINUTE_MS,
+    now,
+  );
+  if (!perClient.admitted) {
+    deps.logger.warn('backchannel request refused: per-client rate limit', {
+      tenant: tenant.tenantId,
+      client: client.clientId,
+    });
+    throw overCapacity(
+      `this client may send at most ${limits.clientPerMinute} requests a minute`,
+      perClient.retryAfterSeconds,
+    );
+  }
+  const perTenant = await deps.store.consumeQuota(`T#${tenant.tenantId}`, limits.tenantPerMinute, MINUTE_MS, now);
+  if (!perTenant.admitted) {
+    deps.logger.warn('backchannel request refused: per-tenant rate limit', { tenant: tenant.tenantId });
+    throw overCapacity('the service is receiving too many requests', perTenant.retryAfterSeconds);
+  }
+};
+
+/**
+ * The cap on pending requests of a tenant. Counting pending requests exactly needs a counter decremented on every
+ * decision and expiry, which single-item writes without transactions cannot keep right; instead the requests
+ * *created* in the last `backchannel_max_expires_in` seconds are counted (every pending request is among them, as
+ * none lives longer), in two fixed windows of that length: the current and the previous. The sum is an upper bound
+ * on what is pending, so the cap is never exceeded; it may refuse early (decided requests still count until their
+ * window passes).
+ */
+export const admitPendingRequest = async (
+  deps: Pick<Deps, 'store' | 'logger'>,
+  input: { tenant: Tenant; now: number },
+): Promise<void> => {
+  const { tenant, now } = input;
+  const windowMs = tenant.settings.backchannelMaxExpiresIn * 1000;
+  const quota = await deps.store.consumeQuota(
+    `P#${tenant.tenantId}#${tenant.settings.backchannelMaxExpiresIn}`,
+    abuseLimits(tenant.settings).maxPending,
+    windowMs,
+    now,
+    { includePrevious: true },
+  );
+  if (!quota.admitted) {
+    deps.logger.warn('backchannel request refused: pending requests cap', { tenant: tenant.tenantId });
+    throw overCapacity('too many requests are pending in this tenant', quota.retryAfterSeconds);
+  }
+};
+
+/**
+ * CIBA §7.1 user_code, with an attempt counter: after USER_CODE_MAX_FAILURES wrong codes for a user within
+ * USER_CODE_LOCKOUT_SECONDS, every user_code for that user is refused (403 access_denied, the OP refusing) until
+ * the window ends, so that a code of a few digits cannot be guessed (each wrong guess also counts against the
+ * per-user request limit).
+ */
+export const checkUserCode = async (
+  deps: Pick<Deps, 'store' | 'logger'>,
+  input: { tenant: Tenant; client: Client; user: User; presented: string | undefined; now: number },
+): Promise<void> => {
+  const { tenant, client, user, presented, now } = input;
+  if (!client.backchannelUserCodeParameter) return;
+  if (presented === undefined) throw MissingUserCode('user_code is required for this client');
+  const key = `UC#${tenant.tenantId}#${user.sub}`;
+  const windowMs = USER_CODE_LOCKOUT_SECONDS * 1000;
+  if ((await deps.store.readQuota(key, windowMs, now)) >= USER_CODE_MAX_FAILURES) {
+    throw AccessDenied('too many wrong user codes for this user: try again later');
+  }
+  if (user.userCodeHash && matchesHash(presented, user.userCodeHash)) return;
+  await deps.store.consumeQuota(key, USER_CODE_MAX_FAILURES, windowMs, now);
+  deps.logger.warn('wrong user_code', { tenant: tenant.tenantId, client: client.clientId });
+  throw InvalidUserCode('user_code is not valid');
+};
