@@ -156,6 +156,13 @@ const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatc
   return next;
 };
 
+/**
+ * The settings a patch (the wire shape of PUT /admin/tenants/{tenant}) makes of `current`: validated and
+ * merged, or a 400 invalid_request naming the problem. The CDK tenants file goes through here too.
+ */
+export const applySettingsPatch = (current: TenantSettings, body: unknown): TenantSettings =>
+  merge(current, parseWith(TenantSettingsPatch, body));
+
 /** Creates (201) or updates (200) a tenant; an update is conditional on the version that was read. */
 export const putTenant = async (
   deps: Pick<Deps, 'store' | 'keys' | 'clock' | 'config'>,
@@ -163,12 +170,11 @@ export const putTenant = async (
   body: unknown,
 ): Promise<{ created: boolean; tenant: Tenant }> => {
   if (deps.config.mode !== 'local') throw AccessDenied('tenants are managed by the CDK app in AWS');
-  const patch = parseWith(TenantSettingsPatch, body);
   const current = await deps.store.getTenant(tenantId);
   const now = deps.clock.now();
   const tenant: Tenant = {
     tenantId,
-    settings: merge(current?.settings ?? { ...DEFAULT_TENANT_SETTINGS, displayName: tenantId }, patch),
+    settings: applySettingsPatch(current?.settings ?? { ...DEFAULT_TENANT_SETTINGS, displayName: tenantId }, body),
     createdAt: current?.createdAt ?? now,
     updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
   };

@@ -2,7 +2,7 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import type { TenantProvisionerDeps } from '../../functions/tenant-provisioner/handler.ts';
 import { createHandler } from '../../functions/tenant-provisioner/handler.ts';
-import { parseTenantSettings } from '../../functions/tenant-provisioner/settings.ts';
+import { parseAwsTenantSettings, parseTenantSettings } from '../../functions/tenant-provisioner/settings.ts';
 import { silentLogger } from '../../lib/logging.ts';
 import { DEFAULT_TENANT_SETTINGS, type Tenant } from '../../lib/model.ts';
 
@@ -128,22 +128,24 @@ describe('tenant provisioner', () => {
 
 describe('parseTenantSettings', () => {
   it.each([
-    [{ backchannel_expires_in: 0 }, /backchannel_expires_in must be an integer >= 1/],
+    [{ backchannel_expires_in: 0 }, /backchannel_expires_in: Too small: expected number to be >=1/],
     [
       { backchannel_expires_in: 600, backchannel_max_expires_in: 300 },
-      /backchannel_max_expires_in must be an integer >= 600/,
+      /backchannel_max_expires_in must not be below backchannel_expires_in/,
     ],
     [{ delivery_modes: [] }, /delivery_modes/],
     [{ delivery_modes: ['poll', 'fax'] }, /delivery_modes/],
     [{ signing_alg: 'HS256' }, /signing_alg/],
-    [{ fapi: 'yes' }, /fapi must be true or false/],
-    [{ colour: 'blue' }, /colour is not a tenant setting/],
+    [{ fapi: 'yes' }, /fapi: Invalid input: expected boolean/],
+    [{ web_push: { subject: 'mailto:a@b.c' } }, /web_push is not supported in the tenants file/],
+    [{ colour: 'blue' }, /unknown field colour/],
   ])('rejects %j', (input, message) => {
-    expect(() => parseTenantSettings(input)).toThrow(message);
+    expect(() => parseAwsTenantSettings(input)).toThrow(message);
   });
 
-  it('raises the default maximum lifetime to a longer default lifetime', () => {
-    expect(parseTenantSettings({ backchannel_expires_in: 600 })).toMatchObject({
+  it('refuses a default lifetime above the maximum unless the maximum is raised with it', () => {
+    expect(() => parseTenantSettings({ backchannel_expires_in: 600 })).toThrow(/must not be below/);
+    expect(parseTenantSettings({ backchannel_expires_in: 600, backchannel_max_expires_in: 600 })).toMatchObject({
       backchannelExpiresIn: 600,
       backchannelMaxExpiresIn: 600,
     });

@@ -1,0 +1,408 @@
+/**
+ * Property-based tests over every public route (issue 7): arbitrary methods, headers, content types, bodies
+ * (random and repeated form fields, huge values, invalid UTF-8, nested JSON), tenants and ids, against the local
+ * service. Invariants: never a 5xx; every refusal is JSON `{error, error_description?, error_uri?}` with an error
+ * code this service defines (lib/oauth/errors.ts), without a stack or internal detail; and a refused request leaves
+ * the store as it was, but for the writes a refusal is meant to make (`allowedWrite`).
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES } from '../../lib/http/routes.ts';
+import {
+  ADMIN_TOKEN,
+  basicAuth,
+  createTenantFixture,
+  enrollDevice,
+  nextTxn,
+  postForm,
+  startTestService,
+  type TenantFixture,
+  type TestDevice,
+  type TestService,
+} from '../helpers/service.ts';
+import { scanTables, tableDiff } from './faults.ts';
+
+/** Every `error` code the service can answer with: the ones lib/ defines, read from the source. */
+const definedCodes = (): Set<string> => {
+  const codes = new Set<string>();
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (path.endsWith('.ts')) {
+        const text = readFileSync(path, 'utf8');
+        for (const m of text.matchAll(/(?:define|new OAuthError)\(\s*'([a-z_]+)'/g)) codes.add(m[1]!);
+      }
+    }
+  };
+  walk(join(import.meta.dirname, '../../lib'));
+  // The local server's own answers (404 route, 405, 413, malformed path) use these too.
+  for (const code of ['not_found', 'invalid_request']) codes.add(code);
+  codes.delete('server_error');
+  codes.delete('temporarily_unavailable');
+  return codes;
+};
+const CODES = definedCodes();
+
+let svc: TestService;
+let fx: TenantFixture;
+let device: TestDevice;
+let txn: string;
+let authReqId: string;
+
+beforeAll(async () => {
+  svc = await startTestService();
+  fx = await createTenantFixture(svc, 'prop', {
+    user_rate_limit_per_minute: 10_000,
+    client_rate_limit_per_minute: 1_000_000,
+    tenant_rate_limit_per_minute: 1_000_000,
+    max_pending_requests: 1_000_000,
+    delivery_modes: ['poll', 'ping'],
+  });
+  device = await enrollDevice(svc, fx);
+  const ack = await postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice' }, fx.client);
+  authReqId = ack.body.auth_req_id;
+  txn = await nextTxn(device);
+}, 60_000);
+afterAll(() => svc?.stop());
+
+// Generators
+
+const printable = fc.string({
+  unit: fc.constantFrom(...' !"#$%&\'()*+,-./0123456789:;<=>?@AZaz[\\]^_`{|}~'.split('')),
+  maxLength: 40,
+});
+const anyText = fc.oneof(
+  fc.string({ maxLength: 60 }),
+  fc.string({ unit: 'grapheme', maxLength: 20 }),
+  fc.string({ unit: 'binary', maxLength: 20 }),
+  printable,
+);
+/** encodeURIComponent, which throws on a lone surrogate: then the bytes of one, percent-encoded. */
+const encode = (text: string): string => {
+  try {
+    return encodeURIComponent(text);
+  } catch {
+    return '%ED%A0%80';
+  }
+};
+const huge = fc.integer({ min: 1_000, max: 70_000 }).map((n) => 'A'.repeat(n));
+
+const tenantId = () =>
+  fc.oneof(
+    { weight: 6, arbitrary: fc.constant(fx.tenant) },
+    fc.constantFrom('unknown-t', 'admin', 'health', 'assets', 'UPPER', '-dash', 'a'.repeat(64), '%zz', '..', 'ténant'),
+    anyText.map(encode),
+  );
+const id = () =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom(txn, authReqId, fx.client.client_id, 'alice', device.deviceId) },
+    fc.constantFrom('', '%', '%E0%A4%A', '..', '%2e%2e', 'x'.repeat(3000), `${txn}x`, encodeURIComponent(authReqId)),
+    anyText.map(encode),
+  );
+
+/** A path: one of the route templates with its parameters filled in, or an arbitrary one. */
+const path = () =>
+  fc.oneof(
+    {
+      weight: 9,
+      arbitrary: fc
+        .tuple(fc.constantFrom(...ROUTES), tenantId(), id(), id(), fc.option(printable.map(encode)))
+        .map(([route, tenant, a, b, query]) => {
+          let used = 0;
+          const filled = route.path.replace(/\{(\w+)\}/g, (_m, name: string) =>
+            name === 'tenant' ? tenant : used++ === 0 ? a : b,
+          );
+          return query ? `${filled}?${query}=${query}` : filled;
+        }),
+    },
+    anyText.map((p) => `/${encode(p)}`),
+  );
+
+const FIELDS = [
+  'scope',
+  'login_hint',
+  'id_token_hint',
+  'login_hint_token',
+  'binding_message',
+  'user_code',
+  'requested_expiry',
+  'client_notification_token',
+  'acr_values',
+  'authorization_details',
+  'request',
+  'grant_type',
+  'auth_req_id',
+  'refresh_token',
+  'client_id',
+  'client_secret',
+  'client_assertion',
+  'client_assertion_type',
+  'token',
+  'decision',
+  'ticket',
+];
+const fieldValue = () =>
+  fc.oneof(
+    fc.constantFrom(
+      'openid',
+      'openid profile email',
+      'alice',
+      'email:alice@example.com',
+      'urn:openid:params:grant-type:ciba',
+      'refresh_token',
+      'approve',
+      '{"format":"iss_sub"}',
+      '[{"type":"x"}]',
+      '0',
+      '-1',
+      '99999999999',
+    ),
+    fc.constant(authReqId),
+    fc.constant(fx.client.client_id),
+    anyText,
+    huge,
+  );
+
+const formBody = () =>
+  fc
+    .array(fc.tuple(fc.oneof(fc.constantFrom(...FIELDS), anyText), fieldValue()), { maxLength: 8 })
+    .map((pairs) => new URLSearchParams(pairs).toString());
+const jsonBody = () =>
+  fc.oneof(
+    fc.jsonValue({ maxDepth: 5 }).map((v) => JSON.stringify(v)),
+    fc
+      .dictionary(
+        fc.oneof(
+          fc.constantFrom('decision', 'ticket', 'name', 'push', 'email', 'user_code', 'grant_types', 'client_name'),
+          anyText,
+        ),
+        fc.jsonValue({ maxDepth: 4 }),
+        { maxKeys: 6 },
+      )
+      .map((v) => JSON.stringify(v)),
+    fc.integer({ min: 10, max: 5_000 }).map((depth) => '['.repeat(depth) + ']'.repeat(depth)),
+  );
+const bytes = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
+const body = () =>
+  fc.oneof(
+    fc.constant(undefined),
+    formBody().map(bytes),
+    jsonBody().map(bytes),
+    fc.uint8Array({ maxLength: 200 }).map((b) => new Uint8Array(b)),
+    fc
+      .tuple(formBody(), fc.constantFrom([0xff], [0xc3, 0x28], [0xe2, 0x82], [0xed, 0xa0, 0x80]))
+      .map(([text, bad]) => new Uint8Array(Buffer.concat([Buffer.from(text), Buffer.from(bad)]))),
+    huge.map(bytes),
+  );
+
+const CONTENT_TYPES = [
+  'application/x-www-form-urlencoded',
+  'application/x-www-form-urlencoded; charset=utf-8',
+  'application/json',
+  'application/json; charset=utf-8',
+  'APPLICATION/JSON',
+  'text/plain',
+  'multipart/form-data; boundary=x',
+  'application/jwt',
+  '',
+];
+
+type Auth = 'none' | 'basic' | 'basic-wrong' | 'admin' | 'admin-wrong' | 'bearer-garbage' | 'garbage';
+const authHeader = (auth: Auth): Record<string, string> => {
+  switch (auth) {
+    case 'basic':
+      return { Authorization: basicAuth(fx.client.client_id, fx.client.client_secret) };
+    case 'basic-wrong':
+      return { Authorization: basicAuth(fx.client.client_id, 'wrong') };
+    case 'admin':
+      return { Authorization: `Bearer ${ADMIN_TOKEN}` };
+    case 'admin-wrong':
+      return { Authorization: `Bearer ${ADMIN_TOKEN}x` };
+    case 'bearer-garbage':
+      return { Authorization: 'Bearer eyJhbGciOiJub25lIn0.e30.' };
+    case 'garbage':
+      return { Authorization: 'Basic %%%' };
+    default:
+      return {};
+  }
+};
+
+interface Fuzzed {
+  method: string;
+  path: string;
+  contentType: string | null;
+  auth: Auth;
+  dpop: 'none' | 'valid' | 'garbage' | 'repeated';
+  extraHeaders: [string, string][];
+  body: Uint8Array<ArrayBuffer> | undefined;
+}
+
+const request = (): fc.Arbitrary<Fuzzed> =>
+  fc.record({
+    method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
+    path: path(),
+    contentType: fc.option(fc.constantFrom(...CONTENT_TYPES)),
+    auth: fc.constantFrom<Auth>('none', 'basic', 'basic-wrong', 'admin', 'admin-wrong', 'bearer-garbage', 'garbage'),
+    dpop: fc.constantFrom<Fuzzed['dpop']>('none', 'valid', 'valid', 'garbage', 'repeated'),
+    extraHeaders: fc.array(
+      fc.tuple(
+        fc.constantFrom('Origin', 'X-Forwarded-For', 'Accept', 'X-Ciba-Console', 'Content-Encoding', 'If-None-Match'),
+        printable,
+      ),
+      { maxLength: 3 },
+    ),
+    body: body(),
+  });
+
+// The property
+
+/**
+ * Writes a refused request may make, and why:
+ * - `JTI#`: a DPoP proof that verified is spent whatever the body (RFC 9449 §11.1): a proof does not sign the
+ *   body, so an unspent proof of a refused request could be replayed with another body;
+ * - `QUOTA#` and the user's `rl_*` counters: the request budgets count requests that got past client
+ *   authentication, refused or not (counting only successes would let a client probe users or guess user codes
+ *   for free), and a wrong user_code counts towards the user's lockout;
+ * - the live request's `last_polled_at` and `interval`: a token poll is recorded whatever it answers (slow_down
+ *   is computed from it, CIBA §11).
+ */
+const allowedWrite = (key: string, before?: Record<string, unknown>, after?: Record<string, unknown>): boolean => {
+  if (/\|(JTI|QUOTA)#/.test(key)) return true;
+  if (!before || !after) return false;
+  const volatile = key.includes('|USER#')
+    ? ['rl_minute', 'rl_count']
+    : key.includes('|REQ#')
+      ? ['last_polled_at', 'interval']
+      : [];
+  const strip = (item: Record<string, unknown>) =>
+    JSON.stringify(Object.fromEntries(Object.entries(item).filter(([k]) => !volatile.includes(k))));
+  return volatile.length > 0 && strip(before) === strip(after);
+};
+
+const send = async (r: Fuzzed) => {
+  const url = `${svc.url}${r.path}`;
+  const headers: Record<string, string> = { ...authHeader(r.auth) };
+  for (const [name, value] of r.extraHeaders) headers[name] = value;
+  if (r.contentType !== null) headers['Content-Type'] = r.contentType;
+  const htu = url.split('?')[0]!;
+  if (r.dpop === 'valid') headers.DPoP = await device.proof(r.method, htu);
+  if (r.dpop === 'garbage') headers.DPoP = 'eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.AAAA';
+  if (r.dpop === 'repeated')
+    headers.DPoP = `${await device.proof(r.method, htu)}, ${await device.proof(r.method, htu)}`;
+  const withBody = r.method !== 'GET' && r.method !== 'HEAD' && r.body !== undefined;
+  const res = await fetch(url, { method: r.method, headers, ...(withBody ? { body: r.body } : {}) });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+};
+
+const check = async (r: Fuzzed) => {
+  const before = await scanTables(svc);
+  const res = await send(r);
+  const where = `${r.method} ${r.path.slice(0, 120)} auth=${r.auth} dpop=${r.dpop} -> ${res.status} ${res.text.slice(0, 200)}`;
+  expect(res.status, where).toBeLessThan(500);
+  expect(res.headers.get('x-content-type-options'), where).toBe('nosniff');
+  if (res.status < 400) return;
+  if (r.method !== 'HEAD') {
+    expect(res.headers.get('content-type'), where).toMatch(/^application\/json/);
+    const parsed = JSON.parse(res.text) as Record<string, unknown>;
+    expect(CODES.has(String(parsed.error)), `${where}: unknown error code`).toBe(true);
+    expect(
+      Object.keys(parsed).filter((k) => !['error', 'error_description', 'error_uri'].includes(k)),
+      where,
+    ).toEqual([]);
+    if (parsed.error_description !== undefined) {
+      expect(parsed.error_description, where).toMatch(/^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/);
+    }
+    expect(res.text, where).not.toMatch(/stack|Exception|node_modules|\/work\/|\.ts:\d|at async|TypeError|RangeError/);
+  }
+  const after = await scanTables(svc);
+  const diff = tableDiff(before, after);
+  const unexpected = [
+    ...diff.added.filter((k) => !allowedWrite(k)),
+    ...diff.removed,
+    ...diff.changed.filter((k) => !allowedWrite(k, before.get(k), after.get(k))),
+  ];
+  expect(unexpected, `${where}: a refused request changed the store`).toEqual([]);
+};
+
+describe('arbitrary requests to every route', () => {
+  it('never answer 5xx, always answer a spec error as JSON, and change nothing when refused', async () => {
+    await fc.assert(
+      fc.asyncProperty(request(), async (r) => {
+        // Deleting the fixture with the real admin token is an accepted request that ends the experiment.
+        fc.pre(!(r.method === 'DELETE' && r.auth === 'admin'));
+        await check(r);
+      }),
+      { numRuns: 400, endOnFailure: true },
+    );
+  }, 240_000);
+
+  it('hold for authenticated clients sending arbitrary forms to the backchannel and token endpoints', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('bc-authorize', 'oauth/token', 'oauth/revoke', 'oauth/introspect'),
+        fc.oneof(formBody().map(bytes), body()),
+        fc.option(fc.constantFrom(...CONTENT_TYPES), { freq: 5 }),
+        async (endpoint, payload, contentType) => {
+          await check({
+            method: 'POST',
+            path: `/${fx.tenant}/${endpoint}`,
+            contentType: contentType ?? 'application/x-www-form-urlencoded',
+            auth: 'basic',
+            dpop: 'none',
+            extraHeaders: [],
+            body: payload,
+          });
+        },
+      ),
+      { numRuns: 250, endOnFailure: true },
+    );
+  }, 240_000);
+
+  it('hold for signed devices and the admin sending arbitrary JSON', async () => {
+    const targets = [
+      {
+        method: 'POST',
+        path: () => `/${fx.tenant}/device/transactions/${txn}`,
+        auth: 'none' as Auth,
+        dpop: 'valid' as const,
+      },
+      { method: 'POST', path: () => `/${fx.tenant}/device/enrollments`, auth: 'none' as Auth, dpop: 'valid' as const },
+      { method: 'PUT', path: () => `/${fx.tenant}/device/push`, auth: 'none' as Auth, dpop: 'valid' as const },
+      { method: 'PUT', path: () => `/admin/tenants/${fx.tenant}`, auth: 'admin' as Auth, dpop: 'none' as const },
+      {
+        method: 'PUT',
+        path: () => `/admin/tenants/${fx.tenant}/users/alice`,
+        auth: 'admin' as Auth,
+        dpop: 'none' as const,
+      },
+      {
+        method: 'POST',
+        path: () => `/admin/tenants/${fx.tenant}/clients`,
+        auth: 'admin' as Auth,
+        dpop: 'none' as const,
+      },
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...targets),
+        fc.oneof({ weight: 4, arbitrary: jsonBody().map(bytes) }, body()),
+        fc.option(fc.constantFrom(...CONTENT_TYPES), { freq: 5 }),
+        async (target, payload, contentType) => {
+          await check({
+            method: target.method,
+            path: target.path(),
+            contentType: contentType ?? 'application/json',
+            auth: target.auth,
+            dpop: target.dpop,
+            extraHeaders: [],
+            body: payload,
+          });
+        },
+      ),
+      { numRuns: 250, endOnFailure: true },
+    );
+  }, 240_000);
+});
