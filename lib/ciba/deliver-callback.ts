@@ -1,5 +1,6 @@
 import { type AuthRequest, type CallbackAttempt, type CallbackState, callbackPolicy } from '../model.ts';
-import { mintTokens } from '../oauth/tokens.ts';
+import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
+import { accessGrantOf, mintTokens } from '../oauth/tokens.ts';
 import type { CibaEvent, DeadLetterRecord, Deps, Store } from '../ports.ts';
 import { EVENT, epochSeconds, TIMER_EVENT } from './events.ts';
 
@@ -43,7 +44,13 @@ export type DeliverCallbackDeps = Pick<
 > & {
   store: Pick<
     Store,
-    'getRequest' | 'getTenant' | 'getClient' | 'claimCallbackAttempt' | 'savePushResponse' | 'recordCallbackAttempt'
+    | 'getRequest'
+    | 'getTenant'
+    | 'getClient'
+    | 'claimCallbackAttempt'
+    | 'savePushResponse'
+    | 'recordCallbackAttempt'
+    | 'createRefreshToken'
   >;
   random?: () => number;
 };
@@ -233,7 +240,18 @@ const pushTokens = async (
   if (!request.grantPending) return undefined;
   const issuer = request.issuer ?? (deps.config.publicUrl ? `${deps.config.publicUrl}/${tenant.tenantId}` : undefined);
   if (!issuer) return undefined;
-  const tokens = await mintTokens(deps.keys, { issuer, tenant, client, request, now });
+  // A refresh token exists before the ID token that carries its rt_hash (CIBA §10.3.1).
+  const refreshToken = wantsRefreshToken(client, request.scope)
+    ? await issueRefreshToken(deps, { tenant, clientId: client.clientId, now, grant: accessGrantOf(request, now) })
+    : undefined;
+  const tokens = await mintTokens(deps.keys, {
+    issuer,
+    tenant,
+    client,
+    request,
+    now,
+    ...(refreshToken ? { refreshToken } : {}),
+  });
   const response = { ...tokens, auth_req_id: request.authReqId };
   const saved = await deps.store.savePushResponse(request.txn, response, now);
   if (saved === 'conflict') return (await deps.store.getRequest(request.txn))?.pushResponse;

@@ -9,7 +9,7 @@ import {
   UnauthorizedClient,
 } from '../oauth/errors.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
-import { ACR_DEVICE_KEY, mintTokens, type TokenResponse } from '../oauth/tokens.ts';
+import { accessGrantOf, mintTokens, type TokenResponse } from '../oauth/tokens.ts';
 import type { Deps } from '../ports.ts';
 import { EVENT } from './events.ts';
 
@@ -86,18 +86,7 @@ export const pollCibaGrant = async (
     try {
       // The refresh token exists before the ID token that carries its rt_hash (CIBA §10.3.1).
       const refreshToken = wantsRefreshToken(client, before.scope)
-        ? await issueRefreshToken(deps, {
-            tenant,
-            clientId: client.clientId,
-            now,
-            grant: {
-              sub: before.sub,
-              scope: before.scope,
-              authTime: before.authTime ?? before.decidedAt ?? now,
-              ...(before.acrValues ? { acr: ACR_DEVICE_KEY } : {}),
-              ...(before.authorizationDetails ? { authorizationDetails: before.authorizationDetails } : {}),
-            },
-          })
+        ? await issueRefreshToken(deps, { tenant, clientId: client.clientId, now, grant: accessGrantOf(before, now) })
         : undefined;
       const tokens = await mintTokens(deps.keys, {
         issuer: input.issuer,

@@ -1,6 +1,6 @@
 import { randomToken, sha256 } from '../crypto.ts';
 import { type Client, REFRESH_TOKEN_GRANT_TYPE, type RefreshTokenRecord, type Tenant } from '../model.ts';
-import type { Deps } from '../ports.ts';
+import type { Deps, Store } from '../ports.ts';
 import { grantedSubset } from './authorization-details.ts';
 import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from './errors.ts';
 import { splitScope } from './scopes.ts';
@@ -22,7 +22,7 @@ export const wantsRefreshToken = (client: Client, scope: string): boolean =>
  * lifetime (tenant setting `refresh_token_ttl`, 30 days by default). A rotation passes the family on.
  */
 export const issueRefreshToken = async (
-  deps: Pick<Deps, 'store'>,
+  deps: { store: Pick<Store, 'createRefreshToken'> },
   input: { tenant: Tenant; clientId: string; grant: AccessGrant; now: number; familyId?: string },
 ): Promise<string> => {
   const token = randomToken(32);

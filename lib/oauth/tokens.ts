@@ -49,6 +49,15 @@ export interface AccessGrant {
   authorizationDetails?: unknown[];
 }
 
+/** What an approved request grants, as a refresh token carries it on. */
+export const accessGrantOf = (request: AuthRequest, now: number): AccessGrant => ({
+  sub: request.sub,
+  scope: request.scope,
+  authTime: request.authTime ?? request.decidedAt ?? now,
+  ...achievedAcr(request),
+  ...(request.authorizationDetails ? { authorizationDetails: request.authorizationDetails } : {}),
+});
+
 /**
  * An RFC 9068 JWT access token. `certificateThumbprint` binds it to the client's TLS certificate (RFC 8705 §3.1:
  * `cnf.x5t#S256`); the resource server then accepts it only over a connection with that certificate.

@@ -5,8 +5,8 @@
  * Conformance cases (../shared/reference/conformance.md, J and K):
  * 90 notification token validation · 91 ping ack · 92 ping shape · 93 poll after ping · 94 ping after denial ·
  * 95 200 with a body · 96 3xx/401/403 · 97 push ack · 98 push body · 99 auth_req_id claim · 100 at_hash ·
- * 101 rt_hash: not applicable, this service issues no refresh tokens yet (grant_types accepts only the CIBA grant),
- *     so the test asserts that no refresh_token is pushed · 102 push errors (access_denied, expired_token;
+ * 101 rt_hash: a push client with the refresh_token grant asking for offline_access is pushed a refresh token and
+ *     the ID token's rt_hash; without offline_access none is pushed · 102 push errors (access_denied, expired_token;
  *     transaction_failed is covered in test/unit/ciba/deliver-callback.test.ts terms: a grant without tokens) ·
  * 103 push transport: 3xx not followed; the certificate binding half does not apply (no mTLS client
  *     authentication, so no certificate to bind to).
@@ -415,6 +415,31 @@ describe('ping mode (conformance 92-96)', () => {
 describe('push mode (conformance 97-103)', () => {
   const jwks = () => createRemoteJWKSet(new URL(`${fx.issuer}/.well-known/jwks.json`));
 
+  it('101: pushes a refresh token with offline_access, and the ID token carries its rt_hash; the token refreshes', async () => {
+    const path = `/cb/push-rt-${++pathNo}`;
+    const res = await svc.admin('POST', `/admin/tenants/${fx.tenant}/clients`, {
+      grant_types: [CIBA_GRANT, 'refresh_token'],
+      backchannel_token_delivery_mode: 'push',
+      backchannel_client_notification_endpoint: receiver.endpoint(path, []),
+    });
+    expect(res.status).toBe(201);
+    const creds = { client_id: res.body.client_id, client_secret: res.body.client_secret } as Creds;
+    const ack = (await authorize(creds, { scope: 'openid offline_access' })).body;
+    await decide(ack.auth_req_id, 'approve');
+    const [push] = await receiver.waitFor(path, 1);
+    const body = JSON.parse(push!.body);
+    expect(body.refresh_token).toEqual(expect.any(String));
+    const { payload } = await jwtVerify(body.id_token, jwks(), { issuer: fx.issuer, audience: creds.client_id });
+    expect(payload['urn:openid:params:jwt:claim:rt_hash']).toBe(atHash(body.refresh_token));
+    const refreshed = await postForm(
+      `${fx.issuer}/oauth/token`,
+      { grant_type: 'refresh_token', refresh_token: body.refresh_token },
+      creds,
+    );
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.refresh_token).not.toBe(body.refresh_token);
+  });
+
   it('pushes a token response whose ID token verifies against the JWKS with at_hash and auth_req_id', async () => {
     const { path, creds } = await newClient('push');
     const ack = (await authorize(creds)).body;
@@ -438,7 +463,7 @@ describe('push mode (conformance 97-103)', () => {
       expires_in: 3600,
       scope: 'openid profile',
     });
-    // 101: no refresh token is pushed (none is issued), so there is no rt_hash to check.
+    // 101: no offline_access, so no refresh token and no rt_hash.
     expect(body.refresh_token).toBeUndefined();
 
     const { payload, protectedHeader } = await jwtVerify(body.id_token, jwks(), {

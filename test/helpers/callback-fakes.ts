@@ -6,6 +6,7 @@ import {
   CIBA_GRANT_TYPE,
   type Client,
   DEFAULT_TENANT_SETTINGS,
+  type RefreshTokenRecord,
   type Tenant,
 } from '../../lib/model.ts';
 import type { CibaEvent, DeadLetterRecord, OutboundResult } from '../../lib/ports.ts';
@@ -18,6 +19,7 @@ export class FakeCallbackStore {
   readonly requests = new Map<string, AuthRequest & { claimed?: number; leaseUntil?: number }>();
   readonly tenants = new Map<string, Tenant>();
   readonly clients = new Map<string, Client>();
+  readonly refreshTokens = new Map<string, RefreshTokenRecord>();
 
   async getRequest(txn: string) {
     const r = this.requests.get(txn);
@@ -41,6 +43,11 @@ export class FakeCallbackStore {
     r.leaseUntil = leaseUntil;
     r.callback ??= { state: 'pending', attempts: [] };
     return strip(r);
+  }
+  async createRefreshToken(record: RefreshTokenRecord) {
+    if (this.refreshTokens.has(record.tokenHash)) return 'conflict' as const;
+    this.refreshTokens.set(record.tokenHash, structuredClone(record));
+    return 'ok' as const;
   }
   async savePushResponse(txn: string, response: Record<string, unknown>, now: number) {
     const r = this.requests.get(txn);
