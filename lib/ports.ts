@@ -276,6 +276,8 @@ export interface Clock {
 }
 
 export interface Logger {
+  /** Called at the start of each invocation: a Lambda logger then tags its lines with the request id. */
+  addContext?(context: import('aws-lambda').Context): void;
   debug(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;

@@ -37,7 +37,8 @@ export const triggerOf = (
  * cannot help); a store or signing failure throws, so the invoker retries the event.
  */
 export const createHandler = (deps: Deps) =>
-  middy<CibaEventBridgeEvent, CallbackOutcome | undefined>().handler(async (event) => {
+  middy<CibaEventBridgeEvent, CallbackOutcome | undefined>().handler(async (event, context) => {
+    deps.logger.addContext?.(context);
     const trigger = triggerOf(event);
     if (!trigger) {
       deps.logger.debug('callback event ignored', { detail_type: event['detail-type'], source: event.source });

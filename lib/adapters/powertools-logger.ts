@@ -1,10 +1,11 @@
 import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
 import { redact } from '../logging.ts';
 import type { Logger } from '../ports.ts';
 
 /**
  * The Logger port on Powertools Logger: one structured JSON line per entry with the service name, cold
- * start and (once a handler calls `powertools.addContext`) the Lambda request id. Fields named like a
+ * start and the Lambda request id (the middleware calls `addContext` at the start of each invocation). Fields named like a
  * secret, token, hint or proof are redacted before they reach Powertools (DESIGN.md: never in logs).
  */
 export class PowertoolsLogger implements Logger {
@@ -13,6 +14,10 @@ export class PowertoolsLogger implements Logger {
 
   constructor(powertools: PowertoolsBaseLogger = new PowertoolsBaseLogger()) {
     this.powertools = powertools;
+  }
+
+  addContext(context: Context): void {
+    this.powertools.addContext(context);
   }
 
   debug(message: string, fields?: Record<string, unknown>): void {

@@ -54,6 +54,9 @@ const transientAnswer = (event: HttpEvent | undefined): OAuthError =>
  */
 export const httpEnvelope = (logger: Logger): MiddlewareObj<HttpEvent, HttpResult> => ({
   name: 'httpEnvelope',
+  before: (request) => {
+    logger.addContext?.(request.context);
+  },
   after: (request) => {
     if (request.response) request.response = withSecurityHeaders(request.response);
   },

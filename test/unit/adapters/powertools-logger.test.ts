@@ -75,6 +75,29 @@ describe('PowertoolsLogger', () => {
     expect(entry).toMatchObject({ client_id: 'client-1', nested: { ok: 'visible' }, client_secret: '[redacted]' });
   });
 
+  it('tags lines with the Lambda request id once the middleware adds the invocation context', async () => {
+    const out = capture();
+    const logger = new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: 'ciba-token' }));
+    const { httpFunction } = await import('../../../lib/http/middleware.ts');
+    const handler = httpFunction(logger, async () => {
+      logger.info('inside');
+      return { statusCode: 204, headers: {}, body: '' };
+    });
+    await handler(
+      { routeKey: 'GET /x', headers: {} } as never,
+      {
+        awsRequestId: 'req-123',
+        functionName: 'ciba-token',
+        functionVersion: '1',
+        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:1:function:ciba-token',
+        memoryLimitInMB: '512',
+        getRemainingTimeInMillis: () => 10_000,
+      } as never,
+    );
+    out.restore();
+    expect(out.entries().find((e) => e.message === 'inside')).toMatchObject({ function_request_id: 'req-123' });
+  });
+
   it('respects the log level', () => {
     const out = capture();
     const logger = new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: 'ciba', logLevel: 'WARN' }));
