@@ -47,6 +47,8 @@ export interface LocalServiceOptions {
     backoff?: { baseMs: number; capMs: number };
     redeliveryDelaysMs?: number[];
   };
+  /** Requests handled at once before the server sheds load with 503 (lib/local/server.ts, default 256). */
+  maxInFlight?: number;
   /** An HTTPS listener that asks for client certificates (mutual TLS: RFC 8705 client auth and bound tokens). */
   tls?: LocalTlsOptions;
 }
@@ -154,10 +156,16 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   const server = createLocalServer({
     handlers,
     logger: options.logger,
+    ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
     extra: (req, res, url) => {
       if (url.pathname.endsWith('/device/events')) return events(req, res, url);
       if (url.pathname !== '/health') return false;
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Cache-Control': 'no-store',
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+      });
       res.end(JSON.stringify({ status: 'ok' }));
       return true;
     },

@@ -42,6 +42,11 @@ const main = async () => {
   const port = env.PORT ? Number(env.PORT) : 8787;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`PORT must be a port number, not ${env.PORT}`);
+  if (
+    env.CIBA_MAX_IN_FLIGHT &&
+    !(Number.isInteger(Number(env.CIBA_MAX_IN_FLIGHT)) && Number(env.CIBA_MAX_IN_FLIGHT) > 0)
+  )
+    throw new Error(`CIBA_MAX_IN_FLIGHT must be a positive integer, not ${env.CIBA_MAX_IN_FLIGHT}`);
   const logger = consoleLogger({ level: (env.CIBA_LOG_LEVEL as 'info' | undefined) ?? 'info' });
   const state = await readState();
   // A token given in the environment is used and never printed; otherwise one is generated once and kept.
@@ -59,6 +64,7 @@ const main = async () => {
     ...(env.CIBA_PUBLIC_URL ? { publicUrl: env.CIBA_PUBLIC_URL } : {}),
     ...(env.DYNAMODB_ENDPOINT ? { dynamoDbEndpoint: env.DYNAMODB_ENDPOINT } : {}),
     ...(tlsOptions ? { tls: tlsOptions } : {}),
+    ...(env.CIBA_MAX_IN_FLIGHT ? { maxInFlight: Number(env.CIBA_MAX_IN_FLIGHT) } : {}),
     logger,
   });
   const seeded = await seedDemo(service.deps);

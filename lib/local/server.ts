@@ -48,6 +48,7 @@ const sendJson = (res: ServerResponse, status: number, body: unknown, headers: R
     'Content-Type': 'application/json',
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
     ...headers,
   });
   res.end(JSON.stringify(body));
@@ -130,14 +131,35 @@ export interface LocalServerOptions {
   logger: Logger;
   /** Extra non-API routes (health). Return true when handled. */
   extra?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+  /**
+   * Requests handled at once; one more is shed at the door with 503 temporarily_unavailable and Retry-After (API
+   * Gateway's throttling does this in AWS), so that requests already accepted keep their latency. Default 256.
+   */
+  maxInFlight?: number;
 }
+
+export const DEFAULT_MAX_IN_FLIGHT = 256;
 
 export const createLocalServer = (options: LocalServerOptions): Server => {
   const routes = ROUTES.filter((r) => options.handlers[r.fn]).map(compile);
+  const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+  let inFlight = 0;
   return createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      // Extra routes (health, the device event stream) are not API calls and hold no slot.
       if (options.extra && (await options.extra(req, res, url))) return;
+      if (inFlight >= maxInFlight) {
+        req.resume();
+        return sendJson(
+          res,
+          503,
+          { error: 'temporarily_unavailable', error_description: 'the server is busy: retry shortly' },
+          { 'Retry-After': '1' },
+        );
+      }
+      inFlight++;
+      res.once('close', () => inFlight--);
       const matching = routes
         .map((route) => ({ route, match: route.pattern.exec(url.pathname) }))
         .filter((m) => m.match !== null);

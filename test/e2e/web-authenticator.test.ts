@@ -8,7 +8,11 @@ import { buildWebAssets } from '../../lib/web/build.ts';
 import { createTenantFixture, startTestService, type TenantFixture, type TestService } from '../helpers/service.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = join(import.meta.dirname, '../../docs/screenshots');
+// Test artifacts under test-results/; `UPDATE_SCREENSHOTS=1` refreshes the copies the README shows.
+const SCREENSHOTS = join(
+  import.meta.dirname,
+  process.env.UPDATE_SCREENSHOTS === '1' ? '../../docs/screenshots' : '../../test-results/screenshots',
+);
 const ACR_PASSKEY = 'urn:ciba-service:acr:device-key+passkey';
 
 /** Runs the web authenticator and console in a real browser (Debian's Chromium) against the local server. */
