@@ -6,7 +6,12 @@ import { CIBA_GRANT_TYPE, type Client, REFRESH_TOKEN_GRANT_TYPE, type Tenant } f
 import { Conflict, InvalidClientMetadata, NotFound } from '../oauth/errors.ts';
 import { SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
-import { StrongAuthMetadataShape, strongAuthToWire, usesClientSecret, validateStrongAuthMetadata } from './client-metadata.ts';
+import {
+  StrongAuthMetadataShape,
+  strongAuthToWire,
+  usesClientSecret,
+  validateStrongAuthMetadata,
+} from './client-metadata.ts';
 
 /** RFC 7591 §2 client metadata, as far as a CIBA client uses it (CIBA Core §4). Unknown members are refused. */
 export const ClientRegistration = z.strictObject({
@@ -83,7 +88,10 @@ export const clientToWire = (client: Client) => ({
 });
 
 /** RFC 7591 §3.2.1: 201 with the metadata, the client_id and the secret, which is shown this once. */
-export type RegisteredClient = ReturnType<typeof clientToWire> & { client_secret?: string; client_secret_expires_at?: number };
+export type RegisteredClient = ReturnType<typeof clientToWire> & {
+  client_secret?: string;
+  client_secret_expires_at?: number;
+};
 
 export const registerClient = async (
   deps: Pick<Deps, 'store' | 'clock'>,

@@ -2,7 +2,6 @@ import { expect } from 'vitest';
 
 export interface HttpAnswer {
   status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field
   body: any;
   headers: Headers;
 }

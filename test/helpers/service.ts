@@ -18,12 +18,7 @@ export interface TestService {
 
 /** The local service on a free port, store in memory, logs captured. */
 export const startTestService = async (
-  opts: {
-    clock?: Clock;
-    callbacks?: LocalServiceOptions['callbacks'];
-    webAssetDirs?: string[];
-    host?: string;
-  } = {},
+  opts: { clock?: Clock; callbacks?: LocalServiceOptions['callbacks']; webAssetDirs?: string[]; host?: string } = {},
 ): Promise<TestService> => {
   const logs: string[] = [];
   const service = await startLocalService({
@@ -39,7 +34,10 @@ export const startTestService = async (
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${service.url}${path}`, {
       method,
-      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      headers: {
+        Authorization: `Bearer ${ADMIN_TOKEN}`,
+        ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+      },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     const text = await res.text();
@@ -76,7 +74,11 @@ export const createTenantFixture = async (
     ...client,
   });
   if (c.status !== 201) throw new Error(`client: ${c.status} ${JSON.stringify(c.body)}`);
-  return { tenant, issuer: `${svc.url}/${tenant}`, client: { client_id: c.body.client_id, client_secret: c.body.client_secret } };
+  return {
+    tenant,
+    issuer: `${svc.url}/${tenant}`,
+    client: { client_id: c.body.client_id, client_secret: c.body.client_secret },
+  };
 };
 
 export const basicAuth = (id: string, secret: string) =>
@@ -151,7 +153,12 @@ export class TestDevice {
 
   async decide(txn: string, decision: 'approve' | 'deny') {
     const url = `${this.issuer}/device/transactions/${txn}`;
-    return this.call('POST', `/device/transactions/${txn}`, { decision }, await this.proof('POST', url, { txn, decision }));
+    return this.call(
+      'POST',
+      `/device/transactions/${txn}`,
+      { decision },
+      await this.proof('POST', url, { txn, decision }),
+    );
   }
 }
 
