@@ -53,6 +53,18 @@ export interface Directory {
   ): Promise<{ user: User } | { rateLimited: true } | undefined>;
 
   getDevice(tenantId: string, deviceId: string): Promise<Device | undefined>;
+  /**
+   * Authenticates a device's DPoP proof in one conditional write on the device: records the proof's `jti` on the
+   * device until `expiresAt` and returns the device, or undefined when the device is unknown or already used that
+   * `jti` (a replay; of concurrent uses of one proof exactly one gets the device).
+   */
+  useDeviceProof(
+    tenantId: string,
+    deviceId: string,
+    jti: string,
+    expiresAt: number,
+    now: number,
+  ): Promise<Device | undefined>;
   /** Creates the device (conditional on absence) and lists it on its user. */
   createDevice(device: Device, summary: DeviceSummary): Promise<WriteOutcome>;
   deleteDevice(tenantId: string, sub: string, deviceId: string): Promise<boolean>;
@@ -157,6 +169,12 @@ export interface Ledger {
     now: number,
     options?: { includePrevious?: boolean },
   ): Promise<{ admitted: boolean; retryAfterSeconds: number }>;
+  /**
+   * The abuse controls of a backchannel request (SECURITY.md) in one conditional write on the tenant's counter item:
+   * the client's and the tenant's requests in this minute, and the tenant's requests in the current and previous
+   * windows of `pendingWindowMs` (their sum bounds the pending requests). Counts everywhere or nowhere.
+   */
+  admitTenantRequest(input: TenantAdmission): Promise<TenantAdmissionOutcome>;
   /** The count of `key` in the window of `windowMs` that holds `now` (0 when none). */
   readQuota(key: string, windowMs: number, now: number): Promise<number>;
 
@@ -186,6 +204,19 @@ export interface Ledger {
 }
 
 export interface Store extends Directory, Ledger {}
+
+export interface TenantAdmission {
+  tenantId: string;
+  clientId: string;
+  limits: { clientPerMinute: number; tenantPerMinute: number; maxPending: number };
+  pendingWindowMs: number;
+  now: number;
+}
+
+/** `contention`: the counter item changed under every attempt (a burst at a window boundary); retry at once. */
+export type TenantAdmissionOutcome =
+  | { admitted: true }
+  | { admitted: false; limit: 'client' | 'tenant' | 'pending' | 'contention'; retryAfterSeconds: number };
 
 /** What the device shows; nothing else travels through the push channel. */
 export interface DeviceNotification {

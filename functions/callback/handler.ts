@@ -1,5 +1,5 @@
 import middy from '@middy/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type CallbackOutcome, type CallbackTrigger, deliverCallback } from '../../lib/ciba/deliver-callback.ts';
 import { CIBA_EVENT_SOURCE, type CibaEventBridgeEvent, EVENT, TIMER_EVENT } from '../../lib/ciba/events.ts';
 import type { Deps } from '../../lib/ports.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DecisionContext } from '../../lib/ciba/confirm-approval.ts';
 import {
   DecisionBody,

@@ -27,7 +27,14 @@ import type {
   Tenant,
   User,
 } from '../model.ts';
-import type { DeadLetterRecord, Store, StoredSigningKey, WriteOutcome } from '../ports.ts';
+import type {
+  DeadLetterRecord,
+  Store,
+  StoredSigningKey,
+  TenantAdmission,
+  TenantAdmissionOutcome,
+  WriteOutcome,
+} from '../ports.ts';
 
 type Item = Record<string, AttributeValue>;
 // biome-ignore lint/suspicious/noExplicitAny: unmarshalled items are untyped until mapped
@@ -38,6 +45,12 @@ const REQUEST_TTL_GRACE_SECONDS = 86_400;
 const BATCH_WRITE_MAX = 25;
 
 const FAILED = Symbol('condition-failed');
+
+/** A device's expired proof ids are removed (one extra write) once this many have gathered on its item. */
+const PROOF_JTI_PRUNE_AFTER = 8;
+const PROOF_JTI_PRUNE_MARGIN_MS = 60_000;
+/** Users whose rate window this process remembers (a hint only; cleared when full). */
+const USER_WINDOW_HINTS = 10_000;
 
 /**
  * DynamoDB key limits. No item can have a longer key, so a lookup by one finds nothing; sent to DynamoDB it would
@@ -104,6 +117,42 @@ function compact<T extends object>(value: T): T {
 }
 
 const ttlSeconds = (expiresAt: number) => Math.ceil(expiresAt / 1000);
+
+const MINUTE_MS = 60_000;
+
+/**
+ * The tenant counter item as of `minute` and `window`: a minute that has passed starts again at 0 (a minute up to
+ * one ahead stays: the caller's clock lags); the pending windows slide, the previous window's own count (`ps - pp`)
+ * becoming the new `pp`. `rolled`: something changed.
+ */
+function rollTenantCounters(
+  raw: Raw | undefined,
+  now: { minute: number; window: number; windowMs: number },
+): { m: number; t: number; cc: Record<string, number>; pw: number; ps: number; pp: number; rolled: boolean } {
+  const minuteStays = raw !== undefined && (raw.m === now.minute || raw.m === now.minute + 1);
+  const sameLength = raw !== undefined && raw.pl === now.windowMs;
+  let pw = now.window;
+  let ps = 0;
+  let pp = 0;
+  if (sameLength && (raw.pw === now.window || raw.pw === now.window + 1)) {
+    pw = raw.pw;
+    ps = raw.ps;
+    pp = raw.pp;
+  } else if (sameLength && raw.pw === now.window - 1) {
+    pp = raw.ps - raw.pp;
+    ps = pp;
+  }
+  const windowStays = sameLength && pw === raw.pw;
+  return {
+    m: minuteStays ? raw.m : now.minute,
+    t: minuteStays ? raw.t : 0,
+    cc: minuteStays ? { ...(raw.cc ?? {}) } : {},
+    pw,
+    ps,
+    pp,
+    rolled: !minuteStays || !windowStays,
+  };
+}
 
 // Keys
 const tenantPk = (tenantId: string) => `T#${tenantId}`;
@@ -213,6 +262,8 @@ const deviceToItem = (d: Device): Raw => ({
   push: pushToItem(d.push),
   passkey: d.passkey && passkeyToItem(d.passkey),
   created_at: d.createdAt,
+  // The device's recently used DPoP proof ids (jti → expiry, epoch ms): useDeviceProof.
+  jtis: {},
 });
 
 const passkeyToItem = (p: DevicePasskey): Raw => ({
@@ -420,6 +471,8 @@ export class DynamoDbStore implements Store {
   readonly #client: DynamoDBClient;
   readonly #directory: string;
   readonly #ledger: string;
+  /** Per-user rate windows this process saw open (a hint: admitUserRequest). */
+  readonly #userWindows = new Map<string, number>();
 
   constructor({ client, directoryTable, ledgerTable }: DynamoDbStoreOptions) {
     this.#client = client;
@@ -580,13 +633,22 @@ export class DynamoDbStore implements Store {
       );
 
     if (limitPerMinute > 0) {
-      const first = await increment();
-      if (first !== FAILED) return first;
-      const opened = await openWindow();
-      if (opened !== FAILED) return opened;
-      // A concurrent request opened the window between our two writes: count against it.
-      const retried = await increment();
-      if (retried !== FAILED) return retried;
+      // Which write to try first only saves a request: each one is conditional. This process remembers the minute
+      // whose window it last saw open for the user; otherwise a new window is the likelier case (a user rarely asks
+      // twice a minute). When the first guess loses, the other write follows; a third covers a window that a
+      // concurrent request opened between the two.
+      const hintKey = `${tenantId}\u0000${sub}`;
+      const order =
+        this.#userWindows.get(hintKey) === minute
+          ? [increment, openWindow, increment]
+          : [openWindow, increment, openWindow];
+      for (const write of order) {
+        const admitted = await write();
+        if (admitted === FAILED) continue;
+        if (this.#userWindows.size >= USER_WINDOW_HINTS) this.#userWindows.clear();
+        this.#userWindows.set(hintKey, minute);
+        return admitted;
+      }
     }
     const exists = await this.#getDirectory(tenantId, `USER#${sub}`, '#pk');
     return exists ? { rateLimited: true } : undefined;
@@ -597,6 +659,75 @@ export class DynamoDbStore implements Store {
   async getDevice(tenantId: string, deviceId: string): Promise<Device | undefined> {
     const raw = await this.#getDirectory(tenantId, `DEVICE#${deviceId}`);
     return raw && deviceFromItem(raw);
+  }
+
+  async useDeviceProof(
+    tenantId: string,
+    deviceId: string,
+    jti: string,
+    expiresAt: number,
+    now: number,
+  ): Promise<Device | undefined> {
+    if (!fitsSortKey(`DEVICE#${deviceId}`)) return undefined;
+    const key = directoryKey(tenantId, `DEVICE#${deviceId}`);
+    const record = (update: string, condition: string, values: Record<string, unknown>) =>
+      attempt(() =>
+        this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.#directory,
+            Key: key,
+            ReturnValues: 'ALL_NEW',
+            UpdateExpression: update,
+            ConditionExpression: condition,
+            // DynamoDB refuses names an expression does not use.
+            ExpressionAttributeNames: {
+              '#pk': 'pk',
+              '#jtis': 'jtis',
+              ...(update.includes('#jtis.#jti') ? { '#jti': jti } : {}),
+            },
+            ExpressionAttributeValues: toItem(values),
+          }),
+        ),
+      );
+    // The jti is recorded on the device only while the device exists and has not recorded it yet: one conditional
+    // write authenticates the device and refuses a replay (concurrent replays: exactly one wins).
+    const result = await record('SET #jtis.#jti = :exp', 'attribute_exists(#pk) AND attribute_not_exists(#jtis.#jti)', {
+      ':exp': expiresAt,
+    }).catch(async (error: unknown) => {
+      // A device enrolled before the map existed: create it with this jti (or, if a concurrent call just did, go on).
+      if ((error as { name?: string }).name !== 'ValidationException') throw error;
+      const created = await record('SET #jtis = :map', 'attribute_exists(#pk) AND attribute_not_exists(#jtis)', {
+        ':map': { [jti]: expiresAt },
+      });
+      if (created !== FAILED) return created;
+      return record('SET #jtis.#jti = :exp', 'attribute_exists(#pk) AND attribute_not_exists(#jtis.#jti)', {
+        ':exp': expiresAt,
+      });
+    });
+    if (result === FAILED || !result.Attributes) return undefined;
+    const raw = fromItem(result.Attributes);
+    // Proofs older than their expiry fail the iat check anyway; their ids are dropped once enough have gathered.
+    // The margin covers clocks of other instances that run behind.
+    const expired = Object.entries((raw.jtis ?? {}) as Record<string, number>)
+      .filter(([, at]) => at < now - PROOF_JTI_PRUNE_MARGIN_MS)
+      .map(([id]) => id);
+    if (expired.length >= PROOF_JTI_PRUNE_AFTER) {
+      const names = Object.fromEntries(expired.map((id, i) => [`#j${i}`, id]));
+      await this.#client
+        .send(
+          new UpdateItemCommand({
+            TableName: this.#directory,
+            Key: key,
+            UpdateExpression: `REMOVE ${expired.map((_, i) => `#jtis.#j${i}`).join(', ')}`,
+            ConditionExpression: 'attribute_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': 'pk', '#jtis': 'jtis', ...names },
+          }),
+        )
+        .catch(() => {
+          // The next call prunes again; the replay guarantee does not depend on it.
+        });
+    }
+    return deviceFromItem(raw);
   }
 
   async createDevice(device: Device, summary: DeviceSummary): Promise<WriteOutcome> {
@@ -1032,6 +1163,96 @@ export class DynamoDbStore implements Store {
       ),
     );
     return { admitted: result !== FAILED, retryAfterSeconds };
+  }
+
+  async admitTenantRequest(input: TenantAdmission): Promise<TenantAdmissionOutcome> {
+    const { tenantId, clientId, limits, pendingWindowMs: windowMs, now } = input;
+    const key = ledgerKey(`QUOTA#TENANT#${tenantId}`);
+    const minute = Math.floor(now / MINUTE_MS);
+    const window = Math.floor(now / windowMs);
+    // The windows the fast path counts in: this process's, or the item's when it is ahead (another clock).
+    let countMinute = minute;
+    let countWindow = window;
+    const counters = { '#m': 'm', '#t': 't', '#cc': 'cc', '#pl': 'pl', '#pw': 'pw', '#ps': 'ps', '#v': 'v' };
+    for (let tries = 0; tries < 5; tries++) {
+      // Every window current and every count under its limit: one write counts the request everywhere.
+      const counted = await attempt(() =>
+        this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.#ledger,
+            Key: key,
+            UpdateExpression:
+              'SET #t = #t + :one, #cc.#cid = if_not_exists(#cc.#cid, :zero) + :one, #ps = #ps + :one, #v = #v + :one',
+            ConditionExpression:
+              '#m = :m AND #pl = :pl AND #pw = :pw AND #t < :tl AND #ps < :pm AND (attribute_not_exists(#cc.#cid) OR #cc.#cid < :cl)',
+            ExpressionAttributeNames: { ...counters, '#cid': clientId },
+            ExpressionAttributeValues: toItem({
+              ':one': 1,
+              ':zero': 0,
+              ':m': countMinute,
+              ':pl': windowMs,
+              ':pw': countWindow,
+              ':tl': limits.tenantPerMinute,
+              ':pm': limits.maxPending,
+              ':cl': limits.clientPerMinute,
+            }),
+          }),
+        ),
+      );
+      if (counted !== FAILED) return { admitted: true };
+      // A limit is reached, a window has passed, or the item is new: read it to tell which.
+      const out = await this.#client.send(
+        new GetItemCommand({ TableName: this.#ledger, Key: key, ConsistentRead: true }),
+      );
+      const raw = out.Item ? fromItem(out.Item) : undefined;
+      const state = rollTenantCounters(raw, { minute, window, windowMs });
+      const minuteRetry = Math.max(1, Math.ceil(((state.m + 1) * MINUTE_MS - now) / 1000));
+      if ((state.cc[clientId] ?? 0) >= limits.clientPerMinute) {
+        return { admitted: false, limit: 'client', retryAfterSeconds: minuteRetry };
+      }
+      if (state.t >= limits.tenantPerMinute)
+        return { admitted: false, limit: 'tenant', retryAfterSeconds: minuteRetry };
+      if (state.ps >= limits.maxPending) {
+        // The previous window stops counting when this one ends; this window's requests count until the next one ends.
+        const end = (state.pw + (state.pp >= limits.maxPending ? 1 : 2)) * windowMs;
+        return { admitted: false, limit: 'pending', retryAfterSeconds: Math.max(1, Math.ceil((end - now) / 1000)) };
+      }
+      if (!state.rolled) {
+        // Under every limit (a concurrent change, or windows ahead of this clock): count on the fast path.
+        countMinute = state.m;
+        countWindow = state.pw;
+        continue;
+      }
+      // Start the new window(s) with this request, unless another request changed the item since it was read.
+      const started = await attempt(() =>
+        this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.#ledger,
+            Key: key,
+            UpdateExpression:
+              'SET #m = :m, #t = :t, #cc = :cc, #pl = :pl, #pw = :pw, #ps = :ps, #pp = :pp, #v = :v, #ttl = :ttl',
+            ConditionExpression: raw ? '#v = :read' : 'attribute_not_exists(#pk)',
+            ExpressionAttributeNames: { ...counters, '#pp': 'pp', '#ttl': 'ttl', ...(raw ? {} : { '#pk': 'pk' }) },
+            ExpressionAttributeValues: toItem({
+              ':m': state.m,
+              ':t': state.t + 1,
+              ':cc': { ...state.cc, [clientId]: (state.cc[clientId] ?? 0) + 1 },
+              ':pl': windowMs,
+              ':pw': state.pw,
+              ':ps': state.ps + 1,
+              ':pp': state.pp,
+              ':v': (raw?.v ?? 0) + 1,
+              // Useless once both windows have passed.
+              ':ttl': ttlSeconds(Math.max((state.m + 1) * MINUTE_MS, (state.pw + 2) * windowMs)),
+              ...(raw ? { ':read': raw.v } : {}),
+            }),
+          }),
+        ),
+      );
+      if (started !== FAILED) return { admitted: true };
+    }
+    // Lost every race for the item: a burst at a window boundary. The caller may retry at once.
+    return { admitted: false, limit: 'contention', retryAfterSeconds: 1 };
   }
 
   async readQuota(key: string, windowMs: number, now: number): Promise<number> {

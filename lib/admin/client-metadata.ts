@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Client, DeliveryMode, JsonWebKeyPublic, Tenant, TlsClientAuthMatch } from '../model.ts';
 import { TOKEN_ENDPOINT_AUTH_METHODS } from '../oauth/client-authentication.ts';
 import { ASYMMETRIC_ALGS, jwksUriProblem, REQUEST_SIGNING_ALGS } from '../oauth/client-keys.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { randomToken, sha256 } from '../crypto.ts';
 import { notificationEndpointProblem } from '../http/notification-endpoint.ts';
 import { parseWith } from '../http/validation.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { JsonWebKeyPublic, TenantSettings } from '../model.ts';
 import { validateAuthorizationDetailsTypes } from '../oauth/authorization-details.ts';
 import { InvalidRequest } from '../oauth/errors.ts';

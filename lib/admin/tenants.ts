@@ -1,5 +1,5 @@
 import webPushLib from 'web-push';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseWith } from '../http/validation.ts';
 import { abuseLimits, callbackPolicy, DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
 import { AccessDenied, Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';

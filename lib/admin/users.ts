@@ -1,5 +1,5 @@
 import QRCode from 'qrcode';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ticketKey } from '../ciba/device-api.ts';
 import { randomToken, sha256 } from '../crypto.ts';
 import { parseWith } from '../http/validation.ts';

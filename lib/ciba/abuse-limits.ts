@@ -10,8 +10,6 @@ import {
 import { AccessDenied, InvalidUserCode, MissingUserCode, TemporarilyUnavailable } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 
-const MINUTE_MS = 60_000;
-
 /**
  * Capacity limits are the service refusing for now, not the user refusing: `503 temporarily_unavailable` with
  * Retry-After, which a client treats as "retry later" (access_denied would tell it the user said no, and 429 has
@@ -21,8 +19,16 @@ const overCapacity = (what: string, retryAfterSeconds: number) =>
   TemporarilyUnavailable(`${what}: retry later`, { 'Retry-After': String(retryAfterSeconds) });
 
 /**
- * Per-client and per-tenant budgets of backchannel requests a minute, counted before the user is looked up, so
- * that a client cannot probe for users faster than its budget either. One conditional write each.
+ * Per-client and per-tenant budgets of backchannel requests a minute, and the cap on pending requests of a tenant,
+ * counted in one conditional write before the user is looked up, so that a client cannot probe for users faster
+ * than its budget either.
+ *
+ * Counting pending requests exactly needs a counter decremented on every decision and expiry, which single-item writes
+ * without transactions cannot keep right; instead the requests admitted in the last `backchannel_max_expires_in`
+ * seconds are counted (every pending request is among them, as none lives longer), in two fixed windows of that
+ * length: the current and the previous. The sum is an upper bound on what is pending, so the cap is never exceeded;
+ * it may refuse early (decided requests, and requests refused later for an unknown or rate-limited user, still count
+ * until their window passes).
  */
 export const admitClientRequest = async (
   deps: Pick<Deps, 'store' | 'logger'>,
@@ -30,53 +36,28 @@ export const admitClientRequest = async (
 ): Promise<void> => {
   const { tenant, client, now } = input;
   const limits = abuseLimits(tenant.settings);
-  const perClient = await deps.store.consumeQuota(
-    `C#${tenant.tenantId}#${client.clientId}`,
-    limits.clientPerMinute,
-    MINUTE_MS,
+  const outcome = await deps.store.admitTenantRequest({
+    tenantId: tenant.tenantId,
+    clientId: client.clientId,
+    limits,
+    pendingWindowMs: tenant.settings.backchannelMaxExpiresIn * 1000,
     now,
-  );
-  if (!perClient.admitted) {
-    deps.logger.warn('backchannel request refused: per-client rate limit', {
-      tenant: tenant.tenantId,
-      client: client.clientId,
-    });
-    throw overCapacity(
-      `this client may send at most ${limits.clientPerMinute} requests a minute`,
-      perClient.retryAfterSeconds,
-    );
-  }
-  const perTenant = await deps.store.consumeQuota(`T#${tenant.tenantId}`, limits.tenantPerMinute, MINUTE_MS, now);
-  if (!perTenant.admitted) {
-    deps.logger.warn('backchannel request refused: per-tenant rate limit', { tenant: tenant.tenantId });
-    throw overCapacity('the service is receiving too many requests', perTenant.retryAfterSeconds);
-  }
-};
-
-/**
- * The cap on pending requests of a tenant. Counting pending requests exactly needs a counter decremented on every
- * decision and expiry, which single-item writes without transactions cannot keep right; instead the requests
- * *created* in the last `backchannel_max_expires_in` seconds are counted (every pending request is among them, as
- * none lives longer), in two fixed windows of that length: the current and the previous. The sum is an upper bound
- * on what is pending, so the cap is never exceeded; it may refuse early (decided requests still count until their
- * window passes).
- */
-export const admitPendingRequest = async (
-  deps: Pick<Deps, 'store' | 'logger'>,
-  input: { tenant: Tenant; now: number },
-): Promise<void> => {
-  const { tenant, now } = input;
-  const windowMs = tenant.settings.backchannelMaxExpiresIn * 1000;
-  const quota = await deps.store.consumeQuota(
-    `P#${tenant.tenantId}#${tenant.settings.backchannelMaxExpiresIn}`,
-    abuseLimits(tenant.settings).maxPending,
-    windowMs,
-    now,
-    { includePrevious: true },
-  );
-  if (!quota.admitted) {
-    deps.logger.warn('backchannel request refused: pending requests cap', { tenant: tenant.tenantId });
-    throw overCapacity('too many requests are pending in this tenant', quota.retryAfterSeconds);
+  });
+  if (outcome.admitted) return;
+  const fields = { tenant: tenant.tenantId, client: client.clientId };
+  switch (outcome.limit) {
+    case 'client':
+      deps.logger.warn('backchannel request refused: per-client rate limit', fields);
+      throw overCapacity(
+        `this client may send at most ${limits.clientPerMinute} requests a minute`,
+        outcome.retryAfterSeconds,
+      );
+    case 'pending':
+      deps.logger.warn('backchannel request refused: pending requests cap', fields);
+      throw overCapacity('too many requests are pending in this tenant', outcome.retryAfterSeconds);
+    default:
+      deps.logger.warn(`backchannel request refused: per-tenant rate limit (${outcome.limit})`, fields);
+      throw overCapacity('the service is receiving too many requests', outcome.retryAfterSeconds);
   }
 };
 

@@ -59,6 +59,8 @@ export const confirmApproval = async (
   },
 ): Promise<{ userVerified?: boolean; assertion?: string }> => {
   const { device, txn, context } = input;
+  // Nothing to confirm beyond the proof: no read (the decision's conditional write checks owner, state and expiry).
+  if (context.tenant.settings.bindingCodeConfirmation !== true && !passkeyRequired(context.tenant)) return {};
   const request = await deps.store.getRequest(txn);
   if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
     throw NotFound('no such transaction');

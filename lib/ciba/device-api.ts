@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { sha256 } from '../crypto.ts';
 import type { AuthRequest, Device, DevicePush, DeviceTransaction } from '../model.ts';
 import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';

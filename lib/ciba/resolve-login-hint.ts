@@ -58,7 +58,10 @@ const resolveLoginHint = async (
     case 'device':
       return (await directory.getDevice(tenantId, value))?.sub;
     default: {
-      // A plain user id; a bare email address or phone number is looked up as such when no sub matches.
+      // A plain user id; a bare email address or phone number is looked up as such when no sub matches. Any other
+      // hint can only be a sub: whether that user exists is checked by the caller's write (admitUserRequest), so no
+      // read here.
+      if (!EMAIL.test(hint) && !E164.test(hint)) return hint;
       if (await directory.getUser(tenantId, hint)) return hint;
       if (EMAIL.test(hint)) return directory.findUserByEmail(tenantId, hint);
       if (E164.test(hint)) return directory.findUserByPhone(tenantId, hint);

@@ -1,17 +1,10 @@
 import { randomToken } from '../crypto.ts';
-import {
-  type AuthRequest,
-  CIBA_GRANT_TYPE,
-  type Client,
-  REFRESH_TOKEN_GRANT_TYPE,
-  type Tenant,
-  type User,
-} from '../model.ts';
+import { type AuthRequest, CIBA_GRANT_TYPE, type Client, REFRESH_TOKEN_GRANT_TYPE, type Tenant } from '../model.ts';
 import { parseAuthorizationDetails } from '../oauth/authorization-details.ts';
 import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../oauth/errors.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
-import { admitClientRequest, admitPendingRequest, checkUserCode } from './abuse-limits.ts';
+import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
 import { normalizeBindingMessage } from './binding-message.ts';
 import { expiryTimerEvent } from './deliver-callback.ts';
 import { EVENT, epochSeconds } from './events.ts';
@@ -98,7 +91,8 @@ export const startBackchannelAuthentication = async (
 
   // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget.
   const authorizationDetails = parseAuthorizationDetails(tenant, client, form.authorization_details);
-  // Abuse controls (SECURITY.md): the client's and the tenant's budgets, before the user is even looked up.
+  // Abuse controls (SECURITY.md): the client's and the tenant's budgets and the pending cap, before the user is even
+  // looked up.
   await admitClientRequest(deps, { tenant, client, now: deps.clock.now() });
   const sub = await resolveSubject(
     {
@@ -133,7 +127,6 @@ export const startBackchannelAuthentication = async (
   }
   const { user } = admitted;
   await checkUserCode(deps, { tenant, client, user, presented: form.user_code, now });
-  await admitPendingRequest(deps, { tenant, now });
 
   // CIBA §7.1: requested_expiry is clamped to the tenant's maximum; the effective value is returned.
   const expiresIn = Math.min(requestedExpiry ?? settings.backchannelExpiresIn, settings.backchannelMaxExpiresIn);

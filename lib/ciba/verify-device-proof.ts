@@ -5,6 +5,8 @@ import type { Clock, Store } from '../ports.ts';
 
 /** DESIGN.md: a proof's iat may be at most 60 s off. */
 export const PROOF_MAX_SKEW_SECONDS = 60;
+/** A jti is remembered while a proof carrying it can pass the iat check: up to 60 s ahead, then 60 s behind. */
+const PROOF_JTI_LIFETIME_MS = 2 * PROOF_MAX_SKEW_SECONDS * 1000;
 
 export interface VerifiedProof {
   proof: string;
@@ -52,19 +54,28 @@ export const consumeProof = async (
   deps: { store: Pick<Store, 'recordProofJti'>; clock: Clock },
   proof: VerifiedProof,
 ): Promise<void> => {
-  const expiresAt = deps.clock.now() + 2 * PROOF_MAX_SKEW_SECONDS * 1000;
+  const expiresAt = deps.clock.now() + PROOF_JTI_LIFETIME_MS;
   const fresh = await deps.store.recordProofJti(proof.thumbprint, String(proof.claims.jti), expiresAt);
   if (!fresh) throw InvalidDpopProof('the DPoP proof was already used');
 };
 
-/** A proof by an enrolled device of this tenant: the key's thumbprint is the device id. */
+/**
+ * A proof by an enrolled device of this tenant: the key's thumbprint is the device id. The device is read and the
+ * proof's jti recorded in one conditional write (Store.useDeviceProof).
+ */
 export const authenticateDevice = async (
-  deps: { store: Pick<Store, 'recordProofJti' | 'getDevice'>; clock: Clock },
+  deps: { store: Pick<Store, 'recordProofJti' | 'useDeviceProof'>; clock: Clock },
   input: { tenantId: string; proof: string | undefined; htm: string; htu: string },
 ): Promise<{ device: Device; proof: VerifiedProof }> => {
   const proof = await verifyDpopProof(deps, input);
-  const device = await deps.store.getDevice(input.tenantId, proof.thumbprint);
-  if (!device) throw InvalidDpopProof('the proof key is not an enrolled device of this tenant');
-  await consumeProof(deps, proof);
+  const now = deps.clock.now();
+  const device = await deps.store.useDeviceProof(
+    input.tenantId,
+    proof.thumbprint,
+    String(proof.claims.jti),
+    now + PROOF_JTI_LIFETIME_MS,
+    now,
+  );
+  if (!device) throw InvalidDpopProof('the proof key is not an enrolled device of this tenant, or the proof was used');
   return { device, proof };
 };

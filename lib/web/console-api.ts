@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose';
-import { z } from 'zod';
+import * as z from 'zod';
 import { pollCibaGrant } from '../ciba/poll-ciba-grant.ts';
 import { startBackchannelAuthentication } from '../ciba/start-backchannel-authentication.ts';
 import { type HttpEvent, header } from '../http/event.ts';

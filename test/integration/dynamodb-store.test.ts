@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
@@ -648,5 +648,144 @@ describe('request counting', () => {
     expect(counter.count).toBe(2);
     counter.reset();
     expect(counter.count).toBe(0);
+  });
+});
+
+describe('useDeviceProof (the device and its proof jti in one conditional write)', () => {
+  const enrolled = async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const d = device(u.tenantId, u.sub);
+    expect(await t.store.createDevice(d.device, d.summary)).toBe('ok');
+    return d.device;
+  };
+
+  it('returns the device for a new jti and nothing for the same jti again', async () => {
+    const d = await enrolled();
+    const jti = uid('jti');
+    expect(await t.store.useDeviceProof(d.tenantId, d.deviceId, jti, NOW + 2 * MINUTE, NOW)).toEqual(d);
+    expect(await t.store.useDeviceProof(d.tenantId, d.deviceId, jti, NOW + 2 * MINUTE, NOW)).toBeUndefined();
+    expect(await t.store.useDeviceProof(d.tenantId, d.deviceId, uid('jti'), NOW + 2 * MINUTE, NOW)).toEqual(d);
+  });
+
+  it('returns nothing for an unknown device or another tenant, and creates no item', async () => {
+    const d = await enrolled();
+    expect(await t.store.useDeviceProof(d.tenantId, uid('unknown'), uid('jti'), NOW, NOW)).toBeUndefined();
+    expect(await t.store.useDeviceProof(uid('other'), d.deviceId, uid('jti'), NOW, NOW)).toBeUndefined();
+    expect(await t.store.useDeviceProof(d.tenantId, 'x'.repeat(2000), uid('jti'), NOW, NOW)).toBeUndefined();
+    expect(await rawDirectoryItem(`T#${d.tenantId}`, 'DEVICE#unknown')).toBeUndefined();
+  });
+
+  it('gives the device to exactly one of 32 concurrent uses of one proof', async () => {
+    const d = await enrolled();
+    const jti = uid('jti');
+    const results = await Promise.all(
+      Array.from({ length: 32 }, () => t.store.useDeviceProof(d.tenantId, d.deviceId, jti, NOW + MINUTE, NOW)),
+    );
+    expect(results.filter((r) => r !== undefined)).toHaveLength(1);
+  });
+
+  it('works on a device stored before the jti map existed, and still refuses a replay there', async () => {
+    const d = await enrolled();
+    const raw = await rawDirectoryItem(`T#${d.tenantId}`, `DEVICE#${d.deviceId}`);
+    delete raw!.jtis;
+    await t.client.send(new PutItemCommand({ TableName: DIRECTORY_TABLE_DEFAULT, Item: marshall(raw!) }));
+    const jti = uid('jti');
+    const results = await Promise.all(
+      Array.from({ length: 16 }, () => t.store.useDeviceProof(d.tenantId, d.deviceId, jti, NOW + MINUTE, NOW)),
+    );
+    expect(results.filter((r) => r !== undefined)).toEqual([d]);
+    expect(await t.store.useDeviceProof(d.tenantId, d.deviceId, uid('jti'), NOW + MINUTE, NOW)).toEqual(d);
+  });
+
+  it('drops expired jtis once enough have gathered, and keeps the unexpired ones', async () => {
+    const d = await enrolled();
+    const old = Array.from({ length: 8 }, () => uid('old'));
+    for (const jti of old) await t.store.useDeviceProof(d.tenantId, d.deviceId, jti, NOW, NOW - 2 * MINUTE);
+    const fresh = uid('fresh');
+    await t.store.useDeviceProof(d.tenantId, d.deviceId, fresh, NOW + 4 * MINUTE, NOW + 2 * MINUTE);
+    const jtis = (await rawDirectoryItem(`T#${d.tenantId}`, `DEVICE#${d.deviceId}`))!.jtis;
+    expect(Object.keys(jtis)).toEqual([fresh]);
+    // A dropped jti belongs to a proof whose iat no longer passes; a kept one is still refused.
+    expect(
+      await t.store.useDeviceProof(d.tenantId, d.deviceId, fresh, NOW + 4 * MINUTE, NOW + 2 * MINUTE),
+    ).toBeUndefined();
+  });
+});
+
+describe('admitTenantRequest (client, tenant and pending budgets in one write)', () => {
+  const limits = { clientPerMinute: 3, tenantPerMinute: 5, maxPending: 100 };
+  const admit = (
+    tenantId: string,
+    clientId: string,
+    now = NOW,
+    overrides: Partial<typeof limits> = {},
+    pendingWindowMs = 5 * MINUTE,
+  ) => t.store.admitTenantRequest({ tenantId, clientId, limits: { ...limits, ...overrides }, pendingWindowMs, now });
+
+  it('admits each client up to its limit a minute, then refuses until the minute ends', async () => {
+    const tenantId = uid('t');
+    for (let i = 0; i < 3; i++) expect(await admit(tenantId, 'a', NOW + i)).toEqual({ admitted: true });
+    expect(await admit(tenantId, 'a', NOW + 10)).toEqual({
+      admitted: false,
+      limit: 'client',
+      retryAfterSeconds: Math.ceil(((Math.floor(NOW / MINUTE) + 1) * MINUTE - NOW - 10) / 1000),
+    });
+    expect(await admit(tenantId, 'b', NOW + 10)).toEqual({ admitted: true });
+    expect(await admit(tenantId, 'a', NOW + MINUTE)).toEqual({ admitted: true });
+  });
+
+  it('limits the tenant across clients, and a refused request counts nowhere', async () => {
+    const tenantId = uid('t');
+    for (const c of ['a', 'b', 'a', 'b', 'c']) expect(await admit(tenantId, c)).toEqual({ admitted: true });
+    expect(await admit(tenantId, 'c')).toMatchObject({ admitted: false, limit: 'tenant' });
+    expect(await admit(tenantId, 'a')).toMatchObject({ admitted: false, limit: 'tenant' });
+    const item = await rawLedgerItem(`QUOTA#TENANT#${tenantId}`);
+    expect(item).toMatchObject({ t: 5, cc: { a: 2, b: 2, c: 1 }, ps: 5 });
+  });
+
+  it('counts pending requests over the current and the previous window', async () => {
+    const tenantId = uid('t');
+    const window = 2 * MINUTE;
+    const start = Math.floor(NOW / window) * window;
+    const wide = { clientPerMinute: 100, tenantPerMinute: 100, maxPending: 3 };
+    for (let i = 0; i < 2; i++) expect(await admit(tenantId, 'a', start + i, wide, window)).toEqual({ admitted: true });
+    // The next window: the previous one's 2 still count.
+    expect(await admit(tenantId, 'a', start + window, wide, window)).toEqual({ admitted: true });
+    expect(await admit(tenantId, 'a', start + window + 1, wide, window)).toEqual({
+      admitted: false,
+      limit: 'pending',
+      // This window's requests count until the next window ends.
+      retryAfterSeconds: Math.ceil((2 * window - 1) / 1000),
+    });
+    // Two windows later only the last window's request counts.
+    expect(await admit(tenantId, 'a', start + 2 * window, wide, window)).toEqual({ admitted: true });
+  });
+
+  it('admits exactly the limit out of 25 concurrent requests, also when they create the item', async () => {
+    const tenantId = uid('t');
+    const results = await Promise.all(
+      Array.from({ length: 25 }, (_, i) =>
+        admit(tenantId, `c${i % 2}`, NOW, { clientPerMinute: 100, tenantPerMinute: 7 }),
+      ),
+    );
+    expect(results.filter((r) => r.admitted)).toHaveLength(7);
+    expect(results.filter((r) => !r.admitted).every((r) => !r.admitted && r.limit === 'tenant')).toBe(true);
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}`)).toMatchObject({ t: 7, ps: 7 });
+  });
+
+  it('does not let a lagging clock restart a newer minute', async () => {
+    const tenantId = uid('t');
+    expect(await admit(tenantId, 'a', NOW + MINUTE, { clientPerMinute: 1 })).toEqual({ admitted: true });
+    expect(await admit(tenantId, 'a', NOW, { clientPerMinute: 1 })).toMatchObject({ admitted: false, limit: 'client' });
+  });
+
+  it('costs one request per admitted request once the windows are open', async () => {
+    const tenantId = uid('t');
+    await admit(tenantId, 'a');
+    const counter = countDynamoDbRequests(t.client);
+    await admit(tenantId, 'a', NOW + 1);
+    await admit(tenantId, 'b', NOW + 2);
+    expect(counter.count).toBe(2);
   });
 });

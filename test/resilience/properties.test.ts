@@ -261,8 +261,9 @@ const request = (): fc.Arbitrary<Fuzzed> =>
 
 /**
  * Writes a refused request may make, and why:
- * - `JTI#`: a DPoP proof that verified is spent whatever the body (RFC 9449 §11.1): a proof does not sign the
- *   body, so an unspent proof of a refused request could be replayed with another body;
+ * - `JTI#` and a device's `jtis` (where a device's proofs are recorded): a DPoP proof that verified is spent
+ *   whatever the body (RFC 9449 §11.1): a proof does not sign the body, so an unspent proof of a refused request
+ *   could be replayed with another body;
  * - `QUOTA#` and the user's `rl_*` counters: the request budgets count requests that got past client
  *   authentication, refused or not (counting only successes would let a client probe users or guess user codes
  *   for free), and a wrong user_code counts towards the user's lockout;
@@ -276,7 +277,9 @@ const allowedWrite = (key: string, before?: Record<string, unknown>, after?: Rec
     ? ['rl_minute', 'rl_count']
     : key.includes('|REQ#')
       ? ['last_polled_at', 'interval']
-      : [];
+      : key.includes('|DEVICE#')
+        ? ['jtis']
+        : [];
   const strip = (item: Record<string, unknown>) =>
     JSON.stringify(Object.fromEntries(Object.entries(item).filter(([k]) => !volatile.includes(k))));
   return volatile.length > 0 && strip(before) === strip(after);

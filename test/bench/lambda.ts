@@ -1,0 +1,129 @@
+/**
+ * Lambda bundles and their cold initialisation (`npm run bench:lambda`; not part of `npm test`). Bundles every
+ * function with esbuild exactly as infra/ciba-function.ts has NodejsFunction do it (infra/bundling.ts: ESM, minified,
+ * the require banner, the SDK bundled), then, for each bundle, starts fresh `node` processes that import it with fake
+ * environment variables and time the import (which builds the function's deps: `createHandler(awsDeps())` runs at
+ * module scope), and reports the median. No AWS call is made: SDK clients do not connect until they send.
+ *
+ * Options: --runs 7 (fresh processes per bundle) --out FILE --only name,name
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, entryOf, LAMBDA_FUNCTIONS } from '../../infra/bundling.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '7' },
+    out: { type: 'string' },
+    only: { type: 'string' },
+  },
+});
+const runs = Number(args.runs);
+const names = args.only ? args.only.split(',') : [...LAMBDA_FUNCTIONS];
+
+/** What the CDK stack sets (infra/service-stack.ts), with placeholder values. */
+const FAKE_ENV: Record<string, string> = {
+  AWS_REGION: 'eu-west-1',
+  AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+  AWS_SECRET_ACCESS_KEY: 'bench',
+  AWS_LAMBDA_FUNCTION_NAME: 'bench',
+  POWERTOOLS_SERVICE_NAME: 'ciba-bench',
+  POWERTOOLS_METRICS_NAMESPACE: 'Ciba',
+  CIBA_DIRECTORY_TABLE: 'directory',
+  CIBA_LEDGER_TABLE: 'ledger',
+  CIBA_EVENT_BUS_NAME: 'bus',
+  CIBA_KMS_ALIAS_PREFIX: 'alias/ciba',
+  CIBA_SNS_PLATFORM_APP_ARN: 'arn:aws:sns:eu-west-1:000000000000:app/GCM/ciba-{tenant}',
+  CIBA_SCHEDULER_GROUP: 'ciba',
+  CIBA_SCHEDULER_TARGET_ARN: 'arn:aws:lambda:eu-west-1:000000000000:function:callback',
+  CIBA_SCHEDULER_ROLE_ARN: 'arn:aws:iam::000000000000:role/scheduler',
+  CIBA_DEAD_LETTER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/000000000000/dlq',
+  CIBA_TENANTS_TABLE: 'directory',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+};
+
+/** One fresh process: the time from before the import to after it, in ms. */
+const PROBE = `
+const t0 = performance.now();
+const mod = await import(process.argv[1]);
+const ms = performance.now() - t0;
+if (typeof mod.handler !== 'function') throw new Error('no handler export');
+process.stdout.write(JSON.stringify({ ms, rssMb: process.memoryUsage().rss / 1048576 }));
+`;
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+};
+
+const dir = join(os.tmpdir(), 'ciba-bench-lambda');
+rmSync(dir, { recursive: true, force: true });
+const results = [];
+process.stdout.write(
+  'function            bundle KiB  top inputs (KiB)                                      init ms (median)\n',
+);
+for (const name of names) {
+  const outfile = join(dir, name, 'index.mjs');
+  const built = await build({
+    entryPoints: [entryOf(name as (typeof LAMBDA_FUNCTIONS)[number])],
+    bundle: true,
+    outfile,
+    platform: 'node',
+    format: 'esm',
+    target: ESBUILD_TARGET,
+    mainFields: ['module', 'main'],
+    banner: { js: ESM_REQUIRE_BANNER },
+    minify: true,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const output = built.metafile.outputs[Object.keys(built.metafile.outputs).find((o) => o.endsWith('.mjs'))!]!;
+  // Bytes in the bundle by package (or by source directory for this repository's code).
+  const byPackage = new Map<string, number>();
+  for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input.split('/').slice(0, 2).join('/');
+    byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + bytesInOutput);
+  }
+  const top = [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 12);
+  const samples: { ms: number; rssMb: number }[] = [];
+  for (let i = 0; i < runs; i++) {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', PROBE, outfile], {
+      env: { PATH: process.env.PATH ?? '', ...FAKE_ENV },
+      encoding: 'utf8',
+    });
+    samples.push(JSON.parse(out) as { ms: number; rssMb: number });
+  }
+  const result = {
+    function: name,
+    bundle_bytes: output.bytes,
+    bundle_kib: Math.round(output.bytes / 1024),
+    init_ms_median: Number(median(samples.map((s) => s.ms)).toFixed(1)),
+    init_ms_min: Number(Math.min(...samples.map((s) => s.ms)).toFixed(1)),
+    init_ms_max: Number(Math.max(...samples.map((s) => s.ms)).toFixed(1)),
+    rss_mb_median: Number(median(samples.map((s) => s.rssMb)).toFixed(1)),
+    top_inputs_kib: Object.fromEntries(top.map(([k, v]) => [k, Math.round(v / 1024)])),
+  };
+  results.push(result);
+  const topText = top
+    .slice(0, 4)
+    .map(([k, v]) => `${k.replace(/^@aws-sdk\//, 'sdk/')} ${Math.round(v / 1024)}`)
+    .join(', ');
+  process.stdout.write(
+    `${name.padEnd(19)} ${String(result.bundle_kib).padStart(10)}  ${topText.padEnd(52)}  ${result.init_ms_median} (${result.init_ms_min}-${result.init_ms_max})\n`,
+  );
+}
+const out = args.out ?? join('bench-results', `lambda-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+mkdirSync(dirname(out), { recursive: true });
+const meta = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpus: os.cpus().length,
+  runs,
+  target: ESBUILD_TARGET,
+};
+writeFileSync(out, `${JSON.stringify({ meta, functions: results }, null, 2)}\n`);
+process.stdout.write(`wrote ${out}\n`);

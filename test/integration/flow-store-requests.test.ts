@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countDynamoDbRequests } from '../../lib/adapters/dynamodb-store.ts';
+import {
+  CIBA_GRANT,
+  createTenantFixture,
+  enrollDevice,
+  postForm,
+  startTestService,
+  type TenantFixture,
+  type TestDevice,
+  type TestService,
+} from '../helpers/service.ts';
+
+/**
+ * The DynamoDB requests one poll-mode flow costs (issue 8: at most 10, everything included), counted on the store's
+ * client, per step. A count, not a timing: a change that adds a round trip shows here. docs/performance.md explains
+ * each request.
+ */
+describe('DynamoDB requests of a poll-mode flow', () => {
+  let svc: TestService;
+  let fx: TenantFixture;
+  const devices: TestDevice[] = [];
+  let requests: ReturnType<typeof countDynamoDbRequests>;
+  // A clock that stands still in the middle of a minute: no rate window or counter rolls over during the test (that
+  // costs two requests more, once a minute per tenant and per user), and DPoP iat stays within 60 s of it.
+  const frozen = Math.floor(Date.now() / 60_000) * 60_000 + 30_000;
+
+  beforeAll(async () => {
+    svc = await startTestService({ clock: { now: () => frozen } });
+    fx = await createTenantFixture(svc, 'flow-count', { user_rate_limit_per_minute: 100 });
+    for (const sub of ['bob', 'carol']) {
+      expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/${sub}`, { name: sub })).status).toBe(201);
+      devices.push(await enrollDevice(svc, fx, sub));
+    }
+    requests = countDynamoDbRequests(svc.service.dynamoDb);
+  });
+  afterAll(() => svc.stop());
+
+  /** One flow with one pending poll; the store requests of each step. */
+  const flow = async (sub: string, device: TestDevice) => {
+    const counts: Record<string, number> = {};
+    const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+      requests.reset();
+      const result = await run();
+      counts[name] = requests.count;
+      return result;
+    };
+    const message = `Count ${sub}`;
+    const ack = await step('bc-authorize', () =>
+      postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: sub, binding_message: message }, fx.client),
+    );
+    expect(ack.status, JSON.stringify(ack.body)).toBe(200);
+    const poll = () =>
+      postForm(`${fx.issuer}/oauth/token`, { grant_type: CIBA_GRANT, auth_req_id: ack.body.auth_req_id }, fx.client);
+    const list = await step('device list', () => device.pending());
+    const txn = list.body.transactions.find((t: { binding_message: string }) => t.binding_message === message).txn;
+    expect((await step('pending poll', poll)).body.error).toBe('authorization_pending');
+    expect((await step('device approve', () => device.decide(txn, 'approve'))).status).toBe(200);
+    const tokens = await step('redeeming poll', poll);
+    expect(tokens.status).toBe(200);
+    expect(tokens.body.id_token).toBeTypeOf('string');
+    return counts;
+  };
+
+  it('costs 9 requests once the tenant counter and signing key exist, and the user asks for the first time this minute', async () => {
+    await flow('bob', devices[0]!); // creates the tenant's counter item and loads the signing key
+    const counts = await flow('carol', devices[1]!);
+    expect(counts).toEqual({
+      'bc-authorize': 3, // tenant counters (client, tenant, pending) + the user's rate window and record + the request
+      'device list': 2, // the device with its proof's jti + the pending-by-user query
+      'pending poll': 1, // the poll, recorded conditionally
+      'device approve': 2, // the device with its proof's jti + the conditional decision
+      'redeeming poll': 1, // the poll that redeems the grant in the same write
+    });
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(9);
+  });
+
+  it('costs the same 9 for a user who asks again in the same minute', async () => {
+    const counts = await flow('carol', devices[1]!);
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(9);
+  });
+});
