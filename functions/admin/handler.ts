@@ -18,7 +18,10 @@ import { InvalidRequest, NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The admin API of DESIGN.md. */
-export const createHandler = (deps: Deps) =>
+/** The ports this function uses: its Lambda entry builds only these. */
+export type AdminDeps = Pick<Deps, 'store' | 'keys' | 'clock' | 'logger' | 'config'>;
+
+export const createHandler = (deps: AdminDeps) =>
   httpFunction(deps.logger, async (event: HttpEvent) => {
     authorizeAdmin(event, deps.config);
     if (event.routeKey === 'PUT /admin/tenants/{tenant}' && !isValidTenantId(event.pathParameters?.tenant ?? '')) {

@@ -1,4 +1,5 @@
+import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
-export const handler = createHandler(awsDeps());
+export const handler = createHandler(awsDeps({ keys: kmsKeys }));

@@ -9,7 +9,10 @@ import { presentedCertificate } from '../../lib/oauth/mtls.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** POST {issuer}/bc-authorize (CIBA Core §7), plain or signed (§7.1.1). */
-export const createHandler = (deps: Deps) =>
+/** The ports this function uses: its Lambda entry builds only these. */
+export type BcAuthorizeDeps = Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger' | 'config'>;
+
+export const createHandler = (deps: BcAuthorizeDeps) =>
   httpFunction(deps.logger, async (event) => {
     const tenantId = tenantParam(event);
     const tenant = await loadTenant(deps.store, tenantId);

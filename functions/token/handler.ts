@@ -18,7 +18,10 @@ import type { Deps } from '../../lib/ports.ts';
  * POST {issuer}/oauth/revoke (RFC 7009) and POST {issuer}/oauth/introspect (RFC 7662), which authenticate clients
  * the same way. Errors are no-store too (the envelope's default).
  */
-export const createHandler = (deps: Deps) =>
+/** The ports this function uses: its Lambda entry builds only these. */
+export type TokenDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger' | 'config'>;
+
+export const createHandler = (deps: TokenDeps) =>
   httpFunction(deps.logger, async (event) => {
     const tenantId = tenantParam(event);
     const tenant = await loadTenant(deps.store, tenantId);

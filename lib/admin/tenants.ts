@@ -1,4 +1,4 @@
-import webPushLib from 'web-push';
+import { generateKeyPairSync } from 'node:crypto';
 import * as z from 'zod';
 import { parseWith } from '../http/validation.ts';
 import { abuseLimits, callbackPolicy, DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
@@ -10,6 +10,13 @@ import {
   StrongAuthSettingsShape,
   strongAuthSettingsToWire,
 } from './tenant-strong-auth.ts';
+
+/** A VAPID key pair (RFC 8292): P-256; the public key as an uncompressed point, both base64url as web-push takes them. */
+const generateVapidKeys = (): { publicKey: string; privateKey: string } => {
+  const jwk = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'jwk' });
+  const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  return { publicKey: point.toString('base64url'), privateKey: jwk.d! };
+};
 
 /** PUT /admin/tenants/{tenant}: every field optional, merged into the current settings. */
 export const TenantSettingsPatch = z.strictObject({
@@ -73,7 +80,7 @@ const optionalSettings = (
     const keys =
       patch.web_push.vapid_public_key && patch.web_push.vapid_private_key
         ? { publicKey: patch.web_push.vapid_public_key, privateKey: patch.web_push.vapid_private_key }
-        : webPushLib.generateVAPIDKeys();
+        : generateVapidKeys();
     webPush = { subject: patch.web_push.subject, vapidPublicKey: keys.publicKey, vapidPrivateKey: keys.privateKey };
   }
   const consoleClientId =

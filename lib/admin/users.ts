@@ -1,6 +1,6 @@
 import QRCode from 'qrcode';
 import * as z from 'zod';
-import { ticketKey } from '../ciba/device-api.ts';
+import { ticketKey } from '../ciba/enrollment-ticket.ts';
 import { randomToken, sha256 } from '../crypto.ts';
 import { parseWith } from '../http/validation.ts';
 import type { User, UserClaims } from '../model.ts';

@@ -1,14 +1,12 @@
 import * as z from 'zod';
-import { sha256 } from '../crypto.ts';
 import type { AuthRequest, Device, DevicePush, DeviceTransaction } from '../model.ts';
 import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { confirmApproval, type DecisionContext, shapeForDevice } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
+import { ticketKey } from './enrollment-ticket.ts';
 import { publishDecision } from './publish-decision.ts';
 import { consumeProof, type VerifiedProof } from './verify-device-proof.ts';
-
-export const ticketKey = (tenantId: string, ticket: string) => sha256(`${tenantId}:${ticket}`);
 
 /** A browser PushSubscription (`subscription.toJSON()`); the endpoint is checked in `checkWebPushEndpoint`. */
 const WebPushSubscriptionSchema = z.object({

@@ -1,4 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { deadLetters } from '../../../lib/adapters/aws/dead-letters.ts';
+import { eventBus } from '../../../lib/adapters/aws/events.ts';
+import { kmsKeys } from '../../../lib/adapters/aws/keys.ts';
+import { pushNotifier } from '../../../lib/adapters/aws/notifier.ts';
+import { outbound } from '../../../lib/adapters/aws/outbound.ts';
+import { scheduler } from '../../../lib/adapters/aws/scheduler.ts';
 import { buildAwsDeps } from '../../../lib/adapters/aws-deps.ts';
 import { EventBridgeEventBus } from '../../../lib/adapters/eventbridge-event-bus.ts';
 import { EventBridgeScheduler } from '../../../lib/adapters/eventbridge-scheduler.ts';
@@ -23,8 +29,10 @@ const ENV = {
 };
 
 describe('buildAwsDeps', () => {
+  const ALL = { keys: kmsKeys, notifier: pushNotifier, events: eventBus, scheduler, deadLetters, outbound };
+
   it('wires the AWS adapters in aws mode', () => {
-    const deps = buildAwsDeps({ ...ENV, CIBA_PUBLIC_URL: 'https://id.example.com/' });
+    const deps = buildAwsDeps(ALL, { ...ENV, CIBA_PUBLIC_URL: 'https://id.example.com/' });
     expect(deps.config).toEqual({ mode: 'aws', publicUrl: 'https://id.example.com' });
     expect(deps.keys).toBeInstanceOf(KmsKeys);
     // Web Push (browser authenticators) in front of SNS mobile push.
@@ -40,7 +48,13 @@ describe('buildAwsDeps', () => {
   });
 
   it('leaves the public URL to the request when it is not configured', () => {
-    expect(buildAwsDeps(ENV).config).toEqual({ mode: 'aws' });
+    expect(buildAwsDeps({}, ENV).config).toEqual({ mode: 'aws' });
+  });
+
+  it('builds only the ports a function names (its handler type asks for exactly those)', () => {
+    const deps = buildAwsDeps({ keys: kmsKeys }, ENV) as unknown as Record<string, unknown>;
+    expect(deps.keys).toBeInstanceOf(KmsKeys);
+    expect(Object.keys(deps).sort()).toEqual(['clock', 'config', 'keys', 'logger', 'store']);
   });
 
   it.each([
@@ -52,6 +66,6 @@ describe('buildAwsDeps', () => {
   ])('fails at cold start when %s is missing', (name) => {
     const env: Record<string, string> = { ...ENV };
     delete env[name];
-    expect(() => buildAwsDeps(env)).toThrow(`environment variable ${name} is not set`);
+    expect(() => buildAwsDeps(ALL, env)).toThrow(`environment variable ${name} is not set`);
   });
 });

@@ -1,0 +1,24 @@
+/**
+ * The environment the CDK stack gives every function (infra/service-stack.ts sets exactly these).
+ * `CIBA_PUBLIC_URL` is optional: without it the base URL is derived from the request.
+ */
+export const AWS_ENV = {
+  directoryTable: 'CIBA_DIRECTORY_TABLE',
+  ledgerTable: 'CIBA_LEDGER_TABLE',
+  eventBusName: 'CIBA_EVENT_BUS_NAME',
+  kmsAliasPrefix: 'CIBA_KMS_ALIAS_PREFIX',
+  snsPlatformApplicationArn: 'CIBA_SNS_PLATFORM_APP_ARN',
+  schedulerGroup: 'CIBA_SCHEDULER_GROUP',
+  schedulerTargetArn: 'CIBA_SCHEDULER_TARGET_ARN',
+  schedulerRoleArn: 'CIBA_SCHEDULER_ROLE_ARN',
+  deadLetterQueueUrl: 'CIBA_DEAD_LETTER_QUEUE_URL',
+  publicUrl: 'CIBA_PUBLIC_URL',
+} as const;
+
+export type Env = Record<string, string | undefined>;
+
+export const required = (env: Env, name: string): string => {
+  const value = env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set`);
+  return value;
+};

@@ -1,0 +1,18 @@
+import { SNSClient } from '@aws-sdk/client-sns';
+import type { BaseAwsDeps } from '../aws-deps.ts';
+import { SnsDeviceNotifier } from '../sns-device-notifier.ts';
+import { WebPushDeviceNotifier } from '../web-push-device-notifier.ts';
+import { AWS_ENV, type Env, required } from './env.ts';
+
+/** Web Push for browser authenticators in front of SNS mobile push. */
+export const pushNotifier = (env: Env, base: BaseAwsDeps) =>
+  new WebPushDeviceNotifier({
+    next: new SnsDeviceNotifier({
+      client: new SNSClient({}),
+      platformApplicationArnTemplate: required(env, AWS_ENV.snsPlatformApplicationArn),
+      logger: base.logger,
+      clock: base.clock,
+    }),
+    directory: base.store,
+    logger: base.logger,
+  });

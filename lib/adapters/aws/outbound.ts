@@ -1,0 +1,3 @@
+import { GuardedOutboundHttp } from '../../http/outbound.ts';
+
+export const outbound = () => new GuardedOutboundHttp();
