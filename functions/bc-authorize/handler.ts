@@ -10,7 +10,10 @@ import type { Deps } from '../../lib/ports.ts';
 
 /** POST {issuer}/bc-authorize (CIBA Core §7), plain or signed (§7.1.1). */
 /** The ports this function uses: its Lambda entry builds only these. */
-export type BcAuthorizeDeps = Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger' | 'config'>;
+export type BcAuthorizeDeps = Pick<
+  Deps,
+  'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger' | 'config'
+>;
 
 export const createHandler = (deps: BcAuthorizeDeps) =>
   httpFunction(deps.logger, async (event) => {

@@ -37,7 +37,10 @@ export const triggerOf = (
  * cannot help); a store or signing failure throws, so the invoker retries the event.
  */
 /** The ports this function uses: its Lambda entry builds only these. */
-export type CallbackDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'scheduler' | 'deadLetters' | 'outbound' | 'clock' | 'logger' | 'config'>;
+export type CallbackDeps = Pick<
+  Deps,
+  'store' | 'keys' | 'events' | 'scheduler' | 'deadLetters' | 'outbound' | 'clock' | 'logger' | 'config'
+>;
 
 export const createHandler = (deps: CallbackDeps) =>
   middy<CibaEventBridgeEvent, CallbackOutcome | undefined>().handler(async (event, context) => {
