@@ -1,15 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  type AuthenticationResponseJSON,
-  generateRegistrationOptions,
-  type RegistrationResponseJSON,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { sha256 } from '../crypto.ts';
 import type { Device, DevicePasskey, DeviceTransaction, Tenant } from '../model.ts';
 import { Conflict, UserVerificationFailed, UserVerificationRequired } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+
+/**
+ * The WebAuthn verifier, loaded on first use: only tenants with passkeys need it, and the device function's cold
+ * start should not pay for it (the bundler keeps it in the same file but evaluates it lazily).
+ */
+const webauthn = () => import('@simplewebauthn/server');
 
 /** How long a registration challenge may be answered. */
 export const PASSKEY_CHALLENGE_TTL_SECONDS = 300;
@@ -71,6 +71,7 @@ export const passkeyRegistrationOptions = async (
 ) => {
   const { tenant, device, rp } = input;
   const user = await deps.store.getUser(tenant.tenantId, device.sub);
+  const { generateRegistrationOptions } = await webauthn();
   const options = await generateRegistrationOptions({
     rpName: tenant.settings.displayName || tenant.tenantId,
     rpID: rp.rpId,
@@ -121,6 +122,7 @@ export const registerPasskey = async (
   if (!owner || owner.tenantId !== tenant.tenantId || owner.sub !== device.sub) {
     throw UserVerificationFailed('the registration challenge is unknown, used or expired');
   }
+  const { verifyRegistrationResponse } = await webauthn();
   let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
   try {
     verification = await verifyRegistrationResponse({
@@ -167,6 +169,7 @@ export const verifyApprovalAssertion = async (
     throw UserVerificationRequired('approving needs a passkey assertion (webauthn)');
   }
   const response = input.assertion as AuthenticationResponseJSON;
+  const { verifyAuthenticationResponse } = await webauthn();
   let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
   try {
     verified = await verifyAuthenticationResponse({
