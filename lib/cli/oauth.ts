@@ -81,6 +81,8 @@ export interface AuthorizeParams {
   requested_expiry?: number;
   /** RFC 9396: a JSON array, as text. */
   authorization_details?: string;
+  /** Ping and push clients (CIBA §7.1): the bearer token the service presents at the notification endpoint. */
+  client_notification_token?: string;
 }
 
 export const buildAuthorizeForm = (p: AuthorizeParams): URLSearchParams => {

@@ -1,5 +1,7 @@
 import { randomUUID, webcrypto } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
+// @peculiar/x509 needs the Reflect metadata polyfill loaded first (its README).
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { type CryptoKey, calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { type LocalService, startLocalService } from '../../lib/local/app.ts';

@@ -29,6 +29,8 @@ export interface AuthorizeOptions {
   keyFile?: string;
   signedRequest?: boolean;
   authorizationDetails?: string;
+  notificationToken?: string;
+  push?: boolean;
   showTokens?: boolean;
 }
 
@@ -166,8 +168,18 @@ export const runAuthorize = async (ctx: CliContext, g: Globals, o: AuthorizeOpti
     ...(o.userCode !== undefined ? { user_code: o.userCode } : {}),
     ...(o.requestedExpiry !== undefined ? { requested_expiry: o.requestedExpiry } : {}),
     ...(o.authorizationDetails !== undefined ? { authorization_details: o.authorizationDetails } : {}),
+    ...(o.notificationToken !== undefined ? { client_notification_token: o.notificationToken } : {}),
   };
   const ack = await startBackchannel(ctx, d.backchannel_authentication_endpoint, credentials, params);
+  if (o.push) {
+    // Push clients get the tokens at their notification endpoint; the token endpoint would refuse them.
+    if (g.json) printJson(ctx, ack);
+    else {
+      printFields(ctx, { auth_req_id: ack.auth_req_id, expires_in: ack.expires_in });
+      ctx.stderr('Push mode: the tokens (or the error) arrive at the client notification endpoint.\n');
+    }
+    return 0;
+  }
   if (!g.json) {
     printFields(ctx, { auth_req_id: ack.auth_req_id, expires_in: ack.expires_in, interval: ack.interval });
     if (params.binding_message) ctx.stderr(`Binding message shown to the user: ${safe(params.binding_message)}\n`);
@@ -214,6 +226,8 @@ export const registerAuthorize = (program: Command, ctx: CliContext): void => {
     .option('--key-file <path>', 'private JWK of the client (private_key_jwt, --signed-request)')
     .option('--signed-request', 'send the request as a signed request object (CIBA 7.1.1)')
     .option('--authorization-details <json>', 'RFC 9396 authorization_details, a JSON array')
+    .option('--notification-token <token>', 'client_notification_token, for ping and push clients')
+    .option('--push', 'the client is in push mode: start the request and do not poll')
     .option('--show-tokens', 'print the access, ID and refresh tokens in full')
     .action(action<AuthorizeOptions>(ctx, ({ g, opts }) => runAuthorize(ctx, g, opts)));
 };
