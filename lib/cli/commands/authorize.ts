@@ -30,7 +30,6 @@ export interface AuthorizeOptions {
   signedRequest?: boolean;
   authorizationDetails?: string;
   notificationToken?: string;
-  push?: boolean;
   showTokens?: boolean;
 }
 
@@ -171,12 +170,13 @@ export const runAuthorize = async (ctx: CliContext, g: Globals, o: AuthorizeOpti
     ...(o.notificationToken !== undefined ? { client_notification_token: o.notificationToken } : {}),
   };
   const ack = await startBackchannel(ctx, d.backchannel_authentication_endpoint, credentials, params);
-  if (o.push) {
-    // Push clients get the tokens at their notification endpoint; the token endpoint would refuse them.
+  if (o.notificationToken !== undefined) {
+    // A ping or push client hears from the service at its notification endpoint, which redeems (ping) or receives
+    // (push) the tokens; polling here as well would race it.
     if (g.json) printJson(ctx, ack);
     else {
       printFields(ctx, { auth_req_id: ack.auth_req_id, expires_in: ack.expires_in });
-      ctx.stderr('Push mode: the tokens (or the error) arrive at the client notification endpoint.\n');
+      ctx.stderr('The callback goes to the client notification endpoint once the user decides.\n');
     }
     return 0;
   }
@@ -226,8 +226,10 @@ export const registerAuthorize = (program: Command, ctx: CliContext): void => {
     .option('--key-file <path>', 'private JWK of the client (private_key_jwt, --signed-request)')
     .option('--signed-request', 'send the request as a signed request object (CIBA 7.1.1)')
     .option('--authorization-details <json>', 'RFC 9396 authorization_details, a JSON array')
-    .option('--notification-token <token>', 'client_notification_token, for ping and push clients')
-    .option('--push', 'the client is in push mode: start the request and do not poll')
+    .option(
+      '--notification-token <token>',
+      'client_notification_token (ping and push clients): start the request, and leave the rest to the endpoint',
+    )
     .option('--show-tokens', 'print the access, ID and refresh tokens in full')
     .action(action<AuthorizeOptions>(ctx, ({ g, opts }) => runAuthorize(ctx, g, opts)));
 };

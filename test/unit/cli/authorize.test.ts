@@ -173,17 +173,17 @@ describe('ciba authorize', () => {
     expect(t.stdout()).not.toContain('secret-access-token');
   });
 
-  it('sends the client_notification_token, and in push mode stops after the acknowledgement', async () => {
+  it('sends the client_notification_token and leaves the callback to the notification endpoint (no polling)', async () => {
     const server = await fakeIssuer([], { status: 200, body: { auth_req_id: 'ar-1', expires_in: 120 } });
     close = server.close;
     const t = testContext();
     const args = ['--base-url', server.url, 'authorize', '--client-id', 'c1', '--client-secret', 's1'];
-    const code = await runCli([...args, '--login-hint', 'alice', '--notification-token', 'tok-123', '--push'], t.ctx);
+    const code = await runCli([...args, '--login-hint', 'alice', '--notification-token', 'tok-123'], t.ctx);
     expect(code).toBe(0);
     const bc = server.requests.find((r) => r.url === '/demo/bc-authorize')!;
     expect(new URLSearchParams(bc.body).get('client_notification_token')).toBe('tok-123');
     expect(server.requests.some((r) => r.url === '/demo/oauth/token')).toBe(false);
-    expect(t.stderr()).toContain('Push mode');
+    expect(t.stderr()).toContain('client notification endpoint');
   });
 
   it('exits 2 with a clear message when the user denies', async () => {
