@@ -69,6 +69,19 @@ export const tlsOptionsFromEnv = (env: NodeJS.ProcessEnv): LocalTlsOptions | und
  * (`rejectUnauthorized: false`), so that self-signed ones reach self_signed_tls_client_auth; the application checks
  * tls_client_auth certificates against the CA itself (lib/oauth/mtls.ts). Requests go to the plain server's handler.
  */
+/**
+ * TLS 1.2 suites allowed (FAPI 1.0 Advanced §8.5, BCP 195): ECDHE/DHE with AES-GCM only; TLS 1.3 suites are all
+ * AEAD and stay on. CBC, RSA key exchange and anything without forward secrecy are refused at the handshake.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'DHE-RSA-AES128-GCM-SHA256',
+  'DHE-RSA-AES256-GCM-SHA384',
+].join(':');
+
 export const startTlsListener = async (
   plain: Server,
   canonicalHost: string,
@@ -81,6 +94,8 @@ export const startTlsListener = async (
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2',
+    ciphers: TLS12_CIPHERS,
+    honorCipherOrder: true,
   });
   server.on('request', (req, res) => plain.emit('request', req, res));
   const host = options.host ?? '127.0.0.1';

@@ -1,4 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -92,6 +93,26 @@ describe('conformance L: FAPI-CIBA', () => {
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ fapi: true, signing_alg: 'PS256' });
     expect((await register({ client_id: CLIENT })).status).toBe(201);
+  });
+
+  it('112: the TLS listener accepts TLS 1.2 only with forward-secret AES-GCM suites (and TLS 1.3), nothing older', async () => {
+    const { port } = new URL(svc.tlsUrl);
+    const handshake = (options: Record<string, unknown>) =>
+      new Promise<string>((resolve) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: Number(port), ca: pki.ca.cert, ...options }, () => {
+          const version = `${socket.getProtocol()} ${socket.getCipher().standardName}`;
+          socket.end();
+          resolve(version);
+        });
+        socket.on('error', (error: Error & { code?: string }) => resolve(`refused ${error.code ?? error.message}`));
+      });
+    expect(await handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' })).toBe(
+      'TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
+    );
+    expect(await handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' })).toMatch(/^refused/);
+    expect(await handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-CHACHA20-POLY1305' })).toMatch(/^refused/);
+    expect(await handshake({ maxVersion: 'TLSv1.1', minVersion: 'TLSv1' })).toMatch(/^refused/);
+    expect(await handshake({})).toMatch(/^TLSv1\.3 /);
   });
 
   it('104: discovery shows the FAPI profile', async () => {
