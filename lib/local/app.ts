@@ -34,6 +34,8 @@ export interface LocalServiceOptions {
   adminToken: string;
   publicUrl?: string;
   dynamoDbEndpoint?: string;
+  /** Where embedded dynalite runs: `inline` (this process, the default) or `child` (its own process). */
+  embeddedStore?: 'inline' | 'child';
   logger: Logger;
   clock?: Clock;
   /** Where the built web assets are (default: lib/web/dist). */
@@ -61,6 +63,8 @@ export interface LocalService {
   deps: Deps & { notifier: LocalNotifier; events: InProcessEventBus; scheduler: LocalScheduler };
   /** The DynamoDB client of the store (tests snapshot the tables with it). */
   dynamoDb: ReturnType<typeof createDynamoDbClient>;
+  /** The embedded store's process, when it runs in a child process (benchmarks count its CPU too). */
+  storePid?: number;
   stop(): Promise<void>;
 }
 
@@ -72,14 +76,19 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   const clock = options.clock ?? { now: () => Date.now() };
   let stopStore: () => Promise<void>;
   let client: ReturnType<typeof createDynamoDbClient>;
+  let storePid: number | undefined;
   if (options.dynamoDbEndpoint) {
     client = createDynamoDbClient(options.dynamoDbEndpoint);
     await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
     stopStore = async () => client.destroy();
   } else {
-    const embedded = await startEmbeddedDynamoDb({ dataDir: options.dataDir });
+    const embedded = await startEmbeddedDynamoDb({
+      dataDir: options.dataDir,
+      process: options.embeddedStore ?? 'inline',
+    });
     client = embedded.client;
     stopStore = embedded.stop;
+    storePid = embedded.pid;
   }
   const store = withSettingsCache(
     new DynamoDbStore({ client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable: LEDGER_TABLE_DEFAULT }),
@@ -190,6 +199,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     ...(tls ? { tlsUrl: tls.url } : {}),
     deps,
     dynamoDb: client,
+    ...(storePid !== undefined ? { storePid } : {}),
     stop: async () => {
       deps.scheduler.stop();
       for (const timer of redeliveries) clearTimeout(timer);

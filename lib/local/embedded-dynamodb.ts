@@ -1,9 +1,11 @@
+import { fork } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { Agent } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type AttributeValue, DeleteItemCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT, TTL_ATTRIBUTE } from '../adapters/dynamodb-schema.ts';
@@ -21,6 +23,8 @@ const SWEEP_INTERVAL_MS = 60_000;
 
 export interface EmbeddedDynamoDb {
   endpoint: string;
+  /** The store's own process, when it runs in a child process. */
+  pid?: number;
   client: DynamoDBClient;
   /** Deletes ledger items whose TTL has passed; returns how many (dynalite has no TTL deletion). */
   sweep(nowMs?: number): Promise<number>;
@@ -39,16 +43,13 @@ export function createDynamoDbClient(endpoint: string): DynamoDBClient {
   });
 }
 
-/**
- * Starts dynalite in this process on 127.0.0.1 (a free port), persisted under `{dataDir}/dynamodb` or in
- * memory, creates the tables and sweeps expired ledger items every minute.
- */
-export async function startEmbeddedDynamoDb({ dataDir }: { dataDir: string | 'memory' }): Promise<EmbeddedDynamoDb> {
-  let path: string | undefined;
-  if (dataDir !== 'memory') {
-    path = join(dataDir, 'dynamodb');
-    await mkdir(path, { recursive: true });
-  }
+interface RunningDynalite {
+  port: number;
+  pid?: number;
+  stopServer(): Promise<void>;
+}
+
+const startInline = async (path: string | undefined): Promise<RunningDynalite> => {
   const server = dynalite({ ...(path && { path }), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -57,14 +58,59 @@ export async function startEmbeddedDynamoDb({ dataDir }: { dataDir: string | 'me
       resolve();
     });
   });
-  const { port } = server.address() as AddressInfo;
+  return {
+    port: (server.address() as AddressInfo).port,
+    stopServer: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err?: Error) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+};
+
+/** dynalite in a child process (lib/local/dynalite-process.mjs), which exits when this process goes away. */
+const startChild = async (path: string | undefined): Promise<RunningDynalite> => {
+  const child = fork(fileURLToPath(new URL('./dynalite-process.mjs', import.meta.url)), path ? [path] : [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message: { port?: number; error?: string }) =>
+      message.port ? resolve(message.port) : reject(new Error(`the embedded store did not start: ${message.error}`)),
+    );
+    child.once('exit', (code) => reject(new Error(`the embedded store exited with code ${code}`)));
+  });
+  return {
+    port,
+    ...(child.pid !== undefined ? { pid: child.pid } : {}),
+    stopServer: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.send('stop');
+      }),
+  };
+};
+
+/**
+ * Starts dynalite (in this process, or in a child process) on 127.0.0.1 (a free port), persisted under `{dataDir}/dynamodb` or in
+ * memory, creates the tables and sweeps expired ledger items every minute.
+ */
+export async function startEmbeddedDynamoDb({
+  dataDir,
+  process: where = 'inline',
+}: {
+  dataDir: string | 'memory';
+  /** `child`: dynalite in a child process (the embedded default of `npm start`); `inline`: in this process. */
+  process?: 'inline' | 'child';
+}): Promise<EmbeddedDynamoDb> {
+  let path: string | undefined;
+  if (dataDir !== 'memory') {
+    path = join(dataDir, 'dynamodb');
+    await mkdir(path, { recursive: true });
+  }
+  const { port, pid, stopServer } = where === 'child' ? await startChild(path) : await startInline(path);
   const endpoint = `http://127.0.0.1:${port}`;
   const client = createDynamoDbClient(endpoint);
-  const stopServer = () =>
-    new Promise<void>((resolve, reject) => {
-      server.close((err?: Error) => (err ? reject(err) : resolve()));
-      server.closeAllConnections();
-    });
   try {
     await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
   } catch (err) {
@@ -90,6 +136,7 @@ export async function startEmbeddedDynamoDb({ dataDir }: { dataDir: string | 'me
 
   return {
     endpoint,
+    ...(pid !== undefined ? { pid } : {}),
     client,
     sweep,
     async stop() {

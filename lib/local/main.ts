@@ -63,6 +63,8 @@ const main = async () => {
     adminToken,
     ...(env.CIBA_PUBLIC_URL ? { publicUrl: env.CIBA_PUBLIC_URL } : {}),
     ...(env.DYNAMODB_ENDPOINT ? { dynamoDbEndpoint: env.DYNAMODB_ENDPOINT } : {}),
+    // dynalite in its own process uses the second core (docs/performance.md); `inline` keeps it in this one.
+    embeddedStore: env.CIBA_EMBEDDED_STORE === 'inline' ? 'inline' : 'child',
     ...(tlsOptions ? { tls: tlsOptions } : {}),
     ...(env.CIBA_MAX_IN_FLIGHT ? { maxInFlight: Number(env.CIBA_MAX_IN_FLIGHT) } : {}),
     logger,

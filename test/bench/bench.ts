@@ -67,6 +67,8 @@ interface Target {
   adminToken: string;
   hookUrl?: string;
   pid?: number;
+  /** The embedded store's own process (dynalite in a child process): its CPU and memory count as the server's. */
+  storePid?: number;
   child?: ChildProcess;
 }
 
@@ -323,13 +325,26 @@ const percentile = (values: number[], p: number) => {
   return Number(sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!.toFixed(2));
 };
 
+/** The service's CPU: its own process plus the embedded store's, when that runs apart. */
+const serverCpuMs = (target: Target): number | undefined => {
+  const own = processCpuMs(target.pid);
+  if (own === undefined || target.storePid === undefined) return own;
+  return own + (processCpuMs(target.storePid) ?? 0);
+};
+
+const serverMemory = (target: Target, field: string): number | null => {
+  const own = procStatus(target.pid, field);
+  if (own === undefined) return null;
+  return own + (target.storePid === undefined ? 0 : (procStatus(target.storePid, field) ?? 0));
+};
+
 let flowSeq = 0;
 const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n: number, label: string) => {
   const lat: Latencies = {};
   const errors: Record<string, number> = {};
   let ok = 0;
   let started = 0;
-  const cpu0 = processCpuMs(target.pid);
+  const cpu0 = serverCpuMs(target);
   const bench0 = process.cpuUsage();
   const store0 = await storeRequests(target.child);
   const t0 = performance.now();
@@ -349,7 +364,7 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
     }),
   );
   const wallMs = performance.now() - t0;
-  const cpu1 = processCpuMs(target.pid);
+  const cpu1 = serverCpuMs(target);
   const store1 = await storeRequests(target.child);
   const bench = process.cpuUsage(bench0);
   const per = (x: number) => Number((x / Math.max(1, ok)).toFixed(3));
@@ -370,8 +385,8 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
     p50_ms: Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, percentile(v, 50)])),
     p99_ms: Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, percentile(v, 99)])),
     errors,
-    rss_mb: procStatus(target.pid, 'VmRSS') ?? null,
-    peak_rss_mb: procStatus(target.pid, 'VmHWM') ?? null,
+    rss_mb: serverMemory(target, 'VmRSS'),
+    peak_rss_mb: serverMemory(target, 'VmHWM'),
   };
 };
 type Run = Awaited<ReturnType<typeof runLevel>>;

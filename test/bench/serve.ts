@@ -11,7 +11,7 @@
  *   own (`Grant.save` + `backchannelResult`): one conditional `decideRequest` write and the decided event, without the
  *   device API, DPoP proofs or the pending list. It listens on its own loopback port, not on the service's.
  *
- * Prints one JSON line `{url, adminToken, pid, hookUrl}` when ready; stops on SIGTERM or when the parent goes away.
+ * Prints one JSON line `{url, adminToken, pid, storePid, hookUrl}` when ready; stops on SIGTERM or when the parent goes away.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +31,8 @@ const service = await startLocalService({
   logger: jsonLogger({ level: 'warn', write: (line) => process.stderr.write(`${line}\n`) }),
   // The load generator decides the concurrency; shedding would only add noise.
   maxInFlight: 10_000,
+  // The embedded default of `npm start`: dynalite in its own process (CIBA_EMBEDDED_STORE=inline to compare).
+  embeddedStore: process.env.CIBA_EMBEDDED_STORE === 'inline' ? 'inline' : 'child',
 });
 const requests = countDynamoDbRequests(service.dynamoDb);
 // Capacity units as dynalite reports them (it sizes items as DynamoDB does, but leaves out index writes and the units
@@ -83,7 +85,9 @@ const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/bench/
 process.on('message', (message: { type?: string }) => {
   if (message?.type === 'count') process.send?.({ type: 'count', count: requests.count, capacity });
 });
-process.stdout.write(`${JSON.stringify({ url: service.url, adminToken, pid: process.pid, hookUrl })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ url: service.url, adminToken, pid: process.pid, storePid: service.storePid, hookUrl })}\n`,
+);
 
 const stop = () => {
   hook.close();
