@@ -9,6 +9,8 @@ export interface FunctionAccess {
   directory?: 'read' | 'write';
   ledger?: 'read' | 'write';
   keys?: 'verify' | 'sign';
+  /** GenerateMac with the tenants' HMAC keys: derives client_secret_jwt secrets (client authentication, registration). */
+  mac?: boolean;
   /** Puts CIBA lifecycle events on the bus. */
   events?: boolean;
   /** Sends callbacks given up on to the callback-failures queue. */
@@ -23,12 +25,12 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   discovery: { directory: 'read', keys: 'verify' },
   // Counts the user's requests (rate limit), marks dead push channels disabled, creates the request.
   // Schedules the expiry of push-mode requests.
-  'bc-authorize': { directory: 'write', ledger: 'write', events: true, push: 'publish', schedules: true },
-  token: { directory: 'read', ledger: 'write', keys: 'sign', events: true },
+  'bc-authorize': { directory: 'write', ledger: 'write', mac: true, events: true, push: 'publish', schedules: true },
+  token: { directory: 'read', ledger: 'write', keys: 'sign', mac: true, events: true },
   userinfo: { directory: 'read', ledger: 'read', keys: 'verify' },
   // Enrollment (tickets, devices, endpoints), DPoP replay records, decisions.
   device: { directory: 'write', ledger: 'write', events: true, push: 'register' },
-  admin: { directory: 'write', ledger: 'write', keys: 'verify' },
+  admin: { directory: 'write', ledger: 'write', keys: 'verify', mac: true },
   web: { directory: 'read' },
   // Ping notifications and push-mode token delivery (signs tokens), delivery history on the request,
   // `CIBA Callback Delivered/Failed` events, retries as schedules, dead letters to the queue.
@@ -43,6 +45,7 @@ export const CONSOLE_WEB_ACCESS: FunctionAccess = {
   directory: 'write',
   ledger: 'write',
   keys: 'sign',
+  mac: true,
   events: true,
   push: 'publish',
   schedules: true,

@@ -19,6 +19,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
 import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from '../lib/adapters/dynamodb-schema.ts';
+import { hmacKeyAlias } from '../lib/adapters/kms-keys.ts';
 import { ROUTES } from '../lib/http/routes.ts';
 import { API_FUNCTIONS } from './bundling.ts';
 import { CibaFunction } from './ciba-function.ts';
@@ -254,6 +255,26 @@ export class ServiceStack extends Stack {
         reason:
           "Tenant keys live in the stateful stack and are found by alias; the statement is limited by a kms:ResourceAliases condition to the keys behind this deployment's alias prefix, so adding a tenant needs no policy change and no cross-stack export.",
       });
+    }
+    if (access.mac) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'TenantHmacKeys',
+          actions: ['kms:GenerateMac'],
+          resources: [`arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`],
+          // Only the tenants' HMAC keys (client_secret_jwt derivation), found by their alias.
+          conditions: {
+            'ForAnyValue:StringLike': { 'kms:ResourceAliases': hmacKeyAlias(props.kmsAliasPrefix, '*') },
+          },
+        }),
+      );
+      if (!access.keys) {
+        Validations.of(role).acknowledge({
+          id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',
+          reason:
+            "Tenant keys live in the stateful stack and are found by alias; the statement is limited by a kms:ResourceAliases condition to the tenants' HMAC key aliases, so adding a tenant needs no policy change and no cross-stack export.",
+        });
+      }
     }
     if (access.events) props.eventBus.grantPutEventsTo(role);
     if (access.deadLetters) this.callbackFailures.grantSendMessages(role);

@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { currentKeyAlias, KMS_KEY_SPEC, previousKeyAlias } from '../lib/adapters/kms-keys.ts';
+import { currentKeyAlias, hmacKeyAlias, KMS_KEY_SPEC, previousKeyAlias } from '../lib/adapters/kms-keys.ts';
 import type { SigningAlg } from '../lib/model.ts';
 
 export interface TenantSigningKeyProps {
@@ -18,10 +18,13 @@ export interface TenantSigningKeyProps {
  * rotation (a version bump in the tenants file), the previous one behind `alias/{prefix}/{tenant}/previous`,
  * still published in the JWKS so tokens it signed keep verifying. Keys are retained: removing one from the
  * template never deletes key material; schedule its deletion by hand once no token it signed is alive.
+ * Also the tenant's HMAC_256 key behind `alias/{prefix}/{tenant}/hmac`, which derives client_secret_jwt secrets
+ * (never published; deleting it changes every such client's secret).
  */
 export class TenantSigningKey extends Construct {
   readonly current: kms.Key;
   readonly previous?: kms.Key;
+  readonly hmac: kms.Key;
 
   constructor(scope: Construct, id: string, props: TenantSigningKeyProps) {
     super(scope, id);
@@ -45,5 +48,16 @@ export class TenantSigningKey extends Construct {
         targetKey: this.previous,
       });
     }
+    this.hmac = new kms.Key(this, 'Hmac', {
+      description: `ciba ${props.tenantId} client_secret_jwt derivation key (HMAC_256)`,
+      keySpec: kms.KeySpec.HMAC_256,
+      keyUsage: kms.KeyUsage.GENERATE_VERIFY_MAC,
+      removalPolicy: RemovalPolicy.RETAIN,
+      pendingWindow: Duration.days(30),
+    });
+    new kms.Alias(this, 'HmacAlias', {
+      aliasName: hmacKeyAlias(props.aliasPrefix, props.tenantId),
+      targetKey: this.hmac,
+    });
   }
 }

@@ -110,6 +110,7 @@ export const callbackPolicy = (settings: TenantSettings): { maxAttempts: number;
 export type ClientAuthMethod =
   | 'client_secret_basic'
   | 'client_secret_post'
+  | 'client_secret_jwt'
   | 'private_key_jwt'
   | 'tls_client_auth'
   | 'self_signed_tls_client_auth';
@@ -148,6 +149,11 @@ export interface Client {
   authorizationDetailsTypes?: string[];
   /** The FAPI-CIBA profile for this client alone (a FAPI tenant applies it to every client). */
   fapi?: boolean;
+  /**
+   * client_secret_jwt: the random salt its secret is derived from with the tenant's HMAC key (lib/oauth/client-secret-jwt.ts).
+   * Useless without that key; the derived secret itself is never stored.
+   */
+  secretSalt?: string;
   createdAt: number;
 }
 

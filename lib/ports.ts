@@ -81,9 +81,10 @@ export interface Directory {
 
 export interface StoredSigningKey {
   kid: string;
-  alg: SigningAlg;
-  /** Private JWK (local mode only; in AWS the private key stays in KMS). */
-  privateJwk: JsonWebKeyPublic & { d?: string };
+  /** `HS256`: the tenant's HMAC key (lib/adapters/local-keys.ts), never published. */
+  alg: SigningAlg | 'HS256';
+  /** Private JWK (local mode only; in AWS the private key stays in KMS). `k` for the HMAC key. */
+  privateJwk: JsonWebKeyPublic & { d?: string; k?: string };
   createdAt: number;
 }
 
@@ -299,6 +300,11 @@ export interface Keys {
   publicJwks(tenantId: string): Promise<{ keys: JsonWebKeyPublic[] }>;
   /** Makes sure the tenant has a key for this algorithm (local mode generates one). */
   ensureKey(tenantId: string, alg: SigningAlg): Promise<void>;
+  /**
+   * HMAC-SHA256 of `data` with the tenant's HMAC key (client_secret_jwt secrets are derived with it). The key is
+   * never exported and never published in the JWKS.
+   */
+  mac(tenantId: string, data: string): Promise<Uint8Array>;
 }
 
 export interface Clock {

@@ -215,6 +215,7 @@ const clientToItem = (c: Client): Raw => ({
   backchannel_authentication_request_signing_alg: c.backchannelAuthenticationRequestSigningAlg,
   authorization_details_types: c.authorizationDetailsTypes,
   fapi: c.fapi,
+  secret_salt: c.secretSalt,
   created_at: c.createdAt,
 });
 
@@ -237,6 +238,7 @@ const clientFromItem = (raw: Raw): Client =>
     backchannelAuthenticationRequestSigningAlg: raw.backchannel_authentication_request_signing_alg,
     authorizationDetailsTypes: raw.authorization_details_types,
     fapi: raw.fapi,
+    secretSalt: raw.secret_salt,
     createdAt: raw.created_at,
   });
 

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import {
+  GenerateMacCommand,
   GetPublicKeyCommand,
   type KeySpec,
   type KMSClient,
@@ -28,6 +29,8 @@ export const KMS_KEY_SPEC: Record<SigningAlg, KeySpec> = {
 /** The alias of the key that signed before the last rotation (still published, so tokens it signed verify). */
 export const previousKeyAlias = (aliasPrefix: string, tenantId: string): string => `${aliasPrefix}${tenantId}/previous`;
 export const currentKeyAlias = (aliasPrefix: string, tenantId: string): string => `${aliasPrefix}${tenantId}`;
+/** The tenant's HMAC_256 key (GENERATE_VERIFY_MAC): client_secret_jwt secrets are derived with it. */
+export const hmacKeyAlias = (aliasPrefix: string, tenantId: string): string => `${aliasPrefix}${tenantId}/hmac`;
 
 /** KMS signs RAW messages up to 4096 bytes; longer signing inputs are sent as their SHA-256 digest. */
 const RAW_MESSAGE_LIMIT = 4096;
@@ -53,12 +56,17 @@ export interface KmsKeysOptions {
  * Keys are found by alias (`alias/ciba/{tenant}` and, after a rotation, `alias/ciba/{tenant}/previous`),
  * and their public halves are cached per Lambda instance for `cacheTtlMs`.
  */
+/** Derived client secrets kept per cold start (one entry per client_secret_jwt client in use). */
+const MAC_CACHE_SIZE = 1000;
+
 export class KmsKeys implements Keys {
   readonly #client: KMSClient;
   readonly #prefix: string;
   readonly #clock: Clock;
   readonly #ttl: number;
   readonly #cache = new Map<string, { at: number; value: Promise<ResolvedKey | undefined> }>();
+  /** MACs are deterministic: kept per cold start (bounded), so repeated assertions of one client cost one KMS call. */
+  readonly #macs = new Map<string, Promise<Uint8Array>>();
 
   constructor({ client, aliasPrefix, clock = { now: Date.now }, cacheTtlMs = 5 * 60_000 }: KmsKeysOptions) {
     this.#client = client;
@@ -101,6 +109,28 @@ export class KmsKeys implements Keys {
       if (key && !keys.some((k) => k.kid === key.jwk.kid)) keys.push(key.jwk);
     }
     return { keys };
+  }
+
+  /** HMAC-SHA256 in KMS with the key behind `${prefix}${tenant}/hmac`: the key never leaves KMS. */
+  async mac(tenantId: string, data: string): Promise<Uint8Array> {
+    const key = `${tenantId}\u0000${data}`;
+    const hit = this.#macs.get(key);
+    if (hit) return hit;
+    const value = (async () => {
+      const out = await this.#client.send(
+        new GenerateMacCommand({
+          KeyId: hmacKeyAlias(this.#prefix, tenantId),
+          Message: Buffer.from(data, 'utf8'),
+          MacAlgorithm: 'HMAC_SHA_256',
+        }),
+      );
+      if (!out.Mac) throw new Error('KMS GenerateMac returned no MAC');
+      return out.Mac;
+    })();
+    if (this.#macs.size >= MAC_CACHE_SIZE) this.#macs.delete(this.#macs.keys().next().value!);
+    this.#macs.set(key, value);
+    value.catch(() => this.#macs.delete(key));
+    return value;
   }
 
   /** Keys come from the infrastructure in AWS: this only checks that the tenant's key exists and fits `alg`. */

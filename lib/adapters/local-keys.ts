@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { CompactSign, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { JsonWebKeyPublic, SigningAlg } from '../model.ts';
 import type { Clock, Directory, Keys, StoredSigningKey } from '../ports.ts';
@@ -6,10 +7,14 @@ const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
 const publicPart = (jwk: JsonWebKeyPublic): JsonWebKeyPublic =>
   Object.fromEntries(PUBLIC_MEMBERS.filter((m) => jwk[m] !== undefined).map((m) => [m, jwk[m]])) as JsonWebKeyPublic;
 
+/** The one HMAC key of a tenant: a fixed kid, so two processes creating it at once agree on the first one written. */
+export const HMAC_KEY_KID = 'hmac/client-secret-jwt';
+const isHmacKey = (k: StoredSigningKey): boolean => k.alg === 'HS256';
+
 /**
  * Local mode signing keys: a generated JWK per tenant and algorithm, kept in the directory (KMS holds
- * them in AWS). The newest key of an algorithm signs; every key is published, so a new key overlaps
- * with the old ones.
+ * them in AWS). The newest key of an algorithm signs; every signing key is published, so a new key overlaps
+ * with the old ones. The tenant's 256-bit HMAC key (`mac`) is kept with them and never published.
  */
 export class LocalKeys implements Keys {
   private readonly cache = new Map<string, Promise<StoredSigningKey[]>>();
@@ -66,7 +71,27 @@ export class LocalKeys implements Keys {
   }
 
   async publicJwks(tenantId: string) {
-    const keys = await this.keysOf(tenantId);
+    const keys = (await this.keysOf(tenantId)).filter((k) => !isHmacKey(k));
     return { keys: keys.map((k) => ({ ...publicPart(k.privateJwk), kid: k.kid, alg: k.alg, use: 'sig' })) };
+  }
+
+  async mac(tenantId: string, data: string): Promise<Uint8Array> {
+    let key = (await this.keysOf(tenantId)).find(isHmacKey);
+    if (!key) {
+      const k = randomBytes(32).toString('base64url');
+      // A conflict means another process wrote it first: the re-read below returns that one.
+      await this.directory.putSigningKey(tenantId, {
+        kid: HMAC_KEY_KID,
+        alg: 'HS256',
+        privateJwk: { kty: 'oct', k },
+        createdAt: this.clock.now(),
+      });
+      this.cache.delete(tenantId);
+      key = (await this.keysOf(tenantId)).find(isHmacKey);
+    }
+    if (!key?.privateJwk.k) throw new Error(`no HMAC key for tenant ${tenantId}`);
+    return new Uint8Array(
+      createHmac('sha256', Buffer.from(key.privateJwk.k, 'base64url')).update(data, 'utf8').digest(),
+    );
   }
 }

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import type { Client, DeliveryMode, JsonWebKeyPublic, Tenant, TlsClientAuthMatch } from '../model.ts';
 import { TOKEN_ENDPOINT_AUTH_METHODS } from '../oauth/client-authentication.ts';
 import { ASYMMETRIC_ALGS, jwksUriProblem, REQUEST_SIGNING_ALGS } from '../oauth/client-keys.ts';
+import { CLIENT_SECRET_JWT_ALG } from '../oauth/client-secret-jwt.ts';
 import { InvalidClientMetadata } from '../oauth/errors.ts';
 import { FAPI_ALGS, FAPI_AUTH_METHODS, FAPI_DELIVERY_MODES, MTLS_AUTH_METHODS } from '../oauth/fapi.ts';
 
@@ -52,20 +53,13 @@ const checkJwks = (jwks: { keys: Record<string, unknown>[] }) => {
  * Validates the strong-authentication metadata against CIBA §4, RFC 8705 §2.1.2 and FAPI-CIBA, and returns the
  * client fields it sets. Every failure is 400 invalid_client_metadata.
  *
- * client_secret_jwt is refused on purpose: secrets are stored only as SHA-256 hashes (DESIGN.md "Secrets"), and
- * an HMAC cannot be verified with a hash of its key. Offering it would mean storing every client secret in a
- * recoverable form (encrypted under a service key), so that one key compromise exposes all secrets; clients that
- * want a JWT-based method use private_key_jwt, which needs no shared secret at all (FAPI forbids
- * client_secret_jwt too).
+ * client_secret_jwt needs no stored secret: its secret is derived from the tenant's HMAC key and a per-client salt
+ * (lib/oauth/client-secret-jwt.ts), so secrets stay unrecoverable from the tables (DESIGN.md "Secrets"). Its
+ * assertions are HS256 only; FAPI forbids the method.
  */
 export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): Partial<Client> => {
   const method = m.token_endpoint_auth_method;
   const fapi = tenant.settings.fapi || m.fapi === true;
-  if (method === 'client_secret_jwt') {
-    throw InvalidClientMetadata(
-      'client_secret_jwt is not offered: client secrets are stored only as hashes, which cannot verify an HMAC; use private_key_jwt',
-    );
-  }
   if (!(TOKEN_ENDPOINT_AUTH_METHODS as readonly string[]).includes(method)) {
     throw InvalidClientMetadata(`token_endpoint_auth_method must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`);
   }
@@ -99,10 +93,15 @@ export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): 
 
   const algs = fapi ? FAPI_ALGS : ASYMMETRIC_ALGS;
   if (m.token_endpoint_auth_signing_alg !== undefined) {
-    if (method !== 'private_key_jwt') {
-      throw InvalidClientMetadata('token_endpoint_auth_signing_alg is only for private_key_jwt clients');
-    }
-    if (!algs.includes(m.token_endpoint_auth_signing_alg)) {
+    if (method === 'client_secret_jwt') {
+      if (m.token_endpoint_auth_signing_alg !== CLIENT_SECRET_JWT_ALG) {
+        throw InvalidClientMetadata(`client_secret_jwt clients sign with ${CLIENT_SECRET_JWT_ALG}`);
+      }
+    } else if (method !== 'private_key_jwt') {
+      throw InvalidClientMetadata(
+        'token_endpoint_auth_signing_alg is only for private_key_jwt and client_secret_jwt clients',
+      );
+    } else if (!algs.includes(m.token_endpoint_auth_signing_alg)) {
       throw InvalidClientMetadata(`token_endpoint_auth_signing_alg must be one of ${algs.join(', ')}`);
     }
   }
@@ -162,7 +161,9 @@ export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): 
 
 /** Whether the client authenticates with a secret the service issues (and so gets one at registration). */
 export const usesClientSecret = (client: Pick<Client, 'tokenEndpointAuthMethod'>): boolean =>
-  client.tokenEndpointAuthMethod === 'client_secret_basic' || client.tokenEndpointAuthMethod === 'client_secret_post';
+  client.tokenEndpointAuthMethod === 'client_secret_basic' ||
+  client.tokenEndpointAuthMethod === 'client_secret_post' ||
+  client.tokenEndpointAuthMethod === 'client_secret_jwt';
 
 export const strongAuthToWire = (client: Client) => {
   const tls = client.tlsClientAuth ?? {};

@@ -3,6 +3,7 @@ import { randomToken, sha256 } from '../crypto.ts';
 import { notificationEndpointProblem } from '../http/notification-endpoint.ts';
 import { parseWith } from '../http/validation.ts';
 import { CIBA_GRANT_TYPE, type Client, REFRESH_TOKEN_GRANT_TYPE, type Tenant } from '../model.ts';
+import { deriveClientSecret } from '../oauth/client-secret-jwt.ts';
 import { Conflict, InvalidClientMetadata, NotFound } from '../oauth/errors.ts';
 import { SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
@@ -94,13 +95,15 @@ export type RegisteredClient = ReturnType<typeof clientToWire> & {
 };
 
 export const registerClient = async (
-  deps: Pick<Deps, 'store' | 'clock'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'keys'>,
   tenant: Tenant,
   body: unknown,
 ): Promise<RegisteredClient> => {
   const m = parseWith(ClientRegistration, body, InvalidClientMetadata);
   const strongAuth = validate(tenant, m);
-  const secret = randomToken(32);
+  // client_secret_jwt: the hash below is of a secret never disclosed; the real one is derived from the salt.
+  const secretJwt = m.token_endpoint_auth_method === 'client_secret_jwt';
+  let secret = randomToken(32);
   const client: Client = {
     tenantId: tenant.tenantId,
     clientId: m.client_id ?? randomToken(16),
@@ -111,12 +114,15 @@ export const registerClient = async (
     backchannelTokenDeliveryMode: m.backchannel_token_delivery_mode as Client['backchannelTokenDeliveryMode'],
     backchannelUserCodeParameter: m.backchannel_user_code_parameter,
     createdAt: deps.clock.now(),
+    ...(secretJwt ? { secretSalt: randomToken(16) } : {}),
     ...strongAuth,
     ...(m.scope !== undefined ? { scope: splitScope(m.scope).join(' ') } : {}),
     ...(m.backchannel_client_notification_endpoint !== undefined
       ? { backchannelClientNotificationEndpoint: m.backchannel_client_notification_endpoint }
       : {}),
   };
+  // Derived before the write, so a KMS failure leaves no client behind whose secret nobody was told.
+  if (secretJwt) secret = await deriveClientSecret(deps.keys, tenant.tenantId, client.clientId, client.secretSalt!);
   if ((await deps.store.createClient(client)) !== 'ok') throw Conflict(`client ${client.clientId} already exists`);
   // Key- and certificate-based clients get no secret (RFC 7591 §3.2.1: client_secret only when one is issued).
   if (!usesClientSecret(client)) return clientToWire(client);

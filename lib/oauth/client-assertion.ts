@@ -1,7 +1,8 @@
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { Client, Tenant } from '../model.ts';
-import type { Clock, Ledger, RuntimeConfig } from '../ports.ts';
+import type { Clock, Keys, Ledger, RuntimeConfig } from '../ports.ts';
 import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS } from './client-keys.ts';
+import { CLIENT_SECRET_JWT_ALG, deriveClientSecret } from './client-secret-jwt.ts';
 import { isFapi } from './fapi.ts';
 import { mtlsBaseUrl } from './mtls.ts';
 
@@ -48,6 +49,8 @@ export const verifyClientJwt = async (
     required: string[];
     subject?: string;
     maxLifetimeSeconds?: number;
+    /** client_secret_jwt: the client's (derived) secret; the JWT must then be HS256 and is verified with it alone. */
+    secret?: Uint8Array;
   },
 ): Promise<Record<string, unknown> & { exp: number }> => {
   const { tenant, client, jwt } = input;
@@ -59,19 +62,23 @@ export const verifyClientJwt = async (
   } catch {
     throw new AssertionRejected('the JWT is malformed');
   }
-  const allowed = isFapi(tenant, client) ? FAPI_ALGS : ASYMMETRIC_ALGS;
+  const allowed =
+    input.secret !== undefined ? [CLIENT_SECRET_JWT_ALG] : isFapi(tenant, client) ? FAPI_ALGS : ASYMMETRIC_ALGS;
   if (!allowed.includes(alg)) throw new AssertionRejected(`the JWT alg ${alg} is not accepted`);
   if (input.registeredAlg !== undefined && alg !== input.registeredAlg) {
     throw new AssertionRejected(`the JWT must be signed with the registered alg ${input.registeredAlg}`);
   }
-  const keys = clientKeyResolver(client, {
-    allowPrivateNetwork: deps.config.mode === 'local' && tenant.settings.developmentMode,
-  });
+  const keys =
+    input.secret ??
+    clientKeyResolver(client, {
+      allowPrivateNetwork: deps.config.mode === 'local' && tenant.settings.developmentMode,
+    });
   if (!keys) throw new AssertionRejected('the client has no registered jwks or jwks_uri');
   const now = deps.clock.now();
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(jwt, keys, {
+    // jose compares an HMAC in constant time (WebCrypto verify).
+    ({ payload } = await jwtVerify(jwt, keys as Parameters<typeof jwtVerify>[1], {
       algorithms: [alg],
       issuer: client.clientId,
       audience: input.audiences,
@@ -105,18 +112,35 @@ export const verifyClientJwt = async (
 };
 
 /**
- * RFC 7523 §3 + OIDC Core §9 private_key_jwt: `iss` = `sub` = client_id, `aud` one of ours, `exp` required, `jti`
- * used once across every endpoint (recorded in the ledger until the assertion expires).
+ * RFC 7523 §3 + OIDC Core §9 private_key_jwt and client_secret_jwt: `iss` = `sub` = client_id, `aud` one of ours,
+ * `exp` required, `jti` used once across every endpoint (recorded in the ledger until the assertion expires).
+ * A client_secret_jwt assertion is HS256 under the client's derived secret (lib/oauth/client-secret-jwt.ts).
  */
 export const verifyClientAssertion = async (
-  deps: { store: Pick<Ledger, 'recordProofJti'>; clock: Clock; config: RuntimeConfig },
+  deps: { store: Pick<Ledger, 'recordProofJti'>; clock: Clock; config: RuntimeConfig; keys: Pick<Keys, 'mac'> },
   input: { tenant: Tenant; client: Client; assertion: string; issuer: string },
 ): Promise<void> => {
   const { tenant, client } = input;
+  let secret: Uint8Array | undefined;
+  if (client.tokenEndpointAuthMethod === 'client_secret_jwt') {
+    if (client.secretSalt === undefined) throw new AssertionRejected('the client has no client_secret_jwt secret');
+    // Only a well-formed HS256 JWT costs a MAC (a KMS call in AWS).
+    try {
+      if (decodeProtectedHeader(input.assertion).alg !== CLIENT_SECRET_JWT_ALG) {
+        throw new AssertionRejected(`a client_secret_jwt assertion must be ${CLIENT_SECRET_JWT_ALG}`);
+      }
+    } catch (error) {
+      if (error instanceof AssertionRejected) throw error;
+      throw new AssertionRejected('the JWT is malformed');
+    }
+    const derived = await deriveClientSecret(deps.keys, tenant.tenantId, client.clientId, client.secretSalt);
+    secret = new TextEncoder().encode(derived);
+  }
   const payload = await verifyClientJwt(deps, {
     tenant,
     client,
     jwt: input.assertion,
+    ...(secret ? { secret } : {}),
     registeredAlg: client.tokenEndpointAuthSigningAlg,
     audiences: acceptedAudiences(tenant, input.issuer, deps.config),
     required: ['sub', 'jti'],

@@ -13,10 +13,11 @@ import {
   tlsClientAuthMatches,
 } from './mtls.ts';
 
-/** Every method a client may register. client_secret_jwt is not offered: see lib/admin/client-metadata.ts. */
+/** Every method a client may register (client_secret_jwt: a derived secret, lib/oauth/client-secret-jwt.ts). */
 export const TOKEN_ENDPOINT_AUTH_METHODS: readonly ClientAuthMethod[] = [
   'client_secret_basic',
   'client_secret_post',
+  'client_secret_jwt',
   'private_key_jwt',
   'tls_client_auth',
   'self_signed_tls_client_auth',
@@ -46,7 +47,7 @@ const parseBasic = (authorization: string): { clientId: string; secret: string }
   }
 };
 
-/** The client an assertion names (unverified: only to find the keys that verify it). */
+/** The client an assertion names (unverified: only to find the keys or secret that verify it). */
 const assertionClientId = (assertion: string): string | undefined => {
   try {
     const { iss, sub } = decodeJwt(assertion);
@@ -72,7 +73,7 @@ export interface ClientAuthenticationInput {
  * credentials; WWW-Authenticate: Basic when the client tried the Authorization header.
  */
 export const authenticateClient = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys'>,
   input: ClientAuthenticationInput,
 ): Promise<Client> => {
   const { tenant, form, authorization } = input;
@@ -106,6 +107,7 @@ export const authenticateClient = async (
     if (form.client_id !== undefined && form.client_id !== clientId) {
       throw InvalidClient('client_id does not match the client assertion', false);
     }
+    // private_key_jwt or client_secret_jwt: the client's registration says which.
     method = 'private_key_jwt';
   } else {
     // No credential in the request: only the TLS certificate can authenticate it (RFC 8705 §2).
@@ -126,7 +128,7 @@ export const authenticateClient = async (
       if (registered !== method || !matchesHash(secret!, client.secretHash)) throw failed();
       return client;
     case 'private_key_jwt':
-      if (registered !== 'private_key_jwt') throw failed();
+      if (registered !== 'private_key_jwt' && registered !== 'client_secret_jwt') throw failed();
       try {
         await verifyClientAssertion(deps, { tenant, client, assertion: form.client_assertion!, issuer: input.issuer });
       } catch (error) {

@@ -3,6 +3,7 @@ import type { RuntimeConfig } from '../ports.ts';
 import { authorizationDetailsTypesSupported } from './authorization-details.ts';
 import { supportedAuthMethods } from './client-authentication.ts';
 import { ASYMMETRIC_ALGS, FAPI_ALGS, REQUEST_SIGNING_ALGS } from './client-keys.ts';
+import { CLIENT_SECRET_JWT_ALG } from './client-secret-jwt.ts';
 import { mtlsBaseUrl } from './mtls.ts';
 import { CLAIMS_SUPPORTED, SUPPORTED_SCOPES } from './scopes.ts';
 import { ACR_VALUES_SUPPORTED } from './tokens.ts';
@@ -16,7 +17,8 @@ export const discoveryDocument = (tenant: Tenant, issuer: string, config?: Runti
   const fapi = tenant.settings.fapi;
   const mtls = config ? mtlsBaseUrl(tenant, config) : tenant.settings.mtlsBaseUrl;
   const methods = config ? supportedAuthMethods(tenant, config) : supportedAuthMethods(tenant, { mode: 'local' });
-  const assertionAlgs = fapi ? FAPI_ALGS : ASYMMETRIC_ALGS;
+  // HS256 only for client_secret_jwt, which FAPI forbids.
+  const assertionAlgs = fapi ? FAPI_ALGS : [...ASYMMETRIC_ALGS, CLIENT_SECRET_JWT_ALG];
   const endpoints = {
     token_endpoint: '/oauth/token',
     backchannel_authentication_endpoint: '/bc-authorize',

@@ -178,6 +178,9 @@ export const fakeWorld = (
         const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
         return `${part({ alg: 'ES256', ...header })}.${part(payload)}.sig${world.signed.length}`;
       },
+      async mac() {
+        throw new Error('no HMAC key in the callback fakes');
+      },
       async publicJwks() {
         return { keys: [] };
       },

@@ -104,13 +104,27 @@ describe('stateful stack', () => {
     stateful.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
     stateful.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/acme' });
     stateful.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/bank' });
-    stateful.resourceCountIs('AWS::KMS::Key', 2);
+    // Two signing keys and two HMAC keys.
+    stateful.resourceCountIs('AWS::KMS::Key', 4);
+  });
+
+  it('gives each tenant a retained HMAC key for client_secret_jwt behind its /hmac alias', () => {
+    stateful.hasResource('AWS::KMS::Key', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }),
+    });
+    expect(Object.keys(stateful.findResources('AWS::KMS::Key', { Properties: { KeySpec: 'HMAC_256' } }))).toHaveLength(
+      2,
+    );
+    stateful.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/acme/hmac' });
+    stateful.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/bank/hmac' });
   });
 
   it('keeps the previous key published after a rotation', () => {
     const rotated = build({ 'ciba:tenants': 'test/fixtures/infra-tenants-rotated.json' });
     const t = Template.fromStack(rotated.stateful);
-    t.resourceCountIs('AWS::KMS::Key', 2);
+    // Current, previous and the HMAC key.
+    t.resourceCountIs('AWS::KMS::Key', 3);
     t.hasResourceProperties('AWS::KMS::Key', {
       KeySpec: 'RSA_2048',
       Description: Match.stringLikeRegexp('v3 \\(PS256\\)'),
@@ -319,6 +333,7 @@ describe('service stack: least privilege', () => {
         'dynamodb:Query',
         'dynamodb:UpdateItem',
         'events:PutEvents',
+        'kms:GenerateMac',
         'kms:GetPublicKey',
         'kms:Sign',
       ],
@@ -346,6 +361,14 @@ describe('service stack: least privilege', () => {
   it('scopes KMS to the tenant keys by alias', () => {
     const kms = statementsOf('token').find((s) => s.Sid === 'TenantSigningKeys')!;
     expect(kms.Condition).toEqual({ 'ForAnyValue:StringLike': { 'kms:ResourceAliases': 'alias/ciba/*' } });
+    const mac = statementsOf('token').find((s) => s.Sid === 'TenantHmacKeys')!;
+    expect(mac.Action).toBe('kms:GenerateMac');
+    expect(mac.Condition).toEqual({ 'ForAnyValue:StringLike': { 'kms:ResourceAliases': 'alias/ciba/*/hmac' } });
+  });
+
+  it('lets only the functions that authenticate or register clients derive client_secret_jwt secrets', () => {
+    const who = LAMBDA_FUNCTIONS.filter((name) => actionsOf(name).includes('kms:GenerateMac'));
+    expect(who.sort()).toEqual(['admin', 'bc-authorize', 'token']);
   });
 
   it('scopes DynamoDB to the table and its named indexes, and gives the ledger only to those that use it', () => {
@@ -385,7 +408,7 @@ describe('service stack: operator console', () => {
       .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
       .flatMap((st) => [st.Action].flat());
     expect(actions).toEqual(
-      expect.arrayContaining(['kms:Sign', 'dynamodb:UpdateItem', 'events:PutEvents', 'sns:Publish']),
+      expect.arrayContaining(['kms:Sign', 'kms:GenerateMac', 'dynamodb:UpdateItem', 'events:PutEvents', 'sns:Publish']),
     );
   });
 });

@@ -43,7 +43,10 @@ describe('conformance A: discovery metadata', () => {
   it('5: advertises only asymmetric request signing algorithms (no none, no HS*)', () => {
     expect(doc.backchannel_authentication_request_signing_alg_values_supported).toEqual(['PS256', 'ES256', 'RS256']);
     expect(doc.token_endpoint_auth_signing_alg_values_supported).not.toContain('none');
-    expect(doc.token_endpoint_auth_signing_alg_values_supported.some((a: string) => a.startsWith('HS'))).toBe(false);
+    // HS256 only for client_secret_jwt assertions (a derived secret), never for requests.
+    expect(doc.token_endpoint_auth_signing_alg_values_supported.filter((a: string) => a.startsWith('HS'))).toEqual([
+      'HS256',
+    ]);
   });
 
   it('6: backchannel_user_code_parameter_supported is a JSON boolean', () => {
@@ -55,6 +58,7 @@ describe('conformance A: discovery metadata', () => {
     expect(doc.token_endpoint_auth_methods_supported).toEqual([
       'client_secret_basic',
       'client_secret_post',
+      'client_secret_jwt',
       'private_key_jwt',
     ]);
     expect(doc.token_endpoint_auth_methods_supported).not.toContain('none');

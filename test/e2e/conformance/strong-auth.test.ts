@@ -97,10 +97,10 @@ describe('conformance B and G: strong client authentication', () => {
       );
     });
 
-    it('15: refuses pairwise subjects, client_secret_jwt, jwks with jwks_uri, private keys and incomplete mTLS metadata', async () => {
+    it('15: refuses pairwise subjects, jwks with jwks_uri, private keys and incomplete mTLS metadata', async () => {
+      // client_secret_jwt is offered (derived secrets): see client-secret-jwt.test.ts.
       const bad: Record<string, unknown>[] = [
         { subject_type: 'pairwise', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [key.publicJwk] } },
-        { token_endpoint_auth_method: 'client_secret_jwt' },
         { token_endpoint_auth_method: 'private_key_jwt' },
         {
           token_endpoint_auth_method: 'private_key_jwt',

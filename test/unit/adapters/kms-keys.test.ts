@@ -1,9 +1,16 @@
-import { constants, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { GetPublicKeyCommand, KMSClient, NotFoundException, SignCommand } from '@aws-sdk/client-kms';
+import { constants, createHmac, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import {
+  GenerateMacCommand,
+  GetPublicKeyCommand,
+  KMSClient,
+  NotFoundException,
+  SignCommand,
+} from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { derToJoseEcdsa, KmsKeys } from '../../../lib/adapters/kms-keys.ts';
+import { derToJoseEcdsa, hmacKeyAlias, KmsKeys } from '../../../lib/adapters/kms-keys.ts';
+import { deriveClientSecret } from '../../../lib/oauth/client-secret-jwt.ts';
 
 const kms = mockClient(KMSClient);
 const PREFIX = 'alias/ciba/';
@@ -169,6 +176,49 @@ describe('KmsKeys', () => {
     fakeKms({});
     const keys = new KmsKeys({ client: new KMSClient({ region: 'eu-west-1' }), aliasPrefix: PREFIX });
     await expect(keys.publicJwks('nobody')).resolves.toEqual({ keys: [] });
+  });
+
+  it('derives MACs with GenerateMac HMAC_SHA_256 on the tenant /hmac alias, and never publishes that key', async () => {
+    fakeKms({ 'alias/ciba/acme': ecKey });
+    const hmacKey = Buffer.alloc(32, 7);
+    kms.on(GenerateMacCommand).callsFake((input) => ({
+      KeyId: 'arn:aws:kms:eu-west-1:111122223333:key/hmac-1',
+      MacAlgorithm: input.MacAlgorithm,
+      Mac: new Uint8Array(createHmac('sha256', hmacKey).update(Buffer.from(input.Message)).digest()),
+    }));
+    const keys = new KmsKeys({ client: new KMSClient({ region: 'eu-west-1' }), aliasPrefix: PREFIX });
+    const secret = await deriveClientSecret(keys, 'acme', 'shop', 'salt-1');
+
+    expect(hmacKeyAlias(PREFIX, 'acme')).toBe('alias/ciba/acme/hmac');
+    const calls = kms.commandCalls(GenerateMacCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.args[0].input).toEqual({
+      KeyId: 'alias/ciba/acme/hmac',
+      Message: Buffer.from('client_secret_jwt:acme:shop:salt-1', 'utf8'),
+      MacAlgorithm: 'HMAC_SHA_256',
+    });
+    expect(secret).toBe(createHmac('sha256', hmacKey).update('client_secret_jwt:acme:shop:salt-1').digest('base64url'));
+    const jwks = await keys.publicJwks('acme');
+    expect(jwks.keys).toHaveLength(1);
+    expect(kms.commandCalls(GetPublicKeyCommand).map((c) => c.args[0].input.KeyId)).not.toContain(
+      'alias/ciba/acme/hmac',
+    );
+  });
+
+  it('fails when GenerateMac returns no MAC, and does not keep the failure', async () => {
+    kms.on(GenerateMacCommand).resolves({});
+    const keys = new KmsKeys({ client: new KMSClient({ region: 'eu-west-1' }), aliasPrefix: PREFIX });
+    await expect(keys.mac('acme', 'x')).rejects.toThrow(/no MAC/);
+    kms.on(GenerateMacCommand).resolves({ Mac: new Uint8Array([1, 2, 3]) });
+    expect(await keys.mac('acme', 'x')).toEqual(new Uint8Array([1, 2, 3]));
+  });
+
+  it('asks KMS once per derived secret in a cold start (repeated assertions of one client cost one call)', async () => {
+    kms.on(GenerateMacCommand).resolves({ Mac: new Uint8Array([9]) });
+    const keys = new KmsKeys({ client: new KMSClient({ region: 'eu-west-1' }), aliasPrefix: PREFIX });
+    await Promise.all([keys.mac('acme', 'a'), keys.mac('acme', 'a'), keys.mac('acme', 'a')]);
+    await keys.mac('acme', 'b');
+    expect(kms.commandCalls(GenerateMacCommand)).toHaveLength(2);
   });
 });
 

@@ -115,6 +115,9 @@ describe('pollCibaGrant (CIBA §10.1, §11) with in-memory ports and a fake cloc
         if (failSigning) throw new Error('KMS unavailable');
         return `${alg}.${JSON.stringify(header)}.${JSON.stringify(payload)}`;
       },
+      async mac() {
+        throw new Error('unused');
+      },
       async publicJwks() {
         return { keys: [] };
       },

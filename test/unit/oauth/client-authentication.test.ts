@@ -3,7 +3,7 @@ import { sha256 } from '../../../lib/crypto.ts';
 import { CIBA_GRANT_TYPE, type Client, DEFAULT_TENANT_SETTINGS, type Tenant } from '../../../lib/model.ts';
 import { authenticateClient } from '../../../lib/oauth/client-authentication.ts';
 import { OAuthError } from '../../../lib/oauth/errors.ts';
-import type { Deps, Store } from '../../../lib/ports.ts';
+import type { Deps, Keys, Store } from '../../../lib/ports.ts';
 
 const tenant: Tenant = { tenantId: 'acme', settings: { ...DEFAULT_TENANT_SETTINGS }, createdAt: 0, updatedAt: 0 };
 
@@ -28,7 +28,17 @@ const directory = (clients: Client[]) => {
       return clients.find((c) => c.tenantId === tenantId && c.clientId === clientId);
     },
   } as Partial<Store> as Store;
-  const deps: Pick<Deps, 'store' | 'clock' | 'config'> = { store, clock: { now: () => 0 }, config: { mode: 'local' } };
+  const keys = {
+    async mac() {
+      throw new Error('no client_secret_jwt client here');
+    },
+  } as Partial<Keys> as Keys;
+  const deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys'> = {
+    store,
+    keys,
+    clock: { now: () => 0 },
+    config: { mode: 'local' },
+  };
   return { deps, lookups };
 };
 
