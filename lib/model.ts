@@ -305,6 +305,8 @@ export interface AuthRequest {
   evidence?: DecisionEvidence;
   redeemedAt?: number;
   /** The issuer the client addressed at bc-authorize: tokens minted later (push) carry it. */
+  /** RFC 8705: the client's certificate thumbprint, when the push-mode tokens must be bound to it. */
+  certificateThumbprint?: string;
   issuer?: string;
   /** Ping and push: the callback's delivery history. */
   callback?: CallbackStatus;

@@ -17,10 +17,10 @@ import { isValidTenantId } from '../../lib/http/routes.ts';
 import { InvalidRequest, NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
 
-/** The admin API of DESIGN.md. */
 /** The ports this function uses: its Lambda entry builds only these. */
 export type AdminDeps = Pick<Deps, 'store' | 'keys' | 'clock' | 'logger' | 'config'>;
 
+/** The admin API of DESIGN.md. */
 export const createHandler = (deps: AdminDeps) =>
   httpFunction(deps.logger, async (event: HttpEvent) => {
     authorizeAdmin(event, deps.config);

@@ -31,17 +31,17 @@ export const triggerOf = (
   }
 };
 
-/**
- * The callback function: EventBridge hands it `CIBA Request Decided` (a rule per tenant), EventBridge Scheduler
- * its retry and push-expiry events, in the same shape. An event it does not handle is dropped (retrying
- * cannot help); a store or signing failure throws, so the invoker retries the event.
- */
 /** The ports this function uses: its Lambda entry builds only these. */
 export type CallbackDeps = Pick<
   Deps,
   'store' | 'keys' | 'events' | 'scheduler' | 'deadLetters' | 'outbound' | 'clock' | 'logger' | 'config'
 >;
 
+/**
+ * The callback function: EventBridge hands it `CIBA Request Decided` (a rule per tenant), EventBridge Scheduler
+ * its retry and push-expiry events, in the same shape. An event it does not handle is dropped (retrying
+ * cannot help); a store or signing failure throws, so the invoker retries the event.
+ */
 export const createHandler = (deps: CallbackDeps) =>
   middy<CibaEventBridgeEvent, CallbackOutcome | undefined>().handler(async (event, context) => {
     deps.logger.addContext?.(context);

@@ -7,10 +7,10 @@ import type { Deps } from '../../lib/ports.ts';
 
 const CACHEABLE = { 'Cache-Control': 'public, max-age=300' };
 
-/** GET {issuer}/.well-known/openid-configuration and GET {issuer}/.well-known/jwks.json */
 /** The ports this function uses: its Lambda entry builds only these. */
 export type DiscoveryDeps = Pick<Deps, 'store' | 'keys' | 'clock' | 'logger' | 'config'>;
 
+/** GET {issuer}/.well-known/openid-configuration and GET {issuer}/.well-known/jwks.json */
 export const createHandler = (deps: DiscoveryDeps) =>
   httpFunction(deps.logger, async (event) => {
     const tenantId = tenantParam(event);

@@ -13,14 +13,14 @@ import { refreshTokenGrant } from '../../lib/oauth/refresh-tokens.ts';
 import { revokeToken } from '../../lib/oauth/revocation.ts';
 import type { Deps } from '../../lib/ports.ts';
 
+/** The ports this function uses: its Lambda entry builds only these. */
+export type TokenDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger' | 'config'>;
+
 /**
  * POST {issuer}/oauth/token: the CIBA grant (CIBA Core §10.1, §11) and refresh_token (RFC 6749 §6); also
  * POST {issuer}/oauth/revoke (RFC 7009) and POST {issuer}/oauth/introspect (RFC 7662), which authenticate clients
  * the same way. Errors are no-store too (the envelope's default).
  */
-/** The ports this function uses: its Lambda entry builds only these. */
-export type TokenDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger' | 'config'>;
-
 export const createHandler = (deps: TokenDeps) =>
   httpFunction(deps.logger, async (event) => {
     const tenantId = tenantParam(event);

@@ -6,10 +6,10 @@ import { presentedCertificate } from '../../lib/oauth/mtls.ts';
 import { getUserInfo } from '../../lib/oauth/userinfo.ts';
 import type { Deps } from '../../lib/ports.ts';
 
-/** GET|POST {issuer}/userinfo with a bearer access token (certificate-bound ones over mutual TLS). */
 /** The ports this function uses: its Lambda entry builds only these. */
 export type UserinfoDeps = Pick<Deps, 'store' | 'keys' | 'clock' | 'logger' | 'config'>;
 
+/** GET|POST {issuer}/userinfo with a bearer access token (certificate-bound ones over mutual TLS). */
 export const createHandler = (deps: UserinfoDeps) =>
   httpFunction(deps.logger, async (event) => {
     const tenantId = tenantParam(event);

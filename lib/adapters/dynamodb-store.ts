@@ -386,6 +386,7 @@ function requestToItem(r: AuthRequest): Raw {
     evidence: r.evidence && evidenceToItem(r.evidence),
     redeemed_at: r.redeemedAt,
     issuer: r.issuer,
+    certificate_thumbprint: r.certificateThumbprint,
     callback: r.callback && callbackToItem(r.callback),
     // Kept as one opaque string: the token response is resent byte for byte.
     push_response: r.pushResponse && JSON.stringify(r.pushResponse),
@@ -421,6 +422,7 @@ const requestFromItem = (raw: Raw): AuthRequest =>
     evidence: evidenceFromItem(raw.evidence),
     redeemedAt: raw.redeemed_at,
     issuer: raw.issuer,
+    certificateThumbprint: raw.certificate_thumbprint,
     callback: callbackFromItem(raw.callback),
     pushResponse: typeof raw.push_response === 'string' ? JSON.parse(raw.push_response) : undefined,
     bindingCodeAttempts: raw.binding_code_attempts,

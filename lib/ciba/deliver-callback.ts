@@ -251,6 +251,7 @@ const pushTokens = async (
     request,
     now,
     ...(refreshToken ? { refreshToken } : {}),
+    ...(request.certificateThumbprint ? { certificateThumbprint: request.certificateThumbprint } : {}),
   });
   const response = { ...tokens, auth_req_id: request.authReqId };
   const saved = await deps.store.savePushResponse(request.txn, response, now);

@@ -68,7 +68,14 @@ const validateScope = (raw: string | undefined, client: Client): string => {
 export const startBackchannelAuthentication = async (
   deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger'> &
     Partial<Pick<Deps, 'config'>>,
-  input: { tenant: Tenant; issuer: string; client: Client; form: Record<string, string> },
+  input: {
+    tenant: Tenant;
+    issuer: string;
+    client: Client;
+    form: Record<string, string>;
+    /** RFC 8705: push-mode tokens are minted later, by the callback: the binding is kept on the request. */
+    certificateThumbprint?: string;
+  },
 ): Promise<BackchannelAcknowledgement> => {
   const { tenant, client, form } = input;
   const settings = tenant.settings;
@@ -150,6 +157,9 @@ export const startBackchannelAuthentication = async (
     ...(bindingMessage !== undefined ? { bindingMessage } : {}),
     ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
     ...(clientNotificationToken !== undefined ? { clientNotificationToken } : {}),
+    ...(input.certificateThumbprint !== undefined && client.backchannelTokenDeliveryMode === 'push'
+      ? { certificateThumbprint: input.certificateThumbprint }
+      : {}),
   };
   if (request.deliveryMode === 'push') {
     // CIBA §12: a push client learns of expiry from an expired_token push, sent when this timer fires. Set before

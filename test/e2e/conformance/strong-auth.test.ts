@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { decodeJwt, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CallbackReceiver } from '../../helpers/callback-receiver.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
@@ -438,6 +439,36 @@ describe('conformance B and G: strong client authentication', () => {
       expect((await noCert.json()).error).toBe('invalid_token');
       const otherCert = await tlsRequest(`${tlsIssuer}/userinfo`, { ca: pki.ca.cert, client: certB, headers: bearer });
       expectError(otherCert, 401, 'invalid_token');
+    });
+
+    it('103: a push-mode mTLS client is pushed an access token bound to the certificate it used at bc-authorize', async () => {
+      await svc.admin('PUT', '/admin/tenants/strong', {
+        development_mode: true,
+        delivery_modes: ['poll', 'ping', 'push'],
+      });
+      const receiver = await CallbackReceiver.start();
+      try {
+        const registered = await register({
+          client_id: 'mtls-push',
+          token_endpoint_auth_method: 'tls_client_auth',
+          tls_client_auth_subject_dn: 'CN=client-a,O=Example Bank,C=DE',
+          backchannel_token_delivery_mode: 'push',
+          backchannel_client_notification_endpoint: receiver.endpoint('/push'),
+        });
+        expect(registered.status).toBe(201);
+        const ack = await tls(
+          '/bc-authorize',
+          { scope: 'openid', login_hint: 'alice', client_id: 'mtls-push', client_notification_token: 'push-token-1' },
+          certA,
+        );
+        expect(ack.status).toBe(200);
+        await device.decide(await nextTxn(device), 'approve');
+        const [push] = await receiver.waitFor('/push', 1);
+        const at = JSON.parse(push!.body).access_token as string;
+        expect(decodeJwt(at).cnf).toEqual({ 'x5t#S256': thumbprint(certA.cert) });
+      } finally {
+        await receiver.stop();
+      }
     });
   });
 });
