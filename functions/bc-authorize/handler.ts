@@ -1,12 +1,9 @@
-import { loadTenant } from '../../lib/ciba/load-tenant.ts';
 import { prepareBackchannelRequest } from '../../lib/ciba/request-object.ts';
 import { startBackchannelAuthentication } from '../../lib/ciba/start-backchannel-authentication.ts';
-import { formBody, header, issuerOf, tenantParam } from '../../lib/http/event.ts';
+import { readClientRequest } from '../../lib/http/client-request.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, NO_STORE } from '../../lib/http/response.ts';
-import { authenticateClient } from '../../lib/oauth/client-authentication.ts';
 import { certificateBinding } from '../../lib/oauth/fapi.ts';
-import { presentedCertificate } from '../../lib/oauth/mtls.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
@@ -18,18 +15,7 @@ export type BcAuthorizeDeps = Pick<
 /** POST {issuer}/bc-authorize (CIBA Core §7), plain or signed (§7.1.1). */
 export const createHandler = (deps: BcAuthorizeDeps) =>
   httpFunction(deps.logger, async (event) => {
-    const tenantId = tenantParam(event);
-    const tenant = await loadTenant(deps.store, tenantId);
-    const form = formBody(event);
-    const issuer = issuerOf(event, deps.config, tenantId);
-    const certificate = presentedCertificate(event);
-    const client = await authenticateClient(deps, {
-      tenant,
-      issuer,
-      authorization: header(event, 'authorization'),
-      form,
-      certificate,
-    });
+    const { tenant, issuer, form, certificate, client } = await readClientRequest(deps, event);
     const params = await prepareBackchannelRequest(deps, { tenant, client, issuer, form });
     // Push-mode tokens are minted by the callback, away from this connection: bind them to its certificate now.
     const thumbprint =

@@ -1,14 +1,11 @@
-import { loadTenant } from '../../lib/ciba/load-tenant.ts';
 import { pollCibaGrant } from '../../lib/ciba/poll-ciba-grant.ts';
-import { formBody, header, issuerOf, tenantParam } from '../../lib/http/event.ts';
+import { readClientRequest } from '../../lib/http/client-request.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, NO_STORE } from '../../lib/http/response.ts';
 import { CIBA_GRANT_TYPE, REFRESH_TOKEN_GRANT_TYPE } from '../../lib/model.ts';
-import { authenticateClient } from '../../lib/oauth/client-authentication.ts';
 import { InvalidRequest, UnsupportedGrantType } from '../../lib/oauth/errors.ts';
 import { certificateBinding } from '../../lib/oauth/fapi.ts';
 import { introspectToken } from '../../lib/oauth/introspection.ts';
-import { presentedCertificate } from '../../lib/oauth/mtls.ts';
 import { refreshTokenGrant } from '../../lib/oauth/refresh-tokens.ts';
 import { revokeToken } from '../../lib/oauth/revocation.ts';
 import type { Deps } from '../../lib/ports.ts';
@@ -23,18 +20,7 @@ export type TokenDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logg
  */
 export const createHandler = (deps: TokenDeps) =>
   httpFunction(deps.logger, async (event) => {
-    const tenantId = tenantParam(event);
-    const tenant = await loadTenant(deps.store, tenantId);
-    const form = formBody(event);
-    const issuer = issuerOf(event, deps.config, tenantId);
-    const certificate = presentedCertificate(event);
-    const client = await authenticateClient(deps, {
-      tenant,
-      issuer,
-      authorization: header(event, 'authorization'),
-      form,
-      certificate,
-    });
+    const { tenant, issuer, form, certificate, client } = await readClientRequest(deps, event);
     if (event.routeKey.endsWith('/oauth/revoke')) {
       await revokeToken(deps, { tenant, issuer, client, form });
       return { statusCode: 200, headers: { ...NO_STORE }, body: '' };
