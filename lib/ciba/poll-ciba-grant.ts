@@ -1,4 +1,4 @@
-import { CIBA_GRANT_TYPE, type Client, type Tenant } from '../model.ts';
+import { CIBA_GRANT_TYPE } from '../model.ts';
 import {
   AccessDenied,
   AuthorizationPending,
@@ -9,7 +9,7 @@ import {
   UnauthorizedClient,
 } from '../oauth/errors.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
-import { accessGrantOf, mintTokens, type TokenResponse } from '../oauth/tokens.ts';
+import { accessGrantOf, type GrantRequest, mintTokens, type TokenResponse } from '../oauth/tokens.ts';
 import type { Deps } from '../ports.ts';
 import { EVENT } from './events.ts';
 
@@ -49,14 +49,7 @@ const restoreGrant = async (deps: Pick<Deps, 'store' | 'logger'>, txn: string): 
  */
 export const pollCibaGrant = async (
   deps: Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger'>,
-  input: {
-    tenant: Tenant;
-    issuer: string;
-    client: Client;
-    form: Record<string, string>;
-    /** RFC 8705 §3: the access token is bound to this certificate (mTLS and FAPI clients). */
-    certificateThumbprint?: string;
-  },
+  input: GrantRequest,
 ): Promise<TokenResponse> => {
   const { tenant, client, form } = input;
   if (!client.grantTypes.includes(CIBA_GRANT_TYPE)) {

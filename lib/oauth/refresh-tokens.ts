@@ -4,7 +4,13 @@ import type { Deps, Store } from '../ports.ts';
 import { grantedSubset } from './authorization-details.ts';
 import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from './errors.ts';
 import { splitScope } from './scopes.ts';
-import { ACCESS_TOKEN_TTL_SECONDS, type AccessGrant, mintAccessToken, type RefreshedTokenResponse } from './tokens.ts';
+import {
+  ACCESS_TOKEN_TTL_SECONDS,
+  type AccessGrant,
+  type GrantRequest,
+  mintAccessToken,
+  type RefreshedTokenResponse,
+} from './tokens.ts';
 
 export const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 30 * 86_400;
 /** A revoked family is remembered this much longer than its newest token can live. */
@@ -55,13 +61,7 @@ export const revokeFamily = (deps: Pick<Deps, 'store'>, tenant: Tenant, familyId
  */
 export const refreshTokenGrant = async (
   deps: Pick<Deps, 'store' | 'keys' | 'clock' | 'logger'>,
-  input: {
-    tenant: Tenant;
-    issuer: string;
-    client: Client;
-    form: Record<string, string>;
-    certificateThumbprint?: string;
-  },
+  input: GrantRequest,
 ): Promise<RefreshedTokenResponse> => {
   const { tenant, client, form } = input;
   if (!client.grantTypes.includes(REFRESH_TOKEN_GRANT_TYPE)) {

@@ -49,6 +49,16 @@ export interface AccessGrant {
   authorizationDetails?: unknown[];
 }
 
+/** A token endpoint request of an authenticated client (the CIBA and refresh_token grants). */
+export interface GrantRequest {
+  tenant: Tenant;
+  issuer: string;
+  client: Client;
+  form: Record<string, string>;
+  /** RFC 8705 §3: the access token is bound to this certificate (mTLS and FAPI clients). */
+  certificateThumbprint?: string;
+}
+
 /** What an approved request grants, as a refresh token carries it on. */
 export const accessGrantOf = (request: AuthRequest, now: number): AccessGrant => ({
   sub: request.sub,
