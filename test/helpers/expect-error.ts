@@ -6,13 +6,24 @@ export interface HttpAnswer {
   headers: Headers;
 }
 
+/** fetch's Headers, or a node:http(s) header record (tlsRequest). */
+type AnyHeaders = Headers | Record<string, string | string[] | undefined>;
+
+const contentType = (headers: AnyHeaders): string | null | undefined =>
+  headers instanceof Headers ? headers.get('content-type') : ([headers['content-type']].flat()[0] ?? null);
+
 /**
  * DESIGN.md: an error answer is JSON `{error, error_description?, error_uri?}` and nothing else, the
  * description in the RFC 6749 §5.2 character set.
  */
-export const expectError = (res: HttpAnswer, status: number, error: string, label = '') => {
+export const expectError = (
+  res: { status: number; body: any; headers: AnyHeaders },
+  status: number,
+  error: string,
+  label = '',
+) => {
   expect(res.status, `${label} status (body ${JSON.stringify(res.body)})`).toBe(status);
-  expect(res.headers.get('content-type'), `${label} content-type`).toMatch(/^application\/json/);
+  expect(contentType(res.headers), `${label} content-type`).toMatch(/^application\/json/);
   expect(res.body?.error, `${label} error`).toBe(error);
   expect(Object.keys(res.body).filter((k) => !['error', 'error_description', 'error_uri'].includes(k))).toEqual([]);
   if (res.body.error_description !== undefined) {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError } from '../../helpers/expect-error.ts';
 import {
   basicAuth,
   createTenantFixture,
@@ -11,15 +12,6 @@ import {
 } from '../../helpers/service.ts';
 
 const CIBA = 'urn:openid:params:grant-type:ciba';
-
-/** The error body carries only error and error_description (suite ValidateErrorResponseFromBackchannelAuthenticationEndpoint). */
-const expectError = (res: { status: number; body: any; headers: Headers }, status: number, error: string) => {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-  expect(res.body.error).toBe(error);
-  expect(Object.keys(res.body).every((k) => ['error', 'error_description', 'error_uri'].includes(k))).toBe(true);
-  if (res.body.error_description) expect(res.body.error_description).toMatch(/^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/);
-};
 
 // reference/conformance.md groups C (16-27), D (28-35), E (36-40), F (41-44).
 describe('conformance C-F: the backchannel authentication request', () => {

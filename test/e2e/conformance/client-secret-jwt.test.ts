@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError } from '../../helpers/expect-error.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
@@ -16,10 +17,6 @@ import {
 import { clientKey } from '../../helpers/strong-auth.ts';
 import { scanTables } from '../../resilience/faults.ts';
 
-type Answer = { status: number; body: any };
-const expectError = (res: Answer, status: number, error: string) => {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-};
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 // RFC 7523 / OIDC Core §9 client_secret_jwt with a secret derived from the tenant's HMAC key, never stored.

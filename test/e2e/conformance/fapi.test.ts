@@ -2,6 +2,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError } from '../../helpers/expect-error.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
@@ -21,11 +22,6 @@ import {
   TestPki,
   tlsRequest,
 } from '../../helpers/strong-auth.ts';
-
-type Answer = { status: number; body: any };
-const expectError = (res: Answer, status: number, error: string) => {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-};
 
 // reference/conformance.md group L (104-113): a FAPI-CIBA tenant.
 describe('conformance L: FAPI-CIBA', () => {

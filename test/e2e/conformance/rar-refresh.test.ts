@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError } from '../../helpers/expect-error.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
@@ -13,11 +14,6 @@ import {
   type TestService,
 } from '../../helpers/service.ts';
 
-type Answer = { status: number; body: any };
-const expectError = (res: Answer, status: number, error: string) => {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-  expect(Object.keys(res.body).every((k) => ['error', 'error_description', 'error_uri'].includes(k))).toBe(true);
-};
 const halfHash = (token: string) => {
   const d = createHash('sha256').update(token).digest();
   return d.subarray(0, 16).toString('base64url');

@@ -1,6 +1,7 @@
 import { CompactEncrypt, decodeJwt, importJWK, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError } from '../../helpers/expect-error.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
@@ -20,12 +21,6 @@ import {
   tlsRequest,
   unsignedJwt,
 } from '../../helpers/strong-auth.ts';
-
-type Answer = { status: number; body: any };
-const expectError = (res: Answer, status: number, error: string) => {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-  expect(Object.keys(res.body).every((k) => ['error', 'error_description', 'error_uri'].includes(k))).toBe(true);
-};
 
 // reference/conformance.md group H (61-75), D (31-32: login_hint_token) and F 43 (requested_expiry in a JWT).
 describe('conformance H: signed authentication requests', () => {

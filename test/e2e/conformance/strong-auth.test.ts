@@ -5,6 +5,7 @@ import { decodeJwt, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallbackReceiver } from '../../helpers/callback-receiver.ts';
+import { expectError } from '../../helpers/expect-error.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
@@ -25,11 +26,6 @@ import {
   unsignedJwt,
 } from '../../helpers/strong-auth.ts';
 
-type Answer = { status: number; body: any };
-const expectError = (res: Answer, status: number, error: string) => {
-  expect({ status: res.status, error: res.body?.error }).toEqual({ status, error });
-  expect(Object.keys(res.body).every((k) => ['error', 'error_description', 'error_uri'].includes(k))).toBe(true);
-};
 const thumbprint = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url');
 
 // reference/conformance.md: registration (8, 13, 15), private_key_jwt (51-57), mTLS (58-60), bound tokens (110).

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError } from '../../helpers/expect-error.ts';
 import {
   basicAuth,
   CIBA_GRANT,
@@ -11,13 +12,6 @@ import {
   type TestDevice,
   type TestService,
 } from '../../helpers/service.ts';
-
-const expectError = (res: { status: number; body: any; headers: Headers }, status: number, error: string) => {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-  expect(res.body.error).toBe(error);
-  expect(Object.keys(res.body).every((k) => ['error', 'error_description', 'error_uri'].includes(k))).toBe(true);
-};
 
 // reference/conformance.md groups G (45-50, secret-based methods) and I (76-88).
 describe('conformance G and I: client authentication and the token endpoint', () => {
