@@ -1,8 +1,8 @@
 import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { withSettingsCache } from '../cache.ts';
 import type { Clock, Deps, Logger, RuntimeConfig, Store } from '../ports.ts';
 import { AWS_ENV, type Env, required } from './aws/env.ts';
+import { createStoreClient } from './dynamodb-client.ts';
 import { DynamoDbStore } from './dynamodb-store.ts';
 import { PowertoolsLogger } from './powertools-logger.ts';
 
@@ -29,7 +29,7 @@ export const buildAwsDeps = <F extends PortFactories>(factories: F, env: Env = p
   const clock: Clock = { now: Date.now };
   const logger = new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'ciba' }));
   const store = new DynamoDbStore({
-    client: new DynamoDBClient({}),
+    client: createStoreClient(),
     directoryTable: required(env, AWS_ENV.directoryTable),
     ledgerTable: required(env, AWS_ENV.ledgerTable),
   });

@@ -35,6 +35,7 @@ import type {
   TenantAdmissionOutcome,
   WriteOutcome,
 } from '../ports.ts';
+import { addStoreMiddleware } from './dynamodb-client.ts';
 
 type Item = Record<string, AttributeValue>;
 // biome-ignore lint/suspicious/noExplicitAny: unmarshalled items are untyped until mapped
@@ -1481,12 +1482,14 @@ export class DynamoDbStore implements Store {
 /** Counts every command sent through the client (benchmarks: DynamoDB requests per operation). */
 export function countDynamoDbRequests(client: DynamoDBClient): { readonly count: number; reset(): void } {
   let count = 0;
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      count++;
-      return next(args);
-    },
-    { step: 'initialize' },
+  addStoreMiddleware(client, (stack) =>
+    stack.add(
+      (next) => async (args) => {
+        count++;
+        return next(args);
+      },
+      { step: 'initialize' },
+    ),
   );
   return {
     get count() {

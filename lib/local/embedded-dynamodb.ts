@@ -6,8 +6,9 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type AttributeValue, DeleteItemCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DeleteItemCommand, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { createStoreClient, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb-client.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT, TTL_ATTRIBUTE } from '../adapters/dynamodb-schema.ts';
 import { ensureTables } from '../adapters/dynamodb-tables.ts';
 
@@ -31,15 +32,22 @@ export interface EmbeddedDynamoDb {
   stop(): Promise<void>;
 }
 
-/** A client for a local or self-hosted endpoint (embedded dynalite, or DYNAMODB_ENDPOINT). */
-export function createDynamoDbClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({
+/**
+ * A client for a local or self-hosted endpoint (embedded dynalite, or DYNAMODB_ENDPOINT). `dynalite`: the endpoint
+ * is the embedded dynalite, which never verifies signatures, so requests skip SigV4 (UNSIGNED_FOR_DYNALITE).
+ */
+export function createDynamoDbClient(
+  endpoint: string,
+  { dynalite = false }: { dynalite?: boolean } = {},
+): DynamoDBClient {
+  return createStoreClient({
     region: 'local',
     endpoint,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 3,
     // Keep-alive: every store call otherwise pays a TCP handshake.
     requestHandler: { httpAgent: new Agent({ keepAlive: true }) },
+    ...(dynalite ? { httpAuthSchemes: [UNSIGNED_FOR_DYNALITE] } : {}),
   });
 }
 
@@ -110,7 +118,7 @@ export async function startEmbeddedDynamoDb({
   }
   const { port, pid, stopServer } = where === 'child' ? await startChild(path) : await startInline(path);
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = createDynamoDbClient(endpoint);
+  const client = createDynamoDbClient(endpoint, { dynalite: true });
   try {
     await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
   } catch (err) {

@@ -15,6 +15,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { addStoreMiddleware } from '../../lib/adapters/dynamodb-client.ts';
 import { countDynamoDbRequests } from '../../lib/adapters/dynamodb-store.ts';
 import { txnOf } from '../../lib/ciba/poll-ciba-grant.ts';
 import { publishDecision } from '../../lib/ciba/publish-decision.ts';
@@ -39,17 +40,19 @@ const requests = countDynamoDbRequests(service.dynamoDb);
 // of writes whose condition failed): the cost model adds those (docs/performance.md).
 const capacity = { read: 0, write: 0 };
 const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand']);
-service.dynamoDb.middlewareStack.add(
-  (next, context) => async (args) => {
-    (args.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL';
-    const result = await next(args);
-    const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number } }).ConsumedCapacity;
-    const units = consumed?.CapacityUnits ?? 0;
-    if (READS.has(context.commandName ?? '')) capacity.read += units;
-    else capacity.write += units;
-    return result;
-  },
-  { step: 'initialize', name: 'benchCapacity' },
+addStoreMiddleware(service.dynamoDb, (stack) =>
+  stack.add(
+    (next, context) => async (args) => {
+      (args.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL';
+      const result = await next(args);
+      const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number } }).ConsumedCapacity;
+      const units = consumed?.CapacityUnits ?? 0;
+      if (READS.has(context.commandName ?? '')) capacity.read += units;
+      else capacity.write += units;
+      return result;
+    },
+    { step: 'initialize', name: 'benchCapacity' },
+  ),
 );
 const { deps } = service;
 
