@@ -170,23 +170,27 @@ export const startBackchannelAuthentication = async (
   const written = await deps.store.createRequest(request);
   if (written !== 'ok') throw new Error('auth request id collision');
 
-  await notifyDevices(deps, { tenant, client, user, request });
-  await deps.events
-    .publish([
-      {
-        type: EVENT.requestCreated,
-        tenantId: tenant.tenantId,
-        detail: {
-          txn,
-          client_id: client.clientId,
-          sub,
-          delivery_mode: request.deliveryMode,
-          created_at: epochSeconds(request.createdAt),
-          expires_at: epochSeconds(request.expiresAt),
+  // The push and the event are independent: sent side by side, so the client's answer waits for the slower one
+  // only (SNS and EventBridge each take tens of milliseconds in AWS). Neither failure fails the request.
+  await Promise.all([
+    notifyDevices(deps, { tenant, client, user, request }),
+    deps.events
+      .publish([
+        {
+          type: EVENT.requestCreated,
+          tenantId: tenant.tenantId,
+          detail: {
+            txn,
+            client_id: client.clientId,
+            sub,
+            delivery_mode: request.deliveryMode,
+            created_at: epochSeconds(request.createdAt),
+            expires_at: epochSeconds(request.expiresAt),
+          },
         },
-      },
-    ])
-    .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+      ])
+      .catch((error: unknown) => deps.logger.error('event publish failed', { error })),
+  ]);
 
   return {
     auth_req_id: request.authReqId,
