@@ -16,3 +16,11 @@ export const ESBUILD_TARGET = 'node24';
 /** ESM output still meets CommonJS dependencies that call `require`: give them one. */
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __cibaCreateRequire } from 'node:module'; const require = __cibaCreateRequire(import.meta.url);";
+
+/**
+ * Packages replaced in every Lambda bundle (esbuild `alias`, paths relative to the project root): the SDK's default
+ * credential chain by the environment provider (lib/adapters/aws/lambda-credentials.ts explains why).
+ */
+export const LAMBDA_ALIASES: Record<string, string> = {
+  '@aws-sdk/credential-provider-node': './lib/adapters/aws/lambda-credentials.ts',
+};

@@ -4,7 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, entryOf, type LambdaFunctionName } from './bundling.ts';
+import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, entryOf, LAMBDA_ALIASES, type LambdaFunctionName } from './bundling.ts';
 
 /**
  * The newest Node.js runtime aws-cdk-lib offers (DESIGN.md asks for `nodejs22.x` or newer). The code avoids
@@ -93,6 +93,9 @@ export class CibaFunction extends Construct {
               target: ESBUILD_TARGET,
               mainFields: ['module', 'main'],
               banner: ESM_REQUIRE_BANNER,
+              esbuildArgs: Object.fromEntries(
+                Object.entries(LAMBDA_ALIASES).map(([from, to]) => [`--alias:${from}`, to]),
+              ),
               minify: true,
               sourceMap: true,
               sourceMapMode: SourceMapMode.DEFAULT,

@@ -1,4 +1,3 @@
-import webPush from 'web-push';
 import type { DeviceSummary, WebPushSettings, WebPushSubscription } from '../model.ts';
 import type { DeviceNotification, DeviceNotifier, Directory, Logger } from '../ports.ts';
 
@@ -9,8 +8,12 @@ export type WebPushSend = (
   options: { vapid: WebPushSettings; ttlSeconds: number },
 ) => Promise<{ statusCode: number }>;
 
-const defaultSend: WebPushSend = (subscription, payload, { vapid, ttlSeconds }) =>
-  webPush.sendNotification(subscription, payload, {
+/**
+ * web-push (with its ASN.1 and big-number libraries) is loaded on the first Web Push message, not at import: most
+ * cold starts of bc-authorize and web never send one (docs/performance.md).
+ */
+const defaultSend: WebPushSend = async (subscription, payload, { vapid, ttlSeconds }) =>
+  (await import('web-push')).default.sendNotification(subscription, payload, {
     vapidDetails: { subject: vapid.subject, publicKey: vapid.vapidPublicKey, privateKey: vapid.vapidPrivateKey },
     TTL: ttlSeconds,
     urgency: 'high',

@@ -5,7 +5,7 @@
  * environment variables and time the import (which builds the function's deps: `createHandler(awsDeps())` runs at
  * module scope), and reports the median. No AWS call is made: SDK clients do not connect until they send.
  *
- * Options: --runs 7 (fresh processes per bundle) --out FILE --only name,name
+ * Options: --runs 9 (rounds: each imports every bundle once in a fresh process) --out FILE --only name,name
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,11 +13,11 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, entryOf, LAMBDA_FUNCTIONS } from '../../infra/bundling.ts';
+import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, entryOf, LAMBDA_ALIASES, LAMBDA_FUNCTIONS } from '../../infra/bundling.ts';
 
 const { values: args } = parseArgs({
   options: {
-    runs: { type: 'string', default: '7' },
+    runs: { type: 'string', default: '9' },
     out: { type: 'string' },
     only: { type: 'string' },
   },
@@ -62,10 +62,10 @@ const median = (values: number[]) => {
 
 const dir = join(os.tmpdir(), 'ciba-bench-lambda');
 rmSync(dir, { recursive: true, force: true });
-const results = [];
-process.stdout.write(
-  'function            bundle KiB  top inputs (KiB)                                      init ms (median)\n',
-);
+
+// Build every bundle first, then probe in rounds (each round imports every bundle once): this machine's speed drifts
+// within minutes, and interleaving spreads the drift over all functions instead of favouring whichever ran first.
+const bundles = [];
 for (const name of names) {
   const outfile = join(dir, name, 'index.mjs');
   const built = await build({
@@ -77,30 +77,41 @@ for (const name of names) {
     target: ESBUILD_TARGET,
     mainFields: ['module', 'main'],
     banner: { js: ESM_REQUIRE_BANNER },
+    alias: LAMBDA_ALIASES,
     minify: true,
     metafile: true,
     logLevel: 'silent',
   });
   const output = built.metafile.outputs[Object.keys(built.metafile.outputs).find((o) => o.endsWith('.mjs'))!]!;
-  // Bytes in the bundle by package (or by source directory for this repository's code).
   const byPackage = new Map<string, number>();
   for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
     const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input.split('/').slice(0, 2).join('/');
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + bytesInOutput);
   }
   const top = [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 12);
-  const samples: { ms: number; rssMb: number }[] = [];
-  for (let i = 0; i < runs; i++) {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', PROBE, outfile], {
+  bundles.push({ name, outfile, bytes: output.bytes, top, samples: [] as { ms: number; rssMb: number }[] });
+}
+for (let i = 0; i < runs; i++) {
+  process.stderr.write(`\rround ${i + 1}/${runs}`);
+  for (const bundle of bundles) {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', PROBE, bundle.outfile], {
       env: { PATH: process.env.PATH ?? '', ...FAKE_ENV },
       encoding: 'utf8',
     });
-    samples.push(JSON.parse(out) as { ms: number; rssMb: number });
+    bundle.samples.push(JSON.parse(out) as { ms: number; rssMb: number });
   }
+}
+process.stderr.write('\n');
+
+const results = [];
+process.stdout.write(
+  'function            bundle KiB  top inputs (KiB)                                      init ms (median)\n',
+);
+for (const { name, bytes, top, samples } of bundles) {
   const result = {
     function: name,
-    bundle_bytes: output.bytes,
-    bundle_kib: Math.round(output.bytes / 1024),
+    bundle_bytes: bytes,
+    bundle_kib: Math.round(bytes / 1024),
     init_ms_median: Number(median(samples.map((s) => s.ms)).toFixed(1)),
     init_ms_min: Number(Math.min(...samples.map((s) => s.ms)).toFixed(1)),
     init_ms_max: Number(Math.max(...samples.map((s) => s.ms)).toFixed(1)),
