@@ -45,8 +45,24 @@ const { values: args } = parseArgs({
     'data-dir': { type: 'string' },
     profile: { type: 'string' },
     serve: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (args.help) {
+  process.stdout.write(`npm run bench -- [options]: full CIBA poll flows at fixed concurrency (docs/performance.md)
+  --c 1,8,32          concurrency levels
+  --n 2000            flows per level (after --warmup 200)
+  --users 1000        users, one enrolled device each (at least the highest level)
+  --shape both        device (with the device's work), peer (node-oidc-provider's bench shape) or both
+  --quick             short run: --n 200 --warmup 20 --users 64
+  --out FILE          where the JSON goes (default bench-results/bench-<date>.json)
+  --data-dir DIR      persist the embedded store (LevelDB) instead of memory
+  --profile DIR       the server writes a V8 CPU profile there (tsx test/bench/cpu-profile.ts DIR)
+  --base-url URL --admin-token T   a running service instead (device shape; no CPU, RSS or store counts)
+  --serve             start and provision only, print the client as JSON, serve until SIGTERM
+`);
+  process.exit(0);
+}
 const quick = args.quick;
 const levels = args.c.split(',').map(Number);
 const flowsPerLevel = Number(args.n ?? (quick ? 200 : 2000));

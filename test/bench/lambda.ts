@@ -20,10 +20,24 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '9' },
     out: { type: 'string' },
     only: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (args.help) {
+  process.stdout.write(`npm run bench:lambda -- [options]: each Lambda bundle's size and cold initialisation
+  --runs 9            rounds; each imports every bundle once in a fresh process (median reported)
+  --only a,b          only these functions (${LAMBDA_FUNCTIONS.join(', ')})
+  --out FILE          where the JSON goes (default bench-results/lambda-<date>.json)
+`);
+  process.exit(0);
+}
+
 const runs = Number(args.runs);
 const names = args.only ? args.only.split(',') : [...LAMBDA_FUNCTIONS];
+const unknown = names.filter((n) => !(LAMBDA_FUNCTIONS as readonly string[]).includes(n));
+if (unknown.length > 0)
+  throw new Error(`--only: unknown function ${unknown.join(', ')} (known: ${LAMBDA_FUNCTIONS.join(', ')})`);
+if (!(Number.isInteger(runs) && runs > 0)) throw new Error('--runs must be a positive integer');
 
 /** What the CDK stack sets (infra/service-stack.ts), with placeholder values. */
 const FAKE_ENV: Record<string, string> = {
