@@ -1,10 +1,11 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { Command } from 'commander';
+import { LOCAL_BASE_URL } from '../local/defaults.ts';
 import { type CliContext, CliError } from './context.ts';
 import { type Authorizer, bearer, readLocalState } from './http.ts';
 import { regionFromUrl, sigV4 } from './sigv4.ts';
 
-export const DEFAULT_BASE_URL = 'http://127.0.0.1:8787';
+export const DEFAULT_BASE_URL = LOCAL_BASE_URL;
 export const DEFAULT_TENANT = 'demo';
 
 export interface GlobalOptions {

@@ -5,6 +5,7 @@ import { randomToken } from '../crypto.ts';
 import { consoleLogger } from '../logging.ts';
 import { ensureWebAssets } from '../web/build.ts';
 import { startLocalService } from './app.ts';
+import { LOCAL_BASE_URL, LOCAL_PORT } from './defaults.ts';
 import { DEMO_TENANT, DEMO_USER, type DemoCredentials, seedDemo } from './seed.ts';
 import { tlsOptionsFromEnv } from './tls.ts';
 
@@ -39,7 +40,7 @@ const writeState = async (state: LocalState) => {
 };
 
 const main = async () => {
-  const port = env.PORT ? Number(env.PORT) : 8787;
+  const port = env.PORT ? Number(env.PORT) : LOCAL_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`PORT must be a port number, not ${env.PORT}`);
   if (
@@ -106,8 +107,10 @@ const main = async () => {
     '  Open the enrollment link in one window and the console in another; press Send, then Approve.',
     '',
     'Or in another terminal:',
-    `  npx ciba user enroll-link ${DEMO_USER}              # a one-time enrollment ticket`,
-    "  npx ciba device enroll --ticket <ticket>          # this terminal becomes alice's device",
+    // The CLI talks to LOCAL_BASE_URL unless told otherwise (another PORT, HOST or CIBA_PUBLIC_URL).
+    ...(base !== LOCAL_BASE_URL ? [`  export CIBA_BASE_URL=${base}`] : []),
+    `${`  npx ciba user enroll-link ${DEMO_USER}`.padEnd(44)}# a one-time enrollment ticket`,
+    `${'  npx ciba device enroll --ticket <ticket>'.padEnd(44)}# this terminal becomes ${DEMO_USER}'s device`,
     `  npx ciba authorize --login-hint ${DEMO_USER} --binding-message "Code 4F-22"`,
     '  npx ciba device pending && npx ciba device approve <txn>',
     '',
