@@ -1,5 +1,5 @@
 import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createStoreClient } from '../../lib/adapters/dynamodb-client.ts';
 import { DynamoDbStore } from '../../lib/adapters/dynamodb-store.ts';
 import { PowertoolsLogger } from '../../lib/adapters/powertools-logger.ts';
 import { createHandler } from './handler.ts';
@@ -12,7 +12,7 @@ const env = (name: string): string => {
 
 export const handler = createHandler({
   directory: new DynamoDbStore({
-    client: new DynamoDBClient({}),
+    client: createStoreClient(),
     directoryTable: env('CIBA_DIRECTORY_TABLE'),
     ledgerTable: env('CIBA_LEDGER_TABLE'),
   }),
