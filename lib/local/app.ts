@@ -19,6 +19,7 @@ import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../http/ou
 import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
 import { deviceEvents } from './device-events.ts';
 import { createDynamoDbClient, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
+import { InFlight } from './in-flight.ts';
 import { InProcessEventBus } from './in-process-event-bus.ts';
 import { LocalNotifier } from './local-notifier.ts';
 import { LocalScheduler } from './local-scheduler.ts';
@@ -51,6 +52,8 @@ export interface LocalServiceOptions {
   };
   /** Requests handled at once before the server sheds load with 503 (lib/local/server.ts, default 256). */
   maxInFlight?: number;
+  /** How long stop() waits for requests and callback deliveries under way before it closes the store (default 10 s). */
+  stopTimeoutMs?: number;
   /** An HTTPS listener that asks for client certificates (mutual TLS: RFC 8705 client auth and bound tokens). */
   tls?: LocalTlsOptions;
 }
@@ -67,6 +70,9 @@ export interface LocalService {
   storePid?: number;
   stop(): Promise<void>;
 }
+
+/** How long stop() waits for requests and callback deliveries under way (a callback may wait 3 + 5 s for its endpoint). */
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
 /** Lambda's asynchronous retries of a failed callback invocation (retryAttempts 2). */
 const DEFAULT_REDELIVERY_DELAYS_MS = [60_000, 120_000];
@@ -124,6 +130,8 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   // two minutes: infra/service-stack.ts), later than the callback lease, so the retry can take a claimed attempt over.
   const redeliveryDelays = options.callbacks?.redeliveryDelaysMs ?? DEFAULT_REDELIVERY_DELAYS_MS;
   const redeliveries = new Set<NodeJS.Timeout>();
+  // Work under way, which stop() lets finish before the store closes.
+  const inFlight = new InFlight();
   const invokeWithRedelivery = async (event: CibaEvent, failures = 0): Promise<void> => {
     try {
       await invokeCallback(event);
@@ -138,7 +146,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
       });
       const timer = setTimeout(() => {
         redeliveries.delete(timer);
-        invokeWithRedelivery(event, failures + 1).catch((last: unknown) =>
+        redeliver(event, failures + 1).catch((last: unknown) =>
           options.logger.error('callback event failed after every redelivery', {
             type: event.type,
             tenant: event.tenantId,
@@ -150,9 +158,11 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
       redeliveries.add(timer);
     }
   };
-  deps.events.subscribe(invokeWithRedelivery);
-  deps.scheduler.setTarget(invokeWithRedelivery);
-  const handlers: Record<string, LambdaHttpHandler> = {
+  const redeliver = inFlight.wrap(invokeWithRedelivery);
+  const deliver = (event: CibaEvent) => redeliver(event);
+  deps.events.subscribe(deliver);
+  deps.scheduler.setTarget(deliver);
+  const functions: Record<string, LambdaHttpHandler> = {
     discovery: discoveryHandler(deps) as LambdaHttpHandler,
     'bc-authorize': bcAuthorizeHandler(deps) as LambdaHttpHandler,
     token: tokenHandler(deps) as LambdaHttpHandler,
@@ -161,6 +171,9 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     admin: adminHandler(deps) as LambdaHttpHandler,
     web: webHandler(deps, options.webAssetDirs ? { assetDirs: options.webAssetDirs } : {}) as LambdaHttpHandler,
   };
+  const handlers = Object.fromEntries(
+    Object.entries(functions).map(([name, handler]) => [name, inFlight.wrap(handler)]),
+  ) as Record<string, LambdaHttpHandler>;
   const events = deviceEvents(deps, deps.notifier);
   const server = createLocalServer({
     handlers,
@@ -203,16 +216,17 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     stop: async () => {
       deps.scheduler.stop();
       for (const timer of redeliveries) clearTimeout(timer);
-      if (tls) {
-        await new Promise<void>((resolve) => {
-          tls.server.close(() => resolve());
-          tls.server.closeAllConnections();
-        });
+      // No new connections; requests under way and the callbacks they started finish, then the rest is cut off
+      // (idle keep-alive connections, live-update streams) and the store closes.
+      const listeners = tls ? [server, tls.server] : [server];
+      const closed = listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+      for (const s of listeners) s.closeIdleConnections();
+      const deadline = Date.now() + (options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+      if (!(await inFlight.settled(deadline))) {
+        options.logger.warn('stopping with work still under way', { running: inFlight.size });
       }
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      for (const s of listeners) s.closeAllConnections();
+      await Promise.all(closed);
       await stopStore();
     },
   };

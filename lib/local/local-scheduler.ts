@@ -11,6 +11,7 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 export class LocalScheduler implements Scheduler {
   readonly #timers = new Set<NodeJS.Timeout>();
   #target: ((event: CibaEvent) => Promise<void>) | undefined;
+  #stopped = false;
 
   constructor(
     private readonly clock: Clock,
@@ -23,6 +24,11 @@ export class LocalScheduler implements Scheduler {
   }
 
   async schedule(at: number, event: CibaEvent): Promise<void> {
+    if (this.#stopped) {
+      // As with any timer here, the event does not outlive the server.
+      this.logger.warn('scheduled event dropped: the server is stopping', { type: event.type, tenant: event.tenantId });
+      return;
+    }
     const delay = Math.max(0, at - this.clock.now());
     const timer = setTimeout(
       () => {
@@ -41,8 +47,9 @@ export class LocalScheduler implements Scheduler {
     this.#timers.add(timer);
   }
 
-  /** Cancels every pending timer (server shutdown). */
+  /** Cancels every pending timer and schedules no more (server shutdown). */
   stop(): void {
+    this.#stopped = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
   }

@@ -18,12 +18,19 @@ export interface TestService {
 
 /** The local service on a free port, store in memory, logs captured. */
 export const startTestService = async (
-  opts: { clock?: Clock; callbacks?: LocalServiceOptions['callbacks']; webAssetDirs?: string[]; host?: string } = {},
+  opts: {
+    clock?: Clock;
+    callbacks?: LocalServiceOptions['callbacks'];
+    webAssetDirs?: string[];
+    host?: string;
+    /** A folder to persist the store in (default: memory). */
+    dataDir?: string;
+  } = {},
 ): Promise<TestService> => {
   const logs: string[] = [];
   const service = await startLocalService({
     port: 0,
-    dataDir: 'memory',
+    dataDir: opts.dataDir ?? 'memory',
     adminToken: ADMIN_TOKEN,
     logger: jsonLogger({ level: 'debug', write: (line) => logs.push(line) }),
     ...(opts.clock ? { clock: opts.clock } : {}),

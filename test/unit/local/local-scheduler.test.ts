@@ -1,33 +1,55 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LocalScheduler } from '../../../lib/local/local-scheduler.ts';
-import { silentLogger } from '../../../lib/logging.ts';
+import { jsonLogger } from '../../../lib/logging.ts';
 import type { CibaEvent } from '../../../lib/ports.ts';
 
+const event = (type: string): CibaEvent => ({ type, tenantId: 'acme', detail: {} });
+
 describe('LocalScheduler', () => {
-  it('hands each event to the target when its time comes, past times at once', async () => {
-    const scheduler = new LocalScheduler({ now: () => Date.now() }, silentLogger);
-    const got: string[] = [];
-    scheduler.setTarget(async (event) => {
-      got.push(event.type);
+  let logs: string[];
+  let got: string[];
+  let scheduler: LocalScheduler;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    logs = [];
+    got = [];
+    scheduler = new LocalScheduler({ now: () => Date.now() }, jsonLogger({ write: (line) => logs.push(line) }));
+    scheduler.setTarget(async (e) => {
+      got.push(e.type);
     });
-    const event = (type: string): CibaEvent => ({ type, tenantId: 'acme', detail: {} });
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it('hands each event to the target when its time comes, past times at once', async () => {
     await scheduler.schedule(Date.now() + 60, event('later'));
     await scheduler.schedule(Date.now() - 1_000, event('now'));
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.advanceTimersByTimeAsync(59);
     expect(got).toEqual(['now']);
-    await new Promise((r) => setTimeout(r, 80));
+    await vi.advanceTimersByTimeAsync(1);
     expect(got).toEqual(['now', 'later']);
   });
 
-  it('cancels pending timers when stopped', async () => {
-    const scheduler = new LocalScheduler({ now: () => Date.now() }, silentLogger);
-    let ran = false;
-    scheduler.setTarget(async () => {
-      ran = true;
-    });
-    await scheduler.schedule(Date.now() + 30, { type: 'x', tenantId: 'acme', detail: {} });
+  it('reaches times beyond setTimeout’s ceiling in several hops', async () => {
+    const days30 = 30 * 24 * 3600 * 1000;
+    await scheduler.schedule(Date.now() + days30, event('month'));
+    await vi.advanceTimersByTimeAsync(days30 - 1);
+    expect(got).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(got).toEqual(['month']);
+  });
+
+  it('cancels pending timers when stopped, and drops (with a warning) what is scheduled after', async () => {
+    await scheduler.schedule(Date.now() + 30, event('pending'));
     scheduler.stop();
-    await new Promise((r) => setTimeout(r, 60));
-    expect(ran).toBe(false);
+    await scheduler.schedule(Date.now() + 30, event('after-stop'));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(got).toEqual([]);
+    expect(logs.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        message: 'scheduled event dropped: the server is stopping',
+        type: 'after-stop',
+      }),
+    ]);
   });
 });

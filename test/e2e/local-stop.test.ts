@@ -1,0 +1,126 @@
+/**
+ * Stopping the local service (Ctrl-C on `npm start`, or a test's teardown) lets the work under way finish before the
+ * store closes: a request being handled is answered and its write kept, a callback being delivered completes. Nothing
+ * new is accepted meanwhile.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Store } from '../../lib/ports.ts';
+import { CallbackReceiver } from '../helpers/callback-receiver.ts';
+import {
+  CIBA_GRANT,
+  createTenantFixture,
+  enrollDevice,
+  postForm,
+  startTestService,
+  type TestService,
+} from '../helpers/service.ts';
+
+/** Replaces `store[method]` with one that waits for `release()` before it runs; `entered` resolves on the first call. */
+const holdStoreCall = <K extends keyof Store>(store: Store, method: K) => {
+  const original = store[method] as (...args: unknown[]) => Promise<unknown>;
+  let release!: () => void;
+  let enter!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const entered = new Promise<void>((resolve) => {
+    enter = resolve;
+  });
+  (store as unknown as Record<K, unknown>)[method] = async (...args: unknown[]) => {
+    enter();
+    await released;
+    return original.apply(store, args);
+  };
+  return { entered, release };
+};
+
+/** A promise's state without waiting for it. */
+const settledYet = async (p: Promise<unknown>) => {
+  let done = false;
+  p.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  return done;
+};
+
+describe('stopping the local service', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  it('answers a request under way and keeps its write; refuses new connections meanwhile', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ciba-stop-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const svc = await startTestService({ dataDir });
+    const fx = await createTenantFixture(svc, 'stopping');
+    const held = holdStoreCall(svc.service.deps.store, 'createRequest');
+
+    const answer = postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice' }, fx.client);
+    await held.entered;
+    const stopped = svc.stop();
+    expect(await settledYet(stopped)).toBe(false);
+    await expect(fetch(`${svc.url}/health`)).rejects.toThrow();
+
+    held.release();
+    const res = await answer;
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    await stopped;
+
+    // The request was stored: after a restart on the same folder it is pending, not unknown.
+    const again: TestService = await startTestService({ dataDir });
+    cleanup.push(() => again.stop());
+    const poll = await postForm(
+      `${again.url}/stopping/oauth/token`,
+      { grant_type: CIBA_GRANT, auth_req_id: res.body.auth_req_id },
+      fx.client,
+    );
+    expect(poll.body.error).toBe('authorization_pending');
+  });
+
+  it('finishes a callback delivery under way before it closes the store', async () => {
+    const receiver = await CallbackReceiver.start();
+    cleanup.push(() => receiver.stop());
+    const svc = await startTestService({ callbacks: { outbound: { responseTimeoutMs: 5_000 } } });
+    let stopped: Promise<void> | undefined;
+    cleanup.push(() => stopped ?? svc.stop());
+    const fx = await createTenantFixture(
+      svc,
+      'stopping-ping',
+      { development_mode: true, delivery_modes: ['poll', 'ping'] },
+      {
+        backchannel_token_delivery_mode: 'ping',
+        backchannel_client_notification_endpoint: receiver.endpoint('/ping'),
+      },
+    );
+    const device = await enrollDevice(svc, fx);
+    const start = await postForm(
+      `${fx.issuer}/bc-authorize`,
+      { scope: 'openid', login_hint: 'alice', client_notification_token: 'Nt-0123456789abcdef' },
+      fx.client,
+    );
+    expect(start.status, JSON.stringify(start.body)).toBe(200);
+    // The delivery's final write waits until the service is stopping.
+    const held = holdStoreCall(svc.service.deps.store, 'recordCallbackAttempt');
+    const txn = String(start.body.auth_req_id).split('.')[0]!;
+    const decided = await device.decide(txn, 'approve');
+    expect(decided.status, JSON.stringify(decided.body)).toBe(200);
+    await held.entered;
+
+    stopped = svc.stop();
+    expect(await settledYet(stopped)).toBe(false);
+    held.release();
+    await stopped;
+    expect(receiver.at('/ping')).toHaveLength(1);
+    expect(svc.logs.some((l) => l.includes('"callback delivered"'))).toBe(true);
+  });
+});
