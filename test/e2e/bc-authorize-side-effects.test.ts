@@ -9,13 +9,18 @@ import {
   type TestService,
 } from '../helpers/service.ts';
 
-/** Resolves when `signal` is called, or with false after `ms`. */
+/**
+ * `signal()` marks a side as started; `seen()` resolves with true once it has (at once if it already has), or with
+ * false when it has not within `ms` of the call. The wait starts when the other side starts waiting, not when the
+ * test does: client authentication and the store writes before the two sends must not eat into it on a slow machine.
+ */
 const waitFor = (ms: number) => {
   let signal!: () => void;
-  const seen = new Promise<boolean>((resolve) => {
+  const started = new Promise<true>((resolve) => {
     signal = () => resolve(true);
-    setTimeout(() => resolve(false), ms).unref();
   });
+  const seen = () =>
+    Promise.race([started, new Promise<false>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
   return { seen, signal };
 };
 
@@ -33,19 +38,21 @@ describe('bc-authorize: the device push and the Request Created event', () => {
     const { notifier, events } = svc.service.deps;
     const notify = notifier.notify.bind(notifier);
     const publish = events.publish.bind(events);
-    const published = waitFor(2_000);
-    const notified = waitFor(2_000);
+    // Sent side by side, the second starts while the first waits (after at most a few store reads); sent one after
+    // the other, it never does, however long the wait: a generous wait costs nothing when the test passes.
+    const published = waitFor(5_000);
+    const notified = waitFor(5_000);
     const order: string[] = [];
     // Each side waits until the other has started: sequential sends would have the first one time out.
     notifier.notify = async (device, message: DeviceNotification) => {
       notified.signal();
-      const sawEvent = await published.seen;
+      const sawEvent = await published.seen();
       order.push(`push done (event started first: ${sawEvent})`);
       return notify(device, message);
     };
     events.publish = (async (list) => {
       published.signal();
-      const sawPush = await notified.seen;
+      const sawPush = await notified.seen();
       order.push(`event done (push started first: ${sawPush})`);
       return publish(list);
     }) as EventBus['publish'];

@@ -15,8 +15,17 @@ const SCREENSHOTS = join(
 );
 const ACR_PASSKEY = 'urn:ciba-service:acr:device-key+passkey';
 
-/** Runs the web authenticator and console in a real browser (Debian's Chromium) against the local server. */
-describe('the web authenticator and the operator console in Chromium', () => {
+/**
+ * How long a step in the page may take to show: expect.poll gives up after 1 s by default, too short for a page
+ * that enrolls (a WebCrypto key, a signed request) on a loaded machine.
+ */
+const SHOWN = { timeout: 10_000 };
+
+/**
+ * Runs the web authenticator and console in a real browser (Debian's Chromium) against the local server. A test
+ * drives a browser through several pages and waits: more than the default 30 s on a loaded machine.
+ */
+describe('the web authenticator and the operator console in Chromium', { timeout: 90_000 }, () => {
   let svc: TestService;
   let browser: Browser;
   let assets: string;
@@ -72,7 +81,7 @@ describe('the web authenticator and the operator console in Chromium', () => {
       ? ticket.body.enrollment_uri.replace(svc.url, options.origin)
       : ticket.body.enrollment_uri;
     await page.goto(uri);
-    await expect.poll(() => page.getByText('This browser is your authenticator').count()).toBe(1);
+    await expect.poll(() => page.getByText('This browser is your authenticator').count(), SHOWN).toBe(1);
     // The single-use ticket is gone from the address bar.
     expect(new URL(page.url()).hash).toBe('');
     const devices = await svc.admin('GET', `/admin/tenants/${fx.tenant}/users/alice/devices`);
@@ -96,8 +105,8 @@ describe('the web authenticator and the operator console in Chromium', () => {
     // Locally the request arrives through the event stream, at once.
     const card = requestCard(page, 'Test Console');
     await card.getByText('Code 4F-22').waitFor({ timeout: 10_000 });
-    await expect.poll(() => card.getByText('Your email address').count()).toBe(1);
-    await expect.poll(() => card.getByText(/\d:\d\d left/).count()).toBe(1);
+    await expect.poll(() => card.getByText('Your email address').count(), SHOWN).toBe(1);
+    await expect.poll(() => card.getByText(/\d:\d\d left/).count(), SHOWN).toBe(1);
     await page.screenshot({ path: join(SCREENSHOTS, 'authenticator-360.png') });
 
     await card.getByRole('button', { name: 'Approve', exact: true }).click();
@@ -138,11 +147,14 @@ describe('the web authenticator and the operator console in Chromium', () => {
       scope: 'openid',
       login_hint: 'alice',
       binding_message: 'Soon gone',
-      requested_expiry: '3',
+      // Long enough for the card to be shown before it expires on a loaded machine (an expired request is never
+      // shown, and the wait below would fail).
+      requested_expiry: '8',
     });
     const card = requestCard(page, 'Test Console');
     await card.getByText('Soon gone').waitFor({ timeout: 10_000 });
-    await card.waitFor({ state: 'detached', timeout: 10_000 });
+    // Gone at the first tick of the page's 1 s timer after the expiry.
+    await card.waitFor({ state: 'detached', timeout: 20_000 });
     await page.getByRole('heading', { name: 'No requests right now' }).waitFor();
     await context.close();
   });

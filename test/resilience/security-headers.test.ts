@@ -139,6 +139,8 @@ describe('load shedding', () => {
     });
     try {
       const { hostname, port } = new URL(service.url);
+      // The server's handler takes the slot a microtask after the 'request' event (it runs before this listener).
+      const arrived = new Promise((resolve) => service.server.once('request', () => setImmediate(resolve)));
       // One request holds the only slot: its body is still on the way.
       const held = request({
         hostname,
@@ -155,7 +157,8 @@ describe('load shedding', () => {
         held.on('error', reject);
       });
       held.write('{');
-      await new Promise((r) => setTimeout(r, 100));
+      // Until the server has it, the next request could take the slot (a fixed wait may be too short under load).
+      await arrived;
       const shed = await fetch(`${service.url}/admin/tenants/shed`, {
         headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
       });

@@ -21,6 +21,9 @@ describe('conformance G and I: client authentication and the token endpoint', ()
   let postClient: TenantFixture['client'];
   let bc: string;
   let token: string;
+  /** When set, the service's clock stands still at this time (test 77). */
+  let frozenAt: number | undefined;
+  const clock = { now: () => frozenAt ?? Date.now() };
   const start = async (auth: TenantFixture['client'] = fx.client) =>
     (await postForm(bc, { scope: 'openid', login_hint: 'alice' }, auth)).body.auth_req_id as string;
   const poll = (authReqId: string | undefined, auth: TenantFixture['client'] | null = fx.client) =>
@@ -29,7 +32,7 @@ describe('conformance G and I: client authentication and the token endpoint', ()
     device.decide(await nextTxn(device), decision);
 
   beforeAll(async () => {
-    svc = await startTestService();
+    svc = await startTestService({ clock });
     fx = await createTenantFixture(svc, 'tok', { user_rate_limit_per_minute: 1000 });
     bc = `${fx.issuer}/bc-authorize`;
     token = `${fx.issuer}/oauth/token`;
@@ -151,15 +154,22 @@ describe('conformance G and I: client authentication and the token endpoint', ()
 
     it('77: a second poll inside the interval is slow_down with Retry-After, and the interval grows by 5 s; the first poll is never slow_down', async () => {
       const id = await start();
-      expectError(await poll(id), 400, 'authorization_pending');
-      const fast = await poll(id);
-      expectError(fast, 400, 'slow_down');
-      expect(fast.headers.get('retry-after')).toBe('6');
-      const described = await svc.admin('GET', `/admin/tenants/tok/requests/${id}`);
-      expect(described.body.interval).toBe(6);
-      await new Promise((r) => setTimeout(r, 1200));
-      // 1.2 s is past the tenant's 1 s but inside the raised 6 s interval.
-      expectError(await poll(id), 400, 'slow_down');
+      // The service's clock stands still, then moves on 1.2 s: on a slow machine two polls sent back to back can be
+      // more than the 0.75 s apart (1 s interval less 0.25 s grace) that makes the second one too fast.
+      frozenAt = Date.now();
+      try {
+        expectError(await poll(id), 400, 'authorization_pending');
+        const fast = await poll(id);
+        expectError(fast, 400, 'slow_down');
+        expect(fast.headers.get('retry-after')).toBe('6');
+        const described = await svc.admin('GET', `/admin/tenants/tok/requests/${id}`);
+        expect(described.body.interval).toBe(6);
+        frozenAt += 1200;
+        // 1.2 s is past the tenant's 1 s but inside the raised 6 s interval.
+        expectError(await poll(id), 400, 'slow_down');
+      } finally {
+        frozenAt = undefined;
+      }
     });
 
     it('78-79: success is 200 no-store with tokens; the ID token has iss, aud, sub, exp, iat, kid, auth_req_id and a correct at_hash', async () => {
@@ -232,7 +242,9 @@ describe('conformance G and I: client authentication and the token endpoint', ()
     it('85b: an approval that arrives after expiry is refused and the poll says expired_token', async () => {
       const id = (await postForm(bc, { scope: 'openid', login_hint: 'alice', requested_expiry: '1' }, fx.client)).body
         .auth_req_id;
-      const txn = await nextTxn(device);
+      // The txn is the part before the dot. (The device's newest pending one could be an older request by the time
+      // the list is read: this one expires after 1 s and then leaves the list.)
+      const txn = id.split('.')[0]!;
       await new Promise((r) => setTimeout(r, 1100));
       expect((await device.decide(txn, 'approve')).status).toBe(409);
       expectError(await poll(id), 400, 'expired_token');
