@@ -1260,8 +1260,16 @@ export class DynamoDbStore implements Store {
     return { admitted: false, limit: 'contention', retryAfterSeconds: 1 };
   }
 
-  async readQuota(key: string, windowMs: number, now: number): Promise<number> {
-    return this.#quotaCount(key, Math.floor(now / windowMs));
+  async readQuota(
+    key: string,
+    windowMs: number,
+    now: number,
+    options: { includePrevious?: boolean } = {},
+  ): Promise<number> {
+    const index = Math.floor(now / windowMs);
+    if (!options.includePrevious) return this.#quotaCount(key, index);
+    const [current, previous] = await Promise.all([this.#quotaCount(key, index), this.#quotaCount(key, index - 1)]);
+    return current + previous;
   }
 
   async #quotaCount(key: string, index: number): Promise<number> {

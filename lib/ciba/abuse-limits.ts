@@ -62,10 +62,12 @@ export const admitClientRequest = async (
 };
 
 /**
- * CIBA §7.1 user_code, with an attempt counter: after USER_CODE_MAX_FAILURES wrong codes for a user within
- * USER_CODE_LOCKOUT_SECONDS, every user_code for that user is refused (403 access_denied, the OP refusing) until
- * the window ends, so that a code of a few digits cannot be guessed (each wrong guess also counts against the
- * per-user request limit).
+ * CIBA §7.1 user_code, with an attempt counter: after USER_CODE_MAX_FAILURES wrong codes for a user, every user_code
+ * for that user is refused (403 access_denied, the OP refusing), so that a code of a few digits cannot be guessed
+ * (each wrong guess also counts against the per-user request limit). Wrong codes count in fixed windows of
+ * USER_CODE_LOCKOUT_SECONDS, the current and the previous one together: never more than USER_CODE_MAX_FAILURES
+ * within any USER_CODE_LOCKOUT_SECONDS (one window alone would let twice as many through around its end), and a
+ * lockout lasts one to two windows.
  */
 export const checkUserCode = async (
   deps: Pick<Deps, 'store' | 'logger'>,
@@ -76,11 +78,11 @@ export const checkUserCode = async (
   if (presented === undefined) throw MissingUserCode('user_code is required for this client');
   const key = `UC#${tenant.tenantId}#${user.sub}`;
   const windowMs = USER_CODE_LOCKOUT_SECONDS * 1000;
-  if ((await deps.store.readQuota(key, windowMs, now)) >= USER_CODE_MAX_FAILURES) {
+  if ((await deps.store.readQuota(key, windowMs, now, { includePrevious: true })) >= USER_CODE_MAX_FAILURES) {
     throw AccessDenied('too many wrong user codes for this user: try again later');
   }
   if (user.userCodeHash && matchesHash(presented, user.userCodeHash)) return;
-  await deps.store.consumeQuota(key, USER_CODE_MAX_FAILURES, windowMs, now);
+  await deps.store.consumeQuota(key, USER_CODE_MAX_FAILURES, windowMs, now, { includePrevious: true });
   deps.logger.warn('wrong user_code', { tenant: tenant.tenantId, client: client.clientId });
   throw InvalidUserCode('user_code is not valid');
 };

@@ -91,6 +91,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     const embedded = await startEmbeddedDynamoDb({
       dataDir: options.dataDir,
       process: options.embeddedStore ?? 'inline',
+      clock,
     });
     client = embedded.client;
     stopStore = embedded.stop;

@@ -11,6 +11,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { createStoreClient, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb-client.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT, TTL_ATTRIBUTE } from '../adapters/dynamodb-schema.ts';
 import { ensureTables } from '../adapters/dynamodb-tables.ts';
+import type { Clock } from '../ports.ts';
 
 // dynalite is CommonJS without type declarations.
 const dynalite = createRequire(import.meta.url)('dynalite') as (options: {
@@ -106,10 +107,13 @@ const startChild = async (path: string | undefined): Promise<RunningDynalite> =>
 export async function startEmbeddedDynamoDb({
   dataDir,
   process: where = 'inline',
+  clock = { now: () => Date.now() },
 }: {
   dataDir: string | 'memory';
   /** `child`: dynalite in a child process (the embedded default of `npm start`); `inline`: in this process. */
   process?: 'inline' | 'child';
+  /** The service's clock: the sweep deletes what has expired by its time (tests move it). */
+  clock?: Clock;
 }): Promise<EmbeddedDynamoDb> {
   let path: string | undefined;
   if (dataDir !== 'memory') {
@@ -127,17 +131,19 @@ export async function startEmbeddedDynamoDb({
     throw err;
   }
 
-  const sweep = (nowMs = Date.now()) => sweepExpired(client, LEDGER_TABLE_DEFAULT, nowMs);
-  let sweeping = false;
+  const sweep = (nowMs = clock.now()) => sweepExpired(client, LEDGER_TABLE_DEFAULT, nowMs);
+  let sweeping: Promise<void> | undefined;
   const timer = setInterval(() => {
     if (sweeping) return;
-    sweeping = true;
-    sweep()
-      .catch(() => {
-        // The next sweep retries; expiry is checked in code on every read anyway.
-      })
+    sweeping = sweep()
+      .then(
+        () => undefined,
+        () => {
+          // The next sweep retries; expiry is checked in code on every read anyway.
+        },
+      )
       .finally(() => {
-        sweeping = false;
+        sweeping = undefined;
       });
   }, SWEEP_INTERVAL_MS);
   timer.unref();
@@ -149,6 +155,8 @@ export async function startEmbeddedDynamoDb({
     sweep,
     async stop() {
       clearInterval(timer);
+      // A sweep under way finishes first: dynalite throws on a write to a closed database.
+      await sweeping;
       client.destroy();
       await stopServer();
     },
