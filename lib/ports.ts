@@ -42,8 +42,9 @@ export interface Directory {
   findUserByPhone(tenantId: string, phoneE164: string): Promise<string | undefined>;
   saveUser(user: User, expectedUpdatedAt: number | null): Promise<WriteOutcome>;
   /**
-   * Counts one backchannel request against the user's per-minute budget and returns the user, in one
-   * round trip when it can. `undefined` when the user does not exist.
+   * Counts one backchannel request against the user's per-minute budget (this minute and the previous one together:
+   * never more than the limit within 60 s) and returns the user, in one round trip when it can. `undefined` when the
+   * user does not exist.
    */
   admitUserRequest(
     tenantId: string,

@@ -54,6 +54,48 @@ const PROOF_JTI_PRUNE_MARGIN_MS = 60_000;
 const USER_WINDOW_HINTS = 10_000;
 
 /**
+ * The per-user budget (admitUserRequest) counts in fixed minutes, the current and the previous one together, so that
+ * no 60 s hold more than the limit (one fixed window alone lets twice the limit through around its end). The user's
+ * item holds `rl_minute`, `rl_count` (that minute's requests) and `rl_sum` (those plus the previous minute's):
+ * conditions cannot add, so the sum is kept. Each write is conditional and counts one request, or nothing.
+ */
+type UserWindowWrite = 'increment' | 'roll' | 'open';
+const USER_WINDOW_ORDER: UserWindowWrite[] = ['increment', 'roll', 'open'];
+const USER_WINDOW_WRITES: Record<UserWindowWrite, { update: string; condition: string }> = {
+  // One more in the current window. A caller whose clock lags by up to a minute counts in the newer window.
+  increment: {
+    update: 'SET #rl_count = #rl_count + :one, #rl_sum = #rl_sum + :one',
+    condition: '(#rl_minute = :m OR #rl_minute = :next) AND #rl_sum < :limit',
+  },
+  // The first of a minute that follows a window: the old window's count becomes the previous minute's share
+  // (every operand is read before the update).
+  roll: {
+    update: 'SET #rl_minute = :m, #rl_count = :one, #rl_sum = #rl_count + :one',
+    condition: '#rl_minute = :previous AND #rl_count < :limit',
+  },
+  // The first after a quiet minute or more, or a window further ahead than a lagging clock explains (a clock that
+  // was wrong), or an item from before the sum was kept (it counts from here).
+  open: {
+    update: 'SET #rl_minute = :m, #rl_count = :one, #rl_sum = :one',
+    condition:
+      'attribute_exists(#pk) AND (attribute_not_exists(#rl_minute) OR attribute_not_exists(#rl_sum) OR #rl_minute < :previous OR #rl_minute > :next)',
+  },
+};
+const userWindowExpression = (write: UserWindowWrite, { minute, limit }: { minute: number; limit: number }) => {
+  const { update, condition } = USER_WINDOW_WRITES[write];
+  const all: Record<string, number> = {
+    ':one': 1,
+    ':m': minute,
+    ':previous': minute - 1,
+    ':next': minute + 1,
+    ':limit': limit,
+  };
+  // DynamoDB refuses values an expression does not use.
+  const used = new Set(`${update} ${condition}`.match(/:[a-z]+/g));
+  return expression({ update, condition }, Object.fromEntries(Object.entries(all).filter(([name]) => used.has(name))));
+};
+
+/**
  * DynamoDB key limits. No item can have a longer key, so a lookup by one finds nothing; sent to DynamoDB it would
  * be a ValidationException (a 500 for what is only an unknown client id, hint or device id).
  */
@@ -609,46 +651,30 @@ export class DynamoDbStore implements Store {
     if (!fitsSortKey(`USER#${sub}`)) return undefined;
     const key = directoryKey(tenantId, `USER#${sub}`);
     const minute = Math.floor(now / 60_000);
-    const send = (update: string, condition: string, values: Record<string, unknown>) =>
+    const send = (write: UserWindowWrite) =>
       attempt(async () => {
         const out = await this.#client.send(
           new UpdateItemCommand({
             TableName: this.#directory,
             Key: key,
             ReturnValues: 'ALL_NEW',
-            ...expression({ update, condition }, values),
+            ...userWindowExpression(write, { minute, limit: limitPerMinute }),
           }),
         );
         return { user: userFromItem(fromItem(out.Attributes ?? {})) };
       });
-    // Within this minute's window: one more, while under the limit.
-    const increment = () =>
-      send('SET #rl_count = #rl_count + :one', '#rl_minute = :m AND #rl_count < :limit', {
-        ':one': 1,
-        ':m': minute,
-        ':limit': limitPerMinute,
-      });
-    // First request of a new window. A caller whose clock lags by up to a minute must not reset a newer
-    // window; a window further ahead than that came from a clock that was wrong, and is reset.
-    const openWindow = () =>
-      send(
-        'SET #rl_minute = :m, #rl_count = :one',
-        'attribute_exists(#pk) AND (attribute_not_exists(#rl_minute) OR #rl_minute < :m OR #rl_minute > :ahead)',
-        { ':one': 1, ':m': minute, ':ahead': minute + 1 },
-      );
 
     if (limitPerMinute > 0) {
       // Which write to try first only saves a request: each one is conditional. This process remembers the minute
       // whose window it last saw open for the user; otherwise a new window is the likelier case (a user rarely asks
-      // twice a minute). When the first guess loses, the other write follows; a third covers a window that a
-      // concurrent request opened between the two.
+      // twice in two minutes). When the first guess loses, the others follow; a last increment covers a window that
+      // a concurrent request opened meanwhile.
       const hintKey = `${tenantId}\u0000${sub}`;
-      const order =
-        this.#userWindows.get(hintKey) === minute
-          ? [increment, openWindow, increment]
-          : [openWindow, increment, openWindow];
+      const seen = this.#userWindows.get(hintKey);
+      const first: UserWindowWrite = seen === minute ? 'increment' : seen === minute - 1 ? 'roll' : 'open';
+      const order = [first, ...USER_WINDOW_ORDER.filter((w) => w !== first), 'increment' as const];
       for (const write of order) {
-        const admitted = await write();
+        const admitted = await send(write);
         if (admitted === FAILED) continue;
         if (this.#userWindows.size >= USER_WINDOW_HINTS) this.#userWindows.clear();
         this.#userWindows.set(hintKey, minute);

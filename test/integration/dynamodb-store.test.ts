@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
@@ -294,12 +294,63 @@ describe('admitUserRequest', () => {
     expect(await t.store.admitUserRequest(u.tenantId, u.sub, 3, NOW + 10)).toEqual({ rateLimited: true });
   });
 
-  it('opens a new budget in the next minute', async () => {
+  it('counts the previous minute too, and opens a new budget once a whole minute has passed', async () => {
     const u = user(uid('t'));
     await t.store.saveUser(u, null);
     expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW)).toHaveProperty('user');
     expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW)).toEqual({ rateLimited: true });
-    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW + MINUTE)).toHaveProperty('user');
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW + MINUTE)).toEqual({ rateLimited: true });
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW + 2 * MINUTE)).toHaveProperty('user');
+  });
+
+  it('never admits more than the limit within 60 s, also across a minute boundary', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const start = Math.floor(NOW / MINUTE) * MINUTE;
+    const admit = (at: number) => t.store.admitUserRequest(u.tenantId, u.sub, 3, at);
+    for (const at of [start + 58_000, start + 59_000, start + 59_500]) expect(await admit(at)).toHaveProperty('user');
+    // One fixed window alone would admit three more here, a second later.
+    expect(await admit(start + MINUTE + 500)).toEqual({ rateLimited: true });
+    expect(await admit(start + 2 * MINUTE + 500)).toHaveProperty('user');
+  });
+
+  it('carries the previous minute’s count: a budget of 3 after 1 request is 2', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const start = Math.floor(NOW / MINUTE) * MINUTE;
+    const admit = (at: number) => t.store.admitUserRequest(u.tenantId, u.sub, 3, at);
+    expect(await admit(start + 30_000)).toHaveProperty('user');
+    expect(await admit(start + MINUTE + 10_000)).toHaveProperty('user');
+    expect(await admit(start + MINUTE + 20_000)).toHaveProperty('user');
+    expect(await admit(start + MINUTE + 30_000)).toEqual({ rateLimited: true });
+    // The minute after: the two of the previous minute count.
+    expect(await admit(start + 2 * MINUTE + 1_000)).toHaveProperty('user');
+    expect(await admit(start + 2 * MINUTE + 2_000)).toEqual({ rateLimited: true });
+  });
+
+  it('counts a lagging clock in the newer window instead of refusing or resetting it', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW + MINUTE)).toHaveProperty('user');
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW)).toHaveProperty('user');
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW)).toEqual({ rateLimited: true });
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW + MINUTE)).toEqual({ rateLimited: true });
+  });
+
+  it('takes over a window stored before the previous minute was counted (no rl_sum)', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    await t.client.send(
+      new UpdateItemCommand({
+        TableName: DIRECTORY_TABLE_DEFAULT,
+        Key: marshall({ pk: `T#${u.tenantId}`, sk: `USER#${u.sub}` }),
+        UpdateExpression: 'SET rl_minute = :m, rl_count = :c',
+        ExpressionAttributeValues: marshall({ ':m': Math.floor(NOW / MINUTE), ':c': 5 }),
+      }),
+    );
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW)).toHaveProperty('user');
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW)).toHaveProperty('user');
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW)).toEqual({ rateLimited: true });
   });
 
   it('does not let a lagging clock reopen an older window', async () => {
@@ -328,6 +379,17 @@ describe('admitUserRequest', () => {
     );
     expect(results.filter((r) => r && 'user' in r)).toHaveLength(5);
     expect(results.filter((r) => r && 'rateLimited' in r)).toHaveLength(15);
+  });
+
+  it('admits exactly the rest of the budget out of 20 concurrent first requests of a minute', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const admit = (at: number) => t.store.admitUserRequest(u.tenantId, u.sub, 5, at);
+    expect(await admit(NOW)).toHaveProperty('user');
+    expect(await admit(NOW)).toHaveProperty('user');
+    const results = await Promise.all(Array.from({ length: 20 }, () => admit(NOW + MINUTE)));
+    expect(results.filter((r) => r && 'user' in r)).toHaveLength(3);
+    expect(results.filter((r) => r && 'rateLimited' in r)).toHaveLength(17);
   });
 });
 

@@ -274,7 +274,7 @@ const allowedWrite = (key: string, before?: Record<string, unknown>, after?: Rec
   if (/\|(JTI|QUOTA)#/.test(key)) return true;
   if (!before || !after) return false;
   const volatile = key.includes('|USER#')
-    ? ['rl_minute', 'rl_count']
+    ? ['rl_minute', 'rl_count', 'rl_sum']
     : key.includes('|REQ#')
       ? ['last_polled_at', 'interval']
       : key.includes('|DEVICE#')
