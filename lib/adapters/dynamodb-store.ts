@@ -7,6 +7,7 @@ import {
   PutItemCommand,
   QueryCommand,
   type QueryCommandInput,
+  ScanCommand,
   UpdateItemCommand,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
@@ -52,6 +53,15 @@ const PROOF_JTI_PRUNE_AFTER = 8;
 const PROOF_JTI_PRUNE_MARGIN_MS = 60_000;
 /** Users whose rate window this process remembers (a hint only; cleared when full). */
 const USER_WINDOW_HINTS = 10_000;
+
+/** A ping or push request whose callback is not finished, and the callback attempt last claimed (openCallbacks). */
+export interface OpenCallback {
+  request: AuthRequest;
+  /** The attempt last claimed; none yet when absent. */
+  claimed?: number;
+  /** Present while that attempt runs (or its worker died before finishing it). */
+  leaseUntil?: number;
+}
 
 /**
  * The per-user budget (admitUserRequest) counts in fixed minutes, the current and the previous one together, so that
@@ -903,6 +913,39 @@ export class DynamoDbStore implements Store {
       new GetItemCommand({ TableName: this.#ledger, Key: ledgerKey(requestPk(txn)), ConsistentRead: true }),
     );
     return out.Item && requestFromItem(fromItem(out.Item));
+  }
+
+  /**
+   * Local mode only (lib/local/recover-timers.ts): the ping and push requests whose callback is not finished, with
+   * the attempt last claimed and its lease, read by scanning the ledger, for the in-process scheduler to set again the
+   * timers a previous run held in memory. In AWS, EventBridge Scheduler keeps them, and a scan would read the table.
+   */
+  async *openCallbacks(): AsyncGenerator<OpenCallback> {
+    let start: Item | undefined;
+    do {
+      const out = await this.#client.send(
+        new ScanCommand({
+          TableName: this.#ledger,
+          ExclusiveStartKey: start,
+          ...expression(
+            {
+              filter:
+                'begins_with(#pk, :req) AND #delivery_mode IN (:ping, :push) AND (attribute_not_exists(#callback) OR #callback.#state = :pending)',
+            },
+            { ':req': requestPk(''), ':ping': 'ping', ':push': 'push', ':pending': 'pending' },
+          ),
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const raw = fromItem(item);
+        yield compact({
+          request: requestFromItem(raw),
+          claimed: raw.cb_claimed as number | undefined,
+          leaseUntil: raw.cb_lease_until as number | undefined,
+        });
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
   }
 
   async pollRequest(

@@ -71,7 +71,7 @@ export const expiryTimerEvent = (request: Pick<AuthRequest, 'tenantId' | 'txn'>)
   detail: { txn: request.txn },
 });
 
-const retryEvent = (request: AuthRequest, attempt: number): CibaEvent => ({
+export const retryEvent = (request: Pick<AuthRequest, 'tenantId' | 'txn'>, attempt: number): CibaEvent => ({
   type: TIMER_EVENT.callbackRetry,
   tenantId: request.tenantId,
   detail: { txn: request.txn, attempt },

@@ -23,6 +23,7 @@ import { InFlight } from './in-flight.ts';
 import { InProcessEventBus } from './in-process-event-bus.ts';
 import { LocalNotifier } from './local-notifier.ts';
 import { LocalScheduler } from './local-scheduler.ts';
+import { recoverTimers } from './recover-timers.ts';
 import { createLocalServer, type LambdaHttpHandler, lambdaContext } from './server.ts';
 import { StoreDeadLetters } from './store-dead-letters.ts';
 import { type LocalTlsOptions, splitPemBundle, startTlsListener } from './tls.ts';
@@ -97,10 +98,12 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     stopStore = embedded.stop;
     storePid = embedded.pid;
   }
-  const store = withSettingsCache(
-    new DynamoDbStore({ client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable: LEDGER_TABLE_DEFAULT }),
-    clock,
-  );
+  const dynamoDbStore = new DynamoDbStore({
+    client,
+    directoryTable: DIRECTORY_TABLE_DEFAULT,
+    ledgerTable: LEDGER_TABLE_DEFAULT,
+  });
+  const store = withSettingsCache(dynamoDbStore, clock);
   const deps = {
     store,
     keys: new LocalKeys(store, clock),
@@ -163,6 +166,8 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   const deliver = (event: CibaEvent) => redeliver(event);
   deps.events.subscribe(deliver);
   deps.scheduler.setTarget(deliver);
+  // The timers a previous run held in memory (callback retries, expiry pushes), set again from the store.
+  await recoverTimers({ store: dynamoDbStore, scheduler: deps.scheduler, clock, logger: options.logger });
   const functions: Record<string, LambdaHttpHandler> = {
     discovery: discoveryHandler(deps) as LambdaHttpHandler,
     'bc-authorize': bcAuthorizeHandler(deps) as LambdaHttpHandler,

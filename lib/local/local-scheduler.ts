@@ -5,8 +5,8 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /**
  * Local stand-in for EventBridge Scheduler: a timer per event that hands it to the target (the callback
- * handler, wired in app.ts). Timers do not keep the process alive and do not survive a restart: a push
- * request that expires while the local server is down gets no expired_token push.
+ * handler, wired in app.ts). Timers do not keep the process alive and live in memory only: on start, the local
+ * service sets again the timers its unfinished callbacks need, from the store (recover-timers.ts).
  */
 export class LocalScheduler implements Scheduler {
   readonly #timers = new Set<NodeJS.Timeout>();

@@ -132,3 +132,31 @@ describe('DynamoDbStore: callback state on dynalite', () => {
     expect((await t.store.getRequest(r.txn))!.txn).toBe(r.txn);
   });
 });
+
+describe('DynamoDbStore.openCallbacks (local mode sets its timers again from it)', () => {
+  it('lists ping and push requests whose callback is not finished, with the claim, and nothing else', async () => {
+    const fresh = await request({ status: 'pending' });
+    const running = await request({ deliveryMode: 'ping' });
+    await t.store.claimCallbackAttempt(running.txn, 1, NOW, NOW + 30_000);
+    const failed = await request();
+    await t.store.claimCallbackAttempt(failed.txn, 1, NOW, NOW + 30_000);
+    await t.store.recordCallbackAttempt(failed.txn, { attempt: 1, at: NOW, status: 503 }, { state: 'pending' });
+    const delivered = await request();
+    await t.store.claimCallbackAttempt(delivered.txn, 1, NOW, NOW + 30_000);
+    await t.store.recordCallbackAttempt(
+      delivered.txn,
+      { attempt: 1, at: NOW, status: 204 },
+      { state: 'delivered', deliveredAt: NOW },
+    );
+    const poll = await request({ deliveryMode: 'poll', clientNotificationToken: undefined });
+
+    const open = new Map<string, { claimed?: number; leaseUntil?: number }>();
+    for await (const o of t.store.openCallbacks())
+      open.set(o.request.txn, { claimed: o.claimed, leaseUntil: o.leaseUntil });
+    expect(open.get(fresh.txn)).toEqual({ claimed: undefined, leaseUntil: undefined });
+    expect(open.get(running.txn)).toEqual({ claimed: 1, leaseUntil: NOW + 30_000 });
+    expect(open.get(failed.txn)).toEqual({ claimed: 1, leaseUntil: undefined });
+    expect(open.has(delivered.txn)).toBe(false);
+    expect(open.has(poll.txn)).toBe(false);
+  });
+});

@@ -1,14 +1,14 @@
 /**
  * Stopping the local service (Ctrl-C on `npm start`, or a test's teardown) lets the work under way finish before the
  * store closes: a request being handled is answered and its write kept, a callback being delivered completes. Nothing
- * new is accepted meanwhile.
+ * new is accepted meanwhile. Starting it again on the same data sets the callback timers the last run held in memory.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../lib/ports.ts';
-import { CallbackReceiver } from '../helpers/callback-receiver.ts';
+import { type Answer, CallbackReceiver, eventually } from '../helpers/callback-receiver.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
@@ -122,5 +122,75 @@ describe('stopping the local service', () => {
     await stopped;
     expect(receiver.at('/ping')).toHaveLength(1);
     expect(svc.logs.some((l) => l.includes('"callback delivered"'))).toBe(true);
+  });
+});
+
+describe('restarting the local service', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  const setUp = async (mode: 'ping' | 'push', answers: Answer[]) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ciba-restart-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const receiver = await CallbackReceiver.start();
+    cleanup.push(() => receiver.stop());
+    // Retries a long way off: within this run, none is sent.
+    const callbacks = { backoff: { baseMs: 600_000, capMs: 600_000 } };
+    const svc = await startTestService({ dataDir, callbacks });
+    const fx = await createTenantFixture(
+      svc,
+      `restart-${mode}`,
+      { development_mode: true, delivery_modes: ['poll', mode] },
+      {
+        backchannel_token_delivery_mode: mode,
+        backchannel_client_notification_endpoint: receiver.endpoint(`/${mode}`, answers),
+      },
+    );
+    return { dataDir, receiver, svc, fx, callbacks };
+  };
+
+  it('sends the expired_token push of a request that expired while the service was down', async () => {
+    const { dataDir, receiver, svc, fx, callbacks } = await setUp('push', []);
+    const start = await postForm(
+      `${fx.issuer}/bc-authorize`,
+      {
+        scope: 'openid',
+        login_hint: 'alice',
+        client_notification_token: 'Nt-0123456789abcdef',
+        requested_expiry: '30',
+      },
+      fx.client,
+    );
+    expect(start.status, JSON.stringify(start.body)).toBe(200);
+    await svc.stop();
+
+    // Back a minute later (the service's clock says so): the request has expired meanwhile.
+    const later = { now: () => Date.now() + 60_000 };
+    const again = await startTestService({ dataDir, callbacks, clock: later });
+    cleanup.push(() => again.stop());
+    const [push] = await receiver.waitFor('/push', 1);
+    expect(JSON.parse(push!.body)).toEqual({ error: 'expired_token', auth_req_id: start.body.auth_req_id });
+  });
+
+  it('retries a ping callback that failed before the restart', async () => {
+    const { dataDir, receiver, svc, fx, callbacks } = await setUp('ping', [{ status: 503 }, { status: 204 }]);
+    const device = await enrollDevice(svc, fx);
+    const start = await postForm(
+      `${fx.issuer}/bc-authorize`,
+      { scope: 'openid', login_hint: 'alice', client_notification_token: 'Nt-0123456789abcdef' },
+      fx.client,
+    );
+    expect(start.status, JSON.stringify(start.body)).toBe(200);
+    expect((await device.decide(String(start.body.auth_req_id).split('.')[0]!, 'approve')).status).toBe(200);
+    await receiver.waitFor('/ping', 1);
+    await svc.stop(); // lets the failed attempt be recorded; its retry timer (10 minutes off) is dropped
+
+    const again = await startTestService({ dataDir, callbacks });
+    cleanup.push(() => again.stop());
+    const [first, second] = await receiver.waitFor('/ping', 2);
+    expect(JSON.parse(second!.body)).toEqual({ auth_req_id: start.body.auth_req_id });
+    expect(second!.body).toBe(first!.body);
+    await eventually(async () => again.logs.find((l) => l.includes('"callback delivered"')));
   });
 });

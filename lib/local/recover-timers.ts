@@ -1,0 +1,51 @@
+import type { DynamoDbStore, OpenCallback } from '../adapters/dynamodb-store.ts';
+import { expiryTimerEvent, retryEvent } from '../ciba/deliver-callback.ts';
+import { decidedEvent } from '../ciba/publish-decision.ts';
+import type { CibaEvent, Clock, Logger, Scheduler } from '../ports.ts';
+
+/**
+ * The timer an unfinished callback needs, from what the store says: the expired_token push of a pending push request
+ * at its expiry; otherwise the next attempt, now, or the attempt whose worker stopped at the end of its lease (the
+ * claim lets it be taken over only then). Undefined for a pending ping request, which has nothing to send yet.
+ */
+export const timerFor = (
+  { request, claimed, leaseUntil }: OpenCallback,
+  now: number,
+): { at: number; event: CibaEvent } | undefined => {
+  // Attempt 1 is started by the decision, or by the expiry of a pending push request; later ones by retry timers.
+  const attempt = (n: number): CibaEvent => {
+    if (n > 1) return retryEvent(request, n);
+    return request.status === 'pending'
+      ? expiryTimerEvent(request)
+      : decidedEvent(request, request.status, request.decidedAt ?? now);
+  };
+  if (claimed === undefined) {
+    if (request.status !== 'pending') return { at: now, event: attempt(1) };
+    return request.deliveryMode === 'push' ? { at: request.expiresAt, event: attempt(1) } : undefined;
+  }
+  // The claim can be taken over once its lease has passed (strictly): a second later, to be sure.
+  if (leaseUntil !== undefined) return { at: Math.max(now, leaseUntil + 1_000), event: attempt(claimed) };
+  return { at: now, event: attempt(claimed + 1) };
+};
+
+/**
+ * The local scheduler keeps its timers in memory, so a restart would lose the callbacks they were to send (a push
+ * client would never learn its result). On start, every ping or push request with an unfinished callback gets its
+ * timer again. Delivery stays idempotent: an attempt already made is refused by its claim.
+ */
+export const recoverTimers = async (deps: {
+  store: DynamoDbStore;
+  scheduler: Scheduler;
+  clock: Clock;
+  logger: Logger;
+}): Promise<number> => {
+  let count = 0;
+  for await (const open of deps.store.openCallbacks()) {
+    const timer = timerFor(open, deps.clock.now());
+    if (!timer) continue;
+    await deps.scheduler.schedule(timer.at, timer.event);
+    count++;
+  }
+  if (count > 0) deps.logger.info('callback timers set again from the store', { count });
+  return count;
+};
