@@ -18,7 +18,7 @@ import { randomToken } from '../crypto.ts';
 import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../http/outbound.ts';
 import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
 import { deviceEvents } from './device-events.ts';
-import { createDynamoDbClient, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
+import { createDynamoDbClient, type EmbeddedStoreMode, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { InFlight } from './in-flight.ts';
 import { InProcessEventBus } from './in-process-event-bus.ts';
 import { LocalNotifier } from './local-notifier.ts';
@@ -36,8 +36,8 @@ export interface LocalServiceOptions {
   adminToken: string;
   publicUrl?: string;
   dynamoDbEndpoint?: string;
-  /** Where embedded dynalite runs: `inline` (this process, the default) or `child` (its own process). */
-  embeddedStore?: 'inline' | 'child';
+  /** Where embedded dynalite runs (lib/local/embedded-dynamodb.ts): `inline` (this process, over HTTP: the default here), `worker` or `child`. */
+  embeddedStore?: EmbeddedStoreMode;
   logger: Logger;
   clock?: Clock;
   /** Where the built web assets are (default: lib/web/dist). */

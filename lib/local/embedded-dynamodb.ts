@@ -6,12 +6,14 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { type AttributeValue, DeleteItemCommand, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { createStoreClient, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb-client.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT, TTL_ATTRIBUTE } from '../adapters/dynamodb-schema.ts';
 import { ensureTables } from '../adapters/dynamodb-tables.ts';
 import type { Clock } from '../ports.ts';
+import { workerTransport } from './worker-transport.ts';
 
 // dynalite is CommonJS without type declarations.
 const dynalite = createRequire(import.meta.url)('dynalite') as (options: {
@@ -22,6 +24,17 @@ const dynalite = createRequire(import.meta.url)('dynalite') as (options: {
 }) => Server;
 
 const SWEEP_INTERVAL_MS = 60_000;
+
+/** Where embedded dynalite runs (startEmbeddedDynamoDb). */
+export const EMBEDDED_STORE_MODES = ['worker', 'child', 'inline'] as const;
+export type EmbeddedStoreMode = (typeof EMBEDDED_STORE_MODES)[number];
+
+/** `CIBA_EMBEDDED_STORE`: `worker` when unset; anything not in EMBEDDED_STORE_MODES is refused. */
+export const embeddedStoreMode = (value: string | undefined): EmbeddedStoreMode => {
+  if (!value) return 'worker';
+  if ((EMBEDDED_STORE_MODES as readonly string[]).includes(value)) return value as EmbeddedStoreMode;
+  throw new Error(`CIBA_EMBEDDED_STORE must be one of ${EMBEDDED_STORE_MODES.join(', ')} (got "${value}")`);
+};
 
 export interface EmbeddedDynamoDb {
   endpoint: string;
@@ -39,15 +52,16 @@ export interface EmbeddedDynamoDb {
  */
 export function createDynamoDbClient(
   endpoint: string,
-  { dynalite = false }: { dynalite?: boolean } = {},
+  { dynalite = false, worker }: { dynalite?: boolean; worker?: Worker } = {},
 ): DynamoDBClient {
   return createStoreClient({
     region: 'local',
     endpoint,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 3,
-    // Keep-alive: every store call otherwise pays a TCP handshake.
-    requestHandler: { httpAgent: new Agent({ keepAlive: true }) },
+    // dynalite on a worker thread is reached over its message port; over HTTP, keep-alive (every store call
+    // otherwise pays a TCP handshake).
+    requestHandler: worker ? workerTransport(worker) : { httpAgent: new Agent({ keepAlive: true }) },
     ...(dynalite ? { httpAuthSchemes: [UNSIGNED_FOR_DYNALITE] } : {}),
   });
 }
@@ -55,6 +69,7 @@ export function createDynamoDbClient(
 interface RunningDynalite {
   port: number;
   pid?: number;
+  worker?: Worker;
   stopServer(): Promise<void>;
 }
 
@@ -100,8 +115,33 @@ const startChild = async (path: string | undefined): Promise<RunningDynalite> =>
   };
 };
 
+/** dynalite on a worker thread (lib/local/dynalite-worker.mjs), reached over its message port. */
+const startWorker = async (path: string | undefined): Promise<RunningDynalite> => {
+  const worker = new Worker(fileURLToPath(new URL('./dynalite-worker.mjs', import.meta.url)), {
+    workerData: { path },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const onMessage = (message: { port?: number; error?: string }) => {
+      if (message.port) resolve(message.port);
+      else if (message.error) reject(new Error(`the embedded store did not start: ${message.error}`));
+    };
+    worker.on('message', onMessage);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the embedded store exited with code ${code}`)));
+  });
+  return {
+    port,
+    worker,
+    stopServer: () =>
+      new Promise<void>((resolve) => {
+        worker.once('exit', () => resolve());
+        worker.postMessage('stop');
+      }),
+  };
+};
+
 /**
- * Starts dynalite (in this process, or in a child process) on 127.0.0.1 (a free port), persisted under `{dataDir}/dynamodb` or in
+ * Starts dynalite (in this process, on a worker thread, or in a child process) on 127.0.0.1 (a free port), persisted under `{dataDir}/dynamodb` or in
  * memory, creates the tables and sweeps expired ledger items every minute.
  */
 export async function startEmbeddedDynamoDb({
@@ -110,8 +150,11 @@ export async function startEmbeddedDynamoDb({
   clock = { now: () => Date.now() },
 }: {
   dataDir: string | 'memory';
-  /** `child`: dynalite in a child process (the embedded default of `npm start`); `inline`: in this process. */
-  process?: 'inline' | 'child';
+  /**
+   * `worker`: dynalite on a worker thread, reached over its message port (the embedded default of `npm start`);
+   * `child`: in a child process, over HTTP; `inline`: in this process, over HTTP.
+   */
+  process?: EmbeddedStoreMode;
   /** The service's clock: the sweep deletes what has expired by its time (tests move it). */
   clock?: Clock;
 }): Promise<EmbeddedDynamoDb> {
@@ -120,9 +163,10 @@ export async function startEmbeddedDynamoDb({
     path = join(dataDir, 'dynamodb');
     await mkdir(path, { recursive: true });
   }
-  const { port, pid, stopServer } = where === 'child' ? await startChild(path) : await startInline(path);
+  const start = { inline: startInline, child: startChild, worker: startWorker }[where];
+  const { port, pid, worker, stopServer } = await start(path);
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = createDynamoDbClient(endpoint, { dynalite: true });
+  const client = createDynamoDbClient(endpoint, { dynalite: true, ...(worker ? { worker } : {}) });
   try {
     await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
   } catch (err) {

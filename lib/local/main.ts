@@ -6,6 +6,7 @@ import { consoleLogger } from '../logging.ts';
 import { ensureWebAssets } from '../web/build.ts';
 import { startLocalService } from './app.ts';
 import { LOCAL_BASE_URL, LOCAL_PORT } from './defaults.ts';
+import { embeddedStoreMode } from './embedded-dynamodb.ts';
 import { DEMO_TENANT, DEMO_USER, type DemoCredentials, seedDemo } from './seed.ts';
 import { tlsOptionsFromEnv } from './tls.ts';
 
@@ -64,8 +65,8 @@ const main = async () => {
     adminToken,
     ...(env.CIBA_PUBLIC_URL ? { publicUrl: env.CIBA_PUBLIC_URL } : {}),
     ...(env.DYNAMODB_ENDPOINT ? { dynamoDbEndpoint: env.DYNAMODB_ENDPOINT } : {}),
-    // dynalite in its own process uses the second core (docs/performance.md); `inline` keeps it in this one.
-    embeddedStore: env.CIBA_EMBEDDED_STORE === 'inline' ? 'inline' : 'child',
+    // dynalite on a worker thread uses the second core without HTTP in between (docs/performance.md).
+    embeddedStore: embeddedStoreMode(env.CIBA_EMBEDDED_STORE),
     ...(tlsOptions ? { tls: tlsOptions } : {}),
     ...(env.CIBA_MAX_IN_FLIGHT ? { maxInFlight: Number(env.CIBA_MAX_IN_FLIGHT) } : {}),
     logger,

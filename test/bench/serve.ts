@@ -21,6 +21,7 @@ import { txnOf } from '../../lib/ciba/poll-ciba-grant.ts';
 import { publishDecision } from '../../lib/ciba/publish-decision.ts';
 import { randomToken } from '../../lib/crypto.ts';
 import { startLocalService } from '../../lib/local/app.ts';
+import { embeddedStoreMode } from '../../lib/local/embedded-dynamodb.ts';
 import { jsonLogger } from '../../lib/logging.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -32,8 +33,8 @@ const service = await startLocalService({
   logger: jsonLogger({ level: 'warn', write: (line) => process.stderr.write(`${line}\n`) }),
   // The load generator decides the concurrency; shedding would only add noise.
   maxInFlight: 10_000,
-  // The embedded default of `npm start`: dynalite in its own process (CIBA_EMBEDDED_STORE=inline to compare).
-  embeddedStore: process.env.CIBA_EMBEDDED_STORE === 'inline' ? 'inline' : 'child',
+  // The embedded default of `npm start` (CIBA_EMBEDDED_STORE=child or inline to compare).
+  embeddedStore: embeddedStoreMode(process.env.CIBA_EMBEDDED_STORE),
 });
 const requests = countDynamoDbRequests(service.dynamoDb);
 // Capacity units as dynalite reports them (it sizes items as DynamoDB does, but leaves out index writes and the units

@@ -137,7 +137,8 @@ describe('restarting the local service', () => {
     cleanup.push(() => receiver.stop());
     // Retries a long way off: within this run, none is sent.
     const callbacks = { backoff: { baseMs: 600_000, capMs: 600_000 } };
-    const svc = await startTestService({ dataDir, callbacks });
+    // On the default store of `npm start`: dynalite on a worker thread.
+    const svc = await startTestService({ dataDir, callbacks, embeddedStore: 'worker' });
     const fx = await createTenantFixture(
       svc,
       `restart-${mode}`,
@@ -167,7 +168,7 @@ describe('restarting the local service', () => {
 
     // Back a minute later (the service's clock says so): the request has expired meanwhile.
     const later = { now: () => Date.now() + 60_000 };
-    const again = await startTestService({ dataDir, callbacks, clock: later });
+    const again = await startTestService({ dataDir, callbacks, clock: later, embeddedStore: 'worker' });
     cleanup.push(() => again.stop());
     const [push] = await receiver.waitFor('/push', 1);
     expect(JSON.parse(push!.body)).toEqual({ error: 'expired_token', auth_req_id: start.body.auth_req_id });
@@ -186,7 +187,7 @@ describe('restarting the local service', () => {
     await receiver.waitFor('/ping', 1);
     await svc.stop(); // lets the failed attempt be recorded; its retry timer (10 minutes off) is dropped
 
-    const again = await startTestService({ dataDir, callbacks });
+    const again = await startTestService({ dataDir, callbacks, embeddedStore: 'worker' });
     cleanup.push(() => again.stop());
     const [first, second] = await receiver.waitFor('/ping', 2);
     expect(JSON.parse(second!.body)).toEqual({ auth_req_id: start.body.auth_req_id });

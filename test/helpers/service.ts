@@ -25,12 +25,15 @@ export const startTestService = async (
     host?: string;
     /** A folder to persist the store in (default: memory). */
     dataDir?: string;
+    /** Where embedded dynalite runs (default: in this process, over HTTP). */
+    embeddedStore?: LocalServiceOptions['embeddedStore'];
   } = {},
 ): Promise<TestService> => {
   const logs: string[] = [];
   const service = await startLocalService({
     port: 0,
     dataDir: opts.dataDir ?? 'memory',
+    ...(opts.embeddedStore ? { embeddedStore: opts.embeddedStore } : {}),
     adminToken: ADMIN_TOKEN,
     logger: jsonLogger({ level: 'debug', write: (line) => logs.push(line) }),
     ...(opts.clock ? { clock: opts.clock } : {}),
