@@ -118,11 +118,14 @@ const procStatus = (pid: number | undefined, field: string): number | undefined 
   }
 };
 
-/** utime + stime of the process in ms (Linux USER_HZ is 100). */
-const processCpuMs = (pid: number | undefined): number | undefined => {
+/**
+ * utime + stime in ms (Linux USER_HZ is 100) of the process, or of one of its threads (`tid`: the process's id is its
+ * main thread, where the service's own code runs; the embedded store's worker thread and V8's helpers are the rest).
+ */
+const processCpuMs = (pid: number | undefined, tid?: number): number | undefined => {
   if (!pid) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch {
@@ -361,6 +364,7 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
   let ok = 0;
   let started = 0;
   const cpu0 = serverCpuMs(target);
+  const main0 = processCpuMs(target.pid, target.pid);
   const bench0 = process.cpuUsage();
   const store0 = await storeRequests(target.child);
   const t0 = performance.now();
@@ -381,6 +385,7 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
   );
   const wallMs = performance.now() - t0;
   const cpu1 = serverCpuMs(target);
+  const main1 = processCpuMs(target.pid, target.pid);
   const store1 = await storeRequests(target.child);
   const bench = process.cpuUsage(bench0);
   const per = (x: number) => Number((x / Math.max(1, ok)).toFixed(3));
@@ -393,6 +398,8 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
     wall_s: Number((wallMs / 1000).toFixed(3)),
     flows_per_second: Number((ok / (wallMs / 1000)).toFixed(1)),
     server_cpu_ms_per_flow: cpu0 !== undefined && cpu1 !== undefined ? per(cpu1 - cpu0) : null,
+    // The service's main thread alone: its code, the SDK client and HTTP, without the store's worker thread.
+    server_main_thread_cpu_ms_per_flow: main0 !== undefined && main1 !== undefined ? per(main1 - main0) : null,
     bench_cpu_ms_per_flow: per((bench.user + bench.system) / 1000),
     store_requests_per_flow: store0 && store1 ? per(store1.count - store0.count) : null,
     // As dynalite reports them: without index writes and failed conditional writes (docs/performance.md).
@@ -414,7 +421,7 @@ const printRun = (r: Run) => {
     .join(', ');
   process.stdout.write(
     `${r.shape.padEnd(6)} c=${String(r.concurrency).padStart(3)}  ${String(r.flows_per_second).padStart(7)} flows/s  ` +
-      `srv CPU ${r.server_cpu_ms_per_flow ?? '-'} ms/flow  store ${r.store_requests_per_flow ?? '-'} req/flow  ` +
+      `srv CPU ${r.server_cpu_ms_per_flow ?? '-'} ms/flow (main thread ${r.server_main_thread_cpu_ms_per_flow ?? '-'})  store ${r.store_requests_per_flow ?? '-'} req/flow  ` +
       `RSS ${r.rss_mb ?? '-'} MB  ok ${r.ok}/${r.n}\n         p50/p99 ms: ${endpoints}\n` +
       (r.failed ? `         errors: ${JSON.stringify(r.errors)}\n` : ''),
   );
