@@ -3,8 +3,8 @@ import type { Clock, Store } from './ports.ts';
 
 /**
  * Tenant and client settings change rarely and are read on every request, so each process keeps them
- * for `ttlMs` (default 30 s). Writes through this process invalidate at once (also against reads that overlap them); a change made by another
- * process (another Lambda instance) is seen within the TTL. Everything else passes through.
+ * for `ttlMs` (default 30 s). Writes through this process invalidate at once, also against reads that overlap them;
+ * a change made by another process (another Lambda instance) is seen within the TTL. Everything else passes through.
  */
 export const withSettingsCache = (store: Store, clock: Clock, ttlMs = 30_000): Store => {
   const tenants = new Map<string, { at: number; value: Tenant | undefined }>();

@@ -177,7 +177,10 @@ export interface Ledger {
    * windows of `pendingWindowMs` (their sum bounds the pending requests). Counts everywhere or nowhere.
    */
   admitTenantRequest(input: TenantAdmission): Promise<TenantAdmissionOutcome>;
-  /** The count of `key` in the window of `windowMs` that holds `now` (0 when none), plus the previous window's with `includePrevious`. */
+  /**
+   * The count of `key` in the window of `windowMs` that holds `now` (0 when none), plus the previous window's with
+   * `includePrevious`.
+   */
   readQuota(key: string, windowMs: number, now: number, options?: { includePrevious?: boolean }): Promise<number>;
 
   createEnrollmentTicket(ticketHash: string, tenantId: string, sub: string, expiresAt: number): Promise<void>;

@@ -120,6 +120,10 @@ const startWorker = async (path: string | undefined): Promise<RunningDynalite> =
   const worker = new Worker(fileURLToPath(new URL('./dynalite-worker.mjs', import.meta.url)), {
     workerData: { path },
   });
+  let exited = false;
+  worker.once('exit', () => {
+    exited = true;
+  });
   const port = await new Promise<number>((resolve, reject) => {
     const onMessage = (message: { port?: number; error?: string }) => {
       if (message.port) resolve(message.port);
@@ -134,6 +138,7 @@ const startWorker = async (path: string | undefined): Promise<RunningDynalite> =
     worker,
     stopServer: () =>
       new Promise<void>((resolve) => {
+        if (exited) return resolve();
         worker.once('exit', () => resolve());
         worker.postMessage('stop');
       }),
@@ -141,8 +146,8 @@ const startWorker = async (path: string | undefined): Promise<RunningDynalite> =
 };
 
 /**
- * Starts dynalite (in this process, on a worker thread, or in a child process) on 127.0.0.1 (a free port), persisted under `{dataDir}/dynamodb` or in
- * memory, creates the tables and sweeps expired ledger items every minute.
+ * Starts dynalite (in this process, on a worker thread, or in a child process) on 127.0.0.1 (a free port), persisted
+ * under `{dataDir}/dynamodb` or in memory, creates the tables and sweeps expired ledger items every minute.
  */
 export async function startEmbeddedDynamoDb({
   dataDir,
