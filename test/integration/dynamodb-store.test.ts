@@ -360,6 +360,17 @@ describe('admitUserRequest', () => {
     expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW)).toEqual({ rateLimited: true });
   });
 
+  it('refuses a user over the budget in at most four requests once this process has seen the window', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW)).toHaveProperty('user');
+    const counter = countDynamoDbRequests(t.client);
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 1, NOW)).toEqual({ rateLimited: true });
+    // increment, open, increment (the conditions the window could still meet) and the read that tells refused from
+    // unknown
+    expect(counter.count).toBe(4);
+  });
+
   it('rate-limits every request when the limit is zero', async () => {
     const u = user(uid('t'));
     await t.store.saveUser(u, null);
