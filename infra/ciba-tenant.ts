@@ -6,11 +6,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { CIBA_EVENT_SOURCE, EVENT } from '../lib/ciba/events.ts';
+import { CALLBACK_EVENT, CIBA_EVENT_SOURCE } from '../lib/ciba/events.ts';
 import type { TenantConfig, TenantPushCredentials } from './tenants.ts';
-
-/** Events the callback function delivers (ping notification or push token delivery, CIBA Core §10.2, §10.3). */
-export const CALLBACK_EVENT = { detailType: EVENT.requestDecided, deliveryModes: ['ping', 'push'] } as const;
 
 /** SNS platform application name of a tenant; the SNS adapter derives the ARN from the same convention. */
 export const platformApplicationName = (prefix: string, tenantId: string): string => `${prefix}-${tenantId}`;

@@ -22,6 +22,16 @@ export const TIMER_EVENT = {
   requestExpiry: 'CIBA Request Expiry',
 } as const;
 
+/**
+ * What the tenant's EventBridge rule hands to the callback function (infra/ciba-tenant.ts): decided ping and push
+ * requests, whose callback the function delivers (ping notification or push token delivery, CIBA Core §10.2, §10.3). The local bus applies the same filter, so the callback function sees what it sees in AWS.
+ */
+export const CALLBACK_EVENT = { detailType: EVENT.requestDecided, deliveryModes: ['ping', 'push'] } as const;
+
+export const matchesCallbackRule = (event: CibaEvent): boolean =>
+  event.type === CALLBACK_EVENT.detailType &&
+  (CALLBACK_EVENT.deliveryModes as readonly unknown[]).includes(event.detail.delivery_mode);
+
 /** The event's detail as it travels: the tenant always comes from the event, never from the detail. */
 export const eventDetail = (event: CibaEvent): Record<string, unknown> => ({
   ...event.detail,

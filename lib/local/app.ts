@@ -13,7 +13,7 @@ import { DynamoDbStore } from '../adapters/dynamodb-store.ts';
 import { ensureTables } from '../adapters/dynamodb-tables.ts';
 import { LocalKeys } from '../adapters/local-keys.ts';
 import { withSettingsCache } from '../cache.ts';
-import { toEventBridgeEvent } from '../ciba/events.ts';
+import { matchesCallbackRule, toEventBridgeEvent } from '../ciba/events.ts';
 import { randomToken } from '../crypto.ts';
 import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../http/outbound.ts';
 import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
@@ -164,7 +164,8 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   };
   const redeliver = inFlight.wrap(invokeWithRedelivery);
   const deliver = (event: CibaEvent) => redeliver(event);
-  deps.events.subscribe(deliver);
+  // The bus stands in for the tenant's rule: only what the rule passes reaches the callback function.
+  deps.events.subscribe((event) => (matchesCallbackRule(event) ? deliver(event) : Promise.resolve()));
   deps.scheduler.setTarget(deliver);
   // The timers a previous run held in memory (callback retries, expiry pushes), set again from the store.
   await recoverTimers({ store: dynamoDbStore, scheduler: deps.scheduler, clock, logger: options.logger });

@@ -92,6 +92,14 @@ describe('a real OpenID client (openid-client v6) in poll mode against the local
     });
   });
 
+  it('hands the callback function no event of a poll flow, as the tenant rule in AWS does not', async () => {
+    // The flows above put Request Created, Decided and Tokens Issued on the bus; the rule passes only decided ping and
+    // push requests, so the callback function never ran (it logs every event it ignores or skips).
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(svc.logs.some((l) => l.includes('"message":"event"'))).toBe(true);
+    expect(svc.logs.filter((l) => /callback event ignored|callback skipped/.test(l))).toEqual([]);
+  });
+
   it('ends in expired_token when nobody answers before requested_expiry', async () => {
     const ack = await client.initiateBackchannelAuthentication(config, {
       scope: 'openid',
