@@ -91,8 +91,14 @@ const USER_WINDOW_WRITES: Record<UserWindowWrite, { update: string; condition: s
       'attribute_exists(#pk) AND (attribute_not_exists(#rl_minute) OR attribute_not_exists(#rl_sum) OR #rl_minute < :previous OR #rl_minute > :next)',
   },
 };
+// DynamoDB refuses values an expression does not use: each write's own, found once.
+const USER_WINDOW_VALUES = Object.fromEntries(
+  Object.entries(USER_WINDOW_WRITES).map(([write, { update, condition }]) => [
+    write,
+    new Set(`${update} ${condition}`.match(/:[a-z]+/g)),
+  ]),
+) as Record<UserWindowWrite, Set<string>>;
 const userWindowExpression = (write: UserWindowWrite, { minute, limit }: { minute: number; limit: number }) => {
-  const { update, condition } = USER_WINDOW_WRITES[write];
   const all: Record<string, number> = {
     ':one': 1,
     ':m': minute,
@@ -100,9 +106,11 @@ const userWindowExpression = (write: UserWindowWrite, { minute, limit }: { minut
     ':next': minute + 1,
     ':limit': limit,
   };
-  // DynamoDB refuses values an expression does not use.
-  const used = new Set(`${update} ${condition}`.match(/:[a-z]+/g));
-  return expression({ update, condition }, Object.fromEntries(Object.entries(all).filter(([name]) => used.has(name))));
+  const used = USER_WINDOW_VALUES[write];
+  return expression(
+    USER_WINDOW_WRITES[write],
+    Object.fromEntries(Object.entries(all).filter(([name]) => used.has(name))),
+  );
 };
 
 /**

@@ -48,9 +48,13 @@ export const workerTransport = (worker: Worker): NonNullable<DynamoDBClientConfi
     handle: async (request: SdkRequest) => {
       if (gone) throw gone;
       const id = next++;
-      const query = new URLSearchParams(
-        Object.entries(request.query ?? {}).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => [k, x ?? ''])),
-      ).toString();
+      // DynamoDB requests carry none; kept for fidelity.
+      const query =
+        request.query && Object.keys(request.query).length > 0
+          ? new URLSearchParams(
+              Object.entries(request.query).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => [k, x ?? ''])),
+            ).toString()
+          : '';
       const answer = await new Promise<Answer>((resolve, reject) => {
         waiting.set(id, { resolve, reject });
         worker.postMessage({
