@@ -20,8 +20,15 @@ export const redact = (fields: Record<string, unknown> | undefined): Record<stri
   return out;
 };
 
-type Level = 'debug' | 'info' | 'warn' | 'error';
+export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** A log level from configuration (`CIBA_LOG_LEVEL`): `fallback` when unset; anything else is refused. */
+export const logLevel = (value: string | undefined, fallback: Level): Level => {
+  if (!value) return fallback;
+  if (Object.hasOwn(ORDER, value)) return value as Level;
+  throw new Error(`CIBA_LOG_LEVEL must be one of ${Object.keys(ORDER).join(', ')} (got "${value}")`);
+};
 
 /** One JSON object per line on stdout/stderr; secret-looking fields are redacted. */
 export const jsonLogger = (opts: { level?: Level; write?: (line: string) => void } = {}): Logger => {

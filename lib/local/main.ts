@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { issueEnrollmentTicket } from '../admin/users.ts';
 import { randomToken } from '../crypto.ts';
-import { consoleLogger } from '../logging.ts';
+import { consoleLogger, logLevel } from '../logging.ts';
 import { ensureWebAssets } from '../web/build.ts';
 import { startLocalService } from './app.ts';
 import { LOCAL_BASE_URL, LOCAL_PORT } from './defaults.ts';
@@ -49,7 +49,7 @@ const main = async () => {
     !(Number.isInteger(Number(env.CIBA_MAX_IN_FLIGHT)) && Number(env.CIBA_MAX_IN_FLIGHT) > 0)
   )
     throw new Error(`CIBA_MAX_IN_FLIGHT must be a positive integer, not ${env.CIBA_MAX_IN_FLIGHT}`);
-  const logger = consoleLogger({ level: (env.CIBA_LOG_LEVEL as 'info' | undefined) ?? 'info' });
+  const logger = consoleLogger({ level: logLevel(env.CIBA_LOG_LEVEL, 'info') });
   const state = await readState();
   // A token given in the environment is used and never printed; otherwise one is generated once and kept.
   const tokenFromEnv = env.CIBA_ADMIN_TOKEN;

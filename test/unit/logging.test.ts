@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonLogger, redact } from '../../lib/logging.ts';
+import { jsonLogger, logLevel, redact } from '../../lib/logging.ts';
 
 describe('redact (DESIGN.md: secrets, tokens, hints never reach a log line)', () => {
   it('redacts secret-looking keys at the top level', () => {
@@ -77,5 +77,15 @@ describe('redact (DESIGN.md: secrets, tokens, hints never reach a log line)', ()
     expect(lines[0]).not.toContain('eyJ.secret.sig');
     expect(lines[0]).not.toContain('sss');
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'info', message: 'token issued', tenant: 'acme' });
+  });
+});
+
+describe('logLevel (CIBA_LOG_LEVEL)', () => {
+  it('takes each level, falls back when unset, and refuses anything else with the choices', () => {
+    for (const level of ['debug', 'info', 'warn', 'error'] as const) expect(logLevel(level, 'info')).toBe(level);
+    expect(logLevel(undefined, 'info')).toBe('info');
+    expect(logLevel('', 'warn')).toBe('warn');
+    expect(() => logLevel('verbose', 'info')).toThrow('CIBA_LOG_LEVEL must be one of debug, info, warn, error');
+    expect(() => logLevel('toString', 'info')).toThrow('CIBA_LOG_LEVEL must be one of');
   });
 });
