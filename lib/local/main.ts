@@ -40,7 +40,25 @@ const writeState = async (state: LocalState) => {
   await chmod(statePath, 0o600);
 };
 
+/** An http(s) base URL from the environment, or a clear error naming the variable. */
+const baseUrlFrom = (name: string): string | undefined => {
+  const value = env[name];
+  if (!value) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.search || url.hash) {
+    throw new Error(`${name} must be an http or https URL without query or fragment, not ${value}`);
+  }
+  return value.replace(/\/+$/, '');
+};
+
 const main = async () => {
+  const publicUrl = baseUrlFrom('CIBA_PUBLIC_URL');
+  const dynamoDbEndpoint = baseUrlFrom('DYNAMODB_ENDPOINT');
   const port = env.PORT ? Number(env.PORT) : LOCAL_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`PORT must be a port number, not ${env.PORT}`);
@@ -63,8 +81,8 @@ const main = async () => {
     host: env.HOST || '127.0.0.1',
     dataDir: inMemory ? 'memory' : resolve(dataDir),
     adminToken,
-    ...(env.CIBA_PUBLIC_URL ? { publicUrl: env.CIBA_PUBLIC_URL } : {}),
-    ...(env.DYNAMODB_ENDPOINT ? { dynamoDbEndpoint: env.DYNAMODB_ENDPOINT } : {}),
+    ...(publicUrl ? { publicUrl } : {}),
+    ...(dynamoDbEndpoint ? { dynamoDbEndpoint } : {}),
     // dynalite on a worker thread uses the second core without HTTP in between (docs/performance.md).
     embeddedStore: embeddedStoreMode(env.CIBA_EMBEDDED_STORE),
     ...(tlsOptions ? { tls: tlsOptions } : {}),
@@ -78,7 +96,7 @@ const main = async () => {
   };
   await writeState(next);
 
-  const base = (env.CIBA_PUBLIC_URL || service.url).replace(/\/+$/, '');
+  const base = publicUrl ?? service.url;
   const issuer = `${base}/${DEMO_TENANT}`;
   const demo = next.demoClient;
   // A fresh one-time link that makes a browser alice's authenticator (the admin API's enrollment_uri).
