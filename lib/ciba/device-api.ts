@@ -152,11 +152,19 @@ export const recordDeviceDecision = async (
   },
 ): Promise<{ txn: string; status: 'approved' | 'denied' }> => {
   const { device, txn, decision, proof } = input;
-  // A proof that names what it signs must name this decision: the stored evidence then proves it.
-  if (proof.claims.txn !== undefined && proof.claims.txn !== txn)
-    throw InvalidDpopProof('the proof names another transaction');
-  if (proof.claims.decision !== undefined && proof.claims.decision !== decision) {
-    throw InvalidDpopProof('the proof names another decision');
+  // Hardening rule 11: the proof names the transaction and the decision it signs, so the stored evidence proves
+  // what the device decided (a proof does not sign the body).
+  if (proof.claims.txn !== txn) {
+    throw InvalidDpopProof(
+      proof.claims.txn === undefined ? 'the proof must carry the txn claim' : 'the proof names another transaction',
+    );
+  }
+  if (proof.claims.decision !== decision) {
+    throw InvalidDpopProof(
+      proof.claims.decision === undefined
+        ? 'the proof must carry the decision claim'
+        : 'the proof names another decision',
+    );
   }
   const status = decision === 'approve' ? 'approved' : 'denied';
   const confirmed =
