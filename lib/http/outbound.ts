@@ -14,6 +14,8 @@ export interface GuardedOutboundHttpOptions {
   maxResponseBytes?: number;
   /** Name resolution, replaceable in tests; default `dns.lookup` with every address. */
   resolve?: (hostname: string) => Promise<LookupAddress[]>;
+  /** Certificate authorities to trust instead of Node's (tests with a local PKI); default Node's. */
+  trustedCa?: string | string[];
 }
 
 const REFUSED = 'ERR_CIBA_DESTINATION_REFUSED';
@@ -68,12 +70,14 @@ export class GuardedOutboundHttp implements OutboundHttp {
   readonly #responseTimeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #resolve: (hostname: string) => Promise<LookupAddress[]>;
+  readonly #trustedCa: string | string[] | undefined;
 
   constructor(options: GuardedOutboundHttpOptions = {}) {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 3_000;
     this.#responseTimeoutMs = options.responseTimeoutMs ?? 5_000;
     this.#maxResponseBytes = options.maxResponseBytes ?? 4_096;
     this.#resolve = options.resolve ?? defaultResolve;
+    this.#trustedCa = options.trustedCa;
   }
 
   async postJson(
@@ -117,6 +121,7 @@ export class GuardedOutboundHttp implements OutboundHttp {
         method: 'POST',
         // A fresh connection each time: no pooled socket outlives the address check that opened it.
         agent: false,
+        ...(secure && this.#trustedCa ? { ca: this.#trustedCa } : {}),
         lookup: guardedLookup(input.allowPrivateNetwork, this.#resolve),
         headers: {
           ...input.headers,
