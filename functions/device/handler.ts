@@ -40,7 +40,7 @@ export const createHandler = (deps: DeviceDeps) =>
     if (event.routeKey === 'POST /{tenant}/device/enrollments') {
       const proof = await verifyDpopProof(deps, proofInput);
       const body = parseWith(EnrollmentBody, jsonBody(event));
-      return json(201, await enrollDevice(deps, { tenantId, body, proof }));
+      return json(201, await enrollDevice(deps, { tenant, body, proof }));
     }
     const { device, proof } = await authenticateDevice(deps, proofInput);
     // WebAuthn binds to the origin the browser saw: the public base URL.
@@ -49,7 +49,7 @@ export const createHandler = (deps: DeviceDeps) =>
       case 'GET /{tenant}/device':
         return json(200, describeDevice(tenant, device));
       case 'PUT /{tenant}/device/push':
-        return json(200, await setDevicePush(deps, device, parseWith(DevicePushBody, jsonBody(event))));
+        return json(200, await setDevicePush(deps, tenant, device, parseWith(DevicePushBody, jsonBody(event))));
       case 'POST /{tenant}/device/passkey/registration-options':
         return json(200, await passkeyRegistrationOptions(deps, { tenant, device, rp: context.rp }));
       case 'POST /{tenant}/device/passkey': {

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { randomToken, sha256 } from '../crypto.ts';
-import { notificationEndpointProblem } from '../http/notification-endpoint.ts';
+import { outboundUrlProblem } from '../http/outbound.ts';
 import { parseWith } from '../http/validation.ts';
 import { CIBA_GRANT_TYPE, type Client, REFRESH_TOKEN_GRANT_TYPE, type Tenant } from '../model.ts';
 import { deriveClientSecret } from '../oauth/client-secret-jwt.ts';
@@ -63,7 +63,11 @@ const validate = (tenant: Tenant, m: z.infer<typeof ClientRegistration>): Partia
     if (endpoint === undefined) {
       throw InvalidClientMetadata(`backchannel_client_notification_endpoint is required for ${mode} clients`);
     }
-    const problem = notificationEndpointProblem(endpoint, tenant.settings.developmentMode);
+    const problem = outboundUrlProblem(
+      endpoint,
+      tenant.settings.developmentMode,
+      'backchannel_client_notification_endpoint',
+    );
     if (problem) throw InvalidClientMetadata(problem);
   }
   if (m.scope !== undefined) {

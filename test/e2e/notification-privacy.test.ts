@@ -1,4 +1,3 @@
-import { globalAgent } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallbackReceiver, eventually } from '../helpers/callback-receiver.ts';
 import { TestPushService } from '../helpers/push-service.ts';
@@ -28,8 +27,6 @@ describe('hardening rule 2: notifications do not give the binding code away', ()
 
   beforeAll(async () => {
     const pki = await TestPki.create();
-    // The push service's certificate comes from the test PKI: trusted by the service's outbound client.
-    globalAgent.options.ca = pki.ca.cert;
     pushService = await TestPushService.start(pki);
     receiver = await CallbackReceiver.start();
     svc = await startTestService({ callbacks: { outbound: { trustedCa: pki.ca.cert } } });
