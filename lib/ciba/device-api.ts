@@ -5,6 +5,7 @@ import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending
 import type { Deps } from '../ports.ts';
 import { confirmApproval, type DecisionContext, shapeForDevice } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
+import { displayString } from './display-string.ts';
 import { ticketKey } from './enrollment-ticket.ts';
 import { publishDecision } from './publish-decision.ts';
 import { consumeProof, type VerifiedProof } from './verify-device-proof.ts';
@@ -24,7 +25,8 @@ const PushSchema = z.discriminatedUnion('type', [
 
 export const EnrollmentBody = z.strictObject({
   ticket: z.string().min(1).max(256),
-  name: z.string().trim().min(1).max(64).optional(),
+  // Hardening rules 5 and 10: shown to the user and the operator, written to logs.
+  name: displayString(64).optional(),
   push: PushSchema.optional(),
 });
 
