@@ -31,6 +31,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/{tenant}/device/passkey', fn: 'device' },
   { method: 'GET', path: '/{tenant}/authenticator', fn: 'web' },
   { method: 'GET', path: '/{tenant}/authenticator/manifest.webmanifest', fn: 'web' },
+  { method: 'GET', path: '/{tenant}/authenticator/sw.js', fn: 'web' },
   { method: 'GET', path: '/{tenant}/console', fn: 'web' },
   { method: 'POST', path: '/{tenant}/console/requests', fn: 'web' },
   { method: 'POST', path: '/{tenant}/console/poll', fn: 'web' },

@@ -228,6 +228,71 @@ describe('the web authenticator and the operator console in Chromium', { timeout
     await context.close();
   });
 
+  it('hardening rule 5: a long unbreakable message stays inside its box at 360 px, the buttons stay usable', async () => {
+    const fx = await createTenantFixture(svc, 'web-clip', {}, { client_name: 'ACME Support Console' });
+    const { context, page } = await enrolledPage(fx, { viewport: { width: 360, height: 780 } });
+    const config = await oidc(fx);
+    // One grapheme cluster (pictographs joined by ZWJ): no line may break inside it, and it counts as 1 character.
+    const unbreakable = `${'🐕\u200d'.repeat(150)}🐕`;
+    const ack = await client.initiateBackchannelAuthentication(config, {
+      scope: 'openid',
+      login_hint: 'alice',
+      binding_message: unbreakable,
+    });
+    const card = requestCard(page, 'ACME Support Console');
+    await card.getByRole('button', { name: 'Approve', exact: true }).waitFor({ timeout: 10_000 });
+    const layout = await page.evaluate(() => {
+      const request = document.querySelector('article.request')!;
+      const code = request.querySelector('.binding-code')!;
+      const box = (e: Element) => e.getBoundingClientRect();
+      return {
+        viewport: window.innerWidth,
+        pageWidth: document.documentElement.scrollWidth,
+        codeOverflows: code.scrollWidth > code.clientWidth,
+        codeRight: box(code).right,
+        cardRight: box(request).right,
+        buttonsInside: [...request.querySelectorAll('button')].every((b) => box(b).right <= box(request).right),
+      };
+    });
+    // The message really is wider than the phone: what keeps the page in place is the clipping.
+    expect(layout.codeOverflows).toBe(true);
+    expect(layout.pageWidth).toBeLessThanOrEqual(layout.viewport);
+    expect(layout.codeRight).toBeLessThanOrEqual(layout.cardRight);
+    expect(layout.cardRight).toBeLessThanOrEqual(layout.viewport);
+    expect(layout.buttonsInside).toBe(true);
+    await page.screenshot({ path: join(SCREENSHOTS, 'authenticator-clipped-360.png') });
+    await card.getByRole('button', { name: 'Deny', exact: true }).click();
+    await page.getByRole('heading', { name: 'Denied' }).waitFor();
+    await expect(client.pollBackchannelAuthenticationGrant(config, ack)).rejects.toMatchObject({
+      error: 'access_denied',
+    });
+    await context.close();
+  });
+
+  it("the service worker is scoped to the tenant's authenticator and cannot claim the rest of the origin", async () => {
+    const fx = await createTenantFixture(svc, 'web-sw');
+    const { context, page } = await enrolledPage(fx);
+    const scope = await page.evaluate(() => navigator.serviceWorker.ready.then((r) => r.scope));
+    expect(scope).toBe(`${fx.issuer}/authenticator`);
+    const widen = (script: string, wanted: string) =>
+      page.evaluate(
+        ([url, at]) =>
+          navigator.serviceWorker.register(url!, { scope: at! }).then(
+            (r) => `registered ${r.scope}`,
+            (e: Error) => e.name,
+          ),
+        [script, wanted],
+      );
+    const own = await page.evaluate(() => document.body.dataset.serviceWorker!);
+    for (const wanted of ['/', `/${fx.tenant}/`, '/other-tenant/authenticator', '/admin/']) {
+      expect(await widen(own, wanted), `${own} at ${wanted}`).toBe('SecurityError');
+      expect(await widen('/assets/sw.js', wanted), `/assets/sw.js at ${wanted}`).toBe('SecurityError');
+    }
+    const worker = await fetch(`${svc.url}${own}`);
+    expect(worker.headers.get('service-worker-allowed')).toBe(`/${fx.tenant}/authenticator`);
+    await context.close();
+  });
+
   it('the operator console sends as its client, the authenticator approves, the console shows the claims', async () => {
     const fx = await createTenantFixture(
       svc,
