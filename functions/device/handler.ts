@@ -20,7 +20,14 @@ import { parseWith } from '../../lib/http/validation.ts';
 import { NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
 
-const PasskeyRegistrationBody = z.strictObject({ response: z.record(z.string(), z.unknown()) });
+/**
+ * POST {issuer}/device/passkey: the new credential (`PublicKeyCredential.toJSON()`), and when the device already has a
+ * passkey, that passkey's assertion over the same challenge (hardening rule 1).
+ */
+const PasskeyRegistrationBody = z.strictObject({
+  response: z.record(z.string(), z.unknown()),
+  assertion: z.record(z.string(), z.unknown()).optional(),
+});
 
 /** The ports this function uses: its Lambda entry builds only these. */
 export type DeviceDeps = Pick<Deps, 'store' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger' | 'config'>;
@@ -53,8 +60,17 @@ export const createHandler = (deps: DeviceDeps) =>
       case 'POST /{tenant}/device/passkey/registration-options':
         return json(200, await passkeyRegistrationOptions(deps, { tenant, device, rp: context.rp }));
       case 'POST /{tenant}/device/passkey': {
-        const { response } = parseWith(PasskeyRegistrationBody, jsonBody(event));
-        return json(201, await registerPasskey(deps, { tenant, device, rp: context.rp, response }));
+        const { response, assertion } = parseWith(PasskeyRegistrationBody, jsonBody(event));
+        return json(
+          201,
+          await registerPasskey(deps, {
+            tenant,
+            device,
+            rp: context.rp,
+            response,
+            ...(assertion !== undefined ? { assertion } : {}),
+          }),
+        );
       }
       case 'GET /{tenant}/device/transactions':
         return json(200, await listPendingTransactions(deps, device, context));

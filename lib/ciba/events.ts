@@ -12,6 +12,8 @@ export const EVENT = {
   tokensIssued: 'CIBA Tokens Issued',
   callbackDelivered: 'CIBA Callback Delivered',
   callbackFailed: 'CIBA Callback Failed',
+  /** A device's passkey was registered, replaced (with the old one's assertion) or removed by an operator. */
+  devicePasskeyChanged: 'Device Passkey Changed',
 } as const;
 
 /** Internal events: sent by the scheduler to the callback function only, never put on the bus. */

@@ -47,6 +47,12 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/admin/tenants/{tenant}/users/{sub}/enrollment-tickets', fn: 'admin', admin: true },
   { method: 'GET', path: '/admin/tenants/{tenant}/users/{sub}/devices', fn: 'admin', admin: true },
   { method: 'DELETE', path: '/admin/tenants/{tenant}/users/{sub}/devices/{device_id}', fn: 'admin', admin: true },
+  {
+    method: 'DELETE',
+    path: '/admin/tenants/{tenant}/users/{sub}/devices/{device_id}/passkey',
+    fn: 'admin',
+    admin: true,
+  },
   { method: 'GET', path: '/admin/tenants/{tenant}/requests/{auth_req_id}', fn: 'admin', admin: true },
 ];
 
