@@ -228,6 +228,72 @@ describe('the web authenticator and the operator console in Chromium', { timeout
     await context.close();
   });
 
+  it('hardening rule 1: replacing the passkey asks for the current one first; then only the new one approves', async () => {
+    const fx = await createTenantFixture(svc, 'web-passkey-swap', { user_verification: 'passkey' });
+    const origin = svc.url.replace('127.0.0.1', 'localhost');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const addAuthenticator = async () =>
+      (
+        await cdp.send('WebAuthn.addVirtualAuthenticator', {
+          options: {
+            protocol: 'ctap2',
+            transport: 'internal',
+            hasResidentKey: true,
+            hasUserVerification: true,
+            isUserVerified: true,
+          },
+        })
+      ).authenticatorId;
+    const credentials = async (authenticatorId: string) =>
+      (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+    const first = await addAuthenticator();
+    const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`);
+    await page.goto(ticket.body.enrollment_uri.replace(svc.url, origin));
+    await page.getByText('This browser is your authenticator').waitFor();
+    await page.getByRole('button', { name: 'Set up passkey' }).click();
+    await page.getByText('Passkey ready').waitFor();
+    const [old] = await credentials(first);
+
+    await page.getByRole('button', { name: 'Replace passkey' }).click();
+    const confirm = page.getByRole('button', { name: 'Confirm with current passkey' });
+    // Without the current passkey's user verification nothing is created, and the page says what to do.
+    await cdp.send('WebAuthn.setUserVerified', { authenticatorId: first, isUserVerified: false });
+    await confirm.click();
+    await page.getByText('Replacing a passkey needs the current one').waitFor(SHOWN);
+    expect(await credentials(first)).toHaveLength(1);
+    await cdp.send('WebAuthn.setUserVerified', { authenticatorId: first, isUserVerified: true });
+    await confirm.click();
+    await page.getByText('Your current passkey confirmed. Now create the new one.').waitFor(SHOWN);
+    // The current passkey signed (its counter moved) before anything was created.
+    expect((await credentials(first))[0]?.signCount).toBe(old!.signCount + 1);
+    expect(await credentials(first)).toHaveLength(1);
+
+    // The new passkey lives on another authenticator (a new phone, a security key); the old one is gone.
+    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: first });
+    const second = await addAuthenticator();
+    await page.getByRole('button', { name: 'Create new passkey' }).click();
+    await page.getByText('Passkey replaced').waitFor(SHOWN);
+    expect(await credentials(second)).toHaveLength(1);
+    await page.getByRole('button', { name: 'Replace passkey' }).waitFor();
+
+    const config = await oidc(fx);
+    const ack = await client.initiateBackchannelAuthentication(config, {
+      scope: 'openid',
+      login_hint: 'alice',
+      binding_message: 'Transfer 250 EUR',
+    });
+    const card = requestCard(page, 'Test Console');
+    await card.getByText('Transfer 250 EUR').waitFor({ timeout: 10_000 });
+    await card.getByRole('button', { name: 'Approve', exact: true }).click();
+    await page.getByRole('heading', { name: 'Approved' }).waitFor();
+    const tokens = await client.pollBackchannelAuthenticationGrant(config, ack);
+    expect(tokens.claims()?.acr).toBe(ACR_PASSKEY);
+    await context.close();
+  });
+
   it('hardening rule 5: a long unbreakable message stays inside its box at 360 px, the buttons stay usable', async () => {
     const fx = await createTenantFixture(svc, 'web-clip', {}, { client_name: 'ACME Support Console' });
     const { context, page } = await enrolledPage(fx, { viewport: { width: 360, height: 780 } });
