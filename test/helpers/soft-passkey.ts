@@ -67,18 +67,11 @@ export class SoftPasskey {
         ['authData', new Uint8Array(authData)],
       ]) as never,
     );
-    return {
-      id: this.id,
-      rawId: this.id,
-      type: 'public-key',
-      response: {
-        clientDataJSON: b64url(clientDataJSON),
-        attestationObject: b64url(attestationObject),
-        transports: ['internal'],
-      },
-      clientExtensionResults: {},
-      authenticatorAttachment: 'platform',
-    };
+    return this.#credential({
+      clientDataJSON: b64url(clientDataJSON),
+      attestationObject: b64url(attestationObject),
+      transports: ['internal'],
+    });
   }
 
   /** `navigator.credentials.get()` over `challenge`, as `PublicKeyCredential.toJSON()`. */
@@ -93,15 +86,20 @@ export class SoftPasskey {
     });
     const authData = Buffer.concat([sha256(rpId), Buffer.from([userVerified ? UP | UV : UP]), this.#counterBytes()]);
     const signature = sign('sha256', Buffer.concat([authData, sha256(clientDataJSON)]), this.#key);
+    return this.#credential({
+      clientDataJSON: b64url(clientDataJSON),
+      authenticatorData: b64url(authData),
+      signature: b64url(signature),
+    });
+  }
+
+  /** `PublicKeyCredential.toJSON()` around an authenticator response. */
+  #credential(response: Record<string, unknown>): Record<string, unknown> {
     return {
       id: this.id,
       rawId: this.id,
       type: 'public-key',
-      response: {
-        clientDataJSON: b64url(clientDataJSON),
-        authenticatorData: b64url(authData),
-        signature: b64url(signature),
-      },
+      response,
       clientExtensionResults: {},
       authenticatorAttachment: 'platform',
     };
