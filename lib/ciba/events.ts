@@ -12,8 +12,12 @@ export const EVENT = {
   tokensIssued: 'CIBA Tokens Issued',
   callbackDelivered: 'CIBA Callback Delivered',
   callbackFailed: 'CIBA Callback Failed',
+} as const;
+
+/** Device events on the tenant's bus (docs/events.md): changes to what protects a user's approvals. */
+export const DEVICE_EVENT = {
   /** A device's passkey was registered, replaced (with the old one's assertion) or removed by an operator. */
-  devicePasskeyChanged: 'Device Passkey Changed',
+  passkeyChanged: 'Device Passkey Changed',
 } as const;
 
 /** Internal events: sent by the scheduler to the callback function only, never put on the bus. */

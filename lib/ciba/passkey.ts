@@ -4,7 +4,7 @@ import { sha256 } from '../crypto.ts';
 import type { Device, DevicePasskey, DeviceTransaction, Tenant } from '../model.ts';
 import { Conflict, NotFound, UserVerificationFailed, UserVerificationRequired } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
-import { EVENT, epochSeconds } from './events.ts';
+import { DEVICE_EVENT, epochSeconds } from './events.ts';
 
 /**
  * The WebAuthn verifier, loaded on first use: only tenants with passkeys need it, and the device function's cold
@@ -237,7 +237,7 @@ const publishPasskeyChange = async (
   await deps.events
     .publish([
       {
-        type: EVENT.devicePasskeyChanged,
+        type: DEVICE_EVENT.passkeyChanged,
         tenantId: input.tenantId,
         detail: {
           sub: input.sub,

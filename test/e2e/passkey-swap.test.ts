@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEVICE_EVENT } from '../../lib/ciba/events.ts';
 import { runCli } from '../../lib/cli/main.ts';
 import { DeviceClient } from '../../lib/device/client.ts';
 import { UserVerificationRequired } from '../../lib/device/errors.ts';
@@ -34,7 +35,7 @@ describe('hardening rule 1: passkeys cannot be swapped with the device key alone
   beforeAll(async () => {
     svc = await startTestService();
     svc.service.deps.events.subscribe(async (event) => {
-      if (event.type === 'Device Passkey Changed') events.push(event);
+      if (event.type === DEVICE_EVENT.passkeyChanged) events.push(event);
     });
     fx = await createTenantFixture(svc, 'passkeys', { user_verification: 'passkey', user_rate_limit_per_minute: 100 });
   });
