@@ -30,7 +30,8 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   userinfo: { directory: 'read', ledger: 'read', keys: 'verify' },
   // Enrollment (tickets, devices, endpoints), DPoP replay records, decisions.
   device: { directory: 'write', ledger: 'write', events: true, push: 'register' },
-  admin: { directory: 'write', ledger: 'write', keys: 'verify', mac: true },
+  // `Device Passkey Changed` when an operator resets a passkey.
+  admin: { directory: 'write', ledger: 'write', keys: 'verify', mac: true, events: true },
   web: { directory: 'read' },
   // Ping notifications and push-mode token delivery (signs tokens), delivery history on the request,
   // `CIBA Callback Delivered/Failed` events, retries as schedules, dead letters to the queue.

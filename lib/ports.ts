@@ -73,8 +73,20 @@ export interface Directory {
   disableDevicePush(tenantId: string, sub: string, deviceId: string): Promise<void>;
   /** Replaces a device's push channel (a web authenticator subscribes after enrollment). */
   setDevicePush(tenantId: string, sub: string, deviceId: string, push: DevicePush): Promise<WriteOutcome>;
-  /** Stores (or replaces) the device's passkey, or updates its signature counter. */
-  setDevicePasskey(tenantId: string, deviceId: string, passkey: DevicePasskey): Promise<WriteOutcome>;
+  /**
+   * Stores the device's passkey, replaces it, or updates its signature counter, in one conditional write: only while
+   * the device's current passkey is `expected` (its credential id; null: the device has none). `conflict` when the
+   * device is gone or its passkey changed meanwhile (hardening rule 1: a replacement verified against one passkey
+   * never overwrites another, and a counter update never brings a removed passkey back).
+   */
+  setDevicePasskey(
+    tenantId: string,
+    deviceId: string,
+    passkey: DevicePasskey,
+    expected: string | null,
+  ): Promise<WriteOutcome>;
+  /** Removes the passkey of the user's device; returns the one removed, or undefined when there was none. */
+  removeDevicePasskey(tenantId: string, sub: string, deviceId: string): Promise<DevicePasskey | undefined>;
 
   getSigningKeys(tenantId: string): Promise<StoredSigningKey[]>;
   putSigningKey(tenantId: string, key: StoredSigningKey): Promise<WriteOutcome>;

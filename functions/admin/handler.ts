@@ -3,6 +3,7 @@ import { clientToWire, getClientOrThrow, registerClient } from '../../lib/admin/
 import { describeRequest } from '../../lib/admin/requests.ts';
 import { deleteTenant, getTenantOrThrow, putTenant, settingsToWire } from '../../lib/admin/tenants.ts';
 import {
+  checkSub,
   getUserOrThrow,
   issueEnrollmentTicket,
   listDevices,
@@ -10,6 +11,7 @@ import {
   revokeDevice,
   userToWire,
 } from '../../lib/admin/users.ts';
+import { removePasskey } from '../../lib/ciba/passkey.ts';
 import { type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, noContent } from '../../lib/http/response.ts';
@@ -18,7 +20,7 @@ import { InvalidRequest, NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type AdminDeps = Pick<Deps, 'store' | 'keys' | 'clock' | 'logger' | 'config'>;
+export type AdminDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger' | 'config'>;
 
 /** The admin API of DESIGN.md. */
 export const createHandler = (deps: AdminDeps) =>
@@ -64,6 +66,13 @@ export const createHandler = (deps: AdminDeps) =>
         return json(200, await listDevices(deps, tenantId, pathParam(event, 'sub')));
       case 'DELETE /users/{sub}/devices/{device_id}':
         await revokeDevice(deps, tenantId, pathParam(event, 'sub'), pathParam(event, 'device_id'));
+        return noContent();
+      case 'DELETE /users/{sub}/devices/{device_id}/passkey':
+        await removePasskey(deps, {
+          tenantId,
+          sub: checkSub(pathParam(event, 'sub')),
+          deviceId: pathParam(event, 'device_id'),
+        });
         return noContent();
       case 'GET /requests/{auth_req_id}':
         return json(200, await describeRequest(deps, tenantId, pathParam(event, 'auth_req_id')));

@@ -20,7 +20,14 @@ import { parseWith } from '../../lib/http/validation.ts';
 import { NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
 
-const PasskeyRegistrationBody = z.strictObject({ response: z.record(z.string(), z.unknown()) });
+/**
+ * POST {issuer}/device/passkey: the new credential (`PublicKeyCredential.toJSON()`), and when the device already has a
+ * passkey, that passkey's assertion over the same challenge (hardening rule 1).
+ */
+const PasskeyRegistrationBody = z.strictObject({
+  response: z.record(z.string(), z.unknown()),
+  assertion: z.record(z.string(), z.unknown()).optional(),
+});
 
 /** The ports this function uses: its Lambda entry builds only these. */
 export type DeviceDeps = Pick<Deps, 'store' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger' | 'config'>;
@@ -40,7 +47,7 @@ export const createHandler = (deps: DeviceDeps) =>
     if (event.routeKey === 'POST /{tenant}/device/enrollments') {
       const proof = await verifyDpopProof(deps, proofInput);
       const body = parseWith(EnrollmentBody, jsonBody(event));
-      return json(201, await enrollDevice(deps, { tenantId, body, proof }));
+      return json(201, await enrollDevice(deps, { tenant, body, proof }));
     }
     const { device, proof } = await authenticateDevice(deps, proofInput);
     // WebAuthn binds to the origin the browser saw: the public base URL.
@@ -49,12 +56,21 @@ export const createHandler = (deps: DeviceDeps) =>
       case 'GET /{tenant}/device':
         return json(200, describeDevice(tenant, device));
       case 'PUT /{tenant}/device/push':
-        return json(200, await setDevicePush(deps, device, parseWith(DevicePushBody, jsonBody(event))));
+        return json(200, await setDevicePush(deps, tenant, device, parseWith(DevicePushBody, jsonBody(event))));
       case 'POST /{tenant}/device/passkey/registration-options':
         return json(200, await passkeyRegistrationOptions(deps, { tenant, device, rp: context.rp }));
       case 'POST /{tenant}/device/passkey': {
-        const { response } = parseWith(PasskeyRegistrationBody, jsonBody(event));
-        return json(201, await registerPasskey(deps, { tenant, device, rp: context.rp, response }));
+        const { response, assertion } = parseWith(PasskeyRegistrationBody, jsonBody(event));
+        return json(
+          201,
+          await registerPasskey(deps, {
+            tenant,
+            device,
+            rp: context.rp,
+            response,
+            ...(assertion !== undefined ? { assertion } : {}),
+          }),
+        );
       }
       case 'GET /{tenant}/device/transactions':
         return json(200, await listPendingTransactions(deps, device, context));

@@ -57,7 +57,7 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
       return `${basePath}/assets/${name}${asset ? `?v=${asset.hash}` : ''}`;
     };
 
-    if (event.routeKey === 'GET /assets/{file}') return serveAsset(getAssets(), event, basePath);
+    if (event.routeKey === 'GET /assets/{file}') return serveAsset(getAssets(), event);
 
     const tenantId = tenantParam(event);
     const tenant = await loadTenant(deps.store, tenantId);
@@ -71,11 +71,13 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
           authenticatorPage({
             ...pageInput,
             manifest: `${basePath}/${tenantId}/authenticator/manifest.webmanifest`,
-            serviceWorker: `${basePath}/assets/sw.js`,
+            serviceWorker: `${basePath}/${tenantId}/authenticator/sw.js`,
             ...(tenant.settings.webPush ? { webPushKey: tenant.settings.webPush.vapidPublicKey } : {}),
             userVerification: tenant.settings.userVerification ?? 'none',
           }),
         );
+      case 'GET /{tenant}/authenticator/sw.js':
+        return serviceWorker(getAssets(), event, `${basePath}/${tenantId}/authenticator`);
       case 'GET /{tenant}/authenticator/manifest.webmanifest':
         return {
           statusCode: 200,
@@ -119,21 +121,31 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
   });
 };
 
-const serveAsset = (assets: Map<string, WebAsset>, event: HttpEvent, basePath: string): HttpResult => {
+/**
+ * The authenticator's service worker, served under the tenant's authenticator path: its scope can be that path and
+ * nothing wider. `Service-Worker-Allowed` names exactly the path without its trailing slash, so the worker may claim
+ * `{issuer}/authenticator` (the page itself) but no other tenant's pages, the console or the admin API on the same
+ * origin (it used to be served from /assets/ with `Service-Worker-Allowed: /`).
+ */
+const serviceWorker = (assets: Map<string, WebAsset>, event: HttpEvent, scope: string): HttpResult => {
+  const asset = assets.get('sw.js');
+  if (!asset) throw NotFound('no service worker');
+  // The worker must see new versions at once.
+  return assetAnswer(asset, event, { 'Cache-Control': 'no-cache', 'Service-Worker-Allowed': scope });
+};
+
+const serveAsset = (assets: Map<string, WebAsset>, event: HttpEvent): HttpResult => {
   const name = pathParam(event, 'file');
   const asset = ASSET_NAME.test(name) ? assets.get(name) : undefined;
   if (!asset) throw NotFound('no such asset');
   const versioned = event.queryStringParameters?.v === asset.hash;
-  const headers: Record<string, string> = {
-    'Content-Type': asset.contentType,
-    ETag: `"${asset.hash}"`,
+  return assetAnswer(asset, event, {
     'Cache-Control': versioned ? 'public, max-age=31536000, immutable' : 'public, max-age=300, must-revalidate',
-  };
-  if (name === 'sw.js') {
-    // The worker must see new versions at once, and controls the authenticator pages outside /assets/.
-    headers['Cache-Control'] = 'no-cache';
-    headers['Service-Worker-Allowed'] = `${basePath}/`;
-  }
+  });
+};
+
+const assetAnswer = (asset: WebAsset, event: HttpEvent, extra: Record<string, string>): HttpResult => {
+  const headers = { 'Content-Type': asset.contentType, ETag: `"${asset.hash}"`, ...extra };
   if (event.headers?.['if-none-match'] === `"${asset.hash}"`) return { statusCode: 304, headers, body: '' };
   return { statusCode: 200, headers, body: asset.body.toString('base64'), isBase64Encoded: true };
 };

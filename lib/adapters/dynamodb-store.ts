@@ -866,20 +866,50 @@ export class DynamoDbStore implements Store {
     return 'ok';
   }
 
-  async setDevicePasskey(tenantId: string, deviceId: string, passkey: DevicePasskey): Promise<WriteOutcome> {
+  async setDevicePasskey(
+    tenantId: string,
+    deviceId: string,
+    passkey: DevicePasskey,
+    expected: string | null,
+  ): Promise<WriteOutcome> {
     const updated = await attempt(() =>
       this.#client.send(
         new UpdateItemCommand({
           TableName: this.#directory,
           Key: directoryKey(tenantId, `DEVICE#${deviceId}`),
           ...expression(
-            { update: 'SET #passkey = :passkey', condition: 'attribute_exists(#pk)' },
-            { ':passkey': passkeyToItem(passkey) },
+            {
+              update: 'SET #passkey = :passkey',
+              condition:
+                expected === null
+                  ? 'attribute_exists(#pk) AND attribute_not_exists(#passkey)'
+                  : 'attribute_exists(#pk) AND #passkey.#credential_id = :expected',
+            },
+            { ':passkey': passkeyToItem(passkey), ...(expected === null ? {} : { ':expected': expected }) },
           ),
         }),
       ),
     );
     return updated === FAILED ? 'conflict' : 'ok';
+  }
+
+  async removeDevicePasskey(tenantId: string, sub: string, deviceId: string): Promise<DevicePasskey | undefined> {
+    if (!fitsSortKey(`DEVICE#${deviceId}`)) return undefined;
+    const removed = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(tenantId, `DEVICE#${deviceId}`),
+          ReturnValues: 'ALL_OLD',
+          ...expression(
+            { update: 'REMOVE #passkey', condition: '#sub = :sub AND attribute_exists(#passkey)' },
+            { ':sub': sub },
+          ),
+        }),
+      ),
+    );
+    if (removed === FAILED || !removed.Attributes) return undefined;
+    return passkeyFromItem(fromItem(removed.Attributes).passkey);
   }
 
   // Directory: signing keys

@@ -1,3 +1,4 @@
+import type { OutboundRequester } from '../http/outbound.ts';
 import type { DeviceSummary, WebPushSettings, WebPushSubscription } from '../model.ts';
 import type { DeviceNotification, DeviceNotifier, Directory, Logger } from '../ports.ts';
 
@@ -5,20 +6,33 @@ import type { DeviceNotification, DeviceNotifier, Directory, Logger } from '../p
 export type WebPushSend = (
   subscription: WebPushSubscription,
   payload: string,
-  options: { vapid: WebPushSettings; ttlSeconds: number },
-) => Promise<{ statusCode: number }>;
+  options: { vapid: WebPushSettings; ttlSeconds: number; allowPrivateNetwork: boolean },
+) => Promise<{ status: number } | { error: string }>;
 
 /**
- * web-push (with its ASN.1 and big-number libraries) is loaded on the first Web Push message, not at import: most
- * cold starts of bc-authorize and web never send one (docs/performance.md).
+ * The Web Push sender: web-push encrypts the message and signs the VAPID token (`generateRequestDetails`), and the
+ * service's guarded outbound client sends it (hardening rule 3: the push endpoint passes the same URL policy and
+ * address check as every other call out; web-push's own request would connect anywhere). web-push (with its ASN.1
+ * and big-number libraries) is loaded on the first message, not at import: most cold starts of bc-authorize and
+ * web never send one (docs/performance.md).
  */
-const defaultSend: WebPushSend = async (subscription, payload, { vapid, ttlSeconds }) =>
-  (await import('web-push')).default.sendNotification(subscription, payload, {
-    vapidDetails: { subject: vapid.subject, publicKey: vapid.vapidPublicKey, privateKey: vapid.vapidPrivateKey },
-    TTL: ttlSeconds,
-    urgency: 'high',
-    timeout: 5_000,
-  });
+export const guardedWebPushSend =
+  (outbound: OutboundRequester): WebPushSend =>
+  async (subscription, payload, { vapid, ttlSeconds, allowPrivateNetwork }) => {
+    const webPush = (await import('web-push')).default;
+    const details = webPush.generateRequestDetails(subscription, payload, {
+      vapidDetails: { subject: vapid.subject, publicKey: vapid.vapidPublicKey, privateKey: vapid.vapidPrivateKey },
+      TTL: ttlSeconds,
+      urgency: 'high',
+    });
+    return outbound.request(details.endpoint, {
+      method: 'POST',
+      headers: Object.fromEntries(Object.entries(details.headers).map(([name, value]) => [name, String(value)])),
+      body: details.body,
+      allowPrivateNetwork,
+      name: 'the web push endpoint',
+    });
+  };
 
 /**
  * Web Push for browser authenticators, in front of the platform notifier (SNS in AWS, the local notifier locally),
@@ -33,17 +47,18 @@ export class WebPushDeviceNotifier implements DeviceNotifier {
   readonly #send: WebPushSend;
   readonly #now: () => number;
 
-  constructor(options: {
-    next: DeviceNotifier;
-    directory: Pick<Directory, 'getTenant'>;
-    logger: Logger;
-    send?: WebPushSend;
-    now?: () => number;
-  }) {
+  constructor(
+    options: {
+      next: DeviceNotifier;
+      directory: Pick<Directory, 'getTenant'>;
+      logger: Logger;
+      now?: () => number;
+    } & ({ send: WebPushSend } | { outbound: OutboundRequester }),
+  ) {
     this.#next = options.next;
     this.#directory = options.directory;
     this.#logger = options.logger;
-    this.#send = options.send ?? defaultSend;
+    this.#send = 'send' in options ? options.send : guardedWebPushSend(options.outbound);
     this.#now = options.now ?? Date.now;
     if (options.next.register) this.register = options.next.register.bind(options.next);
   }
@@ -79,17 +94,22 @@ export class WebPushDeviceNotifier implements DeviceNotifier {
       expires_at: Math.floor(notification.expiresAt / 1000),
     });
     const ttlSeconds = Math.max(0, Math.floor((notification.expiresAt - this.#now()) / 1000));
-    try {
-      await this.#send(subscription, payload, { vapid, ttlSeconds });
-      return {};
-    } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status === 404 || status === 410) {
-        this.#logger.info('web push subscription gone', { device_id: device.deviceId, status });
-        return { disabled: true };
-      }
-      this.#logger.warn('web push failed', { device_id: device.deviceId, status, error: (error as Error).message });
+    const answer = await this.#send(subscription, payload, {
+      vapid,
+      ttlSeconds,
+      allowPrivateNetwork: tenant.settings.developmentMode,
+    }).catch((error: unknown) => ({ error: (error as Error).message }));
+    if ('error' in answer) {
+      this.#logger.warn('web push failed', { device_id: device.deviceId, error: answer.error });
       return {};
     }
+    if (answer.status === 404 || answer.status === 410) {
+      this.#logger.info('web push subscription gone', { device_id: device.deviceId, status: answer.status });
+      return { disabled: true };
+    }
+    if (answer.status < 200 || answer.status >= 300) {
+      this.#logger.warn('web push failed', { device_id: device.deviceId, status: answer.status });
+    }
+    return {};
   }
 }

@@ -1,7 +1,8 @@
 import * as z from 'zod';
+import { outboundUrlProblem } from '../http/outbound.ts';
 import type { Client, DeliveryMode, JsonWebKeyPublic, Tenant, TlsClientAuthMatch } from '../model.ts';
 import { TOKEN_ENDPOINT_AUTH_METHODS } from '../oauth/client-authentication.ts';
-import { ASYMMETRIC_ALGS, jwksUriProblem, REQUEST_SIGNING_ALGS } from '../oauth/client-keys.ts';
+import { ASYMMETRIC_ALGS, REQUEST_SIGNING_ALGS } from '../oauth/client-keys.ts';
 import { CLIENT_SECRET_JWT_ALG } from '../oauth/client-secret-jwt.ts';
 import { InvalidClientMetadata } from '../oauth/errors.ts';
 import { FAPI_ALGS, FAPI_AUTH_METHODS, FAPI_DELIVERY_MODES, MTLS_AUTH_METHODS } from '../oauth/fapi.ts';
@@ -72,7 +73,7 @@ export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): 
   }
   if (m.jwks) checkJwks(m.jwks);
   if (m.jwks_uri !== undefined) {
-    const problem = jwksUriProblem(m.jwks_uri, tenant.settings.developmentMode);
+    const problem = outboundUrlProblem(m.jwks_uri, tenant.settings.developmentMode, 'jwks_uri');
     if (problem) throw InvalidClientMetadata(problem);
   }
   const hasKeys = m.jwks !== undefined || m.jwks_uri !== undefined;

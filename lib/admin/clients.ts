@@ -1,6 +1,7 @@
 import * as z from 'zod';
+import { displayString } from '../ciba/display-string.ts';
 import { randomToken, sha256 } from '../crypto.ts';
-import { notificationEndpointProblem } from '../http/notification-endpoint.ts';
+import { outboundUrlProblem } from '../http/outbound.ts';
 import { parseWith } from '../http/validation.ts';
 import { CIBA_GRANT_TYPE, type Client, REFRESH_TOKEN_GRANT_TYPE, type Tenant } from '../model.ts';
 import { deriveClientSecret } from '../oauth/client-secret-jwt.ts';
@@ -20,7 +21,8 @@ export const ClientRegistration = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9._~-]{3,64}$/, 'client_id: 3-64 characters of A-Z a-z 0-9 . _ ~ -')
     .optional(),
-  client_name: z.string().trim().min(1).max(100).optional(),
+  // Hardening rule 5: the device shows it.
+  client_name: displayString(100).optional(),
   grant_types: z.array(z.string()).default([CIBA_GRANT_TYPE]),
   response_types: z
     .array(z.string())
@@ -63,7 +65,11 @@ const validate = (tenant: Tenant, m: z.infer<typeof ClientRegistration>): Partia
     if (endpoint === undefined) {
       throw InvalidClientMetadata(`backchannel_client_notification_endpoint is required for ${mode} clients`);
     }
-    const problem = notificationEndpointProblem(endpoint, tenant.settings.developmentMode);
+    const problem = outboundUrlProblem(
+      endpoint,
+      tenant.settings.developmentMode,
+      'backchannel_client_notification_endpoint',
+    );
     if (problem) throw InvalidClientMetadata(problem);
   }
   if (m.scope !== undefined) {

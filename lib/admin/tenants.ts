@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import * as z from 'zod';
+import { displayString } from '../ciba/display-string.ts';
 import { parseWith } from '../http/validation.ts';
 import { abuseLimits, callbackPolicy, DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
 import { AccessDenied, Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
@@ -20,7 +21,8 @@ const generateVapidKeys = (): { publicKey: string; privateKey: string } => {
 
 /** PUT /admin/tenants/{tenant}: every field optional, merged into the current settings. */
 export const TenantSettingsPatch = z.strictObject({
-  display_name: z.string().trim().max(100).optional(),
+  // Hardening rule 5: the authenticators and notifications show it; '' means none (the tenant id is shown).
+  display_name: displayString(100, { allowEmpty: true }).optional(),
   backchannel_expires_in: z.int().min(1).max(86_400).optional(),
   backchannel_max_expires_in: z.int().min(1).max(86_400).optional(),
   backchannel_polling_interval: z.int().min(1).max(60).optional(),

@@ -1,5 +1,6 @@
 import QRCode from 'qrcode';
 import * as z from 'zod';
+import { displayString } from '../ciba/display-string.ts';
 import { ticketKey } from '../ciba/enrollment-ticket.ts';
 import { randomToken, sha256 } from '../crypto.ts';
 import { parseWith } from '../http/validation.ts';
@@ -10,7 +11,8 @@ import type { Deps } from '../ports.ts';
 export const SUB_PATTERN = /^[A-Za-z0-9._~@+|:-]{1,128}$/;
 export const ENROLLMENT_TICKET_TTL_SECONDS = 600;
 
-const text = z.string().trim().min(1).max(256);
+/** Names and other text claims: shown by passkey prompts and the console, written to logs (hardening rules 5, 10). */
+const text = displayString(256);
 /** PUT /admin/tenants/{t}/users/{sub}: OIDC standard claims (§5.1) and an optional CIBA user_code. */
 export const UserPatch = z.strictObject({
   name: text.optional(),

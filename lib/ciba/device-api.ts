@@ -1,14 +1,16 @@
 import * as z from 'zod';
-import type { AuthRequest, Device, DevicePush, DeviceTransaction } from '../model.ts';
+import { outboundUrlProblem } from '../http/outbound.ts';
+import type { AuthRequest, Device, DevicePush, DeviceTransaction, Tenant } from '../model.ts';
 import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { confirmApproval, type DecisionContext, shapeForDevice } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
+import { displayString } from './display-string.ts';
 import { ticketKey } from './enrollment-ticket.ts';
 import { publishDecision } from './publish-decision.ts';
 import { consumeProof, type VerifiedProof } from './verify-device-proof.ts';
 
-/** A browser PushSubscription (`subscription.toJSON()`); the endpoint is checked in `checkWebPushEndpoint`. */
+/** A browser PushSubscription (`subscription.toJSON()`); the endpoint is checked in `checkPushChannel`. */
 const WebPushSubscriptionSchema = z.object({
   endpoint: z.url({ protocol: /^https?$/ }).max(2048),
   expirationTime: z.number().nullable().optional(),
@@ -23,7 +25,8 @@ const PushSchema = z.discriminatedUnion('type', [
 
 export const EnrollmentBody = z.strictObject({
   ticket: z.string().min(1).max(256),
-  name: z.string().trim().min(1).max(64).optional(),
+  // Hardening rules 5 and 10: shown to the user and the operator, written to logs.
+  name: displayString(64).optional(),
   push: PushSchema.optional(),
 });
 
@@ -39,8 +42,8 @@ export const DecisionBody = z.strictObject({
 export const DevicePushBody = z.strictObject({ push: PushSchema });
 
 /**
- * Push services a web push subscription may name outside local mode (the service POSTs to the endpoint, so it
- * must not be an arbitrary URL): Google (Chrome, Edge on Android), Mozilla, Microsoft, Apple.
+ * Push services a web push subscription may name in AWS (the service POSTs to the endpoint, so it must not be an
+ * arbitrary URL): Google (Chrome, Edge on Android), Mozilla, Microsoft, Apple.
  */
 const WEB_PUSH_HOSTS = [
   /^fcm\.googleapis\.com$/,
@@ -49,11 +52,25 @@ const WEB_PUSH_HOSTS = [
   /\.push\.apple\.com$/,
 ];
 
-export const checkWebPushEndpoint = (push: DevicePush | undefined, mode: 'local' | 'aws'): void => {
-  if (push?.type !== 'webpush' || mode === 'local') return;
-  const url = new URL(push.subscription.endpoint);
-  if (url.protocol !== 'https:' || !WEB_PUSH_HOSTS.some((host) => host.test(url.hostname))) {
-    throw InvalidRequest('the web push endpoint is not a known push service');
+/**
+ * Hardening rule 3: a device's push channel is a URL the service will call, so it passes the same URL policy as
+ * every outbound call (lib/http/outbound.ts) before anything is stored or spent: https only, no loopback or
+ * non-global address, unless the tenant is in development mode. Webhooks exist in local mode only; in AWS a Web Push
+ * endpoint must also belong to a known push service. Every refusal is 400 invalid_request.
+ */
+export const checkPushChannel = (push: DevicePush | undefined, tenant: Tenant, mode: 'local' | 'aws'): void => {
+  if (push?.type === 'webhook') {
+    if (mode !== 'local') throw InvalidRequest('webhook push is available in local mode only');
+    const problem = outboundUrlProblem(push.url, tenant.settings.developmentMode, 'the webhook url');
+    if (problem) throw InvalidRequest(problem);
+  }
+  if (push?.type === 'webpush') {
+    const endpoint = push.subscription.endpoint;
+    const problem = outboundUrlProblem(endpoint, tenant.settings.developmentMode, 'the web push endpoint');
+    if (problem) throw InvalidRequest(problem);
+    if (mode === 'aws' && !WEB_PUSH_HOSTS.some((host) => host.test(new URL(endpoint).hostname))) {
+      throw InvalidRequest('the web push endpoint is not a known push service');
+    }
   }
 };
 
@@ -63,13 +80,12 @@ export const checkWebPushEndpoint = (push: DevicePush | undefined, mode: 'local'
  */
 export const enrollDevice = async (
   deps: Pick<Deps, 'store' | 'notifier' | 'clock' | 'logger' | 'config'>,
-  input: { tenantId: string; body: z.infer<typeof EnrollmentBody>; proof: VerifiedProof },
+  input: { tenant: Tenant; body: z.infer<typeof EnrollmentBody>; proof: VerifiedProof },
 ): Promise<{ device_id: string }> => {
-  const { tenantId, body, proof } = input;
-  if (body.push?.type === 'webhook' && deps.config.mode !== 'local') {
-    throw InvalidRequest('webhook push is available in local mode only');
-  }
-  checkWebPushEndpoint(body.push, deps.config.mode);
+  const { tenant, body, proof } = input;
+  const tenantId = tenant.tenantId;
+  // Before the proof or the ticket is spent: a refused channel leaves the ticket usable.
+  checkPushChannel(body.push, tenant, deps.config.mode);
   if (await deps.store.getDevice(tenantId, proof.thumbprint)) throw Conflict('this key is already enrolled');
   await consumeProof(deps, proof);
   const now = deps.clock.now();
@@ -152,11 +168,19 @@ export const recordDeviceDecision = async (
   },
 ): Promise<{ txn: string; status: 'approved' | 'denied' }> => {
   const { device, txn, decision, proof } = input;
-  // A proof that names what it signs must name this decision: the stored evidence then proves it.
-  if (proof.claims.txn !== undefined && proof.claims.txn !== txn)
-    throw InvalidDpopProof('the proof names another transaction');
-  if (proof.claims.decision !== undefined && proof.claims.decision !== decision) {
-    throw InvalidDpopProof('the proof names another decision');
+  // Hardening rule 11: the proof names the transaction and the decision it signs, so the stored evidence proves
+  // what the device decided (a proof does not sign the body).
+  if (proof.claims.txn !== txn) {
+    throw InvalidDpopProof(
+      proof.claims.txn === undefined ? 'the proof must carry the txn claim' : 'the proof names another transaction',
+    );
+  }
+  if (proof.claims.decision !== decision) {
+    throw InvalidDpopProof(
+      proof.claims.decision === undefined
+        ? 'the proof must carry the decision claim'
+        : 'the proof names another decision',
+    );
   }
   const status = decision === 'approve' ? 'approved' : 'denied';
   const confirmed =

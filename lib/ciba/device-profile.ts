@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import type { Device, DevicePush, Tenant } from '../model.ts';
-import { Conflict, InvalidRequest } from '../oauth/errors.ts';
+import { Conflict } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
-import { checkWebPushEndpoint, type DevicePushBody } from './device-api.ts';
+import { checkPushChannel, type DevicePushBody } from './device-api.ts';
 
 /**
  * GET {issuer}/device: what the signed-in device needs to set itself up: who it is, whether it has a passkey and a
@@ -25,13 +25,11 @@ export const describeDevice = (tenant: Tenant, device: Device) => ({
 /** PUT {issuer}/device/push: a web authenticator subscribes to Web Push after enrollment (it needs a user gesture). */
 export const setDevicePush = async (
   deps: Pick<Deps, 'store' | 'logger' | 'config' | 'notifier'>,
+  tenant: Tenant,
   device: Device,
   body: z.infer<typeof DevicePushBody>,
 ): Promise<{ push: { type: string } }> => {
-  if (body.push.type === 'webhook' && deps.config.mode !== 'local') {
-    throw InvalidRequest('webhook push is available in local mode only');
-  }
-  checkWebPushEndpoint(body.push, deps.config.mode);
+  checkPushChannel(body.push, tenant, deps.config.mode);
   let push: DevicePush = body.push;
   if (push.type !== 'webhook' && push.type !== 'webpush' && deps.notifier.register) {
     push = await deps.notifier.register(device.tenantId, device.deviceId, push);

@@ -14,6 +14,12 @@ export const EVENT = {
   callbackFailed: 'CIBA Callback Failed',
 } as const;
 
+/** Device events on the tenant's bus (docs/events.md): changes to what protects a user's approvals. */
+export const DEVICE_EVENT = {
+  /** A device's passkey was registered, replaced (with the old one's assertion) or removed by an operator. */
+  passkeyChanged: 'Device Passkey Changed',
+} as const;
+
 /** Internal events: sent by the scheduler to the callback function only, never put on the bus. */
 export const TIMER_EVENT = {
   /** Attempt n (≥ 2) of a callback: `{tenant_id, txn, attempt}`. */

@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { sha256 } from '../crypto.ts';
 import type { Device, DevicePasskey, DeviceTransaction, Tenant } from '../model.ts';
-import { Conflict, UserVerificationFailed, UserVerificationRequired } from '../oauth/errors.ts';
+import { Conflict, NotFound, UserVerificationFailed, UserVerificationRequired } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+import { DEVICE_EVENT, epochSeconds } from './events.ts';
 
 /**
  * The WebAuthn verifier, loaded on first use: only tenants with passkeys need it, and the device function's cold
@@ -43,6 +44,15 @@ const challengeKey = (tenantId: string, deviceId: string, challenge: string) =>
 export const approvalChallenge = (tenantId: string, txn: string, deviceId: string): string =>
   createHash('sha256').update(`ciba-service approval\n${tenantId}\n${txn}\n${deviceId}`).digest('base64url');
 
+/** The device's passkey as `allowCredentials` of `navigator.credentials.get`. */
+const currentCredential = (passkey: DevicePasskey) => [
+  {
+    id: passkey.credentialId,
+    type: 'public-key' as const,
+    ...(passkey.transports ? { transports: passkey.transports } : {}),
+  },
+];
+
 /** The `navigator.credentials.get` options a device needs to approve `txn` (added to the consent details). */
 export const approvalRequestOptions = (
   device: Device,
@@ -51,20 +61,16 @@ export const approvalRequestOptions = (
 ): NonNullable<DeviceTransaction['webauthn']> => ({
   challenge: approvalChallenge(device.tenantId, txn, device.deviceId),
   rpId: rp.rpId,
-  allowCredentials: device.passkey
-    ? [
-        {
-          id: device.passkey.credentialId,
-          type: 'public-key',
-          ...(device.passkey.transports ? { transports: device.passkey.transports } : {}),
-        },
-      ]
-    : [],
+  allowCredentials: device.passkey ? currentCredential(device.passkey) : [],
   userVerification: 'required',
   timeout: WEBAUTHN_TIMEOUT_MS,
 });
 
-/** Step 1 of registering the device's passkey: creation options with a fresh, stored, single-use challenge. */
+/**
+ * Step 1 of registering the device's passkey: creation options with a fresh, stored, single-use challenge. When the
+ * device already has a passkey, `assertion_options` asks it for a user-verified assertion over the same challenge:
+ * replacing a passkey needs the old one (hardening rule 1).
+ */
 export const passkeyRegistrationOptions = async (
   deps: Pick<Deps, 'store' | 'clock'>,
   input: { tenant: Tenant; device: Device; rp: RelyingParty },
@@ -92,7 +98,17 @@ export const passkeyRegistrationOptions = async (
     device.sub,
     deps.clock.now() + PASSKEY_CHALLENGE_TTL_SECONDS * 1000,
   );
-  return options;
+  if (!device.passkey) return options;
+  return {
+    ...options,
+    assertion_options: {
+      challenge: options.challenge,
+      rpId: rp.rpId,
+      allowCredentials: currentCredential(device.passkey),
+      userVerification: 'required' as const,
+      timeout: WEBAUTHN_TIMEOUT_MS,
+    },
+  };
 };
 
 const challengeOf = (clientDataJSON: unknown): string | undefined => {
@@ -105,14 +121,31 @@ const challengeOf = (clientDataJSON: unknown): string | undefined => {
   }
 };
 
-/** Step 2: verifies the attestation against the stored challenge (used once) and keeps the credential. */
+/**
+ * Step 2: verifies the attestation against the stored challenge (used once) and keeps the credential. A device that
+ * already has a passkey must send, in the same request, a user-verified assertion by that passkey over the same
+ * challenge (hardening rule 1): the device key alone cannot swap the user's passkey. Without it, or when it does
+ * not verify, the answer is 403 user_verification_required and nothing changes. Publishes `Device Passkey Changed`.
+ */
 export const registerPasskey = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'logger'>,
-  input: { tenant: Tenant; device: Device; rp: RelyingParty; response: Record<string, unknown> },
+  deps: Pick<Deps, 'store' | 'clock' | 'logger' | 'events'>,
+  input: { tenant: Tenant; device: Device; rp: RelyingParty; response: Record<string, unknown>; assertion?: unknown },
 ): Promise<{ credential_id: string }> => {
   const { tenant, device, rp } = input;
   const response = input.response as unknown as RegistrationResponseJSON;
   const challenge = challengeOf(response.response?.clientDataJSON);
+  const current = device.passkey;
+  if (current) {
+    if (typeof input.assertion !== 'object' || input.assertion === null) {
+      throw ReplacementRefused('this device has a passkey: replacing it needs an assertion by it (assertion)');
+    }
+    if (
+      !challenge ||
+      !(await assertionVerifies(deps, { device, passkey: current, rp, challenge, assertion: input.assertion }))
+    ) {
+      throw ReplacementRefused("the current passkey's assertion over the registration challenge did not verify");
+    }
+  }
   const owner =
     challenge &&
     (await deps.store.consumeEnrollmentTicket(
@@ -147,11 +180,106 @@ export const registerPasskey = async (
     ...(credential.transports ? { transports: credential.transports } : {}),
     createdAt: deps.clock.now(),
   };
-  if ((await deps.store.setDevicePasskey(tenant.tenantId, device.deviceId, passkey)) !== 'ok') {
-    throw Conflict('the device was removed');
+  // Conditional on the passkey the checks above saw: a concurrent registration or reset wins, this one is refused.
+  const written = await deps.store.setDevicePasskey(
+    tenant.tenantId,
+    device.deviceId,
+    passkey,
+    current?.credentialId ?? null,
+  );
+  if (written !== 'ok') {
+    const now = await deps.store.getDevice(tenant.tenantId, device.deviceId);
+    if (!now) throw Conflict('the device was removed');
+    throw ReplacementRefused('the passkey of this device changed meanwhile: verify with the current one');
   }
-  deps.logger.info('passkey registered', { tenant: tenant.tenantId, device_id: device.deviceId });
+  deps.logger.info(current ? 'passkey replaced' : 'passkey registered', {
+    tenant: tenant.tenantId,
+    device_id: device.deviceId,
+  });
+  await publishPasskeyChange(deps, {
+    tenantId: tenant.tenantId,
+    sub: device.sub,
+    deviceId: device.deviceId,
+    change: current ? 'replaced' : 'registered',
+    credentialId: passkey.credentialId,
+  });
   return { credential_id: passkey.credentialId };
+};
+
+/** Hardening rule 1: a passkey replacement without a verified assertion by the current passkey is 403. */
+const ReplacementRefused = (description: string) => UserVerificationRequired(description).withStatus(403);
+
+/**
+ * Operators reset a lost passkey (`DELETE .../devices/{device_id}/passkey`): the device registers a new one with its
+ * key alone afterwards. 404 when the device is unknown or has no passkey. Publishes `Device Passkey Changed`.
+ */
+export const removePasskey = async (
+  deps: Pick<Deps, 'store' | 'clock' | 'logger' | 'events'>,
+  input: { tenantId: string; sub: string; deviceId: string },
+): Promise<void> => {
+  const removed = await deps.store.removeDevicePasskey(input.tenantId, input.sub, input.deviceId);
+  if (!removed) throw NotFound('unknown device, or the device has no passkey');
+  deps.logger.info('passkey removed by an operator', { tenant: input.tenantId, device_id: input.deviceId });
+  await publishPasskeyChange(deps, { ...input, change: 'removed', credentialId: removed.credentialId });
+};
+
+/** `Device Passkey Changed` on the tenant's bus (docs/events.md); a failed publish is logged, the change stands. */
+const publishPasskeyChange = async (
+  deps: Pick<Deps, 'events' | 'clock' | 'logger'>,
+  input: {
+    tenantId: string;
+    sub: string;
+    deviceId: string;
+    change: 'registered' | 'replaced' | 'removed';
+    credentialId: string;
+  },
+): Promise<void> => {
+  await deps.events
+    .publish([
+      {
+        type: DEVICE_EVENT.passkeyChanged,
+        tenantId: input.tenantId,
+        detail: {
+          sub: input.sub,
+          device_id: input.deviceId,
+          change: input.change,
+          credential_id: input.credentialId,
+          changed_at: epochSeconds(deps.clock.now()),
+        },
+      },
+    ])
+    .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+};
+
+/** Whether `assertion` is a user-verified assertion by `passkey` over `challenge`, at this origin. */
+const assertionVerifies = async (
+  deps: Pick<Deps, 'logger'>,
+  input: { device: Device; passkey: DevicePasskey; rp: RelyingParty; challenge: string; assertion: object },
+): Promise<{ newCounter: number } | undefined> => {
+  const { device, passkey, rp } = input;
+  const { verifyAuthenticationResponse } = await webauthn();
+  try {
+    const verified = await verifyAuthenticationResponse({
+      response: input.assertion as AuthenticationResponseJSON,
+      expectedChallenge: input.challenge,
+      expectedOrigin: rp.origin,
+      expectedRPID: rp.rpId,
+      credential: {
+        id: passkey.credentialId,
+        publicKey: new Uint8Array(Buffer.from(passkey.publicKey, 'base64url')),
+        counter: passkey.counter,
+        ...(passkey.transports
+          ? { transports: passkey.transports as ('internal' | 'hybrid' | 'usb' | 'nfc' | 'ble')[] }
+          : {}),
+      },
+      requireUserVerification: true,
+    });
+    if (!verified.verified || !verified.authenticationInfo.userVerified) return undefined;
+    return { newCounter: verified.authenticationInfo.newCounter };
+  } catch (error) {
+    deps.logger.info('passkey assertion refused', { tenant: device.tenantId, device_id: device.deviceId, error });
+    return undefined;
+  }
 };
 
 /**
@@ -168,37 +296,22 @@ export const verifyApprovalAssertion = async (
   if (typeof input.assertion !== 'object' || input.assertion === null) {
     throw UserVerificationRequired('approving needs a passkey assertion (webauthn)');
   }
-  const response = input.assertion as AuthenticationResponseJSON;
-  const { verifyAuthenticationResponse } = await webauthn();
-  let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
-  try {
-    verified = await verifyAuthenticationResponse({
-      response,
-      expectedChallenge: approvalChallenge(device.tenantId, txn, device.deviceId),
-      expectedOrigin: rp.origin,
-      expectedRPID: rp.rpId,
-      credential: {
-        id: device.passkey.credentialId,
-        publicKey: new Uint8Array(Buffer.from(device.passkey.publicKey, 'base64url')),
-        counter: device.passkey.counter,
-        ...(device.passkey.transports
-          ? { transports: device.passkey.transports as ('internal' | 'hybrid' | 'usb' | 'nfc' | 'ble')[] }
-          : {}),
-      },
-      requireUserVerification: true,
-    });
-  } catch (error) {
-    deps.logger.info('passkey assertion refused', { tenant: device.tenantId, device_id: device.deviceId, error });
-    throw UserVerificationFailed('the passkey assertion did not verify');
+  const verified = await assertionVerifies(deps, {
+    device,
+    passkey: device.passkey,
+    rp,
+    challenge: approvalChallenge(device.tenantId, txn, device.deviceId),
+    assertion: input.assertion,
+  });
+  if (!verified) throw UserVerificationFailed('the passkey assertion did not verify the user');
+  if (verified.newCounter !== device.passkey.counter) {
+    // Conditional on the same passkey: a counter update never brings back a passkey replaced or removed meanwhile.
+    await deps.store.setDevicePasskey(
+      device.tenantId,
+      device.deviceId,
+      { ...device.passkey, counter: verified.newCounter },
+      device.passkey.credentialId,
+    );
   }
-  if (!verified.verified || !verified.authenticationInfo.userVerified) {
-    throw UserVerificationFailed('the passkey assertion did not verify the user');
-  }
-  if (verified.authenticationInfo.newCounter !== device.passkey.counter) {
-    await deps.store.setDevicePasskey(device.tenantId, device.deviceId, {
-      ...device.passkey,
-      counter: verified.authenticationInfo.newCounter,
-    });
-  }
-  return JSON.stringify(response);
+  return JSON.stringify(input.assertion);
 };

@@ -5,8 +5,8 @@ import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, Unknown
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
-import { normalizeBindingMessage } from './binding-message.ts';
 import { expiryTimerEvent } from './deliver-callback.ts';
+import { checkAcrValues, normalizeBindingMessage } from './display-string.ts';
 import { EVENT, epochSeconds } from './events.ts';
 import { notifyDevices } from './notify-devices.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
@@ -88,6 +88,8 @@ export const startBackchannelAuthentication = async (
   const scope = validateScope(form.scope, client);
   const clientNotificationToken = notificationToken(client, form.client_notification_token);
   const requestedExpiry = parseRequestedExpiry(form.requested_expiry);
+  // Hardening rule 5: the device shows acr_values; at most 10 values of printable ASCII.
+  const acrValues = form.acr_values === undefined ? undefined : checkAcrValues(form.acr_values);
 
   let bindingMessage: string | undefined;
   if (form.binding_message !== undefined) {
@@ -153,7 +155,7 @@ export const startBackchannelAuthentication = async (
     expiresAt: now + expiresIn * 1000,
     interval: settings.backchannelPollingInterval,
     issuer: input.issuer,
-    ...(form.acr_values !== undefined ? { acrValues: form.acr_values } : {}),
+    ...(acrValues !== undefined ? { acrValues } : {}),
     ...(bindingMessage !== undefined ? { bindingMessage } : {}),
     ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
     ...(clientNotificationToken !== undefined ? { clientNotificationToken } : {}),

@@ -36,6 +36,23 @@ export interface DecideOptions {
   webauthn?: unknown;
 }
 
+/**
+ * WebAuthn creation options (`PublicKeyCredentialCreationOptionsJSON`) for the device's passkey. When the device
+ * already has one, `assertion_options` (`PublicKeyCredentialRequestOptionsJSON`, the same challenge) asks it to
+ * confirm the replacement: pass its result as `assertion` to `registerPasskey`.
+ */
+export type PasskeyRegistrationOptions = Record<string, unknown> & {
+  challenge: string;
+  rp: { id?: string; name: string };
+  assertion_options?: {
+    challenge: string;
+    rpId: string;
+    allowCredentials: { id: string; type: 'public-key'; transports?: string[] }[];
+    userVerification: 'required';
+    timeout: number;
+  };
+};
+
 export interface EnrollOptions {
   ticket: string;
   name?: string;
@@ -117,14 +134,21 @@ export class DeviceClient {
     return this.#call('PUT', '/device/push', { push });
   }
 
-  /** WebAuthn creation options (JSON) for registering this device's passkey. */
-  async passkeyRegistrationOptions(): Promise<Record<string, unknown>> {
+  /** WebAuthn creation options (JSON) for registering this device's passkey (and confirming with the current one). */
+  async passkeyRegistrationOptions(): Promise<PasskeyRegistrationOptions> {
     return this.#call('POST', '/device/passkey/registration-options', {});
   }
 
-  /** Sends the new passkey (`PublicKeyCredential.toJSON()`) for verification and storage. */
-  async registerPasskey(response: unknown): Promise<{ credential_id: string }> {
-    return this.#call('POST', '/device/passkey', { response });
+  /**
+   * Sends the new passkey (`PublicKeyCredential.toJSON()`) for verification and storage. Replacing a passkey needs
+   * `assertion`: the current passkey's assertion over the same challenge (`assertion_options`); without it, or when
+   * it does not verify, the service answers 403 and this throws `UserVerificationRequired`.
+   */
+  async registerPasskey(response: unknown, options: { assertion?: unknown } = {}): Promise<{ credential_id: string }> {
+    return this.#call('POST', '/device/passkey', {
+      response,
+      ...(options.assertion !== undefined ? { assertion: options.assertion } : {}),
+    });
   }
 
   async #call<T>(

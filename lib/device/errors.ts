@@ -35,7 +35,10 @@ export class InvalidBindingCode extends DeviceApiError {
   override readonly name = 'InvalidBindingCode';
 }
 
-/** 400 `user_verification_required`: the tenant needs a passkey assertion to approve (or the device has no passkey). */
+/**
+ * `user_verification_required`: 400 when the tenant needs a passkey assertion to approve (or the device has no
+ * passkey); 403 when replacing a passkey without a verified assertion by the current one.
+ */
 export class UserVerificationRequired extends DeviceApiError {
   override readonly name = 'UserVerificationRequired';
 }

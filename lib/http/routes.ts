@@ -31,6 +31,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/{tenant}/device/passkey', fn: 'device' },
   { method: 'GET', path: '/{tenant}/authenticator', fn: 'web' },
   { method: 'GET', path: '/{tenant}/authenticator/manifest.webmanifest', fn: 'web' },
+  { method: 'GET', path: '/{tenant}/authenticator/sw.js', fn: 'web' },
   { method: 'GET', path: '/{tenant}/console', fn: 'web' },
   { method: 'POST', path: '/{tenant}/console/requests', fn: 'web' },
   { method: 'POST', path: '/{tenant}/console/poll', fn: 'web' },
@@ -46,6 +47,12 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/admin/tenants/{tenant}/users/{sub}/enrollment-tickets', fn: 'admin', admin: true },
   { method: 'GET', path: '/admin/tenants/{tenant}/users/{sub}/devices', fn: 'admin', admin: true },
   { method: 'DELETE', path: '/admin/tenants/{tenant}/users/{sub}/devices/{device_id}', fn: 'admin', admin: true },
+  {
+    method: 'DELETE',
+    path: '/admin/tenants/{tenant}/users/{sub}/devices/{device_id}/passkey',
+    fn: 'admin',
+    admin: true,
+  },
   { method: 'GET', path: '/admin/tenants/{tenant}/requests/{auth_req_id}', fn: 'admin', admin: true },
 ];
 

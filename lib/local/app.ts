@@ -43,7 +43,7 @@ export interface LocalServiceOptions {
   /** Where the built web assets are (default: lib/web/dist). */
   webAssetDirs?: string[];
   /**
-   * Callback timings (tests shorten them): outbound timeouts, the retry backoff, and the delays before a callback
+   * Callback timings (tests shorten them): outbound client options (also used for device webhooks and Web Push), the retry backoff, and the delays before a callback
    * event whose handling failed (store or signing unavailable) is handed over again.
    */
   callbacks?: {
@@ -104,14 +104,16 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     ledgerTable: LEDGER_TABLE_DEFAULT,
   });
   const store = withSettingsCache(dynamoDbStore, clock);
+  // The one outbound client (hardening rule 3): callbacks, device webhooks, Web Push.
+  const outbound = new GuardedOutboundHttp(options.callbacks?.outbound);
   const deps = {
     store,
     keys: new LocalKeys(store, clock),
-    notifier: new LocalNotifier(options.logger, { directory: store }),
+    notifier: new LocalNotifier(options.logger, { directory: store, outbound }),
     events: new InProcessEventBus(options.logger),
     scheduler: new LocalScheduler(clock, options.logger),
     deadLetters: new StoreDeadLetters(store, options.logger),
-    outbound: new GuardedOutboundHttp(options.callbacks?.outbound),
+    outbound,
     clock,
     logger: options.logger,
     config: {

@@ -1,7 +1,3 @@
-import { promises as dns } from 'node:dns';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { isIP } from 'node:net';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -10,8 +6,7 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
-import { forbiddenAddressReason, isLoopbackHost } from '../http/notification-endpoint.ts';
-import { guardedLookup } from '../http/outbound.ts';
+import { GuardedOutboundHttp } from '../http/outbound.ts';
 import type { Client } from '../model.ts';
 
 /** JWS algorithms this service verifies for client-signed JWTs: asymmetric only (CIBA §7.1.1, RFC 7523 §3). */
@@ -35,85 +30,30 @@ export const REQUEST_SIGNING_ALGS = ['PS256', 'ES256', 'RS256'];
 const MAX_JWKS_BYTES = 64 * 1024;
 const FETCH_TIMEOUT_MS = 3_000;
 
-/**
- * Why a jwks_uri is refused, or undefined: https only, plain http to a loopback host only in local development
- * mode; no fragment or credentials; outside development mode no IP literal in a private or reserved range (names
- * are resolved and checked again at every fetch).
- */
-export const jwksUriProblem = (raw: string, developmentMode: boolean): string | undefined => {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return 'jwks_uri must be an absolute URL';
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && developmentMode && isLoopbackHost(url.hostname))) {
-    return 'jwks_uri must be an https URL (plain http only to loopback in development mode)';
-  }
-  if (raw.includes('#') || url.username !== '' || url.password !== '') {
-    return 'jwks_uri must not contain a fragment or user information';
-  }
-  if (!developmentMode) {
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (isLoopbackHost(host)) return 'jwks_uri must not be a loopback address';
-    if (isIP(host) !== 0 && forbiddenAddressReason(host)) return `jwks_uri is refused: ${forbiddenAddressReason(host)}`;
-  }
-  return undefined;
-};
+/** The outbound client for jwks_uri fetches (lib/http/outbound.ts): the same URL policy and guard as every call out. */
+const outbound = new GuardedOutboundHttp({ responseTimeoutMs: FETCH_TIMEOUT_MS });
 
 /**
- * A `fetch` for jose's remote JWKS: GET only, no redirects (a 3xx is a failure), addresses checked as for
- * callbacks (lib/http/outbound.ts), at most 64 KB read, a hard timeout.
+ * A `fetch` for jose's remote JWKS through the guarded outbound client: GET, no redirects (a 3xx is a failure),
+ * at most 64 KB read, jose's abort signal honoured.
  */
-export const guardedJwksFetch =
+const guardedJwksFetch =
   (allowPrivateNetwork: boolean): FetchImplementation =>
-  (url, options) =>
-    new Promise<Response>((resolve, reject) => {
-      const target = new URL(url);
-      const problem = jwksUriProblem(url, allowPrivateNetwork);
-      if (problem) {
-        reject(new Error(problem));
-        return;
-      }
-      const secure = target.protocol === 'https:';
-      const req = (secure ? httpsRequest : httpRequest)({
-        protocol: target.protocol,
-        hostname: target.hostname.replace(/^\[|\]$/g, ''),
-        port: target.port || (secure ? 443 : 80),
-        path: `${target.pathname}${target.search}`,
-        method: 'GET',
-        agent: false,
-        lookup: guardedLookup(allowPrivateNetwork, (h) => dns.lookup(h, { all: true, verbatim: true })),
-        headers: { Accept: 'application/json', 'User-Agent': 'ciba-service', Connection: 'close' },
-        signal: options.signal,
-        timeout: FETCH_TIMEOUT_MS,
-      });
-      req.on('timeout', () => req.destroy(new Error('jwks_uri timed out')));
-      req.on('error', reject);
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_JWKS_BYTES) {
-            res.destroy();
-            reject(new Error('jwks_uri answered more than 64 KB'));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () =>
-          resolve(
-            new Response(Buffer.concat(chunks), {
-              status: res.statusCode ?? 500,
-              headers: { 'content-type': String(res.headers['content-type'] ?? 'application/json') },
-            }),
-          ),
-        );
-        res.on('error', reject);
-      });
-      req.end();
+  async (url, options) => {
+    const answer = await outbound.request(url, {
+      method: 'GET',
+      headers: { Accept: 'application/json' },
+      allowPrivateNetwork,
+      readBody: MAX_JWKS_BYTES,
+      name: 'jwks_uri',
+      ...(options.signal ? { signal: options.signal } : {}),
     });
+    if ('error' in answer) throw new Error(`jwks_uri: ${answer.error}`);
+    return new Response(answer.body ?? null, {
+      status: answer.status,
+      headers: { 'content-type': String(answer.headers['content-type'] ?? 'application/json') },
+    });
+  };
 
 type RemoteSet = ReturnType<typeof createRemoteJWKSet>;
 

@@ -403,7 +403,7 @@ describe('the admin API (DESIGN.md, local mode)', () => {
       const before = Math.floor(Date.now() / 1000);
       const enrolled = await device.enroll(ticket.body.ticket, {
         name: 'Erin phone',
-        push: { type: 'webhook', url: 'http://127.0.0.1:9/hook' },
+        push: { type: 'webhook', url: 'https://hooks.example.com/ciba' },
       });
       expect(enrolled.status).toBe(201);
       expect(enrolled.body).toEqual({ device_id: device.deviceId });

@@ -451,6 +451,27 @@ describe('the device API (DESIGN.md)', () => {
       await bob.decide(other, 'deny');
     });
 
+    it('hardening rule 11: refuses a decision whose proof lacks the txn or decision claim with 401, and records nothing', async () => {
+      const txn = txnOf(await start({}, 'bob'));
+      const url = `${fx.issuer}/device/transactions/${txn}`;
+      for (const [label, claims] of [
+        ['neither claim', {}],
+        ['no txn claim', { decision: 'approve' }],
+        ['no decision claim', { txn }],
+        ['a txn claim that is not a string', { txn: [txn], decision: 'approve' }],
+      ] as const) {
+        const answer = await bob.call(
+          'POST',
+          `/device/transactions/${txn}`,
+          { decision: 'approve' },
+          await bob.proof('POST', url, claims),
+        );
+        expectDpopError(answer, label);
+      }
+      expect((await bob.call('GET', `/device/transactions/${txn}`)).body.status).toBe('pending');
+      expect((await bob.decide(txn, 'approve')).body).toEqual({ txn, status: 'approved' });
+    });
+
     it('refuses invalid decision bodies with 400 and leaves the request pending', async () => {
       const txn = txnOf(await start({}, 'bob'));
       for (const body of [

@@ -92,6 +92,52 @@ describe('the web authenticator and the operator console in Chromium', { timeout
 
   const requestCard = (page: Page, clientName: string) => page.getByRole('article', { name: clientName });
 
+  /**
+   * A fresh profile with a virtual platform authenticator (CDP WebAuthn), enrolled as alice's authenticator and with
+   * its passkey set up. WebAuthn needs a domain as RP ID: the page is opened on localhost, not 127.0.0.1.
+   */
+  const passkeyPage = async (fx: TenantFixture) => {
+    const origin = svc.url.replace('127.0.0.1', 'localhost');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const addAuthenticator = async () =>
+      (
+        await cdp.send('WebAuthn.addVirtualAuthenticator', {
+          options: {
+            protocol: 'ctap2',
+            transport: 'internal',
+            hasResidentKey: true,
+            hasUserVerification: true,
+            isUserVerified: true,
+          },
+        })
+      ).authenticatorId;
+    const authenticator = await addAuthenticator();
+    const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`);
+    await page.goto(ticket.body.enrollment_uri.replace(svc.url, origin));
+    await page.getByText('This browser is your authenticator').waitFor();
+    await page.getByRole('button', { name: 'Set up passkey' }).click();
+    await page.getByText('Passkey ready').waitFor();
+    return { context, page, cdp, authenticator, addAuthenticator };
+  };
+
+  /** Starts a request for alice, approves it on the page (with the passkey) and returns the ID token's acr. */
+  const approveOnPage = async (fx: TenantFixture, page: Page) => {
+    const config = await oidc(fx);
+    const ack = await client.initiateBackchannelAuthentication(config, {
+      scope: 'openid',
+      login_hint: 'alice',
+      binding_message: 'Transfer 250 EUR',
+    });
+    const card = requestCard(page, 'Test Console');
+    await card.getByText('Transfer 250 EUR').waitFor({ timeout: 10_000 });
+    await card.getByRole('button', { name: 'Approve', exact: true }).click();
+    await page.getByRole('heading', { name: 'Approved' }).waitFor();
+    return (await client.pollBackchannelAuthenticationGrant(config, ack)).claims()?.acr;
+  };
+
   it('enrolls through the enrollment URI, shows the request, and Approve gives the client tokens', async () => {
     const fx = await createTenantFixture(svc, 'web-approve', { display_name: 'ACME Support' });
     const { context, page } = await enrolledPage(fx, { viewport: { width: 360, height: 780 } });
@@ -190,41 +236,102 @@ describe('the web authenticator and the operator console in Chromium', { timeout
 
   it('user verification: a passkey registered after enrollment, then Approve asks for it and the acr says so', async () => {
     const fx = await createTenantFixture(svc, 'web-passkey', { user_verification: 'passkey' });
-    // WebAuthn needs a domain as RP ID: localhost, not 127.0.0.1.
-    const origin = svc.url.replace('127.0.0.1', 'localhost');
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-      },
-    });
-    const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`);
-    await page.goto(ticket.body.enrollment_uri.replace(svc.url, origin));
-    await page.getByText('This browser is your authenticator').waitFor();
-    await page.getByRole('button', { name: 'Set up passkey' }).click();
-    await page.getByText('Passkey ready').waitFor();
-
-    const config = await oidc(fx);
-    const ack = await client.initiateBackchannelAuthentication(config, {
-      scope: 'openid',
-      login_hint: 'alice',
-      binding_message: 'Transfer 250 EUR',
-    });
-    const card = requestCard(page, 'Test Console');
-    await card.getByText('Transfer 250 EUR').waitFor({ timeout: 10_000 });
-    await card.getByRole('button', { name: 'Approve', exact: true }).click();
-    await page.getByRole('heading', { name: 'Approved' }).waitFor();
-    const tokens = await client.pollBackchannelAuthenticationGrant(config, ack);
-    expect(tokens.claims()?.acr).toBe(ACR_PASSKEY);
+    const { context, page } = await passkeyPage(fx);
+    expect(await approveOnPage(fx, page)).toBe(ACR_PASSKEY);
     const discovery = await (await fetch(`${fx.issuer}/.well-known/openid-configuration`)).json();
     expect(discovery.acr_values_supported).toContain(ACR_PASSKEY);
+    await context.close();
+  });
+
+  it('hardening rule 1: replacing the passkey asks for the current one first; then only the new one approves', async () => {
+    const fx = await createTenantFixture(svc, 'web-passkey-swap', { user_verification: 'passkey' });
+    const { context, page, cdp, authenticator: first, addAuthenticator } = await passkeyPage(fx);
+    const credentials = async (authenticatorId: string) =>
+      (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+    const [old] = await credentials(first);
+
+    await page.getByRole('button', { name: 'Replace passkey' }).click();
+    const confirm = page.getByRole('button', { name: 'Confirm with current passkey' });
+    // Without the current passkey's user verification nothing is created, and the page says what to do.
+    await cdp.send('WebAuthn.setUserVerified', { authenticatorId: first, isUserVerified: false });
+    await confirm.click();
+    await page.getByText('Replacing a passkey needs the current one').waitFor(SHOWN);
+    expect(await credentials(first)).toHaveLength(1);
+    await cdp.send('WebAuthn.setUserVerified', { authenticatorId: first, isUserVerified: true });
+    await confirm.click();
+    await page.getByText('Your current passkey confirmed. Now create the new one.').waitFor(SHOWN);
+    // The current passkey signed (its counter moved) before anything was created.
+    expect((await credentials(first))[0]?.signCount).toBe(old!.signCount + 1);
+    expect(await credentials(first)).toHaveLength(1);
+
+    // The new passkey lives on another authenticator (a new phone, a security key); the old one is gone.
+    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: first });
+    const second = await addAuthenticator();
+    await page.getByRole('button', { name: 'Create new passkey' }).click();
+    await page.getByText('Passkey replaced').waitFor(SHOWN);
+    expect(await credentials(second)).toHaveLength(1);
+    await page.getByRole('button', { name: 'Replace passkey' }).waitFor();
+    expect(await approveOnPage(fx, page)).toBe(ACR_PASSKEY);
+    await context.close();
+  });
+
+  it('hardening rule 5: a long unbreakable message stays inside its box at 360 px, the buttons stay usable', async () => {
+    const fx = await createTenantFixture(svc, 'web-clip', {}, { client_name: 'ACME Support Console' });
+    const { context, page } = await enrolledPage(fx, { viewport: { width: 360, height: 780 } });
+    const config = await oidc(fx);
+    // One grapheme cluster (pictographs joined by ZWJ): no line may break inside it, and it counts as 1 character.
+    const unbreakable = `${'🐕\u200d'.repeat(150)}🐕`;
+    await client.initiateBackchannelAuthentication(config, {
+      scope: 'openid',
+      login_hint: 'alice',
+      binding_message: unbreakable,
+    });
+    const card = requestCard(page, 'ACME Support Console');
+    await card.getByRole('button', { name: 'Approve', exact: true }).waitFor({ timeout: 10_000 });
+    const layout = await page.evaluate(() => {
+      const request = document.querySelector('article.request')!;
+      const code = request.querySelector('.binding-code')!;
+      const box = (e: Element) => e.getBoundingClientRect();
+      return {
+        viewport: window.innerWidth,
+        pageWidth: document.documentElement.scrollWidth,
+        codeOverflows: code.scrollWidth > code.clientWidth,
+        codeRight: box(code).right,
+        cardRight: box(request).right,
+        buttonsInside: [...request.querySelectorAll('button')].every((b) => box(b).right <= box(request).right),
+      };
+    });
+    // The message really is wider than the phone: what keeps the page in place is the clipping.
+    expect(layout.codeOverflows).toBe(true);
+    expect(layout.pageWidth).toBeLessThanOrEqual(layout.viewport);
+    expect(layout.codeRight).toBeLessThanOrEqual(layout.cardRight);
+    expect(layout.cardRight).toBeLessThanOrEqual(layout.viewport);
+    expect(layout.buttonsInside).toBe(true);
+    await page.screenshot({ path: join(SCREENSHOTS, 'authenticator-clipped-360.png') });
+    await context.close();
+  });
+
+  it("the service worker is scoped to the tenant's authenticator and cannot claim the rest of the origin", async () => {
+    const fx = await createTenantFixture(svc, 'web-sw');
+    const { context, page } = await enrolledPage(fx);
+    const scope = await page.evaluate(() => navigator.serviceWorker.ready.then((r) => r.scope));
+    expect(scope).toBe(`${fx.issuer}/authenticator`);
+    const widen = (script: string, wanted: string) =>
+      page.evaluate(
+        ([url, at]) =>
+          navigator.serviceWorker.register(url!, { scope: at! }).then(
+            (r) => `registered ${r.scope}`,
+            (e: Error) => e.name,
+          ),
+        [script, wanted],
+      );
+    const own = await page.evaluate(() => document.body.dataset.serviceWorker!);
+    for (const wanted of ['/', `/${fx.tenant}/`, '/other-tenant/authenticator', '/admin/']) {
+      expect(await widen(own, wanted), `${own} at ${wanted}`).toBe('SecurityError');
+      expect(await widen('/assets/sw.js', wanted), `/assets/sw.js at ${wanted}`).toBe('SecurityError');
+    }
+    const worker = await fetch(`${svc.url}${own}`);
+    expect(worker.headers.get('service-worker-allowed')).toBe(`/${fx.tenant}/authenticator`);
     await context.close();
   });
 

@@ -95,7 +95,7 @@ describe('the device SDK against the local server', () => {
       passkey: false,
       tenant: { binding_code_confirmation: false, user_verification: 'none' },
     });
-    await device.setPush({ type: 'webhook', url: 'http://127.0.0.1:9/hook' });
+    await device.setPush({ type: 'webhook', url: 'https://hooks.example.com/ciba' });
     expect((await device.profile()).push).toEqual({ type: 'webhook', disabled: false });
   });
 

@@ -482,6 +482,36 @@ describe('devices', () => {
     expect((await t.store.getDevice(u.tenantId, d.device.deviceId))?.push).toEqual(push);
     expect((await t.store.getUser(u.tenantId, u.sub))?.devices[0]?.push).toEqual(push);
   });
+
+  it('writes a passkey only over the one expected (hardening rule 1), and removes it for its user only', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const d = device(u.tenantId, u.sub);
+    await t.store.createDevice(d.device, d.summary);
+    const passkey = (credentialId: string, counter = 0) => ({ credentialId, publicKey: 'pk', counter, createdAt: NOW });
+    const stored = async () => (await t.store.getDevice(u.tenantId, d.device.deviceId))?.passkey?.credentialId;
+    const set = (credentialId: string, expected: string | null) =>
+      t.store.setDevicePasskey(u.tenantId, d.device.deviceId, passkey(credentialId), expected);
+
+    expect(await set('first', null)).toBe('ok');
+    // A second "first" registration (it saw no passkey) and a replacement checked against another passkey lose.
+    expect(await set('racer', null)).toBe('conflict');
+    expect(await set('swap', 'someone-else')).toBe('conflict');
+    expect(await stored()).toBe('first');
+    expect(await set('second', 'first')).toBe('ok');
+    expect(await stored()).toBe('second');
+
+    expect(await t.store.removeDevicePasskey(u.tenantId, 'mallory', d.device.deviceId)).toBeUndefined();
+    expect((await t.store.removeDevicePasskey(u.tenantId, u.sub, d.device.deviceId))?.credentialId).toBe('second');
+    expect(await stored()).toBeUndefined();
+    expect(await t.store.removeDevicePasskey(u.tenantId, u.sub, d.device.deviceId)).toBeUndefined();
+    // A counter update of the removed passkey does not bring it back.
+    expect(await t.store.setDevicePasskey(u.tenantId, d.device.deviceId, passkey('second', 7), 'second')).toBe(
+      'conflict',
+    );
+    expect(await stored()).toBeUndefined();
+    expect(await t.store.setDevicePasskey(u.tenantId, uid('gone'), passkey('x'), null)).toBe('conflict');
+  });
 });
 
 describe('signing keys', () => {

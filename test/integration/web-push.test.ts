@@ -1,32 +1,34 @@
 import { createECDH, randomBytes } from 'node:crypto';
-import { createServer as createHttpsServer, globalAgent, type Server } from 'node:https';
+import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webPush from 'web-push';
 import { WebPushDeviceNotifier } from '../../lib/adapters/web-push-device-notifier.ts';
+import { GuardedOutboundHttp } from '../../lib/http/outbound.ts';
 import { DEFAULT_TENANT_SETTINGS, type DeviceSummary } from '../../lib/model.ts';
 import type { DeviceNotification } from '../../lib/ports.ts';
 import { TestPki } from '../helpers/strong-auth.ts';
 
 /**
- * The default Web Push sender (the web-push library, loaded on first use) against a local push service over HTTPS:
- * what a real push service receives (RFC 8030 headers, RFC 8291 aes128gcm body, RFC 8292 VAPID), and how its answers
- * reach the notifier.
+ * The default Web Push sender (the web-push library, loaded on first use, encrypts and signs; the guarded outbound
+ * client sends) against a local push service over HTTPS: what a real push service receives (RFC 8030 headers,
+ * RFC 8291 aes128gcm body, RFC 8292 VAPID), how its answers reach the notifier, and that the push endpoint passes
+ * the outbound guard (hardening rule 3).
  */
 describe('Web Push through the web-push library', () => {
   const received: { path: string; headers: Record<string, string | string[] | undefined>; bytes: number }[] = [];
   let answer = 201;
   let server: Server;
   let origin: string;
+  let outbound: GuardedOutboundHttp;
   const vapid = webPush.generateVAPIDKeys();
   const browser = createECDH('prime256v1');
   browser.generateKeys();
 
   beforeAll(async () => {
     const pki = await TestPki.create();
-    // web-push uses the default HTTPS agent: trust the test CA there (this file runs in its own worker).
-    globalAgent.options.ca = pki.ca.cert;
+    outbound = new GuardedOutboundHttp({ trustedCa: pki.ca.cert });
     server = createHttpsServer({ cert: pki.server.cert, key: pki.server.key }, (req, res) => {
       let bytes = 0;
       req.on('data', (chunk: Buffer) => {
@@ -42,7 +44,7 @@ describe('Web Push through the web-push library', () => {
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  const notifier = () =>
+  const notifier = (developmentMode = true) =>
     new WebPushDeviceNotifier({
       next: { notify: async () => ({}) },
       directory: {
@@ -52,6 +54,8 @@ describe('Web Push through the web-push library', () => {
           updatedAt: 0,
           settings: {
             ...DEFAULT_TENANT_SETTINGS,
+            // The push service listens on loopback: reachable in development mode only.
+            developmentMode,
             webPush: {
               subject: 'mailto:ops@example.com',
               vapidPublicKey: vapid.publicKey,
@@ -62,6 +66,7 @@ describe('Web Push through the web-push library', () => {
       },
       logger: { debug() {}, info() {}, warn() {}, error() {} },
       now: () => 1_000,
+      outbound,
     });
   const device = (path: string): DeviceSummary => ({
     deviceId: 'd',
@@ -111,5 +116,11 @@ describe('Web Push through the web-push library', () => {
     answer = 410;
     expect(await notifier().notify(device('/push/gone'), notification)).toEqual({ disabled: true });
     expect(received.splice(0).map((r) => r.path)).toEqual(['/push/gone']);
+  });
+
+  it('refuses a push endpoint on loopback outside development mode, without connecting', async () => {
+    answer = 201;
+    expect(await notifier(false).notify(device('/push/refused'), notification)).toEqual({});
+    expect(received.splice(0)).toEqual([]);
   });
 });

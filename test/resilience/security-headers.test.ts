@@ -53,8 +53,8 @@ const checkHeaders = (label: string, res: Response) => {
     expect(csp, label).not.toMatch(/unsafe-inline|unsafe-eval|\*/);
     expect(h.get('x-frame-options'), label).toBe('DENY');
   }
-  // Anything that is not a public document or a static asset is never stored by a cache.
-  const publicDoc = /\/\.well-known\/|\/assets\/|manifest\.webmanifest/.test(label);
+  // Anything that is not a public document or a static asset (the service worker is one) is never stored by a cache.
+  const publicDoc = /\/\.well-known\/|\/assets\/|manifest\.webmanifest|\/authenticator\/sw\.js/.test(label);
   if (!publicDoc && !type.startsWith('text/html')) expect(cache, label).toContain('no-store');
   if (res.status >= 400) expect(type, label).toMatch(/^application\/json/);
 };

@@ -3,6 +3,7 @@ import type { BaseAwsDeps } from '../aws-deps.ts';
 import { SnsDeviceNotifier } from '../sns-device-notifier.ts';
 import { WebPushDeviceNotifier } from '../web-push-device-notifier.ts';
 import { AWS_ENV, type Env, required } from './env.ts';
+import { outbound } from './outbound.ts';
 
 /** Web Push for browser authenticators in front of SNS mobile push. */
 export const pushNotifier = (env: Env, base: BaseAwsDeps) =>
@@ -15,4 +16,6 @@ export const pushNotifier = (env: Env, base: BaseAwsDeps) =>
     }),
     directory: base.store,
     logger: base.logger,
+    // Web Push goes through the guarded outbound client (hardening rule 3).
+    outbound: outbound(),
   });

@@ -2,6 +2,7 @@ import { access } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { DeviceClient, type DevicePushRegistration, type Transaction } from '../../device/client.ts';
+import { UserVerificationRequired } from '../../device/errors.ts';
 import { DeviceKey } from '../../device/key.ts';
 import { defaultKeyFilePath, loadDeviceKeyFile, saveDeviceKeyFile } from '../../device/node-key-file.ts';
 import { type CliContext, CliError } from '../context.ts';
@@ -41,6 +42,21 @@ const openDevice = async (ctx: CliContext, g: Globals, cmd: Command): Promise<De
 };
 
 const timeLeft = (ctx: CliContext, t: Transaction): string => formatDuration(t.expires_at - ctx.now() / 1000);
+
+/**
+ * `user_verification_required`: the tenant asks for a passkey (WebAuthn user verification), which a terminal cannot
+ * provide. Says what to do instead: approve in the web authenticator, whose passkey is registered (or replaced, with
+ * the old one's confirmation) there; an operator resets a lost one with `ciba user reset-passkey`.
+ */
+export const passkeyHint = (error: unknown, issuer: string): unknown =>
+  error instanceof UserVerificationRequired
+    ? new CliError(
+        'user_verification_required',
+        `${error.description ?? 'this tenant asks for a passkey'}. The terminal authenticator cannot use passkeys: ` +
+          `approve in the web authenticator (${issuer}/authenticator), which registers and replaces the device's passkey; ` +
+          'an operator resets a lost passkey with `ciba user reset-passkey <sub> <device_id>`',
+      )
+    : error;
 
 export const registerDevice = (program: Command, ctx: CliContext): void => {
   const device = program
@@ -130,11 +146,11 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
       .action(
         action<{ bindingCode?: string }>(ctx, async ({ g, cmd, args, opts }) => {
           const client = await openDevice(ctx, g, cmd);
-          const r = await client.decide(
-            args[0]!,
-            decision,
-            opts.bindingCode !== undefined ? { bindingCode: opts.bindingCode } : {},
-          );
+          const r = await client
+            .decide(args[0]!, decision, opts.bindingCode !== undefined ? { bindingCode: opts.bindingCode } : {})
+            .catch((error: unknown) => {
+              throw passkeyHint(error, client.issuer);
+            });
           if (g.json) return printJson(ctx, r);
           ctx.stdout(`${r.status} ${r.txn}\n`);
         }),

@@ -107,4 +107,16 @@ export const registerUser = (program: Command, ctx: CliContext): void => {
         if (!g.json) ctx.stdout(`revoked device ${args[1]}\n`);
       }),
     );
+
+  user
+    .command('reset-passkey')
+    .description("remove a device's passkey (lost or replaced authenticator); the device then registers a new one")
+    .argument('<sub>')
+    .argument('<device_id>')
+    .action(
+      action(ctx, async ({ g, args }) => {
+        await adminApi(ctx, g).delete('users', args[0]!, 'devices', args[1]!, 'passkey');
+        if (!g.json) ctx.stdout(`reset the passkey of device ${args[1]}\n`);
+      }),
+    );
 };

@@ -2,11 +2,22 @@
  * The web authenticator: enrolls this browser with the ticket in the URL fragment (a non-extractable P-256 key in
  * IndexedDB), lists pending requests live, and approves or denies them with DPoP-signed calls (lib/device).
  */
-import { startAuthentication, startRegistration } from '@simplewebauthn/browser';
+import { startAuthentication, startRegistration, WebAuthnError } from '@simplewebauthn/browser';
 import { browserKeyStore, createStoredDeviceKey, loadStoredDeviceKey } from '../../device/browser-key-store.ts';
-import { DeviceClient, type DeviceProfile, type Transaction } from '../../device/client.ts';
+import {
+  DeviceClient,
+  type DeviceProfile,
+  type PasskeyRegistrationOptions,
+  type Transaction,
+} from '../../device/client.ts';
 import { createDpopProof } from '../../device/dpop.ts';
-import { DeviceApiError, InvalidBindingCode, InvalidDpopProof, RequestNotPending } from '../../device/errors.ts';
+import {
+  DeviceApiError,
+  InvalidBindingCode,
+  InvalidDpopProof,
+  RequestNotPending,
+  UserVerificationRequired,
+} from '../../device/errors.ts';
 import { browserDeviceName, describeScopes, renderAuthorizationDetails } from './describe.ts';
 import { $, formatTimeLeft, h, sleep } from './dom.ts';
 
@@ -46,6 +57,9 @@ const errorText = (error: unknown): string => {
   const sentence = text.charAt(0).toUpperCase() + text.slice(1);
   return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
 };
+
+/** The browser's WebAuthn ceremony failed or was cancelled (simplewebauthn wraps the DOMException). */
+const ceremonyFailed = (error: unknown): boolean => error instanceof DOMException || error instanceof WebAuthnError;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Start
@@ -449,8 +463,7 @@ const renderRequest = (entry: Entry, client: DeviceClient, profile: DeviceProfil
         showResult(entry, 'gone', onGone);
         return;
       }
-      error.textContent =
-        e instanceof DOMException ? 'The passkey check was cancelled or failed. Try again.' : errorText(e);
+      error.textContent = ceremonyFailed(e) ? 'The passkey check was cancelled or failed. Try again.' : errorText(e);
     }
   };
   approve.addEventListener('click', () => void decide('approve'));
@@ -503,42 +516,94 @@ const showResult = (entry: Entry, status: 'approved' | 'denied' | 'gone', onGone
 const renderSetup = (setup: HTMLElement, client: DeviceClient, profile: DeviceProfile) => {
   setup.replaceChildren();
   if (profile.tenant.user_verification === 'passkey' && !profile.passkey) {
-    const button = h('button', { type: 'button', class: 'primary' }, 'Set up passkey');
-    const error = h('p', { class: 'error', role: 'alert' });
-    const card = h(
-      'section',
-      { class: 'card setup-card' },
-      h('h2', {}, 'Protect approvals with a passkey'),
-      h(
-        'p',
-        {},
-        `${profile.tenant.display_name} asks you to confirm each approval with your fingerprint, face or device PIN.`,
-      ),
-      error,
-      button,
-    );
-    button.addEventListener('click', async () => {
-      button.disabled = true;
-      error.textContent = '';
-      try {
-        const optionsJSON = await client.passkeyRegistrationOptions();
-        const response = await startRegistration({ optionsJSON: optionsJSON as never });
-        await client.registerPasskey(response);
-        profile.passkey = true;
-        card.replaceWith(notice('success', 'Passkey ready', 'You will confirm approvals with it.'));
-        for (const note of document.querySelectorAll('.request .hint')) {
-          if (/passkey on this device first/.test(note.textContent ?? '')) {
-            note.textContent = 'You will confirm with your passkey (fingerprint, face or PIN).';
-          }
-        }
-      } catch (e) {
-        button.disabled = false;
-        error.textContent = e instanceof DOMException ? 'The passkey was not created. Try again.' : errorText(e);
-      }
-    });
-    setup.append(card);
+    setup.append(passkeyCard(client, profile, 'setup'));
   }
   void setUpNotifications(setup, client, profile);
+};
+
+/**
+ * Sets up this device's passkey, or replaces it. A device that has a passkey proves it before a new one replaces it
+ * (hardening rule 1): the service's options then carry `assertion_options`, the current passkey confirms first, and
+ * the new one is created with a second tap (Safari wants a user gesture for each WebAuthn call). A refusal
+ * (`user_verification_required`: the passkey did not confirm, or one was set meanwhile elsewhere) starts over with
+ * the current passkey's confirmation.
+ */
+const passkeyCard = (client: DeviceClient, profile: DeviceProfile, mode: 'setup' | 'replace'): HTMLElement => {
+  const title = h('h2', {}, mode === 'setup' ? 'Protect approvals with a passkey' : 'Replace your passkey');
+  const text = h(
+    'p',
+    {},
+    mode === 'setup'
+      ? `${profile.tenant.display_name} asks you to confirm each approval with your fingerprint, face or device PIN.`
+      : 'First confirm with your current passkey, then create the new one.',
+  );
+  const button = h(
+    'button',
+    { type: 'button', class: 'primary' },
+    mode === 'setup' ? 'Set up passkey' : 'Confirm with current passkey',
+  );
+  const error = h('p', { class: 'error', role: 'alert' });
+  const card = h('section', { class: 'card setup-card' }, title, text, error, button);
+  let options: PasskeyRegistrationOptions | undefined;
+  let assertion: unknown;
+  const startOver = (message: string) => {
+    options = undefined;
+    assertion = undefined;
+    error.textContent = message;
+    button.textContent = 'Confirm with current passkey';
+  };
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    error.textContent = '';
+    try {
+      options ??= await client.passkeyRegistrationOptions();
+      const { assertion_options: confirm, ...creation } = options;
+      if (confirm && assertion === undefined) {
+        // Step 1 of a replacement: the current passkey confirms, over the same challenge.
+        title.textContent = 'Replace your passkey';
+        assertion = await startAuthentication({ optionsJSON: confirm as never });
+        text.textContent = 'Your current passkey confirmed. Now create the new one.';
+        button.textContent = 'Create new passkey';
+        return;
+      }
+      const response = await startRegistration({ optionsJSON: creation as never });
+      await client.registerPasskey(response, assertion === undefined ? {} : { assertion });
+      const replaced = profile.passkey || assertion !== undefined;
+      profile.passkey = true;
+      card.replaceWith(
+        notice(
+          'success',
+          replaced ? 'Passkey replaced' : 'Passkey ready',
+          replaced ? 'Approvals now use your new passkey.' : 'You will confirm approvals with it.',
+        ),
+      );
+      for (const note of document.querySelectorAll('.request .hint')) {
+        if (/passkey on this device first/.test(note.textContent ?? '')) {
+          note.textContent = 'You will confirm with your passkey (fingerprint, face or PIN).';
+        }
+      }
+      refreshFooter(client, profile);
+    } catch (e) {
+      if (e instanceof UserVerificationRequired) {
+        title.textContent = 'Replace your passkey';
+        startOver(
+          assertion === undefined
+            ? 'This device already has a passkey: confirm with it first.'
+            : 'Your current passkey did not confirm. If you no longer have it, ask your administrator to reset it.',
+        );
+      } else if (ceremonyFailed(e) && options?.assertion_options && assertion === undefined) {
+        startOver('Replacing a passkey needs the current one. If you lost it, ask your administrator to reset it.');
+      } else {
+        options = undefined;
+        assertion = undefined;
+        if (mode === 'setup') button.textContent = 'Set up passkey';
+        error.textContent = ceremonyFailed(e) ? 'The passkey was not created. Try again.' : errorText(e);
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return card;
 };
 
 const setUpNotifications = async (setup: HTMLElement, client: DeviceClient, profile: DeviceProfile) => {
@@ -603,13 +668,26 @@ const footer = (client: DeviceClient, profile: DeviceProfile) => {
     await browserKeyStore.remove(issuer);
     location.reload();
   });
+  const replace = profile.passkey ? h('button', { type: 'button', class: 'link' }, 'Replace passkey') : null;
+  replace?.addEventListener('click', () => {
+    const setup = document.querySelector('.setup');
+    if (!setup || setup.querySelector('.setup-card')) return;
+    const card = passkeyCard(client, profile, 'replace');
+    setup.prepend(card);
+    card.querySelector('h2')?.scrollIntoView({ block: 'nearest' });
+  });
   return h(
     'footer',
     { class: 'device-footer' },
     h('p', {}, `This device: ${profile.name}`, profile.passkey ? ' · passkey set' : ''),
     h('p', { class: 'muted mono', title: 'Device id' }, client.deviceId.slice(0, 16), '…'),
+    replace,
     forget,
   );
 };
+
+/** The footer says whether the device has a passkey, and offers to replace it: drawn again after a change. */
+const refreshFooter = (client: DeviceClient, profile: DeviceProfile) =>
+  document.querySelector('.device-footer')?.replaceWith(footer(client, profile));
 
 start().catch((error: unknown) => show(notice('error', 'Something went wrong', errorText(error))));

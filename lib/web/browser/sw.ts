@@ -46,8 +46,8 @@ sw.addEventListener('push', (event: ExtendableEvent & { data?: { json(): unknown
     sw.registration.showNotification(title, {
       body: payload.body ?? 'Open to review the request',
       tag: payload.txn ?? 'ciba-request',
-      // The worker runs from /assets/sw.js: the icon sits next to it.
-      icon: new URL('icon-192.png', location.href).href,
+      // The worker runs from {base}/{tenant}/authenticator/sw.js; the icon is one of the shared assets.
+      icon: new URL('../../assets/icon-192.png', location.href).href,
       requireInteraction: true,
       data: { url: appUrl() },
     } as NotificationOptions),

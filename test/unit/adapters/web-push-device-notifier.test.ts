@@ -31,9 +31,8 @@ const setup = (options: { webPush?: boolean; status?: number } = {}) => {
     },
   };
   const send: WebPushSend = async (_sub, payload, o) => {
-    if (options.status) throw Object.assign(new Error('push service said no'), { statusCode: options.status });
     sent.push({ payload: JSON.parse(payload), ttlSeconds: o.ttlSeconds, subject: o.vapid.subject });
-    return { statusCode: 201 };
+    return { status: options.status ?? 201 };
   };
   const notifier = new WebPushDeviceNotifier({
     next,
@@ -80,6 +79,16 @@ describe('WebPushDeviceNotifier', () => {
 
   it('keeps the channel on other failures', async () => {
     const { notifier } = setup({ status: 503 });
+    expect(await notifier.notify(device, notification)).toEqual({});
+  });
+
+  it('keeps the channel when the send fails without an answer (refused destination, network)', async () => {
+    const notifier = new WebPushDeviceNotifier({
+      next: { notify: async () => ({}) },
+      directory: { getTenant: async () => tenant() },
+      logger,
+      send: async () => ({ error: 'destination refused: the web push endpoint must not be a loopback address' }),
+    });
     expect(await notifier.notify(device, notification)).toEqual({});
   });
 });
