@@ -1,8 +1,6 @@
 import { fork } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import { Agent } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,15 +11,8 @@ import { createStoreClient, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb-c
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT, TTL_ATTRIBUTE } from '../adapters/dynamodb-schema.ts';
 import { ensureTables } from '../adapters/dynamodb-tables.ts';
 import type { Clock } from '../ports.ts';
+import { dynalite } from './dynalite.mjs';
 import { workerTransport } from './worker-transport.ts';
-
-// dynalite is CommonJS without type declarations.
-const dynalite = createRequire(import.meta.url)('dynalite') as (options: {
-  path?: string;
-  createTableMs?: number;
-  deleteTableMs?: number;
-  updateTableMs?: number;
-}) => Server;
 
 const SWEEP_INTERVAL_MS = 60_000;
 
