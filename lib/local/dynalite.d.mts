@@ -10,3 +10,6 @@ export const dynalite: (options: {
   deleteTableMs?: number;
   updateTableMs?: number;
 }) => Server;
+
+/** Whether another process holds dynalite's folder; else the tables left CREATING that were marked ACTIVE. */
+export function prepareFolder(path: string): Promise<{ held: true } | { held: false; repaired: string[] }>;

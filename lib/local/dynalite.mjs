@@ -51,3 +51,38 @@ closeIteratorsOnReturn();
 
 /** dynalite's factory: `dynalite(options)` returns its HTTP server. */
 export const dynalite = require('dynalite');
+
+/** Where dynalite keeps a table's description (db/index.js: a `table~` prefix in the main LevelDB, JSON values). */
+const TABLE_PREFIX = 'table~';
+
+/**
+ * Opens dynalite's LevelDB folder on its own before dynalite does, to tell two things dynalite cannot: whether another
+ * process holds it (LevelDB's lock; dynalite would only answer "Database is closed" to every request later), and
+ * whether a table was left CREATING by a process killed between CreateTable and the moment dynalite marks it ACTIVE
+ * (`createTableMs` later, in memory only). Such a table has its whole description and no items yet, so it is marked
+ * ACTIVE, as dynalite would have done; otherwise every later start would wait for it forever.
+ * Returns `{ held: true }` when another process holds the folder, else `{ held: false, repaired: [table names] }`.
+ */
+export const prepareFolder = async (path) => {
+  const { Level } = createRequire(dynalitePath)('level');
+  const db = new Level(path, { valueEncoding: 'json' });
+  try {
+    await db.open();
+  } catch (error) {
+    if (error?.cause?.code === 'LEVEL_LOCKED' || error?.code === 'LEVEL_LOCKED') return { held: true };
+    throw error;
+  }
+  const repaired = [];
+  try {
+    for await (const [key, table] of db.iterator({ gte: TABLE_PREFIX, lt: `${TABLE_PREFIX}\xff` })) {
+      if (table?.TableStatus !== 'CREATING') continue;
+      table.TableStatus = 'ACTIVE';
+      for (const index of table.GlobalSecondaryIndexes ?? []) index.IndexStatus = 'ACTIVE';
+      await db.put(key, table);
+      repaired.push(table.TableName);
+    }
+  } finally {
+    await db.close();
+  }
+  return { held: false, repaired };
+};

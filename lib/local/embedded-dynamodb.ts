@@ -11,7 +11,8 @@ import { createStoreClient, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb-c
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT, TTL_ATTRIBUTE } from '../adapters/dynamodb-schema.ts';
 import { ensureTables } from '../adapters/dynamodb-tables.ts';
 import type { Clock } from '../ports.ts';
-import { dynalite } from './dynalite.mjs';
+import { dynalite, prepareFolder } from './dynalite.mjs';
+import { readStoreOwner, StoreHeldError } from './store-owner.ts';
 import { workerTransport } from './worker-transport.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -32,6 +33,8 @@ export interface EmbeddedDynamoDb {
   /** The store's own process, when it runs in a child process. */
   pid?: number;
   client: DynamoDBClient;
+  /** Tables a killed first start had left CREATING, made usable again on this start (prepareFolder). */
+  repairedTables: string[];
   /** Deletes ledger items whose TTL has passed; returns how many (dynalite has no TTL deletion). */
   sweep(nowMs?: number): Promise<number>;
   stop(): Promise<void>;
@@ -155,9 +158,13 @@ export async function startEmbeddedDynamoDb({
   clock?: Clock;
 }): Promise<EmbeddedDynamoDb> {
   let path: string | undefined;
+  let repairedTables: string[] = [];
   if (dataDir !== 'memory') {
     path = join(dataDir, 'dynamodb');
     await mkdir(path, { recursive: true });
+    const folder = await prepareFolder(path);
+    if (folder.held) throw new StoreHeldError(dataDir, await readStoreOwner(dataDir));
+    repairedTables = folder.repaired;
   }
   const start = { inline: startInline, child: startChild, worker: startWorker }[where];
   const { port, pid, worker, stopServer } = await start(path);
@@ -192,6 +199,7 @@ export async function startEmbeddedDynamoDb({
     endpoint,
     ...(pid !== undefined ? { pid } : {}),
     client,
+    repairedTables,
     sweep,
     async stop() {
       clearInterval(timer);
