@@ -23,6 +23,10 @@ export const startTestService = async (
     callbacks?: LocalServiceOptions['callbacks'];
     webAssetDirs?: string[];
     host?: string;
+    /** CIBA_PUBLIC_URL. */
+    publicUrl?: string;
+    /** How long a client may take to send a request (default 10 s). */
+    requestTimeoutMs?: number;
     /** A folder to persist the store in (default: memory). */
     dataDir?: string;
     /** Where embedded dynalite runs (default: in this process, over HTTP). */
@@ -40,6 +44,8 @@ export const startTestService = async (
     ...(opts.callbacks ? { callbacks: opts.callbacks } : {}),
     ...(opts.webAssetDirs ? { webAssetDirs: opts.webAssetDirs } : {}),
     ...(opts.host ? { host: opts.host } : {}),
+    ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+    ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
   });
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${service.url}${path}`, {
