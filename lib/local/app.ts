@@ -103,6 +103,11 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     stopStore = embedded.stop;
     storePid = embedded.pid;
     if (options.dataDir !== 'memory') ownedDir = options.dataDir;
+    if (embedded.copiedItems > 0) {
+      options.logger.info('ledger copied into the layout with expiry and callback indexes', {
+        items: embedded.copiedItems,
+      });
+    }
     if (embedded.repairedTables.length > 0) {
       options.logger.warn('tables left unfinished by an interrupted first start were repaired', {
         tables: embedded.repairedTables,
