@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { TLSSocket } from 'node:tls';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { MAX_BODY_BYTES } from '../http/event.ts';
@@ -146,7 +146,7 @@ export interface LocalServerOptions {
   maxInFlight?: number;
   /** The address the server listens on (HOST): decides which Host headers name it (hostAllowed). */
   host: string;
-  /** CIBA_PUBLIC_URL: its host is also accepted in the Host header (a proxy may pass it on). */
+  /** CIBA_PUBLIC_URL: every URL comes from it, so the Host header is not checked. */
   publicUrl?: string;
   /**
    * DESIGN.md hardening rule 9: how long a client may take to send a request's headers, and the whole request with
@@ -180,11 +180,12 @@ const hostForm = (address: string) => {
 /**
  * DESIGN.md hardening rule 8: the names a Host header may give this server, since the issuer and every URL derived
  * from it are built from that header when CIBA_PUBLIC_URL is unset: loopback names, the address it is bound to, and
- * every address of the machine when it is bound to all interfaces. CIBA_PUBLIC_URL's host is checked apart.
+ * every address of the machine (and its host name) when it is bound to all interfaces.
  */
 export const localHostNames = (host: string): Set<string> => {
   const names = new Set(LOOPBACK_NAMES);
   if (!ALL_INTERFACES.includes(host)) return names.add(hostForm(host));
+  names.add(hostForm(hostname()));
   for (const addresses of Object.values(networkInterfaces())) {
     for (const { address } of addresses ?? []) names.add(hostForm(address.replace(/%.*$/, '')));
   }
@@ -193,16 +194,14 @@ export const localHostNames = (host: string): Set<string> => {
 
 /**
  * Whether a Host header names this server: one of `names` with the port the request came in on (which may be left
- * out only when it is the scheme's default), or exactly CIBA_PUBLIC_URL's host (`publicHost`).
+ * out only when it is the scheme's default).
  */
 export const hostAllowed = (
   header: string | undefined,
-  { names, publicHost, localPort, tls }: { names: Set<string>; publicHost?: string; localPort: number; tls: boolean },
+  { names, localPort, tls }: { names: Set<string>; localPort: number; tls: boolean },
 ): boolean => {
   if (!header) return false;
-  const value = header.toLowerCase();
-  if (publicHost !== undefined && value === publicHost) return true;
-  const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(value);
+  const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(header.toLowerCase());
   if (!match || !names.has(hostForm(match[1]!))) return false;
   return match[2] === undefined ? localPort === (tls ? 443 : 80) : Number(match[2]) === localPort;
 };
@@ -219,7 +218,9 @@ export const createLocalServer = (options: LocalServerOptions): LocalHttpServer 
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
   const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const names = localHostNames(options.host);
-  const publicHost = options.publicUrl ? new URL(options.publicUrl).host.toLowerCase() : undefined;
+  // With CIBA_PUBLIC_URL every URL comes from it and the Host header decides nothing: a proxy may pass on any name
+  // (nginx sends its upstream's by default).
+  const checkHost = !options.publicUrl;
   let inFlight = 0;
   let draining = false;
   const server = createServer(
@@ -238,7 +239,7 @@ export const createLocalServer = (options: LocalServerOptions): LocalHttpServer 
         }
         const tls = req.socket instanceof TLSSocket;
         const localPort = req.socket.localPort ?? 0;
-        if (!hostAllowed(req.headers.host, { names, ...(publicHost ? { publicHost } : {}), localPort, tls })) {
+        if (checkHost && !hostAllowed(req.headers.host, { names, localPort, tls })) {
           req.resume();
           // RFC 9110 §15.5.20: 421 Misdirected Request, for a request this server is not configured to answer.
           return sendJson(res, 421, MISDIRECTED, { Connection: 'close' });

@@ -14,7 +14,8 @@ export interface StoreOwner {
 
 const ownerPath = (dataDir: string) => join(dataDir, 'running.json');
 
-const alive = (pid: number) => {
+/** Whether a process with this id runs (under any user). */
+export const processAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;
@@ -33,7 +34,7 @@ export const removeStoreOwner = (dataDir: string) => rm(ownerPath(dataDir), { fo
 export const readStoreOwner = async (dataDir: string): Promise<StoreOwner | undefined> => {
   try {
     const owner = JSON.parse(await readFile(ownerPath(dataDir), 'utf8')) as Partial<StoreOwner>;
-    if (!Number.isInteger(owner.pid) || typeof owner.url !== 'string' || !alive(owner.pid!)) return undefined;
+    if (!Number.isInteger(owner.pid) || typeof owner.url !== 'string' || !processAlive(owner.pid!)) return undefined;
     return owner as StoreOwner;
   } catch {
     return undefined;

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomToken } from '../../lib/crypto.ts';
+import { processAlive as alive } from '../../lib/local/store-owner.ts';
 import { FlowError, flow, type Latencies, provision } from './flows.ts';
 
 const { values: args } = parseArgs({
@@ -116,14 +117,6 @@ const folderBytes = (dir: string): number =>
       return sum;
     }
   }, 0);
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 // The server: `npm start`, as a user or a supervisor runs it.
 

@@ -8,8 +8,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { processAlive as alive } from '../../lib/local/store-owner.ts';
 import {
   ADMIN_TOKEN,
+  adminApi,
   CIBA_GRANT,
   createTenantFixture,
   enrollDevice,
@@ -26,15 +28,6 @@ interface Started {
   output: () => string;
   exited: Promise<number | null>;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Starts `npm start` (or the server without npm) on `dataDir` and waits until it says where it runs. */
 const start = async (dataDir: string, how: 'npm' | 'node' = 'npm'): Promise<Started> => {
@@ -68,22 +61,7 @@ const start = async (dataDir: string, how: 'npm' | 'node' = 'npm'): Promise<Star
 };
 
 /** What the shared fixtures need from a service: its URL and the admin API. */
-const asService = (url: string): TestService =>
-  ({
-    url,
-    admin: async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: {
-          Authorization: `Bearer ${ADMIN_TOKEN}`,
-          ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
-    },
-  }) as TestService;
+const asService = (url: string) => ({ url, admin: adminApi(url) }) as TestService;
 
 describe('npm start as a process', { timeout: 120_000 }, () => {
   const cleanup: (() => Promise<unknown>)[] = [];

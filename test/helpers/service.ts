@@ -47,8 +47,14 @@ export const startTestService = async (
     ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
     ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
   });
-  const admin = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${service.url}${path}`, {
+  return { url: service.url, service, logs, admin: adminApi(service.url), stop: () => service.stop() };
+};
+
+/** The admin API of the service at `url`, with the tests' admin token. */
+export const adminApi =
+  (url: string): TestService['admin'] =>
+  async (method, path, body) => {
+    const res = await fetch(`${url}${path}`, {
       method,
       headers: {
         Authorization: `Bearer ${ADMIN_TOKEN}`,
@@ -59,8 +65,6 @@ export const startTestService = async (
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
-  return { url: service.url, service, logs, admin, stop: () => service.stop() };
-};
 
 export interface TenantFixture {
   tenant: string;

@@ -121,14 +121,13 @@ describe('the Host header behind CIBA_PUBLIC_URL', () => {
   });
   afterAll(() => svc.stop());
 
-  it('takes the issuer from CIBA_PUBLIC_URL whatever Host the proxy passes on, and refuses a stranger', async () => {
+  it('takes the issuer from CIBA_PUBLIC_URL whatever Host the proxy passes on', async () => {
     const url = `${svc.url}/public/.well-known/openid-configuration`;
-    for (const host of ['id.example.com', new URL(svc.url).host]) {
+    for (const host of ['id.example.com', new URL(svc.url).host, 'ciba-upstream:8787', 'evil.example']) {
       const res = await send(url, host);
       expect(res.status).toBe(200);
       expect(res.body.issuer).toBe('https://id.example.com/public');
       expect(res.headers.vary).toBeUndefined();
     }
-    expect((await send(url, 'evil.example')).status).toBe(421);
   });
 });
