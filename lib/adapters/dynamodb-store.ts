@@ -7,7 +7,6 @@ import {
   PutItemCommand,
   QueryCommand,
   type QueryCommandInput,
-  ScanCommand,
   UpdateItemCommand,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
@@ -37,13 +36,23 @@ import type {
   WriteOutcome,
 } from '../ports.ts';
 import { addStoreMiddleware } from './dynamodb-client.ts';
+import { EXPIRY_INDEX, expiryBucket, OPEN_CALLBACK_PARTITION, OPEN_CALLBACKS_INDEX } from './dynamodb-schema.ts';
 
 type Item = Record<string, AttributeValue>;
 // biome-ignore lint/suspicious/noExplicitAny: unmarshalled items are untyped until mapped
 type Raw = Record<string, any>;
 
-/** Requests stay readable (admin API, late polls answering expired_token) for a day after they expire. */
-const REQUEST_TTL_GRACE_SECONDS = 86_400;
+/**
+ * Retention of request items (docs/performance.md "Retention"). A request stays readable for an hour after it
+ * expires: late polls answer expired_token, operators read its state and delivery history (admin request view). A
+ * ping or push request whose callback may still be sent stays until the longest callback_max_age_seconds (a day)
+ * after its expiry, and an hour after its callback was delivered or given up (recordCallbackAttempt). The decision's
+ * evidence leaves with the request: the lifecycle events on the tenant's bus are the record to keep.
+ */
+const REQUEST_RETENTION_SECONDS = 3_600;
+const CALLBACK_RETENTION_SECONDS = 86_400;
+/** cb_until of a callback that stays open until it is finished (the open-callbacks index; sort key). */
+const OPEN_UNTIL_FINISHED = Number.MAX_SAFE_INTEGER;
 const BATCH_WRITE_MAX = 25;
 
 const FAILED = Symbol('condition-failed');
@@ -178,6 +187,32 @@ function compact<T extends object>(value: T): T {
 }
 
 const ttlSeconds = (expiresAt: number) => Math.ceil(expiresAt / 1000);
+
+/** The values `:ttl` and `:exp_bucket` of an update that sets an item's TTL (`#ttl = :ttl, #exp_bucket = :exp_bucket`). */
+const expiryValues = (ttl: number) => ({ ':ttl': ttl, ':exp_bucket': expiryBucket(ttl) });
+
+/** An item's TTL with its expiry bucket (the local sweep's index: dynamodb-schema.ts by-expiry). */
+const expiring = (ttl: number) => ({ ttl, exp_bucket: expiryBucket(ttl) });
+
+/**
+ * The keys that put a ledger item in the local indexes (dynamodb-schema.ts), from its stored attributes: its expiry
+ * bucket; for a ping or push request whose callback is not finished, `cb_open` and `cb_until` (until its expiry for a
+ * pending ping request, which has nothing to send before it is decided; otherwise until the callback is finished).
+ * Used when a request is created and when a ledger of the layout before is copied (lib/local/embedded-dynamodb.ts).
+ */
+export const localIndexKeys = (raw: Raw): Raw => {
+  const keys: Raw = typeof raw.ttl === 'number' ? { exp_bucket: expiryBucket(raw.ttl) } : {};
+  const callbackOpen =
+    typeof raw.pk === 'string' &&
+    raw.pk.startsWith('REQ#') &&
+    (raw.delivery_mode === 'ping' || raw.delivery_mode === 'push') &&
+    (raw.callback === undefined || raw.callback.state === 'pending');
+  if (callbackOpen) {
+    keys.cb_open = OPEN_CALLBACK_PARTITION;
+    keys.cb_until = raw.status === 'pending' && raw.delivery_mode === 'ping' ? raw.expires_at : OPEN_UNTIL_FINISHED;
+  }
+  return keys;
+};
 
 const MINUTE_MS = 60_000;
 
@@ -422,7 +457,7 @@ const deadLetterToItem = (d: DeadLetterRecord): Raw => ({
 });
 
 function requestToItem(r: AuthRequest): Raw {
-  return {
+  const item: Raw = {
     pk: requestPk(r.txn),
     txn: r.txn,
     auth_req_id: r.authReqId,
@@ -454,8 +489,9 @@ function requestToItem(r: AuthRequest): Raw {
     binding_code_attempts: r.bindingCodeAttempts,
     // Sparse GSI pending-by-user: present only while the request waits for a decision.
     pending_key: r.status === 'pending' ? `${r.tenantId}#${r.sub}` : undefined,
-    ttl: ttlSeconds(r.expiresAt) + REQUEST_TTL_GRACE_SECONDS,
+    ttl: ttlSeconds(r.expiresAt) + (r.deliveryMode === 'poll' ? REQUEST_RETENTION_SECONDS : CALLBACK_RETENTION_SECONDS),
   };
+  return { ...item, ...localIndexKeys(item) };
 }
 
 const requestFromItem = (raw: Raw): AuthRequest =>
@@ -503,7 +539,7 @@ const refreshTokenToItem = (r: RefreshTokenRecord): Raw => ({
   created_at: r.createdAt,
   expires_at: r.expiresAt,
   used_at: r.usedAt,
-  ttl: ttlSeconds(r.expiresAt),
+  ...expiring(ttlSeconds(r.expiresAt)),
 });
 
 const refreshTokenFromItem = (raw: Raw): RefreshTokenRecord =>
@@ -957,35 +993,45 @@ export class DynamoDbStore implements Store {
 
   /**
    * Local mode only (lib/local/recover-timers.ts): the ping and push requests whose callback is not finished, with
-   * the attempt last claimed and its lease, read by scanning the ledger, for the in-process scheduler to set again the
-   * timers a previous run held in memory. In AWS, EventBridge Scheduler keeps them, and a scan would read the table.
+   * the attempt last claimed and its lease, for the in-process scheduler to set again the timers a previous run held
+   * in memory. Read through the local open-callbacks index (dynamodb-schema.ts), which holds only those requests (and
+   * pending ping requests until they expire), never the ledger's history. In AWS, EventBridge Scheduler keeps them.
    */
-  async *openCallbacks(): AsyncGenerator<OpenCallback> {
-    let start: Item | undefined;
-    do {
+  async *openCallbacks(now: number): AsyncGenerator<OpenCallback> {
+    for await (const key of this.#query({
+      TableName: this.#ledger,
+      IndexName: OPEN_CALLBACKS_INDEX,
+      ...expression(
+        { key: '#cb_open = :open AND #cb_until >= :now' },
+        { ':open': OPEN_CALLBACK_PARTITION, ':now': now },
+      ),
+    })) {
       const out = await this.#client.send(
-        new ScanCommand({
-          TableName: this.#ledger,
-          ExclusiveStartKey: start,
-          ...expression(
-            {
-              filter:
-                'begins_with(#pk, :req) AND #delivery_mode IN (:ping, :push) AND (attribute_not_exists(#callback) OR #callback.#state = :pending)',
-            },
-            { ':req': requestPk(''), ':ping': 'ping', ':push': 'push', ':pending': 'pending' },
-          ),
-        }),
+        new GetItemCommand({ TableName: this.#ledger, Key: ledgerKey(key.pk), ConsistentRead: true }),
       );
-      for (const item of out.Items ?? []) {
-        const raw = fromItem(item);
-        yield compact({
-          request: requestFromItem(raw),
-          claimed: raw.cb_claimed as number | undefined,
-          leaseUntil: raw.cb_lease_until as number | undefined,
-        });
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+      if (!out.Item) continue;
+      const raw = fromItem(out.Item);
+      if (raw.callback !== undefined && raw.callback.state !== 'pending') continue;
+      yield compact({
+        request: requestFromItem(raw),
+        claimed: raw.cb_claimed as number | undefined,
+        leaseUntil: raw.cb_lease_until as number | undefined,
+      });
+    }
+  }
+
+  /**
+   * Local mode only (the embedded store's expiry sweep): the keys of ledger items in one expiry bucket (an hour of
+   * TTLs, dynamodb-schema.ts by-expiry) whose TTL is before `nowSeconds`, read through the local expiry index.
+   */
+  async *expiredKeys(bucket: string, nowSeconds: number): AsyncGenerator<string> {
+    for await (const key of this.#query({
+      TableName: this.#ledger,
+      IndexName: EXPIRY_INDEX,
+      ...expression({ key: '#exp_bucket = :b AND #ttl < :now' }, { ':b': bucket, ':now': nowSeconds }),
+    })) {
+      yield key.pk as string;
+    }
   }
 
   async pollRequest(
@@ -1050,10 +1096,19 @@ export class DynamoDbStore implements Store {
     evidence: DecisionEvidence,
     now: number,
   ): Promise<AuthRequest | 'conflict'> {
-    const set = ['#status = :status', '#decided_at = :now', '#auth_time = :now', '#evidence = :evidence'];
+    // cb_until: a decided ping or push request's callback is open until it is finished (localIndexKeys); on a poll
+    // request, without cb_open, it puts nothing in the index.
+    const set = [
+      '#status = :status',
+      '#decided_at = :now',
+      '#auth_time = :now',
+      '#evidence = :evidence',
+      '#cb_until = :open_until',
+    ];
     const values: Record<string, unknown> = {
       ':status': status,
       ':now': now,
+      ':open_until': OPEN_UNTIL_FINISHED,
       ':evidence': evidenceToItem(evidence),
       ':t': owner.tenantId,
       ':sub': owner.sub,
@@ -1212,8 +1267,8 @@ export class DynamoDbStore implements Store {
       values[':reason'] = outcome.deadLetterReason;
     }
     const remove = ['#cb_lease_until'];
-    // Tokens are kept only until they are delivered or given up on.
-    if (outcome.state !== 'pending') remove.push('#push_response');
+    // Tokens are kept only until they are delivered or given up on; the request leaves the open-callbacks index.
+    if (outcome.state !== 'pending') remove.push('#push_response', '#cb_open', '#cb_until');
     const result = await attemptWrite(() =>
       this.#client.send(
         new UpdateItemCommand({
@@ -1267,11 +1322,18 @@ export class DynamoDbStore implements Store {
           Key: ledgerKey(quotaPk(key, index)),
           ...expression(
             {
-              update: 'SET #count = if_not_exists(#count, :zero) + :one, #expires_at = :end, #ttl = :ttl',
+              update:
+                'SET #count = if_not_exists(#count, :zero) + :one, #expires_at = :end, #ttl = :ttl, #exp_bucket = :exp_bucket',
               condition: 'attribute_not_exists(#count) OR #count < :room',
             },
             // Kept one window longer than it counts: the next window reads it (includePrevious).
-            { ':zero': 0, ':one': 1, ':room': room, ':end': windowEnd, ':ttl': ttlSeconds(windowEnd + windowMs) },
+            {
+              ':zero': 0,
+              ':one': 1,
+              ':room': room,
+              ':end': windowEnd,
+              ...expiryValues(ttlSeconds(windowEnd + windowMs)),
+            },
           ),
         }),
       ),
@@ -1344,9 +1406,15 @@ export class DynamoDbStore implements Store {
             TableName: this.#ledger,
             Key: key,
             UpdateExpression:
-              'SET #m = :m, #t = :t, #cc = :cc, #pl = :pl, #pw = :pw, #ps = :ps, #pp = :pp, #v = :v, #ttl = :ttl',
+              'SET #m = :m, #t = :t, #cc = :cc, #pl = :pl, #pw = :pw, #ps = :ps, #pp = :pp, #v = :v, #ttl = :ttl, #exp_bucket = :exp_bucket',
             ConditionExpression: raw ? '#v = :read' : 'attribute_not_exists(#pk)',
-            ExpressionAttributeNames: { ...counters, '#pp': 'pp', '#ttl': 'ttl', ...(raw ? {} : { '#pk': 'pk' }) },
+            ExpressionAttributeNames: {
+              ...counters,
+              '#pp': 'pp',
+              '#ttl': 'ttl',
+              '#exp_bucket': 'exp_bucket',
+              ...(raw ? {} : { '#pk': 'pk' }),
+            },
             ExpressionAttributeValues: toItem({
               ':m': state.m,
               ':t': state.t + 1,
@@ -1357,7 +1425,7 @@ export class DynamoDbStore implements Store {
               ':pp': state.pp,
               ':v': (raw?.v ?? 0) + 1,
               // Useless once both windows have passed.
-              ':ttl': ttlSeconds(Math.max((state.m + 1) * MINUTE_MS, (state.pw + 2) * windowMs)),
+              ...expiryValues(ttlSeconds(Math.max((state.m + 1) * MINUTE_MS, (state.pw + 2) * windowMs))),
               ...(raw ? { ':read': raw.v } : {}),
             }),
           }),
@@ -1399,7 +1467,7 @@ export class DynamoDbStore implements Store {
           tenant_id: tenantId,
           sub,
           expires_at: expiresAt,
-          ttl: ttlSeconds(expiresAt),
+          ...expiring(ttlSeconds(expiresAt)),
         }),
       }),
     );
@@ -1425,7 +1493,7 @@ export class DynamoDbStore implements Store {
   }
 
   async recordProofJti(keyThumbprint: string, jti: string, expiresAt: number): Promise<boolean> {
-    const item = { pk: `JTI#${keyThumbprint}#${jti}`, expires_at: expiresAt, ttl: ttlSeconds(expiresAt) };
+    const item = { pk: `JTI#${keyThumbprint}#${jti}`, expires_at: expiresAt, ...expiring(ttlSeconds(expiresAt)) };
     return (await this.#put(this.#ledger, item, null)) === 'ok';
   }
 
@@ -1477,7 +1545,7 @@ export class DynamoDbStore implements Store {
     await this.#client.send(
       new PutItemCommand({
         TableName: this.#ledger,
-        Item: toItem({ pk: `REVOKED#${kind}#${id}`, expires_at: expiresAt, ttl: ttlSeconds(expiresAt) }),
+        Item: toItem({ pk: `REVOKED#${kind}#${id}`, expires_at: expiresAt, ...expiring(ttlSeconds(expiresAt)) }),
       }),
     );
   }

@@ -14,11 +14,12 @@ export interface TableNames {
   ledger: string;
 }
 
-/** The CreateTable input for one schema: string keys, on-demand billing. */
+/** The CreateTable input for one schema, with its local indexes (local mode creates tables): string keys, on demand. */
 export function buildCreateTableInput(tableName: string, schema: TableSchema): CreateTableCommandInput {
   const attributes = new Map<string, 'S' | 'N'>([[schema.partitionKey, 'S']]);
   if (schema.sortKey) attributes.set(schema.sortKey, 'S');
-  for (const index of schema.indexes) {
+  const indexes = [...schema.indexes, ...(schema.localIndexes ?? [])];
+  for (const index of indexes) {
     attributes.set(index.partitionKey, 'S');
     if (index.sortKey) attributes.set(index.sortKey.name, index.sortKey.type);
   }
@@ -34,8 +35,8 @@ export function buildCreateTableInput(tableName: string, schema: TableSchema): C
       { AttributeName: schema.partitionKey, KeyType: 'HASH' },
       ...(schema.sortKey ? [{ AttributeName: schema.sortKey, KeyType: 'RANGE' as const }] : []),
     ],
-    ...(schema.indexes.length > 0 && {
-      GlobalSecondaryIndexes: schema.indexes.map((index) => ({
+    ...(indexes.length > 0 && {
+      GlobalSecondaryIndexes: indexes.map((index) => ({
         IndexName: index.name,
         KeySchema: [
           { AttributeName: index.partitionKey, KeyType: 'HASH' as const },

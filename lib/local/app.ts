@@ -26,6 +26,7 @@ import { LocalScheduler } from './local-scheduler.ts';
 import { recoverTimers } from './recover-timers.ts';
 import { createLocalServer, type LambdaHttpHandler, lambdaContext } from './server.ts';
 import { StoreDeadLetters } from './store-dead-letters.ts';
+import { removeStoreOwner, writeStoreOwner } from './store-owner.ts';
 import { type LocalTlsOptions, splitPemBundle, startTlsListener } from './tls.ts';
 
 export interface LocalServiceOptions {
@@ -57,6 +58,8 @@ export interface LocalServiceOptions {
   stopTimeoutMs?: number;
   /** An HTTPS listener that asks for client certificates (mutual TLS: RFC 8705 client auth and bound tokens). */
   tls?: LocalTlsOptions;
+  /** How long a client may take to send its request headers, and its whole request (default 10 s: server.ts). */
+  requestTimeoutMs?: number;
 }
 
 export interface LocalService {
@@ -84,6 +87,8 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   let stopStore: () => Promise<void>;
   let client: ReturnType<typeof createDynamoDbClient>;
   let storePid: number | undefined;
+  // The data directory whose embedded store this service holds (named in running.json while it runs).
+  let ownedDir: string | undefined;
   if (options.dynamoDbEndpoint) {
     client = createDynamoDbClient(options.dynamoDbEndpoint);
     await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
@@ -97,6 +102,17 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     client = embedded.client;
     stopStore = embedded.stop;
     storePid = embedded.pid;
+    if (options.dataDir !== 'memory') ownedDir = options.dataDir;
+    if (embedded.copiedItems > 0) {
+      options.logger.info('ledger copied into the layout with expiry and callback indexes', {
+        items: embedded.copiedItems,
+      });
+    }
+    if (embedded.repairedTables.length > 0) {
+      options.logger.warn('tables left unfinished by an interrupted first start were repaired', {
+        tables: embedded.repairedTables,
+      });
+    }
   }
   const dynamoDbStore = new DynamoDbStore({
     client,
@@ -184,9 +200,13 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     Object.entries(functions).map(([name, handler]) => [name, inFlight.wrap(handler)]),
   ) as Record<string, LambdaHttpHandler>;
   const events = deviceEvents(deps, deps.notifier);
-  const server = createLocalServer({
+  const host = options.host ?? '127.0.0.1';
+  const { server, startDraining } = createLocalServer({
     handlers,
     logger: options.logger,
+    host,
+    ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
     extra: (req, res, url) => {
       if (url.pathname.endsWith('/device/events')) return events(req, res, url);
@@ -201,7 +221,6 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
       return true;
     },
   });
-  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => resolve());
@@ -215,8 +234,10 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     deps.config.mtls.baseUrl = tls.url;
     deps.config.mtls.trustedCaPems = splitPemBundle(options.tls.ca ?? '');
   }
+  const url = `http://${shownHost}:${port}`;
+  if (ownedDir) await writeStoreOwner(ownedDir, { pid: process.pid, url: options.publicUrl ?? url });
   return {
-    url: `http://${shownHost}:${port}`,
+    url,
     server,
     ...(tls ? { tlsUrl: tls.url } : {}),
     deps,
@@ -225,18 +246,23 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     stop: async () => {
       deps.scheduler.stop();
       for (const timer of redeliveries) clearTimeout(timer);
-      // No new connections; requests under way and the callbacks they started finish, then the rest is cut off
-      // (idle keep-alive connections, live-update streams) and the store closes.
+      // The drain: requests under way and the callbacks they started finish (their answers close their connections);
+      // every request that arrives meanwhile, on a new or a kept-alive connection, is answered 503 with Connection:
+      // close rather than reset. Then the listeners close, what is left is cut off (idle connections, live-update
+      // streams) and the store closes.
+      startDraining();
       const listeners = tls ? [server, tls.server] : [server];
-      const closed = listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-      for (const s of listeners) s.closeIdleConnections();
+      options.logger.info(`stopping: waiting for ${inFlight.size} requests and callback deliveries under way`);
       const deadline = Date.now() + (options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
       if (!(await inFlight.settled(deadline))) {
         options.logger.warn('stopping with work still under way', { running: inFlight.size });
       }
+      const closed = listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
       for (const s of listeners) s.closeAllConnections();
       await Promise.all(closed);
       await stopStore();
+      if (ownedDir) await removeStoreOwner(ownedDir);
+      options.logger.info('stopped');
     },
   };
 };

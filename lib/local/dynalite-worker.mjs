@@ -4,10 +4,9 @@
 // answered by dynalite's own request handler, exactly as over HTTP. dynalite also listens on a loopback port, for
 // other tools and for its graceful close. workerData: the LevelDB folder, or nothing for memory.
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
+import { dynalite } from './dynalite.mjs';
 
-const dynalite = createRequire(import.meta.url)('dynalite');
 const path = workerData?.path;
 const server = dynalite({ ...(path ? { path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 const handleRequest = server.listeners('request')[0];

@@ -1,27 +1,34 @@
 import { fork } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import { Agent } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { type AttributeValue, DeleteItemCommand, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { createStoreClient, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb-client.ts';
-import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT, TTL_ATTRIBUTE } from '../adapters/dynamodb-schema.ts';
+import {
+  DIRECTORY_TABLE_DEFAULT,
+  expiryBucket,
+  LEDGER_TABLE_DEFAULT,
+  TTL_ATTRIBUTE,
+} from '../adapters/dynamodb-schema.ts';
+import { DynamoDbStore, localIndexKeys } from '../adapters/dynamodb-store.ts';
 import { ensureTables } from '../adapters/dynamodb-tables.ts';
 import type { Clock } from '../ports.ts';
+import { dynalite, prepareFolder } from './dynalite.mjs';
+import { readStoreOwner, StoreHeldError } from './store-owner.ts';
 import { workerTransport } from './worker-transport.ts';
-
-// dynalite is CommonJS without type declarations.
-const dynalite = createRequire(import.meta.url)('dynalite') as (options: {
-  path?: string;
-  createTableMs?: number;
-  deleteTableMs?: number;
-  updateTableMs?: number;
-}) => Server;
 
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -41,6 +48,10 @@ export interface EmbeddedDynamoDb {
   /** The store's own process, when it runs in a child process. */
   pid?: number;
   client: DynamoDBClient;
+  /** Tables a killed first start had left CREATING, made usable again on this start (prepareFolder). */
+  repairedTables: string[];
+  /** Items copied on this start from a ledger of the layout before (copyLegacyLedger). */
+  copiedItems: number;
   /** Deletes ledger items whose TTL has passed; returns how many (dynalite has no TTL deletion). */
   sweep(nowMs?: number): Promise<number>;
   stop(): Promise<void>;
@@ -164,16 +175,22 @@ export async function startEmbeddedDynamoDb({
   clock?: Clock;
 }): Promise<EmbeddedDynamoDb> {
   let path: string | undefined;
+  let repairedTables: string[] = [];
   if (dataDir !== 'memory') {
     path = join(dataDir, 'dynamodb');
     await mkdir(path, { recursive: true });
+    const folder = await prepareFolder(path);
+    if (folder.held) throw new StoreHeldError(dataDir, await readStoreOwner(dataDir));
+    repairedTables = folder.repaired;
   }
   const start = { inline: startInline, child: startChild, worker: startWorker }[where];
   const { port, pid, worker, stopServer } = await start(path);
   const endpoint = `http://127.0.0.1:${port}`;
   const client = createDynamoDbClient(endpoint, { dynalite: true, ...(worker ? { worker } : {}) });
+  let copiedItems = 0;
   try {
     await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
+    copiedItems = await copyLegacyLedger(client, LEDGER_TABLE_DEFAULT, clock.now());
   } catch (err) {
     client.destroy();
     await stopServer();
@@ -201,6 +218,8 @@ export async function startEmbeddedDynamoDb({
     endpoint,
     ...(pid !== undefined ? { pid } : {}),
     client,
+    repairedTables,
+    copiedItems,
     sweep,
     async stop() {
       clearInterval(timer);
@@ -212,33 +231,32 @@ export async function startEmbeddedDynamoDb({
   };
 }
 
+/** Where the sweep has got to: every expiry bucket before this one is empty (an item in the ledger without a TTL). */
+const SWEEP_CURSOR_PK = 'SWEEP#cursor';
+
 /**
- * What DynamoDB TTL does in AWS: deletes items whose `ttl` (epoch seconds) has passed. Each delete is
- * conditional on the item still being expired, so an item written again meanwhile survives.
+ * What DynamoDB TTL does in AWS: deletes items whose `ttl` (epoch seconds) has passed. It reads only the expiry buckets
+ * (hours of TTLs, the local by-expiry index) from the one it stopped at through the current one, and in them only what
+ * has expired: it costs what is due, never what exists. Each delete is conditional on the item still being expired,
+ * so an item written again meanwhile survives.
  */
 export async function sweepExpired(client: DynamoDBClient, table: string, nowMs = Date.now()): Promise<number> {
   const now = Math.floor(nowMs / 1000);
+  const store = new DynamoDbStore({ client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable: table });
+  const cursorKey = marshall({ pk: SWEEP_CURSOR_PK });
+  const current = Number(expiryBucket(now));
+  const saved = await client.send(new GetItemCommand({ TableName: table, Key: cursorKey, ConsistentRead: true }));
+  // A new ledger (or one just copied from the layout before) holds nothing that expired before the last hour.
+  const from = saved.Item ? (unmarshall(saved.Item).bucket as number) : current - 1;
   const values = marshall({ ':now': now });
-  const names = { '#ttl': TTL_ATTRIBUTE, '#pk': 'pk' };
   let deleted = 0;
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await client.send(
-      new ScanCommand({
-        TableName: table,
-        FilterExpression: '#ttl < :now',
-        ProjectionExpression: '#pk',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of page.Items ?? []) {
+  for (let bucket = from; bucket <= current; bucket++) {
+    for await (const pk of store.expiredKeys(String(bucket), now)) {
       try {
         await client.send(
           new DeleteItemCommand({
             TableName: table,
-            Key: marshall({ pk: unmarshall(item).pk }),
+            Key: marshall({ pk }),
             ConditionExpression: '#ttl < :now',
             ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
             ExpressionAttributeValues: values,
@@ -249,7 +267,54 @@ export async function sweepExpired(client: DynamoDBClient, table: string, nowMs 
         if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
       }
     }
+  }
+  // The current hour still fills up, and the one before may get a late write: they are read again next time.
+  if (!saved.Item || from !== current - 1) {
+    await client.send(
+      new PutItemCommand({ TableName: table, Item: marshall({ pk: SWEEP_CURSOR_PK, bucket: current - 1 }) }),
+    );
+  }
+  return deleted;
+}
+
+/** The ledger of the layout before the local indexes (LEDGER_TABLE_DEFAULT says why it was renamed). */
+const LEGACY_LEDGER_TABLE = 'ciba-ledger';
+
+/**
+ * Copies a data directory's ledger of the layout before into the current one, once, with the keys of the local
+ * indexes, leaving out what has expired, then deletes it. Killed half way, the next start copies again (the copy
+ * writes the same items; nothing is served before it ends). Returns how many items it copied.
+ */
+export async function copyLegacyLedger(client: DynamoDBClient, table: string, nowMs = Date.now()): Promise<number> {
+  try {
+    const legacy = await client.send(new DescribeTableCommand({ TableName: LEGACY_LEDGER_TABLE }));
+    // DELETING: copied already, and the process stopped while dynalite deleted it.
+    if (legacy.Table?.TableStatus !== 'ACTIVE') return 0;
+  } catch (err) {
+    if ((err as Error).name === 'ResourceNotFoundException') return 0;
+    throw err;
+  }
+  const now = Math.floor(nowMs / 1000);
+  let copied = 0;
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: LEGACY_LEDGER_TABLE, ExclusiveStartKey: start }));
+    for (const item of page.Items ?? []) {
+      const raw = unmarshall(item);
+      if (typeof raw.ttl === 'number' && raw.ttl < now) continue;
+      await client.send(
+        new PutItemCommand({
+          TableName: table,
+          Item: marshall(
+            { ...raw, ...localIndexKeys(raw) },
+            { removeUndefinedValues: true, convertClassInstanceToMap: true },
+          ),
+        }),
+      );
+      copied++;
+    }
     start = page.LastEvaluatedKey;
   } while (start);
-  return deleted;
+  await client.send(new DeleteTableCommand({ TableName: LEGACY_LEDGER_TABLE }));
+  return copied;
 }

@@ -136,12 +136,23 @@ const main = async () => {
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 
-  const shutdown = async () => {
-    await service.stop();
-    process.exit(0);
+  // SIGTERM from a supervisor, or Ctrl-C (SIGINT), which a terminal sends to npm and to this process and npm passes
+  // on once more: the first starts the drain (service.stop logs its start and its end); later ones change nothing, the
+  // drain being bounded (stopTimeoutMs).
+  let stopping = false;
+  const shutdown = () => {
+    if (stopping) return;
+    stopping = true;
+    service.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`ciba-service did not stop cleanly: ${error instanceof Error ? error.message : error}\n`);
+        process.exit(1);
+      },
+    );
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
 };
 
 main().catch((error: unknown) => {

@@ -40,7 +40,7 @@ export const recoverTimers = async (deps: {
   logger: Logger;
 }): Promise<number> => {
   let count = 0;
-  for await (const open of deps.store.openCallbacks()) {
+  for await (const open of deps.store.openCallbacks(deps.clock.now())) {
     const timer = timerFor(open, deps.clock.now());
     if (!timer) continue;
     await deps.scheduler.schedule(timer.at, timer.event);

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { hostname, networkInterfaces } from 'node:os';
+import { TLSSocket } from 'node:tls';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { MAX_BODY_BYTES } from '../http/event.ts';
 import { type FunctionName, ROUTES, type Route } from '../http/routes.ts';
@@ -54,7 +56,8 @@ const sendJson = (res: ServerResponse, status: number, body: unknown, headers: R
   res.end(JSON.stringify(body));
 };
 
-const readBody = (req: IncomingMessage): Promise<Buffer | 'too_large'> =>
+/** The body, up to MAX_BODY_BYTES; `aborted` when the client went away (or requestTimeout closed it) before the end. */
+const readBody = (req: IncomingMessage): Promise<Buffer | 'too_large' | 'aborted'> =>
   new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -68,7 +71,10 @@ const readBody = (req: IncomingMessage): Promise<Buffer | 'too_large'> =>
       chunks.push(chunk);
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('close', () => {
+      if (!req.complete) resolve('aborted');
+    });
+    req.on('error', (error) => (req.complete ? reject(error) : resolve('aborted')));
   });
 
 /**
@@ -104,7 +110,8 @@ export const toApiGatewayEvent = (
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
-      domainName: canonicalDomainName(req) ?? headers.host ?? 'localhost',
+      // The Host header was checked against the names this server has (createLocalServer, hardening rule 8).
+      domainName: canonicalDomainName(req) ?? headers.host?.toLowerCase() ?? 'localhost',
       domainPrefix: (headers.host ?? 'localhost').split('.')[0]!,
       http: {
         method: req.method ?? 'GET',
@@ -132,80 +139,176 @@ export interface LocalServerOptions {
   /** Extra non-API routes (health). Return true when handled. */
   extra?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
   /**
-   * Requests handled at once; one more is shed at the door with 503 temporarily_unavailable and Retry-After (API
-   * Gateway's throttling does this in AWS), so that requests already accepted keep their latency. Default 256.
+   * Requests handled at once; one more is shed with 503 temporarily_unavailable and Retry-After (API Gateway's
+   * throttling does this in AWS), so that requests already accepted keep their latency. Default 256. A request takes
+   * its slot only once its body has arrived: clients that send slowly hold a connection, never a slot.
    */
   maxInFlight?: number;
+  /** The address the server listens on (HOST): decides which Host headers name it (hostAllowed). */
+  host: string;
+  /** CIBA_PUBLIC_URL: every URL comes from it, so the Host header is not checked. */
+  publicUrl?: string;
+  /**
+   * DESIGN.md hardening rule 9: how long a client may take to send a request's headers, and the whole request with
+   * its body (default 10 s each); a connection that takes longer is closed.
+   */
+  requestTimeoutMs?: number;
 }
 
 export const DEFAULT_MAX_IN_FLIGHT = 256;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
-export const createLocalServer = (options: LocalServerOptions): Server => {
+export interface LocalHttpServer {
+  server: Server;
+  /**
+   * Starts the drain: requests under way finish and are answered with `Connection: close`; every request that
+   * arrives from now on, on a new or a kept-alive connection, is answered 503 temporarily_unavailable with
+   * `Connection: close` instead of being reset.
+   */
+  startDraining(): void;
+}
+
+const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
+const ALL_INTERFACES = ['0.0.0.0', '::', ''];
+
+/** A host as it appears in a Host header: IPv6 addresses in brackets, lower case, no trailing dot. */
+const hostForm = (address: string) => {
+  const plain = address.toLowerCase().replace(/\.$/, '');
+  return plain.includes(':') && !plain.startsWith('[') ? `[${plain}]` : plain;
+};
+
+/**
+ * DESIGN.md hardening rule 8: the names a Host header may give this server, since the issuer and every URL derived
+ * from it are built from that header when CIBA_PUBLIC_URL is unset: loopback names, the address it is bound to, and
+ * every address of the machine (and its host name) when it is bound to all interfaces.
+ */
+export const localHostNames = (host: string): Set<string> => {
+  const names = new Set(LOOPBACK_NAMES);
+  if (!ALL_INTERFACES.includes(host)) return names.add(hostForm(host));
+  names.add(hostForm(hostname()));
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const { address } of addresses ?? []) names.add(hostForm(address.replace(/%.*$/, '')));
+  }
+  return names;
+};
+
+/**
+ * Whether a Host header names this server: one of `names` with the port the request came in on (which may be left
+ * out only when it is the scheme's default).
+ */
+export const hostAllowed = (
+  header: string | undefined,
+  { names, localPort, tls }: { names: Set<string>; localPort: number; tls: boolean },
+): boolean => {
+  if (!header) return false;
+  const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(header.toLowerCase());
+  if (!match || !names.has(hostForm(match[1]!))) return false;
+  return match[2] === undefined ? localPort === (tls ? 443 : 80) : Number(match[2]) === localPort;
+};
+
+const MISDIRECTED = {
+  error: 'invalid_request',
+  error_description: 'the Host header does not name this server (set CIBA_PUBLIC_URL when it runs behind a proxy)',
+};
+const DRAINING = { error: 'temporarily_unavailable', error_description: 'the server is stopping: retry shortly' };
+const BUSY = { error: 'temporarily_unavailable', error_description: 'the server is busy: retry shortly' };
+
+export const createLocalServer = (options: LocalServerOptions): LocalHttpServer => {
   const routes = ROUTES.filter((r) => options.handlers[r.fn]).map(compile);
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+  const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const names = localHostNames(options.host);
+  // With CIBA_PUBLIC_URL every URL comes from it and the Host header decides nothing: a proxy may pass on any name
+  // (nginx sends its upstream's by default).
+  const checkHost = !options.publicUrl;
   let inFlight = 0;
-  return createServer(async (req, res) => {
-    try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      // Extra routes (health, the device event stream) are not API calls and hold no slot.
-      if (options.extra && (await options.extra(req, res, url))) return;
-      if (inFlight >= maxInFlight) {
-        req.resume();
-        return sendJson(
-          res,
-          503,
-          { error: 'temporarily_unavailable', error_description: 'the server is busy: retry shortly' },
-          { 'Retry-After': '1' },
-        );
-      }
-      inFlight++;
-      res.once('close', () => inFlight--);
-      const matching = routes
-        .map((route) => ({ route, match: route.pattern.exec(url.pathname) }))
-        .filter((m) => m.match !== null);
-      if (matching.length === 0)
-        return sendJson(res, 404, { error: 'not_found', error_description: 'no such endpoint' });
-      const hit = matching.find((m) => m.route.method === req.method);
-      if (!hit) {
-        const allow = [...new Set(matching.map((m) => m.route.method))].join(', ');
-        return sendJson(
-          res,
-          405,
-          { error: 'invalid_request', error_description: `method not allowed; use ${allow}` },
-          { Allow: allow },
-        );
-      }
-      const body = await readBody(req);
-      if (body === 'too_large') {
-        return sendJson(res, 413, {
-          error: 'invalid_request',
-          error_description: `request body exceeds ${MAX_BODY_BYTES} bytes`,
-        });
-      }
-      const pathParameters: Record<string, string> = {};
-      let badEncoding = false;
-      hit.route.names.forEach((name, i) => {
-        try {
-          pathParameters[name] = decodeURIComponent(hit.match![i + 1]!);
-        } catch {
-          badEncoding = true;
+  let draining = false;
+  const server = createServer(
+    {
+      // Hardening rule 9: headers, and the whole request with its body, within the timeout (Node's defaults are
+      // 60 s and 300 s), checked every second instead of every 30 s.
+      headersTimeout: timeout,
+      requestTimeout: timeout,
+      connectionsCheckingInterval: Math.min(1_000, timeout),
+    },
+    async (req, res) => {
+      try {
+        if (draining) {
+          req.resume();
+          return sendJson(res, 503, DRAINING, { 'Retry-After': '1', Connection: 'close' });
         }
-      });
-      if (badEncoding)
-        return sendJson(res, 400, { error: 'invalid_request', error_description: 'malformed path encoding' });
-      const event = toApiGatewayEvent(req, url, hit.route, pathParameters, body);
-      const handler = options.handlers[hit.route.fn]!;
-      const result = await handler(event, lambdaContext(event.requestContext.requestId, hit.route.fn));
-      if (typeof result === 'string' || result === undefined || result === null) {
-        return sendJson(res, 200, result ?? null);
+        const tls = req.socket instanceof TLSSocket;
+        const localPort = req.socket.localPort ?? 0;
+        if (checkHost && !hostAllowed(req.headers.host, { names, localPort, tls })) {
+          req.resume();
+          // RFC 9110 §15.5.20: 421 Misdirected Request, for a request this server is not configured to answer.
+          return sendJson(res, 421, MISDIRECTED, { Connection: 'close' });
+        }
+        const url = new URL(req.url ?? '/', 'http://localhost');
+        // Extra routes (health, the device event stream) are not API calls and hold no slot.
+        if (options.extra && (await options.extra(req, res, url))) return;
+        const matching = routes
+          .map((route) => ({ route, match: route.pattern.exec(url.pathname) }))
+          .filter((m) => m.match !== null);
+        if (matching.length === 0) {
+          req.resume();
+          return sendJson(res, 404, { error: 'not_found', error_description: 'no such endpoint' });
+        }
+        const hit = matching.find((m) => m.route.method === req.method);
+        if (!hit) {
+          req.resume();
+          const allow = [...new Set(matching.map((m) => m.route.method))].join(', ');
+          return sendJson(
+            res,
+            405,
+            { error: 'invalid_request', error_description: `method not allowed; use ${allow}` },
+            { Allow: allow },
+          );
+        }
+        // The body first (bounded by size and by requestTimeout), then a slot: a slow client holds only its socket.
+        const body = await readBody(req);
+        if (body === 'aborted') return;
+        if (body === 'too_large') {
+          return sendJson(res, 413, {
+            error: 'invalid_request',
+            error_description: `request body exceeds ${MAX_BODY_BYTES} bytes`,
+          });
+        }
+        if (inFlight >= maxInFlight) return sendJson(res, 503, BUSY, { 'Retry-After': '1' });
+        inFlight++;
+        res.once('close', () => inFlight--);
+        const pathParameters: Record<string, string> = {};
+        let badEncoding = false;
+        hit.route.names.forEach((name, i) => {
+          try {
+            pathParameters[name] = decodeURIComponent(hit.match![i + 1]!);
+          } catch {
+            badEncoding = true;
+          }
+        });
+        if (badEncoding)
+          return sendJson(res, 400, { error: 'invalid_request', error_description: 'malformed path encoding' });
+        const event = toApiGatewayEvent(req, url, hit.route, pathParameters, body);
+        const handler = options.handlers[hit.route.fn]!;
+        const result = await handler(event, lambdaContext(event.requestContext.requestId, hit.route.fn));
+        const closing: Record<string, string> = draining ? { Connection: 'close' } : {};
+        if (typeof result === 'string' || result === undefined || result === null) {
+          return sendJson(res, 200, result ?? null, closing);
+        }
+        const headers = { ...(result.headers as Record<string, string> | undefined), ...closing };
+        res.writeHead(result.statusCode ?? 200, headers);
+        res.end(result.body ? Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8') : undefined);
+      } catch (error) {
+        options.logger.error('local server error', { error });
+        if (!res.headersSent) sendJson(res, 500, { error: 'server_error', error_description: 'internal error' });
+        else res.end();
       }
-      const headers = { ...(result.headers as Record<string, string> | undefined) };
-      res.writeHead(result.statusCode ?? 200, headers);
-      res.end(result.body ? Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8') : undefined);
-    } catch (error) {
-      options.logger.error('local server error', { error });
-      if (!res.headersSent) sendJson(res, 500, { error: 'server_error', error_description: 'internal error' });
-      else res.end();
-    }
-  });
+    },
+  );
+  return {
+    server,
+    startDraining: () => {
+      draining = true;
+    },
+  };
 };

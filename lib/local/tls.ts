@@ -96,6 +96,10 @@ export const startTlsListener = async (
     minVersion: 'TLSv1.2',
     ciphers: TLS12_CIPHERS,
     honorCipherOrder: true,
+    // The plain listener's limits on slow clients (lib/local/server.ts, hardening rule 9).
+    headersTimeout: plain.headersTimeout,
+    requestTimeout: plain.requestTimeout,
+    connectionsCheckingInterval: 1_000,
   });
   server.on('request', (req, res) => plain.emit('request', req, res));
   const host = options.host ?? '127.0.0.1';

@@ -28,8 +28,14 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createLocalJWKSet, jwtVerify } from 'jose';
-import { basicAuth, CIBA_GRANT, TestDevice } from '../helpers/service.ts';
+import {
+  type Fixture,
+  FlowError,
+  type Latencies,
+  provision as provisionTenant,
+  flow as runFlow,
+  type Shape,
+} from './flows.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -69,7 +75,6 @@ const flowsPerLevel = Number(args.n ?? (quick ? 200 : 2000));
 const warmup = Number(args.warmup ?? (quick ? 20 : 200));
 const userCount = Number(args.users ?? (quick ? 64 : 1000));
 const shapes = (args.shape === 'both' ? ['device', 'peer'] : [args.shape]) as Shape[];
-type Shape = 'device' | 'peer';
 if (levels.some((c) => !Number.isInteger(c) || c < 1 || c > 256)) throw new Error('--c: levels of 1-256');
 if (!(flowsPerLevel > 0) || !(warmup >= 0) || !(userCount >= Math.max(...levels))) {
   throw new Error('--n must be positive and --users at least the highest concurrency (one flow per user at a time)');
@@ -149,179 +154,6 @@ const storeRequests = (child: ChildProcess | undefined): Promise<StoreCounts | u
     child.send({ type: 'count' });
   });
 
-// HTTP
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown> | undefined;
-}
-
-const call = async (url: string, init: RequestInit): Promise<Answer> => {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  let body: Record<string, unknown> | undefined;
-  try {
-    body = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
-  } catch {
-    body = { raw: text.slice(0, 80) };
-  }
-  return { status: res.status, body };
-};
-
-class FlowError extends Error {}
-
-// Provisioning: a tenant of its own with limits that never bite, one client, users with one device each.
-
-const provision = async (target: Target) => {
-  const tenant = `bench-${Date.now().toString(36)}`;
-  const admin = async (method: string, path: string, body?: unknown) => {
-    const res = await call(`${target.url}${path}`, {
-      method,
-      headers: {
-        Authorization: `Bearer ${target.adminToken}`,
-        ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body as Record<string, string>;
-  };
-  await admin('PUT', `/admin/tenants/${tenant}`, {
-    display_name: 'Bench',
-    backchannel_polling_interval: 1,
-    user_rate_limit_per_minute: 10_000,
-    client_rate_limit_per_minute: 1_000_000,
-    tenant_rate_limit_per_minute: 1_000_000,
-    max_pending_requests: 10_000_000,
-  });
-  const client = await admin('POST', `/admin/tenants/${tenant}/clients`, {
-    client_name: 'Bench',
-    grant_types: [CIBA_GRANT],
-    backchannel_token_delivery_mode: 'poll',
-    token_endpoint_auth_method: 'client_secret_basic',
-  });
-  const issuer = `${target.url}/${tenant}`;
-  const devices: TestDevice[] = new Array(userCount);
-  let next = 0;
-  // A few at a time: provisioning is not what is measured.
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      for (let i = next++; i < userCount; i = next++) {
-        await admin('PUT', `/admin/tenants/${tenant}/users/user-${i}`, { name: `User ${i}` });
-        const ticket = await admin('POST', `/admin/tenants/${tenant}/users/user-${i}/enrollment-tickets`);
-        const device = await TestDevice.create(issuer);
-        const enrolled = await device.enroll(ticket.ticket!);
-        if (enrolled.status !== 201) throw new Error(`enroll: ${enrolled.status} ${JSON.stringify(enrolled.body)}`);
-        devices[i] = device;
-        progress(`provisioning ${i + 1}/${userCount} users`);
-      }
-    }),
-  );
-  const jwks = createLocalJWKSet(
-    (await call(`${issuer}/.well-known/jwks.json`, {})).body as unknown as Parameters<typeof createLocalJWKSet>[0],
-  );
-  return {
-    tenant,
-    issuer,
-    jwks,
-    client: { client_id: client.client_id!, client_secret: client.client_secret! },
-    devices,
-  };
-};
-type Fixture = Awaited<ReturnType<typeof provision>>;
-
-// One flow
-
-type Latencies = Record<string, number[]>;
-
-const timed = async (lat: Latencies, endpoint: string, run: () => Promise<Answer>, expect: (a: Answer) => boolean) => {
-  const started = performance.now();
-  let answer: Answer;
-  try {
-    answer = await run();
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-    throw new FlowError(`${endpoint} network ${cause}`);
-  }
-  const samples = lat[endpoint] ?? [];
-  samples.push(performance.now() - started);
-  lat[endpoint] = samples;
-  if (!expect(answer)) {
-    throw new FlowError(`${endpoint} ${answer.status}${answer.body?.error ? ` ${String(answer.body.error)}` : ''}`);
-  }
-  return answer;
-};
-
-const flow = async (fx: Fixture, target: Target, shape: Shape, flowNo: number, lat: Latencies) => {
-  const user = flowNo % userCount;
-  const sub = `user-${user}`;
-  const authorization = basicAuth(fx.client.client_id, fx.client.client_secret);
-  const form = (path: string, params: Record<string, string>) =>
-    call(`${fx.issuer}${path}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: authorization },
-      body: new URLSearchParams(params).toString(),
-    });
-  const message = `Bench ${flowNo}`;
-  const ack = await timed(
-    lat,
-    'bc-authorize',
-    () => form('/bc-authorize', { scope: 'openid', login_hint: sub, binding_message: message }),
-    (a) => a.status === 200 && typeof a.body?.auth_req_id === 'string',
-  );
-  const authReqId = ack.body!.auth_req_id as string;
-  const poll = () => form('/oauth/token', { grant_type: CIBA_GRANT, auth_req_id: authReqId });
-
-  if (shape === 'device') {
-    const device = fx.devices[user]!;
-    const list = await timed(
-      lat,
-      'device list',
-      () => device.pending() as Promise<Answer>,
-      (a) => a.status === 200,
-    );
-    const txn = (list.body?.transactions as { txn: string; binding_message?: string }[] | undefined)?.find(
-      (t) => t.binding_message === message,
-    )?.txn;
-    if (!txn) throw new FlowError('device list: the request is not listed');
-    await timed(lat, 'token pending', poll, (a) => a.status === 400 && a.body?.error === 'authorization_pending');
-    await timed(
-      lat,
-      'device approve',
-      () => device.decide(txn, 'approve') as Promise<Answer>,
-      (a) => a.status === 200 && a.body?.status === 'approved',
-    );
-  } else {
-    await timed(lat, 'token pending', poll, (a) => a.status === 400 && a.body?.error === 'authorization_pending');
-    await timed(
-      lat,
-      'approve hook',
-      () =>
-        call(`${target.hookUrl}?tenant=${fx.tenant}`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ auth_req_id: authReqId, login_hint: sub }).toString(),
-        }),
-      (a) => a.status === 204,
-    );
-  }
-  const tokens = await timed(
-    lat,
-    'token redeem',
-    poll,
-    (a) => a.status === 200 && typeof a.body?.id_token === 'string',
-  );
-  try {
-    const { payload } = await jwtVerify(tokens.body!.id_token as string, fx.jwks, {
-      issuer: fx.issuer,
-      audience: fx.client.client_id,
-    });
-    if (payload.sub !== sub) throw new Error('sub');
-  } catch {
-    throw new FlowError('id_token does not verify');
-  }
-};
-
 // Runner
 
 const isTty = process.stderr.isTTY;
@@ -373,7 +205,7 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
       while (started < n) {
         started++;
         try {
-          await flow(fx, target, shape, flowSeq++, lat);
+          await runFlow(fx, shape, flowSeq++, lat, target.hookUrl);
           ok++;
         } catch (error) {
           const kind = error instanceof FlowError ? error.message : `unexpected ${(error as Error).message}`;
@@ -430,7 +262,7 @@ const printRun = (r: Run) => {
 const target = await startServer();
 let exitCode = 0;
 try {
-  const fx = await provision(target);
+  const fx = await provisionTenant(target, userCount, (i) => progress(`provisioning ${i}/${userCount} users`));
   clearProgress();
   if (args.serve) {
     process.stdout.write(

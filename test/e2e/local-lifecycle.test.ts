@@ -4,6 +4,7 @@
  * new is accepted meanwhile. Starting it again on the same data sets the callback timers the last run held in memory.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -58,7 +59,7 @@ describe('stopping the local service', () => {
     for (const fn of cleanup.splice(0).reverse()) await fn();
   });
 
-  it('answers a request under way and keeps its write; refuses new connections meanwhile', async () => {
+  it('answers a request under way and keeps its write; answers new requests 503 meanwhile', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'ciba-stop-'));
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
     const svc = await startTestService({ dataDir });
@@ -69,12 +70,20 @@ describe('stopping the local service', () => {
     await held.entered;
     const stopped = svc.stop();
     expect(await settledYet(stopped)).toBe(false);
-    await expect(fetch(`${svc.url}/health`)).rejects.toThrow();
+    // Anything new is told to come back (a load balancer takes the instance out), never reset.
+    const during = await fetch(`${svc.url}/health`);
+    expect(during.status).toBe(503);
+    expect(during.headers.get('connection')).toBe('close');
+    expect(during.headers.get('retry-after')).toBe('1');
+    expect(svc.logs.some((l) => l.includes('stopping: waiting for 1 requests'))).toBe(true);
 
     held.release();
     const res = await answer;
     expect(res.status, JSON.stringify(res.body)).toBe(200);
+    // Its connection is not kept for another request.
+    expect(res.headers.get('connection')).toBe('close');
     await stopped;
+    expect(svc.logs.at(-1)).toContain('"stopped"');
 
     // The request was stored: after a restart on the same folder it is pending, not unknown.
     const again: TestService = await startTestService({ dataDir });
@@ -85,6 +94,38 @@ describe('stopping the local service', () => {
       fx.client,
     );
     expect(poll.body.error).toBe('authorization_pending');
+  });
+
+  it('answers a request sent on a kept-alive connection during the drain with 503 and Connection: close', async () => {
+    const svc = await startTestService();
+    let stopped: Promise<void> | undefined;
+    cleanup.push(() => stopped ?? svc.stop());
+    const fx = await createTenantFixture(svc, 'stopping-keepalive');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(async () => agent.destroy());
+    const get = (path: string) =>
+      new Promise<{ status: number; connection?: string; reused: boolean }>((resolve, reject) => {
+        const req = request(`${svc.url}${path}`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, reused: req.reusedSocket }),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    // One connection, kept alive after its first answer.
+    expect((await get('/health')).status).toBe(200);
+    const held = holdStoreCall(svc.service.deps.store, 'createRequest');
+    const answer = postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice' }, fx.client);
+    await held.entered;
+    stopped = svc.stop();
+    // The client sends its next request on the connection it kept: answered, not reset.
+    const during = await get(`/${fx.tenant}/.well-known/openid-configuration`);
+    expect(during).toEqual({ status: 503, connection: 'close', reused: true });
+    held.release();
+    expect((await answer).status).toBe(200);
+    await stopped;
   });
 
   it('finishes a callback delivery under way before it closes the store', async () => {

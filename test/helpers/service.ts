@@ -23,6 +23,10 @@ export const startTestService = async (
     callbacks?: LocalServiceOptions['callbacks'];
     webAssetDirs?: string[];
     host?: string;
+    /** CIBA_PUBLIC_URL. */
+    publicUrl?: string;
+    /** How long a client may take to send a request (default 10 s). */
+    requestTimeoutMs?: number;
     /** A folder to persist the store in (default: memory). */
     dataDir?: string;
     /** Where embedded dynalite runs (default: in this process, over HTTP). */
@@ -40,9 +44,17 @@ export const startTestService = async (
     ...(opts.callbacks ? { callbacks: opts.callbacks } : {}),
     ...(opts.webAssetDirs ? { webAssetDirs: opts.webAssetDirs } : {}),
     ...(opts.host ? { host: opts.host } : {}),
+    ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+    ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
   });
-  const admin = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${service.url}${path}`, {
+  return { url: service.url, service, logs, admin: adminApi(service.url), stop: () => service.stop() };
+};
+
+/** The admin API of the service at `url`, with the tests' admin token. */
+export const adminApi =
+  (url: string): TestService['admin'] =>
+  async (method, path, body) => {
+    const res = await fetch(`${url}${path}`, {
       method,
       headers: {
         Authorization: `Bearer ${ADMIN_TOKEN}`,
@@ -53,8 +65,6 @@ export const startTestService = async (
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
-  return { url: service.url, service, logs, admin, stop: () => service.stop() };
-};
 
 export interface TenantFixture {
   tenant: string;

@@ -151,7 +151,7 @@ describe('DynamoDbStore.openCallbacks (local mode sets its timers again from it)
     const poll = await request({ deliveryMode: 'poll', clientNotificationToken: undefined });
 
     const open = new Map<string, { claimed?: number; leaseUntil?: number }>();
-    for await (const o of t.store.openCallbacks())
+    for await (const o of t.store.openCallbacks(NOW))
       open.set(o.request.txn, { claimed: o.claimed, leaseUntil: o.leaseUntil });
     expect(open.get(fresh.txn)).toEqual({ claimed: undefined, leaseUntil: undefined });
     expect(open.get(running.txn)).toEqual({ claimed: 1, leaseUntil: NOW + 30_000 });

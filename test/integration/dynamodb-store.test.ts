@@ -536,12 +536,16 @@ describe('auth requests', () => {
     expect(await t.store.getRequest(uid('nothing'))).toBeUndefined();
   });
 
-  it('sets the TTL a day after expiry', async () => {
+  it('sets the TTL an hour after expiry for a poll request, a day for ping and push (callbacks), with its bucket', async () => {
     const r = request();
     await t.store.createRequest(r);
     const raw = await rawLedgerItem(`REQ#${r.txn}`);
-    expect(raw?.ttl).toBe(Math.ceil(r.expiresAt / 1000) + 86_400);
+    expect(raw?.ttl).toBe(Math.ceil(r.expiresAt / 1000) + 3_600);
+    expect(raw?.exp_bucket).toBe(String(Math.floor(raw?.ttl / 3_600)));
     expect(raw?.pending_key).toBe(`${r.tenantId}#${r.sub}`);
+    const ping = request({ deliveryMode: 'ping', clientNotificationToken: 'tok' });
+    await t.store.createRequest(ping);
+    expect((await rawLedgerItem(`REQ#${ping.txn}`))?.ttl).toBe(Math.ceil(ping.expiresAt / 1000) + 86_400);
   });
 
   it('approves a pending request and marks the grant pending', async () => {

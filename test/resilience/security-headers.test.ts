@@ -3,7 +3,6 @@
  * real ids, so most answer 2xx) and as an attacker would (no credentials), plus the local server's own answers
  * (404, 405, 413, malformed path, health) and load shedding at the in-flight limit.
  */
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../lib/http/routes.ts';
 import { startLocalService } from '../../lib/local/app.ts';
@@ -138,26 +137,31 @@ describe('load shedding', () => {
       maxInFlight: 1,
     });
     try {
-      const { hostname, port } = new URL(service.url);
-      // The server's handler takes the slot a microtask after the 'request' event (it runs before this listener).
-      const arrived = new Promise((resolve) => service.server.once('request', () => setImmediate(resolve)));
-      // One request holds the only slot: its body is still on the way.
-      const held = request({
-        hostname,
-        port,
+      // One request holds the only slot: its handler waits for the store (a request whose body is still on the way
+      // holds no slot: test/resilience/slow-clients.test.ts).
+      const admin = { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json' };
+      const created = await fetch(`${service.url}/admin/tenants/shed`, { method: 'PUT', headers: admin, body: '{}' });
+      expect(created.status).toBe(201);
+      const store = service.deps.store;
+      const saveUser = store.saveUser.bind(store);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let entered!: () => void;
+      const arrived = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      store.saveUser = async (...args) => {
+        entered();
+        await released;
+        return saveUser(...args);
+      };
+      const heldAnswer = fetch(`${service.url}/admin/tenants/shed/users/alice`, {
         method: 'PUT',
-        path: '/admin/tenants/shed',
-        headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json', 'Content-Length': '2' },
-      });
-      const heldAnswer = new Promise<number>((resolve, reject) => {
-        held.on('response', (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        held.on('error', reject);
-      });
-      held.write('{');
-      // Until the server has it, the next request could take the slot (a fixed wait may be too short under load).
+        headers: admin,
+        body: '{"name": "Alice"}',
+      }).then((res) => res.status);
       await arrived;
       const shed = await fetch(`${service.url}/admin/tenants/shed`, {
         headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
@@ -171,7 +175,7 @@ describe('load shedding', () => {
       expect(shed.headers.get('retry-after')).toBe('1');
       // Health checks are not API calls: they still answer.
       expect((await fetch(`${service.url}/health`)).status).toBe(200);
-      held.end('}');
+      release();
       expect(await heldAnswer).toBe(201);
       const after = await fetch(`${service.url}/admin/tenants/shed`, {
         headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },

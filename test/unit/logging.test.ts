@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonLogger, logLevel, redact } from '../../lib/logging.ts';
+import { consoleLogger, escapeLogText, jsonLogger, type Level, logLevel, redact } from '../../lib/logging.ts';
 
 describe('redact (DESIGN.md: secrets, tokens, hints never reach a log line)', () => {
   it('redacts secret-looking keys at the top level', () => {
@@ -87,5 +87,38 @@ describe('logLevel (CIBA_LOG_LEVEL)', () => {
     expect(logLevel('', 'warn')).toBe('warn');
     expect(() => logLevel('verbose', 'info')).toThrow('CIBA_LOG_LEVEL must be one of debug, info, warn, error');
     expect(() => logLevel('toString', 'info')).toThrow('CIBA_LOG_LEVEL must be one of');
+  });
+});
+
+describe('log lines cannot be forged (DESIGN.md hardening rule 10)', () => {
+  const forged = 'x\n23:59:59 error FORGED\x1b[31m red\r\u2028\u009b2J';
+  const capture = () => {
+    const lines: string[] = [];
+    return { lines, write: (line: string, _level?: Level) => lines.push(line) };
+  };
+
+  it('writes a device name with a newline and an escape sequence on one line, escaped, in the terminal logger', () => {
+    const { lines, write } = capture();
+    const logger = consoleLogger({ level: 'debug', write });
+    logger.info('device enrolled', { name: forged, [`k\ney`]: 1 });
+    logger.warn(`message ${forged}`);
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      expect(line).not.toMatch(/[\p{Cc}\u2028\u2029]/u);
+      expect(line).toContain('x\\n23:59:59 error FORGED\\x1b[31m red\\r\\u2028\\x9b2J');
+    }
+    expect(lines[0]).toContain('k\\ney=1');
+  });
+
+  it('writes the same on one line in the JSON logger', () => {
+    const { lines, write } = capture();
+    jsonLogger({ write }).info('device enrolled', { name: forged });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toMatch(/[\p{Cc}\u2028\u2029]/u);
+    expect(JSON.parse(lines[0]!).name).toBe(forged);
+  });
+
+  it('leaves printable text as it is', () => {
+    expect(escapeLogText('Alice’s phone 📱 — 東京')).toBe('Alice’s phone 📱 — 東京');
   });
 });

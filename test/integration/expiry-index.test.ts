@@ -1,0 +1,224 @@
+/**
+ * Issue 20: expiry costs what is expired, not what exists. The embedded store's sweep finds due items through the
+ * local by-expiry index (an hour of TTLs per partition), and a start finds the callbacks to resume through the local
+ * open-callbacks index: neither scans the ledger. A data directory's ledger of the layout before is copied once.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CreateTableCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  ListTablesCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { DIRECTORY_TABLE_DEFAULT, LEDGER_SCHEMA, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
+import { DynamoDbStore } from '../../lib/adapters/dynamodb-store.ts';
+import { buildCreateTableInput } from '../../lib/adapters/dynamodb-tables.ts';
+import { startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
+import type { AuthRequest } from '../../lib/model.ts';
+import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
+
+const NOW = 1_750_000_000_000;
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+/** Every command the client sends, and how many items the store examined for them (ScannedCount). */
+const watch = (client: DynamoDBClient) => {
+  const seen = { commands: [] as string[], examined: 0 };
+  const send = client.send.bind(client) as (command: unknown) => Promise<{ ScannedCount?: number }>;
+  (client as { send: unknown }).send = async (command: { constructor: { name: string } }) => {
+    seen.commands.push(command.constructor.name);
+    const out = await send(command);
+    seen.examined += out.ScannedCount ?? 0;
+    return out;
+  };
+  return seen;
+};
+
+const request = (overrides: Partial<AuthRequest> = {}): AuthRequest => {
+  const txn = randomBytes(16).toString('base64url');
+  return {
+    txn,
+    authReqId: `${txn}.${randomBytes(20).toString('base64url')}`,
+    tenantId: 'acme',
+    clientId: 'rp',
+    sub: 'alice',
+    claims: {},
+    scope: 'openid',
+    deliveryMode: 'poll',
+    status: 'pending',
+    createdAt: NOW,
+    expiresAt: NOW + 5 * MINUTE,
+    interval: 5,
+    ...overrides,
+  };
+};
+
+describe('the local expiry sweep', () => {
+  let t: TestStore | undefined;
+  afterEach(async () => {
+    await t?.stop();
+    t = undefined;
+  });
+
+  it('examines only what has expired, whatever else the ledger holds', async () => {
+    t = await startTestStore();
+    for (let i = 0; i < 300; i++)
+      await t.store.createEnrollmentTicket(`live-${i}`, 'acme', 'alice', NOW + 2 * 60 * MINUTE);
+    for (let i = 0; i < 5; i++) await t.store.recordProofJti('thumb', `old-${i}`, NOW);
+    const seen = watch(t.client);
+    expect(await t.dynamodb.sweep(NOW + MINUTE)).toBe(5);
+    expect(seen.commands).not.toContain('ScanCommand');
+    expect(seen.examined).toBe(5);
+    expect(await t.store.consumeEnrollmentTicket('live-0', NOW + MINUTE)).toBeDefined();
+  });
+
+  it('catches up on the hours the service was down', async () => {
+    t = await startTestStore();
+    expect(await t.dynamodb.sweep(NOW)).toBe(0);
+    await t.store.recordProofJti('thumb', 'jti-day-1', NOW + DAY);
+    await t.store.recordProofJti('thumb', 'jti-day-5', NOW + 5 * DAY);
+    const seen = watch(t.client);
+    expect(await t.dynamodb.sweep(NOW + 3 * DAY)).toBe(1);
+    expect(seen.commands).not.toContain('ScanCommand');
+    expect(await t.store.recordProofJti('thumb', 'jti-day-1', NOW + 4 * DAY)).toBe(true);
+    expect(await t.store.recordProofJti('thumb', 'jti-day-5', NOW + 3 * DAY)).toBe(false);
+  });
+
+  it('keeps a request an hour after its expiry, a ping or push request a day (its callback may still be sent)', async () => {
+    t = await startTestStore();
+    const poll = request();
+    const push = request({ deliveryMode: 'push', clientNotificationToken: 'tok' });
+    await t.store.createRequest(poll);
+    await t.store.createRequest(push);
+    expect(await t.dynamodb.sweep(poll.expiresAt + 59 * MINUTE)).toBe(0);
+    expect(await t.dynamodb.sweep(poll.expiresAt + 61 * MINUTE)).toBe(1);
+    expect(await t.store.getRequest(poll.txn)).toBeUndefined();
+    expect(await t.store.getRequest(push.txn)).toBeDefined();
+    expect(await t.dynamodb.sweep(push.expiresAt + DAY + MINUTE)).toBe(1);
+    expect(await t.store.getRequest(push.txn)).toBeUndefined();
+  });
+});
+
+describe('the callbacks a start resumes', () => {
+  let t: TestStore | undefined;
+  afterAll(() => t?.stop());
+
+  it('are read through the open-callbacks index, without the history', async () => {
+    t = await startTestStore();
+    const store = t.store;
+    for (let i = 0; i < 100; i++) await store.createRequest(request());
+    const decidedPing = async () => {
+      const r = request({ deliveryMode: 'ping', clientNotificationToken: 'tok' });
+      await store.createRequest(r);
+      await store.decideRequest(
+        r.txn,
+        r,
+        'approved',
+        { proof: 'p', deviceId: 'd', decision: 'approve', receivedAt: NOW },
+        NOW,
+      );
+      return r;
+    };
+    for (let i = 0; i < 50; i++) {
+      const r = await decidedPing();
+      await store.claimCallbackAttempt(r.txn, 1, NOW, NOW + 30_000);
+      await store.recordCallbackAttempt(
+        r.txn,
+        { attempt: 1, at: NOW, status: 204 },
+        { state: 'delivered', deliveredAt: NOW },
+      );
+    }
+    const open = await decidedPing();
+    const pushPending = request({ deliveryMode: 'push', clientNotificationToken: 'tok' });
+    await store.createRequest(pushPending);
+    const pingPending = request({ deliveryMode: 'ping', clientNotificationToken: 'tok' });
+    await store.createRequest(pingPending);
+    const pingExpired = request({ deliveryMode: 'ping', clientNotificationToken: 'tok', expiresAt: NOW - MINUTE });
+    await store.createRequest(pingExpired);
+
+    const seen = watch(t.client);
+    const found: string[] = [];
+    for await (const o of store.openCallbacks(NOW)) found.push(o.request.txn);
+    expect(found.sort()).toEqual([open.txn, pushPending.txn, pingPending.txn].sort());
+    expect(seen.commands).not.toContain('ScanCommand');
+    expect(seen.examined).toBe(3);
+  });
+});
+
+describe('a data directory of the layout before', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('has its ledger copied once into the new layout, expired items left out', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ciba-legacy-'));
+    dirs.push(dataDir);
+    const now = Date.now();
+    const first = await startEmbeddedDynamoDb({ dataDir, process: 'inline' });
+    // The ledger as the version before created it: no local indexes, under its old name.
+    await first.client.send(
+      new CreateTableCommand(buildCreateTableInput('ciba-ledger', { ...LEDGER_SCHEMA, localIndexes: [] })),
+    );
+    const push = request({ deliveryMode: 'push', clientNotificationToken: 'tok', expiresAt: now + 5 * MINUTE });
+    const legacyItems = [
+      {
+        pk: `REQ#${push.txn}`,
+        txn: push.txn,
+        auth_req_id: push.authReqId,
+        tenant_id: 'acme',
+        client_id: 'rp',
+        sub: 'alice',
+        claims: {},
+        scope: 'openid',
+        delivery_mode: 'push',
+        client_notification_token: 'tok',
+        status: 'pending',
+        created_at: now,
+        expires_at: push.expiresAt,
+        interval: 5,
+        ttl: Math.ceil(push.expiresAt / 1000) + 86_400,
+      },
+      {
+        pk: 'TICKET#t1',
+        tenant_id: 'acme',
+        sub: 'alice',
+        expires_at: now + 10 * MINUTE,
+        ttl: Math.ceil((now + 10 * MINUTE) / 1000),
+      },
+      { pk: 'JTI#thumb#old', expires_at: now - MINUTE, ttl: Math.floor((now - MINUTE) / 1000) },
+    ];
+    for (const item of legacyItems) {
+      await first.client.send(new PutItemCommand({ TableName: 'ciba-ledger', Item: marshall(item) }));
+    }
+    await first.stop();
+
+    const second = await startEmbeddedDynamoDb({ dataDir, process: 'inline' });
+    try {
+      expect(second.copiedItems).toBe(2);
+      const tables = await second.client.send(new ListTablesCommand({}));
+      expect(tables.TableNames).not.toContain('ciba-ledger');
+      const store = new DynamoDbStore({
+        client: second.client,
+        directoryTable: DIRECTORY_TABLE_DEFAULT,
+        ledgerTable: LEDGER_TABLE_DEFAULT,
+      });
+      const open: string[] = [];
+      for await (const o of store.openCallbacks(now)) open.push(o.request.txn);
+      expect(open).toEqual([push.txn]);
+      const ticket = await second.client.send(
+        new GetItemCommand({ TableName: LEDGER_TABLE_DEFAULT, Key: marshall({ pk: 'TICKET#t1' }) }),
+      );
+      expect(unmarshall(ticket.Item!).exp_bucket).toBe(String(Math.floor(unmarshall(ticket.Item!).ttl / 3600)));
+      expect(await second.sweep(now + 11 * MINUTE)).toBe(1);
+    } finally {
+      await second.stop();
+    }
+  });
+});
