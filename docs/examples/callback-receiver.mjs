@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // A CIBA ping/push notification endpoint (CIBA Core §10.2, §10.3.1, §12), with no framework.
 //
-//   CIBA_ISSUER=http://127.0.0.1:8787/demo CIBA_CLIENT_ID=... CIBA_CLIENT_SECRET=... \
-//   CIBA_NOTIFICATION_TOKEN=... PORT=9000 node docs/examples/callback-receiver.mjs
+//   CIBA_CLIENT_ID=... CIBA_CLIENT_SECRET=... CIBA_NOTIFICATION_TOKEN=... node docs/examples/callback-receiver.mjs
+//
+// It listens on http://127.0.0.1:${RECEIVER_PORT:-9000}/cb (its own variable: PORT is the server's). The issuer is
+// CIBA_ISSUER, else the server `npm start` recorded in ${CIBA_DATA_DIR:-.data}/local.json (any PORT) with the tenant
+// CIBA_TENANT (default demo), else http://127.0.0.1:8787/demo.
 //
 // What a receiver must do, whatever it is written in:
 // - check `Authorization: Bearer <client_notification_token>` against the token it sent with that request
@@ -13,14 +16,27 @@
 // - never answer with a redirect: it is not followed and counts as a failure.
 // jose is used for push mode only (verifying the pushed ID token); it is installed in this repository.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 
-const issuer = process.env.CIBA_ISSUER ?? 'http://127.0.0.1:8787/demo';
+/** Where `npm start` listens: the URL it wrote to its state file (lib/local/state-file.ts). */
+const localServerUrl = () => {
+  try {
+    const dataDir = process.env.CIBA_DATA_DIR || '.data';
+    return JSON.parse(readFileSync(join(dataDir, 'local.json'), 'utf8')).url;
+  } catch {
+    return undefined;
+  }
+};
+const issuer =
+  process.env.CIBA_ISSUER ??
+  `${process.env.CIBA_BASE_URL ?? localServerUrl() ?? 'http://127.0.0.1:8787'}/${process.env.CIBA_TENANT ?? 'demo'}`;
 const clientId = process.env.CIBA_CLIENT_ID ?? '';
 const clientSecret = process.env.CIBA_CLIENT_SECRET ?? '';
 // A real client keeps one token per request (the one it sent to /bc-authorize); one for all keeps the example short.
 const expectedToken = process.env.CIBA_NOTIFICATION_TOKEN ?? '';
-const port = Number(process.env.PORT ?? 9000);
+const port = Number(process.env.RECEIVER_PORT ?? 9000);
 const seen = new Set();
 
 const sameSecret = (a, b) =>
@@ -81,6 +97,8 @@ createServer((req, res) => {
     if (typeof body.auth_req_id !== 'string' || seen.has(body.auth_req_id)) return; // a duplicate: done already
     seen.add(body.auth_req_id);
     const work = 'access_token' in body || 'error' in body ? acceptPush(body) : redeem(body.auth_req_id);
-    work.catch((error) => console.error(`callback ${body.auth_req_id}: ${error.message}`));
+    work.catch((error) =>
+      console.error(`callback ${body.auth_req_id}: ${error.message} (issuer ${issuer}; CIBA_ISSUER sets it)`),
+    );
   });
-}).listen(port, '127.0.0.1', () => console.log(`callback receiver on http://127.0.0.1:${port}/cb`));
+}).listen(port, '127.0.0.1', () => console.log(`callback receiver on http://127.0.0.1:${port}/cb for ${issuer}`));

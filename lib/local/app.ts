@@ -57,6 +57,8 @@ export interface LocalServiceOptions {
   stopTimeoutMs?: number;
   /** An HTTPS listener that asks for client certificates (mutual TLS: RFC 8705 client auth and bound tokens). */
   tls?: LocalTlsOptions;
+  /** Names this run in `GET /health` (`instance`), so the CLI can tell it from another server at the same URL. */
+  instanceId?: string;
 }
 
 export interface LocalService {
@@ -195,7 +197,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
         'X-Content-Type-Options': 'nosniff',
         'Referrer-Policy': 'no-referrer',
       });
-      res.end(JSON.stringify({ status: 'ok' }));
+      res.end(JSON.stringify({ status: 'ok', ...(options.instanceId ? { instance: options.instanceId } : {}) }));
       return true;
     },
   });
