@@ -16,6 +16,8 @@ export interface CliContext {
   home: string;
   /** The AWS credential chain; tests inject static credentials. */
   awsCredentials?: (profile: string | undefined) => AwsCredentialIdentity | Provider<AwsCredentialIdentity>;
+  /** All of standard input (`--ticket -`). */
+  readStdin: () => Promise<string>;
   /** Set by the command that ran; 0 unless something failed. */
   exitCode: number;
 }
@@ -30,6 +32,11 @@ export const nodeContext = (): CliContext => ({
   now: () => Date.now(),
   cwd: process.cwd(),
   home: homedir(),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
   exitCode: 0,
 });
 
