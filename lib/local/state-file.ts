@@ -3,8 +3,9 @@
  * the credentials it made for the developer. `npm start` writes it; the CLI and docs/examples read it, so they find
  * a server on any `PORT` without being told. One definition for the writer and the readers.
  */
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { writePrivateFile } from '../private-file.ts';
 
 export interface LocalState {
   /** The base URL clients use: `CIBA_PUBLIC_URL` when set, else the address the server listens on. */
@@ -41,10 +42,6 @@ export const readLocalStateFile = async (path: string): Promise<LocalState | und
 };
 
 /** Writes the state readable by its owner only (0600), replacing the file at once so no reader sees half of it. */
-export const writeLocalStateFile = async (path: string, state: LocalState): Promise<void> => {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
-};
+export const writeLocalStateFile = (path: string, state: LocalState): Promise<void> =>
+  // The data directory is created by the store first; 0755 if it is not, as before.
+  writePrivateFile(path, `${JSON.stringify(state, null, 2)}\n`, 0o755);
