@@ -98,7 +98,7 @@ export const isLoopbackHost = (hostname: string): boolean => {
 
 /**
  * CIBA Core §4: the notification endpoint is an absolute https URL. Plain http is allowed to a loopback host
- * only, and only in development mode (DESIGN.md). No fragment (RFC 7591 §2 for URIs the client registers) and
+ * only, and only in development mode (docs/delivery-modes.md, "Outbound protections"). No fragment (RFC 7591 §2 for URIs the client registers) and
  * no userinfo (credentials do not belong in a URL the service stores and logs). Outside development mode an IP
  * literal in a private, loopback, link-local or metadata range is refused; names are resolved and checked at
  * every delivery (lib/http/outbound.ts), which also defeats DNS rebinding. Returns the problem, or undefined.

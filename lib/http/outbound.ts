@@ -58,7 +58,7 @@ export const guardedLookup =
 const defaultResolve = (hostname: string) => dns.lookup(hostname, { all: true, verbatim: true });
 
 /**
- * POSTs JSON to a client's endpoint with the protections DESIGN.md asks of every outbound call: https (http only
+ * POSTs JSON to a client's endpoint with the protections every outbound call gets (docs/delivery-modes.md, "Outbound protections"): https (http only
  * to loopback in development mode), the destination's addresses checked (private ranges refused outside
  * development mode), short connect and response timeouts, redirects never followed (a 3xx is just a status),
  * at most a few KB of the answer read and thrown away. Never throws: the result says what happened.

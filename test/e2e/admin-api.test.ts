@@ -16,7 +16,7 @@ import {
 
 const POLL_CLIENT = { grant_types: [CIBA_GRANT], backchannel_token_delivery_mode: 'poll' };
 
-describe('the admin API (DESIGN.md, local mode)', () => {
+describe('the admin API (docs/admin-api.md, local mode)', () => {
   let svc: TestService;
   let fx: TenantFixture;
 
