@@ -4,7 +4,7 @@ import { randomToken } from '../crypto.ts';
 import { consoleLogger, logLevel } from '../logging.ts';
 import { ensureWebAssets } from '../web/build.ts';
 import { startLocalService } from './app.ts';
-import { LOCAL_BASE_URL, LOCAL_PORT } from './defaults.ts';
+import { LOCAL_PORT } from './defaults.ts';
 import { embeddedStoreMode } from './embedded-dynamodb.ts';
 import { DEMO_TENANT, DEMO_USER, seedDemo } from './seed.ts';
 import { type LocalState, localStatePath, readLocalStateFile, writeLocalStateFile } from './state-file.ts';
@@ -32,6 +32,12 @@ const baseUrlFrom = (name: string): string | undefined => {
     throw new Error(`${name} must be an http or https URL without query or fragment, not ${value}`);
   }
   return value.replace(/\/+$/, '');
+};
+
+/** `  command   # comment` lines with the comments in one column. */
+const aligned = (rows: [string, string][]): string[] => {
+  const width = Math.max(...rows.map(([command]) => command.length));
+  return rows.map(([command, comment]) => `  ${command.padEnd(width)}   # ${comment}`);
 };
 
 const main = async () => {
@@ -96,7 +102,7 @@ const main = async () => {
     ...(service.tlsUrl ? [`  mutual TLS     ${service.tlsUrl}/${DEMO_TENANT}  (client certificates)`] : []),
     demo
       ? `  client         ${demo.client_id} / ${demo.client_secret}`
-      : '  client         demo-client (secret shown on first start only)',
+      : '  client         demo-client (its secret was shown on the first start only)',
     `  demo user      ${DEMO_USER}  (alice@example.com, +15555550100)`,
     tokenFromEnv ? '  admin token    from CIBA_ADMIN_TOKEN' : `  admin token    ${adminToken}`,
     '',
@@ -111,13 +117,17 @@ const main = async () => {
       : []),
     '  Open the enrollment link in one window and the console in another; press Send, then Approve.',
     '',
-    'Or in another terminal:',
-    // The CLI talks to LOCAL_BASE_URL unless told otherwise (another PORT, HOST or CIBA_PUBLIC_URL).
-    ...(base !== LOCAL_BASE_URL ? [`  export CIBA_BASE_URL=${base}`] : []),
-    `${`  npx ciba user enroll-link ${DEMO_USER}`.padEnd(44)}# a one-time enrollment ticket`,
-    `${'  npx ciba device enroll --ticket <ticket>'.padEnd(44)}# this terminal becomes ${DEMO_USER}'s device`,
-    `  npx ciba authorize --login-hint ${DEMO_USER} --binding-message "Code 4F-22"`,
-    '  npx ciba device pending && npx ciba device approve <txn>',
+    'Or in another terminal (README: The same flow in a terminal):',
+    // The CLI finds this server through the state file; without one (CIBA_DATA_DIR=memory) it needs the URL.
+    ...(statePath ? [] : [`  export CIBA_BASE_URL=${base} CIBA_ADMIN_TOKEN=<the admin token above>`]),
+    ...aligned([
+      [
+        `npx ciba user enroll-link ${DEMO_USER} | npx ciba device enroll --ticket -`,
+        `this terminal: ${DEMO_USER}'s device`,
+      ],
+      ['npx ciba device approve --wait 60 &', 'the device approves the next request'],
+      [`npx ciba authorize --login-hint ${DEMO_USER} --binding-message "Code 4F-22"`, 'the client asks and polls'],
+    ]),
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
