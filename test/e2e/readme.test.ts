@@ -6,16 +6,25 @@
  * The device steps answer themselves (`npx ciba device approve`), as a reader's terminal would.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { segmentOf, shellBlocks, type WalkScript, walkScript } from '../helpers/markdown-walk.ts';
+import { isRunnable, segmentOf, shellBlocks, type WalkScript, walkScript } from '../helpers/markdown-walk.ts';
 
 const REPO = join(import.meta.dirname, '../..');
 /** A walk runs every CLI command through npx (seconds each on a loaded machine) and one poll interval. */
 const WALK_TIMEOUT_MS = 360_000;
+
+const README = shellBlocks(readFileSync(join(REPO, 'README.md'), 'utf8'), 'README.md');
+/** Every docs page with a shell block that is not marked skip; each runs after the README's setup block. */
+const PAGES = readdirSync(join(REPO, 'docs'))
+  .filter((f) => f.endsWith('.md'))
+  .sort()
+  .map((f) => ({ file: `docs/${f}`, blocks: shellBlocks(readFileSync(join(REPO, 'docs', f), 'utf8'), `docs/${f}`) }))
+  .filter((p) => p.blocks.some(isRunnable));
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
@@ -73,7 +82,8 @@ describe('README.md, walked', { timeout: WALK_TIMEOUT_MS + 120_000 }, () => {
     await mkdir(join(tmp, 'home'));
     port = await freePort();
     expect(port).not.toBe(8787);
-    env = cleanEnv({ HOME: join(tmp, 'home'), PORT: String(port) });
+    // The example receiver of docs/ listens on RECEIVER_PORT (9000 unless set): a free one here.
+    env = cleanEnv({ HOME: join(tmp, 'home'), PORT: String(port), RECEIVER_PORT: String(await freePort()) });
     // `npm start` is `tsx lib/local/main.ts`.
     server = run(process.execPath, ['--import', 'tsx', 'lib/local/main.ts'], { cwd: clone, env });
     await new Promise<void>((resolve, reject) => {
@@ -126,8 +136,7 @@ describe('README.md, walked', { timeout: WALK_TIMEOUT_MS + 120_000 }, () => {
   };
 
   it('runs every shell block in order against a server on another port, and each shows what the page says', async () => {
-    const blocks = shellBlocks(await readFile(join(REPO, 'README.md'), 'utf8'), 'README.md');
-    const walked = walkScript(blocks);
+    const walked = walkScript(README);
     // The walk covers the three flows: enrollment and approval on the device, the client, curl.
     expect(walked.script).toContain('npx ciba device enroll --ticket -');
     expect(walked.script).toContain('npx ciba authorize');
@@ -138,4 +147,21 @@ describe('README.md, walked', { timeout: WALK_TIMEOUT_MS + 120_000 }, () => {
     expect(transcript).toContain(`http://127.0.0.1:${port}/demo`);
     expect(transcript).not.toContain('127.0.0.1:8787');
   });
+
+  it('has docs pages to walk, and a setup block in the README for them', () => {
+    expect(PAGES.map((p) => p.file)).toEqual(
+      expect.arrayContaining(['docs/admin-api.md', 'docs/cli.md', 'docs/clients.md', 'docs/delivery-modes.md']),
+    );
+    expect(README.filter((b) => b.marker?.kind === 'setup')).toHaveLength(1);
+  });
+
+  for (const page of PAGES) {
+    it(`${page.file}: every shell block runs, in order, after the README's setup block`, async () => {
+      const setup = README.filter((b) => b.marker?.kind === 'setup');
+      // npm itself takes seconds to start on a loaded machine, and the docs run npx ciba dozens of times: here npx
+      // ciba runs bin/ciba.js directly, which is what npx resolves it to (the README's walk uses the real npx).
+      const fastNpx = `npx() { if [ "\${1:-}" = ciba ]; then shift; node ${join(clone, 'bin', 'ciba.js')} "$@"; else command npx "$@"; fi; }`;
+      await walk(page.file.replace(/\W+/g, '-'), walkScript([...setup, ...page.blocks], [fastNpx]));
+    });
+  }
 });

@@ -119,8 +119,11 @@ const patternOf = (text: string): RegExp =>
       .join('[^\\n]*?'),
   );
 
-/** One bash script for `blocks` (the runnable ones), with markers around each command whose output is checked. */
-export const walkScript = (blocks: ShellBlock[]): WalkScript => {
+/**
+ * One bash script for `blocks` (the runnable ones), with markers around each command whose output is checked.
+ * `preamble` lines run first (a test's own setup, said in the transcript).
+ */
+export const walkScript = (blocks: ShellBlock[], preamble: string[] = []): WalkScript => {
   const out: string[] = [];
   const origin: string[] = [];
   const emit = (line: string, where: string) => {
@@ -131,6 +134,7 @@ export const walkScript = (blocks: ShellBlock[]): WalkScript => {
   emit('set -euo pipefail', 'walker');
   emit('exec 2>&1', 'walker');
   emit(`trap 'echo "@@failed at script line $LINENO"' ERR`, 'walker');
+  for (const line of preamble) emit(line, 'walker preamble');
   for (const block of blocks.filter(isRunnable)) {
     const here = `${block.file}:${block.line}`;
     emit(`echo "@@block ${here}"`, here);

@@ -104,13 +104,20 @@ const redact = (token: unknown): string | undefined =>
   typeof token === 'string' ? `${token.slice(0, 12)}… (${token.length} chars; --show-tokens prints it)` : undefined;
 
 /** Prints the final result and returns the exit code. */
-export const reportOutcome = (ctx: CliContext, g: Globals, outcome: PollOutcome, showTokens = false): number => {
+export const reportOutcome = (
+  ctx: CliContext,
+  g: Globals,
+  outcome: PollOutcome,
+  showTokens = false,
+  authReqId?: string,
+): number => {
   if (outcome.kind !== 'tokens') {
     const message =
       outcome.kind === 'access_denied'
         ? 'The user denied the request.'
         : 'The request expired before the user answered.';
-    if (g.json) printJson(ctx, { result: outcome.kind, error_description: outcome.description });
+    if (g.json)
+      printJson(ctx, { result: outcome.kind, auth_req_id: authReqId, error_description: outcome.description });
     else
       ctx.stderr(
         `✗ ${message}${outcome.description ? ` (${outcome.kind}: ${outcome.description})` : ` (${outcome.kind})`}\n`,
@@ -135,7 +142,7 @@ export const reportOutcome = (ctx: CliContext, g: Globals, outcome: PollOutcome,
     refresh_token: showTokens ? t.refresh_token : redact(t.refresh_token),
   };
   if (g.json) {
-    printJson(ctx, { result: 'approved', ...summary, id_token_claims: claims });
+    printJson(ctx, { result: 'approved', auth_req_id: authReqId, ...summary, id_token_claims: claims });
     return 0;
   }
   ctx.stderr('✓ Approved.\n');
@@ -208,7 +215,7 @@ export const runAuthorize = async (ctx: CliContext, g: Globals, o: AuthorizeOpti
   } finally {
     spinner.stop();
   }
-  return reportOutcome(ctx, g, outcome, o.showTokens);
+  return reportOutcome(ctx, g, outcome, o.showTokens, ack.auth_req_id);
 };
 
 export const registerAuthorize = (program: Command, ctx: CliContext): void => {
