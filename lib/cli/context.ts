@@ -7,6 +7,8 @@ export interface CliContext {
   stderr: (text: string) => void;
   /** Whether stderr is a terminal (the spinner only shows then). */
   stderrIsTTY: boolean;
+  /** Whether stdout is a terminal. */
+  stdoutIsTTY?: boolean;
   env: Record<string, string | undefined>;
   fetch: typeof fetch;
   sleep: (ms: number) => Promise<void>;
@@ -26,6 +28,7 @@ export const nodeContext = (): CliContext => ({
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   stderrIsTTY: process.stderr.isTTY === true,
+  stdoutIsTTY: process.stdout.isTTY === true,
   env: process.env,
   fetch: (input, init) => globalThis.fetch(input, init),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

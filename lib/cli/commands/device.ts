@@ -131,6 +131,12 @@ const pickTransaction = async (
   }
 };
 
+/**
+ * On a terminal, a line starts by clearing the line it lands on: run in the background next to `ciba authorize`
+ * (the README's terminal flow), it would otherwise be glued to the client's spinner.
+ */
+const startOfLine = (tty: boolean): string => (tty ? '\r\x1b[K' : '');
+
 /** `--wait` alone: 60 s; `--wait 30`: 30 s; absent: 0. */
 const waitSecondsOf = (value: string | boolean | undefined): number =>
   value === undefined || value === false ? 0 : value === true ? 60 : parsePositiveInt(value);
@@ -246,7 +252,7 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
               txn = t.txn;
               const what = t.binding_message !== undefined ? ` "${safe(t.binding_message)}"` : '';
               ctx.stderr(
-                `${decision === 'approve' ? 'approving' : 'denying'}${what} from ${safe(t.client_name)} (txn ${txn})\n`,
+                `${startOfLine(ctx.stderrIsTTY)}${decision === 'approve' ? 'approving' : 'denying'}${what} from ${safe(t.client_name)} (txn ${txn})\n`,
               );
             }
             const r = await client.decide(
@@ -255,7 +261,7 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
               opts.bindingCode !== undefined ? { bindingCode: opts.bindingCode } : {},
             );
             if (g.json) return printJson(ctx, r);
-            ctx.stdout(`${r.status} ${r.txn}\n`);
+            ctx.stdout(`${startOfLine(ctx.stdoutIsTTY === true)}${r.status} ${r.txn}\n`);
           },
         ),
       );
