@@ -44,14 +44,15 @@ export const isRunning = (pid: number): boolean => {
   }
 };
 
-/** `the server started 2026-11-23 10:32:05 (pid 4242, no longer running)` */
+/** `the server at http://127.0.0.1:19787 (pid 4242, no longer running; started 2026-11-23 10:32:05 UTC)` */
 export const describeWriter = (state: LocalState): string => {
-  const started =
-    typeof state.startedAt === 'number'
-      ? ` started ${new Date(state.startedAt * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`
-      : '';
-  if (typeof state.pid !== 'number') return `the server${started}`;
-  return `the server${started} (pid ${state.pid}${isRunning(state.pid) ? '' : ', no longer running'})`;
+  const facts = [
+    ...(typeof state.pid === 'number' ? [`pid ${state.pid}${isRunning(state.pid) ? '' : ', no longer running'}`] : []),
+    ...(typeof state.startedAt === 'number'
+      ? [`started ${new Date(state.startedAt * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`]
+      : []),
+  ];
+  return `the server${state.url ? ` at ${state.url}` : ''}${facts.length ? ` (${facts.join('; ')})` : ''}`;
 };
 
 /** The `instance` a server answers on `GET /health` (undefined when it answers none: not a local server). */
@@ -86,8 +87,8 @@ export const localCredentialsFor = async (
       if (instance === state.instanceId) return;
       throw new CliError(
         'other_server',
-        `the server at ${baseUrl} is not the one that wrote ${local.shown} (${describeWriter(state)}` +
-          `${state.url && state.url !== baseUrl ? `, at ${state.url}` : ''}), so that file's ${what} is not for it: ${remedy}`,
+        `the server at ${baseUrl} is not the one that wrote ${local.shown} (${describeWriter(state)}), so that ` +
+          `file's ${what} is not for it: ${remedy}`,
       );
     });
     verified.set(key, check);

@@ -92,7 +92,7 @@ describe('the CLI and the local server it talks to', () => {
     const r = await run(['tenant', 'get']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
-      `error: other_server — the server at ${other.url} is not the one that wrote .data/local.json (the server started 2026-09-21 14:13:20 UTC (pid ${pid}, no longer running)), so that file's admin token is not for it: pass --admin-token or set CIBA_ADMIN_TOKEN`,
+      `error: other_server — the server at ${other.url} is not the one that wrote .data/local.json (the server at ${other.url} (pid ${pid}, no longer running; started 2026-09-21 14:13:20 UTC)), so that file's admin token is not for it: pass --admin-token or set CIBA_ADMIN_TOKEN`,
     );
     expect(other.requests.map((q) => q.url)).toEqual(['/health']);
     expect(JSON.stringify(other.requests)).not.toContain('token-1');
@@ -122,9 +122,9 @@ describe('the CLI and the local server it talks to', () => {
     const r = await run(['authorize', '--login-hint', 'alice'], { CIBA_BASE_URL: other.url });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
-      `error: other_server — the server at ${other.url} is not the one that wrote .data/local.json (the server`,
+      `error: other_server — the server at ${other.url} is not the one that wrote .data/local.json (the server at ${mine.url} (pid ${process.pid}))`,
     );
-    expect(r.stderr).toContain(`, at ${mine.url}), so that file's demo client is not for it: pass --client-id`);
+    expect(r.stderr).toContain("so that file's demo client is not for it: pass --client-id");
     expect(other.requests.map((q) => q.url)).toEqual(['/demo/.well-known/openid-configuration', '/health']);
     expect(JSON.stringify(other.requests)).not.toContain('secret-of-run-1');
   });
@@ -137,7 +137,7 @@ describe('the CLI and the local server it talks to', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       new RegExp(
-        `^error: network_error — cannot reach ${url} \\(ECONNREFUSED; from \\.data/local\\.json, written by the server \\(pid ${pid}, no longer running\\)\\): start the server with npm start, or set CIBA_BASE_URL to where it runs\\n$`,
+        `^error: network_error — cannot reach ${url} \\(ECONNREFUSED; from \\.data/local\\.json, written by the server at ${url} \\(pid ${pid}, no longer running\\)\\): start the server with npm start, or set CIBA_BASE_URL to where it runs\\n$`,
       ),
     );
   });
