@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, entryOf, LAMBDA_ALIASES, type LambdaFunctionName } from './bundling.ts';
 
 /**
- * The newest Node.js runtime aws-cdk-lib offers (DESIGN.md asks for `nodejs22.x` or newer). The code avoids
+ * The newest Node.js runtime aws-cdk-lib offers. The code avoids
  * APIs newer than Node 20, so it runs locally on Node 20 unchanged.
  */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;

@@ -1,6 +1,6 @@
 import type { Logger } from './ports.ts';
 
-/** Field names whose values never reach a log line (DESIGN.md: secrets, tokens, hints, proofs). */
+/** Field names whose values never reach a log line (SECURITY.md, "Secrets in logs": secrets, tokens, hints, proofs). */
 const SECRET_FIELD = /secret|token|password|authorization|proof|user_?code|hint|assertion|ticket|cookie|private|^d$/i;
 
 const redactValue = (value: unknown): unknown => {

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 // A CIBA ping/push notification endpoint (CIBA Core §10.2, §10.3.1, §12), with no framework.
 //
-//   CIBA_ISSUER=http://127.0.0.1:8787/demo CIBA_CLIENT_ID=... CIBA_CLIENT_SECRET=... \
-//   CIBA_NOTIFICATION_TOKEN=... PORT=9000 node docs/examples/callback-receiver.mjs
+//   CIBA_CLIENT_ID=... CIBA_CLIENT_SECRET=... CIBA_NOTIFICATION_TOKEN=... node docs/examples/callback-receiver.mjs [--once]
+//
+// --once: handle one callback, then exit (0 when its tokens were received and checked, 1 otherwise): for scripts.
+//
+// It listens on http://127.0.0.1:${RECEIVER_PORT:-9000}/cb (its own variable: PORT is the server's). The issuer is
+// CIBA_ISSUER, else the server `npm start` recorded in ${CIBA_DATA_DIR:-.data}/local.json (any PORT) with the tenant
+// CIBA_TENANT (default demo), else http://127.0.0.1:8787/demo.
 //
 // What a receiver must do, whatever it is written in:
 // - check `Authorization: Bearer <client_notification_token>` against the token it sent with that request
@@ -13,14 +18,28 @@
 // - never answer with a redirect: it is not followed and counts as a failure.
 // jose is used for push mode only (verifying the pushed ID token); it is installed in this repository.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 
-const issuer = process.env.CIBA_ISSUER ?? 'http://127.0.0.1:8787/demo';
+/** Where `npm start` listens: the URL it wrote to its state file (lib/local/state-file.ts). */
+const localServerUrl = () => {
+  try {
+    const dataDir = process.env.CIBA_DATA_DIR || '.data';
+    return JSON.parse(readFileSync(join(dataDir, 'local.json'), 'utf8')).url;
+  } catch {
+    return undefined;
+  }
+};
+const issuer =
+  process.env.CIBA_ISSUER ??
+  `${process.env.CIBA_BASE_URL ?? localServerUrl() ?? 'http://127.0.0.1:8787'}/${process.env.CIBA_TENANT ?? 'demo'}`;
 const clientId = process.env.CIBA_CLIENT_ID ?? '';
 const clientSecret = process.env.CIBA_CLIENT_SECRET ?? '';
 // A real client keeps one token per request (the one it sent to /bc-authorize); one for all keeps the example short.
 const expectedToken = process.env.CIBA_NOTIFICATION_TOKEN ?? '';
-const port = Number(process.env.PORT ?? 9000);
+const port = Number(process.env.RECEIVER_PORT ?? 9000);
+const once = process.argv.includes('--once');
 const seen = new Set();
 
 const sameSecret = (a, b) =>
@@ -37,18 +56,19 @@ const redeem = async (authReqId) => {
     body: new URLSearchParams({ grant_type: 'urn:openid:params:grant-type:ciba', auth_req_id: authReqId }),
   });
   const body = await res.json();
-  if (!res.ok) console.log(`ping ${authReqId}: ${body.error}`);
-  else
-    console.log(
-      `ping ${authReqId}: tokens for ${JSON.parse(Buffer.from(body.id_token.split('.')[1], 'base64url')).sub}`,
-    );
+  if (!res.ok) {
+    console.log(`ping ${authReqId}: ${body.error}`);
+    return false;
+  }
+  console.log(`ping ${authReqId}: tokens for ${JSON.parse(Buffer.from(body.id_token.split('.')[1], 'base64url')).sub}`);
+  return true;
 };
 
 // Push: the body is the token response; the ID token must verify and name this request (CIBA §10.3.1).
 const acceptPush = async (body) => {
   if (body.error) {
     console.log(`push ${body.auth_req_id}: ${body.error}`); // access_denied, expired_token or transaction_failed
-    return;
+    return false;
   }
   const { createRemoteJWKSet, jwtVerify } = await import('jose');
   const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
@@ -59,6 +79,7 @@ const acceptPush = async (body) => {
   const digest = createHash('sha256').update(body.access_token, 'ascii').digest();
   if (payload.at_hash !== digest.subarray(0, 16).toString('base64url')) throw new Error('at_hash mismatch');
   console.log(`push ${body.auth_req_id}: tokens for ${payload.sub}`);
+  return true;
 };
 
 createServer((req, res) => {
@@ -81,6 +102,11 @@ createServer((req, res) => {
     if (typeof body.auth_req_id !== 'string' || seen.has(body.auth_req_id)) return; // a duplicate: done already
     seen.add(body.auth_req_id);
     const work = 'access_token' in body || 'error' in body ? acceptPush(body) : redeem(body.auth_req_id);
-    work.catch((error) => console.error(`callback ${body.auth_req_id}: ${error.message}`));
+    work
+      .then((ok) => once && process.exit(ok ? 0 : 1))
+      .catch((error) => {
+        console.error(`callback ${body.auth_req_id}: ${error.message} (issuer ${issuer}; CIBA_ISSUER sets it)`);
+        if (once) process.exit(1);
+      });
   });
-}).listen(port, '127.0.0.1', () => console.log(`callback receiver on http://127.0.0.1:${port}/cb`));
+}).listen(port, '127.0.0.1', () => console.log(`callback receiver on http://127.0.0.1:${port}/cb for ${issuer}`));

@@ -22,7 +22,7 @@ import type { Deps } from '../../lib/ports.ts';
 /** The ports this function uses: its Lambda entry builds only these. */
 export type AdminDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger' | 'config'>;
 
-/** The admin API of DESIGN.md. */
+/** The admin API (docs/admin-api.md). */
 export const createHandler = (deps: AdminDeps) =>
   httpFunction(deps.logger, async (event: HttpEvent) => {
     authorizeAdmin(event, deps.config);

@@ -32,7 +32,7 @@ const PasskeyRegistrationBody = z.strictObject({
 /** The ports this function uses: its Lambda entry builds only these. */
 export type DeviceDeps = Pick<Deps, 'store' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger' | 'config'>;
 
-/** The device API (DESIGN.md): every call is authenticated by a DPoP proof of the device key. */
+/** The device API (docs/device-api.md): every call is authenticated by a DPoP proof of the device key. */
 export const createHandler = (deps: DeviceDeps) =>
   httpFunction(deps.logger, async (event: HttpEvent) => {
     const tenantId = tenantParam(event);

@@ -27,7 +27,7 @@ export const parseTenantSettings = (input: unknown, where = 'settings'): TenantS
 };
 
 /**
- * DESIGN.md: development mode may be turned on in local mode only, never in AWS. Web Push keys are not taken
+ * Development mode may be turned on in local mode only (docs/admin-api.md), never in AWS. Web Push keys are not taken
  * from the tenants file: the VAPID private key would sit in plain text in the template.
  */
 export const parseAwsTenantSettings = (input: unknown, where = 'settings'): TenantSettings => {

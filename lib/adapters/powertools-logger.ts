@@ -6,7 +6,7 @@ import type { Logger } from '../ports.ts';
 /**
  * The Logger port on Powertools Logger: one structured JSON line per entry with the service name, cold
  * start and the Lambda request id (the middleware calls `addContext` at the start of each invocation). Fields named like a
- * secret, token, hint or proof are redacted before they reach Powertools (DESIGN.md: never in logs).
+ * secret, token, hint or proof are redacted before they reach Powertools (SECURITY.md, "Secrets in logs").
  */
 export class PowertoolsLogger implements Logger {
   /** The underlying Powertools logger, for middleware such as `injectLambdaContext`. */

@@ -41,7 +41,7 @@ const errorName = (error: unknown): string => (error as { name?: string })?.name
 
 /**
  * Mobile push through SNS platform endpoints (one per enrolled device). The payload carries only what
- * the notification shows plus the transaction id; never the auth_req_id (DESIGN.md).
+ * the notification shows plus the transaction id; never the auth_req_id (the device never sees it: docs/device-api.md).
  */
 export class SnsDeviceNotifier implements DeviceNotifier {
   readonly #sns: SNSClient;

@@ -55,7 +55,7 @@ const checkJwks = (jwks: { keys: Record<string, unknown>[] }) => {
  * client fields it sets. Every failure is 400 invalid_client_metadata.
  *
  * client_secret_jwt needs no stored secret: its secret is derived from the tenant's HMAC key and a per-client salt
- * (lib/oauth/client-secret-jwt.ts), so secrets stay unrecoverable from the tables (DESIGN.md "Secrets"). Its
+ * (lib/oauth/client-secret-jwt.ts), so secrets stay unrecoverable from the tables (SECURITY.md, "What each secret protects"). Its
  * assertions are HS256 only; FAPI forbids the method.
  */
 export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): Partial<Client> => {

@@ -5,12 +5,20 @@ import type { Deps } from '../ports.ts';
 
 const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Math.floor(ms / 1000));
 
-/** GET /admin/tenants/{t}/requests/{auth_req_id}: state and history, never tokens or secrets. */
-export const describeRequest = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: string, authReqId: string) => {
-  const txn = txnOf(authReqId);
+/** A transaction id alone (the part of an auth_req_id before the dot): what logs and the device show. */
+const TXN = /^[A-Za-z0-9_-]{22}$/;
+
+/**
+ * GET /admin/tenants/{t}/requests/{id}: state and history, never tokens or secrets. `id` is the client's
+ * `auth_req_id` or the request's `txn` (what the service's log lines and `ciba device pending` show), so an
+ * operator can follow a request from either side.
+ */
+export const describeRequest = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: string, id: string) => {
+  const byTxn = TXN.test(id);
+  const txn = byTxn ? id : txnOf(id);
   const request = txn ? await deps.store.getRequest(txn) : undefined;
-  if (!request || request.tenantId !== tenantId || request.authReqId !== authReqId)
-    throw NotFound('unknown auth_req_id');
+  if (!request || request.tenantId !== tenantId || (!byTxn && request.authReqId !== id))
+    throw NotFound('unknown auth_req_id or txn');
   return {
     txn: request.txn,
     state: requestState(request, deps.clock.now()),

@@ -30,7 +30,7 @@ const parseIssSub = (hint: string): { iss: string; sub: string } | undefined => 
 };
 
 /**
- * Maps a login_hint (DESIGN.md formats) to a subject. Returns undefined when no user matches; the caller
+ * Maps a login_hint (the formats in docs/clients.md) to a subject. Returns undefined when no user matches; the caller
  * answers unknown_user_id.
  */
 const resolveLoginHint = async (

@@ -3,7 +3,7 @@ import type { Device, JsonWebKeyPublic } from '../model.ts';
 import { InvalidDpopProof } from '../oauth/errors.ts';
 import type { Clock, Store } from '../ports.ts';
 
-/** DESIGN.md: a proof's iat may be at most 60 s off. */
+/** docs/device-api.md: a proof's iat may be at most 60 s off (RFC 9449 §11.1 leaves the window to the server). */
 export const PROOF_MAX_SKEW_SECONDS = 60;
 /** A jti is remembered while a proof carrying it can pass the iat check: up to 60 s ahead, then 60 s behind. */
 const PROOF_JTI_LIFETIME_MS = 2 * PROOF_MAX_SKEW_SECONDS * 1000;

@@ -7,6 +7,8 @@ export interface CliContext {
   stderr: (text: string) => void;
   /** Whether stderr is a terminal (the spinner only shows then). */
   stderrIsTTY: boolean;
+  /** Whether stdout is a terminal. */
+  stdoutIsTTY?: boolean;
   env: Record<string, string | undefined>;
   fetch: typeof fetch;
   sleep: (ms: number) => Promise<void>;
@@ -16,6 +18,8 @@ export interface CliContext {
   home: string;
   /** The AWS credential chain; tests inject static credentials. */
   awsCredentials?: (profile: string | undefined) => AwsCredentialIdentity | Provider<AwsCredentialIdentity>;
+  /** All of standard input (`--ticket -`). */
+  readStdin: () => Promise<string>;
   /** Set by the command that ran; 0 unless something failed. */
   exitCode: number;
 }
@@ -24,12 +28,18 @@ export const nodeContext = (): CliContext => ({
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   stderrIsTTY: process.stderr.isTTY === true,
+  stdoutIsTTY: process.stdout.isTTY === true,
   env: process.env,
   fetch: (input, init) => globalThis.fetch(input, init),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   now: () => Date.now(),
   cwd: process.cwd(),
   home: homedir(),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
   exitCode: 0,
 });
 

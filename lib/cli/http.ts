@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { CliContext } from './context.ts';
 
 /** A non-2xx answer (or no answer) from the service, with its OAuth-style error. */
@@ -18,6 +16,16 @@ export interface OutgoingRequest {
   url: string;
   headers: Record<string, string>;
   body?: string;
+}
+
+/** No answer at all: the service at `origin` could not be reached. */
+export class NetworkError extends ApiError {
+  constructor(
+    readonly origin: string,
+    readonly reason: string,
+  ) {
+    super(0, 'network_error', `cannot reach ${origin} (${reason})`);
+  }
 }
 
 /** Adds authentication headers to a request (bearer token, SigV4, client credentials). */
@@ -63,7 +71,7 @@ export const send = async <T = unknown>(
   } catch (cause) {
     const inner = (cause as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
     const reason = inner?.code ?? inner?.errors?.[0]?.code ?? inner?.message ?? (cause as Error).message;
-    throw new ApiError(0, 'network_error', `cannot reach ${new URL(url).origin} (${reason})`);
+    throw new NetworkError(new URL(url).origin, String(reason));
   }
   const text = await response.text();
   let parsed: unknown = text;
@@ -102,24 +110,6 @@ export const request = async <T = unknown>(
   const answer = await send<T>(ctx, url, options);
   if (answer.status < 200 || answer.status >= 300) throw apiErrorOf(answer);
   return answer.body;
-};
-
-/** What `npm start` writes to `${CIBA_DATA_DIR:-.data}/local.json`. */
-export interface LocalState {
-  adminToken?: string;
-  demoClient?: { client_id: string; client_secret: string };
-  demoUser?: string | { sub: string };
-}
-
-/** Reads the local server's state file, or `{}` when there is none. */
-export const readLocalState = async (ctx: Pick<CliContext, 'env' | 'cwd'>): Promise<LocalState> => {
-  const dataDir = ctx.env['CIBA_DATA_DIR'] || '.data';
-  if (dataDir === 'memory') return {};
-  try {
-    return JSON.parse(await readFile(resolve(ctx.cwd, dataDir, 'local.json'), 'utf8')) as LocalState;
-  } catch {
-    return {};
-  }
 };
 
 export const bearer =

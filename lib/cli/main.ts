@@ -52,7 +52,21 @@ export const runCli = async (args: string[], ctx: CliContext = nodeContext()): P
 
 const allCommands = (cmd: Command): Command[] => cmd.commands.flatMap((c) => [c, ...allCommands(c)]);
 
+/**
+ * A reader that stops early (`npx ciba client get demo-client | head -1`) closes the pipe: the next write fails with
+ * EPIPE. The reader has what it wanted, so stop quietly and successfully, as command-line tools do, instead of
+ * dying with a stack trace.
+ */
+const quietOnClosedPipe = (stream: NodeJS.WriteStream): void => {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+};
+
 export const main = async (argv: string[] = process.argv.slice(2)): Promise<void> => {
+  quietOnClosedPipe(process.stdout);
+  quietOnClosedPipe(process.stderr);
   process.exitCode = await runCli(argv);
 };
 

@@ -3,7 +3,7 @@ import { createDpopProof } from './dpop.ts';
 import { DeviceApiError, deviceApiErrorFrom } from './errors.ts';
 import type { DeviceKey } from './key.ts';
 
-/** A pending CIBA transaction as the device sees it (DESIGN.md, device API shapes). */
+/** A pending CIBA transaction as the device sees it (docs/device-api.md). */
 export type Transaction = DeviceTransaction;
 
 export type Decision = 'approve' | 'deny';

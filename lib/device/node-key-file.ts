@@ -1,7 +1,8 @@
 /** Node-only: keeps a device key in a JSON file readable by its owner only (mode 0600). */
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { writePrivateFile } from '../private-file.ts';
 import { DeviceKey, type PrivateEcJwk } from './key.ts';
 
 export interface DeviceKeyFile {
@@ -37,11 +38,7 @@ export const saveDeviceKeyFile = async (
     private_jwk: await device.key.exportPrivateJwk(),
     created_at: Math.floor(Date.now() / 1000),
   };
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600, flag: 'w' });
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
+  await writePrivateFile(path, `${JSON.stringify(content, null, 2)}\n`);
 };
 
 /** Reads a key file written by `saveDeviceKeyFile`; the thumbprint must match the stored device id. */

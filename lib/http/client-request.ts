@@ -8,7 +8,10 @@ import { formBody, type HttpEvent, header, issuerOf, tenantParam } from './event
  * What every client-facing form endpoint (bc-authorize, token, revoke, introspect) starts with: the tenant from
  * the path, the form body, the TLS client certificate if any, and the authenticated client.
  */
-export const readClientRequest = async (deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys'>, event: HttpEvent) => {
+export const readClientRequest = async (
+  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys' | 'logger'>,
+  event: HttpEvent,
+) => {
   const tenantId = tenantParam(event);
   const tenant = await loadTenant(deps.store, tenantId);
   const form = formBody(event);

@@ -3,7 +3,7 @@ import { InvalidRequest, NotFound, PayloadTooLarge } from '../oauth/errors.ts';
 import type { RuntimeConfig } from '../ports.ts';
 import { isValidTenantId } from './routes.ts';
 
-/** DESIGN.md: request bodies over 64 KB are 413 invalid_request. */
+/** Request bodies over 64 KB are 413 invalid_request (SECURITY.md, "Hostile input"). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export type HttpEvent = APIGatewayProxyEventV2;

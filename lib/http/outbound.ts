@@ -203,7 +203,7 @@ const guardedLookup =
 const defaultResolve = (hostname: string) => dns.lookup(hostname, { all: true, verbatim: true });
 
 /**
- * The service's outbound HTTP client, with the protections DESIGN.md asks of every outbound call: the URL policy
+ * The service's outbound HTTP client, with the protections every outbound call gets (SECURITY.md, "Hardening rules", rule 3): the URL policy
  * above, the destination's addresses checked (only global unicast outside development mode), short connect and
  * response timeouts, redirects never followed (a 3xx is just a status), a fresh connection per call (no pooled
  * socket outlives the check that opened it), a bounded answer. Never throws: the result says what happened.

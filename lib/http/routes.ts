@@ -56,7 +56,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/admin/tenants/{tenant}/requests/{auth_req_id}', fn: 'admin', admin: true },
 ];
 
-/** Tenant ids: DESIGN.md, `[a-z0-9][a-z0-9-]{0,62}` minus reserved words. */
+/** Tenant ids: `[a-z0-9][a-z0-9-]{0,62}` minus reserved words (docs/admin-api.md). */
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const RESERVED_TENANT_IDS = new Set(['admin', 'health', 'assets']);
 export const isValidTenantId = (id: string): boolean => TENANT_ID_PATTERN.test(id) && !RESERVED_TENANT_IDS.has(id);

@@ -60,6 +60,8 @@ export interface LocalServiceOptions {
   tls?: LocalTlsOptions;
   /** How long a client may take to send its request headers, and its whole request (default 10 s: server.ts). */
   requestTimeoutMs?: number;
+  /** Names this run in `GET /health` (`instance`), so the CLI can tell it from another server at the same URL. */
+  instanceId?: string;
 }
 
 export interface LocalService {
@@ -217,7 +219,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
         'X-Content-Type-Options': 'nosniff',
         'Referrer-Policy': 'no-referrer',
       });
-      res.end(JSON.stringify({ status: 'ok' }));
+      res.end(JSON.stringify({ status: 'ok', ...(options.instanceId ? { instance: options.instanceId } : {}) }));
       return true;
     },
   });

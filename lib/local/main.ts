@@ -1,44 +1,22 @@
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { issueEnrollmentTicket } from '../admin/users.ts';
 import { randomToken } from '../crypto.ts';
 import { consoleLogger, logLevel } from '../logging.ts';
 import { ensureWebAssets } from '../web/build.ts';
 import { startLocalService } from './app.ts';
-import { LOCAL_BASE_URL, LOCAL_PORT } from './defaults.ts';
+import { LOCAL_PORT } from './defaults.ts';
 import { embeddedStoreMode } from './embedded-dynamodb.ts';
-import { DEMO_TENANT, DEMO_USER, type DemoCredentials, seedDemo } from './seed.ts';
+import { DEMO_TENANT, DEMO_USER, seedDemo } from './seed.ts';
+import { type LocalState, localStatePath, readLocalStateFile, writeLocalStateFile } from './state-file.ts';
 import { tlsOptionsFromEnv } from './tls.ts';
-
-/** What the local server remembers between starts, next to the store (mode 0600). The CLI reads it. */
-interface LocalState {
-  adminToken?: string;
-  demoClient?: DemoCredentials;
-  demoUser?: string;
-}
 
 const env = process.env;
 // Node 20 is this project's local runtime; the SDK's advice to upgrade is noise for a newcomer here.
 env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const dataDir = env.CIBA_DATA_DIR || '.data';
 const inMemory = dataDir === 'memory';
-const statePath = inMemory ? undefined : join(resolve(dataDir), 'local.json');
-
-const readState = async (): Promise<LocalState> => {
-  if (!statePath) return {};
-  try {
-    return JSON.parse(await readFile(statePath, 'utf8')) as LocalState;
-  } catch {
-    return {};
-  }
-};
-
-const writeState = async (state: LocalState) => {
-  if (!statePath) return;
-  await mkdir(resolve(dataDir), { recursive: true });
-  await writeFile(statePath, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  await chmod(statePath, 0o600);
-};
+// What the server remembers between starts and where it listens (lib/local/state-file.ts): the CLI reads it.
+const statePath = localStatePath(dataDir, process.cwd());
 
 /** An http(s) base URL from the environment, or a clear error naming the variable. */
 const baseUrlFrom = (name: string): string | undefined => {
@@ -56,6 +34,12 @@ const baseUrlFrom = (name: string): string | undefined => {
   return value.replace(/\/+$/, '');
 };
 
+/** `  command   # comment` lines with the comments in one column. */
+const aligned = (rows: [string, string][]): string[] => {
+  const width = Math.max(...rows.map(([command]) => command.length));
+  return rows.map(([command, comment]) => `  ${command.padEnd(width)}   # ${comment}`);
+};
+
 const main = async () => {
   const publicUrl = baseUrlFrom('CIBA_PUBLIC_URL');
   const dynamoDbEndpoint = baseUrlFrom('DYNAMODB_ENDPOINT');
@@ -68,7 +52,9 @@ const main = async () => {
   )
     throw new Error(`CIBA_MAX_IN_FLIGHT must be a positive integer, not ${env.CIBA_MAX_IN_FLIGHT}`);
   const logger = consoleLogger({ level: logLevel(env.CIBA_LOG_LEVEL, 'info') });
-  const state = await readState();
+  const state: LocalState = (statePath ? await readLocalStateFile(statePath) : undefined) ?? {};
+  // Tells this run from any other at the same address (GET /health answers it; the CLI compares).
+  const instanceId = randomToken(9);
   // A token given in the environment is used and never printed; otherwise one is generated once and kept.
   const tokenFromEnv = env.CIBA_ADMIN_TOKEN;
   const adminToken = tokenFromEnv || state.adminToken || randomToken(24);
@@ -87,16 +73,22 @@ const main = async () => {
     embeddedStore: embeddedStoreMode(env.CIBA_EMBEDDED_STORE),
     ...(tlsOptions ? { tls: tlsOptions } : {}),
     ...(env.CIBA_MAX_IN_FLIGHT ? { maxInFlight: Number(env.CIBA_MAX_IN_FLIGHT) } : {}),
+    instanceId,
     logger,
   });
   const seeded = await seedDemo(service.deps);
+  const base = publicUrl ?? service.url;
   const next: LocalState = {
+    url: base,
+    pid: process.pid,
+    instanceId,
+    startedAt: Math.floor(Date.now() / 1000),
     ...(tokenFromEnv ? {} : { adminToken }),
     ...(seeded ? { demoClient: seeded } : state.demoClient ? { demoClient: state.demoClient } : {}),
+    demoUser: DEMO_USER,
   };
-  await writeState(next);
+  if (statePath) await writeLocalStateFile(statePath, next);
 
-  const base = publicUrl ?? service.url;
   const issuer = `${base}/${DEMO_TENANT}`;
   const demo = next.demoClient;
   // A fresh one-time link that makes a browser alice's authenticator (the admin API's enrollment_uri).
@@ -110,7 +102,7 @@ const main = async () => {
     ...(service.tlsUrl ? [`  mutual TLS     ${service.tlsUrl}/${DEMO_TENANT}  (client certificates)`] : []),
     demo
       ? `  client         ${demo.client_id} / ${demo.client_secret}`
-      : '  client         demo-client (secret shown on first start only)',
+      : '  client         demo-client (its secret was shown on the first start only)',
     `  demo user      ${DEMO_USER}  (alice@example.com, +15555550100)`,
     tokenFromEnv ? '  admin token    from CIBA_ADMIN_TOKEN' : `  admin token    ${adminToken}`,
     '',
@@ -125,13 +117,17 @@ const main = async () => {
       : []),
     '  Open the enrollment link in one window and the console in another; press Send, then Approve.',
     '',
-    'Or in another terminal:',
-    // The CLI talks to LOCAL_BASE_URL unless told otherwise (another PORT, HOST or CIBA_PUBLIC_URL).
-    ...(base !== LOCAL_BASE_URL ? [`  export CIBA_BASE_URL=${base}`] : []),
-    `${`  npx ciba user enroll-link ${DEMO_USER}`.padEnd(44)}# a one-time enrollment ticket`,
-    `${'  npx ciba device enroll --ticket <ticket>'.padEnd(44)}# this terminal becomes ${DEMO_USER}'s device`,
-    `  npx ciba authorize --login-hint ${DEMO_USER} --binding-message "Code 4F-22"`,
-    '  npx ciba device pending && npx ciba device approve <txn>',
+    'Or in another terminal (README: The same flow in a terminal):',
+    // The CLI finds this server through the state file; without one (CIBA_DATA_DIR=memory) it needs the URL.
+    ...(statePath ? [] : [`  export CIBA_BASE_URL=${base} CIBA_ADMIN_TOKEN=<the admin token above>`]),
+    ...aligned([
+      [
+        `npx ciba user enroll-link ${DEMO_USER} | npx ciba device enroll --ticket -`,
+        `this terminal: ${DEMO_USER}'s device`,
+      ],
+      ['npx ciba device approve --wait 60 &', 'the device approves the next request'],
+      [`npx ciba authorize --login-hint ${DEMO_USER} --binding-message "Code 4F-22"`, 'the client asks and polls'],
+    ]),
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -66,14 +66,22 @@ export interface ClientAuthenticationInput {
   certificate: PresentedCertificate | undefined;
 }
 
+/** The methods that present the issued secret itself; RFC 6749 §2.3.1 lets a client send it either way. */
+const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+
 /**
  * Authenticates the client of a token, backchannel, revocation or introspection request: exactly one method
  * (RFC 6749 §2.3), the one the client registered (CIBA §7.1), never none (every CIBA request reaches a person's
- * phone). Every failure is 401 invalid_client, with the same description for an unknown client and wrong
- * credentials; WWW-Authenticate: Basic when the client tried the Authorization header.
+ * phone). A client registered for a secret method may present its secret by Basic or in the body (RFC 6749
+ * §2.3.1: servers MUST support Basic and MAY support the body; openid-client sends client_secret_post by default,
+ * most other clients Basic); every other method is exact. Every failure is 401 invalid_client, with the same
+ * description for an unknown client and wrong credentials; a request with the wrong kind of credentials is told the
+ * method the client is registered for (client ids and their methods are not secrets: RFC 7591 metadata). Each
+ * failure is logged with the methods, never a credential. WWW-Authenticate: Basic when the client tried the
+ * Authorization header.
  */
 export const authenticateClient = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys'> & Partial<Pick<Deps, 'logger'>>,
   input: ClientAuthenticationInput,
 ): Promise<Client> => {
   const { tenant, form, authorization } = input;
@@ -81,7 +89,18 @@ export const authenticateClient = async (
   const usedAssertion = form.client_assertion !== undefined || form.client_assertion_type !== undefined;
   const methods = [usedBasic, form.client_secret !== undefined, usedAssertion].filter(Boolean);
   if (methods.length > 1) throw InvalidRequest('the client used more than one authentication method');
-  const failed = () => InvalidClient('client authentication failed', usedBasic);
+  /** The 401 for a failure after the client was named, logged with what was tried and what is registered. */
+  const refuse = (reason: string, description = 'client authentication failed') => {
+    deps.logger?.warn('client authentication failed', {
+      tenant: tenant.tenantId,
+      client_id: clientId,
+      reason,
+      used_method: method,
+      ...(registered !== undefined ? { registered_method: registered } : {}),
+    });
+    return InvalidClient(description, usedBasic);
+  };
+  let registered: ClientAuthMethod | undefined;
 
   let method: ClientAuthMethod;
   let clientId: string | undefined;
@@ -117,30 +136,41 @@ export const authenticateClient = async (
   }
 
   const client = await deps.store.getClient(tenant.tenantId, clientId);
-  if (!client) throw failed();
-  const registered = client.tokenEndpointAuthMethod;
+  if (!client) throw refuse('unknown client');
+  registered = client.tokenEndpointAuthMethod;
   // A tenant switched to FAPI keeps its older clients registered, but only FAPI methods authenticate.
-  if (isFapi(tenant, client) && !FAPI_AUTH_METHODS.includes(registered)) throw failed();
+  if (isFapi(tenant, client) && !FAPI_AUTH_METHODS.includes(registered))
+    throw refuse(
+      'FAPI allows only private_key_jwt and mutual TLS',
+      `client authentication failed: under FAPI-CIBA only ${FAPI_AUTH_METHODS.join(', ')} authenticate`,
+    );
+  /** Credentials of another kind than the registration: say which kind it wants. */
+  const wrongKind = () =>
+    refuse(
+      'another method than the registered one',
+      `client authentication failed: this client is registered for ${registered} (token_endpoint_auth_method)`,
+    );
 
   switch (method) {
     case 'client_secret_basic':
     case 'client_secret_post':
-      if (registered !== method || !matchesHash(secret!, client.secretHash)) throw failed();
+      if (!SECRET_METHODS.includes(registered)) throw wrongKind();
+      if (!matchesHash(secret!, client.secretHash)) throw refuse('wrong secret');
       return client;
     case 'private_key_jwt':
-      if (registered !== 'private_key_jwt' && registered !== 'client_secret_jwt') throw failed();
+      if (registered !== 'private_key_jwt' && registered !== 'client_secret_jwt') throw wrongKind();
       try {
         await verifyClientAssertion(deps, { tenant, client, assertion: form.client_assertion!, issuer: input.issuer });
       } catch (error) {
         if (error instanceof AssertionRejected)
-          throw InvalidClient(`client assertion rejected: ${error.message}`, false);
+          throw refuse(error.message, `client assertion rejected: ${error.message}`);
         throw error;
       }
       return client;
     default: {
       const cert = input.certificate;
-      if (registered !== 'tls_client_auth' && registered !== 'self_signed_tls_client_auth') throw failed();
-      if (!cert) throw InvalidClient('this client authenticates with a TLS client certificate', false);
+      if (registered !== 'tls_client_auth' && registered !== 'self_signed_tls_client_auth') throw wrongKind();
+      if (!cert) throw refuse('no certificate', 'this client authenticates with a TLS client certificate');
       const ok =
         registered === 'tls_client_auth'
           ? client.tlsClientAuth !== undefined &&
@@ -149,7 +179,8 @@ export const authenticateClient = async (
           : await certificateKeyRegistered(client, cert.x509, {
               allowPrivateNetwork: deps.config.mode === 'local' && tenant.settings.developmentMode,
             });
-      if (!ok) throw InvalidClient('the TLS client certificate does not authenticate this client', false);
+      if (!ok)
+        throw refuse('certificate does not match', 'the TLS client certificate does not authenticate this client');
       return client;
     }
   }

@@ -16,7 +16,7 @@ import {
 
 const POLL_CLIENT = { grant_types: [CIBA_GRANT], backchannel_token_delivery_mode: 'poll' };
 
-describe('the admin API (DESIGN.md, local mode)', () => {
+describe('the admin API (docs/admin-api.md, local mode)', () => {
   let svc: TestService;
   let fx: TenantFixture;
 
@@ -521,11 +521,23 @@ describe('the admin API (DESIGN.md, local mode)', () => {
         'unknown',
         `${'A'.repeat(22)}.${'B'.repeat(27)}`,
         `${txn}.${'C'.repeat(27)}`,
-        txn,
+        'B'.repeat(22),
         'x'.repeat(2000),
       ]) {
         expectError(await svc.admin('GET', `/admin/tenants/adm/requests/${id}`), 404, 'not_found', id.slice(0, 40));
       }
+    });
+
+    it('finds a request by its txn too (what logs and device pending show), within its tenant only', async () => {
+      const ack = await postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice' }, fx.client);
+      const [txn] = ack.body.auth_req_id.split('.');
+      const byTxn = await svc.admin('GET', `/admin/tenants/adm/requests/${txn}`);
+      expect(byTxn.status).toBe(200);
+      expect(byTxn.body).toEqual((await svc.admin('GET', `/admin/tenants/adm/requests/${ack.body.auth_req_id}`)).body);
+      expect(byTxn.body).toMatchObject({ txn, state: 'pending' });
+      expect(JSON.stringify(byTxn.body)).not.toContain(ack.body.auth_req_id);
+      await createTenantFixture(svc, 'adm-other');
+      expectError(await svc.admin('GET', `/admin/tenants/adm-other/requests/${txn}`), 404, 'not_found');
     });
   });
 });

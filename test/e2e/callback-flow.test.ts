@@ -2,7 +2,7 @@
  * Ping and push delivery end to end on the local server, with a loopback receiver as the clients' notification
  * endpoint (the tenant has development_mode on, which allows http to loopback).
  *
- * Conformance cases (../shared/reference/conformance.md, J and K):
+ * Ping and push (CIBA Core §10.2, §10.3, §12), numbered as in the project's conformance checklist:
  * 90 notification token validation · 91 ping ack · 92 ping shape · 93 poll after ping · 94 ping after denial ·
  * 95 200 with a body · 96 3xx/401/403 · 97 push ack · 98 push body · 99 auth_req_id claim · 100 at_hash ·
  * 101 rt_hash: a push client with the refresh_token grant asking for offline_access is pushed a refresh token and

@@ -30,7 +30,7 @@ const expectDpopError = (res: HttpAnswer, label = '') => {
   expect(res.headers.get('www-authenticate'), label).toBe('DPoP error="invalid_dpop_proof"');
 };
 
-describe('the device API (DESIGN.md)', () => {
+describe('the device API (docs/device-api.md)', () => {
   let svc: TestService;
   let fx: TenantFixture;
   let device: TestDevice;

@@ -8,11 +8,8 @@ import { buildWebAssets } from '../../lib/web/build.ts';
 import { createTenantFixture, startTestService, type TenantFixture, type TestService } from '../helpers/service.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-// Test artifacts under test-results/; `UPDATE_SCREENSHOTS=1` refreshes the copies the README shows.
-const SCREENSHOTS = join(
-  import.meta.dirname,
-  process.env.UPDATE_SCREENSHOTS === '1' ? '../../docs/screenshots' : '../../test-results/screenshots',
-);
+// Test artifacts under test-results/ (the README's screenshots come from test/e2e/readme-browser-flow.test.ts).
+const SCREENSHOTS = join(import.meta.dirname, '../../test-results/screenshots');
 const ACR_PASSKEY = 'urn:ciba-service:acr:device-key+passkey';
 
 /**

@@ -13,7 +13,7 @@ const contentType = (headers: AnyHeaders): string | null | undefined =>
   headers instanceof Headers ? headers.get('content-type') : ([headers['content-type']].flat()[0] ?? null);
 
 /**
- * DESIGN.md: an error answer is JSON `{error, error_description?, error_uri?}` and nothing else, the
+ * RFC 6749 §5.2: an error answer is JSON `{error, error_description?, error_uri?}` and nothing else, the
  * description in the RFC 6749 §5.2 character set.
  */
 export const expectError = (

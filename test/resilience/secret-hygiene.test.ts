@@ -1,5 +1,5 @@
 /**
- * Secret hygiene (issue 7, DESIGN.md "Secrets"): a full run in every mode (poll, ping, push to a loopback receiver;
+ * Secret hygiene (issue 7, SECURITY.md "Secrets in logs"): a full run in every mode (poll, ping, push to a loopback receiver;
  * admin operations; enrollment; approval and denial; refresh tokens; errors and replays) with every log line
  * captured at debug level, then a search of the logs for every secret that crossed the wire: client secrets, access,
  * ID and refresh tokens, the secret half of each auth_req_id, client_notification_tokens, device proofs, the user

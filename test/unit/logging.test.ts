@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { consoleLogger, escapeLogText, jsonLogger, type Level, logLevel, redact } from '../../lib/logging.ts';
 
-describe('redact (DESIGN.md: secrets, tokens, hints never reach a log line)', () => {
+describe('redact (SECURITY.md: secrets, tokens, hints never reach a log line)', () => {
   it('redacts secret-looking keys at the top level', () => {
     const out = redact({
       client_secret: 's1',

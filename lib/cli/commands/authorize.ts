@@ -3,8 +3,8 @@ import { decodeJwt } from 'jose';
 import { loadSigner } from '../client-jwt.ts';
 import { type CliContext, CliError } from '../context.ts';
 import { formatDuration, printFields, printJson, safe, startSpinner } from '../format.ts';
-import type { Globals } from '../globals.ts';
-import { readLocalState } from '../http.ts';
+import { type Globals, localCredentials } from '../globals.ts';
+import { expectedStatePath } from '../local-server.ts';
 import {
   type AuthorizeParams,
   type ClientAuthMethod,
@@ -39,6 +39,7 @@ export const EXIT_NOT_APPROVED = 2;
 /** Client credentials from the options, else the local server's demo client. */
 export const resolveClientCredentials = async (
   ctx: CliContext,
+  g: Globals,
   o: AuthorizeOptions,
   issuer?: string,
 ): Promise<ClientCredentials> => {
@@ -78,23 +79,23 @@ export const resolveClientCredentials = async (
   if (method !== 'basic' && method !== 'post')
     throw new CliError('invalid_option', '--auth-method must be basic, post or private_key_jwt');
   let { clientId, clientSecret } = o;
-  if (clientId === undefined || clientSecret === undefined) {
-    const demo = (await readLocalState(ctx)).demoClient;
-    if (clientId === undefined && clientSecret === undefined && demo) {
-      clientId = demo.client_id;
-      clientSecret = demo.client_secret;
-    }
+  if (clientId === undefined && clientSecret === undefined && g.local?.state.demoClient) {
+    const demo = (await localCredentials(ctx, g, 'demo client', 'pass --client-id and --client-secret'))?.demoClient;
+    clientId = demo?.client_id;
+    clientSecret = demo?.client_secret;
   }
   if (!clientId || !clientSecret) {
-    throw new CliError('missing_client', 'pass --client-id and --client-secret (no demo client in .data/local.json)');
+    throw new CliError(
+      'missing_client',
+      `pass --client-id and --client-secret (no demo client in ${g.local?.shown ?? expectedStatePath(ctx)})`,
+    );
   }
   return { clientId, clientSecret, method };
 };
 
-const resolveLoginHint = async (ctx: CliContext, o: AuthorizeOptions): Promise<string> => {
+const resolveLoginHint = (g: Globals, o: AuthorizeOptions): string => {
   if (o.loginHint) return o.loginHint;
-  const demoUser = (await readLocalState(ctx)).demoUser;
-  const sub = typeof demoUser === 'string' ? demoUser : demoUser?.sub;
+  const sub = g.local?.state.demoUser;
   if (!sub) throw new CliError('missing_login_hint', 'pass --login-hint (a sub, email:..., phone:..., device:...)');
   return sub;
 };
@@ -103,13 +104,20 @@ const redact = (token: unknown): string | undefined =>
   typeof token === 'string' ? `${token.slice(0, 12)}… (${token.length} chars; --show-tokens prints it)` : undefined;
 
 /** Prints the final result and returns the exit code. */
-export const reportOutcome = (ctx: CliContext, g: Globals, outcome: PollOutcome, showTokens = false): number => {
+export const reportOutcome = (
+  ctx: CliContext,
+  g: Globals,
+  outcome: PollOutcome,
+  showTokens = false,
+  authReqId?: string,
+): number => {
   if (outcome.kind !== 'tokens') {
     const message =
       outcome.kind === 'access_denied'
         ? 'The user denied the request.'
         : 'The request expired before the user answered.';
-    if (g.json) printJson(ctx, { result: outcome.kind, error_description: outcome.description });
+    if (g.json)
+      printJson(ctx, { result: outcome.kind, auth_req_id: authReqId, error_description: outcome.description });
     else
       ctx.stderr(
         `✗ ${message}${outcome.description ? ` (${outcome.kind}: ${outcome.description})` : ` (${outcome.kind})`}\n`,
@@ -134,7 +142,7 @@ export const reportOutcome = (ctx: CliContext, g: Globals, outcome: PollOutcome,
     refresh_token: showTokens ? t.refresh_token : redact(t.refresh_token),
   };
   if (g.json) {
-    printJson(ctx, { result: 'approved', ...summary, id_token_claims: claims });
+    printJson(ctx, { result: 'approved', auth_req_id: authReqId, ...summary, id_token_claims: claims });
     return 0;
   }
   ctx.stderr('✓ Approved.\n');
@@ -148,7 +156,7 @@ export const reportOutcome = (ctx: CliContext, g: Globals, outcome: PollOutcome,
 
 export const runAuthorize = async (ctx: CliContext, g: Globals, o: AuthorizeOptions): Promise<number> => {
   const d = await discover(ctx, g.issuer);
-  const credentials = await resolveClientCredentials(ctx, o, d.issuer);
+  const credentials = await resolveClientCredentials(ctx, g, o, d.issuer);
   if (o.authorizationDetails !== undefined) {
     try {
       if (!Array.isArray(JSON.parse(o.authorizationDetails))) throw new Error('not an array');
@@ -161,7 +169,7 @@ export const runAuthorize = async (ctx: CliContext, g: Globals, o: AuthorizeOpti
   }
   const params: AuthorizeParams = {
     scope: o.scope,
-    login_hint: await resolveLoginHint(ctx, o),
+    login_hint: resolveLoginHint(g, o),
     ...(o.bindingMessage !== undefined ? { binding_message: o.bindingMessage } : {}),
     ...(o.acrValues !== undefined ? { acr_values: o.acrValues } : {}),
     ...(o.userCode !== undefined ? { user_code: o.userCode } : {}),
@@ -207,7 +215,7 @@ export const runAuthorize = async (ctx: CliContext, g: Globals, o: AuthorizeOpti
   } finally {
     spinner.stop();
   }
-  return reportOutcome(ctx, g, outcome, o.showTokens);
+  return reportOutcome(ctx, g, outcome, o.showTokens, ack.auth_req_id);
 };
 
 export const registerAuthorize = (program: Command, ctx: CliContext): void => {

@@ -1,5 +1,9 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { CIBA_GRANT_TYPE } from '../../model.ts';
+import { writePrivateFile } from '../../private-file.ts';
 import { type CliContext, CliError } from '../context.ts';
 import { printFields, printJson } from '../format.ts';
 import { adminApi } from './admin.ts';
@@ -16,6 +20,31 @@ export interface ClientCreateOptions {
 }
 
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post'];
+/** What `keygen` makes: the asymmetric algorithms every tenant accepts from clients (FAPI: PS256, ES256). */
+const KEYGEN_ALGS = ['ES256', 'PS256', 'RS256', 'EdDSA'];
+
+/**
+ * A key pair for a client: the private JWK (with `kid` and `alg`, the format --key-file reads) written with mode
+ * 0600, never over an existing file unless `force`; returns the public JWKS to register.
+ */
+export const generateClientKey = async (path: string, alg: string, force: boolean) => {
+  if (!KEYGEN_ALGS.includes(alg))
+    throw new CliError('invalid_option', `--alg must be one of ${KEYGEN_ALGS.join(', ')}`);
+  if (
+    !force &&
+    (await access(path).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    throw new CliError('key_file_exists', `${path} exists: pass --force to replace it, or another name`);
+  }
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const pub = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(pub);
+  await writePrivateFile(path, `${JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg }, null, 2)}\n`);
+  return { jwks: { keys: [{ ...pub, kid, alg, use: 'sig' }] } };
+};
 const MODES = ['poll', 'ping', 'push'];
 
 /** The RFC 7591 registration request. */
@@ -69,6 +98,29 @@ export const registerClient = (program: Command, ctx: CliContext): void => {
       action(ctx, async ({ g, args }) => {
         const c = await adminApi(ctx, g).get('clients', args[0]!);
         return g.json ? printJson(ctx, c) : printFields(ctx, c);
+      }),
+    );
+
+  client
+    .command('keygen')
+    .description(
+      'make a key pair for private_key_jwt and signed requests: the private key to a 0600 file, the public JWKS to stdout',
+    )
+    .argument('[name]', 'names the key file ~/.ciba/keys/<name>.json and the kid prefix', 'client')
+    .option('--alg <alg>', `signing algorithm: ${KEYGEN_ALGS.join(', ')}`, 'ES256')
+    .option('--out <path>', 'the private key file (default ~/.ciba/keys/<name>.json)')
+    .option('--force', 'replace an existing key file')
+    .action(
+      action<{ alg: string; out?: string; force?: boolean }>(ctx, async ({ args, opts }) => {
+        const name = args[0] ?? 'client';
+        if (!/^[A-Za-z0-9._-]{1,64}$/.test(name) || name.startsWith('.'))
+          throw new CliError('invalid_option', 'the key name is 1-64 letters, digits, dot, dash or underscore');
+        const path = opts.out ?? join(ctx.home, '.ciba', 'keys', `${name}.json`);
+        const { jwks } = await generateClientKey(path, opts.alg, opts.force === true);
+        ctx.stdout(`${JSON.stringify(jwks)}\n`);
+        ctx.stderr(
+          `private key: ${path} (mode 0600, outside the repository); the line above is the public JWKS to register as the client's jwks\n`,
+        );
       }),
     );
 

@@ -2,13 +2,13 @@ import { access } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { DeviceClient, type DevicePushRegistration, type Transaction } from '../../device/client.ts';
-import { UserVerificationRequired } from '../../device/errors.ts';
+import { DeviceApiError, InvalidDpopProof, UserVerificationRequired } from '../../device/errors.ts';
 import { DeviceKey } from '../../device/key.ts';
 import { defaultKeyFilePath, loadDeviceKeyFile, saveDeviceKeyFile } from '../../device/node-key-file.ts';
 import { type CliContext, CliError } from '../context.ts';
-import { formatDuration, formatTime, printFields, printJson, printTable } from '../format.ts';
+import { formatDuration, formatTime, printFields, printJson, printTable, safe } from '../format.ts';
 import type { Globals } from '../globals.ts';
-import { action } from './shared.ts';
+import { action, parsePositiveInt } from './shared.ts';
 
 interface DeviceGroupOptions {
   keyFile?: string;
@@ -27,6 +27,34 @@ export const parseTicket = (value: string): { ticket: string; issuer?: string } 
   return at > 0 ? { ticket, issuer: `${url.origin}${url.pathname.slice(0, at)}` } : { ticket };
 };
 
+/**
+ * `--ticket -`: the ticket from standard input, as `ciba user enroll-link` prints it (text or `--json`), an
+ * enrollment URI, or the bare ticket; so `npx ciba user enroll-link alice | npx ciba device enroll --ticket -`.
+ */
+export const ticketFromText = (text: string): { ticket: string; issuer?: string } => {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) {
+    try {
+      const j = JSON.parse(trimmed) as { ticket?: unknown; enrollment_uri?: unknown };
+      if (typeof j.enrollment_uri === 'string') return parseTicket(j.enrollment_uri);
+      if (typeof j.ticket === 'string') return { ticket: j.ticket };
+    } catch {
+      // not JSON after all: look for a URI or a ticket line below
+    }
+  }
+  const uri = /https?:\/\/\S+?[#?&]ticket=[^\s&]+/.exec(trimmed)?.[0];
+  if (uri) return parseTicket(uri);
+  const line = /^ticket:\s*(\S+)\s*$/m.exec(trimmed)?.[1];
+  if (line) return { ticket: line };
+  if (/^\S+$/.test(trimmed)) return { ticket: trimmed };
+  throw new CliError(
+    'invalid_option',
+    trimmed
+      ? 'no enrollment ticket or enrollment URI on standard input'
+      : 'standard input is empty: did the command before the pipe fail?',
+  );
+};
+
 const keyFileOf = (ctx: CliContext, g: Globals, cmd: Command): string =>
   cmd.optsWithGlobals<DeviceGroupOptions>().keyFile ?? defaultKeyFilePath(g.tenant, ctx.home);
 
@@ -35,11 +63,83 @@ const openDevice = async (ctx: CliContext, g: Globals, cmd: Command): Promise<De
   try {
     await access(path);
   } catch {
-    throw new CliError('no_device', `no device key at ${path}: run \`ciba device enroll --ticket <ticket>\` first`);
+    throw new CliError(
+      'no_device',
+      `no device key at ${path}: enroll first, e.g. npx ciba user enroll-link alice | npx ciba device enroll --ticket -`,
+    );
   }
   const d = await loadDeviceKeyFile(path);
   return new DeviceClient({ issuer: d.issuer, key: d.key, fetch: ctx.fetch });
 };
+
+/**
+ * Whether the key file at `path` may be replaced without --force: only when its device is no longer enrolled at its
+ * issuer (the service refuses its proof), so a second run of the README, or a fresh `.data`, just works, while a
+ * device that still works is never thrown away by accident.
+ */
+const replaceableKeyFile = async (ctx: CliContext, path: string): Promise<{ replace: boolean; why: string }> => {
+  let device: Awaited<ReturnType<typeof loadDeviceKeyFile>>;
+  try {
+    device = await loadDeviceKeyFile(path);
+  } catch (e) {
+    return { replace: false, why: `${path} exists and is not a readable device key file (${(e as Error).message})` };
+  }
+  try {
+    await new DeviceClient({ issuer: device.issuer, key: device.key, fetch: ctx.fetch }).profile();
+    return { replace: false, why: `${path} holds device ${device.deviceId}, still enrolled at ${device.issuer}` };
+  } catch (e) {
+    if (e instanceof InvalidDpopProof)
+      return { replace: true, why: `${path} held a device that ${device.issuer} no longer knows` };
+    return {
+      replace: false,
+      why: `${path} holds a device of ${device.issuer}, which did not answer (${e instanceof DeviceApiError ? e.error : (e as Error).message})`,
+    };
+  }
+};
+
+/**
+ * The transaction a decision is about: the one given, else the single pending one (the newest with --latest),
+ * waiting up to `waitSeconds` for one to arrive; so `npx ciba device approve` chains after a request.
+ */
+const pickTransaction = async (
+  ctx: CliContext,
+  client: DeviceClient,
+  o: { latest?: boolean; waitSeconds: number },
+): Promise<Transaction> => {
+  const deadline = ctx.now() + o.waitSeconds * 1000;
+  let told = false;
+  for (;;) {
+    const list = await client.pending();
+    if (list.length === 1 || (list.length > 1 && o.latest)) return list[0]!;
+    if (list.length > 1) {
+      throw new CliError(
+        'several_pending',
+        `${list.length} requests are pending (${list.map((t) => t.txn).join(', ')}): name one (npx ciba device pending shows them) or pass --latest`,
+      );
+    }
+    if (ctx.now() >= deadline) {
+      throw new CliError(
+        'no_pending_request',
+        o.waitSeconds > 0
+          ? `no request arrived within ${o.waitSeconds} s`
+          : 'no request is pending for this device (--wait waits for one)',
+      );
+    }
+    if (!told) ctx.stderr(`waiting up to ${o.waitSeconds} s for a request…\n`);
+    told = true;
+    await ctx.sleep(1000);
+  }
+};
+
+/**
+ * On a terminal, a line starts by clearing the line it lands on: run in the background next to `ciba authorize`
+ * (the README's terminal flow), it would otherwise be glued to the client's spinner.
+ */
+const startOfLine = (tty: boolean): string => (tty ? '\r\x1b[K' : '');
+
+/** `--wait` alone: 60 s; `--wait 30`: 30 s; absent: 0. */
+const waitSecondsOf = (value: string | boolean | undefined): number =>
+  value === undefined || value === false ? 0 : value === true ? 60 : parsePositiveInt(value);
 
 const timeLeft = (ctx: CliContext, t: Transaction): string => formatDuration(t.expires_at - ctx.now() / 1000);
 
@@ -67,10 +167,10 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
   device
     .command('enroll')
     .description('create a device key, enroll it with a one-time ticket, and save it')
-    .requiredOption('--ticket <ticket>', 'the ticket, or the whole enrollment_uri')
+    .requiredOption('--ticket <ticket>', 'the ticket, the whole enrollment_uri, or - to read either from stdin')
     .option('--name <name>', 'device name', `ciba-cli@${hostname()}`.slice(0, 64))
     .option('--webhook <url>', 'have the service POST notifications to this URL (local mode)')
-    .option('--force', 'replace an existing key file')
+    .option('--force', 'replace a key file whose device is still enrolled')
     .action(
       action<{ ticket: string; name: string; webhook?: string; force?: boolean }>(ctx, async ({ g, opts, cmd }) => {
         const path = keyFileOf(ctx, g, cmd);
@@ -78,13 +178,18 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
           () => true,
           () => false,
         );
+        const { ticket, issuer = g.issuer } =
+          opts.ticket === '-' ? ticketFromText(await ctx.readStdin()) : parseTicket(opts.ticket);
         if (exists && !opts.force) {
-          throw new CliError(
-            'key_file_exists',
-            `${path} already holds a device; pass --force to replace it or --key-file`,
-          );
+          const { replace, why } = await replaceableKeyFile(ctx, path);
+          if (!replace) {
+            throw new CliError(
+              'key_file_exists',
+              `${why}; pass --force to replace it, or --key-file for another device`,
+            );
+          }
+          ctx.stderr(`${why}: replacing it\n`);
         }
-        const { ticket, issuer = g.issuer } = parseTicket(opts.ticket);
         const key = await DeviceKey.generate({ extractable: true });
         const client = new DeviceClient({ issuer, key, fetch: ctx.fetch });
         const push: DevicePushRegistration | undefined = opts.webhook
@@ -141,19 +246,39 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
     device
       .command(decision)
       .description(`${decision} a request (signed with the device key)`)
-      .argument('<txn>')
+      .argument('[txn]', 'the transaction (default: the one pending request)')
+      .option('--latest', 'without a txn: the newest when several requests are pending')
+      .option('--wait [seconds]', 'without a txn: wait for a request to arrive (default 60 s)')
       .option('--binding-code <code>', 'the code the consumption device shows, when the tenant asks for it')
       .action(
-        action<{ bindingCode?: string }>(ctx, async ({ g, cmd, args, opts }) => {
-          const client = await openDevice(ctx, g, cmd);
-          const r = await client
-            .decide(args[0]!, decision, opts.bindingCode !== undefined ? { bindingCode: opts.bindingCode } : {})
-            .catch((error: unknown) => {
-              throw passkeyHint(error, client.issuer);
-            });
-          if (g.json) return printJson(ctx, r);
-          ctx.stdout(`${r.status} ${r.txn}\n`);
-        }),
+        action<{ bindingCode?: string; latest?: boolean; wait?: string | boolean }>(
+          ctx,
+          async ({ g, cmd, args, opts }) => {
+            const client = await openDevice(ctx, g, cmd);
+            let txn = args[0];
+            if (txn !== undefined && (opts.latest || opts.wait !== undefined)) {
+              throw new CliError('invalid_option', '--latest and --wait choose a request: leave out the txn');
+            }
+            if (txn === undefined) {
+              const t = await pickTransaction(ctx, client, {
+                latest: opts.latest === true,
+                waitSeconds: waitSecondsOf(opts.wait),
+              });
+              txn = t.txn;
+              const what = t.binding_message !== undefined ? ` "${safe(t.binding_message)}"` : '';
+              ctx.stderr(
+                `${startOfLine(ctx.stderrIsTTY)}${decision === 'approve' ? 'approving' : 'denying'}${what} from ${safe(t.client_name)} (txn ${txn})\n`,
+              );
+            }
+            const r = await client
+              .decide(txn, decision, opts.bindingCode !== undefined ? { bindingCode: opts.bindingCode } : {})
+              .catch((error: unknown) => {
+                throw passkeyHint(error, client.issuer);
+              });
+            if (g.json) return printJson(ctx, r);
+            ctx.stdout(`${startOfLine(ctx.stdoutIsTTY === true)}${r.status} ${r.txn}\n`);
+          },
+        ),
       );
   }
 };

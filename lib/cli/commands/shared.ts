@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { DeviceApiError } from '../../device/errors.ts';
 import { type CliContext, CliError } from '../context.ts';
 import { type Globals, globalsOf } from '../globals.ts';
-import { ApiError } from '../http.ts';
+import { ApiError, NetworkError } from '../http.ts';
 
 /** Commander collector for repeatable options. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -60,11 +60,22 @@ export const action =
   <O = Record<string, unknown>>(ctx: CliContext, fn: (a: ActionArgs<O>) => Promise<unknown>) =>
   async (...raw: unknown[]): Promise<void> => {
     const cmd = raw[raw.length - 1] as Command;
+    let g: Globals | undefined;
     try {
-      const g = globalsOf(cmd, ctx);
+      g = await globalsOf(cmd, ctx);
       const code = await fn({ args: cmd.processedArgs as string[], opts: cmd.opts() as O, g, cmd });
       ctx.exitCode = typeof code === 'number' ? code : 0;
     } catch (e) {
-      ctx.exitCode = reportError(ctx, e);
+      ctx.exitCode = reportError(ctx, g ? explainUnreachable(e, g) : e);
     }
   };
+
+/** A service that cannot be reached at the base URL: say where that URL came from and what to do. */
+export const explainUnreachable = (e: unknown, g: Globals): unknown => {
+  if (!(e instanceof NetworkError) || e.origin !== new URL(g.baseUrl).origin) return e;
+  const remedy =
+    g.baseUrlFrom === '--base-url' || g.baseUrlFrom === 'CIBA_BASE_URL'
+      ? 'is the service running there?'
+      : 'start the server with npm start, or set CIBA_BASE_URL to where it runs';
+  return new CliError('network_error', `cannot reach ${g.baseUrl} (${e.reason}; from ${g.baseUrlFrom}): ${remedy}`);
+};

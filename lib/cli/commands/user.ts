@@ -75,7 +75,7 @@ export const registerUser = (program: Command, ctx: CliContext): void => {
         if (opts.qr && t.enrollment_uri) {
           ctx.stdout(`\n${await QRCode.toString(t.enrollment_uri, { type: 'terminal', small: true })}\n`);
         }
-        ctx.stdout(`\nEnroll the terminal authenticator with:\n  ciba device enroll --ticket ${t.ticket}\n`);
+        ctx.stdout(`\nEnroll the terminal authenticator with:\n  npx ciba device enroll --ticket ${t.ticket}\n`);
       }),
     );
 

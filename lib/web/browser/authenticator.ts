@@ -167,7 +167,10 @@ const run = async (client: DeviceClient, options: { justEnrolled?: boolean } = {
     h(
       'p',
       { class: 'muted' },
-      'When a service asks you to approve, the request appears here. Keep this page open, or turn on notifications.',
+      // Offer notifications only where this tenant and browser can give them (setUpNotifications says the same).
+      (profile.tenant.web_push_public_key ?? webPushKey) && 'PushManager' in window && 'Notification' in window
+        ? 'When a service asks you to approve, the request appears here. Keep this page open, or turn on notifications.'
+        : 'When a service asks you to approve, the request appears here. Keep this page open to see it.',
     ),
   );
   const setup = h('div', { class: 'setup' });

@@ -13,7 +13,8 @@ import {
 
 const CIBA = 'urn:openid:params:grant-type:ciba';
 
-// reference/conformance.md groups C (16-27), D (28-35), E (36-40), F (41-44).
+// The backchannel request (CIBA Core §7.1-§7.3, §13): shape and errors (cases 16-27), login hints (28-35),
+// binding_message and user_code (36-40), requested_expiry (41-44); numbered as in the project's conformance checklist.
 describe('conformance C-F: the backchannel authentication request', () => {
   let svc: TestService;
   let fx: TenantFixture;
@@ -168,7 +169,7 @@ describe('conformance C-F: the backchannel authentication request', () => {
       }
     });
 
-    it('resolves every DESIGN.md login_hint format: sub, sub:, email: (case-insensitive), phone:, device:, and iss_sub JSON', async () => {
+    it('resolves every login_hint format of docs/clients.md: sub, sub:, email: (case-insensitive), phone:, device:, and iss_sub JSON', async () => {
       const device = await enrollDevice(svc, fx);
       for (const hint of [
         'alice',

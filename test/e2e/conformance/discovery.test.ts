@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantFixture, startTestService, type TenantFixture, type TestService } from '../../helpers/service.ts';
 
-// reference/conformance.md group A (cases 1-7).
+// Discovery metadata (OpenID Connect Discovery §3, CIBA Core §4): cases 1-7 of the project's conformance checklist.
 describe('conformance A: discovery metadata', () => {
   let svc: TestService;
   let fx: TenantFixture;

@@ -23,7 +23,7 @@ import {
   tlsRequest,
 } from '../../helpers/strong-auth.ts';
 
-// reference/conformance.md group L (104-113): a FAPI-CIBA tenant.
+// A FAPI-CIBA tenant (FAPI-CIBA ID1 §5.2.2 on FAPI 1.0 Advanced): cases 104-113 of the conformance checklist.
 describe('conformance L: FAPI-CIBA', () => {
   let pki: TestPki;
   let svc: Awaited<ReturnType<typeof startMtlsService>>;

@@ -43,7 +43,8 @@ const PAYMENT = {
   creditorName: 'Merchant A',
 };
 
-// reference/conformance.md: RAR (114-116), refresh tokens (89), revocation (RFC 7009) and introspection (RFC 7662).
+// RAR (RFC 9396; checklist cases 114-116), refresh tokens (RFC 6749 §6; case 89), revocation (RFC 7009) and
+// introspection (RFC 7662).
 describe('conformance M and I 89: authorization_details, refresh tokens, revocation, introspection', () => {
   let svc: TestService;
   let fx: TenantFixture;

@@ -22,7 +22,8 @@ import {
   unsignedJwt,
 } from '../../helpers/strong-auth.ts';
 
-// reference/conformance.md group H (61-75), D (31-32: login_hint_token) and F 43 (requested_expiry in a JWT).
+// Signed authentication requests (CIBA Core §7.1.1; checklist cases 61-75), login_hint_token (CIBA Core §7.1;
+// 31-32) and requested_expiry in a JWT (43).
 describe('conformance H: signed authentication requests', () => {
   let pki: TestPki;
   let svc: Awaited<ReturnType<typeof startMtlsService>>;

@@ -28,7 +28,8 @@ import {
 
 const thumbprint = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url');
 
-// reference/conformance.md: registration (8, 13, 15), private_key_jwt (51-57), mTLS (58-60), bound tokens (110).
+// Registration (RFC 7591; checklist cases 8, 13, 15), private_key_jwt (RFC 7523, OIDC Core §9; 51-57), mutual TLS
+// (RFC 8705 §2; 58-60), certificate-bound tokens (RFC 8705 §3; 110).
 describe('conformance B and G: strong client authentication', () => {
   let pki: TestPki;
   let svc: Awaited<ReturnType<typeof startMtlsService>>;

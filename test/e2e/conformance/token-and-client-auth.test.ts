@@ -1,3 +1,4 @@
+import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from '../../helpers/expect-error.ts';
 import {
@@ -13,12 +14,14 @@ import {
   type TestService,
 } from '../../helpers/service.ts';
 
-// reference/conformance.md groups G (45-50, secret-based methods) and I (76-88).
+// Client authentication (RFC 6749 §2.3, §5.2; CIBA Core §7.1, §13) and the token endpoint (CIBA Core §10.1, §11).
 describe('conformance G and I: client authentication and the token endpoint', () => {
   let svc: TestService;
   let fx: TenantFixture;
   let device: TestDevice;
   let postClient: TenantFixture['client'];
+  /** Registered for private_key_jwt (it has no secret). */
+  let keyClient: TenantFixture['client'];
   let bc: string;
   let token: string;
   /** When set, the service's clock stands still at this time (test 77). */
@@ -43,6 +46,14 @@ describe('conformance G and I: client authentication and the token endpoint', ()
       token_endpoint_auth_method: 'client_secret_post',
     });
     postClient = c.body;
+    const { publicKey } = await generateKeyPair('ES256');
+    const k = await svc.admin('POST', '/admin/tenants/tok/clients', {
+      grant_types: [CIBA_GRANT],
+      backchannel_token_delivery_mode: 'poll',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [{ ...(await exportJWK(publicKey)), alg: 'ES256', use: 'sig' }] },
+    });
+    keyClient = { client_id: k.body.client_id, client_secret: 'not-a-secret-client' };
   });
   afterAll(() => svc.stop());
 
@@ -107,9 +118,32 @@ describe('conformance G and I: client authentication and the token endpoint', ()
       );
     });
 
-    it('49: a method other than the registered one is 401 invalid_client', async () => {
-      expectError(await postForm(bc, { scope: 'openid', login_hint: 'alice' }, postClient), 401, 'invalid_client');
-      expectError(await postWithBody(bc, { scope: 'openid', login_hint: 'alice' }, fx.client), 401, 'invalid_client');
+    it('48b: a client registered for one secret method may send its secret the other way (RFC 6749 §2.3.1)', async () => {
+      // fx.client is registered for client_secret_basic, postClient for client_secret_post.
+      const viaPost = await postWithBody(bc, { scope: 'openid', login_hint: 'alice' }, fx.client);
+      expect(viaPost.status).toBe(200);
+      const viaBasic = await postForm(bc, { scope: 'openid', login_hint: 'alice' }, postClient);
+      expect(viaBasic.status).toBe(200);
+      const polled = await postWithBody(
+        token,
+        { grant_type: CIBA_GRANT, auth_req_id: viaBasic.body.auth_req_id },
+        postClient,
+      );
+      expectError(polled, 400, 'authorization_pending');
+    });
+
+    it('49: a secret from a client registered for private_key_jwt is 401 invalid_client, naming its method', async () => {
+      const basic = await postForm(bc, { scope: 'openid', login_hint: 'alice' }, keyClient);
+      expectError(basic, 401, 'invalid_client');
+      expect(basic.body.error_description).toBe(
+        'client authentication failed: this client is registered for private_key_jwt (token_endpoint_auth_method)',
+      );
+      expect(basic.headers.get('www-authenticate')).toMatch(/^Basic/);
+      const post = await postWithBody(token, { grant_type: CIBA_GRANT, auth_req_id: 'x' }, keyClient);
+      expectError(post, 401, 'invalid_client');
+      expect(post.body.error_description).toContain('registered for private_key_jwt');
+      expect(svc.logs.join('\n')).not.toContain('not-a-secret-client');
+      expect(svc.logs.some((l) => l.includes('"registered_method":"private_key_jwt"'))).toBe(true);
     });
 
     it('50: two methods at once is invalid_request', async () => {

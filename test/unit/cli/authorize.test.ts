@@ -218,7 +218,7 @@ describe('ciba authorize', () => {
       t.ctx,
     );
     expect(code).toBe(2);
-    expect(JSON.parse(t.stdout())).toEqual({ result: 'expired_token' });
+    expect(JSON.parse(t.stdout())).toEqual({ result: 'expired_token', auth_req_id: 'ar-1' });
   });
 
   it('prints a bc-authorize error and exits 1', async () => {

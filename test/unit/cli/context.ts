@@ -19,6 +19,7 @@ export const testContext = (overrides: Partial<CliContext> = {}) => {
     now: () => clock,
     cwd: '/nonexistent',
     home: '/nonexistent',
+    readStdin: async () => '',
     exitCode: 0,
     ...overrides,
   };

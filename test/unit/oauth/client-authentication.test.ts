@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../../lib/crypto.ts';
+import { silentLogger } from '../../../lib/logging.ts';
 import { CIBA_GRANT_TYPE, type Client, DEFAULT_TENANT_SETTINGS, type Tenant } from '../../../lib/model.ts';
 import { authenticateClient } from '../../../lib/oauth/client-authentication.ts';
 import { OAuthError } from '../../../lib/oauth/errors.ts';
@@ -55,18 +56,35 @@ const clients = [
   client(BASIC_ID, BASIC_SECRET, 'client_secret_basic'),
   client('basic-client', 'basic-secret', 'client_secret_basic'),
   client('post-client', 'post-secret', 'client_secret_post'),
+  client('key-client', 'key-secret', 'private_key_jwt'),
+  client('cert-client', 'cert-secret', 'tls_client_auth'),
 ];
 
-const attempt = async (authorization: string | undefined, form: Record<string, string> = {}) => {
+const attempt = async (
+  authorization: string | undefined,
+  form: Record<string, string> = {},
+  opts: { tenant?: Tenant; log?: string[] } = {},
+) => {
   const { deps } = directory(clients);
+  const log = opts.log;
+  const logger = log
+    ? {
+        ...silentLogger,
+        warn: (message: string, fields?: Record<string, unknown>) =>
+          void log.push(JSON.stringify({ message, ...fields })),
+      }
+    : silentLogger;
   try {
-    return await authenticateClient(deps, {
-      tenant,
-      issuer: 'https://as.example/acme',
-      authorization,
-      form,
-      certificate: undefined,
-    });
+    return await authenticateClient(
+      { ...deps, logger },
+      {
+        tenant: opts.tenant ?? tenant,
+        issuer: 'https://as.example/acme',
+        authorization,
+        form,
+        certificate: undefined,
+      },
+    );
   } catch (error) {
     if (error instanceof OAuthError) return error;
     throw error;
@@ -153,16 +171,75 @@ describe('client authentication (RFC 6749 §2.3, CIBA §7.1)', () => {
     });
   }
 
-  it('refuses the wrong method as invalid_client: WWW-Authenticate only when Basic was used', async () => {
-    // Registered for client_secret_post, authenticates with Basic.
-    expectFailure(await attempt(basic('post-client', 'post-secret')), 'invalid_client', 401, true);
-    // Registered for client_secret_basic, authenticates in the body.
+  it('accepts the secret by Basic or in the body for a client registered for either secret method (RFC 6749 §2.3.1)', async () => {
+    // openid-client sends client_secret_post by default; most RFC 6749 clients send Basic.
+    expect(await attempt(basic('post-client', 'post-secret'))).toMatchObject({ clientId: 'post-client' });
+    expect(await attempt(undefined, { client_id: 'basic-client', client_secret: 'basic-secret' })).toMatchObject({
+      clientId: 'basic-client',
+    });
     expectFailure(
-      await attempt(undefined, { client_id: 'basic-client', client_secret: 'basic-secret' }),
+      await attempt(undefined, { client_id: 'basic-client', client_secret: 'wrong' }),
       'invalid_client',
       401,
       false,
     );
+  });
+
+  it('refuses a secret from a key or certificate client, naming the registered method; WWW-Authenticate only with Basic', async () => {
+    const byBasic = await attempt(basic('key-client', 'key-secret'));
+    expectFailure(byBasic, 'invalid_client', 401, true);
+    expect((byBasic as OAuthError).toJSON().error_description).toBe(
+      'client authentication failed: this client is registered for private_key_jwt (token_endpoint_auth_method)',
+    );
+    const inBody = await attempt(undefined, { client_id: 'cert-client', client_secret: 'cert-secret' });
+    expectFailure(inBody, 'invalid_client', 401, false);
+    expect((inBody as OAuthError).toJSON().error_description).toContain('registered for tls_client_auth');
+  });
+
+  it('refuses secret clients of a FAPI tenant however they send the secret', async () => {
+    const fapi: Tenant = { ...tenant, settings: { ...tenant.settings, fapi: true } };
+    for (const [authorization, form] of [
+      [basic('basic-client', 'basic-secret'), {}],
+      [undefined, { client_id: 'basic-client', client_secret: 'basic-secret' }],
+      [basic('post-client', 'post-secret'), {}],
+    ] as const) {
+      const result = await attempt(authorization, form, { tenant: fapi });
+      expectFailure(result, 'invalid_client', 401, authorization !== undefined);
+      expect((result as OAuthError).message).toContain('under FAPI-CIBA only private_key_jwt');
+    }
+  });
+
+  it('logs each failure with the methods tried and registered, never the credentials', async () => {
+    const log: string[] = [];
+    await attempt(basic('key-client', 'key-secret'), {}, { log });
+    await attempt(undefined, { client_id: 'post-client', client_secret: 'not-the-secret' }, { log });
+    await attempt(basic('nobody', 'nobody-secret'), {}, { log });
+    expect(log.map((l) => JSON.parse(l))).toEqual([
+      {
+        message: 'client authentication failed',
+        tenant: 'acme',
+        client_id: 'key-client',
+        reason: 'another method than the registered one',
+        used_method: 'client_secret_basic',
+        registered_method: 'private_key_jwt',
+      },
+      {
+        message: 'client authentication failed',
+        tenant: 'acme',
+        client_id: 'post-client',
+        reason: 'wrong secret',
+        used_method: 'client_secret_post',
+        registered_method: 'client_secret_post',
+      },
+      {
+        message: 'client authentication failed',
+        tenant: 'acme',
+        client_id: 'nobody',
+        reason: 'unknown client',
+        used_method: 'client_secret_basic',
+      },
+    ]);
+    expect(log.join('\n')).not.toMatch(/key-secret|not-the-secret|nobody-secret/);
   });
 
   it('answers an unknown client and a wrong secret alike', async () => {
