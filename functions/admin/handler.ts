@@ -14,7 +14,7 @@ import { type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../.
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, noContent } from '../../lib/http/response.ts';
 import { isValidTenantId } from '../../lib/http/routes.ts';
-import { InvalidRequest, NotFound } from '../../lib/oauth/errors.ts';
+import { InvalidClientMetadata, InvalidRequest, NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
@@ -46,7 +46,7 @@ export const createHandler = (deps: AdminDeps) =>
       case 'GET ':
         return json(200, settingsToWire(tenant, issuer));
       case 'POST /clients':
-        return json(201, await registerClient(deps, tenant, jsonBody(event)));
+        return json(201, await registerClient(deps, tenant, jsonBody(event, InvalidClientMetadata)));
       case 'GET /clients/{client_id}':
         return json(200, clientToWire(await getClientOrThrow(deps, tenantId, pathParam(event, 'client_id'))));
       case 'DELETE /clients/{client_id}':
