@@ -58,8 +58,10 @@ export const abuseLimits = (
   maxPending: settings.maxPendingRequests ?? 5000,
 });
 
-/** Wrong user_codes for one user after which user_code attempts are refused until the window ends. */
+/** Wrong user_codes from one client for one user after which that client's user_codes for the user are refused. */
 export const USER_CODE_MAX_FAILURES = 5;
+/** Wrong user_codes for one user, from every client together, after which every user_code for the user is refused. */
+export const USER_CODE_MAX_FAILURES_PER_USER = 20;
 export const USER_CODE_LOCKOUT_SECONDS = 900;
 
 /** An issuer of login_hint_token JWTs a tenant trusts, with its public keys. */

@@ -178,6 +178,12 @@ export interface Ledger {
    */
   admitTenantRequest(input: TenantAdmission): Promise<TenantAdmissionOutcome>;
   /**
+   * Gives back the pending slot of a request that admitTenantRequest counted in `pendingWindow` and that was refused
+   * before it was created (hardening rule 6: unknown user, rate limited, invalid): one conditional write while that
+   * window still counts, nothing once it has passed. The per-minute counts stay (they count attempts).
+   */
+  releaseTenantRequest(input: { tenantId: string; pendingWindow: number; pendingWindowMs: number }): Promise<void>;
+  /**
    * The count of `key` in the window of `windowMs` that holds `now` (0 when none), plus the previous window's with
    * `includePrevious`.
    */
@@ -220,7 +226,8 @@ export interface TenantAdmission {
 
 /** `contention`: the counter item changed under every attempt (a burst at a window boundary); retry at once. */
 export type TenantAdmissionOutcome =
-  | { admitted: true }
+  /** `pendingWindow`: the window the request counts in as pending (releaseTenantRequest gives it back). */
+  | { admitted: true; pendingWindow: number }
   | { admitted: false; limit: 'client' | 'tenant' | 'pending' | 'contention'; retryAfterSeconds: number };
 
 /** What the device shows; nothing else travels through the push channel. */

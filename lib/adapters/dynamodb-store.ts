@@ -1283,7 +1283,7 @@ export class DynamoDbStore implements Store {
           }),
         ),
       );
-      if (counted !== FAILED) return { admitted: true };
+      if (counted !== FAILED) return { admitted: true, pendingWindow: countWindow };
       // A limit is reached, a window has passed, or the item is new: read it to tell which.
       const out = await this.#client.send(
         new GetItemCommand({ TableName: this.#ledger, Key: key, ConsistentRead: true }),
@@ -1333,10 +1333,50 @@ export class DynamoDbStore implements Store {
           }),
         ),
       );
-      if (started !== FAILED) return { admitted: true };
+      if (started !== FAILED) return { admitted: true, pendingWindow: state.pw };
     }
     // Lost every race for the item: a burst at a window boundary. The caller may retry at once.
     return { admitted: false, limit: 'contention', retryAfterSeconds: 1 };
+  }
+
+  async releaseTenantRequest(input: {
+    tenantId: string;
+    pendingWindow: number;
+    pendingWindowMs: number;
+  }): Promise<void> {
+    const { tenantId, pendingWindow, pendingWindowMs } = input;
+    const counters = { '#pl': 'pl', '#pw': 'pw', '#ps': 'ps', '#pp': 'pp', '#v': 'v' };
+    // Still the current window: one less of its own count (ps - pp). The window rolled once since: the request is in
+    // the previous window's share (pp) of the sum. Later, it no longer counts and there is nothing to give back.
+    // `v` changes too, so a concurrent roll (conditional on the `v` it read) re-reads.
+    const writes = [
+      { window: pendingWindow, update: 'SET #ps = #ps - :one, #v = #v + :one', condition: '#ps > #pp' },
+      {
+        window: pendingWindow + 1,
+        update: 'SET #ps = #ps - :one, #pp = #pp - :one, #v = #v + :one',
+        condition: '#pp > :zero',
+      },
+    ];
+    for (const { window, update, condition } of writes) {
+      const released = await attempt(() =>
+        this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.#ledger,
+            Key: ledgerKey(`QUOTA#TENANT#${tenantId}`),
+            UpdateExpression: update,
+            ConditionExpression: `#pl = :pl AND #pw = :pw AND ${condition}`,
+            ExpressionAttributeNames: counters,
+            ExpressionAttributeValues: toItem({
+              ':one': 1,
+              ':pl': pendingWindowMs,
+              ':pw': window,
+              ...(condition.includes(':zero') ? { ':zero': 0 } : {}),
+            }),
+          }),
+        ),
+      );
+      if (released !== FAILED) return;
+    }
   }
 
   async readQuota(
