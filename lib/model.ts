@@ -80,8 +80,22 @@ export interface WebPushSettings {
 /** Wrong binding codes after which a request is denied. */
 export const BINDING_CODE_MAX_ATTEMPTS = 3;
 
+/**
+ * Hardening rule 7, deleting something ends everything it issued: each creation of a tenant or registration of a
+ * client gets a new random `generation`, and every grant (auth request, refresh token, access token) carries the
+ * generations it was earned under. A grant whose generations are not the current ones (the client or tenant was
+ * deleted, perhaps created again under the same id) is dead. Absent on records from before it existed: such a
+ * grant matches such a record only.
+ */
+export interface GrantBinding {
+  tenantGeneration?: string;
+  clientGeneration?: string;
+}
+
 export interface Tenant {
   tenantId: string;
+  /** Hardening rule 7: new at every creation of the tenant id (GrantBinding). */
+  generation?: string;
   settings: TenantSettings;
   createdAt: number;
   updatedAt: number;
@@ -129,6 +143,8 @@ export interface TlsClientAuthMatch {
 export interface Client {
   tenantId: string;
   clientId: string;
+  /** Hardening rule 7: new at every registration of the client id (GrantBinding). */
+  generation?: string;
   clientName: string;
   /** SHA-256 (base64url) of the client secret; the secret itself is never stored. */
   secretHash: string;
@@ -279,7 +295,7 @@ export interface DecisionEvidence {
   reason?: string;
 }
 
-export interface AuthRequest {
+export interface AuthRequest extends GrantBinding {
   /** The device-facing transaction id; also the storage key. The `auth_req_id` is `{txn}.{secret}`. */
   txn: string;
   authReqId: string;
@@ -345,7 +361,7 @@ export interface DeviceTransaction {
 }
 
 /** A refresh token, stored by the SHA-256 of the token (the token itself is never stored). */
-export interface RefreshTokenRecord {
+export interface RefreshTokenRecord extends GrantBinding {
   tokenHash: string;
   /** Every token rotated from the same grant shares it: a replayed token revokes the whole family. */
   familyId: string;

@@ -41,6 +41,8 @@ export interface Directory {
   /** Phone numbers are matched in E.164. */
   findUserByPhone(tenantId: string, phoneE164: string): Promise<string | undefined>;
   saveUser(user: User, expectedUpdatedAt: number | null): Promise<WriteOutcome>;
+  /** Removes the user and their devices (with their passkeys); false when there was no such user. */
+  deleteUser(tenantId: string, sub: string): Promise<boolean>;
   /**
    * Counts one backchannel request against the user's per-minute budget (this minute and the previous one together:
    * never more than the limit within 60 s) and returns the user, in one round trip when it can. `undefined` when the
@@ -126,6 +128,8 @@ export interface Ledger {
     owner: { tenantId: string; sub: string },
     now: number,
   ): Promise<AuthRequest | 'conflict'>;
+  /** Removes a request (a user's erasure); its `auth_req_id` is then unknown. */
+  deleteRequest(txn: string): Promise<void>;
   /** Pending requests for a user, newest first (may lag a write by a moment). */
   listPending(tenantId: string, sub: string, now: number): Promise<AuthRequest[]>;
 

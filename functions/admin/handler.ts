@@ -3,6 +3,7 @@ import { clientToWire, getClientOrThrow, registerClient } from '../../lib/admin/
 import { describeRequest } from '../../lib/admin/requests.ts';
 import { deleteTenant, getTenantOrThrow, putTenant, settingsToWire } from '../../lib/admin/tenants.ts';
 import {
+  deleteUser,
   getUserOrThrow,
   issueEnrollmentTicket,
   listDevices,
@@ -56,6 +57,9 @@ export const createHandler = (deps: AdminDeps) =>
         const { created, user } = await putUser(deps, tenantId, pathParam(event, 'sub'), jsonBody(event));
         return json(created ? 201 : 200, userToWire(user));
       }
+      case 'DELETE /users/{sub}':
+        await deleteUser(deps, tenantId, pathParam(event, 'sub'));
+        return noContent();
       case 'GET /users/{sub}':
         return json(200, userToWire(await getUserOrThrow(deps, tenantId, pathParam(event, 'sub'))));
       case 'POST /users/{sub}/enrollment-tickets':

@@ -40,7 +40,15 @@ export const createHandler = (deps: DeviceDeps) =>
     if (event.routeKey === 'POST /{tenant}/device/enrollments') {
       const proof = await verifyDpopProof(deps, proofInput);
       const body = parseWith(EnrollmentBody, jsonBody(event));
-      return json(201, await enrollDevice(deps, { tenantId, body, proof }));
+      return json(
+        201,
+        await enrollDevice(deps, {
+          tenantId,
+          ...(tenant.generation !== undefined ? { tenantGeneration: tenant.generation } : {}),
+          body,
+          proof,
+        }),
+      );
     }
     const { device, proof } = await authenticateDevice(deps, proofInput);
     // WebAuthn binds to the origin the browser saw: the public base URL.

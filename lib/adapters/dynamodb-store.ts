@@ -249,18 +249,21 @@ const summaryToItem = (s: DeviceSummary): Raw => ({
 const summaryFromItem = (raw: Raw): DeviceSummary =>
   compact({ deviceId: raw.device_id, name: raw.name, createdAt: raw.created_at, push: pushFromItem(raw.push) });
 
-const tenantFromItem = (raw: Raw): Tenant => ({
-  tenantId: raw.tenant_id,
-  settings: raw.settings,
-  createdAt: raw.created_at,
-  updatedAt: raw.updated_at,
-});
+const tenantFromItem = (raw: Raw): Tenant =>
+  compact({
+    tenantId: raw.tenant_id,
+    generation: raw.generation,
+    settings: raw.settings,
+    createdAt: raw.created_at,
+    updatedAt: raw.updated_at,
+  });
 
 const clientToItem = (c: Client): Raw => ({
   pk: tenantPk(c.tenantId),
   sk: `CLIENT#${c.clientId}`,
   tenant_id: c.tenantId,
   client_id: c.clientId,
+  generation: c.generation,
   client_name: c.clientName,
   secret_hash: c.secretHash,
   token_endpoint_auth_method: c.tokenEndpointAuthMethod,
@@ -284,6 +287,7 @@ const clientFromItem = (raw: Raw): Client =>
   compact({
     tenantId: raw.tenant_id,
     clientId: raw.client_id,
+    generation: raw.generation,
     clientName: raw.client_name,
     secretHash: raw.secret_hash,
     tokenEndpointAuthMethod: raw.token_endpoint_auth_method,
@@ -452,6 +456,8 @@ function requestToItem(r: AuthRequest): Raw {
     // Kept as one opaque string: the token response is resent byte for byte.
     push_response: r.pushResponse && JSON.stringify(r.pushResponse),
     binding_code_attempts: r.bindingCodeAttempts,
+    tenant_generation: r.tenantGeneration,
+    client_generation: r.clientGeneration,
     // Sparse GSI pending-by-user: present only while the request waits for a decision.
     pending_key: r.status === 'pending' ? `${r.tenantId}#${r.sub}` : undefined,
     ttl: ttlSeconds(r.expiresAt) + REQUEST_TTL_GRACE_SECONDS,
@@ -487,6 +493,8 @@ const requestFromItem = (raw: Raw): AuthRequest =>
     callback: callbackFromItem(raw.callback),
     pushResponse: typeof raw.push_response === 'string' ? JSON.parse(raw.push_response) : undefined,
     bindingCodeAttempts: raw.binding_code_attempts,
+    tenantGeneration: raw.tenant_generation,
+    clientGeneration: raw.client_generation,
   });
 
 const refreshTokenToItem = (r: RefreshTokenRecord): Raw => ({
@@ -503,6 +511,8 @@ const refreshTokenToItem = (r: RefreshTokenRecord): Raw => ({
   created_at: r.createdAt,
   expires_at: r.expiresAt,
   used_at: r.usedAt,
+  tenant_generation: r.tenantGeneration,
+  client_generation: r.clientGeneration,
   ttl: ttlSeconds(r.expiresAt),
 });
 
@@ -520,6 +530,8 @@ const refreshTokenFromItem = (raw: Raw): RefreshTokenRecord =>
     createdAt: raw.created_at,
     expiresAt: raw.expires_at,
     usedAt: raw.used_at,
+    tenantGeneration: raw.tenant_generation,
+    clientGeneration: raw.client_generation,
   });
 
 export interface DynamoDbStoreOptions {
@@ -557,6 +569,7 @@ export class DynamoDbStore implements Store {
       pk: tenantPk(tenant.tenantId),
       sk: 'TENANT',
       tenant_id: tenant.tenantId,
+      generation: tenant.generation,
       settings: tenant.settings,
       created_at: tenant.createdAt,
       updated_at: tenant.updatedAt,
@@ -658,6 +671,29 @@ export class DynamoDbStore implements Store {
       ),
     );
     return result === FAILED ? 'conflict' : 'ok';
+  }
+
+  async deleteUser(tenantId: string, sub: string): Promise<boolean> {
+    if (!fitsSortKey(`USER#${sub}`)) return false;
+    // The user first: from then on no device can be listed on it (createDevice removes a device it could not list),
+    // so the devices of the deleted item are all there are.
+    const deleted = await attempt(() =>
+      this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(tenantId, `USER#${sub}`),
+          ReturnValues: 'ALL_OLD',
+          ...expression({ condition: 'attribute_exists(#pk)' }),
+        }),
+      ),
+    );
+    if (deleted === FAILED || !deleted.Attributes) return false;
+    const devices = (fromItem(deleted.Attributes).devices ?? []) as Raw[];
+    await this.#batchDelete(
+      this.#directory,
+      devices.map((d) => directoryKey(tenantId, `DEVICE#${d.device_id}`)),
+    );
+    return true;
   }
 
   async admitUserRequest(
@@ -916,6 +952,10 @@ export class DynamoDbStore implements Store {
 
   async createRequest(request: AuthRequest): Promise<WriteOutcome> {
     return this.#put(this.#ledger, requestToItem(request), null);
+  }
+
+  async deleteRequest(txn: string): Promise<void> {
+    await this.#client.send(new DeleteItemCommand({ TableName: this.#ledger, Key: ledgerKey(requestPk(txn)) }));
   }
 
   async getRequest(txn: string): Promise<AuthRequest | undefined> {

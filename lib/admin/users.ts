@@ -6,6 +6,7 @@ import { parseWith } from '../http/validation.ts';
 import type { User, UserClaims } from '../model.ts';
 import { Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+import { getTenantOrThrow } from './tenants.ts';
 
 export const SUB_PATTERN = /^[A-Za-z0-9._~@+|:-]{1,128}$/;
 export const ENROLLMENT_TICKET_TTL_SECONDS = 600;
@@ -87,10 +88,11 @@ export const issueEnrollmentTicket = async (
   sub: string,
   issuer: string,
 ) => {
-  await getUserOrThrow(deps, tenantId, sub);
+  // The tenant's generation scopes the ticket (hardening rule 7).
+  const [tenant] = await Promise.all([getTenantOrThrow(deps, tenantId), getUserOrThrow(deps, tenantId, sub)]);
   const ticket = randomToken(24);
   await deps.store.createEnrollmentTicket(
-    ticketKey(tenantId, ticket),
+    ticketKey(tenant, ticket),
     tenantId,
     sub,
     deps.clock.now() + ENROLLMENT_TICKET_TTL_SECONDS * 1000,
@@ -119,4 +121,16 @@ export const listDevices = async (deps: Pick<Deps, 'store'>, tenantId: string, s
 
 export const revokeDevice = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string, deviceId: string) => {
   if (!(await deps.store.deleteDevice(tenantId, checkSub(sub), deviceId))) throw NotFound('unknown device');
+};
+
+/**
+ * DELETE /admin/tenants/{tenant}/users/{sub} (hardening rule 7, erasure requests): the user, their devices (and with
+ * them their passkeys) and the requests waiting for their decision; a client polling one then gets invalid_grant.
+ * The user first, so that no new request for them can be admitted meanwhile.
+ */
+export const deleteUser = async (deps: Pick<Deps, 'store' | 'clock' | 'logger'>, tenantId: string, sub: string) => {
+  if (!(await deps.store.deleteUser(tenantId, checkSub(sub)))) throw NotFound('unknown user');
+  const pending = await deps.store.listPending(tenantId, sub, deps.clock.now());
+  await Promise.all(pending.map((request) => deps.store.deleteRequest(request.txn)));
+  deps.logger.info('user deleted', { tenant: tenantId, pending_requests: pending.length });
 };

@@ -1,4 +1,5 @@
 import { type AuthRequest, type CallbackAttempt, type CallbackState, callbackPolicy } from '../model.ts';
+import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
 import { accessGrantOf, mintTokens } from '../oauth/tokens.ts';
 import type { CibaEvent, DeadLetterRecord, Deps, Store } from '../ports.ts';
@@ -130,8 +131,10 @@ export const deliverCallback = async (
     extra: { deliveredAt?: number; deadLetterReason?: string } = {},
   ) => store.recordCallbackAttempt(request.txn, attempt, { state, ...extra });
 
-  if (!tenant || !client || !endpoint || !request.clientNotificationToken) {
-    const reason = !tenant || !client ? 'the client is no longer registered' : 'no notification endpoint or token';
+  // Hardening rule 7: never to a client (or tenant) registered again under the id of the one that asked.
+  const registered = tenant !== undefined && isGrantCurrent(request, tenant, client);
+  if (!tenant || !client || !registered || !endpoint || !request.clientNotificationToken) {
+    const reason = !registered ? 'the client is no longer registered' : 'no notification endpoint or token';
     return deadLetter(
       deps,
       request,

@@ -9,6 +9,7 @@ import {
 } from '../model.ts';
 import { parseAuthorizationDetails } from '../oauth/authorization-details.ts';
 import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../oauth/errors.ts';
+import { grantBinding } from '../oauth/grant-binding.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
@@ -226,6 +227,7 @@ const createRequestForUser = async (
     sub,
     claims: claimsForScope(user, fields.scope),
     ...fields,
+    ...grantBinding(tenant, client),
     deliveryMode: client.backchannelTokenDeliveryMode,
     status: 'pending',
     createdAt: now,

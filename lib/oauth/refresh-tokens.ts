@@ -3,6 +3,7 @@ import { type Client, REFRESH_TOKEN_GRANT_TYPE, type RefreshTokenRecord, type Te
 import type { Deps, Store } from '../ports.ts';
 import { grantedSubset } from './authorization-details.ts';
 import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from './errors.ts';
+import { grantBindingOf, isGrantCurrent } from './grant-binding.ts';
 import { splitScope } from './scopes.ts';
 import {
   ACCESS_TOKEN_TTL_SECONDS,
@@ -44,6 +45,7 @@ export const issueRefreshToken = async (
     expiresAt: input.now + refreshTokenTtlMs(input.tenant),
     ...(input.grant.acr ? { acr: input.grant.acr } : {}),
     ...(input.grant.authorizationDetails ? { authorizationDetails: input.grant.authorizationDetails } : {}),
+    ...grantBindingOf(input.grant),
   };
   if ((await deps.store.createRefreshToken(record)) !== 'ok') throw new Error('refresh token collision');
   return token;
@@ -74,7 +76,14 @@ export const refreshTokenGrant = async (
   const hash = sha256(token);
   // The request is checked against the stored grant first, so a refused narrowing does not spend the token.
   const stored = await deps.store.getRefreshToken(hash);
-  if (!stored || stored.tenantId !== tenant.tenantId || stored.clientId !== client.clientId) throw invalid();
+  if (
+    !stored ||
+    stored.tenantId !== tenant.tenantId ||
+    stored.clientId !== client.clientId ||
+    !isGrantCurrent(stored, tenant, client)
+  ) {
+    throw invalid();
+  }
   let scope = stored.scope;
   if (form.scope !== undefined) {
     const granted = splitScope(stored.scope);
@@ -101,6 +110,7 @@ export const refreshTokenGrant = async (
     authTime: record.authTime,
     ...(record.acr ? { acr: record.acr } : {}),
     ...(record.authorizationDetails ? { authorizationDetails: record.authorizationDetails } : {}),
+    ...grantBindingOf(record),
   };
   const accessToken = await mintAccessToken(deps.keys, {
     issuer: input.issuer,
