@@ -230,7 +230,9 @@ export interface User {
   tenantId: string;
   sub: string;
   claims: UserClaims;
-  /** SHA-256 (base64url) of the user's CIBA user_code, when one is set. */
+  /** The user's CIBA user_code as an HMAC under the tenant's key (lib/ciba/user-code.ts), when one is set. */
+  userCodeMac?: string;
+  /** A user_code stored before hardening rule 12, as a bare SHA-256 (base64url): rewritten as `userCodeMac` on use. */
   userCodeHash?: string;
   /** The user's enrolled devices, kept on the user record so that one read serves hint resolution and notification. */
   devices: DeviceSummary[];
@@ -330,9 +332,10 @@ export interface AuthRequest extends GrantBinding {
   callback?: CallbackStatus;
   /**
    * Push: the token response minted at delivery time, kept until it is delivered (or dead-lettered) so a
-   * retry resends the same tokens instead of minting a second set.
+   * retry resends the same tokens instead of minting a second set. Sealed (a JWE, lib/ciba/push-response.ts):
+   * tokens are never stored in plain text (hardening rule 12).
    */
-  pushResponse?: Record<string, unknown>;
+  sealedPushResponse?: string;
   /** Wrong binding codes typed on the device so far (binding-code confirmation). */
   bindingCodeAttempts?: number;
 }

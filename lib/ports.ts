@@ -41,6 +41,11 @@ export interface Directory {
   /** Phone numbers are matched in E.164. */
   findUserByPhone(tenantId: string, phoneE164: string): Promise<string | undefined>;
   saveUser(user: User, expectedUpdatedAt: number | null): Promise<WriteOutcome>;
+  /**
+   * Replaces a user_code stored as a bare SHA-256 with its HMAC (hardening rule 12), only while the user still has
+   * that hash.
+   */
+  upgradeUserCode(tenantId: string, sub: string, legacyHash: string, mac: string): Promise<WriteOutcome>;
   /** Removes the user and their devices (with their passkeys); false when there was no such user. */
   deleteUser(tenantId: string, sub: string): Promise<boolean>;
   /**
@@ -146,10 +151,10 @@ export interface Ledger {
     leaseUntil: number,
   ): Promise<AuthRequest | 'conflict'>;
   /**
-   * Push mode: redeems the approved grant and keeps the token response on the request, in one conditional write
-   * (only while the grant is unredeemed), so one set of tokens exists per request.
+   * Push mode: redeems the approved grant and keeps the (sealed) token response on the request, in one conditional
+   * write (only while the grant is unredeemed), so one set of tokens exists per request.
    */
-  savePushResponse(txn: string, response: Record<string, unknown>, now: number): Promise<AuthRequest | 'conflict'>;
+  savePushResponse(txn: string, sealedResponse: string, now: number): Promise<AuthRequest | 'conflict'>;
   /**
    * Appends a finished attempt and sets the callback's state, only while this attempt holds the claim. A final
    * state (delivered, dead_lettered) also drops the kept push response.

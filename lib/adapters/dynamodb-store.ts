@@ -312,6 +312,7 @@ const userFromItem = (raw: Raw): User =>
     tenantId: raw.tenant_id,
     sub: raw.sub,
     claims: raw.claims ?? {},
+    userCodeMac: raw.user_code_mac,
     userCodeHash: raw.user_code_hash,
     devices: ((raw.devices ?? []) as Raw[]).map(summaryFromItem),
     createdAt: raw.created_at,
@@ -453,8 +454,8 @@ function requestToItem(r: AuthRequest): Raw {
     issuer: r.issuer,
     certificate_thumbprint: r.certificateThumbprint,
     callback: r.callback && callbackToItem(r.callback),
-    // Kept as one opaque string: the token response is resent byte for byte.
-    push_response: r.pushResponse && JSON.stringify(r.pushResponse),
+    // The sealed token response (a JWE string), resent as it was minted.
+    push_response: r.sealedPushResponse,
     binding_code_attempts: r.bindingCodeAttempts,
     tenant_generation: r.tenantGeneration,
     client_generation: r.clientGeneration,
@@ -491,7 +492,7 @@ const requestFromItem = (raw: Raw): AuthRequest =>
     issuer: raw.issuer,
     certificateThumbprint: raw.certificate_thumbprint,
     callback: callbackFromItem(raw.callback),
-    pushResponse: typeof raw.push_response === 'string' ? JSON.parse(raw.push_response) : undefined,
+    sealedPushResponse: raw.push_response,
     bindingCodeAttempts: raw.binding_code_attempts,
     tenantGeneration: raw.tenant_generation,
     clientGeneration: raw.client_generation,
@@ -644,6 +645,7 @@ export class DynamoDbStore implements Store {
     ];
     const remove: string[] = [];
     const optional: [string, string | undefined][] = [
+      ['user_code_mac', user.userCodeMac],
       ['user_code_hash', user.userCodeHash],
       ['email_key', user.claims.email ? `${user.tenantId}#${user.claims.email.toLowerCase()}` : undefined],
       ['phone_key', user.claims.phone_number ? `${user.tenantId}#${user.claims.phone_number}` : undefined],
@@ -667,6 +669,23 @@ export class DynamoDbStore implements Store {
           TableName: this.#directory,
           Key: directoryKey(user.tenantId, `USER#${user.sub}`),
           ...expression({ update: updateExpression({ set, remove }), condition }, values),
+        }),
+      ),
+    );
+    return result === FAILED ? 'conflict' : 'ok';
+  }
+
+  async upgradeUserCode(tenantId: string, sub: string, legacyHash: string, mac: string): Promise<WriteOutcome> {
+    if (!fitsSortKey(`USER#${sub}`)) return 'conflict';
+    const result = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(tenantId, `USER#${sub}`),
+          ...expression(
+            { update: 'SET #user_code_mac = :mac REMOVE #user_code_hash', condition: '#user_code_hash = :legacy' },
+            { ':mac': mac, ':legacy': legacyHash },
+          ),
         }),
       ),
     );
@@ -1177,11 +1196,7 @@ export class DynamoDbStore implements Store {
     return requestFromItem(fromItem(result.Attributes));
   }
 
-  async savePushResponse(
-    txn: string,
-    response: Record<string, unknown>,
-    now: number,
-  ): Promise<AuthRequest | 'conflict'> {
+  async savePushResponse(txn: string, sealedResponse: string, now: number): Promise<AuthRequest | 'conflict'> {
     const result = await attemptWrite(() =>
       this.#client.send(
         new UpdateItemCommand({
@@ -1193,7 +1208,7 @@ export class DynamoDbStore implements Store {
               update: 'SET #push_response = :r, #redeemed_at = :now REMOVE #grant_pending',
               condition: 'attribute_exists(#grant_pending) AND #status = :approved',
             },
-            { ':r': JSON.stringify(response), ':now': now, ':approved': 'approved' },
+            { ':r': sealedResponse, ':now': now, ':approved': 'approved' },
           ),
         }),
       ),

@@ -1,7 +1,8 @@
 import QRCode from 'qrcode';
 import * as z from 'zod';
 import { ticketKey } from '../ciba/enrollment-ticket.ts';
-import { randomToken, sha256 } from '../crypto.ts';
+import { userCodeMac } from '../ciba/user-code.ts';
+import { randomToken } from '../crypto.ts';
 import { parseWith } from '../http/validation.ts';
 import type { User, UserClaims } from '../model.ts';
 import { Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
@@ -44,7 +45,7 @@ export const UserPatch = z.strictObject({
 export const userToWire = (user: User) => ({
   sub: user.sub,
   ...user.claims,
-  has_user_code: user.userCodeHash !== undefined,
+  has_user_code: user.userCodeMac !== undefined || user.userCodeHash !== undefined,
   devices: user.devices.length,
 });
 
@@ -54,7 +55,12 @@ export const checkSub = (sub: string): string => {
 };
 
 /** Creates (201) or merges into (200) a user; `user_code: null` removes the code. */
-export const putUser = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: string, sub: string, body: unknown) => {
+export const putUser = async (
+  deps: Pick<Deps, 'store' | 'clock' | 'keys'>,
+  tenantId: string,
+  sub: string,
+  body: unknown,
+) => {
   checkSub(sub);
   const { user_code: userCode, ...claims } = parseWith(UserPatch, body);
   const current = await deps.store.getUser(tenantId, sub);
@@ -67,8 +73,13 @@ export const putUser = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: str
     createdAt: current?.createdAt ?? now,
     updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
   };
-  const codeHash = userCode === undefined ? current?.userCodeHash : userCode === null ? undefined : sha256(userCode);
-  if (codeHash !== undefined) user.userCodeHash = codeHash;
+  // Hardening rule 12: a new code is kept as an HMAC under the tenant's key; an unchanged one as it was.
+  if (userCode === undefined) {
+    if (current?.userCodeMac !== undefined) user.userCodeMac = current.userCodeMac;
+    if (current?.userCodeHash !== undefined) user.userCodeHash = current.userCodeHash;
+  } else if (userCode !== null) {
+    user.userCodeMac = await userCodeMac(deps.keys, tenantId, sub, userCode);
+  }
   if ((await deps.store.saveUser(user, current ? current.updatedAt : null)) !== 'ok') {
     throw Conflict('the user was changed concurrently; retry');
   }

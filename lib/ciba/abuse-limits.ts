@@ -1,4 +1,3 @@
-import { matchesHash } from '../crypto.ts';
 import {
   abuseLimits,
   type Client,
@@ -10,6 +9,7 @@ import {
 } from '../model.ts';
 import { AccessDenied, InvalidUserCode, MissingUserCode, TemporarilyUnavailable } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+import { verifyUserCode } from './user-code.ts';
 
 /**
  * Capacity limits are the service refusing for now, not the user refusing: `503 temporarily_unavailable` with
@@ -87,7 +87,7 @@ export const admitClientRequest = async (
  * alone would let twice as many through around its end), and a lockout lasts one to two windows.
  */
 export const checkUserCode = async (
-  deps: Pick<Deps, 'store' | 'logger'>,
+  deps: Pick<Deps, 'store' | 'keys' | 'logger'>,
   input: { tenant: Tenant; client: Client; user: User; presented: string | undefined; now: number },
 ): Promise<void> => {
   const { tenant, client, user, presented, now } = input;
@@ -107,7 +107,7 @@ export const checkUserCode = async (
   if (byUser! >= USER_CODE_MAX_FAILURES_PER_USER) {
     throw AccessDenied('too many wrong user codes for this user: try again later');
   }
-  if (user.userCodeHash && matchesHash(presented, user.userCodeHash)) return;
+  if (await verifyUserCode(deps, user, presented)) return;
   await Promise.all(
     counters.map(({ key, limit }) => deps.store.consumeQuota(key, limit, windowMs, now, { includePrevious: true })),
   );

@@ -4,6 +4,7 @@ import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts
 import { accessGrantOf, mintTokens } from '../oauth/tokens.ts';
 import type { CibaEvent, DeadLetterRecord, Deps, Store } from '../ports.ts';
 import { EVENT, epochSeconds, TIMER_EVENT } from './events.ts';
+import { openPushResponse, sealPushResponse } from './push-response.ts';
 
 /** What started a delivery: the decision event (attempt 1), a scheduled retry, or a push request's expiry timer. */
 export interface CallbackTrigger {
@@ -239,7 +240,7 @@ const pushTokens = async (
   client: NonNullable<Awaited<ReturnType<DeliverCallbackDeps['store']['getClient']>>>,
   now: number,
 ): Promise<Record<string, unknown> | undefined> => {
-  if (request.pushResponse) return request.pushResponse;
+  if (request.sealedPushResponse) return openPushResponse(deps.keys, request, request.sealedPushResponse);
   if (!request.grantPending) return undefined;
   const issuer = request.issuer ?? (deps.config.publicUrl ? `${deps.config.publicUrl}/${tenant.tenantId}` : undefined);
   if (!issuer) return undefined;
@@ -257,8 +258,16 @@ const pushTokens = async (
     ...(request.certificateThumbprint ? { certificateThumbprint: request.certificateThumbprint } : {}),
   });
   const response = { ...tokens, auth_req_id: request.authReqId };
-  const saved = await deps.store.savePushResponse(request.txn, response, now);
-  if (saved === 'conflict') return (await deps.store.getRequest(request.txn))?.pushResponse;
+  // Hardening rule 12: kept sealed until delivered, never in plain text.
+  const saved = await deps.store.savePushResponse(
+    request.txn,
+    await sealPushResponse(deps.keys, request, response),
+    now,
+  );
+  if (saved === 'conflict') {
+    const sealed = (await deps.store.getRequest(request.txn))?.sealedPushResponse;
+    return sealed === undefined ? undefined : openPushResponse(deps.keys, request, sealed);
+  }
   await publish(deps, {
     type: EVENT.tokensIssued,
     tenantId: request.tenantId,

@@ -85,7 +85,7 @@ describe('parseJsonText (hardening rule 4)', () => {
  * what it parses, none of it a client's, device's or operator's request.
  */
 const ALLOWED_JSON_PARSE: Record<string, string> = {
-  'lib/adapters/dynamodb-store.ts': 'the push response the service itself stored',
+  'lib/ciba/push-response.ts': 'the token response the service sealed, after its decryption authenticated it',
   'lib/ciba/resolve-login-hint.ts':
     'the payload of an ID token this tenant signed (id_token_hint), after its signature',
   'lib/ciba/passkey.ts': "clientDataJSON's challenge (only compared; the WebAuthn library verifies the response)",
