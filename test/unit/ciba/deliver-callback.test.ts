@@ -160,6 +160,24 @@ describe('deliverCallback: push mode (CIBA §10.3.1, §12)', () => {
   });
 });
 
+describe('deliverCallback: hardening rule 7', () => {
+  it('pushes nothing to a client registered again under the client_id of the one that asked', async () => {
+    // The request was made by an earlier registration (generation g1); the client now registered is g2.
+    const w = fakeWorld({ mode: 'push', request: { clientGeneration: 'g1' } });
+    w.store.clients.get('acme/rp')!.generation = 'g2';
+    const outcome = await deliverCallback(w.deps, decided);
+    expect(outcome).toMatchObject({ outcome: 'dead_lettered', reason: 'the client is no longer registered' });
+    expect(w.posts).toHaveLength(0);
+    expect(w.signed).toHaveLength(0);
+  });
+
+  it('pings nothing for a request of a tenant deleted and created again', async () => {
+    const w = fakeWorld({ mode: 'ping', request: { tenantGeneration: 'old' } });
+    expect(await deliverCallback(w.deps, decided)).toMatchObject({ outcome: 'dead_lettered' });
+    expect(w.posts).toHaveLength(0);
+  });
+});
+
 describe('deliverCallback: at least once, never twice', () => {
   it('sends nothing and mints nothing for a redelivered decision event', async () => {
     const w = fakeWorld({ mode: 'push' });
