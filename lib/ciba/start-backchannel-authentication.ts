@@ -73,17 +73,20 @@ const validateScope = (raw: string | undefined, client: Client): string => {
  * CIBA Core §7: validates a backchannel authentication request, admits it against the user's
  * per-minute budget (push-bombing protection), stores it and notifies the user's devices.
  */
+/** A backchannel authentication request of an authenticated client. */
+export interface BackchannelRequestInput {
+  tenant: Tenant;
+  issuer: string;
+  client: Client;
+  form: Record<string, string>;
+  /** RFC 8705: push-mode tokens are minted later, by the callback: the binding is kept on the request. */
+  certificateThumbprint?: string;
+}
+
 export const startBackchannelAuthentication = async (
   deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger'> &
     Partial<Pick<Deps, 'config'>>,
-  input: {
-    tenant: Tenant;
-    issuer: string;
-    client: Client;
-    form: Record<string, string>;
-    /** RFC 8705: push-mode tokens are minted later, by the callback: the binding is kept on the request. */
-    certificateThumbprint?: string;
-  },
+  input: BackchannelRequestInput,
 ): Promise<BackchannelAcknowledgement> => {
   const { tenant, client, form } = input;
   const settings = tenant.settings;
@@ -166,12 +169,7 @@ export const startBackchannelAuthentication = async (
  */
 const createRequestForUser = async (
   deps: Pick<Deps, 'store' | 'keys' | 'scheduler' | 'clock' | 'logger'> & Partial<Pick<Deps, 'config'>>,
-  input: {
-    tenant: Tenant;
-    issuer: string;
-    client: Client;
-    form: Record<string, string>;
-    certificateThumbprint?: string;
+  input: BackchannelRequestInput & {
     request: Pick<
       AuthRequest,
       'scope' | 'acrValues' | 'bindingMessage' | 'authorizationDetails' | 'clientNotificationToken'
