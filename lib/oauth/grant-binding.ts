@@ -1,5 +1,5 @@
 import { randomToken } from '../crypto.ts';
-import type { Client, GrantBinding, Tenant } from '../model.ts';
+import type { Client, GrantBinding, Tenant, User } from '../model.ts';
 
 /** A new generation for a tenant created or a client registered (hardening rule 7). */
 export const newGeneration = (): string => randomToken(12);
@@ -44,3 +44,10 @@ export const bindingFromClaim = (claim: unknown): GrantBinding | undefined => {
     ...(clientGeneration ? { clientGeneration } : {}),
   };
 };
+
+/**
+ * Whether the user a grant was approved by is still the user of that `sub`: false once the user was deleted
+ * (erasure), also when a user was created again under the same `sub` after the approval (`authTimeMs`, epoch ms).
+ */
+export const isUserCurrent = (user: Pick<User, 'createdAt'> | undefined, authTimeMs: number): boolean =>
+  user !== undefined && user.createdAt <= authTimeMs;

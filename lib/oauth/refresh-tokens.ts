@@ -3,7 +3,7 @@ import { type Client, REFRESH_TOKEN_GRANT_TYPE, type RefreshTokenRecord, type Te
 import type { Deps, Store } from '../ports.ts';
 import { grantedSubset } from './authorization-details.ts';
 import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from './errors.ts';
-import { grantBindingOf, isGrantCurrent } from './grant-binding.ts';
+import { grantBindingOf, isGrantCurrent, isUserCurrent } from './grant-binding.ts';
 import { splitScope } from './scopes.ts';
 import {
   ACCESS_TOKEN_TTL_SECONDS,
@@ -94,6 +94,8 @@ export const refreshTokenGrant = async (
   }
   const authorizationDetails = grantedSubset(stored.authorizationDetails, form.authorization_details);
 
+  // Hardening rule 7: the user who approved must still exist (a deleted user's grants end with them).
+  if (!isUserCurrent(await deps.store.getUser(tenant.tenantId, stored.sub), stored.authTime)) throw invalid();
   const used = await deps.store.useRefreshToken(hash, { tenantId: tenant.tenantId, clientId: client.clientId }, now);
   if (!used) throw invalid();
   const { record } = used;

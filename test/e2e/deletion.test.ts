@@ -150,8 +150,8 @@ describe('hardening rule 7: deleting something ends everything it issued', () =>
     const device = await enrollDevice(svc, fx);
     const second = await enrollDevice(svc, fx);
     const config = await configFor(fx);
-    const pending = await oidc.initiateBackchannelAuthentication(config, { scope: 'openid', login_hint: 'alice' });
-    await nextTxn(device);
+    const held = await grants(config, device);
+    const pending = held.pending;
 
     const res = await svc.admin('DELETE', `/admin/tenants/${fx.tenant}/users/alice`);
     expect(res.status).toBe(204);
@@ -168,7 +168,21 @@ describe('hardening rule 7: deleting something ends everything it issued', () =>
       400,
       'unknown_user_id',
     );
+    // The user's tokens end with them, and stay dead for a user created again under the same sub.
+    const tokensDead = async () => {
+      expect(await oauthError(oidc.refreshTokenGrant(config, held.tokens.refresh_token!)), 'refresh').toBe(
+        'invalid_grant',
+      );
+      expect(await oidc.tokenIntrospection(config, held.tokens.access_token)).toEqual({ active: false });
+      expect(await oidc.tokenIntrospection(config, held.tokens.refresh_token!)).toEqual({ active: false });
+      expect(await oauthError(oidc.fetchUserInfo(config, held.tokens.access_token, 'alice')), 'userinfo').toBe('401');
+    };
+    await tokensDead();
     expectError(await svc.admin('DELETE', `/admin/tenants/${fx.tenant}/users/alice`), 404, 'not_found');
+    // A second past the approval (auth_time counts in seconds), alice is created again: none of it comes back.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/alice`, { name: 'Alice' })).status).toBe(201);
+    await tokensDead();
     expectError(await svc.admin('DELETE', `/admin/tenants/${fx.tenant}/users/no%20such`), 400, 'invalid_request');
   });
 });
