@@ -9,7 +9,10 @@ export interface FunctionAccess {
   directory?: 'read' | 'write';
   ledger?: 'read' | 'write';
   keys?: 'verify' | 'sign';
-  /** GenerateMac with the tenants' HMAC keys: derives client_secret_jwt secrets (client authentication, registration). */
+  /**
+   * GenerateMac with the tenants' HMAC keys: derives client_secret_jwt secrets (client authentication, registration),
+   * user-code MACs (hardening rule 12: bc-authorize, admin) and the key that seals a push response (callback).
+   */
   mac?: boolean;
   /** Puts CIBA lifecycle events on the bus. */
   events?: boolean;
@@ -33,9 +36,18 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   // `Device Passkey Changed` when an operator resets a passkey.
   admin: { directory: 'write', ledger: 'write', keys: 'verify', mac: true, events: true },
   web: { directory: 'read' },
-  // Ping notifications and push-mode token delivery (signs tokens), delivery history on the request,
-  // `CIBA Callback Delivered/Failed` events, retries as schedules, dead letters to the queue.
-  callback: { directory: 'read', ledger: 'write', keys: 'sign', events: true, schedules: true, deadLetters: true },
+  // Ping notifications and push-mode token delivery (signs tokens; seals the response kept for a retry with a key
+  // derived from the tenant's HMAC key), delivery history on the request, `CIBA Callback Delivered/Failed` events,
+  // retries as schedules, dead letters to the queue.
+  callback: {
+    directory: 'read',
+    ledger: 'write',
+    keys: 'sign',
+    mac: true,
+    events: true,
+    schedules: true,
+    deadLetters: true,
+  },
 };
 
 /**

@@ -58,8 +58,10 @@ export const abuseLimits = (
   maxPending: settings.maxPendingRequests ?? 5000,
 });
 
-/** Wrong user_codes for one user after which user_code attempts are refused until the window ends. */
+/** Wrong user_codes from one client for one user after which that client's user_codes for the user are refused. */
 export const USER_CODE_MAX_FAILURES = 5;
+/** Wrong user_codes for one user, from every client together, after which every user_code for the user is refused. */
+export const USER_CODE_MAX_FAILURES_PER_USER = 20;
 export const USER_CODE_LOCKOUT_SECONDS = 900;
 
 /** An issuer of login_hint_token JWTs a tenant trusts, with its public keys. */
@@ -78,8 +80,22 @@ export interface WebPushSettings {
 /** Wrong binding codes after which a request is denied. */
 export const BINDING_CODE_MAX_ATTEMPTS = 3;
 
+/**
+ * Hardening rule 7, deleting something ends everything it issued: each creation of a tenant or registration of a
+ * client gets a new random `generation`, and every grant (auth request, refresh token, access token) carries the
+ * generations it was earned under. A grant whose generations are not the current ones (the client or tenant was
+ * deleted, perhaps created again under the same id) is dead. Absent on records from before it existed: such a
+ * grant matches such a record only.
+ */
+export interface GrantBinding {
+  tenantGeneration?: string;
+  clientGeneration?: string;
+}
+
 export interface Tenant {
   tenantId: string;
+  /** Hardening rule 7: new at every creation of the tenant id (GrantBinding). */
+  generation?: string;
   settings: TenantSettings;
   createdAt: number;
   updatedAt: number;
@@ -127,6 +143,8 @@ export interface TlsClientAuthMatch {
 export interface Client {
   tenantId: string;
   clientId: string;
+  /** Hardening rule 7: new at every registration of the client id (GrantBinding). */
+  generation?: string;
   clientName: string;
   /** SHA-256 (base64url) of the client secret; the secret itself is never stored. */
   secretHash: string;
@@ -212,7 +230,9 @@ export interface User {
   tenantId: string;
   sub: string;
   claims: UserClaims;
-  /** SHA-256 (base64url) of the user's CIBA user_code, when one is set. */
+  /** The user's CIBA user_code as an HMAC under the tenant's key (lib/ciba/user-code.ts), when one is set. */
+  userCodeMac?: string;
+  /** A user_code stored before hardening rule 12, as a bare SHA-256 (base64url): rewritten as `userCodeMac` on use. */
   userCodeHash?: string;
   /** The user's enrolled devices, kept on the user record so that one read serves hint resolution and notification. */
   devices: DeviceSummary[];
@@ -277,7 +297,7 @@ export interface DecisionEvidence {
   reason?: string;
 }
 
-export interface AuthRequest {
+export interface AuthRequest extends GrantBinding {
   /** The device-facing transaction id; also the storage key. The `auth_req_id` is `{txn}.{secret}`. */
   txn: string;
   authReqId: string;
@@ -312,9 +332,10 @@ export interface AuthRequest {
   callback?: CallbackStatus;
   /**
    * Push: the token response minted at delivery time, kept until it is delivered (or dead-lettered) so a
-   * retry resends the same tokens instead of minting a second set.
+   * retry resends the same tokens instead of minting a second set. Sealed (a JWE, lib/ciba/push-response.ts):
+   * tokens are never stored in plain text (hardening rule 12).
    */
-  pushResponse?: Record<string, unknown>;
+  sealedPushResponse?: string;
   /** Wrong binding codes typed on the device so far (binding-code confirmation). */
   bindingCodeAttempts?: number;
 }
@@ -343,7 +364,7 @@ export interface DeviceTransaction {
 }
 
 /** A refresh token, stored by the SHA-256 of the token (the token itself is never stored). */
-export interface RefreshTokenRecord {
+export interface RefreshTokenRecord extends GrantBinding {
   tokenHash: string;
   /** Every token rotated from the same grant shares it: a replayed token revokes the whole family. */
   familyId: string;

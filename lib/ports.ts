@@ -42,6 +42,13 @@ export interface Directory {
   findUserByPhone(tenantId: string, phoneE164: string): Promise<string | undefined>;
   saveUser(user: User, expectedUpdatedAt: number | null): Promise<WriteOutcome>;
   /**
+   * Replaces a user_code stored as a bare SHA-256 with its HMAC (hardening rule 12), only while the user still has
+   * that hash.
+   */
+  upgradeUserCode(tenantId: string, sub: string, legacyHash: string, mac: string): Promise<WriteOutcome>;
+  /** Removes the user and their devices (with their passkeys); false when there was no such user. */
+  deleteUser(tenantId: string, sub: string): Promise<boolean>;
+  /**
    * Counts one backchannel request against the user's per-minute budget (this minute and the previous one together:
    * never more than the limit within 60 s) and returns the user, in one round trip when it can. `undefined` when the
    * user does not exist.
@@ -138,6 +145,8 @@ export interface Ledger {
     owner: { tenantId: string; sub: string },
     now: number,
   ): Promise<AuthRequest | 'conflict'>;
+  /** Removes a request (a user's erasure); its `auth_req_id` is then unknown. */
+  deleteRequest(txn: string): Promise<void>;
   /** Pending requests for a user, newest first (may lag a write by a moment). */
   listPending(tenantId: string, sub: string, now: number): Promise<AuthRequest[]>;
 
@@ -154,10 +163,10 @@ export interface Ledger {
     leaseUntil: number,
   ): Promise<AuthRequest | 'conflict'>;
   /**
-   * Push mode: redeems the approved grant and keeps the token response on the request, in one conditional write
-   * (only while the grant is unredeemed), so one set of tokens exists per request.
+   * Push mode: redeems the approved grant and keeps the (sealed) token response on the request, in one conditional
+   * write (only while the grant is unredeemed), so one set of tokens exists per request.
    */
-  savePushResponse(txn: string, response: Record<string, unknown>, now: number): Promise<AuthRequest | 'conflict'>;
+  savePushResponse(txn: string, sealedResponse: string, now: number): Promise<AuthRequest | 'conflict'>;
   /**
    * Appends a finished attempt and sets the callback's state, only while this attempt holds the claim. A final
    * state (delivered, dead_lettered) also drops the kept push response.
@@ -189,6 +198,12 @@ export interface Ledger {
    * windows of `pendingWindowMs` (their sum bounds the pending requests). Counts everywhere or nowhere.
    */
   admitTenantRequest(input: TenantAdmission): Promise<TenantAdmissionOutcome>;
+  /**
+   * Gives back the pending slot of a request that admitTenantRequest counted in `pendingWindow` and that was refused
+   * before it was created (hardening rule 6: unknown user, rate limited, invalid): one conditional write while that
+   * window still counts, nothing once it has passed. The per-minute counts stay (they count attempts).
+   */
+  releaseTenantRequest(input: { tenantId: string; pendingWindow: number; pendingWindowMs: number }): Promise<void>;
   /**
    * The count of `key` in the window of `windowMs` that holds `now` (0 when none), plus the previous window's with
    * `includePrevious`.
@@ -232,7 +247,8 @@ export interface TenantAdmission {
 
 /** `contention`: the counter item changed under every attempt (a burst at a window boundary); retry at once. */
 export type TenantAdmissionOutcome =
-  | { admitted: true }
+  /** `pendingWindow`: the window the request counts in as pending (releaseTenantRequest gives it back). */
+  | { admitted: true; pendingWindow: number }
   | { admitted: false; limit: 'client' | 'tenant' | 'pending' | 'contention'; retryAfterSeconds: number };
 
 /** What the device shows; nothing else travels through the push channel. */

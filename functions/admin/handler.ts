@@ -4,6 +4,7 @@ import { describeRequest } from '../../lib/admin/requests.ts';
 import { deleteTenant, getTenantOrThrow, putTenant, settingsToWire } from '../../lib/admin/tenants.ts';
 import {
   checkSub,
+  deleteUser,
   getUserOrThrow,
   issueEnrollmentTicket,
   listDevices,
@@ -16,7 +17,7 @@ import { type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../.
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, noContent } from '../../lib/http/response.ts';
 import { isValidTenantId } from '../../lib/http/routes.ts';
-import { InvalidRequest, NotFound } from '../../lib/oauth/errors.ts';
+import { InvalidClientMetadata, InvalidRequest, NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
@@ -48,7 +49,7 @@ export const createHandler = (deps: AdminDeps) =>
       case 'GET ':
         return json(200, settingsToWire(tenant, issuer));
       case 'POST /clients':
-        return json(201, await registerClient(deps, tenant, jsonBody(event)));
+        return json(201, await registerClient(deps, tenant, jsonBody(event, InvalidClientMetadata)));
       case 'GET /clients/{client_id}':
         return json(200, clientToWire(await getClientOrThrow(deps, tenantId, pathParam(event, 'client_id'))));
       case 'DELETE /clients/{client_id}':
@@ -58,6 +59,9 @@ export const createHandler = (deps: AdminDeps) =>
         const { created, user } = await putUser(deps, tenantId, pathParam(event, 'sub'), jsonBody(event));
         return json(created ? 201 : 200, userToWire(user));
       }
+      case 'DELETE /users/{sub}':
+        await deleteUser(deps, tenantId, pathParam(event, 'sub'));
+        return noContent();
       case 'GET /users/{sub}':
         return json(200, userToWire(await getUserOrThrow(deps, tenantId, pathParam(event, 'sub'))));
       case 'POST /users/{sub}/enrollment-tickets':

@@ -1,5 +1,6 @@
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import type { Tenant } from '../../lib/model.ts';
+import { newGeneration } from '../../lib/oauth/grant-binding.ts';
 import type { Clock, Directory, Logger } from '../../lib/ports.ts';
 import { parseAwsTenantSettings } from './settings.ts';
 
@@ -47,7 +48,14 @@ export const createHandler =
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const existing = await directory.getTenant(tenantId);
       const now = clock.now();
-      const tenant: Tenant = { tenantId, settings, createdAt: existing?.createdAt ?? now, updatedAt: now };
+      const tenant: Tenant = {
+        tenantId,
+        // Hardening rule 7: a tenant created again under a deleted one's id honours none of its grants.
+        generation: existing ? existing.generation : newGeneration(),
+        settings,
+        createdAt: existing?.createdAt ?? now,
+        updatedAt: now,
+      };
       const outcome = await directory.saveTenant(tenant, existing ? existing.updatedAt : null);
       if (outcome === 'ok') {
         logger.info(existing ? 'tenant updated' : 'tenant created', { tenant_id: tenantId });

@@ -284,18 +284,21 @@ const summaryToItem = (s: DeviceSummary): Raw => ({
 const summaryFromItem = (raw: Raw): DeviceSummary =>
   compact({ deviceId: raw.device_id, name: raw.name, createdAt: raw.created_at, push: pushFromItem(raw.push) });
 
-const tenantFromItem = (raw: Raw): Tenant => ({
-  tenantId: raw.tenant_id,
-  settings: raw.settings,
-  createdAt: raw.created_at,
-  updatedAt: raw.updated_at,
-});
+const tenantFromItem = (raw: Raw): Tenant =>
+  compact({
+    tenantId: raw.tenant_id,
+    generation: raw.generation,
+    settings: raw.settings,
+    createdAt: raw.created_at,
+    updatedAt: raw.updated_at,
+  });
 
 const clientToItem = (c: Client): Raw => ({
   pk: tenantPk(c.tenantId),
   sk: `CLIENT#${c.clientId}`,
   tenant_id: c.tenantId,
   client_id: c.clientId,
+  generation: c.generation,
   client_name: c.clientName,
   secret_hash: c.secretHash,
   token_endpoint_auth_method: c.tokenEndpointAuthMethod,
@@ -319,6 +322,7 @@ const clientFromItem = (raw: Raw): Client =>
   compact({
     tenantId: raw.tenant_id,
     clientId: raw.client_id,
+    generation: raw.generation,
     clientName: raw.client_name,
     secretHash: raw.secret_hash,
     tokenEndpointAuthMethod: raw.token_endpoint_auth_method,
@@ -343,6 +347,7 @@ const userFromItem = (raw: Raw): User =>
     tenantId: raw.tenant_id,
     sub: raw.sub,
     claims: raw.claims ?? {},
+    userCodeMac: raw.user_code_mac,
     userCodeHash: raw.user_code_hash,
     devices: ((raw.devices ?? []) as Raw[]).map(summaryFromItem),
     createdAt: raw.created_at,
@@ -484,9 +489,11 @@ function requestToItem(r: AuthRequest): Raw {
     issuer: r.issuer,
     certificate_thumbprint: r.certificateThumbprint,
     callback: r.callback && callbackToItem(r.callback),
-    // Kept as one opaque string: the token response is resent byte for byte.
-    push_response: r.pushResponse && JSON.stringify(r.pushResponse),
+    // The sealed token response (a JWE string), resent as it was minted.
+    push_response: r.sealedPushResponse,
     binding_code_attempts: r.bindingCodeAttempts,
+    tenant_generation: r.tenantGeneration,
+    client_generation: r.clientGeneration,
     // Sparse GSI pending-by-user: present only while the request waits for a decision.
     pending_key: r.status === 'pending' ? `${r.tenantId}#${r.sub}` : undefined,
     ttl: ttlSeconds(r.expiresAt) + (r.deliveryMode === 'poll' ? REQUEST_RETENTION_SECONDS : CALLBACK_RETENTION_SECONDS),
@@ -521,8 +528,10 @@ const requestFromItem = (raw: Raw): AuthRequest =>
     issuer: raw.issuer,
     certificateThumbprint: raw.certificate_thumbprint,
     callback: callbackFromItem(raw.callback),
-    pushResponse: typeof raw.push_response === 'string' ? JSON.parse(raw.push_response) : undefined,
+    sealedPushResponse: raw.push_response,
     bindingCodeAttempts: raw.binding_code_attempts,
+    tenantGeneration: raw.tenant_generation,
+    clientGeneration: raw.client_generation,
   });
 
 const refreshTokenToItem = (r: RefreshTokenRecord): Raw => ({
@@ -539,6 +548,8 @@ const refreshTokenToItem = (r: RefreshTokenRecord): Raw => ({
   created_at: r.createdAt,
   expires_at: r.expiresAt,
   used_at: r.usedAt,
+  tenant_generation: r.tenantGeneration,
+  client_generation: r.clientGeneration,
   ...expiring(ttlSeconds(r.expiresAt)),
 });
 
@@ -556,6 +567,8 @@ const refreshTokenFromItem = (raw: Raw): RefreshTokenRecord =>
     createdAt: raw.created_at,
     expiresAt: raw.expires_at,
     usedAt: raw.used_at,
+    tenantGeneration: raw.tenant_generation,
+    clientGeneration: raw.client_generation,
   });
 
 export interface DynamoDbStoreOptions {
@@ -593,6 +606,7 @@ export class DynamoDbStore implements Store {
       pk: tenantPk(tenant.tenantId),
       sk: 'TENANT',
       tenant_id: tenant.tenantId,
+      generation: tenant.generation,
       settings: tenant.settings,
       created_at: tenant.createdAt,
       updated_at: tenant.updatedAt,
@@ -667,6 +681,7 @@ export class DynamoDbStore implements Store {
     ];
     const remove: string[] = [];
     const optional: [string, string | undefined][] = [
+      ['user_code_mac', user.userCodeMac],
       ['user_code_hash', user.userCodeHash],
       ['email_key', user.claims.email ? `${user.tenantId}#${user.claims.email.toLowerCase()}` : undefined],
       ['phone_key', user.claims.phone_number ? `${user.tenantId}#${user.claims.phone_number}` : undefined],
@@ -694,6 +709,46 @@ export class DynamoDbStore implements Store {
       ),
     );
     return result === FAILED ? 'conflict' : 'ok';
+  }
+
+  async upgradeUserCode(tenantId: string, sub: string, legacyHash: string, mac: string): Promise<WriteOutcome> {
+    if (!fitsSortKey(`USER#${sub}`)) return 'conflict';
+    const result = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(tenantId, `USER#${sub}`),
+          ...expression(
+            { update: 'SET #user_code_mac = :mac REMOVE #user_code_hash', condition: '#user_code_hash = :legacy' },
+            { ':mac': mac, ':legacy': legacyHash },
+          ),
+        }),
+      ),
+    );
+    return result === FAILED ? 'conflict' : 'ok';
+  }
+
+  async deleteUser(tenantId: string, sub: string): Promise<boolean> {
+    if (!fitsSortKey(`USER#${sub}`)) return false;
+    // The user first: from then on no device can be listed on it (createDevice removes a device it could not list),
+    // so the devices of the deleted item are all there are.
+    const deleted = await attempt(() =>
+      this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(tenantId, `USER#${sub}`),
+          ReturnValues: 'ALL_OLD',
+          ...expression({ condition: 'attribute_exists(#pk)' }),
+        }),
+      ),
+    );
+    if (deleted === FAILED || !deleted.Attributes) return false;
+    const devices = (fromItem(deleted.Attributes).devices ?? []) as Raw[];
+    await this.#batchDelete(
+      this.#directory,
+      devices.map((d) => directoryKey(tenantId, `DEVICE#${d.device_id}`)),
+    );
+    return true;
   }
 
   async admitUserRequest(
@@ -984,6 +1039,10 @@ export class DynamoDbStore implements Store {
     return this.#put(this.#ledger, requestToItem(request), null);
   }
 
+  async deleteRequest(txn: string): Promise<void> {
+    await this.#client.send(new DeleteItemCommand({ TableName: this.#ledger, Key: ledgerKey(requestPk(txn)) }));
+  }
+
   async getRequest(txn: string): Promise<AuthRequest | undefined> {
     const out = await this.#client.send(
       new GetItemCommand({ TableName: this.#ledger, Key: ledgerKey(requestPk(txn)), ConsistentRead: true }),
@@ -1222,11 +1281,7 @@ export class DynamoDbStore implements Store {
     return requestFromItem(fromItem(result.Attributes));
   }
 
-  async savePushResponse(
-    txn: string,
-    response: Record<string, unknown>,
-    now: number,
-  ): Promise<AuthRequest | 'conflict'> {
+  async savePushResponse(txn: string, sealedResponse: string, now: number): Promise<AuthRequest | 'conflict'> {
     const result = await attemptWrite(() =>
       this.#client.send(
         new UpdateItemCommand({
@@ -1238,7 +1293,7 @@ export class DynamoDbStore implements Store {
               update: 'SET #push_response = :r, #redeemed_at = :now REMOVE #grant_pending',
               condition: 'attribute_exists(#grant_pending) AND #status = :approved',
             },
-            { ':r': JSON.stringify(response), ':now': now, ':approved': 'approved' },
+            { ':r': sealedResponse, ':now': now, ':approved': 'approved' },
           ),
         }),
       ),
@@ -1375,7 +1430,7 @@ export class DynamoDbStore implements Store {
           }),
         ),
       );
-      if (counted !== FAILED) return { admitted: true };
+      if (counted !== FAILED) return { admitted: true, pendingWindow: countWindow };
       // A limit is reached, a window has passed, or the item is new: read it to tell which.
       const out = await this.#client.send(
         new GetItemCommand({ TableName: this.#ledger, Key: key, ConsistentRead: true }),
@@ -1431,10 +1486,50 @@ export class DynamoDbStore implements Store {
           }),
         ),
       );
-      if (started !== FAILED) return { admitted: true };
+      if (started !== FAILED) return { admitted: true, pendingWindow: state.pw };
     }
     // Lost every race for the item: a burst at a window boundary. The caller may retry at once.
     return { admitted: false, limit: 'contention', retryAfterSeconds: 1 };
+  }
+
+  async releaseTenantRequest(input: {
+    tenantId: string;
+    pendingWindow: number;
+    pendingWindowMs: number;
+  }): Promise<void> {
+    const { tenantId, pendingWindow, pendingWindowMs } = input;
+    const counters = { '#pl': 'pl', '#pw': 'pw', '#ps': 'ps', '#pp': 'pp', '#v': 'v' };
+    // Still the current window: one less of its own count (ps - pp). The window rolled once since: the request is in
+    // the previous window's share (pp) of the sum. Later, it no longer counts and there is nothing to give back.
+    // `v` changes too, so a concurrent roll (conditional on the `v` it read) re-reads.
+    const writes = [
+      { window: pendingWindow, update: 'SET #ps = #ps - :one, #v = #v + :one', condition: '#ps > #pp' },
+      {
+        window: pendingWindow + 1,
+        update: 'SET #ps = #ps - :one, #pp = #pp - :one, #v = #v + :one',
+        condition: '#pp > :zero',
+      },
+    ];
+    for (const { window, update, condition } of writes) {
+      const released = await attempt(() =>
+        this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.#ledger,
+            Key: ledgerKey(`QUOTA#TENANT#${tenantId}`),
+            UpdateExpression: update,
+            ConditionExpression: `#pl = :pl AND #pw = :pw AND ${condition}`,
+            ExpressionAttributeNames: counters,
+            ExpressionAttributeValues: toItem({
+              ':one': 1,
+              ':pl': pendingWindowMs,
+              ':pw': window,
+              ...(condition.includes(':zero') ? { ':zero': 0 } : {}),
+            }),
+          }),
+        ),
+      );
+      if (released !== FAILED) return;
+    }
   }
 
   async readQuota(

@@ -6,6 +6,7 @@ import { parseWith } from '../http/validation.ts';
 import { CIBA_GRANT_TYPE, type Client, REFRESH_TOKEN_GRANT_TYPE, type Tenant } from '../model.ts';
 import { deriveClientSecret } from '../oauth/client-secret-jwt.ts';
 import { Conflict, InvalidClientMetadata, NotFound } from '../oauth/errors.ts';
+import { newGeneration } from '../oauth/grant-binding.ts';
 import { SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
 import {
@@ -113,6 +114,8 @@ export const registerClient = async (
   const client: Client = {
     tenantId: tenant.tenantId,
     clientId: m.client_id ?? randomToken(16),
+    // Hardening rule 7: a client registered again under a deleted one's id honours none of its grants.
+    generation: newGeneration(),
     clientName: m.client_name ?? '',
     secretHash: sha256(secret),
     tokenEndpointAuthMethod: m.token_endpoint_auth_method as Client['tokenEndpointAuthMethod'],

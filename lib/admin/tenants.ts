@@ -4,6 +4,7 @@ import { displayString } from '../ciba/display-string.ts';
 import { parseWith } from '../http/validation.ts';
 import { abuseLimits, callbackPolicy, DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
 import { AccessDenied, Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
+import { newGeneration } from '../oauth/grant-binding.ts';
 import type { Deps } from '../ports.ts';
 import {
   checkFapiSettings,
@@ -183,6 +184,8 @@ export const putTenant = async (
   const now = deps.clock.now();
   const tenant: Tenant = {
     tenantId,
+    // Hardening rule 7: a tenant created again under a deleted one's id honours none of its grants.
+    generation: current ? current.generation : newGeneration(),
     settings: applySettingsPatch(current?.settings ?? { ...DEFAULT_TENANT_SETTINGS, displayName: tenantId }, body),
     createdAt: current?.createdAt ?? now,
     updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),

@@ -2,11 +2,13 @@ import QRCode from 'qrcode';
 import * as z from 'zod';
 import { displayString } from '../ciba/display-string.ts';
 import { ticketKey } from '../ciba/enrollment-ticket.ts';
-import { randomToken, sha256 } from '../crypto.ts';
+import { userCodeMac } from '../ciba/user-code.ts';
+import { randomToken } from '../crypto.ts';
 import { parseWith } from '../http/validation.ts';
 import type { User, UserClaims } from '../model.ts';
 import { Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+import { getTenantOrThrow } from './tenants.ts';
 
 export const SUB_PATTERN = /^[A-Za-z0-9._~@+|:-]{1,128}$/;
 export const ENROLLMENT_TICKET_TTL_SECONDS = 600;
@@ -45,7 +47,7 @@ export const UserPatch = z.strictObject({
 export const userToWire = (user: User) => ({
   sub: user.sub,
   ...user.claims,
-  has_user_code: user.userCodeHash !== undefined,
+  has_user_code: user.userCodeMac !== undefined || user.userCodeHash !== undefined,
   devices: user.devices.length,
 });
 
@@ -55,7 +57,12 @@ export const checkSub = (sub: string): string => {
 };
 
 /** Creates (201) or merges into (200) a user; `user_code: null` removes the code. */
-export const putUser = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: string, sub: string, body: unknown) => {
+export const putUser = async (
+  deps: Pick<Deps, 'store' | 'clock' | 'keys'>,
+  tenantId: string,
+  sub: string,
+  body: unknown,
+) => {
   checkSub(sub);
   const { user_code: userCode, ...claims } = parseWith(UserPatch, body);
   const current = await deps.store.getUser(tenantId, sub);
@@ -68,8 +75,13 @@ export const putUser = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: str
     createdAt: current?.createdAt ?? now,
     updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
   };
-  const codeHash = userCode === undefined ? current?.userCodeHash : userCode === null ? undefined : sha256(userCode);
-  if (codeHash !== undefined) user.userCodeHash = codeHash;
+  // Hardening rule 12: a new code is kept as an HMAC under the tenant's key; an unchanged one as it was.
+  if (userCode === undefined) {
+    if (current?.userCodeMac !== undefined) user.userCodeMac = current.userCodeMac;
+    if (current?.userCodeHash !== undefined) user.userCodeHash = current.userCodeHash;
+  } else if (userCode !== null) {
+    user.userCodeMac = await userCodeMac(deps.keys, tenantId, sub, userCode);
+  }
   if ((await deps.store.saveUser(user, current ? current.updatedAt : null)) !== 'ok') {
     throw Conflict('the user was changed concurrently; retry');
   }
@@ -89,10 +101,11 @@ export const issueEnrollmentTicket = async (
   sub: string,
   issuer: string,
 ) => {
-  await getUserOrThrow(deps, tenantId, sub);
+  // The tenant's generation scopes the ticket (hardening rule 7).
+  const [tenant] = await Promise.all([getTenantOrThrow(deps, tenantId), getUserOrThrow(deps, tenantId, sub)]);
   const ticket = randomToken(24);
   await deps.store.createEnrollmentTicket(
-    ticketKey(tenantId, ticket),
+    ticketKey(tenant, ticket),
     tenantId,
     sub,
     deps.clock.now() + ENROLLMENT_TICKET_TTL_SECONDS * 1000,
@@ -121,4 +134,16 @@ export const listDevices = async (deps: Pick<Deps, 'store'>, tenantId: string, s
 
 export const revokeDevice = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string, deviceId: string) => {
   if (!(await deps.store.deleteDevice(tenantId, checkSub(sub), deviceId))) throw NotFound('unknown device');
+};
+
+/**
+ * DELETE /admin/tenants/{tenant}/users/{sub} (hardening rule 7, erasure requests): the user, their devices (and with
+ * them their passkeys) and the requests waiting for their decision; a client polling one then gets invalid_grant.
+ * The user first, so that no new request for them can be admitted meanwhile.
+ */
+export const deleteUser = async (deps: Pick<Deps, 'store' | 'clock' | 'logger'>, tenantId: string, sub: string) => {
+  if (!(await deps.store.deleteUser(tenantId, checkSub(sub)))) throw NotFound('unknown user');
+  const pending = await deps.store.listPending(tenantId, sub, deps.clock.now());
+  await Promise.all(pending.map((request) => deps.store.deleteRequest(request.txn)));
+  deps.logger.info('user deleted', { tenant: tenantId, pending_requests: pending.length });
 };

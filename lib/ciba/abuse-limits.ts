@@ -1,14 +1,15 @@
-import { matchesHash } from '../crypto.ts';
 import {
   abuseLimits,
   type Client,
   type Tenant,
   USER_CODE_LOCKOUT_SECONDS,
   USER_CODE_MAX_FAILURES,
+  USER_CODE_MAX_FAILURES_PER_USER,
   type User,
 } from '../model.ts';
 import { AccessDenied, InvalidUserCode, MissingUserCode, TemporarilyUnavailable } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+import { verifyUserCode } from './user-code.ts';
 
 /**
  * Capacity limits are the service refusing for now, not the user refusing: `503 temporarily_unavailable` with
@@ -27,23 +28,38 @@ const overCapacity = (what: string, retryAfterSeconds: number) =>
  * without transactions cannot keep right; instead the requests admitted in the last `backchannel_max_expires_in`
  * seconds are counted (every pending request is among them, as none lives longer), in two fixed windows of that
  * length: the current and the previous. The sum is an upper bound on what is pending, so the cap is never exceeded;
- * it may refuse early (decided requests, and requests refused later for an unknown or rate-limited user, still count
- * until their window passes).
+ * it may refuse early (decided requests still count until their window passes). A request refused before it is
+ * created (unknown user, per-user limit, wrong user_code, a failed write) gives its pending slot back with `release`
+ * (hardening rule 6: requests for unknown users must not fill the cap and refuse everyone); the per-minute budgets
+ * keep counting it.
  */
 export const admitClientRequest = async (
   deps: Pick<Deps, 'store' | 'logger'>,
   input: { tenant: Tenant; client: Client; now: number },
-): Promise<void> => {
+): Promise<{ release: () => Promise<void> }> => {
   const { tenant, client, now } = input;
   const limits = abuseLimits(tenant.settings);
+  const pendingWindowMs = tenant.settings.backchannelMaxExpiresIn * 1000;
   const outcome = await deps.store.admitTenantRequest({
     tenantId: tenant.tenantId,
     clientId: client.clientId,
     limits,
-    pendingWindowMs: tenant.settings.backchannelMaxExpiresIn * 1000,
+    pendingWindowMs,
     now,
   });
-  if (outcome.admitted) return;
+  if (outcome.admitted) {
+    const { pendingWindow } = outcome;
+    return {
+      release: () =>
+        deps.store.releaseTenantRequest({ tenantId: tenant.tenantId, pendingWindow, pendingWindowMs }).catch((error) =>
+          // The slot then counts until its window passes, as a decided request does.
+          deps.logger.warn('pending slot not given back', {
+            tenant: tenant.tenantId,
+            error: error instanceof Error ? error.name : String(error),
+          }),
+        ),
+    };
+  }
   const fields = { tenant: tenant.tenantId, client: client.clientId };
   switch (outcome.limit) {
     case 'client':
@@ -62,27 +78,39 @@ export const admitClientRequest = async (
 };
 
 /**
- * CIBA §7.1 user_code, with an attempt counter: after USER_CODE_MAX_FAILURES wrong codes for a user, every user_code
- * for that user is refused (403 access_denied, the OP refusing), so that a code of a few digits cannot be guessed
- * (each wrong guess also counts against the per-user request limit). Wrong codes count in fixed windows of
- * USER_CODE_LOCKOUT_SECONDS, the current and the previous one together: never more than USER_CODE_MAX_FAILURES
- * within any USER_CODE_LOCKOUT_SECONDS (one window alone would let twice as many through around its end), and a
- * lockout lasts one to two windows.
+ * CIBA §7.1 user_code, with attempt counters, so that a code of a few digits cannot be guessed (each wrong guess also
+ * counts against the per-user request limit). Hardening rule 6, one client cannot lock out another: wrong codes are
+ * counted per client and user, and USER_CODE_MAX_FAILURES of them lock that client out of that user's codes (403
+ * access_denied, the OP refusing) while other clients go on; a backstop of USER_CODE_MAX_FAILURES_PER_USER across
+ * clients locks every client out of the user. Wrong codes count in fixed windows of USER_CODE_LOCKOUT_SECONDS, the
+ * current and the previous one together: never more than the maximum within any USER_CODE_LOCKOUT_SECONDS (one window
+ * alone would let twice as many through around its end), and a lockout lasts one to two windows.
  */
 export const checkUserCode = async (
-  deps: Pick<Deps, 'store' | 'logger'>,
+  deps: Pick<Deps, 'store' | 'keys' | 'logger'>,
   input: { tenant: Tenant; client: Client; user: User; presented: string | undefined; now: number },
 ): Promise<void> => {
   const { tenant, client, user, presented, now } = input;
   if (!client.backchannelUserCodeParameter) return;
   if (presented === undefined) throw MissingUserCode('user_code is required for this client');
-  const key = `UC#${tenant.tenantId}#${user.sub}`;
   const windowMs = USER_CODE_LOCKOUT_SECONDS * 1000;
-  if ((await deps.store.readQuota(key, windowMs, now, { includePrevious: true })) >= USER_CODE_MAX_FAILURES) {
+  const counters = [
+    { key: `UCC#${tenant.tenantId}#${client.clientId}#${user.sub}`, limit: USER_CODE_MAX_FAILURES },
+    { key: `UC#${tenant.tenantId}#${user.sub}`, limit: USER_CODE_MAX_FAILURES_PER_USER },
+  ] as const;
+  const [byClient, byUser] = await Promise.all(
+    counters.map(({ key }) => deps.store.readQuota(key, windowMs, now, { includePrevious: true })),
+  );
+  if (byClient! >= USER_CODE_MAX_FAILURES) {
+    throw AccessDenied('too many wrong user codes from this client for this user: try again later');
+  }
+  if (byUser! >= USER_CODE_MAX_FAILURES_PER_USER) {
     throw AccessDenied('too many wrong user codes for this user: try again later');
   }
-  if (user.userCodeHash && matchesHash(presented, user.userCodeHash)) return;
-  await deps.store.consumeQuota(key, USER_CODE_MAX_FAILURES, windowMs, now, { includePrevious: true });
+  if (await verifyUserCode(deps, user, presented)) return;
+  await Promise.all(
+    counters.map(({ key, limit }) => deps.store.consumeQuota(key, limit, windowMs, now, { includePrevious: true })),
+  );
   deps.logger.warn('wrong user_code', { tenant: tenant.tenantId, client: client.clientId });
   throw InvalidUserCode('user_code is not valid');
 };

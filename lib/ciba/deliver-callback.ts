@@ -1,8 +1,10 @@
 import { type AuthRequest, type CallbackAttempt, type CallbackState, callbackPolicy } from '../model.ts';
+import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
 import { accessGrantOf, mintTokens } from '../oauth/tokens.ts';
 import type { CibaEvent, DeadLetterRecord, Deps, Store } from '../ports.ts';
 import { EVENT, epochSeconds, TIMER_EVENT } from './events.ts';
+import { openPushResponse, sealPushResponse } from './push-response.ts';
 
 /** What started a delivery: the decision event (attempt 1), a scheduled retry, or a push request's expiry timer. */
 export interface CallbackTrigger {
@@ -130,8 +132,10 @@ export const deliverCallback = async (
     extra: { deliveredAt?: number; deadLetterReason?: string } = {},
   ) => store.recordCallbackAttempt(request.txn, attempt, { state, ...extra });
 
-  if (!tenant || !client || !endpoint || !request.clientNotificationToken) {
-    const reason = !tenant || !client ? 'the client is no longer registered' : 'no notification endpoint or token';
+  // Hardening rule 7: never to a client (or tenant) registered again under the id of the one that asked.
+  const registered = tenant !== undefined && isGrantCurrent(request, tenant, client);
+  if (!tenant || !client || !registered || !endpoint || !request.clientNotificationToken) {
+    const reason = !registered ? 'the client is no longer registered' : 'no notification endpoint or token';
     return deadLetter(
       deps,
       request,
@@ -236,7 +240,7 @@ const pushTokens = async (
   client: NonNullable<Awaited<ReturnType<DeliverCallbackDeps['store']['getClient']>>>,
   now: number,
 ): Promise<Record<string, unknown> | undefined> => {
-  if (request.pushResponse) return request.pushResponse;
+  if (request.sealedPushResponse) return openPushResponse(deps.keys, request, request.sealedPushResponse);
   if (!request.grantPending) return undefined;
   const issuer = request.issuer ?? (deps.config.publicUrl ? `${deps.config.publicUrl}/${tenant.tenantId}` : undefined);
   if (!issuer) return undefined;
@@ -254,8 +258,16 @@ const pushTokens = async (
     ...(request.certificateThumbprint ? { certificateThumbprint: request.certificateThumbprint } : {}),
   });
   const response = { ...tokens, auth_req_id: request.authReqId };
-  const saved = await deps.store.savePushResponse(request.txn, response, now);
-  if (saved === 'conflict') return (await deps.store.getRequest(request.txn))?.pushResponse;
+  // Hardening rule 12: kept sealed until delivered, never in plain text.
+  const saved = await deps.store.savePushResponse(
+    request.txn,
+    await sealPushResponse(deps.keys, request, response),
+    now,
+  );
+  if (saved === 'conflict') {
+    const sealed = (await deps.store.getRequest(request.txn))?.sealedPushResponse;
+    return sealed === undefined ? undefined : openPushResponse(deps.keys, request, sealed);
+  }
   await publish(deps, {
     type: EVENT.tokensIssued,
     tenantId: request.tenantId,

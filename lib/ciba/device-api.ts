@@ -89,7 +89,7 @@ export const enrollDevice = async (
   if (await deps.store.getDevice(tenantId, proof.thumbprint)) throw Conflict('this key is already enrolled');
   await consumeProof(deps, proof);
   const now = deps.clock.now();
-  const owner = await deps.store.consumeEnrollmentTicket(ticketKey(tenantId, body.ticket), now);
+  const owner = await deps.store.consumeEnrollmentTicket(ticketKey(tenant, body.ticket), now);
   if (!owner || owner.tenantId !== tenantId) throw InvalidRequest('the enrollment ticket is unknown, used or expired');
 
   let push: DevicePush | undefined = body.push;
@@ -120,7 +120,10 @@ export const listPendingTransactions = async (
   device: Device,
   context?: DecisionContext,
 ): Promise<{ transactions: DeviceTransaction[] }> => {
-  const pending = await deps.store.listPending(device.tenantId, device.sub, deps.clock.now());
+  const pending = (await deps.store.listPending(device.tenantId, device.sub, deps.clock.now())).filter(
+    // Hardening rule 7: requests of a deleted tenant stay unseen by the devices of one created again under its id.
+    (r) => context === undefined || r.tenantGeneration === context.tenant.generation,
+  );
   return {
     transactions: await Promise.all(
       pending.map(async (r) => shapeForDevice(await toDeviceTransaction(deps.store, r), r, device, context)),
@@ -144,6 +147,9 @@ export const getConsentDetails = async (
   context?: DecisionContext,
 ): Promise<DeviceTransaction & { status: string }> => {
   const request = await ownTransaction(deps, device, txn);
+  if (context !== undefined && request.tenantGeneration !== context.tenant.generation) {
+    throw NotFound('no such transaction');
+  }
   const state = requestState(request, deps.clock.now());
   const view = shapeForDevice(await toDeviceTransaction(deps.store, request), request, device, context);
   return { ...view, status: state === 'redeemed' ? 'approved' : state };

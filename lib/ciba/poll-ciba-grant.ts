@@ -8,6 +8,7 @@ import {
   SlowDown,
   UnauthorizedClient,
 } from '../oauth/errors.ts';
+import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
 import { accessGrantOf, type GrantRequest, mintTokens, type TokenResponse } from '../oauth/tokens.ts';
 import type { Deps } from '../ports.ts';
@@ -72,7 +73,8 @@ export const pollCibaGrant = async (
     { tenantId: tenant.tenantId, clientId: client.clientId },
     now,
   );
-  if (!before || before.tenantId !== tenant.tenantId) throw notFound();
+  // Hardening rule 7: a request of a deleted client or tenant is dead, also for one registered again under its id.
+  if (!before || before.tenantId !== tenant.tenantId || !isGrantCurrent(before, tenant, client)) throw notFound();
 
   if (before.grantPending) {
     if (before.expiresAt <= now) throw ExpiredToken('the auth_req_id has expired');

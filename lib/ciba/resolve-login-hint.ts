@@ -1,4 +1,5 @@
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
+import { parseJsonText } from '../http/json-input.ts';
 import type { Client } from '../model.ts';
 import { InvalidRequest, UnknownUserId } from '../oauth/errors.ts';
 import type { Clock, Directory, Keys, RuntimeConfig } from '../ports.ts';
@@ -17,14 +18,16 @@ export const exactlyOneHint = (form: Hints): void => {
 };
 
 const parseIssSub = (hint: string): { iss: string; sub: string } | undefined => {
+  let value: unknown;
   try {
-    const value = JSON.parse(hint) as unknown;
-    if (value && typeof value === 'object') {
-      const { format, iss, sub } = value as Record<string, unknown>;
-      if (format === 'iss_sub' && typeof iss === 'string' && typeof sub === 'string') return { iss, sub };
-    }
+    value = parseJsonText(hint, 'login_hint');
   } catch {
-    // not JSON: falls through to invalid_request
+    // not JSON, or JSON the service refuses (hardening rule 4): falls through to invalid_request
+    return undefined;
+  }
+  if (value && typeof value === 'object') {
+    const { format, iss, sub } = value as Record<string, unknown>;
+    if (format === 'iss_sub' && typeof iss === 'string' && typeof sub === 'string') return { iss, sub };
   }
   return undefined;
 };

@@ -1,7 +1,15 @@
 import { randomToken } from '../crypto.ts';
-import { type AuthRequest, CIBA_GRANT_TYPE, type Client, REFRESH_TOKEN_GRANT_TYPE, type Tenant } from '../model.ts';
+import {
+  type AuthRequest,
+  CIBA_GRANT_TYPE,
+  type Client,
+  REFRESH_TOKEN_GRANT_TYPE,
+  type Tenant,
+  type User,
+} from '../model.ts';
 import { parseAuthorizationDetails } from '../oauth/authorization-details.ts';
 import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../oauth/errors.ts';
+import { grantBinding } from '../oauth/grant-binding.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
@@ -61,6 +69,16 @@ const validateScope = (raw: string | undefined, client: Client): string => {
   return scopes.join(' ');
 };
 
+/** A backchannel authentication request of an authenticated client. */
+export interface BackchannelRequestInput {
+  tenant: Tenant;
+  issuer: string;
+  client: Client;
+  form: Record<string, string>;
+  /** RFC 8705: push-mode tokens are minted later, by the callback: the binding is kept on the request. */
+  certificateThumbprint?: string;
+}
+
 /**
  * CIBA Core §7: validates a backchannel authentication request, admits it against the user's
  * per-minute budget (push-bombing protection), stores it and notifies the user's devices.
@@ -68,14 +86,7 @@ const validateScope = (raw: string | undefined, client: Client): string => {
 export const startBackchannelAuthentication = async (
   deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger'> &
     Partial<Pick<Deps, 'config'>>,
-  input: {
-    tenant: Tenant;
-    issuer: string;
-    client: Client;
-    form: Record<string, string>;
-    /** RFC 8705: push-mode tokens are minted later, by the callback: the binding is kept on the request. */
-    certificateThumbprint?: string;
-  },
+  input: BackchannelRequestInput,
 ): Promise<BackchannelAcknowledgement> => {
   const { tenant, client, form } = input;
   const settings = tenant.settings;
@@ -102,7 +113,74 @@ export const startBackchannelAuthentication = async (
   const authorizationDetails = parseAuthorizationDetails(tenant, client, form.authorization_details);
   // Abuse controls (SECURITY.md): the client's and the tenant's budgets and the pending cap, before the user is even
   // looked up.
-  await admitClientRequest(deps, { tenant, client, now: deps.clock.now() });
+  const admission = await admitClientRequest(deps, { tenant, client, now: deps.clock.now() });
+  let created: { user: User; request: AuthRequest };
+  try {
+    created = await createRequestForUser(deps, {
+      ...input,
+      request: {
+        scope,
+        ...(requestedExpiry !== undefined ? { requestedExpiry } : {}),
+        ...(acrValues !== undefined ? { acrValues } : {}),
+        ...(bindingMessage !== undefined ? { bindingMessage } : {}),
+        ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
+        ...(clientNotificationToken !== undefined ? { clientNotificationToken } : {}),
+      },
+    });
+  } catch (error) {
+    // Hardening rule 6: a request refused before it exists holds no pending slot.
+    await admission.release();
+    throw error;
+  }
+  const { user, request } = created;
+  const { txn, sub } = request;
+
+  // The push and the event are independent: sent side by side, so the client's answer waits for the slower one
+  // only (SNS and EventBridge each take tens of milliseconds in AWS). Neither failure fails the request.
+  await Promise.all([
+    notifyDevices(deps, { tenant, client, user, request }),
+    deps.events
+      .publish([
+        {
+          type: EVENT.requestCreated,
+          tenantId: tenant.tenantId,
+          detail: {
+            txn,
+            client_id: client.clientId,
+            sub,
+            delivery_mode: request.deliveryMode,
+            created_at: epochSeconds(request.createdAt),
+            expires_at: epochSeconds(request.expiresAt),
+          },
+        },
+      ])
+      .catch((error: unknown) => deps.logger.error('event publish failed', { error })),
+  ]);
+
+  return {
+    auth_req_id: request.authReqId,
+    expires_in: Math.round((request.expiresAt - request.createdAt) / 1000),
+    ...(request.deliveryMode === 'push' ? {} : { interval: request.interval }),
+  };
+};
+
+/**
+ * The part of a backchannel request after the client's and tenant's admission: the user named by the hint, admitted
+ * against their per-minute budget (push-bombing protection), their user_code checked, and the request stored. Every
+ * refusal here is a request that never existed.
+ */
+const createRequestForUser = async (
+  deps: Pick<Deps, 'store' | 'keys' | 'scheduler' | 'clock' | 'logger'> & Partial<Pick<Deps, 'config'>>,
+  input: BackchannelRequestInput & {
+    request: Pick<
+      AuthRequest,
+      'scope' | 'acrValues' | 'bindingMessage' | 'authorizationDetails' | 'clientNotificationToken'
+    > & { requestedExpiry?: number };
+  },
+): Promise<{ user: User; request: AuthRequest }> => {
+  const { tenant, client, form } = input;
+  const settings = tenant.settings;
+  const { requestedExpiry, ...fields } = input.request;
   const sub = await resolveSubject(
     {
       directory: deps.store,
@@ -147,18 +225,15 @@ export const startBackchannelAuthentication = async (
     tenantId: tenant.tenantId,
     clientId: client.clientId,
     sub,
-    claims: claimsForScope(user, scope),
-    scope,
+    claims: claimsForScope(user, fields.scope),
+    ...fields,
+    ...grantBinding(tenant, client),
     deliveryMode: client.backchannelTokenDeliveryMode,
     status: 'pending',
     createdAt: now,
     expiresAt: now + expiresIn * 1000,
     interval: settings.backchannelPollingInterval,
     issuer: input.issuer,
-    ...(acrValues !== undefined ? { acrValues } : {}),
-    ...(bindingMessage !== undefined ? { bindingMessage } : {}),
-    ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
-    ...(clientNotificationToken !== undefined ? { clientNotificationToken } : {}),
     ...(input.certificateThumbprint !== undefined && client.backchannelTokenDeliveryMode === 'push'
       ? { certificateThumbprint: input.certificateThumbprint }
       : {}),
@@ -172,31 +247,5 @@ export const startBackchannelAuthentication = async (
   const written = await deps.store.createRequest(request);
   if (written !== 'ok') throw new Error('auth request id collision');
 
-  // The push and the event are independent: sent side by side, so the client's answer waits for the slower one
-  // only (SNS and EventBridge each take tens of milliseconds in AWS). Neither failure fails the request.
-  await Promise.all([
-    notifyDevices(deps, { tenant, client, user, request }),
-    deps.events
-      .publish([
-        {
-          type: EVENT.requestCreated,
-          tenantId: tenant.tenantId,
-          detail: {
-            txn,
-            client_id: client.clientId,
-            sub,
-            delivery_mode: request.deliveryMode,
-            created_at: epochSeconds(request.createdAt),
-            expires_at: epochSeconds(request.expiresAt),
-          },
-        },
-      ])
-      .catch((error: unknown) => deps.logger.error('event publish failed', { error })),
-  ]);
-
-  return {
-    auth_req_id: request.authReqId,
-    expires_in: expiresIn,
-    ...(request.deliveryMode === 'push' ? {} : { interval: request.interval }),
-  };
+  return { user, request };
 };

@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { InvalidRequest, NotFound, PayloadTooLarge } from '../oauth/errors.ts';
+import { InvalidRequest, NotFound, type OAuthError, PayloadTooLarge } from '../oauth/errors.ts';
 import type { RuntimeConfig } from '../ports.ts';
+import { parseJsonInput } from './json-input.ts';
 import { isValidTenantId } from './routes.ts';
 
 /** Request bodies over 64 KB are 413 invalid_request (SECURITY.md, "Hostile input"). */
@@ -65,17 +66,16 @@ export const formBody = (event: HttpEvent): Record<string, string> => {
   return form;
 };
 
-/** A JSON object body (admin and device APIs). An empty body is an empty object. */
-export const jsonBody = (event: HttpEvent): unknown => {
+/**
+ * A JSON body (admin and device APIs, the console), through the one validation step for JSON input
+ * (lib/http/json-input.ts): hostile keys and numbers are the endpoint's 400 (`invalid`, invalid_request unless the
+ * endpoint has its own code), before anything is stored or spent. An empty body is an empty object.
+ */
+export const jsonBody = (event: HttpEvent, invalid: (description: string) => OAuthError = InvalidRequest): unknown => {
   const bytes = bodyBytes(event);
   if (bytes.length === 0) return {};
   if (mediaType(event) !== 'application/json') throw InvalidRequest('the request body must be application/json');
-  const text = bodyText(bytes);
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw InvalidRequest('the request body is not valid JSON');
-  }
+  return parseJsonInput(bodyText(bytes), { what: 'the request body', invalid });
 };
 
 /**

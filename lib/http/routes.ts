@@ -44,6 +44,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'DELETE', path: '/admin/tenants/{tenant}/clients/{client_id}', fn: 'admin', admin: true },
   { method: 'PUT', path: '/admin/tenants/{tenant}/users/{sub}', fn: 'admin', admin: true },
   { method: 'GET', path: '/admin/tenants/{tenant}/users/{sub}', fn: 'admin', admin: true },
+  { method: 'DELETE', path: '/admin/tenants/{tenant}/users/{sub}', fn: 'admin', admin: true },
   { method: 'POST', path: '/admin/tenants/{tenant}/users/{sub}/enrollment-tickets', fn: 'admin', admin: true },
   { method: 'GET', path: '/admin/tenants/{tenant}/users/{sub}/devices', fn: 'admin', admin: true },
   { method: 'DELETE', path: '/admin/tenants/{tenant}/users/{sub}/devices/{device_id}', fn: 'admin', admin: true },

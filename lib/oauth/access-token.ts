@@ -1,10 +1,12 @@
 import { createLocalJWKSet, type JWTPayload, jwtVerify } from 'jose';
 import type { Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
+import { BINDING_CLAIM, bindingFromClaim, isGrantCurrent } from './grant-binding.ts';
 
 /**
  * Verifies one of this tenant's access tokens (RFC 9068: `typ` at+jwt, signed with the tenant's algorithm, `iss` and
- * `aud` this issuer, unexpired) and that it was not revoked (RFC 7009). Undefined when it is not a valid token.
+ * `aud` this issuer, unexpired), that it was not revoked (RFC 7009) and that its client and tenant were not deleted
+ * since (hardening rule 7). Undefined when it is not a valid token.
  */
 export const verifyAccessToken = async (
   deps: Pick<Deps, 'store' | 'keys' | 'clock'>,
@@ -23,9 +25,14 @@ export const verifyAccessToken = async (
   } catch {
     return undefined;
   }
-  if (typeof payload.jti === 'string' && (await deps.store.isRevoked('access_token', payload.jti, deps.clock.now()))) {
-    return undefined;
-  }
+  // Hardening rule 7: issued to the client and tenant as registered now, not to a deleted (or re-created) one.
+  const binding = bindingFromClaim(payload[BINDING_CLAIM]);
+  if (binding === undefined || typeof payload.client_id !== 'string') return undefined;
+  const [client, revoked] = await Promise.all([
+    deps.store.getClient(input.tenant.tenantId, payload.client_id),
+    typeof payload.jti === 'string' ? deps.store.isRevoked('access_token', payload.jti, deps.clock.now()) : false,
+  ]);
+  if (revoked || !isGrantCurrent(binding, input.tenant, client)) return undefined;
   return payload;
 };
 

@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import * as z from 'zod';
+import { parseJsonInput } from '../http/json-input.ts';
 import type { Client, Tenant } from '../model.ts';
 import { InvalidAuthorizationDetails, InvalidRequest } from './errors.ts';
 
@@ -59,15 +60,13 @@ export const validateAuthorizationDetailsTypes = (
 export const authorizationDetailsTypesSupported = (tenant: Tenant): string[] =>
   Object.keys(tenant.settings.authorizationDetailsTypes ?? {});
 
-const parseArray = (raw: string | unknown[]): unknown[] => {
-  let value: unknown = raw;
-  if (typeof raw === 'string') {
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      throw InvalidAuthorizationDetails('authorization_details is not valid JSON');
-    }
-  }
+/** The parameter's JSON, through the one validation step for JSON input (hardening rule 4). */
+const parseArray = (raw: string): unknown[] => {
+  const value = parseJsonInput(raw, {
+    what: 'authorization_details',
+    invalid: InvalidAuthorizationDetails,
+    malformed: InvalidAuthorizationDetails,
+  });
   if (!Array.isArray(value) || value.length === 0) {
     throw InvalidAuthorizationDetails('authorization_details must be a non-empty JSON array');
   }

@@ -1,4 +1,5 @@
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { JsonInputProblem, parseJsonText } from '../http/json-input.ts';
 import type { Client, Tenant } from '../model.ts';
 import type { Clock, Keys, Ledger, RuntimeConfig } from '../ports.ts';
 import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS } from './client-keys.ts';
@@ -93,6 +94,14 @@ export const verifyClientJwt = async (
     }
     if (error instanceof errors.JWTExpired) throw new AssertionRejected('the JWT has expired');
     throw new AssertionRejected('the JWT signature could not be verified with the client keys');
+  }
+  // The payload as sent, through the one validation step for JSON input (hardening rule 4): jose's JSON.parse turns
+  // 1e400 into Infinity and rounds integers above 2^53, which a request object would then carry into the request.
+  try {
+    parseJsonText(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'), 'the JWT payload');
+  } catch (error) {
+    if (error instanceof JsonInputProblem) throw new AssertionRejected(error.message);
+    throw error;
   }
   const nowSeconds = Math.floor(now / 1000);
   const exp = payload.exp as number;

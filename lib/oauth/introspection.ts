@@ -3,6 +3,7 @@ import type { Client, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { verifyAccessToken } from './access-token.ts';
 import { InvalidRequest } from './errors.ts';
+import { BINDING_CLAIM, isGrantCurrent, isUserCurrent } from './grant-binding.ts';
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
@@ -27,9 +28,11 @@ export const introspectToken = async (
       !record ||
       record.tenantId !== tenant.tenantId ||
       record.clientId !== client.clientId ||
+      !isGrantCurrent(record, tenant, client) ||
       record.usedAt !== undefined ||
       record.expiresAt <= now ||
-      (await deps.store.isRevoked('refresh_family', record.familyId, now))
+      (await deps.store.isRevoked('refresh_family', record.familyId, now)) ||
+      !isUserCurrent(await deps.store.getUser(tenant.tenantId, record.sub), record.authTime)
     ) {
       return inactive;
     }
@@ -49,6 +52,8 @@ export const introspectToken = async (
 
   const payload = await verifyAccessToken(deps, { tenant, issuer: input.issuer, token });
   if (!payload || payload.client_id !== client.clientId) return inactive;
-  const { typ: _typ, ...claims } = payload as Record<string, unknown>;
+  const user = await deps.store.getUser(tenant.tenantId, String(payload.sub));
+  if (!isUserCurrent(user, Number(payload.auth_time) * 1000 + 999)) return inactive;
+  const { typ: _typ, [BINDING_CLAIM]: _binding, ...claims } = payload as Record<string, unknown>;
   return { active: true, token_type: 'Bearer', ...claims };
 };

@@ -3,6 +3,7 @@ import { type Client, REFRESH_TOKEN_GRANT_TYPE, type RefreshTokenRecord, type Te
 import type { Deps, Store } from '../ports.ts';
 import { grantedSubset } from './authorization-details.ts';
 import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from './errors.ts';
+import { grantBindingOf, isGrantCurrent, isUserCurrent } from './grant-binding.ts';
 import { splitScope } from './scopes.ts';
 import {
   ACCESS_TOKEN_TTL_SECONDS,
@@ -44,6 +45,7 @@ export const issueRefreshToken = async (
     expiresAt: input.now + refreshTokenTtlMs(input.tenant),
     ...(input.grant.acr ? { acr: input.grant.acr } : {}),
     ...(input.grant.authorizationDetails ? { authorizationDetails: input.grant.authorizationDetails } : {}),
+    ...grantBindingOf(input.grant),
   };
   if ((await deps.store.createRefreshToken(record)) !== 'ok') throw new Error('refresh token collision');
   return token;
@@ -74,7 +76,14 @@ export const refreshTokenGrant = async (
   const hash = sha256(token);
   // The request is checked against the stored grant first, so a refused narrowing does not spend the token.
   const stored = await deps.store.getRefreshToken(hash);
-  if (!stored || stored.tenantId !== tenant.tenantId || stored.clientId !== client.clientId) throw invalid();
+  if (
+    !stored ||
+    stored.tenantId !== tenant.tenantId ||
+    stored.clientId !== client.clientId ||
+    !isGrantCurrent(stored, tenant, client)
+  ) {
+    throw invalid();
+  }
   let scope = stored.scope;
   if (form.scope !== undefined) {
     const granted = splitScope(stored.scope);
@@ -85,6 +94,8 @@ export const refreshTokenGrant = async (
   }
   const authorizationDetails = grantedSubset(stored.authorizationDetails, form.authorization_details);
 
+  // Hardening rule 7: the user who approved must still exist (a deleted user's grants end with them).
+  if (!isUserCurrent(await deps.store.getUser(tenant.tenantId, stored.sub), stored.authTime)) throw invalid();
   const used = await deps.store.useRefreshToken(hash, { tenantId: tenant.tenantId, clientId: client.clientId }, now);
   if (!used) throw invalid();
   const { record } = used;
@@ -101,6 +112,7 @@ export const refreshTokenGrant = async (
     authTime: record.authTime,
     ...(record.acr ? { acr: record.acr } : {}),
     ...(record.authorizationDetails ? { authorizationDetails: record.authorizationDetails } : {}),
+    ...grantBindingOf(record),
   };
   const accessToken = await mintAccessToken(deps.keys, {
     issuer: input.issuer,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { randomToken } from '../crypto.ts';
-import type { AuthRequest, Client, Tenant } from '../model.ts';
+import type { AuthRequest, Client, GrantBinding, Tenant } from '../model.ts';
 import type { Keys } from '../ports.ts';
+import { BINDING_CLAIM, bindingClaim, grantBindingOf } from './grant-binding.ts';
 
 export const ACCESS_TOKEN_TTL_SECONDS = 3600;
 export const ID_TOKEN_TTL_SECONDS = 3600;
@@ -39,8 +40,11 @@ export const halfHash = (token: string): string => {
   return digest.subarray(0, digest.length / 2).toString('base64url');
 };
 
-/** What an access token grants: from an approved request, or from the refresh token that continues it. */
-export interface AccessGrant {
+/**
+ * What an access token grants: from an approved request, or from the refresh token that continues it; with the
+ * tenant and client generations it was earned under (hardening rule 7, lib/oauth/grant-binding.ts).
+ */
+export interface AccessGrant extends GrantBinding {
   sub: string;
   scope: string;
   /** Epoch milliseconds. */
@@ -66,6 +70,7 @@ export const accessGrantOf = (request: AuthRequest, now: number): AccessGrant =>
   authTime: request.authTime ?? request.decidedAt ?? now,
   ...achievedAcr(request),
   ...(request.authorizationDetails ? { authorizationDetails: request.authorizationDetails } : {}),
+  ...grantBindingOf(request),
 });
 
 /**
@@ -103,6 +108,7 @@ export const mintAccessToken = async (
       ...(grant.acr ? { acr: grant.acr } : {}),
       ...(grant.authorizationDetails ? { authorization_details: grant.authorizationDetails } : {}),
       ...(input.certificateThumbprint ? { cnf: { 'x5t#S256': input.certificateThumbprint } } : {}),
+      [BINDING_CLAIM]: bindingClaim(grant),
     },
   );
 };
@@ -135,13 +141,7 @@ export const mintTokens = async (
     tenant,
     clientId: client.clientId,
     now: input.now,
-    grant: {
-      sub: request.sub,
-      scope: request.scope,
-      authTime: authTimeMs,
-      ...acr,
-      ...(request.authorizationDetails ? { authorizationDetails: request.authorizationDetails } : {}),
-    },
+    grant: accessGrantOf(request, input.now),
     ...(input.certificateThumbprint ? { certificateThumbprint: input.certificateThumbprint } : {}),
   });
 

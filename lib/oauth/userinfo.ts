@@ -3,6 +3,7 @@ import type { Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { boundThumbprint, verifyAccessToken } from './access-token.ts';
 import { OAuthError } from './errors.ts';
+import { isUserCurrent } from './grant-binding.ts';
 import { claimsForScope } from './scopes.ts';
 
 /** RFC 6750 §3.1: 401 invalid_token with a WWW-Authenticate challenge. */
@@ -31,6 +32,9 @@ export const getUserInfo = async (
   if (!scope.split(' ').includes('openid'))
     throw new OAuthError('insufficient_scope', 'the token lacks the openid scope', 403);
   const user = await deps.store.getUser(input.tenant.tenantId, String(payload.sub));
-  if (!user) throw invalidToken('the token subject no longer exists');
+  // Hardening rule 7: also not a user created again under the sub after the approval (auth_time is in seconds).
+  if (!user || !isUserCurrent(user, Number(payload.auth_time) * 1000 + 999)) {
+    throw invalidToken('the token subject no longer exists');
+  }
   return claimsForScope(user, scope);
 };

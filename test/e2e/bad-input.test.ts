@@ -599,7 +599,7 @@ describe('bad input: every answer is a 4xx JSON error, never a 5xx, and changes 
           ['POST', `/admin/tenants/${t}`],
           ['GET', `/admin/tenants/${t}/clients`],
           ['PUT', `/admin/tenants/${t}/clients/${fx.client.client_id}`],
-          ['DELETE', `/admin/tenants/${t}/users/alice`],
+          ['PATCH', `/admin/tenants/${t}/users/alice`],
           ['GET', `/admin/tenants/${t}/users/alice/enrollment-tickets`],
           ['DELETE', `/admin/tenants/${t}/requests/${authReqId}`],
         ] as const

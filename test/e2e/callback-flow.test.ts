@@ -486,7 +486,7 @@ describe('push mode (conformance 97-103)', () => {
       expect(svc.logs.join('\n')).not.toContain(secret);
     }
     // The kept token response is dropped once delivered.
-    expect((await svc.service.deps.store.getRequest(txnOf(ack.auth_req_id)))!.pushResponse).toBeUndefined();
+    expect((await svc.service.deps.store.getRequest(txnOf(ack.auth_req_id)))!.sealedPushResponse).toBeUndefined();
   });
 
   it('answers a push client at the token endpoint with unauthorized_client', async () => {
@@ -529,6 +529,38 @@ describe('push mode (conformance 97-103)', () => {
     expect(events.filter((e) => e.type === EVENT.tokensIssued && e.detail.txn === txnOf(ack.auth_req_id))).toHaveLength(
       1,
     );
+  });
+
+  it('rule 12: keeps the token response sealed while it waits for a retry: no token is ever stored', async () => {
+    // What the callback keeps on the request for its retry, as it is written.
+    const store = svc.service.deps.store;
+    const kept: string[] = [];
+    const save = store.savePushResponse;
+    store.savePushResponse = (txn, sealed, now) => {
+      kept.push(sealed);
+      return save.call(store, txn, sealed, now);
+    };
+    try {
+      const { path, creds } = await newClient('push', [{ status: 503 }, { status: 204 }]);
+      const ack = (await authorize(creds)).body;
+      await decide(ack.auth_req_id, 'approve');
+      const pushes = await receiver.waitFor(path, 2);
+      expect(pushes[1]!.body).toBe(pushes[0]!.body);
+      const tokens = JSON.parse(pushes[0]!.body) as Record<string, string>;
+      expect(kept).toHaveLength(1);
+      // A compact JWE (dir, A256GCM): five parts, no key, no token inside in any readable form.
+      expect(kept[0]!.split('.')).toHaveLength(5);
+      expect(JSON.parse(Buffer.from(kept[0]!.split('.')[0]!, 'base64url').toString())).toEqual({
+        alg: 'dir',
+        enc: 'A256GCM',
+      });
+      for (const name of ['access_token', 'id_token']) {
+        for (const part of tokens[name]!.split('.').slice(1)) expect(kept[0]).not.toContain(part);
+      }
+      expect(kept[0]).not.toContain('access_token');
+    } finally {
+      store.savePushResponse = save;
+    }
   });
 
   it('delivers the same decision event twice as one callback and one set of tokens', async () => {

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { DeliverCallbackDeps } from '../../lib/ciba/deliver-callback.ts';
 import {
   type AuthRequest,
@@ -49,10 +50,10 @@ export class FakeCallbackStore {
     this.refreshTokens.set(record.tokenHash, structuredClone(record));
     return 'ok' as const;
   }
-  async savePushResponse(txn: string, response: Record<string, unknown>, now: number) {
+  async savePushResponse(txn: string, sealedResponse: string, now: number) {
     const r = this.requests.get(txn);
     if (!r?.grantPending || r.status !== 'approved') return 'conflict' as const;
-    r.pushResponse = structuredClone(response);
+    r.sealedPushResponse = sealedResponse;
     r.redeemedAt = now;
     delete r.grantPending;
     return strip(r);
@@ -69,7 +70,7 @@ export class FakeCallbackStore {
     if (outcome.deliveredAt !== undefined) r.callback.deliveredAt = outcome.deliveredAt;
     if (outcome.deadLetterReason !== undefined) r.callback.deadLetterReason = outcome.deadLetterReason;
     delete r.leaseUntil;
-    if (outcome.state !== 'pending') delete r.pushResponse;
+    if (outcome.state !== 'pending') delete r.sealedPushResponse;
     return 'ok' as const;
   }
 }
@@ -178,8 +179,9 @@ export const fakeWorld = (
         const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
         return `${part({ alg: 'ES256', ...header })}.${part(payload)}.sig${world.signed.length}`;
       },
-      async mac() {
-        throw new Error('no HMAC key in the callback fakes');
+      // A fixed per-tenant key (the push response is sealed with a key derived from it).
+      async mac(tenant, data) {
+        return new Uint8Array(createHmac('sha256', `fake-hmac-key-${tenant}`).update(data).digest());
       },
       async publicJwks() {
         return { keys: [] };

@@ -366,9 +366,10 @@ describe('service stack: least privilege', () => {
     expect(mac.Condition).toEqual({ 'ForAnyValue:StringLike': { 'kms:ResourceAliases': 'alias/ciba/*/hmac' } });
   });
 
-  it('lets only the functions that authenticate or register clients derive client_secret_jwt secrets', () => {
+  it('lets only the functions that authenticate or register clients, check user codes or seal push responses use the tenant HMAC keys', () => {
     const who = LAMBDA_FUNCTIONS.filter((name) => actionsOf(name).includes('kms:GenerateMac'));
-    expect(who.sort()).toEqual(['admin', 'bc-authorize', 'token']);
+    // callback: hardening rule 12, the push response waiting for a retry is sealed under a key derived from it.
+    expect(who.sort()).toEqual(['admin', 'bc-authorize', 'callback', 'token']);
   });
 
   it('scopes DynamoDB to the table and its named indexes, and gives the ledger only to those that use it', () => {

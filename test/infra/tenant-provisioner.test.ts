@@ -57,6 +57,8 @@ describe('tenant provisioner', () => {
     expect(out).toEqual({ PhysicalResourceId: 'ciba-tenant/acme', Data: { TenantId: 'acme' } });
     expect(tenants.get('acme')).toEqual({
       tenantId: 'acme',
+      // Hardening rule 7: a new generation for every creation of the tenant id.
+      generation: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/),
       settings: {
         ...DEFAULT_TENANT_SETTINGS,
         displayName: 'ACME',

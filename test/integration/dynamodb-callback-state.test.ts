@@ -96,12 +96,12 @@ describe('DynamoDbStore: callback state on dynalite', () => {
   it('redeems the grant and keeps the push response exactly once, then drops it when finished', async () => {
     const r = await request();
     await t.store.claimCallbackAttempt(r.txn, 1, NOW, NOW + 60_000);
-    const response = { access_token: 'at', token_type: 'Bearer', auth_req_id: r.authReqId };
-    const saved = await t.store.savePushResponse(r.txn, response, NOW);
-    expect(saved).toMatchObject({ pushResponse: response, redeemedAt: NOW });
+    const sealed = 'eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..iv.ciphertext.tag';
+    const saved = await t.store.savePushResponse(r.txn, sealed, NOW);
+    expect(saved).toMatchObject({ sealedPushResponse: sealed, redeemedAt: NOW });
     expect((saved as AuthRequest).grantPending).toBeUndefined();
-    expect(await t.store.savePushResponse(r.txn, { other: 1 }, NOW)).toBe('conflict');
-    expect((await t.store.getRequest(r.txn))!.pushResponse).toEqual(response);
+    expect(await t.store.savePushResponse(r.txn, 'other', NOW)).toBe('conflict');
+    expect((await t.store.getRequest(r.txn))!.sealedPushResponse).toEqual(sealed);
     await t.store.recordCallbackAttempt(
       r.txn,
       { attempt: 1, at: NOW, error: 'x' },
@@ -111,7 +111,7 @@ describe('DynamoDbStore: callback state on dynalite', () => {
       },
     );
     const after = (await t.store.getRequest(r.txn))!;
-    expect(after.pushResponse).toBeUndefined();
+    expect(after.sealedPushResponse).toBeUndefined();
     expect(after.callback).toMatchObject({ state: 'dead_lettered', deadLetterReason: 'x' });
   });
 

@@ -832,19 +832,19 @@ describe('admitTenantRequest (client, tenant and pending budgets in one write)',
 
   it('admits each client up to its limit a minute, then refuses until the minute ends', async () => {
     const tenantId = uid('t');
-    for (let i = 0; i < 3; i++) expect(await admit(tenantId, 'a', NOW + i)).toEqual({ admitted: true });
+    for (let i = 0; i < 3; i++) expect(await admit(tenantId, 'a', NOW + i)).toMatchObject({ admitted: true });
     expect(await admit(tenantId, 'a', NOW + 10)).toEqual({
       admitted: false,
       limit: 'client',
       retryAfterSeconds: Math.ceil(((Math.floor(NOW / MINUTE) + 1) * MINUTE - NOW - 10) / 1000),
     });
-    expect(await admit(tenantId, 'b', NOW + 10)).toEqual({ admitted: true });
-    expect(await admit(tenantId, 'a', NOW + MINUTE)).toEqual({ admitted: true });
+    expect(await admit(tenantId, 'b', NOW + 10)).toMatchObject({ admitted: true });
+    expect(await admit(tenantId, 'a', NOW + MINUTE)).toMatchObject({ admitted: true });
   });
 
   it('limits the tenant across clients, and a refused request counts nowhere', async () => {
     const tenantId = uid('t');
-    for (const c of ['a', 'b', 'a', 'b', 'c']) expect(await admit(tenantId, c)).toEqual({ admitted: true });
+    for (const c of ['a', 'b', 'a', 'b', 'c']) expect(await admit(tenantId, c)).toMatchObject({ admitted: true });
     expect(await admit(tenantId, 'c')).toMatchObject({ admitted: false, limit: 'tenant' });
     expect(await admit(tenantId, 'a')).toMatchObject({ admitted: false, limit: 'tenant' });
     const item = await rawLedgerItem(`QUOTA#TENANT#${tenantId}`);
@@ -856,9 +856,10 @@ describe('admitTenantRequest (client, tenant and pending budgets in one write)',
     const window = 2 * MINUTE;
     const start = Math.floor(NOW / window) * window;
     const wide = { clientPerMinute: 100, tenantPerMinute: 100, maxPending: 3 };
-    for (let i = 0; i < 2; i++) expect(await admit(tenantId, 'a', start + i, wide, window)).toEqual({ admitted: true });
+    for (let i = 0; i < 2; i++)
+      expect(await admit(tenantId, 'a', start + i, wide, window)).toMatchObject({ admitted: true });
     // The next window: the previous one's 2 still count.
-    expect(await admit(tenantId, 'a', start + window, wide, window)).toEqual({ admitted: true });
+    expect(await admit(tenantId, 'a', start + window, wide, window)).toMatchObject({ admitted: true });
     expect(await admit(tenantId, 'a', start + window + 1, wide, window)).toEqual({
       admitted: false,
       limit: 'pending',
@@ -866,7 +867,7 @@ describe('admitTenantRequest (client, tenant and pending budgets in one write)',
       retryAfterSeconds: Math.ceil((2 * window - 1) / 1000),
     });
     // Two windows later only the last window's request counts.
-    expect(await admit(tenantId, 'a', start + 2 * window, wide, window)).toEqual({ admitted: true });
+    expect(await admit(tenantId, 'a', start + 2 * window, wide, window)).toMatchObject({ admitted: true });
   });
 
   it('admits exactly the limit out of 25 concurrent requests, also when they create the item', async () => {
@@ -883,8 +884,41 @@ describe('admitTenantRequest (client, tenant and pending budgets in one write)',
 
   it('does not let a lagging clock restart a newer minute', async () => {
     const tenantId = uid('t');
-    expect(await admit(tenantId, 'a', NOW + MINUTE, { clientPerMinute: 1 })).toEqual({ admitted: true });
+    expect(await admit(tenantId, 'a', NOW + MINUTE, { clientPerMinute: 1 })).toMatchObject({ admitted: true });
     expect(await admit(tenantId, 'a', NOW, { clientPerMinute: 1 })).toMatchObject({ admitted: false, limit: 'client' });
+  });
+
+  it('gives a pending slot back in the window it was counted in, or in the next one, and never below zero', async () => {
+    const tenantId = uid('t');
+    const window = 2 * MINUTE;
+    const start = Math.floor(NOW / window) * window;
+    const wide = { clientPerMinute: 100, tenantPerMinute: 100, maxPending: 2 };
+    const release = (pendingWindow: number) =>
+      t.store.releaseTenantRequest({ tenantId, pendingWindow, pendingWindowMs: window });
+    const first = await admit(tenantId, 'a', start, wide, window);
+    const second = await admit(tenantId, 'a', start + 1, wide, window);
+    expect(first).toEqual({ admitted: true, pendingWindow: start / window });
+    expect(second).toEqual({ admitted: true, pendingWindow: start / window });
+    expect(await admit(tenantId, 'a', start + 2, wide, window)).toMatchObject({ admitted: false, limit: 'pending' });
+    // Given back in the same window: room for one more.
+    await release(start / window);
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}`)).toMatchObject({ ps: 1, pp: 0 });
+    expect(await admit(tenantId, 'a', start + 3, wide, window)).toMatchObject({ admitted: true });
+    // The next window: both still count (a refusal does not roll the item), and one is given back.
+    expect(await admit(tenantId, 'a', start + window, wide, window)).toMatchObject({
+      admitted: false,
+      limit: 'pending',
+    });
+    await release(start / window);
+    expect(await admit(tenantId, 'a', start + window + 1, wide, window)).toMatchObject({ admitted: true });
+    // Rolled: the first window's last one is the previous window's share, and is given back from it.
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}`)).toMatchObject({ pw: start / window + 1, ps: 2, pp: 1 });
+    await release(start / window);
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}`)).toMatchObject({ ps: 1, pp: 0 });
+    // Nothing more to give back from it, nor from a window that no longer counts.
+    await release(start / window);
+    await release(start / window - 5);
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}`)).toMatchObject({ ps: 1, pp: 0 });
   });
 
   it('costs one request per admitted request once the windows are open', async () => {

@@ -3,8 +3,8 @@
  * the user_code attempt counter, and short-lived enrollment tickets. The per-user limit, proof replay and
  * single-use tickets are tested in test/e2e (conformance 26, device-api).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { USER_CODE_LOCKOUT_SECONDS, USER_CODE_MAX_FAILURES } from '../../lib/model.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { USER_CODE_LOCKOUT_SECONDS, USER_CODE_MAX_FAILURES, USER_CODE_MAX_FAILURES_PER_USER } from '../../lib/model.ts';
 import { expectError } from '../helpers/expect-error.ts';
 import {
   CIBA_GRANT,
@@ -14,9 +14,12 @@ import {
   TestDevice,
   type TestService,
 } from '../helpers/service.ts';
+import { scanTables } from './faults.ts';
 
 let offset = 0;
-const clock = { now: () => Date.now() + offset };
+/** Set, the service's clock stands still (a test that must not see a window pass however slow the machine is). */
+let frozenAt: number | undefined;
+const clock = { now: () => frozenAt ?? Date.now() + offset };
 let svc: TestService;
 
 /**
@@ -33,6 +36,9 @@ beforeAll(async () => {
   svc = await startTestService({ clock });
 });
 afterAll(() => svc?.stop());
+afterEach(() => {
+  frozenAt = undefined;
+});
 
 const newClient = async (tenant: string, extra: Record<string, unknown> = {}) => {
   const res = await svc.admin('POST', `/admin/tenants/${tenant}/clients`, {
@@ -116,7 +122,7 @@ describe('abuse controls', () => {
     expect((await ask(fx.issuer, fx.client)).status).toBe(200);
   });
 
-  it('refuses every user_code for a user after repeated wrong ones, the right one included, until the window ends', async () => {
+  it('refuses every user_code from a client for a user after repeated wrong ones, the right one included, until the window ends', async () => {
     const fx = await createTenantFixture(svc, 'uc-lock', { user_rate_limit_per_minute: 1000 });
     expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/alice`, { user_code: '4242' })).status).toBe(200);
     const client = await newClient(fx.tenant, { backchannel_user_code_parameter: true });
@@ -150,6 +156,124 @@ describe('abuse controls', () => {
     expectError(await ask(fx.issuer, client, { user_code: '0008' }), 403, 'access_denied');
     expectError(await ask(fx.issuer, client, { user_code: '4242' }), 403, 'access_denied');
   });
+
+  it('rule 6: wrong user_codes from client A lock out A only; client B redeems for the same user meanwhile', async () => {
+    const fx = await createTenantFixture(svc, 'uc-per-client', { user_rate_limit_per_minute: 1000 });
+    expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/alice`, { user_code: '4242' })).status).toBe(200);
+    // Device proofs carry the service's (moved) clock.
+    const iat = () => Math.floor(clock.now() / 1000);
+    const device = await TestDevice.create(fx.issuer);
+    const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`);
+    const enrollment = `${fx.issuer}/device/enrollments`;
+    const enrolled = await device.call(
+      'POST',
+      '/device/enrollments',
+      { ticket: ticket.body.ticket },
+      await device.proof('POST', enrollment, {}, iat()),
+    );
+    expect(enrolled.status).toBe(201);
+    const a = await newClient(fx.tenant, { backchannel_user_code_parameter: true });
+    const b = await newClient(fx.tenant, { backchannel_user_code_parameter: true });
+    startOfWindow(USER_CODE_LOCKOUT_SECONDS * 1000);
+    for (let i = 0; i < USER_CODE_MAX_FAILURES; i++) {
+      expectError(await ask(fx.issuer, a, { user_code: `000${i}` }), 400, 'invalid_user_code');
+    }
+    expectError(await ask(fx.issuer, a, { user_code: '4242' }), 403, 'access_denied');
+    // B was never wrong: its request goes through, is approved on the device and redeemed.
+    const ack = await ask(fx.issuer, b, { user_code: '4242' });
+    expect(ack.status, JSON.stringify(ack.body)).toBe(200);
+    const list = await device.call(
+      'GET',
+      '/device/transactions',
+      undefined,
+      await device.proof('GET', `${fx.issuer}/device/transactions`, {}, iat()),
+    );
+    const txn = list.body.transactions[0].txn as string;
+    const url = `${fx.issuer}/device/transactions/${txn}`;
+    const decided = await device.call(
+      'POST',
+      `/device/transactions/${txn}`,
+      { decision: 'approve' },
+      await device.proof('POST', url, { txn, decision: 'approve' }, iat()),
+    );
+    expect(decided.status, JSON.stringify(decided.body)).toBe(200);
+    const tokens = await postForm(
+      `${fx.issuer}/oauth/token`,
+      { grant_type: CIBA_GRANT, auth_req_id: ack.body.auth_req_id },
+      b,
+    );
+    expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
+    expect(tokens.body.id_token).toBeTypeOf('string');
+    // A is still locked out.
+    expectError(await ask(fx.issuer, a, { user_code: '4242' }), 403, 'access_denied');
+  });
+
+  it('rule 6: a backstop of 20 wrong user_codes for a user across clients locks out every client', async () => {
+    const fx = await createTenantFixture(svc, 'uc-backstop', { user_rate_limit_per_minute: 1000 });
+    expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/alice`, { user_code: '4242' })).status).toBe(200);
+    const clients = [];
+    for (let i = 0; i <= USER_CODE_MAX_FAILURES_PER_USER / USER_CODE_MAX_FAILURES; i++) {
+      clients.push(await newClient(fx.tenant, { backchannel_user_code_parameter: true }));
+    }
+    const fresh = clients.pop()!;
+    startOfWindow(USER_CODE_LOCKOUT_SECONDS * 1000);
+    expect((await ask(fx.issuer, fresh, { user_code: '4242' })).status).toBe(200);
+    for (const client of clients) {
+      for (let i = 0; i < USER_CODE_MAX_FAILURES; i++) {
+        expectError(await ask(fx.issuer, client, { user_code: `000${i}` }), 400, 'invalid_user_code');
+      }
+    }
+    // The client that was never wrong is refused too now; the window's end lifts it.
+    expectError(await ask(fx.issuer, fresh, { user_code: '4242' }), 403, 'access_denied');
+    offset += 2 * USER_CODE_LOCKOUT_SECONDS * 1000;
+    expect((await ask(fx.issuer, fresh, { user_code: '4242' })).status).toBe(200);
+  });
+
+  it('rule 6: requests refused before they exist hold no pending slot: 1,000 for unknown users leave the count untouched', async () => {
+    // Requests in flight hold a slot each until refused: room for the ten sent at once, and one more.
+    const CAP = 12;
+    const fx = await createTenantFixture(svc, 'rl-unknown', {
+      max_pending_requests: CAP,
+      user_rate_limit_per_minute: 1,
+      client_rate_limit_per_minute: 1_000_000,
+      tenant_rate_limit_per_minute: 1_000_000,
+    });
+    const subs = Array.from({ length: CAP }, (_, i) => `user-${i}`);
+    for (const sub of subs) {
+      const put = await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/${sub}`, { user_code: '4242' });
+      expect(put.status).toBe(201);
+    }
+    const coded = await newClient(fx.tenant, { backchannel_user_code_parameter: true });
+    const pendingCount = async () => {
+      const item = (await scanTables(svc)).get(`ciba-ledger|QUOTA#TENANT#${fx.tenant}|`);
+      return item ? Number(item.ps) : 0;
+    };
+    // One minute and one pending window (300 s) for the whole test, however long 1,000 requests take.
+    startOfWindow(300_000);
+    frozenAt = clock.now();
+    expect((await ask(fx.issuer, fx.client)).status).toBe(200);
+    const before = await pendingCount();
+    expect(before).toBe(1);
+    // 1,000 requests for users that do not exist, ten at a time, named by user id and by e-mail address.
+    for (let i = 0; i < 100; i++) {
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, j) =>
+          ask(fx.issuer, fx.client, { login_hint: j % 2 ? `nobody-${i}-${j}` : `email:nobody-${i}-${j}@example.com` }),
+        ),
+      );
+      for (const answer of answers) expectError(answer, 400, 'unknown_user_id');
+    }
+    // Refused later for other reasons: the per-user limit (alice has had her one a minute), a wrong user_code.
+    expectError(await ask(fx.issuer, fx.client), 403, 'access_denied');
+    expectError(await ask(fx.issuer, coded, { login_hint: subs[0]!, user_code: '0000' }), 400, 'invalid_user_code');
+    expect(await pendingCount()).toBe(before);
+    // Every other pending slot is still there for real requests; then the cap holds.
+    for (const sub of subs.slice(1)) {
+      expect((await ask(fx.issuer, coded, { login_hint: sub, user_code: '4242' })).status).toBe(200);
+    }
+    expectOverCapacity(await ask(fx.issuer, fx.client, { login_hint: 'bob' }), 600);
+    // A thousand requests take seconds on an idle machine, minutes on a loaded one: no timing is asserted.
+  }, 600_000);
 
   it('refuses an enrollment ticket after its 10 minutes, and a ticket is single use', async () => {
     const fx = await createTenantFixture(svc, 'ticket-ttl');

@@ -9,10 +9,11 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES } from '../../lib/http/routes.ts';
+import { ROUTES, type Route } from '../../lib/http/routes.ts';
 import {
   ADMIN_TOKEN,
   basicAuth,
+  CIBA_GRANT,
   createTenantFixture,
   enrollDevice,
   nextTxn,
@@ -51,6 +52,8 @@ let fx: TenantFixture;
 let device: TestDevice;
 let txn: string;
 let authReqId: string;
+/** An unused enrollment ticket: no refused enrollment may spend it. */
+let ticket: string;
 
 beforeAll(async () => {
   svc = await startTestService();
@@ -60,8 +63,12 @@ beforeAll(async () => {
     tenant_rate_limit_per_minute: 1_000_000,
     max_pending_requests: 1_000_000,
     delivery_modes: ['poll', 'ping'],
+    authorization_details_types: { pay: { type: 'object' } },
   });
+  // The operator console acts as the fixture's client, so its JSON calls get past the console check.
+  await svc.admin('PUT', `/admin/tenants/${fx.tenant}`, { console_client_id: fx.client.client_id });
   device = await enrollDevice(svc, fx);
+  ticket = (await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`)).body.ticket;
   const ack = await postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice' }, fx.client);
   authReqId = ack.body.auth_req_id;
   txn = await nextTxn(device);
@@ -257,6 +264,242 @@ const request = (): fc.Arbitrary<Fuzzed> =>
     body: body(),
   });
 
+// Every route that reads a JSON body, with what a valid body looks like (hostile members are put into those)
+
+const routeOf = (method: string, path: string) => ROUTES.find((r) => r.method === method && r.path === path)!;
+
+interface JsonTarget {
+  route: Route;
+  path: () => string;
+  auth: Auth;
+  headers: () => [string, string][];
+  /** Valid bodies (JSON text), or none for a route that reads no body. */
+  valid: () => string[];
+  /** The route's 400 error code for refused JSON content. */
+  error: string;
+  send: (text: string) => Promise<{ status: number; text: string }>;
+}
+
+const sendJson = async (target: Omit<JsonTarget, 'send'>, text: string) => {
+  const url = `${svc.url}${target.path()}`;
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...authHeader(target.auth) };
+  for (const [name, value] of target.headers()) headers[name] = value;
+  if (target.auth === 'none') headers.DPoP = await device.proof(target.route.method, url);
+  const res = await fetch(url, { method: target.route.method, headers, body: text });
+  return { status: res.status, text: await res.text() };
+};
+
+const jsonTarget = (
+  method: string,
+  path: string,
+  t: Partial<Omit<JsonTarget, 'route' | 'send'>> & Pick<JsonTarget, 'path'>,
+): JsonTarget => {
+  const target = {
+    route: routeOf(method, path),
+    auth: path.startsWith('/admin') ? ('admin' as Auth) : ('none' as Auth),
+    headers: () => [],
+    valid: () => [],
+    error: 'invalid_request',
+    ...t,
+  };
+  return { ...target, send: (text) => sendJson(target, text) };
+};
+
+const SUBSCRIPTION = {
+  endpoint: 'https://fcm.googleapis.com/fcm/send/abc',
+  expirationTime: 1_700_000_000_000,
+  keys: {
+    p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
+    auth: 'tBHItJI5svbpez7KI4CCXg',
+  },
+};
+const CONSOLE_HEADERS = (): [string, string][] => [
+  ['X-Ciba-Console', '1'],
+  ['Origin', new URL(svc.url).origin],
+];
+
+const JSON_TARGETS: JsonTarget[] = [
+  jsonTarget('POST', '/{tenant}/device/enrollments', {
+    path: () => `/${fx.tenant}/device/enrollments`,
+    valid: () => [
+      JSON.stringify({ ticket, name: 'Phone', push: { type: 'webpush', subscription: SUBSCRIPTION } }),
+      JSON.stringify({ ticket, push: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } }),
+    ],
+  }),
+  jsonTarget('PUT', '/{tenant}/device/push', {
+    path: () => `/${fx.tenant}/device/push`,
+    valid: () => [JSON.stringify({ push: { type: 'webpush', subscription: SUBSCRIPTION } })],
+  }),
+  jsonTarget('POST', '/{tenant}/device/passkey/registration-options', {
+    path: () => `/${fx.tenant}/device/passkey/registration-options`,
+  }),
+  jsonTarget('POST', '/{tenant}/device/passkey', {
+    path: () => `/${fx.tenant}/device/passkey`,
+    valid: () => [JSON.stringify({ response: { id: 'abc', rawId: 'abc', type: 'public-key', response: {} } })],
+  }),
+  jsonTarget('POST', '/{tenant}/device/transactions/{txn}', {
+    path: () => `/${fx.tenant}/device/transactions/${txn}`,
+    valid: () => [
+      JSON.stringify({ decision: 'deny' }),
+      JSON.stringify({ decision: 'approve', binding_code: '1234', webauthn: { id: 'x', response: {} } }),
+    ],
+  }),
+  jsonTarget('POST', '/{tenant}/console/requests', {
+    path: () => `/${fx.tenant}/console/requests`,
+    headers: CONSOLE_HEADERS,
+    valid: () => [JSON.stringify({ login_hint: 'alice', binding_message: 'Hello', scope: 'openid' })],
+  }),
+  jsonTarget('POST', '/{tenant}/console/poll', {
+    path: () => `/${fx.tenant}/console/poll`,
+    headers: CONSOLE_HEADERS,
+    valid: () => [JSON.stringify({ auth_req_id: authReqId })],
+  }),
+  jsonTarget('PUT', '/admin/tenants/{tenant}', {
+    path: () => `/admin/tenants/${fx.tenant}`,
+    valid: () => [
+      JSON.stringify({ display_name: 'Prop', backchannel_polling_interval: 1 }),
+      JSON.stringify({
+        authorization_details_types: { pay: { type: 'object', properties: { amount: { type: 'number' } } } },
+        login_hint_token_issuers: [
+          { issuer: 'https://idp.example', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }] } },
+        ],
+      }),
+    ],
+  }),
+  jsonTarget('POST', '/admin/tenants/{tenant}/clients', {
+    path: () => `/admin/tenants/${fx.tenant}/clients`,
+    error: 'invalid_client_metadata',
+    valid: () => [
+      JSON.stringify({
+        client_name: 'Prop',
+        grant_types: [CIBA_GRANT],
+        backchannel_token_delivery_mode: 'poll',
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks: {
+          keys: [
+            {
+              kty: 'EC',
+              crv: 'P-256',
+              x: 'WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis',
+              y: 'y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE',
+            },
+          ],
+        },
+      }),
+    ],
+  }),
+  jsonTarget('PUT', '/admin/tenants/{tenant}/users/{sub}', {
+    path: () => `/admin/tenants/${fx.tenant}/users/alice`,
+    valid: () => [JSON.stringify({ name: 'Alice', address: { country: 'FR' }, email_verified: true })],
+  }),
+  jsonTarget('POST', '/admin/tenants/{tenant}/users/{sub}/enrollment-tickets', {
+    path: () => `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`,
+  }),
+];
+
+/** bc-authorize's `authorization_details`: JSON inside a form. */
+const AUTHORIZATION_DETAILS_TARGET: JsonTarget = {
+  ...jsonTarget('POST', '/{tenant}/bc-authorize', { path: () => `/${fx.tenant}/bc-authorize`, auth: 'basic' }),
+  valid: () => [JSON.stringify([{ type: 'pay', amount: 12.5, creditor: { name: 'Shop', iban: 'FR76' } }])],
+  error: 'invalid_authorization_details',
+  send: async (text) => {
+    const res = await postForm(
+      `${svc.url}/${fx.tenant}/bc-authorize`,
+      { scope: 'openid', login_hint: 'alice', authorization_details: text },
+      fx.client,
+    );
+    return { status: res.status, text: JSON.stringify(res.body) };
+  },
+};
+
+const HOSTILE_NUMBERS = [
+  '1e400',
+  '-1e400',
+  '9007199254740993',
+  '-9007199254740993',
+  '1e300',
+  '1e-400',
+  '2e-300',
+  '12345678901234567890123',
+];
+const HOSTILE_KEYS = ['__proto__', 'constructor', 'prototype'];
+
+/**
+ * Puts one hostile member into a JSON text: into a random object (a forbidden key with any value, or a hostile number
+ * under a new key) or in place of a random number or string.
+ */
+const injection = (): fc.Arbitrary<(template: string) => string> =>
+  fc
+    .tuple(
+      fc.nat(),
+      fc.constantFrom<'key' | 'member' | 'replace'>('key', 'member', 'replace'),
+      fc.constantFrom(...HOSTILE_KEYS),
+      fc.constantFrom(...HOSTILE_NUMBERS),
+      fc.jsonValue({ maxDepth: 2 }),
+    )
+    .map(([pick, how, key, number, value]) => (template: string) => {
+      const MARK = JSON.stringify('\u0000hostile');
+      const root = JSON.parse(template) as unknown;
+      const objects: Record<string, unknown>[] = [];
+      const leaves: [Record<string, unknown> | unknown[], string | number][] = [];
+      const walk = (node: unknown) => {
+        if (Array.isArray(node)) {
+          node.forEach((item, i) => {
+            if (item === null || typeof item !== 'object') leaves.push([node, i]);
+            else walk(item);
+          });
+        } else if (node && typeof node === 'object') {
+          objects.push(node as Record<string, unknown>);
+          for (const [k, item] of Object.entries(node)) {
+            if (item === null || typeof item !== 'object') {
+              if (k !== 'type' && k !== 'decision') leaves.push([node as Record<string, unknown>, k]);
+            } else walk(item);
+          }
+        }
+      };
+      walk(root);
+      if (how === 'replace' && leaves.length > 0) {
+        const [parent, k] = leaves[pick % leaves.length]!;
+        (parent as Record<string, unknown>)[k] = '\u0000hostile';
+        return JSON.stringify(root).replace(MARK, number);
+      }
+      const target = objects[pick % objects.length]!;
+      if (how === 'key') {
+        target['\u0000hostile'] = value;
+        return JSON.stringify(root).replace(MARK, JSON.stringify(key));
+      }
+      target.hostile = '\u0000hostile';
+      return JSON.stringify(root).replace(MARK, number);
+    });
+
+/** Arbitrary JSON with hostile keys and numbers at any depth (text JSON.stringify cannot produce). */
+const hostileBody = () =>
+  fc
+    .letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.jsonValue({ maxDepth: 0 }).map((v) => JSON.stringify(v)),
+        fc.constantFrom(...HOSTILE_NUMBERS),
+        tie('array') as fc.Arbitrary<string>,
+        tie('object') as fc.Arbitrary<string>,
+      ),
+      array: fc.array(tie('value') as fc.Arbitrary<string>, { maxLength: 4 }).map((items) => `[${items.join(',')}]`),
+      object: fc
+        .array(
+          fc.tuple(
+            fc.oneof(
+              fc.constantFrom(...HOSTILE_KEYS),
+              fc.constantFrom('decision', 'ticket', 'push', 'name'),
+              fc.string(),
+            ),
+            tie('value') as fc.Arbitrary<string>,
+          ),
+          { maxLength: 5 },
+        )
+        .map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`),
+    }))
+    .object.map(bytes);
+
 // The property
 
 /**
@@ -372,45 +615,73 @@ describe('arbitrary requests to every route', () => {
     );
   }, 240_000);
 
-  it('hold for signed devices and the admin sending arbitrary JSON', async () => {
-    const targets = [
-      {
-        method: 'POST',
-        path: () => `/${fx.tenant}/device/transactions/${txn}`,
-        auth: 'none' as Auth,
-        dpop: 'valid' as const,
-      },
-      { method: 'POST', path: () => `/${fx.tenant}/device/enrollments`, auth: 'none' as Auth, dpop: 'valid' as const },
-      { method: 'PUT', path: () => `/${fx.tenant}/device/push`, auth: 'none' as Auth, dpop: 'valid' as const },
-      { method: 'PUT', path: () => `/admin/tenants/${fx.tenant}`, auth: 'admin' as Auth, dpop: 'none' as const },
-      {
-        method: 'PUT',
-        path: () => `/admin/tenants/${fx.tenant}/users/alice`,
-        auth: 'admin' as Auth,
-        dpop: 'none' as const,
-      },
-      {
-        method: 'POST',
-        path: () => `/admin/tenants/${fx.tenant}/clients`,
-        auth: 'admin' as Auth,
-        dpop: 'none' as const,
-      },
-    ];
+  it('hold for signed devices, the console and the admin sending arbitrary JSON to every JSON route', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom(...targets),
-        fc.oneof({ weight: 4, arbitrary: jsonBody().map(bytes) }, body()),
+        fc.constantFrom(...JSON_TARGETS),
+        fc.oneof({ weight: 4, arbitrary: jsonBody().map(bytes) }, { weight: 2, arbitrary: hostileBody() }, body()),
         fc.option(fc.constantFrom(...CONTENT_TYPES), { freq: 5 }),
         async (target, payload, contentType) => {
           await check({
-            method: target.method,
+            method: target.route.method,
             path: target.path(),
             contentType: contentType ?? 'application/json',
             auth: target.auth,
-            dpop: target.dpop,
-            extraHeaders: [],
+            dpop: target.auth === 'none' ? 'valid' : 'none',
+            extraHeaders: target.headers(),
             body: payload,
           });
+        },
+      ),
+      { numRuns: 300, endOnFailure: true },
+    );
+  }, 240_000);
+});
+
+/**
+ * DESIGN.md hardening rule 4, as a property: an otherwise valid body of every JSON route (and the JSON of
+ * `authorization_details` at bc-authorize) with a hostile member put anywhere in it — a `__proto__`, `constructor`
+ * or `prototype` key, a number beyond a double, above 2^53 or too small to keep — is the route's 400, with the route's
+ * error code, and changes nothing: no rate budget, no pending slot, no ticket, no write at all but the device proof a
+ * signed call spends.
+ */
+describe('hostile JSON anywhere in a valid body', () => {
+  it('covers every route that reads a JSON body', () => {
+    const formRoutes = ['/bc-authorize', '/oauth/token', '/oauth/revoke', '/oauth/introspect', '/userinfo'];
+    const jsonRoutes = ROUTES.filter(
+      (r) => (r.method === 'POST' || r.method === 'PUT') && !formRoutes.some((f) => r.path.endsWith(f)),
+    );
+    expect(
+      jsonRoutes.filter((r) => !JSON_TARGETS.some((t) => t.route === r)).map((r) => `${r.method} ${r.path}`),
+    ).toEqual([]);
+  });
+
+  it("is the route's 400 and changes nothing", async () => {
+    const targets = [...JSON_TARGETS.filter((t) => t.valid().length > 0), AUTHORIZATION_DETAILS_TARGET];
+    await fc.assert(
+      fc.asyncProperty(
+        fc
+          .constantFrom(...targets)
+          .chain((target) => fc.tuple(fc.constant(target), fc.constantFrom(...target.valid()), injection())),
+        async ([target, template, inject]) => {
+          const text = inject(template);
+          const before = await scanTables(svc);
+          const res = await target.send(text);
+          const where = `${target.route.method} ${target.route.path} ${text.slice(0, 300)} -> ${res.status} ${res.text.slice(0, 200)}`;
+          expect(res.status, where).toBe(400);
+          expect((JSON.parse(res.text) as { error: string }).error, where).toBe(target.error);
+          const after = await scanTables(svc);
+          const diff = tableDiff(before, after);
+          // Only a device proof may be spent (RFC 9449 §11.1: a proof does not sign the body).
+          const proofOnly = (k: string) =>
+            k.includes('|DEVICE#') &&
+            JSON.stringify({ ...before.get(k), jtis: 0 }) === JSON.stringify({ ...after.get(k), jtis: 0 });
+          const unexpected = [
+            ...diff.added,
+            ...diff.removed.filter((k) => !expired(before.get(k))),
+            ...diff.changed.filter((k) => !proofOnly(k)),
+          ];
+          expect(unexpected, `${where}: a refused request changed the store`).toEqual([]);
         },
       ),
       { numRuns: 250, endOnFailure: true },

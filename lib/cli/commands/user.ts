@@ -63,6 +63,17 @@ export const registerUser = (program: Command, ctx: CliContext): void => {
     );
 
   user
+    .command('delete')
+    .description('delete a user with their devices, passkeys and pending requests (erasure)')
+    .argument('<sub>')
+    .action(
+      action(ctx, async ({ g, args }) => {
+        await adminApi(ctx, g).delete('users', args[0]!);
+        if (!g.json) ctx.stdout(`deleted user ${args[0]} with their devices and pending requests\n`);
+      }),
+    );
+
+  user
     .command('enroll-link')
     .description('issue a one-time enrollment ticket for a new device')
     .argument('<sub>')

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, CALLBACK_LEASE_MS, deliverCallback } from '../../../lib/ciba/deliver-callback.ts';
+import { openPushResponse } from '../../../lib/ciba/push-response.ts';
 import { halfHash } from '../../../lib/oauth/tokens.ts';
 import { AUTH_REQ_ID, fakeWorld, NOTIFICATION_TOKEN, T0, TXN } from '../../helpers/callback-fakes.ts';
 
@@ -90,7 +91,7 @@ describe('deliverCallback: push mode (CIBA §10.3.1, §12)', () => {
     const w = fakeWorld({ mode: 'push' });
     await deliverCallback(w.deps, decided);
     const stored = (await w.store.getRequest(TXN))!;
-    expect(stored.pushResponse).toBeUndefined();
+    expect(stored.sealedPushResponse).toBeUndefined();
     expect(stored.grantPending).toBeUndefined();
     expect(stored.redeemedAt).toBe(T0 + 10_000);
   });
@@ -129,7 +130,12 @@ describe('deliverCallback: push mode (CIBA §10.3.1, §12)', () => {
     const w = fakeWorld({ mode: 'push' });
     w.answers = [{ status: 503 }, { status: 200 }];
     expect((await deliverCallback(w.deps, decided)).outcome).toBe('retry_scheduled');
-    expect((await w.store.getRequest(TXN))!.pushResponse).toEqual(w.posts[0]!.body);
+    // Kept sealed (hardening rule 12): no token in the stored request, and it opens to what was posted.
+    const kept = (await w.store.getRequest(TXN))!;
+    expect(kept.sealedPushResponse).toMatch(/^eyJ[\w-]+\.\.[\w-]+\.[\w-]+\.[\w-]+$/);
+    const body = w.posts[0]!.body as Record<string, string>;
+    for (const token of [body.access_token!, body.id_token!]) expect(JSON.stringify(kept)).not.toContain(token);
+    expect(await openPushResponse(w.deps.keys, kept, kept.sealedPushResponse!)).toEqual(body);
     w.clock.advance(2_000);
     expect((await deliverCallback(w.deps, retry(2))).outcome).toBe('delivered');
     expect(w.posts).toHaveLength(2);
@@ -149,8 +155,26 @@ describe('deliverCallback: push mode (CIBA §10.3.1, §12)', () => {
     const w = fakeWorld({ mode: 'push' });
     w.answers = [{ status: 401 }];
     await deliverCallback(w.deps, decided);
-    expect((await w.store.getRequest(TXN))!.pushResponse).toBeUndefined();
+    expect((await w.store.getRequest(TXN))!.sealedPushResponse).toBeUndefined();
     expect(JSON.stringify(w.deadLetters)).not.toContain('access_token');
+  });
+});
+
+describe('deliverCallback: hardening rule 7', () => {
+  it('pushes nothing to a client registered again under the client_id of the one that asked', async () => {
+    // The request was made by an earlier registration (generation g1); the client now registered is g2.
+    const w = fakeWorld({ mode: 'push', request: { clientGeneration: 'g1' } });
+    w.store.clients.get('acme/rp')!.generation = 'g2';
+    const outcome = await deliverCallback(w.deps, decided);
+    expect(outcome).toMatchObject({ outcome: 'dead_lettered', reason: 'the client is no longer registered' });
+    expect(w.posts).toHaveLength(0);
+    expect(w.signed).toHaveLength(0);
+  });
+
+  it('pings nothing for a request of a tenant deleted and created again', async () => {
+    const w = fakeWorld({ mode: 'ping', request: { tenantGeneration: 'old' } });
+    expect(await deliverCallback(w.deps, decided)).toMatchObject({ outcome: 'dead_lettered' });
+    expect(w.posts).toHaveLength(0);
   });
 });
 

@@ -98,6 +98,11 @@ describe('admin commands', () => {
     expect(`${revoke.requests[0]?.method} ${revoke.requests[0]?.url}`).toBe(
       'DELETE /admin/tenants/demo/users/alice/devices/d1',
     );
+    await close?.();
+    const erased = await run(['user', 'delete', 'alice'], handler);
+    expect(erased.code).toBe(0);
+    expect(`${erased.requests[0]?.method} ${erased.requests[0]?.url}`).toBe('DELETE /admin/tenants/demo/users/alice');
+    expect(erased.stdout).toBe('deleted user alice with their devices and pending requests\n');
   });
 
   it('prints service errors as "error: <error> — <description>" and exits 1', async () => {
