@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
  * bundles of the cached assembly, matched by stack and logical id (test/aws/cloud.ts).
  */
 
-export const TENANTS_FIXTURE = 'test/fixtures/infra-tenants.json';
+export const TENANTS_FIXTURE = 'test/aws/tenants.json';
 const CACHE = 'node_modules/.cache/ciba-aws-shape';
 const INPUTS = ['infra', 'functions', 'lib', 'package-lock.json', 'cdk.json', TENANTS_FIXTURE, 'test/aws/synth.ts'];
 const SKIP = new Set(['node_modules', 'dist', '.data']);
