@@ -189,7 +189,8 @@ export const startEndpoint = async (
           );
         }
       }
-      res.writeHead(response.status, response.headers ?? {});
+      // The SDK corrects its clock from the answer's Date header: it must be the harness clock, not the machine's.
+      res.writeHead(response.status, { ...response.headers, date: new Date(core.clock.now()).toUTCString() });
       res.end(response.body);
     })();
     core.track(work);
