@@ -148,7 +148,7 @@ export class IamEvaluator {
     const kind = (type: string | undefined) => (type === 'resource' ? 'resource-based' : 'identity-based');
     const explicit = reasons.find((r) => r.denialType === 'Explicit');
     const why = explicit
-      ? `with an explicit deny in a ${kind(explicit.policyType)} policy`
+      ? `with an explicit deny in an ${kind(explicit.policyType)} policy`
       : `because no ${kind(reasons[0]?.policyType)} policy allows the ${request.action} action`;
     const action = serviceOf(request.action) === 'sns' ? `SNS:${request.action.split(':')[1]}` : request.action;
     return `User: ${request.caller.arn} is not authorized to perform: ${action} on resource: ${resource} ${why}`;
