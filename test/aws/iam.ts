@@ -146,9 +146,10 @@ export class IamEvaluator {
   ): string {
     const reasons = analysis ? getDenialReasons(analysis) : [];
     const kind = (type: string | undefined) => (type === 'resource' ? 'resource-based' : 'identity-based');
+    const article = (type: string | undefined) => (type === 'resource' ? 'a' : 'an');
     const explicit = reasons.find((r) => r.denialType === 'Explicit');
     const why = explicit
-      ? `with an explicit deny in an ${kind(explicit.policyType)} policy`
+      ? `with an explicit deny in ${article(explicit.policyType)} ${kind(explicit.policyType)} policy`
       : `because no ${kind(reasons[0]?.policyType)} policy allows the ${request.action} action`;
     const action = serviceOf(request.action) === 'sns' ? `SNS:${request.action.split(':')[1]}` : request.action;
     return `User: ${request.caller.arn} is not authorized to perform: ${action} on resource: ${resource} ${why}`;
