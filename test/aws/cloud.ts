@@ -429,6 +429,18 @@ export class AwsShape implements Core {
           });
           return { ref: name, attributes: { Arn: functionArn } };
         },
+        // CloudFormation updates code, environment and settings in place: the name and ARN stay.
+        update: async (current, props, ctx) => {
+          const old = this.lambda.find(String(current.attributes.Arn));
+          await this.lambda.remove(String(current.attributes.Arn));
+          const created = await this.#providers()['AWS::Lambda::Function']!.create(
+            { ...props, FunctionName: current.ref },
+            ctx,
+          );
+          const fn = this.lambda.find(created.ref);
+          if (fn && old) fn.async = old.async;
+          return created;
+        },
         delete: async (current) => this.lambda.remove(String(current.attributes.Arn)),
       },
       'AWS::Lambda::EventInvokeConfig': {

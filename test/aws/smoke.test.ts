@@ -26,7 +26,18 @@ describe('ciba smoke --aws on the AWS shape', () => {
       now: () => Date.now(),
     });
     const code = await runCli(
-      ['--base-url', shape.cloud.baseUrl, '--tenant', 'acme', '--aws', '--region', 'eu-west-1', 'smoke', '--notification-endpoint', endpoint],
+      [
+        '--base-url',
+        shape.cloud.baseUrl,
+        '--tenant',
+        'acme',
+        '--aws',
+        '--region',
+        'eu-west-1',
+        'smoke',
+        '--notification-endpoint',
+        endpoint,
+      ],
       t.ctx,
     );
     expect(t.stdout()).not.toContain('FAIL');
@@ -48,7 +59,9 @@ describe('ciba smoke --aws on the AWS shape', () => {
     shape.cloud.expectNoDenials();
 
     // Its clients and its device are gone; the user (which this deployment cannot delete) has no device left.
-    const clientIds = [...t.stdout().matchAll(/PASS (?:ping: |push: )?create client(?: \(([^)]+)\))?/g)].map((m) => m[1]).filter(Boolean);
+    const clientIds = [...t.stdout().matchAll(/PASS (?:ping: |push: )?create client(?: \(([^)]+)\))?/g)]
+      .map((m) => m[1])
+      .filter(Boolean);
     for (const id of clientIds) {
       expect((await shape.admin('GET', `/admin/tenants/acme/clients/${id}`)).status).toBe(404);
     }
