@@ -52,7 +52,7 @@ export const permissionRows = (template: Template): { fn: string; actions: strin
       fn: String(
         (r.Properties?.Environment as { Variables?: Record<string, Json> })?.Variables?.POWERTOOLS_SERVICE_NAME ?? '',
       ).replace(/^ciba-/, ''),
-      role: ((r.Properties?.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'] ?? [])[0],
+      role: ((r.Properties?.Role ?? {}) as { 'Fn::GetAtt'?: string[] })['Fn::GetAtt']?.[0],
     }))
     .filter((f) => f.fn)
     .sort((a, b) => a.fn.localeCompare(b.fn));
@@ -63,7 +63,11 @@ export const permissionRows = (template: Template): { fn: string; actions: strin
           r.Type === 'AWS::IAM::Policy' &&
           ((r.Properties?.Roles ?? []) as { Ref: string }[]).some((x) => x.Ref === role),
       )
-      .flatMap((p) => [(p.Properties?.PolicyDocument as { Statement: Record<string, Json>[] }).Statement].flat());
+      .flatMap((p) =>
+        [
+          ((p.Properties?.PolicyDocument ?? { Statement: [] }) as { Statement: Record<string, Json>[] }).Statement,
+        ].flat(),
+      );
     const byActions = new Map<string, Set<string>>();
     for (const s of statements) {
       const actions = [s.Action].flat().map(String).sort();
