@@ -174,6 +174,11 @@ export class CloudFormation {
 
   /** Creates the stack, or updates it to `template` (create, update, replace and delete, as CloudFormation does). */
   async deploy(stack: string, template: Template): Promise<void> {
+    // CloudFormation quotas: 500 resources per stack, a template of at most 1 MB (from S3, as CDK deploys it).
+    const count = Object.keys(template.Resources).length;
+    if (count > 500) throw new Error(`${stack}: ${count} resources, over CloudFormation's 500 per stack`);
+    const size = Buffer.byteLength(JSON.stringify(template));
+    if (size > 1_000_000) throw new Error(`${stack}: the template is ${size} bytes, over CloudFormation's 1 MB`);
     const previous = this.stacks.get(stack) ?? new Map<string, DeployedResource>();
     const previousTemplate = this.templates.get(stack);
     const next = new Map<string, DeployedResource>();

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTION_ACCESS } from '../../infra/function-access.ts';
+import { FUNCTION_ACCESS, type FunctionAccess } from '../../infra/function-access.ts';
 import { bundleOperations, someAllowNames } from './bundle-operations.ts';
 import { AwsShape } from './cloud.ts';
 import { AwsError } from './fakes/endpoint.ts';
@@ -13,71 +13,66 @@ import { bundledAssembly, variantAssembly } from './synth.ts';
  * resource: the CDK app synthesized with one grant removed (infra/function-access.ts), then the flow that needs it.
  */
 describe('a grant removed from the CDK code fails the flow that needs it, naming function, action and resource', () => {
-  const withoutGrant = async <K extends keyof (typeof FUNCTION_ACCESS)[keyof typeof FUNCTION_ACCESS]>(
-    fn: keyof typeof FUNCTION_ACCESS,
-    key: K,
-  ): Promise<Shape> => {
+  let shape: Shape;
+
+  /** One variant without two grants: bc-authorize's tenant keys and the device function's schedules. */
+  beforeAll(async () => {
+    const removed: [keyof typeof FUNCTION_ACCESS, keyof FunctionAccess][] = [
+      ['bc-authorize', 'keys'],
+      ['device', 'schedules'],
+    ];
     const dir = await variantAssembly({}, () => {
-      const access = FUNCTION_ACCESS[fn];
-      const before = access[key];
-      delete access[key];
+      const before = removed.map(([fn, key]) => [fn, key, FUNCTION_ACCESS[fn][key]] as const);
+      for (const [fn, key] of removed) delete FUNCTION_ACCESS[fn][key];
       return () => {
-        access[key] = before;
+        for (const [fn, key, value] of before) (FUNCTION_ACCESS[fn] as Record<string, unknown>)[key] = value;
       };
     });
-    return startShape({ dir });
-  };
+    shape = await startShape({ dir });
+  }, 300_000);
+  afterAll(() => shape?.stop());
+
+  const pushedTxn = (token: string) =>
+    (shape.cloud.sns.deliveriesTo(token).at(-1)!.payload as { fcmV1Message: { message: { data: { txn: string } } } })
+      .fcmV1Message.message.data.txn;
 
   it('bc-authorize without the tenant keys: id_token_hint answers 500 and the refused call is kms:GetPublicKey', async () => {
-    const shape = await withoutGrant('bc-authorize', 'keys');
-    try {
-      const registered = await shape.registerClient('acme');
-      const device = await shape.enrolledDevice('acme', 'ivan', { type: 'fcm', token: 'fcm-ivan' });
-      const rp = await shape.relyingParty('acme', registered);
-      // An ID token from the token function (which can still sign) names the user.
-      const first = await client.initiateBackchannelAuthentication(rp, {
-        scope: 'openid',
-        login_hint: 'ivan',
-        binding_message: 'one',
-      });
-      const txn = (
-        shape.cloud.sns.deliveriesTo('fcm-ivan').at(-1)!.payload as {
-          fcmV1Message: { message: { data: { txn: string } } };
-        }
-      ).fcmV1Message.message.data.txn;
-      await device.decide(txn, 'approve');
-      const idToken = (await client.pollBackchannelAuthenticationGrant(rp, first)).id_token!;
-      shape.cloud.takeDenials();
+    const registered = await shape.registerClient('acme');
+    const device = await shape.enrolledDevice('acme', 'ivan', { type: 'fcm', token: 'fcm-ivan' });
+    const rp = await shape.relyingParty('acme', registered);
+    // An ID token from the token function (which can still sign) names the user.
+    const first = await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: 'ivan',
+      binding_message: 'one',
+    });
+    await device.decide(pushedTxn('fcm-ivan'), 'approve');
+    const idToken = (await client.pollBackchannelAuthenticationGrant(rp, first)).id_token!;
+    shape.cloud.takeDenials();
 
-      const res = await fetch(`${shape.issuer('acme')}/bc-authorize`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}`,
-        },
-        body: new URLSearchParams({ scope: 'openid', id_token_hint: idToken, binding_message: 'two' }),
-      });
-      // Before the fix the refusal was swallowed into a 400 blaming the hint; now it is a 500 the alarm sees.
-      expect(res.status).toBe(500);
-      const denials = shape.cloud.takeDenials();
-      expect(denials).toEqual([
-        expect.objectContaining({
-          function: shape.cloud.fn('bc-authorize').name,
-          action: 'kms:GetPublicKey',
-          resource: expect.stringMatching(/^arn:aws:kms:eu-west-1:123456789012:key\//),
-        }),
-      ]);
-      expect(denials[0]!.message).toMatch(/is not authorized to perform: kms:GetPublicKey on resource: arn:aws:kms:/);
-      expect(shape.cloud.lambda.logsOf(shape.cloud.fn('bc-authorize').name).join('\n')).toMatch(
-        /AccessDeniedException/,
-      );
-    } finally {
-      await shape.stop();
-    }
-  }, 300_000);
+    const res = await fetch(`${shape.issuer('acme')}/bc-authorize`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ scope: 'openid', id_token_hint: idToken, binding_message: 'two' }),
+    });
+    // Before the fix the refusal was swallowed into a 400 blaming the hint; now it is a 500 the alarm sees.
+    expect(res.status).toBe(500);
+    const denials = shape.cloud.takeDenials();
+    expect(denials).toEqual([
+      expect.objectContaining({
+        function: shape.cloud.fn('bc-authorize').name,
+        action: 'kms:GetPublicKey',
+        resource: expect.stringMatching(/^arn:aws:kms:eu-west-1:123456789012:key\//),
+      }),
+    ]);
+    expect(denials[0]!.message).toMatch(/is not authorized to perform: kms:GetPublicKey on resource: arn:aws:kms:/);
+    expect(shape.cloud.lambda.logsOf(shape.cloud.fn('bc-authorize').name).join('\n')).toMatch(/AccessDeniedException/);
+  });
 
   it('device without schedules: the decision answers 5xx while the bus is down, the refused call is scheduler:CreateSchedule', async () => {
-    const shape = await withoutGrant('device', 'schedules');
     const receiver = await Receiver.start(shape.cloud, shape.pki, 'rp.example.com');
     try {
       const registered = await shape.registerClient('acme', {
@@ -92,15 +87,12 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
         binding_message: 'bus down',
         client_notification_token: 'notify-0123456789abcdef',
       });
-      const txn = (
-        shape.cloud.sns.deliveriesTo('fcm-judy').at(-1)!.payload as {
-          fcmV1Message: { message: { data: { txn: string } } };
-        }
-      ).fcmV1Message.message.data.txn;
+      shape.cloud.takeDenials();
       shape.cloud.eventbridge.outage = new AwsError('InternalException', 'EventBridge is unavailable', 500, false);
-      await expect(device.decide(txn, 'approve')).rejects.toMatchObject({ status: expect.any(Number) });
-      const denials = shape.cloud.takeDenials();
-      expect(denials).toEqual([
+      await expect(device.decide(pushedTxn('fcm-judy'), 'approve')).rejects.toMatchObject({
+        status: expect.any(Number),
+      });
+      expect(shape.cloud.takeDenials()).toEqual([
         expect.objectContaining({
           function: shape.cloud.fn('device').name,
           action: 'scheduler:CreateSchedule',
@@ -108,10 +100,10 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
         }),
       ]);
     } finally {
+      shape.cloud.eventbridge.outage = undefined;
       await receiver.stop();
-      await shape.stop();
     }
-  }, 300_000);
+  });
 });
 
 /**

@@ -15,13 +15,14 @@ import { join, relative } from 'node:path';
 export const TENANTS_FIXTURE = 'test/aws/tenants.json';
 const CACHE = 'node_modules/.cache/ciba-aws-shape';
 const INPUTS = ['infra', 'functions', 'lib', 'package-lock.json', 'cdk.json', TENANTS_FIXTURE, 'test/aws/synth.ts'];
-const SKIP = new Set(['node_modules', 'dist', '.data']);
+/** Never in a bundle: build output, local mode (test/infra/bundles.test.ts forbids it), the CLI. */
+const SKIP = new Set(['node_modules', 'dist', '.data', 'lib/local', 'lib/cli']);
 
 const files = (path: string): string[] => {
   if (!existsSync(path)) return [];
   if (statSync(path).isFile()) return [path];
   return readdirSync(path)
-    .filter((name) => !SKIP.has(name))
+    .filter((name) => !SKIP.has(name) && !SKIP.has(join(path, name)))
     .sort()
     .flatMap((name) => files(join(path, name)));
 };
