@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HarnessClock } from './clock.ts';
+import { readBody } from './fakes/endpoint.ts';
 import type { Caller, IamEvaluator, PolicyDocument } from './iam.ts';
 import type { LambdaRuntime } from './lambda.ts';
 import { type IncomingSignedRequest, SignatureError } from './sigv4.ts';
@@ -43,14 +44,6 @@ export interface ApiContext {
 }
 
 const TEXT = /^(text\/|application\/(json|xml|javascript|[\w.+-]+\+json|[\w.+-]+\+xml)\b)/i;
-
-const readBody = (req: IncomingMessage): Promise<Buffer> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 
 const matchRoute = (pattern: string, path: string): Record<string, string> | undefined => {
   const p = pattern.split('/').slice(1);

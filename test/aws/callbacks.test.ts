@@ -2,7 +2,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AwsError } from './fakes/endpoint.ts';
-import { Receiver, type Receiver as ReceiverType, type Shape, startShape } from './harness.ts';
+import { pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 
 /**
  * Ping and push through the AWS shape: the device's decision goes on the bus, the tenant's EventBridge rule invokes
@@ -11,7 +11,7 @@ import { Receiver, type Receiver as ReceiverType, type Shape, startShape } from 
  */
 describe('ping and push on the AWS shape', () => {
   let shape: Shape;
-  let rpHost: ReceiverType;
+  let rpHost: Receiver;
 
   beforeAll(async () => {
     shape = await startShape();
@@ -22,14 +22,6 @@ describe('ping and push on the AWS shape', () => {
     await shape?.stop();
   });
   afterEach(() => shape.cloud.expectNoDenials());
-
-  const pushedTxn = (token: string): string => {
-    const payload = shape.cloud.sns.deliveriesTo(token).at(-1)?.payload as
-      | { fcmV1Message: { message: { data: { txn: string } } } }
-      | undefined;
-    if (!payload) throw new Error(`no push delivered to ${token}`);
-    return payload.fcmV1Message.message.data.txn;
-  };
 
   const pingClient = async (mode: 'ping' | 'push', answers: number[] = []) => {
     const endpoint = rpHost.endpoint(answers);
@@ -49,7 +41,7 @@ describe('ping and push on the AWS shape', () => {
       binding_message: 'ping me',
       client_notification_token: 'notify-0123456789abcdef',
     });
-    await device.decide(pushedTxn('fcm-carol'), 'approve');
+    await device.decide(pushedTxn(shape.cloud, 'fcm-carol'), 'approve');
     await shape.cloud.settle();
 
     const [callback] = rpHost.at(endpoint);
@@ -69,7 +61,7 @@ describe('ping and push on the AWS shape', () => {
       binding_message: 'retry me',
       client_notification_token: 'notify-0123456789abcdef',
     });
-    await device.decide(pushedTxn('fcm-dave'), 'approve');
+    await device.decide(pushedTxn(shape.cloud, 'fcm-dave'), 'approve');
     await shape.cloud.settle();
     expect(rpHost.at(endpoint)).toHaveLength(1);
     const fired = shape.cloud.scheduler.fired.length;
@@ -88,7 +80,7 @@ describe('ping and push on the AWS shape', () => {
       binding_message: 'never',
       client_notification_token: 'notify-0123456789abcdef',
     });
-    await device.decide(pushedTxn('fcm-erin'), 'approve');
+    await device.decide(pushedTxn(shape.cloud, 'fcm-erin'), 'approve');
     await shape.cloud.advance(60 * 60_000);
     expect(rpHost.at(endpoint)).toHaveLength(3); // callback_max_attempts in the tenants file
     const queueUrl = shape.cloud.fn('callback').environment.CIBA_DEAD_LETTER_QUEUE_URL!;
@@ -108,7 +100,7 @@ describe('ping and push on the AWS shape', () => {
       binding_message: 'push me',
       client_notification_token: 'notify-0123456789abcdef',
     });
-    await device.decide(pushedTxn('fcm-frank'), 'approve');
+    await device.decide(pushedTxn(shape.cloud, 'fcm-frank'), 'approve');
     await shape.cloud.settle();
     const body = JSON.parse(rpHost.at(endpoint)[0]!.body);
     expect(body).toMatchObject({ auth_req_id: ack.auth_req_id, token_type: 'Bearer' });
@@ -142,7 +134,7 @@ describe('ping and push on the AWS shape', () => {
       binding_message: 'bus down',
       client_notification_token: 'notify-0123456789abcdef',
     });
-    const txn = pushedTxn('fcm-heidi');
+    const txn = pushedTxn(shape.cloud, 'fcm-heidi');
     shape.cloud.eventbridge.outage = new AwsError('InternalException', 'EventBridge is unavailable', 500, false);
     try {
       expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' });

@@ -6,7 +6,7 @@ import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readAssembly } from './cloudformation.ts';
-import { Receiver, type Shape, signedFetch, startShape } from './harness.ts';
+import { pushedTxn, Receiver, type Shape, signedFetch, startShape } from './harness.ts';
 import { TENANTS_FIXTURE, variantAssembly } from './synth.ts';
 
 /** A tenants file like the harness's, changed by `edit`, written to a temporary file. */
@@ -179,12 +179,7 @@ describe('the deployment on the AWS shape', () => {
     expect((await fetch(`${shape.issuer('acme')}/console`)).status).toBe(200);
     const sent = await call('requests', { login_hint: 'mia', binding_message: 'from the console' });
     expect(sent).toMatchObject({ status: 200, body: { status: 'sent' } });
-    const txn = (
-      shape.cloud.sns.deliveriesTo('fcm-mia').at(-1)!.payload as {
-        fcmV1Message: { message: { data: { txn: string } } };
-      }
-    ).fcmV1Message.message.data.txn;
-    await device.decide(txn, 'approve');
+    await device.decide(pushedTxn(shape.cloud, 'fcm-mia'), 'approve');
     await shape.cloud.advance(2000);
     const polled = await call('poll', { auth_req_id: sent.body.auth_req_id });
     expect(polled).toMatchObject({ status: 200, body: { status: 'approved', claims: { sub: 'mia' } } });

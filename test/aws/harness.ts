@@ -203,3 +203,12 @@ export const startShape = async (assembly?: { dir: string }): Promise<Shape> => 
     stop: () => cloud.stop(),
   };
 };
+
+/** The txn of the newest push SNS delivered to the device with this FCM token (the device reads it from its push). */
+export const pushedTxn = (cloud: AwsShape, token: string): string => {
+  const payload = cloud.sns.deliveriesTo(token).at(-1)?.payload as
+    | { fcmV1Message: { message: { data: { txn: string } } } }
+    | undefined;
+  if (!payload) throw new Error(`no push delivered to ${token}`);
+  return payload.fcmV1Message.message.data.txn;
+};

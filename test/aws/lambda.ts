@@ -52,6 +52,20 @@ export class LambdaServiceError extends Error {
   }
 }
 
+/**
+ * How EventBridge and Scheduler see a failed hand-over to a target: Lambda's throttling and service errors are
+ * retried, a refusal (no permission, no function) is not.
+ */
+export const classifyInvokeError = (
+  error: unknown,
+  isAwsError: (e: unknown) => e is { code: string; message: string },
+): { code: string; message: string; retryable: boolean } =>
+  error instanceof LambdaServiceError
+    ? { code: error.code, message: error.message, retryable: error.retryable }
+    : isAwsError(error)
+      ? { code: error.code, message: error.message, retryable: false }
+      : { code: 'InternalFailure', message: String(error), retryable: true };
+
 /** Names the Lambda service reserves: a function that sets one fails to deploy. */
 const RESERVED = new Set([
   '_HANDLER',

@@ -5,7 +5,7 @@ import { bundleOperations, someAllowNames } from './bundle-operations.ts';
 import { AwsShape } from './cloud.ts';
 import { AwsError } from './fakes/endpoint.ts';
 import { pushSecrets } from './fixtures.ts';
-import { Receiver, type Shape, startShape } from './harness.ts';
+import { pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 import { bundledAssembly, variantAssembly } from './synth.ts';
 
 /**
@@ -32,10 +32,6 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
   }, 300_000);
   afterAll(() => shape?.stop());
 
-  const pushedTxn = (token: string) =>
-    (shape.cloud.sns.deliveriesTo(token).at(-1)!.payload as { fcmV1Message: { message: { data: { txn: string } } } })
-      .fcmV1Message.message.data.txn;
-
   it('bc-authorize without the tenant keys: id_token_hint answers 500 and the refused call is kms:GetPublicKey', async () => {
     const registered = await shape.registerClient('acme');
     const device = await shape.enrolledDevice('acme', 'ivan', { type: 'fcm', token: 'fcm-ivan' });
@@ -46,7 +42,7 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
       login_hint: 'ivan',
       binding_message: 'one',
     });
-    await device.decide(pushedTxn('fcm-ivan'), 'approve');
+    await device.decide(pushedTxn(shape.cloud, 'fcm-ivan'), 'approve');
     const idToken = (await client.pollBackchannelAuthenticationGrant(rp, first)).id_token!;
     shape.cloud.takeDenials();
 
@@ -89,7 +85,7 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
       });
       shape.cloud.takeDenials();
       shape.cloud.eventbridge.outage = new AwsError('InternalException', 'EventBridge is unavailable', 500, false);
-      await expect(device.decide(pushedTxn('fcm-judy'), 'approve')).rejects.toMatchObject({
+      await expect(device.decide(pushedTxn(shape.cloud, 'fcm-judy'), 'approve')).rejects.toMatchObject({
         status: expect.any(Number),
       });
       expect(shape.cloud.takeDenials()).toEqual([

@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CIBA_GRANT, type Shape, startShape } from './harness.ts';
+import { CIBA_GRANT, pushedTxn, type Shape, startShape } from './harness.ts';
 
 /** Poll mode through the AWS shape: openid-client as the relying party, the device SDK with an FCM push channel. */
 describe('poll mode on the AWS shape', () => {
@@ -13,14 +13,6 @@ describe('poll mode on the AWS shape', () => {
   }, 300_000);
   afterAll(() => shape?.stop());
   afterEach(() => shape.cloud.expectNoDenials());
-
-  /** The txn of the newest push SNS delivered to the device with this FCM token. */
-  const pushedTxn = (token: string): string => {
-    const deliveries = shape.cloud.sns.deliveriesTo(token);
-    const payload = deliveries.at(-1)?.payload as { fcmV1Message: { message: { data: { txn: string } } } } | undefined;
-    if (!payload) throw new Error(`no push delivered to ${token}`);
-    return payload.fcmV1Message.message.data.txn;
-  };
 
   it('login_hint: the push reaches the phone through SNS, the device approves, the client gets verifiable tokens', async () => {
     const registered = await shape.registerClient('acme', { grant_types: [CIBA_GRANT, 'refresh_token'] });
@@ -33,7 +25,7 @@ describe('poll mode on the AWS shape', () => {
       binding_message: 'Code 4F-22',
     });
     expect(ack.interval).toBe(1);
-    const txn = pushedTxn('fcm-alice');
+    const txn = pushedTxn(shape.cloud, 'fcm-alice');
     expect(await device.get(txn)).toMatchObject({ txn, binding_message: 'Code 4F-22' });
     expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' });
 
@@ -74,7 +66,7 @@ describe('poll mode on the AWS shape', () => {
       login_hint: 'bob',
       binding_message: 'one',
     });
-    await device.decide(pushedTxn('fcm-bob'), 'approve');
+    await device.decide(pushedTxn(shape.cloud, 'fcm-bob'), 'approve');
     const idToken = (await client.pollBackchannelAuthenticationGrant(rp, first)).id_token!;
 
     const again = await client.initiateBackchannelAuthentication(rp, {
@@ -82,7 +74,7 @@ describe('poll mode on the AWS shape', () => {
       id_token_hint: idToken,
       binding_message: 'two',
     });
-    const txn = pushedTxn('fcm-bob');
+    const txn = pushedTxn(shape.cloud, 'fcm-bob');
     expect((await device.get(txn)).binding_message).toBe('two');
     await device.decide(txn, 'approve');
     expect((await client.pollBackchannelAuthenticationGrant(rp, again)).claims()?.sub).toBe('bob');

@@ -91,7 +91,7 @@ export const authorize = async (
   if (!decision.allowed) throw new AwsError(denied.code, decision.message, denied.status);
 };
 
-const readBody = (req: IncomingMessage): Promise<Buffer> =>
+export const readBody = (req: IncomingMessage): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));

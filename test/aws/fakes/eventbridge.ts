@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { matchesPattern, selectPath, transformInput } from '../event-pattern.ts';
 import type { Caller } from '../iam.ts';
-import { type LambdaRuntime, LambdaServiceError } from '../lambda.ts';
+import { classifyInvokeError, type LambdaRuntime, LambdaServiceError } from '../lambda.ts';
 import {
   AwsError,
   authorize,
@@ -202,12 +202,7 @@ export class FakeEventBridge {
       await this.#invoke(rule, target, input);
       return;
     } catch (e) {
-      error =
-        e instanceof LambdaServiceError
-          ? { code: e.code, message: e.message, retryable: e.retryable }
-          : e instanceof AwsError
-            ? { code: e.code, message: e.message, retryable: false }
-            : { code: 'InternalFailure', message: String(e), retryable: true };
+      error = classifyInvokeError(e, (x): x is AwsError => x instanceof AwsError);
     }
     // EventBridge backs off exponentially with jitter; the harness uses the exponential part (1 s, 2 s, 4 s, ... 5 min).
     const delay = Math.min(1000 * 2 ** retries, 300_000);

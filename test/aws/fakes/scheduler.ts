@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Caller, PolicyDocument } from '../iam.ts';
-import { type LambdaRuntime, LambdaServiceError } from '../lambda.ts';
+import { classifyInvokeError, type LambdaRuntime, LambdaServiceError } from '../lambda.ts';
 import {
   AwsError,
   authorize,
@@ -213,12 +213,7 @@ export class FakeScheduler {
       );
       this.lambda.invokeAsync(fn.arn, JSON.parse(target.Input ?? '{}'));
     } catch (e) {
-      error =
-        e instanceof LambdaServiceError
-          ? { code: e.code, message: e.message, retryable: e.retryable }
-          : e instanceof AwsError
-            ? { code: e.code, message: e.message, retryable: false }
-            : { code: 'InternalFailure', message: String(e), retryable: true };
+      error = classifyInvokeError(e, (x): x is AwsError => x instanceof AwsError);
     }
     const maxRetries = target.RetryPolicy?.MaximumRetryAttempts ?? 185;
     const maxAge = (target.RetryPolicy?.MaximumEventAgeInSeconds ?? 86_400) * 1000;
