@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as client from 'openid-client';
+import { vi } from 'vitest';
 import { signRequest } from '../../lib/cli/sigv4.ts';
 import { DeviceClient, DeviceKey } from '../../lib/device/index.ts';
 import { TestPki } from '../helpers/strong-auth.ts';
@@ -19,6 +20,10 @@ import { bundledAssembly } from './synth.ts';
  */
 
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+
+// A flow crosses several cold starts of real bundles: on a loaded 2-core machine that takes far longer than a unit
+// test. These are limits against hangs, not timings.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 300_000 });
 
 /** The operator policy docs/deploy.md gives platform teams (step 7), for this deployment's API. */
 export const operatorPolicy = (cloud: AwsShape): PolicyDocument => ({
