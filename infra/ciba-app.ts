@@ -105,9 +105,10 @@ export const buildCibaApp = (app: App): CibaApp => {
   service.addStackDependency(stateful);
 
   if (tenantsPath.endsWith('tenants.example.json')) {
-    Annotations.of(app).addWarningV2(
+    // On a stack, not the App: the CDK CLI prints the annotations of the stacks it synthesizes, never the App's.
+    Annotations.of(service).addWarningV2(
       'ciba:example-tenants',
-      'Synthesized with infra/tenants.example.json: copy it to infra/tenants.json (or pass -c ciba:tenants=...) before deploying.',
+      'Synthesized with infra/tenants.example.json: copy it to infra/tenants.json (or pass -c ciba:tenants=...) and edit it before deploying.',
     );
   }
   if (bundling === 'stub') {

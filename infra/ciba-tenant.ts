@@ -17,8 +17,9 @@ export interface CibaTenantProps {
   prefix: string;
   eventBus: events.IEventBus;
   callback: lambda.IFunction;
-  /** Service token of the tenant-settings provider. */
+  /** Service token of the tenant-settings provider, and the role of its function (granted the Web Push secret). */
   settingsServiceToken: string;
+  settingsRole: iam.IRole;
   /** Service token of the push-platforms provider, and the role of its function (granted each secret). */
   pushPlatformsServiceToken: string;
   pushPlatformsRole: iam.IRole;
@@ -40,12 +41,26 @@ export class CibaTenant extends Construct {
     super(scope, id);
     const { tenant } = props;
 
+    const web = tenant.push.web;
     this.settings = new CustomResource(this, 'Settings', {
       serviceToken: props.settingsServiceToken,
       resourceType: 'Custom::CibaTenantSettings',
-      // CloudFormation turns every property into a string: the settings travel as JSON.
-      properties: { TenantId: tenant.id, Settings: JSON.stringify(tenant.settingsInput), OnDelete: tenant.onDelete },
+      // CloudFormation turns every property into a string: the settings travel as JSON. Web Push names its secret
+      // (read by the provisioner at deployment), never the keys.
+      properties: {
+        TenantId: tenant.id,
+        Settings: JSON.stringify(tenant.settingsInput),
+        OnDelete: tenant.onDelete,
+        ...(web
+          ? { WebPush: JSON.stringify({ subject: web.subject, secret: web.secret }), WebPushVersion: web.version }
+          : {}),
+      },
     });
+    if (web) {
+      this.#secret('WebPushKeys', web.secret).grantRead(props.settingsRole);
+      // The grant must exist before the provisioner reads the secret.
+      this.settings.node.addDependency(props.settingsRole);
+    }
 
     this.deadLetterQueue = new sqs.Queue(this, 'CallbackDeadLetters', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -78,15 +93,15 @@ export class CibaTenant extends Construct {
     if (fcm) this.#platform('Fcm', 'GCM', fcm, props);
   }
 
+  /** A secret named in the tenants file, by name or ARN (a full ARN's random suffix is dropped). */
+  #secret(id: string, nameOrArn: string): secretsmanager.ISecret {
+    return nameOrArn.startsWith('arn:')
+      ? secretsmanager.Secret.fromSecretPartialArn(this, id, nameOrArn.replace(/-[A-Za-z0-9]{6}$/, ''))
+      : secretsmanager.Secret.fromSecretNameV2(this, id, nameOrArn);
+  }
+
   #platform(id: string, platform: string, credentials: TenantPushCredentials, props: CibaTenantProps): void {
-    const secret = credentials.secret.startsWith('arn:')
-      ? secretsmanager.Secret.fromSecretPartialArn(
-          this,
-          `${id}Credentials`,
-          credentials.secret.replace(/-[A-Za-z0-9]{6}$/, ''),
-        )
-      : secretsmanager.Secret.fromSecretNameV2(this, `${id}Credentials`, credentials.secret);
-    secret.grantRead(props.pushPlatformsRole);
+    this.#secret(`${id}Credentials`, credentials.secret).grantRead(props.pushPlatformsRole);
     const app = new CustomResource(this, `${id}PlatformApplication`, {
       serviceToken: props.pushPlatformsServiceToken,
       resourceType: 'Custom::CibaPushPlatform',

@@ -27,12 +27,21 @@ export interface FunctionAccess {
 export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback', FunctionAccess> = {
   discovery: { directory: 'read', keys: 'verify' },
   // Counts the user's requests (rate limit), marks dead push channels disabled, creates the request.
-  // Schedules the expiry of push-mode requests.
-  'bc-authorize': { directory: 'write', ledger: 'write', mac: true, events: true, push: 'publish', schedules: true },
+  // Schedules the expiry of push-mode requests. Verifies id_token_hint with the tenant's public keys.
+  'bc-authorize': {
+    directory: 'write',
+    ledger: 'write',
+    keys: 'verify',
+    mac: true,
+    events: true,
+    push: 'publish',
+    schedules: true,
+  },
   token: { directory: 'read', ledger: 'write', keys: 'sign', mac: true, events: true },
   userinfo: { directory: 'read', ledger: 'read', keys: 'verify' },
-  // Enrollment (tickets, devices, endpoints), DPoP replay records, decisions.
-  device: { directory: 'write', ledger: 'write', events: true, push: 'register' },
+  // Enrollment (tickets, devices, endpoints), DPoP replay records, decisions. A decided ping/push request whose
+  // event the bus refused starts its callback through a schedule instead (publishDecision).
+  device: { directory: 'write', ledger: 'write', events: true, push: 'register', schedules: true },
   // `Device Passkey Changed` when an operator resets a passkey.
   admin: { directory: 'write', ledger: 'write', keys: 'verify', mac: true, events: true },
   web: { directory: 'read' },
@@ -50,16 +59,47 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   },
 };
 
-/**
- * The web function with the operator console enabled (context `ciba:console`): the console starts and
- * polls requests as its client server-side, so it needs what bc-authorize and token need.
- */
-export const CONSOLE_WEB_ACCESS: FunctionAccess = {
-  directory: 'write',
-  ledger: 'write',
-  keys: 'sign',
-  mac: true,
-  events: true,
-  push: 'publish',
-  schedules: true,
+/** The union of several functions' access: the broader level of each kind. */
+export const unionAccess = (...all: FunctionAccess[]): FunctionAccess => {
+  const out: FunctionAccess = {};
+  const level = <T extends string>(order: readonly T[], values: (T | undefined)[]): T | undefined =>
+    values.reduce<T | undefined>(
+      (best, v) => (v !== undefined && (best === undefined || order.indexOf(v) > order.indexOf(best)) ? v : best),
+      undefined,
+    );
+  const directory = level(
+    ['read', 'write'] as const,
+    all.map((a) => a.directory),
+  );
+  const ledger = level(
+    ['read', 'write'] as const,
+    all.map((a) => a.ledger),
+  );
+  const keys = level(
+    ['verify', 'sign'] as const,
+    all.map((a) => a.keys),
+  );
+  if (directory) out.directory = directory;
+  if (ledger) out.ledger = ledger;
+  if (keys) out.keys = keys;
+  for (const flag of ['mac', 'events', 'deadLetters', 'schedules'] as const) {
+    if (all.some((a) => a[flag])) out[flag] = true;
+  }
+  // `publish` and `register` are different grants, not levels: a function that needs both is not foreseen.
+  const push = [...new Set(all.map((a) => a.push).filter((p) => p !== undefined))];
+  if (push.length > 1) throw new Error(`cannot combine push access ${push.join(' and ')}`);
+  if (push[0]) out.push = push[0];
+  return out;
 };
+
+/**
+ * The web function with the operator console enabled (context `ciba:console`): the console starts and polls
+ * requests as its client server-side (lib/web/console-api.ts runs bc-authorize's and token's operations), so it
+ * needs exactly what those two functions need, on top of its own. Without the flag, the console routes do not
+ * exist in the API (infra/service-stack.ts), so the web function never runs that code.
+ */
+export const CONSOLE_WEB_ACCESS: FunctionAccess = unionAccess(
+  FUNCTION_ACCESS.web,
+  FUNCTION_ACCESS['bc-authorize'],
+  FUNCTION_ACCESS.token,
+);

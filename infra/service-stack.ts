@@ -21,6 +21,7 @@ import { AWS_ENV } from '../lib/adapters/aws/env.ts';
 import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from '../lib/adapters/dynamodb-schema.ts';
 import { hmacKeyAlias } from '../lib/adapters/kms-keys.ts';
 import { ROUTES } from '../lib/http/routes.ts';
+import { sumAlarm } from './alarms.ts';
 import { API_FUNCTIONS } from './bundling.ts';
 import { CibaFunction } from './ciba-function.ts';
 import { CibaTenant, platformApplicationName } from './ciba-tenant.ts';
@@ -62,6 +63,7 @@ export class ServiceStack extends Stack {
   readonly functions: Record<string, CibaFunction> = {};
   readonly tenants: Record<string, CibaTenant> = {};
   readonly callbackFailures: sqs.Queue;
+  readonly scheduleDeadLetters: sqs.Queue;
   readonly scheduleGroup: scheduler.CfnScheduleGroup;
   readonly schedulerRole: iam.Role;
 
@@ -93,6 +95,18 @@ export class ServiceStack extends Stack {
     this.schedulerRole.addToPolicy(
       new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [callbackArn] }),
     );
+    // What Scheduler could not hand to the callback function after its retries (10 attempts or an hour): a
+    // push-mode expiry or a callback retry would otherwise vanish. Scheduler sends with the schedule's role.
+    this.scheduleDeadLetters = new sqs.Queue(this, 'ScheduleDeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.scheduleDeadLetters).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the runtime schedules.',
+    });
+    this.scheduleDeadLetters.grantSendMessages(this.schedulerRole);
 
     // Callbacks given up on (SqsDeadLetters), and callback invocations that failed after Lambda's own
     // retries (on-failure destination). Per-tenant rule DLQs catch events EventBridge could not hand over.
@@ -115,6 +129,7 @@ export class ServiceStack extends Stack {
       [AWS_ENV.schedulerGroup]: prefix,
       [AWS_ENV.schedulerTargetArn]: callbackArn,
       [AWS_ENV.schedulerRoleArn]: this.schedulerRole.roleArn,
+      [AWS_ENV.schedulerDeadLetterArn]: this.scheduleDeadLetters.queueArn,
       [AWS_ENV.deadLetterQueueUrl]: this.callbackFailures.queueUrl,
     };
     const fn = (name: (typeof API_FUNCTIONS)[number] | 'callback', description: string, timeout = 10) =>
@@ -152,7 +167,7 @@ export class ServiceStack extends Stack {
     }
 
     this.stage = this.#stage(props);
-    this.#routes();
+    this.#routes(props.console === true);
     if (domain) this.#customDomain(domain);
 
     // Custom-resource providers: tenant settings through the Store port, SNS platform applications.
@@ -206,6 +221,7 @@ export class ServiceStack extends Stack {
         eventBus: props.eventBus,
         callback: callback.function,
         settingsServiceToken: settingsProvider.serviceToken,
+        settingsRole: provisioner.role,
         pushPlatformsServiceToken: pushProvider.serviceToken,
         pushPlatformsRole: pushPlatforms.role,
       });
@@ -219,6 +235,7 @@ export class ServiceStack extends Stack {
     });
     new CfnOutput(this, 'ApiId', { value: this.api.apiId });
     new CfnOutput(this, 'CallbackFailuresQueueUrl', { value: this.callbackFailures.queueUrl });
+    new CfnOutput(this, 'ScheduleDeadLettersQueueUrl', { value: this.scheduleDeadLetters.queueUrl });
   }
 
   #grant(fn: CibaFunction, access: FunctionAccess, props: ServiceStackProps): void {
@@ -362,10 +379,12 @@ export class ServiceStack extends Stack {
     });
   }
 
-  #routes(): void {
+  #routes(console: boolean): void {
     const integrations = new Map<string, HttpLambdaIntegration>();
     const iamAuthorizer = new HttpIamAuthorizer();
-    for (const route of ROUTES) {
+    // Without the console flag its routes do not exist: API Gateway answers 404 before any function runs, whatever
+    // a tenant's console_client_id says (the web function's role has none of the console's permissions then).
+    for (const route of ROUTES.filter((r) => console || !r.console)) {
       const target = this.functions[route.fn];
       if (!target) throw new Error(`route ${route.method} ${route.path}: no function ${route.fn}`);
       let integration = integrations.get(route.fn);
@@ -450,22 +469,23 @@ export class ServiceStack extends Stack {
       }),
     );
 
-    const throttles = Object.values(this.functions).map((f) => f.function.metricThrottles({ period: minute }));
-    alarm(
-      new cloudwatch.Alarm(this, 'ThrottlesAlarm', {
-        alarmDescription: 'ciba: Lambda throttled invocations (account concurrency exhausted?)',
-        metric: new cloudwatch.MathExpression({
-          expression: throttles.map((_, i) => `m${i}`).join(' + '),
-          usingMetrics: Object.fromEntries(throttles.map((m, i) => [`m${i}`, m])),
-          period: minute,
-          label: 'Throttles',
-        }),
+    // Summed over every function, in groups of at most 10 metrics (CloudWatch's limit per alarm), so adding a
+    // function never fails the deployment.
+    const throttles = sumAlarm(
+      this,
+      'ThrottlesAlarm',
+      Object.values(this.functions).map((f) => f.function.metricThrottles({ period: minute })),
+      {
+        description: 'ciba: Lambda throttled invocations (account concurrency exhausted?)',
+        label: 'Throttles',
+        period: minute,
         threshold: 1,
         evaluationPeriods: 5,
         datapointsToAlarm: 2,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+      },
     );
+    if (topic) throttles.addAlarmAction(new cwActions.SnsAction(topic));
 
     alarm(
       new cloudwatch.Alarm(this, 'CallbackErrorsAlarm', {
@@ -489,6 +509,11 @@ export class ServiceStack extends Stack {
         }),
       );
     depth('CallbackFailuresDepthAlarm', this.callbackFailures, 'callbacks that failed after every retry');
+    depth(
+      'ScheduleDeadLettersDepthAlarm',
+      this.scheduleDeadLetters,
+      'schedules (callback retries, push-mode expiries) Scheduler could not hand to the callback function',
+    );
     for (const [tenantId, tenant] of Object.entries(this.tenants)) {
       depth(
         `DeadLettersAlarm-${tenantId}`,

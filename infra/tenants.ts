@@ -29,6 +29,8 @@ export interface TenantConfig {
   push: {
     apns?: TenantPushCredentials & { sandbox: boolean };
     fcm?: TenantPushCredentials;
+    /** Web Push: the VAPID contact (`mailto:` or `https:`) and the secret holding the key pair. */
+    web?: TenantPushCredentials & { subject: string };
   };
   callbacks: { retryAttempts: number; maxEventAgeSeconds: number };
   /** What removing the tenant from the file does to its data: `retain` (default) keeps every item. */
@@ -102,6 +104,12 @@ export const parseTenantsFile = (json: unknown): TenantConfig[] => {
     const push = object(raw.push, `${where}.push`);
     const apns = credentials(push.apns, `${where}.push.apns`);
     const fcm = credentials(push.fcm, `${where}.push.fcm`);
+    const webCredentials = credentials(push.web, `${where}.push.web`);
+    const subject = object(push.web, `${where}.push.web`).subject;
+    if (webCredentials && (typeof subject !== 'string' || !/^(mailto:|https:\/\/)\S+$/.test(subject))) {
+      throw new InvalidTenantsFile(`${where}.push.web.subject must be a mailto: or https: URL (the VAPID contact)`);
+    }
+    const web = webCredentials ? { ...webCredentials, subject: subject as string } : undefined;
     const sandbox = object(push.apns, `${where}.push.apns`).sandbox ?? false;
     if (typeof sandbox !== 'boolean') throw new InvalidTenantsFile(`${where}.push.apns.sandbox must be true or false`);
 
@@ -116,7 +124,7 @@ export const parseTenantsFile = (json: unknown): TenantConfig[] => {
       settingsInput,
       settings,
       signingKey: { version: int(key.version, `${where}.signing_key.version`, 1, 1000, 1), previousAlg },
-      push: { ...(apns ? { apns: { ...apns, sandbox } } : {}), ...(fcm ? { fcm } : {}) },
+      push: { ...(apns ? { apns: { ...apns, sandbox } } : {}), ...(fcm ? { fcm } : {}), ...(web ? { web } : {}) },
       // EventBridge limits: 0-185 retries, 60 s to 24 h of event age.
       callbacks: {
         retryAttempts: int(callbacks.retry_attempts, `${where}.callbacks.retry_attempts`, 0, 185, 185),

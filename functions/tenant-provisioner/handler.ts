@@ -2,16 +2,20 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import type { Tenant } from '../../lib/model.ts';
 import { newGeneration } from '../../lib/oauth/grant-binding.ts';
 import type { Clock, Directory, Logger } from '../../lib/ports.ts';
-import { parseAwsTenantSettings } from './settings.ts';
+import { parseAwsTenantSettings, vapidKeysFromSecret } from './settings.ts';
 
 /**
  * The tenant's settings item, written by CloudFormation through the CDK Provider framework (the
  * `CibaTenant` construct). Properties, as CloudFormation passes them (strings only, hence the JSON):
- * `TenantId`, `Settings` (JSON of the snake_case settings), `OnDelete` (`retain` | `destroy`).
- * Items are written through the Store port, so their format lives in the DynamoDB adapter only.
+ * `TenantId`, `Settings` (JSON of the snake_case settings), `OnDelete` (`retain` | `destroy`), and for Web Push
+ * `WebPush` (JSON `{"subject", "secret"}`: the VAPID contact and the Secrets Manager secret holding the key pair)
+ * with `WebPushVersion` (change it after rotating the secret). Items are written through the Store port, so their
+ * format lives in the DynamoDB adapter only.
  */
 export interface TenantProvisionerDeps {
   directory: Pick<Directory, 'getTenant' | 'saveTenant' | 'deleteTenant'>;
+  /** Reads a Secrets Manager secret's string (the Web Push keys). */
+  readSecret(secretId: string): Promise<string>;
   clock: Clock;
   logger: Logger;
 }
@@ -26,7 +30,7 @@ const MAX_WRITE_ATTEMPTS = 3;
 export const physicalId = (tenantId: string): string => `ciba-tenant/${tenantId}`;
 
 export const createHandler =
-  ({ directory, clock, logger }: TenantProvisionerDeps) =>
+  ({ directory, readSecret, clock, logger }: TenantProvisionerDeps) =>
   async (event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> => {
     const props = event.ResourceProperties as Record<string, unknown>;
     const tenantId = String(props.TenantId ?? '');
@@ -43,7 +47,14 @@ export const createHandler =
       return { PhysicalResourceId: event.PhysicalResourceId };
     }
 
-    const settings = parseAwsTenantSettings(JSON.parse(String(props.Settings ?? '{}')), `tenant ${tenantId}`);
+    const webPush = props.WebPush
+      ? (JSON.parse(String(props.WebPush)) as { subject: string; secret: string })
+      : undefined;
+    const settings = parseAwsTenantSettings(
+      JSON.parse(String(props.Settings ?? '{}')),
+      `tenant ${tenantId}`,
+      webPush ? { subject: webPush.subject, ...vapidKeysFromSecret(await readSecret(webPush.secret)) } : undefined,
+    );
     // The tenants file is the source of truth: its settings replace the stored ones (over the defaults).
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const existing = await directory.getTenant(tenantId);

@@ -1,21 +1,18 @@
 import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
+import { AWS_ENV, required } from '../../lib/adapters/aws/env.ts';
+import { secretReader } from '../../lib/adapters/aws/secrets.ts';
 import { createStoreClient } from '../../lib/adapters/dynamodb-client.ts';
 import { DynamoDbStore } from '../../lib/adapters/dynamodb-store.ts';
 import { PowertoolsLogger } from '../../lib/adapters/powertools-logger.ts';
 import { createHandler } from './handler.ts';
 
-const env = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`environment variable ${name} is not set`);
-  return value;
-};
-
 export const handler = createHandler({
   directory: new DynamoDbStore({
     client: createStoreClient(),
-    directoryTable: env('CIBA_DIRECTORY_TABLE'),
-    ledgerTable: env('CIBA_LEDGER_TABLE'),
+    directoryTable: required(process.env, AWS_ENV.directoryTable),
+    ledgerTable: required(process.env, AWS_ENV.ledgerTable),
   }),
+  readSecret: secretReader(),
   clock: { now: Date.now },
   logger: new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: 'ciba-tenant-provisioner' })),
 });

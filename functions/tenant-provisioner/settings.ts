@@ -26,17 +26,51 @@ export const parseTenantSettings = (input: unknown, where = 'settings'): TenantS
   }
 };
 
+/** Web Push for a tenant in AWS: the VAPID contact from the tenants file, the key pair from Secrets Manager. */
+export interface AwsWebPush {
+  subject: string;
+  vapid_public_key: string;
+  vapid_private_key: string;
+}
+
+/**
+ * The VAPID key pair in a Secrets Manager secret: `{"publicKey", "privateKey"}` as `npx web-push
+ * generate-vapid-keys --json` prints it, or `{"vapid_public_key", "vapid_private_key"}` as the admin API names them.
+ */
+export const vapidKeysFromSecret = (secret: string): Pick<AwsWebPush, 'vapid_public_key' | 'vapid_private_key'> => {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(secret) as Record<string, unknown>;
+  } catch {
+    throw new InvalidTenantSettings('the Web Push secret is not JSON');
+  }
+  const publicKey = parsed.vapid_public_key ?? parsed.publicKey;
+  const privateKey = parsed.vapid_private_key ?? parsed.privateKey;
+  if (typeof publicKey !== 'string' || typeof privateKey !== 'string') {
+    throw new InvalidTenantSettings('the Web Push secret must hold "publicKey" and "privateKey" (web-push --json)');
+  }
+  return { vapid_public_key: publicKey, vapid_private_key: privateKey };
+};
+
 /**
  * Development mode may be turned on in local mode only (docs/admin-api.md), never in AWS. Web Push keys are not taken
- * from the tenants file: the VAPID private key would sit in plain text in the template.
+ * from the tenants file (the VAPID private key would sit in plain text in the template): the file names a
+ * Secrets Manager secret, which the provisioner reads at deployment and passes here as `webPush`; the keys are
+ * checked like those of `PUT /admin/tenants/{tenant}`.
  */
-export const parseAwsTenantSettings = (input: unknown, where = 'settings'): TenantSettings => {
+export const parseAwsTenantSettings = (input: unknown, where = 'settings', webPush?: AwsWebPush): TenantSettings => {
   if (input && typeof input === 'object' && 'web_push' in input) {
     throw new InvalidTenantSettings(
-      `${where}.web_push is not supported in the tenants file (its private key would be in the template)`,
+      `${where}.web_push is not supported in the tenants file (its private key would be in the template): use push.web with a secret`,
     );
   }
-  const settings = parseTenantSettings(input, where);
+  const withWebPush =
+    webPush && input && typeof input === 'object'
+      ? { ...input, web_push: webPush }
+      : webPush
+        ? { web_push: webPush }
+        : input;
+  const settings = parseTenantSettings(withWebPush, where);
   if (settings.developmentMode) throw new InvalidTenantSettings(`${where}.development_mode cannot be enabled in AWS`);
   return settings;
 };

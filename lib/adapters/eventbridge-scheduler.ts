@@ -9,8 +9,13 @@ export interface EventBridgeSchedulerOptions {
   groupName: string;
   /** The callback function, which receives the event exactly as an EventBridge rule would hand it over. */
   targetArn: string;
-  /** The role EventBridge Scheduler assumes to invoke the target. */
+  /** The role EventBridge Scheduler assumes to invoke the target (and to send to the dead-letter queue). */
   roleArn: string;
+  /**
+   * The SQS queue that receives a schedule's event when every retry of the invocation failed: without it, Scheduler
+   * drops the event (a push-mode expiry or a callback retry would vanish).
+   */
+  deadLetterArn?: string;
   clock?: Clock;
 }
 
@@ -52,6 +57,7 @@ export class EventBridgeScheduler implements Scheduler {
             RoleArn: this.#options.roleArn,
             Input: JSON.stringify(toEventBridgeEvent(event, { id: name, time: when })),
             RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
+            ...(this.#options.deadLetterArn ? { DeadLetterConfig: { Arn: this.#options.deadLetterArn } } : {}),
           },
         }),
       );

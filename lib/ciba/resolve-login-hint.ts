@@ -1,4 +1,4 @@
-import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
+import { compactVerify, createLocalJWKSet, decodeProtectedHeader, errors } from 'jose';
 import { parseJsonText } from '../http/json-input.ts';
 import type { Client } from '../model.ts';
 import { InvalidRequest, UnknownUserId } from '../oauth/errors.ts';
@@ -73,23 +73,41 @@ const resolveLoginHint = async (
   }
 };
 
+/** The token is not an ID token this issuer issued to this client: the only outcome answered 400. */
+class InvalidIdTokenHint extends Error {}
+
 /**
  * An ID token this tenant issued to this client (CIBA §7.1, §14): signature, `iss` and `aud` are checked;
- * an expired `exp` is accepted, as the hint only names the user.
+ * an expired `exp` is accepted, as the hint only names the user. Only a token that fails these checks is
+ * `invalid_request`; anything else (the tenant's keys cannot be read: KMS throttled or denied) is an unexpected
+ * error that propagates, is logged and answered 500, so the alarm sees it.
  */
 const resolveIdTokenHint = async (keys: Keys, tenantId: string, issuer: string, client: Client, token: string) => {
+  const invalid = () =>
+    InvalidRequest('could not validate id_token_hint: it must be an ID token this issuer issued to this client');
+  let alg: unknown;
   try {
-    const header = decodeProtectedHeader(token);
-    if (header.alg === 'none' || String(header.alg).startsWith('HS')) throw new Error('alg');
-    const jwks = createLocalJWKSet(await keys.publicJwks(tenantId));
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    throw invalid();
+  }
+  if (typeof alg !== 'string' || alg === 'none' || alg.startsWith('HS')) throw invalid();
+  const jwks = createLocalJWKSet(await keys.publicJwks(tenantId));
+  try {
     const { payload } = await compactVerify(token, jwks);
     const claims = JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (claims.iss !== issuer || !aud.includes(client.clientId) || typeof claims.sub !== 'string')
-      throw new Error('claims');
+    if (claims.iss !== issuer || !aud.includes(client.clientId) || typeof claims.sub !== 'string') {
+      throw new InvalidIdTokenHint();
+    }
     return claims.sub;
-  } catch {
-    throw InvalidRequest('could not validate id_token_hint: it must be an ID token this issuer issued to this client');
+  } catch (error) {
+    // jose's errors (bad signature, no matching key, unsupported alg, malformed JWS), a payload that is not JSON,
+    // or claims that do not fit: the hint is invalid. Anything else is not the hint's fault.
+    if (error instanceof errors.JOSEError || error instanceof SyntaxError || error instanceof InvalidIdTokenHint) {
+      throw invalid();
+    }
+    throw error;
   }
 };
 

@@ -75,6 +75,10 @@ export interface BackchannelAck {
 export interface AuthorizeParams {
   scope: string;
   login_hint?: string;
+  /** CIBA §7.1: an ID token this issuer gave the client, naming the user. */
+  id_token_hint?: string;
+  /** CIBA §7.1: a JWT naming the user (this service: signed by the client's registered key). */
+  login_hint_token?: string;
   binding_message?: string;
   acr_values?: string;
   user_code?: string;

@@ -10,6 +10,8 @@ export interface Route {
   fn: FunctionName;
   /** Admin routes are IAM (SigV4) authorized in AWS and bearer-token authorized locally. */
   admin?: boolean;
+  /** The operator console: always served locally; in AWS only when the deployment turns it on (`ciba:console`). */
+  console?: boolean;
 }
 
 export const ROUTES: readonly Route[] = [
@@ -32,9 +34,9 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/{tenant}/authenticator', fn: 'web' },
   { method: 'GET', path: '/{tenant}/authenticator/manifest.webmanifest', fn: 'web' },
   { method: 'GET', path: '/{tenant}/authenticator/sw.js', fn: 'web' },
-  { method: 'GET', path: '/{tenant}/console', fn: 'web' },
-  { method: 'POST', path: '/{tenant}/console/requests', fn: 'web' },
-  { method: 'POST', path: '/{tenant}/console/poll', fn: 'web' },
+  { method: 'GET', path: '/{tenant}/console', fn: 'web', console: true },
+  { method: 'POST', path: '/{tenant}/console/requests', fn: 'web', console: true },
+  { method: 'POST', path: '/{tenant}/console/poll', fn: 'web', console: true },
   { method: 'GET', path: '/assets/{file}', fn: 'web' },
   { method: 'PUT', path: '/admin/tenants/{tenant}', fn: 'admin', admin: true },
   { method: 'GET', path: '/admin/tenants/{tenant}', fn: 'admin', admin: true },

@@ -16,6 +16,8 @@ const FORBIDDEN = [
   /^lib\/local\//,
   /^test\//,
   /^infra\//,
+  // The AWS-shape harness's IAM evaluator (AGPL-3.0) is a test-time tool only.
+  /node_modules\/@cloud-copilot\//,
   // The SDK's default credential chain: Lambda bundles use the environment provider (LAMBDA_ALIASES).
   /node_modules\/@aws-sdk\/(credential-provider-(node|ini|sso|process|web-identity)|nested-clients)\//,
 ];

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_FUNCTIONS } from '../../infra/bundling.ts';
@@ -11,7 +12,7 @@ type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; C
 
 const build = (context: Record<string, string> = {}): CibaApp =>
   buildCibaApp(
-    new App({ context: { 'ciba:bundling': 'stub', 'ciba:tenants': 'infra/tenants.example.json', ...context } }),
+    new App({ context: { 'ciba:bundling': 'stub', 'ciba:tenants': 'test/fixtures/infra-tenants.json', ...context } }),
   );
 
 let app: CibaApp;
@@ -167,6 +168,7 @@ describe('service stack: functions', () => {
         'CIBA_KMS_ALIAS_PREFIX',
         'CIBA_LEDGER_TABLE',
         'CIBA_PUBLIC_URL',
+        'CIBA_SCHEDULER_DEAD_LETTER_ARN',
         'CIBA_SCHEDULER_GROUP',
         'CIBA_SCHEDULER_ROLE_ARN',
         'CIBA_SCHEDULER_TARGET_ARN',
@@ -188,20 +190,41 @@ describe('service stack: functions', () => {
 });
 
 describe('service stack: API', () => {
-  it('has one route per ROUTES entry, admin routes IAM authorized and the others open to the function', () => {
+  const routeKeysOf = (t: Template) =>
+    Object.values(t.findResources('AWS::ApiGatewayV2::Route')).map(
+      (r) => (r.Properties as { RouteKey: string }).RouteKey,
+    );
+
+  it('has one route per ROUTES entry but the console, admin routes IAM authorized and the others open to the function', () => {
     const routes = Object.values(service.findResources('AWS::ApiGatewayV2::Route')).map(
       (r) => r.Properties as { RouteKey: string; AuthorizationType?: string },
     );
-    expect(routes.map((r) => r.RouteKey).sort()).toEqual(ROUTES.map((r) => `${r.method} ${r.path}`).sort());
-    for (const route of ROUTES) {
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(
+      ROUTES.filter((r) => !r.console)
+        .map((r) => `${r.method} ${r.path}`)
+        .sort(),
+    );
+    for (const route of ROUTES.filter((r) => !r.console)) {
       const found = routes.find((r) => r.RouteKey === `${route.method} ${route.path}`)!;
       expect([route.path, found.AuthorizationType ?? 'NONE']).toEqual([route.path, route.admin ? 'AWS_IAM' : 'NONE']);
     }
   });
 
+  it('has the console routes only with the console flag, and then gives the web function what the console runs', () => {
+    const consoleRoutes = ROUTES.filter((r) => r.console).map((r) => `${r.method} ${r.path}`);
+    expect(consoleRoutes.length).toBeGreaterThan(0);
+    expect(routeKeysOf(service).filter((k) => consoleRoutes.includes(k))).toEqual([]);
+    const withConsole = build({ 'ciba:console': 'true' });
+    expect(
+      routeKeysOf(Template.fromStack(withConsole.service))
+        .filter((k) => consoleRoutes.includes(k))
+        .sort(),
+    ).toEqual([...consoleRoutes].sort());
+  });
+
   it('sends each route to the function named in ROUTES', () => {
     const resources = service.toJSON().Resources as Resources;
-    for (const route of ROUTES) {
+    for (const route of ROUTES.filter((r) => !r.console)) {
       const [, r] = Object.entries(resources).find(
         ([, x]) => x.Type === 'AWS::ApiGatewayV2::Route' && x.Properties.RouteKey === `${route.method} ${route.path}`,
       )!;
@@ -284,7 +307,9 @@ describe('service stack: tenants', () => {
 
   it('lets the scheduling functions create schedules in the deployment group and pass only the scheduler role', () => {
     service.hasResourceProperties('AWS::Scheduler::ScheduleGroup', { Name: 'ciba' });
-    for (const name of ['bc-authorize', 'callback']) {
+    // The device function too: a decided ping/push request whose event the bus refused starts its callback through
+    // a schedule (publishDecision).
+    for (const name of ['bc-authorize', 'callback', 'device']) {
       const statements = statementsOf(name);
       const create = statements.find((s) => s.Sid === 'OneTimeSchedules')!;
       expect(JSON.stringify(create.Resource)).toContain(':schedule/ciba/*');
@@ -292,6 +317,34 @@ describe('service stack: tenants', () => {
       expect(pass.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } });
     }
     expect(statementsOf('token').some((s) => s.Sid === 'OneTimeSchedules')).toBe(false);
+  });
+
+  it('gives runtime schedules a dead-letter queue the scheduler role may send to', () => {
+    const resources = service.toJSON().Resources as Resources;
+    const queueId = app.service.getLogicalId(app.service.scheduleDeadLetters.node.defaultChild as never);
+    const roleId = app.service.getLogicalId(app.service.schedulerRole.node.defaultChild as never);
+    const fnId = app.service.getLogicalId(app.service.functions.callback!.function.node.defaultChild as never);
+    const env = (resources[fnId]!.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env.CIBA_SCHEDULER_DEAD_LETTER_ARN).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+    const sends = Object.values(resources)
+      .filter(
+        (r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as { Ref: string }[]).some((x) => x.Ref === roleId),
+      )
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+      .filter((st) => [st.Action].flat().includes('sqs:SendMessage'));
+    expect(sends.map((st) => st.Resource)).toEqual([{ 'Fn::GetAtt': [queueId, 'Arn'] }]);
+  });
+
+  it('grants the provisioner read on a tenant Web Push secret and names only the secret in the resource', () => {
+    service.hasResourceProperties('Custom::CibaTenantSettings', {
+      TenantId: 'acme',
+      WebPush: JSON.stringify({ subject: 'mailto:ops@acme.example', secret: 'ciba/acme/webpush' }),
+      WebPushVersion: '1',
+    });
+    const reads = statementsOf('tenant-provisioner').filter((st) =>
+      [st.Action].flat().includes('secretsmanager:GetSecretValue'),
+    );
+    expect(JSON.stringify(reads.map((st) => st.Resource))).toContain('secret:ciba/acme/webpush-??????');
   });
 
   it('retries failed callbacks in Lambda and keeps what still fails in a queue', () => {
@@ -389,6 +442,11 @@ describe('service stack: least privilege', () => {
     expect(who('sns:CreatePlatformApplication')).toEqual(['push-platforms']);
     expect(who('kms:Sign').sort()).toEqual(['callback', 'token']);
   });
+
+  it('lets bc-authorize read the tenant public keys (id_token_hint is verified with them), never sign', () => {
+    expect(actionsOf('bc-authorize')).toContain('kms:GetPublicKey');
+    expect(actionsOf('bc-authorize')).not.toContain('kms:Sign');
+  });
 });
 
 describe('service stack: operator console', () => {
@@ -429,6 +487,20 @@ describe('service stack: alarms', () => {
         expect.stringContaining('bank: events EventBridge could not deliver'),
       ]),
     );
+  });
+});
+
+describe('synth output the CLI prints', () => {
+  it('warns on a stack (the CDK CLI prints stack annotations, not the App) when the example tenants file is used', () => {
+    const example = build({ 'ciba:tenants': 'infra/tenants.example.json' });
+    Annotations.fromStack(example.service).hasWarning('*', Match.stringLikeRegexp('tenants.example.json'));
+    expect(Annotations.fromStack(app.service).findWarning('*', Match.stringLikeRegexp('tenants.example.json'))).toEqual(
+      [],
+    );
+  });
+
+  it('names no secret in the example tenants file: deploying it needs nothing created beforehand', () => {
+    expect(readFileSync('infra/tenants.example.json', 'utf8')).not.toMatch(/"secret"/);
   });
 });
 

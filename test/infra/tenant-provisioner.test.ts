@@ -23,6 +23,10 @@ const memoryDirectory = () => {
   return { tenants, directory };
 };
 
+const noSecrets = async (id: string): Promise<string> => {
+  throw new Error(`no secret ${id}`);
+};
+
 const base = {
   ServiceToken: 'arn:aws:lambda:eu-west-1:111122223333:function:provider',
   ResponseURL: 'https://cloudformation-custom-resource-response.example',
@@ -40,9 +44,68 @@ const props = (settings: object, onDelete = 'retain') => ({
 });
 
 describe('tenant provisioner', () => {
+  it('turns Web Push on with the VAPID keys read from the named secret at deployment', async () => {
+    const { tenants, directory } = memoryDirectory();
+    const keys = {
+      publicKey: `B${'a'.repeat(86)}`,
+      privateKey: 'k'.repeat(43),
+    };
+    const read: string[] = [];
+    const handler = createHandler({
+      directory,
+      readSecret: async (id) => {
+        read.push(id);
+        return JSON.stringify(keys);
+      },
+      clock: { now: () => NOW },
+      logger: silentLogger,
+    });
+    await handler({
+      ...base,
+      RequestType: 'Create',
+      ResourceProperties: {
+        ...props({ display_name: 'ACME' }),
+        WebPush: JSON.stringify({ subject: 'mailto:ops@acme.example', secret: 'ciba/acme/webpush' }),
+        WebPushVersion: '1',
+      },
+    } as CloudFormationCustomResourceEvent);
+    expect(read).toEqual(['ciba/acme/webpush']);
+    expect(tenants.get('acme')!.settings.webPush).toEqual({
+      subject: 'mailto:ops@acme.example',
+      vapidPublicKey: keys.publicKey,
+      vapidPrivateKey: keys.privateKey,
+    });
+  });
+
+  it('fails the deployment when the Web Push secret does not hold a VAPID key pair, and stores nothing', async () => {
+    const { tenants, directory } = memoryDirectory();
+    const handler = createHandler({
+      directory,
+      readSecret: async () => JSON.stringify({ publicKey: 'short', privateKey: 'short' }),
+      clock: { now: () => NOW },
+      logger: silentLogger,
+    });
+    await expect(
+      handler({
+        ...base,
+        RequestType: 'Create',
+        ResourceProperties: {
+          ...props({}),
+          WebPush: JSON.stringify({ subject: 'mailto:ops@acme.example', secret: 'ciba/acme/webpush' }),
+        },
+      } as CloudFormationCustomResourceEvent),
+    ).rejects.toThrow(/vapid_public_key/);
+    expect(tenants.size).toBe(0);
+  });
+
   it('creates the tenant with the file settings over the defaults', async () => {
     const { tenants, directory } = memoryDirectory();
-    const handler = createHandler({ directory, clock: { now: () => NOW }, logger: silentLogger });
+    const handler = createHandler({
+      directory,
+      readSecret: noSecrets,
+      clock: { now: () => NOW },
+      logger: silentLogger,
+    });
 
     const out = await handler({
       ...base,
@@ -78,7 +141,12 @@ describe('tenant provisioner', () => {
       createdAt: 1,
       updatedAt: 2,
     });
-    const handler = createHandler({ directory, clock: { now: () => NOW }, logger: silentLogger });
+    const handler = createHandler({
+      directory,
+      readSecret: noSecrets,
+      clock: { now: () => NOW },
+      logger: silentLogger,
+    });
 
     await handler({
       ...base,
@@ -102,7 +170,12 @@ describe('tenant provisioner', () => {
   ])('on delete with OnDelete=%s keeps the tenant: %s', async (onDelete, kept) => {
     const { tenants, directory } = memoryDirectory();
     tenants.set('acme', { tenantId: 'acme', settings: DEFAULT_TENANT_SETTINGS, createdAt: 1, updatedAt: 2 });
-    const handler = createHandler({ directory, clock: { now: () => NOW }, logger: silentLogger });
+    const handler = createHandler({
+      directory,
+      readSecret: noSecrets,
+      clock: { now: () => NOW },
+      logger: silentLogger,
+    });
 
     const out = await handler({
       ...base,
@@ -117,7 +190,12 @@ describe('tenant provisioner', () => {
 
   it('refuses development mode in AWS', async () => {
     const { directory } = memoryDirectory();
-    const handler = createHandler({ directory, clock: { now: () => NOW }, logger: silentLogger });
+    const handler = createHandler({
+      directory,
+      readSecret: noSecrets,
+      clock: { now: () => NOW },
+      logger: silentLogger,
+    });
     await expect(
       handler({
         ...base,

@@ -11,6 +11,7 @@ export const AWS_ENV = {
   schedulerGroup: 'CIBA_SCHEDULER_GROUP',
   schedulerTargetArn: 'CIBA_SCHEDULER_TARGET_ARN',
   schedulerRoleArn: 'CIBA_SCHEDULER_ROLE_ARN',
+  schedulerDeadLetterArn: 'CIBA_SCHEDULER_DEAD_LETTER_ARN',
   deadLetterQueueUrl: 'CIBA_DEAD_LETTER_QUEUE_URL',
   publicUrl: 'CIBA_PUBLIC_URL',
 } as const;

@@ -9,5 +9,6 @@ export const scheduler = (env: Env, base: BaseAwsDeps) =>
     groupName: required(env, AWS_ENV.schedulerGroup),
     targetArn: required(env, AWS_ENV.schedulerTargetArn),
     roleArn: required(env, AWS_ENV.schedulerRoleArn),
+    deadLetterArn: required(env, AWS_ENV.schedulerDeadLetterArn),
     clock: base.clock,
   });

@@ -25,6 +25,7 @@ const ENV = {
   CIBA_SCHEDULER_GROUP: 'ciba',
   CIBA_SCHEDULER_TARGET_ARN: 'arn:aws:lambda:eu-west-1:111122223333:function:ciba-callback',
   CIBA_SCHEDULER_ROLE_ARN: 'arn:aws:iam::111122223333:role/ciba-scheduler',
+  CIBA_SCHEDULER_DEAD_LETTER_ARN: 'arn:aws:sqs:eu-west-1:111122223333:ciba-schedule-dead-letters',
   CIBA_DEAD_LETTER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/111122223333/ciba-callback-failures',
 };
 

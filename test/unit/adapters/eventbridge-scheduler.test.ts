@@ -8,6 +8,7 @@ const scheduler = mockClient(SchedulerClient);
 const NOW = Date.UTC(2025, 5, 15, 12, 0, 0);
 const FN = 'arn:aws:lambda:eu-west-1:111122223333:function:ciba-callback';
 const ROLE = 'arn:aws:iam::111122223333:role/ciba-scheduler';
+const DLQ = 'arn:aws:sqs:eu-west-1:111122223333:ciba-schedule-dead-letters';
 
 const adapter = () =>
   new EventBridgeScheduler({
@@ -15,6 +16,7 @@ const adapter = () =>
     groupName: 'ciba',
     targetArn: FN,
     roleArn: ROLE,
+    deadLetterArn: DLQ,
     clock: { now: () => NOW },
   });
 
@@ -41,6 +43,8 @@ describe('EventBridgeScheduler', () => {
         RoleArn: ROLE,
         Input: expect.any(String),
         RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
+        // After the retries, the event goes to the dead-letter queue instead of vanishing.
+        DeadLetterConfig: { Arn: DLQ },
       },
     });
     expect(JSON.parse(input.Target!.Input!)).toMatchObject({

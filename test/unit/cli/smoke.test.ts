@@ -1,4 +1,4 @@
-import { calculateJwkThumbprint, EmbeddedJWK, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, EmbeddedJWK, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../../lib/cli/main.ts';
 import { testContext } from './context.ts';
@@ -88,8 +88,10 @@ const fakeService = async (options: { deny?: boolean } = {}) => {
     const [id, secret] = Buffer.from(String(req.headers['authorization']).slice(6), 'base64').toString().split(':');
     if (!id || clients.get(id) !== secret) return { status: 401, body: { error: 'invalid_client' } };
     if (path === '/demo/bc-authorize') {
+      // The hint names the user: login_hint, or the sub of an id_token_hint or login_hint_token.
+      const hinted = form['id_token_hint'] ?? form['login_hint_token'];
       requests.set(`r${++n}`, {
-        sub: form['login_hint']!,
+        sub: form['login_hint'] ?? String(decodeJwt(hinted!).sub),
         clientId: id,
         binding: form['binding_message']!,
         status: 'pending',
@@ -123,7 +125,7 @@ describe('ciba smoke', () => {
     close = undefined;
   });
 
-  it('passes every step of a poll flow and cleans up', async () => {
+  it('passes every step of the poll flows (each hint, a denial) and cleans up what it created', async () => {
     const { server, deleted } = await fakeService();
     close = server.close;
     const t = testContext({ env: { CIBA_ADMIN_TOKEN: 'adm' } });
@@ -134,17 +136,23 @@ describe('ciba smoke', () => {
     for (const step of [
       'discovery',
       'enroll device',
-      'approve on the device',
-      'redeem tokens',
-      'verify ID token',
+      'login_hint: approve on the device',
+      'login_hint: redeem tokens',
+      'login_hint: verify ID token',
+      'id_token_hint: verify ID token',
+      'login_hint_token: the denial reaches the client',
       'delete client',
       'revoke device',
+      'delete user',
     ]) {
       expect(t.stdout()).toContain(`PASS ${step}`);
     }
-    expect(deleted).toHaveLength(2);
-    expect(deleted[0]).toMatch(/^\/admin\/tenants\/demo\/users\/smoke-[a-z0-9]+\/devices\//);
-    expect(deleted[1]).toBe('/admin/tenants/demo/clients/c1');
+    expect(t.stdout()).toContain('SKIP ping');
+    expect(deleted).toEqual([
+      expect.stringMatching(/^\/admin\/tenants\/demo\/users\/ciba-smoke\/devices\//),
+      expect.stringMatching(/^\/admin\/tenants\/demo\/clients\/c\d+$/),
+      '/admin/tenants/demo/users/ciba-smoke',
+    ]);
   });
 
   it('reports the failing step, still cleans up, and exits 1', async () => {
@@ -155,7 +163,7 @@ describe('ciba smoke', () => {
     expect(code).toBe(1);
     const report = JSON.parse(t.stdout());
     expect(report.result).toBe('FAIL');
-    expect(report.steps.find((s: { ok: boolean }) => !s.ok).step).toBe('approve on the device');
-    expect(deleted).toHaveLength(2);
+    expect(report.steps.find((s: { ok: boolean }) => !s.ok).step).toBe('login_hint: approve on the device');
+    expect(deleted).toHaveLength(3);
   });
 });

@@ -1,0 +1,147 @@
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import * as client from 'openid-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AwsError } from './fakes/endpoint.ts';
+import { pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
+
+/**
+ * Ping and push through the AWS shape: the device's decision goes on the bus, the tenant's EventBridge rule invokes
+ * the callback function, which calls the client's HTTPS endpoint (a loopback receiver at a public address), retries
+ * through Scheduler, dead-letters to SQS, and pushes expired_token when a schedule fires at the request's expiry.
+ */
+describe('ping and push on the AWS shape', () => {
+  let shape: Shape;
+  let rpHost: Receiver;
+
+  beforeAll(async () => {
+    shape = await startShape();
+    rpHost = await Receiver.start(shape.cloud, shape.pki, 'rp.example.com');
+  }, 300_000);
+  afterAll(async () => {
+    await rpHost?.stop();
+    await shape?.stop();
+  });
+  afterEach(() => shape.cloud.expectNoDenials());
+
+  const pingClient = async (mode: 'ping' | 'push', answers: number[] = []) => {
+    const endpoint = rpHost.endpoint(answers);
+    const registered = await shape.registerClient('acme', {
+      backchannel_token_delivery_mode: mode,
+      backchannel_client_notification_endpoint: endpoint,
+    });
+    return { registered, endpoint, rp: await shape.relyingParty('acme', registered) };
+  };
+
+  it('ping: the approval reaches the client endpoint through EventBridge and the callback function; the client redeems', async () => {
+    const { registered, endpoint, rp } = await pingClient('ping');
+    const device = await shape.enrolledDevice('acme', 'carol', { type: 'fcm', token: 'fcm-carol' });
+    const ack = await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: 'carol',
+      binding_message: 'ping me',
+      client_notification_token: 'notify-0123456789abcdef',
+    });
+    await device.decide(pushedTxn(shape.cloud, 'fcm-carol'), 'approve');
+    await shape.cloud.settle();
+
+    const [callback] = rpHost.at(endpoint);
+    expect(callback?.headers.authorization).toBe('Bearer notify-0123456789abcdef');
+    expect(JSON.parse(callback!.body)).toEqual({ auth_req_id: ack.auth_req_id });
+    expect(shape.cloud.eventbridge.events.some((e) => e.event['detail-type'] === 'CIBA Request Decided')).toBe(true);
+    const tokens = await client.pollBackchannelAuthenticationGrant(rp, ack);
+    expect(tokens.claims()?.aud).toBe(registered.client_id);
+  });
+
+  it('ping: a failing endpoint is retried through Scheduler until it answers', async () => {
+    const { endpoint, rp } = await pingClient('ping', [500, 503, 204]);
+    const device = await shape.enrolledDevice('acme', 'dave', { type: 'fcm', token: 'fcm-dave' });
+    await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: 'dave',
+      binding_message: 'retry me',
+      client_notification_token: 'notify-0123456789abcdef',
+    });
+    await device.decide(pushedTxn(shape.cloud, 'fcm-dave'), 'approve');
+    await shape.cloud.settle();
+    expect(rpHost.at(endpoint)).toHaveLength(1);
+    const fired = shape.cloud.scheduler.fired.length;
+    await shape.cloud.advance(10 * 60_000);
+    expect(rpHost.at(endpoint)).toHaveLength(3);
+    expect(shape.cloud.scheduler.fired.length).toBe(fired + 2);
+    expect(shape.cloud.scheduler.lost).toEqual([]);
+  });
+
+  it('ping: an endpoint that never answers 2xx ends in the callback-failures queue, without token or body', async () => {
+    const { registered, endpoint, rp } = await pingClient('ping', [500]);
+    const device = await shape.enrolledDevice('acme', 'erin', { type: 'fcm', token: 'fcm-erin' });
+    await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: 'erin',
+      binding_message: 'never',
+      client_notification_token: 'notify-0123456789abcdef',
+    });
+    await device.decide(pushedTxn(shape.cloud, 'fcm-erin'), 'approve');
+    await shape.cloud.advance(60 * 60_000);
+    expect(rpHost.at(endpoint)).toHaveLength(3); // callback_max_attempts in the tenants file
+    const queueUrl = shape.cloud.fn('callback').environment.CIBA_DEAD_LETTER_QUEUE_URL!;
+    const letters = shape.cloud.sqs.byUrl(queueUrl).messages.map((m) => JSON.parse(m.body));
+    const letter = letters.find((l) => l.client_id === registered.client_id);
+    expect(letter).toMatchObject({ tenant_id: 'acme', delivery_mode: 'ping', endpoint });
+    expect(letter.attempts).toHaveLength(3);
+    expect(JSON.stringify(letter)).not.toContain('notify-0123456789abcdef');
+  });
+
+  it('push: the tokens are delivered to the endpoint and verify against the JWKS', async () => {
+    const { registered, endpoint, rp } = await pingClient('push');
+    const device = await shape.enrolledDevice('acme', 'frank', { type: 'fcm', token: 'fcm-frank' });
+    const ack = await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: 'frank',
+      binding_message: 'push me',
+      client_notification_token: 'notify-0123456789abcdef',
+    });
+    await device.decide(pushedTxn(shape.cloud, 'fcm-frank'), 'approve');
+    await shape.cloud.settle();
+    const body = JSON.parse(rpHost.at(endpoint)[0]!.body);
+    expect(body).toMatchObject({ auth_req_id: ack.auth_req_id, token_type: 'Bearer' });
+    const jwks = createLocalJWKSet(await (await fetch(`${shape.issuer('acme')}/.well-known/jwks.json`)).json());
+    const { payload } = await jwtVerify(body.id_token, jwks, { audience: registered.client_id });
+    expect(payload.sub).toBe('frank');
+  });
+
+  it('push: a request nobody decides pushes expired_token when its schedule fires at the expiry', async () => {
+    const { endpoint, rp } = await pingClient('push');
+    await shape.enrolledDevice('acme', 'grace', { type: 'fcm', token: 'fcm-grace' });
+    const ack = await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: 'grace',
+      binding_message: 'ignore me',
+      client_notification_token: 'notify-0123456789abcdef',
+    });
+    await shape.cloud.settle();
+    expect(rpHost.at(endpoint)).toHaveLength(0);
+    await shape.cloud.advance((ack.expires_in + 10) * 1000);
+    const [pushed] = rpHost.at(endpoint);
+    expect(JSON.parse(pushed!.body)).toMatchObject({ auth_req_id: ack.auth_req_id, error: 'expired_token' });
+  });
+
+  it('a decision whose event the bus refuses still reaches the client, through a schedule the device function creates', async () => {
+    const { endpoint, rp } = await pingClient('ping');
+    const device = await shape.enrolledDevice('acme', 'heidi', { type: 'fcm', token: 'fcm-heidi' });
+    const ack = await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: 'heidi',
+      binding_message: 'bus down',
+      client_notification_token: 'notify-0123456789abcdef',
+    });
+    const txn = pushedTxn(shape.cloud, 'fcm-heidi');
+    shape.cloud.eventbridge.outage = new AwsError('InternalException', 'EventBridge is unavailable', 500, false);
+    try {
+      expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' });
+    } finally {
+      shape.cloud.eventbridge.outage = undefined;
+    }
+    await shape.cloud.advance(60_000);
+    expect(JSON.parse(rpHost.at(endpoint)[0]!.body)).toEqual({ auth_req_id: ack.auth_req_id });
+  });
+});

@@ -1,0 +1,189 @@
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTION_ACCESS, type FunctionAccess } from '../../infra/function-access.ts';
+import { bundleOperations, someAllowNames } from './bundle-operations.ts';
+import { AwsShape } from './cloud.ts';
+import { AwsError } from './fakes/endpoint.ts';
+import { pushSecrets } from './fixtures.ts';
+import { pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
+import { bundledAssembly, variantAssembly } from './synth.ts';
+
+/**
+ * The permissions a flow needs are in the template, and a missing one fails here naming function, action and
+ * resource: the CDK app synthesized with one grant removed (infra/function-access.ts), then the flow that needs it.
+ */
+describe('a grant removed from the CDK code fails the flow that needs it, naming function, action and resource', () => {
+  let shape: Shape;
+
+  /** One variant without two grants: bc-authorize's tenant keys and the device function's schedules. */
+  beforeAll(async () => {
+    const removed: [keyof typeof FUNCTION_ACCESS, keyof FunctionAccess][] = [
+      ['bc-authorize', 'keys'],
+      ['device', 'schedules'],
+    ];
+    const dir = await variantAssembly({}, () => {
+      const before = removed.map(([fn, key]) => [fn, key, FUNCTION_ACCESS[fn][key]] as const);
+      for (const [fn, key] of removed) delete FUNCTION_ACCESS[fn][key];
+      return () => {
+        for (const [fn, key, value] of before) (FUNCTION_ACCESS[fn] as Record<string, unknown>)[key] = value;
+      };
+    });
+    shape = await startShape({ dir });
+  }, 300_000);
+  afterAll(() => shape?.stop());
+
+  it('bc-authorize without the tenant keys: id_token_hint answers 500 and the refused call is kms:GetPublicKey', async () => {
+    const registered = await shape.registerClient('acme');
+    const device = await shape.enrolledDevice('acme', 'ivan', { type: 'fcm', token: 'fcm-ivan' });
+    const rp = await shape.relyingParty('acme', registered);
+    // An ID token from the token function (which can still sign) names the user.
+    const first = await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: 'ivan',
+      binding_message: 'one',
+    });
+    await device.decide(pushedTxn(shape.cloud, 'fcm-ivan'), 'approve');
+    const idToken = (await client.pollBackchannelAuthenticationGrant(rp, first)).id_token!;
+    shape.cloud.takeDenials();
+
+    const res = await fetch(`${shape.issuer('acme')}/bc-authorize`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ scope: 'openid', id_token_hint: idToken, binding_message: 'two' }),
+    });
+    // Before the fix the refusal was swallowed into a 400 blaming the hint; now it is a 500 the alarm sees.
+    expect(res.status).toBe(500);
+    const denials = shape.cloud.takeDenials();
+    expect(denials).toEqual([
+      expect.objectContaining({
+        function: shape.cloud.fn('bc-authorize').name,
+        action: 'kms:GetPublicKey',
+        resource: expect.stringMatching(/^arn:aws:kms:eu-west-1:123456789012:key\//),
+      }),
+    ]);
+    expect(denials[0]!.message).toMatch(/is not authorized to perform: kms:GetPublicKey on resource: arn:aws:kms:/);
+    expect(shape.cloud.lambda.logsOf(shape.cloud.fn('bc-authorize').name).join('\n')).toMatch(/AccessDeniedException/);
+  });
+
+  it('device without schedules: the decision answers 5xx while the bus is down, the refused call is scheduler:CreateSchedule', async () => {
+    const receiver = await Receiver.start(shape.cloud, shape.pki, 'rp.example.com');
+    try {
+      const registered = await shape.registerClient('acme', {
+        backchannel_token_delivery_mode: 'ping',
+        backchannel_client_notification_endpoint: receiver.endpoint(),
+      });
+      const device = await shape.enrolledDevice('acme', 'judy', { type: 'fcm', token: 'fcm-judy' });
+      const rp = await shape.relyingParty('acme', registered);
+      await client.initiateBackchannelAuthentication(rp, {
+        scope: 'openid',
+        login_hint: 'judy',
+        binding_message: 'bus down',
+        client_notification_token: 'notify-0123456789abcdef',
+      });
+      shape.cloud.takeDenials();
+      shape.cloud.eventbridge.outage = new AwsError('InternalException', 'EventBridge is unavailable', 500, false);
+      await expect(device.decide(pushedTxn(shape.cloud, 'fcm-judy'), 'approve')).rejects.toMatchObject({
+        status: expect.any(Number),
+      });
+      expect(shape.cloud.takeDenials()).toEqual([
+        expect.objectContaining({
+          function: shape.cloud.fn('device').name,
+          action: 'scheduler:CreateSchedule',
+          resource: expect.stringMatching(/^arn:aws:scheduler:eu-west-1:123456789012:schedule\/ciba\//),
+        }),
+      ]);
+    } finally {
+      shape.cloud.eventbridge.outage = undefined;
+      await receiver.stop();
+    }
+  });
+});
+
+/**
+ * Operations compiled into a bundle that its role does not allow, each because the function never calls it: the
+ * adapters are shared classes (one store adapter for every table operation, one KMS adapter for verifying, signing
+ * and MACs, one SNS notifier for registering and publishing), so a bundle carries methods its handler never reaches.
+ * The dynamic flows prove what each function does call; this list keeps the rest explicit. A new operation that is
+ * neither allowed nor listed here fails the test.
+ */
+const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
+  '*': {
+    'dynamodb:DescribeEndpoints': 'SDK-internal endpoint discovery, off unless endpointDiscoveryEnabled is set',
+    'dynamodb:Scan':
+      'DynamoDbStore.openCallbacks: a local-mode ledger scan (lib/local/recover-timers.ts), never called in AWS',
+  },
+  discovery: {
+    'dynamodb:PutItem': 'the store adapter: discovery only reads tenants and keys',
+    'dynamodb:UpdateItem': 'the store adapter: discovery only reads',
+    'dynamodb:DeleteItem': 'the store adapter: discovery only reads',
+    'dynamodb:BatchWriteItem': 'the store adapter: discovery only reads',
+    'kms:Sign': 'KmsKeys: discovery only publishes public keys',
+    'kms:GenerateMac': 'KmsKeys: discovery authenticates no client',
+  },
+  userinfo: {
+    'dynamodb:PutItem': 'the store adapter: userinfo only reads',
+    'dynamodb:UpdateItem': 'the store adapter: userinfo only reads',
+    'dynamodb:DeleteItem': 'the store adapter: userinfo only reads',
+    'dynamodb:BatchWriteItem': 'the store adapter: userinfo only reads',
+    'kms:Sign': 'KmsKeys: userinfo verifies access tokens, signs nothing',
+    'kms:GenerateMac': 'KmsKeys: userinfo authenticates no client',
+  },
+  admin: { 'kms:Sign': 'KmsKeys: the admin API signs no token' },
+  web: {
+    'dynamodb:PutItem': 'the store adapter: without the console the web function only reads tenants',
+    'dynamodb:UpdateItem': 'the store adapter: see above',
+    'dynamodb:DeleteItem': 'the store adapter: see above',
+    'dynamodb:BatchWriteItem': 'the store adapter: see above',
+    'kms:Sign': 'the console (off by default; with ciba:console the web role gets token access)',
+    'kms:GetPublicKey': 'the console, see above',
+    'kms:GenerateMac': 'the console, see above',
+    'events:PutEvents': 'the console, see above',
+    'sns:Publish': 'the console, see above',
+    'sns:CreatePlatformEndpoint': 'the console, see above',
+    'sns:SetEndpointAttributes': 'the console, see above',
+    'scheduler:CreateSchedule': 'the console, see above',
+    'sqs:SendMessage': 'the console, see above',
+  },
+  device: { 'sns:Publish': 'SnsDeviceNotifier: the device API registers endpoints and never notifies' },
+  'bc-authorize': {
+    'kms:Sign': 'KmsKeys: bc-authorize verifies id_token_hint, signs nothing',
+    'sns:CreatePlatformEndpoint': 'SnsDeviceNotifier: bc-authorize publishes and never registers',
+    'sns:SetEndpointAttributes': 'SnsDeviceNotifier: see above',
+  },
+  callback: { 'kms:GenerateMac': 'KmsKeys: the callback function authenticates no client' },
+};
+
+describe('the SDK operations compiled into every bundle, against its role', () => {
+  let cloud: AwsShape;
+
+  beforeAll(async () => {
+    cloud = await AwsShape.start({ assembly: await bundledAssembly(), secrets: pushSecrets() });
+  }, 300_000);
+  afterAll(() => cloud?.stop());
+
+  it('finds no operation its role does not allow, except those listed as never called (with the reason)', () => {
+    const unexplained: string[] = [];
+    const stale: string[] = [];
+    for (const fn of cloud.lambda.functions.values()) {
+      const service = fn.environment.POWERTOOLS_SERVICE_NAME?.replace(/^ciba-/, '');
+      if (!service) continue; // the CDK Provider framework's own function
+      const policies = cloud.policiesOf(fn.roleArn);
+      const listed = { ...COMPILED_NEVER_CALLED['*'], ...COMPILED_NEVER_CALLED[service] };
+      const operations = bundleOperations(fn.codeDir);
+      expect(operations.length).toBeGreaterThan(0);
+      for (const operation of operations) {
+        if (someAllowNames(policies, operation)) continue;
+        if (!listed[operation]) unexplained.push(`${service}: ${operation}`);
+      }
+      for (const operation of Object.keys(COMPILED_NEVER_CALLED[service] ?? {})) {
+        if (!operations.includes(operation) || someAllowNames(policies, operation))
+          stale.push(`${service}: ${operation}`);
+      }
+    }
+    expect(unexplained).toEqual([]);
+    expect(stale).toEqual([]);
+  });
+});

@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+/**
+ * The cloud assembly the AWS-shape tests run: the CDK app synthesized in-process with aws-cdk-lib's App (what `npm
+ * run synth` does, offline, esbuild bundling), once for all test files: cached under node_modules/.cache, keyed by a
+ * hash of everything that goes into it (infra, functions, lib, the lock file, the tenants fixture). A test file that
+ * finds no cache synthesizes under a lock; the others wait for it.
+ *
+ * Variants (a context flag, a grant removed) synthesize with `ciba:bundling=stub` (templates only, seconds) and run the
+ * bundles of the cached assembly, matched by stack and logical id (test/aws/cloud.ts).
+ */
+
+export const TENANTS_FIXTURE = 'test/aws/tenants.json';
+const CACHE = 'node_modules/.cache/ciba-aws-shape';
+const INPUTS = ['infra', 'functions', 'lib', 'package-lock.json', 'cdk.json', TENANTS_FIXTURE, 'test/aws/synth.ts'];
+/** Never in a bundle: build output, local mode (test/infra/bundles.test.ts forbids it), the CLI. */
+const SKIP = new Set(['node_modules', 'dist', '.data', 'lib/local', 'lib/cli']);
+
+const files = (path: string): string[] => {
+  if (!existsSync(path)) return [];
+  if (statSync(path).isFile()) return [path];
+  return readdirSync(path)
+    .filter((name) => !SKIP.has(name) && !SKIP.has(join(path, name)))
+    .sort()
+    .flatMap((name) => files(join(path, name)));
+};
+
+/** A hash of every input file's path and contents. */
+export const sourceHash = (): string => {
+  const hash = createHash('sha256');
+  for (const file of INPUTS.flatMap(files))
+    hash.update(relative('.', file)).update('\0').update(readFileSync(file)).update('\0');
+  return hash.digest('hex').slice(0, 16);
+};
+
+/** Synthesizes the CDK app into `outdir` in this process (no CLI): the same `buildCibaApp` the CLI runs. */
+export const synthesize = async (outdir: string, context: Record<string, string> = {}): Promise<void> => {
+  const { App } = await import('aws-cdk-lib');
+  const { buildCibaApp } = await import('../../infra/ciba-app.ts');
+  const app = new App({ outdir, context: { 'ciba:tenants': TENANTS_FIXTURE, ...context } });
+  buildCibaApp(app);
+  app.synth();
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The cached, fully bundled assembly for the current sources (synthesized here when missing). */
+export const bundledAssembly = async (): Promise<string> => {
+  const dir = join(CACHE, sourceHash());
+  const lock = `${dir}.lock`;
+  for (;;) {
+    if (existsSync(join(dir, 'manifest.json'))) return dir;
+    mkdirSync(CACHE, { recursive: true });
+    try {
+      mkdirSync(lock);
+    } catch {
+      // Another test file is synthesizing: wait for it (a lock older than 10 minutes is left over from a crash).
+      if (Date.now() - statSync(lock).mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
+      await sleep(500);
+      continue;
+    }
+    try {
+      const building = `${dir}.building-${process.pid}`;
+      rmSync(building, { recursive: true, force: true });
+      await synthesize(building);
+      renameSync(building, dir);
+      // Older assemblies are of sources that changed since: keep the cache to the current one.
+      for (const name of readdirSync(CACHE)) {
+        if (name === dir.split('/').pop() || name.endsWith('.lock') || name === 'variants' || name === 'CACHEDIR.TAG')
+          continue;
+        rmSync(join(CACHE, name), { recursive: true, force: true });
+      }
+      writeFileSync(join(CACHE, 'CACHEDIR.TAG'), 'Signature: 8a477f597d28d172789f06886806bc55\n');
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  }
+};
+
+let variants = 0;
+
+/** A template-only variant of the app (stub bundling) in a fresh directory; its functions run the cached bundles. */
+export const variantAssembly = async (context: Record<string, string>, change?: () => () => void): Promise<string> => {
+  const dir = join(CACHE, 'variants', `${process.pid}-${++variants}`);
+  rmSync(dir, { recursive: true, force: true });
+  const undo = change?.();
+  try {
+    await synthesize(dir, { 'ciba:bundling': 'stub', ...context });
+  } finally {
+    undo?.();
+  }
+  return dir;
+};
