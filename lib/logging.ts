@@ -47,7 +47,7 @@ export const jsonLogger = (opts: { level?: Level; write?: (line: string) => void
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
- * DESIGN.md hardening rule 10: text from requests (device names, client names, hints...) cannot start a new log line
+ * SECURITY.md hardening rule 10: text from requests (device names, client names, hints...) cannot start a new log line
  * or a terminal escape sequence. Control characters (C0, DEL, C1: newline, carriage return, ESC...) and the Unicode
  * line and paragraph separators are written as escapes (`\n`, `\x1b`, `\u2028`); everything else as it is.
  */

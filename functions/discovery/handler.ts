@@ -16,7 +16,7 @@ export const createHandler = (deps: DiscoveryDeps) =>
     const tenantId = tenantParam(event);
     const tenant = await loadTenant(deps.store, tenantId);
     if (event.routeKey.endsWith('/jwks.json')) return json(200, await deps.keys.publicJwks(tenantId), CACHEABLE);
-    // Without CIBA_PUBLIC_URL the issuer follows the host the request names (DESIGN.md hardening rule 8): caches must
+    // Without CIBA_PUBLIC_URL the issuer follows the host the request names (SECURITY.md, hardening rule 8): caches must
     // keep one answer per host. The JWKS is the same under every host.
     const headers = deps.config.publicUrl ? CACHEABLE : { ...CACHEABLE, Vary: 'Host' };
     return json(200, discoveryDocument(tenant, issuerOf(event, deps.config, tenantId), deps.config), headers);

@@ -3,7 +3,7 @@ import { InvalidBindingMessage, InvalidRequest } from '../oauth/errors.ts';
 
 /**
  * Display strings: text a device shows to the person who decides (binding messages, client names, device names,
- * the tenant's display name, the user's name). One set of rules (DESIGN.md, hardening rules 5 and 10), so that what
+ * the tenant's display name, the user's name). One set of rules (SECURITY.md, hardening rules 5 and 10), so that what
  * the user reads is what it looks like: NFC-normalized, and refused when it holds
  *
  * - control (Cc), format (Cf: bidi overrides, zero width), private-use (Co), unassigned (Cn) or surrogate (Cs)
@@ -97,7 +97,7 @@ export const normalizeBindingMessage = (raw: string, maxLength: number): string 
   return message;
 };
 
-/** DESIGN.md hardening rule 5: `acr_values`, shown by the device, is at most 10 values. */
+/** SECURITY.md hardening rule 5: `acr_values`, shown by the device, is at most 10 values. */
 export const MAX_ACR_VALUES = 10;
 const ACR_VALUE = /^[\x21-\x7e]{1,255}$/;
 

@@ -2,7 +2,7 @@ import { parse } from 'lossless-json';
 import { InvalidRequest, type OAuthError } from '../oauth/errors.ts';
 
 /**
- * The one validation step for JSON input (DESIGN.md hardening rule 4): every JSON body (admin API, device API, the
+ * The one validation step for JSON input (SECURITY.md, hardening rule 4): every JSON body (admin API, device API, the
  * console) and every JSON value embedded in a request (`authorization_details`, request-object and assertion claims,
  * a JSON `login_hint`) is parsed here, before anything is stored or spent. JSON that parses but that the service
  * could not keep or compare safely is refused as the caller's 400:

@@ -96,7 +96,7 @@ LOOPBACK.addAddress('::1', 'ipv6');
 
 /**
  * Why a URL the service will call is refused, or undefined. `https` only; plain `http` only to a loopback host and
- * only in development mode (DESIGN.md); no fragment (RFC 7591 §2) and no user information (credentials do not
+ * only in development mode (docs/delivery-modes.md); no fragment (RFC 7591 §2) and no user information (credentials do not
  * belong in a URL the service stores and logs). Outside development mode no loopback name and no IP literal that is
  * not global unicast; names are resolved and their addresses checked at every call (GuardedOutboundHttp), which
  * also defeats DNS rebinding. `name` says which URL in the message (`jwks_uri`, `the device webhook`, ...).

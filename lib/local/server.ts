@@ -149,7 +149,7 @@ export interface LocalServerOptions {
   /** CIBA_PUBLIC_URL: every URL comes from it, so the Host header is not checked. */
   publicUrl?: string;
   /**
-   * DESIGN.md hardening rule 9: how long a client may take to send a request's headers, and the whole request with
+   * SECURITY.md hardening rule 9: how long a client may take to send a request's headers, and the whole request with
    * its body (default 10 s each); a connection that takes longer is closed.
    */
   requestTimeoutMs?: number;
@@ -178,7 +178,7 @@ const hostForm = (address: string) => {
 };
 
 /**
- * DESIGN.md hardening rule 8: the names a Host header may give this server, since the issuer and every URL derived
+ * SECURITY.md hardening rule 8: the names a Host header may give this server, since the issuer and every URL derived
  * from it are built from that header when CIBA_PUBLIC_URL is unset: loopback names, the address it is bound to, and
  * every address of the machine (and its host name) when it is bound to all interfaces.
  */

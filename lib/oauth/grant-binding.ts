@@ -16,7 +16,7 @@ export const grantBinding = (tenant: Pick<Tenant, 'generation'>, client: Pick<Cl
 
 /**
  * Whether a grant was earned under the tenant and client as they are now registered: false once either was deleted,
- * also when it was created again under the same id (DESIGN.md hardening rule 7).
+ * also when it was created again under the same id (SECURITY.md, hardening rule 7).
  */
 export const isGrantCurrent = (
   grant: GrantBinding,

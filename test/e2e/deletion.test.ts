@@ -1,5 +1,5 @@
 /**
- * DESIGN.md hardening rule 7: deleting something ends everything it issued. After DELETE of a client every
+ * SECURITY.md hardening rule 7: deleting something ends everything it issued. After DELETE of a client every
  * auth_req_id, refresh token and access token issued to it is dead (invalid_grant, introspection inactive, userinfo
  * 401), also for a client registered again under the same client_id; after DELETE of a tenant the same for everything
  * of the tenant, enrollment tickets and devices included, also when the tenant is created again; DELETE of a user

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md hardening rule 4: no input produces a 5xx. JSON with the keys `__proto__`, `constructor` or `prototype`
+ * SECURITY.md hardening rule 4: no input produces a 5xx. JSON with the keys `__proto__`, `constructor` or `prototype`
  * anywhere, numbers beyond the double range (`1e400`), integers above 2^53 and numbers DynamoDB cannot keep, in every
  * place the service reads JSON (admin and device bodies, `authorization_details`, request objects, client `jwks`,
  * tenant settings, Web Push subscriptions), get the endpoint's 400 and change nothing: no item written (a Scan of

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md hardening rule 12, user codes: stored as HMACs under a per-tenant secret (the tenant's HMAC key), never a
+ * SECURITY.md hardening rule 12, user codes: stored as HMACs under a per-tenant secret (the tenant's HMAC key), never a
  * bare hash; a code stored before as a bare SHA-256 keeps working and is rewritten. (Push-mode token responses, the
  * rule's other half, are tested where they wait: test/e2e/callback-flow.test.ts "rule 12".)
  */

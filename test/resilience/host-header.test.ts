@@ -1,5 +1,5 @@
 /**
- * DESIGN.md hardening rule 8: the Host header decides nothing a stranger controls. Without CIBA_PUBLIC_URL the
+ * SECURITY.md hardening rule 8: the Host header decides nothing a stranger controls. Without CIBA_PUBLIC_URL the
  * issuer (discovery, DPoP `htu`, enrollment URIs) comes from the Host header only when it names this server: a
  * loopback name or address with the port the request came in on. Any other Host is 421 and changes nothing.
  */

@@ -639,7 +639,7 @@ describe('arbitrary requests to every route', () => {
 });
 
 /**
- * DESIGN.md hardening rule 4, as a property: an otherwise valid body of every JSON route (and the JSON of
+ * SECURITY.md hardening rule 4, as a property: an otherwise valid body of every JSON route (and the JSON of
  * `authorization_details` at bc-authorize) with a hostile member put anywhere in it — a `__proto__`, `constructor`
  * or `prototype` key, a number beyond a double, above 2^53 or too small to keep — is the route's 400, with the route's
  * error code, and changes nothing: no rate budget, no pending slot, no ticket, no write at all but the device proof a

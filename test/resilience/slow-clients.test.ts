@@ -1,5 +1,5 @@
 /**
- * DESIGN.md hardening rule 9: slow clients cannot starve the server. A request takes a concurrency slot only once its
+ * SECURITY.md hardening rule 9: slow clients cannot starve the server. A request takes a concurrency slot only once its
  * body has arrived, and a client gets at most 10 s to send its headers and its whole request (lib/local/server.ts).
  * Before, 258 connections holding a partial body made every request answer 503 for Node's 300 s.
  */

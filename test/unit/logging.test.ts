@@ -90,7 +90,7 @@ describe('logLevel (CIBA_LOG_LEVEL)', () => {
   });
 });
 
-describe('log lines cannot be forged (DESIGN.md hardening rule 10)', () => {
+describe('log lines cannot be forged (SECURITY.md, hardening rule 10)', () => {
   const forged = 'x\n23:59:59 error FORGED\x1b[31m red\r\u2028\u009b2J';
   const capture = () => {
     const lines: string[] = [];

@@ -17,7 +17,7 @@ import {
  * and authorizes each table and index the request touches (`dynamodb:{Operation}` on the table's or the index's ARN)
  * before forwarding the request unchanged. Tables come from the template's AWS::DynamoDB::Table resources: keys,
  * attribute definitions, GSIs and their projections. dynalite has no TTL (`TimeToLiveSpecification` is skipped) and
- * no transactions; the code uses neither at run time (DESIGN.md).
+ * no transactions; the code uses neither at run time (docs/aws-shape.md).
  */
 export class FakeDynamoDb {
   #child?: ChildProcess;

@@ -18,7 +18,7 @@ const refusal = (raw: string, max = 64): OAuthError | undefined => {
   }
 };
 
-describe('binding messages (CIBA §7.1, DESIGN.md)', () => {
+describe('binding messages (CIBA §7.1, SECURITY.md hardening rule 5)', () => {
   it('normalizes to NFC: a decomposed é becomes the precomposed character', () => {
     const out = normalizeBindingMessage('Caf\u0065\u0301 4F-22', 64);
     expect(out).toBe('Caf\u00e9 4F-22');

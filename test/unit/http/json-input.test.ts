@@ -90,7 +90,9 @@ const ALLOWED_JSON_PARSE: Record<string, string> = {
     'the payload of an ID token this tenant signed (id_token_hint), after its signature',
   'lib/ciba/passkey.ts': "clientDataJSON's challenge (only compared; the WebAuthn library verifies the response)",
   'lib/oauth/mtls.ts': 'a quoted subjectAltName value of a TLS client certificate',
-  'lib/local/main.ts': "local mode's own state file (.data/local.json)",
+  'lib/local/state-file.ts': "local mode's own state file (.data/local.json), written by npm start",
+  'lib/local/store-owner.ts': "local mode's own running.json, written by the service that holds the store",
+  'functions/tenant-provisioner/settings.ts': "a Web Push secret in the deployment's Secrets Manager (custom resource)",
   'functions/push-platforms/handler.ts': 'a Secrets Manager secret of the deployment (custom resource)',
   'functions/tenant-provisioner/handler.ts': "the CDK tenants file's settings (CloudFormation custom resource)",
 };
