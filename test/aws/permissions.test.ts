@@ -153,7 +153,6 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
     'sns:CreatePlatformEndpoint': 'SnsDeviceNotifier: bc-authorize publishes and never registers',
     'sns:SetEndpointAttributes': 'SnsDeviceNotifier: see above',
   },
-  callback: { 'kms:GenerateMac': 'KmsKeys: the callback function authenticates no client' },
 };
 
 describe('the SDK operations compiled into every bundle, against its role', () => {

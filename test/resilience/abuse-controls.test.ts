@@ -4,6 +4,7 @@
  * single-use tickets are tested in test/e2e (conformance 26, device-api).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
 import { USER_CODE_LOCKOUT_SECONDS, USER_CODE_MAX_FAILURES, USER_CODE_MAX_FAILURES_PER_USER } from '../../lib/model.ts';
 import { expectError } from '../helpers/expect-error.ts';
 import {
@@ -245,7 +246,7 @@ describe('abuse controls', () => {
     }
     const coded = await newClient(fx.tenant, { backchannel_user_code_parameter: true });
     const pendingCount = async () => {
-      const item = (await scanTables(svc)).get(`ciba-ledger|QUOTA#TENANT#${fx.tenant}|`);
+      const item = (await scanTables(svc)).get(`${LEDGER_TABLE_DEFAULT}|QUOTA#TENANT#${fx.tenant}|`);
       return item ? Number(item.ps) : 0;
     };
     // One minute and one pending window (300 s) for the whole test, however long 1,000 requests take.
