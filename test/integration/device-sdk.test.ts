@@ -118,6 +118,7 @@ describe('the device SDK against the local server', () => {
     const wrong = await device.decide(tx!.txn, 'approve', { bindingCode: '4F-23' }).catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(InvalidBindingCode);
     expect((wrong as InvalidBindingCode).description).toContain('2 attempts left');
+    expect(wrong).toMatchObject({ attemptsLeft: 2, requestStatus: 'pending' });
     expect(await device.decide(tx!.txn, 'approve', { bindingCode: ' 4f22 ' })).toMatchObject({ status: 'approved' });
     expect((await poll(coded, first)).status).toBe(200);
 
@@ -130,6 +131,9 @@ describe('the device SDK against the local server', () => {
     }
     const last = await device.decide(tx2!.txn, 'approve', { bindingCode: 'CC-33' }).catch((e: unknown) => e);
     expect((last as InvalidBindingCode).description).toContain('denied');
+    // What a device decides on: the fields, as the wire carries them (docs/device-api.md).
+    expect(last).toMatchObject({ status: 400, attemptsLeft: 0, requestStatus: 'denied' });
+    expect((last as InvalidBindingCode).fields).toEqual({ attempts_left: 0, status: 'denied' });
     await expect(device.decide(tx2!.txn, 'approve', { bindingCode: 'Z9-K2' })).rejects.toBeInstanceOf(
       RequestNotPending,
     );
