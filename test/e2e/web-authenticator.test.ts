@@ -275,6 +275,70 @@ describe('the web authenticator and the operator console in Chromium', { timeout
     await context.close();
   });
 
+  it('binding-code confirmation: the third wrong code shows the denial the service reports', async () => {
+    const fx = await createTenantFixture(svc, 'web-code-denied', { binding_code_confirmation: true });
+    const { context, page } = await enrolledPage(fx, { viewport: { width: 360, height: 780 } });
+    const config = await oidc(fx);
+    const ack = await client.initiateBackchannelAuthentication(config, {
+      scope: 'openid',
+      login_hint: 'alice',
+      binding_message: '4F-22',
+    });
+    const card = requestCard(page, 'Test Console');
+    const code = card.getByLabel('Type the code shown on the other screen');
+    for (const [wrong, left] of [
+      ['7K-31', '2 attempts left'],
+      ['7K-32', '1 attempt left'],
+    ]) {
+      await code.fill(wrong!);
+      await card.getByRole('button', { name: 'Approve', exact: true }).click();
+      await card.getByText(left!, { exact: false }).waitFor(SHOWN);
+    }
+    await code.fill('7K-33');
+    await card.getByRole('button', { name: 'Approve', exact: true }).click();
+    await page.getByRole('heading', { name: 'Denied' }).waitFor(SHOWN);
+    await page.getByText('Denied: too many wrong codes.', { exact: false }).waitFor();
+    await expect(client.pollBackchannelAuthenticationGrant(config, ack)).rejects.toMatchObject({
+      error: 'access_denied',
+    });
+    await context.close();
+  });
+
+  it('where the service has no event stream (404, as in AWS) the page polls, says so, and still shows requests', async () => {
+    const fx = await createTenantFixture(svc, 'web-poll');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    let streamAsks = 0;
+    await context.route('**/device/events', (route) => {
+      streamAsks++;
+      return route.fulfill({ status: 404, contentType: 'application/json', body: '{"message":"Not Found"}' });
+    });
+    const page = await context.newPage();
+    const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`);
+    await page.goto(ticket.body.enrollment_uri);
+    await page.getByText('Checking every 3 s').waitFor(SHOWN);
+    const config = await oidc(fx);
+    await client.initiateBackchannelAuthentication(config, {
+      scope: 'openid',
+      login_hint: 'alice',
+      binding_message: 'Polled 7Q',
+    });
+    await requestCard(page, 'Test Console').getByText('Polled 7Q').waitFor({ timeout: 15_000 });
+    expect(streamAsks).toBe(1);
+    await context.close();
+  });
+
+  it('Replace passkey opens the replacement also while the notifications offer is shown', async () => {
+    const fx = await createTenantFixture(svc, 'web-passkey-push', {
+      user_verification: 'passkey',
+      web_push: { subject: 'mailto:ops@example.com' },
+    });
+    const { context, page } = await passkeyPage(fx);
+    await page.getByRole('heading', { name: 'Get notified' }).waitFor(SHOWN);
+    await page.getByRole('button', { name: 'Replace passkey' }).click();
+    await page.getByRole('button', { name: 'Confirm with current passkey' }).waitFor(SHOWN);
+    await context.close();
+  });
+
   it('hardening rule 5: a long unbreakable message stays inside its box at 360 px, the buttons stay usable', async () => {
     const fx = await createTenantFixture(svc, 'web-clip', {}, { client_name: 'ACME Support Console' });
     const { context, page } = await enrolledPage(fx, { viewport: { width: 360, height: 780 } });
