@@ -1,4 +1,8 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../lib/cli/main.ts';
 import { DeviceClient, type DeviceEvent, type DeviceEventsOptions, DeviceKey } from '../../lib/device/index.ts';
 import {
   createTenantFixture,
@@ -7,6 +11,7 @@ import {
   type TenantFixture,
   type TestService,
 } from '../helpers/service.ts';
+import { testContext } from '../unit/cli/context.ts';
 
 /**
  * The device SDK's event stream (`DeviceClient.events`) against the local server: the events endpoint, the
@@ -54,12 +59,13 @@ describe('DeviceClient.events against the local server', { timeout: 30_000 }, ()
       }
     })();
     let from = 0;
-    const next = async (match: (e: DeviceEvent) => boolean, what: string): Promise<DeviceEvent> => {
+    /** The next matching event after the last one `next` returned (`anywhere`: the first one ever). */
+    const next = async (match: (e: DeviceEvent) => boolean, what: string, anywhere = false): Promise<DeviceEvent> => {
       const deadline = Date.now() + 20_000;
       for (;;) {
-        const at = seen.findIndex((e, i) => i >= from && match(e));
+        const at = seen.findIndex((e, i) => (anywhere || i >= from) && match(e));
         if (at >= 0) {
-          from = at + 1;
+          if (!anywhere) from = at + 1;
           return seen[at]!;
         }
         if (Date.now() > deadline) throw new Error(`no ${what} event; saw ${JSON.stringify(seen)}`);
@@ -84,7 +90,10 @@ describe('DeviceClient.events against the local server', { timeout: 30_000 }, ()
     const events = follow(device);
     try {
       await events.next(isState('live'), 'live');
-      expect(events.seen.find((e) => e.type === 'pending')).toEqual({ type: 'pending', transactions: [] });
+      expect(await events.next((e) => e.type === 'pending', 'pending', true)).toEqual({
+        type: 'pending',
+        transactions: [],
+      });
       await startRequest('Stream 1');
       const arrived = await events.next(isTxn, 'transaction');
       const [pending] = await device.pending();
@@ -164,5 +173,30 @@ describe('DeviceClient.events against the local server', { timeout: 30_000 }, ()
       if (event.type === 'connection' && event.state === 'live') break;
     }
     expect(seen.at(-1)).toEqual({ type: 'connection', state: 'live' });
+  });
+
+  it('the terminal authenticator waits for a request with `device pending --wait`, and gives up after its time', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'ciba-wait-'));
+    try {
+      const cli = testContext({ home, now: () => Date.now() });
+      const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`);
+      const tenant = ['--tenant', fx.tenant];
+      expect(await runCli([...tenant, 'device', 'enroll', '--ticket', ticket.body.enrollment_uri], cli.ctx)).toBe(0);
+      expect(await runCli([...tenant, 'device', 'pending'], cli.ctx)).toBe(0);
+      expect(cli.stdout()).toContain('no pending requests');
+
+      expect(await runCli([...tenant, 'device', 'pending', '--wait', '1'], cli.ctx)).toBe(1);
+      expect(cli.stderr()).toContain('error: timeout — no request arrived within 1 s');
+
+      const waiter = testContext({ home, now: () => Date.now() });
+      const waiting = runCli([...tenant, '--json', 'device', 'pending', '--wait', '20'], waiter.ctx);
+      await startRequest('Waited for');
+      expect(await waiting).toBe(0);
+      const printed = JSON.parse(waiter.stdout());
+      expect(printed.transactions).toMatchObject([{ binding_message: 'Waited for' }]);
+      expect(await runCli([...tenant, 'device', 'deny', printed.transactions[0].txn], cli.ctx)).toBe(0);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });
