@@ -69,9 +69,15 @@ describe('the web authenticator and the operator console in Chromium', { timeout
   /** A fresh browser profile, enrolled as alice's authenticator by opening the admin API's enrollment URI. */
   const enrolledPage = async (
     fx: TenantFixture,
-    options: { origin?: string; viewport?: { width: number; height: number } } = {},
+    options: {
+      origin?: string;
+      viewport?: { width: number; height: number };
+      /** Before the page opens (network routes). */
+      prepare?: (context: BrowserContext) => Promise<void>;
+    } = {},
   ): Promise<{ context: BrowserContext; page: Page }> => {
     const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 900 } });
+    await options.prepare?.(context);
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
@@ -205,8 +211,9 @@ describe('the web authenticator and the operator console in Chromium', { timeout
     await context.close();
   });
 
-  it('binding-code confirmation: the message is withheld, a wrong code is refused and counted, the right one works', async () => {
-    const fx = await createTenantFixture(svc, 'web-code', { binding_code_confirmation: true });
+  /** A request for alice on a binding-code tenant, shown at 360 px: its code field waits for input. */
+  const codeRequest = async (tenant: string) => {
+    const fx = await createTenantFixture(svc, tenant, { binding_code_confirmation: true });
     const { context, page } = await enrolledPage(fx, { viewport: { width: 360, height: 780 } });
     const config = await oidc(fx);
     const ack = await client.initiateBackchannelAuthentication(config, {
@@ -217,6 +224,11 @@ describe('the web authenticator and the operator console in Chromium', { timeout
     const card = requestCard(page, 'Test Console');
     const code = card.getByLabel('Type the code shown on the other screen');
     await code.waitFor({ timeout: 10_000 });
+    return { fx, context, page, config, ack, card, code };
+  };
+
+  it('binding-code confirmation: the message is withheld, a wrong code is refused and counted, the right one works', async () => {
+    const { fx, context, page, config, ack, card, code } = await codeRequest('web-code');
     expect(await card.getByText('4F-22').count()).toBe(0);
 
     await code.fill('7K-31');
@@ -276,16 +288,7 @@ describe('the web authenticator and the operator console in Chromium', { timeout
   });
 
   it('binding-code confirmation: the third wrong code shows the denial the service reports', async () => {
-    const fx = await createTenantFixture(svc, 'web-code-denied', { binding_code_confirmation: true });
-    const { context, page } = await enrolledPage(fx, { viewport: { width: 360, height: 780 } });
-    const config = await oidc(fx);
-    const ack = await client.initiateBackchannelAuthentication(config, {
-      scope: 'openid',
-      login_hint: 'alice',
-      binding_message: '4F-22',
-    });
-    const card = requestCard(page, 'Test Console');
-    const code = card.getByLabel('Type the code shown on the other screen');
+    const { context, page, config, ack, card, code } = await codeRequest('web-code-denied');
     for (const [wrong, left] of [
       ['7K-31', '2 attempts left'],
       ['7K-32', '1 attempt left'],
@@ -306,15 +309,15 @@ describe('the web authenticator and the operator console in Chromium', { timeout
 
   it('where the service has no event stream (404, as in AWS) the page polls, says so, and still shows requests', async () => {
     const fx = await createTenantFixture(svc, 'web-poll');
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     let streamAsks = 0;
-    await context.route('**/device/events', (route) => {
-      streamAsks++;
-      return route.fulfill({ status: 404, contentType: 'application/json', body: '{"message":"Not Found"}' });
+    const { context, page } = await enrolledPage(fx, {
+      prepare: async (browserContext) => {
+        await browserContext.route('**/device/events', (route) => {
+          streamAsks++;
+          return route.fulfill({ status: 404, contentType: 'application/json', body: '{"message":"Not Found"}' });
+        });
+      },
     });
-    const page = await context.newPage();
-    const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`);
-    await page.goto(ticket.body.enrollment_uri);
     await page.getByText('Checking every 3 s').waitFor(SHOWN);
     const config = await oidc(fx);
     await client.initiateBackchannelAuthentication(config, {
