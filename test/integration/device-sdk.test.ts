@@ -331,7 +331,7 @@ describe('the device SDK against the local server', () => {
         expect(cli.stdout()).toContain('no pending requests');
 
         expect(await runCli([...tenant, 'device', 'pending', '--wait', '1'], cli.ctx)).toBe(1);
-        expect(cli.stderr()).toContain('error: timeout — no request arrived within 1 s');
+        expect(cli.stderr()).toContain('error: no_pending_request — no request arrived within 1 s');
 
         const waiter = testContext({ home, now: () => Date.now() });
         const waiting = runCli([...tenant, '--json', 'device', 'pending', '--wait', '20'], waiter.ctx);

@@ -43,8 +43,8 @@ const openDevice = async (ctx: CliContext, g: Globals, cmd: Command): Promise<De
 
 const timeLeft = (ctx: CliContext, t: Transaction): string => formatDuration(t.expires_at - ctx.now() / 1000);
 
-/** `--wait` without a number: as long as a request may take by default (DESIGN.md: 300 s expiry). */
-const DEFAULT_WAIT_SECONDS = 300;
+/** `--wait` without a number. */
+const DEFAULT_WAIT_SECONDS = 60;
 
 /**
  * The pending requests once there is at least one, within `seconds`: follows the service's event stream (polling
@@ -64,7 +64,7 @@ export const waitForPending = async (client: DeviceClient, seconds: number): Pro
   } finally {
     clearTimeout(timer);
   }
-  throw new CliError('timeout', `no request arrived within ${seconds} s`);
+  throw new CliError('no_pending_request', `no request arrived within ${seconds} s`);
 };
 
 /**
