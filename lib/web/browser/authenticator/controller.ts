@@ -1,14 +1,14 @@
 /**
- * What the web authenticator does: enrollment, following requests, decisions (the passkey and notifications in
- * device-setup.ts). It asks
- * the service through the transport and the browser through the platform, and tells the store what happened; it
- * never touches the DOM. Error handling decides on error classes and their machine-readable fields, never on prose.
+ * What the web authenticator does: enrollment, following requests, decisions (the passkey and notifications are in
+ * device-setup.ts). It asks the service through the transport and the browser through the platform, and tells the
+ * store what happened; it never touches the DOM. It decides on error classes and their machine-readable fields,
+ * never on prose.
  */
 import { InvalidBindingCode, InvalidDpopProof, RequestNotPending } from '../../../device/errors.ts';
 import { footer } from './copy.ts';
-import { createDeviceSetup, deviceScreen, problemOf } from './device-setup.ts';
+import { createDeviceSetup, problemOf } from './device-setup.ts';
 import type { Platform } from './platform.ts';
-import type { Outcome, Store } from './state.ts';
+import { deviceScreen, type Outcome, type Store } from './state.ts';
 import type { Device, Transport } from './transport.ts';
 
 export interface ControllerDeps {

@@ -5,7 +5,7 @@
 import type { DeviceProfile, DevicePushRegistration, PasskeyRegistrationOptions } from '../../../device/client.ts';
 import { DeviceApiError, UserVerificationRequired } from '../../../device/errors.ts';
 import type { Platform, PushSupport } from './platform.ts';
-import type { Problem, State, Store } from './state.ts';
+import { deviceScreen, type Problem, type Store } from './state.ts';
 import type { Device } from './transport.ts';
 
 /** Any failure as data for the screen. */
@@ -17,8 +17,6 @@ export const problemOf = (error: unknown): Problem =>
         ...(error.description !== undefined ? { description: error.description } : {}),
       }
     : { kind: 'other', message: error instanceof Error ? error.message : String(error) };
-
-export const deviceScreen = (state: State) => (state.screen.name === 'device' ? state.screen : undefined);
 
 export const createDeviceSetup = (deps: {
   store: Store;

@@ -237,6 +237,9 @@ export const update = (state: State, action: Action): State => {
   }
 };
 
+/** The enrolled device's screen, if that is what is shown. */
+export const deviceScreen = (state: State) => (state.screen.name === 'device' ? state.screen : undefined);
+
 /** Requests still waiting for an answer here (the tab title counts them). */
 export const waiting = (device: DeviceState): number => device.requests.filter((e) => e.phase !== 'done').length;
 
