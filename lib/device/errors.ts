@@ -1,6 +1,7 @@
 /**
- * Typed errors of the device API. The service answers `{error, error_description}`; each known `error`
- * code has its own subclass so that callers can `instanceof` instead of comparing strings.
+ * Typed errors of the device API. The service answers `{error, error_description}`, and for some codes
+ * machine-readable members beside them; each known `error` code has its own subclass so that callers can
+ * `instanceof` instead of comparing strings, and decide on those members, never on the description (prose for people).
  */
 export class DeviceApiError extends Error {
   override readonly name: string = 'DeviceApiError';
@@ -9,7 +10,10 @@ export class DeviceApiError extends Error {
     readonly status: number,
     /** The service's `error` code, or `unexpected_response` when the body held none. */
     readonly error: string,
+    /** Text for people: show it, never match on it. */
     readonly description?: string,
+    /** The answer's other members (`attempts_left`, `status`, ...): what the service says beyond the code. */
+    readonly fields: Readonly<Record<string, unknown>> = {},
   ) {
     super(description ? `${error}: ${description}` : error);
   }
@@ -33,6 +37,18 @@ export class RequestNotPending extends DeviceApiError {
 /** 400 `invalid_binding_code`: the typed code does not match; counted, and the last allowed mistake denies the request. */
 export class InvalidBindingCode extends DeviceApiError {
   override readonly name = 'InvalidBindingCode';
+
+  /** Wrong codes the request still takes (`attempts_left`); 0 once none are left. Undefined if the service did not say. */
+  get attemptsLeft(): number | undefined {
+    const left = this.fields['attempts_left'];
+    return typeof left === 'number' ? left : undefined;
+  }
+
+  /** The request's status after this mistake (`status`): `denied` when it was the last allowed one. */
+  get requestStatus(): 'pending' | 'denied' | undefined {
+    const status = this.fields['status'];
+    return status === 'pending' || status === 'denied' ? status : undefined;
+  }
 }
 
 /**
@@ -67,6 +83,7 @@ export const deviceApiErrorFrom = (status: number, body: unknown): DeviceApiErro
       : error === 'unexpected_response'
         ? `HTTP ${status}`
         : undefined;
+  const { error: _error, error_description: _description, ...fields } = b;
   const Ctor = BY_CODE[error] ?? DeviceApiError;
-  return new Ctor(status, error, description);
+  return new Ctor(status, error, description, fields);
 };

@@ -12,6 +12,8 @@ export class OAuthError extends Error {
     description: string,
     status = 400,
     headers: Record<string, string> = {},
+    /** Machine-readable members beside `error` and `error_description` (see `withFields`). */
+    readonly fields: ErrorFields = {},
   ) {
     super(description);
     this.status = status;
@@ -19,15 +21,30 @@ export class OAuthError extends Error {
   }
 
   withStatus(status: number): OAuthError {
-    return new OAuthError(this.error, this.message, status, this.headers);
+    return new OAuthError(this.error, this.message, status, this.headers, this.fields);
   }
 
-  /** The wire body: only `error` and `error_description`, the latter in the RFC 6749 character set. */
-  toJSON(): { error: string; error_description?: string } {
+  /**
+   * Adds machine-readable members to the body, so that a client decides on them and never on the description's
+   * prose (the device API's `invalid_binding_code` says `attempts_left` and `status`). Only for the service's own
+   * APIs: the OAuth and CIBA endpoints answer `error` and `error_description` alone (CIBA Core §13).
+   */
+  withFields(fields: ErrorFields): OAuthError {
+    return new OAuthError(this.error, this.message, this.status, this.headers, { ...this.fields, ...fields });
+  }
+
+  /** The wire body: `error`, `error_description` in the RFC 6749 character set, then any extra fields. */
+  toJSON(): { error: string; error_description?: string } & ErrorFields {
     const description = sanitizeDescription(this.message);
-    return description ? { error: this.error, error_description: description } : { error: this.error };
+    const { error: _error, error_description: _description, ...fields } = this.fields;
+    return description
+      ? { error: this.error, error_description: description, ...fields }
+      : { error: this.error, ...fields };
   }
 }
+
+/** Extra members of an error body: flat, JSON-safe values. */
+export type ErrorFields = Record<string, string | number | boolean>;
 
 /** RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E. */
 export const sanitizeDescription = (text: string): string =>

@@ -27,7 +27,11 @@ export const buildWebAssets = async (options: { outDir?: string; minify?: boolea
   };
   await build({
     ...common,
-    entryPoints: [join(WEB_SOURCE_DIR, 'authenticator.ts'), join(WEB_SOURCE_DIR, 'console.ts')],
+    // authenticator.js from its modules (lib/web/browser/authenticator/), console.js from console.ts.
+    entryPoints: [
+      { in: join(WEB_SOURCE_DIR, 'authenticator', 'main.ts'), out: 'authenticator' },
+      { in: join(WEB_SOURCE_DIR, 'console.ts'), out: 'console' },
+    ],
     outdir: outDir,
     format: 'esm',
   });

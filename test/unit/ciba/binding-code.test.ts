@@ -9,6 +9,7 @@ import {
   type Device,
   type Tenant,
 } from '../../../lib/model.ts';
+import type { OAuthError } from '../../../lib/oauth/errors.ts';
 import type { CibaEvent } from '../../../lib/ports.ts';
 
 describe('binding code comparison', () => {
@@ -87,6 +88,13 @@ describe('confirmApproval with binding-code confirmation', () => {
       deliveryMode: 'poll',
       expiresAt: 2_000_000,
     }) as AuthRequest;
+  const refusal = (answer: Promise<unknown>): Promise<OAuthError> =>
+    answer.then(
+      () => {
+        throw new Error('expected a refusal');
+      },
+      (error: OAuthError) => error,
+    );
   const confirm = (deps: never, bindingCode: string | undefined) =>
     confirmApproval(deps, { device, txn: 'x'.repeat(22), context, bindingCode, webauthn: undefined, proof: 'jws' });
 
@@ -108,13 +116,35 @@ describe('confirmApproval with binding-code confirmation', () => {
     const request = newRequest();
     const { deps, events, decisions } = fakeDeps(request);
     await expect(confirm(deps, 'AA-11')).rejects.toMatchObject({ error: 'invalid_binding_code', status: 400 });
-    await expect(confirm(deps, 'AA-11')).rejects.toThrow(/1 attempt left/);
+    const second = await refusal(confirm(deps, 'AA-11'));
+    expect(second.message).toMatch(/1 attempt left/);
+    // Machine-readable, so that no device has to read the description.
+    expect(second.toJSON()).toMatchObject({ attempts_left: 1, status: 'pending' });
     expect(request.status).toBe('pending');
-    await expect(confirm(deps, 'AA-11')).rejects.toThrow(/denied after 3 wrong codes/);
+    const third = await refusal(confirm(deps, 'AA-11'));
+    expect(third.message).toMatch(/denied after 3 wrong codes/);
+    expect(third.toJSON()).toMatchObject({ error: 'invalid_binding_code', attempts_left: 0, status: 'denied' });
     expect(request.status).toBe('denied');
     expect(decisions).toHaveLength(1);
     expect(decisions[0]!.evidence).toMatchObject({ decision: 'deny', deviceId: 'd', reason: '3 wrong binding codes' });
     expect(events.map((e) => [e.type, e.detail.status])).toEqual([['CIBA Request Decided', 'denied']]);
+  });
+
+  it('does not claim the denial when another decision landed between the third wrong code and its denial', async () => {
+    const request = newRequest();
+    request.bindingCodeAttempts = 2;
+    const { deps, decisions } = fakeDeps(request);
+    const store = (deps as { store: Record<string, unknown> }).store;
+    const count = store.countBindingCodeMismatch as () => Promise<unknown>;
+    store.countBindingCodeMismatch = async () => {
+      const counted = await count();
+      request.status = 'approved'; // another device approved meanwhile
+      return counted;
+    };
+    const error = await refusal(confirm(deps, 'AA-11'));
+    expect(error.toJSON()).toMatchObject({ error: 'invalid_binding_code', attempts_left: 0 });
+    expect(error.toJSON()).not.toHaveProperty('status');
+    expect(decisions).toHaveLength(0);
   });
 
   it('does not ask for a code on tenants without confirmation or requests without a message', async () => {
