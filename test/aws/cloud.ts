@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { HttpApi } from './api-gateway.ts';
 import { followClock, HarnessClock } from './clock.ts';
 import {
@@ -297,6 +298,13 @@ export class AwsShape implements Core {
 
   resourcesOf(type: string): DeployedResource[] {
     return this.cfn.resourcesOf(type);
+  }
+
+  /** An item of the directory table as stored (the test's view, past IAM), or undefined. */
+  async directoryItem(pk: string, sk: string): Promise<Record<string, unknown> | undefined> {
+    const table = this.fn('admin').environment.CIBA_DIRECTORY_TABLE!;
+    const out = await this.dynamodb.direct('GetItem', { TableName: table, Key: { pk: { S: pk }, sk: { S: sk } } });
+    return out.Item ? unmarshall(out.Item as never) : undefined;
   }
 
   functionPolicy(arn: string): PolicyDocument | undefined {
