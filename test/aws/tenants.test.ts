@@ -111,7 +111,9 @@ describe('tenants at scale on the AWS shape', () => {
     });
     expect(created).toMatchObject({ status: 201, body: { issuer: shape.issuer('newco'), key_mode: 'wrapped' } });
     expect(created.body.provisioned_by).toBe('admin_api');
-    expect([...shape.cloud.sns.applications.values()].map((a) => `${a.platform}/${a.name}`)).toContain('GCM/ciba-newco');
+    expect([...shape.cloud.sns.applications.values()].map((a) => `${a.platform}/${a.name}`)).toContain(
+      'GCM/ciba-newco',
+    );
     const { tokens } = await flow('newco');
     await jwtVerify(tokens.id_token!, await jwksOf('newco'), { issuer: shape.issuer('newco') });
 
@@ -170,7 +172,11 @@ describe('tenants at scale on the AWS shape', () => {
     });
     expect(vault).toMatchObject({ status: 201, body: { key_mode: 'kms' } });
     const kmsKey = [...shape.cloud.kms.keys.values()].find((k) => k.tags['ciba:tenant'] === 'vault')!;
-    expect(kmsKey).toMatchObject({ keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY', tags: { 'ciba:deployment': 'ciba' } });
+    expect(kmsKey).toMatchObject({
+      keySpec: 'ECC_NIST_P256',
+      keyUsage: 'SIGN_VERIFY',
+      tags: { 'ciba:deployment': 'ciba' },
+    });
 
     const before = shape.cloud.calls.length;
     const kms = await flow('vault');
