@@ -264,6 +264,23 @@ const applySideEffects = async (
   await deps.keys.ensureKeys(tenantId, { alg: settings.signingAlg, mode: keyModeOf(settings) });
 };
 
+/** The tenant record to store over `current` (absent: a new tenant). */
+const nextTenant = (
+  tenantId: string,
+  settings: TenantSettings,
+  current: Tenant | undefined,
+  now: number,
+  provisionedBy?: 'deployment',
+): Tenant => ({
+  tenantId,
+  // Hardening rule 7: a tenant created again under a deleted one's id honours none of its grants.
+  generation: current ? current.generation : newGeneration(),
+  settings,
+  ...(provisionedBy ? { provisionedBy } : {}),
+  createdAt: current?.createdAt ?? now,
+  updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
+});
+
 /**
  * Creates (201) or updates (200) a tenant through the admin API; an update is conditional on the version that was
  * read. A tenant of the tenants file is the file's (409).
@@ -280,15 +297,7 @@ export const putTenant = async (
     throw InvalidRequest('development_mode cannot be enabled in AWS');
   }
   await applySideEffects(deps, tenantId, settings, current?.settings);
-  const now = deps.clock.now();
-  const tenant: Tenant = {
-    tenantId,
-    // Hardening rule 7: a tenant created again under a deleted one's id honours none of its grants.
-    generation: current ? current.generation : newGeneration(),
-    settings,
-    createdAt: current?.createdAt ?? now,
-    updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
-  };
+  const tenant = nextTenant(tenantId, settings, current, deps.clock.now());
   if ((await deps.store.saveTenant(tenant, current ? current.updatedAt : null)) !== 'ok') {
     throw Conflict('the tenant was changed concurrently; retry');
   }
@@ -311,15 +320,7 @@ export const provisionTenant = async (
       return 'unchanged';
     }
     await applySideEffects(deps, tenantId, settings, current?.settings);
-    const now = deps.clock.now();
-    const tenant: Tenant = {
-      tenantId,
-      generation: current ? current.generation : newGeneration(),
-      settings,
-      provisionedBy: 'deployment',
-      createdAt: current?.createdAt ?? now,
-      updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
-    };
+    const tenant = nextTenant(tenantId, settings, current, deps.clock.now(), 'deployment');
     if ((await deps.store.saveTenant(tenant, current ? current.updatedAt : null)) === 'ok') {
       return current ? 'updated' : 'created';
     }
