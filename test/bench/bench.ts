@@ -144,6 +144,8 @@ interface StoreCounts {
   capacity: { read: number; write: number };
   /** Writes per partition key (`{table} {pk}`), failed conditional writes included. */
   partitions: Record<string, number>;
+  /** Writes per item (`{table} {pk} {sk}`). */
+  items: Record<string, number>;
 }
 const storeRequests = (child: ChildProcess | undefined): Promise<StoreCounts | undefined> =>
   new Promise((resolve) => {
@@ -151,7 +153,12 @@ const storeRequests = (child: ChildProcess | undefined): Promise<StoreCounts | u
     const onMessage = (message: { type?: string } & StoreCounts) => {
       if (message?.type !== 'count') return;
       child.off('message', onMessage);
-      resolve({ count: message.count, capacity: { ...message.capacity }, partitions: { ...message.partitions } });
+      resolve({
+        count: message.count,
+        capacity: { ...message.capacity },
+        partitions: { ...message.partitions },
+        items: { ...message.items },
+      });
     };
     child.on('message', onMessage);
     child.send({ type: 'count' });
@@ -225,6 +232,7 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
   const bench = process.cpuUsage(bench0);
   const per = (x: number) => Number((x / Math.max(1, ok)).toFixed(3));
   const hottest = store0 && store1 ? hottestPartition(store0.partitions, store1.partitions) : undefined;
+  const hottestItem = store0 && store1 ? hottestPartition(store0.items, store1.items) : undefined;
   return {
     shape,
     concurrency: c,
@@ -243,6 +251,8 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
     store_write_units_per_flow: store0 && store1 ? per(store1.capacity.write - store0.capacity.write) : null,
     // The partition key written most often (DynamoDB: about 1,000 writes/s per partition), writes per flow.
     store_hottest_partition: hottest ? { partition: hottest.partition, writes_per_flow: per(hottest.writes) } : null,
+    // The item written most often (DynamoDB may spread one partition key's items over partitions by sort key).
+    store_hottest_item: hottestItem ? { item: hottestItem.partition, writes_per_flow: per(hottestItem.writes) } : null,
     p50_ms: Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, percentile(v, 50)])),
     p99_ms: Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, percentile(v, 99)])),
     errors,
@@ -261,6 +271,7 @@ const printRun = (r: Run) => {
     `${r.shape.padEnd(6)} c=${String(r.concurrency).padStart(3)}  ${String(r.flows_per_second).padStart(7)} flows/s  ` +
       `srv CPU ${r.server_cpu_ms_per_flow ?? '-'} ms/flow (main thread ${r.server_main_thread_cpu_ms_per_flow ?? '-'})  store ${r.store_requests_per_flow ?? '-'} req/flow  ` +
       `hottest partition ${r.store_hottest_partition ? `${r.store_hottest_partition.writes_per_flow} writes/flow (${r.store_hottest_partition.partition})` : '-'}  ` +
+      `hottest item ${r.store_hottest_item ? `${r.store_hottest_item.writes_per_flow} writes/flow (${r.store_hottest_item.item})` : '-'}  ` +
       `RSS ${r.rss_mb ?? '-'} MB  ok ${r.ok}/${r.n}\n         p50/p99 ms: ${endpoints}\n` +
       (r.failed ? `         errors: ${JSON.stringify(r.errors)}\n` : ''),
   );

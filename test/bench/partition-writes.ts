@@ -1,51 +1,62 @@
 /**
  * Writes per partition key, for the benchmark (`npm run bench`): DynamoDB takes at most about 1,000 writes per second
  * on one partition, so the partition key written most often per flow bounds how many flows a deployment can serve
- * (docs/deploy.md "Capacity"). Every write request counts, including one whose condition fails (it consumes write
- * capacity on that partition all the same); a transaction counts once for each item it writes.
+ * (docs/deploy.md "Capacity"). DynamoDB may spread the items of one partition key over partitions by sort key, so the
+ * most-written item is counted too. Every write request counts, including one whose condition fails (it consumes
+ * write capacity on that partition all the same); a transaction counts once for each item it writes.
  */
 
 type Attribute = { S?: string; N?: string; B?: Uint8Array };
 type Key = Record<string, Attribute | undefined> | undefined;
 
-const partitionOf = (table: string, key: Key): string | undefined => {
-  const pk = key?.pk;
-  const value = pk?.S ?? pk?.N;
-  return value === undefined ? undefined : `${table} ${value}`;
+/** `{table} {pk}`, or `{table} {pk} {sk}` for an item. */
+const keyOf = (table: string, key: Key, item: boolean): string | undefined => {
+  const pk = key?.pk?.S ?? key?.pk?.N;
+  if (pk === undefined) return undefined;
+  const sk = key?.sk?.S ?? key?.sk?.N;
+  return item && sk !== undefined ? `${table} ${pk} ${sk}` : `${table} ${pk}`;
 };
 
-/** The partitions (`{table} {pk}`) a DynamoDB command writes to, one entry per item written; none for a read. */
-export function writtenPartitions(commandName: string, input: Record<string, unknown>): string[] {
+const writtenKeys = (commandName: string, input: Record<string, unknown>, item: boolean): string[] => {
   const table = String(input.TableName ?? '');
+  const keys: (string | undefined)[] = [];
   switch (commandName) {
     case 'PutItemCommand':
-      return [partitionOf(table, input.Item as Key)].filter((p) => p !== undefined);
+      keys.push(keyOf(table, input.Item as Key, item));
+      break;
     case 'UpdateItemCommand':
     case 'DeleteItemCommand':
-      return [partitionOf(table, input.Key as Key)].filter((p) => p !== undefined);
-    case 'TransactWriteItemsCommand': {
-      const items = (input.TransactItems ?? []) as Record<string, { TableName?: string; Item?: Key; Key?: Key }>[];
-      return items.flatMap((item) => {
-        const write = item.Put ?? item.Update ?? item.Delete;
-        if (!write) return []; // a ConditionCheck reads
-        return [partitionOf(String(write.TableName ?? ''), write.Item ?? write.Key)].filter((p) => p !== undefined);
-      });
-    }
+      keys.push(keyOf(table, input.Key as Key, item));
+      break;
+    case 'TransactWriteItemsCommand':
+      for (const t of (input.TransactItems ?? []) as Record<string, { TableName?: string; Item?: Key; Key?: Key }>[]) {
+        const write = t.Put ?? t.Update ?? t.Delete; // a ConditionCheck reads
+        if (write) keys.push(keyOf(String(write.TableName ?? ''), write.Item ?? write.Key, item));
+      }
+      break;
     case 'BatchWriteItemCommand': {
       const requests = (input.RequestItems ?? {}) as Record<
         string,
         { PutRequest?: { Item?: Key }; DeleteRequest?: { Key?: Key } }[]
       >;
-      return Object.entries(requests).flatMap(([name, list]) =>
-        list.map((r) => partitionOf(name, r.PutRequest?.Item ?? r.DeleteRequest?.Key)).filter((p) => p !== undefined),
-      );
+      for (const [name, list] of Object.entries(requests)) {
+        for (const r of list) keys.push(keyOf(name, r.PutRequest?.Item ?? r.DeleteRequest?.Key, item));
+      }
+      break;
     }
-    default:
-      return [];
   }
-}
+  return keys.filter((k) => k !== undefined);
+};
 
-/** The partition written most often between two snapshots of the counts, and how often. */
+/** The partitions (`{table} {pk}`) a DynamoDB command writes to, one entry per item written; none for a read. */
+export const writtenPartitions = (commandName: string, input: Record<string, unknown>): string[] =>
+  writtenKeys(commandName, input, false);
+
+/** The items (`{table} {pk} {sk}`, or `{table} {pk}` without a sort key) a DynamoDB command writes. */
+export const writtenItems = (commandName: string, input: Record<string, unknown>): string[] =>
+  writtenKeys(commandName, input, true);
+
+/** The partition (or item) written most often between two snapshots of the counts, and how often. */
 export function hottestPartition(
   before: Record<string, number>,
   after: Record<string, number>,

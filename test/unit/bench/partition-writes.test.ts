@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hottestPartition, writtenPartitions } from '../../bench/partition-writes.ts';
+import { hottestPartition, writtenItems, writtenPartitions } from '../../bench/partition-writes.ts';
 
 describe('benchmark: writes per partition key', () => {
   it('names the partition of every item a command writes, and none for a read', () => {
@@ -30,6 +30,19 @@ describe('benchmark: writes per partition key', () => {
     ).toEqual(['led A', 'led B']);
     expect(writtenPartitions('GetItemCommand', { TableName: 'dir', Key: { pk: { S: 'T#acme' } } })).toEqual([]);
     expect(writtenPartitions('QueryCommand', { TableName: 'dir' })).toEqual([]);
+  });
+
+  it('names the items written, by partition and sort key', () => {
+    const input = {
+      TransactItems: [
+        { Put: { TableName: 'led', Item: { pk: { S: 'REQ#1' } } } },
+        { Update: { TableName: 'dir', Key: { pk: { S: 'T#acme' }, sk: { S: 'U#1' } } } },
+      ],
+    };
+    expect(writtenItems('TransactWriteItemsCommand', input)).toEqual(['led REQ#1', 'dir T#acme U#1']);
+    expect(
+      writtenItems('GetItemCommand', { TableName: 'dir', Key: { pk: { S: 'T#acme' }, sk: { S: 'U#1' } } }),
+    ).toEqual([]);
   });
 
   it('finds the partition written most often between two snapshots', () => {
