@@ -8,6 +8,13 @@ export const REFRESH_TOKEN_GRANT_TYPE = 'refresh_token';
 
 export type DeliveryMode = 'poll' | 'ping' | 'push';
 export type SigningAlg = 'ES256' | 'PS256' | 'RS256';
+/**
+ * How a tenant's signing key is kept (docs/deploy.md "Signing keys"): `wrapped` (default), a key pair generated for the
+ * tenant whose private half is stored only encrypted under the deployment's KMS key and signs in memory; `kms`, a KMS
+ * asymmetric key of the tenant's own whose private half never leaves KMS (a KMS Sign per token). Local mode keeps a
+ * generated key either way.
+ */
+export type KeyMode = 'wrapped' | 'kms';
 
 export interface TenantSettings {
   displayName: string;
@@ -47,6 +54,24 @@ export interface TenantSettings {
   tenantRateLimitPerMinute?: number;
   /** Requests that may be pending at once in the tenant (Auth0's limit is 5,000), counted conservatively. */
   maxPendingRequests?: number;
+  /** How the signing key is kept; absent means `wrapped`. Changing it rotates to a key of the new mode. */
+  keyMode?: KeyMode;
+  /**
+   * AWS: the SNS platform applications of the tenant (APNs, FCM), made from credentials in Secrets Manager that these
+   * name (never the credentials themselves). Change `version` after rotating a secret so that SNS gets the new ones.
+   */
+  pushCredentials?: PushCredentials;
+}
+
+export interface PushCredentialsRef {
+  /** The Secrets Manager secret (name or ARN) holding the credentials (format: docs/deploy.md). */
+  secret: string;
+  version: string;
+}
+
+export interface PushCredentials {
+  apns?: PushCredentialsRef & { sandbox: boolean };
+  fcm?: PushCredentialsRef;
 }
 
 /** The abuse-control limits of a tenant, with their defaults (SECURITY.md). */
@@ -97,6 +122,11 @@ export interface Tenant {
   /** Hardening rule 7: new at every creation of the tenant id (GrantBinding). */
   generation?: string;
   settings: TenantSettings;
+  /**
+   * `deployment`: the tenant comes from the deployment's tenants file, which decides its settings (the admin API
+   * refuses to change or delete it); absent: managed through the admin API.
+   */
+  provisionedBy?: 'deployment';
   createdAt: number;
   updatedAt: number;
 }
@@ -251,6 +281,62 @@ export interface Device {
   /** The passkey registered for user verification (tenants with `userVerification: 'passkey'`). */
   passkey?: DevicePasskey;
   createdAt: number;
+}
+
+/**
+ * A tenant's keys (lib/oauth/keyset.ts owns the rules): the token signing keys, the newest active one signing and
+ * every one still needed for verification published, and the MAC keys (client_secret_jwt secrets, user-code MACs,
+ * sealed push responses), never published.
+ */
+export interface TenantKeyset {
+  tenantId: string;
+  signing: SigningKeyRecord[];
+  mac: MacKeyRecord[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface SigningKeyRecord {
+  /** RFC 7638 thumbprint of the public key. */
+  kid: string;
+  alg: SigningAlg;
+  mode: KeyMode;
+  publicJwk: JsonWebKeyPublic;
+  createdAt: number;
+  /** The key signs from this moment on; published from its creation (a rotation publishes before it signs). */
+  activeFrom: number;
+  /** wrapped: the private JWK, sealed (KMS ciphertext in AWS, `plain:` in local mode). */
+  sealed?: string;
+  /** kms: the ARN of the KMS key. */
+  kmsKeyId?: string;
+}
+
+/** What the admin API shows of a key (never the sealed private half). */
+export interface SigningKeyView {
+  kid: string;
+  alg: SigningAlg;
+  key_mode: KeyMode;
+  status: 'current' | 'next' | 'previous';
+  created_at: number;
+  active_from: number;
+  /** Epoch seconds; absent while the key has no successor. */
+  published_until?: number;
+}
+
+export interface MacKeyRecord {
+  /** Values keyed with it carry this id (`{id}.{value}`), so they verify after the current key changes. */
+  id: string;
+  mode: KeyMode;
+  createdAt: number;
+  /** wrapped: the 256-bit secret, sealed like a signing key's private half. */
+  sealed?: string;
+  /** kms: an HMAC_256 KMS key (the per-tenant key of deployments before keysets). */
+  kmsKeyId?: string;
+  /**
+   * The key values without a key id were made with (the tenant's key from before keysets): used to verify those only,
+   * while any other key exists.
+   */
+  legacy?: boolean;
 }
 
 export interface JsonWebKeyPublic {

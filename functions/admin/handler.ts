@@ -1,7 +1,14 @@
 import { authorizeAdmin } from '../../lib/admin/authorize-admin.ts';
 import { clientToWire, getClientOrThrow, registerClient } from '../../lib/admin/clients.ts';
 import { describeRequest } from '../../lib/admin/requests.ts';
-import { deleteTenant, getTenantOrThrow, putTenant, settingsToWire } from '../../lib/admin/tenants.ts';
+import {
+  deleteTenant,
+  describeTenantKeys,
+  getTenantOrThrow,
+  putTenant,
+  rotateTenantKeys,
+  settingsToWire,
+} from '../../lib/admin/tenants.ts';
 import {
   checkSub,
   deleteUser,
@@ -21,7 +28,7 @@ import { InvalidClientMetadata, InvalidRequest, NotFound } from '../../lib/oauth
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type AdminDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger' | 'config'>;
+export type AdminDeps = Pick<Deps, 'store' | 'keys' | 'platforms' | 'events' | 'clock' | 'logger' | 'config'>;
 
 /** The admin API (docs/admin-api.md). */
 export const createHandler = (deps: AdminDeps) =>
@@ -41,7 +48,7 @@ export const createHandler = (deps: AdminDeps) =>
       return json(created ? 201 : 200, settingsToWire(tenant, issuer));
     }
     if (route === 'DELETE ') {
-      await deleteTenant(deps, tenantId);
+      if (!(await deleteTenant(deps, tenantId))) throw NotFound('unknown tenant');
       return noContent();
     }
     const tenant = await getTenantOrThrow(deps, tenantId);
@@ -78,6 +85,10 @@ export const createHandler = (deps: AdminDeps) =>
           deviceId: pathParam(event, 'device_id'),
         });
         return noContent();
+      case 'GET /keys':
+        return json(200, await describeTenantKeys(deps, tenantId));
+      case 'POST /keys/rotate':
+        return json(200, await rotateTenantKeys(deps, tenantId));
       case 'GET /requests/{auth_req_id}':
         return json(200, await describeRequest(deps, tenantId, pathParam(event, 'auth_req_id')));
       default:

@@ -1,9 +1,9 @@
 import { deadLetters } from '../../lib/adapters/aws/dead-letters.ts';
 import { eventBus } from '../../lib/adapters/aws/events.ts';
-import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
+import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
-export const handler = createHandler(awsDeps({ keys: kmsKeys, events: eventBus, scheduler, deadLetters, outbound }));
+export const handler = createHandler(awsDeps({ keys: tenantKeys, events: eventBus, scheduler, deadLetters, outbound }));

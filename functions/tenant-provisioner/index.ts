@@ -1,18 +1,26 @@
-import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
-import { AWS_ENV, required } from '../../lib/adapters/aws/env.ts';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { AWS_ENV } from '../../lib/adapters/aws/env.ts';
+import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
+import { pushPlatforms } from '../../lib/adapters/aws/push-platforms.ts';
 import { secretReader } from '../../lib/adapters/aws/secrets.ts';
-import { createStoreClient } from '../../lib/adapters/dynamodb-client.ts';
-import { DynamoDbStore } from '../../lib/adapters/dynamodb-store.ts';
-import { PowertoolsLogger } from '../../lib/adapters/powertools-logger.ts';
+import { awsDeps } from '../../lib/adapters/aws-deps.ts';
+import { legacyKeyset, listLegacyKeys } from '../../lib/adapters/kms-keys.ts';
 import { createHandler } from './handler.ts';
 
+const deps = awsDeps({ keys: tenantKeys, platforms: pushPlatforms });
+// The stateful stack's instance imports the keys of deployments before keysets.
+const legacyPrefix = process.env[AWS_ENV.legacyKeyAliasPrefix];
+const kms = new KMSClient({});
+
 export const handler = createHandler({
-  directory: new DynamoDbStore({
-    client: createStoreClient(),
-    directoryTable: required(process.env, AWS_ENV.directoryTable),
-    ledgerTable: required(process.env, AWS_ENV.ledgerTable),
-  }),
+  ...deps,
   readSecret: secretReader(),
-  clock: { now: Date.now },
-  logger: new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: 'ciba-tenant-provisioner' })),
+  ...(legacyPrefix
+    ? {
+        legacyKeys: {
+          list: () => listLegacyKeys(kms, legacyPrefix),
+          keyset: (tenantId, legacy, alg, now) => legacyKeyset(kms, tenantId, legacy, alg, now),
+        },
+      }
+    : {}),
 });

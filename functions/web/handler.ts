@@ -38,7 +38,10 @@ const html = (body: string): HttpResult => ({ statusCode: 200, headers: { ...PAG
  * (`GET {issuer}/console` and its two JSON calls) and the static assets (`GET /assets/{file}`). No build at run
  * time: the assets are read once from the build output (lib/web/build.ts).
  */
-export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
+/** The web function's ports: everything but tenant provisioning. */
+export type WebDeps = Omit<Deps, 'platforms'>;
+
+export const createHandler = (deps: WebDeps, options: WebHandlerOptions = {}) => {
   let assets: Map<string, WebAsset> | undefined;
   const getAssets = () => {
     assets ??= loadAssets(options.assetDirs ?? defaultAssetDirs());

@@ -1,6 +1,6 @@
 import { deadLetters } from '../../lib/adapters/aws/dead-letters.ts';
 import { eventBus } from '../../lib/adapters/aws/events.ts';
-import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
+import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { pushNotifier } from '../../lib/adapters/aws/notifier.ts';
 import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
@@ -8,5 +8,5 @@ import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
 export const handler = createHandler(
-  awsDeps({ keys: kmsKeys, notifier: pushNotifier, events: eventBus, scheduler, deadLetters, outbound }),
+  awsDeps({ keys: tenantKeys, notifier: pushNotifier, events: eventBus, scheduler, deadLetters, outbound }),
 );

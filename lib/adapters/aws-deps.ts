@@ -22,7 +22,7 @@ export type BuiltDeps<F extends PortFactories> = BaseAwsDeps & { [K in keyof F &
 
 /**
  * Builds the AWS deps of one function from the environment: the base, plus the ports it names, each from its
- * factory in lib/adapters/aws/ (`awsDeps({ keys: kmsKeys })`). A Lambda entry names exactly the ports its
+ * factory in lib/adapters/aws/ (`awsDeps({ keys: tenantKeys })`). A Lambda entry names exactly the ports its
  * handler's type asks for, so its bundle holds no SDK client it never calls.
  */
 export const buildAwsDeps = <F extends PortFactories>(factories: F, env: Env = process.env): BuiltDeps<F> => {
@@ -34,11 +34,17 @@ export const buildAwsDeps = <F extends PortFactories>(factories: F, env: Env = p
     ledgerTable: required(env, AWS_ENV.ledgerTable),
   });
   const publicUrl = env[AWS_ENV.publicUrl]?.replace(/\/+$/, '');
+  // The mutual-TLS host (mtls_endpoint_aliases): API Gateway has checked the client certificate's chain there.
+  const mtlsBaseUrl = env[AWS_ENV.mtlsBaseUrl]?.replace(/\/+$/, '');
   const base: BaseAwsDeps = {
     store: withSettingsCache(store, clock),
     clock,
     logger,
-    config: { mode: 'aws', ...(publicUrl ? { publicUrl } : {}) },
+    config: {
+      mode: 'aws',
+      ...(publicUrl ? { publicUrl } : {}),
+      ...(mtlsBaseUrl ? { mtls: { baseUrl: mtlsBaseUrl } } : {}),
+    },
   };
   const ports: Record<string, unknown> = {};
   for (const [name, factory] of Object.entries(factories)) {

@@ -25,6 +25,7 @@ import type {
   RefreshTokenRecord,
   RevocationKind,
   Tenant,
+  TenantKeyset,
   User,
 } from '../model.ts';
 import type {
@@ -289,6 +290,7 @@ const tenantFromItem = (raw: Raw): Tenant =>
     tenantId: raw.tenant_id,
     generation: raw.generation,
     settings: raw.settings,
+    provisionedBy: raw.provisioned_by,
     createdAt: raw.created_at,
     updatedAt: raw.updated_at,
   });
@@ -398,6 +400,60 @@ const deviceFromItem = (raw: Raw): Device =>
     passkey: passkeyFromItem(raw.passkey),
     createdAt: raw.created_at,
   });
+
+const keysetToItem = (k: TenantKeyset): Raw => ({
+  pk: tenantPk(k.tenantId),
+  sk: 'KEYS',
+  tenant_id: k.tenantId,
+  signing: k.signing.map((s) => ({
+    kid: s.kid,
+    alg: s.alg,
+    mode: s.mode,
+    public_jwk: s.publicJwk,
+    created_at: s.createdAt,
+    active_from: s.activeFrom,
+    sealed: s.sealed,
+    kms_key_id: s.kmsKeyId,
+  })),
+  mac: k.mac.map((m) => ({
+    id: m.id,
+    mode: m.mode,
+    created_at: m.createdAt,
+    sealed: m.sealed,
+    kms_key_id: m.kmsKeyId,
+    legacy: m.legacy,
+  })),
+  created_at: k.createdAt,
+  updated_at: k.updatedAt,
+});
+
+const keysetFromItem = (raw: Raw): TenantKeyset => ({
+  tenantId: raw.tenant_id,
+  signing: (raw.signing ?? []).map((s: Raw) =>
+    compact({
+      kid: s.kid,
+      alg: s.alg,
+      mode: s.mode,
+      publicJwk: s.public_jwk,
+      createdAt: s.created_at,
+      activeFrom: s.active_from,
+      sealed: s.sealed,
+      kmsKeyId: s.kms_key_id,
+    }),
+  ),
+  mac: (raw.mac ?? []).map((m: Raw) =>
+    compact({
+      id: m.id,
+      mode: m.mode,
+      createdAt: m.created_at,
+      sealed: m.sealed,
+      kmsKeyId: m.kms_key_id,
+      legacy: m.legacy,
+    }),
+  ),
+  createdAt: raw.created_at,
+  updatedAt: raw.updated_at,
+});
 
 const keyFromItem = (raw: Raw): StoredSigningKey => ({
   kid: raw.kid,
@@ -608,6 +664,7 @@ export class DynamoDbStore implements Store {
       tenant_id: tenant.tenantId,
       generation: tenant.generation,
       settings: tenant.settings,
+      provisioned_by: tenant.provisionedBy,
       created_at: tenant.createdAt,
       updated_at: tenant.updatedAt,
     };
@@ -1005,6 +1062,15 @@ export class DynamoDbStore implements Store {
 
   // Directory: signing keys
 
+  async getTenantKeys(tenantId: string): Promise<TenantKeyset | undefined> {
+    const raw = await this.#getDirectory(tenantId, 'KEYS');
+    return raw && keysetFromItem(raw);
+  }
+
+  async saveTenantKeys(keyset: TenantKeyset, expectedUpdatedAt: number | null): Promise<WriteOutcome> {
+    return this.#put(this.#directory, keysetToItem(keyset), expectedUpdatedAt);
+  }
+
   async getSigningKeys(tenantId: string): Promise<StoredSigningKey[]> {
     const keys: StoredSigningKey[] = [];
     for await (const raw of this.#query({
@@ -1018,19 +1084,6 @@ export class DynamoDbStore implements Store {
       keys.push(keyFromItem(raw));
     }
     return keys;
-  }
-
-  async putSigningKey(tenantId: string, key: StoredSigningKey): Promise<WriteOutcome> {
-    const item = {
-      pk: tenantPk(tenantId),
-      sk: `KEY#${key.kid}`,
-      tenant_id: tenantId,
-      kid: key.kid,
-      alg: key.alg,
-      private_jwk: key.privateJwk,
-      created_at: key.createdAt,
-    };
-    return this.#put(this.#directory, item, null);
   }
 
   // Ledger: auth requests

@@ -57,6 +57,8 @@ export const ROUTES: readonly Route[] = [
     admin: true,
   },
   { method: 'GET', path: '/admin/tenants/{tenant}/requests/{auth_req_id}', fn: 'admin', admin: true },
+  { method: 'GET', path: '/admin/tenants/{tenant}/keys', fn: 'admin', admin: true },
+  { method: 'POST', path: '/admin/tenants/{tenant}/keys/rotate', fn: 'admin', admin: true },
 ];
 
 /** Tenant ids: `[a-z0-9][a-z0-9-]{0,62}` minus reserved words (docs/admin-api.md). */

@@ -127,6 +127,8 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   const deps = {
     store,
     keys: new LocalKeys(store, clock),
+    // Local mode has no SNS: tenants' push_credentials are kept, and its notifier needs none.
+    platforms: { apply: async () => ({}), remove: async () => {} },
     notifier: new LocalNotifier(options.logger, { directory: store, outbound }),
     events: new InProcessEventBus(options.logger),
     scheduler: new LocalScheduler(clock, options.logger),

@@ -126,7 +126,7 @@ export const verifyClientJwt = async (
  * A client_secret_jwt assertion is HS256 under the client's derived secret (lib/oauth/client-secret-jwt.ts).
  */
 export const verifyClientAssertion = async (
-  deps: { store: Pick<Ledger, 'recordProofJti'>; clock: Clock; config: RuntimeConfig; keys: Pick<Keys, 'mac'> },
+  deps: { store: Pick<Ledger, 'recordProofJti'>; clock: Clock; config: RuntimeConfig; keys: Pick<Keys, 'macWith'> },
   input: { tenant: Tenant; client: Client; assertion: string; issuer: string },
 ): Promise<void> => {
   const { tenant, client } = input;
@@ -143,6 +143,8 @@ export const verifyClientAssertion = async (
       throw new AssertionRejected('the JWT is malformed');
     }
     const derived = await deriveClientSecret(deps.keys, tenant.tenantId, client.clientId, client.secretSalt);
+    if (derived === undefined)
+      throw new AssertionRejected('the client_secret_jwt secret of the client no longer exists');
     secret = new TextEncoder().encode(derived);
   }
   const payload = await verifyClientJwt(deps, {

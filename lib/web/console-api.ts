@@ -48,7 +48,7 @@ export const checkConsoleRequest = (event: HttpEvent, origin: string): void => {
 
 /** Send: a backchannel request as the console's client, server side (the browser never holds its secret). */
 export const consoleSend = async (
-  deps: Deps,
+  deps: Omit<Deps, 'platforms'>,
   input: { tenant: Tenant; issuer: string; client: Client; body: z.infer<typeof ConsoleSendBody> },
 ) => {
   const { body } = input;
@@ -68,7 +68,7 @@ export const consoleSend = async (
 
 /** One poll of the token endpoint as the console's client; the console sees the ID token's claims, not the tokens. */
 export const consolePoll = async (
-  deps: Deps,
+  deps: Omit<Deps, 'platforms'>,
   input: { tenant: Tenant; issuer: string; client: Client; body: z.infer<typeof ConsolePollBody> },
 ) => {
   try {

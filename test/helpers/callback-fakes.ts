@@ -11,6 +11,7 @@ import {
   type Tenant,
 } from '../../lib/model.ts';
 import type { CibaEvent, DeadLetterRecord, OutboundResult } from '../../lib/ports.ts';
+import { fakeKeys } from './memory-keys.ts';
 
 /**
  * In-memory fakes of the ports deliverCallback uses, with the same conditional-write semantics as the DynamoDB
@@ -173,7 +174,7 @@ export const fakeWorld = (
   let answered = 0;
   world.deps = {
     store,
-    keys: {
+    keys: fakeKeys({
       async sign(_tenant, _alg, header, payload) {
         world.signed.push(payload);
         const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -181,13 +182,19 @@ export const fakeWorld = (
       },
       // A fixed per-tenant key (the push response is sealed with a key derived from it).
       async mac(tenant, data) {
+        return {
+          keyId: 'k1',
+          mac: new Uint8Array(createHmac('sha256', `fake-hmac-key-${tenant}`).update(data).digest()),
+        };
+      },
+      async macWith(tenant, keyId, data) {
+        if (keyId !== 'k1') return undefined;
         return new Uint8Array(createHmac('sha256', `fake-hmac-key-${tenant}`).update(data).digest());
       },
       async publicJwks() {
         return { keys: [] };
       },
-      async ensureKey() {},
-    },
+    }),
     events: {
       async publish(events) {
         world.published.push(...events);

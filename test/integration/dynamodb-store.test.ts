@@ -13,6 +13,7 @@ import {
   type Device,
   type DeviceSummary,
   type Tenant,
+  type TenantKeyset,
   type User,
 } from '../../lib/model.ts';
 import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
@@ -163,12 +164,8 @@ describe('tenants', () => {
     await t.store.saveUser(u, null);
     const d = device(record.tenantId, u.sub);
     await t.store.createDevice(d.device, d.summary);
-    await t.store.putSigningKey(record.tenantId, {
-      kid: 'k1',
-      alg: 'ES256',
-      privateJwk: { kty: 'EC', d: 'secret' },
-      createdAt: NOW,
-    });
+    await putLocalLayoutKey(record.tenantId, 'k1');
+    await t.store.saveTenantKeys(keyset(record.tenantId), null);
 
     expect(await t.store.deleteTenant(record.tenantId)).toBe(true);
 
@@ -177,6 +174,7 @@ describe('tenants', () => {
     expect(await t.store.getUser(record.tenantId, u.sub)).toBeUndefined();
     expect(await t.store.getDevice(record.tenantId, d.device.deviceId)).toBeUndefined();
     expect(await t.store.getSigningKeys(record.tenantId)).toEqual([]);
+    expect(await t.store.getTenantKeys(record.tenantId)).toBeUndefined();
     expect(await t.store.findUserByEmail(record.tenantId, 'ada@example.com')).toBeUndefined();
   });
 
@@ -514,15 +512,76 @@ describe('devices', () => {
   });
 });
 
-describe('signing keys', () => {
-  it('stores keys once and lists them per tenant', async () => {
+/** A tenant's keyset with a wrapped and a kms key, a MAC key and the legacy one. */
+const keyset = (tenantId: string): TenantKeyset => ({
+  tenantId,
+  signing: [
+    {
+      kid: 'k1',
+      alg: 'ES256',
+      mode: 'wrapped',
+      publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
+      createdAt: NOW,
+      activeFrom: NOW,
+      sealed: 'kms:AQID',
+    },
+    {
+      kid: 'k2',
+      alg: 'PS256',
+      mode: 'kms',
+      publicJwk: { kty: 'RSA', n: 'n', e: 'AQAB' },
+      createdAt: NOW,
+      activeFrom: NOW + 60_000,
+      kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/k2',
+    },
+  ],
+  mac: [
+    { id: 'legacy', mode: 'kms', createdAt: NOW, kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/h', legacy: true },
+    { id: 'm1', mode: 'wrapped', createdAt: NOW, sealed: 'kms:BAUG' },
+  ],
+  createdAt: NOW,
+  updatedAt: NOW,
+});
+
+/** A local mode key item of the layout before keysets (only read now, to import it). */
+const putLocalLayoutKey = (tenantId: string, kid: string) =>
+  t.client.send(
+    new PutItemCommand({
+      TableName: DIRECTORY_TABLE_DEFAULT,
+      Item: marshall({
+        pk: `T#${tenantId}`,
+        sk: `KEY#${kid}`,
+        tenant_id: tenantId,
+        kid,
+        alg: 'ES256',
+        private_jwk: { kty: 'EC', crv: 'P-256', d: 'd' },
+        created_at: NOW,
+      }),
+    }),
+  );
+
+describe('tenant keys', () => {
+  it('keeps a keyset per tenant: created once, replaced only over the version that was read', async () => {
     const tenantId = uid('t');
-    const key = { kid: 'k1', alg: 'ES256' as const, privateJwk: { kty: 'EC', crv: 'P-256', d: 'd' }, createdAt: NOW };
-    expect(await t.store.putSigningKey(tenantId, key)).toBe('ok');
-    expect(await t.store.putSigningKey(tenantId, key)).toBe('conflict');
-    await t.store.putSigningKey(tenantId, { ...key, kid: 'k2' });
-    expect((await t.store.getSigningKeys(tenantId)).map((k) => k.kid)).toEqual(['k1', 'k2']);
-    expect((await t.store.getSigningKeys(tenantId))[0]).toEqual(key);
+    const first = keyset(tenantId);
+    expect(await t.store.saveTenantKeys(first, null)).toBe('ok');
+    expect(await t.store.saveTenantKeys(first, null)).toBe('conflict');
+    expect(await t.store.getTenantKeys(tenantId)).toEqual(first);
+    const next = { ...first, signing: first.signing.slice(1), updatedAt: NOW + 1 };
+    expect(await t.store.saveTenantKeys(next, NOW - 1)).toBe('conflict');
+    expect(await t.store.saveTenantKeys(next, NOW)).toBe('ok');
+    expect(await t.store.getTenantKeys(tenantId)).toEqual(next);
+    expect(await t.store.getTenantKeys(uid('other'))).toBeUndefined();
+  });
+
+  it('reads the keys of the layout before keysets (local mode imports them)', async () => {
+    const tenantId = uid('t');
+    await putLocalLayoutKey(tenantId, 'k1');
+    await putLocalLayoutKey(tenantId, 'k2');
+    expect(await t.store.getSigningKeys(tenantId)).toEqual([
+      { kid: 'k1', alg: 'ES256', privateJwk: { kty: 'EC', crv: 'P-256', d: 'd' }, createdAt: NOW },
+      expect.objectContaining({ kid: 'k2' }),
+    ]);
     expect(await t.store.getSigningKeys(uid('other'))).toEqual([]);
   });
 });

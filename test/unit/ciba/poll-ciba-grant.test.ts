@@ -10,6 +10,7 @@ import {
 } from '../../../lib/model.ts';
 import { OAuthError } from '../../../lib/oauth/errors.ts';
 import type { CibaEvent, Deps, Keys, Store } from '../../../lib/ports.ts';
+import { fakeKeys } from '../../helpers/memory-keys.ts';
 
 const T0 = 1_800_000_000_000;
 const TXN = 'A'.repeat(22);
@@ -110,19 +111,15 @@ describe('pollCibaGrant (CIBA §10.1, §11) with in-memory ports and a fake cloc
     clock = new FakeClock(T0);
     events = [];
     failSigning = false;
-    const keys: Keys = {
+    const keys: Keys = fakeKeys({
       async sign(_tenantId, alg, header, payload) {
         if (failSigning) throw new Error('KMS unavailable');
         return `${alg}.${JSON.stringify(header)}.${JSON.stringify(payload)}`;
       },
-      async mac() {
-        throw new Error('unused');
-      },
       async publicJwks() {
         return { keys: [] };
       },
-      async ensureKey() {},
-    };
+    });
     deps = {
       store: ledger as unknown as Store,
       keys,

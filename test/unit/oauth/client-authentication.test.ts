@@ -4,7 +4,8 @@ import { silentLogger } from '../../../lib/logging.ts';
 import { CIBA_GRANT_TYPE, type Client, DEFAULT_TENANT_SETTINGS, type Tenant } from '../../../lib/model.ts';
 import { authenticateClient } from '../../../lib/oauth/client-authentication.ts';
 import { OAuthError } from '../../../lib/oauth/errors.ts';
-import type { Deps, Keys, Store } from '../../../lib/ports.ts';
+import type { Deps, Store } from '../../../lib/ports.ts';
+import { fakeKeys } from '../../helpers/memory-keys.ts';
 
 const tenant: Tenant = { tenantId: 'acme', settings: { ...DEFAULT_TENANT_SETTINGS }, createdAt: 0, updatedAt: 0 };
 
@@ -29,11 +30,7 @@ const directory = (clients: Client[]) => {
       return clients.find((c) => c.tenantId === tenantId && c.clientId === clientId);
     },
   } as Partial<Store> as Store;
-  const keys = {
-    async mac() {
-      throw new Error('no client_secret_jwt client here');
-    },
-  } as Partial<Keys> as Keys;
+  const keys = fakeKeys({});
   const deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys'> = {
     store,
     keys,
