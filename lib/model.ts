@@ -297,6 +297,25 @@ export interface DecisionEvidence {
   reason?: string;
 }
 
+/** A labelled value the device shows. */
+export interface DisplayField {
+  label: string;
+  value: string;
+}
+
+/**
+ * What the device shows for one `authorization_details` element: rendered by the service from the type's display
+ * template, or generically (lib/ciba/display-template.ts); every string is safe to show (hardening rule 5).
+ */
+export interface DetailDisplay {
+  type: string;
+  title: string;
+  fields: DisplayField[];
+}
+
+/** What a request asks the user for: to confirm who they are, or to approve a transaction (authorization_details). */
+export type RequestKind = 'identity_check' | 'transaction';
+
 export interface AuthRequest extends GrantBinding {
   /** The device-facing transaction id; also the storage key. The `auth_req_id` is `{txn}.{secret}`. */
   txn: string;
@@ -310,6 +329,8 @@ export interface AuthRequest extends GrantBinding {
   acrValues?: string;
   bindingMessage?: string;
   authorizationDetails?: unknown[];
+  /** The device's rendering of `authorizationDetails`, made (and checked) at bc-authorize, in the same order. */
+  display?: DetailDisplay[];
   deliveryMode: DeliveryMode;
   clientNotificationToken?: string;
   status: AuthRequestStatus;
@@ -349,6 +370,10 @@ export interface DeviceTransaction {
   scope: string;
   acr_values?: string;
   authorization_details?: unknown[];
+  /** `transaction` when the request carries authorization_details; the screen is titled by it. */
+  kind: RequestKind;
+  /** What to show for each authorization_details element, in order: a title and labelled fields. */
+  display?: DetailDisplay[];
   created_at: number;
   expires_at: number;
   /** Binding-code confirmation: the device must type the code shown by the consumption device (the message is withheld). */

@@ -15,6 +15,7 @@ import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
 import { expiryTimerEvent } from './deliver-callback.ts';
 import { checkAcrValues, normalizeBindingMessage } from './display-string.ts';
+import { renderDetailDisplays } from './display-template.ts';
 import { EVENT, epochSeconds } from './events.ts';
 import { notifyDevices } from './notify-devices.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
@@ -109,8 +110,11 @@ export const startBackchannelAuthentication = async (
     throw InvalidRequest('binding_message is required by this tenant');
   }
 
-  // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget.
+  // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget. What
+  // the device will show of it is rendered now, so that a string unsafe to show is refused before anything is spent.
   const authorizationDetails = parseAuthorizationDetails(tenant, client, form.authorization_details);
+  const display =
+    authorizationDetails && renderDetailDisplays(authorizationDetails, settings.authorizationDetailsTypes ?? {});
   // Abuse controls (SECURITY.md): the client's and the tenant's budgets and the pending cap, before the user is even
   // looked up.
   const admission = await admitClientRequest(deps, { tenant, client, now: deps.clock.now() });
@@ -124,6 +128,7 @@ export const startBackchannelAuthentication = async (
         ...(acrValues !== undefined ? { acrValues } : {}),
         ...(bindingMessage !== undefined ? { bindingMessage } : {}),
         ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
+        ...(display !== undefined ? { display } : {}),
         ...(clientNotificationToken !== undefined ? { clientNotificationToken } : {}),
       },
     });
@@ -174,7 +179,7 @@ const createRequestForUser = async (
   input: BackchannelRequestInput & {
     request: Pick<
       AuthRequest,
-      'scope' | 'acrValues' | 'bindingMessage' | 'authorizationDetails' | 'clientNotificationToken'
+      'scope' | 'acrValues' | 'bindingMessage' | 'authorizationDetails' | 'display' | 'clientNotificationToken'
     > & { requestedExpiry?: number };
   },
 ): Promise<{ user: User; request: AuthRequest }> => {

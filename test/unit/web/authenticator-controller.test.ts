@@ -23,6 +23,7 @@ const TX: Transaction = {
   client_id: 'c1',
   client_name: 'ACME Support',
   scope: 'openid',
+  kind: 'identity_check',
   binding_code_required: true,
   created_at: 1_000,
   expires_at: 99_999_999_999,

@@ -18,6 +18,7 @@ const tx = (txn: string, over: Partial<Transaction> = {}): Transaction => ({
   client_id: 'c1',
   client_name: `Client ${txn}`,
   scope: 'openid',
+  kind: 'identity_check',
   binding_message: `Code ${txn}`,
   created_at: 1_000,
   expires_at: 1_300,
