@@ -47,6 +47,8 @@ export interface TenantSettings {
   tenantRateLimitPerMinute?: number;
   /** Requests that may be pending at once in the tenant (Auth0's limit is 5,000), counted conservatively. */
   maxPendingRequests?: number;
+  /** Seconds a client the user reported may not ask them again (lib/ciba/report-shield.ts has the default). */
+  reportShieldSeconds?: number;
 }
 
 /** The abuse-control limits of a tenant, with their defaults (SECURITY.md). */
@@ -236,6 +238,8 @@ export interface User {
   userCodeHash?: string;
   /** The user's enrolled devices, kept on the user record so that one read serves hint resolution and notification. */
   devices: DeviceSummary[];
+  /** Clients the user reported, with the epoch ms until which each may not ask them (lapsed entries may remain). */
+  reportShields?: Record<string, number>;
   createdAt: number;
   updatedAt: number;
 }
@@ -263,7 +267,8 @@ export interface JsonWebKeyPublic {
   [k: string]: unknown;
 }
 
-export type AuthRequestStatus = 'pending' | 'approved' | 'denied';
+/** `reported`: denied by the user with "I did not ask for this" (the client gets access_denied, as for a denial). */
+export type AuthRequestStatus = 'pending' | 'approved' | 'denied' | 'reported';
 
 /** One POST to the client's notification endpoint: the HTTP status it answered, or why there was none. */
 export interface CallbackAttempt {
@@ -287,7 +292,7 @@ export interface DecisionEvidence {
   /** The DPoP proof (a JWS by the device key) that carried the decision. */
   proof: string;
   deviceId: string;
-  decision: 'approve' | 'deny';
+  decision: 'approve' | 'deny' | 'report';
   receivedAt: number;
   /** The approval carried a verified WebAuthn assertion with user verification (the ID token's acr says so). */
   userVerified?: boolean;

@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import * as z from 'zod';
 import { displayString } from '../ciba/display-string.ts';
+import { reportShieldSeconds } from '../ciba/report-shield.ts';
 import { parseWith } from '../http/validation.ts';
 import { abuseLimits, callbackPolicy, DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
 import { AccessDenied, Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
@@ -68,6 +69,12 @@ export const TenantSettingsPatch = z.strictObject({
   max_pending_requests: z.int().min(1).max(10_000_000).optional(),
   callback_max_attempts: z.int().min(1).max(100).optional(),
   callback_max_age_seconds: z.int().min(1).max(86_400).optional(),
+  /** How long a client the user reported may not ask them again (lib/ciba/report-shield.ts); 0: no shield. */
+  report_shield_seconds: z
+    .int()
+    .min(0)
+    .max(30 * 86_400)
+    .optional(),
 });
 
 /** The settings that may be absent (and are removed with `null`): device-side confirmation and the console. */
@@ -121,6 +128,7 @@ export const settingsToWire = (tenant: Tenant, issuer: string) => {
     max_pending_requests: abuseLimits(s).maxPending,
     callback_max_attempts: callbackPolicy(s).maxAttempts,
     callback_max_age_seconds: callbackPolicy(s).maxAgeSeconds,
+    report_shield_seconds: reportShieldSeconds(s),
     ...strongAuthSettingsToWire(s),
   };
 };
@@ -158,6 +166,9 @@ const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatc
     ...abuseSettings(current, patch),
     callbackMaxAttempts: patch.callback_max_attempts ?? callbackPolicy(current).maxAttempts,
     callbackMaxAgeSeconds: patch.callback_max_age_seconds ?? callbackPolicy(current).maxAgeSeconds,
+    ...((patch.report_shield_seconds ?? current.reportShieldSeconds) !== undefined
+      ? { reportShieldSeconds: patch.report_shield_seconds ?? current.reportShieldSeconds }
+      : {}),
   };
   if (next.backchannelMaxExpiresIn < next.backchannelExpiresIn) {
     throw InvalidRequest('backchannel_max_expires_in must not be below backchannel_expires_in');

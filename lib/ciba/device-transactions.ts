@@ -29,8 +29,8 @@ export const toDeviceTransaction = async (directory: Directory, request: AuthReq
 export const requestState = (
   request: AuthRequest,
   now: number,
-): 'pending' | 'approved' | 'denied' | 'expired' | 'redeemed' => {
+): 'pending' | 'approved' | 'denied' | 'reported' | 'expired' | 'redeemed' => {
   if (request.status === 'approved') return request.grantPending ? 'approved' : 'redeemed';
-  if (request.status === 'denied') return 'denied';
+  if (request.status === 'denied' || request.status === 'reported') return request.status;
   return request.expiresAt <= now ? 'expired' : 'pending';
 };

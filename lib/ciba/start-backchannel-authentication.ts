@@ -18,6 +18,7 @@ import { checkAcrValues, normalizeBindingMessage } from './display-string.ts';
 import { renderDetailDisplays } from './display-template.ts';
 import { EVENT, epochSeconds } from './events.ts';
 import { notifyDevices } from './notify-devices.ts';
+import { admissionGate, gateRefusalError } from './report-shield.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
 
 export interface BackchannelAcknowledgement {
@@ -206,8 +207,25 @@ const createRequestForUser = async (
   );
 
   const now = deps.clock.now();
-  const admitted = await deps.store.admitUserRequest(tenant.tenantId, sub, settings.userRateLimitPerMinute, now);
+  // The user's budget, their report shield against this client and their reachability, in one conditional write:
+  // a request refused for any of them spends nothing (lib/ciba/report-shield.ts).
+  const admitted = await deps.store.admitUserRequest(
+    tenant.tenantId,
+    sub,
+    settings.userRateLimitPerMinute,
+    now,
+    admissionGate(client),
+  );
   if (admitted === undefined) throw UnknownUserId('could not identify the end-user from the hint');
+  if ('refused' in admitted) {
+    deps.logger.info(
+      admitted.refused === 'shielded'
+        ? 'backchannel request refused: the user reported this client'
+        : 'backchannel request refused: the user has no device',
+      { tenant: tenant.tenantId, client: client.clientId },
+    );
+    throw gateRefusalError(admitted);
+  }
   if ('rateLimited' in admitted) {
     deps.logger.warn('backchannel request refused: per-user rate limit', {
       tenant: tenant.tenantId,

@@ -56,6 +56,7 @@ export const ROUTES: readonly Route[] = [
     fn: 'admin',
     admin: true,
   },
+  { method: 'DELETE', path: '/admin/tenants/{tenant}/users/{sub}/shields/{client_id}', fn: 'admin', admin: true },
   { method: 'GET', path: '/admin/tenants/{tenant}/requests/{auth_req_id}', fn: 'admin', admin: true },
 ];
 

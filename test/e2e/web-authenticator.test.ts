@@ -430,7 +430,7 @@ describe('the web authenticator and the operator console in Chromium', { timeout
   });
 
   it('the console refuses requests without its header, from another origin, and for tenants without a console', async () => {
-    const fx = await createTenantFixture(svc, 'web-csrf');
+    const fx = await createTenantFixture(svc, 'web-csrf', {}, {}, { device: true });
     const post = (path: string, headers: Record<string, string>) =>
       fetch(`${fx.issuer}${path}`, {
         method: 'POST',
