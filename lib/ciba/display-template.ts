@@ -19,7 +19,8 @@ import { displayStringProblem } from './display-string.ts';
  *
  * Placeholders are JSON paths into the element (`{a.b}`, `{items.0.name}`), nothing else: no formatting, no
  * conditions. A path must be one the type's schema declares (checked when the tenant is saved); a value that is
- * absent, null, empty or not a string, number or boolean renders as an em dash.
+ * absent, null, empty or not a string, number or boolean renders as an em dash, and a field that is nothing but such
+ * a placeholder is left out (an optional member the request does not carry shows no empty row).
  */
 
 export interface DisplayTemplate {
@@ -96,6 +97,12 @@ const declares = (schema: Schema, path: string[], root: Schema): boolean => {
 };
 
 const placeholders = (text: string): string[] => [...text.matchAll(PLACEHOLDER)].map((m) => m[1]!);
+
+/** `{a.b}` and nothing else. */
+const isLonePlaceholder = (text: string): boolean => {
+  const [match, ...more] = [...text.matchAll(PLACEHOLDER)];
+  return match !== undefined && more.length === 0 && match[0] === text;
+};
 
 /**
  * Checks a type's `display` template when the tenant is saved: its shape, at most 10 fields, literal text that is
@@ -218,7 +225,9 @@ export const renderDetailDisplays = (
       ? {
           type,
           title: fill(template.title, detail),
-          fields: (template.fields ?? []).map((f) => ({ label: f.label, value: fill(f.value, detail) })),
+          fields: (template.fields ?? [])
+            .filter((f) => !isLonePlaceholder(f.value) || valueAt(detail, f.value.slice(1, -1)) !== MISSING_VALUE)
+            .map((f) => ({ label: f.label, value: fill(f.value, detail) })),
         }
       : { type, title: clip(humanize(type), MAX_TITLE_LENGTH), fields: genericFields(detail) };
     const check = (text: string, name: string, max: number) => {

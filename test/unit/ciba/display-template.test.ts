@@ -115,11 +115,22 @@ describe('display templates: rendered at bc-authorize', () => {
     ]);
   });
 
-  it('shows an absent or empty value as an em dash', () => {
+  it('shows an absent or empty value as an em dash, and leaves out a field that is nothing but one', () => {
     const { remittance: _, debtorAccount: __, ...bare } = payment;
-    const [display] = renderDetailDisplays([{ ...bare, creditorName: '' }], types);
+    const [display] = renderDetailDisplays([{ ...bare, creditorName: '' }], {
+      payment_initiation: {
+        ...PAYMENT_SCHEMA,
+        display: {
+          ...PAYMENT_DISPLAY,
+          fields: [...PAYMENT_DISPLAY.fields, { label: 'Note', value: 'Ref. {remittance}' }],
+        },
+      },
+    });
     expect(display!.title).toBe('Pay 12.50 EUR to —');
-    expect(display!.fields.map((f) => f.value)).toEqual(['—', '—', 'Two coffees']);
+    expect(display!.fields).toEqual([
+      { label: 'First line', value: 'Two coffees' },
+      { label: 'Note', value: 'Ref. —' },
+    ]);
   });
 
   it.each([
