@@ -289,17 +289,20 @@ export interface CallbackStatus {
 }
 
 export interface DecisionEvidence {
-  /** The DPoP proof (a JWS by the device key) that carried the decision. */
-  proof: string;
-  deviceId: string;
+  /** The DPoP proof (a JWS by the device key) that carried the decision; absent when the client cancelled. */
+  proof?: string;
+  /** The device that decided; absent when the client cancelled. */
+  deviceId?: string;
   decision: 'approve' | 'deny' | 'report';
   receivedAt: number;
   /** The approval carried a verified WebAuthn assertion with user verification (the ID token's acr says so). */
   userVerified?: boolean;
   /** The WebAuthn assertion (JSON) that verified the user, kept as evidence. */
   assertion?: string;
-  /** The service denied the request itself (too many wrong binding codes). */
+  /** The service denied the request itself (too many wrong binding codes), or the client withdrew it. */
   reason?: string;
+  /** `client`: the client withdrew its own pending request (the operator console's Cancel). */
+  cancelledBy?: 'client';
 }
 
 /** A labelled value the device shows. */

@@ -433,6 +433,7 @@ const evidenceToItem = (e: DecisionEvidence): Raw => ({
   user_verified: e.userVerified,
   assertion: e.assertion,
   reason: e.reason,
+  cancelled_by: e.cancelledBy,
 });
 
 const evidenceFromItem = (raw: Raw | undefined): DecisionEvidence | undefined =>
@@ -445,6 +446,7 @@ const evidenceFromItem = (raw: Raw | undefined): DecisionEvidence | undefined =>
     userVerified: raw.user_verified,
     assertion: raw.assertion,
     reason: raw.reason,
+    cancelledBy: raw.cancelled_by,
   });
 
 const attemptToItem = (a: CallbackAttempt): Raw => ({ attempt: a.attempt, at: a.at, status: a.status, error: a.error });

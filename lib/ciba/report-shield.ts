@@ -1,5 +1,5 @@
 import type { AuthRequest, Client, Tenant, TenantSettings, User } from '../model.ts';
-import { AccessDenied, NotFound } from '../oauth/errors.ts';
+import { NotFound, OAuthError } from '../oauth/errors.ts';
 import type { Deps, UserAdmissionGate, UserAdmissionRefusal } from '../ports.ts';
 import { EVENT, epochSeconds } from './events.ts';
 
@@ -27,13 +27,24 @@ export const admissionGate = (client: Client): UserAdmissionGate => ({
   requireDevice: true,
 });
 
-/** The wire answer for a gated refusal: 403 access_denied, saying why. */
-export const gateRefusalError = (refusal: UserAdmissionRefusal) =>
-  refusal.refused === 'shielded'
-    ? AccessDenied(
-        `the user reported an unexpected authentication request from this client; its requests for this user are refused until ${new Date(refusal.until).toISOString()}`,
-      )
-    : AccessDenied('the user has no authentication device or channel');
+/**
+ * A gated refusal: 403 access_denied on the wire, saying why in its description; `refusal` says it to the service's
+ * own callers (the operator console words it for the operator), never on the wire (CIBA Core §13: error and
+ * error_description only).
+ */
+export class AdmissionRefused extends OAuthError {
+  constructor(readonly refusal: UserAdmissionRefusal) {
+    super(
+      'access_denied',
+      refusal.refused === 'shielded'
+        ? `the user reported an unexpected authentication request from this client; its requests for this user are refused until ${new Date(refusal.until).toISOString()}`
+        : 'the user has no authentication device or channel',
+      403,
+    );
+  }
+}
+
+export const gateRefusalError = (refusal: UserAdmissionRefusal): AdmissionRefused => new AdmissionRefused(refusal);
 
 /** The shields of a user still running at `now`, as the admin API lists them. */
 export const activeShields = (user: User, now: number): { client_id: string; until: number }[] =>

@@ -37,6 +37,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/{tenant}/console', fn: 'web', console: true },
   { method: 'POST', path: '/{tenant}/console/requests', fn: 'web', console: true },
   { method: 'POST', path: '/{tenant}/console/poll', fn: 'web', console: true },
+  { method: 'POST', path: '/{tenant}/console/cancel', fn: 'web', console: true },
   { method: 'GET', path: '/assets/{file}', fn: 'web' },
   { method: 'PUT', path: '/admin/tenants/{tenant}', fn: 'admin', admin: true },
   { method: 'GET', path: '/admin/tenants/{tenant}', fn: 'admin', admin: true },

@@ -73,7 +73,7 @@ describe("the README's browser flow on the seeded demo", { timeout: 120_000 }, (
     await consolePage.getByLabel('Customer (user id, email:…, phone:…)').fill('alice');
     const code = await consolePage.getByLabel('Code to read to the customer').inputValue();
     await consolePage.getByRole('button', { name: 'Send' }).click();
-    await consolePage.getByText('Waiting for the customer to approve').waitFor(SHOWN);
+    await consolePage.getByText('Waiting for alice to answer on their phone').waitFor(SHOWN);
     await consolePage.screenshot({ path: join(SCREENSHOTS, 'console-waiting-1280.png') });
 
     const card = authenticator.getByRole('article', { name: 'ACME Support Console' });
@@ -103,10 +103,11 @@ describe("the README's browser flow on the seeded demo", { timeout: 120_000 }, (
       const consolePage = await context.newPage();
       await consolePage.goto(`${issuer}/console`);
       await consolePage.getByLabel('Customer (user id, email:…, phone:…)').fill('alice');
-      const code = await consolePage.getByLabel('Code to read to the customer').inputValue();
+      // The console words the code for this mode: the customer types it.
+      const code = await consolePage.getByLabel('Code the customer types').inputValue();
       await consolePage.getByRole('button', { name: 'Send' }).click();
       const card = authenticator.getByRole('article', { name: 'ACME Support Console' });
-      const input = card.getByLabel('Type the code shown on the other screen');
+      const input = card.getByLabel('Type the code ACME Support Console gives you');
       await input.waitFor(SHOWN);
       expect(await card.getByText(code).count()).toBe(0);
       await input.fill(code);

@@ -201,3 +201,50 @@ describe('a user no device can reach', () => {
     expectError(await ask(revoked, revoked.client), 403, 'access_denied');
   });
 });
+
+describe("the operator console's Cancel", () => {
+  let fx: TenantFixture;
+  let device: TestDevice;
+
+  const cancel = (authReqId: string) =>
+    fetch(`${fx.issuer}/console/cancel`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-ciba-console': '1', origin: new URL(svc.url).origin },
+      body: JSON.stringify({ auth_req_id: authReqId }),
+    }).then(async (res) => ({ status: res.status, body: await res.json() }));
+
+  beforeAll(async () => {
+    fx = await createTenantFixture(svc, 'cancels', { user_rate_limit_per_minute: 20 });
+    await svc.admin('PUT', `/admin/tenants/${fx.tenant}`, { console_client_id: fx.client.client_id });
+    device = await enrollDevice(svc, fx);
+  });
+
+  it('denies its own pending request: the poll gets access_denied, the device no longer sees it, Decided is published', async () => {
+    const ack = await ask(fx, fx.client);
+    const txn = await nextTxn(device);
+    const before = events.length;
+    expect(await cancel(ack.body.auth_req_id)).toEqual({ status: 200, body: { state: 'cancelled' } });
+    expectError(await poll(fx, fx.client, ack.body.auth_req_id), 400, 'access_denied');
+    expect((await device.call('GET', `/device/transactions/${txn}`)).body.status).toBe('denied');
+    expectError(await device.decide(txn, 'approve'), 409, 'request_not_pending');
+    const decided = events.slice(before).filter((e) => e.type === 'CIBA Request Decided');
+    expect(decided.map((e) => e.detail.status)).toEqual(['denied']);
+    // Again: where it stands, nothing more.
+    expect(await cancel(ack.body.auth_req_id)).toEqual({ status: 200, body: { state: 'denied' } });
+  });
+
+  it("leaves a decided request as it is, and cannot touch another client's request", async () => {
+    const ack = await ask(fx, fx.client);
+    const txn = await nextTxn(device);
+    expect((await device.decide(txn, 'approve')).status).toBe(200);
+    expect(await cancel(ack.body.auth_req_id)).toEqual({ status: 200, body: { state: 'approved' } });
+    expect((await poll(fx, fx.client, ack.body.auth_req_id)).status).toBe(200);
+
+    const other = await newClient(fx, 'Other bank');
+    const theirs = await ask(fx, other);
+    const theirTxn = await nextTxn(device);
+    const refused = await cancel(theirs.body.auth_req_id);
+    expect(refused.body).toMatchObject({ state: 'error', error: 'invalid_grant' });
+    expect((await device.call('GET', `/device/transactions/${theirTxn}`)).body.status).toBe('pending');
+  });
+});
