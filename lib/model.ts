@@ -61,6 +61,8 @@ export interface TenantSettings {
    * name (never the credentials themselves). Change `version` after rotating a secret so that SNS gets the new ones.
    */
   pushCredentials?: PushCredentials;
+  /** Seconds a client the user reported may not ask them again (lib/ciba/report-shield.ts has the default). */
+  reportShieldSeconds?: number;
 }
 
 export interface PushCredentialsRef {
@@ -266,6 +268,8 @@ export interface User {
   userCodeHash?: string;
   /** The user's enrolled devices, kept on the user record so that one read serves hint resolution and notification. */
   devices: DeviceSummary[];
+  /** Clients the user reported, with the epoch ms until which each may not ask them (lapsed entries may remain). */
+  reportShields?: Record<string, number>;
   createdAt: number;
   updatedAt: number;
 }
@@ -349,7 +353,8 @@ export interface JsonWebKeyPublic {
   [k: string]: unknown;
 }
 
-export type AuthRequestStatus = 'pending' | 'approved' | 'denied';
+/** `reported`: denied by the user with "I did not ask for this" (the client gets access_denied, as for a denial). */
+export type AuthRequestStatus = 'pending' | 'approved' | 'denied' | 'reported';
 
 /** One POST to the client's notification endpoint: the HTTP status it answered, or why there was none. */
 export interface CallbackAttempt {
@@ -370,18 +375,40 @@ export interface CallbackStatus {
 }
 
 export interface DecisionEvidence {
-  /** The DPoP proof (a JWS by the device key) that carried the decision. */
-  proof: string;
-  deviceId: string;
-  decision: 'approve' | 'deny';
+  /** The DPoP proof (a JWS by the device key) that carried the decision; absent when the client cancelled. */
+  proof?: string;
+  /** The device that decided; absent when the client cancelled. */
+  deviceId?: string;
+  decision: 'approve' | 'deny' | 'report';
   receivedAt: number;
   /** The approval carried a verified WebAuthn assertion with user verification (the ID token's acr says so). */
   userVerified?: boolean;
   /** The WebAuthn assertion (JSON) that verified the user, kept as evidence. */
   assertion?: string;
-  /** The service denied the request itself (too many wrong binding codes). */
+  /** The service denied the request itself (too many wrong binding codes), or the client withdrew it. */
   reason?: string;
+  /** `client`: the client withdrew its own pending request (the operator console's Cancel). */
+  cancelledBy?: 'client';
 }
+
+/** A labelled value the device shows. */
+export interface DisplayField {
+  label: string;
+  value: string;
+}
+
+/**
+ * What the device shows for one `authorization_details` element: rendered by the service from the type's display
+ * template, or generically (lib/ciba/display-template.ts); every string is safe to show (hardening rule 5).
+ */
+export interface DetailDisplay {
+  type: string;
+  title: string;
+  fields: DisplayField[];
+}
+
+/** What a request asks the user for: to confirm who they are, or to approve a transaction (authorization_details). */
+export type RequestKind = 'identity_check' | 'transaction';
 
 export interface AuthRequest extends GrantBinding {
   /** The device-facing transaction id; also the storage key. The `auth_req_id` is `{txn}.{secret}`. */
@@ -396,6 +423,8 @@ export interface AuthRequest extends GrantBinding {
   acrValues?: string;
   bindingMessage?: string;
   authorizationDetails?: unknown[];
+  /** The device's rendering of `authorizationDetails`, made (and checked) at bc-authorize, in the same order. */
+  display?: DetailDisplay[];
   deliveryMode: DeliveryMode;
   clientNotificationToken?: string;
   status: AuthRequestStatus;
@@ -435,6 +464,10 @@ export interface DeviceTransaction {
   scope: string;
   acr_values?: string;
   authorization_details?: unknown[];
+  /** `transaction` when the request carries authorization_details; the screen is titled by it. */
+  kind: RequestKind;
+  /** What to show for each authorization_details element, in order: a title and labelled fields. */
+  display?: DetailDisplay[];
   created_at: number;
   expires_at: number;
   /** Binding-code confirmation: the device must type the code shown by the consumption device (the message is withheld). */

@@ -1,5 +1,6 @@
 import type {
   AuthRequest,
+  AuthRequestStatus,
   CallbackAttempt,
   CallbackState,
   Client,
@@ -62,7 +63,15 @@ export interface Directory {
     sub: string,
     limitPerMinute: number,
     now: number,
-  ): Promise<{ user: User } | { rateLimited: true } | undefined>;
+    gate?: UserAdmissionGate,
+  ): Promise<{ user: User } | { rateLimited: true } | UserAdmissionRefusal | undefined>;
+  /**
+   * Shields the user from a client until `until` (epoch ms) after the user reported one of its requests; a shield
+   * that already runs longer stays. Nothing happens when the user no longer exists.
+   */
+  shieldClient(tenantId: string, sub: string, clientId: string, until: number): Promise<void>;
+  /** Lifts the user's shield against a client; false when there was none. */
+  liftShield(tenantId: string, sub: string, clientId: string): Promise<boolean>;
 
   getDevice(tenantId: string, deviceId: string): Promise<Device | undefined>;
   /**
@@ -108,6 +117,19 @@ export interface Directory {
 }
 
 /** A local mode key in the layout before keysets. */
+/**
+ * What admitting a user's request also requires, checked in the same conditional write that counts it (so a refusal
+ * spends none of the user's budget): the asking client is not shielded by the user's report, and the user has an
+ * enrolled device when nothing else can reach them (lib/ciba/report-shield.ts).
+ */
+export interface UserAdmissionGate {
+  clientId: string;
+  requireDevice: boolean;
+}
+
+/** A gated admission refused: the client is shielded until `until` (epoch ms), or the user has no device. */
+export type UserAdmissionRefusal = { refused: 'shielded'; until: number } | { refused: 'unreachable' };
+
 export interface StoredSigningKey {
   kid: string;
   /** `HS256`: the tenant's HMAC key, never published. */
@@ -137,11 +159,11 @@ export interface Ledger {
   slowDown(txn: string, addSeconds: number): Promise<void>;
   /** Puts back a redemption that could not be completed (token signing failed). */
   restoreGrant(txn: string): Promise<void>;
-  /** pending → approved | denied, only while pending, unexpired and owned by this tenant and user. */
+  /** pending → approved | denied | reported, only while pending, unexpired and owned by this tenant and user. */
   decideRequest(
     txn: string,
     owner: { tenantId: string; sub: string },
-    status: 'approved' | 'denied',
+    status: Exclude<AuthRequestStatus, 'pending'>,
     evidence: DecisionEvidence,
     now: number,
   ): Promise<AuthRequest | 'conflict'>;

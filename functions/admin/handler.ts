@@ -20,6 +20,7 @@ import {
   userToWire,
 } from '../../lib/admin/users.ts';
 import { removePasskey } from '../../lib/ciba/passkey.ts';
+import { liftReportShield } from '../../lib/ciba/report-shield.ts';
 import { type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, noContent } from '../../lib/http/response.ts';
@@ -64,13 +65,20 @@ export const createHandler = (deps: AdminDeps) =>
         return noContent();
       case 'PUT /users/{sub}': {
         const { created, user } = await putUser(deps, tenantId, pathParam(event, 'sub'), jsonBody(event));
-        return json(created ? 201 : 200, userToWire(user));
+        return json(created ? 201 : 200, userToWire(user, deps.clock.now()));
       }
       case 'DELETE /users/{sub}':
         await deleteUser(deps, tenantId, pathParam(event, 'sub'));
         return noContent();
       case 'GET /users/{sub}':
-        return json(200, userToWire(await getUserOrThrow(deps, tenantId, pathParam(event, 'sub'))));
+        return json(200, userToWire(await getUserOrThrow(deps, tenantId, pathParam(event, 'sub')), deps.clock.now()));
+      case 'DELETE /users/{sub}/shields/{client_id}':
+        await liftReportShield(deps, {
+          tenantId,
+          user: await getUserOrThrow(deps, tenantId, pathParam(event, 'sub')),
+          clientId: pathParam(event, 'client_id'),
+        });
+        return noContent();
       case 'POST /users/{sub}/enrollment-tickets':
         return json(201, await issueEnrollmentTicket(deps, tenantId, pathParam(event, 'sub'), issuer));
       case 'GET /users/{sub}/devices':

@@ -7,12 +7,15 @@ import { NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
 import { ASSET_NAME, defaultAssetDirs, loadAssets, type WebAsset } from '../../lib/web/assets.ts';
 import {
+  ConsoleCancelBody,
   ConsolePollBody,
   ConsoleSendBody,
   checkConsoleRequest,
+  consoleCancel,
   consoleClient,
   consolePoll,
   consoleSend,
+  consoleSettings,
 } from '../../lib/web/console-api.ts';
 import { authenticatorPage, consolePage, PAGE_CSP } from '../../lib/web/pages.ts';
 
@@ -35,7 +38,7 @@ const html = (body: string): HttpResult => ({ statusCode: 200, headers: { ...PAG
 
 /**
  * The web authenticator (`GET {issuer}/authenticator`), its PWA manifest, the operator console
- * (`GET {issuer}/console` and its two JSON calls) and the static assets (`GET /assets/{file}`). No build at run
+ * (`GET {issuer}/console` and its JSON calls: send, poll, cancel) and the static assets (`GET /assets/{file}`). No build at run
  * time: the assets are read once from the build output (lib/web/build.ts).
  */
 /** The web function's ports: everything but tenant provisioning. */
@@ -104,7 +107,14 @@ export const createHandler = (deps: WebDeps, options: WebHandlerOptions = {}) =>
         };
       case 'GET /{tenant}/console': {
         const client = await consoleClient(deps, tenant);
-        return html(consolePage({ ...pageInput, clientName: client.clientName || client.clientId }));
+        return html(
+          consolePage({
+            ...pageInput,
+            clientName: client.clientName || client.clientId,
+            clientId: client.clientId,
+            ...consoleSettings(tenant),
+          }),
+        );
       }
       case 'POST /{tenant}/console/requests': {
         const client = await consoleClient(deps, tenant);
@@ -117,6 +127,12 @@ export const createHandler = (deps: WebDeps, options: WebHandlerOptions = {}) =>
         checkConsoleRequest(event, new URL(base).origin);
         const body = parseWith(ConsolePollBody, jsonBody(event));
         return json(200, await consolePoll(deps, { tenant, issuer, client, body }), NO_STORE);
+      }
+      case 'POST /{tenant}/console/cancel': {
+        const client = await consoleClient(deps, tenant);
+        checkConsoleRequest(event, new URL(base).origin);
+        const body = parseWith(ConsoleCancelBody, jsonBody(event));
+        return json(200, await consoleCancel(deps, { tenant, client, body }), NO_STORE);
       }
       default:
         throw NotFound('no such page');

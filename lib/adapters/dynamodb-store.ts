@@ -13,6 +13,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
   AuthRequest,
+  AuthRequestStatus,
   CallbackAttempt,
   CallbackState,
   CallbackStatus,
@@ -34,9 +35,19 @@ import type {
   StoredSigningKey,
   TenantAdmission,
   TenantAdmissionOutcome,
+  UserAdmissionGate,
+  UserAdmissionRefusal,
   WriteOutcome,
 } from '../ports.ts';
 import { addStoreMiddleware } from './dynamodb-client.ts';
+import {
+  forClient,
+  gateCondition,
+  gateRefusal,
+  LIFT_WRITE,
+  SHIELD_WRITES,
+  SHIELDS,
+} from './dynamodb-report-shields.ts';
 import { EXPIRY_INDEX, expiryBucket, OPEN_CALLBACK_PARTITION, OPEN_CALLBACKS_INDEX } from './dynamodb-schema.ts';
 
 type Item = Record<string, AttributeValue>;
@@ -108,7 +119,12 @@ const USER_WINDOW_VALUES = Object.fromEntries(
     new Set(`${update} ${condition}`.match(/:[a-z]+/g)),
   ]),
 ) as Record<UserWindowWrite, Set<string>>;
-const userWindowExpression = (write: UserWindowWrite, { minute, limit }: { minute: number; limit: number }) => {
+const userWindowExpression = (
+  write: UserWindowWrite,
+  { minute, limit }: { minute: number; limit: number },
+  /** A further condition every write must meet (the admission gate: dynamodb-report-shields.ts). */
+  also?: { condition: string; names: Record<string, string>; values: Record<string, unknown> },
+) => {
   const all: Record<string, number> = {
     ':one': 1,
     ':m': minute,
@@ -117,10 +133,12 @@ const userWindowExpression = (write: UserWindowWrite, { minute, limit }: { minut
     ':limit': limit,
   };
   const used = USER_WINDOW_VALUES[write];
-  return expression(
-    USER_WINDOW_WRITES[write],
-    Object.fromEntries(Object.entries(all).filter(([name]) => used.has(name))),
+  const { update, condition } = USER_WINDOW_WRITES[write];
+  const out = expression(
+    { update, condition: also ? `(${condition}) AND ${also.condition}` : condition },
+    { ...Object.fromEntries(Object.entries(all).filter(([name]) => used.has(name))), ...also?.values },
   );
+  return also ? { ...out, ExpressionAttributeNames: { ...out.ExpressionAttributeNames, ...also.names } } : out;
 };
 
 /**
@@ -352,6 +370,7 @@ const userFromItem = (raw: Raw): User =>
     userCodeMac: raw.user_code_mac,
     userCodeHash: raw.user_code_hash,
     devices: ((raw.devices ?? []) as Raw[]).map(summaryFromItem),
+    reportShields: raw[SHIELDS],
     createdAt: raw.created_at,
     updatedAt: raw.updated_at,
   });
@@ -470,6 +489,7 @@ const evidenceToItem = (e: DecisionEvidence): Raw => ({
   user_verified: e.userVerified,
   assertion: e.assertion,
   reason: e.reason,
+  cancelled_by: e.cancelledBy,
 });
 
 const evidenceFromItem = (raw: Raw | undefined): DecisionEvidence | undefined =>
@@ -482,6 +502,7 @@ const evidenceFromItem = (raw: Raw | undefined): DecisionEvidence | undefined =>
     userVerified: raw.user_verified,
     assertion: raw.assertion,
     reason: raw.reason,
+    cancelledBy: raw.cancelled_by,
   });
 
 const attemptToItem = (a: CallbackAttempt): Raw => ({ attempt: a.attempt, at: a.at, status: a.status, error: a.error });
@@ -530,6 +551,7 @@ function requestToItem(r: AuthRequest): Raw {
     acr_values: r.acrValues,
     binding_message: r.bindingMessage,
     authorization_details: r.authorizationDetails,
+    display: r.display,
     delivery_mode: r.deliveryMode,
     client_notification_token: r.clientNotificationToken,
     status: r.status,
@@ -569,6 +591,7 @@ const requestFromItem = (raw: Raw): AuthRequest =>
     acrValues: raw.acr_values,
     bindingMessage: raw.binding_message,
     authorizationDetails: raw.authorization_details,
+    display: raw.display,
     deliveryMode: raw.delivery_mode,
     clientNotificationToken: raw.client_notification_token,
     status: raw.status,
@@ -813,10 +836,13 @@ export class DynamoDbStore implements Store {
     sub: string,
     limitPerMinute: number,
     now: number,
-  ): Promise<{ user: User } | { rateLimited: true } | undefined> {
+    gate?: UserAdmissionGate,
+  ): Promise<{ user: User } | { rateLimited: true } | UserAdmissionRefusal | undefined> {
     if (!fitsSortKey(`USER#${sub}`)) return undefined;
     const key = directoryKey(tenantId, `USER#${sub}`);
     const minute = Math.floor(now / 60_000);
+    // The gate (a report shield, no device) is part of every write's condition: a refused request counts nothing.
+    const gated = gate && gateCondition(gate, now);
     const send = (write: UserWindowWrite) =>
       attempt(async () => {
         const out = await this.#client.send(
@@ -824,7 +850,7 @@ export class DynamoDbStore implements Store {
             TableName: this.#directory,
             Key: key,
             ReturnValues: 'ALL_NEW',
-            ...userWindowExpression(write, { minute, limit: limitPerMinute }),
+            ...userWindowExpression(write, { minute, limit: limitPerMinute }, gated),
           }),
         );
         return { user: userFromItem(fromItem(out.Attributes ?? {})) };
@@ -849,8 +875,47 @@ export class DynamoDbStore implements Store {
         return admitted;
       }
     }
-    const exists = await this.#getDirectory(tenantId, `USER#${sub}`, '#pk');
-    return exists ? { rateLimited: true } : undefined;
+    const exists = await this.#getDirectory(tenantId, `USER#${sub}`, gate ? `#pk, #devices, #${SHIELDS}` : '#pk');
+    if (!exists) return undefined;
+    return (gate && gateRefusal(exists, gate, now)) ?? { rateLimited: true };
+  }
+
+  async shieldClient(tenantId: string, sub: string, clientId: string, until: number): Promise<void> {
+    if (!fitsSortKey(`USER#${sub}`)) return;
+    const key = directoryKey(tenantId, `USER#${sub}`);
+    const [extend, create] = SHIELD_WRITES;
+    const writes = [expression(extend, { ':until': until }), expression(create, { ':map': { [clientId]: until } })];
+    // When both lose, the user is gone, a longer shield is there already, or the map was created between the two
+    // (then the next round extends it).
+    for (let round = 0; round < 3; round++) {
+      for (const command of writes) {
+        const done = await attempt(() =>
+          this.#client.send(
+            new UpdateItemCommand({
+              TableName: this.#directory,
+              Key: key,
+              ...forClient(command, clientId),
+            }),
+          ),
+        );
+        if (done !== FAILED) return;
+      }
+    }
+  }
+
+  async liftShield(tenantId: string, sub: string, clientId: string): Promise<boolean> {
+    if (!fitsSortKey(`USER#${sub}`)) return false;
+    const command = expression(LIFT_WRITE);
+    const done = await attempt(() =>
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#directory,
+          Key: directoryKey(tenantId, `USER#${sub}`),
+          ...forClient(command, clientId),
+        }),
+      ),
+    );
+    return done !== FAILED;
   }
 
   // Directory: devices
@@ -1204,7 +1269,7 @@ export class DynamoDbStore implements Store {
   async decideRequest(
     txn: string,
     owner: { tenantId: string; sub: string },
-    status: 'approved' | 'denied',
+    status: Exclude<AuthRequestStatus, 'pending'>,
     evidence: DecisionEvidence,
     now: number,
   ): Promise<AuthRequest | 'conflict'> {

@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import * as z from 'zod';
 import { displayString } from '../ciba/display-string.ts';
+import { reportShieldSeconds } from '../ciba/report-shield.ts';
 import { parseWith } from '../http/validation.ts';
 import {
   abuseLimits,
@@ -99,6 +100,12 @@ export const TenantSettingsPatch = z.strictObject({
     })
     .nullable()
     .optional(),
+  /** How long a client the user reported may not ask them again (lib/ciba/report-shield.ts); 0: no shield. */
+  report_shield_seconds: z
+    .int()
+    .min(0)
+    .max(30 * 86_400)
+    .optional(),
 });
 
 /** The settings that may be absent (and are removed with `null`): device-side confirmation and the console. */
@@ -155,6 +162,7 @@ export const settingsToWire = (tenant: Tenant, issuer: string) => {
     key_mode: keyModeOf(s),
     push_credentials: s.pushCredentials ?? null,
     provisioned_by: tenant.provisionedBy ?? 'admin_api',
+    report_shield_seconds: reportShieldSeconds(s),
     ...strongAuthSettingsToWire(s),
   };
 };
@@ -225,6 +233,9 @@ const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatc
     callbackMaxAttempts: patch.callback_max_attempts ?? callbackPolicy(current).maxAttempts,
     callbackMaxAgeSeconds: patch.callback_max_age_seconds ?? callbackPolicy(current).maxAgeSeconds,
     ...keySettings(current, patch),
+    ...((patch.report_shield_seconds ?? current.reportShieldSeconds) !== undefined
+      ? { reportShieldSeconds: patch.report_shield_seconds ?? current.reportShieldSeconds }
+      : {}),
   };
   if (next.backchannelMaxExpiresIn < next.backchannelExpiresIn) {
     throw InvalidRequest('backchannel_max_expires_in must not be below backchannel_expires_in');

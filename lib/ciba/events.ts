@@ -7,6 +7,8 @@ export const CIBA_EVENT_SOURCE = 'ciba';
 export const EVENT = {
   requestCreated: 'CIBA Request Created',
   requestDecided: 'CIBA Request Decided',
+  /** The user reported a request ("I did not ask for this"): the client is shielded from the user for a while. */
+  requestReported: 'CIBA Request Reported',
   /** A pending request reached its expiry unanswered, seen by the first poll after it (or the push expiry timer). */
   requestExpired: 'CIBA Request Expired',
   tokensIssued: 'CIBA Tokens Issued',

@@ -2,7 +2,10 @@ import type { AuthRequest } from '../model.ts';
 import type { CibaEvent, Deps } from '../ports.ts';
 import { EVENT, epochSeconds } from './events.ts';
 
-export const decidedEvent = (request: AuthRequest, status: 'approved' | 'denied', decidedAt: number): CibaEvent => ({
+/** What a decision made of a request. */
+export type DecidedStatus = Exclude<AuthRequest['status'], 'pending'>;
+
+export const decidedEvent = (request: AuthRequest, status: DecidedStatus, decidedAt: number): CibaEvent => ({
   type: EVENT.requestDecided,
   tenantId: request.tenantId,
   detail: {
@@ -25,7 +28,7 @@ export const decidedEvent = (request: AuthRequest, status: 'approved' | 'denied'
 export const publishDecision = async (
   deps: Pick<Deps, 'events' | 'scheduler' | 'clock' | 'logger'>,
   request: AuthRequest,
-  status: 'approved' | 'denied',
+  status: DecidedStatus,
   decidedAt: number,
 ): Promise<void> => {
   const event = decidedEvent(request, status, decidedAt);

@@ -15,8 +15,10 @@ import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
 import { expiryTimerEvent } from './deliver-callback.ts';
 import { checkAcrValues, normalizeBindingMessage } from './display-string.ts';
+import { renderDetailDisplays } from './display-template.ts';
 import { EVENT, epochSeconds } from './events.ts';
 import { notifyDevices } from './notify-devices.ts';
+import { admissionGate, gateRefusalError } from './report-shield.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
 
 export interface BackchannelAcknowledgement {
@@ -109,8 +111,11 @@ export const startBackchannelAuthentication = async (
     throw InvalidRequest('binding_message is required by this tenant');
   }
 
-  // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget.
+  // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget. What
+  // the device will show of it is rendered now, so that a string unsafe to show is refused before anything is spent.
   const authorizationDetails = parseAuthorizationDetails(tenant, client, form.authorization_details);
+  const display =
+    authorizationDetails && renderDetailDisplays(authorizationDetails, settings.authorizationDetailsTypes ?? {});
   // Abuse controls (SECURITY.md): the client's and the tenant's budgets and the pending cap, before the user is even
   // looked up.
   const admission = await admitClientRequest(deps, { tenant, client, now: deps.clock.now() });
@@ -124,6 +129,7 @@ export const startBackchannelAuthentication = async (
         ...(acrValues !== undefined ? { acrValues } : {}),
         ...(bindingMessage !== undefined ? { bindingMessage } : {}),
         ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
+        ...(display !== undefined ? { display } : {}),
         ...(clientNotificationToken !== undefined ? { clientNotificationToken } : {}),
       },
     });
@@ -174,7 +180,7 @@ const createRequestForUser = async (
   input: BackchannelRequestInput & {
     request: Pick<
       AuthRequest,
-      'scope' | 'acrValues' | 'bindingMessage' | 'authorizationDetails' | 'clientNotificationToken'
+      'scope' | 'acrValues' | 'bindingMessage' | 'authorizationDetails' | 'display' | 'clientNotificationToken'
     > & { requestedExpiry?: number };
   },
 ): Promise<{ user: User; request: AuthRequest }> => {
@@ -201,8 +207,25 @@ const createRequestForUser = async (
   );
 
   const now = deps.clock.now();
-  const admitted = await deps.store.admitUserRequest(tenant.tenantId, sub, settings.userRateLimitPerMinute, now);
+  // The user's budget, their report shield against this client and their reachability, in one conditional write:
+  // a request refused for any of them spends nothing (lib/ciba/report-shield.ts).
+  const admitted = await deps.store.admitUserRequest(
+    tenant.tenantId,
+    sub,
+    settings.userRateLimitPerMinute,
+    now,
+    admissionGate(client),
+  );
   if (admitted === undefined) throw UnknownUserId('could not identify the end-user from the hint');
+  if ('refused' in admitted) {
+    deps.logger.info(
+      admitted.refused === 'shielded'
+        ? 'backchannel request refused: the user reported this client'
+        : 'backchannel request refused: the user has no device',
+      { tenant: tenant.tenantId, client: client.clientId },
+    );
+    throw gateRefusalError(admitted);
+  }
   if ('rateLimited' in admitted) {
     deps.logger.warn('backchannel request refused: per-user rate limit', {
       tenant: tenant.tenantId,

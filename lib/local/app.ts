@@ -203,7 +203,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   const handlers = Object.fromEntries(
     Object.entries(functions).map(([name, handler]) => [name, inFlight.wrap(handler)]),
   ) as Record<string, LambdaHttpHandler>;
-  const events = deviceEvents(deps, deps.notifier);
+  const events = deviceEvents(deps, deps.notifier, deps.events);
   const host = options.host ?? '127.0.0.1';
   const { server, startDraining } = createLocalServer({
     handlers,

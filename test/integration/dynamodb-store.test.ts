@@ -402,6 +402,88 @@ describe('admitUserRequest', () => {
   });
 });
 
+describe('admission gate and report shields (lib/ciba/report-shield.ts)', () => {
+  const gate = (clientId: string) => ({ clientId, requireDevice: true });
+
+  const withDevice = async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    const d = device(u.tenantId, u.sub);
+    await t.store.createDevice(d.device, d.summary);
+    return u;
+  };
+
+  /** The user's per-minute count as stored, to see that a refusal counted nothing. */
+  const counted = async (u: User) => (await rawDirectoryItem(`T#${u.tenantId}`, `USER#${u.sub}`))?.rl_sum ?? 0;
+
+  it('refuses a user without a device, counting nothing, and admits once a device is enrolled', async () => {
+    const u = user(uid('t'));
+    await t.store.saveUser(u, null);
+    for (let i = 0; i < 3; i++) {
+      expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW, gate('c1'))).toEqual({ refused: 'unreachable' });
+    }
+    expect(await counted(u)).toBe(0);
+    // Without the gate (a caller that does not ask) the same user is admitted.
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW)).toHaveProperty('user');
+    const d = device(u.tenantId, u.sub);
+    await t.store.createDevice(d.device, d.summary);
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW, gate('c1'))).toHaveProperty('user');
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 2, NOW, gate('c1'))).toEqual({ rateLimited: true });
+    expect(await t.store.admitUserRequest(uid('t'), u.sub, 2, NOW, gate('c1'))).toBeUndefined();
+  });
+
+  it('refuses a shielded client until the shield ends, counting nothing; other clients are admitted', async () => {
+    const u = await withDevice();
+    await t.store.shieldClient(u.tenantId, u.sub, 'bad client', NOW + 3_600_000);
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 5, NOW, gate('bad client'))).toEqual({
+      refused: 'shielded',
+      until: NOW + 3_600_000,
+    });
+    expect(await counted(u)).toBe(0);
+    const other = await t.store.admitUserRequest(u.tenantId, u.sub, 5, NOW, gate('good'));
+    expect(other).toHaveProperty('user');
+    expect((other as { user: User }).user.reportShields).toEqual({ 'bad client': NOW + 3_600_000 });
+    // The shield ends: admitted again, in a later minute.
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 5, NOW + 3_600_000, gate('bad client'))).toHaveProperty(
+      'user',
+    );
+  });
+
+  it('never shortens a running shield, extends it, and lifts it once', async () => {
+    const u = await withDevice();
+    await t.store.shieldClient(u.tenantId, u.sub, 'c', NOW + 2000);
+    await t.store.shieldClient(u.tenantId, u.sub, 'c', NOW + 1000);
+    await t.store.shieldClient(u.tenantId, u.sub, 'd', NOW + 500);
+    expect((await t.store.getUser(u.tenantId, u.sub))?.reportShields).toEqual({ c: NOW + 2000, d: NOW + 500 });
+    await t.store.shieldClient(u.tenantId, u.sub, 'c', NOW + 3000);
+    expect((await t.store.getUser(u.tenantId, u.sub))?.reportShields?.c).toBe(NOW + 3000);
+    expect(await t.store.liftShield(u.tenantId, u.sub, 'c')).toBe(true);
+    expect(await t.store.liftShield(u.tenantId, u.sub, 'c')).toBe(false);
+    expect((await t.store.getUser(u.tenantId, u.sub))?.reportShields).toEqual({ d: NOW + 500 });
+    expect(await t.store.admitUserRequest(u.tenantId, u.sub, 5, NOW, gate('c'))).toHaveProperty('user');
+  });
+
+  it('keeps shields when the profile is saved, and writes none for a user that does not exist', async () => {
+    const u = await withDevice();
+    await t.store.shieldClient(u.tenantId, u.sub, 'c', NOW + 2000);
+    await t.store.saveUser({ ...u, claims: { name: 'Renamed' }, updatedAt: NOW + 1 }, NOW);
+    expect((await t.store.getUser(u.tenantId, u.sub))?.reportShields).toEqual({ c: NOW + 2000 });
+    const ghost = uid('ghost');
+    await t.store.shieldClient(u.tenantId, ghost, 'c', NOW + 2000);
+    expect(await rawDirectoryItem(`T#${u.tenantId}`, `USER#${ghost}`)).toBeUndefined();
+    expect(await t.store.liftShield(u.tenantId, ghost, 'c')).toBe(false);
+  });
+
+  it('of concurrent first shields of two clients, both are kept', async () => {
+    const u = await withDevice();
+    await Promise.all([
+      t.store.shieldClient(u.tenantId, u.sub, 'a', NOW + 1000),
+      t.store.shieldClient(u.tenantId, u.sub, 'b', NOW + 1000),
+    ]);
+    expect((await t.store.getUser(u.tenantId, u.sub))?.reportShields).toEqual({ a: NOW + 1000, b: NOW + 1000 });
+  });
+});
+
 describe('devices', () => {
   it('creates a device once and lists it on its user', async () => {
     const u = user(uid('t'));

@@ -232,7 +232,10 @@ describe('the terminal authenticator', () => {
     expect(t.stderr()).toContain('error: key_file_exists');
 
     expect(await runCli(['device', 'pending'], t.ctx)).toBe(0);
-    expect(t.stdout()).toMatch(/tx-1\s+ACME support\s+4F-22\s+openid\s+2m 05s/);
+    // As a person reads it: what is asked first, then who asks, the code, what it shares, the time left.
+    expect(t.stdout()).toContain(
+      "Confirm it's you\n  asked by  ACME support (c1)\n  code      4F-22\n  shares    openid\n  txn       tx-1   2m 05s left\n",
+    );
 
     expect(await runCli(['device', 'approve', 'tx-1'], t.ctx)).toBe(0);
     expect(t.stdout()).toContain('approved tx-1');
