@@ -308,8 +308,35 @@ export interface DeadLetters {
 /** What a guarded outbound POST came to: the status, or why there was none (`permanent`: retrying cannot help). */
 export type OutboundResult = { status: number } | { error: string; permanent?: boolean };
 
-/** Outbound HTTP to client endpoints, guarded against SSRF (lib/http/outbound.ts). Never throws. */
+export interface OutboundRequest {
+  method: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  /** The tenant's development mode: plain http to loopback, and any address. */
+  allowPrivateNetwork: boolean;
+  /** Read the answer's body, up to this many bytes (more is a failure), and return it. Default: thrown away. */
+  readBody?: number;
+  /** Which URL this is, for the messages (`jwks_uri`, `the device webhook`). */
+  name?: string;
+  signal?: AbortSignal;
+}
+
+/** What a call came to: the status (and the body when asked for), or why there was none. */
+export type OutboundResponse =
+  | { status: number; headers: Record<string, string | string[] | undefined>; body?: Uint8Array<ArrayBuffer> }
+  | { error: string; permanent?: boolean };
+
+/**
+ * Every call to a URL someone else chose (hardening rule 3): client notification endpoints, device webhooks, Web
+ * Push endpoints, client `jwks_uri`s. The adapter owns the URL policy and the resolve-then-connect guard
+ * (lib/adapters/guarded-outbound-http.ts); the core asks it whether a URL may be registered, and calls through it.
+ * Calls never throw: the result says what happened.
+ */
 export interface OutboundHttp {
+  /** Why the service must not call `url` (registration checks), or undefined. `name` names it in the message. */
+  refusal(url: string, options: { allowPrivateNetwork: boolean; name?: string }): string | undefined;
+  request(url: string, input: OutboundRequest): Promise<OutboundResponse>;
+  /** A client's notification endpoint: a JSON POST. */
   postJson(
     url: string,
     input: { headers: Record<string, string>; body: string; allowPrivateNetwork: boolean },

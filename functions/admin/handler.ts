@@ -1,4 +1,3 @@
-import { authorizeAdmin } from '../../lib/admin/authorize-admin.ts';
 import { clientToWire, getClientOrThrow, registerClient } from '../../lib/admin/clients.ts';
 import { describeRequest } from '../../lib/admin/requests.ts';
 import { deleteTenant, getTenantOrThrow, putTenant, settingsToWire } from '../../lib/admin/tenants.ts';
@@ -13,22 +12,23 @@ import {
   userToWire,
 } from '../../lib/admin/users.ts';
 import { removePasskey } from '../../lib/ciba/passkey.ts';
+import { InvalidClientMetadata, InvalidRequest, NotFound } from '../../lib/errors.ts';
+import { authorizeAdmin } from '../../lib/http/authorize-admin.ts';
 import { type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, noContent } from '../../lib/http/response.ts';
 import { isValidTenantId } from '../../lib/http/routes.ts';
-import { InvalidClientMetadata, InvalidRequest, NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type AdminDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger' | 'config'>;
+export type AdminDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'outbound' | 'clock' | 'logger' | 'config'>;
 
 /** The admin API (docs/admin-api.md). */
 export const createHandler = (deps: AdminDeps) =>
   httpFunction(deps.logger, async (event: HttpEvent) => {
     authorizeAdmin(event, deps.config);
     if (event.routeKey === 'PUT /admin/tenants/{tenant}' && !isValidTenantId(event.pathParameters?.tenant ?? '')) {
-      throw InvalidRequest(
+      throw new InvalidRequest(
         'tenant ids are 1-63 characters of a-z 0-9 and -, starting with a letter or digit; admin, health and assets are reserved',
       );
     }
@@ -53,7 +53,8 @@ export const createHandler = (deps: AdminDeps) =>
       case 'GET /clients/{client_id}':
         return json(200, clientToWire(await getClientOrThrow(deps, tenantId, pathParam(event, 'client_id'))));
       case 'DELETE /clients/{client_id}':
-        if (!(await deps.store.deleteClient(tenantId, pathParam(event, 'client_id')))) throw NotFound('unknown client');
+        if (!(await deps.store.deleteClient(tenantId, pathParam(event, 'client_id'))))
+          throw new NotFound('unknown client');
         return noContent();
       case 'PUT /users/{sub}': {
         const { created, user } = await putUser(deps, tenantId, pathParam(event, 'sub'), jsonBody(event));
@@ -81,6 +82,6 @@ export const createHandler = (deps: AdminDeps) =>
       case 'GET /requests/{auth_req_id}':
         return json(200, await describeRequest(deps, tenantId, pathParam(event, 'auth_req_id')));
       default:
-        throw NotFound('no such admin route');
+        throw new NotFound('no such admin route');
     }
   });

@@ -1,8 +1,11 @@
 import { eventBus } from '../../lib/adapters/aws/events.ts';
 import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
 import { pushNotifier } from '../../lib/adapters/aws/notifier.ts';
+import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
-export const handler = createHandler(awsDeps({ keys: kmsKeys, notifier: pushNotifier, events: eventBus, scheduler }));
+export const handler = createHandler(
+  awsDeps({ keys: kmsKeys, notifier: pushNotifier, events: eventBus, scheduler, outbound }),
+);

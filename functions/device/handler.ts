@@ -13,12 +13,12 @@ import { describeDevice, setDevicePush } from '../../lib/ciba/device-profile.ts'
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
 import { passkeyRegistrationOptions, registerPasskey, relyingPartyOf } from '../../lib/ciba/passkey.ts';
 import { authenticateDevice, verifyDpopProof } from '../../lib/ciba/verify-device-proof.ts';
+import { NotFound } from '../../lib/errors.ts';
 import { baseUrl, type HttpEvent, header, jsonBody, pathParam, requestUrl, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json } from '../../lib/http/response.ts';
-import { parseWith } from '../../lib/http/validation.ts';
-import { NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
+import { parseWith } from '../../lib/validation.ts';
 
 /**
  * POST {issuer}/device/passkey: the new credential (`PublicKeyCredential.toJSON()`), and when the device already has a
@@ -30,7 +30,10 @@ const PasskeyRegistrationBody = z.strictObject({
 });
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type DeviceDeps = Pick<Deps, 'store' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger' | 'config'>;
+export type DeviceDeps = Pick<
+  Deps,
+  'store' | 'notifier' | 'events' | 'scheduler' | 'outbound' | 'clock' | 'logger' | 'config'
+>;
 
 /** The device API (docs/device-api.md): every call is authenticated by a DPoP proof of the device key. */
 export const createHandler = (deps: DeviceDeps) =>
@@ -92,6 +95,6 @@ export const createHandler = (deps: DeviceDeps) =>
         );
       }
       default:
-        throw NotFound('no such device route');
+        throw new NotFound('no such device route');
     }
   });

@@ -1,9 +1,9 @@
 import { pollCibaGrant } from '../../lib/ciba/poll-ciba-grant.ts';
+import { InvalidRequest, UnsupportedGrantType } from '../../lib/errors.ts';
 import { readClientRequest } from '../../lib/http/client-request.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, NO_STORE } from '../../lib/http/response.ts';
 import { CIBA_GRANT_TYPE, REFRESH_TOKEN_GRANT_TYPE } from '../../lib/model.ts';
-import { InvalidRequest, UnsupportedGrantType } from '../../lib/oauth/errors.ts';
 import { certificateBinding } from '../../lib/oauth/fapi.ts';
 import { introspectToken } from '../../lib/oauth/introspection.ts';
 import { refreshTokenGrant } from '../../lib/oauth/refresh-tokens.ts';
@@ -11,7 +11,7 @@ import { revokeToken } from '../../lib/oauth/revocation.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type TokenDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger' | 'config'>;
+export type TokenDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'outbound' | 'clock' | 'logger' | 'config'>;
 
 /**
  * POST {issuer}/oauth/token: the CIBA grant (CIBA Core §10.1, §11) and refresh_token (RFC 6749 §6); also
@@ -28,9 +28,9 @@ export const createHandler = (deps: TokenDeps) =>
     if (event.routeKey.endsWith('/oauth/introspect')) {
       return json(200, await introspectToken(deps, { tenant, issuer, client, form }), NO_STORE);
     }
-    if (form.grant_type === undefined) throw InvalidRequest('grant_type is required');
+    if (form.grant_type === undefined) throw new InvalidRequest('grant_type is required');
     if (form.grant_type !== CIBA_GRANT_TYPE && form.grant_type !== REFRESH_TOKEN_GRANT_TYPE) {
-      throw UnsupportedGrantType(`grant_type ${form.grant_type} is not supported`);
+      throw new UnsupportedGrantType(`grant_type ${form.grant_type} is not supported`);
     }
     const thumbprint = certificateBinding(tenant, client, certificate);
     const input = { tenant, issuer, client, form, ...(thumbprint ? { certificateThumbprint: thumbprint } : {}) };

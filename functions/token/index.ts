@@ -1,6 +1,7 @@
 import { eventBus } from '../../lib/adapters/aws/events.ts';
 import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
+import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
-export const handler = createHandler(awsDeps({ keys: kmsKeys, events: eventBus }));
+export const handler = createHandler(awsDeps({ keys: kmsKeys, events: eventBus, outbound }));

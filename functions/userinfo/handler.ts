@@ -1,8 +1,8 @@
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
+import { presentedCertificate } from '../../lib/http/client-certificate.ts';
 import { header, issuerOf, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json } from '../../lib/http/response.ts';
-import { presentedCertificate } from '../../lib/oauth/mtls.ts';
 import { getUserInfo } from '../../lib/oauth/userinfo.ts';
 import type { Deps } from '../../lib/ports.ts';
 

@@ -1,10 +1,10 @@
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
+import { NotFound } from '../../lib/errors.ts';
 import { baseUrl, type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { type HttpResult, json, NO_STORE } from '../../lib/http/response.ts';
-import { parseWith } from '../../lib/http/validation.ts';
-import { NotFound } from '../../lib/oauth/errors.ts';
 import type { Deps } from '../../lib/ports.ts';
+import { parseWith } from '../../lib/validation.ts';
 import { ASSET_NAME, defaultAssetDirs, loadAssets, type WebAsset } from '../../lib/web/assets.ts';
 import {
   ConsolePollBody,
@@ -44,7 +44,7 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
     assets ??= loadAssets(options.assetDirs ?? defaultAssetDirs());
     if (assets.size === 0) {
       assets = undefined;
-      throw NotFound('the web assets are not built: run npm run build:web');
+      throw new NotFound('the web assets are not built: run npm run build:web');
     }
     return assets;
   };
@@ -116,7 +116,7 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
         return json(200, await consolePoll(deps, { tenant, issuer, client, body }), NO_STORE);
       }
       default:
-        throw NotFound('no such page');
+        throw new NotFound('no such page');
     }
   });
 };
@@ -129,7 +129,7 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
  */
 const serviceWorker = (assets: Map<string, WebAsset>, event: HttpEvent, scope: string): HttpResult => {
   const asset = assets.get('sw.js');
-  if (!asset) throw NotFound('no service worker');
+  if (!asset) throw new NotFound('no service worker');
   // The worker must see new versions at once.
   return assetAnswer(asset, event, { 'Cache-Control': 'no-cache', 'Service-Worker-Allowed': scope });
 };
@@ -137,7 +137,7 @@ const serviceWorker = (assets: Map<string, WebAsset>, event: HttpEvent, scope: s
 const serveAsset = (assets: Map<string, WebAsset>, event: HttpEvent): HttpResult => {
   const name = pathParam(event, 'file');
   const asset = ASSET_NAME.test(name) ? assets.get(name) : undefined;
-  if (!asset) throw NotFound('no such asset');
+  if (!asset) throw new NotFound('no such asset');
   const versioned = event.queryStringParameters?.v === asset.hash;
   return assetAnswer(asset, event, {
     'Cache-Control': versioned ? 'public, max-age=31536000, immutable' : 'public, max-age=300, must-revalidate',

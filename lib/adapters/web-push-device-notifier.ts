@@ -1,6 +1,6 @@
-import type { OutboundRequester } from '../http/outbound.ts';
 import type { DeviceSummary, WebPushSettings, WebPushSubscription } from '../model.ts';
 import type { DeviceNotification, DeviceNotifier, Directory, Logger } from '../ports.ts';
+import type { OutboundRequester } from './guarded-outbound-http.ts';
 
 /** Sends one encrypted Web Push message (RFC 8291) with VAPID (RFC 8292); replaceable in tests. */
 export type WebPushSend = (

@@ -1,6 +1,6 @@
 import { requestState } from '../ciba/device-transactions.ts';
 import { txnOf } from '../ciba/poll-ciba-grant.ts';
-import { NotFound } from '../oauth/errors.ts';
+import { NotFound } from '../errors.ts';
 import type { Deps } from '../ports.ts';
 
 const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Math.floor(ms / 1000));
@@ -18,7 +18,7 @@ export const describeRequest = async (deps: Pick<Deps, 'store' | 'clock'>, tenan
   const txn = byTxn ? id : txnOf(id);
   const request = txn ? await deps.store.getRequest(txn) : undefined;
   if (!request || request.tenantId !== tenantId || (!byTxn && request.authReqId !== id))
-    throw NotFound('unknown auth_req_id or txn');
+    throw new NotFound('unknown auth_req_id or txn');
   return {
     txn: request.txn,
     state: requestState(request, deps.clock.now()),

@@ -1,11 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
 import * as z from 'zod';
 import { displayString } from '../ciba/display-string.ts';
-import { parseWith } from '../http/validation.ts';
+import { AccessDenied, Conflict, InvalidRequest, NotFound } from '../errors.ts';
 import { abuseLimits, callbackPolicy, DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
-import { AccessDenied, Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
 import { newGeneration } from '../oauth/grant-binding.ts';
 import type { Deps } from '../ports.ts';
+import { parseWith } from '../validation.ts';
 import {
   checkFapiSettings,
   mergeStrongAuthSettings,
@@ -160,7 +160,7 @@ const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatc
     callbackMaxAgeSeconds: patch.callback_max_age_seconds ?? callbackPolicy(current).maxAgeSeconds,
   };
   if (next.backchannelMaxExpiresIn < next.backchannelExpiresIn) {
-    throw InvalidRequest('backchannel_max_expires_in must not be below backchannel_expires_in');
+    throw new InvalidRequest('backchannel_max_expires_in must not be below backchannel_expires_in');
   }
   checkFapiSettings(next);
   return next;
@@ -179,7 +179,7 @@ export const putTenant = async (
   tenantId: string,
   body: unknown,
 ): Promise<{ created: boolean; tenant: Tenant }> => {
-  if (deps.config.mode !== 'local') throw AccessDenied('tenants are managed by the CDK app in AWS');
+  if (deps.config.mode !== 'local') throw new AccessDenied('tenants are managed by the CDK app in AWS');
   const current = await deps.store.getTenant(tenantId);
   const now = deps.clock.now();
   const tenant: Tenant = {
@@ -191,7 +191,7 @@ export const putTenant = async (
     updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
   };
   if ((await deps.store.saveTenant(tenant, current ? current.updatedAt : null)) !== 'ok') {
-    throw Conflict('the tenant was changed concurrently; retry');
+    throw new Conflict('the tenant was changed concurrently; retry');
   }
   await deps.keys.ensureKey(tenantId, tenant.settings.signingAlg);
   return { created: !current, tenant };
@@ -199,11 +199,11 @@ export const putTenant = async (
 
 export const getTenantOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: string): Promise<Tenant> => {
   const tenant = await deps.store.getTenant(tenantId);
-  if (!tenant) throw NotFound('unknown tenant');
+  if (!tenant) throw new NotFound('unknown tenant');
   return tenant;
 };
 
 export const deleteTenant = async (deps: Pick<Deps, 'store' | 'config'>, tenantId: string): Promise<void> => {
-  if (deps.config.mode !== 'local') throw AccessDenied('tenants are managed by the CDK app in AWS');
-  if (!(await deps.store.deleteTenant(tenantId))) throw NotFound('unknown tenant');
+  if (deps.config.mode !== 'local') throw new AccessDenied('tenants are managed by the CDK app in AWS');
+  if (!(await deps.store.deleteTenant(tenantId))) throw new NotFound('unknown tenant');
 };

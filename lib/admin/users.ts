@@ -4,10 +4,10 @@ import { displayString } from '../ciba/display-string.ts';
 import { ticketKey } from '../ciba/enrollment-ticket.ts';
 import { userCodeMac } from '../ciba/user-code.ts';
 import { randomToken } from '../crypto.ts';
-import { parseWith } from '../http/validation.ts';
+import { Conflict, InvalidRequest, NotFound } from '../errors.ts';
 import type { User, UserClaims } from '../model.ts';
-import { Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+import { parseWith } from '../validation.ts';
 import { getTenantOrThrow } from './tenants.ts';
 
 export const SUB_PATTERN = /^[A-Za-z0-9._~@+|:-]{1,128}$/;
@@ -52,7 +52,7 @@ export const userToWire = (user: User) => ({
 });
 
 export const checkSub = (sub: string): string => {
-  if (!SUB_PATTERN.test(sub)) throw InvalidRequest('sub must be 1-128 characters of A-Z a-z 0-9 . _ ~ @ + | : -');
+  if (!SUB_PATTERN.test(sub)) throw new InvalidRequest('sub must be 1-128 characters of A-Z a-z 0-9 . _ ~ @ + | : -');
   return sub;
 };
 
@@ -83,14 +83,14 @@ export const putUser = async (
     user.userCodeMac = await userCodeMac(deps.keys, tenantId, sub, userCode);
   }
   if ((await deps.store.saveUser(user, current ? current.updatedAt : null)) !== 'ok') {
-    throw Conflict('the user was changed concurrently; retry');
+    throw new Conflict('the user was changed concurrently; retry');
   }
   return { created: !current, user };
 };
 
 export const getUserOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string): Promise<User> => {
   const user = await deps.store.getUser(tenantId, checkSub(sub));
-  if (!user) throw NotFound('unknown user');
+  if (!user) throw new NotFound('unknown user');
   return user;
 };
 
@@ -133,7 +133,7 @@ export const listDevices = async (deps: Pick<Deps, 'store'>, tenantId: string, s
 };
 
 export const revokeDevice = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string, deviceId: string) => {
-  if (!(await deps.store.deleteDevice(tenantId, checkSub(sub), deviceId))) throw NotFound('unknown device');
+  if (!(await deps.store.deleteDevice(tenantId, checkSub(sub), deviceId))) throw new NotFound('unknown device');
 };
 
 /**
@@ -142,7 +142,7 @@ export const revokeDevice = async (deps: Pick<Deps, 'store'>, tenantId: string, 
  * The user first, so that no new request for them can be admitted meanwhile.
  */
 export const deleteUser = async (deps: Pick<Deps, 'store' | 'clock' | 'logger'>, tenantId: string, sub: string) => {
-  if (!(await deps.store.deleteUser(tenantId, checkSub(sub)))) throw NotFound('unknown user');
+  if (!(await deps.store.deleteUser(tenantId, checkSub(sub)))) throw new NotFound('unknown user');
   const pending = await deps.store.listPending(tenantId, sub, deps.clock.now());
   await Promise.all(pending.map((request) => deps.store.deleteRequest(request.txn)));
   deps.logger.info('user deleted', { tenant: tenantId, pending_requests: pending.length });

@@ -1,3 +1,4 @@
+import { AccessDenied, InvalidUserCode, MissingUserCode, TemporarilyUnavailable } from '../errors.ts';
 import {
   abuseLimits,
   type Client,
@@ -7,7 +8,6 @@ import {
   USER_CODE_MAX_FAILURES_PER_USER,
   type User,
 } from '../model.ts';
-import { AccessDenied, InvalidUserCode, MissingUserCode, TemporarilyUnavailable } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { verifyUserCode } from './user-code.ts';
 
@@ -17,7 +17,7 @@ import { verifyUserCode } from './user-code.ts';
  * no OAuth error code). SECURITY.md explains the choice.
  */
 const overCapacity = (what: string, retryAfterSeconds: number) =>
-  TemporarilyUnavailable(`${what}: retry later`, { 'Retry-After': String(retryAfterSeconds) });
+  new TemporarilyUnavailable(`${what}: retry later`, { headers: { 'Retry-After': String(retryAfterSeconds) } });
 
 /**
  * Per-client and per-tenant budgets of backchannel requests a minute, and the cap on pending requests of a tenant,
@@ -92,7 +92,7 @@ export const checkUserCode = async (
 ): Promise<void> => {
   const { tenant, client, user, presented, now } = input;
   if (!client.backchannelUserCodeParameter) return;
-  if (presented === undefined) throw MissingUserCode('user_code is required for this client');
+  if (presented === undefined) throw new MissingUserCode('user_code is required for this client');
   const windowMs = USER_CODE_LOCKOUT_SECONDS * 1000;
   const counters = [
     { key: `UCC#${tenant.tenantId}#${client.clientId}#${user.sub}`, limit: USER_CODE_MAX_FAILURES },
@@ -102,15 +102,15 @@ export const checkUserCode = async (
     counters.map(({ key }) => deps.store.readQuota(key, windowMs, now, { includePrevious: true })),
   );
   if (byClient! >= USER_CODE_MAX_FAILURES) {
-    throw AccessDenied('too many wrong user codes from this client for this user: try again later');
+    throw new AccessDenied('too many wrong user codes from this client for this user: try again later');
   }
   if (byUser! >= USER_CODE_MAX_FAILURES_PER_USER) {
-    throw AccessDenied('too many wrong user codes for this user: try again later');
+    throw new AccessDenied('too many wrong user codes for this user: try again later');
   }
   if (await verifyUserCode(deps, user, presented)) return;
   await Promise.all(
     counters.map(({ key, limit }) => deps.store.consumeQuota(key, limit, windowMs, now, { includePrevious: true })),
   );
   deps.logger.warn('wrong user_code', { tenant: tenant.tenantId, client: client.clientId });
-  throw InvalidUserCode('user_code is not valid');
+  throw new InvalidUserCode('user_code is not valid');
 };

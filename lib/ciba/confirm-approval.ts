@@ -1,3 +1,4 @@
+import { InvalidBindingCode, InvalidRequest, NotFound, RequestNotPending } from '../errors.ts';
 import {
   type AuthRequest,
   BINDING_CODE_MAX_ATTEMPTS,
@@ -5,7 +6,6 @@ import {
   type DeviceTransaction,
   type Tenant,
 } from '../model.ts';
-import { InvalidBindingCode, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { bindingCodeAttemptsLeft, bindingCodeMatches } from './binding-code.ts';
 import { approvalRequestOptions, passkeyRequired, type RelyingParty, verifyApprovalAssertion } from './passkey.ts';
@@ -63,7 +63,7 @@ export const confirmApproval = async (
   if (context.tenant.settings.bindingCodeConfirmation !== true && !passkeyRequired(context.tenant)) return {};
   const request = await deps.store.getRequest(txn);
   if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
-    throw NotFound('no such transaction');
+    throw new NotFound('no such transaction');
   }
   const now = deps.clock.now();
   if (request.status !== 'pending' || request.expiresAt <= now) {
@@ -71,7 +71,7 @@ export const confirmApproval = async (
     return {};
   }
   if (bindingCodeRequired(context.tenant, request)) {
-    if (input.bindingCode === undefined) throw InvalidRequest('binding_code is required by this tenant');
+    if (input.bindingCode === undefined) throw new InvalidRequest('binding_code is required by this tenant');
     if (!bindingCodeMatches(input.bindingCode, request.bindingMessage!)) {
       await countMismatch(deps, { device, txn, proof: input.proof, now });
     }
@@ -95,12 +95,12 @@ const countMismatch = async (
   const { device, txn, now } = input;
   const owner = { tenantId: device.tenantId, sub: device.sub };
   const counted = await deps.store.countBindingCodeMismatch(txn, owner, now);
-  if (counted === 'conflict') throw RequestNotPending('the request is no longer pending');
+  if (counted === 'conflict') throw new RequestNotPending('the request is no longer pending');
   const attempts = counted.bindingCodeAttempts ?? 1;
   const left = bindingCodeAttemptsLeft(attempts);
   deps.logger.warn('binding code mismatch', { tenant: device.tenantId, txn, device_id: device.deviceId, attempts });
   if (left > 0) {
-    throw InvalidBindingCode(
+    throw new InvalidBindingCode(
       `the code does not match the one shown on the other screen; ${left} attempt${left === 1 ? '' : 's'} left`,
     );
   }
@@ -123,7 +123,7 @@ const countMismatch = async (
       deps.logger.error('callback of a denial could not be started', { txn, error }),
     );
   }
-  throw InvalidBindingCode(
+  throw new InvalidBindingCode(
     `the code does not match the one shown on the other screen; the request was denied after ${BINDING_CODE_MAX_ATTEMPTS} wrong codes`,
   );
 };

@@ -2,7 +2,7 @@ import { type AuthRequest, type CallbackAttempt, type CallbackState, callbackPol
 import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
 import { accessGrantOf, mintTokens } from '../oauth/tokens.ts';
-import type { CibaEvent, DeadLetterRecord, Deps, Store } from '../ports.ts';
+import type { CibaEvent, DeadLetterRecord, Deps, OutboundHttp, Store } from '../ports.ts';
 import { EVENT, epochSeconds, TIMER_EVENT } from './events.ts';
 import { openPushResponse, sealPushResponse } from './push-response.ts';
 
@@ -42,8 +42,9 @@ export const backoffDelay = (
 
 export type DeliverCallbackDeps = Pick<
   Deps,
-  'keys' | 'events' | 'scheduler' | 'deadLetters' | 'outbound' | 'clock' | 'logger' | 'config'
+  'keys' | 'events' | 'scheduler' | 'deadLetters' | 'clock' | 'logger' | 'config'
 > & {
+  outbound: Pick<OutboundHttp, 'postJson'>;
   store: Pick<
     Store,
     | 'getRequest'

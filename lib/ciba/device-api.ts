@@ -1,7 +1,6 @@
 import * as z from 'zod';
-import { outboundUrlProblem } from '../http/outbound.ts';
+import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../errors.ts';
 import type { AuthRequest, Device, DevicePush, DeviceTransaction, Tenant } from '../model.ts';
-import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { confirmApproval, type DecisionContext, shapeForDevice } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
@@ -54,22 +53,28 @@ const WEB_PUSH_HOSTS = [
 
 /**
  * Hardening rule 3: a device's push channel is a URL the service will call, so it passes the same URL policy as
- * every outbound call (lib/http/outbound.ts) before anything is stored or spent: https only, no loopback or
+ * every outbound call (lib/adapters/guarded-outbound-http.ts) before anything is stored or spent: https only, no loopback or
  * non-global address, unless the tenant is in development mode. Webhooks exist in local mode only; in AWS a Web Push
  * endpoint must also belong to a known push service. Every refusal is 400 invalid_request.
  */
-export const checkPushChannel = (push: DevicePush | undefined, tenant: Tenant, mode: 'local' | 'aws'): void => {
+export const checkPushChannel = (
+  deps: Pick<Deps, 'outbound' | 'config'>,
+  push: DevicePush | undefined,
+  tenant: Tenant,
+): void => {
+  const mode = deps.config.mode;
+  const allowPrivateNetwork = tenant.settings.developmentMode;
   if (push?.type === 'webhook') {
-    if (mode !== 'local') throw InvalidRequest('webhook push is available in local mode only');
-    const problem = outboundUrlProblem(push.url, tenant.settings.developmentMode, 'the webhook url');
-    if (problem) throw InvalidRequest(problem);
+    if (mode !== 'local') throw new InvalidRequest('webhook push is available in local mode only');
+    const problem = deps.outbound.refusal(push.url, { allowPrivateNetwork, name: 'the webhook url' });
+    if (problem) throw new InvalidRequest(problem);
   }
   if (push?.type === 'webpush') {
     const endpoint = push.subscription.endpoint;
-    const problem = outboundUrlProblem(endpoint, tenant.settings.developmentMode, 'the web push endpoint');
-    if (problem) throw InvalidRequest(problem);
+    const problem = deps.outbound.refusal(endpoint, { allowPrivateNetwork, name: 'the web push endpoint' });
+    if (problem) throw new InvalidRequest(problem);
     if (mode === 'aws' && !WEB_PUSH_HOSTS.some((host) => host.test(new URL(endpoint).hostname))) {
-      throw InvalidRequest('the web push endpoint is not a known push service');
+      throw new InvalidRequest('the web push endpoint is not a known push service');
     }
   }
 };
@@ -79,18 +84,19 @@ export const checkPushChannel = (push: DevicePush | undefined, tenant: Tenant, m
  * a key can be enrolled once.
  */
 export const enrollDevice = async (
-  deps: Pick<Deps, 'store' | 'notifier' | 'clock' | 'logger' | 'config'>,
+  deps: Pick<Deps, 'store' | 'notifier' | 'clock' | 'logger' | 'config' | 'outbound'>,
   input: { tenant: Tenant; body: z.infer<typeof EnrollmentBody>; proof: VerifiedProof },
 ): Promise<{ device_id: string }> => {
   const { tenant, body, proof } = input;
   const tenantId = tenant.tenantId;
   // Before the proof or the ticket is spent: a refused channel leaves the ticket usable.
-  checkPushChannel(body.push, tenant, deps.config.mode);
-  if (await deps.store.getDevice(tenantId, proof.thumbprint)) throw Conflict('this key is already enrolled');
+  checkPushChannel(deps, body.push, tenant);
+  if (await deps.store.getDevice(tenantId, proof.thumbprint)) throw new Conflict('this key is already enrolled');
   await consumeProof(deps, proof);
   const now = deps.clock.now();
   const owner = await deps.store.consumeEnrollmentTicket(ticketKey(tenant, body.ticket), now);
-  if (!owner || owner.tenantId !== tenantId) throw InvalidRequest('the enrollment ticket is unknown, used or expired');
+  if (!owner || owner.tenantId !== tenantId)
+    throw new InvalidRequest('the enrollment ticket is unknown, used or expired');
 
   let push: DevicePush | undefined = body.push;
   if (push && push.type !== 'webhook' && push.type !== 'webpush' && deps.notifier.register)
@@ -110,7 +116,7 @@ export const enrollDevice = async (
     createdAt: now,
     ...(push ? { push } : {}),
   });
-  if (written !== 'ok') throw Conflict('this key is already enrolled');
+  if (written !== 'ok') throw new Conflict('this key is already enrolled');
   deps.logger.info('device enrolled', { tenant: tenantId, sub: owner.sub, device_id: device.deviceId });
   return { device_id: device.deviceId };
 };
@@ -135,7 +141,7 @@ export const listPendingTransactions = async (
 const ownTransaction = async (deps: Pick<Deps, 'store'>, device: Device, txn: string): Promise<AuthRequest> => {
   const request = /^[A-Za-z0-9_-]{22}$/.test(txn) ? await deps.store.getRequest(txn) : undefined;
   if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
-    throw NotFound('no such transaction');
+    throw new NotFound('no such transaction');
   }
   return request;
 };
@@ -148,7 +154,7 @@ export const getConsentDetails = async (
 ): Promise<DeviceTransaction & { status: string }> => {
   const request = await ownTransaction(deps, device, txn);
   if (context !== undefined && request.tenantGeneration !== context.tenant.generation) {
-    throw NotFound('no such transaction');
+    throw new NotFound('no such transaction');
   }
   const state = requestState(request, deps.clock.now());
   const view = shapeForDevice(await toDeviceTransaction(deps.store, request), request, device, context);
@@ -177,12 +183,12 @@ export const recordDeviceDecision = async (
   // Hardening rule 11: the proof names the transaction and the decision it signs, so the stored evidence proves
   // what the device decided (a proof does not sign the body).
   if (proof.claims.txn !== txn) {
-    throw InvalidDpopProof(
+    throw new InvalidDpopProof(
       proof.claims.txn === undefined ? 'the proof must carry the txn claim' : 'the proof names another transaction',
     );
   }
   if (proof.claims.decision !== decision) {
-    throw InvalidDpopProof(
+    throw new InvalidDpopProof(
       proof.claims.decision === undefined
         ? 'the proof must carry the decision claim'
         : 'the proof names another decision',
@@ -210,7 +216,7 @@ export const recordDeviceDecision = async (
   );
   if (result === 'conflict') {
     const request = await ownTransaction(deps, device, txn);
-    if (request.status !== status) throw RequestNotPending('the request is no longer pending');
+    if (request.status !== status) throw new RequestNotPending('the request is no longer pending');
     // The same decision again: if its callback never started (the event was lost with a 503), start it now.
     if (request.deliveryMode !== 'poll' && !request.callback) {
       await publishDecision(deps, request, status, request.decidedAt ?? now);

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { sha256 } from '../crypto.ts';
+import { Conflict, NotFound, UserVerificationFailed, UserVerificationRequired } from '../errors.ts';
 import type { Device, DevicePasskey, DeviceTransaction, Tenant } from '../model.ts';
-import { Conflict, NotFound, UserVerificationFailed, UserVerificationRequired } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { DEVICE_EVENT, epochSeconds } from './events.ts';
 
@@ -153,7 +153,7 @@ export const registerPasskey = async (
       deps.clock.now(),
     ));
   if (!owner || owner.tenantId !== tenant.tenantId || owner.sub !== device.sub) {
-    throw UserVerificationFailed('the registration challenge is unknown, used or expired');
+    throw new UserVerificationFailed('the registration challenge is unknown, used or expired');
   }
   const { verifyRegistrationResponse } = await webauthn();
   let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
@@ -167,10 +167,10 @@ export const registerPasskey = async (
     });
   } catch (error) {
     deps.logger.info('passkey registration refused', { tenant: tenant.tenantId, device_id: device.deviceId, error });
-    throw UserVerificationFailed('the passkey registration did not verify');
+    throw new UserVerificationFailed('the passkey registration did not verify');
   }
   if (!verification.verified || !verification.registrationInfo) {
-    throw UserVerificationFailed('the passkey registration did not verify');
+    throw new UserVerificationFailed('the passkey registration did not verify');
   }
   const { credential } = verification.registrationInfo;
   const passkey: DevicePasskey = {
@@ -189,7 +189,7 @@ export const registerPasskey = async (
   );
   if (written !== 'ok') {
     const now = await deps.store.getDevice(tenant.tenantId, device.deviceId);
-    if (!now) throw Conflict('the device was removed');
+    if (!now) throw new Conflict('the device was removed');
     throw ReplacementRefused('the passkey of this device changed meanwhile: verify with the current one');
   }
   deps.logger.info(current ? 'passkey replaced' : 'passkey registered', {
@@ -207,7 +207,7 @@ export const registerPasskey = async (
 };
 
 /** Hardening rule 1: a passkey replacement without a verified assertion by the current passkey is 403. */
-const ReplacementRefused = (description: string) => UserVerificationRequired(description).withStatus(403);
+const ReplacementRefused = (description: string) => new UserVerificationRequired(description).withStatus(403);
 
 /**
  * Operators reset a lost passkey (`DELETE .../devices/{device_id}/passkey`): the device registers a new one with its
@@ -218,7 +218,7 @@ export const removePasskey = async (
   input: { tenantId: string; sub: string; deviceId: string },
 ): Promise<void> => {
   const removed = await deps.store.removeDevicePasskey(input.tenantId, input.sub, input.deviceId);
-  if (!removed) throw NotFound('unknown device, or the device has no passkey');
+  if (!removed) throw new NotFound('unknown device, or the device has no passkey');
   deps.logger.info('passkey removed by an operator', { tenant: input.tenantId, device_id: input.deviceId });
   await publishPasskeyChange(deps, { ...input, change: 'removed', credentialId: removed.credentialId });
 };
@@ -292,9 +292,9 @@ export const verifyApprovalAssertion = async (
   input: { device: Device; txn: string; rp: RelyingParty; assertion: unknown },
 ): Promise<string> => {
   const { device, txn, rp } = input;
-  if (!device.passkey) throw UserVerificationRequired('register a passkey on this device before approving');
+  if (!device.passkey) throw new UserVerificationRequired('register a passkey on this device before approving');
   if (typeof input.assertion !== 'object' || input.assertion === null) {
-    throw UserVerificationRequired('approving needs a passkey assertion (webauthn)');
+    throw new UserVerificationRequired('approving needs a passkey assertion (webauthn)');
   }
   const verified = await assertionVerifies(deps, {
     device,
@@ -303,7 +303,7 @@ export const verifyApprovalAssertion = async (
     challenge: approvalChallenge(device.tenantId, txn, device.deviceId),
     assertion: input.assertion,
   });
-  if (!verified) throw UserVerificationFailed('the passkey assertion did not verify the user');
+  if (!verified) throw new UserVerificationFailed('the passkey assertion did not verify the user');
   if (verified.newCounter !== device.passkey.counter) {
     // Conditional on the same passkey: a counter update never brings back a passkey replaced or removed meanwhile.
     await deps.store.setDevicePasskey(

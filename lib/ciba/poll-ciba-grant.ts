@@ -1,4 +1,3 @@
-import { CIBA_GRANT_TYPE } from '../model.ts';
 import {
   AccessDenied,
   AuthorizationPending,
@@ -7,7 +6,8 @@ import {
   InvalidRequest,
   SlowDown,
   UnauthorizedClient,
-} from '../oauth/errors.ts';
+} from '../errors.ts';
+import { CIBA_GRANT_TYPE } from '../model.ts';
 import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
 import { accessGrantOf, type GrantRequest, mintTokens, type TokenResponse } from '../oauth/tokens.ts';
@@ -54,16 +54,16 @@ export const pollCibaGrant = async (
 ): Promise<TokenResponse> => {
   const { tenant, client, form } = input;
   if (!client.grantTypes.includes(CIBA_GRANT_TYPE)) {
-    throw UnauthorizedClient('the client is not registered for the CIBA grant');
+    throw new UnauthorizedClient('the client is not registered for the CIBA grant');
   }
   if (client.backchannelTokenDeliveryMode === 'push') {
-    throw UnauthorizedClient('push mode clients receive tokens at their notification endpoint');
+    throw new UnauthorizedClient('push mode clients receive tokens at their notification endpoint');
   }
   const authReqId = form.auth_req_id;
-  if (authReqId === undefined) throw InvalidRequest('auth_req_id is required');
+  if (authReqId === undefined) throw new InvalidRequest('auth_req_id is required');
   const txn = txnOf(authReqId);
   // The same answer for malformed, unknown, another client's and another tenant's auth_req_id.
-  const notFound = () => InvalidGrant('auth_req_id is unknown or was not issued to this client');
+  const notFound = () => new InvalidGrant('auth_req_id is unknown or was not issued to this client');
   if (!txn) throw notFound();
 
   const now = deps.clock.now();
@@ -77,7 +77,7 @@ export const pollCibaGrant = async (
   if (!before || before.tenantId !== tenant.tenantId || !isGrantCurrent(before, tenant, client)) throw notFound();
 
   if (before.grantPending) {
-    if (before.expiresAt <= now) throw ExpiredToken('the auth_req_id has expired');
+    if (before.expiresAt <= now) throw new ExpiredToken('the auth_req_id has expired');
     try {
       // The refresh token exists before the ID token that carries its rt_hash (CIBA §10.3.1).
       const refreshToken = wantsRefreshToken(client, before.scope)
@@ -108,8 +108,8 @@ export const pollCibaGrant = async (
       throw error;
     }
   }
-  if (before.status === 'approved') throw InvalidGrant('the auth_req_id has already been redeemed');
-  if (before.status === 'denied') throw AccessDenied('the end-user denied the request').withStatus(400);
+  if (before.status === 'approved') throw new InvalidGrant('the auth_req_id has already been redeemed');
+  if (before.status === 'denied') throw new AccessDenied('the end-user denied the request').withStatus(400);
   if (before.expiresAt <= now) {
     // Announced once: by the first poll that sees the expiry.
     if (before.lastPolledAt === undefined || before.lastPolledAt < before.expiresAt) {
@@ -123,15 +123,15 @@ export const pollCibaGrant = async (
         ])
         .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
     }
-    throw ExpiredToken('the auth_req_id has expired');
+    throw new ExpiredToken('the auth_req_id has expired');
   }
 
   if (before.lastPolledAt !== undefined && now - before.lastPolledAt + POLL_GRACE_MS < before.interval * 1000) {
     const interval = before.interval + SLOW_DOWN_STEP_SECONDS;
     await deps.store.slowDown(txn, SLOW_DOWN_STEP_SECONDS);
-    throw SlowDown(`polling too fast: wait at least ${interval} seconds between requests`, {
-      'Retry-After': String(interval),
+    throw new SlowDown(`polling too fast: wait at least ${interval} seconds between requests`, {
+      headers: { 'Retry-After': String(interval) },
     });
   }
-  throw AuthorizationPending('the end-user has not yet decided');
+  throw new AuthorizationPending('the end-user has not yet decided');
 };

@@ -1,8 +1,8 @@
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader, errors } from 'jose';
-import { parseJsonText } from '../http/json-input.ts';
+import { InvalidRequest, UnknownUserId } from '../errors.ts';
+import { parseJsonText } from '../json-input.ts';
 import type { Client } from '../model.ts';
-import { InvalidRequest, UnknownUserId } from '../oauth/errors.ts';
-import type { Clock, Directory, Keys, RuntimeConfig } from '../ports.ts';
+import type { Clock, Directory, Keys, OutboundHttp, RuntimeConfig } from '../ports.ts';
 import { resolveLoginHintToken } from './login-hint-token.ts';
 
 const E164 = /^\+[1-9]\d{1,14}$/;
@@ -13,8 +13,8 @@ export type Hints = { login_hint?: string; login_hint_token?: string; id_token_h
 /** CIBA §7.1/§7.2: exactly one of login_hint, login_hint_token, id_token_hint. */
 export const exactlyOneHint = (form: Hints): void => {
   const n = [form.login_hint, form.login_hint_token, form.id_token_hint].filter((h) => h !== undefined).length;
-  if (n === 0) throw InvalidRequest('one of login_hint, login_hint_token or id_token_hint is required');
-  if (n > 1) throw InvalidRequest('only one of login_hint, login_hint_token or id_token_hint may be sent');
+  if (n === 0) throw new InvalidRequest('one of login_hint, login_hint_token or id_token_hint is required');
+  if (n > 1) throw new InvalidRequest('only one of login_hint, login_hint_token or id_token_hint may be sent');
 };
 
 const parseIssSub = (hint: string): { iss: string; sub: string } | undefined => {
@@ -44,7 +44,7 @@ const resolveLoginHint = async (
 ): Promise<string | undefined> => {
   if (hint.startsWith('{')) {
     const issSub = parseIssSub(hint);
-    if (!issSub) throw InvalidRequest('login_hint JSON must be {"format":"iss_sub","iss":...,"sub":...}');
+    if (!issSub) throw new InvalidRequest('login_hint JSON must be {"format":"iss_sub","iss":...,"sub":...}');
     return issSub.iss === issuer ? issSub.sub : undefined;
   }
   const colon = hint.indexOf(':');
@@ -56,7 +56,8 @@ const resolveLoginHint = async (
     case 'email':
       return directory.findUserByEmail(tenantId, value);
     case 'phone':
-      if (!E164.test(value)) throw InvalidRequest('phone login_hint must be in E.164 form, e.g. phone:+15555550100');
+      if (!E164.test(value))
+        throw new InvalidRequest('phone login_hint must be in E.164 form, e.g. phone:+15555550100');
       return directory.findUserByPhone(tenantId, value);
     case 'device':
       return (await directory.getDevice(tenantId, value))?.sub;
@@ -84,7 +85,7 @@ class InvalidIdTokenHint extends Error {}
  */
 const resolveIdTokenHint = async (keys: Keys, tenantId: string, issuer: string, client: Client, token: string) => {
   const invalid = () =>
-    InvalidRequest('could not validate id_token_hint: it must be an ID token this issuer issued to this client');
+    new InvalidRequest('could not validate id_token_hint: it must be an ID token this issuer issued to this client');
   let alg: unknown;
   try {
     alg = decodeProtectedHeader(token).alg;
@@ -112,7 +113,13 @@ const resolveIdTokenHint = async (keys: Keys, tenantId: string, issuer: string, 
 };
 
 export const resolveSubject = async (
-  deps: { directory: Directory; keys: Keys; clock?: Clock; config?: RuntimeConfig },
+  deps: {
+    directory: Directory;
+    keys: Keys;
+    outbound: Pick<OutboundHttp, 'request'>;
+    clock?: Clock;
+    config?: RuntimeConfig;
+  },
   input: { tenantId: string; issuer: string; client: Client; hints: Hints },
 ): Promise<string> => {
   const { hints } = input;
@@ -125,6 +132,6 @@ export const resolveSubject = async (
   } else {
     sub = await resolveLoginHintToken(deps, { ...input, token: hints.login_hint_token! });
   }
-  if (sub === undefined || sub === '') throw UnknownUserId('could not identify the end-user from the hint');
+  if (sub === undefined || sub === '') throw new UnknownUserId('could not identify the end-user from the hint');
   return sub;
 };

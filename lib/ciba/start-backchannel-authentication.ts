@@ -1,4 +1,5 @@
 import { randomToken } from '../crypto.ts';
+import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../errors.ts';
 import {
   type AuthRequest,
   CIBA_GRANT_TYPE,
@@ -8,7 +9,6 @@ import {
   type User,
 } from '../model.ts';
 import { parseAuthorizationDetails } from '../oauth/authorization-details.ts';
-import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../oauth/errors.ts';
 import { grantBinding } from '../oauth/grant-binding.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
@@ -31,7 +31,7 @@ const UNSUPPORTED = ['request', 'request_uri', 'registration'] as const;
 const parseRequestedExpiry = (raw: string | undefined): number | undefined => {
   if (raw === undefined) return undefined;
   if (!/^\d{1,10}$/.test(raw) || Number(raw) <= 0) {
-    throw InvalidRequest('requested_expiry must be a positive integer number of seconds');
+    throw new InvalidRequest('requested_expiry must be a positive integer number of seconds');
   }
   return Number(raw);
 };
@@ -47,24 +47,25 @@ export const MAX_NOTIFICATION_TOKEN_LENGTH = 1024;
  */
 const notificationToken = (client: Client, raw: string | undefined): string | undefined => {
   if (client.backchannelTokenDeliveryMode === 'poll') return undefined;
-  if (raw === undefined) throw InvalidRequest('client_notification_token is required for ping and push clients');
+  if (raw === undefined) throw new InvalidRequest('client_notification_token is required for ping and push clients');
   if (raw.length > MAX_NOTIFICATION_TOKEN_LENGTH) {
-    throw InvalidRequest(`client_notification_token must not exceed ${MAX_NOTIFICATION_TOKEN_LENGTH} characters`);
+    throw new InvalidRequest(`client_notification_token must not exceed ${MAX_NOTIFICATION_TOKEN_LENGTH} characters`);
   }
-  if (!B64TOKEN.test(raw)) throw InvalidRequest('client_notification_token must have the RFC 6750 bearer token syntax');
+  if (!B64TOKEN.test(raw))
+    throw new InvalidRequest('client_notification_token must have the RFC 6750 bearer token syntax');
   return raw;
 };
 
 const validateScope = (raw: string | undefined, client: Client): string => {
-  if (raw === undefined) throw InvalidRequest('scope is required');
+  if (raw === undefined) throw new InvalidRequest('scope is required');
   const scopes = [...new Set(splitScope(raw))];
   // CIBA §7.1: "CIBA authentication requests MUST therefore contain the openid scope value".
-  if (!scopes.includes('openid')) throw InvalidRequest('scope must include openid');
+  if (!scopes.includes('openid')) throw new InvalidRequest('scope must include openid');
   const allowed = client.scope ? splitScope(client.scope) : SUPPORTED_SCOPES;
   const unknown = scopes.filter((s) => !allowed.includes(s) || !SUPPORTED_SCOPES.includes(s));
-  if (unknown.length > 0) throw InvalidScope(`scope not allowed for this client: ${unknown.join(' ')}`);
+  if (unknown.length > 0) throw new InvalidScope(`scope not allowed for this client: ${unknown.join(' ')}`);
   if (scopes.includes('offline_access') && !client.grantTypes.includes(REFRESH_TOKEN_GRANT_TYPE)) {
-    throw InvalidScope('offline_access requires a client registered for the refresh_token grant');
+    throw new InvalidScope('offline_access requires a client registered for the refresh_token grant');
   }
   return scopes.join(' ');
 };
@@ -84,17 +85,17 @@ export interface BackchannelRequestInput {
  * per-minute budget (push-bombing protection), stores it and notifies the user's devices.
  */
 export const startBackchannelAuthentication = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger'> &
+  deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'outbound' | 'clock' | 'logger'> &
     Partial<Pick<Deps, 'config'>>,
   input: BackchannelRequestInput,
 ): Promise<BackchannelAcknowledgement> => {
   const { tenant, client, form } = input;
   const settings = tenant.settings;
   if (!client.grantTypes.includes(CIBA_GRANT_TYPE)) {
-    throw UnauthorizedClient('the client is not registered for the CIBA grant');
+    throw new UnauthorizedClient('the client is not registered for the CIBA grant');
   }
   for (const name of UNSUPPORTED) {
-    if (form[name] !== undefined) throw InvalidRequest(`the ${name} parameter is not supported`);
+    if (form[name] !== undefined) throw new InvalidRequest(`the ${name} parameter is not supported`);
   }
   const scope = validateScope(form.scope, client);
   const clientNotificationToken = notificationToken(client, form.client_notification_token);
@@ -106,7 +107,7 @@ export const startBackchannelAuthentication = async (
   if (form.binding_message !== undefined) {
     bindingMessage = normalizeBindingMessage(form.binding_message, settings.bindingMessageMaxLength);
   } else if (settings.bindingMessageRequired || settings.bindingCodeConfirmation) {
-    throw InvalidRequest('binding_message is required by this tenant');
+    throw new InvalidRequest('binding_message is required by this tenant');
   }
 
   // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget.
@@ -170,7 +171,7 @@ export const startBackchannelAuthentication = async (
  * refusal here is a request that never existed.
  */
 const createRequestForUser = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'scheduler' | 'clock' | 'logger'> & Partial<Pick<Deps, 'config'>>,
+  deps: Pick<Deps, 'store' | 'keys' | 'scheduler' | 'outbound' | 'clock' | 'logger'> & Partial<Pick<Deps, 'config'>>,
   input: BackchannelRequestInput & {
     request: Pick<
       AuthRequest,
@@ -185,6 +186,7 @@ const createRequestForUser = async (
     {
       directory: deps.store,
       keys: deps.keys,
+      outbound: deps.outbound,
       clock: deps.clock,
       ...(deps.config ? { config: deps.config } : {}),
     },
@@ -202,13 +204,13 @@ const createRequestForUser = async (
 
   const now = deps.clock.now();
   const admitted = await deps.store.admitUserRequest(tenant.tenantId, sub, settings.userRateLimitPerMinute, now);
-  if (admitted === undefined) throw UnknownUserId('could not identify the end-user from the hint');
+  if (admitted === undefined) throw new UnknownUserId('could not identify the end-user from the hint');
   if ('rateLimited' in admitted) {
     deps.logger.warn('backchannel request refused: per-user rate limit', {
       tenant: tenant.tenantId,
       client: client.clientId,
     });
-    throw AccessDenied(
+    throw new AccessDenied(
       `too many authentication requests for this user: at most ${settings.userRateLimitPerMinute} per minute`,
     );
   }

@@ -1,6 +1,6 @@
 import { calculateJwkThumbprint, EmbeddedJWK, type JWTPayload, jwtVerify } from 'jose';
+import { InvalidDpopProof } from '../errors.ts';
 import type { Device, JsonWebKeyPublic } from '../model.ts';
-import { InvalidDpopProof } from '../oauth/errors.ts';
 import type { Clock, Store } from '../ports.ts';
 
 /** docs/device-api.md: a proof's iat may be at most 60 s off (RFC 9449 §11.1 leaves the window to the server). */
@@ -24,7 +24,7 @@ export const verifyDpopProof = async (
   input: { proof: string | undefined; htm: string; htu: string },
 ): Promise<VerifiedProof> => {
   const { proof } = input;
-  if (!proof || proof.includes(',')) throw InvalidDpopProof('exactly one DPoP proof header is required');
+  if (!proof || proof.includes(',')) throw new InvalidDpopProof('exactly one DPoP proof header is required');
   let claims: JWTPayload;
   let jwk: JsonWebKeyPublic;
   try {
@@ -32,18 +32,18 @@ export const verifyDpopProof = async (
     claims = verified.payload;
     jwk = verified.protectedHeader.jwk as JsonWebKeyPublic;
   } catch {
-    throw InvalidDpopProof('the DPoP proof is malformed or its signature does not verify');
+    throw new InvalidDpopProof('the DPoP proof is malformed or its signature does not verify');
   }
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || 'd' in jwk)
-    throw InvalidDpopProof('the proof key must be a public P-256 key');
-  if (claims.htm !== input.htm) throw InvalidDpopProof('htm does not match the request method');
-  if (claims.htu !== input.htu) throw InvalidDpopProof('htu does not match the request URL');
+    throw new InvalidDpopProof('the proof key must be a public P-256 key');
+  if (claims.htm !== input.htm) throw new InvalidDpopProof('htm does not match the request method');
+  if (claims.htu !== input.htu) throw new InvalidDpopProof('htu does not match the request URL');
   const now = deps.clock.now();
   if (typeof claims.iat !== 'number' || Math.abs(claims.iat - now / 1000) > PROOF_MAX_SKEW_SECONDS) {
-    throw InvalidDpopProof('iat is missing or too far from the current time');
+    throw new InvalidDpopProof('iat is missing or too far from the current time');
   }
   if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 128) {
-    throw InvalidDpopProof('jti is missing or malformed');
+    throw new InvalidDpopProof('jti is missing or malformed');
   }
   const thumbprint = await calculateJwkThumbprint({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }, 'sha256');
   return { proof, jwk, thumbprint, claims };
@@ -56,7 +56,7 @@ export const consumeProof = async (
 ): Promise<void> => {
   const expiresAt = deps.clock.now() + PROOF_JTI_LIFETIME_MS;
   const fresh = await deps.store.recordProofJti(proof.thumbprint, String(proof.claims.jti), expiresAt);
-  if (!fresh) throw InvalidDpopProof('the DPoP proof was already used');
+  if (!fresh) throw new InvalidDpopProof('the DPoP proof was already used');
 };
 
 /**
@@ -76,6 +76,7 @@ export const authenticateDevice = async (
     now + PROOF_JTI_LIFETIME_MS,
     now,
   );
-  if (!device) throw InvalidDpopProof('the proof key is not an enrolled device of this tenant, or the proof was used');
+  if (!device)
+    throw new InvalidDpopProof('the proof key is not an enrolled device of this tenant, or the proof was used');
   return { device, proof };
 };

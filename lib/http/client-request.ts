@@ -1,7 +1,7 @@
 import { loadTenant } from '../ciba/load-tenant.ts';
 import { authenticateClient } from '../oauth/client-authentication.ts';
-import { presentedCertificate } from '../oauth/mtls.ts';
 import type { Deps } from '../ports.ts';
+import { presentedCertificate } from './client-certificate.ts';
 import { formBody, type HttpEvent, header, issuerOf, tenantParam } from './event.ts';
 
 /**
@@ -9,7 +9,7 @@ import { formBody, type HttpEvent, header, issuerOf, tenantParam } from './event
  * the path, the form body, the TLS client certificate if any, and the authenticated client.
  */
 export const readClientRequest = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys' | 'logger'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys' | 'outbound' | 'logger'>,
   event: HttpEvent,
 ) => {
   const tenantId = tenantParam(event);

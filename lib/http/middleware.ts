@@ -1,7 +1,7 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyResultV2 } from 'aws-lambda';
+import { SlowDown, TemporarilyUnavailable, WireError } from '../errors.ts';
 import { CIBA_GRANT_TYPE } from '../model.ts';
-import { OAuthError, SlowDown, TemporarilyUnavailable } from '../oauth/errors.ts';
 import type { Logger } from '../ports.ts';
 import type { HttpEvent } from './event.ts';
 import { type HttpResult, json } from './response.ts';
@@ -37,17 +37,17 @@ const isCibaPoll = (event: HttpEvent | undefined): boolean => {
  * request is lost (a failed redemption is restored, poll-ciba-grant.ts). Everywhere else `503
  * temporarily_unavailable` with Retry-After (RFC 6749 §4.1.2.1, RFC 9110 §10.2.3).
  */
-const transientAnswer = (event: HttpEvent | undefined): OAuthError =>
+const transientAnswer = (event: HttpEvent | undefined): WireError =>
   isCibaPoll(event)
-    ? SlowDown('the service is busy: poll again after the interval', {
-        'Retry-After': String(SLOW_DOWN_RETRY_AFTER_SECONDS),
+    ? new SlowDown('the service is busy: poll again after the interval', {
+        headers: { 'Retry-After': String(SLOW_DOWN_RETRY_AFTER_SECONDS) },
       })
-    : TemporarilyUnavailable('the service is temporarily unavailable: retry shortly', {
-        'Retry-After': String(TRANSIENT_RETRY_AFTER_SECONDS),
+    : new TemporarilyUnavailable('the service is temporarily unavailable: retry shortly', {
+        headers: { 'Retry-After': String(TRANSIENT_RETRY_AFTER_SECONDS) },
       });
 
 /**
- * The outermost middleware: an exposed OAuthError becomes its status and `{error, error_description}`; a
+ * The outermost middleware: an exposed WireError becomes its status and `{error, error_description}`; a
  * transient failure of a dependency (throttling, timeout) a retryable answer (`transientAnswer`); anything else a
  * generic 500 server_error, with the detail only in the log. Every response gets the security headers, and
  * no-store unless the handler chose a cache policy.
@@ -62,7 +62,11 @@ export const httpEnvelope = (logger: Logger): MiddlewareObj<HttpEvent, HttpResul
   },
   onError: (request) => {
     const error = request.error;
-    if (error instanceof OAuthError) {
+    if (error instanceof WireError) {
+      // The internal detail is the operator's, never the caller's.
+      if (error.detail !== undefined) {
+        logger.info('request refused', { error: error.error, detail: error.detail, route: request.event?.routeKey });
+      }
       request.response = withSecurityHeaders(json(error.status, error.toJSON(), error.headers));
       return;
     }

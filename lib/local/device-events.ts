@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authenticateDevice } from '../ciba/verify-device-proof.ts';
+import { WireError } from '../errors.ts';
 import { isValidTenantId } from '../http/routes.ts';
-import { OAuthError } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import type { LocalNotifier } from './local-notifier.ts';
 
@@ -50,7 +50,7 @@ export const deviceEvents =
       });
       deviceId = device.deviceId;
     } catch (error) {
-      if (error instanceof OAuthError) return fail(error.status, error.toJSON(), error.headers);
+      if (error instanceof WireError) return fail(error.status, error.toJSON(), error.headers);
       throw error;
     }
     res.writeHead(200, {

@@ -1,5 +1,5 @@
+import type { OutboundRequester } from '../adapters/guarded-outbound-http.ts';
 import { WebPushDeviceNotifier, type WebPushSend } from '../adapters/web-push-device-notifier.ts';
-import type { OutboundRequester } from '../http/outbound.ts';
 import type { DeviceSummary } from '../model.ts';
 import type { DeviceNotification, DeviceNotifier, Directory, Logger } from '../ports.ts';
 

@@ -1,7 +1,7 @@
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
-import { JsonInputProblem, parseJsonText } from '../http/json-input.ts';
+import { JsonInputProblem, parseJsonText } from '../json-input.ts';
 import type { Client, Tenant } from '../model.ts';
-import type { Clock, Keys, Ledger, RuntimeConfig } from '../ports.ts';
+import type { Clock, Keys, Ledger, OutboundHttp, RuntimeConfig } from '../ports.ts';
 import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS } from './client-keys.ts';
 import { CLIENT_SECRET_JWT_ALG, deriveClientSecret } from './client-secret-jwt.ts';
 import { isFapi } from './fapi.ts';
@@ -40,7 +40,7 @@ export class AssertionRejected extends Error {}
  * the future. Throws AssertionRejected with a description; the caller decides the wire error.
  */
 export const verifyClientJwt = async (
-  deps: { clock: Clock; config: RuntimeConfig },
+  deps: { clock: Clock; config: RuntimeConfig; outbound: Pick<OutboundHttp, 'request'> },
   input: {
     tenant: Tenant;
     client: Client;
@@ -73,6 +73,7 @@ export const verifyClientJwt = async (
     input.secret ??
     clientKeyResolver(client, {
       allowPrivateNetwork: deps.config.mode === 'local' && tenant.settings.developmentMode,
+      outbound: deps.outbound,
     });
   if (!keys) throw new AssertionRejected('the client has no registered jwks or jwks_uri');
   const now = deps.clock.now();
@@ -126,7 +127,13 @@ export const verifyClientJwt = async (
  * A client_secret_jwt assertion is HS256 under the client's derived secret (lib/oauth/client-secret-jwt.ts).
  */
 export const verifyClientAssertion = async (
-  deps: { store: Pick<Ledger, 'recordProofJti'>; clock: Clock; config: RuntimeConfig; keys: Pick<Keys, 'mac'> },
+  deps: {
+    store: Pick<Ledger, 'recordProofJti'>;
+    clock: Clock;
+    config: RuntimeConfig;
+    keys: Pick<Keys, 'mac'>;
+    outbound: Pick<OutboundHttp, 'request'>;
+  },
   input: { tenant: Tenant; client: Client; assertion: string; issuer: string },
 ): Promise<void> => {
   const { tenant, client } = input;

@@ -1,8 +1,8 @@
 import { sha256 } from '../crypto.ts';
+import { InvalidRequest } from '../errors.ts';
 import type { Client, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { verifyAccessToken } from './access-token.ts';
-import { InvalidRequest } from './errors.ts';
 import { BINDING_CLAIM, isGrantCurrent, isUserCurrent } from './grant-binding.ts';
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
@@ -18,7 +18,7 @@ export const introspectToken = async (
 ): Promise<Record<string, unknown>> => {
   const { tenant, client } = input;
   const token = input.form.token;
-  if (token === undefined) throw InvalidRequest('token is required');
+  if (token === undefined) throw new InvalidRequest('token is required');
   const now = deps.clock.now();
   const inactive = { active: false };
 

@@ -1,8 +1,8 @@
 import { randomToken, sha256 } from '../crypto.ts';
+import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from '../errors.ts';
 import { type Client, REFRESH_TOKEN_GRANT_TYPE, type RefreshTokenRecord, type Tenant } from '../model.ts';
 import type { Deps, Store } from '../ports.ts';
 import { grantedSubset } from './authorization-details.ts';
-import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from './errors.ts';
 import { grantBindingOf, isGrantCurrent, isUserCurrent } from './grant-binding.ts';
 import { splitScope } from './scopes.ts';
 import {
@@ -67,12 +67,13 @@ export const refreshTokenGrant = async (
 ): Promise<RefreshedTokenResponse> => {
   const { tenant, client, form } = input;
   if (!client.grantTypes.includes(REFRESH_TOKEN_GRANT_TYPE)) {
-    throw UnauthorizedClient('the client is not registered for the refresh_token grant');
+    throw new UnauthorizedClient('the client is not registered for the refresh_token grant');
   }
   const token = form.refresh_token;
-  if (token === undefined) throw InvalidRequest('refresh_token is required');
+  if (token === undefined) throw new InvalidRequest('refresh_token is required');
   const now = deps.clock.now();
-  const invalid = () => InvalidGrant('the refresh token is invalid, expired, revoked or was not issued to this client');
+  const invalid = () =>
+    new InvalidGrant('the refresh token is invalid, expired, revoked or was not issued to this client');
   const hash = sha256(token);
   // The request is checked against the stored grant first, so a refused narrowing does not spend the token.
   const stored = await deps.store.getRefreshToken(hash);
@@ -89,7 +90,7 @@ export const refreshTokenGrant = async (
     const granted = splitScope(stored.scope);
     const requested = [...new Set(splitScope(form.scope))];
     const extra = requested.filter((s) => !granted.includes(s));
-    if (extra.length > 0) throw InvalidScope(`scope exceeds the original grant: ${extra.join(' ')}`);
+    if (extra.length > 0) throw new InvalidScope(`scope exceeds the original grant: ${extra.join(' ')}`);
     scope = requested.join(' ');
   }
   const authorizationDetails = grantedSubset(stored.authorizationDetails, form.authorization_details);

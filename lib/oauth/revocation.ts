@@ -1,8 +1,8 @@
 import { sha256 } from '../crypto.ts';
+import { InvalidRequest } from '../errors.ts';
 import type { Client, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { verifyAccessToken } from './access-token.ts';
-import { InvalidRequest } from './errors.ts';
 import { revokeFamily } from './refresh-tokens.ts';
 
 /** Looks like one of our JWT access tokens (three base64url parts), as opposed to an opaque refresh token. */
@@ -19,7 +19,7 @@ export const revokeToken = async (
 ): Promise<void> => {
   const { tenant, client } = input;
   const token = input.form.token;
-  if (token === undefined) throw InvalidRequest('token is required');
+  if (token === undefined) throw new InvalidRequest('token is required');
   const now = deps.clock.now();
   if (!looksLikeJwt(token)) {
     const record = await deps.store.getRefreshToken(sha256(token));

@@ -2,9 +2,9 @@ import { decodeJwt } from 'jose';
 import * as z from 'zod';
 import { pollCibaGrant } from '../ciba/poll-ciba-grant.ts';
 import { startBackchannelAuthentication } from '../ciba/start-backchannel-authentication.ts';
+import { AccessDenied, NotFound, WireError } from '../errors.ts';
 import { type HttpEvent, header } from '../http/event.ts';
 import type { Client, Tenant } from '../model.ts';
-import { AccessDenied, NotFound, OAuthError } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 
 /** The client the local demo tenant's console acts as (lib/local/seed.ts). */
@@ -29,7 +29,7 @@ export const consoleClient = async (deps: Pick<Deps, 'store' | 'config'>, tenant
   const clientId =
     tenant.settings.consoleClientId ?? (deps.config.mode === 'local' ? LOCAL_CONSOLE_CLIENT_ID : undefined);
   const client = clientId ? await deps.store.getClient(tenant.tenantId, clientId) : undefined;
-  if (!client) throw NotFound('the operator console is not enabled for this tenant');
+  if (!client) throw new NotFound('the operator console is not enabled for this tenant');
   return client;
 };
 
@@ -39,11 +39,11 @@ export const consoleClient = async (deps: Pick<Deps, 'store' | 'config'>, tenant
  * and setting the custom header cross-origin needs a CORS preflight that this service never grants.
  */
 export const checkConsoleRequest = (event: HttpEvent, origin: string): void => {
-  if (header(event, CONSOLE_HEADER) !== '1') throw AccessDenied('console requests must carry X-CIBA-Console: 1');
+  if (header(event, CONSOLE_HEADER) !== '1') throw new AccessDenied('console requests must carry X-CIBA-Console: 1');
   const requestOrigin = header(event, 'origin');
-  if (requestOrigin !== undefined && requestOrigin !== origin) throw AccessDenied('cross-origin console request');
+  if (requestOrigin !== undefined && requestOrigin !== origin) throw new AccessDenied('cross-origin console request');
   const site = header(event, 'sec-fetch-site');
-  if (site !== undefined && site !== 'same-origin') throw AccessDenied('cross-site console request');
+  if (site !== undefined && site !== 'same-origin') throw new AccessDenied('cross-site console request');
 };
 
 /** Send: a backchannel request as the console's client, server side (the browser never holds its secret). */
@@ -61,7 +61,7 @@ export const consoleSend = async (
     const ack = await startBackchannelAuthentication(deps, { ...input, form });
     return { status: 'sent' as const, ...ack };
   } catch (error) {
-    if (error instanceof OAuthError && error.status < 500) return { status: 'error' as const, ...error.toJSON() };
+    if (error instanceof WireError && error.status < 500) return { status: 'error' as const, ...error.toJSON() };
     throw error;
   }
 };
@@ -80,7 +80,7 @@ export const consolePoll = async (
     });
     return { status: 'approved' as const, claims: decodeJwt(tokens.id_token), scope: tokens.scope };
   } catch (error) {
-    if (!(error instanceof OAuthError) || error.status >= 500) throw error;
+    if (!(error instanceof WireError) || error.status >= 500) throw error;
     switch (error.error) {
       case 'authorization_pending':
         return { status: 'pending' as const };

@@ -2,7 +2,7 @@
  * Property-based tests over every public route (issue 7): arbitrary methods, headers, content types, bodies
  * (random and repeated form fields, huge values, invalid UTF-8, nested JSON), tenants and ids, against the local
  * service. Invariants: never a 5xx; every refusal is JSON `{error, error_description?, error_uri?}` with an error
- * code this service defines (lib/oauth/errors.ts), without a stack or internal detail; and a refused request leaves
+ * code this service defines (lib/errors.ts), without a stack or internal detail; and a refused request leaves
  * the store as it was, but for the writes a refusal is meant to make (`allowedWrite`).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -34,7 +34,7 @@ const definedCodes = (): Set<string> => {
       if (statSync(path).isDirectory()) walk(path);
       else if (path.endsWith('.ts')) {
         const text = readFileSync(path, 'utf8');
-        for (const m of text.matchAll(/(?:define|new OAuthError)\(\s*'([a-z_]+)'/g)) codes.add(m[1]!);
+        for (const m of text.matchAll(/static (?:override )?readonly code = '([a-z_]+)'/g)) codes.add(m[1]!);
       }
     }
   };

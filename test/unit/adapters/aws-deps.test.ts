@@ -8,12 +8,12 @@ import { scheduler } from '../../../lib/adapters/aws/scheduler.ts';
 import { buildAwsDeps } from '../../../lib/adapters/aws-deps.ts';
 import { EventBridgeEventBus } from '../../../lib/adapters/eventbridge-event-bus.ts';
 import { EventBridgeScheduler } from '../../../lib/adapters/eventbridge-scheduler.ts';
+import { GuardedOutboundHttp } from '../../../lib/adapters/guarded-outbound-http.ts';
 import { KmsKeys } from '../../../lib/adapters/kms-keys.ts';
 import { MetricsEventBus } from '../../../lib/adapters/metrics-event-bus.ts';
 import { PowertoolsLogger } from '../../../lib/adapters/powertools-logger.ts';
 import { SqsDeadLetters } from '../../../lib/adapters/sqs-dead-letters.ts';
 import { WebPushDeviceNotifier } from '../../../lib/adapters/web-push-device-notifier.ts';
-import { GuardedOutboundHttp } from '../../../lib/http/outbound.ts';
 
 const ENV = {
   AWS_REGION: 'eu-west-1',

@@ -7,7 +7,7 @@ import {
   graphemeLength,
   normalizeBindingMessage,
 } from '../../../lib/ciba/display-string.ts';
-import { OAuthError } from '../../../lib/oauth/errors.ts';
+import { OAuthError } from '../../../lib/errors.ts';
 
 const refusal = (raw: string, max = 64): OAuthError | undefined => {
   try {

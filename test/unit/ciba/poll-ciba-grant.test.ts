@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { pollCibaGrant, SLOW_DOWN_STEP_SECONDS } from '../../../lib/ciba/poll-ciba-grant.ts';
+import { OAuthError } from '../../../lib/errors.ts';
 import { silentLogger } from '../../../lib/logging.ts';
 import {
   type AuthRequest,
@@ -8,7 +9,6 @@ import {
   DEFAULT_TENANT_SETTINGS,
   type Tenant,
 } from '../../../lib/model.ts';
-import { OAuthError } from '../../../lib/oauth/errors.ts';
 import type { CibaEvent, Deps, Keys, Store } from '../../../lib/ports.ts';
 
 const T0 = 1_800_000_000_000;

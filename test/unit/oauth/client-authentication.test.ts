@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../../lib/crypto.ts';
+import { OAuthError } from '../../../lib/errors.ts';
 import { silentLogger } from '../../../lib/logging.ts';
 import { CIBA_GRANT_TYPE, type Client, DEFAULT_TENANT_SETTINGS, type Tenant } from '../../../lib/model.ts';
 import { authenticateClient } from '../../../lib/oauth/client-authentication.ts';
-import { OAuthError } from '../../../lib/oauth/errors.ts';
 import type { Deps, Keys, Store } from '../../../lib/ports.ts';
+import { fakeOutbound } from '../../helpers/outbound-fake.ts';
 
 const tenant: Tenant = { tenantId: 'acme', settings: { ...DEFAULT_TENANT_SETTINGS }, createdAt: 0, updatedAt: 0 };
 
@@ -34,9 +35,10 @@ const directory = (clients: Client[]) => {
       throw new Error('no client_secret_jwt client here');
     },
   } as Partial<Keys> as Keys;
-  const deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys'> = {
+  const deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys' | 'outbound'> = {
     store,
     keys,
+    outbound: fakeOutbound().outbound,
     clock: { now: () => 0 },
     config: { mode: 'local' },
   };
