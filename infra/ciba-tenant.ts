@@ -6,7 +6,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { CALLBACK_EVENT, CIBA_EVENT_SOURCE } from '../lib/ciba/events.ts';
+import { CIBA_EVENT_SOURCE } from '../lib/adapters/eventbridge-format.ts';
+import { CALLBACK_EVENT } from '../lib/events.ts';
 import type { TenantConfig, TenantPushCredentials } from './tenants.ts';
 
 /** SNS platform application name of a tenant; the SNS adapter derives the ARN from the same convention. */

@@ -380,8 +380,31 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/**
+ * What this runtime can do, named once at startup (lib/local/capabilities.ts for `npm start`, lib/adapters/aws-deps.ts
+ * for Lambda) so that no operation asks which mode it runs in.
+ */
+export interface Capabilities {
+  /** Tenants may have development_mode on: their outbound URLs may then be plain http to loopback and private addresses. */
+  developmentModeAllowed: boolean;
+  /** Devices may register a webhook push channel (the local notifier posts to it). */
+  webhookPush: boolean;
+  /** A Web Push endpoint must belong to a known push service (the service POSTs to it from the deployment). */
+  knownWebPushServicesOnly: boolean;
+  /** Admin routes are authorized by API Gateway with IAM (SigV4); otherwise with the admin bearer token. */
+  iamAdminAuthorization: boolean;
+  /** Tenants are created, changed and deleted through the admin API (otherwise the deployment manages them). */
+  tenantAdministration: boolean;
+  /** TLS client certificate chains were verified before the request arrived (API Gateway's truststore). */
+  clientCertificatesVerifiedUpstream: boolean;
+  /** The scheme of the base URL when it is derived from the request (no CIBA_PUBLIC_URL). */
+  requestScheme: 'https' | 'http';
+  /** The client the operator console acts as for a tenant that names none (the local demo client). */
+  defaultConsoleClientId?: string;
+}
+
 export interface RuntimeConfig {
-  mode: 'local' | 'aws';
+  capabilities: Capabilities;
   /** Base URL as clients see it (no trailing slash); when absent it is derived from the request. */
   publicUrl?: string;
   /** Local mode admin bearer token. In AWS the admin routes are IAM-authorized by API Gateway. */

@@ -1,7 +1,8 @@
 import middy from '@middy/core';
 import * as z from 'zod';
+import { CIBA_EVENT_SOURCE, type CibaEventBridgeEvent } from '../../lib/adapters/eventbridge-format.ts';
 import { type CallbackOutcome, type CallbackTrigger, deliverCallback } from '../../lib/ciba/deliver-callback.ts';
-import { CIBA_EVENT_SOURCE, type CibaEventBridgeEvent, EVENT, TIMER_EVENT } from '../../lib/ciba/events.ts';
+import { EVENT, TIMER_EVENT } from '../../lib/events.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 const Detail = z.object({

@@ -1,12 +1,24 @@
 import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
 import { withSettingsCache } from '../cache.ts';
-import type { Clock, Deps, Logger, RuntimeConfig, Store } from '../ports.ts';
+import type { Capabilities, Clock, Deps, Logger, RuntimeConfig, Store } from '../ports.ts';
 import { AWS_ENV, type Env, required } from './aws/env.ts';
 import { createStoreClient } from './dynamodb-client.ts';
 import { DynamoDbStore } from './dynamodb-store.ts';
 import { PowertoolsLogger } from './powertools-logger.ts';
 
 export { AWS_ENV } from './aws/env.ts';
+
+/** What a deployment in AWS can do (lib/ports.ts Capabilities), behind API Gateway with IAM-authorized admin routes. */
+export const AWS_CAPABILITIES: Capabilities = {
+  developmentModeAllowed: false,
+  webhookPush: false,
+  knownWebPushServicesOnly: true,
+  iamAdminAuthorization: true,
+  // Tenants come from the deployment's tenants file (the CDK app).
+  tenantAdministration: false,
+  clientCertificatesVerifiedUpstream: true,
+  requestScheme: 'https',
+};
 
 /** What every function has: the store (with the settings cache), the clock, the logger and the config. */
 export interface BaseAwsDeps {
@@ -38,7 +50,7 @@ export const buildAwsDeps = <F extends PortFactories>(factories: F, env: Env = p
     store: withSettingsCache(store, clock),
     clock,
     logger,
-    config: { mode: 'aws', ...(publicUrl ? { publicUrl } : {}) },
+    config: { capabilities: AWS_CAPABILITIES, ...(publicUrl ? { publicUrl } : {}) },
   };
   const ports: Record<string, unknown> = {};
   for (const [name, factory] of Object.entries(factories)) {

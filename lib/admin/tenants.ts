@@ -179,7 +179,8 @@ export const putTenant = async (
   tenantId: string,
   body: unknown,
 ): Promise<{ created: boolean; tenant: Tenant }> => {
-  if (deps.config.mode !== 'local') throw new AccessDenied('tenants are managed by the CDK app in AWS');
+  if (!deps.config.capabilities.tenantAdministration)
+    throw new AccessDenied('tenants are managed by the CDK app in AWS');
   const current = await deps.store.getTenant(tenantId);
   const now = deps.clock.now();
   const tenant: Tenant = {
@@ -204,6 +205,7 @@ export const getTenantOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: stri
 };
 
 export const deleteTenant = async (deps: Pick<Deps, 'store' | 'config'>, tenantId: string): Promise<void> => {
-  if (deps.config.mode !== 'local') throw new AccessDenied('tenants are managed by the CDK app in AWS');
+  if (!deps.config.capabilities.tenantAdministration)
+    throw new AccessDenied('tenants are managed by the CDK app in AWS');
   if (!(await deps.store.deleteTenant(tenantId))) throw new NotFound('unknown tenant');
 };

@@ -1,9 +1,18 @@
+import {
+  callbackDeliveredEvent,
+  callbackFailedEvent,
+  epochSeconds,
+  expiryTimerEvent,
+  publishEvents,
+  requestExpiredEvent,
+  retryEvent,
+  tokensIssuedEvent,
+} from '../events.ts';
 import { type AuthRequest, type CallbackAttempt, type CallbackState, callbackPolicy } from '../model.ts';
 import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
 import { accessGrantOf, mintTokens } from '../oauth/tokens.ts';
-import type { CibaEvent, DeadLetterRecord, Deps, OutboundHttp, Store } from '../ports.ts';
-import { EVENT, epochSeconds, TIMER_EVENT } from './events.ts';
+import type { DeadLetterRecord, Deps, OutboundHttp, Store } from '../ports.ts';
 import { openPushResponse, sealPushResponse } from './push-response.ts';
 
 /** What started a delivery: the decision event (attempt 1), a scheduled retry, or a push request's expiry timer. */
@@ -68,18 +77,6 @@ const kindOf = (request: AuthRequest, now: number): CallbackKind | undefined => 
   return undefined;
 };
 
-export const expiryTimerEvent = (request: Pick<AuthRequest, 'tenantId' | 'txn'>): CibaEvent => ({
-  type: TIMER_EVENT.requestExpiry,
-  tenantId: request.tenantId,
-  detail: { txn: request.txn },
-});
-
-export const retryEvent = (request: Pick<AuthRequest, 'tenantId' | 'txn'>, attempt: number): CibaEvent => ({
-  type: TIMER_EVENT.callbackRetry,
-  tenantId: request.tenantId,
-  detail: { txn: request.txn, attempt },
-});
-
 /**
  * CIBA Core §10.2/§10.3/§12: one attempt at a ping or push callback, at least once and idempotent.
  *
@@ -116,11 +113,7 @@ export const deliverCallback = async (
   const request = claimed;
   let kind = kindOf(request, now)!;
   if (kind === 'expired_token' && trigger.attempt === 1) {
-    await publish(deps, {
-      type: EVENT.requestExpired,
-      tenantId: request.tenantId,
-      detail: { txn: request.txn, client_id: request.clientId, sub: request.sub, delivery_mode: request.deliveryMode },
-    });
+    await publishEvents(deps, requestExpiredEvent(request));
   }
   const [tenant, client] = await Promise.all([
     store.getTenant(request.tenantId),
@@ -173,19 +166,10 @@ export const deliverCallback = async (
   if ('status' in result && result.status >= 200 && result.status < 300) {
     await record(attempt, 'delivered', { deliveredAt: at });
     logger.info('callback delivered', { ...log, kind, status: result.status });
-    await publish(deps, {
-      type: EVENT.callbackDelivered,
-      tenantId: request.tenantId,
-      detail: {
-        txn: request.txn,
-        client_id: request.clientId,
-        delivery_mode: request.deliveryMode,
-        kind,
-        attempt: trigger.attempt,
-        status: result.status,
-        delivered_at: epochSeconds(at),
-      },
-    });
+    await publishEvents(
+      deps,
+      callbackDeliveredEvent(request, { kind, attempt: trigger.attempt, status: result.status, deliveredAt: at }),
+    );
     return { outcome: 'delivered', attempt: trigger.attempt, status: result.status };
   }
 
@@ -269,11 +253,7 @@ const pushTokens = async (
     const sealed = (await deps.store.getRequest(request.txn))?.sealedPushResponse;
     return sealed === undefined ? undefined : openPushResponse(deps.keys, request, sealed);
   }
-  await publish(deps, {
-    type: EVENT.tokensIssued,
-    tenantId: request.tenantId,
-    detail: { txn: request.txn, client_id: request.clientId, sub: request.sub, delivery_mode: 'push' },
-  });
+  await publishEvents(deps, tokensIssuedEvent(request));
   return response;
 };
 
@@ -300,21 +280,9 @@ const deadLetter = async (
   await deps.deadLetters.put(letter);
   await record(attempt, 'dead_lettered', { deadLetterReason: reason });
   deps.logger.warn('callback dead-lettered', { tenant: request.tenantId, txn: request.txn, kind, reason });
-  await publish(deps, {
-    type: EVENT.callbackFailed,
-    tenantId: request.tenantId,
-    detail: {
-      txn: request.txn,
-      client_id: request.clientId,
-      delivery_mode: request.deliveryMode,
-      kind,
-      attempts: attempt.attempt,
-      reason,
-      failed_at: epochSeconds(attempt.at),
-    },
-  });
+  await publishEvents(
+    deps,
+    callbackFailedEvent(request, { kind, attempts: attempt.attempt, reason, failedAt: attempt.at }),
+  );
   return { outcome: 'dead_lettered', attempt: attempt.attempt, reason };
 };
-
-const publish = (deps: Pick<Deps, 'events' | 'logger'>, event: CibaEvent) =>
-  deps.events.publish([event]).catch((error: unknown) => deps.logger.error('event publish failed', { error }));

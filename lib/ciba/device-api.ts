@@ -62,10 +62,10 @@ export const checkPushChannel = (
   push: DevicePush | undefined,
   tenant: Tenant,
 ): void => {
-  const mode = deps.config.mode;
+  const { capabilities } = deps.config;
   const allowPrivateNetwork = tenant.settings.developmentMode;
   if (push?.type === 'webhook') {
-    if (mode !== 'local') throw new InvalidRequest('webhook push is available in local mode only');
+    if (!capabilities.webhookPush) throw new InvalidRequest('webhook push is available in local mode only');
     const problem = deps.outbound.refusal(push.url, { allowPrivateNetwork, name: 'the webhook url' });
     if (problem) throw new InvalidRequest(problem);
   }
@@ -73,7 +73,10 @@ export const checkPushChannel = (
     const endpoint = push.subscription.endpoint;
     const problem = deps.outbound.refusal(endpoint, { allowPrivateNetwork, name: 'the web push endpoint' });
     if (problem) throw new InvalidRequest(problem);
-    if (mode === 'aws' && !WEB_PUSH_HOSTS.some((host) => host.test(new URL(endpoint).hostname))) {
+    if (
+      capabilities.knownWebPushServicesOnly &&
+      !WEB_PUSH_HOSTS.some((host) => host.test(new URL(endpoint).hostname))
+    ) {
       throw new InvalidRequest('the web push endpoint is not a known push service');
     }
   }

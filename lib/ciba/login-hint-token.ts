@@ -2,7 +2,7 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, type JWTVe
 import { ExpiredLoginHintToken, InvalidRequest } from '../errors.ts';
 import type { Client, Tenant } from '../model.ts';
 import { CLOCK_SKEW_SECONDS } from '../oauth/client-assertion.ts';
-import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS } from '../oauth/client-keys.ts';
+import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS, privateNetworkAllowed } from '../oauth/client-keys.ts';
 import { isFapi } from '../oauth/fapi.ts';
 import type { Clock, Directory, OutboundHttp, RuntimeConfig } from '../ports.ts';
 
@@ -40,7 +40,7 @@ export const resolveLoginHintToken = async (
   let keys: JWTVerifyGetKey | undefined;
   if (iss === client.clientId) {
     keys = clientKeyResolver(client, {
-      allowPrivateNetwork: deps.config?.mode === 'local' && tenant?.settings.developmentMode === true,
+      allowPrivateNetwork: deps.config !== undefined && privateNetworkAllowed(deps.config, tenant),
       outbound: deps.outbound,
     });
   } else {

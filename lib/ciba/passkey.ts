@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { sha256 } from '../crypto.ts';
 import { Conflict, NotFound, UserVerificationFailed, UserVerificationRequired } from '../errors.ts';
+import { passkeyChangedEvent, publishEvents } from '../events.ts';
 import type { Device, DevicePasskey, DeviceTransaction, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
-import { DEVICE_EVENT, epochSeconds } from './events.ts';
 
 /**
  * The WebAuthn verifier, loaded on first use: only tenants with passkeys need it, and the device function's cold
@@ -234,21 +234,7 @@ const publishPasskeyChange = async (
     credentialId: string;
   },
 ): Promise<void> => {
-  await deps.events
-    .publish([
-      {
-        type: DEVICE_EVENT.passkeyChanged,
-        tenantId: input.tenantId,
-        detail: {
-          sub: input.sub,
-          device_id: input.deviceId,
-          change: input.change,
-          credential_id: input.credentialId,
-          changed_at: epochSeconds(deps.clock.now()),
-        },
-      },
-    ])
-    .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+  await publishEvents(deps, passkeyChangedEvent({ ...input, changedAt: deps.clock.now() }));
 };
 
 /** Whether `assertion` is a user-verified assertion by `passkey` over `challenge`, at this origin. */

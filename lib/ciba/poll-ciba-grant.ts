@@ -7,12 +7,12 @@ import {
   SlowDown,
   UnauthorizedClient,
 } from '../errors.ts';
+import { publishEvents, requestExpiredEvent, tokensIssuedEvent } from '../events.ts';
 import { CIBA_GRANT_TYPE } from '../model.ts';
 import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
 import { accessGrantOf, type GrantRequest, mintTokens, type TokenResponse } from '../oauth/tokens.ts';
 import type { Deps } from '../ports.ts';
-import { EVENT } from './events.ts';
 
 /** CIBA §11: slow_down raises the interval by 5 s for this and every later poll. */
 export const SLOW_DOWN_STEP_SECONDS = 5;
@@ -92,15 +92,7 @@ export const pollCibaGrant = async (
         ...(input.certificateThumbprint ? { certificateThumbprint: input.certificateThumbprint } : {}),
         ...(refreshToken ? { refreshToken } : {}),
       });
-      await deps.events
-        .publish([
-          {
-            type: EVENT.tokensIssued,
-            tenantId: tenant.tenantId,
-            detail: { txn, client_id: client.clientId, sub: before.sub, delivery_mode: before.deliveryMode },
-          },
-        ])
-        .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+      await publishEvents(deps, tokensIssuedEvent(before));
       return tokens;
     } catch (error) {
       // No approved decision is lost: the next poll can redeem it.
@@ -113,15 +105,7 @@ export const pollCibaGrant = async (
   if (before.expiresAt <= now) {
     // Announced once: by the first poll that sees the expiry.
     if (before.lastPolledAt === undefined || before.lastPolledAt < before.expiresAt) {
-      await deps.events
-        .publish([
-          {
-            type: EVENT.requestExpired,
-            tenantId: tenant.tenantId,
-            detail: { txn, client_id: client.clientId, sub: before.sub, delivery_mode: before.deliveryMode },
-          },
-        ])
-        .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+      await publishEvents(deps, requestExpiredEvent(before));
     }
     throw new ExpiredToken('the auth_req_id has expired');
   }

@@ -1,5 +1,6 @@
 import { randomToken } from '../crypto.ts';
 import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../errors.ts';
+import { expiryTimerEvent, publishEvents, requestCreatedEvent } from '../events.ts';
 import {
   type AuthRequest,
   CIBA_GRANT_TYPE,
@@ -13,9 +14,7 @@ import { grantBinding } from '../oauth/grant-binding.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
-import { expiryTimerEvent } from './deliver-callback.ts';
 import { checkAcrValues, normalizeBindingMessage } from './display-string.ts';
-import { EVENT, epochSeconds } from './events.ts';
 import { notifyDevices } from './notify-devices.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
 
@@ -134,28 +133,12 @@ export const startBackchannelAuthentication = async (
     throw error;
   }
   const { user, request } = created;
-  const { txn, sub } = request;
 
   // The push and the event are independent: sent side by side, so the client's answer waits for the slower one
   // only (SNS and EventBridge each take tens of milliseconds in AWS). Neither failure fails the request.
   await Promise.all([
     notifyDevices(deps, { tenant, client, user, request }),
-    deps.events
-      .publish([
-        {
-          type: EVENT.requestCreated,
-          tenantId: tenant.tenantId,
-          detail: {
-            txn,
-            client_id: client.clientId,
-            sub,
-            delivery_mode: request.deliveryMode,
-            created_at: epochSeconds(request.createdAt),
-            expires_at: epochSeconds(request.expiresAt),
-          },
-        },
-      ])
-      .catch((error: unknown) => deps.logger.error('event publish failed', { error })),
+    publishEvents(deps, requestCreatedEvent(request)),
   ]);
 
   return {

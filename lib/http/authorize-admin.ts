@@ -10,7 +10,7 @@ import { type HttpEvent, header } from './event.ts';
 export const authorizeAdmin = (event: HttpEvent, config: RuntimeConfig): void => {
   const deny = (description: string) =>
     new InvalidToken(description, { headers: { 'WWW-Authenticate': 'Bearer realm="ciba-admin"' } });
-  if (config.mode === 'aws') {
+  if (config.capabilities.iamAdminAuthorization) {
     const iam = (event.requestContext as { authorizer?: { iam?: unknown } }).authorizer?.iam;
     if (!iam) throw deny('admin requests must be signed with AWS SigV4');
     return;

@@ -86,7 +86,7 @@ export const jsonBody = (event: HttpEvent, invalid: WireErrorClass = InvalidRequ
 export const baseUrl = (event: HttpEvent, config: RuntimeConfig): string => {
   if (config.publicUrl) return config.publicUrl;
   const host = event.requestContext?.domainName || header(event, 'host') || '127.0.0.1';
-  const scheme = config.mode === 'aws' ? 'https' : 'http';
+  const scheme = config.capabilities.requestScheme;
   return `${scheme}://${host}`;
 };
 

@@ -11,12 +11,14 @@ import { createHandler as webHandler } from '../../functions/web/handler.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../adapters/dynamodb-schema.ts';
 import { DynamoDbStore } from '../adapters/dynamodb-store.ts';
 import { ensureTables } from '../adapters/dynamodb-tables.ts';
+import { toEventBridgeEvent } from '../adapters/eventbridge-format.ts';
 import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../adapters/guarded-outbound-http.ts';
 import { LocalKeys } from '../adapters/local-keys.ts';
 import { withSettingsCache } from '../cache.ts';
-import { matchesCallbackRule, toEventBridgeEvent } from '../ciba/events.ts';
 import { randomToken } from '../crypto.ts';
+import { matchesCallbackRule } from '../events.ts';
 import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
+import { LOCAL_CAPABILITIES } from './capabilities.ts';
 import { deviceEvents } from './device-events.ts';
 import { createDynamoDbClient, type EmbeddedStoreMode, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { InFlight } from './in-flight.ts';
@@ -135,7 +137,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     clock,
     logger: options.logger,
     config: {
-      mode: 'local' as const,
+      capabilities: LOCAL_CAPABILITIES,
       adminToken: options.adminToken,
       ...(options.publicUrl ? { publicUrl: options.publicUrl.replace(/\/+$/, '') } : {}),
       ...(options.callbacks?.backoff ? { callbackBackoff: options.callbacks.backoff } : {}),

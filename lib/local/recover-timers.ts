@@ -1,6 +1,5 @@
 import type { DynamoDbStore, OpenCallback } from '../adapters/dynamodb-store.ts';
-import { expiryTimerEvent, retryEvent } from '../ciba/deliver-callback.ts';
-import { decidedEvent } from '../ciba/publish-decision.ts';
+import { expiryTimerEvent, requestDecidedEvent, retryEvent } from '../events.ts';
 import type { CibaEvent, Clock, Logger, Scheduler } from '../ports.ts';
 
 /**
@@ -17,7 +16,7 @@ export const timerFor = (
     if (n > 1) return retryEvent(request, n);
     return request.status === 'pending'
       ? expiryTimerEvent(request)
-      : decidedEvent(request, request.status, request.decidedAt ?? now);
+      : requestDecidedEvent(request, request.status, request.decidedAt ?? now);
   };
   if (claimed === undefined) {
     if (request.status !== 'pending') return { at: now, event: attempt(1) };

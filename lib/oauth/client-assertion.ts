@@ -2,7 +2,7 @@ import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { JsonInputProblem, parseJsonText } from '../json-input.ts';
 import type { Client, Tenant } from '../model.ts';
 import type { Clock, Keys, Ledger, OutboundHttp, RuntimeConfig } from '../ports.ts';
-import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS } from './client-keys.ts';
+import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS, privateNetworkAllowed } from './client-keys.ts';
 import { CLIENT_SECRET_JWT_ALG, deriveClientSecret } from './client-secret-jwt.ts';
 import { isFapi } from './fapi.ts';
 import { mtlsBaseUrl } from './mtls.ts';
@@ -72,7 +72,7 @@ export const verifyClientJwt = async (
   const keys =
     input.secret ??
     clientKeyResolver(client, {
-      allowPrivateNetwork: deps.config.mode === 'local' && tenant.settings.developmentMode,
+      allowPrivateNetwork: privateNetworkAllowed(deps.config, tenant),
       outbound: deps.outbound,
     });
   if (!keys) throw new AssertionRejected('the client has no registered jwks or jwks_uri');

@@ -4,6 +4,7 @@ import { InvalidClient, InvalidRequest } from '../errors.ts';
 import type { Client, ClientAuthMethod, Tenant } from '../model.ts';
 import type { Deps, RuntimeConfig } from '../ports.ts';
 import { AssertionRejected, CLIENT_ASSERTION_TYPE, verifyClientAssertion } from './client-assertion.ts';
+import { privateNetworkAllowed } from './client-keys.ts';
 import { FAPI_AUTH_METHODS, isFapi } from './fapi.ts';
 import {
   certificateKeyRegistered,
@@ -24,7 +25,7 @@ export const TOKEN_ENDPOINT_AUTH_METHODS: readonly ClientAuthMethod[] = [
 ];
 
 /** The methods this tenant offers: mTLS ones only where clients can present a certificate; FAPI narrows them. */
-export const supportedAuthMethods = (tenant: Tenant, config: RuntimeConfig): ClientAuthMethod[] =>
+export const supportedAuthMethods = (tenant: Tenant, config: Pick<RuntimeConfig, 'mtls'>): ClientAuthMethod[] =>
   TOKEN_ENDPOINT_AUTH_METHODS.filter(
     (m) =>
       (mtlsBaseUrl(tenant, config) !== undefined || !m.includes('tls')) &&
@@ -177,7 +178,7 @@ export const authenticateClient = async (
             tlsClientAuthMatches(client.tlsClientAuth, cert.x509) &&
             issuedByTrustedCa(cert.x509, deps.config, deps.clock.now())
           : await certificateKeyRegistered(client, cert.x509, {
-              allowPrivateNetwork: deps.config.mode === 'local' && tenant.settings.developmentMode,
+              allowPrivateNetwork: privateNetworkAllowed(deps.config, tenant),
               outbound: deps.outbound,
             });
       if (!ok)

@@ -6,8 +6,8 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
-import type { Client } from '../model.ts';
-import type { OutboundHttp } from '../ports.ts';
+import type { Client, Tenant } from '../model.ts';
+import type { OutboundHttp, RuntimeConfig } from '../ports.ts';
 
 /** JWS algorithms this service verifies for client-signed JWTs: asymmetric only (CIBA §7.1.1, RFC 7523 §3). */
 export const ASYMMETRIC_ALGS = [
@@ -82,6 +82,10 @@ const remoteSet = (outbound: Pick<OutboundHttp, 'request'>, uri: string, allowPr
   }
   return set;
 };
+
+/** Whether calls for this tenant may go to loopback and private addresses (its development mode, where allowed). */
+export const privateNetworkAllowed = (config: RuntimeConfig, tenant: Pick<Tenant, 'settings'> | undefined): boolean =>
+  config.capabilities.developmentModeAllowed && tenant?.settings.developmentMode === true;
 
 export interface ClientKeyOptions {
   /** Local development mode: a jwks_uri may be plain http on loopback. */

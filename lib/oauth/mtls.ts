@@ -22,7 +22,7 @@ export const certificateFromPem = (pem: string | undefined): PresentedCertificat
 };
 
 /** The mutual-TLS base URL of a tenant: its setting, else the local HTTPS listener's. */
-export const mtlsBaseUrl = (tenant: Tenant, config: RuntimeConfig): string | undefined =>
+export const mtlsBaseUrl = (tenant: Tenant, config: Pick<RuntimeConfig, 'mtls'>): string | undefined =>
   (tenant.settings.mtlsBaseUrl ?? config.mtls?.baseUrl)?.replace(/\/+$/, '');
 
 const ATTRIBUTE_ALIASES: Record<string, string> = {
@@ -96,7 +96,7 @@ export const tlsClientAuthMatches = (match: TlsClientAuthMatch, x509: X509Certif
  * period.
  */
 export const issuedByTrustedCa = (x509: X509Certificate, config: RuntimeConfig, now: number): boolean => {
-  if (config.mode === 'aws') return true;
+  if (config.capabilities.clientCertificatesVerifiedUpstream) return true;
   const validFrom = Date.parse(x509.validFrom);
   const validTo = Date.parse(x509.validTo);
   if (!(validFrom <= now && now <= validTo)) return false;

@@ -7,9 +7,6 @@ import { type HttpEvent, header } from '../http/event.ts';
 import type { Client, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 
-/** The client the local demo tenant's console acts as (lib/local/seed.ts). */
-export const LOCAL_CONSOLE_CLIENT_ID = 'demo-client';
-
 /** The header a console request must carry: a cross-site form or a simple request cannot set it (CSRF). */
 export const CONSOLE_HEADER = 'x-ciba-console';
 
@@ -26,8 +23,7 @@ export const ConsolePollBody = z.strictObject({ auth_req_id: z.string().min(1).m
  * for tenants that set `console_client_id`. Returns the client it acts as.
  */
 export const consoleClient = async (deps: Pick<Deps, 'store' | 'config'>, tenant: Tenant): Promise<Client> => {
-  const clientId =
-    tenant.settings.consoleClientId ?? (deps.config.mode === 'local' ? LOCAL_CONSOLE_CLIENT_ID : undefined);
+  const clientId = tenant.settings.consoleClientId ?? deps.config.capabilities.defaultConsoleClientId;
   const client = clientId ? await deps.store.getClient(tenant.tenantId, clientId) : undefined;
   if (!client) throw new NotFound('the operator console is not enabled for this tenant');
   return client;

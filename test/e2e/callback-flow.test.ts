@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT } from '../../lib/ciba/events.ts';
+import { EVENT } from '../../lib/events.ts';
 import type { CibaEvent } from '../../lib/ports.ts';
 import { CallbackReceiver, eventually, sleep } from '../helpers/callback-receiver.ts';
 import {

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { DeliverCallbackDeps } from '../../lib/ciba/deliver-callback.ts';
+import { LOCAL_CAPABILITIES } from '../../lib/local/capabilities.ts';
 import {
   type AuthRequest,
   type CallbackAttempt,
@@ -219,7 +220,7 @@ export const fakeWorld = (
     },
     clock: world.clock,
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
-    config: { mode: 'local', callbackBackoff: { baseMs: 1_000, capMs: 60_000 } },
+    config: { capabilities: LOCAL_CAPABILITIES, callbackBackoff: { baseMs: 1_000, capMs: 60_000 } },
     random: () => 1,
   };
   return world;

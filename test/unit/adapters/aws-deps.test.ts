@@ -5,7 +5,7 @@ import { kmsKeys } from '../../../lib/adapters/aws/keys.ts';
 import { pushNotifier } from '../../../lib/adapters/aws/notifier.ts';
 import { outbound } from '../../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../../lib/adapters/aws/scheduler.ts';
-import { buildAwsDeps } from '../../../lib/adapters/aws-deps.ts';
+import { AWS_CAPABILITIES, buildAwsDeps } from '../../../lib/adapters/aws-deps.ts';
 import { EventBridgeEventBus } from '../../../lib/adapters/eventbridge-event-bus.ts';
 import { EventBridgeScheduler } from '../../../lib/adapters/eventbridge-scheduler.ts';
 import { GuardedOutboundHttp } from '../../../lib/adapters/guarded-outbound-http.ts';
@@ -34,7 +34,7 @@ describe('buildAwsDeps', () => {
 
   it('wires the AWS adapters in aws mode', () => {
     const deps = buildAwsDeps(ALL, { ...ENV, CIBA_PUBLIC_URL: 'https://id.example.com/' });
-    expect(deps.config).toEqual({ mode: 'aws', publicUrl: 'https://id.example.com' });
+    expect(deps.config).toEqual({ capabilities: AWS_CAPABILITIES, publicUrl: 'https://id.example.com' });
     expect(deps.keys).toBeInstanceOf(KmsKeys);
     // Web Push (browser authenticators) in front of SNS mobile push.
     expect(deps.notifier).toBeInstanceOf(WebPushDeviceNotifier);
@@ -49,7 +49,7 @@ describe('buildAwsDeps', () => {
   });
 
   it('leaves the public URL to the request when it is not configured', () => {
-    expect(buildAwsDeps({}, ENV).config).toEqual({ mode: 'aws' });
+    expect(buildAwsDeps({}, ENV).config).toEqual({ capabilities: AWS_CAPABILITIES });
   });
 
   it('builds only the ports a function names (its handler type asks for exactly those)', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../../lib/crypto.ts';
 import { OAuthError } from '../../../lib/errors.ts';
+import { LOCAL_CAPABILITIES } from '../../../lib/local/capabilities.ts';
 import { silentLogger } from '../../../lib/logging.ts';
 import { CIBA_GRANT_TYPE, type Client, DEFAULT_TENANT_SETTINGS, type Tenant } from '../../../lib/model.ts';
 import { authenticateClient } from '../../../lib/oauth/client-authentication.ts';
@@ -40,7 +41,7 @@ const directory = (clients: Client[]) => {
     keys,
     outbound: fakeOutbound().outbound,
     clock: { now: () => 0 },
-    config: { mode: 'local' },
+    config: { capabilities: LOCAL_CAPABILITIES },
   };
   return { deps, lookups };
 };
