@@ -1,4 +1,4 @@
-import { clientToWire, getClientOrThrow, registerClient } from '../../lib/admin/clients.ts';
+import { clientToWire, deleteClient, getClientOrThrow, registerClient } from '../../lib/admin/clients.ts';
 import { describeRequest } from '../../lib/admin/requests.ts';
 import { deleteTenant, getTenantOrThrow, putTenant, settingsToWire } from '../../lib/admin/tenants.ts';
 import {
@@ -21,7 +21,22 @@ import { isValidTenantId } from '../../lib/http/routes.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type AdminDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'outbound' | 'clock' | 'logger' | 'config'>;
+export type AdminDeps = Pick<
+  Deps,
+  | 'tenants'
+  | 'clients'
+  | 'users'
+  | 'devices'
+  | 'passkeys'
+  | 'tickets'
+  | 'requests'
+  | 'keys'
+  | 'events'
+  | 'outbound'
+  | 'clock'
+  | 'logger'
+  | 'config'
+>;
 
 /** The admin API (docs/admin-api.md). */
 export const createHandler = (deps: AdminDeps) =>
@@ -53,8 +68,7 @@ export const createHandler = (deps: AdminDeps) =>
       case 'GET /clients/{client_id}':
         return json(200, clientToWire(await getClientOrThrow(deps, tenantId, pathParam(event, 'client_id'))));
       case 'DELETE /clients/{client_id}':
-        if (!(await deps.store.deleteClient(tenantId, pathParam(event, 'client_id'))))
-          throw new NotFound('unknown client');
+        await deleteClient(deps, tenantId, pathParam(event, 'client_id'));
         return noContent();
       case 'PUT /users/{sub}': {
         const { created, user } = await putUser(deps, tenantId, pathParam(event, 'sub'), jsonBody(event));

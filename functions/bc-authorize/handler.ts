@@ -1,5 +1,8 @@
 import { prepareBackchannelRequest } from '../../lib/ciba/request-object.ts';
-import { startBackchannelAuthentication } from '../../lib/ciba/start-backchannel-authentication.ts';
+import {
+  type BackchannelDeps,
+  startBackchannelAuthentication,
+} from '../../lib/ciba/start-backchannel-authentication.ts';
 import { readClientRequest } from '../../lib/http/client-request.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, NO_STORE } from '../../lib/http/response.ts';
@@ -7,10 +10,7 @@ import { certificateBinding } from '../../lib/oauth/fapi.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type BcAuthorizeDeps = Pick<
-  Deps,
-  'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'outbound' | 'clock' | 'logger' | 'config'
->;
+export type BcAuthorizeDeps = BackchannelDeps & Pick<Deps, 'clients' | 'replay'>;
 
 /** POST {issuer}/bc-authorize (CIBA Core §7), plain or signed (§7.1.1). */
 export const createHandler = (deps: BcAuthorizeDeps) =>

@@ -1,7 +1,12 @@
 import middy from '@middy/core';
 import * as z from 'zod';
 import { CIBA_EVENT_SOURCE, type CibaEventBridgeEvent } from '../../lib/adapters/eventbridge-format.ts';
-import { type CallbackOutcome, type CallbackTrigger, deliverCallback } from '../../lib/ciba/deliver-callback.ts';
+import {
+  type CallbackOutcome,
+  type CallbackTrigger,
+  type DeliverCallbackDeps,
+  deliverCallback,
+} from '../../lib/ciba/deliver-callback.ts';
 import { EVENT, TIMER_EVENT } from '../../lib/events.ts';
 import type { Deps } from '../../lib/ports.ts';
 
@@ -33,10 +38,7 @@ export const triggerOf = (
 };
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type CallbackDeps = Pick<
-  Deps,
-  'store' | 'keys' | 'events' | 'scheduler' | 'deadLetters' | 'outbound' | 'clock' | 'logger' | 'config'
->;
+export type CallbackDeps = DeliverCallbackDeps;
 
 /**
  * The callback function: EventBridge hands it `CIBA Request Decided` (a rule per tenant), EventBridge Scheduler

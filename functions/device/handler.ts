@@ -32,14 +32,31 @@ const PasskeyRegistrationBody = z.strictObject({
 /** The ports this function uses: its Lambda entry builds only these. */
 export type DeviceDeps = Pick<
   Deps,
-  'store' | 'notifier' | 'events' | 'scheduler' | 'outbound' | 'clock' | 'logger' | 'config'
+  | 'tenants'
+  | 'clients'
+  | 'users'
+  | 'devices'
+  | 'pushChannels'
+  | 'passkeys'
+  | 'deviceProofs'
+  | 'replay'
+  | 'tickets'
+  | 'requests'
+  | 'decisions'
+  | 'notifier'
+  | 'events'
+  | 'scheduler'
+  | 'outbound'
+  | 'clock'
+  | 'logger'
+  | 'config'
 >;
 
 /** The device API (docs/device-api.md): every call is authenticated by a DPoP proof of the device key. */
 export const createHandler = (deps: DeviceDeps) =>
   httpFunction(deps.logger, async (event: HttpEvent) => {
     const tenantId = tenantParam(event);
-    const tenant = await loadTenant(deps.store, tenantId);
+    const tenant = await loadTenant(deps.tenants, tenantId);
     const proofInput = {
       tenantId,
       proof: header(event, 'dpop'),

@@ -8,13 +8,13 @@ import type { Deps } from '../../lib/ports.ts';
 const CACHEABLE = { 'Cache-Control': 'public, max-age=300' };
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type DiscoveryDeps = Pick<Deps, 'store' | 'keys' | 'clock' | 'logger' | 'config'>;
+export type DiscoveryDeps = Pick<Deps, 'tenants' | 'keys' | 'clock' | 'logger' | 'config'>;
 
 /** GET {issuer}/.well-known/openid-configuration and GET {issuer}/.well-known/jwks.json */
 export const createHandler = (deps: DiscoveryDeps) =>
   httpFunction(deps.logger, async (event) => {
     const tenantId = tenantParam(event);
-    const tenant = await loadTenant(deps.store, tenantId);
+    const tenant = await loadTenant(deps.tenants, tenantId);
     if (event.routeKey.endsWith('/jwks.json')) return json(200, await deps.keys.publicJwks(tenantId), CACHEABLE);
     // Without CIBA_PUBLIC_URL the issuer follows the host the request names (SECURITY.md, hardening rule 8): caches must
     // keep one answer per host. The JWKS is the same under every host.

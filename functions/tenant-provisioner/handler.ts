@@ -1,7 +1,8 @@
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import type { Tenant } from '../../lib/model.ts';
 import { newGeneration } from '../../lib/oauth/grant-binding.ts';
-import type { Clock, Directory, Logger } from '../../lib/ports.ts';
+import type { TenantStore } from '../../lib/persistence.ts';
+import type { Clock, Logger } from '../../lib/ports.ts';
 import { parseAwsTenantSettings, vapidKeysFromSecret } from './settings.ts';
 
 /**
@@ -13,7 +14,7 @@ import { parseAwsTenantSettings, vapidKeysFromSecret } from './settings.ts';
  * format lives in the DynamoDB adapter only.
  */
 export interface TenantProvisionerDeps {
-  directory: Pick<Directory, 'getTenant' | 'saveTenant' | 'deleteTenant'>;
+  tenants: TenantStore;
   /** Reads a Secrets Manager secret's string (the Web Push keys). */
   readSecret(secretId: string): Promise<string>;
   clock: Clock;
@@ -30,7 +31,7 @@ const MAX_WRITE_ATTEMPTS = 3;
 export const physicalId = (tenantId: string): string => `ciba-tenant/${tenantId}`;
 
 export const createHandler =
-  ({ directory, readSecret, clock, logger }: TenantProvisionerDeps) =>
+  ({ tenants, readSecret, clock, logger }: TenantProvisionerDeps) =>
   async (event: CloudFormationCustomResourceEvent): Promise<ProviderResponse> => {
     const props = event.ResourceProperties as Record<string, unknown>;
     const tenantId = String(props.TenantId ?? '');
@@ -39,7 +40,7 @@ export const createHandler =
     if (event.RequestType === 'Delete') {
       // An old physical id (the tenant id changed) carries the old tenant's properties: they decide.
       if (props.OnDelete === 'destroy') {
-        await directory.deleteTenant(tenantId);
+        await tenants.delete(tenantId);
         logger.info('tenant deleted', { tenant_id: tenantId });
       } else {
         logger.info('tenant retained', { tenant_id: tenantId });
@@ -57,7 +58,7 @@ export const createHandler =
     );
     // The tenants file is the source of truth: its settings replace the stored ones (over the defaults).
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const existing = await directory.getTenant(tenantId);
+      const existing = await tenants.get(tenantId);
       const now = clock.now();
       const tenant: Tenant = {
         tenantId,
@@ -67,7 +68,7 @@ export const createHandler =
         createdAt: existing?.createdAt ?? now,
         updatedAt: now,
       };
-      const outcome = await directory.saveTenant(tenant, existing ? existing.updatedAt : null);
+      const outcome = await tenants.save(tenant, existing ? existing.updatedAt : null);
       if (outcome === 'ok') {
         logger.info(existing ? 'tenant updated' : 'tenant created', { tenant_id: tenantId });
         return { PhysicalResourceId: physicalId(tenantId), Data: { TenantId: tenantId } };

@@ -11,7 +11,22 @@ import { revokeToken } from '../../lib/oauth/revocation.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type TokenDeps = Pick<Deps, 'store' | 'keys' | 'events' | 'outbound' | 'clock' | 'logger' | 'config'>;
+export type TokenDeps = Pick<
+  Deps,
+  | 'tenants'
+  | 'clients'
+  | 'users'
+  | 'replay'
+  | 'polls'
+  | 'refreshTokens'
+  | 'revocations'
+  | 'keys'
+  | 'events'
+  | 'outbound'
+  | 'clock'
+  | 'logger'
+  | 'config'
+>;
 
 /**
  * POST {issuer}/oauth/token: the CIBA grant (CIBA Core §10.1, §11) and refresh_token (RFC 6749 §6); also

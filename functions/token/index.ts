@@ -1,7 +1,21 @@
 import { eventBus } from '../../lib/adapters/aws/events.ts';
 import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
 import { outbound } from '../../lib/adapters/aws/outbound.ts';
+import { clients, polls, refreshTokens, replay, revocations, tenants, users } from '../../lib/adapters/aws/store.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
-export const handler = createHandler(awsDeps({ keys: kmsKeys, events: eventBus, outbound }));
+export const handler = createHandler(
+  awsDeps({
+    clients,
+    polls,
+    refreshTokens,
+    replay,
+    revocations,
+    tenants,
+    users,
+    keys: kmsKeys,
+    events: eventBus,
+    outbound,
+  }),
+);

@@ -7,13 +7,16 @@ import { getUserInfo } from '../../lib/oauth/userinfo.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type UserinfoDeps = Pick<Deps, 'store' | 'keys' | 'clock' | 'logger' | 'config'>;
+export type UserinfoDeps = Pick<
+  Deps,
+  'tenants' | 'users' | 'clients' | 'revocations' | 'keys' | 'clock' | 'logger' | 'config'
+>;
 
 /** GET|POST {issuer}/userinfo with a bearer access token (certificate-bound ones over mutual TLS). */
 export const createHandler = (deps: UserinfoDeps) =>
   httpFunction(deps.logger, async (event) => {
     const tenantId = tenantParam(event);
-    const tenant = await loadTenant(deps.store, tenantId);
+    const tenant = await loadTenant(deps.tenants, tenantId);
     const issuer = issuerOf(event, deps.config, tenantId);
     const certificate = presentedCertificate(event);
     return json(

@@ -60,7 +60,7 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
     if (event.routeKey === 'GET /assets/{file}') return serveAsset(getAssets(), event);
 
     const tenantId = tenantParam(event);
-    const tenant = await loadTenant(deps.store, tenantId);
+    const tenant = await loadTenant(deps.tenants, tenantId);
     const issuer = issuerOf(event, deps.config, tenantId);
     const tenantName = tenant.settings.displayName || tenantId;
     const pageInput = { asset: assetUrl, issuer, tenantName };

@@ -105,7 +105,7 @@ export type RegisteredClient = ReturnType<typeof clientToWire> & {
 };
 
 export const registerClient = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'keys' | 'outbound'>,
+  deps: Pick<Deps, 'clients' | 'clock' | 'keys' | 'outbound'>,
   tenant: Tenant,
   body: unknown,
 ): Promise<RegisteredClient> => {
@@ -135,14 +135,19 @@ export const registerClient = async (
   };
   // Derived before the write, so a KMS failure leaves no client behind whose secret nobody was told.
   if (secretJwt) secret = await deriveClientSecret(deps.keys, tenant.tenantId, client.clientId, client.secretSalt!);
-  if ((await deps.store.createClient(client)) !== 'ok') throw new Conflict(`client ${client.clientId} already exists`);
+  if ((await deps.clients.create(client)) !== 'ok') throw new Conflict(`client ${client.clientId} already exists`);
   // Key- and certificate-based clients get no secret (RFC 7591 §3.2.1: client_secret only when one is issued).
   if (!usesClientSecret(client)) return clientToWire(client);
   return { ...clientToWire(client), client_secret: secret, client_secret_expires_at: 0 };
 };
 
-export const getClientOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: string, clientId: string) => {
-  const client = await deps.store.getClient(tenantId, clientId);
+export const getClientOrThrow = async (deps: Pick<Deps, 'clients'>, tenantId: string, clientId: string) => {
+  const client = await deps.clients.get(tenantId, clientId);
   if (!client) throw new NotFound('unknown client');
   return client;
+};
+
+/** Hardening rule 7: what the client was issued dies with its registration (grants carry its generation). */
+export const deleteClient = async (deps: Pick<Deps, 'clients'>, tenantId: string, clientId: string): Promise<void> => {
+  if (!(await deps.clients.delete(tenantId, clientId))) throw new NotFound('unknown client');
 };

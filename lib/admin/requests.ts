@@ -13,10 +13,10 @@ const TXN = /^[A-Za-z0-9_-]{22}$/;
  * `auth_req_id` or the request's `txn` (what the service's log lines and `ciba device pending` show), so an
  * operator can follow a request from either side.
  */
-export const describeRequest = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: string, id: string) => {
+export const describeRequest = async (deps: Pick<Deps, 'requests' | 'clock'>, tenantId: string, id: string) => {
   const byTxn = TXN.test(id);
   const txn = byTxn ? id : txnOf(id);
-  const request = txn ? await deps.store.getRequest(txn) : undefined;
+  const request = txn ? await deps.requests.get(txn) : undefined;
   if (!request || request.tenantId !== tenantId || (!byTxn && request.authReqId !== id))
     throw new NotFound('unknown auth_req_id or txn');
   return {

@@ -175,13 +175,13 @@ export const applySettingsPatch = (current: TenantSettings, body: unknown): Tena
 
 /** Creates (201) or updates (200) a tenant; an update is conditional on the version that was read. */
 export const putTenant = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'clock' | 'config'>,
+  deps: Pick<Deps, 'tenants' | 'keys' | 'clock' | 'config'>,
   tenantId: string,
   body: unknown,
 ): Promise<{ created: boolean; tenant: Tenant }> => {
   if (!deps.config.capabilities.tenantAdministration)
     throw new AccessDenied('tenants are managed by the CDK app in AWS');
-  const current = await deps.store.getTenant(tenantId);
+  const current = await deps.tenants.get(tenantId);
   const now = deps.clock.now();
   const tenant: Tenant = {
     tenantId,
@@ -191,21 +191,21 @@ export const putTenant = async (
     createdAt: current?.createdAt ?? now,
     updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
   };
-  if ((await deps.store.saveTenant(tenant, current ? current.updatedAt : null)) !== 'ok') {
+  if ((await deps.tenants.save(tenant, current ? current.updatedAt : null)) !== 'ok') {
     throw new Conflict('the tenant was changed concurrently; retry');
   }
   await deps.keys.ensureKey(tenantId, tenant.settings.signingAlg);
   return { created: !current, tenant };
 };
 
-export const getTenantOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: string): Promise<Tenant> => {
-  const tenant = await deps.store.getTenant(tenantId);
+export const getTenantOrThrow = async (deps: Pick<Deps, 'tenants'>, tenantId: string): Promise<Tenant> => {
+  const tenant = await deps.tenants.get(tenantId);
   if (!tenant) throw new NotFound('unknown tenant');
   return tenant;
 };
 
-export const deleteTenant = async (deps: Pick<Deps, 'store' | 'config'>, tenantId: string): Promise<void> => {
+export const deleteTenant = async (deps: Pick<Deps, 'tenants' | 'config'>, tenantId: string): Promise<void> => {
   if (!deps.config.capabilities.tenantAdministration)
     throw new AccessDenied('tenants are managed by the CDK app in AWS');
-  if (!(await deps.store.deleteTenant(tenantId))) throw new NotFound('unknown tenant');
+  if (!(await deps.tenants.delete(tenantId))) throw new NotFound('unknown tenant');
 };

@@ -58,14 +58,14 @@ export const checkSub = (sub: string): string => {
 
 /** Creates (201) or merges into (200) a user; `user_code: null` removes the code. */
 export const putUser = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'keys'>,
+  deps: Pick<Deps, 'users' | 'clock' | 'keys'>,
   tenantId: string,
   sub: string,
   body: unknown,
 ) => {
   checkSub(sub);
   const { user_code: userCode, ...claims } = parseWith(UserPatch, body);
-  const current = await deps.store.getUser(tenantId, sub);
+  const current = await deps.users.get(tenantId, sub);
   const now = deps.clock.now();
   const user: User = {
     tenantId,
@@ -82,21 +82,21 @@ export const putUser = async (
   } else if (userCode !== null) {
     user.userCodeMac = await userCodeMac(deps.keys, tenantId, sub, userCode);
   }
-  if ((await deps.store.saveUser(user, current ? current.updatedAt : null)) !== 'ok') {
+  if ((await deps.users.save(user, current ? current.updatedAt : null)) !== 'ok') {
     throw new Conflict('the user was changed concurrently; retry');
   }
   return { created: !current, user };
 };
 
-export const getUserOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string): Promise<User> => {
-  const user = await deps.store.getUser(tenantId, checkSub(sub));
+export const getUserOrThrow = async (deps: Pick<Deps, 'users'>, tenantId: string, sub: string): Promise<User> => {
+  const user = await deps.users.get(tenantId, checkSub(sub));
   if (!user) throw new NotFound('unknown user');
   return user;
 };
 
 /** A one-time enrollment ticket; only its hash is stored. The URI opens the web authenticator with it. */
 export const issueEnrollmentTicket = async (
-  deps: Pick<Deps, 'store' | 'clock'>,
+  deps: Pick<Deps, 'tenants' | 'users' | 'tickets' | 'clock'>,
   tenantId: string,
   sub: string,
   issuer: string,
@@ -104,10 +104,9 @@ export const issueEnrollmentTicket = async (
   // The tenant's generation scopes the ticket (hardening rule 7).
   const [tenant] = await Promise.all([getTenantOrThrow(deps, tenantId), getUserOrThrow(deps, tenantId, sub)]);
   const ticket = randomToken(24);
-  await deps.store.createEnrollmentTicket(
+  await deps.tickets.create(
     ticketKey(tenant, ticket),
-    tenantId,
-    sub,
+    { tenantId, sub },
     deps.clock.now() + ENROLLMENT_TICKET_TTL_SECONDS * 1000,
   );
   const enrollmentUri = `${issuer}/authenticator#ticket=${encodeURIComponent(ticket)}`;
@@ -120,7 +119,7 @@ export const issueEnrollmentTicket = async (
   };
 };
 
-export const listDevices = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string) => {
+export const listDevices = async (deps: Pick<Deps, 'users'>, tenantId: string, sub: string) => {
   const user = await getUserOrThrow(deps, tenantId, sub);
   return {
     devices: user.devices.map((d) => ({
@@ -132,8 +131,8 @@ export const listDevices = async (deps: Pick<Deps, 'store'>, tenantId: string, s
   };
 };
 
-export const revokeDevice = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string, deviceId: string) => {
-  if (!(await deps.store.deleteDevice(tenantId, checkSub(sub), deviceId))) throw new NotFound('unknown device');
+export const revokeDevice = async (deps: Pick<Deps, 'devices'>, tenantId: string, sub: string, deviceId: string) => {
+  if (!(await deps.devices.delete(tenantId, checkSub(sub), deviceId))) throw new NotFound('unknown device');
 };
 
 /**
@@ -141,9 +140,20 @@ export const revokeDevice = async (deps: Pick<Deps, 'store'>, tenantId: string, 
  * them their passkeys) and the requests waiting for their decision; a client polling one then gets invalid_grant.
  * The user first, so that no new request for them can be admitted meanwhile.
  */
-export const deleteUser = async (deps: Pick<Deps, 'store' | 'clock' | 'logger'>, tenantId: string, sub: string) => {
-  if (!(await deps.store.deleteUser(tenantId, checkSub(sub)))) throw new NotFound('unknown user');
-  const pending = await deps.store.listPending(tenantId, sub, deps.clock.now());
-  await Promise.all(pending.map((request) => deps.store.deleteRequest(request.txn)));
+export const deleteUser = async (
+  deps: Pick<Deps, 'users' | 'devices' | 'requests' | 'clock' | 'logger'>,
+  tenantId: string,
+  sub: string,
+) => {
+  const user = await deps.users.delete(tenantId, checkSub(sub));
+  if (!user) throw new NotFound('unknown user');
+  // From now on no device can be listed on the user (enrollment removes a device it could not list), so the devices
+  // of the deleted record are all there are.
+  await deps.devices.purge(
+    tenantId,
+    user.devices.map((d) => d.deviceId),
+  );
+  const pending = await deps.requests.listPending(tenantId, sub, deps.clock.now());
+  await Promise.all(pending.map((request) => deps.requests.delete(request.txn)));
   deps.logger.info('user deleted', { tenant: tenantId, pending_requests: pending.length });
 };

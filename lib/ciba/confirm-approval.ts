@@ -48,7 +48,7 @@ export const shapeForDevice = (
  * allowed mistake denies the request) and the passkey assertion. Returns what the evidence records.
  */
 export const confirmApproval = async (
-  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: {
     device: Device;
     txn: string;
@@ -61,7 +61,7 @@ export const confirmApproval = async (
   const { device, txn, context } = input;
   // Nothing to confirm beyond the proof: no read (the decision's conditional write checks owner, state and expiry).
   if (context.tenant.settings.bindingCodeConfirmation !== true && !passkeyRequired(context.tenant)) return {};
-  const request = await deps.store.getRequest(txn);
+  const request = await deps.requests.get(txn);
   if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
     throw new NotFound('no such transaction');
   }
@@ -89,12 +89,12 @@ export const confirmApproval = async (
 };
 
 const countMismatch = async (
-  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: { device: Device; txn: string; proof: string; now: number },
 ): Promise<never> => {
   const { device, txn, now } = input;
   const owner = { tenantId: device.tenantId, sub: device.sub };
-  const counted = await deps.store.countBindingCodeMismatch(txn, owner, now);
+  const counted = await deps.decisions.countBindingCodeMismatch(txn, owner, now);
   if (counted === 'conflict') throw new RequestNotPending('the request is no longer pending');
   const attempts = counted.bindingCodeAttempts ?? 1;
   const left = bindingCodeAttemptsLeft(attempts);
@@ -104,7 +104,7 @@ const countMismatch = async (
       `the code does not match the one shown on the other screen; ${left} attempt${left === 1 ? '' : 's'} left`,
     );
   }
-  const denied = await deps.store.decideRequest(
+  const denied = await deps.decisions.decide(
     txn,
     owner,
     'denied',

@@ -8,11 +8,19 @@ import {
   retryEvent,
   tokensIssuedEvent,
 } from '../events.ts';
-import { type AuthRequest, type CallbackAttempt, type CallbackState, callbackPolicy } from '../model.ts';
+import {
+  type AuthRequest,
+  type CallbackAttempt,
+  type CallbackState,
+  type Client,
+  callbackPolicy,
+  type Tenant,
+} from '../model.ts';
 import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
 import { accessGrantOf, mintTokens } from '../oauth/tokens.ts';
-import type { DeadLetterRecord, Deps, OutboundHttp, Store } from '../ports.ts';
+import type { CallbackLedger, ClientStore, RefreshTokenStore, RequestStore, TenantStore } from '../persistence.ts';
+import type { DeadLetterRecord, Deps, OutboundHttp } from '../ports.ts';
 import { openPushResponse, sealPushResponse } from './push-response.ts';
 
 /** What started a delivery: the decision event (attempt 1), a scheduled retry, or a push request's expiry timer. */
@@ -54,16 +62,11 @@ export type DeliverCallbackDeps = Pick<
   'keys' | 'events' | 'scheduler' | 'deadLetters' | 'clock' | 'logger' | 'config'
 > & {
   outbound: Pick<OutboundHttp, 'postJson'>;
-  store: Pick<
-    Store,
-    | 'getRequest'
-    | 'getTenant'
-    | 'getClient'
-    | 'claimCallbackAttempt'
-    | 'savePushResponse'
-    | 'recordCallbackAttempt'
-    | 'createRefreshToken'
-  >;
+  requests: Pick<RequestStore, 'get'>;
+  tenants: Pick<TenantStore, 'get'>;
+  clients: Pick<ClientStore, 'get'>;
+  callbacks: CallbackLedger;
+  refreshTokens: Pick<RefreshTokenStore, 'create'>;
   random?: () => number;
 };
 
@@ -91,9 +94,9 @@ export const deliverCallback = async (
   deps: DeliverCallbackDeps,
   trigger: CallbackTrigger,
 ): Promise<CallbackOutcome> => {
-  const { store, logger } = deps;
+  const { logger } = deps;
   const log = { tenant: trigger.tenantId, txn: trigger.txn, attempt: trigger.attempt, trigger: trigger.reason };
-  const found = await store.getRequest(trigger.txn);
+  const found = await deps.requests.get(trigger.txn);
   if (!found || found.tenantId !== trigger.tenantId) return skip(deps, log, 'unknown request');
   if (found.deliveryMode === 'poll') return skip(deps, log, 'poll mode request');
   if (found.callback && found.callback.state !== 'pending') return skip(deps, log, `callback ${found.callback.state}`);
@@ -108,7 +111,11 @@ export const deliverCallback = async (
   }
   if (!kindOf(found, now)) return skip(deps, log, 'nothing to deliver');
 
-  const claimed = await store.claimCallbackAttempt(trigger.txn, trigger.attempt, now, now + CALLBACK_LEASE_MS);
+  const claimed = await deps.callbacks.claim(trigger.txn, {
+    attempt: trigger.attempt,
+    now,
+    leaseUntil: now + CALLBACK_LEASE_MS,
+  });
   if (claimed === 'conflict') return skip(deps, log, 'attempt already claimed or callback finished');
   const request = claimed;
   let kind = kindOf(request, now)!;
@@ -116,15 +123,15 @@ export const deliverCallback = async (
     await publishEvents(deps, requestExpiredEvent(request));
   }
   const [tenant, client] = await Promise.all([
-    store.getTenant(request.tenantId),
-    store.getClient(request.tenantId, request.clientId),
+    deps.tenants.get(request.tenantId),
+    deps.clients.get(request.tenantId, request.clientId),
   ]);
   const endpoint = client?.backchannelClientNotificationEndpoint;
   const record = (
     attempt: CallbackAttempt,
     state: CallbackState,
     extra: { deliveredAt?: number; deadLetterReason?: string } = {},
-  ) => store.recordCallbackAttempt(request.txn, attempt, { state, ...extra });
+  ) => deps.callbacks.record(request.txn, attempt, { state, ...extra });
 
   // Hardening rule 7: never to a client (or tenant) registered again under the id of the one that asked.
   const registered = tenant !== undefined && isGrantCurrent(request, tenant, client);
@@ -221,8 +228,8 @@ const skip = (deps: Pick<Deps, 'logger'>, log: Record<string, unknown>, reason: 
 const pushTokens = async (
   deps: DeliverCallbackDeps,
   request: AuthRequest,
-  tenant: NonNullable<Awaited<ReturnType<DeliverCallbackDeps['store']['getTenant']>>>,
-  client: NonNullable<Awaited<ReturnType<DeliverCallbackDeps['store']['getClient']>>>,
+  tenant: Tenant,
+  client: Client,
   now: number,
 ): Promise<Record<string, unknown> | undefined> => {
   if (request.sealedPushResponse) return openPushResponse(deps.keys, request, request.sealedPushResponse);
@@ -244,13 +251,13 @@ const pushTokens = async (
   });
   const response = { ...tokens, auth_req_id: request.authReqId };
   // Hardening rule 12: kept sealed until delivered, never in plain text.
-  const saved = await deps.store.savePushResponse(
+  const saved = await deps.callbacks.savePushResponse(
     request.txn,
     await sealPushResponse(deps.keys, request, response),
     now,
   );
   if (saved === 'conflict') {
-    const sealed = (await deps.store.getRequest(request.txn))?.sealedPushResponse;
+    const sealed = (await deps.requests.get(request.txn))?.sealedPushResponse;
     return sealed === undefined ? undefined : openPushResponse(deps.keys, request, sealed);
   }
   await publishEvents(deps, tokensIssuedEvent(request));

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../errors.ts';
-import type { AuthRequest, Device, DevicePush, DeviceTransaction, Tenant } from '../model.ts';
+import type { AuthRequest, Device, DevicePush, DeviceSummary, DeviceTransaction, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { confirmApproval, type DecisionContext, shapeForDevice } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
@@ -87,17 +87,17 @@ export const checkPushChannel = (
  * a key can be enrolled once.
  */
 export const enrollDevice = async (
-  deps: Pick<Deps, 'store' | 'notifier' | 'clock' | 'logger' | 'config' | 'outbound'>,
+  deps: Pick<Deps, 'devices' | 'tickets' | 'replay' | 'notifier' | 'clock' | 'logger' | 'config' | 'outbound'>,
   input: { tenant: Tenant; body: z.infer<typeof EnrollmentBody>; proof: VerifiedProof },
 ): Promise<{ device_id: string }> => {
   const { tenant, body, proof } = input;
   const tenantId = tenant.tenantId;
   // Before the proof or the ticket is spent: a refused channel leaves the ticket usable.
   checkPushChannel(deps, body.push, tenant);
-  if (await deps.store.getDevice(tenantId, proof.thumbprint)) throw new Conflict('this key is already enrolled');
+  if (await deps.devices.get(tenantId, proof.thumbprint)) throw new Conflict('this key is already enrolled');
   await consumeProof(deps, proof);
   const now = deps.clock.now();
-  const owner = await deps.store.consumeEnrollmentTicket(ticketKey(tenant, body.ticket), now);
+  const owner = await deps.tickets.consume(ticketKey(tenant, body.ticket), now);
   if (!owner || owner.tenantId !== tenantId)
     throw new InvalidRequest('the enrollment ticket is unknown, used or expired');
 
@@ -113,36 +113,46 @@ export const enrollDevice = async (
     createdAt: now,
     ...(push ? { push } : {}),
   };
-  const written = await deps.store.createDevice(device, {
-    deviceId: device.deviceId,
-    name: device.name,
-    createdAt: now,
-    ...(push ? { push } : {}),
-  });
-  if (written !== 'ok') throw new Conflict('this key is already enrolled');
+  const summary = { deviceId: device.deviceId, name: device.name, createdAt: now, ...(push ? { push } : {}) };
+  if ((await addDevice(deps, device, summary)) !== 'ok') throw new Conflict('this key is already enrolled');
   deps.logger.info('device enrolled', { tenant: tenantId, sub: owner.sub, device_id: device.deviceId });
   return { device_id: device.deviceId };
 };
 
+/**
+ * Creates the device (a key enrolls once) and lists it on its user. When the user is gone meanwhile, the device is
+ * removed again: no orphan device that could still sign requests is left behind.
+ */
+export const addDevice = async (
+  deps: Pick<Deps, 'devices'>,
+  device: Device,
+  summary: DeviceSummary,
+): Promise<'ok' | 'conflict'> => {
+  if ((await deps.devices.create(device)) !== 'ok') return 'conflict';
+  if ((await deps.devices.listOnUser(device.tenantId, device.sub, summary)) === 'ok') return 'ok';
+  await deps.devices.purge(device.tenantId, [device.deviceId]);
+  return 'conflict';
+};
+
 export const listPendingTransactions = async (
-  deps: Pick<Deps, 'store' | 'clock'>,
+  deps: Pick<Deps, 'requests' | 'clients' | 'clock'>,
   device: Device,
   context?: DecisionContext,
 ): Promise<{ transactions: DeviceTransaction[] }> => {
-  const pending = (await deps.store.listPending(device.tenantId, device.sub, deps.clock.now())).filter(
+  const pending = (await deps.requests.listPending(device.tenantId, device.sub, deps.clock.now())).filter(
     // Hardening rule 7: requests of a deleted tenant stay unseen by the devices of one created again under its id.
     (r) => context === undefined || r.tenantGeneration === context.tenant.generation,
   );
   return {
     transactions: await Promise.all(
-      pending.map(async (r) => shapeForDevice(await toDeviceTransaction(deps.store, r), r, device, context)),
+      pending.map(async (r) => shapeForDevice(await toDeviceTransaction(deps.clients, r), r, device, context)),
     ),
   };
 };
 
 /** A transaction of this device's user, or 404 for an unknown or foreign one (indistinguishable). */
-const ownTransaction = async (deps: Pick<Deps, 'store'>, device: Device, txn: string): Promise<AuthRequest> => {
-  const request = /^[A-Za-z0-9_-]{22}$/.test(txn) ? await deps.store.getRequest(txn) : undefined;
+const ownTransaction = async (deps: Pick<Deps, 'requests'>, device: Device, txn: string): Promise<AuthRequest> => {
+  const request = /^[A-Za-z0-9_-]{22}$/.test(txn) ? await deps.requests.get(txn) : undefined;
   if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
     throw new NotFound('no such transaction');
   }
@@ -150,7 +160,7 @@ const ownTransaction = async (deps: Pick<Deps, 'store'>, device: Device, txn: st
 };
 
 export const getConsentDetails = async (
-  deps: Pick<Deps, 'store' | 'clock'>,
+  deps: Pick<Deps, 'requests' | 'clients' | 'clock'>,
   device: Device,
   txn: string,
   context?: DecisionContext,
@@ -160,7 +170,7 @@ export const getConsentDetails = async (
     throw new NotFound('no such transaction');
   }
   const state = requestState(request, deps.clock.now());
-  const view = shapeForDevice(await toDeviceTransaction(deps.store, request), request, device, context);
+  const view = shapeForDevice(await toDeviceTransaction(deps.clients, request), request, device, context);
   return { ...view, status: state === 'redeemed' ? 'approved' : state };
 };
 
@@ -170,7 +180,7 @@ export const getConsentDetails = async (
  * kept as evidence.
  */
 export const recordDeviceDecision = async (
-  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: {
     device: Device;
     txn: string;
@@ -210,7 +220,7 @@ export const recordDeviceDecision = async (
         })
       : {};
   const now = deps.clock.now();
-  const result = await deps.store.decideRequest(
+  const result = await deps.decisions.decide(
     txn,
     { tenantId: device.tenantId, sub: device.sub },
     status,

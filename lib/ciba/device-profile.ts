@@ -24,7 +24,7 @@ export const describeDevice = (tenant: Tenant, device: Device) => ({
 
 /** PUT {issuer}/device/push: a web authenticator subscribes to Web Push after enrollment (it needs a user gesture). */
 export const setDevicePush = async (
-  deps: Pick<Deps, 'store' | 'logger' | 'config' | 'notifier' | 'outbound'>,
+  deps: Pick<Deps, 'pushChannels' | 'logger' | 'config' | 'notifier' | 'outbound'>,
   tenant: Tenant,
   device: Device,
   body: z.infer<typeof DevicePushBody>,
@@ -34,7 +34,7 @@ export const setDevicePush = async (
   if (push.type !== 'webhook' && push.type !== 'webpush' && deps.notifier.register) {
     push = await deps.notifier.register(device.tenantId, device.deviceId, push);
   }
-  if ((await deps.store.setDevicePush(device.tenantId, device.sub, device.deviceId, push)) !== 'ok') {
+  if ((await deps.pushChannels.set(device.tenantId, device.sub, device.deviceId, push)) !== 'ok') {
     throw new Conflict('the device was removed');
   }
   deps.logger.info('device push channel set', {

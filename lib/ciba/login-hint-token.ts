@@ -4,7 +4,9 @@ import type { Client, Tenant } from '../model.ts';
 import { CLOCK_SKEW_SECONDS } from '../oauth/client-assertion.ts';
 import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS, privateNetworkAllowed } from '../oauth/client-keys.ts';
 import { isFapi } from '../oauth/fapi.ts';
-import type { Clock, Directory, OutboundHttp, RuntimeConfig } from '../ports.ts';
+import type { TenantStore, UserStore } from '../persistence.ts';
+import type { Clock, OutboundHttp, RuntimeConfig } from '../ports.ts';
+import { soleMatch } from './hint-match.ts';
 
 const E164 = /^\+[1-9]\d{1,14}$/;
 
@@ -21,11 +23,17 @@ const E164 = /^\+[1-9]\d{1,14}$/;
  * (the caller answers unknown_user_id).
  */
 export const resolveLoginHintToken = async (
-  deps: { directory: Directory; outbound: Pick<OutboundHttp, 'request'>; clock?: Clock; config?: RuntimeConfig },
+  deps: {
+    tenants: Pick<TenantStore, 'get'>;
+    users: Pick<UserStore, 'findByEmail' | 'findByPhone'>;
+    outbound: Pick<OutboundHttp, 'request'>;
+    clock?: Clock;
+    config?: RuntimeConfig;
+  },
   input: { tenantId: string; issuer: string; client: Client; token: string },
 ): Promise<string | undefined> => {
   const { client, token } = input;
-  const tenant: Tenant | undefined = await deps.directory.getTenant(input.tenantId);
+  const tenant: Tenant | undefined = await deps.tenants.get(input.tenantId);
   let iss: unknown;
   let alg: unknown;
   try {
@@ -69,11 +77,11 @@ export const resolveLoginHintToken = async (
   }
 
   const byEmail = (email: unknown) =>
-    typeof email === 'string' ? deps.directory.findUserByEmail(input.tenantId, email) : undefined;
+    typeof email === 'string' ? deps.users.findByEmail(input.tenantId, email).then(soleMatch) : undefined;
   const byPhone = (phone: unknown) => {
     if (typeof phone !== 'string' || !E164.test(phone))
       throw new InvalidRequest('login_hint_token phone_number must be E.164');
-    return deps.directory.findUserByPhone(input.tenantId, phone);
+    return deps.users.findByPhone(input.tenantId, phone).then(soleMatch);
   };
   const subId = claims.sub_id;
   if (subId !== undefined) {

@@ -72,11 +72,11 @@ export const approvalRequestOptions = (
  * replacing a passkey needs the old one (hardening rule 1).
  */
 export const passkeyRegistrationOptions = async (
-  deps: Pick<Deps, 'store' | 'clock'>,
+  deps: Pick<Deps, 'users' | 'tickets' | 'clock'>,
   input: { tenant: Tenant; device: Device; rp: RelyingParty },
 ) => {
   const { tenant, device, rp } = input;
-  const user = await deps.store.getUser(tenant.tenantId, device.sub);
+  const user = await deps.users.get(tenant.tenantId, device.sub);
   const { generateRegistrationOptions } = await webauthn();
   const options = await generateRegistrationOptions({
     rpName: tenant.settings.displayName || tenant.tenantId,
@@ -92,10 +92,9 @@ export const passkeyRegistrationOptions = async (
     timeout: WEBAUTHN_TIMEOUT_MS,
   });
   // options.challenge is the base64url form the browser echoes in clientDataJSON.
-  await deps.store.createEnrollmentTicket(
+  await deps.tickets.create(
     challengeKey(tenant.tenantId, device.deviceId, options.challenge),
-    tenant.tenantId,
-    device.sub,
+    { tenantId: tenant.tenantId, sub: device.sub },
     deps.clock.now() + PASSKEY_CHALLENGE_TTL_SECONDS * 1000,
   );
   if (!device.passkey) return options;
@@ -128,7 +127,7 @@ const challengeOf = (clientDataJSON: unknown): string | undefined => {
  * not verify, the answer is 403 user_verification_required and nothing changes. Publishes `Device Passkey Changed`.
  */
 export const registerPasskey = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'logger' | 'events'>,
+  deps: Pick<Deps, 'tickets' | 'passkeys' | 'devices' | 'clock' | 'logger' | 'events'>,
   input: { tenant: Tenant; device: Device; rp: RelyingParty; response: Record<string, unknown>; assertion?: unknown },
 ): Promise<{ credential_id: string }> => {
   const { tenant, device, rp } = input;
@@ -148,10 +147,7 @@ export const registerPasskey = async (
   }
   const owner =
     challenge &&
-    (await deps.store.consumeEnrollmentTicket(
-      challengeKey(tenant.tenantId, device.deviceId, challenge),
-      deps.clock.now(),
-    ));
+    (await deps.tickets.consume(challengeKey(tenant.tenantId, device.deviceId, challenge), deps.clock.now()));
   if (!owner || owner.tenantId !== tenant.tenantId || owner.sub !== device.sub) {
     throw new UserVerificationFailed('the registration challenge is unknown, used or expired');
   }
@@ -181,14 +177,9 @@ export const registerPasskey = async (
     createdAt: deps.clock.now(),
   };
   // Conditional on the passkey the checks above saw: a concurrent registration or reset wins, this one is refused.
-  const written = await deps.store.setDevicePasskey(
-    tenant.tenantId,
-    device.deviceId,
-    passkey,
-    current?.credentialId ?? null,
-  );
+  const written = await deps.passkeys.set(tenant.tenantId, device.deviceId, passkey, current?.credentialId ?? null);
   if (written !== 'ok') {
-    const now = await deps.store.getDevice(tenant.tenantId, device.deviceId);
+    const now = await deps.devices.get(tenant.tenantId, device.deviceId);
     if (!now) throw new Conflict('the device was removed');
     throw ReplacementRefused('the passkey of this device changed meanwhile: verify with the current one');
   }
@@ -214,10 +205,10 @@ const ReplacementRefused = (description: string) => new UserVerificationRequired
  * key alone afterwards. 404 when the device is unknown or has no passkey. Publishes `Device Passkey Changed`.
  */
 export const removePasskey = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'logger' | 'events'>,
+  deps: Pick<Deps, 'passkeys' | 'clock' | 'logger' | 'events'>,
   input: { tenantId: string; sub: string; deviceId: string },
 ): Promise<void> => {
-  const removed = await deps.store.removeDevicePasskey(input.tenantId, input.sub, input.deviceId);
+  const removed = await deps.passkeys.remove(input.tenantId, input.sub, input.deviceId);
   if (!removed) throw new NotFound('unknown device, or the device has no passkey');
   deps.logger.info('passkey removed by an operator', { tenant: input.tenantId, device_id: input.deviceId });
   await publishPasskeyChange(deps, { ...input, change: 'removed', credentialId: removed.credentialId });
@@ -274,7 +265,7 @@ const assertionVerifies = async (
  * Returns the assertion to keep as evidence.
  */
 export const verifyApprovalAssertion = async (
-  deps: Pick<Deps, 'store' | 'logger'>,
+  deps: Pick<Deps, 'passkeys' | 'logger'>,
   input: { device: Device; txn: string; rp: RelyingParty; assertion: unknown },
 ): Promise<string> => {
   const { device, txn, rp } = input;
@@ -292,7 +283,7 @@ export const verifyApprovalAssertion = async (
   if (!verified) throw new UserVerificationFailed('the passkey assertion did not verify the user');
   if (verified.newCounter !== device.passkey.counter) {
     // Conditional on the same passkey: a counter update never brings back a passkey replaced or removed meanwhile.
-    await deps.store.setDevicePasskey(
+    await deps.passkeys.set(
       device.tenantId,
       device.deviceId,
       { ...device.passkey, counter: verified.newCounter },

@@ -28,10 +28,10 @@ export const txnOf = (authReqId: string): string | undefined => {
 /** Attempts at putting back a redemption whose tokens could not be minted (the store may be throttling too). */
 const RESTORE_ATTEMPTS = 4;
 
-const restoreGrant = async (deps: Pick<Deps, 'store' | 'logger'>, txn: string): Promise<void> => {
+const restoreGrant = async (deps: Pick<Deps, 'polls' | 'logger'>, txn: string): Promise<void> => {
   for (let attempt = 1; ; attempt++) {
     try {
-      await deps.store.restoreGrant(txn);
+      await deps.polls.restoreGrant(txn);
       return;
     } catch (error) {
       if (attempt >= RESTORE_ATTEMPTS) {
@@ -49,7 +49,7 @@ const restoreGrant = async (deps: Pick<Deps, 'store' | 'logger'>, txn: string): 
  * polls yield exactly one token response.
  */
 export const pollCibaGrant = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'polls' | 'refreshTokens' | 'keys' | 'events' | 'clock' | 'logger'>,
   input: GrantRequest,
 ): Promise<TokenResponse> => {
   const { tenant, client, form } = input;
@@ -67,12 +67,7 @@ export const pollCibaGrant = async (
   if (!txn) throw notFound();
 
   const now = deps.clock.now();
-  const before = await deps.store.pollRequest(
-    txn,
-    authReqId,
-    { tenantId: tenant.tenantId, clientId: client.clientId },
-    now,
-  );
+  const before = await deps.polls.poll(txn, authReqId, { tenantId: tenant.tenantId, clientId: client.clientId }, now);
   // Hardening rule 7: a request of a deleted client or tenant is dead, also for one registered again under its id.
   if (!before || before.tenantId !== tenant.tenantId || !isGrantCurrent(before, tenant, client)) throw notFound();
 
@@ -112,7 +107,7 @@ export const pollCibaGrant = async (
 
   if (before.lastPolledAt !== undefined && now - before.lastPolledAt + POLL_GRACE_MS < before.interval * 1000) {
     const interval = before.interval + SLOW_DOWN_STEP_SECONDS;
-    await deps.store.slowDown(txn, SLOW_DOWN_STEP_SECONDS);
+    await deps.polls.slowDown(txn, SLOW_DOWN_STEP_SECONDS);
     throw new SlowDown(`polling too fast: wait at least ${interval} seconds between requests`, {
       headers: { 'Retry-After': String(interval) },
     });

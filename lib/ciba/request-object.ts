@@ -32,7 +32,7 @@ const STRING_PARAMS = [
  * Every failure is 400 invalid_request (CIBA §13 has no invalid_request_object). Returns the parameters as a form.
  */
 const unpackRequestObject = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'outbound'>,
+  deps: Pick<Deps, 'replay' | 'clock' | 'config' | 'outbound'>,
   input: { tenant: Tenant; client: Client; issuer: string; jwt: string },
 ): Promise<Record<string, string>> => {
   const { tenant, client } = input;
@@ -94,9 +94,8 @@ const unpackRequestObject = async (
       throw new InvalidRequest(`request object rejected: ${name} is not allowed inside it`);
   }
 
-  const fresh = await deps.store.recordProofJti(
-    jtiNamespace('request', tenant.tenantId, client.clientId),
-    claims.jti as string,
+  const fresh = await deps.replay.useOnce(
+    `${jtiNamespace('request', tenant.tenantId, client.clientId)}#${claims.jti as string}`,
     (claims.exp + CLOCK_SKEW_SECONDS) * 1000,
   );
   if (!fresh) throw new InvalidRequest('request object rejected: its jti was already used');
@@ -109,7 +108,7 @@ const unpackRequestObject = async (
  * signed and carry a binding_message unless authorization_details make it unique (FAPI-CIBA §5.2.2-2, -6).
  */
 export const prepareBackchannelRequest = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'outbound'>,
+  deps: Pick<Deps, 'replay' | 'clock' | 'config' | 'outbound'>,
   input: { tenant: Tenant; client: Client; issuer: string; form: Record<string, string> },
 ): Promise<Record<string, string>> => {
   const { tenant, client, form } = input;

@@ -2,10 +2,18 @@ import { compactVerify, createLocalJWKSet, decodeProtectedHeader, errors } from 
 import { InvalidRequest, UnknownUserId } from '../errors.ts';
 import { parseJsonText } from '../json-input.ts';
 import type { Client } from '../model.ts';
-import type { Clock, Directory, Keys, OutboundHttp, RuntimeConfig } from '../ports.ts';
+import type { DeviceStore, TenantStore, UserStore } from '../persistence.ts';
+import type { Clock, Keys, OutboundHttp, RuntimeConfig } from '../ports.ts';
+import { soleMatch } from './hint-match.ts';
 import { resolveLoginHintToken } from './login-hint-token.ts';
 
 const E164 = /^\+[1-9]\d{1,14}$/;
+
+/** The stores a hint is looked up in. */
+type HintDirectory = {
+  users: Pick<UserStore, 'get' | 'findByEmail' | 'findByPhone'>;
+  devices: Pick<DeviceStore, 'get'>;
+};
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
 export type Hints = { login_hint?: string; login_hint_token?: string; id_token_hint?: string };
@@ -37,7 +45,7 @@ const parseIssSub = (hint: string): { iss: string; sub: string } | undefined => 
  * answers unknown_user_id.
  */
 const resolveLoginHint = async (
-  directory: Directory,
+  directory: HintDirectory,
   tenantId: string,
   issuer: string,
   hint: string,
@@ -54,21 +62,21 @@ const resolveLoginHint = async (
     case 'sub':
       return value;
     case 'email':
-      return directory.findUserByEmail(tenantId, value);
+      return soleMatch(await directory.users.findByEmail(tenantId, value));
     case 'phone':
       if (!E164.test(value))
         throw new InvalidRequest('phone login_hint must be in E.164 form, e.g. phone:+15555550100');
-      return directory.findUserByPhone(tenantId, value);
+      return soleMatch(await directory.users.findByPhone(tenantId, value));
     case 'device':
-      return (await directory.getDevice(tenantId, value))?.sub;
+      return (await directory.devices.get(tenantId, value))?.sub;
     default: {
       // A plain user id; a bare email address or phone number is looked up as such when no sub matches. Any other
       // hint can only be a sub: whether that user exists is checked by the caller's write (admitUserRequest), so no
       // read here.
       if (!EMAIL.test(hint) && !E164.test(hint)) return hint;
-      if (await directory.getUser(tenantId, hint)) return hint;
-      if (EMAIL.test(hint)) return directory.findUserByEmail(tenantId, hint);
-      if (E164.test(hint)) return directory.findUserByPhone(tenantId, hint);
+      if (await directory.users.get(tenantId, hint)) return hint;
+      if (EMAIL.test(hint)) return soleMatch(await directory.users.findByEmail(tenantId, hint));
+      if (E164.test(hint)) return soleMatch(await directory.users.findByPhone(tenantId, hint));
       return undefined;
     }
   }
@@ -114,7 +122,9 @@ const resolveIdTokenHint = async (keys: Keys, tenantId: string, issuer: string, 
 
 export const resolveSubject = async (
   deps: {
-    directory: Directory;
+    users: Pick<UserStore, 'get' | 'findByEmail' | 'findByPhone'>;
+    devices: Pick<DeviceStore, 'get'>;
+    tenants: Pick<TenantStore, 'get'>;
     keys: Keys;
     outbound: Pick<OutboundHttp, 'request'>;
     clock?: Clock;
@@ -126,7 +136,7 @@ export const resolveSubject = async (
   exactlyOneHint(hints);
   let sub: string | undefined;
   if (hints.login_hint !== undefined) {
-    sub = await resolveLoginHint(deps.directory, input.tenantId, input.issuer, hints.login_hint);
+    sub = await resolveLoginHint(deps, input.tenantId, input.issuer, hints.login_hint);
   } else if (hints.id_token_hint !== undefined) {
     sub = await resolveIdTokenHint(deps.keys, input.tenantId, input.issuer, input.client, hints.id_token_hint);
   } else {

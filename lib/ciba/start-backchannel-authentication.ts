@@ -17,6 +17,7 @@ import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
 import { checkAcrValues, normalizeBindingMessage } from './display-string.ts';
 import { notifyDevices } from './notify-devices.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
+import { admitUserRequest } from './user-rate-window.ts';
 
 export interface BackchannelAcknowledgement {
   auth_req_id: string;
@@ -83,9 +84,29 @@ export interface BackchannelRequestInput {
  * CIBA Core §7: validates a backchannel authentication request, admits it against the user's
  * per-minute budget (push-bombing protection), stores it and notifies the user's devices.
  */
+/** The ports a backchannel request uses. */
+export type BackchannelDeps = Pick<
+  Deps,
+  | 'tenants'
+  | 'users'
+  | 'devices'
+  | 'rateWindows'
+  | 'quotas'
+  | 'admission'
+  | 'requests'
+  | 'pushChannels'
+  | 'keys'
+  | 'notifier'
+  | 'events'
+  | 'scheduler'
+  | 'outbound'
+  | 'clock'
+  | 'logger'
+  | 'config'
+>;
+
 export const startBackchannelAuthentication = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'outbound' | 'clock' | 'logger'> &
-    Partial<Pick<Deps, 'config'>>,
+  deps: BackchannelDeps,
   input: BackchannelRequestInput,
 ): Promise<BackchannelAcknowledgement> => {
   const { tenant, client, form } = input;
@@ -154,7 +175,7 @@ export const startBackchannelAuthentication = async (
  * refusal here is a request that never existed.
  */
 const createRequestForUser = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'scheduler' | 'outbound' | 'clock' | 'logger'> & Partial<Pick<Deps, 'config'>>,
+  deps: BackchannelDeps,
   input: BackchannelRequestInput & {
     request: Pick<
       AuthRequest,
@@ -165,28 +186,24 @@ const createRequestForUser = async (
   const { tenant, client, form } = input;
   const settings = tenant.settings;
   const { requestedExpiry, ...fields } = input.request;
-  const sub = await resolveSubject(
-    {
-      directory: deps.store,
-      keys: deps.keys,
-      outbound: deps.outbound,
-      clock: deps.clock,
-      ...(deps.config ? { config: deps.config } : {}),
+  const sub = await resolveSubject(deps, {
+    tenantId: tenant.tenantId,
+    issuer: input.issuer,
+    client,
+    hints: {
+      login_hint: form.login_hint,
+      login_hint_token: form.login_hint_token,
+      id_token_hint: form.id_token_hint,
     },
-    {
-      tenantId: tenant.tenantId,
-      issuer: input.issuer,
-      client,
-      hints: {
-        login_hint: form.login_hint,
-        login_hint_token: form.login_hint_token,
-        id_token_hint: form.id_token_hint,
-      },
-    },
-  );
+  });
 
   const now = deps.clock.now();
-  const admitted = await deps.store.admitUserRequest(tenant.tenantId, sub, settings.userRateLimitPerMinute, now);
+  const admitted = await admitUserRequest(deps, {
+    tenantId: tenant.tenantId,
+    sub,
+    limitPerMinute: settings.userRateLimitPerMinute,
+    now,
+  });
   if (admitted === undefined) throw new UnknownUserId('could not identify the end-user from the hint');
   if ('rateLimited' in admitted) {
     deps.logger.warn('backchannel request refused: per-user rate limit', {
@@ -229,7 +246,7 @@ const createRequestForUser = async (
     // was never stored finds nothing to do.
     await deps.scheduler.schedule(request.expiresAt, expiryTimerEvent(request));
   }
-  const written = await deps.store.createRequest(request);
+  const written = await deps.requests.create(request);
   if (written !== 'ok') throw new Error('auth request id collision');
 
   return { user, request };

@@ -21,7 +21,7 @@ export const userCodeMac = async (
  * still verifies, and is rewritten as an HMAC when it does: only then is the code known.
  */
 export const verifyUserCode = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'logger'>,
+  deps: Pick<Deps, 'users' | 'keys' | 'logger'>,
   user: User,
   presented: string,
 ): Promise<boolean> => {
@@ -33,7 +33,7 @@ export const verifyUserCode = async (
   if (user.userCodeHash === undefined || !matchesHash(presented, user.userCodeHash)) return false;
   const mac = await userCodeMac(deps.keys, user.tenantId, user.sub, presented);
   // Conditional on the old hash: an operator's change meanwhile wins. A failure leaves the old hash, tried again next time.
-  await deps.store.upgradeUserCode(user.tenantId, user.sub, user.userCodeHash, mac).catch((error: unknown) =>
+  await deps.users.upgradeUserCode(user.tenantId, user.sub, user.userCodeHash, mac).catch((error: unknown) =>
     deps.logger.warn('user code not rewritten as an HMAC', {
       tenant: user.tenantId,
       error: error instanceof Error ? error.name : String(error),

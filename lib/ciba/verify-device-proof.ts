@@ -1,7 +1,8 @@
 import { calculateJwkThumbprint, EmbeddedJWK, type JWTPayload, jwtVerify } from 'jose';
 import { InvalidDpopProof } from '../errors.ts';
 import type { Device, JsonWebKeyPublic } from '../model.ts';
-import type { Clock, Store } from '../ports.ts';
+import type { DeviceProofStore, ReplayGuard } from '../persistence.ts';
+import type { Clock } from '../ports.ts';
 
 /** docs/device-api.md: a proof's iat may be at most 60 s off (RFC 9449 §11.1 leaves the window to the server). */
 export const PROOF_MAX_SKEW_SECONDS = 60;
@@ -20,7 +21,7 @@ export interface VerifiedProof {
  * fresh, and never seen before. Every failure is the same 401 invalid_dpop_proof.
  */
 export const verifyDpopProof = async (
-  deps: { store: Pick<Store, 'recordProofJti'>; clock: Clock },
+  deps: { clock: Clock },
   input: { proof: string | undefined; htm: string; htu: string },
 ): Promise<VerifiedProof> => {
   const { proof } = input;
@@ -51,32 +52,68 @@ export const verifyDpopProof = async (
 
 /** Records the proof's jti; a second use of the same proof is refused. */
 export const consumeProof = async (
-  deps: { store: Pick<Store, 'recordProofJti'>; clock: Clock },
+  deps: { replay: ReplayGuard; clock: Clock },
   proof: VerifiedProof,
 ): Promise<void> => {
   const expiresAt = deps.clock.now() + PROOF_JTI_LIFETIME_MS;
-  const fresh = await deps.store.recordProofJti(proof.thumbprint, String(proof.claims.jti), expiresAt);
+  const fresh = await deps.replay.useOnce(`${proof.thumbprint}#${String(proof.claims.jti)}`, expiresAt);
   if (!fresh) throw new InvalidDpopProof('the DPoP proof was already used');
+};
+
+/** A device's expired proof ids are forgotten (one write more) once this many have gathered on its record. */
+export const PROOF_JTI_PRUNE_AFTER = 8;
+/** Clocks of other instances may run behind: ids are forgotten this long after their expiry. */
+const PROOF_JTI_PRUNE_MARGIN_MS = 60_000;
+
+/**
+ * The proof ids a device may forget: proofs older than their expiry fail the iat check anyway. None until enough
+ * have gathered, so that most requests cost no write more.
+ */
+export const expiredProofIds = (proofIds: Record<string, number>, now: number): string[] => {
+  const expired = Object.entries(proofIds)
+    .filter(([, at]) => at < now - PROOF_JTI_PRUNE_MARGIN_MS)
+    .map(([id]) => id);
+  return expired.length >= PROOF_JTI_PRUNE_AFTER ? expired : [];
 };
 
 /**
  * A proof by an enrolled device of this tenant: the key's thumbprint is the device id. The device is read and the
- * proof's jti recorded in one conditional write (Store.useDeviceProof).
+ * proof's jti recorded in one conditional write (DeviceProofStore.use); expired ids are forgotten now and then.
  */
 export const authenticateDevice = async (
-  deps: { store: Pick<Store, 'recordProofJti' | 'useDeviceProof'>; clock: Clock },
+  deps: { deviceProofs: DeviceProofStore; clock: Clock },
   input: { tenantId: string; proof: string | undefined; htm: string; htu: string },
 ): Promise<{ device: Device; proof: VerifiedProof }> => {
   const proof = await verifyDpopProof(deps, input);
   const now = deps.clock.now();
-  const device = await deps.store.useDeviceProof(
-    input.tenantId,
-    proof.thumbprint,
-    String(proof.claims.jti),
-    now + PROOF_JTI_LIFETIME_MS,
+  const device = await useDeviceProof(deps, {
+    tenantId: input.tenantId,
+    deviceId: proof.thumbprint,
+    jti: String(proof.claims.jti),
+    expiresAt: now + PROOF_JTI_LIFETIME_MS,
     now,
-  );
-  if (!device)
+  });
+  if (!device) {
     throw new InvalidDpopProof('the proof key is not an enrolled device of this tenant, or the proof was used');
+  }
   return { device, proof };
+};
+
+/**
+ * Records a proof's jti on its device (one conditional write: the device, or undefined for an unknown device or a
+ * replay) and forgets the expired ones once enough have gathered.
+ */
+export const useDeviceProof = async (
+  deps: { deviceProofs: DeviceProofStore },
+  input: { tenantId: string; deviceId: string; jti: string; expiresAt: number; now: number },
+): Promise<Device | undefined> => {
+  const used = await deps.deviceProofs.use(input.tenantId, input.deviceId, input.jti, input.expiresAt);
+  if (!used) return undefined;
+  const expired = expiredProofIds(used.proofIds, input.now);
+  if (expired.length > 0) {
+    await deps.deviceProofs.forget(input.tenantId, input.deviceId, expired).catch(() => {
+      // The next call prunes again; the replay guarantee does not depend on it.
+    });
+  }
+  return used.device;
 };

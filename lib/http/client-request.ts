@@ -9,11 +9,11 @@ import { formBody, type HttpEvent, header, issuerOf, tenantParam } from './event
  * the path, the form body, the TLS client certificate if any, and the authenticated client.
  */
 export const readClientRequest = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys' | 'outbound' | 'logger'>,
+  deps: Pick<Deps, 'tenants' | 'clients' | 'replay' | 'clock' | 'config' | 'keys' | 'outbound' | 'logger'>,
   event: HttpEvent,
 ) => {
   const tenantId = tenantParam(event);
-  const tenant = await loadTenant(deps.store, tenantId);
+  const tenant = await loadTenant(deps.tenants, tenantId);
   const form = formBody(event);
   const issuer = issuerOf(event, deps.config, tenantId);
   const certificate = presentedCertificate(event);

@@ -8,9 +8,10 @@ import { createHandler as discoveryHandler } from '../../functions/discovery/han
 import { createHandler as tokenHandler } from '../../functions/token/handler.ts';
 import { createHandler as userinfoHandler } from '../../functions/userinfo/handler.ts';
 import { createHandler as webHandler } from '../../functions/web/handler.ts';
+import { dynamoDbStore, tablesOf } from '../adapters/dynamodb/index.ts';
+import { localStoreOf } from '../adapters/dynamodb/local.ts';
+import { ensureTables } from '../adapters/dynamodb/tables.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../adapters/dynamodb-schema.ts';
-import { DynamoDbStore } from '../adapters/dynamodb-store.ts';
-import { ensureTables } from '../adapters/dynamodb-tables.ts';
 import { toEventBridgeEvent } from '../adapters/eventbridge-format.ts';
 import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../adapters/guarded-outbound-http.ts';
 import { LocalKeys } from '../adapters/local-keys.ts';
@@ -25,6 +26,7 @@ import { InFlight } from './in-flight.ts';
 import { InProcessEventBus } from './in-process-event-bus.ts';
 import { LocalNotifier } from './local-notifier.ts';
 import { LocalScheduler } from './local-scheduler.ts';
+import type { LocalStore } from './local-store.ts';
 import { recoverTimers } from './recover-timers.ts';
 import { createLocalServer, type LambdaHttpHandler, lambdaContext } from './server.ts';
 import { StoreDeadLetters } from './store-dead-letters.ts';
@@ -118,21 +120,20 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
       });
     }
   }
-  const dynamoDbStore = new DynamoDbStore({
-    client,
-    directoryTable: DIRECTORY_TABLE_DEFAULT,
-    ledgerTable: LEDGER_TABLE_DEFAULT,
-  });
-  const store = withSettingsCache(dynamoDbStore, clock);
+  const tables = { client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable: LEDGER_TABLE_DEFAULT };
+  const stores = dynamoDbStore(tables);
+  const cached = withSettingsCache(stores, clock);
+  const localStore: LocalStore = localStoreOf(tablesOf(tables));
   // The one outbound client (hardening rule 3): callbacks, device webhooks, Web Push.
   const outbound = new GuardedOutboundHttp(options.callbacks?.outbound);
   const deps = {
-    store,
-    keys: new LocalKeys(store, clock),
-    notifier: new LocalNotifier(options.logger, { directory: store, outbound }),
+    ...stores,
+    ...cached,
+    keys: new LocalKeys(localStore, clock),
+    notifier: new LocalNotifier(options.logger, { tenants: cached.tenants, outbound }),
     events: new InProcessEventBus(options.logger),
     scheduler: new LocalScheduler(clock, options.logger),
-    deadLetters: new StoreDeadLetters(store, options.logger),
+    deadLetters: new StoreDeadLetters(localStore, options.logger),
     outbound,
     clock,
     logger: options.logger,
@@ -190,7 +191,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   deps.events.subscribe((event) => (matchesCallbackRule(event) ? deliver(event) : Promise.resolve()));
   deps.scheduler.setTarget(deliver);
   // The timers a previous run held in memory (callback retries, expiry pushes), set again from the store.
-  await recoverTimers({ store: dynamoDbStore, scheduler: deps.scheduler, clock, logger: options.logger });
+  await recoverTimers({ store: localStore, scheduler: deps.scheduler, clock, logger: options.logger });
   const functions: Record<string, LambdaHttpHandler> = {
     discovery: discoveryHandler(deps) as LambdaHttpHandler,
     'bc-authorize': bcAuthorizeHandler(deps) as LambdaHttpHandler,

@@ -16,7 +16,7 @@ const KEEPALIVE_MS = 25_000;
  * such route (API Gateway HTTP APIs do not stream): the page polls.
  */
 export const deviceEvents =
-  (deps: Pick<Deps, 'store' | 'clock' | 'config' | 'logger'>, notifier: LocalNotifier) =>
+  (deps: Pick<Deps, 'deviceProofs' | 'clock' | 'config' | 'logger'>, notifier: LocalNotifier) =>
   async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const match = EVENTS_PATH.exec(url.pathname);
     if (!match || !isValidTenantId(match[1]!)) return false;

@@ -1,7 +1,8 @@
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { JsonInputProblem, parseJsonText } from '../json-input.ts';
 import type { Client, Tenant } from '../model.ts';
-import type { Clock, Keys, Ledger, OutboundHttp, RuntimeConfig } from '../ports.ts';
+import type { ReplayGuard } from '../persistence.ts';
+import type { Clock, Keys, OutboundHttp, RuntimeConfig } from '../ports.ts';
 import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS, privateNetworkAllowed } from './client-keys.ts';
 import { CLIENT_SECRET_JWT_ALG, deriveClientSecret } from './client-secret-jwt.ts';
 import { isFapi } from './fapi.ts';
@@ -128,7 +129,7 @@ export const verifyClientJwt = async (
  */
 export const verifyClientAssertion = async (
   deps: {
-    store: Pick<Ledger, 'recordProofJti'>;
+    replay: ReplayGuard;
     clock: Clock;
     config: RuntimeConfig;
     keys: Pick<Keys, 'mac'>;
@@ -162,9 +163,8 @@ export const verifyClientAssertion = async (
     required: ['sub', 'jti'],
     subject: client.clientId,
   });
-  const fresh = await deps.store.recordProofJti(
-    jtiNamespace('assertion', tenant.tenantId, client.clientId),
-    payload.jti as string,
+  const fresh = await deps.replay.useOnce(
+    `${jtiNamespace('assertion', tenant.tenantId, client.clientId)}#${payload.jti as string}`,
     (payload.exp + CLOCK_SKEW_SECONDS) * 1000,
   );
   if (!fresh) throw new AssertionRejected('the client assertion was already used');

@@ -82,7 +82,7 @@ const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'cli
  * Authorization header.
  */
 export const authenticateClient = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys' | 'outbound'> & Partial<Pick<Deps, 'logger'>>,
+  deps: Pick<Deps, 'clients' | 'replay' | 'clock' | 'config' | 'keys' | 'outbound'> & Partial<Pick<Deps, 'logger'>>,
   input: ClientAuthenticationInput,
 ): Promise<Client> => {
   const { tenant, form, authorization } = input;
@@ -136,7 +136,7 @@ export const authenticateClient = async (
     method = 'tls_client_auth';
   }
 
-  const client = await deps.store.getClient(tenant.tenantId, clientId);
+  const client = await deps.clients.get(tenant.tenantId, clientId);
   if (!client) throw refuse('unknown client');
   registered = client.tokenEndpointAuthMethod;
   // A tenant switched to FAPI keeps its older clients registered, but only FAPI methods authenticate.

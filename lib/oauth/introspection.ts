@@ -13,7 +13,7 @@ const seconds = (ms: number) => Math.floor(ms / 1000);
  * across clients).
  */
 export const introspectToken = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'clock'>,
+  deps: Pick<Deps, 'refreshTokens' | 'revocations' | 'users' | 'clients' | 'keys' | 'clock'>,
   input: { tenant: Tenant; issuer: string; client: Client; form: Record<string, string> },
 ): Promise<Record<string, unknown>> => {
   const { tenant, client } = input;
@@ -23,7 +23,7 @@ export const introspectToken = async (
   const inactive = { active: false };
 
   if (token.split('.').length !== 3) {
-    const record = await deps.store.getRefreshToken(sha256(token));
+    const record = await deps.refreshTokens.get(sha256(token));
     if (
       !record ||
       record.tenantId !== tenant.tenantId ||
@@ -31,8 +31,8 @@ export const introspectToken = async (
       !isGrantCurrent(record, tenant, client) ||
       record.usedAt !== undefined ||
       record.expiresAt <= now ||
-      (await deps.store.isRevoked('refresh_family', record.familyId, now)) ||
-      !isUserCurrent(await deps.store.getUser(tenant.tenantId, record.sub), record.authTime)
+      (await deps.revocations.isRevoked('refresh_family', record.familyId, now)) ||
+      !isUserCurrent(await deps.users.get(tenant.tenantId, record.sub), record.authTime)
     ) {
       return inactive;
     }
@@ -52,7 +52,7 @@ export const introspectToken = async (
 
   const payload = await verifyAccessToken(deps, { tenant, issuer: input.issuer, token });
   if (!payload || payload.client_id !== client.clientId) return inactive;
-  const user = await deps.store.getUser(tenant.tenantId, String(payload.sub));
+  const user = await deps.users.get(tenant.tenantId, String(payload.sub));
   if (!isUserCurrent(user, Number(payload.auth_time) * 1000 + 999)) return inactive;
   const { typ: _typ, [BINDING_CLAIM]: _binding, ...claims } = payload as Record<string, unknown>;
   return { active: true, token_type: 'Bearer', ...claims };

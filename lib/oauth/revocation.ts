@@ -14,7 +14,7 @@ const looksLikeJwt = (token: string) => token.split('.').length === 3;
  * (§2.2: an invalid token is not an error), so it reveals nothing about other clients' tokens.
  */
 export const revokeToken = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'refreshTokens' | 'revocations' | 'clients' | 'keys' | 'clock' | 'logger'>,
   input: { tenant: Tenant; issuer: string; client: Client; form: Record<string, string> },
 ): Promise<void> => {
   const { tenant, client } = input;
@@ -22,7 +22,7 @@ export const revokeToken = async (
   if (token === undefined) throw new InvalidRequest('token is required');
   const now = deps.clock.now();
   if (!looksLikeJwt(token)) {
-    const record = await deps.store.getRefreshToken(sha256(token));
+    const record = await deps.refreshTokens.get(sha256(token));
     if (record && record.tenantId === tenant.tenantId && record.clientId === client.clientId) {
       await revokeFamily(deps, tenant, record.familyId, now);
       deps.logger.info('refresh token revoked', { tenant: tenant.tenantId, client: client.clientId });
@@ -32,6 +32,6 @@ export const revokeToken = async (
   const payload = await verifyAccessToken(deps, { tenant, issuer: input.issuer, token });
   if (!payload || payload.client_id !== client.clientId || typeof payload.jti !== 'string') return;
   const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : now + 3_600_000;
-  await deps.store.revoke('access_token', payload.jti, exp);
+  await deps.revocations.revoke('access_token', payload.jti, exp);
   deps.logger.info('access token revoked', { tenant: tenant.tenantId, client: client.clientId });
 };

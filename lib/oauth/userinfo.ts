@@ -19,7 +19,7 @@ const invalidToken = (description: string, withCode = true) =>
  * §3: `cnf.x5t#S256`) is accepted only over a TLS connection that presents that same certificate.
  */
 export const getUserInfo = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'clock'>,
+  deps: Pick<Deps, 'users' | 'clients' | 'revocations' | 'keys' | 'clock'>,
   input: { tenant: Tenant; issuer: string; authorization: string | undefined; certificateThumbprint?: string },
 ): Promise<Record<string, unknown>> => {
   const match = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(input.authorization ?? '');
@@ -32,7 +32,7 @@ export const getUserInfo = async (
   }
   const scope = typeof payload.scope === 'string' ? payload.scope : '';
   if (!scope.split(' ').includes('openid')) throw new InsufficientScope('the token lacks the openid scope');
-  const user = await deps.store.getUser(input.tenant.tenantId, String(payload.sub));
+  const user = await deps.users.get(input.tenant.tenantId, String(payload.sub));
   // Hardening rule 7: also not a user created again under the sub after the approval (auth_time is in seconds).
   if (!user || !isUserCurrent(user, Number(payload.auth_time) * 1000 + 999)) {
     throw invalidToken('the token subject no longer exists');

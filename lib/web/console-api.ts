@@ -22,9 +22,9 @@ export const ConsolePollBody = z.strictObject({ auth_req_id: z.string().min(1).m
  * The console is on in local mode (as the seeded demo client unless the tenant names another) and in AWS only
  * for tenants that set `console_client_id`. Returns the client it acts as.
  */
-export const consoleClient = async (deps: Pick<Deps, 'store' | 'config'>, tenant: Tenant): Promise<Client> => {
+export const consoleClient = async (deps: Pick<Deps, 'clients' | 'config'>, tenant: Tenant): Promise<Client> => {
   const clientId = tenant.settings.consoleClientId ?? deps.config.capabilities.defaultConsoleClientId;
-  const client = clientId ? await deps.store.getClient(tenant.tenantId, clientId) : undefined;
+  const client = clientId ? await deps.clients.get(tenant.tenantId, clientId) : undefined;
   if (!client) throw new NotFound('the operator console is not enabled for this tenant');
   return client;
 };

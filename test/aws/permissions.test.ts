@@ -113,7 +113,7 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
   '*': {
     'dynamodb:DescribeEndpoints': 'SDK-internal endpoint discovery, off unless endpointDiscoveryEnabled is set',
     'dynamodb:Scan':
-      'DynamoDbStore.openCallbacks: a local-mode ledger scan (lib/local/recover-timers.ts), never called in AWS',
+      'lib/adapters/dynamodb/local.ts: local mode only (lib/local/recover-timers.ts), never called in AWS',
   },
   discovery: {
     'dynamodb:PutItem': 'the store adapter: discovery only reads tenants and keys',

@@ -234,7 +234,7 @@ describe('client_notification_token at bc-authorize (conformance 90, 91, 97)', (
   it('ignores a poll client’s token and does not store it', async () => {
     const res = await authorize(fx.client);
     expect(res.status).toBe(200);
-    const stored = await svc.service.deps.store.getRequest(txnOf(res.body.auth_req_id));
+    const stored = await svc.service.deps.requests.get(txnOf(res.body.auth_req_id));
     expect(stored!.clientNotificationToken).toBeUndefined();
   });
 });
@@ -486,7 +486,7 @@ describe('push mode (conformance 97-103)', () => {
       expect(svc.logs.join('\n')).not.toContain(secret);
     }
     // The kept token response is dropped once delivered.
-    expect((await svc.service.deps.store.getRequest(txnOf(ack.auth_req_id)))!.sealedPushResponse).toBeUndefined();
+    expect((await svc.service.deps.requests.get(txnOf(ack.auth_req_id)))!.sealedPushResponse).toBeUndefined();
   });
 
   it('answers a push client at the token endpoint with unauthorized_client', async () => {
@@ -533,7 +533,7 @@ describe('push mode (conformance 97-103)', () => {
 
   it('rule 12: keeps the token response sealed while it waits for a retry: no token is ever stored', async () => {
     // What the callback keeps on the request for its retry, as it is written.
-    const store = svc.service.deps.store;
+    const store = svc.service.deps.callbacks;
     const kept: string[] = [];
     const save = store.savePushResponse;
     store.savePushResponse = (txn, sealed, now) => {

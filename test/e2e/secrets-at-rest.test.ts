@@ -74,12 +74,12 @@ describe('hardening rule 12: user codes at rest are keyed', () => {
 
   it('keeps a user code stored as a bare SHA-256 working, and rewrites it as an HMAC on its first use', async () => {
     // A user as stored before rule 12.
-    const store = svc.service.deps.store;
-    const user = (await store.getUser('codes-one', 'carol')) ?? undefined;
+    const store = svc.service.deps.users;
+    const user = (await store.get('codes-one', 'carol')) ?? undefined;
     expect(user).toBeUndefined();
     expect((await svc.admin('PUT', '/admin/tenants/codes-one/users/carol', { name: 'Carol' })).status).toBe(201);
-    const created = (await store.getUser('codes-one', 'carol'))!;
-    expect(await store.saveUser({ ...created, userCodeHash: sha256('7777') }, created.updatedAt)).toBe('ok');
+    const created = (await store.get('codes-one', 'carol'))!;
+    expect(await store.save({ ...created, userCodeHash: sha256('7777') }, created.updatedAt)).toBe('ok');
     expect(await userItem('codes-one', 'carol')).toMatchObject({ user_code_hash: sha256('7777') });
 
     expectError(await one.ask('0000', 'carol'), 400, 'invalid_user_code');

@@ -5,22 +5,14 @@ import { createHandler } from '../../functions/tenant-provisioner/handler.ts';
 import { parseAwsTenantSettings, parseTenantSettings } from '../../functions/tenant-provisioner/settings.ts';
 import { silentLogger } from '../../lib/logging.ts';
 import { DEFAULT_TENANT_SETTINGS, type Tenant } from '../../lib/model.ts';
+import { memoryStore } from '../helpers/memory-store.ts';
 
 const NOW = 1_750_000_000_000;
 
+/** The tenants port of the in-memory fakes (test/helpers/memory-store.ts), and the map it keeps them in. */
 const memoryDirectory = () => {
-  const tenants = new Map<string, Tenant>();
-  const directory: TenantProvisionerDeps['directory'] = {
-    getTenant: async (id) => tenants.get(id),
-    saveTenant: async (tenant, expected) => {
-      const current = tenants.get(tenant.tenantId);
-      if (expected === null ? current !== undefined : current?.updatedAt !== expected) return 'conflict';
-      tenants.set(tenant.tenantId, tenant);
-      return 'ok';
-    },
-    deleteTenant: async (id) => tenants.delete(id),
-  };
-  return { tenants, directory };
+  const store = memoryStore();
+  return { tenants: store.state.tenants, directory: store.tenants };
 };
 
 const noSecrets = async (id: string): Promise<string> => {
@@ -52,7 +44,7 @@ describe('tenant provisioner', () => {
     };
     const read: string[] = [];
     const handler = createHandler({
-      directory,
+      tenants: directory,
       readSecret: async (id) => {
         read.push(id);
         return JSON.stringify(keys);
@@ -80,7 +72,7 @@ describe('tenant provisioner', () => {
   it('fails the deployment when the Web Push secret does not hold a VAPID key pair, and stores nothing', async () => {
     const { tenants, directory } = memoryDirectory();
     const handler = createHandler({
-      directory,
+      tenants: directory,
       readSecret: async () => JSON.stringify({ publicKey: 'short', privateKey: 'short' }),
       clock: { now: () => NOW },
       logger: silentLogger,
@@ -101,7 +93,7 @@ describe('tenant provisioner', () => {
   it('creates the tenant with the file settings over the defaults', async () => {
     const { tenants, directory } = memoryDirectory();
     const handler = createHandler({
-      directory,
+      tenants: directory,
       readSecret: noSecrets,
       clock: { now: () => NOW },
       logger: silentLogger,
@@ -142,7 +134,7 @@ describe('tenant provisioner', () => {
       updatedAt: 2,
     });
     const handler = createHandler({
-      directory,
+      tenants: directory,
       readSecret: noSecrets,
       clock: { now: () => NOW },
       logger: silentLogger,
@@ -171,7 +163,7 @@ describe('tenant provisioner', () => {
     const { tenants, directory } = memoryDirectory();
     tenants.set('acme', { tenantId: 'acme', settings: DEFAULT_TENANT_SETTINGS, createdAt: 1, updatedAt: 2 });
     const handler = createHandler({
-      directory,
+      tenants: directory,
       readSecret: noSecrets,
       clock: { now: () => NOW },
       logger: silentLogger,
@@ -191,7 +183,7 @@ describe('tenant provisioner', () => {
   it('refuses development mode in AWS', async () => {
     const { directory } = memoryDirectory();
     const handler = createHandler({
-      directory,
+      tenants: directory,
       readSecret: noSecrets,
       clock: { now: () => NOW },
       logger: silentLogger,

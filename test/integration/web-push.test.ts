@@ -47,8 +47,8 @@ describe('Web Push through the web-push library', () => {
   const notifier = (developmentMode = true) =>
     new WebPushDeviceNotifier({
       next: { notify: async () => ({}) },
-      directory: {
-        getTenant: async () => ({
+      tenants: {
+        get: async () => ({
           tenantId: 't',
           createdAt: 0,
           updatedAt: 0,

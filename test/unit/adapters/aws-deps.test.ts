@@ -5,6 +5,7 @@ import { kmsKeys } from '../../../lib/adapters/aws/keys.ts';
 import { pushNotifier } from '../../../lib/adapters/aws/notifier.ts';
 import { outbound } from '../../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../../lib/adapters/aws/scheduler.ts';
+import { clients, requests, tenants } from '../../../lib/adapters/aws/store.ts';
 import { AWS_CAPABILITIES, buildAwsDeps } from '../../../lib/adapters/aws-deps.ts';
 import { EventBridgeEventBus } from '../../../lib/adapters/eventbridge-event-bus.ts';
 import { EventBridgeScheduler } from '../../../lib/adapters/eventbridge-scheduler.ts';
@@ -44,8 +45,15 @@ describe('buildAwsDeps', () => {
     expect(deps.outbound).toBeInstanceOf(GuardedOutboundHttp);
     expect(deps.deadLetters).toBeInstanceOf(SqsDeadLetters);
     expect(deps.logger).toBeInstanceOf(PowertoolsLogger);
-    expect(typeof deps.store.getTenant).toBe('function');
+    expect(deps.tables).toMatchObject({ directory: 'Stateful-Directory-1', ledger: 'Stateful-Ledger-1' });
     expect(Math.abs(deps.clock.now() - Date.now())).toBeLessThan(1000);
+  });
+
+  it('builds the store ports a function names, and only those', () => {
+    const deps = buildAwsDeps({ tenants, clients, requests }, ENV);
+    expect(Object.keys(deps).sort()).toEqual(['clients', 'clock', 'config', 'logger', 'requests', 'tables', 'tenants']);
+    expect(typeof deps.requests.create).toBe('function');
+    expect(typeof deps.tenants.get).toBe('function');
   });
 
   it('leaves the public URL to the request when it is not configured', () => {
@@ -55,7 +63,7 @@ describe('buildAwsDeps', () => {
   it('builds only the ports a function names (its handler type asks for exactly those)', () => {
     const deps = buildAwsDeps({ keys: kmsKeys }, ENV) as unknown as Record<string, unknown>;
     expect(deps.keys).toBeInstanceOf(KmsKeys);
-    expect(Object.keys(deps).sort()).toEqual(['clock', 'config', 'keys', 'logger', 'store']);
+    expect(Object.keys(deps).sort()).toEqual(['clock', 'config', 'keys', 'logger', 'tables']);
   });
 
   it.each([

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bindingCodeAttemptsLeft, bindingCodeMatches, normalizeBindingCode } from '../../../lib/ciba/binding-code.ts';
 import { confirmApproval } from '../../../lib/ciba/confirm-approval.ts';
 import { relyingPartyOf } from '../../../lib/ciba/passkey.ts';
+import { silentLogger } from '../../../lib/logging.ts';
 import {
   type AuthRequest,
   DEFAULT_TENANT_SETTINGS,
@@ -10,6 +11,7 @@ import {
   type Tenant,
 } from '../../../lib/model.ts';
 import type { CibaEvent } from '../../../lib/ports.ts';
+import { memoryStore } from '../../helpers/memory-store.ts';
 
 describe('binding code comparison', () => {
   it.each([
@@ -36,35 +38,27 @@ describe('binding code comparison', () => {
   });
 });
 
-/** In-memory ledger with just what confirmApproval uses. */
+/** The in-memory stores (test/helpers/memory-store.ts) holding `request`; the decisions written, as they were asked. */
 const fakeDeps = (request: AuthRequest) => {
   const events: CibaEvent[] = [];
   const decisions: { status: string; evidence: DecisionEvidence }[] = [];
-  const deps = {
-    clock: { now: () => 1_000_000 },
-    logger: { debug() {}, info() {}, warn() {}, error() {} },
-    events: { publish: async (e: CibaEvent[]) => void events.push(...e) },
-    store: {
-      getRequest: async () => ({ ...request }),
-      countBindingCodeMismatch: async () => {
-        if (request.status !== 'pending') return 'conflict' as const;
-        request.bindingCodeAttempts = (request.bindingCodeAttempts ?? 0) + 1;
-        return { ...request };
-      },
-      decideRequest: async (
-        _txn: string,
-        _owner: unknown,
-        status: 'approved' | 'denied',
-        evidence: DecisionEvidence,
-      ) => {
-        if (request.status !== 'pending') return 'conflict' as const;
-        request.status = status;
-        decisions.push({ status, evidence });
-        return { ...request };
-      },
-    },
+  const store = memoryStore();
+  store.state.requests.set(request.txn, structuredClone(request));
+  const decide = store.decisions.decide;
+  store.decisions.decide = async (txn, owner, status, evidence, now) => {
+    const decided = await decide(txn, owner, status, evidence, now);
+    if (decided !== 'conflict') decisions.push({ status, evidence });
+    return decided;
   };
-  return { deps: deps as never, events, decisions };
+  const deps: Parameters<typeof confirmApproval>[0] = {
+    ...store,
+    clock: { now: () => 1_000_000 },
+    logger: silentLogger,
+    events: { publish: async (e: CibaEvent[]) => void events.push(...e) },
+    scheduler: { schedule: async () => {} },
+  };
+  const current = async () => (await store.requests.get(request.txn))!;
+  return { deps, events, decisions, current };
 };
 
 describe('confirmApproval with binding-code confirmation', () => {
@@ -87,31 +81,28 @@ describe('confirmApproval with binding-code confirmation', () => {
       deliveryMode: 'poll',
       expiresAt: 2_000_000,
     }) as AuthRequest;
-  const confirm = (deps: never, bindingCode: string | undefined) =>
+  const confirm = (deps: Parameters<typeof confirmApproval>[0], bindingCode: string | undefined) =>
     confirmApproval(deps, { device, txn: 'x'.repeat(22), context, bindingCode, webauthn: undefined, proof: 'jws' });
 
   it('accepts the right code without counting', async () => {
-    const request = newRequest();
-    const { deps } = fakeDeps(request);
+    const { deps, current } = fakeDeps(newRequest());
     await expect(confirm(deps, '4f 22')).resolves.toEqual({});
-    expect(request.bindingCodeAttempts).toBeUndefined();
+    expect((await current()).bindingCodeAttempts).toBeUndefined();
   });
 
   it('refuses a missing code as invalid_request, uncounted', async () => {
-    const request = newRequest();
-    const { deps } = fakeDeps(request);
+    const { deps, current } = fakeDeps(newRequest());
     await expect(confirm(deps, undefined)).rejects.toMatchObject({ error: 'invalid_request' });
-    expect(request.bindingCodeAttempts).toBeUndefined();
+    expect((await current()).bindingCodeAttempts).toBeUndefined();
   });
 
   it('counts each wrong code and denies the request at the third, with an event and the reason as evidence', async () => {
-    const request = newRequest();
-    const { deps, events, decisions } = fakeDeps(request);
+    const { deps, events, decisions, current } = fakeDeps(newRequest());
     await expect(confirm(deps, 'AA-11')).rejects.toMatchObject({ error: 'invalid_binding_code', status: 400 });
     await expect(confirm(deps, 'AA-11')).rejects.toThrow(/1 attempt left/);
-    expect(request.status).toBe('pending');
+    expect((await current()).status).toBe('pending');
     await expect(confirm(deps, 'AA-11')).rejects.toThrow(/denied after 3 wrong codes/);
-    expect(request.status).toBe('denied');
+    expect((await current()).status).toBe('denied');
     expect(decisions).toHaveLength(1);
     expect(decisions[0]!.evidence).toMatchObject({ decision: 'deny', deviceId: 'd', reason: '3 wrong binding codes' });
     expect(events.map((e) => [e.type, e.detail.status])).toEqual([['CIBA Request Decided', 'denied']]);

@@ -3,7 +3,8 @@ import { LocalKeys } from '../../../lib/adapters/local-keys.ts';
 import { resolveSubject } from '../../../lib/ciba/resolve-login-hint.ts';
 import { OAuthError } from '../../../lib/errors.ts';
 import { CIBA_GRANT_TYPE, type Client } from '../../../lib/model.ts';
-import type { Directory, Keys, StoredSigningKey } from '../../../lib/ports.ts';
+import type { Keys, StoredSigningKey } from '../../../lib/ports.ts';
+import { memoryStore } from '../../helpers/memory-store.ts';
 import { fakeOutbound } from '../../helpers/outbound-fake.ts';
 
 const ISSUER = 'https://id.example.com/acme';
@@ -39,7 +40,7 @@ const idToken = (keys: Keys, claims: Record<string, unknown> = {}) =>
 
 const resolve = (keys: Keys, token: string) =>
   resolveSubject(
-    { directory: {} as Directory, keys, outbound: fakeOutbound().outbound },
+    { ...memoryStore(), keys, outbound: fakeOutbound().outbound },
     { tenantId: 'acme', issuer: ISSUER, client, hints: { id_token_hint: token } },
   );
 
