@@ -2,12 +2,14 @@ import type { API_FUNCTIONS } from './bundling.ts';
 
 /**
  * What each function may touch: the one place to read (and to change) the service's permissions.
- * `read` = GetItem, BatchGetItem, Query (table and its indexes); `write` adds PutItem, UpdateItem, DeleteItem,
- * BatchWriteItem. Keys: `verify` = GetPublicKey (JWKS, token verification), `sign` adds Sign.
+ * `read` = GetItem, BatchGetItem, Query (table and its indexes); `update` adds only UpdateItem (conditional updates of
+ * existing items); `write` adds PutItem, UpdateItem, DeleteItem, BatchWriteItem. Keys: `verify` = GetPublicKey (JWKS, token verification), `sign` adds Sign.
  */
+export type TableAccess = 'read' | 'update' | 'write';
+
 export interface FunctionAccess {
-  directory?: 'read' | 'write';
-  ledger?: 'read' | 'write';
+  directory?: TableAccess;
+  ledger?: TableAccess;
   keys?: 'verify' | 'sign';
   /**
    * GenerateMac with the tenants' HMAC keys: derives client_secret_jwt secrets (client authentication, registration),
@@ -39,8 +41,13 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   },
   token: { directory: 'read', ledger: 'write', keys: 'sign', mac: true, events: true },
   userinfo: { directory: 'read', ledger: 'read', keys: 'verify' },
-  // Enrollment (tickets, devices, endpoints), DPoP replay records, decisions. A decided ping/push request whose
-  // event the bus refused starts its callback through a schedule instead (publishDecision).
+  // Consent retrieval: the device's profile, pending list and consent details. It reads; its one write is the replay
+  // record of each request's DPoP proof, an UpdateItem of the device's directory item (no puts, deletes, events,
+  // schedules or pushes).
+  consent: { directory: 'update', ledger: 'read' },
+  // Device responses: decisions, enrollment (tickets, devices, endpoints), push channels, passkeys, DPoP replay
+  // records. A decided ping/push request whose event the bus refused starts its callback through a schedule instead
+  // (publishDecision).
   device: { directory: 'write', ledger: 'write', events: true, push: 'register', schedules: true },
   // `Device Passkey Changed` when an operator resets a passkey.
   admin: { directory: 'write', ledger: 'write', keys: 'verify', mac: true, events: true },
@@ -68,11 +75,11 @@ export const unionAccess = (...all: FunctionAccess[]): FunctionAccess => {
       undefined,
     );
   const directory = level(
-    ['read', 'write'] as const,
+    ['read', 'update', 'write'] as const,
     all.map((a) => a.directory),
   );
   const ledger = level(
-    ['read', 'write'] as const,
+    ['read', 'update', 'write'] as const,
     all.map((a) => a.ledger),
   );
   const keys = level(

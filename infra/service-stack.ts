@@ -25,7 +25,7 @@ import { sumAlarm } from './alarms.ts';
 import { API_FUNCTIONS } from './bundling.ts';
 import { CibaFunction } from './ciba-function.ts';
 import { CibaTenant, platformApplicationName } from './ciba-tenant.ts';
-import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess } from './function-access.ts';
+import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess, type TableAccess } from './function-access.ts';
 import type { TenantConfig } from './tenants.ts';
 
 export interface CustomDomainConfig {
@@ -148,7 +148,8 @@ export class ServiceStack extends Stack {
       'bc-authorize': 'ciba: backchannel authentication endpoint',
       token: 'ciba: token endpoint (CIBA grant, refresh)',
       userinfo: 'ciba: userinfo endpoint',
-      device: 'ciba: device API (enrollment, transactions, decisions)',
+      consent: 'ciba: device API consent retrieval (profile, pending list, consent details)',
+      device: 'ciba: device API responses (decisions, enrollment, push channel, passkeys)',
       admin: 'ciba: admin API (IAM authorized)',
       web: 'ciba: web authenticator',
     };
@@ -240,7 +241,7 @@ export class ServiceStack extends Stack {
 
   #grant(fn: CibaFunction, access: FunctionAccess, props: ServiceStackProps): void {
     const role = fn.role;
-    const tables: [dynamodb.ITable, TableSchema, 'read' | 'write' | undefined, string][] = [
+    const tables: [dynamodb.ITable, TableSchema, TableAccess | undefined, string][] = [
       [props.directoryTable, DIRECTORY_SCHEMA, access.directory, 'Directory'],
       [props.ledgerTable, LEDGER_SCHEMA, access.ledger, 'Ledger'],
     ];
@@ -250,8 +251,9 @@ export class ServiceStack extends Stack {
       const write = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
       role.addToPolicy(
         new iam.PolicyStatement({
-          sid: `${sid}${level === 'write' ? 'ReadWrite' : 'Read'}`,
-          actions: level === 'write' ? [...read, ...write] : read,
+          sid: `${sid}${level === 'write' ? 'ReadWrite' : level === 'update' ? 'ReadUpdate' : 'Read'}`,
+          actions:
+            level === 'write' ? [...read, ...write] : level === 'update' ? [...read, 'dynamodb:UpdateItem'] : read,
           // The table and its named indexes: no wildcard.
           resources: [table.tableArn, ...schema.indexes.map((index) => `${table.tableArn}/index/${index.name}`)],
         }),

@@ -3,7 +3,6 @@ import { mobilePush } from '../../lib/adapters/aws/mobile-push.ts';
 import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
 import {
-  clients,
   decisions,
   deviceProofs,
   devices,
@@ -20,7 +19,6 @@ import { createHandler } from './handler.ts';
 
 export const handler = createHandler(
   awsDeps({
-    clients,
     decisions,
     deviceProofs,
     devices,

@@ -1,8 +1,9 @@
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
 import { presentedCertificate } from '../../lib/http/client-certificate.ts';
-import { header, issuerOf, tenantParam } from '../../lib/http/event.ts';
+import { type HttpEvent, header, issuerOf, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json } from '../../lib/http/response.ts';
+import { routeTable } from '../../lib/http/route-table.ts';
 import { getUserInfo } from '../../lib/oauth/userinfo.ts';
 import type { Deps } from '../../lib/ports.ts';
 
@@ -13,8 +14,8 @@ export type UserinfoDeps = Pick<
 >;
 
 /** GET|POST {issuer}/userinfo with a bearer access token (certificate-bound ones over mutual TLS). */
-export const createHandler = (deps: UserinfoDeps) =>
-  httpFunction(deps.logger, async (event) => {
+export const createHandler = (deps: UserinfoDeps) => {
+  const userinfo = async (event: HttpEvent) => {
     const tenantId = tenantParam(event);
     const tenant = await loadTenant(deps.tenants, tenantId);
     const issuer = issuerOf(event, deps.config, tenantId);
@@ -28,4 +29,9 @@ export const createHandler = (deps: UserinfoDeps) =>
         ...(certificate ? { certificateThumbprint: certificate.thumbprint } : {}),
       }),
     );
-  });
+  };
+  return httpFunction(
+    deps.logger,
+    routeTable<'userinfo'>({ 'GET /{tenant}/userinfo': userinfo, 'POST /{tenant}/userinfo': userinfo }),
+  );
+};

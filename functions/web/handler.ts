@@ -1,8 +1,10 @@
+import type * as z from 'zod';
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
 import { NotFound } from '../../lib/errors.ts';
 import { baseUrl, type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { type HttpResult, json, NO_STORE } from '../../lib/http/response.ts';
+import { routeTable } from '../../lib/http/route-table.ts';
 import type { Deps } from '../../lib/ports.ts';
 import { parseWith } from '../../lib/validation.ts';
 import { ASSET_NAME, defaultAssetDirs, loadAssets, type WebAsset } from '../../lib/web/assets.ts';
@@ -49,36 +51,52 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
     return assets;
   };
 
-  return httpFunction(deps.logger, async (event: HttpEvent) => {
+  /** What a page of a tenant needs: the tenant, its issuer, and where the assets are. */
+  const pageOf = async (event: HttpEvent) => {
     const base = baseUrl(event, deps.config);
     const basePath = new URL(base).pathname.replace(/\/+$/, '');
     const assetUrl = (name: string) => {
       const asset = getAssets().get(name);
       return `${basePath}/assets/${name}${asset ? `?v=${asset.hash}` : ''}`;
     };
-
-    if (event.routeKey === 'GET /assets/{file}') return serveAsset(getAssets(), event);
-
     const tenantId = tenantParam(event);
     const tenant = await loadTenant(deps.tenants, tenantId);
     const issuer = issuerOf(event, deps.config, tenantId);
     const tenantName = tenant.settings.displayName || tenantId;
-    const pageInput = { asset: assetUrl, issuer, tenantName };
+    return { base, basePath, assetUrl, tenant, tenantId, issuer, tenantName };
+  };
+  /** The console's JSON calls: its client, from this very origin (CSRF), with a body of `schema`. */
+  const consoleCall = async <T extends z.ZodType>(event: HttpEvent, schema: T) => {
+    const page = await pageOf(event);
+    const client = await consoleClient(deps, page.tenant);
+    checkConsoleRequest(event, new URL(page.base).origin);
+    return { ...page, client, body: parseWith(schema, jsonBody(event)) };
+  };
 
-    switch (event.routeKey) {
-      case 'GET /{tenant}/authenticator':
+  return httpFunction(
+    deps.logger,
+    routeTable<'web'>({
+      'GET /assets/{file}': async (event) => serveAsset(getAssets(), event),
+      'GET /{tenant}/authenticator': async (event) => {
+        const { basePath, assetUrl, tenant, tenantId, issuer, tenantName } = await pageOf(event);
         return html(
           authenticatorPage({
-            ...pageInput,
+            asset: assetUrl,
+            issuer,
+            tenantName,
             manifest: `${basePath}/${tenantId}/authenticator/manifest.webmanifest`,
             serviceWorker: `${basePath}/${tenantId}/authenticator/sw.js`,
             ...(tenant.settings.webPush ? { webPushKey: tenant.settings.webPush.vapidPublicKey } : {}),
             userVerification: tenant.settings.userVerification ?? 'none',
           }),
         );
-      case 'GET /{tenant}/authenticator/sw.js':
+      },
+      'GET /{tenant}/authenticator/sw.js': async (event) => {
+        const { basePath, tenantId } = await pageOf(event);
         return serviceWorker(getAssets(), event, `${basePath}/${tenantId}/authenticator`);
-      case 'GET /{tenant}/authenticator/manifest.webmanifest':
+      },
+      'GET /{tenant}/authenticator/manifest.webmanifest': async (event) => {
+        const { basePath, assetUrl, tenantId, tenantName } = await pageOf(event);
         return {
           statusCode: 200,
           headers: { 'Content-Type': 'application/manifest+json', 'Cache-Control': 'public, max-age=300' },
@@ -99,26 +117,24 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
             ],
           }),
         };
-      case 'GET /{tenant}/console': {
+      },
+      'GET /{tenant}/console': async (event) => {
+        const { assetUrl, tenant, issuer, tenantName } = await pageOf(event);
         const client = await consoleClient(deps, tenant);
-        return html(consolePage({ ...pageInput, clientName: client.clientName || client.clientId }));
-      }
-      case 'POST /{tenant}/console/requests': {
-        const client = await consoleClient(deps, tenant);
-        checkConsoleRequest(event, new URL(base).origin);
-        const body = parseWith(ConsoleSendBody, jsonBody(event));
+        return html(
+          consolePage({ asset: assetUrl, issuer, tenantName, clientName: client.clientName || client.clientId }),
+        );
+      },
+      'POST /{tenant}/console/requests': async (event) => {
+        const { tenant, issuer, client, body } = await consoleCall(event, ConsoleSendBody);
         return json(200, await consoleSend(deps, { tenant, issuer, client, body }), NO_STORE);
-      }
-      case 'POST /{tenant}/console/poll': {
-        const client = await consoleClient(deps, tenant);
-        checkConsoleRequest(event, new URL(base).origin);
-        const body = parseWith(ConsolePollBody, jsonBody(event));
+      },
+      'POST /{tenant}/console/poll': async (event) => {
+        const { tenant, issuer, client, body } = await consoleCall(event, ConsolePollBody);
         return json(200, await consolePoll(deps, { tenant, issuer, client, body }), NO_STORE);
-      }
-      default:
-        throw new NotFound('no such page');
-    }
-  });
+      },
+    }),
+  );
 };
 
 /**

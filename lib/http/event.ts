@@ -52,6 +52,18 @@ const mediaType = (event: HttpEvent): string =>
  * are treated as omitted, and a parameter sent more than once is invalid_request (CIBA §13).
  */
 export const formBody = (event: HttpEvent): Record<string, string> => {
+  let form = parsedForms.get(event);
+  if (!form) {
+    form = parseForm(event);
+    parsedForms.set(event, form);
+  }
+  return form;
+};
+
+/** Each event's form, parsed once (the token function's transient answer looks at it again). */
+const parsedForms = new WeakMap<HttpEvent, Record<string, string>>();
+
+const parseForm = (event: HttpEvent): Record<string, string> => {
   const bytes = bodyBytes(event);
   if (mediaType(event) !== 'application/x-www-form-urlencoded') {
     throw new InvalidRequest('the request body must be application/x-www-form-urlencoded');

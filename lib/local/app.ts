@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createHandler as adminHandler } from '../../functions/admin/handler.ts';
 import { createHandler as bcAuthorizeHandler } from '../../functions/bc-authorize/handler.ts';
 import { createHandler as callbackHandler } from '../../functions/callback/handler.ts';
+import { createHandler as consentHandler } from '../../functions/consent/handler.ts';
 import { createHandler as deviceHandler } from '../../functions/device/handler.ts';
 import { createHandler as discoveryHandler } from '../../functions/discovery/handler.ts';
 import { createHandler as tokenHandler } from '../../functions/token/handler.ts';
@@ -197,6 +198,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     'bc-authorize': bcAuthorizeHandler(deps) as LambdaHttpHandler,
     token: tokenHandler(deps) as LambdaHttpHandler,
     userinfo: userinfoHandler(deps) as LambdaHttpHandler,
+    consent: consentHandler(deps) as LambdaHttpHandler,
     device: deviceHandler(deps) as LambdaHttpHandler,
     admin: adminHandler(deps) as LambdaHttpHandler,
     web: webHandler(deps, options.webAssetDirs ? { assetDirs: options.webAssetDirs } : {}) as LambdaHttpHandler,

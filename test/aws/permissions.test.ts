@@ -117,7 +117,6 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
   },
   discovery: {
     'dynamodb:PutItem': 'the store adapter: discovery only reads tenants and keys',
-    'dynamodb:UpdateItem': 'the store adapter: discovery only reads',
     'dynamodb:DeleteItem': 'the store adapter: discovery only reads',
     'dynamodb:BatchWriteItem': 'the store adapter: discovery only reads',
     'kms:Sign': 'KmsKeys: discovery only publishes public keys',
@@ -130,6 +129,11 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
     'dynamodb:BatchWriteItem': 'the store adapter: userinfo only reads',
     'kms:Sign': 'KmsKeys: userinfo verifies access tokens, signs nothing',
     'kms:GenerateMac': 'KmsKeys: userinfo authenticates no client',
+  },
+  consent: {
+    'dynamodb:PutItem': 'the store adapter: consent retrieval reads and updates only its DPoP replay records',
+    'dynamodb:DeleteItem': 'the store adapter: consent retrieval deletes nothing',
+    'dynamodb:BatchWriteItem': 'the store adapter: consent retrieval deletes nothing',
   },
   admin: { 'kms:Sign': 'KmsKeys: the admin API signs no token' },
   web: {

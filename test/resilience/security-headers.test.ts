@@ -78,7 +78,8 @@ describe('security headers', () => {
         const headers: Record<string, string> = {};
         if (withCredentials) {
           if (route.admin) headers.Authorization = `Bearer ${ADMIN_TOKEN}`;
-          else if (route.fn === 'device') headers.DPoP = await device.proof(route.method, url);
+          else if (route.fn === 'device' || route.fn === 'consent')
+            headers.DPoP = await device.proof(route.method, url);
           else headers.Authorization = basicAuth(fx.client.client_id, fx.client.client_secret);
         }
         const body =
