@@ -18,14 +18,13 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
-import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from '../lib/adapters/dynamodb-schema.ts';
-import { hmacKeyAlias } from '../lib/adapters/kms-keys.ts';
 import { ROUTES } from '../lib/http/routes.ts';
 import { sumAlarm } from './alarms.ts';
 import { API_FUNCTIONS } from './bundling.ts';
 import { CibaFunction } from './ciba-function.ts';
 import { CibaTenant, platformApplicationName } from './ciba-tenant.ts';
-import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess, type TableAccess } from './function-access.ts';
+import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess } from './function-access.ts';
+import { grantFunctionAccess } from './function-grants.ts';
 import type { TenantConfig } from './tenants.ts';
 
 export interface CustomDomainConfig {
@@ -240,116 +239,15 @@ export class ServiceStack extends Stack {
   }
 
   #grant(fn: CibaFunction, access: FunctionAccess, props: ServiceStackProps): void {
-    const role = fn.role;
-    const tables: [dynamodb.ITable, TableSchema, TableAccess | undefined, string][] = [
-      [props.directoryTable, DIRECTORY_SCHEMA, access.directory, 'Directory'],
-      [props.ledgerTable, LEDGER_SCHEMA, access.ledger, 'Ledger'],
-    ];
-    for (const [table, schema, level, sid] of tables) {
-      if (!level) continue;
-      const read = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
-      const write = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          sid: `${sid}${level === 'write' ? 'ReadWrite' : level === 'update' ? 'ReadUpdate' : 'Read'}`,
-          actions:
-            level === 'write' ? [...read, ...write] : level === 'update' ? [...read, 'dynamodb:UpdateItem'] : read,
-          // The table and its named indexes: no wildcard.
-          resources: [table.tableArn, ...schema.indexes.map((index) => `${table.tableArn}/index/${index.name}`)],
-        }),
-      );
-    }
-    if (access.keys) {
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          sid: 'TenantSigningKeys',
-          actions: access.keys === 'sign' ? ['kms:GetPublicKey', 'kms:Sign'] : ['kms:GetPublicKey'],
-          resources: [`arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`],
-          // Only the keys behind this deployment's aliases (the tenants' signing keys).
-          conditions: { 'ForAnyValue:StringLike': { 'kms:ResourceAliases': `${props.kmsAliasPrefix}*` } },
-        }),
-      );
-      Validations.of(role).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',
-        reason:
-          "Tenant keys live in the stateful stack and are found by alias; the statement is limited by a kms:ResourceAliases condition to the keys behind this deployment's alias prefix, so adding a tenant needs no policy change and no cross-stack export.",
-      });
-    }
-    if (access.mac) {
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          sid: 'TenantHmacKeys',
-          actions: ['kms:GenerateMac'],
-          resources: [`arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`],
-          // Only the tenants' HMAC keys (client_secret_jwt derivation), found by their alias.
-          conditions: {
-            'ForAnyValue:StringLike': { 'kms:ResourceAliases': hmacKeyAlias(props.kmsAliasPrefix, '*') },
-          },
-        }),
-      );
-      if (!access.keys) {
-        Validations.of(role).acknowledge({
-          id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',
-          reason:
-            "Tenant keys live in the stateful stack and are found by alias; the statement is limited by a kms:ResourceAliases condition to the tenants' HMAC key aliases, so adding a tenant needs no policy change and no cross-stack export.",
-        });
-      }
-    }
-    if (access.events) props.eventBus.grantPutEventsTo(role);
-    if (access.deadLetters) this.callbackFailures.grantSendMessages(role);
-    if (access.schedules) {
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          sid: 'OneTimeSchedules',
-          actions: ['scheduler:CreateSchedule'],
-          resources: [`arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule/${props.prefix}/*`],
-        }),
-      );
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          sid: 'PassSchedulerRole',
-          actions: ['iam:PassRole'],
-          resources: [this.schedulerRole.roleArn],
-          conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
-        }),
-      );
-      Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${props.prefix}/*]`,
-        reason:
-          "Schedules are created per callback retry and per push request at run time; the statement is limited to CreateSchedule in this deployment's schedule group.",
-      });
-    }
-    if (access.push === 'publish') {
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          sid: 'PushToDeviceEndpoints',
-          actions: ['sns:Publish'],
-          resources: [
-            `arn:${Aws.PARTITION}:sns:${Aws.REGION}:${Aws.ACCOUNT_ID}:endpoint/*/${platformApplicationName(props.prefix, '*')}/*`,
-          ],
-        }),
-      );
-      Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:endpoint/*/${platformApplicationName(props.prefix, '*')}/*]`,
-        reason:
-          "Device endpoints are created at enrollment, so they cannot be listed; the pattern limits Publish to endpoints of this deployment's platform applications.",
-      });
-    }
-    if (access.push === 'register') {
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          sid: 'RegisterDeviceEndpoints',
-          actions: ['sns:CreatePlatformEndpoint', 'sns:SetEndpointAttributes'],
-          // SNS mobile push actions support no resource-level permissions.
-          resources: ['*'],
-        }),
-      );
-      Validations.of(role).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'SNS CreatePlatformEndpoint and SetEndpointAttributes support no resource-level permissions; the statement grants only these two actions.',
-      });
-    }
+    grantFunctionAccess(fn.role, access, {
+      prefix: props.prefix,
+      directoryTable: props.directoryTable,
+      ledgerTable: props.ledgerTable,
+      eventBus: props.eventBus,
+      kmsAliasPrefix: props.kmsAliasPrefix,
+      callbackFailures: this.callbackFailures,
+      schedulerRole: this.schedulerRole,
+    });
   }
 
   #stage(props: ServiceStackProps): apigwv2.HttpStage {
