@@ -15,7 +15,12 @@ export interface WireErrorOptions {
   /** Logged with the error, never sent (which check failed, what was registered...). No secrets. */
   detail?: string;
   cause?: unknown;
+  /** Machine-readable members of the body beside `error` and `error_description` (see `withFields`). */
+  fields?: Readonly<Record<string, unknown>>;
 }
+
+/** Extra members of an error body the service sends: flat, JSON-safe values. */
+export type ErrorFields = Record<string, string | number | boolean>;
 
 /** RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E. */
 export const sanitizeDescription = (text: string): string =>
@@ -35,6 +40,8 @@ export class WireError extends Error {
   readonly headers: Record<string, string>;
   /** Internal detail: logged, never sent. */
   readonly detail: string | undefined;
+  /** Members of the body beside `error` and `error_description` (`withFields`; a device error: what the answer held). */
+  readonly fields: Readonly<Record<string, unknown>>;
 
   constructor(description: string, options: WireErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
@@ -44,6 +51,7 @@ export class WireError extends Error {
     this.status = options.status ?? type.status;
     this.headers = options.headers ?? {};
     this.detail = options.detail;
+    this.fields = options.fields ?? {};
   }
 
   /** node-oidc-provider's `expose`: below 500 the description is the caller's to read; otherwise a generic answer. */
@@ -53,19 +61,42 @@ export class WireError extends Error {
 
   /** The same error with another status (access_denied: 403 at bc-authorize, 400 at the token endpoint). */
   withStatus(status: number): this {
-    const copy = Object.create(Object.getPrototypeOf(this)) as this;
-    Object.assign(copy, this, { status });
-    Object.defineProperty(copy, 'message', { value: this.message, writable: true, configurable: true });
-    Object.defineProperty(copy, 'stack', { value: this.stack, writable: true, configurable: true });
-    return copy;
+    return copyWith(this, { status });
   }
 
-  /** The wire body: only `error` and `error_description`, the latter in the RFC 6749 character set. */
-  toJSON(): { error: string; error_description?: string } {
+  /**
+   * Adds machine-readable members to the body, so that a client decides on them and never on the description's
+   * prose (the device API's `invalid_binding_code` says `attempts_left` and `status`). Only for the service's own
+   * APIs: the OAuth and CIBA endpoints answer `error` and `error_description` alone (CIBA Core §13).
+   */
+  withFields(fields: ErrorFields): this {
+    return copyWith(this, { fields: { ...this.fields, ...fields } });
+  }
+
+  /**
+   * The wire body: `error`, `error_description` in the RFC 6749 character set, then any extra fields (never over the
+   * first two).
+   */
+  toJSON(): { error: string; error_description?: string } & Record<string, unknown> {
     const description = sanitizeDescription(this.message);
-    return description ? { error: this.error, error_description: description } : { error: this.error };
+    const { error: _error, error_description: _description, ...fields } = this.fields;
+    return description
+      ? { error: this.error, error_description: description, ...fields }
+      : { error: this.error, ...fields };
   }
 }
+
+/** The same error (class, message, stack) with another status or body fields. */
+const copyWith = <E extends WireError>(
+  error: E,
+  changes: { status?: number; fields?: Readonly<Record<string, unknown>> },
+): E => {
+  const copy = Object.create(Object.getPrototypeOf(error)) as E;
+  Object.assign(copy, error, changes);
+  Object.defineProperty(copy, 'message', { value: error.message, writable: true, configurable: true });
+  Object.defineProperty(copy, 'stack', { value: error.stack, writable: true, configurable: true });
+  return copy;
+};
 
 /** A class of wire error, as endpoints name the one their validation failures become. */
 export type WireErrorClass = new (description: string, options?: WireErrorOptions) => WireError;

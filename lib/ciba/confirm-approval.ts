@@ -102,7 +102,7 @@ const countMismatch = async (
   if (left > 0) {
     throw new InvalidBindingCode(
       `the code does not match the one shown on the other screen; ${left} attempt${left === 1 ? '' : 's'} left`,
-    );
+    ).withFields({ attempts_left: left, status: 'pending' });
   }
   const denied = await deps.decisions.decide(
     txn,
@@ -123,7 +123,9 @@ const countMismatch = async (
       deps.logger.error('callback of a denial could not be started', { txn, error }),
     );
   }
+  // `status` as a deny answers it, so the device shows the outcome without reading the description; absent when
+  // another decision got there first (the request is no longer pending either way).
   throw new InvalidBindingCode(
     `the code does not match the one shown on the other screen; the request was denied after ${BINDING_CODE_MAX_ATTEMPTS} wrong codes`,
-  );
+  ).withFields(denied === 'conflict' ? { attempts_left: 0 } : { attempts_left: 0, status: 'denied' });
 };

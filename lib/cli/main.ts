@@ -34,8 +34,16 @@ export const buildProgram = (ctx: CliContext = nodeContext()): Command => {
   registerAuthorize(program, ctx);
   registerDevice(program, ctx);
   registerSmoke(program, ctx);
+  // The ids the service makes (txn, device_id, client_id: base64url) start with '-' one time in 64: a command that
+  // takes one reads such an argument as the value it is, not as an unknown option. An unknown `--option` is still
+  // refused (the action wrapper), and one in excess of the arguments by commander.
+  for (const cmd of allCommands(program)) {
+    if (cmd.registeredArguments.some((a) => ID_ARGUMENTS.has(a.name()))) cmd.allowUnknownOption();
+  }
   return program;
 };
+
+const ID_ARGUMENTS = new Set(['txn', 'client_id', 'device_id', 'id']);
 
 /** Runs `ciba` with user arguments (no `node` and script name) and returns the exit code. */
 export const runCli = async (args: string[], ctx: CliContext = nodeContext()): Promise<number> => {

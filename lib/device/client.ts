@@ -1,6 +1,7 @@
 import type { DeviceTransaction } from '../model.ts';
 import { createDpopProof } from './dpop.ts';
 import { DeviceApiError, deviceApiErrorFrom } from './errors.ts';
+import { type DeviceEvent, type DeviceEventsOptions, followDeviceEvents } from './events.ts';
 import type { DeviceKey } from './key.ts';
 
 /** A pending CIBA transaction as the device sees it (docs/device-api.md). */
@@ -96,13 +97,38 @@ export class DeviceClient {
     const body: Record<string, unknown> = { ticket: options.ticket };
     if (options.name !== undefined) body['name'] = options.name;
     if (options.push !== undefined) body['push'] = options.push;
-    return this.#call<{ device_id: string }>('POST', '/device/enrollments', body);
+    return this.#call<{ device_id: string }>('POST', '/device/enrollments', { body });
   }
 
   /** The user's pending transactions, newest first. */
-  async pending(): Promise<Transaction[]> {
-    const answer = await this.#call<{ transactions?: Transaction[] }>('GET', '/device/transactions');
+  async pending(options: { signal?: AbortSignal } = {}): Promise<Transaction[]> {
+    const answer = await this.#call<{ transactions?: Transaction[] }>('GET', '/device/transactions', {
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     return answer.transactions ?? [];
+  }
+
+  /**
+   * Follows this device's requests as they arrive: the service's event stream (`GET {issuer}/device/events`, each
+   * connection with a fresh DPoP proof), reconnected with backoff, and polling of `pending()` beside it; where the
+   * service has no stream (AWS answers 404) polling alone. Works in browsers and Node. Leave the `for await` loop
+   * or abort `signal` to stop.
+   *
+   * ```ts
+   * for await (const event of device.events()) {
+   *   if (event.type === 'transaction') show(await device.get(event.txn));
+   *   if (event.type === 'pending') showAll(event.transactions);
+   * }
+   * ```
+   */
+  events(options: DeviceEventsOptions = {}): AsyncGenerator<DeviceEvent, void, undefined> {
+    return followDeviceEvents(
+      {
+        openStream: (signal) => this.#send('GET', '/device/events', { signal, accept: 'text/event-stream' }),
+        pending: (signal) => this.pending({ signal }),
+      },
+      options,
+    );
   }
 
   /** The consent details of one transaction. */
@@ -118,9 +144,9 @@ export class DeviceClient {
     const body: Record<string, unknown> = { decision };
     if (options.bindingCode !== undefined) body['binding_code'] = options.bindingCode;
     if (options.webauthn !== undefined) body['webauthn'] = options.webauthn;
-    return this.#call<DecisionResult>('POST', `/device/transactions/${encodeURIComponent(txn)}`, body, {
-      txn,
-      decision,
+    return this.#call<DecisionResult>('POST', `/device/transactions/${encodeURIComponent(txn)}`, {
+      body,
+      extraClaims: { txn, decision },
     });
   }
 
@@ -131,12 +157,12 @@ export class DeviceClient {
 
   /** Replaces the device's push channel (for example a Web Push subscription made after enrollment). */
   async setPush(push: DevicePushRegistration): Promise<{ push: { type: string } }> {
-    return this.#call('PUT', '/device/push', { push });
+    return this.#call('PUT', '/device/push', { body: { push } });
   }
 
   /** WebAuthn creation options (JSON) for registering this device's passkey (and confirming with the current one). */
   async passkeyRegistrationOptions(): Promise<PasskeyRegistrationOptions> {
-    return this.#call('POST', '/device/passkey/registration-options', {});
+    return this.#call('POST', '/device/passkey/registration-options', { body: {} });
   }
 
   /**
@@ -146,37 +172,16 @@ export class DeviceClient {
    */
   async registerPasskey(response: unknown, options: { assertion?: unknown } = {}): Promise<{ credential_id: string }> {
     return this.#call('POST', '/device/passkey', {
-      response,
-      ...(options.assertion !== undefined ? { assertion: options.assertion } : {}),
+      body: { response, ...(options.assertion !== undefined ? { assertion: options.assertion } : {}) },
     });
   }
 
   async #call<T>(
     method: 'GET' | 'POST' | 'PUT',
     path: string,
-    body?: unknown,
-    extraClaims?: Record<string, unknown>,
+    request: { body?: unknown; extraClaims?: Record<string, unknown>; signal?: AbortSignal } = {},
   ): Promise<T> {
-    const url = `${this.issuer}${path}`;
-    const proof = await createDpopProof(
-      this.key,
-      extraClaims ? { htm: method, htu: url, extraClaims } : { htm: method, htu: url },
-    );
-    const headers: Record<string, string> = { accept: 'application/json', dpop: proof };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let response: Response;
-    try {
-      response = await this.#fetch(url, {
-        method,
-        headers,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        redirect: 'manual',
-      });
-    } catch (cause) {
-      const e = new DeviceApiError(0, 'network_error', `${method} ${url}: ${(cause as Error).message}`);
-      (e as { cause?: unknown }).cause = cause;
-      throw e;
-    }
+    const response = await this.#send(method, path, request);
     const text = await response.text();
     let parsed: unknown;
     try {
@@ -189,5 +194,36 @@ export class DeviceClient {
       throw new DeviceApiError(response.status, 'unexpected_response', `${method} ${path}: expected a JSON object`);
     }
     return parsed as T;
+  }
+
+  /** One request signed with a fresh DPoP proof; a failure to reach the service is `network_error` (status 0). */
+  async #send(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    request: { body?: unknown; extraClaims?: Record<string, unknown>; signal?: AbortSignal; accept?: string },
+  ): Promise<Response> {
+    const { body, extraClaims, signal } = request;
+    const url = `${this.issuer}${path}`;
+    const proof = await createDpopProof(
+      this.key,
+      extraClaims ? { htm: method, htu: url, extraClaims } : { htm: method, htu: url },
+    );
+    const headers: Record<string, string> = { accept: request.accept ?? 'application/json', dpop: proof };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    try {
+      return await this.#fetch(url, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(signal ? { signal } : {}),
+        redirect: 'manual',
+        // A stream is never served from a cache (the API's answers say no-store themselves).
+        ...(request.accept === 'text/event-stream' ? { cache: 'no-store' as const } : {}),
+      });
+    } catch (cause) {
+      const e = new DeviceApiError(0, 'network_error', `${method} ${url}: ${(cause as Error).message}`);
+      (e as { cause?: unknown }).cause = cause;
+      throw e;
+    }
   }
 }

@@ -1,9 +1,11 @@
 import * as wire from '../errors.ts';
 
 /**
- * Typed errors of the device API. The service answers `{error, error_description}`; each known `error`
- * code has its own subclass so that callers can `instanceof` instead of comparing strings. The codes are the
- * service's own classes' (lib/errors.ts): one spelling of each, and every device error is a `WireError`.
+ * Typed errors of the device API. The service answers `{error, error_description}`, and for some codes
+ * machine-readable members beside them; each known `error` code has its own subclass so that callers can
+ * `instanceof` instead of comparing strings, and decide on those members, never on the description (prose for people).
+ * The codes are the service's own classes' (lib/errors.ts): one spelling of each, and every device error is a
+ * `WireError`.
  */
 export class DeviceApiError extends wire.WireError {
   override readonly name: string = 'DeviceApiError';
@@ -14,9 +16,12 @@ export class DeviceApiError extends wire.WireError {
     /** HTTP status of the answer (0 when the request did not reach the service). */
     status: number,
     error: string,
+    /** Text for people: show it, never match on it. */
     description?: string,
+    /** The answer's other members (`attempts_left`, `status`, ...): what the service says beyond the code. */
+    fields: Readonly<Record<string, unknown>> = {},
   ) {
-    super(description ? `${error}: ${description}` : error, { status });
+    super(description ? `${error}: ${description}` : error, { status, fields });
     this.error = error;
     if (description !== undefined) this.description = description;
   }
@@ -40,6 +45,18 @@ export class RequestNotPending extends DeviceApiError {
 /** 400 `invalid_binding_code`: the typed code does not match; counted, and the last allowed mistake denies the request. */
 export class InvalidBindingCode extends DeviceApiError {
   override readonly name = 'InvalidBindingCode';
+
+  /** Wrong codes the request still takes (`attempts_left`); 0 once none are left. Undefined if the service did not say. */
+  get attemptsLeft(): number | undefined {
+    const left = this.fields['attempts_left'];
+    return typeof left === 'number' ? left : undefined;
+  }
+
+  /** The request's status after this mistake (`status`): `denied` when it was the last allowed one. */
+  get requestStatus(): 'pending' | 'denied' | undefined {
+    const status = this.fields['status'];
+    return status === 'pending' || status === 'denied' ? status : undefined;
+  }
 }
 
 /**
@@ -74,6 +91,7 @@ export const deviceApiErrorFrom = (status: number, body: unknown): DeviceApiErro
       : error === 'unexpected_response'
         ? `HTTP ${status}`
         : undefined;
+  const { error: _error, error_description: _description, ...fields } = b;
   const Ctor = BY_CODE[error] ?? DeviceApiError;
-  return new Ctor(status, error, description);
+  return new Ctor(status, error, description, fields);
 };

@@ -24,4 +24,11 @@ export {
   UserVerificationFailed,
   UserVerificationRequired,
 } from './errors.ts';
+export {
+  type ConnectionEvent,
+  type DeviceEvent,
+  type DeviceEventSource,
+  type DeviceEventsOptions,
+  followDeviceEvents,
+} from './events.ts';
 export { DeviceKey, type PrivateEcJwk, type PublicEcJwk } from './key.ts';

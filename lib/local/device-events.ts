@@ -21,7 +21,7 @@ export const deviceEvents =
     const match = EVENTS_PATH.exec(url.pathname);
     if (!match || !isValidTenantId(match[1]!)) return false;
     const tenantId = match[1]!;
-    const fail = (status: number, body: Record<string, string>, headers: Record<string, string> = {}) => {
+    const fail = (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}) => {
       res.writeHead(status, {
         'Content-Type': 'application/json',
         'Cache-Control': 'no-store',

@@ -3,13 +3,29 @@
  * reusing lib/device) bundled by esbuild, the stylesheet and SVG icon copied, PNG icons rasterized. Output:
  * lib/web/dist/ (gitignored), served by functions/web; the CDK bundling copies it next to the web function.
  */
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 
 export const WEB_SOURCE_DIR = fileURLToPath(new URL('./browser/', import.meta.url));
 export const WEB_DIST_DIR = fileURLToPath(new URL('./dist/', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** What a build was made from: every file esbuild read, and this file (the icons), with a hash of their contents. */
+const STAMP = '.build-inputs.json';
+const BUILD_FILE = fileURLToPath(import.meta.url);
+
+/** A hash of the files' contents, or undefined when one of them is gone. */
+const hashOf = async (files: string[]): Promise<string | undefined> => {
+  const hash = createHash('sha256');
+  for (const file of [...files].sort()) {
+    const content = await readFile(resolve(ROOT, file)).catch(() => undefined);
+    if (content === undefined) return undefined;
+    hash.update(file).update('\0').update(content).update('\0');
+  }
+  return hash.digest('base64url');
+};
 
 export const buildWebAssets = async (options: { outDir?: string; minify?: boolean } = {}): Promise<string> => {
   const outDir = options.outDir ?? WEB_DIST_DIR;
@@ -25,14 +41,29 @@ export const buildWebAssets = async (options: { outDir?: string; minify?: boolea
     legalComments: 'none' as const,
     logLevel: 'warning' as const,
   };
-  await build({
+  const inputs = new Set<string>([
+    relative(ROOT, BUILD_FILE),
+    relative(ROOT, join(WEB_SOURCE_DIR, 'style.css')),
+    relative(ROOT, join(WEB_SOURCE_DIR, 'icon.svg')),
+  ]);
+  const read = (metafile: { inputs: Record<string, unknown> } | undefined) => {
+    for (const input of Object.keys(metafile?.inputs ?? {})) inputs.add(relative(ROOT, resolve(input)));
+  };
+  const bundle = await build({
     ...common,
-    entryPoints: [join(WEB_SOURCE_DIR, 'authenticator.ts'), join(WEB_SOURCE_DIR, 'console.ts')],
+    metafile: true,
+    // authenticator.js from its modules (lib/web/browser/authenticator/), console.js from console.ts.
+    entryPoints: [
+      { in: join(WEB_SOURCE_DIR, 'authenticator', 'main.ts'), out: 'authenticator' },
+      { in: join(WEB_SOURCE_DIR, 'console.ts'), out: 'console' },
+    ],
     outdir: outDir,
     format: 'esm',
   });
-  await build({
+  read(bundle.metafile);
+  const worker = await build({
     ...common,
+    metafile: true,
     entryPoints: [join(WEB_SOURCE_DIR, 'sw.ts')],
     outfile: join(outDir, 'sw.js'),
     format: 'iife',
@@ -41,14 +72,30 @@ export const buildWebAssets = async (options: { outDir?: string; minify?: boolea
   await copyFile(join(WEB_SOURCE_DIR, 'icon.svg'), join(outDir, 'icon.svg'));
   await writeFile(join(outDir, 'icon-192.png'), iconPng(192));
   await writeFile(join(outDir, 'icon-512.png'), iconPng(512));
+  read(worker.metafile);
+  const files = [...inputs];
+  await writeFile(join(outDir, STAMP), JSON.stringify({ files, hash: await hashOf(files) }));
   return outDir;
 };
 
+/** Whether lib/web/dist was built from the sources as they are now (every input unchanged). */
+export const webAssetsCurrent = async (outDir = WEB_DIST_DIR): Promise<boolean> => {
+  try {
+    const stamp = JSON.parse(await readFile(join(outDir, STAMP), 'utf8')) as { files?: unknown; hash?: unknown };
+    if (!Array.isArray(stamp.files) || typeof stamp.hash !== 'string') return false;
+    return (await hashOf(stamp.files.map(String))) === stamp.hash;
+  } catch {
+    return false;
+  }
+};
+
 /**
- * Local start: builds the assets (fast) so `npm start` always serves the current sources. Without esbuild (an
- * install without devDependencies) an existing build is used as it is.
+ * Local start: builds the assets when a source changed since the last build (a rebuild takes seconds on a busy
+ * machine, a check of the inputs milliseconds), so `npm start` always serves the current sources. Without esbuild
+ * (an install without devDependencies) an existing build is used as it is.
  */
 export const ensureWebAssets = async (warn: (message: string) => void): Promise<void> => {
+  if (await webAssetsCurrent()) return;
   try {
     await buildWebAssets();
   } catch (error) {

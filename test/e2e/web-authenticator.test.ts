@@ -66,9 +66,15 @@ describe('the web authenticator and the operator console in Chromium', { timeout
   /** A fresh browser profile, enrolled as alice's authenticator by opening the admin API's enrollment URI. */
   const enrolledPage = async (
     fx: TenantFixture,
-    options: { origin?: string; viewport?: { width: number; height: number } } = {},
+    options: {
+      origin?: string;
+      viewport?: { width: number; height: number };
+      /** Before the page opens (network routes). */
+      prepare?: (context: BrowserContext) => Promise<void>;
+    } = {},
   ): Promise<{ context: BrowserContext; page: Page }> => {
     const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 900 } });
+    await options.prepare?.(context);
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
@@ -202,8 +208,9 @@ describe('the web authenticator and the operator console in Chromium', { timeout
     await context.close();
   });
 
-  it('binding-code confirmation: the message is withheld, a wrong code is refused and counted, the right one works', async () => {
-    const fx = await createTenantFixture(svc, 'web-code', { binding_code_confirmation: true });
+  /** A request for alice on a binding-code tenant, shown at 360 px: its code field waits for input. */
+  const codeRequest = async (tenant: string) => {
+    const fx = await createTenantFixture(svc, tenant, { binding_code_confirmation: true });
     const { context, page } = await enrolledPage(fx, { viewport: { width: 360, height: 780 } });
     const config = await oidc(fx);
     const ack = await client.initiateBackchannelAuthentication(config, {
@@ -214,6 +221,11 @@ describe('the web authenticator and the operator console in Chromium', { timeout
     const card = requestCard(page, 'Test Console');
     const code = card.getByLabel('Type the code shown on the other screen');
     await code.waitFor({ timeout: 10_000 });
+    return { fx, context, page, config, ack, card, code };
+  };
+
+  it('binding-code confirmation: the message is withheld, a wrong code is refused and counted, the right one works', async () => {
+    const { fx, context, page, config, ack, card, code } = await codeRequest('web-code');
     expect(await card.getByText('4F-22').count()).toBe(0);
 
     await code.fill('7K-31');
@@ -269,6 +281,61 @@ describe('the web authenticator and the operator console in Chromium', { timeout
     expect(await credentials(second)).toHaveLength(1);
     await page.getByRole('button', { name: 'Replace passkey' }).waitFor();
     expect(await approveOnPage(fx, page)).toBe(ACR_PASSKEY);
+    await context.close();
+  });
+
+  it('binding-code confirmation: the third wrong code shows the denial the service reports', async () => {
+    const { context, page, config, ack, card, code } = await codeRequest('web-code-denied');
+    for (const [wrong, left] of [
+      ['7K-31', '2 attempts left'],
+      ['7K-32', '1 attempt left'],
+    ]) {
+      await code.fill(wrong!);
+      await card.getByRole('button', { name: 'Approve', exact: true }).click();
+      await card.getByText(left!, { exact: false }).waitFor(SHOWN);
+    }
+    await code.fill('7K-33');
+    await card.getByRole('button', { name: 'Approve', exact: true }).click();
+    await page.getByRole('heading', { name: 'Denied' }).waitFor(SHOWN);
+    await page.getByText('Denied: too many wrong codes.', { exact: false }).waitFor();
+    await expect(client.pollBackchannelAuthenticationGrant(config, ack)).rejects.toMatchObject({
+      error: 'access_denied',
+    });
+    await context.close();
+  });
+
+  it('where the service has no event stream (404, as in AWS) the page polls, says so, and still shows requests', async () => {
+    const fx = await createTenantFixture(svc, 'web-poll');
+    let streamAsks = 0;
+    const { context, page } = await enrolledPage(fx, {
+      prepare: async (browserContext) => {
+        await browserContext.route('**/device/events', (route) => {
+          streamAsks++;
+          return route.fulfill({ status: 404, contentType: 'application/json', body: '{"message":"Not Found"}' });
+        });
+      },
+    });
+    await page.getByText('Checking every 3 s').waitFor(SHOWN);
+    const config = await oidc(fx);
+    await client.initiateBackchannelAuthentication(config, {
+      scope: 'openid',
+      login_hint: 'alice',
+      binding_message: 'Polled 7Q',
+    });
+    await requestCard(page, 'Test Console').getByText('Polled 7Q').waitFor({ timeout: 15_000 });
+    expect(streamAsks).toBe(1);
+    await context.close();
+  });
+
+  it('Replace passkey opens the replacement also while the notifications offer is shown', async () => {
+    const fx = await createTenantFixture(svc, 'web-passkey-push', {
+      user_verification: 'passkey',
+      web_push: { subject: 'mailto:ops@example.com' },
+    });
+    const { context, page } = await passkeyPage(fx);
+    await page.getByRole('heading', { name: 'Get notified' }).waitFor(SHOWN);
+    await page.getByRole('button', { name: 'Replace passkey' }).click();
+    await page.getByRole('button', { name: 'Confirm with current passkey' }).waitFor(SHOWN);
     await context.close();
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AccessDenied,
+  InvalidBindingCode,
   InvalidClient,
   InvalidRequest,
   NotFound,
@@ -63,6 +64,23 @@ describe('wire errors', () => {
     expect(at400).toMatchObject({ error: 'access_denied', status: 400, message: 'no' });
     expect(at400).toBeInstanceOf(AccessDenied);
     expect(denied.status).toBe(403);
+  });
+
+  it('adds machine-readable fields after error and error_description, kept through a status override', () => {
+    const error = new InvalidBindingCode('wrong code').withFields({ attempts_left: 2 });
+    const body = error.withStatus(409).withFields({ status: 'pending' }).toJSON();
+    expect(body).toEqual({
+      error: 'invalid_binding_code',
+      error_description: 'wrong code',
+      attempts_left: 2,
+      status: 'pending',
+    });
+    expect(Object.keys(body).slice(0, 2)).toEqual(['error', 'error_description']);
+  });
+
+  it('never lets a field replace error or error_description', () => {
+    const error = new InvalidRequest('real').withFields({ error: 'other', error_description: 'fake' });
+    expect(error.toJSON()).toEqual({ error: 'invalid_request', error_description: 'real' });
   });
 
   it('adds WWW-Authenticate to invalid_client only when Basic was used', () => {

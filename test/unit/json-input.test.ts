@@ -91,6 +91,7 @@ const ALLOWED_JSON_PARSE: Record<string, string> = {
   'lib/ciba/passkey.ts': "clientDataJSON's challenge (only compared; the WebAuthn library verifies the response)",
   'lib/oauth/mtls.ts': 'a quoted subjectAltName value of a TLS client certificate',
   'lib/local/state-file.ts': "local mode's own state file (.data/local.json), written by npm start",
+  'lib/web/build.ts': "the web build's own stamp (.build-inputs.json), written by the previous build",
   'lib/local/store-owner.ts': "local mode's own running.json, written by the service that holds the store",
   'functions/tenant-provisioner/settings.ts': "a Web Push secret in the deployment's Secrets Manager (custom resource)",
   'functions/push-platforms/handler.ts': 'a Secrets Manager secret of the deployment (custom resource)',

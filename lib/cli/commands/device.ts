@@ -143,6 +143,30 @@ const waitSecondsOf = (value: string | boolean | undefined): number =>
 
 const timeLeft = (ctx: CliContext, t: Transaction): string => formatDuration(t.expires_at - ctx.now() / 1000);
 
+/** `--wait` without a number. */
+const DEFAULT_WAIT_SECONDS = 60;
+
+/**
+ * The pending requests once there is at least one, within `seconds`: follows the service's event stream (polling
+ * where it has none, as in AWS) through the device SDK, so a script can wait for the request it just started.
+ */
+export const waitForPending = async (client: DeviceClient, seconds: number): Promise<Transaction[]> => {
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), seconds * 1000);
+  try {
+    for await (const event of client.events({ signal: stop.signal })) {
+      if (event.type === 'pending' && event.transactions.length > 0) return event.transactions;
+      if (event.type === 'transaction') {
+        const list = await client.pending();
+        if (list.length > 0) return list;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  throw new CliError('no_pending_request', `no request arrived within ${seconds} s`);
+};
+
 /**
  * `user_verification_required`: the tenant asks for a passkey (WebAuthn user verification), which a terminal cannot
  * provide. Says what to do instead: approve in the web authenticator, whose passkey is registered (or replaced, with
@@ -207,9 +231,15 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
   device
     .command('pending')
     .description('list the pending requests for this device')
+    .option(
+      '--wait [seconds]',
+      `wait until a request is pending (up to ${DEFAULT_WAIT_SECONDS} s, or the seconds given), following the service's event stream`,
+    )
     .action(
-      action(ctx, async ({ g, cmd }) => {
-        const list = await (await openDevice(ctx, g, cmd)).pending();
+      action<{ wait?: string | true }>(ctx, async ({ g, cmd, opts }) => {
+        const wait = opts.wait === true ? DEFAULT_WAIT_SECONDS : opts.wait && parsePositiveInt(opts.wait);
+        const client = await openDevice(ctx, g, cmd);
+        const list = wait ? await waitForPending(client, wait) : await client.pending();
         if (g.json) return printJson(ctx, { transactions: list });
         if (list.length === 0) return void ctx.stdout('no pending requests\n');
         printTable(

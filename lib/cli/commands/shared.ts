@@ -63,6 +63,10 @@ export const action =
     let g: Globals | undefined;
     try {
       g = await globalsOf(cmd, ctx);
+      // Commands that take service-made ids let unknown options through as values (lib/cli/main.ts): an id is
+      // never `--anything`.
+      const unknown = (cmd.processedArgs as unknown[]).find((a) => typeof a === 'string' && a.startsWith('--'));
+      if (unknown !== undefined) throw new CliError('invalid_option', `unknown option '${unknown}'`);
       const code = await fn({ args: cmd.processedArgs as string[], opts: cmd.opts() as O, g, cmd });
       ctx.exitCode = typeof code === 'number' ? code : 0;
     } catch (e) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bindingCodeAttemptsLeft, bindingCodeMatches, normalizeBindingCode } from '../../../lib/ciba/binding-code.ts';
 import { confirmApproval } from '../../../lib/ciba/confirm-approval.ts';
 import { relyingPartyOf } from '../../../lib/ciba/passkey.ts';
+import type { WireError } from '../../../lib/errors.ts';
 import { silentLogger } from '../../../lib/logging.ts';
 import {
   type AuthRequest,
@@ -58,7 +59,7 @@ const fakeDeps = (request: AuthRequest) => {
     scheduler: { schedule: async () => {} },
   };
   const current = async () => (await store.requests.get(request.txn))!;
-  return { deps, events, decisions, current };
+  return { deps, events, decisions, current, store };
 };
 
 describe('confirmApproval with binding-code confirmation', () => {
@@ -81,6 +82,13 @@ describe('confirmApproval with binding-code confirmation', () => {
       deliveryMode: 'poll',
       expiresAt: 2_000_000,
     }) as AuthRequest;
+  const refusal = (answer: Promise<unknown>): Promise<WireError> =>
+    answer.then(
+      () => {
+        throw new Error('expected a refusal');
+      },
+      (error: WireError) => error,
+    );
   const confirm = (deps: Parameters<typeof confirmApproval>[0], bindingCode: string | undefined) =>
     confirmApproval(deps, { device, txn: 'x'.repeat(22), context, bindingCode, webauthn: undefined, proof: 'jws' });
 
@@ -99,13 +107,34 @@ describe('confirmApproval with binding-code confirmation', () => {
   it('counts each wrong code and denies the request at the third, with an event and the reason as evidence', async () => {
     const { deps, events, decisions, current } = fakeDeps(newRequest());
     await expect(confirm(deps, 'AA-11')).rejects.toMatchObject({ error: 'invalid_binding_code', status: 400 });
-    await expect(confirm(deps, 'AA-11')).rejects.toThrow(/1 attempt left/);
+    const second = await refusal(confirm(deps, 'AA-11'));
+    expect(second.message).toMatch(/1 attempt left/);
+    // Machine-readable, so that no device has to read the description.
+    expect(second.toJSON()).toMatchObject({ attempts_left: 1, status: 'pending' });
     expect((await current()).status).toBe('pending');
-    await expect(confirm(deps, 'AA-11')).rejects.toThrow(/denied after 3 wrong codes/);
+    const third = await refusal(confirm(deps, 'AA-11'));
+    expect(third.message).toMatch(/denied after 3 wrong codes/);
+    expect(third.toJSON()).toMatchObject({ error: 'invalid_binding_code', attempts_left: 0, status: 'denied' });
     expect((await current()).status).toBe('denied');
     expect(decisions).toHaveLength(1);
     expect(decisions[0]!.evidence).toMatchObject({ decision: 'deny', deviceId: 'd', reason: '3 wrong binding codes' });
     expect(events.map((e) => [e.type, e.detail.status])).toEqual([['CIBA Request Decided', 'denied']]);
+  });
+
+  it('does not claim the denial when another decision landed between the third wrong code and its denial', async () => {
+    const request = newRequest();
+    request.bindingCodeAttempts = 2;
+    const { deps, decisions, store } = fakeDeps(request);
+    const count = store.decisions.countBindingCodeMismatch;
+    store.decisions.countBindingCodeMismatch = async (...args) => {
+      const counted = await count(...args);
+      store.state.requests.get(request.txn)!.status = 'approved'; // another device approved meanwhile
+      return counted;
+    };
+    const error = await refusal(confirm(deps, 'AA-11'));
+    expect(error.toJSON()).toMatchObject({ error: 'invalid_binding_code', attempts_left: 0 });
+    expect(error.toJSON()).not.toHaveProperty('status');
+    expect(decisions).toHaveLength(0);
   });
 
   it('does not ask for a code on tenants without confirmation or requests without a message', async () => {

@@ -99,6 +99,21 @@ describe('admin commands', () => {
       'DELETE /admin/tenants/demo/users/alice/devices/d1',
     );
     await close?.();
+    // Service-made ids start with '-' one time in 64: still an id, not an unknown option.
+    const dashed = await run(
+      ['user', 'revoke-device', 'alice', '-aLmCXJEwgvpTdvjA9a_LRaT0q0MCM05IppWYSJkwo4'],
+      handler,
+    );
+    expect(dashed.code).toBe(0);
+    expect(`${dashed.requests[0]?.method} ${dashed.requests[0]?.url}`).toBe(
+      'DELETE /admin/tenants/demo/users/alice/devices/-aLmCXJEwgvpTdvjA9a_LRaT0q0MCM05IppWYSJkwo4',
+    );
+    await close?.();
+    const mistyped = await run(['user', 'revoke-device', '--forse', 'alice'], handler);
+    expect(mistyped.code).toBe(1);
+    expect(mistyped.stderr).toContain("unknown option '--forse'");
+    expect(mistyped.requests).toEqual([]);
+    await close?.();
     const erased = await run(['user', 'delete', 'alice'], handler);
     expect(erased.code).toBe(0);
     expect(`${erased.requests[0]?.method} ${erased.requests[0]?.url}`).toBe('DELETE /admin/tenants/demo/users/alice');

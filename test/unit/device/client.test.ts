@@ -4,6 +4,7 @@ import {
   DeviceApiError,
   DeviceClient,
   DeviceKey,
+  InvalidBindingCode,
   InvalidDpopProof,
   NotFound,
   RequestNotPending,
@@ -104,6 +105,27 @@ describe('DeviceClient', () => {
     const e = await client.decide('tx-1', 'deny').catch((x: unknown) => x);
     expect(e).toBeInstanceOf(Ctor);
     expect(e).toMatchObject({ status, error, description: 'why' });
+  });
+
+  it('carries the machine-readable members of an error body, typed for invalid_binding_code', async () => {
+    const body = { error: 'invalid_binding_code', error_description: 'any words', attempts_left: 0, status: 'denied' };
+    const { client } = await setup(() => ({ status: 400, body }));
+    const e = await client.decide('tx-1', 'approve', { bindingCode: 'x' }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InvalidBindingCode);
+    expect(e).toMatchObject({
+      fields: { attempts_left: 0, status: 'denied' },
+      attemptsLeft: 0,
+      requestStatus: 'denied',
+    });
+  });
+
+  it('leaves the typed members undefined when an older service answers with prose only', async () => {
+    const body = { error: 'invalid_binding_code', error_description: 'the request was denied' };
+    const { client } = await setup(() => ({ status: 400, body }));
+    const e = (await client.decide('tx-1', 'approve').catch((x: unknown) => x)) as InvalidBindingCode;
+    expect(e.fields).toEqual({});
+    expect(e.attemptsLeft).toBeUndefined();
+    expect(e.requestStatus).toBeUndefined();
   });
 
   it('reports a non-JSON failure as unexpected_response with the status', async () => {

@@ -1,20 +1,5 @@
-import { h } from './dom.ts';
-
-/** Scopes in plain words (OIDC Core §5.4 and offline_access). `openid` is the sign-in itself. */
-const SCOPE_WORDS: Record<string, string> = {
-  openid: 'Confirm that it is you',
-  profile: 'Your name and basic profile',
-  email: 'Your email address',
-  phone: 'Your phone number',
-  address: 'Your postal address',
-  offline_access: 'Stay signed in after you close it',
-};
-
-export const describeScopes = (scope: string): string[] =>
-  scope
-    .split(/\s+/)
-    .filter(Boolean)
-    .map((s) => SCOPE_WORDS[s] ?? `Access: ${s}`);
+/** Rich authorization details (RFC 9396) as readable blocks: DOM only, every value as text. */
+import { h } from '../../dom.ts';
 
 const humanize = (key: string): string => {
   const words = key
@@ -85,29 +70,3 @@ export const renderAuthorizationDetails = (details: unknown[]): HTMLElement =>
       );
     }),
   );
-
-/** A short name for this browser, used as the device name at enrollment ("Chrome on Android"). */
-export const browserDeviceName = (): string => {
-  const ua = navigator.userAgent;
-  const browser = /Edg\//.test(ua)
-    ? 'Edge'
-    : /Firefox\//.test(ua)
-      ? 'Firefox'
-      : /Chrome\//.test(ua)
-        ? 'Chrome'
-        : /Safari\//.test(ua)
-          ? 'Safari'
-          : 'Browser';
-  const os = /Android/.test(ua)
-    ? 'Android'
-    : /iPhone|iPad/.test(ua)
-      ? 'iOS'
-      : /Mac OS X/.test(ua)
-        ? 'macOS'
-        : /Windows/.test(ua)
-          ? 'Windows'
-          : /Linux/.test(ua)
-            ? 'Linux'
-            : 'this device';
-  return `${browser} on ${os}`;
-};
