@@ -9,7 +9,7 @@
 /** The core: the operations and the contract they share (records, errors, events, ports, shared helpers). */
 const CORE = [
   '^lib/(ciba|oauth|admin)/',
-  '^lib/(model|errors|events|persistence|ports|crypto|json-input|validation|cache|logging|private-file)[.]ts$',
+  '^lib/(model|errors|events|persistence|ports|keyset|display-string|crypto|json-input|validation|cache|logging|private-file)[.]ts$',
 ];
 
 /** Local mode and the CLI are roots: they assemble the rest, and only they import local mode. */

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Annotations, type App, Tags } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { ServiceStack } from './service-stack.ts';
+import { ServiceStack, THROTTLE_DEFAULTS, type ThrottleConfig } from './service-stack.ts';
 import { StatefulStack } from './stateful-stack.ts';
 import { parseTenantsFile } from './tenants.ts';
 
@@ -10,9 +10,13 @@ import { parseTenantsFile } from './tenants.ts';
  * Context keys (cdk.json or `-c key=value`); every one is optional.
  * - `ciba:prefix`: names this deployment (stack names, bus, aliases, SNS apps); default `ciba`.
  * - `ciba:tenants`: the tenants file; default `infra/tenants.json`, else the example file (with a warning).
- * - `ciba:domainName`, `ciba:certificateArn`: custom domain; `ciba:truststoreUri` (`s3://bucket/key`) and
- *   `ciba:truststoreVersion` add mutual TLS.
- * - `ciba:throttleRate`, `ciba:throttleBurst`: stage throttling (requests/s); default 100 and 200.
+ * - `ciba:domainName`, `ciba:certificateArn`: custom domain (never asks for a client certificate).
+ * - `ciba:mtlsDomainName`, `ciba:mtlsCertificateArn`, `ciba:truststoreUri` (`s3://bucket/key`), `ciba:truststoreVersion`,
+ *   `ciba:mtlsOwnershipCertificateArn`: the second custom domain, for mutual-TLS clients (`mtls_endpoint_aliases`).
+ * - `ciba:throttles`: JSON `{"<function or default>": {"rate": n, "burst": n}}`, per route of the group (requests/s);
+ *   `THROTTLE_DEFAULTS` otherwise. `ciba:throttleRate`, `ciba:throttleBurst` (older): the default group's.
+ * - `ciba:legacyKeys`: `keep` keeps the per-tenant KMS keys of deployments before keysets in the template for the
+ *   deployment that upgrades (docs/deploy.md "Upgrading").
  * - `ciba:alarmTopicArn`: SNS topic for alarm notifications.
  * - `ciba:console`: `true` lets the web function serve the operator console (it then gets bc-authorize's and
  *   token's permissions); tenants opt in with `console_client_id`. Off by default.
@@ -25,6 +29,39 @@ export interface CibaApp {
 }
 
 const PREFIX = /^[a-z][a-z0-9-]{0,20}$/;
+
+/** `ciba:throttles` (JSON, by route group) over the older `ciba:throttleRate` / `ciba:throttleBurst` (the default). */
+const parseThrottles = (json: string | undefined, older: { rate?: number; burst?: number }): ThrottleConfig => {
+  const out: ThrottleConfig = {};
+  const groups = new Set<string>(Object.keys(THROTTLE_DEFAULTS));
+  if (older.rate !== undefined || older.burst !== undefined) {
+    out.default = {
+      rateLimit: older.rate ?? THROTTLE_DEFAULTS.default.rateLimit,
+      burstLimit: older.burst ?? THROTTLE_DEFAULTS.default.burstLimit,
+    };
+  }
+  if (json === undefined) return out;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    throw new Error('context ciba:throttles must be JSON');
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new Error('context ciba:throttles must be an object');
+  for (const [group, value] of Object.entries(parsed)) {
+    if (!groups.has(group)) {
+      throw new Error(`context ciba:throttles: unknown route group ${group} (one of ${[...groups].join(', ')})`);
+    }
+    const { rate, burst } = (value ?? {}) as { rate?: unknown; burst?: unknown };
+    const positive = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v > 0;
+    if (!positive(rate) || !positive(burst)) {
+      throw new Error(`context ciba:throttles.${group} must be {"rate": n, "burst": n} with positive integers`);
+    }
+    out[group as keyof ThrottleConfig] = { rateLimit: rate as number, burstLimit: burst as number };
+  }
+  return out;
+};
 
 export const buildCibaApp = (app: App): CibaApp => {
   const ctx = (key: string): string | undefined => {
@@ -43,17 +80,31 @@ export const buildCibaApp = (app: App): CibaApp => {
 
   const tenantsPath =
     ctx('tenants') ?? (existsSync('infra/tenants.json') ? 'infra/tenants.json' : 'infra/tenants.example.json');
-  const tenants = parseTenantsFile(JSON.parse(readFileSync(resolve(tenantsPath), 'utf8')));
+  const tenants = parseTenantsFile(JSON.parse(readFileSync(resolve(tenantsPath), 'utf8')), { prefix });
 
   const domainName = ctx('domainName');
   const certificateArn = ctx('certificateArn');
   if ((domainName === undefined) !== (certificateArn === undefined)) {
     throw new Error('context ciba:domainName and ciba:certificateArn go together');
   }
+  const mtlsDomainName = ctx('mtlsDomainName');
+  const mtlsCertificateArn = ctx('mtlsCertificateArn');
   const truststoreUri = ctx('truststoreUri');
   const truststore = truststoreUri ? /^s3:\/\/([^/]+)\/(.+)$/.exec(truststoreUri) : undefined;
   if (truststoreUri && !truststore) throw new Error('context ciba:truststoreUri must look like s3://bucket/key');
-  if (truststoreUri && !domainName) throw new Error('mutual TLS (ciba:truststoreUri) needs a custom domain');
+  if (mtlsDomainName || mtlsCertificateArn || truststoreUri) {
+    if (!mtlsDomainName || !mtlsCertificateArn || !truststore) {
+      throw new Error(
+        'mutual TLS has its own custom domain: ciba:mtlsDomainName, ciba:mtlsCertificateArn and ciba:truststoreUri go together (the main domain never asks for a client certificate)',
+      );
+    }
+    if (!domainName) throw new Error('the mutual-TLS domain (ciba:mtlsDomainName) needs the main custom domain too');
+    if (mtlsDomainName === domainName) throw new Error('ciba:mtlsDomainName must differ from ciba:domainName');
+  }
+  const throttles = parseThrottles(ctx('throttles'), {
+    rate: ctx('throttleRate') ? number('throttleRate', 0) : undefined,
+    burst: ctx('throttleBurst') ? number('throttleBurst', 0) : undefined,
+  });
 
   const retention = number('logRetentionDays', 90);
   if (!Object.values(logs.RetentionDays).includes(retention)) {
@@ -64,37 +115,41 @@ export const buildCibaApp = (app: App): CibaApp => {
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
   const stateful = new StatefulStack(app, `${prefix}-stateful`, {
     env,
-    description: 'ciba-service: tables, event bus, tenant signing keys (retained)',
+    description: 'ciba-service: tables, event bus, the key that seals tenant keys (retained)',
     prefix,
     tenants,
     terminationProtection: true,
+    bundling,
+    logRetention: retention as logs.RetentionDays,
+    keepLegacyKeys: ctx('legacyKeys') === 'keep',
   });
   const truststoreVersion = ctx('truststoreVersion');
   const service = new ServiceStack(app, `${prefix}-service`, {
     env,
-    description: 'ciba-service: functions, HTTP API, per-tenant rules and settings, alarms',
+    description: 'ciba-service: functions, HTTP API, callback rule, tenant provisioning, alarms',
     prefix,
     tenants,
     directoryTable: stateful.directoryTable,
     ledgerTable: stateful.ledgerTable,
     eventBus: stateful.eventBus,
-    kmsAliasPrefix: stateful.kmsAliasPrefix,
+    keySealingKey: stateful.keySealingKey,
+    keySealingAlias: stateful.keySealingAlias,
     bundling,
-    throttle: { rateLimit: number('throttleRate', 100), burstLimit: number('throttleBurst', 200) },
+    throttles,
     logRetention: retention as logs.RetentionDays,
-    ...(domainName && certificateArn
+    ...(domainName && certificateArn ? { customDomain: { domainName, certificateArn } } : {}),
+    ...(mtlsDomainName && mtlsCertificateArn && truststore
       ? {
-          customDomain: {
-            domainName,
-            certificateArn,
-            ...(truststore
-              ? {
-                  truststore: {
-                    bucketName: truststore[1]!,
-                    key: truststore[2]!,
-                    ...(truststoreVersion ? { version: truststoreVersion } : {}),
-                  },
-                }
+          mtlsDomain: {
+            domainName: mtlsDomainName,
+            certificateArn: mtlsCertificateArn,
+            truststore: {
+              bucketName: truststore[1]!,
+              key: truststore[2]!,
+              ...(truststoreVersion ? { version: truststoreVersion } : {}),
+            },
+            ...(ctx('mtlsOwnershipCertificateArn')
+              ? { ownershipCertificateArn: ctx('mtlsOwnershipCertificateArn')! }
               : {}),
           },
         }

@@ -21,6 +21,8 @@ const WEB_ASSET_HOOKS = {
 
 export interface CibaFunctionProps {
   name: LambdaFunctionName;
+  /** The name its logs and metrics carry (`ciba-{serviceName}`), when another function runs the same bundle. */
+  serviceName?: string;
   /** A fixed function name, when something must know the ARN before the function exists. */
   functionName?: string;
   description: string;
@@ -69,7 +71,7 @@ export class CibaFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       environment: {
-        POWERTOOLS_SERVICE_NAME: `ciba-${props.name}`,
+        POWERTOOLS_SERVICE_NAME: `ciba-${props.serviceName ?? props.name}`,
         POWERTOOLS_METRICS_NAMESPACE: 'Ciba',
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,

@@ -1,121 +1,109 @@
-import { CustomResource, Duration, Validations } from 'aws-cdk-lib';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
-import type * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct } from 'constructs';
-import { CIBA_EVENT_SOURCE } from '../lib/adapters/eventbridge-format.ts';
-import { CALLBACK_EVENT } from '../lib/events.ts';
-import type { TenantConfig, TenantPushCredentials } from './tenants.ts';
+import { Annotations, Aspects, CustomResource, type IAspect, Stack } from 'aws-cdk-lib';
+import { Construct, type IConstruct } from 'constructs';
+import {
+  batchCount,
+  batchOf,
+  TENANTS_INDEX_RESOURCE,
+  TENANTS_RESOURCE,
+} from '../functions/tenant-provisioner/resources.ts';
+import { type TenantConfig, tenantEntry } from './tenants.ts';
 
-/** SNS platform application name of a tenant; the SNS adapter derives the ARN from the same convention. */
-export const platformApplicationName = (prefix: string, tenantId: string): string => `${prefix}-${tenantId}`;
+/**
+ * A tenant of the deployment, in CDK code (the tenants file makes one per entry). It is data, not infrastructure: it
+ * adds no CloudFormation resource of its own but joins the stack's `CibaTenants`, which provisions every tenant
+ * through one custom resource per 100 tenants. Its settings go through the same checks as the admin API's.
+ */
+export class CibaTenant extends Construct {
+  readonly tenant: TenantConfig;
 
-export interface CibaTenantProps {
-  tenant: TenantConfig;
-  prefix: string;
-  eventBus: events.IEventBus;
-  callback: lambda.IFunction;
-  /** Service token of the tenant-settings provider, and the role of its function (granted the Web Push secret). */
-  settingsServiceToken: string;
-  settingsRole: iam.IRole;
-  /** Service token of the push-platforms provider, and the role of its function (granted each secret). */
-  pushPlatformsServiceToken: string;
-  pushPlatformsRole: iam.IRole;
+  constructor(scope: Construct, id: string, props: { tenant: TenantConfig }) {
+    super(scope, id);
+    this.tenant = props.tenant;
+    CibaTenants.of(Stack.of(this)).add(props.tenant);
+  }
 }
 
 /**
- * Everything per tenant in the service stack: its settings item (custom resource, through the Store port),
- * its EventBridge rule to the callback function with a retry policy and a dead-letter queue, and its SNS
- * platform applications for APNs and FCM (custom resources: SNS has no CloudFormation type for them).
- * The tenant's signing keys are in the stateful stack (`TenantSigningKey`): they must outlive this stack.
+ * The tenants of a stack, provisioned as data: `Custom::CibaTenants` resources of about 100 tenants each (a tenant's
+ * batch follows from its id) and one `Custom::CibaTenantsIndex` after them, which deletes (`on_delete: destroy`) or
+ * releases the tenants that left (functions/tenant-provisioner/resources.ts). The resources are made once every tenant
+ * is known, when the app is synthesized, so that tenants may be added after the stack.
  */
-export class CibaTenant extends Construct {
-  readonly settings: CustomResource;
-  readonly rule: events.Rule;
-  readonly deadLetterQueue: sqs.Queue;
-  readonly platformApplications: CustomResource[] = [];
+export class CibaTenants extends Construct {
+  readonly #tenants = new Map<string, TenantConfig>();
+  #serviceToken?: string;
+  #materialized = false;
 
-  constructor(scope: Construct, id: string, props: CibaTenantProps) {
+  static of(stack: Stack): CibaTenants {
+    const existing = stack.node.tryFindChild('Tenants');
+    if (existing instanceof CibaTenants) return existing;
+    return new CibaTenants(stack, 'Tenants');
+  }
+
+  private constructor(scope: Construct, id: string) {
     super(scope, id);
-    const { tenant } = props;
-
-    const web = tenant.push.web;
-    this.settings = new CustomResource(this, 'Settings', {
-      serviceToken: props.settingsServiceToken,
-      resourceType: 'Custom::CibaTenantSettings',
-      // CloudFormation turns every property into a string: the settings travel as JSON. Web Push names its secret
-      // (read by the provisioner at deployment), never the keys.
-      properties: {
-        TenantId: tenant.id,
-        Settings: JSON.stringify(tenant.settingsInput),
-        OnDelete: tenant.onDelete,
-        ...(web
-          ? { WebPush: JSON.stringify({ subject: web.subject, secret: web.secret }), WebPushVersion: web.version }
-          : {}),
+    const aspect: IAspect = {
+      visit: (node: IConstruct) => {
+        if (node === this) this.#materialize();
       },
-    });
-    if (web) {
-      this.#secret('WebPushKeys', web.secret).grantRead(props.settingsRole);
-      // The grant must exist before the provisioner reads the secret.
-      this.settings.node.addDependency(props.settingsRole);
-    }
+    };
+    Aspects.of(this).add(aspect);
+  }
 
-    this.deadLetterQueue = new sqs.Queue(this, 'CallbackDeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the tenant callback rule.',
-    });
-    this.rule = new events.Rule(this, 'CallbackRule', {
-      description: `ciba ${tenant.id}: decided ping/push requests to the callback function`,
-      eventBus: props.eventBus,
-      eventPattern: {
-        source: [CIBA_EVENT_SOURCE],
-        detailType: [CALLBACK_EVENT.detailType],
-        detail: { tenant_id: [tenant.id], delivery_mode: [...CALLBACK_EVENT.deliveryModes] },
-      },
-      targets: [
-        new targets.LambdaFunction(props.callback, {
-          retryAttempts: tenant.callbacks.retryAttempts,
-          maxEventAge: Duration.seconds(tenant.callbacks.maxEventAgeSeconds),
-          deadLetterQueue: this.deadLetterQueue,
+  /** The provisioner's service token (the stack sets it). */
+  set serviceToken(token: string) {
+    this.#serviceToken = token;
+  }
+
+  get tenants(): TenantConfig[] {
+    return [...this.#tenants.values()];
+  }
+
+  add(tenant: TenantConfig): void {
+    if (this.#materialized) throw new Error(`tenant ${tenant.id} was added after the tenants were synthesized`);
+    if (this.#tenants.has(tenant.id)) throw new Error(`tenant ${tenant.id} is defined twice`);
+    this.#tenants.set(tenant.id, tenant);
+  }
+
+  #materialize(): void {
+    if (this.#materialized) return;
+    this.#materialized = true;
+    if (!this.#serviceToken) throw new Error('CibaTenants: the stack gave no provisioner');
+    const tenants = [...this.#tenants.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const batches = batchCount(tenants.length);
+    const resources: CustomResource[] = [];
+    for (let i = 0; i < batches; i++) {
+      const members = tenants.filter((t) => batchOf(t.id, batches) === i);
+      resources.push(
+        new CustomResource(this, `Batch${i}`, {
+          serviceToken: this.#serviceToken,
+          resourceType: TENANTS_RESOURCE,
+          // CloudFormation turns every property into a string: the batch travels as JSON. Secrets are named, never
+          // included (the provider framework logs every event).
+          properties: { Tenants: JSON.stringify(members.map(tenantEntry)) },
         }),
-      ],
-    });
-
-    const { apns, fcm } = tenant.push;
-    if (apns) this.#platform('Apns', apns.sandbox ? 'APNS_SANDBOX' : 'APNS', apns, props);
-    if (fcm) this.#platform('Fcm', 'GCM', fcm, props);
-  }
-
-  /** A secret named in the tenants file, by name or ARN (a full ARN's random suffix is dropped). */
-  #secret(id: string, nameOrArn: string): secretsmanager.ISecret {
-    return nameOrArn.startsWith('arn:')
-      ? secretsmanager.Secret.fromSecretPartialArn(this, id, nameOrArn.replace(/-[A-Za-z0-9]{6}$/, ''))
-      : secretsmanager.Secret.fromSecretNameV2(this, id, nameOrArn);
-  }
-
-  #platform(id: string, platform: string, credentials: TenantPushCredentials, props: CibaTenantProps): void {
-    this.#secret(`${id}Credentials`, credentials.secret).grantRead(props.pushPlatformsRole);
-    const app = new CustomResource(this, `${id}PlatformApplication`, {
-      serviceToken: props.pushPlatformsServiceToken,
-      resourceType: 'Custom::CibaPushPlatform',
+      );
+    }
+    const index = new CustomResource(this, 'Index', {
+      serviceToken: this.#serviceToken,
+      resourceType: TENANTS_INDEX_RESOURCE,
       properties: {
-        Name: platformApplicationName(props.prefix, props.tenant.id),
-        Platform: platform,
-        // The secret's id, never its value (the provider framework logs every property).
-        CredentialsSecretArn: credentials.secret,
-        CredentialsVersion: credentials.version,
+        TenantIds: tenants.map((t) => t.id).join(','),
+        Destroy: tenants
+          .filter((t) => t.onDelete === 'destroy')
+          .map((t) => t.id)
+          .join(','),
       },
     });
-    // The grant must exist before the provider reads the secret.
-    app.node.addDependency(props.pushPlatformsRole);
-    this.platformApplications.push(app);
+    for (const r of resources) index.node.addDependency(r);
+    const nonDefault = tenants.filter(
+      (t) => t.callbacks.retryAttempts !== 185 || t.callbacks.maxEventAgeSeconds !== 86_400,
+    );
+    if (nonDefault.length > 0) {
+      Annotations.of(this).addWarningV2(
+        'ciba:tenant-callbacks',
+        `callbacks in the tenants file (${nonDefault.map((t) => t.id).join(', ')}) no longer apply: the shared callback rule retries for 24 h; set callback_max_attempts and callback_max_age_seconds in the settings instead.`,
+      );
+    }
   }
 }

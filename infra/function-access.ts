@@ -3,19 +3,31 @@ import type { API_FUNCTIONS } from './bundling.ts';
 /**
  * What each function may touch: the one place to read (and to change) the service's permissions.
  * `read` = GetItem, BatchGetItem, Query (table and its indexes); `update` adds only UpdateItem (conditional updates of
- * existing items); `write` adds PutItem, UpdateItem, DeleteItem, BatchWriteItem. Keys: `verify` = GetPublicKey (JWKS, token verification), `sign` adds Sign.
+ * existing items); `write` adds PutItem, UpdateItem, DeleteItem, BatchWriteItem. Public keys (JWKS, token
+ * verification) are read from the directory: no KMS permission.
  */
 export type TableAccess = 'read' | 'update' | 'write';
 
 export interface FunctionAccess {
   directory?: TableAccess;
   ledger?: TableAccess;
-  keys?: 'verify' | 'sign';
   /**
-   * GenerateMac with the tenants' HMAC keys: derives client_secret_jwt secrets (client authentication, registration),
-   * user-code MACs (hardening rule 12: bc-authorize, admin) and the key that seals a push response (callback).
+   * Signs tokens: Decrypt of the tenants' wrapped signing keys (sealed under the deployment's key, encryption context
+   * `key_use` = `signing`), and Sign with the KMS keys of `kms` tenants (tagged with the deployment).
+   */
+  sign?: boolean;
+  /**
+   * The tenants' MAC keys: Decrypt of the wrapped ones (`key_use` = `mac`), GenerateMac with the KMS HMAC keys of
+   * deployments before keysets. They derive client_secret_jwt secrets (client authentication, registration), user-code
+   * MACs (hardening rule 12: bc-authorize, admin) and the key that seals a push response (callback).
    */
   mac?: boolean;
+  /**
+   * Provisions tenants (the admin API, the deployment): seals new keys (Encrypt), creates and retires `kms` tenants'
+   * KMS keys (CreateKey with the deployment's tag, GetPublicKey, ScheduleKeyDeletion), reads push credentials and
+   * VAPID keys from the deployment's secrets (`{prefix}/...`), manages SNS platform applications.
+   */
+  tenants?: boolean;
   /** Puts CIBA lifecycle events on the bus. */
   events?: boolean;
   /** Sends callbacks given up on to the callback-failures queue. */
@@ -27,30 +39,29 @@ export interface FunctionAccess {
 }
 
 export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback', FunctionAccess> = {
-  discovery: { directory: 'read', keys: 'verify' },
+  discovery: { directory: 'read' },
   // Counts the user's requests (rate limit), marks dead push channels disabled, creates the request.
   // Schedules the expiry of push-mode requests. Verifies id_token_hint with the tenant's public keys.
   'bc-authorize': {
     directory: 'write',
     ledger: 'write',
-    keys: 'verify',
     mac: true,
     events: true,
     push: 'publish',
     schedules: true,
   },
-  token: { directory: 'read', ledger: 'write', keys: 'sign', mac: true, events: true },
-  userinfo: { directory: 'read', ledger: 'read', keys: 'verify' },
+  token: { directory: 'read', ledger: 'write', sign: true, mac: true, events: true },
+  userinfo: { directory: 'read', ledger: 'read' },
   // Consent retrieval: the device's profile, pending list and consent details. It reads; its one write is the replay
   // record of each request's DPoP proof, an UpdateItem of the device's directory item (no puts, deletes, events,
   // schedules or pushes).
   consent: { directory: 'update', ledger: 'read' },
-  // Device responses: decisions, enrollment (tickets, devices, endpoints), push channels, passkeys, DPoP replay
-  // records. A decided ping/push request whose event the bus refused starts its callback through a schedule instead
-  // (publishDecision).
+  // Device responses: decisions (a report also shields the user: an UpdateItem of the user's item), enrollment
+  // (tickets, devices, endpoints), push channels, passkeys, DPoP replay records. A decided ping/push request whose
+  // event the bus refused starts its callback through a schedule instead (publishDecision).
   device: { directory: 'write', ledger: 'write', events: true, push: 'register', schedules: true },
-  // `Device Passkey Changed` when an operator resets a passkey.
-  admin: { directory: 'write', ledger: 'write', keys: 'verify', mac: true, events: true },
+  // `Device Passkey Changed` when an operator resets a passkey. Creates, changes and deletes tenants.
+  admin: { directory: 'write', ledger: 'write', mac: true, events: true, tenants: true },
   web: { directory: 'read' },
   // Ping notifications and push-mode token delivery (signs tokens; seals the response kept for a retry with a key
   // derived from the tenant's HMAC key), delivery history on the request, `CIBA Callback Delivered/Failed` events,
@@ -58,13 +69,16 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   callback: {
     directory: 'read',
     ledger: 'write',
-    keys: 'sign',
+    sign: true,
     mac: true,
     events: true,
     schedules: true,
     deadLetters: true,
   },
 };
+
+/** The deployment's provisioner (custom resources): tenants from the tenants file. */
+export const PROVISIONER_ACCESS: FunctionAccess = { directory: 'write', mac: true, tenants: true };
 
 /** The union of several functions' access: the broader level of each kind. */
 export const unionAccess = (...all: FunctionAccess[]): FunctionAccess => {
@@ -82,14 +96,9 @@ export const unionAccess = (...all: FunctionAccess[]): FunctionAccess => {
     ['read', 'update', 'write'] as const,
     all.map((a) => a.ledger),
   );
-  const keys = level(
-    ['verify', 'sign'] as const,
-    all.map((a) => a.keys),
-  );
   if (directory) out.directory = directory;
   if (ledger) out.ledger = ledger;
-  if (keys) out.keys = keys;
-  for (const flag of ['mac', 'events', 'deadLetters', 'schedules'] as const) {
+  for (const flag of ['sign', 'mac', 'tenants', 'events', 'deadLetters', 'schedules'] as const) {
     if (all.some((a) => a[flag])) out[flag] = true;
   }
   // `publish` and `register` are different grants, not levels: a function that needs both is not foreseen.

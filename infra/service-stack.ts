@@ -7,33 +7,77 @@ import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as events from 'aws-cdk-lib/aws-events';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
-import { ROUTES } from '../lib/http/routes.ts';
+import { CIBA_EVENT_SOURCE } from '../lib/adapters/eventbridge-format.ts';
+import { CALLBACK_EVENT } from '../lib/events.ts';
+import { type FunctionName, ROUTES } from '../lib/http/routes.ts';
 import { sumAlarm } from './alarms.ts';
 import { API_FUNCTIONS } from './bundling.ts';
 import { CibaFunction } from './ciba-function.ts';
-import { CibaTenant, platformApplicationName } from './ciba-tenant.ts';
-import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess } from './function-access.ts';
-import { grantFunctionAccess } from './function-grants.ts';
+import { CibaTenant, CibaTenants } from './ciba-tenant.ts';
+import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess, PROVISIONER_ACCESS } from './function-access.ts';
+import { type AccessTargets, customResourceProvider, grantAccess, platformApplicationArnTemplate } from './grants.ts';
 import type { TenantConfig } from './tenants.ts';
+
+/** The CloudWatch namespace of the service's own metrics (POWERTOOLS_METRICS_NAMESPACE of every function). */
+const METRICS_NAMESPACE = 'Ciba';
 
 export interface CustomDomainConfig {
   domainName: string;
   /** ACM certificate for `domainName`, in the stack's region. */
   certificateArn: string;
-  /** Mutual TLS: the PEM bundle of CAs whose client certificates API Gateway accepts. */
-  truststore?: { bucketName: string; key: string; version?: string };
 }
+
+/**
+ * The second custom domain, for mutual-TLS clients (RFC 8705 `mtls_endpoint_aliases`): the same API, but API Gateway
+ * asks every client for a certificate there. The main domain never does.
+ */
+export interface MtlsDomainConfig extends CustomDomainConfig {
+  /** The PEM bundle of CAs whose client certificates API Gateway accepts. */
+  truststore: { bucketName: string; key: string; version?: string };
+  /**
+   * With an imported or private-CA certificate as `certificateArn`: a public ACM certificate for the same name that
+   * proves the domain is yours (API Gateway's ownership verification certificate).
+   */
+  ownershipCertificateArn?: string;
+}
+
+/** Throttling of a group of routes: requests per second, and the burst, for each route of the group. */
+export interface RouteThrottle {
+  rateLimit: number;
+  burstLimit: number;
+}
+
+/** Per route group (the function that serves it), or `default` for the rest; API Gateway applies them per route. */
+export type ThrottleConfig = Partial<Record<FunctionName | 'default', RouteThrottle>>;
+
+/**
+ * The throttle of each route of a group when the deployment sets none (docs/deploy.md "Capacity"): every route has its
+ * own budget, and the account's regional API Gateway limit (10,000 requests/s) is shared by all of them.
+ */
+export const THROTTLE_DEFAULTS: Record<FunctionName | 'default', RouteThrottle> = {
+  default: { rateLimit: 500, burstLimit: 1000 },
+  discovery: { rateLimit: 500, burstLimit: 1000 },
+  'bc-authorize': { rateLimit: 500, burstLimit: 1000 },
+  token: { rateLimit: 2000, burstLimit: 4000 },
+  userinfo: { rateLimit: 500, burstLimit: 1000 },
+  // The device API's two functions (consent retrieval and device responses) have the same budget per route.
+  consent: { rateLimit: 1000, burstLimit: 2000 },
+  device: { rateLimit: 1000, burstLimit: 2000 },
+  admin: { rateLimit: 50, burstLimit: 100 },
+  web: { rateLimit: 200, burstLimit: 400 },
+};
 
 export interface ServiceStackProps extends StackProps {
   prefix: string;
@@ -41,11 +85,13 @@ export interface ServiceStackProps extends StackProps {
   directoryTable: dynamodb.ITable;
   ledgerTable: dynamodb.ITable;
   eventBus: events.IEventBus;
-  kmsAliasPrefix: string;
+  keySealingKey: kms.IKey;
+  keySealingAlias: string;
   bundling: 'esbuild' | 'stub';
-  throttle: { rateLimit: number; burstLimit: number };
+  throttles: ThrottleConfig;
   logRetention: logs.RetentionDays;
   customDomain?: CustomDomainConfig;
+  mtlsDomain?: MtlsDomainConfig;
   /** SNS topic for alarm notifications; without it the alarms only show in CloudWatch. */
   alarmTopicArn?: string;
   /** The operator console is served in AWS (tenants still opt in with `console_client_id`). */
@@ -53,17 +99,21 @@ export interface ServiceStackProps extends StackProps {
 }
 
 /**
- * The part that changes with every release: functions, the HTTP API, the per-tenant rules and settings,
- * the custom-resource providers and the alarms. Replaceable at will; it holds no data.
+ * The part that changes with every release: functions, the HTTP API, the callback rule, the tenants' provisioning (one
+ * custom resource per 100 tenants: tenants are data), the custom-resource providers and the alarms. Replaceable at
+ * will; it holds no data. Nothing in it is per tenant: its resource count does not grow with the tenants.
  */
 export class ServiceStack extends Stack {
   readonly api: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
   readonly functions: Record<string, CibaFunction> = {};
-  readonly tenants: Record<string, CibaTenant> = {};
+  readonly tenants: CibaTenants;
+  readonly callbackRule: events.Rule;
+  readonly callbackRuleDeadLetters: sqs.Queue;
   readonly callbackFailures: sqs.Queue;
   readonly scheduleDeadLetters: sqs.Queue;
   readonly scheduleGroup: scheduler.CfnScheduleGroup;
+  accessLogs!: logs.LogGroup;
   readonly schedulerRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
@@ -71,7 +121,7 @@ export class ServiceStack extends Stack {
     const { prefix } = props;
     const domain = props.customDomain;
 
-    // With a custom domain the execute-api endpoint is disabled: mTLS cannot be bypassed and there is one issuer.
+    // With a custom domain the execute-api endpoint is disabled: there is one issuer URL.
     this.api = new apigwv2.HttpApi(this, 'Api', {
       apiName: `${prefix}-api`,
       description: 'ciba-service: OpenID Connect CIBA',
@@ -79,6 +129,7 @@ export class ServiceStack extends Stack {
       disableExecuteApiEndpoint: domain !== undefined,
     });
     const publicUrl = domain ? `https://${domain.domainName}` : this.api.apiEndpoint;
+    const mtlsBaseUrl = props.mtlsDomain ? `https://${props.mtlsDomain.domainName}` : undefined;
 
     // Callback retries and push-mode expiry: one-time schedules in this group invoke the callback function,
     // whose name is fixed so that its ARN can be given to the functions that schedule (no reference cycle).
@@ -122,9 +173,11 @@ export class ServiceStack extends Stack {
       [AWS_ENV.directoryTable]: props.directoryTable.tableName,
       [AWS_ENV.ledgerTable]: props.ledgerTable.tableName,
       [AWS_ENV.eventBusName]: props.eventBus.eventBusName,
-      [AWS_ENV.kmsAliasPrefix]: props.kmsAliasPrefix,
-      [AWS_ENV.snsPlatformApplicationArn]: `arn:${Aws.PARTITION}:sns:${Aws.REGION}:${Aws.ACCOUNT_ID}:app/{platform}/${platformApplicationName(prefix, '{tenant}')}`,
+      [AWS_ENV.keySealingKey]: props.keySealingAlias,
+      [AWS_ENV.deployment]: prefix,
+      [AWS_ENV.snsPlatformApplicationArn]: platformApplicationArnTemplate(prefix),
       [AWS_ENV.publicUrl]: publicUrl,
+      ...(mtlsBaseUrl ? { [AWS_ENV.mtlsBaseUrl]: mtlsBaseUrl } : {}),
       [AWS_ENV.schedulerGroup]: prefix,
       [AWS_ENV.schedulerTargetArn]: callbackArn,
       [AWS_ENV.schedulerRoleArn]: this.schedulerRole.roleArn,
@@ -162,70 +215,57 @@ export class ServiceStack extends Stack {
       onFailure: new lambdaDestinations.SqsDestination(this.callbackFailures),
     });
 
+    const grantTargets: AccessTargets = {
+      directoryTable: props.directoryTable,
+      ledgerTable: props.ledgerTable,
+      prefix,
+      keySealingKey: props.keySealingKey,
+      eventBus: props.eventBus,
+      callbackFailures: this.callbackFailures,
+      schedulerRole: this.schedulerRole,
+    };
     for (const [name, access] of Object.entries(FUNCTION_ACCESS)) {
-      this.#grant(this.functions[name]!, name === 'web' && props.console ? CONSOLE_WEB_ACCESS : access, props);
+      const granted: FunctionAccess = name === 'web' && props.console ? CONSOLE_WEB_ACCESS : access;
+      grantAccess(this.functions[name]!.role, granted, grantTargets);
     }
 
     this.stage = this.#stage(props);
-    this.#routes(props.console === true);
-    if (domain) this.#customDomain(domain);
+    this.#routes(props.console === true, props.throttles);
+    if (domain) this.#customDomain('Domain', domain);
+    if (props.mtlsDomain) this.#customDomain('MtlsDomain', props.mtlsDomain, props.mtlsDomain);
 
-    // Custom-resource providers: tenant settings through the Store port, SNS platform applications.
+    // The tenants' provisioning (custom resources): tenants from the tenants file, as data.
     const provisioner = new CibaFunction(this, 'Fn-tenant-provisioner', {
       name: 'tenant-provisioner',
-      description: 'ciba: writes tenant settings at deployment',
+      description: 'ciba: provisions the tenants file at deployment',
       environment: {
         [AWS_ENV.directoryTable]: environment[AWS_ENV.directoryTable]!,
         [AWS_ENV.ledgerTable]: environment[AWS_ENV.ledgerTable]!,
+        [AWS_ENV.keySealingKey]: props.keySealingAlias,
+        [AWS_ENV.deployment]: prefix,
+        [AWS_ENV.snsPlatformApplicationArn]: platformApplicationArnTemplate(prefix),
       },
-      timeout: Duration.seconds(60),
+      timeout: Duration.minutes(15),
+      memorySize: 1024,
       logRetention: props.logRetention,
       bundling: props.bundling,
     });
     this.functions['tenant-provisioner'] = provisioner;
-    this.#grant(provisioner, { directory: 'write' }, props);
-    const settingsProvider = this.#provider('TenantSettingsProvider', provisioner, props.logRetention);
+    grantAccess(provisioner.role, PROVISIONER_ACCESS, grantTargets);
+    // The logical id of deployments before batches: their per-tenant settings resources are released through it.
+    const provider = customResourceProvider(this, 'TenantSettingsProvider', provisioner, props.logRetention);
+    // Deployments before batches made SNS platform applications through this provider; kept (now answered by the
+    // provisioner) so that dropping those resources releases the applications instead of deleting them.
+    customResourceProvider(this, 'PushPlatformsProvider', provisioner, props.logRetention);
 
-    const pushPlatforms = new CibaFunction(this, 'Fn-push-platforms', {
-      name: 'push-platforms',
-      description: 'ciba: manages SNS platform applications at deployment',
-      environment: {},
-      timeout: Duration.seconds(60),
-      logRetention: props.logRetention,
-      bundling: props.bundling,
-    });
-    this.functions['push-platforms'] = pushPlatforms;
-    pushPlatforms.role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'SnsPlatformApplications',
-        actions: [
-          'sns:CreatePlatformApplication',
-          'sns:SetPlatformApplicationAttributes',
-          'sns:DeletePlatformApplication',
-        ],
-        // SNS mobile push actions support no resource-level permissions (Service Authorization Reference).
-        resources: ['*'],
-      }),
-    );
-    Validations.of(pushPlatforms.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'SNS CreatePlatformApplication/SetPlatformApplicationAttributes/DeletePlatformApplication support no resource-level permissions; the statement grants only these three actions.',
-    });
-    const pushProvider = this.#provider('PushPlatformsProvider', pushPlatforms, props.logRetention);
+    this.tenants = CibaTenants.of(this);
+    this.tenants.serviceToken = provider.serviceToken;
+    for (const tenant of props.tenants) new CibaTenant(this, `Tenant-${tenant.id}`, { tenant });
 
-    for (const tenant of props.tenants) {
-      this.tenants[tenant.id] = new CibaTenant(this, `Tenant-${tenant.id}`, {
-        tenant,
-        prefix,
-        eventBus: props.eventBus,
-        callback: callback.function,
-        settingsServiceToken: settingsProvider.serviceToken,
-        settingsRole: provisioner.role,
-        pushPlatformsServiceToken: pushProvider.serviceToken,
-        pushPlatformsRole: pushPlatforms.role,
-      });
-    }
+    ({ rule: this.callbackRule, deadLetters: this.callbackRuleDeadLetters } = this.#callbackRule(
+      props.eventBus,
+      callback,
+    ));
 
     this.#alarms(props);
 
@@ -238,27 +278,24 @@ export class ServiceStack extends Stack {
     new CfnOutput(this, 'ScheduleDeadLettersQueueUrl', { value: this.scheduleDeadLetters.queueUrl });
   }
 
-  #grant(fn: CibaFunction, access: FunctionAccess, props: ServiceStackProps): void {
-    grantFunctionAccess(fn.role, access, {
-      prefix: props.prefix,
-      directoryTable: props.directoryTable,
-      ledgerTable: props.ledgerTable,
-      eventBus: props.eventBus,
-      kmsAliasPrefix: props.kmsAliasPrefix,
-      callbackFailures: this.callbackFailures,
-      schedulerRole: this.schedulerRole,
-    });
-  }
-
   #stage(props: ServiceStackProps): apigwv2.HttpStage {
-    const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention });
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention });
+    // API Gateway answers a throttled request 429 and has no metric of its own for it: counted from the access log.
+    this.accessLogs.addMetricFilter('ThrottledRequests', {
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: 'ApiThrottledRequests',
+      filterPattern: logs.FilterPattern.stringValue('$.status', '=', '429'),
+      metricValue: '1',
+      defaultValue: 0,
+    });
+    const defaults = { ...THROTTLE_DEFAULTS.default, ...props.throttles.default };
     return new apigwv2.HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
-      throttle: props.throttle,
+      throttle: defaults,
       accessLogSettings: {
-        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
         // No query strings, headers or bodies: they may carry hints and credentials.
         format: apigw.AccessLogFormat.custom(
           JSON.stringify({
@@ -279,7 +316,14 @@ export class ServiceStack extends Stack {
     });
   }
 
-  #routes(console: boolean): void {
+  #routes(console: boolean, configured: ThrottleConfig): void {
+    const throttles: Partial<Record<FunctionName, RouteThrottle>> = {};
+    for (const fn of Object.keys(THROTTLE_DEFAULTS) as (FunctionName | 'default')[]) {
+      // The device API's reads (consent) follow the `device` group unless the deployment names `consent` itself.
+      const inherited = fn === 'consent' ? configured.device : undefined;
+      if (fn !== 'default') throttles[fn] = { ...THROTTLE_DEFAULTS[fn], ...inherited, ...configured[fn] };
+    }
+    const routeSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }> = {};
     const integrations = new Map<string, HttpLambdaIntegration>();
     const iamAuthorizer = new HttpIamAuthorizer();
     // Without the console flag its routes do not exist: API Gateway answers 404 before any function runs, whatever
@@ -294,13 +338,24 @@ export class ServiceStack extends Stack {
         });
         integrations.set(route.fn, integration);
       }
-      this.api.addRoutes({
+      const [added] = this.api.addRoutes({
         path: route.path,
         methods: [apigwv2.HttpMethod[route.method]],
         integration,
         ...(route.admin ? { authorizer: iamAuthorizer } : {}),
       });
+      // Each route's own throttle, from its group's (the stage's default applies to the others).
+      const throttle = throttles[route.fn];
+      if (throttle) {
+        routeSettings[`${route.method} ${route.path}`] = {
+          ThrottlingRateLimit: throttle.rateLimit,
+          ThrottlingBurstLimit: throttle.burstLimit,
+        };
+        // A stage's route settings name routes that must exist first.
+        this.stage.node.addDependency(added!);
+      }
     }
+    (this.stage.node.defaultChild as apigwv2.CfnStage).routeSettings = routeSettings;
     // OAuth, discovery and device endpoints authenticate in the function (client authentication, bearer
     // tokens, DPoP) as the specifications require; only the admin API is IAM authorized.
     Validations.of(this.api).acknowledge({
@@ -310,49 +365,76 @@ export class ServiceStack extends Stack {
     });
   }
 
-  #customDomain(domain: CustomDomainConfig): void {
-    const domainName = new apigwv2.DomainName(this, 'Domain', {
+  #customDomain(id: string, domain: CustomDomainConfig, mtls?: MtlsDomainConfig): void {
+    const domainName = new apigwv2.DomainName(this, id, {
       domainName: domain.domainName,
-      certificate: acm.Certificate.fromCertificateArn(this, 'Certificate', domain.certificateArn),
+      certificate: acm.Certificate.fromCertificateArn(this, `${id}Certificate`, domain.certificateArn),
       securityPolicy: apigwv2.SecurityPolicy.TLS_1_2,
-      ...(domain.truststore
+      ...(mtls
         ? {
             mtls: {
-              bucket: s3.Bucket.fromBucketName(this, 'Truststore', domain.truststore.bucketName),
-              key: domain.truststore.key,
-              ...(domain.truststore.version ? { version: domain.truststore.version } : {}),
+              bucket: s3.Bucket.fromBucketName(this, `${id}Truststore`, mtls.truststore.bucketName),
+              key: mtls.truststore.key,
+              ...(mtls.truststore.version ? { version: mtls.truststore.version } : {}),
             },
+            ...(mtls.ownershipCertificateArn
+              ? {
+                  ownershipCertificate: acm.Certificate.fromCertificateArn(
+                    this,
+                    `${id}OwnershipCertificate`,
+                    mtls.ownershipCertificateArn,
+                  ),
+                }
+              : {}),
           }
         : {}),
     });
-    new apigwv2.ApiMapping(this, 'DomainMapping', { api: this.api, domainName, stage: this.stage });
-    new CfnOutput(this, 'DomainTarget', {
+    new apigwv2.ApiMapping(this, `${id}Mapping`, { api: this.api, domainName, stage: this.stage });
+    new CfnOutput(this, `${id}Target`, {
       value: domainName.regionalDomainName,
       description: `CNAME (or alias A record) target for ${domain.domainName}`,
     });
   }
 
-  #provider(id: string, handler: CibaFunction, retention: logs.RetentionDays): cr.Provider {
-    const provider = new cr.Provider(this, id, {
-      onEventHandler: handler.function,
-      logGroup: new logs.LogGroup(this, `${id}Logs`, { retention }),
+  /**
+   * Decided ping/push requests of every tenant to the callback function: one rule, one dead-letter queue, one
+   * permission. Per tenant, callbacks stay independent: each event is its own invocation, retried (Scheduler) and
+   * dead-lettered on its own with the tenant in it, and a failing receiver costs one bounded attempt per retry
+   * (docs/deploy.md "Callbacks").
+   */
+  #callbackRule(bus: events.IEventBus, callback: CibaFunction): { rule: events.Rule; deadLetters: sqs.Queue } {
+    const deadLetters = new sqs.Queue(this, 'CallbackRuleDeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
     });
-    Validations.of(provider).acknowledge(
-      {
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        reason: 'The CDK Provider framework function (deployment time only) uses the basic execution role.',
+    Validations.of(deadLetters).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the callback rule.',
+    });
+    const rule = new events.Rule(this, 'CallbackRule', {
+      description: 'ciba: decided ping/push requests of every tenant to the callback function',
+      eventBus: bus,
+      eventPattern: {
+        source: [CIBA_EVENT_SOURCE],
+        detailType: [CALLBACK_EVENT.detailType],
+        detail: { delivery_mode: [...CALLBACK_EVENT.deliveryModes] },
       },
-      {
-        id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(handler.function.node.defaultChild as never)}.Arn>:*]`,
-        reason: 'The CDK Provider framework may invoke any version of its own onEvent function, and only that one.',
-      },
-    );
-    return provider;
+      targets: [
+        new targets.LambdaFunction(callback.function, {
+          // EventBridge's longest: a throttled callback function is retried for 24 h before a dead letter.
+          retryAttempts: 185,
+          maxEventAge: Duration.hours(24),
+          deadLetterQueue: deadLetters,
+        }),
+      ],
+    });
+    return { rule, deadLetters };
   }
 
   #alarms(props: ServiceStackProps): void {
     const topic = props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined;
-    const alarm = (a: cloudwatch.Alarm) => {
+    const alarm = <A extends cloudwatch.AlarmBase>(a: A): A => {
       if (topic) a.addAlarmAction(new cwActions.SnsAction(topic));
       return a;
     };
@@ -371,21 +453,22 @@ export class ServiceStack extends Stack {
 
     // Summed over every function, in groups of at most 10 metrics (CloudWatch's limit per alarm), so adding a
     // function never fails the deployment.
-    const throttles = sumAlarm(
-      this,
-      'ThrottlesAlarm',
-      Object.values(this.functions).map((f) => f.function.metricThrottles({ period: minute })),
-      {
-        description: 'ciba: Lambda throttled invocations (account concurrency exhausted?)',
-        label: 'Throttles',
-        period: minute,
-        threshold: 1,
-        evaluationPeriods: 5,
-        datapointsToAlarm: 2,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      },
+    alarm(
+      sumAlarm(
+        this,
+        'ThrottlesAlarm',
+        Object.values(this.functions).map((f) => f.function.metricThrottles({ period: minute })),
+        {
+          description: 'ciba: Lambda throttled invocations (account concurrency exhausted?)',
+          label: 'Throttles',
+          period: minute,
+          threshold: 1,
+          evaluationPeriods: 5,
+          datapointsToAlarm: 2,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        },
+      ),
     );
-    if (topic) throttles.addAlarmAction(new cwActions.SnsAction(topic));
 
     alarm(
       new cloudwatch.Alarm(this, 'CallbackErrorsAlarm', {
@@ -414,28 +497,183 @@ export class ServiceStack extends Stack {
       this.scheduleDeadLetters,
       'schedules (callback retries, push-mode expiries) Scheduler could not hand to the callback function',
     );
-    for (const [tenantId, tenant] of Object.entries(this.tenants)) {
-      depth(
-        `DeadLettersAlarm-${tenantId}`,
-        tenant.deadLetterQueue,
-        `${tenantId}: events EventBridge could not deliver`,
-      );
+    depth(
+      'CallbackRuleDeadLettersDepthAlarm',
+      this.callbackRuleDeadLetters,
+      'decided ping/push events EventBridge could not hand to the callback function for 24 h (the tenant is in each)',
+    );
+    alarm(
+      new cloudwatch.Alarm(this, 'CallbackRuleFailuresAlarm', {
+        alarmDescription: 'ciba: EventBridge failed to invoke the callback function',
+        metric: new cloudwatch.Metric({
+          namespace: 'AWS/Events',
+          metricName: 'FailedInvocations',
+          dimensionsMap: { RuleName: this.callbackRule.ruleName, EventBusName: props.eventBus.eventBusName },
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    // Per tenant without a resource per tenant: Contributor Insights counts log lines by their `tenant` field, and the
+    // alarm watches the top contributor; the rule's report names the tenant.
+    const byTenant = (id: string, fn: string, filter: Record<string, unknown>, what: string, threshold: number) => {
+      const ruleName = `${props.prefix}-${id}`;
+      new cloudwatch.CfnInsightRule(this, `${id}Rule`, {
+        ruleName,
+        ruleState: 'ENABLED',
+        ruleBody: JSON.stringify({
+          Schema: { Name: 'CloudWatchLogRule', Version: 1 },
+          LogGroupNames: [this.functions[fn]!.logGroup.logGroupName],
+          LogFormat: 'JSON',
+          Contribution: { Keys: ['$.tenant'], Filters: [filter] },
+          AggregateOn: 'Count',
+        }),
+      });
       alarm(
-        new cloudwatch.Alarm(this, `RuleFailuresAlarm-${tenantId}`, {
-          alarmDescription: `ciba: ${tenantId}: EventBridge failed to invoke the callback function`,
-          metric: new cloudwatch.Metric({
-            namespace: 'AWS/Events',
-            metricName: 'FailedInvocations',
-            dimensionsMap: { RuleName: tenant.rule.ruleName, EventBusName: props.eventBus.eventBusName },
+        new cloudwatch.Alarm(this, `${id}Alarm`, {
+          alarmDescription: `ciba: one tenant ${what} (Contributor Insights rule ${ruleName} names it)`,
+          metric: new cloudwatch.MathExpression({
+            expression: `INSIGHT_RULE_METRIC('${ruleName}', 'MaxContributorValue')`,
+            usingMetrics: {},
             period: Duration.minutes(5),
-            statistic: 'Sum',
+            label: `${what}, top tenant`,
           }),
-          threshold: 1,
+          threshold,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           evaluationPeriods: 1,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );
-    }
+    };
+    byTenant(
+      'CallbackFailuresByTenant',
+      'callback',
+      { Match: '$.message', In: ['callback failed, retry scheduled', 'callback dead-lettered'] },
+      'has failing callbacks',
+      10,
+    );
+    byTenant(
+      'RefusedRequestsByTenant',
+      'bc-authorize',
+      { Match: '$.message', StartsWith: ['backchannel request refused'] },
+      'reaches its request limits',
+      20,
+    );
+
+    this.#capacityAlarms(props, alarm);
+  }
+
+  /** Throttling wherever the deployment can reach a limit (docs/deploy.md "Capacity"). */
+  #capacityAlarms(props: ServiceStackProps, alarm: <A extends cloudwatch.AlarmBase>(a: A) => A): void {
+    const minute = Duration.minutes(1);
+    const atLeastOnce = {
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+    alarm(
+      new cloudwatch.Alarm(this, 'ApiThrottledAlarm', {
+        alarmDescription: 'ciba: API Gateway throttled requests (429): a route reached its throttle',
+        metric: new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: 'ApiThrottledRequests',
+          period: minute,
+          statistic: 'Sum',
+        }),
+        ...atLeastOnce,
+      }),
+    );
+    const tables: [string, dynamodb.ITable][] = [
+      ['Directory', props.directoryTable],
+      ['Ledger', props.ledgerTable],
+    ];
+    alarm(
+      sumAlarm(
+        this,
+        'DynamoDbThrottlesAlarm',
+        tables.flatMap(([, table]) =>
+          ['ReadThrottleEvents', 'WriteThrottleEvents'].map(
+            (name) =>
+              new cloudwatch.Metric({
+                namespace: 'AWS/DynamoDB',
+                metricName: name,
+                dimensionsMap: { TableName: table.tableName },
+                period: minute,
+                statistic: 'Sum',
+              }),
+          ),
+        ),
+        {
+          description: 'ciba: DynamoDB throttled requests (a hot partition, or the account limits of on-demand tables)',
+          label: 'Throttle events',
+          period: minute,
+          ...atLeastOnce,
+        },
+      ),
+    );
+    // KMS request quotas are per account and region, shared with everything else in it: alarmed at 80 %.
+    const kmsOperations = [
+      'CryptographicOperationsSymmetric',
+      'CryptographicOperationsEcc',
+      'CryptographicOperationsRsa',
+    ];
+    alarm(
+      new cloudwatch.Alarm(this, 'KmsQuotaAlarm', {
+        alarmDescription:
+          'ciba: KMS cryptographic requests above 80 % of the account quota (kms tenants sign each token in KMS)',
+        metric: new cloudwatch.MathExpression({
+          expression: `MAX([${kmsOperations.map((_, i) => `100 * k${i} / PERIOD(k${i}) / SERVICE_QUOTA(k${i})`).join(', ')}])`,
+          usingMetrics: Object.fromEntries(
+            kmsOperations.map((resource, i) => [
+              `k${i}`,
+              new cloudwatch.Metric({
+                namespace: 'AWS/Usage',
+                metricName: 'CallCount',
+                dimensionsMap: { Service: 'KMS', Type: 'API', Resource: resource, Class: 'None' },
+                period: minute,
+                statistic: 'Sum',
+              }),
+            ]),
+          ),
+          period: minute,
+          label: 'KMS quota used (%)',
+        }),
+        threshold: 80,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 3,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    // SNS refusals (throttling among them) show in the notifier's log: counted there.
+    this.functions['bc-authorize']!.logGroup.addMetricFilter('PushFailures', {
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: 'PushNotificationsFailed',
+      filterPattern: logs.FilterPattern.stringValue('$.message', '=', 'push notification failed'),
+      metricValue: '1',
+      defaultValue: 0,
+    });
+    alarm(
+      new cloudwatch.Alarm(this, 'PushFailuresAlarm', {
+        alarmDescription:
+          'ciba: SNS refused push notifications (throttling or push credentials; the log names the error)',
+        metric: new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: 'PushNotificationsFailed',
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
+        threshold: 10,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
   }
 }

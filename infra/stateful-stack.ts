@@ -1,26 +1,45 @@
-import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CustomResource, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { LEGACY_KEYS_RESOURCE } from '../functions/tenant-provisioner/resources.ts';
+import { AWS_ENV } from '../lib/adapters/aws/env.ts';
 import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from '../lib/adapters/dynamodb-schema.ts';
+import { CibaFunction } from './ciba-function.ts';
+import { customResourceProvider, grantAccess, platformApplicationArnTemplate } from './grants.ts';
 import { TenantSigningKey } from './tenant-signing-key.ts';
 import type { TenantConfig } from './tenants.ts';
 
 export interface StatefulStackProps extends StackProps {
   prefix: string;
   tenants: TenantConfig[];
+  bundling: 'esbuild' | 'stub';
+  logRetention: logs.RetentionDays;
+  /**
+   * Deployments before keysets had per-tenant KMS keys behind aliases in this stack. `true` keeps them in the template
+   * for one more deployment (docs/deploy.md "Upgrading": no gap while the running functions still use the aliases).
+   */
+  keepLegacyKeys: boolean;
 }
 
 /**
- * What outlives deployments: the two tables, the event bus and the tenants' signing keys. Changes rarely;
- * everything here is retained when removed from the template.
+ * What outlives deployments: the two tables, the event bus and the KMS key that seals the tenants' keys (the keys
+ * themselves are data, in the directory table). Changes rarely; everything here is retained when removed from the
+ * template. Also the import of the per-tenant KMS keys of deployments before keysets, which must run in the same
+ * update that drops their aliases, before CloudFormation deletes them.
  */
 export class StatefulStack extends Stack {
   readonly directoryTable: dynamodb.Table;
   readonly ledgerTable: dynamodb.Table;
   readonly eventBus: events.EventBus;
-  readonly kmsAliasPrefix: string;
-  readonly signingKeys: Record<string, TenantSigningKey> = {};
+  /** Seals every tenant's wrapped keys (encryption context: the tenant, the key's use and id). */
+  readonly keySealingKey: kms.Key;
+  readonly keySealingAlias: string;
+  /** The aliases of deployments before keysets (`alias/{prefix}/{tenant}`, `/previous`, `/hmac`). */
+  readonly legacyAliasPrefix: string;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -30,16 +49,90 @@ export class StatefulStack extends Stack {
     this.eventBus = new events.EventBus(this, 'Events', { eventBusName: `${props.prefix}-events` });
     this.eventBus.applyRemovalPolicy(RemovalPolicy.RETAIN);
 
-    this.kmsAliasPrefix = `alias/${props.prefix}/`;
-    for (const tenant of props.tenants) {
-      this.signingKeys[tenant.id] = new TenantSigningKey(this, `SigningKey-${tenant.id}`, {
-        tenantId: tenant.id,
-        aliasPrefix: this.kmsAliasPrefix,
-        alg: tenant.settings.signingAlg,
-        version: tenant.signingKey.version,
-        previousAlg: tenant.signingKey.previousAlg,
-      });
+    // One key for the whole deployment, whatever the number of tenants (USD 1 a month). Rotated yearly by KMS: old
+    // ciphertexts keep decrypting.
+    this.keySealingAlias = `alias/${props.prefix}-tenant-keys`;
+    this.keySealingKey = new kms.Key(this, 'TenantKeySealing', {
+      description: `ciba ${props.prefix}: seals the tenants' signing and MAC keys`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      pendingWindow: Duration.days(30),
+      alias: this.keySealingAlias,
+    });
+
+    this.legacyAliasPrefix = `alias/${props.prefix}/`;
+    if (props.keepLegacyKeys) {
+      for (const tenant of props.tenants) {
+        new TenantSigningKey(this, `SigningKey-${tenant.id}`, {
+          tenantId: tenant.id,
+          aliasPrefix: this.legacyAliasPrefix,
+          alg: tenant.settings.signingAlg,
+          version: tenant.signingKey.version,
+          previousAlg: tenant.signingKey.previousAlg,
+        });
+      }
     }
+    this.#legacyKeyImport(props);
+  }
+
+  /**
+   * The provisioner, here for one job: reading the aliases of deployments before keysets (ListAliases) and writing each
+   * tenant's old keys into its keyset (functions/tenant-provisioner). It runs when this resource is created, i.e. in
+   * the update that brings keysets, before that update's cleanup deletes the aliases.
+   */
+  #legacyKeyImport(props: StatefulStackProps): void {
+    const importer = new CibaFunction(this, 'Fn-legacy-key-import', {
+      name: 'tenant-provisioner',
+      serviceName: 'legacy-key-import',
+      description: 'ciba: imports the per-tenant KMS keys of deployments before keysets',
+      environment: {
+        [AWS_ENV.directoryTable]: this.directoryTable.tableName,
+        [AWS_ENV.ledgerTable]: this.ledgerTable.tableName,
+        [AWS_ENV.keySealingKey]: this.keySealingAlias,
+        [AWS_ENV.deployment]: props.prefix,
+        [AWS_ENV.snsPlatformApplicationArn]: platformApplicationArnTemplate(props.prefix),
+        [AWS_ENV.legacyKeyAliasPrefix]: this.legacyAliasPrefix,
+      },
+      timeout: Duration.minutes(5),
+      logRetention: props.logRetention,
+      bundling: props.bundling,
+    });
+    grantAccess(
+      importer.role,
+      { directory: 'write' },
+      {
+        directoryTable: this.directoryTable,
+        ledgerTable: this.ledgerTable,
+      },
+    );
+    importer.role.addToPolicy(
+      new iam.PolicyStatement({ sid: 'ListAliases', actions: ['kms:ListAliases'], resources: ['*'] }),
+    );
+    importer.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'LegacyTenantKeys',
+        actions: ['kms:GetPublicKey'],
+        resources: [`arn:${this.partition}:kms:${this.region}:${this.account}:key/*`],
+        conditions: { 'ForAnyValue:StringLike': { 'kms:ResourceAliases': `${this.legacyAliasPrefix}*` } },
+      }),
+    );
+    Validations.of(importer.role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'kms:ListAliases supports no resource-level permissions; the statement grants only that action.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',
+        reason:
+          "The per-tenant keys of deployments before keysets are found by alias; a kms:ResourceAliases condition limits GetPublicKey to the keys behind this deployment's aliases.",
+      },
+    );
+    const provider = customResourceProvider(this, 'LegacyKeyImportProvider', importer, props.logRetention);
+    new CustomResource(this, 'LegacyKeyImport', {
+      serviceToken: provider.serviceToken,
+      resourceType: LEGACY_KEYS_RESOURCE,
+      properties: { AliasPrefix: this.legacyAliasPrefix },
+    });
   }
 }
 

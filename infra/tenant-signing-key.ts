@@ -1,8 +1,12 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { currentKeyAlias, hmacKeyAlias, KMS_KEY_SPEC, previousKeyAlias } from '../lib/adapters/kms-keys.ts';
+import { KMS_KEY_SPEC } from '../lib/adapters/kms-keys.ts';
 import type { SigningAlg } from '../lib/model.ts';
+
+const currentKeyAlias = (aliasPrefix: string, tenantId: string): string => `${aliasPrefix}${tenantId}`;
+const previousKeyAlias = (aliasPrefix: string, tenantId: string): string => `${aliasPrefix}${tenantId}/previous`;
+const hmacKeyAlias = (aliasPrefix: string, tenantId: string): string => `${aliasPrefix}${tenantId}/hmac`;
 
 export interface TenantSigningKeyProps {
   tenantId: string;
@@ -14,6 +18,9 @@ export interface TenantSigningKeyProps {
 }
 
 /**
+ * Deployments before keysets only (`ciba:legacyKeys=keep` keeps them in the template for the one deployment that
+ * upgrades: docs/deploy.md "Upgrading"; the logical ids must not change). Tenants' keys are data now (lib/keyset.ts).
+ *
  * A tenant's asymmetric KMS signing keys: the current one behind `alias/{prefix}/{tenant}` and, after a
  * rotation (a version bump in the tenants file), the previous one behind `alias/{prefix}/{tenant}/previous`,
  * still published in the JWKS so tokens it signed keep verifying. Keys are retained: removing one from the

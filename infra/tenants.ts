@@ -1,3 +1,4 @@
+import type { TenantEntry } from '../functions/tenant-provisioner/resources.ts';
 import { parseAwsTenantSettings, type TenantSettingsInput } from '../functions/tenant-provisioner/settings.ts';
 import { isValidTenantId } from '../lib/http/routes.ts';
 import type { SigningAlg, TenantSettings } from '../lib/model.ts';
@@ -8,7 +9,7 @@ import type { SigningAlg, TenantSettings } from '../lib/model.ts';
  * anything is deployed.
  */
 export interface TenantPushCredentials {
-  /** Secrets Manager secret name or ARN holding the credentials (format: functions/push-platforms/handler.ts). */
+  /** Secrets Manager secret name or ARN holding the credentials (format: lib/adapters/sns-push-platforms.ts). */
   secret: string;
   /** Change it (any string) after rotating the secret, so the deployment pushes the new credentials to SNS. */
   version: string;
@@ -16,14 +17,14 @@ export interface TenantPushCredentials {
 
 export interface TenantConfig {
   id: string;
-  /** Snake_case, as written in the file: the provisioner receives exactly this. */
+  /** Snake_case, as written in the file, with `push_credentials` from `push`: the provisioner receives exactly this. */
   settingsInput: TenantSettingsInput;
   /** The same, checked and completed with the defaults. */
   settings: TenantSettings;
   signingKey: {
-    /** Bump to rotate: a new key becomes current and the old one stays published as previous. */
+    /** Bump to rotate at the next deployment (as `ciba tenant rotate-keys` does at once). */
     version: number;
-    /** The alg of the previous key when the rotation also changed `signing_alg`. */
+    /** Deployments before keysets (`ciba:legacyKeys=keep`): the alg of the key behind the `/previous` alias. */
     previousAlg: SigningAlg;
   };
   push: {
@@ -32,6 +33,11 @@ export interface TenantConfig {
     /** Web Push: the VAPID contact (`mailto:` or `https:`) and the secret holding the key pair. */
     web?: TenantPushCredentials & { subject: string };
   };
+  /**
+   * Deployments before the shared callback rule gave each tenant's rule its own EventBridge retry policy; the shared
+   * rule retries for 24 h (185 attempts), and a tenant's `callback_max_attempts` / `callback_max_age_seconds` settings
+   * rule the callback function's own retries. Still read (and checked) so that older files keep working.
+   */
   callbacks: { retryAttempts: number; maxEventAgeSeconds: number };
   /** What removing the tenant from the file does to its data: `retain` (default) keeps every item. */
   onDelete: 'retain' | 'destroy';
@@ -70,7 +76,20 @@ const credentials = (value: unknown, where: string): TenantPushCredentials | und
   return { secret: raw.secret, version: String(version) };
 };
 
-export const parseTenantsFile = (json: unknown): TenantConfig[] => {
+export interface TenantsFileOptions {
+  /**
+   * The deployment's name: the Secrets Manager secrets the file names must be under `{prefix}/` (the deployment may
+   * read only those: docs/deploy.md "Push credentials").
+   */
+  prefix?: string;
+}
+
+const secretArnName = /^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:(.+?)(-[A-Za-z0-9]{6})?$/;
+
+/** The name of a secret given by name or ARN (an ARN's random suffix dropped). */
+export const secretName = (nameOrArn: string): string => secretArnName.exec(nameOrArn)?.[1] ?? nameOrArn;
+
+export const parseTenantsFile = (json: unknown, options: TenantsFileOptions = {}): TenantConfig[] => {
   const file = object(json, 'the tenants file');
   if (!Array.isArray(file.tenants)) throw new InvalidTenantsFile('the tenants file must have a "tenants" list');
   const seen = new Set<string>();
@@ -87,7 +106,39 @@ export const parseTenantsFile = (json: unknown): TenantConfig[] => {
       if (!KNOWN.has(key)) throw new InvalidTenantsFile(`${where}: unknown field ${key}`);
     }
 
-    const settingsInput = object(raw.settings, `${where}.settings`) as TenantSettingsInput;
+    const push = object(raw.push, `${where}.push`);
+    const apns = credentials(push.apns, `${where}.push.apns`);
+    const fcm = credentials(push.fcm, `${where}.push.fcm`);
+    const webCredentials = credentials(push.web, `${where}.push.web`);
+    for (const [name, ref] of [
+      ['apns', apns],
+      ['fcm', fcm],
+      ['web', webCredentials],
+    ] as const) {
+      if (ref && options.prefix && !secretName(ref.secret).startsWith(`${options.prefix}/`)) {
+        throw new InvalidTenantsFile(
+          `${where}.push.${name}.secret must be named ${options.prefix}/... (the deployment reads only its own secrets)`,
+        );
+      }
+    }
+    const sandbox = object(push.apns, `${where}.push.apns`).sandbox ?? false;
+    if (typeof sandbox !== 'boolean') throw new InvalidTenantsFile(`${where}.push.apns.sandbox must be true or false`);
+
+    const fileSettings = object(raw.settings, `${where}.settings`);
+    if ('push_credentials' in fileSettings) {
+      throw new InvalidTenantsFile(`${where}.settings.push_credentials: name the secrets in push.apns and push.fcm`);
+    }
+    const settingsInput: TenantSettingsInput = {
+      ...fileSettings,
+      ...(apns || fcm
+        ? {
+            push_credentials: {
+              ...(apns ? { apns: { ...apns, sandbox } } : {}),
+              ...(fcm ? { fcm } : {}),
+            },
+          }
+        : {}),
+    };
     let settings: TenantSettings;
     try {
       settings = parseAwsTenantSettings(settingsInput, `${where}.settings`);
@@ -101,17 +152,11 @@ export const parseTenantsFile = (json: unknown): TenantConfig[] => {
       throw new InvalidTenantsFile(`${where}.signing_key.previous_alg must be ES256, PS256 or RS256`);
     }
 
-    const push = object(raw.push, `${where}.push`);
-    const apns = credentials(push.apns, `${where}.push.apns`);
-    const fcm = credentials(push.fcm, `${where}.push.fcm`);
-    const webCredentials = credentials(push.web, `${where}.push.web`);
     const subject = object(push.web, `${where}.push.web`).subject;
     if (webCredentials && (typeof subject !== 'string' || !/^(mailto:|https:\/\/)\S+$/.test(subject))) {
       throw new InvalidTenantsFile(`${where}.push.web.subject must be a mailto: or https: URL (the VAPID contact)`);
     }
     const web = webCredentials ? { ...webCredentials, subject: subject as string } : undefined;
-    const sandbox = object(push.apns, `${where}.push.apns`).sandbox ?? false;
-    if (typeof sandbox !== 'boolean') throw new InvalidTenantsFile(`${where}.push.apns.sandbox must be true or false`);
 
     const callbacks = object(raw.callbacks, `${where}.callbacks`);
     const onDelete = raw.on_delete ?? 'retain';
@@ -140,3 +185,19 @@ export const parseTenantsFile = (json: unknown): TenantConfig[] => {
     };
   });
 };
+
+/** The tenant as its batch resource carries it to the provisioner. */
+export const tenantEntry = (tenant: TenantConfig): TenantEntry => ({
+  id: tenant.id,
+  settings: tenant.settingsInput,
+  ...(tenant.push.web
+    ? {
+        web_push: {
+          subject: tenant.push.web.subject,
+          secret: tenant.push.web.secret,
+          version: tenant.push.web.version,
+        },
+      }
+    : {}),
+  signing_key_version: tenant.signingKey.version,
+});

@@ -11,6 +11,8 @@ import type { CibaEvent, EventBus, Logger } from './ports.ts';
 export const EVENT = {
   requestCreated: 'CIBA Request Created',
   requestDecided: 'CIBA Request Decided',
+  /** The user reported a request ("I did not ask for this"): the client is shielded from the user for a while. */
+  requestReported: 'CIBA Request Reported',
   /** A pending request reached its expiry unanswered, seen by the first poll after it (or the push expiry timer). */
   requestExpired: 'CIBA Request Expired',
   tokensIssued: 'CIBA Tokens Issued',
@@ -72,11 +74,10 @@ export const requestCreatedEvent = (request: RequestRef & Pick<AuthRequest, 'cre
   },
 });
 
-export const requestDecidedEvent = (
-  request: RequestRef,
-  status: 'approved' | 'denied',
-  decidedAt: number,
-): CibaEvent => ({
+/** What a decision made of a request. */
+export type DecidedStatus = Exclude<AuthRequest['status'], 'pending'>;
+
+export const requestDecidedEvent = (request: RequestRef, status: DecidedStatus, decidedAt: number): CibaEvent => ({
   type: EVENT.requestDecided,
   tenantId: request.tenantId,
   detail: {
@@ -86,6 +87,23 @@ export const requestDecidedEvent = (
     status,
     delivery_mode: request.deliveryMode,
     decided_at: epochSeconds(decidedAt),
+  },
+});
+
+export const requestReportedEvent = (
+  request: RequestRef & { deviceId?: string | undefined },
+  reportedAt: number,
+  shieldUntil: number,
+): CibaEvent => ({
+  type: EVENT.requestReported,
+  tenantId: request.tenantId,
+  detail: {
+    txn: request.txn,
+    client_id: request.clientId,
+    sub: request.sub,
+    ...(request.deviceId !== undefined ? { device_id: request.deviceId } : {}),
+    reported_at: epochSeconds(reportedAt),
+    shield_until: epochSeconds(shieldUntil),
   },
 });
 

@@ -3,11 +3,22 @@
  * Storage attribute names (snake_case) live in the DynamoDB adapter only.
  */
 
+/** Token lifetimes (lib/oauth/tokens.ts mints them; lib/keyset.ts keeps a key published while its tokens live). */
+export const ACCESS_TOKEN_TTL_SECONDS = 3600;
+export const ID_TOKEN_TTL_SECONDS = 3600;
+
 export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
 export const REFRESH_TOKEN_GRANT_TYPE = 'refresh_token';
 
 export type DeliveryMode = 'poll' | 'ping' | 'push';
 export type SigningAlg = 'ES256' | 'PS256' | 'RS256';
+/**
+ * How a tenant's signing key is kept (docs/deploy.md "Signing keys"): `wrapped` (default), a key pair generated for the
+ * tenant whose private half is stored only encrypted under the deployment's KMS key and signs in memory; `kms`, a KMS
+ * asymmetric key of the tenant's own whose private half never leaves KMS (a KMS Sign per token). Local mode keeps a
+ * generated key either way.
+ */
+export type KeyMode = 'wrapped' | 'kms';
 
 export interface TenantSettings {
   displayName: string;
@@ -47,6 +58,26 @@ export interface TenantSettings {
   tenantRateLimitPerMinute?: number;
   /** Requests that may be pending at once in the tenant (Auth0's limit is 5,000), counted conservatively. */
   maxPendingRequests?: number;
+  /** How the signing key is kept; absent means `wrapped`. Changing it rotates to a key of the new mode. */
+  keyMode?: KeyMode;
+  /**
+   * AWS: the SNS platform applications of the tenant (APNs, FCM), made from credentials in Secrets Manager that these
+   * name (never the credentials themselves). Change `version` after rotating a secret so that SNS gets the new ones.
+   */
+  pushCredentials?: PushCredentials;
+  /** Seconds a client the user reported may not ask them again (lib/ciba/report-shield.ts has the default). */
+  reportShieldSeconds?: number;
+}
+
+export interface PushCredentialsRef {
+  /** The Secrets Manager secret (name or ARN) holding the credentials (format: docs/deploy.md). */
+  secret: string;
+  version: string;
+}
+
+export interface PushCredentials {
+  apns?: PushCredentialsRef & { sandbox: boolean };
+  fcm?: PushCredentialsRef;
 }
 
 /** The abuse-control limits of a tenant, with their defaults (SECURITY.md). */
@@ -97,6 +128,11 @@ export interface Tenant {
   /** Hardening rule 7: new at every creation of the tenant id (GrantBinding). */
   generation?: string;
   settings: TenantSettings;
+  /**
+   * `deployment`: the tenant comes from the deployment's tenants file, which decides its settings (the admin API
+   * refuses to change or delete it); absent: managed through the admin API.
+   */
+  provisionedBy?: 'deployment';
   createdAt: number;
   updatedAt: number;
 }
@@ -236,6 +272,8 @@ export interface User {
   userCodeHash?: string;
   /** The user's enrolled devices, kept on the user record so that one read serves hint resolution and notification. */
   devices: DeviceSummary[];
+  /** Clients the user reported, with the epoch ms until which each may not ask them (lapsed entries may remain). */
+  reportShields?: Record<string, number>;
   createdAt: number;
   updatedAt: number;
 }
@@ -253,6 +291,62 @@ export interface Device {
   createdAt: number;
 }
 
+/**
+ * A tenant's keys (lib/keyset.ts owns the rules): the token signing keys, the newest active one signing and
+ * every one still needed for verification published, and the MAC keys (client_secret_jwt secrets, user-code MACs,
+ * sealed push responses), never published.
+ */
+export interface TenantKeyset {
+  tenantId: string;
+  signing: SigningKeyRecord[];
+  mac: MacKeyRecord[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface SigningKeyRecord {
+  /** RFC 7638 thumbprint of the public key. */
+  kid: string;
+  alg: SigningAlg;
+  mode: KeyMode;
+  publicJwk: JsonWebKeyPublic;
+  createdAt: number;
+  /** The key signs from this moment on; published from its creation (a rotation publishes before it signs). */
+  activeFrom: number;
+  /** wrapped: the private JWK, sealed (KMS ciphertext in AWS, `plain:` in local mode). */
+  sealed?: string;
+  /** kms: the ARN of the KMS key. */
+  kmsKeyId?: string;
+}
+
+/** What the admin API shows of a key (never the sealed private half). */
+export interface SigningKeyView {
+  kid: string;
+  alg: SigningAlg;
+  key_mode: KeyMode;
+  status: 'current' | 'next' | 'previous';
+  created_at: number;
+  active_from: number;
+  /** Epoch seconds; absent while the key has no successor. */
+  published_until?: number;
+}
+
+export interface MacKeyRecord {
+  /** Values keyed with it carry this id (`{id}.{value}`), so they verify after the current key changes. */
+  id: string;
+  mode: KeyMode;
+  createdAt: number;
+  /** wrapped: the 256-bit secret, sealed like a signing key's private half. */
+  sealed?: string;
+  /** kms: an HMAC_256 KMS key (the per-tenant key of deployments before keysets). */
+  kmsKeyId?: string;
+  /**
+   * The key values without a key id were made with (the tenant's key from before keysets): used to verify those only,
+   * while any other key exists.
+   */
+  legacy?: boolean;
+}
+
 export interface JsonWebKeyPublic {
   kty: string;
   crv?: string;
@@ -263,7 +357,8 @@ export interface JsonWebKeyPublic {
   [k: string]: unknown;
 }
 
-export type AuthRequestStatus = 'pending' | 'approved' | 'denied';
+/** `reported`: denied by the user with "I did not ask for this" (the client gets access_denied, as for a denial). */
+export type AuthRequestStatus = 'pending' | 'approved' | 'denied' | 'reported';
 
 /** One POST to the client's notification endpoint: the HTTP status it answered, or why there was none. */
 export interface CallbackAttempt {
@@ -284,18 +379,40 @@ export interface CallbackStatus {
 }
 
 export interface DecisionEvidence {
-  /** The DPoP proof (a JWS by the device key) that carried the decision. */
-  proof: string;
-  deviceId: string;
-  decision: 'approve' | 'deny';
+  /** The DPoP proof (a JWS by the device key) that carried the decision; absent when the client cancelled. */
+  proof?: string;
+  /** The device that decided; absent when the client cancelled. */
+  deviceId?: string;
+  decision: 'approve' | 'deny' | 'report';
   receivedAt: number;
   /** The approval carried a verified WebAuthn assertion with user verification (the ID token's acr says so). */
   userVerified?: boolean;
   /** The WebAuthn assertion (JSON) that verified the user, kept as evidence. */
   assertion?: string;
-  /** The service denied the request itself (too many wrong binding codes). */
+  /** The service denied the request itself (too many wrong binding codes), or the client withdrew it. */
   reason?: string;
+  /** `client`: the client withdrew its own pending request (the operator console's Cancel). */
+  cancelledBy?: 'client';
 }
+
+/** A labelled value the device shows. */
+export interface DisplayField {
+  label: string;
+  value: string;
+}
+
+/**
+ * What the device shows for one `authorization_details` element: rendered by the service from the type's display
+ * template, or generically (lib/oauth/display-template.ts); every string is safe to show (hardening rule 5).
+ */
+export interface DetailDisplay {
+  type: string;
+  title: string;
+  fields: DisplayField[];
+}
+
+/** What a request asks the user for: to confirm who they are, or to approve a transaction (authorization_details). */
+export type RequestKind = 'identity_check' | 'transaction';
 
 export interface AuthRequest extends GrantBinding {
   /** The device-facing transaction id; also the storage key. The `auth_req_id` is `{txn}.{secret}`. */
@@ -310,6 +427,8 @@ export interface AuthRequest extends GrantBinding {
   acrValues?: string;
   bindingMessage?: string;
   authorizationDetails?: unknown[];
+  /** The device's rendering of `authorizationDetails`, made (and checked) at bc-authorize, in the same order. */
+  display?: DetailDisplay[];
   deliveryMode: DeliveryMode;
   clientNotificationToken?: string;
   status: AuthRequestStatus;
@@ -349,6 +468,10 @@ export interface DeviceTransaction {
   scope: string;
   acr_values?: string;
   authorization_details?: unknown[];
+  /** `transaction` when the request carries authorization_details; the screen is titled by it. */
+  kind: RequestKind;
+  /** What to show for each authorization_details element, in order: a title and labelled fields. */
+  display?: DetailDisplay[];
   created_at: number;
   expires_at: number;
   /** Binding-code confirmation: the device must type the code shown by the consumption device (the message is withheld). */

@@ -1,5 +1,6 @@
 import type {
   AuthRequest,
+  AuthRequestStatus,
   CallbackAttempt,
   CallbackState,
   Client,
@@ -11,6 +12,7 @@ import type {
   RefreshTokenRecord,
   RevocationKind,
   Tenant,
+  TenantKeyset,
   User,
 } from './model.ts';
 
@@ -32,6 +34,15 @@ export interface TenantStore {
   save(tenant: Tenant, expectedUpdatedAt: number | null): Promise<WriteOutcome>;
   /** Removes the tenant and everything the directory holds under it (clients, users, devices, keys). */
   delete(tenantId: string): Promise<boolean>;
+}
+
+/**
+ * A tenant's keys, one record beside the tenant (the key adapters keep them: lib/adapters/tenant-keys.ts; the tenant's
+ * deletion takes them with it). `expectedUpdatedAt` as for tenants.
+ */
+export interface KeysetStore {
+  get(tenantId: string): Promise<TenantKeyset | undefined>;
+  save(keyset: TenantKeyset, expectedUpdatedAt: number | null): Promise<WriteOutcome>;
 }
 
 export interface ClientStore {
@@ -70,18 +81,41 @@ export interface RateWindow {
 /** The conditional writes of a rate window; lib/ciba/user-rate-window.ts says when each applies and what it does. */
 export type RateWindowWrite = 'increment' | 'roll' | 'open';
 
+/**
+ * What admitting a user's request also requires, checked in the same conditional write that counts it (so a refusal
+ * spends none of the user's budget): the asking client is not shielded by the user's report at `now`, and the user
+ * has an enrolled device when nothing else can reach them (lib/ciba/report-shield.ts `gateHolds`).
+ */
+export interface UserAdmissionGate {
+  clientId: string;
+  requireDevice: boolean;
+  now: number;
+}
+
 export interface RateWindowStore {
   /**
    * Applies `write` to the user's window for `minute` under `limit`, only where lib/ciba/user-rate-window.ts
-   * `rateWindowWriteApplies` holds, and returns the user after it; `conflict` when it does not hold (or there is no
-   * such user).
+   * `rateWindowWriteApplies` holds (and, with a gate, lib/ciba/report-shield.ts `gateHolds`), and returns the user
+   * after it; `conflict` when it does not hold (or there is no such user).
    */
   write(
     tenantId: string,
     sub: string,
     write: RateWindowWrite,
     window: { minute: number; limit: number },
+    gate?: UserAdmissionGate,
   ): Promise<User | 'conflict'>;
+}
+
+/** The user's report shields, on the user record: client id → epoch ms until which that client is shielded. */
+export interface ReportShieldStore {
+  /**
+   * Shields the user from a client until `until`; a shield that already runs longer stays. Nothing happens when the
+   * user no longer exists.
+   */
+  shield(tenantId: string, sub: string, clientId: string, until: number): Promise<void>;
+  /** Removes the user's shield entry for a client; false when there was none. */
+  lift(tenantId: string, sub: string, clientId: string): Promise<boolean>;
 }
 
 /** Device records, and their summaries on their user's record (one read serves hint resolution and notification). */
@@ -166,11 +200,11 @@ export interface PollStore {
 }
 
 export interface DecisionStore {
-  /** pending → approved | denied, only while pending, unexpired and owned by this tenant and user. */
+  /** pending → approved | denied | reported, only while pending, unexpired and owned by this tenant and user. */
   decide(
     txn: string,
     owner: { tenantId: string; sub: string },
-    status: 'approved' | 'denied',
+    status: Exclude<AuthRequestStatus, 'pending'>,
     evidence: DecisionEvidence,
     now: number,
   ): Promise<AuthRequest | 'conflict'>;
@@ -284,9 +318,11 @@ export interface AdmissionStore {
 /** Every persistence port, as an adapter provides them (spread into Deps). */
 export interface StorePorts {
   tenants: TenantStore;
+  keysets: KeysetStore;
   clients: ClientStore;
   users: UserStore;
   rateWindows: RateWindowStore;
+  shields: ReportShieldStore;
   devices: DeviceStore;
   pushChannels: PushChannelStore;
   passkeys: PasskeyStore;

@@ -1,28 +1,34 @@
-import type { CallbackAttempt, DevicePush, DeviceSummary, JsonWebKeyPublic, SigningAlg } from './model.ts';
-import type { StorePorts, WriteOutcome } from './persistence.ts';
+import type {
+  CallbackAttempt,
+  DevicePush,
+  DeviceSummary,
+  JsonWebKeyPublic,
+  KeyMode,
+  PushCredentials,
+  SigningAlg,
+  SigningKeyView,
+} from './model.ts';
+import type { StorePorts } from './persistence.ts';
 
 export type { WriteOutcome } from './persistence.ts';
 
-/** A signing key of local mode's key adapter (lib/adapters/local-keys.ts), kept in the directory table. */
+/** A local mode key in the layout before keysets (one directory item per key), read once to import it into a keyset. */
 export interface StoredSigningKey {
   kid: string;
-  /** `HS256`: the tenant's HMAC key (lib/adapters/local-keys.ts), never published. */
+  /** `HS256`: the tenant's HMAC key, never published. */
   alg: SigningAlg | 'HS256';
-  /** Private JWK (local mode only; in AWS the private key stays in KMS). `k` for the HMAC key. */
+  /** Private JWK; `k` for the HMAC key. */
   privateJwk: JsonWebKeyPublic & { d?: string; k?: string };
   createdAt: number;
 }
 
 /**
- * Where local mode's key adapter keeps its keys (lib/local/local-store.ts: the DynamoDB adapter's local module). Named
- * `Directory` too, as lib/adapters/local-keys.ts knows it (that file is being rewritten elsewhere; it can take the
- * new name then).
+ * Local mode's keys of the layout before keysets (lib/local/local-store.ts: the DynamoDB adapter's local module), which
+ * local mode's key adapter imports into a keyset once (lib/adapters/tenant-keys.ts).
  */
 export interface SigningKeyStore {
   getSigningKeys(tenantId: string): Promise<StoredSigningKey[]>;
-  putSigningKey(tenantId: string, key: StoredSigningKey): Promise<WriteOutcome>;
 }
-export type Directory = SigningKeyStore;
 
 /** What the device shows; nothing else travels through the push channel. */
 export interface DeviceNotification {
@@ -120,23 +126,65 @@ export interface EventBus {
   publish(events: CibaEvent[]): Promise<void>;
 }
 
-/** Signing with the tenant's key; the private key may live in KMS. */
+/**
+ * A tenant's keys (lib/keyset.ts has the rules; docs/deploy.md "Signing keys"): token signing keys (`wrapped`:
+ * generated for the tenant, the private half sealed under the deployment's KMS key and used in memory; `kms`: a KMS
+ * key of the tenant's own; local mode: generated keys kept in the local store) and the MAC keys behind client_secret_jwt
+ * secrets, user-code MACs and sealed push responses.
+ */
 export interface Keys {
+  /** A JWS by the key that signs `alg` tokens for the tenant now; `kid` is set. */
   sign(
     tenantId: string,
     alg: SigningAlg,
     header: Record<string, unknown>,
     payload: Record<string, unknown>,
   ): Promise<string>;
-  /** Public keys to publish (current and previous, for rotation overlap). */
+  /** Public keys to publish: the current one, the next one after a rotation, and those whose tokens may still live. */
   publicJwks(tenantId: string): Promise<{ keys: JsonWebKeyPublic[] }>;
-  /** Makes sure the tenant has a key for this algorithm (local mode generates one). */
-  ensureKey(tenantId: string, alg: SigningAlg): Promise<void>;
   /**
-   * HMAC-SHA256 of `data` with the tenant's HMAC key (client_secret_jwt secrets are derived with it). The key is
-   * never exported and never published in the JWKS.
+   * HMAC-SHA256 of `data` under the tenant's current MAC key, with that key's id: a stored value keeps the id
+   * (lib/keyset.ts withKeyId), so that it still verifies when the current key changes. Never published.
    */
-  mac(tenantId: string, data: string): Promise<Uint8Array>;
+  mac(tenantId: string, data: string): Promise<{ keyId: string; mac: Uint8Array }>;
+  /**
+   * HMAC-SHA256 under the tenant's MAC key `keyId` (undefined: the key that values without a key id were made with);
+   * undefined when the tenant has no such key.
+   */
+  macWith(tenantId: string, keyId: string | undefined, data: string): Promise<Uint8Array | undefined>;
+  /**
+   * Makes the tenant's keys follow its settings (provisioning: the admin API, the deployment): creates them, or adds a
+   * signing key of the tenant's algorithm and key mode when the newest one is of another kind. Idempotent.
+   */
+  ensureKeys(tenantId: string, want: { alg: SigningAlg; mode: KeyMode }): Promise<void>;
+  /** A new signing key (published at once, signing from its `active_from`); returns the keys as the admin API shows them. */
+  rotate(tenantId: string, want: { alg: SigningAlg; mode: KeyMode }): Promise<SigningKeyView[]>;
+  /** The signing keys as the admin API shows them (none: the tenant has no keys yet). */
+  describe(tenantId: string): Promise<SigningKeyView[]>;
+  /**
+   * Deletes the tenant through `remove` (the store's deletion, which takes the keyset with it) and then schedules the
+   * deletion of the tenant's KMS keys; returns what `remove` returned.
+   */
+  removeWithTenant(tenantId: string, remove: () => Promise<boolean>): Promise<boolean>;
+}
+
+/**
+ * A tenant's push platform applications: in AWS its SNS applications for APNs and FCM, made from credentials in Secrets
+ * Manager that the tenant's settings name (`push_credentials`); local mode has none (its notifier needs none).
+ */
+export interface PushPlatforms {
+  /**
+   * Makes the tenant's applications what `next` names (`previous`: what its stored settings named): creates those
+   * missing, sends the credentials again for one whose secret or version changed, deletes those no longer named. Every
+   * secret is read and checked before anything changes; `refused` says why one cannot be used, and nothing changed.
+   */
+  apply(
+    tenantId: string,
+    next: PushCredentials | undefined,
+    previous: PushCredentials | undefined,
+  ): Promise<{ refused?: string }>;
+  /** Deletes the tenant's applications (SNS deletes their device endpoints with them). */
+  remove(tenantId: string, previous: PushCredentials | undefined): Promise<void>;
 }
 
 export interface Clock {
@@ -166,8 +214,6 @@ export interface Capabilities {
   knownWebPushServicesOnly: boolean;
   /** Admin routes are authorized by API Gateway with IAM (SigV4); otherwise with the admin bearer token. */
   iamAdminAuthorization: boolean;
-  /** Tenants are created, changed and deleted through the admin API (otherwise the deployment manages them). */
-  tenantAdministration: boolean;
   /** TLS client certificate chains were verified before the request arrived (API Gateway's truststore). */
   clientCertificatesVerifiedUpstream: boolean;
   /** The scheme of the base URL when it is derived from the request (no CIBA_PUBLIC_URL). */
@@ -195,6 +241,7 @@ export interface RuntimeConfig {
 /** Every port the core uses; each operation and handler takes only the ones it uses (`Pick<Deps, ...>`). */
 export interface Deps extends StorePorts {
   keys: Keys;
+  platforms: PushPlatforms;
   notifier: DeviceNotifier;
   events: EventBus;
   scheduler: Scheduler;

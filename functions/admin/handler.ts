@@ -1,6 +1,13 @@
 import { clientToWire, deleteClient, getClientOrThrow, registerClient } from '../../lib/admin/clients.ts';
 import { describeRequest } from '../../lib/admin/requests.ts';
-import { deleteTenant, getTenantOrThrow, putTenant, settingsToWire } from '../../lib/admin/tenants.ts';
+import {
+  deleteTenant,
+  describeTenantKeys,
+  getTenantOrThrow,
+  putTenant,
+  rotateTenantKeys,
+  settingsToWire,
+} from '../../lib/admin/tenants.ts';
 import {
   checkSub,
   deleteUser,
@@ -12,7 +19,8 @@ import {
   userToWire,
 } from '../../lib/admin/users.ts';
 import { removePasskey } from '../../lib/ciba/passkey.ts';
-import { InvalidClientMetadata, InvalidRequest } from '../../lib/errors.ts';
+import { liftReportShield } from '../../lib/ciba/report-shield.ts';
+import { InvalidClientMetadata, InvalidRequest, NotFound } from '../../lib/errors.ts';
 import { authorizeAdmin } from '../../lib/http/authorize-admin.ts';
 import { type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
@@ -28,11 +36,13 @@ export type AdminDeps = Pick<
   | 'tenants'
   | 'clients'
   | 'users'
+  | 'shields'
   | 'devices'
   | 'passkeys'
   | 'tickets'
   | 'requests'
   | 'keys'
+  | 'platforms'
   | 'events'
   | 'outbound'
   | 'clock'
@@ -61,7 +71,7 @@ export const createHandler = (deps: AdminDeps) => {
       return json(created ? 201 : 200, settingsToWire(tenant, issuerOf(event, deps.config, tenantId)));
     },
     'DELETE /admin/tenants/{tenant}': async (event) => {
-      await deleteTenant(deps, tenantParam(event));
+      if (!(await deleteTenant(deps, tenantParam(event)))) throw new NotFound('unknown tenant');
       return noContent();
     },
     'GET /admin/tenants/{tenant}': ofTenant(async (_event, tenant, issuer) =>
@@ -79,15 +89,23 @@ export const createHandler = (deps: AdminDeps) => {
     }),
     'PUT /admin/tenants/{tenant}/users/{sub}': ofTenant(async (event, tenant) => {
       const { created, user } = await putUser(deps, tenant.tenantId, sub(event), jsonBody(event));
-      return json(created ? 201 : 200, userToWire(user));
+      return json(created ? 201 : 200, userToWire(user, deps.clock.now()));
     }),
     'DELETE /admin/tenants/{tenant}/users/{sub}': ofTenant(async (event, tenant) => {
       await deleteUser(deps, tenant.tenantId, sub(event));
       return noContent();
     }),
     'GET /admin/tenants/{tenant}/users/{sub}': ofTenant(async (event, tenant) =>
-      json(200, userToWire(await getUserOrThrow(deps, tenant.tenantId, sub(event)))),
+      json(200, userToWire(await getUserOrThrow(deps, tenant.tenantId, sub(event)), deps.clock.now())),
     ),
+    'DELETE /admin/tenants/{tenant}/users/{sub}/shields/{client_id}': ofTenant(async (event, tenant) => {
+      await liftReportShield(deps, {
+        tenantId: tenant.tenantId,
+        user: await getUserOrThrow(deps, tenant.tenantId, sub(event)),
+        clientId: pathParam(event, 'client_id'),
+      });
+      return noContent();
+    }),
     'POST /admin/tenants/{tenant}/users/{sub}/enrollment-tickets': ofTenant(async (event, tenant, issuer) =>
       json(201, await issueEnrollmentTicket(deps, tenant.tenantId, sub(event), issuer)),
     ),
@@ -106,6 +124,12 @@ export const createHandler = (deps: AdminDeps) => {
       });
       return noContent();
     }),
+    'GET /admin/tenants/{tenant}/keys': ofTenant(async (_event, tenant) =>
+      json(200, await describeTenantKeys(deps, tenant.tenantId)),
+    ),
+    'POST /admin/tenants/{tenant}/keys/rotate': ofTenant(async (_event, tenant) =>
+      json(200, await rotateTenantKeys(deps, tenant.tenantId)),
+    ),
     'GET /admin/tenants/{tenant}/requests/{auth_req_id}': ofTenant(async (event, tenant) =>
       json(200, await describeRequest(deps, tenant.tenantId, pathParam(event, 'auth_req_id'))),
     ),

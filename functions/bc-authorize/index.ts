@@ -1,5 +1,5 @@
 import { eventBus } from '../../lib/adapters/aws/events.ts';
-import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
+import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { pushNotifier } from '../../lib/adapters/aws/notifier.ts';
 import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
@@ -30,7 +30,7 @@ export const handler = createHandler(
     requests,
     tenants,
     users,
-    keys: kmsKeys,
+    keys: tenantKeys,
     notifier: pushNotifier,
     events: eventBus,
     scheduler,

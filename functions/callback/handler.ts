@@ -8,7 +8,6 @@ import {
   deliverCallback,
 } from '../../lib/ciba/deliver-callback.ts';
 import { EVENT, TIMER_EVENT } from '../../lib/events.ts';
-import type { Deps } from '../../lib/ports.ts';
 
 const Detail = z.object({
   tenant_id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),

@@ -1,6 +1,6 @@
 import { deadLetters } from '../../lib/adapters/aws/dead-letters.ts';
 import { eventBus } from '../../lib/adapters/aws/events.ts';
-import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
+import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
 import { callbacks, clients, refreshTokens, requests, tenants } from '../../lib/adapters/aws/store.ts';
@@ -14,7 +14,7 @@ export const handler = createHandler(
     refreshTokens,
     requests,
     tenants,
-    keys: kmsKeys,
+    keys: tenantKeys,
     events: eventBus,
     scheduler,
     deadLetters,

@@ -38,6 +38,7 @@ export type DeviceDeps = Pick<
   | 'tickets'
   | 'requests'
   | 'decisions'
+  | 'shields'
   | 'notifier'
   | 'events'
   | 'scheduler'
@@ -49,7 +50,7 @@ export type DeviceDeps = Pick<
 
 /**
  * Device responses (docs/device-api.md): what a device writes, each call authenticated by a DPoP proof of its key.
- * The decision (approve, deny: it publishes and may schedule the callback), and the device's setup: enrollment, its
+ * The decision (approve, deny, report: it publishes and may schedule the callback; a report shields the user), and the device's setup: enrollment, its
  * push channel, its passkey (docs/code-map.md says why these live here and reading lives in the consent function).
  */
 export const createHandler = (deps: DeviceDeps) =>

@@ -1,6 +1,6 @@
-import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
+import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { tenants } from '../../lib/adapters/aws/store.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
-export const handler = createHandler(awsDeps({ tenants, keys: kmsKeys }));
+export const handler = createHandler(awsDeps({ tenants, keys: tenantKeys }));

@@ -1,21 +1,34 @@
-import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
-import { AWS_ENV, required } from '../../lib/adapters/aws/env.ts';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { AWS_ENV } from '../../lib/adapters/aws/env.ts';
+import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
+import { pushPlatforms } from '../../lib/adapters/aws/push-platforms.ts';
 import { secretReader } from '../../lib/adapters/aws/secrets.ts';
-import { createStoreClient } from '../../lib/adapters/dynamodb/client.ts';
+import { keysets } from '../../lib/adapters/aws/store.ts';
+import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { tenantStore } from '../../lib/adapters/dynamodb/directory.ts';
-import { tablesOf } from '../../lib/adapters/dynamodb/index.ts';
-import { PowertoolsLogger } from '../../lib/adapters/powertools-logger.ts';
+import { legacyKeyset, listLegacyKeys } from '../../lib/adapters/kms-keys.ts';
 import { createHandler } from './handler.ts';
 
+// Tenants read without the settings cache: provisioning writes them, each conditional on the version it read.
+const deps = awsDeps({
+  tenants: (_env, base) => tenantStore(base.tables),
+  keysets,
+  keys: tenantKeys,
+  platforms: pushPlatforms,
+});
+// The stateful stack's instance imports the keys of deployments before keysets.
+const legacyPrefix = process.env[AWS_ENV.legacyKeyAliasPrefix];
+const kms = new KMSClient({});
+
 export const handler = createHandler({
-  tenants: tenantStore(
-    tablesOf({
-      client: createStoreClient(),
-      directoryTable: required(process.env, AWS_ENV.directoryTable),
-      ledgerTable: required(process.env, AWS_ENV.ledgerTable),
-    }),
-  ),
+  ...deps,
   readSecret: secretReader(),
-  clock: { now: Date.now },
-  logger: new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: 'ciba-tenant-provisioner' })),
+  ...(legacyPrefix
+    ? {
+        legacyKeys: {
+          list: () => listLegacyKeys(kms, legacyPrefix),
+          keyset: (tenantId, legacy, alg, now) => legacyKeyset(kms, tenantId, legacy, alg, now),
+        },
+      }
+    : {}),
 });

@@ -1,5 +1,5 @@
 import { eventBus } from '../../lib/adapters/aws/events.ts';
-import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
+import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { clients, polls, refreshTokens, replay, revocations, tenants, users } from '../../lib/adapters/aws/store.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
@@ -14,7 +14,7 @@ export const handler = createHandler(
     revocations,
     tenants,
     users,
-    keys: kmsKeys,
+    keys: tenantKeys,
     events: eventBus,
     outbound,
   }),

@@ -9,12 +9,15 @@ import type { Deps } from '../../lib/ports.ts';
 import { parseWith } from '../../lib/validation.ts';
 import { ASSET_NAME, defaultAssetDirs, loadAssets, type WebAsset } from '../../lib/web/assets.ts';
 import {
+  ConsoleCancelBody,
   ConsolePollBody,
   ConsoleSendBody,
   checkConsoleRequest,
+  consoleCancel,
   consoleClient,
   consolePoll,
   consoleSend,
+  consoleSettings,
 } from '../../lib/web/console-api.ts';
 import { authenticatorPage, consolePage, PAGE_CSP } from '../../lib/web/pages.ts';
 
@@ -35,12 +38,15 @@ const PAGE_HEADERS = {
 
 const html = (body: string): HttpResult => ({ statusCode: 200, headers: { ...PAGE_HEADERS }, body });
 
+/** The web function's ports: everything but tenant provisioning, keysets (its keys adapter keeps them) and reports. */
+export type WebDeps = Omit<Deps, 'platforms' | 'keysets' | 'shields'>;
+
 /**
  * The web authenticator (`GET {issuer}/authenticator`), its PWA manifest, the operator console
- * (`GET {issuer}/console` and its two JSON calls) and the static assets (`GET /assets/{file}`). No build at run
- * time: the assets are read once from the build output (lib/web/build.ts).
+ * (`GET {issuer}/console` and its JSON calls: send, poll, cancel) and the static assets (`GET /assets/{file}`). No build
+ * at run time: the assets are read once from the build output (lib/web/build.ts).
  */
-export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
+export const createHandler = (deps: WebDeps, options: WebHandlerOptions = {}) => {
   let assets: Map<string, WebAsset> | undefined;
   const getAssets = () => {
     assets ??= loadAssets(options.assetDirs ?? defaultAssetDirs());
@@ -122,7 +128,14 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
         const { assetUrl, tenant, issuer, tenantName } = await pageOf(event);
         const client = await consoleClient(deps, tenant);
         return html(
-          consolePage({ asset: assetUrl, issuer, tenantName, clientName: client.clientName || client.clientId }),
+          consolePage({
+            asset: assetUrl,
+            issuer,
+            tenantName,
+            clientName: client.clientName || client.clientId,
+            clientId: client.clientId,
+            ...consoleSettings(tenant),
+          }),
         );
       },
       'POST /{tenant}/console/requests': async (event) => {
@@ -132,6 +145,10 @@ export const createHandler = (deps: Deps, options: WebHandlerOptions = {}) => {
       'POST /{tenant}/console/poll': async (event) => {
         const { tenant, issuer, client, body } = await consoleCall(event, ConsolePollBody);
         return json(200, await consolePoll(deps, { tenant, issuer, client, body }), NO_STORE);
+      },
+      'POST /{tenant}/console/cancel': async (event) => {
+        const { tenant, client, body } = await consoleCall(event, ConsoleCancelBody);
+        return json(200, await consoleCancel(deps, { tenant, client, body }), NO_STORE);
       },
     }),
   );

@@ -1,6 +1,6 @@
 import { deadLetters } from '../../lib/adapters/aws/dead-letters.ts';
 import { eventBus } from '../../lib/adapters/aws/events.ts';
-import { kmsKeys } from '../../lib/adapters/aws/keys.ts';
+import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { pushNotifier } from '../../lib/adapters/aws/notifier.ts';
 import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
@@ -47,7 +47,7 @@ export const handler = createHandler(
     tenants,
     tickets,
     users,
-    keys: kmsKeys,
+    keys: tenantKeys,
     notifier: pushNotifier,
     events: eventBus,
     scheduler,

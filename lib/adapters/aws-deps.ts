@@ -14,8 +14,6 @@ export const AWS_CAPABILITIES: Capabilities = {
   webhookPush: false,
   knownWebPushServicesOnly: true,
   iamAdminAuthorization: true,
-  // Tenants come from the deployment's tenants file (the CDK app).
-  tenantAdministration: false,
   clientCertificatesVerifiedUpstream: true,
   requestScheme: 'https',
 };
@@ -35,7 +33,7 @@ export type BuiltDeps<F extends PortFactories> = BaseAwsDeps & { [K in keyof F &
 
 /**
  * Builds the AWS deps of one function from the environment: the base, plus the ports it names, each from its
- * factory in lib/adapters/aws/ (`awsDeps({ keys: kmsKeys, tenants, requests })`, store ports from
+ * factory in lib/adapters/aws/ (`awsDeps({ keys: tenantKeys, tenants, requests })`, store ports from
  * lib/adapters/aws/store.ts). A Lambda entry names exactly the ports its handler's type asks for, so its bundle holds
  * no SDK client, and no store module, it never calls.
  */
@@ -48,11 +46,17 @@ export const buildAwsDeps = <F extends PortFactories>(factories: F, env: Env = p
     ledgerTable: required(env, AWS_ENV.ledgerTable),
   });
   const publicUrl = env[AWS_ENV.publicUrl]?.replace(/\/+$/, '');
+  // The mutual-TLS host (mtls_endpoint_aliases): API Gateway has checked the client certificate's chain there.
+  const mtlsBaseUrl = env[AWS_ENV.mtlsBaseUrl]?.replace(/\/+$/, '');
   const base: BaseAwsDeps = {
     tables,
     clock,
     logger,
-    config: { capabilities: AWS_CAPABILITIES, ...(publicUrl ? { publicUrl } : {}) },
+    config: {
+      capabilities: AWS_CAPABILITIES,
+      ...(publicUrl ? { publicUrl } : {}),
+      ...(mtlsBaseUrl ? { mtls: { baseUrl: mtlsBaseUrl } } : {}),
+    },
   };
   const ports: Record<string, unknown> = {};
   for (const [name, factory] of Object.entries(factories)) {

@@ -1,16 +1,20 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import {
+  CreateKeyCommand,
+  DecryptCommand,
+  EncryptCommand,
   GenerateMacCommand,
   GetPublicKeyCommand,
   type KeySpec,
   type KMSClient,
-  NotFoundException,
+  ListAliasesCommand,
+  ScheduleKeyDeletionCommand,
   SignCommand,
   type SigningAlgorithmSpec,
 } from '@aws-sdk/client-kms';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import type { JsonWebKeyPublic, SigningAlg } from '../model.ts';
-import type { Clock, Keys } from '../ports.ts';
+import type { JsonWebKeyPublic, MacKeyRecord, SigningAlg, SigningKeyRecord, TenantKeyset } from '../model.ts';
+import type { KeyVault, KmsKeyOperations, SealContext } from './tenant-keys.ts';
 
 /** KMS signing algorithm per JWS `alg` (RFC 7518 §3.1). KMS uses a salt as long as the digest for PSS, as RFC 7518 §3.5 asks. */
 export const KMS_SIGNING_ALGORITHM: Record<SigningAlg, SigningAlgorithmSpec> = {
@@ -19,159 +23,205 @@ export const KMS_SIGNING_ALGORITHM: Record<SigningAlg, SigningAlgorithmSpec> = {
   RS256: 'RSASSA_PKCS1_V1_5_SHA_256',
 };
 
-/** The KMS key spec the infrastructure creates for each `alg`. */
+/** The KMS key spec of a tenant's `kms` key for each `alg`. */
 export const KMS_KEY_SPEC: Record<SigningAlg, KeySpec> = {
   ES256: 'ECC_NIST_P256',
   PS256: 'RSA_2048',
   RS256: 'RSA_2048',
 };
 
-/** The alias of the key that signed before the last rotation (still published, so tokens it signed verify). */
-export const previousKeyAlias = (aliasPrefix: string, tenantId: string): string => `${aliasPrefix}${tenantId}/previous`;
-export const currentKeyAlias = (aliasPrefix: string, tenantId: string): string => `${aliasPrefix}${tenantId}`;
-/** The tenant's HMAC_256 key (GENERATE_VERIFY_MAC): client_secret_jwt secrets are derived with it. */
-export const hmacKeyAlias = (aliasPrefix: string, tenantId: string): string => `${aliasPrefix}${tenantId}/hmac`;
+/** The tag every KMS key this service creates carries (IAM allows using keys by it), and the tenant's. */
+export const DEPLOYMENT_TAG = 'ciba:deployment';
+export const TENANT_TAG = 'ciba:tenant';
+
+/** How long a scheduled deletion of a KMS key waits (KMS: 7 to 30 days). */
+const DELETION_WINDOW_DAYS = 30;
 
 /** KMS signs RAW messages up to 4096 bytes; longer signing inputs are sent as their SHA-256 digest. */
 const RAW_MESSAGE_LIMIT = 4096;
 
-interface ResolvedKey {
-  /** The key ARN: signing uses it (not the alias) so the `kid` and the signature always come from the same key. */
-  keyArn: string;
-  keySpec: string;
-  jwk: JsonWebKeyPublic & { kid: string };
-}
+/** The encryption context key IAM conditions name (`kms:EncryptionContext:key_use`). */
+export const KEY_USE_CONTEXT = 'key_use';
 
-export interface KmsKeysOptions {
+/**
+ * The KMS encryption context of sealed key material: the tenant, the use and the key id. A ciphertext opens only with
+ * the same context, so a tenant's sealed key cannot be passed off as another tenant's (or a MAC key as a signing key),
+ * and IAM lets each function decrypt only the uses it needs (`kms:EncryptionContext:key_use`).
+ */
+export const encryptionContext = (context: SealContext): Record<string, string> => ({
+  tenant: context.tenantId,
+  [KEY_USE_CONTEXT]: context.use,
+  key_id: context.id,
+});
+
+export interface KmsKeyVaultOptions {
   client: KMSClient;
-  /** e.g. `alias/ciba/`: the tenant's key is `${aliasPrefix}${tenantId}`. */
-  aliasPrefix: string;
-  clock?: Clock;
-  /** How long a resolved public key is kept: bounds how long a warm function signs with a rotated-out key. */
-  cacheTtlMs?: number;
+  /** The deployment's symmetric KMS key (alias or ARN) that seals every tenant's wrapped keys. */
+  sealingKeyId: string;
+  /** The deployment's name: the tag of every KMS key created for a tenant (`key_mode: "kms"`). */
+  deployment: string;
 }
 
 /**
- * Signs with the tenant's asymmetric KMS key; the private key never leaves KMS.
- * Keys are found by alias (`alias/ciba/{tenant}` and, after a rotation, `alias/ciba/{tenant}/previous`),
- * and their public halves are cached per Lambda instance for `cacheTtlMs`.
+ * KMS in AWS: seals tenants' wrapped keys under the deployment's key (Encrypt/Decrypt with the encryption context
+ * above), and makes, uses and retires tenants' own KMS keys (`key_mode: "kms"`; CreateKey at provisioning, a Sign per
+ * token, ScheduleKeyDeletion when no longer needed).
  */
-/** Derived client secrets kept per cold start (one entry per client_secret_jwt client in use). */
-const MAC_CACHE_SIZE = 1000;
-
-export class KmsKeys implements Keys {
+export class KmsKeyVault implements KeyVault {
   readonly #client: KMSClient;
-  readonly #prefix: string;
-  readonly #clock: Clock;
-  readonly #ttl: number;
-  readonly #cache = new Map<string, { at: number; value: Promise<ResolvedKey | undefined> }>();
-  /** MACs are deterministic: kept per cold start (bounded), so repeated assertions of one client cost one KMS call. */
-  readonly #macs = new Map<string, Promise<Uint8Array>>();
+  readonly #sealingKeyId: string;
+  readonly #deployment: string;
 
-  constructor({ client, aliasPrefix, clock = { now: Date.now }, cacheTtlMs = 5 * 60_000 }: KmsKeysOptions) {
+  constructor({ client, sealingKeyId, deployment }: KmsKeyVaultOptions) {
     this.#client = client;
-    this.#prefix = aliasPrefix;
-    this.#clock = clock;
-    this.#ttl = cacheTtlMs;
+    this.#sealingKeyId = sealingKeyId;
+    this.#deployment = deployment;
   }
 
-  async sign(
-    tenantId: string,
-    alg: SigningAlg,
-    header: Record<string, unknown>,
-    payload: Record<string, unknown>,
-  ): Promise<string> {
-    const key = await this.#requireKey(tenantId, alg);
-    const signingInput = `${b64u(JSON.stringify({ ...header, alg, kid: key.jwk.kid }))}.${b64u(JSON.stringify(payload))}`;
-    const message = Buffer.from(signingInput, 'ascii');
-    const raw = message.length <= RAW_MESSAGE_LIMIT;
+  async seal(context: SealContext, plaintext: Uint8Array): Promise<string> {
     const out = await this.#client.send(
-      new SignCommand({
-        KeyId: key.keyArn,
-        Message: raw ? message : createHash('sha256').update(message).digest(),
-        MessageType: raw ? 'RAW' : 'DIGEST',
-        SigningAlgorithm: KMS_SIGNING_ALGORITHM[alg],
+      new EncryptCommand({
+        KeyId: this.#sealingKeyId,
+        Plaintext: plaintext,
+        EncryptionContext: encryptionContext(context),
       }),
     );
-    if (!out.Signature) throw new Error('KMS Sign returned no signature');
-    // RFC 7518 §3.4: an ECDSA JWS signature is R || S, not the DER structure KMS returns.
-    const signature = alg === 'ES256' ? derToJoseEcdsa(out.Signature, 32) : out.Signature;
-    return `${signingInput}.${Buffer.from(signature).toString('base64url')}`;
+    if (!out.CiphertextBlob) throw new Error('KMS Encrypt returned no ciphertext');
+    return `kms:${Buffer.from(out.CiphertextBlob).toString('base64')}`;
   }
 
-  async publicJwks(tenantId: string): Promise<{ keys: JsonWebKeyPublic[] }> {
-    const [current, previous] = await Promise.all([
-      this.#resolve(currentKeyAlias(this.#prefix, tenantId)),
-      this.#resolve(previousKeyAlias(this.#prefix, tenantId)),
-    ]);
-    const keys: JsonWebKeyPublic[] = [];
-    for (const key of [current, previous]) {
-      if (key && !keys.some((k) => k.kid === key.jwk.kid)) keys.push(key.jwk);
-    }
-    return { keys };
+  async open(context: SealContext, sealed: string): Promise<Uint8Array> {
+    if (!sealed.startsWith('kms:')) throw new Error(`the ${context.use} key ${context.id} was not sealed with KMS`);
+    const out = await this.#client.send(
+      new DecryptCommand({
+        KeyId: this.#sealingKeyId,
+        CiphertextBlob: Buffer.from(sealed.slice(4), 'base64'),
+        EncryptionContext: encryptionContext(context),
+      }),
+    );
+    if (!out.Plaintext) throw new Error('KMS Decrypt returned no plaintext');
+    return out.Plaintext;
   }
 
-  /** HMAC-SHA256 in KMS with the key behind `${prefix}${tenant}/hmac`: the key never leaves KMS. */
-  async mac(tenantId: string, data: string): Promise<Uint8Array> {
-    const key = `${tenantId}\u0000${data}`;
-    const hit = this.#macs.get(key);
-    if (hit) return hit;
-    const value = (async () => {
-      const out = await this.#client.send(
-        new GenerateMacCommand({
-          KeyId: hmacKeyAlias(this.#prefix, tenantId),
-          Message: Buffer.from(data, 'utf8'),
-          MacAlgorithm: 'HMAC_SHA_256',
+  readonly kms: KmsKeyOperations = {
+    createSigningKey: async (tenantId, alg) => {
+      const created = await this.#client.send(
+        new CreateKeyCommand({
+          KeySpec: KMS_KEY_SPEC[alg],
+          KeyUsage: 'SIGN_VERIFY',
+          Description: `ciba ${this.#deployment} ${tenantId} token signing key (${alg})`,
+          Tags: [
+            { TagKey: DEPLOYMENT_TAG, TagValue: this.#deployment },
+            { TagKey: TENANT_TAG, TagValue: tenantId },
+          ],
         }),
+      );
+      const keyId = created.KeyMetadata?.Arn;
+      if (!keyId) throw new Error('KMS CreateKey returned no key');
+      return { keyId, publicJwk: (await publicKeyOf(this.#client, keyId)).jwk };
+    },
+    sign: async (keyId, alg, signingInput) => {
+      const raw = signingInput.length <= RAW_MESSAGE_LIMIT;
+      const out = await this.#client.send(
+        new SignCommand({
+          KeyId: keyId,
+          Message: raw ? signingInput : createHash('sha256').update(signingInput).digest(),
+          MessageType: raw ? 'RAW' : 'DIGEST',
+          SigningAlgorithm: KMS_SIGNING_ALGORITHM[alg],
+        }),
+      );
+      if (!out.Signature) throw new Error('KMS Sign returned no signature');
+      // RFC 7518 §3.4: an ECDSA JWS signature is R || S, not the DER structure KMS returns.
+      return alg === 'ES256' ? derToJoseEcdsa(out.Signature, 32) : out.Signature;
+    },
+    mac: async (keyId, data) => {
+      const out = await this.#client.send(
+        new GenerateMacCommand({ KeyId: keyId, Message: data, MacAlgorithm: 'HMAC_SHA_256' }),
       );
       if (!out.Mac) throw new Error('KMS GenerateMac returned no MAC');
       return out.Mac;
-    })();
-    if (this.#macs.size >= MAC_CACHE_SIZE) this.#macs.delete(this.#macs.keys().next().value!);
-    this.#macs.set(key, value);
-    value.catch(() => this.#macs.delete(key));
-    return value;
-  }
-
-  /** Keys come from the infrastructure in AWS: this only checks that the tenant's key exists and fits `alg`. */
-  async ensureKey(tenantId: string, alg: SigningAlg): Promise<void> {
-    await this.#requireKey(tenantId, alg);
-  }
-
-  async #requireKey(tenantId: string, alg: SigningAlg): Promise<ResolvedKey> {
-    const key = await this.#resolve(currentKeyAlias(this.#prefix, tenantId));
-    if (!key) throw new Error(`no KMS signing key for tenant ${tenantId}`);
-    if (key.keySpec !== KMS_KEY_SPEC[alg]) {
-      throw new Error(`the KMS key of tenant ${tenantId} is ${key.keySpec}, which cannot sign ${alg}`);
-    }
-    return key;
-  }
-
-  #resolve(alias: string): Promise<ResolvedKey | undefined> {
-    const now = this.#clock.now();
-    const hit = this.#cache.get(alias);
-    if (hit && now - hit.at < this.#ttl) return hit.value;
-    const value = this.#fetch(alias);
-    this.#cache.set(alias, { at: now, value });
-    // A failed lookup (throttling, network) is not remembered.
-    value.catch(() => this.#cache.delete(alias));
-    return value;
-  }
-
-  async #fetch(alias: string): Promise<ResolvedKey | undefined> {
-    try {
-      const out = await this.#client.send(new GetPublicKeyCommand({ KeyId: alias }));
-      if (!out.PublicKey || !out.KeyId || !out.KeySpec)
-        throw new Error(`KMS GetPublicKey returned no key for ${alias}`);
-      return { keyArn: out.KeyId, keySpec: out.KeySpec, jwk: await spkiToJwk(out.PublicKey, out.KeySpec) };
-    } catch (error) {
-      if (error instanceof NotFoundException || (error as { name?: string }).name === 'NotFoundException') {
-        return undefined;
-      }
-      throw error;
-    }
-  }
+    },
+    scheduleDeletion: async (keyId) => {
+      await this.#client.send(
+        new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: DELETION_WINDOW_DAYS }),
+      );
+    },
+  };
 }
+
+const publicKeyOf = async (
+  client: KMSClient,
+  keyId: string,
+): Promise<{ keyArn: string; keySpec: string; jwk: JsonWebKeyPublic & { kid: string } }> => {
+  const out = await client.send(new GetPublicKeyCommand({ KeyId: keyId }));
+  if (!out.PublicKey || !out.KeyId || !out.KeySpec) throw new Error(`KMS GetPublicKey returned no key for ${keyId}`);
+  return { keyArn: out.KeyId, keySpec: out.KeySpec, jwk: await spkiToJwk(out.PublicKey, out.KeySpec) };
+};
+
+/**
+ * Deployments before keysets kept each tenant's keys in KMS behind aliases: the signing key at `{prefix}{tenant}`, the
+ * one before the last rotation at `{prefix}{tenant}/previous`, the HMAC key of client_secret_jwt secrets and user-code
+ * MACs at `{prefix}{tenant}/hmac`. These aliases, per tenant, from one listing of the account's aliases.
+ */
+export const listLegacyKeys = async (
+  client: KMSClient,
+  aliasPrefix: string,
+): Promise<Map<string, { current?: string; previous?: string; hmac?: string }>> => {
+  const tenants = new Map<string, { current?: string; previous?: string; hmac?: string }>();
+  let marker: string | undefined;
+  do {
+    const page = await client.send(new ListAliasesCommand({ Limit: 100, ...(marker ? { Marker: marker } : {}) }));
+    for (const alias of page.Aliases ?? []) {
+      if (!alias.AliasName?.startsWith(aliasPrefix) || !alias.TargetKeyId || !alias.AliasArn) continue;
+      const [tenantId, role = 'current', ...rest] = alias.AliasName.slice(aliasPrefix.length).split('/');
+      if (!tenantId || rest.length > 0 || !['current', 'previous', 'hmac'].includes(role)) continue;
+      const arn = alias.AliasArn.replace(/:alias\/.*$/, `:key/${alias.TargetKeyId}`);
+      tenants.set(tenantId, { ...tenants.get(tenantId), [role]: arn });
+    }
+    marker = page.Truncated ? page.NextMarker : undefined;
+  } while (marker);
+  return tenants;
+};
+
+/**
+ * A keyset made of a tenant's keys from before keysets (listLegacyKeys), so that nothing they keyed is lost: the old
+ * signing keys as `kms` keys (the current one signs until the tenant's new key becomes active, and both stay published
+ * until the tokens they signed have expired), and the old HMAC key as the legacy MAC key (client_secret_jwt secrets
+ * and user codes made with it keep verifying). `alg`: the tenant's signing algorithm; an RSA key from before the last
+ * rotation is taken to have signed the same, or PS256 (the RSA algorithm FAPI tenants use) when the tenant is ES256.
+ */
+export const legacyKeyset = async (
+  client: KMSClient,
+  tenantId: string,
+  legacy: { current?: string; previous?: string; hmac?: string },
+  alg: SigningAlg,
+  now: number,
+): Promise<TenantKeyset> => {
+  const signing: SigningKeyRecord[] = [];
+  for (const [role, keyId] of [
+    ['previous', legacy.previous],
+    ['current', legacy.current],
+  ] as const) {
+    if (!keyId) continue;
+    const key = await publicKeyOf(client, keyId);
+    const keyAlg: SigningAlg = key.keySpec === 'ECC_NIST_P256' ? 'ES256' : alg === 'ES256' ? 'PS256' : alg;
+    const { kid, alg: _alg, use: _use, ...publicJwk } = key.jwk;
+    signing.push({
+      kid,
+      alg: keyAlg,
+      mode: 'kms',
+      publicJwk,
+      createdAt: now,
+      // The previous key before the current one: the order is what decides.
+      activeFrom: role === 'previous' ? now - 2 : now - 1,
+      kmsKeyId: key.keyArn,
+    });
+  }
+  const mac: MacKeyRecord[] = legacy.hmac
+    ? [{ id: 'legacy', mode: 'kms', createdAt: now, kmsKeyId: legacy.hmac, legacy: true }]
+    : [];
+  return { tenantId, signing, mac, createdAt: now, updatedAt: now };
+};
 
 /** SPKI DER (what KMS GetPublicKey returns) → public JWK with its RFC 7638 thumbprint as `kid`. */
 export const spkiToJwk = async (spki: Uint8Array, keySpec: string): Promise<JsonWebKeyPublic & { kid: string }> => {
@@ -223,5 +273,3 @@ export const derToJoseEcdsa = (der: Uint8Array, size: number): Uint8Array => {
   out.set(s, size);
   return out;
 };
-
-const b64u = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');

@@ -1,9 +1,9 @@
 import * as z from 'zod';
-import { displayString } from '../ciba/display-string.ts';
 import { randomToken, sha256 } from '../crypto.ts';
+import { displayString } from '../display-string.ts';
 import { Conflict, InvalidClientMetadata, NotFound } from '../errors.ts';
 import { CIBA_GRANT_TYPE, type Client, REFRESH_TOKEN_GRANT_TYPE, type Tenant } from '../model.ts';
-import { deriveClientSecret } from '../oauth/client-secret-jwt.ts';
+import { newClientSecret } from '../oauth/client-secret-jwt.ts';
 import { newGeneration } from '../oauth/grant-binding.ts';
 import { SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps, OutboundHttp } from '../ports.ts';
@@ -111,30 +111,31 @@ export const registerClient = async (
 ): Promise<RegisteredClient> => {
   const m = parseWith(ClientRegistration, body, InvalidClientMetadata);
   const strongAuth = validate(deps.outbound, tenant, m);
-  // client_secret_jwt: the hash below is of a secret never disclosed; the real one is derived from the salt.
   const secretJwt = m.token_endpoint_auth_method === 'client_secret_jwt';
-  let secret = randomToken(32);
+  const clientId = m.client_id ?? randomToken(16);
+  // Derived before the write, so a KMS failure leaves no client behind whose secret nobody was told.
+  const derived = secretJwt ? await newClientSecret(deps.keys, tenant.tenantId, clientId) : undefined;
+  const secret = derived?.secret ?? randomToken(32);
   const client: Client = {
     tenantId: tenant.tenantId,
-    clientId: m.client_id ?? randomToken(16),
+    clientId,
     // Hardening rule 7: a client registered again under a deleted one's id honours none of its grants.
     generation: newGeneration(),
     clientName: m.client_name ?? '',
-    secretHash: sha256(secret),
+    // client_secret_jwt: the hash is of a secret never disclosed; the real one is derived from the salt.
+    secretHash: sha256(derived ? randomToken(32) : secret),
     tokenEndpointAuthMethod: m.token_endpoint_auth_method as Client['tokenEndpointAuthMethod'],
     grantTypes: [...new Set(m.grant_types)],
     backchannelTokenDeliveryMode: m.backchannel_token_delivery_mode as Client['backchannelTokenDeliveryMode'],
     backchannelUserCodeParameter: m.backchannel_user_code_parameter,
     createdAt: deps.clock.now(),
-    ...(secretJwt ? { secretSalt: randomToken(16) } : {}),
+    ...(derived ? { secretSalt: derived.salt } : {}),
     ...strongAuth,
     ...(m.scope !== undefined ? { scope: splitScope(m.scope).join(' ') } : {}),
     ...(m.backchannel_client_notification_endpoint !== undefined
       ? { backchannelClientNotificationEndpoint: m.backchannel_client_notification_endpoint }
       : {}),
   };
-  // Derived before the write, so a KMS failure leaves no client behind whose secret nobody was told.
-  if (secretJwt) secret = await deriveClientSecret(deps.keys, tenant.tenantId, client.clientId, client.secretSalt!);
   if ((await deps.clients.create(client)) !== 'ok') throw new Conflict(`client ${client.clientId} already exists`);
   // Key- and certificate-based clients get no secret (RFC 7591 §3.2.1: client_secret only when one is issued).
   if (!usesClientSecret(client)) return clientToWire(client);

@@ -1,8 +1,17 @@
 import { generateKeyPairSync } from 'node:crypto';
 import * as z from 'zod';
-import { displayString } from '../ciba/display-string.ts';
-import { AccessDenied, Conflict, InvalidRequest, NotFound } from '../errors.ts';
-import { abuseLimits, callbackPolicy, DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from '../model.ts';
+import { reportShieldSeconds } from '../ciba/report-shield.ts';
+import { displayString } from '../display-string.ts';
+import { Conflict, InvalidRequest, NotFound } from '../errors.ts';
+import {
+  abuseLimits,
+  callbackPolicy,
+  DEFAULT_TENANT_SETTINGS,
+  type KeyMode,
+  type PushCredentials,
+  type Tenant,
+  type TenantSettings,
+} from '../model.ts';
 import { newGeneration } from '../oauth/grant-binding.ts';
 import type { Deps } from '../ports.ts';
 import { parseWith } from '../validation.ts';
@@ -19,6 +28,19 @@ const generateVapidKeys = (): { publicKey: string; privateKey: string } => {
   const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
   return { publicKey: point.toString('base64url'), privateKey: jwk.d! };
 };
+
+/** A Secrets Manager secret by name or ARN (its value is read by the deployment, never stored or shown). */
+const SecretRef = z
+  .string()
+  .regex(
+    /^(arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$/,
+    'secret must be a Secrets Manager name or ARN',
+  );
+/** Any string: change it after rotating the secret, so that the new credentials are sent to SNS. */
+const SecretVersion = z
+  .union([z.string().min(1).max(64), z.int().min(0)])
+  .transform(String)
+  .optional();
 
 /** PUT /admin/tenants/{tenant}: every field optional, merged into the current settings. */
 export const TenantSettingsPatch = z.strictObject({
@@ -68,6 +90,22 @@ export const TenantSettingsPatch = z.strictObject({
   max_pending_requests: z.int().min(1).max(10_000_000).optional(),
   callback_max_attempts: z.int().min(1).max(100).optional(),
   callback_max_age_seconds: z.int().min(1).max(86_400).optional(),
+  /** How the signing key is kept (docs/deploy.md "Signing keys"); changing it rotates to a key of the new mode. */
+  key_mode: z.enum(['wrapped', 'kms']).optional(),
+  /** AWS: the Secrets Manager secrets of the tenant's SNS platform applications; `null` removes them. */
+  push_credentials: z
+    .strictObject({
+      apns: z.strictObject({ secret: SecretRef, version: SecretVersion, sandbox: z.boolean().optional() }).optional(),
+      fcm: z.strictObject({ secret: SecretRef, version: SecretVersion }).optional(),
+    })
+    .nullable()
+    .optional(),
+  /** How long a client the user reported may not ask them again (lib/ciba/report-shield.ts); 0: no shield. */
+  report_shield_seconds: z
+    .int()
+    .min(0)
+    .max(30 * 86_400)
+    .optional(),
 });
 
 /** The settings that may be absent (and are removed with `null`): device-side confirmation and the console. */
@@ -121,6 +159,10 @@ export const settingsToWire = (tenant: Tenant, issuer: string) => {
     max_pending_requests: abuseLimits(s).maxPending,
     callback_max_attempts: callbackPolicy(s).maxAttempts,
     callback_max_age_seconds: callbackPolicy(s).maxAgeSeconds,
+    key_mode: keyModeOf(s),
+    push_credentials: s.pushCredentials ?? null,
+    provisioned_by: tenant.provisionedBy ?? 'admin_api',
+    report_shield_seconds: reportShieldSeconds(s),
     ...strongAuthSettingsToWire(s),
   };
 };
@@ -137,6 +179,38 @@ const abuseSettings = (
     ...(client !== undefined ? { clientRateLimitPerMinute: client } : {}),
     ...(tenant !== undefined ? { tenantRateLimitPerMinute: tenant } : {}),
     ...(pending !== undefined ? { maxPendingRequests: pending } : {}),
+  };
+};
+
+/** The key mode (kept only when set: absent means `wrapped`) and the push platform credentials (`null` removes them). */
+const keySettings = (
+  current: TenantSettings,
+  patch: z.infer<typeof TenantSettingsPatch>,
+): Pick<TenantSettings, 'keyMode' | 'pushCredentials'> => {
+  const keyMode = patch.key_mode ?? current.keyMode;
+  const credentials = patch.push_credentials;
+  const pushCredentials: PushCredentials | undefined =
+    credentials === null
+      ? undefined
+      : credentials === undefined
+        ? current.pushCredentials
+        : {
+            ...(credentials.apns
+              ? {
+                  apns: {
+                    secret: credentials.apns.secret,
+                    version: credentials.apns.version ?? '1',
+                    sandbox: credentials.apns.sandbox ?? false,
+                  },
+                }
+              : {}),
+            ...(credentials.fcm
+              ? { fcm: { secret: credentials.fcm.secret, version: credentials.fcm.version ?? '1' } }
+              : {}),
+          };
+  return {
+    ...(keyMode !== undefined ? { keyMode } : {}),
+    ...(pushCredentials && (pushCredentials.apns || pushCredentials.fcm) ? { pushCredentials } : {}),
   };
 };
 
@@ -158,6 +232,10 @@ const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatc
     ...abuseSettings(current, patch),
     callbackMaxAttempts: patch.callback_max_attempts ?? callbackPolicy(current).maxAttempts,
     callbackMaxAgeSeconds: patch.callback_max_age_seconds ?? callbackPolicy(current).maxAgeSeconds,
+    ...keySettings(current, patch),
+    ...((patch.report_shield_seconds ?? current.reportShieldSeconds) !== undefined
+      ? { reportShieldSeconds: patch.report_shield_seconds ?? current.reportShieldSeconds }
+      : {}),
   };
   if (next.backchannelMaxExpiresIn < next.backchannelExpiresIn) {
     throw new InvalidRequest('backchannel_max_expires_in must not be below backchannel_expires_in');
@@ -173,29 +251,104 @@ const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatc
 export const applySettingsPatch = (current: TenantSettings, body: unknown): TenantSettings =>
   merge(current, parseWith(TenantSettingsPatch, body));
 
-/** Creates (201) or updates (200) a tenant; an update is conditional on the version that was read. */
+/** The key mode of a tenant's settings (absent: `wrapped`). */
+export const keyModeOf = (settings: TenantSettings): KeyMode => settings.keyMode ?? 'wrapped';
+
+type TenantDeps = Pick<Deps, 'tenants' | 'keys' | 'platforms' | 'clock'>;
+
+const fromTheFile = (tenantId: string) =>
+  new Conflict(`tenant ${tenantId} comes from the deployment's tenants file: change it there and deploy`);
+
+/**
+ * Everything a tenant's settings ask for besides the settings item, made before the item is written so that a tenant
+ * never exists without them: its push platform applications (a refused secret is a 400 and nothing changes) and its
+ * keys (created, or rotated to the algorithm and key mode of its settings).
+ */
+const applySideEffects = async (
+  deps: Pick<Deps, 'keys' | 'platforms'>,
+  tenantId: string,
+  settings: TenantSettings,
+  previous: TenantSettings | undefined,
+): Promise<void> => {
+  const { refused } = await deps.platforms.apply(tenantId, settings.pushCredentials, previous?.pushCredentials);
+  if (refused) throw new InvalidRequest(`push_credentials: ${refused}`);
+  await deps.keys.ensureKeys(tenantId, { alg: settings.signingAlg, mode: keyModeOf(settings) });
+};
+
+/** The tenant record to store over `current` (absent: a new tenant). */
+const nextTenant = (
+  tenantId: string,
+  settings: TenantSettings,
+  current: Tenant | undefined,
+  now: number,
+  provisionedBy?: 'deployment',
+): Tenant => ({
+  tenantId,
+  // Hardening rule 7: a tenant created again under a deleted one's id honours none of its grants.
+  generation: current ? current.generation : newGeneration(),
+  settings,
+  ...(provisionedBy ? { provisionedBy } : {}),
+  createdAt: current?.createdAt ?? now,
+  updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
+});
+
+/**
+ * Creates (201) or updates (200) a tenant through the admin API; an update is conditional on the version that was
+ * read. A tenant of the tenants file is the file's (409).
+ */
 export const putTenant = async (
-  deps: Pick<Deps, 'tenants' | 'keys' | 'clock' | 'config'>,
+  deps: TenantDeps & Pick<Deps, 'config'>,
   tenantId: string,
   body: unknown,
 ): Promise<{ created: boolean; tenant: Tenant }> => {
-  if (!deps.config.capabilities.tenantAdministration)
-    throw new AccessDenied('tenants are managed by the CDK app in AWS');
   const current = await deps.tenants.get(tenantId);
-  const now = deps.clock.now();
-  const tenant: Tenant = {
-    tenantId,
-    // Hardening rule 7: a tenant created again under a deleted one's id honours none of its grants.
-    generation: current ? current.generation : newGeneration(),
-    settings: applySettingsPatch(current?.settings ?? { ...DEFAULT_TENANT_SETTINGS, displayName: tenantId }, body),
-    createdAt: current?.createdAt ?? now,
-    updatedAt: Math.max(now, (current?.updatedAt ?? 0) + 1),
-  };
+  if (current?.provisionedBy === 'deployment') throw fromTheFile(tenantId);
+  const settings = applySettingsPatch(current?.settings ?? { ...DEFAULT_TENANT_SETTINGS, displayName: tenantId }, body);
+  if (!deps.config.capabilities.developmentModeAllowed && settings.developmentMode) {
+    throw new InvalidRequest('development_mode cannot be enabled in AWS');
+  }
+  await applySideEffects(deps, tenantId, settings, current?.settings);
+  const tenant = nextTenant(tenantId, settings, current, deps.clock.now());
   if ((await deps.tenants.save(tenant, current ? current.updatedAt : null)) !== 'ok') {
     throw new Conflict('the tenant was changed concurrently; retry');
   }
-  await deps.keys.ensureKey(tenantId, tenant.settings.signingAlg);
   return { created: !current, tenant };
+};
+
+/**
+ * A tenant from the deployment's tenants file (the provisioner): its settings replace the stored ones (over the
+ * defaults), and the admin API may no longer change it. `unchanged` when it was stored exactly so.
+ */
+export const provisionTenant = async (
+  deps: TenantDeps,
+  tenantId: string,
+  settings: TenantSettings,
+): Promise<'created' | 'updated' | 'unchanged'> => {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const current = await deps.tenants.get(tenantId);
+    if (current?.provisionedBy === 'deployment' && JSON.stringify(current.settings) === JSON.stringify(settings)) {
+      await applySideEffects(deps, tenantId, settings, current.settings);
+      return 'unchanged';
+    }
+    await applySideEffects(deps, tenantId, settings, current?.settings);
+    const tenant = nextTenant(tenantId, settings, current, deps.clock.now(), 'deployment');
+    if ((await deps.tenants.save(tenant, current ? current.updatedAt : null)) === 'ok') {
+      return current ? 'updated' : 'created';
+    }
+  }
+  throw new Error(`tenant ${tenantId} changed concurrently 3 times; retry the deployment`);
+};
+
+/** A tenant that left the tenants file and is retained: the admin API manages it from now on. */
+export const releaseTenant = async (deps: Pick<Deps, 'tenants' | 'clock'>, tenantId: string): Promise<void> => {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const current = await deps.tenants.get(tenantId);
+    if (current?.provisionedBy !== 'deployment') return;
+    const { provisionedBy: _, ...released } = current;
+    const tenant = { ...released, updatedAt: Math.max(deps.clock.now(), current.updatedAt + 1) };
+    if ((await deps.tenants.save(tenant, current.updatedAt)) === 'ok') return;
+  }
+  throw new Error(`tenant ${tenantId} changed concurrently 3 times; retry the deployment`);
 };
 
 export const getTenantOrThrow = async (deps: Pick<Deps, 'tenants'>, tenantId: string): Promise<Tenant> => {
@@ -204,8 +357,33 @@ export const getTenantOrThrow = async (deps: Pick<Deps, 'tenants'>, tenantId: st
   return tenant;
 };
 
-export const deleteTenant = async (deps: Pick<Deps, 'tenants' | 'config'>, tenantId: string): Promise<void> => {
-  if (!deps.config.capabilities.tenantAdministration)
-    throw new AccessDenied('tenants are managed by the CDK app in AWS');
-  if (!(await deps.tenants.delete(tenantId))) throw new NotFound('unknown tenant');
+/**
+ * DELETE /admin/tenants/{tenant} (and the tenants file's `on_delete: destroy`): the tenant and everything it issued
+ * (hardening rule 7), its push platform applications, and then its KMS keys (scheduled for deletion).
+ */
+export const deleteTenant = async (
+  deps: Pick<Deps, 'tenants' | 'keys' | 'platforms'>,
+  tenantId: string,
+  options: { fromDeployment?: boolean } = {},
+): Promise<boolean> => {
+  const current = await deps.tenants.get(tenantId);
+  if (!current) return false;
+  if (current.provisionedBy === 'deployment' && !options.fromDeployment) throw fromTheFile(tenantId);
+  const removed = await deps.keys.removeWithTenant(tenantId, () => deps.tenants.delete(tenantId));
+  if (removed) await deps.platforms.remove(tenantId, current.settings.pushCredentials);
+  return removed;
+};
+
+/** POST /admin/tenants/{tenant}/keys/rotate: a new signing key of the tenant's algorithm and key mode. */
+export const rotateTenantKeys = async (deps: Pick<Deps, 'tenants' | 'keys'>, tenantId: string) => {
+  const tenant = await getTenantOrThrow(deps, tenantId);
+  return {
+    keys: await deps.keys.rotate(tenantId, { alg: tenant.settings.signingAlg, mode: keyModeOf(tenant.settings) }),
+  };
+};
+
+/** GET /admin/tenants/{tenant}/keys */
+export const describeTenantKeys = async (deps: Pick<Deps, 'tenants' | 'keys'>, tenantId: string) => {
+  await getTenantOrThrow(deps, tenantId);
+  return { keys: await deps.keys.describe(tenantId) };
 };

@@ -1,9 +1,10 @@
 import QRCode from 'qrcode';
 import * as z from 'zod';
-import { displayString } from '../ciba/display-string.ts';
 import { ticketKey } from '../ciba/enrollment-ticket.ts';
+import { activeShields } from '../ciba/report-shield.ts';
 import { userCodeMac } from '../ciba/user-code.ts';
 import { randomToken } from '../crypto.ts';
+import { displayString } from '../display-string.ts';
 import { Conflict, InvalidRequest, NotFound } from '../errors.ts';
 import type { User, UserClaims } from '../model.ts';
 import type { Deps } from '../ports.ts';
@@ -44,11 +45,13 @@ export const UserPatch = z.strictObject({
   user_code: z.string().min(4).max(64).nullable().optional(),
 });
 
-export const userToWire = (user: User) => ({
+/** A user as the admin API shows them; `report_shields`: the clients the user reported, still shielded at `now`. */
+export const userToWire = (user: User, now: number) => ({
   sub: user.sub,
   ...user.claims,
   has_user_code: user.userCodeMac !== undefined || user.userCodeHash !== undefined,
   devices: user.devices.length,
+  report_shields: activeShields(user, now),
 });
 
 export const checkSub = (sub: string): string => {

@@ -74,7 +74,8 @@ export type DeliverCallbackDeps = Pick<
 const kindOf = (request: AuthRequest, now: number): CallbackKind | undefined => {
   const push = request.deliveryMode === 'push';
   if (request.status === 'approved') return push ? 'tokens' : 'ping';
-  if (request.status === 'denied') return push ? 'access_denied' : 'ping';
+  // A reported request is a denial to the client (lib/ciba/report-shield.ts).
+  if (request.status === 'denied' || request.status === 'reported') return push ? 'access_denied' : 'ping';
   // CIBA §12: expiry is pushed as expired_token; a ping is sent only after the user authenticated or refused.
   if (request.expiresAt <= now && push) return 'expired_token';
   return undefined;

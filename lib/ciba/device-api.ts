@@ -1,12 +1,13 @@
 import * as z from 'zod';
+import { displayString } from '../display-string.ts';
 import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../errors.ts';
 import type { AuthRequest, Device, DevicePush, DeviceSummary, DeviceTransaction, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { confirmApproval, type DecisionContext, shapeForDevice } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
-import { displayString } from './display-string.ts';
 import { ticketKey } from './enrollment-ticket.ts';
 import { publishDecision } from './publish-decision.ts';
+import { shieldAfterReport } from './report-shield.ts';
 import { consumeProof, type VerifiedProof } from './verify-device-proof.ts';
 
 /** A browser PushSubscription (`subscription.toJSON()`); the endpoint is checked in `checkPushChannel`. */
@@ -30,7 +31,8 @@ export const EnrollmentBody = z.strictObject({
 });
 
 export const DecisionBody = z.strictObject({
-  decision: z.enum(['approve', 'deny']),
+  /** `report`: "I did not ask for this": a denial that also shields the user from the client (report-shield.ts). */
+  decision: z.enum(['approve', 'deny', 'report']),
   /** Binding-code confirmation: the code the consumption device shows, as the user typed it. */
   binding_code: z.string().max(256).optional(),
   /** User verification: the WebAuthn assertion (`PublicKeyCredential.toJSON()`) over the transaction's challenge. */
@@ -174,24 +176,26 @@ export const getConsentDetails = async (
   return { ...view, status: state === 'redeemed' ? 'approved' : state };
 };
 
+const STATUS_OF = { approve: 'approved', deny: 'denied', report: 'reported' } as const;
+
 /**
- * pending → approved | denied, once. The same decision again answers the same; a different one, or
+ * pending → approved | denied | reported, once. The same decision again answers the same; a different one, or
  * any decision on an expired or finished request, is 409 request_not_pending. The signed proof is
- * kept as evidence.
+ * kept as evidence. A report also shields the user from the client (lib/ciba/report-shield.ts).
  */
 export const recordDeviceDecision = async (
-  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'shields' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: {
     device: Device;
     txn: string;
-    decision: 'approve' | 'deny';
+    decision: keyof typeof STATUS_OF;
     proof: VerifiedProof;
     /** The tenant and origin, for binding-code confirmation and user verification (absent: neither applies). */
     context?: DecisionContext;
     bindingCode?: string;
     webauthn?: unknown;
   },
-): Promise<{ txn: string; status: 'approved' | 'denied' }> => {
+): Promise<{ txn: string; status: (typeof STATUS_OF)[keyof typeof STATUS_OF] }> => {
   const { device, txn, decision, proof } = input;
   // Hardening rule 11: the proof names the transaction and the decision it signs, so the stored evidence proves
   // what the device decided (a proof does not sign the body).
@@ -207,7 +211,7 @@ export const recordDeviceDecision = async (
         : 'the proof names another decision',
     );
   }
-  const status = decision === 'approve' ? 'approved' : 'denied';
+  const status = STATUS_OF[decision];
   const confirmed =
     decision === 'approve' && input.context
       ? await confirmApproval(deps, {
@@ -230,6 +234,10 @@ export const recordDeviceDecision = async (
   if (result === 'conflict') {
     const request = await ownTransaction(deps, device, txn);
     if (request.status !== status) throw new RequestNotPending('the request is no longer pending');
+    // The same report again: its shield may not have been written (a failure after the decision); the same one is.
+    if (status === 'reported') {
+      await shieldAfterReport(deps, { tenant: input.context?.tenant, request, reportedAt: request.decidedAt ?? now });
+    }
     // The same decision again: if its callback never started (the event was lost with a 503), start it now.
     if (request.deliveryMode !== 'poll' && !request.callback) {
       await publishDecision(deps, request, status, request.decidedAt ?? now);
@@ -237,6 +245,8 @@ export const recordDeviceDecision = async (
     return { txn, status };
   }
   deps.logger.info('device decision', { tenant: device.tenantId, txn, status, device_id: device.deviceId });
+  if (status === 'reported')
+    await shieldAfterReport(deps, { tenant: input.context?.tenant, request: result, reportedAt: now });
   await publishDecision(deps, result, status, now);
   return { txn, status };
 };

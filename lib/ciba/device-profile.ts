@@ -3,6 +3,7 @@ import { Conflict } from '../errors.ts';
 import type { Device, DevicePush, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { checkPushChannel, type DevicePushBody } from './device-api.ts';
+import { reportShieldSeconds } from './report-shield.ts';
 
 /**
  * GET {issuer}/device: what the signed-in device needs to set itself up: who it is, whether it has a passkey and a
@@ -18,6 +19,8 @@ export const describeDevice = (tenant: Tenant, device: Device) => ({
     display_name: tenant.settings.displayName || tenant.tenantId,
     binding_code_confirmation: tenant.settings.bindingCodeConfirmation === true,
     user_verification: tenant.settings.userVerification ?? 'none',
+    // How long a report keeps the client away (the authenticator says so next to "I didn't ask for this").
+    report_shield_seconds: reportShieldSeconds(tenant.settings),
     ...(tenant.settings.webPush ? { web_push_public_key: tenant.settings.webPush.vapidPublicKey } : {}),
   },
 });

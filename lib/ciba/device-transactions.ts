@@ -1,7 +1,11 @@
-import type { AuthRequest, DeviceTransaction } from '../model.ts';
+import type { AuthRequest, DeviceTransaction, RequestKind } from '../model.ts';
 import type { ClientStore } from '../persistence.ts';
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
+
+/** A request with authorization_details asks to approve a transaction; one without, to confirm who the user is. */
+export const requestKind = (request: Pick<AuthRequest, 'authorizationDetails'>): RequestKind =>
+  request.authorizationDetails?.length ? 'transaction' : 'identity_check';
 
 /** The device's view of a request: who asks and why; never the auth_req_id or notification token. */
 export const toDeviceTransaction = async (
@@ -17,6 +21,8 @@ export const toDeviceTransaction = async (
     scope: request.scope,
     ...(request.acrValues !== undefined ? { acr_values: request.acrValues } : {}),
     ...(request.authorizationDetails !== undefined ? { authorization_details: request.authorizationDetails } : {}),
+    kind: requestKind(request),
+    ...(request.display !== undefined ? { display: request.display } : {}),
     created_at: seconds(request.createdAt),
     expires_at: seconds(request.expiresAt),
   };
@@ -26,8 +32,8 @@ export const toDeviceTransaction = async (
 export const requestState = (
   request: AuthRequest,
   now: number,
-): 'pending' | 'approved' | 'denied' | 'expired' | 'redeemed' => {
+): 'pending' | 'approved' | 'denied' | 'reported' | 'expired' | 'redeemed' => {
   if (request.status === 'approved') return request.grantPending ? 'approved' : 'redeemed';
-  if (request.status === 'denied') return 'denied';
+  if (request.status === 'denied' || request.status === 'reported') return request.status;
   return request.expiresAt <= now ? 'expired' : 'pending';
 };

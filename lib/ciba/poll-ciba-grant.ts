@@ -97,6 +97,9 @@ export const pollCibaGrant = async (
   }
   if (before.status === 'approved') throw new InvalidGrant('the auth_req_id has already been redeemed');
   if (before.status === 'denied') throw new AccessDenied('the end-user denied the request').withStatus(400);
+  if (before.status === 'reported') {
+    throw new AccessDenied('the end-user denied the request and reported that they did not ask for it').withStatus(400);
+  }
   if (before.expiresAt <= now) {
     // Announced once: by the first poll that sees the expiry.
     if (before.lastPolledAt === undefined || before.lastPolledAt < before.expiresAt) {

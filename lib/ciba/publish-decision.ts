@@ -1,4 +1,4 @@
-import { requestDecidedEvent } from '../events.ts';
+import { type DecidedStatus, requestDecidedEvent } from '../events.ts';
 import type { AuthRequest } from '../model.ts';
 import type { Deps } from '../ports.ts';
 
@@ -12,7 +12,7 @@ import type { Deps } from '../ports.ts';
 export const publishDecision = async (
   deps: Pick<Deps, 'events' | 'scheduler' | 'clock' | 'logger'>,
   request: AuthRequest,
-  status: 'approved' | 'denied',
+  status: DecidedStatus,
   decidedAt: number,
 ): Promise<void> => {
   const event = requestDecidedEvent(request, status, decidedAt);

@@ -1,4 +1,5 @@
 import { randomToken } from '../crypto.ts';
+import { checkAcrValues, normalizeBindingMessage } from '../display-string.ts';
 import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../errors.ts';
 import { expiryTimerEvent, publishEvents, requestCreatedEvent } from '../events.ts';
 import {
@@ -10,12 +11,13 @@ import {
   type User,
 } from '../model.ts';
 import { parseAuthorizationDetails } from '../oauth/authorization-details.ts';
+import { renderDetailDisplays } from '../oauth/display-template.ts';
 import { grantBinding } from '../oauth/grant-binding.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
-import { checkAcrValues, normalizeBindingMessage } from './display-string.ts';
 import { notifyDevices } from './notify-devices.ts';
+import { admissionGate, gateRefusalError } from './report-shield.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
 import { admitUserRequest } from './user-rate-window.ts';
 
@@ -130,8 +132,11 @@ export const startBackchannelAuthentication = async (
     throw new InvalidRequest('binding_message is required by this tenant');
   }
 
-  // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget.
+  // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget. What
+  // the device will show of it is rendered now, so that a string unsafe to show is refused before anything is spent.
   const authorizationDetails = parseAuthorizationDetails(tenant, client, form.authorization_details);
+  const display =
+    authorizationDetails && renderDetailDisplays(authorizationDetails, settings.authorizationDetailsTypes ?? {});
   // Abuse controls (SECURITY.md): the client's and the tenant's budgets and the pending cap, before the user is even
   // looked up.
   const admission = await admitClientRequest(deps, { tenant, client, now: deps.clock.now() });
@@ -145,6 +150,7 @@ export const startBackchannelAuthentication = async (
         ...(acrValues !== undefined ? { acrValues } : {}),
         ...(bindingMessage !== undefined ? { bindingMessage } : {}),
         ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
+        ...(display !== undefined ? { display } : {}),
         ...(clientNotificationToken !== undefined ? { clientNotificationToken } : {}),
       },
     });
@@ -179,7 +185,7 @@ const createRequestForUser = async (
   input: BackchannelRequestInput & {
     request: Pick<
       AuthRequest,
-      'scope' | 'acrValues' | 'bindingMessage' | 'authorizationDetails' | 'clientNotificationToken'
+      'scope' | 'acrValues' | 'bindingMessage' | 'authorizationDetails' | 'display' | 'clientNotificationToken'
     > & { requestedExpiry?: number };
   },
 ): Promise<{ user: User; request: AuthRequest }> => {
@@ -198,13 +204,25 @@ const createRequestForUser = async (
   });
 
   const now = deps.clock.now();
+  // The user's budget, their report shield against this client and their reachability, in one conditional write:
+  // a request refused for any of them spends nothing (lib/ciba/report-shield.ts).
   const admitted = await admitUserRequest(deps, {
     tenantId: tenant.tenantId,
     sub,
     limitPerMinute: settings.userRateLimitPerMinute,
     now,
+    gate: admissionGate(client),
   });
   if (admitted === undefined) throw new UnknownUserId('could not identify the end-user from the hint');
+  if ('refused' in admitted) {
+    deps.logger.info(
+      admitted.refused === 'shielded'
+        ? 'backchannel request refused: the user reported this client'
+        : 'backchannel request refused: the user has no device',
+      { tenant: tenant.tenantId, client: client.clientId },
+    );
+    throw gateRefusalError(admitted);
+  }
   if ('rateLimited' in admitted) {
     deps.logger.warn('backchannel request refused: per-user rate limit', {
       tenant: tenant.tenantId,

@@ -1,20 +1,36 @@
 import { timingSafeEqual } from 'node:crypto';
 import { matchesHash } from '../crypto.ts';
+import { splitKeyId, withKeyId } from '../keyset.ts';
 import type { User } from '../model.ts';
 import type { Deps, Keys } from '../ports.ts';
 
+const input = (sub: string, code: string) => `user_code:${sub}:${code}`;
+
 /**
- * Hardening rule 12: a user's CIBA user_code is stored as HMAC-SHA256 under the tenant's HMAC key (KMS in AWS, the
- * local key store locally; `Keys.mac`), over the user and the code: a copy of the tables alone cannot test guesses
- * against it (a code of a few digits under a bare SHA-256 falls to a dictionary in a moment), and the same code of
- * two users or tenants does not show as the same value.
+ * Hardening rule 12: a user's CIBA user_code is stored as HMAC-SHA256 under the tenant's MAC key (sealed under the
+ * deployment's KMS key in AWS, the local key store locally; `Keys.mac`), over the user and the code, with the key's
+ * id: a copy of the tables alone cannot test guesses against it (a code of a few digits under a bare SHA-256 falls to
+ * a dictionary in a moment), and the same code of two users or tenants does not show as the same value.
  */
 export const userCodeMac = async (
   keys: Pick<Keys, 'mac'>,
   tenantId: string,
   sub: string,
   code: string,
-): Promise<string> => Buffer.from(await keys.mac(tenantId, `user_code:${sub}:${code}`)).toString('base64url');
+): Promise<string> => {
+  const { keyId, mac } = await keys.mac(tenantId, input(sub, code));
+  return withKeyId(keyId, Buffer.from(mac).toString('base64url'));
+};
+
+/** Whether `presented` is the code of a stored MAC, under the key the MAC names (a MAC without one: the legacy key). */
+const matchesMac = async (keys: Pick<Keys, 'macWith'>, user: User, stored: string, presented: string) => {
+  const { keyId, value } = splitKeyId(stored);
+  const mac = await keys.macWith(user.tenantId, keyId, input(user.sub, presented));
+  if (!mac) return false;
+  const a = Buffer.from(Buffer.from(mac).toString('base64url'));
+  const b = Buffer.from(value);
+  return a.length === b.length && timingSafeEqual(a, b);
+};
 
 /**
  * Whether `presented` is the user's code, compared in constant time. A code stored before rule 12 (a bare SHA-256)
@@ -25,11 +41,7 @@ export const verifyUserCode = async (
   user: User,
   presented: string,
 ): Promise<boolean> => {
-  if (user.userCodeMac !== undefined) {
-    const a = Buffer.from(await userCodeMac(deps.keys, user.tenantId, user.sub, presented));
-    const b = Buffer.from(user.userCodeMac);
-    return a.length === b.length && timingSafeEqual(a, b);
-  }
+  if (user.userCodeMac !== undefined) return matchesMac(deps.keys, user, user.userCodeMac, presented);
   if (user.userCodeHash === undefined || !matchesHash(presented, user.userCodeHash)) return false;
   const mac = await userCodeMac(deps.keys, user.tenantId, user.sub, presented);
   // Conditional on the old hash: an operator's change meanwhile wins. A failure leaves the old hash, tried again next time.

@@ -1,5 +1,6 @@
 import type { User } from '../model.ts';
-import type { RateWindow, RateWindowStore, RateWindowWrite, UserStore } from '../persistence.ts';
+import type { RateWindow, RateWindowStore, RateWindowWrite, UserAdmissionGate, UserStore } from '../persistence.ts';
+import { gateRefusal, type UserAdmissionRefusal } from './report-shield.ts';
 
 /**
  * The per-user budget of backchannel requests (push-bombing protection), counted in fixed minutes, the current and
@@ -75,23 +76,34 @@ const processHints = new RateWindowHints();
 
 /**
  * Counts one backchannel request against the user's per-minute budget and returns the user, in one write when the
- * hint is right. `undefined` when the user does not exist; `rateLimited` when the budget is spent.
+ * hint is right. `undefined` when the user does not exist; `rateLimited` when the budget is spent. With a gate (the
+ * report shield and reachability: lib/ciba/report-shield.ts), every write also requires it, so a refused request
+ * counts nothing; the refusal then says which part of the gate failed.
  */
 export const admitUserRequest = async (
   deps: { rateWindows: RateWindowStore; users: Pick<UserStore, 'get'> },
-  input: { tenantId: string; sub: string; limitPerMinute: number; now: number },
+  input: {
+    tenantId: string;
+    sub: string;
+    limitPerMinute: number;
+    now: number;
+    gate?: Omit<UserAdmissionGate, 'now'>;
+  },
   hints: RateWindowHints = processHints,
-): Promise<{ user: User } | { rateLimited: true } | undefined> => {
-  const { tenantId, sub, limitPerMinute: limit } = input;
-  const minute = Math.floor(input.now / 60_000);
+): Promise<{ user: User } | { rateLimited: true } | UserAdmissionRefusal | undefined> => {
+  const { tenantId, sub, limitPerMinute: limit, now } = input;
+  const minute = Math.floor(now / 60_000);
+  const gate = input.gate && { ...input.gate, now };
   if (limit > 0) {
     const key = `${tenantId}\u0000${sub}`;
     for (const write of hints.order(key, minute)) {
-      const user = await deps.rateWindows.write(tenantId, sub, write, { minute, limit });
+      const user = await deps.rateWindows.write(tenantId, sub, write, { minute, limit }, gate);
       if (user === 'conflict') continue;
       hints.remember(key, minute);
       return { user };
     }
   }
-  return (await deps.users.get(tenantId, sub)) ? { rateLimited: true } : undefined;
+  const user = await deps.users.get(tenantId, sub);
+  if (!user) return undefined;
+  return (gate && gateRefusal(user, gate)) ?? { rateLimited: true };
 };

@@ -1,13 +1,24 @@
-import type { DeviceTransaction } from '../model.ts';
+import type { DetailDisplay, DeviceTransaction, DisplayField, RequestKind } from '../model.ts';
 import { createDpopProof } from './dpop.ts';
 import { DeviceApiError, deviceApiErrorFrom } from './errors.ts';
 import { type DeviceEvent, type DeviceEventsOptions, followDeviceEvents } from './events.ts';
 import type { DeviceKey } from './key.ts';
 
-/** A pending CIBA transaction as the device sees it (docs/device-api.md). */
+/**
+ * A pending CIBA transaction as the device sees it (docs/device-api.md). Show `kind` and `display` first: the title
+ * ("Confirm it's you" for an `identity_check`, each `display[i].title` for a `transaction`) and its labelled
+ * fields, then the binding message.
+ */
 export type Transaction = DeviceTransaction;
 
-export type Decision = 'approve' | 'deny';
+/** What the service rendered for one `authorization_details` element: a title and labelled values, safe to show. */
+export type { DetailDisplay, DisplayField, RequestKind };
+
+/** Where a transaction stands (consent details carry it; the pending list holds pending ones only). */
+export type TransactionStatus = 'pending' | 'approved' | 'denied' | 'reported' | 'expired';
+
+/** `report`: "I did not ask for this": denies the request and keeps the client from asking this user for a while. */
+export type Decision = 'approve' | 'deny' | 'report';
 
 /** How the service reaches the device: a webhook (local mode) or a mobile push token. */
 export type DevicePushRegistration =
@@ -26,6 +37,8 @@ export interface DeviceProfile {
     display_name: string;
     binding_code_confirmation: boolean;
     user_verification: 'none' | 'passkey';
+    /** How long a report keeps the reported client from asking this user again (absent from older services). */
+    report_shield_seconds?: number;
     web_push_public_key?: string;
   };
 }
@@ -62,7 +75,7 @@ export interface EnrollOptions {
 
 export interface DecisionResult {
   txn: string;
-  status: 'approved' | 'denied';
+  status: 'approved' | 'denied' | 'reported';
 }
 
 export interface DeviceClientOptions {
@@ -131,14 +144,14 @@ export class DeviceClient {
     );
   }
 
-  /** The consent details of one transaction. */
-  async get(txn: string): Promise<Transaction> {
-    return this.#call<Transaction>('GET', `/device/transactions/${encodeURIComponent(txn)}`);
+  /** The consent details of one transaction, with where it stands (`status`). */
+  async get(txn: string): Promise<Transaction & { status: TransactionStatus }> {
+    return this.#call('GET', `/device/transactions/${encodeURIComponent(txn)}`);
   }
 
   /**
-   * Approves or denies. The proof carries `txn` and `decision` as extra claims, so the stored proof is
-   * self-contained evidence of what the device signed.
+   * Approves, denies or reports ("I did not ask for this"). The proof carries `txn` and `decision` as extra claims,
+   * so the stored proof is self-contained evidence of what the device signed.
    */
   async decide(txn: string, decision: Decision, options: DecideOptions = {}): Promise<DecisionResult> {
     const body: Record<string, unknown> = { decision };

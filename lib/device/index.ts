@@ -6,13 +6,18 @@ export {
   type DecideOptions,
   type Decision,
   type DecisionResult,
+  type DetailDisplay,
   DeviceClient,
   type DeviceClientOptions,
   type DeviceProfile,
   type DevicePushRegistration,
+  type DisplayField,
   type EnrollOptions,
+  type RequestKind,
   type Transaction,
+  type TransactionStatus,
 } from './client.ts';
+export { displaysOf, IDENTITY_CHECK_TITLE, kindOf, transactionTitle } from './display.ts';
 export { createDpopProof, type DpopProofOptions, htuOf, randomJti } from './dpop.ts';
 export {
   DeviceApiError,

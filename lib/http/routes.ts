@@ -37,6 +37,7 @@ const ROUTE_TABLE = [
   { method: 'GET', path: '/{tenant}/console', fn: 'web', console: true },
   { method: 'POST', path: '/{tenant}/console/requests', fn: 'web', console: true },
   { method: 'POST', path: '/{tenant}/console/poll', fn: 'web', console: true },
+  { method: 'POST', path: '/{tenant}/console/cancel', fn: 'web', console: true },
   { method: 'GET', path: '/assets/{file}', fn: 'web' },
   { method: 'PUT', path: '/admin/tenants/{tenant}', fn: 'admin', admin: true },
   { method: 'GET', path: '/admin/tenants/{tenant}', fn: 'admin', admin: true },
@@ -56,7 +57,10 @@ const ROUTE_TABLE = [
     fn: 'admin',
     admin: true,
   },
+  { method: 'DELETE', path: '/admin/tenants/{tenant}/users/{sub}/shields/{client_id}', fn: 'admin', admin: true },
   { method: 'GET', path: '/admin/tenants/{tenant}/requests/{auth_req_id}', fn: 'admin', admin: true },
+  { method: 'GET', path: '/admin/tenants/{tenant}/keys', fn: 'admin', admin: true },
+  { method: 'POST', path: '/admin/tenants/{tenant}/keys/rotate', fn: 'admin', admin: true },
 ] as const satisfies readonly Route[];
 
 export const ROUTES: readonly Route[] = ROUTE_TABLE;

@@ -130,7 +130,9 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   const deps = {
     ...stores,
     ...cached,
-    keys: new LocalKeys(localStore, clock),
+    keys: new LocalKeys({ keysets: stores.keysets, legacyKeys: localStore }, clock),
+    // Local mode has no SNS: tenants' push_credentials are kept, and its notifier needs none.
+    platforms: { apply: async () => ({}), remove: async () => {} },
     notifier: new LocalNotifier(options.logger, { tenants: cached.tenants, outbound }),
     events: new InProcessEventBus(options.logger),
     scheduler: new LocalScheduler(clock, options.logger),
@@ -206,7 +208,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   const handlers = Object.fromEntries(
     Object.entries(functions).map(([name, handler]) => [name, inFlight.wrap(handler)]),
   ) as Record<string, LambdaHttpHandler>;
-  const events = deviceEvents(deps, deps.notifier);
+  const events = deviceEvents(deps, deps.notifier, deps.events);
   const host = options.host ?? '127.0.0.1';
   const { server, startDraining } = createLocalServer({
     handlers,

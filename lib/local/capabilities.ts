@@ -6,7 +6,6 @@ export const LOCAL_CAPABILITIES: Capabilities = {
   webhookPush: true,
   knownWebPushServicesOnly: false,
   iamAdminAuthorization: false,
-  tenantAdministration: true,
   clientCertificatesVerifiedUpstream: false,
   requestScheme: 'http',
   // The seeded demo client (lib/local/seed.ts).

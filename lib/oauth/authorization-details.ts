@@ -3,12 +3,14 @@ import * as z from 'zod';
 import { InvalidAuthorizationDetails, InvalidRequest } from '../errors.ts';
 import { parseJsonInput } from '../json-input.ts';
 import type { Client, Tenant } from '../model.ts';
+import { checkDisplayTemplate, schemaOf } from './display-template.ts';
 
 /**
  * RFC 9396 Rich Authorization Requests. A tenant registers its types (setting `authorization_details_types`:
  * `{"<type>": <JSON schema of one element>}`); each schema is compiled once with zod's JSON-schema importer
  * (JSON Schema draft 2020-12 minus `if/then/else`, `not`, `dependent*`, `unevaluated*` and external `$ref`, which
- * are refused when the tenant is saved).
+ * are refused when the tenant is saved). A type may carry a `display` template beside its schema keywords
+ * (lib/oauth/display-template.ts), taken out before the schema is compiled.
  */
 const MAX_TYPES = 50;
 const MAX_SCHEMA_BYTES = 16 * 1024;
@@ -46,12 +48,13 @@ export const validateAuthorizationDetailsTypes = (
       );
     }
     try {
-      compile(schema);
+      compile(schemaOf(schema));
     } catch (error) {
       throw new InvalidRequest(
         `authorization_details_types.${name}: unsupported JSON schema: ${error instanceof Error ? error.message : 'invalid'}`,
       );
     }
+    if (schema.display !== undefined) checkDisplayTemplate(name, schemaOf(schema), schema.display);
   }
   return types;
 };
@@ -100,7 +103,7 @@ export const parseAuthorizationDetails = (
     if (client.authorizationDetailsTypes && !client.authorizationDetailsTypes.includes(type)) {
       throw new InvalidAuthorizationDetails(`authorization_details type ${type} is not allowed for this client`);
     }
-    const result = compile(schema).safeParse(element);
+    const result = compile(schemaOf(schema)).safeParse(element);
     if (!result.success) {
       const problem = z.prettifyError(result.error).replace(/\n+/g, '; ').replace(/✖ /g, '');
       throw new InvalidAuthorizationDetails(`authorization_details[${i}] (${type}) is invalid: ${problem}`);

@@ -132,7 +132,7 @@ export const verifyClientAssertion = async (
     replay: ReplayGuard;
     clock: Clock;
     config: RuntimeConfig;
-    keys: Pick<Keys, 'mac'>;
+    keys: Pick<Keys, 'macWith'>;
     outbound: Pick<OutboundHttp, 'request'>;
   },
   input: { tenant: Tenant; client: Client; assertion: string; issuer: string },
@@ -151,6 +151,8 @@ export const verifyClientAssertion = async (
       throw new AssertionRejected('the JWT is malformed');
     }
     const derived = await deriveClientSecret(deps.keys, tenant.tenantId, client.clientId, client.secretSalt);
+    if (derived === undefined)
+      throw new AssertionRejected('the client_secret_jwt secret of the client no longer exists');
     secret = new TextEncoder().encode(derived);
   }
   const payload = await verifyClientJwt(deps, {

@@ -1,3 +1,5 @@
+import { banner as consoleBanner, form as consoleForm } from './browser/console-copy.ts';
+
 /**
  * The HTML shells of the web authenticator and the operator console. No inline script or style (the CSP forbids
  * both): the page's settings travel in `data-*` attributes, read by the bundled module.
@@ -69,13 +71,28 @@ export const authenticatorPage = (
 </html>
 `;
 
-export const consolePage = (input: PageInput & { clientName: string }) => `${head(
-  `${input.clientName}: operator console`,
-  input,
-  `<script type="module" src="${escapeHtml(input.asset('console.js'))}"></script>
+/**
+ * The operator console. Its words depend on the tenant: the code's wording follows the binding mode (the
+ * authenticator's does the same, so the operator and the customer are told the same thing), "A payment" appears when
+ * the tenant registers `payment_initiation`, and the banner says whose client it acts as.
+ */
+export const consolePage = (
+  input: PageInput & {
+    clientName: string;
+    clientId: string;
+    bindingMode: 'compare' | 'type';
+    reportShieldSeconds: number;
+    payments: boolean;
+  },
+) => {
+  const words = consoleForm(input.bindingMode);
+  return `${head(
+    `${input.clientName}: operator console`,
+    input,
+    `<script type="module" src="${escapeHtml(input.asset('console.js'))}"></script>
 `,
-)}
-<body class="console" data-issuer="${escapeHtml(input.issuer)}" data-tenant-name="${escapeHtml(input.tenantName)}">
+  )}
+<body class="console" data-issuer="${escapeHtml(input.issuer)}" data-tenant-name="${escapeHtml(input.tenantName)}" data-binding-mode="${input.bindingMode}" data-shield-seconds="${input.reportShieldSeconds}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="topbar">
   <img src="${escapeHtml(input.asset('icon.svg'))}" alt="" width="32" height="32">
@@ -84,14 +101,34 @@ export const consolePage = (input: PageInput & { clientName: string }) => `${hea
     <p class="topbar-sub">Operator console · ${escapeHtml(input.tenantName)}</p>
   </div>
 </header>
+<p class="demo-banner" role="note">${escapeHtml(consoleBanner(input.clientName, input.clientId))}</p>
 <main id="main" tabindex="-1" class="console-grid">
   <section class="card" aria-labelledby="send-title">
     <h1 id="send-title">Verify a customer</h1>
-    <p class="muted">The customer gets a request on their authenticator. Read the code to them so they can check it.</p>
+    <p class="muted">${escapeHtml(words.intro)}</p>
     <form id="send-form" novalidate>
       <label for="login-hint">Customer (user id, email:…, phone:…)</label>
       <input id="login-hint" name="login_hint" autocomplete="off" spellcheck="false" required value="alice">
-      <label for="binding-message">Code to read to the customer</label>
+${
+  input.payments
+    ? `      <fieldset>
+        <legend>The customer confirms</legend>
+        <label class="check"><input type="radio" name="what" value="identity" checked> Who they are</label>
+        <label class="check"><input type="radio" name="what" value="payment"> A payment</label>
+      </fieldset>
+      <div id="payment-fields" class="payment-fields" hidden>
+        <div class="row">
+          <div><label for="amount">Amount</label><input id="amount" name="amount" inputmode="decimal" autocomplete="off" value="12.50"></div>
+          <div class="narrow"><label for="currency">Currency</label><input id="currency" name="currency" autocomplete="off" maxlength="3" value="EUR"></div>
+        </div>
+        <div class="row">
+          <div><label for="payee">To</label><input id="payee" name="payee" autocomplete="off" value="Café Zeit"></div>
+          <div><label for="reference">Reference</label><input id="reference" name="reference" autocomplete="off" value="Invoice 2041"></div>
+        </div>
+      </div>
+`
+    : ''
+}      <label for="binding-message">${escapeHtml(words.codeLabel)}</label>
       <div class="row">
         <input id="binding-message" name="binding_message" autocomplete="off" maxlength="64">
         <button type="button" id="new-code" class="secondary">New code</button>
@@ -113,3 +150,4 @@ export const consolePage = (input: PageInput & { clientName: string }) => `${hea
 </body>
 </html>
 `;
+};

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { HttpApi } from './api-gateway.ts';
 import { followClock, HarnessClock } from './clock.ts';
 import {
@@ -63,8 +64,8 @@ export class AwsShape implements Core {
   readonly scheduler: FakeScheduler;
   readonly cfn: CloudFormation;
   readonly apis = new Map<string, HttpApi>();
-  readonly assembly: CloudAssembly;
-  readonly #code: CloudAssembly;
+  assembly: CloudAssembly;
+  #code: CloudAssembly;
   readonly #sessions = new Map<string, Session>();
   readonly #roles = new Map<
     string,
@@ -124,6 +125,17 @@ export class AwsShape implements Core {
       throw error;
     }
     return cloud;
+  }
+
+  /**
+   * Deploys another cloud assembly over this one, stack by stack in its order, as `cdk deploy --all` does: an upgrade
+   * (CloudFormation updates what changed, creates what is new, deletes what left, and keeps what is retained). Its
+   * functions run its own bundles (or, for a template-only variant, those of `code`).
+   */
+  async upgrade(assembly: string, code?: string): Promise<void> {
+    this.assembly = readAssembly(assembly);
+    this.#code = code ? readAssembly(code) : this.assembly;
+    for (const stack of this.assembly.stacks) await this.cfn.deploy(stack.name, stack.template);
   }
 
   /** The `AWS_ENDPOINT_URL_*` variables that point the SDK clients of the bundles at the fakes. */
@@ -297,6 +309,13 @@ export class AwsShape implements Core {
 
   resourcesOf(type: string): DeployedResource[] {
     return this.cfn.resourcesOf(type);
+  }
+
+  /** An item of the directory table as stored (the test's view, past IAM), or undefined. */
+  async directoryItem(pk: string, sk: string): Promise<Record<string, unknown> | undefined> {
+    const table = this.fn('admin').environment.CIBA_DIRECTORY_TABLE!;
+    const out = await this.dynamodb.direct('GetItem', { TableName: table, Key: { pk: { S: pk }, sk: { S: sk } } });
+    return out.Item ? unmarshall(out.Item as never) : undefined;
   }
 
   functionPolicy(arn: string): PolicyDocument | undefined {
@@ -644,7 +663,9 @@ export class AwsShape implements Core {
       });
       if (!decision.allowed) throw new Error(`${ctx.logicalId}: ${decision.message}`);
     }
-    const resourceType = this.cfn.templates.get(ctx.stack)?.Resources[ctx.logicalId]?.Type ?? 'Custom::Resource';
+    // A resource that left the template is deleted with the type it was deployed as.
+    const resourceType =
+      current?.type ?? this.cfn.templates.get(ctx.stack)?.Resources[ctx.logicalId]?.Type ?? 'Custom::Resource';
     const event = {
       RequestType: requestType,
       ServiceToken: token,

@@ -33,6 +33,44 @@ const keyPolicy = {
 const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
 describe('the harness IAM evaluation', () => {
+  it('tells encryption context pairs apart: a Decrypt allowed for one use of the key only', async () => {
+    const iam = new IamEvaluator('123456789012');
+    const decrypter: Caller = {
+      ...role,
+      policies: [
+        {
+          name: 'open',
+          document: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Action: 'kms:Decrypt',
+                Resource: KEY,
+                Condition: { StringEquals: { 'kms:EncryptionContext:key_use': 'mac' } },
+              },
+            ],
+          },
+        },
+      ],
+    };
+    const decrypt = (use: string) =>
+      iam.authorize({
+        caller: decrypter,
+        action: 'kms:Decrypt',
+        resource: KEY,
+        resourcePolicy: keyPolicy,
+        context: {
+          'kms:EncryptionContext:tenant': 'acme',
+          'kms:EncryptionContext:key_use': use,
+          'kms:EncryptionContext:key_id': 'm1',
+          'kms:EncryptionContextKeys': ['tenant', 'key_use', 'key_id'],
+        },
+      });
+    expect((await decrypt('mac')).allowed).toBe(true);
+    expect(await decrypt('signing')).toMatchObject({ allowed: false, result: 'ImplicitlyDenied' });
+  });
+
   it('allows by wildcard action and resource when the condition on the key aliases holds', async () => {
     const iam = new IamEvaluator('123456789012');
     const decision = await iam.authorize({

@@ -62,6 +62,35 @@ export interface DeniedCall {
 
 const serviceOf = (action: string) => action.split(':')[0]!.toLowerCase();
 
+/**
+ * iam-simulate (0.1.173) resolves a variable condition key only when its variable follows a slash (`aws:ResourceTag/x`):
+ * every `kms:EncryptionContext:{key}` becomes one and the same key, so a request with several context pairs matches
+ * none. Until it does, such keys (in policies and in the request) are evaluated under a slash-variable key no KMS
+ * request sets (`aws:RequestTag/kms-encryption-context:{key}`), which the engine resolves per variable, with the same
+ * operators and values.
+ */
+const ENCRYPTION_CONTEXT = /^kms:encryptioncontext:(.+)$/i;
+const encryptionContextKey = (key: string): string => {
+  const match = ENCRYPTION_CONTEXT.exec(key);
+  return match ? `aws:RequestTag/kms-encryption-context:${match[1]}` : key;
+};
+const withEncryptionContextKeys = (document: PolicyDocument): PolicyDocument => {
+  const statements = [document.Statement].flat().map((statement) => {
+    const condition = statement.Condition as Record<string, Record<string, unknown>> | undefined;
+    if (!condition) return statement;
+    return {
+      ...statement,
+      Condition: Object.fromEntries(
+        Object.entries(condition).map(([operator, keys]) => [
+          operator,
+          Object.fromEntries(Object.entries(keys).map(([key, value]) => [encryptionContextKey(key), value])),
+        ]),
+      ),
+    };
+  });
+  return { ...document, Statement: statements };
+};
+
 export class IamEvaluator {
   constructor(readonly account: string) {}
 
@@ -94,13 +123,16 @@ export class IamEvaluator {
             'aws:PrincipalAccount': this.account,
             'aws:PrincipalType': 'AssumedRole',
           }),
-      ...request.context,
+      ...Object.fromEntries(Object.entries(request.context ?? {}).map(([k, v]) => [encryptionContextKey(k), v])),
     };
     const simulation: Simulation = {
-      identityPolicies: request.caller.policies.map((p) => ({ name: p.name, policy: p.document as never })),
+      identityPolicies: request.caller.policies.map((p) => ({
+        name: p.name,
+        policy: withEncryptionContextKeys(p.document) as never,
+      })),
       serviceControlPolicies: [],
       resourceControlPolicies: [],
-      ...(request.resourcePolicy ? { resourcePolicy: request.resourcePolicy as never } : {}),
+      ...(request.resourcePolicy ? { resourcePolicy: withEncryptionContextKeys(request.resourcePolicy) as never } : {}),
       request: {
         action: request.action,
         principal: request.caller.arn,

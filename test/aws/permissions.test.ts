@@ -5,7 +5,7 @@ import { bundleOperations, someAllowNames } from './bundle-operations.ts';
 import { AwsShape } from './cloud.ts';
 import { AwsError } from './fakes/endpoint.ts';
 import { pushSecrets } from './fixtures.ts';
-import { pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
+import { CIBA_GRANT, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 import { bundledAssembly, variantAssembly } from './synth.ts';
 
 /**
@@ -15,10 +15,10 @@ import { bundledAssembly, variantAssembly } from './synth.ts';
 describe('a grant removed from the CDK code fails the flow that needs it, naming function, action and resource', () => {
   let shape: Shape;
 
-  /** One variant without two grants: bc-authorize's tenant keys and the device function's schedules. */
+  /** One variant without two grants: the token function's signing keys and the device function's schedules. */
   beforeAll(async () => {
     const removed: [keyof typeof FUNCTION_ACCESS, keyof FunctionAccess][] = [
-      ['bc-authorize', 'keys'],
+      ['token', 'sign'],
       ['device', 'schedules'],
     ];
     const dir = await variantAssembly({}, () => {
@@ -32,40 +32,37 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
   }, 300_000);
   afterAll(() => shape?.stop());
 
-  it('bc-authorize without the tenant keys: id_token_hint answers 500 and the refused call is kms:GetPublicKey', async () => {
+  it('token without its signing keys: the redeeming poll answers 500 and the refused call is kms:Decrypt of the wrapped key', async () => {
     const registered = await shape.registerClient('acme');
     const device = await shape.enrolledDevice('acme', 'ivan', { type: 'fcm', token: 'fcm-ivan' });
     const rp = await shape.relyingParty('acme', registered);
-    // An ID token from the token function (which can still sign) names the user.
-    const first = await client.initiateBackchannelAuthentication(rp, {
+    const ack = await client.initiateBackchannelAuthentication(rp, {
       scope: 'openid',
       login_hint: 'ivan',
       binding_message: 'one',
     });
     await device.decide(pushedTxn(shape.cloud, 'fcm-ivan'), 'approve');
-    const idToken = (await client.pollBackchannelAuthenticationGrant(rp, first)).id_token!;
     shape.cloud.takeDenials();
 
-    const res = await fetch(`${shape.issuer('acme')}/bc-authorize`, {
+    const res = await fetch(`${shape.issuer('acme')}/oauth/token`, {
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
         authorization: `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}`,
       },
-      body: new URLSearchParams({ scope: 'openid', id_token_hint: idToken, binding_message: 'two' }),
+      body: new URLSearchParams({ grant_type: CIBA_GRANT, auth_req_id: ack.auth_req_id }),
     });
-    // Before the fix the refusal was swallowed into a 400 blaming the hint; now it is a 500 the alarm sees.
     expect(res.status).toBe(500);
     const denials = shape.cloud.takeDenials();
     expect(denials).toEqual([
       expect.objectContaining({
-        function: shape.cloud.fn('bc-authorize').name,
-        action: 'kms:GetPublicKey',
+        function: shape.cloud.fn('token').name,
+        action: 'kms:Decrypt',
         resource: expect.stringMatching(/^arn:aws:kms:eu-west-1:123456789012:key\//),
       }),
     ]);
-    expect(denials[0]!.message).toMatch(/is not authorized to perform: kms:GetPublicKey on resource: arn:aws:kms:/);
-    expect(shape.cloud.lambda.logsOf(shape.cloud.fn('bc-authorize').name).join('\n')).toMatch(/AccessDeniedException/);
+    expect(denials[0]!.message).toMatch(/is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:/);
+    expect(shape.cloud.lambda.logsOf(shape.cloud.fn('token').name).join('\n')).toMatch(/AccessDeniedException/);
   });
 
   it('device without schedules: the decision answers 5xx while the bus is down, the refused call is scheduler:CreateSchedule', async () => {
@@ -109,6 +106,14 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
  * The dynamic flows prove what each function does call; this list keeps the rest explicit. A new operation that is
  * neither allowed nor listed here fails the test.
  */
+/** What TenantKeys compiles in for provisioning (ensureKeys, rotate, a tenant's deletion), which only some call. */
+const KEY_PROVISIONING = (who: string): Record<string, string> => ({
+  'kms:Encrypt': `TenantKeys: ${who} seals no new key (provisioning is the admin API's and the deployment's)`,
+  'kms:CreateKey': `TenantKeys: ${who} creates no kms-mode key`,
+  'kms:GetPublicKey': `TenantKeys: ${who} reads public keys from the keyset, never from KMS`,
+  'kms:ScheduleKeyDeletion': `TenantKeys: ${who} retires no KMS key`,
+});
+
 const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
   '*': {
     'dynamodb:DescribeEndpoints': 'SDK-internal endpoint discovery, off unless endpointDiscoveryEnabled is set',
@@ -119,30 +124,35 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
     'dynamodb:PutItem': 'the store adapter: discovery only reads tenants and keys',
     'dynamodb:DeleteItem': 'the store adapter: discovery only reads',
     'dynamodb:BatchWriteItem': 'the store adapter: discovery only reads',
-    'kms:Sign': 'KmsKeys: discovery only publishes public keys',
-    'kms:GenerateMac': 'KmsKeys: discovery authenticates no client',
+    ...KEY_PROVISIONING('discovery'),
+    'kms:Decrypt': 'TenantKeys: discovery publishes public keys only',
+    'kms:Sign': 'TenantKeys: discovery only publishes public keys',
+    'kms:GenerateMac': 'TenantKeys: discovery authenticates no client',
   },
   userinfo: {
     'dynamodb:PutItem': 'the store adapter: userinfo only reads',
     'dynamodb:UpdateItem': 'the store adapter: userinfo only reads',
     'dynamodb:DeleteItem': 'the store adapter: userinfo only reads',
     'dynamodb:BatchWriteItem': 'the store adapter: userinfo only reads',
-    'kms:Sign': 'KmsKeys: userinfo verifies access tokens, signs nothing',
-    'kms:GenerateMac': 'KmsKeys: userinfo authenticates no client',
+    ...KEY_PROVISIONING('userinfo'),
+    'kms:Decrypt': 'TenantKeys: userinfo verifies access tokens with public keys',
+    'kms:Sign': 'TenantKeys: userinfo verifies access tokens, signs nothing',
+    'kms:GenerateMac': 'TenantKeys: userinfo authenticates no client',
   },
   consent: {
     'dynamodb:PutItem': 'the store adapter: consent retrieval reads and updates only its DPoP replay records',
     'dynamodb:DeleteItem': 'the store adapter: consent retrieval deletes nothing',
     'dynamodb:BatchWriteItem': 'the store adapter: consent retrieval deletes nothing',
   },
-  admin: { 'kms:Sign': 'KmsKeys: the admin API signs no token' },
+  admin: { 'kms:Sign': 'TenantKeys: the admin API signs no token' },
   web: {
     'dynamodb:PutItem': 'the store adapter: without the console the web function only reads tenants',
     'dynamodb:UpdateItem': 'the store adapter: see above',
     'dynamodb:DeleteItem': 'the store adapter: see above',
     'dynamodb:BatchWriteItem': 'the store adapter: see above',
-    'kms:Sign': 'the console (off by default; with ciba:console the web role gets token access)',
-    'kms:GetPublicKey': 'the console, see above',
+    ...KEY_PROVISIONING('web'),
+    'kms:Decrypt': 'the console (off by default; with ciba:console the web role gets token access)',
+    'kms:Sign': 'the console, see above',
     'kms:GenerateMac': 'the console, see above',
     'events:PutEvents': 'the console, see above',
     'sns:Publish': 'the console, see above',
@@ -153,10 +163,33 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
   },
   device: { 'sns:Publish': 'SnsDeviceNotifier: the device API registers endpoints and never notifies' },
   'bc-authorize': {
-    'kms:Sign': 'KmsKeys: bc-authorize verifies id_token_hint, signs nothing',
+    ...KEY_PROVISIONING('bc-authorize'),
+    'kms:Sign': 'TenantKeys: bc-authorize verifies id_token_hint, signs nothing',
     'sns:CreatePlatformEndpoint': 'SnsDeviceNotifier: bc-authorize publishes and never registers',
     'sns:SetEndpointAttributes': 'SnsDeviceNotifier: see above',
   },
+  token: KEY_PROVISIONING('token'),
+  callback: KEY_PROVISIONING('callback'),
+  'tenant-provisioner': {
+    'kms:Sign': 'TenantKeys: the provisioner signs no token',
+    'kms:ListAliases': "the stateful stack's instance of this bundle (legacy-key-import) lists the old aliases",
+  },
+  // The provisioner's bundle, run in the stateful stack for one job: importing the keys of deployments before keysets.
+  'legacy-key-import': Object.fromEntries(
+    [
+      'kms:CreateKey',
+      'kms:Decrypt',
+      'kms:Encrypt',
+      'kms:GenerateMac',
+      'kms:ScheduleKeyDeletion',
+      'kms:Sign',
+      'secretsmanager:GetSecretValue',
+      'sns:CreatePlatformApplication',
+      'sns:DeletePlatformApplication',
+      'sns:GetPlatformApplicationAttributes',
+      'sns:SetPlatformApplicationAttributes',
+    ].map((op) => [op, "the provisioner's bundle: this instance only imports legacy keys (ListAliases, GetPublicKey)"]),
+  ),
 };
 
 describe('the SDK operations compiled into every bundle, against its role', () => {

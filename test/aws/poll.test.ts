@@ -1,4 +1,3 @@
-import { createPublicKey } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -37,12 +36,15 @@ describe('poll mode on the AWS shape', () => {
       audience: registered.client_id,
     });
     expect(payload.sub).toBe('alice');
-    // The signature is KMS's: the key behind the tenant's alias verifies it too.
-    const kmsKey = createPublicKey(
-      shape.cloud.kms.publicKeyOf('alias/ciba/acme').export({ format: 'pem', type: 'spki' }),
-    );
-    await jwtVerify(tokens.id_token!, kmsKey);
     expect(protectedHeader.alg).toBe('ES256');
+    // The tenant's wrapped key signed it: its keyset holds the public half and the private half sealed under the
+    // deployment's KMS key, nothing else.
+    const keys = (await shape.cloud.directoryItem('T#acme', 'KEYS')) as {
+      signing: { kid: string; mode: string; sealed: string }[];
+    };
+    expect(keys.signing).toEqual([expect.objectContaining({ kid: protectedHeader.kid, mode: 'wrapped' })]);
+    expect(keys.signing[0]!.sealed).toMatch(/^kms:/);
+    expect(JSON.stringify(keys)).not.toMatch(/"d":/);
 
     const userinfo = await client.fetchUserInfo(rp, tokens.access_token, 'alice');
     expect(userinfo).toMatchObject({ sub: 'alice', email: 'alice@example.com' });

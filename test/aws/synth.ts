@@ -1,6 +1,17 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 
 /**
  * The cloud assembly the AWS-shape tests run: the CDK app synthesized in-process with aws-cdk-lib's App (what `npm
@@ -68,7 +79,11 @@ export const bundledAssembly = async (): Promise<string> => {
       renameSync(building, dir);
       // Older assemblies are of sources that changed since: keep the cache to the current one.
       for (const name of readdirSync(CACHE)) {
-        if (name === dir.split('/').pop() || name.endsWith('.lock') || name === 'variants' || name === 'CACHEDIR.TAG')
+        if (
+          name === dir.split('/').pop() ||
+          name.endsWith('.lock') ||
+          ['variants', 'releases', 'CACHEDIR.TAG'].includes(name)
+        )
           continue;
         rmSync(join(CACHE, name), { recursive: true, force: true });
       }
@@ -77,6 +92,60 @@ export const bundledAssembly = async (): Promise<string> => {
       rmSync(lock, { recursive: true, force: true });
     }
   }
+};
+
+/**
+ * The cloud assembly of an older commit of this repository (its own infra, functions and lib, synthesized with esbuild
+ * bundling in a copy of that commit's files that uses this checkout's node_modules): what a deployment made with that
+ * version runs. Cached per commit. Undefined when the repository has no such commit (a shallow clone).
+ */
+export const releaseAssembly = async (rev: string): Promise<string | undefined> => {
+  const hasCommit = spawnSync('git', ['cat-file', '-e', `${rev}^{commit}`], { stdio: 'ignore' }).status === 0;
+  if (!hasCommit) return undefined;
+  const dir = join(CACHE, 'releases', rev);
+  const out = join(dir, 'cdk.out');
+  if (existsSync(join(out, 'manifest.json'))) return out;
+  const src = join(dir, 'src');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(src, { recursive: true });
+  const archive = spawnSync(
+    'git',
+    [
+      'archive',
+      '--format=tar',
+      rev,
+      'infra',
+      'functions',
+      'lib',
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      TENANTS_FIXTURE,
+    ],
+    {
+      maxBuffer: 256 * 1024 * 1024,
+    },
+  );
+  if (archive.status !== 0) throw new Error(`git archive ${rev}: ${archive.stderr.toString()}`);
+  const untar = spawnSync('tar', ['-x', '-C', src], { input: archive.stdout });
+  if (untar.status !== 0) throw new Error(`tar: ${untar.stderr.toString()}`);
+  symlinkSync(resolve('node_modules'), join(src, 'node_modules'), 'dir');
+  // That version's own app, in its own directory (its bundling resolves entries from the working directory).
+  const script = `import { App } from 'aws-cdk-lib';
+import { buildCibaApp } from './infra/ciba-app.ts';
+const app = new App({ outdir: ${JSON.stringify(resolve(out))}, context: { 'ciba:tenants': ${JSON.stringify(TENANTS_FIXTURE)} } });
+buildCibaApp(app);
+app.synth();
+`;
+  writeFileSync(join(src, 'synth-release.ts'), script);
+  const synth = spawnSync(process.execPath, ['--import', 'tsx', 'synth-release.ts'], {
+    cwd: src,
+    env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1' },
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (synth.status !== 0) throw new Error(`synthesizing ${rev}: ${synth.stderr}`);
+  return out;
 };
 
 let variants = 0;

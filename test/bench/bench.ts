@@ -11,8 +11,8 @@
  *   approval through the store (serve.ts's hook: one conditional write, no device API) → the redeeming poll.
  *
  * Reported per shape and level: flows/s, p50/p99 ms per endpoint, errors by kind, server CPU ms per flow and RSS
- * (from /proc of the server process), DynamoDB requests per flow (the store's client is counted inside the server
- * process and read over IPC). Timings are measured, never asserted.
+ * (from /proc of the server process), DynamoDB requests per flow and the partition key written most often per flow
+ * (the store's client is counted inside the server process and read over IPC). Timings are measured, never asserted.
  *
  * Options: --c 1,8,32 --n 2000 (flows per level) --warmup 200 --users 1000 --shape both --out FILE
  *          --quick (n 200, warmup 20, users 64: a short run for CI and scripts) --data-dir DIR (persisted LevelDB)
@@ -36,6 +36,7 @@ import {
   flow as runFlow,
   type Shape,
 } from './flows.ts';
+import { hottestPartition } from './partition-writes.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -141,6 +142,10 @@ const processCpuMs = (pid: number | undefined, tid?: number): number | undefined
 interface StoreCounts {
   count: number;
   capacity: { read: number; write: number };
+  /** Writes per partition key (`{table} {pk}`), failed conditional writes included. */
+  partitions: Record<string, number>;
+  /** Writes per item (`{table} {pk} {sk}`). */
+  items: Record<string, number>;
 }
 const storeRequests = (child: ChildProcess | undefined): Promise<StoreCounts | undefined> =>
   new Promise((resolve) => {
@@ -148,7 +153,12 @@ const storeRequests = (child: ChildProcess | undefined): Promise<StoreCounts | u
     const onMessage = (message: { type?: string } & StoreCounts) => {
       if (message?.type !== 'count') return;
       child.off('message', onMessage);
-      resolve({ count: message.count, capacity: { ...message.capacity } });
+      resolve({
+        count: message.count,
+        capacity: { ...message.capacity },
+        partitions: { ...message.partitions },
+        items: { ...message.items },
+      });
     };
     child.on('message', onMessage);
     child.send({ type: 'count' });
@@ -221,6 +231,8 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
   const store1 = await storeRequests(target.child);
   const bench = process.cpuUsage(bench0);
   const per = (x: number) => Number((x / Math.max(1, ok)).toFixed(3));
+  const hottest = store0 && store1 ? hottestPartition(store0.partitions, store1.partitions) : undefined;
+  const hottestItem = store0 && store1 ? hottestPartition(store0.items, store1.items) : undefined;
   return {
     shape,
     concurrency: c,
@@ -237,6 +249,10 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
     // As dynalite reports them: without index writes and failed conditional writes (docs/performance.md).
     store_read_units_per_flow: store0 && store1 ? per(store1.capacity.read - store0.capacity.read) : null,
     store_write_units_per_flow: store0 && store1 ? per(store1.capacity.write - store0.capacity.write) : null,
+    // The partition key written most often (DynamoDB: about 1,000 writes/s per partition), writes per flow.
+    store_hottest_partition: hottest ? { partition: hottest.partition, writes_per_flow: per(hottest.writes) } : null,
+    // The item written most often (DynamoDB may spread one partition key's items over partitions by sort key).
+    store_hottest_item: hottestItem ? { item: hottestItem.partition, writes_per_flow: per(hottestItem.writes) } : null,
     p50_ms: Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, percentile(v, 50)])),
     p99_ms: Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, percentile(v, 99)])),
     errors,
@@ -254,6 +270,8 @@ const printRun = (r: Run) => {
   process.stdout.write(
     `${r.shape.padEnd(6)} c=${String(r.concurrency).padStart(3)}  ${String(r.flows_per_second).padStart(7)} flows/s  ` +
       `srv CPU ${r.server_cpu_ms_per_flow ?? '-'} ms/flow (main thread ${r.server_main_thread_cpu_ms_per_flow ?? '-'})  store ${r.store_requests_per_flow ?? '-'} req/flow  ` +
+      `hottest partition ${r.store_hottest_partition ? `${r.store_hottest_partition.writes_per_flow} writes/flow (${r.store_hottest_partition.partition})` : '-'}  ` +
+      `hottest item ${r.store_hottest_item ? `${r.store_hottest_item.writes_per_flow} writes/flow (${r.store_hottest_item.item})` : '-'}  ` +
       `RSS ${r.rss_mb ?? '-'} MB  ok ${r.ok}/${r.n}\n         p50/p99 ms: ${endpoints}\n` +
       (r.failed ? `         errors: ${JSON.stringify(r.errors)}\n` : ''),
   );

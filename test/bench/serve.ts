@@ -5,7 +5,7 @@
  *
  * Benchmark hooks live here, never in the service: they exist only in this process, which only the benchmark starts.
  * - The store's DynamoDB client is instrumented (`countDynamoDbRequests`); the parent asks for the count over IPC
- *   (`{type: 'count'}` → `{type: 'count', count}`).
+ *   (`{type: 'count'}` → `{type: 'count', count, capacity, partitions}`, `partitions` and `items` the writes per partition key and per item).
  * - An approval hook for the peer's flow shape (no device work): `POST {hookUrl}?tenant=T` with the form body
  *   `auth_req_id=…&login_hint=<sub>` approves through the store, as node-oidc-provider's bench approves through its
  *   own (`Grant.save` + `backchannelResult`): one conditional `decideRequest` write and the decided event, without the
@@ -23,6 +23,7 @@ import { randomToken } from '../../lib/crypto.ts';
 import { startLocalService } from '../../lib/local/app.ts';
 import { embeddedStoreMode } from '../../lib/local/embedded-dynamodb.ts';
 import { jsonLogger } from '../../lib/logging.ts';
+import { writtenItems, writtenPartitions } from './partition-writes.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const adminToken = process.env.CIBA_ADMIN_TOKEN || randomToken(24);
@@ -40,10 +41,19 @@ const requests = countDynamoDbRequests(service.dynamoDb);
 // Capacity units as dynalite reports them (it sizes items as DynamoDB does, but leaves out index writes and the units
 // of writes whose condition failed): the cost model adds those (docs/performance.md).
 const capacity = { read: 0, write: 0 };
+// Writes per partition key, counted before they are sent: a write whose condition fails costs its partition too.
+const partitions: Record<string, number> = {};
+const items: Record<string, number> = {};
 const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand']);
 addStoreMiddleware(service.dynamoDb, (stack) =>
   stack.add(
     (next, context) => async (args) => {
+      for (const partition of writtenPartitions(context.commandName ?? '', args.input as Record<string, unknown>)) {
+        partitions[partition] = (partitions[partition] ?? 0) + 1;
+      }
+      for (const item of writtenItems(context.commandName ?? '', args.input as Record<string, unknown>)) {
+        items[item] = (items[item] ?? 0) + 1;
+      }
       (args.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL';
       const result = await next(args);
       const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number } }).ConsumedCapacity;
@@ -87,7 +97,7 @@ await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', () => resolve()
 const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/bench/approve`;
 
 process.on('message', (message: { type?: string }) => {
-  if (message?.type === 'count') process.send?.({ type: 'count', count: requests.count, capacity });
+  if (message?.type === 'count') process.send?.({ type: 'count', count: requests.count, capacity, partitions, items });
 });
 process.stdout.write(
   `${JSON.stringify({ url: service.url, adminToken, pid: process.pid, storePid: service.storePid, hookUrl })}\n`,

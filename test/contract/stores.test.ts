@@ -16,6 +16,7 @@ import {
   type Device,
   type DeviceSummary,
   type Tenant,
+  type TenantKeyset,
   type User,
 } from '../../lib/model.ts';
 import type { StorePorts } from '../../lib/persistence.ts';
@@ -126,6 +127,37 @@ const evidence = (decision: 'approve' | 'deny' = 'approve'): DecisionEvidence =>
   receivedAt: NOW + 1000,
 });
 
+/** A tenant's keyset with a wrapped and a kms key, a MAC key and the legacy one. */
+const keyset = (tenantId: string): TenantKeyset => ({
+  tenantId,
+  signing: [
+    {
+      kid: 'k1',
+      alg: 'ES256',
+      mode: 'wrapped',
+      publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
+      createdAt: NOW,
+      activeFrom: NOW,
+      sealed: 'kms:AQID',
+    },
+    {
+      kid: 'k2',
+      alg: 'PS256',
+      mode: 'kms',
+      publicJwk: { kty: 'RSA', n: 'n', e: 'AQAB' },
+      createdAt: NOW,
+      activeFrom: NOW + 60_000,
+      kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/k2',
+    },
+  ],
+  mac: [
+    { id: 'legacy', mode: 'kms', createdAt: NOW, kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/h', legacy: true },
+    { id: 'm1', mode: 'wrapped', createdAt: NOW, sealed: 'kms:BAUG' },
+  ],
+  createdAt: NOW,
+  updatedAt: NOW,
+});
+
 describe.each(implementations)('%s', (_name, make) => {
   let s: StorePorts;
   beforeAll(async () => {
@@ -133,8 +165,13 @@ describe.each(implementations)('%s', (_name, make) => {
   });
   // The core's rules over the ports, as the operations use them.
   const hints = new RateWindowHints();
-  const admitUser = (tenantId: string, sub: string, limitPerMinute: number, now: number) =>
-    admitUserRequest(s, { tenantId, sub, limitPerMinute, now }, hints);
+  const admitUser = (
+    tenantId: string,
+    sub: string,
+    limitPerMinute: number,
+    now: number,
+    gate?: { clientId: string; requireDevice: boolean },
+  ) => admitUserRequest(s, { tenantId, sub, limitPerMinute, now, ...(gate ? { gate } : {}) }, hints);
   const findByEmail = async (tenantId: string, email: string) => soleMatch(await s.users.findByEmail(tenantId, email));
   const findByPhone = async (tenantId: string, phone: string) => soleMatch(await s.users.findByPhone(tenantId, phone));
   const createDevice = (d: Device, summary: DeviceSummary) => addDevice(s, d, summary);
@@ -176,6 +213,7 @@ describe.each(implementations)('%s', (_name, make) => {
       await s.users.save(u, null);
       const d = device(record.tenantId, u.sub);
       await createDevice(d.device, d.summary);
+      await s.keysets.save(keyset(record.tenantId), null);
 
       expect(await s.tenants.delete(record.tenantId)).toBe(true);
 
@@ -183,6 +221,7 @@ describe.each(implementations)('%s', (_name, make) => {
       expect(await s.clients.get(record.tenantId, clients[0]!.clientId)).toBeUndefined();
       expect(await s.users.get(record.tenantId, u.sub)).toBeUndefined();
       expect(await s.devices.get(record.tenantId, d.device.deviceId)).toBeUndefined();
+      expect(await s.keysets.get(record.tenantId)).toBeUndefined();
       expect(await findByEmail(record.tenantId, 'ada@example.com')).toBeUndefined();
     });
 
@@ -375,6 +414,100 @@ describe.each(implementations)('%s', (_name, make) => {
       const results = await Promise.all(Array.from({ length: 20 }, () => admit(NOW + MINUTE)));
       expect(results.filter((r) => r && 'user' in r)).toHaveLength(3);
       expect(results.filter((r) => r && 'rateLimited' in r)).toHaveLength(17);
+    });
+  });
+
+  describe('admission gate and report shields (lib/ciba/report-shield.ts)', () => {
+    const gate = (clientId: string) => ({ clientId, requireDevice: true });
+
+    const withDevice = async () => {
+      const u = user(uid('t'));
+      await s.users.save(u, null);
+      const d = device(u.tenantId, u.sub);
+      await createDevice(d.device, d.summary);
+      return u;
+    };
+
+    it('refuses a user without a device, counting nothing, and admits once a device is enrolled', async () => {
+      const u = user(uid('t'));
+      await s.users.save(u, null);
+      for (let i = 0; i < 3; i++) {
+        expect(await admitUser(u.tenantId, u.sub, 2, NOW, gate('c1'))).toEqual({ refused: 'unreachable' });
+      }
+      // Without the gate (a caller that does not ask) the same user is admitted: the refusals counted nothing.
+      expect(await admitUser(u.tenantId, u.sub, 2, NOW)).toHaveProperty('user');
+      const d = device(u.tenantId, u.sub);
+      await createDevice(d.device, d.summary);
+      expect(await admitUser(u.tenantId, u.sub, 2, NOW, gate('c1'))).toHaveProperty('user');
+      expect(await admitUser(u.tenantId, u.sub, 2, NOW, gate('c1'))).toEqual({ rateLimited: true });
+      expect(await admitUser(uid('t'), u.sub, 2, NOW, gate('c1'))).toBeUndefined();
+    });
+
+    it('refuses a shielded client until the shield ends, counting nothing; other clients are admitted', async () => {
+      const u = await withDevice();
+      await s.shields.shield(u.tenantId, u.sub, 'bad client', NOW + 3_600_000);
+      for (let i = 0; i < 3; i++) {
+        expect(await admitUser(u.tenantId, u.sub, 2, NOW, gate('bad client'))).toEqual({
+          refused: 'shielded',
+          until: NOW + 3_600_000,
+        });
+      }
+      // The refusals spent none of the budget of 2.
+      const other = await admitUser(u.tenantId, u.sub, 2, NOW, gate('good'));
+      expect(other).toHaveProperty('user');
+      expect((other as { user: User }).user.reportShields).toEqual({ 'bad client': NOW + 3_600_000 });
+      expect(await admitUser(u.tenantId, u.sub, 2, NOW, gate('good'))).toHaveProperty('user');
+      // The shield ends: admitted again, in a later minute.
+      expect(await admitUser(u.tenantId, u.sub, 2, NOW + 3_600_000, gate('bad client'))).toHaveProperty('user');
+    });
+
+    it('never shortens a running shield, extends it, and lifts it once', async () => {
+      const u = await withDevice();
+      await s.shields.shield(u.tenantId, u.sub, 'c', NOW + 2000);
+      await s.shields.shield(u.tenantId, u.sub, 'c', NOW + 1000);
+      await s.shields.shield(u.tenantId, u.sub, 'd', NOW + 500);
+      expect((await s.users.get(u.tenantId, u.sub))?.reportShields).toEqual({ c: NOW + 2000, d: NOW + 500 });
+      await s.shields.shield(u.tenantId, u.sub, 'c', NOW + 3000);
+      expect((await s.users.get(u.tenantId, u.sub))?.reportShields?.c).toBe(NOW + 3000);
+      expect(await s.shields.lift(u.tenantId, u.sub, 'c')).toBe(true);
+      expect(await s.shields.lift(u.tenantId, u.sub, 'c')).toBe(false);
+      expect((await s.users.get(u.tenantId, u.sub))?.reportShields).toEqual({ d: NOW + 500 });
+      expect(await admitUser(u.tenantId, u.sub, 5, NOW, gate('c'))).toHaveProperty('user');
+    });
+
+    it('keeps shields when the profile is saved, and writes none for a user that does not exist', async () => {
+      const u = await withDevice();
+      await s.shields.shield(u.tenantId, u.sub, 'c', NOW + 2000);
+      await s.users.save({ ...u, claims: { name: 'Renamed' }, updatedAt: NOW + 1 }, NOW);
+      expect((await s.users.get(u.tenantId, u.sub))?.reportShields).toEqual({ c: NOW + 2000 });
+      const ghost = uid('ghost');
+      await s.shields.shield(u.tenantId, ghost, 'c', NOW + 2000);
+      expect(await s.users.get(u.tenantId, ghost)).toBeUndefined();
+      expect(await s.shields.lift(u.tenantId, ghost, 'c')).toBe(false);
+    });
+
+    it('of concurrent first shields of two clients, both are kept', async () => {
+      const u = await withDevice();
+      await Promise.all([
+        s.shields.shield(u.tenantId, u.sub, 'a', NOW + 1000),
+        s.shields.shield(u.tenantId, u.sub, 'b', NOW + 1000),
+      ]);
+      expect((await s.users.get(u.tenantId, u.sub))?.reportShields).toEqual({ a: NOW + 1000, b: NOW + 1000 });
+    });
+  });
+
+  describe('tenant keysets', () => {
+    it('keeps a keyset per tenant: created once, replaced only over the version that was read', async () => {
+      const tenantId = uid('t');
+      const first = keyset(tenantId);
+      expect(await s.keysets.save(first, null)).toBe('ok');
+      expect(await s.keysets.save(first, null)).toBe('conflict');
+      expect(await s.keysets.get(tenantId)).toEqual(first);
+      const next = { ...first, signing: first.signing.slice(1), updatedAt: NOW + 1 };
+      expect(await s.keysets.save(next, NOW - 1)).toBe('conflict');
+      expect(await s.keysets.save(next, NOW)).toBe('ok');
+      expect(await s.keysets.get(tenantId)).toEqual(next);
+      expect(await s.keysets.get(uid('other'))).toBeUndefined();
     });
   });
 

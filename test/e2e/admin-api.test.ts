@@ -22,7 +22,7 @@ describe('the admin API (docs/admin-api.md, local mode)', () => {
 
   beforeAll(async () => {
     svc = await startTestService();
-    fx = await createTenantFixture(svc, 'adm', { user_rate_limit_per_minute: 1000 });
+    fx = await createTenantFixture(svc, 'adm', { user_rate_limit_per_minute: 1000 }, {}, { device: true });
   });
   afterAll(() => svc.stop());
 

@@ -85,7 +85,7 @@ const authorize = (creds: Creds, extra: Record<string, string> = {}) =>
 
 const txnOf = (authReqId: string) => authReqId.split('.')[0]!;
 
-const decide = async (authReqId: string, decision: 'approve' | 'deny') => {
+const decide = async (authReqId: string, decision: 'approve' | 'deny' | 'report') => {
   const res = await device.decide(txnOf(authReqId), decision);
   expect(res.status).toBe(200);
 };
@@ -300,6 +300,26 @@ describe('ping mode (conformance 92-96)', () => {
     expect(res.body.error).toBe('access_denied');
   });
 
+  it('pings after a report as after a denial; the client then gets access_denied and is shielded', async () => {
+    const { path, creds } = await newClient('ping');
+    const ack = (await authorize(creds)).body;
+    await decide(ack.auth_req_id, 'report');
+    const [ping] = await receiver.waitFor(path, 1);
+    expect(ping!.body).toBe(JSON.stringify({ auth_req_id: ack.auth_req_id }));
+    const res = await postForm(
+      `${fx.issuer}/oauth/token`,
+      { grant_type: CIBA_GRANT, auth_req_id: ack.auth_req_id },
+      creds,
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('access_denied');
+    const again = await authorize(creds);
+    expect(again.status).toBe(403);
+    expect(again.body.error).toBe('access_denied');
+    expect(again.body.error_description).toMatch(/the user reported an unexpected authentication request/);
+    await svc.admin('DELETE', `/admin/tenants/${fx.tenant}/users/alice/shields/${creds.client_id}`);
+  });
+
   it('accepts a 200 with a body as delivered, and the flow completes', async () => {
     const { path, creds } = await newClient('ping', [
       { status: 200, headers: { 'Content-Type': 'text/plain' }, body: 'thanks' },
@@ -508,6 +528,16 @@ describe('push mode (conformance 97-103)', () => {
     const [push] = await receiver.waitFor(path, 1);
     expect(push!.headers.authorization).toBe(`Bearer ${TOKEN}`);
     expect(JSON.parse(push!.body)).toEqual({ error: 'access_denied', auth_req_id: ack.auth_req_id });
+  });
+
+  it('pushes access_denied when the user reports the request', async () => {
+    const { path, creds } = await newClient('push');
+    const ack = (await authorize(creds)).body;
+    await decide(ack.auth_req_id, 'report');
+    const [push] = await receiver.waitFor(path, 1);
+    expect(JSON.parse(push!.body)).toEqual({ error: 'access_denied', auth_req_id: ack.auth_req_id });
+    expect((await requestView(ack.auth_req_id)).state).toBe('reported');
+    await svc.admin('DELETE', `/admin/tenants/${fx.tenant}/users/alice/shields/${creds.client_id}`);
   });
 
   it('pushes expired_token within seconds when nobody decides', async () => {

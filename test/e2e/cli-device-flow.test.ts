@@ -105,6 +105,58 @@ describe('ciba device commands that chain', { timeout: 60_000 }, () => {
     expect((await poll(authReqId)).body.id_token).toEqual(expect.any(String));
   });
 
+  it('pending shows a payment by its rendered title and fields; report denies it and shields the user; lift-shield ends it', async () => {
+    const payment = await postForm(
+      `${issuer}/bc-authorize`,
+      {
+        scope: 'openid',
+        login_hint: 'alice',
+        binding_message: 'Code 4D-44',
+        authorization_details: JSON.stringify([
+          {
+            type: 'payment_initiation',
+            instructedAmount: { amount: '12.50', currency: 'EUR' },
+            creditorName: 'Café Zeit',
+            remittanceInformation: 'Invoice 2041',
+          },
+        ]),
+      },
+      demo,
+    );
+    expect(payment.status).toBe(200);
+    const pending = await cli(['device', 'pending']);
+    expect(pending.code).toBe(0);
+    const lines = pending.stdout.split('\n');
+    expect(lines[0]).toBe('Pay 12.50 EUR to Café Zeit');
+    expect(lines[1]).toMatch(/^ {4}Reference {2}Invoice 2041$/);
+    // The template's optional account is absent from the request: no empty row.
+    expect(pending.stdout).not.toContain('To account');
+    expect(pending.stdout).toContain('asked by  ACME Support Console (demo-client)');
+    expect(pending.stdout).toContain('code      Code 4D-44');
+
+    const reported = await cli(['device', 'report']);
+    expect(reported.code).toBe(0);
+    expect(reported.stderr).toMatch(
+      /^reporting "Code 4D-44" \(Pay 12\.50 EUR to Café Zeit\) from ACME Support Console/,
+    );
+    expect((await poll(payment.body.auth_req_id)).body.error).toBe('access_denied');
+    const refused = await postForm(`${issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice' }, demo);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toBe('access_denied');
+
+    const shields = await cli(['user', 'shields', 'alice']);
+    expect(shields.code).toBe(0);
+    expect(shields.stdout).toMatch(/^CLIENT_ID +UNTIL\ndemo-client +\d{4}-\d\d-\d\dT/);
+    const lifted = await cli(['user', 'lift-shield', 'alice', 'demo-client']);
+    expect(lifted.code).toBe(0);
+    expect(lifted.stdout).toBe('lifted the report shield of demo-client for alice\n');
+    expect((await cli(['user', 'shields', 'alice'])).stdout).toBe('no report shields\n');
+    expect((await cli(['user', 'lift-shield', 'alice', 'demo-client'])).code).toBe(1);
+    const again = await ask('Code 5E-55');
+    expect((await cli(['device', 'deny'])).code).toBe(0);
+    expect((await poll(again)).body.error).toBe('access_denied');
+  });
+
   it('replaces a key file on enroll only when its device is no longer enrolled', async () => {
     const again = await cli(
       ['device', 'enroll', '--ticket', '-'],

@@ -21,6 +21,8 @@ const DOCUMENTED_FIELDS = [
   'scope',
   'acr_values',
   'authorization_details',
+  'kind',
+  'display',
   'created_at',
   'expires_at',
 ];
@@ -345,6 +347,7 @@ describe('the device API (docs/device-api.md)', () => {
         binding_message: 'First 1',
         scope: 'openid',
         acr_values: 'urn:ciba-service:acr:device-key',
+        kind: 'identity_check',
         created_at: txns[2].created_at,
         expires_at: txns[2].expires_at,
       });

@@ -57,6 +57,25 @@ describe('hardening rules 5 and 10: display strings are safe to show, through th
     expectError(await start({ acr_values: acr }), 400, 'invalid_request');
   });
 
+  it('refuses a display template that would render a bidi override (invalid_authorization_details), spending nothing', async () => {
+    const put = await svc.admin('PUT', `/admin/tenants/${fx.tenant}`, {
+      authorization_details_types: {
+        payment_initiation: {
+          type: 'object',
+          required: ['type', 'creditorName'],
+          properties: { type: { const: 'payment_initiation' }, creditorName: { type: 'string' } },
+          display: { title: 'Pay {creditorName}', fields: [{ label: 'To', value: '{creditorName}' }] },
+        },
+      },
+    });
+    expect(put.status).toBe(200);
+    const details = (creditorName: string) => JSON.stringify([{ type: 'payment_initiation', creditorName }]);
+    // The schema takes any string: the rendered title is what breaks the display-string rules.
+    const refused = await start({ authorization_details: details('ACME \u202eRUE 0001') });
+    expectError(refused, 400, 'invalid_authorization_details');
+    expect(refused.body.error_description).toMatch(/title/);
+  });
+
   it('still has the whole per-user budget after every refusal, and accepts real-world text', async () => {
     // user_rate_limit_per_minute is 3: the refusals above spent nothing.
     const device = await TestDevice.create(fx.issuer);

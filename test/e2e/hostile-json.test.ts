@@ -92,11 +92,17 @@ describe('hardening rule 4: hostile JSON is a 400 that changes and spends nothin
     const BUDGET = 3;
 
     beforeAll(async () => {
-      fx = await createTenantFixture(svc, 'hostile-rar', {
-        user_rate_limit_per_minute: BUDGET,
-        max_pending_requests: BUDGET,
-        authorization_details_types: { pay: { type: 'object' } },
-      });
+      fx = await createTenantFixture(
+        svc,
+        'hostile-rar',
+        {
+          user_rate_limit_per_minute: BUDGET,
+          max_pending_requests: BUDGET,
+          authorization_details_types: { pay: { type: 'object' } },
+        },
+        {},
+        { device: true },
+      );
       key = await clientKey('ES256');
     });
 
@@ -131,11 +137,17 @@ describe('hardening rule 4: hostile JSON is a 400 that changes and spends nothin
     });
 
     it('answers invalid_request for hostile claims in a signed request object, spending nothing', async () => {
-      const tenant = await createTenantFixture(svc, 'hostile-ro', {
-        user_rate_limit_per_minute: BUDGET,
-        max_pending_requests: BUDGET,
-        authorization_details_types: { pay: { type: 'object' } },
-      });
+      const tenant = await createTenantFixture(
+        svc,
+        'hostile-ro',
+        {
+          user_rate_limit_per_minute: BUDGET,
+          max_pending_requests: BUDGET,
+          authorization_details_types: { pay: { type: 'object' } },
+        },
+        {},
+        { device: true },
+      );
       const registered = await svc.admin('POST', `/admin/tenants/${tenant.tenant}/clients`, {
         client_name: 'Signer',
         grant_types: [CIBA_GRANT],

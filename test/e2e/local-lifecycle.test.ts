@@ -62,7 +62,7 @@ describe('stopping the local service', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'ciba-stop-'));
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
     const svc = await startTestService({ dataDir });
-    const fx = await createTenantFixture(svc, 'stopping');
+    const fx = await createTenantFixture(svc, 'stopping', {}, {}, { device: true });
     const held = holdStoreCall(svc.service.deps.requests, 'create');
 
     const answer = postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice' }, fx.client);
@@ -99,7 +99,7 @@ describe('stopping the local service', () => {
     const svc = await startTestService();
     let stopped: Promise<void> | undefined;
     cleanup.push(() => stopped ?? svc.stop());
-    const fx = await createTenantFixture(svc, 'stopping-keepalive');
+    const fx = await createTenantFixture(svc, 'stopping-keepalive', {}, {}, { device: true });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     cleanup.push(async () => agent.destroy());
     const get = (path: string) =>
@@ -193,6 +193,7 @@ describe('restarting the local service', () => {
 
   it('sends the expired_token push of a request that expired while the service was down', async () => {
     const { dataDir, receiver, svc, fx, callbacks } = await setUp('push', []);
+    await enrollDevice(svc, fx);
     const start = await postForm(
       `${fx.issuer}/bc-authorize`,
       {

@@ -73,7 +73,7 @@ describe("the README's browser flow on the seeded demo", { timeout: 120_000 }, (
     await consolePage.getByLabel('Customer (user id, email:…, phone:…)').fill('alice');
     const code = await consolePage.getByLabel('Code to read to the customer').inputValue();
     await consolePage.getByRole('button', { name: 'Send' }).click();
-    await consolePage.getByText('Waiting for the customer to approve').waitFor(SHOWN);
+    await consolePage.getByText('Waiting for alice to answer on their phone').waitFor(SHOWN);
     await consolePage.screenshot({ path: join(SCREENSHOTS, 'console-waiting-1280.png') });
 
     const card = authenticator.getByRole('article', { name: 'ACME Support Console' });
@@ -103,10 +103,11 @@ describe("the README's browser flow on the seeded demo", { timeout: 120_000 }, (
       const consolePage = await context.newPage();
       await consolePage.goto(`${issuer}/console`);
       await consolePage.getByLabel('Customer (user id, email:…, phone:…)').fill('alice');
-      const code = await consolePage.getByLabel('Code to read to the customer').inputValue();
+      // The console words the code for this mode: the customer types it.
+      const code = await consolePage.getByLabel('Code the customer types').inputValue();
       await consolePage.getByRole('button', { name: 'Send' }).click();
       const card = authenticator.getByRole('article', { name: 'ACME Support Console' });
-      const input = card.getByLabel('Type the code shown on the other screen');
+      const input = card.getByLabel('Type the code ACME Support Console gives you');
       await input.waitFor(SHOWN);
       expect(await card.getByText(code).count()).toBe(0);
       await input.fill(code);
@@ -117,5 +118,26 @@ describe("the README's browser flow on the seeded demo", { timeout: 120_000 }, (
     } finally {
       await svc.admin('PUT', '/admin/tenants/demo', { binding_code_confirmation: false });
     }
+  });
+  it('a payment from the console, and "I didn\'t ask for this" on the phone', async () => {
+    const context = await browser.newContext({ viewport: PHONE });
+    const authenticator = await context.newPage();
+    await enroll(authenticator);
+    const consolePage = await context.newPage();
+    await consolePage.setViewportSize(DESKTOP);
+    await consolePage.goto(`${issuer}/console`);
+    await consolePage.getByLabel('Customer (user id, email:…, phone:…)').fill('alice');
+    await consolePage.getByLabel('A payment').check();
+    await consolePage.getByRole('button', { name: 'Send' }).click();
+    const card = authenticator.getByRole('article', { name: 'ACME Support Console' });
+    await card.getByRole('heading', { name: 'Pay 12.50 EUR to Café Zeit' }).waitFor(SHOWN);
+    await authenticator.screenshot({ path: join(SCREENSHOTS, 'authenticator-payment-360.png') });
+    await card.getByRole('button', { name: "I didn't ask for this" }).click();
+    await authenticator.getByRole('heading', { name: 'Reported' }).waitFor(SHOWN);
+    await authenticator.screenshot({ path: join(SCREENSHOTS, 'authenticator-reported-360.png') });
+    await consolePage.getByText('Reported: not the customer’s request').waitFor(SHOWN);
+    await consolePage.screenshot({ path: join(SCREENSHOTS, 'console-reported-1280.png') });
+    expect((await svc.admin('DELETE', '/admin/tenants/demo/users/alice/shields/demo-client')).status).toBe(204);
+    await context.close();
   });
 });

@@ -10,6 +10,7 @@ import {
   CIBA_GRANT,
   createTenantFixture,
   postForm,
+  reachableUsers,
   startTestService,
   type TenantFixture,
   type TestService,
@@ -28,7 +29,7 @@ const userItem = async (tenant: string, sub: string) =>
 
 /** A tenant whose client sends user codes, and alice with the code 4242. */
 const withCodes = async (tenant: string) => {
-  const fx = await createTenantFixture(svc, tenant, { user_rate_limit_per_minute: 100 });
+  const fx = await createTenantFixture(svc, tenant, { user_rate_limit_per_minute: 100 }, {}, { device: true });
   const c = await svc.admin('POST', `/admin/tenants/${tenant}/clients`, {
     grant_types: [CIBA_GRANT],
     backchannel_token_delivery_mode: 'poll',
@@ -52,6 +53,7 @@ describe('hardening rule 12: user codes at rest are keyed', () => {
   it('stores a user code as an HMAC under the tenant key: not its SHA-256, and different per user and tenant', async () => {
     await withCodes('codes-two');
     expect((await svc.admin('PUT', '/admin/tenants/codes-one/users/bob', { user_code: '4242' })).status).toBe(201);
+    await reachableUsers(svc, one.fx, 'bob');
     const items = [
       await userItem('codes-one', 'alice'),
       await userItem('codes-one', 'bob'),
@@ -78,6 +80,7 @@ describe('hardening rule 12: user codes at rest are keyed', () => {
     const user = (await store.get('codes-one', 'carol')) ?? undefined;
     expect(user).toBeUndefined();
     expect((await svc.admin('PUT', '/admin/tenants/codes-one/users/carol', { name: 'Carol' })).status).toBe(201);
+    await reachableUsers(svc, one.fx, 'carol');
     const created = (await store.get('codes-one', 'carol'))!;
     expect(await store.save({ ...created, userCodeHash: sha256('7777') }, created.updatedAt)).toBe('ok');
     expect(await userItem('codes-one', 'carol')).toMatchObject({ user_code_hash: sha256('7777') });

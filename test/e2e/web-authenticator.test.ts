@@ -219,7 +219,7 @@ describe('the web authenticator and the operator console in Chromium', { timeout
       binding_message: '4F-22',
     });
     const card = requestCard(page, 'Test Console');
-    const code = card.getByLabel('Type the code shown on the other screen');
+    const code = card.getByLabel('Type the code Test Console gives you');
     await code.waitFor({ timeout: 10_000 });
     return { fx, context, page, config, ack, card, code };
   };
@@ -415,14 +415,17 @@ describe('the web authenticator and the operator console in Chromium', { timeout
     const code = await consolePage.getByLabel('Code to read to the customer').inputValue();
     expect(code).toMatch(/^[A-Z0-9]{2}-[A-Z0-9]{2}$/);
     await consolePage.getByRole('button', { name: 'Send' }).click();
-    await consolePage.getByText('Waiting for the customer to approve').waitFor();
+    await consolePage.getByText('Waiting for email:alice@example.com to answer on their phone').waitFor();
     await consolePage.screenshot({ path: join(SCREENSHOTS, 'console-waiting-1280.png') });
 
     const card = requestCard(authenticator, 'ACME Support Console');
     await card.getByText(code).waitFor({ timeout: 10_000 });
     await card.getByRole('button', { name: 'Approve', exact: true }).click();
     await consolePage.getByText('Approved: Alice Example is verified').waitFor({ timeout: 15_000 });
-    expect(await consolePage.getByRole('cell', { name: 'alice@example.com' }).count()).toBe(1);
+    // The identity in words (the raw claims folded away).
+    const identity = consolePage.getByRole('definition').filter({ hasText: 'alice@example.com' });
+    expect(await identity.count()).toBe(1);
+    expect(await identity.isVisible()).toBe(true);
     await consolePage.screenshot({ path: join(SCREENSHOTS, 'console-1280.png') });
     await consolePage.setViewportSize({ width: 360, height: 900 });
     await consolePage.screenshot({ path: join(SCREENSHOTS, 'console-360.png'), fullPage: true });
@@ -430,7 +433,7 @@ describe('the web authenticator and the operator console in Chromium', { timeout
   });
 
   it('the console refuses requests without its header, from another origin, and for tenants without a console', async () => {
-    const fx = await createTenantFixture(svc, 'web-csrf');
+    const fx = await createTenantFixture(svc, 'web-csrf', {}, {}, { device: true });
     const post = (path: string, headers: Record<string, string>) =>
       fetch(`${fx.issuer}${path}`, {
         method: 'POST',

@@ -3,6 +3,7 @@ import type { DeliverCallbackDeps } from '../../lib/ciba/deliver-callback.ts';
 import { LOCAL_CAPABILITIES } from '../../lib/local/capabilities.ts';
 import { type AuthRequest, CIBA_GRANT_TYPE, DEFAULT_TENANT_SETTINGS, type Tenant } from '../../lib/model.ts';
 import type { CibaEvent, DeadLetterRecord, OutboundResult } from '../../lib/ports.ts';
+import { fakeKeys } from './memory-keys.ts';
 import { type MemoryState, memoryStore } from './memory-store.ts';
 
 export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
@@ -105,7 +106,7 @@ export const fakeWorld = (
     clients: store.clients,
     callbacks: store.callbacks,
     refreshTokens: store.refreshTokens,
-    keys: {
+    keys: fakeKeys({
       async sign(_tenant, _alg, header, payload) {
         world.signed.push(payload);
         const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -113,13 +114,19 @@ export const fakeWorld = (
       },
       // A fixed per-tenant key (the push response is sealed with a key derived from it).
       async mac(tenant, data) {
+        return {
+          keyId: 'k1',
+          mac: new Uint8Array(createHmac('sha256', `fake-hmac-key-${tenant}`).update(data).digest()),
+        };
+      },
+      async macWith(tenant, keyId, data) {
+        if (keyId !== 'k1') return undefined;
         return new Uint8Array(createHmac('sha256', `fake-hmac-key-${tenant}`).update(data).digest());
       },
       async publicJwks() {
         return { keys: [] };
       },
-      async ensureKey() {},
-    },
+    }),
     events: {
       async publish(events) {
         world.published.push(...events);

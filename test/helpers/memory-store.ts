@@ -1,15 +1,18 @@
 import { type CallbackLease, claimed, mayClaim, mayRecord, recorded } from '../../lib/ciba/callback-lease.ts';
+import { gateHolds } from '../../lib/ciba/report-shield.ts';
 import { applyRateWindowWrite, rateWindowWriteApplies } from '../../lib/ciba/user-rate-window.ts';
-import type { AuthRequest, Client, Device, RefreshTokenRecord, Tenant, User } from '../../lib/model.ts';
+import type { AuthRequest, Client, Device, RefreshTokenRecord, Tenant, TenantKeyset, User } from '../../lib/model.ts';
 import type { RateWindow, StorePorts, TenantCounters } from '../../lib/persistence.ts';
 
 /**
  * In-memory fakes of every persistence port (lib/persistence.ts), for unit tests of the core. They keep records as
- * the DynamoDB adapter does and apply the core's own transition rules (rate windows, callback leases);
+ * the DynamoDB adapter does and apply the core's own transition rules (rate windows, the admission gate, callback
+ * leases);
  * test/contract/ runs the same suite against them and against the adapter on dynalite, so they cannot drift.
  */
 export interface MemoryState {
   tenants: Map<string, Tenant>;
+  keysets: Map<string, TenantKeyset>;
   clients: Map<string, Client>;
   users: Map<string, User & { window?: RateWindow }>;
   devices: Map<string, Device & { proofIds: Record<string, number> }>;
@@ -31,6 +34,7 @@ const deviceOf = ({ proofIds: _ids, ...device }: Device & { proofIds: Record<str
 
 export const memoryState = (): MemoryState => ({
   tenants: new Map(),
+  keysets: new Map(),
   clients: new Map(),
   users: new Map(),
   devices: new Map(),
@@ -64,10 +68,20 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
       },
       async delete(tenantId) {
         const found = state.tenants.delete(tenantId);
+        state.keysets.delete(tenantId);
         for (const map of [state.clients, state.users, state.devices] as Map<string, unknown>[]) {
           for (const k of map.keys()) if (k.startsWith(key(tenantId, ''))) map.delete(k);
         }
         return found;
+      },
+    },
+    keysets: {
+      get: async (tenantId) => copy(state.keysets.get(tenantId)),
+      async save(keyset, expected) {
+        const current = state.keysets.get(keyset.tenantId);
+        if (expected === null ? current !== undefined : current?.updatedAt !== expected) return 'conflict';
+        state.keysets.set(keyset.tenantId, copy(keyset));
+        return 'ok';
       },
     },
     clients: {
@@ -87,11 +101,12 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
       async save(user, expected) {
         const current = state.users.get(key(user.tenantId, user.sub));
         if (expected === null ? current !== undefined : current?.updatedAt !== expected) return 'conflict';
-        // The profile only: the device list and the rate window are kept.
-        const { devices: _devices, ...profile } = copy(user);
+        // The profile only: the device list, the report shields and the rate window are kept.
+        const { devices: _devices, reportShields: _shields, ...profile } = copy(user);
         state.users.set(key(user.tenantId, user.sub), {
           ...profile,
           devices: current?.devices ?? [],
+          ...(current?.reportShields ? { reportShields: current.reportShields } : {}),
           ...(current?.window ? { window: current.window } : {}),
         });
         return 'ok';
@@ -118,11 +133,28 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
           .map((u) => u.sub),
     },
     rateWindows: {
-      async write(tenantId, sub, write, window) {
+      async write(tenantId, sub, write, window, gate) {
         const user = state.users.get(key(tenantId, sub));
         if (!user || !rateWindowWriteApplies(user.window ?? {}, write, window)) return 'conflict';
+        if (gate && !gateHolds(user, gate)) return 'conflict';
         user.window = applyRateWindowWrite(user.window ?? {}, write, window.minute);
         return userOf(user);
+      },
+    },
+    shields: {
+      async shield(tenantId, sub, clientId, until) {
+        const user = state.users.get(key(tenantId, sub));
+        if (!user) return;
+        const current = user.reportShields?.[clientId];
+        if (current !== undefined && current >= until) return;
+        user.reportShields = { ...user.reportShields, [clientId]: until };
+      },
+      async lift(tenantId, sub, clientId) {
+        const user = state.users.get(key(tenantId, sub));
+        if (!user?.reportShields || !Object.hasOwn(user.reportShields, clientId)) return false;
+        const { [clientId]: _lifted, ...rest } = user.reportShields;
+        user.reportShields = rest;
+        return true;
       },
     },
     devices: {

@@ -12,6 +12,8 @@ export interface TestService {
   service: LocalService;
   /** Every log line the service wrote, for secret-hygiene assertions. */
   logs: string[];
+  /** The clock the service was given, if any: devices enrolled by `enrollDevice` sign their proofs with it. */
+  clock?: Clock;
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
   stop(): Promise<void>;
 }
@@ -47,7 +49,14 @@ export const startTestService = async (
     ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
     ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
   });
-  return { url: service.url, service, logs, admin: adminApi(service.url), stop: () => service.stop() };
+  return {
+    url: service.url,
+    service,
+    logs,
+    admin: adminApi(service.url),
+    stop: () => service.stop(),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  };
 };
 
 /** The admin API of the service at `url`, with the tests' admin token. */
@@ -70,14 +79,20 @@ export interface TenantFixture {
   tenant: string;
   issuer: string;
   client: { client_id: string; client_secret: string };
+  /** alice's enrolled device, when the fixture was asked for one. */
+  device?: TestDevice;
 }
 
-/** A tenant with a poll client and the user `alice`. */
+/**
+ * A tenant with a poll client and the user `alice`. With `{device: true}` alice also has an enrolled device: a
+ * request for a user without one is refused at once (403 access_denied, docs/clients.md).
+ */
 export const createTenantFixture = async (
   svc: TestService,
   tenant: string,
   settings: Record<string, unknown> = {},
   client: Record<string, unknown> = {},
+  options: { device?: boolean } = {},
 ): Promise<TenantFixture> => {
   const t = await svc.admin('PUT', `/admin/tenants/${tenant}`, { backchannel_polling_interval: 1, ...settings });
   if (t.status !== 201) throw new Error(`tenant: ${t.status} ${JSON.stringify(t.body)}`);
@@ -94,11 +109,24 @@ export const createTenantFixture = async (
     ...client,
   });
   if (c.status !== 201) throw new Error(`client: ${c.status} ${JSON.stringify(c.body)}`);
-  return {
+  const fx: TenantFixture = {
     tenant,
     issuer: `${svc.url}/${tenant}`,
     client: { client_id: c.body.client_id, client_secret: c.body.client_secret },
   };
+  if (options.device) fx.device = await enrollDevice(svc, fx);
+  return fx;
+};
+
+/** Users with an enrolled device each (bc-authorize refuses users without one); created when they do not exist. */
+export const reachableUsers = async (svc: TestService, fx: TenantFixture, ...subs: string[]): Promise<TestDevice[]> => {
+  const devices: TestDevice[] = [];
+  for (const sub of subs) {
+    const u = await svc.admin('GET', `/admin/tenants/${fx.tenant}/users/${encodeURIComponent(sub)}`);
+    if (u.status === 404) await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/${encodeURIComponent(sub)}`, {});
+    devices.push(await enrollDevice(svc, fx, sub));
+  }
+  return devices;
 };
 
 export const basicAuth = (id: string, secret: string) =>
@@ -132,15 +160,22 @@ export class TestDevice {
     readonly issuer: string,
     private readonly privateKey: CryptoKey,
     readonly publicJwk: Record<string, unknown>,
+    private readonly clock: Clock,
   ) {}
 
-  static async create(issuer: string): Promise<TestDevice> {
+  /** `clock`: the time its proofs carry (the service's, when it runs on a test clock). */
+  static async create(issuer: string, clock: Clock = { now: () => Date.now() }): Promise<TestDevice> {
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const { kty, crv, x, y } = await exportJWK(publicKey);
-    return new TestDevice(issuer, privateKey, { kty, crv, x, y });
+    return new TestDevice(issuer, privateKey, { kty, crv, x, y }, clock);
   }
 
-  async proof(htm: string, htu: string, extra: Record<string, unknown> = {}, iat = Math.floor(Date.now() / 1000)) {
+  async proof(
+    htm: string,
+    htu: string,
+    extra: Record<string, unknown> = {},
+    iat = Math.floor(this.clock.now() / 1000),
+  ) {
     return new SignJWT({ htm, htu, jti: randomUUID(), ...extra })
       .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: this.publicJwk })
       .setIssuedAt(iat)
@@ -171,7 +206,7 @@ export class TestDevice {
     return this.call('GET', '/device/transactions');
   }
 
-  async decide(txn: string, decision: 'approve' | 'deny') {
+  async decide(txn: string, decision: 'approve' | 'deny' | 'report') {
     const url = `${this.issuer}/device/transactions/${txn}`;
     return this.call(
       'POST',
@@ -186,7 +221,7 @@ export class TestDevice {
 export const enrollDevice = async (svc: TestService, fx: TenantFixture, sub = 'alice'): Promise<TestDevice> => {
   const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/${sub}/enrollment-tickets`);
   if (ticket.status !== 201) throw new Error(`ticket: ${ticket.status} ${JSON.stringify(ticket.body)}`);
-  const device = await TestDevice.create(fx.issuer);
+  const device = await TestDevice.create(fx.issuer, svc.clock);
   const res = await device.enroll(ticket.body.ticket);
   if (res.status !== 201) throw new Error(`enroll: ${res.status} ${JSON.stringify(res.body)}`);
   return device;

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -24,6 +26,20 @@ beforeAll(() => {
   stateful = Template.fromStack(app.stateful);
   service = Template.fromStack(app.service);
 });
+
+/** The policy statements of the role of the function whose description names it, in a template. */
+const statementsIn = (t: Template, name: string): Statement[] => {
+  const resources = t.toJSON().Resources as Resources;
+  const [fnId] = Object.entries(resources).find(
+    ([id, r]) => r.Type === 'AWS::Lambda::Function' && id.toLowerCase().includes(name.replaceAll('-', '')),
+  )!;
+  const roleId = (resources[fnId]!.Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+  return Object.values(resources)
+    .filter(
+      (r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as { Ref: string }[]).some((x) => x.Ref === roleId),
+    )
+    .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+};
 
 /** The policy statements attached to the role of one function (by its functions/<name> directory). */
 const statementsOf = (name: string): Statement[] => {
@@ -97,45 +113,47 @@ describe('stateful stack', () => {
     stateful.hasResourceProperties('AWS::Events::EventBus', { Name: 'ciba-events' });
   });
 
-  it('gives each tenant an asymmetric signing key of its algorithm, retained, behind its alias', () => {
+  it('has one KMS key for the whole deployment, retained and rotated, that seals the tenants keys', () => {
+    stateful.resourceCountIs('AWS::KMS::Key', 1);
     stateful.hasResource('AWS::KMS::Key', {
       DeletionPolicy: 'Retain',
-      Properties: Match.objectLike({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', PendingWindowInDays: 30 }),
+      Properties: Match.objectLike({ EnableKeyRotation: true, PendingWindowInDays: 30 }),
     });
-    stateful.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
-    stateful.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/acme' });
-    stateful.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/bank' });
-    // Two signing keys and two HMAC keys.
-    stateful.resourceCountIs('AWS::KMS::Key', 4);
+    stateful.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba-tenant-keys' });
+    stateful.resourceCountIs('AWS::KMS::Alias', 1);
   });
 
-  it('gives each tenant a retained HMAC key for client_secret_jwt behind its /hmac alias', () => {
-    stateful.hasResource('AWS::KMS::Key', {
-      DeletionPolicy: 'Retain',
-      Properties: Match.objectLike({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }),
+  it('imports the per-tenant keys of deployments before keysets, reading only their aliases', () => {
+    stateful.hasResourceProperties('Custom::CibaLegacyKeys', { AliasPrefix: 'alias/ciba/' });
+    const statements = statementsIn(stateful, 'legacy-key-import');
+    expect(statements.find((st) => st.Sid === 'ListAliases')).toMatchObject({
+      Action: 'kms:ListAliases',
+      Resource: '*',
     });
-    expect(Object.keys(stateful.findResources('AWS::KMS::Key', { Properties: { KeySpec: 'HMAC_256' } }))).toHaveLength(
-      2,
+    expect(statements.find((st) => st.Sid === 'LegacyTenantKeys')).toMatchObject({
+      Action: 'kms:GetPublicKey',
+      Condition: { 'ForAnyValue:StringLike': { 'kms:ResourceAliases': 'alias/ciba/*' } },
+    });
+  });
+
+  it('keeps the per-tenant keys and aliases of deployments before keysets with ciba:legacyKeys=keep, unchanged', () => {
+    const kept = Template.fromStack(build({ 'ciba:legacyKeys': 'keep' }).stateful);
+    kept.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+    kept.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
+    kept.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/acme' });
+    kept.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/bank/hmac' });
+    // Two signing keys, two HMAC keys, and the sealing key; the logical ids of the template before keysets.
+    kept.resourceCountIs('AWS::KMS::Key', 5);
+    expect(Object.keys(kept.findResources('AWS::KMS::Key'))).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^SigningKeyacmeV1/),
+        expect.stringMatching(/^SigningKeyacmeHmac/),
+      ]),
     );
-    stateful.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/acme/hmac' });
-    stateful.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/bank/hmac' });
-  });
-
-  it('keeps the previous key published after a rotation', () => {
-    const rotated = build({ 'ciba:tenants': 'test/fixtures/infra-tenants-rotated.json' });
-    const t = Template.fromStack(rotated.stateful);
-    // Current, previous and the HMAC key.
-    t.resourceCountIs('AWS::KMS::Key', 3);
-    t.hasResourceProperties('AWS::KMS::Key', {
-      KeySpec: 'RSA_2048',
-      Description: Match.stringLikeRegexp('v3 \\(PS256\\)'),
-    });
-    t.hasResourceProperties('AWS::KMS::Key', {
-      KeySpec: 'ECC_NIST_P256',
-      Description: Match.stringLikeRegexp('v2 \\(ES256\\)'),
-    });
-    t.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/acme' });
-    t.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/acme/previous' });
+    const rotated = Template.fromStack(
+      build({ 'ciba:legacyKeys': 'keep', 'ciba:tenants': 'test/fixtures/infra-tenants-rotated.json' }).stateful,
+    );
+    rotated.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/ciba/acme/previous' });
   });
 });
 
@@ -163,9 +181,10 @@ describe('service stack: functions', () => {
     expect(Object.keys(env.Variables).sort()).toEqual(
       [
         'CIBA_DEAD_LETTER_QUEUE_URL',
+        'CIBA_DEPLOYMENT',
         'CIBA_DIRECTORY_TABLE',
         'CIBA_EVENT_BUS_NAME',
-        'CIBA_KMS_ALIAS_PREFIX',
+        'CIBA_KEY_SEALING_KEY',
         'CIBA_LEDGER_TABLE',
         'CIBA_PUBLIC_URL',
         'CIBA_SCHEDULER_DEAD_LETTER_ARN',
@@ -178,7 +197,8 @@ describe('service stack: functions', () => {
         'POWERTOOLS_SERVICE_NAME',
       ].sort(),
     );
-    expect(env.Variables.CIBA_KMS_ALIAS_PREFIX).toBe('alias/ciba/');
+    expect(env.Variables.CIBA_KEY_SEALING_KEY).toBe('alias/ciba-tenant-keys');
+    expect(env.Variables.CIBA_DEPLOYMENT).toBe('ciba');
     expect(JSON.stringify(env.Variables.CIBA_SNS_PLATFORM_APP_ARN)).toContain(':app/{platform}/ciba-{tenant}');
   });
 
@@ -235,56 +255,195 @@ describe('service stack: API', () => {
     }
   });
 
-  it('throttles and logs the stage, and keeps the execute-api endpoint without a custom domain', () => {
+  it('throttles every route by its group (defaults), logs the stage, and keeps the execute-api endpoint without a custom domain', () => {
     service.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 },
       AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
     });
+    const stage = Object.values(service.findResources('AWS::ApiGatewayV2::Stage'))[0]!.Properties as {
+      RouteSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
+    };
+    expect(stage.RouteSettings['POST /{tenant}/oauth/token']).toEqual({
+      ThrottlingRateLimit: 2000,
+      ThrottlingBurstLimit: 4000,
+    });
+    expect(stage.RouteSettings['POST /{tenant}/bc-authorize']).toEqual({
+      ThrottlingRateLimit: 500,
+      ThrottlingBurstLimit: 1000,
+    });
+    expect(stage.RouteSettings['PUT /admin/tenants/{tenant}']).toEqual({
+      ThrottlingRateLimit: 50,
+      ThrottlingBurstLimit: 100,
+    });
+    expect(Object.keys(stage.RouteSettings).sort()).toEqual(routeKeysOf(service).sort());
     service.hasResourceProperties('AWS::ApiGatewayV2::Api', { DisableExecuteApiEndpoint: false });
     service.resourceCountIs('AWS::ApiGatewayV2::DomainName', 0);
   });
 
-  it('with a custom domain and a truststore: mutual TLS, and the default endpoint disabled', () => {
+  it('takes route throttles per group from ciba:throttles (and the older ciba:throttleRate for the default), and refuses bad ones', () => {
+    const t = Template.fromStack(
+      build({ 'ciba:throttles': JSON.stringify({ token: { rate: 90, burst: 180 } }), 'ciba:throttleRate': '50' })
+        .service,
+    );
+    const stage = Object.values(t.findResources('AWS::ApiGatewayV2::Stage'))[0]!.Properties as {
+      DefaultRouteSettings: unknown;
+      RouteSettings: Record<string, unknown>;
+    };
+    expect(stage.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 1000 });
+    expect(stage.RouteSettings['POST /{tenant}/oauth/token']).toEqual({
+      ThrottlingRateLimit: 90,
+      ThrottlingBurstLimit: 180,
+    });
+    expect(() => build({ 'ciba:throttles': JSON.stringify({ tokens: { rate: 1, burst: 1 } }) })).toThrow(
+      /unknown route group tokens/,
+    );
+    expect(() => build({ 'ciba:throttles': JSON.stringify({ token: { rate: 0, burst: 1 } }) })).toThrow(/positive/);
+  });
+
+  it('with a custom domain: no client certificate asked, the default endpoint disabled, one issuer URL', () => {
     const withDomain = build({
       'ciba:domainName': 'id.example.com',
       'ciba:certificateArn': 'arn:aws:acm:eu-west-1:111122223333:certificate/abc',
-      'ciba:truststoreUri': 's3://acme-truststore/ciba/truststore.pem',
-      'ciba:throttleRate': '50',
     });
     const t = Template.fromStack(withDomain.service);
     t.hasResourceProperties('AWS::ApiGatewayV2::DomainName', {
       DomainName: 'id.example.com',
-      MutualTlsAuthentication: { TruststoreUri: 's3://acme-truststore/ciba/truststore.pem' },
+      MutualTlsAuthentication: Match.absent(),
     });
     t.hasResourceProperties('AWS::ApiGatewayV2::ApiMapping', { DomainName: Match.anyValue() });
     t.hasResourceProperties('AWS::ApiGatewayV2::Api', { DisableExecuteApiEndpoint: true });
-    t.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: { ThrottlingRateLimit: 50 } });
     t.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ CIBA_PUBLIC_URL: 'https://id.example.com' }) },
     });
   });
+
+  it('puts mutual TLS on a second domain of its own (mtls_endpoint_aliases), with an ownership certificate when asked', () => {
+    const withMtls = build({
+      'ciba:domainName': 'id.example.com',
+      'ciba:certificateArn': 'arn:aws:acm:eu-west-1:111122223333:certificate/abc',
+      'ciba:mtlsDomainName': 'mtls.id.example.com',
+      'ciba:mtlsCertificateArn': 'arn:aws:acm:eu-west-1:111122223333:certificate/private-ca',
+      'ciba:mtlsOwnershipCertificateArn': 'arn:aws:acm:eu-west-1:111122223333:certificate/public',
+      'ciba:truststoreUri': 's3://acme-truststore/ciba/truststore.pem',
+      'ciba:truststoreVersion': 'v7',
+    });
+    const t = Template.fromStack(withMtls.service);
+    t.resourceCountIs('AWS::ApiGatewayV2::DomainName', 2);
+    t.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 2);
+    t.hasResourceProperties('AWS::ApiGatewayV2::DomainName', {
+      DomainName: 'id.example.com',
+      MutualTlsAuthentication: Match.absent(),
+    });
+    t.hasResourceProperties('AWS::ApiGatewayV2::DomainName', {
+      DomainName: 'mtls.id.example.com',
+      DomainNameConfigurations: [
+        Match.objectLike({
+          CertificateArn: 'arn:aws:acm:eu-west-1:111122223333:certificate/private-ca',
+          OwnershipVerificationCertificateArn: 'arn:aws:acm:eu-west-1:111122223333:certificate/public',
+        }),
+      ],
+      MutualTlsAuthentication: {
+        TruststoreUri: 's3://acme-truststore/ciba/truststore.pem',
+        TruststoreVersion: 'v7',
+      },
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          CIBA_PUBLIC_URL: 'https://id.example.com',
+          CIBA_MTLS_BASE_URL: 'https://mtls.id.example.com',
+        }),
+      },
+    });
+  });
+
+  it('refuses mutual TLS on the main domain (the configuration of deployments before the mTLS domain)', () => {
+    expect(() =>
+      build({
+        'ciba:domainName': 'id.example.com',
+        'ciba:certificateArn': 'arn:aws:acm:eu-west-1:111122223333:certificate/abc',
+        'ciba:truststoreUri': 's3://acme-truststore/ciba/truststore.pem',
+      }),
+    ).toThrow(/mutual TLS has its own custom domain/);
+  });
 });
 
 describe('service stack: tenants', () => {
-  it('writes each tenant settings item through the provisioner custom resource', () => {
-    service.hasResourceProperties('Custom::CibaTenantSettings', {
-      TenantId: 'acme',
-      OnDelete: 'retain',
-      Settings: Match.serializedJson(
-        Match.objectLike({ display_name: 'ACME support', delivery_modes: ['poll', 'ping', 'push'] }),
-      ),
+  it('provisions the tenants through one batch resource per 100 tenants and the index, naming secrets only', () => {
+    service.resourceCountIs('Custom::CibaTenants', 1);
+    service.hasResourceProperties('Custom::CibaTenants', {
+      Tenants: Match.serializedJson([
+        {
+          id: 'acme',
+          settings: Match.objectLike({
+            display_name: 'ACME support',
+            delivery_modes: ['poll', 'ping', 'push'],
+            push_credentials: {
+              apns: { secret: 'ciba/acme/apns', version: '1', sandbox: false },
+              fcm: { secret: 'ciba/acme/fcm', version: '1' },
+            },
+          }),
+          web_push: { subject: 'mailto:ops@acme.example', secret: 'ciba/acme/webpush', version: '1' },
+          signing_key_version: 1,
+        },
+        Match.objectLike({ id: 'bank' }),
+      ]),
     });
-    service.resourceCountIs('Custom::CibaTenantSettings', 2);
+    service.hasResourceProperties('Custom::CibaTenantsIndex', { TenantIds: 'acme,bank', Destroy: '' });
+    const index = Object.values(service.findResources('Custom::CibaTenantsIndex'))[0] as { DependsOn: string[] };
+    expect(index.DependsOn).toEqual(Object.keys(service.findResources('Custom::CibaTenants')));
+    // Nothing per tenant: no settings resource, rule, queue, platform application or KMS key of its own.
+    for (const type of ['Custom::CibaTenantSettings', 'Custom::CibaPushPlatform', 'AWS::KMS::Key']) {
+      service.resourceCountIs(type, 0);
+    }
   });
 
-  it('routes each tenant decided ping/push events to the callback with a retry policy and a DLQ', () => {
+  it('keeps its size with the tenants: 1,000 tenants in 10 batches, under 450 resources and 1 MB per template', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciba-tenants-'));
+    const file = (n: number) => {
+      const path = join(dir, `${n}.json`);
+      const tenants = Array.from({ length: n }, (_, i) => ({
+        id: `tenant-${String(i).padStart(4, '0')}`,
+        settings: {
+          display_name: `Tenant ${i}`,
+          delivery_modes: ['poll', 'ping'],
+          binding_message_required: i % 2 === 0,
+        },
+        on_delete: i % 10 === 0 ? 'destroy' : 'retain',
+      }));
+      writeFileSync(path, JSON.stringify({ tenants }));
+      return path;
+    };
+    const sizes = [1, 1000].map((n) => {
+      const built = build({ 'ciba:tenants': file(n) });
+      return [built.stateful, built.service].map((stack) => {
+        const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string }> };
+        return {
+          resources: Object.keys(template.Resources).length,
+          bytes: Buffer.byteLength(JSON.stringify(template)),
+          batches: Object.values(template.Resources).filter((r) => r.Type === 'Custom::CibaTenants').length,
+        };
+      });
+    });
+    const [one, thousand] = sizes as [(typeof sizes)[0], (typeof sizes)[0]];
+    for (const stack of [...one, ...thousand]) {
+      expect(stack.resources).toBeLessThan(450);
+      expect(stack.bytes).toBeLessThan(1_000_000);
+    }
+    expect(thousand[1]!.batches).toBe(10);
+    const total = (stacks: typeof one) => stacks.reduce((sum, s) => sum + s.resources, 0);
+    expect(total(thousand) - total(one)).toBeLessThanOrEqual(10);
+  });
+
+  it('routes decided ping/push events of every tenant to the callback with one rule, retry policy and DLQ', () => {
+    service.resourceCountIs('AWS::Events::Rule', 1);
     service.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['ciba'],
         'detail-type': ['CIBA Request Decided'],
-        detail: { tenant_id: ['acme'], delivery_mode: ['ping', 'push'] },
+        detail: { delivery_mode: ['ping', 'push'] },
       },
       Targets: [
         Match.objectLike({
@@ -293,10 +452,7 @@ describe('service stack: tenants', () => {
         }),
       ],
     });
-    const tenantRules = Object.values(service.findResources('AWS::Events::Rule')).filter((r) =>
-      JSON.stringify(r.Properties).includes('tenant_id'),
-    );
-    expect(tenantRules).toHaveLength(2);
+    service.resourceCountIs('AWS::Lambda::Permission', 37);
     service.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 
@@ -335,16 +491,33 @@ describe('service stack: tenants', () => {
     expect(sends.map((st) => st.Resource)).toEqual([{ 'Fn::GetAtt': [queueId, 'Arn'] }]);
   });
 
-  it('grants the provisioner read on a tenant Web Push secret and names only the secret in the resource', () => {
-    service.hasResourceProperties('Custom::CibaTenantSettings', {
-      TenantId: 'acme',
-      WebPush: JSON.stringify({ subject: 'mailto:ops@acme.example', secret: 'ciba/acme/webpush' }),
-      WebPushVersion: '1',
-    });
-    const reads = statementsOf('tenant-provisioner').filter((st) =>
-      [st.Action].flat().includes('secretsmanager:GetSecretValue'),
+  it('lets the provisioner and the admin API read only the deployment own secrets (push credentials, VAPID keys)', () => {
+    for (const name of ['tenant-provisioner', 'admin']) {
+      const reads = statementsOf(name).filter((st) => [st.Action].flat().includes('secretsmanager:GetSecretValue'));
+      expect(JSON.stringify(reads.map((st) => st.Resource))).toContain(':secret:ciba/*');
+    }
+    expect(LAMBDA_FUNCTIONS.filter((name) => actionsOf(name).includes('secretsmanager:GetSecretValue')).sort()).toEqual(
+      ['admin', 'tenant-provisioner'],
     );
-    expect(JSON.stringify(reads.map((st) => st.Resource))).toContain('secret:ciba/acme/webpush-??????');
+  });
+
+  it('refuses push secrets outside the deployment name (it may not read them)', async () => {
+    const { parseTenantsFile } = await import('../../infra/tenants.ts');
+    const file = { tenants: [{ id: 'acme', push: { fcm: { secret: 'other/acme/fcm' } } }] };
+    expect(() => parseTenantsFile(file, { prefix: 'ciba' })).toThrow(/push.fcm.secret must be named ciba\/\.\.\./);
+    expect(() =>
+      parseTenantsFile(
+        {
+          tenants: [
+            {
+              id: 'acme',
+              push: { fcm: { secret: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:ciba/acme/fcm-AbCdEf' } },
+            },
+          ],
+        },
+        { prefix: 'ciba' },
+      ),
+    ).not.toThrow();
   });
 
   it('retries failed callbacks in Lambda and keeps what still fails in a queue', () => {
@@ -355,25 +528,24 @@ describe('service stack: tenants', () => {
     });
   });
 
-  it('creates the SNS platform applications from secrets, naming only the secret', () => {
-    service.hasResourceProperties('Custom::CibaPushPlatform', {
-      Name: 'ciba-acme',
-      Platform: 'APNS',
-      CredentialsSecretArn: 'ciba/acme/apns',
-      CredentialsVersion: '1',
-    });
-    service.hasResourceProperties('Custom::CibaPushPlatform', { Name: 'ciba-acme', Platform: 'GCM' });
-    service.resourceCountIs('Custom::CibaPushPlatform', 2);
-    const secretGrants = statementsOf('push-platforms').filter((s) =>
-      [s.Action].flat().includes('secretsmanager:GetSecretValue'),
+  it('keeps the providers of deployments before batches, answered by the provisioner (their resources are released)', () => {
+    const resources = service.toJSON().Resources as Resources;
+    const provisionerId = app.service.getLogicalId(
+      app.service.functions['tenant-provisioner']!.function.node.defaultChild as never,
     );
-    expect(JSON.stringify(secretGrants.map((s) => s.Resource))).toContain('secret:ciba/acme/apns-??????');
+    const frameworks = Object.entries(resources).filter(
+      ([id, r]) => r.Type === 'AWS::Lambda::Function' && /^(TenantSettings|PushPlatforms)Providerframework/.test(id),
+    );
+    expect(frameworks).toHaveLength(2);
+    for (const [, fn] of frameworks) {
+      expect(JSON.stringify(fn.Properties.Environment)).toContain(provisionerId);
+    }
   });
 });
 
 describe('service stack: least privilege', () => {
   it.each([
-    ['discovery', ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query', 'kms:GetPublicKey']],
+    ['discovery', ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query']],
     ['web', ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query']],
     [
       'token',
@@ -386,8 +558,8 @@ describe('service stack: least privilege', () => {
         'dynamodb:Query',
         'dynamodb:UpdateItem',
         'events:PutEvents',
+        'kms:Decrypt',
         'kms:GenerateMac',
-        'kms:GetPublicKey',
         'kms:Sign',
       ],
     ],
@@ -403,26 +575,59 @@ describe('service stack: least privilege', () => {
         const resources = JSON.stringify(s.Resource);
         if ([s.Action].flat().some((a) => a.startsWith('dynamodb:'))) expect(resources).not.toContain('*');
         if (resources === '"*"') {
-          // Only SNS mobile-push management actions, which support no resource-level permissions.
+          // Only actions that support no resource-level permissions: SNS mobile-push management, and CreateKey
+          // (with TagResource) only for keys tagged with the deployment.
           for (const action of [s.Action].flat())
-            expect(action).toMatch(/^sns:(Create|Set|Delete)Platform|^sns:SetEndpointAttributes$/);
+            expect(action).toMatch(
+              /^sns:(Create|Set|Get|Delete)Platform|^sns:SetEndpointAttributes$|^kms:(CreateKey|TagResource)$/,
+            );
+          if ([s.Action].flat().includes('kms:CreateKey')) {
+            expect(s.Condition).toEqual({
+              StringEquals: { 'aws:RequestTag/ciba:deployment': 'ciba' },
+              'ForAllValues:StringEquals': { 'aws:TagKeys': ['ciba:deployment', 'ciba:tenant'] },
+            });
+          }
         }
       }
     }
   });
 
-  it('scopes KMS to the tenant keys by alias', () => {
-    const kms = statementsOf('token').find((s) => s.Sid === 'TenantSigningKeys')!;
-    expect(kms.Condition).toEqual({ 'ForAnyValue:StringLike': { 'kms:ResourceAliases': 'alias/ciba/*' } });
-    const mac = statementsOf('token').find((s) => s.Sid === 'TenantHmacKeys')!;
-    expect(mac.Action).toBe('kms:GenerateMac');
-    expect(mac.Condition).toEqual({ 'ForAnyValue:StringLike': { 'kms:ResourceAliases': 'alias/ciba/*/hmac' } });
+  it('opens wrapped keys only for the uses a function has, and uses KMS keys only of this deployment', () => {
+    const open = (name: string) => statementsOf(name).find((st) => st.Sid === 'OpenTenantKeys');
+    expect(open('token')).toMatchObject({
+      Action: 'kms:Decrypt',
+      Condition: { StringEquals: { 'kms:EncryptionContext:key_use': ['signing', 'mac'] } },
+    });
+    expect(open('bc-authorize')?.Condition).toEqual({ StringEquals: { 'kms:EncryptionContext:key_use': ['mac'] } });
+    for (const name of ['discovery', 'userinfo', 'web', 'device']) expect(open(name)).toBeUndefined();
+    const own = statementsOf('token').find((st) => st.Sid === 'TenantKmsKeys')!;
+    expect(own.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/ciba:deployment': 'ciba' } });
+    expect(JSON.stringify(own.Resource)).toContain(':key/*');
+    const seal = statementsOf('admin').find((st) => st.Sid === 'SealTenantKeys')!;
+    expect(seal).toMatchObject({
+      Action: 'kms:Encrypt',
+      Condition: { StringEquals: { 'kms:EncryptionContext:key_use': ['signing', 'mac'] } },
+    });
   });
 
-  it('lets only the functions that authenticate or register clients, check user codes or seal push responses use the tenant HMAC keys', () => {
-    const who = LAMBDA_FUNCTIONS.filter((name) => actionsOf(name).includes('kms:GenerateMac'));
+  it('lets only the functions that authenticate or register clients, check user codes or seal push responses use the tenant MAC keys', () => {
+    const opens = (name: string) =>
+      statementsOf(name).some((st) => st.Sid === 'OpenTenantKeys' && JSON.stringify(st.Condition).includes('"mac"'));
     // callback: hardening rule 12, the push response waiting for a retry is sealed under a key derived from it.
-    expect(who.sort()).toEqual(['admin', 'bc-authorize', 'callback', 'token']);
+    expect(LAMBDA_FUNCTIONS.filter(opens).sort()).toEqual([
+      'admin',
+      'bc-authorize',
+      'callback',
+      'tenant-provisioner',
+      'token',
+    ]);
+    expect(LAMBDA_FUNCTIONS.filter((name) => actionsOf(name).includes('kms:GenerateMac')).sort()).toEqual([
+      'admin',
+      'bc-authorize',
+      'callback',
+      'tenant-provisioner',
+      'token',
+    ]);
   });
 
   it('scopes DynamoDB to the table and its named indexes, and gives the ledger only to those that use it', () => {
@@ -461,13 +666,18 @@ describe('service stack: least privilege', () => {
     const who = (action: string) => LAMBDA_FUNCTIONS.filter((name) => actionsOf(name).includes(action));
     expect(who('sns:Publish')).toEqual(['bc-authorize']);
     expect(who('sns:CreatePlatformEndpoint')).toEqual(['device']);
-    expect(who('sns:CreatePlatformApplication')).toEqual(['push-platforms']);
+    expect(who('sns:CreatePlatformApplication').sort()).toEqual(['admin', 'tenant-provisioner']);
     expect(who('kms:Sign').sort()).toEqual(['callback', 'token']);
+    expect(who('kms:CreateKey').sort()).toEqual(['admin', 'tenant-provisioner']);
+    expect(who('kms:Encrypt').sort()).toEqual(['admin', 'tenant-provisioner']);
   });
 
-  it('lets bc-authorize read the tenant public keys (id_token_hint is verified with them), never sign', () => {
-    expect(actionsOf('bc-authorize')).toContain('kms:GetPublicKey');
-    expect(actionsOf('bc-authorize')).not.toContain('kms:Sign');
+  it('lets bc-authorize verify id_token_hint with the public keys in the directory, never sign', () => {
+    expect(
+      actionsOf('bc-authorize')
+        .filter((a) => a.startsWith('kms:'))
+        .sort(),
+    ).toEqual(['kms:Decrypt', 'kms:GenerateMac']);
   });
 });
 
@@ -495,20 +705,32 @@ describe('service stack: operator console', () => {
 });
 
 describe('service stack: alarms', () => {
-  it('alarms on 5xx, throttles, callback errors, and every dead-letter queue', () => {
+  it('alarms on 5xx, throttling everywhere, callback errors, every dead-letter queue, and per tenant from metrics', () => {
     const alarms = Object.values(service.findResources('AWS::CloudWatch::Alarm')).map(
       (a) => (a.Properties as { AlarmDescription: string }).AlarmDescription,
     );
     expect(alarms).toEqual(
       expect.arrayContaining([
         expect.stringContaining('5xx'),
-        expect.stringContaining('throttled'),
+        expect.stringContaining('Lambda throttled'),
+        expect.stringContaining('API Gateway throttled requests'),
+        expect.stringContaining('DynamoDB throttled requests'),
+        expect.stringContaining('KMS cryptographic requests above 80 %'),
+        expect.stringContaining('SNS refused push notifications'),
         expect.stringContaining('callback deliveries are failing'),
         expect.stringContaining('callbacks that failed after every retry'),
-        expect.stringContaining('acme: events EventBridge could not deliver'),
-        expect.stringContaining('bank: events EventBridge could not deliver'),
+        expect.stringContaining('EventBridge could not hand to the callback function'),
+        expect.stringContaining('one tenant has failing callbacks'),
+        expect.stringContaining('one tenant reaches its request limits'),
       ]),
     );
+    // Per tenant from Contributor Insights over the tenant field of the logs: no alarm or queue per tenant.
+    service.resourceCountIs('AWS::CloudWatch::InsightRule', 2);
+    for (const rule of Object.values(service.findResources('AWS::CloudWatch::InsightRule'))) {
+      // The log group's name is a reference: the body is joined at deployment.
+      expect(JSON.stringify(rule.Properties.RuleBody)).toContain('\\"Keys\\":[\\"$.tenant\\"]');
+    }
+    expect(alarms.filter((a) => /acme|bank/.test(a))).toEqual([]);
   });
 });
 

@@ -1,200 +1,294 @@
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { describe, expect, it } from 'vitest';
-import type { TenantProvisionerDeps } from '../../functions/tenant-provisioner/handler.ts';
-import { createHandler } from '../../functions/tenant-provisioner/handler.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler, type TenantProvisionerDeps } from '../../functions/tenant-provisioner/handler.ts';
+import {
+  LEGACY_KEYS_RESOURCE,
+  TENANTS_INDEX_RESOURCE,
+  TENANTS_RESOURCE,
+  type TenantEntry,
+} from '../../functions/tenant-provisioner/resources.ts';
 import { parseAwsTenantSettings, parseTenantSettings } from '../../functions/tenant-provisioner/settings.ts';
+import { AWS_CAPABILITIES } from '../../lib/adapters/aws-deps.ts';
+import { LocalKeys } from '../../lib/adapters/local-keys.ts';
+import { putTenant } from '../../lib/admin/tenants.ts';
+import { WireError } from '../../lib/errors.ts';
 import { silentLogger } from '../../lib/logging.ts';
-import { DEFAULT_TENANT_SETTINGS, type Tenant } from '../../lib/model.ts';
-import { memoryStore } from '../helpers/memory-store.ts';
+import { DEFAULT_TENANT_SETTINGS, type PushCredentials, type TenantKeyset } from '../../lib/model.ts';
+import type { PushPlatforms } from '../../lib/ports.ts';
+import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
 
 const NOW = 1_750_000_000_000;
+let t: TestStore;
+let seq = 0;
 
-/** The tenants port of the in-memory fakes (test/helpers/memory-store.ts), and the map it keeps them in. */
-const memoryDirectory = () => {
-  const store = memoryStore();
-  return { tenants: store.state.tenants, directory: store.tenants };
-};
-
-const noSecrets = async (id: string): Promise<string> => {
-  throw new Error(`no secret ${id}`);
-};
-
-const base = {
-  ServiceToken: 'arn:aws:lambda:eu-west-1:111122223333:function:provider',
-  ResponseURL: 'https://cloudformation-custom-resource-response.example',
-  StackId: 'stack',
-  RequestId: 'req',
-  LogicalResourceId: 'Settings',
-  ResourceType: 'Custom::CibaTenantSettings',
-};
-
-const props = (settings: object, onDelete = 'retain') => ({
-  ServiceToken: base.ServiceToken,
-  TenantId: 'acme',
-  Settings: JSON.stringify(settings),
-  OnDelete: onDelete,
+beforeAll(async () => {
+  t = await startTestStore();
 });
+afterAll(() => t?.stop());
 
-describe('tenant provisioner', () => {
-  it('turns Web Push on with the VAPID keys read from the named secret at deployment', async () => {
-    const { tenants, directory } = memoryDirectory();
-    const keys = {
-      publicKey: `B${'a'.repeat(86)}`,
-      privateKey: 'k'.repeat(43),
-    };
-    const read: string[] = [];
-    const handler = createHandler({
-      tenants: directory,
-      readSecret: async (id) => {
-        read.push(id);
-        return JSON.stringify(keys);
-      },
-      clock: { now: () => NOW },
-      logger: silentLogger,
-    });
-    await handler({
-      ...base,
-      RequestType: 'Create',
-      ResourceProperties: {
-        ...props({ display_name: 'ACME' }),
-        WebPush: JSON.stringify({ subject: 'mailto:ops@acme.example', secret: 'ciba/acme/webpush' }),
-        WebPushVersion: '1',
-      },
-    } as CloudFormationCustomResourceEvent);
-    expect(read).toEqual(['ciba/acme/webpush']);
-    expect(tenants.get('acme')!.settings.webPush).toEqual({
-      subject: 'mailto:ops@acme.example',
-      vapidPublicKey: keys.publicKey,
-      vapidPrivateKey: keys.privateKey,
-    });
-  });
+const VAPID = { publicKey: `B${'a'.repeat(86)}`, privateKey: 'k'.repeat(43) };
 
-  it('fails the deployment when the Web Push secret does not hold a VAPID key pair, and stores nothing', async () => {
-    const { tenants, directory } = memoryDirectory();
-    const handler = createHandler({
-      tenants: directory,
-      readSecret: async () => JSON.stringify({ publicKey: 'short', privateKey: 'short' }),
-      clock: { now: () => NOW },
-      logger: silentLogger,
-    });
-    await expect(
-      handler({
-        ...base,
-        RequestType: 'Create',
-        ResourceProperties: {
-          ...props({}),
-          WebPush: JSON.stringify({ subject: 'mailto:ops@acme.example', secret: 'ciba/acme/webpush' }),
-        },
-      } as CloudFormationCustomResourceEvent),
-    ).rejects.toThrow(/vapid_public_key/);
-    expect(tenants.size).toBe(0);
-  });
+/** The provisioner over the DynamoDB store on dynalite, local-vault keys and recorded platform changes. */
+const provisioner = (
+  options: { secrets?: Record<string, string>; legacyKeys?: TenantProvisionerDeps['legacyKeys'] } = {},
+) => {
+  const applied: { tenantId: string; next?: PushCredentials; previous?: PushCredentials }[] = [];
+  const removed: string[] = [];
+  const platforms: PushPlatforms = {
+    apply: async (tenantId, next, previous) => {
+      applied.push({ tenantId, ...(next ? { next } : {}), ...(previous ? { previous } : {}) });
+      return {};
+    },
+    remove: async (tenantId) => void removed.push(tenantId),
+  };
+  const clock = { now: () => NOW };
+  const keys = new LocalKeys({ keysets: t.store.keysets, legacyKeys: t.local }, clock);
+  const deps: TenantProvisionerDeps = {
+    tenants: t.store.tenants,
+    keysets: t.store.keysets,
+    keys,
+    platforms,
+    readSecret: async (id) => {
+      const value = options.secrets?.[id];
+      if (value === undefined) throw new Error(`no secret ${id}`);
+      return value;
+    },
+    ...(options.legacyKeys ? { legacyKeys: options.legacyKeys } : {}),
+    clock,
+    logger: silentLogger,
+  };
+  return { handler: createHandler(deps), deps, applied, removed, keys };
+};
 
-  it('creates the tenant with the file settings over the defaults', async () => {
-    const { tenants, directory } = memoryDirectory();
-    const handler = createHandler({
-      tenants: directory,
-      readSecret: noSecrets,
-      clock: { now: () => NOW },
-      logger: silentLogger,
-    });
+const event = (
+  type: string,
+  request: 'Create' | 'Update' | 'Delete',
+  props: Record<string, unknown>,
+  old?: Record<string, unknown>,
+) =>
+  ({
+    RequestType: request,
+    ServiceToken: 'arn:aws:lambda:eu-west-1:111122223333:function:provider',
+    ResponseURL: 'https://cloudformation-custom-resource-response.example',
+    StackId: 'stack',
+    RequestId: 'req',
+    LogicalResourceId: type === TENANTS_RESOURCE ? 'TenantsBatch0' : 'TenantsIndex',
+    ResourceType: type,
+    ResourceProperties: { ServiceToken: 'token', ...props },
+    ...(request === 'Create' ? {} : { PhysicalResourceId: 'physical' }),
+    ...(old ? { OldResourceProperties: { ServiceToken: 'token', ...old } } : {}),
+  }) as CloudFormationCustomResourceEvent;
 
-    const out = await handler({
-      ...base,
-      RequestType: 'Create',
-      ResourceProperties: props({
-        display_name: 'ACME',
-        delivery_modes: ['poll', 'ping', 'push'],
-        signing_alg: 'PS256',
-      }),
-    } as CloudFormationCustomResourceEvent);
+const entry = (id: string, settings: Record<string, unknown> = {}, extra: Partial<TenantEntry> = {}): TenantEntry => ({
+  id,
+  settings,
+  signing_key_version: 1,
+  ...extra,
+});
+const batch = (entries: TenantEntry[]) => ({ Tenants: JSON.stringify(entries) });
+const uid = (name: string) => `${name}-${++seq}-${NOW.toString(36)}`;
 
-    expect(out).toEqual({ PhysicalResourceId: 'ciba-tenant/acme', Data: { TenantId: 'acme' } });
-    expect(tenants.get('acme')).toEqual({
-      tenantId: 'acme',
+describe('tenant batches', () => {
+  it('creates each tenant of a batch with the file settings over the defaults, its keys and push platforms', async () => {
+    const p = provisioner({ secrets: { 'ciba/acme/webpush': JSON.stringify(VAPID) } });
+    const [a, b] = [uid('acme'), uid('bank')];
+    const push = { apns: { secret: 'ciba/acme/apns', version: '1', sandbox: false } };
+    const out = await p.handler(
+      event(
+        TENANTS_RESOURCE,
+        'Create',
+        batch([
+          entry(
+            a,
+            { display_name: 'ACME', delivery_modes: ['poll', 'ping', 'push'], push_credentials: push },
+            {
+              web_push: { subject: 'mailto:ops@acme.example', secret: 'ciba/acme/webpush', version: '1' },
+            },
+          ),
+          entry(b, { signing_alg: 'PS256', key_mode: 'kms' }),
+        ]),
+      ),
+    );
+    expect(out).toEqual({ PhysicalResourceId: 'ciba-tenants/TenantsBatch0', Data: { Tenants: '2' } });
+    expect(await t.store.tenants.get(a)).toEqual({
+      tenantId: a,
       // Hardening rule 7: a new generation for every creation of the tenant id.
       generation: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/),
       settings: {
         ...DEFAULT_TENANT_SETTINGS,
         displayName: 'ACME',
         deliveryModes: ['poll', 'ping', 'push'],
-        signingAlg: 'PS256',
+        pushCredentials: push,
+        webPush: {
+          subject: 'mailto:ops@acme.example',
+          vapidPublicKey: VAPID.publicKey,
+          vapidPrivateKey: VAPID.privateKey,
+        },
       },
+      provisionedBy: 'deployment',
       createdAt: NOW,
       updatedAt: NOW,
     });
+    expect(p.applied).toEqual(expect.arrayContaining([{ tenantId: a, next: push }]));
+    expect((await p.keys.describe(a)).map((k) => k.alg)).toEqual(['ES256']);
+    // Local mode's vault makes a generated key for a kms tenant: the provisioner asked for the tenant's mode.
+    expect((await p.keys.describe(b)).map((k) => k.alg)).toEqual(['PS256']);
   });
 
-  it('replaces the settings on update and keeps the creation time', async () => {
-    const { tenants, directory } = memoryDirectory();
-    tenants.set('acme', {
-      tenantId: 'acme',
-      settings: { ...DEFAULT_TENANT_SETTINGS, fapi: true },
-      createdAt: 1,
-      updatedAt: 2,
-    });
-    const handler = createHandler({
-      tenants: directory,
-      readSecret: noSecrets,
-      clock: { now: () => NOW },
-      logger: silentLogger,
-    });
-
-    await handler({
-      ...base,
-      RequestType: 'Update',
-      PhysicalResourceId: 'ciba-tenant/acme',
-      OldResourceProperties: props({ fapi: true }),
-      ResourceProperties: props({ backchannel_polling_interval: 2 }),
-    } as CloudFormationCustomResourceEvent);
-
-    expect(tenants.get('acme')).toEqual({
-      tenantId: 'acme',
-      settings: { ...DEFAULT_TENANT_SETTINGS, backchannelPollingInterval: 2 },
-      createdAt: 1,
-      updatedAt: NOW,
-    });
+  it('provisions on update only the tenants whose entry changed, and rotates when signing_key.version is bumped', async () => {
+    const p = provisioner();
+    const [a, b] = [uid('acme'), uid('bank')];
+    const before = [entry(a, { display_name: 'A' }), entry(b, { display_name: 'B' })];
+    await p.handler(event(TENANTS_RESOURCE, 'Create', batch(before)));
+    const bankBefore = await t.store.tenants.get(b);
+    p.applied.length = 0;
+    const after = [
+      entry(a, { display_name: 'A renamed' }, { signing_key_version: 2 }),
+      entry(b, { display_name: 'B' }),
+    ];
+    await p.handler(event(TENANTS_RESOURCE, 'Update', batch(after), batch(before)));
+    expect((await t.store.tenants.get(a))?.settings.displayName).toBe('A renamed');
+    expect(await t.store.tenants.get(b)).toEqual(bankBefore);
+    expect(p.applied.map((x) => x.tenantId)).toEqual([a]);
+    expect((await p.keys.describe(a)).map((k) => k.status)).toEqual(['previous', 'current']);
   });
 
-  it.each([
-    ['retain', true],
-    ['destroy', false],
-  ])('on delete with OnDelete=%s keeps the tenant: %s', async (onDelete, kept) => {
-    const { tenants, directory } = memoryDirectory();
-    tenants.set('acme', { tenantId: 'acme', settings: DEFAULT_TENANT_SETTINGS, createdAt: 1, updatedAt: 2 });
-    const handler = createHandler({
-      tenants: directory,
-      readSecret: noSecrets,
-      clock: { now: () => NOW },
-      logger: silentLogger,
+  it('fails the deployment when a Web Push secret does not hold a VAPID key pair, and stores nothing', async () => {
+    const p = provisioner({
+      secrets: { 'ciba/x/webpush': JSON.stringify({ publicKey: 'short', privateKey: 'short' }) },
     });
-
-    const out = await handler({
-      ...base,
-      RequestType: 'Delete',
-      PhysicalResourceId: 'ciba-tenant/acme',
-      ResourceProperties: props({}, onDelete),
-    } as CloudFormationCustomResourceEvent);
-
-    expect(out).toEqual({ PhysicalResourceId: 'ciba-tenant/acme' });
-    expect(tenants.has('acme')).toBe(kept);
+    const a = uid('acme');
+    await expect(
+      p.handler(
+        event(
+          TENANTS_RESOURCE,
+          'Create',
+          batch([
+            entry(a, {}, { web_push: { subject: 'mailto:ops@acme.example', secret: 'ciba/x/webpush', version: '1' } }),
+          ]),
+        ),
+      ),
+    ).rejects.toThrow(/vapid_public_key/);
+    expect(await t.store.tenants.get(a)).toBeUndefined();
   });
 
   it('refuses development mode in AWS', async () => {
-    const { directory } = memoryDirectory();
-    const handler = createHandler({
-      tenants: directory,
-      readSecret: noSecrets,
-      clock: { now: () => NOW },
-      logger: silentLogger,
-    });
     await expect(
-      handler({
-        ...base,
-        RequestType: 'Create',
-        ResourceProperties: props({ development_mode: true }),
-      } as CloudFormationCustomResourceEvent),
+      provisioner().handler(event(TENANTS_RESOURCE, 'Create', batch([entry(uid('acme'), { development_mode: true })]))),
     ).rejects.toThrow(/development_mode cannot be enabled in AWS/);
+  });
+
+  it('deletes nothing when a batch loses a tenant or is deleted (the index decides)', async () => {
+    const p = provisioner();
+    const a = uid('acme');
+    await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
+    await p.handler(event(TENANTS_RESOURCE, 'Update', batch([]), batch([entry(a)])));
+    await p.handler(event(TENANTS_RESOURCE, 'Delete', batch([])));
+    expect(await t.store.tenants.get(a)).toBeDefined();
+  });
+
+  it('makes file tenants read-only for the admin API (409), and a released one writable again', async () => {
+    const p = provisioner();
+    const a = uid('acme');
+    await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
+    const admin = { ...p.deps, config: { capabilities: AWS_CAPABILITIES } };
+    const refused = await putTenant(admin, a, { display_name: 'x' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(WireError);
+    expect(refused).toMatchObject({ error: 'conflict', status: 409 });
+    await p.handler(event(TENANTS_INDEX_RESOURCE, 'Update', { TenantIds: '' }, { TenantIds: a, Destroy: '' }));
+    expect((await putTenant(admin, a, { display_name: 'x' })).tenant.settings.displayName).toBe('x');
+  });
+});
+
+describe('tenants index', () => {
+  it('deletes the tenants that left the file with on_delete destroy (keys and platforms too), retains the others', async () => {
+    const p = provisioner();
+    const [gone, kept, stays] = [uid('gone'), uid('kept'), uid('stays')];
+    await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(gone), entry(kept), entry(stays)])));
+    const ids = [gone, kept, stays].join(',');
+    await p.handler(event(TENANTS_INDEX_RESOURCE, 'Create', { TenantIds: ids, Destroy: gone }));
+    await p.handler(
+      event(TENANTS_INDEX_RESOURCE, 'Update', { TenantIds: stays, Destroy: '' }, { TenantIds: ids, Destroy: gone }),
+    );
+    expect(await t.store.tenants.get(gone)).toBeUndefined();
+    expect(await t.store.keysets.get(gone)).toBeUndefined();
+    expect(p.removed).toEqual([gone]);
+    expect((await t.store.tenants.get(kept))?.provisionedBy).toBeUndefined();
+    expect((await t.store.tenants.get(stays))?.provisionedBy).toBe('deployment');
+  });
+
+  it('never deletes a tenant that moved to another batch (the number of batches grew)', async () => {
+    const p = provisioner();
+    const a = uid('moving');
+    await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
+    const generation = (await t.store.tenants.get(a))?.generation;
+    // Its old batch loses it and a new batch gets it, in either order; the index still lists it.
+    await p.handler(event(TENANTS_RESOURCE, 'Update', batch([]), batch([entry(a)])));
+    await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
+    await p.handler(
+      event(TENANTS_INDEX_RESOURCE, 'Update', { TenantIds: a, Destroy: a }, { TenantIds: a, Destroy: a }),
+    );
+    expect((await t.store.tenants.get(a))?.generation).toBe(generation);
+  });
+
+  it('deletes the on_delete destroy tenants with the stack', async () => {
+    const p = provisioner();
+    const a = uid('acme');
+    await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
+    await p.handler(event(TENANTS_INDEX_RESOURCE, 'Delete', { TenantIds: a, Destroy: a }));
+    expect(await t.store.tenants.get(a)).toBeUndefined();
+  });
+});
+
+describe('resources of deployments before batches and keysets', () => {
+  it.each(['Custom::CibaTenantSettings', 'Custom::CibaPushPlatform'])(
+    'releases %s without deleting anything',
+    async (type) => {
+      const p = provisioner();
+      const a = uid('acme');
+      await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
+      const out = await p.handler({
+        ...event(type, 'Delete', { TenantId: a, OnDelete: 'destroy', Name: `ciba-${a}`, Platform: 'APNS' }),
+        PhysicalResourceId: 'arn:aws:sns:eu-west-1:111122223333:app/APNS/ciba-acme',
+      } as CloudFormationCustomResourceEvent);
+      expect(out).toEqual({ PhysicalResourceId: 'arn:aws:sns:eu-west-1:111122223333:app/APNS/ciba-acme' });
+      expect(await t.store.tenants.get(a)).toBeDefined();
+      expect(p.removed).toEqual([]);
+    },
+  );
+
+  it('imports the old keys of each tenant that has no keyset yet, with the tenant signing algorithm', async () => {
+    const [a, b] = [uid('acme'), uid('bank')];
+    const made: string[] = [];
+    const imported = (tenantId: string, alg: string): TenantKeyset => ({
+      tenantId,
+      signing: [],
+      mac: [{ id: 'legacy', mode: 'kms', createdAt: NOW, kmsKeyId: `arn:${alg}`, legacy: true }],
+      createdAt: NOW,
+      updatedAt: NOW,
+    });
+    const p = provisioner({
+      legacyKeys: {
+        list: async () =>
+          new Map([
+            [a, { current: 'arn:a', hmac: 'arn:ha' }],
+            [b, { current: 'arn:b' }],
+          ]),
+        keyset: async (tenantId, _legacy, alg) => {
+          made.push(tenantId);
+          return imported(tenantId, alg);
+        },
+      },
+    });
+    await t.store.tenants.save(
+      { tenantId: a, settings: { ...DEFAULT_TENANT_SETTINGS, signingAlg: 'PS256' }, createdAt: 1, updatedAt: 1 },
+      null,
+    );
+    await p.keys.ensureKeys(b, { alg: 'ES256', mode: 'wrapped' });
+    const out = await p.handler(event(LEGACY_KEYS_RESOURCE, 'Create', { AliasPrefix: 'alias/ciba/' }));
+    expect(out).toEqual({ PhysicalResourceId: 'ciba-legacy-keys', Data: { Imported: '1' } });
+    expect(made).toEqual([a]);
+    expect((await t.store.keysets.get(a))?.mac[0]?.kmsKeyId).toBe('arn:PS256');
   });
 });
 

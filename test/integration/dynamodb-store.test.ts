@@ -11,12 +11,12 @@ import { admitUserRequest, RateWindowHints } from '../../lib/ciba/user-rate-wind
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
 import {
   type AuthRequest,
-  type Client,
   DEFAULT_TENANT_SETTINGS,
   type DecisionEvidence,
   type Device,
   type DeviceSummary,
   type Tenant,
+  type TenantKeyset,
   type User,
 } from '../../lib/model.ts';
 import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
@@ -63,20 +63,6 @@ function user(tenantId: string, sub = uid('u'), overrides: Partial<User> = {}): 
     createdAt: NOW,
     updatedAt: NOW,
     ...overrides,
-  };
-}
-
-function client(tenantId: string, clientId = uid('c')): Client {
-  return {
-    tenantId,
-    clientId,
-    clientName: 'Support desk',
-    secretHash: 'hash',
-    tokenEndpointAuthMethod: 'client_secret_basic',
-    grantTypes: ['urn:openid:params:grant-type:ciba'],
-    backchannelTokenDeliveryMode: 'poll',
-    backchannelUserCodeParameter: false,
-    createdAt: NOW,
   };
 }
 
@@ -150,14 +136,11 @@ describe('tenants', () => {
   it('deletes the tenant’s signing keys with it (local mode)', async () => {
     const record = tenant();
     await s.tenants.save(record, null);
-    await t.local.putSigningKey(record.tenantId, {
-      kid: 'k1',
-      alg: 'ES256',
-      privateJwk: { kty: 'EC', d: 'secret' },
-      createdAt: NOW,
-    });
+    await putLocalLayoutKey(record.tenantId, 'k1');
+    await s.keysets.save(keyset(record.tenantId), null);
     expect(await s.tenants.delete(record.tenantId)).toBe(true);
     expect(await t.local.getSigningKeys(record.tenantId)).toEqual([]);
+    expect(await s.keysets.get(record.tenantId)).toBeUndefined();
   });
 });
 
@@ -202,6 +185,108 @@ describe('admitUserRequest', () => {
     // increment, open, increment (the conditions the window could still meet) and the read that tells refused from
     // unknown
     expect(counter.count).toBe(4);
+  });
+
+  it('writes nothing for a gated admission that is refused (the gate is a condition of each write)', async () => {
+    const gate = (clientId: string) => ({ clientId, requireDevice: true });
+    const counted = async (u: User) => (await rawDirectoryItem(`T#${u.tenantId}`, `USER#${u.sub}`))?.rl_sum ?? 0;
+    const u = user(uid('t'));
+    await s.users.save(u, null);
+    const admitGated = (clientId: string) =>
+      admitUserRequest(
+        s,
+        { tenantId: u.tenantId, sub: u.sub, limitPerMinute: 5, now: NOW, gate: gate(clientId) },
+        hints,
+      );
+    expect(await admitGated('c1')).toEqual({ refused: 'unreachable' });
+    expect(await counted(u)).toBe(0);
+    const d = device(u.tenantId, u.sub);
+    await createDevice(d.device, d.summary);
+    await s.shields.shield(u.tenantId, u.sub, 'bad', NOW + MINUTE);
+    expect(await admitGated('bad')).toEqual({ refused: 'shielded', until: NOW + MINUTE });
+    expect(await counted(u)).toBe(0);
+    expect(await admitGated('good')).toHaveProperty('user');
+    expect(await counted(u)).toBe(1);
+    expect(await rawDirectoryItem(`T#${u.tenantId}`, `USER#${u.sub}`)).toMatchObject({
+      report_shields: { bad: NOW + MINUTE },
+    });
+  });
+});
+
+/** A tenant's keyset with a wrapped and a kms key, a MAC key and the legacy one. */
+const keyset = (tenantId: string): TenantKeyset => ({
+  tenantId,
+  signing: [
+    {
+      kid: 'k1',
+      alg: 'ES256',
+      mode: 'wrapped',
+      publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
+      createdAt: NOW,
+      activeFrom: NOW,
+      sealed: 'kms:AQID',
+    },
+    {
+      kid: 'k2',
+      alg: 'PS256',
+      mode: 'kms',
+      publicJwk: { kty: 'RSA', n: 'n', e: 'AQAB' },
+      createdAt: NOW,
+      activeFrom: NOW + 60_000,
+      kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/k2',
+    },
+  ],
+  mac: [
+    { id: 'legacy', mode: 'kms', createdAt: NOW, kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/h', legacy: true },
+    { id: 'm1', mode: 'wrapped', createdAt: NOW, sealed: 'kms:BAUG' },
+  ],
+  createdAt: NOW,
+  updatedAt: NOW,
+});
+
+/** A local mode key item of the layout before keysets (only read now, to import it). */
+const putLocalLayoutKey = (tenantId: string, kid: string) =>
+  t.client.send(
+    new PutItemCommand({
+      TableName: DIRECTORY_TABLE_DEFAULT,
+      Item: marshall({
+        pk: `T#${tenantId}`,
+        sk: `KEY#${kid}`,
+        tenant_id: tenantId,
+        kid,
+        alg: 'ES256',
+        private_jwk: { kty: 'EC', crv: 'P-256', d: 'd' },
+        created_at: NOW,
+      }),
+    }),
+  );
+
+describe('tenant keys', () => {
+  it('keeps the keyset as one directory item beside the tenant', async () => {
+    const tenantId = uid('t');
+    await s.keysets.save(keyset(tenantId), null);
+    expect(await rawDirectoryItem(`T#${tenantId}`, 'KEYS')).toMatchObject({
+      tenant_id: tenantId,
+      signing: [
+        { kid: 'k1', public_jwk: { kty: 'EC' }, active_from: NOW, sealed: 'kms:AQID' },
+        { kms_key_id: 'arn:aws:kms:eu-west-1:111122223333:key/k2' },
+      ],
+      mac: [
+        { id: 'legacy', legacy: true },
+        { id: 'm1', sealed: 'kms:BAUG' },
+      ],
+    });
+  });
+
+  it('reads the keys of the layout before keysets (local mode imports them)', async () => {
+    const tenantId = uid('t');
+    await putLocalLayoutKey(tenantId, 'k1');
+    await putLocalLayoutKey(tenantId, 'k2');
+    expect(await t.local.getSigningKeys(tenantId)).toEqual([
+      { kid: 'k1', alg: 'ES256', privateJwk: { kty: 'EC', crv: 'P-256', d: 'd' }, createdAt: NOW },
+      expect.objectContaining({ kid: 'k2' }),
+    ]);
+    expect(await t.local.getSigningKeys(uid('other'))).toEqual([]);
   });
 });
 
@@ -279,19 +364,6 @@ describe('admitTenantRequest', () => {
     await admit(tenantId, 'a', NOW + 1);
     await admit(tenantId, 'b', NOW + 2);
     expect(counter.count).toBe(2);
-  });
-});
-
-describe('signing keys', () => {
-  it('stores keys once and lists them per tenant', async () => {
-    const tenantId = uid('t');
-    const key = { kid: 'k1', alg: 'ES256' as const, privateJwk: { kty: 'EC', crv: 'P-256', d: 'd' }, createdAt: NOW };
-    expect(await t.local.putSigningKey(tenantId, key)).toBe('ok');
-    expect(await t.local.putSigningKey(tenantId, key)).toBe('conflict');
-    await t.local.putSigningKey(tenantId, { ...key, kid: 'k2' });
-    expect((await t.local.getSigningKeys(tenantId)).map((k) => k.kid)).toEqual(['k1', 'k2']);
-    expect((await t.local.getSigningKeys(tenantId))[0]).toEqual(key);
-    expect(await t.local.getSigningKeys(uid('other'))).toEqual([]);
   });
 });
 

@@ -11,6 +11,7 @@ import {
   CIBA_GRANT,
   createTenantFixture,
   postForm,
+  reachableUsers,
   startTestService,
   TestDevice,
   type TestService,
@@ -68,10 +69,16 @@ const expectOverCapacity = (res: Awaited<ReturnType<typeof ask>>, maxRetryAfter:
 
 describe('abuse controls', () => {
   it('limits each client to client_rate_limit_per_minute with 503 temporarily_unavailable, and not other clients', async () => {
-    const fx = await createTenantFixture(svc, 'rl-client', {
-      client_rate_limit_per_minute: 3,
-      user_rate_limit_per_minute: 1000,
-    });
+    const fx = await createTenantFixture(
+      svc,
+      'rl-client',
+      {
+        client_rate_limit_per_minute: 3,
+        user_rate_limit_per_minute: 1000,
+      },
+      {},
+      { device: true },
+    );
     const other = await newClient(fx.tenant);
     startOfWindow(60_000);
     for (let i = 0; i < 3; i++) expect((await ask(fx.issuer, fx.client)).status).toBe(200);
@@ -82,10 +89,16 @@ describe('abuse controls', () => {
   });
 
   it('admits exactly the limit from a parallel burst (one conditional write per request)', async () => {
-    const fx = await createTenantFixture(svc, 'rl-burst', {
-      client_rate_limit_per_minute: 7,
-      user_rate_limit_per_minute: 1000,
-    });
+    const fx = await createTenantFixture(
+      svc,
+      'rl-burst',
+      {
+        client_rate_limit_per_minute: 7,
+        user_rate_limit_per_minute: 1000,
+      },
+      {},
+      { device: true },
+    );
     // The whole burst in one minute (one straddling a boundary could be admitted 7 + k times, k from 0 to 7).
     startOfWindow(60_000);
     const answers = await Promise.all(Array.from({ length: 25 }, () => ask(fx.issuer, fx.client)));
@@ -95,10 +108,16 @@ describe('abuse controls', () => {
   });
 
   it('limits the tenant as a whole to tenant_rate_limit_per_minute across clients', async () => {
-    const fx = await createTenantFixture(svc, 'rl-tenant', {
-      tenant_rate_limit_per_minute: 4,
-      user_rate_limit_per_minute: 1000,
-    });
+    const fx = await createTenantFixture(
+      svc,
+      'rl-tenant',
+      {
+        tenant_rate_limit_per_minute: 4,
+        user_rate_limit_per_minute: 1000,
+      },
+      {},
+      { device: true },
+    );
     const other = await newClient(fx.tenant);
     startOfWindow(60_000);
     expect((await ask(fx.issuer, fx.client)).status).toBe(200);
@@ -110,12 +129,18 @@ describe('abuse controls', () => {
   });
 
   it('caps pending requests per tenant at max_pending_requests, counting every request of the last expiry period', async () => {
-    const fx = await createTenantFixture(svc, 'rl-pending', {
-      max_pending_requests: 3,
-      user_rate_limit_per_minute: 1000,
-      backchannel_expires_in: 120,
-      backchannel_max_expires_in: 120,
-    });
+    const fx = await createTenantFixture(
+      svc,
+      'rl-pending',
+      {
+        max_pending_requests: 3,
+        user_rate_limit_per_minute: 1000,
+        backchannel_expires_in: 120,
+        backchannel_max_expires_in: 120,
+      },
+      {},
+      { device: true },
+    );
     for (let i = 0; i < 3; i++) expect((await ask(fx.issuer, fx.client)).status).toBe(200);
     expectOverCapacity(await ask(fx.issuer, fx.client), 240);
     // Two expiry periods later every one of them has expired: room again.
@@ -124,7 +149,7 @@ describe('abuse controls', () => {
   });
 
   it('refuses every user_code from a client for a user after repeated wrong ones, the right one included, until the window ends', async () => {
-    const fx = await createTenantFixture(svc, 'uc-lock', { user_rate_limit_per_minute: 1000 });
+    const fx = await createTenantFixture(svc, 'uc-lock', { user_rate_limit_per_minute: 1000 }, {}, { device: true });
     expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/alice`, { user_code: '4242' })).status).toBe(200);
     const client = await newClient(fx.tenant, { backchannel_user_code_parameter: true });
     // Wrong codes are counted in fixed windows of the lockout's length: all of them in one.
@@ -143,7 +168,7 @@ describe('abuse controls', () => {
   });
 
   it('counts wrong user_codes across a window boundary: never more than the maximum within one lockout period', async () => {
-    const fx = await createTenantFixture(svc, 'uc-edge', { user_rate_limit_per_minute: 1000 });
+    const fx = await createTenantFixture(svc, 'uc-edge', { user_rate_limit_per_minute: 1000 }, {}, { device: true });
     expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/alice`, { user_code: '4242' })).status).toBe(200);
     const client = await newClient(fx.tenant, { backchannel_user_code_parameter: true });
     // All but one wrong code in the last seconds of a window, the rest just after it.
@@ -159,7 +184,13 @@ describe('abuse controls', () => {
   });
 
   it('rule 6: wrong user_codes from client A lock out A only; client B redeems for the same user meanwhile', async () => {
-    const fx = await createTenantFixture(svc, 'uc-per-client', { user_rate_limit_per_minute: 1000 });
+    const fx = await createTenantFixture(
+      svc,
+      'uc-per-client',
+      { user_rate_limit_per_minute: 1000 },
+      {},
+      { device: true },
+    );
     expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/alice`, { user_code: '4242' })).status).toBe(200);
     // Device proofs carry the service's (moved) clock.
     const iat = () => Math.floor(clock.now() / 1000);
@@ -210,7 +241,13 @@ describe('abuse controls', () => {
   });
 
   it('rule 6: a backstop of 20 wrong user_codes for a user across clients locks out every client', async () => {
-    const fx = await createTenantFixture(svc, 'uc-backstop', { user_rate_limit_per_minute: 1000 });
+    const fx = await createTenantFixture(
+      svc,
+      'uc-backstop',
+      { user_rate_limit_per_minute: 1000 },
+      {},
+      { device: true },
+    );
     expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/alice`, { user_code: '4242' })).status).toBe(200);
     const clients = [];
     for (let i = 0; i <= USER_CODE_MAX_FAILURES_PER_USER / USER_CODE_MAX_FAILURES; i++) {
@@ -244,6 +281,8 @@ describe('abuse controls', () => {
       const put = await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/${sub}`, { user_code: '4242' });
       expect(put.status).toBe(201);
     }
+    await reachableUsers(svc, fx, 'alice', ...subs);
+    await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/no-device`, { name: 'Nobody reaches me' });
     const coded = await newClient(fx.tenant, { backchannel_user_code_parameter: true });
     const pendingCount = async () => {
       const item = (await scanTables(svc)).get(`${LEDGER_TABLE_DEFAULT}|QUOTA#TENANT#${fx.tenant}|`);
@@ -264,8 +303,14 @@ describe('abuse controls', () => {
       );
       for (const answer of answers) expectError(answer, 400, 'unknown_user_id');
     }
-    // Refused later for other reasons: the per-user limit (alice has had her one a minute), a wrong user_code.
+    // Refused later for other reasons: the per-user limit (alice has had her one a minute), a wrong user_code, a user
+    // without a device (asked twice: her budget of one is not spent either).
     expectError(await ask(fx.issuer, fx.client), 403, 'access_denied');
+    for (let i = 0; i < 2; i++) {
+      const unreachable = await ask(fx.issuer, fx.client, { login_hint: 'no-device' });
+      expectError(unreachable, 403, 'access_denied');
+      expect(unreachable.body.error_description).toBe('the user has no authentication device or channel');
+    }
     expectError(await ask(fx.issuer, coded, { login_hint: subs[0]!, user_code: '0000' }), 400, 'invalid_user_code');
     expect(await pendingCount()).toBe(before);
     // Every other pending slot is still there for real requests; then the cap holds.
@@ -318,7 +363,7 @@ describe('abuse controls', () => {
   });
 
   it('documents its entropy: auth_req_id carries a 128-bit txn and a 160-bit secret', async () => {
-    const fx = await createTenantFixture(svc, 'entropy', { user_rate_limit_per_minute: 1000 });
+    const fx = await createTenantFixture(svc, 'entropy', { user_rate_limit_per_minute: 1000 }, {}, { device: true });
     const ack = await ask(fx.issuer, fx.client);
     // base64url: 22 characters = 16 bytes, 27 characters = 20 bytes (CIBA §7.3 asks for at least 128 bits).
     expect(ack.body.auth_req_id).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{27}$/);

@@ -11,6 +11,7 @@ export const PORTS = [
   'clients',
   'users',
   'rateWindows',
+  'shields',
   'devices',
   'pushChannels',
   'passkeys',

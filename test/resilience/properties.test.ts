@@ -354,6 +354,12 @@ const JSON_TARGETS: JsonTarget[] = [
     headers: CONSOLE_HEADERS,
     valid: () => [JSON.stringify({ auth_req_id: authReqId })],
   }),
+  jsonTarget('POST', '/{tenant}/console/cancel', {
+    path: () => `/${fx.tenant}/console/cancel`,
+    headers: CONSOLE_HEADERS,
+    // Not a request of this console's: a body that gets through changes nothing either.
+    valid: () => [JSON.stringify({ auth_req_id: 'not-a-request.of-this-console' })],
+  }),
   jsonTarget('PUT', '/admin/tenants/{tenant}', {
     path: () => `/admin/tenants/${fx.tenant}`,
     valid: () => [

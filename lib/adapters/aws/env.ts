@@ -6,7 +6,14 @@ export const AWS_ENV = {
   directoryTable: 'CIBA_DIRECTORY_TABLE',
   ledgerTable: 'CIBA_LEDGER_TABLE',
   eventBusName: 'CIBA_EVENT_BUS_NAME',
-  kmsAliasPrefix: 'CIBA_KMS_ALIAS_PREFIX',
+  /** The deployment's KMS key (alias) that seals the tenants' wrapped keys. */
+  keySealingKey: 'CIBA_KEY_SEALING_KEY',
+  /** The deployment's name (`ciba:prefix`): tags the KMS keys it creates. */
+  deployment: 'CIBA_DEPLOYMENT',
+  /** The stateful stack's provisioner: the aliases of deployments before keysets, whose keys it imports. */
+  legacyKeyAliasPrefix: 'CIBA_LEGACY_KEY_ALIAS_PREFIX',
+  /** The mutual-TLS host's base URL (mtls_endpoint_aliases), when the deployment has one. */
+  mtlsBaseUrl: 'CIBA_MTLS_BASE_URL',
   snsPlatformApplicationArn: 'CIBA_SNS_PLATFORM_APP_ARN',
   schedulerGroup: 'CIBA_SCHEDULER_GROUP',
   schedulerTargetArn: 'CIBA_SCHEDULER_TARGET_ARN',

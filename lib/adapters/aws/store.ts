@@ -4,10 +4,10 @@ import type { BaseAwsDeps } from '../aws-deps.ts';
 import { callbackLedger } from '../dynamodb/callbacks.ts';
 import { admissionStore, quotaStore } from '../dynamodb/counters.ts';
 import { deviceProofStore, deviceStore, passkeyStore, pushChannelStore } from '../dynamodb/devices.ts';
-import { clientStore, tenantStore } from '../dynamodb/directory.ts';
+import { clientStore, keysetStore, tenantStore } from '../dynamodb/directory.ts';
 import { decisionStore, pollStore, requestStore } from '../dynamodb/requests.ts';
 import { refreshTokenStore, replayGuard, revocationStore, ticketStore } from '../dynamodb/tokens.ts';
-import { rateWindowStore, userStore } from '../dynamodb/users.ts';
+import { rateWindowStore, reportShieldStore, userStore } from '../dynamodb/users.ts';
 import type { Env } from './env.ts';
 
 /**
@@ -29,8 +29,10 @@ const settings = (base: BaseAwsDeps) => {
 
 export const tenants: StoreFactory<'tenants'> = (_env, base) => settings(base).tenants;
 export const clients: StoreFactory<'clients'> = (_env, base) => settings(base).clients;
+export const keysets: StoreFactory<'keysets'> = (_env, base) => keysetStore(base.tables);
 export const users: StoreFactory<'users'> = (_env, base) => userStore(base.tables);
 export const rateWindows: StoreFactory<'rateWindows'> = (_env, base) => rateWindowStore(base.tables);
+export const shields: StoreFactory<'shields'> = (_env, base) => reportShieldStore(base.tables);
 export const devices: StoreFactory<'devices'> = (_env, base) => deviceStore(base.tables);
 export const pushChannels: StoreFactory<'pushChannels'> = (_env, base) => pushChannelStore(base.tables);
 export const passkeys: StoreFactory<'passkeys'> = (_env, base) => passkeyStore(base.tables);

@@ -1,4 +1,4 @@
-import type { ClientStore, TenantStore } from '../../persistence.ts';
+import type { ClientStore, KeysetStore, TenantStore } from '../../persistence.ts';
 import {
   batchDelete,
   directoryKey,
@@ -14,9 +14,12 @@ import {
   tenantPk,
   toItem,
 } from './expression.ts';
-import { clientItem, tenantItem } from './items.ts';
+import { clientItem, keysetItem, tenantItem } from './items.ts';
 
-/** Tenants and clients: directory items `T#{tenant}` / `TENANT` and `CLIENT#{client_id}`. */
+/**
+ * Tenants, their keysets and clients: directory items `T#{tenant}` / `TENANT`, `KEYS` and `CLIENT#{client_id}` (a
+ * tenant's deletion takes every item of its partition, the keyset with it).
+ */
 
 export const tenantStore = (db: Tables): TenantStore => ({
   async get(tenantId) {
@@ -67,4 +70,18 @@ export const clientStore = (db: Tables): ClientStore => ({
     });
     return deleted !== FAILED;
   },
+});
+
+export const keysetStore = (db: Tables): KeysetStore => ({
+  async get(tenantId) {
+    const raw = await getDirectory(db, tenantId, 'KEYS');
+    return raw && keysetItem.fromItem(raw);
+  },
+  save: (keyset, expectedUpdatedAt) =>
+    putItem(
+      db,
+      db.directory,
+      { pk: tenantPk(keyset.tenantId), sk: 'KEYS', ...keysetItem.toItem(keyset) },
+      expectedUpdatedAt,
+    ),
 });

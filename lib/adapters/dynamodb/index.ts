@@ -4,11 +4,11 @@ import { callbackLedger } from './callbacks.ts';
 import { addStoreMiddleware } from './client.ts';
 import { admissionStore, quotaStore } from './counters.ts';
 import { deviceProofStore, deviceStore, passkeyStore, pushChannelStore } from './devices.ts';
-import { clientStore, tenantStore } from './directory.ts';
+import { clientStore, keysetStore, tenantStore } from './directory.ts';
 import type { Tables } from './expression.ts';
 import { decisionStore, pollStore, requestStore } from './requests.ts';
 import { refreshTokenStore, replayGuard, revocationStore, ticketStore } from './tokens.ts';
-import { rateWindowStore, userStore } from './users.ts';
+import { rateWindowStore, reportShieldStore, userStore } from './users.ts';
 
 export interface DynamoDbStoreOptions {
   client: DynamoDBClient;
@@ -31,9 +31,11 @@ export const dynamoDbStore = (options: DynamoDbStoreOptions): StorePorts => {
   const db = tablesOf(options);
   return {
     tenants: tenantStore(db),
+    keysets: keysetStore(db),
     clients: clientStore(db),
     users: userStore(db),
     rateWindows: rateWindowStore(db),
+    shields: reportShieldStore(db),
     devices: deviceStore(db),
     pushChannels: pushChannelStore(db),
     passkeys: passkeyStore(db),

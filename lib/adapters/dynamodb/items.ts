@@ -8,8 +8,11 @@ import type {
   DevicePasskey,
   DevicePush,
   DeviceSummary,
+  MacKeyRecord,
   RefreshTokenRecord,
+  SigningKeyRecord,
   Tenant,
+  TenantKeyset,
   User,
 } from '../../model.ts';
 import type { DeadLetterRecord, StoredSigningKey } from '../../ports.ts';
@@ -109,6 +112,7 @@ export const tenantItem = itemMapper<Tenant>({
   tenantId: 'tenant_id',
   generation: 'generation',
   settings: 'settings',
+  provisionedBy: 'provisioned_by',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
 });
@@ -143,6 +147,8 @@ export const userItem = itemMapper<User>({
   userCodeMac: 'user_code_mac',
   userCodeHash: 'user_code_hash',
   devices: { attr: 'devices', list: summaryItem, absent: [] },
+  // Client id → epoch ms until which that client is shielded (users.ts: the admission gate reads it).
+  reportShields: 'report_shields',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
 });
@@ -165,6 +171,35 @@ export const signingKeyItem = itemMapper<StoredSigningKey>({
   createdAt: 'created_at',
 });
 
+const signingKeyRecordItem = itemMapper<SigningKeyRecord>({
+  kid: 'kid',
+  alg: 'alg',
+  mode: 'mode',
+  publicJwk: 'public_jwk',
+  createdAt: 'created_at',
+  activeFrom: 'active_from',
+  sealed: 'sealed',
+  kmsKeyId: 'kms_key_id',
+});
+
+const macKeyRecordItem = itemMapper<MacKeyRecord>({
+  id: 'id',
+  mode: 'mode',
+  createdAt: 'created_at',
+  sealed: 'sealed',
+  kmsKeyId: 'kms_key_id',
+  legacy: 'legacy',
+});
+
+/** A tenant's keys: the directory item `T#{tenant}` / `KEYS`. */
+export const keysetItem = itemMapper<TenantKeyset>({
+  tenantId: 'tenant_id',
+  signing: { attr: 'signing', list: signingKeyRecordItem, absent: [] },
+  mac: { attr: 'mac', list: macKeyRecordItem, absent: [] },
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+});
+
 export const evidenceItem = itemMapper<DecisionEvidence>({
   proof: 'proof',
   deviceId: 'device_id',
@@ -173,6 +208,7 @@ export const evidenceItem = itemMapper<DecisionEvidence>({
   userVerified: 'user_verified',
   assertion: 'assertion',
   reason: 'reason',
+  cancelledBy: 'cancelled_by',
 });
 
 export const attemptItem = itemMapper<CallbackAttempt>({
@@ -200,6 +236,7 @@ export const requestItem = itemMapper<AuthRequest>({
   acrValues: 'acr_values',
   bindingMessage: 'binding_message',
   authorizationDetails: 'authorization_details',
+  display: 'display',
   deliveryMode: 'delivery_mode',
   clientNotificationToken: 'client_notification_token',
   status: 'status',

@@ -1,23 +1,13 @@
 import type { AuthRequest } from '../../model.ts';
 import type { DeadLetterRecord, SigningKeyStore, StoredSigningKey } from '../../ports.ts';
 import { EXPIRY_INDEX, OPEN_CALLBACK_PARTITION, OPEN_CALLBACKS_INDEX } from '../dynamodb-schema.ts';
-import {
-  expression,
-  getLedger,
-  ledgerKey,
-  putItem,
-  query,
-  requestPk,
-  type Tables,
-  tenantPk,
-  update,
-} from './expression.ts';
+import { expression, getLedger, ledgerKey, query, requestPk, type Tables, tenantPk, update } from './expression.ts';
 import { deadLetterItem, requestItem, signingKeyItem } from './items.ts';
 
 /**
- * What only local mode asks of the store (its ports are declared in lib/local/local-store.ts): its signing keys, its
- * dead letters, the expiry sweep's index and the callbacks a restart must set timers for. In AWS, KMS, SQS, DynamoDB
- * TTL and EventBridge Scheduler do those jobs.
+ * What only local mode asks of the store (its ports are declared in lib/local/local-store.ts): its keys of the layout
+ * before keysets (imported once into a keyset), its dead letters, the expiry sweep's index and the callbacks a restart
+ * must set timers for. In AWS, SQS, DynamoDB TTL and EventBridge Scheduler do those jobs.
  */
 
 export const signingKeyStore = (db: Tables): SigningKeyStore => ({
@@ -35,13 +25,6 @@ export const signingKeyStore = (db: Tables): SigningKeyStore => ({
     }
     return keys;
   },
-  putSigningKey: (tenantId, key) =>
-    putItem(
-      db,
-      db.directory,
-      { pk: tenantPk(tenantId), sk: `KEY#${key.kid}`, tenant_id: tenantId, ...signingKeyItem.toItem(key) },
-      null,
-    ),
 });
 
 /** Keeps a dead letter on its request (the local dead-letter store, shown by the admin API). */

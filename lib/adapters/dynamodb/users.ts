@@ -1,4 +1,10 @@
-import type { RateWindowStore, RateWindowWrite, UserStore } from '../../persistence.ts';
+import type {
+  RateWindowStore,
+  RateWindowWrite,
+  ReportShieldStore,
+  UserAdmissionGate,
+  UserStore,
+} from '../../persistence.ts';
 import {
   directoryKey,
   expression,
@@ -133,21 +139,93 @@ const WINDOW_WRITES: Record<RateWindowWrite, { update: string; condition: string
   },
 };
 
+/** Name placeholder of one client's entry in `report_shields` (a client id is any string: never in the text). */
+const SHIELD_CLIENT = '#shield_client';
+
+/**
+ * The admission gate (lib/ciba/report-shield.ts `gateHolds`) as a condition every rate-window write of a gated
+ * admission adds: the asking client is not shielded at `now`, and the user has a device when one is required.
+ */
+const gateCondition = (gate: UserAdmissionGate) => {
+  const entry = `#report_shields.${SHIELD_CLIENT}`;
+  const parts = [`(attribute_not_exists(${entry}) OR ${entry} <= :gate_now)`];
+  if (gate.requireDevice) parts.push('size(#devices) > :gate_zero');
+  return parts.join(' AND ');
+};
+
 export const rateWindowStore = (db: Tables): RateWindowStore => ({
-  async write(tenantId, sub, write, { minute, limit }) {
+  async write(tenantId, sub, write, { minute, limit }, gate) {
     if (!fitsSortKey(userSk(sub))) return 'conflict';
+    const { update: set, condition } = WINDOW_WRITES[write];
     const result = await update(db, {
       TableName: db.directory,
       Key: directoryKey(tenantId, userSk(sub)),
       ReturnValues: 'ALL_NEW',
-      ...expression(WINDOW_WRITES[write], {
-        ':one': 1,
-        ':m': minute,
-        ':previous': minute - 1,
-        ':next': minute + 1,
-        ':limit': limit,
-      }),
+      ...expression(
+        { update: set, condition: gate ? `(${condition}) AND ${gateCondition(gate)}` : condition },
+        {
+          ':one': 1,
+          ':m': minute,
+          ':previous': minute - 1,
+          ':next': minute + 1,
+          ':limit': limit,
+          ...(gate && { ':gate_now': gate.now, ':gate_zero': 0 }),
+        },
+        gate && { [SHIELD_CLIENT]: gate.clientId },
+      ),
     });
     return result === FAILED ? 'conflict' : userItem.fromItem(result);
+  },
+});
+
+/**
+ * Report shields: the map `report_shields` on the user item, client id → epoch ms. Entries stay after they lapse (one
+ * per client ever reported, at most the tenant's clients) until a report or an operator replaces or lifts them.
+ */
+const SHIELD_WRITES = [
+  // Extends the client's entry in an existing map, never shortening a longer shield.
+  {
+    update: `SET #report_shields.${SHIELD_CLIENT} = :until`,
+    condition: `attribute_exists(#report_shields) AND (attribute_not_exists(#report_shields.${SHIELD_CLIENT}) OR #report_shields.${SHIELD_CLIENT} < :until)`,
+  },
+  // Creates the map, while the user exists and has none.
+  {
+    update: 'SET #report_shields = :map',
+    condition: 'attribute_exists(#pk) AND attribute_not_exists(#report_shields)',
+  },
+] as const;
+
+export const reportShieldStore = (db: Tables): ReportShieldStore => ({
+  async shield(tenantId, sub, clientId, until) {
+    if (!fitsSortKey(userSk(sub))) return;
+    const values = { ':until': until, ':map': { [clientId]: until } };
+    // When both lose, the user is gone, a longer shield is there already, or the map was created between the two
+    // (then the next round extends it).
+    for (let round = 0; round < 3; round++) {
+      for (const write of SHIELD_WRITES) {
+        const done = await update(db, {
+          TableName: db.directory,
+          Key: directoryKey(tenantId, userSk(sub)),
+          ...expression(write, values, { [SHIELD_CLIENT]: clientId }),
+        });
+        if (done !== FAILED) return;
+      }
+    }
+  },
+  async lift(tenantId, sub, clientId) {
+    if (!fitsSortKey(userSk(sub))) return false;
+    const done = await update(db, {
+      TableName: db.directory,
+      Key: directoryKey(tenantId, userSk(sub)),
+      ...expression(
+        {
+          update: `REMOVE #report_shields.${SHIELD_CLIENT}`,
+          condition: `attribute_exists(#report_shields.${SHIELD_CLIENT})`,
+        },
+        undefined,
+        { [SHIELD_CLIENT]: clientId },
+      ),
+    });
+    return done !== FAILED;
   },
 });

@@ -2,11 +2,12 @@ import { access } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { DeviceClient, type DevicePushRegistration, type Transaction } from '../../device/client.ts';
+import { displaysOf, transactionTitle } from '../../device/display.ts';
 import { DeviceApiError, InvalidDpopProof, UserVerificationRequired } from '../../device/errors.ts';
 import { DeviceKey } from '../../device/key.ts';
 import { defaultKeyFilePath, loadDeviceKeyFile, saveDeviceKeyFile } from '../../device/node-key-file.ts';
 import { type CliContext, CliError } from '../context.ts';
-import { formatDuration, formatTime, printFields, printJson, printTable, safe } from '../format.ts';
+import { formatDuration, formatTime, printFields, printJson, safe } from '../format.ts';
 import type { Globals } from '../globals.ts';
 import { action, parsePositiveInt } from './shared.ts';
 
@@ -143,6 +144,35 @@ const waitSecondsOf = (value: string | boolean | undefined): number =>
 
 const timeLeft = (ctx: CliContext, t: Transaction): string => formatDuration(t.expires_at - ctx.now() / 1000);
 
+/**
+ * A request as a person reads it, what the screen of an authenticator shows first: its title ("Confirm it's you", or
+ * the rendered title of a transaction) with the rendered fields, then who asks, the code, what it shares and the time
+ * left. Every received string goes through `safe`.
+ */
+export const printTransaction = (ctx: CliContext, t: Transaction, extra: [string, unknown][] = []): void => {
+  const [first, ...more] = displaysOf(t);
+  const blocks = first ? [first, ...more] : [{ title: transactionTitle(t), fields: [] }];
+  for (const block of blocks) {
+    ctx.stdout(`${safe(block.title)}\n`);
+    const width = Math.max(0, ...block.fields.map((f) => f.label.length));
+    for (const f of block.fields) ctx.stdout(`    ${safe(f.label).padEnd(width)}  ${safe(f.value)}\n`);
+  }
+  const code = t.binding_code_required
+    ? 'type the code shown where the request started (--binding-code)'
+    : (t.binding_message ?? 'none to compare');
+  const lines: [string, unknown][] = [
+    ['asked by', `${t.client_name} (${t.client_id})`],
+    ['code', code],
+    ['shares', t.scope],
+    ['txn', `${t.txn}   ${timeLeft(ctx, t)} left`],
+    ...extra,
+  ];
+  const width = Math.max(...lines.map(([k]) => k.length));
+  for (const [k, v] of lines) {
+    if (v !== undefined) ctx.stdout(`  ${k.padEnd(width)}  ${typeof v === 'string' ? safe(v) : JSON.stringify(v)}\n`);
+  }
+};
+
 /** `--wait` without a number. */
 const DEFAULT_WAIT_SECONDS = 60;
 
@@ -242,11 +272,10 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
         const list = wait ? await waitForPending(client, wait) : await client.pending();
         if (g.json) return printJson(ctx, { transactions: list });
         if (list.length === 0) return void ctx.stdout('no pending requests\n');
-        printTable(
-          ctx,
-          ['TXN', 'CLIENT', 'BINDING MESSAGE', 'SCOPE', 'LEFT'],
-          list.map((t) => [t.txn, t.client_name, t.binding_message, t.scope, timeLeft(ctx, t)]),
-        );
+        list.forEach((t, i) => {
+          if (i > 0) ctx.stdout('\n');
+          printTransaction(ctx, t);
+        });
       }),
     );
 
@@ -258,24 +287,27 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
       action(ctx, async ({ g, cmd, args }) => {
         const t = await (await openDevice(ctx, g, cmd)).get(args[0]!);
         if (g.json) return printJson(ctx, t);
-        printFields(ctx, {
-          txn: t.txn,
-          client: `${t.client_name} (${t.client_id})`,
-          binding_message: t.binding_message,
-          scope: t.scope,
-          acr_values: t.acr_values,
-          authorization_details: t.authorization_details,
-          created: formatTime(t.created_at),
-          expires: formatTime(t.expires_at),
-          left: timeLeft(ctx, t),
-        });
+        printTransaction(ctx, t, [
+          ['status', t.status],
+          ['acr', t.acr_values],
+          ['created', formatTime(t.created_at)],
+          ['expires', formatTime(t.expires_at)],
+          ['details', t.authorization_details],
+        ]);
       }),
     );
 
-  for (const decision of ['approve', 'deny'] as const) {
+  const DOING = { approve: 'approving', deny: 'denying', report: 'reporting' } as const;
+  const DESCRIPTION = {
+    approve: 'approve a request (signed with the device key)',
+    deny: 'deny a request (signed with the device key)',
+    report:
+      "deny a request you did not ask for, and keep its client from asking you for a while (the tenant's report_shield_seconds)",
+  } as const;
+  for (const decision of ['approve', 'deny', 'report'] as const) {
     device
       .command(decision)
-      .description(`${decision} a request (signed with the device key)`)
+      .description(DESCRIPTION[decision])
       .argument('[txn]', 'the transaction (default: the one pending request)')
       .option('--latest', 'without a txn: the newest when several requests are pending')
       .option('--wait [seconds]', 'without a txn: wait for a request to arrive (default 60 s)')
@@ -296,8 +328,9 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
               });
               txn = t.txn;
               const what = t.binding_message !== undefined ? ` "${safe(t.binding_message)}"` : '';
+              const title = t.kind === 'transaction' ? ` (${safe(transactionTitle(t))})` : '';
               ctx.stderr(
-                `${startOfLine(ctx.stderrIsTTY)}${decision === 'approve' ? 'approving' : 'denying'}${what} from ${safe(t.client_name)} (txn ${txn})\n`,
+                `${startOfLine(ctx.stderrIsTTY)}${DOING[decision]}${what}${title} from ${safe(t.client_name)} (txn ${txn})\n`,
               );
             }
             const r = await client

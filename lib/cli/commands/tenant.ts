@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
-import { printFields, printJson } from '../format.ts';
+import { formatTime, printFields, printJson, printTable } from '../format.ts';
 import { adminApi } from './admin.ts';
 import { action, collect, parseAssignments } from './shared.ts';
 
@@ -43,9 +43,45 @@ export const registerTenant = (program: Command, ctx: CliContext): void => {
       }),
     );
 
+  const showKeys = (g: { json: boolean }, answer: { keys: Record<string, unknown>[] }) => {
+    if (g.json) return printJson(ctx, answer);
+    printTable(
+      ctx,
+      ['kid', 'alg', 'key_mode', 'status', 'active_from', 'published_until'],
+      answer.keys.map((k) => [
+        k.kid,
+        k.alg,
+        k.key_mode,
+        k.status,
+        formatTime(k.active_from),
+        k.published_until === undefined ? '' : formatTime(k.published_until),
+      ]),
+    );
+  };
+
+  tenant
+    .command('keys')
+    .description("show the tenant's signing keys: current, next, and those still published for tokens they signed")
+    .action(
+      action(ctx, async ({ g }) => {
+        showKeys(g, await adminApi(ctx, g).get<{ keys: Record<string, unknown>[] }>('keys'));
+      }),
+    );
+
+  tenant
+    .command('rotate-keys')
+    .description(
+      'a new signing key of the tenant algorithm and key mode; the old one stays published until its tokens expire',
+    )
+    .action(
+      action(ctx, async ({ g }) => {
+        showKeys(g, await adminApi(ctx, g).post<{ keys: Record<string, unknown>[] }>(['keys', 'rotate'], {}));
+      }),
+    );
+
   tenant
     .command('delete')
-    .description('remove the tenant (local mode)')
+    .description('remove the tenant and everything it issued')
     .action(
       action(ctx, async ({ g }) => {
         await adminApi(ctx, g).delete();

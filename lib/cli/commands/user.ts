@@ -28,6 +28,10 @@ interface Ticket {
   enrollment_uri: string;
 }
 
+interface ShieldedUser {
+  report_shields?: { client_id: string; until: number }[];
+}
+
 interface DeviceList {
   devices: { device_id: string; name?: string; created_at?: number; push?: { type?: string } }[];
 }
@@ -116,6 +120,35 @@ export const registerUser = (program: Command, ctx: CliContext): void => {
       action(ctx, async ({ g, args }) => {
         await adminApi(ctx, g).delete('users', args[0]!, 'devices', args[1]!);
         if (!g.json) ctx.stdout(`revoked device ${args[1]}\n`);
+      }),
+    );
+
+  user
+    .command('shields')
+    .description('the clients this user reported, kept from asking them until the time shown')
+    .argument('<sub>')
+    .action(
+      action(ctx, async ({ g, args }) => {
+        const shields = (await adminApi(ctx, g).get<ShieldedUser>('users', args[0]!)).report_shields ?? [];
+        if (g.json) return printJson(ctx, { report_shields: shields });
+        if (shields.length === 0) return void ctx.stdout('no report shields\n');
+        printTable(
+          ctx,
+          ['CLIENT_ID', 'UNTIL'],
+          shields.map((s) => [s.client_id, formatTime(s.until)]),
+        );
+      }),
+    );
+
+  user
+    .command('lift-shield')
+    .description('let a client this user reported ask them again before its shield ends')
+    .argument('<sub>')
+    .argument('<client_id>')
+    .action(
+      action(ctx, async ({ g, args }) => {
+        await adminApi(ctx, g).delete('users', args[0]!, 'shields', args[1]!);
+        if (!g.json) ctx.stdout(`lifted the report shield of ${args[1]} for ${args[0]}\n`);
       }),
     );
 

@@ -1,7 +1,17 @@
 /**
- * The authenticator's service worker: shows a Web Push notification (title, binding message) and opens or focuses
- * the authenticator when it is tapped. The payload never carries more than the notification shows and the txn.
+ * The authenticator's service worker: shows a Web Push notification (title, binding message) with Deny and "I didn't
+ * ask for this" buttons, answers those with the device key (notification-actions.ts), and opens or focuses the
+ * authenticator when the notification itself is tapped. The payload never carries more than the notification shows
+ * and the txn.
  */
+import { loadStoredDeviceKey } from '../../device/browser-key-store.ts';
+import { DeviceClient } from '../../device/client.ts';
+import {
+  answerFromNotification,
+  isNotificationAction,
+  issuerOfScope,
+  NOTIFICATION_ACTIONS,
+} from './notification-actions.ts';
 
 interface PushPayload {
   tenant?: string;
@@ -49,18 +59,38 @@ sw.addEventListener('push', (event: ExtendableEvent & { data?: { json(): unknown
       // The worker runs from {base}/{tenant}/authenticator/sw.js; the icon is one of the shared assets.
       icon: new URL('../../assets/icon-192.png', location.href).href,
       requireInteraction: true,
-      data: { url: appUrl() },
+      data: { url: appUrl(), txn: payload.txn },
+      actions: NOTIFICATION_ACTIONS.map(({ action, title: label }) => ({ action, title: label })),
     } as NotificationOptions),
   );
 });
 
-sw.addEventListener('notificationclick', (event: ExtendableEvent & { notification: Notification }) => {
+const openApp = (url: string) =>
+  sw.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((windows) => {
+    const open = windows.find((w) => w.url.startsWith(url));
+    return open ? open.focus() : sw.clients.openWindow(url);
+  });
+
+/** Deny or report from the notification, signed with this browser's device key; the page when that cannot be done. */
+const answer = async (action: 'deny' | 'report', data: { url?: string; txn?: string }) => {
+  const issuer = issuerOfScope(sw.registration.scope);
+  const key = await loadStoredDeviceKey(issuer).catch(() => undefined);
+  const next = await answerFromNotification(key && new DeviceClient({ issuer, key }), { txn: data.txn, action });
+  if (next.open) return openApp(data.url ?? appUrl());
+  return sw.registration.showNotification(next.title, {
+    body: next.body,
+    tag: data.txn ?? 'ciba-request',
+    icon: new URL('../../assets/icon-192.png', location.href).href,
+    data: { url: data.url ?? appUrl() },
+  } as NotificationOptions);
+};
+
+sw.addEventListener('notificationclick', (event: ExtendableEvent & { notification: Notification; action?: string }) => {
   event.notification.close();
-  const url = (event.notification.data as { url?: string } | undefined)?.url ?? appUrl();
-  event.waitUntil(
-    sw.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((windows) => {
-      const open = windows.find((w) => w.url.startsWith(url));
-      return open ? open.focus() : sw.clients.openWindow(url);
-    }),
-  );
+  const data = (event.notification.data ?? {}) as { url?: string; txn?: string };
+  if (event.action && isNotificationAction(event.action)) {
+    event.waitUntil(answer(event.action, data));
+    return;
+  }
+  event.waitUntil(openApp(data.url ?? appUrl()));
 });

@@ -116,6 +116,21 @@ export class FakeDynamoDb {
     });
   }
 
+  /** A DynamoDB operation straight on dynalite, unsigned and unauthorized (the test's own view of the data). */
+  async direct(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const out = await this.#forward(
+      {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': `DynamoDB_20120810.${operation}`,
+        authorization: `AWS4-HMAC-SHA256 Credential=harness/20260101/${this.core.region}/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`,
+        'x-amz-date': '20260101T000000Z',
+      },
+      Buffer.from(JSON.stringify(input)),
+    );
+    if (out.status !== 200) throw new Error(`${operation}: ${out.body.toString()}`);
+    return JSON.parse(out.body.toString()) as Record<string, unknown>;
+  }
+
   /** Creates a table from an AWS::DynamoDB::Table's resolved properties (no TTL: dynalite has none). */
   async createTable(name: string, arn: string, props: Record<string, Json>): Promise<void> {
     const input = {
@@ -127,16 +142,7 @@ export class FakeDynamoDb {
       ...(props.GlobalSecondaryIndexes ? { GlobalSecondaryIndexes: props.GlobalSecondaryIndexes } : {}),
       ...(props.LocalSecondaryIndexes ? { LocalSecondaryIndexes: props.LocalSecondaryIndexes } : {}),
     };
-    const out = await this.#forward(
-      {
-        'content-type': 'application/x-amz-json-1.0',
-        'x-amz-target': 'DynamoDB_20120810.CreateTable',
-        authorization: `AWS4-HMAC-SHA256 Credential=harness/20260101/${this.core.region}/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`,
-        'x-amz-date': '20260101T000000Z',
-      },
-      Buffer.from(JSON.stringify(input)),
-    );
-    if (out.status !== 200) throw new Error(`CreateTable ${name}: ${out.body.toString()}`);
+    await this.direct('CreateTable', input);
     this.tables.set(name, arn);
   }
 

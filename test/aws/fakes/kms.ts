@@ -32,7 +32,7 @@ import {
  * aliases come from the template (AWS::KMS::Key, AWS::KMS::Alias) or from CreateKey/CreateAlias at run time. Every
  * call is authorized with the key's key policy as the resource policy and the condition keys KMS sets
  * (`kms:ResourceAliases`, `kms:RequestAlias`, `aws:ResourceTag/*`, `kms:EncryptionContext:*`, `kms:SigningAlgorithm`,
- * ...).
+ * ...). `ListAliases` pages through the aliases; `CreateKey` checks the request's tags.
  *
  * Not covered: `MessageType: DIGEST` for ECDSA and RSA-PSS (Node signs messages, not digests; PKCS#1 v1.5 works),
  * multi-region keys, grants, imported key material, custom key stores.
@@ -384,22 +384,24 @@ export class FakeKms {
       }
       case 'CreateKey': {
         const tags = (input.Tags ?? []) as { TagKey: string; TagValue: string }[];
-        await authorize(
-          this.core,
-          'kms',
-          { code: 'AccessDeniedException', status: 400 },
-          request.caller,
-          'kms:CreateKey',
-          '*',
-          {
-            context: {
-              ...(input.KeySpec ? { 'kms:KeySpec': String(input.KeySpec) } : {}),
-              ...(input.KeyUsage ? { 'kms:KeyUsage': String(input.KeyUsage) } : {}),
-              ...Object.fromEntries(tags.map((t) => [`aws:RequestTag/${t.TagKey}`, t.TagValue])),
-              ...(tags.length > 0 ? { 'aws:TagKeys': tags.map((t) => t.TagKey) } : {}),
-            },
-          },
-        );
+        const context = {
+          ...(input.KeySpec ? { 'kms:KeySpec': String(input.KeySpec) } : {}),
+          ...(input.KeyUsage ? { 'kms:KeyUsage': String(input.KeyUsage) } : {}),
+          ...Object.fromEntries(tags.map((t) => [`aws:RequestTag/${t.TagKey}`, t.TagValue])),
+          ...(tags.length > 0 ? { 'aws:TagKeys': tags.map((t) => t.TagKey) } : {}),
+        };
+        // KMS: a CreateKey with Tags needs kms:TagResource as well.
+        for (const action of tags.length > 0 ? ['kms:CreateKey', 'kms:TagResource'] : ['kms:CreateKey']) {
+          await authorize(
+            this.core,
+            'kms',
+            { code: 'AccessDeniedException', status: 400 },
+            request.caller,
+            action,
+            '*',
+            { context },
+          );
+        }
         const key = this.createKey({
           ...(input.KeySpec ? { KeySpec: String(input.KeySpec) } : {}),
           ...(input.KeyUsage ? { KeyUsage: String(input.KeyUsage) } : {}),
@@ -432,6 +434,31 @@ export class FakeKms {
         await this.#authorizeKey(request, 'CreateAlias', key, undefined);
         this.createAlias(aliasName, key.keyId);
         return {};
+      }
+      case 'ListAliases': {
+        await authorize(
+          this.core,
+          'kms',
+          { code: 'AccessDeniedException', status: 400 },
+          request.caller,
+          'kms:ListAliases',
+          '*',
+        );
+        // Pages of `Limit` (KMS: 1-100, default 50), continued with the marker of the previous page.
+        const all = [...this.aliases].sort(([a], [b]) => (a < b ? -1 : 1));
+        const limit = Math.min(100, Math.max(1, Number(input.Limit ?? 50)));
+        const start = input.Marker ? Number(input.Marker) : 0;
+        const page = all.slice(start, start + limit);
+        const more = start + limit < all.length;
+        return {
+          Aliases: page.map(([name, keyId]) => ({
+            AliasName: name,
+            AliasArn: this.#aliasArn(name),
+            TargetKeyId: keyId,
+          })),
+          Truncated: more,
+          ...(more ? { NextMarker: String(start + limit) } : {}),
+        };
       }
       case 'ScheduleKeyDeletion': {
         const { key, alias } = keyOf();

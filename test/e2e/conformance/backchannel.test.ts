@@ -6,6 +6,7 @@ import {
   enrollDevice,
   nextTxn,
   postForm,
+  reachableUsers,
   startTestService,
   type TenantFixture,
   type TestService,
@@ -26,7 +27,7 @@ describe('conformance C-F: the backchannel authentication request', () => {
 
   beforeAll(async () => {
     svc = await startTestService();
-    fx = await createTenantFixture(svc, 'bank', { user_rate_limit_per_minute: 1000 });
+    fx = await createTenantFixture(svc, 'bank', { user_rate_limit_per_minute: 1000 }, {}, { device: true });
     bc = `${fx.issuer}/bc-authorize`;
     valid = { scope: 'openid', login_hint: 'alice' };
   });
@@ -275,10 +276,13 @@ describe('conformance C-F: the backchannel authentication request', () => {
     });
 
     it('a tenant that requires a binding message refuses a request without one as invalid_request', async () => {
-      const strict = await createTenantFixture(svc, 'strict', {
-        binding_message_required: true,
-        binding_message_max_length: 10,
-      });
+      const strict = await createTenantFixture(
+        svc,
+        'strict',
+        { binding_message_required: true, binding_message_max_length: 10 },
+        {},
+        { device: true },
+      );
       expectError(await postForm(`${strict.issuer}/bc-authorize`, valid, strict.client), 400, 'invalid_request');
       expectError(
         await postForm(`${strict.issuer}/bc-authorize`, { ...valid, binding_message: '12345678901' }, strict.client),
@@ -295,6 +299,7 @@ describe('conformance C-F: the backchannel authentication request', () => {
       let codeClient: TenantFixture['client'];
       beforeAll(async () => {
         await svc.admin('PUT', '/admin/tenants/bank/users/bob', { name: 'Bob', user_code: '4242' });
+        await reachableUsers(svc, fx, 'bob');
         const c = await svc.admin('POST', '/admin/tenants/bank/clients', {
           grant_types: [CIBA],
           backchannel_token_delivery_mode: 'poll',

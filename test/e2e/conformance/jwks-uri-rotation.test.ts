@@ -30,7 +30,13 @@ describe('private_key_jwt with a jwks_uri', () => {
   beforeAll(async () => {
     svc = await startTestService();
     // Development mode: a jwks_uri may be plain http on loopback.
-    const fx = await createTenantFixture(svc, 'rotating', { development_mode: true, user_rate_limit_per_minute: 1000 });
+    const fx = await createTenantFixture(
+      svc,
+      'rotating',
+      { development_mode: true, user_rate_limit_per_minute: 1000 },
+      {},
+      { device: true },
+    );
     issuer = fx.issuer;
     served = await clientKey('ES256');
     jwksServer = createServer((_req, res) => {

@@ -254,6 +254,7 @@ describe('conformance B and G: strong client authentication', () => {
         uri = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`;
         await svc.admin('PUT', '/admin/tenants/devjwks', { development_mode: true, backchannel_polling_interval: 1 });
         await svc.admin('PUT', '/admin/tenants/devjwks/users/alice', { name: 'Alice' });
+        await enrollDevice(svc, { tenant: 'devjwks', issuer: `${svc.url}/devjwks`, client: fx.client });
       });
       afterAll(() => new Promise<void>((r) => jwksServer.close(() => r())));
 

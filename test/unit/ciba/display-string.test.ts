@@ -6,7 +6,7 @@ import {
   displayStringProblem,
   graphemeLength,
   normalizeBindingMessage,
-} from '../../../lib/ciba/display-string.ts';
+} from '../../../lib/display-string.ts';
 import { OAuthError } from '../../../lib/errors.ts';
 
 const refusal = (raw: string, max = 64): OAuthError | undefined => {

@@ -10,6 +10,7 @@ import {
   type Tenant,
 } from '../../../lib/model.ts';
 import type { CibaEvent, Deps, Keys } from '../../../lib/ports.ts';
+import { fakeKeys } from '../../helpers/memory-keys.ts';
 import { type MemoryState, memoryStore } from '../../helpers/memory-store.ts';
 
 const T0 = 1_800_000_000_000;
@@ -90,19 +91,15 @@ describe('pollCibaGrant (CIBA §10.1, §11) with in-memory ports and a fake cloc
     clock = new FakeClock(T0);
     events = [];
     failSigning = false;
-    const keys: Keys = {
+    const keys: Keys = fakeKeys({
       async sign(_tenantId, alg, header, payload) {
         if (failSigning) throw new Error('KMS unavailable');
         return `${alg}.${JSON.stringify(header)}.${JSON.stringify(payload)}`;
       },
-      async mac() {
-        throw new Error('unused');
-      },
       async publicJwks() {
         return { keys: [] };
       },
-      async ensureKey() {},
-    };
+    });
     deps = {
       polls: store.polls,
       refreshTokens: store.refreshTokens,

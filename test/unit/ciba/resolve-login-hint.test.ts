@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { LocalKeys } from '../../../lib/adapters/local-keys.ts';
+import type { LocalKeys } from '../../../lib/adapters/local-keys.ts';
 import { resolveSubject } from '../../../lib/ciba/resolve-login-hint.ts';
 import { OAuthError } from '../../../lib/errors.ts';
 import { CIBA_GRANT_TYPE, type Client } from '../../../lib/model.ts';
-import type { Keys, StoredSigningKey } from '../../../lib/ports.ts';
+import type { Keys } from '../../../lib/ports.ts';
+import { fakeKeys, memoryLocalKeys } from '../../helpers/memory-keys.ts';
 import { memoryStore } from '../../helpers/memory-store.ts';
 import { fakeOutbound } from '../../helpers/outbound-fake.ts';
 
@@ -21,19 +22,7 @@ const client: Client = {
 };
 
 /** Local signing keys over an in-memory key list: the same `Keys` the service signs ID tokens with. */
-const localKeys = (): LocalKeys => {
-  const stored = new Map<string, StoredSigningKey[]>();
-  return new LocalKeys(
-    {
-      getSigningKeys: async (tenantId) => stored.get(tenantId) ?? [],
-      putSigningKey: async (tenantId, key) => {
-        stored.set(tenantId, [...(stored.get(tenantId) ?? []), key]);
-        return 'ok';
-      },
-    },
-    { now: () => 1_800_000_000_000 },
-  );
-};
+const localKeys = (): LocalKeys => memoryLocalKeys({ now: () => 1_800_000_000_000 }).keys;
 
 const idToken = (keys: Keys, claims: Record<string, unknown> = {}) =>
   keys.sign('acme', 'ES256', { typ: 'JWT' }, { iss: ISSUER, aud: client.clientId, sub: 'alice', ...claims });
@@ -77,12 +66,7 @@ describe('resolveSubject with id_token_hint', () => {
     const denied = Object.assign(new Error('User: ... is not authorized to perform: kms:GetPublicKey'), {
       name: 'AccessDeniedException',
     });
-    const failing: Keys = {
-      sign: keys.sign.bind(keys),
-      ensureKey: keys.ensureKey.bind(keys),
-      mac: keys.mac.bind(keys),
-      publicJwks: () => Promise.reject(denied),
-    };
+    const failing: Keys = fakeKeys({ sign: keys.sign.bind(keys), publicJwks: () => Promise.reject(denied) });
     const outcome = await resolve(failing, token).catch((error: unknown) => error);
     expect(outcome).toBe(denied);
     expect(outcome).not.toBeInstanceOf(OAuthError);

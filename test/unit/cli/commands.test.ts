@@ -53,6 +53,38 @@ describe('admin commands', () => {
     expect(r.stdout).toContain('display_name:');
   });
 
+  it('rotates the tenant keys and shows them, old key still published', async () => {
+    const keys = [
+      {
+        kid: 'old',
+        alg: 'ES256',
+        key_mode: 'wrapped',
+        status: 'current',
+        created_at: 1_800_000_000,
+        active_from: 1_800_000_000,
+        published_until: 1_800_007_960,
+      },
+      {
+        kid: 'new',
+        alg: 'ES256',
+        key_mode: 'wrapped',
+        status: 'next',
+        created_at: 1_800_000_000,
+        active_from: 1_800_000_060,
+      },
+    ];
+    const r = await run(['--tenant', 'acme', 'tenant', 'rotate-keys'], () => ({ status: 200, body: { keys } }));
+    expect(r.code).toBe(0);
+    expect(`${r.requests[0]?.method} ${r.requests[0]?.url}`).toBe('POST /admin/tenants/acme/keys/rotate');
+    expect(r.stdout.split('\n')[0]).toMatch(/^kid\s+alg\s+key_mode\s+status\s+active_from\s+published_until$/);
+    expect(r.stdout).toMatch(/old\s+ES256\s+wrapped\s+current\s+2027-01-15T08:00:00.000Z\s+2027-01-15T10:12:40.000Z/);
+    expect(r.stdout).toMatch(/new\s+ES256\s+wrapped\s+next\s+2027-01-15T08:01:00.000Z\n/);
+    await close?.();
+    const listed = await run(['--json', '--tenant', 'acme', 'tenant', 'keys'], () => ({ status: 200, body: { keys } }));
+    expect(`${listed.requests[0]?.method} ${listed.requests[0]?.url}`).toBe('GET /admin/tenants/acme/keys');
+    expect(JSON.parse(listed.stdout)).toEqual({ keys });
+  });
+
   it('creates a client and prints its secret once', async () => {
     const r = await run(['--json', 'client', 'create', '--name', 'POS', '--grant', 'refresh_token'], () => ({
       status: 201,
@@ -200,7 +232,10 @@ describe('the terminal authenticator', () => {
     expect(t.stderr()).toContain('error: key_file_exists');
 
     expect(await runCli(['device', 'pending'], t.ctx)).toBe(0);
-    expect(t.stdout()).toMatch(/tx-1\s+ACME support\s+4F-22\s+openid\s+2m 05s/);
+    // As a person reads it: what is asked first, then who asks, the code, what it shares, the time left.
+    expect(t.stdout()).toContain(
+      "Confirm it's you\n  asked by  ACME support (c1)\n  code      4F-22\n  shares    openid\n  txn       tx-1   2m 05s left\n",
+    );
 
     expect(await runCli(['device', 'approve', 'tx-1'], t.ctx)).toBe(0);
     expect(t.stdout()).toContain('approved tx-1');

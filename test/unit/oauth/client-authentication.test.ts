@@ -5,7 +5,8 @@ import { LOCAL_CAPABILITIES } from '../../../lib/local/capabilities.ts';
 import { silentLogger } from '../../../lib/logging.ts';
 import { CIBA_GRANT_TYPE, type Client, DEFAULT_TENANT_SETTINGS, type Tenant } from '../../../lib/model.ts';
 import { authenticateClient } from '../../../lib/oauth/client-authentication.ts';
-import type { Deps, Keys } from '../../../lib/ports.ts';
+import type { Deps } from '../../../lib/ports.ts';
+import { fakeKeys } from '../../helpers/memory-keys.ts';
 import { memoryStore } from '../../helpers/memory-store.ts';
 import { fakeOutbound } from '../../helpers/outbound-fake.ts';
 
@@ -33,11 +34,7 @@ const directory = (clients: Client[]) => {
     lookups.push(`${tenantId}/${clientId}`);
     return get(tenantId, clientId);
   };
-  const keys = {
-    async mac() {
-      throw new Error('no client_secret_jwt client here');
-    },
-  } as Partial<Keys> as Keys;
+  const keys = fakeKeys({});
   const deps: Pick<Deps, 'clients' | 'replay' | 'clock' | 'config' | 'keys' | 'outbound'> = {
     clients: store.clients,
     replay: store.replay,

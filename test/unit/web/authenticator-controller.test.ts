@@ -23,6 +23,7 @@ const TX: Transaction = {
   client_id: 'c1',
   client_name: 'ACME Support',
   scope: 'openid',
+  kind: 'identity_check',
   binding_code_required: true,
   created_at: 1_000,
   expires_at: 99_999_999_999,
@@ -50,7 +51,7 @@ const fakeDevice = (over: Partial<Record<keyof Device, unknown>> = {}) =>
     deviceId: 'dev-thumbprint',
     profile: vi.fn(async () => PROFILE),
     pending: vi.fn(async () => [TX]),
-    get: vi.fn(async () => TX),
+    get: vi.fn(async () => ({ ...TX, status: 'pending' })),
     decide: vi.fn(async (txn: string, decision: string) => ({
       txn,
       status: decision === 'approve' ? 'approved' : 'denied',
@@ -161,7 +162,7 @@ describe('the authenticator controller', () => {
   });
 
   it('lists what the event stream reports, and fetches a transaction it announces', async () => {
-    const second = { ...TX, txn: 'tx-2', client_name: 'Second' };
+    const second = { ...TX, txn: 'tx-2', client_name: 'Second', status: 'pending' as const };
     const device = fakeDevice({
       get: vi.fn(async () => second),
       events: async function* (options: { signal?: AbortSignal } = {}): AsyncGenerator<DeviceEvent> {
@@ -177,6 +178,33 @@ describe('the authenticator controller', () => {
     expect(requests(state).map((e) => e.tx.txn)).toEqual(['tx-2', 'tx-1']);
     expect(state.live).toEqual({ state: 'live' });
     expect(device.get).toHaveBeenCalledWith('tx-2');
+  });
+
+  it('takes a request off the screen when the event stream says it changed and it is no longer pending', async () => {
+    const device = fakeDevice({
+      get: vi.fn(async () => ({ ...TX, status: 'denied' as const })),
+      events: async function* (options: { signal?: AbortSignal } = {}): AsyncGenerator<DeviceEvent> {
+        yield { type: 'pending', transactions: [TX] };
+        // The client cancelled it (or another device answered): the stream names it, its status says so.
+        yield { type: 'transaction', txn: 'tx-1' };
+        await new Promise((resolve) => options.signal?.addEventListener('abort', resolve));
+      },
+    });
+    const { controller, until } = setup({ device });
+    await controller.start();
+    await until((s) => requests(s).length === 1);
+    await until((s) => requests(s).length === 0);
+    expect(device.get).toHaveBeenCalledWith('tx-1');
+  });
+
+  it('reports a request: no code asked, the outcome is reported', async () => {
+    const device = fakeDevice({ decide: vi.fn(async (txn: string) => ({ txn, status: 'reported' as const })) });
+    const { controller, until } = setup({ device });
+    await controller.start();
+    await until(shown);
+    await controller.decide('tx-1', 'report');
+    expect(device.decide).toHaveBeenCalledWith('tx-1', 'report', {});
+    expect(requests(await until((s) => requests(s)[0]?.phase === 'done'))[0]!.outcome).toEqual({ status: 'reported' });
   });
 
   it('asks for the code before sending an approval that needs one', async () => {

@@ -18,6 +18,7 @@ const tx = (txn: string, over: Partial<Transaction> = {}): Transaction => ({
   client_id: 'c1',
   client_name: `Client ${txn}`,
   scope: 'openid',
+  kind: 'identity_check',
   binding_message: `Code ${txn}`,
   created_at: 1_000,
   expires_at: 1_300,
@@ -72,7 +73,7 @@ describe('the authenticator state', () => {
       { type: 'arrived', tx: tx('c') },
     );
     expect(txns(state)).toEqual(['c:open', 'b:open', 'a:open']);
-    expect(device(state).announcement).toEqual({ clientName: 'Client c' });
+    expect(device(state).announcement).toEqual({ clientName: 'Client c', title: "Confirm it's you" });
     expect(update(state, { type: 'arrived', tx: tx('a') })).toBe(state);
     expect(update(state, { type: 'pending', transactions: [tx('a'), tx('b'), tx('c')] })).toBe(state);
   });
@@ -124,6 +125,9 @@ describe('the authenticator state', () => {
       outcome: { status: 'denied', reason: 'wrong-codes' },
     });
     expect(txns(update(done, { type: 'dismissed', txn: 'a' }))).toEqual([]);
+    // Withdrawn (cancelled by its client, answered elsewhere): an open request leaves, one decided here stays.
+    expect(update(done, { type: 'withdrawn', txn: 'a' })).toBe(done);
+    expect(txns(update(failed, { type: 'withdrawn', txn: 'a' }))).toEqual([]);
   });
 
   it('runs the passkey card: set up, told to confirm with the current passkey, confirmed, replaced', () => {
@@ -242,9 +246,48 @@ describe('the authenticator copy, by state', () => {
     );
   });
 
+  it('words the request by its kind and the tenant binding mode, and how long a report keeps a client away', () => {
+    expect(copy.request.consequence('identity_check', 'ACME Desk')).toBe(
+      'Approve only if you are dealing with ACME Desk right now.',
+    );
+    expect(copy.request.consequence('transaction', 'ACME Pay')).toBe(
+      'Approve only if you asked ACME Pay for this yourself.',
+    );
+    expect(copy.request.codeLabel('ACME Desk')).toBe('Type the code ACME Desk gives you');
+    expect(copy.request.codeHint('ACME Desk')).toMatch(/^Only if you contacted ACME Desk yourself: never for someone/);
+    expect(copy.request.reportHint('ACME Desk', 3600)).toBe('Denies it and blocks ACME Desk for 1 hour.');
+    expect(copy.request.asker('ACME Support Console', 'ACME Support')).toEqual({
+      client: 'ACME Support Console',
+      tenant: '',
+    });
+    expect(copy.request.asker('Bank app', 'ACME Support')).toEqual({ client: 'Bank app', tenant: 'ACME Support' });
+    expect(copy.request.reportHint('ACME Desk', 0)).toMatch(/^Denies it and tells/);
+    expect([59, 600, 7200, 86_400, 90].map(copy.duration)).toEqual([
+      '59 seconds',
+      '10 minutes',
+      '2 hours',
+      '1 day',
+      '2 minutes',
+    ]);
+    expect(copy.describeScopes('openid profile email offline_access')).toEqual([
+      'your name and profile',
+      'your email address',
+      'access while you are away',
+    ]);
+    expect(copy.request.shares(['your name and profile', 'your email address', 'your phone number'])).toBe(
+      'Shares your name and profile, your email address and your phone number.',
+    );
+  });
+
   it('words the outcome, the live indicator and the tab title', () => {
-    expect(copy.outcome({ status: 'denied', reason: 'wrong-codes' }, 'ACME').text).toMatch(/too many wrong codes/);
-    expect(copy.outcome({ status: 'gone' }, 'ACME')).toMatchObject({ title: 'No longer pending', icon: '–' });
+    const view = { clientName: 'ACME', kind: 'identity_check' as const, shieldSeconds: 3600 };
+    expect(copy.outcome({ status: 'denied', reason: 'wrong-codes' }, view).text).toMatch(/too many wrong codes/);
+    expect(copy.outcome({ status: 'gone' }, view)).toMatchObject({ title: 'No longer pending', icon: '–' });
+    expect(copy.outcome({ status: 'reported' }, view)).toMatchObject({ title: 'Reported', icon: '⚑' });
+    expect(copy.outcome({ status: 'reported' }, view).text).toMatch(
+      /^ACME was told no and cannot ask you again for 1 hour\./,
+    );
+    expect(copy.outcome({ status: 'approved' }, { ...view, kind: 'transaction' }).text).toMatch(/can go ahead/);
     expect(copy.live({ state: 'polling', intervalMs: 3_000 })).toEqual({ text: 'Checking every 3 s', on: true });
     expect(copy.live({ state: 'reconnecting' })).toEqual({ text: 'Reconnecting…', on: false });
     expect(copy.documentTitle('ACME Authenticator', 2)).toBe('(2) ACME Authenticator');

@@ -4,6 +4,7 @@
  * store what happened; it never touches the DOM. It decides on error classes and their machine-readable fields,
  * never on prose.
  */
+import type { Decision } from '../../../device/client.ts';
 import { InvalidBindingCode, InvalidDpopProof, RequestNotPending } from '../../../device/errors.ts';
 import { footer } from './copy.ts';
 import { createDeviceSetup, problemOf } from './device-setup.ts';
@@ -25,7 +26,7 @@ export interface ControllerDeps {
 
 export interface Controller {
   start(): Promise<void>;
-  decide(txn: string, decision: 'approve' | 'deny', bindingCode?: string): Promise<void>;
+  decide(txn: string, decision: Decision, bindingCode?: string): Promise<void>;
   dismiss(txn: string): void;
   offerPasskeyReplacement(): void;
   passkeyStep(): Promise<void>;
@@ -99,7 +100,14 @@ export const createController = (deps: ControllerDeps): Controller => {
     for await (const event of enrolled.events({ signal: stopping.signal })) {
       if (event.type === 'pending') dispatch({ type: 'pending', transactions: event.transactions });
       else if (event.type === 'transaction') {
-        enrolled.get(event.txn).then((tx) => dispatch({ type: 'arrived', tx }), refresh);
+        // A new request, or one that changed (decided elsewhere, cancelled by its client): its status says which.
+        enrolled
+          .get(event.txn)
+          .then(
+            ({ status, ...tx }) =>
+              dispatch(status === 'pending' ? { type: 'arrived', tx } : { type: 'withdrawn', txn: event.txn }),
+            refresh,
+          );
       } else {
         dispatch({
           type: 'connection',

@@ -74,36 +74,99 @@ export const screens = {
   }),
 };
 
-export const request = {
-  eyebrow: 'Sign-in request',
-  asks: 'asks you to approve',
-  codeLabel: 'Type the code shown on the other screen',
-  codeHint: 'Only approve if you started this yourself. Never type a code someone gives you on the phone.',
-  compareLabel: 'Check that this matches the other screen',
-  noCode: 'This request has no code to compare. Approve only if you are expecting it.',
-  asked: 'What it will get',
-  askedTitle: 'It will get',
-  approve: 'Approve',
-  deny: 'Deny',
-  passkeyFirst: 'Set up a passkey on this device first (above): approving needs it.',
-  passkeyAsked: 'You will confirm with your passkey (fingerprint, face or PIN).',
-  timeLeft: (left: string) => `${left} left`,
-  announce: (clientName: string) => `New request from ${clientName}`,
+/** "1 hour", "10 minutes", "2 days": how long a report keeps a client away. */
+export const duration = (seconds: number): string => {
+  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (seconds >= 86_400 && seconds % 86_400 === 0) return unit(seconds / 86_400, 'day');
+  if (seconds >= 3600 && seconds % 3600 === 0) return unit(seconds / 3600, 'hour');
+  if (seconds >= 60) return unit(Math.round(seconds / 60), 'minute');
+  return unit(seconds, 'second');
 };
 
-export const outcome = (o: Outcome, clientName: string) => ({
-  title: o.status === 'approved' ? 'Approved' : o.status === 'denied' ? 'Denied' : 'No longer pending',
-  icon: o.status === 'approved' ? '✓' : o.status === 'denied' ? '✕' : '–',
-  text:
-    o.reason === 'wrong-codes'
-      ? 'Denied: too many wrong codes. If you did not start this, someone else may have.'
-      : o.status === 'approved'
-        ? `${clientName} now knows it was you. You can go back to it.`
-        : o.status === 'denied'
-          ? `${clientName} was told no. Nothing was shared.`
-          : 'This request expired or was answered on another device.',
-  done: 'Done',
-});
+/**
+ * A request's screen. Who asks and what first (the title: "Confirm it's you", or what the transaction does), then the
+ * code, what it shares and the time left; Deny and "I didn't ask for this" as prominent as Approve, each saying what it
+ * does. The words of the code box agree with the operator console's for the tenant's binding mode: in `compare` the
+ * person checks a code the client shows or reads out; in `type` they type it, and only when they contacted the
+ * client themselves.
+ */
+export const request = {
+  /** The client, and the tenant when the client's name does not already say it (the top bar names it too). */
+  asker: (clientName: string, tenantName: string) => ({
+    client: clientName,
+    tenant: clientName.toLowerCase().includes(tenantName.toLowerCase()) ? '' : tenantName,
+  }),
+  compareLabel: 'Code to compare',
+  compareHint: 'It must match the code you were shown or told.',
+  codeLabel: (clientName: string) => `Type the code ${clientName} gives you`,
+  codeHint: (clientName: string) =>
+    `Only if you contacted ${clientName} yourself: never for someone who contacted you and asks for a code.`,
+  noCode: 'There is no code to compare. Approve only if you are expecting this request.',
+  shares: (what: string[]) => `Shares ${joinWords(what)}.`,
+  consequence: (kind: 'identity_check' | 'transaction', clientName: string) =>
+    kind === 'transaction'
+      ? `Approve only if you asked ${clientName} for this yourself.`
+      : `Approve only if you are dealing with ${clientName} right now.`,
+  approve: 'Approve',
+  deny: 'Deny',
+  report: "I didn't ask for this",
+  reportHint: (clientName: string, shieldSeconds: number) =>
+    shieldSeconds > 0
+      ? `Denies it and blocks ${clientName} for ${duration(shieldSeconds)}.`
+      : 'Denies it and tells your administrator it was not you.',
+  passkeyFirst: 'Set up a passkey on this device first (below): approving needs it.',
+  passkeyAsked: 'You will confirm with your passkey (fingerprint, face or PIN).',
+  timeLeft: (left: string) => `${left} left`,
+  announce: (clientName: string, title: string) => `New request from ${clientName}: ${title}`,
+};
+
+const joinWords = (words: string[]): string =>
+  words.length <= 1 ? (words[0] ?? '') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+
+export const outcome = (
+  o: Outcome,
+  view: { clientName: string; kind: 'identity_check' | 'transaction'; shieldSeconds: number },
+) => {
+  const { clientName } = view;
+  switch (o.status) {
+    case 'approved':
+      return {
+        title: 'Approved',
+        icon: '✓',
+        text:
+          view.kind === 'transaction'
+            ? `${clientName} can go ahead. You can go back to it.`
+            : `${clientName} now knows it was you. You can go back to it.`,
+        done: 'Done',
+      };
+    case 'denied':
+      return {
+        title: 'Denied',
+        icon: '✕',
+        text:
+          o.reason === 'wrong-codes'
+            ? 'Denied: too many wrong codes. If you did not start this, someone else may have.'
+            : `${clientName} was told no. Nothing was shared.`,
+        done: 'Done',
+      };
+    case 'reported':
+      return {
+        title: 'Reported',
+        icon: '⚑',
+        text: `${clientName} was told no${
+          view.shieldSeconds > 0 ? ` and cannot ask you again for ${duration(view.shieldSeconds)}` : ''
+        }. If someone asked you to approve, it may be a scam: never approve for someone else or share a code.`,
+        done: 'Done',
+      };
+    case 'gone':
+      return {
+        title: 'No longer pending',
+        icon: '–',
+        text: 'This request expired, was cancelled, or was answered on another device.',
+        done: 'Done',
+      };
+  }
+};
 
 export const passkey = (card: PasskeyCard, tenantName: string) => ({
   title: card.mode === 'setup' && !card.replacing ? 'Protect approvals with a passkey' : 'Replace your passkey',
@@ -136,7 +199,8 @@ export const notifications = {
 
 export const footer = {
   device: (name: string, passkey: boolean) => [`This device: ${name}`, passkey ? ' · passkey set' : ''],
-  deviceIdTitle: 'Device id',
+  about: 'About this device',
+  deviceIdLabel: 'Device id (for your administrator)',
   replacePasskey: 'Replace passkey',
   forget: 'Remove from this browser',
   forgetConfirm: 'Remove this authenticator from this browser? You will need a new enrollment link.',
@@ -159,18 +223,20 @@ export const live = (l: Live): { text: string; on: boolean } => {
 /** The tab title counts what waits: "(2) ACME Authenticator". */
 export const documentTitle = (base: string, waiting: number) => (waiting > 0 ? `(${waiting}) ${base}` : base);
 
-/** Scopes in plain words (OIDC Core §5.4 and offline_access). `openid` is the sign-in itself. */
+/**
+ * What a request shares beyond the confirmation itself, in plain words (OIDC Core §5.4 and offline_access). `openid`
+ * is the confirmation the screen's title asks for: not repeated.
+ */
 const SCOPE_WORDS: Record<string, string> = {
-  openid: 'Confirm that it is you',
-  profile: 'Your name and basic profile',
-  email: 'Your email address',
-  phone: 'Your phone number',
-  address: 'Your postal address',
-  offline_access: 'Stay signed in after you close it',
+  profile: 'your name and profile',
+  email: 'your email address',
+  phone: 'your phone number',
+  address: 'your postal address',
+  offline_access: 'access while you are away',
 };
 
 export const describeScopes = (scope: string): string[] =>
   scope
     .split(/\s+/)
-    .filter(Boolean)
-    .map((s) => SCOPE_WORDS[s] ?? `Access: ${s}`);
+    .filter((s) => s && s !== 'openid')
+    .map((s) => SCOPE_WORDS[s] ?? `access to "${s}"`);

@@ -3,6 +3,7 @@
  * no network, no clock: the controller (controller.ts) dispatches what happened, the views (view/) draw the state.
  */
 import type { DeviceProfile, Transaction } from '../../../device/client.ts';
+import { transactionTitle } from '../../../device/display.ts';
 
 /** Something that went wrong, as data; copy.ts words it. */
 export type Problem =
@@ -20,9 +21,9 @@ export type Problem =
   | { kind: 'notifications-blocked' }
   | { kind: 'other'; message: string };
 
-/** How a request ended on this page. `gone`: it expired or was answered elsewhere. */
+/** How a request ended on this page. `reported`: denied with "I didn't ask for this". `gone`: expired or answered elsewhere. */
 export interface Outcome {
-  status: 'approved' | 'denied' | 'gone';
+  status: 'approved' | 'denied' | 'reported' | 'gone';
   /** Denied by the service after the last wrong binding code. */
   reason?: 'wrong-codes';
 }
@@ -51,6 +52,8 @@ export interface DeviceState {
   deviceId: string;
   deviceName: string;
   tenantName: string;
+  /** How long a report keeps the reported client away (the tenant's setting; 0: no shield). */
+  reportShieldSeconds: number;
   passkey: boolean;
   requests: RequestEntry[];
   passkeyCard: PasskeyCard | null;
@@ -60,7 +63,7 @@ export interface DeviceState {
   /** This tenant and this browser can give notifications (the empty state offers them only then). */
   canNotify: boolean;
   /** Said to screen readers: the newest request that arrived (a new object for each). */
-  announcement: { clientName: string } | null;
+  announcement: { clientName: string; title: string } | null;
 }
 
 export type Screen =
@@ -94,6 +97,8 @@ export type Action =
   | { type: 'enrolled'; profile: DeviceProfile; deviceId: string; justEnrolled: boolean; canNotify: boolean }
   | { type: 'pending'; transactions: Transaction[] }
   | { type: 'arrived'; tx: Transaction }
+  /** No longer pending (decided elsewhere, cancelled by the client, expired): gone from the list unless decided here. */
+  | { type: 'withdrawn'; txn: string }
   | { type: 'tick'; now: number }
   | { type: 'deciding'; txn: string }
   | { type: 'decided'; txn: string; outcome: Outcome }
@@ -135,7 +140,7 @@ const add = (device: DeviceScreen, txs: Transaction[]): DeviceScreen => {
   for (const tx of txs) {
     if (requests.some((e) => e.tx.txn === tx.txn)) continue;
     requests = [{ tx, phase: 'open' }, ...requests];
-    announcement = { clientName: tx.client_name };
+    announcement = { clientName: tx.client_name, title: transactionTitle(tx) };
   }
   return requests === device.requests ? device : { ...device, requests, announcement };
 };
@@ -156,6 +161,7 @@ export const update = (state: State, action: Action): State => {
           deviceId: action.deviceId,
           deviceName: action.profile.name,
           tenantName: action.profile.tenant.display_name,
+          reportShieldSeconds: action.profile.tenant.report_shield_seconds ?? 3600,
           passkey: action.profile.passkey,
           requests: [],
           passkeyCard: null,
@@ -176,6 +182,11 @@ export const update = (state: State, action: Action): State => {
       });
     case 'arrived':
       return onDevice(state, (device) => add(device, [action.tx]));
+    case 'withdrawn':
+      return onDevice(state, (device) => {
+        const requests = device.requests.filter((e) => e.phase !== 'open' || e.tx.txn !== action.txn);
+        return requests.length === device.requests.length ? device : { ...device, requests };
+      });
     case 'tick': {
       const next = { ...state, now: action.now };
       return onDevice(next, (device) => {

@@ -8,7 +8,7 @@ import { type DeviceState, type Live, type RequestEntry, type State, waiting } f
 import { type FooterHandlers, footer } from './footer.ts';
 import { notice } from './notice.ts';
 import { keyedList, replaceKeepingFocus } from './patch.ts';
-import { type RequestHandlers, requestCard, requestIds, updateTimer } from './request.ts';
+import { type RequestHandlers, type RequestView, requestCard, requestIds, updateTimer } from './request.ts';
 import { simpleScreen } from './screens.ts';
 import { type SetupHandlers, setup } from './setup.ts';
 
@@ -74,7 +74,12 @@ const deviceView = (first: DeviceState, on: Handlers) => {
   let foot = footer(first, on);
   // Screen readers hear about a new request without losing their place.
   const announcer = h('p', { class: 'sr-only', 'aria-live': 'polite' });
-  let view = { passkey: first.passkey, now: 0 };
+  let view: RequestView = {
+    passkey: first.passkey,
+    now: 0,
+    tenantName: first.tenantName,
+    reportShieldSeconds: first.reportShieldSeconds,
+  };
   let passkeyChanged = false;
   const cards = keyedList<RequestEntry>(
     list,
@@ -86,7 +91,7 @@ const deviceView = (first: DeviceState, on: Handlers) => {
 
   const patch = (device: DeviceState, now: number) => {
     passkeyChanged = last !== undefined && last.passkey !== device.passkey;
-    view = { passkey: device.passkey, now };
+    view = { ...view, passkey: device.passkey, now };
     if (
       !last ||
       last.passkeyCard !== device.passkeyCard ||
@@ -115,7 +120,7 @@ const deviceView = (first: DeviceState, on: Handlers) => {
     }
     empty.hidden = device.requests.length > 0;
     if (device.announcement && device.announcement !== last?.announcement) {
-      announcer.textContent = requestCopy.announce(device.announcement.clientName);
+      announcer.textContent = requestCopy.announce(device.announcement.clientName, device.announcement.title);
     }
     if (last && (last.passkey !== device.passkey || last.deviceName !== device.deviceName)) {
       const next = footer(device, on);
@@ -125,5 +130,6 @@ const deviceView = (first: DeviceState, on: Handlers) => {
     last = device;
   };
 
-  return { nodes: [intro, setupArea, list, empty, foot, announcer].filter((n): n is HTMLElement => n !== null), patch };
+  // The requests come first: on a phone, what to decide is at the top, above the setup cards and the welcome.
+  return { nodes: [list, intro, setupArea, empty, foot, announcer].filter((n): n is HTMLElement => n !== null), patch };
 };

@@ -1,5 +1,26 @@
 /** Rich authorization details (RFC 9396) as readable blocks: DOM only, every value as text. */
+import type { DetailDisplay } from '../../../../device/client.ts';
 import { h } from '../../dom.ts';
+
+/**
+ * What the service rendered for a transaction (consent details' `display`), in order: each element's labelled
+ * fields; with several elements, each under its own title (the card's title names the first). Text only.
+ */
+export const renderDisplays = (displays: DetailDisplay[]): HTMLElement =>
+  h(
+    'div',
+    { class: 'details' },
+    ...displays.map((d) =>
+      h(
+        'section',
+        { class: 'detail' },
+        displays.length > 1 ? h('h3', { class: 'detail-title' }, d.title) : null,
+        d.fields.length
+          ? h('dl', { class: 'fields' }, ...d.fields.flatMap((f) => [h('dt', {}, f.label), h('dd', {}, f.value)]))
+          : null,
+      ),
+    ),
+  );
 
 const humanize = (key: string): string => {
   const words = key
@@ -50,7 +71,7 @@ const renderFields = (object: Record<string, unknown>, depth: number): HTMLDList
   );
 
 /**
- * RFC 9396 authorization_details, readably: one block per entry titled by its `type`, an amount shown as money,
+ * RFC 9396 authorization_details from a service that does not render them (no `display`), readably: one block per entry titled by its `type`, an amount shown as money,
  * other members as labelled fields. Everything is text: nothing received becomes markup.
  */
 export const renderAuthorizationDetails = (details: unknown[]): HTMLElement =>

@@ -19,8 +19,15 @@ export const footer = (device: DeviceState, on: FooterHandlers): HTMLElement => 
     'footer',
     { class: 'device-footer' },
     h('p', {}, ...copy.device(device.deviceName, device.passkey)),
-    h('p', { class: 'muted mono', title: copy.deviceIdTitle }, device.deviceId.slice(0, 16), '…'),
     replace,
     forget,
+    // The key's thumbprint means nothing to the user: there for an administrator who asks, out of the way.
+    h(
+      'details',
+      { class: 'about-device' },
+      h('summary', {}, copy.about),
+      h('p', {}, copy.deviceIdLabel),
+      h('p', { class: 'mono device-id' }, device.deviceId),
+    ),
   );
 };

@@ -1,31 +1,51 @@
-/** One request: the card to decide on, or how it ended. DOM only, from the entry's state. */
-import type { Transaction } from '../../../../device/client.ts';
+/**
+ * One request: the card to decide on, or how it ended. DOM only, from the entry's state. Who asks and what come
+ * first (the title: "Confirm it's you", or what the transaction does, with its fields), then the code, what it
+ * shares, the time left, and three answers of the same size: Deny, Approve, and "I didn't ask for this". The answers
+ * stay in view (sticky) however long the details are, so Approve and Deny are never below the fold of a phone.
+ */
+import type { Decision, Transaction } from '../../../../device/client.ts';
+import { kindOf, transactionTitle } from '../../../../device/display.ts';
 import { formatTimeLeft, h } from '../../dom.ts';
 import { request as copy, describeScopes, outcome as outcomeCopy, problemText } from '../copy.ts';
 import type { RequestEntry } from '../state.ts';
-import { renderAuthorizationDetails } from './details.ts';
+import { renderAuthorizationDetails, renderDisplays } from './details.ts';
 
 export interface RequestHandlers {
-  decide(txn: string, decision: 'approve' | 'deny', bindingCode?: string): void;
+  decide(txn: string, decision: Decision, bindingCode?: string): void;
   dismiss(txn: string): void;
+}
+
+/** What a card shows about the tenant and the device, besides its entry. */
+export interface RequestView {
+  passkey: boolean;
+  now: number;
+  tenantName: string;
+  reportShieldSeconds: number;
 }
 
 /** The card's element ids, from the txn: focus and a typed code survive a redraw by them. */
 export const requestIds = (txn: string) => {
   const id = `req-${txn}`;
-  return { card: id, client: `${id}-client`, code: `${id}-code`, hint: `${id}-code-hint`, error: `${id}-error` };
+  return {
+    card: id,
+    client: `${id}-client`,
+    title: `${id}-title`,
+    code: `${id}-code`,
+    hint: `${id}-code-hint`,
+    error: `${id}-error`,
+    report: `${id}-report-hint`,
+  };
 };
 
-export const requestCard = (
-  entry: RequestEntry,
-  view: { passkey: boolean; now: number },
-  on: RequestHandlers,
-): HTMLElement => (entry.phase === 'done' ? resultCard(entry, on) : openCard(entry, view, on));
+export const requestCard = (entry: RequestEntry, view: RequestView, on: RequestHandlers): HTMLElement =>
+  entry.phase === 'done' ? resultCard(entry, view, on) : openCard(entry, view, on);
 
-const openCard = (entry: RequestEntry, view: { passkey: boolean; now: number }, on: RequestHandlers) => {
+const openCard = (entry: RequestEntry, view: RequestView, on: RequestHandlers) => {
   const { tx } = entry;
   const ids = requestIds(tx.txn);
   const busy = entry.phase === 'busy';
+  const client = tx.client_name;
   const codeInput = tx.binding_code_required
     ? h('input', {
         id: ids.code,
@@ -38,41 +58,62 @@ const openCard = (entry: RequestEntry, view: { passkey: boolean; now: number }, 
         required: true,
       })
     : null;
-  const approve = h(
-    'button',
-    { type: 'button', class: 'approve', id: `${ids.card}-approve`, disabled: busy },
-    copy.approve,
-  );
-  const deny = h('button', { type: 'button', class: 'deny', id: `${ids.card}-deny`, disabled: busy }, copy.deny);
-  approve.addEventListener('click', () => on.decide(tx.txn, 'approve', codeInput?.value));
-  deny.addEventListener('click', () => on.decide(tx.txn, 'deny'));
+  const button = (decision: Decision, label: string, extra: Record<string, string> = {}) => {
+    const b = h(
+      'button',
+      { type: 'button', class: decision, id: `${ids.card}-${decision}`, disabled: busy, ...extra },
+      label,
+    );
+    b.addEventListener('click', () =>
+      on.decide(tx.txn, decision, decision === 'approve' ? codeInput?.value : undefined),
+    );
+    return b;
+  };
   codeInput?.addEventListener('keydown', (event) => {
     if (event.key === 'Enter') on.decide(tx.txn, 'approve', codeInput.value);
   });
   const passkeyNote = tx.webauthn ? (view.passkey ? copy.passkeyAsked : copy.passkeyFirst) : null;
+  const asker = copy.asker(client, view.tenantName);
+  const shares = describeScopes(tx.scope);
   const card = h(
     'article',
-    { class: 'card request', 'aria-labelledby': ids.client, id: ids.card, 'aria-busy': busy ? 'true' : undefined },
-    h('p', { class: 'eyebrow' }, copy.eyebrow),
-    h('h2', { class: 'client', id: ids.client }, tx.client_name),
-    h('p', { class: 'ask' }, copy.asks),
-    binding(tx, codeInput),
+    {
+      class: 'card request',
+      'aria-labelledby': `${ids.client} ${ids.title}`,
+      id: ids.card,
+      'aria-busy': busy ? 'true' : undefined,
+    },
     h(
-      'section',
-      { class: 'asked', 'aria-label': copy.asked },
-      h('h3', {}, copy.askedTitle),
-      h('ul', { class: 'scopes' }, ...describeScopes(tx.scope).map((s) => h('li', {}, s))),
-      tx.authorization_details?.length ? renderAuthorizationDetails(tx.authorization_details) : null,
+      'p',
+      { class: 'asker', id: ids.client },
+      h('span', { class: 'asker-client' }, asker.client),
+      asker.tenant ? h('span', { class: 'asker-tenant' }, ` · ${asker.tenant}`) : null,
     ),
+    h('h2', { class: 'request-title', id: ids.title }, transactionTitle(tx)),
     h(
       'div',
       { class: 'timer' },
       h('span', { class: 'timer-bar', 'aria-hidden': 'true' }, h('span', { class: 'timer-bar-fill' })),
       h('span', { class: 'timer-text' }),
     ),
+    tx.display?.length
+      ? renderDisplays(tx.display)
+      : tx.authorization_details?.length
+        ? renderAuthorizationDetails(tx.authorization_details)
+        : null,
+    binding(tx, codeInput),
+    shares.length ? h('p', { class: 'shares' }, copy.shares(shares)) : null,
     passkeyNote ? h('p', { class: 'hint' }, passkeyNote) : null,
+    h('p', { class: 'consequence' }, copy.consequence(kindOf(tx), client)),
     h('p', { class: 'error', role: 'alert', id: ids.error }, entry.problem ? problemText(entry.problem) : null),
-    h('div', { class: 'actions' }, deny, approve),
+    h(
+      'div',
+      { class: 'actions' },
+      button('deny', copy.deny),
+      button('approve', copy.approve),
+      button('report', copy.report, { 'aria-describedby': ids.report }),
+      h('p', { class: 'report-hint', id: ids.report }, copy.reportHint(client, view.reportShieldSeconds)),
+    ),
   );
   updateTimer(card, tx, view.now);
   return card;
@@ -84,9 +125,9 @@ const binding = (tx: Transaction, codeInput: HTMLInputElement | null) => {
     return h(
       'div',
       { class: 'binding confirm' },
-      h('label', { for: ids.code, class: 'binding-label' }, copy.codeLabel),
+      h('label', { for: ids.code, class: 'binding-label' }, copy.codeLabel(tx.client_name)),
       codeInput,
-      h('p', { class: 'hint', id: ids.hint }, copy.codeHint),
+      h('p', { class: 'hint', id: ids.hint }, copy.codeHint(tx.client_name)),
     );
   }
   if (tx.binding_message) {
@@ -95,21 +136,27 @@ const binding = (tx: Transaction, codeInput: HTMLInputElement | null) => {
       { class: 'binding' },
       h('p', { class: 'binding-label', id: `${ids.card}-code-label` }, copy.compareLabel),
       h('p', { class: 'binding-code', 'aria-describedby': `${ids.card}-code-label` }, tx.binding_message),
+      h('p', { class: 'hint' }, copy.compareHint),
     );
   }
   return h('p', { class: 'binding none' }, copy.noCode);
 };
 
-const resultCard = (entry: RequestEntry, on: RequestHandlers) => {
-  const words = outcomeCopy(entry.outcome ?? { status: 'gone' }, entry.tx.client_name);
+const resultCard = (entry: RequestEntry, view: RequestView, on: RequestHandlers) => {
+  const status = entry.outcome?.status ?? 'gone';
+  const words = outcomeCopy(entry.outcome ?? { status }, {
+    clientName: entry.tx.client_name,
+    kind: kindOf(entry.tx),
+    shieldSeconds: view.reportShieldSeconds,
+  });
   const done = h('button', { type: 'button', class: 'secondary' }, words.done);
   done.addEventListener('click', () => on.dismiss(entry.tx.txn));
   return h(
     'article',
-    { class: `card request result ${entry.outcome?.status ?? 'gone'}`, role: 'status' },
+    { class: `card request result ${status}`, role: 'status' },
     h('p', { class: 'result-icon', 'aria-hidden': 'true' }, words.icon),
     h('h2', { tabindex: '-1' }, words.title),
-    h('p', { class: 'result-client' }, entry.tx.client_name),
+    h('p', { class: 'result-client' }, entry.tx.client_name, ' · ', transactionTitle(entry.tx)),
     h('p', {}, words.text),
     done,
   );

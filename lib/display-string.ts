@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { InvalidBindingMessage, InvalidRequest } from '../errors.ts';
+import { InvalidBindingMessage, InvalidRequest } from './errors.ts';
 
 /**
  * Display strings: text a device shows to the person who decides (binding messages, client names, device names,

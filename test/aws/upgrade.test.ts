@@ -1,0 +1,169 @@
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import * as client from 'openid-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DeviceClient, DeviceKey } from '../../lib/device/index.ts';
+import { AwsShape } from './cloud.ts';
+import { readAssembly } from './cloudformation.ts';
+import { pushSecrets } from './fixtures.ts';
+import { CIBA_GRANT, operatorPolicy, pushedTxn, signedFetch } from './harness.ts';
+import { bundledAssembly, releaseAssembly, variantAssembly } from './synth.ts';
+
+/**
+ * The last release before tenants became data (per-tenant KMS keys behind aliases, per-tenant rules, settings and
+ * push-platform resources): a deployment made with it is upgraded to this version's templates as `cdk deploy --all`
+ * does, and keeps its tenants, clients, users, devices and keys (docs/deploy.md "Upgrading").
+ */
+const RELEASE_BEFORE_KEYSETS = 'e002e56c3dc3f065b456d8615eee46b8caa8c0ca';
+
+const release = await releaseAssembly(RELEASE_BEFORE_KEYSETS);
+
+describe.skipIf(release === undefined)('upgrading a deployment of the release before keysets', () => {
+  let cloud: AwsShape;
+  const issuer = (tenant: string) => `${cloud.baseUrl}/${tenant}`;
+  const admin = (method: string, path: string, body?: unknown) =>
+    signedFetch(cloud.operator(operatorPolicy(cloud)), method, `${cloud.baseUrl}${path}`, body);
+  const rp = (tenant: string, registered: { client_id: string; client_secret: string }, jwt = false) =>
+    client.discovery(
+      new URL(issuer(tenant)),
+      registered.client_id,
+      undefined,
+      jwt ? client.ClientSecretJwt(registered.client_secret) : client.ClientSecretBasic(registered.client_secret),
+      { execute: [client.allowInsecureRequests] },
+    );
+  const register = async (metadata: Record<string, unknown> = {}) => {
+    const res = await admin('POST', '/admin/tenants/acme/clients', {
+      client_name: 'Before the upgrade',
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: [CIBA_GRANT],
+      backchannel_token_delivery_mode: 'poll',
+      ...metadata,
+    });
+    if (res.status !== 201) throw new Error(`client: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as { client_id: string; client_secret: string };
+  };
+  const approve = async (
+    config: client.Configuration,
+    device: DeviceClient,
+    token: string,
+    params: Record<string, string> = {},
+  ) => {
+    const ack = await client.initiateBackchannelAuthentication(config, {
+      scope: 'openid',
+      login_hint: 'olga',
+      binding_message: 'upgrade',
+      ...params,
+    });
+    await device.decide(pushedTxn(cloud, token), 'approve');
+    return client.pollBackchannelAuthenticationGrant(config, ack);
+  };
+
+  // What the deployment holds before the upgrade.
+  let basic: { client_id: string; client_secret: string };
+  let secretJwt: { client_id: string; client_secret: string };
+  let withUserCode: { client_id: string; client_secret: string };
+  let device: DeviceClient;
+  let oldIdToken: string;
+  let legacyKid: string;
+
+  let keptLegacyKeys: string;
+
+  beforeAll(async () => {
+    // Synthesized before the cloud starts: a synthesis in this process holds its event loop (and the API's sockets).
+    keptLegacyKeys = await variantAssembly({ 'ciba:legacyKeys': 'keep' });
+    cloud = await AwsShape.start({ assembly: release!, secrets: pushSecrets() });
+    basic = await register();
+    secretJwt = await register({ token_endpoint_auth_method: 'client_secret_jwt' });
+    withUserCode = await register({ backchannel_user_code_parameter: true });
+    const user = await admin('PUT', '/admin/tenants/acme/users/olga', { name: 'Olga', user_code: '4711' });
+    if (user.status !== 201) throw new Error(`user: ${user.status}`);
+    const ticket = await admin('POST', '/admin/tenants/acme/users/olga/enrollment-tickets', {});
+    device = new DeviceClient({ issuer: issuer('acme'), key: await DeviceKey.generate() });
+    await device.enroll({ ticket: ticket.body.ticket, name: 'Phone', push: { type: 'fcm', token: 'fcm-olga' } });
+    oldIdToken = (await approve(await rp('acme', basic), device, 'fcm-olga')).id_token!;
+    legacyKid = decodeProtectedHeader(oldIdToken).kid!;
+    // The jwt client and the user code work before, through the tenant's KMS HMAC key.
+    await approve(await rp('acme', secretJwt, true), device, 'fcm-olga');
+    cloud.expectNoDenials();
+
+    await cloud.upgrade(await bundledAssembly());
+  }, 600_000);
+  afterAll(() => cloud?.stop());
+  afterEach(() => cloud.expectNoDenials());
+
+  it('imports each tenant old keys before their aliases go, and drops every per-tenant resource', async () => {
+    const imported = cloud.lambda.logsOf(cloud.fn('legacy-key-import').name).join('\n');
+    for (const tenant of ['acme', 'bank', 'shop'])
+      expect(imported).toMatch(new RegExp(`legacy keys imported.*${tenant}`));
+    expect([...cloud.kms.aliases.keys()].filter((a) => a.startsWith('alias/ciba/'))).toEqual([]);
+    // The old keys stay (retained), enabled: the keysets name them.
+    const legacyKeys = [...cloud.kms.keys.values()].filter((k) => k.keySpec !== 'SYMMETRIC_DEFAULT');
+    expect(legacyKeys.length).toBeGreaterThanOrEqual(6);
+    expect(legacyKeys.every((k) => k.state === 'Enabled')).toBe(true);
+    for (const type of ['Custom::CibaTenantSettings', 'Custom::CibaPushPlatform']) {
+      expect(cloud.resourcesOf(type)).toEqual([]);
+    }
+    expect(cloud.resourcesOf('AWS::Events::Rule')).toHaveLength(1);
+    expect(cloud.resourcesOf('Custom::CibaTenants')).toHaveLength(1);
+  });
+
+  it('keeps the tenants, clients, users and devices (shop too, whose old resource said destroy)', async () => {
+    for (const tenant of ['acme', 'bank', 'shop'])
+      expect((await admin('GET', `/admin/tenants/${tenant}`)).status).toBe(200);
+    expect((await admin('GET', `/admin/tenants/acme/clients/${basic.client_id}`)).status).toBe(200);
+    expect((await admin('GET', '/admin/tenants/acme/users/olga')).body).toMatchObject({ sub: 'olga', name: 'Olga' });
+    expect((await admin('GET', '/admin/tenants/acme/users/olga/devices')).body.devices).toHaveLength(1);
+    // The SNS platform applications were adopted, not deleted (the device's endpoint lives under them).
+    expect([...cloud.sns.applications.values()].map((a) => `${a.platform}/${a.name}`).sort()).toEqual([
+      'APNS/ciba-acme',
+      'GCM/ciba-acme',
+    ]);
+  });
+
+  it('keeps the old key published and signing until the new one is active; then the new one signs without KMS', async () => {
+    const jwks = async () => createLocalJWKSet(await (await fetch(`${issuer('acme')}/.well-known/jwks.json`)).json());
+    await jwtVerify(oldIdToken, await jwks(), { issuer: issuer('acme') });
+    const config = await rp('acme', basic);
+    const before = cloud.calls.length;
+    const bridging = await approve(config, device, 'fcm-olga');
+    expect(decodeProtectedHeader(bridging.id_token!).kid).toBe(legacyKid);
+    expect(cloud.calls.slice(before).some((c) => c.action === 'kms:Sign')).toBe(true);
+    await cloud.advance(61_000);
+    const since = cloud.calls.length;
+    const after = await approve(config, device, 'fcm-olga');
+    expect(decodeProtectedHeader(after.id_token!).kid).not.toBe(legacyKid);
+    expect(cloud.calls.slice(since).filter((c) => c.action === 'kms:Sign')).toEqual([]);
+    await jwtVerify(after.id_token!, await jwks(), { issuer: issuer('acme') });
+    await jwtVerify(oldIdToken, await jwks(), { currentDate: new Date(Date.now() - 120_000) });
+  });
+
+  it('with ciba:legacyKeys=keep, keeps the old keys and aliases under their logical ids (no gap while old functions run)', () => {
+    const kmsResources = (dir: string) => {
+      const stateful = readAssembly(dir).stacks.find((st) => st.name === 'ciba-stateful')!.template.Resources;
+      return Object.entries(stateful)
+        .filter(([, r]) => r.Type === 'AWS::KMS::Key' || r.Type === 'AWS::KMS::Alias')
+        .map(([id]) => id);
+    };
+    const kept = kmsResources(keptLegacyKeys);
+    const before = kmsResources(release!);
+    expect(before.length).toBeGreaterThan(0);
+    expect(kept).toEqual(expect.arrayContaining(before));
+  });
+
+  it('keeps the client_secret_jwt secret and the user code made with the old HMAC key', async () => {
+    const tokens = await approve(await rp('acme', secretJwt, true), device, 'fcm-olga');
+    expect(tokens.claims()?.sub).toBe('olga');
+    const config = await rp('acme', withUserCode);
+    expect((await approve(config, device, 'fcm-olga', { user_code: '4711' })).claims()?.sub).toBe('olga');
+    await expect(
+      client.initiateBackchannelAuthentication(config, {
+        scope: 'openid',
+        login_hint: 'olga',
+        user_code: '0000',
+        binding_message: 'x',
+      }),
+    ).rejects.toMatchObject({ error: 'invalid_user_code' });
+    // A client registered after the upgrade derives its secret from the tenant's new MAC key.
+    const fresh = await register({ token_endpoint_auth_method: 'client_secret_jwt' });
+    expect((await approve(await rp('acme', fresh, true), device, 'fcm-olga')).claims()?.sub).toBe('olga');
+  });
+});
