@@ -452,7 +452,8 @@ describe('service stack: tenants', () => {
         }),
       ],
     });
-    service.resourceCountIs('AWS::Lambda::Permission', 37);
+    // Each function's API integration has its own (the device API is two functions: consent and device).
+    service.resourceCountIs('AWS::Lambda::Permission', 38);
     service.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 
