@@ -578,11 +578,13 @@ describe('push mode (conformance 97-103)', () => {
       expect(pushes[1]!.body).toBe(pushes[0]!.body);
       const tokens = JSON.parse(pushes[0]!.body) as Record<string, string>;
       expect(kept).toHaveLength(1);
-      // A compact JWE (dir, A256GCM): five parts, no key, no token inside in any readable form.
+      // A compact JWE (dir, A256GCM, `kid` naming the tenant's MAC key): five parts, no key, no token inside in any
+      // readable form.
       expect(kept[0]!.split('.')).toHaveLength(5);
       expect(JSON.parse(Buffer.from(kept[0]!.split('.')[0]!, 'base64url').toString())).toEqual({
         alg: 'dir',
         enc: 'A256GCM',
+        kid: expect.stringMatching(/^[A-Za-z0-9_-]+$/),
       });
       for (const name of ['access_token', 'id_token']) {
         for (const part of tokens[name]!.split('.').slice(1)) expect(kept[0]).not.toContain(part);
