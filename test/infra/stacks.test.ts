@@ -645,6 +645,28 @@ describe('service stack: least privilege', () => {
     expect(actionsOf('userinfo')).not.toContain('dynamodb:PutItem');
   });
 
+  it('splits the device API: consent retrieval reads and only updates (its DPoP replay records), responses write, publish and schedule', () => {
+    const consent = actionsOf('consent');
+    expect(consent).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']));
+    for (const action of ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
+      expect(consent).not.toContain(action);
+    }
+    expect(
+      consent.filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:') && !a.startsWith('xray:')),
+    ).toEqual([]);
+    const ledger = statementsOf('consent').filter((s) => s.Sid?.startsWith('Ledger'));
+    expect(ledger.map((s) => s.Sid)).toEqual(['LedgerRead']);
+    const device = actionsOf('device');
+    for (const action of [
+      'dynamodb:PutItem',
+      'events:PutEvents',
+      'scheduler:CreateSchedule',
+      'sns:CreatePlatformEndpoint',
+    ]) {
+      expect(device).toContain(action);
+    }
+  });
+
   it('lets only bc-authorize publish pushes and only the device API create endpoints', () => {
     const who = (action: string) => LAMBDA_FUNCTIONS.filter((name) => actionsOf(name).includes(action));
     expect(who('sns:Publish')).toEqual(['bc-authorize']);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countDynamoDbRequests } from '../../lib/adapters/dynamodb-store.ts';
+import { countDynamoDbRequests } from '../../lib/adapters/dynamodb/index.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
