@@ -271,8 +271,8 @@ export interface QuotaStore {
 }
 
 /**
- * A tenant's admission counters (lib/ciba/tenant-admission.ts): the requests of this minute, per client and in all,
- * and the pending-window counts, on one item.
+ * One counter shard of a tenant's admission counters (lib/ciba/tenant-admission.ts): the requests of this minute it
+ * counted, per client and in all, and its pending-window counts, on one item. The shard holds a share of each limit.
  */
 export interface TenantCounters {
   minute: number;
@@ -287,20 +287,26 @@ export interface TenantCounters {
   version: number;
 }
 
+/** Which counter shard: shard `shard` (0 to ADMISSION_SHARDS − 1) of the tenant's admission counters. */
+export interface AdmissionShard {
+  tenantId: string;
+  shard: number;
+}
+
 export interface AdmissionStore {
   /**
-   * Counts one request of `clientId` (tenant, client and pending counts +1), only while the item's minute, window
-   * length and window are these and every count is below its limit.
+   * Counts one request of `clientId` on the shard (tenant, client and pending counts +1), only while the shard's
+   * minute, window length and window are these and every count is below the shard's share of its limit.
    */
   count(
-    tenantId: string,
+    counter: AdmissionShard,
     at: { clientId: string; minute: number; windowMs: number; window: number },
     limits: { clientPerMinute: number; tenantPerMinute: number; maxPending: number },
   ): Promise<WriteOutcome>;
-  read(tenantId: string): Promise<TenantCounters | undefined>;
+  read(counter: AdmissionShard): Promise<TenantCounters | undefined>;
   /** Replaces the counters (version +1), only while the version is `expectedVersion` (undefined: no item yet). */
   replace(
-    tenantId: string,
+    counter: AdmissionShard,
     next: Omit<TenantCounters, 'version'>,
     expectedVersion: number | undefined,
     expiresAt: number,
@@ -310,7 +316,7 @@ export interface AdmissionStore {
    * share) or in the previous window's share (`previous`: while it is positive), only while the window is `window`.
    */
   release(
-    tenantId: string,
+    counter: AdmissionShard,
     at: { windowMs: number; window: number; share: 'current' | 'previous' },
   ): Promise<WriteOutcome>;
 }

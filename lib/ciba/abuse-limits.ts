@@ -50,16 +50,20 @@ export const admitClientRequest = async (
     now,
   });
   if (outcome.admitted) {
-    const { pendingWindow } = outcome;
+    const { pendingWindow, shard } = outcome;
     return {
       release: () =>
-        releaseTenantRequest(deps.admission, { tenantId: tenant.tenantId, pendingWindow, pendingWindowMs }).catch(
-          (error) =>
-            // The slot then counts until its window passes, as a decided request does.
-            deps.logger.warn('pending slot not given back', {
-              tenant: tenant.tenantId,
-              error: error instanceof Error ? error.name : String(error),
-            }),
+        releaseTenantRequest(deps.admission, {
+          tenantId: tenant.tenantId,
+          shard,
+          pendingWindow,
+          pendingWindowMs,
+        }).catch((error) =>
+          // The slot then counts until its window passes, as a decided request does.
+          deps.logger.warn('pending slot not given back', {
+            tenant: tenant.tenantId,
+            error: error instanceof Error ? error.name : String(error),
+          }),
         ),
     };
   }

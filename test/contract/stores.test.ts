@@ -4,7 +4,12 @@ import { dynamoDbStore } from '../../lib/adapters/dynamodb/index.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
 import { addDevice } from '../../lib/ciba/device-api.ts';
 import { soleMatch } from '../../lib/ciba/hint-match.ts';
-import { admitTenantRequest, releaseTenantRequest } from '../../lib/ciba/tenant-admission.ts';
+import {
+  ADMISSION_SHARDS,
+  admissionMemory,
+  admitTenantRequest,
+  releaseTenantRequest,
+} from '../../lib/ciba/tenant-admission.ts';
 import { admitUserRequest, RateWindowHints } from '../../lib/ciba/user-rate-window.ts';
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
 import { type EmbeddedDynamoDb, startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
@@ -864,7 +869,7 @@ describe.each(implementations)('%s', (_name, make) => {
     });
   });
 
-  describe('admitTenantRequest (client, tenant and pending budgets in one write)', () => {
+  describe('admitTenantRequest (client, tenant and pending budgets on counter shards)', () => {
     const limits = { clientPerMinute: 3, tenantPerMinute: 5, maxPending: 100 };
     const admit = (
       tenantId: string,
@@ -872,6 +877,7 @@ describe.each(implementations)('%s', (_name, make) => {
       now = NOW,
       overrides: Partial<typeof limits> = {},
       pendingWindowMs = 5 * MINUTE,
+      random?: () => number,
     ) =>
       admitTenantRequest(s.admission, {
         tenantId,
@@ -879,7 +885,21 @@ describe.each(implementations)('%s', (_name, make) => {
         limits: { ...limits, ...overrides },
         pendingWindowMs,
         now,
+        ...(random ? { random } : {}),
       });
+    /** Every shard's counts added up. */
+    const totals = async (tenantId: string) => {
+      const sum = { tenantCount: 0, pendingSum: 0, clientCounts: {} as Record<string, number>, shards: 0 };
+      for (let shard = 0; shard < ADMISSION_SHARDS; shard++) {
+        const c = await s.admission.read({ tenantId, shard });
+        if (!c) continue;
+        sum.shards++;
+        sum.tenantCount += c.tenantCount;
+        sum.pendingSum += c.pendingSum;
+        for (const [id, n] of Object.entries(c.clientCounts)) sum.clientCounts[id] = (sum.clientCounts[id] ?? 0) + n;
+      }
+      return sum;
+    };
 
     it('admits each client up to its limit a minute, then refuses until the minute ends', async () => {
       const tenantId = uid('t');
@@ -898,14 +918,16 @@ describe.each(implementations)('%s', (_name, make) => {
       for (const c of ['a', 'b', 'a', 'b', 'c']) expect(await admit(tenantId, c)).toMatchObject({ admitted: true });
       expect(await admit(tenantId, 'c')).toMatchObject({ admitted: false, limit: 'tenant' });
       expect(await admit(tenantId, 'a')).toMatchObject({ admitted: false, limit: 'tenant' });
-      expect(await s.admission.read(tenantId)).toMatchObject({
+      // min(limits) = 3 shards, each with its share.
+      expect(await totals(tenantId)).toEqual({
         tenantCount: 5,
         clientCounts: { a: 2, b: 2, c: 1 },
         pendingSum: 5,
+        shards: 3,
       });
     });
 
-    it('counts pending requests over the current and the previous window', async () => {
+    it('counts pending requests over the current and the previous window, Retry-After when a shard has room', async () => {
       const tenantId = uid('t');
       const window = 2 * MINUTE;
       const start = Math.floor(NOW / window) * window;
@@ -917,14 +939,14 @@ describe.each(implementations)('%s', (_name, make) => {
       expect(await admit(tenantId, 'a', start + window + 1, wide, window)).toEqual({
         admitted: false,
         limit: 'pending',
-        // This window's requests count until the next window ends.
-        retryAfterSeconds: Math.ceil((2 * window - 1) / 1000),
+        // The shards holding the previous window's requests have room when this window ends.
+        retryAfterSeconds: Math.ceil((window - 1) / 1000),
       });
       // Two windows later only the last window's request counts.
       expect(await admit(tenantId, 'a', start + 2 * window, wide, window)).toMatchObject({ admitted: true });
     });
 
-    it('admits exactly the limit out of 25 concurrent requests, also when they create the item', async () => {
+    it('admits exactly the limit out of 25 concurrent requests, also when they create the items', async () => {
       const tenantId = uid('t');
       const results = await Promise.all(
         Array.from({ length: 25 }, (_, i) =>
@@ -933,7 +955,29 @@ describe.each(implementations)('%s', (_name, make) => {
       );
       expect(results.filter((r) => r.admitted)).toHaveLength(7);
       expect(results.filter((r) => !r.admitted).every((r) => !r.admitted && r.limit === 'tenant')).toBe(true);
-      expect(await s.admission.read(tenantId)).toMatchObject({ tenantCount: 7, pendingSum: 7 });
+      expect(await totals(tenantId)).toMatchObject({ tenantCount: 7, pendingSum: 7, shards: 7 });
+    });
+
+    it('never exceeds a limit spread over every shard: 60 concurrent requests from processes that know nothing', async () => {
+      const tenantId = uid('t');
+      const wide = { clientPerMinute: 1_000, tenantPerMinute: 40, maxPending: 1_000 };
+      // Each request as if from its own process (a Lambda instance): no memory of full shards.
+      const results = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          admitTenantRequest(
+            s.admission,
+            { tenantId, clientId: `c${i % 3}`, limits: wide, pendingWindowMs: 5 * MINUTE, now: NOW },
+            admissionMemory(),
+          ),
+        ),
+      );
+      expect(results.filter((r) => r.admitted)).toHaveLength(40);
+      expect(results.filter((r) => !r.admitted).every((r) => !r.admitted && r.limit === 'tenant')).toBe(true);
+      // Shares of 40 over 32 shards: 8 shards of 2, 24 of 1.
+      expect(await totals(tenantId)).toMatchObject({ tenantCount: 40, pendingSum: 40, shards: ADMISSION_SHARDS });
+      for (let shard = 0; shard < ADMISSION_SHARDS; shard++) {
+        expect((await s.admission.read({ tenantId, shard }))?.tenantCount).toBe(shard < 8 ? 2 : 1);
+      }
     });
 
     it('does not let a lagging clock restart a newer minute', async () => {
@@ -945,41 +989,54 @@ describe.each(implementations)('%s', (_name, make) => {
       });
     });
 
+    it('gives a pending slot back on its shard, and this process tries that shard again', async () => {
+      const tenantId = uid('t');
+      const window = 2 * MINUTE;
+      const start = Math.floor(NOW / window) * window;
+      // Two shards of one pending slot each.
+      const wide = { clientPerMinute: 100, tenantPerMinute: 100, maxPending: 2 };
+      const first = await admit(tenantId, 'a', start, wide, window);
+      const second = await admit(tenantId, 'a', start + 1, wide, window);
+      if (!first.admitted || !second.admitted) throw new Error('not admitted');
+      expect(first.pendingWindow).toBe(start / window);
+      expect(new Set([first.shard, second.shard])).toEqual(new Set([0, 1]));
+      expect(await admit(tenantId, 'a', start + 2, wide, window)).toMatchObject({ admitted: false, limit: 'pending' });
+      await releaseTenantRequest(s.admission, {
+        tenantId,
+        shard: first.shard,
+        pendingWindow: start / window,
+        pendingWindowMs: window,
+      });
+      expect(await s.admission.read({ tenantId, shard: first.shard })).toMatchObject({ pendingSum: 0 });
+      expect(await s.admission.read({ tenantId, shard: second.shard })).toMatchObject({ pendingSum: 1 });
+      // Found full a moment ago, given back since: tried again.
+      expect(await admit(tenantId, 'a', start + 3, wide, window)).toMatchObject({ admitted: true, shard: first.shard });
+    });
+
     it('gives a pending slot back in the window it was counted in, or in the next one, and never below zero', async () => {
       const tenantId = uid('t');
       const window = 2 * MINUTE;
       const start = Math.floor(NOW / window) * window;
-      const wide = { clientPerMinute: 100, tenantPerMinute: 100, maxPending: 2 };
+      // Two shards (a client limit of 2) of two pending slots each; every request from a new client, on shard 0 first.
+      const wide = { clientPerMinute: 2, tenantPerMinute: 100, maxPending: 4 };
+      const at = (now: number, client: string) => admit(tenantId, client, now, wide, window, () => 0);
       const release = (pendingWindow: number) =>
-        releaseTenantRequest(s.admission, { tenantId, pendingWindow, pendingWindowMs: window });
-      const first = await admit(tenantId, 'a', start, wide, window);
-      const second = await admit(tenantId, 'a', start + 1, wide, window);
-      expect(first).toEqual({ admitted: true, pendingWindow: start / window });
-      expect(second).toEqual({ admitted: true, pendingWindow: start / window });
-      expect(await admit(tenantId, 'a', start + 2, wide, window)).toMatchObject({ admitted: false, limit: 'pending' });
-      // Given back in the same window: room for one more.
+        releaseTenantRequest(s.admission, { tenantId, shard: 0, pendingWindow, pendingWindowMs: window });
+      const shard0 = () => s.admission.read({ tenantId, shard: 0 });
+      expect(await at(start, 'c1')).toEqual({ admitted: true, pendingWindow: start / window, shard: 0 });
+      expect(await at(start + 1, 'c2')).toEqual({ admitted: true, pendingWindow: start / window, shard: 0 });
+      // Given back in the same window.
       await release(start / window);
-      expect(await s.admission.read(tenantId)).toMatchObject({ pendingSum: 1, previousPending: 0 });
-      expect(await admit(tenantId, 'a', start + 3, wide, window)).toMatchObject({ admitted: true });
-      // The next window: both still count (a refusal does not roll the item), and one is given back.
-      expect(await admit(tenantId, 'a', start + window, wide, window)).toMatchObject({
-        admitted: false,
-        limit: 'pending',
-      });
+      expect(await shard0()).toMatchObject({ pendingSum: 1, previousPending: 0 });
+      // Rolled: the first window's remaining one is the previous window's share, and is given back from it.
+      expect(await at(start + window, 'c3')).toMatchObject({ admitted: true, shard: 0 });
+      expect(await shard0()).toMatchObject({ window: start / window + 1, pendingSum: 2, previousPending: 1 });
       await release(start / window);
-      expect(await admit(tenantId, 'a', start + window + 1, wide, window)).toMatchObject({ admitted: true });
-      // Rolled: the first window's last one is the previous window's share, and is given back from it.
-      expect(await s.admission.read(tenantId)).toMatchObject({
-        window: start / window + 1,
-        pendingSum: 2,
-        previousPending: 1,
-      });
-      await release(start / window);
-      expect(await s.admission.read(tenantId)).toMatchObject({ pendingSum: 1, previousPending: 0 });
+      expect(await shard0()).toMatchObject({ pendingSum: 1, previousPending: 0 });
       // Nothing more to give back from it, nor from a window that no longer counts.
       await release(start / window);
       await release(start / window - 5);
-      expect(await s.admission.read(tenantId)).toMatchObject({ pendingSum: 1, previousPending: 0 });
+      expect(await shard0()).toMatchObject({ pendingSum: 1, previousPending: 0 });
     });
   });
 

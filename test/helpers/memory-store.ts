@@ -2,7 +2,7 @@ import { type CallbackLease, claimed, mayClaim, mayRecord, recorded } from '../.
 import { gateHolds } from '../../lib/ciba/report-shield.ts';
 import { applyRateWindowWrite, rateWindowWriteApplies } from '../../lib/ciba/user-rate-window.ts';
 import type { AuthRequest, Client, Device, RefreshTokenRecord, Tenant, TenantKeyset, User } from '../../lib/model.ts';
-import type { RateWindow, StorePorts, TenantCounters } from '../../lib/persistence.ts';
+import type { AdmissionShard, RateWindow, StorePorts, TenantCounters } from '../../lib/persistence.ts';
 
 /**
  * In-memory fakes of every persistence port (lib/persistence.ts), for unit tests of the core. They keep records as
@@ -26,6 +26,7 @@ export interface MemoryState {
 }
 
 const key = (...parts: string[]) => parts.join('\u0000');
+const shardKey = ({ tenantId, shard }: AdmissionShard) => key(tenantId, String(shard));
 const copy = <T>(value: T): T => structuredClone(value);
 const requestOf = ({ lease: _lease, ...request }: AuthRequest & { lease?: CallbackLease }): AuthRequest =>
   copy(request);
@@ -361,8 +362,8 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
       },
     },
     admission: {
-      async count(tenantId, at, limits) {
-        const c = state.admission.get(tenantId);
+      async count(counter, at, limits) {
+        const c = state.admission.get(shardKey(counter));
         const ok =
           c !== undefined &&
           c.minute === at.minute &&
@@ -378,14 +379,14 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
         c.version++;
         return 'ok';
       },
-      read: async (tenantId) => copy(state.admission.get(tenantId)),
-      async replace(tenantId, next, expectedVersion) {
-        if (state.admission.get(tenantId)?.version !== expectedVersion) return 'conflict';
-        state.admission.set(tenantId, { ...copy(next), version: (expectedVersion ?? 0) + 1 });
+      read: async (counter) => copy(state.admission.get(shardKey(counter))),
+      async replace(counter, next, expectedVersion) {
+        if (state.admission.get(shardKey(counter))?.version !== expectedVersion) return 'conflict';
+        state.admission.set(shardKey(counter), { ...copy(next), version: (expectedVersion ?? 0) + 1 });
         return 'ok';
       },
-      async release(tenantId, { windowMs, window, share }) {
-        const c = state.admission.get(tenantId);
+      async release(counter, { windowMs, window, share }) {
+        const c = state.admission.get(shardKey(counter));
         if (!c || c.windowMs !== windowMs || c.window !== window) return 'conflict';
         if (share === 'current' ? c.pendingSum <= c.previousPending : c.previousPending <= 0) return 'conflict';
         c.pendingSum--;

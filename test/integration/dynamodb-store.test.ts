@@ -6,7 +6,7 @@ import { countDynamoDbRequests } from '../../lib/adapters/dynamodb/index.ts';
 import { ensureTables } from '../../lib/adapters/dynamodb/tables.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
 import { addDevice } from '../../lib/ciba/device-api.ts';
-import { admitTenantRequest } from '../../lib/ciba/tenant-admission.ts';
+import { admissionMemory, admitTenantRequest } from '../../lib/ciba/tenant-admission.ts';
 import { admitUserRequest, RateWindowHints } from '../../lib/ciba/user-rate-window.ts';
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
 import {
@@ -348,22 +348,62 @@ describe('useDeviceProof', () => {
 
 describe('admitTenantRequest', () => {
   const limits = { clientPerMinute: 3, tenantPerMinute: 5, maxPending: 100 };
-  const admit = (tenantId: string, clientId: string, now = NOW) =>
-    admitTenantRequest(s.admission, { tenantId, clientId, limits, pendingWindowMs: 5 * MINUTE, now });
+  const admit = (
+    tenantId: string,
+    clientId: string,
+    now = NOW,
+    options: { limits?: typeof limits; memory?: ReturnType<typeof admissionMemory> } = {},
+  ) =>
+    admitTenantRequest(
+      s.admission,
+      { tenantId, clientId, limits: options.limits ?? limits, pendingWindowMs: 5 * MINUTE, now, random: () => 0 },
+      options.memory,
+    );
 
-  it('keeps the counts on one item with short attribute names', async () => {
+  it('keeps each counter shard on its own item with short attribute names', async () => {
     const tenantId = uid('t');
-    for (const c of ['a', 'b', 'a']) await admit(tenantId, c);
-    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}`)).toMatchObject({ t: 3, cc: { a: 2, b: 1 }, ps: 3, pp: 0 });
+    const memory = admissionMemory();
+    // Three shards (the smallest limit): shard 0 holds 2 of the tenant's 5, 1 of each client's 3.
+    for (const c of ['a', 'b', 'a']) await admit(tenantId, c, NOW, { memory });
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#0`)).toMatchObject({ t: 2, cc: { a: 1, b: 1 }, ps: 2, pp: 0 });
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#1`)).toMatchObject({ t: 1, cc: { a: 1 }, ps: 1, pp: 0 });
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}`)).toBeUndefined();
   });
 
-  it('costs one request per admitted request once the windows are open', async () => {
+  it('costs one request per admitted request once the windows of its shard are open', async () => {
     const tenantId = uid('t');
-    await admit(tenantId, 'a');
+    const wide = { clientPerMinute: 100, tenantPerMinute: 500, maxPending: 1000 };
+    await admit(tenantId, 'a', NOW, { limits: wide });
     const counter = countDynamoDbRequests(t.client);
-    await admit(tenantId, 'a', NOW + 1);
-    await admit(tenantId, 'b', NOW + 2);
+    await admit(tenantId, 'a', NOW + 1, { limits: wide });
+    await admit(tenantId, 'b', NOW + 2, { limits: wide });
     expect(counter.count).toBe(2);
+  });
+
+  it('costs no request for a refusal this process already knows: a client over its limit writes no shard', async () => {
+    const tenantId = uid('t');
+    const memory = admissionMemory();
+    // Two shards (a client limit of 2), one of the client's requests a minute on each.
+    const narrow = { clientPerMinute: 2, tenantPerMinute: 100, maxPending: 100 };
+    for (let i = 0; i < 2; i++)
+      expect(await admit(tenantId, 'a', NOW, { limits: narrow, memory })).toMatchObject({ admitted: true });
+    expect(await admit(tenantId, 'a', NOW + 1, { limits: narrow, memory })).toMatchObject({
+      admitted: false,
+      limit: 'client',
+    });
+    const counter = countDynamoDbRequests(t.client);
+    for (let i = 0; i < 5; i++) {
+      expect(await admit(tenantId, 'a', NOW + 2, { limits: narrow, memory })).toMatchObject({
+        admitted: false,
+        limit: 'client',
+      });
+    }
+    expect(counter.count).toBe(0);
+    // Another process does not know: it asks each shard once.
+    expect(await admit(tenantId, 'a', NOW + 2, { limits: narrow })).toMatchObject({ admitted: false, limit: 'client' });
+    expect(counter.count).toBe(4);
+    // The other clients go on.
+    expect(await admit(tenantId, 'b', NOW + 3, { limits: narrow, memory })).toMatchObject({ admitted: true });
   });
 });
 

@@ -1,4 +1,4 @@
-import type { AdmissionStore, QuotaStore, TenantCounters } from '../../persistence.ts';
+import type { AdmissionShard, AdmissionStore, QuotaStore, TenantCounters } from '../../persistence.ts';
 import {
   expiryValues,
   expression,
@@ -10,7 +10,10 @@ import {
   update,
 } from './expression.ts';
 
-/** Abuse-control counters: ledger items `QUOTA#{key}#{window}` and the tenant's admission item `QUOTA#TENANT#{tenant}`. */
+/**
+ * Abuse-control counters: ledger items `QUOTA#{key}#{window}` and the tenant's admission shards
+ * `QUOTA#TENANT#{tenant}#{shard}`.
+ */
 
 const quotaPk = (key: string, window: number) => `QUOTA#${key}#${window}`;
 
@@ -39,17 +42,17 @@ export const quotaStore = (db: Tables): QuotaStore => ({
 });
 
 /**
- * The admission item's attributes, short because every backchannel request writes them: `m` minute, `t` tenant
+ * An admission shard's attributes, short because every backchannel request writes one: `m` minute, `t` tenant
  * count, `cc` client counts, `pl` pending window length, `pw` window, `ps` pending sum, `pp` previous share, `v`.
  */
-const admissionPk = (tenantId: string) => `QUOTA#TENANT#${tenantId}`;
+const admissionPk = ({ tenantId, shard }: AdmissionShard) => `QUOTA#TENANT#${tenantId}#${shard}`;
 
 export const admissionStore = (db: Tables): AdmissionStore => ({
-  async count(tenantId, at, limits) {
+  async count(counter, at, limits) {
     // Every window current and every count under its limit: one write counts the request everywhere.
     const result = await update(db, {
       TableName: db.ledger,
-      Key: ledgerKey(admissionPk(tenantId)),
+      Key: ledgerKey(admissionPk(counter)),
       ...expression(
         {
           update:
@@ -72,8 +75,8 @@ export const admissionStore = (db: Tables): AdmissionStore => ({
     });
     return result === FAILED ? 'conflict' : 'ok';
   },
-  async read(tenantId): Promise<TenantCounters | undefined> {
-    const raw = await getLedger(db, admissionPk(tenantId));
+  async read(counter): Promise<TenantCounters | undefined> {
+    const raw = await getLedger(db, admissionPk(counter));
     if (!raw) return undefined;
     return {
       minute: raw.m,
@@ -86,10 +89,10 @@ export const admissionStore = (db: Tables): AdmissionStore => ({
       version: raw.v ?? 0,
     };
   },
-  async replace(tenantId, next, expectedVersion, expiresAt) {
+  async replace(counter, next, expectedVersion, expiresAt) {
     const result = await update(db, {
       TableName: db.ledger,
-      Key: ledgerKey(admissionPk(tenantId)),
+      Key: ledgerKey(admissionPk(counter)),
       ...expression(
         {
           update:
@@ -112,7 +115,7 @@ export const admissionStore = (db: Tables): AdmissionStore => ({
     });
     return result === FAILED ? 'conflict' : 'ok';
   },
-  async release(tenantId, { windowMs, window, share }) {
+  async release(counter, { windowMs, window, share }) {
     // `v` changes too, so a concurrent replacement (conditional on the `v` it read) reads again.
     const parts =
       share === 'current'
@@ -123,7 +126,7 @@ export const admissionStore = (db: Tables): AdmissionStore => ({
           };
     const result = await update(db, {
       TableName: db.ledger,
-      Key: ledgerKey(admissionPk(tenantId)),
+      Key: ledgerKey(admissionPk(counter)),
       ...expression(parts, { ':one': 1, ':zero': 0, ':pl': windowMs, ':pw': window }),
     });
     return result === FAILED ? 'conflict' : 'ok';
