@@ -4,8 +4,6 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -15,23 +13,19 @@ import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
 import { CIBA_EVENT_SOURCE } from '../lib/adapters/eventbridge-format.ts';
 import { CALLBACK_EVENT } from '../lib/events.ts';
 import { type FunctionName, ROUTES } from '../lib/http/routes.ts';
-import { sumAlarm } from './alarms.ts';
 import { API_FUNCTIONS } from './bundling.ts';
 import { CibaFunction } from './ciba-function.ts';
 import { CibaTenant, CibaTenants } from './ciba-tenant.ts';
 import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess, PROVISIONER_ACCESS } from './function-access.ts';
 import { type AccessTargets, customResourceProvider, grantAccess, platformApplicationArnTemplate } from './grants.ts';
+import { METRICS_NAMESPACE, serviceAlarms } from './service-alarms.ts';
 import type { TenantConfig } from './tenants.ts';
-
-/** The CloudWatch namespace of the service's own metrics (POWERTOOLS_METRICS_NAMESPACE of every function). */
-const METRICS_NAMESPACE = 'Ciba';
 
 export interface CustomDomainConfig {
   domainName: string;
@@ -267,7 +261,7 @@ export class ServiceStack extends Stack {
       callback,
     ));
 
-    this.#alarms(props);
+    serviceAlarms(this, this, props);
 
     new CfnOutput(this, 'BaseUrl', {
       value: publicUrl,
@@ -430,250 +424,5 @@ export class ServiceStack extends Stack {
       ],
     });
     return { rule, deadLetters };
-  }
-
-  #alarms(props: ServiceStackProps): void {
-    const topic = props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined;
-    const alarm = <A extends cloudwatch.AlarmBase>(a: A): A => {
-      if (topic) a.addAlarmAction(new cwActions.SnsAction(topic));
-      return a;
-    };
-    const minute = Duration.minutes(1);
-
-    alarm(
-      new cloudwatch.Alarm(this, 'Api5xxAlarm', {
-        alarmDescription: 'ciba: the API answered 5xx (every bad input must be a 4xx; a 5xx is a bug or an outage)',
-        metric: this.stage.metricServerError({ period: minute, statistic: 'Sum' }),
-        threshold: 5,
-        evaluationPeriods: 5,
-        datapointsToAlarm: 3,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
-
-    // Summed over every function, in groups of at most 10 metrics (CloudWatch's limit per alarm), so adding a
-    // function never fails the deployment.
-    alarm(
-      sumAlarm(
-        this,
-        'ThrottlesAlarm',
-        Object.values(this.functions).map((f) => f.function.metricThrottles({ period: minute })),
-        {
-          description: 'ciba: Lambda throttled invocations (account concurrency exhausted?)',
-          label: 'Throttles',
-          period: minute,
-          threshold: 1,
-          evaluationPeriods: 5,
-          datapointsToAlarm: 2,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        },
-      ),
-    );
-
-    alarm(
-      new cloudwatch.Alarm(this, 'CallbackErrorsAlarm', {
-        alarmDescription: 'ciba: callback deliveries are failing (Lambda retries them, then the failures queue)',
-        metric: this.functions.callback!.function.metricErrors({ period: Duration.minutes(5) }),
-        threshold: 5,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
-
-    const depth = (id: string, queue: sqs.IQueue, what: string) =>
-      alarm(
-        new cloudwatch.Alarm(this, id, {
-          alarmDescription: `ciba: ${what}`,
-          metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
-          threshold: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
-      );
-    depth('CallbackFailuresDepthAlarm', this.callbackFailures, 'callbacks that failed after every retry');
-    depth(
-      'ScheduleDeadLettersDepthAlarm',
-      this.scheduleDeadLetters,
-      'schedules (callback retries, push-mode expiries) Scheduler could not hand to the callback function',
-    );
-    depth(
-      'CallbackRuleDeadLettersDepthAlarm',
-      this.callbackRuleDeadLetters,
-      'decided ping/push events EventBridge could not hand to the callback function for 24 h (the tenant is in each)',
-    );
-    alarm(
-      new cloudwatch.Alarm(this, 'CallbackRuleFailuresAlarm', {
-        alarmDescription: 'ciba: EventBridge failed to invoke the callback function',
-        metric: new cloudwatch.Metric({
-          namespace: 'AWS/Events',
-          metricName: 'FailedInvocations',
-          dimensionsMap: { RuleName: this.callbackRule.ruleName, EventBusName: props.eventBus.eventBusName },
-          period: Duration.minutes(5),
-          statistic: 'Sum',
-        }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
-
-    // Per tenant without a resource per tenant: Contributor Insights counts log lines by their `tenant` field, and the
-    // alarm watches the top contributor; the rule's report names the tenant.
-    const byTenant = (id: string, fn: string, filter: Record<string, unknown>, what: string, threshold: number) => {
-      const ruleName = `${props.prefix}-${id}`;
-      new cloudwatch.CfnInsightRule(this, `${id}Rule`, {
-        ruleName,
-        ruleState: 'ENABLED',
-        ruleBody: JSON.stringify({
-          Schema: { Name: 'CloudWatchLogRule', Version: 1 },
-          LogGroupNames: [this.functions[fn]!.logGroup.logGroupName],
-          LogFormat: 'JSON',
-          Contribution: { Keys: ['$.tenant'], Filters: [filter] },
-          AggregateOn: 'Count',
-        }),
-      });
-      alarm(
-        new cloudwatch.Alarm(this, `${id}Alarm`, {
-          alarmDescription: `ciba: one tenant ${what} (Contributor Insights rule ${ruleName} names it)`,
-          metric: new cloudwatch.MathExpression({
-            expression: `INSIGHT_RULE_METRIC('${ruleName}', 'MaxContributorValue')`,
-            usingMetrics: {},
-            period: Duration.minutes(5),
-            label: `${what}, top tenant`,
-          }),
-          threshold,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
-      );
-    };
-    byTenant(
-      'CallbackFailuresByTenant',
-      'callback',
-      { Match: '$.message', In: ['callback failed, retry scheduled', 'callback dead-lettered'] },
-      'has failing callbacks',
-      10,
-    );
-    byTenant(
-      'RefusedRequestsByTenant',
-      'bc-authorize',
-      { Match: '$.message', StartsWith: ['backchannel request refused'] },
-      'reaches its request limits',
-      20,
-    );
-
-    this.#capacityAlarms(props, alarm);
-  }
-
-  /** Throttling wherever the deployment can reach a limit (docs/deploy.md "Capacity"). */
-  #capacityAlarms(props: ServiceStackProps, alarm: <A extends cloudwatch.AlarmBase>(a: A) => A): void {
-    const minute = Duration.minutes(1);
-    const atLeastOnce = {
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 2,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    };
-    alarm(
-      new cloudwatch.Alarm(this, 'ApiThrottledAlarm', {
-        alarmDescription: 'ciba: API Gateway throttled requests (429): a route reached its throttle',
-        metric: new cloudwatch.Metric({
-          namespace: METRICS_NAMESPACE,
-          metricName: 'ApiThrottledRequests',
-          period: minute,
-          statistic: 'Sum',
-        }),
-        ...atLeastOnce,
-      }),
-    );
-    const tables: [string, dynamodb.ITable][] = [
-      ['Directory', props.directoryTable],
-      ['Ledger', props.ledgerTable],
-    ];
-    alarm(
-      sumAlarm(
-        this,
-        'DynamoDbThrottlesAlarm',
-        tables.flatMap(([, table]) =>
-          ['ReadThrottleEvents', 'WriteThrottleEvents'].map(
-            (name) =>
-              new cloudwatch.Metric({
-                namespace: 'AWS/DynamoDB',
-                metricName: name,
-                dimensionsMap: { TableName: table.tableName },
-                period: minute,
-                statistic: 'Sum',
-              }),
-          ),
-        ),
-        {
-          description: 'ciba: DynamoDB throttled requests (a hot partition, or the account limits of on-demand tables)',
-          label: 'Throttle events',
-          period: minute,
-          ...atLeastOnce,
-        },
-      ),
-    );
-    // KMS request quotas are per account and region, shared with everything else in it: alarmed at 80 %.
-    const kmsOperations = [
-      'CryptographicOperationsSymmetric',
-      'CryptographicOperationsEcc',
-      'CryptographicOperationsRsa',
-    ];
-    alarm(
-      new cloudwatch.Alarm(this, 'KmsQuotaAlarm', {
-        alarmDescription:
-          'ciba: KMS cryptographic requests above 80 % of the account quota (kms tenants sign each token in KMS)',
-        metric: new cloudwatch.MathExpression({
-          expression: `MAX([${kmsOperations.map((_, i) => `100 * k${i} / PERIOD(k${i}) / SERVICE_QUOTA(k${i})`).join(', ')}])`,
-          usingMetrics: Object.fromEntries(
-            kmsOperations.map((resource, i) => [
-              `k${i}`,
-              new cloudwatch.Metric({
-                namespace: 'AWS/Usage',
-                metricName: 'CallCount',
-                dimensionsMap: { Service: 'KMS', Type: 'API', Resource: resource, Class: 'None' },
-                period: minute,
-                statistic: 'Sum',
-              }),
-            ]),
-          ),
-          period: minute,
-          label: 'KMS quota used (%)',
-        }),
-        threshold: 80,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 3,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
-    // SNS refusals (throttling among them) show in the notifier's log: counted there.
-    this.functions['bc-authorize']!.logGroup.addMetricFilter('PushFailures', {
-      metricNamespace: METRICS_NAMESPACE,
-      metricName: 'PushNotificationsFailed',
-      filterPattern: logs.FilterPattern.stringValue('$.message', '=', 'push notification failed'),
-      metricValue: '1',
-      defaultValue: 0,
-    });
-    alarm(
-      new cloudwatch.Alarm(this, 'PushFailuresAlarm', {
-        alarmDescription:
-          'ciba: SNS refused push notifications (throttling or push credentials; the log names the error)',
-        metric: new cloudwatch.Metric({
-          namespace: METRICS_NAMESPACE,
-          metricName: 'PushNotificationsFailed',
-          period: Duration.minutes(5),
-          statistic: 'Sum',
-        }),
-        threshold: 10,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
   }
 }
