@@ -160,7 +160,8 @@ const table = (scope: Construct, id: string, schema: TableSchema): dynamodb.Tabl
             },
           }
         : {}),
-      projectionType: index.projection === 'ALL' ? dynamodb.ProjectionType.ALL : dynamodb.ProjectionType.KEYS_ONLY,
+      projectionType: dynamodb.ProjectionType[index.projection],
+      ...(index.projection === 'INCLUDE' ? { nonKeyAttributes: index.nonKeyAttributes ?? [] } : {}),
     });
   }
   return t;

@@ -32,7 +32,9 @@ export interface IndexSchema {
   name: string;
   partitionKey: string;
   sortKey?: { name: string; type: 'S' | 'N' };
-  projection: 'KEYS_ONLY' | 'ALL';
+  projection: 'KEYS_ONLY' | 'INCLUDE' | 'ALL';
+  /** INCLUDE: the attributes copied into the index beside the keys (at most 20 per table, over all its indexes). */
+  nonKeyAttributes?: string[];
 }
 
 export interface TableSchema {
