@@ -23,6 +23,11 @@ export interface StatefulStackProps extends StackProps {
    * for one more deployment (docs/deploy.md "Upgrading": no gap while the running functions still use the aliases).
    */
   keepLegacyKeys: boolean;
+  /**
+   * The ledger's pending-by-user projection. INCLUDE (LEDGER_SCHEMA's) unless a deployment made before it keeps ALL:
+   * CloudFormation cannot change an existing index's projection (docs/deploy.md "Upgrading").
+   */
+  pendingIndexProjection?: 'INCLUDE' | 'ALL';
 }
 
 /**
@@ -44,7 +49,18 @@ export class StatefulStack extends Stack {
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
     this.directoryTable = table(this, 'Directory', DIRECTORY_SCHEMA);
-    this.ledgerTable = table(this, 'Ledger', LEDGER_SCHEMA);
+    this.ledgerTable = table(
+      this,
+      'Ledger',
+      props.pendingIndexProjection === 'ALL'
+        ? {
+            ...LEDGER_SCHEMA,
+            indexes: LEDGER_SCHEMA.indexes.map((index) =>
+              index.name === 'pending-by-user' ? { ...index, projection: 'ALL', nonKeyAttributes: undefined } : index,
+            ),
+          }
+        : LEDGER_SCHEMA,
+    );
     // Customers subscribe their own rules to this bus: its name is stable.
     this.eventBus = new events.EventBus(this, 'Events', { eventBusName: `${props.prefix}-events` });
     this.eventBus.applyRemovalPolicy(RemovalPolicy.RETAIN);

@@ -178,7 +178,12 @@ export interface Ledger {
   ): Promise<AuthRequest | 'conflict'>;
   /** Removes a request (a user's erasure); its `auth_req_id` is then unknown. */
   deleteRequest(txn: string): Promise<void>;
-  /** Pending requests for a user, newest first (may lag a write by a moment). */
+  /**
+   * Pending requests for a user, newest first (may lag a write by a moment). Each carries what the device's list
+   * shows and an erasure needs, not the whole request: `txn`, `authReqId`, `tenantId`, `clientId`, `sub`, `status`,
+   * `createdAt`, `expiresAt`, `scope`, `acrValues`, `bindingMessage`, `authorizationDetails`, `display`,
+   * `tenantGeneration` (the index projects these alone, so that polls do not write it: docs/performance.md).
+   */
   listPending(tenantId: string, sub: string, now: number): Promise<AuthRequest[]>;
 
   /**

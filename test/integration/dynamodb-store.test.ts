@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
@@ -833,6 +833,49 @@ describe('auth requests', () => {
 
     const pending = await t.store.listPending(tenantId, sub, NOW);
     expect(pending.map((r) => r.txn)).toEqual([newer.txn, older.txn]);
+  });
+
+  it('lists what the pending list shows, from an index that polls and slow_down do not write', async () => {
+    const tenantId = uid('t');
+    const r = request({
+      tenantId,
+      acrValues: 'urn:acr:strong',
+      display: [{ type: 'payment_initiation', title: 'Pay', fields: [] }],
+      tenantGeneration: 'g3',
+    });
+    await t.store.createRequest(r);
+    await t.store.pollRequest(r.txn, r.authReqId, { tenantId, clientId: r.clientId }, NOW + 1000);
+    await t.store.slowDown(r.txn, 5);
+    const [listed] = await t.store.listPending(tenantId, r.sub, NOW + 2000);
+    expect(listed).toEqual({
+      txn: r.txn,
+      authReqId: r.authReqId,
+      tenantId,
+      clientId: r.clientId,
+      sub: r.sub,
+      claims: {},
+      scope: r.scope,
+      acrValues: 'urn:acr:strong',
+      bindingMessage: r.bindingMessage,
+      authorizationDetails: r.authorizationDetails,
+      display: r.display,
+      status: 'pending',
+      createdAt: r.createdAt,
+      expiresAt: r.expiresAt,
+      tenantGeneration: 'g3',
+    });
+    // The index holds none of what the poll and slow_down wrote (the table does): they did not write the index.
+    const index = await t.client.send(
+      new QueryCommand({
+        TableName: LEDGER_TABLE_DEFAULT,
+        IndexName: 'pending-by-user',
+        KeyConditionExpression: 'pending_key = :k',
+        ExpressionAttributeValues: marshall({ ':k': `${tenantId}#${r.sub}` }),
+      }),
+    );
+    expect(Object.keys(unmarshall(index.Items![0]!))).not.toContain('last_polled_at');
+    expect(unmarshall(index.Items![0]!).interval).toBeUndefined();
+    expect(await rawLedgerItem(`REQ#${r.txn}`)).toMatchObject({ last_polled_at: NOW + 1000, interval: 10 });
   });
 });
 
