@@ -7,6 +7,7 @@ import {
   enrollDevice,
   getConsentDetails,
   listPendingTransactions,
+  prefetchPending,
   recordDeviceDecision,
 } from '../../lib/ciba/device-api.ts';
 import { describeDevice, setDevicePush } from '../../lib/ciba/device-profile.ts';
@@ -49,7 +50,14 @@ export const createHandler = (deps: DeviceDeps) =>
       const body = parseWith(EnrollmentBody, jsonBody(event));
       return json(201, await enrollDevice(deps, { tenant, body, proof }));
     }
-    const { device, proof } = await authenticateDevice(deps, proofInput);
+    // The list's query goes beside the proof's write when this process knows the device's owner (one round trip).
+    const { device, proof, alongside } = await authenticateDevice(
+      deps,
+      proofInput,
+      event.routeKey === 'GET /{tenant}/device/transactions'
+        ? (deviceId) => prefetchPending(deps, tenantId, deviceId)
+        : undefined,
+    );
     // WebAuthn binds to the origin the browser saw: the public base URL.
     const context: DecisionContext = { tenant, rp: relyingPartyOf(baseUrl(event, deps.config)) };
     switch (event.routeKey) {
@@ -73,7 +81,7 @@ export const createHandler = (deps: DeviceDeps) =>
         );
       }
       case 'GET /{tenant}/device/transactions':
-        return json(200, await listPendingTransactions(deps, device, context));
+        return json(200, await listPendingTransactions(deps, device, context, alongside));
       case 'GET /{tenant}/device/transactions/{txn}':
         return json(200, await getConsentDetails(deps, device, pathParam(event, 'txn'), context));
       case 'POST /{tenant}/device/transactions/{txn}': {

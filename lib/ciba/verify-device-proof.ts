@@ -62,13 +62,21 @@ export const consumeProof = async (
 /**
  * A proof by an enrolled device of this tenant: the key's thumbprint is the device id. The device is read and the
  * proof's jti recorded in one conditional write (Store.useDeviceProof).
+ *
+ * `alongside`, given the device id of a proof that verified, may start a read that the request will need once the
+ * device is authenticated, so that it travels beside the write instead of after it (one round trip instead of two).
+ * Its result is handed back only with an authenticated device; the caller must still check it against that device.
  */
-export const authenticateDevice = async (
+export const authenticateDevice = async <T = never>(
   deps: { store: Pick<Store, 'recordProofJti' | 'useDeviceProof'>; clock: Clock },
   input: { tenantId: string; proof: string | undefined; htm: string; htu: string },
-): Promise<{ device: Device; proof: VerifiedProof }> => {
+  alongside?: (deviceId: string) => Promise<T> | undefined,
+): Promise<{ device: Device; proof: VerifiedProof; alongside?: Promise<T> }> => {
   const proof = await verifyDpopProof(deps, input);
   const now = deps.clock.now();
+  const early = alongside?.(proof.thumbprint);
+  // Settled either way: a failed early read is the caller's to redo, never an unhandled rejection.
+  early?.catch(() => undefined);
   const device = await deps.store.useDeviceProof(
     input.tenantId,
     proof.thumbprint,
@@ -77,5 +85,5 @@ export const authenticateDevice = async (
     now,
   );
   if (!device) throw InvalidDpopProof('the proof key is not an enrolled device of this tenant, or the proof was used');
-  return { device, proof };
+  return { device, proof, ...(early ? { alongside: early } : {}) };
 };
