@@ -64,12 +64,12 @@ const parseThrottles = (json: string | undefined, older: { rate?: number; burst?
 };
 
 /**
- * The ledger's pending-by-user projection: INCLUDE (the default: polls do not write the index) or ALL, which
- * deployments made before INCLUDE keep, since CloudFormation cannot change an existing index's projection
- * (docs/deploy.md "Upgrading": the pending-by-user index).
+ * The ledger's pending-by-user projection: ALL (the default, so that a deployment made before INCLUDE updates without
+ * a failed stack update: CloudFormation cannot change an existing index's projection) or INCLUDE, opt-in and
+ * recommended for new deployments (polls then do not write the index: docs/deploy.md, docs/performance.md).
  */
 const pendingIndexProjection = (value: string | undefined): 'INCLUDE' | 'ALL' => {
-  if (value === undefined || value === 'INCLUDE' || value === 'ALL') return value ?? 'INCLUDE';
+  if (value === undefined || value === 'INCLUDE' || value === 'ALL') return value ?? 'ALL';
   throw new Error('context ciba:pendingIndexProjection must be INCLUDE or ALL');
 };
 

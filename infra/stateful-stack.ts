@@ -24,8 +24,8 @@ export interface StatefulStackProps extends StackProps {
    */
   keepLegacyKeys: boolean;
   /**
-   * The ledger's pending-by-user projection. INCLUDE (LEDGER_SCHEMA's) unless a deployment made before it keeps ALL:
-   * CloudFormation cannot change an existing index's projection (docs/deploy.md "Upgrading").
+   * The ledger's pending-by-user projection: ALL unless INCLUDE (LEDGER_SCHEMA's, opt-in) is asked for. CloudFormation
+   * cannot change an existing index's projection, so a deployment keeps the one it was made with (docs/deploy.md).
    */
   pendingIndexProjection?: 'INCLUDE' | 'ALL';
 }
@@ -52,14 +52,14 @@ export class StatefulStack extends Stack {
     this.ledgerTable = table(
       this,
       'Ledger',
-      props.pendingIndexProjection === 'ALL'
-        ? {
+      props.pendingIndexProjection === 'INCLUDE'
+        ? LEDGER_SCHEMA
+        : {
             ...LEDGER_SCHEMA,
             indexes: LEDGER_SCHEMA.indexes.map((index) =>
               index.name === 'pending-by-user' ? { ...index, projection: 'ALL', nonKeyAttributes: undefined } : index,
             ),
-          }
-        : LEDGER_SCHEMA,
+          },
     );
     // Customers subscribe their own rules to this bus: its name is stable.
     this.eventBus = new events.EventBus(this, 'Events', { eventBusName: `${props.prefix}-events` });

@@ -3,6 +3,10 @@
  * Storage attribute names (snake_case) live in the DynamoDB adapter only.
  */
 
+/** Token lifetimes (lib/oauth/tokens.ts mints them; lib/keyset.ts keeps a key published while its tokens live). */
+export const ACCESS_TOKEN_TTL_SECONDS = 3600;
+export const ID_TOKEN_TTL_SECONDS = 3600;
+
 export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
 export const REFRESH_TOKEN_GRANT_TYPE = 'refresh_token';
 
@@ -288,7 +292,7 @@ export interface Device {
 }
 
 /**
- * A tenant's keys (lib/oauth/keyset.ts owns the rules): the token signing keys, the newest active one signing and
+ * A tenant's keys (lib/keyset.ts owns the rules): the token signing keys, the newest active one signing and
  * every one still needed for verification published, and the MAC keys (client_secret_jwt secrets, user-code MACs,
  * sealed push responses), never published.
  */
@@ -399,7 +403,7 @@ export interface DisplayField {
 
 /**
  * What the device shows for one `authorization_details` element: rendered by the service from the type's display
- * template, or generically (lib/ciba/display-template.ts); every string is safe to show (hardening rule 5).
+ * template, or generically (lib/oauth/display-template.ts); every string is safe to show (hardening rule 5).
  */
 export interface DetailDisplay {
   type: string;

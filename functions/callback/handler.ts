@@ -1,8 +1,13 @@
 import middy from '@middy/core';
 import * as z from 'zod';
-import { type CallbackOutcome, type CallbackTrigger, deliverCallback } from '../../lib/ciba/deliver-callback.ts';
-import { CIBA_EVENT_SOURCE, type CibaEventBridgeEvent, EVENT, TIMER_EVENT } from '../../lib/ciba/events.ts';
-import type { Deps } from '../../lib/ports.ts';
+import { CIBA_EVENT_SOURCE, type CibaEventBridgeEvent } from '../../lib/adapters/eventbridge-format.ts';
+import {
+  type CallbackOutcome,
+  type CallbackTrigger,
+  type DeliverCallbackDeps,
+  deliverCallback,
+} from '../../lib/ciba/deliver-callback.ts';
+import { EVENT, TIMER_EVENT } from '../../lib/events.ts';
 
 const Detail = z.object({
   tenant_id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
@@ -32,10 +37,7 @@ export const triggerOf = (
 };
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type CallbackDeps = Pick<
-  Deps,
-  'store' | 'keys' | 'events' | 'scheduler' | 'deadLetters' | 'outbound' | 'clock' | 'logger' | 'config'
->;
+export type CallbackDeps = DeliverCallbackDeps;
 
 /**
  * The callback function: EventBridge hands it `CIBA Request Decided` (a rule per tenant), EventBridge Scheduler

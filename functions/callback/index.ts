@@ -3,7 +3,21 @@ import { eventBus } from '../../lib/adapters/aws/events.ts';
 import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
+import { callbacks, clients, refreshTokens, requests, tenants } from '../../lib/adapters/aws/store.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
-export const handler = createHandler(awsDeps({ keys: tenantKeys, events: eventBus, scheduler, deadLetters, outbound }));
+export const handler = createHandler(
+  awsDeps({
+    callbacks,
+    clients,
+    refreshTokens,
+    requests,
+    tenants,
+    keys: tenantKeys,
+    events: eventBus,
+    scheduler,
+    deadLetters,
+    outbound,
+  }),
+);

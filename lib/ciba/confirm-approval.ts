@@ -1,3 +1,4 @@
+import { InvalidBindingCode, InvalidRequest, NotFound, RequestNotPending } from '../errors.ts';
 import {
   type AuthRequest,
   BINDING_CODE_MAX_ATTEMPTS,
@@ -5,7 +6,6 @@ import {
   type DeviceTransaction,
   type Tenant,
 } from '../model.ts';
-import { InvalidBindingCode, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { bindingCodeAttemptsLeft, bindingCodeMatches } from './binding-code.ts';
 import { approvalRequestOptions, passkeyRequired, type RelyingParty, verifyApprovalAssertion } from './passkey.ts';
@@ -48,7 +48,7 @@ export const shapeForDevice = (
  * allowed mistake denies the request) and the passkey assertion. Returns what the evidence records.
  */
 export const confirmApproval = async (
-  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: {
     device: Device;
     txn: string;
@@ -61,9 +61,9 @@ export const confirmApproval = async (
   const { device, txn, context } = input;
   // Nothing to confirm beyond the proof: no read (the decision's conditional write checks owner, state and expiry).
   if (context.tenant.settings.bindingCodeConfirmation !== true && !passkeyRequired(context.tenant)) return {};
-  const request = await deps.store.getRequest(txn);
+  const request = await deps.requests.get(txn);
   if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
-    throw NotFound('no such transaction');
+    throw new NotFound('no such transaction');
   }
   const now = deps.clock.now();
   if (request.status !== 'pending' || request.expiresAt <= now) {
@@ -71,7 +71,7 @@ export const confirmApproval = async (
     return {};
   }
   if (bindingCodeRequired(context.tenant, request)) {
-    if (input.bindingCode === undefined) throw InvalidRequest('binding_code is required by this tenant');
+    if (input.bindingCode === undefined) throw new InvalidRequest('binding_code is required by this tenant');
     if (!bindingCodeMatches(input.bindingCode, request.bindingMessage!)) {
       await countMismatch(deps, { device, txn, proof: input.proof, now });
     }
@@ -89,22 +89,22 @@ export const confirmApproval = async (
 };
 
 const countMismatch = async (
-  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: { device: Device; txn: string; proof: string; now: number },
 ): Promise<never> => {
   const { device, txn, now } = input;
   const owner = { tenantId: device.tenantId, sub: device.sub };
-  const counted = await deps.store.countBindingCodeMismatch(txn, owner, now);
-  if (counted === 'conflict') throw RequestNotPending('the request is no longer pending');
+  const counted = await deps.decisions.countBindingCodeMismatch(txn, owner, now);
+  if (counted === 'conflict') throw new RequestNotPending('the request is no longer pending');
   const attempts = counted.bindingCodeAttempts ?? 1;
   const left = bindingCodeAttemptsLeft(attempts);
   deps.logger.warn('binding code mismatch', { tenant: device.tenantId, txn, device_id: device.deviceId, attempts });
   if (left > 0) {
-    throw InvalidBindingCode(
+    throw new InvalidBindingCode(
       `the code does not match the one shown on the other screen; ${left} attempt${left === 1 ? '' : 's'} left`,
     ).withFields({ attempts_left: left, status: 'pending' });
   }
-  const denied = await deps.store.decideRequest(
+  const denied = await deps.decisions.decide(
     txn,
     owner,
     'denied',
@@ -125,7 +125,7 @@ const countMismatch = async (
   }
   // `status` as a deny answers it, so the device shows the outcome without reading the description; absent when
   // another decision got there first (the request is no longer pending either way).
-  throw InvalidBindingCode(
+  throw new InvalidBindingCode(
     `the code does not match the one shown on the other screen; the request was denied after ${BINDING_CODE_MAX_ATTEMPTS} wrong codes`,
   ).withFields(denied === 'conflict' ? { attempts_left: 0 } : { attempts_left: 0, status: 'denied' });
 };

@@ -118,11 +118,10 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
   '*': {
     'dynamodb:DescribeEndpoints': 'SDK-internal endpoint discovery, off unless endpointDiscoveryEnabled is set',
     'dynamodb:Scan':
-      'DynamoDbStore.openCallbacks: a local-mode ledger scan (lib/local/recover-timers.ts), never called in AWS',
+      'lib/adapters/dynamodb/local.ts: local mode only (lib/local/recover-timers.ts), never called in AWS',
   },
   discovery: {
     'dynamodb:PutItem': 'the store adapter: discovery only reads tenants and keys',
-    'dynamodb:UpdateItem': 'the store adapter: discovery only reads',
     'dynamodb:DeleteItem': 'the store adapter: discovery only reads',
     'dynamodb:BatchWriteItem': 'the store adapter: discovery only reads',
     ...KEY_PROVISIONING('discovery'),
@@ -139,6 +138,11 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
     'kms:Decrypt': 'TenantKeys: userinfo verifies access tokens with public keys',
     'kms:Sign': 'TenantKeys: userinfo verifies access tokens, signs nothing',
     'kms:GenerateMac': 'TenantKeys: userinfo authenticates no client',
+  },
+  consent: {
+    'dynamodb:PutItem': 'the store adapter: consent retrieval reads and updates only its DPoP replay records',
+    'dynamodb:DeleteItem': 'the store adapter: consent retrieval deletes nothing',
+    'dynamodb:BatchWriteItem': 'the store adapter: consent retrieval deletes nothing',
   },
   admin: { 'kms:Sign': 'TenantKeys: the admin API signs no token' },
   web: {

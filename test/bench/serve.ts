@@ -20,7 +20,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetItemCommand, type GetItemCommandInput } from '@aws-sdk/client-dynamodb';
-import { addStoreMiddleware } from '../../lib/adapters/dynamodb-client.ts';
+import { addStoreMiddleware } from '../../lib/adapters/dynamodb/client.ts';
 import {
   DIRECTORY_SCHEMA,
   DIRECTORY_TABLE_DEFAULT,
@@ -169,7 +169,7 @@ const hook = createServer(async (req, res) => {
     }
     const now = deps.clock.now();
     const evidence = { proof: 'bench-approve-hook', deviceId: 'bench', decision: 'approve' as const, receivedAt: now };
-    const decided = await deps.store.decideRequest(txn, { tenantId, sub }, 'approved', evidence, now);
+    const decided = await deps.decisions.decide(txn, { tenantId, sub }, 'approved', evidence, now);
     if (decided === 'conflict') {
       res.writeHead(409).end();
       return;

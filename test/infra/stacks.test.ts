@@ -102,7 +102,8 @@ describe('stateful stack', () => {
               { AttributeName: 'pending_key', KeyType: 'HASH' },
               { AttributeName: 'created_at', KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: PENDING_VIEW_ATTRIBUTES },
+            // ALL by default: a deployment made with it updates without a failed stack update.
+            Projection: { ProjectionType: 'ALL' },
           }),
         ],
       }),
@@ -110,7 +111,16 @@ describe('stateful stack', () => {
     stateful.resourceCountIs('AWS::DynamoDB::Table', 2);
   });
 
-  it('keeps the pending-by-user projection ALL for a deployment made with it (ciba:pendingIndexProjection=ALL)', () => {
+  it('projects only the pending view with ciba:pendingIndexProjection=INCLUDE (opt-in), and says what else is wrong', () => {
+    const include = Template.fromStack(build({ 'ciba:pendingIndexProjection': 'INCLUDE' }).stateful);
+    include.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: 'pending-by-user',
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: PENDING_VIEW_ATTRIBUTES },
+        }),
+      ],
+    });
     const kept = Template.fromStack(build({ 'ciba:pendingIndexProjection': 'ALL' }).stateful);
     kept.hasResourceProperties('AWS::DynamoDB::Table', {
       GlobalSecondaryIndexes: [
@@ -463,7 +473,12 @@ describe('service stack: tenants', () => {
         }),
       ],
     });
-    service.resourceCountIs('AWS::Lambda::Permission', 37);
+    // One invoke permission for EventBridge, whatever the tenant count (API Gateway's route permissions are apart).
+    expect(
+      Object.keys(
+        service.findResources('AWS::Lambda::Permission', { Properties: { Principal: 'events.amazonaws.com' } }),
+      ),
+    ).toHaveLength(1);
     service.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 
@@ -649,6 +664,28 @@ describe('service stack: least privilege', () => {
     expect(statementsOf('discovery').some((s) => s.Sid?.startsWith('Ledger'))).toBe(false);
     expect(actionsOf('discovery')).not.toContain('kms:Sign');
     expect(actionsOf('userinfo')).not.toContain('dynamodb:PutItem');
+  });
+
+  it('splits the device API: consent retrieval reads and only updates (its DPoP replay records), responses write, publish and schedule', () => {
+    const consent = actionsOf('consent');
+    expect(consent).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']));
+    for (const action of ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
+      expect(consent).not.toContain(action);
+    }
+    expect(
+      consent.filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:') && !a.startsWith('xray:')),
+    ).toEqual([]);
+    const ledger = statementsOf('consent').filter((s) => s.Sid?.startsWith('Ledger'));
+    expect(ledger.map((s) => s.Sid)).toEqual(['LedgerRead']);
+    const device = actionsOf('device');
+    for (const action of [
+      'dynamodb:PutItem',
+      'events:PutEvents',
+      'scheduler:CreateSchedule',
+      'sns:CreatePlatformEndpoint',
+    ]) {
+      expect(device).toContain(action);
+    }
   });
 
   it('lets only bc-authorize publish pushes and only the device API create endpoints', () => {

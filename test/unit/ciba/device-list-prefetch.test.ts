@@ -26,21 +26,26 @@ const storeFor = (device: Device | undefined) => {
   const written = new Promise<void>((r) => {
     release = r;
   });
-  const store = {
-    recordProofJti: async () => true,
-    useDeviceProof: async () => {
-      log.push('proof write started');
-      await written;
-      log.push('proof write done');
-      return device;
+  const deps = {
+    clock,
+    deviceProofs: {
+      use: async () => {
+        log.push('proof write started');
+        await written;
+        log.push('proof write done');
+        return device && { device, proofIds: {} };
+      },
+      forget: async () => undefined,
     },
-    listPending: async (tenantId: string, sub: string) => {
-      log.push(`list ${sub}`);
-      return [pendingFor(tenantId, sub)];
+    requests: {
+      listPending: async (tenantId: string, sub: string) => {
+        log.push(`list ${sub}`);
+        return [pendingFor(tenantId, sub)];
+      },
     },
-    getClient: async () => undefined,
+    clients: { get: async () => undefined },
   };
-  return { store, log, release };
+  return { deps: deps as never, log, release };
 };
 
 const deviceOf = async (key: DeviceKey, tenantId: string, sub: string): Promise<Device> =>
@@ -54,8 +59,7 @@ const deviceOf = async (key: DeviceKey, tenantId: string, sub: string): Promise<
   }) as Device;
 
 const listAs = async (key: DeviceKey, tenantId: string, device: Device | undefined) => {
-  const { store, log, release } = storeFor(device);
-  const deps = { store, clock } as never;
+  const { deps, log, release } = storeFor(device);
   const proof = await createDpopProof(key, { htm: 'GET', htu: HTU });
   const auth = authenticateDevice(deps, { tenantId, proof, htm: 'GET', htu: HTU }, (id) =>
     prefetchPending(deps, tenantId, id),

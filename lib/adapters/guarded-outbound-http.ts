@@ -1,8 +1,8 @@
 import { promises as dns, type LookupAddress } from 'node:dns';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import type { OutboundHttp, OutboundResult } from '../ports.ts';
+import type { OutboundHttp, OutboundRequest, OutboundResponse, OutboundResult } from '../ports.ts';
 
 /**
  * Every call the service makes to a URL someone else chose goes through this module (hardening rule 3): client
@@ -140,26 +140,8 @@ export interface GuardedOutboundHttpOptions {
   trustedCa?: string | string[];
 }
 
-export interface OutboundRequest {
-  method: 'GET' | 'POST';
-  headers?: Record<string, string>;
-  body?: string | Uint8Array;
-  /** The tenant's development mode: plain http to loopback, and any address. */
-  allowPrivateNetwork: boolean;
-  /** Read the answer's body, up to this many bytes (more is a failure), and return it. Default: thrown away. */
-  readBody?: number;
-  /** Which URL this is, for the messages (`jwks_uri`, `the device webhook`). */
-  name?: string;
-  signal?: AbortSignal;
-}
-
-/** What a call came to: the status (and the body when asked for), or why there was none. */
-export type OutboundResponse =
-  | { status: number; headers: IncomingHttpHeaders; body?: Buffer<ArrayBuffer> }
-  | { error: string; permanent?: boolean };
-
 /** The one method every caller needs (the web push sender, the local device webhook, the JWKS fetch). */
-export type OutboundRequester = Pick<GuardedOutboundHttp, 'request'>;
+export type OutboundRequester = Pick<OutboundHttp, 'request'>;
 
 const REFUSED = 'ERR_CIBA_DESTINATION_REFUSED';
 
@@ -236,6 +218,10 @@ export class GuardedOutboundHttp implements OutboundHttp {
       name: 'the notification endpoint',
     });
     return 'error' in answer ? answer : { status: answer.status };
+  }
+
+  refusal(url: string, options: { allowPrivateNetwork: boolean; name?: string }): string | undefined {
+    return outboundUrlProblem(url, options.allowPrivateNetwork, options.name);
   }
 
   async request(url: string, input: OutboundRequest): Promise<OutboundResponse> {

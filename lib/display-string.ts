@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { InvalidBindingMessage, InvalidRequest } from '../oauth/errors.ts';
+import { InvalidBindingMessage, InvalidRequest } from './errors.ts';
 
 /**
  * Display strings: text a device shows to the person who decides (binding messages, client names, device names,
@@ -93,7 +93,7 @@ export const displayString = (max: number, options: { allowEmpty?: boolean } = {
 export const normalizeBindingMessage = (raw: string, maxLength: number): string => {
   const message = raw.normalize('NFC');
   const problem = displayStringProblem(message, 'binding_message', maxLength);
-  if (problem) throw InvalidBindingMessage(problem);
+  if (problem) throw new InvalidBindingMessage(problem);
   return message;
 };
 
@@ -107,9 +107,9 @@ const ACR_VALUE = /^[\x21-\x7e]{1,255}$/;
  */
 export const checkAcrValues = (raw: string): string => {
   const values = raw.split(' ');
-  if (values.length > MAX_ACR_VALUES) throw InvalidRequest(`acr_values has more than ${MAX_ACR_VALUES} values`);
+  if (values.length > MAX_ACR_VALUES) throw new InvalidRequest(`acr_values has more than ${MAX_ACR_VALUES} values`);
   if (!values.every((value) => ACR_VALUE.test(value))) {
-    throw InvalidRequest('acr_values must be single-space-separated values of 1-255 printable ASCII characters');
+    throw new InvalidRequest('acr_values must be single-space-separated values of 1-255 printable ASCII characters');
   }
   return raw;
 };

@@ -1,5 +1,5 @@
 import { parse } from 'lossless-json';
-import { InvalidRequest, type OAuthError } from '../oauth/errors.ts';
+import { InvalidRequest, type WireErrorClass } from './errors.ts';
 
 /**
  * The one validation step for JSON input (SECURITY.md, hardening rule 4): every JSON body (admin API, device API, the
@@ -136,15 +136,15 @@ export const parseJsonInput = (
   text: string,
   options: {
     what: string;
-    invalid?: (description: string) => OAuthError;
-    malformed?: (description: string) => OAuthError;
+    invalid?: WireErrorClass;
+    malformed?: WireErrorClass;
   },
 ): unknown => {
   try {
     return parseJsonText(text, options.what);
   } catch (error) {
     if (!(error instanceof JsonInputProblem)) throw error;
-    const fail = error.kind === 'syntax' ? (options.malformed ?? InvalidRequest) : (options.invalid ?? InvalidRequest);
-    throw fail(error.message);
+    const Fail = error.kind === 'syntax' ? (options.malformed ?? InvalidRequest) : (options.invalid ?? InvalidRequest);
+    throw new Fail(error.message);
   }
 };

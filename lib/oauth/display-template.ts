@@ -1,7 +1,7 @@
 import * as z from 'zod';
+import { displayStringProblem } from '../display-string.ts';
+import { InvalidAuthorizationDetails, InvalidRequest } from '../errors.ts';
 import type { DetailDisplay, DisplayField } from '../model.ts';
-import { InvalidAuthorizationDetails, InvalidRequest } from '../oauth/errors.ts';
-import { displayStringProblem } from './display-string.ts';
 
 /**
  * What the user reads about an `authorization_details` element (RFC 9396): a title and labelled fields, rendered by
@@ -113,7 +113,7 @@ export const checkDisplayTemplate = (type: string, schema: Schema, display: unkn
   const where = `authorization_details_types.${type}.display`;
   const parsed = TemplateShape.safeParse(display);
   if (!parsed.success) {
-    throw InvalidRequest(`${where}: ${z.prettifyError(parsed.error).replace(/\n+/g, '; ').replace(/✖ /g, '')}`);
+    throw new InvalidRequest(`${where}: ${z.prettifyError(parsed.error).replace(/\n+/g, '; ').replace(/✖ /g, '')}`);
   }
   const template = parsed.data;
   const texts: [string, string, boolean, number][] = [
@@ -126,17 +126,17 @@ export const checkDisplayTemplate = (type: string, schema: Schema, display: unkn
   for (const [name, text, mayHoldPlaceholders, max] of texts) {
     const literal = text.replace(PLACEHOLDER, mayHoldPlaceholders ? 'x' : '{}');
     if (/[{}]/.test(literal)) {
-      throw InvalidRequest(
+      throw new InvalidRequest(
         mayHoldPlaceholders
           ? `${where}.${name}: braces only enclose placeholders, {a.b} (letters, digits, _ $ - and dots)`
           : `${where}.${name}: a label is plain text, without placeholders or braces`,
       );
     }
     const problem = displayStringProblem(literal.normalize('NFC'), 'the text', max);
-    if (problem) throw InvalidRequest(`${where}.${name}: ${problem}`);
+    if (problem) throw new InvalidRequest(`${where}.${name}: ${problem}`);
     for (const path of mayHoldPlaceholders ? placeholders(text) : []) {
       if (!declares(schema, path.split('.'), schema)) {
-        throw InvalidRequest(
+        throw new InvalidRequest(
           `${where}.${name}: {${path}} is not a string, number or boolean member that the type's schema declares`,
         );
       }
@@ -232,7 +232,7 @@ export const renderDetailDisplays = (
       : { type, title: clip(humanize(type), MAX_TITLE_LENGTH), fields: genericFields(detail) };
     const check = (text: string, name: string, max: number) => {
       const problem = displayStringProblem(text, name, max);
-      if (problem) throw InvalidAuthorizationDetails(`authorization_details[${i}] (${type}): ${problem}`);
+      if (problem) throw new InvalidAuthorizationDetails(`authorization_details[${i}] (${type}): ${problem}`);
     };
     check(display.title, 'the display title', MAX_TITLE_LENGTH);
     display.fields.forEach((field, j) => {

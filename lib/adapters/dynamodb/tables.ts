@@ -7,7 +7,7 @@ import {
   type DynamoDBClient,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from './dynamodb-schema.ts';
+import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from '../dynamodb-schema.ts';
 
 export interface TableNames {
   directory: string;

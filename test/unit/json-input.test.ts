@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_JSON_DEPTH, parseJsonInput, parseJsonText } from '../../../lib/http/json-input.ts';
-import { InvalidAuthorizationDetails } from '../../../lib/oauth/errors.ts';
+import { InvalidAuthorizationDetails } from '../../lib/errors.ts';
+import { MAX_JSON_DEPTH, parseJsonInput, parseJsonText } from '../../lib/json-input.ts';
 
 const refused = (text: string) => () => parseJsonText(text, 'the body');
 
@@ -99,9 +99,9 @@ const ALLOWED_JSON_PARSE: Record<string, string> = {
   'functions/tenant-provisioner/handler.ts': "the CDK tenants file's settings (CloudFormation custom resource)",
 };
 
-describe('JSON input goes through lib/http/json-input.ts', () => {
+describe('JSON input goes through lib/json-input.ts', () => {
   it('has no other JSON.parse of request input in service code', () => {
-    const root = join(import.meta.dirname, '../../..');
+    const root = join(import.meta.dirname, '../..');
     const found: string[] = [];
     const walk = (dir: string) => {
       for (const name of readdirSync(dir)) {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { MacKeyRecord, SigningKeyRecord, TenantKeyset } from '../../../lib/model.ts';
 import {
   addSigningKey,
   currentMacKey,
@@ -12,7 +11,8 @@ import {
   signingKeyOf,
   splitKeyId,
   withKeyId,
-} from '../../../lib/oauth/keyset.ts';
+} from '../../lib/keyset.ts';
+import type { MacKeyRecord, SigningKeyRecord, TenantKeyset } from '../../lib/model.ts';
 
 const T = 1_800_000_000_000;
 const key = (kid: string, activeFrom: number, extra: Partial<SigningKeyRecord> = {}): SigningKeyRecord => ({

@@ -1,7 +1,7 @@
 import { secretsEqual } from '../crypto.ts';
-import { type HttpEvent, header } from '../http/event.ts';
-import { OAuthError } from '../oauth/errors.ts';
+import { InvalidToken } from '../errors.ts';
 import type { RuntimeConfig } from '../ports.ts';
+import { type HttpEvent, header } from './event.ts';
 
 /**
  * Admin routes: in AWS API Gateway has already verified the caller's SigV4 signature (IAM authorizer);
@@ -9,8 +9,8 @@ import type { RuntimeConfig } from '../ports.ts';
  */
 export const authorizeAdmin = (event: HttpEvent, config: RuntimeConfig): void => {
   const deny = (description: string) =>
-    new OAuthError('invalid_token', description, 401, { 'WWW-Authenticate': 'Bearer realm="ciba-admin"' });
-  if (config.mode === 'aws') {
+    new InvalidToken(description, { headers: { 'WWW-Authenticate': 'Bearer realm="ciba-admin"' } });
+  if (config.capabilities.iamAdminAuthorization) {
     const iam = (event.requestContext as { authorizer?: { iam?: unknown } }).authorizer?.iam;
     if (!iam) throw deny('admin requests must be signed with AWS SigV4');
     return;

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { AccessDenied, InvalidClient, OAuthError, sanitizeDescription } from '../../../lib/oauth/errors.ts';
+import {
+  AccessDenied,
+  InvalidBindingCode,
+  InvalidClient,
+  InvalidRequest,
+  NotFound,
+  OAuthError,
+  SlowDown,
+  sanitizeDescription,
+  WireError,
+} from '../../lib/errors.ts';
 
 /** RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E. */
 const RFC6749_CHARSET = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
@@ -34,9 +44,9 @@ describe('sanitizeDescription (RFC 6749 §5.2 character set)', () => {
   });
 });
 
-describe('OAuthError', () => {
+describe('wire errors', () => {
   it('serializes to error and a sanitized error_description only', () => {
-    const error = new OAuthError('invalid_request', 'bad "value"\nhere', 400, { 'X-Extra': '1' });
+    const error = new InvalidRequest('bad "value"\nhere', { headers: { 'X-Extra': '1' } });
     expect(JSON.parse(JSON.stringify(error))).toEqual({
       error: 'invalid_request',
       error_description: "bad 'value' here",
@@ -44,18 +54,20 @@ describe('OAuthError', () => {
   });
 
   it('omits an empty description', () => {
-    expect(new OAuthError('slow_down', '\n').toJSON()).toEqual({ error: 'slow_down' });
+    expect(new SlowDown('\n').toJSON()).toEqual({ error: 'slow_down' });
   });
 
   it('keeps code, headers and description when the status is overridden (access_denied 403 → 400)', () => {
-    const denied = AccessDenied('no');
+    const denied = new AccessDenied('no');
     expect(denied.status).toBe(403);
     const at400 = denied.withStatus(400);
     expect(at400).toMatchObject({ error: 'access_denied', status: 400, message: 'no' });
+    expect(at400).toBeInstanceOf(AccessDenied);
+    expect(denied.status).toBe(403);
   });
 
   it('adds machine-readable fields after error and error_description, kept through a status override', () => {
-    const error = new OAuthError('invalid_binding_code', 'wrong code', 400).withFields({ attempts_left: 2 });
+    const error = new InvalidBindingCode('wrong code').withFields({ attempts_left: 2 });
     const body = error.withStatus(409).withFields({ status: 'pending' }).toJSON();
     expect(body).toEqual({
       error: 'invalid_binding_code',
@@ -67,13 +79,27 @@ describe('OAuthError', () => {
   });
 
   it('never lets a field replace error or error_description', () => {
-    const error = new OAuthError('invalid_request', 'real').withFields({ error: 'other', error_description: 'fake' });
+    const error = new InvalidRequest('real').withFields({ error: 'other', error_description: 'fake' });
     expect(error.toJSON()).toEqual({ error: 'invalid_request', error_description: 'real' });
   });
 
   it('adds WWW-Authenticate to invalid_client only when Basic was used', () => {
-    expect(InvalidClient('x', true).headers).toEqual({ 'WWW-Authenticate': 'Basic realm="ciba"' });
-    expect(InvalidClient('x', false).headers).toEqual({});
-    expect(InvalidClient('x', false).status).toBe(401);
+    expect(new InvalidClient('x', true).headers).toEqual({ 'WWW-Authenticate': 'Basic realm="ciba"' });
+    expect(new InvalidClient('x', false).headers).toEqual({});
+    expect(new InvalidClient('x', false).status).toBe(401);
+  });
+
+  it('keeps the internal detail out of the wire body', () => {
+    const error = new InvalidRequest('scope is required', { detail: 'form had 3 parameters' });
+    expect(error.detail).toBe('form had 3 parameters');
+    expect(JSON.stringify(error)).not.toContain('parameters');
+  });
+
+  it("one class per code: OAuth codes are OAuthErrors, the service's own codes are not", () => {
+    expect(new InvalidRequest('x')).toBeInstanceOf(OAuthError);
+    expect(new NotFound('x')).not.toBeInstanceOf(OAuthError);
+    expect(new NotFound('x')).toBeInstanceOf(WireError);
+    expect(new NotFound('x')).toMatchObject({ error: 'not_found', status: 404, name: 'NotFound' });
+    expect(new InvalidRequest('x', { status: 413 }).status).toBe(413);
   });
 });

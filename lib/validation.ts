@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { InvalidRequest, type OAuthError } from '../oauth/errors.ts';
+import { InvalidRequest, type WireErrorClass } from './errors.ts';
 
 /** One line per problem, `field: what is wrong`, joined with `; `. */
 export const describeIssues = (error: z.ZodError): string =>
@@ -18,9 +18,9 @@ export const describeIssues = (error: z.ZodError): string =>
 export const parseWith = <T extends z.ZodType>(
   schema: T,
   value: unknown,
-  fail: (description: string) => OAuthError = InvalidRequest,
+  Fail: WireErrorClass = InvalidRequest,
 ): z.infer<T> => {
   const result = schema.safeParse(value);
-  if (!result.success) throw fail(describeIssues(result.error));
+  if (!result.success) throw new Fail(describeIssues(result.error));
   return result.data;
 };

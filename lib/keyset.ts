@@ -1,5 +1,13 @@
-import type { KeyMode, MacKeyRecord, SigningAlg, SigningKeyRecord, SigningKeyView, TenantKeyset } from '../model.ts';
-import { ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS } from './tokens.ts';
+import {
+  ACCESS_TOKEN_TTL_SECONDS,
+  ID_TOKEN_TTL_SECONDS,
+  type KeyMode,
+  type MacKeyRecord,
+  type SigningAlg,
+  type SigningKeyRecord,
+  type SigningKeyView,
+  type TenantKeyset,
+} from './model.ts';
 
 /**
  * The rules of a tenant's keys, pure: which key signs, which keys are published, what a rotation does. The adapters

@@ -5,7 +5,7 @@ import {
   isLoopbackHost,
   outboundUrlProblem,
   refusedAddressReason,
-} from '../../../lib/http/outbound.ts';
+} from '../../../lib/adapters/guarded-outbound-http.ts';
 
 describe('the outbound address policy: global unicast only (hardening rule 3)', () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT, matchesCallbackRule, TIMER_EVENT } from '../../../lib/ciba/events.ts';
+import { EVENT, matchesCallbackRule, TIMER_EVENT } from '../../lib/events.ts';
 
 const event = (type: string, delivery_mode?: string) => ({
   type,
