@@ -11,7 +11,12 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countDynamoDbRequests, dynamoDbStore } from '../../lib/adapters/dynamodb/index.ts';
 import { buildCreateTableInput, ensureTables } from '../../lib/adapters/dynamodb/tables.ts';
-import { DIRECTORY_TABLE_DEFAULT, LEDGER_SCHEMA, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
+import {
+  DIRECTORY_TABLE_DEFAULT,
+  LEDGER_SCHEMA,
+  LEDGER_TABLE_DEFAULT,
+  PENDING_VIEW_ATTRIBUTES,
+} from '../../lib/adapters/dynamodb-schema.ts';
 import { addDevice } from '../../lib/ciba/device-api.ts';
 import { admissionMemory, admitTenantRequest } from '../../lib/ciba/tenant-admission.ts';
 import { admitUserRequest, RateWindowHints } from '../../lib/ciba/user-rate-window.ts';
@@ -136,6 +141,13 @@ describe('tables', () => {
     await expect(
       ensureTables(t.client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT }),
     ).resolves.toBeUndefined();
+  });
+
+  it('creates a new ledger with pending-by-user projecting the pending view (INCLUDE)', async () => {
+    const described = await t.client.send(new DescribeTableCommand({ TableName: LEDGER_TABLE_DEFAULT }));
+    expect(described.Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === 'pending-by-user')?.Projection).toEqual(
+      { ProjectionType: 'INCLUDE', NonKeyAttributes: PENDING_VIEW_ATTRIBUTES },
+    );
   });
 });
 
@@ -376,6 +388,8 @@ describe('auth requests', () => {
         }),
       ),
     );
+    // Local mode's start (ensureTables) leaves an existing table's index as it is.
+    await ensureTables(t.client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: ledgerTable });
     const described = await t.client.send(new DescribeTableCommand({ TableName: ledgerTable }));
     expect(described.Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === 'pending-by-user')?.Projection).toEqual(
       { ProjectionType: 'ALL' },
