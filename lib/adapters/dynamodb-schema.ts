@@ -90,7 +90,9 @@ export const LEDGER_SCHEMA: TableSchema = {
       sortKey: { name: 'created_at', type: 'N' },
       // What the device's list and a user's erasure read (PENDING_VIEW_ATTRIBUTES), nothing a poll writes: a pending
       // poll (`last_polled_at`), a `slow_down` (`interval`) and a wrong binding code (`binding_code_attempts`) then
-      // write the table only, not the index (docs/performance.md).
+      // write the table only, not the index (docs/performance.md). Local mode creates new tables with it; the CDK app
+      // projects ALL unless ciba:pendingIndexProjection=INCLUDE (an existing index's projection cannot change), and
+      // listPending reads the same view from either (docs/deploy.md).
       projection: 'INCLUDE',
       nonKeyAttributes: PENDING_VIEW_ATTRIBUTES,
     },
