@@ -63,6 +63,16 @@ const parseThrottles = (json: string | undefined, older: { rate?: number; burst?
   return out;
 };
 
+/**
+ * The ledger's pending-by-user projection: ALL (the default, so that a deployment made before INCLUDE updates without
+ * a failed stack update: CloudFormation cannot change an existing index's projection) or INCLUDE, opt-in and
+ * recommended for new deployments (polls then do not write the index: docs/deploy.md, docs/performance.md).
+ */
+const pendingIndexProjection = (value: string | undefined): 'INCLUDE' | 'ALL' => {
+  if (value === undefined || value === 'INCLUDE' || value === 'ALL') return value ?? 'ALL';
+  throw new Error('context ciba:pendingIndexProjection must be INCLUDE or ALL');
+};
+
 export const buildCibaApp = (app: App): CibaApp => {
   const ctx = (key: string): string | undefined => {
     const value = app.node.tryGetContext(`ciba:${key}`);
@@ -122,6 +132,7 @@ export const buildCibaApp = (app: App): CibaApp => {
     bundling,
     logRetention: retention as logs.RetentionDays,
     keepLegacyKeys: ctx('legacyKeys') === 'keep',
+    pendingIndexProjection: pendingIndexProjection(ctx('pendingIndexProjection')),
   });
   const truststoreVersion = ctx('truststoreVersion');
   const service = new ServiceStack(app, `${prefix}-service`, {

@@ -23,6 +23,11 @@ export interface StatefulStackProps extends StackProps {
    * for one more deployment (docs/deploy.md "Upgrading": no gap while the running functions still use the aliases).
    */
   keepLegacyKeys: boolean;
+  /**
+   * The ledger's pending-by-user projection: ALL unless INCLUDE (LEDGER_SCHEMA's, opt-in) is asked for. CloudFormation
+   * cannot change an existing index's projection, so a deployment keeps the one it was made with (docs/deploy.md).
+   */
+  pendingIndexProjection?: 'INCLUDE' | 'ALL';
 }
 
 /**
@@ -44,7 +49,18 @@ export class StatefulStack extends Stack {
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
     this.directoryTable = table(this, 'Directory', DIRECTORY_SCHEMA);
-    this.ledgerTable = table(this, 'Ledger', LEDGER_SCHEMA);
+    this.ledgerTable = table(
+      this,
+      'Ledger',
+      props.pendingIndexProjection === 'INCLUDE'
+        ? LEDGER_SCHEMA
+        : {
+            ...LEDGER_SCHEMA,
+            indexes: LEDGER_SCHEMA.indexes.map((index) =>
+              index.name === 'pending-by-user' ? { ...index, projection: 'ALL', nonKeyAttributes: undefined } : index,
+            ),
+          },
+    );
     // Customers subscribe their own rules to this bus: its name is stable.
     this.eventBus = new events.EventBus(this, 'Events', { eventBusName: `${props.prefix}-events` });
     this.eventBus.applyRemovalPolicy(RemovalPolicy.RETAIN);
@@ -160,7 +176,8 @@ const table = (scope: Construct, id: string, schema: TableSchema): dynamodb.Tabl
             },
           }
         : {}),
-      projectionType: index.projection === 'ALL' ? dynamodb.ProjectionType.ALL : dynamodb.ProjectionType.KEYS_ONLY,
+      projectionType: dynamodb.ProjectionType[index.projection],
+      ...(index.projection === 'INCLUDE' ? { nonKeyAttributes: index.nonKeyAttributes ?? [] } : {}),
     });
   }
   return t;

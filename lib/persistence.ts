@@ -177,7 +177,13 @@ export interface RequestStore {
   get(txn: string): Promise<AuthRequest | undefined>;
   /** Removes a request (a user's erasure); its `auth_req_id` is then unknown. */
   delete(txn: string): Promise<void>;
-  /** Pending requests of a user, newest first (may lag a write by a moment; expired ones left out). */
+  /**
+   * Pending requests of a user, newest first (may lag a write by a moment; expired ones left out). Each carries what
+   * the device's list shows and an erasure needs, not the whole request: `txn`, `authReqId`, `tenantId`, `clientId`,
+   * `sub`, `status`, `createdAt`, `expiresAt`, `scope`, `acrValues`, `bindingMessage`, `authorizationDetails`,
+   * `display`, `tenantGeneration` (the index projects these alone, so that polls do not write it:
+   * docs/performance.md).
+   */
   listPending(tenantId: string, sub: string, now: number): Promise<AuthRequest[]>;
 }
 

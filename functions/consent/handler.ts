@@ -1,4 +1,4 @@
-import { getConsentDetails, listPendingTransactions } from '../../lib/ciba/device-api.ts';
+import { getConsentDetails, listPendingTransactions, prefetchPending } from '../../lib/ciba/device-api.ts';
 import { describeDevice } from '../../lib/ciba/device-profile.ts';
 import { readDeviceRequest } from '../../lib/http/device-request.ts';
 import { pathParam } from '../../lib/http/event.ts';
@@ -27,8 +27,11 @@ export const createHandler = (deps: ConsentDeps) =>
         return json(200, describeDevice(tenant, device));
       },
       'GET /{tenant}/device/transactions': async (event) => {
-        const { device, context } = await readDeviceRequest(deps, event);
-        return json(200, await listPendingTransactions(deps, device, context));
+        // The list's query goes beside the proof's write when this process knows the device's owner (one round trip).
+        const { device, context, alongside } = await readDeviceRequest(deps, event, (tenantId, deviceId) =>
+          prefetchPending(deps, tenantId, deviceId),
+        );
+        return json(200, await listPendingTransactions(deps, device, context, alongside));
       },
       'GET /{tenant}/device/transactions/{txn}': async (event) => {
         const { device, context } = await readDeviceRequest(deps, event);

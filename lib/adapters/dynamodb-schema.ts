@@ -5,7 +5,8 @@
  *   GSI by-email: `email_key` = `{tenant}#{lower-cased email}`; GSI by-phone: `phone_key` = `{tenant}#{E.164}` (keys only)
  * ledger (TTL attribute `ttl`, epoch seconds): pk `REQ#{txn}` | `TICKET#{sha256}` | `JTI#{thumbprint}#{jti}`
  *   | `RT#{sha256 of refresh token}` | `REVOKED#{refresh_family|access_token}#{id}`
- *   GSI pending-by-user: `pending_key` = `{tenant}#{sub}`, sort `created_at` (sparse: removed once decided)
+ *   GSI pending-by-user: `pending_key` = `{tenant}#{sub}`, sort `created_at` (sparse: removed once decided; projects
+ *   PENDING_VIEW_ATTRIBUTES only)
  *   Local-only GSIs (LEDGER_SCHEMA.localIndexes), so that local mode's expiry sweep and timer recovery cost what is
  *   due, not what exists: by-expiry: `exp_bucket` = the hour of `ttl`, sort `ttl` (every item with a TTL);
  *   open-callbacks: `cb_open` = `open`, sort `cb_until` (sparse: ping/push requests until their callback is finished).
@@ -32,7 +33,9 @@ export interface IndexSchema {
   name: string;
   partitionKey: string;
   sortKey?: { name: string; type: 'S' | 'N' };
-  projection: 'KEYS_ONLY' | 'ALL';
+  projection: 'KEYS_ONLY' | 'INCLUDE' | 'ALL';
+  /** INCLUDE: the attributes copied into the index beside the keys (at most 20 per table, over all its indexes). */
+  nonKeyAttributes?: string[];
 }
 
 export interface TableSchema {
@@ -57,6 +60,26 @@ export const DIRECTORY_SCHEMA: TableSchema = {
   ],
 };
 
+/**
+ * The attributes of a request that `listPending` returns (Ledger port): who asked, what for, and its state. Adding
+ * one means a new index in AWS (a GSI's projection cannot change): keep it to what the pending list shows.
+ */
+export const PENDING_VIEW_ATTRIBUTES = [
+  'txn',
+  'auth_req_id',
+  'tenant_id',
+  'client_id',
+  'sub',
+  'status',
+  'expires_at',
+  'scope',
+  'acr_values',
+  'binding_message',
+  'authorization_details',
+  'display',
+  'tenant_generation',
+];
+
 export const LEDGER_SCHEMA: TableSchema = {
   partitionKey: 'pk',
   ttlAttribute: TTL_ATTRIBUTE,
@@ -65,7 +88,13 @@ export const LEDGER_SCHEMA: TableSchema = {
       name: 'pending-by-user',
       partitionKey: 'pending_key',
       sortKey: { name: 'created_at', type: 'N' },
-      projection: 'ALL',
+      // What the device's list and a user's erasure read (PENDING_VIEW_ATTRIBUTES), nothing a poll writes: a pending
+      // poll (`last_polled_at`), a `slow_down` (`interval`) and a wrong binding code (`binding_code_attempts`) then
+      // write the table only, not the index (docs/performance.md). Local mode creates new tables with it; the CDK app
+      // projects ALL unless ciba:pendingIndexProjection=INCLUDE (an existing index's projection cannot change), and
+      // listPending reads the same view from either (docs/deploy.md).
+      projection: 'INCLUDE',
+      nonKeyAttributes: PENDING_VIEW_ATTRIBUTES,
     },
   ],
   localIndexes: [

@@ -136,14 +136,51 @@ export const addDevice = async (
   return 'conflict';
 };
 
+/**
+ * The user each device belongs to, as this process last saw it authenticated (a device never changes owner; a key
+ * enrolled again after a deletion may, and then the early read is simply not used). Bounded like the store's hints.
+ */
+const deviceOwners = new Map<string, string>();
+const OWNER_HINTS = 10_000;
+const ownerKey = (tenantId: string, deviceId: string) => `${tenantId}\u0000${deviceId}`;
+
+/** The early read of a device's list: the pending requests of the user this process last saw owning the device. */
+export interface PendingPrefetch {
+  sub: string;
+  pending: AuthRequest[];
+}
+
+/**
+ * Starts the pending-list query for the device's last known owner while the proof's write is under way
+ * (authenticateDevice's `alongside`); undefined when this process has not seen the device. Nothing read here is
+ * shown unless the device then authenticates as that owner's (listPendingTransactions checks).
+ */
+export const prefetchPending = (
+  deps: Pick<Deps, 'requests' | 'clock'>,
+  tenantId: string,
+  deviceId: string,
+): Promise<PendingPrefetch> | undefined => {
+  const sub = deviceOwners.get(ownerKey(tenantId, deviceId));
+  if (sub === undefined) return undefined;
+  return deps.requests.listPending(tenantId, sub, deps.clock.now()).then((pending) => ({ sub, pending }));
+};
+
 export const listPendingTransactions = async (
   deps: Pick<Deps, 'requests' | 'clients' | 'clock'>,
   device: Device,
   context?: DecisionContext,
+  prefetched?: Promise<PendingPrefetch>,
 ): Promise<{ transactions: DeviceTransaction[] }> => {
-  const pending = (await deps.requests.listPending(device.tenantId, device.sub, deps.clock.now())).filter(
+  if (deviceOwners.size >= OWNER_HINTS) deviceOwners.clear();
+  deviceOwners.set(ownerKey(device.tenantId, device.deviceId), device.sub);
+  const early = await prefetched?.catch(() => undefined);
+  const now = deps.clock.now();
+  const listed =
+    early?.sub === device.sub ? early.pending : await deps.requests.listPending(device.tenantId, device.sub, now);
+  const pending = listed.filter(
+    // Expiry as of now (the early read ran a moment before); the decision's write checks it again.
     // Hardening rule 7: requests of a deleted tenant stay unseen by the devices of one created again under its id.
-    (r) => context === undefined || r.tenantGeneration === context.tenant.generation,
+    (r) => r.expiresAt > now && (context === undefined || r.tenantGeneration === context.tenant.generation),
   );
   return {
     transactions: await Promise.all(

@@ -79,13 +79,21 @@ export const expiredProofIds = (proofIds: Record<string, number>, now: number): 
 /**
  * A proof by an enrolled device of this tenant: the key's thumbprint is the device id. The device is read and the
  * proof's jti recorded in one conditional write (DeviceProofStore.use); expired ids are forgotten now and then.
+ *
+ * `alongside`, given the device id of a proof that verified, may start a read that the request will need once the
+ * device is authenticated, so that it travels beside the write instead of after it (one round trip instead of two).
+ * Its result is handed back only with an authenticated device; the caller must still check it against that device.
  */
-export const authenticateDevice = async (
+export const authenticateDevice = async <T = never>(
   deps: { deviceProofs: DeviceProofStore; clock: Clock },
   input: { tenantId: string; proof: string | undefined; htm: string; htu: string },
-): Promise<{ device: Device; proof: VerifiedProof }> => {
+  alongside?: (deviceId: string) => Promise<T> | undefined,
+): Promise<{ device: Device; proof: VerifiedProof; alongside?: Promise<T> }> => {
   const proof = await verifyDpopProof(deps, input);
   const now = deps.clock.now();
+  const early = alongside?.(proof.thumbprint);
+  // Settled either way: a failed early read is the caller's to redo, never an unhandled rejection.
+  early?.catch(() => undefined);
   const device = await useDeviceProof(deps, {
     tenantId: input.tenantId,
     deviceId: proof.thumbprint,
@@ -96,7 +104,7 @@ export const authenticateDevice = async (
   if (!device) {
     throw new InvalidDpopProof('the proof key is not an enrolled device of this tenant, or the proof was used');
   }
-  return { device, proof };
+  return { device, proof, ...(early ? { alongside: early } : {}) };
 };
 
 /**

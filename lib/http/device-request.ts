@@ -17,16 +17,29 @@ const proofOf = (event: HttpEvent, deps: Pick<Deps, 'config'>, tenantId: string)
 /**
  * What every device API call starts with (docs/device-api.md): the tenant from the path and the device that signed
  * the request's DPoP proof (its jti recorded: a replay is refused), with the tenant and origin its decisions and
- * passkeys are checked against (WebAuthn binds to the origin the browser saw: the public base URL).
+ * passkeys are checked against (WebAuthn binds to the origin the browser saw: the public base URL). `alongside` may
+ * start a read the route needs beside the proof's write (authenticateDevice's), handed back with the device.
  */
-export const readDeviceRequest = async (
+export const readDeviceRequest = async <T = never>(
   deps: Pick<Deps, 'tenants' | 'deviceProofs' | 'clock' | 'config'>,
   event: HttpEvent,
-): Promise<{ tenant: Tenant; device: Device; proof: VerifiedProof; context: DecisionContext }> => {
+  alongside?: (tenantId: string, deviceId: string) => Promise<T> | undefined,
+): Promise<{
+  tenant: Tenant;
+  device: Device;
+  proof: VerifiedProof;
+  context: DecisionContext;
+  alongside?: Promise<T>;
+}> => {
   const tenantId = tenantParam(event);
   const tenant = await loadTenant(deps.tenants, tenantId);
-  const { device, proof } = await authenticateDevice(deps, proofOf(event, deps, tenantId));
-  return { tenant, device, proof, context: { tenant, rp: relyingPartyOf(baseUrl(event, deps.config)) } };
+  const authenticated = await authenticateDevice(
+    deps,
+    proofOf(event, deps, tenantId),
+    alongside ? (deviceId) => alongside(tenantId, deviceId) : undefined,
+  );
+  const context = { tenant, rp: relyingPartyOf(baseUrl(event, deps.config)) };
+  return { tenant, ...authenticated, context };
 };
 
 /** Enrollment: the proof of a key that is not a device yet (its jti is recorded by the enrollment). */

@@ -13,6 +13,9 @@
  * Reported per shape and level: flows/s, p50/p99 ms per endpoint, errors by kind, server CPU ms per flow and RSS
  * (from /proc of the server process), DynamoDB requests per flow and the partition key written most often per flow
  * (the store's client is counted inside the server process and read over IPC). Timings are measured, never asserted.
+ * AWS terms per shape and level (issue 18): round trips per endpoint, capacity units with index writes, AWS calls per
+ * service, the hottest partition key's writes per flow and the cost per million flows (test/bench/aws-terms.ts,
+ * test/bench/cost-model.ts).
  *
  * Options: --c 1,8,32 --n 2000 (flows per level) --warmup 200 --users 1000 --shape both --out FILE
  *          --quick (n 200, warmup 20, users 64: a short run for CI and scripts) --data-dir DIR (persisted LevelDB)
@@ -20,7 +23,8 @@
  *          --base-url URL --admin-token T (a running service: no CPU, RSS or store counts)
  *          --serve (start and provision, print `{issuer, client_id, client_secret, approve_url, pid}` as one JSON
  *          line, and keep serving until SIGTERM: another load generator, such as the peer's bench.mjs, drives it;
- *          test/bench/compare-peer.sh does so)
+ *          test/bench/compare-peer.sh does so; implies --throughput)
+ *          --throughput (the server does not read each written item before and after: no index write units)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,6 +32,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { costPerMillionFlows, PRICES } from './cost-model.ts';
 import {
   type Fixture,
   FlowError,
@@ -52,6 +57,7 @@ const { values: args } = parseArgs({
     'data-dir': { type: 'string' },
     profile: { type: 'string' },
     serve: { type: 'boolean', default: false },
+    throughput: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -66,7 +72,9 @@ if (args.help) {
   --data-dir DIR      persist the embedded store (LevelDB) instead of memory
   --profile DIR       the server writes a V8 CPU profile there (tsx test/bench/cpu-profile.ts DIR)
   --base-url URL --admin-token T   a running service instead (device shape; no CPU, RSS or store counts)
-  --serve             start and provision only, print the client as JSON, serve until SIGTERM
+  --serve             start and provision only, print the client as JSON, serve until SIGTERM (implies --throughput)
+  --throughput        no item images: the server does not read each written item before and after (flows/s and CPU
+                      without that work; write_units_per_flow then leaves out index writes and failed conditions)
 `);
   process.exit(0);
 }
@@ -104,7 +112,11 @@ const startServer = async (): Promise<Target> => {
   const nodeArgs = ['--import', 'tsx'];
   if (args.profile) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${args.profile}`);
   const child = spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, 'serve.ts')], {
-    env: { ...process.env, ...(args['data-dir'] ? { CIBA_DATA_DIR: args['data-dir'] } : {}) },
+    env: {
+      ...process.env,
+      ...(args['data-dir'] ? { CIBA_DATA_DIR: args['data-dir'] } : {}),
+      ...(args.throughput || args.serve ? { BENCH_ITEM_IMAGES: '0' } : {}),
+    },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const line = await new Promise<string>((resolve, reject) => {
@@ -141,7 +153,14 @@ const processCpuMs = (pid: number | undefined, tid?: number): number | undefined
 
 interface StoreCounts {
   count: number;
-  capacity: { read: number; write: number };
+  commands: Record<string, number>;
+  /** dynalite's units, and what the meter adds: index writes and failed conditional writes (serve.ts). */
+  capacity: { read: number; write: number; indexWrite: number; failedWrite: number };
+  meter: {
+    endpoints: Record<string, { requests: number; roundTrips: number; calls: number }>;
+    services: Record<string, number>;
+  };
+  logs: { info: number; lines: number };
   /** Writes per partition key (`{table} {pk}`), failed conditional writes included. */
   partitions: Record<string, number>;
   /** Writes per item (`{table} {pk} {sk}`). */
@@ -155,6 +174,9 @@ const storeRequests = (child: ChildProcess | undefined): Promise<StoreCounts | u
       child.off('message', onMessage);
       resolve({
         count: message.count,
+        commands: { ...message.commands },
+        meter: structuredClone(message.meter),
+        logs: { ...message.logs },
         capacity: { ...message.capacity },
         partitions: { ...message.partitions },
         items: { ...message.items },
@@ -163,6 +185,68 @@ const storeRequests = (child: ChildProcess | undefined): Promise<StoreCounts | u
     child.on('message', onMessage);
     child.send({ type: 'count' });
   });
+
+/**
+ * The AWS terms of a level (issue 18, docs/performance.md): round trips per endpoint (the mean over the level's
+ * requests to it; calls that overlap count once), store requests and capacity units per flow (index writes and failed
+ * conditional writes included), AWS calls per service, the hottest partition key's writes, and the cost model.
+ */
+const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) => {
+  const per = (x: number) => Number((x / Math.max(1, flows)).toFixed(3));
+  const roundTrips: Record<string, number> = {};
+  let httpRequests = 0;
+  let pathTrips = 0;
+  for (const [endpoint, e] of Object.entries(b.meter.endpoints)) {
+    const requests = e.requests - (a.meter.endpoints[endpoint]?.requests ?? 0);
+    if (requests <= 0) continue;
+    const trips = e.roundTrips - (a.meter.endpoints[endpoint]?.roundTrips ?? 0);
+    roundTrips[endpoint] = Number((trips / requests).toFixed(2));
+    httpRequests += requests;
+    pathTrips += trips;
+  }
+  const diff = (x: Record<string, number>, y: Record<string, number>) =>
+    Object.fromEntries(
+      Object.entries(y)
+        .map(([k, v]) => [k, per(v - (x[k] ?? 0))] as const)
+        .filter(([, v]) => v > 0),
+    );
+  const awsCalls = { KMS: 0, ...diff(a.meter.services, b.meter.services) };
+  const units = (c: StoreCounts['capacity']) => c.write + c.indexWrite + c.failedWrite;
+  const hottest = hottestPartition(a.partitions, b.partitions);
+  const figures = {
+    httpRequests: per(httpRequests),
+    roundTrips: per(pathTrips),
+    cpuMs: per(cpuMs),
+    writeUnits: per(units(b.capacity) - units(a.capacity)),
+    readUnits: per(b.capacity.read - a.capacity.read),
+    awsCalls,
+    logLines: per(b.logs.lines - a.logs.lines),
+    logBytes: per(b.logs.info - a.logs.info),
+  };
+  const cost = costPerMillionFlows(figures);
+  return {
+    round_trips: roundTrips,
+    http_requests_per_flow: figures.httpRequests,
+    store_commands_per_flow: diff(a.commands, b.commands),
+    write_units_per_flow: figures.writeUnits,
+    write_units_breakdown: {
+      table: per(b.capacity.write - a.capacity.write),
+      indexes: per(b.capacity.indexWrite - a.capacity.indexWrite),
+      failed_conditions: per(b.capacity.failedWrite - a.capacity.failedWrite),
+    },
+    read_units_per_flow: figures.readUnits,
+    aws_calls_per_flow: awsCalls,
+    hottest_key_writes_per_flow: hottest ? per(hottest.writes) : 0,
+    log_bytes_per_flow: figures.logBytes,
+    cost_per_million_flows_usd: cost.total,
+    cost_breakdown_usd: cost.breakdown,
+    cost_model: {
+      lambda_ms_per_flow: cost.lambda_ms_per_flow,
+      log_kb_per_flow: cost.log_kb_per_flow,
+      prices: PRICES.date,
+    },
+  };
+};
 
 // Runner
 
@@ -233,6 +317,10 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
   const per = (x: number) => Number((x / Math.max(1, ok)).toFixed(3));
   const hottest = store0 && store1 ? hottestPartition(store0.partitions, store1.partitions) : undefined;
   const hottestItem = store0 && store1 ? hottestPartition(store0.items, store1.items) : undefined;
+  const terms =
+    store0 && store1 && main0 !== undefined && main1 !== undefined
+      ? awsTerms(store0, store1, ok, main1 - main0)
+      : undefined;
   return {
     shape,
     concurrency: c,
@@ -253,6 +341,7 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
     store_hottest_partition: hottest ? { partition: hottest.partition, writes_per_flow: per(hottest.writes) } : null,
     // The item written most often (DynamoDB may spread one partition key's items over partitions by sort key).
     store_hottest_item: hottestItem ? { item: hottestItem.partition, writes_per_flow: per(hottestItem.writes) } : null,
+    ...(terms ?? {}),
     p50_ms: Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, percentile(v, 50)])),
     p99_ms: Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, percentile(v, 99)])),
     errors,
@@ -273,6 +362,9 @@ const printRun = (r: Run) => {
       `hottest partition ${r.store_hottest_partition ? `${r.store_hottest_partition.writes_per_flow} writes/flow (${r.store_hottest_partition.partition})` : '-'}  ` +
       `hottest item ${r.store_hottest_item ? `${r.store_hottest_item.writes_per_flow} writes/flow (${r.store_hottest_item.item})` : '-'}  ` +
       `RSS ${r.rss_mb ?? '-'} MB  ok ${r.ok}/${r.n}\n         p50/p99 ms: ${endpoints}\n` +
+      (r.round_trips
+        ? `         round trips: ${JSON.stringify(r.round_trips)}  WRU ${r.write_units_per_flow} ${JSON.stringify(r.write_units_breakdown)}  RRU ${r.read_units_per_flow}  AWS calls ${JSON.stringify(r.aws_calls_per_flow)}  $${r.cost_per_million_flows_usd}/M flows ${JSON.stringify(r.cost_breakdown_usd)}\n`
+        : '') +
       (r.failed ? `         errors: ${JSON.stringify(r.errors)}\n` : ''),
   );
 };
@@ -319,6 +411,8 @@ try {
     warmup,
     users: userCount,
     pending_polls: 1,
+    // Whether the server read each written item before and after (index write units, failed conditions).
+    item_images: !(args.throughput || args.serve),
   };
   writeFileSync(out, `${JSON.stringify({ meta, runs }, null, 2)}\n`);
   process.stdout.write(`wrote ${out}\n`);

@@ -17,21 +17,25 @@ const keyOf = (table: string, key: Key, item: boolean): string | undefined => {
   return item && sk !== undefined ? `${table} ${pk} ${sk}` : `${table} ${pk}`;
 };
 
-const writtenKeys = (commandName: string, input: Record<string, unknown>, item: boolean): string[] => {
+/** The items a DynamoDB write command writes, as `{table, item}` (the Put's item, or the key), one per item. */
+export const writeTargets = (
+  commandName: string,
+  input: Record<string, unknown>,
+): { table: string; item: NonNullable<Key> }[] => {
   const table = String(input.TableName ?? '');
-  const keys: (string | undefined)[] = [];
+  const targets: { table: string; item: Key }[] = [];
   switch (commandName) {
     case 'PutItemCommand':
-      keys.push(keyOf(table, input.Item as Key, item));
+      targets.push({ table, item: input.Item as Key });
       break;
     case 'UpdateItemCommand':
     case 'DeleteItemCommand':
-      keys.push(keyOf(table, input.Key as Key, item));
+      targets.push({ table, item: input.Key as Key });
       break;
     case 'TransactWriteItemsCommand':
       for (const t of (input.TransactItems ?? []) as Record<string, { TableName?: string; Item?: Key; Key?: Key }>[]) {
         const write = t.Put ?? t.Update ?? t.Delete; // a ConditionCheck reads
-        if (write) keys.push(keyOf(String(write.TableName ?? ''), write.Item ?? write.Key, item));
+        if (write) targets.push({ table: String(write.TableName ?? ''), item: write.Item ?? write.Key });
       }
       break;
     case 'BatchWriteItemCommand': {
@@ -40,13 +44,18 @@ const writtenKeys = (commandName: string, input: Record<string, unknown>, item: 
         { PutRequest?: { Item?: Key }; DeleteRequest?: { Key?: Key } }[]
       >;
       for (const [name, list] of Object.entries(requests)) {
-        for (const r of list) keys.push(keyOf(name, r.PutRequest?.Item ?? r.DeleteRequest?.Key, item));
+        for (const r of list) targets.push({ table: name, item: r.PutRequest?.Item ?? r.DeleteRequest?.Key });
       }
       break;
     }
   }
-  return keys.filter((k) => k !== undefined);
+  return targets.filter((t): t is { table: string; item: NonNullable<Key> } => t.item !== undefined);
 };
+
+const writtenKeys = (commandName: string, input: Record<string, unknown>, item: boolean): string[] =>
+  writeTargets(commandName, input)
+    .map((t) => keyOf(t.table, t.item, item))
+    .filter((k) => k !== undefined);
 
 /** The partitions (`{table} {pk}`) a DynamoDB command writes to, one entry per item written; none for a read. */
 export const writtenPartitions = (commandName: string, input: Record<string, unknown>): string[] =>

@@ -4,8 +4,11 @@
  * (embedded dynalite; `CIBA_DATA_DIR` as there, default `memory` here), logs at warn on stderr.
  *
  * Benchmark hooks live here, never in the service: they exist only in this process, which only the benchmark starts.
- * - The store's DynamoDB client is instrumented (`countDynamoDbRequests`); the parent asks for the count over IPC
- *   (`{type: 'count'}` → `{type: 'count', count, capacity, partitions}`, `partitions` and `items` the writes per partition key and per item).
+ * - The store's DynamoDB client is instrumented (an SDK middleware) and so are the ports that are AWS services in
+ *   Lambda (EventBridge, Scheduler, SNS), through test/bench/aws-terms.ts's meter, which files each call under the HTTP
+ *   request that made it. The parent asks for the counts over IPC (`{type: 'count'}` → `{type: 'count', count,
+ *   commands, capacity, partitions, items, meter, logBytes}`: requests and their capacity units, writes per partition
+ *   key and per item, round trips per endpoint and calls per service, bytes logged at info).
  * - An approval hook for the peer's flow shape (no device work): `POST {hookUrl}?tenant=T` with the form body
  *   `auth_req_id=…&login_hint=<sub>` approves through the store, as node-oidc-provider's bench approves through its
  *   own (`Grant.save` + `backchannelResult`): one conditional `decideRequest` write and the decided event, without the
@@ -13,59 +16,143 @@
  *
  * Prints one JSON line `{url, adminToken, pid, storePid, hookUrl}` when ready; stops on SIGTERM or when the parent goes away.
  */
-import { createServer } from 'node:http';
+
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { GetItemCommand, type GetItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { addStoreMiddleware } from '../../lib/adapters/dynamodb/client.ts';
-import { countDynamoDbRequests } from '../../lib/adapters/dynamodb/index.ts';
+import {
+  DIRECTORY_SCHEMA,
+  DIRECTORY_TABLE_DEFAULT,
+  LEDGER_SCHEMA,
+  LEDGER_TABLE_DEFAULT,
+  type TableSchema,
+} from '../../lib/adapters/dynamodb-schema.ts';
 import { txnOf } from '../../lib/ciba/poll-ciba-grant.ts';
 import { publishDecision } from '../../lib/ciba/publish-decision.ts';
 import { randomToken } from '../../lib/crypto.ts';
 import { startLocalService } from '../../lib/local/app.ts';
 import { embeddedStoreMode } from '../../lib/local/embedded-dynamodb.ts';
 import { jsonLogger } from '../../lib/logging.ts';
-import { writtenItems, writtenPartitions } from './partition-writes.ts';
+import {
+  endpointOf,
+  indexWriteUnits,
+  itemSize,
+  meterPort,
+  RoundTripMeter,
+  type WireItem,
+  writeUnits,
+} from './aws-terms.ts';
+import { writeTargets, writtenItems, writtenPartitions } from './partition-writes.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const adminToken = process.env.CIBA_ADMIN_TOKEN || randomToken(24);
+const logBytes = { info: 0, lines: 0 };
 const service = await startLocalService({
   port: Number(process.env.PORT ?? 0),
   dataDir: process.env.CIBA_DATA_DIR || 'memory',
   adminToken,
-  logger: jsonLogger({ level: 'warn', write: (line) => process.stderr.write(`${line}\n`) }),
+  // Lines at info count towards the log bytes of the cost model; warn and above are shown.
+  logger: jsonLogger({
+    level: 'info',
+    write: (line) => {
+      logBytes.info += Buffer.byteLength(line) + 1;
+      logBytes.lines++;
+      if (!line.includes('"level":"info"') && !line.includes('"level":"debug"')) process.stderr.write(`${line}\n`);
+    },
+  }),
   // The load generator decides the concurrency; shedding would only add noise.
   maxInFlight: 10_000,
   // The embedded default of `npm start` (CIBA_EMBEDDED_STORE=child or inline to compare).
   embeddedStore: embeddedStoreMode(process.env.CIBA_EMBEDDED_STORE),
 });
-const requests = countDynamoDbRequests(service.dynamoDb);
-// Capacity units as dynalite reports them (it sizes items as DynamoDB does, but leaves out index writes and the units
-// of writes whose condition failed): the cost model adds those (docs/performance.md).
-const capacity = { read: 0, write: 0 };
+// AWS terms (test/bench/aws-terms.ts): every store call and every call of a port that is an AWS service in Lambda
+// (EventBridge, Scheduler, SNS) goes through the meter, which files it under the HTTP request that made it; calls that
+// overlap in time count as one round trip on that request's critical path.
+const meter = new RoundTripMeter();
+service.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+  const path = meter.begin();
+  res.once('finish', () =>
+    meter.end(path, endpointOf(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x').pathname, res.statusCode)),
+  );
+});
+const { deps } = service;
+meterPort(meter, 'EventBridge', deps.events, ['publish']);
+meterPort(meter, 'Scheduler', deps.scheduler, ['schedule']);
+meterPort(meter, 'SNS', deps.notifier, ['notify']);
+
+// The store's requests, and their capacity units: dynalite's for the table (it sizes items as DynamoDB does), plus
+// what dynalite leaves out, computed from the item before and after each write (read with the same client, not
+// counted: `BENCH_ITEM_IMAGES=0` turns this off where only flows/s matter): the writes of the AWS tables' global
+// secondary indexes (DIRECTORY_SCHEMA/LEDGER_SCHEMA `indexes`, not local mode's own) and the units of a write whose
+// condition failed (DynamoDB charges them; dynalite answers an error without units).
+const images = process.env.BENCH_ITEM_IMAGES !== '0';
+const SCHEMAS: Record<string, TableSchema> = {
+  [DIRECTORY_TABLE_DEFAULT]: DIRECTORY_SCHEMA,
+  [LEDGER_TABLE_DEFAULT]: LEDGER_SCHEMA,
+};
+const internal = new WeakSet<object>();
+const store = { requests: 0, commands: {} as Record<string, number> };
+const capacity = { read: 0, write: 0, indexWrite: 0, failedWrite: 0 };
 // Writes per partition key, counted before they are sent: a write whose condition fails costs its partition too.
 const partitions: Record<string, number> = {};
 const items: Record<string, number> = {};
 const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand']);
+const image = async (table: string, item: WireItem): Promise<WireItem | undefined> => {
+  const schema = SCHEMAS[table];
+  if (!schema) return undefined;
+  const Key: WireItem = { [schema.partitionKey]: item[schema.partitionKey]! };
+  if (schema.sortKey) Key[schema.sortKey] = item[schema.sortKey]!;
+  const input = { TableName: table, Key, ConsistentRead: true } as GetItemCommandInput;
+  internal.add(input);
+  return (await service.dynamoDb.send(new GetItemCommand(input))).Item as WireItem | undefined;
+};
 addStoreMiddleware(service.dynamoDb, (stack) =>
   stack.add(
     (next, context) => async (args) => {
-      for (const partition of writtenPartitions(context.commandName ?? '', args.input as Record<string, unknown>)) {
+      const input = args.input as Record<string, unknown>;
+      if (internal.has(input)) return next(args);
+      const command = context.commandName ?? '';
+      store.requests++;
+      store.commands[command] = (store.commands[command] ?? 0) + 1;
+      for (const partition of writtenPartitions(command, input)) {
         partitions[partition] = (partitions[partition] ?? 0) + 1;
       }
-      for (const item of writtenItems(context.commandName ?? '', args.input as Record<string, unknown>)) {
-        items[item] = (items[item] ?? 0) + 1;
-      }
-      (args.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL';
-      const result = await next(args);
-      const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number } }).ConsumedCapacity;
-      const units = consumed?.CapacityUnits ?? 0;
-      if (READS.has(context.commandName ?? '')) capacity.read += units;
-      else capacity.write += units;
-      return result;
+      for (const item of writtenItems(command, input)) items[item] = (items[item] ?? 0) + 1;
+      // The whole call is one entry on the request's critical path, the item images included, so that the images'
+      // reads never split calls that overlap into two round trips.
+      return meter.call('DynamoDB', async () => {
+        const targets = images && !READS.has(command) ? writeTargets(command, input) : [];
+        const before = await Promise.all(targets.map((t) => image(t.table, t.item as WireItem)));
+        input.ReturnConsumedCapacity = 'TOTAL';
+        let result: Awaited<ReturnType<typeof next>>;
+        try {
+          result = await next(args);
+        } catch (error) {
+          if ((error as Error).name === 'ConditionalCheckFailedException') {
+            for (const b of before) capacity.failedWrite += writeUnits(b ? itemSize(b) : 0);
+          }
+          throw error;
+        }
+        const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number } }).ConsumedCapacity;
+        const units = consumed?.CapacityUnits ?? 0;
+        if (READS.has(command)) capacity.read += units;
+        else capacity.write += units;
+        if (targets.length > 0) {
+          const after = await Promise.all(targets.map((t) => image(t.table, t.item as WireItem)));
+          targets.forEach((t, i) => {
+            const schema = SCHEMAS[t.table];
+            for (const index of schema?.indexes ?? []) {
+              capacity.indexWrite += indexWriteUnits(schema!, index, before[i], after[i]);
+            }
+          });
+        }
+        return result;
+      });
     },
     { step: 'initialize', name: 'benchCapacity' },
   ),
 );
-const { deps } = service;
 
 const hook = createServer(async (req, res) => {
   try {
@@ -97,7 +184,18 @@ await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', () => resolve()
 const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/bench/approve`;
 
 process.on('message', (message: { type?: string }) => {
-  if (message?.type === 'count') process.send?.({ type: 'count', count: requests.count, capacity, partitions, items });
+  if (message?.type === 'count') {
+    process.send?.({
+      type: 'count',
+      count: store.requests,
+      commands: store.commands,
+      capacity,
+      partitions,
+      items,
+      meter: meter.snapshot(),
+      logs: logBytes,
+    });
+  }
 });
 process.stdout.write(
   `${JSON.stringify({ url: service.url, adminToken, pid: process.pid, storePid: service.storePid, hookUrl })}\n`,

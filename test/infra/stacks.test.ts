@@ -7,6 +7,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_FUNCTIONS } from '../../infra/bundling.ts';
 import { buildCibaApp, type CibaApp } from '../../infra/ciba-app.ts';
+import { PENDING_VIEW_ATTRIBUTES } from '../../lib/adapters/dynamodb-schema.ts';
 import { ROUTES } from '../../lib/http/routes.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
@@ -101,12 +102,32 @@ describe('stateful stack', () => {
               { AttributeName: 'pending_key', KeyType: 'HASH' },
               { AttributeName: 'created_at', KeyType: 'RANGE' },
             ],
+            // ALL by default: a deployment made with it updates without a failed stack update.
             Projection: { ProjectionType: 'ALL' },
           }),
         ],
       }),
     });
     stateful.resourceCountIs('AWS::DynamoDB::Table', 2);
+  });
+
+  it('projects only the pending view with ciba:pendingIndexProjection=INCLUDE (opt-in), and says what else is wrong', () => {
+    const include = Template.fromStack(build({ 'ciba:pendingIndexProjection': 'INCLUDE' }).stateful);
+    include.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: 'pending-by-user',
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: PENDING_VIEW_ATTRIBUTES },
+        }),
+      ],
+    });
+    const kept = Template.fromStack(build({ 'ciba:pendingIndexProjection': 'ALL' }).stateful);
+    kept.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: [
+        Match.objectLike({ IndexName: 'pending-by-user', Projection: { ProjectionType: 'ALL' } }),
+      ],
+    });
+    expect(() => build({ 'ciba:pendingIndexProjection': 'KEYS_ONLY' })).toThrow(/INCLUDE or ALL/);
   });
 
   it('has the named event bus', () => {

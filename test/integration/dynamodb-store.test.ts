@@ -1,10 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countDynamoDbRequests } from '../../lib/adapters/dynamodb/index.ts';
-import { ensureTables } from '../../lib/adapters/dynamodb/tables.ts';
-import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
+import { countDynamoDbRequests, dynamoDbStore } from '../../lib/adapters/dynamodb/index.ts';
+import { buildCreateTableInput, ensureTables } from '../../lib/adapters/dynamodb/tables.ts';
+import {
+  DIRECTORY_TABLE_DEFAULT,
+  LEDGER_SCHEMA,
+  LEDGER_TABLE_DEFAULT,
+  PENDING_VIEW_ATTRIBUTES,
+} from '../../lib/adapters/dynamodb-schema.ts';
 import { addDevice } from '../../lib/ciba/device-api.ts';
 import { admissionMemory, admitTenantRequest } from '../../lib/ciba/tenant-admission.ts';
 import { admitUserRequest, RateWindowHints } from '../../lib/ciba/user-rate-window.ts';
@@ -117,6 +129,19 @@ async function rawLedgerItem(pk: string) {
   return out.Item && unmarshall(out.Item);
 }
 
+/** What the pending-by-user index holds for a user, as stored. */
+async function pendingIndexItems(ledgerTable: string, tenantId: string, sub: string) {
+  const out = await t.client.send(
+    new QueryCommand({
+      TableName: ledgerTable,
+      IndexName: 'pending-by-user',
+      KeyConditionExpression: 'pending_key = :k',
+      ExpressionAttributeValues: marshall({ ':k': `${tenantId}#${sub}` }),
+    }),
+  );
+  return (out.Items ?? []).map((item) => unmarshall(item));
+}
+
 async function rawDirectoryItem(pk: string, sk: string) {
   const out = await t.client.send(
     new GetItemCommand({ TableName: DIRECTORY_TABLE_DEFAULT, Key: marshall({ pk, sk }), ConsistentRead: true }),
@@ -129,6 +154,13 @@ describe('tables', () => {
     await expect(
       ensureTables(t.client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT }),
     ).resolves.toBeUndefined();
+  });
+
+  it('creates a new ledger with pending-by-user projecting the pending view (INCLUDE)', async () => {
+    const described = await t.client.send(new DescribeTableCommand({ TableName: LEDGER_TABLE_DEFAULT }));
+    expect(described.Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === 'pending-by-user')?.Projection).toEqual(
+      { ProjectionType: 'INCLUDE', NonKeyAttributes: PENDING_VIEW_ATTRIBUTES },
+    );
   });
 });
 
@@ -314,6 +346,77 @@ describe('auth requests', () => {
     const ping = request({ deliveryMode: 'ping', clientNotificationToken: 'tok' });
     await s.requests.create(ping);
     expect((await rawLedgerItem(`REQ#${ping.txn}`))?.ttl).toBe(Math.ceil(ping.expiresAt / 1000) + 86_400);
+  });
+
+  it('lists what the pending list shows, from an index that polls and slow_down do not write', async () => {
+    const tenantId = uid('t');
+    const r = request({
+      tenantId,
+      acrValues: 'urn:acr:strong',
+      display: [{ type: 'payment_initiation', title: 'Pay', fields: [] }],
+      tenantGeneration: 'g3',
+    });
+    await s.requests.create(r);
+    await s.polls.poll(r.txn, r.authReqId, { tenantId, clientId: r.clientId }, NOW + 1000);
+    await s.polls.slowDown(r.txn, 5);
+    const [listed] = await s.requests.listPending(tenantId, r.sub, NOW + 2000);
+    expect(listed).toEqual({
+      txn: r.txn,
+      authReqId: r.authReqId,
+      tenantId,
+      clientId: r.clientId,
+      sub: r.sub,
+      claims: {},
+      scope: r.scope,
+      acrValues: 'urn:acr:strong',
+      bindingMessage: r.bindingMessage,
+      authorizationDetails: r.authorizationDetails,
+      display: r.display,
+      status: 'pending',
+      createdAt: r.createdAt,
+      expiresAt: r.expiresAt,
+      tenantGeneration: 'g3',
+    });
+    // The index holds none of what the poll and slow_down wrote (the table does): they did not write the index.
+    const [indexed] = await pendingIndexItems(LEDGER_TABLE_DEFAULT, tenantId, r.sub);
+    expect(Object.keys(indexed!)).not.toContain('last_polled_at');
+    expect(indexed!.interval).toBeUndefined();
+    expect(await rawLedgerItem(`REQ#${r.txn}`)).toMatchObject({ last_polled_at: NOW + 1000, interval: 10 });
+  });
+
+  it('lists the same from a ledger whose pending-by-user index projects ALL (a data directory or deployment before INCLUDE)', async () => {
+    const ledgerTable = uid('ledger-all');
+    await t.client.send(
+      new CreateTableCommand(
+        buildCreateTableInput(ledgerTable, {
+          ...LEDGER_SCHEMA,
+          indexes: LEDGER_SCHEMA.indexes.map((index) => ({ ...index, projection: 'ALL', nonKeyAttributes: undefined })),
+        }),
+      ),
+    );
+    // Local mode's start (ensureTables) leaves an existing table's index as it is.
+    await ensureTables(t.client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: ledgerTable });
+    const described = await t.client.send(new DescribeTableCommand({ TableName: ledgerTable }));
+    expect(described.Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === 'pending-by-user')?.Projection).toEqual(
+      { ProjectionType: 'ALL' },
+    );
+    const older = dynamoDbStore({ client: t.client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable });
+    const tenantId = uid('t');
+    const r = request({ tenantId, acrValues: 'urn:acr:strong', tenantGeneration: 'g3' });
+    for (const store of [s, older]) {
+      await store.requests.create(r);
+      await store.polls.poll(r.txn, r.authReqId, { tenantId, clientId: r.clientId }, NOW + 1000);
+      await store.polls.slowDown(r.txn, 5);
+    }
+    // The index holds the whole item (the poll's last_polled_at too); the list answers with the view alone.
+    const [indexed] = await pendingIndexItems(ledgerTable, tenantId, r.sub);
+    expect(indexed).toMatchObject({ last_polled_at: NOW + 1000, interval: 10 });
+    const listed = await older.requests.listPending(tenantId, r.sub, NOW + 2000);
+    expect(listed).toEqual(await s.requests.listPending(tenantId, r.sub, NOW + 2000));
+    expect(listed).toHaveLength(1);
+    // A decision takes it off either index.
+    await older.decisions.decide(r.txn, { tenantId, sub: r.sub }, 'approved', evidence(), NOW + 3000);
+    expect(await older.requests.listPending(tenantId, r.sub, NOW + 4000)).toEqual([]);
   });
 });
 

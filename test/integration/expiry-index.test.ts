@@ -9,13 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CreateTableCommand,
+  DescribeTableCommand,
   type DynamoDBClient,
   GetItemCommand,
   ListTablesCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { localStoreOf } from '../../lib/adapters/dynamodb/local.ts';
 import { buildCreateTableInput } from '../../lib/adapters/dynamodb/tables.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_SCHEMA, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
@@ -166,6 +167,11 @@ describe('a data directory of the layout before', () => {
     await first.client.send(
       new CreateTableCommand(buildCreateTableInput('ciba-ledger', { ...LEDGER_SCHEMA, localIndexes: [] })),
     );
+    // dynalite answers CreateTable with the table CREATING; a write before it is ACTIVE finds no table.
+    await vi.waitFor(async () => {
+      const described = await first.client.send(new DescribeTableCommand({ TableName: 'ciba-ledger' }));
+      expect(described.Table?.TableStatus).toBe('ACTIVE');
+    });
     const push = request({ deliveryMode: 'push', clientNotificationToken: 'tok', expiresAt: now + 5 * MINUTE });
     const legacyItems = [
       {
@@ -202,8 +208,11 @@ describe('a data directory of the layout before', () => {
     const second = await startEmbeddedDynamoDb({ dataDir, process: 'inline' });
     try {
       expect(second.copiedItems).toBe(2);
-      const tables = await second.client.send(new ListTablesCommand({}));
-      expect(tables.TableNames).not.toContain('ciba-ledger');
+      // DeleteTable answers with the table DELETING; dynalite drops it a moment later.
+      await vi.waitFor(async () => {
+        const tables = await second.client.send(new ListTablesCommand({}));
+        expect(tables.TableNames).not.toContain('ciba-ledger');
+      });
       const store = localStoreOf({
         client: second.client,
         directory: DIRECTORY_TABLE_DEFAULT,

@@ -1,7 +1,7 @@
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AuthRequest } from '../../model.ts';
 import type { DecisionStore, PollStore, RequestStore } from '../../persistence.ts';
-import { expiryBucket, OPEN_CALLBACK_PARTITION } from '../dynamodb-schema.ts';
+import { expiryBucket, OPEN_CALLBACK_PARTITION, PENDING_VIEW_ATTRIBUTES } from '../dynamodb-schema.ts';
 import {
   expression,
   FAILED,
@@ -82,6 +82,11 @@ export const updateRequest = async (
     }),
   );
 
+/** The pending-by-user index's keys and PENDING_VIEW_ATTRIBUTES of an item it returned. */
+const PENDING_VIEW = new Set(['pk', 'pending_key', 'created_at', ...PENDING_VIEW_ATTRIBUTES]);
+const pendingView = (raw: Raw): Raw =>
+  Object.fromEntries(Object.entries(raw).filter(([name]) => PENDING_VIEW.has(name)));
+
 export const requestStore = (db: Tables): RequestStore => ({
   create: (request) => putItem(db, db.ledger, toRequestItem(request), null),
   async get(txn) {
@@ -99,8 +104,10 @@ export const requestStore = (db: Tables): RequestStore => ({
       ScanIndexForward: false,
       ...expression({ key: '#pending_key = :k' }, { ':k': `${tenantId}#${sub}` }),
     })) {
-      // The index lags the table, and expired requests stay in it until TTL removes them.
-      const request = requestItem.fromItem(raw);
+      // The index lags the table, and expired requests stay in it until TTL removes them. Only the projected view is
+      // read, whatever the index holds: an index made with ALL (an older local data directory, a deployment that
+      // keeps it) answers as INCLUDE's does.
+      const request = requestItem.fromItem(pendingView(raw));
       if (request.status === 'pending' && request.expiresAt > now) pending.push(request);
     }
     return pending;

@@ -42,7 +42,10 @@ export function buildCreateTableInput(tableName: string, schema: TableSchema): C
           { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
           ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' as const }] : []),
         ],
-        Projection: { ProjectionType: index.projection },
+        Projection: {
+          ProjectionType: index.projection,
+          ...(index.projection === 'INCLUDE' ? { NonKeyAttributes: index.nonKeyAttributes ?? [] } : {}),
+        },
       })),
     }),
   };

@@ -1,0 +1,103 @@
+/**
+ * The AWS cost model of docs/performance.md, as code: what a million flows cost, computed from what a benchmark run
+ * measured (requests, round trips, capacity units, AWS calls, log bytes). The prices are here and nowhere else.
+ */
+
+/**
+ * List prices, us-east-1, on-demand, first pricing tier, without the free tier. Read from the AWS pricing pages named
+ * in `source` (the figures docs/performance.md used since issue 6; DynamoDB's are the on-demand prices of 2024-11-01).
+ */
+export const PRICES = {
+  date: '2026-12-02',
+  region: 'us-east-1',
+  source: {
+    lambda: 'https://aws.amazon.com/lambda/pricing/ (arm64)',
+    apiGateway: 'https://aws.amazon.com/api-gateway/pricing/ (HTTP APIs, first 300 million)',
+    dynamoDb: 'https://aws.amazon.com/dynamodb/pricing/on-demand/ (standard table class)',
+    eventBridge: 'https://aws.amazon.com/eventbridge/pricing/ (custom events, per 64 KB chunk)',
+    scheduler: 'https://aws.amazon.com/eventbridge/pricing/ (Scheduler invocations)',
+    sns: 'https://aws.amazon.com/sns/pricing/ (mobile push notifications)',
+    kms: 'https://aws.amazon.com/kms/pricing/ (symmetric requests; asymmetric Sign is $0.15 per 10,000)',
+    logs: 'https://aws.amazon.com/cloudwatch/pricing/ (Logs, standard ingestion)',
+  },
+  lambdaPerMillionRequests: 0.2,
+  lambdaPerGbSecond: 0.0000133334,
+  apiGatewayPerMillion: 1.0,
+  dynamoDbPerMillionWru: 0.625,
+  dynamoDbPerMillionRru: 0.125,
+  eventBridgePerMillionEvents: 1.0,
+  schedulerPerMillion: 1.0,
+  snsPerMillionMobilePush: 0.5,
+  kmsPerMillionSymmetric: 3.0,
+  kmsPerMillionAsymmetricSign: 15.0,
+  logsPerGbIngested: 0.5,
+} as const;
+
+/** What the model assumes beyond the prices (docs/performance.md "Cost model"). */
+export const ASSUMPTIONS = {
+  /** The functions' memory (infra/ciba-function.ts) and its share of a vCPU (Lambda gives 1 vCPU at 1,769 MB). */
+  lambdaMemoryMb: 512,
+  lambdaVcpuShare: 512 / 1769,
+  /** One DynamoDB, EventBridge, SNS or Scheduler round trip from Lambda in the same region. */
+  msPerRoundTrip: 6,
+  /** Lambda's START, END and REPORT lines of one invocation, with CloudWatch's 26 bytes per event. */
+  lambdaPlatformLogBytes: 330 + 3 * 26,
+  /** One API Gateway access-log line (infra/service-stack.ts's format) with its event overhead. */
+  accessLogBytes: 80 + 26,
+  /** One embedded-metric-format line per published event (lib/adapters/metrics-event-bus.ts). */
+  metricLogBytes: 170 + 26,
+  /** CloudWatch Logs' overhead per event (an application log line). */
+  logEventOverheadBytes: 26,
+} as const;
+
+/** Per flow, as a benchmark measured it. */
+export interface FlowFigures {
+  /** HTTP requests through API Gateway, each one Lambda invocation. */
+  httpRequests: number;
+  /** Round trips on the critical paths of those requests, summed. */
+  roundTrips: number;
+  /** CPU of the service's main thread (its code, the SDK, HTTP) on the benchmark's machine, ms. */
+  cpuMs: number;
+  writeUnits: number;
+  readUnits: number;
+  /** AWS calls by service: `EventBridge` (events), `SNS`, `Scheduler`, `KMS`, `KMS Sign`. */
+  awsCalls: Record<string, number>;
+  /** Application log lines and their bytes, at Lambda's level (info). */
+  logLines: number;
+  logBytes: number;
+}
+
+const round = (x: number) => Number(x.toFixed(2));
+
+/** Dollars per million flows, by item, and their total. */
+export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a = ASSUMPTIONS) => {
+  // Lambda runs the requests' round trips and its CPU, which at 512 MB gets about 0.29 of a vCPU.
+  const durationS = (f.roundTrips * a.msPerRoundTrip + f.cpuMs / a.lambdaVcpuShare) / 1000;
+  const gbSeconds = durationS * (a.lambdaMemoryMb / 1024);
+  const events = f.awsCalls.EventBridge ?? 0;
+  const logBytes =
+    f.httpRequests * (a.lambdaPlatformLogBytes + a.accessLogBytes) +
+    events * a.metricLogBytes +
+    f.logBytes +
+    f.logLines * a.logEventOverheadBytes;
+  const breakdown = {
+    api_gateway: round(f.httpRequests * p.apiGatewayPerMillion),
+    lambda_requests: round(f.httpRequests * p.lambdaPerMillionRequests),
+    lambda_duration: round(gbSeconds * p.lambdaPerGbSecond * 1e6),
+    dynamodb_writes: round(f.writeUnits * p.dynamoDbPerMillionWru),
+    dynamodb_reads: round(f.readUnits * p.dynamoDbPerMillionRru),
+    eventbridge: round(events * p.eventBridgePerMillionEvents),
+    scheduler: round((f.awsCalls.Scheduler ?? 0) * p.schedulerPerMillion),
+    sns: round((f.awsCalls.SNS ?? 0) * p.snsPerMillionMobilePush),
+    kms: round(
+      (f.awsCalls.KMS ?? 0) * p.kmsPerMillionSymmetric + (f.awsCalls['KMS Sign'] ?? 0) * p.kmsPerMillionAsymmetricSign,
+    ),
+    cloudwatch_logs: round((logBytes / 1024 ** 3) * p.logsPerGbIngested * 1e6),
+  };
+  return {
+    total: round(Object.values(breakdown).reduce((sum, x) => sum + x, 0)),
+    breakdown,
+    lambda_ms_per_flow: round(durationS * 1000),
+    log_kb_per_flow: round(logBytes / 1024),
+  };
+};
