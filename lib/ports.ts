@@ -125,6 +125,8 @@ export interface Directory {
 export interface UserAdmissionGate {
   clientId: string;
   requireDevice: boolean;
+  /** With `requireDevice`: a user without a device is reachable too when they have one of these claims. */
+  orClaims?: ('email' | 'phone_number')[];
 }
 
 /** A gated admission refused: the client is shielded until `until` (epoch ms), or the user has no device. */

@@ -26,7 +26,12 @@ export const gateCondition = (
   const parts = [`(attribute_not_exists(${shield}) OR ${shield} <= :gate_now)`];
   const values: Record<string, unknown> = { ':gate_now': now };
   if (gate.requireDevice) {
-    parts.push('size(#devices) > :gate_zero');
+    // A user without a device is reachable by a link channel when they have its claim (lib/ciba/channels.ts).
+    const reach = [
+      'size(#devices) > :gate_zero',
+      ...(gate.orClaims ?? []).map((c) => `attribute_exists(#claims.#${c})`),
+    ];
+    parts.push(reach.length > 1 ? `(${reach.join(' OR ')})` : reach[0]!);
     values[':gate_zero'] = 0;
   }
   return { condition: parts.join(' AND '), names: { [GATE_CLIENT]: gate.clientId }, values };
@@ -51,9 +56,15 @@ export const gateRefusal = (
 ): UserAdmissionRefusal | undefined => {
   const until = shieldUntil(raw, gate.clientId, now);
   if (until !== undefined) return { refused: 'shielded', until };
-  if (gate.requireDevice && !(Array.isArray(raw.devices) && raw.devices.length > 0)) return { refused: 'unreachable' };
+  if (gate.requireDevice && !(Array.isArray(raw.devices) && raw.devices.length > 0)) {
+    const claims = (raw.claims ?? {}) as Record<string, unknown>;
+    if (!(gate.orClaims ?? []).some((c) => typeof claims[c] === 'string')) return { refused: 'unreachable' };
+  }
   return undefined;
 };
+
+/** What a refused gated admission reads of the user item to say why. */
+export const GATE_PROJECTION = `#pk, #devices, #claims, #${SHIELDS}`;
 
 /**
  * The writes that set a shield, tried in turn: extend the client's entry in an existing map (never shortening a

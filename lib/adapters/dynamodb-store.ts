@@ -42,6 +42,7 @@ import type {
 import { addStoreMiddleware } from './dynamodb-client.ts';
 import {
   forClient,
+  GATE_PROJECTION,
   gateCondition,
   gateRefusal,
   LIFT_WRITE,
@@ -875,7 +876,7 @@ export class DynamoDbStore implements Store {
         return admitted;
       }
     }
-    const exists = await this.#getDirectory(tenantId, `USER#${sub}`, gate ? `#pk, #devices, #${SHIELDS}` : '#pk');
+    const exists = await this.#getDirectory(tenantId, `USER#${sub}`, gate ? GATE_PROJECTION : '#pk');
     if (!exists) return undefined;
     return (gate && gateRefusal(exists, gate, now)) ?? { rateLimited: true };
   }

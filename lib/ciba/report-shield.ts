@@ -1,6 +1,7 @@
 import type { AuthRequest, Client, Tenant, TenantSettings, User } from '../model.ts';
 import { NotFound, OAuthError } from '../oauth/errors.ts';
 import type { Deps, UserAdmissionGate, UserAdmissionRefusal } from '../ports.ts';
+import { reachingClaims } from './channels.ts';
 import { EVENT, epochSeconds } from './events.ts';
 
 /**
@@ -9,8 +10,9 @@ import { EVENT, epochSeconds } from './events.ts';
  * bc-authorize for the user answers 403 access_denied, and no device is notified. Other clients are not affected (one
  * client cannot lock out another), and an operator can lift a shield early.
  *
- * Unreachable users are refused the same way: a request for a user without an enrolled device (and, until other
- * channels exist, nothing else that reaches them) could only expire, so it is refused at once.
+ * Unreachable users are refused the same way: a request for a user without an enrolled device and without the
+ * `email` or `phone_number` of a link channel the tenant allows (lib/ciba/channels.ts) could only expire, so it is
+ * refused at once.
  *
  * Both checks are part of the conditional write that admits the request against the user's per-minute budget
  * (Directory.admitUserRequest), so a refused request spends nothing: no budget, no pending slot (hardening rule 6).
@@ -21,11 +23,11 @@ export const DEFAULT_REPORT_SHIELD_SECONDS = 3600;
 export const reportShieldSeconds = (settings: TenantSettings): number =>
   settings.reportShieldSeconds ?? DEFAULT_REPORT_SHIELD_SECONDS;
 
-/** What admitting a request of `client` requires of the user. Devices are the only channel there is so far. */
-export const admissionGate = (client: Client): UserAdmissionGate => ({
-  clientId: client.clientId,
-  requireDevice: true,
-});
+/** What admitting a request of `client` requires of the user: a device, or a contact of a link channel of the tenant. */
+export const admissionGate = (client: Client, settings: TenantSettings): UserAdmissionGate => {
+  const orClaims = reachingClaims(settings);
+  return { clientId: client.clientId, requireDevice: true, ...(orClaims.length > 0 ? { orClaims } : {}) };
+};
 
 /**
  * A gated refusal: 403 access_denied on the wire, saying why in its description; `refusal` says it to the service's

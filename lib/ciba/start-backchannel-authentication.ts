@@ -214,7 +214,7 @@ const createRequestForUser = async (
     sub,
     settings.userRateLimitPerMinute,
     now,
-    admissionGate(client),
+    admissionGate(client, settings),
   );
   if (admitted === undefined) throw UnknownUserId('could not identify the end-user from the hint');
   if ('refused' in admitted) {
