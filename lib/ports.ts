@@ -1,3 +1,4 @@
+import type { ChannelPorts } from './channel-ports.ts';
 import type {
   AuthRequest,
   AuthRequestStatus,
@@ -456,4 +457,6 @@ export interface Deps {
   clock: Clock;
   logger: Logger;
   config: RuntimeConfig;
+  /** Approval links by email and text message (lib/channel-ports.ts). */
+  channels: ChannelPorts;
 }

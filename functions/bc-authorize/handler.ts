@@ -9,7 +9,7 @@ import type { Deps } from '../../lib/ports.ts';
 /** The ports this function uses: its Lambda entry builds only these. */
 export type BcAuthorizeDeps = Pick<
   Deps,
-  'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger' | 'config'
+  'channels' | 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger' | 'config'
 >;
 
 /** POST {issuer}/bc-authorize (CIBA Core §7), plain or signed (§7.1.1). */

@@ -2,6 +2,7 @@ import middy from '@middy/core';
 import * as z from 'zod';
 import { type CallbackOutcome, type CallbackTrigger, deliverCallback } from '../../lib/ciba/deliver-callback.ts';
 import { CIBA_EVENT_SOURCE, type CibaEventBridgeEvent, EVENT, TIMER_EVENT } from '../../lib/ciba/events.ts';
+import { channelFallback } from '../../lib/ciba/reach-user.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 const Detail = z.object({
@@ -34,8 +35,17 @@ export const triggerOf = (
 /** The ports this function uses: its Lambda entry builds only these. */
 export type CallbackDeps = Pick<
   Deps,
-  'store' | 'keys' | 'events' | 'scheduler' | 'deadLetters' | 'outbound' | 'clock' | 'logger' | 'config'
+  'store' | 'keys' | 'events' | 'scheduler' | 'deadLetters' | 'outbound' | 'clock' | 'logger' | 'config' | 'channels'
 >;
+
+/** A channel fallback timer (lib/ciba/reach-user.ts): `{tenant_id, txn}`. */
+const fallbackOf = (
+  event: Pick<CibaEventBridgeEvent, 'source' | 'detail-type' | 'detail'>,
+): { tenantId: string; txn: string } | undefined => {
+  if (event.source !== CIBA_EVENT_SOURCE || event['detail-type'] !== TIMER_EVENT.channelFallback) return undefined;
+  const parsed = Detail.safeParse(event.detail);
+  return parsed.success ? { tenantId: parsed.data.tenant_id, txn: parsed.data.txn } : undefined;
+};
 
 /**
  * The callback function: EventBridge hands it `CIBA Request Decided` (a rule per tenant), EventBridge Scheduler
@@ -45,6 +55,12 @@ export type CallbackDeps = Pick<
 export const createHandler = (deps: CallbackDeps) =>
   middy<CibaEventBridgeEvent, CallbackOutcome | undefined>().handler(async (event, context) => {
     deps.logger.addContext?.(context);
+    // The channel fallback timer rides the scheduler that carries callback retries and push expiry.
+    const fallback = fallbackOf(event);
+    if (fallback) {
+      await channelFallback(deps, fallback);
+      return undefined;
+    }
     const trigger = triggerOf(event);
     if (!trigger) {
       deps.logger.debug('callback event ignored', { detail_type: event['detail-type'], source: event.source });

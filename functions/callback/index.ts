@@ -1,3 +1,4 @@
+import { channels } from '../../lib/adapters/aws/channels.ts';
 import { deadLetters } from '../../lib/adapters/aws/dead-letters.ts';
 import { eventBus } from '../../lib/adapters/aws/events.ts';
 import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
@@ -6,4 +7,6 @@ import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
-export const handler = createHandler(awsDeps({ keys: tenantKeys, events: eventBus, scheduler, deadLetters, outbound }));
+export const handler = createHandler(
+  awsDeps({ channels, keys: tenantKeys, events: eventBus, scheduler, deadLetters, outbound }),
+);

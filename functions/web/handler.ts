@@ -1,3 +1,5 @@
+import * as z from 'zod';
+import { decideByLink, openApprovalLink } from '../../lib/ciba/approval-links.ts';
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
 import { baseUrl, type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
@@ -17,7 +19,15 @@ import {
   consoleSend,
   consoleSettings,
 } from '../../lib/web/console-api.ts';
-import { authenticatorPage, consolePage, PAGE_CSP } from '../../lib/web/pages.ts';
+import { approvePage, authenticatorPage, consolePage, PAGE_CSP } from '../../lib/web/pages.ts';
+
+/** The approval page's calls: the link's secret (from the URL fragment) travels in the body, never in a URL. */
+const ApproveViewBody = z.strictObject({ link: z.string().min(1).max(100) });
+const ApproveDecideBody = z.strictObject({
+  link: z.string().min(1).max(100),
+  decision: z.enum(['approve', 'deny', 'report']),
+  binding_code: z.string().min(1).max(100).optional(),
+});
 
 export interface WebHandlerOptions {
   /** Directories to look for the built assets in, first match wins (default: next to the bundle, then lib/web/dist). */
@@ -38,7 +48,8 @@ const html = (body: string): HttpResult => ({ statusCode: 200, headers: { ...PAG
 
 /**
  * The web authenticator (`GET {issuer}/authenticator`), its PWA manifest, the operator console
- * (`GET {issuer}/console` and its JSON calls: send, poll, cancel) and the static assets (`GET /assets/{file}`). No build at run
+ * (`GET {issuer}/console` and its JSON calls: send, poll, cancel), the approval page of links sent by email or text
+ * message (`GET {issuer}/approve` and its JSON calls: view, decide) and the static assets (`GET /assets/{file}`). No build at run
  * time: the assets are read once from the build output (lib/web/build.ts).
  */
 /** The web function's ports: everything but tenant provisioning. */
@@ -133,6 +144,26 @@ export const createHandler = (deps: WebDeps, options: WebHandlerOptions = {}) =>
         checkConsoleRequest(event, new URL(base).origin);
         const body = parseWith(ConsoleCancelBody, jsonBody(event));
         return json(200, await consoleCancel(deps, { tenant, client, body }), NO_STORE);
+      }
+      case 'GET /{tenant}/approve':
+        return html(approvePage(pageInput));
+      case 'POST /{tenant}/approve/view': {
+        const body = parseWith(ApproveViewBody, jsonBody(event));
+        return json(200, await openApprovalLink(deps, { tenant, secret: body.link }), NO_STORE);
+      }
+      case 'POST /{tenant}/approve/decide': {
+        const body = parseWith(ApproveDecideBody, jsonBody(event));
+        const userAgent = event.headers?.['user-agent'];
+        const sourceIp = event.requestContext?.http?.sourceIp;
+        const decided = await decideByLink(deps, {
+          tenant,
+          secret: body.link,
+          decision: body.decision,
+          ...(body.binding_code !== undefined ? { bindingCode: body.binding_code } : {}),
+          ...(userAgent ? { userAgent } : {}),
+          ...(sourceIp ? { sourceIp } : {}),
+        });
+        return json(200, decided, NO_STORE);
       }
       default:
         throw NotFound('no such page');

@@ -1,3 +1,4 @@
+import { channels } from '../../lib/adapters/aws/channels.ts';
 import { deadLetters } from '../../lib/adapters/aws/dead-letters.ts';
 import { eventBus } from '../../lib/adapters/aws/events.ts';
 import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
@@ -8,5 +9,5 @@ import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
 export const handler = createHandler(
-  awsDeps({ keys: tenantKeys, notifier: pushNotifier, events: eventBus, scheduler, deadLetters, outbound }),
+  awsDeps({ channels, keys: tenantKeys, notifier: pushNotifier, events: eventBus, scheduler, deadLetters, outbound }),
 );

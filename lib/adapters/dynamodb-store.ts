@@ -491,6 +491,9 @@ const evidenceToItem = (e: DecisionEvidence): Raw => ({
   assertion: e.assertion,
   reason: e.reason,
   cancelled_by: e.cancelledBy,
+  channel: e.channel,
+  user_agent: e.userAgent,
+  source_ip: e.sourceIp,
 });
 
 const evidenceFromItem = (raw: Raw | undefined): DecisionEvidence | undefined =>
@@ -504,6 +507,9 @@ const evidenceFromItem = (raw: Raw | undefined): DecisionEvidence | undefined =>
     assertion: raw.assertion,
     reason: raw.reason,
     cancelledBy: raw.cancelled_by,
+    channel: raw.channel,
+    userAgent: raw.user_agent,
+    sourceIp: raw.source_ip,
   });
 
 const attemptToItem = (a: CallbackAttempt): Raw => ({ attempt: a.attempt, at: a.at, status: a.status, error: a.error });

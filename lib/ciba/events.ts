@@ -28,6 +28,8 @@ export const TIMER_EVENT = {
   callbackRetry: 'CIBA Callback Retry',
   /** A push request's expiry time: `{tenant_id, txn}`. */
   requestExpiry: 'CIBA Request Expiry',
+  /** A request's channel_fallback_seconds have passed: `{tenant_id, txn}` (lib/ciba/reach-user.ts). */
+  channelFallback: 'CIBA Channel Fallback',
 } as const;
 
 /**

@@ -17,7 +17,7 @@ import { expiryTimerEvent } from './deliver-callback.ts';
 import { checkAcrValues, normalizeBindingMessage } from './display-string.ts';
 import { renderDetailDisplays } from './display-template.ts';
 import { EVENT, epochSeconds } from './events.ts';
-import { notifyDevices } from './notify-devices.ts';
+import { reachUser } from './reach-user.ts';
 import { admissionGate, gateRefusalError } from './report-shield.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
 
@@ -86,7 +86,7 @@ export interface BackchannelRequestInput {
  * per-minute budget (push-bombing protection), stores it and notifies the user's devices.
  */
 export const startBackchannelAuthentication = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger'> &
+  deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'channels' | 'events' | 'scheduler' | 'clock' | 'logger'> &
     Partial<Pick<Deps, 'config'>>,
   input: BackchannelRequestInput,
 ): Promise<BackchannelAcknowledgement> => {
@@ -144,7 +144,7 @@ export const startBackchannelAuthentication = async (
   // The push and the event are independent: sent side by side, so the client's answer waits for the slower one
   // only (SNS and EventBridge each take tens of milliseconds in AWS). Neither failure fails the request.
   await Promise.all([
-    notifyDevices(deps, { tenant, client, user, request }),
+    reachUser(deps, { tenant, client, user, request }),
     deps.events
       .publish([
         {

@@ -8,15 +8,18 @@ import { createHandler as discoveryHandler } from '../../functions/discovery/han
 import { createHandler as tokenHandler } from '../../functions/token/handler.ts';
 import { createHandler as userinfoHandler } from '../../functions/userinfo/handler.ts';
 import { createHandler as webHandler } from '../../functions/web/handler.ts';
+import { DynamoDbApprovalLinks } from '../adapters/dynamodb-approval-links.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../adapters/dynamodb-schema.ts';
 import { DynamoDbStore } from '../adapters/dynamodb-store.ts';
 import { ensureTables } from '../adapters/dynamodb-tables.ts';
 import { LocalKeys } from '../adapters/local-keys.ts';
 import { withSettingsCache } from '../cache.ts';
+import type { ApprovalLinks } from '../channel-ports.ts';
 import { matchesCallbackRule, toEventBridgeEvent } from '../ciba/events.ts';
 import { randomToken } from '../crypto.ts';
 import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../http/outbound.ts';
 import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
+import { DevMailbox } from './dev-mailbox.ts';
 import { deviceEvents } from './device-events.ts';
 import { createDynamoDbClient, type EmbeddedStoreMode, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { InFlight } from './in-flight.ts';
@@ -69,7 +72,12 @@ export interface LocalService {
   server: Server;
   /** The HTTPS (mutual TLS) listener's base URL, when `tls` was given. */
   tlsUrl?: string;
-  deps: Deps & { notifier: LocalNotifier; events: InProcessEventBus; scheduler: LocalScheduler };
+  deps: Deps & {
+    notifier: LocalNotifier;
+    events: InProcessEventBus;
+    scheduler: LocalScheduler;
+    channels: { links: ApprovalLinks; sender: DevMailbox };
+  };
   /** The DynamoDB client of the store (tests snapshot the tables with it). */
   dynamoDb: ReturnType<typeof createDynamoDbClient>;
   /** The embedded store's process, when it runs in a child process (benchmarks count its CPU too). */
@@ -136,6 +144,11 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     outbound,
     clock,
     logger: options.logger,
+    // Approval links: kept in the ledger; "sent" into the development mailbox (GET {issuer}/mailbox).
+    channels: {
+      links: new DynamoDbApprovalLinks({ client, ledgerTable: LEDGER_TABLE_DEFAULT }),
+      sender: new DevMailbox(options.logger, clock),
+    },
     config: {
       mode: 'local' as const,
       adminToken: options.adminToken,
@@ -214,6 +227,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
     extra: (req, res, url) => {
       if (url.pathname.endsWith('/device/events')) return events(req, res, url);
+      if (url.pathname.endsWith('/mailbox')) return deps.channels.sender.serve(req, res, url);
       if (url.pathname !== '/health') return false;
       res.writeHead(200, {
         'Content-Type': 'application/json',

@@ -151,3 +151,30 @@ ${
 </html>
 `;
 };
+
+/**
+ * The approval page of a one-time link (`{issuer}/approve#{secret}`, lib/ciba/approval-links.ts): the same consent
+ * details and choices as the authenticator, built by approve.js from the fragment, which never reaches the server.
+ */
+export const approvePage = (input: PageInput) => `${head(
+  `${input.tenantName}: approve a request`,
+  input,
+  `<script type="module" src="${escapeHtml(input.asset('approve.js'))}"></script>
+`,
+)}
+<body class="app" data-issuer="${escapeHtml(input.issuer)}" data-tenant-name="${escapeHtml(input.tenantName)}">
+<a class="skip" href="#main">Skip to content</a>
+<header class="topbar">
+  <img src="${escapeHtml(input.asset('icon.svg'))}" alt="" width="32" height="32">
+  <div>
+    <p class="topbar-title">${escapeHtml(input.tenantName)}</p>
+    <p class="topbar-sub">Approve a request</p>
+  </div>
+</header>
+<main id="main" tabindex="-1">
+  <noscript><p class="card">This page needs JavaScript.</p></noscript>
+  <div id="app" aria-busy="true"><p class="muted">Loading…</p></div>
+</main>
+</body>
+</html>
+`;

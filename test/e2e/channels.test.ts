@@ -4,12 +4,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from '../helpers/expect-error.ts';
-import { createTenantFixture, postForm, startTestService, type TestService } from '../helpers/service.ts';
+import {
+  CIBA_GRANT,
+  createTenantFixture,
+  enrollDevice,
+  postForm,
+  startTestService,
+  type TenantFixture,
+  type TestService,
+} from '../helpers/service.ts';
 
 let svc: TestService;
+let offset = 0;
+const clock = { now: () => Date.now() + offset };
 
 beforeAll(async () => {
-  svc = await startTestService();
+  svc = await startTestService({ clock });
 });
 afterAll(() => svc?.stop());
 
@@ -73,5 +83,165 @@ describe('reaching a user without a device', () => {
     );
     expectError(await ask(sms.issuer, sms.client, 'carol'), 403, 'access_denied');
     expect((await ask(sms.issuer, sms.client)).status).toBe(200);
+  });
+});
+
+/** The secret of the newest link in the tenant's development mailbox. */
+const newestLink = async (tenant: string): Promise<{ secret: string; message: Record<string, string> }> => {
+  const { messages } = await fetch(`${svc.url}/${tenant}/mailbox`).then((r) => r.json());
+  const secret = /\/approve#([A-Za-z0-9_-]{43})/.exec(messages[0].text)?.[1];
+  if (!secret) throw new Error('no link in the mailbox');
+  return { secret, message: messages[0] };
+};
+
+const call = (issuer: string, path: 'view' | 'decide', body: Record<string, unknown>) =>
+  fetch(`${issuer}/approve/${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  }).then(async (res) => ({ status: res.status, headers: res.headers, body: await res.json() }));
+
+const poll = (fx: TenantFixture, authReqId: string) =>
+  postForm(`${fx.issuer}/oauth/token`, { grant_type: CIBA_GRANT, auth_req_id: authReqId }, fx.client);
+
+describe('approval links: hostile input', () => {
+  let fx: TenantFixture;
+  let other: TenantFixture;
+
+  beforeAll(async () => {
+    fx = await createTenantFixture(svc, 'ch-hostile', { channels: ['sms'], user_rate_limit_per_minute: 50 });
+    other = await createTenantFixture(svc, 'ch-hostile-other', { channels: ['sms'], user_rate_limit_per_minute: 50 });
+  });
+
+  it('sends an SMS to the phone number naming tenant and client, with a 256-bit secret and no token', async () => {
+    const ack = await ask(fx.issuer, fx.client);
+    expect(ack.status).toBe(200);
+    const { secret, message } = await newestLink(fx.tenant);
+    expect(message).toMatchObject({ channel: 'sms', to: '+15555550100' });
+    expect(message.text).toContain('ch-hostile: Test Console asks you to confirm');
+    expect(message.text).not.toContain(ack.body.auth_req_id);
+    expect(Buffer.from(secret, 'base64url')).toHaveLength(32);
+    // The log says a link was sent, never which.
+    expect(svc.logs.some((l) => l.includes('approval link sent') && l.includes('"channel":"sms"'))).toBe(true);
+    expect(svc.logs.join('\n')).not.toContain(secret);
+    const view = await call(fx.issuer, 'view', { link: secret });
+    expect(view.status).toBe(200);
+    expect(view.body).toMatchObject({ state: 'pending', client_name: 'Test Console', binding_message: 'Code 7Q-44' });
+    expect(view.body.txn).toBeUndefined();
+  });
+
+  it('answers a tampered, unknown, malformed or other-tenant link with the same 404, and changes nothing', async () => {
+    const ack = await ask(fx.issuer, fx.client);
+    const { secret } = await newestLink(fx.tenant);
+    const flipped = `${secret.slice(0, 10)}${secret[10] === 'A' ? 'B' : 'A'}${secret.slice(11)}`;
+    const answers = [
+      await call(fx.issuer, 'view', { link: flipped }),
+      await call(fx.issuer, 'view', { link: 'A'.repeat(43) }),
+      await call(fx.issuer, 'view', { link: `${secret}x` }),
+      await call(fx.issuer, 'view', { link: secret.slice(0, 42) }),
+      await call(other.issuer, 'view', { link: secret }),
+      await call(fx.issuer, 'decide', { link: flipped, decision: 'approve' }),
+      await call(other.issuer, 'decide', { link: secret, decision: 'approve' }),
+    ];
+    for (const answer of answers) expect(answer).toMatchObject({ status: 404, body: answers[0]!.body });
+    expect(answers[0]!.body.error).toBe('not_found');
+    expectError(await poll(fx, ack.body.auth_req_id), 400, 'authorization_pending');
+    expectError(await call(fx.issuer, 'decide', { link: secret, decision: 'maybe' }), 400, 'invalid_request');
+    expectError(await call(fx.issuer, 'view', { link: secret, extra: 1 }), 400, 'invalid_request');
+    // Still pending and decidable by its own link.
+    expect((await call(fx.issuer, 'view', { link: secret })).body.state).toBe('pending');
+  });
+
+  it('decides once: a replay or another decision is 409 with the outcome, and the client sees the first', async () => {
+    const ack = await ask(fx.issuer, fx.client);
+    const { secret } = await newestLink(fx.tenant);
+    const [a, b] = await Promise.all([
+      call(fx.issuer, 'decide', { link: secret, decision: 'deny' }),
+      call(fx.issuer, 'decide', { link: secret, decision: 'approve' }),
+    ]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual([200, 409]);
+    const won = a.status === 200 ? a.body.state : b.body.state;
+    const lost = a.status === 409 ? a.body : b.body;
+    expect(lost).toMatchObject({ error: 'request_not_pending', state: won });
+    const replay = await call(fx.issuer, 'decide', { link: secret, decision: 'deny' });
+    expect(replay).toMatchObject({ status: 409, body: { error: 'request_not_pending', state: won } });
+    expect((await call(fx.issuer, 'view', { link: secret })).body).toMatchObject({ state: won });
+    const polled = await poll(fx, ack.body.auth_req_id);
+    if (won === 'approved') expect(polled.status).toBe(200);
+    else expectError(polled, 400, 'access_denied');
+  });
+
+  it('dies with its request: an expired link shows the outcome and decides nothing', async () => {
+    const ack = await ask(fx.issuer, fx.client);
+    const { secret } = await newestLink(fx.tenant);
+    offset += 301_000;
+    try {
+      expect((await call(fx.issuer, 'view', { link: secret })).body).toMatchObject({ state: 'expired' });
+      expect(await call(fx.issuer, 'decide', { link: secret, decision: 'approve' })).toMatchObject({
+        status: 409,
+        body: { error: 'request_not_pending', state: 'expired' },
+      });
+      expectError(await poll(fx, ack.body.auth_req_id), 400, 'expired_token');
+    } finally {
+      offset -= 301_000;
+    }
+  });
+
+  it('under number matching: withholds the code, counts wrong ones, approves with the right one (email-link acr)', async () => {
+    const bound = await createTenantFixture(svc, 'ch-bound', {
+      channels: ['email'],
+      binding_code_confirmation: true,
+    });
+    const ack = await ask(bound.issuer, bound.client);
+    const { secret } = await newestLink(bound.tenant);
+    const view = await call(bound.issuer, 'view', { link: secret });
+    expect(view.body).toMatchObject({ state: 'pending', binding_code_required: true });
+    expect(view.body.binding_message).toBeUndefined();
+    expectError(await call(bound.issuer, 'decide', { link: secret, decision: 'approve' }), 400, 'invalid_request');
+    const wrong = await call(bound.issuer, 'decide', { link: secret, decision: 'approve', binding_code: '1234' });
+    expect(wrong).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_binding_code', attempts_left: 2, status: 'pending' },
+    });
+    const right = await call(bound.issuer, 'decide', { link: secret, decision: 'approve', binding_code: 'code 7q44' });
+    expect(right).toMatchObject({ status: 200, body: { state: 'approved' } });
+    const tokens = await poll(bound, ack.body.auth_req_id);
+    expect(tokens.status).toBe(200);
+    const { decodeJwt } = await import('jose');
+    expect(decodeJwt(tokens.body.id_token).acr).toBe('urn:ciba-service:acr:email-link');
+  });
+
+  it('reports: denies and shields the user from the client', async () => {
+    const reporting = await createTenantFixture(svc, 'ch-report', { channels: ['email'] });
+    const ack = await ask(reporting.issuer, reporting.client);
+    const { secret } = await newestLink(reporting.tenant);
+    expect(await call(reporting.issuer, 'decide', { link: secret, decision: 'report' })).toMatchObject({
+      status: 200,
+      body: { state: 'reported' },
+    });
+    expectError(await poll(reporting, ack.body.auth_req_id), 400, 'access_denied');
+    expectError(await ask(reporting.issuer, reporting.client), 403, 'access_denied');
+  });
+
+  it('cannot approve where the tenant requires a passkey (deny and report stay)', async () => {
+    const uv = await createTenantFixture(svc, 'ch-uv', { channels: ['email'], user_verification: 'passkey' });
+    await ask(uv.issuer, uv.client);
+    const { secret } = await newestLink(uv.tenant);
+    expect((await call(uv.issuer, 'view', { link: secret })).body.can_approve).toBe(false);
+    expectError(
+      await call(uv.issuer, 'decide', { link: secret, decision: 'approve' }),
+      400,
+      'user_verification_required',
+    );
+    expect((await call(uv.issuer, 'decide', { link: secret, decision: 'deny' })).status).toBe(200);
+  });
+
+  it('is not sent to a user with a device when the device comes first', async () => {
+    const both = await createTenantFixture(svc, 'ch-device-first', { channels: ['device', 'email'] });
+    await enrollDevice(svc, both);
+    await ask(both.issuer, both.client);
+    const { messages } = await fetch(`${both.issuer}/mailbox`).then((r) => r.json());
+    expect(messages).toEqual([]);
   });
 });

@@ -360,6 +360,15 @@ const JSON_TARGETS: JsonTarget[] = [
     // Not a request of this console's: a body that gets through changes nothing either.
     valid: () => [JSON.stringify({ auth_req_id: 'not-a-request.of-this-console' })],
   }),
+  // An approval link's calls: an unknown link, so a body that gets through is 404 and changes nothing either.
+  jsonTarget('POST', '/{tenant}/approve/view', {
+    path: () => `/${fx.tenant}/approve/view`,
+    valid: () => [JSON.stringify({ link: 'A'.repeat(43) })],
+  }),
+  jsonTarget('POST', '/{tenant}/approve/decide', {
+    path: () => `/${fx.tenant}/approve/decide`,
+    valid: () => [JSON.stringify({ link: 'A'.repeat(43), decision: 'approve', binding_code: '1234' })],
+  }),
   jsonTarget('PUT', '/admin/tenants/{tenant}', {
     path: () => `/admin/tenants/${fx.tenant}`,
     valid: () => [
