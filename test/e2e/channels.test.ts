@@ -3,11 +3,13 @@
  * by a one-time approval link by email or text message when they have no device, and the link's hostile cases.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { channelFallback } from '../../lib/ciba/reach-user.ts';
 import { expectError } from '../helpers/expect-error.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
   enrollDevice,
+  nextTxn,
   postForm,
   startTestService,
   type TenantFixture,
@@ -243,5 +245,79 @@ describe('approval links: hostile input', () => {
     await ask(both.issuer, both.client);
     const { messages } = await fetch(`${both.issuer}/mailbox`).then((r) => r.json());
     expect(messages).toEqual([]);
+  });
+});
+
+describe('channel_fallback_seconds', () => {
+  /** The tenant's mailbox, once it has a message (the fallback timer fires after a second of real time). */
+  const firstMessage = async (tenant: string) => {
+    let messages: { text: string; channel: string }[] = [];
+    await expect
+      .poll(
+        async () => {
+          messages = (await fetch(`${svc.url}/${tenant}/mailbox`).then((r) => r.json())).messages;
+          return messages.length;
+        },
+        { timeout: 20_000, interval: 100 },
+      )
+      .toBeGreaterThan(0);
+    return messages;
+  };
+
+  it('sends a pending device request by SMS once, and the device decision then settles it for both', async () => {
+    const fx = await createTenantFixture(svc, 'ch-fallback', {
+      channels: ['device', 'sms'],
+      channel_fallback_seconds: 1,
+      user_rate_limit_per_minute: 20,
+    });
+    const device = await enrollDevice(svc, fx);
+    const ack = await ask(fx.issuer, fx.client);
+    const txn = await nextTxn(device);
+    const messages = await firstMessage(fx.tenant);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]!.channel).toBe('sms');
+    const secret = /\/approve#([A-Za-z0-9_-]{43})/.exec(messages[0]!.text)![1]!;
+    // The timer fired once; the same timer again (a redelivery) sends nothing more.
+    expect(await channelFallback(svc.service.deps, { tenantId: fx.tenant, txn })).toBe('skipped');
+    expect((await fetch(`${fx.issuer}/mailbox`).then((r) => r.json())).messages).toHaveLength(1);
+    expect((await device.decide(txn, 'approve')).status).toBe(200);
+    expect((await call(fx.issuer, 'view', { link: secret })).body.state).toBe('approved');
+    expect(await call(fx.issuer, 'decide', { link: secret, decision: 'deny' })).toMatchObject({
+      status: 409,
+      body: { state: 'approved' },
+    });
+    const tokens = await poll(fx, ack.body.auth_req_id);
+    expect(tokens.status).toBe(200);
+    const { decodeJwt } = await import('jose');
+    expect(decodeJwt(tokens.body.id_token).acr).toBeUndefined();
+  });
+
+  it('a link decision first: the device then gets request_not_pending', async () => {
+    const fx = await createTenantFixture(svc, 'ch-fallback-link', {
+      channels: ['device', 'email'],
+      channel_fallback_seconds: 1,
+    });
+    const device = await enrollDevice(svc, fx);
+    const ack = await ask(fx.issuer, fx.client);
+    const txn = await nextTxn(device);
+    const [message] = await firstMessage(fx.tenant);
+    const secret = /\/approve#([A-Za-z0-9_-]{43})/.exec(message!.text)![1]!;
+    expect((await call(fx.issuer, 'decide', { link: secret, decision: 'deny' })).status).toBe(200);
+    expectError(await device.decide(txn, 'approve'), 409, 'request_not_pending');
+    expectError(await poll(fx, ack.body.auth_req_id), 400, 'access_denied');
+  });
+
+  it('does not fall back once the request is decided, nor for another tenant', async () => {
+    const fx = await createTenantFixture(svc, 'ch-fallback-decided', {
+      channels: ['device', 'email'],
+      channel_fallback_seconds: 600,
+    });
+    const device = await enrollDevice(svc, fx);
+    await ask(fx.issuer, fx.client);
+    const txn = await nextTxn(device);
+    expect(await channelFallback(svc.service.deps, { tenantId: 'ch-hostile', txn })).toBe('skipped');
+    expect((await device.decide(txn, 'deny')).status).toBe(200);
+    expect(await channelFallback(svc.service.deps, { tenantId: fx.tenant, txn })).toBe('skipped');
+    expect((await fetch(`${fx.issuer}/mailbox`).then((r) => r.json())).messages).toEqual([]);
   });
 });
