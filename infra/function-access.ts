@@ -33,6 +33,11 @@ export interface FunctionAccess {
   schedules?: boolean;
   /** `publish`: push notifications to device endpoints; `register`: create device endpoints at enrollment. */
   push?: 'publish' | 'register';
+  /**
+   * Sends approval links (docs/channels.md): SES SendEmail from the deployment's verified identity (`ciba:emailFrom`),
+   * and SNS Publish of text messages (to phone numbers; SNS has no resource for them).
+   */
+  channels?: boolean;
 }
 
 export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback', FunctionAccess> = {
@@ -46,6 +51,7 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
     events: true,
     push: 'publish',
     schedules: true,
+    channels: true,
   },
   token: { directory: 'read', ledger: 'write', sign: true, mac: true, events: true },
   userinfo: { directory: 'read', ledger: 'read' },
@@ -54,7 +60,9 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   device: { directory: 'write', ledger: 'write', events: true, push: 'register', schedules: true },
   // `Device Passkey Changed` when an operator resets a passkey. Creates, changes and deletes tenants.
   admin: { directory: 'write', ledger: 'write', mac: true, events: true, tenants: true },
-  web: { directory: 'read' },
+  // Approval links (docs/channels.md): reads the link and decides as a device does (the decision, a report's shield
+  // on the user, `CIBA Request Decided`, a callback started through a schedule when the bus refused the event).
+  web: { directory: 'write', ledger: 'write', events: true, schedules: true },
   // Ping notifications and push-mode token delivery (signs tokens; seals the response kept for a retry with a key
   // derived from the tenant's HMAC key), delivery history on the request, `CIBA Callback Delivered/Failed` events,
   // retries as schedules, dead letters to the queue.
@@ -66,6 +74,8 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
     events: true,
     schedules: true,
     deadLetters: true,
+    // The channel fallback timer sends an approval link (lib/ciba/reach-user.ts).
+    channels: true,
   },
 };
 
@@ -90,7 +100,7 @@ export const unionAccess = (...all: FunctionAccess[]): FunctionAccess => {
   );
   if (directory) out.directory = directory;
   if (ledger) out.ledger = ledger;
-  for (const flag of ['sign', 'mac', 'tenants', 'events', 'deadLetters', 'schedules'] as const) {
+  for (const flag of ['sign', 'mac', 'tenants', 'events', 'deadLetters', 'schedules', 'channels'] as const) {
     if (all.some((a) => a[flag])) out[flag] = true;
   }
   // `publish` and `register` are different grants, not levels: a function that needs both is not foreseen.

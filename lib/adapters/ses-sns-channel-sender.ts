@@ -11,7 +11,6 @@ export class SesSnsChannelSender implements ChannelSender {
   readonly #ses: SESv2Client;
   readonly #sns: SNSClient;
   readonly #emailFrom: string | undefined;
-  readonly #emailIdentityArn: string | undefined;
   readonly #smsSenderId: string | undefined;
 
   constructor(options: {
@@ -19,15 +18,12 @@ export class SesSnsChannelSender implements ChannelSender {
     sns: SNSClient;
     /** The verified SES identity's address the messages come from. */
     emailFrom?: string;
-    /** The identity's ARN (sending authorization), when the address is verified through a domain identity. */
-    emailIdentityArn?: string;
     /** An alphanumeric sender ID where the destination country allows one. */
     smsSenderId?: string;
   }) {
     this.#ses = options.ses;
     this.#sns = options.sns;
     this.#emailFrom = options.emailFrom;
-    this.#emailIdentityArn = options.emailIdentityArn;
     this.#smsSenderId = options.smsSenderId;
   }
 
@@ -37,7 +33,6 @@ export class SesSnsChannelSender implements ChannelSender {
       await this.#ses.send(
         new SendEmailCommand({
           FromEmailAddress: this.#emailFrom,
-          ...(this.#emailIdentityArn ? { FromEmailAddressIdentityArn: this.#emailIdentityArn } : {}),
           Destination: { ToAddresses: [message.to] },
           Content: {
             Simple: {

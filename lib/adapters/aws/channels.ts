@@ -10,7 +10,6 @@ import { AWS_ENV, type Env, required } from './env.ts';
 /** Approval links in the ledger table, sent with SES and SNS SMS. */
 export const channels = (env: Env, _base: BaseAwsDeps): ChannelPorts => {
   const emailFrom = env[AWS_ENV.emailFrom];
-  const emailIdentityArn = env[AWS_ENV.emailIdentityArn];
   const smsSenderId = env[AWS_ENV.smsSenderId];
   return {
     links: new DynamoDbApprovalLinks({ client: createStoreClient(), ledgerTable: required(env, AWS_ENV.ledgerTable) }),
@@ -18,7 +17,6 @@ export const channels = (env: Env, _base: BaseAwsDeps): ChannelPorts => {
       ses: new SESv2Client({}),
       sns: new SNSClient({}),
       ...(emailFrom ? { emailFrom } : {}),
-      ...(emailIdentityArn ? { emailIdentityArn } : {}),
       ...(smsSenderId ? { smsSenderId } : {}),
     }),
   };
