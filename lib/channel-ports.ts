@@ -30,6 +30,11 @@ export interface ApprovalLinks {
   issue(link: ApprovalLink): Promise<WriteOutcome>;
   /** The link with this hash, or undefined (unknown, or its request expired). */
   find(hash: string): Promise<ApprovalLink | undefined>;
+  /**
+   * Counts one text message against the tenant's daily cap (UTC day `day`, `YYYY-MM-DD`) in one conditional write:
+   * false, and nothing counted, when `cap` messages were already sent that day.
+   */
+  countText(tenantId: string, day: string, cap: number): Promise<boolean>;
 }
 
 /** A message carrying an approval link. `text` holds the link: it is never logged. */

@@ -70,6 +70,8 @@ export interface TenantSettings {
   channels?: Channel[];
   /** Seconds after which a request still pending is also sent by the tenant's next channel, once; absent: never. */
   channelFallbackSeconds?: number;
+  /** Text messages (approval links by SMS) the tenant sends per UTC day at most; absent: DEFAULT_SMS_DAILY_LIMIT. */
+  smsDailyLimit?: number;
 }
 
 /** A way to reach a user: their enrolled devices, or a one-time approval link by email or text message. */

@@ -1,4 +1,4 @@
-import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ApprovalLink, ApprovalLinks } from '../channel-ports.ts';
 import type { WriteOutcome } from '../ports.ts';
@@ -8,7 +8,8 @@ import { expiryBucket } from './dynamodb-schema.ts';
  * Approval links in the ledger table: `LINK#{sha256 of the secret}` holds the link, `LINKSENT#{txn}#{channel}` marks
  * that the request was sent by that channel (so a redelivered fallback never sends twice). The mark is written first,
  * only if absent, then the link (only if absent): a failure between the two loses that channel's one message, never
- * sends it twice. Both expire with the request (TTL `ttl`, plus the local sweep's `exp_bucket`).
+ * sends it twice. Both expire with the request (TTL `ttl`, plus the local sweep's `exp_bucket`). `SMSDAY#{tenant}#{day}`
+ * counts a tenant's text messages of a UTC day against its cap.
  */
 export class DynamoDbApprovalLinks implements ApprovalLinks {
   readonly #client: DynamoDBClient;
@@ -65,5 +66,26 @@ export class DynamoDbApprovalLinks implements ApprovalLinks {
       createdAt: raw.created_at,
       expiresAt: raw.expires_at,
     };
+  }
+
+  async countText(tenantId: string, day: string, cap: number): Promise<boolean> {
+    // One item per tenant and UTC day, kept two days (TTL).
+    const ttl = Math.ceil(Date.parse(`${day}T00:00:00Z`) / 1000) + 2 * 86_400;
+    try {
+      await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: marshall({ pk: `SMSDAY#${tenantId}#${day}` }),
+          UpdateExpression: 'ADD #count :one SET #ttl = :ttl, #exp_bucket = :bucket',
+          ConditionExpression: 'attribute_not_exists(#count) OR #count < :cap',
+          ExpressionAttributeNames: { '#count': 'count', '#ttl': 'ttl', '#exp_bucket': 'exp_bucket' },
+          ExpressionAttributeValues: marshall({ ':one': 1, ':cap': cap, ':ttl': ttl, ':bucket': expiryBucket(ttl) }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 }

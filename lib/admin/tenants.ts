@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import * as z from 'zod';
-import { tenantChannels } from '../ciba/channels.ts';
+import { smsDailyLimit, tenantChannels } from '../ciba/channels.ts';
 import { displayString } from '../ciba/display-string.ts';
 import { reportShieldSeconds } from '../ciba/report-shield.ts';
 import { parseWith } from '../http/validation.ts';
@@ -116,6 +116,8 @@ export const TenantSettingsPatch = z.strictObject({
     .optional(),
   /** A request still pending after this many seconds is also sent by the next channel, once; `null`: never. */
   channel_fallback_seconds: z.int().min(1).max(86_400).nullable().optional(),
+  /** Text messages the tenant sends per UTC day at most (cost protection); 0: none. */
+  sms_daily_limit: z.int().min(0).max(1_000_000).optional(),
 });
 
 /** The settings that may be absent (and are removed with `null`): device-side confirmation and the console. */
@@ -175,6 +177,7 @@ export const settingsToWire = (tenant: Tenant, issuer: string) => {
     report_shield_seconds: reportShieldSeconds(s),
     channels: tenantChannels(s),
     channel_fallback_seconds: s.channelFallbackSeconds ?? null,
+    sms_daily_limit: smsDailyLimit(s),
     ...strongAuthSettingsToWire(s),
   };
 };
@@ -230,7 +233,7 @@ const keySettings = (
 const channelSettings = (
   current: TenantSettings,
   patch: z.infer<typeof TenantSettingsPatch>,
-): Pick<TenantSettings, 'channels' | 'channelFallbackSeconds'> => {
+): Pick<TenantSettings, 'channels' | 'channelFallbackSeconds' | 'smsDailyLimit'> => {
   const channels = patch.channels ?? current.channels;
   const fallback =
     patch.channel_fallback_seconds === null
@@ -239,6 +242,9 @@ const channelSettings = (
   return {
     ...(channels !== undefined ? { channels } : {}),
     ...(fallback !== undefined ? { channelFallbackSeconds: fallback } : {}),
+    ...((patch.sms_daily_limit ?? current.smsDailyLimit) !== undefined
+      ? { smsDailyLimit: patch.sms_daily_limit ?? current.smsDailyLimit }
+      : {}),
   };
 };
 

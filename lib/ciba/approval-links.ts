@@ -4,7 +4,7 @@ import type { AuthRequest, Client, DeviceTransaction, Tenant, User } from '../mo
 import { InvalidRequest, NotFound, RequestNotPending, UserVerificationRequired } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { bindingCodeMatches } from './binding-code.ts';
-import { LINK_CHANNEL_CLAIM } from './channels.ts';
+import { LINK_CHANNEL_CLAIM, smsDailyLimit } from './channels.ts';
 import { bindingCodeRequired, countMismatch } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
 import { passkeyRequired } from './passkey.ts';
@@ -69,6 +69,18 @@ export const sendApprovalLink = async (
   const { tenant, user, request, channel } = input;
   const to = user.claims[LINK_CHANNEL_CLAIM[channel]];
   if (typeof to !== 'string') return false;
+  // Cost protection: the tenant's daily cap of text messages, counted before anything is stored or sent.
+  if (channel === 'sms') {
+    const day = new Date(deps.clock.now()).toISOString().slice(0, 10);
+    if (!(await deps.channels.links.countText(tenant.tenantId, day, smsDailyLimit(tenant.settings)))) {
+      deps.logger.warn('approval link not sent: the daily SMS limit is reached', {
+        tenant: tenant.tenantId,
+        txn: request.txn,
+        metric: 'SmsDailyLimitReached',
+      });
+      return false;
+    }
+  }
   const secret = randomToken(SECRET_BYTES);
   const issued = await deps.channels.links.issue({
     hash: sha256(secret),

@@ -26,3 +26,8 @@ export const channelsReaching = (settings: TenantSettings, user: Pick<User, 'dev
   tenantChannels(settings).filter((c) =>
     c === 'device' ? user.devices.length > 0 : typeof user.claims[LINK_CHANNEL_CLAIM[c]] === 'string',
   );
+
+/** Text messages cost money per message: a tenant sends at most this many a UTC day unless its setting says otherwise. */
+export const DEFAULT_SMS_DAILY_LIMIT = 1000;
+
+export const smsDailyLimit = (settings: TenantSettings): number => settings.smsDailyLimit ?? DEFAULT_SMS_DAILY_LIMIT;

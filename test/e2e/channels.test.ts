@@ -321,3 +321,21 @@ describe('channel_fallback_seconds', () => {
     expect((await fetch(`${fx.issuer}/mailbox`).then((r) => r.json())).messages).toEqual([]);
   });
 });
+
+describe('sms_daily_limit', () => {
+  it("sends at most the tenant's daily number of text messages, and logs the ones it holds back", async () => {
+    const fx = await createTenantFixture(svc, 'ch-sms-cap', {
+      channels: ['sms'],
+      sms_daily_limit: 2,
+      user_rate_limit_per_minute: 10,
+    });
+    expectError(await svc.admin('PUT', '/admin/tenants/ch-sms-cap', { sms_daily_limit: -1 }), 400, 'invalid_request');
+    for (let i = 0; i < 3; i++) expect((await ask(fx.issuer, fx.client)).status).toBe(200);
+    const { messages } = await fetch(`${fx.issuer}/mailbox`).then((r) => r.json());
+    expect(messages).toHaveLength(2);
+    expect(
+      svc.logs.filter((l) => l.includes('the daily SMS limit is reached') && l.includes('ch-sms-cap')),
+    ).toHaveLength(1);
+    expect((await svc.admin('GET', '/admin/tenants/ch-sms-cap')).body.sms_daily_limit).toBe(2);
+  });
+});
