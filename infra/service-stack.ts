@@ -677,5 +677,36 @@ export class ServiceStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );
+    // Approval links by SMS held back by a tenant's sms_daily_limit (cost protection, docs/channels.md): the functions
+    // that send them log each one; counted there.
+    for (const name of ['bc-authorize', 'callback'] as const) {
+      this.functions[name]!.logGroup.addMetricFilter('SmsDailyLimitReached', {
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: 'SmsDailyLimitReached',
+        filterPattern: logs.FilterPattern.stringValue(
+          '$.message',
+          '=',
+          'approval link not sent: the daily SMS limit is reached',
+        ),
+        metricValue: '1',
+        defaultValue: 0,
+      });
+    }
+    alarm(
+      new cloudwatch.Alarm(this, 'SmsDailyLimitAlarm', {
+        alarmDescription:
+          'ciba: a tenant reached its sms_daily_limit: approval links by SMS are held back (the log names the tenant)',
+        metric: new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: 'SmsDailyLimitReached',
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
   }
 }

@@ -724,6 +724,7 @@ describe('service stack: alarms', () => {
         expect.stringContaining('DynamoDB throttled requests'),
         expect.stringContaining('KMS cryptographic requests above 80 %'),
         expect.stringContaining('SNS refused push notifications'),
+        expect.stringContaining('reached its sms_daily_limit'),
         expect.stringContaining('callback deliveries are failing'),
         expect.stringContaining('callbacks that failed after every retry'),
         expect.stringContaining('EventBridge could not hand to the callback function'),
