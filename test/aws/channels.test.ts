@@ -73,4 +73,34 @@ describe('approval links on the AWS shape', () => {
     const smsLink = /\/approve#([A-Za-z0-9_-]{43})/.exec(text!.message)![1]!;
     expect(await decide('linkbank', smsLink, 'deny')).toEqual({ status: 200, body: { state: 'denied' } });
   });
+
+  it('falls back from an unanswered push to email through the scheduler and the callback function, once', async () => {
+    expect(
+      (
+        await shape.admin('PUT', '/admin/tenants/fallbackbank', {
+          channels: ['device', 'email'],
+          channel_fallback_seconds: 60,
+        })
+      ).status,
+    ).toBe(201);
+    const device = await shape.enrolledDevice('fallbackbank', 'dana');
+    const registered = await shape.registerClient('fallbackbank');
+    const rp = await shape.relyingParty('fallbackbank', registered);
+    const sent = shape.cloud.ses.sent.length;
+    const ack = await client.initiateBackchannelAuthentication(rp, { scope: 'openid', login_hint: 'dana' });
+    await shape.cloud.settle();
+    expect(shape.cloud.ses.sent).toHaveLength(sent);
+    await shape.cloud.advance(61_000);
+    await shape.cloud.settle();
+    expect(shape.cloud.ses.sent).toHaveLength(sent + 1);
+    const link = /\/approve#([A-Za-z0-9_-]{43})/.exec(shape.cloud.ses.sent.at(-1)!.text)![1]!;
+    const [tx] = await device.pending();
+    expect(await device.decide(tx!.txn, 'approve')).toEqual({ txn: tx!.txn, status: 'approved' });
+    expect(await decide('fallbackbank', link, 'deny')).toMatchObject({ status: 409, body: { state: 'approved' } });
+    const tokens = await client.pollBackchannelAuthenticationGrant(rp, ack);
+    expect(decodeJwt(tokens.id_token!).acr).toBeUndefined();
+    await shape.cloud.advance(10 * 60_000);
+    await shape.cloud.settle();
+    expect(shape.cloud.ses.sent).toHaveLength(sent + 1);
+  });
 });
