@@ -128,6 +128,8 @@ export interface UserAdmissionGate {
   requireDevice: boolean;
   /** With `requireDevice`: a user without a device is reachable too when they have one of these claims. */
   orClaims?: ('email' | 'phone_number')[];
+  /** `false`: the tenant does not reach users by their devices, so only `orClaims` make a user reachable. */
+  devicesReach?: boolean;
 }
 
 /** A gated admission refused: the client is shielded until `until` (epoch ms), or the user has no device. */

@@ -26,13 +26,16 @@ export const gateCondition = (
   const parts = [`(attribute_not_exists(${shield}) OR ${shield} <= :gate_now)`];
   const values: Record<string, unknown> = { ':gate_now': now };
   if (gate.requireDevice) {
-    // A user without a device is reachable by a link channel when they have its claim (lib/ciba/channels.ts).
+    // Reachable: by a device (unless the tenant does not use them) or by a link channel's claim (lib/ciba/channels.ts).
+    const devices = gate.devicesReach !== false;
     const reach = [
-      'size(#devices) > :gate_zero',
+      ...(devices ? ['size(#devices) > :gate_zero'] : []),
       ...(gate.orClaims ?? []).map((c) => `attribute_exists(#claims.#${c})`),
     ];
-    parts.push(reach.length > 1 ? `(${reach.join(' OR ')})` : reach[0]!);
-    values[':gate_zero'] = 0;
+    parts.push(
+      reach.length === 0 ? 'attribute_not_exists(#pk)' : reach.length > 1 ? `(${reach.join(' OR ')})` : reach[0]!,
+    );
+    if (devices) values[':gate_zero'] = 0;
   }
   return { condition: parts.join(' AND '), names: { [GATE_CLIENT]: gate.clientId }, values };
 };
@@ -56,7 +59,8 @@ export const gateRefusal = (
 ): UserAdmissionRefusal | undefined => {
   const until = shieldUntil(raw, gate.clientId, now);
   if (until !== undefined) return { refused: 'shielded', until };
-  if (gate.requireDevice && !(Array.isArray(raw.devices) && raw.devices.length > 0)) {
+  const hasDevice = gate.devicesReach !== false && Array.isArray(raw.devices) && raw.devices.length > 0;
+  if (gate.requireDevice && !hasDevice) {
     const claims = (raw.claims ?? {}) as Record<string, unknown>;
     if (!(gate.orClaims ?? []).some((c) => typeof claims[c] === 'string')) return { refused: 'unreachable' };
   }

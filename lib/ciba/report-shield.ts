@@ -1,7 +1,7 @@
 import type { AuthRequest, Client, Tenant, TenantSettings, User } from '../model.ts';
 import { NotFound, OAuthError } from '../oauth/errors.ts';
 import type { Deps, UserAdmissionGate, UserAdmissionRefusal } from '../ports.ts';
-import { reachingClaims } from './channels.ts';
+import { reachingClaims, tenantChannels } from './channels.ts';
 import { EVENT, epochSeconds } from './events.ts';
 
 /**
@@ -26,7 +26,12 @@ export const reportShieldSeconds = (settings: TenantSettings): number =>
 /** What admitting a request of `client` requires of the user: a device, or a contact of a link channel of the tenant. */
 export const admissionGate = (client: Client, settings: TenantSettings): UserAdmissionGate => {
   const orClaims = reachingClaims(settings);
-  return { clientId: client.clientId, requireDevice: true, ...(orClaims.length > 0 ? { orClaims } : {}) };
+  return {
+    clientId: client.clientId,
+    requireDevice: true,
+    ...(orClaims.length > 0 ? { orClaims } : {}),
+    ...(tenantChannels(settings).includes('device') ? {} : { devicesReach: false }),
+  };
 };
 
 /**

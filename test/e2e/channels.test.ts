@@ -86,6 +86,22 @@ describe('reaching a user without a device', () => {
     expectError(await ask(sms.issuer, sms.client, 'carol'), 403, 'access_denied');
     expect((await ask(sms.issuer, sms.client)).status).toBe(200);
   });
+
+  it('does not count a device where the tenant reaches users by email only', async () => {
+    const fx = await createTenantFixture(svc, 'ch-email-only', { channels: ['email'] });
+    await svc.admin('PUT', '/admin/tenants/ch-email-only/users/dave', {});
+    await enrollDevice(svc, fx, 'dave');
+    // dave has a device but no email: nothing the tenant uses reaches him.
+    const refused = await ask(fx.issuer, fx.client, 'dave');
+    expectError(refused, 403, 'access_denied');
+    expect(refused.body.error_description).toBe('the user has no authentication device or channel');
+    // alice has an email (and a device too): the link goes by email.
+    await enrollDevice(svc, fx);
+    expect((await ask(fx.issuer, fx.client)).status).toBe(200);
+    const { messages } = await fetch(`${fx.issuer}/mailbox`).then((r) => r.json());
+    expect(messages).toHaveLength(1);
+    expect(messages[0].channel).toBe('email');
+  });
 });
 
 /** The secret of the newest link in the tenant's development mailbox. */
