@@ -4,7 +4,16 @@
  */
 
 /** The Lambda functions, one directory each under functions/ with an index.ts entry. */
-export const API_FUNCTIONS = ['discovery', 'bc-authorize', 'token', 'userinfo', 'device', 'admin', 'web'] as const;
+export const API_FUNCTIONS = [
+  'discovery',
+  'bc-authorize',
+  'token',
+  'userinfo',
+  'consent',
+  'device',
+  'admin',
+  'web',
+] as const;
 export const LAMBDA_FUNCTIONS = [...API_FUNCTIONS, 'callback', 'tenant-provisioner'] as const;
 export type LambdaFunctionName = (typeof LAMBDA_FUNCTIONS)[number];
 

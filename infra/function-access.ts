@@ -2,12 +2,15 @@ import type { API_FUNCTIONS } from './bundling.ts';
 
 /**
  * What each function may touch: the one place to read (and to change) the service's permissions.
- * `read` = GetItem, BatchGetItem, Query (table and its indexes); `write` adds PutItem, UpdateItem, DeleteItem,
- * BatchWriteItem. Public keys (JWKS, token verification) are read from the directory: no KMS permission.
+ * `read` = GetItem, BatchGetItem, Query (table and its indexes); `update` adds only UpdateItem (conditional updates of
+ * existing items); `write` adds PutItem, UpdateItem, DeleteItem, BatchWriteItem. Public keys (JWKS, token
+ * verification) are read from the directory: no KMS permission.
  */
+export type TableAccess = 'read' | 'update' | 'write';
+
 export interface FunctionAccess {
-  directory?: 'read' | 'write';
-  ledger?: 'read' | 'write';
+  directory?: TableAccess;
+  ledger?: TableAccess;
   /**
    * Signs tokens: Decrypt of the tenants' wrapped signing keys (sealed under the deployment's key, encryption context
    * `key_use` = `signing`), and Sign with the KMS keys of `kms` tenants (tagged with the deployment).
@@ -55,14 +58,17 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   },
   token: { directory: 'read', ledger: 'write', sign: true, mac: true, events: true },
   userinfo: { directory: 'read', ledger: 'read' },
-  // Enrollment (tickets, devices, endpoints), DPoP replay records, decisions. A decided ping/push request whose
+  // Consent retrieval: the device's profile, pending list and consent details. It reads; its one write is the replay
+  // record of each request's DPoP proof, an UpdateItem of the device's directory item (no puts, deletes, events,
+  // schedules or pushes).
+  consent: { directory: 'update', ledger: 'read' },
+  // Device responses: decisions (a report also shields the user: an UpdateItem of the user's item), enrollment
+  // (tickets, devices, endpoints), push channels, passkeys, DPoP replay records. A decided ping/push request whose
   // event the bus refused starts its callback through a schedule instead (publishDecision).
   device: { directory: 'write', ledger: 'write', events: true, push: 'register', schedules: true },
   // `Device Passkey Changed` when an operator resets a passkey. Creates, changes and deletes tenants.
   admin: { directory: 'write', ledger: 'write', mac: true, events: true, tenants: true },
-  // Approval links (docs/channels.md): reads the link and decides as a device does (the decision, a report's shield
-  // on the user, `CIBA Request Decided`, a callback started through a schedule when the bus refused the event).
-  web: { directory: 'write', ledger: 'write', events: true, schedules: true },
+  web: { directory: 'read' },
   // Ping notifications and push-mode token delivery (signs tokens; seals the response kept for a retry with a key
   // derived from the tenant's HMAC key), delivery history on the request, `CIBA Callback Delivered/Failed` events,
   // retries as schedules, dead letters to the queue.
@@ -91,11 +97,11 @@ export const unionAccess = (...all: FunctionAccess[]): FunctionAccess => {
       undefined,
     );
   const directory = level(
-    ['read', 'write'] as const,
+    ['read', 'update', 'write'] as const,
     all.map((a) => a.directory),
   );
   const ledger = level(
-    ['read', 'write'] as const,
+    ['read', 'update', 'write'] as const,
     all.map((a) => a.ledger),
   );
   if (directory) out.directory = directory;

@@ -11,7 +11,7 @@ import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from '../lib/adapte
 import { DEPLOYMENT_TAG, KEY_USE_CONTEXT } from '../lib/adapters/kms-keys.ts';
 import { platformApplicationName } from '../lib/adapters/sns-push-platforms.ts';
 import type { CibaFunction } from './ciba-function.ts';
-import type { FunctionAccess } from './function-access.ts';
+import type { FunctionAccess, TableAccess } from './function-access.ts';
 
 /** What a function's access (infra/function-access.ts) is granted on. */
 export interface AccessTargets {
@@ -42,7 +42,7 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
     if (value === undefined) throw new Error(`grantAccess: ${what} is needed for this access`);
     return value;
   };
-  const tables: [dynamodb.ITable, TableSchema, 'read' | 'write' | undefined, string][] = [
+  const tables: [dynamodb.ITable, TableSchema, TableAccess | undefined, string][] = [
     [targets.directoryTable, DIRECTORY_SCHEMA, access.directory, 'Directory'],
     [targets.ledgerTable, LEDGER_SCHEMA, access.ledger, 'Ledger'],
   ];
@@ -52,8 +52,8 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
     const write = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
     role.addToPolicy(
       new iam.PolicyStatement({
-        sid: `${sid}${level === 'write' ? 'ReadWrite' : 'Read'}`,
-        actions: level === 'write' ? [...read, ...write] : read,
+        sid: `${sid}${level === 'write' ? 'ReadWrite' : level === 'update' ? 'ReadUpdate' : 'Read'}`,
+        actions: level === 'write' ? [...read, ...write] : level === 'update' ? [...read, 'dynamodb:UpdateItem'] : read,
         // The table and its named indexes: no wildcard.
         resources: [table.tableArn, ...schema.indexes.map((index) => `${table.tableArn}/index/${index.name}`)],
       }),

@@ -19,7 +19,8 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
-import { CALLBACK_EVENT, CIBA_EVENT_SOURCE } from '../lib/ciba/events.ts';
+import { CIBA_EVENT_SOURCE } from '../lib/adapters/eventbridge-format.ts';
+import { CALLBACK_EVENT } from '../lib/events.ts';
 import { type FunctionName, ROUTES } from '../lib/http/routes.ts';
 import { sumAlarm } from './alarms.ts';
 import { API_FUNCTIONS } from './bundling.ts';
@@ -71,6 +72,8 @@ export const THROTTLE_DEFAULTS: Record<FunctionName | 'default', RouteThrottle> 
   'bc-authorize': { rateLimit: 500, burstLimit: 1000 },
   token: { rateLimit: 2000, burstLimit: 4000 },
   userinfo: { rateLimit: 500, burstLimit: 1000 },
+  // The device API's two functions (consent retrieval and device responses) have the same budget per route.
+  consent: { rateLimit: 1000, burstLimit: 2000 },
   device: { rateLimit: 1000, burstLimit: 2000 },
   admin: { rateLimit: 50, burstLimit: 100 },
   web: { rateLimit: 200, burstLimit: 400 },
@@ -203,7 +206,8 @@ export class ServiceStack extends Stack {
       'bc-authorize': 'ciba: backchannel authentication endpoint',
       token: 'ciba: token endpoint (CIBA grant, refresh)',
       userinfo: 'ciba: userinfo endpoint',
-      device: 'ciba: device API (enrollment, transactions, decisions)',
+      consent: 'ciba: device API consent retrieval (profile, pending list, consent details)',
+      device: 'ciba: device API responses (decisions, enrollment, push channel, passkeys)',
       admin: 'ciba: admin API (IAM authorized)',
       web: 'ciba: web authenticator',
     };
@@ -323,7 +327,9 @@ export class ServiceStack extends Stack {
   #routes(console: boolean, configured: ThrottleConfig): void {
     const throttles: Partial<Record<FunctionName, RouteThrottle>> = {};
     for (const fn of Object.keys(THROTTLE_DEFAULTS) as (FunctionName | 'default')[]) {
-      if (fn !== 'default') throttles[fn] = { ...THROTTLE_DEFAULTS[fn], ...configured[fn] };
+      // The device API's reads (consent) follow the `device` group unless the deployment names `consent` itself.
+      const inherited = fn === 'consent' ? configured.device : undefined;
+      if (fn !== 'default') throttles[fn] = { ...THROTTLE_DEFAULTS[fn], ...inherited, ...configured[fn] };
     }
     const routeSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }> = {};
     const integrations = new Map<string, HttpLambdaIntegration>();

@@ -19,7 +19,7 @@ export interface TenantSigningKeyProps {
 
 /**
  * Deployments before keysets only (`ciba:legacyKeys=keep` keeps them in the template for the one deployment that
- * upgrades: docs/deploy.md "Upgrading"; the logical ids must not change). Tenants' keys are data now (lib/oauth/keyset.ts).
+ * upgrades: docs/deploy.md "Upgrading"; the logical ids must not change). Tenants' keys are data now (lib/keyset.ts).
  *
  * A tenant's asymmetric KMS signing keys: the current one behind `alias/{prefix}/{tenant}` and, after a
  * rotation (a version bump in the tenants file), the previous one behind `alias/{prefix}/{tenant}/previous`,

@@ -9,7 +9,7 @@ import type { SigningAlg, TenantSettings } from '../lib/model.ts';
  * anything is deployed.
  */
 export interface TenantPushCredentials {
-  /** Secrets Manager secret name or ARN holding the credentials (format: functions/push-platforms/handler.ts). */
+  /** Secrets Manager secret name or ARN holding the credentials (format: lib/adapters/sns-push-platforms.ts). */
   secret: string;
   /** Change it (any string) after rotating the secret, so the deployment pushes the new credentials to SNS. */
   version: string;

@@ -1,12 +1,17 @@
 import type { Client, Tenant } from './model.ts';
-import type { Clock, Store } from './ports.ts';
+import type { ClientStore, TenantStore } from './persistence.ts';
+import type { Clock } from './ports.ts';
 
 /**
- * Tenant and client settings change rarely and are read on every request, so each process keeps them
- * for `ttlMs` (default 30 s). Writes through this process invalidate at once, also against reads that overlap them;
- * a change made by another process (another Lambda instance) is seen within the TTL. Everything else passes through.
+ * Tenant and client settings change rarely and are read on every request, so each process keeps them for `ttlMs`
+ * (default 30 s). Writes through this process invalidate at once, also against reads that overlap them (deleting a
+ * tenant forgets its clients); a change made by another process (another Lambda instance) is seen within the TTL.
  */
-export const withSettingsCache = (store: Store, clock: Clock, ttlMs = 30_000): Store => {
+export const withSettingsCache = (
+  stores: { tenants: TenantStore; clients: ClientStore },
+  clock: Clock,
+  ttlMs = 30_000,
+): { tenants: TenantStore; clients: ClientStore } => {
   const tenants = new Map<string, { at: number; value: Tenant | undefined }>();
   const clients = new Map<string, { at: number; value: Client | undefined }>();
   const fresh = (entry: { at: number } | undefined) => entry !== undefined && clock.now() - entry.at < ttlMs;
@@ -38,33 +43,29 @@ export const withSettingsCache = (store: Store, clock: Clock, ttlMs = 30_000): S
     for (const key of clients.keys()) if (key.startsWith(`${tenantId}\u0000`)) clients.delete(key);
   };
 
-  const cached: Partial<Store> = {
-    getTenant: (tenantId) => read(tenants, tenantId, () => store.getTenant(tenantId)),
-    saveTenant: (tenant, expected) =>
-      write(
-        () => tenants.delete(tenant.tenantId),
-        () => store.saveTenant(tenant, expected),
-      ),
-    deleteTenant: (tenantId) => write(forgetTenant(tenantId), () => store.deleteTenant(tenantId)),
-    getClient: (tenantId, clientId) =>
-      read(clients, clientKey(tenantId, clientId), () => store.getClient(tenantId, clientId)),
-    createClient: (client) =>
-      write(
-        () => clients.delete(clientKey(client.tenantId, client.clientId)),
-        () => store.createClient(client),
-      ),
-    deleteClient: (tenantId, clientId) =>
-      write(
-        () => clients.delete(clientKey(tenantId, clientId)),
-        () => store.deleteClient(tenantId, clientId),
-      ),
-  };
-
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      if (typeof prop === 'string' && prop in cached) return cached[prop as keyof Store];
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
+  return {
+    tenants: {
+      get: (tenantId) => read(tenants, tenantId, () => stores.tenants.get(tenantId)),
+      save: (tenant, expected) =>
+        write(
+          () => tenants.delete(tenant.tenantId),
+          () => stores.tenants.save(tenant, expected),
+        ),
+      delete: (tenantId) => write(forgetTenant(tenantId), () => stores.tenants.delete(tenantId)),
     },
-  });
+    clients: {
+      get: (tenantId, clientId) =>
+        read(clients, clientKey(tenantId, clientId), () => stores.clients.get(tenantId, clientId)),
+      create: (client) =>
+        write(
+          () => clients.delete(clientKey(client.tenantId, client.clientId)),
+          () => stores.clients.create(client),
+        ),
+      delete: (tenantId, clientId) =>
+        write(
+          () => clients.delete(clientKey(tenantId, clientId)),
+          () => stores.clients.delete(tenantId, clientId),
+        ),
+    },
+  };
 };

@@ -3,6 +3,10 @@
  * Storage attribute names (snake_case) live in the DynamoDB adapter only.
  */
 
+/** Token lifetimes (lib/oauth/tokens.ts mints them; lib/keyset.ts keeps a key published while its tokens live). */
+export const ACCESS_TOKEN_TTL_SECONDS = 3600;
+export const ID_TOKEN_TTL_SECONDS = 3600;
+
 export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
 export const REFRESH_TOKEN_GRANT_TYPE = 'refresh_token';
 
@@ -76,6 +80,9 @@ export interface TenantSettings {
 
 /** A way to reach a user: their enrolled devices, or a one-time approval link by email or text message. */
 export type Channel = 'device' | 'email' | 'sms';
+
+/** The channels that send a one-time approval link (lib/ciba/approval-links.ts). */
+export type LinkChannel = Exclude<Channel, 'device'>;
 
 export interface PushCredentialsRef {
   /** The Secrets Manager secret (name or ARN) holding the credentials (format: docs/deploy.md). */
@@ -300,7 +307,7 @@ export interface Device {
 }
 
 /**
- * A tenant's keys (lib/oauth/keyset.ts owns the rules): the token signing keys, the newest active one signing and
+ * A tenant's keys (lib/keyset.ts owns the rules): the token signing keys, the newest active one signing and
  * every one still needed for verification published, and the MAC keys (client_secret_jwt secrets, user-code MACs,
  * sealed push responses), never published.
  */
@@ -416,7 +423,7 @@ export interface DisplayField {
 
 /**
  * What the device shows for one `authorization_details` element: rendered by the service from the type's display
- * template, or generically (lib/ciba/display-template.ts); every string is safe to show (hardening rule 5).
+ * template, or generically (lib/oauth/display-template.ts); every string is safe to show (hardening rule 5).
  */
 export interface DetailDisplay {
   type: string;

@@ -1,140 +1,19 @@
-import type { ChannelPorts } from './channel-ports.ts';
 import type {
-  AuthRequest,
-  AuthRequestStatus,
   CallbackAttempt,
-  CallbackState,
-  Client,
-  DecisionEvidence,
-  Device,
-  DevicePasskey,
   DevicePush,
   DeviceSummary,
   JsonWebKeyPublic,
   KeyMode,
+  LinkChannel,
   PushCredentials,
-  RefreshTokenRecord,
-  RevocationKind,
   SigningAlg,
   SigningKeyView,
-  Tenant,
-  TenantKeyset,
-  User,
 } from './model.ts';
+import type { StorePorts } from './persistence.ts';
 
-/** Outcome of a conditional write that lost (the precondition no longer held). */
-export type WriteOutcome = 'ok' | 'conflict';
+export type { WriteOutcome } from './persistence.ts';
 
-/**
- * The directory: tenants, clients, users, devices and local signing keys.
- * Every write that creates is conditional on absence; every update of a merged record is conditional
- * on the `updatedAt` the caller read (optimistic concurrency).
- */
-export interface Directory {
-  getTenant(tenantId: string): Promise<Tenant | undefined>;
-  /** `expectedUpdatedAt` null: create only if absent; a number: update only if unchanged since that read. */
-  saveTenant(tenant: Tenant, expectedUpdatedAt: number | null): Promise<WriteOutcome>;
-  /** Removes the tenant and everything under it (clients, users, devices, keys). */
-  deleteTenant(tenantId: string): Promise<boolean>;
-
-  getClient(tenantId: string, clientId: string): Promise<Client | undefined>;
-  createClient(client: Client): Promise<WriteOutcome>;
-  deleteClient(tenantId: string, clientId: string): Promise<boolean>;
-
-  getUser(tenantId: string, sub: string): Promise<User | undefined>;
-  /** Emails are matched case-insensitively (the adapter indexes the lower-cased address). */
-  findUserByEmail(tenantId: string, email: string): Promise<string | undefined>;
-  /** Phone numbers are matched in E.164. */
-  findUserByPhone(tenantId: string, phoneE164: string): Promise<string | undefined>;
-  saveUser(user: User, expectedUpdatedAt: number | null): Promise<WriteOutcome>;
-  /**
-   * Replaces a user_code stored as a bare SHA-256 with its HMAC (hardening rule 12), only while the user still has
-   * that hash.
-   */
-  upgradeUserCode(tenantId: string, sub: string, legacyHash: string, mac: string): Promise<WriteOutcome>;
-  /** Removes the user and their devices (with their passkeys); false when there was no such user. */
-  deleteUser(tenantId: string, sub: string): Promise<boolean>;
-  /**
-   * Counts one backchannel request against the user's per-minute budget (this minute and the previous one together:
-   * never more than the limit within 60 s) and returns the user, in one round trip when it can. `undefined` when the
-   * user does not exist.
-   */
-  admitUserRequest(
-    tenantId: string,
-    sub: string,
-    limitPerMinute: number,
-    now: number,
-    gate?: UserAdmissionGate,
-  ): Promise<{ user: User } | { rateLimited: true } | UserAdmissionRefusal | undefined>;
-  /**
-   * Shields the user from a client until `until` (epoch ms) after the user reported one of its requests; a shield
-   * that already runs longer stays. Nothing happens when the user no longer exists.
-   */
-  shieldClient(tenantId: string, sub: string, clientId: string, until: number): Promise<void>;
-  /** Lifts the user's shield against a client; false when there was none. */
-  liftShield(tenantId: string, sub: string, clientId: string): Promise<boolean>;
-
-  getDevice(tenantId: string, deviceId: string): Promise<Device | undefined>;
-  /**
-   * Authenticates a device's DPoP proof in one conditional write on the device: records the proof's `jti` on the
-   * device until `expiresAt` and returns the device, or undefined when the device is unknown or already used that
-   * `jti` (a replay; of concurrent uses of one proof exactly one gets the device).
-   */
-  useDeviceProof(
-    tenantId: string,
-    deviceId: string,
-    jti: string,
-    expiresAt: number,
-    now: number,
-  ): Promise<Device | undefined>;
-  /** Creates the device (conditional on absence) and lists it on its user. */
-  createDevice(device: Device, summary: DeviceSummary): Promise<WriteOutcome>;
-  deleteDevice(tenantId: string, sub: string, deviceId: string): Promise<boolean>;
-  /** Marks a device's push channel disabled (the platform said the token is gone). */
-  disableDevicePush(tenantId: string, sub: string, deviceId: string): Promise<void>;
-  /** Replaces a device's push channel (a web authenticator subscribes after enrollment). */
-  setDevicePush(tenantId: string, sub: string, deviceId: string, push: DevicePush): Promise<WriteOutcome>;
-  /**
-   * Stores the device's passkey, replaces it, or updates its signature counter, in one conditional write: only while
-   * the device's current passkey is `expected` (its credential id; null: the device has none). `conflict` when the
-   * device is gone or its passkey changed meanwhile (hardening rule 1: a replacement verified against one passkey
-   * never overwrites another, and a counter update never brings a removed passkey back).
-   */
-  setDevicePasskey(
-    tenantId: string,
-    deviceId: string,
-    passkey: DevicePasskey,
-    expected: string | null,
-  ): Promise<WriteOutcome>;
-  /** Removes the passkey of the user's device; returns the one removed, or undefined when there was none. */
-  removeDevicePasskey(tenantId: string, sub: string, deviceId: string): Promise<DevicePasskey | undefined>;
-
-  /** The tenant's keys (one item), or undefined before it has any. */
-  getTenantKeys(tenantId: string): Promise<TenantKeyset | undefined>;
-  /** `expectedUpdatedAt` null: create only if absent; a number: replace only if unchanged since that read. */
-  saveTenantKeys(keyset: TenantKeyset, expectedUpdatedAt: number | null): Promise<WriteOutcome>;
-  /** Local mode's keys in the layout before keysets (one item per key), read once to import them into the keyset. */
-  getSigningKeys(tenantId: string): Promise<StoredSigningKey[]>;
-}
-
-/** A local mode key in the layout before keysets. */
-/**
- * What admitting a user's request also requires, checked in the same conditional write that counts it (so a refusal
- * spends none of the user's budget): the asking client is not shielded by the user's report, and the user has an
- * enrolled device when nothing else can reach them (lib/ciba/report-shield.ts).
- */
-export interface UserAdmissionGate {
-  clientId: string;
-  requireDevice: boolean;
-  /** With `requireDevice`: a user without a device is reachable too when they have one of these claims. */
-  orClaims?: ('email' | 'phone_number')[];
-  /** `false`: the tenant does not reach users by their devices, so only `orClaims` make a user reachable. */
-  devicesReach?: boolean;
-}
-
-/** A gated admission refused: the client is shielded until `until` (epoch ms), or the user has no device. */
-export type UserAdmissionRefusal = { refused: 'shielded'; until: number } | { refused: 'unreachable' };
-
+/** A local mode key in the layout before keysets (one directory item per key), read once to import it into a keyset. */
 export interface StoredSigningKey {
   kid: string;
   /** `HS256`: the tenant's HMAC key, never published. */
@@ -144,148 +23,13 @@ export interface StoredSigningKey {
   createdAt: number;
 }
 
-/** Auth requests, enrollment tickets and replay records: short-lived items with a TTL. */
-export interface Ledger {
-  createRequest(request: AuthRequest): Promise<WriteOutcome>;
-  getRequest(txn: string): Promise<AuthRequest | undefined>;
-  /**
-   * Records a token poll and, if the request was approved and not yet redeemed, redeems it, in one
-   * atomic write. Returns the request as it was *before* this poll (so exactly one poller sees
-   * `grantPending`), or undefined when the txn, auth_req_id, tenant or client does not match (then nothing is
-   * written: a poll by another tenant's client of the same client_id must not redeem or time the request).
-   */
-  pollRequest(
-    txn: string,
-    authReqId: string,
-    owner: { tenantId: string; clientId: string },
-    now: number,
-  ): Promise<AuthRequest | undefined>;
-  /** Adds seconds to the request's polling interval (slow_down). */
-  slowDown(txn: string, addSeconds: number): Promise<void>;
-  /** Puts back a redemption that could not be completed (token signing failed). */
-  restoreGrant(txn: string): Promise<void>;
-  /** pending → approved | denied | reported, only while pending, unexpired and owned by this tenant and user. */
-  decideRequest(
-    txn: string,
-    owner: { tenantId: string; sub: string },
-    status: Exclude<AuthRequestStatus, 'pending'>,
-    evidence: DecisionEvidence,
-    now: number,
-  ): Promise<AuthRequest | 'conflict'>;
-  /**
-   * Counts one wrong binding code, only while the request is pending, unexpired and owned by this tenant and
-   * user. Returns the request after the count, or `conflict`.
-   */
-  countBindingCodeMismatch(
-    txn: string,
-    owner: { tenantId: string; sub: string },
-    now: number,
-  ): Promise<AuthRequest | 'conflict'>;
-  /** Removes a request (a user's erasure); its `auth_req_id` is then unknown. */
-  deleteRequest(txn: string): Promise<void>;
-  /** Pending requests for a user, newest first (may lag a write by a moment). */
-  listPending(tenantId: string, sub: string, now: number): Promise<AuthRequest[]>;
-
-  /**
-   * Claims callback attempt `attempt` of a ping/push request until `leaseUntil`, while its callback is neither
-   * delivered nor dead-lettered: attempt 1 when none was claimed, attempt n once attempt n-1 has finished, or
-   * attempt n again when its claim's lease ran out (the worker died). Returns the request after the claim, or
-   * `conflict` (a duplicate event, or the callback is finished).
-   */
-  claimCallbackAttempt(
-    txn: string,
-    attempt: number,
-    now: number,
-    leaseUntil: number,
-  ): Promise<AuthRequest | 'conflict'>;
-  /**
-   * Push mode: redeems the approved grant and keeps the (sealed) token response on the request, in one conditional
-   * write (only while the grant is unredeemed), so one set of tokens exists per request.
-   */
-  savePushResponse(txn: string, sealedResponse: string, now: number): Promise<AuthRequest | 'conflict'>;
-  /**
-   * Appends a finished attempt and sets the callback's state, only while this attempt holds the claim. A final
-   * state (delivered, dead_lettered) also drops the kept push response.
-   */
-  recordCallbackAttempt(
-    txn: string,
-    attempt: CallbackAttempt,
-    outcome: { state: CallbackState; deliveredAt?: number; deadLetterReason?: string },
-  ): Promise<WriteOutcome>;
-  /** Keeps a dead letter on its request (the local dead-letter store). */
-  putDeadLetter(record: DeadLetterRecord): Promise<void>;
-
-  /**
-   * A fixed-window counter (abuse controls): counts one event against `key` in the window of `windowMs` that holds
-   * `now`, in one conditional write, only while the window's count stays below `limit`. With `includePrevious` the
-   * previous window's count is added (one read more): the sum bounds every event of the last `windowMs`.
-   * `retryAfterSeconds`: when the refused caller may try again.
-   */
-  consumeQuota(
-    key: string,
-    limit: number,
-    windowMs: number,
-    now: number,
-    options?: { includePrevious?: boolean },
-  ): Promise<{ admitted: boolean; retryAfterSeconds: number }>;
-  /**
-   * The abuse controls of a backchannel request (SECURITY.md) in one conditional write on the tenant's counter item:
-   * the client's and the tenant's requests in this minute, and the tenant's requests in the current and previous
-   * windows of `pendingWindowMs` (their sum bounds the pending requests). Counts everywhere or nowhere.
-   */
-  admitTenantRequest(input: TenantAdmission): Promise<TenantAdmissionOutcome>;
-  /**
-   * Gives back the pending slot of a request that admitTenantRequest counted in `pendingWindow` and that was refused
-   * before it was created (hardening rule 6: unknown user, rate limited, invalid): one conditional write while that
-   * window still counts, nothing once it has passed. The per-minute counts stay (they count attempts).
-   */
-  releaseTenantRequest(input: { tenantId: string; pendingWindow: number; pendingWindowMs: number }): Promise<void>;
-  /**
-   * The count of `key` in the window of `windowMs` that holds `now` (0 when none), plus the previous window's with
-   * `includePrevious`.
-   */
-  readQuota(key: string, windowMs: number, now: number, options?: { includePrevious?: boolean }): Promise<number>;
-
-  createEnrollmentTicket(ticketHash: string, tenantId: string, sub: string, expiresAt: number): Promise<void>;
-  /** Single use: returns the ticket's owner once, and undefined for unknown, used or expired tickets. */
-  consumeEnrollmentTicket(ticketHash: string, now: number): Promise<{ tenantId: string; sub: string } | undefined>;
-
-  /** false when this key already used this jti (a replayed proof). */
-  recordProofJti(keyThumbprint: string, jti: string, expiresAt: number): Promise<boolean>;
-
-  /** Stores a new refresh token (conditional on absence). */
-  createRefreshToken(record: RefreshTokenRecord): Promise<WriteOutcome>;
-  getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
-  /**
-   * Marks a refresh token used, in one conditional write: only while it is unused, unexpired and belongs to this
-   * tenant and client. `reused` when it belongs to them but was used before (a replay: the caller revokes the
-   * family); undefined when it is unknown, expired or another client's.
-   */
-  useRefreshToken(
-    tokenHash: string,
-    owner: { tenantId: string; clientId: string },
-    now: number,
-  ): Promise<{ outcome: 'rotated' | 'reused'; record: RefreshTokenRecord } | undefined>;
-  /** Records a revocation until `expiresAt` (after which whatever it revoked has expired anyway). */
-  revoke(kind: RevocationKind, id: string, expiresAt: number): Promise<void>;
-  isRevoked(kind: RevocationKind, id: string, now: number): Promise<boolean>;
+/**
+ * Local mode's keys of the layout before keysets (lib/local/local-store.ts: the DynamoDB adapter's local module), which
+ * local mode's key adapter imports into a keyset once (lib/adapters/tenant-keys.ts).
+ */
+export interface SigningKeyStore {
+  getSigningKeys(tenantId: string): Promise<StoredSigningKey[]>;
 }
-
-export interface Store extends Directory, Ledger {}
-
-export interface TenantAdmission {
-  tenantId: string;
-  clientId: string;
-  limits: { clientPerMinute: number; tenantPerMinute: number; maxPending: number };
-  pendingWindowMs: number;
-  now: number;
-}
-
-/** `contention`: the counter item changed under every attempt (a burst at a window boundary); retry at once. */
-export type TenantAdmissionOutcome =
-  /** `pendingWindow`: the window the request counts in as pending (releaseTenantRequest gives it back). */
-  | { admitted: true; pendingWindow: number }
-  | { admitted: false; limit: 'client' | 'tenant' | 'pending' | 'contention'; retryAfterSeconds: number };
 
 /** What the device shows; nothing else travels through the push channel. */
 export interface DeviceNotification {
@@ -344,12 +88,55 @@ export interface DeadLetters {
 /** What a guarded outbound POST came to: the status, or why there was none (`permanent`: retrying cannot help). */
 export type OutboundResult = { status: number } | { error: string; permanent?: boolean };
 
-/** Outbound HTTP to client endpoints, guarded against SSRF (lib/http/outbound.ts). Never throws. */
+export interface OutboundRequest {
+  method: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  /** The tenant's development mode: plain http to loopback, and any address. */
+  allowPrivateNetwork: boolean;
+  /** Read the answer's body, up to this many bytes (more is a failure), and return it. Default: thrown away. */
+  readBody?: number;
+  /** Which URL this is, for the messages (`jwks_uri`, `the device webhook`). */
+  name?: string;
+  signal?: AbortSignal;
+}
+
+/** What a call came to: the status (and the body when asked for), or why there was none. */
+export type OutboundResponse =
+  | { status: number; headers: Record<string, string | string[] | undefined>; body?: Uint8Array<ArrayBuffer> }
+  | { error: string; permanent?: boolean };
+
+/**
+ * Every call to a URL someone else chose (hardening rule 3): client notification endpoints, device webhooks, Web
+ * Push endpoints, client `jwks_uri`s. The adapter owns the URL policy and the resolve-then-connect guard
+ * (lib/adapters/guarded-outbound-http.ts); the core asks it whether a URL may be registered, and calls through it.
+ * Calls never throw: the result says what happened.
+ */
 export interface OutboundHttp {
+  /** Why the service must not call `url` (registration checks), or undefined. `name` names it in the message. */
+  refusal(url: string, options: { allowPrivateNetwork: boolean; name?: string }): string | undefined;
+  request(url: string, input: OutboundRequest): Promise<OutboundResponse>;
+  /** A client's notification endpoint: a JSON POST. */
   postJson(
     url: string,
     input: { headers: Record<string, string>; body: string; allowPrivateNetwork: boolean },
   ): Promise<OutboundResult>;
+}
+
+/** A message carrying an approval link (lib/ciba/approval-links.ts). `text` holds the link: it is never logged. */
+export interface ChannelMessage {
+  channel: LinkChannel;
+  /** An email address or an E.164 phone number. */
+  to: string;
+  tenantId: string;
+  txn: string;
+  subject: string;
+  text: string;
+}
+
+/** Sends approval links by email and text message (SES and SNS in AWS, the development mailbox locally). */
+export interface ChannelSender {
+  send(message: ChannelMessage): Promise<void>;
 }
 
 export interface EventBus {
@@ -357,7 +144,7 @@ export interface EventBus {
 }
 
 /**
- * A tenant's keys (lib/oauth/keyset.ts has the rules; docs/deploy.md "Signing keys"): token signing keys (`wrapped`:
+ * A tenant's keys (lib/keyset.ts has the rules; docs/deploy.md "Signing keys"): token signing keys (`wrapped`:
  * generated for the tenant, the private half sealed under the deployment's KMS key and used in memory; `kms`: a KMS
  * key of the tenant's own; local mode: generated keys kept in the local store) and the MAC keys behind client_secret_jwt
  * secrets, user-code MACs and sealed push responses.
@@ -374,7 +161,7 @@ export interface Keys {
   publicJwks(tenantId: string): Promise<{ keys: JsonWebKeyPublic[] }>;
   /**
    * HMAC-SHA256 of `data` under the tenant's current MAC key, with that key's id: a stored value keeps the id
-   * (lib/oauth/keyset.ts withKeyId), so that it still verifies when the current key changes. Never published.
+   * (lib/keyset.ts withKeyId), so that it still verifies when the current key changes. Never published.
    */
   mac(tenantId: string, data: string): Promise<{ keyId: string; mac: Uint8Array }>;
   /**
@@ -431,8 +218,29 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/**
+ * What this runtime can do, named once at startup (lib/local/capabilities.ts for `npm start`, lib/adapters/aws-deps.ts
+ * for Lambda) so that no operation asks which mode it runs in.
+ */
+export interface Capabilities {
+  /** Tenants may have development_mode on: their outbound URLs may then be plain http to loopback and private addresses. */
+  developmentModeAllowed: boolean;
+  /** Devices may register a webhook push channel (the local notifier posts to it). */
+  webhookPush: boolean;
+  /** A Web Push endpoint must belong to a known push service (the service POSTs to it from the deployment). */
+  knownWebPushServicesOnly: boolean;
+  /** Admin routes are authorized by API Gateway with IAM (SigV4); otherwise with the admin bearer token. */
+  iamAdminAuthorization: boolean;
+  /** TLS client certificate chains were verified before the request arrived (API Gateway's truststore). */
+  clientCertificatesVerifiedUpstream: boolean;
+  /** The scheme of the base URL when it is derived from the request (no CIBA_PUBLIC_URL). */
+  requestScheme: 'https' | 'http';
+  /** The client the operator console acts as for a tenant that names none (the local demo client). */
+  defaultConsoleClientId?: string;
+}
+
 export interface RuntimeConfig {
-  mode: 'local' | 'aws';
+  capabilities: Capabilities;
   /** Base URL as clients see it (no trailing slash); when absent it is derived from the request. */
   publicUrl?: string;
   /** Local mode admin bearer token. In AWS the admin routes are IAM-authorized by API Gateway. */
@@ -447,8 +255,8 @@ export interface RuntimeConfig {
   mtls?: { baseUrl?: string; trustedCaPems?: string[] };
 }
 
-export interface Deps {
-  store: Store;
+/** Every port the core uses; each operation and handler takes only the ones it uses (`Pick<Deps, ...>`). */
+export interface Deps extends StorePorts {
   keys: Keys;
   platforms: PushPlatforms;
   notifier: DeviceNotifier;
@@ -459,6 +267,6 @@ export interface Deps {
   clock: Clock;
   logger: Logger;
   config: RuntimeConfig;
-  /** Approval links by email and text message (lib/channel-ports.ts). */
-  channels: ChannelPorts;
+  /** Approval links by email and text message. */
+  sender: ChannelSender;
 }

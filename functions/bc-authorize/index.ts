@@ -1,11 +1,43 @@
-import { channels } from '../../lib/adapters/aws/channels.ts';
+import { channelSender } from '../../lib/adapters/aws/channels.ts';
 import { eventBus } from '../../lib/adapters/aws/events.ts';
 import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { pushNotifier } from '../../lib/adapters/aws/notifier.ts';
+import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
+import {
+  admission,
+  clients,
+  devices,
+  links,
+  pushChannels,
+  quotas,
+  rateWindows,
+  replay,
+  requests,
+  tenants,
+  users,
+} from '../../lib/adapters/aws/store.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
 export const handler = createHandler(
-  awsDeps({ channels, keys: tenantKeys, notifier: pushNotifier, events: eventBus, scheduler }),
+  awsDeps({
+    admission,
+    clients,
+    devices,
+    links,
+    pushChannels,
+    quotas,
+    rateWindows,
+    replay,
+    requests,
+    tenants,
+    users,
+    keys: tenantKeys,
+    notifier: pushNotifier,
+    sender: channelSender,
+    events: eventBus,
+    scheduler,
+    outbound,
+  }),
 );

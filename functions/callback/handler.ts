@@ -1,8 +1,14 @@
 import middy from '@middy/core';
 import * as z from 'zod';
-import { type CallbackOutcome, type CallbackTrigger, deliverCallback } from '../../lib/ciba/deliver-callback.ts';
-import { CIBA_EVENT_SOURCE, type CibaEventBridgeEvent, EVENT, TIMER_EVENT } from '../../lib/ciba/events.ts';
+import { CIBA_EVENT_SOURCE, type CibaEventBridgeEvent } from '../../lib/adapters/eventbridge-format.ts';
+import {
+  type CallbackOutcome,
+  type CallbackTrigger,
+  type DeliverCallbackDeps,
+  deliverCallback,
+} from '../../lib/ciba/deliver-callback.ts';
 import { channelFallback } from '../../lib/ciba/reach-user.ts';
+import { EVENT, TIMER_EVENT } from '../../lib/events.ts';
 import type { Deps } from '../../lib/ports.ts';
 
 const Detail = z.object({
@@ -33,10 +39,7 @@ export const triggerOf = (
 };
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type CallbackDeps = Pick<
-  Deps,
-  'store' | 'keys' | 'events' | 'scheduler' | 'deadLetters' | 'outbound' | 'clock' | 'logger' | 'config' | 'channels'
->;
+export type CallbackDeps = DeliverCallbackDeps & Pick<Deps, 'users' | 'links' | 'sender'>;
 
 /** A channel fallback timer (lib/ciba/reach-user.ts): `{tenant_id, txn}`. */
 const fallbackOf = (

@@ -1,24 +1,22 @@
 import * as z from 'zod';
-import type { DecisionContext } from '../../lib/ciba/confirm-approval.ts';
+import { ApproveDecideBody, decideByLink } from '../../lib/ciba/approval-links.ts';
 import {
   DecisionBody,
   DevicePushBody,
   EnrollmentBody,
   enrollDevice,
-  getConsentDetails,
-  listPendingTransactions,
   recordDeviceDecision,
 } from '../../lib/ciba/device-api.ts';
-import { describeDevice, setDevicePush } from '../../lib/ciba/device-profile.ts';
+import { setDevicePush } from '../../lib/ciba/device-profile.ts';
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
-import { passkeyRegistrationOptions, registerPasskey, relyingPartyOf } from '../../lib/ciba/passkey.ts';
-import { authenticateDevice, verifyDpopProof } from '../../lib/ciba/verify-device-proof.ts';
-import { baseUrl, type HttpEvent, header, jsonBody, pathParam, requestUrl, tenantParam } from '../../lib/http/event.ts';
+import { passkeyRegistrationOptions, registerPasskey } from '../../lib/ciba/passkey.ts';
+import { readDeviceRequest, readEnrollmentRequest } from '../../lib/http/device-request.ts';
+import { jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
-import { json } from '../../lib/http/response.ts';
-import { parseWith } from '../../lib/http/validation.ts';
-import { NotFound } from '../../lib/oauth/errors.ts';
+import { json, NO_STORE } from '../../lib/http/response.ts';
+import { routeTable } from '../../lib/http/route-table.ts';
 import type { Deps } from '../../lib/ports.ts';
+import { parseWith } from '../../lib/validation.ts';
 
 /**
  * POST {issuer}/device/passkey: the new credential (`PublicKeyCredential.toJSON()`), and when the device already has a
@@ -30,53 +28,46 @@ const PasskeyRegistrationBody = z.strictObject({
 });
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type DeviceDeps = Pick<Deps, 'store' | 'notifier' | 'events' | 'scheduler' | 'clock' | 'logger' | 'config'>;
+export type DeviceDeps = Pick<
+  Deps,
+  | 'tenants'
+  | 'users'
+  | 'devices'
+  | 'pushChannels'
+  | 'passkeys'
+  | 'deviceProofs'
+  | 'replay'
+  | 'tickets'
+  | 'requests'
+  | 'decisions'
+  | 'shields'
+  | 'links'
+  | 'notifier'
+  | 'events'
+  | 'scheduler'
+  | 'outbound'
+  | 'clock'
+  | 'logger'
+  | 'config'
+>;
 
-/** The device API (docs/device-api.md): every call is authenticated by a DPoP proof of the device key. */
+/**
+ * Device responses (docs/device-api.md): what a device writes, each call authenticated by a DPoP proof of its key.
+ * The decision (approve, deny, report: it publishes and may schedule the callback; a report shields the user), and the device's setup: enrollment, its
+ * push channel, its passkey (docs/code-map.md says why these live here and reading lives in the consent function).
+ * A decision through an approval link (docs/channels.md) is the same write, so it is here too.
+ */
 export const createHandler = (deps: DeviceDeps) =>
-  httpFunction(deps.logger, async (event: HttpEvent) => {
-    const tenantId = tenantParam(event);
-    const tenant = await loadTenant(deps.store, tenantId);
-    const proofInput = {
-      tenantId,
-      proof: header(event, 'dpop'),
-      htm: event.requestContext.http.method,
-      htu: requestUrl(event, deps.config),
-    };
-
-    if (event.routeKey === 'POST /{tenant}/device/enrollments') {
-      const proof = await verifyDpopProof(deps, proofInput);
-      const body = parseWith(EnrollmentBody, jsonBody(event));
-      return json(201, await enrollDevice(deps, { tenant, body, proof }));
-    }
-    const { device, proof } = await authenticateDevice(deps, proofInput);
-    // WebAuthn binds to the origin the browser saw: the public base URL.
-    const context: DecisionContext = { tenant, rp: relyingPartyOf(baseUrl(event, deps.config)) };
-    switch (event.routeKey) {
-      case 'GET /{tenant}/device':
-        return json(200, describeDevice(tenant, device));
-      case 'PUT /{tenant}/device/push':
-        return json(200, await setDevicePush(deps, tenant, device, parseWith(DevicePushBody, jsonBody(event))));
-      case 'POST /{tenant}/device/passkey/registration-options':
-        return json(200, await passkeyRegistrationOptions(deps, { tenant, device, rp: context.rp }));
-      case 'POST /{tenant}/device/passkey': {
-        const { response, assertion } = parseWith(PasskeyRegistrationBody, jsonBody(event));
-        return json(
-          201,
-          await registerPasskey(deps, {
-            tenant,
-            device,
-            rp: context.rp,
-            response,
-            ...(assertion !== undefined ? { assertion } : {}),
-          }),
-        );
-      }
-      case 'GET /{tenant}/device/transactions':
-        return json(200, await listPendingTransactions(deps, device, context));
-      case 'GET /{tenant}/device/transactions/{txn}':
-        return json(200, await getConsentDetails(deps, device, pathParam(event, 'txn'), context));
-      case 'POST /{tenant}/device/transactions/{txn}': {
+  httpFunction(
+    deps.logger,
+    routeTable<'device'>({
+      'POST /{tenant}/device/enrollments': async (event) => {
+        const { tenant, proof } = await readEnrollmentRequest(deps, event);
+        const body = parseWith(EnrollmentBody, jsonBody(event));
+        return json(201, await enrollDevice(deps, { tenant, body, proof }));
+      },
+      'POST /{tenant}/device/transactions/{txn}': async (event) => {
+        const { device, proof, context } = await readDeviceRequest(deps, event);
         const body = parseWith(DecisionBody, jsonBody(event));
         return json(
           200,
@@ -90,8 +81,43 @@ export const createHandler = (deps: DeviceDeps) =>
             ...(body.webauthn !== undefined ? { webauthn: body.webauthn } : {}),
           }),
         );
-      }
-      default:
-        throw NotFound('no such device route');
-    }
-  });
+      },
+      'POST /{tenant}/approve/decide': async (event) => {
+        const tenant = await loadTenant(deps.tenants, tenantParam(event));
+        const body = parseWith(ApproveDecideBody, jsonBody(event));
+        const userAgent = event.headers?.['user-agent'];
+        const sourceIp = event.requestContext?.http?.sourceIp;
+        const decided = await decideByLink(deps, {
+          tenant,
+          secret: body.link,
+          decision: body.decision,
+          ...(body.binding_code !== undefined ? { bindingCode: body.binding_code } : {}),
+          ...(userAgent ? { userAgent } : {}),
+          ...(sourceIp ? { sourceIp } : {}),
+        });
+        return json(200, decided, NO_STORE);
+      },
+      'PUT /{tenant}/device/push': async (event) => {
+        const { tenant, device } = await readDeviceRequest(deps, event);
+        return json(200, await setDevicePush(deps, tenant, device, parseWith(DevicePushBody, jsonBody(event))));
+      },
+      'POST /{tenant}/device/passkey/registration-options': async (event) => {
+        const { tenant, device, context } = await readDeviceRequest(deps, event);
+        return json(200, await passkeyRegistrationOptions(deps, { tenant, device, rp: context.rp }));
+      },
+      'POST /{tenant}/device/passkey': async (event) => {
+        const { tenant, device, context } = await readDeviceRequest(deps, event);
+        const { response, assertion } = parseWith(PasskeyRegistrationBody, jsonBody(event));
+        return json(
+          201,
+          await registerPasskey(deps, {
+            tenant,
+            device,
+            rp: context.rp,
+            response,
+            ...(assertion !== undefined ? { assertion } : {}),
+          }),
+        );
+      },
+    }),
+  );

@@ -1,7 +1,8 @@
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { deleteTenant, keyModeOf, provisionTenant, releaseTenant } from '../../lib/admin/tenants.ts';
 import type { SigningAlg, TenantKeyset } from '../../lib/model.ts';
-import type { Clock, Keys, Logger, PushPlatforms, Store } from '../../lib/ports.ts';
+import type { KeysetStore, TenantStore } from '../../lib/persistence.ts';
+import type { Clock, Keys, Logger, PushPlatforms } from '../../lib/ports.ts';
 import {
   LEGACY_KEYS_RESOURCE,
   LEGACY_RESOURCES,
@@ -20,7 +21,8 @@ import { parseAwsTenantSettings, vapidKeysFromSecret } from './settings.ts';
  * keys and push platform applications.
  */
 export interface TenantProvisionerDeps {
-  store: Store;
+  tenants: TenantStore;
+  keysets: KeysetStore;
   keys: Keys;
   platforms: PushPlatforms;
   /** Reads a Secrets Manager secret's string (the Web Push keys). */
@@ -129,8 +131,8 @@ export const createHandler = (deps: TenantProvisionerDeps) => {
     const tenants = await deps.legacyKeys.list();
     let imported = 0;
     for (const [tenantId, legacy] of tenants) {
-      if (await deps.store.getTenantKeys(tenantId)) continue;
-      const tenant = await deps.store.getTenant(tenantId);
+      if (await deps.keysets.get(tenantId)) continue;
+      const tenant = await deps.tenants.get(tenantId);
       const keyset = await deps.legacyKeys.keyset(
         tenantId,
         legacy,
@@ -138,7 +140,7 @@ export const createHandler = (deps: TenantProvisionerDeps) => {
         deps.clock.now(),
       );
       // A conflict: the tenant got a keyset meanwhile, which is the one.
-      if ((await deps.store.saveTenantKeys(keyset, null)) === 'ok') imported++;
+      if ((await deps.keysets.save(keyset, null)) === 'ok') imported++;
       deps.logger.info('legacy keys imported', { tenant_id: tenantId });
     }
     return { PhysicalResourceId: physicalId, Data: { Imported: String(imported) } };

@@ -3,11 +3,19 @@ import { AWS_ENV } from '../../lib/adapters/aws/env.ts';
 import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { pushPlatforms } from '../../lib/adapters/aws/push-platforms.ts';
 import { secretReader } from '../../lib/adapters/aws/secrets.ts';
+import { keysets } from '../../lib/adapters/aws/store.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
+import { tenantStore } from '../../lib/adapters/dynamodb/directory.ts';
 import { legacyKeyset, listLegacyKeys } from '../../lib/adapters/kms-keys.ts';
 import { createHandler } from './handler.ts';
 
-const deps = awsDeps({ keys: tenantKeys, platforms: pushPlatforms });
+// Tenants read without the settings cache: provisioning writes them, each conditional on the version it read.
+const deps = awsDeps({
+  tenants: (_env, base) => tenantStore(base.tables),
+  keysets,
+  keys: tenantKeys,
+  platforms: pushPlatforms,
+});
 // The stateful stack's instance imports the keys of deployments before keysets.
 const legacyPrefix = process.env[AWS_ENV.legacyKeyAliasPrefix];
 const kms = new KMSClient({});

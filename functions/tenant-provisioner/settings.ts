@@ -1,6 +1,6 @@
 import { applySettingsPatch } from '../../lib/admin/tenants.ts';
+import { WireError } from '../../lib/errors.ts';
 import { DEFAULT_TENANT_SETTINGS, type TenantSettings } from '../../lib/model.ts';
-import { OAuthError } from '../../lib/oauth/errors.ts';
 
 /**
  * Tenant settings as an operator writes them in the tenants file: the same snake_case fields, checks and
@@ -21,7 +21,7 @@ export const parseTenantSettings = (input: unknown, where = 'settings'): TenantS
   try {
     return applySettingsPatch({ ...DEFAULT_TENANT_SETTINGS }, input);
   } catch (error) {
-    if (error instanceof OAuthError) throw new InvalidTenantSettings(`${where}: ${error.message}`);
+    if (error instanceof WireError) throw new InvalidTenantSettings(`${where}: ${error.message}`);
     throw error;
   }
 };

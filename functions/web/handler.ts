@@ -1,12 +1,12 @@
-import * as z from 'zod';
-import { decideByLink, openApprovalLink } from '../../lib/ciba/approval-links.ts';
+import type * as z from 'zod';
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
+import { NotFound } from '../../lib/errors.ts';
 import { baseUrl, type HttpEvent, issuerOf, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { type HttpResult, json, NO_STORE } from '../../lib/http/response.ts';
-import { parseWith } from '../../lib/http/validation.ts';
-import { NotFound } from '../../lib/oauth/errors.ts';
+import { routeTable } from '../../lib/http/route-table.ts';
 import type { Deps } from '../../lib/ports.ts';
+import { parseWith } from '../../lib/validation.ts';
 import { ASSET_NAME, defaultAssetDirs, loadAssets, type WebAsset } from '../../lib/web/assets.ts';
 import {
   ConsoleCancelBody,
@@ -20,14 +20,6 @@ import {
   consoleSettings,
 } from '../../lib/web/console-api.ts';
 import { approvePage, authenticatorPage, consolePage, PAGE_CSP } from '../../lib/web/pages.ts';
-
-/** The approval page's calls: the link's secret (from the URL fragment) travels in the body, never in a URL. */
-const ApproveViewBody = z.strictObject({ link: z.string().min(1).max(100) });
-const ApproveDecideBody = z.strictObject({
-  link: z.string().min(1).max(100),
-  decision: z.enum(['approve', 'deny', 'report']),
-  binding_code: z.string().min(1).max(100).optional(),
-});
 
 export interface WebHandlerOptions {
   /** Directories to look for the built assets in, first match wins (default: next to the bundle, then lib/web/dist). */
@@ -46,56 +38,72 @@ const PAGE_HEADERS = {
 
 const html = (body: string): HttpResult => ({ statusCode: 200, headers: { ...PAGE_HEADERS }, body });
 
+/** The web function's ports: everything but tenant provisioning, keysets (its keys adapter keeps them) and reports. */
+export type WebDeps = Omit<Deps, 'platforms' | 'keysets' | 'shields'>;
+
 /**
  * The web authenticator (`GET {issuer}/authenticator`), its PWA manifest, the operator console
  * (`GET {issuer}/console` and its JSON calls: send, poll, cancel), the approval page of links sent by email or text
- * message (`GET {issuer}/approve` and its JSON calls: view, decide) and the static assets (`GET /assets/{file}`). No build at run
- * time: the assets are read once from the build output (lib/web/build.ts).
+ * message (`GET {issuer}/approve`; its calls are the consent and device functions') and the static assets
+ * (`GET /assets/{file}`). No build at run time: the assets are read once from the build output (lib/web/build.ts).
  */
-/** The web function's ports: everything but tenant provisioning. */
-export type WebDeps = Omit<Deps, 'platforms'>;
-
 export const createHandler = (deps: WebDeps, options: WebHandlerOptions = {}) => {
   let assets: Map<string, WebAsset> | undefined;
   const getAssets = () => {
     assets ??= loadAssets(options.assetDirs ?? defaultAssetDirs());
     if (assets.size === 0) {
       assets = undefined;
-      throw NotFound('the web assets are not built: run npm run build:web');
+      throw new NotFound('the web assets are not built: run npm run build:web');
     }
     return assets;
   };
 
-  return httpFunction(deps.logger, async (event: HttpEvent) => {
+  /** What a page of a tenant needs: the tenant, its issuer, and where the assets are. */
+  const pageOf = async (event: HttpEvent) => {
     const base = baseUrl(event, deps.config);
     const basePath = new URL(base).pathname.replace(/\/+$/, '');
     const assetUrl = (name: string) => {
       const asset = getAssets().get(name);
       return `${basePath}/assets/${name}${asset ? `?v=${asset.hash}` : ''}`;
     };
-
-    if (event.routeKey === 'GET /assets/{file}') return serveAsset(getAssets(), event);
-
     const tenantId = tenantParam(event);
-    const tenant = await loadTenant(deps.store, tenantId);
+    const tenant = await loadTenant(deps.tenants, tenantId);
     const issuer = issuerOf(event, deps.config, tenantId);
     const tenantName = tenant.settings.displayName || tenantId;
-    const pageInput = { asset: assetUrl, issuer, tenantName };
+    return { base, basePath, assetUrl, tenant, tenantId, issuer, tenantName };
+  };
+  /** The console's JSON calls: its client, from this very origin (CSRF), with a body of `schema`. */
+  const consoleCall = async <T extends z.ZodType>(event: HttpEvent, schema: T) => {
+    const page = await pageOf(event);
+    const client = await consoleClient(deps, page.tenant);
+    checkConsoleRequest(event, new URL(page.base).origin);
+    return { ...page, client, body: parseWith(schema, jsonBody(event)) };
+  };
 
-    switch (event.routeKey) {
-      case 'GET /{tenant}/authenticator':
+  return httpFunction(
+    deps.logger,
+    routeTable<'web'>({
+      'GET /assets/{file}': async (event) => serveAsset(getAssets(), event),
+      'GET /{tenant}/authenticator': async (event) => {
+        const { basePath, assetUrl, tenant, tenantId, issuer, tenantName } = await pageOf(event);
         return html(
           authenticatorPage({
-            ...pageInput,
+            asset: assetUrl,
+            issuer,
+            tenantName,
             manifest: `${basePath}/${tenantId}/authenticator/manifest.webmanifest`,
             serviceWorker: `${basePath}/${tenantId}/authenticator/sw.js`,
             ...(tenant.settings.webPush ? { webPushKey: tenant.settings.webPush.vapidPublicKey } : {}),
             userVerification: tenant.settings.userVerification ?? 'none',
           }),
         );
-      case 'GET /{tenant}/authenticator/sw.js':
+      },
+      'GET /{tenant}/authenticator/sw.js': async (event) => {
+        const { basePath, tenantId } = await pageOf(event);
         return serviceWorker(getAssets(), event, `${basePath}/${tenantId}/authenticator`);
-      case 'GET /{tenant}/authenticator/manifest.webmanifest':
+      },
+      'GET /{tenant}/authenticator/manifest.webmanifest': async (event) => {
+        const { basePath, assetUrl, tenantId, tenantName } = await pageOf(event);
         return {
           statusCode: 200,
           headers: { 'Content-Type': 'application/manifest+json', 'Cache-Control': 'public, max-age=300' },
@@ -116,59 +124,39 @@ export const createHandler = (deps: WebDeps, options: WebHandlerOptions = {}) =>
             ],
           }),
         };
-      case 'GET /{tenant}/console': {
+      },
+      'GET /{tenant}/console': async (event) => {
+        const { assetUrl, tenant, issuer, tenantName } = await pageOf(event);
         const client = await consoleClient(deps, tenant);
         return html(
           consolePage({
-            ...pageInput,
+            asset: assetUrl,
+            issuer,
+            tenantName,
             clientName: client.clientName || client.clientId,
             clientId: client.clientId,
             ...consoleSettings(tenant),
           }),
         );
-      }
-      case 'POST /{tenant}/console/requests': {
-        const client = await consoleClient(deps, tenant);
-        checkConsoleRequest(event, new URL(base).origin);
-        const body = parseWith(ConsoleSendBody, jsonBody(event));
+      },
+      'POST /{tenant}/console/requests': async (event) => {
+        const { tenant, issuer, client, body } = await consoleCall(event, ConsoleSendBody);
         return json(200, await consoleSend(deps, { tenant, issuer, client, body }), NO_STORE);
-      }
-      case 'POST /{tenant}/console/poll': {
-        const client = await consoleClient(deps, tenant);
-        checkConsoleRequest(event, new URL(base).origin);
-        const body = parseWith(ConsolePollBody, jsonBody(event));
+      },
+      'POST /{tenant}/console/poll': async (event) => {
+        const { tenant, issuer, client, body } = await consoleCall(event, ConsolePollBody);
         return json(200, await consolePoll(deps, { tenant, issuer, client, body }), NO_STORE);
-      }
-      case 'POST /{tenant}/console/cancel': {
-        const client = await consoleClient(deps, tenant);
-        checkConsoleRequest(event, new URL(base).origin);
-        const body = parseWith(ConsoleCancelBody, jsonBody(event));
+      },
+      'POST /{tenant}/console/cancel': async (event) => {
+        const { tenant, client, body } = await consoleCall(event, ConsoleCancelBody);
         return json(200, await consoleCancel(deps, { tenant, client, body }), NO_STORE);
-      }
-      case 'GET /{tenant}/approve':
-        return html(approvePage(pageInput));
-      case 'POST /{tenant}/approve/view': {
-        const body = parseWith(ApproveViewBody, jsonBody(event));
-        return json(200, await openApprovalLink(deps, { tenant, secret: body.link }), NO_STORE);
-      }
-      case 'POST /{tenant}/approve/decide': {
-        const body = parseWith(ApproveDecideBody, jsonBody(event));
-        const userAgent = event.headers?.['user-agent'];
-        const sourceIp = event.requestContext?.http?.sourceIp;
-        const decided = await decideByLink(deps, {
-          tenant,
-          secret: body.link,
-          decision: body.decision,
-          ...(body.binding_code !== undefined ? { bindingCode: body.binding_code } : {}),
-          ...(userAgent ? { userAgent } : {}),
-          ...(sourceIp ? { sourceIp } : {}),
-        });
-        return json(200, decided, NO_STORE);
-      }
-      default:
-        throw NotFound('no such page');
-    }
-  });
+      },
+      'GET /{tenant}/approve': async (event) => {
+        const { assetUrl, issuer, tenantName } = await pageOf(event);
+        return html(approvePage({ asset: assetUrl, issuer, tenantName }));
+      },
+    }),
+  );
 };
 
 /**
@@ -179,7 +167,7 @@ export const createHandler = (deps: WebDeps, options: WebHandlerOptions = {}) =>
  */
 const serviceWorker = (assets: Map<string, WebAsset>, event: HttpEvent, scope: string): HttpResult => {
   const asset = assets.get('sw.js');
-  if (!asset) throw NotFound('no service worker');
+  if (!asset) throw new NotFound('no service worker');
   // The worker must see new versions at once.
   return assetAnswer(asset, event, { 'Cache-Control': 'no-cache', 'Service-Worker-Allowed': scope });
 };
@@ -187,7 +175,7 @@ const serviceWorker = (assets: Map<string, WebAsset>, event: HttpEvent, scope: s
 const serveAsset = (assets: Map<string, WebAsset>, event: HttpEvent): HttpResult => {
   const name = pathParam(event, 'file');
   const asset = ASSET_NAME.test(name) ? assets.get(name) : undefined;
-  if (!asset) throw NotFound('no such asset');
+  if (!asset) throw new NotFound('no such asset');
   const versioned = event.queryStringParameters?.v === asset.hash;
   return assetAnswer(asset, event, {
     'Cache-Control': versioned ? 'public, max-age=31536000, immutable' : 'public, max-age=300, must-revalidate',

@@ -1,16 +1,27 @@
 import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
-import { withSettingsCache } from '../cache.ts';
-import type { Clock, Deps, Logger, RuntimeConfig, Store } from '../ports.ts';
+import type { Capabilities, Clock, Deps, Logger, RuntimeConfig } from '../ports.ts';
 import { AWS_ENV, type Env, required } from './aws/env.ts';
-import { createStoreClient } from './dynamodb-client.ts';
-import { DynamoDbStore } from './dynamodb-store.ts';
+import { createStoreClient } from './dynamodb/client.ts';
+import type { Tables } from './dynamodb/expression.ts';
+import { tablesOf } from './dynamodb/index.ts';
 import { PowertoolsLogger } from './powertools-logger.ts';
 
 export { AWS_ENV } from './aws/env.ts';
 
-/** What every function has: the store (with the settings cache), the clock, the logger and the config. */
+/** What a deployment in AWS can do (lib/ports.ts Capabilities), behind API Gateway with IAM-authorized admin routes. */
+export const AWS_CAPABILITIES: Capabilities = {
+  developmentModeAllowed: false,
+  webhookPush: false,
+  knownWebPushServicesOnly: true,
+  iamAdminAuthorization: true,
+  clientCertificatesVerifiedUpstream: true,
+  requestScheme: 'https',
+};
+
+/** What every function has: the clock, the logger, the config, and the tables its store ports use. */
 export interface BaseAwsDeps {
-  store: Store;
+  /** The DynamoDB client and table names (lib/adapters/aws/store.ts builds the ports a function names on them). */
+  tables: Tables;
   clock: Clock;
   logger: Logger;
   config: RuntimeConfig;
@@ -22,13 +33,14 @@ export type BuiltDeps<F extends PortFactories> = BaseAwsDeps & { [K in keyof F &
 
 /**
  * Builds the AWS deps of one function from the environment: the base, plus the ports it names, each from its
- * factory in lib/adapters/aws/ (`awsDeps({ keys: tenantKeys })`). A Lambda entry names exactly the ports its
- * handler's type asks for, so its bundle holds no SDK client it never calls.
+ * factory in lib/adapters/aws/ (`awsDeps({ keys: tenantKeys, tenants, requests })`, store ports from
+ * lib/adapters/aws/store.ts). A Lambda entry names exactly the ports its handler's type asks for, so its bundle holds
+ * no SDK client, and no store module, it never calls.
  */
 export const buildAwsDeps = <F extends PortFactories>(factories: F, env: Env = process.env): BuiltDeps<F> => {
   const clock: Clock = { now: Date.now };
   const logger = new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'ciba' }));
-  const store = new DynamoDbStore({
+  const tables = tablesOf({
     client: createStoreClient(),
     directoryTable: required(env, AWS_ENV.directoryTable),
     ledgerTable: required(env, AWS_ENV.ledgerTable),
@@ -37,11 +49,11 @@ export const buildAwsDeps = <F extends PortFactories>(factories: F, env: Env = p
   // The mutual-TLS host (mtls_endpoint_aliases): API Gateway has checked the client certificate's chain there.
   const mtlsBaseUrl = env[AWS_ENV.mtlsBaseUrl]?.replace(/\/+$/, '');
   const base: BaseAwsDeps = {
-    store: withSettingsCache(store, clock),
+    tables,
     clock,
     logger,
     config: {
-      mode: 'aws',
+      capabilities: AWS_CAPABILITIES,
       ...(publicUrl ? { publicUrl } : {}),
       ...(mtlsBaseUrl ? { mtls: { baseUrl: mtlsBaseUrl } } : {}),
     },

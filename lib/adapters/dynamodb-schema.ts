@@ -42,7 +42,7 @@ export interface TableSchema {
   /** Indexes in every mode: the CDK stack and the local bootstrap both create them. */
   indexes: IndexSchema[];
   /**
-   * Indexes only local mode creates and queries (lib/adapters/dynamodb-tables.ts). In AWS, DynamoDB TTL deletes expired
+   * Indexes only local mode creates and queries (lib/adapters/dynamodb/tables.ts). In AWS, DynamoDB TTL deletes expired
    * items and EventBridge Scheduler keeps callback timers, so these would only add a GSI write to every ledger write.
    */
   localIndexes?: IndexSchema[];

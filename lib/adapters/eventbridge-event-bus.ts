@@ -1,6 +1,7 @@
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { CIBA_EVENT_SOURCE, eventDetail } from '../ciba/events.ts';
+import { eventDetail } from '../events.ts';
 import type { CibaEvent, EventBus } from '../ports.ts';
+import { CIBA_EVENT_SOURCE } from './eventbridge-format.ts';
 
 /** PutEvents accepts at most 10 entries per call. */
 const BATCH = 10;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConflictException, CreateScheduleCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
-import { toEventBridgeEvent } from '../ciba/events.ts';
 import type { CibaEvent, Clock, Scheduler } from '../ports.ts';
+import { toEventBridgeEvent } from './eventbridge-format.ts';
 
 export interface EventBridgeSchedulerOptions {
   client: SchedulerClient;

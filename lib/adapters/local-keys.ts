@@ -1,4 +1,5 @@
-import type { Clock, Directory } from '../ports.ts';
+import type { KeysetStore } from '../persistence.ts';
+import type { Clock, SigningKeyStore } from '../ports.ts';
 import { type KeyVault, type SealContext, TenantKeys } from './tenant-keys.ts';
 
 /**
@@ -24,7 +25,7 @@ export class LocalKeyVault implements KeyVault {
  * own changes reach its cache at once.
  */
 export class LocalKeys extends TenantKeys {
-  constructor(directory: Pick<Directory, 'getTenantKeys' | 'saveTenantKeys' | 'getSigningKeys'>, clock: Clock) {
-    super({ directory, vault: new LocalKeyVault(), clock, createOnUse: true, activationDelayMs: 0 });
+  constructor(stores: { keysets: KeysetStore; legacyKeys?: SigningKeyStore }, clock: Clock) {
+    super({ ...stores, vault: new LocalKeyVault(), clock, createOnUse: true, activationDelayMs: 0 });
   }
 }

@@ -1,6 +1,6 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { EVENT } from '../ciba/events.ts';
+import { EVENT } from '../events.ts';
 import type { CibaEvent, EventBus } from '../ports.ts';
 
 /** The CloudWatch metric each lifecycle event counts as (namespace from POWERTOOLS_METRICS_NAMESPACE). */

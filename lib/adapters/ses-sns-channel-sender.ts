@@ -1,6 +1,6 @@
 import { type SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import type { ChannelMessage, ChannelSender } from '../channel-ports.ts';
+import type { ChannelMessage, ChannelSender } from '../ports.ts';
 
 /**
  * Approval links in AWS (docs/channels.md): email through SES (`SendEmail` from the deployment's verified identity),

@@ -1,14 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { CompactSign, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import type {
-  JsonWebKeyPublic,
-  KeyMode,
-  MacKeyRecord,
-  SigningAlg,
-  SigningKeyRecord,
-  SigningKeyView,
-  TenantKeyset,
-} from '../model.ts';
 import {
   addSigningKey,
   currentMacKey,
@@ -18,8 +9,18 @@ import {
   needsSigningKey,
   publishedKeys,
   signingKeyOf,
-} from '../oauth/keyset.ts';
-import type { Clock, Directory, Keys, Logger } from '../ports.ts';
+} from '../keyset.ts';
+import type {
+  JsonWebKeyPublic,
+  KeyMode,
+  MacKeyRecord,
+  SigningAlg,
+  SigningKeyRecord,
+  SigningKeyView,
+  TenantKeyset,
+} from '../model.ts';
+import type { KeysetStore } from '../persistence.ts';
+import type { Clock, Keys, Logger, SigningKeyStore } from '../ports.ts';
 
 /** What sealed key material is bound to (the KMS encryption context in AWS): the tenant, the key's use and id. */
 export interface SealContext {
@@ -49,7 +50,10 @@ export interface KeyVault {
 }
 
 export interface TenantKeysOptions {
-  directory: Pick<Directory, 'getTenantKeys' | 'saveTenantKeys' | 'getSigningKeys'>;
+  /** Where the keysets are kept. */
+  keysets: KeysetStore;
+  /** Local mode: its keys of the layout before keysets, imported once (with `createOnUse`). */
+  legacyKeys?: SigningKeyStore;
   vault: KeyVault;
   clock: Clock;
   logger?: Logger;
@@ -76,12 +80,13 @@ export const publicPart = (jwk: JsonWebKeyPublic): JsonWebKeyPublic =>
   Object.fromEntries(PUBLIC_MEMBERS.filter((m) => jwk[m] !== undefined).map((m) => [m, jwk[m]])) as JsonWebKeyPublic;
 
 /**
- * A tenant's keys from its keyset item (lib/oauth/keyset.ts has the rules). `wrapped` keys sign in memory: the private
+ * A tenant's keys from its keyset item (lib/keyset.ts has the rules). `wrapped` keys sign in memory: the private
  * half is opened once per process and key, so a warm function signs without calling KMS. `kms` keys sign in KMS.
  * The keyset is kept per process for `cacheTtlMs`; this process's own changes are seen at once.
  */
 export class TenantKeys implements Keys {
-  readonly #directory: TenantKeysOptions['directory'];
+  readonly #store: KeysetStore;
+  readonly #legacyKeys: SigningKeyStore | undefined;
   readonly #vault: KeyVault;
   readonly #clock: Clock;
   readonly #logger: Logger | undefined;
@@ -94,7 +99,8 @@ export class TenantKeys implements Keys {
   readonly #kmsMacs = new Map<string, Promise<Uint8Array>>();
 
   constructor(options: TenantKeysOptions) {
-    this.#directory = options.directory;
+    this.#store = options.keysets;
+    this.#legacyKeys = options.legacyKeys;
     this.#vault = options.vault;
     this.#clock = options.clock;
     this.#logger = options.logger;
@@ -174,7 +180,7 @@ export class TenantKeys implements Keys {
   }
 
   async removeWithTenant(tenantId: string, remove: () => Promise<boolean>): Promise<boolean> {
-    const keyset = await this.#directory.getTenantKeys(tenantId);
+    const keyset = await this.#store.get(tenantId);
     const removed = await remove();
     this.#forget(tenantId);
     if (!removed || !keyset) return removed;
@@ -220,7 +226,7 @@ export class TenantKeys implements Keys {
         throw error;
       }
       if (!changed && read) return read;
-      const outcome = await this.#directory.saveTenantKeys(
+      const outcome = await this.#store.save(
         { ...keyset, updatedAt: Math.max(now, (read?.updatedAt ?? 0) + 1) },
         read ? read.updatedAt : null,
       );
@@ -288,7 +294,7 @@ export class TenantKeys implements Keys {
 
   /** The keyset as stored now (no cache); local mode imports keys of the layout before keysets. */
   async #read(tenantId: string): Promise<TenantKeyset | undefined> {
-    const keyset = await this.#directory.getTenantKeys(tenantId);
+    const keyset = await this.#store.get(tenantId);
     if (keyset || !this.#createOnUse) return keyset;
     return this.#importLocalLayout(tenantId);
   }
@@ -359,7 +365,7 @@ export class TenantKeys implements Keys {
    * once, so that tokens they signed keep verifying and client_secret_jwt secrets and user codes stay the same.
    */
   async #importLocalLayout(tenantId: string): Promise<TenantKeyset | undefined> {
-    const old = await this.#directory.getSigningKeys(tenantId);
+    const old = (await this.#legacyKeys?.getSigningKeys(tenantId)) ?? [];
     if (old.length === 0) return undefined;
     const now = this.#clock.now();
     const signing: SigningKeyRecord[] = [];
@@ -385,8 +391,8 @@ export class TenantKeys implements Keys {
     }
     const keyset: TenantKeyset = { tenantId, signing, mac, createdAt: now, updatedAt: now };
     // A conflict: another process imported them first; its keyset is the one.
-    await this.#directory.saveTenantKeys(keyset, null);
-    return this.#directory.getTenantKeys(tenantId);
+    await this.#store.save(keyset, null);
+    return this.#store.get(tenantId);
   }
 }
 

@@ -1,6 +1,7 @@
-import type { OutboundRequester } from '../http/outbound.ts';
 import type { DeviceSummary, WebPushSettings, WebPushSubscription } from '../model.ts';
-import type { DeviceNotification, DeviceNotifier, Directory, Logger } from '../ports.ts';
+import type { TenantStore } from '../persistence.ts';
+import type { DeviceNotification, DeviceNotifier, Logger } from '../ports.ts';
+import type { OutboundRequester } from './guarded-outbound-http.ts';
 
 /** Sends one encrypted Web Push message (RFC 8291) with VAPID (RFC 8292); replaceable in tests. */
 export type WebPushSend = (
@@ -42,7 +43,7 @@ export const guardedWebPushSend =
  */
 export class WebPushDeviceNotifier implements DeviceNotifier {
   readonly #next: DeviceNotifier;
-  readonly #directory: Pick<Directory, 'getTenant'>;
+  readonly #tenants: Pick<TenantStore, 'get'>;
   readonly #logger: Logger;
   readonly #send: WebPushSend;
   readonly #now: () => number;
@@ -50,13 +51,13 @@ export class WebPushDeviceNotifier implements DeviceNotifier {
   constructor(
     options: {
       next: DeviceNotifier;
-      directory: Pick<Directory, 'getTenant'>;
+      tenants: Pick<TenantStore, 'get'>;
       logger: Logger;
       now?: () => number;
     } & ({ send: WebPushSend } | { outbound: OutboundRequester }),
   ) {
     this.#next = options.next;
-    this.#directory = options.directory;
+    this.#tenants = options.tenants;
     this.#logger = options.logger;
     this.#send = 'send' in options ? options.send : guardedWebPushSend(options.outbound);
     this.#now = options.now ?? Date.now;
@@ -80,7 +81,7 @@ export class WebPushDeviceNotifier implements DeviceNotifier {
     subscription: WebPushSubscription,
     notification: DeviceNotification,
   ): Promise<{ disabled?: boolean }> {
-    const tenant = await this.#directory.getTenant(notification.tenantId);
+    const tenant = await this.#tenants.get(notification.tenantId);
     const vapid = tenant?.settings.webPush;
     if (!vapid) {
       this.#logger.info('web push not configured for this tenant', { tenant: notification.tenantId });

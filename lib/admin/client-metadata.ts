@@ -1,11 +1,11 @@
 import * as z from 'zod';
-import { outboundUrlProblem } from '../http/outbound.ts';
+import { InvalidClientMetadata } from '../errors.ts';
 import type { Client, DeliveryMode, JsonWebKeyPublic, Tenant, TlsClientAuthMatch } from '../model.ts';
 import { TOKEN_ENDPOINT_AUTH_METHODS } from '../oauth/client-authentication.ts';
 import { ASYMMETRIC_ALGS, REQUEST_SIGNING_ALGS } from '../oauth/client-keys.ts';
 import { CLIENT_SECRET_JWT_ALG } from '../oauth/client-secret-jwt.ts';
-import { InvalidClientMetadata } from '../oauth/errors.ts';
 import { FAPI_ALGS, FAPI_AUTH_METHODS, FAPI_DELIVERY_MODES, MTLS_AUTH_METHODS } from '../oauth/fapi.ts';
+import type { OutboundHttp } from '../ports.ts';
 
 /** Client metadata for strong client authentication, signed requests, RAR and FAPI (RFC 7591, RFC 8705, CIBA §4). */
 export const StrongAuthMetadataShape = {
@@ -42,10 +42,10 @@ const TLS_FIELDS = [
 const checkJwks = (jwks: { keys: Record<string, unknown>[] }) => {
   for (const key of jwks.keys) {
     if (typeof key.kty !== 'string' || !['RSA', 'EC', 'OKP'].includes(key.kty)) {
-      throw InvalidClientMetadata('jwks keys must be public RSA, EC or OKP keys');
+      throw new InvalidClientMetadata('jwks keys must be public RSA, EC or OKP keys');
     }
     if (PRIVATE_MEMBERS.some((m) => key[m] !== undefined)) {
-      throw InvalidClientMetadata('jwks must hold public keys only: remove the private key members');
+      throw new InvalidClientMetadata('jwks must hold public keys only: remove the private key members');
     }
   }
 };
@@ -58,52 +58,61 @@ const checkJwks = (jwks: { keys: Record<string, unknown>[] }) => {
  * (lib/oauth/client-secret-jwt.ts), so secrets stay unrecoverable from the tables (SECURITY.md, "What each secret protects"). Its
  * assertions are HS256 only; FAPI forbids the method.
  */
-export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): Partial<Client> => {
+export const validateStrongAuthMetadata = (
+  outbound: Pick<OutboundHttp, 'refusal'>,
+  tenant: Tenant,
+  m: StrongAuthInput,
+): Partial<Client> => {
   const method = m.token_endpoint_auth_method;
   const fapi = tenant.settings.fapi || m.fapi === true;
   if (!(TOKEN_ENDPOINT_AUTH_METHODS as readonly string[]).includes(method)) {
-    throw InvalidClientMetadata(`token_endpoint_auth_method must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`);
+    throw new InvalidClientMetadata(
+      `token_endpoint_auth_method must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`,
+    );
   }
   if (m.subject_type !== undefined && m.subject_type !== 'public') {
     // CIBA §4 pairwise clients need a sector identifier from jwks_uri and proof of owning it; not implemented.
-    throw InvalidClientMetadata('subject_type must be public: pairwise subject identifiers are not supported');
+    throw new InvalidClientMetadata('subject_type must be public: pairwise subject identifiers are not supported');
   }
   if (m.jwks !== undefined && m.jwks_uri !== undefined) {
-    throw InvalidClientMetadata('jwks and jwks_uri are mutually exclusive: register one of them');
+    throw new InvalidClientMetadata('jwks and jwks_uri are mutually exclusive: register one of them');
   }
   if (m.jwks) checkJwks(m.jwks);
   if (m.jwks_uri !== undefined) {
-    const problem = outboundUrlProblem(m.jwks_uri, tenant.settings.developmentMode, 'jwks_uri');
-    if (problem) throw InvalidClientMetadata(problem);
+    const problem = outbound.refusal(m.jwks_uri, {
+      allowPrivateNetwork: tenant.settings.developmentMode,
+      name: 'jwks_uri',
+    });
+    if (problem) throw new InvalidClientMetadata(problem);
   }
   const hasKeys = m.jwks !== undefined || m.jwks_uri !== undefined;
   if ((method === 'private_key_jwt' || method === 'self_signed_tls_client_auth') && !hasKeys) {
-    throw InvalidClientMetadata(`${method} needs the client's public keys: register jwks or jwks_uri`);
+    throw new InvalidClientMetadata(`${method} needs the client's public keys: register jwks or jwks_uri`);
   }
 
   const tls = TLS_FIELDS.filter(([wire]) => m[wire] !== undefined);
   if (method === 'tls_client_auth') {
     if (tls.length !== 1) {
-      throw InvalidClientMetadata(
+      throw new InvalidClientMetadata(
         'tls_client_auth needs exactly one of tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip, _san_email',
       );
     }
   } else if (tls.length > 0) {
-    throw InvalidClientMetadata('tls_client_auth_* fields are only for token_endpoint_auth_method tls_client_auth');
+    throw new InvalidClientMetadata('tls_client_auth_* fields are only for token_endpoint_auth_method tls_client_auth');
   }
 
   const algs = fapi ? FAPI_ALGS : ASYMMETRIC_ALGS;
   if (m.token_endpoint_auth_signing_alg !== undefined) {
     if (method === 'client_secret_jwt') {
       if (m.token_endpoint_auth_signing_alg !== CLIENT_SECRET_JWT_ALG) {
-        throw InvalidClientMetadata(`client_secret_jwt clients sign with ${CLIENT_SECRET_JWT_ALG}`);
+        throw new InvalidClientMetadata(`client_secret_jwt clients sign with ${CLIENT_SECRET_JWT_ALG}`);
       }
     } else if (method !== 'private_key_jwt') {
-      throw InvalidClientMetadata(
+      throw new InvalidClientMetadata(
         'token_endpoint_auth_signing_alg is only for private_key_jwt and client_secret_jwt clients',
       );
     } else if (!algs.includes(m.token_endpoint_auth_signing_alg)) {
-      throw InvalidClientMetadata(`token_endpoint_auth_signing_alg must be one of ${algs.join(', ')}`);
+      throw new InvalidClientMetadata(`token_endpoint_auth_signing_alg must be one of ${algs.join(', ')}`);
     }
   }
   const requestAlgs = fapi ? FAPI_ALGS : REQUEST_SIGNING_ALGS;
@@ -111,25 +120,25 @@ export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): 
   if (requestAlg !== undefined) {
     // CIBA §4, §7.1.1: an asymmetric algorithm this issuer supports, verified with the client's registered keys.
     if (!requestAlgs.includes(requestAlg)) {
-      throw InvalidClientMetadata(
+      throw new InvalidClientMetadata(
         `backchannel_authentication_request_signing_alg must be one of ${requestAlgs.join(', ')}`,
       );
     }
     if (!hasKeys) {
-      throw InvalidClientMetadata('backchannel_authentication_request_signing_alg needs jwks or jwks_uri');
+      throw new InvalidClientMetadata('backchannel_authentication_request_signing_alg needs jwks or jwks_uri');
     }
   }
 
   if (fapi) {
     if (!FAPI_AUTH_METHODS.includes(method as Client['tokenEndpointAuthMethod'])) {
-      throw InvalidClientMetadata(`FAPI-CIBA clients authenticate with ${FAPI_AUTH_METHODS.join(', ')}`);
+      throw new InvalidClientMetadata(`FAPI-CIBA clients authenticate with ${FAPI_AUTH_METHODS.join(', ')}`);
     }
     const mode = m.backchannel_token_delivery_mode;
     if (mode !== undefined && !FAPI_DELIVERY_MODES.includes(mode as DeliveryMode)) {
-      throw InvalidClientMetadata('FAPI-CIBA clients use poll or ping');
+      throw new InvalidClientMetadata('FAPI-CIBA clients use poll or ping');
     }
     if (requestAlg === undefined) {
-      throw InvalidClientMetadata(
+      throw new InvalidClientMetadata(
         'FAPI-CIBA clients sign their requests: register backchannel_authentication_request_signing_alg (PS256 or ES256)',
       );
     }
@@ -138,7 +147,7 @@ export const validateStrongAuthMetadata = (tenant: Tenant, m: StrongAuthInput): 
   const types = tenant.settings.authorizationDetailsTypes ?? {};
   const unknownTypes = (m.authorization_details_types ?? []).filter((t) => !Object.hasOwn(types, t));
   if (unknownTypes.length > 0) {
-    throw InvalidClientMetadata(
+    throw new InvalidClientMetadata(
       `authorization_details_types not registered for this tenant: ${unknownTypes.join(' ')}`,
     );
   }

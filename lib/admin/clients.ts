@@ -1,14 +1,13 @@
 import * as z from 'zod';
-import { displayString } from '../ciba/display-string.ts';
 import { randomToken, sha256 } from '../crypto.ts';
-import { outboundUrlProblem } from '../http/outbound.ts';
-import { parseWith } from '../http/validation.ts';
+import { displayString } from '../display-string.ts';
+import { Conflict, InvalidClientMetadata, NotFound } from '../errors.ts';
 import { CIBA_GRANT_TYPE, type Client, REFRESH_TOKEN_GRANT_TYPE, type Tenant } from '../model.ts';
 import { newClientSecret } from '../oauth/client-secret-jwt.ts';
-import { Conflict, InvalidClientMetadata, NotFound } from '../oauth/errors.ts';
 import { newGeneration } from '../oauth/grant-binding.ts';
 import { SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
-import type { Deps } from '../ports.ts';
+import type { Deps, OutboundHttp } from '../ports.ts';
+import { parseWith } from '../validation.ts';
 import {
   StrongAuthMetadataShape,
   strongAuthToWire,
@@ -38,46 +37,50 @@ export const ClientRegistration = z.strictObject({
 });
 
 /** Validates metadata against CIBA §4 and the tenant; every failure is 400 invalid_client_metadata. */
-const validate = (tenant: Tenant, m: z.infer<typeof ClientRegistration>): Partial<Client> => {
+const validate = (
+  outbound: Pick<OutboundHttp, 'refusal'>,
+  tenant: Tenant,
+  m: z.infer<typeof ClientRegistration>,
+): Partial<Client> => {
   if (!m.grant_types.includes(CIBA_GRANT_TYPE))
-    throw InvalidClientMetadata(`grant_types must include ${CIBA_GRANT_TYPE}`);
+    throw new InvalidClientMetadata(`grant_types must include ${CIBA_GRANT_TYPE}`);
   const unsupported = m.grant_types.filter((g) => g !== CIBA_GRANT_TYPE && g !== REFRESH_TOKEN_GRANT_TYPE);
-  if (unsupported.length > 0) throw InvalidClientMetadata(`unsupported grant_types: ${unsupported.join(' ')}`);
+  if (unsupported.length > 0) throw new InvalidClientMetadata(`unsupported grant_types: ${unsupported.join(' ')}`);
   if (m.token_endpoint_auth_method === 'none') {
-    throw InvalidClientMetadata('public clients are not allowed: token_endpoint_auth_method none is refused');
+    throw new InvalidClientMetadata('public clients are not allowed: token_endpoint_auth_method none is refused');
   }
   const mode = m.backchannel_token_delivery_mode;
   if (mode === undefined)
-    throw InvalidClientMetadata('backchannel_token_delivery_mode is required with the CIBA grant');
+    throw new InvalidClientMetadata('backchannel_token_delivery_mode is required with the CIBA grant');
   if (!['poll', 'ping', 'push'].includes(mode))
-    throw InvalidClientMetadata('backchannel_token_delivery_mode must be poll, ping or push');
+    throw new InvalidClientMetadata('backchannel_token_delivery_mode must be poll, ping or push');
   if (!tenant.settings.deliveryModes.includes(mode as 'poll')) {
-    throw InvalidClientMetadata(`delivery mode ${mode} is not enabled for this tenant`);
+    throw new InvalidClientMetadata(`delivery mode ${mode} is not enabled for this tenant`);
   }
   // FAPI-CIBA §5.2.2-3: no push mode under the FAPI profile.
-  if (mode === 'push' && tenant.settings.fapi) throw InvalidClientMetadata('push mode is not allowed for FAPI tenants');
+  if (mode === 'push' && tenant.settings.fapi)
+    throw new InvalidClientMetadata('push mode is not allowed for FAPI tenants');
   const endpoint = m.backchannel_client_notification_endpoint;
   if (mode === 'poll') {
     if (endpoint !== undefined) {
-      throw InvalidClientMetadata('backchannel_client_notification_endpoint is only for ping and push clients');
+      throw new InvalidClientMetadata('backchannel_client_notification_endpoint is only for ping and push clients');
     }
   } else {
     // CIBA §4: REQUIRED for ping and push, an https URL.
     if (endpoint === undefined) {
-      throw InvalidClientMetadata(`backchannel_client_notification_endpoint is required for ${mode} clients`);
+      throw new InvalidClientMetadata(`backchannel_client_notification_endpoint is required for ${mode} clients`);
     }
-    const problem = outboundUrlProblem(
-      endpoint,
-      tenant.settings.developmentMode,
-      'backchannel_client_notification_endpoint',
-    );
-    if (problem) throw InvalidClientMetadata(problem);
+    const problem = outbound.refusal(endpoint, {
+      allowPrivateNetwork: tenant.settings.developmentMode,
+      name: 'backchannel_client_notification_endpoint',
+    });
+    if (problem) throw new InvalidClientMetadata(problem);
   }
   if (m.scope !== undefined) {
     const unknown = splitScope(m.scope).filter((s) => !SUPPORTED_SCOPES.includes(s));
-    if (unknown.length > 0) throw InvalidClientMetadata(`unsupported scope values: ${unknown.join(' ')}`);
+    if (unknown.length > 0) throw new InvalidClientMetadata(`unsupported scope values: ${unknown.join(' ')}`);
   }
-  return validateStrongAuthMetadata(tenant, m);
+  return validateStrongAuthMetadata(outbound, tenant, m);
 };
 
 export const clientToWire = (client: Client) => ({
@@ -102,12 +105,12 @@ export type RegisteredClient = ReturnType<typeof clientToWire> & {
 };
 
 export const registerClient = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'keys'>,
+  deps: Pick<Deps, 'clients' | 'clock' | 'keys' | 'outbound'>,
   tenant: Tenant,
   body: unknown,
 ): Promise<RegisteredClient> => {
   const m = parseWith(ClientRegistration, body, InvalidClientMetadata);
-  const strongAuth = validate(tenant, m);
+  const strongAuth = validate(deps.outbound, tenant, m);
   const secretJwt = m.token_endpoint_auth_method === 'client_secret_jwt';
   const clientId = m.client_id ?? randomToken(16);
   // Derived before the write, so a KMS failure leaves no client behind whose secret nobody was told.
@@ -133,14 +136,19 @@ export const registerClient = async (
       ? { backchannelClientNotificationEndpoint: m.backchannel_client_notification_endpoint }
       : {}),
   };
-  if ((await deps.store.createClient(client)) !== 'ok') throw Conflict(`client ${client.clientId} already exists`);
+  if ((await deps.clients.create(client)) !== 'ok') throw new Conflict(`client ${client.clientId} already exists`);
   // Key- and certificate-based clients get no secret (RFC 7591 §3.2.1: client_secret only when one is issued).
   if (!usesClientSecret(client)) return clientToWire(client);
   return { ...clientToWire(client), client_secret: secret, client_secret_expires_at: 0 };
 };
 
-export const getClientOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: string, clientId: string) => {
-  const client = await deps.store.getClient(tenantId, clientId);
-  if (!client) throw NotFound('unknown client');
+export const getClientOrThrow = async (deps: Pick<Deps, 'clients'>, tenantId: string, clientId: string) => {
+  const client = await deps.clients.get(tenantId, clientId);
+  if (!client) throw new NotFound('unknown client');
   return client;
+};
+
+/** Hardening rule 7: what the client was issued dies with its registration (grants carry its generation). */
+export const deleteClient = async (deps: Pick<Deps, 'clients'>, tenantId: string, clientId: string): Promise<void> => {
+  if (!(await deps.clients.delete(tenantId, clientId))) throw new NotFound('unknown client');
 };

@@ -1,6 +1,6 @@
 import { requestState } from '../ciba/device-transactions.ts';
 import { txnOf } from '../ciba/poll-ciba-grant.ts';
-import { NotFound } from '../oauth/errors.ts';
+import { NotFound } from '../errors.ts';
 import type { Deps } from '../ports.ts';
 
 const seconds = (ms: number | undefined) => (ms === undefined ? undefined : Math.floor(ms / 1000));
@@ -13,12 +13,12 @@ const TXN = /^[A-Za-z0-9_-]{22}$/;
  * `auth_req_id` or the request's `txn` (what the service's log lines and `ciba device pending` show), so an
  * operator can follow a request from either side.
  */
-export const describeRequest = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: string, id: string) => {
+export const describeRequest = async (deps: Pick<Deps, 'requests' | 'clock'>, tenantId: string, id: string) => {
   const byTxn = TXN.test(id);
   const txn = byTxn ? id : txnOf(id);
-  const request = txn ? await deps.store.getRequest(txn) : undefined;
+  const request = txn ? await deps.requests.get(txn) : undefined;
   if (!request || request.tenantId !== tenantId || (!byTxn && request.authReqId !== id))
-    throw NotFound('unknown auth_req_id or txn');
+    throw new NotFound('unknown auth_req_id or txn');
   return {
     txn: request.txn,
     state: requestState(request, deps.clock.now()),

@@ -1,7 +1,7 @@
 import * as z from 'zod';
+import { InvalidRequest } from '../errors.ts';
 import type { JsonWebKeyPublic, TenantSettings } from '../model.ts';
 import { validateAuthorizationDetailsTypes } from '../oauth/authorization-details.ts';
-import { InvalidRequest } from '../oauth/errors.ts';
 import { FAPI_ALGS, FAPI_DELIVERY_MODES } from '../oauth/fapi.ts';
 import { DEFAULT_REFRESH_TOKEN_TTL_SECONDS } from '../oauth/refresh-tokens.ts';
 
@@ -73,9 +73,9 @@ export const mergeStrongAuthSettings = (
 /** FAPI-CIBA on a tenant: PS256 or ES256 ID tokens (FAPI 1.0 Advanced §8.6), no push (FAPI-CIBA §5.2.2-3). */
 export const checkFapiSettings = (s: TenantSettings): void => {
   if (!s.fapi) return;
-  if (!FAPI_ALGS.includes(s.signingAlg)) throw InvalidRequest('a FAPI tenant signs with PS256 or ES256, not RS256');
+  if (!FAPI_ALGS.includes(s.signingAlg)) throw new InvalidRequest('a FAPI tenant signs with PS256 or ES256, not RS256');
   if (s.deliveryModes.some((m) => !FAPI_DELIVERY_MODES.includes(m))) {
-    throw InvalidRequest('a FAPI tenant offers poll and ping only: remove push from delivery_modes');
+    throw new InvalidRequest('a FAPI tenant offers poll and ping only: remove push from delivery_modes');
   }
 };
 

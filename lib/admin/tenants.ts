@@ -1,9 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import * as z from 'zod';
 import { smsDailyLimit, tenantChannels } from '../ciba/channels.ts';
-import { displayString } from '../ciba/display-string.ts';
 import { reportShieldSeconds } from '../ciba/report-shield.ts';
-import { parseWith } from '../http/validation.ts';
+import { displayString } from '../display-string.ts';
+import { Conflict, InvalidRequest, NotFound } from '../errors.ts';
 import {
   abuseLimits,
   callbackPolicy,
@@ -13,9 +13,9 @@ import {
   type Tenant,
   type TenantSettings,
 } from '../model.ts';
-import { Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
 import { newGeneration } from '../oauth/grant-binding.ts';
 import type { Deps } from '../ports.ts';
+import { parseWith } from '../validation.ts';
 import {
   checkFapiSettings,
   mergeStrongAuthSettings,
@@ -273,7 +273,7 @@ const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatc
     ...channelSettings(current, patch),
   };
   if (next.backchannelMaxExpiresIn < next.backchannelExpiresIn) {
-    throw InvalidRequest('backchannel_max_expires_in must not be below backchannel_expires_in');
+    throw new InvalidRequest('backchannel_max_expires_in must not be below backchannel_expires_in');
   }
   checkFapiSettings(next);
   return next;
@@ -289,10 +289,10 @@ export const applySettingsPatch = (current: TenantSettings, body: unknown): Tena
 /** The key mode of a tenant's settings (absent: `wrapped`). */
 export const keyModeOf = (settings: TenantSettings): KeyMode => settings.keyMode ?? 'wrapped';
 
-type TenantDeps = Pick<Deps, 'store' | 'keys' | 'platforms' | 'clock'>;
+type TenantDeps = Pick<Deps, 'tenants' | 'keys' | 'platforms' | 'clock'>;
 
 const fromTheFile = (tenantId: string) =>
-  Conflict(`tenant ${tenantId} comes from the deployment's tenants file: change it there and deploy`);
+  new Conflict(`tenant ${tenantId} comes from the deployment's tenants file: change it there and deploy`);
 
 /**
  * Everything a tenant's settings ask for besides the settings item, made before the item is written so that a tenant
@@ -306,7 +306,7 @@ const applySideEffects = async (
   previous: TenantSettings | undefined,
 ): Promise<void> => {
   const { refused } = await deps.platforms.apply(tenantId, settings.pushCredentials, previous?.pushCredentials);
-  if (refused) throw InvalidRequest(`push_credentials: ${refused}`);
+  if (refused) throw new InvalidRequest(`push_credentials: ${refused}`);
   await deps.keys.ensureKeys(tenantId, { alg: settings.signingAlg, mode: keyModeOf(settings) });
 };
 
@@ -336,16 +336,16 @@ export const putTenant = async (
   tenantId: string,
   body: unknown,
 ): Promise<{ created: boolean; tenant: Tenant }> => {
-  const current = await deps.store.getTenant(tenantId);
+  const current = await deps.tenants.get(tenantId);
   if (current?.provisionedBy === 'deployment') throw fromTheFile(tenantId);
   const settings = applySettingsPatch(current?.settings ?? { ...DEFAULT_TENANT_SETTINGS, displayName: tenantId }, body);
-  if (deps.config.mode !== 'local' && settings.developmentMode) {
-    throw InvalidRequest('development_mode cannot be enabled in AWS');
+  if (!deps.config.capabilities.developmentModeAllowed && settings.developmentMode) {
+    throw new InvalidRequest('development_mode cannot be enabled in AWS');
   }
   await applySideEffects(deps, tenantId, settings, current?.settings);
   const tenant = nextTenant(tenantId, settings, current, deps.clock.now());
-  if ((await deps.store.saveTenant(tenant, current ? current.updatedAt : null)) !== 'ok') {
-    throw Conflict('the tenant was changed concurrently; retry');
+  if ((await deps.tenants.save(tenant, current ? current.updatedAt : null)) !== 'ok') {
+    throw new Conflict('the tenant was changed concurrently; retry');
   }
   return { created: !current, tenant };
 };
@@ -360,14 +360,14 @@ export const provisionTenant = async (
   settings: TenantSettings,
 ): Promise<'created' | 'updated' | 'unchanged'> => {
   for (let attempt = 1; attempt <= 3; attempt++) {
-    const current = await deps.store.getTenant(tenantId);
+    const current = await deps.tenants.get(tenantId);
     if (current?.provisionedBy === 'deployment' && JSON.stringify(current.settings) === JSON.stringify(settings)) {
       await applySideEffects(deps, tenantId, settings, current.settings);
       return 'unchanged';
     }
     await applySideEffects(deps, tenantId, settings, current?.settings);
     const tenant = nextTenant(tenantId, settings, current, deps.clock.now(), 'deployment');
-    if ((await deps.store.saveTenant(tenant, current ? current.updatedAt : null)) === 'ok') {
+    if ((await deps.tenants.save(tenant, current ? current.updatedAt : null)) === 'ok') {
       return current ? 'updated' : 'created';
     }
   }
@@ -375,20 +375,20 @@ export const provisionTenant = async (
 };
 
 /** A tenant that left the tenants file and is retained: the admin API manages it from now on. */
-export const releaseTenant = async (deps: Pick<Deps, 'store' | 'clock'>, tenantId: string): Promise<void> => {
+export const releaseTenant = async (deps: Pick<Deps, 'tenants' | 'clock'>, tenantId: string): Promise<void> => {
   for (let attempt = 1; attempt <= 3; attempt++) {
-    const current = await deps.store.getTenant(tenantId);
+    const current = await deps.tenants.get(tenantId);
     if (current?.provisionedBy !== 'deployment') return;
     const { provisionedBy: _, ...released } = current;
     const tenant = { ...released, updatedAt: Math.max(deps.clock.now(), current.updatedAt + 1) };
-    if ((await deps.store.saveTenant(tenant, current.updatedAt)) === 'ok') return;
+    if ((await deps.tenants.save(tenant, current.updatedAt)) === 'ok') return;
   }
   throw new Error(`tenant ${tenantId} changed concurrently 3 times; retry the deployment`);
 };
 
-export const getTenantOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: string): Promise<Tenant> => {
-  const tenant = await deps.store.getTenant(tenantId);
-  if (!tenant) throw NotFound('unknown tenant');
+export const getTenantOrThrow = async (deps: Pick<Deps, 'tenants'>, tenantId: string): Promise<Tenant> => {
+  const tenant = await deps.tenants.get(tenantId);
+  if (!tenant) throw new NotFound('unknown tenant');
   return tenant;
 };
 
@@ -397,20 +397,20 @@ export const getTenantOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: stri
  * (hardening rule 7), its push platform applications, and then its KMS keys (scheduled for deletion).
  */
 export const deleteTenant = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'platforms'>,
+  deps: Pick<Deps, 'tenants' | 'keys' | 'platforms'>,
   tenantId: string,
   options: { fromDeployment?: boolean } = {},
 ): Promise<boolean> => {
-  const current = await deps.store.getTenant(tenantId);
+  const current = await deps.tenants.get(tenantId);
   if (!current) return false;
   if (current.provisionedBy === 'deployment' && !options.fromDeployment) throw fromTheFile(tenantId);
-  const removed = await deps.keys.removeWithTenant(tenantId, () => deps.store.deleteTenant(tenantId));
+  const removed = await deps.keys.removeWithTenant(tenantId, () => deps.tenants.delete(tenantId));
   if (removed) await deps.platforms.remove(tenantId, current.settings.pushCredentials);
   return removed;
 };
 
 /** POST /admin/tenants/{tenant}/keys/rotate: a new signing key of the tenant's algorithm and key mode. */
-export const rotateTenantKeys = async (deps: Pick<Deps, 'store' | 'keys'>, tenantId: string) => {
+export const rotateTenantKeys = async (deps: Pick<Deps, 'tenants' | 'keys'>, tenantId: string) => {
   const tenant = await getTenantOrThrow(deps, tenantId);
   return {
     keys: await deps.keys.rotate(tenantId, { alg: tenant.settings.signingAlg, mode: keyModeOf(tenant.settings) }),
@@ -418,7 +418,7 @@ export const rotateTenantKeys = async (deps: Pick<Deps, 'store' | 'keys'>, tenan
 };
 
 /** GET /admin/tenants/{tenant}/keys */
-export const describeTenantKeys = async (deps: Pick<Deps, 'store' | 'keys'>, tenantId: string) => {
+export const describeTenantKeys = async (deps: Pick<Deps, 'tenants' | 'keys'>, tenantId: string) => {
   await getTenantOrThrow(deps, tenantId);
   return { keys: await deps.keys.describe(tenantId) };
 };

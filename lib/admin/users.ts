@@ -1,14 +1,14 @@
 import QRCode from 'qrcode';
 import * as z from 'zod';
-import { displayString } from '../ciba/display-string.ts';
 import { ticketKey } from '../ciba/enrollment-ticket.ts';
 import { activeShields } from '../ciba/report-shield.ts';
 import { userCodeMac } from '../ciba/user-code.ts';
 import { randomToken } from '../crypto.ts';
-import { parseWith } from '../http/validation.ts';
+import { displayString } from '../display-string.ts';
+import { Conflict, InvalidRequest, NotFound } from '../errors.ts';
 import type { User, UserClaims } from '../model.ts';
-import { Conflict, InvalidRequest, NotFound } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+import { parseWith } from '../validation.ts';
 import { getTenantOrThrow } from './tenants.ts';
 
 export const SUB_PATTERN = /^[A-Za-z0-9._~@+|:-]{1,128}$/;
@@ -55,20 +55,20 @@ export const userToWire = (user: User, now: number) => ({
 });
 
 export const checkSub = (sub: string): string => {
-  if (!SUB_PATTERN.test(sub)) throw InvalidRequest('sub must be 1-128 characters of A-Z a-z 0-9 . _ ~ @ + | : -');
+  if (!SUB_PATTERN.test(sub)) throw new InvalidRequest('sub must be 1-128 characters of A-Z a-z 0-9 . _ ~ @ + | : -');
   return sub;
 };
 
 /** Creates (201) or merges into (200) a user; `user_code: null` removes the code. */
 export const putUser = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'keys'>,
+  deps: Pick<Deps, 'users' | 'clock' | 'keys'>,
   tenantId: string,
   sub: string,
   body: unknown,
 ) => {
   checkSub(sub);
   const { user_code: userCode, ...claims } = parseWith(UserPatch, body);
-  const current = await deps.store.getUser(tenantId, sub);
+  const current = await deps.users.get(tenantId, sub);
   const now = deps.clock.now();
   const user: User = {
     tenantId,
@@ -85,21 +85,21 @@ export const putUser = async (
   } else if (userCode !== null) {
     user.userCodeMac = await userCodeMac(deps.keys, tenantId, sub, userCode);
   }
-  if ((await deps.store.saveUser(user, current ? current.updatedAt : null)) !== 'ok') {
-    throw Conflict('the user was changed concurrently; retry');
+  if ((await deps.users.save(user, current ? current.updatedAt : null)) !== 'ok') {
+    throw new Conflict('the user was changed concurrently; retry');
   }
   return { created: !current, user };
 };
 
-export const getUserOrThrow = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string): Promise<User> => {
-  const user = await deps.store.getUser(tenantId, checkSub(sub));
-  if (!user) throw NotFound('unknown user');
+export const getUserOrThrow = async (deps: Pick<Deps, 'users'>, tenantId: string, sub: string): Promise<User> => {
+  const user = await deps.users.get(tenantId, checkSub(sub));
+  if (!user) throw new NotFound('unknown user');
   return user;
 };
 
 /** A one-time enrollment ticket; only its hash is stored. The URI opens the web authenticator with it. */
 export const issueEnrollmentTicket = async (
-  deps: Pick<Deps, 'store' | 'clock'>,
+  deps: Pick<Deps, 'tenants' | 'users' | 'tickets' | 'clock'>,
   tenantId: string,
   sub: string,
   issuer: string,
@@ -107,10 +107,9 @@ export const issueEnrollmentTicket = async (
   // The tenant's generation scopes the ticket (hardening rule 7).
   const [tenant] = await Promise.all([getTenantOrThrow(deps, tenantId), getUserOrThrow(deps, tenantId, sub)]);
   const ticket = randomToken(24);
-  await deps.store.createEnrollmentTicket(
+  await deps.tickets.create(
     ticketKey(tenant, ticket),
-    tenantId,
-    sub,
+    { tenantId, sub },
     deps.clock.now() + ENROLLMENT_TICKET_TTL_SECONDS * 1000,
   );
   const enrollmentUri = `${issuer}/authenticator#ticket=${encodeURIComponent(ticket)}`;
@@ -123,7 +122,7 @@ export const issueEnrollmentTicket = async (
   };
 };
 
-export const listDevices = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string) => {
+export const listDevices = async (deps: Pick<Deps, 'users'>, tenantId: string, sub: string) => {
   const user = await getUserOrThrow(deps, tenantId, sub);
   return {
     devices: user.devices.map((d) => ({
@@ -135,8 +134,8 @@ export const listDevices = async (deps: Pick<Deps, 'store'>, tenantId: string, s
   };
 };
 
-export const revokeDevice = async (deps: Pick<Deps, 'store'>, tenantId: string, sub: string, deviceId: string) => {
-  if (!(await deps.store.deleteDevice(tenantId, checkSub(sub), deviceId))) throw NotFound('unknown device');
+export const revokeDevice = async (deps: Pick<Deps, 'devices'>, tenantId: string, sub: string, deviceId: string) => {
+  if (!(await deps.devices.delete(tenantId, checkSub(sub), deviceId))) throw new NotFound('unknown device');
 };
 
 /**
@@ -144,9 +143,20 @@ export const revokeDevice = async (deps: Pick<Deps, 'store'>, tenantId: string, 
  * them their passkeys) and the requests waiting for their decision; a client polling one then gets invalid_grant.
  * The user first, so that no new request for them can be admitted meanwhile.
  */
-export const deleteUser = async (deps: Pick<Deps, 'store' | 'clock' | 'logger'>, tenantId: string, sub: string) => {
-  if (!(await deps.store.deleteUser(tenantId, checkSub(sub)))) throw NotFound('unknown user');
-  const pending = await deps.store.listPending(tenantId, sub, deps.clock.now());
-  await Promise.all(pending.map((request) => deps.store.deleteRequest(request.txn)));
+export const deleteUser = async (
+  deps: Pick<Deps, 'users' | 'devices' | 'requests' | 'clock' | 'logger'>,
+  tenantId: string,
+  sub: string,
+) => {
+  const user = await deps.users.delete(tenantId, checkSub(sub));
+  if (!user) throw new NotFound('unknown user');
+  // From now on no device can be listed on the user (enrollment removes a device it could not list), so the devices
+  // of the deleted record are all there are.
+  await deps.devices.purge(
+    tenantId,
+    user.devices.map((d) => d.deviceId),
+  );
+  const pending = await deps.requests.listPending(tenantId, sub, deps.clock.now());
+  await Promise.all(pending.map((request) => deps.requests.delete(request.txn)));
   deps.logger.info('user deleted', { tenant: tenantId, pending_requests: pending.length });
 };

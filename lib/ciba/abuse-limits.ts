@@ -1,3 +1,4 @@
+import { AccessDenied, InvalidUserCode, MissingUserCode, TemporarilyUnavailable } from '../errors.ts';
 import {
   abuseLimits,
   type Client,
@@ -7,8 +8,9 @@ import {
   USER_CODE_MAX_FAILURES_PER_USER,
   type User,
 } from '../model.ts';
-import { AccessDenied, InvalidUserCode, MissingUserCode, TemporarilyUnavailable } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
+import { consumeQuota, readQuota } from './fixed-window.ts';
+import { admitTenantRequest, releaseTenantRequest } from './tenant-admission.ts';
 import { verifyUserCode } from './user-code.ts';
 
 /**
@@ -17,7 +19,7 @@ import { verifyUserCode } from './user-code.ts';
  * no OAuth error code). SECURITY.md explains the choice.
  */
 const overCapacity = (what: string, retryAfterSeconds: number) =>
-  TemporarilyUnavailable(`${what}: retry later`, { 'Retry-After': String(retryAfterSeconds) });
+  new TemporarilyUnavailable(`${what}: retry later`, { headers: { 'Retry-After': String(retryAfterSeconds) } });
 
 /**
  * Per-client and per-tenant budgets of backchannel requests a minute, and the cap on pending requests of a tenant,
@@ -34,13 +36,13 @@ const overCapacity = (what: string, retryAfterSeconds: number) =>
  * keep counting it.
  */
 export const admitClientRequest = async (
-  deps: Pick<Deps, 'store' | 'logger'>,
+  deps: Pick<Deps, 'admission' | 'logger'>,
   input: { tenant: Tenant; client: Client; now: number },
 ): Promise<{ release: () => Promise<void> }> => {
   const { tenant, client, now } = input;
   const limits = abuseLimits(tenant.settings);
   const pendingWindowMs = tenant.settings.backchannelMaxExpiresIn * 1000;
-  const outcome = await deps.store.admitTenantRequest({
+  const outcome = await admitTenantRequest(deps.admission, {
     tenantId: tenant.tenantId,
     clientId: client.clientId,
     limits,
@@ -48,10 +50,15 @@ export const admitClientRequest = async (
     now,
   });
   if (outcome.admitted) {
-    const { pendingWindow } = outcome;
+    const { pendingWindow, shard } = outcome;
     return {
       release: () =>
-        deps.store.releaseTenantRequest({ tenantId: tenant.tenantId, pendingWindow, pendingWindowMs }).catch((error) =>
+        releaseTenantRequest(deps.admission, {
+          tenantId: tenant.tenantId,
+          shard,
+          pendingWindow,
+          pendingWindowMs,
+        }).catch((error) =>
           // The slot then counts until its window passes, as a decided request does.
           deps.logger.warn('pending slot not given back', {
             tenant: tenant.tenantId,
@@ -87,30 +94,30 @@ export const admitClientRequest = async (
  * alone would let twice as many through around its end), and a lockout lasts one to two windows.
  */
 export const checkUserCode = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'logger'>,
+  deps: Pick<Deps, 'quotas' | 'users' | 'keys' | 'logger'>,
   input: { tenant: Tenant; client: Client; user: User; presented: string | undefined; now: number },
 ): Promise<void> => {
   const { tenant, client, user, presented, now } = input;
   if (!client.backchannelUserCodeParameter) return;
-  if (presented === undefined) throw MissingUserCode('user_code is required for this client');
+  if (presented === undefined) throw new MissingUserCode('user_code is required for this client');
   const windowMs = USER_CODE_LOCKOUT_SECONDS * 1000;
   const counters = [
     { key: `UCC#${tenant.tenantId}#${client.clientId}#${user.sub}`, limit: USER_CODE_MAX_FAILURES },
     { key: `UC#${tenant.tenantId}#${user.sub}`, limit: USER_CODE_MAX_FAILURES_PER_USER },
   ] as const;
   const [byClient, byUser] = await Promise.all(
-    counters.map(({ key }) => deps.store.readQuota(key, windowMs, now, { includePrevious: true })),
+    counters.map(({ key }) => readQuota(deps.quotas, key, windowMs, now, { includePrevious: true })),
   );
   if (byClient! >= USER_CODE_MAX_FAILURES) {
-    throw AccessDenied('too many wrong user codes from this client for this user: try again later');
+    throw new AccessDenied('too many wrong user codes from this client for this user: try again later');
   }
   if (byUser! >= USER_CODE_MAX_FAILURES_PER_USER) {
-    throw AccessDenied('too many wrong user codes for this user: try again later');
+    throw new AccessDenied('too many wrong user codes for this user: try again later');
   }
   if (await verifyUserCode(deps, user, presented)) return;
   await Promise.all(
-    counters.map(({ key, limit }) => deps.store.consumeQuota(key, limit, windowMs, now, { includePrevious: true })),
+    counters.map(({ key, limit }) => consumeQuota(deps.quotas, key, limit, windowMs, now, { includePrevious: true })),
   );
   deps.logger.warn('wrong user_code', { tenant: tenant.tenantId, client: client.clientId });
-  throw InvalidUserCode('user_code is not valid');
+  throw new InvalidUserCode('user_code is not valid');
 };

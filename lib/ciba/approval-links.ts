@@ -1,7 +1,7 @@
-import type { LinkChannel } from '../channel-ports.ts';
+import * as z from 'zod';
 import { randomToken, sha256 } from '../crypto.ts';
-import type { AuthRequest, Client, DeviceTransaction, Tenant, User } from '../model.ts';
-import { InvalidRequest, NotFound, RequestNotPending, UserVerificationRequired } from '../oauth/errors.ts';
+import { InvalidRequest, NotFound, RequestNotPending, UserVerificationRequired } from '../errors.ts';
+import type { AuthRequest, Client, DeviceTransaction, LinkChannel, Tenant, User } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { bindingCodeMatches } from './binding-code.ts';
 import { LINK_CHANNEL_CLAIM, smsDailyLimit } from './channels.ts';
@@ -21,6 +21,14 @@ import { reportShieldSeconds, shieldAfterReport } from './report-shield.ts';
  * decision on any channel wins and the link then only shows the outcome. A link that is unknown, tampered with, of
  * another tenant or of a request that no longer exists is one answer: 404 not_found.
  */
+
+/** The approval page's calls: the link's secret (from the URL fragment) travels in the body, never in a URL. */
+export const ApproveViewBody = z.strictObject({ link: z.string().min(1).max(100) });
+export const ApproveDecideBody = z.strictObject({
+  link: z.string().min(1).max(100),
+  decision: z.enum(['approve', 'deny', 'report']),
+  binding_code: z.string().min(1).max(100).optional(),
+});
 
 /** The secret's size in bytes: 256 bits (at least 128 are required). */
 const SECRET_BYTES = 32;
@@ -56,8 +64,11 @@ export const linkMessage = (
  * Sends the request by a link channel, once per request and channel. False when the user has no contact for it or the
  * channel was already used; a failed send is logged, never thrown (the request stands, and the client may poll).
  */
+/** What sending an approval link uses. */
+export type ApprovalLinkDeps = Pick<Deps, 'links' | 'sender' | 'clock' | 'logger'>;
+
 export const sendApprovalLink = async (
-  deps: Pick<Deps, 'channels' | 'clock' | 'logger'>,
+  deps: ApprovalLinkDeps,
   input: {
     tenant: Tenant;
     client: Pick<Client, 'clientId' | 'clientName'>;
@@ -72,7 +83,7 @@ export const sendApprovalLink = async (
   // Cost protection: the tenant's daily cap of text messages, counted before anything is stored or sent.
   if (channel === 'sms') {
     const day = new Date(deps.clock.now()).toISOString().slice(0, 10);
-    if (!(await deps.channels.links.countText(tenant.tenantId, day, smsDailyLimit(tenant.settings)))) {
+    if (!(await deps.links.countText(tenant.tenantId, day, smsDailyLimit(tenant.settings)))) {
       deps.logger.warn('approval link not sent: the daily SMS limit is reached', {
         tenant: tenant.tenantId,
         txn: request.txn,
@@ -82,7 +93,7 @@ export const sendApprovalLink = async (
     }
   }
   const secret = randomToken(SECRET_BYTES);
-  const issued = await deps.channels.links.issue({
+  const issued = await deps.links.issue({
     hash: sha256(secret),
     tenantId: tenant.tenantId,
     txn: request.txn,
@@ -99,7 +110,7 @@ export const sendApprovalLink = async (
     expiresAt: request.expiresAt,
   });
   try {
-    await deps.channels.sender.send({ channel, to, tenantId: tenant.tenantId, txn: request.txn, ...message });
+    await deps.sender.send({ channel, to, tenantId: tenant.tenantId, txn: request.txn, ...message });
     // Never the link: it is the secret.
     deps.logger.info('approval link sent', { tenant: tenant.tenantId, txn: request.txn, channel });
     return true;
@@ -111,20 +122,20 @@ export const sendApprovalLink = async (
 
 /** The request behind a link of this tenant, or 404 alike for every link that is not one. */
 const linkedRequest = async (
-  deps: Pick<Deps, 'store' | 'channels'>,
+  deps: Pick<Deps, 'requests' | 'links'>,
   tenant: Tenant,
   secret: string,
 ): Promise<{ request: AuthRequest; channel: LinkChannel }> => {
-  const link = /^[A-Za-z0-9_-]{43}$/.test(secret) ? await deps.channels.links.find(sha256(secret)) : undefined;
-  if (!link || link.tenantId !== tenant.tenantId) throw NotFound(NO_LINK);
-  const request = await deps.store.getRequest(link.txn);
+  const link = /^[A-Za-z0-9_-]{43}$/.test(secret) ? await deps.links.find(sha256(secret)) : undefined;
+  if (!link || link.tenantId !== tenant.tenantId) throw new NotFound(NO_LINK);
+  const request = await deps.requests.get(link.txn);
   if (
     !request ||
     request.tenantId !== tenant.tenantId ||
     request.sub !== link.sub ||
     request.tenantGeneration !== tenant.generation
   ) {
-    throw NotFound(NO_LINK);
+    throw new NotFound(NO_LINK);
   }
   return { request, channel: link.channel };
 };
@@ -148,12 +159,12 @@ const stateOf = (request: AuthRequest, now: number): LinkState => {
 };
 
 export const openApprovalLink = async (
-  deps: Pick<Deps, 'store' | 'channels' | 'clock'>,
+  deps: Pick<Deps, 'requests' | 'links' | 'clients' | 'clock'>,
   input: { tenant: Tenant; secret: string },
 ): Promise<LinkView> => {
   const { tenant } = input;
   const { request, channel } = await linkedRequest(deps, tenant, input.secret);
-  const { txn: _txn, webauthn: _webauthn, ...view } = await toDeviceTransaction(deps.store, request);
+  const { txn: _txn, webauthn: _webauthn, ...view } = await toDeviceTransaction(deps.clients, request);
   const state = stateOf(request, deps.clock.now());
   // Number matching: the code is typed, never shown here. After a decision only the outcome is shown.
   const { binding_message: _withheld, ...rest } = view;
@@ -188,7 +199,10 @@ const STATUS_OF = { approve: 'approved', deny: 'denied', report: 'reported' } as
  * The evidence records the channel, the time, the browser's user agent and its address as the edge saw it.
  */
 export const decideByLink = async (
-  deps: Pick<Deps, 'store' | 'channels' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<
+    Deps,
+    'requests' | 'decisions' | 'passkeys' | 'links' | 'shields' | 'events' | 'scheduler' | 'clock' | 'logger'
+  >,
   input: {
     tenant: Tenant;
     secret: string;
@@ -202,22 +216,22 @@ export const decideByLink = async (
   const { request, channel } = await linkedRequest(deps, tenant, input.secret);
   const now = deps.clock.now();
   if (request.status !== 'pending' || request.expiresAt <= now) {
-    throw RequestNotPending('the request is no longer pending').withFields({ state: stateOf(request, now) });
+    throw new RequestNotPending('the request is no longer pending').withFields({ state: stateOf(request, now) });
   }
   const owner = { tenantId: request.tenantId, sub: request.sub };
   if (decision === 'approve') {
     if (passkeyRequired(tenant)) {
-      throw UserVerificationRequired('this tenant requires a passkey: approve on your enrolled device');
+      throw new UserVerificationRequired('this tenant requires a passkey: approve on your enrolled device');
     }
     if (bindingCodeRequired(tenant, request)) {
-      if (input.bindingCode === undefined) throw InvalidRequest('binding_code is required by this tenant');
+      if (input.bindingCode === undefined) throw new InvalidRequest('binding_code is required by this tenant');
       if (!bindingCodeMatches(input.bindingCode, request.bindingMessage!)) {
         await countMismatch(deps, { owner, txn: request.txn, now, by: { channel } });
       }
     }
   }
   const status = STATUS_OF[decision];
-  const result = await deps.store.decideRequest(
+  const result = await deps.decisions.decide(
     request.txn,
     owner,
     status,
@@ -231,8 +245,8 @@ export const decideByLink = async (
     now,
   );
   if (result === 'conflict') {
-    const after = (await deps.store.getRequest(request.txn)) ?? request;
-    throw RequestNotPending('the request is no longer pending').withFields({ state: stateOf(after, now) });
+    const after = (await deps.requests.get(request.txn)) ?? request;
+    throw new RequestNotPending('the request is no longer pending').withFields({ state: stateOf(after, now) });
   }
   deps.logger.info('approval link decision', { tenant: tenant.tenantId, txn: request.txn, status, channel });
   if (status === 'reported') await shieldAfterReport(deps, { tenant, request: result, reportedAt: now });

@@ -1,5 +1,5 @@
+import { InvalidGrant } from '../errors.ts';
 import type { Client, Tenant } from '../model.ts';
-import { InvalidGrant } from '../oauth/errors.ts';
 import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import type { Deps } from '../ports.ts';
 import { requestState } from './device-transactions.ts';
@@ -15,12 +15,12 @@ import { publishDecision } from './publish-decision.ts';
  * Returns where the request stands afterwards: `cancelled`, or what it already was (approved, denied, ...).
  */
 export const cancelRequest = async (
-  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: { tenant: Tenant; client: Client; authReqId: string },
 ): Promise<{ state: ReturnType<typeof requestState> | 'cancelled' }> => {
   const { tenant, client, authReqId } = input;
   const txn = txnOf(authReqId);
-  const request = txn ? await deps.store.getRequest(txn) : undefined;
+  const request = txn ? await deps.requests.get(txn) : undefined;
   // The same answer for "absent" and "not yours", as at the token endpoint.
   if (
     !request ||
@@ -29,11 +29,11 @@ export const cancelRequest = async (
     request.clientId !== client.clientId ||
     !isGrantCurrent(request, tenant, client)
   ) {
-    throw InvalidGrant('auth_req_id not found');
+    throw new InvalidGrant('auth_req_id not found');
   }
   const now = deps.clock.now();
   if (request.status !== 'pending' || request.expiresAt <= now) return { state: requestState(request, now) };
-  const denied = await deps.store.decideRequest(
+  const denied = await deps.decisions.decide(
     request.txn,
     { tenantId: request.tenantId, sub: request.sub },
     'denied',
@@ -42,7 +42,7 @@ export const cancelRequest = async (
   );
   if (denied === 'conflict') {
     // Decided a moment ago, by the user: that stands.
-    const current = await deps.store.getRequest(request.txn);
+    const current = await deps.requests.get(request.txn);
     return { state: current ? requestState(current, now) : 'expired' };
   }
   deps.logger.info('request cancelled by its client', { tenant: tenant.tenantId, txn: request.txn });

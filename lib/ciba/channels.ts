@@ -1,4 +1,4 @@
-import type { Channel, TenantSettings, User } from '../model.ts';
+import type { Channel, LinkChannel, TenantSettings, User } from '../model.ts';
 
 /**
  * Channels without the app (docs/channels.md): a tenant's `channels` say how its users are reached, in order:
@@ -10,8 +10,10 @@ import type { Channel, TenantSettings, User } from '../model.ts';
 export const DEFAULT_CHANNELS: Channel[] = ['device'];
 
 /** The link channels and the user claim each one sends to. */
-export const LINK_CHANNEL_CLAIM = { email: 'email', sms: 'phone_number' } as const;
-export type LinkChannel = keyof typeof LINK_CHANNEL_CLAIM;
+export const LINK_CHANNEL_CLAIM = { email: 'email', sms: 'phone_number' } as const satisfies Record<
+  LinkChannel,
+  string
+>;
 
 export const tenantChannels = (settings: TenantSettings): Channel[] => settings.channels ?? DEFAULT_CHANNELS;
 

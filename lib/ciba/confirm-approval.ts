@@ -1,3 +1,4 @@
+import { InvalidBindingCode, InvalidRequest, NotFound, RequestNotPending } from '../errors.ts';
 import {
   type AuthRequest,
   BINDING_CODE_MAX_ATTEMPTS,
@@ -6,7 +7,6 @@ import {
   type DeviceTransaction,
   type Tenant,
 } from '../model.ts';
-import { InvalidBindingCode, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { bindingCodeAttemptsLeft, bindingCodeMatches } from './binding-code.ts';
 import { approvalRequestOptions, passkeyRequired, type RelyingParty, verifyApprovalAssertion } from './passkey.ts';
@@ -49,7 +49,7 @@ export const shapeForDevice = (
  * allowed mistake denies the request) and the passkey assertion. Returns what the evidence records.
  */
 export const confirmApproval = async (
-  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: {
     device: Device;
     txn: string;
@@ -62,9 +62,9 @@ export const confirmApproval = async (
   const { device, txn, context } = input;
   // Nothing to confirm beyond the proof: no read (the decision's conditional write checks owner, state and expiry).
   if (context.tenant.settings.bindingCodeConfirmation !== true && !passkeyRequired(context.tenant)) return {};
-  const request = await deps.store.getRequest(txn);
+  const request = await deps.requests.get(txn);
   if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
-    throw NotFound('no such transaction');
+    throw new NotFound('no such transaction');
   }
   const now = deps.clock.now();
   if (request.status !== 'pending' || request.expiresAt <= now) {
@@ -72,7 +72,7 @@ export const confirmApproval = async (
     return {};
   }
   if (bindingCodeRequired(context.tenant, request)) {
-    if (input.bindingCode === undefined) throw InvalidRequest('binding_code is required by this tenant');
+    if (input.bindingCode === undefined) throw new InvalidRequest('binding_code is required by this tenant');
     if (!bindingCodeMatches(input.bindingCode, request.bindingMessage!)) {
       await countMismatch(deps, {
         owner: { tenantId: device.tenantId, sub: device.sub },
@@ -99,7 +99,7 @@ export const confirmApproval = async (
  * mistake denies the request. Always throws: invalid_binding_code with the attempts left, or request_not_pending.
  */
 export const countMismatch = async (
-  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: {
     owner: { tenantId: string; sub: string };
     txn: string;
@@ -108,8 +108,8 @@ export const countMismatch = async (
   },
 ): Promise<never> => {
   const { owner, txn, now, by } = input;
-  const counted = await deps.store.countBindingCodeMismatch(txn, owner, now);
-  if (counted === 'conflict') throw RequestNotPending('the request is no longer pending');
+  const counted = await deps.decisions.countBindingCodeMismatch(txn, owner, now);
+  if (counted === 'conflict') throw new RequestNotPending('the request is no longer pending');
   const attempts = counted.bindingCodeAttempts ?? 1;
   const left = bindingCodeAttemptsLeft(attempts);
   deps.logger.warn('binding code mismatch', {
@@ -119,11 +119,11 @@ export const countMismatch = async (
     attempts,
   });
   if (left > 0) {
-    throw InvalidBindingCode(
+    throw new InvalidBindingCode(
       `the code does not match the one shown on the other screen; ${left} attempt${left === 1 ? '' : 's'} left`,
     ).withFields({ attempts_left: left, status: 'pending' });
   }
-  const denied = await deps.store.decideRequest(
+  const denied = await deps.decisions.decide(
     txn,
     owner,
     'denied',
@@ -143,7 +143,7 @@ export const countMismatch = async (
   }
   // `status` as a deny answers it, so the device shows the outcome without reading the description; absent when
   // another decision got there first (the request is no longer pending either way).
-  throw InvalidBindingCode(
+  throw new InvalidBindingCode(
     `the code does not match the one shown on the other screen; the request was denied after ${BINDING_CODE_MAX_ATTEMPTS} wrong codes`,
   ).withFields(denied === 'conflict' ? { attempts_left: 0 } : { attempts_left: 0, status: 'denied' });
 };

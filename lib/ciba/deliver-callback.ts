@@ -1,9 +1,26 @@
-import { type AuthRequest, type CallbackAttempt, type CallbackState, callbackPolicy } from '../model.ts';
+import {
+  callbackDeliveredEvent,
+  callbackFailedEvent,
+  epochSeconds,
+  expiryTimerEvent,
+  publishEvents,
+  requestExpiredEvent,
+  retryEvent,
+  tokensIssuedEvent,
+} from '../events.ts';
+import {
+  type AuthRequest,
+  type CallbackAttempt,
+  type CallbackState,
+  type Client,
+  callbackPolicy,
+  type Tenant,
+} from '../model.ts';
 import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
 import { accessGrantOf, mintTokens } from '../oauth/tokens.ts';
-import type { CibaEvent, DeadLetterRecord, Deps, Store } from '../ports.ts';
-import { EVENT, epochSeconds, TIMER_EVENT } from './events.ts';
+import type { CallbackLedger, ClientStore, RefreshTokenStore, RequestStore, TenantStore } from '../persistence.ts';
+import type { DeadLetterRecord, Deps, OutboundHttp } from '../ports.ts';
 import { openPushResponse, sealPushResponse } from './push-response.ts';
 
 /** What started a delivery: the decision event (attempt 1), a scheduled retry, or a push request's expiry timer. */
@@ -42,18 +59,14 @@ export const backoffDelay = (
 
 export type DeliverCallbackDeps = Pick<
   Deps,
-  'keys' | 'events' | 'scheduler' | 'deadLetters' | 'outbound' | 'clock' | 'logger' | 'config'
+  'keys' | 'events' | 'scheduler' | 'deadLetters' | 'clock' | 'logger' | 'config'
 > & {
-  store: Pick<
-    Store,
-    | 'getRequest'
-    | 'getTenant'
-    | 'getClient'
-    | 'claimCallbackAttempt'
-    | 'savePushResponse'
-    | 'recordCallbackAttempt'
-    | 'createRefreshToken'
-  >;
+  outbound: Pick<OutboundHttp, 'postJson'>;
+  requests: Pick<RequestStore, 'get'>;
+  tenants: Pick<TenantStore, 'get'>;
+  clients: Pick<ClientStore, 'get'>;
+  callbacks: CallbackLedger;
+  refreshTokens: Pick<RefreshTokenStore, 'create'>;
   random?: () => number;
 };
 
@@ -67,18 +80,6 @@ const kindOf = (request: AuthRequest, now: number): CallbackKind | undefined => 
   if (request.expiresAt <= now && push) return 'expired_token';
   return undefined;
 };
-
-export const expiryTimerEvent = (request: Pick<AuthRequest, 'tenantId' | 'txn'>): CibaEvent => ({
-  type: TIMER_EVENT.requestExpiry,
-  tenantId: request.tenantId,
-  detail: { txn: request.txn },
-});
-
-export const retryEvent = (request: Pick<AuthRequest, 'tenantId' | 'txn'>, attempt: number): CibaEvent => ({
-  type: TIMER_EVENT.callbackRetry,
-  tenantId: request.tenantId,
-  detail: { txn: request.txn, attempt },
-});
 
 /**
  * CIBA Core §10.2/§10.3/§12: one attempt at a ping or push callback, at least once and idempotent.
@@ -94,9 +95,9 @@ export const deliverCallback = async (
   deps: DeliverCallbackDeps,
   trigger: CallbackTrigger,
 ): Promise<CallbackOutcome> => {
-  const { store, logger } = deps;
+  const { logger } = deps;
   const log = { tenant: trigger.tenantId, txn: trigger.txn, attempt: trigger.attempt, trigger: trigger.reason };
-  const found = await store.getRequest(trigger.txn);
+  const found = await deps.requests.get(trigger.txn);
   if (!found || found.tenantId !== trigger.tenantId) return skip(deps, log, 'unknown request');
   if (found.deliveryMode === 'poll') return skip(deps, log, 'poll mode request');
   if (found.callback && found.callback.state !== 'pending') return skip(deps, log, `callback ${found.callback.state}`);
@@ -111,27 +112,27 @@ export const deliverCallback = async (
   }
   if (!kindOf(found, now)) return skip(deps, log, 'nothing to deliver');
 
-  const claimed = await store.claimCallbackAttempt(trigger.txn, trigger.attempt, now, now + CALLBACK_LEASE_MS);
+  const claimed = await deps.callbacks.claim(trigger.txn, {
+    attempt: trigger.attempt,
+    now,
+    leaseUntil: now + CALLBACK_LEASE_MS,
+  });
   if (claimed === 'conflict') return skip(deps, log, 'attempt already claimed or callback finished');
   const request = claimed;
   let kind = kindOf(request, now)!;
   if (kind === 'expired_token' && trigger.attempt === 1) {
-    await publish(deps, {
-      type: EVENT.requestExpired,
-      tenantId: request.tenantId,
-      detail: { txn: request.txn, client_id: request.clientId, sub: request.sub, delivery_mode: request.deliveryMode },
-    });
+    await publishEvents(deps, requestExpiredEvent(request));
   }
   const [tenant, client] = await Promise.all([
-    store.getTenant(request.tenantId),
-    store.getClient(request.tenantId, request.clientId),
+    deps.tenants.get(request.tenantId),
+    deps.clients.get(request.tenantId, request.clientId),
   ]);
   const endpoint = client?.backchannelClientNotificationEndpoint;
   const record = (
     attempt: CallbackAttempt,
     state: CallbackState,
     extra: { deliveredAt?: number; deadLetterReason?: string } = {},
-  ) => store.recordCallbackAttempt(request.txn, attempt, { state, ...extra });
+  ) => deps.callbacks.record(request.txn, attempt, { state, ...extra });
 
   // Hardening rule 7: never to a client (or tenant) registered again under the id of the one that asked.
   const registered = tenant !== undefined && isGrantCurrent(request, tenant, client);
@@ -173,19 +174,10 @@ export const deliverCallback = async (
   if ('status' in result && result.status >= 200 && result.status < 300) {
     await record(attempt, 'delivered', { deliveredAt: at });
     logger.info('callback delivered', { ...log, kind, status: result.status });
-    await publish(deps, {
-      type: EVENT.callbackDelivered,
-      tenantId: request.tenantId,
-      detail: {
-        txn: request.txn,
-        client_id: request.clientId,
-        delivery_mode: request.deliveryMode,
-        kind,
-        attempt: trigger.attempt,
-        status: result.status,
-        delivered_at: epochSeconds(at),
-      },
-    });
+    await publishEvents(
+      deps,
+      callbackDeliveredEvent(request, { kind, attempt: trigger.attempt, status: result.status, deliveredAt: at }),
+    );
     return { outcome: 'delivered', attempt: trigger.attempt, status: result.status };
   }
 
@@ -237,8 +229,8 @@ const skip = (deps: Pick<Deps, 'logger'>, log: Record<string, unknown>, reason: 
 const pushTokens = async (
   deps: DeliverCallbackDeps,
   request: AuthRequest,
-  tenant: NonNullable<Awaited<ReturnType<DeliverCallbackDeps['store']['getTenant']>>>,
-  client: NonNullable<Awaited<ReturnType<DeliverCallbackDeps['store']['getClient']>>>,
+  tenant: Tenant,
+  client: Client,
   now: number,
 ): Promise<Record<string, unknown> | undefined> => {
   if (request.sealedPushResponse) return openPushResponse(deps.keys, request, request.sealedPushResponse);
@@ -260,20 +252,16 @@ const pushTokens = async (
   });
   const response = { ...tokens, auth_req_id: request.authReqId };
   // Hardening rule 12: kept sealed until delivered, never in plain text.
-  const saved = await deps.store.savePushResponse(
+  const saved = await deps.callbacks.savePushResponse(
     request.txn,
     await sealPushResponse(deps.keys, request, response),
     now,
   );
   if (saved === 'conflict') {
-    const sealed = (await deps.store.getRequest(request.txn))?.sealedPushResponse;
+    const sealed = (await deps.requests.get(request.txn))?.sealedPushResponse;
     return sealed === undefined ? undefined : openPushResponse(deps.keys, request, sealed);
   }
-  await publish(deps, {
-    type: EVENT.tokensIssued,
-    tenantId: request.tenantId,
-    detail: { txn: request.txn, client_id: request.clientId, sub: request.sub, delivery_mode: 'push' },
-  });
+  await publishEvents(deps, tokensIssuedEvent(request));
   return response;
 };
 
@@ -300,21 +288,9 @@ const deadLetter = async (
   await deps.deadLetters.put(letter);
   await record(attempt, 'dead_lettered', { deadLetterReason: reason });
   deps.logger.warn('callback dead-lettered', { tenant: request.tenantId, txn: request.txn, kind, reason });
-  await publish(deps, {
-    type: EVENT.callbackFailed,
-    tenantId: request.tenantId,
-    detail: {
-      txn: request.txn,
-      client_id: request.clientId,
-      delivery_mode: request.deliveryMode,
-      kind,
-      attempts: attempt.attempt,
-      reason,
-      failed_at: epochSeconds(attempt.at),
-    },
-  });
+  await publishEvents(
+    deps,
+    callbackFailedEvent(request, { kind, attempts: attempt.attempt, reason, failedAt: attempt.at }),
+  );
   return { outcome: 'dead_lettered', attempt: attempt.attempt, reason };
 };
-
-const publish = (deps: Pick<Deps, 'events' | 'logger'>, event: CibaEvent) =>
-  deps.events.publish([event]).catch((error: unknown) => deps.logger.error('event publish failed', { error }));

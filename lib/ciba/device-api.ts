@@ -1,11 +1,10 @@
 import * as z from 'zod';
-import { outboundUrlProblem } from '../http/outbound.ts';
-import type { AuthRequest, Device, DevicePush, DeviceTransaction, Tenant } from '../model.ts';
-import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../oauth/errors.ts';
+import { displayString } from '../display-string.ts';
+import { Conflict, InvalidDpopProof, InvalidRequest, NotFound, RequestNotPending } from '../errors.ts';
+import type { AuthRequest, Device, DevicePush, DeviceSummary, DeviceTransaction, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { confirmApproval, type DecisionContext, shapeForDevice } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
-import { displayString } from './display-string.ts';
 import { ticketKey } from './enrollment-ticket.ts';
 import { publishDecision } from './publish-decision.ts';
 import { shieldAfterReport } from './report-shield.ts';
@@ -56,22 +55,31 @@ const WEB_PUSH_HOSTS = [
 
 /**
  * Hardening rule 3: a device's push channel is a URL the service will call, so it passes the same URL policy as
- * every outbound call (lib/http/outbound.ts) before anything is stored or spent: https only, no loopback or
+ * every outbound call (lib/adapters/guarded-outbound-http.ts) before anything is stored or spent: https only, no loopback or
  * non-global address, unless the tenant is in development mode. Webhooks exist in local mode only; in AWS a Web Push
  * endpoint must also belong to a known push service. Every refusal is 400 invalid_request.
  */
-export const checkPushChannel = (push: DevicePush | undefined, tenant: Tenant, mode: 'local' | 'aws'): void => {
+export const checkPushChannel = (
+  deps: Pick<Deps, 'outbound' | 'config'>,
+  push: DevicePush | undefined,
+  tenant: Tenant,
+): void => {
+  const { capabilities } = deps.config;
+  const allowPrivateNetwork = tenant.settings.developmentMode;
   if (push?.type === 'webhook') {
-    if (mode !== 'local') throw InvalidRequest('webhook push is available in local mode only');
-    const problem = outboundUrlProblem(push.url, tenant.settings.developmentMode, 'the webhook url');
-    if (problem) throw InvalidRequest(problem);
+    if (!capabilities.webhookPush) throw new InvalidRequest('webhook push is available in local mode only');
+    const problem = deps.outbound.refusal(push.url, { allowPrivateNetwork, name: 'the webhook url' });
+    if (problem) throw new InvalidRequest(problem);
   }
   if (push?.type === 'webpush') {
     const endpoint = push.subscription.endpoint;
-    const problem = outboundUrlProblem(endpoint, tenant.settings.developmentMode, 'the web push endpoint');
-    if (problem) throw InvalidRequest(problem);
-    if (mode === 'aws' && !WEB_PUSH_HOSTS.some((host) => host.test(new URL(endpoint).hostname))) {
-      throw InvalidRequest('the web push endpoint is not a known push service');
+    const problem = deps.outbound.refusal(endpoint, { allowPrivateNetwork, name: 'the web push endpoint' });
+    if (problem) throw new InvalidRequest(problem);
+    if (
+      capabilities.knownWebPushServicesOnly &&
+      !WEB_PUSH_HOSTS.some((host) => host.test(new URL(endpoint).hostname))
+    ) {
+      throw new InvalidRequest('the web push endpoint is not a known push service');
     }
   }
 };
@@ -81,18 +89,19 @@ export const checkPushChannel = (push: DevicePush | undefined, tenant: Tenant, m
  * a key can be enrolled once.
  */
 export const enrollDevice = async (
-  deps: Pick<Deps, 'store' | 'notifier' | 'clock' | 'logger' | 'config'>,
+  deps: Pick<Deps, 'devices' | 'tickets' | 'replay' | 'notifier' | 'clock' | 'logger' | 'config' | 'outbound'>,
   input: { tenant: Tenant; body: z.infer<typeof EnrollmentBody>; proof: VerifiedProof },
 ): Promise<{ device_id: string }> => {
   const { tenant, body, proof } = input;
   const tenantId = tenant.tenantId;
   // Before the proof or the ticket is spent: a refused channel leaves the ticket usable.
-  checkPushChannel(body.push, tenant, deps.config.mode);
-  if (await deps.store.getDevice(tenantId, proof.thumbprint)) throw Conflict('this key is already enrolled');
+  checkPushChannel(deps, body.push, tenant);
+  if (await deps.devices.get(tenantId, proof.thumbprint)) throw new Conflict('this key is already enrolled');
   await consumeProof(deps, proof);
   const now = deps.clock.now();
-  const owner = await deps.store.consumeEnrollmentTicket(ticketKey(tenant, body.ticket), now);
-  if (!owner || owner.tenantId !== tenantId) throw InvalidRequest('the enrollment ticket is unknown, used or expired');
+  const owner = await deps.tickets.consume(ticketKey(tenant, body.ticket), now);
+  if (!owner || owner.tenantId !== tenantId)
+    throw new InvalidRequest('the enrollment ticket is unknown, used or expired');
 
   let push: DevicePush | undefined = body.push;
   if (push && push.type !== 'webhook' && push.type !== 'webpush' && deps.notifier.register)
@@ -106,54 +115,64 @@ export const enrollDevice = async (
     createdAt: now,
     ...(push ? { push } : {}),
   };
-  const written = await deps.store.createDevice(device, {
-    deviceId: device.deviceId,
-    name: device.name,
-    createdAt: now,
-    ...(push ? { push } : {}),
-  });
-  if (written !== 'ok') throw Conflict('this key is already enrolled');
+  const summary = { deviceId: device.deviceId, name: device.name, createdAt: now, ...(push ? { push } : {}) };
+  if ((await addDevice(deps, device, summary)) !== 'ok') throw new Conflict('this key is already enrolled');
   deps.logger.info('device enrolled', { tenant: tenantId, sub: owner.sub, device_id: device.deviceId });
   return { device_id: device.deviceId };
 };
 
+/**
+ * Creates the device (a key enrolls once) and lists it on its user. When the user is gone meanwhile, the device is
+ * removed again: no orphan device that could still sign requests is left behind.
+ */
+export const addDevice = async (
+  deps: Pick<Deps, 'devices'>,
+  device: Device,
+  summary: DeviceSummary,
+): Promise<'ok' | 'conflict'> => {
+  if ((await deps.devices.create(device)) !== 'ok') return 'conflict';
+  if ((await deps.devices.listOnUser(device.tenantId, device.sub, summary)) === 'ok') return 'ok';
+  await deps.devices.purge(device.tenantId, [device.deviceId]);
+  return 'conflict';
+};
+
 export const listPendingTransactions = async (
-  deps: Pick<Deps, 'store' | 'clock'>,
+  deps: Pick<Deps, 'requests' | 'clients' | 'clock'>,
   device: Device,
   context?: DecisionContext,
 ): Promise<{ transactions: DeviceTransaction[] }> => {
-  const pending = (await deps.store.listPending(device.tenantId, device.sub, deps.clock.now())).filter(
+  const pending = (await deps.requests.listPending(device.tenantId, device.sub, deps.clock.now())).filter(
     // Hardening rule 7: requests of a deleted tenant stay unseen by the devices of one created again under its id.
     (r) => context === undefined || r.tenantGeneration === context.tenant.generation,
   );
   return {
     transactions: await Promise.all(
-      pending.map(async (r) => shapeForDevice(await toDeviceTransaction(deps.store, r), r, device, context)),
+      pending.map(async (r) => shapeForDevice(await toDeviceTransaction(deps.clients, r), r, device, context)),
     ),
   };
 };
 
 /** A transaction of this device's user, or 404 for an unknown or foreign one (indistinguishable). */
-const ownTransaction = async (deps: Pick<Deps, 'store'>, device: Device, txn: string): Promise<AuthRequest> => {
-  const request = /^[A-Za-z0-9_-]{22}$/.test(txn) ? await deps.store.getRequest(txn) : undefined;
+const ownTransaction = async (deps: Pick<Deps, 'requests'>, device: Device, txn: string): Promise<AuthRequest> => {
+  const request = /^[A-Za-z0-9_-]{22}$/.test(txn) ? await deps.requests.get(txn) : undefined;
   if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
-    throw NotFound('no such transaction');
+    throw new NotFound('no such transaction');
   }
   return request;
 };
 
 export const getConsentDetails = async (
-  deps: Pick<Deps, 'store' | 'clock'>,
+  deps: Pick<Deps, 'requests' | 'clients' | 'clock'>,
   device: Device,
   txn: string,
   context?: DecisionContext,
 ): Promise<DeviceTransaction & { status: string }> => {
   const request = await ownTransaction(deps, device, txn);
   if (context !== undefined && request.tenantGeneration !== context.tenant.generation) {
-    throw NotFound('no such transaction');
+    throw new NotFound('no such transaction');
   }
   const state = requestState(request, deps.clock.now());
-  const view = shapeForDevice(await toDeviceTransaction(deps.store, request), request, device, context);
+  const view = shapeForDevice(await toDeviceTransaction(deps.clients, request), request, device, context);
   return { ...view, status: state === 'redeemed' ? 'approved' : state };
 };
 
@@ -165,7 +184,7 @@ const STATUS_OF = { approve: 'approved', deny: 'denied', report: 'reported' } as
  * kept as evidence. A report also shields the user from the client (lib/ciba/report-shield.ts).
  */
 export const recordDeviceDecision = async (
-  deps: Pick<Deps, 'store' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'shields' | 'events' | 'scheduler' | 'clock' | 'logger'>,
   input: {
     device: Device;
     txn: string;
@@ -181,12 +200,12 @@ export const recordDeviceDecision = async (
   // Hardening rule 11: the proof names the transaction and the decision it signs, so the stored evidence proves
   // what the device decided (a proof does not sign the body).
   if (proof.claims.txn !== txn) {
-    throw InvalidDpopProof(
+    throw new InvalidDpopProof(
       proof.claims.txn === undefined ? 'the proof must carry the txn claim' : 'the proof names another transaction',
     );
   }
   if (proof.claims.decision !== decision) {
-    throw InvalidDpopProof(
+    throw new InvalidDpopProof(
       proof.claims.decision === undefined
         ? 'the proof must carry the decision claim'
         : 'the proof names another decision',
@@ -205,7 +224,7 @@ export const recordDeviceDecision = async (
         })
       : {};
   const now = deps.clock.now();
-  const result = await deps.store.decideRequest(
+  const result = await deps.decisions.decide(
     txn,
     { tenantId: device.tenantId, sub: device.sub },
     status,
@@ -214,7 +233,7 @@ export const recordDeviceDecision = async (
   );
   if (result === 'conflict') {
     const request = await ownTransaction(deps, device, txn);
-    if (request.status !== status) throw RequestNotPending('the request is no longer pending');
+    if (request.status !== status) throw new RequestNotPending('the request is no longer pending');
     // The same report again: its shield may not have been written (a failure after the decision); the same one is.
     if (status === 'reported') {
       await shieldAfterReport(deps, { tenant: input.context?.tenant, request, reportedAt: request.decidedAt ?? now });

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
+import { Conflict } from '../errors.ts';
 import type { Device, DevicePush, Tenant } from '../model.ts';
-import { Conflict } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import { checkPushChannel, type DevicePushBody } from './device-api.ts';
 import { reportShieldSeconds } from './report-shield.ts';
@@ -27,18 +27,18 @@ export const describeDevice = (tenant: Tenant, device: Device) => ({
 
 /** PUT {issuer}/device/push: a web authenticator subscribes to Web Push after enrollment (it needs a user gesture). */
 export const setDevicePush = async (
-  deps: Pick<Deps, 'store' | 'logger' | 'config' | 'notifier'>,
+  deps: Pick<Deps, 'pushChannels' | 'logger' | 'config' | 'notifier' | 'outbound'>,
   tenant: Tenant,
   device: Device,
   body: z.infer<typeof DevicePushBody>,
 ): Promise<{ push: { type: string } }> => {
-  checkPushChannel(body.push, tenant, deps.config.mode);
+  checkPushChannel(deps, body.push, tenant);
   let push: DevicePush = body.push;
   if (push.type !== 'webhook' && push.type !== 'webpush' && deps.notifier.register) {
     push = await deps.notifier.register(device.tenantId, device.deviceId, push);
   }
-  if ((await deps.store.setDevicePush(device.tenantId, device.sub, device.deviceId, push)) !== 'ok') {
-    throw Conflict('the device was removed');
+  if ((await deps.pushChannels.set(device.tenantId, device.sub, device.deviceId, push)) !== 'ok') {
+    throw new Conflict('the device was removed');
   }
   deps.logger.info('device push channel set', {
     tenant: device.tenantId,

@@ -1,5 +1,5 @@
 import type { AuthRequest, DeviceTransaction, RequestKind } from '../model.ts';
-import type { Directory } from '../ports.ts';
+import type { ClientStore } from '../persistence.ts';
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
@@ -8,8 +8,11 @@ export const requestKind = (request: Pick<AuthRequest, 'authorizationDetails'>):
   request.authorizationDetails?.length ? 'transaction' : 'identity_check';
 
 /** The device's view of a request: who asks and why; never the auth_req_id or notification token. */
-export const toDeviceTransaction = async (directory: Directory, request: AuthRequest): Promise<DeviceTransaction> => {
-  const client = await directory.getClient(request.tenantId, request.clientId);
+export const toDeviceTransaction = async (
+  clients: Pick<ClientStore, 'get'>,
+  request: AuthRequest,
+): Promise<DeviceTransaction> => {
+  const client = await clients.get(request.tenantId, request.clientId);
   return {
     txn: request.txn,
     client_id: request.clientId,

@@ -1,10 +1,12 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { ExpiredLoginHintToken, InvalidRequest } from '../errors.ts';
 import type { Client, Tenant } from '../model.ts';
 import { CLOCK_SKEW_SECONDS } from '../oauth/client-assertion.ts';
-import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS } from '../oauth/client-keys.ts';
-import { ExpiredLoginHintToken, InvalidRequest } from '../oauth/errors.ts';
+import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS, privateNetworkAllowed } from '../oauth/client-keys.ts';
 import { isFapi } from '../oauth/fapi.ts';
-import type { Clock, Directory, RuntimeConfig } from '../ports.ts';
+import type { TenantStore, UserStore } from '../persistence.ts';
+import type { Clock, OutboundHttp, RuntimeConfig } from '../ports.ts';
+import { soleMatch } from './hint-match.ts';
 
 const E164 = /^\+[1-9]\d{1,14}$/;
 
@@ -21,32 +23,39 @@ const E164 = /^\+[1-9]\d{1,14}$/;
  * (the caller answers unknown_user_id).
  */
 export const resolveLoginHintToken = async (
-  deps: { directory: Directory; clock?: Clock; config?: RuntimeConfig },
+  deps: {
+    tenants: Pick<TenantStore, 'get'>;
+    users: Pick<UserStore, 'findByEmail' | 'findByPhone'>;
+    outbound: Pick<OutboundHttp, 'request'>;
+    clock?: Clock;
+    config?: RuntimeConfig;
+  },
   input: { tenantId: string; issuer: string; client: Client; token: string },
 ): Promise<string | undefined> => {
   const { client, token } = input;
-  const tenant: Tenant | undefined = await deps.directory.getTenant(input.tenantId);
+  const tenant: Tenant | undefined = await deps.tenants.get(input.tenantId);
   let iss: unknown;
   let alg: unknown;
   try {
     alg = decodeProtectedHeader(token).alg;
     iss = decodeJwt(token).iss;
   } catch {
-    throw InvalidRequest('login_hint_token is not a signed JWT');
+    throw new InvalidRequest('login_hint_token is not a signed JWT');
   }
   const allowed = tenant && isFapi(tenant, client) ? FAPI_ALGS : ASYMMETRIC_ALGS;
   if (typeof alg !== 'string' || !allowed.includes(alg))
-    throw InvalidRequest(`login_hint_token alg ${String(alg)} is not accepted`);
+    throw new InvalidRequest(`login_hint_token alg ${String(alg)} is not accepted`);
   let keys: JWTVerifyGetKey | undefined;
   if (iss === client.clientId) {
     keys = clientKeyResolver(client, {
-      allowPrivateNetwork: deps.config?.mode === 'local' && tenant?.settings.developmentMode === true,
+      allowPrivateNetwork: deps.config !== undefined && privateNetworkAllowed(deps.config, tenant),
+      outbound: deps.outbound,
     });
   } else {
     const trusted = tenant?.settings.loginHintTokenIssuers?.find((i) => i.issuer === iss);
     if (trusted) keys = createLocalJWKSet(trusted.jwks as Parameters<typeof createLocalJWKSet>[0]);
   }
-  if (!keys) throw InvalidRequest('login_hint_token is not from the client or an issuer this tenant trusts');
+  if (!keys) throw new InvalidRequest('login_hint_token is not from the client or an issuer this tenant trusts');
 
   let claims: Record<string, unknown>;
   try {
@@ -57,26 +66,26 @@ export const resolveLoginHintToken = async (
       clockTolerance: CLOCK_SKEW_SECONDS,
     }));
   } catch (error) {
-    if (error instanceof errors.JWTExpired) throw ExpiredLoginHintToken('the login_hint_token has expired');
-    throw InvalidRequest('login_hint_token could not be verified');
+    if (error instanceof errors.JWTExpired) throw new ExpiredLoginHintToken('the login_hint_token has expired');
+    throw new InvalidRequest('login_hint_token could not be verified');
   }
   if (claims.aud !== undefined) {
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
     if (!aud.includes(input.issuer) && !aud.includes(`${input.issuer}/bc-authorize`)) {
-      throw InvalidRequest('login_hint_token is meant for another audience');
+      throw new InvalidRequest('login_hint_token is meant for another audience');
     }
   }
 
   const byEmail = (email: unknown) =>
-    typeof email === 'string' ? deps.directory.findUserByEmail(input.tenantId, email) : undefined;
+    typeof email === 'string' ? deps.users.findByEmail(input.tenantId, email).then(soleMatch) : undefined;
   const byPhone = (phone: unknown) => {
     if (typeof phone !== 'string' || !E164.test(phone))
-      throw InvalidRequest('login_hint_token phone_number must be E.164');
-    return deps.directory.findUserByPhone(input.tenantId, phone);
+      throw new InvalidRequest('login_hint_token phone_number must be E.164');
+    return deps.users.findByPhone(input.tenantId, phone).then(soleMatch);
   };
   const subId = claims.sub_id;
   if (subId !== undefined) {
-    if (!subId || typeof subId !== 'object') throw InvalidRequest('login_hint_token sub_id must be an object');
+    if (!subId || typeof subId !== 'object') throw new InvalidRequest('login_hint_token sub_id must be an object');
     const id = subId as Record<string, unknown>;
     switch (id.format) {
       case 'email':
@@ -88,11 +97,11 @@ export const resolveLoginHintToken = async (
       case 'iss_sub':
         return id.iss === input.issuer && typeof id.sub === 'string' ? id.sub : undefined;
       default:
-        throw InvalidRequest('login_hint_token sub_id format must be email, phone_number, opaque or iss_sub');
+        throw new InvalidRequest('login_hint_token sub_id format must be email, phone_number, opaque or iss_sub');
     }
   }
   if (claims.email !== undefined) return byEmail(claims.email);
   if (claims.phone_number !== undefined) return byPhone(claims.phone_number);
   if (typeof claims.sub === 'string') return claims.sub;
-  throw InvalidRequest('login_hint_token names no user (sub_id, email, phone_number or sub)');
+  throw new InvalidRequest('login_hint_token names no user (sub_id, email, phone_number or sub)');
 };

@@ -10,7 +10,7 @@ import { bindingCodeRequired } from './confirm-approval.ts';
  * receiver that saw the code would give the number matching away.
  */
 export const notifyDevices = async (
-  deps: Pick<Deps, 'store' | 'notifier' | 'logger'>,
+  deps: Pick<Deps, 'pushChannels' | 'notifier' | 'logger'>,
   input: { tenant: Tenant; client: Client; user: User; request: AuthRequest },
 ): Promise<void> => {
   const { tenant, client, user, request } = input;
@@ -32,7 +32,7 @@ export const notifyDevices = async (
         body,
         expiresAt: request.expiresAt,
       });
-      if (result.disabled) await deps.store.disableDevicePush(tenant.tenantId, user.sub, device.deviceId);
+      if (result.disabled) await deps.pushChannels.disable(tenant.tenantId, user.sub, device.deviceId);
     }),
   );
   for (const result of results) {

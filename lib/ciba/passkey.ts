@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { sha256 } from '../crypto.ts';
+import { Conflict, NotFound, UserVerificationFailed, UserVerificationRequired } from '../errors.ts';
+import { passkeyChangedEvent, publishEvents } from '../events.ts';
 import type { Device, DevicePasskey, DeviceTransaction, Tenant } from '../model.ts';
-import { Conflict, NotFound, UserVerificationFailed, UserVerificationRequired } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
-import { DEVICE_EVENT, epochSeconds } from './events.ts';
 
 /**
  * The WebAuthn verifier, loaded on first use: only tenants with passkeys need it, and the device function's cold
@@ -72,11 +72,11 @@ export const approvalRequestOptions = (
  * replacing a passkey needs the old one (hardening rule 1).
  */
 export const passkeyRegistrationOptions = async (
-  deps: Pick<Deps, 'store' | 'clock'>,
+  deps: Pick<Deps, 'users' | 'tickets' | 'clock'>,
   input: { tenant: Tenant; device: Device; rp: RelyingParty },
 ) => {
   const { tenant, device, rp } = input;
-  const user = await deps.store.getUser(tenant.tenantId, device.sub);
+  const user = await deps.users.get(tenant.tenantId, device.sub);
   const { generateRegistrationOptions } = await webauthn();
   const options = await generateRegistrationOptions({
     rpName: tenant.settings.displayName || tenant.tenantId,
@@ -92,10 +92,9 @@ export const passkeyRegistrationOptions = async (
     timeout: WEBAUTHN_TIMEOUT_MS,
   });
   // options.challenge is the base64url form the browser echoes in clientDataJSON.
-  await deps.store.createEnrollmentTicket(
+  await deps.tickets.create(
     challengeKey(tenant.tenantId, device.deviceId, options.challenge),
-    tenant.tenantId,
-    device.sub,
+    { tenantId: tenant.tenantId, sub: device.sub },
     deps.clock.now() + PASSKEY_CHALLENGE_TTL_SECONDS * 1000,
   );
   if (!device.passkey) return options;
@@ -128,7 +127,7 @@ const challengeOf = (clientDataJSON: unknown): string | undefined => {
  * not verify, the answer is 403 user_verification_required and nothing changes. Publishes `Device Passkey Changed`.
  */
 export const registerPasskey = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'logger' | 'events'>,
+  deps: Pick<Deps, 'tickets' | 'passkeys' | 'devices' | 'clock' | 'logger' | 'events'>,
   input: { tenant: Tenant; device: Device; rp: RelyingParty; response: Record<string, unknown>; assertion?: unknown },
 ): Promise<{ credential_id: string }> => {
   const { tenant, device, rp } = input;
@@ -148,12 +147,9 @@ export const registerPasskey = async (
   }
   const owner =
     challenge &&
-    (await deps.store.consumeEnrollmentTicket(
-      challengeKey(tenant.tenantId, device.deviceId, challenge),
-      deps.clock.now(),
-    ));
+    (await deps.tickets.consume(challengeKey(tenant.tenantId, device.deviceId, challenge), deps.clock.now()));
   if (!owner || owner.tenantId !== tenant.tenantId || owner.sub !== device.sub) {
-    throw UserVerificationFailed('the registration challenge is unknown, used or expired');
+    throw new UserVerificationFailed('the registration challenge is unknown, used or expired');
   }
   const { verifyRegistrationResponse } = await webauthn();
   let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
@@ -167,10 +163,10 @@ export const registerPasskey = async (
     });
   } catch (error) {
     deps.logger.info('passkey registration refused', { tenant: tenant.tenantId, device_id: device.deviceId, error });
-    throw UserVerificationFailed('the passkey registration did not verify');
+    throw new UserVerificationFailed('the passkey registration did not verify');
   }
   if (!verification.verified || !verification.registrationInfo) {
-    throw UserVerificationFailed('the passkey registration did not verify');
+    throw new UserVerificationFailed('the passkey registration did not verify');
   }
   const { credential } = verification.registrationInfo;
   const passkey: DevicePasskey = {
@@ -181,15 +177,10 @@ export const registerPasskey = async (
     createdAt: deps.clock.now(),
   };
   // Conditional on the passkey the checks above saw: a concurrent registration or reset wins, this one is refused.
-  const written = await deps.store.setDevicePasskey(
-    tenant.tenantId,
-    device.deviceId,
-    passkey,
-    current?.credentialId ?? null,
-  );
+  const written = await deps.passkeys.set(tenant.tenantId, device.deviceId, passkey, current?.credentialId ?? null);
   if (written !== 'ok') {
-    const now = await deps.store.getDevice(tenant.tenantId, device.deviceId);
-    if (!now) throw Conflict('the device was removed');
+    const now = await deps.devices.get(tenant.tenantId, device.deviceId);
+    if (!now) throw new Conflict('the device was removed');
     throw ReplacementRefused('the passkey of this device changed meanwhile: verify with the current one');
   }
   deps.logger.info(current ? 'passkey replaced' : 'passkey registered', {
@@ -207,18 +198,18 @@ export const registerPasskey = async (
 };
 
 /** Hardening rule 1: a passkey replacement without a verified assertion by the current passkey is 403. */
-const ReplacementRefused = (description: string) => UserVerificationRequired(description).withStatus(403);
+const ReplacementRefused = (description: string) => new UserVerificationRequired(description).withStatus(403);
 
 /**
  * Operators reset a lost passkey (`DELETE .../devices/{device_id}/passkey`): the device registers a new one with its
  * key alone afterwards. 404 when the device is unknown or has no passkey. Publishes `Device Passkey Changed`.
  */
 export const removePasskey = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'logger' | 'events'>,
+  deps: Pick<Deps, 'passkeys' | 'clock' | 'logger' | 'events'>,
   input: { tenantId: string; sub: string; deviceId: string },
 ): Promise<void> => {
-  const removed = await deps.store.removeDevicePasskey(input.tenantId, input.sub, input.deviceId);
-  if (!removed) throw NotFound('unknown device, or the device has no passkey');
+  const removed = await deps.passkeys.remove(input.tenantId, input.sub, input.deviceId);
+  if (!removed) throw new NotFound('unknown device, or the device has no passkey');
   deps.logger.info('passkey removed by an operator', { tenant: input.tenantId, device_id: input.deviceId });
   await publishPasskeyChange(deps, { ...input, change: 'removed', credentialId: removed.credentialId });
 };
@@ -234,21 +225,7 @@ const publishPasskeyChange = async (
     credentialId: string;
   },
 ): Promise<void> => {
-  await deps.events
-    .publish([
-      {
-        type: DEVICE_EVENT.passkeyChanged,
-        tenantId: input.tenantId,
-        detail: {
-          sub: input.sub,
-          device_id: input.deviceId,
-          change: input.change,
-          credential_id: input.credentialId,
-          changed_at: epochSeconds(deps.clock.now()),
-        },
-      },
-    ])
-    .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+  await publishEvents(deps, passkeyChangedEvent({ ...input, changedAt: deps.clock.now() }));
 };
 
 /** Whether `assertion` is a user-verified assertion by `passkey` over `challenge`, at this origin. */
@@ -288,13 +265,13 @@ const assertionVerifies = async (
  * Returns the assertion to keep as evidence.
  */
 export const verifyApprovalAssertion = async (
-  deps: Pick<Deps, 'store' | 'logger'>,
+  deps: Pick<Deps, 'passkeys' | 'logger'>,
   input: { device: Device; txn: string; rp: RelyingParty; assertion: unknown },
 ): Promise<string> => {
   const { device, txn, rp } = input;
-  if (!device.passkey) throw UserVerificationRequired('register a passkey on this device before approving');
+  if (!device.passkey) throw new UserVerificationRequired('register a passkey on this device before approving');
   if (typeof input.assertion !== 'object' || input.assertion === null) {
-    throw UserVerificationRequired('approving needs a passkey assertion (webauthn)');
+    throw new UserVerificationRequired('approving needs a passkey assertion (webauthn)');
   }
   const verified = await assertionVerifies(deps, {
     device,
@@ -303,10 +280,10 @@ export const verifyApprovalAssertion = async (
     challenge: approvalChallenge(device.tenantId, txn, device.deviceId),
     assertion: input.assertion,
   });
-  if (!verified) throw UserVerificationFailed('the passkey assertion did not verify the user');
+  if (!verified) throw new UserVerificationFailed('the passkey assertion did not verify the user');
   if (verified.newCounter !== device.passkey.counter) {
     // Conditional on the same passkey: a counter update never brings back a passkey replaced or removed meanwhile.
-    await deps.store.setDevicePasskey(
+    await deps.passkeys.set(
       device.tenantId,
       device.deviceId,
       { ...device.passkey, counter: verified.newCounter },

@@ -1,4 +1,3 @@
-import { CIBA_GRANT_TYPE } from '../model.ts';
 import {
   AccessDenied,
   AuthorizationPending,
@@ -7,12 +6,13 @@ import {
   InvalidRequest,
   SlowDown,
   UnauthorizedClient,
-} from '../oauth/errors.ts';
+} from '../errors.ts';
+import { publishEvents, requestExpiredEvent, tokensIssuedEvent } from '../events.ts';
+import { CIBA_GRANT_TYPE } from '../model.ts';
 import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import { issueRefreshToken, wantsRefreshToken } from '../oauth/refresh-tokens.ts';
 import { accessGrantOf, type GrantRequest, mintTokens, type TokenResponse } from '../oauth/tokens.ts';
 import type { Deps } from '../ports.ts';
-import { EVENT } from './events.ts';
 
 /** CIBA §11: slow_down raises the interval by 5 s for this and every later poll. */
 export const SLOW_DOWN_STEP_SECONDS = 5;
@@ -28,10 +28,10 @@ export const txnOf = (authReqId: string): string | undefined => {
 /** Attempts at putting back a redemption whose tokens could not be minted (the store may be throttling too). */
 const RESTORE_ATTEMPTS = 4;
 
-const restoreGrant = async (deps: Pick<Deps, 'store' | 'logger'>, txn: string): Promise<void> => {
+const restoreGrant = async (deps: Pick<Deps, 'polls' | 'logger'>, txn: string): Promise<void> => {
   for (let attempt = 1; ; attempt++) {
     try {
-      await deps.store.restoreGrant(txn);
+      await deps.polls.restoreGrant(txn);
       return;
     } catch (error) {
       if (attempt >= RESTORE_ATTEMPTS) {
@@ -49,35 +49,30 @@ const restoreGrant = async (deps: Pick<Deps, 'store' | 'logger'>, txn: string): 
  * polls yield exactly one token response.
  */
 export const pollCibaGrant = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'polls' | 'refreshTokens' | 'keys' | 'events' | 'clock' | 'logger'>,
   input: GrantRequest,
 ): Promise<TokenResponse> => {
   const { tenant, client, form } = input;
   if (!client.grantTypes.includes(CIBA_GRANT_TYPE)) {
-    throw UnauthorizedClient('the client is not registered for the CIBA grant');
+    throw new UnauthorizedClient('the client is not registered for the CIBA grant');
   }
   if (client.backchannelTokenDeliveryMode === 'push') {
-    throw UnauthorizedClient('push mode clients receive tokens at their notification endpoint');
+    throw new UnauthorizedClient('push mode clients receive tokens at their notification endpoint');
   }
   const authReqId = form.auth_req_id;
-  if (authReqId === undefined) throw InvalidRequest('auth_req_id is required');
+  if (authReqId === undefined) throw new InvalidRequest('auth_req_id is required');
   const txn = txnOf(authReqId);
   // The same answer for malformed, unknown, another client's and another tenant's auth_req_id.
-  const notFound = () => InvalidGrant('auth_req_id is unknown or was not issued to this client');
+  const notFound = () => new InvalidGrant('auth_req_id is unknown or was not issued to this client');
   if (!txn) throw notFound();
 
   const now = deps.clock.now();
-  const before = await deps.store.pollRequest(
-    txn,
-    authReqId,
-    { tenantId: tenant.tenantId, clientId: client.clientId },
-    now,
-  );
+  const before = await deps.polls.poll(txn, authReqId, { tenantId: tenant.tenantId, clientId: client.clientId }, now);
   // Hardening rule 7: a request of a deleted client or tenant is dead, also for one registered again under its id.
   if (!before || before.tenantId !== tenant.tenantId || !isGrantCurrent(before, tenant, client)) throw notFound();
 
   if (before.grantPending) {
-    if (before.expiresAt <= now) throw ExpiredToken('the auth_req_id has expired');
+    if (before.expiresAt <= now) throw new ExpiredToken('the auth_req_id has expired');
     try {
       // The refresh token exists before the ID token that carries its rt_hash (CIBA §10.3.1).
       const refreshToken = wantsRefreshToken(client, before.scope)
@@ -92,15 +87,7 @@ export const pollCibaGrant = async (
         ...(input.certificateThumbprint ? { certificateThumbprint: input.certificateThumbprint } : {}),
         ...(refreshToken ? { refreshToken } : {}),
       });
-      await deps.events
-        .publish([
-          {
-            type: EVENT.tokensIssued,
-            tenantId: tenant.tenantId,
-            detail: { txn, client_id: client.clientId, sub: before.sub, delivery_mode: before.deliveryMode },
-          },
-        ])
-        .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+      await publishEvents(deps, tokensIssuedEvent(before));
       return tokens;
     } catch (error) {
       // No approved decision is lost: the next poll can redeem it.
@@ -108,33 +95,25 @@ export const pollCibaGrant = async (
       throw error;
     }
   }
-  if (before.status === 'approved') throw InvalidGrant('the auth_req_id has already been redeemed');
-  if (before.status === 'denied') throw AccessDenied('the end-user denied the request').withStatus(400);
+  if (before.status === 'approved') throw new InvalidGrant('the auth_req_id has already been redeemed');
+  if (before.status === 'denied') throw new AccessDenied('the end-user denied the request').withStatus(400);
   if (before.status === 'reported') {
-    throw AccessDenied('the end-user denied the request and reported that they did not ask for it').withStatus(400);
+    throw new AccessDenied('the end-user denied the request and reported that they did not ask for it').withStatus(400);
   }
   if (before.expiresAt <= now) {
     // Announced once: by the first poll that sees the expiry.
     if (before.lastPolledAt === undefined || before.lastPolledAt < before.expiresAt) {
-      await deps.events
-        .publish([
-          {
-            type: EVENT.requestExpired,
-            tenantId: tenant.tenantId,
-            detail: { txn, client_id: client.clientId, sub: before.sub, delivery_mode: before.deliveryMode },
-          },
-        ])
-        .catch((error: unknown) => deps.logger.error('event publish failed', { error }));
+      await publishEvents(deps, requestExpiredEvent(before));
     }
-    throw ExpiredToken('the auth_req_id has expired');
+    throw new ExpiredToken('the auth_req_id has expired');
   }
 
   if (before.lastPolledAt !== undefined && now - before.lastPolledAt + POLL_GRACE_MS < before.interval * 1000) {
     const interval = before.interval + SLOW_DOWN_STEP_SECONDS;
-    await deps.store.slowDown(txn, SLOW_DOWN_STEP_SECONDS);
-    throw SlowDown(`polling too fast: wait at least ${interval} seconds between requests`, {
-      'Retry-After': String(interval),
+    await deps.polls.slowDown(txn, SLOW_DOWN_STEP_SECONDS);
+    throw new SlowDown(`polling too fast: wait at least ${interval} seconds between requests`, {
+      headers: { 'Retry-After': String(interval) },
     });
   }
-  throw AuthorizationPending('the end-user has not yet decided');
+  throw new AuthorizationPending('the end-user has not yet decided');
 };

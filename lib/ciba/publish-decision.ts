@@ -1,22 +1,6 @@
+import { type DecidedStatus, requestDecidedEvent } from '../events.ts';
 import type { AuthRequest } from '../model.ts';
-import type { CibaEvent, Deps } from '../ports.ts';
-import { EVENT, epochSeconds } from './events.ts';
-
-/** What a decision made of a request. */
-export type DecidedStatus = Exclude<AuthRequest['status'], 'pending'>;
-
-export const decidedEvent = (request: AuthRequest, status: DecidedStatus, decidedAt: number): CibaEvent => ({
-  type: EVENT.requestDecided,
-  tenantId: request.tenantId,
-  detail: {
-    txn: request.txn,
-    client_id: request.clientId,
-    sub: request.sub,
-    status,
-    delivery_mode: request.deliveryMode,
-    decided_at: epochSeconds(decidedAt),
-  },
-});
+import type { Deps } from '../ports.ts';
 
 /**
  * Puts `CIBA Request Decided` on the bus. For a poll request it is a lifecycle event only: a failure is logged. For
@@ -31,7 +15,7 @@ export const publishDecision = async (
   status: DecidedStatus,
   decidedAt: number,
 ): Promise<void> => {
-  const event = decidedEvent(request, status, decidedAt);
+  const event = requestDecidedEvent(request, status, decidedAt);
   try {
     await deps.events.publish([event]);
     return;

@@ -1,9 +1,9 @@
-import type { LinkChannel } from '../channel-ports.ts';
-import type { AuthRequest, Channel, Client, Tenant, User } from '../model.ts';
-import type { CibaEvent, Deps } from '../ports.ts';
-import { sendApprovalLink } from './approval-links.ts';
+import { channelFallbackEvent } from '../events.ts';
+import type { AuthRequest, Channel, Client, LinkChannel, Tenant, User } from '../model.ts';
+import type { ClientStore, RequestStore, TenantStore, UserStore } from '../persistence.ts';
+import type { Deps } from '../ports.ts';
+import { type ApprovalLinkDeps, sendApprovalLink } from './approval-links.ts';
 import { channelsReaching } from './channels.ts';
-import { TIMER_EVENT } from './events.ts';
 import { notifyDevices } from './notify-devices.ts';
 
 /**
@@ -12,14 +12,8 @@ import { notifyDevices } from './notify-devices.ts';
  * that sends it by the next one if the request is still pending then. Nothing here fails the request.
  */
 
-export const fallbackEvent = (request: Pick<AuthRequest, 'tenantId' | 'txn'>): CibaEvent => ({
-  type: TIMER_EVENT.channelFallback,
-  tenantId: request.tenantId,
-  detail: { txn: request.txn },
-});
-
 const sendBy = async (
-  deps: Pick<Deps, 'store' | 'notifier' | 'channels' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'pushChannels' | 'notifier'> & ApprovalLinkDeps,
   channel: Channel,
   input: { tenant: Tenant; client: Client; user: User; request: AuthRequest },
 ): Promise<void> => {
@@ -28,7 +22,7 @@ const sendBy = async (
 };
 
 export const reachUser = async (
-  deps: Pick<Deps, 'store' | 'notifier' | 'channels' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'pushChannels' | 'notifier' | 'scheduler'> & ApprovalLinkDeps,
   input: { tenant: Tenant; client: Client; user: User; request: AuthRequest },
 ): Promise<void> => {
   const { tenant, request } = input;
@@ -40,7 +34,7 @@ export const reachUser = async (
     first ? sendBy(deps, first, input) : Promise.resolve(),
     next && fallbackAt !== undefined && fallbackAt < request.expiresAt
       ? deps.scheduler
-          .schedule(fallbackAt, fallbackEvent(request))
+          .schedule(fallbackAt, channelFallbackEvent(request))
           .catch((error: unknown) =>
             deps.logger.error('channel fallback could not be scheduled', { txn: request.txn, error }),
           )
@@ -61,16 +55,21 @@ const fallbackChannel = (tenant: Tenant, user: User): LinkChannel | undefined =>
  * A request decided, expired or gone is left alone.
  */
 export const channelFallback = async (
-  deps: Pick<Deps, 'store' | 'channels' | 'clock' | 'logger'>,
+  deps: {
+    requests: Pick<RequestStore, 'get'>;
+    tenants: Pick<TenantStore, 'get'>;
+    users: Pick<UserStore, 'get'>;
+    clients: Pick<ClientStore, 'get'>;
+  } & ApprovalLinkDeps,
   input: { tenantId: string; txn: string },
 ): Promise<'sent' | 'skipped'> => {
-  const request = await deps.store.getRequest(input.txn);
+  const request = await deps.requests.get(input.txn);
   if (!request || request.tenantId !== input.tenantId) return 'skipped';
   if (request.status !== 'pending' || request.expiresAt <= deps.clock.now()) return 'skipped';
   const [tenant, user, client] = await Promise.all([
-    deps.store.getTenant(request.tenantId),
-    deps.store.getUser(request.tenantId, request.sub),
-    deps.store.getClient(request.tenantId, request.clientId),
+    deps.tenants.get(request.tenantId),
+    deps.users.get(request.tenantId, request.sub),
+    deps.clients.get(request.tenantId, request.clientId),
   ]);
   if (!tenant || !user || !client || request.tenantGeneration !== tenant.generation) return 'skipped';
   const next = fallbackChannel(tenant, user);

@@ -1,3 +1,4 @@
+import { InvalidRequest } from '../errors.ts';
 import type { Client, Tenant } from '../model.ts';
 import {
   AssertionRejected,
@@ -6,7 +7,6 @@ import {
   jtiNamespace,
   verifyClientJwt,
 } from '../oauth/client-assertion.ts';
-import { InvalidRequest } from '../oauth/errors.ts';
 import { FAPI_MAX_REQUEST_LIFETIME_SECONDS, isFapi } from '../oauth/fapi.ts';
 import type { Deps } from '../ports.ts';
 
@@ -32,13 +32,13 @@ const STRING_PARAMS = [
  * Every failure is 400 invalid_request (CIBA §13 has no invalid_request_object). Returns the parameters as a form.
  */
 const unpackRequestObject = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config'>,
+  deps: Pick<Deps, 'replay' | 'clock' | 'config' | 'outbound'>,
   input: { tenant: Tenant; client: Client; issuer: string; jwt: string },
 ): Promise<Record<string, string>> => {
   const { tenant, client } = input;
   const fapi = isFapi(tenant, client);
   if (!client.backchannelAuthenticationRequestSigningAlg) {
-    throw InvalidRequest(
+    throw new InvalidRequest(
       'this client registered no backchannel_authentication_request_signing_alg: it cannot send a request object',
     );
   }
@@ -54,34 +54,34 @@ const unpackRequestObject = async (
       maxLifetimeSeconds: FAPI_MAX_REQUEST_LIFETIME_SECONDS,
     });
   } catch (error) {
-    if (error instanceof AssertionRejected) throw InvalidRequest(`request object rejected: ${error.message}`);
+    if (error instanceof AssertionRejected) throw new InvalidRequest(`request object rejected: ${error.message}`);
     throw error;
   }
   const nbf = claims.nbf as number;
   if (fapi) {
     // FAPI-CIBA §5.2.2-9: nbf no longer than 60 minutes in the past, exp no more than 60 minutes after nbf.
     if (claims.exp - nbf > FAPI_MAX_REQUEST_LIFETIME_SECONDS) {
-      throw InvalidRequest('request object rejected: exp must be at most 60 minutes after nbf');
+      throw new InvalidRequest('request object rejected: exp must be at most 60 minutes after nbf');
     }
     if (Math.floor(deps.clock.now() / 1000) - nbf > FAPI_MAX_REQUEST_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS) {
-      throw InvalidRequest('request object rejected: nbf is more than 60 minutes in the past');
+      throw new InvalidRequest('request object rejected: nbf is more than 60 minutes in the past');
     }
   }
   if (claims.client_id !== undefined && claims.client_id !== client.clientId) {
-    throw InvalidRequest('request object rejected: client_id does not match the client');
+    throw new InvalidRequest('request object rejected: client_id does not match the client');
   }
   const params: Record<string, string> = {};
   for (const name of STRING_PARAMS) {
     const value = claims[name];
     if (value === undefined) continue;
-    if (typeof value !== 'string') throw InvalidRequest(`request object rejected: ${name} must be a string`);
+    if (typeof value !== 'string') throw new InvalidRequest(`request object rejected: ${name} must be a string`);
     params[name] = value;
   }
   // CIBA §7.1.1: requested_expiry may be a JSON number or a string.
   const expiry = claims.requested_expiry;
   if (expiry !== undefined) {
     if (typeof expiry !== 'string' && typeof expiry !== 'number') {
-      throw InvalidRequest('request object rejected: requested_expiry must be a number or a string');
+      throw new InvalidRequest('request object rejected: requested_expiry must be a number or a string');
     }
     params.requested_expiry = String(expiry);
   }
@@ -90,15 +90,15 @@ const unpackRequestObject = async (
   if (details !== undefined)
     params.authorization_details = typeof details === 'string' ? details : JSON.stringify(details);
   for (const name of ['request', 'request_uri', 'registration']) {
-    if (claims[name] !== undefined) throw InvalidRequest(`request object rejected: ${name} is not allowed inside it`);
+    if (claims[name] !== undefined)
+      throw new InvalidRequest(`request object rejected: ${name} is not allowed inside it`);
   }
 
-  const fresh = await deps.store.recordProofJti(
-    jtiNamespace('request', tenant.tenantId, client.clientId),
-    claims.jti as string,
+  const fresh = await deps.replay.useOnce(
+    `${jtiNamespace('request', tenant.tenantId, client.clientId)}#${claims.jti as string}`,
     (claims.exp + CLOCK_SKEW_SECONDS) * 1000,
   );
-  if (!fresh) throw InvalidRequest('request object rejected: its jti was already used');
+  if (!fresh) throw new InvalidRequest('request object rejected: its jti was already used');
   return params;
 };
 
@@ -108,7 +108,7 @@ const unpackRequestObject = async (
  * signed and carry a binding_message unless authorization_details make it unique (FAPI-CIBA §5.2.2-2, -6).
  */
 export const prepareBackchannelRequest = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config'>,
+  deps: Pick<Deps, 'replay' | 'clock' | 'config' | 'outbound'>,
   input: { tenant: Tenant; client: Client; issuer: string; form: Record<string, string> },
 ): Promise<Record<string, string>> => {
   const { tenant, client, form } = input;
@@ -117,14 +117,14 @@ export const prepareBackchannelRequest = async (
   if (form.request !== undefined) {
     const outside = Object.keys(form).filter((k) => k !== 'request' && !CLIENT_AUTH_PARAMS.has(k));
     if (outside.length > 0) {
-      throw InvalidRequest(`with a request object, parameters must be inside it: ${outside.join(', ')}`);
+      throw new InvalidRequest(`with a request object, parameters must be inside it: ${outside.join(', ')}`);
     }
     params = await unpackRequestObject(deps, { tenant, client, issuer: input.issuer, jwt: form.request });
   } else if (fapi) {
-    throw InvalidRequest('FAPI-CIBA: the authentication request must be signed (send a request object)');
+    throw new InvalidRequest('FAPI-CIBA: the authentication request must be signed (send a request object)');
   }
   if (fapi && params.binding_message === undefined && params.authorization_details === undefined) {
-    throw InvalidRequest('FAPI-CIBA: binding_message is required unless authorization_details are sent');
+    throw new InvalidRequest('FAPI-CIBA: binding_message is required unless authorization_details are sent');
   }
   return params;
 };

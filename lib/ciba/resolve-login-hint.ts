@@ -1,11 +1,19 @@
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader, errors } from 'jose';
-import { parseJsonText } from '../http/json-input.ts';
+import { InvalidRequest, UnknownUserId } from '../errors.ts';
+import { parseJsonText } from '../json-input.ts';
 import type { Client } from '../model.ts';
-import { InvalidRequest, UnknownUserId } from '../oauth/errors.ts';
-import type { Clock, Directory, Keys, RuntimeConfig } from '../ports.ts';
+import type { DeviceStore, TenantStore, UserStore } from '../persistence.ts';
+import type { Clock, Keys, OutboundHttp, RuntimeConfig } from '../ports.ts';
+import { soleMatch } from './hint-match.ts';
 import { resolveLoginHintToken } from './login-hint-token.ts';
 
 const E164 = /^\+[1-9]\d{1,14}$/;
+
+/** The stores a hint is looked up in. */
+type HintDirectory = {
+  users: Pick<UserStore, 'get' | 'findByEmail' | 'findByPhone'>;
+  devices: Pick<DeviceStore, 'get'>;
+};
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
 export type Hints = { login_hint?: string; login_hint_token?: string; id_token_hint?: string };
@@ -13,8 +21,8 @@ export type Hints = { login_hint?: string; login_hint_token?: string; id_token_h
 /** CIBA §7.1/§7.2: exactly one of login_hint, login_hint_token, id_token_hint. */
 export const exactlyOneHint = (form: Hints): void => {
   const n = [form.login_hint, form.login_hint_token, form.id_token_hint].filter((h) => h !== undefined).length;
-  if (n === 0) throw InvalidRequest('one of login_hint, login_hint_token or id_token_hint is required');
-  if (n > 1) throw InvalidRequest('only one of login_hint, login_hint_token or id_token_hint may be sent');
+  if (n === 0) throw new InvalidRequest('one of login_hint, login_hint_token or id_token_hint is required');
+  if (n > 1) throw new InvalidRequest('only one of login_hint, login_hint_token or id_token_hint may be sent');
 };
 
 const parseIssSub = (hint: string): { iss: string; sub: string } | undefined => {
@@ -37,14 +45,14 @@ const parseIssSub = (hint: string): { iss: string; sub: string } | undefined => 
  * answers unknown_user_id.
  */
 const resolveLoginHint = async (
-  directory: Directory,
+  directory: HintDirectory,
   tenantId: string,
   issuer: string,
   hint: string,
 ): Promise<string | undefined> => {
   if (hint.startsWith('{')) {
     const issSub = parseIssSub(hint);
-    if (!issSub) throw InvalidRequest('login_hint JSON must be {"format":"iss_sub","iss":...,"sub":...}');
+    if (!issSub) throw new InvalidRequest('login_hint JSON must be {"format":"iss_sub","iss":...,"sub":...}');
     return issSub.iss === issuer ? issSub.sub : undefined;
   }
   const colon = hint.indexOf(':');
@@ -54,20 +62,21 @@ const resolveLoginHint = async (
     case 'sub':
       return value;
     case 'email':
-      return directory.findUserByEmail(tenantId, value);
+      return soleMatch(await directory.users.findByEmail(tenantId, value));
     case 'phone':
-      if (!E164.test(value)) throw InvalidRequest('phone login_hint must be in E.164 form, e.g. phone:+15555550100');
-      return directory.findUserByPhone(tenantId, value);
+      if (!E164.test(value))
+        throw new InvalidRequest('phone login_hint must be in E.164 form, e.g. phone:+15555550100');
+      return soleMatch(await directory.users.findByPhone(tenantId, value));
     case 'device':
-      return (await directory.getDevice(tenantId, value))?.sub;
+      return (await directory.devices.get(tenantId, value))?.sub;
     default: {
       // A plain user id; a bare email address or phone number is looked up as such when no sub matches. Any other
       // hint can only be a sub: whether that user exists is checked by the caller's write (admitUserRequest), so no
       // read here.
       if (!EMAIL.test(hint) && !E164.test(hint)) return hint;
-      if (await directory.getUser(tenantId, hint)) return hint;
-      if (EMAIL.test(hint)) return directory.findUserByEmail(tenantId, hint);
-      if (E164.test(hint)) return directory.findUserByPhone(tenantId, hint);
+      if (await directory.users.get(tenantId, hint)) return hint;
+      if (EMAIL.test(hint)) return soleMatch(await directory.users.findByEmail(tenantId, hint));
+      if (E164.test(hint)) return soleMatch(await directory.users.findByPhone(tenantId, hint));
       return undefined;
     }
   }
@@ -84,7 +93,7 @@ class InvalidIdTokenHint extends Error {}
  */
 const resolveIdTokenHint = async (keys: Keys, tenantId: string, issuer: string, client: Client, token: string) => {
   const invalid = () =>
-    InvalidRequest('could not validate id_token_hint: it must be an ID token this issuer issued to this client');
+    new InvalidRequest('could not validate id_token_hint: it must be an ID token this issuer issued to this client');
   let alg: unknown;
   try {
     alg = decodeProtectedHeader(token).alg;
@@ -112,19 +121,27 @@ const resolveIdTokenHint = async (keys: Keys, tenantId: string, issuer: string, 
 };
 
 export const resolveSubject = async (
-  deps: { directory: Directory; keys: Keys; clock?: Clock; config?: RuntimeConfig },
+  deps: {
+    users: Pick<UserStore, 'get' | 'findByEmail' | 'findByPhone'>;
+    devices: Pick<DeviceStore, 'get'>;
+    tenants: Pick<TenantStore, 'get'>;
+    keys: Keys;
+    outbound: Pick<OutboundHttp, 'request'>;
+    clock?: Clock;
+    config?: RuntimeConfig;
+  },
   input: { tenantId: string; issuer: string; client: Client; hints: Hints },
 ): Promise<string> => {
   const { hints } = input;
   exactlyOneHint(hints);
   let sub: string | undefined;
   if (hints.login_hint !== undefined) {
-    sub = await resolveLoginHint(deps.directory, input.tenantId, input.issuer, hints.login_hint);
+    sub = await resolveLoginHint(deps, input.tenantId, input.issuer, hints.login_hint);
   } else if (hints.id_token_hint !== undefined) {
     sub = await resolveIdTokenHint(deps.keys, input.tenantId, input.issuer, input.client, hints.id_token_hint);
   } else {
     sub = await resolveLoginHintToken(deps, { ...input, token: hints.login_hint_token! });
   }
-  if (sub === undefined || sub === '') throw UnknownUserId('could not identify the end-user from the hint');
+  if (sub === undefined || sub === '') throw new UnknownUserId('could not identify the end-user from the hint');
   return sub;
 };

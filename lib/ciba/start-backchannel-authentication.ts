@@ -1,4 +1,7 @@
 import { randomToken } from '../crypto.ts';
+import { checkAcrValues, normalizeBindingMessage } from '../display-string.ts';
+import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../errors.ts';
+import { expiryTimerEvent, publishEvents, requestCreatedEvent } from '../events.ts';
 import {
   type AuthRequest,
   CIBA_GRANT_TYPE,
@@ -8,18 +11,15 @@ import {
   type User,
 } from '../model.ts';
 import { parseAuthorizationDetails } from '../oauth/authorization-details.ts';
-import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../oauth/errors.ts';
+import { renderDetailDisplays } from '../oauth/display-template.ts';
 import { grantBinding } from '../oauth/grant-binding.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
-import { expiryTimerEvent } from './deliver-callback.ts';
-import { checkAcrValues, normalizeBindingMessage } from './display-string.ts';
-import { renderDetailDisplays } from './display-template.ts';
-import { EVENT, epochSeconds } from './events.ts';
 import { reachUser } from './reach-user.ts';
 import { admissionGate, gateRefusalError } from './report-shield.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
+import { admitUserRequest } from './user-rate-window.ts';
 
 export interface BackchannelAcknowledgement {
   auth_req_id: string;
@@ -33,7 +33,7 @@ const UNSUPPORTED = ['request', 'request_uri', 'registration'] as const;
 const parseRequestedExpiry = (raw: string | undefined): number | undefined => {
   if (raw === undefined) return undefined;
   if (!/^\d{1,10}$/.test(raw) || Number(raw) <= 0) {
-    throw InvalidRequest('requested_expiry must be a positive integer number of seconds');
+    throw new InvalidRequest('requested_expiry must be a positive integer number of seconds');
   }
   return Number(raw);
 };
@@ -49,24 +49,25 @@ export const MAX_NOTIFICATION_TOKEN_LENGTH = 1024;
  */
 const notificationToken = (client: Client, raw: string | undefined): string | undefined => {
   if (client.backchannelTokenDeliveryMode === 'poll') return undefined;
-  if (raw === undefined) throw InvalidRequest('client_notification_token is required for ping and push clients');
+  if (raw === undefined) throw new InvalidRequest('client_notification_token is required for ping and push clients');
   if (raw.length > MAX_NOTIFICATION_TOKEN_LENGTH) {
-    throw InvalidRequest(`client_notification_token must not exceed ${MAX_NOTIFICATION_TOKEN_LENGTH} characters`);
+    throw new InvalidRequest(`client_notification_token must not exceed ${MAX_NOTIFICATION_TOKEN_LENGTH} characters`);
   }
-  if (!B64TOKEN.test(raw)) throw InvalidRequest('client_notification_token must have the RFC 6750 bearer token syntax');
+  if (!B64TOKEN.test(raw))
+    throw new InvalidRequest('client_notification_token must have the RFC 6750 bearer token syntax');
   return raw;
 };
 
 const validateScope = (raw: string | undefined, client: Client): string => {
-  if (raw === undefined) throw InvalidRequest('scope is required');
+  if (raw === undefined) throw new InvalidRequest('scope is required');
   const scopes = [...new Set(splitScope(raw))];
   // CIBA §7.1: "CIBA authentication requests MUST therefore contain the openid scope value".
-  if (!scopes.includes('openid')) throw InvalidRequest('scope must include openid');
+  if (!scopes.includes('openid')) throw new InvalidRequest('scope must include openid');
   const allowed = client.scope ? splitScope(client.scope) : SUPPORTED_SCOPES;
   const unknown = scopes.filter((s) => !allowed.includes(s) || !SUPPORTED_SCOPES.includes(s));
-  if (unknown.length > 0) throw InvalidScope(`scope not allowed for this client: ${unknown.join(' ')}`);
+  if (unknown.length > 0) throw new InvalidScope(`scope not allowed for this client: ${unknown.join(' ')}`);
   if (scopes.includes('offline_access') && !client.grantTypes.includes(REFRESH_TOKEN_GRANT_TYPE)) {
-    throw InvalidScope('offline_access requires a client registered for the refresh_token grant');
+    throw new InvalidScope('offline_access requires a client registered for the refresh_token grant');
   }
   return scopes.join(' ');
 };
@@ -85,18 +86,40 @@ export interface BackchannelRequestInput {
  * CIBA Core §7: validates a backchannel authentication request, admits it against the user's
  * per-minute budget (push-bombing protection), stores it and notifies the user's devices.
  */
+/** The ports a backchannel request uses. */
+export type BackchannelDeps = Pick<
+  Deps,
+  | 'tenants'
+  | 'users'
+  | 'devices'
+  | 'rateWindows'
+  | 'quotas'
+  | 'admission'
+  | 'requests'
+  | 'pushChannels'
+  | 'keys'
+  | 'notifier'
+  | 'links'
+  | 'sender'
+  | 'events'
+  | 'scheduler'
+  | 'outbound'
+  | 'clock'
+  | 'logger'
+  | 'config'
+>;
+
 export const startBackchannelAuthentication = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'notifier' | 'channels' | 'events' | 'scheduler' | 'clock' | 'logger'> &
-    Partial<Pick<Deps, 'config'>>,
+  deps: BackchannelDeps,
   input: BackchannelRequestInput,
 ): Promise<BackchannelAcknowledgement> => {
   const { tenant, client, form } = input;
   const settings = tenant.settings;
   if (!client.grantTypes.includes(CIBA_GRANT_TYPE)) {
-    throw UnauthorizedClient('the client is not registered for the CIBA grant');
+    throw new UnauthorizedClient('the client is not registered for the CIBA grant');
   }
   for (const name of UNSUPPORTED) {
-    if (form[name] !== undefined) throw InvalidRequest(`the ${name} parameter is not supported`);
+    if (form[name] !== undefined) throw new InvalidRequest(`the ${name} parameter is not supported`);
   }
   const scope = validateScope(form.scope, client);
   const clientNotificationToken = notificationToken(client, form.client_notification_token);
@@ -108,7 +131,7 @@ export const startBackchannelAuthentication = async (
   if (form.binding_message !== undefined) {
     bindingMessage = normalizeBindingMessage(form.binding_message, settings.bindingMessageMaxLength);
   } else if (settings.bindingMessageRequired || settings.bindingCodeConfirmation) {
-    throw InvalidRequest('binding_message is required by this tenant');
+    throw new InvalidRequest('binding_message is required by this tenant');
   }
 
   // RFC 9396: checked before the user is looked up, so a bad request never counts against the user's budget. What
@@ -139,28 +162,12 @@ export const startBackchannelAuthentication = async (
     throw error;
   }
   const { user, request } = created;
-  const { txn, sub } = request;
 
   // The push and the event are independent: sent side by side, so the client's answer waits for the slower one
   // only (SNS and EventBridge each take tens of milliseconds in AWS). Neither failure fails the request.
   await Promise.all([
     reachUser(deps, { tenant, client, user, request }),
-    deps.events
-      .publish([
-        {
-          type: EVENT.requestCreated,
-          tenantId: tenant.tenantId,
-          detail: {
-            txn,
-            client_id: client.clientId,
-            sub,
-            delivery_mode: request.deliveryMode,
-            created_at: epochSeconds(request.createdAt),
-            expires_at: epochSeconds(request.expiresAt),
-          },
-        },
-      ])
-      .catch((error: unknown) => deps.logger.error('event publish failed', { error })),
+    publishEvents(deps, requestCreatedEvent(request)),
   ]);
 
   return {
@@ -176,7 +183,7 @@ export const startBackchannelAuthentication = async (
  * refusal here is a request that never existed.
  */
 const createRequestForUser = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'scheduler' | 'clock' | 'logger'> & Partial<Pick<Deps, 'config'>>,
+  deps: BackchannelDeps,
   input: BackchannelRequestInput & {
     request: Pick<
       AuthRequest,
@@ -187,36 +194,28 @@ const createRequestForUser = async (
   const { tenant, client, form } = input;
   const settings = tenant.settings;
   const { requestedExpiry, ...fields } = input.request;
-  const sub = await resolveSubject(
-    {
-      directory: deps.store,
-      keys: deps.keys,
-      clock: deps.clock,
-      ...(deps.config ? { config: deps.config } : {}),
+  const sub = await resolveSubject(deps, {
+    tenantId: tenant.tenantId,
+    issuer: input.issuer,
+    client,
+    hints: {
+      login_hint: form.login_hint,
+      login_hint_token: form.login_hint_token,
+      id_token_hint: form.id_token_hint,
     },
-    {
-      tenantId: tenant.tenantId,
-      issuer: input.issuer,
-      client,
-      hints: {
-        login_hint: form.login_hint,
-        login_hint_token: form.login_hint_token,
-        id_token_hint: form.id_token_hint,
-      },
-    },
-  );
+  });
 
   const now = deps.clock.now();
   // The user's budget, their report shield against this client and their reachability, in one conditional write:
   // a request refused for any of them spends nothing (lib/ciba/report-shield.ts).
-  const admitted = await deps.store.admitUserRequest(
-    tenant.tenantId,
+  const admitted = await admitUserRequest(deps, {
+    tenantId: tenant.tenantId,
     sub,
-    settings.userRateLimitPerMinute,
+    limitPerMinute: settings.userRateLimitPerMinute,
     now,
-    admissionGate(client, settings),
-  );
-  if (admitted === undefined) throw UnknownUserId('could not identify the end-user from the hint');
+    gate: admissionGate(client, settings),
+  });
+  if (admitted === undefined) throw new UnknownUserId('could not identify the end-user from the hint');
   if ('refused' in admitted) {
     deps.logger.info(
       admitted.refused === 'shielded'
@@ -231,7 +230,7 @@ const createRequestForUser = async (
       tenant: tenant.tenantId,
       client: client.clientId,
     });
-    throw AccessDenied(
+    throw new AccessDenied(
       `too many authentication requests for this user: at most ${settings.userRateLimitPerMinute} per minute`,
     );
   }
@@ -267,7 +266,7 @@ const createRequestForUser = async (
     // was never stored finds nothing to do.
     await deps.scheduler.schedule(request.expiresAt, expiryTimerEvent(request));
   }
-  const written = await deps.store.createRequest(request);
+  const written = await deps.requests.create(request);
   if (written !== 'ok') throw new Error('auth request id collision');
 
   return { user, request };

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { matchesHash } from '../crypto.ts';
+import { splitKeyId, withKeyId } from '../keyset.ts';
 import type { User } from '../model.ts';
-import { splitKeyId, withKeyId } from '../oauth/keyset.ts';
 import type { Deps, Keys } from '../ports.ts';
 
 const input = (sub: string, code: string) => `user_code:${sub}:${code}`;
@@ -37,7 +37,7 @@ const matchesMac = async (keys: Pick<Keys, 'macWith'>, user: User, stored: strin
  * still verifies, and is rewritten as an HMAC when it does: only then is the code known.
  */
 export const verifyUserCode = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'logger'>,
+  deps: Pick<Deps, 'users' | 'keys' | 'logger'>,
   user: User,
   presented: string,
 ): Promise<boolean> => {
@@ -45,7 +45,7 @@ export const verifyUserCode = async (
   if (user.userCodeHash === undefined || !matchesHash(presented, user.userCodeHash)) return false;
   const mac = await userCodeMac(deps.keys, user.tenantId, user.sub, presented);
   // Conditional on the old hash: an operator's change meanwhile wins. A failure leaves the old hash, tried again next time.
-  await deps.store.upgradeUserCode(user.tenantId, user.sub, user.userCodeHash, mac).catch((error: unknown) =>
+  await deps.users.upgradeUserCode(user.tenantId, user.sub, user.userCodeHash, mac).catch((error: unknown) =>
     deps.logger.warn('user code not rewritten as an HMAC', {
       tenant: user.tenantId,
       error: error instanceof Error ? error.name : String(error),

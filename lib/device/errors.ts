@@ -1,21 +1,29 @@
+import * as wire from '../errors.ts';
+
 /**
  * Typed errors of the device API. The service answers `{error, error_description}`, and for some codes
  * machine-readable members beside them; each known `error` code has its own subclass so that callers can
  * `instanceof` instead of comparing strings, and decide on those members, never on the description (prose for people).
+ * The codes are the service's own classes' (lib/errors.ts): one spelling of each, and every device error is a
+ * `WireError`.
  */
-export class DeviceApiError extends Error {
+export class DeviceApiError extends wire.WireError {
   override readonly name: string = 'DeviceApiError';
+  /** The service's `error` code, or `unexpected_response` when the body held none. */
+  override readonly error: string;
+  readonly description?: string;
   constructor(
     /** HTTP status of the answer (0 when the request did not reach the service). */
-    readonly status: number,
-    /** The service's `error` code, or `unexpected_response` when the body held none. */
-    readonly error: string,
+    status: number,
+    error: string,
     /** Text for people: show it, never match on it. */
-    readonly description?: string,
+    description?: string,
     /** The answer's other members (`attempts_left`, `status`, ...): what the service says beyond the code. */
-    readonly fields: Readonly<Record<string, unknown>> = {},
+    fields: Readonly<Record<string, unknown>> = {},
   ) {
-    super(description ? `${error}: ${description}` : error);
+    super(description ? `${error}: ${description}` : error, { status, fields });
+    this.error = error;
+    if (description !== undefined) this.description = description;
   }
 }
 
@@ -65,12 +73,12 @@ export class UserVerificationFailed extends DeviceApiError {
 }
 
 const BY_CODE: Record<string, typeof DeviceApiError> = {
-  invalid_dpop_proof: InvalidDpopProof,
-  not_found: NotFound,
-  request_not_pending: RequestNotPending,
-  invalid_binding_code: InvalidBindingCode,
-  user_verification_required: UserVerificationRequired,
-  user_verification_failed: UserVerificationFailed,
+  [wire.InvalidDpopProof.code]: InvalidDpopProof,
+  [wire.NotFound.code]: NotFound,
+  [wire.RequestNotPending.code]: RequestNotPending,
+  [wire.InvalidBindingCode.code]: InvalidBindingCode,
+  [wire.UserVerificationRequired.code]: UserVerificationRequired,
+  [wire.UserVerificationFailed.code]: UserVerificationFailed,
 };
 
 /** Builds the typed error for a non-2xx answer of the device API. */

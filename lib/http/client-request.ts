@@ -1,7 +1,7 @@
 import { loadTenant } from '../ciba/load-tenant.ts';
 import { authenticateClient } from '../oauth/client-authentication.ts';
-import { presentedCertificate } from '../oauth/mtls.ts';
 import type { Deps } from '../ports.ts';
+import { presentedCertificate } from './client-certificate.ts';
 import { formBody, type HttpEvent, header, issuerOf, tenantParam } from './event.ts';
 
 /**
@@ -9,11 +9,11 @@ import { formBody, type HttpEvent, header, issuerOf, tenantParam } from './event
  * the path, the form body, the TLS client certificate if any, and the authenticated client.
  */
 export const readClientRequest = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys' | 'logger'>,
+  deps: Pick<Deps, 'tenants' | 'clients' | 'replay' | 'clock' | 'config' | 'keys' | 'outbound' | 'logger'>,
   event: HttpEvent,
 ) => {
   const tenantId = tenantParam(event);
-  const tenant = await loadTenant(deps.store, tenantId);
+  const tenant = await loadTenant(deps.tenants, tenantId);
   const form = formBody(event);
   const issuer = issuerOf(event, deps.config, tenantId);
   const certificate = presentedCertificate(event);

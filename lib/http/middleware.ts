@@ -1,11 +1,25 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyResultV2 } from 'aws-lambda';
-import { CIBA_GRANT_TYPE } from '../model.ts';
-import { OAuthError, SlowDown, TemporarilyUnavailable } from '../oauth/errors.ts';
+import { TemporarilyUnavailable, WireError } from '../errors.ts';
 import type { Logger } from '../ports.ts';
 import type { HttpEvent } from './event.ts';
 import { type HttpResult, json } from './response.ts';
 import { isTransientError, TRANSIENT_RETRY_AFTER_SECONDS } from './transient.ts';
+
+/**
+ * The middy chain of every HTTP function: small middlewares with one concern each, in middy's order (the first used
+ * is the outermost: its `before` runs first, its `after` and `onError` last).
+ */
+
+type HttpMiddleware = MiddlewareObj<HttpEvent, HttpResult>;
+
+/** Tags the invocation's log lines (a Lambda logger adds the request id). */
+export const loggerContext = (logger: Logger): HttpMiddleware => ({
+  name: 'loggerContext',
+  before: (request) => {
+    logger.addContext?.(request.context);
+  },
+});
 
 const SECURITY_HEADERS: Record<string, string> = {
   'X-Content-Type-Options': 'nosniff',
@@ -17,76 +31,74 @@ const withSecurityHeaders = (response: HttpResult): HttpResult => ({
   headers: { ...SECURITY_HEADERS, 'Cache-Control': 'no-store', ...response.headers },
 });
 
-/** CIBA §11: slow_down asks the client to add 5 s to its interval; Retry-After says the same. */
-const SLOW_DOWN_RETRY_AFTER_SECONDS = 5;
-
-const isCibaPoll = (event: HttpEvent | undefined): boolean => {
-  if (!event?.routeKey?.endsWith(' /{tenant}/oauth/token') || !event.body) return false;
-  try {
-    const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-    return new URLSearchParams(text).get('grant_type') === CIBA_GRANT_TYPE;
-  } catch {
-    return false;
-  }
+/** Every answer, error or not, gets the security headers, and no-store unless the handler chose a cache policy. */
+export const securityHeaders = (): HttpMiddleware => {
+  const add = (request: { response: HttpResult | null | undefined }) => {
+    if (request.response) request.response = withSecurityHeaders(request.response);
+  };
+  return { name: 'securityHeaders', after: add, onError: add };
 };
 
-/**
- * The answer to a transient failure of a dependency (lib/http/transient.ts): retryable, never a 500. At the token
- * endpoint a CIBA poll gets `400 slow_down` with Retry-After: it is the one answer that makes a conformant client
- * (openid-client, RFC 6749 clients) keep polling, a little slower, where a 5xx makes it give up; nothing of the
- * request is lost (a failed redemption is restored, poll-ciba-grant.ts). Everywhere else `503
- * temporarily_unavailable` with Retry-After (RFC 6749 §4.1.2.1, RFC 9110 §10.2.3).
- */
-const transientAnswer = (event: HttpEvent | undefined): OAuthError =>
-  isCibaPoll(event)
-    ? SlowDown('the service is busy: poll again after the interval', {
-        'Retry-After': String(SLOW_DOWN_RETRY_AFTER_SECONDS),
-      })
-    : TemporarilyUnavailable('the service is temporarily unavailable: retry shortly', {
-        'Retry-After': String(TRANSIENT_RETRY_AFTER_SECONDS),
-      });
+export interface WireErrorsOptions {
+  /**
+   * The answer to a transient failure of a dependency (throttling, timeouts) for this request, when the endpoint has
+   * its own (the token endpoint answers a CIBA poll slow_down); by default `503 temporarily_unavailable` with
+   * Retry-After (RFC 6749 §4.1.2.1, RFC 9110 §10.2.3): retryable, never a 500.
+   */
+  transientAnswer?: (event: HttpEvent) => WireError | undefined;
+}
+
+const defaultTransientAnswer = () =>
+  new TemporarilyUnavailable('the service is temporarily unavailable: retry shortly', {
+    headers: { 'Retry-After': String(TRANSIENT_RETRY_AFTER_SECONDS) },
+  });
 
 /**
- * The outermost middleware: an exposed OAuthError becomes its status and `{error, error_description}`; a
- * transient failure of a dependency (throttling, timeout) a retryable answer (`transientAnswer`); anything else a
- * generic 500 server_error, with the detail only in the log. Every response gets the security headers, and
- * no-store unless the handler chose a cache policy.
+ * Errors as answers: a WireError becomes its status and `{error, error_description}` (its internal detail only
+ * logged); a transient failure of a dependency (lib/http/transient.ts) the endpoint's transient answer; anything else
+ * a generic 500 server_error, with the detail only in the log.
  */
-export const httpEnvelope = (logger: Logger): MiddlewareObj<HttpEvent, HttpResult> => ({
-  name: 'httpEnvelope',
-  before: (request) => {
-    logger.addContext?.(request.context);
-  },
-  after: (request) => {
-    if (request.response) request.response = withSecurityHeaders(request.response);
-  },
-  onError: (request) => {
-    const error = request.error;
-    if (error instanceof OAuthError) {
-      request.response = withSecurityHeaders(json(error.status, error.toJSON(), error.headers));
-      return;
-    }
-    if (isTransientError(error)) {
-      logger.warn('transient dependency failure', {
-        error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
-        route: request.event?.routeKey,
+export const wireErrors = (logger: Logger, options: WireErrorsOptions = {}): HttpMiddleware => {
+  if (options.transientAnswer !== undefined && typeof options.transientAnswer !== 'function') {
+    throw new TypeError('wireErrors: transientAnswer must be a function');
+  }
+  const answer = (error: WireError) => json(error.status, error.toJSON(), error.headers);
+  return {
+    name: 'wireErrors',
+    onError: (request) => {
+      const { error, event } = request;
+      if (error instanceof WireError) {
+        // The internal detail is the operator's, never the caller's.
+        if (error.detail !== undefined) {
+          logger.info('request refused', { error: error.error, detail: error.detail, route: event?.routeKey });
+        }
+        request.response = answer(error);
+        return;
+      }
+      if (isTransientError(error)) {
+        logger.warn('transient dependency failure', {
+          error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+          route: event?.routeKey,
+        });
+        request.response = answer((event && options.transientAnswer?.(event)) ?? defaultTransientAnswer());
+        return;
+      }
+      logger.error('unhandled error', {
+        error:
+          error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
+        route: event?.routeKey,
       });
-      const answer = transientAnswer(request.event);
-      request.response = withSecurityHeaders(json(answer.status, answer.toJSON(), answer.headers));
-      return;
-    }
-    logger.error('unhandled error', {
-      error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
-      route: request.event?.routeKey,
-    });
-    request.response = withSecurityHeaders(json(500, { error: 'server_error', error_description: 'internal error' }));
-  },
-});
+      request.response = json(500, { error: 'server_error', error_description: 'internal error' });
+    },
+  };
+};
 
 export type HttpHandler = (event: HttpEvent) => Promise<HttpResult>;
 
-/** The standard middy chain for an HTTP function: envelope first (outermost), then the handler. */
-export const httpFunction = (logger: Logger, handler: HttpHandler) =>
+/** The chain of an HTTP function: logger context, security headers, errors as answers, then the handler. */
+export const httpFunction = (logger: Logger, handler: HttpHandler, options: WireErrorsOptions = {}) =>
   middy<HttpEvent, APIGatewayProxyResultV2>()
-    .use(httpEnvelope(logger) as MiddlewareObj<HttpEvent, APIGatewayProxyResultV2>)
+    .use(loggerContext(logger) as MiddlewareObj<HttpEvent, APIGatewayProxyResultV2>)
+    .use(securityHeaders() as MiddlewareObj<HttpEvent, APIGatewayProxyResultV2>)
+    .use(wireErrors(logger, options) as MiddlewareObj<HttpEvent, APIGatewayProxyResultV2>)
     .handler(handler);

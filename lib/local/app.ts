@@ -3,22 +3,24 @@ import type { AddressInfo } from 'node:net';
 import { createHandler as adminHandler } from '../../functions/admin/handler.ts';
 import { createHandler as bcAuthorizeHandler } from '../../functions/bc-authorize/handler.ts';
 import { createHandler as callbackHandler } from '../../functions/callback/handler.ts';
+import { createHandler as consentHandler } from '../../functions/consent/handler.ts';
 import { createHandler as deviceHandler } from '../../functions/device/handler.ts';
 import { createHandler as discoveryHandler } from '../../functions/discovery/handler.ts';
 import { createHandler as tokenHandler } from '../../functions/token/handler.ts';
 import { createHandler as userinfoHandler } from '../../functions/userinfo/handler.ts';
 import { createHandler as webHandler } from '../../functions/web/handler.ts';
-import { DynamoDbApprovalLinks } from '../adapters/dynamodb-approval-links.ts';
+import { dynamoDbStore, tablesOf } from '../adapters/dynamodb/index.ts';
+import { localStoreOf } from '../adapters/dynamodb/local.ts';
+import { ensureTables } from '../adapters/dynamodb/tables.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../adapters/dynamodb-schema.ts';
-import { DynamoDbStore } from '../adapters/dynamodb-store.ts';
-import { ensureTables } from '../adapters/dynamodb-tables.ts';
+import { toEventBridgeEvent } from '../adapters/eventbridge-format.ts';
+import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../adapters/guarded-outbound-http.ts';
 import { LocalKeys } from '../adapters/local-keys.ts';
 import { withSettingsCache } from '../cache.ts';
-import type { ApprovalLinks } from '../channel-ports.ts';
-import { matchesCallbackRule, toEventBridgeEvent } from '../ciba/events.ts';
 import { randomToken } from '../crypto.ts';
-import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../http/outbound.ts';
+import { matchesCallbackRule } from '../events.ts';
 import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
+import { LOCAL_CAPABILITIES } from './capabilities.ts';
 import { DevMailbox } from './dev-mailbox.ts';
 import { deviceEvents } from './device-events.ts';
 import { createDynamoDbClient, type EmbeddedStoreMode, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
@@ -26,6 +28,7 @@ import { InFlight } from './in-flight.ts';
 import { InProcessEventBus } from './in-process-event-bus.ts';
 import { LocalNotifier } from './local-notifier.ts';
 import { LocalScheduler } from './local-scheduler.ts';
+import type { LocalStore } from './local-store.ts';
 import { recoverTimers } from './recover-timers.ts';
 import { createLocalServer, type LambdaHttpHandler, lambdaContext } from './server.ts';
 import { StoreDeadLetters } from './store-dead-letters.ts';
@@ -76,7 +79,7 @@ export interface LocalService {
     notifier: LocalNotifier;
     events: InProcessEventBus;
     scheduler: LocalScheduler;
-    channels: { links: ApprovalLinks; sender: DevMailbox };
+    sender: DevMailbox;
   };
   /** The DynamoDB client of the store (tests snapshot the tables with it). */
   dynamoDb: ReturnType<typeof createDynamoDbClient>;
@@ -124,33 +127,29 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
       });
     }
   }
-  const dynamoDbStore = new DynamoDbStore({
-    client,
-    directoryTable: DIRECTORY_TABLE_DEFAULT,
-    ledgerTable: LEDGER_TABLE_DEFAULT,
-  });
-  const store = withSettingsCache(dynamoDbStore, clock);
+  const tables = { client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable: LEDGER_TABLE_DEFAULT };
+  const stores = dynamoDbStore(tables);
+  const cached = withSettingsCache(stores, clock);
+  const localStore: LocalStore = localStoreOf(tablesOf(tables));
   // The one outbound client (hardening rule 3): callbacks, device webhooks, Web Push.
   const outbound = new GuardedOutboundHttp(options.callbacks?.outbound);
   const deps = {
-    store,
-    keys: new LocalKeys(store, clock),
+    ...stores,
+    ...cached,
+    keys: new LocalKeys({ keysets: stores.keysets, legacyKeys: localStore }, clock),
     // Local mode has no SNS: tenants' push_credentials are kept, and its notifier needs none.
     platforms: { apply: async () => ({}), remove: async () => {} },
-    notifier: new LocalNotifier(options.logger, { directory: store, outbound }),
+    notifier: new LocalNotifier(options.logger, { tenants: cached.tenants, outbound }),
     events: new InProcessEventBus(options.logger),
     scheduler: new LocalScheduler(clock, options.logger),
-    deadLetters: new StoreDeadLetters(store, options.logger),
+    deadLetters: new StoreDeadLetters(localStore, options.logger),
     outbound,
     clock,
     logger: options.logger,
-    // Approval links: kept in the ledger; "sent" into the development mailbox (GET {issuer}/mailbox).
-    channels: {
-      links: new DynamoDbApprovalLinks({ client, ledgerTable: LEDGER_TABLE_DEFAULT }),
-      sender: new DevMailbox(options.logger, clock),
-    },
+    // Approval links (kept in the ledger, `links`) are "sent" into the development mailbox (GET {issuer}/mailbox).
+    sender: new DevMailbox(options.logger, clock),
     config: {
-      mode: 'local' as const,
+      capabilities: LOCAL_CAPABILITIES,
       adminToken: options.adminToken,
       ...(options.publicUrl ? { publicUrl: options.publicUrl.replace(/\/+$/, '') } : {}),
       ...(options.callbacks?.backoff ? { callbackBackoff: options.callbacks.backoff } : {}),
@@ -203,12 +202,13 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   deps.events.subscribe((event) => (matchesCallbackRule(event) ? deliver(event) : Promise.resolve()));
   deps.scheduler.setTarget(deliver);
   // The timers a previous run held in memory (callback retries, expiry pushes), set again from the store.
-  await recoverTimers({ store: dynamoDbStore, scheduler: deps.scheduler, clock, logger: options.logger });
+  await recoverTimers({ store: localStore, scheduler: deps.scheduler, clock, logger: options.logger });
   const functions: Record<string, LambdaHttpHandler> = {
     discovery: discoveryHandler(deps) as LambdaHttpHandler,
     'bc-authorize': bcAuthorizeHandler(deps) as LambdaHttpHandler,
     token: tokenHandler(deps) as LambdaHttpHandler,
     userinfo: userinfoHandler(deps) as LambdaHttpHandler,
+    consent: consentHandler(deps) as LambdaHttpHandler,
     device: deviceHandler(deps) as LambdaHttpHandler,
     admin: adminHandler(deps) as LambdaHttpHandler,
     web: webHandler(deps, options.webAssetDirs ? { assetDirs: options.webAssetDirs } : {}) as LambdaHttpHandler,
@@ -227,7 +227,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
     extra: (req, res, url) => {
       if (url.pathname.endsWith('/device/events')) return events(req, res, url);
-      if (url.pathname.endsWith('/mailbox')) return deps.channels.sender.serve(req, res, url);
+      if (url.pathname.endsWith('/mailbox')) return deps.sender.serve(req, res, url);
       if (url.pathname !== '/health') return false;
       res.writeHead(200, {
         'Content-Type': 'application/json',

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ChannelMessage, ChannelSender } from '../channel-ports.ts';
-import type { Logger } from '../ports.ts';
+import type { ChannelMessage, ChannelSender, Logger } from '../ports.ts';
 
 /**
  * Local mode's development mailbox (docs/channels.md): approval links "sent" by email or text message are kept in

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { EVENT } from '../ciba/events.ts';
 import { authenticateDevice } from '../ciba/verify-device-proof.ts';
+import { WireError } from '../errors.ts';
+import { EVENT } from '../events.ts';
 import { isValidTenantId } from '../http/routes.ts';
-import { OAuthError } from '../oauth/errors.ts';
 import type { Deps } from '../ports.ts';
 import type { InProcessEventBus } from './in-process-event-bus.ts';
 import type { LocalNotifier } from './local-notifier.ts';
@@ -21,7 +21,11 @@ const KEEPALIVE_MS = 25_000;
  * such route (API Gateway HTTP APIs do not stream): the page polls.
  */
 export const deviceEvents =
-  (deps: Pick<Deps, 'store' | 'clock' | 'config' | 'logger'>, notifier: LocalNotifier, bus?: InProcessEventBus) =>
+  (
+    deps: Pick<Deps, 'deviceProofs' | 'clock' | 'config' | 'logger'>,
+    notifier: LocalNotifier,
+    bus?: InProcessEventBus,
+  ) =>
   async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const match = EVENTS_PATH.exec(url.pathname);
     if (!match || !isValidTenantId(match[1]!)) return false;
@@ -57,7 +61,7 @@ export const deviceEvents =
       deviceId = device.deviceId;
       sub = device.sub;
     } catch (error) {
-      if (error instanceof OAuthError) return fail(error.status, error.toJSON(), error.headers);
+      if (error instanceof WireError) return fail(error.status, error.toJSON(), error.headers);
       throw error;
     }
     res.writeHead(200, {

@@ -16,15 +16,16 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { createStoreClient, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb-client.ts';
+import { createStoreClient, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb/client.ts';
+import { localStoreOf } from '../adapters/dynamodb/local.ts';
+import { localIndexKeys } from '../adapters/dynamodb/requests.ts';
+import { ensureTables } from '../adapters/dynamodb/tables.ts';
 import {
   DIRECTORY_TABLE_DEFAULT,
   expiryBucket,
   LEDGER_TABLE_DEFAULT,
   TTL_ATTRIBUTE,
 } from '../adapters/dynamodb-schema.ts';
-import { DynamoDbStore, localIndexKeys } from '../adapters/dynamodb-store.ts';
-import { ensureTables } from '../adapters/dynamodb-tables.ts';
 import type { Clock } from '../ports.ts';
 import { dynalite, prepareFolder } from './dynalite.mjs';
 import { readStoreOwner, StoreHeldError } from './store-owner.ts';
@@ -242,7 +243,7 @@ const SWEEP_CURSOR_PK = 'SWEEP#cursor';
  */
 export async function sweepExpired(client: DynamoDBClient, table: string, nowMs = Date.now()): Promise<number> {
   const now = Math.floor(nowMs / 1000);
-  const store = new DynamoDbStore({ client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable: table });
+  const store = localStoreOf({ client, directory: DIRECTORY_TABLE_DEFAULT, ledger: table });
   const cursorKey = marshall({ pk: SWEEP_CURSOR_PK });
   const current = Number(expiryBucket(now));
   const saved = await client.send(new GetItemCommand({ TableName: table, Key: cursorKey, ConsistentRead: true }));

@@ -1,7 +1,8 @@
+import type { OutboundRequester } from '../adapters/guarded-outbound-http.ts';
 import { WebPushDeviceNotifier, type WebPushSend } from '../adapters/web-push-device-notifier.ts';
-import type { OutboundRequester } from '../http/outbound.ts';
 import type { DeviceSummary } from '../model.ts';
-import type { DeviceNotification, DeviceNotifier, Directory, Logger } from '../ports.ts';
+import type { TenantStore } from '../persistence.ts';
+import type { DeviceNotification, DeviceNotifier, Logger } from '../ports.ts';
 
 export type NotificationListener = (device: DeviceSummary, notification: DeviceNotification) => void;
 
@@ -19,7 +20,7 @@ export class LocalNotifier implements DeviceNotifier {
   constructor(
     private readonly logger: Logger,
     private readonly options: {
-      directory: Pick<Directory, 'getTenant'>;
+      tenants: Pick<TenantStore, 'get'>;
       outbound: OutboundRequester;
       /** Replaces the Web Push sender (tests). */
       webPushSend?: WebPushSend;
@@ -27,7 +28,7 @@ export class LocalNotifier implements DeviceNotifier {
   ) {
     this.webPush = new WebPushDeviceNotifier({
       next: { notify: async () => ({}) },
-      directory: options.directory,
+      tenants: options.tenants,
       logger,
       ...(options.webPushSend ? { send: options.webPushSend } : { outbound: options.outbound }),
     });
@@ -54,7 +55,7 @@ export class LocalNotifier implements DeviceNotifier {
   }
 
   async #postWebhook(device: DeviceSummary, url: string, notification: DeviceNotification): Promise<void> {
-    const tenant = await this.options.directory.getTenant(notification.tenantId).catch(() => undefined);
+    const tenant = await this.options.tenants.get(notification.tenantId).catch(() => undefined);
     const answer = await this.options.outbound.request(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },

@@ -1,7 +1,6 @@
-import type { DynamoDbStore, OpenCallback } from '../adapters/dynamodb-store.ts';
-import { expiryTimerEvent, retryEvent } from '../ciba/deliver-callback.ts';
-import { decidedEvent } from '../ciba/publish-decision.ts';
+import { expiryTimerEvent, requestDecidedEvent, retryEvent } from '../events.ts';
 import type { CibaEvent, Clock, Logger, Scheduler } from '../ports.ts';
+import type { LocalStore, OpenCallback } from './local-store.ts';
 
 /**
  * The timer an unfinished callback needs, from what the store says: the expired_token push of a pending push request
@@ -17,7 +16,7 @@ export const timerFor = (
     if (n > 1) return retryEvent(request, n);
     return request.status === 'pending'
       ? expiryTimerEvent(request)
-      : decidedEvent(request, request.status, request.decidedAt ?? now);
+      : requestDecidedEvent(request, request.status, request.decidedAt ?? now);
   };
   if (claimed === undefined) {
     if (request.status !== 'pending') return { at: now, event: attempt(1) };
@@ -34,7 +33,7 @@ export const timerFor = (
  * timer again. Delivery stays idempotent: an attempt already made is refused by its claim.
  */
 export const recoverTimers = async (deps: {
-  store: DynamoDbStore;
+  store: Pick<LocalStore, 'openCallbacks'>;
   scheduler: Scheduler;
   clock: Clock;
   logger: Logger;

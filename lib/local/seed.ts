@@ -57,7 +57,7 @@ export interface DemoCredentials {
  * it created them (the secret exists only now; the store keeps its hash).
  */
 export const seedDemo = async (deps: Deps): Promise<DemoCredentials | undefined> => {
-  if (await deps.store.getTenant(DEMO_TENANT)) return undefined;
+  if (await deps.tenants.get(DEMO_TENANT)) return undefined;
   const { tenant } = await putTenant(deps, DEMO_TENANT, {
     display_name: 'ACME Support',
     development_mode: true,

@@ -1,9 +1,10 @@
-import type { DeadLetterRecord, DeadLetters, Ledger, Logger } from '../ports.ts';
+import type { DeadLetterRecord, DeadLetters, Logger } from '../ports.ts';
+import type { LocalStore } from './local-store.ts';
 
-/** Local dead letters: kept on the request item through the Store port, where the admin API shows them. */
+/** Local dead letters: kept on the request item (LocalStore), where the admin API shows them. */
 export class StoreDeadLetters implements DeadLetters {
   constructor(
-    private readonly ledger: Pick<Ledger, 'putDeadLetter'>,
+    private readonly ledger: Pick<LocalStore, 'putDeadLetter'>,
     private readonly logger: Logger,
   ) {}
 

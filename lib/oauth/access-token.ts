@@ -9,7 +9,7 @@ import { BINDING_CLAIM, bindingFromClaim, isGrantCurrent } from './grant-binding
  * since (hardening rule 7). Undefined when it is not a valid token.
  */
 export const verifyAccessToken = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'clock'>,
+  deps: Pick<Deps, 'clients' | 'revocations' | 'keys' | 'clock'>,
   input: { tenant: Tenant; issuer: string; token: string },
 ): Promise<JWTPayload | undefined> => {
   let payload: JWTPayload;
@@ -29,8 +29,8 @@ export const verifyAccessToken = async (
   const binding = bindingFromClaim(payload[BINDING_CLAIM]);
   if (binding === undefined || typeof payload.client_id !== 'string') return undefined;
   const [client, revoked] = await Promise.all([
-    deps.store.getClient(input.tenant.tenantId, payload.client_id),
-    typeof payload.jti === 'string' ? deps.store.isRevoked('access_token', payload.jti, deps.clock.now()) : false,
+    deps.clients.get(input.tenant.tenantId, payload.client_id),
+    typeof payload.jti === 'string' ? deps.revocations.isRevoked('access_token', payload.jti, deps.clock.now()) : false,
   ]);
   if (revoked || !isGrantCurrent(binding, input.tenant, client)) return undefined;
   return payload;

@@ -1,16 +1,16 @@
 import { isDeepStrictEqual } from 'node:util';
 import * as z from 'zod';
-import { checkDisplayTemplate, schemaOf } from '../ciba/display-template.ts';
-import { parseJsonInput } from '../http/json-input.ts';
+import { InvalidAuthorizationDetails, InvalidRequest } from '../errors.ts';
+import { parseJsonInput } from '../json-input.ts';
 import type { Client, Tenant } from '../model.ts';
-import { InvalidAuthorizationDetails, InvalidRequest } from './errors.ts';
+import { checkDisplayTemplate, schemaOf } from './display-template.ts';
 
 /**
  * RFC 9396 Rich Authorization Requests. A tenant registers its types (setting `authorization_details_types`:
  * `{"<type>": <JSON schema of one element>}`); each schema is compiled once with zod's JSON-schema importer
  * (JSON Schema draft 2020-12 minus `if/then/else`, `not`, `dependent*`, `unevaluated*` and external `$ref`, which
  * are refused when the tenant is saved). A type may carry a `display` template beside its schema keywords
- * (lib/ciba/display-template.ts), taken out before the schema is compiled.
+ * (lib/oauth/display-template.ts), taken out before the schema is compiled.
  */
 const MAX_TYPES = 50;
 const MAX_SCHEMA_BYTES = 16 * 1024;
@@ -35,22 +35,22 @@ export const validateAuthorizationDetailsTypes = (
   types: Record<string, Record<string, unknown>>,
 ): Record<string, Record<string, unknown>> => {
   const names = Object.keys(types);
-  if (names.length > MAX_TYPES) throw InvalidRequest(`authorization_details_types: at most ${MAX_TYPES} types`);
+  if (names.length > MAX_TYPES) throw new InvalidRequest(`authorization_details_types: at most ${MAX_TYPES} types`);
   for (const name of names) {
     const schema = types[name]!;
-    if (!TYPE_NAME.test(name)) throw InvalidRequest(`authorization_details_types: invalid type name ${name}`);
+    if (!TYPE_NAME.test(name)) throw new InvalidRequest(`authorization_details_types: invalid type name ${name}`);
     if (JSON.stringify(schema).length > MAX_SCHEMA_BYTES) {
-      throw InvalidRequest(`authorization_details_types.${name}: the schema exceeds ${MAX_SCHEMA_BYTES} bytes`);
+      throw new InvalidRequest(`authorization_details_types.${name}: the schema exceeds ${MAX_SCHEMA_BYTES} bytes`);
     }
     if (schema.type !== 'object') {
-      throw InvalidRequest(
+      throw new InvalidRequest(
         `authorization_details_types.${name}: the schema must describe an object ("type": "object")`,
       );
     }
     try {
       compile(schemaOf(schema));
     } catch (error) {
-      throw InvalidRequest(
+      throw new InvalidRequest(
         `authorization_details_types.${name}: unsupported JSON schema: ${error instanceof Error ? error.message : 'invalid'}`,
       );
     }
@@ -71,9 +71,10 @@ const parseArray = (raw: string): unknown[] => {
     malformed: InvalidAuthorizationDetails,
   });
   if (!Array.isArray(value) || value.length === 0) {
-    throw InvalidAuthorizationDetails('authorization_details must be a non-empty JSON array');
+    throw new InvalidAuthorizationDetails('authorization_details must be a non-empty JSON array');
   }
-  if (value.length > MAX_ELEMENTS) throw InvalidAuthorizationDetails(`at most ${MAX_ELEMENTS} authorization_details`);
+  if (value.length > MAX_ELEMENTS)
+    throw new InvalidAuthorizationDetails(`at most ${MAX_ELEMENTS} authorization_details`);
   return value;
 };
 
@@ -92,19 +93,20 @@ export const parseAuthorizationDetails = (
   const types = tenant.settings.authorizationDetailsTypes ?? {};
   details.forEach((element, i) => {
     if (!element || typeof element !== 'object' || Array.isArray(element)) {
-      throw InvalidAuthorizationDetails(`authorization_details[${i}] is not an object`);
+      throw new InvalidAuthorizationDetails(`authorization_details[${i}] is not an object`);
     }
     const type = (element as Record<string, unknown>).type;
-    if (typeof type !== 'string') throw InvalidAuthorizationDetails(`authorization_details[${i}] has no string type`);
+    if (typeof type !== 'string')
+      throw new InvalidAuthorizationDetails(`authorization_details[${i}] has no string type`);
     const schema = Object.hasOwn(types, type) ? types[type] : undefined;
-    if (!schema) throw InvalidAuthorizationDetails(`authorization_details type ${type} is not supported`);
+    if (!schema) throw new InvalidAuthorizationDetails(`authorization_details type ${type} is not supported`);
     if (client.authorizationDetailsTypes && !client.authorizationDetailsTypes.includes(type)) {
-      throw InvalidAuthorizationDetails(`authorization_details type ${type} is not allowed for this client`);
+      throw new InvalidAuthorizationDetails(`authorization_details type ${type} is not allowed for this client`);
     }
     const result = compile(schemaOf(schema)).safeParse(element);
     if (!result.success) {
       const problem = z.prettifyError(result.error).replace(/\n+/g, '; ').replace(/✖ /g, '');
-      throw InvalidAuthorizationDetails(`authorization_details[${i}] (${type}) is invalid: ${problem}`);
+      throw new InvalidAuthorizationDetails(`authorization_details[${i}] (${type}) is invalid: ${problem}`);
     }
   });
   return details;
@@ -119,7 +121,7 @@ export const grantedSubset = (granted: unknown[] | undefined, raw: string | unde
   const requested = parseArray(raw);
   for (const element of requested) {
     if (!(granted ?? []).some((g) => isDeepStrictEqual(g, element))) {
-      throw InvalidAuthorizationDetails('authorization_details exceed what was granted');
+      throw new InvalidAuthorizationDetails('authorization_details exceed what was granted');
     }
   }
   return requested;

@@ -1,8 +1,9 @@
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
-import { JsonInputProblem, parseJsonText } from '../http/json-input.ts';
+import { JsonInputProblem, parseJsonText } from '../json-input.ts';
 import type { Client, Tenant } from '../model.ts';
-import type { Clock, Keys, Ledger, RuntimeConfig } from '../ports.ts';
-import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS } from './client-keys.ts';
+import type { ReplayGuard } from '../persistence.ts';
+import type { Clock, Keys, OutboundHttp, RuntimeConfig } from '../ports.ts';
+import { ASYMMETRIC_ALGS, clientKeyResolver, FAPI_ALGS, privateNetworkAllowed } from './client-keys.ts';
 import { CLIENT_SECRET_JWT_ALG, deriveClientSecret } from './client-secret-jwt.ts';
 import { isFapi } from './fapi.ts';
 import { mtlsBaseUrl } from './mtls.ts';
@@ -40,7 +41,7 @@ export class AssertionRejected extends Error {}
  * the future. Throws AssertionRejected with a description; the caller decides the wire error.
  */
 export const verifyClientJwt = async (
-  deps: { clock: Clock; config: RuntimeConfig },
+  deps: { clock: Clock; config: RuntimeConfig; outbound: Pick<OutboundHttp, 'request'> },
   input: {
     tenant: Tenant;
     client: Client;
@@ -72,7 +73,8 @@ export const verifyClientJwt = async (
   const keys =
     input.secret ??
     clientKeyResolver(client, {
-      allowPrivateNetwork: deps.config.mode === 'local' && tenant.settings.developmentMode,
+      allowPrivateNetwork: privateNetworkAllowed(deps.config, tenant),
+      outbound: deps.outbound,
     });
   if (!keys) throw new AssertionRejected('the client has no registered jwks or jwks_uri');
   const now = deps.clock.now();
@@ -126,7 +128,13 @@ export const verifyClientJwt = async (
  * A client_secret_jwt assertion is HS256 under the client's derived secret (lib/oauth/client-secret-jwt.ts).
  */
 export const verifyClientAssertion = async (
-  deps: { store: Pick<Ledger, 'recordProofJti'>; clock: Clock; config: RuntimeConfig; keys: Pick<Keys, 'macWith'> },
+  deps: {
+    replay: ReplayGuard;
+    clock: Clock;
+    config: RuntimeConfig;
+    keys: Pick<Keys, 'macWith'>;
+    outbound: Pick<OutboundHttp, 'request'>;
+  },
   input: { tenant: Tenant; client: Client; assertion: string; issuer: string },
 ): Promise<void> => {
   const { tenant, client } = input;
@@ -157,9 +165,8 @@ export const verifyClientAssertion = async (
     required: ['sub', 'jti'],
     subject: client.clientId,
   });
-  const fresh = await deps.store.recordProofJti(
-    jtiNamespace('assertion', tenant.tenantId, client.clientId),
-    payload.jti as string,
+  const fresh = await deps.replay.useOnce(
+    `${jtiNamespace('assertion', tenant.tenantId, client.clientId)}#${payload.jti as string}`,
     (payload.exp + CLOCK_SKEW_SECONDS) * 1000,
   );
   if (!fresh) throw new AssertionRejected('the client assertion was already used');

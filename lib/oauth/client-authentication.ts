@@ -1,9 +1,10 @@
 import { decodeJwt } from 'jose';
 import { matchesHash } from '../crypto.ts';
+import { InvalidClient, InvalidRequest } from '../errors.ts';
 import type { Client, ClientAuthMethod, Tenant } from '../model.ts';
 import type { Deps, RuntimeConfig } from '../ports.ts';
 import { AssertionRejected, CLIENT_ASSERTION_TYPE, verifyClientAssertion } from './client-assertion.ts';
-import { InvalidClient, InvalidRequest } from './errors.ts';
+import { privateNetworkAllowed } from './client-keys.ts';
 import { FAPI_AUTH_METHODS, isFapi } from './fapi.ts';
 import {
   certificateKeyRegistered,
@@ -24,7 +25,7 @@ export const TOKEN_ENDPOINT_AUTH_METHODS: readonly ClientAuthMethod[] = [
 ];
 
 /** The methods this tenant offers: mTLS ones only where clients can present a certificate; FAPI narrows them. */
-export const supportedAuthMethods = (tenant: Tenant, config: RuntimeConfig): ClientAuthMethod[] =>
+export const supportedAuthMethods = (tenant: Tenant, config: Pick<RuntimeConfig, 'mtls'>): ClientAuthMethod[] =>
   TOKEN_ENDPOINT_AUTH_METHODS.filter(
     (m) =>
       (mtlsBaseUrl(tenant, config) !== undefined || !m.includes('tls')) &&
@@ -36,14 +37,14 @@ const formDecode = (value: string): string => decodeURIComponent(value.replace(/
 
 const parseBasic = (authorization: string): { clientId: string; secret: string } => {
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
-  if (!match) throw InvalidClient('malformed Basic authorization header', true);
+  if (!match) throw new InvalidClient('malformed Basic authorization header', true);
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon < 0) throw InvalidClient('malformed Basic authorization header', true);
+  if (colon < 0) throw new InvalidClient('malformed Basic authorization header', true);
   try {
     return { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
   } catch {
-    throw InvalidClient('malformed Basic authorization header', true);
+    throw new InvalidClient('malformed Basic authorization header', true);
   }
 };
 
@@ -62,7 +63,7 @@ export interface ClientAuthenticationInput {
   issuer: string;
   authorization: string | undefined;
   form: Record<string, string>;
-  /** The TLS client certificate of the connection (lib/oauth/mtls.ts presentedCertificate), if any. */
+  /** The TLS client certificate of the connection (lib/http/client-certificate.ts), if any. */
   certificate: PresentedCertificate | undefined;
 }
 
@@ -81,14 +82,14 @@ const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'cli
  * Authorization header.
  */
 export const authenticateClient = async (
-  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys'> & Partial<Pick<Deps, 'logger'>>,
+  deps: Pick<Deps, 'clients' | 'replay' | 'clock' | 'config' | 'keys' | 'outbound'> & Partial<Pick<Deps, 'logger'>>,
   input: ClientAuthenticationInput,
 ): Promise<Client> => {
   const { tenant, form, authorization } = input;
   const usedBasic = authorization !== undefined && /^Basic\s/i.test(authorization);
   const usedAssertion = form.client_assertion !== undefined || form.client_assertion_type !== undefined;
   const methods = [usedBasic, form.client_secret !== undefined, usedAssertion].filter(Boolean);
-  if (methods.length > 1) throw InvalidRequest('the client used more than one authentication method');
+  if (methods.length > 1) throw new InvalidRequest('the client used more than one authentication method');
   /** The 401 for a failure after the client was named, logged with what was tried and what is registered. */
   const refuse = (reason: string, description = 'client authentication failed') => {
     deps.logger?.warn('client authentication failed', {
@@ -98,7 +99,7 @@ export const authenticateClient = async (
       used_method: method,
       ...(registered !== undefined ? { registered_method: registered } : {}),
     });
-    return InvalidClient(description, usedBasic);
+    return new InvalidClient(description, usedBasic);
   };
   let registered: ClientAuthMethod | undefined;
 
@@ -108,34 +109,34 @@ export const authenticateClient = async (
   if (usedBasic) {
     ({ clientId, secret } = parseBasic(authorization));
     if (form.client_id !== undefined && form.client_id !== clientId) {
-      throw InvalidRequest('client_id does not match the authenticated client');
+      throw new InvalidRequest('client_id does not match the authenticated client');
     }
     method = 'client_secret_basic';
   } else if (form.client_secret !== undefined) {
-    if (form.client_id === undefined) throw InvalidClient('client_id is missing', false);
+    if (form.client_id === undefined) throw new InvalidClient('client_id is missing', false);
     clientId = form.client_id;
     secret = form.client_secret;
     method = 'client_secret_post';
   } else if (usedAssertion) {
     // RFC 7521 §4.2: both parameters, the type being the JWT bearer assertion type.
     if (form.client_assertion_type !== CLIENT_ASSERTION_TYPE || form.client_assertion === undefined) {
-      throw InvalidClient(`client_assertion_type must be ${CLIENT_ASSERTION_TYPE}, with a client_assertion`, false);
+      throw new InvalidClient(`client_assertion_type must be ${CLIENT_ASSERTION_TYPE}, with a client_assertion`, false);
     }
     clientId = assertionClientId(form.client_assertion);
-    if (clientId === undefined) throw InvalidClient('the client assertion is malformed', false);
+    if (clientId === undefined) throw new InvalidClient('the client assertion is malformed', false);
     if (form.client_id !== undefined && form.client_id !== clientId) {
-      throw InvalidClient('client_id does not match the client assertion', false);
+      throw new InvalidClient('client_id does not match the client assertion', false);
     }
     // private_key_jwt or client_secret_jwt: the client's registration says which.
     method = 'private_key_jwt';
   } else {
     // No credential in the request: only the TLS certificate can authenticate it (RFC 8705 §2).
-    if (form.client_id === undefined) throw InvalidClient('client authentication is required', false);
+    if (form.client_id === undefined) throw new InvalidClient('client authentication is required', false);
     clientId = form.client_id;
     method = 'tls_client_auth';
   }
 
-  const client = await deps.store.getClient(tenant.tenantId, clientId);
+  const client = await deps.clients.get(tenant.tenantId, clientId);
   if (!client) throw refuse('unknown client');
   registered = client.tokenEndpointAuthMethod;
   // A tenant switched to FAPI keeps its older clients registered, but only FAPI methods authenticate.
@@ -177,7 +178,8 @@ export const authenticateClient = async (
             tlsClientAuthMatches(client.tlsClientAuth, cert.x509) &&
             issuedByTrustedCa(cert.x509, deps.config, deps.clock.now())
           : await certificateKeyRegistered(client, cert.x509, {
-              allowPrivateNetwork: deps.config.mode === 'local' && tenant.settings.developmentMode,
+              allowPrivateNetwork: privateNetworkAllowed(deps.config, tenant),
+              outbound: deps.outbound,
             });
       if (!ok)
         throw refuse('certificate does not match', 'the TLS client certificate does not authenticate this client');

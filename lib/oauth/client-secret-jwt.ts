@@ -1,6 +1,6 @@
 import { randomToken } from '../crypto.ts';
+import { splitKeyId, withKeyId } from '../keyset.ts';
 import type { Keys } from '../ports.ts';
-import { splitKeyId, withKeyId } from './keyset.ts';
 
 /** The only `alg` a client_secret_jwt assertion may use (RFC 7518 §3.2). */
 export const CLIENT_SECRET_JWT_ALG = 'HS256';

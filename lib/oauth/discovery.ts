@@ -16,7 +16,7 @@ import { acrValuesSupported } from './tokens.ts';
 export const discoveryDocument = (tenant: Tenant, issuer: string, config?: RuntimeConfig) => {
   const fapi = tenant.settings.fapi;
   const mtls = config ? mtlsBaseUrl(tenant, config) : tenant.settings.mtlsBaseUrl;
-  const methods = config ? supportedAuthMethods(tenant, config) : supportedAuthMethods(tenant, { mode: 'local' });
+  const methods = supportedAuthMethods(tenant, config ?? {});
   // HS256 only for client_secret_jwt, which FAPI forbids.
   const assertionAlgs = fapi ? FAPI_ALGS : [...ASYMMETRIC_ALGS, CLIENT_SECRET_JWT_ALG];
   const endpoints = {

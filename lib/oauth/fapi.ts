@@ -1,6 +1,6 @@
+import { InvalidRequest } from '../errors.ts';
 import type { Client, ClientAuthMethod, DeliveryMode, Tenant } from '../model.ts';
 import { FAPI_ALGS } from './client-keys.ts';
-import { InvalidRequest } from './errors.ts';
 import type { PresentedCertificate } from './mtls.ts';
 
 /**
@@ -43,7 +43,7 @@ export const certificateBinding = (
 ): string | undefined => {
   if (!bindsTokensToCertificate(tenant, client)) return undefined;
   if (!certificate) {
-    throw InvalidRequest(
+    throw new InvalidRequest(
       'access tokens for this client are certificate-bound: present a TLS client certificate (mutual TLS)',
     );
   }

@@ -1,8 +1,8 @@
 import { sha256 } from '../crypto.ts';
+import { InvalidRequest } from '../errors.ts';
 import type { Client, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { verifyAccessToken } from './access-token.ts';
-import { InvalidRequest } from './errors.ts';
 import { BINDING_CLAIM, isGrantCurrent, isUserCurrent } from './grant-binding.ts';
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
@@ -13,17 +13,17 @@ const seconds = (ms: number) => Math.floor(ms / 1000);
  * across clients).
  */
 export const introspectToken = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'clock'>,
+  deps: Pick<Deps, 'refreshTokens' | 'revocations' | 'users' | 'clients' | 'keys' | 'clock'>,
   input: { tenant: Tenant; issuer: string; client: Client; form: Record<string, string> },
 ): Promise<Record<string, unknown>> => {
   const { tenant, client } = input;
   const token = input.form.token;
-  if (token === undefined) throw InvalidRequest('token is required');
+  if (token === undefined) throw new InvalidRequest('token is required');
   const now = deps.clock.now();
   const inactive = { active: false };
 
   if (token.split('.').length !== 3) {
-    const record = await deps.store.getRefreshToken(sha256(token));
+    const record = await deps.refreshTokens.get(sha256(token));
     if (
       !record ||
       record.tenantId !== tenant.tenantId ||
@@ -31,8 +31,8 @@ export const introspectToken = async (
       !isGrantCurrent(record, tenant, client) ||
       record.usedAt !== undefined ||
       record.expiresAt <= now ||
-      (await deps.store.isRevoked('refresh_family', record.familyId, now)) ||
-      !isUserCurrent(await deps.store.getUser(tenant.tenantId, record.sub), record.authTime)
+      (await deps.revocations.isRevoked('refresh_family', record.familyId, now)) ||
+      !isUserCurrent(await deps.users.get(tenant.tenantId, record.sub), record.authTime)
     ) {
       return inactive;
     }
@@ -52,7 +52,7 @@ export const introspectToken = async (
 
   const payload = await verifyAccessToken(deps, { tenant, issuer: input.issuer, token });
   if (!payload || payload.client_id !== client.clientId) return inactive;
-  const user = await deps.store.getUser(tenant.tenantId, String(payload.sub));
+  const user = await deps.users.get(tenant.tenantId, String(payload.sub));
   if (!isUserCurrent(user, Number(payload.auth_time) * 1000 + 999)) return inactive;
   const { typ: _typ, [BINDING_CLAIM]: _binding, ...claims } = payload as Record<string, unknown>;
   return { active: true, token_type: 'Bearer', ...claims };

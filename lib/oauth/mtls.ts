@@ -1,9 +1,8 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import type { HttpEvent } from '../http/event.ts';
 import type { Client, Tenant, TlsClientAuthMatch } from '../model.ts';
 import type { RuntimeConfig } from '../ports.ts';
-import { clientJwks } from './client-keys.ts';
+import { type ClientKeyOptions, clientJwks } from './client-keys.ts';
 
 /** A client certificate presented on the TLS connection, with its RFC 8705 §3.1 `x5t#S256` thumbprint. */
 export interface PresentedCertificate {
@@ -11,13 +10,8 @@ export interface PresentedCertificate {
   thumbprint: string;
 }
 
-/**
- * The client certificate of this request, from the TLS layer only: API Gateway's mutual-TLS context in AWS, the
- * local HTTPS listener locally (which fills the same field). A certificate in a request header
- * (X-SSL-Client-Cert, X-Amzn-Mtls-Clientcert...) is never read: any client can send one (RFC 9700 §4.13).
- */
-export const presentedCertificate = (event: HttpEvent): PresentedCertificate | undefined => {
-  const pem = event.requestContext?.authentication?.clientCert?.clientCertPem;
+/** A certificate the TLS layer handed over (lib/http/client-certificate.ts), with its thumbprint; undefined if unreadable. */
+export const certificateFromPem = (pem: string | undefined): PresentedCertificate | undefined => {
   if (!pem) return undefined;
   try {
     const x509 = new X509Certificate(pem);
@@ -28,7 +22,7 @@ export const presentedCertificate = (event: HttpEvent): PresentedCertificate | u
 };
 
 /** The mutual-TLS base URL of a tenant: its setting, else the local HTTPS listener's. */
-export const mtlsBaseUrl = (tenant: Tenant, config: RuntimeConfig): string | undefined =>
+export const mtlsBaseUrl = (tenant: Tenant, config: Pick<RuntimeConfig, 'mtls'>): string | undefined =>
   (tenant.settings.mtlsBaseUrl ?? config.mtls?.baseUrl)?.replace(/\/+$/, '');
 
 const ATTRIBUTE_ALIASES: Record<string, string> = {
@@ -102,7 +96,7 @@ export const tlsClientAuthMatches = (match: TlsClientAuthMatch, x509: X509Certif
  * period.
  */
 export const issuedByTrustedCa = (x509: X509Certificate, config: RuntimeConfig, now: number): boolean => {
-  if (config.mode === 'aws') return true;
+  if (config.capabilities.clientCertificatesVerifiedUpstream) return true;
   const validFrom = Date.parse(x509.validFrom);
   const validTo = Date.parse(x509.validTo);
   if (!(validFrom <= now && now <= validTo)) return false;
@@ -121,7 +115,7 @@ export const issuedByTrustedCa = (x509: X509Certificate, config: RuntimeConfig, 
 export const certificateKeyRegistered = async (
   client: Client,
   x509: X509Certificate,
-  options: { allowPrivateNetwork: boolean },
+  options: ClientKeyOptions,
 ): Promise<boolean> => {
   const presented = await calculateJwkThumbprint(x509.publicKey.export({ format: 'jwk' }) as JWK);
   const matches = async (refresh: boolean) => {

@@ -1,8 +1,9 @@
 import { randomToken, sha256 } from '../crypto.ts';
+import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from '../errors.ts';
 import { type Client, REFRESH_TOKEN_GRANT_TYPE, type RefreshTokenRecord, type Tenant } from '../model.ts';
-import type { Deps, Store } from '../ports.ts';
+import type { RefreshTokenStore } from '../persistence.ts';
+import type { Deps } from '../ports.ts';
 import { grantedSubset } from './authorization-details.ts';
-import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from './errors.ts';
 import { grantBindingOf, isGrantCurrent, isUserCurrent } from './grant-binding.ts';
 import { splitScope } from './scopes.ts';
 import {
@@ -29,7 +30,7 @@ export const wantsRefreshToken = (client: Client, scope: string): boolean =>
  * lifetime (tenant setting `refresh_token_ttl`, 30 days by default). A rotation passes the family on.
  */
 export const issueRefreshToken = async (
-  deps: { store: Pick<Store, 'createRefreshToken'> },
+  deps: { refreshTokens: Pick<RefreshTokenStore, 'create'> },
   input: { tenant: Tenant; clientId: string; grant: AccessGrant; now: number; familyId?: string },
 ): Promise<string> => {
   const token = randomToken(32);
@@ -47,13 +48,13 @@ export const issueRefreshToken = async (
     ...(input.grant.authorizationDetails ? { authorizationDetails: input.grant.authorizationDetails } : {}),
     ...grantBindingOf(input.grant),
   };
-  if ((await deps.store.createRefreshToken(record)) !== 'ok') throw new Error('refresh token collision');
+  if ((await deps.refreshTokens.create(record)) !== 'ok') throw new Error('refresh token collision');
   return token;
 };
 
 /** Revokes every refresh token of a family, including ones rotated later from a token in flight. */
-export const revokeFamily = (deps: Pick<Deps, 'store'>, tenant: Tenant, familyId: string, now: number) =>
-  deps.store.revoke('refresh_family', familyId, now + refreshTokenTtlMs(tenant) + REVOCATION_MARGIN_MS);
+export const revokeFamily = (deps: Pick<Deps, 'revocations'>, tenant: Tenant, familyId: string, now: number) =>
+  deps.revocations.revoke('refresh_family', familyId, now + refreshTokenTtlMs(tenant) + REVOCATION_MARGIN_MS);
 
 /**
  * RFC 6749 §6 with rotation (RFC 9700 §4.14.2): the presented token is marked used in one conditional write and a
@@ -62,20 +63,21 @@ export const revokeFamily = (deps: Pick<Deps, 'store'>, tenant: Tenant, familyId
  * only; the new refresh token keeps the original grant (RFC 6749 §6).
  */
 export const refreshTokenGrant = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'refreshTokens' | 'revocations' | 'users' | 'keys' | 'clock' | 'logger'>,
   input: GrantRequest,
 ): Promise<RefreshedTokenResponse> => {
   const { tenant, client, form } = input;
   if (!client.grantTypes.includes(REFRESH_TOKEN_GRANT_TYPE)) {
-    throw UnauthorizedClient('the client is not registered for the refresh_token grant');
+    throw new UnauthorizedClient('the client is not registered for the refresh_token grant');
   }
   const token = form.refresh_token;
-  if (token === undefined) throw InvalidRequest('refresh_token is required');
+  if (token === undefined) throw new InvalidRequest('refresh_token is required');
   const now = deps.clock.now();
-  const invalid = () => InvalidGrant('the refresh token is invalid, expired, revoked or was not issued to this client');
+  const invalid = () =>
+    new InvalidGrant('the refresh token is invalid, expired, revoked or was not issued to this client');
   const hash = sha256(token);
   // The request is checked against the stored grant first, so a refused narrowing does not spend the token.
-  const stored = await deps.store.getRefreshToken(hash);
+  const stored = await deps.refreshTokens.get(hash);
   if (
     !stored ||
     stored.tenantId !== tenant.tenantId ||
@@ -89,14 +91,14 @@ export const refreshTokenGrant = async (
     const granted = splitScope(stored.scope);
     const requested = [...new Set(splitScope(form.scope))];
     const extra = requested.filter((s) => !granted.includes(s));
-    if (extra.length > 0) throw InvalidScope(`scope exceeds the original grant: ${extra.join(' ')}`);
+    if (extra.length > 0) throw new InvalidScope(`scope exceeds the original grant: ${extra.join(' ')}`);
     scope = requested.join(' ');
   }
   const authorizationDetails = grantedSubset(stored.authorizationDetails, form.authorization_details);
 
   // Hardening rule 7: the user who approved must still exist (a deleted user's grants end with them).
-  if (!isUserCurrent(await deps.store.getUser(tenant.tenantId, stored.sub), stored.authTime)) throw invalid();
-  const used = await deps.store.useRefreshToken(hash, { tenantId: tenant.tenantId, clientId: client.clientId }, now);
+  if (!isUserCurrent(await deps.users.get(tenant.tenantId, stored.sub), stored.authTime)) throw invalid();
+  const used = await deps.refreshTokens.use(hash, { tenantId: tenant.tenantId, clientId: client.clientId }, now);
   if (!used) throw invalid();
   const { record } = used;
   if (used.outcome === 'reused') {
@@ -104,7 +106,7 @@ export const refreshTokenGrant = async (
     deps.logger.warn('refresh token replayed: family revoked', { tenant: tenant.tenantId, client: client.clientId });
     throw invalid();
   }
-  if (await deps.store.isRevoked('refresh_family', record.familyId, now)) throw invalid();
+  if (await deps.revocations.isRevoked('refresh_family', record.familyId, now)) throw invalid();
 
   const grant: AccessGrant = {
     sub: record.sub,

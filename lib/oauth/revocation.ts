@@ -1,8 +1,8 @@
 import { sha256 } from '../crypto.ts';
+import { InvalidRequest } from '../errors.ts';
 import type { Client, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { verifyAccessToken } from './access-token.ts';
-import { InvalidRequest } from './errors.ts';
 import { revokeFamily } from './refresh-tokens.ts';
 
 /** Looks like one of our JWT access tokens (three base64url parts), as opposed to an opaque refresh token. */
@@ -14,15 +14,15 @@ const looksLikeJwt = (token: string) => token.split('.').length === 3;
  * (§2.2: an invalid token is not an error), so it reveals nothing about other clients' tokens.
  */
 export const revokeToken = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'refreshTokens' | 'revocations' | 'clients' | 'keys' | 'clock' | 'logger'>,
   input: { tenant: Tenant; issuer: string; client: Client; form: Record<string, string> },
 ): Promise<void> => {
   const { tenant, client } = input;
   const token = input.form.token;
-  if (token === undefined) throw InvalidRequest('token is required');
+  if (token === undefined) throw new InvalidRequest('token is required');
   const now = deps.clock.now();
   if (!looksLikeJwt(token)) {
-    const record = await deps.store.getRefreshToken(sha256(token));
+    const record = await deps.refreshTokens.get(sha256(token));
     if (record && record.tenantId === tenant.tenantId && record.clientId === client.clientId) {
       await revokeFamily(deps, tenant, record.familyId, now);
       deps.logger.info('refresh token revoked', { tenant: tenant.tenantId, client: client.clientId });
@@ -32,6 +32,6 @@ export const revokeToken = async (
   const payload = await verifyAccessToken(deps, { tenant, issuer: input.issuer, token });
   if (!payload || payload.client_id !== client.clientId || typeof payload.jti !== 'string') return;
   const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : now + 3_600_000;
-  await deps.store.revoke('access_token', payload.jti, exp);
+  await deps.revocations.revoke('access_token', payload.jti, exp);
   deps.logger.info('access token revoked', { tenant: tenant.tenantId, client: client.clientId });
 };

@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
 import { randomToken } from '../crypto.ts';
-import type { AuthRequest, Client, GrantBinding, Tenant } from '../model.ts';
+import {
+  ACCESS_TOKEN_TTL_SECONDS,
+  type AuthRequest,
+  type Client,
+  type GrantBinding,
+  ID_TOKEN_TTL_SECONDS,
+  type Tenant,
+} from '../model.ts';
 import type { Keys } from '../ports.ts';
 import { BINDING_CLAIM, bindingClaim, grantBindingOf } from './grant-binding.ts';
 
-export const ACCESS_TOKEN_TTL_SECONDS = 3600;
-export const ID_TOKEN_TTL_SECONDS = 3600;
+export { ACCESS_TOKEN_TTL_SECONDS, ID_TOKEN_TTL_SECONDS } from '../model.ts';
 /** The acr this service achieves: the user approved on an enrolled device holding a private key. */
 export const ACR_DEVICE_KEY = 'urn:ciba-service:acr:device-key';
 /** The device key signed the approval and a passkey verified the user (tenants with `user_verification: passkey`). */

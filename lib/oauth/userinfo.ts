@@ -1,15 +1,17 @@
 import { secretsEqual } from '../crypto.ts';
+import { InsufficientScope, InvalidToken } from '../errors.ts';
 import type { Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { boundThumbprint, verifyAccessToken } from './access-token.ts';
-import { OAuthError } from './errors.ts';
 import { isUserCurrent } from './grant-binding.ts';
 import { claimsForScope } from './scopes.ts';
 
 /** RFC 6750 §3.1: 401 invalid_token with a WWW-Authenticate challenge. */
 const invalidToken = (description: string, withCode = true) =>
-  new OAuthError('invalid_token', description, 401, {
-    'WWW-Authenticate': withCode ? `Bearer error="invalid_token", error_description="${description}"` : 'Bearer',
+  new InvalidToken(description, {
+    headers: {
+      'WWW-Authenticate': withCode ? `Bearer error="invalid_token", error_description="${description}"` : 'Bearer',
+    },
   });
 
 /**
@@ -17,7 +19,7 @@ const invalidToken = (description: string, withCode = true) =>
  * §3: `cnf.x5t#S256`) is accepted only over a TLS connection that presents that same certificate.
  */
 export const getUserInfo = async (
-  deps: Pick<Deps, 'store' | 'keys' | 'clock'>,
+  deps: Pick<Deps, 'users' | 'clients' | 'revocations' | 'keys' | 'clock'>,
   input: { tenant: Tenant; issuer: string; authorization: string | undefined; certificateThumbprint?: string },
 ): Promise<Record<string, unknown>> => {
   const match = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(input.authorization ?? '');
@@ -29,9 +31,8 @@ export const getUserInfo = async (
     throw invalidToken('the access token is bound to a TLS client certificate that this request did not present');
   }
   const scope = typeof payload.scope === 'string' ? payload.scope : '';
-  if (!scope.split(' ').includes('openid'))
-    throw new OAuthError('insufficient_scope', 'the token lacks the openid scope', 403);
-  const user = await deps.store.getUser(input.tenant.tenantId, String(payload.sub));
+  if (!scope.split(' ').includes('openid')) throw new InsufficientScope('the token lacks the openid scope');
+  const user = await deps.users.get(input.tenant.tenantId, String(payload.sub));
   // Hardening rule 7: also not a user created again under the sub after the approval (auth_time is in seconds).
   if (!user || !isUserCurrent(user, Number(payload.auth_time) * 1000 + 999)) {
     throw invalidToken('the token subject no longer exists');

@@ -1,17 +1,14 @@
 import { decodeJwt } from 'jose';
 import * as z from 'zod';
 import { cancelRequest } from '../ciba/cancel-request.ts';
-import { renderDetailDisplays } from '../ciba/display-template.ts';
 import { pollCibaGrant, txnOf } from '../ciba/poll-ciba-grant.ts';
 import { AdmissionRefused, reportShieldSeconds } from '../ciba/report-shield.ts';
 import { startBackchannelAuthentication } from '../ciba/start-backchannel-authentication.ts';
+import { AccessDenied, NotFound, WireError } from '../errors.ts';
 import { type HttpEvent, header } from '../http/event.ts';
 import type { Client, Tenant } from '../model.ts';
-import { AccessDenied, NotFound, OAuthError } from '../oauth/errors.ts';
+import { renderDetailDisplays } from '../oauth/display-template.ts';
 import type { Deps } from '../ports.ts';
-
-/** The client the local demo tenant's console acts as (lib/local/seed.ts). */
-export const LOCAL_CONSOLE_CLIENT_ID = 'demo-client';
 
 /** The header a console request must carry: a cross-site form or a simple request cannot set it (CSRF). */
 export const CONSOLE_HEADER = 'x-ciba-console';
@@ -43,11 +40,10 @@ export const ConsoleCancelBody = ConsolePollBody;
  * The console is on in local mode (as the seeded demo client unless the tenant names another) and in AWS only
  * for tenants that set `console_client_id`. Returns the client it acts as.
  */
-export const consoleClient = async (deps: Pick<Deps, 'store' | 'config'>, tenant: Tenant): Promise<Client> => {
-  const clientId =
-    tenant.settings.consoleClientId ?? (deps.config.mode === 'local' ? LOCAL_CONSOLE_CLIENT_ID : undefined);
-  const client = clientId ? await deps.store.getClient(tenant.tenantId, clientId) : undefined;
-  if (!client) throw NotFound('the operator console is not enabled for this tenant');
+export const consoleClient = async (deps: Pick<Deps, 'clients' | 'config'>, tenant: Tenant): Promise<Client> => {
+  const clientId = tenant.settings.consoleClientId ?? deps.config.capabilities.defaultConsoleClientId;
+  const client = clientId ? await deps.clients.get(tenant.tenantId, clientId) : undefined;
+  if (!client) throw new NotFound('the operator console is not enabled for this tenant');
   return client;
 };
 
@@ -57,12 +53,15 @@ export const consoleClient = async (deps: Pick<Deps, 'store' | 'config'>, tenant
  * and setting the custom header cross-origin needs a CORS preflight that this service never grants.
  */
 export const checkConsoleRequest = (event: HttpEvent, origin: string): void => {
-  if (header(event, CONSOLE_HEADER) !== '1') throw AccessDenied('console requests must carry X-CIBA-Console: 1');
+  if (header(event, CONSOLE_HEADER) !== '1') throw new AccessDenied('console requests must carry X-CIBA-Console: 1');
   const requestOrigin = header(event, 'origin');
-  if (requestOrigin !== undefined && requestOrigin !== origin) throw AccessDenied('cross-origin console request');
+  if (requestOrigin !== undefined && requestOrigin !== origin) throw new AccessDenied('cross-origin console request');
   const site = header(event, 'sec-fetch-site');
-  if (site !== undefined && site !== 'same-origin') throw AccessDenied('cross-site console request');
+  if (site !== undefined && site !== 'same-origin') throw new AccessDenied('cross-site console request');
 };
+
+/** What the console's operations use: every port but those of tenant provisioning and device reports. */
+type ConsoleDeps = Omit<Deps, 'platforms' | 'keysets' | 'shields'>;
 
 /** What the console's page needs to word itself: the tenant's binding mode, its report shield, a payment type. */
 export const consoleSettings = (tenant: Tenant) => ({
@@ -78,7 +77,7 @@ export const consoleSettings = (tenant: Tenant) => ({
  * reported this console).
  */
 export const consoleSend = async (
-  deps: Omit<Deps, 'platforms'>,
+  deps: ConsoleDeps,
   input: { tenant: Tenant; issuer: string; client: Client; body: z.infer<typeof ConsoleSendBody> },
 ) => {
   const { body, tenant } = input;
@@ -114,27 +113,27 @@ export const consoleSend = async (
           : { reason: 'no_device' as const }),
       };
     }
-    if (error instanceof OAuthError && error.status < 500) return { status: 'error' as const, ...error.toJSON() };
+    if (error instanceof WireError && error.status < 500) return { status: 'error' as const, ...error.toJSON() };
     throw error;
   }
 };
 
 /** Cancel: the console stops waiting; a request still pending is denied, so the customer's phone stops showing it. */
 export const consoleCancel = async (
-  deps: Omit<Deps, 'platforms'>,
+  deps: ConsoleDeps,
   input: { tenant: Tenant; client: Client; body: z.infer<typeof ConsoleCancelBody> },
 ) => {
   try {
     return await cancelRequest(deps, { tenant: input.tenant, client: input.client, authReqId: input.body.auth_req_id });
   } catch (error) {
-    if (error instanceof OAuthError && error.status < 500) return { state: 'error' as const, ...error.toJSON() };
+    if (error instanceof WireError && error.status < 500) return { state: 'error' as const, ...error.toJSON() };
     throw error;
   }
 };
 
 /** One poll of the token endpoint as the console's client; the console sees the ID token's claims, not the tokens. */
 export const consolePoll = async (
-  deps: Omit<Deps, 'platforms'>,
+  deps: ConsoleDeps,
   input: { tenant: Tenant; issuer: string; client: Client; body: z.infer<typeof ConsolePollBody> },
 ) => {
   try {
@@ -146,7 +145,7 @@ export const consolePoll = async (
     });
     return { status: 'approved' as const, claims: decodeJwt(tokens.id_token), scope: tokens.scope };
   } catch (error) {
-    if (!(error instanceof OAuthError) || error.status >= 500) throw error;
+    if (!(error instanceof WireError) || error.status >= 500) throw error;
     switch (error.error) {
       case 'authorization_pending':
         return { status: 'pending' as const };
@@ -155,7 +154,7 @@ export const consolePoll = async (
       case 'access_denied': {
         // Denied, or reported ("I didn't ask for this"): the request says which.
         const txn = txnOf(input.body.auth_req_id);
-        const request = txn ? await deps.store.getRequest(txn) : undefined;
+        const request = txn ? await deps.requests.get(txn) : undefined;
         return { status: request?.status === 'reported' ? ('reported' as const) : ('denied' as const) };
       }
       case 'expired_token':

@@ -118,11 +118,10 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
   '*': {
     'dynamodb:DescribeEndpoints': 'SDK-internal endpoint discovery, off unless endpointDiscoveryEnabled is set',
     'dynamodb:Scan':
-      'DynamoDbStore.openCallbacks: a local-mode ledger scan (lib/local/recover-timers.ts), never called in AWS',
+      'lib/adapters/dynamodb/local.ts: local mode only (lib/local/recover-timers.ts), never called in AWS',
   },
   discovery: {
     'dynamodb:PutItem': 'the store adapter: discovery only reads tenants and keys',
-    'dynamodb:UpdateItem': 'the store adapter: discovery only reads',
     'dynamodb:DeleteItem': 'the store adapter: discovery only reads',
     'dynamodb:BatchWriteItem': 'the store adapter: discovery only reads',
     ...KEY_PROVISIONING('discovery'),
@@ -140,17 +139,27 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
     'kms:Sign': 'TenantKeys: userinfo verifies access tokens, signs nothing',
     'kms:GenerateMac': 'TenantKeys: userinfo authenticates no client',
   },
+  consent: {
+    'dynamodb:PutItem': 'the store adapter: consent retrieval reads and updates only its DPoP replay records',
+    'dynamodb:DeleteItem': 'the store adapter: consent retrieval deletes nothing',
+    'dynamodb:BatchWriteItem': 'the store adapter: consent retrieval deletes nothing',
+  },
   admin: { 'kms:Sign': 'TenantKeys: the admin API signs no token' },
   web: {
-    // The approval page decides as a device does (ledger and directory writes, events, schedules): allowed.
+    'dynamodb:PutItem': 'the store adapter: without the console the web function only reads tenants',
+    'dynamodb:UpdateItem': 'the store adapter: see above',
+    'dynamodb:DeleteItem': 'the store adapter: see above',
+    'dynamodb:BatchWriteItem': 'the store adapter: see above',
     ...KEY_PROVISIONING('web'),
     'kms:Decrypt': 'the console (off by default; with ciba:console the web role gets token access)',
     'kms:Sign': 'the console, see above',
     'kms:GenerateMac': 'the console, see above',
+    'events:PutEvents': 'the console, see above',
     'sns:Publish': 'the console, see above (device pushes and approval links by SMS)',
     'ses:SendEmail': 'the console, see above (approval links by email)',
     'sns:CreatePlatformEndpoint': 'the console, see above',
     'sns:SetEndpointAttributes': 'the console, see above',
+    'scheduler:CreateSchedule': 'the console, see above',
     'sqs:SendMessage': 'the console, see above',
   },
   device: { 'sns:Publish': 'SnsDeviceNotifier: the device API registers endpoints and never notifies' },

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { KEY_RETENTION_MS } from '../../lib/oauth/keyset.ts';
+import { KEY_RETENTION_MS } from '../../lib/keyset.ts';
 import { pushedTxn, type Shape, startShape } from './harness.ts';
 import { TENANTS_FIXTURE, variantAssembly } from './synth.ts';
 

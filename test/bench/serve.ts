@@ -15,8 +15,8 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { addStoreMiddleware } from '../../lib/adapters/dynamodb-client.ts';
-import { countDynamoDbRequests } from '../../lib/adapters/dynamodb-store.ts';
+import { addStoreMiddleware } from '../../lib/adapters/dynamodb/client.ts';
+import { countDynamoDbRequests } from '../../lib/adapters/dynamodb/index.ts';
 import { txnOf } from '../../lib/ciba/poll-ciba-grant.ts';
 import { publishDecision } from '../../lib/ciba/publish-decision.ts';
 import { randomToken } from '../../lib/crypto.ts';
@@ -82,7 +82,7 @@ const hook = createServer(async (req, res) => {
     }
     const now = deps.clock.now();
     const evidence = { proof: 'bench-approve-hook', deviceId: 'bench', decision: 'approve' as const, receivedAt: now };
-    const decided = await deps.store.decideRequest(txn, { tenantId, sub }, 'approved', evidence, now);
+    const decided = await deps.decisions.decide(txn, { tenantId, sub }, 'approved', evidence, now);
     if (decided === 'conflict') {
       res.writeHead(409).end();
       return;

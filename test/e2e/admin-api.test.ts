@@ -264,7 +264,7 @@ describe('the admin API (docs/admin-api.md, local mode)', () => {
       expect(Object.keys(res.body).filter((k) => /secret|hash/i.test(k))).toEqual([]);
       const text = JSON.stringify(res.body);
       expect(text).not.toContain(created.body.client_secret);
-      const stored = await svc.service.deps.store.getClient('adm', 'shown');
+      const stored = await svc.service.deps.clients.get('adm', 'shown');
       expect(text).not.toContain(stored!.secretHash);
     });
 

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT } from '../../lib/ciba/events.ts';
+import { EVENT } from '../../lib/events.ts';
 import type { CibaEvent } from '../../lib/ports.ts';
 import { CallbackReceiver, eventually, sleep } from '../helpers/callback-receiver.ts';
 import {
@@ -234,7 +234,7 @@ describe('client_notification_token at bc-authorize (conformance 90, 91, 97)', (
   it('ignores a poll client’s token and does not store it', async () => {
     const res = await authorize(fx.client);
     expect(res.status).toBe(200);
-    const stored = await svc.service.deps.store.getRequest(txnOf(res.body.auth_req_id));
+    const stored = await svc.service.deps.requests.get(txnOf(res.body.auth_req_id));
     expect(stored!.clientNotificationToken).toBeUndefined();
   });
 });
@@ -506,7 +506,7 @@ describe('push mode (conformance 97-103)', () => {
       expect(svc.logs.join('\n')).not.toContain(secret);
     }
     // The kept token response is dropped once delivered.
-    expect((await svc.service.deps.store.getRequest(txnOf(ack.auth_req_id)))!.sealedPushResponse).toBeUndefined();
+    expect((await svc.service.deps.requests.get(txnOf(ack.auth_req_id)))!.sealedPushResponse).toBeUndefined();
   });
 
   it('answers a push client at the token endpoint with unauthorized_client', async () => {
@@ -563,7 +563,7 @@ describe('push mode (conformance 97-103)', () => {
 
   it('rule 12: keeps the token response sealed while it waits for a retry: no token is ever stored', async () => {
     // What the callback keeps on the request for its retry, as it is written.
-    const store = svc.service.deps.store;
+    const store = svc.service.deps.callbacks;
     const kept: string[] = [];
     const save = store.savePushResponse;
     store.savePushResponse = (txn, sealed, now) => {
@@ -578,11 +578,13 @@ describe('push mode (conformance 97-103)', () => {
       expect(pushes[1]!.body).toBe(pushes[0]!.body);
       const tokens = JSON.parse(pushes[0]!.body) as Record<string, string>;
       expect(kept).toHaveLength(1);
-      // A compact JWE (dir, A256GCM): five parts, no key, no token inside in any readable form.
+      // A compact JWE (dir, A256GCM, `kid` naming the tenant's MAC key): five parts, no key, no token inside in any
+      // readable form.
       expect(kept[0]!.split('.')).toHaveLength(5);
       expect(JSON.parse(Buffer.from(kept[0]!.split('.')[0]!, 'base64url').toString())).toEqual({
         alg: 'dir',
         enc: 'A256GCM',
+        kid: expect.stringMatching(/^[A-Za-z0-9_-]+$/),
       });
       for (const name of ['access_token', 'id_token']) {
         for (const part of tokens[name]!.split('.').slice(1)) expect(kept[0]).not.toContain(part);

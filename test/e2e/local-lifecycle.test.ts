@@ -8,7 +8,6 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Store } from '../../lib/ports.ts';
 import { type Answer, CallbackReceiver, eventually } from '../helpers/callback-receiver.ts';
 import {
   CIBA_GRANT,
@@ -19,8 +18,8 @@ import {
   type TestService,
 } from '../helpers/service.ts';
 
-/** Replaces `store[method]` with one that waits for `release()` before it runs; `entered` resolves on the first call. */
-const holdStoreCall = <K extends keyof Store>(store: Store, method: K) => {
+/** Replaces `port[method]` with one that waits for `release()` before it runs; `entered` resolves on the first call. */
+const holdStoreCall = <P extends object, K extends keyof P>(store: P, method: K) => {
   const original = store[method] as (...args: unknown[]) => Promise<unknown>;
   let release!: () => void;
   let enter!: () => void;
@@ -64,7 +63,7 @@ describe('stopping the local service', () => {
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
     const svc = await startTestService({ dataDir });
     const fx = await createTenantFixture(svc, 'stopping', {}, {}, { device: true });
-    const held = holdStoreCall(svc.service.deps.store, 'createRequest');
+    const held = holdStoreCall(svc.service.deps.requests, 'create');
 
     const answer = postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice' }, fx.client);
     await held.entered;
@@ -116,7 +115,7 @@ describe('stopping the local service', () => {
       });
     // One connection, kept alive after its first answer.
     expect((await get('/health')).status).toBe(200);
-    const held = holdStoreCall(svc.service.deps.store, 'createRequest');
+    const held = holdStoreCall(svc.service.deps.requests, 'create');
     const answer = postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice' }, fx.client);
     await held.entered;
     stopped = svc.stop();
@@ -151,7 +150,7 @@ describe('stopping the local service', () => {
     );
     expect(start.status, JSON.stringify(start.body)).toBe(200);
     // The delivery's final write waits until the service is stopping.
-    const held = holdStoreCall(svc.service.deps.store, 'recordCallbackAttempt');
+    const held = holdStoreCall(svc.service.deps.callbacks, 'record');
     const txn = String(start.body.auth_req_id).split('.')[0]!;
     const decided = await device.decide(txn, 'approve');
     expect(decided.status, JSON.stringify(decided.body)).toBe(200);

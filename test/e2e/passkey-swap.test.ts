@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEVICE_EVENT } from '../../lib/ciba/events.ts';
 import { runCli } from '../../lib/cli/main.ts';
 import { DeviceClient } from '../../lib/device/client.ts';
 import { UserVerificationRequired } from '../../lib/device/errors.ts';
 import { DeviceKey } from '../../lib/device/key.ts';
+import { DEVICE_EVENT } from '../../lib/events.ts';
 import type { CibaEvent } from '../../lib/ports.ts';
 import { expectError } from '../helpers/expect-error.ts';
 import {

@@ -65,7 +65,8 @@ describe('hardening rule 12: user codes at rest are keyed', () => {
       expect(JSON.stringify(item)).not.toContain(sha256('4242'));
       expect(JSON.stringify(item)).not.toContain('4242');
     }
-    for (const mac of macs) expect(mac).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // The MAC key's id, then the MAC (lib/keyset.ts withKeyId).
+    for (const mac of macs) expect(mac).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
     expect(new Set(macs).size).toBe(3);
     expect((await svc.admin('GET', '/admin/tenants/codes-one/users/alice')).body.has_user_code).toBe(true);
 
@@ -76,13 +77,13 @@ describe('hardening rule 12: user codes at rest are keyed', () => {
 
   it('keeps a user code stored as a bare SHA-256 working, and rewrites it as an HMAC on its first use', async () => {
     // A user as stored before rule 12.
-    const store = svc.service.deps.store;
-    const user = (await store.getUser('codes-one', 'carol')) ?? undefined;
+    const store = svc.service.deps.users;
+    const user = (await store.get('codes-one', 'carol')) ?? undefined;
     expect(user).toBeUndefined();
     expect((await svc.admin('PUT', '/admin/tenants/codes-one/users/carol', { name: 'Carol' })).status).toBe(201);
     await reachableUsers(svc, one.fx, 'carol');
-    const created = (await store.getUser('codes-one', 'carol'))!;
-    expect(await store.saveUser({ ...created, userCodeHash: sha256('7777') }, created.updatedAt)).toBe('ok');
+    const created = (await store.get('codes-one', 'carol'))!;
+    expect(await store.save({ ...created, userCodeHash: sha256('7777') }, created.updatedAt)).toBe('ok');
     expect(await userItem('codes-one', 'carol')).toMatchObject({ user_code_hash: sha256('7777') });
 
     expectError(await one.ask('0000', 'carol'), 400, 'invalid_user_code');
@@ -90,7 +91,7 @@ describe('hardening rule 12: user codes at rest are keyed', () => {
     expect((await one.ask('7777', 'carol')).status).toBe(200);
     const rewritten = await userItem('codes-one', 'carol');
     expect(rewritten).not.toHaveProperty('user_code_hash');
-    expect(rewritten.user_code_mac).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(rewritten.user_code_mac).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
     expect((await one.ask('7777', 'carol')).status).toBe(200);
     expectError(await one.ask('7778', 'carol'), 400, 'invalid_user_code');
   });

@@ -1,85 +1,10 @@
 import { createHmac } from 'node:crypto';
 import type { DeliverCallbackDeps } from '../../lib/ciba/deliver-callback.ts';
-import {
-  type AuthRequest,
-  type CallbackAttempt,
-  type CallbackState,
-  CIBA_GRANT_TYPE,
-  type Client,
-  DEFAULT_TENANT_SETTINGS,
-  type RefreshTokenRecord,
-  type Tenant,
-} from '../../lib/model.ts';
+import { LOCAL_CAPABILITIES } from '../../lib/local/capabilities.ts';
+import { type AuthRequest, CIBA_GRANT_TYPE, DEFAULT_TENANT_SETTINGS, type Tenant } from '../../lib/model.ts';
 import type { CibaEvent, DeadLetterRecord, OutboundResult } from '../../lib/ports.ts';
 import { fakeKeys } from './memory-keys.ts';
-
-/**
- * In-memory fakes of the ports deliverCallback uses, with the same conditional-write semantics as the DynamoDB
- * adapter (the adapter's own behaviour is checked against dynalite in test/integration).
- */
-export class FakeCallbackStore {
-  readonly requests = new Map<string, AuthRequest & { claimed?: number; leaseUntil?: number }>();
-  readonly tenants = new Map<string, Tenant>();
-  readonly clients = new Map<string, Client>();
-  readonly refreshTokens = new Map<string, RefreshTokenRecord>();
-
-  async getRequest(txn: string) {
-    const r = this.requests.get(txn);
-    return r && strip(r);
-  }
-  async getTenant(tenantId: string) {
-    return this.tenants.get(tenantId);
-  }
-  async getClient(tenantId: string, clientId: string) {
-    return this.clients.get(`${tenantId}/${clientId}`);
-  }
-  async claimCallbackAttempt(txn: string, attempt: number, now: number, leaseUntil: number) {
-    const r = this.requests.get(txn);
-    if (!r || (r.callback && r.callback.state !== 'pending')) return 'conflict' as const;
-    const expired = r.leaseUntil !== undefined && r.leaseUntil < now;
-    const free =
-      attempt === 1 ? r.claimed === undefined : r.claimed === attempt - 1 && (r.leaseUntil === undefined || expired);
-    const takeover = r.claimed === attempt && expired;
-    if (!free && !takeover) return 'conflict' as const;
-    r.claimed = attempt;
-    r.leaseUntil = leaseUntil;
-    r.callback ??= { state: 'pending', attempts: [] };
-    return strip(r);
-  }
-  async createRefreshToken(record: RefreshTokenRecord) {
-    if (this.refreshTokens.has(record.tokenHash)) return 'conflict' as const;
-    this.refreshTokens.set(record.tokenHash, structuredClone(record));
-    return 'ok' as const;
-  }
-  async savePushResponse(txn: string, sealedResponse: string, now: number) {
-    const r = this.requests.get(txn);
-    if (!r?.grantPending || r.status !== 'approved') return 'conflict' as const;
-    r.sealedPushResponse = sealedResponse;
-    r.redeemedAt = now;
-    delete r.grantPending;
-    return strip(r);
-  }
-  async recordCallbackAttempt(
-    txn: string,
-    attempt: CallbackAttempt,
-    outcome: { state: CallbackState; deliveredAt?: number; deadLetterReason?: string },
-  ) {
-    const r = this.requests.get(txn);
-    if (!r || r.claimed !== attempt.attempt || !r.callback) return 'conflict' as const;
-    r.callback.attempts.push({ ...attempt });
-    r.callback.state = outcome.state;
-    if (outcome.deliveredAt !== undefined) r.callback.deliveredAt = outcome.deliveredAt;
-    if (outcome.deadLetterReason !== undefined) r.callback.deadLetterReason = outcome.deadLetterReason;
-    delete r.leaseUntil;
-    if (outcome.state !== 'pending') delete r.sealedPushResponse;
-    return 'ok' as const;
-  }
-}
-
-const strip = (r: AuthRequest & { claimed?: number; leaseUntil?: number }): AuthRequest => {
-  const { claimed: _c, leaseUntil: _l, ...rest } = structuredClone(r);
-  return rest;
-};
+import { type MemoryState, memoryStore } from './memory-store.ts';
 
 export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 export const TXN = 'AAAAAAAAAAAAAAAAAAAAAA';
@@ -88,7 +13,9 @@ export const NOTIFICATION_TOKEN = 'notif-token-8f2a/+~._==';
 
 export interface FakeWorld {
   deps: DeliverCallbackDeps;
-  store: FakeCallbackStore;
+  /** The in-memory stores (test/helpers/memory-store.ts) the callback works on. */
+  store: ReturnType<typeof memoryStore>;
+  state: MemoryState;
   clock: { now: () => number; advance(ms: number): void };
   /** Every POST the outbound port was asked to make. */
   posts: { url: string; headers: Record<string, string>; body: unknown; allowPrivateNetwork: boolean }[];
@@ -112,14 +39,14 @@ export const fakeWorld = (
 ): FakeWorld => {
   const mode = opts.mode ?? 'ping';
   let now = T0 + 10_000;
-  const store = new FakeCallbackStore();
-  store.tenants.set('acme', {
+  const store = memoryStore();
+  store.state.tenants.set('acme', {
     tenantId: 'acme',
     settings: { ...DEFAULT_TENANT_SETTINGS, developmentMode: true, ...opts.settings },
     createdAt: T0,
     updatedAt: T0,
   });
-  store.clients.set('acme/rp', {
+  store.state.clients.set('acme\u0000rp', {
     tenantId: 'acme',
     clientId: 'rp',
     clientName: 'RP',
@@ -132,7 +59,7 @@ export const fakeWorld = (
     createdAt: T0,
   });
   const status = opts.status ?? 'approved';
-  store.requests.set(TXN, {
+  store.state.requests.set(TXN, {
     txn: TXN,
     authReqId: AUTH_REQ_ID,
     tenantId: 'acme',
@@ -153,6 +80,7 @@ export const fakeWorld = (
   });
   const world: FakeWorld = {
     store,
+    state: store.state,
     clock: {
       now: () => now,
       advance(ms) {
@@ -173,7 +101,11 @@ export const fakeWorld = (
     world.logs.push(JSON.stringify({ level, message, ...fields }));
   let answered = 0;
   world.deps = {
-    store,
+    requests: store.requests,
+    tenants: store.tenants,
+    clients: store.clients,
+    callbacks: store.callbacks,
+    refreshTokens: store.refreshTokens,
     keys: fakeKeys({
       async sign(_tenant, _alg, header, payload) {
         world.signed.push(payload);
@@ -226,7 +158,7 @@ export const fakeWorld = (
     },
     clock: world.clock,
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
-    config: { mode: 'local', callbackBackoff: { baseMs: 1_000, capMs: 60_000 } },
+    config: { capabilities: LOCAL_CAPABILITIES, callbackBackoff: { baseMs: 1_000, capMs: 60_000 } },
     random: () => 1,
   };
   return world;

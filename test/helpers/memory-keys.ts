@@ -1,6 +1,7 @@
 import { LocalKeys } from '../../lib/adapters/local-keys.ts';
 import type { TenantKeyset } from '../../lib/model.ts';
-import type { Clock, Directory, Keys, StoredSigningKey, WriteOutcome } from '../../lib/ports.ts';
+import type { KeysetStore } from '../../lib/persistence.ts';
+import type { Clock, Keys, SigningKeyStore, StoredSigningKey, WriteOutcome } from '../../lib/ports.ts';
 
 /**
  * The directory's key items in memory, with the DynamoDB store's conditions: a keyset is created only if absent and
@@ -9,15 +10,17 @@ import type { Clock, Directory, Keys, StoredSigningKey, WriteOutcome } from '../
 export const memoryKeyDirectory = () => {
   const keysets = new Map<string, TenantKeyset>();
   const legacy = new Map<string, StoredSigningKey[]>();
-  const directory: Pick<Directory, 'getTenantKeys' | 'saveTenantKeys' | 'getSigningKeys'> = {
-    getTenantKeys: async (tenantId) => structuredClone(keysets.get(tenantId)),
-    saveTenantKeys: async (keyset, expected): Promise<WriteOutcome> => {
-      const current = keysets.get(keyset.tenantId);
-      if (expected === null ? current !== undefined : current?.updatedAt !== expected) return 'conflict';
-      keysets.set(keyset.tenantId, structuredClone(keyset));
-      return 'ok';
+  const directory: { keysets: KeysetStore; legacyKeys: SigningKeyStore } = {
+    keysets: {
+      get: async (tenantId) => structuredClone(keysets.get(tenantId)),
+      save: async (keyset, expected): Promise<WriteOutcome> => {
+        const current = keysets.get(keyset.tenantId);
+        if (expected === null ? current !== undefined : current?.updatedAt !== expected) return 'conflict';
+        keysets.set(keyset.tenantId, structuredClone(keyset));
+        return 'ok';
+      },
     },
-    getSigningKeys: async (tenantId) => structuredClone(legacy.get(tenantId) ?? []),
+    legacyKeys: { getSigningKeys: async (tenantId) => structuredClone(legacy.get(tenantId) ?? []) },
   };
   return { keysets, legacy, directory };
 };

@@ -452,8 +452,12 @@ describe('service stack: tenants', () => {
         }),
       ],
     });
-    // One per API route but the console's (ROUTES).
-    service.resourceCountIs('AWS::Lambda::Permission', 41);
+    // One invoke permission for EventBridge, whatever the tenant count (API Gateway's route permissions are apart).
+    expect(
+      Object.keys(
+        service.findResources('AWS::Lambda::Permission', { Properties: { Principal: 'events.amazonaws.com' } }),
+      ),
+    ).toHaveLength(1);
     service.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 
@@ -547,22 +551,7 @@ describe('service stack: tenants', () => {
 describe('service stack: least privilege', () => {
   it.each([
     ['discovery', ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query']],
-    // The approval page of links sent by email or SMS decides as the device API does (docs/channels.md).
-    [
-      'web',
-      [
-        'dynamodb:BatchGetItem',
-        'dynamodb:BatchWriteItem',
-        'dynamodb:DeleteItem',
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:Query',
-        'dynamodb:UpdateItem',
-        'events:PutEvents',
-        'iam:PassRole',
-        'scheduler:CreateSchedule',
-      ],
-    ],
+    ['web', ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query']],
     [
       'token',
       [
@@ -657,6 +646,28 @@ describe('service stack: least privilege', () => {
     expect(statementsOf('discovery').some((s) => s.Sid?.startsWith('Ledger'))).toBe(false);
     expect(actionsOf('discovery')).not.toContain('kms:Sign');
     expect(actionsOf('userinfo')).not.toContain('dynamodb:PutItem');
+  });
+
+  it('splits the device API: consent retrieval reads and only updates (its DPoP replay records), responses write, publish and schedule', () => {
+    const consent = actionsOf('consent');
+    expect(consent).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']));
+    for (const action of ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
+      expect(consent).not.toContain(action);
+    }
+    expect(
+      consent.filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:') && !a.startsWith('xray:')),
+    ).toEqual([]);
+    const ledger = statementsOf('consent').filter((s) => s.Sid?.startsWith('Ledger'));
+    expect(ledger.map((s) => s.Sid)).toEqual(['LedgerRead']);
+    const device = actionsOf('device');
+    for (const action of [
+      'dynamodb:PutItem',
+      'events:PutEvents',
+      'scheduler:CreateSchedule',
+      'sns:CreatePlatformEndpoint',
+    ]) {
+      expect(device).toContain(action);
+    }
   });
 
   it('lets only bc-authorize publish pushes and only the device API create endpoints', () => {

@@ -8,11 +8,12 @@ import {
   type TenantEntry,
 } from '../../functions/tenant-provisioner/resources.ts';
 import { parseAwsTenantSettings, parseTenantSettings } from '../../functions/tenant-provisioner/settings.ts';
+import { AWS_CAPABILITIES } from '../../lib/adapters/aws-deps.ts';
 import { LocalKeys } from '../../lib/adapters/local-keys.ts';
 import { putTenant } from '../../lib/admin/tenants.ts';
+import { WireError } from '../../lib/errors.ts';
 import { silentLogger } from '../../lib/logging.ts';
 import { DEFAULT_TENANT_SETTINGS, type PushCredentials, type TenantKeyset } from '../../lib/model.ts';
-import { OAuthError } from '../../lib/oauth/errors.ts';
 import type { PushPlatforms } from '../../lib/ports.ts';
 import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
 
@@ -41,9 +42,10 @@ const provisioner = (
     remove: async (tenantId) => void removed.push(tenantId),
   };
   const clock = { now: () => NOW };
-  const keys = new LocalKeys(t.store, clock);
+  const keys = new LocalKeys({ keysets: t.store.keysets, legacyKeys: t.local }, clock);
   const deps: TenantProvisionerDeps = {
-    store: t.store,
+    tenants: t.store.tenants,
+    keysets: t.store.keysets,
     keys,
     platforms,
     readSecret: async (id) => {
@@ -108,7 +110,7 @@ describe('tenant batches', () => {
       ),
     );
     expect(out).toEqual({ PhysicalResourceId: 'ciba-tenants/TenantsBatch0', Data: { Tenants: '2' } });
-    expect(await t.store.getTenant(a)).toEqual({
+    expect(await t.store.tenants.get(a)).toEqual({
       tenantId: a,
       // Hardening rule 7: a new generation for every creation of the tenant id.
       generation: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/),
@@ -138,15 +140,15 @@ describe('tenant batches', () => {
     const [a, b] = [uid('acme'), uid('bank')];
     const before = [entry(a, { display_name: 'A' }), entry(b, { display_name: 'B' })];
     await p.handler(event(TENANTS_RESOURCE, 'Create', batch(before)));
-    const bankBefore = await t.store.getTenant(b);
+    const bankBefore = await t.store.tenants.get(b);
     p.applied.length = 0;
     const after = [
       entry(a, { display_name: 'A renamed' }, { signing_key_version: 2 }),
       entry(b, { display_name: 'B' }),
     ];
     await p.handler(event(TENANTS_RESOURCE, 'Update', batch(after), batch(before)));
-    expect((await t.store.getTenant(a))?.settings.displayName).toBe('A renamed');
-    expect(await t.store.getTenant(b)).toEqual(bankBefore);
+    expect((await t.store.tenants.get(a))?.settings.displayName).toBe('A renamed');
+    expect(await t.store.tenants.get(b)).toEqual(bankBefore);
     expect(p.applied.map((x) => x.tenantId)).toEqual([a]);
     expect((await p.keys.describe(a)).map((k) => k.status)).toEqual(['previous', 'current']);
   });
@@ -167,7 +169,7 @@ describe('tenant batches', () => {
         ),
       ),
     ).rejects.toThrow(/vapid_public_key/);
-    expect(await t.store.getTenant(a)).toBeUndefined();
+    expect(await t.store.tenants.get(a)).toBeUndefined();
   });
 
   it('refuses development mode in AWS', async () => {
@@ -182,16 +184,16 @@ describe('tenant batches', () => {
     await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
     await p.handler(event(TENANTS_RESOURCE, 'Update', batch([]), batch([entry(a)])));
     await p.handler(event(TENANTS_RESOURCE, 'Delete', batch([])));
-    expect(await t.store.getTenant(a)).toBeDefined();
+    expect(await t.store.tenants.get(a)).toBeDefined();
   });
 
   it('makes file tenants read-only for the admin API (409), and a released one writable again', async () => {
     const p = provisioner();
     const a = uid('acme');
     await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
-    const admin = { ...p.deps, config: { mode: 'aws' as const } };
+    const admin = { ...p.deps, config: { capabilities: AWS_CAPABILITIES } };
     const refused = await putTenant(admin, a, { display_name: 'x' }).catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(OAuthError);
+    expect(refused).toBeInstanceOf(WireError);
     expect(refused).toMatchObject({ error: 'conflict', status: 409 });
     await p.handler(event(TENANTS_INDEX_RESOURCE, 'Update', { TenantIds: '' }, { TenantIds: a, Destroy: '' }));
     expect((await putTenant(admin, a, { display_name: 'x' })).tenant.settings.displayName).toBe('x');
@@ -208,25 +210,25 @@ describe('tenants index', () => {
     await p.handler(
       event(TENANTS_INDEX_RESOURCE, 'Update', { TenantIds: stays, Destroy: '' }, { TenantIds: ids, Destroy: gone }),
     );
-    expect(await t.store.getTenant(gone)).toBeUndefined();
-    expect(await t.store.getTenantKeys(gone)).toBeUndefined();
+    expect(await t.store.tenants.get(gone)).toBeUndefined();
+    expect(await t.store.keysets.get(gone)).toBeUndefined();
     expect(p.removed).toEqual([gone]);
-    expect((await t.store.getTenant(kept))?.provisionedBy).toBeUndefined();
-    expect((await t.store.getTenant(stays))?.provisionedBy).toBe('deployment');
+    expect((await t.store.tenants.get(kept))?.provisionedBy).toBeUndefined();
+    expect((await t.store.tenants.get(stays))?.provisionedBy).toBe('deployment');
   });
 
   it('never deletes a tenant that moved to another batch (the number of batches grew)', async () => {
     const p = provisioner();
     const a = uid('moving');
     await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
-    const generation = (await t.store.getTenant(a))?.generation;
+    const generation = (await t.store.tenants.get(a))?.generation;
     // Its old batch loses it and a new batch gets it, in either order; the index still lists it.
     await p.handler(event(TENANTS_RESOURCE, 'Update', batch([]), batch([entry(a)])));
     await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
     await p.handler(
       event(TENANTS_INDEX_RESOURCE, 'Update', { TenantIds: a, Destroy: a }, { TenantIds: a, Destroy: a }),
     );
-    expect((await t.store.getTenant(a))?.generation).toBe(generation);
+    expect((await t.store.tenants.get(a))?.generation).toBe(generation);
   });
 
   it('deletes the on_delete destroy tenants with the stack', async () => {
@@ -234,7 +236,7 @@ describe('tenants index', () => {
     const a = uid('acme');
     await p.handler(event(TENANTS_RESOURCE, 'Create', batch([entry(a)])));
     await p.handler(event(TENANTS_INDEX_RESOURCE, 'Delete', { TenantIds: a, Destroy: a }));
-    expect(await t.store.getTenant(a)).toBeUndefined();
+    expect(await t.store.tenants.get(a)).toBeUndefined();
   });
 });
 
@@ -250,7 +252,7 @@ describe('resources of deployments before batches and keysets', () => {
         PhysicalResourceId: 'arn:aws:sns:eu-west-1:111122223333:app/APNS/ciba-acme',
       } as CloudFormationCustomResourceEvent);
       expect(out).toEqual({ PhysicalResourceId: 'arn:aws:sns:eu-west-1:111122223333:app/APNS/ciba-acme' });
-      expect(await t.store.getTenant(a)).toBeDefined();
+      expect(await t.store.tenants.get(a)).toBeDefined();
       expect(p.removed).toEqual([]);
     },
   );
@@ -278,7 +280,7 @@ describe('resources of deployments before batches and keysets', () => {
         },
       },
     });
-    await t.store.saveTenant(
+    await t.store.tenants.save(
       { tenantId: a, settings: { ...DEFAULT_TENANT_SETTINGS, signingAlg: 'PS256' }, createdAt: 1, updatedAt: 1 },
       null,
     );
@@ -286,7 +288,7 @@ describe('resources of deployments before batches and keysets', () => {
     const out = await p.handler(event(LEGACY_KEYS_RESOURCE, 'Create', { AliasPrefix: 'alias/ciba/' }));
     expect(out).toEqual({ PhysicalResourceId: 'ciba-legacy-keys', Data: { Imported: '1' } });
     expect(made).toEqual([a]);
-    expect((await t.store.getTenantKeys(a))?.mac[0]?.kmsKeyId).toBe('arn:PS256');
+    expect((await t.store.keysets.get(a))?.mac[0]?.kmsKeyId).toBe('arn:PS256');
   });
 });
 

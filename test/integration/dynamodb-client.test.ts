@@ -2,15 +2,15 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addStoreMiddleware } from '../../lib/adapters/dynamodb-client.ts';
+import { addStoreMiddleware } from '../../lib/adapters/dynamodb/client.ts';
+import { countDynamoDbRequests } from '../../lib/adapters/dynamodb/index.ts';
 import { LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
-import { countDynamoDbRequests } from '../../lib/adapters/dynamodb-store.ts';
 import { createDynamoDbClient } from '../../lib/local/embedded-dynamodb.ts';
 import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
 
 const key = { pk: { S: 'CLIENT-TEST#1' } };
 
-describe('the store client (lib/adapters/dynamodb-client.ts) on embedded dynalite', () => {
+describe('the store client (lib/adapters/dynamodb/client.ts) on embedded dynalite', () => {
   let t: TestStore;
   beforeAll(async () => {
     t = await startTestStore();

@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
+import { dynamoDbStore } from '../../lib/adapters/dynamodb/index.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
-import { DynamoDbStore } from '../../lib/adapters/dynamodb-store.ts';
+import { soleMatch } from '../../lib/ciba/hint-match.ts';
+import { admitUserRequest } from '../../lib/ciba/user-rate-window.ts';
 import {
   EMBEDDED_STORE_MODES,
   type EmbeddedDynamoDb,
@@ -30,7 +32,7 @@ const alice = (tenantId: string): User => ({
   updatedAt: NOW,
 });
 const storeOf = (db: EmbeddedDynamoDb) =>
-  new DynamoDbStore({ client: db.client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable: LEDGER_TABLE_DEFAULT });
+  dynamoDbStore({ client: db.client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable: LEDGER_TABLE_DEFAULT });
 
 describe.each(EMBEDDED_STORE_MODES)('embedded dynalite: %s', (mode) => {
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -42,11 +44,13 @@ describe.each(EMBEDDED_STORE_MODES)('embedded dynalite: %s', (mode) => {
     const db = await startEmbeddedDynamoDb({ dataDir: 'memory', process: mode });
     cleanup.push(() => db.stop());
     const store = storeOf(db);
-    expect(await store.saveUser(alice('modes'), null)).toBe('ok');
-    expect(await store.saveUser(alice('modes'), null)).toBe('conflict');
-    expect(await store.findUserByEmail('modes', 'alice@example.com')).toBe('alice');
+    expect(await store.users.save(alice('modes'), null)).toBe('ok');
+    expect(await store.users.save(alice('modes'), null)).toBe('conflict');
+    expect(soleMatch(await store.users.findByEmail('modes', 'alice@example.com'))).toBe('alice');
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => store.admitUserRequest('modes', 'alice', 5, NOW)),
+      Array.from({ length: 20 }, () =>
+        admitUserRequest(store, { tenantId: 'modes', sub: 'alice', limitPerMinute: 5, now: NOW }),
+      ),
     );
     expect(results.filter((r) => r && 'user' in r)).toHaveLength(5);
     // A request DynamoDB refuses surfaces as the SDK's own error, by name.
@@ -59,11 +63,11 @@ describe.each(EMBEDDED_STORE_MODES)('embedded dynalite: %s', (mode) => {
     const dataDir = await mkdtemp(join(tmpdir(), `ciba-store-${mode}-`));
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
     const first = await startEmbeddedDynamoDb({ dataDir, process: mode });
-    expect(await storeOf(first).saveUser(alice('kept'), null)).toBe('ok');
+    expect(await storeOf(first).users.save(alice('kept'), null)).toBe('ok');
     await first.stop();
     const second = await startEmbeddedDynamoDb({ dataDir, process: mode });
     cleanup.push(() => second.stop());
-    expect(await storeOf(second).getUser('kept', 'alice')).toMatchObject({ sub: 'alice', claims: { name: 'Alice' } });
+    expect(await storeOf(second).users.get('kept', 'alice')).toMatchObject({ sub: 'alice', claims: { name: 'Alice' } });
   });
 });
 

@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, expect, it } from 'vitest';
+import { dynamoDbStore } from '../../lib/adapters/dynamodb/index.ts';
+import { buildCreateTableInput } from '../../lib/adapters/dynamodb/tables.ts';
 import {
   DIRECTORY_SCHEMA,
   DIRECTORY_TABLE_DEFAULT,
   LEDGER_SCHEMA,
   LEDGER_TABLE_DEFAULT,
 } from '../../lib/adapters/dynamodb-schema.ts';
-import { DynamoDbStore } from '../../lib/adapters/dynamodb-store.ts';
-import { buildCreateTableInput } from '../../lib/adapters/dynamodb-tables.ts';
 import { dynalite } from '../../lib/local/dynalite.mjs';
 import { createDynamoDbClient, startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
 
@@ -45,14 +45,14 @@ it('repairs tables that a killed first start left CREATING, and starts', async (
   const db = await startEmbeddedDynamoDb({ dataDir, process: 'worker' });
   try {
     expect(db.repairedTables.sort()).toEqual([DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT].sort());
-    const store = new DynamoDbStore({
+    const store = dynamoDbStore({
       client: db.client,
       directoryTable: DIRECTORY_TABLE_DEFAULT,
       ledgerTable: LEDGER_TABLE_DEFAULT,
     });
     const user = { tenantId: 't', sub: 'alice', claims: {}, devices: [], createdAt: 1, updatedAt: 1 };
-    expect(await store.saveUser(user, null)).toBe('ok');
-    expect(await store.findUserByEmail('t', 'nobody@example.com')).toBeUndefined();
+    expect(await store.users.save(user, null)).toBe('ok');
+    expect(await store.users.findByEmail('t', 'nobody@example.com')).toEqual([]);
   } finally {
     await db.stop();
   }

@@ -16,9 +16,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { localStoreOf } from '../../lib/adapters/dynamodb/local.ts';
+import { buildCreateTableInput } from '../../lib/adapters/dynamodb/tables.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_SCHEMA, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
-import { DynamoDbStore } from '../../lib/adapters/dynamodb-store.ts';
-import { buildCreateTableInput } from '../../lib/adapters/dynamodb-tables.ts';
 import { startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
 import type { AuthRequest } from '../../lib/model.ts';
 import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
@@ -69,39 +69,39 @@ describe('the local expiry sweep', () => {
   it('examines only what has expired, whatever else the ledger holds', async () => {
     t = await startTestStore();
     for (let i = 0; i < 300; i++)
-      await t.store.createEnrollmentTicket(`live-${i}`, 'acme', 'alice', NOW + 2 * 60 * MINUTE);
-    for (let i = 0; i < 5; i++) await t.store.recordProofJti('thumb', `old-${i}`, NOW);
+      await t.store.tickets.create(`live-${i}`, { tenantId: 'acme', sub: 'alice' }, NOW + 2 * 60 * MINUTE);
+    for (let i = 0; i < 5; i++) await t.store.replay.useOnce(`thumb#old-${i}`, NOW);
     const seen = watch(t.client);
     expect(await t.dynamodb.sweep(NOW + MINUTE)).toBe(5);
     expect(seen.commands).not.toContain('ScanCommand');
     expect(seen.examined).toBe(5);
-    expect(await t.store.consumeEnrollmentTicket('live-0', NOW + MINUTE)).toBeDefined();
+    expect(await t.store.tickets.consume('live-0', NOW + MINUTE)).toBeDefined();
   });
 
   it('catches up on the hours the service was down', async () => {
     t = await startTestStore();
     expect(await t.dynamodb.sweep(NOW)).toBe(0);
-    await t.store.recordProofJti('thumb', 'jti-day-1', NOW + DAY);
-    await t.store.recordProofJti('thumb', 'jti-day-5', NOW + 5 * DAY);
+    await t.store.replay.useOnce('thumb#jti-day-1', NOW + DAY);
+    await t.store.replay.useOnce('thumb#jti-day-5', NOW + 5 * DAY);
     const seen = watch(t.client);
     expect(await t.dynamodb.sweep(NOW + 3 * DAY)).toBe(1);
     expect(seen.commands).not.toContain('ScanCommand');
-    expect(await t.store.recordProofJti('thumb', 'jti-day-1', NOW + 4 * DAY)).toBe(true);
-    expect(await t.store.recordProofJti('thumb', 'jti-day-5', NOW + 3 * DAY)).toBe(false);
+    expect(await t.store.replay.useOnce('thumb#jti-day-1', NOW + 4 * DAY)).toBe(true);
+    expect(await t.store.replay.useOnce('thumb#jti-day-5', NOW + 3 * DAY)).toBe(false);
   });
 
   it('keeps a request an hour after its expiry, a ping or push request a day (its callback may still be sent)', async () => {
     t = await startTestStore();
     const poll = request();
     const push = request({ deliveryMode: 'push', clientNotificationToken: 'tok' });
-    await t.store.createRequest(poll);
-    await t.store.createRequest(push);
+    await t.store.requests.create(poll);
+    await t.store.requests.create(push);
     expect(await t.dynamodb.sweep(poll.expiresAt + 59 * MINUTE)).toBe(0);
     expect(await t.dynamodb.sweep(poll.expiresAt + 61 * MINUTE)).toBe(1);
-    expect(await t.store.getRequest(poll.txn)).toBeUndefined();
-    expect(await t.store.getRequest(push.txn)).toBeDefined();
+    expect(await t.store.requests.get(poll.txn)).toBeUndefined();
+    expect(await t.store.requests.get(push.txn)).toBeDefined();
     expect(await t.dynamodb.sweep(push.expiresAt + DAY + MINUTE)).toBe(1);
-    expect(await t.store.getRequest(push.txn)).toBeUndefined();
+    expect(await t.store.requests.get(push.txn)).toBeUndefined();
   });
 });
 
@@ -112,11 +112,11 @@ describe('the callbacks a start resumes', () => {
   it('are read through the open-callbacks index, without the history', async () => {
     t = await startTestStore();
     const store = t.store;
-    for (let i = 0; i < 100; i++) await store.createRequest(request());
+    for (let i = 0; i < 100; i++) await store.requests.create(request());
     const decidedPing = async () => {
       const r = request({ deliveryMode: 'ping', clientNotificationToken: 'tok' });
-      await store.createRequest(r);
-      await store.decideRequest(
+      await store.requests.create(r);
+      await store.decisions.decide(
         r.txn,
         r,
         'approved',
@@ -127,8 +127,8 @@ describe('the callbacks a start resumes', () => {
     };
     for (let i = 0; i < 50; i++) {
       const r = await decidedPing();
-      await store.claimCallbackAttempt(r.txn, 1, NOW, NOW + 30_000);
-      await store.recordCallbackAttempt(
+      await store.callbacks.claim(r.txn, { attempt: 1, now: NOW, leaseUntil: NOW + 30_000 });
+      await store.callbacks.record(
         r.txn,
         { attempt: 1, at: NOW, status: 204 },
         { state: 'delivered', deliveredAt: NOW },
@@ -136,15 +136,15 @@ describe('the callbacks a start resumes', () => {
     }
     const open = await decidedPing();
     const pushPending = request({ deliveryMode: 'push', clientNotificationToken: 'tok' });
-    await store.createRequest(pushPending);
+    await store.requests.create(pushPending);
     const pingPending = request({ deliveryMode: 'ping', clientNotificationToken: 'tok' });
-    await store.createRequest(pingPending);
+    await store.requests.create(pingPending);
     const pingExpired = request({ deliveryMode: 'ping', clientNotificationToken: 'tok', expiresAt: NOW - MINUTE });
-    await store.createRequest(pingExpired);
+    await store.requests.create(pingExpired);
 
     const seen = watch(t.client);
     const found: string[] = [];
-    for await (const o of store.openCallbacks(NOW)) found.push(o.request.txn);
+    for await (const o of t.local.openCallbacks(NOW)) found.push(o.request.txn);
     expect(found.sort()).toEqual([open.txn, pushPending.txn, pingPending.txn].sort());
     expect(seen.commands).not.toContain('ScanCommand');
     expect(seen.examined).toBe(3);
@@ -204,10 +204,10 @@ describe('a data directory of the layout before', () => {
       expect(second.copiedItems).toBe(2);
       const tables = await second.client.send(new ListTablesCommand({}));
       expect(tables.TableNames).not.toContain('ciba-ledger');
-      const store = new DynamoDbStore({
+      const store = localStoreOf({
         client: second.client,
-        directoryTable: DIRECTORY_TABLE_DEFAULT,
-        ledgerTable: LEDGER_TABLE_DEFAULT,
+        directory: DIRECTORY_TABLE_DEFAULT,
+        ledger: LEDGER_TABLE_DEFAULT,
       });
       const open: string[] = [];
       for await (const o of store.openCallbacks(now)) open.push(o.request.txn);

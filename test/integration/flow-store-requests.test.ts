@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countDynamoDbRequests } from '../../lib/adapters/dynamodb-store.ts';
+import { countDynamoDbRequests } from '../../lib/adapters/dynamodb/index.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
@@ -70,7 +70,7 @@ describe('DynamoDB requests of a poll-mode flow', () => {
     await flow('bob', devices[0]!); // creates the tenant's counter item and loads the signing key
     const counts = await flow('carol', devices[1]!);
     expect(counts).toEqual({
-      'bc-authorize': 3, // tenant counters (client, tenant, pending) + the user's rate window and record + the request
+      'bc-authorize': 3, // the tenant's counter shard (client, tenant, pending) + the user's rate window and record + the request
       'device list': 2, // the device with its proof's jti + the pending-by-user query
       'pending poll': 1, // the poll, recorded conditionally
       'device approve': 2, // the device with its proof's jti + the conditional decision

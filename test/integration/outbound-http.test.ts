@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GuardedOutboundHttp } from '../../lib/http/outbound.ts';
+import { GuardedOutboundHttp } from '../../lib/adapters/guarded-outbound-http.ts';
 
 interface Received {
   method: string;

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webPush from 'web-push';
+import { GuardedOutboundHttp } from '../../lib/adapters/guarded-outbound-http.ts';
 import { WebPushDeviceNotifier } from '../../lib/adapters/web-push-device-notifier.ts';
-import { GuardedOutboundHttp } from '../../lib/http/outbound.ts';
 import { DEFAULT_TENANT_SETTINGS, type DeviceSummary } from '../../lib/model.ts';
 import type { DeviceNotification } from '../../lib/ports.ts';
 import { TestPki } from '../helpers/strong-auth.ts';
@@ -47,8 +47,8 @@ describe('Web Push through the web-push library', () => {
   const notifier = (developmentMode = true) =>
     new WebPushDeviceNotifier({
       next: { notify: async () => ({}) },
-      directory: {
-        getTenant: async () => ({
+      tenants: {
+        get: async () => ({
           tenantId: 't',
           createdAt: 0,
           updatedAt: 0,

@@ -1,5 +1,5 @@
 /**
- * Fault injection through the ports (issue 7): the real adapters (DynamoDbStore on dynalite, LocalKeys, the local
+ * Fault injection through the ports (issue 7): the real adapters (the DynamoDB adapter on dynalite, LocalKeys, the local
  * notifier, bus, scheduler, dead letters and outbound HTTP) wrapped so that one chosen call fails with a throttling
  * or a timeout. A clean run of each flow records every port call it makes; then the flow runs again once per call,
  * with that call failing. Invariants at every step:
@@ -290,7 +290,7 @@ describe('fault injection at every port call of every flow', () => {
     const sign = cleanTraces.poll.filter((e) => e.startsWith('keys.sign#')).length;
     expect(sign).toBeGreaterThan(0);
     let restores = 0;
-    const store = svc.service.deps.store;
+    const store = svc.service.deps.polls;
     const original = store.restoreGrant.bind(store);
     const keys = svc.service.deps.keys;
     const sign0 = keys.sign.bind(keys);

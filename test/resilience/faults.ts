@@ -5,7 +5,34 @@ import type { Deps } from '../../lib/ports.ts';
 import type { TestService } from '../helpers/service.ts';
 
 /** The ports a fault can be injected into. */
-export const PORTS = ['store', 'keys', 'notifier', 'events', 'scheduler', 'deadLetters', 'outbound'] as const;
+export const PORTS = [
+  // The persistence ports (lib/persistence.ts).
+  'tenants',
+  'clients',
+  'users',
+  'rateWindows',
+  'shields',
+  'devices',
+  'pushChannels',
+  'passkeys',
+  'deviceProofs',
+  'replay',
+  'requests',
+  'polls',
+  'decisions',
+  'callbacks',
+  'tickets',
+  'refreshTokens',
+  'revocations',
+  'quotas',
+  'admission',
+  'keys',
+  'notifier',
+  'events',
+  'scheduler',
+  'deadLetters',
+  'outbound',
+] as const satisfies readonly (keyof Deps)[];
 export type PortName = (typeof PORTS)[number];
 export type FaultKind = 'throttle' | 'timeout';
 
@@ -23,7 +50,7 @@ export const timeoutError = (): Error =>
   Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 
 export interface FaultPlan {
-  /** `store.createRequest`, `keys.sign`, ... */
+  /** `requests.create`, `keys.sign`, ... */
   call: string;
   /** Which call of that method fails (1 = the first one after `arm`). */
   nth: number;

@@ -78,7 +78,8 @@ describe('security headers', () => {
         const headers: Record<string, string> = {};
         if (withCredentials) {
           if (route.admin) headers.Authorization = `Bearer ${ADMIN_TOKEN}`;
-          else if (route.fn === 'device') headers.DPoP = await device.proof(route.method, url);
+          else if (route.fn === 'device' || route.fn === 'consent')
+            headers.DPoP = await device.proof(route.method, url);
           else headers.Authorization = basicAuth(fx.client.client_id, fx.client.client_secret);
         }
         const body =
@@ -142,8 +143,8 @@ describe('load shedding', () => {
       const admin = { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json' };
       const created = await fetch(`${service.url}/admin/tenants/shed`, { method: 'PUT', headers: admin, body: '{}' });
       expect(created.status).toBe(201);
-      const store = service.deps.store;
-      const saveUser = store.saveUser.bind(store);
+      const store = service.deps.users;
+      const saveUser = store.save.bind(store);
       let release!: () => void;
       const released = new Promise<void>((resolve) => {
         release = resolve;
@@ -152,7 +153,7 @@ describe('load shedding', () => {
       const arrived = new Promise<void>((resolve) => {
         entered = resolve;
       });
-      store.saveUser = async (...args) => {
+      store.save = async (...args) => {
         entered();
         await released;
         return saveUser(...args);

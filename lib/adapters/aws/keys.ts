@@ -1,5 +1,6 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { BaseAwsDeps } from '../aws-deps.ts';
+import { keysetStore } from '../dynamodb/directory.ts';
 import { KmsKeyVault } from '../kms-keys.ts';
 import { TenantKeys } from '../tenant-keys.ts';
 import { AWS_ENV, type Env, required } from './env.ts';
@@ -10,7 +11,7 @@ import { AWS_ENV, type Env, required } from './env.ts';
  */
 export const tenantKeys = (env: Env, base: BaseAwsDeps) =>
   new TenantKeys({
-    directory: base.store,
+    keysets: keysetStore(base.tables),
     vault: new KmsKeyVault({
       client: new KMSClient({}),
       sealingKeyId: required(env, AWS_ENV.keySealingKey),

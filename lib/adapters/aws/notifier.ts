@@ -4,6 +4,7 @@ import { SnsDeviceNotifier } from '../sns-device-notifier.ts';
 import { WebPushDeviceNotifier } from '../web-push-device-notifier.ts';
 import { AWS_ENV, type Env, required } from './env.ts';
 import { outbound } from './outbound.ts';
+import { tenants } from './store.ts';
 
 /** Web Push for browser authenticators in front of SNS mobile push. */
 export const pushNotifier = (env: Env, base: BaseAwsDeps) =>
@@ -14,7 +15,7 @@ export const pushNotifier = (env: Env, base: BaseAwsDeps) =>
       logger: base.logger,
       clock: base.clock,
     }),
-    directory: base.store,
+    tenants: tenants(env, base),
     logger: base.logger,
     // Web Push goes through the guarded outbound client (hardening rule 3).
     outbound: outbound(),

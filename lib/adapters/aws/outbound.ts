@@ -1,3 +1,3 @@
-import { GuardedOutboundHttp } from '../../http/outbound.ts';
+import { GuardedOutboundHttp } from '../guarded-outbound-http.ts';
 
 export const outbound = () => new GuardedOutboundHttp();

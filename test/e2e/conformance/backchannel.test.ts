@@ -103,14 +103,14 @@ describe('conformance C-F: the backchannel authentication request', () => {
     });
 
     it('25: a client without the CIBA grant is unauthorized_client (registration requires it, so the store is edited directly)', async () => {
-      const client = await svc.service.deps.store.getClient('bank', fx.client.client_id);
-      await svc.service.deps.store.deleteClient('bank', fx.client.client_id);
-      await svc.service.deps.store.createClient({ ...client!, grantTypes: ['authorization_code'] });
+      const client = await svc.service.deps.clients.get('bank', fx.client.client_id);
+      await svc.service.deps.clients.delete('bank', fx.client.client_id);
+      await svc.service.deps.clients.create({ ...client!, grantTypes: ['authorization_code'] });
       try {
         expectError(await post(valid), 400, 'unauthorized_client');
       } finally {
-        await svc.service.deps.store.deleteClient('bank', fx.client.client_id);
-        await svc.service.deps.store.createClient(client!);
+        await svc.service.deps.clients.delete('bank', fx.client.client_id);
+        await svc.service.deps.clients.create(client!);
       }
     });
 

@@ -196,9 +196,13 @@ describe('client_secret_jwt (derived secret)', () => {
       expect(k.k).toBeUndefined();
       expect(k.alg).not.toBe('HS256');
     }
-    // The HMAC key itself lives with the signing keys, never in a response.
-    const hmacItem = [...items.values()].find((i) => i.alg === 'HS256');
-    expect(hmacItem).toBeDefined();
-    expect(JSON.stringify(jwks)).not.toContain((hmacItem!.private_jwk as { k: string }).k);
+    // The MAC key itself lives in the tenant's keyset (local mode keeps it unsealed, `plain:`), never in a response.
+    const keyset = [...items.values()].find((i) => i.sk === 'KEYS' && i.tenant_id === fx.tenant);
+    const macKeys = (keyset?.mac ?? []) as { sealed?: string }[];
+    expect(macKeys.length).toBeGreaterThan(0);
+    for (const { sealed } of macKeys) {
+      expect(sealed).toMatch(/^plain:/);
+      expect(JSON.stringify(jwks)).not.toContain(sealed!.slice('plain:'.length));
+    }
   });
 });

@@ -285,14 +285,14 @@ describe('conformance G and I: client authentication and the token endpoint', ()
     });
 
     it('86: a push-mode client at the token endpoint is unauthorized_client (push clients are registered with issue 3)', async () => {
-      const client = await svc.service.deps.store.getClient('tok', fx.client.client_id);
-      await svc.service.deps.store.deleteClient('tok', fx.client.client_id);
-      await svc.service.deps.store.createClient({ ...client!, backchannelTokenDeliveryMode: 'push' });
+      const client = await svc.service.deps.clients.get('tok', fx.client.client_id);
+      await svc.service.deps.clients.delete('tok', fx.client.client_id);
+      await svc.service.deps.clients.create({ ...client!, backchannelTokenDeliveryMode: 'push' });
       try {
         expectError(await poll('x'), 400, 'unauthorized_client');
       } finally {
-        await svc.service.deps.store.deleteClient('tok', fx.client.client_id);
-        await svc.service.deps.store.createClient(client!);
+        await svc.service.deps.clients.delete('tok', fx.client.client_id);
+        await svc.service.deps.clients.create(client!);
       }
     });
 
@@ -306,14 +306,14 @@ describe('conformance G and I: client authentication and the token endpoint', ()
     });
 
     it('87b: a client without the CIBA grant using it is unauthorized_client', async () => {
-      const client = await svc.service.deps.store.getClient('tok', fx.client.client_id);
-      await svc.service.deps.store.deleteClient('tok', fx.client.client_id);
-      await svc.service.deps.store.createClient({ ...client!, grantTypes: ['authorization_code'] });
+      const client = await svc.service.deps.clients.get('tok', fx.client.client_id);
+      await svc.service.deps.clients.delete('tok', fx.client.client_id);
+      await svc.service.deps.clients.create({ ...client!, grantTypes: ['authorization_code'] });
       try {
         expectError(await poll('x'), 400, 'unauthorized_client');
       } finally {
-        await svc.service.deps.store.deleteClient('tok', fx.client.client_id);
-        await svc.service.deps.store.createClient(client!);
+        await svc.service.deps.clients.delete('tok', fx.client.client_id);
+        await svc.service.deps.clients.create(client!);
       }
     });
 

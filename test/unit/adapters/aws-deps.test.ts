@@ -6,16 +6,17 @@ import { pushNotifier } from '../../../lib/adapters/aws/notifier.ts';
 import { outbound } from '../../../lib/adapters/aws/outbound.ts';
 import { pushPlatforms } from '../../../lib/adapters/aws/push-platforms.ts';
 import { scheduler } from '../../../lib/adapters/aws/scheduler.ts';
-import { buildAwsDeps } from '../../../lib/adapters/aws-deps.ts';
+import { clients, requests, tenants } from '../../../lib/adapters/aws/store.ts';
+import { AWS_CAPABILITIES, buildAwsDeps } from '../../../lib/adapters/aws-deps.ts';
 import { EventBridgeEventBus } from '../../../lib/adapters/eventbridge-event-bus.ts';
 import { EventBridgeScheduler } from '../../../lib/adapters/eventbridge-scheduler.ts';
+import { GuardedOutboundHttp } from '../../../lib/adapters/guarded-outbound-http.ts';
 import { MetricsEventBus } from '../../../lib/adapters/metrics-event-bus.ts';
 import { PowertoolsLogger } from '../../../lib/adapters/powertools-logger.ts';
 import { SnsPushPlatforms } from '../../../lib/adapters/sns-push-platforms.ts';
 import { SqsDeadLetters } from '../../../lib/adapters/sqs-dead-letters.ts';
 import { TenantKeys } from '../../../lib/adapters/tenant-keys.ts';
 import { WebPushDeviceNotifier } from '../../../lib/adapters/web-push-device-notifier.ts';
-import { GuardedOutboundHttp } from '../../../lib/http/outbound.ts';
 
 const ENV = {
   AWS_REGION: 'eu-west-1',
@@ -50,7 +51,7 @@ describe('buildAwsDeps', () => {
       CIBA_MTLS_BASE_URL: 'https://mtls.id.example.com/',
     });
     expect(deps.config).toEqual({
-      mode: 'aws',
+      capabilities: AWS_CAPABILITIES,
       publicUrl: 'https://id.example.com',
       mtls: { baseUrl: 'https://mtls.id.example.com' },
     });
@@ -64,18 +65,25 @@ describe('buildAwsDeps', () => {
     expect(deps.outbound).toBeInstanceOf(GuardedOutboundHttp);
     expect(deps.deadLetters).toBeInstanceOf(SqsDeadLetters);
     expect(deps.logger).toBeInstanceOf(PowertoolsLogger);
-    expect(typeof deps.store.getTenant).toBe('function');
+    expect(deps.tables).toMatchObject({ directory: 'Stateful-Directory-1', ledger: 'Stateful-Ledger-1' });
     expect(Math.abs(deps.clock.now() - Date.now())).toBeLessThan(1000);
   });
 
+  it('builds the store ports a function names, and only those', () => {
+    const deps = buildAwsDeps({ tenants, clients, requests }, ENV);
+    expect(Object.keys(deps).sort()).toEqual(['clients', 'clock', 'config', 'logger', 'requests', 'tables', 'tenants']);
+    expect(typeof deps.requests.create).toBe('function');
+    expect(typeof deps.tenants.get).toBe('function');
+  });
+
   it('leaves the public URL to the request when it is not configured', () => {
-    expect(buildAwsDeps({}, ENV).config).toEqual({ mode: 'aws' });
+    expect(buildAwsDeps({}, ENV).config).toEqual({ capabilities: AWS_CAPABILITIES });
   });
 
   it('builds only the ports a function names (its handler type asks for exactly those)', () => {
     const deps = buildAwsDeps({ keys: tenantKeys }, ENV) as unknown as Record<string, unknown>;
     expect(deps.keys).toBeInstanceOf(TenantKeys);
-    expect(Object.keys(deps).sort()).toEqual(['clock', 'config', 'keys', 'logger', 'store']);
+    expect(Object.keys(deps).sort()).toEqual(['clock', 'config', 'keys', 'logger', 'tables']);
   });
 
   it.each([

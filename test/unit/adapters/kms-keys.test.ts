@@ -111,7 +111,7 @@ const fakeKms = () => {
 const client = () => new KMSClient({ region: 'eu-west-1' });
 const tenantKeys = (directory = memoryKeyDirectory().directory, now = () => T) =>
   new TenantKeys({
-    directory,
+    ...directory,
     vault: new KmsKeyVault({ client: client(), sealingKeyId: SEALING, deployment: 'ciba' }),
     clock: { now },
   });

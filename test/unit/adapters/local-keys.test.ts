@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { LocalKeys } from '../../../lib/adapters/local-keys.ts';
-import { KEY_RETENTION_MS } from '../../../lib/oauth/keyset.ts';
+import { KEY_RETENTION_MS } from '../../../lib/keyset.ts';
 import { memoryLocalKeys } from '../../helpers/memory-keys.ts';
 
 const T = 1_800_000_000_000;

@@ -36,7 +36,7 @@ const setup = (options: { webPush?: boolean; status?: number } = {}) => {
   };
   const notifier = new WebPushDeviceNotifier({
     next,
-    directory: { getTenant: async () => tenant(options.webPush ?? true) },
+    tenants: { get: async () => tenant(options.webPush ?? true) },
     logger,
     send,
     now: () => 1_000,
@@ -85,7 +85,7 @@ describe('WebPushDeviceNotifier', () => {
   it('keeps the channel when the send fails without an answer (refused destination, network)', async () => {
     const notifier = new WebPushDeviceNotifier({
       next: { notify: async () => ({}) },
-      directory: { getTenant: async () => tenant() },
+      tenants: { get: async () => tenant() },
       logger,
       send: async () => ({ error: 'destination refused: the web push endpoint must not be a loopback address' }),
     });

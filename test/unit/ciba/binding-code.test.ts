@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { bindingCodeAttemptsLeft, bindingCodeMatches, normalizeBindingCode } from '../../../lib/ciba/binding-code.ts';
 import { confirmApproval } from '../../../lib/ciba/confirm-approval.ts';
 import { relyingPartyOf } from '../../../lib/ciba/passkey.ts';
+import type { WireError } from '../../../lib/errors.ts';
+import { silentLogger } from '../../../lib/logging.ts';
 import {
   type AuthRequest,
   DEFAULT_TENANT_SETTINGS,
@@ -9,8 +11,8 @@ import {
   type Device,
   type Tenant,
 } from '../../../lib/model.ts';
-import type { OAuthError } from '../../../lib/oauth/errors.ts';
 import type { CibaEvent } from '../../../lib/ports.ts';
+import { memoryStore } from '../../helpers/memory-store.ts';
 
 describe('binding code comparison', () => {
   it.each([
@@ -37,35 +39,27 @@ describe('binding code comparison', () => {
   });
 });
 
-/** In-memory ledger with just what confirmApproval uses. */
+/** The in-memory stores (test/helpers/memory-store.ts) holding `request`; the decisions written, as they were asked. */
 const fakeDeps = (request: AuthRequest) => {
   const events: CibaEvent[] = [];
   const decisions: { status: string; evidence: DecisionEvidence }[] = [];
-  const deps = {
-    clock: { now: () => 1_000_000 },
-    logger: { debug() {}, info() {}, warn() {}, error() {} },
-    events: { publish: async (e: CibaEvent[]) => void events.push(...e) },
-    store: {
-      getRequest: async () => ({ ...request }),
-      countBindingCodeMismatch: async () => {
-        if (request.status !== 'pending') return 'conflict' as const;
-        request.bindingCodeAttempts = (request.bindingCodeAttempts ?? 0) + 1;
-        return { ...request };
-      },
-      decideRequest: async (
-        _txn: string,
-        _owner: unknown,
-        status: 'approved' | 'denied',
-        evidence: DecisionEvidence,
-      ) => {
-        if (request.status !== 'pending') return 'conflict' as const;
-        request.status = status;
-        decisions.push({ status, evidence });
-        return { ...request };
-      },
-    },
+  const store = memoryStore();
+  store.state.requests.set(request.txn, structuredClone(request));
+  const decide = store.decisions.decide;
+  store.decisions.decide = async (txn, owner, status, evidence, now) => {
+    const decided = await decide(txn, owner, status, evidence, now);
+    if (decided !== 'conflict') decisions.push({ status, evidence });
+    return decided;
   };
-  return { deps: deps as never, events, decisions };
+  const deps: Parameters<typeof confirmApproval>[0] = {
+    ...store,
+    clock: { now: () => 1_000_000 },
+    logger: silentLogger,
+    events: { publish: async (e: CibaEvent[]) => void events.push(...e) },
+    scheduler: { schedule: async () => {} },
+  };
+  const current = async () => (await store.requests.get(request.txn))!;
+  return { deps, events, decisions, current, store };
 };
 
 describe('confirmApproval with binding-code confirmation', () => {
@@ -88,43 +82,40 @@ describe('confirmApproval with binding-code confirmation', () => {
       deliveryMode: 'poll',
       expiresAt: 2_000_000,
     }) as AuthRequest;
-  const refusal = (answer: Promise<unknown>): Promise<OAuthError> =>
+  const refusal = (answer: Promise<unknown>): Promise<WireError> =>
     answer.then(
       () => {
         throw new Error('expected a refusal');
       },
-      (error: OAuthError) => error,
+      (error: WireError) => error,
     );
-  const confirm = (deps: never, bindingCode: string | undefined) =>
+  const confirm = (deps: Parameters<typeof confirmApproval>[0], bindingCode: string | undefined) =>
     confirmApproval(deps, { device, txn: 'x'.repeat(22), context, bindingCode, webauthn: undefined, proof: 'jws' });
 
   it('accepts the right code without counting', async () => {
-    const request = newRequest();
-    const { deps } = fakeDeps(request);
+    const { deps, current } = fakeDeps(newRequest());
     await expect(confirm(deps, '4f 22')).resolves.toEqual({});
-    expect(request.bindingCodeAttempts).toBeUndefined();
+    expect((await current()).bindingCodeAttempts).toBeUndefined();
   });
 
   it('refuses a missing code as invalid_request, uncounted', async () => {
-    const request = newRequest();
-    const { deps } = fakeDeps(request);
+    const { deps, current } = fakeDeps(newRequest());
     await expect(confirm(deps, undefined)).rejects.toMatchObject({ error: 'invalid_request' });
-    expect(request.bindingCodeAttempts).toBeUndefined();
+    expect((await current()).bindingCodeAttempts).toBeUndefined();
   });
 
   it('counts each wrong code and denies the request at the third, with an event and the reason as evidence', async () => {
-    const request = newRequest();
-    const { deps, events, decisions } = fakeDeps(request);
+    const { deps, events, decisions, current } = fakeDeps(newRequest());
     await expect(confirm(deps, 'AA-11')).rejects.toMatchObject({ error: 'invalid_binding_code', status: 400 });
     const second = await refusal(confirm(deps, 'AA-11'));
     expect(second.message).toMatch(/1 attempt left/);
     // Machine-readable, so that no device has to read the description.
     expect(second.toJSON()).toMatchObject({ attempts_left: 1, status: 'pending' });
-    expect(request.status).toBe('pending');
+    expect((await current()).status).toBe('pending');
     const third = await refusal(confirm(deps, 'AA-11'));
     expect(third.message).toMatch(/denied after 3 wrong codes/);
     expect(third.toJSON()).toMatchObject({ error: 'invalid_binding_code', attempts_left: 0, status: 'denied' });
-    expect(request.status).toBe('denied');
+    expect((await current()).status).toBe('denied');
     expect(decisions).toHaveLength(1);
     expect(decisions[0]!.evidence).toMatchObject({ decision: 'deny', deviceId: 'd', reason: '3 wrong binding codes' });
     expect(events.map((e) => [e.type, e.detail.status])).toEqual([['CIBA Request Decided', 'denied']]);
@@ -133,12 +124,11 @@ describe('confirmApproval with binding-code confirmation', () => {
   it('does not claim the denial when another decision landed between the third wrong code and its denial', async () => {
     const request = newRequest();
     request.bindingCodeAttempts = 2;
-    const { deps, decisions } = fakeDeps(request);
-    const store = (deps as { store: Record<string, unknown> }).store;
-    const count = store.countBindingCodeMismatch as () => Promise<unknown>;
-    store.countBindingCodeMismatch = async () => {
-      const counted = await count();
-      request.status = 'approved'; // another device approved meanwhile
+    const { deps, decisions, store } = fakeDeps(request);
+    const count = store.decisions.countBindingCodeMismatch;
+    store.decisions.countBindingCodeMismatch = async (...args) => {
+      const counted = await count(...args);
+      store.state.requests.get(request.txn)!.status = 'approved'; // another device approved meanwhile
       return counted;
     };
     const error = await refusal(confirm(deps, 'AA-11'));

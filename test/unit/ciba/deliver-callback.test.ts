@@ -23,7 +23,7 @@ describe('deliverCallback: ping mode (CIBA §10.2)', () => {
     ]);
     expect(w.signed).toHaveLength(0);
     // The grant stays for the token endpoint.
-    expect((await w.store.getRequest(TXN))!.grantPending).toBe(true);
+    expect((await w.store.requests.get(TXN))!.grantPending).toBe(true);
   });
 
   it('pings after denial too', async () => {
@@ -42,7 +42,7 @@ describe('deliverCallback: ping mode (CIBA §10.2)', () => {
   it('records the delivery and publishes CIBA Callback Delivered without secrets', async () => {
     const w = fakeWorld({ mode: 'ping' });
     await deliverCallback(w.deps, decided);
-    const stored = (await w.store.getRequest(TXN))!;
+    const stored = (await w.store.requests.get(TXN))!;
     expect(stored.callback).toEqual({
       state: 'delivered',
       attempts: [{ attempt: 1, at: T0 + 10_000, status: 204 }],
@@ -90,7 +90,7 @@ describe('deliverCallback: push mode (CIBA §10.3.1, §12)', () => {
   it('drops the kept token response once it is delivered', async () => {
     const w = fakeWorld({ mode: 'push' });
     await deliverCallback(w.deps, decided);
-    const stored = (await w.store.getRequest(TXN))!;
+    const stored = (await w.store.requests.get(TXN))!;
     expect(stored.sealedPushResponse).toBeUndefined();
     expect(stored.grantPending).toBeUndefined();
     expect(stored.redeemedAt).toBe(T0 + 10_000);
@@ -131,7 +131,7 @@ describe('deliverCallback: push mode (CIBA §10.3.1, §12)', () => {
     w.answers = [{ status: 503 }, { status: 200 }];
     expect((await deliverCallback(w.deps, decided)).outcome).toBe('retry_scheduled');
     // Kept sealed (hardening rule 12): no token in the stored request, and it opens to what was posted.
-    const kept = (await w.store.getRequest(TXN))!;
+    const kept = (await w.store.requests.get(TXN))!;
     expect(kept.sealedPushResponse).toMatch(/^eyJ[\w-]+\.\.[\w-]+\.[\w-]+\.[\w-]+$/);
     const body = w.posts[0]!.body as Record<string, string>;
     for (const token of [body.access_token!, body.id_token!]) expect(JSON.stringify(kept)).not.toContain(token);
@@ -155,7 +155,7 @@ describe('deliverCallback: push mode (CIBA §10.3.1, §12)', () => {
     const w = fakeWorld({ mode: 'push' });
     w.answers = [{ status: 401 }];
     await deliverCallback(w.deps, decided);
-    expect((await w.store.getRequest(TXN))!.sealedPushResponse).toBeUndefined();
+    expect((await w.store.requests.get(TXN))!.sealedPushResponse).toBeUndefined();
     expect(JSON.stringify(w.deadLetters)).not.toContain('access_token');
   });
 });
@@ -164,7 +164,7 @@ describe('deliverCallback: hardening rule 7', () => {
   it('pushes nothing to a client registered again under the client_id of the one that asked', async () => {
     // The request was made by an earlier registration (generation g1); the client now registered is g2.
     const w = fakeWorld({ mode: 'push', request: { clientGeneration: 'g1' } });
-    w.store.clients.get('acme/rp')!.generation = 'g2';
+    w.state.clients.get('acme\u0000rp')!.generation = 'g2';
     const outcome = await deliverCallback(w.deps, decided);
     expect(outcome).toMatchObject({ outcome: 'dead_lettered', reason: 'the client is no longer registered' });
     expect(w.posts).toHaveLength(0);
@@ -206,7 +206,11 @@ describe('deliverCallback: at least once, never twice', () => {
 
   it('lets a redelivered event take over an attempt whose worker died, once the lease ran out', async () => {
     const w = fakeWorld({ mode: 'ping' });
-    await w.store.claimCallbackAttempt(TXN, 1, w.clock.now(), w.clock.now() + CALLBACK_LEASE_MS);
+    await w.store.callbacks.claim(TXN, {
+      attempt: 1,
+      now: w.clock.now(),
+      leaseUntil: w.clock.now() + CALLBACK_LEASE_MS,
+    });
     expect((await deliverCallback(w.deps, decided)).outcome).toBe('skipped');
     w.clock.advance(CALLBACK_LEASE_MS + 1);
     expect((await deliverCallback(w.deps, decided)).outcome).toBe('delivered');
@@ -246,7 +250,7 @@ describe('deliverCallback: retries and dead letters', () => {
     expect(w.scheduled).toEqual([
       { at: now + 1_000, event: { type: 'CIBA Callback Retry', tenantId: 'acme', detail: { txn: TXN, attempt: 2 } } },
     ]);
-    expect((await w.store.getRequest(TXN))!.callback).toEqual({
+    expect((await w.store.requests.get(TXN))!.callback).toEqual({
       state: 'pending',
       attempts: [{ attempt: 1, at: now, status: 500 }],
     });
@@ -303,7 +307,7 @@ describe('deliverCallback: retries and dead letters', () => {
     w.answers = [{ error: 'response timeout: no answer within 5000 ms' }, { error: 'connection failed: ECONNREFUSED' }];
     expect((await deliverCallback(w.deps, decided)).outcome).toBe('retry_scheduled');
     expect((await deliverCallback(w.deps, retry(2))).outcome).toBe('retry_scheduled');
-    expect((await w.store.getRequest(TXN))!.callback!.attempts.map((a) => a.error)).toEqual([
+    expect((await w.store.requests.get(TXN))!.callback!.attempts.map((a) => a.error)).toEqual([
       'response timeout: no answer within 5000 ms',
       'connection failed: ECONNREFUSED',
     ]);
@@ -328,7 +332,7 @@ describe('deliverCallback: retries and dead letters', () => {
       attempt: 3,
       reason: 'HTTP 500: gave up after 3 attempts',
     });
-    const callback = (await w.store.getRequest(TXN))!.callback!;
+    const callback = (await w.store.requests.get(TXN))!.callback!;
     expect(callback.state).toBe('dead_lettered');
     expect(callback.deadLetterReason).toBe('HTTP 500: gave up after 3 attempts');
     expect(callback.attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
@@ -369,7 +373,7 @@ describe('deliverCallback: retries and dead letters', () => {
 
   it('dead-letters a callback whose client was removed', async () => {
     const w = fakeWorld({ mode: 'ping' });
-    w.store.clients.clear();
+    w.state.clients.clear();
     expect(await deliverCallback(w.deps, decided)).toMatchObject({
       outcome: 'dead_lettered',
       reason: 'the client is no longer registered',

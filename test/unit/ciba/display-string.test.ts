@@ -6,8 +6,8 @@ import {
   displayStringProblem,
   graphemeLength,
   normalizeBindingMessage,
-} from '../../../lib/ciba/display-string.ts';
-import { OAuthError } from '../../../lib/oauth/errors.ts';
+} from '../../../lib/display-string.ts';
+import { OAuthError } from '../../../lib/errors.ts';
 
 const refusal = (raw: string, max = 64): OAuthError | undefined => {
   try {

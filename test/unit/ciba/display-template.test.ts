@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { OAuthError } from '../../../lib/errors.ts';
+import { validateAuthorizationDetailsTypes } from '../../../lib/oauth/authorization-details.ts';
 import {
   checkDisplayTemplate,
   humanize,
   MAX_DISPLAY_FIELDS,
   renderDetailDisplays,
-} from '../../../lib/ciba/display-template.ts';
-import { validateAuthorizationDetailsTypes } from '../../../lib/oauth/authorization-details.ts';
-import { OAuthError } from '../../../lib/oauth/errors.ts';
+} from '../../../lib/oauth/display-template.ts';
 
 const PAYMENT_SCHEMA = {
   type: 'object',

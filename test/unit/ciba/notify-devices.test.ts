@@ -5,6 +5,7 @@ import { SnsDeviceNotifier } from '../../../lib/adapters/sns-device-notifier.ts'
 import { notifyDevices } from '../../../lib/ciba/notify-devices.ts';
 import { type AuthRequest, type Client, DEFAULT_TENANT_SETTINGS, type Tenant, type User } from '../../../lib/model.ts';
 import type { Logger } from '../../../lib/ports.ts';
+import { memoryStore } from '../../helpers/memory-store.ts';
 
 const sns = mockClient(SNSClient);
 const NOW = 1_750_000_000_000;
@@ -53,7 +54,7 @@ const published = async (confirmation: boolean) => {
   sns.on(PublishCommand).resolves({ MessageId: 'm' });
   await notifyDevices(
     {
-      store: { disableDevicePush: async () => {} } as never,
+      pushChannels: memoryStore().pushChannels,
       notifier: new SnsDeviceNotifier({
         client: new SNSClient({ region: 'eu-west-1' }),
         platformApplicationArnTemplate: 'arn:aws:sns:eu-west-1:1:app/{platform}/ciba-{tenant}',

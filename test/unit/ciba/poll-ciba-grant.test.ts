@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { pollCibaGrant, SLOW_DOWN_STEP_SECONDS } from '../../../lib/ciba/poll-ciba-grant.ts';
+import { OAuthError } from '../../../lib/errors.ts';
 import { silentLogger } from '../../../lib/logging.ts';
 import {
   type AuthRequest,
@@ -8,9 +9,9 @@ import {
   DEFAULT_TENANT_SETTINGS,
   type Tenant,
 } from '../../../lib/model.ts';
-import { OAuthError } from '../../../lib/oauth/errors.ts';
-import type { CibaEvent, Deps, Keys, Store } from '../../../lib/ports.ts';
+import type { CibaEvent, Deps, Keys } from '../../../lib/ports.ts';
 import { fakeKeys } from '../../helpers/memory-keys.ts';
+import { type MemoryState, memoryStore } from '../../helpers/memory-store.ts';
 
 const T0 = 1_800_000_000_000;
 const TXN = 'A'.repeat(22);
@@ -29,29 +30,6 @@ const client: Client = {
   createdAt: 0,
 };
 
-/** The ledger operations pollCibaGrant uses, with the adapter's semantics (one atomic poll-and-redeem). */
-class InMemoryLedger {
-  readonly requests = new Map<string, AuthRequest>();
-
-  async pollRequest(txn: string, authReqId: string, owner: { tenantId: string; clientId: string }, now: number) {
-    const r = this.requests.get(txn);
-    if (!r || r.authReqId !== authReqId || r.tenantId !== owner.tenantId || r.clientId !== owner.clientId)
-      return undefined;
-    const before = structuredClone(r);
-    r.lastPolledAt = now;
-    delete r.grantPending;
-    return before;
-  }
-  async slowDown(txn: string, addSeconds: number) {
-    const r = this.requests.get(txn);
-    if (r) r.interval += addSeconds;
-  }
-  async restoreGrant(txn: string) {
-    const r = this.requests.get(txn);
-    if (r?.status === 'approved') r.grantPending = true;
-  }
-}
-
 class FakeClock {
   constructor(public t: number) {}
   now = () => this.t;
@@ -61,11 +39,12 @@ class FakeClock {
 }
 
 describe('pollCibaGrant (CIBA §10.1, §11) with in-memory ports and a fake clock', () => {
-  let ledger: InMemoryLedger;
+  /** The in-memory stores' records (test/helpers/memory-store.ts). */
+  let ledger: MemoryState;
   let clock: FakeClock;
   let events: CibaEvent[];
   let failSigning: boolean;
-  let deps: Pick<Deps, 'store' | 'keys' | 'events' | 'clock' | 'logger'>;
+  let deps: Pick<Deps, 'polls' | 'refreshTokens' | 'keys' | 'events' | 'clock' | 'logger'>;
 
   const request = (overrides: Partial<AuthRequest> = {}): AuthRequest => {
     const r: AuthRequest = {
@@ -107,7 +86,8 @@ describe('pollCibaGrant (CIBA §10.1, §11) with in-memory ports and a fake cloc
   };
 
   beforeEach(() => {
-    ledger = new InMemoryLedger();
+    const store = memoryStore();
+    ledger = store.state;
     clock = new FakeClock(T0);
     events = [];
     failSigning = false;
@@ -121,7 +101,8 @@ describe('pollCibaGrant (CIBA §10.1, §11) with in-memory ports and a fake cloc
       },
     });
     deps = {
-      store: ledger as unknown as Store,
+      polls: store.polls,
+      refreshTokens: store.refreshTokens,
       keys,
       events: { publish: async (e) => void events.push(...e) },
       clock,

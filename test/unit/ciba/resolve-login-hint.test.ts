@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { LocalKeys } from '../../../lib/adapters/local-keys.ts';
 import { resolveSubject } from '../../../lib/ciba/resolve-login-hint.ts';
+import { OAuthError } from '../../../lib/errors.ts';
 import { CIBA_GRANT_TYPE, type Client } from '../../../lib/model.ts';
-import { OAuthError } from '../../../lib/oauth/errors.ts';
-import type { Directory, Keys } from '../../../lib/ports.ts';
+import type { Keys } from '../../../lib/ports.ts';
 import { fakeKeys, memoryLocalKeys } from '../../helpers/memory-keys.ts';
+import { memoryStore } from '../../helpers/memory-store.ts';
+import { fakeOutbound } from '../../helpers/outbound-fake.ts';
 
 const ISSUER = 'https://id.example.com/acme';
 const client: Client = {
@@ -27,7 +29,7 @@ const idToken = (keys: Keys, claims: Record<string, unknown> = {}) =>
 
 const resolve = (keys: Keys, token: string) =>
   resolveSubject(
-    { directory: {} as Directory, keys },
+    { ...memoryStore(), keys, outbound: fakeOutbound().outbound },
     { tenantId: 'acme', issuer: ISSUER, client, hints: { id_token_hint: token } },
   );
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHandler, triggerOf } from '../../../functions/callback/handler.ts';
-import { toEventBridgeEvent } from '../../../lib/ciba/events.ts';
+import { toEventBridgeEvent } from '../../../lib/adapters/eventbridge-format.ts';
 import type { Deps } from '../../../lib/ports.ts';
 import { AUTH_REQ_ID, fakeWorld, TXN } from '../../helpers/callback-fakes.ts';
 

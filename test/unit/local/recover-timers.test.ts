@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT, TIMER_EVENT } from '../../../lib/ciba/events.ts';
+import { EVENT, TIMER_EVENT } from '../../../lib/events.ts';
 import { timerFor } from '../../../lib/local/recover-timers.ts';
 import type { AuthRequest } from '../../../lib/model.ts';
 

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../../lib/crypto.ts';
+import { OAuthError } from '../../../lib/errors.ts';
+import { LOCAL_CAPABILITIES } from '../../../lib/local/capabilities.ts';
 import { silentLogger } from '../../../lib/logging.ts';
 import { CIBA_GRANT_TYPE, type Client, DEFAULT_TENANT_SETTINGS, type Tenant } from '../../../lib/model.ts';
 import { authenticateClient } from '../../../lib/oauth/client-authentication.ts';
-import { OAuthError } from '../../../lib/oauth/errors.ts';
-import type { Deps, Store } from '../../../lib/ports.ts';
+import type { Deps } from '../../../lib/ports.ts';
 import { fakeKeys } from '../../helpers/memory-keys.ts';
+import { memoryStore } from '../../helpers/memory-store.ts';
+import { fakeOutbound } from '../../helpers/outbound-fake.ts';
 
 const tenant: Tenant = { tenantId: 'acme', settings: { ...DEFAULT_TENANT_SETTINGS }, createdAt: 0, updatedAt: 0 };
 
@@ -21,21 +24,24 @@ const client = (clientId: string, secret: string, method: Client['tokenEndpointA
   createdAt: 0,
 });
 
-/** An in-memory directory: only getClient is used by client authentication. */
+/** The in-memory stores holding these clients, counting client lookups. */
 const directory = (clients: Client[]) => {
   const lookups: string[] = [];
-  const store = {
-    async getClient(tenantId: string, clientId: string) {
-      lookups.push(`${tenantId}/${clientId}`);
-      return clients.find((c) => c.tenantId === tenantId && c.clientId === clientId);
-    },
-  } as Partial<Store> as Store;
+  const store = memoryStore();
+  for (const c of clients) store.state.clients.set(`${c.tenantId}\u0000${c.clientId}`, c);
+  const get = store.clients.get;
+  store.clients.get = (tenantId, clientId) => {
+    lookups.push(`${tenantId}/${clientId}`);
+    return get(tenantId, clientId);
+  };
   const keys = fakeKeys({});
-  const deps: Pick<Deps, 'store' | 'clock' | 'config' | 'keys'> = {
-    store,
+  const deps: Pick<Deps, 'clients' | 'replay' | 'clock' | 'config' | 'keys' | 'outbound'> = {
+    clients: store.clients,
+    replay: store.replay,
     keys,
+    outbound: fakeOutbound().outbound,
     clock: { now: () => 0 },
-    config: { mode: 'local' },
+    config: { capabilities: LOCAL_CAPABILITIES },
   };
   return { deps, lookups };
 };

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ADMISSION_SHARDS,
+  admissionMemory,
+  admitTenantRequest,
+  shardLimits,
+  shardShare,
+  tenantShards,
+} from '../../../lib/ciba/tenant-admission.ts';
+import { memoryStore } from '../../helpers/memory-store.ts';
+
+const NOW = Date.UTC(2026, 0, 1, 12, 0, 30);
+
+describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
+  it('splits every limit into shares that add up to it exactly, each at least one', () => {
+    for (const limits of [
+      { clientPerMinute: 600, tenantPerMinute: 3000, maxPending: 5000 },
+      { clientPerMinute: 1000, tenantPerMinute: 40, maxPending: 1000 },
+      { clientPerMinute: 3, tenantPerMinute: 5, maxPending: 100 },
+      { clientPerMinute: 1, tenantPerMinute: 1, maxPending: 1 },
+    ]) {
+      const n = tenantShards(limits);
+      expect(n).toBe(Math.min(ADMISSION_SHARDS, limits.clientPerMinute, limits.tenantPerMinute, limits.maxPending));
+      const shares = Array.from({ length: n }, (_, i) => shardLimits(limits, n, i));
+      for (const limit of ['clientPerMinute', 'tenantPerMinute', 'maxPending'] as const) {
+        expect(shares.reduce((sum, share) => sum + share[limit], 0)).toBe(limits[limit]);
+        expect(Math.min(...shares.map((share) => share[limit]))).toBeGreaterThanOrEqual(1);
+      }
+    }
+    expect([0, 1, 2, 3].map((i) => shardShare(10, 4, i))).toEqual([3, 3, 2, 2]);
+  });
+
+  it('counts the next request of a client on the shard it was last counted on, and moves on when it is full', async () => {
+    const s = memoryStore();
+    const memory = admissionMemory();
+    const limits = { clientPerMinute: 64, tenantPerMinute: 64, maxPending: 1000 };
+    const admit = (random: number) =>
+      admitTenantRequest(
+        s.admission,
+        { tenantId: 't', clientId: 'c', limits, pendingWindowMs: 300_000, now: NOW, random: () => random },
+        memory,
+      );
+    // 32 shards of 2: the first request where the random start says, the next one on the same shard.
+    expect(await admit(0.5)).toMatchObject({ admitted: true, shard: 16 });
+    expect(await admit(0)).toMatchObject({ admitted: true, shard: 16 });
+    // Full: the next shard after the random start.
+    expect(await admit(0)).toMatchObject({ admitted: true, shard: 0 });
+    expect(await admit(0.99)).toMatchObject({ admitted: true, shard: 0 });
+    expect((await s.admission.read({ tenantId: 't', shard: 16 }))?.tenantCount).toBe(2);
+  });
+
+  it('refuses without asking the store once this process found every shard full, until the minute ends', async () => {
+    const s = memoryStore();
+    const memory = admissionMemory();
+    const limits = { clientPerMinute: 2, tenantPerMinute: 100, maxPending: 100 };
+    let asked = 0;
+    const count = s.admission.count.bind(s.admission);
+    s.admission.count = (...args) => {
+      asked++;
+      return count(...args);
+    };
+    const admit = (now: number) =>
+      admitTenantRequest(s.admission, { tenantId: 't', clientId: 'c', limits, pendingWindowMs: 300_000, now }, memory);
+    await admit(NOW);
+    await admit(NOW);
+    expect(await admit(NOW + 1)).toMatchObject({ admitted: false, limit: 'client', retryAfterSeconds: 30 });
+    asked = 0;
+    expect(await admit(NOW + 2)).toMatchObject({ admitted: false, limit: 'client', retryAfterSeconds: 30 });
+    expect(asked).toBe(0);
+    expect(await admit(NOW + 30_000)).toMatchObject({ admitted: true });
+    expect(asked).toBeGreaterThan(0);
+  });
+});
