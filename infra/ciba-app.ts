@@ -18,6 +18,8 @@ import { parseTenantsFile } from './tenants.ts';
  * - `ciba:legacyKeys`: `keep` keeps the per-tenant KMS keys of deployments before keysets in the template for the
  *   deployment that upgrades (docs/deploy.md "Upgrading").
  * - `ciba:alarmTopicArn`: SNS topic for alarm notifications.
+ * - `ciba:emailFrom`, `ciba:smsSenderId`: approval links by email (the verified SES identity's address; its domain
+ *   must be a verified identity) and by SMS (an alphanumeric sender ID); docs/channels.md.
  * - `ciba:console`: `true` lets the web function serve the operator console (it then gets bc-authorize's and
  *   token's permissions); tenants opt in with `console_client_id`. Off by default.
  * - `ciba:logRetentionDays`: default 90.
@@ -167,6 +169,8 @@ export const buildCibaApp = (app: App): CibaApp => {
       : {}),
     ...(ctx('alarmTopicArn') ? { alarmTopicArn: ctx('alarmTopicArn')! } : {}),
     console: ctx('console') === 'true',
+    ...(ctx('emailFrom') ? { emailFrom: ctx('emailFrom')! } : {}),
+    ...(ctx('smsSenderId') ? { smsSenderId: ctx('smsSenderId')! } : {}),
   });
   service.addStackDependency(stateful);
 

@@ -36,6 +36,11 @@ export interface FunctionAccess {
   schedules?: boolean;
   /** `publish`: push notifications to device endpoints; `register`: create device endpoints at enrollment. */
   push?: 'publish' | 'register';
+  /**
+   * Sends approval links (docs/channels.md): SES SendEmail from the deployment's verified identity (`ciba:emailFrom`),
+   * and SNS Publish of text messages (to phone numbers; SNS has no resource for them).
+   */
+  channels?: boolean;
 }
 
 export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback', FunctionAccess> = {
@@ -49,6 +54,7 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
     events: true,
     push: 'publish',
     schedules: true,
+    channels: true,
   },
   token: { directory: 'read', ledger: 'write', sign: true, mac: true, events: true },
   userinfo: { directory: 'read', ledger: 'read' },
@@ -74,6 +80,8 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
     events: true,
     schedules: true,
     deadLetters: true,
+    // The channel fallback timer sends an approval link (lib/ciba/reach-user.ts).
+    channels: true,
   },
 };
 
@@ -98,7 +106,7 @@ export const unionAccess = (...all: FunctionAccess[]): FunctionAccess => {
   );
   if (directory) out.directory = directory;
   if (ledger) out.ledger = ledger;
-  for (const flag of ['sign', 'mac', 'tenants', 'events', 'deadLetters', 'schedules'] as const) {
+  for (const flag of ['sign', 'mac', 'tenants', 'events', 'deadLetters', 'schedules', 'channels'] as const) {
     if (all.some((a) => a[flag])) out[flag] = true;
   }
   // `publish` and `register` are different grants, not levels: a function that needs both is not foreseen.

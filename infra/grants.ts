@@ -23,6 +23,8 @@ export interface AccessTargets {
   eventBus?: events.IEventBus;
   callbackFailures?: sqs.IQueue;
   schedulerRole?: iam.IRole;
+  /** The verified SES identity approval links are sent from (an address or a domain), when the deployment has one. */
+  emailIdentity?: string;
 }
 
 /** The ARN of a tenant's SNS platform application, as a template of `{platform}` and `{tenant}` (the functions' env). */
@@ -187,6 +189,31 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:endpoint/*/${app}/*]`,
       reason:
         "Device endpoints are created at enrollment, so they cannot be listed; the pattern limits Publish to endpoints of this deployment's platform applications.",
+    });
+  }
+  if (access.channels) {
+    if (targets.emailIdentity) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'SendApprovalLinkEmails',
+          actions: ['ses:SendEmail'],
+          resources: [arn('ses', `identity/${targets.emailIdentity}`)],
+        }),
+      );
+    }
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendApprovalLinkTexts',
+        actions: ['sns:Publish'],
+        // Publishing to a phone number has no resource in IAM: the statement is `*` (it would allow Publish to the
+        // account's topics too; docs/channels.md says so).
+        resources: ['*'],
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'SNS Publish to a phone number (approval links by SMS) has no resource-level permission; the statement grants only Publish.',
     });
   }
   if (access.push === 'register') {

@@ -261,28 +261,52 @@ const capacityAlarms = (
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }),
   );
-  // SNS refusals (throttling among them) show in the notifier's log: counted there.
-  t.functions['bc-authorize']!.logGroup.addMetricFilter('PushFailures', {
-    metricNamespace: METRICS_NAMESPACE,
-    metricName: 'PushNotificationsFailed',
-    filterPattern: logs.FilterPattern.stringValue('$.message', '=', 'push notification failed'),
-    metricValue: '1',
-    defaultValue: 0,
-  });
-  alarm(
-    new cloudwatch.Alarm(scope, 'PushFailuresAlarm', {
-      alarmDescription:
-        'ciba: SNS refused push notifications (throttling or push credentials; the log names the error)',
-      metric: new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: 'PushNotificationsFailed',
-        period: Duration.minutes(5),
-        statistic: 'Sum',
+  // Problems the functions log, counted from their logs (a metric filter per log group) and alarmed on their sum.
+  const logCountAlarm = (
+    id: string,
+    o: { functions: string[]; message: string; metricName: string; description: string; threshold: number },
+  ) => {
+    for (const name of o.functions) {
+      t.functions[name]!.logGroup.addMetricFilter(id, {
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: o.metricName,
+        filterPattern: logs.FilterPattern.stringValue('$.message', '=', o.message),
+        metricValue: '1',
+        defaultValue: 0,
+      });
+    }
+    alarm(
+      new cloudwatch.Alarm(scope, `${id}Alarm`, {
+        alarmDescription: o.description,
+        metric: new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: o.metricName,
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
+        threshold: o.threshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
-      threshold: 10,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    }),
-  );
+    );
+  };
+  // SNS refusals (throttling among them) show in the notifier's log: counted there.
+  logCountAlarm('PushFailures', {
+    functions: ['bc-authorize'],
+    message: 'push notification failed',
+    metricName: 'PushNotificationsFailed',
+    description: 'ciba: SNS refused push notifications (throttling or push credentials; the log names the error)',
+    threshold: 10,
+  });
+  // Approval links by SMS held back by a tenant's sms_daily_limit (cost protection, docs/channels.md): the functions
+  // that send them log each one.
+  logCountAlarm('SmsDailyLimit', {
+    functions: ['bc-authorize', 'callback'],
+    message: 'approval link not sent: the daily SMS limit is reached',
+    metricName: 'SmsDailyLimitReached',
+    description:
+      'ciba: a tenant reached its sms_daily_limit: approval links by SMS are held back (the log names the tenant)',
+    threshold: 1,
+  });
 };

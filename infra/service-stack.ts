@@ -90,6 +90,10 @@ export interface ServiceStackProps extends StackProps {
   alarmTopicArn?: string;
   /** The operator console is served in AWS (tenants still opt in with `console_client_id`). */
   console?: boolean;
+  /** Approval links by email (docs/channels.md): the verified SES identity's address (`ciba:emailFrom`). */
+  emailFrom?: string;
+  /** Approval links by SMS: the alphanumeric sender ID (`ciba:smsSenderId`), where the country allows one. */
+  smsSenderId?: string;
 }
 
 /**
@@ -177,6 +181,8 @@ export class ServiceStack extends Stack {
       [AWS_ENV.schedulerRoleArn]: this.schedulerRole.roleArn,
       [AWS_ENV.schedulerDeadLetterArn]: this.scheduleDeadLetters.queueArn,
       [AWS_ENV.deadLetterQueueUrl]: this.callbackFailures.queueUrl,
+      ...(props.emailFrom ? { [AWS_ENV.emailFrom]: props.emailFrom } : {}),
+      ...(props.smsSenderId ? { [AWS_ENV.smsSenderId]: props.smsSenderId } : {}),
     };
     const fn = (name: (typeof API_FUNCTIONS)[number] | 'callback', description: string, timeout = 10) =>
       new CibaFunction(this, `Fn-${name}`, {
@@ -217,6 +223,8 @@ export class ServiceStack extends Stack {
       eventBus: props.eventBus,
       callbackFailures: this.callbackFailures,
       schedulerRole: this.schedulerRole,
+      // SES authorizes SendEmail on the identity the address belongs to: the address's domain (verify the domain).
+      ...(props.emailFrom ? { emailIdentity: props.emailFrom.split('@').pop()! } : {}),
     };
     for (const [name, access] of Object.entries(FUNCTION_ACCESS)) {
       const granted: FunctionAccess = name === 'web' && props.console ? CONSOLE_WEB_ACCESS : access;

@@ -32,6 +32,8 @@ export const TIMER_EVENT = {
   callbackRetry: 'CIBA Callback Retry',
   /** A push request's expiry time: `{tenant_id, txn}`. */
   requestExpiry: 'CIBA Request Expiry',
+  /** A request's channel_fallback_seconds have passed: `{tenant_id, txn}` (lib/ciba/reach-user.ts). */
+  channelFallback: 'CIBA Channel Fallback',
 } as const;
 
 /**
@@ -170,6 +172,13 @@ export const passkeyChangedEvent = (input: {
     credential_id: input.credentialId,
     changed_at: epochSeconds(input.changedAt),
   },
+});
+
+/** The timer of a request's channel fallback (lib/ciba/reach-user.ts). */
+export const channelFallbackEvent = (request: Pick<AuthRequest, 'tenantId' | 'txn'>): CibaEvent => ({
+  type: TIMER_EVENT.channelFallback,
+  tenantId: request.tenantId,
+  detail: { txn: request.txn },
 });
 
 /** A push request's expiry time: the callback function then pushes expired_token (CIBA §12). */

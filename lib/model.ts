@@ -67,7 +67,22 @@ export interface TenantSettings {
   pushCredentials?: PushCredentials;
   /** Seconds a client the user reported may not ask them again (lib/ciba/report-shield.ts has the default). */
   reportShieldSeconds?: number;
+  /**
+   * How the service reaches a user (lib/ciba/channels.ts): `device` (the enrolled devices), `email` and `sms`
+   * (a one-time approval link to the user's `email` or `phone_number`), in the order they are tried. Absent: device.
+   */
+  channels?: Channel[];
+  /** Seconds after which a request still pending is also sent by the tenant's next channel, once; absent: never. */
+  channelFallbackSeconds?: number;
+  /** Text messages (approval links by SMS) the tenant sends per UTC day at most; absent: DEFAULT_SMS_DAILY_LIMIT. */
+  smsDailyLimit?: number;
 }
+
+/** A way to reach a user: their enrolled devices, or a one-time approval link by email or text message. */
+export type Channel = 'device' | 'email' | 'sms';
+
+/** The channels that send a one-time approval link (lib/ciba/approval-links.ts). */
+export type LinkChannel = Exclude<Channel, 'device'>;
 
 export interface PushCredentialsRef {
   /** The Secrets Manager secret (name or ARN) holding the credentials (format: docs/deploy.md). */
@@ -393,6 +408,11 @@ export interface DecisionEvidence {
   reason?: string;
   /** `client`: the client withdrew its own pending request (the operator console's Cancel). */
   cancelledBy?: 'client';
+  /** The decision came through a one-time approval link sent by this channel (lib/ciba/approval-links.ts). */
+  channel?: 'email' | 'sms';
+  /** The browser that opened the approval link, as it named itself, and its address as the edge saw it. */
+  userAgent?: string;
+  sourceIp?: string;
 }
 
 /** A labelled value the device shows. */

@@ -9,6 +9,7 @@ import type {
   DevicePasskey,
   DevicePush,
   DeviceSummary,
+  LinkChannel,
   RefreshTokenRecord,
   RevocationKind,
   Tenant,
@@ -89,6 +90,10 @@ export type RateWindowWrite = 'increment' | 'roll' | 'open';
 export interface UserAdmissionGate {
   clientId: string;
   requireDevice: boolean;
+  /** With `requireDevice`: a user without a device is reachable too when they have one of these claims. */
+  orClaims?: ('email' | 'phone_number')[];
+  /** `false`: the tenant does not reach users by their devices, so only `orClaims` make a user reachable. */
+  devicesReach?: boolean;
   now: number;
 }
 
@@ -327,6 +332,35 @@ export interface AdmissionStore {
   ): Promise<WriteOutcome>;
 }
 
+/** One approval link as stored (lib/ciba/approval-links.ts): never the secret, only its SHA-256. */
+export interface ApprovalLink {
+  /** SHA-256 (base64url) of the link's secret. */
+  hash: string;
+  tenantId: string;
+  txn: string;
+  sub: string;
+  channel: LinkChannel;
+  createdAt: number;
+  /** The request's expiry: the link dies with it. */
+  expiresAt: number;
+}
+
+/** The one-time approval links sent by email or text message, and the tenants' daily count of text messages. */
+export interface ApprovalLinkStore {
+  /**
+   * Stores a new link, only if no link of this channel was issued for the request before (a request is sent by each
+   * channel at most once): 'conflict' then, and nothing is stored.
+   */
+  issue(link: ApprovalLink): Promise<WriteOutcome>;
+  /** The link with this hash, or undefined (unknown, or its request expired). */
+  find(hash: string): Promise<ApprovalLink | undefined>;
+  /**
+   * Counts one text message against the tenant's daily cap (UTC day `day`, `YYYY-MM-DD`) in one conditional write:
+   * false, and nothing counted, when `cap` messages were already sent that day.
+   */
+  countText(tenantId: string, day: string, cap: number): Promise<boolean>;
+}
+
 /** Every persistence port, as an adapter provides them (spread into Deps). */
 export interface StorePorts {
   tenants: TenantStore;
@@ -349,4 +383,5 @@ export interface StorePorts {
   revocations: RevocationStore;
   quotas: QuotaStore;
   admission: AdmissionStore;
+  links: ApprovalLinkStore;
 }

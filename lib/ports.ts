@@ -4,6 +4,7 @@ import type {
   DeviceSummary,
   JsonWebKeyPublic,
   KeyMode,
+  LinkChannel,
   PushCredentials,
   SigningAlg,
   SigningKeyView,
@@ -120,6 +121,22 @@ export interface OutboundHttp {
     url: string,
     input: { headers: Record<string, string>; body: string; allowPrivateNetwork: boolean },
   ): Promise<OutboundResult>;
+}
+
+/** A message carrying an approval link (lib/ciba/approval-links.ts). `text` holds the link: it is never logged. */
+export interface ChannelMessage {
+  channel: LinkChannel;
+  /** An email address or an E.164 phone number. */
+  to: string;
+  tenantId: string;
+  txn: string;
+  subject: string;
+  text: string;
+}
+
+/** Sends approval links by email and text message (SES and SNS in AWS, the development mailbox locally). */
+export interface ChannelSender {
+  send(message: ChannelMessage): Promise<void>;
 }
 
 export interface EventBus {
@@ -250,4 +267,6 @@ export interface Deps extends StorePorts {
   clock: Clock;
   logger: Logger;
   config: RuntimeConfig;
+  /** Approval links by email and text message. */
+  sender: ChannelSender;
 }

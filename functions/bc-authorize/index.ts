@@ -1,3 +1,4 @@
+import { channelSender } from '../../lib/adapters/aws/channels.ts';
 import { eventBus } from '../../lib/adapters/aws/events.ts';
 import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { pushNotifier } from '../../lib/adapters/aws/notifier.ts';
@@ -7,6 +8,7 @@ import {
   admission,
   clients,
   devices,
+  links,
   pushChannels,
   quotas,
   rateWindows,
@@ -23,6 +25,7 @@ export const handler = createHandler(
     admission,
     clients,
     devices,
+    links,
     pushChannels,
     quotas,
     rateWindows,
@@ -32,6 +35,7 @@ export const handler = createHandler(
     users,
     keys: tenantKeys,
     notifier: pushNotifier,
+    sender: channelSender,
     events: eventBus,
     scheduler,
     outbound,

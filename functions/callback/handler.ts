@@ -7,7 +7,9 @@ import {
   type DeliverCallbackDeps,
   deliverCallback,
 } from '../../lib/ciba/deliver-callback.ts';
+import { channelFallback } from '../../lib/ciba/reach-user.ts';
 import { EVENT, TIMER_EVENT } from '../../lib/events.ts';
+import type { Deps } from '../../lib/ports.ts';
 
 const Detail = z.object({
   tenant_id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
@@ -37,7 +39,16 @@ export const triggerOf = (
 };
 
 /** The ports this function uses: its Lambda entry builds only these. */
-export type CallbackDeps = DeliverCallbackDeps;
+export type CallbackDeps = DeliverCallbackDeps & Pick<Deps, 'users' | 'links' | 'sender'>;
+
+/** A channel fallback timer (lib/ciba/reach-user.ts): `{tenant_id, txn}`. */
+const fallbackOf = (
+  event: Pick<CibaEventBridgeEvent, 'source' | 'detail-type' | 'detail'>,
+): { tenantId: string; txn: string } | undefined => {
+  if (event.source !== CIBA_EVENT_SOURCE || event['detail-type'] !== TIMER_EVENT.channelFallback) return undefined;
+  const parsed = Detail.safeParse(event.detail);
+  return parsed.success ? { tenantId: parsed.data.tenant_id, txn: parsed.data.txn } : undefined;
+};
 
 /**
  * The callback function: EventBridge hands it `CIBA Request Decided` (a rule per tenant), EventBridge Scheduler
@@ -47,6 +58,12 @@ export type CallbackDeps = DeliverCallbackDeps;
 export const createHandler = (deps: CallbackDeps) =>
   middy<CibaEventBridgeEvent, CallbackOutcome | undefined>().handler(async (event, context) => {
     deps.logger.addContext?.(context);
+    // The channel fallback timer rides the scheduler that carries callback retries and push expiry.
+    const fallback = fallbackOf(event);
+    if (fallback) {
+      await channelFallback(deps, fallback);
+      return undefined;
+    }
     const trigger = triggerOf(event);
     if (!trigger) {
       deps.logger.debug('callback event ignored', { detail_type: event['detail-type'], source: event.source });

@@ -1,9 +1,10 @@
+import { channelSender } from '../../lib/adapters/aws/channels.ts';
 import { deadLetters } from '../../lib/adapters/aws/dead-letters.ts';
 import { eventBus } from '../../lib/adapters/aws/events.ts';
 import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
 import { outbound } from '../../lib/adapters/aws/outbound.ts';
 import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
-import { callbacks, clients, refreshTokens, requests, tenants } from '../../lib/adapters/aws/store.ts';
+import { callbacks, clients, links, refreshTokens, requests, tenants, users } from '../../lib/adapters/aws/store.ts';
 import { awsDeps } from '../../lib/adapters/aws-deps.ts';
 import { createHandler } from './handler.ts';
 
@@ -11,10 +12,13 @@ export const handler = createHandler(
   awsDeps({
     callbacks,
     clients,
+    links,
     refreshTokens,
     requests,
     tenants,
+    users,
     keys: tenantKeys,
+    sender: channelSender,
     events: eventBus,
     scheduler,
     deadLetters,

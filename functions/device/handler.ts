@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { ApproveDecideBody, decideByLink } from '../../lib/ciba/approval-links.ts';
 import {
   DecisionBody,
   DevicePushBody,
@@ -7,11 +8,12 @@ import {
   recordDeviceDecision,
 } from '../../lib/ciba/device-api.ts';
 import { setDevicePush } from '../../lib/ciba/device-profile.ts';
+import { loadTenant } from '../../lib/ciba/load-tenant.ts';
 import { passkeyRegistrationOptions, registerPasskey } from '../../lib/ciba/passkey.ts';
 import { readDeviceRequest, readEnrollmentRequest } from '../../lib/http/device-request.ts';
-import { jsonBody, pathParam } from '../../lib/http/event.ts';
+import { jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
-import { json } from '../../lib/http/response.ts';
+import { json, NO_STORE } from '../../lib/http/response.ts';
 import { routeTable } from '../../lib/http/route-table.ts';
 import type { Deps } from '../../lib/ports.ts';
 import { parseWith } from '../../lib/validation.ts';
@@ -39,6 +41,7 @@ export type DeviceDeps = Pick<
   | 'requests'
   | 'decisions'
   | 'shields'
+  | 'links'
   | 'notifier'
   | 'events'
   | 'scheduler'
@@ -52,6 +55,7 @@ export type DeviceDeps = Pick<
  * Device responses (docs/device-api.md): what a device writes, each call authenticated by a DPoP proof of its key.
  * The decision (approve, deny, report: it publishes and may schedule the callback; a report shields the user), and the device's setup: enrollment, its
  * push channel, its passkey (docs/code-map.md says why these live here and reading lives in the consent function).
+ * A decision through an approval link (docs/channels.md) is the same write, so it is here too.
  */
 export const createHandler = (deps: DeviceDeps) =>
   httpFunction(
@@ -77,6 +81,21 @@ export const createHandler = (deps: DeviceDeps) =>
             ...(body.webauthn !== undefined ? { webauthn: body.webauthn } : {}),
           }),
         );
+      },
+      'POST /{tenant}/approve/decide': async (event) => {
+        const tenant = await loadTenant(deps.tenants, tenantParam(event));
+        const body = parseWith(ApproveDecideBody, jsonBody(event));
+        const userAgent = event.headers?.['user-agent'];
+        const sourceIp = event.requestContext?.http?.sourceIp;
+        const decided = await decideByLink(deps, {
+          tenant,
+          secret: body.link,
+          decision: body.decision,
+          ...(body.binding_code !== undefined ? { bindingCode: body.binding_code } : {}),
+          ...(userAgent ? { userAgent } : {}),
+          ...(sourceIp ? { sourceIp } : {}),
+        });
+        return json(200, decided, NO_STORE);
       },
       'PUT /{tenant}/device/push': async (event) => {
         const { tenant, device } = await readDeviceRequest(deps, event);

@@ -6,6 +6,7 @@ import {
   decisions,
   deviceProofs,
   devices,
+  links,
   passkeys,
   pushChannels,
   replay,
@@ -21,6 +22,7 @@ import { createHandler } from './handler.ts';
 export const handler = createHandler(
   awsDeps({
     decisions,
+    links,
     deviceProofs,
     devices,
     passkeys,

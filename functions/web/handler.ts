@@ -19,7 +19,7 @@ import {
   consoleSend,
   consoleSettings,
 } from '../../lib/web/console-api.ts';
-import { authenticatorPage, consolePage, PAGE_CSP } from '../../lib/web/pages.ts';
+import { approvePage, authenticatorPage, consolePage, PAGE_CSP } from '../../lib/web/pages.ts';
 
 export interface WebHandlerOptions {
   /** Directories to look for the built assets in, first match wins (default: next to the bundle, then lib/web/dist). */
@@ -43,8 +43,9 @@ export type WebDeps = Omit<Deps, 'platforms' | 'keysets' | 'shields'>;
 
 /**
  * The web authenticator (`GET {issuer}/authenticator`), its PWA manifest, the operator console
- * (`GET {issuer}/console` and its JSON calls: send, poll, cancel) and the static assets (`GET /assets/{file}`). No build
- * at run time: the assets are read once from the build output (lib/web/build.ts).
+ * (`GET {issuer}/console` and its JSON calls: send, poll, cancel), the approval page of links sent by email or text
+ * message (`GET {issuer}/approve`; its calls are the consent and device functions') and the static assets
+ * (`GET /assets/{file}`). No build at run time: the assets are read once from the build output (lib/web/build.ts).
  */
 export const createHandler = (deps: WebDeps, options: WebHandlerOptions = {}) => {
   let assets: Map<string, WebAsset> | undefined;
@@ -149,6 +150,10 @@ export const createHandler = (deps: WebDeps, options: WebHandlerOptions = {}) =>
       'POST /{tenant}/console/cancel': async (event) => {
         const { tenant, client, body } = await consoleCall(event, ConsoleCancelBody);
         return json(200, await consoleCancel(deps, { tenant, client, body }), NO_STORE);
+      },
+      'GET /{tenant}/approve': async (event) => {
+        const { assetUrl, issuer, tenantName } = await pageOf(event);
+        return html(approvePage({ asset: assetUrl, issuer, tenantName }));
       },
     }),
   );

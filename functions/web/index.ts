@@ -1,3 +1,4 @@
+import { channelSender } from '../../lib/adapters/aws/channels.ts';
 import { deadLetters } from '../../lib/adapters/aws/dead-letters.ts';
 import { eventBus } from '../../lib/adapters/aws/events.ts';
 import { tenantKeys } from '../../lib/adapters/aws/keys.ts';
@@ -11,6 +12,7 @@ import {
   decisions,
   deviceProofs,
   devices,
+  links,
   passkeys,
   polls,
   pushChannels,
@@ -35,6 +37,7 @@ export const handler = createHandler(
     decisions,
     deviceProofs,
     devices,
+    links,
     passkeys,
     polls,
     pushChannels,
@@ -49,6 +52,7 @@ export const handler = createHandler(
     users,
     keys: tenantKeys,
     notifier: pushNotifier,
+    sender: channelSender,
     events: eventBus,
     scheduler,
     deadLetters,

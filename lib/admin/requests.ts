@@ -59,6 +59,10 @@ export const describeRequest = async (deps: Pick<Deps, 'requests' | 'clock'>, te
             decision: request.evidence.decision,
             received_at: seconds(request.evidence.receivedAt),
             signed_proof: request.evidence.proof,
+            // An approval link's decision (docs/channels.md): the channel, the browser and its address.
+            channel: request.evidence.channel,
+            user_agent: request.evidence.userAgent,
+            source_ip: request.evidence.sourceIp,
           },
         }
       : {}),

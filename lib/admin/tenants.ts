@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import * as z from 'zod';
+import { smsDailyLimit, tenantChannels } from '../ciba/channels.ts';
 import { reportShieldSeconds } from '../ciba/report-shield.ts';
 import { displayString } from '../display-string.ts';
 import { Conflict, InvalidRequest, NotFound } from '../errors.ts';
@@ -106,6 +107,17 @@ export const TenantSettingsPatch = z.strictObject({
     .min(0)
     .max(30 * 86_400)
     .optional(),
+  /** How users are reached, in order (lib/ciba/channels.ts): `device`, `email`, `sms`; no duplicates. */
+  channels: z
+    .array(z.enum(['device', 'email', 'sms']))
+    .min(1)
+    .max(3)
+    .refine((channels) => new Set(channels).size === channels.length, 'channels has duplicates')
+    .optional(),
+  /** A request still pending after this many seconds is also sent by the next channel, once; `null`: never. */
+  channel_fallback_seconds: z.int().min(1).max(86_400).nullable().optional(),
+  /** Text messages the tenant sends per UTC day at most (cost protection); 0: none. */
+  sms_daily_limit: z.int().min(0).max(1_000_000).optional(),
 });
 
 /** The settings that may be absent (and are removed with `null`): device-side confirmation and the console. */
@@ -163,6 +175,9 @@ export const settingsToWire = (tenant: Tenant, issuer: string) => {
     push_credentials: s.pushCredentials ?? null,
     provisioned_by: tenant.provisionedBy ?? 'admin_api',
     report_shield_seconds: reportShieldSeconds(s),
+    channels: tenantChannels(s),
+    channel_fallback_seconds: s.channelFallbackSeconds ?? null,
+    sms_daily_limit: smsDailyLimit(s),
     ...strongAuthSettingsToWire(s),
   };
 };
@@ -214,6 +229,25 @@ const keySettings = (
   };
 };
 
+/** The channels (kept only when set: absent means device only) and the fallback delay (`null` removes it). */
+const channelSettings = (
+  current: TenantSettings,
+  patch: z.infer<typeof TenantSettingsPatch>,
+): Pick<TenantSettings, 'channels' | 'channelFallbackSeconds' | 'smsDailyLimit'> => {
+  const channels = patch.channels ?? current.channels;
+  const fallback =
+    patch.channel_fallback_seconds === null
+      ? undefined
+      : (patch.channel_fallback_seconds ?? current.channelFallbackSeconds);
+  return {
+    ...(channels !== undefined ? { channels } : {}),
+    ...(fallback !== undefined ? { channelFallbackSeconds: fallback } : {}),
+    ...((patch.sms_daily_limit ?? current.smsDailyLimit) !== undefined
+      ? { smsDailyLimit: patch.sms_daily_limit ?? current.smsDailyLimit }
+      : {}),
+  };
+};
+
 const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatch>): TenantSettings => {
   const next: TenantSettings = {
     displayName: patch.display_name ?? current.displayName,
@@ -236,6 +270,7 @@ const merge = (current: TenantSettings, patch: z.infer<typeof TenantSettingsPatc
     ...((patch.report_shield_seconds ?? current.reportShieldSeconds) !== undefined
       ? { reportShieldSeconds: patch.report_shield_seconds ?? current.reportShieldSeconds }
       : {}),
+    ...channelSettings(current, patch),
   };
   if (next.backchannelMaxExpiresIn < next.backchannelExpiresIn) {
     throw new InvalidRequest('backchannel_max_expires_in must not be below backchannel_expires_in');

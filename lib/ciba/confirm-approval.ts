@@ -2,6 +2,7 @@ import { InvalidBindingCode, InvalidRequest, NotFound, RequestNotPending } from 
 import {
   type AuthRequest,
   BINDING_CODE_MAX_ATTEMPTS,
+  type DecisionEvidence,
   type Device,
   type DeviceTransaction,
   type Tenant,
@@ -73,7 +74,12 @@ export const confirmApproval = async (
   if (bindingCodeRequired(context.tenant, request)) {
     if (input.bindingCode === undefined) throw new InvalidRequest('binding_code is required by this tenant');
     if (!bindingCodeMatches(input.bindingCode, request.bindingMessage!)) {
-      await countMismatch(deps, { device, txn, proof: input.proof, now });
+      await countMismatch(deps, {
+        owner: { tenantId: device.tenantId, sub: device.sub },
+        txn,
+        now,
+        by: { proof: input.proof, deviceId: device.deviceId },
+      });
     }
   }
   if (passkeyRequired(context.tenant)) {
@@ -88,17 +94,30 @@ export const confirmApproval = async (
   return {};
 };
 
-const countMismatch = async (
+/**
+ * Counts a wrong binding code (the device's or an approval link's: `by` says which, for the evidence); the last allowed
+ * mistake denies the request. Always throws: invalid_binding_code with the attempts left, or request_not_pending.
+ */
+export const countMismatch = async (
   deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
-  input: { device: Device; txn: string; proof: string; now: number },
+  input: {
+    owner: { tenantId: string; sub: string };
+    txn: string;
+    now: number;
+    by: Pick<DecisionEvidence, 'proof' | 'deviceId' | 'channel'>;
+  },
 ): Promise<never> => {
-  const { device, txn, now } = input;
-  const owner = { tenantId: device.tenantId, sub: device.sub };
+  const { owner, txn, now, by } = input;
   const counted = await deps.decisions.countBindingCodeMismatch(txn, owner, now);
   if (counted === 'conflict') throw new RequestNotPending('the request is no longer pending');
   const attempts = counted.bindingCodeAttempts ?? 1;
   const left = bindingCodeAttemptsLeft(attempts);
-  deps.logger.warn('binding code mismatch', { tenant: device.tenantId, txn, device_id: device.deviceId, attempts });
+  deps.logger.warn('binding code mismatch', {
+    tenant: owner.tenantId,
+    txn,
+    ...(by.deviceId ? { device_id: by.deviceId } : { channel: by.channel }),
+    attempts,
+  });
   if (left > 0) {
     throw new InvalidBindingCode(
       `the code does not match the one shown on the other screen; ${left} attempt${left === 1 ? '' : 's'} left`,
@@ -109,8 +128,7 @@ const countMismatch = async (
     owner,
     'denied',
     {
-      proof: input.proof,
-      deviceId: device.deviceId,
+      ...by,
       decision: 'deny',
       receivedAt: now,
       reason: `${BINDING_CODE_MAX_ATTEMPTS} wrong binding codes`,
@@ -118,7 +136,7 @@ const countMismatch = async (
     now,
   );
   if (denied !== 'conflict') {
-    deps.logger.warn('request denied after wrong binding codes', { tenant: device.tenantId, txn });
+    deps.logger.warn('request denied after wrong binding codes', { tenant: owner.tenantId, txn });
     await publishDecision(deps, denied, 'denied', now).catch((error: unknown) =>
       deps.logger.error('callback of a denial could not be started', { txn, error }),
     );

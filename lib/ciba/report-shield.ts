@@ -3,6 +3,7 @@ import { epochSeconds, publishEvents, requestReportedEvent } from '../events.ts'
 import type { AuthRequest, Client, Tenant, TenantSettings, User } from '../model.ts';
 import type { UserAdmissionGate } from '../persistence.ts';
 import type { Deps } from '../ports.ts';
+import { reachingClaims, tenantChannels } from './channels.ts';
 
 /**
  * "That was not me." A user who reports a request (decision `report` on the device) denies it and shields
@@ -10,8 +11,9 @@ import type { Deps } from '../ports.ts';
  * bc-authorize for the user answers 403 access_denied, and no device is notified. Other clients are not affected (one
  * client cannot lock out another), and an operator can lift a shield early.
  *
- * Unreachable users are refused the same way: a request for a user without an enrolled device (and, until other
- * channels exist, nothing else that reaches them) could only expire, so it is refused at once.
+ * Unreachable users are refused the same way: a request for a user without an enrolled device and without the
+ * `email` or `phone_number` of a link channel the tenant allows (lib/ciba/channels.ts) could only expire, so it is
+ * refused at once.
  *
  * Both checks are part of the conditional write that admits the request against the user's per-minute budget
  * (lib/ciba/user-rate-window.ts admitUserRequest: every rate-window write requires `gateHolds`), so a refused request
@@ -26,11 +28,16 @@ export const DEFAULT_REPORT_SHIELD_SECONDS = 3600;
 export const reportShieldSeconds = (settings: TenantSettings): number =>
   settings.reportShieldSeconds ?? DEFAULT_REPORT_SHIELD_SECONDS;
 
-/** What admitting a request of `client` requires of the user. Devices are the only channel there is so far. */
-export const admissionGate = (client: Client): Omit<UserAdmissionGate, 'now'> => ({
-  clientId: client.clientId,
-  requireDevice: true,
-});
+/** What admitting a request of `client` requires of the user: a device, or a contact of a link channel of the tenant. */
+export const admissionGate = (client: Client, settings: TenantSettings): Omit<UserAdmissionGate, 'now'> => {
+  const orClaims = reachingClaims(settings);
+  return {
+    clientId: client.clientId,
+    requireDevice: true,
+    ...(orClaims.length > 0 ? { orClaims } : {}),
+    ...(tenantChannels(settings).includes('device') ? {} : { devicesReach: false }),
+  };
+};
 
 /**
  * A gated refusal: 403 access_denied on the wire, saying why in its description; `refusal` says it to the service's
@@ -60,22 +67,27 @@ export const shieldUntil = (user: Pick<User, 'reportShields'>, clientId: string,
 
 /**
  * Whether the user meets the gate: the client is not shielded at `now`, and the user has a device when one is
- * required. Every write of a gated admission requires it (the DynamoDB adapter states it as a condition).
+ * required (or a link channel's claim). Every write of a gated admission requires it (the DynamoDB adapter states it as a condition).
  */
-export const gateHolds = (user: Pick<User, 'reportShields' | 'devices'>, gate: UserAdmissionGate): boolean =>
-  shieldUntil(user, gate.clientId, gate.now) === undefined && (!gate.requireDevice || user.devices.length > 0);
+export const gateHolds = (user: Pick<User, 'reportShields' | 'devices' | 'claims'>, gate: UserAdmissionGate): boolean =>
+  shieldUntil(user, gate.clientId, gate.now) === undefined && (!gate.requireDevice || reachable(user, gate));
+
+/** Whether the gate finds the user reachable: by a device (when the tenant uses them), or by a link channel's claim. */
+const reachable = (user: Pick<User, 'devices' | 'claims'>, gate: UserAdmissionGate): boolean =>
+  (gate.devicesReach !== false && user.devices.length > 0) ||
+  (gate.orClaims ?? []).some((claim) => user.claims[claim] !== undefined);
 
 /**
  * Why a gated admission was refused, from the user read after every write lost; undefined when the gate holds (the
  * per-user limit refused it). A shield is named before a missing device: it is what the client must hear.
  */
 export const gateRefusal = (
-  user: Pick<User, 'reportShields' | 'devices'>,
+  user: Pick<User, 'reportShields' | 'devices' | 'claims'>,
   gate: UserAdmissionGate,
 ): UserAdmissionRefusal | undefined => {
   const until = shieldUntil(user, gate.clientId, gate.now);
   if (until !== undefined) return { refused: 'shielded', until };
-  if (gate.requireDevice && user.devices.length === 0) return { refused: 'unreachable' };
+  if (gate.requireDevice && !reachable(user, gate)) return { refused: 'unreachable' };
   return undefined;
 };
 

@@ -16,7 +16,7 @@ import { grantBinding } from '../oauth/grant-binding.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
-import { notifyDevices } from './notify-devices.ts';
+import { reachUser } from './reach-user.ts';
 import { admissionGate, gateRefusalError } from './report-shield.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
 import { admitUserRequest } from './user-rate-window.ts';
@@ -99,6 +99,8 @@ export type BackchannelDeps = Pick<
   | 'pushChannels'
   | 'keys'
   | 'notifier'
+  | 'links'
+  | 'sender'
   | 'events'
   | 'scheduler'
   | 'outbound'
@@ -164,7 +166,7 @@ export const startBackchannelAuthentication = async (
   // The push and the event are independent: sent side by side, so the client's answer waits for the slower one
   // only (SNS and EventBridge each take tens of milliseconds in AWS). Neither failure fails the request.
   await Promise.all([
-    notifyDevices(deps, { tenant, client, user, request }),
+    reachUser(deps, { tenant, client, user, request }),
     publishEvents(deps, requestCreatedEvent(request)),
   ]);
 
@@ -211,7 +213,7 @@ const createRequestForUser = async (
     sub,
     limitPerMinute: settings.userRateLimitPerMinute,
     now,
-    gate: admissionGate(client),
+    gate: admissionGate(client, settings),
   });
   if (admitted === undefined) throw new UnknownUserId('could not identify the end-user from the hint');
   if ('refused' in admitted) {

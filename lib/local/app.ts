@@ -21,6 +21,7 @@ import { randomToken } from '../crypto.ts';
 import { matchesCallbackRule } from '../events.ts';
 import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
 import { LOCAL_CAPABILITIES } from './capabilities.ts';
+import { DevMailbox } from './dev-mailbox.ts';
 import { deviceEvents } from './device-events.ts';
 import { createDynamoDbClient, type EmbeddedStoreMode, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { InFlight } from './in-flight.ts';
@@ -74,7 +75,12 @@ export interface LocalService {
   server: Server;
   /** The HTTPS (mutual TLS) listener's base URL, when `tls` was given. */
   tlsUrl?: string;
-  deps: Deps & { notifier: LocalNotifier; events: InProcessEventBus; scheduler: LocalScheduler };
+  deps: Deps & {
+    notifier: LocalNotifier;
+    events: InProcessEventBus;
+    scheduler: LocalScheduler;
+    sender: DevMailbox;
+  };
   /** The DynamoDB client of the store (tests snapshot the tables with it). */
   dynamoDb: ReturnType<typeof createDynamoDbClient>;
   /** The embedded store's process, when it runs in a child process (benchmarks count its CPU too). */
@@ -140,6 +146,8 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     outbound,
     clock,
     logger: options.logger,
+    // Approval links (kept in the ledger, `links`) are "sent" into the development mailbox (GET {issuer}/mailbox).
+    sender: new DevMailbox(options.logger, clock),
     config: {
       capabilities: LOCAL_CAPABILITIES,
       adminToken: options.adminToken,
@@ -219,6 +227,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
     extra: (req, res, url) => {
       if (url.pathname.endsWith('/device/events')) return events(req, res, url);
+      if (url.pathname.endsWith('/mailbox')) return deps.sender.serve(req, res, url);
       if (url.pathname !== '/health') return false;
       res.writeHead(200, {
         'Content-Type': 'application/json',

@@ -6,7 +6,7 @@ import { ASYMMETRIC_ALGS, FAPI_ALGS, REQUEST_SIGNING_ALGS } from './client-keys.
 import { CLIENT_SECRET_JWT_ALG } from './client-secret-jwt.ts';
 import { mtlsBaseUrl } from './mtls.ts';
 import { CLAIMS_SUPPORTED, SUPPORTED_SCOPES } from './scopes.ts';
-import { ACR_VALUES_SUPPORTED } from './tokens.ts';
+import { acrValuesSupported } from './tokens.ts';
 
 /**
  * OIDC Discovery §3 + CIBA §4 metadata, reflecting the tenant's configuration. id_token_signing_alg_values_supported
@@ -51,7 +51,7 @@ export const discoveryDocument = (tenant: Tenant, issuer: string, config?: Runti
     subject_types_supported: ['public'],
     scopes_supported: SUPPORTED_SCOPES,
     claims_supported: CLAIMS_SUPPORTED,
-    acr_values_supported: ACR_VALUES_SUPPORTED,
+    acr_values_supported: acrValuesSupported(tenant.settings.channels ?? []),
     claims_parameter_supported: false,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,

@@ -17,14 +17,29 @@ export const ACR_DEVICE_KEY = 'urn:ciba-service:acr:device-key';
 /** The device key signed the approval and a passkey verified the user (tenants with `user_verification: passkey`). */
 export const ACR_DEVICE_KEY_USER_VERIFIED = 'urn:ciba-service:acr:device-key+passkey';
 export const ACR_VALUES_SUPPORTED = [ACR_DEVICE_KEY, ACR_DEVICE_KEY_USER_VERIFIED];
+/** The user approved through a one-time link sent to their email address or phone number (docs/channels.md). */
+export const ACR_EMAIL_LINK = 'urn:ciba-service:acr:email-link';
+export const ACR_SMS_LINK = 'urn:ciba-service:acr:sms-link';
 
-/** The acr the approval achieved: always stated after user verification, else when the client asked for one. */
+/** The acrs of a tenant: the device's, and a link's for each link channel it has. */
+export const acrValuesSupported = (channels: readonly string[]): string[] => [
+  ...ACR_VALUES_SUPPORTED,
+  ...(channels.includes('email') ? [ACR_EMAIL_LINK] : []),
+  ...(channels.includes('sms') ? [ACR_SMS_LINK] : []),
+];
+
+/**
+ * The acr the approval achieved: a link's always (the client must be able to tell a link from a device key), else
+ * always stated after user verification, else when the client asked for one.
+ */
 export const achievedAcr = (request: Pick<AuthRequest, 'acrValues' | 'evidence'>): { acr?: string } =>
-  request.evidence?.userVerified
-    ? { acr: ACR_DEVICE_KEY_USER_VERIFIED }
-    : request.acrValues
-      ? { acr: ACR_DEVICE_KEY }
-      : {};
+  request.evidence?.channel
+    ? { acr: request.evidence.channel === 'email' ? ACR_EMAIL_LINK : ACR_SMS_LINK }
+    : request.evidence?.userVerified
+      ? { acr: ACR_DEVICE_KEY_USER_VERIFIED }
+      : request.acrValues
+        ? { acr: ACR_DEVICE_KEY }
+        : {};
 
 export interface TokenResponse {
   access_token: string;

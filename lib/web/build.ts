@@ -56,6 +56,7 @@ export const buildWebAssets = async (options: { outDir?: string; minify?: boolea
     entryPoints: [
       { in: join(WEB_SOURCE_DIR, 'authenticator', 'main.ts'), out: 'authenticator' },
       { in: join(WEB_SOURCE_DIR, 'console.ts'), out: 'console' },
+      { in: join(WEB_SOURCE_DIR, 'approve.ts'), out: 'approve' },
     ],
     outdir: outDir,
     format: 'esm',

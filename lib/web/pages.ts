@@ -43,6 +43,25 @@ const head = (title: string, input: PageInput, extra = '') => `<!doctype html>
 <link rel="stylesheet" href="${escapeHtml(input.asset('style.css'))}">
 ${extra}</head>`;
 
+/** The body of a page the bundled module fills in: the skip link, the tenant's top bar and the app's mount point. */
+const appShell = (
+  input: PageInput,
+  subtitle: string,
+  noScript: string,
+  topbarExtra = '',
+) => `<a class="skip" href="#main">Skip to content</a>
+<header class="topbar">
+  <img src="${escapeHtml(input.asset('icon.svg'))}" alt="" width="32" height="32">
+  <div>
+    <p class="topbar-title">${escapeHtml(input.tenantName)}</p>
+    <p class="topbar-sub">${escapeHtml(subtitle)}</p>
+  </div>${topbarExtra}
+</header>
+<main id="main" tabindex="-1">
+  <noscript><p class="card">${escapeHtml(noScript)}</p></noscript>
+  <div id="app" aria-busy="true"><p class="muted">Loading…</p></div>
+</main>`;
+
 export const authenticatorPage = (
   input: PageInput & { manifest: string; serviceWorker: string; webPushKey?: string; userVerification: string },
 ) => `${head(
@@ -54,19 +73,7 @@ export const authenticatorPage = (
 `,
 )}
 <body class="app" data-issuer="${escapeHtml(input.issuer)}" data-tenant-name="${escapeHtml(input.tenantName)}" data-service-worker="${escapeHtml(input.serviceWorker)}" data-web-push-key="${escapeHtml(input.webPushKey ?? '')}" data-user-verification="${escapeHtml(input.userVerification)}">
-<a class="skip" href="#main">Skip to content</a>
-<header class="topbar">
-  <img src="${escapeHtml(input.asset('icon.svg'))}" alt="" width="32" height="32">
-  <div>
-    <p class="topbar-title">${escapeHtml(input.tenantName)}</p>
-    <p class="topbar-sub">Authenticator</p>
-  </div>
-  <p id="live" class="live" hidden></p>
-</header>
-<main id="main" tabindex="-1">
-  <noscript><p class="card">This authenticator needs JavaScript.</p></noscript>
-  <div id="app" aria-busy="true"><p class="muted">Loading…</p></div>
-</main>
+${appShell(input, 'Authenticator', 'This authenticator needs JavaScript.', '\n  <p id="live" class="live" hidden></p>')}
 </body>
 </html>
 `;
@@ -151,3 +158,19 @@ ${
 </html>
 `;
 };
+
+/**
+ * The approval page of a one-time link (`{issuer}/approve#{secret}`, lib/ciba/approval-links.ts): the same consent
+ * details and choices as the authenticator, built by approve.js from the fragment, which never reaches the server.
+ */
+export const approvePage = (input: PageInput) => `${head(
+  `${input.tenantName}: approve a request`,
+  input,
+  `<script type="module" src="${escapeHtml(input.asset('approve.js'))}"></script>
+`,
+)}
+<body class="app" data-issuer="${escapeHtml(input.issuer)}" data-tenant-name="${escapeHtml(input.tenantName)}">
+${appShell(input, 'Approve a request', 'This page needs JavaScript.')}
+</body>
+</html>
+`;

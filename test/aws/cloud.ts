@@ -18,6 +18,7 @@ import { FakeEventBridge } from './fakes/eventbridge.ts';
 import { FakeKms } from './fakes/kms.ts';
 import { FakeScheduler, type RoleInfo } from './fakes/scheduler.ts';
 import { FakeSecretsManager } from './fakes/secrets-manager.ts';
+import { FakeSes } from './fakes/ses.ts';
 import { FakeSns } from './fakes/sns.ts';
 import { FakeSqs } from './fakes/sqs.ts';
 import { AWS_MANAGED_POLICIES, type Caller, type DeniedCall, IamEvaluator, type PolicyDocument } from './iam.ts';
@@ -60,6 +61,7 @@ export class AwsShape implements Core {
   readonly sqs = new FakeSqs(this);
   readonly sns = new FakeSns(this);
   readonly secrets = new FakeSecretsManager(this);
+  readonly ses = new FakeSes(this);
   readonly eventbridge: FakeEventBridge;
   readonly scheduler: FakeScheduler;
   readonly cfn: CloudFormation;
@@ -114,6 +116,7 @@ export class AwsShape implements Core {
       cloud.sqs.start(),
       cloud.sns.start(),
       cloud.secrets.start(),
+      cloud.ses.start(),
       cloud.eventbridge.start(),
       cloud.scheduler.start(),
     ]);
@@ -146,6 +149,7 @@ export class AwsShape implements Core {
       AWS_ENDPOINT_URL_SQS: this.sqs.endpoint!.url,
       AWS_ENDPOINT_URL_SNS: this.sns.endpoint!.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: this.secrets.endpoint!.url,
+      AWS_ENDPOINT_URL_SESV2: this.ses.endpoint!.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: this.eventbridge.endpoint!.url,
       AWS_ENDPOINT_URL_SCHEDULER: this.scheduler.endpoint!.url,
       // Lambda runs Node 24; the harness runs the bundles on the local Node, which the SDK would warn about.
@@ -332,6 +336,7 @@ export class AwsShape implements Core {
       this.sqs.stop(),
       this.sns.stop(),
       this.secrets.stop(),
+      this.ses.stop(),
       this.eventbridge.stop(),
       this.scheduler.stop(),
     ]);

@@ -24,7 +24,7 @@ import {
   type TenantKeyset,
   type User,
 } from '../../lib/model.ts';
-import type { StorePorts } from '../../lib/persistence.ts';
+import type { StorePorts, UserAdmissionGate } from '../../lib/persistence.ts';
 import { memoryStore } from '../helpers/memory-store.ts';
 
 /**
@@ -175,7 +175,7 @@ describe.each(implementations)('%s', (_name, make) => {
     sub: string,
     limitPerMinute: number,
     now: number,
-    gate?: { clientId: string; requireDevice: boolean },
+    gate?: Omit<UserAdmissionGate, 'now'>,
   ) => admitUserRequest(s, { tenantId, sub, limitPerMinute, now, ...(gate ? { gate } : {}) }, hints);
   const findByEmail = async (tenantId: string, email: string) => soleMatch(await s.users.findByEmail(tenantId, email));
   const findByPhone = async (tenantId: string, phone: string) => soleMatch(await s.users.findByPhone(tenantId, phone));
@@ -489,6 +489,45 @@ describe.each(implementations)('%s', (_name, make) => {
       await s.shields.shield(u.tenantId, ghost, 'c', NOW + 2000);
       expect(await s.users.get(u.tenantId, ghost)).toBeUndefined();
       expect(await s.shields.lift(u.tenantId, ghost, 'c')).toBe(false);
+    });
+
+    it("admits a user without a device by a link channel's claim, and no longer by devices the tenant does not use", async () => {
+      // A tenant with channels ["device", "email"]: a user with an email and no device is reachable.
+      const byEmail = { ...gate('c1'), orClaims: ['email' as const] };
+      const noContact = user(uid('t'), uid('u'), { claims: { name: 'No Contact' } });
+      await s.users.save(noContact, null);
+      expect(await admitUser(noContact.tenantId, noContact.sub, 2, NOW, byEmail)).toEqual({ refused: 'unreachable' });
+      const withEmail = user(uid('t'), uid('u'), { claims: { email: 'e@example.com' } });
+      await s.users.save(withEmail, null);
+      expect(await admitUser(withEmail.tenantId, withEmail.sub, 1, NOW, byEmail)).toHaveProperty('user');
+      // Only the claims of the tenant's channels count: a phone number does not reach by email.
+      const withPhone = user(uid('t'), uid('u'), { claims: { phone_number: '+15551230000' } });
+      await s.users.save(withPhone, null);
+      expect(await admitUser(withPhone.tenantId, withPhone.sub, 2, NOW, byEmail)).toEqual({ refused: 'unreachable' });
+      expect(
+        await admitUser(withPhone.tenantId, withPhone.sub, 2, NOW, {
+          ...gate('c1'),
+          orClaims: ['email', 'phone_number'],
+        }),
+      ).toHaveProperty('user');
+      // A tenant without the device channel: a device alone reaches nobody; a claim of its channels does.
+      const d = user(uid('t'), uid('u'), { claims: { name: 'Device Only' } });
+      await s.users.save(d, null);
+      const enrolled = device(d.tenantId, d.sub);
+      await createDevice(enrolled.device, enrolled.summary);
+      expect(await admitUser(d.tenantId, d.sub, 5, NOW, byEmail)).toHaveProperty('user');
+      const noDevices = { ...gate('c1'), devicesReach: false, orClaims: ['email' as const] };
+      expect(await admitUser(d.tenantId, d.sub, 2, NOW, noDevices)).toEqual({ refused: 'unreachable' });
+      expect(await admitUser(d.tenantId, d.sub, 2, NOW, { ...gate('c1'), devicesReach: false })).toEqual({
+        refused: 'unreachable',
+      });
+      expect(await admitUser(withEmail.tenantId, withEmail.sub, 5, NOW, noDevices)).toHaveProperty('user');
+      // A shield is still named first.
+      await s.shields.shield(withEmail.tenantId, withEmail.sub, 'c1', NOW + 1000);
+      expect(await admitUser(withEmail.tenantId, withEmail.sub, 5, NOW, byEmail)).toEqual({
+        refused: 'shielded',
+        until: NOW + 1000,
+      });
     });
 
     it('of concurrent first shields of two clients, both are kept', async () => {
@@ -1150,6 +1189,56 @@ describe.each(implementations)('%s', (_name, make) => {
   });
 
   describe('ports the flows cover (every port has its contract here)', () => {
+    it('approval links: one per request and channel, found by hash only; text messages counted below the daily cap', async () => {
+      const txn = uid('txn');
+      const link = {
+        hash: randomBytes(32).toString('base64url'),
+        tenantId: 'acme',
+        txn,
+        sub: 'alice',
+        channel: 'email' as const,
+        createdAt: NOW,
+        expiresAt: NOW + MINUTE,
+      };
+      expect(await s.links.issue(link)).toBe('ok');
+      expect(await s.links.find(link.hash)).toEqual(link);
+      // The request was sent by email: a second email link (a redelivered fallback) is refused and not stored.
+      const again = { ...link, hash: randomBytes(32).toString('base64url') };
+      expect(await s.links.issue(again)).toBe('conflict');
+      expect(await s.links.find(again.hash)).toBeUndefined();
+      // Another channel of the same request is its own.
+      const sms = { ...link, hash: randomBytes(32).toString('base64url'), channel: 'sms' as const };
+      expect(await s.links.issue(sms)).toBe('ok');
+      expect(await s.links.find(sms.hash)).toEqual(sms);
+      expect(await s.links.find(randomBytes(32).toString('base64url'))).toBeUndefined();
+      expect(await s.links.find('not-a-hash')).toBeUndefined();
+      expect(await s.links.find('x'.repeat(5000))).toBeUndefined();
+
+      const tenant = uid('t');
+      expect(await s.links.countText(tenant, '2026-01-01', 2)).toBe(true);
+      expect(await s.links.countText(tenant, '2026-01-01', 2)).toBe(true);
+      expect(await s.links.countText(tenant, '2026-01-01', 2)).toBe(false);
+      expect(await s.links.countText(tenant, '2026-01-02', 2)).toBe(true);
+      expect(await s.links.countText(uid('t'), '2026-01-01', 0)).toBe(false);
+    });
+
+    it('approval links: of concurrent issues for one request and channel, exactly one is stored', async () => {
+      const txn = uid('txn');
+      const links = Array.from({ length: 4 }, () => ({
+        hash: randomBytes(32).toString('base64url'),
+        tenantId: 'acme',
+        txn,
+        sub: 'alice',
+        channel: 'sms' as const,
+        createdAt: NOW,
+        expiresAt: NOW + MINUTE,
+      }));
+      const outcomes = await Promise.all(links.map((l) => s.links.issue(l)));
+      expect(outcomes.filter((o) => o === 'ok')).toHaveLength(1);
+      const found = await Promise.all(links.map((l) => s.links.find(l.hash)));
+      expect(found.filter(Boolean)).toHaveLength(1);
+    });
+
     it('quotas: counts below a bound per key and window, and reads 0 for none', async () => {
       const k = uid('q');
       expect(await s.quotas.count(k, 7)).toBe(0);

@@ -2,7 +2,7 @@ import { type CallbackLease, claimed, mayClaim, mayRecord, recorded } from '../.
 import { gateHolds } from '../../lib/ciba/report-shield.ts';
 import { applyRateWindowWrite, rateWindowWriteApplies } from '../../lib/ciba/user-rate-window.ts';
 import type { AuthRequest, Client, Device, RefreshTokenRecord, Tenant, TenantKeyset, User } from '../../lib/model.ts';
-import type { AdmissionShard, RateWindow, StorePorts, TenantCounters } from '../../lib/persistence.ts';
+import type { AdmissionShard, ApprovalLink, RateWindow, StorePorts, TenantCounters } from '../../lib/persistence.ts';
 
 /**
  * In-memory fakes of every persistence port (lib/persistence.ts), for unit tests of the core. They keep records as
@@ -23,6 +23,10 @@ export interface MemoryState {
   revocations: Map<string, number>;
   quotas: Map<string, number>;
   admission: Map<string, TenantCounters>;
+  /** Approval links by hash, the channels each request was sent by (txn, channel), text messages per tenant and day. */
+  links: Map<string, ApprovalLink>;
+  linksSent: Set<string>;
+  textsPerDay: Map<string, number>;
 }
 
 const key = (...parts: string[]) => parts.join('\u0000');
@@ -46,6 +50,9 @@ export const memoryState = (): MemoryState => ({
   revocations: new Map(),
   quotas: new Map(),
   admission: new Map(),
+  links: new Map(),
+  linksSent: new Set(),
+  textsPerDay: new Map(),
 });
 
 export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { state: MemoryState } => {
@@ -393,6 +400,23 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
         if (share === 'previous') c.previousPending--;
         c.version++;
         return 'ok';
+      },
+    },
+    links: {
+      async issue(link) {
+        const sent = key(link.txn, link.channel);
+        if (state.linksSent.has(sent)) return 'conflict';
+        state.linksSent.add(sent);
+        if (state.links.has(link.hash)) return 'conflict';
+        state.links.set(link.hash, copy(link));
+        return 'ok';
+      },
+      find: async (hash) => copy(state.links.get(hash)),
+      async countText(tenantId, day, cap) {
+        const count = state.textsPerDay.get(key(tenantId, day)) ?? 0;
+        if (count >= cap) return false;
+        state.textsPerDay.set(key(tenantId, day), count + 1);
+        return true;
       },
     },
   };

@@ -601,12 +601,15 @@ describe('service stack: least privilege', () => {
         const resources = JSON.stringify(s.Resource);
         if ([s.Action].flat().some((a) => a.startsWith('dynamodb:'))) expect(resources).not.toContain('*');
         if (resources === '"*"') {
-          // Only actions that support no resource-level permissions: SNS mobile-push management, and CreateKey
-          // (with TagResource) only for keys tagged with the deployment.
-          for (const action of [s.Action].flat())
-            expect(action).toMatch(
-              /^sns:(Create|Set|Get|Delete)Platform|^sns:SetEndpointAttributes$|^kms:(CreateKey|TagResource)$/,
-            );
+          // Only actions that support no resource-level permissions: SNS mobile-push management, Publish of text
+          // messages (approval links by SMS: a phone number has no ARN), and CreateKey (with TagResource) only for
+          // keys tagged with the deployment.
+          const unscoped =
+            /^sns:(Create|Set|Get|Delete)Platform|^sns:SetEndpointAttributes$|^kms:(CreateKey|TagResource)$/;
+          for (const action of [s.Action].flat()) {
+            if (s.Sid === 'SendApprovalLinkTexts') expect(action).toBe('sns:Publish');
+            else expect(action).toMatch(unscoped);
+          }
           if ([s.Action].flat().includes('kms:CreateKey')) {
             expect(s.Condition).toEqual({
               StringEquals: { 'aws:RequestTag/ciba:deployment': 'ciba' },
@@ -690,7 +693,17 @@ describe('service stack: least privilege', () => {
 
   it('lets only bc-authorize publish pushes and only the device API create endpoints', () => {
     const who = (action: string) => LAMBDA_FUNCTIONS.filter((name) => actionsOf(name).includes(action));
-    expect(who('sns:Publish')).toEqual(['bc-authorize']);
+    // Pushes to device endpoints: bc-authorize only. Text messages (approval links): bc-authorize, and callback for
+    // the channel fallback (docs/channels.md).
+    const pushers = LAMBDA_FUNCTIONS.filter((name) =>
+      statementsOf(name).some((st) => st.Sid === 'PushToDeviceEndpoints'),
+    );
+    expect(pushers).toEqual(['bc-authorize']);
+    const texters = LAMBDA_FUNCTIONS.filter((name) =>
+      statementsOf(name).some((st) => st.Sid === 'SendApprovalLinkTexts'),
+    );
+    expect(texters.sort()).toEqual(['bc-authorize', 'callback']);
+    expect(who('sns:Publish').sort()).toEqual(['bc-authorize', 'callback']);
     expect(who('sns:CreatePlatformEndpoint')).toEqual(['device']);
     expect(who('sns:CreatePlatformApplication').sort()).toEqual(['admin', 'tenant-provisioner']);
     expect(who('kms:Sign').sort()).toEqual(['callback', 'token']);
@@ -743,6 +756,7 @@ describe('service stack: alarms', () => {
         expect.stringContaining('DynamoDB throttled requests'),
         expect.stringContaining('KMS cryptographic requests above 80 %'),
         expect.stringContaining('SNS refused push notifications'),
+        expect.stringContaining('reached its sms_daily_limit'),
         expect.stringContaining('callback deliveries are failing'),
         expect.stringContaining('callbacks that failed after every retry'),
         expect.stringContaining('EventBridge could not hand to the callback function'),

@@ -360,6 +360,15 @@ const JSON_TARGETS: JsonTarget[] = [
     // Not a request of this console's: a body that gets through changes nothing either.
     valid: () => [JSON.stringify({ auth_req_id: 'not-a-request.of-this-console' })],
   }),
+  // An approval link's calls: an unknown link, so a body that gets through is 404 and changes nothing either.
+  jsonTarget('POST', '/{tenant}/approve/view', {
+    path: () => `/${fx.tenant}/approve/view`,
+    valid: () => [JSON.stringify({ link: 'A'.repeat(43) })],
+  }),
+  jsonTarget('POST', '/{tenant}/approve/decide', {
+    path: () => `/${fx.tenant}/approve/decide`,
+    valid: () => [JSON.stringify({ link: 'A'.repeat(43), decision: 'approve', binding_code: '1234' })],
+  }),
   jsonTarget('PUT', '/admin/tenants/{tenant}', {
     path: () => `/admin/tenants/${fx.tenant}`,
     valid: () => [
@@ -542,6 +551,12 @@ const allowedWrite = (key: string, before?: Record<string, unknown>, after?: Rec
 const expired = (item: Record<string, unknown> | undefined) =>
   typeof item?.ttl === 'number' && item.ttl * 1000 <= Date.now();
 
+/**
+ * The sweep's own bookkeeping (lib/local/embedded-dynamodb.ts): its first run, a minute of real time after the start,
+ * writes where it got to, so a run longer than that on a loaded machine sees the cursor appear inside a check.
+ */
+const sweepCursor = (k: string) => k.endsWith('|SWEEP#cursor|');
+
 const send = async (r: Fuzzed) => {
   const url = `${svc.url}${r.path}`;
   const headers: Record<string, string> = { ...authHeader(r.auth) };
@@ -580,9 +595,9 @@ const check = async (r: Fuzzed) => {
   const after = await scanTables(svc);
   const diff = tableDiff(before, after);
   const unexpected = [
-    ...diff.added.filter((k) => !allowedWrite(k)),
+    ...diff.added.filter((k) => !allowedWrite(k) && !sweepCursor(k)),
     ...diff.removed.filter((k) => !expired(before.get(k))),
-    ...diff.changed.filter((k) => !allowedWrite(k, before.get(k), after.get(k))),
+    ...diff.changed.filter((k) => !allowedWrite(k, before.get(k), after.get(k)) && !sweepCursor(k)),
   ];
   expect(unexpected, `${where}: a refused request changed the store`).toEqual([]);
 };
@@ -688,9 +703,9 @@ describe('hostile JSON anywhere in a valid body', () => {
             k.includes('|DEVICE#') &&
             JSON.stringify({ ...before.get(k), jtis: 0 }) === JSON.stringify({ ...after.get(k), jtis: 0 });
           const unexpected = [
-            ...diff.added,
+            ...diff.added.filter((k) => !sweepCursor(k)),
             ...diff.removed.filter((k) => !expired(before.get(k))),
-            ...diff.changed.filter((k) => !proofOnly(k)),
+            ...diff.changed.filter((k) => !proofOnly(k) && !sweepCursor(k)),
           ];
           expect(unexpected, `${where}: a refused request changed the store`).toEqual([]);
         },

@@ -21,6 +21,10 @@ export const AWS_ENV = {
   schedulerDeadLetterArn: 'CIBA_SCHEDULER_DEAD_LETTER_ARN',
   deadLetterQueueUrl: 'CIBA_DEAD_LETTER_QUEUE_URL',
   publicUrl: 'CIBA_PUBLIC_URL',
+  /** Approval links by email: the verified SES identity's address (`ciba:emailFrom`). */
+  emailFrom: 'CIBA_EMAIL_FROM',
+  /** Approval links by SMS: the sender ID (`ciba:smsSenderId`), where the country allows one. */
+  smsSenderId: 'CIBA_SMS_SENDER_ID',
 } as const;
 
 export type Env = Record<string, string | undefined>;

@@ -5,6 +5,7 @@ import { callbackLedger } from '../dynamodb/callbacks.ts';
 import { admissionStore, quotaStore } from '../dynamodb/counters.ts';
 import { deviceProofStore, deviceStore, passkeyStore, pushChannelStore } from '../dynamodb/devices.ts';
 import { clientStore, keysetStore, tenantStore } from '../dynamodb/directory.ts';
+import { approvalLinkStore } from '../dynamodb/links.ts';
 import { decisionStore, pollStore, requestStore } from '../dynamodb/requests.ts';
 import { refreshTokenStore, replayGuard, revocationStore, ticketStore } from '../dynamodb/tokens.ts';
 import { rateWindowStore, reportShieldStore, userStore } from '../dynamodb/users.ts';
@@ -47,3 +48,4 @@ export const refreshTokens: StoreFactory<'refreshTokens'> = (_env, base) => refr
 export const revocations: StoreFactory<'revocations'> = (_env, base) => revocationStore(base.tables);
 export const quotas: StoreFactory<'quotas'> = (_env, base) => quotaStore(base.tables);
 export const admission: StoreFactory<'admission'> = (_env, base) => admissionStore(base.tables);
+export const links: StoreFactory<'links'> = (_env, base) => approvalLinkStore(base.tables);

@@ -6,6 +6,7 @@ import { admissionStore, quotaStore } from './counters.ts';
 import { deviceProofStore, deviceStore, passkeyStore, pushChannelStore } from './devices.ts';
 import { clientStore, keysetStore, tenantStore } from './directory.ts';
 import type { Tables } from './expression.ts';
+import { approvalLinkStore } from './links.ts';
 import { decisionStore, pollStore, requestStore } from './requests.ts';
 import { refreshTokenStore, replayGuard, revocationStore, ticketStore } from './tokens.ts';
 import { rateWindowStore, reportShieldStore, userStore } from './users.ts';
@@ -50,6 +51,7 @@ export const dynamoDbStore = (options: DynamoDbStoreOptions): StorePorts => {
     revocations: revocationStore(db),
     quotas: quotaStore(db),
     admission: admissionStore(db),
+    links: approvalLinkStore(db),
   };
 };
 

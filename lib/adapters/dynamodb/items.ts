@@ -15,6 +15,7 @@ import type {
   TenantKeyset,
   User,
 } from '../../model.ts';
+import type { ApprovalLink } from '../../persistence.ts';
 import type { DeadLetterRecord, StoredSigningKey } from '../../ports.ts';
 import type { Raw } from './expression.ts';
 
@@ -209,6 +210,9 @@ export const evidenceItem = itemMapper<DecisionEvidence>({
   assertion: 'assertion',
   reason: 'reason',
   cancelledBy: 'cancelled_by',
+  channel: 'channel',
+  userAgent: 'user_agent',
+  sourceIp: 'source_ip',
 });
 
 export const attemptItem = itemMapper<CallbackAttempt>({
@@ -286,4 +290,14 @@ export const deadLetterItem = itemMapper<DeadLetterRecord>({
   reason: 'reason',
   attempts: { attr: 'attempts', list: attemptItem },
   failedAt: 'failed_at',
+});
+
+/** An approval link, `LINK#{hash}` in the ledger (the hash is the key, not an attribute). */
+export const approvalLinkItem = itemMapper<Omit<ApprovalLink, 'hash'>>({
+  tenantId: 'tenant_id',
+  txn: 'txn',
+  sub: 'sub',
+  channel: 'channel',
+  createdAt: 'created_at',
+  expiresAt: 'expires_at',
 });

@@ -144,12 +144,20 @@ const SHIELD_CLIENT = '#shield_client';
 
 /**
  * The admission gate (lib/ciba/report-shield.ts `gateHolds`) as a condition every rate-window write of a gated
- * admission adds: the asking client is not shielded at `now`, and the user has a device when one is required.
+ * admission adds: the asking client is not shielded at `now`, and the user is reachable when that is required (a
+ * device, or one of the claims of the tenant's link channels).
  */
 const gateCondition = (gate: UserAdmissionGate) => {
   const entry = `#report_shields.${SHIELD_CLIENT}`;
   const parts = [`(attribute_not_exists(${entry}) OR ${entry} <= :gate_now)`];
-  if (gate.requireDevice) parts.push('size(#devices) > :gate_zero');
+  if (gate.requireDevice) {
+    // Reachable: by a device (unless the tenant does not use them) or by a link channel's claim (lib/ciba/channels.ts).
+    const reach = [
+      ...(gate.devicesReach !== false ? ['size(#devices) > :gate_zero'] : []),
+      ...(gate.orClaims ?? []).map((claim) => `attribute_exists(#claims.#${claim})`),
+    ];
+    parts.push(reach.length === 0 ? 'attribute_not_exists(#pk)' : `(${reach.join(' OR ')})`);
+  }
   return parts.join(' AND ');
 };
 

@@ -27,8 +27,21 @@ import {
  * A disabled endpoint answers `EndpointDisabled` as SNS does once the push service reported the token gone
  * (`markUnregistered` simulates that report). Deliveries are kept for the tests (the device reads its push there).
  *
- * Not covered: topics and subscriptions, SMS, delivery status logging, Baidu/ADM/MPNS/WNS platforms.
+ * Publish to a `PhoneNumber` sends a text message (approval links, docs/channels.md): authorized as SNS does, on
+ * `*` (a phone number has no ARN), the number in E.164, at most 1600 characters, `AWS.SNS.SMS.SMSType`
+ * Transactional or Promotional and `AWS.SNS.SMS.SenderID` 1 to 11 letters and digits with at least one letter. In the
+ * SMS sandbox (the default) only verified destination numbers (`verifyPhone`) receive messages. Kept in `texts`.
+ *
+ * Not covered: topics and subscriptions, SMS spend limits, origination numbers, delivery status logging,
+ * Baidu/ADM/MPNS/WNS platforms.
  */
+
+export interface TextMessage {
+  phoneNumber: string;
+  message: string;
+  attributes: Record<string, string>;
+  at: number;
+}
 
 export interface PlatformApplication {
   arn: string;
@@ -215,6 +228,11 @@ export class FakeSns {
   readonly applications = new Map<string, PlatformApplication>();
   readonly endpoints = new Map<string, PlatformEndpoint>();
   readonly deliveries: Delivery[] = [];
+  /** Text messages sent to phone numbers. */
+  readonly texts: TextMessage[] = [];
+  /** New accounts are in the SMS sandbox: only verified destination numbers receive messages. */
+  smsSandbox = true;
+  readonly verifiedPhones = new Set<string>();
   endpoint?: Endpoint;
 
   constructor(readonly core: Core) {}
@@ -374,6 +392,8 @@ export class FakeSns {
         return xml(action, '');
       }
       case 'Publish': {
+        const phone = params.get('PhoneNumber');
+        if (phone !== undefined && phone !== null) return this.#text(action, phone, params, messageAttributes, check);
         const target = params.get('TargetArn') ?? params.get('TopicArn') ?? '';
         if (!target) throw invalid('TopicArn or TargetArn Reason: no value for required parameter');
         await check(target);
@@ -422,6 +442,32 @@ export class FakeSns {
       default:
         throw new AwsError('InvalidAction', `harness: SNS ${action} is not implemented`);
     }
+  }
+
+  async #text(
+    action: string,
+    phone: string,
+    params: Map<string, string> | URLSearchParams,
+    attributes: Record<string, string>,
+    check: (resource: string) => Promise<void>,
+  ): Promise<FakeResponse> {
+    await check('*');
+    if (!/^\+[1-9]\d{1,14}$/.test(phone)) throw invalid('PhoneNumber Reason: input incorrectly formatted');
+    const message = params.get('Message') ?? '';
+    if (!message || message.length > 1600) throw invalid('Message Reason: must be 1 to 1600 characters');
+    const type = attributes['AWS.SNS.SMS.SMSType'];
+    if (type !== undefined && type !== 'Transactional' && type !== 'Promotional') {
+      throw invalid('MessageAttributes Reason: AWS.SNS.SMS.SMSType must be Transactional or Promotional');
+    }
+    const sender = attributes['AWS.SNS.SMS.SenderID'];
+    if (sender !== undefined && !/^(?=.*[A-Za-z])[A-Za-z0-9]{1,11}$/.test(sender)) {
+      throw invalid('MessageAttributes Reason: AWS.SNS.SMS.SenderID must be 1 to 11 letters and digits');
+    }
+    if (this.smsSandbox && !this.verifiedPhones.has(phone)) {
+      throw invalid('PhoneNumber Reason: the destination is not verified in the SMS sandbox');
+    }
+    this.texts.push({ phoneNumber: phone, message, attributes, at: this.core.clock.now() });
+    return xml(action, `<MessageId>${randomUUID()}</MessageId>`);
   }
 
   async stop(): Promise<void> {

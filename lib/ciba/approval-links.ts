@@ -1,0 +1,255 @@
+import * as z from 'zod';
+import { randomToken, sha256 } from '../crypto.ts';
+import { InvalidRequest, NotFound, RequestNotPending, UserVerificationRequired } from '../errors.ts';
+import type { AuthRequest, Client, DeviceTransaction, LinkChannel, Tenant, User } from '../model.ts';
+import type { Deps } from '../ports.ts';
+import { bindingCodeMatches } from './binding-code.ts';
+import { LINK_CHANNEL_CLAIM, smsDailyLimit } from './channels.ts';
+import { bindingCodeRequired, countMismatch } from './confirm-approval.ts';
+import { requestState, toDeviceTransaction } from './device-transactions.ts';
+import { passkeyRequired } from './passkey.ts';
+import { publishDecision } from './publish-decision.ts';
+import { reportShieldSeconds, shieldAfterReport } from './report-shield.ts';
+
+/**
+ * One-time approval links (docs/channels.md): a user without the app is sent `{issuer}/approve#{secret}` by email or
+ * text message. The secret is 256 bits from the CSPRNG; only its SHA-256 is stored, and the link dies with the
+ * request. It sits in the URL's fragment, which browsers never send: the page posts it, so it reaches no access log.
+ *
+ * Opening the link shows the request as the authenticator does (display templates, the binding message, or a field
+ * for the binding code under number matching); the decision is the same conditional write as a device's, so the first
+ * decision on any channel wins and the link then only shows the outcome. A link that is unknown, tampered with, of
+ * another tenant or of a request that no longer exists is one answer: 404 not_found.
+ */
+
+/** The approval page's calls: the link's secret (from the URL fragment) travels in the body, never in a URL. */
+export const ApproveViewBody = z.strictObject({ link: z.string().min(1).max(100) });
+export const ApproveDecideBody = z.strictObject({
+  link: z.string().min(1).max(100),
+  decision: z.enum(['approve', 'deny', 'report']),
+  binding_code: z.string().min(1).max(100).optional(),
+});
+
+/** The secret's size in bytes: 256 bits (at least 128 are required). */
+const SECRET_BYTES = 32;
+const NO_LINK = 'no such approval link';
+/** What the evidence keeps of a user agent. */
+const MAX_USER_AGENT = 512;
+
+export const approvalLinkUrl = (issuer: string, secret: string): string => `${issuer}/approve#${secret}`;
+
+/** The message of a link: names the tenant and the client, carries no token, says what to do if it was not them. */
+export const linkMessage = (
+  channel: LinkChannel,
+  input: { tenantName: string; clientName: string; url: string; expiresAt: number },
+): { subject: string; text: string } => {
+  const until = new Date(input.expiresAt).toISOString().replace('T', ' ').slice(0, 16);
+  const subject = `${input.tenantName}: ${input.clientName} asks you to confirm`;
+  if (channel === 'sms') {
+    return { subject, text: `${input.tenantName}: ${input.clientName} asks you to confirm. Open ${input.url}` };
+  }
+  return {
+    subject,
+    text: [
+      `${input.clientName} asks you to confirm a request with ${input.tenantName}.`,
+      '',
+      `Open this link to see it, then approve or deny it: ${input.url}`,
+      '',
+      `The link works once and expires at ${until} UTC. If you did not ask for this, open it and choose "I didn't ask for this".`,
+    ].join('\n'),
+  };
+};
+
+/**
+ * Sends the request by a link channel, once per request and channel. False when the user has no contact for it or the
+ * channel was already used; a failed send is logged, never thrown (the request stands, and the client may poll).
+ */
+/** What sending an approval link uses. */
+export type ApprovalLinkDeps = Pick<Deps, 'links' | 'sender' | 'clock' | 'logger'>;
+
+export const sendApprovalLink = async (
+  deps: ApprovalLinkDeps,
+  input: {
+    tenant: Tenant;
+    client: Pick<Client, 'clientId' | 'clientName'>;
+    user: User;
+    request: AuthRequest;
+    channel: LinkChannel;
+  },
+): Promise<boolean> => {
+  const { tenant, user, request, channel } = input;
+  const to = user.claims[LINK_CHANNEL_CLAIM[channel]];
+  if (typeof to !== 'string') return false;
+  // Cost protection: the tenant's daily cap of text messages, counted before anything is stored or sent.
+  if (channel === 'sms') {
+    const day = new Date(deps.clock.now()).toISOString().slice(0, 10);
+    if (!(await deps.links.countText(tenant.tenantId, day, smsDailyLimit(tenant.settings)))) {
+      deps.logger.warn('approval link not sent: the daily SMS limit is reached', {
+        tenant: tenant.tenantId,
+        txn: request.txn,
+        metric: 'SmsDailyLimitReached',
+      });
+      return false;
+    }
+  }
+  const secret = randomToken(SECRET_BYTES);
+  const issued = await deps.links.issue({
+    hash: sha256(secret),
+    tenantId: tenant.tenantId,
+    txn: request.txn,
+    sub: request.sub,
+    channel,
+    createdAt: deps.clock.now(),
+    expiresAt: request.expiresAt,
+  });
+  if (issued !== 'ok') return false;
+  const message = linkMessage(channel, {
+    tenantName: tenant.settings.displayName || tenant.tenantId,
+    clientName: input.client.clientName || input.client.clientId,
+    url: approvalLinkUrl(request.issuer ?? '', secret),
+    expiresAt: request.expiresAt,
+  });
+  try {
+    await deps.sender.send({ channel, to, tenantId: tenant.tenantId, txn: request.txn, ...message });
+    // Never the link: it is the secret.
+    deps.logger.info('approval link sent', { tenant: tenant.tenantId, txn: request.txn, channel });
+    return true;
+  } catch (error) {
+    deps.logger.error('approval link could not be sent', { tenant: tenant.tenantId, txn: request.txn, channel, error });
+    return false;
+  }
+};
+
+/** The request behind a link of this tenant, or 404 alike for every link that is not one. */
+const linkedRequest = async (
+  deps: Pick<Deps, 'requests' | 'links'>,
+  tenant: Tenant,
+  secret: string,
+): Promise<{ request: AuthRequest; channel: LinkChannel }> => {
+  const link = /^[A-Za-z0-9_-]{43}$/.test(secret) ? await deps.links.find(sha256(secret)) : undefined;
+  if (!link || link.tenantId !== tenant.tenantId) throw new NotFound(NO_LINK);
+  const request = await deps.requests.get(link.txn);
+  if (
+    !request ||
+    request.tenantId !== tenant.tenantId ||
+    request.sub !== link.sub ||
+    request.tenantGeneration !== tenant.generation
+  ) {
+    throw new NotFound(NO_LINK);
+  }
+  return { request, channel: link.channel };
+};
+
+export type LinkState = 'pending' | 'approved' | 'denied' | 'reported' | 'expired';
+
+/** What the approval page shows: the request as the authenticator shows it, its state and what is allowed. */
+export interface LinkView extends Omit<DeviceTransaction, 'webauthn' | 'txn'> {
+  tenant_name: string;
+  state: LinkState;
+  channel: LinkChannel;
+  /** False when the tenant requires a passkey, which a link cannot give: only deny and report are offered. */
+  can_approve: boolean;
+  /** How long a report keeps the client from asking again (the card says so). */
+  report_shield_seconds: number;
+}
+
+const stateOf = (request: AuthRequest, now: number): LinkState => {
+  const state = requestState(request, now);
+  return state === 'redeemed' ? 'approved' : state;
+};
+
+export const openApprovalLink = async (
+  deps: Pick<Deps, 'requests' | 'links' | 'clients' | 'clock'>,
+  input: { tenant: Tenant; secret: string },
+): Promise<LinkView> => {
+  const { tenant } = input;
+  const { request, channel } = await linkedRequest(deps, tenant, input.secret);
+  const { txn: _txn, webauthn: _webauthn, ...view } = await toDeviceTransaction(deps.clients, request);
+  const state = stateOf(request, deps.clock.now());
+  // Number matching: the code is typed, never shown here. After a decision only the outcome is shown.
+  const { binding_message: _withheld, ...rest } = view;
+  const shown =
+    state !== 'pending'
+      ? {
+          client_id: view.client_id,
+          client_name: view.client_name,
+          scope: view.scope,
+          kind: view.kind,
+          created_at: view.created_at,
+          expires_at: view.expires_at,
+        }
+      : bindingCodeRequired(tenant, request)
+        ? { ...rest, binding_code_required: true }
+        : view;
+  return {
+    ...shown,
+    tenant_name: tenant.settings.displayName || tenant.tenantId,
+    state,
+    channel,
+    can_approve: !passkeyRequired(tenant),
+    report_shield_seconds: reportShieldSeconds(tenant.settings),
+  };
+};
+
+const STATUS_OF = { approve: 'approved', deny: 'denied', report: 'reported' } as const;
+
+/**
+ * A decision through a link: the same conditional write as a device's (pending, unexpired, this tenant and user), so
+ * the first decision on any channel wins; afterwards the link answers 409 request_not_pending and changes nothing.
+ * The evidence records the channel, the time, the browser's user agent and its address as the edge saw it.
+ */
+export const decideByLink = async (
+  deps: Pick<
+    Deps,
+    'requests' | 'decisions' | 'passkeys' | 'links' | 'shields' | 'events' | 'scheduler' | 'clock' | 'logger'
+  >,
+  input: {
+    tenant: Tenant;
+    secret: string;
+    decision: keyof typeof STATUS_OF;
+    bindingCode?: string;
+    userAgent?: string;
+    sourceIp?: string;
+  },
+): Promise<{ state: LinkState }> => {
+  const { tenant, decision } = input;
+  const { request, channel } = await linkedRequest(deps, tenant, input.secret);
+  const now = deps.clock.now();
+  if (request.status !== 'pending' || request.expiresAt <= now) {
+    throw new RequestNotPending('the request is no longer pending').withFields({ state: stateOf(request, now) });
+  }
+  const owner = { tenantId: request.tenantId, sub: request.sub };
+  if (decision === 'approve') {
+    if (passkeyRequired(tenant)) {
+      throw new UserVerificationRequired('this tenant requires a passkey: approve on your enrolled device');
+    }
+    if (bindingCodeRequired(tenant, request)) {
+      if (input.bindingCode === undefined) throw new InvalidRequest('binding_code is required by this tenant');
+      if (!bindingCodeMatches(input.bindingCode, request.bindingMessage!)) {
+        await countMismatch(deps, { owner, txn: request.txn, now, by: { channel } });
+      }
+    }
+  }
+  const status = STATUS_OF[decision];
+  const result = await deps.decisions.decide(
+    request.txn,
+    owner,
+    status,
+    {
+      decision,
+      receivedAt: now,
+      channel,
+      ...(input.userAgent ? { userAgent: input.userAgent.slice(0, MAX_USER_AGENT) } : {}),
+      ...(input.sourceIp ? { sourceIp: input.sourceIp } : {}),
+    },
+    now,
+  );
+  if (result === 'conflict') {
+    const after = (await deps.requests.get(request.txn)) ?? request;
+    throw new RequestNotPending('the request is no longer pending').withFields({ state: stateOf(after, now) });
+  }
+  deps.logger.info('approval link decision', { tenant: tenant.tenantId, txn: request.txn, status, channel });
+  if (status === 'reported') await shieldAfterReport(deps, { tenant, request: result, reportedAt: now });
+  await publishDecision(deps, result, status, now);
+  return { state: status };
+};
