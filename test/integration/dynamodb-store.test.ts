@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -21,20 +20,9 @@ import { addDevice } from '../../lib/ciba/device-api.ts';
 import { admissionMemory, admitTenantRequest } from '../../lib/ciba/tenant-admission.ts';
 import { admitUserRequest, RateWindowHints } from '../../lib/ciba/user-rate-window.ts';
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
-import {
-  type AuthRequest,
-  DEFAULT_TENANT_SETTINGS,
-  type DecisionEvidence,
-  type Device,
-  type DeviceSummary,
-  type Tenant,
-  type TenantKeyset,
-  type User,
-} from '../../lib/model.ts';
+import type { Device, DeviceSummary, User } from '../../lib/model.ts';
 import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
-
-const NOW = 1_750_000_000_000;
-const MINUTE = 60_000;
+import { device, evidence, keyset, MINUTE, NOW, request, tenant, uid, user } from '../helpers/store-fixtures.ts';
 
 /**
  * What the DynamoDB adapter adds to the contract of the ports (test/contract/stores.test.ts, which runs against it
@@ -58,68 +46,6 @@ const useProof = (tenantId: string, deviceId: string, jti: string, expiresAt: nu
 
 afterAll(async () => {
   await t?.stop();
-});
-
-const uid = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
-
-function tenant(tenantId = uid('t'), overrides: Partial<Tenant> = {}): Tenant {
-  return { tenantId, settings: { ...DEFAULT_TENANT_SETTINGS }, createdAt: NOW, updatedAt: NOW, ...overrides };
-}
-
-function user(tenantId: string, sub = uid('u'), overrides: Partial<User> = {}): User {
-  return {
-    tenantId,
-    sub,
-    claims: { name: 'Ada Lovelace', email: 'Ada@Example.com', phone_number: '+15551234567' },
-    devices: [],
-    createdAt: NOW,
-    updatedAt: NOW,
-    ...overrides,
-  };
-}
-
-function device(tenantId: string, sub: string, deviceId = uid('d')): { device: Device; summary: DeviceSummary } {
-  const push = { type: 'webhook' as const, url: 'http://127.0.0.1:9999/push' };
-  return {
-    device: {
-      tenantId,
-      deviceId,
-      sub,
-      name: 'Phone',
-      publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
-      push,
-      createdAt: NOW,
-    },
-    summary: { deviceId, name: 'Phone', createdAt: NOW, push },
-  };
-}
-
-function request(overrides: Partial<AuthRequest> = {}): AuthRequest {
-  const txn = uid('txn');
-  return {
-    txn,
-    authReqId: `${txn}.secret`,
-    tenantId: 'acme',
-    clientId: 'client-1',
-    sub: 'alice',
-    claims: { email: 'alice@example.com', address: { country: 'DE' } },
-    scope: 'openid',
-    bindingMessage: 'code 4F-22',
-    authorizationDetails: [{ type: 'payment_initiation', amount: { value: '12.00', currency: 'EUR' } }],
-    deliveryMode: 'poll',
-    status: 'pending',
-    createdAt: NOW,
-    expiresAt: NOW + 5 * MINUTE,
-    interval: 5,
-    ...overrides,
-  };
-}
-
-const evidence = (decision: 'approve' | 'deny' = 'approve'): DecisionEvidence => ({
-  proof: 'eyJ.proof.sig',
-  deviceId: 'device-1',
-  decision,
-  receivedAt: NOW + 1000,
 });
 
 async function rawLedgerItem(pk: string) {
@@ -246,35 +172,6 @@ describe('admitUserRequest', () => {
 });
 
 /** A tenant's keyset with a wrapped and a kms key, a MAC key and the legacy one. */
-const keyset = (tenantId: string): TenantKeyset => ({
-  tenantId,
-  signing: [
-    {
-      kid: 'k1',
-      alg: 'ES256',
-      mode: 'wrapped',
-      publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
-      createdAt: NOW,
-      activeFrom: NOW,
-      sealed: 'kms:AQID',
-    },
-    {
-      kid: 'k2',
-      alg: 'PS256',
-      mode: 'kms',
-      publicJwk: { kty: 'RSA', n: 'n', e: 'AQAB' },
-      createdAt: NOW,
-      activeFrom: NOW + 60_000,
-      kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/k2',
-    },
-  ],
-  mac: [
-    { id: 'legacy', mode: 'kms', createdAt: NOW, kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/h', legacy: true },
-    { id: 'm1', mode: 'wrapped', createdAt: NOW, sealed: 'kms:BAUG' },
-  ],
-  createdAt: NOW,
-  updatedAt: NOW,
-});
 
 /** A local mode key item of the layout before keysets (only read now, to import it). */
 const putLocalLayoutKey = (tenantId: string, kid: string) =>
