@@ -220,7 +220,7 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'RegisterDeviceEndpoints',
-        actions: ['sns:CreatePlatformEndpoint', 'sns:SetEndpointAttributes'],
+        actions: ['sns:CreatePlatformEndpoint', 'sns:GetEndpointAttributes', 'sns:SetEndpointAttributes'],
         // SNS mobile push actions support no resource-level permissions.
         resources: ['*'],
       }),
@@ -228,7 +228,7 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'SNS CreatePlatformEndpoint and SetEndpointAttributes support no resource-level permissions; the statement grants only these two actions.',
+        'SNS CreatePlatformEndpoint, GetEndpointAttributes and SetEndpointAttributes support no resource-level permissions; the statement grants only these three actions.',
     });
   }
 };

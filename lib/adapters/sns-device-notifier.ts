@@ -1,5 +1,6 @@
 import {
   CreatePlatformEndpointCommand,
+  GetEndpointAttributesCommand,
   type MessageAttributeValue,
   PublishCommand,
   SetEndpointAttributesCommand,
@@ -96,17 +97,20 @@ export class SnsDeviceNotifier implements DeviceNotifier {
         new CreatePlatformEndpointCommand({ PlatformApplicationArn, Token: push.token, ...userData }),
       );
       if (!out.EndpointArn) throw new Error('CreatePlatformEndpoint returned no EndpointArn');
+      // CreatePlatformEndpoint is idempotent: for a token it already knows with the same attributes it returns that
+      // endpoint as it is, disabled too (after APNs/FCM reported the token gone, and the app then enrolled again
+      // with it). AWS's token-management pattern: read the endpoint back and re-enable it when it is not enabled.
+      const current = await this.#sns.send(new GetEndpointAttributesCommand({ EndpointArn: out.EndpointArn }));
+      if (current.Attributes?.Enabled !== 'true' || current.Attributes?.Token !== push.token) {
+        await this.#enable(out.EndpointArn, push.token, userData);
+      }
       return { ...push, endpointArn: out.EndpointArn, disabled: false };
     } catch (error) {
       const existing = existingEndpointArn(error);
       if (existing) {
-        // The token already has an endpoint (re-enrollment, or disabled earlier): take it over and re-enable it.
-        await this.#sns.send(
-          new SetEndpointAttributesCommand({
-            EndpointArn: existing,
-            Attributes: { Token: push.token, Enabled: 'true', ...userData },
-          }),
-        );
+        // The token already has an endpoint with other attributes (another device's enrollment, or disabled
+        // earlier): take it over and re-enable it.
+        await this.#enable(existing, push.token, userData);
         return { ...push, endpointArn: existing, disabled: false };
       }
       if (errorName(error) === 'NotFoundException' || errorName(error) === 'NotFound') {
@@ -115,6 +119,15 @@ export class SnsDeviceNotifier implements DeviceNotifier {
       }
       throw error;
     }
+  }
+
+  async #enable(endpointArn: string, token: string, userData: { CustomUserData: string }): Promise<void> {
+    await this.#sns.send(
+      new SetEndpointAttributesCommand({
+        EndpointArn: endpointArn,
+        Attributes: { Token: token, Enabled: 'true', ...userData },
+      }),
+    );
   }
 }
 

@@ -94,6 +94,33 @@ describe('the deployment on the AWS shape', () => {
     expect(shape.cloud.sns.deliveriesTo('apns-kate')).toHaveLength(1);
   });
 
+  it('re-enables the disabled endpoint when the app registers the same token again, and pushes reach it', async () => {
+    const registered = await shape.registerClient('acme');
+    const device = await shape.enrolledDevice('acme', 'lena', { type: 'fcm', token: 'fcm-lena' });
+    const endpoint = [...shape.cloud.sns.endpoints.values()].find((e) => e.attributes.Token === 'fcm-lena')!;
+    const rp = await shape.relyingParty('acme', registered);
+    shape.cloud.sns.markUnregistered(endpoint.arn);
+    await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: 'lena',
+      binding_message: 'gone',
+    });
+    await shape.cloud.settle();
+    expect((await device.profile()).push).toEqual({ type: 'fcm', disabled: true });
+
+    // The app got the same token from FCM again (reinstalled, or the token was valid after all) and registers it.
+    await device.setPush({ type: 'fcm', token: 'fcm-lena' });
+    expect(shape.cloud.sns.endpoints.get(endpoint.arn)?.attributes.Enabled).toBe('true');
+    expect((await device.profile()).push).toEqual({ type: 'fcm', disabled: false });
+    await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: 'lena',
+      binding_message: 'back',
+    });
+    await shape.cloud.settle();
+    expect(shape.cloud.sns.deliveriesTo('fcm-lena')).toHaveLength(1);
+  });
+
   it('sends Web Push with the VAPID keys the provisioner read from Secrets Manager', async () => {
     const pushService = await Receiver.start(shape.cloud, shape.pki, 'fcm.googleapis.com');
     try {

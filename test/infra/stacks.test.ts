@@ -605,7 +605,7 @@ describe('service stack: least privilege', () => {
           // messages (approval links by SMS: a phone number has no ARN), and CreateKey (with TagResource) only for
           // keys tagged with the deployment.
           const unscoped =
-            /^sns:(Create|Set|Get|Delete)Platform|^sns:SetEndpointAttributes$|^kms:(CreateKey|TagResource)$/;
+            /^sns:(Create|Set|Get|Delete)Platform|^sns:(Get|Set)EndpointAttributes$|^kms:(CreateKey|TagResource)$/;
           for (const action of [s.Action].flat()) {
             if (s.Sid === 'SendApprovalLinkTexts') expect(action).toBe('sns:Publish');
             else expect(action).toMatch(unscoped);

@@ -1,6 +1,7 @@
 import {
   CreatePlatformEndpointCommand,
   EndpointDisabledException,
+  GetEndpointAttributesCommand,
   InternalErrorException,
   InvalidParameterException,
   NotFoundException,
@@ -142,6 +143,7 @@ describe('SnsDeviceNotifier.register', () => {
     ['fcm', 'GCM'],
   ] as const)('creates a %s endpoint under the tenant platform application', async (type, platform) => {
     sns.on(CreatePlatformEndpointCommand).resolves({ EndpointArn: ENDPOINT });
+    sns.on(GetEndpointAttributesCommand).resolves({ Attributes: { Enabled: 'true', Token: 'device-token' } });
 
     const push = await notifier().register('acme', 'dev-1', { type, token: 'device-token' });
 
@@ -150,6 +152,28 @@ describe('SnsDeviceNotifier.register', () => {
       PlatformApplicationArn: `arn:aws:sns:eu-west-1:111122223333:app/${platform}/ciba-acme`,
       Token: 'device-token',
       CustomUserData: 'dev-1',
+    });
+    expect(sns.commandCalls(SetEndpointAttributesCommand)).toHaveLength(0);
+  });
+
+  // CreatePlatformEndpoint returns the endpoint it already has for the same token and attributes as it is: after
+  // APNs/FCM reported the token gone, SNS disabled it, and the app enrolling again with the same token got it back
+  // disabled, so every later push failed.
+  it.each([
+    ['disabled', { Enabled: 'false', Token: 'device-token' }],
+    ['holding another token', { Enabled: 'true', Token: 'older-token' }],
+  ])('re-enables the endpoint SNS hands back %s', async (_, attributes) => {
+    sns.on(CreatePlatformEndpointCommand).resolves({ EndpointArn: ENDPOINT });
+    sns.on(GetEndpointAttributesCommand).resolves({ Attributes: attributes });
+    sns.on(SetEndpointAttributesCommand).resolves({});
+
+    const push = await notifier().register('acme', 'dev-1', { type: 'fcm', token: 'device-token' });
+
+    expect(push).toEqual({ type: 'fcm', token: 'device-token', endpointArn: ENDPOINT, disabled: false });
+    expect(sns.commandCalls(GetEndpointAttributesCommand)[0]!.args[0].input).toEqual({ EndpointArn: ENDPOINT });
+    expect(sns.commandCalls(SetEndpointAttributesCommand)[0]!.args[0].input).toEqual({
+      EndpointArn: ENDPOINT,
+      Attributes: { Token: 'device-token', Enabled: 'true', CustomUserData: 'dev-1' },
     });
   });
 
