@@ -83,7 +83,15 @@ export interface DeviceClientOptions {
   issuer: string;
   key: DeviceKey;
   fetch?: typeof fetch;
+  /** The device's clock in milliseconds since the epoch (default `Date.now`). */
+  now?: () => number;
 }
+
+/**
+ * How far (seconds) the device's clock may drift from the service's before its proofs take the service's time: half
+ * the service's allowance for a proof's `iat` (60 s), so a clock that drifts is corrected before it is refused.
+ */
+const CLOCK_DRIFT_SECONDS = 30;
 
 /**
  * The device side of the service: enrollment, pending transactions, consent details and decisions,
@@ -93,11 +101,15 @@ export class DeviceClient {
   readonly issuer: string;
   readonly key: DeviceKey;
   readonly #fetch: typeof fetch;
+  readonly #now: () => number;
+  /** The service's clock minus this device's, in seconds, as the service's `Date` headers tell it (0 until off). */
+  #clockOffset = 0;
 
   constructor(options: DeviceClientOptions) {
     this.issuer = options.issuer.replace(/\/+$/, '');
     this.key = options.key;
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#now = options.now ?? Date.now;
   }
 
   /** The device id: the RFC 7638 thumbprint of the key. */
@@ -209,17 +221,47 @@ export class DeviceClient {
     return parsed as T;
   }
 
-  /** One request signed with a fresh DPoP proof; a failure to reach the service is `network_error` (status 0). */
+  /**
+   * One request signed with a fresh DPoP proof; a failure to reach the service is `network_error` (status 0).
+   *
+   * A proof's `iat` is the service's time as far as the device knows it. A device whose clock is off by more than the
+   * service allows gets `401 invalid_dpop_proof`, which must not read as "this device is no longer enrolled" (the web
+   * authenticator forgets its key on that): when a refusal's `Date` header shows the clocks apart, the request is
+   * sent once more with a proof dated by the service's clock, and later proofs keep that offset. A refused request
+   * changed nothing on the service, so sending it again is safe.
+   */
   async #send(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    request: { body?: unknown; extraClaims?: Record<string, unknown>; signal?: AbortSignal; accept?: string },
+  ): Promise<Response> {
+    const response = await this.#sendOnce(method, path, request);
+    if (response.status !== 401 || !this.#learnClock(response)) return response;
+    await response.body?.cancel();
+    return this.#sendOnce(method, path, request);
+  }
+
+  /** Takes the service's time from a response's `Date` header when it is further off than the drift allowed. */
+  #learnClock(response: Response): boolean {
+    const serverMs = Date.parse(response.headers.get('date') ?? '');
+    if (Number.isNaN(serverMs)) return false;
+    const offset = Math.round((serverMs - this.#now()) / 1000);
+    if (Math.abs(offset - this.#clockOffset) <= CLOCK_DRIFT_SECONDS) return false;
+    this.#clockOffset = offset;
+    return true;
+  }
+
+  async #sendOnce(
     method: 'GET' | 'POST' | 'PUT',
     path: string,
     request: { body?: unknown; extraClaims?: Record<string, unknown>; signal?: AbortSignal; accept?: string },
   ): Promise<Response> {
     const { body, extraClaims, signal } = request;
     const url = `${this.issuer}${path}`;
+    const iat = Math.floor(this.#now() / 1000) + this.#clockOffset;
     const proof = await createDpopProof(
       this.key,
-      extraClaims ? { htm: method, htu: url, extraClaims } : { htm: method, htu: url },
+      extraClaims ? { htm: method, htu: url, extraClaims, iat } : { htm: method, htu: url, iat },
     );
     const headers: Record<string, string> = { accept: request.accept ?? 'application/json', dpop: proof };
     if (body !== undefined) headers['content-type'] = 'application/json';

@@ -97,6 +97,31 @@ describe('the device SDK against the local server', () => {
     expect(error).toMatchObject({ status: 401, error: 'invalid_dpop_proof' });
   });
 
+  // A proof's iat more than 60 s from the service's clock is refused with the same 401 as an unknown key, on which
+  // the web authenticator forgets its key: a device with a wrong clock must not read as a removed one.
+  it.each([
+    ['ahead', 10 * 60_000],
+    ['behind', -3 * 3600_000],
+  ])('works with a device clock %s of the service: proofs take the time of its Date header', async (_, skewMs) => {
+    const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`);
+    const device = new DeviceClient({
+      issuer: fx.issuer,
+      key: await DeviceKey.generate(),
+      now: () => Date.now() + skewMs,
+    });
+    expect(await device.enroll({ ticket: ticket.body.ticket })).toEqual({ device_id: device.deviceId });
+    await startRequest(fx, 'skewed clock');
+    const [tx] = await device.pending();
+    expect(await device.decide(tx!.txn, 'deny')).toEqual({ txn: tx!.txn, status: 'denied' });
+    // An unknown key is still refused, whatever the clock: the retry with the service's time is refused too.
+    const stranger = new DeviceClient({
+      issuer: fx.issuer,
+      key: await DeviceKey.generate(),
+      now: () => Date.now() + skewMs,
+    });
+    await expect(stranger.pending()).rejects.toBeInstanceOf(InvalidDpopProof);
+  });
+
   it('describes the device and the tenant rules, and takes a new push channel', async () => {
     const device = await enrolledDevice();
     expect(await device.profile()).toMatchObject({

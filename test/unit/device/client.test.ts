@@ -107,6 +107,36 @@ describe('DeviceClient', () => {
     expect(e).toMatchObject({ status, error, description: 'why' });
   });
 
+  it('sends a refused request once more with a proof dated by the Date header of the refusal, and keeps the offset', async () => {
+    const serverNow = Date.parse('2030-01-02T08:00:00Z');
+    const { server, key, issuer } = await setup(async (req) => {
+      const { payload } = await proofOf(req.headers);
+      const fresh = Math.abs((payload.iat as number) - serverNow / 1000) <= 60;
+      const date = new Date(serverNow).toUTCString();
+      return fresh
+        ? { status: 200, body: { transactions: [] }, headers: { date } }
+        : { status: 401, body: { error: 'invalid_dpop_proof' }, headers: { date } };
+    });
+    const client = new DeviceClient({ issuer, key, now: () => serverNow + 5 * 60_000 });
+    await expect(client.pending()).resolves.toEqual([]);
+    await expect(client.pending()).resolves.toEqual([]);
+    // The first request is refused and sent again; the second is dated right from the start.
+    expect(server.requests).toHaveLength(3);
+    const iats = await Promise.all(server.requests.map(async (r) => (await proofOf(r.headers)).payload.iat));
+    expect(iats).toEqual([serverNow / 1000 + 300, serverNow / 1000, serverNow / 1000]);
+  });
+
+  it('does not send a refused request again when the clocks agree', async () => {
+    const { server, issuer, key } = await setup(() => ({
+      status: 401,
+      body: { error: 'invalid_dpop_proof' },
+      headers: { date: new Date().toUTCString() },
+    }));
+    const client = new DeviceClient({ issuer, key });
+    await expect(client.pending()).rejects.toBeInstanceOf(InvalidDpopProof);
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('carries the machine-readable members of an error body, typed for invalid_binding_code', async () => {
     const body = { error: 'invalid_binding_code', error_description: 'any words', attempts_left: 0, status: 'denied' };
     const { client } = await setup(() => ({ status: 400, body }));
