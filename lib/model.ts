@@ -410,6 +410,8 @@ export interface DecisionEvidence {
   cancelledBy?: 'client';
   /** The decision came through a one-time approval link sent by this channel (lib/ciba/approval-links.ts). */
   channel?: 'email' | 'sms';
+  /** An approval link's passkey confirmation: the user's device whose passkey made the assertion (`assertion`). */
+  passkeyDeviceId?: string;
   /** The browser that opened the approval link, as it named itself, and its address as the edge saw it. */
   userAgent?: string;
   sourceIp?: string;

@@ -211,6 +211,7 @@ export const evidenceItem = itemMapper<DecisionEvidence>({
   reason: 'reason',
   cancelledBy: 'cancelled_by',
   channel: 'channel',
+  passkeyDeviceId: 'passkey_device_id',
   userAgent: 'user_agent',
   sourceIp: 'source_ip',
 });
