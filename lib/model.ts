@@ -456,6 +456,11 @@ export interface AuthRequest extends GrantBinding {
   status: AuthRequestStatus;
   createdAt: number;
   expiresAt: number;
+  /**
+   * When the channel fallback's timer fires (epoch ms; docs/channels.md): set when the request is created for a user
+   * the tenant's next channel reaches, within its lifetime. Local mode re-arms the timer from it after a restart.
+   */
+  fallbackAt?: number;
   /** Polling interval in seconds, including every slow_down penalty. */
   interval: number;
   lastPolledAt?: number;

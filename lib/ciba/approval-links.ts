@@ -91,7 +91,28 @@ export const sendApprovalLink = async (
   const { tenant, user, request, channel } = input;
   const to = user.claims[LINK_CHANNEL_CLAIM[channel]];
   if (typeof to !== 'string') return false;
-  // Cost protection: the tenant's daily cap of text messages, counted before anything is stored or sent.
+  const secret = randomToken(SECRET_BYTES);
+  const issued = await deps.links.issue({
+    hash: sha256(secret),
+    tenantId: tenant.tenantId,
+    txn: request.txn,
+    sub: request.sub,
+    channel,
+    createdAt: deps.clock.now(),
+    expiresAt: request.expiresAt,
+  });
+  if (issued !== 'ok') {
+    // Once per request and channel: a fallback timer delivered again (or set again after a restart) sends nothing.
+    deps.logger.info('approval link not sent: already sent by this channel', {
+      tenant: tenant.tenantId,
+      txn: request.txn,
+      channel,
+    });
+    return false;
+  }
+  // Cost protection: the tenant's daily cap of text messages, counted once the channel is marked sent for this request
+  // (so a timer delivered again, or set again after a restart, counts nothing) and before anything is sent. A link
+  // held back by the cap is never sent: its secret is forgotten, and the channel stays used for this request.
   if (channel === 'sms') {
     const day = new Date(deps.clock.now()).toISOString().slice(0, 10);
     if (!(await deps.links.countText(tenant.tenantId, day, smsDailyLimit(tenant.settings)))) {
@@ -103,17 +124,6 @@ export const sendApprovalLink = async (
       return false;
     }
   }
-  const secret = randomToken(SECRET_BYTES);
-  const issued = await deps.links.issue({
-    hash: sha256(secret),
-    tenantId: tenant.tenantId,
-    txn: request.txn,
-    sub: request.sub,
-    channel,
-    createdAt: deps.clock.now(),
-    expiresAt: request.expiresAt,
-  });
-  if (issued !== 'ok') return false;
   const message = linkMessage(channel, {
     tenantName: tenant.settings.displayName || tenant.tenantId,
     clientName: input.client.clientName || input.client.clientId,

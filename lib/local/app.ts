@@ -117,7 +117,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     storePid = embedded.pid;
     if (options.dataDir !== 'memory') ownedDir = options.dataDir;
     if (embedded.copiedItems > 0) {
-      options.logger.info('ledger copied into the layout with expiry and callback indexes', {
+      options.logger.info('ledger copied into the layout with the expiry, callback and fallback indexes', {
         items: embedded.copiedItems,
       });
     }

@@ -1,7 +1,8 @@
 /**
  * Issue 20: expiry costs what is expired, not what exists. The embedded store's sweep finds due items through the
  * local by-expiry index (an hour of TTLs per partition), and a start finds the callbacks to resume through the local
- * open-callbacks index: neither scans the ledger. A data directory's ledger of the layout before is copied once.
+ * open-callbacks index, and the channel fallbacks to set again through the pending-fallbacks index: none scans the
+ * ledger. A data directory's ledger of a layout before is copied once.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -152,6 +153,35 @@ describe('the callbacks a start resumes', () => {
   });
 });
 
+describe('the channel fallbacks a start sets again', () => {
+  let t: TestStore | undefined;
+  afterAll(() => t?.stop());
+
+  it('are read through the pending-fallbacks index: pending, unexpired requests with a fallback only', async () => {
+    t = await startTestStore();
+    const store = t.store;
+    for (let i = 0; i < 50; i++) await store.requests.create(request());
+    for (let i = 0; i < 10; i++) {
+      const r = request({ fallbackAt: NOW + MINUTE });
+      await store.requests.create(r);
+      await store.decisions.decide(r.txn, r, 'denied', { decision: 'deny', receivedAt: NOW, channel: 'email' }, NOW);
+    }
+    const pending = request({ fallbackAt: NOW + MINUTE });
+    await store.requests.create(pending);
+    const due = request({ fallbackAt: NOW - MINUTE, createdAt: NOW - 2 * MINUTE });
+    await store.requests.create(due);
+    await store.requests.create(request({ fallbackAt: NOW - 2 * MINUTE, expiresAt: NOW - MINUTE }));
+
+    const seen = watch(t.client);
+    const found: AuthRequest[] = [];
+    for await (const r of t.local.pendingFallbacks(NOW)) found.push(r);
+    expect(found.map((r) => r.txn).sort()).toEqual([pending.txn, due.txn].sort());
+    expect(found.find((r) => r.txn === due.txn)?.fallbackAt).toBe(NOW - MINUTE);
+    expect(seen.commands).not.toContain('ScanCommand');
+    expect(seen.examined).toBe(2);
+  });
+});
+
 describe('a data directory of the layout before', () => {
   const dirs: string[] = [];
   afterAll(async () => {
@@ -226,6 +256,67 @@ describe('a data directory of the layout before', () => {
       );
       expect(unmarshall(ticket.Item!).exp_bucket).toBe(String(Math.floor(unmarshall(ticket.Item!).ttl / 3600)));
       expect(await second.sweep(now + 11 * MINUTE)).toBe(1);
+    } finally {
+      await second.stop();
+    }
+  });
+  it('has a ledger of the layout before the fallback index copied too, its pending fallbacks found again', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ciba-legacy-2-'));
+    dirs.push(dataDir);
+    const now = Date.now();
+    const first = await startEmbeddedDynamoDb({ dataDir, process: 'inline' });
+    // The ledger as the version before created it: by-expiry and open-callbacks, under its name then.
+    const before = {
+      ...LEDGER_SCHEMA,
+      localIndexes: LEDGER_SCHEMA.localIndexes!.filter((i) => i.name !== 'pending-fallbacks'),
+    };
+    await first.client.send(new CreateTableCommand(buildCreateTableInput('ciba-ledger-2', before)));
+    await vi.waitFor(async () => {
+      const described = await first.client.send(new DescribeTableCommand({ TableName: 'ciba-ledger-2' }));
+      expect(described.Table?.TableStatus).toBe('ACTIVE');
+    });
+    const item = (txn: string, status: string, fallbackAt?: number) => ({
+      pk: `REQ#${txn}`,
+      txn,
+      auth_req_id: `${txn}.secret`,
+      tenant_id: 'acme',
+      client_id: 'rp',
+      sub: 'alice',
+      claims: {},
+      scope: 'openid',
+      delivery_mode: 'poll',
+      status,
+      created_at: now,
+      expires_at: now + 5 * MINUTE,
+      ...(fallbackAt !== undefined ? { fallback_at: fallbackAt } : {}),
+      interval: 5,
+      ttl: Math.ceil((now + 5 * MINUTE) / 1000) + 3600,
+      exp_bucket: String(Math.floor((Math.ceil((now + 5 * MINUTE) / 1000) + 3600) / 3600)),
+    });
+    for (const raw of [
+      item('fb1', 'pending', now + MINUTE),
+      item('fb2', 'approved', now + MINUTE),
+      item('nofb', 'pending'),
+    ]) {
+      await first.client.send(new PutItemCommand({ TableName: 'ciba-ledger-2', Item: marshall(raw) }));
+    }
+    await first.stop();
+
+    const second = await startEmbeddedDynamoDb({ dataDir, process: 'inline' });
+    try {
+      expect(second.copiedItems).toBe(3);
+      await vi.waitFor(async () => {
+        const tables = await second.client.send(new ListTablesCommand({}));
+        expect(tables.TableNames).not.toContain('ciba-ledger-2');
+      });
+      const store = localStoreOf({
+        client: second.client,
+        directory: DIRECTORY_TABLE_DEFAULT,
+        ledger: LEDGER_TABLE_DEFAULT,
+      });
+      const found: string[] = [];
+      for await (const r of store.pendingFallbacks(now)) found.push(r.txn);
+      expect(found).toEqual(['fb1']);
     } finally {
       await second.stop();
     }

@@ -247,6 +247,7 @@ export const requestItem = itemMapper<AuthRequest>({
   status: 'status',
   createdAt: 'created_at',
   expiresAt: 'expires_at',
+  fallbackAt: 'fallback_at',
   interval: 'interval',
   lastPolledAt: 'last_polled_at',
   grantPending: { attr: 'grant_pending', flag: true },
