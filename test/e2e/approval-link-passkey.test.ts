@@ -15,6 +15,7 @@ import { buildWebAssets } from '../../lib/web/build.ts';
 import { seriousViolations } from '../helpers/axe.ts';
 import { expectError } from '../helpers/expect-error.ts';
 import { createTenantFixture, startTestService, type TenantFixture, type TestService } from '../helpers/service.ts';
+import { addVirtualAuthenticator } from '../helpers/virtual-authenticator.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOWN = { timeout: 15_000 };
@@ -52,15 +53,7 @@ describe('approval links with a passkey, in Chromium', { timeout: 120_000 }, () 
     const page = await context.newPage();
     const cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
-    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-      },
-    });
+    const authenticatorId = await addVirtualAuthenticator(cdp);
     const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/${sub}/enrollment-tickets`);
     await page.goto(ticket.body.enrollment_uri.replace(svc.url, origin));
     await page.getByText('This browser is your authenticator').waitFor(SHOWN);

@@ -20,7 +20,12 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { localStoreOf } from '../../lib/adapters/dynamodb/local.ts';
 import { buildCreateTableInput } from '../../lib/adapters/dynamodb/tables.ts';
-import { DIRECTORY_TABLE_DEFAULT, LEDGER_SCHEMA, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
+import {
+  DIRECTORY_TABLE_DEFAULT,
+  LEDGER_SCHEMA,
+  LEDGER_TABLE_DEFAULT,
+  type TableSchema,
+} from '../../lib/adapters/dynamodb-schema.ts';
 import { startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
 import type { AuthRequest } from '../../lib/model.ts';
 import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
@@ -188,20 +193,46 @@ describe('a data directory of the layout before', () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
-  it('has its ledger copied once into the new layout, expired items left out', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'ciba-legacy-'));
+  /**
+   * A data directory whose ledger is a layout before: `table` made with `schema` (its local indexes then), holding
+   * `items`. dynalite answers CreateTable with the table CREATING; a write before it is ACTIVE finds no table.
+   */
+  const legacyDataDir = async (table: string, schema: TableSchema, items: Record<string, unknown>[]) => {
+    const dataDir = await mkdtemp(join(tmpdir(), `${table}-`));
     dirs.push(dataDir);
-    const now = Date.now();
     const first = await startEmbeddedDynamoDb({ dataDir, process: 'inline' });
-    // The ledger as the version before created it: no local indexes, under its old name.
-    await first.client.send(
-      new CreateTableCommand(buildCreateTableInput('ciba-ledger', { ...LEDGER_SCHEMA, localIndexes: [] })),
-    );
-    // dynalite answers CreateTable with the table CREATING; a write before it is ACTIVE finds no table.
+    await first.client.send(new CreateTableCommand(buildCreateTableInput(table, schema)));
     await vi.waitFor(async () => {
-      const described = await first.client.send(new DescribeTableCommand({ TableName: 'ciba-ledger' }));
+      const described = await first.client.send(new DescribeTableCommand({ TableName: table }));
       expect(described.Table?.TableStatus).toBe('ACTIVE');
     });
+    for (const item of items) await first.client.send(new PutItemCommand({ TableName: table, Item: marshall(item) }));
+    await first.stop();
+    return dataDir;
+  };
+
+  /** The next start on it: the old ledger copied and dropped (DeleteTable answers DELETING; dynalite drops it later). */
+  const startAgain = async (dataDir: string, table: string) => {
+    const second = await startEmbeddedDynamoDb({ dataDir, process: 'inline' });
+    try {
+      await vi.waitFor(async () => {
+        const tables = await second.client.send(new ListTablesCommand({}));
+        expect(tables.TableNames).not.toContain(table);
+      });
+    } catch (error) {
+      await second.stop();
+      throw error;
+    }
+    const store = localStoreOf({
+      client: second.client,
+      directory: DIRECTORY_TABLE_DEFAULT,
+      ledger: LEDGER_TABLE_DEFAULT,
+    });
+    return { second, store };
+  };
+
+  it('has its ledger copied once into the new layout, expired items left out', async () => {
+    const now = Date.now();
     const push = request({ deliveryMode: 'push', clientNotificationToken: 'tok', expiresAt: now + 5 * MINUTE });
     const legacyItems = [
       {
@@ -230,24 +261,11 @@ describe('a data directory of the layout before', () => {
       },
       { pk: 'JTI#thumb#old', expires_at: now - MINUTE, ttl: Math.floor((now - MINUTE) / 1000) },
     ];
-    for (const item of legacyItems) {
-      await first.client.send(new PutItemCommand({ TableName: 'ciba-ledger', Item: marshall(item) }));
-    }
-    await first.stop();
-
-    const second = await startEmbeddedDynamoDb({ dataDir, process: 'inline' });
+    // The ledger as the version before created it: no local indexes, under its old name.
+    const dataDir = await legacyDataDir('ciba-ledger', { ...LEDGER_SCHEMA, localIndexes: [] }, legacyItems);
+    const { second, store } = await startAgain(dataDir, 'ciba-ledger');
     try {
       expect(second.copiedItems).toBe(2);
-      // DeleteTable answers with the table DELETING; dynalite drops it a moment later.
-      await vi.waitFor(async () => {
-        const tables = await second.client.send(new ListTablesCommand({}));
-        expect(tables.TableNames).not.toContain('ciba-ledger');
-      });
-      const store = localStoreOf({
-        client: second.client,
-        directory: DIRECTORY_TABLE_DEFAULT,
-        ledger: LEDGER_TABLE_DEFAULT,
-      });
       const open: string[] = [];
       for await (const o of store.openCallbacks(now)) open.push(o.request.txn);
       expect(open).toEqual([push.txn]);
@@ -261,20 +279,7 @@ describe('a data directory of the layout before', () => {
     }
   });
   it('has a ledger of the layout before the fallback index copied too, its pending fallbacks found again', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'ciba-legacy-2-'));
-    dirs.push(dataDir);
     const now = Date.now();
-    const first = await startEmbeddedDynamoDb({ dataDir, process: 'inline' });
-    // The ledger as the version before created it: by-expiry and open-callbacks, under its name then.
-    const before = {
-      ...LEDGER_SCHEMA,
-      localIndexes: LEDGER_SCHEMA.localIndexes!.filter((i) => i.name !== 'pending-fallbacks'),
-    };
-    await first.client.send(new CreateTableCommand(buildCreateTableInput('ciba-ledger-2', before)));
-    await vi.waitFor(async () => {
-      const described = await first.client.send(new DescribeTableCommand({ TableName: 'ciba-ledger-2' }));
-      expect(described.Table?.TableStatus).toBe('ACTIVE');
-    });
     const item = (txn: string, status: string, fallbackAt?: number) => ({
       pk: `REQ#${txn}`,
       txn,
@@ -293,27 +298,20 @@ describe('a data directory of the layout before', () => {
       ttl: Math.ceil((now + 5 * MINUTE) / 1000) + 3600,
       exp_bucket: String(Math.floor((Math.ceil((now + 5 * MINUTE) / 1000) + 3600) / 3600)),
     });
-    for (const raw of [
+    // The ledger as the version before created it: by-expiry and open-callbacks, under its name then.
+    const before = {
+      ...LEDGER_SCHEMA,
+      localIndexes: LEDGER_SCHEMA.localIndexes!.filter((i) => i.name !== 'pending-fallbacks'),
+    };
+    const items = [
       item('fb1', 'pending', now + MINUTE),
       item('fb2', 'approved', now + MINUTE),
       item('nofb', 'pending'),
-    ]) {
-      await first.client.send(new PutItemCommand({ TableName: 'ciba-ledger-2', Item: marshall(raw) }));
-    }
-    await first.stop();
-
-    const second = await startEmbeddedDynamoDb({ dataDir, process: 'inline' });
+    ];
+    const dataDir = await legacyDataDir('ciba-ledger-2', before, items);
+    const { second, store } = await startAgain(dataDir, 'ciba-ledger-2');
     try {
       expect(second.copiedItems).toBe(3);
-      await vi.waitFor(async () => {
-        const tables = await second.client.send(new ListTablesCommand({}));
-        expect(tables.TableNames).not.toContain('ciba-ledger-2');
-      });
-      const store = localStoreOf({
-        client: second.client,
-        directory: DIRECTORY_TABLE_DEFAULT,
-        ledger: LEDGER_TABLE_DEFAULT,
-      });
       const found: string[] = [];
       for await (const r of store.pendingFallbacks(now)) found.push(r.txn);
       expect(found).toEqual(['fb1']);
