@@ -29,6 +29,7 @@ import {
 import { startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
 import type { AuthRequest } from '../../lib/model.ts';
 import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
+import { startTestService } from '../helpers/service.ts';
 
 const NOW = 1_750_000_000_000;
 const MINUTE = 60_000;
@@ -317,6 +318,33 @@ describe('a data directory of the layout before', () => {
       expect(found).toEqual(['fb1']);
     } finally {
       await second.stop();
+    }
+  });
+  it("is copied from a DYNAMODB_ENDPOINT's ledger of the layout before too", async () => {
+    // The endpoint: a store of its own, holding a ledger under the name of the layout before.
+    const external = await startEmbeddedDynamoDb({ dataDir: 'memory', process: 'inline' });
+    try {
+      const before = { ...LEDGER_SCHEMA, localIndexes: [] };
+      await external.client.send(new CreateTableCommand(buildCreateTableInput('ciba-ledger-2', before)));
+      await vi.waitFor(async () => {
+        const described = await external.client.send(new DescribeTableCommand({ TableName: 'ciba-ledger-2' }));
+        expect(described.Table?.TableStatus).toBe('ACTIVE');
+      });
+      const kept = { pk: 'REVOKED#access_token#a1', ttl: Math.ceil(Date.now() / 1000) + 3600 };
+      await external.client.send(new PutItemCommand({ TableName: 'ciba-ledger-2', Item: marshall(kept) }));
+
+      const svc = await startTestService({ dynamoDbEndpoint: external.endpoint });
+      try {
+        expect(svc.logs.some((l) => l.includes('ledger copied into the layout') && l.includes('"items":1'))).toBe(true);
+        const copied = await external.client.send(
+          new GetItemCommand({ TableName: LEDGER_TABLE_DEFAULT, Key: marshall({ pk: kept.pk }) }),
+        );
+        expect(unmarshall(copied.Item!)).toMatchObject(kept);
+      } finally {
+        await svc.stop();
+      }
+    } finally {
+      await external.stop();
     }
   });
 });
