@@ -410,6 +410,8 @@ export interface DecisionEvidence {
   cancelledBy?: 'client';
   /** The decision came through a one-time approval link sent by this channel (lib/ciba/approval-links.ts). */
   channel?: 'email' | 'sms';
+  /** An approval link's passkey confirmation: the user's device whose passkey made the assertion (`assertion`). */
+  passkeyDeviceId?: string;
   /** The browser that opened the approval link, as it named itself, and its address as the edge saw it. */
   userAgent?: string;
   sourceIp?: string;
@@ -454,6 +456,11 @@ export interface AuthRequest extends GrantBinding {
   status: AuthRequestStatus;
   createdAt: number;
   expiresAt: number;
+  /**
+   * When the channel fallback's timer fires (epoch ms; docs/channels.md): set when the request is created for a user
+   * the tenant's next channel reaches, within its lifetime. Local mode re-arms the timer from it after a restart.
+   */
+  fallbackAt?: number;
   /** Polling interval in seconds, including every slow_down penalty. */
   interval: number;
   lastPolledAt?: number;

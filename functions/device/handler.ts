@@ -9,9 +9,9 @@ import {
 } from '../../lib/ciba/device-api.ts';
 import { setDevicePush } from '../../lib/ciba/device-profile.ts';
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
-import { passkeyRegistrationOptions, registerPasskey } from '../../lib/ciba/passkey.ts';
+import { passkeyRegistrationOptions, registerPasskey, relyingPartyOf } from '../../lib/ciba/passkey.ts';
 import { readDeviceRequest, readEnrollmentRequest } from '../../lib/http/device-request.ts';
-import { jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
+import { baseUrl, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, NO_STORE } from '../../lib/http/response.ts';
 import { routeTable } from '../../lib/http/route-table.ts';
@@ -90,8 +90,10 @@ export const createHandler = (deps: DeviceDeps) =>
         const decided = await decideByLink(deps, {
           tenant,
           secret: body.link,
+          rp: relyingPartyOf(baseUrl(event, deps.config)),
           decision: body.decision,
           ...(body.binding_code !== undefined ? { bindingCode: body.binding_code } : {}),
+          ...(body.webauthn !== undefined ? { webauthn: body.webauthn } : {}),
           ...(userAgent ? { userAgent } : {}),
           ...(sourceIp ? { sourceIp } : {}),
         });

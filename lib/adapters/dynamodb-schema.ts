@@ -9,25 +9,33 @@
  *   PENDING_VIEW_ATTRIBUTES only)
  *   Local-only GSIs (LEDGER_SCHEMA.localIndexes), so that local mode's expiry sweep and timer recovery cost what is
  *   due, not what exists: by-expiry: `exp_bucket` = the hour of `ttl`, sort `ttl` (every item with a TTL);
- *   open-callbacks: `cb_open` = `open`, sort `cb_until` (sparse: ping/push requests until their callback is finished).
+ *   open-callbacks: `cb_open` = `open`, sort `cb_until` (sparse: ping/push requests until their callback is finished);
+ *   pending-fallbacks: `fb_open` = `open`, sort `fb_until` = the request's expiry (sparse: pending requests with a
+ *   channel fallback, until decided).
  */
 export const DIRECTORY_TABLE_DEFAULT = 'ciba-directory';
 /**
- * The ledger of local mode and of a DYNAMODB_ENDPOINT (AWS names its own tables). `-2`: the layout with the local
- * indexes, which dynalite cannot add to an existing table; a data directory's `ciba-ledger` of the layout before is
- * copied into it once (lib/local/embedded-dynamodb.ts).
+ * The ledger of local mode and of a DYNAMODB_ENDPOINT (AWS names its own tables). Its name changes with its local
+ * indexes, which dynalite cannot add to an existing table: `-2` added by-expiry and open-callbacks, `-3`
+ * pending-fallbacks. A data directory's ledger of a layout before (LEGACY_LEDGER_TABLES) is copied into it once
+ * (lib/local/embedded-dynamodb.ts).
  */
-export const LEDGER_TABLE_DEFAULT = 'ciba-ledger-2';
+export const LEDGER_TABLE_DEFAULT = 'ciba-ledger-3';
+/** The local ledgers of the layouts before, oldest first. */
+export const LEGACY_LEDGER_TABLES = ['ciba-ledger', 'ciba-ledger-2'];
 export const TTL_ATTRIBUTE = 'ttl';
 
 export const EXPIRY_INDEX = 'by-expiry';
 export const OPEN_CALLBACKS_INDEX = 'open-callbacks';
+export const PENDING_FALLBACKS_INDEX = 'pending-fallbacks';
 /** The expiry index's partitions: an hour of TTLs each. */
 export const EXPIRY_BUCKET_SECONDS = 3600;
 /** The expiry index's partition key for an item whose TTL is `ttl` (epoch seconds). */
 export const expiryBucket = (ttl: number): string => String(Math.floor(ttl / EXPIRY_BUCKET_SECONDS));
 /** The open-callbacks index's one partition (local mode serves one process: no write sharding needed). */
 export const OPEN_CALLBACK_PARTITION = 'open';
+/** The pending-fallbacks index's one partition. */
+export const PENDING_FALLBACK_PARTITION = 'open';
 
 export interface IndexSchema {
   name: string;
@@ -108,6 +116,12 @@ export const LEDGER_SCHEMA: TableSchema = {
       name: OPEN_CALLBACKS_INDEX,
       partitionKey: 'cb_open',
       sortKey: { name: 'cb_until', type: 'N' },
+      projection: 'KEYS_ONLY',
+    },
+    {
+      name: PENDING_FALLBACKS_INDEX,
+      partitionKey: 'fb_open',
+      sortKey: { name: 'fb_until', type: 'N' },
       projection: 'KEYS_ONLY',
     },
   ],

@@ -59,6 +59,9 @@ export const describeRequest = async (deps: Pick<Deps, 'requests' | 'clock'>, te
             decision: request.evidence.decision,
             received_at: seconds(request.evidence.receivedAt),
             signed_proof: request.evidence.proof,
+            // A passkey verified the user (a device's approval, or an approval link's: the device whose passkey).
+            user_verified: request.evidence.userVerified,
+            passkey_device_id: request.evidence.passkeyDeviceId,
             // An approval link's decision (docs/channels.md): the channel, the browser and its address.
             channel: request.evidence.channel,
             user_agent: request.evidence.userAgent,

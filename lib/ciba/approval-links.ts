@@ -7,7 +7,14 @@ import { bindingCodeMatches } from './binding-code.ts';
 import { LINK_CHANNEL_CLAIM, smsDailyLimit } from './channels.ts';
 import { bindingCodeRequired, countMismatch } from './confirm-approval.ts';
 import { requestState, toDeviceTransaction } from './device-transactions.ts';
-import { passkeyRequired } from './passkey.ts';
+import {
+  linkApprovalChallenge,
+  linkApprovalRequestOptions,
+  passkeyRequired,
+  type RelyingParty,
+  userPasskeyDevices,
+  verifyLinkApprovalAssertion,
+} from './passkey.ts';
 import { publishDecision } from './publish-decision.ts';
 import { reportShieldSeconds, shieldAfterReport } from './report-shield.ts';
 
@@ -17,7 +24,9 @@ import { reportShieldSeconds, shieldAfterReport } from './report-shield.ts';
  * request. It sits in the URL's fragment, which browsers never send: the page posts it, so it reaches no access log.
  *
  * Opening the link shows the request as the authenticator does (display templates, the binding message, or a field
- * for the binding code under number matching); the decision is the same conditional write as a device's, so the first
+ * for the binding code under number matching). Where the tenant requires user verification, approving needs an
+ * assertion by one of the passkeys the user registered on their devices, over a challenge bound to the link; the
+ * approval still carries the link's acr (the device key did not sign it). The decision is the same conditional write as a device's, so the first
  * decision on any channel wins and the link then only shows the outcome. A link that is unknown, tampered with, of
  * another tenant or of a request that no longer exists is one answer: 404 not_found.
  */
@@ -28,6 +37,8 @@ export const ApproveDecideBody = z.strictObject({
   link: z.string().min(1).max(100),
   decision: z.enum(['approve', 'deny', 'report']),
   binding_code: z.string().min(1).max(100).optional(),
+  /** Where the tenant requires user verification: the assertion (`PublicKeyCredential.toJSON()`) over the view's challenge. */
+  webauthn: z.record(z.string(), z.unknown()).optional(),
 });
 
 /** The secret's size in bytes: 256 bits (at least 128 are required). */
@@ -80,7 +91,28 @@ export const sendApprovalLink = async (
   const { tenant, user, request, channel } = input;
   const to = user.claims[LINK_CHANNEL_CLAIM[channel]];
   if (typeof to !== 'string') return false;
-  // Cost protection: the tenant's daily cap of text messages, counted before anything is stored or sent.
+  const secret = randomToken(SECRET_BYTES);
+  const issued = await deps.links.issue({
+    hash: sha256(secret),
+    tenantId: tenant.tenantId,
+    txn: request.txn,
+    sub: request.sub,
+    channel,
+    createdAt: deps.clock.now(),
+    expiresAt: request.expiresAt,
+  });
+  if (issued !== 'ok') {
+    // Once per request and channel: a fallback timer delivered again (or set again after a restart) sends nothing.
+    deps.logger.info('approval link not sent: already sent by this channel', {
+      tenant: tenant.tenantId,
+      txn: request.txn,
+      channel,
+    });
+    return false;
+  }
+  // Cost protection: the tenant's daily cap of text messages, counted once the channel is marked sent for this request
+  // (so a timer delivered again, or set again after a restart, counts nothing) and before anything is sent. A link
+  // held back by the cap is never sent: its secret is forgotten, and the channel stays used for this request.
   if (channel === 'sms') {
     const day = new Date(deps.clock.now()).toISOString().slice(0, 10);
     if (!(await deps.links.countText(tenant.tenantId, day, smsDailyLimit(tenant.settings)))) {
@@ -92,17 +124,6 @@ export const sendApprovalLink = async (
       return false;
     }
   }
-  const secret = randomToken(SECRET_BYTES);
-  const issued = await deps.links.issue({
-    hash: sha256(secret),
-    tenantId: tenant.tenantId,
-    txn: request.txn,
-    sub: request.sub,
-    channel,
-    createdAt: deps.clock.now(),
-    expiresAt: request.expiresAt,
-  });
-  if (issued !== 'ok') return false;
   const message = linkMessage(channel, {
     tenantName: tenant.settings.displayName || tenant.tenantId,
     clientName: input.client.clientName || input.client.clientId,
@@ -125,7 +146,7 @@ const linkedRequest = async (
   deps: Pick<Deps, 'requests' | 'links'>,
   tenant: Tenant,
   secret: string,
-): Promise<{ request: AuthRequest; channel: LinkChannel }> => {
+): Promise<{ request: AuthRequest; channel: LinkChannel; hash: string }> => {
   const link = /^[A-Za-z0-9_-]{43}$/.test(secret) ? await deps.links.find(sha256(secret)) : undefined;
   if (!link || link.tenantId !== tenant.tenantId) throw new NotFound(NO_LINK);
   const request = await deps.requests.get(link.txn);
@@ -137,17 +158,20 @@ const linkedRequest = async (
   ) {
     throw new NotFound(NO_LINK);
   }
-  return { request, channel: link.channel };
+  return { request, channel: link.channel, hash: link.hash };
 };
 
 export type LinkState = 'pending' | 'approved' | 'denied' | 'reported' | 'expired';
 
 /** What the approval page shows: the request as the authenticator shows it, its state and what is allowed. */
-export interface LinkView extends Omit<DeviceTransaction, 'webauthn' | 'txn'> {
+export interface LinkView extends Omit<DeviceTransaction, 'txn'> {
   tenant_name: string;
   state: LinkState;
   channel: LinkChannel;
-  /** False when the tenant requires a passkey, which a link cannot give: only deny and report are offered. */
+  /**
+   * False when the tenant requires a passkey and the user has registered none: only deny and report are offered.
+   * Where a passkey is required and the user has one, `webauthn` carries the options to approve with it.
+   */
   can_approve: boolean;
   /** How long a report keeps the client from asking again (the card says so). */
   report_shield_seconds: number;
@@ -159,11 +183,11 @@ const stateOf = (request: AuthRequest, now: number): LinkState => {
 };
 
 export const openApprovalLink = async (
-  deps: Pick<Deps, 'requests' | 'links' | 'clients' | 'clock'>,
-  input: { tenant: Tenant; secret: string },
+  deps: Pick<Deps, 'requests' | 'links' | 'clients' | 'users' | 'devices' | 'clock'>,
+  input: { tenant: Tenant; secret: string; rp: RelyingParty },
 ): Promise<LinkView> => {
   const { tenant } = input;
-  const { request, channel } = await linkedRequest(deps, tenant, input.secret);
+  const { request, channel, hash } = await linkedRequest(deps, tenant, input.secret);
   const { txn: _txn, webauthn: _webauthn, ...view } = await toDeviceTransaction(deps.clients, request);
   const state = stateOf(request, deps.clock.now());
   // Number matching: the code is typed, never shown here. After a decision only the outcome is shown.
@@ -181,12 +205,26 @@ export const openApprovalLink = async (
       : bindingCodeRequired(tenant, request)
         ? { ...rest, binding_code_required: true }
         : view;
+  // User verification: the user's passkeys, asked over this link's challenge (read only while it can be approved).
+  const passkeys =
+    state === 'pending' && passkeyRequired(tenant)
+      ? await userPasskeyDevices(deps, tenant.tenantId, request.sub)
+      : undefined;
   return {
     ...shown,
+    ...(passkeys?.length
+      ? {
+          webauthn: linkApprovalRequestOptions(
+            passkeys,
+            linkApprovalChallenge(tenant.tenantId, request.txn, hash),
+            input.rp,
+          ),
+        }
+      : {}),
     tenant_name: tenant.settings.displayName || tenant.tenantId,
     state,
     channel,
-    can_approve: !passkeyRequired(tenant),
+    can_approve: !passkeyRequired(tenant) || (passkeys?.length ?? 0) > 0,
     report_shield_seconds: reportShieldSeconds(tenant.settings),
   };
 };
@@ -201,33 +239,54 @@ const STATUS_OF = { approve: 'approved', deny: 'denied', report: 'reported' } as
 export const decideByLink = async (
   deps: Pick<
     Deps,
-    'requests' | 'decisions' | 'passkeys' | 'links' | 'shields' | 'events' | 'scheduler' | 'clock' | 'logger'
+    | 'requests'
+    | 'decisions'
+    | 'users'
+    | 'devices'
+    | 'passkeys'
+    | 'links'
+    | 'shields'
+    | 'events'
+    | 'scheduler'
+    | 'clock'
+    | 'logger'
   >,
   input: {
     tenant: Tenant;
     secret: string;
+    rp: RelyingParty;
     decision: keyof typeof STATUS_OF;
     bindingCode?: string;
+    webauthn?: unknown;
     userAgent?: string;
     sourceIp?: string;
   },
 ): Promise<{ state: LinkState }> => {
   const { tenant, decision } = input;
-  const { request, channel } = await linkedRequest(deps, tenant, input.secret);
+  const { request, channel, hash } = await linkedRequest(deps, tenant, input.secret);
   const now = deps.clock.now();
   if (request.status !== 'pending' || request.expiresAt <= now) {
     throw new RequestNotPending('the request is no longer pending').withFields({ state: stateOf(request, now) });
   }
   const owner = { tenantId: request.tenantId, sub: request.sub };
+  let verified: { assertion: string; deviceId: string } | undefined;
   if (decision === 'approve') {
-    if (passkeyRequired(tenant)) {
-      throw new UserVerificationRequired('this tenant requires a passkey: approve on your enrolled device');
+    if (passkeyRequired(tenant) && input.webauthn === undefined) {
+      throw new UserVerificationRequired('this tenant requires a passkey: approving needs its assertion (webauthn)');
     }
     if (bindingCodeRequired(tenant, request)) {
       if (input.bindingCode === undefined) throw new InvalidRequest('binding_code is required by this tenant');
       if (!bindingCodeMatches(input.bindingCode, request.bindingMessage!)) {
         await countMismatch(deps, { owner, txn: request.txn, now, by: { channel } });
       }
+    }
+    if (passkeyRequired(tenant)) {
+      verified = await verifyLinkApprovalAssertion(deps, {
+        ...owner,
+        challenge: linkApprovalChallenge(tenant.tenantId, request.txn, hash),
+        rp: input.rp,
+        assertion: input.webauthn,
+      });
     }
   }
   const status = STATUS_OF[decision];
@@ -239,6 +298,7 @@ export const decideByLink = async (
       decision,
       receivedAt: now,
       channel,
+      ...(verified ? { userVerified: true, assertion: verified.assertion, passkeyDeviceId: verified.deviceId } : {}),
       ...(input.userAgent ? { userAgent: input.userAgent.slice(0, MAX_USER_AGENT) } : {}),
       ...(input.sourceIp ? { sourceIp: input.sourceIp } : {}),
     },

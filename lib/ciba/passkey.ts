@@ -260,6 +260,28 @@ const assertionVerifies = async (
 };
 
 /**
+ * Verifies a user-verified assertion by the device's passkey over `challenge` and moves its signature counter on.
+ * The one verification of an approval's passkey, whether the device or an approval link carries it.
+ */
+const verifyPasskeyAssertion = async (
+  deps: Pick<Deps, 'passkeys' | 'logger'>,
+  input: { device: Device & { passkey: DevicePasskey }; challenge: string; rp: RelyingParty; assertion: object },
+): Promise<void> => {
+  const { device } = input;
+  const verified = await assertionVerifies(deps, { ...input, passkey: device.passkey });
+  if (!verified) throw new UserVerificationFailed('the passkey assertion did not verify the user');
+  if (verified.newCounter !== device.passkey.counter) {
+    // Conditional on the same passkey: a counter update never brings back a passkey replaced or removed meanwhile.
+    await deps.passkeys.set(
+      device.tenantId,
+      device.deviceId,
+      { ...device.passkey, counter: verified.newCounter },
+      device.passkey.credentialId,
+    );
+  }
+};
+
+/**
  * Verifies the WebAuthn assertion that must accompany an approval on a tenant with user verification: made by the
  * device's passkey, over this transaction's challenge, at this origin, with the UV flag. Updates the counter.
  * Returns the assertion to keep as evidence.
@@ -273,22 +295,67 @@ export const verifyApprovalAssertion = async (
   if (typeof input.assertion !== 'object' || input.assertion === null) {
     throw new UserVerificationRequired('approving needs a passkey assertion (webauthn)');
   }
-  const verified = await assertionVerifies(deps, {
-    device,
-    passkey: device.passkey,
-    rp,
+  await verifyPasskeyAssertion(deps, {
+    device: { ...device, passkey: device.passkey },
     challenge: approvalChallenge(device.tenantId, txn, device.deviceId),
+    rp,
     assertion: input.assertion,
   });
-  if (!verified) throw new UserVerificationFailed('the passkey assertion did not verify the user');
-  if (verified.newCounter !== device.passkey.counter) {
-    // Conditional on the same passkey: a counter update never brings back a passkey replaced or removed meanwhile.
-    await deps.passkeys.set(
-      device.tenantId,
-      device.deviceId,
-      { ...device.passkey, counter: verified.newCounter },
-      device.passkey.credentialId,
-    );
-  }
   return JSON.stringify(input.assertion);
+};
+
+/**
+ * The assertion challenge of an approval through a one-time link (docs/channels.md): derived from the tenant, the
+ * transaction and the link (its secret's hash), so it needs no storage and an assertion made for one link, one
+ * request or a device's approval never fits another.
+ */
+export const linkApprovalChallenge = (tenantId: string, txn: string, linkHash: string): string =>
+  createHash('sha256').update(`ciba-service link approval\n${tenantId}\n${txn}\n${linkHash}`).digest('base64url');
+
+/** The user's devices that have a passkey: the passkeys an approval link may be confirmed with. */
+export const userPasskeyDevices = async (
+  deps: Pick<Deps, 'users' | 'devices'>,
+  tenantId: string,
+  sub: string,
+): Promise<(Device & { passkey: DevicePasskey })[]> => {
+  const user = await deps.users.get(tenantId, sub);
+  const devices = await Promise.all((user?.devices ?? []).map((d) => deps.devices.get(tenantId, d.deviceId)));
+  return devices.filter(
+    (d): d is Device & { passkey: DevicePasskey } => d !== undefined && d.sub === sub && d.passkey !== undefined,
+  );
+};
+
+/** The `navigator.credentials.get` options of an approval link: any of the user's passkeys, over the link's challenge. */
+export const linkApprovalRequestOptions = (
+  devices: readonly { passkey: DevicePasskey }[],
+  challenge: string,
+  rp: RelyingParty,
+): NonNullable<DeviceTransaction['webauthn']> => ({
+  challenge,
+  rpId: rp.rpId,
+  allowCredentials: devices.flatMap((d) => currentCredential(d.passkey)),
+  userVerification: 'required',
+  timeout: WEBAUTHN_TIMEOUT_MS,
+});
+
+/**
+ * Verifies the assertion of an approval through a link: by one of the passkeys the request's user registered on
+ * their devices in this tenant (a passkey of anyone else is refused, whoever holds the link), over the link's
+ * challenge, at this origin, with the UV flag. Returns the assertion and the device whose passkey it was.
+ */
+export const verifyLinkApprovalAssertion = async (
+  deps: Pick<Deps, 'users' | 'devices' | 'passkeys' | 'logger'>,
+  input: { tenantId: string; sub: string; challenge: string; rp: RelyingParty; assertion: unknown },
+): Promise<{ assertion: string; deviceId: string }> => {
+  const { assertion } = input;
+  if (typeof assertion !== 'object' || assertion === null) {
+    throw new UserVerificationRequired('approving needs a passkey assertion (webauthn)');
+  }
+  const credentialId = (assertion as { id?: unknown }).id;
+  const device = (await userPasskeyDevices(deps, input.tenantId, input.sub)).find(
+    (d) => d.passkey.credentialId === credentialId,
+  );
+  if (!device) throw new UserVerificationFailed("the passkey is not one of this user's");
+  await verifyPasskeyAssertion(deps, { device, challenge: input.challenge, rp: input.rp, assertion });
+  return { assertion: JSON.stringify(assertion), deviceId: device.deviceId };
 };

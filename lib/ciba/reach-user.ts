@@ -21,18 +21,32 @@ const sendBy = async (
   else await sendApprovalLink(deps, { ...input, channel });
 };
 
+/**
+ * When a new request falls back to the tenant's next channel (`channel_fallback_seconds` after it was created), if
+ * the next channel that reaches the user is a link channel and that time comes before the request expires. Kept on
+ * the request (`fallbackAt`), so that local mode can set the timer again after a restart (lib/local/recover-timers.ts).
+ */
+export const fallbackTime = (
+  tenant: Tenant,
+  user: User,
+  request: Pick<AuthRequest, 'createdAt' | 'expiresAt'>,
+): number | undefined => {
+  const seconds = tenant.settings.channelFallbackSeconds;
+  if (seconds === undefined || !fallbackChannel(tenant, user)) return undefined;
+  const at = request.createdAt + seconds * 1000;
+  return at < request.expiresAt ? at : undefined;
+};
+
 export const reachUser = async (
   deps: Pick<Deps, 'pushChannels' | 'notifier' | 'scheduler'> & ApprovalLinkDeps,
   input: { tenant: Tenant; client: Client; user: User; request: AuthRequest },
 ): Promise<void> => {
   const { tenant, request } = input;
   const [first] = channelsReaching(tenant.settings, input.user);
-  const next = fallbackChannel(tenant, input.user);
-  const fallbackSeconds = tenant.settings.channelFallbackSeconds;
-  const fallbackAt = fallbackSeconds === undefined ? undefined : request.createdAt + fallbackSeconds * 1000;
+  const { fallbackAt } = request;
   await Promise.all([
     first ? sendBy(deps, first, input) : Promise.resolve(),
-    next && fallbackAt !== undefined && fallbackAt < request.expiresAt
+    fallbackAt !== undefined
       ? deps.scheduler
           .schedule(fallbackAt, channelFallbackEvent(request))
           .catch((error: unknown) =>

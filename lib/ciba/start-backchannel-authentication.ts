@@ -16,7 +16,7 @@ import { grantBinding } from '../oauth/grant-binding.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
-import { reachUser } from './reach-user.ts';
+import { fallbackTime, reachUser } from './reach-user.ts';
 import { admissionGate, gateRefusalError } from './report-shield.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
 import { admitUserRequest } from './user-rate-window.ts';
@@ -260,6 +260,8 @@ const createRequestForUser = async (
       ? { certificateThumbprint: input.certificateThumbprint }
       : {}),
   };
+  const fallbackAt = fallbackTime(tenant, user, request);
+  if (fallbackAt !== undefined) request.fallbackAt = fallbackAt;
   if (request.deliveryMode === 'push') {
     // CIBA §12: a push client learns of expiry from an expired_token push, sent when this timer fires. Set before
     // the request is stored: if it cannot be set the request fails whole (retryable), and a timer whose request

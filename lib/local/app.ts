@@ -23,7 +23,12 @@ import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
 import { LOCAL_CAPABILITIES } from './capabilities.ts';
 import { DevMailbox } from './dev-mailbox.ts';
 import { deviceEvents } from './device-events.ts';
-import { createDynamoDbClient, type EmbeddedStoreMode, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
+import {
+  copyLegacyLedger,
+  createDynamoDbClient,
+  type EmbeddedStoreMode,
+  startEmbeddedDynamoDb,
+} from './embedded-dynamodb.ts';
 import { InFlight } from './in-flight.ts';
 import { InProcessEventBus } from './in-process-event-bus.ts';
 import { LocalNotifier } from './local-notifier.ts';
@@ -102,9 +107,12 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   let storePid: number | undefined;
   // The data directory whose embedded store this service holds (named in running.json while it runs).
   let ownedDir: string | undefined;
+  let copiedItems: number;
   if (options.dynamoDbEndpoint) {
     client = createDynamoDbClient(options.dynamoDbEndpoint);
     await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
+    // The endpoint's ledger of a layout before holds what must survive the upgrade too (revocations, refresh tokens).
+    copiedItems = await copyLegacyLedger(client, LEDGER_TABLE_DEFAULT, clock.now());
     stopStore = async () => client.destroy();
   } else {
     const embedded = await startEmbeddedDynamoDb({
@@ -116,16 +124,17 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     stopStore = embedded.stop;
     storePid = embedded.pid;
     if (options.dataDir !== 'memory') ownedDir = options.dataDir;
-    if (embedded.copiedItems > 0) {
-      options.logger.info('ledger copied into the layout with expiry and callback indexes', {
-        items: embedded.copiedItems,
-      });
-    }
+    copiedItems = embedded.copiedItems;
     if (embedded.repairedTables.length > 0) {
       options.logger.warn('tables left unfinished by an interrupted first start were repaired', {
         tables: embedded.repairedTables,
       });
     }
+  }
+  if (copiedItems > 0) {
+    options.logger.info('ledger copied into the layout with the expiry, callback and fallback indexes', {
+      items: copiedItems,
+    });
   }
   const tables = { client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable: LEDGER_TABLE_DEFAULT };
   const stores = dynamoDbStore(tables);

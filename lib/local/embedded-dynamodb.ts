@@ -24,6 +24,7 @@ import {
   DIRECTORY_TABLE_DEFAULT,
   expiryBucket,
   LEDGER_TABLE_DEFAULT,
+  LEGACY_LEDGER_TABLES,
   TTL_ATTRIBUTE,
 } from '../adapters/dynamodb-schema.ts';
 import type { Clock } from '../ports.ts';
@@ -278,17 +279,21 @@ export async function sweepExpired(client: DynamoDBClient, table: string, nowMs 
   return deleted;
 }
 
-/** The ledger of the layout before the local indexes (LEDGER_TABLE_DEFAULT says why it was renamed). */
-const LEGACY_LEDGER_TABLE = 'ciba-ledger';
-
 /**
- * Copies a data directory's ledger of the layout before into the current one, once, with the keys of the local
- * indexes, leaving out what has expired, then deletes it. Killed half way, the next start copies again (the copy
- * writes the same items; nothing is served before it ends). Returns how many items it copied.
+ * Copies a data directory's ledgers of the layouts before (LEGACY_LEDGER_TABLES, oldest first: LEDGER_TABLE_DEFAULT
+ * says why the name changes) into the current one, once, with the keys of the local indexes, leaving out what has
+ * expired, then deletes each. Killed half way, the next start copies again (the copy writes the same items; nothing
+ * is served before it ends). Returns how many items it copied.
  */
 export async function copyLegacyLedger(client: DynamoDBClient, table: string, nowMs = Date.now()): Promise<number> {
+  let copied = 0;
+  for (const legacy of LEGACY_LEDGER_TABLES) copied += await copyLedger(client, legacy, table, nowMs);
+  return copied;
+}
+
+async function copyLedger(client: DynamoDBClient, from: string, table: string, nowMs: number): Promise<number> {
   try {
-    const legacy = await client.send(new DescribeTableCommand({ TableName: LEGACY_LEDGER_TABLE }));
+    const legacy = await client.send(new DescribeTableCommand({ TableName: from }));
     // DELETING: copied already, and the process stopped while dynalite deleted it.
     if (legacy.Table?.TableStatus !== 'ACTIVE') return 0;
   } catch (err) {
@@ -299,7 +304,7 @@ export async function copyLegacyLedger(client: DynamoDBClient, table: string, no
   let copied = 0;
   let start: Record<string, AttributeValue> | undefined;
   do {
-    const page = await client.send(new ScanCommand({ TableName: LEGACY_LEDGER_TABLE, ExclusiveStartKey: start }));
+    const page = await client.send(new ScanCommand({ TableName: from, ExclusiveStartKey: start }));
     for (const item of page.Items ?? []) {
       const raw = unmarshall(item);
       if (typeof raw.ttl === 'number' && raw.ttl < now) continue;
@@ -316,6 +321,6 @@ export async function copyLegacyLedger(client: DynamoDBClient, table: string, no
     }
     start = page.LastEvaluatedKey;
   } while (start);
-  await client.send(new DeleteTableCommand({ TableName: LEGACY_LEDGER_TABLE }));
+  await client.send(new DeleteTableCommand({ TableName: from }));
   return copied;
 }

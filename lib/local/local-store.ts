@@ -21,6 +21,8 @@ export interface LocalStore extends SigningKeyStore {
   putDeadLetter(record: DeadLetterRecord): Promise<void>;
   /** The requests whose callback timers a restart must set again (lib/local/recover-timers.ts). */
   openCallbacks(now: number): AsyncIterable<OpenCallback>;
+  /** The pending, unexpired requests with a channel fallback, whose timers a restart must set again. */
+  pendingFallbacks(now: number): AsyncIterable<AuthRequest>;
   /** The keys of ledger items of one expiry bucket whose TTL has passed (the embedded store's sweep). */
   expiredKeys(bucket: string, nowSeconds: number): AsyncIterable<string>;
 }

@@ -1,4 +1,4 @@
-import { expiryTimerEvent, requestDecidedEvent, retryEvent } from '../events.ts';
+import { channelFallbackEvent, expiryTimerEvent, requestDecidedEvent, retryEvent } from '../events.ts';
 import type { CibaEvent, Clock, Logger, Scheduler } from '../ports.ts';
 import type { LocalStore, OpenCallback } from './local-store.ts';
 
@@ -29,11 +29,14 @@ export const timerFor = (
 
 /**
  * The local scheduler keeps its timers in memory, so a restart would lose the callbacks they were to send (a push
- * client would never learn its result). On start, every ping or push request with an unfinished callback gets its
- * timer again. Delivery stays idempotent: an attempt already made is refused by its claim.
+ * client would never learn its result) and the channel fallbacks of pending requests (the email would never follow
+ * the unanswered push). On start, every ping or push request with an unfinished callback gets its timer again, and
+ * every pending request with a fallback its fallback timer: at its time, or at once when that has passed. Delivery
+ * stays idempotent: an attempt already made is refused by its claim, and a fallback already sent sends nothing (the
+ * link channel is marked sent by a conditional write before anything is counted or sent: lib/ciba/approval-links.ts).
  */
 export const recoverTimers = async (deps: {
-  store: Pick<LocalStore, 'openCallbacks'>;
+  store: Pick<LocalStore, 'openCallbacks' | 'pendingFallbacks'>;
   scheduler: Scheduler;
   clock: Clock;
   logger: Logger;
@@ -46,5 +49,12 @@ export const recoverTimers = async (deps: {
     count++;
   }
   if (count > 0) deps.logger.info('callback timers set again from the store', { count });
-  return count;
+  let fallbacks = 0;
+  for await (const request of deps.store.pendingFallbacks(deps.clock.now())) {
+    if (request.fallbackAt === undefined) continue;
+    await deps.scheduler.schedule(Math.max(request.fallbackAt, deps.clock.now()), channelFallbackEvent(request));
+    fallbacks++;
+  }
+  if (fallbacks > 0) deps.logger.info('channel fallback timers set again from the store', { count: fallbacks });
+  return count + fallbacks;
 };

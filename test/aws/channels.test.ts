@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SoftwareAuthenticator } from '../helpers/software-authenticator.ts';
 import { type Shape, startShape } from './harness.ts';
 import { variantAssembly } from './synth.ts';
 
@@ -23,12 +24,13 @@ describe('approval links on the AWS shape', () => {
   afterAll(() => shape?.stop());
   afterEach(() => shape.cloud.expectNoDenials());
 
-  const decide = (tenant: string, link: string, decision: string) =>
-    fetch(`${shape.issuer(tenant)}/approve/decide`, {
+  const call = (tenant: string, path: 'view' | 'decide', body: Record<string, unknown>) =>
+    fetch(`${shape.issuer(tenant)}/approve/${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ link, decision }),
+      body: JSON.stringify(body),
     }).then(async (res) => ({ status: res.status, body: await res.json() }));
+  const decide = (tenant: string, link: string, decision: string) => call(tenant, 'decide', { link, decision });
 
   it('sends by SES and SNS SMS, and a link approval gives tokens with its acr', async () => {
     const tenant = await shape.admin('PUT', '/admin/tenants/linkbank', {
@@ -72,6 +74,43 @@ describe('approval links on the AWS shape', () => {
     expect(text!.message).toContain('Link Bank: Harness client asks you to confirm. Open ');
     const smsLink = /\/approve#([A-Za-z0-9_-]{43})/.exec(text!.message)![1]!;
     expect(await decide('linkbank', smsLink, 'deny')).toEqual({ status: 200, body: { state: 'denied' } });
+  });
+
+  it("approves a link with the user's passkey where the tenant requires one: view and decision with their roles", async () => {
+    expect(
+      (
+        await shape.admin('PUT', '/admin/tenants/keybank', {
+          display_name: 'Key Bank',
+          channels: ['email'],
+          user_verification: 'passkey',
+        })
+      ).status,
+    ).toBe(201);
+    shape.cloud.ses.verify('fay@example.com');
+    // fay registered a passkey on her device; the link is sent by email (the tenant's only channel).
+    const device = await shape.enrolledDevice('keybank', 'fay');
+    const authenticator = new SoftwareAuthenticator(new URL(shape.issuer('keybank')).origin);
+    const options = (await device.passkeyRegistrationOptions()) as { challenge: string; rp: { id?: string } };
+    await device.registerPasskey(authenticator.create(options));
+    const rp = await shape.relyingParty('keybank', await shape.registerClient('keybank'));
+    const ack = await client.initiateBackchannelAuthentication(rp, { scope: 'openid', login_hint: 'fay' });
+    const mail = shape.cloud.ses.sent.find((m) => m.to.includes('fay@example.com'))!;
+    const link = /\/approve#([A-Za-z0-9_-]{43})/.exec(mail.text)![1]!;
+
+    // The consent function reads fay's passkeys from the directory with its role.
+    const view = await call('keybank', 'view', { link });
+    expect(view.body).toMatchObject({ state: 'pending', can_approve: true });
+    expect(view.body.webauthn.allowCredentials).toEqual([
+      expect.objectContaining({ id: authenticator.credentialId.toString('base64url') }),
+    ]);
+    expect((await decide('keybank', link, 'approve')).body.error).toBe('user_verification_required');
+    const webauthn = authenticator.get(view.body.webauthn);
+    expect(await call('keybank', 'decide', { link, decision: 'approve', webauthn })).toEqual({
+      status: 200,
+      body: { state: 'approved' },
+    });
+    const tokens = await client.pollBackchannelAuthenticationGrant(rp, ack);
+    expect(decodeJwt(tokens.id_token!).acr).toBe('urn:ciba-service:acr:email-link');
   });
 
   it('falls back from an unanswered push to email through the scheduler and the callback function, once', async () => {

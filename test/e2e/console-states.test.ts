@@ -5,39 +5,19 @@
  * accessibility check of both pages at phone and desktop width.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../lib/local/seed.ts';
 import { buildWebAssets } from '../../lib/web/build.ts';
+import { seriousViolations } from '../helpers/axe.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 
 const SHOWN = { timeout: 20_000 };
 const PHONE = { width: 360, height: 640 };
 const DESKTOP = { width: 1280, height: 800 };
 const HINT = 'Customer (user id, email:…, phone:…)';
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-
-interface AxeViolation {
-  id: string;
-  impact?: string | null;
-  help: string;
-  nodes: { target: unknown[] }[];
-}
-
-/** axe-core in the page (the pages' CSP is bypassed for the injected script only in this context). */
-const seriousViolations = async (page: Page): Promise<string[]> => {
-  await page.addScriptTag({ path: AXE });
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: unknown[] }> } }).axe;
-    return (await axe.run()).violations;
-  });
-  return (violations as AxeViolation[])
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
-};
 
 describe('the console and the authenticator as the operator and the customer see them', { timeout: 180_000 }, () => {
   let svc: TestService;

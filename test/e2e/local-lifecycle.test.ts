@@ -236,3 +236,63 @@ describe('restarting the local service', () => {
     await eventually(async () => again.logs.find((l) => l.includes('"callback delivered"')));
   });
 });
+
+describe('restarting the local service with a channel fallback pending', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  const mailbox = async (svc: TestService, tenant: string): Promise<{ channel: string; text: string }[]> =>
+    (await fetch(`${svc.url}/${tenant}/mailbox`).then((r) => r.json())).messages;
+
+  it('sends the fallback of a request still pending after the restart, once, and none for a decided one', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ciba-restart-fallback-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const svc = await startTestService({ dataDir, embeddedStore: 'worker' });
+    // The push is not answered within a minute: an email follows (docs/channels.md).
+    const fx = await createTenantFixture(svc, 'restart-fallback', {
+      channels: ['device', 'email'],
+      channel_fallback_seconds: 60,
+    });
+    const device = await enrollDevice(svc, fx);
+    const ask = () => postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice' }, fx.client);
+    const pending = await ask();
+    expect(pending.status, JSON.stringify(pending.body)).toBe(200);
+    const decided = await ask();
+    expect((await device.decide(String(decided.body.auth_req_id).split('.')[0]!, 'deny')).status).toBe(200);
+    expect(await mailbox(svc, fx.tenant)).toEqual([]);
+    await svc.stop(); // the fallback timers (a minute off) are dropped with the process
+
+    // Back 61 seconds later (the service's clock says so): the pending request's fallback is due, and sent at once.
+    const later = { now: () => Date.now() + 61_000 };
+    const again = await startTestService({ dataDir, clock: later, embeddedStore: 'worker' });
+    cleanup.push(() => again.stop());
+    await eventually(async () => ((await mailbox(again, fx.tenant)).length > 0 ? true : undefined));
+    const messages = await mailbox(again, fx.tenant);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]!.channel).toBe('email');
+    expect(again.logs.some((l) => l.includes('channel fallback timers set again from the store'))).toBe(true);
+    // Only the pending request fell back: the decided one was never looked at again.
+    expect(again.logs.filter((l) => l.includes('"channel fallback"'))).toHaveLength(1);
+    await again.stop();
+
+    // Once: restarted again, the timer is set again and fires, but the email was sent and is not sent twice.
+    const third = await startTestService({
+      dataDir,
+      clock: { now: () => Date.now() + 90_000 },
+      embeddedStore: 'worker',
+    });
+    cleanup.push(() => third.stop());
+    await eventually(async () => third.logs.find((l) => l.includes('already sent by this channel')));
+    expect(await mailbox(third, fx.tenant)).toEqual([]);
+    // Still pending: the link sent before the restart approves it.
+    const secret = /\/approve#([A-Za-z0-9_-]{43})/.exec(messages[0]!.text)![1]!;
+    const decide = await fetch(`${fx.issuer.replace(svc.url, third.url)}/approve/decide`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ link: secret, decision: 'approve' }),
+    });
+    expect(await decide.json()).toEqual({ state: 'approved' });
+  });
+});

@@ -6,6 +6,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebAssets } from '../../lib/web/build.ts';
 import { createTenantFixture, startTestService, type TenantFixture, type TestService } from '../helpers/service.ts';
+import { addVirtualAuthenticator } from '../helpers/virtual-authenticator.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Test artifacts under test-results/ (the README's screenshots come from test/e2e/readme-browser-flow.test.ts).
@@ -105,18 +106,7 @@ describe('the web authenticator and the operator console in Chromium', { timeout
     const page = await context.newPage();
     const cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
-    const addAuthenticator = async () =>
-      (
-        await cdp.send('WebAuthn.addVirtualAuthenticator', {
-          options: {
-            protocol: 'ctap2',
-            transport: 'internal',
-            hasResidentKey: true,
-            hasUserVerification: true,
-            isUserVerified: true,
-          },
-        })
-      ).authenticatorId;
+    const addAuthenticator = () => addVirtualAuthenticator(cdp);
     const authenticator = await addAuthenticator();
     const ticket = await svc.admin('POST', `/admin/tenants/${fx.tenant}/users/alice/enrollment-tickets`);
     await page.goto(ticket.body.enrollment_uri.replace(svc.url, origin));

@@ -33,6 +33,8 @@ export const startTestService = async (
     dataDir?: string;
     /** Where embedded dynalite runs (default: in this process, over HTTP). */
     embeddedStore?: LocalServiceOptions['embeddedStore'];
+    /** DYNAMODB_ENDPOINT: a store of its own instead of the embedded one. */
+    dynamoDbEndpoint?: string;
   } = {},
 ): Promise<TestService> => {
   const logs: string[] = [];
@@ -40,6 +42,7 @@ export const startTestService = async (
     port: 0,
     dataDir: opts.dataDir ?? 'memory',
     ...(opts.embeddedStore ? { embeddedStore: opts.embeddedStore } : {}),
+    ...(opts.dynamoDbEndpoint ? { dynamoDbEndpoint: opts.dynamoDbEndpoint } : {}),
     adminToken: ADMIN_TOKEN,
     logger: jsonLogger({ level: 'debug', write: (line) => logs.push(line) }),
     ...(opts.clock ? { clock: opts.clock } : {}),

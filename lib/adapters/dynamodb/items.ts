@@ -211,6 +211,7 @@ export const evidenceItem = itemMapper<DecisionEvidence>({
   reason: 'reason',
   cancelledBy: 'cancelled_by',
   channel: 'channel',
+  passkeyDeviceId: 'passkey_device_id',
   userAgent: 'user_agent',
   sourceIp: 'source_ip',
 });
@@ -246,6 +247,7 @@ export const requestItem = itemMapper<AuthRequest>({
   status: 'status',
   createdAt: 'created_at',
   expiresAt: 'expires_at',
+  fallbackAt: 'fallback_at',
   interval: 'interval',
   lastPolledAt: 'last_polled_at',
   grantPending: { attr: 'grant_pending', flag: true },

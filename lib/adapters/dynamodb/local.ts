@@ -1,6 +1,12 @@
 import type { AuthRequest } from '../../model.ts';
 import type { DeadLetterRecord, SigningKeyStore, StoredSigningKey } from '../../ports.ts';
-import { EXPIRY_INDEX, OPEN_CALLBACK_PARTITION, OPEN_CALLBACKS_INDEX } from '../dynamodb-schema.ts';
+import {
+  EXPIRY_INDEX,
+  OPEN_CALLBACK_PARTITION,
+  OPEN_CALLBACKS_INDEX,
+  PENDING_FALLBACK_PARTITION,
+  PENDING_FALLBACKS_INDEX,
+} from '../dynamodb-schema.ts';
 import { expression, getLedger, ledgerKey, query, requestPk, type Tables, tenantPk, update } from './expression.ts';
 import { deadLetterItem, requestItem, signingKeyItem } from './items.ts';
 
@@ -64,6 +70,26 @@ export async function* openCallbacks(
 }
 
 /**
+ * The pending requests with a channel fallback (`fallbackAt`) that have not expired, read through the local
+ * pending-fallbacks index (dynamodb-schema.ts), which holds only pending requests with a fallback: a decision takes
+ * a request out of it, and its expiry (the sort key) leaves it behind the query.
+ */
+export async function* pendingFallbacks(db: Tables, now: number): AsyncGenerator<AuthRequest> {
+  for await (const key of query(db, {
+    TableName: db.ledger,
+    IndexName: PENDING_FALLBACKS_INDEX,
+    ...expression(
+      { key: '#fb_open = :open AND #fb_until > :now' },
+      { ':open': PENDING_FALLBACK_PARTITION, ':now': now },
+    ),
+  })) {
+    const raw = await getLedger(db, key.pk);
+    if (!raw || raw.status !== 'pending') continue;
+    yield requestItem.fromItem(raw);
+  }
+}
+
+/**
  * The keys of ledger items in one expiry bucket (an hour of TTLs, dynamodb-schema.ts by-expiry) whose TTL is before
  * `nowSeconds`, read through the local expiry index.
  */
@@ -82,5 +108,6 @@ export const localStoreOf = (db: Tables) => ({
   ...signingKeyStore(db),
   putDeadLetter: (record: DeadLetterRecord) => putDeadLetter(db, record),
   openCallbacks: (now: number) => openCallbacks(db, now),
+  pendingFallbacks: (now: number) => pendingFallbacks(db, now),
   expiredKeys: (bucket: string, nowSeconds: number) => expiredKeys(db, bucket, nowSeconds),
 });

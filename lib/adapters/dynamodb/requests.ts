@@ -1,7 +1,12 @@
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AuthRequest } from '../../model.ts';
 import type { DecisionStore, PollStore, RequestStore } from '../../persistence.ts';
-import { expiryBucket, OPEN_CALLBACK_PARTITION, PENDING_VIEW_ATTRIBUTES } from '../dynamodb-schema.ts';
+import {
+  expiryBucket,
+  OPEN_CALLBACK_PARTITION,
+  PENDING_FALLBACK_PARTITION,
+  PENDING_VIEW_ATTRIBUTES,
+} from '../dynamodb-schema.ts';
 import {
   expression,
   FAILED,
@@ -34,8 +39,8 @@ export const OPEN_UNTIL_FINISHED = Number.MAX_SAFE_INTEGER;
 /**
  * The keys that put a ledger item in the local indexes (dynamodb-schema.ts), from its stored attributes: its expiry
  * bucket; for a ping or push request whose callback is not finished, `cb_open` and `cb_until` (until its expiry for a
- * pending ping request, which has nothing to send before it is decided; otherwise until the callback is finished).
- * Used when a request is created and when a ledger of the layout before is copied (lib/local/embedded-dynamodb.ts).
+ * pending ping request, which has nothing to send before it is decided; otherwise until the callback is finished);
+ * for a pending request with a channel fallback (`fallback_at`), `fb_open` and `fb_until` (its expiry). Used when a request is created and when a ledger of the layout before is copied (lib/local/embedded-dynamodb.ts).
  */
 export const localIndexKeys = (raw: Raw): Raw => {
   const keys: Raw = typeof raw.ttl === 'number' ? { exp_bucket: expiryBucket(raw.ttl) } : {};
@@ -47,6 +52,10 @@ export const localIndexKeys = (raw: Raw): Raw => {
   if (callbackOpen) {
     keys.cb_open = OPEN_CALLBACK_PARTITION;
     keys.cb_until = raw.status === 'pending' && raw.delivery_mode === 'ping' ? raw.expires_at : OPEN_UNTIL_FINISHED;
+  }
+  if (typeof raw.pk === 'string' && raw.pk.startsWith('REQ#') && raw.status === 'pending' && raw.fallback_at) {
+    keys.fb_open = PENDING_FALLBACK_PARTITION;
+    keys.fb_until = raw.expires_at;
   }
   return keys;
 };
@@ -155,7 +164,7 @@ const DECIDABLE =
 export const decisionStore = (db: Tables): DecisionStore => ({
   decide(txn, owner, status, evidence, now) {
     // cb_until: a decided ping or push request's callback is open until it is finished (localIndexKeys); on a poll
-    // request, without cb_open, it puts nothing in the index.
+    // request, without cb_open, it puts nothing in the index. A decided request has no fallback left (fb_open).
     const set = [
       '#status = :status',
       '#decided_at = :now',
@@ -167,7 +176,7 @@ export const decisionStore = (db: Tables): DecisionStore => ({
     return updateRequest(
       db,
       txn,
-      { update: updateExpression({ set, remove: ['#pending_key'] }), condition: DECIDABLE },
+      { update: updateExpression({ set, remove: ['#pending_key', '#fb_open'] }), condition: DECIDABLE },
       {
         ':status': status,
         ':now': now,

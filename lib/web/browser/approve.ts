@@ -5,8 +5,14 @@
  *
  * The secret is in the fragment, which the browser never sends: it is read here, removed from the address bar and
  * history, and posted in a JSON body (never a URL, so no server or proxy log sees it).
+ *
+ * Where the tenant requires user verification, Approve asks for one of the passkeys the user registered on their
+ * devices (the web authenticator's ceremony, authenticator/platform.ts), over the challenge the view gives; without a
+ * passkey (none registered, a browser without WebAuthn, or none of the user's in this browser) the page says so and
+ * Deny and Report stay.
  */
 import type { Decision, Transaction } from '../../device/client.ts';
+import { assertPasskey, passkeysAvailable } from './authenticator/platform.ts';
 import type { Outcome, Problem, RequestEntry } from './authenticator/state.ts';
 import { requestCard, updateTimer } from './authenticator/view/request.ts';
 import { $, h } from './dom.ts';
@@ -51,23 +57,39 @@ const outcomeOf = (state: LinkView['state']): Outcome =>
 let view: LinkView;
 let entry: RequestEntry;
 
+/** Why Approve cannot be used here, when it cannot (Deny and Report stay). */
+const cannotApprove = (): string | undefined => {
+  if (!view.can_approve) {
+    return 'This service requires a passkey to approve, and you have not set one up: approve on your enrolled device, or deny or report here.';
+  }
+  if (view.webauthn && !passkeysAvailable()) {
+    return 'This browser cannot use passkeys: approve on your enrolled device, or deny or report here.';
+  }
+  return undefined;
+};
+
+const noPasskeyHere: Problem = {
+  kind: 'other',
+  message:
+    "No passkey of yours confirmed in this browser. Approve on the device that has your passkey, or choose Deny or “I didn't ask for this” here.",
+};
+
 const render = () => {
   const tx = { ...view, txn: 'link' } as Transaction;
   const card = requestCard(
     { ...entry, tx },
     {
-      passkey: false,
+      passkey: view.webauthn !== undefined,
       now: Math.floor(Date.now() / 1000),
       tenantName: view.tenant_name,
       reportShieldSeconds: view.report_shield_seconds,
     },
     { decide, dismiss: () => window.close() },
   );
-  if (!view.can_approve) {
+  const reason = entry.phase === 'done' ? undefined : cannotApprove();
+  if (reason) {
     card.querySelector<HTMLButtonElement>('button.approve')?.setAttribute('disabled', '');
-    card
-      .querySelector('.actions')
-      ?.before(h('p', { class: 'hint' }, 'Approve this on your enrolled device: this service requires a passkey.'));
+    card.querySelector('.actions')?.before(h('p', { class: 'hint no-passkey' }, reason));
   }
   show(card);
 };
@@ -92,7 +114,21 @@ async function decide(_txn: string, decision: Decision, bindingCode?: string) {
   }
   entry = { ...entry, phase: 'busy' };
   render();
-  const res = await call('decide', { decision, ...(bindingCode ? { binding_code: bindingCode.trim() } : {}) });
+  let webauthn: unknown;
+  if (decision === 'approve' && view.webauthn) {
+    try {
+      webauthn = await assertPasskey(view.webauthn);
+    } catch {
+      // Cancelled, timed out, or no passkey of the user's in this browser: the browser does not say which.
+      entry = { ...entry, phase: 'open', problem: noPasskeyHere };
+      return render();
+    }
+  }
+  const res = await call('decide', {
+    decision,
+    ...(bindingCode ? { binding_code: bindingCode.trim() } : {}),
+    ...(webauthn ? { webauthn } : {}),
+  });
   if (res.status === 404) return notFound();
   if (res.status === 200 || res.body.error === 'request_not_pending') {
     const state = (res.body.state ?? 'expired') as LinkView['state'];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT, TIMER_EVENT } from '../../../lib/events.ts';
-import { timerFor } from '../../../lib/local/recover-timers.ts';
+import { recoverTimers, timerFor } from '../../../lib/local/recover-timers.ts';
 import type { AuthRequest } from '../../../lib/model.ts';
 
 const NOW = 1_800_000_000_000;
@@ -48,5 +48,35 @@ describe('timerFor: the timer an unfinished callback needs after a restart', () 
     expect(expiry).toEqual({ at: NOW, event: expect.objectContaining({ type: TIMER_EVENT.requestExpiry }) });
     const retry = timerFor({ request: request({ status: 'approved' }), claimed: 4, leaseUntil: NOW + 1 }, NOW);
     expect(retry?.event.detail).toEqual({ txn: 'txn1', attempt: 4 });
+  });
+});
+
+describe('recoverTimers: the channel fallbacks of pending requests', () => {
+  it('sets each fallback again at its time, or at once when it has passed', async () => {
+    const scheduled: { at: number; type: string; txn: string }[] = [];
+    const pending = [
+      request({ txn: 'later', deliveryMode: 'poll', fallbackAt: NOW + 30_000 }),
+      request({ txn: 'due', deliveryMode: 'poll', fallbackAt: NOW - 30_000 }),
+    ];
+    const count = await recoverTimers({
+      store: {
+        openCallbacks: async function* () {},
+        pendingFallbacks: async function* () {
+          yield* pending;
+        },
+      },
+      scheduler: {
+        schedule: async (at, event) => {
+          scheduled.push({ at, type: event.type, txn: (event.detail as { txn: string }).txn });
+        },
+      },
+      clock: { now: () => NOW },
+      logger: { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never,
+    });
+    expect(count).toBe(2);
+    expect(scheduled).toEqual([
+      { at: NOW + 30_000, type: TIMER_EVENT.channelFallback, txn: 'later' },
+      { at: NOW, type: TIMER_EVENT.channelFallback, txn: 'due' },
+    ]);
   });
 });

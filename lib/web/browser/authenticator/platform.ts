@@ -32,6 +32,17 @@ export interface Platform {
   reload(): void;
 }
 
+/** `navigator.credentials.get` with these options (JSON); the assertion as JSON. The approval page uses it too. */
+export const assertPasskey = (options: unknown): Promise<unknown> =>
+  startAuthentication({ optionsJSON: options as never });
+
+/** The WebAuthn ceremony was cancelled or failed in the browser (simplewebauthn wraps the DOMException). */
+export const passkeyCeremonyFailed = (error: unknown): boolean =>
+  error instanceof DOMException || error instanceof WebAuthnError;
+
+/** The browser can run a WebAuthn ceremony at all (a secure context with the API). */
+export const passkeysAvailable = (): boolean => window.isSecureContext && 'PublicKeyCredential' in window;
+
 export const browserPlatform = (page: { issuer: string; serviceWorker?: string | undefined }): Platform => ({
   secure: () => window.isSecureContext && !!globalThis.crypto?.subtle && 'indexedDB' in window,
   takeTicket() {
@@ -42,9 +53,9 @@ export const browserPlatform = (page: { issuer: string; serviceWorker?: string |
   },
   deviceName: browserDeviceName,
   canPush: () => 'PushManager' in window && 'Notification' in window,
-  assert: (options) => startAuthentication({ optionsJSON: options as never }),
+  assert: assertPasskey,
   register: (options) => startRegistration({ optionsJSON: options as never }),
-  ceremonyFailed: (error) => error instanceof DOMException || error instanceof WebAuthnError,
+  ceremonyFailed: passkeyCeremonyFailed,
   async push() {
     if (!('serviceWorker' in navigator) || !page.serviceWorker) return undefined;
     let registration: ServiceWorkerRegistration;
