@@ -1,6 +1,13 @@
 import { randomToken } from '../crypto.ts';
 import { checkAcrValues, normalizeBindingMessage } from '../display-string.ts';
-import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../errors.ts';
+import {
+  AccessDenied,
+  InvalidRequest,
+  InvalidScope,
+  InvalidUserCode,
+  UnauthorizedClient,
+  UnknownUserId,
+} from '../errors.ts';
 import { expiryTimerEvent, publishEvents, requestCreatedEvent } from '../events.ts';
 import {
   type AuthRequest,
@@ -162,10 +169,12 @@ export const startBackchannelAuthentication = async (
   const { user, counted } = userSide.value;
   let request: AuthRequest;
   try {
-    // A wrong user_code keeps counting against the user's budget (lib/ciba/abuse-limits.ts checkUserCode).
     await checkUserCode(deps, { tenant, client, user, presented: form.user_code, now });
   } catch (error) {
-    await admission.release();
+    // A wrong user_code is a guess, and each guess counts against the user's budget (lib/ciba/abuse-limits.ts
+    // checkUserCode); any other refusal here (no code, a client locked out of the user's codes, a failure) spends
+    // none of it.
+    await Promise.all([admission.release(), error instanceof InvalidUserCode ? undefined : refund(deps, counted)]);
     throw error;
   }
   try {

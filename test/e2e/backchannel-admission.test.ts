@@ -113,4 +113,25 @@ describe('bc-authorize: the client, tenant and user budgets side by side', () =>
       'temporarily_unavailable',
     );
   });
+
+  it('a wrong user_code counts against the user’s budget; a missing one does not', async () => {
+    const fx = await createTenantFixture(svc, 'usercodes', { user_rate_limit_per_minute: 2 });
+    expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/carol`, { user_code: '4242' })).status).toBe(201);
+    await reachableUsers(svc, fx, 'carol');
+    const coded = await svc.admin('POST', `/admin/tenants/${fx.tenant}/clients`, {
+      client_name: 'Coded',
+      grant_types: ['urn:openid:params:grant-type:ciba'],
+      backchannel_token_delivery_mode: 'poll',
+      backchannel_user_code_parameter: true,
+    });
+    const client = { client_id: coded.body.client_id, client_secret: coded.body.client_secret };
+    const url = `${fx.issuer}/bc-authorize`;
+    const ask = (extra: Record<string, string> = {}) =>
+      postForm(url, { scope: 'openid', login_hint: 'carol', ...extra }, client);
+    for (let i = 0; i < 3; i++) expectError(await ask(), 400, 'missing_user_code');
+    expectError(await ask({ user_code: '0000' }), 400, 'invalid_user_code');
+    // The missing codes spent nothing, the wrong one one of the two.
+    expect((await ask({ user_code: '4242' })).status).toBe(200);
+    expectError(await ask({ user_code: '4242' }), 403, 'access_denied');
+  });
 });
