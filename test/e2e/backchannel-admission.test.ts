@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from '../helpers/expect-error.ts';
 import {
+  CIBA_GRANT,
   createTenantFixture,
   postForm,
   reachableUsers,
@@ -33,11 +34,12 @@ describe('bc-authorize: the client, tenant and user budgets side by side', () =>
     await svc.stop();
   });
 
-  const newClient = async (fx: TenantFixture) => {
+  const newClient = async (fx: TenantFixture, metadata: Record<string, unknown> = {}) => {
     const c = await svc.admin('POST', `/admin/tenants/${fx.tenant}/clients`, {
       client_name: 'Another',
-      grant_types: ['urn:openid:params:grant-type:ciba'],
+      grant_types: [CIBA_GRANT],
       backchannel_token_delivery_mode: 'poll',
+      ...metadata,
     });
     expect(c.status).toBe(201);
     return { client_id: c.body.client_id as string, client_secret: c.body.client_secret as string };
@@ -118,13 +120,7 @@ describe('bc-authorize: the client, tenant and user budgets side by side', () =>
     const fx = await createTenantFixture(svc, 'usercodes', { user_rate_limit_per_minute: 2 });
     expect((await svc.admin('PUT', `/admin/tenants/${fx.tenant}/users/carol`, { user_code: '4242' })).status).toBe(201);
     await reachableUsers(svc, fx, 'carol');
-    const coded = await svc.admin('POST', `/admin/tenants/${fx.tenant}/clients`, {
-      client_name: 'Coded',
-      grant_types: ['urn:openid:params:grant-type:ciba'],
-      backchannel_token_delivery_mode: 'poll',
-      backchannel_user_code_parameter: true,
-    });
-    const client = { client_id: coded.body.client_id, client_secret: coded.body.client_secret };
+    const client = await newClient(fx, { backchannel_user_code_parameter: true });
     const url = `${fx.issuer}/bc-authorize`;
     const ask = (extra: Record<string, string> = {}) =>
       postForm(url, { scope: 'openid', login_hint: 'carol', ...extra }, client);
