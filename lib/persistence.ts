@@ -83,6 +83,12 @@ export interface RateWindow {
 export type RateWindowWrite = 'increment' | 'roll' | 'open';
 
 /**
+ * The conditional writes that give one admitted request back (lib/ciba/user-rate-window.ts `refundUserRequest`):
+ * from the window it counted in (`current`), or from the previous minute's share once that window has rolled.
+ */
+export type RateWindowRefund = 'current' | 'previous';
+
+/**
  * What admitting a user's request also requires, checked in the same conditional write that counts it (so a refusal
  * spends none of the user's budget): the asking client is not shielded by the user's report at `now`, and the user
  * has an enrolled device when nothing else can reach them (lib/ciba/report-shield.ts `gateHolds`).
@@ -101,7 +107,8 @@ export interface RateWindowStore {
   /**
    * Applies `write` to the user's window for `minute` under `limit`, only where lib/ciba/user-rate-window.ts
    * `rateWindowWriteApplies` holds (and, with a gate, lib/ciba/report-shield.ts `gateHolds`), and returns the user
-   * after it; `conflict` when it does not hold (or there is no such user).
+   * after it with the minute of the window it counted in (a lagging clock counts in the newer window); `conflict`
+   * when it does not hold (or there is no such user).
    */
   write(
     tenantId: string,
@@ -109,7 +116,12 @@ export interface RateWindowStore {
     write: RateWindowWrite,
     window: { minute: number; limit: number },
     gate?: UserAdmissionGate,
-  ): Promise<User | 'conflict'>;
+  ): Promise<{ user: User; minute: number } | 'conflict'>;
+  /**
+   * Gives back one request counted in the window of `minute`, only where lib/ciba/user-rate-window.ts
+   * `rateWindowRefundApplies` holds (never below zero); `conflict` when it does not (or there is no such user).
+   */
+  refund(tenantId: string, sub: string, refund: RateWindowRefund, minute: number): Promise<WriteOutcome>;
 }
 
 /** The user's report shields, on the user record: client id → epoch ms until which that client is shielded. */

@@ -10,7 +10,12 @@ import {
 } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { consumeQuota, readQuota } from './fixed-window.ts';
-import { admitTenantRequest, releaseTenantRequest } from './tenant-admission.ts';
+import {
+  admitTenantRequest,
+  knownTenantRefusal,
+  releaseTenantRequest,
+  type TenantAdmissionOutcome,
+} from './tenant-admission.ts';
 import { verifyUserCode } from './user-code.ts';
 
 /**
@@ -23,8 +28,9 @@ const overCapacity = (what: string, retryAfterSeconds: number) =>
 
 /**
  * Per-client and per-tenant budgets of backchannel requests a minute, and the cap on pending requests of a tenant,
- * counted in one conditional write before the user is looked up, so that a client cannot probe for users faster
- * than its budget either.
+ * counted in one conditional write beside the user's admission (lib/ciba/start-backchannel-authentication.ts); a
+ * refusal here is the answer whatever the user's side found, so that a client cannot probe for users faster than its
+ * budget either, and it gives back what the user's side counted (refundUserRequest).
  *
  * Counting pending requests exactly needs a counter decremented on every decision and expiry, which single-item writes
  * without transactions cannot keep right; instead the requests admitted in the last `backchannel_max_expires_in`
@@ -67,20 +73,48 @@ export const admitClientRequest = async (
         ),
     };
   }
+  throw refusalError(deps, input, outcome);
+};
+
+/**
+ * Throws admitClientRequest's refusal at once when this process already knows it (every counter shard found full):
+ * such a request spends nothing and touches nothing else, not even its user's budget (lib/ciba/tenant-admission.ts
+ * `knownTenantRefusal`).
+ */
+export const refuseKnownClientRequest = (
+  deps: Pick<Deps, 'logger'>,
+  input: { tenant: Tenant; client: Client; now: number },
+): void => {
+  const { tenant, client, now } = input;
+  const known = knownTenantRefusal({
+    tenantId: tenant.tenantId,
+    clientId: client.clientId,
+    limits: abuseLimits(tenant.settings),
+    now,
+  });
+  if (known) throw refusalError(deps, input, known);
+};
+
+const refusalError = (
+  deps: Pick<Deps, 'logger'>,
+  { tenant, client }: { tenant: Tenant; client: Client },
+  outcome: Extract<TenantAdmissionOutcome, { admitted: false }>,
+): Error => {
+  const limits = abuseLimits(tenant.settings);
   const fields = { tenant: tenant.tenantId, client: client.clientId };
   switch (outcome.limit) {
     case 'client':
       deps.logger.warn('backchannel request refused: per-client rate limit', fields);
-      throw overCapacity(
+      return overCapacity(
         `this client may send at most ${limits.clientPerMinute} requests a minute`,
         outcome.retryAfterSeconds,
       );
     case 'pending':
       deps.logger.warn('backchannel request refused: pending requests cap', fields);
-      throw overCapacity('too many requests are pending in this tenant', outcome.retryAfterSeconds);
+      return overCapacity('too many requests are pending in this tenant', outcome.retryAfterSeconds);
     default:
       deps.logger.warn(`backchannel request refused: per-tenant rate limit (${outcome.limit})`, fields);
-      throw overCapacity('the service is receiving too many requests', outcome.retryAfterSeconds);
+      return overCapacity('the service is receiving too many requests', outcome.retryAfterSeconds);
   }
 };
 

@@ -1,6 +1,13 @@
 import { randomToken } from '../crypto.ts';
 import { checkAcrValues, normalizeBindingMessage } from '../display-string.ts';
-import { AccessDenied, InvalidRequest, InvalidScope, UnauthorizedClient, UnknownUserId } from '../errors.ts';
+import {
+  AccessDenied,
+  InvalidRequest,
+  InvalidScope,
+  InvalidUserCode,
+  UnauthorizedClient,
+  UnknownUserId,
+} from '../errors.ts';
 import { expiryTimerEvent, publishEvents, requestCreatedEvent } from '../events.ts';
 import {
   type AuthRequest,
@@ -15,11 +22,11 @@ import { renderDetailDisplays } from '../oauth/display-template.ts';
 import { grantBinding } from '../oauth/grant-binding.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
 import type { Deps } from '../ports.ts';
-import { admitClientRequest, checkUserCode } from './abuse-limits.ts';
+import { admitClientRequest, checkUserCode, refuseKnownClientRequest } from './abuse-limits.ts';
 import { fallbackTime, reachUser } from './reach-user.ts';
 import { admissionGate, gateRefusalError } from './report-shield.ts';
 import { resolveSubject } from './resolve-login-hint.ts';
-import { admitUserRequest } from './user-rate-window.ts';
+import { admitUserRequest, type CountedRequest, refundUserRequest, type UserAdmission } from './user-rate-window.ts';
 
 export interface BackchannelAcknowledgement {
   auth_req_id: string;
@@ -139,13 +146,42 @@ export const startBackchannelAuthentication = async (
   const authorizationDetails = parseAuthorizationDetails(tenant, client, form.authorization_details);
   const display =
     authorizationDetails && renderDetailDisplays(authorizationDetails, settings.authorizationDetailsTypes ?? {});
-  // Abuse controls (SECURITY.md): the client's and the tenant's budgets and the pending cap, before the user is even
-  // looked up.
-  const admission = await admitClientRequest(deps, { tenant, client, now: deps.clock.now() });
-  let created: { user: User; request: AuthRequest };
+  // Abuse controls (SECURITY.md): the client's and the tenant's budgets and the pending cap, counted beside the user's
+  // budget (one round trip for both). A refusal this process already knows answers before anything is touched.
+  const now = deps.clock.now();
+  refuseKnownClientRequest(deps, { tenant, client, now });
+  const [tenantSide, userSide] = await Promise.allSettled([
+    admitClientRequest(deps, { tenant, client, now }),
+    admitUser(deps, input, now),
+  ]);
+  // The client's or tenant's refusal is the answer whatever the user's side found, and a request it refused spends
+  // none of the user's budget: what the user's side counted is given back.
+  if (tenantSide.status === 'rejected') {
+    if (userSide.status === 'fulfilled') await refund(deps, userSide.value.counted);
+    throw tenantSide.reason;
+  }
+  const admission = tenantSide.value;
+  // Hardening rule 6: a request refused before it exists holds no pending slot.
+  if (userSide.status === 'rejected') {
+    await admission.release();
+    throw userSide.reason;
+  }
+  const { user, counted } = userSide.value;
+  let request: AuthRequest;
   try {
-    created = await createRequestForUser(deps, {
+    await checkUserCode(deps, { tenant, client, user, presented: form.user_code, now });
+  } catch (error) {
+    // A wrong user_code is a guess, and each guess counts against the user's budget (lib/ciba/abuse-limits.ts
+    // checkUserCode); any other refusal here (no code, a client locked out of the user's codes, a failure) spends
+    // none of it.
+    await Promise.all([admission.release(), error instanceof InvalidUserCode ? undefined : refund(deps, counted)]);
+    throw error;
+  }
+  try {
+    request = await storeRequest(deps, {
       ...input,
+      user,
+      now,
       request: {
         scope,
         ...(requestedExpiry !== undefined ? { requestedExpiry } : {}),
@@ -157,11 +193,10 @@ export const startBackchannelAuthentication = async (
       },
     });
   } catch (error) {
-    // Hardening rule 6: a request refused before it exists holds no pending slot.
-    await admission.release();
+    // A request that could not be stored never existed: it holds no pending slot and spends none of the budget.
+    await Promise.all([admission.release(), refund(deps, counted)]);
     throw error;
   }
-  const { user, request } = created;
 
   // The push and the event are independent: sent side by side, so the client's answer waits for the slower one
   // only (SNS and EventBridge each take tens of milliseconds in AWS). Neither failure fails the request.
@@ -178,22 +213,17 @@ export const startBackchannelAuthentication = async (
 };
 
 /**
- * The part of a backchannel request after the client's and tenant's admission: the user named by the hint, admitted
- * against their per-minute budget (push-bombing protection), their user_code checked, and the request stored. Every
- * refusal here is a request that never existed.
+ * The user's side of a backchannel request's admission, run beside the client's and tenant's: the user named by the
+ * hint, admitted against their per-minute budget (push-bombing protection), their report shield and reachability.
+ * Every refusal here is a request that never existed, and counts nothing.
  */
-const createRequestForUser = async (
+const admitUser = async (
   deps: BackchannelDeps,
-  input: BackchannelRequestInput & {
-    request: Pick<
-      AuthRequest,
-      'scope' | 'acrValues' | 'bindingMessage' | 'authorizationDetails' | 'display' | 'clientNotificationToken'
-    > & { requestedExpiry?: number };
-  },
-): Promise<{ user: User; request: AuthRequest }> => {
+  input: BackchannelRequestInput,
+  now: number,
+): Promise<UserAdmission> => {
   const { tenant, client, form } = input;
   const settings = tenant.settings;
-  const { requestedExpiry, ...fields } = input.request;
   const sub = await resolveSubject(deps, {
     tenantId: tenant.tenantId,
     issuer: input.issuer,
@@ -205,7 +235,6 @@ const createRequestForUser = async (
     },
   });
 
-  const now = deps.clock.now();
   // The user's budget, their report shield against this client and their reachability, in one conditional write:
   // a request refused for any of them spends nothing (lib/ciba/report-shield.ts).
   const admitted = await admitUserRequest(deps, {
@@ -234,9 +263,34 @@ const createRequestForUser = async (
       `too many authentication requests for this user: at most ${settings.userRateLimitPerMinute} per minute`,
     );
   }
-  const { user } = admitted;
-  await checkUserCode(deps, { tenant, client, user, presented: form.user_code, now });
+  return admitted;
+};
 
+/** Gives a request that never existed back to its user's budget; a failure leaves it counted until its window passes. */
+const refund = (deps: BackchannelDeps, counted: CountedRequest) =>
+  refundUserRequest(deps, counted).catch((error) =>
+    deps.logger.warn('user budget not given back', {
+      tenant: counted.tenantId,
+      error: error instanceof Error ? error.name : String(error),
+    }),
+  );
+
+/** The admitted request, stored (with its expiry timer for a push client). */
+const storeRequest = async (
+  deps: BackchannelDeps,
+  input: BackchannelRequestInput & {
+    user: User;
+    now: number;
+    request: Pick<
+      AuthRequest,
+      'scope' | 'acrValues' | 'bindingMessage' | 'authorizationDetails' | 'display' | 'clientNotificationToken'
+    > & { requestedExpiry?: number };
+  },
+): Promise<AuthRequest> => {
+  const { tenant, client, user, now } = input;
+  const { sub } = user;
+  const settings = tenant.settings;
+  const { requestedExpiry, ...fields } = input.request;
   // CIBA §7.1: requested_expiry is clamped to the tenant's maximum; the effective value is returned.
   const expiresIn = Math.min(requestedExpiry ?? settings.backchannelExpiresIn, settings.backchannelMaxExpiresIn);
   const txn = randomToken(16);
@@ -270,6 +324,5 @@ const createRequestForUser = async (
   }
   const written = await deps.requests.create(request);
   if (written !== 'ok') throw new Error('auth request id collision');
-
-  return { user, request };
+  return request;
 };

@@ -248,8 +248,32 @@ export const admitTenantRequest = async (
       until: Math.min(retryAt, minuteEnd),
     });
   }
+  return combinedRefusal(refusals);
+};
+
+/** The refusal of a request every shard refused: the limit LIMITS names first, Retry-After the soonest. */
+const combinedRefusal = (refusals: Refusal[]): Refusal => {
   const limit = LIMITS.find((l) => refusals.some((r) => r.limit === l))!;
   return { admitted: false, limit, retryAfterSeconds: Math.min(...refusals.map((r) => r.retryAfterSeconds)) };
+};
+
+/**
+ * The refusal admitTenantRequest would answer without asking the store (this process found every shard full for this
+ * client or for all), or undefined. Synchronous: a caller checks it before it starts anything else, so that a client
+ * this process already refuses touches nothing of the request's user.
+ */
+export const knownTenantRefusal = (
+  input: Pick<TenantAdmission, 'tenantId' | 'clientId' | 'limits' | 'now'>,
+  memory: AdmissionMemory = processMemory,
+): Refusal | undefined => {
+  const { tenantId, clientId, limits, now } = input;
+  const refusals: Refusal[] = [];
+  for (let shard = 0; shard < tenantShards(limits); shard++) {
+    const known = knownRefusal(memory, [memoryKey(tenantId, shard, clientId), memoryKey(tenantId, shard)], now);
+    if (known === undefined) return undefined;
+    refusals.push(known);
+  }
+  return combinedRefusal(refusals);
 };
 
 /**

@@ -1,5 +1,12 @@
 import type { User } from '../model.ts';
-import type { RateWindow, RateWindowStore, RateWindowWrite, UserAdmissionGate, UserStore } from '../persistence.ts';
+import type {
+  RateWindow,
+  RateWindowRefund,
+  RateWindowStore,
+  RateWindowWrite,
+  UserAdmissionGate,
+  UserStore,
+} from '../persistence.ts';
 import { gateRefusal, type UserAdmissionRefusal } from './report-shield.ts';
 
 /**
@@ -47,6 +54,37 @@ export const applyRateWindowWrite = (stored: RateWindow, write: RateWindowWrite,
   }
 };
 
+/**
+ * Whether `refund` gives back a request counted in the window of `minute` (what the write that admitted it left as
+ * the window's minute):
+ * - current: the window is still that minute: one less of its count and of the sum, while the count is positive;
+ * - previous: the window has rolled into the next minute since, so the request is in the previous minute's share of
+ *   the sum (sum − count): one less of the sum, while that share is positive.
+ * Later, the request no longer counts and there is nothing to give back. Each applies to the stored counts alone, so
+ * concurrent refunds and admissions never take a count below zero.
+ */
+export const rateWindowRefundApplies = (
+  stored: RateWindow | undefined,
+  refund: RateWindowRefund,
+  minute: number,
+): boolean => {
+  if (stored === undefined) return false;
+  const { minute: m, count, sum } = stored;
+  if (count === undefined || sum === undefined) return false;
+  switch (refund) {
+    case 'current':
+      return m === minute && count > 0 && sum > 0;
+    case 'previous':
+      return m === minute + 1 && sum > count;
+  }
+};
+
+/** The window after `refund` (where it applies). */
+export const applyRateWindowRefund = (stored: RateWindow, refund: RateWindowRefund): RateWindow =>
+  refund === 'current'
+    ? { minute: stored.minute!, count: stored.count! - 1, sum: stored.sum! - 1 }
+    : { minute: stored.minute!, count: stored.count!, sum: stored.sum! - 1 };
+
 /** Users whose rate window this process remembers (a hint only; cleared when full). */
 const MAX_HINTS = 10_000;
 
@@ -74,6 +112,19 @@ export class RateWindowHints {
 
 const processHints = new RateWindowHints();
 
+/** An admitted request: the user, and where it was counted (what refundUserRequest gives back). */
+export interface UserAdmission {
+  user: User;
+  counted: CountedRequest;
+}
+
+/** A request counted in the user's window of `minute`. */
+export interface CountedRequest {
+  tenantId: string;
+  sub: string;
+  minute: number;
+}
+
 /**
  * Counts one backchannel request against the user's per-minute budget and returns the user, in one write when the
  * hint is right. `undefined` when the user does not exist; `rateLimited` when the budget is spent. With a gate (the
@@ -90,20 +141,34 @@ export const admitUserRequest = async (
     gate?: Omit<UserAdmissionGate, 'now'>;
   },
   hints: RateWindowHints = processHints,
-): Promise<{ user: User } | { rateLimited: true } | UserAdmissionRefusal | undefined> => {
+): Promise<UserAdmission | { rateLimited: true } | UserAdmissionRefusal | undefined> => {
   const { tenantId, sub, limitPerMinute: limit, now } = input;
   const minute = Math.floor(now / 60_000);
   const gate = input.gate && { ...input.gate, now };
   if (limit > 0) {
     const key = `${tenantId}\u0000${sub}`;
     for (const write of hints.order(key, minute)) {
-      const user = await deps.rateWindows.write(tenantId, sub, write, { minute, limit }, gate);
-      if (user === 'conflict') continue;
+      const written = await deps.rateWindows.write(tenantId, sub, write, { minute, limit }, gate);
+      if (written === 'conflict') continue;
       hints.remember(key, minute);
-      return { user };
+      return { user: written.user, counted: { tenantId, sub, minute: written.minute } };
     }
   }
   const user = await deps.users.get(tenantId, sub);
   if (!user) return undefined;
   return (gate && gateRefusal(user, gate)) ?? { rateLimited: true };
+};
+
+/**
+ * Gives back one request admitted by admitUserRequest that then never existed (the client's or the tenant's budget
+ * refused it, or it could not be stored), so that it spends none of the user's budget: from its own window while that
+ * is current, else from the previous minute's share (rateWindowRefundApplies). Two conditional writes at most; when
+ * neither applies the request no longer counts (its window has passed) or the user is gone.
+ */
+export const refundUserRequest = async (
+  deps: { rateWindows: Pick<RateWindowStore, 'refund'> },
+  { tenantId, sub, minute }: CountedRequest,
+): Promise<void> => {
+  if ((await deps.rateWindows.refund(tenantId, sub, 'current', minute)) === 'ok') return;
+  await deps.rateWindows.refund(tenantId, sub, 'previous', minute);
 };

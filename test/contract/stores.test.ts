@@ -10,7 +10,7 @@ import {
   admitTenantRequest,
   releaseTenantRequest,
 } from '../../lib/ciba/tenant-admission.ts';
-import { admitUserRequest, RateWindowHints } from '../../lib/ciba/user-rate-window.ts';
+import { admitUserRequest, RateWindowHints, refundUserRequest } from '../../lib/ciba/user-rate-window.ts';
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
 import { type EmbeddedDynamoDb, startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
 import type { AuthRequest, Device, DeviceSummary, User } from '../../lib/model.ts';
@@ -229,7 +229,10 @@ describe.each(implementations)('%s', (_name, make) => {
       await s.users.save(u, null);
       for (let i = 0; i < 3; i++) {
         const admitted = await admitUser(u.tenantId, u.sub, 3, NOW + i);
-        expect(admitted).toEqual({ user: u });
+        expect(admitted).toEqual({
+          user: u,
+          counted: { tenantId: u.tenantId, sub: u.sub, minute: Math.floor(NOW / MINUTE) },
+        });
       }
       expect(await admitUser(u.tenantId, u.sub, 3, NOW + 10)).toEqual({ rateLimited: true });
     });
@@ -312,6 +315,98 @@ describe.each(implementations)('%s', (_name, make) => {
       const results = await Promise.all(Array.from({ length: 20 }, () => admit(NOW + MINUTE)));
       expect(results.filter((r) => r && 'user' in r)).toHaveLength(3);
       expect(results.filter((r) => r && 'rateLimited' in r)).toHaveLength(17);
+    });
+  });
+
+  describe('refundUserRequest', () => {
+    const counted = (admitted: Awaited<ReturnType<typeof admitUser>>) => {
+      if (!admitted || !('counted' in admitted)) throw new Error(`not admitted: ${JSON.stringify(admitted)}`);
+      return admitted.counted;
+    };
+
+    it('gives back exactly one request, so the budget admits one more, and never goes below zero', async () => {
+      const u = user(uid('t'));
+      await s.users.save(u, null);
+      const first = counted(await admitUser(u.tenantId, u.sub, 2, NOW));
+      counted(await admitUser(u.tenantId, u.sub, 2, NOW));
+      expect(await admitUser(u.tenantId, u.sub, 2, NOW)).toEqual({ rateLimited: true });
+      await refundUserRequest(s, first);
+      counted(await admitUser(u.tenantId, u.sub, 2, NOW));
+      expect(await admitUser(u.tenantId, u.sub, 2, NOW)).toEqual({ rateLimited: true });
+      // Three refunds of two requests: the third finds nothing to give back.
+      await refundUserRequest(s, first);
+      await refundUserRequest(s, first);
+      expect(await s.rateWindows.refund(u.tenantId, u.sub, 'current', first.minute)).toBe('conflict');
+      expect(await s.rateWindows.refund(u.tenantId, u.sub, 'previous', first.minute - 1)).toBe('conflict');
+      counted(await admitUser(u.tenantId, u.sub, 2, NOW));
+      counted(await admitUser(u.tenantId, u.sub, 2, NOW));
+      expect(await admitUser(u.tenantId, u.sub, 2, NOW)).toEqual({ rateLimited: true });
+    });
+
+    it('gives back from the previous minute’s share once the window has rolled, and nothing once it has passed', async () => {
+      const u = user(uid('t'));
+      await s.users.save(u, null);
+      const start = Math.floor(NOW / MINUTE) * MINUTE;
+      const early = counted(await admitUser(u.tenantId, u.sub, 2, start + 50_000));
+      // The next minute rolls the window: the request of the previous minute still counts.
+      const late = counted(await admitUser(u.tenantId, u.sub, 2, start + MINUTE + 1_000));
+      expect(late.minute).toBe(early.minute + 1);
+      expect(await admitUser(u.tenantId, u.sub, 2, start + MINUTE + 2_000)).toEqual({ rateLimited: true });
+      expect(await s.rateWindows.refund(u.tenantId, u.sub, 'current', early.minute)).toBe('conflict');
+      await refundUserRequest(s, early);
+      counted(await admitUser(u.tenantId, u.sub, 2, start + MINUTE + 3_000));
+      expect(await admitUser(u.tenantId, u.sub, 2, start + MINUTE + 4_000)).toEqual({ rateLimited: true });
+      // The previous minute's share is spent: a second refund of that minute finds nothing to give back.
+      await refundUserRequest(s, early);
+      expect(await s.rateWindows.refund(u.tenantId, u.sub, 'previous', early.minute)).toBe('conflict');
+      expect(await admitUser(u.tenantId, u.sub, 2, start + MINUTE + 5_000)).toEqual({ rateLimited: true });
+      // Once a further minute has started, the late window no longer counts: nothing to give back, the budget whole.
+      counted(await admitUser(u.tenantId, u.sub, 2, start + 3 * MINUTE));
+      await refundUserRequest(s, late);
+      counted(await admitUser(u.tenantId, u.sub, 2, start + 3 * MINUTE));
+      expect(await admitUser(u.tenantId, u.sub, 2, start + 3 * MINUTE)).toEqual({ rateLimited: true });
+    });
+
+    it('refunds counted by a lagging clock in the window they counted in', async () => {
+      const u = user(uid('t'));
+      await s.users.save(u, null);
+      counted(await admitUser(u.tenantId, u.sub, 2, NOW + MINUTE));
+      const lagging = counted(await admitUser(u.tenantId, u.sub, 2, NOW));
+      expect(lagging.minute).toBe(Math.floor((NOW + MINUTE) / MINUTE));
+      await refundUserRequest(s, lagging);
+      counted(await admitUser(u.tenantId, u.sub, 2, NOW + MINUTE));
+      expect(await admitUser(u.tenantId, u.sub, 2, NOW + MINUTE)).toEqual({ rateLimited: true });
+    });
+
+    it('under concurrent admissions and refunds, never admits more than the limit and never loses a refund', async () => {
+      const u = user(uid('t'));
+      await s.users.save(u, null);
+      // 3 rounds of 20 concurrent admissions, each admitted one refunded at once: never more than 5 admitted and not
+      // yet refunded at a time, and after the rounds the whole budget is back.
+      for (let round = 0; round < 3; round++) {
+        let inFlight = 0;
+        let most = 0;
+        const results = await Promise.all(
+          Array.from({ length: 20 }, async () => {
+            const admitted = await admitUser(u.tenantId, u.sub, 5, NOW);
+            if (!admitted || !('counted' in admitted)) return false;
+            inFlight++;
+            most = Math.max(most, inFlight);
+            await refundUserRequest(s, admitted.counted);
+            inFlight--;
+            return true;
+          }),
+        );
+        expect(most).toBeLessThanOrEqual(5);
+        expect(results.filter(Boolean).length).toBeGreaterThanOrEqual(5);
+      }
+      const admitted = await Promise.all(Array.from({ length: 8 }, () => admitUser(u.tenantId, u.sub, 5, NOW)));
+      expect(admitted.filter((r) => r && 'user' in r)).toHaveLength(5);
+    });
+
+    it('gives nothing back for an unknown user', async () => {
+      expect(await s.rateWindows.refund('acme', uid('nobody'), 'current', 1)).toBe('conflict');
+      expect(await s.rateWindows.refund('acme', uid('nobody'), 'previous', 1)).toBe('conflict');
     });
   });
 

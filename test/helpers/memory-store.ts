@@ -1,6 +1,11 @@
 import { type CallbackLease, claimed, mayClaim, mayRecord, recorded } from '../../lib/ciba/callback-lease.ts';
 import { gateHolds } from '../../lib/ciba/report-shield.ts';
-import { applyRateWindowWrite, rateWindowWriteApplies } from '../../lib/ciba/user-rate-window.ts';
+import {
+  applyRateWindowRefund,
+  applyRateWindowWrite,
+  rateWindowRefundApplies,
+  rateWindowWriteApplies,
+} from '../../lib/ciba/user-rate-window.ts';
 import type { AuthRequest, Client, Device, RefreshTokenRecord, Tenant, TenantKeyset, User } from '../../lib/model.ts';
 import type { AdmissionShard, ApprovalLink, RateWindow, StorePorts, TenantCounters } from '../../lib/persistence.ts';
 
@@ -146,7 +151,13 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
         if (!user || !rateWindowWriteApplies(user.window ?? {}, write, window)) return 'conflict';
         if (gate && !gateHolds(user, gate)) return 'conflict';
         user.window = applyRateWindowWrite(user.window ?? {}, write, window.minute);
-        return userOf(user);
+        return { user: userOf(user), minute: user.window.minute! };
+      },
+      async refund(tenantId, sub, refund, minute) {
+        const user = state.users.get(key(tenantId, sub));
+        if (!user?.window || !rateWindowRefundApplies(user.window, refund, minute)) return 'conflict';
+        user.window = applyRateWindowRefund(user.window, refund);
+        return 'ok';
       },
     },
     shields: {

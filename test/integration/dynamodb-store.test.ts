@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -7,6 +8,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countDynamoDbRequests, dynamoDbStore } from '../../lib/adapters/dynamodb/index.ts';
 import { buildCreateTableInput, ensureTables } from '../../lib/adapters/dynamodb/tables.ts';
@@ -21,6 +23,7 @@ import { admissionMemory, admitTenantRequest } from '../../lib/ciba/tenant-admis
 import { admitUserRequest, RateWindowHints } from '../../lib/ciba/user-rate-window.ts';
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
 import type { Device, DeviceSummary, User } from '../../lib/model.ts';
+import { itemSize } from '../bench/aws-terms.ts';
 import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
 import { device, evidence, keyset, MINUTE, NOW, request, tenant, uid, user } from '../helpers/store-fixtures.ts';
 
@@ -225,6 +228,42 @@ describe('auth requests', () => {
     await s.requests.create(r);
     await s.decisions.decide(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', evidence(), NOW + 1);
     expect((await rawLedgerItem(`REQ#${r.txn}`))?.pending_key).toBeUndefined();
+  });
+
+  it('keeps a device’s signed proof as bytes, a decided request under 1 KB, and reads back the text that was signed', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const { kty, crv, x, y } = await exportJWK(publicKey);
+    const r = request({ scope: 'openid', bindingMessage: 'Bench', issuer: 'https://ciba.example.com/acme' });
+    const proof = await new SignJWT({
+      htm: 'POST',
+      htu: `${r.issuer}/device/transactions/${r.txn}`,
+      jti: randomUUID(),
+      txn: r.txn,
+      decision: 'approve',
+    })
+      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })
+      .setIssuedAt()
+      .sign(privateKey);
+    await s.requests.create(r);
+    const decided = { ...evidence(), proof, deviceId: await calculateJwkThumbprint({ kty, crv, x, y }) };
+    await s.decisions.decide(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', decided, NOW + 1);
+    const raw = await rawLedgerItem(`REQ#${r.txn}`);
+    expect(raw?.evidence.proof).toBeInstanceOf(Uint8Array);
+    // DynamoDB bills a write by the item's size: the decision and the redeeming poll are one write unit each.
+    expect(itemSize(marshall(raw!) as never)).toBeLessThan(1024);
+    expect((await s.requests.get(r.txn))?.evidence).toEqual(decided);
+  });
+
+  it('reads a request decided by the release before, its proof stored as text', async () => {
+    const r = request();
+    await s.requests.create(r);
+    await s.decisions.decide(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', evidence(), NOW + 1);
+    const raw = await rawLedgerItem(`REQ#${r.txn}`);
+    const proof = 'eyJhbGciOiJFUzI1NiJ9.eyJodG0iOiJQT1NUIn0.c2lnbmF0dXJlLWJ5dGVzLW9mLWEtZGV2aWNl';
+    raw!.evidence.proof = proof;
+    await t.client.send(new PutItemCommand({ TableName: LEDGER_TABLE_DEFAULT, Item: marshall(raw!) }));
+    expect((await rawLedgerItem(`REQ#${r.txn}`))?.evidence.proof).toBe(proof);
+    expect((await s.requests.get(r.txn))?.evidence).toEqual({ ...evidence(), proof });
   });
 
   it('gives an enrollment ticket the TTL of its expiry', async () => {

@@ -18,6 +18,7 @@ import type {
 import type { ApprovalLink } from '../../persistence.ts';
 import type { DeadLetterRecord, StoredSigningKey } from '../../ports.ts';
 import type { Raw } from './expression.ts';
+import { proofAttribute } from './proof-bytes.ts';
 
 /**
  * One schema per stored record: a field table (domain field → storage attribute, snake_case) from which both
@@ -35,6 +36,8 @@ type Field =
       absent?: unknown;
       /** Kept only when true (absent otherwise). */
       flag?: true;
+      /** Stored in another form (both directions; the read also takes the plain form). */
+      codec?: { toItem(value: unknown): unknown; fromItem(stored: unknown): unknown };
     };
 
 export interface ItemMapper<T> {
@@ -51,21 +54,28 @@ export const itemMapper = <T extends object>(fields: { [K in keyof T]-?: Field }
   return {
     toItem(value) {
       const raw: Raw = {};
-      for (const { field, attr, map, list, flag } of table) {
+      for (const { field, attr, map, list, flag, codec } of table) {
         const v = (value as Record<string, unknown>)[field];
         if (v === undefined || (flag && v !== true)) continue;
-        raw[attr] = map ? map.toItem(v as object) : list ? (v as object[]).map((e) => list.toItem(e)) : v;
+        raw[attr] = map
+          ? map.toItem(v as object)
+          : list
+            ? (v as object[]).map((e) => list.toItem(e))
+            : codec
+              ? codec.toItem(v)
+              : v;
       }
       return raw;
     },
     fromItem(raw) {
       const value: Record<string, unknown> = {};
-      for (const { field, attr, map, list, absent, flag } of table) {
+      for (const { field, attr, map, list, absent, flag, codec } of table) {
         let v = raw[attr];
         if (flag) v = v === true ? true : undefined;
         else if (v === undefined) v = absent;
         else if (map) v = map.fromItem(v);
         else if (list) v = (v as Raw[]).map((e) => list.fromItem(e));
+        else if (codec) v = codec.fromItem(v);
         if (v !== undefined) value[field] = v;
       }
       return value as T;
@@ -202,7 +212,8 @@ export const keysetItem = itemMapper<TenantKeyset>({
 });
 
 export const evidenceItem = itemMapper<DecisionEvidence>({
-  proof: 'proof',
+  // As bytes (lib/adapters/dynamodb/proof-bytes.ts): keeps a decided request under 1 KB; text items read as before.
+  proof: { attr: 'proof', codec: proofAttribute },
   deviceId: 'device_id',
   decision: 'decision',
   receivedAt: 'received_at',

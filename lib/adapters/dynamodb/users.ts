@@ -1,4 +1,5 @@
 import type {
+  RateWindowRefund,
   RateWindowStore,
   RateWindowWrite,
   ReportShieldStore,
@@ -139,6 +140,21 @@ const WINDOW_WRITES: Record<RateWindowWrite, { update: string; condition: string
   },
 };
 
+/**
+ * The refunds of lib/ciba/user-rate-window.ts, each one conditional update whose condition is
+ * `rateWindowRefundApplies` and whose update is `applyRateWindowRefund` (`:m`: the minute the request counted in).
+ */
+const WINDOW_REFUNDS: Record<RateWindowRefund, { update: string; condition: string }> = {
+  current: {
+    update: 'SET #rl_count = #rl_count - :one, #rl_sum = #rl_sum - :one',
+    condition: '#rl_minute = :m AND #rl_count > :zero AND #rl_sum > :zero',
+  },
+  previous: {
+    update: 'SET #rl_sum = #rl_sum - :one',
+    condition: '#rl_minute = :next AND attribute_exists(#rl_count) AND #rl_sum > #rl_count',
+  },
+};
+
 /** Name placeholder of one client's entry in `report_shields` (a client id is any string: never in the text). */
 const SHIELD_CLIENT = '#shield_client';
 
@@ -182,7 +198,16 @@ export const rateWindowStore = (db: Tables): RateWindowStore => ({
         gate && { [SHIELD_CLIENT]: gate.clientId },
       ),
     });
-    return result === FAILED ? 'conflict' : userItem.fromItem(result);
+    return result === FAILED ? 'conflict' : { user: userItem.fromItem(result), minute: result.rl_minute as number };
+  },
+  async refund(tenantId, sub, refund, minute) {
+    if (!fitsSortKey(userSk(sub))) return 'conflict';
+    const result = await update(db, {
+      TableName: db.directory,
+      Key: directoryKey(tenantId, userSk(sub)),
+      ...expression(WINDOW_REFUNDS[refund], { ':one': 1, ':zero': 0, ':m': minute, ':next': minute + 1 }),
+    });
+    return result === FAILED ? 'conflict' : 'ok';
   },
 });
 

@@ -3,6 +3,7 @@ import {
   ADMISSION_SHARDS,
   admissionMemory,
   admitTenantRequest,
+  knownTenantRefusal,
   shardLimits,
   shardShare,
   tenantShards,
@@ -69,5 +70,30 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
     expect(asked).toBe(0);
     expect(await admit(NOW + 30_000)).toMatchObject({ admitted: true });
     expect(asked).toBeGreaterThan(0);
+  });
+
+  it('knows the refusal without a store request only when every shard is known full, for this client or for all', async () => {
+    const s = memoryStore();
+    const memory = admissionMemory();
+    const limits = { clientPerMinute: 2, tenantPerMinute: 100, maxPending: 100 };
+    const input = (clientId: string, now: number) => ({
+      tenantId: 't',
+      clientId,
+      limits,
+      pendingWindowMs: 300_000,
+      now,
+    });
+    const known = (clientId: string, now: number) => knownTenantRefusal(input(clientId, now), memory);
+    expect(known('c', NOW)).toBeUndefined();
+    await admitTenantRequest(s.admission, input('c', NOW), memory);
+    expect(known('c', NOW)).toBeUndefined();
+    await admitTenantRequest(s.admission, input('c', NOW), memory);
+    // Both shards are full for c, but this process has not found out yet.
+    expect(known('c', NOW)).toBeUndefined();
+    expect(await admitTenantRequest(s.admission, input('c', NOW + 1), memory)).toMatchObject({ admitted: false });
+    expect(known('c', NOW + 2)).toEqual({ admitted: false, limit: 'client', retryAfterSeconds: 30 });
+    // Another client is not refused, and the minute's end forgets the refusal.
+    expect(known('d', NOW + 2)).toBeUndefined();
+    expect(known('c', NOW + 30_000)).toBeUndefined();
   });
 });
