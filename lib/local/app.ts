@@ -121,6 +121,11 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
         items: embedded.copiedItems,
       });
     }
+    if (embedded.movedDirectoryItems > 0) {
+      options.logger.info('users and devices moved to their own partition keys', {
+        items: embedded.movedDirectoryItems,
+      });
+    }
     if (embedded.repairedTables.length > 0) {
       options.logger.warn('tables left unfinished by an interrupted first start were repaired', {
         tables: embedded.repairedTables,

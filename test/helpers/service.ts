@@ -33,11 +33,13 @@ export const startTestService = async (
     dataDir?: string;
     /** Where embedded dynalite runs (default: in this process, over HTTP). */
     embeddedStore?: LocalServiceOptions['embeddedStore'];
+    /** The port (default: a free one); a restart on the port before keeps the issuers its devices know. */
+    port?: number;
   } = {},
 ): Promise<TestService> => {
   const logs: string[] = [];
   const service = await startLocalService({
-    port: 0,
+    port: opts.port ?? 0,
     dataDir: opts.dataDir ?? 'memory',
     ...(opts.embeddedStore ? { embeddedStore: opts.embeddedStore } : {}),
     adminToken: ADMIN_TOKEN,
