@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, type DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DIRECTORY_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
@@ -18,16 +18,12 @@ import { SoftPasskey } from '../helpers/soft-passkey.ts';
 
 type Raw = Record<string, unknown>;
 
-const directoryItems = async (
-  dataDir: string,
-  change?: (items: Raw[], send: (c: object) => Promise<unknown>) => Promise<void>,
-) => {
+const directoryItems = async (dataDir: string, change?: (items: Raw[], client: DynamoDBClient) => Promise<void>) => {
   const store = await startEmbeddedDynamoDb({ dataDir });
   try {
     const out = await store.client.send(new ScanCommand({ TableName: DIRECTORY_TABLE_DEFAULT }));
     const items = (out.Items ?? []).map((i) => unmarshall(i));
-    // biome-ignore lint/suspicious/noExplicitAny: any command of the SDK
-    await change?.(items, (c) => store.client.send(c as any));
+    await change?.(items, store.client);
     return items;
   } finally {
     await store.stop();
@@ -40,17 +36,19 @@ const directoryItems = async (
  */
 const toLayoutBefore = async (dataDir: string) => {
   let rewritten = 0;
-  await directoryItems(dataDir, async (items, send) => {
+  await directoryItems(dataDir, async (items, client) => {
     for (const item of items) {
       const own = /^(T#[^#]+)#(USER|DEVICE)#/.exec(String(item.pk));
       if (own) {
         rewritten++;
-        await send(new PutItemCommand({ TableName: DIRECTORY_TABLE_DEFAULT, Item: marshall({ ...item, pk: own[1] }) }));
-        await send(
+        await client.send(
+          new PutItemCommand({ TableName: DIRECTORY_TABLE_DEFAULT, Item: marshall({ ...item, pk: own[1] }) }),
+        );
+        await client.send(
           new DeleteItemCommand({ TableName: DIRECTORY_TABLE_DEFAULT, Key: marshall({ pk: item.pk, sk: item.sk }) }),
         );
       } else if (item.pk === 'LAYOUT') {
-        await send(
+        await client.send(
           new DeleteItemCommand({ TableName: DIRECTORY_TABLE_DEFAULT, Key: marshall({ pk: 'LAYOUT', sk: 'LAYOUT' }) }),
         );
       }
