@@ -1276,14 +1276,22 @@ describe('DynamoDB adapter on dynalite: users and devices of the directory layou
     expect(await raw(`T#${tenantId}`, sk)).toEqual({ pk: `T#${tenantId}`, sk });
   };
 
-  it('reads and finds a user and a device, and moves them to their own keys', async () => {
+  it('reads and finds a user and a device where they are (a read writes nothing), and the first write moves them', async () => {
     const { u, d } = await plant();
     expect(await s.users.findByEmail(u.tenantId, 'ada@example.com')).toEqual([u.sub]);
     expect(await s.users.get(u.tenantId, u.sub)).toEqual(u);
     expect(await s.devices.get(u.tenantId, d.deviceId)).toEqual(d);
+    expect(await raw(`T#${u.tenantId}`, `USER#${u.sub}`)).toMatchObject({ tenant_id: u.tenantId });
+    expect(
+      await s.pushChannels.set(u.tenantId, u.sub, d.deviceId, { type: 'webhook', url: 'https://example.com/p' }),
+    ).toBe('ok');
     await expectMoved(u.tenantId, `USER#${u.sub}`);
     await expectMoved(u.tenantId, `DEVICE#${d.deviceId}`);
     expect(await s.users.findByEmail(u.tenantId, 'ada@example.com')).toEqual([u.sub]);
+    expect((await s.users.get(u.tenantId, u.sub))?.devices[0]?.push).toEqual({
+      type: 'webhook',
+      url: 'https://example.com/p',
+    });
   });
 
   it('admits a user through its window write, which returns the user, and counts every concurrent admission', async () => {

@@ -1,5 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteItemCommand, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteItemCommand,
+  GetItemCommand,
+  PutItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import {
   attempt,
   directoryKey,
@@ -23,10 +29,11 @@ import {
  * through which a tenant's deletion finds them: no per-flow write touches it, and no index is added.
  *
  * The layout before kept the whole item at `T#{tenant}` / `USER#{sub}` (a "legacy item": it has `tenant_id`, a
- * membership item does not). One is moved on its first miss (`onOwn`, `getOwn`) or by `moveLegacyDirectory` (local
- * mode at start; AWS: `ciba-admin directory move-legacy`): the item is copied to its own key only if nothing is there
- * yet, then replaced by its membership item. Nothing writes a legacy item afterwards, so a write on the item's own key
- * is never lost; of two concurrent moves, the first copy wins and both leave the membership item.
+ * membership item does not). Reads fall back to it (`getOwn`); the first write whose condition fails on the own key
+ * moves it there and writes again (`onOwn`), so a user's or device's first flow after the upgrade moves it; local mode
+ * moves every one at start (`moveLegacyDirectory`). A move copies the item to its own key only if nothing is there
+ * yet, then strips the legacy item down to its membership item. Nothing writes a legacy item afterwards, so a write on
+ * the item's own key is never lost; of two concurrent moves, the first copy wins and both leave the membership item.
  */
 
 /** The sort key of a user's or device's item, and of its membership item. */
@@ -69,27 +76,43 @@ async function getItem(db: Tables, key: Item, projection?: string): Promise<Raw 
   return out.Item && fromItem(out.Item);
 }
 
-/** Moves one legacy item (as read) to its own key and leaves its membership item in its place. */
+/**
+ * Moves one legacy item (as read) to its own key and leaves its membership item in its place. Both steps are
+ * `UpdateItem`s, which every function that writes a user or device may send (infra/function-access.ts: `update`).
+ */
 async function moveLegacyItem(db: Tables, legacy: Raw): Promise<void> {
   const tenantId = String(legacy.tenant_id);
   const sk = String(legacy.sk);
+  const names = Object.keys(legacy).filter((name) => name !== 'pk' && name !== 'sk');
+  const aliases = Object.fromEntries(names.map((name, i) => [`#a${i}`, name]));
   // Only if nothing is there: an item already moved (and written since) is never overwritten.
   await attempt(() =>
     db.client.send(
-      new PutItemCommand({
+      new UpdateItemCommand({
         TableName: db.directory,
-        Item: toItem({ ...legacy, pk: ownPk(tenantId, sk) }),
-        ...expression({ condition: 'attribute_not_exists(#pk)' }),
+        Key: ownKey(tenantId, sk),
+        ...expression(
+          {
+            update: `SET ${names.map((_, i) => `#a${i} = :a${i}`).join(', ')}`,
+            condition: 'attribute_not_exists(#pk)',
+          },
+          Object.fromEntries(names.map((name, i) => [`:a${i}`, legacy[name]])),
+          aliases,
+        ),
       }),
     ),
   );
   // The item is at its own key now (this copy's or an earlier one's): the legacy item becomes its membership item.
   await attempt(() =>
     db.client.send(
-      new PutItemCommand({
+      new UpdateItemCommand({
         TableName: db.directory,
-        Item: memberKey(tenantId, sk),
-        ...expression({ condition: 'attribute_exists(#tenant_id)' }),
+        Key: memberKey(tenantId, sk),
+        ...expression(
+          { update: `REMOVE ${names.map((_, i) => `#a${i}`).join(', ')}`, condition: 'attribute_exists(#tenant_id)' },
+          undefined,
+          aliases,
+        ),
       }),
     ),
   );
@@ -130,16 +153,24 @@ export async function onOwn<T>(
   return (await adoptLegacy(db, tenantId, sk)) ? write(key) : FAILED;
 }
 
-/** A user's or device's item (consistent read), moved from the legacy layout if it is still there. */
+/**
+ * A user's or device's item (consistent read), or its legacy item while it has not moved (a read moves nothing: the
+ * functions that only read may not write).
+ */
 export async function getOwn(db: Tables, tenantId: string, sk: string, projection?: string): Promise<Raw | undefined> {
   if (!fitsSortKey(sk)) return undefined;
+  const pk = ownPk(tenantId, sk);
   const key = ownKey(tenantId, sk);
   const raw = await getItem(db, key, projection);
   if (raw) {
-    remember(db, ownPk(tenantId, sk));
+    remember(db, pk);
     return raw;
   }
-  return (await adoptLegacy(db, tenantId, sk)) ? getItem(db, key, projection) : undefined;
+  if (isKnown(db, pk)) return undefined;
+  const legacy = await getItem(db, memberKey(tenantId, sk));
+  if (legacy?.tenant_id !== undefined) return legacy;
+  // A membership item: the item was moved since the first read (or deleted, or is being created).
+  return legacy ? getItem(db, key, projection) : undefined;
 }
 
 /**
