@@ -9,6 +9,7 @@ import { createHandler as discoveryHandler } from '../../functions/discovery/han
 import { createHandler as tokenHandler } from '../../functions/token/handler.ts';
 import { createHandler as userinfoHandler } from '../../functions/userinfo/handler.ts';
 import { createHandler as webHandler } from '../../functions/web/handler.ts';
+import { moveLegacyDirectory } from '../adapters/dynamodb/directory-layout.ts';
 import { dynamoDbStore, tablesOf } from '../adapters/dynamodb/index.ts';
 import { localStoreOf } from '../adapters/dynamodb/local.ts';
 import { ensureTables } from '../adapters/dynamodb/tables.ts';
@@ -105,6 +106,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   if (options.dynamoDbEndpoint) {
     client = createDynamoDbClient(options.dynamoDbEndpoint);
     await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
+    await moveLegacyDirectory({ client, directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
     stopStore = async () => client.destroy();
   } else {
     const embedded = await startEmbeddedDynamoDb({

@@ -16,6 +16,7 @@ import {
 } from '../../lib/ciba/tenant-admission.ts';
 import { admitUserRequest, RateWindowHints } from '../../lib/ciba/user-rate-window.ts';
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
+import { runCli } from '../../lib/cli/main.ts';
 import { type EmbeddedDynamoDb, startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
 import type { AuthRequest, Device, DeviceSummary, User } from '../../lib/model.ts';
 import type { StorePorts, UserAdmissionGate } from '../../lib/persistence.ts';
@@ -32,6 +33,7 @@ import {
   uid,
   user,
 } from '../helpers/store-fixtures.ts';
+import { testContext } from '../unit/cli/context.ts';
 
 /**
  * The contract of the persistence ports (lib/persistence.ts), one suite run against both implementations: the
@@ -1373,5 +1375,18 @@ describe('DynamoDB adapter on dynalite: users and devices of the directory layou
     }
     await plant(); // written by a function of the release before after the move: found on its first use
     expect(await moveLegacyDirectory(db)).toBe(0);
+  });
+
+  it('`ciba directory move-legacy` moves what is left, whatever an earlier run recorded', async () => {
+    const { u, d } = await plant();
+    const t = testContext();
+    const args = ['directory', 'move-legacy', '--table', db.directory];
+    expect(await runCli([...args, '--endpoint', legacy.endpoint], t.ctx)).toBe(0);
+    expect(t.stdout()).toMatch(/^moved [1-9]\d* users and devices to their own keys\n$/);
+    await expectMoved(u.tenantId, `USER#${u.sub}`);
+    await expectMoved(u.tenantId, `DEVICE#${d.deviceId}`);
+    const aws = testContext();
+    expect(await runCli(args, aws.ctx)).not.toBe(0);
+    expect(aws.stderr()).toMatch(/^error: invalid_option — directory move-legacy needs a region/);
   });
 });

@@ -211,11 +211,11 @@ const LAYOUT_VERSION = 2;
 
 /**
  * Moves every legacy user and device item of the directory to its own key (a scan of the table), then records that it
- * did, so that the next call reads one item and returns. Returns how many it moved. Safe beside running functions
+ * did, so that the next call reads one item and returns (`rescan`: scans all the same, for an operator who asks). Returns how many it moved. Safe beside running functions
  * and another move: each item moves as `onOwn` moves it.
  */
-export async function moveLegacyDirectory(db: Tables): Promise<number> {
-  const done = await getItem(db, toItem(LAYOUT_KEY));
+export async function moveLegacyDirectory(db: Tables, { rescan = false } = {}): Promise<number> {
+  const done = rescan ? undefined : await getItem(db, toItem(LAYOUT_KEY));
   if (done?.version === LAYOUT_VERSION) return 0;
   let moved = 0;
   let start: Item | undefined;
