@@ -144,7 +144,7 @@ describe.skipIf(release === undefined)('upgrading a deployment of the release be
     const sks = ['USER#olga', `DEVICE#${device.deviceId}`];
     for (const sk of sks) {
       expect(await cloud.directoryItem(`T#acme#${sk}`, sk)).toMatchObject({ tenant_id: 'acme', sub: 'olga' });
-      expect(await cloud.directoryItem('T#acme', sk)).toEqual({ pk: 'T#acme', sk });
+      expect(await cloud.directoryItem('T#acme', sk)).toEqual({ pk: 'T#acme', sk, moved: true });
     }
   });
 

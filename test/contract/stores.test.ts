@@ -1272,10 +1272,10 @@ describe('DynamoDB adapter on dynalite: users and devices of the directory layou
     await put({ pk: `T#${u.tenantId}`, sk: `DEVICE#${d.device.deviceId}`, ...deviceItem.toItem(d.device), jtis: {} });
     return { u: withDevice, d: d.device };
   };
-  /** The item is at its own key, and only its membership item (`{pk, sk}`) is left under the tenant. */
+  /** The item is at its own key, and only its membership item (its keys, marked moved) is left under the tenant. */
   const expectMoved = async (tenantId: string, sk: string) => {
     expect(await raw(`T#${tenantId}#${sk}`, sk)).toMatchObject({ tenant_id: tenantId });
-    expect(await raw(`T#${tenantId}`, sk)).toEqual({ pk: `T#${tenantId}`, sk });
+    expect(await raw(`T#${tenantId}`, sk)).toEqual({ pk: `T#${tenantId}`, sk, moved: true });
   };
 
   it('reads and finds a user and a device where they are (a read writes nothing), and the first write moves them', async () => {
@@ -1319,6 +1319,20 @@ describe('DynamoDB adapter on dynalite: users and devices of the directory layou
     );
     expect(results.filter((r) => r !== undefined)).toEqual([d]);
     await expectMoved(u.tenantId, `DEVICE#${d.deviceId}`);
+    // Proofs of their own, racing the move of another device: every one is recorded, none refused.
+    const other = await plant();
+    const own = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        useDeviceProof(s, {
+          tenantId: other.u.tenantId,
+          deviceId: other.d.deviceId,
+          jti: uid('jti'),
+          expiresAt: NOW + MINUTE,
+          now: NOW,
+        }),
+      ),
+    );
+    expect(own.filter((r) => r === undefined)).toEqual([]);
   });
 
   it('changes a device (push channel, passkey) and a profile where they are, and the change is kept', async () => {

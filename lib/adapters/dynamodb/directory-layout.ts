@@ -25,15 +25,16 @@ import {
  * `T#{tenant}#USER#{sub}` / `T#{tenant}#DEVICE#{device_id}` (sort key as before, `USER#{sub}` / `DEVICE#{device_id}`),
  * so that the writes every flow makes (the user's rate window, the device's proof ids) spread over as many partition
  * keys as there are users and devices, never on one key per tenant. The tenant's own partition `T#{tenant}` keeps a
- * membership item per user and device (`{pk, sk}` only, written when one is created, removed when it is deleted),
+ * membership item per user and device (its keys only, written when one is created, removed when it is deleted),
  * through which a tenant's deletion finds them: no per-flow write touches it, and no index is added.
  *
  * The layout before kept the whole item at `T#{tenant}` / `USER#{sub}` (a "legacy item": it has `tenant_id`, a
  * membership item does not). Reads fall back to it (`getOwn`); the first write whose condition fails on the own key
  * moves it there and writes again (`onOwn`), so a user's or device's first flow after the upgrade moves it; local mode
  * moves every one at start (`moveLegacyDirectory`). A move copies the item to its own key only if nothing is there
- * yet, then strips the legacy item down to its membership item. Nothing writes a legacy item afterwards, so a write on
- * the item's own key is never lost; of two concurrent moves, the first copy wins and both leave the membership item.
+ * yet, then strips the legacy item down to its membership item (marked `moved`). Nothing writes a legacy item
+ * afterwards, so a write on the item's own key is never lost; of two concurrent moves, the first copy wins and both
+ * leave the membership item, and a write refused while another request moved the item is tried again.
  */
 
 /** The sort key of a user's or device's item, and of its membership item. */
@@ -109,8 +110,11 @@ async function moveLegacyItem(db: Tables, legacy: Raw): Promise<void> {
         TableName: db.directory,
         Key: memberKey(tenantId, sk),
         ...expression(
-          { update: `REMOVE ${names.map((_, i) => `#a${i}`).join(', ')}`, condition: 'attribute_exists(#tenant_id)' },
-          undefined,
+          {
+            update: `SET #moved = :moved REMOVE ${names.map((_, i) => `#a${i}`).join(', ')}`,
+            condition: 'attribute_exists(#tenant_id)',
+          },
+          { ':moved': true },
           aliases,
         ),
       }),
@@ -118,24 +122,22 @@ async function moveLegacyItem(db: Tables, legacy: Raw): Promise<void> {
   );
 }
 
-/** Moves the legacy item of this user or device, if there is one; true when it did. */
+/**
+ * Moves the legacy item of this user or device, if there is one. True when the write on its own key is worth trying
+ * again: this call moved it, or another did (`moved` on the membership item), perhaps after that write was refused.
+ */
 async function adoptLegacy(db: Tables, tenantId: string, sk: string): Promise<boolean> {
-  const pk = ownPk(tenantId, sk);
-  if (isKnown(db, pk)) return false;
   const legacy = await getItem(db, memberKey(tenantId, sk));
-  if (legacy?.tenant_id === undefined) {
-    if (legacy) remember(db, pk); // a membership item: the item is in the new layout (or was deleted)
-    return false;
-  }
+  if (legacy) remember(db, ownPk(tenantId, sk)); // from now on in the new layout (or deleted): a later refusal reads nothing more
+  if (legacy?.tenant_id === undefined) return legacy?.moved === true;
   await moveLegacyItem(db, legacy);
-  remember(db, pk);
   return true;
 }
 
 /**
  * A conditional write on a user's or device's own key; when its condition fails and the item is still in the legacy
- * layout, moves it and writes once more (a refusal costs one read more, once per item and process; an admitted
- * write costs nothing more).
+ * layout, moves it and writes once more (a refusal costs one read more, once per item and process, and for an item
+ * that was moved one write more, then too; an admitted write costs nothing more).
  */
 export async function onOwn<T>(
   db: Tables,
@@ -144,13 +146,16 @@ export async function onOwn<T>(
   write: (key: Item) => Promise<T | typeof FAILED>,
 ): Promise<T | typeof FAILED> {
   if (!fitsSortKey(sk)) return FAILED;
+  const pk = ownPk(tenantId, sk);
   const key = ownKey(tenantId, sk);
+  // Known to be at its own key before this write was sent: its refusal is the condition's, whatever else runs now.
+  const known = isKnown(db, pk);
   const first = await write(key);
   if (first !== FAILED) {
-    remember(db, ownPk(tenantId, sk));
+    remember(db, pk);
     return first;
   }
-  return (await adoptLegacy(db, tenantId, sk)) ? write(key) : FAILED;
+  return !known && (await adoptLegacy(db, tenantId, sk)) ? write(key) : FAILED;
 }
 
 /**
