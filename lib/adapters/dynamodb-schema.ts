@@ -1,8 +1,16 @@
 /**
  * The two DynamoDB tables, described once: the CDK stack and the local bootstrap both build from this.
  *
- * directory (no TTL): pk `T#{tenant}`, sk `TENANT` | `CLIENT#{client_id}` | `USER#{sub}` | `DEVICE#{device_id}` | `KEY#{kid}`
- *   GSI by-email: `email_key` = `{tenant}#{lower-cased email}`; GSI by-phone: `phone_key` = `{tenant}#{E.164}` (keys only)
+ * directory (no TTL): pk `T#{tenant}`, sk `TENANT` | `KEYS` | `CLIENT#{client_id}` | `KEY#{kid}` (local keys before
+ *   keysets) | `USER#{sub}` | `DEVICE#{device_id}` (membership items: keys only, written when the user or device is
+ *   created, removed when it is deleted; a tenant's deletion finds its users and devices through them);
+ *   users and devices on their own partition keys, pk `T#{tenant}#USER#{sub}` sk `USER#{sub}`, pk
+ *   `T#{tenant}#DEVICE#{device_id}` sk `DEVICE#{device_id}`: the items a flow writes (the user's rate window, the
+ *   device's proof ids) spread over one key per user and device, none per tenant (adapters/dynamodb/directory-layout.ts,
+ *   which also moves items of the layout before, when all of them were under `T#{tenant}`); pk `LAYOUT`: the record
+ *   that local mode's start moved them all.
+ *   GSI by-email: `email_key` = `{tenant}#{lower-cased email}`; GSI by-phone: `phone_key` = `{tenant}#{E.164}` (keys only;
+ *   user items only, so the index answers the user's sort key)
  * ledger (TTL attribute `ttl`, epoch seconds): pk `REQ#{txn}` | `TICKET#{sha256}` | `JTI#{thumbprint}#{jti}`
  *   | `RT#{sha256 of refresh token}` | `REVOKED#{refresh_family|access_token}#{id}`
  *   GSI pending-by-user: `pending_key` = `{tenant}#{sub}`, sort `created_at` (sparse: removed once decided; projects

@@ -75,17 +75,20 @@ export const globalsOf = async (cmd: Command, ctx: CliContext): Promise<Globals>
 export const localCredentials = async (ctx: CliContext, g: Globals, what: string, remedy: string) =>
   g.local ? localCredentialsFor(ctx, g.local, g.baseUrl, what, remedy) : undefined;
 
+/** The AWS Region (`--region`, else `urlRegion`, else the environment's) and credentials (`--profile`, else the chain). */
+export const awsIdentity = (ctx: CliContext, o: Globals['options'], urlRegion?: string, what = '--aws') => {
+  const region = o.region ?? urlRegion ?? ctx.env['AWS_REGION'] ?? ctx.env['AWS_DEFAULT_REGION'];
+  if (!region) throw new CliError('invalid_option', `${what} needs a region: pass --region or set AWS_REGION`);
+  const credentials = ctx.awsCredentials
+    ? ctx.awsCredentials(o.profile)
+    : defaultProvider(o.profile !== undefined ? { profile: o.profile } : {});
+  return { region, credentials };
+};
+
 /** How admin requests authenticate: SigV4 with `--aws`, else the bearer admin token. */
 export const adminAuthorizer = async (g: Globals, ctx: CliContext): Promise<Authorizer> => {
   const o = g.options;
-  if (o.aws || o.profile !== undefined) {
-    const region = o.region ?? regionFromUrl(g.baseUrl) ?? ctx.env['AWS_REGION'] ?? ctx.env['AWS_DEFAULT_REGION'];
-    if (!region) throw new CliError('invalid_option', '--aws needs a region: pass --region or set AWS_REGION');
-    const credentials = ctx.awsCredentials
-      ? ctx.awsCredentials(o.profile)
-      : defaultProvider(o.profile !== undefined ? { profile: o.profile } : {});
-    return sigV4({ region, credentials });
-  }
+  if (o.aws || o.profile !== undefined) return sigV4(awsIdentity(ctx, o, regionFromUrl(g.baseUrl)));
   const token =
     o.adminToken ??
     ctx.env['CIBA_ADMIN_TOKEN'] ??

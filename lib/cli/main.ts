@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAuthorize } from './commands/authorize.ts';
 import { registerClient } from './commands/client.ts';
 import { registerDevice } from './commands/device.ts';
+import { registerDirectory } from './commands/directory.ts';
 import { registerRequest } from './commands/request.ts';
 import { registerSmoke } from './commands/smoke.ts';
 import { registerTenant } from './commands/tenant.ts';
@@ -34,6 +35,7 @@ export const buildProgram = (ctx: CliContext = nodeContext()): Command => {
   registerAuthorize(program, ctx);
   registerDevice(program, ctx);
   registerSmoke(program, ctx);
+  registerDirectory(program, ctx);
   // The ids the service makes (txn, device_id, client_id: base64url) start with '-' one time in 64: a command that
   // takes one reads such an argument as the value it is, not as an unknown option. An unknown `--option` is still
   // refused (the action wrapper), and one in excess of the arguments by commander.

@@ -9,6 +9,7 @@ import { createHandler as discoveryHandler } from '../../functions/discovery/han
 import { createHandler as tokenHandler } from '../../functions/token/handler.ts';
 import { createHandler as userinfoHandler } from '../../functions/userinfo/handler.ts';
 import { createHandler as webHandler } from '../../functions/web/handler.ts';
+import { moveLegacyDirectory } from '../adapters/dynamodb/directory-layout.ts';
 import { dynamoDbStore, tablesOf } from '../adapters/dynamodb/index.ts';
 import { localStoreOf } from '../adapters/dynamodb/local.ts';
 import { ensureTables } from '../adapters/dynamodb/tables.ts';
@@ -108,11 +109,17 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   // The data directory whose embedded store this service holds (named in running.json while it runs).
   let ownedDir: string | undefined;
   let copiedItems: number;
+  let movedItems: number;
   if (options.dynamoDbEndpoint) {
     client = createDynamoDbClient(options.dynamoDbEndpoint);
     await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
     // The endpoint's ledger of a layout before holds what must survive the upgrade too (revocations, refresh tokens).
     copiedItems = await copyLegacyLedger(client, LEDGER_TABLE_DEFAULT, clock.now());
+    movedItems = await moveLegacyDirectory({
+      client,
+      directory: DIRECTORY_TABLE_DEFAULT,
+      ledger: LEDGER_TABLE_DEFAULT,
+    });
     stopStore = async () => client.destroy();
   } else {
     const embedded = await startEmbeddedDynamoDb({
@@ -125,6 +132,7 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     storePid = embedded.pid;
     if (options.dataDir !== 'memory') ownedDir = options.dataDir;
     copiedItems = embedded.copiedItems;
+    movedItems = embedded.movedDirectoryItems;
     if (embedded.repairedTables.length > 0) {
       options.logger.warn('tables left unfinished by an interrupted first start were repaired', {
         tables: embedded.repairedTables,
@@ -135,6 +143,9 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
     options.logger.info('ledger copied into the layout with the expiry, callback and fallback indexes', {
       items: copiedItems,
     });
+  }
+  if (movedItems > 0) {
+    options.logger.info('users and devices moved to their own partition keys', { items: movedItems });
   }
   const tables = { client, directoryTable: DIRECTORY_TABLE_DEFAULT, ledgerTable: LEDGER_TABLE_DEFAULT };
   const stores = dynamoDbStore(tables);

@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { createStoreClient, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb/client.ts';
+import { moveLegacyDirectory } from '../adapters/dynamodb/directory-layout.ts';
 import { localStoreOf } from '../adapters/dynamodb/local.ts';
 import { localIndexKeys } from '../adapters/dynamodb/requests.ts';
 import { ensureTables } from '../adapters/dynamodb/tables.ts';
@@ -54,6 +55,11 @@ export interface EmbeddedDynamoDb {
   repairedTables: string[];
   /** Items copied on this start from a ledger of the layout before (copyLegacyLedger). */
   copiedItems: number;
+  /**
+   * Users and devices moved on this start from the directory layout before per-user and per-device keys
+   * (moveLegacyDirectory: once; later starts read one item).
+   */
+  movedDirectoryItems: number;
   /** Deletes ledger items whose TTL has passed; returns how many (dynalite has no TTL deletion). */
   sweep(nowMs?: number): Promise<number>;
   stop(): Promise<void>;
@@ -190,9 +196,15 @@ export async function startEmbeddedDynamoDb({
   const endpoint = `http://127.0.0.1:${port}`;
   const client = createDynamoDbClient(endpoint, { dynalite: true, ...(worker ? { worker } : {}) });
   let copiedItems = 0;
+  let movedDirectoryItems = 0;
   try {
     await ensureTables(client, { directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT });
     copiedItems = await copyLegacyLedger(client, LEDGER_TABLE_DEFAULT, clock.now());
+    movedDirectoryItems = await moveLegacyDirectory({
+      client,
+      directory: DIRECTORY_TABLE_DEFAULT,
+      ledger: LEDGER_TABLE_DEFAULT,
+    });
   } catch (err) {
     client.destroy();
     await stopServer();
@@ -222,6 +234,7 @@ export async function startEmbeddedDynamoDb({
     client,
     repairedTables,
     copiedItems,
+    movedDirectoryItems,
     sweep,
     async stop() {
       clearInterval(timer);

@@ -112,6 +112,8 @@ describe.skipIf(release === undefined)('upgrading a deployment of the release be
     expect((await admin('GET', `/admin/tenants/acme/clients/${basic.client_id}`)).status).toBe(200);
     expect((await admin('GET', '/admin/tenants/acme/users/olga')).body).toMatchObject({ sub: 'olga', name: 'Olga' });
     expect((await admin('GET', '/admin/tenants/acme/users/olga/devices')).body.devices).toHaveLength(1);
+    // Read, not written yet: still under the tenant's key, where the release before stored them (a read moves nothing).
+    expect(await cloud.directoryItem('T#acme', 'USER#olga')).toMatchObject({ tenant_id: 'acme', sub: 'olga' });
     // The SNS platform applications were adopted, not deleted (the device's endpoint lives under them).
     expect([...cloud.sns.applications.values()].map((a) => `${a.platform}/${a.name}`).sort()).toEqual([
       'APNS/ciba-acme',
@@ -134,6 +136,16 @@ describe.skipIf(release === undefined)('upgrading a deployment of the release be
     expect(cloud.calls.slice(since).filter((c) => c.action === 'kms:Sign')).toEqual([]);
     await jwtVerify(after.id_token!, await jwks(), { issuer: issuer('acme') });
     await jwtVerify(oldIdToken, await jwks(), { currentDate: new Date(Date.now() - 120_000) });
+  });
+
+  it("moves a user and device of the layout before to their own keys on their first flow, with the functions' permissions", async () => {
+    // The flows above (the user's rate window in bc-authorize, the device's proofs in consent and device) moved them,
+    // and no call was denied (afterEach).
+    const sks = ['USER#olga', `DEVICE#${device.deviceId}`];
+    for (const sk of sks) {
+      expect(await cloud.directoryItem(`T#acme#${sk}`, sk)).toMatchObject({ tenant_id: 'acme', sub: 'olga' });
+      expect(await cloud.directoryItem('T#acme', sk)).toEqual({ pk: 'T#acme', sk, moved: true });
+    }
   });
 
   it('with ciba:legacyKeys=keep, keeps the old keys and aliases under their logical ids (no gap while old functions run)', () => {

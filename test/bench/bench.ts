@@ -41,7 +41,7 @@ import {
   flow as runFlow,
   type Shape,
 } from './flows.ts';
-import { hottestPartition } from './partition-writes.ts';
+import { hottestPartition, hottestPartitionByTable } from './partition-writes.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -317,6 +317,7 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
   const per = (x: number) => Number((x / Math.max(1, ok)).toFixed(3));
   const hottest = store0 && store1 ? hottestPartition(store0.partitions, store1.partitions) : undefined;
   const hottestItem = store0 && store1 ? hottestPartition(store0.items, store1.items) : undefined;
+  const hottestByTable = store0 && store1 ? hottestPartitionByTable(store0.partitions, store1.partitions) : {};
   const terms =
     store0 && store1 && main0 !== undefined && main1 !== undefined
       ? awsTerms(store0, store1, ok, main1 - main0)
@@ -339,6 +340,13 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
     store_write_units_per_flow: store0 && store1 ? per(store1.capacity.write - store0.capacity.write) : null,
     // The partition key written most often (DynamoDB: about 1,000 writes/s per partition), writes per flow.
     store_hottest_partition: hottest ? { partition: hottest.partition, writes_per_flow: per(hottest.writes) } : null,
+    // Each table's own (the directory's users and devices, the ledger's requests and counter shards).
+    store_hottest_partition_by_table: Object.fromEntries(
+      Object.entries(hottestByTable).map(([table, h]) => [
+        table,
+        { partition: h.partition, writes_per_flow: per(h.writes) },
+      ]),
+    ),
     // The item written most often (DynamoDB may spread one partition key's items over partitions by sort key).
     store_hottest_item: hottestItem ? { item: hottestItem.partition, writes_per_flow: per(hottestItem.writes) } : null,
     ...(terms ?? {}),
@@ -360,6 +368,11 @@ const printRun = (r: Run) => {
     `${r.shape.padEnd(6)} c=${String(r.concurrency).padStart(3)}  ${String(r.flows_per_second).padStart(7)} flows/s  ` +
       `srv CPU ${r.server_cpu_ms_per_flow ?? '-'} ms/flow (main thread ${r.server_main_thread_cpu_ms_per_flow ?? '-'})  store ${r.store_requests_per_flow ?? '-'} req/flow  ` +
       `hottest partition ${r.store_hottest_partition ? `${r.store_hottest_partition.writes_per_flow} writes/flow (${r.store_hottest_partition.partition})` : '-'}  ` +
+      `(by table ${
+        Object.entries(r.store_hottest_partition_by_table)
+          .map(([, h]) => `${h.writes_per_flow} ${h.partition}`)
+          .join(', ') || '-'
+      })  ` +
       `hottest item ${r.store_hottest_item ? `${r.store_hottest_item.writes_per_flow} writes/flow (${r.store_hottest_item.item})` : '-'}  ` +
       `RSS ${r.rss_mb ?? '-'} MB  ok ${r.ok}/${r.n}\n         p50/p99 ms: ${endpoints}\n` +
       (r.round_trips

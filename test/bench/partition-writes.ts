@@ -77,3 +77,19 @@ export function hottestPartition(
   }
   return hottest;
 }
+
+/** The hottest partition of each table (`{table} {pk}` keys): which key a table's own capacity meets first. */
+export function hottestPartitionByTable(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, { partition: string; writes: number }> {
+  const tables = new Set(Object.keys(after).map((key) => key.slice(0, key.indexOf(' '))));
+  const hottest: Record<string, { partition: string; writes: number }> = {};
+  for (const table of tables) {
+    const of = (counts: Record<string, number>) =>
+      Object.fromEntries(Object.entries(counts).filter(([key]) => key.startsWith(`${table} `)));
+    const found = hottestPartition(of(before), of(after));
+    if (found) hottest[table] = found;
+  }
+  return hottest;
+}

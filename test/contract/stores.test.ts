@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { DeleteItemCommand, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { moveLegacyDirectory } from '../../lib/adapters/dynamodb/directory-layout.ts';
+import { fromItem, type Tables, toItem } from '../../lib/adapters/dynamodb/expression.ts';
 import { dynamoDbStore } from '../../lib/adapters/dynamodb/index.ts';
+import { deviceItem, userItem } from '../../lib/adapters/dynamodb/items.ts';
 import { DIRECTORY_TABLE_DEFAULT, LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
 import { addDevice } from '../../lib/ciba/device-api.ts';
 import { soleMatch } from '../../lib/ciba/hint-match.ts';
@@ -12,6 +16,7 @@ import {
 } from '../../lib/ciba/tenant-admission.ts';
 import { admitUserRequest, RateWindowHints, refundUserRequest } from '../../lib/ciba/user-rate-window.ts';
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
+import { runCli } from '../../lib/cli/main.ts';
 import { type EmbeddedDynamoDb, startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
 import type { AuthRequest, Device, DeviceSummary, User } from '../../lib/model.ts';
 import type { StorePorts, UserAdmissionGate } from '../../lib/persistence.ts';
@@ -28,6 +33,7 @@ import {
   uid,
   user,
 } from '../helpers/store-fixtures.ts';
+import { testContext } from '../unit/cli/context.ts';
 
 /**
  * The contract of the persistence ports (lib/persistence.ts), one suite run against both implementations: the
@@ -1320,5 +1326,176 @@ describe.each(implementations)('%s', (_name, make) => {
       expect(await s.requests.get(r.txn)).toBeUndefined();
       await expect(s.requests.delete(uid('none'))).resolves.toBeUndefined();
     });
+  });
+});
+
+/**
+ * The DynamoDB adapter on a directory of the layout before per-user and per-device keys
+ * (lib/adapters/dynamodb/directory-layout.ts): every user and device item under `T#{tenant}`. The ports answer as
+ * the contract above says, and each item moves to its own key on first use, without losing a write.
+ */
+describe('DynamoDB adapter on dynalite: users and devices of the directory layout before', () => {
+  let legacy: EmbeddedDynamoDb;
+  let s: StorePorts;
+  let db: Tables;
+  beforeAll(async () => {
+    legacy = await startEmbeddedDynamoDb({ dataDir: 'memory' });
+    db = { client: legacy.client, directory: DIRECTORY_TABLE_DEFAULT, ledger: LEDGER_TABLE_DEFAULT };
+    s = dynamoDbStore({ client: legacy.client, directoryTable: db.directory, ledgerTable: db.ledger });
+  });
+  afterAll(() => legacy?.stop());
+
+  const raw = async (pk: string, sk: string) => {
+    const out = await db.client.send(
+      new GetItemCommand({ TableName: db.directory, Key: toItem({ pk, sk }), ConsistentRead: true }),
+    );
+    return out.Item && fromItem(out.Item);
+  };
+  const put = (item: Record<string, unknown>) =>
+    db.client.send(new PutItemCommand({ TableName: db.directory, Item: toItem(item) }));
+  /** A user with one device, stored as the release before stored them. */
+  const plant = async () => {
+    const u = user(uid('t'));
+    const d = device(u.tenantId, u.sub);
+    const withDevice = { ...u, devices: [d.summary] };
+    await put({
+      pk: `T#${u.tenantId}`,
+      sk: `USER#${u.sub}`,
+      ...userItem.toItem(withDevice),
+      email_key: `${u.tenantId}#${u.claims.email!.toLowerCase()}`,
+    });
+    await put({ pk: `T#${u.tenantId}`, sk: `DEVICE#${d.device.deviceId}`, ...deviceItem.toItem(d.device), jtis: {} });
+    return { u: withDevice, d: d.device };
+  };
+  /** The item is at its own key, and only its membership item (its keys, marked moved) is left under the tenant. */
+  const expectMoved = async (tenantId: string, sk: string) => {
+    expect(await raw(`T#${tenantId}#${sk}`, sk)).toMatchObject({ tenant_id: tenantId });
+    expect(await raw(`T#${tenantId}`, sk)).toEqual({ pk: `T#${tenantId}`, sk, moved: true });
+  };
+
+  it('reads and finds a user and a device where they are (a read writes nothing), and the first write moves them', async () => {
+    const { u, d } = await plant();
+    expect(await s.users.findByEmail(u.tenantId, 'ada@example.com')).toEqual([u.sub]);
+    expect(await s.users.get(u.tenantId, u.sub)).toEqual(u);
+    expect(await s.devices.get(u.tenantId, d.deviceId)).toEqual(d);
+    expect(await raw(`T#${u.tenantId}`, `USER#${u.sub}`)).toMatchObject({ tenant_id: u.tenantId });
+    expect(
+      await s.pushChannels.set(u.tenantId, u.sub, d.deviceId, { type: 'webhook', url: 'https://example.com/p' }),
+    ).toBe('ok');
+    await expectMoved(u.tenantId, `USER#${u.sub}`);
+    await expectMoved(u.tenantId, `DEVICE#${d.deviceId}`);
+    expect(await s.users.findByEmail(u.tenantId, 'ada@example.com')).toEqual([u.sub]);
+    expect((await s.users.get(u.tenantId, u.sub))?.devices[0]?.push).toEqual({
+      type: 'webhook',
+      url: 'https://example.com/p',
+    });
+  });
+
+  it('admits a user through its window write, which returns the user, and counts every concurrent admission', async () => {
+    const { u } = await plant();
+    const hints = new RateWindowHints();
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        admitUserRequest(s, { tenantId: u.tenantId, sub: u.sub, limitPerMinute: 5, now: NOW }, hints),
+      ),
+    );
+    expect(results.filter((r) => r && 'user' in r)).toHaveLength(5);
+    expect(results.filter((r) => r && 'rateLimited' in r)).toHaveLength(7);
+    await expectMoved(u.tenantId, `USER#${u.sub}`);
+  });
+
+  it("authenticates a device by its proof's write once, refusing replays, also when they race its move", async () => {
+    const { u, d } = await plant();
+    const jti = uid('jti');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        useDeviceProof(s, { tenantId: u.tenantId, deviceId: d.deviceId, jti, expiresAt: NOW + MINUTE, now: NOW }),
+      ),
+    );
+    expect(results.filter((r) => r !== undefined)).toEqual([d]);
+    await expectMoved(u.tenantId, `DEVICE#${d.deviceId}`);
+    // Proofs of their own, racing the move of another device: every one is recorded, none refused.
+    const other = await plant();
+    const own = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        useDeviceProof(s, {
+          tenantId: other.u.tenantId,
+          deviceId: other.d.deviceId,
+          jti: uid('jti'),
+          expiresAt: NOW + MINUTE,
+          now: NOW,
+        }),
+      ),
+    );
+    expect(own.filter((r) => r === undefined)).toEqual([]);
+  });
+
+  it('changes a device (push channel, passkey) and a profile where they are, and the change is kept', async () => {
+    const { u, d } = await plant();
+    const passkey = { credentialId: 'cred', publicKey: 'pk', counter: 0, createdAt: NOW };
+    expect(await s.passkeys.set(u.tenantId, d.deviceId, passkey, null)).toBe('ok');
+    expect((await s.devices.get(u.tenantId, d.deviceId))?.passkey).toEqual(passkey);
+    expect(await s.users.save({ ...u, claims: { name: 'Ada' }, updatedAt: NOW + 1 }, NOW)).toBe('ok');
+    expect((await s.users.get(u.tenantId, u.sub))?.claims).toEqual({ name: 'Ada' });
+    expect(await s.users.findByEmail(u.tenantId, 'ada@example.com')).toEqual([]);
+  });
+
+  it('does not create a user or device again over one stored before', async () => {
+    const { u, d } = await plant();
+    expect(await s.users.save(u, null)).toBe('conflict');
+    expect(await s.devices.create({ ...d, name: 'Other' })).toBe('conflict');
+    expect(await s.devices.get(u.tenantId, d.deviceId)).toEqual(d);
+  });
+
+  it('deletes a user and a device of either layout, and a tenant with all of them', async () => {
+    const { u, d } = await plant();
+    expect(await s.devices.delete(u.tenantId, u.sub, d.deviceId)).toBe(true);
+    expect(await s.users.delete(u.tenantId, u.sub)).toMatchObject({ sub: u.sub, devices: [] });
+    for (const sk of [`USER#${u.sub}`, `DEVICE#${d.deviceId}`]) {
+      expect(await raw(`T#${u.tenantId}`, sk)).toBeUndefined();
+      expect(await raw(`T#${u.tenantId}#${sk}`, sk)).toBeUndefined();
+    }
+
+    const other = await plant();
+    await s.tenants.save(tenant(other.u.tenantId), null);
+    const fresh = user(other.u.tenantId);
+    await s.users.save(fresh, null);
+    expect(await s.users.get(other.u.tenantId, other.u.sub)).toBeDefined(); // moved
+    expect(await s.tenants.delete(other.u.tenantId)).toBe(true);
+    const left = await db.client.send(new ScanCommand({ TableName: db.directory }));
+    expect((left.Items ?? []).map(fromItem).filter((i) => String(i.pk).startsWith(`T#${other.u.tenantId}`))).toEqual(
+      [],
+    );
+  });
+
+  it('moves everything at once (local start, the CLI), once', async () => {
+    const planted = [await plant(), await plant()];
+    await db.client.send(
+      new DeleteItemCommand({ TableName: db.directory, Key: toItem({ pk: 'LAYOUT', sk: 'LAYOUT' }) }),
+    );
+    expect(await moveLegacyDirectory(db)).toBeGreaterThanOrEqual(4); // and what the tests above left unmoved
+    const all = ((await db.client.send(new ScanCommand({ TableName: db.directory }))).Items ?? []).map(fromItem);
+    expect(
+      all.filter((i) => i.tenant_id !== undefined && i.pk === `T#${i.tenant_id}` && /^(USER|DEVICE)#/.test(i.sk)),
+    ).toEqual([]);
+    for (const { u, d } of planted) {
+      await expectMoved(u.tenantId, `USER#${u.sub}`);
+      await expectMoved(u.tenantId, `DEVICE#${d.deviceId}`);
+    }
+    await plant(); // written by a function of the release before after the move: found on its first use
+    expect(await moveLegacyDirectory(db)).toBe(0);
+  });
+
+  it('`ciba directory move-legacy` moves what is left, whatever an earlier run recorded', async () => {
+    const { u, d } = await plant();
+    const t = testContext();
+    const args = ['directory', 'move-legacy', '--table', db.directory];
+    expect(await runCli([...args, '--endpoint', legacy.endpoint], t.ctx)).toBe(0);
+    expect(t.stdout()).toMatch(/^moved [1-9]\d* users and devices to their own keys\n$/);
+    await expectMoved(u.tenantId, `USER#${u.sub}`);
+    await expectMoved(u.tenantId, `DEVICE#${d.deviceId}`);
+    const aws = testContext();
+    expect(await runCli(args, aws.ctx)).not.toBe(0);
+    expect(aws.stderr()).toMatch(/^error: invalid_option — directory move-legacy needs a region/);
   });
 });

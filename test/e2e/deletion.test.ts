@@ -159,7 +159,11 @@ describe('hardening rule 7: deleting something ends everything it issued', () =>
     expect((await svc.admin('GET', `/admin/tenants/${fx.tenant}/users/alice/devices`)).status).toBe(404);
     for (const d of [device, second]) expectError(await d.pending(), 401, 'invalid_dpop_proof');
     const left = [...(await scanTables(svc)).keys()].filter(
-      (k) => k.includes(`T#${fx.tenant}|DEVICE#`) || k.includes(`|REQ#${pending.auth_req_id.split('.')[0]}`),
+      (k) =>
+        // a device's own item and its membership item under the tenant
+        k.includes(`T#${fx.tenant}#DEVICE#`) ||
+        k.includes(`T#${fx.tenant}|DEVICE#`) ||
+        k.includes(`|REQ#${pending.auth_req_id.split('.')[0]}`),
     );
     expect(left, 'devices (which hold the passkeys) and the pending request are gone').toEqual([]);
     expect(await oauthError(oidc.pollBackchannelAuthenticationGrant(config, pending))).toBe('invalid_grant');

@@ -25,7 +25,7 @@ afterAll(() => svc?.stop());
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('base64url');
 const userItem = async (tenant: string, sub: string) =>
-  (await scanTables(svc)).get(`ciba-directory|T#${tenant}|USER#${sub}`)!;
+  (await scanTables(svc)).get(`ciba-directory|T#${tenant}#USER#${sub}|USER#${sub}`)!;
 
 /** A tenant whose client sends user codes, and alice with the code 4242. */
 const withCodes = async (tenant: string) => {

@@ -35,11 +35,13 @@ export const startTestService = async (
     embeddedStore?: LocalServiceOptions['embeddedStore'];
     /** DYNAMODB_ENDPOINT: a store of its own instead of the embedded one. */
     dynamoDbEndpoint?: string;
+    /** The port (default: a free one); a restart on the port before keeps the issuers its devices know. */
+    port?: number;
   } = {},
 ): Promise<TestService> => {
   const logs: string[] = [];
   const service = await startLocalService({
-    port: 0,
+    port: opts.port ?? 0,
     dataDir: opts.dataDir ?? 'memory',
     ...(opts.embeddedStore ? { embeddedStore: opts.embeddedStore } : {}),
     ...(opts.dynamoDbEndpoint ? { dynamoDbEndpoint: opts.dynamoDbEndpoint } : {}),

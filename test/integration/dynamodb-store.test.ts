@@ -113,7 +113,7 @@ describe('users', () => {
     await s.users.save({ ...withoutCode, claims: { name: 'Ada' }, updatedAt: NOW + 1 }, NOW);
     expect(await s.users.findByEmail(u.tenantId, 'ada@example.com')).toEqual([]);
     expect(await s.users.findByPhone(u.tenantId, '+15551234567')).toEqual([]);
-    const raw = await rawDirectoryItem(`T#${u.tenantId}`, `USER#${u.sub}`);
+    const raw = await rawDirectoryItem(`T#${u.tenantId}#USER#${u.sub}`, `USER#${u.sub}`);
     expect(raw).not.toHaveProperty('email_key');
     expect(raw).not.toHaveProperty('phone_key');
     expect(raw).not.toHaveProperty('user_code_hash');
@@ -127,7 +127,7 @@ describe('admitUserRequest', () => {
     await t.client.send(
       new UpdateItemCommand({
         TableName: DIRECTORY_TABLE_DEFAULT,
-        Key: marshall({ pk: `T#${u.tenantId}`, sk: `USER#${u.sub}` }),
+        Key: marshall({ pk: `T#${u.tenantId}#USER#${u.sub}`, sk: `USER#${u.sub}` }),
         UpdateExpression: 'SET rl_minute = :m, rl_count = :c',
         ExpressionAttributeValues: marshall({ ':m': Math.floor(NOW / MINUTE), ':c': 5 }),
       }),
@@ -150,7 +150,8 @@ describe('admitUserRequest', () => {
 
   it('writes nothing for a gated admission that is refused (the gate is a condition of each write)', async () => {
     const gate = (clientId: string) => ({ clientId, requireDevice: true });
-    const counted = async (u: User) => (await rawDirectoryItem(`T#${u.tenantId}`, `USER#${u.sub}`))?.rl_sum ?? 0;
+    const counted = async (u: User) =>
+      (await rawDirectoryItem(`T#${u.tenantId}#USER#${u.sub}`, `USER#${u.sub}`))?.rl_sum ?? 0;
     const u = user(uid('t'));
     await s.users.save(u, null);
     const admitGated = (clientId: string) =>
@@ -168,7 +169,7 @@ describe('admitUserRequest', () => {
     expect(await counted(u)).toBe(0);
     expect(await admitGated('good')).toHaveProperty('user');
     expect(await counted(u)).toBe(1);
-    expect(await rawDirectoryItem(`T#${u.tenantId}`, `USER#${u.sub}`)).toMatchObject({
+    expect(await rawDirectoryItem(`T#${u.tenantId}#USER#${u.sub}`, `USER#${u.sub}`)).toMatchObject({
       report_shields: { bad: NOW + MINUTE },
     });
   });
@@ -368,12 +369,13 @@ describe('useDeviceProof', () => {
   it('creates no item for an unknown device', async () => {
     const d = await enrolled();
     expect(await useProof(d.tenantId, 'unknown', uid('jti'), NOW, NOW)).toBeUndefined();
+    expect(await rawDirectoryItem(`T#${d.tenantId}#DEVICE#unknown`, 'DEVICE#unknown')).toBeUndefined();
     expect(await rawDirectoryItem(`T#${d.tenantId}`, 'DEVICE#unknown')).toBeUndefined();
   });
 
   it('works on a device stored before the jti map existed, and still refuses a replay there', async () => {
     const d = await enrolled();
-    const raw = await rawDirectoryItem(`T#${d.tenantId}`, `DEVICE#${d.deviceId}`);
+    const raw = await rawDirectoryItem(`T#${d.tenantId}#DEVICE#${d.deviceId}`, `DEVICE#${d.deviceId}`);
     delete raw!.jtis;
     await t.client.send(new PutItemCommand({ TableName: DIRECTORY_TABLE_DEFAULT, Item: marshall(raw!) }));
     const jti = uid('jti');

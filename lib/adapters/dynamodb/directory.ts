@@ -1,4 +1,5 @@
 import type { ClientStore, KeysetStore, TenantStore } from '../../persistence.ts';
+import { isMemberSk, ownKey } from './directory-layout.ts';
 import {
   batchDelete,
   directoryKey,
@@ -18,7 +19,8 @@ import { clientItem, keysetItem, tenantItem } from './items.ts';
 
 /**
  * Tenants, their keysets and clients: directory items `T#{tenant}` / `TENANT`, `KEYS` and `CLIENT#{client_id}` (a
- * tenant's deletion takes every item of its partition, the keyset with it).
+ * tenant's deletion takes every item of its partition, the keyset with it, and the users' and devices' own items
+ * whose membership items it holds: directory-layout.ts).
  */
 
 export const tenantStore = (db: Tables): TenantStore => ({
@@ -42,6 +44,8 @@ export const tenantStore = (db: Tables): TenantStore => ({
     })) {
       if (raw.sk === 'TENANT') found = true;
       keys.push(toItem({ pk: raw.pk, sk: raw.sk }));
+      // A user's or device's membership item: its own item goes with it (directory-layout.ts).
+      if (isMemberSk(raw.sk)) keys.push(ownKey(tenantId, raw.sk));
     }
     await batchDelete(db, db.directory, keys);
     return found;

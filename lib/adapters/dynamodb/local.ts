@@ -84,7 +84,7 @@ export async function* pendingFallbacks(db: Tables, now: number): AsyncGenerator
     ),
   })) {
     const raw = await getLedger(db, key.pk);
-    if (!raw || raw.status !== 'pending') continue;
+    if (raw?.status !== 'pending') continue;
     yield requestItem.fromItem(raw);
   }
 }

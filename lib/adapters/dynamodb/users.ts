@@ -6,13 +6,13 @@ import type {
   UserAdmissionGate,
   UserStore,
 } from '../../persistence.ts';
+import { createOwn, getOwn, onOwn, ownKey, removeMember, userSk } from './directory-layout.ts';
 import {
-  directoryKey,
   expression,
   FAILED,
   fitsPartitionKey,
   fitsSortKey,
-  getDirectory,
+  type Item,
   query,
   remove,
   type Tables,
@@ -21,9 +21,10 @@ import {
 } from './expression.ts';
 import { userItem } from './items.ts';
 
-/** Users: directory items `USER#{sub}`, found by the GSIs by-email and by-phone. */
-
-const userSk = (sub: string) => `USER#${sub}`;
+/**
+ * Users: directory items `USER#{sub}` on their own partition key `T#{tenant}#USER#{sub}` (directory-layout.ts), found
+ * by the GSIs by-email and by-phone.
+ */
 
 async function findUsers(db: Tables, index: string, attribute: string, value: string): Promise<string[]> {
   if (!fitsPartitionKey(value)) return [];
@@ -40,7 +41,7 @@ async function findUsers(db: Tables, index: string, attribute: string, value: st
 
 export const userStore = (db: Tables): UserStore => ({
   async get(tenantId, sub) {
-    const raw = await getDirectory(db, tenantId, userSk(sub));
+    const raw = await getOwn(db, tenantId, userSk(sub));
     return raw && userItem.fromItem(raw);
   },
   /**
@@ -79,39 +80,49 @@ export const userStore = (db: Tables): UserStore => ({
         values[`:${name}`] = value;
       }
     }
-    const result = await update(db, {
-      TableName: db.directory,
-      Key: directoryKey(user.tenantId, userSk(user.sub)),
-      ...expression(
-        {
-          update: updateExpression({ set, remove }),
-          condition: expectedUpdatedAt === null ? 'attribute_not_exists(#pk)' : '#updated_at = :expected',
-        },
-        values,
-      ),
-    });
-    return result === FAILED ? 'conflict' : 'ok';
+    const write = async (Key: Item) =>
+      update(db, {
+        TableName: db.directory,
+        Key,
+        ...expression(
+          {
+            update: updateExpression({ set, remove }),
+            condition: expectedUpdatedAt === null ? 'attribute_not_exists(#pk)' : '#updated_at = :expected',
+          },
+          values,
+        ),
+      });
+    const sk = userSk(user.sub);
+    if (expectedUpdatedAt === null) {
+      return createOwn(db, user.tenantId, sk, async (key) => ((await write(key)) === FAILED ? 'conflict' : 'ok'));
+    }
+    return (await onOwn(db, user.tenantId, sk, write)) === FAILED ? 'conflict' : 'ok';
   },
   async delete(tenantId, sub) {
     if (!fitsSortKey(userSk(sub))) return undefined;
-    const deleted = await remove(db, {
-      TableName: db.directory,
-      Key: directoryKey(tenantId, userSk(sub)),
-      ReturnValues: 'ALL_OLD',
-      ...expression({ condition: 'attribute_exists(#pk)' }),
-    });
-    return deleted === FAILED || deleted.pk === undefined ? undefined : userItem.fromItem(deleted);
+    const deleted = await onOwn(db, tenantId, userSk(sub), (Key) =>
+      remove(db, {
+        TableName: db.directory,
+        Key,
+        ReturnValues: 'ALL_OLD',
+        ...expression({ condition: 'attribute_exists(#pk)' }),
+      }),
+    );
+    if (deleted === FAILED || deleted.pk === undefined) return undefined;
+    await removeMember(db, tenantId, userSk(sub));
+    return userItem.fromItem(deleted);
   },
   async upgradeUserCode(tenantId, sub, legacyHash, mac) {
-    if (!fitsSortKey(userSk(sub))) return 'conflict';
-    const result = await update(db, {
-      TableName: db.directory,
-      Key: directoryKey(tenantId, userSk(sub)),
-      ...expression(
-        { update: 'SET #user_code_mac = :mac REMOVE #user_code_hash', condition: '#user_code_hash = :legacy' },
-        { ':mac': mac, ':legacy': legacyHash },
-      ),
-    });
+    const result = await onOwn(db, tenantId, userSk(sub), (Key) =>
+      update(db, {
+        TableName: db.directory,
+        Key,
+        ...expression(
+          { update: 'SET #user_code_mac = :mac REMOVE #user_code_hash', condition: '#user_code_hash = :legacy' },
+          { ':mac': mac, ':legacy': legacyHash },
+        ),
+      }),
+    );
     return result === FAILED ? 'conflict' : 'ok';
   },
   // Emails are matched case-insensitively: the item keeps the lower-cased address.
@@ -179,32 +190,36 @@ const gateCondition = (gate: UserAdmissionGate) => {
 
 export const rateWindowStore = (db: Tables): RateWindowStore => ({
   async write(tenantId, sub, write, { minute, limit }, gate) {
-    if (!fitsSortKey(userSk(sub))) return 'conflict';
     const { update: set, condition } = WINDOW_WRITES[write];
-    const result = await update(db, {
-      TableName: db.directory,
-      Key: directoryKey(tenantId, userSk(sub)),
-      ReturnValues: 'ALL_NEW',
-      ...expression(
-        { update: set, condition: gate ? `(${condition}) AND ${gateCondition(gate)}` : condition },
-        {
-          ':one': 1,
-          ':m': minute,
-          ':previous': minute - 1,
-          ':next': minute + 1,
-          ':limit': limit,
-          ...(gate && { ':gate_now': gate.now, ':gate_zero': 0 }),
-        },
-        gate && { [SHIELD_CLIENT]: gate.clientId },
-      ),
-    });
+    // The user's own partition key: the one item every admission of this user writes (directory-layout.ts).
+    const result = await onOwn(db, tenantId, userSk(sub), (Key) =>
+      update(db, {
+        TableName: db.directory,
+        Key,
+        ReturnValues: 'ALL_NEW',
+        ...expression(
+          { update: set, condition: gate ? `(${condition}) AND ${gateCondition(gate)}` : condition },
+          {
+            ':one': 1,
+            ':m': minute,
+            ':previous': minute - 1,
+            ':next': minute + 1,
+            ':limit': limit,
+            ...(gate && { ':gate_now': gate.now, ':gate_zero': 0 }),
+          },
+          gate && { [SHIELD_CLIENT]: gate.clientId },
+        ),
+      }),
+    );
     return result === FAILED ? 'conflict' : { user: userItem.fromItem(result), minute: result.rl_minute as number };
   },
   async refund(tenantId, sub, refund, minute) {
     if (!fitsSortKey(userSk(sub))) return 'conflict';
+    // A refund follows this user's admission, which wrote (and so moved) the item on its own key: no legacy lookup.
+    // The condition needs the window's attributes, so a refund never creates an item.
     const result = await update(db, {
       TableName: db.directory,
-      Key: directoryKey(tenantId, userSk(sub)),
+      Key: ownKey(tenantId, userSk(sub)),
       ...expression(WINDOW_REFUNDS[refund], { ':one': 1, ':zero': 0, ':m': minute, ':next': minute + 1 }),
     });
     return result === FAILED ? 'conflict' : 'ok';
@@ -230,35 +245,33 @@ const SHIELD_WRITES = [
 
 export const reportShieldStore = (db: Tables): ReportShieldStore => ({
   async shield(tenantId, sub, clientId, until) {
-    if (!fitsSortKey(userSk(sub))) return;
     const values = { ':until': until, ':map': { [clientId]: until } };
     // When both lose, the user is gone, a longer shield is there already, or the map was created between the two
     // (then the next round extends it).
     for (let round = 0; round < 3; round++) {
       for (const write of SHIELD_WRITES) {
-        const done = await update(db, {
-          TableName: db.directory,
-          Key: directoryKey(tenantId, userSk(sub)),
-          ...expression(write, values, { [SHIELD_CLIENT]: clientId }),
-        });
+        const done = await onOwn(db, tenantId, userSk(sub), (Key) =>
+          update(db, { TableName: db.directory, Key, ...expression(write, values, { [SHIELD_CLIENT]: clientId }) }),
+        );
         if (done !== FAILED) return;
       }
     }
   },
   async lift(tenantId, sub, clientId) {
-    if (!fitsSortKey(userSk(sub))) return false;
-    const done = await update(db, {
-      TableName: db.directory,
-      Key: directoryKey(tenantId, userSk(sub)),
-      ...expression(
-        {
-          update: `REMOVE #report_shields.${SHIELD_CLIENT}`,
-          condition: `attribute_exists(#report_shields.${SHIELD_CLIENT})`,
-        },
-        undefined,
-        { [SHIELD_CLIENT]: clientId },
-      ),
-    });
+    const done = await onOwn(db, tenantId, userSk(sub), (Key) =>
+      update(db, {
+        TableName: db.directory,
+        Key,
+        ...expression(
+          {
+            update: `REMOVE #report_shields.${SHIELD_CLIENT}`,
+            condition: `attribute_exists(#report_shields.${SHIELD_CLIENT})`,
+          },
+          undefined,
+          { [SHIELD_CLIENT]: clientId },
+        ),
+      }),
+    );
     return done !== FAILED;
   },
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { hottestPartition, writtenItems, writtenPartitions } from '../../bench/partition-writes.ts';
+import {
+  hottestPartition,
+  hottestPartitionByTable,
+  writtenItems,
+  writtenPartitions,
+} from '../../bench/partition-writes.ts';
 
 describe('benchmark: writes per partition key', () => {
   it('names the partition of every item a command writes, and none for a read', () => {
@@ -50,5 +55,19 @@ describe('benchmark: writes per partition key', () => {
     const after = { 'led QUOTA#TENANT#acme': 300, 'dir T#acme': 400, 'led REQ#1': 3 };
     expect(hottestPartition(before, after)).toEqual({ partition: 'dir T#acme', writes: 395 });
     expect(hottestPartition(after, after)).toBeUndefined();
+  });
+
+  it("finds each table's partition written most often", () => {
+    const before = { 'led QUOTA#TENANT#acme#0': 100, 'dir T#acme#USER#u1': 5 };
+    const after = {
+      'led QUOTA#TENANT#acme#0': 300,
+      'dir T#acme#USER#u1': 6,
+      'dir T#acme#DEVICE#d1': 2,
+      'led REQ#1': 3,
+    };
+    expect(hottestPartitionByTable(before, after)).toEqual({
+      led: { partition: 'led QUOTA#TENANT#acme#0', writes: 200 },
+      dir: { partition: 'dir T#acme#DEVICE#d1', writes: 2 },
+    });
   });
 });
