@@ -7,7 +7,7 @@ const MAX_TRIES = 5;
  * The counter shards of a tenant: one DynamoDB item takes about 1,000 writes a second, so the tenant's counts are
  * spread over up to this many items, each holding its share of every limit (docs/deploy.md "Capacity").
  */
-export const ADMISSION_SHARDS = 32;
+export const ADMISSION_SHARDS = 64;
 
 type Limits = { clientPerMinute: number; tenantPerMinute: number; maxPending: number };
 
@@ -17,7 +17,7 @@ export interface TenantAdmission {
   limits: Limits;
   pendingWindowMs: number;
   now: number;
-  /** Where a request first tries, when this process has no shard of its own for the client yet (tests pin it). */
+  /** The shard a request tries first, uniform over the tenant's shards (tests pin it). */
   random?: () => number;
 }
 
@@ -144,18 +144,16 @@ export const shardLimits = (limits: Limits, n: number, i: number): Limits => ({
 type Refusal = Extract<TenantAdmissionOutcome, { admitted: false }>;
 
 /**
- * What one process knows of the shards: the shard each client of a tenant tries first (where its last request was
- * counted), the shards found full and when they may admit again (trusted until then, and at most until the minute
- * ends), and how many pending slots this process gave back per tenant (a shard read as full before a slot was given
- * back is not remembered as full).
+ * What one process knows of the shards: the shards found full and when they may admit again (trusted until then, and
+ * at most until the minute ends), and how many pending slots this process gave back per tenant (a shard read as full
+ * before a slot was given back is not remembered as full).
  */
 export interface AdmissionMemory {
-  home: Map<string, number>;
   full: Map<string, { limit: Refusal['limit']; retryAt: number; until: number }>;
   releases: Map<string, number>;
 }
 
-export const admissionMemory = (): AdmissionMemory => ({ home: new Map(), full: new Map(), releases: new Map() });
+export const admissionMemory = (): AdmissionMemory => ({ full: new Map(), releases: new Map() });
 
 /** This process's memory (a Lambda instance's, or the local server's). */
 const processMemory = admissionMemory();
@@ -193,10 +191,11 @@ const LIMITS: Refusal['limit'][] = ['contention', 'tenant', 'pending', 'client']
 /**
  * The abuse controls of a backchannel request (SECURITY.md) on the tenant's counter shards (ADMISSION_SHARDS, fewer
  * for small limits: tenantShards), each holding its share of the client's and the tenant's budgets a minute and of the
- * pending cap (the shares add up to each limit, so no limit is ever exceeded). The request tries the shard this
- * process last counted the client on first (one conditional write when it has room), then the other shards from a
- * random one; shards this process already found full are skipped without a request. Refused only when every shard
- * refused, naming the limit by LIMITS, with Retry-After when the first of them may admit again.
+ * pending cap (the shares add up to each limit, so no limit is ever exceeded). The request tries a random shard first
+ * (uniform: one conditional write when it has room, and a tenant's writes spread evenly over its shards, whichever
+ * process counts them), then the others in turn; shards this process already found full are skipped without a
+ * request. Refused only when every shard refused, naming the limit by LIMITS, with Retry-After when the first of them
+ * may admit again.
  */
 export const admitTenantRequest = async (
   admission: AdmissionStore,
@@ -208,10 +207,6 @@ export const admitTenantRequest = async (
   const shards = Array.from({ length: n }, (_, i) => i);
   const start = Math.floor((input.random ?? Math.random)() * n);
   const order = [...shards.slice(start), ...shards.slice(0, start)];
-  const homeKey = memoryKey(tenantId, clientId);
-  const home = memory.home.get(homeKey);
-  if (home !== undefined && order.includes(home))
-    order.splice(0, order.length, home, ...order.filter((i) => i !== home));
   const minuteEnd = (Math.floor(now / MINUTE_MS) + 1) * MINUTE_MS;
   const refusals: Refusal[] = [];
   for (const shard of order) {
@@ -227,11 +222,7 @@ export const admitTenantRequest = async (
       { tenantId, shard },
       { clientId, limits: shardLimits(limits, n, shard), pendingWindowMs, now },
     );
-    if (outcome.admitted) {
-      bounded(memory.home);
-      memory.home.set(homeKey, shard);
-      return outcome;
-    }
+    if (outcome.admitted) return outcome;
     refusals.push(outcome);
     // A pending slot given back meanwhile may have made room: not remembered.
     if (

@@ -31,23 +31,51 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
     expect([0, 1, 2, 3].map((i) => shardShare(10, 4, i))).toEqual([3, 3, 2, 2]);
   });
 
-  it('counts the next request of a client on the shard it was last counted on, and moves on when it is full', async () => {
+  it('tries a random shard first, whichever shard it counted the client on last, and moves on when it is full', async () => {
     const s = memoryStore();
     const memory = admissionMemory();
-    const limits = { clientPerMinute: 64, tenantPerMinute: 64, maxPending: 1000 };
+    const limits = { clientPerMinute: 2 * ADMISSION_SHARDS, tenantPerMinute: 2 * ADMISSION_SHARDS, maxPending: 1000 };
     const admit = (random: number) =>
       admitTenantRequest(
         s.admission,
         { tenantId: 't', clientId: 'c', limits, pendingWindowMs: 300_000, now: NOW, random: () => random },
         memory,
       );
-    // 32 shards of 2: the first request where the random start says, the next one on the same shard.
-    expect(await admit(0.5)).toMatchObject({ admitted: true, shard: 16 });
-    expect(await admit(0)).toMatchObject({ admitted: true, shard: 16 });
-    // Full: the next shard after the random start.
+    // 64 shards of 2: each request where its random start says, not where the last one was counted.
+    expect(await admit(0.5)).toMatchObject({ admitted: true, shard: 32 });
     expect(await admit(0)).toMatchObject({ admitted: true, shard: 0 });
-    expect(await admit(0.99)).toMatchObject({ admitted: true, shard: 0 });
-    expect((await s.admission.read({ tenantId: 't', shard: 16 }))?.tenantCount).toBe(2);
+    expect(await admit(0.5)).toMatchObject({ admitted: true, shard: 32 });
+    // Full: the next shard after the random start.
+    expect(await admit(0.5)).toMatchObject({ admitted: true, shard: 33 });
+    expect(await admit(0.99)).toMatchObject({ admitted: true, shard: 63 });
+    expect((await s.admission.read({ tenantId: 't', shard: 32 }))?.tenantCount).toBe(2);
+  });
+
+  it("spreads one process's requests of one client evenly over the tenant's shards", async () => {
+    const s = memoryStore();
+    const memory = admissionMemory();
+    const limits = { clientPerMinute: 100_000, tenantPerMinute: 100_000, maxPending: 100_000 };
+    // A seeded generator (an LCG): the same uniform draws on every run.
+    let seed = 16;
+    const random = () => {
+      seed = (Math.imul(seed, 1_664_525) + 1_013_904_223) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const flows = 50 * ADMISSION_SHARDS;
+    const writes = new Map<number, number>();
+    for (let i = 0; i < flows; i++) {
+      const outcome = await admitTenantRequest(
+        s.admission,
+        { tenantId: 't', clientId: 'c', limits, pendingWindowMs: 300_000, now: NOW, random },
+        memory,
+      );
+      if (!outcome.admitted) throw new Error('refused');
+      writes.set(outcome.shard, (writes.get(outcome.shard) ?? 0) + 1);
+    }
+    expect(tenantShards(limits)).toBe(ADMISSION_SHARDS);
+    // Every shard takes its part: the hottest one well under twice the mean (1/64 of the flows), none idle.
+    expect(writes.size).toBe(ADMISSION_SHARDS);
+    expect(Math.max(...writes.values()) / flows).toBeLessThan(2 / ADMISSION_SHARDS);
   });
 
   it('refuses without asking the store once this process found every shard full, until the minute ends', async () => {
