@@ -17,7 +17,7 @@ export interface TenantAdmission {
   limits: Limits;
   pendingWindowMs: number;
   now: number;
-  /** The shard a request tries first, uniform over the tenant's shards (tests pin it). */
+  /** Where this process starts taking the tenant's shards in turn, uniform over them (tests pin it). */
   random?: () => number;
 }
 
@@ -144,16 +144,18 @@ export const shardLimits = (limits: Limits, n: number, i: number): Limits => ({
 type Refusal = Extract<TenantAdmissionOutcome, { admitted: false }>;
 
 /**
- * What one process knows of the shards: the shards found full and when they may admit again (trusted until then, and
- * at most until the minute ends), and how many pending slots this process gave back per tenant (a shard read as full
+ * What one process knows of the shards: the shard the next request of each tenant tries first (its requests take the
+ * shards in turn, from a random one), the shards found full and when they may admit again (trusted until then, and at
+ * most until the minute ends), and how many pending slots this process gave back per tenant (a shard read as full
  * before a slot was given back is not remembered as full).
  */
 export interface AdmissionMemory {
+  next: Map<string, number>;
   full: Map<string, { limit: Refusal['limit']; retryAt: number; until: number }>;
   releases: Map<string, number>;
 }
 
-export const admissionMemory = (): AdmissionMemory => ({ full: new Map(), releases: new Map() });
+export const admissionMemory = (): AdmissionMemory => ({ next: new Map(), full: new Map(), releases: new Map() });
 
 /** This process's memory (a Lambda instance's, or the local server's). */
 const processMemory = admissionMemory();
@@ -191,11 +193,11 @@ const LIMITS: Refusal['limit'][] = ['contention', 'tenant', 'pending', 'client']
 /**
  * The abuse controls of a backchannel request (SECURITY.md) on the tenant's counter shards (ADMISSION_SHARDS, fewer
  * for small limits: tenantShards), each holding its share of the client's and the tenant's budgets a minute and of the
- * pending cap (the shares add up to each limit, so no limit is ever exceeded). The request tries a random shard first
- * (uniform: one conditional write when it has room, and a tenant's writes spread evenly over its shards, whichever
- * process counts them), then the others in turn; shards this process already found full are skipped without a
- * request. Refused only when every shard refused, naming the limit by LIMITS, with Retry-After when the first of them
- * may admit again.
+ * pending cap (the shares add up to each limit, so no limit is ever exceeded). A process's requests of a tenant try
+ * its shards first in turn, from a random one (one conditional write when the shard has room; every shard takes an
+ * even part of the tenant's writes, whichever process counts them and however many processes there are), then the
+ * other shards in order; shards this process already found full are skipped without a request. Refused only when
+ * every shard refused, naming the limit by LIMITS, with Retry-After when the first of them may admit again.
  */
 export const admitTenantRequest = async (
   admission: AdmissionStore,
@@ -205,7 +207,9 @@ export const admitTenantRequest = async (
   const { tenantId, clientId, limits, pendingWindowMs, now } = input;
   const n = tenantShards(limits);
   const shards = Array.from({ length: n }, (_, i) => i);
-  const start = Math.floor((input.random ?? Math.random)() * n);
+  const start = (memory.next.get(tenantId) ?? Math.floor((input.random ?? Math.random)() * n)) % n;
+  bounded(memory.next);
+  memory.next.set(tenantId, (start + 1) % n);
   const order = [...shards.slice(start), ...shards.slice(0, start)];
   const minuteEnd = (Math.floor(now / MINUTE_MS) + 1) * MINUTE_MS;
   const refusals: Refusal[] = [];

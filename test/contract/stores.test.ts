@@ -910,7 +910,6 @@ describe.each(implementations)('%s', (_name, make) => {
       now = NOW,
       overrides: Partial<typeof limits> = {},
       pendingWindowMs = 5 * MINUTE,
-      random?: () => number,
     ) =>
       admitTenantRequest(s.admission, {
         tenantId,
@@ -918,7 +917,6 @@ describe.each(implementations)('%s', (_name, make) => {
         limits: { ...limits, ...overrides },
         pendingWindowMs,
         now,
-        ...(random ? { random } : {}),
       });
     /** Every shard's counts added up. */
     const totals = async (tenantId: string) => {
@@ -1051,9 +1049,15 @@ describe.each(implementations)('%s', (_name, make) => {
       const tenantId = uid('t');
       const window = 2 * MINUTE;
       const start = Math.floor(NOW / window) * window;
-      // Two shards (a client limit of 2) of two pending slots each; every request from a new client, on shard 0 first.
+      // Two shards (a client limit of 2) of two pending slots each; every request from a new client and a new process,
+      // on shard 0 first.
       const wide = { clientPerMinute: 2, tenantPerMinute: 100, maxPending: 4 };
-      const at = (now: number, client: string) => admit(tenantId, client, now, wide, window, () => 0);
+      const at = (now: number, clientId: string) =>
+        admitTenantRequest(
+          s.admission,
+          { tenantId, clientId, limits: { ...limits, ...wide }, pendingWindowMs: window, now, random: () => 0 },
+          admissionMemory(),
+        );
       const release = (pendingWindow: number) =>
         releaseTenantRequest(s.admission, { tenantId, shard: 0, pendingWindow, pendingWindowMs: window });
       const shard0 = () => s.admission.read({ tenantId, shard: 0 });
