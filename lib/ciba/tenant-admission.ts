@@ -7,7 +7,7 @@ const MAX_TRIES = 5;
  * The counter shards of a tenant: one DynamoDB item takes about 1,000 writes a second, so the tenant's counts are
  * spread over up to this many items, each holding its share of every limit (docs/deploy.md "Capacity").
  */
-export const ADMISSION_SHARDS = 32;
+export const ADMISSION_SHARDS = 64;
 
 type Limits = { clientPerMinute: number; tenantPerMinute: number; maxPending: number };
 
@@ -17,7 +17,7 @@ export interface TenantAdmission {
   limits: Limits;
   pendingWindowMs: number;
   now: number;
-  /** Where a request first tries, when this process has no shard of its own for the client yet (tests pin it). */
+  /** Where this process starts taking the tenant's shards in turn, uniform over them (tests pin it). */
   random?: () => number;
 }
 
@@ -144,18 +144,18 @@ export const shardLimits = (limits: Limits, n: number, i: number): Limits => ({
 type Refusal = Extract<TenantAdmissionOutcome, { admitted: false }>;
 
 /**
- * What one process knows of the shards: the shard each client of a tenant tries first (where its last request was
- * counted), the shards found full and when they may admit again (trusted until then, and at most until the minute
- * ends), and how many pending slots this process gave back per tenant (a shard read as full before a slot was given
- * back is not remembered as full).
+ * What one process knows of the shards: the shard the next request of each tenant tries first (its requests take the
+ * shards in turn, from a random one), the shards found full and when they may admit again (trusted until then, and at
+ * most until the minute ends), and how many pending slots this process gave back per tenant (a shard read as full
+ * before a slot was given back is not remembered as full).
  */
 export interface AdmissionMemory {
-  home: Map<string, number>;
+  next: Map<string, number>;
   full: Map<string, { limit: Refusal['limit']; retryAt: number; until: number }>;
   releases: Map<string, number>;
 }
 
-export const admissionMemory = (): AdmissionMemory => ({ home: new Map(), full: new Map(), releases: new Map() });
+export const admissionMemory = (): AdmissionMemory => ({ next: new Map(), full: new Map(), releases: new Map() });
 
 /** This process's memory (a Lambda instance's, or the local server's). */
 const processMemory = admissionMemory();
@@ -193,10 +193,11 @@ const LIMITS: Refusal['limit'][] = ['contention', 'tenant', 'pending', 'client']
 /**
  * The abuse controls of a backchannel request (SECURITY.md) on the tenant's counter shards (ADMISSION_SHARDS, fewer
  * for small limits: tenantShards), each holding its share of the client's and the tenant's budgets a minute and of the
- * pending cap (the shares add up to each limit, so no limit is ever exceeded). The request tries the shard this
- * process last counted the client on first (one conditional write when it has room), then the other shards from a
- * random one; shards this process already found full are skipped without a request. Refused only when every shard
- * refused, naming the limit by LIMITS, with Retry-After when the first of them may admit again.
+ * pending cap (the shares add up to each limit, so no limit is ever exceeded). A process's requests of a tenant try
+ * its shards first in turn, from a random one (one conditional write when the shard has room; every shard takes an
+ * even part of the tenant's writes, whichever process counts them and however many processes there are), then the
+ * other shards in order; shards this process already found full are skipped without a request. Refused only when
+ * every shard refused, naming the limit by LIMITS, with Retry-After when the first of them may admit again.
  */
 export const admitTenantRequest = async (
   admission: AdmissionStore,
@@ -206,12 +207,10 @@ export const admitTenantRequest = async (
   const { tenantId, clientId, limits, pendingWindowMs, now } = input;
   const n = tenantShards(limits);
   const shards = Array.from({ length: n }, (_, i) => i);
-  const start = Math.floor((input.random ?? Math.random)() * n);
+  const start = (memory.next.get(tenantId) ?? Math.floor((input.random ?? Math.random)() * n)) % n;
+  bounded(memory.next);
+  memory.next.set(tenantId, (start + 1) % n);
   const order = [...shards.slice(start), ...shards.slice(0, start)];
-  const homeKey = memoryKey(tenantId, clientId);
-  const home = memory.home.get(homeKey);
-  if (home !== undefined && order.includes(home))
-    order.splice(0, order.length, home, ...order.filter((i) => i !== home));
   const minuteEnd = (Math.floor(now / MINUTE_MS) + 1) * MINUTE_MS;
   const refusals: Refusal[] = [];
   for (const shard of order) {
@@ -227,11 +226,7 @@ export const admitTenantRequest = async (
       { tenantId, shard },
       { clientId, limits: shardLimits(limits, n, shard), pendingWindowMs, now },
     );
-    if (outcome.admitted) {
-      bounded(memory.home);
-      memory.home.set(homeKey, shard);
-      return outcome;
-    }
+    if (outcome.admitted) return outcome;
     refusals.push(outcome);
     // A pending slot given back meanwhile may have made room: not remembered.
     if (

@@ -910,7 +910,6 @@ describe.each(implementations)('%s', (_name, make) => {
       now = NOW,
       overrides: Partial<typeof limits> = {},
       pendingWindowMs = 5 * MINUTE,
-      random?: () => number,
     ) =>
       admitTenantRequest(s.admission, {
         tenantId,
@@ -918,7 +917,6 @@ describe.each(implementations)('%s', (_name, make) => {
         limits: { ...limits, ...overrides },
         pendingWindowMs,
         now,
-        ...(random ? { random } : {}),
       });
     /** Every shard's counts added up. */
     const totals = async (tenantId: string) => {
@@ -991,12 +989,12 @@ describe.each(implementations)('%s', (_name, make) => {
       expect(await totals(tenantId)).toMatchObject({ tenantCount: 7, pendingSum: 7, shards: 7 });
     });
 
-    it('never exceeds a limit spread over every shard: 60 concurrent requests from processes that know nothing', async () => {
+    it('never exceeds a limit spread over every shard: 100 concurrent requests from processes that know nothing', async () => {
       const tenantId = uid('t');
-      const wide = { clientPerMinute: 1_000, tenantPerMinute: 40, maxPending: 1_000 };
+      const wide = { clientPerMinute: 1_000, tenantPerMinute: 80, maxPending: 1_000 };
       // Each request as if from its own process (a Lambda instance): no memory of full shards.
       const results = await Promise.all(
-        Array.from({ length: 60 }, (_, i) =>
+        Array.from({ length: 100 }, (_, i) =>
           admitTenantRequest(
             s.admission,
             { tenantId, clientId: `c${i % 3}`, limits: wide, pendingWindowMs: 5 * MINUTE, now: NOW },
@@ -1004,12 +1002,13 @@ describe.each(implementations)('%s', (_name, make) => {
           ),
         ),
       );
-      expect(results.filter((r) => r.admitted)).toHaveLength(40);
+      expect(results.filter((r) => r.admitted)).toHaveLength(80);
       expect(results.filter((r) => !r.admitted).every((r) => !r.admitted && r.limit === 'tenant')).toBe(true);
-      // Shares of 40 over 32 shards: 8 shards of 2, 24 of 1.
-      expect(await totals(tenantId)).toMatchObject({ tenantCount: 40, pendingSum: 40, shards: ADMISSION_SHARDS });
+      // Shares of 80 over 64 shards: 16 shards of 2, 48 of 1.
+      expect(ADMISSION_SHARDS).toBe(64);
+      expect(await totals(tenantId)).toMatchObject({ tenantCount: 80, pendingSum: 80, shards: ADMISSION_SHARDS });
       for (let shard = 0; shard < ADMISSION_SHARDS; shard++) {
-        expect((await s.admission.read({ tenantId, shard }))?.tenantCount).toBe(shard < 8 ? 2 : 1);
+        expect((await s.admission.read({ tenantId, shard }))?.tenantCount).toBe(shard < 16 ? 2 : 1);
       }
     });
 
@@ -1050,9 +1049,15 @@ describe.each(implementations)('%s', (_name, make) => {
       const tenantId = uid('t');
       const window = 2 * MINUTE;
       const start = Math.floor(NOW / window) * window;
-      // Two shards (a client limit of 2) of two pending slots each; every request from a new client, on shard 0 first.
+      // Two shards (a client limit of 2) of two pending slots each; every request from a new client and a new process,
+      // on shard 0 first.
       const wide = { clientPerMinute: 2, tenantPerMinute: 100, maxPending: 4 };
-      const at = (now: number, client: string) => admit(tenantId, client, now, wide, window, () => 0);
+      const at = (now: number, clientId: string) =>
+        admitTenantRequest(
+          s.admission,
+          { tenantId, clientId, limits: { ...limits, ...wide }, pendingWindowMs: window, now, random: () => 0 },
+          admissionMemory(),
+        );
       const release = (pendingWindow: number) =>
         releaseTenantRequest(s.admission, { tenantId, shard: 0, pendingWindow, pendingWindowMs: window });
       const shard0 = () => s.admission.read({ tenantId, shard: 0 });

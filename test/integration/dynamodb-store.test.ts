@@ -398,16 +398,18 @@ describe('admitTenantRequest', () => {
     admitTenantRequest(
       s.admission,
       { tenantId, clientId, limits: options.limits ?? limits, pendingWindowMs: 5 * MINUTE, now, random: () => 0 },
-      options.memory,
+      // Without a memory: a request from a new process, trying shard 0 first.
+      options.memory ?? admissionMemory(),
     );
 
   it('keeps each counter shard on its own item with short attribute names', async () => {
     const tenantId = uid('t');
     const memory = admissionMemory();
-    // Three shards (the smallest limit): shard 0 holds 2 of the tenant's 5, 1 of each client's 3.
-    for (const c of ['a', 'b', 'a']) await admit(tenantId, c, NOW, { memory });
+    // Three shards (the smallest limit), taken in turn by one process: shards 0 and 1 hold 2 of the tenant's 5 each.
+    for (const c of ['a', 'b', 'a', 'b']) await admit(tenantId, c, NOW, { memory });
     expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#0`)).toMatchObject({ t: 2, cc: { a: 1, b: 1 }, ps: 2, pp: 0 });
-    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#1`)).toMatchObject({ t: 1, cc: { a: 1 }, ps: 1, pp: 0 });
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#1`)).toMatchObject({ t: 1, cc: { b: 1 }, ps: 1, pp: 0 });
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#2`)).toMatchObject({ t: 1, cc: { a: 1 }, ps: 1, pp: 0 });
     expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}`)).toBeUndefined();
   });
 

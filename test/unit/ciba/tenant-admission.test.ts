@@ -31,23 +31,52 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
     expect([0, 1, 2, 3].map((i) => shardShare(10, 4, i))).toEqual([3, 3, 2, 2]);
   });
 
-  it('counts the next request of a client on the shard it was last counted on, and moves on when it is full', async () => {
+  it("takes the tenant's shards in turn from a random one, whichever shard it counted the client on last", async () => {
     const s = memoryStore();
-    const memory = admissionMemory();
-    const limits = { clientPerMinute: 64, tenantPerMinute: 64, maxPending: 1000 };
-    const admit = (random: number) =>
+    const limits = { clientPerMinute: ADMISSION_SHARDS, tenantPerMinute: 2 * ADMISSION_SHARDS, maxPending: 1000 };
+    const admit = (memory: ReturnType<typeof admissionMemory>, random: number) =>
       admitTenantRequest(
         s.admission,
         { tenantId: 't', clientId: 'c', limits, pendingWindowMs: 300_000, now: NOW, random: () => random },
         memory,
       );
-    // 32 shards of 2: the first request where the random start says, the next one on the same shard.
-    expect(await admit(0.5)).toMatchObject({ admitted: true, shard: 16 });
-    expect(await admit(0)).toMatchObject({ admitted: true, shard: 16 });
-    // Full: the next shard after the random start.
-    expect(await admit(0)).toMatchObject({ admitted: true, shard: 0 });
-    expect(await admit(0.99)).toMatchObject({ admitted: true, shard: 0 });
-    expect((await s.admission.read({ tenantId: 't', shard: 16 }))?.tenantCount).toBe(2);
+    // 64 shards of one of the client's requests a minute: the first where the random start says, then the next ones.
+    const one = admissionMemory();
+    expect(await admit(one, 0.5)).toMatchObject({ admitted: true, shard: 32 });
+    expect(await admit(one, 0.5)).toMatchObject({ admitted: true, shard: 33 });
+    expect(await admit(one, 0)).toMatchObject({ admitted: true, shard: 34 });
+    // Another process starting at shard 32: full for the client, so are 33 and 34; the next one has room.
+    const other = admissionMemory();
+    expect(await admit(other, 0.5)).toMatchObject({ admitted: true, shard: 35 });
+    // The first process goes on from where it was, and skips the shard the other one filled.
+    expect(await admit(one, 0)).toMatchObject({ admitted: true, shard: 36 });
+    expect((await s.admission.read({ tenantId: 't', shard: 32 }))?.tenantCount).toBe(1);
+  });
+
+  it("spreads the requests of processes evenly over the tenant's shards, from a uniform random start each", async () => {
+    const s = memoryStore();
+    const limits = { clientPerMinute: 100_000, tenantPerMinute: 100_000, maxPending: 100_000 };
+    // A seeded generator (an LCG): the same uniform draws on every run.
+    let seed = 16;
+    const random = () => {
+      seed = (Math.imul(seed, 1_664_525) + 1_013_904_223) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const processes = Array.from({ length: 3 }, () => admissionMemory());
+    const flows = 3 * 16 * ADMISSION_SHARDS;
+    const writes = new Map<number, number>();
+    for (let i = 0; i < flows; i++) {
+      const outcome = await admitTenantRequest(
+        s.admission,
+        { tenantId: 't', clientId: `c${i % 5}`, limits, pendingWindowMs: 300_000, now: NOW, random },
+        processes[i % processes.length],
+      );
+      if (!outcome.admitted) throw new Error('refused');
+      writes.set(outcome.shard, (writes.get(outcome.shard) ?? 0) + 1);
+    }
+    expect(tenantShards(limits)).toBe(ADMISSION_SHARDS);
+    // Each process's turns cover every shard alike: 48 writes on each (1/64 of the flows), none hotter.
+    expect([...writes.values()]).toEqual(new Array(ADMISSION_SHARDS).fill(48));
   });
 
   it('refuses without asking the store once this process found every shard full, until the minute ends', async () => {
