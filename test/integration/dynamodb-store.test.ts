@@ -405,11 +405,12 @@ describe('admitTenantRequest', () => {
   it('keeps each counter shard on its own item with short attribute names', async () => {
     const tenantId = uid('t');
     const memory = admissionMemory();
-    // Three shards (the smallest limit), taken in turn by one process: shards 0 and 1 hold 2 of the tenant's 5 each.
+    // Three shards (the smallest limit), each with a share of 1 of each client's 3 and 2, 2, 1 of the tenant's 5. One
+    // process stays on its shard for its turn until that is full: shard 0 takes a and b, then a moves on to 1.
     for (const c of ['a', 'b', 'a', 'b']) await admit(tenantId, c, NOW, { memory });
     expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#0`)).toMatchObject({ t: 2, cc: { a: 1, b: 1 }, ps: 2, pp: 0 });
-    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#1`)).toMatchObject({ t: 1, cc: { b: 1 }, ps: 1, pp: 0 });
-    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#2`)).toMatchObject({ t: 1, cc: { a: 1 }, ps: 1, pp: 0 });
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#1`)).toMatchObject({ t: 2, cc: { a: 1, b: 1 }, ps: 2, pp: 0 });
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#2`)).toBeUndefined();
     expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}`)).toBeUndefined();
   });
 

@@ -4,6 +4,7 @@ import {
   admissionMemory,
   admitTenantRequest,
   knownTenantRefusal,
+  SHARD_TURN,
   shardLimits,
   shardShare,
   tenantShards,
@@ -51,6 +52,43 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
     // The first process goes on from where it was, and skips the shard the other one filled.
     expect(await admit(one, 0)).toMatchObject({ admitted: true, shard: 36 });
     expect((await s.admission.read({ tenantId: 't', shard: 32 }))?.tenantCount).toBe(1);
+  });
+
+  it('counts SHARD_TURN admissions of a process on a shard before its turn passes to the next one', async () => {
+    const s = memoryStore();
+    const memory = admissionMemory();
+    const limits = { clientPerMinute: 100_000, tenantPerMinute: 100_000, maxPending: 100_000 };
+    const shards: number[] = [];
+    for (let i = 0; i < 2 * SHARD_TURN + 1; i++) {
+      const outcome = await admitTenantRequest(
+        s.admission,
+        { tenantId: 't', clientId: `c${i % 3}`, limits, pendingWindowMs: 300_000, now: NOW, random: () => 0.99 },
+        memory,
+      );
+      if (!outcome.admitted) throw new Error('refused');
+      shards.push(outcome.shard);
+    }
+    // A tenant whose requests one shard takes stays on it (a shard's first write of a minute costs a failed condition
+    // and a read); a busier one moves on every SHARD_TURN admissions, from the random start (63) round to 0.
+    expect(shards).toEqual([...new Array(SHARD_TURN).fill(63), ...new Array(SHARD_TURN).fill(0), 1]);
+  });
+
+  it('gives concurrent requests of a process their own places in the turn', async () => {
+    const s = memoryStore();
+    const memory = admissionMemory();
+    const limits = { clientPerMinute: 100_000, tenantPerMinute: 100_000, maxPending: 100_000 };
+    const outcomes = await Promise.all(
+      Array.from({ length: 4 * SHARD_TURN }, (_, i) =>
+        admitTenantRequest(
+          s.admission,
+          { tenantId: 't', clientId: `c${i % 3}`, limits, pendingWindowMs: 300_000, now: NOW, random: () => 0 },
+          memory,
+        ),
+      ),
+    );
+    const writes = new Map<number, number>();
+    for (const o of outcomes) if (o.admitted) writes.set(o.shard, (writes.get(o.shard) ?? 0) + 1);
+    expect(Object.fromEntries(writes)).toEqual({ 0: SHARD_TURN, 1: SHARD_TURN, 2: SHARD_TURN, 3: SHARD_TURN });
   });
 
   it("spreads the requests of processes evenly over the tenant's shards, from a uniform random start each", async () => {
