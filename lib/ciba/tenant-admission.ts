@@ -161,11 +161,18 @@ type Refusal = Extract<TenantAdmissionOutcome, { admitted: false }>;
  */
 export interface AdmissionMemory {
   next: Map<string, { shard: number; left: number }>;
+  /** Requests of each tenant this process has in flight (each tries one shard further first). */
+  inFlight: Map<string, number>;
   full: Map<string, { limit: Refusal['limit']; retryAt: number; until: number }>;
   releases: Map<string, number>;
 }
 
-export const admissionMemory = (): AdmissionMemory => ({ next: new Map(), full: new Map(), releases: new Map() });
+export const admissionMemory = (): AdmissionMemory => ({
+  next: new Map(),
+  inFlight: new Map(),
+  full: new Map(),
+  releases: new Map(),
+});
 
 /** This process's memory (a Lambda instance's, or the local server's). */
 const processMemory = admissionMemory();
@@ -219,53 +226,64 @@ export const admitTenantRequest = async (
   const n = tenantShards(limits);
   const shards = Array.from({ length: n }, (_, i) => i);
   // The turn is taken when the request starts, not when it is admitted: concurrent requests of this process each take
-  // their own place in it.
+  // their own place in it. A request that starts while others of the tenant are in flight here tries as many shards
+  // further first: a burst spreads at once, and a minute's first writes do not pile up on one item (each of them
+  // would fail on the minute before, and read, and write again).
   const turn = memory.next.get(tenantId);
   const stays = turn !== undefined && turn.left > 0;
-  const start =
+  const base =
     turn === undefined
       ? Math.floor((input.random ?? Math.random)() * n) % n
       : (stays ? turn.shard : turn.shard + 1) % n;
   bounded(memory.next);
-  memory.next.set(tenantId, { shard: start, left: stays ? turn.left - 1 : SHARD_TURN - 1 });
+  memory.next.set(tenantId, { shard: base, left: stays ? turn.left - 1 : SHARD_TURN - 1 });
+  const inFlight = memory.inFlight.get(tenantId) ?? 0;
+  memory.inFlight.set(tenantId, inFlight + 1);
+  const start = (base + inFlight) % n;
   const order = [...shards.slice(start), ...shards.slice(0, start)];
   const minuteEnd = (Math.floor(now / MINUTE_MS) + 1) * MINUTE_MS;
   const refusals: Refusal[] = [];
-  for (const shard of order) {
-    const keys = { client: memoryKey(tenantId, shard, clientId), shard: memoryKey(tenantId, shard) };
-    const known = knownRefusal(memory, [keys.client, keys.shard], now);
-    if (known) {
-      refusals.push(known);
-      continue;
+  try {
+    for (const shard of order) {
+      const keys = { client: memoryKey(tenantId, shard, clientId), shard: memoryKey(tenantId, shard) };
+      const known = knownRefusal(memory, [keys.client, keys.shard], now);
+      if (known) {
+        refusals.push(known);
+        continue;
+      }
+      const releases = memory.releases.get(tenantId) ?? 0;
+      const outcome = await admitOnShard(
+        admission,
+        { tenantId, shard },
+        { clientId, limits: shardLimits(limits, n, shard), pendingWindowMs, now },
+      );
+      if (outcome.admitted) {
+        // Admitted past the shard it tried first (that one was full): the turn moves on to where this was counted.
+        if (shard !== start) memory.next.set(tenantId, { shard, left: SHARD_TURN - 1 });
+        return outcome;
+      }
+      refusals.push(outcome);
+      // A pending slot given back meanwhile may have made room: not remembered.
+      if (
+        outcome.limit === 'contention' ||
+        (outcome.limit === 'pending' && (memory.releases.get(tenantId) ?? 0) !== releases)
+      ) {
+        continue;
+      }
+      const retryAt = now + outcome.retryAfterSeconds * 1000;
+      bounded(memory.full, (entry) => entry.until <= now);
+      memory.full.set(outcome.limit === 'client' ? keys.client : keys.shard, {
+        limit: outcome.limit,
+        retryAt,
+        until: Math.min(retryAt, minuteEnd),
+      });
     }
-    const releases = memory.releases.get(tenantId) ?? 0;
-    const outcome = await admitOnShard(
-      admission,
-      { tenantId, shard },
-      { clientId, limits: shardLimits(limits, n, shard), pendingWindowMs, now },
-    );
-    if (outcome.admitted) {
-      // Admitted past its turn's shard (that one was full): the turn moves on to where this request was counted.
-      if (shard !== start) memory.next.set(tenantId, { shard, left: SHARD_TURN - 1 });
-      return outcome;
-    }
-    refusals.push(outcome);
-    // A pending slot given back meanwhile may have made room: not remembered.
-    if (
-      outcome.limit === 'contention' ||
-      (outcome.limit === 'pending' && (memory.releases.get(tenantId) ?? 0) !== releases)
-    ) {
-      continue;
-    }
-    const retryAt = now + outcome.retryAfterSeconds * 1000;
-    bounded(memory.full, (entry) => entry.until <= now);
-    memory.full.set(outcome.limit === 'client' ? keys.client : keys.shard, {
-      limit: outcome.limit,
-      retryAt,
-      until: Math.min(retryAt, minuteEnd),
-    });
+    return combinedRefusal(refusals);
+  } finally {
+    const left = (memory.inFlight.get(tenantId) ?? 1) - 1;
+    if (left > 0) memory.inFlight.set(tenantId, left);
+    else memory.inFlight.delete(tenantId);
   }
-  return combinedRefusal(refusals);
 };
 
 /** The refusal of a request every shard refused: the limit LIMITS names first, Retry-After the soonest. */
