@@ -4,7 +4,7 @@
  * link's approval in the same browser; without it the page says so and Deny / Report stay; and the server refuses a
  * passkey of another user, an assertion made for another request or link, and an assertion used again.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebAssets } from '../../lib/web/build.ts';
 import { seriousViolations } from '../helpers/axe.ts';
 import { expectError } from '../helpers/expect-error.ts';
+import { SCREENSHOTS } from '../helpers/screenshots.ts';
 import { createTenantFixture, startTestService, type TenantFixture, type TestService } from '../helpers/service.ts';
 import { addVirtualAuthenticator } from '../helpers/virtual-authenticator.ts';
 
@@ -160,6 +161,8 @@ describe('approval links with a passkey, in Chromium', { timeout: 120_000 }, () 
     await page.getByText('Code 5P-17').waitFor(SHOWN);
     await page.getByText('You will confirm with your passkey').waitFor(SHOWN);
     expect(await seriousViolations(page)).toEqual([]);
+    await mkdir(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'approve-passkey-360.png'), fullPage: true });
     const before = (await alice.cdp.send('WebAuthn.getCredentials', { authenticatorId: alice.authenticatorId }))
       .credentials[0]!.signCount;
 
@@ -190,6 +193,8 @@ describe('approval links with a passkey, in Chromium', { timeout: 120_000 }, () 
     await page.getByRole('button', { name: 'Approve', exact: true }).click();
     await page.getByText(NO_PASSKEY_HERE).waitFor(SHOWN);
     expect(await seriousViolations(page)).toEqual([]);
+    await mkdir(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'approve-no-passkey-here-360.png'), fullPage: true });
     expect((await state(ack.auth_req_id)).state).toBe('pending');
     expect(await page.getByRole('button', { name: 'Deny', exact: true }).isEnabled()).toBe(true);
     expect(await page.getByRole('button', { name: "I didn't ask for this" }).isEnabled()).toBe(true);

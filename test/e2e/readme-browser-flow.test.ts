@@ -11,12 +11,9 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../lib/local/seed.ts';
 import { buildWebAssets } from '../../lib/web/build.ts';
+import { SCREENSHOTS } from '../helpers/screenshots.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 
-const SCREENSHOTS = join(
-  import.meta.dirname,
-  process.env.UPDATE_SCREENSHOTS === '1' ? '../../docs/screenshots' : '../../test-results/screenshots',
-);
 const PHONE = { width: 360, height: 780 };
 const DESKTOP = { width: 1280, height: 800 };
 const SHOWN = { timeout: 15_000 };
