@@ -225,6 +225,29 @@ describe('approval links with a passkey, in Chromium', { timeout: 120_000 }, () 
     await page.close();
   });
 
+  it('says so in a browser without WebAuthn, and keeps Deny and Report', async () => {
+    const { ack, url } = await linkRequest('alice', 'Code 6W-44');
+    // A browser without the WebAuthn API (an embedded web view, an old browser): the page must not offer Approve.
+    const context = await browser.newContext({ viewport: { width: 360, height: 780 }, bypassCSP: true });
+    await context.addInitScript(() => {
+      delete (window as { PublicKeyCredential?: unknown }).PublicKeyCredential;
+    });
+    const page = await context.newPage();
+    try {
+      await page.goto(url);
+      await page.getByText('Code 6W-44').waitFor(SHOWN);
+      await page.getByText('This browser cannot use passkeys').waitFor(SHOWN);
+      expect(await page.getByRole('button', { name: 'Approve', exact: true }).isDisabled()).toBe(true);
+      expect(await seriousViolations(page)).toEqual([]);
+      expect((await state(ack.auth_req_id)).state).toBe('pending');
+      await page.getByRole('button', { name: 'Deny', exact: true }).click();
+      await page.getByRole('heading', { name: 'Denied' }).waitFor(SHOWN);
+      expect((await state(ack.auth_req_id)).state).toBe('denied');
+    } finally {
+      await context.close();
+    }
+  });
+
   it('refuses a passkey of another user, an assertion for another request, and one used again', async () => {
     const first = await linkRequest('alice', 'Code 1A-11');
     const second = await linkRequest('alice', 'Code 2B-22');
