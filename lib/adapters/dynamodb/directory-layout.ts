@@ -1,11 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteItemCommand,
-  GetItemCommand,
-  PutItemCommand,
-  ScanCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, PutItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   attempt,
   directoryKey,
@@ -13,6 +7,7 @@ import {
   FAILED,
   fitsSortKey,
   fromItem,
+  getDirectoryItem,
   type Item,
   type Raw,
   type Tables,
@@ -65,18 +60,6 @@ const remember = (db: Tables, pk: string) => {
 };
 const isKnown = (db: Tables, pk: string) => knownOf(db).has(`${db.directory}\u0000${pk}`);
 
-async function getItem(db: Tables, key: Item, projection?: string): Promise<Raw | undefined> {
-  const out = await db.client.send(
-    new GetItemCommand({
-      TableName: db.directory,
-      Key: key,
-      ConsistentRead: true,
-      ...(projection && expression({ projection })),
-    }),
-  );
-  return out.Item && fromItem(out.Item);
-}
-
 /**
  * Moves one legacy item (as read) to its own key and leaves its membership item in its place. Both steps are
  * `UpdateItem`s, which every function that writes a user or device may send (infra/function-access.ts: `update`).
@@ -127,7 +110,7 @@ async function moveLegacyItem(db: Tables, legacy: Raw): Promise<void> {
  * again: this call moved it, or another did (`moved` on the membership item), perhaps after that write was refused.
  */
 async function adoptLegacy(db: Tables, tenantId: string, sk: string): Promise<boolean> {
-  const legacy = await getItem(db, memberKey(tenantId, sk));
+  const legacy = await getDirectoryItem(db, memberKey(tenantId, sk));
   if (legacy) remember(db, ownPk(tenantId, sk)); // from now on in the new layout (or deleted): a later refusal reads nothing more
   if (legacy?.tenant_id === undefined) return legacy?.moved === true;
   await moveLegacyItem(db, legacy);
@@ -166,16 +149,16 @@ export async function getOwn(db: Tables, tenantId: string, sk: string, projectio
   if (!fitsSortKey(sk)) return undefined;
   const pk = ownPk(tenantId, sk);
   const key = ownKey(tenantId, sk);
-  const raw = await getItem(db, key, projection);
+  const raw = await getDirectoryItem(db, key, projection);
   if (raw) {
     remember(db, pk);
     return raw;
   }
   if (isKnown(db, pk)) return undefined;
-  const legacy = await getItem(db, memberKey(tenantId, sk));
+  const legacy = await getDirectoryItem(db, memberKey(tenantId, sk));
   if (legacy?.tenant_id !== undefined) return legacy;
   // A membership item: the item was moved since the first read (or deleted, or is being created).
-  return legacy ? getItem(db, key, projection) : undefined;
+  return legacy ? getDirectoryItem(db, key, projection) : undefined;
 }
 
 /**
@@ -220,7 +203,7 @@ const LAYOUT_VERSION = 2;
  * and another move: each item moves as `onOwn` moves it.
  */
 export async function moveLegacyDirectory(db: Tables, { rescan = false } = {}): Promise<number> {
-  const done = rescan ? undefined : await getItem(db, toItem(LAYOUT_KEY));
+  const done = rescan ? undefined : await getDirectoryItem(db, toItem(LAYOUT_KEY));
   if (done?.version === LAYOUT_VERSION) return 0;
   let moved = 0;
   let start: Item | undefined;

@@ -115,10 +115,15 @@ export async function getDirectory(
   projection?: string,
 ): Promise<Raw | undefined> {
   if (!fitsSortKey(sk)) return undefined;
+  return getDirectoryItem(db, directoryKey(tenantId, sk), projection);
+}
+
+/** A directory item by its whole key (consistent read), or undefined. */
+export async function getDirectoryItem(db: Tables, key: Item, projection?: string): Promise<Raw | undefined> {
   const out = await db.client.send(
     new GetItemCommand({
       TableName: db.directory,
-      Key: directoryKey(tenantId, sk),
+      Key: key,
       ConsistentRead: true,
       ...(projection && expression({ projection })),
     }),
