@@ -1502,5 +1502,10 @@ describe('DynamoDB adapter on dynalite: users and devices of the directory layou
     const aws = testContext();
     expect(await runCli(args, aws.ctx)).not.toBe(0);
     expect(aws.stderr()).toMatch(/^error: invalid_option — directory move-legacy needs a region/);
+    const bad = testContext();
+    expect(await runCli([...args, '--endpoint', 'localhost:8000'], bad.ctx)).not.toBe(0);
+    expect(bad.stderr()).toContain(
+      "option '--endpoint <url>' argument 'localhost:8000' is invalid. must be an http or https URL.",
+    );
   });
 });
