@@ -13,6 +13,8 @@ import {
   admissionMemory,
   admitTenantRequest,
   releaseTenantRequest,
+  shardLimits,
+  tenantShards,
 } from '../../lib/ciba/tenant-admission.ts';
 import { admitUserRequest, RateWindowHints, refundUserRequest } from '../../lib/ciba/user-rate-window.ts';
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
@@ -1030,6 +1032,86 @@ describe.each(implementations)('%s', (_name, make) => {
         admitted: false,
         limit: 'client',
       });
+    });
+
+    it('lets no clock one window ahead open room: a clock behind counts in its window', async () => {
+      const tenantId = uid('t');
+      const window = 2 * MINUTE;
+      const w = Math.floor(NOW / window);
+      const start = w * window + 30_000;
+      // One shard (a pending cap of 1): a clock one window ahead counts the request in the window after this one.
+      const one = { clientPerMinute: 100, tenantPerMinute: 100, maxPending: 1 };
+      expect(await admit(tenantId, 'a', start + window, one, window)).toMatchObject({
+        admitted: true,
+        pendingWindow: w + 1,
+      });
+      // This clock's window has no request of its own yet, but the one ahead is full.
+      expect(await admit(tenantId, 'b', start, one, window)).toMatchObject({ admitted: false, limit: 'pending' });
+    });
+
+    it('never exceeds a limit under concurrent requests and releases across minute and window boundaries, and refuses only when every shard is full', async () => {
+      const tenantId = uid('t');
+      const window = 2 * MINUTE;
+      const start = Math.floor(NOW / window) * window;
+      const wide = { clientPerMinute: 4, tenantPerMinute: 9, maxPending: 7 };
+      const n = tenantShards(wide);
+      const admitted: { at: number; clientId: string; shard: number; window: number }[] = [];
+      const live = new Set<(typeof admitted)[number]>();
+      // The end of a minute, the next minute, the next window (and minute), 12 requests at once from processes that know
+      // nothing, while 3 admitted before are given back.
+      for (const now of [start + MINUTE - 1, start + MINUTE, start + window, start + window + 1]) {
+        const given = [...live].slice(0, 3);
+        for (const r of given) live.delete(r);
+        const outcomes = await Promise.all([
+          ...Array.from({ length: 12 }, async (_, i) => {
+            const clientId = `c${i % 3}`;
+            const outcome = await admitTenantRequest(
+              s.admission,
+              { tenantId, clientId, limits: wide, pendingWindowMs: window, now, random: () => i / 12 },
+              admissionMemory(),
+            );
+            if (outcome.admitted) {
+              const r = { at: now, clientId, shard: outcome.shard, window: outcome.pendingWindow };
+              admitted.push(r);
+              live.add(r);
+            }
+            return { clientId, outcome };
+          }),
+          ...given.map(async (r) => {
+            await releaseTenantRequest(s.admission, {
+              tenantId,
+              shard: r.shard,
+              pendingWindow: r.window,
+              pendingWindowMs: window,
+            });
+            return undefined;
+          }),
+        ]);
+        const minute = Math.floor(now / MINUTE);
+        const w = Math.floor(now / window);
+        const thisMinute = admitted.filter((r) => Math.floor(r.at / MINUTE) === minute);
+        expect(thisMinute.length).toBeLessThanOrEqual(wide.tenantPerMinute);
+        for (const c of ['c0', 'c1', 'c2']) {
+          expect(thisMinute.filter((r) => r.clientId === c).length).toBeLessThanOrEqual(wide.clientPerMinute);
+        }
+        // Admitted in this window and the one before, not given back (the releases above finished with the batch).
+        expect([...live].filter((r) => r.window >= w - 1).length).toBeLessThanOrEqual(wide.maxPending);
+        for (const o of outcomes) {
+          if (!o || o.outcome.admitted || o.outcome.limit === 'contention') continue;
+          for (let shard = 0; shard < n; shard++) {
+            const share = shardLimits(wide, n, shard);
+            const c = await s.admission.read({ tenantId, shard }, window);
+            const counts = c.minutes[minute] ?? { tenant: 0, clients: {} };
+            const full =
+              (counts.clients[o.clientId] ?? 0) >= share.clientPerMinute ||
+              counts.tenant >= share.tenantPerMinute ||
+              (c.pending[w] ?? 0) >= share.maxPending;
+            expect(full, `shard ${shard} refused ${o.clientId} with room`).toBe(true);
+          }
+        }
+      }
+      // Requests were admitted in every minute, and refused too.
+      expect(new Set(admitted.map((r) => Math.floor(r.at / MINUTE))).size).toBe(3);
     });
 
     it('gives a pending slot back on its shard, and this process tries that shard again', async () => {

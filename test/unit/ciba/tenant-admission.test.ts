@@ -115,6 +115,43 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
     expect([...writes.values()]).toEqual(new Array(ADMISSION_SHARDS).fill(48));
   });
 
+  it("costs one store request for a shard's first request of a new minute or window, as for any other", async () => {
+    const s = memoryStore();
+    const calls: string[] = [];
+    for (const method of ['count', 'read', 'create', 'release'] as const) {
+      const real = s.admission[method].bind(s.admission) as (...args: unknown[]) => Promise<never>;
+      (s.admission as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+        calls.push(method);
+        return real(...args);
+      };
+    }
+    const limits = { clientPerMinute: 6400, tenantPerMinute: 6400, maxPending: 6400 };
+    const window = 120_000;
+    const start = Math.floor(NOW / window) * window;
+    // Every request from a new process (shard 0 first): the first creates the shard's item.
+    const admit = (now: number, clientId: string) =>
+      admitTenantRequest(
+        s.admission,
+        { tenantId: 't', clientId, limits, pendingWindowMs: window, now, random: () => 0 },
+        admissionMemory(),
+      );
+    expect(await admit(start, 'a')).toMatchObject({ admitted: true, shard: 0 });
+    expect(calls).toEqual(['count', 'read', 'create']);
+    for (const [now, clientId] of [
+      [start + 60_000, 'a'],
+      [start + window, 'b'],
+      [start + 5 * window + 1, 'c'],
+    ] as const) {
+      calls.length = 0;
+      expect(await admit(now, clientId)).toMatchObject({
+        admitted: true,
+        shard: 0,
+        pendingWindow: Math.floor(now / window),
+      });
+      expect(calls).toEqual(['count']);
+    }
+  });
+
   it('refuses without asking the store once this process found every shard full, until the minute ends', async () => {
     const s = memoryStore();
     const memory = admissionMemory();
