@@ -94,9 +94,16 @@ const admitOnShard = async (
   return { admitted: false, limit: 'contention', retryAfterSeconds: 1 };
 };
 
-/** When a shard's counts counted at `at` are useless: its minute has ended and no request of its window is pending. */
-export const shardExpiry = (at: { minute: number; windowMs: number; window: number }) =>
-  Math.max((at.minute + 1) * MINUTE_MS, (at.window + 2) * at.windowMs);
+/**
+ * How long a shard's item is kept once its counts are useless: a tenant with a request per shard in that time never
+ * creates an item again (a creation costs three requests more: the write that finds none, its read and the read of
+ * the layout before's item).
+ */
+const SHARD_KEPT_MS = 60 * MINUTE_MS;
+
+/** When a shard's item may go: an hour after its minute has ended and no request of its window is pending. */
+const shardExpiry = (at: { minute: number; windowMs: number; window: number }) =>
+  Math.max((at.minute + 1) * MINUTE_MS, (at.window + 2) * at.windowMs) + SHARD_KEPT_MS;
 
 /** The share of `limit` that shard `i` of `n` holds: the shares add up to `limit` exactly. */
 export const shardShare = (limit: number, n: number, i: number): number =>
