@@ -13,8 +13,6 @@ import {
   admissionMemory,
   admitTenantRequest,
   releaseTenantRequest,
-  shardLimits,
-  tenantShards,
 } from '../../lib/ciba/tenant-admission.ts';
 import { admitUserRequest, RateWindowHints, refundUserRequest } from '../../lib/ciba/user-rate-window.ts';
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
@@ -22,6 +20,7 @@ import { runCli } from '../../lib/cli/main.ts';
 import { type EmbeddedDynamoDb, startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
 import type { AuthRequest, Device, DeviceSummary, User } from '../../lib/model.ts';
 import type { StorePorts, UserAdmissionGate } from '../../lib/persistence.ts';
+import { type Admitted, expectEveryShardFull, expectWithinLimits } from '../helpers/admission-checks.ts';
 import { memoryStore } from '../helpers/memory-store.ts';
 import {
   client,
@@ -1054,8 +1053,7 @@ describe.each(implementations)('%s', (_name, make) => {
       const window = 2 * MINUTE;
       const start = Math.floor(NOW / window) * window;
       const wide = { clientPerMinute: 4, tenantPerMinute: 9, maxPending: 7 };
-      const n = tenantShards(wide);
-      const admitted: { at: number; clientId: string; shard: number; window: number }[] = [];
+      const admitted: Admitted[] = [];
       const live = new Set<(typeof admitted)[number]>();
       // The end of a minute, the next minute, the next window (and minute), 12 requests at once from processes that know
       // nothing, while 3 admitted before are given back.
@@ -1087,27 +1085,17 @@ describe.each(implementations)('%s', (_name, make) => {
             return undefined;
           }),
         ]);
-        const minute = Math.floor(now / MINUTE);
-        const w = Math.floor(now / window);
-        const thisMinute = admitted.filter((r) => Math.floor(r.at / MINUTE) === minute);
-        expect(thisMinute.length).toBeLessThanOrEqual(wide.tenantPerMinute);
-        for (const c of ['c0', 'c1', 'c2']) {
-          expect(thisMinute.filter((r) => r.clientId === c).length).toBeLessThanOrEqual(wide.clientPerMinute);
-        }
-        // Admitted in this window and the one before, not given back (the releases above finished with the batch).
-        expect([...live].filter((r) => r.window >= w - 1).length).toBeLessThanOrEqual(wide.maxPending);
+        // The releases above finished with the batch.
+        expectWithinLimits(admitted, live, wide, now, window);
         for (const o of outcomes) {
           if (!o || o.outcome.admitted || o.outcome.limit === 'contention') continue;
-          for (let shard = 0; shard < n; shard++) {
-            const share = shardLimits(wide, n, shard);
-            const c = await s.admission.read({ tenantId, shard }, window);
-            const counts = c.minutes[minute] ?? { tenant: 0, clients: {} };
-            const full =
-              (counts.clients[o.clientId] ?? 0) >= share.clientPerMinute ||
-              counts.tenant >= share.tenantPerMinute ||
-              (c.pending[w] ?? 0) >= share.maxPending;
-            expect(full, `shard ${shard} refused ${o.clientId} with room`).toBe(true);
-          }
+          await expectEveryShardFull(s.admission, {
+            tenantId,
+            clientId: o.clientId,
+            limits: wide,
+            now,
+            windowMs: window,
+          });
         }
       }
       // Requests were admitted in every minute, and refused too.

@@ -5,13 +5,10 @@ import {
   admissionMemory,
   admitTenantRequest,
   releaseTenantRequest,
-  shardLimits,
-  tenantShards,
 } from '../../../lib/ciba/tenant-admission.ts';
+import { type Admitted, expectEveryShardFull, expectWithinLimits } from '../../helpers/admission-checks.ts';
 import { memoryStore } from '../../helpers/memory-store.ts';
 import { NOW } from '../../helpers/store-fixtures.ts';
-
-const MINUTE = 60_000;
 
 /**
  * The tenant's admission counters (lib/ciba/tenant-admission.ts) under concurrent requests and releases on a clock that
@@ -46,12 +43,11 @@ describe('the tenant admission counters (property)', () => {
       async (limits, windowMs, steps) => {
         const s = memoryStore();
         const tenantId = 't';
-        const n = tenantShards(limits);
         // Processes that remember what they found (a Lambda instance), or none (every request a new process).
         const processes: AdmissionMemory[] = [admissionMemory(), admissionMemory(), admissionMemory()];
         const memoryOf = (i: number) => (remembers ? processes[i % processes.length]! : admissionMemory());
         let now = NOW;
-        const admitted: { at: number; clientId: string; shard: number; window: number; process: number }[] = [];
+        const admitted: (Admitted & { process: number })[] = [];
         const live = new Set<(typeof admitted)[number]>();
         for (const st of steps) {
           if (st.kind === 'release') {
@@ -86,32 +82,14 @@ describe('the tenant admission counters (property)', () => {
               return { clientId, outcome };
             }),
           );
-          const minute = Math.floor(now / MINUTE);
-          const window = Math.floor(now / windowMs);
-          const thisMinute = admitted.filter((r) => Math.floor(r.at / MINUTE) === minute);
-          expect(thisMinute.length).toBeLessThanOrEqual(limits.tenantPerMinute);
-          for (const c of ['c0', 'c1', 'c2']) {
-            expect(thisMinute.filter((r) => r.clientId === c).length).toBeLessThanOrEqual(limits.clientPerMinute);
-          }
-          expect([...live].filter((r) => r.window >= window - 1).length).toBeLessThanOrEqual(limits.maxPending);
+          expectWithinLimits(admitted, live, limits, now, windowMs);
           for (const r of admitted) expect(r.window).toBe(Math.floor(r.at / windowMs));
           // Refused only when every shard is at its share of a limit for this client (a process that remembers a
           // shard full trusts that until the shard may admit again, also when another process gave a slot back).
           if (remembers) continue;
           for (const { clientId, outcome } of outcomes) {
             if (outcome.admitted || outcome.limit === 'contention') continue;
-            for (let shard = 0; shard < n; shard++) {
-              const share = shardLimits(limits, n, shard);
-              const c = await s.admission.read({ tenantId, shard }, windowMs);
-              const counts = c.minutes[minute] ?? { tenant: 0, clients: {} };
-              const full =
-                (counts.clients[clientId] ?? 0) >= share.clientPerMinute ||
-                counts.tenant >= share.tenantPerMinute ||
-                (c.pending[window] ?? 0) >= share.maxPending;
-              expect(full, `shard ${shard} refused ${clientId} with room`).toBe(true);
-            }
-            // The limit named is one that some shard is at.
-            expect(['client', 'tenant', 'pending']).toContain(outcome.limit);
+            await expectEveryShardFull(s.admission, { tenantId, clientId, limits, now, windowMs });
           }
         }
       },
