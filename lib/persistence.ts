@@ -294,20 +294,15 @@ export interface QuotaStore {
 }
 
 /**
- * One counter shard of a tenant's admission counters (lib/ciba/tenant-admission.ts): the requests of this minute it
- * counted, per client and in all, and its pending-window counts, on one item. The shard holds a share of each limit.
+ * One counter shard of a tenant's admission counters (lib/ciba/tenant-admission.ts) as read: per minute, the requests
+ * it counted of the tenant and of each client; per pending window `w` (of the length asked), the requests it counted
+ * in windows `w − 1` and `w` (their sum bounds the pending requests). The shard holds a share of each limit.
  */
 export interface TenantCounters {
-  minute: number;
-  tenantCount: number;
-  clientCounts: Record<string, number>;
-  /** The pending windows' length (ms), their current number, the sum of both windows, the previous one's share. */
-  windowMs: number;
-  window: number;
-  pendingSum: number;
-  previousPending: number;
-  /** Changes with every write: a replacement is conditional on the version read. */
-  version: number;
+  /** false: the shard has no item yet; the counts are then those its item of the layout before holds (or none). */
+  exists: boolean;
+  minutes: Record<number, { tenant: number; clients: Record<string, number> }>;
+  pending: Record<number, number>;
 }
 
 /** Which counter shard: shard `shard` (0 to ADMISSION_SHARDS − 1) of the tenant's admission counters. */
@@ -318,30 +313,30 @@ export interface AdmissionShard {
 
 export interface AdmissionStore {
   /**
-   * Counts one request of `clientId` on the shard (tenant, client and pending counts +1), only while the shard's
-   * minute, window length and window are these and every count is below the shard's share of its limit.
+   * Counts one request of `clientId` on the shard's existing item: the tenant's and the client's counts of `minute`
+   * and the pending counts of `window` and `window + 1` +1, only while each is below the shard's share of its limit
+   * and no later minute (`minute + 1`) or window (`window + 1`) has started on the shard (another clock ahead); kept
+   * until `expiresAt`. Fails when the shard has no item yet.
    */
   count(
     counter: AdmissionShard,
     at: { clientId: string; minute: number; windowMs: number; window: number },
     limits: { clientPerMinute: number; tenantPerMinute: number; maxPending: number },
+    expiresAt: number,
   ): Promise<WriteOutcome>;
-  read(counter: AdmissionShard): Promise<TenantCounters | undefined>;
-  /** Replaces the counters (version +1), only while the version is `expectedVersion` (undefined: no item yet). */
-  replace(
+  read(counter: AdmissionShard, windowMs: number): Promise<TenantCounters>;
+  /** Creates the shard's item with these counts (this request's included), only while it has none. */
+  create(
     counter: AdmissionShard,
-    next: Omit<TenantCounters, 'version'>,
-    expectedVersion: number | undefined,
+    counts: Omit<TenantCounters, 'exists'>,
+    windowMs: number,
     expiresAt: number,
   ): Promise<WriteOutcome>;
   /**
-   * One pending request less: in the current window's own count (`current`: while the sum exceeds the previous
-   * share) or in the previous window's share (`previous`: while it is positive), only while the window is `window`.
+   * One pending request less for a request counted in `window`: in the counts of `window` and `window + 1` while each
+   * is above 0 (a window's count no longer kept is left alone).
    */
-  release(
-    counter: AdmissionShard,
-    at: { windowMs: number; window: number; share: 'current' | 'previous' },
-  ): Promise<WriteOutcome>;
+  release(counter: AdmissionShard, at: { windowMs: number; window: number }): Promise<void>;
 }
 
 /** One approval link as stored (lib/ciba/approval-links.ts): never the secret, only its SHA-256. */

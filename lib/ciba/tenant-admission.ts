@@ -1,4 +1,4 @@
-import type { AdmissionShard, AdmissionStore, TenantCounters } from '../persistence.ts';
+import type { AdmissionShard, AdmissionStore } from '../persistence.ts';
 
 const MINUTE_MS = 60_000;
 /** Writes the admission tries on one shard before it calls the shard contended (a burst at a window boundary). */
@@ -8,16 +8,6 @@ const MAX_TRIES = 5;
  * spread over up to this many items, each holding its share of every limit (docs/deploy.md "Capacity").
  */
 export const ADMISSION_SHARDS = 64;
-
-/**
- * How many admissions a process counts on one shard before its turn passes to the next. A shard's first write of a
- * minute costs two requests more (a condition that fails on the minute before, and a read), so a tenant with few
- * requests should stay on few shards, while a burst must spread over all of them to keep every item cool: with turns
- * of 16, a process's requests roll at most one shard over per 16 requests (at most 0.125 requests more per flow, none
- * for a tenant whose traffic one shard takes), and 1,024 requests (a minute of 17 a second) reach every one of 64
- * shards, each taking 1/64 of them.
- */
-export const SHARD_TURN = 16;
 
 type Limits = { clientPerMinute: number; tenantPerMinute: number; maxPending: number };
 
@@ -40,49 +30,16 @@ export type TenantAdmissionOutcome =
   | { admitted: true; pendingWindow: number; shard: number }
   | { admitted: false; limit: 'client' | 'tenant' | 'pending' | 'contention'; retryAfterSeconds: number };
 
-/**
- * The counters as of `minute` and `window`: a minute that has passed starts again at 0 (a minute up to one ahead
- * stays: the caller's clock lags); the pending windows slide, the previous window's own count (sum − previous share)
- * becoming the new previous share. `rolled`: something changed.
- */
-export const rollTenantCounters = (
-  stored: TenantCounters | undefined,
-  now: { minute: number; window: number; windowMs: number },
-): Omit<TenantCounters, 'version'> & { rolled: boolean } => {
-  const minuteStays = stored !== undefined && (stored.minute === now.minute || stored.minute === now.minute + 1);
-  const sameLength = stored !== undefined && stored.windowMs === now.windowMs;
-  let window = now.window;
-  let pendingSum = 0;
-  let previousPending = 0;
-  if (sameLength && (stored.window === now.window || stored.window === now.window + 1)) {
-    window = stored.window;
-    pendingSum = stored.pendingSum;
-    previousPending = stored.previousPending;
-  } else if (sameLength && stored.window === now.window - 1) {
-    previousPending = stored.pendingSum - stored.previousPending;
-    pendingSum = previousPending;
-  }
-  const windowStays = sameLength && window === stored.window;
-  return {
-    minute: minuteStays ? stored.minute : now.minute,
-    tenantCount: minuteStays ? stored.tenantCount : 0,
-    clientCounts: minuteStays ? { ...stored.clientCounts } : {},
-    windowMs: now.windowMs,
-    window,
-    pendingSum,
-    previousPending,
-    rolled: !minuteStays || !windowStays,
-  };
-};
-
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 /**
  * One counter shard's part of the abuse controls, with the shard's shares as `limits`: the client's and the tenant's
  * requests in this minute, and the requests in the current and previous windows of `pendingWindowMs` (their sum bounds
- * the pending requests). Counts everywhere or nowhere: the fast path is one conditional write; when it fails the item
- * is read to tell a limit from a window that has passed, and a new window starts with a write conditional on the
- * version read. Retry-After: when the limit that refused lets a request into this shard.
+ * the pending requests). The shard's counts are named by their minute and window, so a request is one conditional
+ * write, also the first of a new minute or window. When it fails, the item is read to tell a limit from a minute or
+ * window that another clock started ahead (the request then counts there, as a clock that lags must: a minute never
+ * restarts on an item that has counted the next one) or from an item not created yet (created with this request,
+ * conditional on its absence). Retry-After: when the limit that refused lets a request into this shard.
  */
 const admitOnShard = async (
   admission: AdmissionStore,
@@ -93,45 +50,60 @@ const admitOnShard = async (
   const { shard } = counter;
   const minute = Math.floor(now / MINUTE_MS);
   const window = Math.floor(now / windowMs);
-  // The windows the fast path counts in: this process's, or the item's when it is ahead (another clock).
   let at = { clientId, minute, windowMs, window };
   for (let tries = 0; tries < MAX_TRIES; tries++) {
-    if ((await admission.count(counter, at, limits)) === 'ok')
+    if ((await admission.count(counter, at, limits, shardExpiry(at))) === 'ok')
       return { admitted: true, pendingWindow: at.window, shard };
-    const stored = await admission.read(counter);
-    const { rolled, ...state } = rollTenantCounters(stored, { minute, window, windowMs });
-    const minuteRetry = seconds((state.minute + 1) * MINUTE_MS - now);
-    if ((state.clientCounts[clientId] ?? 0) >= limits.clientPerMinute) {
+    const stored = await admission.read(counter, windowMs);
+    // This clock's minute and window, or the next ones when another clock has started them on the item. A window
+    // w + 1 is only counted in by requests of w + 1 or later (the requests of w count in w and w + 1).
+    const m = stored.minutes[minute + 1] !== undefined ? minute + 1 : minute;
+    const w = stored.pending[window + 2] !== undefined ? window + 1 : window;
+    const counts = stored.minutes[m] ?? { tenant: 0, clients: {} };
+    const minuteRetry = seconds((m + 1) * MINUTE_MS - now);
+    if ((counts.clients[clientId] ?? 0) >= limits.clientPerMinute) {
       return { admitted: false, limit: 'client', retryAfterSeconds: minuteRetry };
     }
-    if (state.tenantCount >= limits.tenantPerMinute) {
+    if (counts.tenant >= limits.tenantPerMinute) {
       return { admitted: false, limit: 'tenant', retryAfterSeconds: minuteRetry };
     }
-    if (state.pendingSum >= limits.maxPending) {
+    const pending = stored.pending[w] ?? 0;
+    if (pending >= limits.maxPending) {
       // The previous window stops counting when this one ends; this window's requests count until the next one ends.
-      const end = (state.window + (state.previousPending >= limits.maxPending ? 1 : 2)) * windowMs;
+      const previous = pending - (stored.pending[w + 1] ?? 0);
+      const end = (w + (previous >= limits.maxPending ? 1 : 2)) * windowMs;
       return { admitted: false, limit: 'pending', retryAfterSeconds: seconds(end - now) };
     }
-    if (!rolled) {
-      // Under every limit (a concurrent change, or windows ahead of this clock): count on the fast path.
-      at = { clientId, minute: state.minute, windowMs, window: state.window };
-      continue;
-    }
-    // Start the new window(s) with this request, unless another request changed the item since it was read.
+    at = { clientId, minute: m, windowMs, window: w };
+    // Under every limit (a concurrent change, or a minute or window ahead of this clock): count again.
+    if (stored.exists) continue;
+    // No item yet: created with this request and the counts it starts from (those of the layout before, if any).
     const next = {
-      ...state,
-      tenantCount: state.tenantCount + 1,
-      clientCounts: { ...state.clientCounts, [clientId]: (state.clientCounts[clientId] ?? 0) + 1 },
-      pendingSum: state.pendingSum + 1,
+      minutes: {
+        [m]: {
+          tenant: counts.tenant + 1,
+          clients: { ...counts.clients, [clientId]: (counts.clients[clientId] ?? 0) + 1 },
+        },
+      },
+      pending: { [w]: pending + 1, [w + 1]: (stored.pending[w + 1] ?? 0) + 1 },
     };
-    // Useless once both windows have passed.
-    const expiresAt = Math.max((state.minute + 1) * MINUTE_MS, (state.window + 2) * windowMs);
-    if ((await admission.replace(counter, next, stored?.version, expiresAt)) === 'ok') {
-      return { admitted: true, pendingWindow: state.window, shard };
+    if ((await admission.create(counter, next, windowMs, shardExpiry(at))) === 'ok') {
+      return { admitted: true, pendingWindow: w, shard };
     }
   }
   return { admitted: false, limit: 'contention', retryAfterSeconds: 1 };
 };
+
+/**
+ * How long a shard's item is kept once its counts are useless: a tenant with a request per shard in that time never
+ * creates an item again (a creation costs three requests more: the write that finds none, its read and the read of
+ * the layout before's item).
+ */
+const SHARD_KEPT_MS = 60 * MINUTE_MS;
+
+/** When a shard's item may go: an hour after its minute has ended and no request of its window is pending. */
+const shardExpiry = (at: { minute: number; windowMs: number; window: number }) =>
+  Math.max((at.minute + 1) * MINUTE_MS, (at.window + 2) * at.windowMs) + SHARD_KEPT_MS;
 
 /** The share of `limit` that shard `i` of `n` holds: the shares add up to `limit` exactly. */
 export const shardShare = (limit: number, n: number, i: number): number =>
@@ -154,22 +126,19 @@ export const shardLimits = (limits: Limits, n: number, i: number): Limits => ({
 type Refusal = Extract<TenantAdmissionOutcome, { admitted: false }>;
 
 /**
- * What one process knows of the shards: the shard the next request of each tenant tries first and how many more
- * admissions it takes on it (its requests take the shards in turns of SHARD_TURN, from a random one), the shards found full and when they may admit again (trusted until then, and at
- * most until the minute ends), and how many pending slots this process gave back per tenant (a shard read as full
- * before a slot was given back is not remembered as full).
+ * What one process knows of the shards: the shard the next request of each tenant tries first (every request takes the
+ * next one, from a random one: a shard's first write of a minute costs no more than any other), the shards found full
+ * and when they may admit again (trusted until then, and at most until the minute ends), and how many pending slots
+ * this process gave back per tenant (a shard read as full before a slot was given back is not remembered as full).
  */
 export interface AdmissionMemory {
-  next: Map<string, { shard: number; left: number }>;
-  /** Requests of each tenant this process has in flight (each tries one shard further first). */
-  inFlight: Map<string, number>;
+  next: Map<string, number>;
   full: Map<string, { limit: Refusal['limit']; retryAt: number; until: number }>;
   releases: Map<string, number>;
 }
 
 export const admissionMemory = (): AdmissionMemory => ({
   next: new Map(),
-  inFlight: new Map(),
   full: new Map(),
   releases: new Map(),
 });
@@ -210,10 +179,9 @@ const LIMITS: Refusal['limit'][] = ['contention', 'tenant', 'pending', 'client']
 /**
  * The abuse controls of a backchannel request (SECURITY.md) on the tenant's counter shards (ADMISSION_SHARDS, fewer
  * for small limits: tenantShards), each holding its share of the client's and the tenant's budgets a minute and of the
- * pending cap (the shares add up to each limit, so no limit is ever exceeded). A process's requests of a tenant try
- * its shards first in turns of SHARD_TURN admissions, from a random one (one conditional write when the shard has
- * room; every shard takes an even part of a busy tenant's writes, whichever process counts them and however many
- * processes there are), then the
+ * pending cap (the shares add up to each limit, so no limit is ever exceeded). Each request of a process takes the
+ * tenant's next shard first, from a random one (one conditional write when the shard has room; every shard takes an
+ * even part of the tenant's writes, whichever process counts them and however many processes there are), then the
  * other shards in order; shards this process already found full are skipped without a request. Refused only when
  * every shard refused, naming the limit by LIMITS, with Retry-After when the first of them may admit again.
  */
@@ -225,65 +193,49 @@ export const admitTenantRequest = async (
   const { tenantId, clientId, limits, pendingWindowMs, now } = input;
   const n = tenantShards(limits);
   const shards = Array.from({ length: n }, (_, i) => i);
-  // The turn is taken when the request starts, not when it is admitted: concurrent requests of this process each take
-  // their own place in it. A request that starts while others of the tenant are in flight here tries as many shards
-  // further first: a burst spreads at once, and a minute's first writes do not pile up on one item (each of them
-  // would fail on the minute before, and read, and write again).
-  const turn = memory.next.get(tenantId);
-  const stays = turn !== undefined && turn.left > 0;
-  const base =
-    turn === undefined
-      ? Math.floor((input.random ?? Math.random)() * n) % n
-      : (stays ? turn.shard : turn.shard + 1) % n;
+  // The place is taken when the request starts: concurrent requests of this process each take a shard of their own.
+  const known = memory.next.get(tenantId);
+  const start = (known === undefined ? Math.floor((input.random ?? Math.random)() * n) : known) % n;
   bounded(memory.next);
-  memory.next.set(tenantId, { shard: base, left: stays ? turn.left - 1 : SHARD_TURN - 1 });
-  const inFlight = memory.inFlight.get(tenantId) ?? 0;
-  memory.inFlight.set(tenantId, inFlight + 1);
-  const start = (base + inFlight) % n;
+  memory.next.set(tenantId, (start + 1) % n);
   const order = [...shards.slice(start), ...shards.slice(0, start)];
   const minuteEnd = (Math.floor(now / MINUTE_MS) + 1) * MINUTE_MS;
   const refusals: Refusal[] = [];
-  try {
-    for (const shard of order) {
-      const keys = { client: memoryKey(tenantId, shard, clientId), shard: memoryKey(tenantId, shard) };
-      const known = knownRefusal(memory, [keys.client, keys.shard], now);
-      if (known) {
-        refusals.push(known);
-        continue;
-      }
-      const releases = memory.releases.get(tenantId) ?? 0;
-      const outcome = await admitOnShard(
-        admission,
-        { tenantId, shard },
-        { clientId, limits: shardLimits(limits, n, shard), pendingWindowMs, now },
-      );
-      if (outcome.admitted) {
-        // Admitted past the shard it tried first (that one was full): the turn moves on to where this was counted.
-        if (shard !== start) memory.next.set(tenantId, { shard, left: SHARD_TURN - 1 });
-        return outcome;
-      }
-      refusals.push(outcome);
-      // A pending slot given back meanwhile may have made room: not remembered.
-      if (
-        outcome.limit === 'contention' ||
-        (outcome.limit === 'pending' && (memory.releases.get(tenantId) ?? 0) !== releases)
-      ) {
-        continue;
-      }
-      const retryAt = now + outcome.retryAfterSeconds * 1000;
-      bounded(memory.full, (entry) => entry.until <= now);
-      memory.full.set(outcome.limit === 'client' ? keys.client : keys.shard, {
-        limit: outcome.limit,
-        retryAt,
-        until: Math.min(retryAt, minuteEnd),
-      });
+  for (const shard of order) {
+    const keys = { client: memoryKey(tenantId, shard, clientId), shard: memoryKey(tenantId, shard) };
+    const known = knownRefusal(memory, [keys.client, keys.shard], now);
+    if (known) {
+      refusals.push(known);
+      continue;
     }
-    return combinedRefusal(refusals);
-  } finally {
-    const left = (memory.inFlight.get(tenantId) ?? 1) - 1;
-    if (left > 0) memory.inFlight.set(tenantId, left);
-    else memory.inFlight.delete(tenantId);
+    const releases = memory.releases.get(tenantId) ?? 0;
+    const outcome = await admitOnShard(
+      admission,
+      { tenantId, shard },
+      { clientId, limits: shardLimits(limits, n, shard), pendingWindowMs, now },
+    );
+    if (outcome.admitted) {
+      // Admitted past the shard it tried first (that one was full): the next request tries the shard after this one.
+      if (shard !== start) memory.next.set(tenantId, (shard + 1) % n);
+      return outcome;
+    }
+    refusals.push(outcome);
+    // A pending slot given back meanwhile may have made room: not remembered.
+    if (
+      outcome.limit === 'contention' ||
+      (outcome.limit === 'pending' && (memory.releases.get(tenantId) ?? 0) !== releases)
+    ) {
+      continue;
+    }
+    const retryAt = now + outcome.retryAfterSeconds * 1000;
+    bounded(memory.full, (entry) => entry.until <= now);
+    memory.full.set(outcome.limit === 'client' ? keys.client : keys.shard, {
+      limit: outcome.limit,
+      retryAt,
+      until: Math.min(retryAt, minuteEnd),
+    });
   }
+  return combinedRefusal(refusals);
 };
 
 /** The refusal of a request every shard refused: the limit LIMITS names first, Retry-After the soonest. */
@@ -313,9 +265,9 @@ export const knownTenantRefusal = (
 
 /**
  * Gives back the pending slot of a request counted in `pendingWindow` on shard `shard` and refused before it was
- * created (hardening rule 6). Still the current window: one less of its own count. The window rolled once since: the
- * request is in the previous window's share. Later, it no longer counts and there is nothing to give back. The
- * per-minute counts stay (they count attempts). This process forgets that the shard was full of pending requests.
+ * created (hardening rule 6): one less in the counts of its window and the next one (the two that count it), where the
+ * shard still keeps them; two windows later it no longer counts and there is nothing to give back. The per-minute
+ * counts stay (they count attempts). This process forgets that the shard was full of pending requests.
  */
 export const releaseTenantRequest = async (
   admission: AdmissionStore,
@@ -323,10 +275,8 @@ export const releaseTenantRequest = async (
   memory: AdmissionMemory = processMemory,
 ): Promise<void> => {
   const { tenantId, shard, pendingWindow, pendingWindowMs: windowMs } = input;
-  const counter = { tenantId, shard };
   try {
-    if ((await admission.release(counter, { windowMs, window: pendingWindow, share: 'current' })) === 'ok') return;
-    await admission.release(counter, { windowMs, window: pendingWindow + 1, share: 'previous' });
+    await admission.release({ tenantId, shard }, { windowMs, window: pendingWindow });
   } finally {
     bounded(memory.releases);
     memory.releases.set(tenantId, (memory.releases.get(tenantId) ?? 0) + 1);

@@ -20,6 +20,7 @@ import { runCli } from '../../lib/cli/main.ts';
 import { type EmbeddedDynamoDb, startEmbeddedDynamoDb } from '../../lib/local/embedded-dynamodb.ts';
 import type { AuthRequest, Device, DeviceSummary, User } from '../../lib/model.ts';
 import type { StorePorts, UserAdmissionGate } from '../../lib/persistence.ts';
+import { type Admitted, expectEveryShardFull, expectWithinLimits } from '../helpers/admission-checks.ts';
 import { memoryStore } from '../helpers/memory-store.ts';
 import {
   client,
@@ -918,11 +919,22 @@ describe.each(implementations)('%s', (_name, make) => {
         pendingWindowMs,
         now,
       });
+    /** A shard's counts of the minute and the pending window of `now` (pendingSum: of this window and the one before). */
+    const shardCounts = async (tenantId: string, shard: number, now = NOW, pendingWindowMs = 5 * MINUTE) => {
+      const c = await s.admission.read({ tenantId, shard }, pendingWindowMs);
+      if (!c.exists) return undefined;
+      const counts = c.minutes[Math.floor(now / MINUTE)];
+      return {
+        tenantCount: counts?.tenant ?? 0,
+        clientCounts: counts?.clients ?? {},
+        pendingSum: c.pending[Math.floor(now / pendingWindowMs)] ?? 0,
+      };
+    };
     /** Every shard's counts added up. */
     const totals = async (tenantId: string) => {
       const sum = { tenantCount: 0, pendingSum: 0, clientCounts: {} as Record<string, number>, shards: 0 };
       for (let shard = 0; shard < ADMISSION_SHARDS; shard++) {
-        const c = await s.admission.read({ tenantId, shard });
+        const c = await shardCounts(tenantId, shard);
         if (!c) continue;
         sum.shards++;
         sum.tenantCount += c.tenantCount;
@@ -1008,7 +1020,7 @@ describe.each(implementations)('%s', (_name, make) => {
       expect(ADMISSION_SHARDS).toBe(64);
       expect(await totals(tenantId)).toMatchObject({ tenantCount: 80, pendingSum: 80, shards: ADMISSION_SHARDS });
       for (let shard = 0; shard < ADMISSION_SHARDS; shard++) {
-        expect((await s.admission.read({ tenantId, shard }))?.tenantCount).toBe(shard < 16 ? 2 : 1);
+        expect((await shardCounts(tenantId, shard))?.tenantCount).toBe(shard < 16 ? 2 : 1);
       }
     });
 
@@ -1019,6 +1031,75 @@ describe.each(implementations)('%s', (_name, make) => {
         admitted: false,
         limit: 'client',
       });
+    });
+
+    it('lets no clock one window ahead open room: a clock behind counts in its window', async () => {
+      const tenantId = uid('t');
+      const window = 2 * MINUTE;
+      const w = Math.floor(NOW / window);
+      const start = w * window + 30_000;
+      // One shard (a pending cap of 1): a clock one window ahead counts the request in the window after this one.
+      const one = { clientPerMinute: 100, tenantPerMinute: 100, maxPending: 1 };
+      expect(await admit(tenantId, 'a', start + window, one, window)).toMatchObject({
+        admitted: true,
+        pendingWindow: w + 1,
+      });
+      // This clock's window has no request of its own yet, but the one ahead is full.
+      expect(await admit(tenantId, 'b', start, one, window)).toMatchObject({ admitted: false, limit: 'pending' });
+    });
+
+    it('never exceeds a limit under concurrent requests and releases across minute and window boundaries, and refuses only when every shard is full', async () => {
+      const tenantId = uid('t');
+      const window = 2 * MINUTE;
+      const start = Math.floor(NOW / window) * window;
+      const wide = { clientPerMinute: 4, tenantPerMinute: 9, maxPending: 7 };
+      const admitted: Admitted[] = [];
+      const live = new Set<(typeof admitted)[number]>();
+      // The end of a minute, the next minute, the next window (and minute), 12 requests at once from processes that know
+      // nothing, while 3 admitted before are given back.
+      for (const now of [start + MINUTE - 1, start + MINUTE, start + window, start + window + 1]) {
+        const given = [...live].slice(0, 3);
+        for (const r of given) live.delete(r);
+        const outcomes = await Promise.all([
+          ...Array.from({ length: 12 }, async (_, i) => {
+            const clientId = `c${i % 3}`;
+            const outcome = await admitTenantRequest(
+              s.admission,
+              { tenantId, clientId, limits: wide, pendingWindowMs: window, now, random: () => i / 12 },
+              admissionMemory(),
+            );
+            if (outcome.admitted) {
+              const r = { at: now, clientId, shard: outcome.shard, window: outcome.pendingWindow };
+              admitted.push(r);
+              live.add(r);
+            }
+            return { clientId, outcome };
+          }),
+          ...given.map(async (r) => {
+            await releaseTenantRequest(s.admission, {
+              tenantId,
+              shard: r.shard,
+              pendingWindow: r.window,
+              pendingWindowMs: window,
+            });
+            return undefined;
+          }),
+        ]);
+        // The releases above finished with the batch.
+        expectWithinLimits(admitted, live, wide, now, window);
+        for (const o of outcomes) {
+          if (!o || o.outcome.admitted || o.outcome.limit === 'contention') continue;
+          await expectEveryShardFull(s.admission, {
+            tenantId,
+            clientId: o.clientId,
+            limits: wide,
+            now,
+            windowMs: window,
+          });
+        }
+      }
+      // Requests were admitted in every minute, and refused too.
+      expect(new Set(admitted.map((r) => Math.floor(r.at / MINUTE))).size).toBe(3);
     });
 
     it('gives a pending slot back on its shard, and this process tries that shard again', async () => {
@@ -1039,8 +1120,8 @@ describe.each(implementations)('%s', (_name, make) => {
         pendingWindow: start / window,
         pendingWindowMs: window,
       });
-      expect(await s.admission.read({ tenantId, shard: first.shard })).toMatchObject({ pendingSum: 0 });
-      expect(await s.admission.read({ tenantId, shard: second.shard })).toMatchObject({ pendingSum: 1 });
+      expect(await shardCounts(tenantId, first.shard, start, window)).toMatchObject({ pendingSum: 0 });
+      expect(await shardCounts(tenantId, second.shard, start, window)).toMatchObject({ pendingSum: 1 });
       // Found full a moment ago, given back since: tried again.
       expect(await admit(tenantId, 'a', start + 3, wide, window)).toMatchObject({ admitted: true, shard: first.shard });
     });
@@ -1049,6 +1130,7 @@ describe.each(implementations)('%s', (_name, make) => {
       const tenantId = uid('t');
       const window = 2 * MINUTE;
       const start = Math.floor(NOW / window) * window;
+      const w = start / window;
       // Two shards (a client limit of 2) of two pending slots each; every request from a new client and a new process,
       // on shard 0 first.
       const wide = { clientPerMinute: 2, tenantPerMinute: 100, maxPending: 4 };
@@ -1060,21 +1142,29 @@ describe.each(implementations)('%s', (_name, make) => {
         );
       const release = (pendingWindow: number) =>
         releaseTenantRequest(s.admission, { tenantId, shard: 0, pendingWindow, pendingWindowMs: window });
-      const shard0 = () => s.admission.read({ tenantId, shard: 0 });
-      expect(await at(start, 'c1')).toEqual({ admitted: true, pendingWindow: start / window, shard: 0 });
-      expect(await at(start + 1, 'c2')).toEqual({ admitted: true, pendingWindow: start / window, shard: 0 });
+      /** Shard 0's pending counts of windows w and w + 1 (and w + 2): each the requests of it and the one before. */
+      const pending = async () => {
+        const c = await s.admission.read({ tenantId, shard: 0 }, window);
+        return [w, w + 1, w + 2].map((v) => c.pending[v]);
+      };
+      expect(await at(start, 'c1')).toEqual({ admitted: true, pendingWindow: w, shard: 0 });
+      expect(await at(start + 1, 'c2')).toEqual({ admitted: true, pendingWindow: w, shard: 0 });
+      expect(await pending()).toEqual([2, 2, undefined]);
       // Given back in the same window.
-      await release(start / window);
-      expect(await shard0()).toMatchObject({ pendingSum: 1, previousPending: 0 });
-      // Rolled: the first window's remaining one is the previous window's share, and is given back from it.
-      expect(await at(start + window, 'c3')).toMatchObject({ admitted: true, shard: 0 });
-      expect(await shard0()).toMatchObject({ window: start / window + 1, pendingSum: 2, previousPending: 1 });
-      await release(start / window);
-      expect(await shard0()).toMatchObject({ pendingSum: 1, previousPending: 0 });
-      // Nothing more to give back from it, nor from a window that no longer counts.
-      await release(start / window);
-      await release(start / window - 5);
-      expect(await shard0()).toMatchObject({ pendingSum: 1, previousPending: 0 });
+      await release(w);
+      expect(await pending()).toEqual([1, 1, undefined]);
+      // The next window: the first window's remaining one still counts, and is given back from it.
+      expect(await at(start + window, 'c3')).toEqual({ admitted: true, pendingWindow: w + 1, shard: 0 });
+      expect((await pending()).slice(1)).toEqual([2, 1]);
+      await release(w);
+      expect((await pending()).slice(1)).toEqual([1, 1]);
+      await release(w + 1);
+      expect((await pending()).slice(1)).toEqual([0, 0]);
+      // Nothing more to give back, nor from a window that no longer counts: never below zero.
+      await release(w + 1);
+      await release(w);
+      await release(w - 5);
+      expect((await pending()).slice(1)).toEqual([0, 0]);
     });
   });
 

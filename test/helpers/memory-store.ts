@@ -27,7 +27,8 @@ export interface MemoryState {
   refreshTokens: Map<string, RefreshTokenRecord>;
   revocations: Map<string, number>;
   quotas: Map<string, number>;
-  admission: Map<string, TenantCounters>;
+  /** Per shard: its counts per minute, and per pending window (`{length}/{window}`) those of it and the one before. */
+  admission: Map<string, Pick<TenantCounters, 'minutes'> & { pending: Record<string, number> }>;
   /** Approval links by hash, the channels each request was sent by (txn, channel), text messages per tenant and day. */
   links: Map<string, ApprovalLink>;
   linksSent: Set<string>;
@@ -382,35 +383,52 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
     admission: {
       async count(counter, at, limits) {
         const c = state.admission.get(shardKey(counter));
+        const window = (w: number) => `${at.windowMs}/${w}`;
+        if (!c || c.minutes[at.minute + 1] !== undefined || c.pending[window(at.window + 2)] !== undefined) {
+          return 'conflict';
+        }
+        const counts = c.minutes[at.minute] ?? { tenant: 0, clients: {} };
         const ok =
-          c !== undefined &&
-          c.minute === at.minute &&
-          c.windowMs === at.windowMs &&
-          c.window === at.window &&
-          c.tenantCount < limits.tenantPerMinute &&
-          c.pendingSum < limits.maxPending &&
-          (c.clientCounts[at.clientId] ?? 0) < limits.clientPerMinute;
+          counts.tenant < limits.tenantPerMinute &&
+          (counts.clients[at.clientId] ?? 0) < limits.clientPerMinute &&
+          (c.pending[window(at.window)] ?? 0) < limits.maxPending;
         if (!ok) return 'conflict';
-        c.tenantCount++;
-        c.clientCounts[at.clientId] = (c.clientCounts[at.clientId] ?? 0) + 1;
-        c.pendingSum++;
-        c.version++;
+        counts.tenant++;
+        counts.clients[at.clientId] = (counts.clients[at.clientId] ?? 0) + 1;
+        c.minutes[at.minute] = counts;
+        for (const w of [at.window, at.window + 1]) c.pending[window(w)] = (c.pending[window(w)] ?? 0) + 1;
+        // What no request needs any more: the minutes before, the windows that ended before this one started.
+        for (const m of Object.keys(c.minutes)) if (Number(m) < at.minute) delete c.minutes[Number(m)];
+        for (const name of Object.keys(c.pending)) {
+          const [length, w] = name.split('/').map(Number) as [number, number];
+          if ((w + 1) * length <= at.window * at.windowMs) delete c.pending[name];
+        }
         return 'ok';
       },
-      read: async (counter) => copy(state.admission.get(shardKey(counter))),
-      async replace(counter, next, expectedVersion) {
-        if (state.admission.get(shardKey(counter))?.version !== expectedVersion) return 'conflict';
-        state.admission.set(shardKey(counter), { ...copy(next), version: (expectedVersion ?? 0) + 1 });
-        return 'ok';
-      },
-      async release(counter, { windowMs, window, share }) {
+      async read(counter, windowMs) {
         const c = state.admission.get(shardKey(counter));
-        if (!c || c.windowMs !== windowMs || c.window !== window) return 'conflict';
-        if (share === 'current' ? c.pendingSum <= c.previousPending : c.previousPending <= 0) return 'conflict';
-        c.pendingSum--;
-        if (share === 'previous') c.previousPending--;
-        c.version++;
+        if (!c) return { exists: false, minutes: {}, pending: {} };
+        const pending: Record<number, number> = {};
+        for (const [name, n] of Object.entries(c.pending)) {
+          const [length, w] = name.split('/').map(Number) as [number, number];
+          if (length === windowMs) pending[w] = n;
+        }
+        return { exists: true, minutes: copy(c.minutes), pending };
+      },
+      async create(counter, counts, windowMs) {
+        if (state.admission.has(shardKey(counter))) return 'conflict';
+        const pending = Object.fromEntries(Object.entries(counts.pending).map(([w, n]) => [`${windowMs}/${w}`, n]));
+        state.admission.set(shardKey(counter), { minutes: copy(counts.minutes), pending });
         return 'ok';
+      },
+      async release(counter, { windowMs, window }) {
+        const c = state.admission.get(shardKey(counter));
+        if (!c) return;
+        const [own, next] = [`${windowMs}/${window}`, `${windowMs}/${window + 1}`];
+        if ((c.pending[own] ?? 0) > 0 && (c.pending[next] ?? 0) > 0) {
+          c.pending[own]!--;
+          c.pending[next]!--;
+        } else if (c.pending[own] === undefined && (c.pending[next] ?? 0) > 0) c.pending[next]!--;
       },
     },
     links: {

@@ -402,16 +402,114 @@ describe('admitTenantRequest', () => {
       options.memory ?? admissionMemory(),
     );
 
-  it('keeps each counter shard on its own item with short attribute names', async () => {
+  it('keeps each counter shard on its own item, its counts named by their minute and window', async () => {
     const tenantId = uid('t');
     const memory = admissionMemory();
-    // Three shards (the smallest limit), each with a share of 1 of each client's 3 and 2, 2, 1 of the tenant's 5. One
-    // process stays on its shard for its turn until that is full: shard 0 takes a and b, then a moves on to 1.
+    // Three shards (the smallest limit), each with a share of 1 of each client's 3 and 2, 2, 1 of the tenant's 5. Each
+    // request of a process takes the next shard: a, b, a, b on 0, 1, 2, 0.
     for (const c of ['a', 'b', 'a', 'b']) await admit(tenantId, c, NOW, { memory });
-    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#0`)).toMatchObject({ t: 2, cc: { a: 1, b: 1 }, ps: 2, pp: 0 });
-    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#1`)).toMatchObject({ t: 2, cc: { a: 1, b: 1 }, ps: 2, pp: 0 });
-    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#2`)).toBeUndefined();
-    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}`)).toBeUndefined();
+    const [m, w] = [Math.floor(NOW / MINUTE), Math.floor(NOW / (5 * MINUTE))];
+    const shard = async (i: number) => {
+      const {
+        pk: _pk,
+        ttl: _ttl,
+        exp_bucket: _bucket,
+        ...counts
+      } = (await rawLedgerItem(`QUOTA#SHARD#${tenantId}#${i}`))!;
+      return counts;
+    };
+    // `t.{minute}` the tenant's, `c.{minute}.{client}` a client's, `p.{length}.{window}` the requests of that window
+    // and the one before.
+    expect(await shard(0)).toEqual({
+      [`t.${m}`]: 2,
+      [`c.${m}.a`]: 1,
+      [`c.${m}.b`]: 1,
+      [`p.300000.${w}`]: 2,
+      [`p.300000.${w + 1}`]: 2,
+    });
+    expect(await shard(1)).toEqual({ [`t.${m}`]: 1, [`c.${m}.b`]: 1, [`p.300000.${w}`]: 1, [`p.300000.${w + 1}`]: 1 });
+    expect(await shard(2)).toEqual({ [`t.${m}`]: 1, [`c.${m}.a`]: 1, [`p.300000.${w}`]: 1, [`p.300000.${w + 1}`]: 1 });
+    expect(await rawLedgerItem(`QUOTA#SHARD#${tenantId}#3`)).toBeUndefined();
+    expect(await rawLedgerItem(`QUOTA#TENANT#${tenantId}#0`)).toBeUndefined();
+  });
+
+  it("costs one request for a shard's first request of a new minute and of a new window, and keeps the item small", async () => {
+    const tenantId = uid('t');
+    const wide = { clientPerMinute: 100, tenantPerMinute: 500, maxPending: 1000 };
+    const window = 5 * MINUTE;
+    const start = Math.floor(NOW / window) * window;
+    // Every request from a new process: shard 0 first.
+    expect(await admit(tenantId, 'a', start, { limits: wide })).toMatchObject({ admitted: true, shard: 0 });
+    const counter = countDynamoDbRequests(t.client);
+    // A new minute, then a new window and minute, each with a client of its own: one conditional write each.
+    for (let i = 1; i <= 12; i++) {
+      counter.reset();
+      expect(await admit(tenantId, `client-${i}`, start + i * MINUTE, { limits: wide })).toMatchObject({
+        admitted: true,
+        shard: 0,
+      });
+      expect(counter.count).toBe(1);
+    }
+    // The minutes and windows before are gone (the last minute's client with the next write of this process).
+    const item = (await rawLedgerItem(`QUOTA#SHARD#${tenantId}#0`))!;
+    const [m, w] = [Math.floor((start + 12 * MINUTE) / MINUTE), Math.floor((start + 12 * MINUTE) / window)];
+    expect(Object.keys(item).sort()).toEqual(
+      [
+        'pk',
+        'ttl',
+        'exp_bucket',
+        `t.${m}`,
+        `c.${m}.client-12`,
+        `c.${m - 1}.client-11`,
+        `p.300000.${w}`,
+        `p.300000.${w + 1}`,
+      ].sort(),
+    );
+    expect(itemSize(marshall(item))).toBeLessThan(200);
+  });
+
+  it("counts the pending requests and this minute's counts of a shard item of the layout before, once, when it creates its item", async () => {
+    const window = 5 * MINUTE;
+    const [m, w] = [Math.floor(NOW / MINUTE), Math.floor(NOW / window)];
+    const legacy = async (tenantId: string, item: Record<string, unknown>) =>
+      t.client.send(
+        new PutItemCommand({
+          TableName: LEDGER_TABLE_DEFAULT,
+          Item: marshall({ pk: `QUOTA#TENANT#${tenantId}#0`, v: 3, ttl: NOW / 1000 + 3600, ...item }),
+        }),
+      );
+    // One shard (a limit of 1). The old item counted the tenant's one request of this minute.
+    const busy = uid('t');
+    await legacy(busy, { m, t: 1, cc: { a: 1 }, pl: window, pw: w, ps: 1, pp: 0 });
+    expect(
+      await admit(busy, 'b', NOW, { limits: { clientPerMinute: 100, tenantPerMinute: 1, maxPending: 100 } }),
+    ).toMatchObject({
+      admitted: false,
+      limit: 'tenant',
+    });
+    expect(
+      await admit(busy, 'b', NOW + MINUTE, { limits: { clientPerMinute: 100, tenantPerMinute: 1, maxPending: 100 } }),
+    ).toMatchObject({
+      admitted: true,
+    });
+    // Pending: the old item's window and the one before hold 2, 1 of them its own window's: 2 pending.
+    const pending = uid('t');
+    await legacy(pending, { m: m - 3, t: 9, cc: { a: 9 }, pl: window, pw: w, ps: 2, pp: 1 });
+    const capped = { limits: { clientPerMinute: 100, tenantPerMinute: 100, maxPending: 1 } };
+    // (A cap of 1 is one shard: the old item's 2 fill it.)
+    expect(await admit(pending, 'a', NOW, capped)).toMatchObject({ admitted: false, limit: 'pending' });
+    const three = { limits: { clientPerMinute: 1, tenantPerMinute: 100, maxPending: 3 } };
+    expect(await admit(pending, 'a', NOW, three)).toMatchObject({ admitted: true, shard: 0 });
+    // Created with the old counts and this request; the minute the old item held has passed.
+    const item = (await rawLedgerItem(`QUOTA#SHARD#${pending}#0`))!;
+    expect(item).toMatchObject({ [`t.${m}`]: 1, [`c.${m}.a`]: 1, [`p.300000.${w}`]: 3, [`p.300000.${w + 1}`]: 2 });
+    expect(item[`t.${m - 3}`]).toBeUndefined();
+    // The next window: the old item's request of its own window and the one above still count (2 of 3): one more.
+    expect(await admit(pending, 'b', (w + 1) * window, three)).toMatchObject({ admitted: true, shard: 0 });
+    expect(await admit(pending, 'c', (w + 1) * window, three)).toMatchObject({ admitted: false, limit: 'pending' });
+    // Read once: a change to the old item (old code still running) is no longer seen.
+    await legacy(pending, { m, t: 0, cc: {}, pl: window, pw: w + 2, ps: 3, pp: 0 });
+    expect(await admit(pending, 'd', (w + 2) * window, three)).toMatchObject({ admitted: true, shard: 0 });
   });
 
   it('costs one request per admitted request once the windows of its shard are open', async () => {

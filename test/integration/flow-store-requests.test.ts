@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countDynamoDbRequests } from '../../lib/adapters/dynamodb/index.ts';
+import { ADMISSION_SHARDS } from '../../lib/ciba/tenant-admission.ts';
 import {
   CIBA_GRANT,
   createTenantFixture,
@@ -21,8 +22,8 @@ describe('DynamoDB requests of a poll-mode flow', () => {
   let fx: TenantFixture;
   const devices: TestDevice[] = [];
   let requests: ReturnType<typeof countDynamoDbRequests>;
-  // A clock that stands still in the middle of a minute: no rate window or counter rolls over during the test (that
-  // costs two requests more, once a minute per counter shard and per user). The devices sign with it too (below).
+  // A clock that stands still in the middle of a minute: no user's rate window rolls over during the test (that costs
+  // two requests more, once a minute per user). The devices sign with it too (below).
   const frozen = Math.floor(Date.now() / 60_000) * 60_000 + 30_000;
 
   beforeAll(async () => {
@@ -36,12 +37,13 @@ describe('DynamoDB requests of a poll-mode flow', () => {
       device.proof = (htm, htu, extra = {}, iat = Math.floor(frozen / 1000)) => proof(htm, htu, extra, iat);
       devices.push(device);
     }
-    // The tenant's counter shard of this process's turn: a shard's first request of the minute costs two requests
-    // more (it starts the minute), so it is started first, by a request for a user who does not exist (refused, the
-    // pending slot given back; the shard's minute stays started). The flows below stay on that shard: a process
-    // counts SHARD_TURN requests on a shard before it moves on.
-    const res = await postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'nobody' }, fx.client);
-    expect(res.body).toMatchObject({ error: 'unknown_user_id' });
+    // The tenant's counter shards: a shard's first request ever creates its item (three requests more: the write that
+    // finds no item, its read and the read of the layout before's item), so each is created first, by a request for a user who does not exist (refused,
+    // the pending slot given back). Each request takes the next shard; a new minute or window costs nothing more.
+    for (let i = 0; i < ADMISSION_SHARDS; i++) {
+      const res = await postForm(`${fx.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'nobody' }, fx.client);
+      expect(res.body).toMatchObject({ error: 'unknown_user_id' });
+    }
     requests = countDynamoDbRequests(svc.service.dynamoDb);
   });
   afterAll(() => svc.stop());

@@ -1,18 +1,22 @@
 import type { AdmissionShard, AdmissionStore, QuotaStore, TenantCounters } from '../../persistence.ts';
 import {
+  expiring,
   expiryValues,
   expression,
   FAILED,
   getLedger,
   ledgerKey,
+  putItem,
+  type Raw,
   type Tables,
   ttlSeconds,
   update,
+  updateExpression,
 } from './expression.ts';
 
 /**
  * Abuse-control counters: ledger items `QUOTA#{key}#{window}` and the tenant's admission shards
- * `QUOTA#TENANT#{tenant}#{shard}`.
+ * `QUOTA#SHARD#{tenant}#{shard}`.
  */
 
 const quotaPk = (key: string, window: number) => `QUOTA#${key}#${window}`;
@@ -42,93 +46,161 @@ export const quotaStore = (db: Tables): QuotaStore => ({
 });
 
 /**
- * An admission shard's attributes, short because every backchannel request writes one: `m` minute, `t` tenant
- * count, `cc` client counts, `pl` pending window length, `pw` window, `ps` pending sum, `pp` previous share, `v`.
+ * A tenant's admission shard, `QUOTA#SHARD#{tenant}#{shard}`: every count is an attribute named by its minute or
+ * window, so the first request of a new minute or window is one conditional write like any other (no failed condition,
+ * no read): `t.{minute}` the tenant's requests, `c.{minute}.{client}` a client's, `p.{window length}.{window}` the
+ * requests counted in that window and the one before (a request of window w counts in `p…{w}` and `p…{w+1}`, so the
+ * pending cap is one comparison). Each write removes the names of the minute and window before, and those the last
+ * write of this process on the item found past (older minutes, other clients' and other lengths'), so the item stays
+ * small; the TTL ends idle ones. The layout before (`QUOTA#TENANT#{tenant}#{shard}`, one minute and one window on
+ * one item) is read once per shard, when its item is created (docs/deploy.md "Upgrading to counters named by their
+ * minute").
  */
-const admissionPk = ({ tenantId, shard }: AdmissionShard) => `QUOTA#TENANT#${tenantId}#${shard}`;
+const admissionPk = ({ tenantId, shard }: AdmissionShard) => `QUOTA#SHARD#${tenantId}#${shard}`;
+const legacyAdmissionPk = ({ tenantId, shard }: AdmissionShard) => `QUOTA#TENANT#${tenantId}#${shard}`;
+const tenantName = (minute: number) => `t.${minute}`;
+const clientName = (minute: number, clientId: string) => `c.${minute}.${clientId}`;
+const pendingName = (windowMs: number, window: number) => `p.${windowMs}.${window}`;
+const NAME = /^(?:t\.(\d+)|c\.(\d+)\.(.*)|p\.(\d+)\.(\d+))$/s;
 
-export const admissionStore = (db: Tables): AdmissionStore => ({
-  async count(counter, at, limits) {
-    // Every window current and every count under its limit: one write counts the request everywhere.
-    const result = await update(db, {
-      TableName: db.ledger,
-      Key: ledgerKey(admissionPk(counter)),
-      ...expression(
-        {
-          update:
-            'SET #t = #t + :one, #cc.#cid = if_not_exists(#cc.#cid, :zero) + :one, #ps = #ps + :one, #v = #v + :one',
-          condition:
-            '#m = :m AND #pl = :pl AND #pw = :pw AND #t < :tl AND #ps < :pm AND (attribute_not_exists(#cc.#cid) OR #cc.#cid < :cl)',
-        },
-        {
-          ':one': 1,
-          ':zero': 0,
-          ':m': at.minute,
-          ':pl': at.windowMs,
-          ':pw': at.window,
-          ':tl': limits.tenantPerMinute,
-          ':pm': limits.maxPending,
-          ':cl': limits.clientPerMinute,
-        },
-        { '#cid': at.clientId },
-      ),
-    });
-    return result === FAILED ? 'conflict' : 'ok';
-  },
-  async read(counter): Promise<TenantCounters | undefined> {
-    const raw = await getLedger(db, admissionPk(counter));
-    if (!raw) return undefined;
-    return {
-      minute: raw.m,
-      tenantCount: raw.t,
-      clientCounts: raw.cc ?? {},
-      windowMs: raw.pl,
-      window: raw.pw,
-      pendingSum: raw.ps,
-      previousPending: raw.pp,
-      version: raw.v ?? 0,
-    };
-  },
-  async replace(counter, next, expectedVersion, expiresAt) {
-    const result = await update(db, {
-      TableName: db.ledger,
-      Key: ledgerKey(admissionPk(counter)),
-      ...expression(
-        {
-          update:
-            'SET #m = :m, #t = :t, #cc = :cc, #pl = :pl, #pw = :pw, #ps = :ps, #pp = :pp, #v = :v, #ttl = :ttl, #exp_bucket = :exp_bucket',
-          condition: expectedVersion === undefined ? 'attribute_not_exists(#pk)' : '#v = :read',
-        },
-        {
-          ':m': next.minute,
-          ':t': next.tenantCount,
-          ':cc': next.clientCounts,
-          ':pl': next.windowMs,
-          ':pw': next.window,
-          ':ps': next.pendingSum,
-          ':pp': next.previousPending,
-          ':v': (expectedVersion ?? 0) + 1,
-          ':read': expectedVersion,
-          ...expiryValues(ttlSeconds(expiresAt)),
-        },
-      ),
-    });
-    return result === FAILED ? 'conflict' : 'ok';
-  },
-  async release(counter, { windowMs, window, share }) {
-    // `v` changes too, so a concurrent replacement (conditional on the `v` it read) reads again.
-    const parts =
-      share === 'current'
-        ? { update: 'SET #ps = #ps - :one, #v = #v + :one', condition: '#pl = :pl AND #pw = :pw AND #ps > #pp' }
-        : {
-            update: 'SET #ps = #ps - :one, #pp = #pp - :one, #v = #v + :one',
-            condition: '#pl = :pl AND #pw = :pw AND #pp > :zero',
-          };
-    const result = await update(db, {
-      TableName: db.ledger,
-      Key: ledgerKey(admissionPk(counter)),
-      ...expression(parts, { ':one': 1, ':zero': 0, ':pl': windowMs, ':pw': window }),
-    });
-    return result === FAILED ? 'conflict' : 'ok';
-  },
-});
+/** The counts of a shard's item as named; `past`: the names of minutes and windows before `at` (nothing needs them). */
+const parseShard = (raw: Raw, windowMs: number, at?: { minute: number; windowMs: number; window: number }) => {
+  const counts: Omit<TenantCounters, 'exists'> = { minutes: {}, pending: {} };
+  const past: string[] = [];
+  const minute = (m: number) => {
+    counts.minutes[m] ??= { tenant: 0, clients: {} };
+    return counts.minutes[m];
+  };
+  for (const [name, value] of Object.entries(raw)) {
+    const match = NAME.exec(name);
+    if (!match) continue;
+    const [, t, cm, clientId, length, w] = match;
+    if (t !== undefined) {
+      minute(Number(t)).tenant = Number(value);
+      if (at && Number(t) < at.minute) past.push(name);
+    } else if (cm !== undefined) {
+      minute(Number(cm)).clients[clientId as string] = Number(value);
+      if (at && Number(cm) < at.minute) past.push(name);
+    } else {
+      if (Number(length) === windowMs) counts.pending[Number(w)] = Number(value);
+      // Its window has ended before the current one started.
+      if (at && (Number(w) + 1) * Number(length) <= at.window * at.windowMs) past.push(name);
+    }
+  }
+  return { counts, past };
+};
+
+/** The counts a shard's item of the layout before holds, as this layout names them. */
+const legacyCounts = (raw: Raw | undefined, windowMs: number): Omit<TenantCounters, 'exists'> => {
+  if (!raw) return { minutes: {}, pending: {} };
+  const minutes = { [raw.m]: { tenant: Number(raw.t ?? 0), clients: { ...(raw.cc ?? {}) } } };
+  if (raw.pl !== windowMs) return { minutes, pending: {} };
+  return { minutes, pending: { [raw.pw]: Number(raw.ps), [raw.pw + 1]: Number(raw.ps) - Number(raw.pp) } };
+};
+
+/** Names removed in one write at most (an expression is at most 4 KB). */
+const MAX_REMOVED = 64;
+/** Items whose past names this process remembers (then it forgets them all). */
+const REMEMBERED = 10_000;
+
+export const admissionStore = (db: Tables): AdmissionStore => {
+  /** Per item, the names its last write here found past: the next write here removes them. */
+  const past = new Map<string, string[]>();
+  return {
+    async count(counter, at, limits, expiresAt) {
+      const pk = admissionPk(counter);
+      const { clientId, minute, windowMs, window } = at;
+      const names: Record<string, string> = {
+        '#t': tenantName(minute),
+        '#c': clientName(minute, clientId),
+        '#s': pendingName(windowMs, window),
+        '#s1': pendingName(windowMs, window + 1),
+        '#tn': tenantName(minute + 1),
+        '#s2': pendingName(windowMs, window + 2),
+        '#tp': tenantName(minute - 1),
+        '#cp': clientName(minute - 1, clientId),
+        '#sp': pendingName(windowMs, window - 1),
+      };
+      const named = new Set(Object.values(names));
+      const more = (past.get(pk) ?? []).filter((name) => !named.has(name)).slice(0, MAX_REMOVED);
+      more.forEach((name, i) => {
+        names[`#x${i}`] = name;
+      });
+      const result = await update(db, {
+        TableName: db.ledger,
+        Key: ledgerKey(pk),
+        ReturnValues: 'ALL_NEW',
+        ...expression(
+          {
+            update: updateExpression({
+              set: [
+                '#t = if_not_exists(#t, :zero) + :one',
+                '#c = if_not_exists(#c, :zero) + :one',
+                '#s = if_not_exists(#s, :zero) + :one',
+                '#s1 = if_not_exists(#s1, :zero) + :one',
+                '#ttl = :ttl',
+                '#exp_bucket = :exp_bucket',
+              ],
+              remove: ['#tp', '#cp', '#sp', ...more.map((_, i) => `#x${i}`)],
+            }),
+            condition:
+              'attribute_exists(#pk) AND attribute_not_exists(#tn) AND attribute_not_exists(#s2) AND ' +
+              '(attribute_not_exists(#t) OR #t < :tl) AND (attribute_not_exists(#c) OR #c < :cl) AND ' +
+              '(attribute_not_exists(#s) OR #s < :pm)',
+          },
+          {
+            ':one': 1,
+            ':zero': 0,
+            ':tl': limits.tenantPerMinute,
+            ':cl': limits.clientPerMinute,
+            ':pm': limits.maxPending,
+            ...expiryValues(ttlSeconds(expiresAt)),
+          },
+          names,
+        ),
+      });
+      if (result === FAILED) return 'conflict';
+      const found = parseShard(result, windowMs, at).past;
+      if (past.size >= REMEMBERED) past.clear();
+      if (found.length > 0) past.set(pk, found);
+      else past.delete(pk);
+      return 'ok';
+    },
+    async read(counter, windowMs): Promise<TenantCounters> {
+      const raw = await getLedger(db, admissionPk(counter));
+      if (raw) return { exists: true, ...parseShard(raw, windowMs).counts };
+      return { exists: false, ...legacyCounts(await getLedger(db, legacyAdmissionPk(counter)), windowMs) };
+    },
+    async create(counter, counts, windowMs, expiresAt) {
+      const item: Raw = { pk: admissionPk(counter), ...expiring(ttlSeconds(expiresAt)) };
+      for (const [m, { tenant, clients }] of Object.entries(counts.minutes)) {
+        item[tenantName(Number(m))] = tenant;
+        for (const [clientId, n] of Object.entries(clients)) item[clientName(Number(m), clientId)] = n;
+      }
+      for (const [w, n] of Object.entries(counts.pending)) item[pendingName(windowMs, Number(w))] = n;
+      return putItem(db, db.ledger, item, null);
+    },
+    async release(counter, { windowMs, window }) {
+      const key = { TableName: db.ledger, Key: ledgerKey(admissionPk(counter)) };
+      const names = { '#a': pendingName(windowMs, window), '#b': pendingName(windowMs, window + 1) };
+      const both = await update(db, {
+        ...key,
+        ...expression(
+          { update: 'SET #a = #a - :one, #b = #b - :one', condition: '#a > :zero AND #b > :zero' },
+          { ':one': 1, ':zero': 0 },
+          names,
+        ),
+      });
+      if (both !== FAILED) return;
+      // The window's own count is no longer kept (the next window has started): the next one's only.
+      await update(db, {
+        ...key,
+        ...expression(
+          { update: 'SET #b = #b - :one', condition: '#b > :zero AND attribute_not_exists(#a)' },
+          { ':one': 1, ':zero': 0 },
+          names,
+        ),
+      });
+    },
+  };
+};

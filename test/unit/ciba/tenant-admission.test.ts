@@ -4,7 +4,6 @@ import {
   admissionMemory,
   admitTenantRequest,
   knownTenantRefusal,
-  SHARD_TURN,
   shardLimits,
   shardShare,
   tenantShards,
@@ -51,15 +50,17 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
     expect(await admit(other, 0.5)).toMatchObject({ admitted: true, shard: 35 });
     // The first process goes on from where it was, and skips the shard the other one filled.
     expect(await admit(one, 0)).toMatchObject({ admitted: true, shard: 36 });
-    expect((await s.admission.read({ tenantId: 't', shard: 32 }))?.tenantCount).toBe(1);
+    expect(
+      (await s.admission.read({ tenantId: 't', shard: 32 }, 300_000)).minutes[Math.floor(NOW / 60_000)]?.tenant,
+    ).toBe(1);
   });
 
-  it('counts SHARD_TURN admissions of a process on a shard before its turn passes to the next one', async () => {
+  it('takes the next shard on every request of a process, from the random start round to 0', async () => {
     const s = memoryStore();
     const memory = admissionMemory();
     const limits = { clientPerMinute: 100_000, tenantPerMinute: 100_000, maxPending: 100_000 };
     const shards: number[] = [];
-    for (let i = 0; i < 2 * SHARD_TURN + 1; i++) {
+    for (let i = 0; i < 3; i++) {
       const outcome = await admitTenantRequest(
         s.admission,
         { tenantId: 't', clientId: `c${i % 3}`, limits, pendingWindowMs: 300_000, now: NOW, random: () => 0.99 },
@@ -68,12 +69,11 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
       if (!outcome.admitted) throw new Error('refused');
       shards.push(outcome.shard);
     }
-    // A tenant whose requests one shard takes stays on it (a shard's first write of a minute costs a failed condition
-    // and a read); a busier one moves on every SHARD_TURN admissions, from the random start (63) round to 0.
-    expect(shards).toEqual([...new Array(SHARD_TURN).fill(63), ...new Array(SHARD_TURN).fill(0), 1]);
+    // A shard's first write of a minute costs no more than any other: a quiet tenant's requests spread as a busy one's.
+    expect(shards).toEqual([63, 0, 1]);
   });
 
-  it('sends concurrent requests of a process to shards of their own, and keeps their places in the turn', async () => {
+  it('sends concurrent requests of a process to shards of their own, and the next request to the shard after', async () => {
     const s = memoryStore();
     const memory = admissionMemory();
     const limits = { clientPerMinute: 100_000, tenantPerMinute: 100_000, maxPending: 100_000 };
@@ -83,18 +83,10 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
         { tenantId: 't', clientId: `c${i % 3}`, limits, pendingWindowMs: 300_000, now: NOW, random: () => 0 },
         memory,
       );
-    // Eight at once: the shard of the turn and the seven after it, one each (a minute's first writes would each fail
-    // on the minute before, read and write again: they do not pile up on one item).
     const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => admit(i)));
     expect(burst.map((o) => (o.admitted ? o.shard : -1))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(memory.inFlight.size).toBe(0);
-    // They took 8 places in the turn of shard 0: the next 8 requests, one at a time, complete it; then shard 1.
-    const after: number[] = [];
-    for (let i = 0; i < SHARD_TURN - 8 + 1; i++) {
-      const o = await admit(i);
-      after.push(o.admitted ? o.shard : -1);
-    }
-    expect(after).toEqual([...new Array(SHARD_TURN - 8).fill(0), 1]);
+    const o = await admit(8);
+    expect(o).toMatchObject({ admitted: true, shard: 8 });
   });
 
   it("spreads the requests of processes evenly over the tenant's shards, from a uniform random start each", async () => {
@@ -121,6 +113,43 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
     expect(tenantShards(limits)).toBe(ADMISSION_SHARDS);
     // Each process's turns cover every shard alike: 48 writes on each (1/64 of the flows), none hotter.
     expect([...writes.values()]).toEqual(new Array(ADMISSION_SHARDS).fill(48));
+  });
+
+  it("costs one store request for a shard's first request of a new minute or window, as for any other", async () => {
+    const s = memoryStore();
+    const calls: string[] = [];
+    for (const method of ['count', 'read', 'create', 'release'] as const) {
+      const real = s.admission[method].bind(s.admission) as (...args: unknown[]) => Promise<never>;
+      (s.admission as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+        calls.push(method);
+        return real(...args);
+      };
+    }
+    const limits = { clientPerMinute: 6400, tenantPerMinute: 6400, maxPending: 6400 };
+    const window = 120_000;
+    const start = Math.floor(NOW / window) * window;
+    // Every request from a new process (shard 0 first): the first creates the shard's item.
+    const admit = (now: number, clientId: string) =>
+      admitTenantRequest(
+        s.admission,
+        { tenantId: 't', clientId, limits, pendingWindowMs: window, now, random: () => 0 },
+        admissionMemory(),
+      );
+    expect(await admit(start, 'a')).toMatchObject({ admitted: true, shard: 0 });
+    expect(calls).toEqual(['count', 'read', 'create']);
+    for (const [now, clientId] of [
+      [start + 60_000, 'a'],
+      [start + window, 'b'],
+      [start + 5 * window + 1, 'c'],
+    ] as const) {
+      calls.length = 0;
+      expect(await admit(now, clientId)).toMatchObject({
+        admitted: true,
+        shard: 0,
+        pendingWindow: Math.floor(now / window),
+      });
+      expect(calls).toEqual(['count']);
+    }
   });
 
   it('refuses without asking the store once this process found every shard full, until the minute ends', async () => {
