@@ -97,11 +97,12 @@ const admitOnShard = async (
 /**
  * How long a shard's item is kept once its counts are useless: a tenant with a request per shard in that time never
  * creates an item again (a creation costs three requests more: the write that finds none, its read and the read of
- * the layout before's item).
+ * the layout before's item). A week: every request takes the next of up to 64 shards, so a tenant with a few requests
+ * a day would otherwise pay a creation on nearly every request; an item is about 150 bytes (64 per tenant).
  */
-const SHARD_KEPT_MS = 60 * MINUTE_MS;
+const SHARD_KEPT_MS = 7 * 24 * 60 * MINUTE_MS;
 
-/** When a shard's item may go: an hour after its minute has ended and no request of its window is pending. */
+/** When a shard's item may go: a week after its minute has ended and no request of its window is pending. */
 const shardExpiry = (at: { minute: number; windowMs: number; window: number }) =>
   Math.max((at.minute + 1) * MINUTE_MS, (at.window + 2) * at.windowMs) + SHARD_KEPT_MS;
 
