@@ -48,10 +48,10 @@ export const ASSUMPTIONS = {
   /**
    * Lambda's system log level (infra/ciba-function.ts: WARN unless the `ciba:lambdaSystemLogLevel` context key says
    * otherwise) and the system lines it leaves in the log group per invocation: none at WARN (no START, END or REPORT;
-   * an invocation that times out or fails still leaves its lines), Lambda's START, END and REPORT at INFO (their text
+   * only Lambda's rare system lines at WARN and above), Lambda's START, END and REPORT at INFO (their text
    * format's ≈ 330 bytes with CloudWatch's 26 bytes per event: a lower bound, their JSON records are longer).
    */
-  lambdaSystemLogLevel: 'INFO' as 'WARN' | 'INFO',
+  lambdaSystemLogLevel: 'WARN' as 'WARN' | 'INFO',
   lambdaSystemLogBytes: { WARN: 0, INFO: 330 + 3 * 26 },
   /** One API Gateway access-log line (infra/service-stack.ts's format) with its event overhead. */
   accessLogBytes: 80 + 26,
