@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Annotations, type App, Tags } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { LAMBDA_SYSTEM_LOG_LEVELS, type LambdaSystemLogLevel } from './ciba-function.ts';
 import { ServiceStack, THROTTLE_DEFAULTS, type ThrottleConfig } from './service-stack.ts';
 import { StatefulStack } from './stateful-stack.ts';
 import { parseTenantsFile } from './tenants.ts';
@@ -23,6 +24,8 @@ import { parseTenantsFile } from './tenants.ts';
  * - `ciba:console`: `true` lets the web function serve the operator console (it then gets bc-authorize's and
  *   token's permissions); tenants opt in with `console_client_id`. Off by default.
  * - `ciba:logRetentionDays`: default 90.
+ * - `ciba:lambdaSystemLogLevel`: Lambda's system log level of every function, `WARN` (default: no START, END and
+ *   REPORT lines), `INFO` (those lines back) or `DEBUG`; the format is JSON and the application level INFO either way.
  * - `ciba:bundling`: `stub` skips esbuild (template tests only; never deploy it).
  */
 export interface CibaApp {
@@ -75,6 +78,14 @@ const pendingIndexProjection = (value: string | undefined): 'INCLUDE' | 'ALL' =>
   throw new Error('context ciba:pendingIndexProjection must be INCLUDE or ALL');
 };
 
+/** `ciba:lambdaSystemLogLevel`: WARN unless set. */
+const lambdaSystemLogLevel = (value: string | undefined): LambdaSystemLogLevel => {
+  if (value === undefined) return 'WARN';
+  const level = LAMBDA_SYSTEM_LOG_LEVELS.find((l) => l === value);
+  if (level) return level;
+  throw new Error(`context ciba:lambdaSystemLogLevel must be one of ${LAMBDA_SYSTEM_LOG_LEVELS.join(', ')}`);
+};
+
 export const buildCibaApp = (app: App): CibaApp => {
   const ctx = (key: string): string | undefined => {
     const value = app.node.tryGetContext(`ciba:${key}`);
@@ -123,6 +134,7 @@ export const buildCibaApp = (app: App): CibaApp => {
     throw new Error(`context ciba:logRetentionDays must be one of CloudWatch's retention periods, not ${retention}`);
   }
   const bundling = ctx('bundling') === 'stub' ? 'stub' : 'esbuild';
+  const systemLogLevel = lambdaSystemLogLevel(ctx('lambdaSystemLogLevel'));
 
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
   const stateful = new StatefulStack(app, `${prefix}-stateful`, {
@@ -133,6 +145,7 @@ export const buildCibaApp = (app: App): CibaApp => {
     terminationProtection: true,
     bundling,
     logRetention: retention as logs.RetentionDays,
+    lambdaSystemLogLevel: systemLogLevel,
     keepLegacyKeys: ctx('legacyKeys') === 'keep',
     pendingIndexProjection: pendingIndexProjection(ctx('pendingIndexProjection')),
   });
@@ -150,6 +163,7 @@ export const buildCibaApp = (app: App): CibaApp => {
     bundling,
     throttles,
     logRetention: retention as logs.RetentionDays,
+    lambdaSystemLogLevel: systemLogLevel,
     ...(domainName && certificateArn ? { customDomain: { domainName, certificateArn } } : {}),
     ...(mtlsDomainName && mtlsCertificateArn && truststore
       ? {

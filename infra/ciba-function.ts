@@ -19,6 +19,13 @@ const WEB_ASSET_HOOKS = {
   beforeInstall: () => [],
 };
 
+/**
+ * Lambda's system log level (context `ciba:lambdaSystemLogLevel`, docs/deploy.md "Logs"): WARN by default, so that an
+ * invocation leaves no START, END and REPORT lines (Lambda's system lines at WARN and above stay); INFO brings them back.
+ */
+export type LambdaSystemLogLevel = 'WARN' | 'INFO' | 'DEBUG';
+export const LAMBDA_SYSTEM_LOG_LEVELS: readonly LambdaSystemLogLevel[] = ['WARN', 'INFO', 'DEBUG'];
+
 export interface CibaFunctionProps {
   name: LambdaFunctionName;
   /** The name its logs and metrics carry (`ciba-{serviceName}`), when another function runs the same bundle. */
@@ -30,6 +37,8 @@ export interface CibaFunctionProps {
   memorySize?: number;
   timeout?: Duration;
   logRetention: logs.RetentionDays;
+  /** Lambda's system log level; default WARN. */
+  systemLogLevel?: LambdaSystemLogLevel;
   /** `stub`: inline placeholder code instead of esbuild (fast template tests); `esbuild`: the real bundle. */
   bundling: 'esbuild' | 'stub';
 }
@@ -37,6 +46,12 @@ export interface CibaFunctionProps {
 /**
  * One Lambda function: arm64, its own log group with a retention, and its own role that can write only to
  * that log group. Everything else is granted by the stack, per function.
+ *
+ * Logging (Lambda's advanced logging controls): JSON format, application level INFO, system level WARN unless
+ * `systemLogLevel` says otherwise. The application's lines are Powertools' JSON lines, unchanged: under JSON format
+ * Lambda sets AWS_LAMBDA_LOG_LEVEL to the application level, which Powertools then uses as its own level (INFO, its
+ * default too), and Lambda keeps JSON lines at or above that level. At WARN Lambda leaves out the START, END and
+ * REPORT lines of every invocation (their duration and memory stay in the function's CloudWatch metrics).
  */
 export class CibaFunction extends Construct {
   readonly function: lambda.Function;
@@ -70,6 +85,9 @@ export class CibaFunction extends Construct {
       timeout: props.timeout ?? Duration.seconds(10),
       role: this.role,
       logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+      systemLogLevelV2: lambda.SystemLogLevel[props.systemLogLevel ?? 'WARN'],
       environment: {
         POWERTOOLS_SERVICE_NAME: `ciba-${props.serviceName ?? props.name}`,
         POWERTOOLS_METRICS_NAMESPACE: 'Ciba',

@@ -20,7 +20,7 @@ import { CIBA_EVENT_SOURCE } from '../lib/adapters/eventbridge-format.ts';
 import { CALLBACK_EVENT } from '../lib/events.ts';
 import { type FunctionName, ROUTES } from '../lib/http/routes.ts';
 import { API_FUNCTIONS } from './bundling.ts';
-import { CibaFunction } from './ciba-function.ts';
+import { CibaFunction, type LambdaSystemLogLevel } from './ciba-function.ts';
 import { CibaTenant, CibaTenants } from './ciba-tenant.ts';
 import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess, PROVISIONER_ACCESS } from './function-access.ts';
 import { type AccessTargets, customResourceProvider, grantAccess, platformApplicationArnTemplate } from './grants.ts';
@@ -84,6 +84,8 @@ export interface ServiceStackProps extends StackProps {
   bundling: 'esbuild' | 'stub';
   throttles: ThrottleConfig;
   logRetention: logs.RetentionDays;
+  /** Lambda's system log level of every function (default WARN: no START/END/REPORT lines). */
+  lambdaSystemLogLevel?: LambdaSystemLogLevel;
   customDomain?: CustomDomainConfig;
   mtlsDomain?: MtlsDomainConfig;
   /** SNS topic for alarm notifications; without it the alarms only show in CloudWatch. */
@@ -192,6 +194,7 @@ export class ServiceStack extends Stack {
         environment,
         timeout: Duration.seconds(timeout),
         logRetention: props.logRetention,
+        ...(props.lambdaSystemLogLevel ? { systemLogLevel: props.lambdaSystemLogLevel } : {}),
         bundling: props.bundling,
       });
 
@@ -250,6 +253,7 @@ export class ServiceStack extends Stack {
       timeout: Duration.minutes(15),
       memorySize: 1024,
       logRetention: props.logRetention,
+      ...(props.lambdaSystemLogLevel ? { systemLogLevel: props.lambdaSystemLogLevel } : {}),
       bundling: props.bundling,
     });
     this.functions['tenant-provisioner'] = provisioner;

@@ -8,7 +8,7 @@ import type { Construct } from 'constructs';
 import { LEGACY_KEYS_RESOURCE } from '../functions/tenant-provisioner/resources.ts';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
 import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from '../lib/adapters/dynamodb-schema.ts';
-import { CibaFunction } from './ciba-function.ts';
+import { CibaFunction, type LambdaSystemLogLevel } from './ciba-function.ts';
 import { customResourceProvider, grantAccess, platformApplicationArnTemplate } from './grants.ts';
 import { TenantSigningKey } from './tenant-signing-key.ts';
 import type { TenantConfig } from './tenants.ts';
@@ -18,6 +18,8 @@ export interface StatefulStackProps extends StackProps {
   tenants: TenantConfig[];
   bundling: 'esbuild' | 'stub';
   logRetention: logs.RetentionDays;
+  /** Lambda's system log level of its function (default WARN: no START/END/REPORT lines). */
+  lambdaSystemLogLevel?: LambdaSystemLogLevel;
   /**
    * Deployments before keysets had per-tenant KMS keys behind aliases in this stack. `true` keeps them in the template
    * for one more deployment (docs/deploy.md "Upgrading": no gap while the running functions still use the aliases).
@@ -111,6 +113,7 @@ export class StatefulStack extends Stack {
       },
       timeout: Duration.minutes(5),
       logRetention: props.logRetention,
+      ...(props.lambdaSystemLogLevel ? { systemLogLevel: props.lambdaSystemLogLevel } : {}),
       bundling: props.bundling,
     });
     grantAccess(

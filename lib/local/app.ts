@@ -74,6 +74,12 @@ export interface LocalServiceOptions {
   requestTimeoutMs?: number;
   /** Names this run in `GET /health` (`instance`), so the CLI can tell it from another server at the same URL. */
   instanceId?: string;
+  /**
+   * Runs each invocation of the callback function (by the bus's rule or the scheduler), as Lambda would run it apart
+   * from the request that published its event: the benchmark (test/bench/serve.ts) meters it as its own critical
+   * path. Default: `invoke()`.
+   */
+  invocation?: (functionName: 'callback', invoke: () => Promise<void>) => Promise<void>;
 }
 
 export interface LocalService {
@@ -180,10 +186,12 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   // The callback function, fed as in AWS: the bus stands in for the EventBridge rule, the scheduler for
   // EventBridge Scheduler; both hand over the event in EventBridge's shape.
   const callback = callbackHandler(deps);
-  const invokeCallback = async (event: CibaEvent) => {
-    const id = randomToken(12);
-    await callback(toEventBridgeEvent(event, { id, time: clock.now() }), lambdaContext(id, 'callback'));
-  };
+  const invocation = options.invocation ?? ((_name, invoke) => invoke());
+  const invokeCallback = (event: CibaEvent) =>
+    invocation('callback', async () => {
+      const id = randomToken(12);
+      await callback(toEventBridgeEvent(event, { id, time: clock.now() }), lambdaContext(id, 'callback'));
+    });
   // A failed invocation is retried as Lambda retries a failed asynchronous invocation (twice, after about one and
   // two minutes: infra/service-stack.ts), later than the callback lease, so the retry can take a claimed attempt over.
   const redeliveryDelays = options.callbacks?.redeliveryDelaysMs ?? DEFAULT_REDELIVERY_DELAYS_MS;

@@ -437,8 +437,19 @@ export class AwsShape implements Core {
               (props.Environment as { Variables?: Record<string, Json> } | undefined)?.Variables ?? {},
             ).map(([k, v]) => [k, String(v)]),
           );
-          const logGroup =
-            (props.LoggingConfig as { LogGroup?: string } | undefined)?.LogGroup ?? `/aws/lambda/${name}`;
+          const logging = (props.LoggingConfig ?? {}) as {
+            LogGroup?: string;
+            LogFormat?: string;
+            ApplicationLogLevel?: string;
+            SystemLogLevel?: string;
+          };
+          const logGroup = logging.LogGroup ?? `/aws/lambda/${name}`;
+          const format = logging.LogFormat ?? 'Text';
+          if (format !== 'Text' && format !== 'JSON') throw new Error(`${ctx.logicalId}: LogFormat ${format}`);
+          // Lambda refuses log levels with the text format.
+          if (format === 'Text' && (logging.ApplicationLogLevel || logging.SystemLogLevel)) {
+            throw new Error(`${ctx.logicalId}: ApplicationLogLevel and SystemLogLevel need LogFormat JSON`);
+          }
           this.lambda.define({
             name,
             arn: functionArn,
@@ -449,6 +460,10 @@ export class AwsShape implements Core {
             memorySize: Number(props.MemorySize ?? 128),
             roleArn,
             logGroupName: logGroup,
+            logging: {
+              format,
+              ...(logging.ApplicationLogLevel ? { applicationLevel: logging.ApplicationLogLevel } : {}),
+            },
             async: { maximumRetryAttempts: 2, maximumEventAgeSeconds: 21_600 },
           });
           return { ref: name, attributes: { Arn: functionArn } };

@@ -7,6 +7,7 @@ import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readAssembly } from './cloudformation.ts';
 import { pushedTxn, Receiver, type Shape, signedFetch, startShape } from './harness.ts';
+import { keptAtLevel } from './lambda.ts';
 import { TENANTS_FIXTURE, variantAssembly } from './synth.ts';
 
 /** A tenants file like the harness's, changed by `edit`, written to a temporary file. */
@@ -22,6 +23,21 @@ const tenantsFile = (edit: (tenants: { id: string; settings: Record<string, unkn
 
 const serviceTemplate = (dir: string) => readAssembly(dir).stacks.find((s) => s.name === 'ciba-service')!.template;
 
+describe("the harness's Lambda logs under the JSON format", () => {
+  it('keeps what Lambda keeps at an application level: JSON lines at or above it, the rest as INFO', () => {
+    expect(keptAtLevel('{"level":"INFO","message":"tenant created"}', 'INFO')).toBe(true);
+    expect(keptAtLevel('{"level":"ERROR","message":"x"}', 'WARN')).toBe(true);
+    expect(keptAtLevel('{"level":"CRITICAL","message":"x"}', 'ERROR')).toBe(true);
+    expect(keptAtLevel('{"level":"DEBUG","message":"x"}', 'INFO')).toBe(false);
+    expect(keptAtLevel('{"level":"INFO","message":"x"}', 'WARN')).toBe(false);
+    // No level, or not JSON (an embedded-metric line, a plain line): INFO.
+    expect(keptAtLevel('{"_aws":{},"Decided":1}', 'INFO')).toBe(true);
+    expect(keptAtLevel('{"_aws":{},"Decided":1}', 'WARN')).toBe(false);
+    expect(keptAtLevel('not json', 'INFO')).toBe(true);
+    expect(keptAtLevel('not json', 'ERROR')).toBe(false);
+  });
+});
+
 describe('the deployment on the AWS shape', () => {
   let shape: Shape;
 
@@ -36,6 +52,17 @@ describe('the deployment on the AWS shape', () => {
     expect(apps).toEqual(['APNS/ciba-acme', 'GCM/ciba-acme']);
     const logs = shape.cloud.lambda.logsOf(shape.cloud.fn('tenant-provisioner').name).join('\n');
     expect(logs).toMatch(/tenant created.*acme/);
+    // Lambda's JSON format at application level INFO (and system level WARN: no START/END/REPORT lines): Powertools
+    // follows AWS_LAMBDA_LOG_LEVEL, and its info lines reach the log group as they are.
+    expect(shape.cloud.fn('tenant-provisioner').logging).toEqual({ format: 'JSON', applicationLevel: 'INFO' });
+    const created = shape.cloud.lambda
+      .logsOf(shape.cloud.fn('tenant-provisioner').name)
+      .find((line) => line.includes('tenant created'));
+    expect(JSON.parse(created!)).toMatchObject({
+      level: 'INFO',
+      message: 'tenant created',
+      service: 'ciba-tenant-provisioner',
+    });
     // Only the secret's name travels in the template and the logs, never the key material.
     const everything = shape.cloud.lambda.logs.map((l) => l.line).join('\n');
     for (const secret of shape.cloud.secrets.secrets.values())

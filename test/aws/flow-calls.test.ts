@@ -1,13 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADMISSION_SHARDS } from '../../lib/ciba/tenant-admission.ts';
 import type { DeviceClient } from '../../lib/device/index.ts';
-import { CIBA_GRANT, pushedTxn, type Shape, startShape } from './harness.ts';
+import { CIBA_GRANT, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 
 /**
  * The benchmark's device-shape flow (docs/performance.md "AWS terms per flow") on the AWS shape: the AWS calls the
  * deployed bundles make per step, warm, with a wrapped key and one push, are the ones `npm run bench` counts in local
  * mode (`aws_calls_per_flow`: DynamoDB 9, EventBridge 3, SNS 1, KMS 0), so the cost model is fed by what the
- * deployed code does.
+ * deployed code does. The ping flow (`npm run bench -- --mode ping`) likewise: DynamoDB 11, EventBridge 4, SNS 1, and
+ * one invocation of the callback function by the tenant's rule.
  */
 describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
   let shape: Shape;
@@ -22,25 +23,41 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
   afterAll(() => shape?.stop());
   afterEach(() => shape.cloud.expectNoDenials());
 
-  const form = (path: string, params: Record<string, string>) =>
+  const form = (path: string, params: Record<string, string>, creds = registered) =>
     fetch(`${shape.issuer('acme')}${path}`, {
       method: 'POST',
       headers: {
         'Content-Type': 'application/x-www-form-urlencoded',
-        Authorization: `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}`,
+        Authorization: `Basic ${Buffer.from(`${creds.client_id}:${creds.client_secret}`).toString('base64')}`,
       },
       body: new URLSearchParams(params).toString(),
     });
 
-  /** The successful AWS calls a step makes, by service (`dynamodb: 3`...). */
+  /** Successful calls by service (`dynamodb: 3`...). */
+  const countOf = (calls: typeof shape.cloud.calls): Record<string, number> => {
+    const counts: Record<string, number> = {};
+    for (const c of calls) if (c.outcome === 'ok') counts[c.service] = (counts[c.service] ?? 0) + 1;
+    return counts;
+  };
+
+  /** The successful AWS calls a step makes, by service. */
   const callsOf = async (step: () => Promise<unknown>): Promise<Record<string, number>> => {
     const start = shape.cloud.calls.length;
     await step();
-    const counts: Record<string, number> = {};
-    for (const c of shape.cloud.calls.slice(start)) {
-      if (c.outcome === 'ok') counts[c.service] = (counts[c.service] ?? 0) + 1;
-    }
-    return counts;
+    return countOf(shape.cloud.calls.slice(start));
+  };
+
+  /**
+   * The same, with function `fn` (which an event invokes after the step's answer) counted apart: its invocation
+   * (`lambda`, by the rule) and the calls it makes.
+   */
+  const callsSplit = async (step: () => Promise<unknown>, fn: string) => {
+    const start = shape.cloud.calls.length;
+    await step();
+    const made = shape.cloud.calls.slice(start);
+    const ofFn = (c: (typeof made)[number]) =>
+      c.function === fn || (c.service === 'lambda' && c.resource.endsWith(`:function:${fn}`));
+    return { step: countOf(made.filter((c) => !ofFn(c))), apart: countOf(made.filter(ofFn)) };
   };
 
   const flow = async () => {
@@ -87,5 +104,70 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       'device decision': { dynamodb: 2, events: 1 },
       'token redeem': { dynamodb: 1, events: 1 },
     });
+  }, 120_000);
+
+  it('ping: the callback function, invoked once by the rule, makes the calls the benchmark counts: 11 DynamoDB requests, 4 events, 1 push', async () => {
+    const rpHost = await Receiver.start(shape.cloud, shape.pki, 'rp.example.com');
+    try {
+      const endpoint = rpHost.endpoint();
+      const ping = await shape.registerClient('acme', {
+        backchannel_token_delivery_mode: 'ping',
+        backchannel_client_notification_endpoint: endpoint,
+      });
+      const bob = await shape.enrolledDevice('acme', 'bob', { type: 'fcm', token: 'fcm-bob' });
+      const callback = shape.cloud.fn('callback').name;
+      const pingFlow = async () => {
+        const steps: Record<string, Record<string, number>> = {};
+        let authReqId = '';
+        steps['bc-authorize'] = await callsOf(async () => {
+          const res = await form(
+            '/bc-authorize',
+            {
+              scope: 'openid',
+              login_hint: 'bob',
+              binding_message: 'Bench',
+              client_notification_token: 'notify-bench-0123',
+            },
+            ping,
+          );
+          expect(res.status).toBe(200);
+          authReqId = ((await res.json()) as { auth_req_id: string }).auth_req_id;
+        });
+        const txn = pushedTxn(shape.cloud, 'fcm-bob');
+        steps['device list'] = await callsOf(async () => {
+          expect((await bob.pending()).map((t) => t.txn)).toContain(txn);
+        });
+        const invoked = shape.cloud.lambda.invocations.filter((i) => i.function === callback && i.kind === 'async');
+        const decided = await callsSplit(async () => {
+          expect(await bob.decide(txn, 'approve')).toEqual({ txn, status: 'approved' });
+          await shape.cloud.settle();
+        }, callback);
+        steps['device decision'] = decided.step;
+        steps.callback = decided.apart;
+        expect(shape.cloud.lambda.invocations.filter((i) => i.function === callback && i.kind === 'async').length).toBe(
+          invoked.length + 1,
+        );
+        expect(rpHost.at(endpoint).at(-1)?.body).toBe(JSON.stringify({ auth_req_id: authReqId }));
+        steps['token redeem'] = await callsOf(async () => {
+          const res = await form('/oauth/token', { grant_type: CIBA_GRANT, auth_req_id: authReqId }, ping);
+          expect(res.status).toBe(200);
+        });
+        return steps;
+      };
+      await pingFlow(); // the callback function's cold start, the settings caches
+      // The counter shard the flow's request takes, started as in the test above.
+      const refused = await form('/bc-authorize', { scope: 'openid', login_hint: 'nobody', binding_message: 'Bench' });
+      expect(await refused.json()).toMatchObject({ error: 'unknown_user_id' });
+      expect(await pingFlow()).toEqual({
+        'bc-authorize': { dynamodb: 3, sns: 1, events: 1 },
+        'device list': { dynamodb: 2 },
+        'device decision': { dynamodb: 2, events: 1 },
+        // The rule's invocation; the request (a read), the attempt's claim, its result; the Callback Delivered event.
+        callback: { lambda: 1, dynamodb: 3, events: 1 },
+        'token redeem': { dynamodb: 1, events: 1 },
+      });
+    } finally {
+      await rpHost.stop();
+    }
   }, 120_000);
 });

@@ -23,6 +23,11 @@ export interface FunctionConfig {
   memorySize: number;
   roleArn: string;
   logGroupName: string;
+  /**
+   * LoggingConfig's format and application level (advanced logging controls). Under JSON Lambda tells the runtime
+   * (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL) and keeps only the JSON lines at or above the level.
+   */
+  logging?: { format: 'Text' | 'JSON'; applicationLevel?: string };
   /** AWS::Lambda::EventInvokeConfig: retries of async invocations and where failures go. */
   async: { maximumRetryAttempts: number; maximumEventAgeSeconds: number; onFailure?: string };
 }
@@ -97,6 +102,30 @@ export const checkEnvironment = (name: string, environment: Record<string, strin
     0,
   );
   if (size > 4096) throw new Error(`function ${name}: environment variables take ${size} bytes, over Lambda's 4 KB`);
+};
+
+/** Lambda's application log levels, lowest first (Powertools says CRITICAL for FATAL). */
+const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+const levelRank = (level: unknown): number => {
+  const name = String(level).toUpperCase();
+  return LOG_LEVELS.indexOf(name === 'CRITICAL' ? 'FATAL' : name === 'WARNING' ? 'WARN' : name);
+};
+
+/**
+ * Whether Lambda keeps a line the function wrote under JSON format with this application level: a JSON object whose
+ * `level` is below it is dropped; a line whose level is missing or invalid (an embedded-metric line, plain text) is
+ * INFO ("Log-level filtering" in Lambda's guide).
+ */
+export const keptAtLevel = (line: string, applicationLevel: string): boolean => {
+  let level: unknown;
+  try {
+    const parsed = JSON.parse(line) as unknown;
+    level = parsed !== null && typeof parsed === 'object' ? (parsed as { level?: unknown }).level : undefined;
+  } catch {
+    level = undefined;
+  }
+  const rank = levelRank(level);
+  return (rank < 0 ? levelRank('INFO') : rank) >= levelRank(applicationLevel);
 };
 
 interface Environment {
@@ -327,6 +356,9 @@ export class LambdaRuntime {
         AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
         AWS_LAMBDA_LOG_GROUP_NAME: fn.logGroupName,
         AWS_LAMBDA_LOG_STREAM_NAME: logStreamName,
+        ...(fn.logging?.format === 'JSON'
+          ? { AWS_LAMBDA_LOG_FORMAT: 'JSON', AWS_LAMBDA_LOG_LEVEL: fn.logging.applicationLevel ?? 'INFO' }
+          : {}),
         AWS_ACCESS_KEY_ID: credentials.accessKeyId,
         AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
         AWS_SESSION_TOKEN: credentials.sessionToken,
@@ -355,7 +387,12 @@ export class LambdaRuntime {
       worker[stream].on('data', (chunk: string) => {
         const lines = (rest + chunk).split('\n');
         rest = lines.pop() ?? '';
-        for (const line of lines) if (line) this.logs.push({ function: fn.name, stream, line });
+        const level = fn.logging?.format === 'JSON' ? (fn.logging.applicationLevel ?? 'INFO') : undefined;
+        for (const line of lines) {
+          if (line && (level === undefined || keptAtLevel(line, level))) {
+            this.logs.push({ function: fn.name, stream, line });
+          }
+        }
       });
     }
     env.ready = new Promise<void>((resolve) => {

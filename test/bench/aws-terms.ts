@@ -30,6 +30,11 @@ export class CriticalPath {
   }
 }
 
+/** The service name under which the meter counts the callback function's invocations (Lambda requests, not API ones). */
+export const CALLBACK_INVOCATION = 'Lambda callback';
+/** The callback's outbound call to the client's notification endpoint: a round trip on its path, not an AWS call. */
+export const CLIENT_ENDPOINT = 'Client endpoint';
+
 /** The benchmark's endpoints, by path, method and status (a token poll answers 200 only when it redeems). */
 export const endpointOf = (method: string, path: string, status: number): string => {
   if (path.endsWith('/bc-authorize')) return 'bc-authorize';
@@ -63,6 +68,21 @@ export class RoundTripMeter {
     e.requests++;
     e.roundTrips += path.roundTrips;
     e.calls += path.calls;
+  }
+
+  /**
+   * An invocation that no HTTP request makes (the callback function, invoked by the event bus's rule or the
+   * scheduler): a call of `service` (Lambda's request), run on a critical path of its own, detached from the request
+   * that published its event, and filed under `endpoint` when it ends.
+   */
+  async invocation<T>(endpoint: string, service: string, run: () => Promise<T>): Promise<T> {
+    this.services[service] = (this.services[service] ?? 0) + 1;
+    const path = new CriticalPath();
+    try {
+      return await this.#als.run(path, run);
+    } finally {
+      this.end(path, endpoint);
+    }
   }
 
   async call<T>(service: string, fn: () => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 /**
- * Benchmark (`npm run bench`; not part of `npm test`): complete CIBA poll flows at fixed concurrency levels for a
- * fixed number of flows each, against the local service started in its own process (test/bench/serve.ts: embedded
+ * Benchmark (`npm run bench`; not part of `npm test`): complete CIBA flows (poll, or ping with `--mode ping`) at fixed
+ * concurrency levels for a fixed number of flows each, against the local service started in its own process (test/bench/serve.ts: embedded
  * dynalite, store in memory unless `--data-dir`), or `--base-url` with `--admin-token` for a running one.
  * docs/performance.md explains the method and keeps the numbers.
  *
@@ -10,6 +10,12 @@
  * - peer: node-oidc-provider's bench shape (../shared/bench/oidc-provider-peer): bc-authorize → one pending poll →
  *   approval through the store (serve.ts's hook: one conditional write, no device API) → the redeeming poll.
  *
+ * Delivery mode (`--mode poll|ping`, default poll): ping registers a ping client whose notification endpoint is a
+ * loopback receiver in this process (flows.ts's startPingReceiver; the tenant has development_mode on) and runs the
+ * device shape without polls: bc-authorize (with a client_notification_token) → the device's pending list → the
+ * signed approval → the ping reaching the receiver (the callback function, invoked by the bus's rule) → one token
+ * request; the ID token is verified. Its AWS terms file the callback's invocation apart (`round_trips.callback`).
+ *
  * Reported per shape and level: flows/s, p50/p99 ms per endpoint, errors by kind, server CPU ms per flow and RSS
  * (from /proc of the server process), DynamoDB requests per flow and the partition key written most often per flow
  * (the store's client is counted inside the server process and read over IPC). Timings are measured, never asserted.
@@ -17,7 +23,7 @@
  * service, the hottest partition key's writes per flow and the cost per million flows (test/bench/aws-terms.ts,
  * test/bench/cost-model.ts).
  *
- * Options: --c 1,8,32 --n 2000 (flows per level) --warmup 200 --users 1000 --shape both --out FILE
+ * Options: --c 1,8,32 --n 2000 (flows per level) --warmup 200 --users 1000 --shape both --mode poll --out FILE
  *          --quick (n 200, warmup 20, users 64: a short run for CI and scripts) --data-dir DIR (persisted LevelDB)
  *          --profile DIR (the server writes a V8 CPU profile there; summarized by test/bench/cpu-profile.ts)
  *          --base-url URL --admin-token T (a running service: no CPU, RSS or store counts)
@@ -32,14 +38,17 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { CALLBACK_INVOCATION, CLIENT_ENDPOINT } from './aws-terms.ts';
 import { costPerMillionFlows, PRICES } from './cost-model.ts';
 import {
+  type DeliveryMode,
   type Fixture,
   FlowError,
   type Latencies,
   provision as provisionTenant,
   flow as runFlow,
   type Shape,
+  startPingReceiver,
 } from './flows.ts';
 import { hottestPartition, hottestPartitionByTable } from './partition-writes.ts';
 
@@ -51,7 +60,8 @@ const { values: args } = parseArgs({
     n: { type: 'string' },
     warmup: { type: 'string' },
     users: { type: 'string' },
-    shape: { type: 'string', default: 'both' },
+    shape: { type: 'string' },
+    mode: { type: 'string', default: 'poll' },
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
     'data-dir': { type: 'string' },
@@ -67,6 +77,7 @@ if (args.help) {
   --n 2000            flows per level (after --warmup 200)
   --users 1000        users, one enrolled device each (at least the highest level)
   --shape both        device (with the device's work), peer (node-oidc-provider's bench shape) or both
+  --mode poll         poll, or ping: a ping client pinged on a loopback receiver, then one token request (device shape)
   --quick             short run: --n 200 --warmup 20 --users 64
   --out FILE          where the JSON goes (default bench-results/bench-<date>.json)
   --data-dir DIR      persist the embedded store (LevelDB) instead of memory
@@ -83,7 +94,13 @@ const levels = args.c.split(',').map(Number);
 const flowsPerLevel = Number(args.n ?? (quick ? 200 : 2000));
 const warmup = Number(args.warmup ?? (quick ? 20 : 200));
 const userCount = Number(args.users ?? (quick ? 64 : 1000));
-const shapes = (args.shape === 'both' ? ['device', 'peer'] : [args.shape]) as Shape[];
+const mode = args.mode as DeliveryMode;
+if (mode !== 'poll' && mode !== 'ping') throw new Error('--mode: poll or ping');
+if (mode === 'ping' && args.shape !== undefined && args.shape !== 'device') {
+  throw new Error('--mode ping runs the device shape (the peer shape polls)');
+}
+const shapeArg = args.shape ?? (mode === 'ping' ? 'device' : 'both');
+const shapes = (shapeArg === 'both' ? ['device', 'peer'] : [shapeArg]) as Shape[];
 if (levels.some((c) => !Number.isInteger(c) || c < 1 || c > 256)) throw new Error('--c: levels of 1-256');
 if (!(flowsPerLevel > 0) || !(warmup >= 0) || !(userCount >= Math.max(...levels))) {
   throw new Error('--n must be positive and --users at least the highest concurrency (one flow per user at a time)');
@@ -201,7 +218,8 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     if (requests <= 0) continue;
     const trips = e.roundTrips - (a.meter.endpoints[endpoint]?.roundTrips ?? 0);
     roundTrips[endpoint] = Number((trips / requests).toFixed(2));
-    httpRequests += requests;
+    // The callback function's invocations are Lambda requests by an event, not API requests (CALLBACK_INVOCATION).
+    if (endpoint !== 'callback') httpRequests += requests;
     pathTrips += trips;
   }
   const diff = (x: Record<string, number>, y: Record<string, number>) =>
@@ -210,12 +228,18 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
         .map(([k, v]) => [k, per(v - (x[k] ?? 0))] as const)
         .filter(([, v]) => v > 0),
     );
-  const awsCalls = { KMS: 0, ...diff(a.meter.services, b.meter.services) };
+  // The callbacks' POSTs to the client's endpoint are round trips of the callback's path, not AWS calls.
+  const { [CLIENT_ENDPOINT]: clientCalls = 0, ...awsCalls }: Record<string, number> = {
+    KMS: 0,
+    ...diff(a.meter.services, b.meter.services),
+  };
   const units = (c: StoreCounts['capacity']) => c.write + c.indexWrite + c.failedWrite;
   const hottest = hottestPartition(a.partitions, b.partitions);
   const figures = {
     httpRequests: per(httpRequests),
+    eventInvocations: awsCalls[CALLBACK_INVOCATION] ?? 0,
     roundTrips: per(pathTrips),
+    clientCalls,
     cpuMs: per(cpuMs),
     writeUnits: per(units(b.capacity) - units(a.capacity)),
     readUnits: per(b.capacity.read - a.capacity.read),
@@ -227,6 +251,8 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
   return {
     round_trips: roundTrips,
     http_requests_per_flow: figures.httpRequests,
+    event_invocations_per_flow: figures.eventInvocations,
+    client_endpoint_calls_per_flow: clientCalls,
     store_commands_per_flow: diff(a.commands, b.commands),
     write_units_per_flow: figures.writeUnits,
     write_units_breakdown: {
@@ -243,6 +269,7 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     cost_model: {
       lambda_ms_per_flow: cost.lambda_ms_per_flow,
       log_kb_per_flow: cost.log_kb_per_flow,
+      lambda_system_log_level: cost.lambda_system_log_level,
       prices: PRICES.date,
     },
   };
@@ -324,6 +351,7 @@ const runLevel = async (fx: Fixture, target: Target, shape: Shape, c: number, n:
       : undefined;
   return {
     shape,
+    mode,
     concurrency: c,
     n,
     ok,
@@ -365,7 +393,7 @@ const printRun = (r: Run) => {
     .map((k) => `${k} ${ms(k)}`)
     .join(', ');
   process.stdout.write(
-    `${r.shape.padEnd(6)} c=${String(r.concurrency).padStart(3)}  ${String(r.flows_per_second).padStart(7)} flows/s  ` +
+    `${r.shape.padEnd(6)} ${r.mode} c=${String(r.concurrency).padStart(3)}  ${String(r.flows_per_second).padStart(7)} flows/s  ` +
       `srv CPU ${r.server_cpu_ms_per_flow ?? '-'} ms/flow (main thread ${r.server_main_thread_cpu_ms_per_flow ?? '-'})  store ${r.store_requests_per_flow ?? '-'} req/flow  ` +
       `hottest partition ${r.store_hottest_partition ? `${r.store_hottest_partition.writes_per_flow} writes/flow (${r.store_hottest_partition.partition})` : '-'}  ` +
       `(by table ${
@@ -383,9 +411,15 @@ const printRun = (r: Run) => {
 };
 
 const target = await startServer();
+const receiver = mode === 'ping' ? await startPingReceiver() : undefined;
 let exitCode = 0;
 try {
-  const fx = await provisionTenant(target, userCount, (i) => progress(`provisioning ${i}/${userCount} users`));
+  const fx = await provisionTenant(
+    target,
+    userCount,
+    (i) => progress(`provisioning ${i}/${userCount} users`),
+    receiver,
+  );
   clearProgress();
   if (args.serve) {
     process.stdout.write(
@@ -423,7 +457,8 @@ try {
     flows_per_level: flowsPerLevel,
     warmup,
     users: userCount,
-    pending_polls: 1,
+    delivery_mode: mode,
+    pending_polls: mode === 'ping' ? 0 : 1,
     // Whether the server read each written item before and after (index write units, failed conditions).
     item_images: !(args.throughput || args.serve),
   };
@@ -435,6 +470,7 @@ try {
   process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
   exitCode = 1;
 } finally {
+  await receiver?.close();
   if (target.child) {
     const exited = new Promise((resolve) => target.child!.once('exit', resolve));
     target.child.kill('SIGTERM');

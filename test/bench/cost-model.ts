@@ -40,29 +40,49 @@ export const ASSUMPTIONS = {
   lambdaVcpuShare: 512 / 1769,
   /** One DynamoDB, EventBridge, SNS or Scheduler round trip from Lambda in the same region. */
   msPerRoundTrip: 6,
-  /** Lambda's START, END and REPORT lines of one invocation, with CloudWatch's 26 bytes per event. */
-  lambdaPlatformLogBytes: 330 + 3 * 26,
+  /**
+   * The callback's POST to a client's notification endpoint, outside AWS: a new TLS connection and the client's
+   * answer (the benchmark's receiver is on loopback, so this one is assumed, not measured).
+   */
+  msPerClientCall: 50,
+  /**
+   * Lambda's system log level (infra/ciba-function.ts: WARN unless the `ciba:lambdaSystemLogLevel` context key says
+   * otherwise) and the system lines it leaves in the log group per invocation: none at WARN (no START, END or REPORT;
+   * only Lambda's rare system lines at WARN and above), Lambda's START, END and REPORT at INFO (their text
+   * format's ≈ 330 bytes with CloudWatch's 26 bytes per event: a lower bound, their JSON records are longer).
+   */
+  lambdaSystemLogLevel: 'WARN' as 'WARN' | 'INFO',
+  lambdaSystemLogBytes: { WARN: 0, INFO: 330 + 3 * 26 },
   /** One API Gateway access-log line (infra/service-stack.ts's format) with its event overhead. */
   accessLogBytes: 80 + 26,
   /** One embedded-metric-format line per published event (lib/adapters/metrics-event-bus.ts). */
   metricLogBytes: 170 + 26,
   /** CloudWatch Logs' overhead per event (an application log line). */
   logEventOverheadBytes: 26,
-} as const;
+};
+export type Assumptions = typeof ASSUMPTIONS;
 
 /** Per flow, as a benchmark measured it. */
 export interface FlowFigures {
   /** HTTP requests through API Gateway, each one Lambda invocation. */
   httpRequests: number;
-  /** Round trips on the critical paths of those requests, summed. */
+  /**
+   * Lambda invocations that no API request makes: the callback function of a ping or push flow, invoked by the
+   * `Request Decided` event's EventBridge rule (or a Scheduler timer). A Lambda request and its duration, no API
+   * Gateway request and no access-log line.
+   */
+  eventInvocations?: number;
+  /** Round trips on the critical paths of those requests and invocations, summed. */
   roundTrips: number;
+  /** Of those round trips, the callbacks' POSTs to clients' notification endpoints (`msPerClientCall` each). */
+  clientCalls?: number;
   /** CPU of the service's main thread (its code, the SDK, HTTP) on the benchmark's machine, ms. */
   cpuMs: number;
   writeUnits: number;
   readUnits: number;
   /** AWS calls by service: `EventBridge` (events), `SNS`, `Scheduler`, `KMS`, `KMS Sign`. */
   awsCalls: Record<string, number>;
-  /** Application log lines and their bytes, at Lambda's level (info). */
+  /** Application log lines and their bytes, at Lambda's application level (info). */
   logLines: number;
   logBytes: number;
 }
@@ -70,19 +90,24 @@ export interface FlowFigures {
 const round = (x: number) => Number(x.toFixed(2));
 
 /** Dollars per million flows, by item, and their total. */
-export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a = ASSUMPTIONS) => {
-  // Lambda runs the requests' round trips and its CPU, which at 512 MB gets about 0.29 of a vCPU.
-  const durationS = (f.roundTrips * a.msPerRoundTrip + f.cpuMs / a.lambdaVcpuShare) / 1000;
+export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a: Assumptions = ASSUMPTIONS) => {
+  const invocations = f.httpRequests + (f.eventInvocations ?? 0);
+  const clientCalls = f.clientCalls ?? 0;
+  // Lambda runs the round trips (a client's endpoint takes longer than an AWS service) and its CPU, which at 512 MB
+  // gets about 0.29 of a vCPU.
+  const waitMs = (f.roundTrips - clientCalls) * a.msPerRoundTrip + clientCalls * a.msPerClientCall;
+  const durationS = (waitMs + f.cpuMs / a.lambdaVcpuShare) / 1000;
   const gbSeconds = durationS * (a.lambdaMemoryMb / 1024);
   const events = f.awsCalls.EventBridge ?? 0;
   const logBytes =
-    f.httpRequests * (a.lambdaPlatformLogBytes + a.accessLogBytes) +
+    invocations * a.lambdaSystemLogBytes[a.lambdaSystemLogLevel] +
+    f.httpRequests * a.accessLogBytes +
     events * a.metricLogBytes +
     f.logBytes +
     f.logLines * a.logEventOverheadBytes;
   const breakdown = {
     api_gateway: round(f.httpRequests * p.apiGatewayPerMillion),
-    lambda_requests: round(f.httpRequests * p.lambdaPerMillionRequests),
+    lambda_requests: round(invocations * p.lambdaPerMillionRequests),
     lambda_duration: round(gbSeconds * p.lambdaPerGbSecond * 1e6),
     dynamodb_writes: round(f.writeUnits * p.dynamoDbPerMillionWru),
     dynamodb_reads: round(f.readUnits * p.dynamoDbPerMillionRru),
@@ -99,5 +124,6 @@ export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a = ASSUMPTIONS)
     breakdown,
     lambda_ms_per_flow: round(durationS * 1000),
     log_kb_per_flow: round(logBytes / 1024),
+    lambda_system_log_level: a.lambdaSystemLogLevel,
   };
 };

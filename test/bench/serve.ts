@@ -35,6 +35,8 @@ import { startLocalService } from '../../lib/local/app.ts';
 import { embeddedStoreMode } from '../../lib/local/embedded-dynamodb.ts';
 import { jsonLogger } from '../../lib/logging.ts';
 import {
+  CALLBACK_INVOCATION,
+  CLIENT_ENDPOINT,
   endpointOf,
   indexWriteUnits,
   itemSize,
@@ -48,6 +50,12 @@ import { writeTargets, writtenItems, writtenPartitions } from './partition-write
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const adminToken = process.env.CIBA_ADMIN_TOKEN || randomToken(24);
 const logBytes = { info: 0, lines: 0 };
+// AWS terms (test/bench/aws-terms.ts): every store call and every call of a port that is an AWS service in Lambda
+// (EventBridge, Scheduler, SNS) goes through the meter, which files it under the HTTP request that made it; calls that
+// overlap in time count as one round trip on that request's critical path. The callback function's invocations (ping
+// and push: the bus's rule or the scheduler invokes it) are filed apart, as `callback`, with their outbound call to the
+// client's notification endpoint (`Client endpoint`: a round trip on that path, not an AWS call).
+const meter = new RoundTripMeter();
 const service = await startLocalService({
   port: Number(process.env.PORT ?? 0),
   dataDir: process.env.CIBA_DATA_DIR || 'memory',
@@ -65,11 +73,8 @@ const service = await startLocalService({
   maxInFlight: 10_000,
   // The embedded default of `npm start` (CIBA_EMBEDDED_STORE=child or inline to compare).
   embeddedStore: embeddedStoreMode(process.env.CIBA_EMBEDDED_STORE),
+  invocation: (name, invoke) => meter.invocation(name, CALLBACK_INVOCATION, invoke),
 });
-// AWS terms (test/bench/aws-terms.ts): every store call and every call of a port that is an AWS service in Lambda
-// (EventBridge, Scheduler, SNS) goes through the meter, which files it under the HTTP request that made it; calls that
-// overlap in time count as one round trip on that request's critical path.
-const meter = new RoundTripMeter();
 service.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
   const path = meter.begin();
   res.once('finish', () =>
@@ -80,6 +85,7 @@ const { deps } = service;
 meterPort(meter, 'EventBridge', deps.events, ['publish']);
 meterPort(meter, 'Scheduler', deps.scheduler, ['schedule']);
 meterPort(meter, 'SNS', deps.notifier, ['notify']);
+meterPort(meter, CLIENT_ENDPOINT, deps.outbound, ['postJson']);
 
 // The store's requests, and their capacity units: dynalite's for the table (it sizes items as DynamoDB does), plus
 // what dynalite leaves out, computed from the item before and after each write (read with the same client, not

@@ -188,10 +188,32 @@ describe('service stack: functions', () => {
       expect(fn.Properties).toMatchObject({
         Architectures: ['arm64'],
         Runtime: 'nodejs24.x',
-        LoggingConfig: { LogGroup: expect.anything() },
+        // JSON lines, the application's at INFO, Lambda's own at WARN: no START/END/REPORT lines per invocation.
+        LoggingConfig: {
+          LogGroup: expect.anything(),
+          LogFormat: 'JSON',
+          ApplicationLogLevel: 'INFO',
+          SystemLogLevel: 'WARN',
+        },
       });
     }
     expect(Object.keys(app.service.functions).sort()).toEqual([...LAMBDA_FUNCTIONS].sort());
+  });
+
+  it("brings Lambda's START/END/REPORT lines back with ciba:lambdaSystemLogLevel=INFO, in both stacks", () => {
+    const built = build({ 'ciba:lambdaSystemLogLevel': 'INFO', 'ciba:legacyKeys': 'keep' });
+    const ciba = (t: Template) =>
+      Object.values(t.findResources('AWS::Lambda::Function')).filter((r) =>
+        String((r.Properties as { Description?: string }).Description ?? '').startsWith('ciba'),
+      );
+    const fns = [...ciba(Template.fromStack(built.service)), ...ciba(Template.fromStack(built.stateful))];
+    expect(fns).toHaveLength(LAMBDA_FUNCTIONS.length + 1); // and the legacy key import
+    for (const fn of fns) {
+      expect(fn.Properties).toMatchObject({
+        LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'INFO' },
+      });
+    }
+    expect(() => build({ 'ciba:lambdaSystemLogLevel': 'ERROR' })).toThrow(/WARN, INFO, DEBUG/);
   });
 
   it('gives every request-serving function the same environment', () => {

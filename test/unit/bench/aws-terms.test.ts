@@ -81,6 +81,38 @@ describe('benchmark: round trips on a critical path', () => {
     expect(meter.services).toEqual({ DynamoDB: 7, EventBridge: 3, SNS: 1 });
   });
 
+  it("files an invocation that a request's event starts on a path of its own, not on the request's", async () => {
+    const meter = new RoundTripMeter();
+    const call = (service: string) => meter.call(service, () => Promise.resolve());
+    let invoked!: Promise<void>;
+    const decision = async () => {
+      const path = meter.begin();
+      await call('DynamoDB');
+      // The bus starts the callback function after publishing, in the publishing request's async context.
+      await meter.call('EventBridge', async () => {
+        invoked = new Promise((resolve) =>
+          setImmediate(() =>
+            meter
+              .invocation('callback', 'Lambda callback', async () => {
+                await call('DynamoDB');
+                await call('Client endpoint');
+                await call('DynamoDB');
+              })
+              .then(resolve),
+          ),
+        );
+      });
+      meter.end(path, 'device decision');
+    };
+    await decision();
+    await invoked;
+    expect(meter.endpoints).toEqual({
+      'device decision': { requests: 1, roundTrips: 2, calls: 2 },
+      callback: { requests: 1, roundTrips: 3, calls: 3 },
+    });
+    expect(meter.services).toEqual({ DynamoDB: 3, EventBridge: 1, 'Lambda callback': 1, 'Client endpoint': 1 });
+  });
+
   it('names the benchmark endpoints', () => {
     expect(endpointOf('POST', '/acme/bc-authorize', 200)).toBe('bc-authorize');
     expect(endpointOf('POST', '/acme/oauth/token', 400)).toBe('token pending');

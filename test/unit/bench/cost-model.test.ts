@@ -38,10 +38,44 @@ describe('benchmark: cost per million flows', () => {
 
   it('counts log bytes: Lambda and access-log lines per request, a metric line per event, the app lines', () => {
     const quiet = costPerMillionFlows({ ...flow, awsCalls: {} });
-    const perRequest = ASSUMPTIONS.lambdaPlatformLogBytes + ASSUMPTIONS.accessLogBytes;
+    const perRequest = ASSUMPTIONS.lambdaSystemLogBytes[ASSUMPTIONS.lambdaSystemLogLevel] + ASSUMPTIONS.accessLogBytes;
     expect(quiet.log_kb_per_flow).toBeCloseTo((5 * perRequest) / 1024, 2);
     const chatty = costPerMillionFlows({ ...flow, awsCalls: {}, logLines: 2, logBytes: 1000 });
     expect(chatty.log_kb_per_flow).toBeCloseTo((5 * perRequest + 1000 + 2 * 26) / 1024, 2);
+  });
+
+  it("prices a ping flow's callback as a Lambda invocation by EventBridge, not as an API request", () => {
+    // Ping: 4 API requests (no polls) and the callback function, invoked by the Request Decided event's rule.
+    const ping: FlowFigures = { ...flow, httpRequests: 4, eventInvocations: 1, awsCalls: { EventBridge: 4 } };
+    const { breakdown, log_kb_per_flow } = costPerMillionFlows(ping);
+    expect(breakdown.api_gateway).toBe(4);
+    expect(breakdown.lambda_requests).toBe(1);
+    expect(breakdown.eventbridge).toBe(4);
+    // Its invocation leaves Lambda's system lines (at the modelled level) but no access-log line.
+    const perInvocation = ASSUMPTIONS.lambdaSystemLogBytes[ASSUMPTIONS.lambdaSystemLogLevel];
+    expect(log_kb_per_flow).toBeCloseTo((5 * perInvocation + 4 * ASSUMPTIONS.accessLogBytes + 4 * 196) / 1024, 2);
+    const polled = costPerMillionFlows({ ...ping, eventInvocations: 0 });
+    expect(polled.breakdown.lambda_requests).toBe(0.8);
+    expect(polled.breakdown.api_gateway).toBe(4);
+  });
+
+  it("waits msPerClientCall, not an AWS round trip, for the callback's POST to the client", () => {
+    const ping: FlowFigures = { ...flow, eventInvocations: 1, roundTrips: 14, clientCalls: 1 };
+    // 13 AWS round trips × 6 ms + one client call.
+    expect(costPerMillionFlows(ping).lambda_ms_per_flow).toBe(13 * 6 + ASSUMPTIONS.msPerClientCall);
+  });
+
+  it("leaves Lambda's system lines out at WARN and counts them at INFO", () => {
+    const at = (level: 'WARN' | 'INFO') =>
+      costPerMillionFlows({ ...flow, awsCalls: {}, eventInvocations: 1 }, PRICES, {
+        ...ASSUMPTIONS,
+        lambdaSystemLogLevel: level,
+      }).log_kb_per_flow;
+    expect(at('WARN')).toBeCloseTo((5 * ASSUMPTIONS.accessLogBytes) / 1024, 2);
+    expect(at('INFO')).toBeCloseTo(
+      (6 * ASSUMPTIONS.lambdaSystemLogBytes.INFO + 5 * ASSUMPTIONS.accessLogBytes) / 1024,
+      2,
+    );
   });
 
   it('prices KMS calls: symmetric (cold-start Decrypt) and asymmetric Sign', () => {
