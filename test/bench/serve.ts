@@ -8,7 +8,8 @@
  *   Lambda (EventBridge, Scheduler, SNS), through test/bench/aws-terms.ts's meter, which files each call under the HTTP
  *   request that made it. The parent asks for the counts over IPC (`{type: 'count'}` → `{type: 'count', count,
  *   commands, capacity, partitions, items, meter, logBytes}`: requests and their capacity units, writes per partition
- *   key and per item, round trips per endpoint and calls per service, bytes logged at info).
+ *   key and per item, round trips per endpoint and calls per service, bytes logged at info). `BENCH_METER=0` leaves
+ *   the meter and the counters out (test/bench/compare-peer.sh: the service as `npm start` runs it).
  * - An approval hook for the peer's flow shape (no device work): `POST {hookUrl}?tenant=T` with the form body
  *   `auth_req_id=…&login_hint=<sub>` approves through the store, as node-oidc-provider's bench approves through its
  *   own (`Grant.save` + `backchannelResult`): one conditional `decideRequest` write and the decided event, without the
@@ -69,17 +70,22 @@ const service = await startLocalService({
 // AWS terms (test/bench/aws-terms.ts): every store call and every call of a port that is an AWS service in Lambda
 // (EventBridge, Scheduler, SNS) goes through the meter, which files it under the HTTP request that made it; calls that
 // overlap in time count as one round trip on that request's critical path.
+// `BENCH_METER=0` leaves the meter and the store's counters out (test/bench/compare-peer.sh: flows/s and CPU against
+// another server, of the service as `npm start` runs it; the meter's AsyncLocalStorage puts a hook on every promise).
+const metered = process.env.BENCH_METER !== '0';
 const meter = new RoundTripMeter();
-service.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
-  const path = meter.begin();
-  res.once('finish', () =>
-    meter.end(path, endpointOf(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x').pathname, res.statusCode)),
-  );
-});
 const { deps } = service;
-meterPort(meter, 'EventBridge', deps.events, ['publish']);
-meterPort(meter, 'Scheduler', deps.scheduler, ['schedule']);
-meterPort(meter, 'SNS', deps.notifier, ['notify']);
+if (metered) {
+  service.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    const path = meter.begin();
+    res.once('finish', () =>
+      meter.end(path, endpointOf(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x').pathname, res.statusCode)),
+    );
+  });
+  meterPort(meter, 'EventBridge', deps.events, ['publish']);
+  meterPort(meter, 'Scheduler', deps.scheduler, ['schedule']);
+  meterPort(meter, 'SNS', deps.notifier, ['notify']);
+}
 
 // The store's requests, and their capacity units: dynalite's for the table (it sizes items as DynamoDB does), plus
 // what dynalite leaves out, computed from the item before and after each write (read with the same client, not
@@ -111,7 +117,7 @@ addStoreMiddleware(service.dynamoDb, (stack) =>
   stack.add(
     (next, context) => async (args) => {
       const input = args.input as Record<string, unknown>;
-      if (internal.has(input)) return next(args);
+      if (!metered || internal.has(input)) return next(args);
       const command = context.commandName ?? '';
       store.requests++;
       store.commands[command] = (store.commands[command] ?? 0) + 1;
