@@ -96,8 +96,8 @@ for r in $(seq "$ROUNDS"); do
   done
 done
 for m in "${modes[@]}"; do
-  echo "## $m: against the peer on its in-memory store"; node "$PEER_DIR/ratio.mjs" "$OUT/$m/memory" | tee "$OUT/$m/ratio-memory.md"
-  echo "## $m: against the peer on in-process dynalite"; node "$PEER_DIR/ratio.mjs" "$OUT/$m/dynalite" | tee "$OUT/$m/ratio-dynalite.md"
+  echo "## $m: against the peer on its in-memory store"; node "$PEER_DIR/ratio.mjs" "$OUT/$m/memory" | tee "$OUT/$m"/ratio-memory.md
+  echo "## $m: against the peer on in-process dynalite"; node "$PEER_DIR/ratio.mjs" "$OUT/$m/dynalite" | tee "$OUT/$m"/ratio-dynalite.md
   echo "## $m: this service's CPU per flow by thread (medians across rounds; the peer's dynalite shares its thread)"
   node -e 'const fs = require("node:fs"); const dir = process.argv[1];
     const runs = fs.readdirSync(dir).filter((f) => /^target\.\d+\.json$/.test(f)).flatMap((f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, "utf8")).results);
@@ -105,5 +105,5 @@ for m in "${modes[@]}"; do
     console.log("| c | flows/s | server CPU ms/flow | main thread | store thread (dynalite) | other threads |\n| --- | --- | --- | --- | --- | --- |");
     for (const c of [...new Set(runs.map((r) => r.c))]) { const R = runs.filter((r) => r.c === c); const m = (k) => med(R.map((r) => r[k])).toFixed(2);
       console.log(`| ${c} | ${m("flowsPerSec")} | ${m("serverCpuMsPerFlow")} | ${m("mainThreadCpuMsPerFlow")} | ${m("storeThreadCpuMsPerFlow")} | ${m("otherThreadsCpuMsPerFlow")} |`); }' \
-    "$OUT/$m/memory" | tee "$OUT/$m/cpu-threads.md"
+    "$OUT/$m/memory" | tee "$OUT/$m"/cpu-threads.md
 done
