@@ -8,7 +8,11 @@
  *   Lambda (EventBridge, Scheduler, SNS), through test/bench/aws-terms.ts's meter, which files each call under the HTTP
  *   request that made it. The parent asks for the counts over IPC (`{type: 'count'}` → `{type: 'count', count,
  *   commands, capacity, partitions, items, meter, logBytes}`: requests and their capacity units, writes per partition
- *   key and per item, round trips per endpoint and calls per service, bytes logged at info).
+ *   key and per item, round trips per endpoint and calls per service, bytes logged at info). `BENCH_METER=0` leaves
+ *   the meter and the counters out (test/bench/compare-peer.sh: the service as `npm start` runs it).
+ * - `BENCH_TRACE=FILE`: a timeline of every HTTP request (the service's and the hook's), every store call (into and
+ *   out of the SDK client) and every hand-over to the store (the client's transport), written to FILE as JSON when the
+ *   server stops; `tsx test/bench/flow-trace.ts FILE` shows where a flow's time goes at c = 1.
  * - An approval hook for the peer's flow shape (no device work): `POST {hookUrl}?tenant=T` with the form body
  *   `auth_req_id=…&login_hint=<sub>` approves through the store, as node-oidc-provider's bench approves through its
  *   own (`Grant.save` + `backchannelResult`): one conditional `decideRequest` write and the decided event, without the
@@ -17,6 +21,7 @@
  * Prints one JSON line `{url, adminToken, pid, storePid, hookUrl}` when ready; stops on SIGTERM or when the parent goes away.
  */
 
+import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetItemCommand, type GetItemCommandInput } from '@aws-sdk/client-dynamodb';
@@ -55,6 +60,9 @@ const logBytes = { info: 0, lines: 0 };
 // overlap in time count as one round trip on that request's critical path. The callback function's invocations (ping
 // and push: the bus's rule or the scheduler invokes it) are filed apart, as `callback`, with their outbound call to the
 // client's notification endpoint (`Client endpoint`: a round trip on that path, not an AWS call).
+// `BENCH_METER=0` leaves the meter and the store's counters out (test/bench/compare-peer.sh: flows/s and CPU against
+// another server, of the service as `npm start` runs it; the meter's AsyncLocalStorage puts a hook on every promise).
+const metered = process.env.BENCH_METER !== '0';
 const meter = new RoundTripMeter();
 const service = await startLocalService({
   port: Number(process.env.PORT ?? 0),
@@ -73,19 +81,63 @@ const service = await startLocalService({
   maxInFlight: 10_000,
   // The embedded default of `npm start` (CIBA_EMBEDDED_STORE=child or inline to compare).
   embeddedStore: embeddedStoreMode(process.env.CIBA_EMBEDDED_STORE),
-  invocation: (name, invoke) => meter.invocation(name, CALLBACK_INVOCATION, invoke),
-});
-service.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
-  const path = meter.begin();
-  res.once('finish', () =>
-    meter.end(path, endpointOf(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x').pathname, res.statusCode)),
-  );
+  ...(metered
+    ? {
+        invocation: (name: 'callback', invoke: () => Promise<void>) =>
+          meter.invocation(name, CALLBACK_INVOCATION, invoke),
+      }
+    : {}),
 });
 const { deps } = service;
-meterPort(meter, 'EventBridge', deps.events, ['publish']);
-meterPort(meter, 'Scheduler', deps.scheduler, ['schedule']);
-meterPort(meter, 'SNS', deps.notifier, ['notify']);
-meterPort(meter, CLIENT_ENDPOINT, deps.outbound, ['postJson']);
+
+// The timeline (BENCH_TRACE): [event, ms] pairs. One request at a time (c = 1) reads as one line of events.
+const traceFile = process.env.BENCH_TRACE;
+const timeline: [string, number][] = [];
+const trace = traceFile ? (event: string) => timeline.push([event, performance.now()]) : () => {};
+const traceRequest = (name: string, res: ServerResponse) => {
+  trace(`req ${name}`);
+  res.once('finish', () => trace(`fin ${name} ${res.statusCode}`));
+};
+if (traceFile) {
+  service.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) =>
+    traceRequest(new URL(req.url ?? '/', 'http://x').pathname.split('/').pop() ?? '', res),
+  );
+  addStoreMiddleware(service.dynamoDb, (stack) =>
+    stack.add(
+      (next, context) => async (args) => {
+        trace(`store ${context.commandName}`);
+        try {
+          return await next(args);
+        } finally {
+          trace('store end');
+        }
+      },
+      { step: 'initialize', name: 'benchTrace', priority: 'high' },
+    ),
+  );
+  const transport = service.dynamoDb.config.requestHandler as { handle: (...args: unknown[]) => Promise<unknown> };
+  const handle = transport.handle.bind(transport);
+  transport.handle = async (...args) => {
+    trace('hand-over');
+    try {
+      return await handle(...args);
+    } finally {
+      trace('hand-over end');
+    }
+  };
+}
+if (metered) {
+  service.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    const path = meter.begin();
+    res.once('finish', () =>
+      meter.end(path, endpointOf(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x').pathname, res.statusCode)),
+    );
+  });
+  meterPort(meter, 'EventBridge', deps.events, ['publish']);
+  meterPort(meter, 'Scheduler', deps.scheduler, ['schedule']);
+  meterPort(meter, 'SNS', deps.notifier, ['notify']);
+  meterPort(meter, CLIENT_ENDPOINT, deps.outbound, ['postJson']);
+}
 
 // The store's requests, and their capacity units: dynalite's for the table (it sizes items as DynamoDB does), plus
 // what dynalite leaves out, computed from the item before and after each write (read with the same client, not
@@ -117,7 +169,7 @@ addStoreMiddleware(service.dynamoDb, (stack) =>
   stack.add(
     (next, context) => async (args) => {
       const input = args.input as Record<string, unknown>;
-      if (internal.has(input)) return next(args);
+      if (!metered || internal.has(input)) return next(args);
       const command = context.commandName ?? '';
       store.requests++;
       store.commands[command] = (store.commands[command] ?? 0) + 1;
@@ -162,6 +214,7 @@ addStoreMiddleware(service.dynamoDb, (stack) =>
 
 const hook = createServer(async (req, res) => {
   try {
+    traceRequest('hook', res);
     const url = new URL(req.url ?? '/', 'http://localhost');
     let body = '';
     for await (const chunk of req) body += chunk;
@@ -208,6 +261,7 @@ process.stdout.write(
 );
 
 const stop = () => {
+  if (traceFile) writeFileSync(traceFile, JSON.stringify(timeline));
   hook.close();
   service.stop().then(() => process.exit(0));
 };
