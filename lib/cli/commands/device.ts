@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
+import { isLoopbackHost } from '../../adapters/guarded-outbound-http.ts';
 import { DeviceClient, type DevicePushRegistration, type Transaction } from '../../device/client.ts';
 import { displaysOf, transactionTitle } from '../../device/display.ts';
 import { DeviceApiError, InvalidDpopProof, UserVerificationRequired } from '../../device/errors.ts';
@@ -70,7 +71,21 @@ const openDevice = async (ctx: CliContext, g: Globals, cmd: Command): Promise<De
     );
   }
   const d = await loadDeviceKeyFile(path);
-  return new DeviceClient({ issuer: d.issuer, key: d.key, fetch: ctx.fetch });
+  return new DeviceClient({ issuer: deviceIssuer(d.issuer, g), key: d.key, fetch: ctx.fetch });
+};
+
+/**
+ * Where a key file's device is reached: the issuer it was enrolled at, or, for a device of the local server, where
+ * that server listens now. `npm start` may have started again on another `PORT` on the same data: its state file
+ * (`.data/local.json`) says where, and the CLI's base URL came from it. Only loopback issuers of the same tenant path
+ * move; a device of any other issuer is never sent elsewhere.
+ */
+export const deviceIssuer = (enrolledAt: string, g: Pick<Globals, 'issuer' | 'baseUrl' | 'local'>): string => {
+  const localUrl = g.local?.state.url?.replace(/\/+$/, '');
+  if (localUrl === undefined || localUrl !== g.baseUrl || enrolledAt === g.issuer) return enrolledAt;
+  const [before, now] = [new URL(enrolledAt), new URL(g.issuer)];
+  const moved = isLoopbackHost(before.hostname) && isLoopbackHost(now.hostname) && before.pathname === now.pathname;
+  return moved ? g.issuer : enrolledAt;
 };
 
 /**
@@ -78,22 +93,27 @@ const openDevice = async (ctx: CliContext, g: Globals, cmd: Command): Promise<De
  * issuer (the service refuses its proof), so a second run of the README, or a fresh `.data`, just works, while a
  * device that still works is never thrown away by accident.
  */
-const replaceableKeyFile = async (ctx: CliContext, path: string): Promise<{ replace: boolean; why: string }> => {
+const replaceableKeyFile = async (
+  ctx: CliContext,
+  g: Globals,
+  path: string,
+): Promise<{ replace: boolean; why: string }> => {
   let device: Awaited<ReturnType<typeof loadDeviceKeyFile>>;
   try {
     device = await loadDeviceKeyFile(path);
   } catch (e) {
     return { replace: false, why: `${path} exists and is not a readable device key file (${(e as Error).message})` };
   }
+  const issuer = deviceIssuer(device.issuer, g);
   try {
-    await new DeviceClient({ issuer: device.issuer, key: device.key, fetch: ctx.fetch }).profile();
-    return { replace: false, why: `${path} holds device ${device.deviceId}, still enrolled at ${device.issuer}` };
+    await new DeviceClient({ issuer, key: device.key, fetch: ctx.fetch }).profile();
+    return { replace: false, why: `${path} holds device ${device.deviceId}, still enrolled at ${issuer}` };
   } catch (e) {
     if (e instanceof InvalidDpopProof)
-      return { replace: true, why: `${path} held a device that ${device.issuer} no longer knows` };
+      return { replace: true, why: `${path} held a device that ${issuer} no longer knows` };
     return {
       replace: false,
-      why: `${path} holds a device of ${device.issuer}, which did not answer (${e instanceof DeviceApiError ? e.error : (e as Error).message})`,
+      why: `${path} holds a device of ${issuer}, which did not answer (${e instanceof DeviceApiError ? e.error : (e as Error).message})`,
     };
   }
 };
@@ -235,7 +255,7 @@ export const registerDevice = (program: Command, ctx: CliContext): void => {
         const { ticket, issuer = g.issuer } =
           opts.ticket === '-' ? ticketFromText(await ctx.readStdin()) : parseTicket(opts.ticket);
         if (exists && !opts.force) {
-          const { replace, why } = await replaceableKeyFile(ctx, path);
+          const { replace, why } = await replaceableKeyFile(ctx, g, path);
           if (!replace) {
             throw new CliError(
               'key_file_exists',

@@ -8,11 +8,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { deviceIssuer } from '../../../lib/cli/commands/device.ts';
 import { explainUnreachable } from '../../../lib/cli/commands/shared.ts';
 import type { CliError } from '../../../lib/cli/context.ts';
 import { globalsOf } from '../../../lib/cli/globals.ts';
 import { NetworkError } from '../../../lib/cli/http.ts';
 import { buildProgram, runCli } from '../../../lib/cli/main.ts';
+import { DeviceKey } from '../../../lib/device/key.ts';
+import { defaultKeyFilePath, saveDeviceKeyFile } from '../../../lib/device/node-key-file.ts';
 import type { LocalState } from '../../../lib/local/state-file.ts';
 import { testContext } from './context.ts';
 import { type FakeHandler, startFakeServer } from './fake-server.ts';
@@ -156,6 +159,42 @@ describe('the CLI and the local server it talks to', () => {
     const e = await run(['tenant', 'get'], { CIBA_ADMIN_TOKEN: 'x', CIBA_BASE_URL: url });
     expect(e.stderr).toBe(
       `error: network_error — cannot reach ${url} (ECONNREFUSED; from CIBA_BASE_URL): is the service running there?\n`,
+    );
+  });
+
+  it('reaches a device of the local server where the server listens now, after a start on another PORT', async () => {
+    // Enrolled while the server listened on a port it no longer does; the same data directory, started again elsewhere.
+    const before = await closedPort();
+    await saveDeviceKeyFile(defaultKeyFilePath('demo', dir), {
+      issuer: `${before}/demo`,
+      key: await DeviceKey.generate({ extractable: true }),
+    });
+    const s = await server('run-2', (req) =>
+      req.url === '/demo/device/transactions' ? { status: 200, body: { transactions: [] } } : { status: 404 },
+    );
+    await writeState({ url: s.url, pid: process.pid, instanceId: 'run-2', adminToken: 'tok' });
+    const t = testContext({ cwd: dir, home: dir });
+    expect(await runCli(['device', 'pending'], t.ctx)).toBe(0);
+    expect(t.stderr()).toBe('');
+    const listed = s.requests.find((q) => q.url === '/demo/device/transactions');
+    expect(JSON.parse(Buffer.from(String(listed!.headers['dpop']).split('.')[1]!, 'base64url').toString()).htu).toBe(
+      `${s.url}/demo/device/transactions`,
+    );
+  });
+
+  it('moves only a loopback device of the same tenant, and only to the address the state file gives', () => {
+    const local = { path: '.data/local.json', shown: '.data/local.json', state: { url: 'http://127.0.0.1:19812' } };
+    const g = { baseUrl: 'http://127.0.0.1:19812', issuer: 'http://127.0.0.1:19812/demo', local };
+    expect(deviceIssuer('http://127.0.0.1:8787/demo', g)).toBe('http://127.0.0.1:19812/demo');
+    expect(deviceIssuer('http://localhost:8787/demo', g)).toBe('http://127.0.0.1:19812/demo');
+    expect(deviceIssuer('https://ciba.example.com/demo', g)).toBe('https://ciba.example.com/demo');
+    expect(deviceIssuer('http://127.0.0.1:8787/acme', g)).toBe('http://127.0.0.1:8787/acme');
+    // --base-url or CIBA_BASE_URL chose another server: the key file's issuer stands.
+    expect(deviceIssuer('http://127.0.0.1:8787/demo', { ...g, baseUrl: 'http://127.0.0.1:9999' })).toBe(
+      'http://127.0.0.1:8787/demo',
+    );
+    expect(deviceIssuer('http://127.0.0.1:8787/demo', { baseUrl: g.baseUrl, issuer: g.issuer })).toBe(
+      'http://127.0.0.1:8787/demo',
     );
   });
 });
