@@ -39,7 +39,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { CLIENT_ENDPOINT, INVOCATIONS } from './aws-terms.ts';
+import { CALLBACK_INVOCATION, CLIENT_ENDPOINT, INVOCATIONS, STREAM_INVOCATION } from './aws-terms.ts';
 import { costPerMillionFlows, PRICES } from './cost-model.ts';
 import {
   type DeliveryMode,
@@ -239,7 +239,8 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
   const hottest = hottestPartition(a.partitions, b.partitions);
   const figures = {
     httpRequests: per(httpRequests),
-    eventInvocations: Object.values(INVOCATIONS).reduce((sum, service) => sum + (awsCalls[service] ?? 0), 0),
+    eventInvocations: awsCalls[CALLBACK_INVOCATION] ?? 0,
+    streamInvocations: awsCalls[STREAM_INVOCATION] ?? 0,
     roundTrips: per(pathTrips),
     clientCalls,
     cpuMs: per(cpuMs),
@@ -254,6 +255,7 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     round_trips: roundTrips,
     http_requests_per_flow: figures.httpRequests,
     event_invocations_per_flow: figures.eventInvocations,
+    stream_invocations_per_flow: figures.streamInvocations,
     client_endpoint_calls_per_flow: clientCalls,
     store_commands_per_flow: diff(a.commands, b.commands),
     write_units_per_flow: figures.writeUnits,
