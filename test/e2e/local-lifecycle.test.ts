@@ -53,6 +53,39 @@ const settledYet = async (p: Promise<unknown>) => {
   return done;
 };
 
+/**
+ * A service with a ping client whose endpoint is a loopback receiver, alice's enrolled device, and one pending
+ * request of hers (`txn`); what it starts is stopped by `cleanup`.
+ */
+const pingSetUp = async (
+  cleanup: (() => Promise<unknown>)[],
+  tenant: string,
+  options: Parameters<typeof startTestService>[0] = {},
+  answers: Answer[] = [],
+) => {
+  const receiver = await CallbackReceiver.start();
+  cleanup.push(() => receiver.stop());
+  const svc = await startTestService(options);
+  const fx = await createTenantFixture(
+    svc,
+    tenant,
+    { development_mode: true, delivery_modes: ['poll', 'ping'] },
+    {
+      backchannel_token_delivery_mode: 'ping',
+      backchannel_client_notification_endpoint: receiver.endpoint('/ping', answers),
+    },
+  );
+  const device = await enrollDevice(svc, fx);
+  const start = await postForm(
+    `${fx.issuer}/bc-authorize`,
+    { scope: 'openid', login_hint: 'alice', client_notification_token: 'Nt-0123456789abcdef' },
+    fx.client,
+  );
+  expect(start.status, JSON.stringify(start.body)).toBe(200);
+  const authReqId = String(start.body.auth_req_id);
+  return { receiver, svc, device, txn: authReqId.split('.')[0]!, authReqId };
+};
+
 describe('stopping the local service', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
@@ -129,30 +162,13 @@ describe('stopping the local service', () => {
   });
 
   it('finishes a callback delivery under way before it closes the store', async () => {
-    const receiver = await CallbackReceiver.start();
-    cleanup.push(() => receiver.stop());
-    const svc = await startTestService({ callbacks: { outbound: { responseTimeoutMs: 5_000 } } });
+    const { receiver, svc, device, txn } = await pingSetUp(cleanup, 'stopping-ping', {
+      callbacks: { outbound: { responseTimeoutMs: 5_000 } },
+    });
     let stopped: Promise<void> | undefined;
     cleanup.push(() => stopped ?? svc.stop());
-    const fx = await createTenantFixture(
-      svc,
-      'stopping-ping',
-      { development_mode: true, delivery_modes: ['poll', 'ping'] },
-      {
-        backchannel_token_delivery_mode: 'ping',
-        backchannel_client_notification_endpoint: receiver.endpoint('/ping'),
-      },
-    );
-    const device = await enrollDevice(svc, fx);
-    const start = await postForm(
-      `${fx.issuer}/bc-authorize`,
-      { scope: 'openid', login_hint: 'alice', client_notification_token: 'Nt-0123456789abcdef' },
-      fx.client,
-    );
-    expect(start.status, JSON.stringify(start.body)).toBe(200);
     // The delivery's final write waits until the service is stopping.
     const held = holdStoreCall(svc.service.deps.callbacks, 'record');
-    const txn = String(start.body.auth_req_id).split('.')[0]!;
     const decided = await device.decide(txn, 'approve');
     expect(decided.status, JSON.stringify(decided.body)).toBe(200);
     await held.entered;
@@ -172,32 +188,8 @@ describe("the decision feed (local mode's table stream) and stopping", () => {
     for (const fn of cleanup.splice(0).reverse()) await fn();
   });
 
-  const pingService = async (dataDir?: string) => {
-    const receiver = await CallbackReceiver.start();
-    cleanup.push(() => receiver.stop());
-    const svc = await startTestService({ ...(dataDir ? { dataDir, embeddedStore: 'worker' as const } : {}) });
-    const fx = await createTenantFixture(
-      svc,
-      'feed-ping',
-      { development_mode: true, delivery_modes: ['poll', 'ping'] },
-      {
-        backchannel_token_delivery_mode: 'ping',
-        backchannel_client_notification_endpoint: receiver.endpoint('/ping'),
-      },
-    );
-    const device = await enrollDevice(svc, fx);
-    const start = await postForm(
-      `${fx.issuer}/bc-authorize`,
-      { scope: 'openid', login_hint: 'alice', client_notification_token: 'Nt-0123456789abcdef' },
-      fx.client,
-    );
-    expect(start.status, JSON.stringify(start.body)).toBe(200);
-    const txn = String(start.body.auth_req_id).split('.')[0]!;
-    return { receiver, svc, fx, device, txn, authReqId: String(start.body.auth_req_id) };
-  };
-
   it('answers the decision before its event is published, and publishes it before the store closes', async () => {
-    const { receiver, svc, device, txn, authReqId } = await pingService();
+    const { receiver, svc, device, txn, authReqId } = await pingSetUp(cleanup, 'feed-ping');
     let stopped: Promise<void> | undefined;
     cleanup.push(() => stopped ?? svc.stop());
     // The bus holds the decision's event: the device's answer does not wait for it.
@@ -218,7 +210,10 @@ describe("the decision feed (local mode's table stream) and stopping", () => {
   it('logs a decision whose event could not be published, and feeds it again at the next start', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'ciba-feed-'));
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
-    const { receiver, svc, device, txn, authReqId } = await pingService(dataDir);
+    const { receiver, svc, device, txn, authReqId } = await pingSetUp(cleanup, 'feed-restart', {
+      dataDir,
+      embeddedStore: 'worker',
+    });
     // The bus and the scheduler both down: the event cannot be published.
     const down = async () => {
       throw new Error('bus and scheduler down');
@@ -290,22 +285,24 @@ describe('restarting the local service', () => {
   });
 
   it('retries a ping callback that failed before the restart', async () => {
-    const { dataDir, receiver, svc, fx, callbacks } = await setUp('ping', [{ status: 503 }, { status: 204 }]);
-    const device = await enrollDevice(svc, fx);
-    const start = await postForm(
-      `${fx.issuer}/bc-authorize`,
-      { scope: 'openid', login_hint: 'alice', client_notification_token: 'Nt-0123456789abcdef' },
-      fx.client,
+    const dataDir = await mkdtemp(join(tmpdir(), 'ciba-restart-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    // Retries a long way off: within this run, none is sent.
+    const callbacks = { backoff: { baseMs: 600_000, capMs: 600_000 } };
+    const { receiver, svc, device, txn, authReqId } = await pingSetUp(
+      cleanup,
+      'restart-ping',
+      { dataDir, callbacks, embeddedStore: 'worker' },
+      [{ status: 503 }, { status: 204 }],
     );
-    expect(start.status, JSON.stringify(start.body)).toBe(200);
-    expect((await device.decide(String(start.body.auth_req_id).split('.')[0]!, 'approve')).status).toBe(200);
+    expect((await device.decide(txn, 'approve')).status).toBe(200);
     await receiver.waitFor('/ping', 1);
     await svc.stop(); // lets the failed attempt be recorded; its retry timer (10 minutes off) is dropped
 
     const again = await startTestService({ dataDir, callbacks, embeddedStore: 'worker' });
     cleanup.push(() => again.stop());
     const [first, second] = await receiver.waitFor('/ping', 2);
-    expect(JSON.parse(second!.body)).toEqual({ auth_req_id: start.body.auth_req_id });
+    expect(JSON.parse(second!.body)).toEqual({ auth_req_id: authReqId });
     expect(second!.body).toBe(first!.body);
     await eventually(async () => again.logs.find((l) => l.includes('"callback delivered"')));
   });
