@@ -68,7 +68,10 @@ export interface LocalServiceOptions {
   };
   /** Requests handled at once before the server sheds load with 503 (lib/local/server.ts, default 256). */
   maxInFlight?: number;
-  /** How long stop() waits for requests, decision events and callback deliveries under way before it closes the store (default 10 s). */
+  /**
+   * How long stop() waits for requests, decision events and callback deliveries under way before it closes the store
+   * (default 10 s).
+   */
   stopTimeoutMs?: number;
   /** An HTTPS listener that asks for client certificates (mutual TLS: RFC 8705 client auth and bound tokens). */
   tls?: LocalTlsOptions;

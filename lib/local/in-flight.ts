@@ -1,7 +1,7 @@
 /**
- * The work a local service has under way (API requests, decisions waiting for their event, callback deliveries), so that stopping it lets that work
- * finish before the store closes: a request cut off mid-way would lose its write, and dynalite throws on a write to
- * a closed database.
+ * The work a local service has under way (API requests, decisions waiting for their event, callback deliveries), so
+ * that stopping it lets that work finish before the store closes: a request cut off mid-way would lose its write, and
+ * dynalite throws on a write to a closed database.
  */
 export class InFlight {
   readonly #running = new Set<Promise<unknown>>();
