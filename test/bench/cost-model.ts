@@ -19,6 +19,8 @@ export const PRICES = {
     sns: 'https://aws.amazon.com/sns/pricing/ (mobile push notifications)',
     kms: 'https://aws.amazon.com/kms/pricing/ (symmetric requests; asymmetric Sign is $0.15 per 10,000)',
     logs: 'https://aws.amazon.com/cloudwatch/pricing/ (Logs, standard ingestion)',
+    dynamoDbStreams:
+      'https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CostOptimization_StreamsUsage.html (read requests of Lambda-based consumers are free)',
   },
   lambdaPerMillionRequests: 0.2,
   lambdaPerGbSecond: 0.0000133334,
@@ -31,6 +33,8 @@ export const PRICES = {
   kmsPerMillionSymmetric: 3.0,
   kmsPerMillionAsymmetricSign: 15.0,
   logsPerGbIngested: 0.5,
+  /** DynamoDB Streams' `GetRecords` made by a Lambda event source mapping (a trigger): not charged. */
+  dynamoDbStreamsReadsByLambdaPerMillion: 0,
 } as const;
 
 /** What the model assumes beyond the prices (docs/performance.md "Cost model"). */
@@ -72,6 +76,13 @@ export interface FlowFigures {
    * Gateway request and no access-log line.
    */
   eventInvocations?: number;
+  /**
+   * Invocations of the table stream's consumer (functions/events), which publishes each decision's `Request Decided`
+   * event: one per decided request (no batching assumed: at low volume each batch holds one record). A Lambda request
+   * and its duration, one `GetRecords` of the stream by the event source mapping (free for a Lambda trigger), no API
+   * Gateway request and no access-log line.
+   */
+  streamInvocations?: number;
   /** Round trips on the critical paths of those requests and invocations, summed. */
   roundTrips: number;
   /** Of those round trips, the callbacks' POSTs to clients' notification endpoints (`msPerClientCall` each). */
@@ -91,7 +102,8 @@ const round = (x: number) => Number(x.toFixed(2));
 
 /** Dollars per million flows, by item, and their total. */
 export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a: Assumptions = ASSUMPTIONS) => {
-  const invocations = f.httpRequests + (f.eventInvocations ?? 0);
+  const streamInvocations = f.streamInvocations ?? 0;
+  const invocations = f.httpRequests + (f.eventInvocations ?? 0) + streamInvocations;
   const clientCalls = f.clientCalls ?? 0;
   // Lambda runs the round trips (a client's endpoint takes longer than an AWS service) and its CPU, which at 512 MB
   // gets about 0.29 of a vCPU.
@@ -111,6 +123,7 @@ export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a: Assumptions =
     lambda_duration: round(gbSeconds * p.lambdaPerGbSecond * 1e6),
     dynamodb_writes: round(f.writeUnits * p.dynamoDbPerMillionWru),
     dynamodb_reads: round(f.readUnits * p.dynamoDbPerMillionRru),
+    dynamodb_streams: round(streamInvocations * p.dynamoDbStreamsReadsByLambdaPerMillion),
     eventbridge: round(events * p.eventBridgePerMillionEvents),
     scheduler: round((f.awsCalls.Scheduler ?? 0) * p.schedulerPerMillion),
     sns: round((f.awsCalls.SNS ?? 0) * p.snsPerMillionMobilePush),

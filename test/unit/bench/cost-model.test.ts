@@ -59,6 +59,25 @@ describe('benchmark: cost per million flows', () => {
     expect(polled.breakdown.api_gateway).toBe(4);
   });
 
+  it("prices the table stream's consumer as a Lambda invocation per decided event, its stream reads free", () => {
+    // Poll: 5 API requests and the consumer that publishes the decision's event (its one round trip: the bus).
+    const withStream: FlowFigures = { ...flow, streamInvocations: 1, roundTrips: 11 };
+    const { breakdown, lambda_ms_per_flow, log_kb_per_flow } = costPerMillionFlows(withStream);
+    expect(breakdown.lambda_requests).toBe(1.2);
+    expect(breakdown.api_gateway).toBe(5);
+    // GetRecords by a Lambda event source mapping is not charged.
+    expect(PRICES.dynamoDbStreamsReadsByLambdaPerMillion).toBe(0);
+    expect(breakdown.dynamodb_streams).toBe(0);
+    expect(lambda_ms_per_flow).toBe(11 * ASSUMPTIONS.msPerRoundTrip);
+    // Lambda's system lines for its invocation (at the modelled level), no access-log line.
+    const perInvocation = ASSUMPTIONS.lambdaSystemLogBytes[ASSUMPTIONS.lambdaSystemLogLevel];
+    expect(log_kb_per_flow).toBeCloseTo((6 * perInvocation + 5 * ASSUMPTIONS.accessLogBytes + 3 * 196) / 1024, 2);
+    // Ping: the consumer and the callback function it starts, both invocations by an event.
+    const ping = costPerMillionFlows({ ...withStream, httpRequests: 4, eventInvocations: 1 });
+    expect(ping.breakdown.lambda_requests).toBe(1.2);
+    expect(ping.breakdown.api_gateway).toBe(4);
+  });
+
   it("waits msPerClientCall, not an AWS round trip, for the callback's POST to the client", () => {
     const ping: FlowFigures = { ...flow, eventInvocations: 1, roundTrips: 14, clientCalls: 1 };
     // 13 AWS round trips × 6 ms + one client call.
