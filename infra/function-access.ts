@@ -41,9 +41,15 @@ export interface FunctionAccess {
    * and SNS Publish of text messages (to phone numbers; SNS has no resource for them).
    */
   channels?: boolean;
+  /**
+   * Consumes the ledger's stream of decisions (its event source mapping reads it with the function's role):
+   * DescribeStream, GetShardIterator and GetRecords on the stream, ListStreams (no resource in IAM), and SendMessage to
+   * the mapping's failure destination (the decision-failures queue).
+   */
+  decisionStream?: boolean;
 }
 
-export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback', FunctionAccess> = {
+export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback' | 'events', FunctionAccess> = {
   discovery: { directory: 'read' },
   // Counts the user's requests (rate limit), marks dead push channels disabled, creates the request.
   // Schedules the expiry of push-mode requests. Verifies id_token_hint with the tenant's public keys.
@@ -83,6 +89,9 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
     // The channel fallback timer sends an approval link (lib/ciba/reach-user.ts).
     channels: true,
   },
+  // The ledger stream's consumer: each decision's `CIBA Request Decided` on the bus, or the callback's schedule when
+  // the bus fails (publishDecision); records it could not publish end in the decision-failures queue.
+  events: { events: true, schedules: true, decisionStream: true },
 };
 
 /** The deployment's provisioner (custom resources): tenants from the tenants file. */
@@ -106,7 +115,16 @@ export const unionAccess = (...all: FunctionAccess[]): FunctionAccess => {
   );
   if (directory) out.directory = directory;
   if (ledger) out.ledger = ledger;
-  for (const flag of ['sign', 'mac', 'tenants', 'events', 'deadLetters', 'schedules', 'channels'] as const) {
+  for (const flag of [
+    'sign',
+    'mac',
+    'tenants',
+    'events',
+    'deadLetters',
+    'schedules',
+    'channels',
+    'decisionStream',
+  ] as const) {
     if (all.some((a) => a[flag])) out[flag] = true;
   }
   // `publish` and `register` are different grants, not levels: a function that needs both is not foreseen.

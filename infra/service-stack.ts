@@ -9,6 +9,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -16,6 +17,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
+import { DECISION_STREAM_FILTER } from '../lib/adapters/dynamodb/stream.ts';
 import { CIBA_EVENT_SOURCE } from '../lib/adapters/eventbridge-format.ts';
 import { CALLBACK_EVENT } from '../lib/events.ts';
 import { type FunctionName, ROUTES } from '../lib/http/routes.ts';
@@ -111,6 +113,9 @@ export class ServiceStack extends Stack {
   readonly callbackRule: events.Rule;
   readonly callbackRuleDeadLetters: sqs.Queue;
   readonly callbackFailures: sqs.Queue;
+  /** Decisions of the ledger's stream the events function could not publish after the mapping's retries. */
+  readonly decisionFailures: sqs.Queue;
+  readonly decisionStream: lambda.EventSourceMapping;
   readonly scheduleDeadLetters: sqs.Queue;
   readonly scheduleGroup: scheduler.CfnScheduleGroup;
   accessLogs!: logs.LogGroup;
@@ -169,6 +174,17 @@ export class ServiceStack extends Stack {
       id: 'AwsSolutions-SQS3',
       reason: 'This queue is itself the on-failure destination (dead letters) of the callback function.',
     });
+    // The decision stream's failure destination: Lambda sends it the batch (shard, sequence numbers) whose decision
+    // the events function could not publish within the mapping's retries and record age (docs/deploy.md).
+    this.decisionFailures = new sqs.Queue(this, 'DecisionFailures', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.decisionFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: "This queue is itself the on-failure destination (dead letters) of the decision stream's mapping.",
+    });
     const environment: Record<string, string> = {
       [AWS_ENV.directoryTable]: props.directoryTable.tableName,
       [AWS_ENV.ledgerTable]: props.ledgerTable.tableName,
@@ -186,7 +202,7 @@ export class ServiceStack extends Stack {
       ...(props.emailFrom ? { [AWS_ENV.emailFrom]: props.emailFrom } : {}),
       ...(props.smsSenderId ? { [AWS_ENV.smsSenderId]: props.smsSenderId } : {}),
     };
-    const fn = (name: (typeof API_FUNCTIONS)[number] | 'callback', description: string, timeout = 10) =>
+    const fn = (name: (typeof API_FUNCTIONS)[number] | 'callback' | 'events', description: string, timeout = 10) =>
       new CibaFunction(this, `Fn-${name}`, {
         name,
         ...(name === 'callback' ? { functionName: callbackName } : {}),
@@ -218,6 +234,11 @@ export class ServiceStack extends Stack {
       onFailure: new lambdaDestinations.SqsDestination(this.callbackFailures),
     });
 
+    const ledgerStreamArn = props.ledgerTable.tableStreamArn;
+    if (!ledgerStreamArn) throw new Error('ServiceStack: the ledger table has no stream');
+    this.functions.events = fn('events', "ciba: the ledger stream's decisions to the bus (CIBA Request Decided)", 30);
+    this.decisionStream = this.#decisionStream(this.functions.events, ledgerStreamArn);
+
     const grantTargets: AccessTargets = {
       directoryTable: props.directoryTable,
       ledgerTable: props.ledgerTable,
@@ -225,6 +246,8 @@ export class ServiceStack extends Stack {
       keySealingKey: props.keySealingKey,
       eventBus: props.eventBus,
       callbackFailures: this.callbackFailures,
+      ledgerStreamArn,
+      decisionFailures: this.decisionFailures,
       schedulerRole: this.schedulerRole,
       // SES authorizes SendEmail on the identity the address belongs to: the address's domain (verify the domain).
       ...(props.emailFrom ? { emailIdentity: props.emailFrom.split('@').pop()! } : {}),
@@ -282,6 +305,31 @@ export class ServiceStack extends Stack {
     new CfnOutput(this, 'ApiId', { value: this.api.apiId });
     new CfnOutput(this, 'CallbackFailuresQueueUrl', { value: this.callbackFailures.queueUrl });
     new CfnOutput(this, 'ScheduleDeadLettersQueueUrl', { value: this.scheduleDeadLetters.queueUrl });
+    new CfnOutput(this, 'DecisionFailuresQueueUrl', { value: this.decisionFailures.queueUrl });
+  }
+
+  /**
+   * The ledger's stream to the events function: only decisions pass the filter (an update of a request item from
+   * pending to decided), so the function runs once per decision and never for other writes. A record it reports in
+   * batchItemFailures is retried from there; after the retries or the record age, the batch's description goes to the
+   * decision-failures queue and the shard moves on.
+   */
+  #decisionStream(events: CibaFunction, streamArn: string): lambda.EventSourceMapping {
+    return new lambda.EventSourceMapping(this, 'DecisionStream', {
+      target: events.function,
+      eventSourceArn: streamArn,
+      // A new deployment's mapping starts at the stream's tip: decisions before it were published by the functions.
+      startingPosition: lambda.StartingPosition.LATEST,
+      batchSize: 10,
+      maxBatchingWindow: Duration.seconds(0),
+      filters: [lambda.FilterCriteria.filter(DECISION_STREAM_FILTER)],
+      reportBatchItemFailures: true,
+      retryAttempts: 10,
+      maxRecordAge: Duration.hours(6),
+      // The queue's ARN only: SqsDlq would grant SendMessage itself, and the grants are infra/grants.ts's (the events
+      // function's `decisionStream` access), so that removing one shows in the tests.
+      onFailure: { bind: () => ({ destination: this.decisionFailures.queueArn }) },
+    });
   }
 
   #stage(props: ServiceStackProps): apigwv2.HttpStage {
