@@ -15,7 +15,6 @@ import {
   userPasskeyDevices,
   verifyLinkApprovalAssertion,
 } from './passkey.ts';
-import { publishDecision } from './publish-decision.ts';
 import { reportShieldSeconds, shieldAfterReport } from './report-shield.ts';
 
 /**
@@ -239,17 +238,7 @@ const STATUS_OF = { approve: 'approved', deny: 'denied', report: 'reported' } as
 export const decideByLink = async (
   deps: Pick<
     Deps,
-    | 'requests'
-    | 'decisions'
-    | 'users'
-    | 'devices'
-    | 'passkeys'
-    | 'links'
-    | 'shields'
-    | 'events'
-    | 'scheduler'
-    | 'clock'
-    | 'logger'
+    'requests' | 'decisions' | 'users' | 'devices' | 'passkeys' | 'links' | 'shields' | 'events' | 'clock' | 'logger'
   >,
   input: {
     tenant: Tenant;
@@ -310,6 +299,6 @@ export const decideByLink = async (
   }
   deps.logger.info('approval link decision', { tenant: tenant.tenantId, txn: request.txn, status, channel });
   if (status === 'reported') await shieldAfterReport(deps, { tenant, request: result, reportedAt: now });
-  await publishDecision(deps, result, status, now);
+  // Its `Request Decided` event follows from the stored decision (docs/events.md), off this request's path.
   return { state: status };
 };

@@ -4,7 +4,6 @@ import { isGrantCurrent } from '../oauth/grant-binding.ts';
 import type { Deps } from '../ports.ts';
 import { requestState } from './device-transactions.ts';
 import { txnOf } from './poll-ciba-grant.ts';
-import { publishDecision } from './publish-decision.ts';
 
 /**
  * A client withdraws its own pending request (the operator console's Cancel: the operator stops waiting). The request
@@ -15,7 +14,7 @@ import { publishDecision } from './publish-decision.ts';
  * Returns where the request stands afterwards: `cancelled`, or what it already was (approved, denied, ...).
  */
 export const cancelRequest = async (
-  deps: Pick<Deps, 'requests' | 'decisions' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'clock' | 'logger'>,
   input: { tenant: Tenant; client: Client; authReqId: string },
 ): Promise<{ state: ReturnType<typeof requestState> | 'cancelled' }> => {
   const { tenant, client, authReqId } = input;
@@ -45,7 +44,7 @@ export const cancelRequest = async (
     const current = await deps.requests.get(request.txn);
     return { state: current ? requestState(current, now) : 'expired' };
   }
+  // Its `Request Decided` event follows from the stored denial (docs/events.md), as every decision's does.
   deps.logger.info('request cancelled by its client', { tenant: tenant.tenantId, txn: request.txn });
-  await publishDecision(deps, denied, 'denied', now);
   return { state: 'cancelled' };
 };

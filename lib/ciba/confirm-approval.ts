@@ -10,7 +10,6 @@ import {
 import type { Deps } from '../ports.ts';
 import { bindingCodeAttemptsLeft, bindingCodeMatches } from './binding-code.ts';
 import { approvalRequestOptions, passkeyRequired, type RelyingParty, verifyApprovalAssertion } from './passkey.ts';
-import { publishDecision } from './publish-decision.ts';
 
 /** What the device API needs to know about the tenant and the caller's origin to shape and check a decision. */
 export interface DecisionContext {
@@ -49,7 +48,7 @@ export const shapeForDevice = (
  * allowed mistake denies the request) and the passkey assertion. Returns what the evidence records.
  */
 export const confirmApproval = async (
-  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'clock' | 'logger'>,
   input: {
     device: Device;
     txn: string;
@@ -99,7 +98,7 @@ export const confirmApproval = async (
  * mistake denies the request. Always throws: invalid_binding_code with the attempts left, or request_not_pending.
  */
 export const countMismatch = async (
-  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'events' | 'scheduler' | 'clock' | 'logger'>,
+  deps: Pick<Deps, 'requests' | 'decisions' | 'passkeys' | 'clock' | 'logger'>,
   input: {
     owner: { tenantId: string; sub: string };
     txn: string;
@@ -135,11 +134,9 @@ export const countMismatch = async (
     },
     now,
   );
+  // The denial's `Request Decided` event follows from the stored decision (docs/events.md).
   if (denied !== 'conflict') {
     deps.logger.warn('request denied after wrong binding codes', { tenant: owner.tenantId, txn });
-    await publishDecision(deps, denied, 'denied', now).catch((error: unknown) =>
-      deps.logger.error('callback of a denial could not be started', { txn, error }),
-    );
   }
   // `status` as a deny answers it, so the device shows the outcome without reading the description; absent when
   // another decision got there first (the request is no longer pending either way).

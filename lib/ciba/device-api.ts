@@ -275,7 +275,9 @@ export const recordDeviceDecision = async (
     if (status === 'reported') {
       await shieldAfterReport(deps, { tenant: input.context?.tenant, request, reportedAt: request.decidedAt ?? now });
     }
-    // The same decision again: if its callback never started (the event was lost with a 503), start it now.
+    // The same decision again, and its callback never started: publish its event again. The stored decision's event
+    // (docs/events.md) normally has started it, or is about to (a duplicate is harmless: the callback function is
+    // idempotent); this is the safety net for an event that was lost (a stream record its consumer gave up on).
     if (request.deliveryMode !== 'poll' && !request.callback) {
       await publishDecision(deps, request, status, request.decidedAt ?? now);
     }
@@ -284,6 +286,7 @@ export const recordDeviceDecision = async (
   deps.logger.info('device decision', { tenant: device.tenantId, txn, status, device_id: device.deviceId });
   if (status === 'reported')
     await shieldAfterReport(deps, { tenant: input.context?.tenant, request: result, reportedAt: now });
-  await publishDecision(deps, result, status, now);
+  // Its `Request Decided` event follows from the stored decision, off this request's path (docs/events.md): the
+  // table's stream in AWS, the decision feed locally (lib/local/decision-feed.ts).
   return { txn, status };
 };

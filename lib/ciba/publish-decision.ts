@@ -3,11 +3,15 @@ import type { AuthRequest } from '../model.ts';
 import type { Deps } from '../ports.ts';
 
 /**
- * Puts `CIBA Request Decided` on the bus. For a poll request it is a lifecycle event only: a failure is logged. For
- * ping and push it also starts the callback, so it must not be lost: when the bus fails, the scheduler hands the
- * same event to the callback function now; when both fail the error propagates (a retryable 503 for the device),
- * and the device's retry of the same decision publishes again (recordDeviceDecision). The callback function is
- * idempotent, so an event that arrives twice sends one callback.
+ * Puts `CIBA Request Decided` on the bus: the one place that publishes a decision. Its callers carry the store's
+ * decisions, not the requests that decide (docs/events.md): in AWS the table stream's consumer function
+ * (functions/events), locally the decision feed (lib/local/decision-feed.ts); besides them only the device's repeat of
+ * a decision whose callback never started (recordDeviceDecision, a safety net). For a poll request the event is a
+ * lifecycle event only: a failure is logged. For ping and push it also starts the callback, so it must not be lost:
+ * when the bus fails, the scheduler hands the same event to the callback function now; when both fail the error
+ * propagates, so that the carrier tries again (the stream retries its batch; the local feed logs it, and a restart
+ * feeds the decision again: lib/local/recover-timers.ts). The callback function is idempotent, so an event that
+ * arrives twice sends one callback.
  */
 export const publishDecision = async (
   deps: Pick<Deps, 'events' | 'scheduler' | 'clock' | 'logger'>,

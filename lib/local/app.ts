@@ -18,10 +18,12 @@ import { toEventBridgeEvent } from '../adapters/eventbridge-format.ts';
 import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../adapters/guarded-outbound-http.ts';
 import { LocalKeys } from '../adapters/local-keys.ts';
 import { withSettingsCache } from '../cache.ts';
+import { publishDecision } from '../ciba/publish-decision.ts';
 import { randomToken } from '../crypto.ts';
 import { matchesCallbackRule } from '../events.ts';
 import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
 import { LOCAL_CAPABILITIES } from './capabilities.ts';
+import { DecisionFeed, type StoredDecision, withDecisionFeed } from './decision-feed.ts';
 import { DevMailbox } from './dev-mailbox.ts';
 import { deviceEvents } from './device-events.ts';
 import {
@@ -66,7 +68,7 @@ export interface LocalServiceOptions {
   };
   /** Requests handled at once before the server sheds load with 503 (lib/local/server.ts, default 256). */
   maxInFlight?: number;
-  /** How long stop() waits for requests and callback deliveries under way before it closes the store (default 10 s). */
+  /** How long stop() waits for requests, decision events and callback deliveries under way before it closes the store (default 10 s). */
   stopTimeoutMs?: number;
   /** An HTTPS listener that asks for client certificates (mutual TLS: RFC 8705 client auth and bound tokens). */
   tls?: LocalTlsOptions;
@@ -75,11 +77,12 @@ export interface LocalServiceOptions {
   /** Names this run in `GET /health` (`instance`), so the CLI can tell it from another server at the same URL. */
   instanceId?: string;
   /**
-   * Runs each invocation of the callback function (by the bus's rule or the scheduler), as Lambda would run it apart
-   * from the request that published its event: the benchmark (test/bench/serve.ts) meters it as its own critical
-   * path. Default: `invoke()`.
+   * Runs each invocation of a function that no HTTP request makes, as Lambda would run it apart from the request that
+   * caused it: `callback` (by the bus's rule or the scheduler) and `stream` (the table stream's consumer, which
+   * publishes a stored decision: lib/local/decision-feed.ts). The benchmark (test/bench/serve.ts) meters each as its
+   * own critical path. Default: `invoke()`.
    */
-  invocation?: (functionName: 'callback', invoke: () => Promise<void>) => Promise<void>;
+  invocation?: (functionName: 'callback' | 'stream', invoke: () => Promise<void>) => Promise<void>;
 }
 
 export interface LocalService {
@@ -159,9 +162,21 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   const localStore: LocalStore = localStoreOf(tablesOf(tables));
   // The one outbound client (hardening rule 3): callbacks, device webhooks, Web Push.
   const outbound = new GuardedOutboundHttp(options.callbacks?.outbound);
+  const invocation = options.invocation ?? ((_name, invoke) => invoke());
+  // Work under way, which stop() lets finish before the store closes.
+  const inFlight = new InFlight();
+  // The table's stream, locally: each decision the store takes is published after it, off the deciding request's
+  // path, by the one loop started here (AWS: the stream's consumer function, functions/events).
+  const feed = new DecisionFeed(
+    ({ request, status, decidedAt }) => invocation('stream', () => publishDecision(deps, request, status, decidedAt)),
+    options.logger,
+  );
+  feed.start();
+  const feedDecision = (decision: StoredDecision) => void inFlight.add(feed.push(decision));
   const deps = {
     ...stores,
     ...cached,
+    decisions: withDecisionFeed(stores.decisions, feedDecision),
     keys: new LocalKeys({ keysets: stores.keysets, legacyKeys: localStore }, clock),
     // Local mode has no SNS: tenants' push_credentials are kept, and its notifier needs none.
     platforms: { apply: async () => ({}), remove: async () => {} },
@@ -186,7 +201,6 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   // The callback function, fed as in AWS: the bus stands in for the EventBridge rule, the scheduler for
   // EventBridge Scheduler; both hand over the event in EventBridge's shape.
   const callback = callbackHandler(deps);
-  const invocation = options.invocation ?? ((_name, invoke) => invoke());
   const invokeCallback = (event: CibaEvent) =>
     invocation('callback', async () => {
       const id = randomToken(12);
@@ -196,8 +210,6 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   // two minutes: infra/service-stack.ts), later than the callback lease, so the retry can take a claimed attempt over.
   const redeliveryDelays = options.callbacks?.redeliveryDelaysMs ?? DEFAULT_REDELIVERY_DELAYS_MS;
   const redeliveries = new Set<NodeJS.Timeout>();
-  // Work under way, which stop() lets finish before the store closes.
-  const inFlight = new InFlight();
   const invokeWithRedelivery = async (event: CibaEvent, failures = 0): Promise<void> => {
     try {
       await invokeCallback(event);
@@ -229,8 +241,15 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   // The bus stands in for the tenant's rule: only what the rule passes reaches the callback function.
   deps.events.subscribe((event) => (matchesCallbackRule(event) ? deliver(event) : Promise.resolve()));
   deps.scheduler.setTarget(deliver);
-  // The timers a previous run held in memory (callback retries, expiry pushes), set again from the store.
-  await recoverTimers({ store: localStore, scheduler: deps.scheduler, clock, logger: options.logger });
+  // The timers a previous run held in memory (callback retries, expiry pushes), set again from the store, and the
+  // decisions whose callback never started (their event was still in the feed), fed again.
+  await recoverTimers({
+    store: localStore,
+    scheduler: deps.scheduler,
+    feed: feedDecision,
+    clock,
+    logger: options.logger,
+  });
   const functions: Record<string, LambdaHttpHandler> = {
     discovery: discoveryHandler(deps) as LambdaHttpHandler,
     'bc-authorize': bcAuthorizeHandler(deps) as LambdaHttpHandler,
@@ -298,11 +317,14 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
       // streams) and the store closes.
       startDraining();
       const listeners = tls ? [server, tls.server] : [server];
-      options.logger.info(`stopping: waiting for ${inFlight.size} requests and callback deliveries under way`);
+      options.logger.info(
+        `stopping: waiting for ${inFlight.size} requests, decision events and callback deliveries under way`,
+      );
       const deadline = Date.now() + (options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
       if (!(await inFlight.settled(deadline))) {
-        options.logger.warn('stopping with work still under way', { running: inFlight.size });
+        options.logger.warn('stopping with work still under way', { running: inFlight.size, decisions: feed.size });
       }
+      feed.close();
       const closed = listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
       for (const s of listeners) s.closeAllConnections();
       await Promise.all(closed);

@@ -1,5 +1,5 @@
 /**
- * The work a local service has under way (API requests, callback deliveries), so that stopping it lets that work
+ * The work a local service has under way (API requests, decisions waiting for their event, callback deliveries), so that stopping it lets that work
  * finish before the store closes: a request cut off mid-way would lose its write, and dynalite throws on a write to
  * a closed database.
  */
@@ -8,13 +8,15 @@ export class InFlight {
 
   /** Wraps a function so that every call is counted until its promise settles. */
   wrap<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-    return (...args) => {
-      const running = fn(...args);
-      this.#running.add(running);
-      const forget = () => this.#running.delete(running);
-      running.then(forget, forget);
-      return running;
-    };
+    return (...args) => this.add(fn(...args));
+  }
+
+  /** Counts work already started until its promise settles. */
+  add<R>(running: Promise<R>): Promise<R> {
+    this.#running.add(running);
+    const forget = () => this.#running.delete(running);
+    running.then(forget, forget);
+    return running;
   }
 
   get size(): number {

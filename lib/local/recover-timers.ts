@@ -1,5 +1,6 @@
 import { channelFallbackEvent, expiryTimerEvent, requestDecidedEvent, retryEvent } from '../events.ts';
 import type { CibaEvent, Clock, Logger, Scheduler } from '../ports.ts';
+import type { StoredDecision } from './decision-feed.ts';
 import type { LocalStore, OpenCallback } from './local-store.ts';
 
 /**
@@ -34,21 +35,35 @@ export const timerFor = (
  * every pending request with a fallback its fallback timer: at its time, or at once when that has passed. Delivery
  * stays idempotent: an attempt already made is refused by its claim, and a fallback already sent sends nothing (the
  * link channel is marked sent by a conditional write before anything is counted or sent: lib/ciba/approval-links.ts).
+ *
+ * A decided request whose callback never started had its `Request Decided` event still in the decision feed (kept in
+ * memory: lib/local/decision-feed.ts) when the previous run stopped: given `feed`, it goes there again, as a table
+ * stream keeps a record until its consumer has handled it; without, the scheduler starts its callback. A poll
+ * request's lost event is not recovered (it starts nothing, and finding it would take a scan of the ledger).
  */
 export const recoverTimers = async (deps: {
   store: Pick<LocalStore, 'openCallbacks' | 'pendingFallbacks'>;
   scheduler: Scheduler;
+  feed?: (decision: StoredDecision) => void;
   clock: Clock;
   logger: Logger;
 }): Promise<number> => {
   let count = 0;
+  let fed = 0;
   for await (const open of deps.store.openCallbacks(deps.clock.now())) {
+    const { request } = open;
+    if (deps.feed && open.claimed === undefined && request.status !== 'pending') {
+      deps.feed({ request, status: request.status, decidedAt: request.decidedAt ?? deps.clock.now() });
+      fed++;
+      continue;
+    }
     const timer = timerFor(open, deps.clock.now());
     if (!timer) continue;
     await deps.scheduler.schedule(timer.at, timer.event);
     count++;
   }
   if (count > 0) deps.logger.info('callback timers set again from the store', { count });
+  if (fed > 0) deps.logger.info('decisions whose callback never started fed again', { count: fed });
   let fallbacks = 0;
   for await (const request of deps.store.pendingFallbacks(deps.clock.now())) {
     if (request.fallbackAt === undefined) continue;
@@ -56,5 +71,5 @@ export const recoverTimers = async (deps: {
     fallbacks++;
   }
   if (fallbacks > 0) deps.logger.info('channel fallback timers set again from the store', { count: fallbacks });
-  return count + fallbacks;
+  return count + fed + fallbacks;
 };

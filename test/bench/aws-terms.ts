@@ -32,6 +32,13 @@ export class CriticalPath {
 
 /** The service name under which the meter counts the callback function's invocations (Lambda requests, not API ones). */
 export const CALLBACK_INVOCATION = 'Lambda callback';
+/**
+ * The service name under which the meter counts the table stream consumer's invocations (functions/events: one per
+ * decided request, which publishes its `Request Decided` event; locally the decision feed, lib/local/decision-feed.ts).
+ */
+export const STREAM_INVOCATION = 'Lambda stream';
+/** The critical paths of invocations that no HTTP request makes, by function: their Lambda service names. */
+export const INVOCATIONS = { callback: CALLBACK_INVOCATION, stream: STREAM_INVOCATION } as const;
 /** The callback's outbound call to the client's notification endpoint: a round trip on its path, not an AWS call. */
 export const CLIENT_ENDPOINT = 'Client endpoint';
 
@@ -72,8 +79,8 @@ export class RoundTripMeter {
 
   /**
    * An invocation that no HTTP request makes (the callback function, invoked by the event bus's rule or the
-   * scheduler): a call of `service` (Lambda's request), run on a critical path of its own, detached from the request
-   * that published its event, and filed under `endpoint` when it ends.
+   * scheduler; the stream consumer, invoked by the table's stream): a call of `service` (Lambda's request), run on a
+   * critical path of its own, detached from the request that caused it, and filed under `endpoint` when it ends.
    */
   async invocation<T>(endpoint: string, service: string, run: () => Promise<T>): Promise<T> {
     this.services[service] = (this.services[service] ?? 0) + 1;

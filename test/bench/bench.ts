@@ -14,7 +14,8 @@
  * loopback receiver in this process (flows.ts's startPingReceiver; the tenant has development_mode on) and runs the
  * device shape without polls: bc-authorize (with a client_notification_token) → the device's pending list → the
  * signed approval → the ping reaching the receiver (the callback function, invoked by the bus's rule) → one token
- * request; the ID token is verified. Its AWS terms file the callback's invocation apart (`round_trips.callback`).
+ * request; the ID token is verified. Its AWS terms file the callback's invocation apart (`round_trips.callback`),
+ * as every mode files the publish of a decision's event by the table stream's consumer (`round_trips.stream`).
  *
  * Reported per shape and level: flows/s, p50/p99 ms per endpoint, errors by kind, server CPU ms per flow and RSS
  * (from /proc of the server process), DynamoDB requests per flow and the partition key written most often per flow
@@ -38,7 +39,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { CALLBACK_INVOCATION, CLIENT_ENDPOINT } from './aws-terms.ts';
+import { CLIENT_ENDPOINT, INVOCATIONS } from './aws-terms.ts';
 import { costPerMillionFlows, PRICES } from './cost-model.ts';
 import {
   type DeliveryMode,
@@ -218,8 +219,9 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     if (requests <= 0) continue;
     const trips = e.roundTrips - (a.meter.endpoints[endpoint]?.roundTrips ?? 0);
     roundTrips[endpoint] = Number((trips / requests).toFixed(2));
-    // The callback function's invocations are Lambda requests by an event, not API requests (CALLBACK_INVOCATION).
-    if (endpoint !== 'callback') httpRequests += requests;
+    // The callback function's and the stream consumer's invocations are Lambda requests by an event, not API requests
+    // (INVOCATIONS).
+    if (!(endpoint in INVOCATIONS)) httpRequests += requests;
     pathTrips += trips;
   }
   const diff = (x: Record<string, number>, y: Record<string, number>) =>
@@ -237,7 +239,7 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
   const hottest = hottestPartition(a.partitions, b.partitions);
   const figures = {
     httpRequests: per(httpRequests),
-    eventInvocations: awsCalls[CALLBACK_INVOCATION] ?? 0,
+    eventInvocations: Object.values(INVOCATIONS).reduce((sum, service) => sum + (awsCalls[service] ?? 0), 0),
     roundTrips: per(pathTrips),
     clientCalls,
     cpuMs: per(cpuMs),

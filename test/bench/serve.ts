@@ -15,8 +15,8 @@
  *   server stops; `tsx test/bench/flow-trace.ts FILE` shows where a flow's time goes at c = 1.
  * - An approval hook for the peer's flow shape (no device work): `POST {hookUrl}?tenant=T` with the form body
  *   `auth_req_id=…&login_hint=<sub>` approves through the store, as node-oidc-provider's bench approves through its
- *   own (`Grant.save` + `backchannelResult`): one conditional `decideRequest` write and the decided event, without the
- *   device API, DPoP proofs or the pending list. It listens on its own loopback port, not on the service's.
+ *   own (`Grant.save` + `backchannelResult`): one conditional `decideRequest` write (its decided event follows from
+ *   the store, as every decision's), without the device API, DPoP proofs or the pending list. It listens on its own loopback port, not on the service's.
  *
  * Prints one JSON line `{url, adminToken, pid, storePid, hookUrl}` when ready; stops on SIGTERM or when the parent goes away.
  */
@@ -34,15 +34,14 @@ import {
   type TableSchema,
 } from '../../lib/adapters/dynamodb-schema.ts';
 import { txnOf } from '../../lib/ciba/poll-ciba-grant.ts';
-import { publishDecision } from '../../lib/ciba/publish-decision.ts';
 import { randomToken } from '../../lib/crypto.ts';
 import { startLocalService } from '../../lib/local/app.ts';
 import { embeddedStoreMode } from '../../lib/local/embedded-dynamodb.ts';
 import { jsonLogger } from '../../lib/logging.ts';
 import {
-  CALLBACK_INVOCATION,
   CLIENT_ENDPOINT,
   endpointOf,
+  INVOCATIONS,
   indexWriteUnits,
   itemSize,
   meterPort,
@@ -59,7 +58,9 @@ const logBytes = { info: 0, lines: 0 };
 // (EventBridge, Scheduler, SNS) goes through the meter, which files it under the HTTP request that made it; calls that
 // overlap in time count as one round trip on that request's critical path. The callback function's invocations (ping
 // and push: the bus's rule or the scheduler invokes it) are filed apart, as `callback`, with their outbound call to the
-// client's notification endpoint (`Client endpoint`: a round trip on that path, not an AWS call).
+// client's notification endpoint (`Client endpoint`: a round trip on that path, not an AWS call); so are the decision
+// feed's publishes of `Request Decided` (lib/local/decision-feed.ts), as `stream`: in AWS the table stream's consumer
+// function publishes it, off the deciding request's path.
 // `BENCH_METER=0` leaves the meter and the store's counters out (test/bench/compare-peer.sh: flows/s and CPU against
 // another server, of the service as `npm start` runs it; the meter's AsyncLocalStorage puts a hook on every promise).
 const metered = process.env.BENCH_METER !== '0';
@@ -83,8 +84,8 @@ const service = await startLocalService({
   embeddedStore: embeddedStoreMode(process.env.CIBA_EMBEDDED_STORE),
   ...(metered
     ? {
-        invocation: (name: 'callback', invoke: () => Promise<void>) =>
-          meter.invocation(name, CALLBACK_INVOCATION, invoke),
+        invocation: (name: keyof typeof INVOCATIONS, invoke: () => Promise<void>) =>
+          meter.invocation(name, INVOCATIONS[name], invoke),
       }
     : {}),
 });
@@ -233,7 +234,7 @@ const hook = createServer(async (req, res) => {
       res.writeHead(409).end();
       return;
     }
-    await publishDecision(deps, decided, 'approved', now);
+    // Its Request Decided event follows from the stored decision (the decision feed, off this request's path).
     res.writeHead(204).end();
   } catch (error) {
     res.writeHead(500).end(String(error));

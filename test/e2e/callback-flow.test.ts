@@ -600,7 +600,10 @@ describe('push mode (conformance 97-103)', () => {
     const ack = (await authorize(creds)).body;
     const txn = txnOf(ack.auth_req_id);
     await decide(ack.auth_req_id, 'approve');
-    const decided = events.find((e) => e.type === EVENT.requestDecided && e.detail.txn === txn)!;
+    // Published from the stored decision, off the decision's path: it follows the answer.
+    const decided = await eventually(async () =>
+      events.find((e) => e.type === EVENT.requestDecided && e.detail.txn === txn),
+    );
     // The same event again, at once (racing the first delivery) and after it.
     await svc.service.deps.events.publish([decided]);
     await receiver.waitFor(path, 1);

@@ -1,7 +1,8 @@
 /**
  * Stopping the local service (Ctrl-C on `npm start`, or a test's teardown) lets the work under way finish before the
- * store closes: a request being handled is answered and its write kept, a callback being delivered completes. Nothing
- * new is accepted meanwhile. Starting it again on the same data sets the callback timers the last run held in memory.
+ * store closes: a request being handled is answered and its write kept, a decision's event still in the decision feed
+ * is published, a callback being delivered completes. Nothing new is accepted meanwhile. Starting it again on the same
+ * data sets the callback timers the last run held in memory, and feeds again the decisions whose callback never started.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -162,6 +163,79 @@ describe('stopping the local service', () => {
     await stopped;
     expect(receiver.at('/ping')).toHaveLength(1);
     expect(svc.logs.some((l) => l.includes('"callback delivered"'))).toBe(true);
+  });
+});
+
+describe("the decision feed (local mode's table stream) and stopping", () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  const pingService = async (dataDir?: string) => {
+    const receiver = await CallbackReceiver.start();
+    cleanup.push(() => receiver.stop());
+    const svc = await startTestService({ ...(dataDir ? { dataDir, embeddedStore: 'worker' as const } : {}) });
+    const fx = await createTenantFixture(
+      svc,
+      'feed-ping',
+      { development_mode: true, delivery_modes: ['poll', 'ping'] },
+      {
+        backchannel_token_delivery_mode: 'ping',
+        backchannel_client_notification_endpoint: receiver.endpoint('/ping'),
+      },
+    );
+    const device = await enrollDevice(svc, fx);
+    const start = await postForm(
+      `${fx.issuer}/bc-authorize`,
+      { scope: 'openid', login_hint: 'alice', client_notification_token: 'Nt-0123456789abcdef' },
+      fx.client,
+    );
+    expect(start.status, JSON.stringify(start.body)).toBe(200);
+    const txn = String(start.body.auth_req_id).split('.')[0]!;
+    return { receiver, svc, fx, device, txn, authReqId: String(start.body.auth_req_id) };
+  };
+
+  it('answers the decision before its event is published, and publishes it before the store closes', async () => {
+    const { receiver, svc, device, txn, authReqId } = await pingService();
+    let stopped: Promise<void> | undefined;
+    cleanup.push(() => stopped ?? svc.stop());
+    // The bus holds the decision's event: the device's answer does not wait for it.
+    const held = holdStoreCall(svc.service.deps.events, 'publish');
+    const decided = await device.decide(txn, 'approve');
+    expect(decided.status, JSON.stringify(decided.body)).toBe(200);
+    await held.entered;
+    expect(receiver.at('/ping')).toHaveLength(0);
+
+    stopped = svc.stop();
+    expect(await settledYet(stopped)).toBe(false);
+    held.release();
+    await stopped;
+    // Published, and the callback it started delivered, before the service stopped.
+    expect(receiver.at('/ping').map((r) => JSON.parse(r.body))).toEqual([{ auth_req_id: authReqId }]);
+  });
+
+  it('logs a decision whose event could not be published, and feeds it again at the next start', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ciba-feed-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const { receiver, svc, device, txn, authReqId } = await pingService(dataDir);
+    // The bus and the scheduler both down: the event cannot be published.
+    const down = async () => {
+      throw new Error('bus and scheduler down');
+    };
+    svc.service.deps.events.publish = down;
+    svc.service.deps.scheduler.schedule = down;
+    expect((await device.decide(txn, 'approve')).status).toBe(200);
+    await eventually(async () => svc.logs.find((l) => l.includes('decision event could not be published')));
+    expect(svc.logs.find((l) => l.includes('decision event could not be published'))).toContain(txn);
+    await svc.stop();
+    expect(receiver.at('/ping')).toHaveLength(0);
+
+    const again = await startTestService({ dataDir, embeddedStore: 'worker' });
+    cleanup.push(() => again.stop());
+    const [ping] = await receiver.waitFor('/ping', 1);
+    expect(JSON.parse(ping!.body)).toEqual({ auth_req_id: authReqId });
+    expect(again.logs.some((l) => l.includes('decisions whose callback never started fed again'))).toBe(true);
   });
 });
 

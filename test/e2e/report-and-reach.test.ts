@@ -6,6 +6,7 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CibaEvent } from '../../lib/ports.ts';
+import { eventually } from '../helpers/callback-receiver.ts';
 import { expectError } from '../helpers/expect-error.ts';
 import {
   CIBA_GRANT,
@@ -97,10 +98,9 @@ describe('report: "I did not ask for this"', () => {
     });
     const detail = reportedEvents[0]!.detail as { reported_at: number; shield_until: number };
     expect(detail.shield_until - detail.reported_at).toBe(600);
-    expect(events.slice(before).find((e) => e.type === 'CIBA Request Decided')?.detail).toMatchObject({
-      txn: reportedTxn,
-      status: 'reported',
-    });
+    // Published from the stored decision, off the request's path: it follows the answer.
+    const decided = await eventually(async () => events.slice(before).find((e) => e.type === 'CIBA Request Decided'));
+    expect(decided.detail).toMatchObject({ txn: reportedTxn, status: 'reported' });
   });
 
   it('a report must be signed as a report (hardening rule 11)', async () => {
@@ -227,7 +227,10 @@ describe("the operator console's Cancel", () => {
     expectError(await poll(fx, fx.client, ack.body.auth_req_id), 400, 'access_denied');
     expect((await device.call('GET', `/device/transactions/${txn}`)).body.status).toBe('denied');
     expectError(await device.decide(txn, 'approve'), 409, 'request_not_pending');
-    const decided = events.slice(before).filter((e) => e.type === 'CIBA Request Decided');
+    const decided = await eventually(async () => {
+      const found = events.slice(before).filter((e) => e.type === 'CIBA Request Decided');
+      return found.length > 0 ? found : undefined;
+    });
     expect(decided.map((e) => e.detail.status)).toEqual(['denied']);
     // Again: where it stands, nothing more.
     expect(await cancel(ack.body.auth_req_id)).toEqual({ status: 200, body: { state: 'denied' } });

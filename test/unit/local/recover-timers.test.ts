@@ -80,3 +80,34 @@ describe('recoverTimers: the channel fallbacks of pending requests', () => {
     ]);
   });
 });
+
+describe('recoverTimers: decisions whose event was still in the feed', () => {
+  it('feeds a decided request whose callback never started again, and sets timers for the rest', async () => {
+    const scheduled: { at: number; type: string }[] = [];
+    const fed: { txn: string; status: string; decidedAt: number }[] = [];
+    const count = await recoverTimers({
+      store: {
+        openCallbacks: async function* () {
+          yield { request: request({ txn: 'unstarted', status: 'denied', decidedAt: NOW - 5_000 }) };
+          yield { request: request({ txn: 'failed', status: 'approved', deliveryMode: 'ping' }), claimed: 1 };
+          yield { request: request({ txn: 'pending' }) };
+        },
+        pendingFallbacks: async function* () {},
+      },
+      scheduler: {
+        schedule: async (at, event) => {
+          scheduled.push({ at, type: event.type });
+        },
+      },
+      feed: (d) => fed.push({ txn: d.request.txn, status: d.status, decidedAt: d.decidedAt }),
+      clock: { now: () => NOW },
+      logger: { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never,
+    });
+    expect(fed).toEqual([{ txn: 'unstarted', status: 'denied', decidedAt: NOW - 5_000 }]);
+    expect(scheduled).toEqual([
+      { at: NOW, type: TIMER_EVENT.callbackRetry },
+      { at: NOW + 120_000, type: TIMER_EVENT.requestExpiry },
+    ]);
+    expect(count).toBe(3);
+  });
+});
