@@ -152,39 +152,27 @@ export class ServiceStack extends Stack {
     );
     // What Scheduler could not hand to the callback function after its retries (10 attempts or an hour): a
     // push-mode expiry or a callback retry would otherwise vanish. Scheduler sends with the schedule's role.
-    this.scheduleDeadLetters = new sqs.Queue(this, 'ScheduleDeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.scheduleDeadLetters).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the runtime schedules.',
-    });
+    this.scheduleDeadLetters = deadLetterQueue(
+      this,
+      'ScheduleDeadLetters',
+      'the dead-letter queue of the runtime schedules',
+    );
     this.scheduleDeadLetters.grantSendMessages(this.schedulerRole);
 
     // Callbacks given up on (SqsDeadLetters), and callback invocations that failed after Lambda's own
     // retries (on-failure destination). Per-tenant rule DLQs catch events EventBridge could not hand over.
-    this.callbackFailures = new sqs.Queue(this, 'CallbackFailures', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.callbackFailures).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the on-failure destination (dead letters) of the callback function.',
-    });
+    this.callbackFailures = deadLetterQueue(
+      this,
+      'CallbackFailures',
+      'the on-failure destination (dead letters) of the callback function',
+    );
     // The decision stream's failure destination: Lambda sends it the batch (shard, sequence numbers) whose decision
     // the events function could not publish within the mapping's retries and record age (docs/deploy.md).
-    this.decisionFailures = new sqs.Queue(this, 'DecisionFailures', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.decisionFailures).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: "This queue is itself the on-failure destination (dead letters) of the decision stream's mapping.",
-    });
+    this.decisionFailures = deadLetterQueue(
+      this,
+      'DecisionFailures',
+      "the on-failure destination (dead letters) of the decision stream's mapping",
+    );
     const environment: Record<string, string> = {
       [AWS_ENV.directoryTable]: props.directoryTable.tableName,
       [AWS_ENV.ledgerTable]: props.ledgerTable.tableName,
@@ -457,15 +445,7 @@ export class ServiceStack extends Stack {
    * (docs/deploy.md "Callbacks").
    */
   #callbackRule(bus: events.IEventBus, callback: CibaFunction): { rule: events.Rule; deadLetters: sqs.Queue } {
-    const deadLetters = new sqs.Queue(this, 'CallbackRuleDeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(deadLetters).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the callback rule.',
-    });
+    const deadLetters = deadLetterQueue(this, 'CallbackRuleDeadLetters', 'the dead-letter queue of the callback rule');
     const rule = new events.Rule(this, 'CallbackRule', {
       description: 'ciba: decided ping/push requests of every tenant to the callback function',
       eventBus: bus,
@@ -486,3 +466,14 @@ export class ServiceStack extends Stack {
     return { rule, deadLetters };
   }
 }
+
+/** A queue of dead letters: encrypted, TLS only, 14 days; it has no dead-letter queue of its own (cdk-nag SQS3). */
+const deadLetterQueue = (scope: Construct, id: string, what: string): sqs.Queue => {
+  const queue = new sqs.Queue(scope, id, {
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+  Validations.of(queue).acknowledge({ id: 'AwsSolutions-SQS3', reason: `This queue is itself ${what}.` });
+  return queue;
+};

@@ -33,6 +33,19 @@ describe('ping and push on the AWS shape', () => {
     return { registered, endpoint, rp: await shape.relyingParty('acme', registered) };
   };
 
+  /** A ping client and a pending request of `user` (enrolled now) to it, pushed to the user's device. */
+  const pendingPing = async (user: string, bindingMessage: string) => {
+    const { endpoint, rp } = await pingClient('ping');
+    const device = await shape.enrolledDevice('acme', user, { type: 'fcm', token: `fcm-${user}` });
+    const ack = await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: user,
+      binding_message: bindingMessage,
+      client_notification_token: 'notify-0123456789abcdef',
+    });
+    return { endpoint, device, ack, txn: pushedTxn(shape.cloud, `fcm-${user}`) };
+  };
+
   const eventsFn = () => shape.cloud.fn('events').name;
   const streamInvocations = () =>
     shape.cloud.lambda.invocations.filter((i) => i.function === eventsFn() && i.kind === 'stream');
@@ -139,15 +152,7 @@ describe('ping and push on the AWS shape', () => {
   });
 
   it('a decision whose event the bus refuses still reaches the client, through a schedule the events function creates', async () => {
-    const { endpoint, rp } = await pingClient('ping');
-    const device = await shape.enrolledDevice('acme', 'heidi', { type: 'fcm', token: 'fcm-heidi' });
-    const ack = await client.initiateBackchannelAuthentication(rp, {
-      scope: 'openid',
-      login_hint: 'heidi',
-      binding_message: 'bus down',
-      client_notification_token: 'notify-0123456789abcdef',
-    });
-    const txn = pushedTxn(shape.cloud, 'fcm-heidi');
+    const { endpoint, device, ack, txn } = await pendingPing('heidi', 'bus down');
     const since = shape.cloud.calls.length;
     shape.cloud.eventbridge.outage = new AwsError('InternalException', 'EventBridge is unavailable', 500, false);
     try {
@@ -179,15 +184,7 @@ describe('ping and push on the AWS shape', () => {
   };
 
   it('a decision the events function cannot publish (bus and Scheduler failing) is retried from the stream and reaches the client when they recover', async () => {
-    const { endpoint, rp } = await pingClient('ping');
-    const device = await shape.enrolledDevice('acme', 'ivan', { type: 'fcm', token: 'fcm-ivan' });
-    const ack = await client.initiateBackchannelAuthentication(rp, {
-      scope: 'openid',
-      login_hint: 'ivan',
-      binding_message: 'both down',
-      client_notification_token: 'notify-0123456789abcdef',
-    });
-    const txn = pushedTxn(shape.cloud, 'fcm-ivan');
+    const { endpoint, device, ack, txn } = await pendingPing('ivan', 'both down');
     const invoked = streamInvocations().length;
     // The decision itself does not wait for either: it answers while they are down.
     await outage(5_000, async () => expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' }));
@@ -202,15 +199,7 @@ describe('ping and push on the AWS shape', () => {
   });
 
   it('a decision still unpublished after the retries ends in the decision-failures queue; the device repeating it starts the callback', async () => {
-    const { endpoint, rp } = await pingClient('ping');
-    const device = await shape.enrolledDevice('acme', 'judy', { type: 'fcm', token: 'fcm-judy' });
-    const ack = await client.initiateBackchannelAuthentication(rp, {
-      scope: 'openid',
-      login_hint: 'judy',
-      binding_message: 'long outage',
-      client_notification_token: 'notify-0123456789abcdef',
-    });
-    const txn = pushedTxn(shape.cloud, 'fcm-judy');
+    const { endpoint, device, ack, txn } = await pendingPing('judy', 'long outage');
     const invoked = streamInvocations().length;
     const queueUrl = shape.cloud
       .resourcesOf('AWS::SQS::Queue')
