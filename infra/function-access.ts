@@ -69,8 +69,9 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   // schedules or pushes).
   consent: { directory: 'update', ledger: 'read' },
   // Device responses: decisions (a report also shields the user: an UpdateItem of the user's item), enrollment
-  // (tickets, devices, endpoints), push channels, passkeys, DPoP replay records. A decided ping/push request whose
-  // event the bus refused starts its callback through a schedule instead (publishDecision).
+  // (tickets, devices, endpoints), push channels, passkeys, DPoP replay records. A decision's event is the events
+  // function's (the ledger's stream); the device publishes one only when it repeats a decision whose callback never
+  // started (recordDeviceDecision's safety net), through a schedule when the bus refuses it (publishDecision).
   device: { directory: 'write', ledger: 'write', events: true, push: 'register', schedules: true },
   // `Device Passkey Changed` when an operator resets a passkey. Creates, changes and deletes tenants.
   admin: { directory: 'write', ledger: 'write', mac: true, events: true, tenants: true },
