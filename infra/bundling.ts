@@ -14,7 +14,7 @@ export const API_FUNCTIONS = [
   'admin',
   'web',
 ] as const;
-export const LAMBDA_FUNCTIONS = [...API_FUNCTIONS, 'callback', 'tenant-provisioner'] as const;
+export const LAMBDA_FUNCTIONS = [...API_FUNCTIONS, 'callback', 'events', 'tenant-provisioner'] as const;
 export type LambdaFunctionName = (typeof LAMBDA_FUNCTIONS)[number];
 
 export const entryOf = (name: LambdaFunctionName): string => `functions/${name}/index.ts`;

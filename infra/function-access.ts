@@ -41,9 +41,15 @@ export interface FunctionAccess {
    * and SNS Publish of text messages (to phone numbers; SNS has no resource for them).
    */
   channels?: boolean;
+  /**
+   * Consumes the ledger's stream of decisions (its event source mapping reads it with the function's role):
+   * DescribeStream, GetShardIterator and GetRecords on the stream, ListStreams (no resource in IAM), and SendMessage to
+   * the mapping's failure destination (the decision-failures queue).
+   */
+  decisionStream?: boolean;
 }
 
-export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback', FunctionAccess> = {
+export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback' | 'events', FunctionAccess> = {
   discovery: { directory: 'read' },
   // Counts the user's requests (rate limit), marks dead push channels disabled, creates the request.
   // Schedules the expiry of push-mode requests. Verifies id_token_hint with the tenant's public keys.
@@ -63,8 +69,9 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   // schedules or pushes).
   consent: { directory: 'update', ledger: 'read' },
   // Device responses: decisions (a report also shields the user: an UpdateItem of the user's item), enrollment
-  // (tickets, devices, endpoints), push channels, passkeys, DPoP replay records. A decided ping/push request whose
-  // event the bus refused starts its callback through a schedule instead (publishDecision).
+  // (tickets, devices, endpoints), push channels, passkeys, DPoP replay records. A decision's event is the events
+  // function's (the ledger's stream); the device publishes one only when it repeats a decision whose callback never
+  // started (recordDeviceDecision's safety net), through a schedule when the bus refuses it (publishDecision).
   device: { directory: 'write', ledger: 'write', events: true, push: 'register', schedules: true },
   // `Device Passkey Changed` when an operator resets a passkey. Creates, changes and deletes tenants.
   admin: { directory: 'write', ledger: 'write', mac: true, events: true, tenants: true },
@@ -83,6 +90,9 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
     // The channel fallback timer sends an approval link (lib/ciba/reach-user.ts).
     channels: true,
   },
+  // The ledger stream's consumer: each decision's `CIBA Request Decided` on the bus, or the callback's schedule when
+  // the bus fails (publishDecision); records it could not publish end in the decision-failures queue.
+  events: { events: true, schedules: true, decisionStream: true },
 };
 
 /** The deployment's provisioner (custom resources): tenants from the tenants file. */
@@ -106,7 +116,16 @@ export const unionAccess = (...all: FunctionAccess[]): FunctionAccess => {
   );
   if (directory) out.directory = directory;
   if (ledger) out.ledger = ledger;
-  for (const flag of ['sign', 'mac', 'tenants', 'events', 'deadLetters', 'schedules', 'channels'] as const) {
+  for (const flag of [
+    'sign',
+    'mac',
+    'tenants',
+    'events',
+    'deadLetters',
+    'schedules',
+    'channels',
+    'decisionStream',
+  ] as const) {
     if (all.some((a) => a[flag])) out[flag] = true;
   }
   // `publish` and `register` are different grants, not levels: a function that needs both is not foreseen.

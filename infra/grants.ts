@@ -23,6 +23,9 @@ export interface AccessTargets {
   eventBus?: events.IEventBus;
   callbackFailures?: sqs.IQueue;
   schedulerRole?: iam.IRole;
+  /** The ledger's stream (NEW_AND_OLD_IMAGES) and the failure destination of its event source mapping. */
+  ledgerStreamArn?: string;
+  decisionFailures?: sqs.IQueue;
   /** The verified SES identity approval links are sent from (an address or a domain), when the deployment has one. */
   emailIdentity?: string;
 }
@@ -214,6 +217,26 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'SNS Publish to a phone number (approval links by SMS) has no resource-level permission; the statement grants only Publish.',
+    });
+  }
+  if (access.decisionStream) {
+    // What Lambda's event source mapping does with the function's role (Lambda guide, "Execution role permissions"):
+    // reads the stream's shards, and sends a record it gave up on to the failure destination.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadDecisionStream',
+        actions: ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords'],
+        resources: [need(targets.ledgerStreamArn, "the ledger's stream")],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({ sid: 'ListStreams', actions: ['dynamodb:ListStreams'], resources: ['*'] }),
+    );
+    need(targets.decisionFailures, 'the decision-failures queue').grantSendMessages(role);
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'dynamodb:ListStreams supports no resource-level permissions (Service Authorization Reference); the statement grants only that action, the stream reads are on the stream ARN.',
     });
   }
   if (access.push === 'register') {

@@ -22,6 +22,7 @@ export interface AlarmTargets {
   readonly callbackRuleDeadLetters: sqs.Queue;
   readonly callbackFailures: sqs.Queue;
   readonly scheduleDeadLetters: sqs.Queue;
+  readonly decisionFailures: sqs.Queue;
 }
 
 export interface AlarmProps {
@@ -85,6 +86,32 @@ export const serviceAlarms = (scope: Construct, t: AlarmTargets, props: AlarmPro
     }),
   );
 
+  // The decision stream's consumer (docs/deploy.md "The decision stream"): its errors, and the age of the records it
+  // reads. An old record is a decision whose callback waits.
+  const events = t.functions.events!.function;
+  alarm(
+    new cloudwatch.Alarm(scope, 'DecisionStreamErrorsAlarm', {
+      alarmDescription: 'ciba: the events function failed (decisions wait in the stream, retried, then dead-lettered)',
+      metric: events.metricErrors({ period: Duration.minutes(5) }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }),
+  );
+  alarm(
+    new cloudwatch.Alarm(scope, 'DecisionStreamIteratorAgeAlarm', {
+      alarmDescription:
+        "ciba: the decision stream's records wait over a minute (ping/push callbacks are late; see the events function's log)",
+      metric: events.metric('IteratorAge', { period: minute, statistic: 'Maximum' }),
+      threshold: 60_000,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }),
+  );
+
   const depth = (id: string, queue: sqs.IQueue, what: string) =>
     alarm(
       new cloudwatch.Alarm(scope, id, {
@@ -101,6 +128,11 @@ export const serviceAlarms = (scope: Construct, t: AlarmTargets, props: AlarmPro
     'ScheduleDeadLettersDepthAlarm',
     t.scheduleDeadLetters,
     'schedules (callback retries, push-mode expiries) Scheduler could not hand to the callback function',
+  );
+  depth(
+    'DecisionFailuresDepthAlarm',
+    t.decisionFailures,
+    'decisions the events function could not publish after the stream mapping retried them (callbacks not started)',
   );
   depth(
     'CallbackRuleDeadLettersDepthAlarm',
@@ -291,6 +323,14 @@ const capacityAlarms = (
       }),
     );
   };
+  // A decision the events function could not publish (bus and scheduler failing) is logged before its retry.
+  logCountAlarm('DecisionPublishFailures', {
+    functions: ['events'],
+    message: 'decision not published, the stream retries it',
+    metricName: 'DecisionsNotPublished',
+    description: 'ciba: decisions could not be published (bus and scheduler failing); the stream retries them',
+    threshold: 1,
+  });
   // SNS refusals (throttling among them) show in the notifier's log: counted there.
   logCountAlarm('PushFailures', {
     functions: ['bc-authorize'],

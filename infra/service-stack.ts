@@ -9,6 +9,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -16,6 +17,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
+import { DECISION_STREAM_FILTER } from '../lib/adapters/dynamodb/stream.ts';
 import { CIBA_EVENT_SOURCE } from '../lib/adapters/eventbridge-format.ts';
 import { CALLBACK_EVENT } from '../lib/events.ts';
 import { type FunctionName, ROUTES } from '../lib/http/routes.ts';
@@ -111,6 +113,9 @@ export class ServiceStack extends Stack {
   readonly callbackRule: events.Rule;
   readonly callbackRuleDeadLetters: sqs.Queue;
   readonly callbackFailures: sqs.Queue;
+  /** Decisions of the ledger's stream the events function could not publish after the mapping's retries. */
+  readonly decisionFailures: sqs.Queue;
+  readonly decisionStream: lambda.EventSourceMapping;
   readonly scheduleDeadLetters: sqs.Queue;
   readonly scheduleGroup: scheduler.CfnScheduleGroup;
   accessLogs!: logs.LogGroup;
@@ -147,28 +152,27 @@ export class ServiceStack extends Stack {
     );
     // What Scheduler could not hand to the callback function after its retries (10 attempts or an hour): a
     // push-mode expiry or a callback retry would otherwise vanish. Scheduler sends with the schedule's role.
-    this.scheduleDeadLetters = new sqs.Queue(this, 'ScheduleDeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.scheduleDeadLetters).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the runtime schedules.',
-    });
+    this.scheduleDeadLetters = deadLetterQueue(
+      this,
+      'ScheduleDeadLetters',
+      'the dead-letter queue of the runtime schedules',
+    );
     this.scheduleDeadLetters.grantSendMessages(this.schedulerRole);
 
     // Callbacks given up on (SqsDeadLetters), and callback invocations that failed after Lambda's own
     // retries (on-failure destination). Per-tenant rule DLQs catch events EventBridge could not hand over.
-    this.callbackFailures = new sqs.Queue(this, 'CallbackFailures', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.callbackFailures).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the on-failure destination (dead letters) of the callback function.',
-    });
+    this.callbackFailures = deadLetterQueue(
+      this,
+      'CallbackFailures',
+      'the on-failure destination (dead letters) of the callback function',
+    );
+    // The decision stream's failure destination: Lambda sends it the batch (shard, sequence numbers) whose decision
+    // the events function could not publish within the mapping's retries and record age (docs/deploy.md).
+    this.decisionFailures = deadLetterQueue(
+      this,
+      'DecisionFailures',
+      "the on-failure destination (dead letters) of the decision stream's mapping",
+    );
     const environment: Record<string, string> = {
       [AWS_ENV.directoryTable]: props.directoryTable.tableName,
       [AWS_ENV.ledgerTable]: props.ledgerTable.tableName,
@@ -186,7 +190,7 @@ export class ServiceStack extends Stack {
       ...(props.emailFrom ? { [AWS_ENV.emailFrom]: props.emailFrom } : {}),
       ...(props.smsSenderId ? { [AWS_ENV.smsSenderId]: props.smsSenderId } : {}),
     };
-    const fn = (name: (typeof API_FUNCTIONS)[number] | 'callback', description: string, timeout = 10) =>
+    const fn = (name: (typeof API_FUNCTIONS)[number] | 'callback' | 'events', description: string, timeout = 10) =>
       new CibaFunction(this, `Fn-${name}`, {
         name,
         ...(name === 'callback' ? { functionName: callbackName } : {}),
@@ -218,6 +222,11 @@ export class ServiceStack extends Stack {
       onFailure: new lambdaDestinations.SqsDestination(this.callbackFailures),
     });
 
+    const ledgerStreamArn = props.ledgerTable.tableStreamArn;
+    if (!ledgerStreamArn) throw new Error('ServiceStack: the ledger table has no stream');
+    this.functions.events = fn('events', "ciba: the ledger stream's decisions to the bus (CIBA Request Decided)", 30);
+    this.decisionStream = this.#decisionStream(this.functions.events, ledgerStreamArn);
+
     const grantTargets: AccessTargets = {
       directoryTable: props.directoryTable,
       ledgerTable: props.ledgerTable,
@@ -225,6 +234,8 @@ export class ServiceStack extends Stack {
       keySealingKey: props.keySealingKey,
       eventBus: props.eventBus,
       callbackFailures: this.callbackFailures,
+      ledgerStreamArn,
+      decisionFailures: this.decisionFailures,
       schedulerRole: this.schedulerRole,
       // SES authorizes SendEmail on the identity the address belongs to: the address's domain (verify the domain).
       ...(props.emailFrom ? { emailIdentity: props.emailFrom.split('@').pop()! } : {}),
@@ -282,6 +293,31 @@ export class ServiceStack extends Stack {
     new CfnOutput(this, 'ApiId', { value: this.api.apiId });
     new CfnOutput(this, 'CallbackFailuresQueueUrl', { value: this.callbackFailures.queueUrl });
     new CfnOutput(this, 'ScheduleDeadLettersQueueUrl', { value: this.scheduleDeadLetters.queueUrl });
+    new CfnOutput(this, 'DecisionFailuresQueueUrl', { value: this.decisionFailures.queueUrl });
+  }
+
+  /**
+   * The ledger's stream to the events function: only decisions pass the filter (an update of a request item from
+   * pending to decided), so the function runs once per decision and never for other writes. A record it reports in
+   * batchItemFailures is retried from there; after the retries or the record age, the batch's description goes to the
+   * decision-failures queue and the shard moves on.
+   */
+  #decisionStream(events: CibaFunction, streamArn: string): lambda.EventSourceMapping {
+    return new lambda.EventSourceMapping(this, 'DecisionStream', {
+      target: events.function,
+      eventSourceArn: streamArn,
+      // A new deployment's mapping starts at the stream's tip: decisions before it were published by the functions.
+      startingPosition: lambda.StartingPosition.LATEST,
+      batchSize: 10,
+      maxBatchingWindow: Duration.seconds(0),
+      filters: [lambda.FilterCriteria.filter(DECISION_STREAM_FILTER)],
+      reportBatchItemFailures: true,
+      retryAttempts: 10,
+      maxRecordAge: Duration.hours(6),
+      // The queue's ARN only: SqsDlq would grant SendMessage itself, and the grants are infra/grants.ts's (the events
+      // function's `decisionStream` access), so that removing one shows in the tests.
+      onFailure: { bind: () => ({ destination: this.decisionFailures.queueArn }) },
+    });
   }
 
   #stage(props: ServiceStackProps): apigwv2.HttpStage {
@@ -409,15 +445,7 @@ export class ServiceStack extends Stack {
    * (docs/deploy.md "Callbacks").
    */
   #callbackRule(bus: events.IEventBus, callback: CibaFunction): { rule: events.Rule; deadLetters: sqs.Queue } {
-    const deadLetters = new sqs.Queue(this, 'CallbackRuleDeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(deadLetters).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the callback rule.',
-    });
+    const deadLetters = deadLetterQueue(this, 'CallbackRuleDeadLetters', 'the dead-letter queue of the callback rule');
     const rule = new events.Rule(this, 'CallbackRule', {
       description: 'ciba: decided ping/push requests of every tenant to the callback function',
       eventBus: bus,
@@ -438,3 +466,14 @@ export class ServiceStack extends Stack {
     return { rule, deadLetters };
   }
 }
+
+/** A queue of dead letters: encrypted, TLS only, 14 days; it has no dead-letter queue of its own (cdk-nag SQS3). */
+const deadLetterQueue = (scope: Construct, id: string, what: string): sqs.Queue => {
+  const queue = new sqs.Queue(scope, id, {
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+  Validations.of(queue).acknowledge({ id: 'AwsSolutions-SQS3', reason: `This queue is itself ${what}.` });
+  return queue;
+};

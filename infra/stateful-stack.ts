@@ -51,6 +51,8 @@ export class StatefulStack extends Stack {
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
     this.directoryTable = table(this, 'Directory', DIRECTORY_SCHEMA);
+    // Its stream carries each decision to the events function (docs/deploy.md "The decision stream"). Enabling a stream
+    // is an in-place update of an existing table (CloudFormation: no interruption), its data kept.
     this.ledgerTable = table(
       this,
       'Ledger',
@@ -62,6 +64,7 @@ export class StatefulStack extends Stack {
               index.name === 'pending-by-user' ? { ...index, projection: 'ALL', nonKeyAttributes: undefined } : index,
             ),
           },
+      dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
     );
     // Customers subscribe their own rules to this bus: its name is stable.
     this.eventBus = new events.EventBus(this, 'Events', { eventBusName: `${props.prefix}-events` });
@@ -155,8 +158,8 @@ export class StatefulStack extends Stack {
   }
 }
 
-/** A table from the shared schema description: on demand, PITR, deletion protection, retained, encrypted. */
-const table = (scope: Construct, id: string, schema: TableSchema): dynamodb.Table => {
+/** A table from the shared schema description: on demand, PITR, deletion protection, retained, encrypted; its stream. */
+const table = (scope: Construct, id: string, schema: TableSchema, stream?: dynamodb.StreamViewType): dynamodb.Table => {
   const t = new dynamodb.Table(scope, id, {
     partitionKey: { name: schema.partitionKey, type: dynamodb.AttributeType.STRING },
     ...(schema.sortKey ? { sortKey: { name: schema.sortKey, type: dynamodb.AttributeType.STRING } } : {}),
@@ -166,6 +169,7 @@ const table = (scope: Construct, id: string, schema: TableSchema): dynamodb.Tabl
     removalPolicy: RemovalPolicy.RETAIN,
     encryption: dynamodb.TableEncryption.AWS_MANAGED,
     ...(schema.ttlAttribute ? { timeToLiveAttribute: schema.ttlAttribute } : {}),
+    ...(stream ? { stream } : {}),
   });
   for (const index of schema.indexes) {
     t.addGlobalSecondaryIndex({

@@ -2,12 +2,13 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AwsError } from './fakes/endpoint.ts';
-import { pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
+import { decidedEvents, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 
 /**
- * Ping and push through the AWS shape: the device's decision goes on the bus, the tenant's EventBridge rule invokes
- * the callback function, which calls the client's HTTPS endpoint (a loopback receiver at a public address), retries
- * through Scheduler, dead-letters to SQS, and pushes expired_token when a schedule fires at the request's expiry.
+ * Ping and push through the AWS shape: the device's decision goes through the ledger's stream to the events function,
+ * which puts it on the bus; the callback rule invokes the callback function, which calls the client's HTTPS endpoint
+ * (a loopback receiver at a public address), retries through Scheduler, dead-letters to SQS, and pushes expired_token
+ * when a schedule fires at the request's expiry.
  */
 describe('ping and push on the AWS shape', () => {
   let shape: Shape;
@@ -32,7 +33,24 @@ describe('ping and push on the AWS shape', () => {
     return { registered, endpoint, rp: await shape.relyingParty('acme', registered) };
   };
 
-  it('ping: the approval reaches the client endpoint through EventBridge and the callback function; the client redeems', async () => {
+  /** A ping client and a pending request of `user` (enrolled now) to it, pushed to the user's device. */
+  const pendingPing = async (user: string, bindingMessage: string) => {
+    const { endpoint, rp } = await pingClient('ping');
+    const device = await shape.enrolledDevice('acme', user, { type: 'fcm', token: `fcm-${user}` });
+    const ack = await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: user,
+      binding_message: bindingMessage,
+      client_notification_token: 'notify-0123456789abcdef',
+    });
+    return { endpoint, device, ack, txn: pushedTxn(shape.cloud, `fcm-${user}`) };
+  };
+
+  const eventsFn = () => shape.cloud.fn('events').name;
+  const streamInvocations = () =>
+    shape.cloud.lambda.invocations.filter((i) => i.function === eventsFn() && i.kind === 'stream');
+
+  it('ping: the approval reaches the client endpoint through the stream, EventBridge and the callback function; the client redeems', async () => {
     const { registered, endpoint, rp } = await pingClient('ping');
     const device = await shape.enrolledDevice('acme', 'carol', { type: 'fcm', token: 'fcm-carol' });
     const ack = await client.initiateBackchannelAuthentication(rp, {
@@ -41,13 +59,18 @@ describe('ping and push on the AWS shape', () => {
       binding_message: 'ping me',
       client_notification_token: 'notify-0123456789abcdef',
     });
-    await device.decide(pushedTxn(shape.cloud, 'fcm-carol'), 'approve');
+    const txn = pushedTxn(shape.cloud, 'fcm-carol');
+    const invoked = streamInvocations().length;
+    await device.decide(txn, 'approve');
     await shape.cloud.settle();
 
     const [callback] = rpHost.at(endpoint);
     expect(callback?.headers.authorization).toBe('Bearer notify-0123456789abcdef');
     expect(JSON.parse(callback!.body)).toEqual({ auth_req_id: ack.auth_req_id });
-    expect(shape.cloud.eventbridge.events.some((e) => e.event['detail-type'] === 'CIBA Request Decided')).toBe(true);
+    // One event, from the stream's consumer (the device function no longer publishes it), after one invocation by
+    // the mapping: the request's creation and other writes did not pass its filter.
+    expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
+    expect(streamInvocations().slice(invoked)).toEqual([{ function: eventsFn(), kind: 'stream', outcome: 'ok' }]);
     const tokens = await client.pollBackchannelAuthenticationGrant(rp, ack);
     expect(tokens.claims()?.aud).toBe(registered.client_id);
   });
@@ -100,8 +123,11 @@ describe('ping and push on the AWS shape', () => {
       binding_message: 'push me',
       client_notification_token: 'notify-0123456789abcdef',
     });
-    await device.decide(pushedTxn(shape.cloud, 'fcm-frank'), 'approve');
+    const txn = pushedTxn(shape.cloud, 'fcm-frank');
+    await device.decide(txn, 'approve');
     await shape.cloud.settle();
+    expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
+    expect(rpHost.at(endpoint)).toHaveLength(1);
     const body = JSON.parse(rpHost.at(endpoint)[0]!.body);
     expect(body).toMatchObject({ auth_req_id: ack.auth_req_id, token_type: 'Bearer' });
     const jwks = createLocalJWKSet(await (await fetch(`${shape.issuer('acme')}/.well-known/jwks.json`)).json());
@@ -125,23 +151,76 @@ describe('ping and push on the AWS shape', () => {
     expect(JSON.parse(pushed!.body)).toMatchObject({ auth_req_id: ack.auth_req_id, error: 'expired_token' });
   });
 
-  it('a decision whose event the bus refuses still reaches the client, through a schedule the device function creates', async () => {
-    const { endpoint, rp } = await pingClient('ping');
-    const device = await shape.enrolledDevice('acme', 'heidi', { type: 'fcm', token: 'fcm-heidi' });
-    const ack = await client.initiateBackchannelAuthentication(rp, {
-      scope: 'openid',
-      login_hint: 'heidi',
-      binding_message: 'bus down',
-      client_notification_token: 'notify-0123456789abcdef',
-    });
-    const txn = pushedTxn(shape.cloud, 'fcm-heidi');
+  it('a decision whose event the bus refuses still reaches the client, through a schedule the events function creates', async () => {
+    const { endpoint, device, ack, txn } = await pendingPing('heidi', 'bus down');
+    const since = shape.cloud.calls.length;
     shape.cloud.eventbridge.outage = new AwsError('InternalException', 'EventBridge is unavailable', 500, false);
     try {
       expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' });
+      await shape.cloud.settle();
     } finally {
       shape.cloud.eventbridge.outage = undefined;
     }
+    const scheduledBy = shape.cloud.calls
+      .slice(since)
+      .filter((c) => c.action === 'scheduler:CreateSchedule')
+      .map((c) => c.function);
+    expect(scheduledBy).toEqual([eventsFn()]);
     await shape.cloud.advance(60_000);
+    expect(JSON.parse(rpHost.at(endpoint)[0]!.body)).toEqual({ auth_req_id: ack.auth_req_id });
+  });
+
+  /** Bus and Scheduler down while a decision is in the stream, until `until` (ms of the harness clock) has passed. */
+  const outage = async (until: number, decide: () => Promise<unknown>) => {
+    shape.cloud.eventbridge.outage = new AwsError('InternalException', 'EventBridge is unavailable', 500, false);
+    shape.cloud.scheduler.outage = new AwsError('InternalServerException', 'Scheduler is unavailable', 500, false);
+    try {
+      await decide();
+      await shape.cloud.advance(until);
+    } finally {
+      shape.cloud.eventbridge.outage = undefined;
+      shape.cloud.scheduler.outage = undefined;
+    }
+  };
+
+  it('a decision the events function cannot publish (bus and Scheduler failing) is retried from the stream and reaches the client when they recover', async () => {
+    const { endpoint, device, ack, txn } = await pendingPing('ivan', 'both down');
+    const invoked = streamInvocations().length;
+    // The decision itself does not wait for either: it answers while they are down.
+    await outage(5_000, async () => expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' }));
+    const tries = streamInvocations().length - invoked;
+    expect(tries).toBeGreaterThanOrEqual(2);
+    expect(rpHost.at(endpoint)).toHaveLength(0);
+    expect(shape.cloud.lambda.logsOf(eventsFn()).join('\n')).toContain('decision not published, the stream retries it');
+    // The next retry (on the harness clock) publishes it.
+    await shape.cloud.advance(60_000);
+    expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
+    expect(JSON.parse(rpHost.at(endpoint)[0]!.body)).toEqual({ auth_req_id: ack.auth_req_id });
+  });
+
+  it('a decision still unpublished after the retries ends in the decision-failures queue; the device repeating it starts the callback', async () => {
+    const { endpoint, device, ack, txn } = await pendingPing('judy', 'long outage');
+    const invoked = streamInvocations().length;
+    const queueUrl = shape.cloud
+      .resourcesOf('AWS::SQS::Queue')
+      .find((q) => q.logicalId.startsWith('DecisionFailures'))!.ref;
+    const queue = shape.cloud.sqs.byUrl(queueUrl);
+    const before = queue.messages.length;
+    await outage(30 * 60_000, () => device.decide(txn, 'approve'));
+    // The first try and the mapping's 10 retries, then the batch's description (not its records) to the queue.
+    expect(streamInvocations().length - invoked).toBe(11);
+    const [letter] = queue.messages.slice(before).map((m) => JSON.parse(m.body));
+    expect(letter).toMatchObject({
+      requestContext: { condition: 'RetryAttemptsExhausted', functionArn: shape.cloud.fn('events').arn },
+      DDBStreamBatchInfo: { batchSize: 1, streamArn: expect.stringMatching(/:table\/.+\/stream\//) },
+    });
+    expect(queue.messages.length - before).toBe(1);
+    expect(decidedEvents(shape.cloud, txn)).toEqual([]);
+    expect(rpHost.at(endpoint)).toHaveLength(0);
+    // The device repeating its decision (its answer was 200, but a user may tap again) publishes it: the safety net.
+    expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' });
+    await shape.cloud.settle();
+    expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: shape.cloud.fn('device').name, status: 'approved' }]);
     expect(JSON.parse(rpHost.at(endpoint)[0]!.body)).toEqual({ auth_req_id: ack.auth_req_id });
   });
 });

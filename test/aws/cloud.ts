@@ -12,6 +12,7 @@ import {
   type ResourceProvider,
   readAssembly,
 } from './cloudformation.ts';
+import { StreamMapping } from './event-source-mapping.ts';
 import { FakeDynamoDb } from './fakes/dynamodb.ts';
 import type { AwsCall, Core } from './fakes/endpoint.ts';
 import { FakeEventBridge } from './fakes/eventbridge.ts';
@@ -66,6 +67,8 @@ export class AwsShape implements Core {
   readonly scheduler: FakeScheduler;
   readonly cfn: CloudFormation;
   readonly apis = new Map<string, HttpApi>();
+  /** Event source mappings by their UUID (the stream consumers). */
+  readonly mappings = new Map<string, StreamMapping>();
   assembly: CloudAssembly;
   #code: CloudAssembly;
   readonly #sessions = new Map<string, Session>();
@@ -373,7 +376,47 @@ export class AwsShape implements Core {
           const name = named(props, 'TableName', ctx, 255);
           const tableArn = arn('dynamodb', `table/${name}`);
           await this.dynamodb.createTable(name, tableArn, props);
-          return { ref: name, attributes: { Arn: tableArn, StreamArn: `${tableArn}/stream/2026-01-01T00:00:00.000` } };
+          const streamArn = this.dynamodb.setStream(name, props.StreamSpecification as never);
+          return { ref: name, attributes: { Arn: tableArn, ...(streamArn ? { StreamArn: streamArn } : {}) } };
+        },
+        // In place (the stream, settings); a change that would replace the table fails (fakes/dynamodb.ts).
+        update: async (current, props) => {
+          const streamArn = await this.dynamodb.updateTable(current.ref, current.properties, props);
+          return {
+            ref: current.ref,
+            attributes: { Arn: current.attributes.Arn!, ...(streamArn ? { StreamArn: streamArn } : {}) },
+          };
+        },
+      },
+      'AWS::Lambda::EventSourceMapping': {
+        create: async (props, ctx) => {
+          const fn = this.lambda.find(String(props.FunctionName));
+          if (!fn) throw new Error(`${ctx.logicalId}: no function ${String(props.FunctionName)}`);
+          const stream = this.dynamodb.streamByArn(String(props.EventSourceArn));
+          if (!stream)
+            throw new Error(
+              `${ctx.logicalId}: no stream ${String(props.EventSourceArn)} (only DynamoDB streams are modelled)`,
+            );
+          const mapping = await StreamMapping.create(fn, stream, props, {
+            clock: this.clock,
+            callerOf: (f) => this.#callerOf(this.#assume(f.roleArn, f.name).accessKeyId),
+            authorize: (caller, action, resource) => this.iam.authorize({ caller, action, resource }),
+            invoke: (f, event) => this.lambda.invoke(f.arn, event, 'stream'),
+            sendToDestination: async (f, destination, record) => {
+              const session = this.#assume(f.roleArn, f.name);
+              await this.sqs.sendAs(this.#callerOf(session.accessKeyId), destination, JSON.stringify(record));
+            },
+            track: (work) => this.track(work),
+          });
+          this.mappings.set(mapping.uuid, mapping);
+          return {
+            ref: mapping.uuid,
+            attributes: { EventSourceMappingArn: arn('lambda', `event-source-mapping:${mapping.uuid}`) },
+          };
+        },
+        delete: async (current) => {
+          this.mappings.get(current.ref)?.stop();
+          this.mappings.delete(current.ref);
         },
       },
       'AWS::IAM::Role': {

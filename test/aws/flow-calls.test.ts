@@ -1,14 +1,17 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADMISSION_SHARDS } from '../../lib/ciba/tenant-admission.ts';
 import type { DeviceClient } from '../../lib/device/index.ts';
-import { CIBA_GRANT, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
+import { CIBA_GRANT, decidedEvents, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 
 /**
  * The benchmark's device-shape flow (docs/performance.md "AWS terms per flow") on the AWS shape: the AWS calls the
  * deployed bundles make per step, warm, with a wrapped key and one push, are the ones `npm run bench` counts in local
  * mode (`aws_calls_per_flow`: DynamoDB 9, EventBridge 3, SNS 1, KMS 0), so the cost model is fed by what the
  * deployed code does. The ping flow (`npm run bench -- --mode ping`) likewise: DynamoDB 11, EventBridge 4, SNS 1, and
- * one invocation of the callback function by the tenant's rule.
+ * one invocation of the callback function by the tenant's rule. The decision's `Request Decided` event is put by the
+ * events function, which the ledger stream's mapping invokes once per decision, off the decision's path: the
+ * decision's own calls are its two DynamoDB writes (the DPoP proof's, the decision's). The mapping's stream reads are
+ * Lambda's, free for a Lambda trigger, and not table requests: they are not counted.
  */
 describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
   let shape: Shape;
@@ -48,17 +51,23 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
   };
 
   /**
-   * The same, with function `fn` (which an event invokes after the step's answer) counted apart: its invocation
-   * (`lambda`, by the rule) and the calls it makes.
+   * The same, with each function of `fns` (which a stream record or an event invokes after the step's answer) counted
+   * apart: its invocation (`lambda`, by a rule) and the calls it makes.
    */
-  const callsSplit = async (step: () => Promise<unknown>, fn: string) => {
+  const callsSplit = async (step: () => Promise<unknown>, fns: string[]) => {
     const start = shape.cloud.calls.length;
     await step();
     const made = shape.cloud.calls.slice(start);
-    const ofFn = (c: (typeof made)[number]) =>
+    const ofFn = (fn: string) => (c: (typeof made)[number]) =>
       c.function === fn || (c.service === 'lambda' && c.resource.endsWith(`:function:${fn}`));
-    return { step: countOf(made.filter((c) => !ofFn(c))), apart: countOf(made.filter(ofFn)) };
+    return {
+      step: countOf(made.filter((c) => !fns.some((fn) => ofFn(fn)(c)))),
+      apart: fns.map((fn) => countOf(made.filter(ofFn(fn)))),
+    };
   };
+  const eventsFn = () => shape.cloud.fn('events').name;
+  const streamInvocations = () =>
+    shape.cloud.lambda.invocations.filter((i) => i.function === eventsFn() && i.kind === 'stream').length;
 
   const flow = async () => {
     const steps: Record<string, Record<string, number>> = {};
@@ -77,9 +86,17 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       const res = await poll();
       expect(await res.json()).toMatchObject({ error: 'authorization_pending' });
     });
-    steps['device decision'] = await callsOf(async () => {
+    // Background work of the steps before (none expected) finishes first: the decision's window holds its own calls.
+    await shape.cloud.settle();
+    const invoked = streamInvocations();
+    const decided = await callsSplit(async () => {
       expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' });
-    });
+      await shape.cloud.settle();
+    }, [eventsFn()]);
+    steps['device decision'] = decided.step;
+    steps.stream = decided.apart[0]!;
+    expect(streamInvocations()).toBe(invoked + 1);
+    expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
     steps['token redeem'] = await callsOf(async () => {
       const res = await poll();
       expect(res.status).toBe(200);
@@ -87,7 +104,7 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     return steps;
   };
 
-  it('makes the calls the benchmark counts: 9 DynamoDB requests, 3 events, 1 push, no KMS call', async () => {
+  it('makes the calls the benchmark counts: 9 DynamoDB requests, 3 events, 1 push, no KMS call; the decision no EventBridge call', async () => {
     await flow(); // cold starts: the tenant's key opened (KMS Decrypt), settings cached
     // The tenant's counter shards: a shard's first request ever creates its item (the write that finds none, its read,
     // the read of the layout before's item, the creation), so each is created first, by a request for a user who does
@@ -101,7 +118,9 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       'bc-authorize': { dynamodb: 3, sns: 1, events: 1 },
       'device list': { dynamodb: 2 },
       'token pending': { dynamodb: 1 },
-      'device decision': { dynamodb: 2, events: 1 },
+      'device decision': { dynamodb: 2 },
+      // The events function, invoked once by the stream's mapping: the Decided event.
+      stream: { events: 1 },
       'token redeem': { dynamodb: 1, events: 1 },
     });
   }, 120_000);
@@ -138,15 +157,20 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
           expect((await bob.pending()).map((t) => t.txn)).toContain(txn);
         });
         const invoked = shape.cloud.lambda.invocations.filter((i) => i.function === callback && i.kind === 'async');
+        await shape.cloud.settle();
+        const streamed = streamInvocations();
         const decided = await callsSplit(async () => {
           expect(await bob.decide(txn, 'approve')).toEqual({ txn, status: 'approved' });
           await shape.cloud.settle();
-        }, callback);
+        }, [eventsFn(), callback]);
         steps['device decision'] = decided.step;
-        steps.callback = decided.apart;
+        steps.stream = decided.apart[0]!;
+        steps.callback = decided.apart[1]!;
         expect(shape.cloud.lambda.invocations.filter((i) => i.function === callback && i.kind === 'async').length).toBe(
           invoked.length + 1,
         );
+        expect(streamInvocations()).toBe(streamed + 1);
+        expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
         expect(rpHost.at(endpoint).at(-1)?.body).toBe(JSON.stringify({ auth_req_id: authReqId }));
         steps['token redeem'] = await callsOf(async () => {
           const res = await form('/oauth/token', { grant_type: CIBA_GRANT, auth_req_id: authReqId }, ping);
@@ -161,7 +185,8 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       expect(await pingFlow()).toEqual({
         'bc-authorize': { dynamodb: 3, sns: 1, events: 1 },
         'device list': { dynamodb: 2 },
-        'device decision': { dynamodb: 2, events: 1 },
+        'device decision': { dynamodb: 2 },
+        stream: { events: 1 },
         // The rule's invocation; the request (a read), the attempt's claim, its result; the Callback Delivered event.
         callback: { lambda: 1, dynamodb: 3, events: 1 },
         'token redeem': { dynamodb: 1, events: 1 },

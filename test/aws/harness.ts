@@ -210,6 +210,19 @@ export const startShape = async (assembly?: { dir: string }): Promise<Shape> => 
 };
 
 /** The txn of the newest push SNS delivered to the device with this FCM token (the device reads it from its push). */
+/** The `CIBA Request Decided` events put on the bus for a request, each with the function that put it. */
+export const decidedEvents = (cloud: AwsShape, txn: string): { function?: string; status: unknown }[] =>
+  cloud.eventbridge.events
+    .filter(
+      (e) =>
+        e.event['detail-type'] === 'CIBA Request Decided' &&
+        (e.event.detail as { txn?: string } | undefined)?.txn === txn,
+    )
+    .map((e) => ({
+      ...(e.function ? { function: e.function } : {}),
+      status: (e.event.detail as { status?: unknown }).status,
+    }));
+
 export const pushedTxn = (cloud: AwsShape, token: string): string => {
   const payload = cloud.sns.deliveriesTo(token).at(-1)?.payload as
     | { fcmV1Message: { message: { data: { txn: string } } } }

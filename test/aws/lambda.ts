@@ -163,7 +163,9 @@ export interface LogLine {
 export class LambdaRuntime {
   readonly functions = new Map<string, FunctionConfig>();
   readonly logs: LogLine[] = [];
-  readonly invocations: { function: string; kind: 'sync' | 'async'; outcome: 'ok' | 'error' | 'refused' }[] = [];
+  /** Every invocation: RequestResponse (`sync`), Event (`async`), or by an event source mapping (`stream`). */
+  readonly invocations: { function: string; kind: 'sync' | 'async' | 'stream'; outcome: 'ok' | 'error' | 'refused' }[] =
+    [];
   readonly #environments = new Map<string, Environment[]>();
   readonly #throttles = new Map<string, number>();
   readonly #options: LambdaRuntimeOptions;
@@ -214,16 +216,16 @@ export class LambdaRuntime {
   }
 
   /** RequestResponse: the function's result or its error (a function error is not a service error). */
-  async invoke(nameOrArn: string, event: unknown): Promise<InvokeOutcome> {
+  async invoke(nameOrArn: string, event: unknown, kind: 'sync' | 'stream' = 'sync'): Promise<InvokeOutcome> {
     let fn: FunctionConfig;
     try {
       fn = this.#admit(this.find(nameOrArn), nameOrArn);
     } catch (error) {
-      this.invocations.push({ function: nameOrArn, kind: 'sync', outcome: 'refused' });
+      this.invocations.push({ function: nameOrArn, kind, outcome: 'refused' });
       throw error;
     }
     const outcome = await this.#run(fn, event);
-    this.invocations.push({ function: fn.name, kind: 'sync', outcome: 'error' in outcome ? 'error' : 'ok' });
+    this.invocations.push({ function: fn.name, kind, outcome: 'error' in outcome ? 'error' : 'ok' });
     return outcome;
   }
 

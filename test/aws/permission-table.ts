@@ -29,8 +29,9 @@ const describe = (value: Json, resources: Resources): string => {
         return ((v['Fn::Join'] as [string, Json[]])[1] ?? []).map(text).join((v['Fn::Join'] as [string])[0]);
       if ('Fn::ImportValue' in v) {
         const exported = String(v['Fn::ImportValue']);
-        const m = /ExportsOutput(?:Ref|FnGetAtt)(.+?)[0-9A-F]{8}/.exec(exported);
-        return `{${m?.[1] ?? exported}}`;
+        const m = /ExportsOutput(?:Ref|FnGetAtt)(.+?)[0-9A-F]{8}(\w*?)(?:[0-9A-F]{8})?$/.exec(exported);
+        // An attribute other than the ARN is named: `{LedgerStreamArn}`, the ledger's stream.
+        return `{${m ? `${m[1]}${m[2] === 'Arn' ? '' : (m[2] ?? '')}` : exported}}`;
       }
     }
     return JSON.stringify(v);

@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_ACCESS, type FunctionAccess } from '../../infra/function-access.ts';
 import { bundleOperations, someAllowNames } from './bundle-operations.ts';
 import { AwsShape } from './cloud.ts';
-import { AwsError } from './fakes/endpoint.ts';
 import { pushSecrets } from './fixtures.ts';
 import { CIBA_GRANT, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 import { bundledAssembly, variantAssembly } from './synth.ts';
@@ -15,11 +14,12 @@ import { bundledAssembly, variantAssembly } from './synth.ts';
 describe('a grant removed from the CDK code fails the flow that needs it, naming function, action and resource', () => {
   let shape: Shape;
 
-  /** One variant without two grants: the token function's signing keys and the device function's schedules. */
+  /** One variant without three grants: the token function's signing keys, the events function's bus and schedules. */
   beforeAll(async () => {
     const removed: [keyof typeof FUNCTION_ACCESS, keyof FunctionAccess][] = [
       ['token', 'sign'],
-      ['device', 'schedules'],
+      ['events', 'events'],
+      ['events', 'schedules'],
     ];
     const dir = await variantAssembly({}, () => {
       const before = removed.map(([fn, key]) => [fn, key, FUNCTION_ACCESS[fn][key]] as const);
@@ -42,6 +42,8 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
       binding_message: 'one',
     });
     await device.decide(pushedTxn(shape.cloud, 'fcm-ivan'), 'approve');
+    // The decision's event (the events function, without its bus grant in this variant) is refused in the background.
+    await shape.cloud.settle();
     shape.cloud.takeDenials();
 
     const res = await fetch(`${shape.issuer('acme')}/oauth/token`, {
@@ -65,7 +67,7 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
     expect(shape.cloud.lambda.logsOf(shape.cloud.fn('token').name).join('\n')).toMatch(/AccessDeniedException/);
   });
 
-  it('device without schedules: the decision answers 5xx while the bus is down, the refused call is scheduler:CreateSchedule', async () => {
+  it('events without its bus and schedules: the decision stays in the stream, retried; the refused calls are events:PutEvents and scheduler:CreateSchedule', async () => {
     const receiver = await Receiver.start(shape.cloud, shape.pki, 'rp.example.com');
     try {
       const registered = await shape.registerClient('acme', {
@@ -81,22 +83,67 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
         client_notification_token: 'notify-0123456789abcdef',
       });
       shape.cloud.takeDenials();
-      shape.cloud.eventbridge.outage = new AwsError('InternalException', 'EventBridge is unavailable', 500, false);
-      await expect(device.decide(pushedTxn(shape.cloud, 'fcm-judy'), 'approve')).rejects.toMatchObject({
-        status: expect.any(Number),
-      });
-      expect(shape.cloud.takeDenials()).toEqual([
+      const events = shape.cloud.fn('events').name;
+      const tries = () => shape.cloud.lambda.invocations.filter((i) => i.function === events).length;
+      const before = tries();
+      const txn = pushedTxn(shape.cloud, 'fcm-judy');
+      // The decision does not wait for the event: it answers.
+      expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' });
+      await shape.cloud.advance(5_000);
+      expect(tries() - before).toBeGreaterThanOrEqual(2);
+      // Each try: PutEvents refused, then the fallback's CreateSchedule refused.
+      const denials = shape.cloud.takeDenials();
+      expect(denials.length).toBeGreaterThanOrEqual(4);
+      expect(denials.slice(0, 2)).toEqual([
         expect.objectContaining({
-          function: shape.cloud.fn('device').name,
+          function: events,
+          action: 'events:PutEvents',
+          resource: 'arn:aws:events:eu-west-1:123456789012:event-bus/ciba-events',
+        }),
+        expect.objectContaining({
+          function: events,
           action: 'scheduler:CreateSchedule',
           resource: expect.stringMatching(/^arn:aws:scheduler:eu-west-1:123456789012:schedule\/ciba\//),
         }),
       ]);
+      expect(new Set(denials.map((d) => `${d.function} ${d.action}`))).toEqual(
+        new Set([`${events} events:PutEvents`, `${events} scheduler:CreateSchedule`]),
+      );
+      expect(receiver.received).toHaveLength(0);
     } finally {
-      shape.cloud.eventbridge.outage = undefined;
       await receiver.stop();
     }
   });
+});
+
+describe("the decision stream's mapping needs the stream reads in the events function's role", () => {
+  it('fails the deployment without them, as Lambda refuses the mapping, naming the actions', async () => {
+    const dir = await variantAssembly({}, () => {
+      const before = FUNCTION_ACCESS.events.decisionStream;
+      delete FUNCTION_ACCESS.events.decisionStream;
+      return () => {
+        FUNCTION_ACCESS.events.decisionStream = before;
+      };
+    });
+    const started = AwsShape.start({ assembly: dir, code: await bundledAssembly(), secrets: pushSecrets() });
+    const error = await started.then(
+      async (cloud) => {
+        await cloud.stop();
+        return undefined;
+      },
+      (e: Error) => e,
+    );
+    expect(error?.message).toMatch(
+      /EventSourceMapping: Cannot access stream arn:aws:dynamodb:eu-west-1:123456789012:table\/.+\/stream\/.+ Please ensure the role can perform the GetRecords, GetShardIterator, DescribeStream, and ListStreams Actions/,
+    );
+    for (const action of [
+      'dynamodb:DescribeStream',
+      'dynamodb:GetShardIterator',
+      'dynamodb:GetRecords',
+      'dynamodb:ListStreams',
+    ])
+      expect(error?.message).toContain(`is not authorized to perform: ${action}`);
+  }, 300_000);
 });
 
 /**

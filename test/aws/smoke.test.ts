@@ -56,6 +56,10 @@ describe('ciba smoke --aws on the AWS shape', () => {
       expect(t.stdout()).toContain(`PASS ${step}`);
     }
     expect(receiver.at(endpoint)).toHaveLength(2);
+    // Every decision's event came from the ledger stream's consumer, none from the functions that decided.
+    const decided = shape.cloud.eventbridge.events.filter((e) => e.event['detail-type'] === 'CIBA Request Decided');
+    expect(decided.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(decided.map((e) => e.function))).toEqual(new Set([shape.cloud.fn('events').name]));
     shape.cloud.expectNoDenials();
 
     // Its clients, its device and its user are gone.

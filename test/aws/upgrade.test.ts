@@ -5,7 +5,7 @@ import { DeviceClient, DeviceKey } from '../../lib/device/index.ts';
 import { AwsShape } from './cloud.ts';
 import { readAssembly } from './cloudformation.ts';
 import { pushSecrets } from './fixtures.ts';
-import { CIBA_GRANT, operatorPolicy, pushedTxn, signedFetch } from './harness.ts';
+import { CIBA_GRANT, decidedEvents, operatorPolicy, pushedTxn, signedFetch } from './harness.ts';
 import { bundledAssembly, releaseAssembly, variantAssembly } from './synth.ts';
 
 /**
@@ -66,6 +66,11 @@ describe.skipIf(release === undefined)('upgrading a deployment of the release be
   let legacyKid: string;
 
   let keptLegacyKeys: string;
+  /** The ledger before the upgrade: its physical name and how many items it held. */
+  let ledgerBefore: { name: string; items: number; streamArn: unknown };
+  const ledger = () => cloud.resourcesOf('AWS::DynamoDB::Table').find((t) => t.logicalId.startsWith('Ledger'))!;
+  const itemCount = async (table: string) =>
+    Number((await cloud.dynamodb.direct('Scan', { TableName: table, Select: 'COUNT' })).Count);
 
   beforeAll(async () => {
     // Synthesized before the cloud starts: a synthesis in this process holds its event loop (and the API's sockets).
@@ -84,6 +89,11 @@ describe.skipIf(release === undefined)('upgrading a deployment of the release be
     // The jwt client and the user code work before, through the tenant's KMS HMAC key.
     await approve(await rp('acme', secretJwt, true), device, 'fcm-olga');
     cloud.expectNoDenials();
+    ledgerBefore = {
+      name: ledger().ref,
+      items: await itemCount(ledger().ref),
+      streamArn: ledger().attributes.StreamArn,
+    };
 
     await cloud.upgrade(await bundledAssembly());
   }, 600_000);
@@ -118,6 +128,22 @@ describe.skipIf(release === undefined)('upgrading a deployment of the release be
     expect([...cloud.sns.applications.values()].map((a) => `${a.platform}/${a.name}`).sort()).toEqual([
       'APNS/ciba-acme',
       'GCM/ciba-acme',
+    ]);
+  });
+
+  // After the test above: its flow moves the user to the layout of per-user keys, which that test reads before.
+  it('gives the ledger its stream in place (same table, its items kept); decisions then reach the bus once, from the events function', async () => {
+    expect(ledgerBefore.streamArn).toBeUndefined();
+    expect(ledgerBefore.items).toBeGreaterThan(0);
+    expect(ledger().ref).toBe(ledgerBefore.name);
+    expect(ledger().attributes.StreamArn).toMatch(new RegExp(`:table/${ledgerBefore.name}/stream/`));
+    expect(await itemCount(ledger().ref)).toBeGreaterThanOrEqual(ledgerBefore.items);
+    expect(cloud.resourcesOf('AWS::Lambda::EventSourceMapping')).toHaveLength(1);
+    const tokens = await approve(await rp('acme', basic), device, 'fcm-olga');
+    expect(tokens.claims()?.sub).toBe('olga');
+    await cloud.settle();
+    expect(decidedEvents(cloud, pushedTxn(cloud, 'fcm-olga'))).toEqual([
+      { function: cloud.fn('events').name, status: 'approved' },
     ]);
   });
 

@@ -504,9 +504,20 @@ describe('service stack: tenants', () => {
     service.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 
-  it('lets only the callback function send dead letters, to the failures queue', () => {
+  it('lets only the callback function send dead letters, to the failures queue, and the events function to its own', () => {
     const who = LAMBDA_FUNCTIONS.filter((name) => actionsOf(name).includes('sqs:SendMessage'));
-    expect(who).toEqual(['callback']);
+    expect(who).toEqual(['callback', 'events']);
+    const queueOf = (name: string) =>
+      statementsOf(name)
+        .filter((s) => [s.Action].flat().includes('sqs:SendMessage'))
+        .map((s) => s.Resource);
+    const ref = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+    expect(queueOf('callback')).toEqual([
+      ref(app.service.getLogicalId(app.service.callbackFailures.node.defaultChild as never)),
+    ]);
+    expect(queueOf('events')).toEqual([
+      ref(app.service.getLogicalId(app.service.decisionFailures.node.defaultChild as never)),
+    ]);
   });
 
   it('lets the scheduling functions create schedules in the deployment group and pass only the scheduler role', () => {
@@ -621,13 +632,15 @@ describe('service stack: least privilege', () => {
       for (const s of statementsOf(name)) {
         for (const action of [s.Action].flat()) expect(action).not.toMatch(/\*/);
         const resources = JSON.stringify(s.Resource);
-        if ([s.Action].flat().some((a) => a.startsWith('dynamodb:'))) expect(resources).not.toContain('*');
+        // ListStreams (the decision stream's mapping) reads no data and supports no resource-level permissions.
+        if ([s.Action].flat().some((a) => a.startsWith('dynamodb:') && a !== 'dynamodb:ListStreams'))
+          expect(resources).not.toContain('*');
         if (resources === '"*"') {
           // Only actions that support no resource-level permissions: SNS mobile-push management, Publish of text
           // messages (approval links by SMS: a phone number has no ARN), and CreateKey (with TagResource) only for
           // keys tagged with the deployment.
           const unscoped =
-            /^sns:(Create|Set|Get|Delete)Platform|^sns:(Get|Set)EndpointAttributes$|^kms:(CreateKey|TagResource)$/;
+            /^sns:(Create|Set|Get|Delete)Platform|^sns:(Get|Set)EndpointAttributes$|^kms:(CreateKey|TagResource)$|^dynamodb:ListStreams$/;
           for (const action of [s.Action].flat()) {
             if (s.Sid === 'SendApprovalLinkTexts') expect(action).toBe('sns:Publish');
             else expect(action).toMatch(unscoped);
@@ -765,6 +778,89 @@ describe('service stack: operator console', () => {
   });
 });
 
+describe('the decision stream', () => {
+  const ledgerId = () => app.stateful.getLogicalId(app.stateful.ledgerTable.node.defaultChild as never);
+
+  it("gives the ledger (only) a stream of old and new images, an in-place update that keeps the table's logical id", () => {
+    const tables = stateful.toJSON().Resources as Resources;
+    const ledger = tables[ledgerId()]!;
+    expect(ledger.Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    // The logical id and the other properties of deployments before the stream: CloudFormation updates in place.
+    expect(ledgerId()).toMatch(/^Ledger[0-9A-F]{8}$/);
+    const directory = app.stateful.getLogicalId(app.stateful.directoryTable.node.defaultChild as never);
+    expect(tables[directory]!.Properties.StreamSpecification).toBeUndefined();
+    // The service stack reads the stream's ARN through an export of the stateful stack.
+    const exported = Object.values(stateful.toJSON().Outputs as Record<string, { Value: unknown }>).map((o) => o.Value);
+    expect(exported).toContainEqual({ 'Fn::GetAtt': [ledgerId(), 'StreamArn'] });
+  });
+
+  it('maps it to the events function: LATEST, decisions only, batch item failures, bounded retries and age, a failure queue', () => {
+    const mappings = service.findResources('AWS::Lambda::EventSourceMapping');
+    expect(Object.keys(mappings)).toHaveLength(1);
+    const props = Object.values(mappings)[0]!.Properties as Record<string, unknown>;
+    const eventsFn = app.service.getLogicalId(app.service.functions.events!.function.node.defaultChild as never);
+    expect(props.FunctionName).toEqual({ Ref: eventsFn });
+    expect(JSON.stringify(props.EventSourceArn)).toMatch(/Fn::ImportValue.*StreamArn/);
+    expect(props).toMatchObject({
+      StartingPosition: 'LATEST',
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      MaximumRetryAttempts: 10,
+      MaximumRecordAgeInSeconds: 21_600,
+      DestinationConfig: {
+        OnFailure: {
+          Destination: {
+            'Fn::GetAtt': [app.service.getLogicalId(app.service.decisionFailures.node.defaultChild as never), 'Arn'],
+          },
+        },
+      },
+    });
+    const filters = (props.FilterCriteria as { Filters: { Pattern: string }[] }).Filters;
+    expect(filters.map((f) => JSON.parse(f.Pattern))).toEqual([
+      {
+        eventName: ['MODIFY'],
+        dynamodb: {
+          Keys: { pk: { S: [{ prefix: 'REQ#' }] } },
+          OldImage: { status: { S: ['pending'] } },
+          NewImage: { status: { S: ['approved', 'denied', 'reported'] } },
+        },
+      },
+    ]);
+  });
+
+  it("gives the events function the stream's reads on the stream only, PutEvents, schedules, and its failure queue", () => {
+    const statements = statementsOf('events');
+    const stream = statements.find((s) => s.Sid === 'ReadDecisionStream')!;
+    expect([stream.Action].flat().sort()).toEqual([
+      'dynamodb:DescribeStream',
+      'dynamodb:GetRecords',
+      'dynamodb:GetShardIterator',
+    ]);
+    expect(JSON.stringify(stream.Resource)).toMatch(/Fn::ImportValue.*StreamArn/);
+    expect(statements.find((s) => s.Sid === 'ListStreams')).toMatchObject({
+      Action: 'dynamodb:ListStreams',
+      Resource: '*',
+    });
+    expect([...new Set(actionsOf('events'))].filter((a) => !a.startsWith('logs:')).sort()).toEqual(
+      [
+        'dynamodb:DescribeStream',
+        'dynamodb:GetRecords',
+        'dynamodb:GetShardIterator',
+        'dynamodb:ListStreams',
+        'events:PutEvents',
+        'iam:PassRole',
+        'scheduler:CreateSchedule',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+    // No table access: the record carries the item.
+    expect(
+      actionsOf('events').filter((a) => /^dynamodb:(GetItem|PutItem|UpdateItem|DeleteItem|Query|Batch)/.test(a)),
+    ).toEqual([]);
+  });
+});
+
 describe('service stack: alarms', () => {
   it('alarms on 5xx, throttling everywhere, callback errors, every dead-letter queue, and per tenant from metrics', () => {
     const alarms = Object.values(service.findResources('AWS::CloudWatch::Alarm')).map(
@@ -784,6 +880,10 @@ describe('service stack: alarms', () => {
         expect.stringContaining('EventBridge could not hand to the callback function'),
         expect.stringContaining('one tenant has failing callbacks'),
         expect.stringContaining('one tenant reaches its request limits'),
+        expect.stringContaining('the events function failed'),
+        expect.stringContaining("the decision stream's records wait over a minute"),
+        expect.stringContaining('decisions the events function could not publish'),
+        expect.stringContaining('decisions could not be published'),
       ]),
     );
     // Per tenant from Contributor Insights over the tenant field of the logs: no alarm or queue per tenant.

@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Json } from '../cloudformation.ts';
@@ -12,12 +13,45 @@ import {
   startEndpoint,
 } from './endpoint.ts';
 
+/** A record of a table's stream, as DynamoDB Streams (and Lambda's event) shape it. */
+export interface StreamRecord {
+  eventID: string;
+  eventName: 'INSERT' | 'MODIFY' | 'REMOVE';
+  eventVersion: '1.1';
+  eventSource: 'aws:dynamodb';
+  awsRegion: string;
+  dynamodb: {
+    ApproximateCreationDateTime: number;
+    Keys: Record<string, unknown>;
+    NewImage?: Record<string, unknown>;
+    OldImage?: Record<string, unknown>;
+    SequenceNumber: string;
+    SizeBytes: number;
+    StreamViewType: string;
+  };
+  eventSourceARN: string;
+}
+
+/** A table's stream: its records in write order (one shard), and who reads it (event source mappings). */
+export interface FakeStream {
+  arn: string;
+  table: string;
+  viewType: string;
+  records: StreamRecord[];
+  listeners: Set<() => void>;
+}
+
+type Item = Record<string, unknown>;
+
 /**
  * DynamoDB: dynalite (the project's embedded store, in a child process) behind an endpoint that verifies the caller
  * and authorizes each table and index the request touches (`dynamodb:{Operation}` on the table's or the index's ARN)
  * before forwarding the request unchanged. Tables come from the template's AWS::DynamoDB::Table resources: keys,
  * attribute definitions, GSIs and their projections. dynalite has no TTL (`TimeToLiveSpecification` is skipped) and
- * no transactions; the code uses neither at run time (docs/aws-shape.md).
+ * no transactions; the code uses neither at run time (docs/aws-shape.md). A table whose StreamSpecification enables a
+ * stream gets one: each write of its items is serialized per item, the item read before and after, and a record with
+ * the images the view type asks for appended in write order (one shard; `streams`), read by event source mappings
+ * (test/aws/cloud.ts). Stream reads are the mapping's, not the functions': they are not recorded as calls.
  */
 export class FakeDynamoDb {
   #child?: ChildProcess;
@@ -25,6 +59,13 @@ export class FakeDynamoDb {
   endpoint?: Endpoint;
   /** Table name → ARN, for the tables the template created. */
   readonly tables = new Map<string, string>();
+  /** Table name → its key attributes (partition, then sort). */
+  readonly #keys = new Map<string, string[]>();
+  /** Table name → its stream, while its StreamSpecification enables one. */
+  readonly streams = new Map<string, FakeStream>();
+  /** Writes of one item wait for the one before (`{table}|{key}` → the last write's end). */
+  readonly #writes = new Map<string, Promise<unknown>>();
+  #sequence = 0n;
 
   constructor(readonly core: Core) {}
 
@@ -56,9 +97,129 @@ export class FakeDynamoDb {
             resource,
           );
         }
-        return this.#forward(request.headers, request.body);
+        const written = this.#streamedWrites(operation, input);
+        if (written.length === 0) return this.#forward(request.headers, request.body);
+        return this.#withStream(written, () => this.#forward(request.headers, request.body));
       },
     });
+  }
+
+  /** The items a write touches on tables with a stream: table and key (per item of a BatchWriteItem). */
+  #streamedWrites(operation: string, input: Record<string, unknown>): { table: string; key: Item }[] {
+    const keyOf = (table: string, item: Item): Item =>
+      Object.fromEntries((this.#keys.get(table) ?? []).map((name) => [name, item[name]]));
+    const streamed = (table: unknown) => typeof table === 'string' && this.streams.has(table);
+    switch (operation) {
+      case 'PutItem':
+        return streamed(input.TableName)
+          ? [{ table: String(input.TableName), key: keyOf(String(input.TableName), input.Item as Item) }]
+          : [];
+      case 'UpdateItem':
+      case 'DeleteItem':
+        return streamed(input.TableName) ? [{ table: String(input.TableName), key: input.Key as Item }] : [];
+      case 'BatchWriteItem':
+        return Object.entries((input.RequestItems ?? {}) as Record<string, Item[]>)
+          .filter(([table]) => streamed(table))
+          .flatMap(([table, requests]) =>
+            requests.map((r) => {
+              const put = r.PutRequest as { Item: Item } | undefined;
+              const del = r.DeleteRequest as { Key: Item } | undefined;
+              return { table, key: put ? keyOf(table, put.Item) : del!.Key };
+            }),
+          );
+      case 'TransactWriteItems':
+        // The code writes no transactions (docs/aws-shape.md); a stream of one would be silently missing records.
+        if (((input.TransactItems ?? []) as Item[]).length > 0 && this.streams.size > 0)
+          throw new AwsError('ValidationException', 'harness: TransactWriteItems on a streamed table is not modelled');
+        return [];
+      default:
+        return [];
+    }
+  }
+
+  /**
+   * Runs a write of items of streamed tables: serialized per item, each item read before and after through dynalite,
+   * and a stream record appended for each item the write changed (DynamoDB writes none for a write that changes
+   * nothing, nor for a refused one).
+   */
+  async #withStream(
+    written: { table: string; key: Item }[],
+    write: () => Promise<FakeResponse>,
+  ): Promise<FakeResponse> {
+    const ids = [...new Set(written.map((w) => `${w.table}|${JSON.stringify(w.key)}`))].sort();
+    const before = await Promise.all(ids.map((id) => this.#writes.get(id)));
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    for (const id of ids) this.#writes.set(id, mine);
+    try {
+      await Promise.all(before);
+      const read = (w: { table: string; key: Item }) =>
+        this.direct('GetItem', { TableName: w.table, Key: w.key, ConsistentRead: true }).then(
+          (out) => out.Item as Item | undefined,
+        );
+      const old = await Promise.all(written.map(read));
+      const response = await write();
+      if (response.status === 200) {
+        const now = await Promise.all(written.map(read));
+        for (const [i, w] of written.entries()) this.#record(w.table, w.key, old[i], now[i]);
+      }
+      return response;
+    } finally {
+      done();
+      for (const id of ids) if (this.#writes.get(id) === mine) this.#writes.delete(id);
+    }
+  }
+
+  #record(table: string, key: Item, oldImage: Item | undefined, newImage: Item | undefined): void {
+    const stream = this.streams.get(table);
+    if (!stream || JSON.stringify(oldImage) === JSON.stringify(newImage)) return;
+    this.#sequence += 1n;
+    const images = {
+      ...(newImage && stream.viewType !== 'OLD_IMAGE' && stream.viewType !== 'KEYS_ONLY' ? { NewImage: newImage } : {}),
+      ...(oldImage && stream.viewType !== 'NEW_IMAGE' && stream.viewType !== 'KEYS_ONLY' ? { OldImage: oldImage } : {}),
+    };
+    stream.records.push({
+      eventID: randomBytes(16).toString('hex'),
+      eventName: !oldImage ? 'INSERT' : !newImage ? 'REMOVE' : 'MODIFY',
+      eventVersion: '1.1',
+      eventSource: 'aws:dynamodb',
+      awsRegion: this.core.region,
+      dynamodb: {
+        ApproximateCreationDateTime: Math.floor(this.core.clock.now() / 1000),
+        Keys: key,
+        ...images,
+        SequenceNumber: this.#sequence.toString().padStart(21, '0'),
+        SizeBytes: Buffer.byteLength(JSON.stringify({ key, ...images })),
+        StreamViewType: stream.viewType,
+      },
+      eventSourceARN: stream.arn,
+    });
+    for (const listener of stream.listeners) listener();
+  }
+
+  /** The stream behind a stream ARN (an event source mapping's source). */
+  streamByArn(arn: string): FakeStream | undefined {
+    return [...this.streams.values()].find((s) => s.arn === arn);
+  }
+
+  /**
+   * A table's StreamSpecification, now: a stream enabled gets a new ARN (labelled with the time), one disabled stops
+   * taking records (its readers keep what they had). Returns the stream's ARN, if any.
+   */
+  setStream(name: string, spec: { StreamViewType?: string } | undefined): string | undefined {
+    const current = this.streams.get(name);
+    if (!spec?.StreamViewType) {
+      this.streams.delete(name);
+      return undefined;
+    }
+    if (current && current.viewType === spec.StreamViewType) return current.arn;
+    // DynamoDB: a stream's view type cannot change in place (disable, then enable: a new stream).
+    if (current) throw new Error(`${name}: the stream's view type cannot change while it is enabled`);
+    const arn = `${this.#arn(name)}/stream/${new Date(this.core.clock.now()).toISOString().replace('Z', '')}`;
+    this.streams.set(name, { arn, table: name, viewType: spec.StreamViewType, records: [], listeners: new Set() });
+    return arn;
   }
 
   #arn(table: string): string {
@@ -144,6 +305,29 @@ export class FakeDynamoDb {
     };
     await this.direct('CreateTable', input);
     this.tables.set(name, arn);
+    this.#keys.set(
+      name,
+      (props.KeySchema as { AttributeName: string; KeyType: string }[])
+        .sort((a, b) => (a.KeyType === 'HASH' ? -1 : b.KeyType === 'HASH' ? 1 : 0))
+        .map((k) => k.AttributeName),
+    );
+  }
+
+  /**
+   * An AWS::DynamoDB::Table's update in place: what CloudFormation updates without replacement and the harness
+   * models (the stream; PITR, encryption, deletion protection, TTL and tags change nothing here). A change that would
+   * replace the table (keys, name) or that is not modelled (indexes) fails, so an upgrade never loses data silently.
+   */
+  async updateTable(name: string, old: Record<string, Json>, props: Record<string, Json>): Promise<string | undefined> {
+    for (const replaced of ['TableName', 'KeySchema', 'LocalSecondaryIndexes']) {
+      if (JSON.stringify(old[replaced]) !== JSON.stringify(props[replaced]))
+        throw new Error(`${name}: a change of ${replaced} replaces the table (its data would be lost)`);
+    }
+    for (const unmodelled of ['GlobalSecondaryIndexes', 'AttributeDefinitions', 'BillingMode']) {
+      if (JSON.stringify(old[unmodelled]) !== JSON.stringify(props[unmodelled]))
+        throw new Error(`${name}: harness: an update of ${unmodelled} is not modelled`);
+    }
+    return this.setStream(name, props.StreamSpecification as { StreamViewType?: string } | undefined);
   }
 
   async stop(): Promise<void> {

@@ -48,6 +48,8 @@ export interface PutEvent {
   id: string;
   bus: string;
   event: Record<string, unknown>;
+  /** The function whose role put it (its execution role session). */
+  function?: string;
 }
 
 export interface DeadLetteredEvent {
@@ -158,7 +160,12 @@ export class FakeEventBridge {
         resources: (entry.Resources ?? []) as string[],
         detail,
       };
-      this.events.push({ id, bus, event });
+      this.events.push({
+        id,
+        bus,
+        event,
+        ...(request.caller.functionName ? { function: request.caller.functionName } : {}),
+      });
       this.#route(bus, event);
       return { EventId: id };
     });

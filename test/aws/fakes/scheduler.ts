@@ -57,6 +57,8 @@ export class FakeScheduler {
   readonly lost: LostSchedule[] = [];
   readonly fired: { schedule: string; at: number }[] = [];
   endpoint?: Endpoint;
+  /** While set, CreateSchedule fails with this error (an outage or throttling). */
+  outage?: AwsError;
 
   constructor(
     readonly core: Core,
@@ -98,6 +100,7 @@ export class FakeScheduler {
       await authorize(this.core, 'iam', denied, request.caller, 'iam:PassRole', String(target.RoleArn ?? ''), {
         context: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
       });
+      if (this.outage) throw this.outage;
       if (!/^[0-9a-zA-Z-_.]{1,64}$/.test(name)) throw new AwsError('ValidationException', 'Invalid schedule name', 400);
       if (!this.groups.has(group))
         throw new AwsError('ResourceNotFoundException', `Schedule group ${group} does not exist.`, 404);

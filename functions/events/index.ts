@@ -1,0 +1,6 @@
+import { eventBus } from '../../lib/adapters/aws/events.ts';
+import { scheduler } from '../../lib/adapters/aws/scheduler.ts';
+import { awsDeps } from '../../lib/adapters/aws-deps.ts';
+import { createHandler } from './handler.ts';
+
+export const handler = createHandler(awsDeps({ events: eventBus, scheduler }));

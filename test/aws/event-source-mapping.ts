@@ -1,0 +1,240 @@
+import { randomUUID } from 'node:crypto';
+import type { HarnessClock } from './clock.ts';
+import type { Json } from './cloudformation.ts';
+import { matchesPattern } from './event-pattern.ts';
+import type { FakeStream, StreamRecord } from './fakes/dynamodb.ts';
+import type { Caller, Decision } from './iam.ts';
+import type { FunctionConfig, InvokeOutcome } from './lambda.ts';
+
+/**
+ * An AWS::Lambda::EventSourceMapping on a DynamoDB stream, as Lambda runs one: it reads the stream's records in order
+ * from where it started (LATEST: the tip at its creation; TRIM_HORIZON: the first record), drops those no filter
+ * matches (FilterCriteria, EventBridge's pattern syntax), invokes the function synchronously with batches of up to
+ * BatchSize, and on a function error, or with ReportBatchItemFailures on the lowest sequence number the function
+ * reports, retries from there (backoff on the harness clock) until MaximumRetryAttempts or MaximumRecordAgeInSeconds,
+ * then sends the batch's description to the on-failure destination and moves on. It reads with the function's role:
+ * dynamodb:DescribeStream, GetShardIterator, GetRecords on the stream and ListStreams, checked when the mapping is
+ * created (CloudFormation fails, as Lambda refuses the mapping) and before each read (a denial is recorded and nothing
+ * is delivered). Not modelled: shards and their splits, parallelization, batching windows, the 24 h retention,
+ * bisecting batches, tumbling windows.
+ */
+
+export interface MappingOptions {
+  clock: HarnessClock;
+  /** The caller of the function's role (its execution role session). */
+  callerOf: (fn: FunctionConfig) => Caller;
+  authorize: (caller: Caller, action: string, resource: string) => Promise<Decision>;
+  invoke: (fn: FunctionConfig, event: unknown) => Promise<InvokeOutcome>;
+  /** Sends the failure record to the destination (an SQS queue ARN) as the function's role. */
+  sendToDestination: (fn: FunctionConfig, destination: string, record: unknown) => Promise<void>;
+  track: (work: Promise<unknown>) => void;
+}
+
+const STREAM_READ = ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords'];
+
+/** What Lambda's CreateEventSourceMapping answers when the role cannot read the stream. */
+const accessMessage = (arn: string) =>
+  `Cannot access stream ${arn}. Please ensure the role can perform the GetRecords, GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM.`;
+
+export class StreamMapping {
+  readonly uuid = randomUUID();
+  readonly #filters: Record<string, Json>[];
+  readonly #batchSize: number;
+  readonly #maxRetries: number;
+  readonly #maxAgeMs: number;
+  readonly #reportFailures: boolean;
+  readonly #onFailure: string | undefined;
+  readonly #listener = () => this.#wake();
+  /** The next record to hand over (an index in the stream's records). */
+  #position: number;
+  /** Invocations of the batch that starts at #position so far. */
+  #attempts = 0;
+  #running = false;
+  #again = false;
+  #retryQueued = false;
+  enabled = true;
+  /** Every batch handed to the function, with its outcome (for tests). */
+  readonly batches: { sequenceNumbers: string[]; outcome: 'ok' | 'partial' | 'error' | 'denied' }[] = [];
+
+  private constructor(
+    readonly fn: FunctionConfig,
+    readonly stream: FakeStream,
+    props: Record<string, Json>,
+    readonly options: MappingOptions,
+  ) {
+    this.#filters = ((props.FilterCriteria as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []).map(
+      (f) => JSON.parse(f.Pattern) as Record<string, Json>,
+    );
+    this.#batchSize = Number(props.BatchSize ?? 100);
+    // -1 (the default): until the record expires.
+    this.#maxRetries = Number(props.MaximumRetryAttempts ?? -1);
+    const age = Number(props.MaximumRecordAgeInSeconds ?? -1);
+    this.#maxAgeMs = age < 0 ? 86_400_000 : age * 1000;
+    this.#reportFailures = ((props.FunctionResponseTypes ?? []) as string[]).includes('ReportBatchItemFailures');
+    this.#onFailure = (
+      props.DestinationConfig as { OnFailure?: { Destination?: string } } | undefined
+    )?.OnFailure?.Destination;
+    const start = String(props.StartingPosition ?? '');
+    if (start !== 'LATEST' && start !== 'TRIM_HORIZON')
+      throw new Error(`EventSourceMapping: StartingPosition ${start}`);
+    this.#position = start === 'LATEST' ? stream.records.length : 0;
+  }
+
+  /** Creates the mapping after checking, as Lambda does, that the function's role can read the stream. */
+  static async create(
+    fn: FunctionConfig,
+    stream: FakeStream,
+    props: Record<string, Json>,
+    options: MappingOptions,
+  ): Promise<StreamMapping> {
+    const mapping = new StreamMapping(fn, stream, props, options);
+    const denied = await mapping.#denied();
+    if (denied.length > 0) throw new Error(`EventSourceMapping: ${accessMessage(stream.arn)} (${denied.join('; ')})`);
+    stream.listeners.add(mapping.#listener);
+    return mapping;
+  }
+
+  /** AWS's messages of the stream reads the function's role may not make (none: it can read the stream). */
+  async #denied(): Promise<string[]> {
+    const caller = this.options.callerOf(this.fn);
+    const decisions = await Promise.all(
+      [...STREAM_READ, 'dynamodb:ListStreams'].map((action) => this.options.authorize(caller, action, this.stream.arn)),
+    );
+    return decisions.filter((d) => !d.allowed).map((d) => d.message);
+  }
+
+  stop(): void {
+    this.enabled = false;
+    this.stream.listeners.delete(this.#listener);
+  }
+
+  /** New records: read them (after the write that added them has answered). */
+  #wake(): void {
+    this.options.track(new Promise((resolve) => setImmediate(resolve)).then(() => this.#pump()));
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    try {
+      do {
+        this.#again = false;
+        while (this.enabled && !this.#retryQueued && (await this.#next())) {
+          // Until the stream is read to its end, or a retry waits for the clock.
+        }
+      } while (this.#again && !this.#retryQueued);
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Hands over the next batch; false when there is nothing to hand over now. */
+  async #next(): Promise<boolean> {
+    const records = this.stream.records;
+    // Records no filter matches are dropped by Lambda before any batch (they never count as processed or failed).
+    while (this.#position < records.length && !this.#matches(records[this.#position]!)) this.#position++;
+    if (this.#position >= records.length) return false;
+    const batch: StreamRecord[] = [];
+    for (let i = this.#position; i < records.length && batch.length < this.#batchSize; i++) {
+      if (this.#matches(records[i]!)) batch.push(records[i]!);
+    }
+    const expired = batch.filter((r) => this.#ageOf(r) > this.#maxAgeMs);
+    if (expired.length > 0) {
+      // Records past the maximum age are given up without an invocation.
+      await this.#giveUp(expired, 'RecordAgeExceeded');
+      return true;
+    }
+    if ((await this.#denied()).length > 0) {
+      // The role lost a stream permission: nothing is read (the denial is recorded for expectNoDenials).
+      this.batches.push({ sequenceNumbers: batch.map((r) => r.dynamodb.SequenceNumber), outcome: 'denied' });
+      return false;
+    }
+    this.#attempts++;
+    const outcome = await this.options.invoke(this.fn, { Records: batch });
+    const failedFrom = this.#failedFrom(batch, outcome);
+    this.batches.push({
+      sequenceNumbers: batch.map((r) => r.dynamodb.SequenceNumber),
+      outcome: failedFrom === undefined ? 'ok' : 'error' in outcome ? 'error' : 'partial',
+    });
+    if (failedFrom === undefined) {
+      this.#advancePast(batch.at(-1)!);
+      return true;
+    }
+    const retried = batch.slice(failedFrom);
+    // Records before the lowest failed one are done; the failed one keeps its count of attempts.
+    if (failedFrom > 0) this.#position = records.indexOf(retried[0]!);
+    if (this.#maxRetries >= 0 && this.#attempts > this.#maxRetries) {
+      await this.#giveUp(retried, 'RetryAttemptsExhausted');
+      return true;
+    }
+    // Lambda retries the batch from the failed record; the harness waits 2^n seconds (at most a minute) between tries.
+    const delay = Math.min(60_000, 1000 * 2 ** (this.#attempts - 1));
+    this.#retryQueued = true;
+    this.options.clock.at(this.options.clock.now() + delay, `stream retry ${this.#attempts} of ${this.fn.name}`, () => {
+      this.#retryQueued = false;
+      return this.#pump();
+    });
+    return false;
+  }
+
+  #matches(record: StreamRecord): boolean {
+    return this.#filters.length === 0 || this.#filters.some((f) => matchesPattern(f, record as unknown as Json));
+  }
+
+  #ageOf(record: StreamRecord): number {
+    return this.options.clock.now() - record.dynamodb.ApproximateCreationDateTime * 1000;
+  }
+
+  #advancePast(record: StreamRecord): void {
+    this.#position = this.stream.records.indexOf(record) + 1;
+    this.#attempts = 0;
+  }
+
+  /**
+   * The index in `batch` from which Lambda retries, or undefined when the batch succeeded: a function error retries
+   * all of it; with ReportBatchItemFailures the lowest reported sequence number (an identifier that is not in the
+   * batch, or empty, fails the whole batch, as Lambda treats it).
+   */
+  #failedFrom(batch: StreamRecord[], outcome: InvokeOutcome): number | undefined {
+    if ('error' in outcome) return 0;
+    if (!this.#reportFailures) return undefined;
+    const failures = (outcome.result as { batchItemFailures?: { itemIdentifier?: string }[] } | null)
+      ?.batchItemFailures;
+    if (!failures || failures.length === 0) return undefined;
+    const indexes = failures.map((f) => batch.findIndex((r) => r.dynamodb.SequenceNumber === f.itemIdentifier));
+    return indexes.some((i) => i < 0) ? 0 : Math.min(...indexes);
+  }
+
+  /** The on-failure record of a DynamoDB stream mapping: the batch's shard and sequence numbers, not its records. */
+  async #giveUp(records: StreamRecord[], condition: 'RetryAttemptsExhausted' | 'RecordAgeExceeded'): Promise<void> {
+    const first = records[0]!;
+    const last = records.at(-1)!;
+    const attempts = this.#attempts;
+    this.#advancePast(last);
+    if (!this.#onFailure) return;
+    const at = (r: StreamRecord) => new Date(r.dynamodb.ApproximateCreationDateTime * 1000).toISOString();
+    await this.options.sendToDestination(this.fn, this.#onFailure, {
+      requestContext: {
+        requestId: randomUUID(),
+        functionArn: this.fn.arn,
+        condition,
+        approximateInvokeCount: attempts,
+      },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      version: '1.0',
+      timestamp: new Date(this.options.clock.now()).toISOString(),
+      DDBStreamBatchInfo: {
+        shardId: 'shardId-00000000000000000000-00000000',
+        startSequenceNumber: first.dynamodb.SequenceNumber,
+        endSequenceNumber: last.dynamodb.SequenceNumber,
+        approximateArrivalOfFirstRecord: at(first),
+        approximateArrivalOfLastRecord: at(last),
+        batchSize: records.length,
+        streamArn: this.stream.arn,
+      },
+    });
+  }
+}
