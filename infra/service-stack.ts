@@ -306,8 +306,10 @@ export class ServiceStack extends Stack {
     return new lambda.EventSourceMapping(this, 'DecisionStream', {
       target: events.function,
       eventSourceArn: streamArn,
-      // A new deployment's mapping starts at the stream's tip: decisions before it were published by the functions.
-      startingPosition: lambda.StartingPosition.LATEST,
+      // From the stream's first record: an upgrade enables the stream (stateful stack) before the new functions stop
+      // publishing and the mapping is enabled (service stack, in no set order), so a decision of a new function made
+      // before the mapping runs is read, not lost. The old functions' decisions of those minutes are published twice.
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
       batchSize: 10,
       maxBatchingWindow: Duration.seconds(0),
       filters: [lambda.FilterCriteria.filter(DECISION_STREAM_FILTER)],

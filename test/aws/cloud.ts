@@ -138,10 +138,14 @@ export class AwsShape implements Core {
    * (CloudFormation updates what changed, creates what is new, deletes what left, and keeps what is retained). Its
    * functions run its own bundles (or, for a template-only variant, those of `code`).
    */
-  async upgrade(assembly: string, code?: string): Promise<void> {
+  async upgrade(assembly: string, code?: string, afterStack?: (stack: string) => Promise<void>): Promise<void> {
     this.assembly = readAssembly(assembly);
     this.#code = code ? readAssembly(code) : this.assembly;
-    for (const stack of this.assembly.stacks) await this.cfn.deploy(stack.name, stack.template);
+    for (const stack of this.assembly.stacks) {
+      await this.cfn.deploy(stack.name, stack.template);
+      // Between two stacks' updates, as `cdk deploy --all` leaves them: the functions not yet updated run their old code.
+      await afterStack?.(stack.name);
+    }
   }
 
   /** The `AWS_ENDPOINT_URL_*` variables that point the SDK clients of the bundles at the fakes. */

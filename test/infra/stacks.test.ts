@@ -794,7 +794,7 @@ describe('the decision stream', () => {
     expect(exported).toContainEqual({ 'Fn::GetAtt': [ledgerId(), 'StreamArn'] });
   });
 
-  it('maps it to the events function: LATEST, decisions only, batch item failures, bounded retries and age, a failure queue', () => {
+  it('maps it to the events function: from the stream start, decisions only, batch item failures, bounded retries and age, a failure queue', () => {
     const mappings = service.findResources('AWS::Lambda::EventSourceMapping');
     expect(Object.keys(mappings)).toHaveLength(1);
     const props = Object.values(mappings)[0]!.Properties as Record<string, unknown>;
@@ -802,7 +802,7 @@ describe('the decision stream', () => {
     expect(props.FunctionName).toEqual({ Ref: eventsFn });
     expect(JSON.stringify(props.EventSourceArn)).toMatch(/Fn::ImportValue.*StreamArn/);
     expect(props).toMatchObject({
-      StartingPosition: 'LATEST',
+      StartingPosition: 'TRIM_HORIZON',
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       MaximumRetryAttempts: 10,
       MaximumRecordAgeInSeconds: 21_600,
