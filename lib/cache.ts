@@ -7,10 +7,13 @@ import type { Clock } from './ports.ts';
  * (default 30 s). Writes through this process invalidate at once, also against reads that overlap them (deleting a
  * tenant forgets its clients); a change made by another process (another Lambda instance) is seen within the TTL.
  */
+/** How long a process keeps tenant and client settings by default. */
+export const SETTINGS_TTL_MS = 30_000;
+
 export const withSettingsCache = (
   stores: { tenants: TenantStore; clients: ClientStore },
   clock: Clock,
-  ttlMs = 30_000,
+  ttlMs = SETTINGS_TTL_MS,
 ): { tenants: TenantStore; clients: ClientStore } => {
   const tenants = new Map<string, { at: number; value: Tenant | undefined }>();
   const clients = new Map<string, { at: number; value: Client | undefined }>();
