@@ -37,14 +37,14 @@ export const timerFor = (
  * link channel is marked sent by a conditional write before anything is counted or sent: lib/ciba/approval-links.ts).
  *
  * A decided request whose callback never started had its `Request Decided` event still in the decision feed (kept in
- * memory: lib/local/decision-feed.ts) when the previous run stopped: given `feed`, it goes there again, as a table
- * stream keeps a record until its consumer has handled it; without, the scheduler starts its callback. A poll
- * request's lost event is not recovered (it starts nothing, and finding it would take a scan of the ledger).
+ * memory: lib/local/decision-feed.ts) when the previous run stopped: it goes to `feed` again, as a table stream keeps
+ * a record until its consumer has handled it. A poll request's lost event is not recovered (it starts nothing, and
+ * finding it would take a scan of the ledger).
  */
 export const recoverTimers = async (deps: {
   store: Pick<LocalStore, 'openCallbacks' | 'pendingFallbacks'>;
   scheduler: Scheduler;
-  feed?: (decision: StoredDecision) => void;
+  feed: (decision: StoredDecision) => void;
   clock: Clock;
   logger: Logger;
 }): Promise<number> => {
@@ -52,7 +52,7 @@ export const recoverTimers = async (deps: {
   let fed = 0;
   for await (const open of deps.store.openCallbacks(deps.clock.now())) {
     const { request } = open;
-    if (deps.feed && open.claimed === undefined && request.status !== 'pending') {
+    if (open.claimed === undefined && request.status !== 'pending') {
       deps.feed({ request, status: request.status, decidedAt: request.decidedAt ?? deps.clock.now() });
       fed++;
       continue;

@@ -70,6 +70,7 @@ describe('recoverTimers: the channel fallbacks of pending requests', () => {
           scheduled.push({ at, type: event.type, txn: (event.detail as { txn: string }).txn });
         },
       },
+      feed: () => {},
       clock: { now: () => NOW },
       logger: { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never,
     });
