@@ -252,7 +252,10 @@ describe('auth requests', () => {
     const decided = { ...evidence(), proof, deviceId: await calculateJwkThumbprint({ kty, crv, x, y }) };
     await s.decisions.decide(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', decided, NOW + 1);
     const raw = await rawLedgerItem(`REQ#${r.txn}`);
-    expect(raw?.evidence.proof).toBeInstanceOf(Uint8Array);
+    // Format 2 under `dpop`: the release before reads `proof` only (and could not decode format 2).
+    expect(raw?.evidence.dpop).toBeInstanceOf(Uint8Array);
+    expect(raw?.evidence.dpop[0]).toBe(2);
+    expect(raw?.evidence).not.toHaveProperty('proof');
     // DynamoDB bills a write by the item's size: the decision and the redeeming poll are one write unit each.
     expect(itemSize(marshall(raw!) as never)).toBeLessThan(1024);
     expect((await s.requests.get(r.txn))?.evidence).toEqual(decided);
@@ -348,8 +351,25 @@ describe('auth requests', () => {
       client_notification_token: r.clientNotificationToken,
       callback: { state: 'delivered' },
     });
+    expect(raw?.evidence.dpop).toBeInstanceOf(Uint8Array);
     expect(sizes.result).toBeGreaterThan(900);
     expect((await s.requests.get(txn))?.evidence).toEqual(decided);
+  });
+
+  it('reads a request decided by the release before, its proof stored as bytes in format 1', async () => {
+    const r = request();
+    await s.requests.create(r);
+    await s.decisions.decide(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', evidence(), NOW + 1);
+    const raw = await rawLedgerItem(`REQ#${r.txn}`);
+    // proofToBytes of the release before for a proof of the device SDK (test/unit/adapters/proof-bytes.test.ts).
+    const proof =
+      'eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwiY3J2IjoiUC0yNTYiLCJ4Ijoib3prOVZ2U1YwUDBoNUhHTzJJZzZ5NjhnNVQzNXo3VkdiNXlCcHBTTzZtZyIsInkiOiJ6QXpSbUt2NVZpTWxuTVdRYW54Q2dxNlotdFBVcXRTVDc0UHZwaWo2MVU4In19.eyJ0eG4iOiJ3cFdZbVJiZHNnRU95SjRMSGRQZHpnIiwiZGVjaXNpb24iOiJhcHByb3ZlIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vY2liYS5leGFtcGxlLmNvbS9hY21lL2RldmljZS90cmFuc2FjdGlvbnMvd3BXWW1SYmRzZ0VPeUo0TEhkUGR6ZyIsImlhdCI6MTc5NjIyMzkwMywianRpIjoiMjQ4bGtMMGtJcVlMaUZXQkRwdXhxQSJ9.u5_XkoT1JlvXni4mrJ--Sj_YLwObMels5QdIc9xrxPxNdHdzWDJ7ur6rE2unU7UnbuS08LkvPPjJvLPdTEgxag';
+    raw!.evidence.proof = Buffer.from(
+      'AQECAKM5PVb0ldD9IeRxjtiIOsuvIOU9+c+1Rm+cgaaUjupozAzRmKv5ViMlnMWQanxCgq6Z+tPUqtST74Pvpij61U8Aw3sidHhuIjoid3BXWW1SYmRzZ0VPeUo0TEhkUGR6ZyIsImRlY2lzaW9uIjoiYXBwcm92ZSIsImh0bSI6IlBPU1QiLCJodHUiOiJodHRwczovL2NpYmEuZXhhbXBsZS5jb20vYWNtZS9kZXZpY2UvdHJhbnNhY3Rpb25zL3dwV1ltUmJkc2dFT3lKNExIZFBkemciLCJpYXQiOjE3OTYyMjM5MDMsImp0aSI6IjI0OGxrTDBrSXFZTGlGV0JEcHV4cUEifbuf15KE9SZb154uJqyfvko/2C8DmzHpbOUHSHPca8T8TXR3c1gye7q+qxNrp1O1J27ktPC5Lzz4ybyz3UxIMWo=',
+      'base64',
+    );
+    await t.client.send(new PutItemCommand({ TableName: LEDGER_TABLE_DEFAULT, Item: marshall(raw!) }));
+    expect((await s.requests.get(r.txn))?.evidence).toEqual({ ...evidence(), proof });
   });
 
   it('reads a request decided by the release before, its proof stored as text', async () => {
