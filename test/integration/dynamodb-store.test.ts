@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -10,6 +10,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addStoreMiddleware } from '../../lib/adapters/dynamodb/client.ts';
 import { countDynamoDbRequests, dynamoDbStore } from '../../lib/adapters/dynamodb/index.ts';
 import { buildCreateTableInput, ensureTables } from '../../lib/adapters/dynamodb/tables.ts';
 import {
@@ -22,6 +23,8 @@ import { addDevice } from '../../lib/ciba/device-api.ts';
 import { admissionMemory, admitTenantRequest } from '../../lib/ciba/tenant-admission.ts';
 import { admitUserRequest, RateWindowHints } from '../../lib/ciba/user-rate-window.ts';
 import { useDeviceProof } from '../../lib/ciba/verify-device-proof.ts';
+import { createDpopProof } from '../../lib/device/dpop.ts';
+import { DeviceKey } from '../../lib/device/key.ts';
 import type { Device, DeviceSummary, User } from '../../lib/model.ts';
 import { itemSize } from '../bench/aws-terms.ts';
 import { startTestStore, type TestStore } from '../helpers/dynalite.ts';
@@ -249,10 +252,124 @@ describe('auth requests', () => {
     const decided = { ...evidence(), proof, deviceId: await calculateJwkThumbprint({ kty, crv, x, y }) };
     await s.decisions.decide(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', decided, NOW + 1);
     const raw = await rawLedgerItem(`REQ#${r.txn}`);
-    expect(raw?.evidence.proof).toBeInstanceOf(Uint8Array);
+    // Format 2 under `dpop`: the release before reads `proof` only (and could not decode format 2).
+    expect(raw?.evidence.dpop).toBeInstanceOf(Uint8Array);
+    expect(raw?.evidence.dpop[0]).toBe(2);
+    expect(raw?.evidence).not.toHaveProperty('proof');
     // DynamoDB bills a write by the item's size: the decision and the redeeming poll are one write unit each.
     expect(itemSize(marshall(raw!) as never)).toBeLessThan(1024);
     expect((await s.requests.get(r.txn))?.evidence).toEqual(decided);
+  });
+
+  it('keeps a ping request at one write unit at each write from its creation to its redemption (issue 18)', async () => {
+    // A request as bc-authorize makes it for a ping client with a 32-character notification token (the bench's), an
+    // approval by the device SDK's proof, the callback's claim, the redeeming token request and the callback's
+    // result (in the order that leaves the item largest: the result after the redemption).
+    const txn = randomBytes(16).toString('base64url');
+    const issuer = 'https://ciba.example.com/t/bench-mx69c164';
+    const r = request({
+      txn,
+      authReqId: `${txn}.${randomBytes(20).toString('base64url')}`,
+      tenantId: 'bench-mx69c164',
+      clientId: 'bench-client-mx69c164',
+      sub: 'user-1',
+      claims: {},
+      scope: 'openid',
+      bindingMessage: 'Bench 1',
+      authorizationDetails: undefined,
+      deliveryMode: 'ping',
+      clientNotificationToken: randomBytes(24).toString('base64url'),
+      issuer,
+      tenantGeneration: randomBytes(12).toString('base64url'),
+      clientGeneration: randomBytes(12).toString('base64url'),
+    });
+    expect(r.clientNotificationToken).toHaveLength(32);
+    const key = await DeviceKey.generate();
+    const proof = await createDpopProof(key, {
+      htm: 'POST',
+      htu: `${issuer}/device/transactions/${txn}`,
+      extraClaims: { txn, decision: 'approve' },
+    });
+    const decided = {
+      proof,
+      deviceId: await calculateJwkThumbprint(key.publicJwk),
+      decision: 'approve' as const,
+      receivedAt: NOW + 1000,
+    };
+    const owner = { tenantId: r.tenantId, sub: r.sub };
+
+    // The write units DynamoDB reports for each write (dynalite: the larger of the item before and after, per KB).
+    const units: Record<string, number | undefined> = {};
+    const sizes: Record<string, number> = {};
+    let step = '';
+    // addStoreMiddleware: the client caches each command's handler (and so would miss a middleware added later).
+    addStoreMiddleware(t.client, (stack) =>
+      stack.add(
+        (next) => async (args) => {
+          if (!step) return next(args);
+          (args.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL';
+          const result = await next(args);
+          units[step] = (
+            result.output as { ConsumedCapacity?: { CapacityUnits?: number } }
+          ).ConsumedCapacity?.CapacityUnits;
+          return result;
+        },
+        { step: 'initialize', name: 'pingWriteUnits' },
+      ),
+    );
+    const write = async (name: string, run: () => Promise<unknown>) => {
+      step = name;
+      try {
+        expect(await run()).not.toBe('conflict');
+      } finally {
+        step = '';
+      }
+      sizes[name] = itemSize(marshall(await rawLedgerItem(`REQ#${txn}`)) as never);
+    };
+    try {
+      await write('create', () => s.requests.create(r));
+      await write('decision', () => s.decisions.decide(txn, owner, 'approved', decided, NOW + 1000));
+      await write('claim', () => s.callbacks.claim(txn, { attempt: 1, now: NOW + 1100, leaseUntil: NOW + 31_100 }));
+      await write('token request', () =>
+        s.polls.poll(txn, r.authReqId, { tenantId: r.tenantId, clientId: r.clientId }, NOW + 1200),
+      );
+      await write('result', () =>
+        s.callbacks.record(
+          txn,
+          { attempt: 1, at: NOW + 1150, status: 204 },
+          { state: 'delivered', deliveredAt: NOW + 1150 },
+        ),
+      );
+    } finally {
+      addStoreMiddleware(t.client, (stack) => stack.remove('pingWriteUnits'));
+    }
+    expect(units).toEqual({ create: 1, decision: 1, claim: 1, 'token request': 1, result: 1 });
+    for (const size of Object.values(sizes)) expect(size).toBeLessThanOrEqual(1024);
+    // The item is the bench's: its evidence, notification token and delivered callback all there.
+    const raw = await rawLedgerItem(`REQ#${txn}`);
+    expect(raw).toMatchObject({
+      client_notification_token: r.clientNotificationToken,
+      callback: { state: 'delivered' },
+    });
+    expect(raw?.evidence.dpop).toBeInstanceOf(Uint8Array);
+    expect(sizes.result).toBeGreaterThan(900);
+    expect((await s.requests.get(txn))?.evidence).toEqual(decided);
+  });
+
+  it('reads a request decided by the release before, its proof stored as bytes in format 1', async () => {
+    const r = request();
+    await s.requests.create(r);
+    await s.decisions.decide(r.txn, { tenantId: r.tenantId, sub: r.sub }, 'approved', evidence(), NOW + 1);
+    const raw = await rawLedgerItem(`REQ#${r.txn}`);
+    // proofToBytes of the release before for a proof of the device SDK (test/unit/adapters/proof-bytes.test.ts).
+    const proof =
+      'eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwiY3J2IjoiUC0yNTYiLCJ4Ijoib3prOVZ2U1YwUDBoNUhHTzJJZzZ5NjhnNVQzNXo3VkdiNXlCcHBTTzZtZyIsInkiOiJ6QXpSbUt2NVZpTWxuTVdRYW54Q2dxNlotdFBVcXRTVDc0UHZwaWo2MVU4In19.eyJ0eG4iOiJ3cFdZbVJiZHNnRU95SjRMSGRQZHpnIiwiZGVjaXNpb24iOiJhcHByb3ZlIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vY2liYS5leGFtcGxlLmNvbS9hY21lL2RldmljZS90cmFuc2FjdGlvbnMvd3BXWW1SYmRzZ0VPeUo0TEhkUGR6ZyIsImlhdCI6MTc5NjIyMzkwMywianRpIjoiMjQ4bGtMMGtJcVlMaUZXQkRwdXhxQSJ9.u5_XkoT1JlvXni4mrJ--Sj_YLwObMels5QdIc9xrxPxNdHdzWDJ7ur6rE2unU7UnbuS08LkvPPjJvLPdTEgxag';
+    raw!.evidence.proof = Buffer.from(
+      'AQECAKM5PVb0ldD9IeRxjtiIOsuvIOU9+c+1Rm+cgaaUjupozAzRmKv5ViMlnMWQanxCgq6Z+tPUqtST74Pvpij61U8Aw3sidHhuIjoid3BXWW1SYmRzZ0VPeUo0TEhkUGR6ZyIsImRlY2lzaW9uIjoiYXBwcm92ZSIsImh0bSI6IlBPU1QiLCJodHUiOiJodHRwczovL2NpYmEuZXhhbXBsZS5jb20vYWNtZS9kZXZpY2UvdHJhbnNhY3Rpb25zL3dwV1ltUmJkc2dFT3lKNExIZFBkemciLCJpYXQiOjE3OTYyMjM5MDMsImp0aSI6IjI0OGxrTDBrSXFZTGlGV0JEcHV4cUEifbuf15KE9SZb154uJqyfvko/2C8DmzHpbOUHSHPca8T8TXR3c1gye7q+qxNrp1O1J27ktPC5Lzz4ybyz3UxIMWo=',
+      'base64',
+    );
+    await t.client.send(new PutItemCommand({ TableName: LEDGER_TABLE_DEFAULT, Item: marshall(raw!) }));
+    expect((await s.requests.get(r.txn))?.evidence).toEqual({ ...evidence(), proof });
   });
 
   it('reads a request decided by the release before, its proof stored as text', async () => {

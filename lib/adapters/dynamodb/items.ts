@@ -211,7 +211,7 @@ export const keysetItem = itemMapper<TenantKeyset>({
   updatedAt: 'updated_at',
 });
 
-export const evidenceItem = itemMapper<DecisionEvidence>({
+const evidenceFields = itemMapper<DecisionEvidence>({
   // As bytes (lib/adapters/dynamodb/proof-bytes.ts): keeps a decided request under 1 KB; text items read as before.
   proof: { attr: 'proof', codec: proofAttribute },
   deviceId: 'device_id',
@@ -226,6 +226,25 @@ export const evidenceItem = itemMapper<DecisionEvidence>({
   userAgent: 'user_agent',
   sourceIp: 'source_ip',
 });
+
+/**
+ * A decision's evidence. The proof's bytes in format 2 (proof-bytes.ts) are kept under `dpop`, text and format 1
+ * (written by the release before) under `proof`, both read: the release before reads `proof` only and cannot decode
+ * format 2, which would fail the read of the whole request (its redemption, its callback); after a rollback it reads a
+ * request decided meanwhile as one whose evidence has no proof (the operator view's `signed_proof` absent).
+ */
+export const evidenceItem: ItemMapper<DecisionEvidence> = {
+  toItem(value) {
+    const { proof, ...raw } = evidenceFields.toItem(value);
+    if (proof instanceof Uint8Array) return { ...raw, dpop: proof };
+    return proof === undefined ? raw : { ...raw, proof };
+  },
+  fromItem(raw) {
+    const { dpop, ...rest } = raw;
+    return evidenceFields.fromItem(dpop === undefined ? rest : { ...rest, proof: dpop });
+  },
+  attr: evidenceFields.attr,
+};
 
 export const attemptItem = itemMapper<CallbackAttempt>({
   attempt: 'attempt',

@@ -8,9 +8,24 @@
  * Layout (format 1): the format byte; the header, either as its bytes (form 0: length u16, bytes) or, when it is
  * exactly the JSON of an ES256 `dpop+jwt` header with an EC P-256 `jwk` (form 1), as the order of its members and
  * the key's x and y (32 bytes each); the payload (length u16, bytes); the signature (the rest).
+ *
+ * Format 2 (written since; format 1 is still read) takes the payload's JSON (about 200 bytes: `htu` repeats the
+ * txn, `jti` is base64url or a UUID spelled out) down to about 80, which keeps a ping request (its notification token
+ * and callback state on top of a poll request's attributes) under 1 KB at every write (docs/performance.md): the same
+ * layout, but the payload starts with its form, either its bytes (form 0: length u16, bytes) or, when it is exactly
+ * the JSON (no whitespace) of an object of the claims a device's proof carries (htm, htu, iat, jti, txn, decision,
+ * nonce, ath; strings and non-negative integers), its members in their order (form 1: length u16, then each member as
+ * a tag byte, its name's index << 4 | its value's kind, and the value: a known word as its index, a UUID or a
+ * canonical base64url string as its bytes, an integer as LEB128, an `htu` that ends in `/device/transactions/{txn}`
+ * as the part before, any other string as its UTF-8; lengths as LEB128). A payload is kept in form 1 only when
+ * decoding gives back exactly its bytes, so any other payload (another claim, whitespace, escapes, a float) stays as
+ * it was signed.
  */
 
-const FORMAT = 1;
+const FORMAT_V1 = 1;
+const FORMAT = 2;
+const RAW_PAYLOAD = 0;
+const CLAIMS_PAYLOAD = 1;
 const RAW_HEADER = 0;
 const KEY_HEADER = 1;
 const HEADER_MEMBERS = ['alg', 'typ', 'jwk'] as const;
@@ -47,6 +62,141 @@ const canonical = (segment: string): Buffer | undefined => {
 
 const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
 
+/** The claims form's member names and known words (indexes into these lists are stored: append only). */
+const CLAIM_NAMES = ['htm', 'htu', 'iat', 'jti', 'txn', 'decision', 'nonce', 'ath'] as const;
+const WORDS = ['POST', 'GET', 'PUT', 'DELETE', 'PATCH', 'approve', 'deny', 'report'] as const;
+/** A member value's kind (the tag's low 4 bits). */
+const TEXT = 0;
+const WORD = 1;
+const BASE64URL = 2;
+const UUID = 3;
+const INTEGER = 4;
+const TXN_HTU = 5;
+const TXN_PATH = '/device/transactions/';
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** An unsigned LEB128 number (safe integers: arithmetic, not 32-bit shifts). */
+const varint = (n: number): number[] => {
+  const out: number[] = [];
+  let rest = n;
+  while (rest >= 0x80) {
+    out.push((rest % 0x80) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  out.push(rest);
+  return out;
+};
+
+/** Bytes read front to back; reading past the end throws. */
+class Reader {
+  #at = 0;
+  constructor(readonly bytes: Buffer) {}
+  get done() {
+    return this.#at >= this.bytes.length;
+  }
+  byte(): number {
+    const b = this.bytes[this.#at++];
+    if (b === undefined) throw new Error('proof bytes end early');
+    return b;
+  }
+  varint(): number {
+    let n = 0;
+    for (let scale = 1; ; scale *= 0x80) {
+      const b = this.byte();
+      n += (b & 0x7f) * scale;
+      if (b < 0x80) return n;
+    }
+  }
+  take(length: number): Buffer {
+    if (this.#at + length > this.bytes.length) throw new Error('proof bytes end early');
+    const part = this.bytes.subarray(this.#at, this.#at + length);
+    this.#at += length;
+    return part;
+  }
+}
+
+const withLength = (bytes: Buffer) => [...varint(bytes.length), ...bytes];
+
+/** The payload's JSON text from its members, as a device serializes it (no whitespace). */
+const claimsText = (members: [string, string | number][]): string =>
+  `{${members.map(([name, value]) => `${JSON.stringify(name)}:${JSON.stringify(value)}`).join(',')}}`;
+
+/** One member's value: its kind and bytes. */
+const claimValue = (name: string, value: string | number, txn: unknown): [number, number[]] => {
+  if (typeof value === 'number') return [INTEGER, varint(value)];
+  const word = (WORDS as readonly string[]).indexOf(value);
+  if (word >= 0) return [WORD, [word]];
+  if (name === 'htu' && typeof txn === 'string' && value.endsWith(TXN_PATH + encodeURIComponent(txn))) {
+    return [TXN_HTU, withLength(Buffer.from(value.slice(0, -(TXN_PATH + encodeURIComponent(txn)).length), 'utf8'))];
+  }
+  if (UUID_TEXT.test(value)) return [UUID, [...Buffer.from(value.replaceAll('-', ''), 'hex')]];
+  const bytes = value.length > 0 ? canonical(value) : undefined;
+  if (bytes) return [BASE64URL, withLength(bytes)];
+  return [TEXT, withLength(Buffer.from(value, 'utf8'))];
+};
+
+/** The payload's JSON text from the claims form. */
+const claimsFromBytes = (bytes: Buffer): string => {
+  const reader = new Reader(bytes);
+  const members: [string, string | number][] = [];
+  let htu: { at: number; prefix: string } | undefined;
+  while (!reader.done) {
+    const tag = reader.byte();
+    const name = CLAIM_NAMES[tag >> 4];
+    if (name === undefined) throw new Error('unknown proof claim');
+    const kind = tag & 0x0f;
+    if (kind === INTEGER) members.push([name, reader.varint()]);
+    else if (kind === WORD) {
+      const word = WORDS[reader.byte()];
+      if (word === undefined) throw new Error('unknown proof word');
+      members.push([name, word]);
+    } else if (kind === UUID) {
+      const hex = reader.take(16).toString('hex');
+      members.push([
+        name,
+        [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join('-'),
+      ]);
+    } else if (kind === BASE64URL) members.push([name, reader.take(reader.varint()).toString('base64url')]);
+    else if (kind === TEXT) members.push([name, reader.take(reader.varint()).toString('utf8')]);
+    else if (kind === TXN_HTU) {
+      htu = { at: members.length, prefix: reader.take(reader.varint()).toString('utf8') };
+      members.push([name, '']);
+    } else throw new Error('unknown proof claim kind');
+  }
+  if (htu) {
+    const txn = members.find(([name]) => name === 'txn')?.[1];
+    if (typeof txn !== 'string') throw new Error('proof htu without its txn');
+    members[htu.at]![1] = htu.prefix + TXN_PATH + encodeURIComponent(txn);
+  }
+  return claimsText(members);
+};
+
+/** The payload in the claims form, when it is one (its text comes back exactly). */
+const compactClaims = (payload: Buffer): Buffer | undefined => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const members = Object.entries(parsed);
+  const out: number[] = [];
+  for (const [name, value] of members) {
+    const index = (CLAIM_NAMES as readonly string[]).indexOf(name);
+    if (index < 0) return undefined;
+    if (typeof value === 'number' ? !(Number.isSafeInteger(value) && value >= 0) : typeof value !== 'string') {
+      return undefined;
+    }
+    const [kind, bytes] = claimValue(name, value, (parsed as { txn?: unknown }).txn);
+    out.push((index << 4) | kind, ...bytes);
+  }
+  const compact = Buffer.from(out);
+  return compact.length <= MAX_SEGMENT && Buffer.from(claimsFromBytes(compact), 'utf8').equals(payload)
+    ? compact
+    : undefined;
+};
+
 /** The header in key form, when it is one (its text comes back exactly). */
 const compactHeader = (header: Buffer): Buffer | undefined => {
   let parsed: unknown;
@@ -79,20 +229,23 @@ export const proofToBytes = (proof: string): Uint8Array | undefined => {
   if (!header || !payload || !signature || header.length > MAX_SEGMENT || payload.length > MAX_SEGMENT) {
     return undefined;
   }
+  const claims = compactClaims(payload);
   const bytes = Buffer.concat([
     Buffer.from([FORMAT]),
     compactHeader(header) ?? Buffer.concat([Buffer.from([RAW_HEADER]), u16(header.length), header]),
-    u16(payload.length),
-    payload,
+    claims
+      ? Buffer.concat([Buffer.from([CLAIMS_PAYLOAD]), u16(claims.length), claims])
+      : Buffer.concat([Buffer.from([RAW_PAYLOAD]), u16(payload.length), payload]),
     signature,
   ]);
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 };
 
 /** The proof's text from proofToBytes's bytes. */
-export const proofFromBytes = (stored: Uint8Array): string => {
-  const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
-  if (bytes[0] !== FORMAT) throw new Error(`unknown proof format ${bytes[0]}`);
+export const proofFromBytes = (item: Uint8Array): string => {
+  const bytes = Buffer.from(item.buffer, item.byteOffset, item.byteLength);
+  const format = bytes[0];
+  if (format !== FORMAT && format !== FORMAT_V1) throw new Error(`unknown proof format ${format}`);
   let at = 2;
   let header: Buffer;
   if (bytes[1] === KEY_HEADER) {
@@ -105,8 +258,12 @@ export const proofFromBytes = (stored: Uint8Array): string => {
     header = bytes.subarray(at + 2, at + 2 + length);
     at += 2 + length;
   }
+  // Format 2: the payload's form first (format 1 has its bytes only).
+  const form = format === FORMAT ? bytes[at++] : RAW_PAYLOAD;
+  if (form !== RAW_PAYLOAD && form !== CLAIMS_PAYLOAD) throw new Error(`unknown proof payload form ${form}`);
   const length = bytes.readUInt16BE(at);
-  const payload = bytes.subarray(at + 2, at + 2 + length);
+  const stored = bytes.subarray(at + 2, at + 2 + length);
+  const payload = form === CLAIMS_PAYLOAD ? Buffer.from(claimsFromBytes(stored), 'utf8') : stored;
   const signature = bytes.subarray(at + 2 + length);
   return [header, payload, signature].map((part) => part.toString('base64url')).join('.');
 };
