@@ -273,27 +273,32 @@ describe('log metric filters and Contributor Insights rules, over the lines the 
     );
   });
 
-  it.each(EXPECTED)('$scenario: counted by its metric filter and by tenant in its rule', ({ metric, rule, scenario, lines: n }) => {
-    const written = lines[scenario]!;
-    if (metric) {
-      for (const { pattern } of filters.filter((f) => f.metric === metric)) {
-        expect(written.filter((l) => metricFilterMatches(pattern, l)).length, `${metric}: ${pattern}`).toBe(n);
-        // Nothing of the other scenarios counts in it.
-        for (const [other, otherLines] of Object.entries(lines)) {
-          if (EXPECTED.some((e) => e.scenario === other && e.metric === metric)) continue;
-          expect(
-            otherLines.filter((l) => metricFilterMatches(pattern, l)),
-            `${metric} on ${other}`,
-          ).toEqual([]);
+  it.each(EXPECTED)(
+    '$scenario: counted by its metric filter and by tenant in its rule',
+    ({ metric, rule, scenario, lines: n }) => {
+      const written = lines[scenario]!;
+      if (metric) {
+        for (const { pattern } of filters.filter((f) => f.metric === metric)) {
+          expect(written.filter((l) => metricFilterMatches(pattern, l)).length, `${metric}: ${pattern}`).toBe(n);
+          // Nothing of the other scenarios counts in it.
+          for (const [other, otherLines] of Object.entries(lines)) {
+            if (EXPECTED.some((e) => e.scenario === other && e.metric === metric)) continue;
+            expect(
+              otherLines.filter((l) => metricFilterMatches(pattern, l)),
+              `${metric} on ${other}`,
+            ).toEqual([]);
+          }
         }
       }
-    }
-    if (rule) {
-      const body = rules.get(rule)!;
-      expect(body.Contribution.Keys).toEqual(['$.tenant']);
-      expect(written.map((l) => contributorOf(body, l)).filter((k) => k !== undefined)).toEqual(Array(n).fill('acme'));
-    }
-  });
+      if (rule) {
+        const body = rules.get(rule)!;
+        expect(body.Contribution.Keys).toEqual(['$.tenant']);
+        expect(written.map((l) => contributorOf(body, l)).filter((k) => k !== undefined)).toEqual(
+          Array(n).fill('acme'),
+        );
+      }
+    },
+  );
 
   it("counts API Gateway's 429s from the access log by path, which starts with the tenant", () => {
     const [pattern] = filters.filter((f) => f.metric === 'ApiThrottledRequests').map((f) => f.pattern);
