@@ -126,6 +126,7 @@ const user: User = {
   claims: { phone_number: '+14155550100', email: 'alice@example.com' },
   devices: [],
   createdAt: T0,
+  updatedAt: T0,
 };
 
 /** The code paths behind each logged problem, each writing its lines through the functions' logger. */
