@@ -465,7 +465,8 @@ describe('service stack: tenants', () => {
         const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string }> };
         return {
           resources: Object.keys(template.Resources).length,
-          bytes: Buffer.byteLength(JSON.stringify(template)),
+          // As the CDK writes it to cdk.out and uploads it (one-space indentation): what CloudFormation's 1 MB counts.
+          bytes: Buffer.byteLength(JSON.stringify(template, undefined, 1)),
           batches: Object.values(template.Resources).filter((r) => r.Type === 'Custom::CibaTenants').length,
         };
       });
@@ -478,6 +479,37 @@ describe('service stack: tenants', () => {
     expect(thousand[1]!.batches).toBe(10);
     const total = (stacks: typeof one) => stacks.reduce((sum, s) => sum + s.resources, 0);
     expect(total(thousand) - total(one)).toBeLessThanOrEqual(10);
+
+    // docs/deploy.md states these figures twice (its opening and "Capacity"): they must be the synthesized ones. The
+    // resource counts exactly; the sizes (measured on a full synth, whose asset metadata adds about 1 KB to these
+    // stub-bundled templates) within 2 %; the tenants at which the service template reaches 1 MB within 5 %.
+    const docs = readFileSync('docs/deploy.md', 'utf8').replaceAll(/\s+/g, ' ');
+    const service = { one: one[1]!, thousand: thousand[1]! };
+    const opening = /the service stack: (\d+) resources with one tenant, (\d+) with 1,000/.exec(docs);
+    const capacity =
+      /the service stack holds (\d+) resources and (\d+) KB of template with one tenant, (\d+) resources and (\d+) KB with 1,000/.exec(
+        docs,
+      );
+    expect(opening?.slice(1).map(Number)).toEqual([service.one.resources, service.thousand.resources]);
+    expect(capacity?.slice(1).map(Number)).toEqual([
+      service.one.resources,
+      expect.any(Number),
+      service.thousand.resources,
+      expect.any(Number),
+    ]);
+    const kb = (bytes: number) => bytes / 1000;
+    expect(Math.abs(Number(capacity![2]) / kb(service.one.bytes) - 1)).toBeLessThan(0.02);
+    expect(Math.abs(Number(capacity![4]) / kb(service.thousand.bytes) - 1)).toBeLessThan(0.02);
+    expect(docs).toContain(`(${capacity![2]} KB with one tenant, ${capacity![4]} KB with 1,000)`);
+    const perTenant = (service.thousand.bytes - service.one.bytes) / 999;
+    const ceiling = 1 + (1_000_000 - service.one.bytes) / perTenant;
+    for (const stated of [...docs.matchAll(/1 MB (?:template )?limit comes near ([\d,]+) such tenants/g)]) {
+      expect(Math.abs(Number(stated[1]!.replaceAll(',', '')) / ceiling - 1)).toBeLessThan(0.05);
+    }
+    expect([...docs.matchAll(/1 MB (?:template )?limit comes near/g)]).toHaveLength(2);
+    const bytesPerTenant = [...docs.matchAll(/about (\d+) bytes (?:for a tenant )?with a few settings/g)];
+    expect(bytesPerTenant).toHaveLength(2);
+    for (const stated of bytesPerTenant) expect(Math.abs(Number(stated[1]) / perTenant - 1)).toBeLessThan(0.05);
   });
 
   it('routes decided ping/push events of every tenant to the callback with one rule, retry policy and DLQ', () => {
