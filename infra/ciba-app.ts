@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Annotations, type App, Tags } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { TENANT_METRICS, type TenantMetrics } from '../lib/adapters/metrics-event-bus.ts';
+import { TENANT_METRICS, type TenantMetrics, tenantMetricsOf } from '../lib/adapters/metrics-event-bus.ts';
 import { LAMBDA_SYSTEM_LOG_LEVELS, type LambdaSystemLogLevel } from './ciba-function.ts';
 import { ServiceStack, THROTTLE_DEFAULTS, type ThrottleConfig } from './service-stack.ts';
 import { StatefulStack } from './stateful-stack.ts';
@@ -92,8 +92,7 @@ const lambdaSystemLogLevel = (value: string | undefined): LambdaSystemLogLevel =
 
 /** `ciba:tenantMetrics`: `dimension` unless set. */
 const tenantMetrics = (value: string | undefined): TenantMetrics => {
-  if (value === undefined) return 'dimension';
-  const known = TENANT_METRICS.find((m) => m === value);
+  const known = tenantMetricsOf(value);
   if (known) return known;
   throw new Error(`context ciba:tenantMetrics must be one of ${TENANT_METRICS.join(', ')}`);
 };

@@ -33,6 +33,10 @@ export type TenantMetrics = 'dimension' | 'logs';
 
 export const TENANT_METRICS: readonly TenantMetrics[] = ['dimension', 'logs'];
 
+/** The switch's value (unset: `dimension`), or undefined when it is none of TENANT_METRICS. */
+export const tenantMetricsOf = (value: string | undefined): TenantMetrics | undefined =>
+  value === undefined || value === '' ? 'dimension' : TENANT_METRICS.find((m) => m === value);
+
 /**
  * The lifecycle events are exactly what operators count, so metrics come from the one place every event
  * passes: each published event adds 1 to its metric (CloudWatch embedded metric format, one log line each)
