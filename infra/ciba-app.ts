@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Annotations, type App, Tags } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { TENANT_METRICS, type TenantMetrics, tenantMetricsOf } from '../lib/adapters/metrics-event-bus.ts';
 import { LAMBDA_SYSTEM_LOG_LEVELS, type LambdaSystemLogLevel } from './ciba-function.ts';
 import { ServiceStack, THROTTLE_DEFAULTS, type ThrottleConfig } from './service-stack.ts';
 import { StatefulStack } from './stateful-stack.ts';
@@ -23,6 +24,9 @@ import { parseTenantsFile } from './tenants.ts';
  *   must be a verified identity) and by SMS (an alphanumeric sender ID); docs/channels.md.
  * - `ciba:console`: `true` lets the web function serve the operator console (it then gets bc-authorize's and
  *   token's permissions); tenants opt in with `console_client_id`. Off by default.
+ * - `ciba:tenantMetrics`: `dimension` (default) publishes the lifecycle metrics per tenant (the tenant a dimension: a
+ *   metric per tenant, billed each); `logs` keeps only the deployment's totals, the tenant a field of each metric's log
+ *   line (docs/deploy.md "Metrics").
  * - `ciba:logRetentionDays`: default 90.
  * - `ciba:lambdaSystemLogLevel`: Lambda's system log level of every function, `WARN` (default: no START, END and
  *   REPORT lines), `INFO` (those lines back) or `DEBUG`; the format is JSON and the application level INFO either way.
@@ -84,6 +88,13 @@ const lambdaSystemLogLevel = (value: string | undefined): LambdaSystemLogLevel =
   const level = LAMBDA_SYSTEM_LOG_LEVELS.find((l) => l === value);
   if (level) return level;
   throw new Error(`context ciba:lambdaSystemLogLevel must be one of ${LAMBDA_SYSTEM_LOG_LEVELS.join(', ')}`);
+};
+
+/** `ciba:tenantMetrics`: `dimension` unless set. */
+const tenantMetrics = (value: string | undefined): TenantMetrics => {
+  const known = tenantMetricsOf(value);
+  if (known) return known;
+  throw new Error(`context ciba:tenantMetrics must be one of ${TENANT_METRICS.join(', ')}`);
 };
 
 export const buildCibaApp = (app: App): CibaApp => {
@@ -183,6 +194,7 @@ export const buildCibaApp = (app: App): CibaApp => {
       : {}),
     ...(ctx('alarmTopicArn') ? { alarmTopicArn: ctx('alarmTopicArn')! } : {}),
     console: ctx('console') === 'true',
+    tenantMetrics: tenantMetrics(ctx('tenantMetrics')),
     ...(ctx('emailFrom') ? { emailFrom: ctx('emailFrom')! } : {}),
     ...(ctx('smsSenderId') ? { smsSenderId: ctx('smsSenderId')! } : {}),
   });

@@ -23,6 +23,8 @@ export interface AlarmTargets {
   readonly callbackFailures: sqs.Queue;
   readonly scheduleDeadLetters: sqs.Queue;
   readonly decisionFailures: sqs.Queue;
+  /** The API's access log (infra/service-stack.ts #stage). */
+  readonly accessLogs: logs.ILogGroup;
 }
 
 export interface AlarmProps {
@@ -46,10 +48,31 @@ export const serviceAlarms = (scope: Construct, t: AlarmTargets, props: AlarmPro
   };
   const minute = Duration.minutes(1);
 
+  // Capacity refusals (a client, a tenant over its limits: 503 temporarily_unavailable with Retry-After, by design) are
+  // not outages: counted from the lines the functions that start requests log for each one (`refusal: capacity`), and
+  // taken off the stage's 5xx, so that one client over its limit does not page anyone (RefusedRequestsByTenant names
+  // the tenant). What is left: a function's 500, API Gateway's own 5xx (integration failures, timeouts) and the 503 of
+  // a dependency failing or throttling (the functions log "transient dependency failure").
+  const capacityRefusals = logMetric({
+    id: 'CapacityRefusals',
+    logGroups: logGroupsOf(t, ['bc-authorize', 'web']),
+    filter: { field: '$.refusal', values: ['capacity'] },
+    metricName: 'CapacityRefusals',
+  });
   alarm(
     new cloudwatch.Alarm(scope, 'Api5xxAlarm', {
-      alarmDescription: 'ciba: the API answered 5xx (every bad input must be a 4xx; a 5xx is a bug or an outage)',
-      metric: t.stage.metricServerError({ period: minute, statistic: 'Sum' }),
+      alarmDescription:
+        'ciba: the API answered 5xx, capacity refusals (503 temporarily_unavailable to a client over its limits) not counted: a bug (500), a dependency failing or throttling (503, "transient dependency failure" in the log) or API Gateway failing to reach a function',
+      metric: new cloudwatch.MathExpression({
+        // FILL: a minute without refusals has no data point of its own, and 5xx without refusals must still count.
+        expression: 'FILL(e, 0) - FILL(r, 0)',
+        usingMetrics: {
+          e: t.stage.metricServerError({ period: minute, statistic: 'Sum' }),
+          r: capacityRefusals.with({ period: minute, statistic: 'Sum' }),
+        },
+        period: minute,
+        label: '5xx answers but capacity refusals',
+      }),
       threshold: 5,
       evaluationPeriods: 5,
       datapointsToAlarm: 3,
@@ -158,19 +181,8 @@ export const serviceAlarms = (scope: Construct, t: AlarmTargets, props: AlarmPro
 
   // Per tenant without a resource per tenant: Contributor Insights counts log lines by their `tenant` field, and the
   // alarm watches the top contributor; the rule's report names the tenant.
-  const byTenant = (id: string, fn: string, filter: Record<string, unknown>, what: string, threshold: number) => {
-    const ruleName = `${props.prefix}-${id}`;
-    new cloudwatch.CfnInsightRule(scope, `${id}Rule`, {
-      ruleName,
-      ruleState: 'ENABLED',
-      ruleBody: JSON.stringify({
-        Schema: { Name: 'CloudWatchLogRule', Version: 1 },
-        LogGroupNames: [t.functions[fn]!.logGroup.logGroupName],
-        LogFormat: 'JSON',
-        Contribution: { Keys: ['$.tenant'], Filters: [filter] },
-        AggregateOn: 'Count',
-      }),
-    });
+  const byTenant = (id: string, fns: string[], filter: LogFilter, what: string, threshold: number) => {
+    const ruleName = contributorRule(scope, props.prefix, id, logGroupsOf(t, fns), filter, '$.tenant');
     alarm(
       new cloudwatch.Alarm(scope, `${id}Alarm`, {
         alarmDescription: `ciba: one tenant ${what} (Contributor Insights rule ${ruleName} names it)`,
@@ -189,15 +201,17 @@ export const serviceAlarms = (scope: Construct, t: AlarmTargets, props: AlarmPro
   };
   byTenant(
     'CallbackFailuresByTenant',
-    'callback',
-    { Match: '$.message', In: ['callback failed, retry scheduled', 'callback dead-lettered'] },
+    ['callback'],
+    { field: '$.message', values: ['callback failed, retry scheduled', 'callback dead-lettered'] },
     'has failing callbacks',
     10,
   );
+  // Every refusal of a request by a limit (the capacity ones and the per-user rate limit, the shield, no device), where
+  // requests start: bc-authorize, and the web function when it serves the operator console.
   byTenant(
     'RefusedRequestsByTenant',
-    'bc-authorize',
-    { Match: '$.message', StartsWith: ['backchannel request refused'] },
+    ['bc-authorize', 'web'],
+    { field: '$.message', startsWith: 'backchannel request refused' },
     'reaches its request limits',
     20,
   );
@@ -220,18 +234,51 @@ const capacityAlarms = (
     datapointsToAlarm: 2,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   };
-  alarm(
-    new cloudwatch.Alarm(scope, 'ApiThrottledAlarm', {
-      alarmDescription: 'ciba: API Gateway throttled requests (429): a route reached its throttle',
-      metric: new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: 'ApiThrottledRequests',
-        period: minute,
-        statistic: 'Sum',
+  const overFiveMinutes = (threshold: number) => ({
+    threshold,
+    period: Duration.minutes(5),
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  // A problem the functions (or API Gateway) log: counted deployment-wide from the log lines (logMetric), alarmed on the
+  // sum, and counted by tenant (by path for the access log) in a Contributor Insights rule that names who has it.
+  const loggedProblem = (
+    o: {
+      id: string;
+      alarmId?: string;
+      logGroups: logs.ILogGroup[];
+      filter: LogFilter;
+      metricName: string;
+      rule: { id: string; key: '$.tenant' | '$.path' };
+      description: string;
+      period: Duration;
+    } & Omit<cloudwatch.CreateAlarmOptions, 'metric' | 'alarmDescription'>,
+  ) => {
+    const { id, alarmId, logGroups, filter, metricName, rule, description, period, ...options } = o;
+    const metric = logMetric({ id, logGroups, filter, metricName });
+    const ruleName = contributorRule(scope, props.prefix, rule.id, logGroups, filter, rule.key);
+    alarm(
+      new cloudwatch.Alarm(scope, alarmId ?? `${id}Alarm`, {
+        ...options,
+        alarmDescription: `${description} (by ${rule.key === '$.tenant' ? 'tenant' : 'path'}: Contributor Insights rule ${ruleName})`,
+        metric: metric.with({ period }),
       }),
-      ...atLeastOnce,
-    }),
-  );
+    );
+  };
+  // API Gateway answers a throttled request 429 and has no metric of its own for it: counted from the access log, and
+  // by path (it starts with the tenant: /{tenant}/...) in a Contributor Insights rule.
+  loggedProblem({
+    id: 'ThrottledRequests',
+    alarmId: 'ApiThrottledAlarm',
+    logGroups: [t.accessLogs],
+    filter: { field: '$.status', values: ['429'] },
+    metricName: 'ApiThrottledRequests',
+    rule: { id: 'ThrottledRequestsByPath', key: '$.path' },
+    description: 'ciba: API Gateway throttled requests (429): a route reached its throttle',
+    period: minute,
+    ...atLeastOnce,
+  });
   const tables: [string, dynamodb.ITable][] = [
     ['Directory', props.directoryTable],
     ['Ledger', props.ledgerTable],
@@ -293,60 +340,116 @@ const capacityAlarms = (
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }),
   );
-  // Problems the functions log, counted from their logs (a metric filter per log group) and alarmed on their sum.
-  const logCountAlarm = (
-    id: string,
-    o: { functions: string[]; message: string; metricName: string; description: string; threshold: number },
-  ) => {
-    for (const name of o.functions) {
-      t.functions[name]!.logGroup.addMetricFilter(id, {
-        metricNamespace: METRICS_NAMESPACE,
-        metricName: o.metricName,
-        filterPattern: logs.FilterPattern.stringValue('$.message', '=', o.message),
-        metricValue: '1',
-        defaultValue: 0,
-      });
-    }
-    alarm(
-      new cloudwatch.Alarm(scope, `${id}Alarm`, {
-        alarmDescription: o.description,
-        metric: new cloudwatch.Metric({
-          namespace: METRICS_NAMESPACE,
-          metricName: o.metricName,
-          period: Duration.minutes(5),
-          statistic: 'Sum',
-        }),
-        threshold: o.threshold,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
-  };
-  // A decision the events function could not publish (bus and scheduler failing) is logged before its retry.
-  logCountAlarm('DecisionPublishFailures', {
-    functions: ['events'],
-    message: 'decision not published, the stream retries it',
-    metricName: 'DecisionsNotPublished',
-    description: 'ciba: decisions could not be published (bus and scheduler failing); the stream retries them',
-    threshold: 1,
-  });
-  // SNS refusals (throttling among them) show in the notifier's log: counted there.
-  logCountAlarm('PushFailures', {
-    functions: ['bc-authorize'],
-    message: 'push notification failed',
+  // SNS refusals (throttling among them) of mobile pushes, where they are sent (bc-authorize; the web function when it
+  // serves the console) and of the device endpoints, where they are created (the device function).
+  loggedProblem({
+    id: 'PushFailures',
+    logGroups: logGroupsOf(t, ['bc-authorize', 'web', 'device']),
+    filter: { field: '$.message', values: ['push notification failed', 'push endpoint not created'] },
     metricName: 'PushNotificationsFailed',
-    description: 'ciba: SNS refused push notifications (throttling or push credentials; the log names the error)',
-    threshold: 10,
+    rule: { id: 'PushFailuresByTenant', key: '$.tenant' },
+    description:
+      'ciba: SNS refused push notifications or device endpoints (throttling or push credentials; the log names the error)',
+    ...overFiveMinutes(10),
   });
   // Approval links by SMS held back by a tenant's sms_daily_limit (cost protection, docs/channels.md): the functions
   // that send them log each one.
-  logCountAlarm('SmsDailyLimit', {
-    functions: ['bc-authorize', 'callback'],
-    message: 'approval link not sent: the daily SMS limit is reached',
+  loggedProblem({
+    id: 'SmsDailyLimit',
+    logGroups: logGroupsOf(t, ['bc-authorize', 'callback', 'web']),
+    filter: { field: '$.message', values: ['approval link not sent: the daily SMS limit is reached'] },
     metricName: 'SmsDailyLimitReached',
+    rule: { id: 'SmsDailyLimitByTenant', key: '$.tenant' },
+    description: 'ciba: a tenant reached its sms_daily_limit: approval links by SMS are held back',
+    ...overFiveMinutes(1),
+  });
+  // Approval links SNS (SMS) or SES (email) refused: throttling, the SMS sandbox or spending limit, the SES sandbox.
+  loggedProblem({
+    id: 'LinkSendFailures',
+    logGroups: logGroupsOf(t, ['bc-authorize', 'callback', 'web']),
+    filter: { field: '$.message', values: ['approval link could not be sent'] },
+    metricName: 'ApprovalLinksNotSent',
+    rule: { id: 'LinkSendFailuresByTenant', key: '$.tenant' },
     description:
-      'ciba: a tenant reached its sms_daily_limit: approval links by SMS are held back (the log names the tenant)',
-    threshold: 1,
+      'ciba: SNS (SMS) or SES (email) refused approval links (throttling, sandbox, spending limit; the log names the channel and error)',
+    ...overFiveMinutes(5),
+  });
+  // A decision the events function could not publish (bus and scheduler failing) is logged before its retry.
+  loggedProblem({
+    id: 'DecisionPublishFailures',
+    logGroups: logGroupsOf(t, ['events']),
+    filter: { field: '$.message', values: ['decision not published, the stream retries it'] },
+    metricName: 'DecisionsNotPublished',
+    rule: { id: 'DecisionPublishFailuresByTenant', key: '$.tenant' },
+    description: 'ciba: decisions could not be published (bus and scheduler failing); the stream retries them',
+    ...overFiveMinutes(1),
   });
 };
+
+/** A log line's field, equal to one of the values or starting with a text. */
+export type LogFilter = { field: string } & ({ values: string[] } | { startsWith: string });
+
+const filterPattern = (f: LogFilter): logs.IFilterPattern => {
+  if ('startsWith' in f) return logs.FilterPattern.stringValue(f.field, '=', `${f.startsWith}*`);
+  const [first, ...more] = f.values.map((v) => logs.FilterPattern.stringValue(f.field, '=', v));
+  return more.length === 0 ? first! : logs.FilterPattern.any(first!, ...more);
+};
+
+export const logGroupsOf = (t: AlarmTargets, fns: string[]): logs.ILogGroup[] =>
+  fns.map((fn) => {
+    const f = t.functions[fn];
+    if (!f) throw new Error(`alarms: no function ${fn}`);
+    return f.logGroup;
+  });
+
+/**
+ * A metric counted from log lines (a metric filter on each log group, the same metric), deployment-wide: no dimension.
+ * A tenant dimension would make a metric per tenant (each billed), and CloudWatch Logs disables a metric filter that
+ * makes 1,000 dimension values in an hour; the per-tenant view is a Contributor Insights rule (contributorRule).
+ */
+const logMetric = (o: {
+  id: string;
+  logGroups: logs.ILogGroup[];
+  filter: LogFilter;
+  metricName: string;
+}): cloudwatch.Metric => {
+  for (const group of o.logGroups) {
+    group.addMetricFilter(o.id, {
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: o.metricName,
+      filterPattern: filterPattern(o.filter),
+      metricValue: '1',
+      defaultValue: 0,
+    });
+  }
+  return new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: o.metricName, statistic: 'Sum' });
+};
+
+/** A Contributor Insights rule counting the matching lines of the log groups by one of their fields; its name. */
+const contributorRule = (
+  scope: Construct,
+  prefix: string,
+  id: string,
+  logGroups: logs.ILogGroup[],
+  f: LogFilter,
+  key: '$.tenant' | '$.path',
+): string => {
+  const ruleName = `${prefix}-${id}`;
+  new cloudwatch.CfnInsightRule(scope, `${id}Rule`, {
+    ruleName,
+    ruleState: 'ENABLED',
+    ruleBody: JSON.stringify(ruleBody(logGroups, f, key)),
+  });
+  return ruleName;
+};
+
+const ruleBody = (logGroups: logs.ILogGroup[], f: LogFilter, key: string) => ({
+  Schema: { Name: 'CloudWatchLogRule', Version: 1 },
+  LogGroupNames: logGroups.map((g) => g.logGroupName),
+  LogFormat: 'JSON',
+  Contribution: {
+    Keys: [key],
+    Filters: ['startsWith' in f ? { Match: f.field, StartsWith: [f.startsWith] } : { Match: f.field, In: f.values }],
+  },
+  AggregateOn: 'Count',
+});

@@ -19,6 +19,7 @@ import type { Construct } from 'constructs';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
 import { DECISION_STREAM_FILTER } from '../lib/adapters/dynamodb/stream.ts';
 import { CIBA_EVENT_SOURCE } from '../lib/adapters/eventbridge-format.ts';
+import type { TenantMetrics } from '../lib/adapters/metrics-event-bus.ts';
 import { CALLBACK_EVENT } from '../lib/events.ts';
 import { type FunctionName, ROUTES } from '../lib/http/routes.ts';
 import { API_FUNCTIONS } from './bundling.ts';
@@ -26,7 +27,7 @@ import { CibaFunction, type LambdaSystemLogLevel } from './ciba-function.ts';
 import { CibaTenant, CibaTenants } from './ciba-tenant.ts';
 import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess, PROVISIONER_ACCESS } from './function-access.ts';
 import { type AccessTargets, customResourceProvider, grantAccess, platformApplicationArnTemplate } from './grants.ts';
-import { METRICS_NAMESPACE, serviceAlarms } from './service-alarms.ts';
+import { serviceAlarms } from './service-alarms.ts';
 import type { TenantConfig } from './tenants.ts';
 
 export interface CustomDomainConfig {
@@ -98,6 +99,8 @@ export interface ServiceStackProps extends StackProps {
   emailFrom?: string;
   /** Approval links by SMS: the alphanumeric sender ID (`ciba:smsSenderId`), where the country allows one. */
   smsSenderId?: string;
+  /** The tenant in the lifecycle metrics (`ciba:tenantMetrics`): a dimension (default), or only in their log lines. */
+  tenantMetrics?: TenantMetrics;
 }
 
 /**
@@ -189,6 +192,7 @@ export class ServiceStack extends Stack {
       [AWS_ENV.deadLetterQueueUrl]: this.callbackFailures.queueUrl,
       ...(props.emailFrom ? { [AWS_ENV.emailFrom]: props.emailFrom } : {}),
       ...(props.smsSenderId ? { [AWS_ENV.smsSenderId]: props.smsSenderId } : {}),
+      ...(props.tenantMetrics === 'logs' ? { [AWS_ENV.tenantMetrics]: 'logs' } : {}),
     };
     const fn = (name: (typeof API_FUNCTIONS)[number] | 'callback' | 'events', description: string, timeout = 10) =>
       new CibaFunction(this, `Fn-${name}`, {
@@ -324,14 +328,7 @@ export class ServiceStack extends Stack {
 
   #stage(props: ServiceStackProps): apigwv2.HttpStage {
     this.accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention });
-    // API Gateway answers a throttled request 429 and has no metric of its own for it: counted from the access log.
-    this.accessLogs.addMetricFilter('ThrottledRequests', {
-      metricNamespace: METRICS_NAMESPACE,
-      metricName: 'ApiThrottledRequests',
-      filterPattern: logs.FilterPattern.stringValue('$.status', '=', '429'),
-      metricValue: '1',
-      defaultValue: 0,
-    });
+    // Its throttled requests (429) are counted by infra/service-alarms.ts.
     const defaults = { ...THROTTLE_DEFAULTS.default, ...props.throttles.default };
     return new apigwv2.HttpStage(this, 'DefaultStage', {
       httpApi: this.api,

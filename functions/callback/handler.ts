@@ -51,8 +51,9 @@ const fallbackOf = (
 };
 
 /**
- * The callback function: EventBridge hands it `CIBA Request Decided` (a rule per tenant), EventBridge Scheduler
- * its retry and push-expiry events, in the same shape. An event it does not handle is dropped (retrying
+ * The callback function: EventBridge hands it `CIBA Request Decided` of ping and push requests (one rule for every
+ * tenant, infra/service-stack.ts), EventBridge Scheduler its retry, push-expiry and channel-fallback events, in the
+ * same shape. An event it does not handle is dropped (retrying
  * cannot help); a store or signing failure throws, so the invoker retries the event.
  */
 export const createHandler = (deps: CallbackDeps) =>

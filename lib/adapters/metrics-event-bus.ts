@@ -24,15 +24,35 @@ export const metricOf = (event: CibaEvent): string | undefined => {
 };
 
 /**
+ * Where the tenant goes in each metric (`ciba:tenantMetrics`, docs/deploy.md "Metrics"): `dimension` (the default)
+ * makes it a dimension, so CloudWatch keeps a metric per tenant, function and event (each billed); `logs` keeps only
+ * the deployment's totals per function and event, the tenant staying a field of the metric's log line (Logs Insights
+ * and Contributor Insights group by it).
+ */
+export type TenantMetrics = 'dimension' | 'logs';
+
+export const TENANT_METRICS: readonly TenantMetrics[] = ['dimension', 'logs'];
+
+/** The switch's value (unset: `dimension`), or undefined when it is none of TENANT_METRICS. */
+export const tenantMetricsOf = (value: string | undefined): TenantMetrics | undefined =>
+  value === undefined || value === '' ? 'dimension' : TENANT_METRICS.find((m) => m === value);
+
+/**
  * The lifecycle events are exactly what operators count, so metrics come from the one place every event
  * passes: each published event adds 1 to its metric (CloudWatch embedded metric format, one log line each)
- * a few) with the tenant as its dimension, once the bus took it. A metrics failure never fails the publish.
+ * with the tenant as its dimension or, with `tenantMetrics: 'logs'`, as a field of the line only, once the bus took
+ * it. A metrics failure never fails the publish.
  */
 export class MetricsEventBus implements EventBus {
+  readonly #tenantDimension: boolean;
+
   constructor(
     private readonly next: EventBus,
     private readonly metrics: Metrics,
-  ) {}
+    options: { tenantMetrics?: TenantMetrics } = {},
+  ) {
+    this.#tenantDimension = (options.tenantMetrics ?? 'dimension') === 'dimension';
+  }
 
   async publish(events: CibaEvent[]): Promise<void> {
     await this.next.publish(events);
@@ -40,7 +60,8 @@ export class MetricsEventBus implements EventBus {
       const name = metricOf(event);
       if (!name) continue;
       try {
-        this.metrics.addDimension('tenant', event.tenantId);
+        if (this.#tenantDimension) this.metrics.addDimension('tenant', event.tenantId);
+        else this.metrics.addMetadata('tenant', event.tenantId);
         this.metrics.addMetric(name, MetricUnit.Count, 1);
         this.metrics.publishStoredMetrics();
       } catch {

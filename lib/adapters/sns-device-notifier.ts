@@ -75,7 +75,7 @@ export class SnsDeviceNotifier implements DeviceNotifier {
       // SNS answers EndpointDisabled once APNs/FCM reported the token gone (app uninstalled, token rotated).
       if (/EndpointDisabled/.test(errorName(error))) return { disabled: true };
       this.#logger.warn('push notification failed', {
-        tenant_id: notification.tenantId,
+        tenant: notification.tenantId,
         device_id: device.deviceId,
         error_name: errorName(error),
       });
@@ -114,9 +114,15 @@ export class SnsDeviceNotifier implements DeviceNotifier {
         return { ...push, endpointArn: existing, disabled: false };
       }
       if (errorName(error) === 'NotFoundException' || errorName(error) === 'NotFound') {
-        this.#logger.warn('no SNS platform application for this push type', { tenant_id: tenantId, type: push.type });
+        this.#logger.warn('no SNS platform application for this push type', { tenant: tenantId, type: push.type });
         return { ...push, disabled: true };
       }
+      // Throttling, credentials: counted with the failed pushes (PushFailuresAlarm), the enrollment answers the error.
+      this.#logger.warn('push endpoint not created', {
+        tenant: tenantId,
+        device_id: deviceId,
+        error_name: errorName(error),
+      });
       throw error;
     }
   }

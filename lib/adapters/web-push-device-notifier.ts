@@ -101,7 +101,11 @@ export class WebPushDeviceNotifier implements DeviceNotifier {
       allowPrivateNetwork: tenant.settings.developmentMode,
     }).catch((error: unknown) => ({ error: (error as Error).message }));
     if ('error' in answer) {
-      this.#logger.warn('web push failed', { device_id: device.deviceId, error: answer.error });
+      this.#logger.warn('web push failed', {
+        tenant: notification.tenantId,
+        device_id: device.deviceId,
+        error: answer.error,
+      });
       return {};
     }
     if (answer.status === 404 || answer.status === 410) {
@@ -109,7 +113,11 @@ export class WebPushDeviceNotifier implements DeviceNotifier {
       return { disabled: true };
     }
     if (answer.status < 200 || answer.status >= 300) {
-      this.#logger.warn('web push failed', { device_id: device.deviceId, status: answer.status });
+      this.#logger.warn('web push failed', {
+        tenant: notification.tenantId,
+        device_id: device.deviceId,
+        status: answer.status,
+      });
     }
     return {};
   }

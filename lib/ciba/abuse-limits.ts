@@ -101,7 +101,8 @@ const refusalError = (
   outcome: Extract<TenantAdmissionOutcome, { admitted: false }>,
 ): Error => {
   const limits = abuseLimits(tenant.settings);
-  const fields = { tenant: tenant.tenantId, client: client.clientId };
+  // `refusal: capacity`: these answers are 503 by design; the Api5xxAlarm leaves them out (infra/service-alarms.ts).
+  const fields = { tenant: tenant.tenantId, client: client.clientId, refusal: 'capacity' };
   switch (outcome.limit) {
     case 'client':
       deps.logger.warn('backchannel request refused: per-client rate limit', fields);

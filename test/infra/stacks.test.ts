@@ -465,7 +465,8 @@ describe('service stack: tenants', () => {
         const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string }> };
         return {
           resources: Object.keys(template.Resources).length,
-          bytes: Buffer.byteLength(JSON.stringify(template)),
+          // As the CDK writes it to cdk.out and uploads it (one-space indentation): what CloudFormation's 1 MB counts.
+          bytes: Buffer.byteLength(JSON.stringify(template, undefined, 1)),
           batches: Object.values(template.Resources).filter((r) => r.Type === 'Custom::CibaTenants').length,
         };
       });
@@ -478,6 +479,37 @@ describe('service stack: tenants', () => {
     expect(thousand[1]!.batches).toBe(10);
     const total = (stacks: typeof one) => stacks.reduce((sum, s) => sum + s.resources, 0);
     expect(total(thousand) - total(one)).toBeLessThanOrEqual(10);
+
+    // docs/deploy.md states these figures twice (its opening and "Capacity"): they must be the synthesized ones. The
+    // resource counts exactly; the sizes (measured on a full synth, whose asset metadata adds about 1 KB to these
+    // stub-bundled templates) within 2 %; the tenants at which the service template reaches 1 MB within 5 %.
+    const docs = readFileSync('docs/deploy.md', 'utf8').replaceAll(/\s+/g, ' ');
+    const service = { one: one[1]!, thousand: thousand[1]! };
+    const opening = /the service stack: (\d+) resources with one tenant, (\d+) with 1,000/.exec(docs);
+    const capacity =
+      /the service stack holds (\d+) resources and (\d+) KB of template with one tenant, (\d+) resources and (\d+) KB with 1,000/.exec(
+        docs,
+      );
+    expect(opening?.slice(1).map(Number)).toEqual([service.one.resources, service.thousand.resources]);
+    expect(capacity?.slice(1).map(Number)).toEqual([
+      service.one.resources,
+      expect.any(Number),
+      service.thousand.resources,
+      expect.any(Number),
+    ]);
+    const kb = (bytes: number) => bytes / 1000;
+    expect(Math.abs(Number(capacity![2]) / kb(service.one.bytes) - 1)).toBeLessThan(0.02);
+    expect(Math.abs(Number(capacity![4]) / kb(service.thousand.bytes) - 1)).toBeLessThan(0.02);
+    expect(docs).toContain(`(${capacity![2]} KB with one tenant, ${capacity![4]} KB with 1,000)`);
+    const perTenant = (service.thousand.bytes - service.one.bytes) / 999;
+    const ceiling = 1 + (1_000_000 - service.one.bytes) / perTenant;
+    for (const stated of [...docs.matchAll(/1 MB (?:template )?limit comes near ([\d,]+) such tenants/g)]) {
+      expect(Math.abs(Number(stated[1]!.replaceAll(',', '')) / ceiling - 1)).toBeLessThan(0.05);
+    }
+    expect([...docs.matchAll(/1 MB (?:template )?limit comes near/g)]).toHaveLength(2);
+    const bytesPerTenant = [...docs.matchAll(/about (\d+) bytes (?:for a tenant )?with a few settings/g)];
+    expect(bytesPerTenant).toHaveLength(2);
+    for (const stated of bytesPerTenant) expect(Math.abs(Number(stated[1]) / perTenant - 1)).toBeLessThan(0.05);
   });
 
   it('routes decided ping/push events of every tenant to the callback with one rule, retry policy and DLQ', () => {
@@ -868,12 +900,13 @@ describe('service stack: alarms', () => {
     );
     expect(alarms).toEqual(
       expect.arrayContaining([
-        expect.stringContaining('5xx'),
+        expect.stringContaining('the API answered 5xx, capacity refusals'),
         expect.stringContaining('Lambda throttled'),
         expect.stringContaining('API Gateway throttled requests'),
         expect.stringContaining('DynamoDB throttled requests'),
         expect.stringContaining('KMS cryptographic requests above 80 %'),
         expect.stringContaining('SNS refused push notifications'),
+        expect.stringContaining('refused approval links'),
         expect.stringContaining('reached its sms_daily_limit'),
         expect.stringContaining('callback deliveries are failing'),
         expect.stringContaining('callbacks that failed after every retry'),
@@ -887,12 +920,158 @@ describe('service stack: alarms', () => {
       ]),
     );
     // Per tenant from Contributor Insights over the tenant field of the logs: no alarm or queue per tenant.
-    service.resourceCountIs('AWS::CloudWatch::InsightRule', 2);
     for (const rule of Object.values(service.findResources('AWS::CloudWatch::InsightRule'))) {
       // The log group's name is a reference: the body is joined at deployment.
-      expect(JSON.stringify(rule.Properties.RuleBody)).toContain('\\"Keys\\":[\\"$.tenant\\"]');
+      expect(JSON.stringify(rule.Properties.RuleBody)).toMatch(/\\"Keys\\":\[\\"\$\.(tenant|path)\\"\]/);
     }
     expect(alarms.filter((a) => /acme|bank/.test(a))).toEqual([]);
+  });
+
+  /** Each metric filter: its log group's logical id, metric, dimensions; each rule: its log groups' ids and key. */
+  const logCounts = (t: Template) => {
+    const filters = Object.values(t.findResources('AWS::Logs::MetricFilter')).map((f) => {
+      const p = f.Properties as {
+        LogGroupName: { Ref: string };
+        FilterPattern: string;
+        MetricTransformations: { MetricName: string; Dimensions?: unknown }[];
+      };
+      return {
+        group: p.LogGroupName.Ref,
+        pattern: p.FilterPattern,
+        metric: p.MetricTransformations[0]!.MetricName,
+        dimensions: p.MetricTransformations[0]!.Dimensions,
+      };
+    });
+    const rules = Object.values(t.findResources('AWS::CloudWatch::InsightRule')).map((r) => {
+      const body = JSON.stringify(r.Properties.RuleBody);
+      return {
+        name: (r.Properties as { RuleName: string }).RuleName,
+        groups: [...body.matchAll(/"Ref":"([A-Za-z0-9]+)"/g)].map((m) => m[1]!),
+        key: /\\"Keys\\":\[\\"([^\\]+)\\"\]/.exec(body)?.[1],
+        body,
+      };
+    });
+    return { filters, rules };
+  };
+
+  it('counts logged problems deployment-wide (no tenant dimension) and by tenant in a Contributor Insights rule over the same log groups', () => {
+    const { filters, rules } = logCounts(service);
+    const metrics = [...new Set(filters.map((f) => f.metric))].sort();
+    expect(metrics).toEqual([
+      'ApiThrottledRequests',
+      'ApprovalLinksNotSent',
+      'CapacityRefusals',
+      'DecisionsNotPublished',
+      'PushNotificationsFailed',
+      'SmsDailyLimitReached',
+    ]);
+    // No dimension: a tenant dimension makes a metric per tenant, and CloudWatch Logs disables a filter that makes
+    // 1,000 dimension values in an hour.
+    expect(filters.filter((f) => f.dimensions !== undefined)).toEqual([]);
+    const accessLogs = app.service.getLogicalId(app.service.accessLogs.node.defaultChild as never);
+    for (const metric of metrics) {
+      const groups = filters.filter((f) => f.metric === metric).map((f) => f.group);
+      const patterns = new Set(filters.filter((f) => f.metric === metric).map((f) => f.pattern));
+      expect(patterns.size, metric).toBe(1);
+      // The rule over exactly these log groups whose filter is the metric's: by tenant, or by path (/{tenant}/...) for
+      // the access log, where API Gateway's lines carry no tenant field.
+      const rule = rules.find(
+        (r) =>
+          JSON.stringify([...r.groups].sort()) === JSON.stringify([...groups].sort()) &&
+          (metric === 'CapacityRefusals' ? r.name.endsWith('RefusedRequestsByTenant') : true) &&
+          (metric === 'ApiThrottledRequests' || metric === 'CapacityRefusals' || r.name.endsWith('ByTenant')),
+      );
+      expect(rule, metric).toBeDefined();
+      expect(rule!.key, metric).toBe(groups.includes(accessLogs) ? '$.path' : '$.tenant');
+    }
+  });
+
+  it('counts SNS and SES refusals in the log of every function that may push, create device endpoints or send links', () => {
+    for (const [label, built] of [
+      ['default', app],
+      ['console', build({ 'ciba:console': 'true' })],
+    ] as const) {
+      const t = label === 'default' ? service : Template.fromStack(built.service);
+      const { filters } = logCounts(t);
+      for (const name of LAMBDA_FUNCTIONS) {
+        const fn = built.service.functions[name];
+        if (!fn) continue;
+        const statements = statementsIn(t, name);
+        const group = built.service.getLogicalId(fn.logGroup.node.defaultChild as never);
+        const counted = filters.filter((f) => f.group === group).map((f) => f.metric);
+        const pushes = statements.some((st) =>
+          [st.Action].flat().some((a) => a === 'sns:CreatePlatformEndpoint' || st.Sid === 'PushToDeviceEndpoints'),
+        );
+        const sendsLinks = statements.some((st) => st.Sid === 'SendApprovalLinkTexts');
+        if (pushes) expect(counted, `${label} ${name}`).toContain('PushNotificationsFailed');
+        if (sendsLinks) {
+          expect(counted, `${label} ${name}`).toEqual(
+            expect.arrayContaining(['ApprovalLinksNotSent', 'SmsDailyLimitReached']),
+          );
+        }
+      }
+    }
+    const pushAlarm = Object.values(service.findResources('AWS::CloudWatch::Alarm')).find((a) =>
+      String(a.Properties.AlarmDescription).includes('SNS refused push'),
+    )!;
+    expect(pushAlarm.Properties).toMatchObject({ MetricName: 'PushNotificationsFailed', Namespace: 'Ciba' });
+  });
+
+  it('leaves capacity refusals (503 by design) out of the 5xx alarm, and counts them from the logs where requests start', () => {
+    const api5xx = Object.values(service.findResources('AWS::CloudWatch::Alarm')).find((a) =>
+      String(a.Properties.AlarmDescription).includes('the API answered 5xx'),
+    )!;
+    const queries = api5xx.Properties.Metrics as {
+      Id: string;
+      Expression?: string;
+      MetricStat?: { Metric: { MetricName: string; Namespace: string } };
+    }[];
+    expect(queries.find((q) => q.Expression)!.Expression).toBe('FILL(e, 0) - FILL(r, 0)');
+    expect(queries.find((q) => q.Id === 'e')!.MetricStat!.Metric).toMatchObject({
+      MetricName: '5xx',
+      Namespace: 'AWS/ApiGateway',
+    });
+    expect(queries.find((q) => q.Id === 'r')!.MetricStat!.Metric).toMatchObject({
+      MetricName: 'CapacityRefusals',
+      Namespace: 'Ciba',
+    });
+    const { filters } = logCounts(service);
+    const groups = filters.filter((f) => f.metric === 'CapacityRefusals').map((f) => f.group);
+    expect(groups.sort()).toEqual(
+      ['bc-authorize', 'web']
+        .map((n) => app.service.getLogicalId(app.service.functions[n]!.logGroup.node.defaultChild as never))
+        .sort(),
+    );
+  });
+
+  it('drops the tenant dimension of the lifecycle metrics with ciba:tenantMetrics=logs (default: kept), and refuses other values', () => {
+    const envOf = (built: CibaApp) =>
+      Object.values(built.service.functions).map(
+        (f) =>
+          (
+            (Template.fromStack(built.service).toJSON().Resources as Resources)[
+              built.service.getLogicalId(f.function.node.defaultChild as never)
+            ]!.Properties.Environment as { Variables: Record<string, unknown> }
+          ).Variables.CIBA_TENANT_METRICS,
+      );
+    expect(new Set(envOf(app))).toEqual(new Set([undefined]));
+    const logs = build({ 'ciba:tenantMetrics': 'logs' });
+    const values = envOf(logs);
+    // Every function that publishes events gets it (the provisioner publishes none).
+    for (const name of ['bc-authorize', 'token', 'device', 'callback', 'events', 'web', 'admin']) {
+      const f = logs.service.functions[name]!;
+      const vars = (
+        (Template.fromStack(logs.service).toJSON().Resources as Resources)[
+          logs.service.getLogicalId(f.function.node.defaultChild as never)
+        ]!.Properties.Environment as { Variables: Record<string, unknown> }
+      ).Variables;
+      expect(vars.CIBA_TENANT_METRICS, name).toBe('logs');
+    }
+    expect(values).toContain('logs');
+    expect(build({ 'ciba:tenantMetrics': 'dimension' }).service.node.tryGetContext('ciba:tenantMetrics')).toBe(
+      'dimension',
+    );
+    expect(() => build({ 'ciba:tenantMetrics': 'off' })).toThrow('context ciba:tenantMetrics must be one of');
   });
 });
 

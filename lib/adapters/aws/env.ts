@@ -25,6 +25,8 @@ export const AWS_ENV = {
   emailFrom: 'CIBA_EMAIL_FROM',
   /** Approval links by SMS: the sender ID (`ciba:smsSenderId`), where the country allows one. */
   smsSenderId: 'CIBA_SMS_SENDER_ID',
+  /** `logs` (`ciba:tenantMetrics=logs`): the lifecycle metrics without the tenant dimension; unset: with it. */
+  tenantMetrics: 'CIBA_TENANT_METRICS',
 } as const;
 
 export type Env = Record<string, string | undefined>;

@@ -1,5 +1,6 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { tenantMetrics } from '../../../lib/adapters/aws/events.ts';
 import { MetricsEventBus, metricOf } from '../../../lib/adapters/metrics-event-bus.ts';
 import type { CibaEvent, EventBus } from '../../../lib/ports.ts';
 
@@ -38,6 +39,36 @@ describe('MetricsEventBus', () => {
       Namespace: 'Ciba',
       Metrics: [{ Name: 'TokensIssued', Unit: 'Count' }],
     });
+  });
+
+  it("with tenantMetrics 'logs', keeps the tenant out of the dimensions and in the line (ciba:tenantMetrics=logs)", async () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const emfOf = async (bus: MetricsEventBus) => {
+      lines.length = 0;
+      await bus.publish([event('CIBA Tokens Issued')]);
+      return lines
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l))
+        .find((o) => o._aws);
+    };
+    const next: EventBus = { publish: async () => {} };
+    const metrics = () => new Metrics({ namespace: 'Ciba', serviceName: 'test' });
+    const totals = await emfOf(new MetricsEventBus(next, metrics(), { tenantMetrics: 'logs' }));
+    expect(totals).toMatchObject({ TokensIssued: 1, tenant: 'acme', service: 'test' });
+    expect(totals._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service']]);
+    const perTenant = await emfOf(new MetricsEventBus(next, metrics()));
+    expect(perTenant._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service', 'tenant']]);
+  });
+
+  it('takes the switch from CIBA_TENANT_METRICS: the tenant dimension unless it says logs, and nothing else', () => {
+    expect(tenantMetrics({})).toBe('dimension');
+    expect(tenantMetrics({ CIBA_TENANT_METRICS: 'dimension' })).toBe('dimension');
+    expect(tenantMetrics({ CIBA_TENANT_METRICS: 'logs' })).toBe('logs');
+    expect(() => tenantMetrics({ CIBA_TENANT_METRICS: 'off' })).toThrow('CIBA_TENANT_METRICS must be one of');
   });
 
   it('counts nothing when the bus fails, and lets the failure through', async () => {

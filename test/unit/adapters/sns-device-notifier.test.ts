@@ -120,7 +120,7 @@ describe('SnsDeviceNotifier.notify', () => {
       {
         level: 'warn',
         message: 'push notification failed',
-        fields: { tenant_id: 'acme', device_id: 'dev-1', error_name: 'InternalErrorException' },
+        fields: { tenant: 'acme', device_id: 'dev-1', error_name: 'InternalErrorException' },
       },
     ]);
   });
@@ -199,6 +199,20 @@ describe('SnsDeviceNotifier.register', () => {
     sns.on(CreatePlatformEndpointCommand).rejects(new NotFoundException({ message: 'not found', $metadata: {} }));
     const push = await notifier().register('acme', 'dev-1', { type: 'fcm', token: 'device-token' });
     expect(push).toEqual({ type: 'fcm', token: 'device-token', disabled: true });
+  });
+
+  it('logs an endpoint SNS refused (throttling, credentials) with its tenant, and lets the error through', async () => {
+    sns.on(CreatePlatformEndpointCommand).rejects(new InternalErrorException({ message: 'throttled', $metadata: {} }));
+    await expect(notifier().register('acme', 'dev-1', { type: 'fcm', token: 'device-token' })).rejects.toThrow(
+      'throttled',
+    );
+    expect(logged).toEqual([
+      {
+        level: 'warn',
+        message: 'push endpoint not created',
+        fields: { tenant: 'acme', device_id: 'dev-1', error_name: 'InternalErrorException' },
+      },
+    ]);
   });
 
   it('leaves webhook channels alone', async () => {
