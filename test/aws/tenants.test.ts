@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../lib/cli/main.ts';
 import { KEY_RETENTION_MS } from '../../lib/keyset.ts';
+import { testContext } from '../unit/cli/context.ts';
 import { pushedTxn, type Shape, startShape } from './harness.ts';
 import { TENANTS_FIXTURE, variantAssembly } from './synth.ts';
 
@@ -195,5 +197,75 @@ describe('tenants at scale on the AWS shape', () => {
     // Deleting the tenant schedules the deletion of its KMS key.
     expect((await shape.admin('DELETE', '/admin/tenants/vault')).status).toBe(204);
     expect(kmsKey.state).toBe('PendingDeletion');
+  });
+
+  it('rotates a kms tenant: `ciba --aws tenant rotate-keys` makes a KMS key the token function signs with, the old key verifies until it leaves and is scheduled for deletion at the next rotation', async () => {
+    expect(
+      (
+        await shape.admin('PUT', '/admin/tenants/kmsrot', {
+          key_mode: 'kms',
+          backchannel_polling_interval: 1,
+          push_credentials: { fcm: { secret: 'ciba/acme/fcm', version: '1' } },
+        })
+      ).status,
+    ).toBe(201);
+    const kmsKeys = () => [...shape.cloud.kms.keys.values()].filter((k) => k.tags['ciba:tenant'] === 'kmsrot');
+    const [first] = kmsKeys();
+    const before = await flow('kmsrot');
+    const oldKid = kidOf(before.tokens.id_token!);
+
+    // The CLI as docs/deploy.md step 8 runs it, signing with SigV4: the admin function's own role creates and tags the
+    // new KMS key (the harness evaluates CreateKey and TagResource against it; afterEach: no denial).
+    const callsBefore = shape.cloud.calls.length;
+    const t = testContext({ awsCredentials: () => shape.operator, now: () => Date.now() });
+    const cli = (...args: string[]) =>
+      runCli(
+        ['--base-url', shape.cloud.baseUrl, '--tenant', 'kmsrot', '--aws', '--region', 'eu-west-1', ...args],
+        t.ctx,
+      );
+    expect(await cli('--json', 'tenant', 'rotate-keys')).toBe(0);
+    const rotated = JSON.parse(t.stdout()) as { keys: { kid: string; status: string; key_mode: string }[] };
+    expect(rotated.keys.map((k) => [k.status, k.key_mode])).toEqual([
+      ['current', 'kms'],
+      ['next', 'kms'],
+    ]);
+    expect(rotated.keys[0]!.kid).toBe(oldKid);
+    const made = shape.cloud.calls.slice(callsBefore).filter((c) => c.service === 'kms');
+    expect(made.map((c) => c.action)).toEqual(expect.arrayContaining(['kms:CreateKey', 'kms:TagResource']));
+    expect(new Set(made.map((c) => c.function))).toEqual(new Set([shape.cloud.fn('admin').name]));
+    const second = kmsKeys().find((k) => k !== first)!;
+    expect(second).toMatchObject({ state: 'Enabled', keyUsage: 'SIGN_VERIFY', tags: { 'ciba:deployment': 'ciba' } });
+
+    // Once active (every function's key cache has seen it), the token function signs with the new key in KMS.
+    await shape.cloud.advance(61_000);
+    const signsFrom = shape.cloud.calls.length;
+    const after = await flow('kmsrot', before.client);
+    expect(kidOf(after.tokens.id_token!)).toBe(rotated.keys[1]!.kid);
+    const signs = shape.cloud.calls.slice(signsFrom).filter((c) => c.action === 'kms:Sign');
+    expect(signs.map((c) => [c.resource, c.function])).toEqual([
+      [second.arn, shape.cloud.fn('token').name],
+      [second.arn, shape.cloud.fn('token').name],
+    ]);
+    // A token the old KMS key signed still verifies against the JWKS (at its issue time), the new one too.
+    const jwks = await jwksOf('kmsrot');
+    await jwtVerify(before.tokens.id_token!, jwks, { currentDate: new Date(Date.now() - 61_000) });
+    await jwtVerify(after.tokens.id_token!, jwks, { issuer: shape.issuer('kmsrot') });
+    expect(first!.state).toBe('Enabled');
+
+    // Once its tokens have expired the old key leaves the JWKS; the next change of the keyset drops it and schedules
+    // its KMS key for deletion.
+    await shape.cloud.advance(KEY_RETENTION_MS);
+    const published = (await (await fetch(`${shape.issuer('kmsrot')}/.well-known/jwks.json`)).json()).keys;
+    expect(published.map((k: { kid: string }) => k.kid)).toEqual([rotated.keys[1]!.kid]);
+    expect(first!.state).toBe('Enabled');
+    const again = await shape.admin('POST', '/admin/tenants/kmsrot/keys/rotate', {});
+    expect(again.body.keys.map((k: { kid: string }) => k.kid)).not.toContain(oldKid);
+    expect(first!.state).toBe('PendingDeletion');
+    expect(second.state).toBe('Enabled');
+    expect(shape.cloud.calls.filter((c) => c.action === 'kms:ScheduleKeyDeletion').map((c) => c.resource)).toContain(
+      first!.arn,
+    );
+    expect((await shape.admin('DELETE', '/admin/tenants/kmsrot')).status).toBe(204);
+    expect(kmsKeys().map((k) => k.state)).toEqual(['PendingDeletion', 'PendingDeletion', 'PendingDeletion']);
   });
 });
