@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SETTINGS_TTL_MS } from '../../lib/cache.ts';
 import { runCli } from '../../lib/cli/main.ts';
 import { KEY_RETENTION_MS } from '../../lib/keyset.ts';
 import { testContext } from '../unit/cli/context.ts';
@@ -141,6 +142,72 @@ describe('tenants at scale on the AWS shape', () => {
     expect((await shape.admin('GET', '/admin/tenants/newco')).status).toBe(404);
     expect(await shape.cloud.directoryItem('T#newco', 'KEYS')).toBeUndefined();
     expect([...shape.cloud.sns.applications.values()].map((a) => a.name)).not.toContain('ciba-newco');
+  });
+
+  it('deletes a tenant of thousands of users in steps the admin function finishes in time: 202 until the last, 204, nothing left', async () => {
+    expect(
+      (
+        await shape.admin('PUT', '/admin/tenants/crowd', {
+          display_name: 'Crowd',
+          backchannel_polling_interval: 1,
+          push_credentials: { fcm: { secret: 'ciba/acme/fcm', version: '1' } },
+        })
+      ).status,
+    ).toBe(201);
+    const { user } = await flow('crowd');
+    const table = shape.cloud.fn('admin').environment.CIBA_DIRECTORY_TABLE!;
+    // 1,500 users more, written straight into the table as the adapter lays them out (a membership item under the
+    // tenant, the user's own item under its own key): 3,000 items.
+    const items = Array.from({ length: 1500 }, (_, i) => [
+      { pk: { S: 'T#crowd' }, sk: { S: `USER#bulk${i}` } },
+      {
+        pk: { S: `T#crowd#USER#bulk${i}` },
+        sk: { S: `USER#bulk${i}` },
+        tenant_id: { S: 'crowd' },
+        sub: { S: `bulk${i}` },
+        claims: { M: {} },
+        devices: { L: [] },
+        created_at: { N: '1' },
+        updated_at: { N: '1' },
+      },
+    ]).flat();
+    for (let i = 0; i < items.length; i += 25) {
+      await shape.cloud.dynamodb.direct('BatchWriteItem', {
+        RequestItems: { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
+      });
+    }
+    const left = async () => {
+      let total = 0;
+      let start: unknown;
+      do {
+        const page = await shape.cloud.dynamodb.direct('Scan', {
+          TableName: table,
+          Select: 'COUNT',
+          FilterExpression: 'begins_with(pk, :t)',
+          ExpressionAttributeValues: { ':t': { S: 'T#crowd' } },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        });
+        total += Number(page.Count);
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return total;
+    };
+    expect(await left()).toBeGreaterThan(3000);
+
+    const first = await shape.admin('DELETE', '/admin/tenants/crowd');
+    expect(first).toMatchObject({ status: 202, body: { tenant: 'crowd', status: 'deleting' } });
+    // Unknown at once to the admin API; to the other functions once their settings cache (30 s) has let it go.
+    expect((await shape.admin('GET', `/admin/tenants/crowd/users/${user}`)).status).toBe(404);
+    await shape.cloud.advance(SETTINGS_TTL_MS + 1000);
+    expect((await fetch(`${shape.issuer('crowd')}/.well-known/openid-configuration`)).status).toBe(404);
+    expect((await shape.admin('PUT', '/admin/tenants/crowd', { display_name: 'Again' })).status).toBe(409);
+    const statuses = [first.status];
+    while (statuses.at(-1) === 202 && statuses.length < 10) {
+      statuses.push((await shape.admin('DELETE', '/admin/tenants/crowd')).status);
+    }
+    expect(statuses).toEqual([202, 202, 202, 204]);
+    expect(await left()).toBe(0);
+    expect((await shape.admin('DELETE', '/admin/tenants/crowd')).status).toBe(404);
   });
 
   it('rotates keys through the admin API: the new key signs once active, tokens of the old one keep verifying', async () => {
