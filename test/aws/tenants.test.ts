@@ -55,26 +55,35 @@ describe('tenants at scale on the AWS shape', () => {
   const jwksOf = async (tenant: string) =>
     createLocalJWKSet(await (await fetch(`${shape.issuer(tenant)}/.well-known/jwks.json`)).json());
   const kidOf = (jws: string) => decodeProtectedHeader(jws).kid;
+  /** How many items of the directory table match `filter` (a Scan, past IAM: what the table holds). */
+  const countDirectory = async (filter: string, values: Record<string, { S: string }>) => {
+    const table = shape.cloud.fn('admin').environment.CIBA_DIRECTORY_TABLE!;
+    let total = 0;
+    let start: unknown;
+    do {
+      const page = await shape.cloud.dynamodb.direct('Scan', {
+        TableName: table,
+        Select: 'COUNT',
+        FilterExpression: filter,
+        ExpressionAttributeValues: values,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      });
+      total += Number(page.Count);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return total;
+  };
+  /** PUT of a new admin API tenant whose users' devices get FCM pushes (what `flow` needs), with `settings`. */
+  const createTenant = (tenant: string, settings: Record<string, unknown>) =>
+    shape.admin('PUT', `/admin/tenants/${tenant}`, {
+      backchannel_polling_interval: 1,
+      push_credentials: { fcm: { secret: 'ciba/acme/fcm', version: '1' } },
+      ...settings,
+    });
 
   it('provisions 1,000 tenants through 10 batch resources, each with its settings and keys', async () => {
     expect(shape.cloud.resourcesOf('Custom::CibaTenants')).toHaveLength(10);
-    const table = shape.cloud.fn('admin').environment.CIBA_DIRECTORY_TABLE!;
-    const count = async (sk: string) => {
-      let total = 0;
-      let start: unknown;
-      do {
-        const page = await shape.cloud.dynamodb.direct('Scan', {
-          TableName: table,
-          Select: 'COUNT',
-          FilterExpression: 'sk = :sk',
-          ExpressionAttributeValues: { ':sk': { S: sk } },
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        });
-        total += Number(page.Count);
-        start = page.LastEvaluatedKey;
-      } while (start);
-      return total;
-    };
+    const count = (sk: string) => countDirectory('sk = :sk', { ':sk': { S: sk } });
     expect(await count('TENANT')).toBe(1000);
     expect(await count('KEYS')).toBe(1000);
     const discovery = await (await fetch(`${shape.issuer('t0999')}/.well-known/openid-configuration`)).json();
@@ -107,11 +116,7 @@ describe('tenants at scale on the AWS shape', () => {
   });
 
   it('creates, updates and deletes a tenant through the admin API with SigV4: keys, push platforms and all', async () => {
-    const created = await shape.admin('PUT', '/admin/tenants/newco', {
-      display_name: 'NewCo',
-      backchannel_polling_interval: 1,
-      push_credentials: { fcm: { secret: 'ciba/acme/fcm', version: '1' } },
-    });
+    const created = await createTenant('newco', { display_name: 'NewCo' });
     expect(created).toMatchObject({ status: 201, body: { issuer: shape.issuer('newco'), key_mode: 'wrapped' } });
     expect(created.body.provisioned_by).toBe('admin_api');
     expect([...shape.cloud.sns.applications.values()].map((a) => `${a.platform}/${a.name}`)).toContain(
@@ -145,15 +150,7 @@ describe('tenants at scale on the AWS shape', () => {
   });
 
   it('deletes a tenant of thousands of users in steps the admin function finishes in time: 202 until the last, 204, nothing left', async () => {
-    expect(
-      (
-        await shape.admin('PUT', '/admin/tenants/crowd', {
-          display_name: 'Crowd',
-          backchannel_polling_interval: 1,
-          push_credentials: { fcm: { secret: 'ciba/acme/fcm', version: '1' } },
-        })
-      ).status,
-    ).toBe(201);
+    expect((await createTenant('crowd', { display_name: 'Crowd' })).status).toBe(201);
     const { user } = await flow('crowd');
     const table = shape.cloud.fn('admin').environment.CIBA_DIRECTORY_TABLE!;
     // 1,500 users more, written straight into the table as the adapter lays them out (a membership item under the
@@ -176,22 +173,7 @@ describe('tenants at scale on the AWS shape', () => {
         RequestItems: { [table]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
       });
     }
-    const left = async () => {
-      let total = 0;
-      let start: unknown;
-      do {
-        const page = await shape.cloud.dynamodb.direct('Scan', {
-          TableName: table,
-          Select: 'COUNT',
-          FilterExpression: 'begins_with(pk, :t)',
-          ExpressionAttributeValues: { ':t': { S: 'T#crowd' } },
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        });
-        total += Number(page.Count);
-        start = page.LastEvaluatedKey;
-      } while (start);
-      return total;
-    };
+    const left = () => countDirectory('begins_with(pk, :t)', { ':t': { S: 'T#crowd' } });
     expect(await left()).toBeGreaterThan(3000);
 
     const first = await shape.admin('DELETE', '/admin/tenants/crowd');
@@ -234,11 +216,7 @@ describe('tenants at scale on the AWS shape', () => {
   });
 
   it('issues verifiable tokens with a kms tenant and a wrapped tenant; the kms one signs each token in KMS', async () => {
-    const vault = await shape.admin('PUT', '/admin/tenants/vault', {
-      key_mode: 'kms',
-      backchannel_polling_interval: 1,
-      push_credentials: { fcm: { secret: 'ciba/acme/fcm', version: '1' } },
-    });
+    const vault = await createTenant('vault', { key_mode: 'kms' });
     expect(vault).toMatchObject({ status: 201, body: { key_mode: 'kms' } });
     const kmsKey = [...shape.cloud.kms.keys.values()].find((k) => k.tags['ciba:tenant'] === 'vault')!;
     expect(kmsKey).toMatchObject({
@@ -267,15 +245,7 @@ describe('tenants at scale on the AWS shape', () => {
   });
 
   it('rotates a kms tenant: `ciba --aws tenant rotate-keys` makes a KMS key the token function signs with, the old key verifies until it leaves and is scheduled for deletion at the next rotation', async () => {
-    expect(
-      (
-        await shape.admin('PUT', '/admin/tenants/kmsrot', {
-          key_mode: 'kms',
-          backchannel_polling_interval: 1,
-          push_credentials: { fcm: { secret: 'ciba/acme/fcm', version: '1' } },
-        })
-      ).status,
-    ).toBe(201);
+    expect((await createTenant('kmsrot', { key_mode: 'kms' })).status).toBe(201);
     const kmsKeys = () => [...shape.cloud.kms.keys.values()].filter((k) => k.tags['ciba:tenant'] === 'kmsrot');
     const [first] = kmsKeys();
     const before = await flow('kmsrot');
