@@ -97,7 +97,15 @@ const tenantMetrics = (value: string | undefined): TenantMetrics => {
   throw new Error(`context ciba:tenantMetrics must be one of ${TENANT_METRICS.join(', ')}`);
 };
 
-export const buildCibaApp = (app: App): CibaApp => {
+export interface CibaAppOptions {
+  /**
+   * `false`: read no tenants file, every tenant is a `CibaTenant` in code (docs/deploy.md "Tenants in CDK code").
+   * Default: the tenants file (`ciba:tenants`, `infra/tenants.json`, else the example file); constructs add to it.
+   */
+  tenantsFile?: boolean;
+}
+
+export const buildCibaApp = (app: App, options: CibaAppOptions = {}): CibaApp => {
   const ctx = (key: string): string | undefined => {
     const value = app.node.tryGetContext(`ciba:${key}`);
     return value === undefined || value === null || value === '' ? undefined : String(value);
@@ -112,9 +120,15 @@ export const buildCibaApp = (app: App): CibaApp => {
   const prefix = ctx('prefix') ?? 'ciba';
   if (!PREFIX.test(prefix)) throw new Error('context ciba:prefix must match [a-z][a-z0-9-]{0,20}');
 
-  const tenantsPath =
-    ctx('tenants') ?? (existsSync('infra/tenants.json') ? 'infra/tenants.json' : 'infra/tenants.example.json');
-  const tenants = parseTenantsFile(JSON.parse(readFileSync(resolve(tenantsPath), 'utf8')), { prefix });
+  const tenantsFile = options.tenantsFile ?? true;
+  if (!tenantsFile && ctx('tenants'))
+    throw new Error('context ciba:tenants is set, but this app reads no tenants file');
+  const tenantsPath = !tenantsFile
+    ? undefined
+    : (ctx('tenants') ?? (existsSync('infra/tenants.json') ? 'infra/tenants.json' : 'infra/tenants.example.json'));
+  const tenants = tenantsPath
+    ? parseTenantsFile(JSON.parse(readFileSync(resolve(tenantsPath), 'utf8')), { prefix })
+    : [];
 
   const domainName = ctx('domainName');
   const certificateArn = ctx('certificateArn');
@@ -200,7 +214,7 @@ export const buildCibaApp = (app: App): CibaApp => {
   });
   service.addStackDependency(stateful);
 
-  if (tenantsPath.endsWith('tenants.example.json')) {
+  if (tenantsPath?.endsWith('tenants.example.json')) {
     // On a stack, not the App: the CDK CLI prints the annotations of the stacks it synthesizes, never the App's.
     Annotations.of(service).addWarningV2(
       'ciba:example-tenants',

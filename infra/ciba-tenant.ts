@@ -6,20 +6,36 @@ import {
   TENANTS_INDEX_RESOURCE,
   TENANTS_RESOURCE,
 } from '../functions/tenant-provisioner/resources.ts';
-import { type TenantConfig, tenantEntry } from './tenants.ts';
+import {
+  InvalidTenantsFile,
+  parseTenantEntry,
+  type TenantConfig,
+  type TenantFileEntry,
+  tenantEntry,
+} from './tenants.ts';
 
 /**
- * A tenant of the deployment, in CDK code (the tenants file makes one per entry). It is data, not infrastructure: it
- * adds no CloudFormation resource of its own but joins the stack's `CibaTenants`, which provisions every tenant
- * through one custom resource per 100 tenants. Its settings go through the same checks as the admin API's.
+ * A tenant of the deployment declared in CDK code, beside or instead of the tenants file (docs/deploy.md "Tenants in
+ * CDK code"; infra/examples/tenants-in-code.ts). Its props are an entry of the tenants file, checked as the file is
+ * (parseTenantEntry: the admin API's settings checks, secrets under the deployment's name...): an invalid one throws
+ * `InvalidTenantsFile` naming the tenant and the field. It is data, not infrastructure: it adds no CloudFormation
+ * resource of its own but joins its service stack's `CibaTenants`, which provisions every tenant, the file's and the
+ * constructs', through one custom resource per 100 tenants. Create it in the service stack (`buildCibaApp(app).service`
+ * or any construct inside it), before the app is synthesized.
  */
 export class CibaTenant extends Construct {
   readonly tenant: TenantConfig;
 
-  constructor(scope: Construct, id: string, props: { tenant: TenantConfig }) {
+  constructor(scope: Construct, id: string, props: TenantFileEntry) {
     super(scope, id);
-    this.tenant = props.tenant;
-    CibaTenants.of(Stack.of(this)).add(props.tenant);
+    const tenants = CibaTenants.inStack(Stack.of(this));
+    if (!tenants) {
+      throw new InvalidTenantsFile(
+        `CibaTenant ${this.node.path}: create it in the ciba service stack (buildCibaApp(app).service), which provisions the tenants`,
+      );
+    }
+    this.tenant = parseTenantEntry(props, `CibaTenant ${this.node.path}`, { prefix: tenants.prefix });
+    tenants.add(this.tenant);
   }
 }
 
@@ -33,11 +49,17 @@ export class CibaTenants extends Construct {
   readonly #tenants = new Map<string, TenantConfig>();
   #serviceToken?: string;
   #materialized = false;
+  /** The deployment's name: the secrets a tenant names must be under `{prefix}/` (the stack sets it). */
+  prefix?: string;
 
   static of(stack: Stack): CibaTenants {
+    return CibaTenants.inStack(stack) ?? new CibaTenants(stack, 'Tenants');
+  }
+
+  /** The stack's tenants, if it provisions tenants (the service stack). */
+  static inStack(stack: Stack): CibaTenants | undefined {
     const existing = stack.node.tryFindChild('Tenants');
-    if (existing instanceof CibaTenants) return existing;
-    return new CibaTenants(stack, 'Tenants');
+    return existing instanceof CibaTenants ? existing : undefined;
   }
 
   private constructor(scope: Construct, id: string) {
@@ -59,9 +81,16 @@ export class CibaTenants extends Construct {
     return [...this.#tenants.values()];
   }
 
+  /** A tenant already checked (the tenants file's, parsed; a CibaTenant's). */
   add(tenant: TenantConfig): void {
-    if (this.#materialized) throw new Error(`tenant ${tenant.id} was added after the tenants were synthesized`);
-    if (this.#tenants.has(tenant.id)) throw new Error(`tenant ${tenant.id} is defined twice`);
+    if (this.#materialized) {
+      throw new InvalidTenantsFile(`tenant ${tenant.id} was added after the tenants were synthesized`);
+    }
+    if (this.#tenants.has(tenant.id)) {
+      throw new InvalidTenantsFile(
+        `tenant ${tenant.id} is defined twice (in the tenants file and a CibaTenant, or in two CibaTenants)`,
+      );
+    }
     this.#tenants.set(tenant.id, tenant);
   }
 
@@ -102,7 +131,7 @@ export class CibaTenants extends Construct {
     if (nonDefault.length > 0) {
       Annotations.of(this).addWarningV2(
         'ciba:tenant-callbacks',
-        `callbacks in the tenants file (${nonDefault.map((t) => t.id).join(', ')}) no longer apply: the shared callback rule retries for 24 h; set callback_max_attempts and callback_max_age_seconds in the settings instead.`,
+        `callbacks of tenants (${nonDefault.map((t) => t.id).join(', ')}) no longer apply: the shared callback rule retries for 24 h; set callback_max_attempts and callback_max_age_seconds in the settings instead.`,
       );
     }
   }

@@ -24,7 +24,7 @@ import { CALLBACK_EVENT } from '../lib/events.ts';
 import { type FunctionName, ROUTES } from '../lib/http/routes.ts';
 import { API_FUNCTIONS } from './bundling.ts';
 import { CibaFunction, type LambdaSystemLogLevel } from './ciba-function.ts';
-import { CibaTenant, CibaTenants } from './ciba-tenant.ts';
+import { CibaTenants } from './ciba-tenant.ts';
 import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess, PROVISIONER_ACCESS } from './function-access.ts';
 import { type AccessTargets, customResourceProvider, grantAccess, platformApplicationArnTemplate } from './grants.ts';
 import { serviceAlarms } from './service-alarms.ts';
@@ -279,9 +279,11 @@ export class ServiceStack extends Stack {
     // provisioner) so that dropping those resources releases the applications instead of deleting them.
     customResourceProvider(this, 'PushPlatformsProvider', provisioner, props.logRetention);
 
+    // The tenants file's (parsed by buildCibaApp), and CibaTenant constructs added to this stack later.
     this.tenants = CibaTenants.of(this);
     this.tenants.serviceToken = provider.serviceToken;
-    for (const tenant of props.tenants) new CibaTenant(this, `Tenant-${tenant.id}`, { tenant });
+    this.tenants.prefix = prefix;
+    for (const tenant of props.tenants) this.tenants.add(tenant);
 
     ({ rule: this.callbackRule, deadLetters: this.callbackRuleDeadLetters } = this.#callbackRule(
       props.eventBus,

@@ -54,7 +54,8 @@ export const withSettingsCache = (
           () => tenants.delete(tenant.tenantId),
           () => stores.tenants.save(tenant, expected),
         ),
-      delete: (tenantId) => write(forgetTenant(tenantId), () => stores.tenants.delete(tenantId)),
+      find: (tenantId) => stores.tenants.find(tenantId),
+      delete: (tenantId, maxItems) => write(forgetTenant(tenantId), () => stores.tenants.delete(tenantId, maxItems)),
     },
     clients: {
       get: (tenantId, clientId) =>

@@ -148,6 +148,11 @@ export interface Tenant {
    * refuses to change or delete it); absent: managed through the admin API.
    */
   provisionedBy?: 'deployment';
+  /**
+   * The tenant is being deleted (the deletion's first step): the stores' `get` no longer finds it, so nothing of it
+   * works, while the rest of its items go (TenantStore.delete).
+   */
+  deleting?: boolean;
   createdAt: number;
   updatedAt: number;
 }

@@ -30,12 +30,25 @@ export type WriteOutcome = 'ok' | 'conflict';
 
 /** Every create is conditional on absence; an update of a merged record on the `updatedAt` the caller read. */
 export interface TenantStore {
+  /** The tenant; one being deleted is not found. */
   get(tenantId: string): Promise<Tenant | undefined>;
-  /** `expectedUpdatedAt` null: create only if absent; a number: replace only if unchanged since that read. */
+  /** The tenant, also while it is being deleted (`deleting` set): what the admin API's creation and deletion see. */
+  find(tenantId: string): Promise<Tenant | undefined>;
+  /**
+   * `expectedUpdatedAt` null: create only if absent (a tenant being deleted is not); a number: replace only if unchanged
+   * since that read.
+   */
   save(tenant: Tenant, expectedUpdatedAt: number | null): Promise<WriteOutcome>;
-  /** Removes the tenant and everything the directory holds under it (clients, users, devices, keys). */
-  delete(tenantId: string): Promise<boolean>;
+  /**
+   * Removes the tenant and everything the directory holds under it (clients, users, devices, keys), at most about
+   * `maxItems` items per call (default: all). The first call marks the tenant `deleting` before it removes anything,
+   * so `get` no longer finds it; its own item and its keyset go last. `continues` while items remain (call again: the
+   * deletion resumes where it stopped), `deleted` once everything is gone, `absent` when there is no tenant.
+   */
+  delete(tenantId: string, maxItems?: number): Promise<TenantDeletion>;
 }
+
+export type TenantDeletion = 'deleted' | 'continues' | 'absent';
 
 /**
  * A tenant's keys, one record beside the tenant (the key adapters keep them: lib/adapters/tenant-keys.ts; the tenant's

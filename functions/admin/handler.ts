@@ -7,6 +7,7 @@ import {
   putTenant,
   rotateTenantKeys,
   settingsToWire,
+  TENANT_DELETION_STEP,
 } from '../../lib/admin/tenants.ts';
 import {
   checkSub,
@@ -70,9 +71,13 @@ export const createHandler = (deps: AdminDeps) => {
       const { created, tenant } = await putTenant(deps, tenantId, jsonBody(event));
       return json(created ? 201 : 200, settingsToWire(tenant, issuerOf(event, deps.config, tenantId)));
     },
+    // Bounded work per call: 204 once the tenant is gone, 202 while items remain (the tenant is already unknown
+    // everywhere; the next DELETE resumes).
     'DELETE /admin/tenants/{tenant}': async (event) => {
-      if (!(await deleteTenant(deps, tenantParam(event)))) throw new NotFound('unknown tenant');
-      return noContent();
+      const tenantId = tenantParam(event);
+      const outcome = await deleteTenant(deps, tenantId, { maxItems: TENANT_DELETION_STEP });
+      if (outcome === 'absent') throw new NotFound('unknown tenant');
+      return outcome === 'deleted' ? noContent() : json(202, { tenant: tenantId, status: 'deleting' });
     },
     'GET /admin/tenants/{tenant}': ofTenant(async (_event, tenant, issuer) =>
       json(200, settingsToWire(tenant, issuer)),

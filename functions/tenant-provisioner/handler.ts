@@ -1,5 +1,11 @@
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { deleteTenant, keyModeOf, provisionTenant, releaseTenant } from '../../lib/admin/tenants.ts';
+import {
+  deleteTenant,
+  keyModeOf,
+  provisionTenant,
+  releaseTenant,
+  TENANT_DELETION_STEP,
+} from '../../lib/admin/tenants.ts';
 import type { SigningAlg, TenantKeyset } from '../../lib/model.ts';
 import type { KeysetStore, TenantStore } from '../../lib/persistence.ts';
 import type { Clock, Keys, Logger, PushPlatforms } from '../../lib/ports.ts';
@@ -113,7 +119,10 @@ export const createHandler = (deps: TenantProvisionerDeps) => {
       const left = splitIds(before.TenantIds).filter((id) => !now.has(id));
       await inParallel(left, async (id) => {
         if (destroy.has(id)) {
-          await deleteTenant(deps, id, { fromDeployment: true });
+          // In steps, as the admin API deletes (memory stays bounded for a tenant of any size).
+          while (
+            (await deleteTenant(deps, id, { fromDeployment: true, maxItems: TENANT_DELETION_STEP })) === 'deleting'
+          );
           deps.logger.info('tenant deleted', { tenant_id: id });
         } else {
           await releaseTenant(deps, id);

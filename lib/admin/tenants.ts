@@ -293,6 +293,10 @@ type TenantDeps = Pick<Deps, 'tenants' | 'keys' | 'platforms' | 'clock'>;
 
 const fromTheFile = (tenantId: string) =>
   new Conflict(`tenant ${tenantId} comes from the deployment's tenants file: change it there and deploy`);
+const beingDeleted = (tenantId: string) =>
+  new Conflict(
+    `tenant ${tenantId} is being deleted: repeat DELETE /admin/tenants/${tenantId} until it answers 204, then create it again`,
+  );
 
 /**
  * Everything a tenant's settings ask for besides the settings item, made before the item is written so that a tenant
@@ -336,7 +340,8 @@ export const putTenant = async (
   tenantId: string,
   body: unknown,
 ): Promise<{ created: boolean; tenant: Tenant }> => {
-  const current = await deps.tenants.get(tenantId);
+  const current = await deps.tenants.find(tenantId);
+  if (current?.deleting) throw beingDeleted(tenantId);
   if (current?.provisionedBy === 'deployment') throw fromTheFile(tenantId);
   const settings = applySettingsPatch(current?.settings ?? { ...DEFAULT_TENANT_SETTINGS, displayName: tenantId }, body);
   if (!deps.config.capabilities.developmentModeAllowed && settings.developmentMode) {
@@ -393,20 +398,33 @@ export const getTenantOrThrow = async (deps: Pick<Deps, 'tenants'>, tenantId: st
 };
 
 /**
+ * Directory items one DELETE /admin/tenants/{tenant} removes at most: about 40 BatchWriteItem requests and a page or
+ * two of keys, well within the admin function's 10 s. A larger tenant answers `202` and the next DELETE goes on.
+ */
+export const TENANT_DELETION_STEP = 1000;
+
+/**
  * DELETE /admin/tenants/{tenant} (and the tenants file's `on_delete: destroy`): the tenant and everything it issued
- * (hardening rule 7), its push platform applications, and then its KMS keys (scheduled for deletion).
+ * (hardening rule 7), its push platform applications, and then its KMS keys (scheduled for deletion). At most
+ * `maxItems` directory items per call (default: all): the first call marks the tenant deleted (from then on it is
+ * unknown everywhere and its grants are dead), `deleting` says that items remain and a repeated call resumes; the push
+ * platform applications and the KMS keys go once the rest has gone (`deleted`). `absent`: no such tenant.
  */
 export const deleteTenant = async (
   deps: Pick<Deps, 'tenants' | 'keys' | 'platforms'>,
   tenantId: string,
-  options: { fromDeployment?: boolean } = {},
-): Promise<boolean> => {
-  const current = await deps.tenants.get(tenantId);
-  if (!current) return false;
+  options: { fromDeployment?: boolean; maxItems?: number } = {},
+): Promise<'deleted' | 'deleting' | 'absent'> => {
+  const current = await deps.tenants.find(tenantId);
+  if (!current) return 'absent';
   if (current.provisionedBy === 'deployment' && !options.fromDeployment) throw fromTheFile(tenantId);
-  const removed = await deps.keys.removeWithTenant(tenantId, () => deps.tenants.delete(tenantId));
-  if (removed) await deps.platforms.remove(tenantId, current.settings.pushCredentials);
-  return removed;
+  const removed = await deps.keys.removeWithTenant(
+    tenantId,
+    async () => (await deps.tenants.delete(tenantId, options.maxItems)) !== 'continues',
+  );
+  if (!removed) return 'deleting';
+  await deps.platforms.remove(tenantId, current.settings.pushCredentials);
+  return 'deleted';
 };
 
 /** POST /admin/tenants/{tenant}/keys/rotate: a new signing key of the tenant's algorithm and key mode. */

@@ -169,6 +169,7 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
   },
   discovery: {
     'dynamodb:PutItem': 'the store adapter: discovery only reads tenants and keys',
+    'dynamodb:UpdateItem': 'the store adapter (a tenant deletion marks the tenant first): discovery only reads',
     'dynamodb:DeleteItem': 'the store adapter: discovery only reads',
     'dynamodb:BatchWriteItem': 'the store adapter: discovery only reads',
     ...KEY_PROVISIONING('discovery'),

@@ -120,7 +120,7 @@ describe.each(implementations)('%s', (_name, make) => {
       await createDevice(d.device, d.summary);
       await s.keysets.save(keyset(record.tenantId), null);
 
-      expect(await s.tenants.delete(record.tenantId)).toBe(true);
+      expect(await s.tenants.delete(record.tenantId)).toBe('deleted');
 
       expect(await s.tenants.get(record.tenantId)).toBeUndefined();
       expect(await s.clients.get(record.tenantId, clients[0]!.clientId)).toBeUndefined();
@@ -130,8 +130,30 @@ describe.each(implementations)('%s', (_name, make) => {
       expect(await findByEmail(record.tenantId, 'ada@example.com')).toBeUndefined();
     });
 
-    it('reports false when deleting a tenant that does not exist', async () => {
-      expect(await s.tenants.delete(uid('nobody'))).toBe(false);
+    it('deletes a tenant in bounded steps: marked deleted first (get no longer finds it), then resumed to the end', async () => {
+      const record = tenant();
+      await s.tenants.save(record, null);
+      const clients = Array.from({ length: 5 }, () => client(record.tenantId));
+      await Promise.all(clients.map((c) => s.clients.create(c)));
+      await s.keysets.save(keyset(record.tenantId), null);
+
+      expect(await s.tenants.delete(record.tenantId, 2)).toBe('continues');
+      expect(await s.tenants.get(record.tenantId)).toBeUndefined();
+      expect(await s.tenants.find(record.tenantId)).toMatchObject({ tenantId: record.tenantId, deleting: true });
+      // Nothing creates it again meanwhile.
+      expect(await s.tenants.save(tenant(record.tenantId), null)).toBe('conflict');
+      // The keyset goes last (it names the KMS keys to schedule for deletion).
+      expect(await s.keysets.get(record.tenantId)).toBeDefined();
+      expect(await s.tenants.delete(record.tenantId, 2)).toBe('continues');
+      expect(await s.tenants.delete(record.tenantId, 2)).toBe('deleted');
+      expect(await s.tenants.find(record.tenantId)).toBeUndefined();
+      expect(await s.keysets.get(record.tenantId)).toBeUndefined();
+      for (const c of clients) expect(await s.clients.get(record.tenantId, c.clientId)).toBeUndefined();
+      expect(await s.tenants.delete(record.tenantId, 2)).toBe('absent');
+    });
+
+    it('reports absent when deleting a tenant that does not exist', async () => {
+      expect(await s.tenants.delete(uid('nobody'))).toBe('absent');
     });
   });
 
@@ -1556,7 +1578,7 @@ describe('DynamoDB adapter on dynalite: users and devices of the directory layou
     const fresh = user(other.u.tenantId);
     await s.users.save(fresh, null);
     expect(await s.users.get(other.u.tenantId, other.u.sub)).toBeDefined(); // moved
-    expect(await s.tenants.delete(other.u.tenantId)).toBe(true);
+    expect(await s.tenants.delete(other.u.tenantId)).toBe('deleted');
     const left = await db.client.send(new ScanCommand({ TableName: db.directory }));
     expect((left.Items ?? []).map(fromItem).filter((i) => String(i.pk).startsWith(`T#${other.u.tenantId}`))).toEqual(
       [],

@@ -73,20 +73,32 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
   return {
     state,
     tenants: {
-      get: async (tenantId) => copy(state.tenants.get(tenantId)),
+      get: async (tenantId) => {
+        const tenant = state.tenants.get(tenantId);
+        return tenant?.deleting ? undefined : copy(tenant);
+      },
+      find: async (tenantId) => copy(state.tenants.get(tenantId)),
       async save(tenant, expected) {
         const current = state.tenants.get(tenant.tenantId);
         if (expected === null ? current !== undefined : current?.updatedAt !== expected) return 'conflict';
         state.tenants.set(tenant.tenantId, copy(tenant));
         return 'ok';
       },
-      async delete(tenantId) {
-        const found = state.tenants.delete(tenantId);
-        state.keysets.delete(tenantId);
+      async delete(tenantId, maxItems = Number.POSITIVE_INFINITY) {
+        const current = state.tenants.get(tenantId);
+        if (!current) return 'absent';
+        state.tenants.set(tenantId, { ...current, deleting: true, updatedAt: current.updatedAt + 1 });
+        let budget = maxItems;
         for (const map of [state.clients, state.users, state.devices] as Map<string, unknown>[]) {
-          for (const k of map.keys()) if (k.startsWith(key(tenantId, ''))) map.delete(k);
+          for (const k of map.keys()) {
+            if (!k.startsWith(key(tenantId, ''))) continue;
+            if (budget-- <= 0) return 'continues';
+            map.delete(k);
+          }
         }
-        return found;
+        state.keysets.delete(tenantId);
+        state.tenants.delete(tenantId);
+        return 'deleted';
       },
     },
     keysets: {

@@ -7,6 +7,9 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_FUNCTIONS } from '../../infra/bundling.ts';
 import { buildCibaApp, type CibaApp } from '../../infra/ciba-app.ts';
+import { CibaTenant } from '../../infra/ciba-tenant.ts';
+import { declareTenants } from '../../infra/examples/tenants-in-code.ts';
+import { InvalidTenantsFile } from '../../infra/tenants.ts';
 import { PENDING_VIEW_ATTRIBUTES } from '../../lib/adapters/dynamodb-schema.ts';
 import { ROUTES } from '../../lib/http/routes.ts';
 
@@ -410,6 +413,115 @@ describe('service stack: API', () => {
         'ciba:truststoreUri': 's3://acme-truststore/ciba/truststore.pem',
       }),
     ).toThrow(/mutual TLS has its own custom domain/);
+  });
+});
+
+describe('tenants in CDK code (CibaTenant, docs/deploy.md "Tenants in CDK code")', () => {
+  const resourcesOf = (t: Template) => Object.values(t.toJSON().Resources as Resources);
+  const batchesOf = (t: Template) =>
+    resourcesOf(t)
+      .filter((r) => r.Type === 'Custom::CibaTenants')
+      .map((r) => (JSON.parse(r.Properties.Tenants as string) as { id: string }[]).map((e) => e.id));
+
+  it("joins the file's batch: the example's constructs add tenants, not resources, checked as the file is", () => {
+    const built = build();
+    const declared = declareTenants(built.service);
+    expect(declared.map((t) => t.tenant.id)).toEqual(['bank-retail', 'bank-wealth', 'bank-insurance', 'payments']);
+    // Parsed and completed as the file's entries are (the defaults, the key mode).
+    expect(declared[3]!.tenant.settings).toMatchObject({ signingAlg: 'PS256', keyMode: 'kms', fapi: true });
+
+    // Invalid input throws at once, naming the construct or tenant and the field; nothing is added.
+    const invalid: [Record<string, unknown>, RegExp][] = [
+      [{ id: 'Bad_Id' }, /^CibaTenant ciba-service\/Invalid0\.id must match \[a-z0-9\]\[a-z0-9-\]\{0,62\}/],
+      [{ id: 'admin' }, /^CibaTenant ciba-service\/Invalid1\.id must match .* not be reserved/],
+      [{ id: 'typo', colour: 'red' }, /^tenant typo: unknown field colour$/],
+      [{ id: 'dev', settings: { development_mode: true } }, /^tenant dev\.settings.*development_mode/],
+      [
+        { id: 'slow', settings: { backchannel_polling_interval: 'fast' } },
+        /^tenant slow\.settings.*backchannel_polling_interval/,
+      ],
+      [
+        { id: 'push', push: { fcm: { secret: 'other/fcm' } } },
+        /^tenant push\.push\.fcm\.secret must be named ciba\/\.\.\. \(the deployment reads only its own secrets\)$/,
+      ],
+      [
+        { id: 'acme' },
+        /^tenant acme is defined twice \(in the tenants file and a CibaTenant, or in two CibaTenants\)$/,
+      ],
+      [{ id: 'payments' }, /^tenant payments is defined twice/],
+      [{ id: 'gone', on_delete: 'purge' }, /^tenant gone\.on_delete must be "retain" or "destroy"$/],
+    ];
+    for (const [i, [props, message]] of invalid.entries()) {
+      let error: unknown;
+      try {
+        new CibaTenant(built.service, `Invalid${i}`, props as never);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(InvalidTenantsFile);
+      expect((error as Error).message).toMatch(message);
+    }
+    // Only the service stack provisions tenants.
+    expect(() => new CibaTenant(built.stateful, 'Elsewhere', { id: 'elsewhere' })).toThrow(
+      /^CibaTenant ciba-stateful\/Elsewhere: create it in the ciba service stack \(buildCibaApp\(app\)\.service\)/,
+    );
+
+    const template = Template.fromStack(built.service);
+    expect(batchesOf(template)).toEqual([['acme', 'bank', 'bank-insurance', 'bank-retail', 'bank-wealth', 'payments']]);
+    template.hasResourceProperties('Custom::CibaTenantsIndex', {
+      TenantIds: 'acme,bank,bank-insurance,bank-retail,bank-wealth,payments',
+      Destroy: '',
+    });
+    template.hasResourceProperties('Custom::CibaTenants', {
+      Tenants: Match.serializedJson(
+        Match.arrayWith([
+          {
+            id: 'payments',
+            settings: { display_name: 'Payments', signing_alg: 'PS256', key_mode: 'kms', fapi: true },
+            signing_key_version: 1,
+          },
+        ]),
+      ),
+    });
+    // The same resources as the file's two tenants alone (the stack of beforeAll).
+    expect(resourcesOf(template).length).toBe(resourcesOf(service).length);
+    // Once synthesized, a tenant can no longer join.
+    expect(() => new CibaTenant(built.service, 'Late', { id: 'late' })).toThrow(
+      /^tenant late was added after the tenants were synthesized$/,
+    );
+  });
+
+  it('shows in docs/deploy.md exactly the example files the tests build', () => {
+    const docs = readFileSync('docs/deploy.md', 'utf8');
+    const blocks = [...docs.matchAll(/```ts\n\/\/ (infra\/examples\/[\w-]+\.ts)\n([\s\S]*?)```\n/g)];
+    expect(blocks.map((b) => b[1])).toEqual([
+      'infra/examples/app-with-tenants.ts',
+      'infra/examples/tenants-in-code.ts',
+    ]);
+    for (const [, path, body] of blocks) expect(body).toBe(readFileSync(path!, 'utf8'));
+  });
+
+  it('keeps its size with 250 constructs and no tenants file: one batch resource per 100 tenants, nothing per tenant', () => {
+    const app = new App({ context: { 'ciba:bundling': 'stub' } });
+    const built = buildCibaApp(app, { tenantsFile: false });
+    for (let i = 0; i < 250; i++) {
+      new CibaTenant(built.service, `Unit${i}`, { id: `unit-${String(i).padStart(3, '0')}`, on_delete: 'destroy' });
+    }
+    const template = Template.fromStack(built.service);
+    const batches = batchesOf(template);
+    expect(batches).toHaveLength(3);
+    expect(batches.flat().sort()).toEqual(Array.from({ length: 250 }, (_, i) => `unit-${String(i).padStart(3, '0')}`));
+    // The file's two tenants in one batch (beforeAll) against 250 tenants in three: two resources more, no other.
+    expect(resourcesOf(template).length - resourcesOf(service).length).toBe(2);
+    const index = resourcesOf(template).find((r) => r.Type === 'Custom::CibaTenantsIndex')!;
+    expect((index.Properties.Destroy as string).split(',')).toHaveLength(250);
+    // No tenants file read: no example tenants, no warning about them.
+    expect(
+      Annotations.fromStack(built.service).findWarning('*', Match.stringLikeRegexp('tenants.example.json')),
+    ).toEqual([]);
+    expect(() => buildCibaApp(new App({ context: { 'ciba:tenants': 'x.json' } }), { tenantsFile: false })).toThrow(
+      /ciba:tenants is set, but this app reads no tenants file/,
+    );
   });
 });
 

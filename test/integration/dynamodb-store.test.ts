@@ -102,7 +102,7 @@ describe('tenants', () => {
     await s.tenants.save(record, null);
     await putLocalLayoutKey(record.tenantId, 'k1');
     await s.keysets.save(keyset(record.tenantId), null);
-    expect(await s.tenants.delete(record.tenantId)).toBe(true);
+    expect(await s.tenants.delete(record.tenantId)).toBe('deleted');
     expect(await t.local.getSigningKeys(record.tenantId)).toEqual([]);
     expect(await s.keysets.get(record.tenantId)).toBeUndefined();
   });

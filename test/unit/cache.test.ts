@@ -21,7 +21,12 @@ const slowStore = () => {
       return had;
     },
   };
-  const tenants: TenantStore = { get: async () => undefined, save: async () => 'ok', delete: async () => false };
+  const tenants: TenantStore = {
+    get: async () => undefined,
+    find: async () => undefined,
+    save: async () => 'ok',
+    delete: async () => 'absent',
+  };
   return { store: { tenants, clients }, reads, storeReads: () => storeReads };
 };
 

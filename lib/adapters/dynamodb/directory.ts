@@ -14,6 +14,7 @@ import {
   type Tables,
   tenantPk,
   toItem,
+  update,
 } from './expression.ts';
 import { clientItem, keysetItem, tenantItem } from './items.ts';
 
@@ -21,36 +22,66 @@ import { clientItem, keysetItem, tenantItem } from './items.ts';
  * Tenants, their keysets and clients: directory items `T#{tenant}` / `TENANT`, `KEYS` and `CLIENT#{client_id}` (a
  * tenant's deletion takes every item of its partition, the keyset with it, and the users' and devices' own items
  * whose membership items it holds: directory-layout.ts).
+ *
+ * A deletion is bounded (`maxItems` per call) and resumable: the tenant's item is marked `deleting` first (from then on
+ * `get` does not find the tenant, so nothing of it works), then the other items go in key order, a user's or device's
+ * own item before its membership item (a call cut short leaves nothing a later call cannot find), and the keyset and
+ * the tenant's item last, in one batch: while the tenant's item is there, a repeated call finds the rest, and the
+ * keyset still names the KMS keys to schedule for deletion (lib/adapters/tenant-keys.ts removeWithTenant).
  */
 
-export const tenantStore = (db: Tables): TenantStore => ({
-  async get(tenantId) {
+export const tenantStore = (db: Tables): TenantStore => {
+  const find = async (tenantId: string) => {
     const raw = await getDirectory(db, tenantId, 'TENANT');
     return raw && tenantItem.fromItem(raw);
-  },
-  save: (tenant, expectedUpdatedAt) =>
-    putItem(
-      db,
-      db.directory,
-      { pk: tenantPk(tenant.tenantId), sk: 'TENANT', ...tenantItem.toItem(tenant) },
-      expectedUpdatedAt,
-    ),
-  async delete(tenantId) {
-    const keys: Item[] = [];
-    let found = false;
-    for await (const raw of query(db, {
-      TableName: db.directory,
-      ...expression({ key: '#pk = :pk', projection: '#pk, #sk' }, { ':pk': tenantPk(tenantId) }),
-    })) {
-      if (raw.sk === 'TENANT') found = true;
-      keys.push(toItem({ pk: raw.pk, sk: raw.sk }));
-      // A user's or device's membership item: its own item goes with it (directory-layout.ts).
-      if (isMemberSk(raw.sk)) keys.push(ownKey(tenantId, raw.sk));
-    }
-    await batchDelete(db, db.directory, keys);
-    return found;
-  },
-});
+  };
+  return {
+    async get(tenantId) {
+      const tenant = await find(tenantId);
+      return tenant?.deleting ? undefined : tenant;
+    },
+    find,
+    save: (tenant, expectedUpdatedAt) =>
+      putItem(
+        db,
+        db.directory,
+        { pk: tenantPk(tenant.tenantId), sk: 'TENANT', ...tenantItem.toItem(tenant) },
+        expectedUpdatedAt,
+      ),
+    async delete(tenantId, maxItems = Number.POSITIVE_INFINITY) {
+      const marked = await update(db, {
+        TableName: db.directory,
+        Key: directoryKey(tenantId, 'TENANT'),
+        ...expression(
+          // updated_at moves: a concurrent change of the tenant (conditional on the one it read) is refused.
+          { update: 'SET #deleting = :true, #updated_at = #updated_at + :one', condition: 'attribute_exists(#pk)' },
+          { ':true': true, ':one': 1 },
+        ),
+      });
+      if (marked === FAILED) return 'absent';
+      const keys: Item[] = [];
+      let more = false;
+      for await (const raw of query(db, {
+        TableName: db.directory,
+        ConsistentRead: true,
+        ...expression({ key: '#pk = :pk', projection: '#pk, #sk' }, { ':pk': tenantPk(tenantId) }),
+      })) {
+        if (raw.sk === 'TENANT' || raw.sk === 'KEYS') continue;
+        if (keys.length >= maxItems) {
+          more = true;
+          break;
+        }
+        // A user's or device's membership item: its own item goes with it, first (directory-layout.ts).
+        if (isMemberSk(raw.sk)) keys.push(ownKey(tenantId, raw.sk));
+        keys.push(toItem({ pk: raw.pk, sk: raw.sk }));
+      }
+      await batchDelete(db, db.directory, keys);
+      if (more) return 'continues';
+      await batchDelete(db, db.directory, [directoryKey(tenantId, 'KEYS'), directoryKey(tenantId, 'TENANT')]);
+      return 'deleted';
+    },
+  };
+};
 
 export const clientStore = (db: Tables): ClientStore => ({
   async get(tenantId, clientId) {

@@ -124,6 +124,7 @@ export const tenantItem = itemMapper<Tenant>({
   generation: 'generation',
   settings: 'settings',
   provisionedBy: 'provisioned_by',
+  deleting: { attr: 'deleting', flag: true },
   createdAt: 'created_at',
   updatedAt: 'updated_at',
 });

@@ -84,7 +84,10 @@ export const registerTenant = (program: Command, ctx: CliContext): void => {
     .description('remove the tenant and everything it issued')
     .action(
       action(ctx, async ({ g }) => {
-        await adminApi(ctx, g).delete();
+        // A large tenant goes in steps: 202 while items remain, each DELETE resuming, 204 once it is gone.
+        while (((await adminApi(ctx, g).delete()) as { status?: string } | undefined)?.status === 'deleting') {
+          if (!g.json) ctx.stdout(`deleting tenant ${g.tenant}: more items remain, going on\n`);
+        }
         if (!g.json) ctx.stdout(`deleted tenant ${g.tenant}\n`);
       }),
     );

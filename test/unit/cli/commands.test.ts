@@ -85,6 +85,16 @@ describe('admin commands', () => {
     expect(JSON.parse(listed.stdout)).toEqual({ keys });
   });
 
+  it('deletes a large tenant by repeating DELETE while it answers 202', async () => {
+    let calls = 0;
+    const r = await run(['--tenant', 'big', 'tenant', 'delete'], () =>
+      ++calls < 3 ? { status: 202, body: { tenant: 'big', status: 'deleting' } } : { status: 204 },
+    );
+    expect(r.code).toBe(0);
+    expect(r.requests.map((q) => `${q.method} ${q.url}`)).toEqual(Array(3).fill('DELETE /admin/tenants/big'));
+    expect(r.stdout).toBe('deleting tenant big: more items remain, going on\n'.repeat(2) + 'deleted tenant big\n');
+  });
+
   it('creates a client and prints its secret once', async () => {
     const r = await run(['--json', 'client', 'create', '--name', 'POS', '--grant', 'refresh_token'], () => ({
       status: 201,
