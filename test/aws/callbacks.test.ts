@@ -1,3 +1,4 @@
+import { SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -183,38 +184,111 @@ describe('ping and push on the AWS shape', () => {
     }
   };
 
-  it('a decision the events function cannot publish (bus and Scheduler failing) is retried from the stream and reaches the client when they recover', async () => {
+  const decisionQueue = (prefix: 'DecisionFailures' | 'DecisionRetries') =>
+    shape.cloud.sqs.byUrl(shape.cloud.resourcesOf('AWS::SQS::Queue').find((q) => q.logicalId.startsWith(prefix))!.ref);
+  const queueInvocations = () =>
+    shape.cloud.lambda.invocations.filter((i) => i.function === eventsFn() && i.kind === 'queue');
+
+  it('a decision the events function cannot publish (bus and Scheduler failing) goes to the retries queue, does not hold the stream, and reaches the client when they recover', async () => {
     const { endpoint, device, ack, txn } = await pendingPing('ivan', 'both down');
+    const later = await pendingPing('ivy', 'right after');
     const invoked = streamInvocations().length;
+    const retried = queueInvocations().length;
     // The decision itself does not wait for either: it answers while they are down.
     await outage(5_000, async () => expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' }));
-    const tries = streamInvocations().length - invoked;
-    expect(tries).toBeGreaterThanOrEqual(2);
+    // The stream's batch succeeded (the decision was handed on as a letter); the queue's first try failed too.
+    expect(streamInvocations().slice(invoked)).toEqual([{ function: eventsFn(), kind: 'stream', outcome: 'ok' }]);
+    expect(queueInvocations().length - retried).toBeGreaterThanOrEqual(1);
     expect(rpHost.at(endpoint)).toHaveLength(0);
     expect(shape.cloud.lambda.logsOf(eventsFn()).join('\n')).toContain('decision not published, the stream retries it');
-    // The next retry (on the harness clock) publishes it.
-    await shape.cloud.advance(60_000);
+    // The next decision of the shard is published at once, while the first waits for its retry.
+    await later.device.decide(later.txn, 'approve');
+    await shape.cloud.settle();
+    expect(decidedEvents(shape.cloud, later.txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
+    expect(JSON.parse(rpHost.at(later.endpoint)[0]!.body)).toEqual({ auth_req_id: later.ack.auth_req_id });
+    expect(decidedEvents(shape.cloud, txn)).toEqual([]);
+    // The letter's next receive (after the queue's visibility timeout) publishes it.
+    await shape.cloud.advance(4 * 60_000);
+    expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
+    expect(JSON.parse(rpHost.at(endpoint)[0]!.body)).toEqual({ auth_req_id: ack.auth_req_id });
+    expect(decisionQueue('DecisionRetries').messages).toEqual([]);
+  });
+
+  it('a decision still unpublished after the retries ends in the decision-failures queue as a letter with its tenant; an operator moving it back publishes it', async () => {
+    const { endpoint, ack, device, txn } = await pendingPing('judy', 'long outage');
+    const retried = queueInvocations().length;
+    const failures = decisionQueue('DecisionFailures');
+    const before = failures.messages.length;
+    await outage(35 * 60_000, () => device.decide(txn, 'approve'));
+    // Ten receives of the letter (the first right away, then one per visibility timeout), then SQS moves it.
+    expect(queueInvocations().length - retried).toBe(10);
+    const letters = failures.messages.slice(before);
+    expect(letters).toHaveLength(1);
+    expect(JSON.parse(letters[0]!.body)).toEqual({
+      detail_type: 'CIBA Request Decided',
+      tenant_id: 'acme',
+      txn,
+      status: 'approved',
+      delivery_mode: 'ping',
+      detail: expect.objectContaining({ tenant_id: 'acme', txn, status: 'approved', delivery_mode: 'ping' }),
+    });
+    expect(letters[0]!.attributes.tenant_id).toEqual({ DataType: 'String', StringValue: 'acme' });
+    expect(letters[0]!.body).not.toContain('notify-0123456789abcdef');
+    expect(decidedEvents(shape.cloud, txn)).toEqual([]);
+    expect(rpHost.at(endpoint)).toHaveLength(0);
+
+    // docs/deploy.md: an operator moves the dead letters back to the retries queue (SQS's DLQ redrive), with the
+    // policy given there; the events function publishes them.
+    failures.messages = failures.messages.filter((m) => letters.includes(m));
+    const retries = decisionQueue('DecisionRetries');
+    const operator = shape.cloud.operator(
+      {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: ['sqs:StartMessageMoveTask', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+            Resource: failures.arn,
+          },
+          { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: retries.arn },
+        ],
+      },
+      'ciba-redrive',
+    );
+    const sqs = new SQSClient({
+      region: 'eu-west-1',
+      endpoint: shape.cloud.sqs.endpoint!.url,
+      credentials: operator,
+    });
+    await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: failures.arn }));
+    await shape.cloud.settle();
+    expect(failures.messages).toEqual([]);
     expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
     expect(JSON.parse(rpHost.at(endpoint)[0]!.body)).toEqual({ auth_req_id: ack.auth_req_id });
   });
 
-  it('a decision still unpublished after the retries ends in the decision-failures queue; the device repeating it starts the callback', async () => {
-    const { endpoint, device, ack, txn } = await pendingPing('judy', 'long outage');
+  it("a decision the retries queue refuses too is retried from the stream, then Lambda's record of it is in the decision-failures queue; the device repeating it starts the callback", async () => {
+    const { endpoint, device, ack, txn } = await pendingPing('kate', 'queue down too');
     const invoked = streamInvocations().length;
-    const queueUrl = shape.cloud
-      .resourcesOf('AWS::SQS::Queue')
-      .find((q) => q.logicalId.startsWith('DecisionFailures'))!.ref;
-    const queue = shape.cloud.sqs.byUrl(queueUrl);
-    const before = queue.messages.length;
-    await outage(30 * 60_000, () => device.decide(txn, 'approve'));
+    const failures = decisionQueue('DecisionFailures');
+    const before = failures.messages.length;
+    shape.cloud.sqs.outage = new AwsError('InternalError', 'SQS is unavailable', 500, false);
+    try {
+      await outage(30 * 60_000, () => device.decide(txn, 'approve'));
+    } finally {
+      shape.cloud.sqs.outage = undefined;
+    }
     // The first try and the mapping's 10 retries, then the batch's description (not its records) to the queue.
     expect(streamInvocations().length - invoked).toBe(11);
-    const [letter] = queue.messages.slice(before).map((m) => JSON.parse(m.body));
+    expect(shape.cloud.lambda.logsOf(eventsFn()).join('\n')).toContain(
+      'decision not handed to the retries queue, the stream retries it',
+    );
+    const [letter] = failures.messages.slice(before).map((m) => JSON.parse(m.body));
     expect(letter).toMatchObject({
       requestContext: { condition: 'RetryAttemptsExhausted', functionArn: shape.cloud.fn('events').arn },
       DDBStreamBatchInfo: { batchSize: 1, streamArn: expect.stringMatching(/:table\/.+\/stream\//) },
     });
-    expect(queue.messages.length - before).toBe(1);
+    expect(failures.messages.length - before).toBe(1);
     expect(decidedEvents(shape.cloud, txn)).toEqual([]);
     expect(rpHost.at(endpoint)).toHaveLength(0);
     // The device repeating its decision (its answer was 200, but a user may tap again) publishes it: the safety net.
