@@ -85,8 +85,10 @@ export const textCapMemory = (): TextCapMemory => new Map();
 /** This process's memory of each store (a Lambda instance's, or the local server's): what one store counted. */
 const processTextCaps = new WeakMap<ApprovalLinkDeps['links'], TextCapMemory>();
 const memoryOf = (links: ApprovalLinkDeps['links']): TextCapMemory => {
-  let memory = processTextCaps.get(links);
-  if (!memory) processTextCaps.set(links, (memory = textCapMemory()));
+  const known = processTextCaps.get(links);
+  if (known) return known;
+  const memory = textCapMemory();
+  processTextCaps.set(links, memory);
   return memory;
 };
 /** Tenants the memory keeps before it forgets them all. */
