@@ -18,7 +18,14 @@ const tenant = (tenantId: string, smsDailyLimit: number): Tenant => ({
   createdAt: 0,
   updatedAt: 0,
 });
-const user: User = { tenantId: 'acme', sub: 'alice', claims: { phone_number: '+15555550100' }, devices: [] };
+const user: User = {
+  tenantId: 'acme',
+  sub: 'alice',
+  claims: { phone_number: '+15555550100' },
+  devices: [],
+  createdAt: 0,
+  updatedAt: 0,
+};
 let n = 0;
 const request = (tenantId: string): AuthRequest => ({
   txn: `txn-${n++}`,
@@ -79,7 +86,7 @@ const world = () => {
 const sms = (w: ReturnType<typeof world>, t: Tenant, memory = textCapMemory()) =>
   sendApprovalLink(
     w.deps,
-    { tenant: t, client: { clientId: 'c' }, user, request: request(t.tenantId), channel: 'sms' },
+    { tenant: t, client: { clientId: 'c', clientName: 'C' }, user, request: request(t.tenantId), channel: 'sms' },
     memory,
   );
 
