@@ -98,6 +98,12 @@ export interface ServiceStackProps extends StackProps {
   emailFrom?: string;
   /** Approval links by SMS: the alphanumeric sender ID (`ciba:smsSenderId`), where the country allows one. */
   smsSenderId?: string;
+  /**
+   * Reserved concurrency of the callback function (`ciba:callbackReservedConcurrency`): callbacks then never take more
+   * than that of the account's concurrency from the API's functions, and always have it (docs/deploy.md "Callbacks").
+   * None by default: reserving needs that much unreserved concurrency left in the account (new accounts may have 10).
+   */
+  callbackReservedConcurrency?: number;
 }
 
 /**
@@ -230,6 +236,10 @@ export class ServiceStack extends Stack {
 
     const callback = fn('callback', 'ciba: ping/push callbacks to client notification endpoints', 60);
     this.functions.callback = callback;
+    if (props.callbackReservedConcurrency !== undefined) {
+      (callback.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions =
+        props.callbackReservedConcurrency;
+    }
     callback.function.configureAsyncInvoke({
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),

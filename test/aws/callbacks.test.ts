@@ -3,7 +3,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AwsError } from './fakes/endpoint.ts';
-import { decidedEvents, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
+import { decidedEvents, HANG, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 
 /**
  * Ping and push through the AWS shape: the device's decision goes through the ledger's stream to the events function,
@@ -46,6 +46,26 @@ describe('ping and push on the AWS shape', () => {
     });
     return { endpoint, device, ack, txn: pushedTxn(shape.cloud, `fcm-${user}`) };
   };
+
+  /** A ping client of `tenant` at `endpoint`, and a pending request of `user` (enrolled now) to it. */
+  const pendingPingAt = async (tenant: string, user: string, endpoint: string) => {
+    const registered = await shape.registerClient(tenant, {
+      backchannel_token_delivery_mode: 'ping',
+      backchannel_client_notification_endpoint: endpoint,
+    });
+    const rp = await shape.relyingParty(tenant, registered);
+    const device = await shape.enrolledDevice(tenant, user, { type: 'fcm', token: `fcm-${tenant}-${user}` });
+    const ack = await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: user,
+      binding_message: 'isolation',
+      client_notification_token: 'notify-0123456789abcdef',
+    });
+    return { device, ack, txn: pushedTxn(shape.cloud, `fcm-${tenant}-${user}`) };
+  };
+  /** The schedules created for a request (callback retries, expiries), by the txn in their input. */
+  const schedulesOf = (txn: string) =>
+    [...shape.cloud.scheduler.schedules.values()].filter((x) => JSON.stringify(x.input).includes(txn));
 
   const eventsFn = () => shape.cloud.fn('events').name;
   const streamInvocations = () =>
@@ -183,6 +203,61 @@ describe('ping and push on the AWS shape', () => {
       shape.cloud.scheduler.outage = undefined;
     }
   };
+
+  describe("one tenant's failing receiver never delays another's", () => {
+    /** Tenant B: created through the admin API (a ping tenant of its own, push through FCM). */
+    const tenantB = 'beta';
+    beforeAll(async () => {
+      const created = await shape.admin('PUT', `/admin/tenants/${tenantB}`, {
+        display_name: 'Beta',
+        backchannel_polling_interval: 1,
+        push_credentials: { fcm: { secret: 'ciba/acme/fcm', version: '1' } },
+      });
+      expect(created.status).toBe(201);
+    }, 120_000);
+
+    it("acme's endpoint failing (5xx) while beta's answers: beta's callback arrives on its first attempt with no retry scheduled, acme's is retried", async () => {
+      const failing = rpHost.endpoint([500]);
+      const healthy = rpHost.endpoint([204]);
+      const a = await pendingPingAt('acme', 'mallory', failing);
+      const b = await pendingPingAt(tenantB, 'bob', healthy);
+      // Both decided together: their callbacks are in flight at once.
+      await Promise.all([a.device.decide(a.txn, 'approve'), b.device.decide(b.txn, 'approve')]);
+      await shape.cloud.settle();
+      expect(rpHost.at(failing)).toHaveLength(1);
+      expect(schedulesOf(a.txn)).toHaveLength(1);
+      expect(JSON.parse(rpHost.at(healthy)[0]!.body)).toEqual({ auth_req_id: b.ack.auth_req_id });
+      expect(schedulesOf(b.txn)).toEqual([]);
+      // acme's retries go on (callback_max_attempts 3), beta's receiver hears nothing more.
+      await shape.cloud.advance(60 * 60_000);
+      expect(rpHost.at(failing)).toHaveLength(3);
+      expect(rpHost.at(healthy)).toHaveLength(1);
+      expect(schedulesOf(b.txn)).toEqual([]);
+    });
+
+    it("acme's endpoint hanging past the response timeout: beta's callback arrives while acme's attempt still hangs, on its first attempt", async () => {
+      const hanging = rpHost.endpoint([HANG]);
+      const healthy = rpHost.endpoint([204]);
+      const a = await pendingPingAt('acme', 'oscar', hanging);
+      const b = await pendingPingAt(tenantB, 'peggy', healthy);
+      await a.device.decide(a.txn, 'approve');
+      // acme's callback has reached its receiver, which holds it without an answer...
+      await rpHost.arrived(hanging);
+      expect(rpHost.holding(hanging)).toBe(1);
+      await b.device.decide(b.txn, 'approve');
+      // ...and beta's is delivered meanwhile, while acme's connection is still held: the callback function serves it in
+      // another execution environment (warm from the test before: its path takes well under the 5 s acme's waits).
+      await rpHost.arrived(healthy);
+      expect(rpHost.holding(hanging)).toBe(1);
+      expect(JSON.parse(rpHost.at(healthy)[0]!.body)).toEqual({ auth_req_id: b.ack.auth_req_id });
+      // acme's attempt ends at the outbound client's response timeout, as a failed attempt with its retry.
+      await shape.cloud.settle();
+      expect(schedulesOf(a.txn)).toHaveLength(1);
+      expect(shape.cloud.lambda.logsOf(shape.cloud.fn('callback').name).join('\n')).toMatch(/response timeout/);
+      expect(schedulesOf(b.txn)).toEqual([]);
+      expect(rpHost.at(healthy)).toHaveLength(1);
+    });
+  });
 
   const decisionQueue = (prefix: 'DecisionFailures' | 'DecisionRetries') =>
     shape.cloud.sqs.byUrl(shape.cloud.resourcesOf('AWS::SQS::Queue').find((q) => q.logicalId.startsWith(prefix))!.ref);

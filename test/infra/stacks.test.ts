@@ -216,6 +216,27 @@ describe('service stack: functions', () => {
     expect(() => build({ 'ciba:lambdaSystemLogLevel': 'ERROR' })).toThrow(/WARN, INFO, DEBUG/);
   });
 
+  it('reserves concurrency for the callback function only with ciba:callbackReservedConcurrency (none by default)', () => {
+    const reserved = (built: CibaApp) =>
+      Object.fromEntries(
+        Object.entries(built.service.functions).map(([name, fn]) => [
+          name,
+          (fn.function.node.defaultChild as { reservedConcurrentExecutions?: number }).reservedConcurrentExecutions,
+        ]),
+      );
+    expect(Object.values(reserved(app)).filter((r) => r !== undefined)).toEqual([]);
+    const built = build({ 'ciba:callbackReservedConcurrency': '50' });
+    const fns = Template.fromStack(built.service).findResources('AWS::Lambda::Function', {
+      Properties: { ReservedConcurrentExecutions: 50 },
+    });
+    expect(Object.keys(fns)).toEqual([
+      built.service.getLogicalId(built.service.functions.callback!.function.node.defaultChild as never),
+    ]);
+    expect(Object.entries(reserved(built)).filter(([, r]) => r !== undefined)).toEqual([['callback', 50]]);
+    for (const bad of ['0', '-1', '1.5', 'many'])
+      expect(() => build({ 'ciba:callbackReservedConcurrency': bad })).toThrow(/positive integer/);
+  });
+
   it('gives every request-serving function the same environment', () => {
     const fnLogicalId = app.service.getLogicalId(app.service.functions.token!.function.node.defaultChild as never);
     const env = (service.toJSON().Resources as Resources)[fnLogicalId]!.Properties.Environment as {
