@@ -39,7 +39,64 @@ const STREAM_READ = ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dy
 const accessMessage = (arn: string) =>
   `Cannot access stream ${arn}. Please ensure the role can perform the GetRecords, GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM.`;
 
-export class StreamMapping {
+/**
+ * What both kinds of mapping share: woken by new records (after the write that added them has answered), a mapping
+ * hands batches over one at a time, until `next` finds none to hand over now or it must wait for the clock.
+ */
+abstract class Poller {
+  enabled = true;
+  #running = false;
+  #again = false;
+  readonly #listener = () => this.wake();
+  readonly #listeners: Set<() => void>;
+  readonly #track: (work: Promise<unknown>) => void;
+
+  constructor(listeners: Set<() => void>, track: (work: Promise<unknown>) => void) {
+    this.#listeners = listeners;
+    this.#track = track;
+  }
+
+  /** Hands over the next batch; false when there is nothing to hand over now. */
+  protected abstract next(): Promise<boolean>;
+
+  /** True while a retry waits for the clock (nothing is handed over until then). */
+  protected waiting(): boolean {
+    return false;
+  }
+
+  protected listen(): void {
+    this.#listeners.add(this.#listener);
+  }
+
+  stop(): void {
+    this.enabled = false;
+    this.#listeners.delete(this.#listener);
+  }
+
+  protected wake(): void {
+    this.#track(new Promise((resolve) => setImmediate(resolve)).then(() => this.pump()));
+  }
+
+  protected async pump(): Promise<void> {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    try {
+      do {
+        this.#again = false;
+        while (this.enabled && !this.waiting() && (await this.next())) {
+          // Until there is nothing to hand over, or a retry waits for the clock.
+        }
+      } while (this.#again && this.enabled && !this.waiting());
+    } finally {
+      this.#running = false;
+    }
+  }
+}
+
+export class StreamMapping extends Poller {
   readonly uuid = randomUUID();
   readonly #filters: Record<string, Json>[];
   readonly #batchSize: number;
@@ -47,15 +104,11 @@ export class StreamMapping {
   readonly #maxAgeMs: number;
   readonly #reportFailures: boolean;
   readonly #onFailure: string | undefined;
-  readonly #listener = () => this.#wake();
   /** The next record to hand over (an index in the stream's records). */
   #position: number;
   /** Invocations of the batch that starts at #position so far. */
   #attempts = 0;
-  #running = false;
-  #again = false;
   #retryQueued = false;
-  enabled = true;
   /** Every batch handed to the function, with its outcome (for tests). */
   readonly batches: { sequenceNumbers: string[]; outcome: 'ok' | 'partial' | 'error' | 'denied' }[] = [];
 
@@ -65,6 +118,7 @@ export class StreamMapping {
     props: Record<string, Json>,
     readonly options: MappingOptions,
   ) {
+    super(stream.listeners, options.track);
     this.#filters = ((props.FilterCriteria as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []).map(
       (f) => JSON.parse(f.Pattern) as Record<string, Json>,
     );
@@ -93,7 +147,9 @@ export class StreamMapping {
     const mapping = new StreamMapping(fn, stream, props, options);
     const denied = await mapping.#denied();
     if (denied.length > 0) throw new Error(`EventSourceMapping: ${accessMessage(stream.arn)} (${denied.join('; ')})`);
-    stream.listeners.add(mapping.#listener);
+    mapping.listen();
+    // Lambda polls from the start: records already there (TRIM_HORIZON) are read without waiting for a new one.
+    mapping.wake();
     return mapping;
   }
 
@@ -106,36 +162,11 @@ export class StreamMapping {
     return decisions.filter((d) => !d.allowed).map((d) => d.message);
   }
 
-  stop(): void {
-    this.enabled = false;
-    this.stream.listeners.delete(this.#listener);
+  protected override waiting(): boolean {
+    return this.#retryQueued;
   }
 
-  /** New records: read them (after the write that added them has answered). */
-  #wake(): void {
-    this.options.track(new Promise((resolve) => setImmediate(resolve)).then(() => this.#pump()));
-  }
-
-  async #pump(): Promise<void> {
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = true;
-    try {
-      do {
-        this.#again = false;
-        while (this.enabled && !this.#retryQueued && (await this.#next())) {
-          // Until the stream is read to its end, or a retry waits for the clock.
-        }
-      } while (this.#again && !this.#retryQueued);
-    } finally {
-      this.#running = false;
-    }
-  }
-
-  /** Hands over the next batch; false when there is nothing to hand over now. */
-  async #next(): Promise<boolean> {
+  protected async next(): Promise<boolean> {
     const records = this.stream.records;
     // Records no filter matches are dropped by Lambda before any batch (they never count as processed or failed).
     while (this.#position < records.length && !this.#matches(records[this.#position]!)) this.#position++;
@@ -178,7 +209,7 @@ export class StreamMapping {
     this.#retryQueued = true;
     this.options.clock.at(this.options.clock.now() + delay, `stream retry ${this.#attempts} of ${this.fn.name}`, () => {
       this.#retryQueued = false;
-      return this.#pump();
+      return this.pump();
     });
     return false;
   }
@@ -254,14 +285,10 @@ const QUEUE_READ = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttr
  * (sqs:ReceiveMessage, DeleteMessage, GetQueueAttributes), checked when the mapping is created (Lambda refuses it) and
  * before each receive. Not modelled: batching windows, maximum concurrency, scaling, FIFO queues.
  */
-export class QueueMapping {
+export class QueueMapping extends Poller {
   readonly uuid = randomUUID();
   readonly #batchSize: number;
   readonly #reportFailures: boolean;
-  readonly #listener = () => this.#wake();
-  #running = false;
-  #again = false;
-  enabled = true;
   /** Every batch handed to the function, with its outcome (for tests). */
   readonly batches: { messageIds: string[]; outcome: 'ok' | 'partial' | 'error' | 'denied' }[] = [];
 
@@ -272,6 +299,7 @@ export class QueueMapping {
     props: Record<string, Json>,
     readonly options: Omit<MappingOptions, 'sendToDestination'>,
   ) {
+    super(queue.listeners, options.track);
     this.#batchSize = Number(props.BatchSize ?? 10);
     this.#reportFailures = ((props.FunctionResponseTypes ?? []) as string[]).includes('ReportBatchItemFailures');
   }
@@ -291,8 +319,8 @@ export class QueueMapping {
         `EventSourceMapping: The provided execution role does not have permissions to call ${denied[0]!.action.replace('sqs:', '')} on SQS (${denied.map((d) => d.message).join('; ')})`,
       );
     }
-    queue.listeners.add(mapping.#listener);
-    mapping.#wake();
+    mapping.listen();
+    mapping.wake();
     return mapping;
   }
 
@@ -307,35 +335,8 @@ export class QueueMapping {
     return decisions.filter((d) => !d.decision.allowed).map((d) => ({ action: d.action, message: d.decision.message }));
   }
 
-  stop(): void {
-    this.enabled = false;
-    this.queue.listeners.delete(this.#listener);
-  }
-
-  #wake(): void {
-    this.options.track(new Promise((resolve) => setImmediate(resolve)).then(() => this.#pump()));
-  }
-
-  async #pump(): Promise<void> {
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = true;
-    try {
-      do {
-        this.#again = false;
-        while (this.enabled && (await this.#next())) {
-          // Until no message is visible.
-        }
-      } while (this.#again && this.enabled);
-    } finally {
-      this.#running = false;
-    }
-  }
-
   /** Receives and hands over the next batch of visible messages; false when there is none. */
-  async #next(): Promise<boolean> {
+  protected async next(): Promise<boolean> {
     const now = this.options.clock.now();
     const visible = () => this.queue.messages.filter((m) => (m.visibleAt ?? 0) <= this.options.clock.now());
     const redrive = this.queue.redrive;
@@ -362,7 +363,7 @@ export class QueueMapping {
     this.queue.messages = this.queue.messages.filter((m) => !batch.includes(m) || failed.includes(m));
     for (const message of failed) {
       this.options.clock.at(message.visibleAt!, `${this.queue.name} message visible again for ${this.fn.name}`, () =>
-        this.#pump(),
+        this.pump(),
       );
     }
     return true;
