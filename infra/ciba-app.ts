@@ -27,6 +27,9 @@ import { parseTenantsFile } from './tenants.ts';
  * - `ciba:tenantMetrics`: `dimension` (default) publishes the lifecycle metrics per tenant (the tenant a dimension: a
  *   metric per tenant, billed each); `logs` keeps only the deployment's totals, the tenant a field of each metric's log
  *   line (docs/deploy.md "Metrics").
+ * - `ciba:callbackReservedConcurrency`: reserved concurrency of the callback function (a positive integer), so that
+ *   callbacks to slow or hanging receivers never take the API's concurrency and always have their own; none by default
+ *   (an account needs that much unreserved concurrency left; docs/deploy.md "Callbacks").
  * - `ciba:logRetentionDays`: default 90.
  * - `ciba:lambdaSystemLogLevel`: Lambda's system log level of every function, `WARN` (default: no START, END and
  *   REPORT lines), `INFO` (those lines back) or `DEBUG`; the format is JSON and the application level INFO either way.
@@ -159,6 +162,10 @@ export const buildCibaApp = (app: App, options: CibaAppOptions = {}): CibaApp =>
     throw new Error(`context ciba:logRetentionDays must be one of CloudWatch's retention periods, not ${retention}`);
   }
   const bundling = ctx('bundling') === 'stub' ? 'stub' : 'esbuild';
+  const callbackReservedConcurrency = ctx('callbackReservedConcurrency');
+  if (callbackReservedConcurrency !== undefined && !/^[1-9]\d{0,5}$/.test(callbackReservedConcurrency)) {
+    throw new Error('context ciba:callbackReservedConcurrency must be a positive integer');
+  }
   const systemLogLevel = lambdaSystemLogLevel(ctx('lambdaSystemLogLevel'));
 
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
@@ -211,6 +218,7 @@ export const buildCibaApp = (app: App, options: CibaAppOptions = {}): CibaApp =>
     tenantMetrics: tenantMetrics(ctx('tenantMetrics')),
     ...(ctx('emailFrom') ? { emailFrom: ctx('emailFrom')! } : {}),
     ...(ctx('smsSenderId') ? { smsSenderId: ctx('smsSenderId')! } : {}),
+    ...(callbackReservedConcurrency ? { callbackReservedConcurrency: Number(callbackReservedConcurrency) } : {}),
   });
   service.addStackDependency(stateful);
 

@@ -44,7 +44,9 @@ export interface FunctionAccess {
   /**
    * Consumes the ledger's stream of decisions (its event source mapping reads it with the function's role):
    * DescribeStream, GetShardIterator and GetRecords on the stream, ListStreams (no resource in IAM), and SendMessage to
-   * the mapping's failure destination (the decision-failures queue).
+   * the mapping's failure destination (the decision-failures queue); and the decision-retries queue it hands a
+   * decision it could not publish to and consumes with a second mapping (SendMessage, ReceiveMessage, DeleteMessage,
+   * GetQueueAttributes).
    */
   decisionStream?: boolean;
 }
@@ -91,7 +93,8 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
     channels: true,
   },
   // The ledger stream's consumer: each decision's `CIBA Request Decided` on the bus, or the callback's schedule when
-  // the bus fails (publishDecision); records it could not publish end in the decision-failures queue.
+  // the bus fails (publishDecision); one it could not publish goes to the decision-retries queue, retried from there,
+  // and ends in the decision-failures queue with its tenant.
   events: { events: true, schedules: true, decisionStream: true },
 };
 

@@ -26,6 +26,8 @@ export interface AccessTargets {
   /** The ledger's stream (NEW_AND_OLD_IMAGES) and the failure destination of its event source mapping. */
   ledgerStreamArn?: string;
   decisionFailures?: sqs.IQueue;
+  /** The queue the events function hands decisions it could not publish to, and consumes (its second mapping). */
+  decisionRetries?: sqs.IQueue;
   /** The verified SES identity approval links are sent from (an address or a domain), when the deployment has one. */
   emailIdentity?: string;
 }
@@ -233,6 +235,16 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
       new iam.PolicyStatement({ sid: 'ListStreams', actions: ['dynamodb:ListStreams'], resources: ['*'] }),
     );
     need(targets.decisionFailures, 'the decision-failures queue').grantSendMessages(role);
+    // The function hands a decision it could not publish to the retries queue; its mapping there (Lambda guide, "SQS
+    // execution role permissions") receives, deletes and reads the queue's attributes with the same role. The
+    // queue's dead letters move to the decision-failures queue by SQS's redrive, which needs no grant.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'DecisionRetries',
+        actions: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        resources: [need(targets.decisionRetries, 'the decision-retries queue').queueArn],
+      }),
+    );
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:

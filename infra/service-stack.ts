@@ -101,6 +101,12 @@ export interface ServiceStackProps extends StackProps {
   smsSenderId?: string;
   /** The tenant in the lifecycle metrics (`ciba:tenantMetrics`): a dimension (default), or only in their log lines. */
   tenantMetrics?: TenantMetrics;
+  /**
+   * Reserved concurrency of the callback function (`ciba:callbackReservedConcurrency`): callbacks then never take more
+   * than that of the account's concurrency from the API's functions, and always have it (docs/deploy.md "Callbacks").
+   * None by default: reserving needs that much unreserved concurrency left in the account (new accounts may have 10).
+   */
+  callbackReservedConcurrency?: number;
 }
 
 /**
@@ -118,7 +124,10 @@ export class ServiceStack extends Stack {
   readonly callbackFailures: sqs.Queue;
   /** Decisions of the ledger's stream the events function could not publish after the mapping's retries. */
   readonly decisionFailures: sqs.Queue;
+  /** Decisions the events function could not publish at once, as letters with their tenant, retried from there. */
+  readonly decisionRetries: sqs.Queue;
   readonly decisionStream: lambda.EventSourceMapping;
+  readonly decisionRetriesMapping: lambda.EventSourceMapping;
   readonly scheduleDeadLetters: sqs.Queue;
   readonly scheduleGroup: scheduler.CfnScheduleGroup;
   accessLogs!: logs.LogGroup;
@@ -169,13 +178,24 @@ export class ServiceStack extends Stack {
       'CallbackFailures',
       'the on-failure destination (dead letters) of the callback function',
     );
-    // The decision stream's failure destination: Lambda sends it the batch (shard, sequence numbers) whose decision
-    // the events function could not publish within the mapping's retries and record age (docs/deploy.md).
+    // Decisions the events function could not publish (docs/deploy.md "The decision stream"): it hands each to the
+    // decision-retries queue as a letter with its tenant; the same function publishes them from there, and a letter
+    // still failing after DECISION_RETRIES.receives tries moves, as it is, to the decision-failures queue. That queue
+    // is also the stream mapping's failure destination (Lambda's batch record), for a decision the retries queue
+    // refused too.
     this.decisionFailures = deadLetterQueue(
       this,
       'DecisionFailures',
-      "the on-failure destination (dead letters) of the decision stream's mapping",
+      "the dead-letter queue of the decision retries and the on-failure destination of the decision stream's mapping",
     );
+    this.decisionRetries = new sqs.Queue(this, 'DecisionRetries', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: DECISION_RETRIES.visibilityTimeout,
+      // A letter's age in the dead-letter queue counts from its first sending: a day here, 14 days there.
+      retentionPeriod: Duration.days(1),
+      deadLetterQueue: { queue: this.decisionFailures, maxReceiveCount: DECISION_RETRIES.receives },
+    });
     const environment: Record<string, string> = {
       [AWS_ENV.directoryTable]: props.directoryTable.tableName,
       [AWS_ENV.ledgerTable]: props.ledgerTable.tableName,
@@ -220,6 +240,10 @@ export class ServiceStack extends Stack {
 
     const callback = fn('callback', 'ciba: ping/push callbacks to client notification endpoints', 60);
     this.functions.callback = callback;
+    if (props.callbackReservedConcurrency !== undefined) {
+      (callback.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions =
+        props.callbackReservedConcurrency;
+    }
     callback.function.configureAsyncInvoke({
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
@@ -230,6 +254,14 @@ export class ServiceStack extends Stack {
     if (!ledgerStreamArn) throw new Error('ServiceStack: the ledger table has no stream');
     this.functions.events = fn('events', "ciba: the ledger stream's decisions to the bus (CIBA Request Decided)", 30);
     this.decisionStream = this.#decisionStream(this.functions.events, ledgerStreamArn);
+    this.functions.events.function.addEnvironment(AWS_ENV.decisionRetriesQueueUrl, this.decisionRetries.queueUrl);
+    this.decisionRetriesMapping = new lambda.EventSourceMapping(this, 'DecisionRetriesMapping', {
+      target: this.functions.events.function,
+      eventSourceArn: this.decisionRetries.queueArn,
+      batchSize: 10,
+      // Each letter fails or succeeds on its own: a failed one comes back after the visibility timeout.
+      reportBatchItemFailures: true,
+    });
 
     const grantTargets: AccessTargets = {
       directoryTable: props.directoryTable,
@@ -240,6 +272,7 @@ export class ServiceStack extends Stack {
       callbackFailures: this.callbackFailures,
       ledgerStreamArn,
       decisionFailures: this.decisionFailures,
+      decisionRetries: this.decisionRetries,
       schedulerRole: this.schedulerRole,
       // SES authorizes SendEmail on the identity the address belongs to: the address's domain (verify the domain).
       ...(props.emailFrom ? { emailIdentity: props.emailFrom.split('@').pop()! } : {}),
@@ -304,9 +337,10 @@ export class ServiceStack extends Stack {
 
   /**
    * The ledger's stream to the events function: only decisions pass the filter (an update of a request item from
-   * pending to decided), so the function runs once per decision and never for other writes. A record it reports in
-   * batchItemFailures is retried from there; after the retries or the record age, the batch's description goes to the
-   * decision-failures queue and the shard moves on.
+   * pending to decided), so the function runs once per decision and never for other writes. A decision it cannot
+   * publish goes to the decision-retries queue; only one that queue refuses too is reported in batchItemFailures and
+   * retried from there; after the retries or the record age, the batch's description goes to the decision-failures
+   * queue and the shard moves on.
    */
   #decisionStream(events: CibaFunction, streamArn: string): lambda.EventSourceMapping {
     return new lambda.EventSourceMapping(this, 'DecisionStream', {
@@ -467,6 +501,13 @@ export class ServiceStack extends Stack {
     return { rule, deadLetters };
   }
 }
+
+/**
+ * The decision-retries queue: a failed letter comes back after the visibility timeout (six times the events
+ * function's 30 s timeout, as Lambda advises for a queue it consumes) and is tried `receives` times in all, about half
+ * an hour, before it moves to the decision-failures queue.
+ */
+export const DECISION_RETRIES = { visibilityTimeout: Duration.minutes(3), receives: 10 } as const;
 
 /** A queue of dead letters: encrypted, TLS only, 14 days; it has no dead-letter queue of its own (cdk-nag SQS3). */
 const deadLetterQueue = (scope: Construct, id: string, what: string): sqs.Queue => {

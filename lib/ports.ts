@@ -66,6 +66,16 @@ export interface Scheduler {
   schedule(at: number, event: CibaEvent): Promise<void>;
 }
 
+/**
+ * Decisions whose `CIBA Request Decided` could not be published (bus and scheduler both failing), handed on to be
+ * published again later: in AWS a message on the decision-retries queue, which the events function consumes and whose
+ * dead letters (the decision-failures queue) are the same messages, each with its tenant.
+ */
+export interface DecisionRetries {
+  /** Hands the event on; throws when it could not be (then the carrier keeps it: the stream retries its record). */
+  hand(event: CibaEvent): Promise<void>;
+}
+
 /** A callback that was given up on. Never the body, the tokens or the client_notification_token. */
 export interface DeadLetterRecord {
   tenantId: string;

@@ -70,13 +70,54 @@ export const linkMessage = (
   };
 };
 
+/** What sending an approval link uses. */
+export type ApprovalLinkDeps = Pick<Deps, 'links' | 'sender' | 'clock' | 'logger'>;
+
+/**
+ * What one process knows of the tenants' daily caps of text messages: per tenant, a UTC day and a cap it saw reached
+ * that day. A day's count only grows, so any cap up to that one stays reached for the rest of the day: a link past it
+ * is refused without a write (docs/deploy.md "Capacity"). A higher cap (the tenant's setting raised) or another day
+ * asks the store again. One entry per tenant.
+ */
+export type TextCapMemory = Map<string, { day: string; cap: number }>;
+export const textCapMemory = (): TextCapMemory => new Map();
+
+/** This process's memory of each store (a Lambda instance's, or the local server's): what one store counted. */
+const processTextCaps = new WeakMap<ApprovalLinkDeps['links'], TextCapMemory>();
+const memoryOf = (links: ApprovalLinkDeps['links']): TextCapMemory => {
+  const known = processTextCaps.get(links);
+  if (known) return known;
+  const memory = textCapMemory();
+  processTextCaps.set(links, memory);
+  return memory;
+};
+/** Tenants the memory keeps before it forgets them all. */
+const TEXT_CAP_ENTRIES = 10_000;
+
+const smsDay = (now: number) => new Date(now).toISOString().slice(0, 10);
+
+const textCapReached = (
+  deps: ApprovalLinkDeps,
+  tenant: Tenant,
+  request: AuthRequest,
+  memory: TextCapMemory,
+  day: string,
+  cap: number,
+): false => {
+  if (memory.size >= TEXT_CAP_ENTRIES && !memory.has(tenant.tenantId)) memory.clear();
+  memory.set(tenant.tenantId, { day, cap });
+  deps.logger.warn('approval link not sent: the daily SMS limit is reached', {
+    tenant: tenant.tenantId,
+    txn: request.txn,
+    metric: 'SmsDailyLimitReached',
+  });
+  return false;
+};
+
 /**
  * Sends the request by a link channel, once per request and channel. False when the user has no contact for it or the
  * channel was already used; a failed send is logged, never thrown (the request stands, and the client may poll).
  */
-/** What sending an approval link uses. */
-export type ApprovalLinkDeps = Pick<Deps, 'links' | 'sender' | 'clock' | 'logger'>;
-
 export const sendApprovalLink = async (
   deps: ApprovalLinkDeps,
   input: {
@@ -86,10 +127,18 @@ export const sendApprovalLink = async (
     request: AuthRequest;
     channel: LinkChannel;
   },
+  memory: TextCapMemory = memoryOf(deps.links),
 ): Promise<boolean> => {
   const { tenant, user, request, channel } = input;
   const to = user.claims[LINK_CHANNEL_CLAIM[channel]];
   if (typeof to !== 'string') return false;
+  const day = smsDay(deps.clock.now());
+  const cap = smsDailyLimit(tenant.settings);
+  if (channel === 'sms') {
+    // Known reached in this process: refused before any write (no link, no mark, no count).
+    const known = memory.get(tenant.tenantId);
+    if (known && known.day === day && cap <= known.cap) return textCapReached(deps, tenant, request, memory, day, cap);
+  }
   const secret = randomToken(SECRET_BYTES);
   const issued = await deps.links.issue({
     hash: sha256(secret),
@@ -112,16 +161,8 @@ export const sendApprovalLink = async (
   // Cost protection: the tenant's daily cap of text messages, counted once the channel is marked sent for this request
   // (so a timer delivered again, or set again after a restart, counts nothing) and before anything is sent. A link
   // held back by the cap is never sent: its secret is forgotten, and the channel stays used for this request.
-  if (channel === 'sms') {
-    const day = new Date(deps.clock.now()).toISOString().slice(0, 10);
-    if (!(await deps.links.countText(tenant.tenantId, day, smsDailyLimit(tenant.settings)))) {
-      deps.logger.warn('approval link not sent: the daily SMS limit is reached', {
-        tenant: tenant.tenantId,
-        txn: request.txn,
-        metric: 'SmsDailyLimitReached',
-      });
-      return false;
-    }
+  if (channel === 'sms' && !(await deps.links.countText(tenant.tenantId, day, cap))) {
+    return textCapReached(deps, tenant, request, memory, day, cap);
   }
   const message = linkMessage(channel, {
     tenantName: tenant.settings.displayName || tenant.tenantId,

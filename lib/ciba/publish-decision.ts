@@ -1,6 +1,6 @@
 import { type DecidedStatus, requestDecidedEvent } from '../events.ts';
 import type { AuthRequest } from '../model.ts';
-import type { Deps } from '../ports.ts';
+import type { CibaEvent, Deps } from '../ports.ts';
 
 /**
  * Puts `CIBA Request Decided` on the bus: the one place that publishes a decision. Its callers carry the store's
@@ -18,18 +18,21 @@ export const publishDecision = async (
   request: AuthRequest,
   status: DecidedStatus,
   decidedAt: number,
+): Promise<void> => publishDecidedEvent(deps, requestDecidedEvent(request, status, decidedAt));
+
+/** publishDecision of an event already built (a decision letter handed back by the retries: lib/ports.ts). */
+export const publishDecidedEvent = async (
+  deps: Pick<Deps, 'events' | 'scheduler' | 'clock' | 'logger'>,
+  event: CibaEvent,
 ): Promise<void> => {
-  const event = requestDecidedEvent(request, status, decidedAt);
+  const txn = event.detail.txn;
   try {
     await deps.events.publish([event]);
     return;
   } catch (error) {
-    deps.logger.error('event publish failed', { txn: request.txn, error });
-    if (request.deliveryMode === 'poll') return;
+    deps.logger.error('event publish failed', { txn, error });
+    if (event.detail.delivery_mode === 'poll') return;
   }
   await deps.scheduler.schedule(deps.clock.now(), event);
-  deps.logger.warn('callback started through the scheduler after the bus failed', {
-    tenant: request.tenantId,
-    txn: request.txn,
-  });
+  deps.logger.warn('callback started through the scheduler after the bus failed', { tenant: event.tenantId, txn });
 };

@@ -1,8 +1,9 @@
+import { SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AwsError } from './fakes/endpoint.ts';
-import { decidedEvents, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
+import { decidedEvents, HANG, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 
 /**
  * Ping and push through the AWS shape: the device's decision goes through the ledger's stream to the events function,
@@ -45,6 +46,26 @@ describe('ping and push on the AWS shape', () => {
     });
     return { endpoint, device, ack, txn: pushedTxn(shape.cloud, `fcm-${user}`) };
   };
+
+  /** A ping client of `tenant` at `endpoint`, and a pending request of `user` (enrolled now) to it. */
+  const pendingPingAt = async (tenant: string, user: string, endpoint: string) => {
+    const registered = await shape.registerClient(tenant, {
+      backchannel_token_delivery_mode: 'ping',
+      backchannel_client_notification_endpoint: endpoint,
+    });
+    const rp = await shape.relyingParty(tenant, registered);
+    const device = await shape.enrolledDevice(tenant, user, { type: 'fcm', token: `fcm-${tenant}-${user}` });
+    const ack = await client.initiateBackchannelAuthentication(rp, {
+      scope: 'openid',
+      login_hint: user,
+      binding_message: 'isolation',
+      client_notification_token: 'notify-0123456789abcdef',
+    });
+    return { device, ack, txn: pushedTxn(shape.cloud, `fcm-${tenant}-${user}`) };
+  };
+  /** The schedules created for a request (callback retries, expiries), by the txn in their input. */
+  const schedulesOf = (txn: string) =>
+    [...shape.cloud.scheduler.schedules.values()].filter((x) => JSON.stringify(x.input).includes(txn));
 
   const eventsFn = () => shape.cloud.fn('events').name;
   const streamInvocations = () =>
@@ -183,38 +204,166 @@ describe('ping and push on the AWS shape', () => {
     }
   };
 
-  it('a decision the events function cannot publish (bus and Scheduler failing) is retried from the stream and reaches the client when they recover', async () => {
+  describe("one tenant's failing receiver never delays another's", () => {
+    /** Tenant B: created through the admin API (a ping tenant of its own, push through FCM). */
+    const tenantB = 'beta';
+    beforeAll(async () => {
+      const created = await shape.admin('PUT', `/admin/tenants/${tenantB}`, {
+        display_name: 'Beta',
+        backchannel_polling_interval: 1,
+        push_credentials: { fcm: { secret: 'ciba/acme/fcm', version: '1' } },
+      });
+      expect(created.status).toBe(201);
+    }, 120_000);
+
+    it("acme's endpoint failing (5xx) while beta's answers: beta's callback arrives on its first attempt with no retry scheduled, acme's is retried", async () => {
+      const failing = rpHost.endpoint([500]);
+      const healthy = rpHost.endpoint([204]);
+      const a = await pendingPingAt('acme', 'mallory', failing);
+      const b = await pendingPingAt(tenantB, 'bob', healthy);
+      // Both decided together: their callbacks are in flight at once.
+      await Promise.all([a.device.decide(a.txn, 'approve'), b.device.decide(b.txn, 'approve')]);
+      await shape.cloud.settle();
+      expect(rpHost.at(failing)).toHaveLength(1);
+      expect(schedulesOf(a.txn)).toHaveLength(1);
+      expect(JSON.parse(rpHost.at(healthy)[0]!.body)).toEqual({ auth_req_id: b.ack.auth_req_id });
+      expect(schedulesOf(b.txn)).toEqual([]);
+      // acme's retries go on (callback_max_attempts 3), beta's receiver hears nothing more.
+      await shape.cloud.advance(60 * 60_000);
+      expect(rpHost.at(failing)).toHaveLength(3);
+      expect(rpHost.at(healthy)).toHaveLength(1);
+      expect(schedulesOf(b.txn)).toEqual([]);
+    });
+
+    it("acme's endpoint hanging past the response timeout: beta's callback arrives while acme's attempt still hangs, on its first attempt", async () => {
+      const hanging = rpHost.endpoint([HANG]);
+      const healthy = rpHost.endpoint([204]);
+      const a = await pendingPingAt('acme', 'oscar', hanging);
+      const b = await pendingPingAt(tenantB, 'peggy', healthy);
+      await a.device.decide(a.txn, 'approve');
+      // acme's callback has reached its receiver, which holds it without an answer...
+      await rpHost.arrived(hanging);
+      expect(rpHost.holding(hanging)).toBe(1);
+      await b.device.decide(b.txn, 'approve');
+      // ...and beta's is delivered meanwhile, while acme's connection is still held: the callback function serves it in
+      // another execution environment (warm from the test before: its path takes well under the 5 s acme's waits).
+      await rpHost.arrived(healthy);
+      expect(rpHost.holding(hanging)).toBe(1);
+      expect(JSON.parse(rpHost.at(healthy)[0]!.body)).toEqual({ auth_req_id: b.ack.auth_req_id });
+      // acme's attempt ends at the outbound client's response timeout, as a failed attempt with its retry.
+      await shape.cloud.settle();
+      expect(schedulesOf(a.txn)).toHaveLength(1);
+      expect(shape.cloud.lambda.logsOf(shape.cloud.fn('callback').name).join('\n')).toMatch(/response timeout/);
+      expect(schedulesOf(b.txn)).toEqual([]);
+      expect(rpHost.at(healthy)).toHaveLength(1);
+    });
+  });
+
+  const decisionQueue = (prefix: 'DecisionFailures' | 'DecisionRetries') =>
+    shape.cloud.sqs.byUrl(shape.cloud.resourcesOf('AWS::SQS::Queue').find((q) => q.logicalId.startsWith(prefix))!.ref);
+  const queueInvocations = () =>
+    shape.cloud.lambda.invocations.filter((i) => i.function === eventsFn() && i.kind === 'queue');
+
+  it('a decision the events function cannot publish (bus and Scheduler failing) goes to the retries queue, does not hold the stream, and reaches the client when they recover', async () => {
     const { endpoint, device, ack, txn } = await pendingPing('ivan', 'both down');
+    const later = await pendingPing('ivy', 'right after');
     const invoked = streamInvocations().length;
+    const retried = queueInvocations().length;
     // The decision itself does not wait for either: it answers while they are down.
     await outage(5_000, async () => expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' }));
-    const tries = streamInvocations().length - invoked;
-    expect(tries).toBeGreaterThanOrEqual(2);
+    // The stream's batch succeeded (the decision was handed on as a letter); the queue's first try failed too.
+    expect(streamInvocations().slice(invoked)).toEqual([{ function: eventsFn(), kind: 'stream', outcome: 'ok' }]);
+    expect(queueInvocations().length - retried).toBeGreaterThanOrEqual(1);
     expect(rpHost.at(endpoint)).toHaveLength(0);
     expect(shape.cloud.lambda.logsOf(eventsFn()).join('\n')).toContain('decision not published, the stream retries it');
-    // The next retry (on the harness clock) publishes it.
-    await shape.cloud.advance(60_000);
+    // The next decision of the shard is published at once, while the first waits for its retry.
+    await later.device.decide(later.txn, 'approve');
+    await shape.cloud.settle();
+    expect(decidedEvents(shape.cloud, later.txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
+    expect(JSON.parse(rpHost.at(later.endpoint)[0]!.body)).toEqual({ auth_req_id: later.ack.auth_req_id });
+    expect(decidedEvents(shape.cloud, txn)).toEqual([]);
+    // The letter's next receive (after the queue's visibility timeout) publishes it.
+    await shape.cloud.advance(4 * 60_000);
+    expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
+    expect(JSON.parse(rpHost.at(endpoint)[0]!.body)).toEqual({ auth_req_id: ack.auth_req_id });
+    expect(decisionQueue('DecisionRetries').messages).toEqual([]);
+  });
+
+  it('a decision still unpublished after the retries ends in the decision-failures queue as a letter with its tenant; an operator moving it back publishes it', async () => {
+    const { endpoint, ack, device, txn } = await pendingPing('judy', 'long outage');
+    const retried = queueInvocations().length;
+    const failures = decisionQueue('DecisionFailures');
+    const before = failures.messages.length;
+    await outage(35 * 60_000, () => device.decide(txn, 'approve'));
+    // Ten receives of the letter (the first right away, then one per visibility timeout), then SQS moves it.
+    expect(queueInvocations().length - retried).toBe(10);
+    const letters = failures.messages.slice(before);
+    expect(letters).toHaveLength(1);
+    expect(JSON.parse(letters[0]!.body)).toEqual({
+      detail_type: 'CIBA Request Decided',
+      tenant_id: 'acme',
+      txn,
+      status: 'approved',
+      delivery_mode: 'ping',
+      detail: expect.objectContaining({ tenant_id: 'acme', txn, status: 'approved', delivery_mode: 'ping' }),
+    });
+    expect(letters[0]!.attributes.tenant_id).toEqual({ DataType: 'String', StringValue: 'acme' });
+    expect(letters[0]!.body).not.toContain('notify-0123456789abcdef');
+    expect(decidedEvents(shape.cloud, txn)).toEqual([]);
+    expect(rpHost.at(endpoint)).toHaveLength(0);
+
+    // docs/deploy.md: an operator moves the dead letters back to the retries queue (SQS's DLQ redrive), with the
+    // policy given there; the events function publishes them.
+    failures.messages = failures.messages.filter((m) => letters.includes(m));
+    const retries = decisionQueue('DecisionRetries');
+    const operator = shape.cloud.operator(
+      {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: ['sqs:StartMessageMoveTask', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+            Resource: failures.arn,
+          },
+          { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: retries.arn },
+        ],
+      },
+      'ciba-redrive',
+    );
+    const sqs = new SQSClient({
+      region: 'eu-west-1',
+      endpoint: shape.cloud.sqs.endpoint!.url,
+      credentials: operator,
+    });
+    await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: failures.arn }));
+    await shape.cloud.settle();
+    expect(failures.messages).toEqual([]);
     expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
     expect(JSON.parse(rpHost.at(endpoint)[0]!.body)).toEqual({ auth_req_id: ack.auth_req_id });
   });
 
-  it('a decision still unpublished after the retries ends in the decision-failures queue; the device repeating it starts the callback', async () => {
-    const { endpoint, device, ack, txn } = await pendingPing('judy', 'long outage');
+  it("a decision the retries queue refuses too is retried from the stream, then Lambda's record of it is in the decision-failures queue; the device repeating it starts the callback", async () => {
+    const { endpoint, device, ack, txn } = await pendingPing('kate', 'queue down too');
     const invoked = streamInvocations().length;
-    const queueUrl = shape.cloud
-      .resourcesOf('AWS::SQS::Queue')
-      .find((q) => q.logicalId.startsWith('DecisionFailures'))!.ref;
-    const queue = shape.cloud.sqs.byUrl(queueUrl);
-    const before = queue.messages.length;
-    await outage(30 * 60_000, () => device.decide(txn, 'approve'));
+    const failures = decisionQueue('DecisionFailures');
+    const before = failures.messages.length;
+    shape.cloud.sqs.outage = new AwsError('InternalError', 'SQS is unavailable', 500, false);
+    try {
+      await outage(30 * 60_000, () => device.decide(txn, 'approve'));
+    } finally {
+      shape.cloud.sqs.outage = undefined;
+    }
     // The first try and the mapping's 10 retries, then the batch's description (not its records) to the queue.
     expect(streamInvocations().length - invoked).toBe(11);
-    const [letter] = queue.messages.slice(before).map((m) => JSON.parse(m.body));
+    expect(shape.cloud.lambda.logsOf(eventsFn()).join('\n')).toContain(
+      'decision not handed to the retries queue, the stream retries it',
+    );
+    const [letter] = failures.messages.slice(before).map((m) => JSON.parse(m.body));
     expect(letter).toMatchObject({
       requestContext: { condition: 'RetryAttemptsExhausted', functionArn: shape.cloud.fn('events').arn },
       DDBStreamBatchInfo: { batchSize: 1, streamArn: expect.stringMatching(/:table\/.+\/stream\//) },
     });
-    expect(queue.messages.length - before).toBe(1);
+    expect(failures.messages.length - before).toBe(1);
     expect(decidedEvents(shape.cloud, txn)).toEqual([]);
     expect(rpHost.at(endpoint)).toHaveLength(0);
     // The device repeating its decision (its answer was 200, but a user may tap again) publishes it: the safety net.

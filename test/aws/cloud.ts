@@ -12,7 +12,7 @@ import {
   type ResourceProvider,
   readAssembly,
 } from './cloudformation.ts';
-import { StreamMapping } from './event-source-mapping.ts';
+import { QueueMapping, StreamMapping } from './event-source-mapping.ts';
 import { FakeDynamoDb } from './fakes/dynamodb.ts';
 import type { AwsCall, Core } from './fakes/endpoint.ts';
 import { FakeEventBridge } from './fakes/eventbridge.ts';
@@ -68,7 +68,7 @@ export class AwsShape implements Core {
   readonly cfn: CloudFormation;
   readonly apis = new Map<string, HttpApi>();
   /** Event source mappings by their UUID (the stream consumers). */
-  readonly mappings = new Map<string, StreamMapping>();
+  readonly mappings = new Map<string, StreamMapping | QueueMapping>();
   assembly: CloudAssembly;
   #code: CloudAssembly;
   readonly #sessions = new Map<string, Session>();
@@ -396,22 +396,33 @@ export class AwsShape implements Core {
         create: async (props, ctx) => {
           const fn = this.lambda.find(String(props.FunctionName));
           if (!fn) throw new Error(`${ctx.logicalId}: no function ${String(props.FunctionName)}`);
-          const stream = this.dynamodb.streamByArn(String(props.EventSourceArn));
-          if (!stream)
-            throw new Error(
-              `${ctx.logicalId}: no stream ${String(props.EventSourceArn)} (only DynamoDB streams are modelled)`,
-            );
-          const mapping = await StreamMapping.create(fn, stream, props, {
+          const source = String(props.EventSourceArn);
+          const common = {
             clock: this.clock,
-            callerOf: (f) => this.#callerOf(this.#assume(f.roleArn, f.name).accessKeyId),
-            authorize: (caller, action, resource) => this.iam.authorize({ caller, action, resource }),
-            invoke: (f, event) => this.lambda.invoke(f.arn, event, 'stream'),
-            sendToDestination: async (f, destination, record) => {
-              const session = this.#assume(f.roleArn, f.name);
-              await this.sqs.sendAs(this.#callerOf(session.accessKeyId), destination, JSON.stringify(record));
-            },
-            track: (work) => this.track(work),
-          });
+            callerOf: (f: FunctionConfig) => this.#callerOf(this.#assume(f.roleArn, f.name).accessKeyId),
+            authorize: (caller: Caller, action: string, resource: string) =>
+              this.iam.authorize({ caller, action, resource }),
+            track: (work: Promise<unknown>) => this.track(work),
+          };
+          let mapping: StreamMapping | QueueMapping;
+          if (source.startsWith('arn:aws:sqs:')) {
+            mapping = await QueueMapping.create(fn, this.sqs.byArn(source), this.sqs, props, {
+              ...common,
+              invoke: (f, event) => this.lambda.invoke(f.arn, event, 'queue'),
+            });
+          } else {
+            const stream = this.dynamodb.streamByArn(source);
+            if (!stream)
+              throw new Error(`${ctx.logicalId}: no stream or queue ${source} (DynamoDB streams and SQS are modelled)`);
+            mapping = await StreamMapping.create(fn, stream, props, {
+              ...common,
+              invoke: (f, event) => this.lambda.invoke(f.arn, event, 'stream'),
+              sendToDestination: async (f, destination, record) => {
+                const session = this.#assume(f.roleArn, f.name);
+                await this.sqs.sendAs(this.#callerOf(session.accessKeyId), destination, JSON.stringify(record));
+              },
+            });
+          }
           this.mappings.set(mapping.uuid, mapping);
           return {
             ref: mapping.uuid,
@@ -583,7 +594,20 @@ export class AwsShape implements Core {
       },
       'AWS::SQS::Queue': {
         create: async (props, ctx) => {
-          const queue = this.sqs.createQueue(named(props, 'QueueName', ctx, 80));
+          const redrive = props.RedrivePolicy as { deadLetterTargetArn?: string; maxReceiveCount?: number } | undefined;
+          const queue = this.sqs.createQueue(named(props, 'QueueName', ctx, 80), {
+            ...(props.VisibilityTimeout !== undefined
+              ? { visibilityTimeoutSeconds: Number(props.VisibilityTimeout) }
+              : {}),
+            ...(redrive
+              ? {
+                  redrive: {
+                    deadLetterTargetArn: String(redrive.deadLetterTargetArn),
+                    maxReceiveCount: Number(redrive.maxReceiveCount),
+                  },
+                }
+              : {}),
+          });
           return { ref: queue.url, attributes: { Arn: queue.arn, QueueName: queue.name, QueueUrl: queue.url } };
         },
       },

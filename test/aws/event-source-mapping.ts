@@ -3,11 +3,14 @@ import type { HarnessClock } from './clock.ts';
 import type { Json } from './cloudformation.ts';
 import { matchesPattern } from './event-pattern.ts';
 import type { FakeStream, StreamRecord } from './fakes/dynamodb.ts';
+import type { FakeMessage, FakeQueue, FakeSqs } from './fakes/sqs.ts';
 import type { Caller, Decision } from './iam.ts';
 import type { FunctionConfig, InvokeOutcome } from './lambda.ts';
 
 /**
- * An AWS::Lambda::EventSourceMapping on a DynamoDB stream, as Lambda runs one: it reads the stream's records in order
+ * AWS::Lambda::EventSourceMapping: on a DynamoDB stream (StreamMapping) or an SQS queue (QueueMapping).
+ *
+ * On a DynamoDB stream, as Lambda runs one: it reads the stream's records in order
  * from where it started (LATEST: the tip at its creation; TRIM_HORIZON: the first record), drops those no filter
  * matches (FilterCriteria, EventBridge's pattern syntax), invokes the function synchronously with batches of up to
  * BatchSize, and on a function error, or with ReportBatchItemFailures on the lowest sequence number the function
@@ -36,7 +39,64 @@ const STREAM_READ = ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dy
 const accessMessage = (arn: string) =>
   `Cannot access stream ${arn}. Please ensure the role can perform the GetRecords, GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM.`;
 
-export class StreamMapping {
+/**
+ * What both kinds of mapping share: woken by new records (after the write that added them has answered), a mapping
+ * hands batches over one at a time, until `next` finds none to hand over now or it must wait for the clock.
+ */
+abstract class Poller {
+  enabled = true;
+  #running = false;
+  #again = false;
+  readonly #listener = () => this.wake();
+  readonly #listeners: Set<() => void>;
+  readonly #track: (work: Promise<unknown>) => void;
+
+  constructor(listeners: Set<() => void>, track: (work: Promise<unknown>) => void) {
+    this.#listeners = listeners;
+    this.#track = track;
+  }
+
+  /** Hands over the next batch; false when there is nothing to hand over now. */
+  protected abstract next(): Promise<boolean>;
+
+  /** True while a retry waits for the clock (nothing is handed over until then). */
+  protected waiting(): boolean {
+    return false;
+  }
+
+  protected listen(): void {
+    this.#listeners.add(this.#listener);
+  }
+
+  stop(): void {
+    this.enabled = false;
+    this.#listeners.delete(this.#listener);
+  }
+
+  protected wake(): void {
+    this.#track(new Promise((resolve) => setImmediate(resolve)).then(() => this.pump()));
+  }
+
+  protected async pump(): Promise<void> {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    try {
+      do {
+        this.#again = false;
+        while (this.enabled && !this.waiting() && (await this.next())) {
+          // Until there is nothing to hand over, or a retry waits for the clock.
+        }
+      } while (this.#again && this.enabled && !this.waiting());
+    } finally {
+      this.#running = false;
+    }
+  }
+}
+
+export class StreamMapping extends Poller {
   readonly uuid = randomUUID();
   readonly #filters: Record<string, Json>[];
   readonly #batchSize: number;
@@ -44,15 +104,11 @@ export class StreamMapping {
   readonly #maxAgeMs: number;
   readonly #reportFailures: boolean;
   readonly #onFailure: string | undefined;
-  readonly #listener = () => this.#wake();
   /** The next record to hand over (an index in the stream's records). */
   #position: number;
   /** Invocations of the batch that starts at #position so far. */
   #attempts = 0;
-  #running = false;
-  #again = false;
   #retryQueued = false;
-  enabled = true;
   /** Every batch handed to the function, with its outcome (for tests). */
   readonly batches: { sequenceNumbers: string[]; outcome: 'ok' | 'partial' | 'error' | 'denied' }[] = [];
 
@@ -62,6 +118,7 @@ export class StreamMapping {
     props: Record<string, Json>,
     readonly options: MappingOptions,
   ) {
+    super(stream.listeners, options.track);
     this.#filters = ((props.FilterCriteria as { Filters?: { Pattern: string }[] } | undefined)?.Filters ?? []).map(
       (f) => JSON.parse(f.Pattern) as Record<string, Json>,
     );
@@ -90,7 +147,9 @@ export class StreamMapping {
     const mapping = new StreamMapping(fn, stream, props, options);
     const denied = await mapping.#denied();
     if (denied.length > 0) throw new Error(`EventSourceMapping: ${accessMessage(stream.arn)} (${denied.join('; ')})`);
-    stream.listeners.add(mapping.#listener);
+    mapping.listen();
+    // Lambda polls from the start: records already there (TRIM_HORIZON) are read without waiting for a new one.
+    mapping.wake();
     return mapping;
   }
 
@@ -103,36 +162,11 @@ export class StreamMapping {
     return decisions.filter((d) => !d.allowed).map((d) => d.message);
   }
 
-  stop(): void {
-    this.enabled = false;
-    this.stream.listeners.delete(this.#listener);
+  protected override waiting(): boolean {
+    return this.#retryQueued;
   }
 
-  /** New records: read them (after the write that added them has answered). */
-  #wake(): void {
-    this.options.track(new Promise((resolve) => setImmediate(resolve)).then(() => this.#pump()));
-  }
-
-  async #pump(): Promise<void> {
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = true;
-    try {
-      do {
-        this.#again = false;
-        while (this.enabled && !this.#retryQueued && (await this.#next())) {
-          // Until the stream is read to its end, or a retry waits for the clock.
-        }
-      } while (this.#again && !this.#retryQueued);
-    } finally {
-      this.#running = false;
-    }
-  }
-
-  /** Hands over the next batch; false when there is nothing to hand over now. */
-  async #next(): Promise<boolean> {
+  protected async next(): Promise<boolean> {
     const records = this.stream.records;
     // Records no filter matches are dropped by Lambda before any batch (they never count as processed or failed).
     while (this.#position < records.length && !this.#matches(records[this.#position]!)) this.#position++;
@@ -175,7 +209,7 @@ export class StreamMapping {
     this.#retryQueued = true;
     this.options.clock.at(this.options.clock.now() + delay, `stream retry ${this.#attempts} of ${this.fn.name}`, () => {
       this.#retryQueued = false;
-      return this.#pump();
+      return this.pump();
     });
     return false;
   }
@@ -236,5 +270,146 @@ export class StreamMapping {
         streamArn: this.stream.arn,
       },
     });
+  }
+}
+
+const QUEUE_READ = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'];
+
+/**
+ * An event source mapping on an SQS queue, as Lambda runs one: it receives the queue's visible messages in batches of
+ * up to BatchSize (each receive counts, and hides the message for the queue's visibility timeout), invokes the
+ * function synchronously, and deletes what succeeded: all of the batch, or with ReportBatchItemFailures all but the
+ * messages the function reports (a function error: none). A message not deleted is received again when it is visible
+ * again (on the harness clock); one already received the redrive policy's maxReceiveCount times moves to the
+ * dead-letter queue instead (SQS does that, with the message as it is). It receives with the function's role
+ * (sqs:ReceiveMessage, DeleteMessage, GetQueueAttributes), checked when the mapping is created (Lambda refuses it) and
+ * before each receive. Not modelled: batching windows, maximum concurrency, scaling, FIFO queues.
+ */
+export class QueueMapping extends Poller {
+  readonly uuid = randomUUID();
+  readonly #batchSize: number;
+  readonly #reportFailures: boolean;
+  /** Every batch handed to the function, with its outcome (for tests). */
+  readonly batches: { messageIds: string[]; outcome: 'ok' | 'partial' | 'error' | 'denied' }[] = [];
+
+  private constructor(
+    readonly fn: FunctionConfig,
+    readonly queue: FakeQueue,
+    readonly sqs: FakeSqs,
+    props: Record<string, Json>,
+    readonly options: Omit<MappingOptions, 'sendToDestination'>,
+  ) {
+    super(queue.listeners, options.track);
+    this.#batchSize = Number(props.BatchSize ?? 10);
+    this.#reportFailures = ((props.FunctionResponseTypes ?? []) as string[]).includes('ReportBatchItemFailures');
+  }
+
+  static async create(
+    fn: FunctionConfig,
+    queue: FakeQueue,
+    sqs: FakeSqs,
+    props: Record<string, Json>,
+    options: Omit<MappingOptions, 'sendToDestination'>,
+  ): Promise<QueueMapping> {
+    const mapping = new QueueMapping(fn, queue, sqs, props, options);
+    const denied = await mapping.#denied();
+    if (denied.length > 0) {
+      // Lambda's CreateEventSourceMapping answer names the first action the role lacks.
+      throw new Error(
+        `EventSourceMapping: The provided execution role does not have permissions to call ${denied[0]!.action.replace('sqs:', '')} on SQS (${denied.map((d) => d.message).join('; ')})`,
+      );
+    }
+    mapping.listen();
+    mapping.wake();
+    return mapping;
+  }
+
+  async #denied(): Promise<{ action: string; message: string }[]> {
+    const caller = this.options.callerOf(this.fn);
+    const decisions = await Promise.all(
+      QUEUE_READ.map(async (action) => ({
+        action,
+        decision: await this.options.authorize(caller, action, this.queue.arn),
+      })),
+    );
+    return decisions.filter((d) => !d.decision.allowed).map((d) => ({ action: d.action, message: d.decision.message }));
+  }
+
+  /** Receives and hands over the next batch of visible messages; false when there is none. */
+  protected async next(): Promise<boolean> {
+    const now = this.options.clock.now();
+    const visible = () => this.queue.messages.filter((m) => (m.visibleAt ?? 0) <= this.options.clock.now());
+    const redrive = this.queue.redrive;
+    // SQS moves a message received maxReceiveCount times when it would be received once more.
+    for (const message of visible()) {
+      if (redrive && (message.receiveCount ?? 0) >= redrive.maxReceiveCount) this.sqs.redrive(this.queue, message);
+    }
+    const batch = visible().slice(0, this.#batchSize);
+    if (batch.length === 0) return false;
+    if ((await this.#denied()).length > 0) {
+      this.batches.push({ messageIds: batch.map((m) => m.messageId), outcome: 'denied' });
+      return false;
+    }
+    for (const message of batch) {
+      message.receiveCount = (message.receiveCount ?? 0) + 1;
+      message.visibleAt = now + this.queue.visibilityTimeoutSeconds * 1000;
+    }
+    const outcome = await this.options.invoke(this.fn, { Records: batch.map((m) => this.#record(m)) });
+    const failed = this.#failed(batch, outcome);
+    this.batches.push({
+      messageIds: batch.map((m) => m.messageId),
+      outcome: failed.length === 0 ? 'ok' : 'error' in outcome ? 'error' : 'partial',
+    });
+    this.queue.messages = this.queue.messages.filter((m) => !batch.includes(m) || failed.includes(m));
+    for (const message of failed) {
+      this.options.clock.at(message.visibleAt!, `${this.queue.name} message visible again for ${this.fn.name}`, () =>
+        this.pump(),
+      );
+    }
+    return true;
+  }
+
+  /** The messages not deleted: all on a function error; with ReportBatchItemFailures the reported ones. */
+  #failed(batch: FakeMessage[], outcome: InvokeOutcome): FakeMessage[] {
+    if ('error' in outcome) return batch;
+    if (!this.#reportFailures) return [];
+    const failures = (outcome.result as { batchItemFailures?: { itemIdentifier?: string }[] } | null)
+      ?.batchItemFailures;
+    if (!failures || failures.length === 0) return [];
+    const ids = failures.map((f) => f.itemIdentifier);
+    // An identifier that is not in the batch fails the whole batch, as Lambda treats it.
+    if (ids.some((id) => !batch.some((m) => m.messageId === id))) return batch;
+    return batch.filter((m) => ids.includes(m.messageId));
+  }
+
+  /** The record of an SQS event as Lambda builds it. */
+  #record(message: FakeMessage) {
+    return {
+      messageId: message.messageId,
+      receiptHandle: message.messageId,
+      body: message.body,
+      attributes: {
+        ApproximateReceiveCount: String(message.receiveCount),
+        SentTimestamp: String(message.sentAt),
+        SenderId: 'AROAHARNESS',
+        ApproximateFirstReceiveTimestamp: String(message.sentAt),
+      },
+      messageAttributes: Object.fromEntries(
+        Object.entries(message.attributes).map(([name, a]) => [
+          name,
+          {
+            dataType: a.DataType,
+            ...(a.StringValue !== undefined ? { stringValue: a.StringValue } : {}),
+            ...(a.BinaryValue !== undefined ? { binaryValue: a.BinaryValue } : {}),
+            stringListValues: [],
+            binaryListValues: [],
+          },
+        ]),
+      ),
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: this.queue.arn,
+      awsRegion: this.queue.arn.split(':')[3],
+    };
   }
 }

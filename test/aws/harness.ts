@@ -83,9 +83,15 @@ export interface ReceivedRequest {
  * published on the fake internet so the functions reach it at a public address. Each path answers from its own
  * script (the last answer repeats; 204 when none).
  */
+/** A receiver's answer that never comes: the request is held until the caller gives up (its response timeout). */
+export const HANG = 0;
+
 export class Receiver {
   readonly received: ReceivedRequest[] = [];
   readonly #scripts = new Map<string, number[]>();
+  readonly #waiters: { path: string; count: number; resolve: () => void }[] = [];
+  /** Requests held without an answer (HANG), by path, until the caller closes the connection. */
+  readonly #held = new Map<string, number>();
 
   private constructor(
     readonly host: string,
@@ -103,8 +109,18 @@ export class Receiver {
         const path = req.url ?? '/';
         const n = receiver.received.filter((r) => r.path === path).length;
         receiver.received.push({ path, headers: req.headers, body: Buffer.concat(chunks).toString() });
+        for (const waiter of receiver.#waiters.filter((w) => w.path === path && w.count <= n + 1)) {
+          receiver.#waiters.splice(receiver.#waiters.indexOf(waiter), 1);
+          waiter.resolve();
+        }
         const script = receiver.#scripts.get(path) ?? [];
-        res.writeHead(script[Math.min(n, script.length - 1)] ?? 204);
+        const status = script[Math.min(n, script.length - 1)] ?? 204;
+        if (status === HANG) {
+          receiver.#held.set(path, (receiver.#held.get(path) ?? 0) + 1);
+          res.on('close', () => receiver.#held.set(path, receiver.#held.get(path)! - 1));
+          return;
+        }
+        res.writeHead(status);
         res.end();
       });
     });
@@ -113,11 +129,23 @@ export class Receiver {
     return receiver;
   }
 
-  /** A fresh path with its answers, as an https URL on this host. */
+  /** A fresh path with its answers (statuses in turn, the last one kept; HANG never answers), as an https URL on this host. */
   endpoint(answers: number[] = []): string {
     const path = `/cb/${randomUUID()}`;
     this.#scripts.set(path, answers);
     return `https://${this.host}${path}`;
+  }
+
+  /** Resolves once `count` requests have reached the URL's path (at once if they have). */
+  arrived(url: string, count = 1): Promise<void> {
+    const path = new URL(url).pathname;
+    if (this.received.filter((r) => r.path === path).length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ path, count, resolve }));
+  }
+
+  /** How many requests to the URL's path are held now (HANG), their connections still open. */
+  holding(url: string): number {
+    return this.#held.get(new URL(url).pathname) ?? 0;
   }
 
   at(url: string): ReceivedRequest[] {

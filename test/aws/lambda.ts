@@ -163,9 +163,15 @@ export interface LogLine {
 export class LambdaRuntime {
   readonly functions = new Map<string, FunctionConfig>();
   readonly logs: LogLine[] = [];
-  /** Every invocation: RequestResponse (`sync`), Event (`async`), or by an event source mapping (`stream`). */
-  readonly invocations: { function: string; kind: 'sync' | 'async' | 'stream'; outcome: 'ok' | 'error' | 'refused' }[] =
-    [];
+  /**
+   * Every invocation: RequestResponse (`sync`), Event (`async`), or by an event source mapping on a stream (`stream`)
+   * or a queue (`queue`).
+   */
+  readonly invocations: {
+    function: string;
+    kind: 'sync' | 'async' | 'stream' | 'queue';
+    outcome: 'ok' | 'error' | 'refused';
+  }[] = [];
   readonly #environments = new Map<string, Environment[]>();
   readonly #throttles = new Map<string, number>();
   readonly #options: LambdaRuntimeOptions;
@@ -216,7 +222,7 @@ export class LambdaRuntime {
   }
 
   /** RequestResponse: the function's result or its error (a function error is not a service error). */
-  async invoke(nameOrArn: string, event: unknown, kind: 'sync' | 'stream' = 'sync'): Promise<InvokeOutcome> {
+  async invoke(nameOrArn: string, event: unknown, kind: 'sync' | 'stream' | 'queue' = 'sync'): Promise<InvokeOutcome> {
     let fn: FunctionConfig;
     try {
       fn = this.#admit(this.find(nameOrArn), nameOrArn);

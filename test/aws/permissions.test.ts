@@ -67,7 +67,7 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
     expect(shape.cloud.lambda.logsOf(shape.cloud.fn('token').name).join('\n')).toMatch(/AccessDeniedException/);
   });
 
-  it('events without its bus and schedules: the decision stays in the stream, retried; the refused calls are events:PutEvents and scheduler:CreateSchedule', async () => {
+  it('events without its bus and schedules: the decision is retried (the stream hands it to the retries queue, tried from there); the refused calls are events:PutEvents and scheduler:CreateSchedule', async () => {
     const receiver = await Receiver.start(shape.cloud, shape.pki, 'rp.example.com');
     try {
       const registered = await shape.registerClient('acme', {
@@ -90,7 +90,14 @@ describe('a grant removed from the CDK code fails the flow that needs it, naming
       // The decision does not wait for the event: it answers.
       expect(await device.decide(txn, 'approve')).toEqual({ txn, status: 'approved' });
       await shape.cloud.advance(5_000);
+      // The stream's try, then the retries queue's first.
       expect(tries() - before).toBeGreaterThanOrEqual(2);
+      expect(
+        shape.cloud.lambda.invocations
+          .filter((i) => i.function === events)
+          .map((i) => i.kind)
+          .slice(before, before + 2),
+      ).toEqual(['stream', 'queue']);
       // Each try: PutEvents refused, then the fallback's CreateSchedule refused.
       const denials = shape.cloud.takeDenials();
       expect(denials.length).toBeGreaterThanOrEqual(4);

@@ -153,7 +153,8 @@ describe.skipIf(release === undefined)('upgrading a deployment of the release be
     expect(ledger().ref).toBe(ledgerBefore.name);
     expect(ledger().attributes.StreamArn).toMatch(new RegExp(`:table/${ledgerBefore.name}/stream/`));
     expect(await itemCount(ledger().ref)).toBeGreaterThanOrEqual(ledgerBefore.items);
-    expect(cloud.resourcesOf('AWS::Lambda::EventSourceMapping')).toHaveLength(1);
+    // The stream's mapping and the decision-retries queue's.
+    expect(cloud.resourcesOf('AWS::Lambda::EventSourceMapping')).toHaveLength(2);
     const tokens = await approve(await rp('acme', basic), device, 'fcm-olga');
     expect(tokens.claims()?.sub).toBe('olga');
     await cloud.settle();

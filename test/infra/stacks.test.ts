@@ -219,6 +219,27 @@ describe('service stack: functions', () => {
     expect(() => build({ 'ciba:lambdaSystemLogLevel': 'ERROR' })).toThrow(/WARN, INFO, DEBUG/);
   });
 
+  it('reserves concurrency for the callback function only with ciba:callbackReservedConcurrency (none by default)', () => {
+    const reserved = (built: CibaApp) =>
+      Object.fromEntries(
+        Object.entries(built.service.functions).map(([name, fn]) => [
+          name,
+          (fn.function.node.defaultChild as { reservedConcurrentExecutions?: number }).reservedConcurrentExecutions,
+        ]),
+      );
+    expect(Object.values(reserved(app)).filter((r) => r !== undefined)).toEqual([]);
+    const built = build({ 'ciba:callbackReservedConcurrency': '50' });
+    const fns = Template.fromStack(built.service).findResources('AWS::Lambda::Function', {
+      Properties: { ReservedConcurrentExecutions: 50 },
+    });
+    expect(Object.keys(fns)).toEqual([
+      built.service.getLogicalId(built.service.functions.callback!.function.node.defaultChild as never),
+    ]);
+    expect(Object.entries(reserved(built)).filter(([, r]) => r !== undefined)).toEqual([['callback', 50]]);
+    for (const bad of ['0', '-1', '1.5', 'many'])
+      expect(() => build({ 'ciba:callbackReservedConcurrency': bad })).toThrow(/positive integer/);
+  });
+
   it('gives every request-serving function the same environment', () => {
     const fnLogicalId = app.service.getLogicalId(app.service.functions.token!.function.node.defaultChild as never);
     const env = (service.toJSON().Resources as Resources)[fnLogicalId]!.Properties.Environment as {
@@ -661,6 +682,7 @@ describe('service stack: tenants', () => {
     ]);
     expect(queueOf('events')).toEqual([
       ref(app.service.getLogicalId(app.service.decisionFailures.node.defaultChild as never)),
+      ref(app.service.getLogicalId(app.service.decisionRetries.node.defaultChild as never)),
     ]);
   });
 
@@ -940,8 +962,10 @@ describe('the decision stream', () => {
 
   it('maps it to the events function: from the stream start, decisions only, batch item failures, bounded retries and age, a failure queue', () => {
     const mappings = service.findResources('AWS::Lambda::EventSourceMapping');
-    expect(Object.keys(mappings)).toHaveLength(1);
-    const props = Object.values(mappings)[0]!.Properties as Record<string, unknown>;
+    // The stream's, and the decision-retries queue's (below).
+    expect(Object.keys(mappings)).toHaveLength(2);
+    const props = mappings[app.service.getLogicalId(app.service.decisionStream.node.defaultChild as never)]!
+      .Properties as Record<string, unknown>;
     const eventsFn = app.service.getLogicalId(app.service.functions.events!.function.node.defaultChild as never);
     expect(props.FunctionName).toEqual({ Ref: eventsFn });
     expect(JSON.stringify(props.EventSourceArn)).toMatch(/Fn::ImportValue.*StreamArn/);
@@ -971,6 +995,39 @@ describe('the decision stream', () => {
     ]);
   });
 
+  it('hands what the events function could not publish to a retries queue it consumes, whose dead letters are the decision-failures queue', () => {
+    const id = (construct: { node: { defaultChild?: unknown } }) =>
+      app.service.getLogicalId(construct.node.defaultChild as never);
+    const retries = service.toJSON().Resources[id(app.service.decisionRetries)].Properties;
+    expect(retries).toMatchObject({
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 180,
+      MessageRetentionPeriod: 86_400,
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [id(app.service.decisionFailures), 'Arn'] },
+        maxReceiveCount: 10,
+      },
+    });
+    // Lambda's advice for a queue it consumes: a visibility timeout of at least six times the function's timeout.
+    const eventsFn = service.toJSON().Resources[id(app.service.functions.events!.function)].Properties;
+    expect(retries.VisibilityTimeout).toBeGreaterThanOrEqual(6 * eventsFn.Timeout);
+    expect(eventsFn.Environment.Variables.CIBA_DECISION_RETRIES_QUEUE_URL).toEqual({
+      Ref: id(app.service.decisionRetries),
+    });
+    const mapping = service.toJSON().Resources[id(app.service.decisionRetriesMapping)].Properties;
+    expect(mapping).toMatchObject({
+      FunctionName: { Ref: id(app.service.functions.events!.function) },
+      EventSourceArn: { 'Fn::GetAtt': [id(app.service.decisionRetries), 'Arn'] },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    // Only the events function: no other function's environment names the queue.
+    for (const name of LAMBDA_FUNCTIONS.filter((n) => n !== 'events')) {
+      const fn = service.toJSON().Resources[id(app.service.functions[name]!.function)].Properties;
+      expect(fn.Environment.Variables.CIBA_DECISION_RETRIES_QUEUE_URL).toBeUndefined();
+    }
+  });
+
   it("gives the events function the stream's reads on the stream only, PutEvents, schedules, and its failure queue", () => {
     const statements = statementsOf('events');
     const stream = statements.find((s) => s.Sid === 'ReadDecisionStream')!;
@@ -993,11 +1050,18 @@ describe('the decision stream', () => {
         'events:PutEvents',
         'iam:PassRole',
         'scheduler:CreateSchedule',
+        'sqs:DeleteMessage',
         'sqs:GetQueueAttributes',
         'sqs:GetQueueUrl',
+        'sqs:ReceiveMessage',
         'sqs:SendMessage',
       ].sort(),
     );
+    // The retries queue's consumption on that queue only.
+    const retries = statements.find((s) => s.Sid === 'DecisionRetries')!;
+    expect(retries.Resource).toEqual({
+      'Fn::GetAtt': [app.service.getLogicalId(app.service.decisionRetries.node.defaultChild as never), 'Arn'],
+    });
     // No table access: the record carries the item.
     expect(
       actionsOf('events').filter((a) => /^dynamodb:(GetItem|PutItem|UpdateItem|DeleteItem|Query|Batch)/.test(a)),

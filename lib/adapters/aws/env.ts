@@ -20,6 +20,8 @@ export const AWS_ENV = {
   schedulerRoleArn: 'CIBA_SCHEDULER_ROLE_ARN',
   schedulerDeadLetterArn: 'CIBA_SCHEDULER_DEAD_LETTER_ARN',
   deadLetterQueueUrl: 'CIBA_DEAD_LETTER_QUEUE_URL',
+  /** The events function only: the queue it hands a decision it could not publish to (docs/deploy.md). */
+  decisionRetriesQueueUrl: 'CIBA_DECISION_RETRIES_QUEUE_URL',
   publicUrl: 'CIBA_PUBLIC_URL',
   /** Approval links by email: the verified SES identity's address (`ciba:emailFrom`). */
   emailFrom: 'CIBA_EMAIL_FROM',

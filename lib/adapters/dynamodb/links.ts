@@ -18,7 +18,8 @@ import { approvalLinkItem } from './items.ts';
  * that the request was sent by that channel (so a redelivered fallback never sends twice). The mark is written first,
  * only if absent, then the link (only if absent): a failure between the two loses that channel's one message, never
  * sends it twice. Both expire with the request (TTL `ttl`, plus the local sweep's `exp_bucket`). `SMSDAY#{tenant}#{day}`
- * counts a tenant's text messages of a UTC day against its cap.
+ * counts a tenant's text messages of a UTC day against its cap: written once per message sent, at most the cap a day
+ * (a process that saw the cap reached refuses without a write: lib/ciba/approval-links.ts; docs/deploy.md "Capacity").
  */
 
 /** A hash is 43 base64url characters; anything else names no link (and never reaches DynamoDB's key limits). */

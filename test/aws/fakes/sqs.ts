@@ -17,7 +17,15 @@ import {
  * Services that send on their own (an EventBridge rule's DLQ, Scheduler's DLQ, a Lambda on-failure destination) go
  * through `sendAs` with their own principal. Queue URLs point at this endpoint (the SDK sends to a queue URL's host).
  *
- * Not covered: FIFO queues, visibility timeouts, delays, long polling, redrive policies.
+ * A queue an event source mapping consumes (test/aws/event-source-mapping.ts QueueMapping) has what that needs: each
+ * message's receive count and the time it is visible again (the queue's VisibilityTimeout after a receive), and its
+ * RedrivePolicy, which moves a message received maxReceiveCount times to the dead-letter queue (by SQS itself, no
+ * caller's permission).
+ *
+ * StartMessageMoveTask moves a dead-letter queue's messages back (at once).
+ *
+ * Not covered: FIFO queues, delays, long polling; the visibility of messages read by ReceiveMessage (the tests read
+ * the queues).
  */
 
 export interface FakeMessage {
@@ -25,6 +33,9 @@ export interface FakeMessage {
   body: string;
   attributes: Record<string, { DataType: string; StringValue?: string; BinaryValue?: string }>;
   sentAt: number;
+  /** Receives by an event source mapping so far, and when the message is visible again after the last. */
+  receiveCount?: number;
+  visibleAt?: number;
 }
 
 export interface FakeQueue {
@@ -33,6 +44,11 @@ export interface FakeQueue {
   url: string;
   policy?: PolicyDocument;
   messages: FakeMessage[];
+  /** VisibilityTimeout (seconds, 30 by default). */
+  visibilityTimeoutSeconds: number;
+  redrive?: { deadLetterTargetArn: string; maxReceiveCount: number };
+  /** Called after each message put (an event source mapping's wake-up). */
+  listeners: Set<() => void>;
 }
 
 const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
@@ -59,6 +75,8 @@ const attributesMd5 = (attributes: FakeMessage['attributes']): string => {
 export class FakeSqs {
   readonly queues = new Map<string, FakeQueue>();
   endpoint?: Endpoint;
+  /** While set, SendMessage calls fail with this error (an outage); services' own sends (sendAs) still arrive. */
+  outage?: AwsError;
 
   constructor(readonly core: Core) {}
 
@@ -71,12 +89,18 @@ export class FakeSqs {
     });
   }
 
-  createQueue(name: string): FakeQueue {
+  createQueue(
+    name: string,
+    options: { visibilityTimeoutSeconds?: number; redrive?: FakeQueue['redrive'] } = {},
+  ): FakeQueue {
     const queue: FakeQueue = {
       name,
       arn: `arn:aws:sqs:${this.core.region}:${this.core.account}:${name}`,
       url: `${this.endpoint!.url}/${this.core.account}/${name}`,
       messages: [],
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 30,
+      ...(options.redrive ? { redrive: options.redrive } : {}),
+      listeners: new Set(),
     };
     this.queues.set(queue.arn, queue);
     return queue;
@@ -112,6 +136,13 @@ export class FakeSqs {
     return this.#put(queue, body, attributes);
   }
 
+  /** SQS's redrive: the message leaves its queue for the dead-letter queue, as it is (body and attributes). */
+  redrive(queue: FakeQueue, message: FakeMessage): void {
+    if (!queue.redrive) throw new Error(`harness: queue ${queue.name} has no redrive policy`);
+    queue.messages = queue.messages.filter((m) => m !== message);
+    this.#put(this.byArn(queue.redrive.deadLetterTargetArn), message.body, message.attributes);
+  }
+
   #put(queue: FakeQueue, body: string, attributes: FakeMessage['attributes']): FakeMessage {
     if (Buffer.byteLength(body) > 262_144)
       throw new AwsError(
@@ -120,6 +151,7 @@ export class FakeSqs {
       );
     const message = { messageId: randomUUID(), body, attributes, sentAt: this.core.clock.now() };
     queue.messages.push(message);
+    for (const listener of queue.listeners) listener();
     return message;
   }
 
@@ -134,6 +166,7 @@ export class FakeSqs {
       case 'SendMessage': {
         const q = queue();
         await check(q, 'SendMessage');
+        if (this.outage) throw this.outage;
         const attributes = (input.MessageAttributes ?? {}) as FakeMessage['attributes'];
         const body = String(input.MessageBody ?? '');
         if (!body) throw new AwsError('MissingParameter', 'The request must contain the parameter MessageBody.');
@@ -168,6 +201,25 @@ export class FakeSqs {
         const q = queue();
         await check(q, 'GetQueueAttributes');
         return { Attributes: { QueueArn: q.arn, ApproximateNumberOfMessages: String(q.messages.length) } };
+      }
+      case 'StartMessageMoveTask': {
+        // A dead-letter queue's redrive (AWS's "Start DLQ redrive"): its messages back to their source queue (the one
+        // whose redrive policy names it) or to DestinationArn, as new messages. The caller needs StartMessageMoveTask,
+        // ReceiveMessage, DeleteMessage and GetQueueAttributes on the source and SendMessage on the destination (SQS
+        // guide, "Learn how to configure a dead-letter queue redrive"). The harness moves every message at once.
+        const source = this.byArn(String(input.SourceArn ?? ''));
+        for (const action of ['StartMessageMoveTask', 'ReceiveMessage', 'DeleteMessage', 'GetQueueAttributes'])
+          await check(source, action);
+        const destination = input.DestinationArn
+          ? this.byArn(String(input.DestinationArn))
+          : [...this.queues.values()].find((q) => q.redrive?.deadLetterTargetArn === source.arn);
+        if (!destination)
+          throw new AwsError('InvalidParameterValue', 'Source queue must be configured as a Dead Letter Queue.');
+        await check(destination, 'SendMessage');
+        const moved = source.messages;
+        source.messages = [];
+        for (const m of moved) this.#put(destination, m.body, m.attributes);
+        return { TaskHandle: randomUUID() };
       }
       case 'GetQueueUrl': {
         const q = [...this.queues.values()].find((x) => x.name === input.QueueName);

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { createHandler } from '../../../functions/events/handler.ts';
 import { requestItem } from '../../../lib/adapters/dynamodb/items.ts';
 import { DECISION_STREAM_FILTER, decisionOf } from '../../../lib/adapters/dynamodb/stream.ts';
+import { decisionLetter, eventOfLetter } from '../../../lib/adapters/sqs-decision-retries.ts';
+import { requestDecidedEvent } from '../../../lib/events.ts';
 import type { AuthRequest } from '../../../lib/model.ts';
 import type { CibaEvent, Logger } from '../../../lib/ports.ts';
 import { matchesPattern } from '../../aws/event-pattern.ts';
@@ -66,11 +68,18 @@ const decided = (r: AuthRequest, status: 'approved' | 'denied' | 'reported'): Au
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-const world = (fail: { bus?: boolean; scheduler?: boolean } = {}) => {
+const world = (fail: { bus?: boolean; scheduler?: boolean; retries?: boolean } = {}) => {
   const published: CibaEvent[] = [];
   const scheduled: CibaEvent[] = [];
+  const handed: CibaEvent[] = [];
   const errors: string[] = [];
   const deps = {
+    retries: {
+      async hand(event: CibaEvent) {
+        if (fail.retries) throw new Error('queue down');
+        handed.push(event);
+      },
+    },
     events: {
       async publish(events: CibaEvent[]) {
         if (fail.bus) throw new Error('bus down');
@@ -86,7 +95,7 @@ const world = (fail: { bus?: boolean; scheduler?: boolean } = {}) => {
     clock: { now: () => T0 + 2_000 },
     logger: { ...silent, error: (message: string) => void errors.push(message) },
   };
-  return { deps: deps as never, published, scheduled, errors };
+  return { deps: deps as never, published, scheduled, handed, errors };
 };
 
 const invoke = (handler: ReturnType<typeof createHandler>, records: unknown[]) =>
@@ -168,19 +177,116 @@ describe('the events function', () => {
     expect(w.scheduled.map((e) => e.detail.txn)).toEqual([a.txn]);
   });
 
-  it('reports the first decision it could not publish (bus and scheduler failing) and stops there', async () => {
+  it('hands a decision it could not publish (bus and scheduler failing) to the retries queue and goes on with the batch', async () => {
     const w = world({ bus: true, scheduler: true });
     const a = request('AAAAAAAAAAAAAAAAAAAAAL', 'poll');
     const b = request('AAAAAAAAAAAAAAAAAAAAAM');
-    const c = request('AAAAAAAAAAAAAAAAAAAAAN');
+    const c = request('AAAAAAAAAAAAAAAAAAAAAN', 'push');
+    const out = await invoke(createHandler(w.deps), [
+      record(a, decided(a, 'approved')),
+      record(b, decided(b, 'approved')),
+      record(c, decided(c, 'denied')),
+    ]);
+    // The poll request's event is a lifecycle event only (logged); the ping and push requests' start callbacks.
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(w.handed.map((e) => [e.tenantId, e.type, e.detail.txn, e.detail.status, e.detail.delivery_mode])).toEqual([
+      ['acme', 'CIBA Request Decided', b.txn, 'approved', 'ping'],
+      ['acme', 'CIBA Request Decided', c.txn, 'denied', 'push'],
+    ]);
+    expect(w.errors.filter((e) => e === 'decision not published, the stream retries it')).toHaveLength(2);
+  });
+
+  it('reports the first decision the retries queue refused too, and stops there: the stream retries from it', async () => {
+    const w = world({ bus: true, scheduler: true, retries: true });
+    const a = request('AAAAAAAAAAAAAAAAAAAAAO', 'poll');
+    const b = request('AAAAAAAAAAAAAAAAAAAAAP');
+    const c = request('AAAAAAAAAAAAAAAAAAAAAQ');
     const failing = record(b, decided(b, 'approved'));
     const out = await invoke(createHandler(w.deps), [
       record(a, decided(a, 'approved')),
       failing,
       record(c, decided(c, 'approved')),
     ]);
-    // The poll request's event is a lifecycle event only (logged); the ping request's is the callback's start.
     expect(out).toEqual({ batchItemFailures: [{ itemIdentifier: failing.dynamodb.SequenceNumber }] });
-    expect(w.errors).toContain('decision not published, the stream retries it');
+    expect(w.errors).toEqual([
+      'event publish failed',
+      'event publish failed',
+      'decision not published, the stream retries it',
+      'decision not handed to the retries queue, the stream retries it',
+    ]);
+  });
+});
+
+/** A message of the decision-retries queue as Lambda hands it over. */
+const sqsRecord = (messageId: string, body: string, receiveCount = 1) => ({
+  messageId,
+  receiptHandle: messageId,
+  body,
+  attributes: { ApproximateReceiveCount: String(receiveCount) },
+  messageAttributes: {},
+  eventSource: 'aws:sqs',
+  eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:DecisionRetries',
+});
+
+describe('the events function on the decision-retries queue', () => {
+  const letterOf = (r: AuthRequest, status: 'approved' | 'denied') =>
+    JSON.stringify(decisionLetter(requestDecidedEvent(r, status, T0 + 1_000)));
+
+  it('a letter carries the tenant, the request and the event detail, never a token; it reads back as the same event', () => {
+    const r = request('AAAAAAAAAAAAAAAAAAAAAR');
+    const event = requestDecidedEvent(r, 'approved', T0 + 1_000);
+    const letter = JSON.parse(letterOf(r, 'approved'));
+    expect(letter).toEqual({
+      detail_type: 'CIBA Request Decided',
+      tenant_id: 'acme',
+      txn: r.txn,
+      status: 'approved',
+      delivery_mode: 'ping',
+      detail: {
+        tenant_id: 'acme',
+        txn: r.txn,
+        client_id: 'client-1',
+        sub: 'alice',
+        status: 'approved',
+        delivery_mode: 'ping',
+        decided_at: Math.floor((T0 + 1_000) / 1000),
+      },
+    });
+    expect(JSON.stringify(letter)).not.toContain('notify-0123456789abcdef');
+    expect(JSON.stringify(letter)).not.toContain(r.authReqId);
+    expect(eventOfLetter(JSON.stringify(letter))).toEqual(event);
+  });
+
+  it.each([
+    ['not JSON', 'nope'],
+    ['a Lambda failure record', JSON.stringify({ requestContext: {}, DDBStreamBatchInfo: { batchSize: 1 } })],
+    ['another event', JSON.stringify({ detail_type: 'CIBA Request Created', tenant_id: 'acme', detail: { txn: 'x' } })],
+  ])('is no event for %s', (_name, body) => {
+    expect(eventOfLetter(body)).toBeUndefined();
+  });
+
+  it('publishes each letter again and reports only those that fail again, each on its own', async () => {
+    const w = world();
+    const a = request('AAAAAAAAAAAAAAAAAAAAAS');
+    const b = request('AAAAAAAAAAAAAAAAAAAAAT');
+    const out = await invoke(createHandler(w.deps), [
+      sqsRecord('m-1', letterOf(a, 'approved'), 3),
+      sqsRecord('m-2', 'not a letter'),
+      sqsRecord('m-3', letterOf(b, 'denied')),
+    ]);
+    expect(out).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
+    expect(w.published).toEqual([
+      requestDecidedEvent(a, 'approved', T0 + 1_000),
+      requestDecidedEvent(b, 'denied', T0 + 1_000),
+    ]);
+    expect(w.handed).toEqual([]);
+
+    const down = world({ bus: true, scheduler: true });
+    expect(await invoke(createHandler(down.deps), [sqsRecord('m-4', letterOf(a, 'approved'), 2)])).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'm-4' }],
+    });
+    // Never handed on again from the queue: SQS brings it back, then moves it to the decision-failures queue.
+    expect(down.handed).toEqual([]);
+    expect(down.errors).toContain('decision not published, the stream retries it');
   });
 });
