@@ -378,7 +378,7 @@ const capacityAlarms = (
   loggedProblem({
     id: 'DecisionPublishFailures',
     logGroups: logGroupsOf(t, ['events']),
-    filter: { field: '$.message', values: ['decision not published, the stream retries it'] },
+    filter: { field: '$.message', values: ['decision not published, tried again'] },
     metricName: 'DecisionsNotPublished',
     rule: { id: 'DecisionPublishFailuresByTenant', key: '$.tenant' },
     description: 'ciba: decisions could not be published (bus and scheduler failing); the stream retries them',

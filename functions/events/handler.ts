@@ -13,7 +13,7 @@ type BatchItemFailures = DynamoDBBatchResponse['batchItemFailures'];
 
 /** Logged for each try that could not publish a decision (the DecisionsNotPublished metric counts these lines). */
 const notPublished = (deps: EventsDeps, event: CibaEvent, attempt: number, error: unknown) =>
-  deps.logger.error('decision not published, the stream retries it', {
+  deps.logger.error('decision not published, tried again', {
     tenant: event.tenantId,
     txn: event.detail.txn,
     attempt,

@@ -275,7 +275,7 @@ describe('ping and push on the AWS shape', () => {
     expect(streamInvocations().slice(invoked)).toEqual([{ function: eventsFn(), kind: 'stream', outcome: 'ok' }]);
     expect(queueInvocations().length - retried).toBeGreaterThanOrEqual(1);
     expect(rpHost.at(endpoint)).toHaveLength(0);
-    expect(shape.cloud.lambda.logsOf(eventsFn()).join('\n')).toContain('decision not published, the stream retries it');
+    expect(shape.cloud.lambda.logsOf(eventsFn()).join('\n')).toContain('decision not published, tried again');
     // The next decision of the shard is published at once, while the first waits for its retry.
     await later.device.decide(later.txn, 'approve');
     await shape.cloud.settle();

@@ -97,6 +97,8 @@ const ALLOWED_JSON_PARSE: Record<string, string> = {
   'lib/adapters/sns-push-platforms.ts': "a Secrets Manager secret of the deployment's (push credentials)",
   'lib/adapters/tenant-keys.ts': "a tenant's private JWK, after its sealing (KMS in AWS) opened it",
   'functions/tenant-provisioner/handler.ts': "the CDK tenants file's settings (CloudFormation custom resource)",
+  'lib/adapters/sqs-decision-retries.ts':
+    "a decision letter on the deployment's own decision-retries queue (the events function wrote it), then zod",
   'lib/adapters/dynamodb/proof-bytes.ts':
     "the header of a decision's DPoP proof being stored, after verify-device-proof verified it (only re-serialized)",
 };

@@ -193,7 +193,7 @@ describe('the events function', () => {
       ['acme', 'CIBA Request Decided', b.txn, 'approved', 'ping'],
       ['acme', 'CIBA Request Decided', c.txn, 'denied', 'push'],
     ]);
-    expect(w.errors.filter((e) => e === 'decision not published, the stream retries it')).toHaveLength(2);
+    expect(w.errors.filter((e) => e === 'decision not published, tried again')).toHaveLength(2);
   });
 
   it('reports the first decision the retries queue refused too, and stops there: the stream retries from it', async () => {
@@ -211,7 +211,7 @@ describe('the events function', () => {
     expect(w.errors).toEqual([
       'event publish failed',
       'event publish failed',
-      'decision not published, the stream retries it',
+      'decision not published, tried again',
       'decision not handed to the retries queue, the stream retries it',
     ]);
   });
@@ -287,6 +287,6 @@ describe('the events function on the decision-retries queue', () => {
     });
     // Never handed on again from the queue: SQS brings it back, then moves it to the decision-failures queue.
     expect(down.handed).toEqual([]);
-    expect(down.errors).toContain('decision not published, the stream retries it');
+    expect(down.errors).toContain('decision not published, tried again');
   });
 });
