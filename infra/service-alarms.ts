@@ -374,14 +374,15 @@ const capacityAlarms = (
       'ciba: SNS (SMS) or SES (email) refused approval links (throttling, sandbox, spending limit; the log names the channel and error)',
     ...overFiveMinutes(5),
   });
-  // A decision the events function could not publish (bus and scheduler failing) is logged before its retry.
+  // A decision the events function could not publish (bus and scheduler failing) is logged at each try.
   loggedProblem({
     id: 'DecisionPublishFailures',
     logGroups: logGroupsOf(t, ['events']),
     filter: { field: '$.message', values: ['decision not published, tried again'] },
     metricName: 'DecisionsNotPublished',
     rule: { id: 'DecisionPublishFailuresByTenant', key: '$.tenant' },
-    description: 'ciba: decisions could not be published (bus and scheduler failing); the stream retries them',
+    description:
+      'ciba: decisions could not be published (bus and scheduler failing); the decision-retries queue tries them again, then keeps them in the decision-failures queue',
     ...overFiveMinutes(1),
   });
 };
