@@ -10,7 +10,7 @@ import {
 import { setDevicePush } from '../../lib/ciba/device-profile.ts';
 import { loadTenant } from '../../lib/ciba/load-tenant.ts';
 import { passkeyRegistrationOptions, registerPasskey, relyingPartyOf } from '../../lib/ciba/passkey.ts';
-import { readDeviceRequest, readEnrollmentRequest } from '../../lib/http/device-request.ts';
+import { readDecisionRequest, readDeviceRequest, readEnrollmentRequest } from '../../lib/http/device-request.ts';
 import { baseUrl, jsonBody, pathParam, tenantParam } from '../../lib/http/event.ts';
 import { httpFunction } from '../../lib/http/middleware.ts';
 import { json, NO_STORE } from '../../lib/http/response.ts';
@@ -67,7 +67,7 @@ export const createHandler = (deps: DeviceDeps) =>
         return json(201, await enrollDevice(deps, { tenant, body, proof }));
       },
       'POST /{tenant}/device/transactions/{txn}': async (event) => {
-        const { device, proof, context } = await readDeviceRequest(deps, event);
+        const { device, proof, context } = await readDecisionRequest(deps, event);
         const body = parseWith(DecisionBody, jsonBody(event));
         return json(
           200,

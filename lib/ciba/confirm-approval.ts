@@ -21,6 +21,14 @@ export const bindingCodeRequired = (tenant: Tenant, request: Pick<AuthRequest, '
   tenant.settings.bindingCodeConfirmation === true && request.bindingMessage !== undefined;
 
 /**
+ * Whether an approval carries more than its signed proof: a binding code or a passkey assertion in the body, which the
+ * proof does not sign. Only then can a replayed decision proof do something its first use did not (count wrong codes),
+ * so only then must the decision spend the proof's `jti` (lib/http/device-request.ts, docs/device-api.md).
+ */
+export const approvalNeedsConfirmation = (tenant: Tenant): boolean =>
+  tenant.settings.bindingCodeConfirmation === true || passkeyRequired(tenant);
+
+/**
  * The device's view under the tenant's confirmation rules. With binding-code confirmation the binding message is
  * withheld (number matching: the user must read it on the consumption device, not here); with user verification
  * the view carries the WebAuthn options for this transaction.
@@ -60,7 +68,7 @@ export const confirmApproval = async (
 ): Promise<{ userVerified?: boolean; assertion?: string }> => {
   const { device, txn, context } = input;
   // Nothing to confirm beyond the proof: no read (the decision's conditional write checks owner, state and expiry).
-  if (context.tenant.settings.bindingCodeConfirmation !== true && !passkeyRequired(context.tenant)) return {};
+  if (!approvalNeedsConfirmation(context.tenant)) return {};
   const request = await deps.requests.get(txn);
   if (!request || request.tenantId !== device.tenantId || request.sub !== device.sub) {
     throw new NotFound('no such transaction');

@@ -1,7 +1,7 @@
 import { calculateJwkThumbprint, EmbeddedJWK, type JWTPayload, jwtVerify } from 'jose';
 import { InvalidDpopProof } from '../errors.ts';
 import type { Device, JsonWebKeyPublic } from '../model.ts';
-import type { DeviceProofStore, ReplayGuard } from '../persistence.ts';
+import type { DeviceProofStore, DeviceStore, ReplayGuard } from '../persistence.ts';
 import type { Clock } from '../ports.ts';
 
 /** docs/device-api.md: a proof's iat may be at most 60 s off (RFC 9449 §11.1 leaves the window to the server). */
@@ -105,6 +105,25 @@ export const authenticateDevice = async <T = never>(
     throw new InvalidDpopProof('the proof key is not an enrolled device of this tenant, or the proof was used');
   }
   return { device, proof, ...(early ? { alongside: early } : {}) };
+};
+
+/**
+ * A decision's proof where a second use can do nothing the first did not (a plain decision: the proof signs the
+ * transaction and the decision, and the decision is one conditional write that a request takes once): the device is
+ * read, strongly consistent, so that a device removed a moment ago cannot decide, and the proof's jti is not recorded
+ * (one write unit less per decision). A replay finds the request decided and answers as the same decision again does
+ * (recordDeviceDecision), or 409. Decisions that carry a binding code or a passkey assertion use authenticateDevice.
+ */
+export const identifyDevice = async (
+  deps: { devices: Pick<DeviceStore, 'get'>; clock: Clock },
+  input: { tenantId: string; proof: string | undefined; htm: string; htu: string },
+): Promise<{ device: Device; proof: VerifiedProof }> => {
+  const proof = await verifyDpopProof(deps, input);
+  const device = await deps.devices.get(input.tenantId, proof.thumbprint);
+  if (!device) {
+    throw new InvalidDpopProof('the proof key is not an enrolled device of this tenant, or the proof was used');
+  }
+  return { device, proof };
 };
 
 /**

@@ -1,7 +1,12 @@
-import type { DecisionContext } from '../ciba/confirm-approval.ts';
+import { approvalNeedsConfirmation, type DecisionContext } from '../ciba/confirm-approval.ts';
 import { loadTenant } from '../ciba/load-tenant.ts';
 import { relyingPartyOf } from '../ciba/passkey.ts';
-import { authenticateDevice, type VerifiedProof, verifyDpopProof } from '../ciba/verify-device-proof.ts';
+import {
+  authenticateDevice,
+  identifyDevice,
+  type VerifiedProof,
+  verifyDpopProof,
+} from '../ciba/verify-device-proof.ts';
 import type { Device, Tenant } from '../model.ts';
 import type { Deps } from '../ports.ts';
 import { baseUrl, type HttpEvent, header, requestUrl, tenantParam } from './event.ts';
@@ -12,6 +17,12 @@ const proofOf = (event: HttpEvent, deps: Pick<Deps, 'config'>, tenantId: string)
   proof: header(event, 'dpop'),
   htm: event.requestContext.http.method,
   htu: requestUrl(event, deps.config),
+});
+
+/** The tenant and the origin a decision or passkey is checked against (WebAuthn binds to the public base URL). */
+const contextOf = (event: HttpEvent, deps: Pick<Deps, 'config'>, tenant: Tenant): DecisionContext => ({
+  tenant,
+  rp: relyingPartyOf(baseUrl(event, deps.config)),
 });
 
 /**
@@ -38,8 +49,25 @@ export const readDeviceRequest = async <T = never>(
     proofOf(event, deps, tenantId),
     alongside ? (deviceId) => alongside(tenantId, deviceId) : undefined,
   );
-  const context = { tenant, rp: relyingPartyOf(baseUrl(event, deps.config)) };
-  return { tenant, ...authenticated, context };
+  return { tenant, ...authenticated, context: contextOf(event, deps, tenant) };
+};
+
+/**
+ * A decision (`POST /device/transactions/{txn}`): as readDeviceRequest, except that for a tenant whose approvals
+ * carry nothing beyond the signed proof (no binding code, no passkey) the device is read instead of its proof's jti
+ * recorded (identifyDevice: the proof names the transaction and the decision, which is taken once).
+ */
+export const readDecisionRequest = async (
+  deps: Pick<Deps, 'tenants' | 'devices' | 'deviceProofs' | 'clock' | 'config'>,
+  event: HttpEvent,
+): Promise<{ tenant: Tenant; device: Device; proof: VerifiedProof; context: DecisionContext }> => {
+  const tenantId = tenantParam(event);
+  const tenant = await loadTenant(deps.tenants, tenantId);
+  const input = proofOf(event, deps, tenantId);
+  const authenticated = approvalNeedsConfirmation(tenant)
+    ? await authenticateDevice(deps, input)
+    : await identifyDevice(deps, input);
+  return { tenant, device: authenticated.device, proof: authenticated.proof, context: contextOf(event, deps, tenant) };
 };
 
 /** Enrollment: the proof of a key that is not a device yet (its jti is recorded by the enrollment). */

@@ -11,7 +11,7 @@ import { CIBA_GRANT, decidedEvents, pushedTxn, Receiver, type Shape, startShape 
  * deployed code does. The ping flow (`npm run bench -- --mode ping`) likewise: DynamoDB 11, EventBridge 4, SNS 1, and
  * one invocation of the callback function by the tenant's rule. The decision's `Request Decided` event is put by the
  * events function, which the ledger stream's mapping invokes once per decision, off the decision's path: the
- * decision's own calls are its two DynamoDB writes (the DPoP proof's, the decision's). The mapping's stream reads are
+ * decision's own calls are its two DynamoDB requests (the device's strongly consistent read, the decision's conditional write). The mapping's stream reads are
  * Lambda's, free for a Lambda trigger, and not table requests: they are not counted.
  */
 describe('the benchmark flow on the AWS shape: AWS calls per step', () => {

@@ -7,6 +7,7 @@ import {
   createTenantFixture,
   enrollDevice,
   postForm,
+  reachableUsers,
   startTestService,
   type TenantFixture,
   TestDevice,
@@ -452,6 +453,65 @@ describe('the device API (docs/device-api.md)', () => {
       expect((await bob.call('GET', `/device/transactions/${txn}`)).body.status).toBe('pending');
       expect((await bob.decide(txn, 'deny')).body).toEqual({ txn, status: 'denied' });
       await bob.decide(other, 'deny');
+    });
+
+    it('a replayed decision proof changes nothing: the same answer, the first proof stays the evidence, another body is 401', async () => {
+      const id = await start({ binding_message: 'replay' }, 'bob');
+      const txn = txnOf(id);
+      const url = `${fx.issuer}/device/transactions/${txn}`;
+      const proof = await bob.proof('POST', url, { txn, decision: 'approve' });
+      const send = (decision: string) => bob.call('POST', `/device/transactions/${txn}`, { decision }, proof);
+      expect(await send('approve')).toMatchObject({ status: 200, body: { txn, status: 'approved' } });
+      const view = async () => (await svc.admin('GET', `/admin/tenants/${fx.tenant}/requests/${id}`)).body;
+      const first = await view();
+      expect(first.evidence.signed_proof).toBe(proof);
+      // Replayed, also in parallel: what the same decision again answers, and nothing stored changes.
+      const replays = await Promise.all(Array.from({ length: 5 }, () => send('approve')));
+      for (const r of replays) expect(r).toMatchObject({ status: 200, body: { txn, status: 'approved' } });
+      // With another body the proof's decision claim no longer matches.
+      expectDpopError(await send('deny'), 'replayed with another decision');
+      expect(await view()).toEqual(first);
+      expect((await poll(id)).status).toBe(200);
+    });
+
+    it('refuses the decision of a device removed a moment ago (its record is read, strongly consistent)', async () => {
+      const [carol] = (await reachableUsers(svc, fx, 'carol')) as [TestDevice];
+      const id = await start({}, 'carol');
+      const txn = txnOf(id);
+      const proof = await carol.proof('POST', `${fx.issuer}/device/transactions/${txn}`, { txn, decision: 'approve' });
+      const removed = await svc.admin('DELETE', `/admin/tenants/${fx.tenant}/users/carol/devices/${carol.deviceId}`);
+      expect(removed.status).toBe(204);
+      expectDpopError(await carol.call('POST', `/device/transactions/${txn}`, { decision: 'approve' }, proof));
+      expect((await svc.admin('GET', `/admin/tenants/${fx.tenant}/requests/${id}`)).body.state).toBe('pending');
+    });
+
+    it('spends the proof of a decision that carries a binding code: its replay is 401, whatever the body', async () => {
+      const coded = await createTenantFixture(svc, 'dev-coded', {
+        binding_code_confirmation: true,
+        user_rate_limit_per_minute: 10_000,
+      });
+      const [dana] = (await reachableUsers(svc, coded, 'dana')) as [TestDevice];
+      const ack = await postForm(
+        `${coded.issuer}/bc-authorize`,
+        { scope: 'openid', login_hint: 'dana', binding_message: 'K7' },
+        coded.client,
+      );
+      const txn = txnOf(ack.body.auth_req_id);
+      const proof = await dana.proof('POST', `${coded.issuer}/device/transactions/${txn}`, {
+        txn,
+        decision: 'approve',
+      });
+      const send = (code: string) =>
+        dana.call('POST', `/device/transactions/${txn}`, { decision: 'approve', binding_code: code }, proof);
+      expect(await send('ZZ')).toMatchObject({
+        status: 400,
+        body: { error: 'invalid_binding_code', attempts_left: 2 },
+      });
+      // Replayed with other codes, the proof counts nothing more: the request is still pending with attempts left.
+      expectDpopError(await send('ZY'), 'replayed with another code');
+      expectDpopError(await send('K7'), 'replayed with the right code');
+      expect((await dana.call('GET', `/device/transactions/${txn}`)).body.status).toBe('pending');
+      expect(await dana.decide(txn, 'deny')).toMatchObject({ status: 200, body: { txn, status: 'denied' } });
     });
 
     it('hardening rule 11: refuses a decision whose proof lacks the txn or decision claim with 401, and records nothing', async () => {

@@ -81,7 +81,7 @@ describe('DynamoDB requests of a poll-mode flow', () => {
       'bc-authorize': 3, // the tenant's counter shard (client, tenant, pending) + the user's rate window and record + the request
       'device list': 2, // the device with its proof's jti + the pending-by-user query
       'pending poll': 1, // the poll, recorded conditionally
-      'device approve': 2, // the device with its proof's jti + the conditional decision
+      'device approve': 2, // the device, read (a plain decision's proof jti is not recorded: docs/device-api.md) + the conditional decision
       'redeeming poll': 1, // the poll that redeems the grant in the same write
     });
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(9);
