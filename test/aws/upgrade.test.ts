@@ -193,8 +193,11 @@ describe.skipIf(release === undefined)('upgrading a deployment of the release be
   });
 
   it("moves a user and device of the layout before to their own keys on their first flow, with the functions' permissions", async () => {
-    // The flows above (the user's rate window in bc-authorize, the device's proofs in consent and device) moved them,
-    // and no call was denied (afterEach).
+    // The flows above moved the user (its rate window in bc-authorize). Their decisions only read the device (a plain
+    // decision records no proof), from its legacy item; the device's list records its proof, which moves it. No call
+    // was denied (afterEach).
+    expect(await cloud.directoryItem(`T#acme#DEVICE#${device.deviceId}`, `DEVICE#${device.deviceId}`)).toBeUndefined();
+    await device.pending();
     const sks = ['USER#olga', `DEVICE#${device.deviceId}`];
     for (const sk of sks) {
       expect(await cloud.directoryItem(`T#acme#${sk}`, sk)).toMatchObject({ tenant_id: 'acme', sub: 'olga' });
