@@ -329,13 +329,15 @@ export interface AdmissionStore {
    * Counts one request of `clientId` on the shard's existing item: the tenant's and the client's counts of `minute`
    * and the pending counts of `window` and `window + 1` +1, only while each is below the shard's share of its limit
    * and no later minute (`minute + 1`) or window (`window + 1`) has started on the shard (another clock ahead); kept
-   * until `expiresAt`. Fails when the shard has no item yet.
+   * until `expiresAt`. Fails when the shard has no item yet. With `amount`, counts that many requests at once (a
+   * lease), only while each count plus `amount` stays within its share.
    */
   count(
     counter: AdmissionShard,
     at: { clientId: string; minute: number; windowMs: number; window: number },
     limits: { clientPerMinute: number; tenantPerMinute: number; maxPending: number },
     expiresAt: number,
+    amount?: number,
   ): Promise<WriteOutcome>;
   read(counter: AdmissionShard, windowMs: number): Promise<TenantCounters>;
   /** Creates the shard's item with these counts (this request's included), only while it has none. */

@@ -44,16 +44,19 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 const admitOnShard = async (
   admission: AdmissionStore,
   counter: AdmissionShard,
-  input: { clientId: string; limits: Limits; pendingWindowMs: number; now: number },
-): Promise<TenantAdmissionOutcome> => {
+  input: { clientId: string; limits: Limits; pendingWindowMs: number; now: number; amount: number },
+): Promise<TenantAdmissionOutcome & { amount?: number }> => {
   const { clientId, limits, pendingWindowMs: windowMs, now } = input;
+  // A lease that does not fit is not retried as one: the request alone is counted then.
+  let amount = input.amount;
   const { shard } = counter;
   const minute = Math.floor(now / MINUTE_MS);
   const window = Math.floor(now / windowMs);
   let at = { clientId, minute, windowMs, window };
   for (let tries = 0; tries < MAX_TRIES; tries++) {
-    if ((await admission.count(counter, at, limits, shardExpiry(at))) === 'ok')
-      return { admitted: true, pendingWindow: at.window, shard };
+    if ((await admission.count(counter, at, limits, shardExpiry(at), amount)) === 'ok')
+      return { admitted: true, pendingWindow: at.window, shard, amount };
+    amount = 1;
     const stored = await admission.read(counter, windowMs);
     // This clock's minute and window, or the next ones when another clock has started them on the item. A window
     // w + 1 is only counted in by requests of w + 1 or later (the requests of w count in w and w + 1).
@@ -88,7 +91,7 @@ const admitOnShard = async (
       pending: { [w]: pending + 1, [w + 1]: (stored.pending[w + 1] ?? 0) + 1 },
     };
     if ((await admission.create(counter, next, windowMs, shardExpiry(at))) === 'ok') {
-      return { admitted: true, pendingWindow: w, shard };
+      return { admitted: true, pendingWindow: w, shard, amount: 1 };
     }
   }
   return { admitted: false, limit: 'contention', retryAfterSeconds: 1 };
@@ -136,13 +139,62 @@ export interface AdmissionMemory {
   next: Map<string, number>;
   full: Map<string, { limit: Refusal['limit']; retryAt: number; until: number }>;
   releases: Map<string, number>;
+  /** Per tenant and client, the minute this process last counted one of its requests (leases start with the second). */
+  seen: Map<string, number>;
+  /** Per tenant and client, requests counted ahead on a shard and not yet admitted (admissionLease). */
+  leases: Map<string, Lease>;
+}
+
+/**
+ * Requests of one client counted ahead by this process in one write, for its minute, pending window and limits only:
+ * each later request of that client takes one with no write, until none is left or the minute or window ends (the rest
+ * is then never admitted, as if refused: counted, so no limit is exceeded).
+ */
+export interface Lease {
+  minute: number;
+  window: number;
+  terms: string;
+  slots: { shard: number; left: number }[];
 }
 
 export const admissionMemory = (): AdmissionMemory => ({
   next: new Map(),
   full: new Map(),
   releases: new Map(),
+  seen: new Map(),
+  leases: new Map(),
 });
+
+/** At most this many requests are counted in one write (a process strands at most one less a minute per client). */
+export const LEASE_MAX = 8;
+/** A shard leases only while every share of its limits holds this many leases: far from every limit. */
+const LEASE_ROOM = 4;
+
+/**
+ * How many requests one write counts on a shard with these shares: one for a client's first request of the minute in
+ * this process (an idle process then strands nothing), else up to LEASE_MAX while each share is at least LEASE_ROOM
+ * times as many. A lease is counted like any request (the write's condition: the counts plus the lease within each
+ * share), so what a process does not spend was refused early, never admitted late.
+ */
+export const leaseSize = (shares: Limits, seenThisMinute: boolean): number =>
+  seenThisMinute
+    ? Math.max(
+        1,
+        Math.min(
+          LEASE_MAX,
+          Math.floor(Math.min(shares.clientPerMinute, shares.tenantPerMinute, shares.maxPending) / LEASE_ROOM),
+        ),
+      )
+    : 1;
+
+/** Takes one request of a lease that still holds for this minute, window and limits: its shard, or undefined. */
+export const takeLease = (lease: Lease | undefined, at: Omit<Lease, 'slots'>): number | undefined => {
+  if (!lease || lease.minute !== at.minute || lease.window !== at.window || lease.terms !== at.terms) return undefined;
+  const slot = lease.slots.find((s) => s.left > 0);
+  if (!slot) return undefined;
+  slot.left -= 1;
+  return slot.shard;
+};
 
 /** This process's memory (a Lambda instance's, or the local server's). */
 const processMemory = admissionMemory();
@@ -192,6 +244,15 @@ export const admitTenantRequest = async (
   memory: AdmissionMemory = processMemory,
 ): Promise<TenantAdmissionOutcome> => {
   const { tenantId, clientId, limits, pendingWindowMs, now } = input;
+  const minute = Math.floor(now / MINUTE_MS);
+  const window = Math.floor(now / pendingWindowMs);
+  const leaseKey = memoryKey(tenantId, clientId);
+  const terms = memoryKey(limits.clientPerMinute, limits.tenantPerMinute, limits.maxPending, pendingWindowMs);
+  const leased = takeLease(memory.leases.get(leaseKey), { minute, window, terms });
+  if (leased !== undefined) return { admitted: true, pendingWindow: window, shard: leased };
+  const seenThisMinute = memory.seen.get(leaseKey) === minute;
+  bounded(memory.seen, (m) => m !== minute);
+  memory.seen.set(leaseKey, minute);
   const n = tenantShards(limits);
   const shards = Array.from({ length: n }, (_, i) => i);
   // The place is taken when the request starts: concurrent requests of this process each take a shard of their own.
@@ -210,14 +271,17 @@ export const admitTenantRequest = async (
       continue;
     }
     const releases = memory.releases.get(tenantId) ?? 0;
-    const outcome = await admitOnShard(
+    const shares = shardLimits(limits, n, shard);
+    const { amount, ...outcome } = await admitOnShard(
       admission,
       { tenantId, shard },
-      { clientId, limits: shardLimits(limits, n, shard), pendingWindowMs, now },
+      { clientId, limits: shares, pendingWindowMs, now, amount: leaseSize(shares, seenThisMinute) },
     );
     if (outcome.admitted) {
       // Admitted past the shard it tried first (that one was full): the next request tries the shard after this one.
       if (shard !== start) memory.next.set(tenantId, (shard + 1) % n);
+      if (amount !== undefined && amount > 1)
+        keepLease(memory, leaseKey, { minute, window: outcome.pendingWindow, terms }, shard, amount - 1);
       return outcome;
     }
     refusals.push(outcome);
@@ -237,6 +301,17 @@ export const admitTenantRequest = async (
     });
   }
   return combinedRefusal(refusals);
+};
+
+/** Keeps what a write counted beyond its own request; concurrent leases of the same terms add up. */
+const keepLease = (memory: AdmissionMemory, key: string, at: Omit<Lease, 'slots'>, shard: number, left: number) => {
+  const lease = memory.leases.get(key);
+  if (lease && lease.minute === at.minute && lease.window === at.window && lease.terms === at.terms) {
+    lease.slots.push({ shard, left });
+    return;
+  }
+  bounded(memory.leases, (l) => l.minute < at.minute);
+  memory.leases.set(key, { ...at, slots: [{ shard, left }] });
 };
 
 /** The refusal of a request every shard refused: the limit LIMITS names first, Retry-After the soonest. */

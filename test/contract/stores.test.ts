@@ -966,6 +966,24 @@ describe.each(implementations)('%s', (_name, make) => {
       return sum;
     };
 
+    it('counts a lease (several requests in one write) only while the counts plus the lease fit every share', async () => {
+      const counter = { tenantId: uid('t'), shard: 0 };
+      const windowMs = 5 * MINUTE;
+      const at = { clientId: 'a', minute: Math.floor(NOW / MINUTE), windowMs, window: Math.floor(NOW / windowMs) };
+      const shares = { clientPerMinute: 10, tenantPerMinute: 12, maxPending: 11 };
+      const expiresAt = NOW + 60 * MINUTE;
+      expect(await s.admission.create(counter, { minutes: {}, pending: {} }, windowMs, expiresAt)).toBe('ok');
+      expect(await s.admission.count(counter, at, shares, expiresAt, 8)).toBe('ok');
+      expect(await s.admission.count(counter, at, shares, expiresAt, 3)).toBe('conflict'); // the client's 8 + 3 > 10
+      expect(await s.admission.count(counter, at, shares, expiresAt, 2)).toBe('ok');
+      expect(await s.admission.count(counter, at, shares, expiresAt, 1)).toBe('conflict');
+      expect(await s.admission.count(counter, { ...at, clientId: 'b' }, shares, expiresAt, 2)).toBe('conflict'); // pending 10 + 2 > 11
+      expect(await s.admission.count(counter, { ...at, clientId: 'b' }, shares, expiresAt)).toBe('ok');
+      const c = await s.admission.read(counter, windowMs);
+      expect(c.minutes[at.minute]).toEqual({ tenant: 11, clients: { a: 10, b: 1 } });
+      expect(c.pending[at.window]).toBe(11);
+    });
+
     it('admits each client up to its limit a minute, then refuses until the minute ends', async () => {
       const tenantId = uid('t');
       for (let i = 0; i < 3; i++) expect(await admit(tenantId, 'a', NOW + i)).toMatchObject({ admitted: true });

@@ -393,7 +393,7 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
       },
     },
     admission: {
-      async count(counter, at, limits) {
+      async count(counter, at, limits, _expiresAt, amount = 1) {
         const c = state.admission.get(shardKey(counter));
         const window = (w: number) => `${at.windowMs}/${w}`;
         if (!c || c.minutes[at.minute + 1] !== undefined || c.pending[window(at.window + 2)] !== undefined) {
@@ -401,14 +401,14 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
         }
         const counts = c.minutes[at.minute] ?? { tenant: 0, clients: {} };
         const ok =
-          counts.tenant < limits.tenantPerMinute &&
-          (counts.clients[at.clientId] ?? 0) < limits.clientPerMinute &&
-          (c.pending[window(at.window)] ?? 0) < limits.maxPending;
+          counts.tenant + amount <= limits.tenantPerMinute &&
+          (counts.clients[at.clientId] ?? 0) + amount <= limits.clientPerMinute &&
+          (c.pending[window(at.window)] ?? 0) + amount <= limits.maxPending;
         if (!ok) return 'conflict';
-        counts.tenant++;
-        counts.clients[at.clientId] = (counts.clients[at.clientId] ?? 0) + 1;
+        counts.tenant += amount;
+        counts.clients[at.clientId] = (counts.clients[at.clientId] ?? 0) + amount;
         c.minutes[at.minute] = counts;
-        for (const w of [at.window, at.window + 1]) c.pending[window(w)] = (c.pending[window(w)] ?? 0) + 1;
+        for (const w of [at.window, at.window + 1]) c.pending[window(w)] = (c.pending[window(w)] ?? 0) + amount;
         // What no request needs any more: the minutes before, the windows that ended before this one started.
         for (const m of Object.keys(c.minutes)) if (Number(m) < at.minute) delete c.minutes[Number(m)];
         for (const name of Object.keys(c.pending)) {

@@ -107,7 +107,7 @@ export const admissionStore = (db: Tables): AdmissionStore => {
   /** Per item, the names its last write here found past: the next write here removes them. */
   const past = new Map<string, string[]>();
   return {
-    async count(counter, at, limits, expiresAt) {
+    async count(counter, at, limits, expiresAt, amount = 1) {
       const pk = admissionPk(counter);
       const { clientId, minute, windowMs, window } = at;
       const names: Record<string, string> = {
@@ -134,10 +134,10 @@ export const admissionStore = (db: Tables): AdmissionStore => {
           {
             update: updateExpression({
               set: [
-                '#t = if_not_exists(#t, :zero) + :one',
-                '#c = if_not_exists(#c, :zero) + :one',
-                '#s = if_not_exists(#s, :zero) + :one',
-                '#s1 = if_not_exists(#s1, :zero) + :one',
+                '#t = if_not_exists(#t, :zero) + :n',
+                '#c = if_not_exists(#c, :zero) + :n',
+                '#s = if_not_exists(#s, :zero) + :n',
+                '#s1 = if_not_exists(#s1, :zero) + :n',
                 '#ttl = :ttl',
                 '#exp_bucket = :exp_bucket',
               ],
@@ -149,11 +149,12 @@ export const admissionStore = (db: Tables): AdmissionStore => {
               '(attribute_not_exists(#s) OR #s < :pm)',
           },
           {
-            ':one': 1,
+            ':n': amount,
             ':zero': 0,
-            ':tl': limits.tenantPerMinute,
-            ':cl': limits.clientPerMinute,
-            ':pm': limits.maxPending,
+            // count + amount <= share, as count < share - amount + 1 (an absent count is 0: amount <= share)
+            ':tl': limits.tenantPerMinute - amount + 1,
+            ':cl': limits.clientPerMinute - amount + 1,
+            ':pm': limits.maxPending - amount + 1,
             ...expiryValues(ttlSeconds(expiresAt)),
           },
           names,

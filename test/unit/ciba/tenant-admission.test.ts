@@ -4,6 +4,8 @@ import {
   admissionMemory,
   admitTenantRequest,
   knownTenantRefusal,
+  LEASE_MAX,
+  leaseSize,
   shardLimits,
   shardShare,
   tenantShards,
@@ -100,7 +102,17 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
     };
     const processes = Array.from({ length: 3 }, () => admissionMemory());
     const flows = 3 * 16 * ADMISSION_SHARDS;
+    // Every shard's item exists first (a shard's first request creates it: a failed count, a read and the creation).
+    for (let shard = 0; shard < ADMISSION_SHARDS; shard++) {
+      const warm = { tenantId: 't', clientId: 'warm', limits, pendingWindowMs: 300_000, now: NOW };
+      await admitTenantRequest(s.admission, { ...warm, random: () => shard / ADMISSION_SHARDS }, admissionMemory());
+    }
     const writes = new Map<number, number>();
+    const count = s.admission.count.bind(s.admission);
+    s.admission.count = (counter, ...rest) => {
+      writes.set(counter.shard, (writes.get(counter.shard) ?? 0) + 1);
+      return count(counter, ...rest);
+    };
     for (let i = 0; i < flows; i++) {
       const outcome = await admitTenantRequest(
         s.admission,
@@ -108,11 +120,68 @@ describe('counter shards (lib/ciba/tenant-admission.ts)', () => {
         processes[i % processes.length],
       );
       if (!outcome.admitted) throw new Error('refused');
-      writes.set(outcome.shard, (writes.get(outcome.shard) ?? 0) + 1);
     }
     expect(tenantShards(limits)).toBe(ADMISSION_SHARDS);
-    // Each process's turns cover every shard alike: 48 writes on each (1/64 of the flows), none hotter.
-    expect([...writes.values()]).toEqual(new Array(ADMISSION_SHARDS).fill(48));
+    // Each process's turns cover every shard alike (a shard takes at most one write more per process than another),
+    // and its writes count LEASE_MAX requests each once it has seen the client this minute: each of the 15 (process,
+    // client) pairs has 204 or 205 requests, the first counted alone, the rest in 26 leases.
+    const perShard = [...writes.values()];
+    expect(perShard).toHaveLength(ADMISSION_SHARDS);
+    expect(Math.max(...perShard) - Math.min(...perShard)).toBeLessThanOrEqual(processes.length);
+    expect(LEASE_MAX).toBe(8);
+    expect(perShard.reduce((a, b) => a + b, 0)).toBe(15 * (1 + 26));
+  });
+
+  it('leases: a busy process counts LEASE_MAX requests in one write and admits the rest with none, until the minute ends', async () => {
+    const s = memoryStore();
+    const limits = { clientPerMinute: 100_000, tenantPerMinute: 100_000, maxPending: 100_000 };
+    const amounts: number[] = [];
+    const count = s.admission.count.bind(s.admission);
+    s.admission.count = (counter, at, shares, expiresAt, amount) => {
+      amounts.push(amount ?? 1);
+      return count(counter, at, shares, expiresAt, amount);
+    };
+    const memory = admissionMemory();
+    const admit = (now: number) =>
+      admitTenantRequest(s.admission, { tenantId: 't', clientId: 'c', limits, pendingWindowMs: 300_000, now }, memory);
+    for (let shard = 0; shard < ADMISSION_SHARDS; shard++) {
+      const warm = { tenantId: 't', clientId: 'warm', limits, pendingWindowMs: 300_000, now: NOW };
+      await admitTenantRequest(s.admission, { ...warm, random: () => shard / ADMISSION_SHARDS }, admissionMemory());
+    }
+    amounts.length = 0;
+    // The client's first request of the minute in this process is counted alone; the second leases LEASE_MAX.
+    for (let i = 0; i < 1 + 2 * LEASE_MAX; i++) expect((await admit(NOW)).admitted).toBe(true);
+    expect(amounts).toEqual([1, LEASE_MAX, LEASE_MAX]);
+    // A new minute: the lease's rest (none here) is gone, and the first request counts alone again.
+    expect((await admit(NOW + 60_000)).admitted).toBe(true);
+    expect(amounts).toEqual([1, LEASE_MAX, LEASE_MAX, 1]);
+    // Shares far from every limit lease most; near one, a request is counted alone.
+    expect(leaseSize({ clientPerMinute: 1000, tenantPerMinute: 1000, maxPending: 1000 }, true)).toBe(LEASE_MAX);
+    expect(leaseSize({ clientPerMinute: 9, tenantPerMinute: 46, maxPending: 78 }, true)).toBe(2); // the defaults' shares
+    expect(leaseSize({ clientPerMinute: 7, tenantPerMinute: 46, maxPending: 78 }, true)).toBe(1);
+    expect(leaseSize({ clientPerMinute: 1000, tenantPerMinute: 1000, maxPending: 1000 }, false)).toBe(1);
+  });
+
+  it('leases never let processes exceed a limit, and strand at most LEASE_MAX - 1 requests per process', async () => {
+    const s = memoryStore();
+    const limits = { clientPerMinute: ADMISSION_SHARDS * 40, tenantPerMinute: 100_000, maxPending: 100_000 };
+    const processes = Array.from({ length: 5 }, () => admissionMemory());
+    let admitted = 0;
+    // More requests than the limit, from five processes in turn, some concurrently.
+    for (let round = 0; round < 700; round++) {
+      const outcomes = await Promise.all(
+        processes.map((memory) =>
+          admitTenantRequest(
+            s.admission,
+            { tenantId: 't', clientId: 'c', limits, pendingWindowMs: 300_000, now: NOW },
+            memory,
+          ),
+        ),
+      );
+      admitted += outcomes.filter((o) => o.admitted).length;
+    }
+    expect(admitted).toBeLessThanOrEqual(limits.clientPerMinute);
+    expect(admitted).toBeGreaterThanOrEqual(limits.clientPerMinute - processes.length * (LEASE_MAX - 1));
   });
 
   it("costs one store request for a shard's first request of a new minute or window, as for any other", async () => {
