@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname, networkInterfaces } from 'node:os';
+import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { MAX_BODY_BYTES } from '../http/event.ts';
@@ -54,6 +55,32 @@ const sendJson = (res: ServerResponse, status: number, body: unknown, headers: R
     ...headers,
   });
   res.end(JSON.stringify(body));
+};
+
+/** What Node's parser refuses before any route sees the request: status, reason phrase, description. */
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'request line and headers exceed 16 KB'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request not received in time'],
+};
+
+/**
+ * Answers a request Node's parser refused (a request line or headers too large, a malformed or timed-out request) as
+ * every other refusal: a JSON error with the security headers, then the connection closed. Node's own answer has
+ * neither. A connection reset, or one whose answer has started, is just closed.
+ */
+const answerClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
+  const started = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent;
+  if (error.code === 'ECONNRESET' || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, description] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'Bad Request', 'malformed request'];
+  const body = JSON.stringify({ error: 'invalid_request', error_description: description });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n' +
+      `Connection: close\r\n\r\n${body}`,
+  );
 };
 
 /** The body, up to MAX_BODY_BYTES; `aborted` when the client went away (or requestTimeout closed it) before the end. */
@@ -305,6 +332,7 @@ export const createLocalServer = (options: LocalServerOptions): LocalHttpServer 
       }
     },
   );
+  server.on('clientError', answerClientError);
   return {
     server,
     startDraining: () => {

@@ -102,6 +102,7 @@ export const startTlsListener = async (
     connectionsCheckingInterval: 1_000,
   });
   server.on('request', (req, res) => plain.emit('request', req, res));
+  server.on('clientError', (error, socket) => plain.emit('clientError', error, socket));
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -615,6 +615,24 @@ describe('bad input: every answer is a 4xx JSON error, never a 5xx, and changes 
     }),
   );
 
+  it('answers a request line or headers over 16 KB, which Node refuses before any route, with 431 JSON and the security headers', async () => {
+    const before = await snapshot();
+    for (const init of [
+      { path: `/${fx.tenant}/device/transactions/${'x'.repeat(20_000)}`, headers: {} },
+      { path: `/${fx.tenant}/bc-authorize`, headers: { ...auth, 'X-Padding': 'p'.repeat(20_000) } },
+    ]) {
+      const res = await fetch(`${svc.url}${init.path}`, { method: 'POST', headers: init.headers });
+      expect(res.status).toBe(431);
+      expect(res.headers.get('content-type')).toBe('application/json');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(await res.json()).toEqual({
+        error: 'invalid_request',
+        error_description: 'request line and headers exceed 16 KB',
+      });
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+
   it('leaves the pending request decidable and redeemable after all of this', async () => {
     expect((await device.decide(txn, 'approve')).status).toBe(200);
     const tokens = await postForm(
