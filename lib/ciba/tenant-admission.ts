@@ -141,7 +141,7 @@ export interface AdmissionMemory {
   releases: Map<string, number>;
   /** Per tenant and client, the minute this process last counted one of its requests (leases start with the second). */
   seen: Map<string, number>;
-  /** Per tenant and client, requests counted ahead on a shard and not yet admitted (admissionLease). */
+  /** Per tenant and client, requests counted ahead on a shard and not yet admitted (Lease). */
   leases: Map<string, Lease>;
 }
 
@@ -150,7 +150,7 @@ export interface AdmissionMemory {
  * each later request of that client takes one with no write, until none is left or the minute or window ends (the rest
  * is then never admitted, as if refused: counted, so no limit is exceeded).
  */
-export interface Lease {
+interface Lease {
   minute: number;
   window: number;
   terms: string;
@@ -187,9 +187,13 @@ export const leaseSize = (shares: Limits, seenThisMinute: boolean): number =>
       )
     : 1;
 
+/** Whether a lease was counted for this minute, window and limits (any other lease is spent). */
+const holdsFor = (lease: Lease | undefined, at: Omit<Lease, 'slots'>): lease is Lease =>
+  lease?.minute === at.minute && lease.window === at.window && lease.terms === at.terms;
+
 /** Takes one request of a lease that still holds for this minute, window and limits: its shard, or undefined. */
-export const takeLease = (lease: Lease | undefined, at: Omit<Lease, 'slots'>): number | undefined => {
-  if (!lease || lease.minute !== at.minute || lease.window !== at.window || lease.terms !== at.terms) return undefined;
+const takeLease = (lease: Lease | undefined, at: Omit<Lease, 'slots'>): number | undefined => {
+  if (!holdsFor(lease, at)) return undefined;
   const slot = lease.slots.find((s) => s.left > 0);
   if (!slot) return undefined;
   slot.left -= 1;
@@ -306,7 +310,7 @@ export const admitTenantRequest = async (
 /** Keeps what a write counted beyond its own request; concurrent leases of the same terms add up. */
 const keepLease = (memory: AdmissionMemory, key: string, at: Omit<Lease, 'slots'>, shard: number, left: number) => {
   const lease = memory.leases.get(key);
-  if (lease && lease.minute === at.minute && lease.window === at.window && lease.terms === at.terms) {
+  if (holdsFor(lease, at)) {
     lease.slots.push({ shard, left });
     return;
   }
