@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Annotations, type App, Tags } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { EVENTS_PUT, type EventsPut, eventsPutOf } from '../lib/adapters/eventbridge-event-bus.ts';
 import { TENANT_METRICS, type TenantMetrics, tenantMetricsOf } from '../lib/adapters/metrics-event-bus.ts';
 import { LAMBDA_SYSTEM_LOG_LEVELS, type LambdaSystemLogLevel } from './ciba-function.ts';
 import { ServiceStack, THROTTLE_DEFAULTS, type ThrottleConfig } from './service-stack.ts';
@@ -27,6 +28,8 @@ import { parseTenantsFile } from './tenants.ts';
  * - `ciba:tenantMetrics`: `dimension` (default) publishes the lifecycle metrics per tenant (the tenant a dimension: a
  *   metric per tenant, billed each); `logs` keeps only the deployment's totals, the tenant a field of each metric's log
  *   line (docs/deploy.md "Metrics").
+ * - `ciba:events`: `matched` (default) puts on the bus only the lifecycle events that an enabled rule on it may take
+ *   (the functions read the bus's rules every minute); `all` puts every event (docs/events.md).
  * - `ciba:callbackReservedConcurrency`: reserved concurrency of the callback function (a positive integer), so that
  *   callbacks to slow or hanging receivers never take the API's concurrency and always have their own; none by default
  *   (an account needs that much unreserved concurrency left; docs/deploy.md "Callbacks").
@@ -91,6 +94,13 @@ const lambdaSystemLogLevel = (value: string | undefined): LambdaSystemLogLevel =
   const level = LAMBDA_SYSTEM_LOG_LEVELS.find((l) => l === value);
   if (level) return level;
   throw new Error(`context ciba:lambdaSystemLogLevel must be one of ${LAMBDA_SYSTEM_LOG_LEVELS.join(', ')}`);
+};
+
+/** `ciba:events`: `matched` unless set. */
+const eventsPut = (value: string | undefined): EventsPut => {
+  const known = eventsPutOf(value);
+  if (known) return known;
+  throw new Error(`context ciba:events must be one of ${EVENTS_PUT.join(', ')}`);
 };
 
 /** `ciba:tenantMetrics`: `dimension` unless set. */
@@ -216,6 +226,7 @@ export const buildCibaApp = (app: App, options: CibaAppOptions = {}): CibaApp =>
     ...(ctx('alarmTopicArn') ? { alarmTopicArn: ctx('alarmTopicArn')! } : {}),
     console: ctx('console') === 'true',
     tenantMetrics: tenantMetrics(ctx('tenantMetrics')),
+    events: eventsPut(ctx('events')),
     ...(ctx('emailFrom') ? { emailFrom: ctx('emailFrom')! } : {}),
     ...(ctx('smsSenderId') ? { smsSenderId: ctx('smsSenderId')! } : {}),
     ...(callbackReservedConcurrency ? { callbackReservedConcurrency: Number(callbackReservedConcurrency) } : {}),

@@ -30,6 +30,11 @@ export interface AccessTargets {
   decisionRetries?: sqs.IQueue;
   /** The verified SES identity approval links are sent from (an address or a domain), when the deployment has one. */
   emailIdentity?: string;
+  /**
+   * Functions that put events read the bus's rules first (`ciba:events` `matched`, the default): an event no rule may
+   * take is not put. False with `ciba:events=all`.
+   */
+  readEventRules?: boolean;
 }
 
 /** The ARN of a tenant's SNS platform application, as a template of `{platform}` and `{tenant}` (the functions' env). */
@@ -156,7 +161,24 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
     );
   }
 
-  if (access.events) need(targets.eventBus, 'the event bus').grantPutEventsTo(role);
+  if (access.events) {
+    need(targets.eventBus, 'the event bus').grantPutEventsTo(role);
+    if (targets.readEventRules) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'EventBusRules',
+          actions: ['events:ListRules'],
+          // ListRules supports no resource-level permissions (Service Authorization Reference).
+          resources: ['*'],
+        }),
+      );
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'The statements on every resource grant only actions without resource-level permissions: events:ListRules (which events a rule on the bus may take), and for the functions that manage tenants kms:CreateKey (conditioned on the deployment tag) and the SNS platform application actions.',
+      });
+    }
+  }
   if (access.deadLetters) need(targets.callbackFailures, 'the callback-failures queue').grantSendMessages(role);
   if (access.schedules) {
     const prefix = need(targets.prefix, 'the prefix');

@@ -18,9 +18,9 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
 import { DECISION_STREAM_FILTER } from '../lib/adapters/dynamodb/stream.ts';
-import { CIBA_EVENT_SOURCE } from '../lib/adapters/eventbridge-format.ts';
+import type { EventsPut } from '../lib/adapters/eventbridge-event-bus.ts';
+import { callbackRulePattern } from '../lib/adapters/eventbridge-format.ts';
 import type { TenantMetrics } from '../lib/adapters/metrics-event-bus.ts';
-import { CALLBACK_EVENT } from '../lib/events.ts';
 import { type FunctionName, ROUTES } from '../lib/http/routes.ts';
 import { API_FUNCTIONS } from './bundling.ts';
 import { CibaFunction, type LambdaSystemLogLevel } from './ciba-function.ts';
@@ -101,6 +101,11 @@ export interface ServiceStackProps extends StackProps {
   smsSenderId?: string;
   /** The tenant in the lifecycle metrics (`ciba:tenantMetrics`): a dimension (default), or only in their log lines. */
   tenantMetrics?: TenantMetrics;
+  /**
+   * Which lifecycle events are put on the bus (`ciba:events`): `matched` (default) those that an enabled rule on the
+   * bus may take (the functions read the bus's rules, `events:ListRules`), `all` every one (docs/events.md).
+   */
+  events?: EventsPut;
   /**
    * Reserved concurrency of the callback function (`ciba:callbackReservedConcurrency`): callbacks then never take more
    * than that of the account's concurrency from the API's functions, and always have it (docs/deploy.md "Callbacks").
@@ -213,6 +218,7 @@ export class ServiceStack extends Stack {
       ...(props.emailFrom ? { [AWS_ENV.emailFrom]: props.emailFrom } : {}),
       ...(props.smsSenderId ? { [AWS_ENV.smsSenderId]: props.smsSenderId } : {}),
       ...(props.tenantMetrics === 'logs' ? { [AWS_ENV.tenantMetrics]: 'logs' } : {}),
+      ...(props.events === 'all' ? { [AWS_ENV.events]: 'all' } : {}),
     };
     const fn = (name: (typeof API_FUNCTIONS)[number] | 'callback' | 'events', description: string, timeout = 10) =>
       new CibaFunction(this, `Fn-${name}`, {
@@ -276,6 +282,7 @@ export class ServiceStack extends Stack {
       schedulerRole: this.schedulerRole,
       // SES authorizes SendEmail on the identity the address belongs to: the address's domain (verify the domain).
       ...(props.emailFrom ? { emailIdentity: props.emailFrom.split('@').pop()! } : {}),
+      readEventRules: props.events !== 'all',
     };
     for (const [name, access] of Object.entries(FUNCTION_ACCESS)) {
       const granted: FunctionAccess = name === 'web' && props.console ? CONSOLE_WEB_ACCESS : access;
@@ -481,14 +488,11 @@ export class ServiceStack extends Stack {
    */
   #callbackRule(bus: events.IEventBus, callback: CibaFunction): { rule: events.Rule; deadLetters: sqs.Queue } {
     const deadLetters = deadLetterQueue(this, 'CallbackRuleDeadLetters', 'the dead-letter queue of the callback rule');
+    const pattern = callbackRulePattern();
     const rule = new events.Rule(this, 'CallbackRule', {
       description: 'ciba: decided ping/push requests of every tenant to the callback function',
       eventBus: bus,
-      eventPattern: {
-        source: [CIBA_EVENT_SOURCE],
-        detailType: [CALLBACK_EVENT.detailType],
-        detail: { delivery_mode: [...CALLBACK_EVENT.deliveryModes] },
-      },
+      eventPattern: { source: pattern.source, detailType: pattern['detail-type'], detail: pattern.detail },
       targets: [
         new targets.LambdaFunction(callback.function, {
           // EventBridge's longest: a throttled callback function is retried for 24 h before a dead letter.

@@ -1,4 +1,4 @@
-import { eventDetail } from '../events.ts';
+import { CALLBACK_EVENT, eventDetail } from '../events.ts';
 import type { CibaEvent } from '../ports.ts';
 
 /**
@@ -8,6 +8,16 @@ import type { CibaEvent } from '../ports.ts';
 
 /** The `source` of every event this service puts on the bus (rules match on it). */
 export const CIBA_EVENT_SOURCE = 'ciba';
+
+/**
+ * The event pattern of the service's own rule (infra/service-stack.ts): decided ping and push requests of every tenant
+ * to the callback function. The benchmark counts the events a deployment without rules of its own puts with it.
+ */
+export const callbackRulePattern = () => ({
+  source: [CIBA_EVENT_SOURCE],
+  'detail-type': [CALLBACK_EVENT.detailType as string],
+  detail: { delivery_mode: [...CALLBACK_EVENT.deliveryModes] as string[] },
+});
 
 /** An EventBridge event (what a rule or a scheduler target hands to a Lambda function). */
 export interface CibaEventBridgeEvent {

@@ -1,15 +1,19 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RULES_TTL_MS } from '../../lib/adapters/eventbridge-event-bus.ts';
 import { SETTINGS_TTL_MS } from '../../lib/cache.ts';
 import { ADMISSION_SHARDS } from '../../lib/ciba/tenant-admission.ts';
 import type { DeviceClient } from '../../lib/device/index.ts';
-import { CIBA_GRANT, decidedEvents, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
+import { CIBA_GRANT, decidedEvents, operatorRule, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 
 /**
  * The benchmark's device-shape flow (docs/performance.md "AWS terms per flow") on the AWS shape: the AWS calls the
  * deployed bundles make per step, warm, with a wrapped key and one push, are the ones `npm run bench` counts in local
- * mode (`aws_calls_per_flow`: DynamoDB 9, EventBridge 3, SNS 1, KMS 0), so the cost model is fed by what the
- * deployed code does. The ping flow (`npm run bench -- --mode ping`) likewise: DynamoDB 11, EventBridge 4, SNS 1, and
- * one invocation of the callback function by the tenant's rule. The decision's `Request Decided` event is put by the
+ * mode (`aws_calls_per_flow`: DynamoDB 9, SNS 1, KMS 0, and EventBridge 0: no rule on the bus takes a poll request's
+ * events; 3 with an operator's rule that takes every event, `--events all`), so the cost model is fed by what the
+ * deployed code does. The ping flow (`npm run bench -- --mode ping`) likewise: DynamoDB 11, SNS 1, EventBridge 1 (the
+ * `Request Decided` event the deployment's own rule takes), and one invocation of the callback function by that rule.
+ * A function reads the bus's rules once a minute (`ListRules`, an `events` call): each test lets that minute pass
+ * before its warm-up flow, so the measured flows read none. The decision's `Request Decided` event is put by the
  * events function, which the ledger stream's mapping invokes once per decision, off the decision's path: the
  * decision's own calls are its two DynamoDB requests (the device's strongly consistent read, the decision's conditional write). The mapping's stream reads are
  * Lambda's, free for a Lambda trigger, and not table requests: they are not counted.
@@ -70,7 +74,7 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
   const streamInvocations = () =>
     shape.cloud.lambda.invocations.filter((i) => i.function === eventsFn() && i.kind === 'stream').length;
 
-  const flow = async () => {
+  const flow = async (decidedOnBus = false) => {
     const steps: Record<string, Record<string, number>> = {};
     let authReqId = '';
     steps['bc-authorize'] = await callsOf(async () => {
@@ -97,7 +101,7 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     steps['device decision'] = decided.step;
     steps.stream = decided.apart[0]!;
     expect(streamInvocations()).toBe(invoked + 1);
-    expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
+    expect(decidedEvents(shape.cloud, txn)).toEqual(decidedOnBus ? [{ function: eventsFn(), status: 'approved' }] : []);
     steps['token redeem'] = await callsOf(async () => {
       const res = await poll();
       expect(res.status).toBe(200);
@@ -105,7 +109,7 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     return steps;
   };
 
-  it('makes the calls the benchmark counts: 9 DynamoDB requests, 8 with an admission lease, 3 events, 1 push, no KMS call; the decision no EventBridge call', async () => {
+  it('makes the calls the benchmark counts: 9 DynamoDB requests, 8 with an admission lease, 1 push, no KMS call, and no event that no rule takes (3 with an operator rule that takes them all)', async () => {
     await flow(); // cold starts: the tenant's key opened (KMS Decrypt), settings cached
     // The tenant's counter shards: a shard's first request ever creates its item (the write that finds none, its read,
     // the read of the layout before's item, the creation), so each is created first, by a request for a user who does
@@ -118,28 +122,54 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     // shards above can outlast them, and a step of the measured flow would count a settings read. So they all expire
     // now (the clock moved past their age) and one more flow fills them again, right before the measured one.
     // They start a minute (and so a pending window: 300 s, whole minutes) of their own, the admission leases' unit.
+    // The bus's rules too (read once a minute).
     const now = shape.cloud.clock.now();
-    await shape.cloud.clock.advance(Math.ceil((now + SETTINGS_TTL_MS + 1) / 60_000) * 60_000 + 1 - now);
+    await shape.cloud.clock.advance(
+      Math.ceil((now + Math.max(SETTINGS_TTL_MS, RULES_TTL_MS) + 1) / 60_000) * 60_000 + 1 - now,
+    );
     await flow(); // the function's first request of the client this minute: one request counted
     const steps = await flow();
+    // No rule on the bus takes a poll request's events (the deployment's own takes decided ping and push requests):
+    // none is put.
     const expected = {
-      'bc-authorize': { dynamodb: 3, sns: 1, events: 1 },
+      'bc-authorize': { dynamodb: 3, sns: 1 },
       'device list': { dynamodb: 2 },
       'token pending': { dynamodb: 1 },
       'device decision': { dynamodb: 2 },
-      // The events function, invoked once by the stream's mapping: the Decided event.
-      stream: { events: 1 },
-      'token redeem': { dynamodb: 1, events: 1 },
+      // The events function, invoked once by the stream's mapping: nothing to put.
+      stream: {},
+      'token redeem': { dynamodb: 1 },
     };
     // Its second counts a lease of two (the default limits' share of a shard, 9 a minute, holds four of them)...
     expect(steps).toEqual(expected);
     // ...which the next request takes without writing a counter: the user's window and the request only.
-    expect(await flow()).toEqual({ ...expected, 'bc-authorize': { dynamodb: 2, sns: 1, events: 1 } });
+    expect(await flow()).toEqual({ ...expected, 'bc-authorize': { dynamodb: 2, sns: 1 } });
     // The lease spent, the next request counts again.
-    expect((await flow())['bc-authorize']).toEqual({ dynamodb: 3, sns: 1, events: 1 });
-  }, 120_000);
+    expect((await flow())['bc-authorize']).toEqual({ dynamodb: 3, sns: 1 });
 
-  it('ping: the callback function, invoked once by the rule, makes the calls the benchmark counts: 11 DynamoDB requests, 4 events, 1 push', async () => {
+    // An operator's rule that takes every event (an audit log): once the functions read the rules again, the three
+    // events of a poll flow are put, one per step that makes one.
+    const removeRule = operatorRule(shape.cloud);
+    try {
+      await shape.cloud.clock.advance(RULES_TTL_MS);
+      await flow(true); // each function reads the rules again
+      const withRule = await flow(true);
+      const eventsOf = (s: Record<string, Record<string, number>>) =>
+        Object.fromEntries(Object.entries(s).map(([step, calls]) => [step, calls.events ?? 0]));
+      expect(eventsOf(withRule)).toEqual({
+        'bc-authorize': 1,
+        'device list': 0,
+        'token pending': 0,
+        'device decision': 0,
+        stream: 1,
+        'token redeem': 1,
+      });
+    } finally {
+      removeRule();
+    }
+  }, 180_000);
+
+  it('ping: the callback function, invoked once by the rule, makes the calls the benchmark counts: 11 DynamoDB requests, 1 event (the Decided event the rule takes), 1 push', async () => {
     const rpHost = await Receiver.start(shape.cloud, shape.pki, 'rp.example.com');
     try {
       const endpoint = rpHost.endpoint();
@@ -192,20 +222,22 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
         });
         return steps;
       };
-      // Every function's settings expire (as above), so that the first flow fills them all again.
-      await shape.cloud.clock.advance(SETTINGS_TTL_MS + 1);
+      // Every function's settings and bus rules expire (as above), so that the first flow reads them all again.
+      await shape.cloud.clock.advance(Math.max(SETTINGS_TTL_MS, RULES_TTL_MS) + 1);
       await pingFlow(); // the callback function's cold start, the settings caches
       // The counter shard the flow's request takes, started as in the test above.
       const refused = await form('/bc-authorize', { scope: 'openid', login_hint: 'nobody', binding_message: 'Bench' });
       expect(await refused.json()).toMatchObject({ error: 'unknown_user_id' });
       expect(await pingFlow()).toEqual({
-        'bc-authorize': { dynamodb: 3, sns: 1, events: 1 },
+        'bc-authorize': { dynamodb: 3, sns: 1 },
         'device list': { dynamodb: 2 },
         'device decision': { dynamodb: 2 },
+        // The Decided event, which the deployment's own rule takes.
         stream: { events: 1 },
-        // The rule's invocation; the request (a read), the attempt's claim, its result; the Callback Delivered event.
-        callback: { lambda: 1, dynamodb: 3, events: 1 },
-        'token redeem': { dynamodb: 1, events: 1 },
+        // The rule's invocation; the request (a read), the attempt's claim, its result (no rule takes the Callback
+        // Delivered event).
+        callback: { lambda: 1, dynamodb: 3 },
+        'token redeem': { dynamodb: 1 },
       });
     } finally {
       await rpHost.stop();

@@ -239,6 +239,18 @@ export const startShape = async (assembly?: { dir: string }): Promise<Shape> => 
 
 /** The txn of the newest push SNS delivered to the device with this FCM token (the device reads it from its push). */
 /** The `CIBA Request Decided` events put on the bus for a request, each with the function that put it. */
+/**
+ * An operator's rule on the deployment's bus (an audit log's: by default every event of the service), without
+ * targets. The functions see it once they read the bus's rules again (`RULES_TTL_MS`: advance the clock). Returns its
+ * removal.
+ */
+export const operatorRule = (cloud: AwsShape, pattern: Record<string, unknown> = { source: ['ciba'] }) => {
+  const [bus, busArn] = [...cloud.eventbridge.buses].find(([name]) => name !== 'default')!;
+  const arn = busArn.replace(/event-bus\/.*$/, `rule/${bus}/operator-audit`);
+  cloud.eventbridge.createRule({ name: 'operator-audit', arn, bus, pattern, enabled: true, targets: [] });
+  return () => void cloud.eventbridge.rules.delete(arn);
+};
+
 export const decidedEvents = (cloud: AwsShape, txn: string): { function?: string; status: unknown }[] =>
   cloud.eventbridge.events
     .filter(

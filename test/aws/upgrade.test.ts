@@ -5,7 +5,7 @@ import { DeviceClient, DeviceKey } from '../../lib/device/index.ts';
 import { AwsShape } from './cloud.ts';
 import { readAssembly } from './cloudformation.ts';
 import { pushSecrets } from './fixtures.ts';
-import { CIBA_GRANT, decidedEvents, operatorPolicy, pushedTxn, signedFetch } from './harness.ts';
+import { CIBA_GRANT, decidedEvents, operatorPolicy, operatorRule, pushedTxn, signedFetch } from './harness.ts';
 import { bundledAssembly, releaseAssembly, variantAssembly } from './synth.ts';
 
 /**
@@ -78,6 +78,9 @@ describe.skipIf(release === undefined)('upgrading a deployment of the release be
     // Synthesized before the cloud starts: a synthesis in this process holds its event loop (and the API's sockets).
     keptLegacyKeys = await variantAssembly({ 'ciba:legacyKeys': 'keep' });
     cloud = await AwsShape.start({ assembly: release!, secrets: pushSecrets() });
+    // An operator's audit rule on the bus, which takes every event: the new release's functions put what a rule takes,
+    // and with it every decision is put, as the release before put them all.
+    operatorRule(cloud);
     basic = await register();
     secretJwt = await register({ token_endpoint_auth_method: 'client_secret_jwt' });
     withUserCode = await register({ backchannel_user_code_parameter: true });

@@ -5,6 +5,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IndexSchema, TableSchema } from '../../lib/adapters/dynamodb-schema.ts';
+import { takenByAny } from '../../lib/adapters/eventbridge-rules.ts';
+import type { EventBus } from '../../lib/ports.ts';
 
 /**
  * Round trips on one request's critical path: calls that overlap in time count once. A round trip starts when a call
@@ -61,6 +63,8 @@ export class RoundTripMeter {
   readonly endpoints: Record<string, { requests: number; roundTrips: number; calls: number }> = {};
   /** Calls by service (`DynamoDB`, `EventBridge`, `SNS`, ...). */
   readonly services: Record<string, number> = {};
+  /** Lifecycle events published, put on the bus or not (each is a metric's log line). */
+  lifecycleEvents = 0;
 
   /** Opens a request's context for the rest of the current execution and what it starts (`enterWith`). */
   begin(): CriticalPath {
@@ -106,9 +110,25 @@ export class RoundTripMeter {
     return {
       endpoints: structuredClone(this.endpoints),
       services: { ...this.services },
+      lifecycleEvents: this.lifecycleEvents,
     };
   }
 }
+
+/**
+ * Meters the event bus as EventBridge: a publish counts as a call only when a rule on the bus may take one of its
+ * events (`rules`: the bus's patterns, as the AWS adapter reads them with `ciba:events` `matched`); every publish when
+ * `rules` is undefined (`ciba:events=all`). The local bus still delivers every event either way.
+ */
+export const meterEventBus = (meter: RoundTripMeter, bus: EventBus, rules: readonly unknown[] | undefined) => {
+  const publish = bus.publish.bind(bus);
+  bus.publish = (events) => {
+    meter.lifecycleEvents += events.length;
+    return rules && !events.some((event) => takenByAny(rules, event))
+      ? publish(events)
+      : meter.call('EventBridge', () => publish(events));
+  };
+};
 
 /** Wraps the listed methods of a port so that each call goes through `meter.call(service, …)`. */
 export const meterPort = <T extends object>(meter: RoundTripMeter, service: string, port: T, methods: (keyof T)[]) => {

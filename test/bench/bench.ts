@@ -63,6 +63,7 @@ const { values: args } = parseArgs({
     users: { type: 'string' },
     shape: { type: 'string' },
     mode: { type: 'string', default: 'poll' },
+    events: { type: 'string', default: 'matched' },
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
     'data-dir': { type: 'string' },
@@ -79,6 +80,8 @@ if (args.help) {
   --users 1000        users, one enrolled device each (at least the highest level)
   --shape both        device (with the device's work), peer (node-oidc-provider's bench shape) or both
   --mode poll         poll, or ping: a ping client pinged on a loopback receiver, then one token request (device shape)
+  --events matched    EventBridge calls counted: those the deployment's own rule may take (ciba:events matched, no
+                      rule of the operator's on the bus), or all (ciba:events=all, or a rule that takes every event)
   --quick             short run: --n 200 --warmup 20 --users 64
   --out FILE          where the JSON goes (default bench-results/bench-<date>.json)
   --data-dir DIR      persist the embedded store (LevelDB) instead of memory
@@ -107,6 +110,7 @@ if (!(flowsPerLevel > 0) || !(warmup >= 0) || !(userCount >= Math.max(...levels)
   throw new Error('--n must be positive and --users at least the highest concurrency (one flow per user at a time)');
 }
 if (shapes.some((s) => s !== 'device' && s !== 'peer')) throw new Error('--shape: device, peer or both');
+if (args.events !== 'matched' && args.events !== 'all') throw new Error('--events: matched or all');
 
 // The server
 
@@ -134,6 +138,7 @@ const startServer = async (): Promise<Target> => {
       ...process.env,
       ...(args['data-dir'] ? { CIBA_DATA_DIR: args['data-dir'] } : {}),
       ...(args.throughput || args.serve ? { BENCH_ITEM_IMAGES: '0' } : {}),
+      BENCH_EVENTS: args.events,
     },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
@@ -177,6 +182,7 @@ interface StoreCounts {
   meter: {
     endpoints: Record<string, { requests: number; roundTrips: number; calls: number }>;
     services: Record<string, number>;
+    lifecycleEvents: number;
   };
   logs: { info: number; lines: number };
   /** Writes per partition key (`{table} {pk}`), failed conditional writes included. */
@@ -247,6 +253,7 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     writeUnits: per(units(b.capacity) - units(a.capacity)),
     readUnits: per(b.capacity.read - a.capacity.read),
     awsCalls,
+    lifecycleEvents: per(b.meter.lifecycleEvents - a.meter.lifecycleEvents),
     logLines: per(b.logs.lines - a.logs.lines),
     logBytes: per(b.logs.info - a.logs.info),
   };
@@ -266,6 +273,7 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     },
     read_units_per_flow: figures.readUnits,
     aws_calls_per_flow: awsCalls,
+    lifecycle_events_per_flow: figures.lifecycleEvents,
     hottest_key_writes_per_flow: hottest ? per(hottest.writes) : 0,
     log_bytes_per_flow: figures.logBytes,
     cost_per_million_flows_usd: cost.total,
@@ -463,6 +471,8 @@ try {
     users: userCount,
     delivery_mode: mode,
     pending_polls: mode === 'ping' ? 0 : 1,
+    // EventBridge calls counted: `matched`, those the deployment's own rule may take; `all`, every event.
+    events: args.events,
     // Whether the server read each written item before and after (index write units, failed conditions).
     item_images: !(args.throughput || args.serve),
   };

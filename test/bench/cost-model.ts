@@ -91,8 +91,13 @@ export interface FlowFigures {
   cpuMs: number;
   writeUnits: number;
   readUnits: number;
-  /** AWS calls by service: `EventBridge` (events), `SNS`, `Scheduler`, `KMS`, `KMS Sign`. */
+  /** AWS calls by service: `EventBridge` (events put on the bus), `SNS`, `Scheduler`, `KMS`, `KMS Sign`. */
   awsCalls: Record<string, number>;
+  /**
+   * Lifecycle events published, put on the bus or not: each is a metric's log line. Unset: the events put on the bus
+   * (`awsCalls.EventBridge`), as every event was before `ciba:events` `matched`.
+   */
+  lifecycleEvents?: number;
   /** Application log lines and their bytes, at Lambda's application level (info). */
   logLines: number;
   logBytes: number;
@@ -114,7 +119,7 @@ export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a: Assumptions =
   const logBytes =
     invocations * a.lambdaSystemLogBytes[a.lambdaSystemLogLevel] +
     f.httpRequests * a.accessLogBytes +
-    events * a.metricLogBytes +
+    (f.lifecycleEvents ?? events) * a.metricLogBytes +
     f.logBytes +
     f.logLines * a.logEventOverheadBytes;
   const breakdown = {

@@ -33,6 +33,7 @@ import {
   LEDGER_TABLE_DEFAULT,
   type TableSchema,
 } from '../../lib/adapters/dynamodb-schema.ts';
+import { callbackRulePattern } from '../../lib/adapters/eventbridge-format.ts';
 import { txnOf } from '../../lib/ciba/poll-ciba-grant.ts';
 import { randomToken } from '../../lib/crypto.ts';
 import { startLocalService } from '../../lib/local/app.ts';
@@ -44,6 +45,7 @@ import {
   INVOCATIONS,
   indexWriteUnits,
   itemSize,
+  meterEventBus,
   meterPort,
   RoundTripMeter,
   type WireItem,
@@ -134,7 +136,8 @@ if (metered) {
       meter.end(path, endpointOf(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x').pathname, res.statusCode)),
     );
   });
-  meterPort(meter, 'EventBridge', deps.events, ['publish']);
+  // `ciba:events` `matched` (default): a deployment whose bus has only its own rule puts only what that rule may take.
+  meterEventBus(meter, deps.events, process.env.BENCH_EVENTS === 'all' ? undefined : [callbackRulePattern()]);
   meterPort(meter, 'Scheduler', deps.scheduler, ['schedule']);
   meterPort(meter, 'SNS', deps.notifier, ['notify']);
   meterPort(meter, CLIENT_ENDPOINT, deps.outbound, ['postJson']);

@@ -782,6 +782,7 @@ describe('service stack: least privilege', () => {
         'dynamodb:PutItem',
         'dynamodb:Query',
         'dynamodb:UpdateItem',
+        'events:ListRules',
         'events:PutEvents',
         'kms:Decrypt',
         'kms:GenerateMac',
@@ -803,10 +804,10 @@ describe('service stack: least privilege', () => {
           expect(resources).not.toContain('*');
         if (resources === '"*"') {
           // Only actions that support no resource-level permissions: SNS mobile-push management, Publish of text
-          // messages (approval links by SMS: a phone number has no ARN), and CreateKey (with TagResource) only for
-          // keys tagged with the deployment.
+          // messages (approval links by SMS: a phone number has no ARN), CreateKey (with TagResource) only for
+          // keys tagged with the deployment, and ListRules (which events a rule on the bus may take).
           const unscoped =
-            /^sns:(Create|Set|Get|Delete)Platform|^sns:(Get|Set)EndpointAttributes$|^kms:(CreateKey|TagResource)$|^dynamodb:ListStreams$/;
+            /^sns:(Create|Set|Get|Delete)Platform|^sns:(Get|Set)EndpointAttributes$|^kms:(CreateKey|TagResource)$|^dynamodb:ListStreams$|^events:ListRules$/;
           for (const action of [s.Action].flat()) {
             if (s.Sid === 'SendApprovalLinkTexts') expect(action).toBe('sns:Publish');
             else expect(action).toMatch(unscoped);
@@ -1047,6 +1048,7 @@ describe('the decision stream', () => {
         'dynamodb:GetRecords',
         'dynamodb:GetShardIterator',
         'dynamodb:ListStreams',
+        'events:ListRules',
         'events:PutEvents',
         'iam:PassRole',
         'scheduler:CreateSchedule',
@@ -1248,6 +1250,38 @@ describe('service stack: alarms', () => {
       'dimension',
     );
     expect(() => build({ 'ciba:tenantMetrics': 'off' })).toThrow('context ciba:tenantMetrics must be one of');
+  });
+
+  it('lets every function that puts events read the bus rules (ciba:events matched, the default); with all, neither the variable nor the permission', () => {
+    const publishers = ['bc-authorize', 'token', 'device', 'callback', 'events', 'web', 'admin'];
+    const variables = (built: CibaApp, name: string) =>
+      (
+        (Template.fromStack(built.service).toJSON().Resources as Resources)[
+          built.service.getLogicalId(built.service.functions[name]!.function.node.defaultChild as never)
+        ]!.Properties.Environment as { Variables: Record<string, unknown> }
+      ).Variables;
+    const listers = (built: CibaApp) =>
+      Object.keys(built.service.functions)
+        .filter((name) =>
+          Object.values(Template.fromStack(built.service).toJSON().Resources as Resources)
+            .filter(
+              (r) =>
+                r.Type === 'AWS::IAM::Policy' &&
+                JSON.stringify(r.Properties.Roles).includes(
+                  built.service.getLogicalId(built.service.functions[name]!.role.node.defaultChild as never),
+                ),
+            )
+            .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+            .some((st) => [st.Action].flat().includes('events:ListRules') && st.Resource === '*'),
+        )
+        .sort();
+    // The web function puts events only with the console.
+    expect(listers(app)).toEqual(publishers.filter((n) => n !== 'web').sort());
+    for (const name of publishers) expect(variables(app, name).CIBA_EVENTS, name).toBeUndefined();
+    const all = build({ 'ciba:events': 'all' });
+    expect(listers(all)).toEqual([]);
+    for (const name of publishers) expect(variables(all, name).CIBA_EVENTS, name).toBe('all');
+    expect(() => build({ 'ciba:events': 'some' })).toThrow('context ciba:events must be one of matched, all');
   });
 });
 

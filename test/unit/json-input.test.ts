@@ -94,6 +94,8 @@ const ALLOWED_JSON_PARSE: Record<string, string> = {
   'lib/web/build.ts': "the web build's own stamp (.build-inputs.json), written by the previous build",
   'lib/local/store-owner.ts': "local mode's own running.json, written by the service that holds the store",
   'functions/tenant-provisioner/settings.ts': "a Web Push secret in the deployment's Secrets Manager (custom resource)",
+  'lib/adapters/eventbridge-event-bus.ts':
+    "the event patterns of the bus's rules, as EventBridge's ListRules returns them",
   'lib/adapters/sns-push-platforms.ts': "a Secrets Manager secret of the deployment's (push credentials)",
   'lib/adapters/tenant-keys.ts': "a tenant's private JWK, after its sealing (KMS in AWS) opened it",
   'functions/tenant-provisioner/handler.ts': "the CDK tenants file's settings (CloudFormation custom resource)",

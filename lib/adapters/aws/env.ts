@@ -29,6 +29,8 @@ export const AWS_ENV = {
   smsSenderId: 'CIBA_SMS_SENDER_ID',
   /** `logs` (`ciba:tenantMetrics=logs`): the lifecycle metrics without the tenant dimension; unset: with it. */
   tenantMetrics: 'CIBA_TENANT_METRICS',
+  /** `all` (`ciba:events=all`): every lifecycle event is put on the bus; unset: those a rule on the bus may take. */
+  events: 'CIBA_EVENTS',
 } as const;
 
 export type Env = Record<string, string | undefined>;

@@ -23,6 +23,8 @@ import type { FakeSqs } from './sqs.ts';
  * or one out of retries goes to the target's DLQ, sent as `events.amazonaws.com` (the queue policy must allow the
  * rule), with EventBridge's message attributes.
  *
+ * `ListRules` lists a bus's rules (the functions read them to put only the events a rule may take).
+ *
  * Not covered: archives and replay, API destinations, cross-account buses, schema discovery, targets other than
  * Lambda functions and SQS queues.
  */
@@ -68,6 +70,8 @@ export class FakeEventBridge {
   /** Events whose delivery failed and that no DLQ took. */
   readonly lost: DeadLetteredEvent[] = [];
   endpoint?: Endpoint;
+  /** `ListRules` calls answered. */
+  ruleListings = 0;
   /** While set, PutEvents fails with this error (an outage or throttling). */
   outage?: AwsError;
 
@@ -109,6 +113,7 @@ export class FakeEventBridge {
 
   async #handle(request: FakeRequest): Promise<unknown> {
     const { operation, input } = jsonOperation(request);
+    if (operation === 'ListRules') return this.#listRules(request, input);
     if (operation !== 'PutEvents')
       throw new AwsError('UnknownOperationException', `harness: EventBridge ${operation} is not implemented`);
     const entries = (input.Entries ?? []) as Record<string, unknown>[];
@@ -170,6 +175,39 @@ export class FakeEventBridge {
       return { EventId: id };
     });
     return { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results };
+  }
+
+  /**
+   * `ListRules` of a bus (authorized as `events:ListRules` on `*`: the action has no resource types), in pages of
+   * `Limit` (100 by default) with a `NextToken`, each rule with its pattern as a string and its state.
+   */
+  async #listRules(request: FakeRequest, input: Record<string, unknown>): Promise<unknown> {
+    await authorize(
+      this.core,
+      'events',
+      { code: 'AccessDeniedException', status: 400 },
+      request.caller,
+      'events:ListRules',
+      '*',
+    );
+    const bus = this.#busName(input.EventBusName as string | undefined);
+    const all = [...this.rules.values()]
+      .filter((rule) => rule.bus === bus)
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const from = input.NextToken ? Number(input.NextToken) : 0;
+    const limit = Number(input.Limit ?? 100);
+    const page = all.slice(from, from + limit);
+    this.ruleListings++;
+    return {
+      Rules: page.map((rule) => ({
+        Name: rule.name,
+        Arn: rule.arn,
+        EventBusName: bus,
+        EventPattern: JSON.stringify(rule.pattern),
+        State: rule.enabled ? 'ENABLED' : 'DISABLED',
+      })),
+      ...(from + limit < all.length ? { NextToken: String(from + limit) } : {}),
+    };
   }
 
   /** Hands an event to the targets of every enabled rule on its bus that matches it. */

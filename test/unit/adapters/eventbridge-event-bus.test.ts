@@ -1,4 +1,4 @@
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, ListRulesCommand, PutEventsCommand, type RuleState } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EventBridgeEventBus } from '../../../lib/adapters/eventbridge-event-bus.ts';
@@ -109,5 +109,117 @@ describe('EventBridgeEventBus', () => {
   it('lets a failed call (the SDK already retried it) surface', async () => {
     eventbridge.on(PutEventsCommand).rejects(new Error('AccessDeniedException'));
     await expect(bus().publish([event(1)])).rejects.toThrow('AccessDeniedException');
+  });
+});
+
+describe('EventBridgeEventBus: only the events a rule on the bus may take (ciba:events matched)', () => {
+  let now = 0;
+  const warnings: unknown[] = [];
+  const matched = () =>
+    new EventBridgeEventBus({
+      client: new EventBridgeClient({ region: 'eu-west-1' }),
+      eventBusName: 'ciba-events',
+      put: 'matched',
+      now: () => now,
+      logger: { warn: (message, fields) => warnings.push({ message, ...fields }) },
+    });
+  const rule = (name: string, pattern: unknown, state: RuleState = 'ENABLED') => ({
+    Name: name,
+    EventPattern: JSON.stringify(pattern),
+    State: state,
+  });
+  const callbacks = rule('callback', {
+    source: ['ciba'],
+    'detail-type': ['CIBA Request Decided'],
+    detail: { delivery_mode: ['ping', 'push'] },
+  });
+  const decided = (txn: string, mode: string): CibaEvent => ({
+    type: 'CIBA Request Decided',
+    tenantId: 'acme',
+    detail: { txn, status: 'approved', delivery_mode: mode },
+  });
+  const created: CibaEvent = { type: 'CIBA Request Created', tenantId: 'acme', detail: { txn: 'c' } };
+  const putTxns = () =>
+    eventbridge
+      .commandCalls(PutEventsCommand)
+      .flatMap((c) => c.args[0].input.Entries!.map((e) => JSON.parse(e.Detail!).txn));
+
+  beforeEach(() => {
+    now = 1_000_000;
+    warnings.length = 0;
+    eventbridge.on(PutEventsCommand).callsFake((input) => ({
+      FailedEntryCount: 0,
+      Entries: input.Entries.map((_: unknown, i: number) => ({ EventId: `e-${i}` })),
+    }));
+  });
+
+  it('puts only the events an enabled rule may take, and nothing when none may', async () => {
+    eventbridge
+      .on(ListRulesCommand)
+      .resolves({ Rules: [callbacks, rule('off', { source: ['ciba'] }, 'DISABLED'), { Name: 'schedule' }] });
+    const bus = matched();
+
+    await bus.publish([decided('poll-1', 'poll'), decided('ping-1', 'ping'), created]);
+    await bus.publish([decided('poll-2', 'poll')]);
+
+    expect(putTxns()).toEqual(['ping-1']);
+    expect(eventbridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+    expect(eventbridge.commandCalls(ListRulesCommand)[0]!.args[0].input).toEqual({ EventBusName: 'ciba-events' });
+  });
+
+  it('reads the rules once a minute: a rule created on the bus takes events within that minute', async () => {
+    eventbridge.on(ListRulesCommand).resolvesOnce({ Rules: [callbacks] });
+    const bus = matched();
+    await bus.publish([created]);
+    eventbridge.on(ListRulesCommand).resolves({ Rules: [callbacks, rule('audit', { source: ['ciba'] })] });
+    now += 59_999;
+    await bus.publish([created]);
+    expect(putTxns()).toEqual([]);
+    now += 1;
+    await bus.publish([created]);
+    expect(putTxns()).toEqual(['c']);
+    expect(eventbridge.commandCalls(ListRulesCommand)).toHaveLength(2);
+  });
+
+  it('reads every page of rules; concurrent publishes share one reading', async () => {
+    eventbridge
+      .on(ListRulesCommand)
+      .resolvesOnce({ Rules: [callbacks], NextToken: 'p2' })
+      .resolvesOnce({ Rules: [rule('audit', { 'detail-type': ['CIBA Request Created'] })] });
+    const bus = matched();
+    await Promise.all([bus.publish([created]), bus.publish([decided('poll-1', 'poll')])]);
+    expect(putTxns()).toEqual(['c']);
+    expect(eventbridge.commandCalls(ListRulesCommand).map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'p2']);
+  });
+
+  it('puts every event when the rules cannot be read, says so, and reads them again a minute later', async () => {
+    eventbridge
+      .on(ListRulesCommand)
+      .rejectsOnce(new Error('AccessDeniedException'))
+      .resolves({ Rules: [callbacks] });
+    const bus = matched();
+    await bus.publish([created, decided('poll-1', 'poll')]);
+    await bus.publish([created]);
+    expect(putTxns()).toEqual(['c', 'poll-1', 'c']);
+    expect(warnings).toEqual([
+      { message: 'event bus rules unreadable: every event is put', bus: 'ciba-events', error: 'AccessDeniedException' },
+    ]);
+    now += 60_000;
+    await bus.publish([created]);
+    expect(putTxns()).toEqual(['c', 'poll-1', 'c']);
+    expect(eventbridge.commandCalls(ListRulesCommand)).toHaveLength(2);
+  });
+
+  it('puts every event when the bus has more rules than it reads (10 pages)', async () => {
+    eventbridge.on(ListRulesCommand).resolves({ Rules: [callbacks], NextToken: 'more' });
+    await matched().publish([created]);
+    expect(putTxns()).toEqual(['c']);
+    expect(eventbridge.commandCalls(ListRulesCommand)).toHaveLength(10);
+  });
+
+  it('reads no rules with ciba:events all', async () => {
+    await bus().publish([created]);
+    expect(putTxns()).toEqual(['c']);
+    expect(eventbridge.commandCalls(ListRulesCommand)).toHaveLength(0);
   });
 });

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { IndexSchema, TableSchema } from '../../../lib/adapters/dynamodb-schema.ts';
+import { callbackRulePattern } from '../../../lib/adapters/eventbridge-format.ts';
+import type { CibaEvent, EventBus } from '../../../lib/ports.ts';
 import {
   CriticalPath,
   endpointOf,
   indexWriteUnits,
   itemSize,
+  meterEventBus,
   RoundTripMeter,
   type WireItem,
 } from '../../bench/aws-terms.ts';
@@ -111,6 +114,37 @@ describe('benchmark: round trips on a critical path', () => {
       callback: { requests: 1, roundTrips: 3, calls: 3 },
     });
     expect(meter.services).toEqual({ DynamoDB: 3, EventBridge: 1, 'Lambda callback': 1, 'Client endpoint': 1 });
+  });
+
+  it('meters a publish as an EventBridge call only when a rule on the bus may take one of its events; every event as a lifecycle event', async () => {
+    const meter = new RoundTripMeter();
+    const delivered: string[] = [];
+    const bus: EventBus = {
+      publish: async (events) => {
+        for (const e of events) delivered.push(e.type);
+      },
+    };
+    meterEventBus(meter, bus, [callbackRulePattern()]);
+    const decided = (mode: string): CibaEvent => ({
+      type: 'CIBA Request Decided',
+      tenantId: 'acme',
+      detail: { txn: mode, status: 'approved', delivery_mode: mode },
+    });
+    const path = meter.begin();
+    await bus.publish([{ type: 'CIBA Request Created', tenantId: 'acme', detail: { delivery_mode: 'ping' } }]);
+    await bus.publish([decided('poll')]);
+    await bus.publish([decided('ping')]);
+    meter.end(path, 'steps');
+    // The local bus delivers every event; one publish was a call (and a round trip).
+    expect(delivered).toEqual(['CIBA Request Created', 'CIBA Request Decided', 'CIBA Request Decided']);
+    expect(meter.services).toEqual({ EventBridge: 1 });
+    expect(meter.endpoints.steps).toEqual({ requests: 1, roundTrips: 1, calls: 1 });
+    expect(meter.lifecycleEvents).toBe(3);
+
+    const all = new RoundTripMeter();
+    meterEventBus(all, bus, undefined);
+    await bus.publish([decided('poll')]);
+    expect(all.services).toEqual({ EventBridge: 1 });
   });
 
   it('names the benchmark endpoints', () => {

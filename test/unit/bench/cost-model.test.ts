@@ -44,6 +44,17 @@ describe('benchmark: cost per million flows', () => {
     expect(chatty.log_kb_per_flow).toBeCloseTo((5 * perRequest + 1000 + 2 * 26) / 1024, 2);
   });
 
+  it('counts a metric line per lifecycle event, put on the bus or not; EventBridge only for those put', () => {
+    const notPut = { SNS: 1, KMS: 0 };
+    const none = costPerMillionFlows({ ...flow, awsCalls: notPut });
+    const allPut = costPerMillionFlows(flow);
+    const nonePut = costPerMillionFlows({ ...flow, awsCalls: notPut, lifecycleEvents: 3 });
+    expect(allPut.log_kb_per_flow).toBeCloseTo(none.log_kb_per_flow + (3 * ASSUMPTIONS.metricLogBytes) / 1024, 2);
+    expect(nonePut.log_kb_per_flow).toBe(allPut.log_kb_per_flow);
+    expect(nonePut.breakdown.eventbridge).toBe(0);
+    expect(allPut.total - nonePut.total).toBeCloseTo(3 * PRICES.eventBridgePerMillionEvents, 2);
+  });
+
   it("prices a ping flow's callback as a Lambda invocation by EventBridge, not as an API request", () => {
     // Ping: 4 API requests (no polls) and the callback function, invoked by the Request Decided event's rule.
     const ping: FlowFigures = { ...flow, httpRequests: 4, eventInvocations: 1, awsCalls: { EventBridge: 4 } };
