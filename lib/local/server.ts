@@ -46,14 +46,16 @@ export const lambdaContext = (requestId: string, functionName: string): Context 
     succeed() {},
   }) as Context;
 
+/** The headers of every JSON answer the server gives itself (refusals before a handler runs). */
+const JSON_HEADERS: Record<string, string> = {
+  'Content-Type': 'application/json',
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+};
+
 const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
-    ...headers,
-  });
+  res.writeHead(status, { ...JSON_HEADERS, ...headers });
   res.end(JSON.stringify(body));
 };
 
@@ -76,11 +78,9 @@ const answerClientError = (error: NodeJS.ErrnoException, socket: Duplex): void =
   }
   const [status, reason, description] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'Bad Request', 'malformed request'];
   const body = JSON.stringify({ error: 'invalid_request', error_description: description });
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n' +
-      `Connection: close\r\n\r\n${body}`,
-  );
+  const headers = { ...JSON_HEADERS, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' };
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\n${head.join('')}\r\n${body}`);
 };
 
 /** The body, up to MAX_BODY_BYTES; `aborted` when the client went away (or requestTimeout closed it) before the end. */
