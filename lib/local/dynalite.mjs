@@ -1,5 +1,7 @@
-// dynalite, loaded with the one fix it needs to run for days (lib/local/embedded-dynamodb.ts and the store's worker
-// thread and child process all load it from here; nothing else requires 'dynalite').
+// dynalite, loaded with the one fix it needs to run for days and a cache of its expression parses
+// (lib/local/dynalite-parse-cache.mjs: the service sends the same expressions over and over, and dynalite parsed
+// each one on every call) (lib/local/embedded-dynamodb.ts and the store's worker thread and child process all load
+// it from here; nothing else requires 'dynalite').
 //
 // dynalite 4.0.0 (db/index.js, createKeyStream/createValueStream) ends every LevelDB iterator it reads with
 // `iterator.return()`, guarded by `if (iterator.return)`. The iterators of level 10 (abstract-level 3) have no
@@ -9,6 +11,7 @@
 // It is defined only where missing, so a fixed dynalite or abstract-level makes it a no-op. Upstream fix:
 // docs/upstream/dynalite-iterator-close.md.
 import { createRequire } from 'node:module';
+import { cacheExpressionParses } from './dynalite-parse-cache.mjs';
 
 const require = createRequire(import.meta.url);
 const dynalitePath = require.resolve('dynalite');
@@ -48,6 +51,7 @@ export const closeIteratorsOnReturn = () => {
 };
 
 closeIteratorsOnReturn();
+cacheExpressionParses(dynalitePath);
 
 /** dynalite's factory: `dynalite(options)` returns its HTTP server. */
 export const dynalite = require('dynalite');

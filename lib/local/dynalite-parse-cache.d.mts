@@ -1,0 +1,11 @@
+/** At most this many parsed expressions are kept per parser; the oldest goes first. */
+export const PARSE_CACHE_SIZE: number;
+
+/** A dynalite expression parser's `parse(text, { context })`. */
+export type ExpressionParse = (text: string, options: { context: Record<string, unknown> }) => unknown;
+
+/** `parse` that reuses what an earlier parse of the same text, names and value types gave. */
+export function cachingParse(parse: ExpressionParse, size?: number): ExpressionParse;
+
+/** Puts the cache in front of dynalite's three expression parsers. */
+export function cacheExpressionParses(dynalitePath: string): void;
