@@ -1,4 +1,4 @@
-/** At most this many parsed expressions are kept per parser; the oldest goes first. */
+/** At most this many parsed expressions are kept per parser; the least recently used goes first. */
 export const PARSE_CACHE_SIZE: number;
 
 /** A dynalite expression parser's `parse(text, { context })`. */

@@ -14,7 +14,7 @@
 // The tree is copied for each request, since dynalite writes into it (`applyUpdateExpression` sets `section.val`).
 import { createRequire } from 'node:module';
 
-/** At most this many parsed expressions are kept per parser; the oldest goes first. */
+/** At most this many parsed expressions are kept per parser; the least recently used goes first. */
 export const PARSE_CACHE_SIZE = 1000;
 
 const VALUE = Symbol('expression attribute value');
@@ -83,6 +83,10 @@ export const cachingParse = (parse, size = PARSE_CACHE_SIZE) => {
     const key = `${text}\u0000${JSON.stringify(context.attrNames ?? null)}\u0000${valueTypes(context.attrVals)}`;
     const hit = cache.get(key);
     if (hit !== undefined) {
+      // Most recently used last: expressions whose names change with each request (a proof's `jti`) pass through
+      // without pushing out the ones every request sends.
+      cache.delete(key);
+      cache.set(key, hit);
       for (const name of hit.usedNames) delete context.unusedAttrNames?.[name];
       for (const name of hit.usedValues) delete context.unusedAttrVals?.[name];
       return fromTemplate(hit.template, context.attrVals ?? {});

@@ -219,7 +219,7 @@ describe('dynalite expression parse cache', () => {
     expect(validate(typed('nope'), true).error).toMatch(/Invalid attribute type name found/);
   });
 
-  it('keeps at most its size, the oldest out first, and never keeps a failed parse', () => {
+  it('keeps at most its size, the least recently used out first, and never keeps a failed parse', () => {
     let parses = 0;
     const parse = (text: string) => {
       parses++;
@@ -238,5 +238,8 @@ describe('dynalite expression parse cache', () => {
     cache('bad', { context: context() });
     cache('bad', { context: context() });
     expect(parses).toBe(6);
+    // An entry in use stays while one-off texts pass through: 'a' is used between each of them.
+    for (const text of ['d', 'a', 'e', 'a', 'f', 'a']) cache(text, { context: context() });
+    expect(parses).toBe(9);
   });
 });
