@@ -1,6 +1,9 @@
 /** At most this many parsed expressions are kept per parser; the least recently used goes first. */
 export const PARSE_CACHE_SIZE: number;
 
+/** `CIBA_DYNALITE_PARSE_CACHE`: `on` when unset, or `off`; anything else throws, naming the variable. */
+export function parseCacheSetting(value: string | undefined): 'on' | 'off';
+
 /** A dynalite expression parser's `parse(text, { context })`. */
 export type ExpressionParse = (text: string, options: { context: Record<string, unknown> }) => unknown;
 

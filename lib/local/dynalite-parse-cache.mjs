@@ -17,6 +17,17 @@ import { createRequire } from 'node:module';
 /** At most this many parsed expressions are kept per parser; the least recently used goes first. */
 export const PARSE_CACHE_SIZE = 1000;
 
+/**
+ * `CIBA_DYNALITE_PARSE_CACHE`: `on` when unset, `off` has dynalite parse every expression as it ships (to measure the
+ * cache, or to rule it out when the embedded store misbehaves); anything else is refused. Read where dynalite is loaded
+ * (lib/local/dynalite.mjs: in every thread and process that runs it) and checked by `npm start` (lib/local/main.ts).
+ */
+export const parseCacheSetting = (value) => {
+  if (!value) return 'on';
+  if (value === 'on' || value === 'off') return value;
+  throw new Error(`CIBA_DYNALITE_PARSE_CACHE must be one of on, off (got "${value}")`);
+};
+
 const VALUE = Symbol('expression attribute value');
 const UNCACHEABLE = /between|attribute_type/i;
 

@@ -1,6 +1,6 @@
 // dynalite, loaded with the one fix it needs to run for days and a cache of its expression parses
 // (lib/local/dynalite-parse-cache.mjs: the service sends the same expressions over and over, and dynalite parsed
-// each one on every call) (lib/local/embedded-dynamodb.ts and the store's worker thread and child process all load
+// each one on every call; CIBA_DYNALITE_PARSE_CACHE=off leaves it out) (lib/local/embedded-dynamodb.ts and the store's worker thread and child process all load
 // it from here; nothing else requires 'dynalite').
 //
 // dynalite 4.0.0 (db/index.js, createKeyStream/createValueStream) ends every LevelDB iterator it reads with
@@ -11,7 +11,7 @@
 // It is defined only where missing, so a fixed dynalite or abstract-level makes it a no-op. Upstream fix:
 // docs/upstream/dynalite-iterator-close.md.
 import { createRequire } from 'node:module';
-import { cacheExpressionParses } from './dynalite-parse-cache.mjs';
+import { cacheExpressionParses, parseCacheSetting } from './dynalite-parse-cache.mjs';
 
 const require = createRequire(import.meta.url);
 const dynalitePath = require.resolve('dynalite');
@@ -51,7 +51,15 @@ export const closeIteratorsOnReturn = () => {
 };
 
 closeIteratorsOnReturn();
-cacheExpressionParses(dynalitePath);
+// Unless CIBA_DYNALITE_PARSE_CACHE=off (a bad value is refused by `npm start`; here it leaves the cache on).
+const cacheSetting = (() => {
+  try {
+    return parseCacheSetting(process.env.CIBA_DYNALITE_PARSE_CACHE);
+  } catch {
+    return 'on';
+  }
+})();
+if (cacheSetting === 'on') cacheExpressionParses(dynalitePath);
 
 /** dynalite's factory: `dynalite(options)` returns its HTTP server. */
 export const dynalite = require('dynalite');

@@ -5,6 +5,7 @@ import { consoleLogger, logLevel } from '../logging.ts';
 import { ensureWebAssets } from '../web/build.ts';
 import { startLocalService } from './app.ts';
 import { LOCAL_PORT } from './defaults.ts';
+import { parseCacheSetting } from './dynalite-parse-cache.mjs';
 import { embeddedStoreMode } from './embedded-dynamodb.ts';
 import { DEMO_TENANT, DEMO_USER, seedDemo } from './seed.ts';
 import { type LocalState, localStatePath, readLocalStateFile, writeLocalStateFile } from './state-file.ts';
@@ -52,6 +53,8 @@ const main = async () => {
   )
     throw new Error(`CIBA_MAX_IN_FLIGHT must be a positive integer, not ${env.CIBA_MAX_IN_FLIGHT}`);
   const logger = consoleLogger({ level: logLevel(env.CIBA_LOG_LEVEL, 'info') });
+  // Applied where dynalite is loaded (lib/local/dynalite.mjs); checked here so that a typo stops the start.
+  parseCacheSetting(env.CIBA_DYNALITE_PARSE_CACHE);
   const state: LocalState = (statePath ? await readLocalStateFile(statePath) : undefined) ?? {};
   // Tells this run from any other at the same address (GET /health answers it; the CLI compares).
   const instanceId = randomToken(9);

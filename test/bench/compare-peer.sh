@@ -4,13 +4,15 @@
 # poll, approval through an approve URL, the redeeming poll, ID token verified) against
 #   - the peer on its in-memory store, - the peer on in-process dynalite, - this service (test/bench/bench.ts --serve:
 #   embedded dynalite in memory, approval through the store via test/bench/serve.ts's hook), once per embedded store
-#   mode in MODES (CIBA_EMBEDDED_STORE: `worker`, the default of `npm start`; `direct`; ...), each its own server,
+#   mode in MODES (CIBA_EMBEDDED_STORE: `worker`, the default of `npm start`, `child` or `inline`; a mode with
+#   `+nocache`, such as `worker+nocache`, runs with CIBA_DYNALITE_PARSE_CACHE=off: dynalite parsing every expression,
+#   as it ships), each its own server,
 # level by level (each level's runs one after the other), then target/peer ratios per store (the peer's ratio.mjs)
 # and this service's CPU per flow split by thread (main, the store's, the rest), per mode in $OUT/{mode}/. The CPU
 # speed of this kind of VM drifts 30-50 % within minutes: only interleaved rounds compare. The service runs without
 # the bench's meter and store counters (BENCH_METER=0, serve.ts), as `npm start` runs it.
 #
-#   PEER_DIR=/tmp/peer [ROUNDS=3] [N=1000] [WARMUP=100] [CONC=1,8,32] [USERS=1000] [MODES=worker,direct] \
+#   PEER_DIR=/tmp/peer [ROUNDS=3] [N=1000] [WARMUP=100] [CONC=1,8,32] [USERS=1000] [MODES=worker,worker+nocache] \
 #     bash test/bench/compare-peer.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,7 +33,9 @@ IFS=, read -r -a modes <<< "$MODES"
 declare -A OURS
 for m in "${modes[@]}"; do
   mkdir -p "$OUT/$m/memory" "$OUT/$m/dynalite"
-  CIBA_EMBEDDED_STORE=$m BENCH_METER=0 node --import tsx test/bench/bench.ts --serve --users "$USERS" \
+  cache=on; [[ $m == *+nocache ]] && cache=off
+  CIBA_EMBEDDED_STORE=${m%%+*} CIBA_DYNALITE_PARSE_CACHE=$cache BENCH_METER=0 \
+    node --import tsx test/bench/bench.ts --serve --users "$USERS" \
     > "$OUT/ours-$m.json.log" 2> "$OUT/ours-$m.log" & pids+=($!)
   for _ in $(seq 600); do [ -s "$OUT/ours-$m.json.log" ] && break; sleep 0.2; done
   OURS[$m]=$(head -1 "$OUT/ours-$m.json.log"); [ -n "${OURS[$m]}" ] || { echo "service ($m) did not start"; cat "$OUT/ours-$m.log"; exit 1; }

@@ -1,7 +1,9 @@
 /**
  * Summarizes a V8 CPU profile of the benchmark's server (`npm run bench -- --profile DIR` writes it): self time by
  * where the code comes from (the AWS SDK, dynalite and its storage, Node's HTTP and streams, jose, zod, middy, this
- * service) and the heaviest functions. `tsx test/bench/cpu-profile.ts DIR|FILE [--top 25]`.
+ * service) and the heaviest functions. `tsx test/bench/cpu-profile.ts DIR|FILE [--top 25] [--last SECONDS]`: with
+ * `--last`, only the profile's last SECONDS (the measured flows, without provisioning and warm-up). A DIR gives the
+ * main thread's profile; the store's worker thread writes one of its own (give its FILE).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +11,7 @@ import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '25' } },
+  options: { top: { type: 'string', default: '25' }, last: { type: 'string' } },
 });
 const input = positionals[0];
 if (!input) throw new Error('usage: cpu-profile.ts DIR|FILE');
@@ -64,7 +66,11 @@ const categoryOf = (node: Node): string => {
 };
 
 const selfUs = new Map<number, number>();
+const from = values.last ? profile.endTime - Number(values.last) * 1e6 : -Infinity;
+let at = profile.startTime;
 for (let i = 0; i < profile.samples.length; i++) {
+  at += profile.timeDeltas[i] ?? 0;
+  if (at < from) continue;
   const id = profile.samples[i]!;
   selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
 }
@@ -85,7 +91,7 @@ for (const node of profile.nodes) {
 }
 const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)} %`;
 process.stdout.write(
-  `${file}\nbusy (not idle) ${(busy / 1e6).toFixed(2)} s of ${((profile.endTime - profile.startTime) / 1e6).toFixed(2)} s\n\n`,
+  `${file}\nbusy (not idle) ${(busy / 1e6).toFixed(2)} s of ${((profile.endTime - Math.max(from, profile.startTime)) / 1e6).toFixed(2)} s\n\n`,
 );
 for (const [category, us] of [...byCategory].sort((a, b) => b[1] - a[1])) {
   if (category === '(idle)') continue;

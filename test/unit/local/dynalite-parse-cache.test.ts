@@ -4,10 +4,11 @@
  * values. Checked against dynalite's own `validateExpressions` with the cache on and off, on expressions of the kinds
  * the store sends, with values drawn anew for each request.
  */
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cachingParse } from '../../../lib/local/dynalite-parse-cache.mjs';
+import { cachingParse, parseCacheSetting } from '../../../lib/local/dynalite-parse-cache.mjs';
 import '../../../lib/local/dynalite.mjs';
 
 const require = createRequire(import.meta.url);
@@ -242,4 +243,42 @@ describe('dynalite expression parse cache', () => {
     for (const text of ['d', 'a', 'e', 'a', 'f', 'a']) cache(text, { context: context() });
     expect(parses).toBe(9);
   });
+
+  it('is left out with CIBA_DYNALITE_PARSE_CACHE=off, in the loading process and on the store’s worker thread', async () => {
+    expect(parseCacheSetting(undefined)).toBe('on');
+    expect(parseCacheSetting('')).toBe('on');
+    expect(parseCacheSetting('on')).toBe('on');
+    expect(parseCacheSetting('off')).toBe('off');
+    expect(() => parseCacheSetting('no')).toThrow('CIBA_DYNALITE_PARSE_CACHE must be one of on, off (got "no")');
+    // What each of dynalite's parsers is once dynalite.mjs is loaded: in this process and on a worker thread.
+    // Which of dynalite's parsers are cached once dynalite.mjs is loaded, in a fresh process and on its worker thread
+    // (the eval'd code of both is an ES module: the probe runs with --input-type=module, which the worker inherits).
+    const loader = new URL('../../../lib/local/dynalite.mjs', import.meta.url);
+    const report = `
+      import { createRequire } from 'node:module';
+      await import(${JSON.stringify(loader.href)});
+      const fromDynalite = createRequire(createRequire(${JSON.stringify(loader.pathname)}).resolve('dynalite'));
+      const cached = ['./db/conditionParser', './db/updateParser', './db/projectionParser']
+        .map((m) => Boolean(fromDynalite(m).parse.cached));`;
+    const probe = `${report}
+      import { Worker } from 'node:worker_threads';
+      const worker = new Worker(${JSON.stringify(`${report}
+        (await import('node:worker_threads')).parentPort.postMessage(cached);`)}, { eval: true });
+      worker.once('message', (there) => { console.log(JSON.stringify({ here: cached, there })); worker.terminate(); });
+    `;
+    const run = (value: string | undefined) =>
+      new Promise<{ here: boolean[]; there: boolean[] }>((resolve, reject) => {
+        const env: NodeJS.ProcessEnv = { ...process.env };
+        delete env.CIBA_DYNALITE_PARSE_CACHE;
+        if (value !== undefined) env.CIBA_DYNALITE_PARSE_CACHE = value;
+        execFile(
+          process.execPath,
+          ['--input-type=module', '-e', probe],
+          { env, cwd: process.cwd() },
+          (error, stdout) => (error ? reject(error) : resolve(JSON.parse(stdout.trim()))),
+        );
+      });
+    expect(await run('off')).toEqual({ here: [false, false, false], there: [false, false, false] });
+    expect(await run(undefined)).toEqual({ here: [true, true, true], there: [true, true, true] });
+  }, 30_000);
 });
