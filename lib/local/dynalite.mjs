@@ -1,7 +1,7 @@
 // dynalite, loaded with the one fix it needs to run for days and a cache of its expression parses
 // (lib/local/dynalite-parse-cache.mjs: the service sends the same expressions over and over, and dynalite parsed
-// each one on every call; CIBA_DYNALITE_PARSE_CACHE=off leaves it out) (lib/local/embedded-dynamodb.ts and the store's worker thread and child process all load
-// it from here; nothing else requires 'dynalite').
+// each one on every call; CIBA_DYNALITE_PARSE_CACHE=off leaves it out) (lib/local/embedded-dynamodb.ts and the
+// store's worker thread and child process all load it from here; nothing else requires 'dynalite').
 //
 // dynalite 4.0.0 (db/index.js, createKeyStream/createValueStream) ends every LevelDB iterator it reads with
 // `iterator.return()`, guarded by `if (iterator.return)`. The iterators of level 10 (abstract-level 3) have no
