@@ -3,37 +3,13 @@
 // of HTTP (lib/local/worker-transport.ts), so neither side spends CPU on sockets and HTTP parsing. Each request is
 // answered by dynalite's own request handler, exactly as over HTTP. dynalite also listens on a loopback port, for
 // other tools and for its graceful close. workerData: the LevelDB folder, or nothing for memory.
-import { EventEmitter } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import { dynalite } from './dynalite.mjs';
+import { serveRequest } from './dynalite-serve.mjs';
 
 const path = workerData?.path;
 const server = dynalite({ ...(path ? { path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 const handleRequest = server.listeners('request')[0];
-
-/** One request {id, method, url, headers, body} through dynalite's handler; answers {id, status, headers, body}. */
-const serve = ({ id, method, url, headers, body }) => {
-  // The parts of IncomingMessage and ServerResponse that dynalite's handler uses.
-  const req = Object.assign(new EventEmitter(), { method, url, headers });
-  const responseHeaders = {};
-  const res = {
-    statusCode: 200,
-    setHeader(name, value) {
-      responseHeaders[name.toLowerCase()] = String(value);
-    },
-    end(data) {
-      parentPort.postMessage({ id, status: res.statusCode, headers: responseHeaders, body: data ?? '' });
-    },
-  };
-  handleRequest(req, res);
-  if (body.length > 0) {
-    req.emit(
-      'data',
-      typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.length),
-    );
-  }
-  req.emit('end');
-};
 
 parentPort.on('message', (message) => {
   if (message === 'stop') {
@@ -41,7 +17,7 @@ parentPort.on('message', (message) => {
     return;
   }
   try {
-    serve(message);
+    serveRequest(handleRequest, message, (answer) => parentPort.postMessage(answer));
   } catch (error) {
     parentPort.postMessage({ id: message.id, error: String(error) });
   }

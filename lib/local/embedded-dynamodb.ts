@@ -31,12 +31,12 @@ import {
 import type { Clock } from '../ports.ts';
 import { dynalite, prepareFolder } from './dynalite.mjs';
 import { readStoreOwner, StoreHeldError } from './store-owner.ts';
-import { workerTransport } from './worker-transport.ts';
+import { inThreadPort, type StorePort, workerTransport } from './worker-transport.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;
 
 /** Where embedded dynalite runs (startEmbeddedDynamoDb). */
-export const EMBEDDED_STORE_MODES = ['worker', 'child', 'inline'] as const;
+export const EMBEDDED_STORE_MODES = ['worker', 'direct', 'child', 'inline'] as const;
 export type EmbeddedStoreMode = (typeof EMBEDDED_STORE_MODES)[number];
 
 /** `CIBA_EMBEDDED_STORE`: `worker` when unset; anything not in EMBEDDED_STORE_MODES is refused. */
@@ -71,15 +71,15 @@ export interface EmbeddedDynamoDb {
  */
 export function createDynamoDbClient(
   endpoint: string,
-  { dynalite = false, worker }: { dynalite?: boolean; worker?: Worker } = {},
+  { dynalite = false, worker }: { dynalite?: boolean; worker?: StorePort } = {},
 ): DynamoDBClient {
   return createStoreClient({
     region: 'local',
     endpoint,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 3,
-    // dynalite on a worker thread is reached over its message port; over HTTP, keep-alive (every store call
-    // otherwise pays a TCP handshake).
+    // dynalite on a worker thread is reached over its message port (or in this thread behind the same port, `direct`);
+    // over HTTP, keep-alive (every store call otherwise pays a TCP handshake).
     requestHandler: worker ? workerTransport(worker) : { httpAgent: new Agent({ keepAlive: true }) },
     ...(dynalite ? { httpAuthSchemes: [UNSIGNED_FOR_DYNALITE] } : {}),
   });
@@ -88,11 +88,13 @@ export function createDynamoDbClient(
 interface RunningDynalite {
   port: number;
   pid?: number;
-  worker?: Worker;
+  worker?: StorePort;
   stopServer(): Promise<void>;
 }
 
-const startInline = async (path: string | undefined): Promise<RunningDynalite> => {
+const startInline = async (
+  path: string | undefined,
+): Promise<RunningDynalite & { handleRequest: (req: unknown, res: unknown) => void }> => {
   const server = dynalite({ ...(path && { path }), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -103,6 +105,8 @@ const startInline = async (path: string | undefined): Promise<RunningDynalite> =
   });
   return {
     port: (server.address() as AddressInfo).port,
+    // dynalite's own request handler, which `direct` calls without HTTP.
+    handleRequest: server.listeners('request')[0] as (req: unknown, res: unknown) => void,
     stopServer: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err?: Error) => (err ? reject(err) : resolve()));
@@ -132,6 +136,16 @@ const startChild = async (path: string | undefined): Promise<RunningDynalite> =>
         child.send('stop');
       }),
   };
+};
+
+/**
+ * dynalite in this thread, its request handler called without HTTP (inThreadPort): no hand-over to another thread, so
+ * one request at a time is served sooner, but the store's work shares this thread (docs/performance.md). It still
+ * listens on a loopback port, as the other modes do.
+ */
+const startDirect = async (path: string | undefined): Promise<RunningDynalite> => {
+  const { port, handleRequest, stopServer } = await startInline(path);
+  return { port, worker: inThreadPort(handleRequest), stopServer };
 };
 
 /** dynalite on a worker thread (lib/local/dynalite-worker.mjs), reached over its message port. */
@@ -176,7 +190,8 @@ export async function startEmbeddedDynamoDb({
   dataDir: string | 'memory';
   /**
    * `worker`: dynalite on a worker thread, reached over its message port (the embedded default of `npm start`);
-   * `child`: in a child process, over HTTP; `inline`: in this process, over HTTP.
+   * `direct`: in this thread, its handler called without HTTP; `child`: in a child process, over HTTP; `inline`: in
+   * this process, over HTTP.
    */
   process?: EmbeddedStoreMode;
   /** The service's clock: the sweep deletes what has expired by its time (tests move it). */
@@ -191,7 +206,7 @@ export async function startEmbeddedDynamoDb({
     if (folder.held) throw new StoreHeldError(dataDir, await readStoreOwner(dataDir));
     repairedTables = folder.repaired;
   }
-  const start = { inline: startInline, child: startChild, worker: startWorker }[where];
+  const start = { inline: startInline, child: startChild, worker: startWorker, direct: startDirect }[where];
   const { port, pid, worker, stopServer } = await start(path);
   const endpoint = `http://127.0.0.1:${port}`;
   const client = createDynamoDbClient(endpoint, { dynalite: true, ...(worker ? { worker } : {}) });

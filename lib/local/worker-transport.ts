@@ -1,5 +1,6 @@
-import type { Worker } from 'node:worker_threads';
+import { EventEmitter } from 'node:events';
 import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { type StoreAnswer, type StoreRequest, serveRequest } from './dynalite-serve.mjs';
 
 /** The parts of the SDK's HttpRequest that a DynamoDB request uses. */
 interface SdkRequest {
@@ -10,12 +11,32 @@ interface SdkRequest {
   body?: string | Uint8Array;
 }
 
-interface Answer {
-  id: number;
-  status: number;
-  headers: Record<string, string>;
-  body: string;
+type Answer = StoreAnswer;
+
+/** Where store requests go: a worker thread running dynalite (its `Worker`), or dynalite in this thread (inThreadPort). */
+export interface StorePort {
+  postMessage(message: StoreRequest): void;
+  on(event: 'message', listener: (message: Partial<Answer> & { error?: string }) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'exit', listener: (code: number) => void): unknown;
 }
+
+/**
+ * dynalite in this thread behind the same port (`CIBA_EMBEDDED_STORE=direct`): each request is served by dynalite's
+ * request handler right away, no hand-over to another thread; its answer comes back as a worker's would.
+ */
+export const inThreadPort = (handleRequest: (req: unknown, res: unknown) => void): StorePort => {
+  const port = new EventEmitter();
+  return Object.assign(port, {
+    postMessage(request: StoreRequest) {
+      try {
+        serveRequest(handleRequest, request, (answer) => port.emit('message', answer));
+      } catch (error) {
+        port.emit('message', { id: request.id, error: String(error) });
+      }
+    },
+  });
+};
 
 /**
  * The DynamoDB client's transport to dynalite on a worker thread (lib/local/dynalite-worker.mjs): each request goes
@@ -23,7 +44,7 @@ interface Answer {
  * (status, headers, body). Everything else is the SDK's own: serialization, retries, error parsing. A worker that
  * fails or exits fails the requests it holds.
  */
-export const workerTransport = (worker: Worker): NonNullable<DynamoDBClientConfig['requestHandler']> => {
+export const workerTransport = (worker: StorePort): NonNullable<DynamoDBClientConfig['requestHandler']> => {
   const waiting = new Map<number, { resolve: (answer: Answer) => void; reject: (error: Error) => void }>();
   let next = 0;
   let gone: Error | undefined;
@@ -32,7 +53,7 @@ export const workerTransport = (worker: Worker): NonNullable<DynamoDBClientConfi
     for (const { reject } of waiting.values()) reject(error);
     waiting.clear();
   };
-  worker.on('message', (message: Partial<Answer> & { error?: string }) => {
+  worker.on('message', (message) => {
     if (message.id === undefined) return;
     const entry = waiting.get(message.id);
     if (!entry) return;

@@ -18,7 +18,7 @@ describe('npm start with a bad setting', () => {
     [{ DYNAMODB_ENDPOINT: 'localhost:8000' }, 'DYNAMODB_ENDPOINT must be an http or https URL'],
     [{ PORT: '80000' }, 'PORT must be a port number'],
     [{ CIBA_LOG_LEVEL: 'verbose' }, 'CIBA_LOG_LEVEL must be one of debug, info, warn, error'],
-    [{ CIBA_EMBEDDED_STORE: 'thread' }, 'CIBA_EMBEDDED_STORE must be one of worker, child, inline'],
+    [{ CIBA_EMBEDDED_STORE: 'thread' }, 'CIBA_EMBEDDED_STORE must be one of worker, direct, child, inline'],
     [{ CIBA_DYNALITE_PARSE_CACHE: 'no' }, 'CIBA_DYNALITE_PARSE_CACHE must be one of on, off (got "no")'],
   ])('%o: exits 1 and says why', async (env, message) => {
     const { code, stderr } = await start(env);

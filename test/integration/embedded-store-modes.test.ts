@@ -19,7 +19,7 @@ import {
   embeddedStoreMode,
   startEmbeddedDynamoDb,
 } from '../../lib/local/embedded-dynamodb.ts';
-import { workerTransport } from '../../lib/local/worker-transport.ts';
+import { inThreadPort, workerTransport } from '../../lib/local/worker-transport.ts';
 import type { User } from '../../lib/model.ts';
 
 const NOW = 1_750_000_000_000;
@@ -84,11 +84,34 @@ describe('the worker transport', () => {
   });
 });
 
+describe('dynalite in this thread (direct)', () => {
+  it('answers through the same transport, and a request its handler throws on fails alone, with the reason', async () => {
+    let calls = 0;
+    const port = inThreadPort((_req, res) => {
+      calls++;
+      if (calls === 1) throw new Error('broken request');
+      const response = res as { statusCode: number; setHeader(n: string, v: string): void; end(b: string): void };
+      response.setHeader('Content-Type', 'application/x-amz-json-1.0');
+      response.end('{}');
+    });
+    const transport = workerTransport(port) as {
+      handle(request: unknown): Promise<{ response: { statusCode: number; headers: Record<string, string> } }>;
+    };
+    const request = { method: 'POST', path: '/', headers: {}, body: '{}' };
+    await expect(transport.handle(request)).rejects.toThrow('embedded store: Error: broken request');
+    const { response } = await transport.handle(request);
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('application/x-amz-json-1.0');
+  });
+});
+
 describe('CIBA_EMBEDDED_STORE', () => {
   it('is worker when unset, takes each mode, and refuses anything else with the choices', () => {
     expect(embeddedStoreMode(undefined)).toBe('worker');
     expect(embeddedStoreMode('')).toBe('worker');
     for (const mode of EMBEDDED_STORE_MODES) expect(embeddedStoreMode(mode)).toBe(mode);
-    expect(() => embeddedStoreMode('thread')).toThrow('CIBA_EMBEDDED_STORE must be one of worker, child, inline');
+    expect(() => embeddedStoreMode('thread')).toThrow(
+      'CIBA_EMBEDDED_STORE must be one of worker, direct, child, inline',
+    );
   });
 });
