@@ -19,8 +19,9 @@ export const PARSE_CACHE_SIZE = 1000;
 
 /**
  * `CIBA_DYNALITE_PARSE_CACHE`: `on` when unset, `off` has dynalite parse every expression as it ships (to measure the
- * cache, or to rule it out when the embedded store misbehaves); anything else is refused. Read where dynalite is loaded
- * (lib/local/dynalite.mjs: in every thread and process that runs it) and checked by `npm start` (lib/local/main.ts).
+ * cache, or to rule it out when the embedded store misbehaves); anything else is refused, by `npm start`
+ * (lib/local/main.ts). Applied where dynalite is loaded (lib/local/dynalite.mjs, in every thread and process that runs
+ * it).
  */
 export const parseCacheSetting = (value) => {
   if (!value) return 'on';

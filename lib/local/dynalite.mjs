@@ -11,7 +11,7 @@
 // It is defined only where missing, so a fixed dynalite or abstract-level makes it a no-op. Upstream fix:
 // docs/upstream/dynalite-iterator-close.md.
 import { createRequire } from 'node:module';
-import { cacheExpressionParses, parseCacheSetting } from './dynalite-parse-cache.mjs';
+import { cacheExpressionParses } from './dynalite-parse-cache.mjs';
 
 const require = createRequire(import.meta.url);
 const dynalitePath = require.resolve('dynalite');
@@ -51,15 +51,8 @@ export const closeIteratorsOnReturn = () => {
 };
 
 closeIteratorsOnReturn();
-// Unless CIBA_DYNALITE_PARSE_CACHE=off (a bad value is refused by `npm start`; here it leaves the cache on).
-const cacheSetting = (() => {
-  try {
-    return parseCacheSetting(process.env.CIBA_DYNALITE_PARSE_CACHE);
-  } catch {
-    return 'on';
-  }
-})();
-if (cacheSetting === 'on') cacheExpressionParses(dynalitePath);
+// Unless CIBA_DYNALITE_PARSE_CACHE=off (parseCacheSetting: `npm start` refuses any value but on and off).
+if (process.env.CIBA_DYNALITE_PARSE_CACHE !== 'off') cacheExpressionParses(dynalitePath);
 
 /** dynalite's factory: `dynalite(options)` returns its HTTP server. */
 export const dynalite = require('dynalite');

@@ -11,12 +11,10 @@ interface SdkRequest {
   body?: string | Uint8Array;
 }
 
-type Answer = StoreAnswer;
-
 /** Where store requests go: a worker thread running dynalite (its `Worker`), or dynalite in this thread (inThreadPort). */
 export interface StorePort {
   postMessage(message: StoreRequest): void;
-  on(event: 'message', listener: (message: Partial<Answer> & { error?: string }) => void): unknown;
+  on(event: 'message', listener: (message: Partial<StoreAnswer> & { error?: string }) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
   on(event: 'exit', listener: (code: number) => void): unknown;
 }
@@ -45,7 +43,7 @@ export const inThreadPort = (handleRequest: (req: unknown, res: unknown) => void
  * fails or exits fails the requests it holds.
  */
 export const workerTransport = (worker: StorePort): NonNullable<DynamoDBClientConfig['requestHandler']> => {
-  const waiting = new Map<number, { resolve: (answer: Answer) => void; reject: (error: Error) => void }>();
+  const waiting = new Map<number, { resolve: (answer: StoreAnswer) => void; reject: (error: Error) => void }>();
   let next = 0;
   let gone: Error | undefined;
   const failAll = (error: Error) => {
@@ -59,7 +57,7 @@ export const workerTransport = (worker: StorePort): NonNullable<DynamoDBClientCo
     if (!entry) return;
     waiting.delete(message.id);
     if (message.error) entry.reject(new Error(`embedded store: ${message.error}`));
-    else entry.resolve(message as Answer);
+    else entry.resolve(message as StoreAnswer);
   });
   worker.on('error', (error) => failAll(error));
   worker.on('exit', (code) => failAll(new Error(`the embedded store stopped (exit code ${code})`)));
@@ -76,7 +74,7 @@ export const workerTransport = (worker: StorePort): NonNullable<DynamoDBClientCo
               Object.entries(request.query).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => [k, x ?? ''])),
             ).toString()
           : '';
-      const answer = await new Promise<Answer>((resolve, reject) => {
+      const answer = await new Promise<StoreAnswer>((resolve, reject) => {
         waiting.set(id, { resolve, reject });
         worker.postMessage({
           id,
