@@ -16,7 +16,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { createStoreClient, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb/client.ts';
+import { createStoreClient, leanForDynalite, UNSIGNED_FOR_DYNALITE } from '../adapters/dynamodb/client.ts';
 import { moveLegacyDirectory } from '../adapters/dynamodb/directory-layout.ts';
 import { localStoreOf } from '../adapters/dynamodb/local.ts';
 import { localIndexKeys } from '../adapters/dynamodb/requests.ts';
@@ -67,15 +67,16 @@ export interface EmbeddedDynamoDb {
 
 /**
  * A client for a local or self-hosted endpoint (embedded dynalite, or DYNAMODB_ENDPOINT). `dynalite`: the endpoint
- * is the embedded dynalite, which never verifies signatures, so requests skip SigV4 (UNSIGNED_FOR_DYNALITE).
+ * is the embedded dynalite, which never verifies signatures, so requests skip SigV4 (UNSIGNED_FOR_DYNALITE) and the
+ * headers only AWS reads (leanForDynalite).
  */
 export function createDynamoDbClient(
   endpoint: string,
   { dynalite = false, worker }: { dynalite?: boolean; worker?: StorePort } = {},
 ): DynamoDBClient {
-  return createStoreClient({
+  const client = createStoreClient({
     region: 'local',
-    endpoint,
+    endpoint: dynalite ? parsedOnce(endpoint) : endpoint,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 3,
     // dynalite on a worker thread is reached over its message port (or in this thread behind the same port, `direct`);
@@ -83,7 +84,14 @@ export function createDynamoDbClient(
     requestHandler: worker ? workerTransport(worker) : { httpAgent: new Agent({ keepAlive: true }) },
     ...(dynalite ? { httpAuthSchemes: [UNSIGNED_FOR_DYNALITE] } : {}),
   });
+  return dynalite ? leanForDynalite(client) : client;
 }
+
+/** The embedded dynalite's `http://127.0.0.1:{port}` as the SDK's endpoint object: a string is parsed on every call. */
+const parsedOnce = (endpoint: string) => {
+  const { protocol, hostname, port, pathname } = new URL(endpoint);
+  return { protocol, hostname, port: Number(port), path: pathname };
+};
 
 interface RunningDynalite {
   port: number;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addStoreMiddleware } from '../../lib/adapters/dynamodb/client.ts';
 import { countDynamoDbRequests } from '../../lib/adapters/dynamodb/index.ts';
 import { LEDGER_TABLE_DEFAULT } from '../../lib/adapters/dynamodb-schema.ts';
@@ -66,5 +66,42 @@ describe('createDynamoDbClient for another endpoint (DYNAMODB_ENDPOINT)', () => 
     );
     expect(signed).not.toContain('0'.repeat(64));
     expect(unsigned).toContain(`Signature=${'0'.repeat(64)}`);
+  });
+
+  it('sends the embedded dynalite neither the user agent nor the recursion-detection header; AWS-bound clients do', async () => {
+    seen.length = 0;
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    process.env.AWS_LAMBDA_FUNCTION_NAME = 'fn';
+    process.env._X_AMZN_TRACE_ID = 'Root=1-00000000-000000000000000000000000';
+    try {
+      await createDynamoDbClient(endpoint).send(new GetItemCommand({ TableName: 't', Key: key }));
+      await createDynamoDbClient(endpoint, { dynalite: true }).send(new GetItemCommand({ TableName: 't', Key: key }));
+    } finally {
+      delete process.env.AWS_LAMBDA_FUNCTION_NAME;
+      delete process.env._X_AMZN_TRACE_ID;
+    }
+    const [signed, unsigned] = seen;
+    expect(signed!['x-amz-user-agent']).toMatch(/aws-sdk-js/);
+    expect(signed!['x-amzn-trace-id']).toBe('Root=1-00000000-000000000000000000000000');
+    expect(unsigned!['x-amz-user-agent']).toBeUndefined();
+    expect(unsigned!['user-agent']).toBeUndefined();
+    expect(unsigned!['x-amzn-trace-id']).toBeUndefined();
+  });
+
+  it('dates the fixed authorization header by the current second', async () => {
+    seen.length = 0;
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = createDynamoDbClient(endpoint, { dynalite: true });
+    const now = vi.spyOn(Date, 'now');
+    try {
+      for (const at of ['2026-12-04T06:00:00.100Z', '2026-12-04T06:00:00.900Z', '2027-01-01T00:00:01.000Z']) {
+        now.mockReturnValue(Date.parse(at));
+        await client.send(new GetItemCommand({ TableName: 't', Key: key }));
+      }
+    } finally {
+      now.mockRestore();
+    }
+    expect(seen.map((h) => h['x-amz-date'])).toEqual(['20261204T060000Z', '20261204T060000Z', '20270101T000001Z']);
+    expect(seen[2]!.authorization).toContain('Credential=local/20270101/local/dynamodb/aws4_request');
   });
 });
