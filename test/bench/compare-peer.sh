@@ -4,13 +4,15 @@
 # poll, approval through an approve URL, the redeeming poll, ID token verified) against
 #   - the peer on its in-memory store, - the peer on in-process dynalite, - this service (test/bench/bench.ts --serve:
 #   embedded dynalite in memory, approval through the store via test/bench/serve.ts's hook), once per embedded store
-#   mode in MODES (CIBA_EMBEDDED_STORE: `worker`, the default of `npm start`, `child` or `inline`; a mode with
-#   `+nocache`, such as `worker+nocache`, runs with CIBA_DYNALITE_PARSE_CACHE=off: dynalite parsing every expression,
-#   as it ships), each its own server,
-# level by level (each level's runs one after the other), then target/peer ratios per store (the peer's ratio.mjs)
-# and this service's CPU per flow split by thread (main, the store's, the rest), per mode in $OUT/{mode}/. The CPU
-# speed of this kind of VM drifts 30-50 % within minutes: only interleaved rounds compare. The service runs without
-# the bench's meter and store counters (BENCH_METER=0, serve.ts), as `npm start` runs it.
+#   mode in MODES (CIBA_EMBEDDED_STORE: `worker`, the default of `npm start`, `direct`, `child` or `inline`; a mode
+#   with `+nocache`, such as `worker+nocache`, runs with CIBA_DYNALITE_PARSE_CACHE=off: dynalite parsing every
+#   expression, as it ships), each its own server,
+# level by level (each level's runs one after the other; round r starts with the r-th mode, so that no mode always
+# runs right after the peer), then target/peer ratios per store (the peer's ratio.mjs) and this service's CPU per
+# flow split by thread (main, the store's, the rest), per mode in $OUT/{mode}/. The CPU speed of this kind of VM
+# drifts 30-50 % within minutes: only interleaved rounds compare. The service runs without the bench's meter and store
+# counters (BENCH_METER=0, serve.ts), as `npm start` runs it. CIBA_DATA_DIR (default: memory) is passed on: one mode
+# per run then, as one server holds a store directory.
 #
 #   PEER_DIR=/tmp/peer [ROUNDS=3] [N=1000] [WARMUP=100] [CONC=1,8,32] [USERS=1000] [MODES=worker,worker+nocache] \
 #     bash test/bench/compare-peer.sh
@@ -77,7 +79,9 @@ for r in $(seq "$ROUNDS"); do
   for c in "${levels[@]}"; do
     "${BENCH[@]}" --c "$c" --base "$MEM_BASE" --server-pid "$MEM_PID" --client-id bench-es256 \
       --client-secret bench-es256-secret --label "peer-memory#$r" --json "$OUT/levels/peer-memory.$r.$c.json"
-    for m in "${modes[@]}"; do
+    # The modes in a different order each round (round r starts with mode r), so none always runs first.
+    k=$(( (r - 1) % ${#modes[@]} )); rotated=("${modes[@]:$k}" "${modes[@]:0:$k}")
+    for m in "${rotated[@]}"; do
       pid=$(field "$m" pid)
       ticks "$pid" > "$OUT/levels/ticks-before"
       "${BENCH[@]}" --c "$c" --base "$(field "$m" issuer)" --server-pid "$pid" --client-id "$(field "$m" client_id)" \
