@@ -278,6 +278,7 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     log_bytes_per_flow: figures.logBytes,
     cost_per_million_flows_usd: cost.total,
     cost_breakdown_usd: cost.breakdown,
+    cost_per_million_flows_provisioned_capacity_usd: cost.provisioned_capacity,
     cost_model: {
       lambda_ms_per_flow: cost.lambda_ms_per_flow,
       log_kb_per_flow: cost.log_kb_per_flow,
@@ -416,7 +417,7 @@ const printRun = (r: Run) => {
       `hottest item ${r.store_hottest_item ? `${r.store_hottest_item.writes_per_flow} writes/flow (${r.store_hottest_item.item})` : '-'}  ` +
       `RSS ${r.rss_mb ?? '-'} MB  ok ${r.ok}/${r.n}\n         p50/p99 ms: ${endpoints}\n` +
       (r.round_trips
-        ? `         round trips: ${JSON.stringify(r.round_trips)}  WRU ${r.write_units_per_flow} ${JSON.stringify(r.write_units_breakdown)}  RRU ${r.read_units_per_flow}  AWS calls ${JSON.stringify(r.aws_calls_per_flow)}  $${r.cost_per_million_flows_usd}/M flows ${JSON.stringify(r.cost_breakdown_usd)}\n`
+        ? `         round trips: ${JSON.stringify(r.round_trips)}  WRU ${r.write_units_per_flow} ${JSON.stringify(r.write_units_breakdown)}  RRU ${r.read_units_per_flow}  AWS calls ${JSON.stringify(r.aws_calls_per_flow)}  $${r.cost_per_million_flows_usd}/M flows ${JSON.stringify(r.cost_breakdown_usd)}${r.cost_per_million_flows_provisioned_capacity_usd ? ` ($${r.cost_per_million_flows_provisioned_capacity_usd.total} on provisioned capacity at ${r.cost_per_million_flows_provisioned_capacity_usd.utilization * 100} % use)` : ''}\n`
         : '') +
       (r.failed ? `         errors: ${JSON.stringify(r.errors)}\n` : ''),
   );

@@ -14,6 +14,7 @@ export const PRICES = {
     lambda: 'https://aws.amazon.com/lambda/pricing/ (arm64)',
     apiGateway: 'https://aws.amazon.com/api-gateway/pricing/ (HTTP APIs, first 300 million)',
     dynamoDb: 'https://aws.amazon.com/dynamodb/pricing/on-demand/ (standard table class)',
+    dynamoDbProvisioned: 'https://aws.amazon.com/dynamodb/pricing/provisioned/ (standard table class, per unit-hour)',
     eventBridge: 'https://aws.amazon.com/eventbridge/pricing/ (custom events, per 64 KB chunk)',
     scheduler: 'https://aws.amazon.com/eventbridge/pricing/ (Scheduler invocations)',
     sns: 'https://aws.amazon.com/sns/pricing/ (mobile push notifications)',
@@ -27,6 +28,12 @@ export const PRICES = {
   apiGatewayPerMillion: 1.0,
   dynamoDbPerMillionWru: 0.625,
   dynamoDbPerMillionRru: 0.125,
+  /**
+   * Provisioned capacity, per capacity unit and hour: a WCU is one write (≤ 1 KB) a second, an RCU one strongly
+   * consistent read (≤ 4 KB) or two eventually consistent ones a second (the same ratio as on-demand's units).
+   */
+  dynamoDbPerWcuHour: 0.00065,
+  dynamoDbPerRcuHour: 0.00013,
   eventBridgePerMillionEvents: 1.0,
   schedulerPerMillion: 1.0,
   snsPerMillionMobilePush: 0.5,
@@ -63,6 +70,11 @@ export const ASSUMPTIONS = {
   metricLogBytes: 170 + 26,
   /** CloudWatch Logs' overhead per event (an application log line). */
   logEventOverheadBytes: 26,
+  /**
+   * For the provisioned-capacity alternative only: the share of the provisioned units a table uses on average, DynamoDB
+   * auto scaling's usual target (70 %). The rest is paid for and unused.
+   */
+  provisionedUtilization: 0.7,
 };
 export type Assumptions = typeof ASSUMPTIONS;
 
@@ -137,9 +149,29 @@ export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a: Assumptions =
     ),
     cloudwatch_logs: round((logBytes / 1024 ** 3) * p.logsPerGbIngested * 1e6),
   };
+  const total = round(Object.values(breakdown).reduce((sum, x) => sum + x, 0));
+  // The same units on provisioned capacity: a unit-hour serves 3,600 units at full use, so a unit costs the hourly
+  // price / 3,600, divided by the share used.
+  const perMillionUnits = (perHour: number) => (perHour / 3600 / a.provisionedUtilization) * 1e6;
+  const provisioned = {
+    dynamodb_writes: round(f.writeUnits * perMillionUnits(p.dynamoDbPerWcuHour)),
+    dynamodb_reads: round(f.readUnits * perMillionUnits(p.dynamoDbPerRcuHour)),
+  };
   return {
-    total: round(Object.values(breakdown).reduce((sum, x) => sum + x, 0)),
+    total,
     breakdown,
+    /** What the same flows would cost with the tables on provisioned capacity at `provisionedUtilization`. */
+    provisioned_capacity: {
+      utilization: a.provisionedUtilization,
+      ...provisioned,
+      total: round(
+        total -
+          breakdown.dynamodb_writes -
+          breakdown.dynamodb_reads +
+          provisioned.dynamodb_writes +
+          provisioned.dynamodb_reads,
+      ),
+    },
     lambda_ms_per_flow: round(durationS * 1000),
     log_kb_per_flow: round(logBytes / 1024),
     lambda_system_log_level: a.lambdaSystemLogLevel,

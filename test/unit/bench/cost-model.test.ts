@@ -113,6 +113,26 @@ describe('benchmark: cost per million flows', () => {
     expect(costPerMillionFlows({ ...flow, awsCalls: { KMS: 1 } }).breakdown.kms).toBe(3);
   });
 
+  it('prices the same units on provisioned capacity at the share auto scaling keeps in use', () => {
+    const { total, breakdown, provisioned_capacity } = costPerMillionFlows(flow);
+    // 8 writes a flow: a million flows use 8 million WCU-seconds, 8e6 / 3,600 WCU-hours at $0.00065, over 70 % use.
+    expect(provisioned_capacity.utilization).toBe(0.7);
+    expect(provisioned_capacity.dynamodb_writes).toBeCloseTo(((8e6 / 3600) * 0.00065) / 0.7, 2);
+    expect(provisioned_capacity.dynamodb_reads).toBeCloseTo(((0.5e6 / 3600) * 0.00013) / 0.7, 2);
+    expect(provisioned_capacity.total).toBeCloseTo(
+      total -
+        breakdown.dynamodb_writes -
+        breakdown.dynamodb_reads +
+        provisioned_capacity.dynamodb_writes +
+        provisioned_capacity.dynamodb_reads,
+      2,
+    );
+    // Fully used, a provisioned write costs 0.29 of an on-demand one; at 70 % about 0.41.
+    const full = costPerMillionFlows(flow, PRICES, { ...ASSUMPTIONS, provisionedUtilization: 1 });
+    expect(full.provisioned_capacity.dynamodb_writes).toBeCloseTo(1.44, 2);
+    expect(full.provisioned_capacity.dynamodb_writes).toBeLessThan(provisioned_capacity.dynamodb_writes);
+  });
+
   it('totals the breakdown', () => {
     const { total, breakdown } = costPerMillionFlows(flow);
     expect(total).toBeCloseTo(
