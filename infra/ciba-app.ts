@@ -6,7 +6,7 @@ import { EVENTS_PUT, type EventsPut, eventsPutOf } from '../lib/adapters/eventbr
 import { TENANT_METRICS, type TenantMetrics, tenantMetricsOf } from '../lib/adapters/metrics-event-bus.ts';
 import { LAMBDA_SYSTEM_LOG_LEVELS, type LambdaSystemLogLevel } from './ciba-function.ts';
 import { ServiceStack, THROTTLE_DEFAULTS, type ThrottleConfig } from './service-stack.ts';
-import { StatefulStack } from './stateful-stack.ts';
+import { StatefulStack, type TableCapacity } from './stateful-stack.ts';
 import { parseTenantsFile } from './tenants.ts';
 
 /**
@@ -86,6 +86,22 @@ const parseThrottles = (json: string | undefined, older: { rate?: number; burst?
 const pendingIndexProjection = (value: string | undefined): 'INCLUDE' | 'ALL' => {
   if (value === undefined || value === 'INCLUDE' || value === 'ALL') return value ?? 'ALL';
   throw new Error('context ciba:pendingIndexProjection must be INCLUDE or ALL');
+};
+
+/**
+ * `ciba:tableCapacity`: `on-demand` (the default) or `provisioned:{min}-{max}`, the tables and their indexes on
+ * provisioned capacity, each one's reads and writes auto scaled between min and max units at 70 % use
+ * (docs/deploy.md "Table capacity").
+ */
+const tableCapacity = (value: string | undefined): TableCapacity => {
+  if (value === undefined || value === 'on-demand') return { mode: 'on-demand' };
+  const bounds = /^provisioned:([1-9]\d{0,5})-([1-9]\d{0,5})$/.exec(value);
+  if (bounds && Number(bounds[1]) <= Number(bounds[2])) {
+    return { mode: 'provisioned', min: Number(bounds[1]), max: Number(bounds[2]) };
+  }
+  throw new Error(
+    `context ciba:tableCapacity must be on-demand or provisioned:{min}-{max} (units, 1 ≤ min ≤ max ≤ 999999), not "${value}"`,
+  );
 };
 
 /** `ciba:lambdaSystemLogLevel`: WARN unless set. */
@@ -190,6 +206,7 @@ export const buildCibaApp = (app: App, options: CibaAppOptions = {}): CibaApp =>
     lambdaSystemLogLevel: systemLogLevel,
     keepLegacyKeys: ctx('legacyKeys') === 'keep',
     pendingIndexProjection: pendingIndexProjection(ctx('pendingIndexProjection')),
+    tableCapacity: tableCapacity(ctx('tableCapacity')),
   });
   const truststoreVersion = ctx('truststoreVersion');
   const service = new ServiceStack(app, `${prefix}-service`, {

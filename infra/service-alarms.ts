@@ -300,7 +300,8 @@ const capacityAlarms = (
         ),
       ),
       {
-        description: 'ciba: DynamoDB throttled requests (a hot partition, or the account limits of on-demand tables)',
+        description:
+          'ciba: DynamoDB throttled requests (a hot partition, the account limits of on-demand tables, or a burst that provisioned capacity had not scaled to)',
         label: 'Throttle events',
         period: minute,
         ...atLeastOnce,

@@ -30,7 +30,15 @@ export interface StatefulStackProps extends StackProps {
    * cannot change an existing index's projection, so a deployment keeps the one it was made with (docs/deploy.md).
    */
   pendingIndexProjection?: 'INCLUDE' | 'ALL';
+  /** On demand unless provisioned capacity is asked for (`ciba:tableCapacity`, docs/deploy.md "Table capacity"). */
+  tableCapacity?: TableCapacity;
 }
+
+/** How the tables pay for reads and writes: on demand, or provisioned units auto scaled between min and max. */
+export type TableCapacity = { mode: 'on-demand' } | { mode: 'provisioned'; min: number; max: number };
+
+/** Auto scaling's target: the share of the provisioned units a table or index uses before more are added. */
+export const TABLE_TARGET_UTILIZATION_PERCENT = 70;
 
 /**
  * What outlives deployments: the two tables, the event bus and the KMS key that seals the tenants' keys (the keys
@@ -50,7 +58,8 @@ export class StatefulStack extends Stack {
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
-    this.directoryTable = table(this, 'Directory', DIRECTORY_SCHEMA);
+    const capacity = props.tableCapacity ?? { mode: 'on-demand' };
+    this.directoryTable = table(this, 'Directory', DIRECTORY_SCHEMA, capacity);
     // Its stream carries each decision to the events function (docs/deploy.md "The decision stream"). Enabling a stream
     // is an in-place update of an existing table (CloudFormation: no interruption), its data kept.
     this.ledgerTable = table(
@@ -64,6 +73,7 @@ export class StatefulStack extends Stack {
               index.name === 'pending-by-user' ? { ...index, projection: 'ALL', nonKeyAttributes: undefined } : index,
             ),
           },
+      capacity,
       dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
     );
     // Customers subscribe their own rules to this bus: its name is stable.
@@ -158,12 +168,25 @@ export class StatefulStack extends Stack {
   }
 }
 
-/** A table from the shared schema description: on demand, PITR, deletion protection, retained, encrypted; its stream. */
-const table = (scope: Construct, id: string, schema: TableSchema, stream?: dynamodb.StreamViewType): dynamodb.Table => {
+/**
+ * A table from the shared schema description: on demand (or provisioned and auto scaled: `capacity`), PITR, deletion
+ * protection, retained, encrypted; its stream.
+ */
+const table = (
+  scope: Construct,
+  id: string,
+  schema: TableSchema,
+  capacity: TableCapacity,
+  stream?: dynamodb.StreamViewType,
+): dynamodb.Table => {
+  // Provisioned: every table and index starts at the minimum, reads and writes each scaled up to the maximum.
+  const units = capacity.mode === 'provisioned' ? { readCapacity: capacity.min, writeCapacity: capacity.min } : {};
   const t = new dynamodb.Table(scope, id, {
     partitionKey: { name: schema.partitionKey, type: dynamodb.AttributeType.STRING },
     ...(schema.sortKey ? { sortKey: { name: schema.sortKey, type: dynamodb.AttributeType.STRING } } : {}),
-    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    billingMode:
+      capacity.mode === 'provisioned' ? dynamodb.BillingMode.PROVISIONED : dynamodb.BillingMode.PAY_PER_REQUEST,
+    ...units,
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
     deletionProtection: true,
     removalPolicy: RemovalPolicy.RETAIN,
@@ -185,7 +208,18 @@ const table = (scope: Construct, id: string, schema: TableSchema, stream?: dynam
         : {}),
       projectionType: dynamodb.ProjectionType[index.projection],
       ...(index.projection === 'INCLUDE' ? { nonKeyAttributes: index.nonKeyAttributes ?? [] } : {}),
+      ...units,
     });
+  }
+  if (capacity.mode === 'provisioned') {
+    const scaling = { minCapacity: capacity.min, maxCapacity: capacity.max };
+    const onUse = { targetUtilizationPercent: TABLE_TARGET_UTILIZATION_PERCENT };
+    t.autoScaleReadCapacity(scaling).scaleOnUtilization(onUse);
+    t.autoScaleWriteCapacity(scaling).scaleOnUtilization(onUse);
+    for (const index of schema.indexes) {
+      t.autoScaleGlobalSecondaryIndexReadCapacity(index.name, scaling).scaleOnUtilization(onUse);
+      t.autoScaleGlobalSecondaryIndexWriteCapacity(index.name, scaling).scaleOnUtilization(onUse);
+    }
   }
   return t;
 };

@@ -133,6 +133,57 @@ describe('stateful stack', () => {
     expect(() => build({ 'ciba:pendingIndexProjection': 'KEYS_ONLY' })).toThrow(/INCLUDE or ALL/);
   });
 
+  it('keeps the tables on demand unless ciba:tableCapacity asks for provisioned capacity, auto scaled at 70 % use', () => {
+    for (const [name, t] of Object.entries(stateful.findResources('AWS::DynamoDB::Table'))) {
+      expect(t.Properties.BillingMode, name).toBe('PAY_PER_REQUEST');
+      expect(t.Properties.ProvisionedThroughput, name).toBeUndefined();
+    }
+    stateful.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 0);
+    expect(Template.fromStack(build({ 'ciba:tableCapacity': 'on-demand' }).stateful).toJSON()).toEqual(
+      stateful.toJSON(),
+    );
+
+    const provisioned = Template.fromStack(build({ 'ciba:tableCapacity': 'provisioned:5-400' }).stateful);
+    const tables = Object.values(provisioned.findResources('AWS::DynamoDB::Table'));
+    expect(tables).toHaveLength(2);
+    const indexes = tables.flatMap(
+      (t) => (t.Properties.GlobalSecondaryIndexes ?? []) as { IndexName: string; ProvisionedThroughput: unknown }[],
+    );
+    for (const t of tables) {
+      expect(t.Properties.BillingMode ?? 'PROVISIONED').toBe('PROVISIONED');
+      expect(t.Properties.ProvisionedThroughput).toEqual({ ReadCapacityUnits: 5, WriteCapacityUnits: 5 });
+    }
+    for (const index of indexes) {
+      expect(index.ProvisionedThroughput, index.IndexName).toEqual({ ReadCapacityUnits: 5, WriteCapacityUnits: 5 });
+    }
+    // Reads and writes of every table and every index, each between the bounds, each tracking 70 % use.
+    const targets = Object.values(provisioned.findResources('AWS::ApplicationAutoScaling::ScalableTarget'));
+    expect(targets).toHaveLength(2 * (tables.length + indexes.length));
+    expect(targets.map((t) => t.Properties.ScalableDimension).sort()).toEqual(
+      [
+        ...Array(tables.length).fill('dynamodb:table:ReadCapacityUnits'),
+        ...Array(tables.length).fill('dynamodb:table:WriteCapacityUnits'),
+        ...Array(indexes.length).fill('dynamodb:index:ReadCapacityUnits'),
+        ...Array(indexes.length).fill('dynamodb:index:WriteCapacityUnits'),
+      ].sort(),
+    );
+    for (const t of targets) expect(t.Properties).toMatchObject({ MinCapacity: 5, MaxCapacity: 400 });
+    const policies = Object.values(provisioned.findResources('AWS::ApplicationAutoScaling::ScalingPolicy'));
+    expect(policies).toHaveLength(targets.length);
+    for (const p of policies) {
+      expect(p.Properties).toMatchObject({
+        PolicyType: 'TargetTrackingScaling',
+        TargetTrackingScalingPolicyConfiguration: { TargetValue: 70 },
+      });
+    }
+
+    for (const bad of ['provisioned', 'provisioned:0-10', 'provisioned:10-5', 'provisioned:5', 'PAY_PER_REQUEST']) {
+      expect(() => build({ 'ciba:tableCapacity': bad }), bad).toThrow(
+        /ciba:tableCapacity must be on-demand or provisioned/,
+      );
+    }
+  });
+
   it('has the named event bus', () => {
     stateful.hasResourceProperties('AWS::Events::EventBus', { Name: 'ciba-events' });
   });
@@ -1300,8 +1351,11 @@ describe('synth output the CLI prints', () => {
 });
 
 describe('cdk-nag', () => {
-  it('AwsSolutionsChecks finds nothing unacknowledged in either stack', () => {
-    const fresh = build();
+  it.each([
+    ['on demand', {}],
+    ['provisioned capacity', { 'ciba:tableCapacity': 'provisioned:5-400' }],
+  ])('AwsSolutionsChecks finds nothing unacknowledged in either stack (tables %s)', (_, context) => {
+    const fresh = build(context);
     const report = new AwsSolutionsChecks(fresh.service.node.root).validateScope(fresh.service.node.root);
     const findings = report.violations.map(
       (v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath ?? r.resourceLogicalId).join(', ')}`,
