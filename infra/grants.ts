@@ -1,4 +1,4 @@
-import { Aws, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -41,7 +41,18 @@ export interface AccessTargets {
 export const platformApplicationArnTemplate = (prefix: string): string =>
   `arn:${Aws.PARTITION}:sns:${Aws.REGION}:${Aws.ACCOUNT_ID}:app/{platform}/${platformApplicationName(prefix, '{tenant}')}`;
 
-const KEY_ARN = 'arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*';
+/**
+ * An ARN of the scope's stack as cdk-nag names it in a finding, for acknowledging that finding: the stack's partition,
+ * region and account where synthesis knows them (`cdk deploy` and `cdk synth` synthesize with the account and region of
+ * their credentials, or us-east-1: literals then), `<AWS::Partition>`, `<AWS::Region>`, `<AWS::AccountId>` where they
+ * are tokens (an app built without them, as the tests build it).
+ */
+export const nagArn = (scope: Construct, service: string, resource: string): string => {
+  const stack = Stack.of(scope);
+  const known = (value: string, placeholder: string) => (Token.isUnresolved(value) ? placeholder : value);
+  const partition = known(stack.partition, '<AWS::Partition>');
+  return `arn:${partition}:${service}:${known(stack.region, '<AWS::Region>')}:${known(stack.account, '<AWS::AccountId>')}:${resource}`;
+};
 
 /** Grants `access` to `role`: the one translation of infra/function-access.ts into IAM statements. */
 export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: AccessTargets): void => {
@@ -99,7 +110,7 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
       }),
     );
     Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${KEY_ARN}]`,
+      id: `AwsSolutions-IAM5[Resource::${nagArn(role, 'kms', 'key/*')}]`,
       reason:
         "Tenants' own KMS keys are created at run time and found by the deployment's tag: an aws:ResourceTag condition limits the statement to the keys this deployment created, so adding a tenant needs no policy change.",
     });
@@ -154,7 +165,7 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
           'kms:CreateKey (conditioned on the deployment tag) and the SNS platform application actions support no resource-level permissions; the statements grant only those actions.',
       },
       {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${prefix}/*]`,
+        id: `AwsSolutions-IAM5[Resource::${nagArn(role, 'secretsmanager', `secret:${prefix}/*`)}]`,
         reason:
           "Push credentials and VAPID keys are named by tenants' settings at run time; the statement is limited to the deployment's own secrets.",
       },
@@ -198,7 +209,7 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
       }),
     );
     Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${prefix}/*]`,
+      id: `AwsSolutions-IAM5[Resource::${nagArn(role, 'scheduler', `schedule/${prefix}/*`)}]`,
       reason:
         "Schedules are created per callback retry and per push request at run time; the statement is limited to CreateSchedule in this deployment's schedule group.",
     });
@@ -213,7 +224,7 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
       }),
     );
     Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:endpoint/*/${app}/*]`,
+      id: `AwsSolutions-IAM5[Resource::${nagArn(role, 'sns', `endpoint/*/${app}/*`)}]`,
       reason:
         "Device endpoints are created at enrollment, so they cannot be listed; the pattern limits Publish to endpoints of this deployment's platform applications.",
     });

@@ -9,7 +9,7 @@ import { LEGACY_KEYS_RESOURCE } from '../functions/tenant-provisioner/resources.
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
 import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from '../lib/adapters/dynamodb-schema.ts';
 import { CibaFunction, type LambdaSystemLogLevel } from './ciba-function.ts';
-import { customResourceProvider, grantAccess, platformApplicationArnTemplate } from './grants.ts';
+import { customResourceProvider, grantAccess, nagArn, platformApplicationArnTemplate } from './grants.ts';
 import { TenantSigningKey } from './tenant-signing-key.ts';
 import type { TenantConfig } from './tenants.ts';
 
@@ -154,7 +154,7 @@ export class StatefulStack extends Stack {
         reason: 'kms:ListAliases supports no resource-level permissions; the statement grants only that action.',
       },
       {
-        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]',
+        id: `AwsSolutions-IAM5[Resource::${nagArn(importer.role, 'kms', 'key/*')}]`,
         reason:
           "The per-tenant keys of deployments before keysets are found by alias; a kms:ResourceAliases condition limits GetPublicKey to the keys behind this deployment's aliases.",
       },

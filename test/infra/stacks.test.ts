@@ -1363,6 +1363,31 @@ describe('cdk-nag', () => {
     expect(findings).toEqual([]);
     expect(report.success).toBe(true);
   });
+
+  // `cdk synth` and `cdk deploy` synthesize with the account and region of their credentials (or us-east-1), so the
+  // ARNs in the findings are literals there, not the placeholders of an app built without them.
+  it('finds nothing unacknowledged when the account and region are known, as cdk deploy synthesizes', () => {
+    const saved = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+    process.env.CDK_DEFAULT_ACCOUNT = '111122223333';
+    process.env.CDK_DEFAULT_REGION = 'eu-central-1';
+    try {
+      const fresh = build();
+      expect(fresh.stateful.region).toBe('eu-central-1');
+      const report = new AwsSolutionsChecks(fresh.service.node.root).validateScope(fresh.service.node.root);
+      const findings = report.violations.map(
+        (v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath ?? r.resourceLogicalId).join(', ')}`,
+      );
+      expect(findings).toEqual([]);
+    } finally {
+      for (const [key, value] of [
+        ['CDK_DEFAULT_ACCOUNT', saved.account],
+        ['CDK_DEFAULT_REGION', saved.region],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
 });
 
 describe('tenants file', () => {
