@@ -15,9 +15,10 @@ import { join, relative, resolve } from 'node:path';
 
 /**
  * The cloud assembly the AWS-shape tests run: the CDK app synthesized in-process with aws-cdk-lib's App (what `npm
- * run synth` does, offline, esbuild bundling), once for all test files: cached under node_modules/.cache, keyed by a
- * hash of everything that goes into it (infra, functions, lib, the lock file, the tenants fixture). A test file that
- * finds no cache synthesizes under a lock; the others wait for it.
+ * run synth` does, offline, esbuild bundling, with cdk.json's context as the CLI adds it), once for all test files:
+ * cached under node_modules/.cache, keyed by a hash of everything that goes into it (infra, functions, lib, the lock
+ * file, cdk.json, the tenants fixture). A test file that finds no cache synthesizes under a lock; the others wait for
+ * it.
  *
  * Variants (a context flag, a grant removed) synthesize with `ciba:bundling=stub` (templates only, seconds) and run the
  * bundles of the cached assembly, matched by stack and logical id (test/aws/cloud.ts).
@@ -46,11 +47,18 @@ export const sourceHash = (): string => {
   return hash.digest('hex').slice(0, 16);
 };
 
-/** Synthesizes the CDK app into `outdir` in this process (no CLI): the same `buildCibaApp` the CLI runs. */
+/** cdk.json's context: the feature flags (and defaults) that the CDK CLI adds to every synthesis. */
+const cliContext = (): Record<string, unknown> =>
+  (JSON.parse(readFileSync('cdk.json', 'utf8')) as { context?: Record<string, unknown> }).context ?? {};
+
+/**
+ * Synthesizes the CDK app into `outdir` in this process (no CLI): the same `buildCibaApp` the CLI runs, with the
+ * context the CLI adds from cdk.json, so that the harness deploys what `cdk deploy` would.
+ */
 export const synthesize = async (outdir: string, context: Record<string, string> = {}): Promise<void> => {
   const { App } = await import('aws-cdk-lib');
   const { buildCibaApp } = await import('../../infra/ciba-app.ts');
-  const app = new App({ outdir, context: { 'ciba:tenants': TENANTS_FIXTURE, ...context } });
+  const app = new App({ outdir, context: { ...cliContext(), 'ciba:tenants': TENANTS_FIXTURE, ...context } });
   buildCibaApp(app);
   app.synth();
 };

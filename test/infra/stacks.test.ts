@@ -16,9 +16,19 @@ import { ROUTES } from '../../lib/http/routes.ts';
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 
+/** cdk.json's context: the feature flags the CDK CLI adds, so that these templates are the ones `cdk deploy` makes. */
+const cliContext = (JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> }).context;
+
 const build = (context: Record<string, string> = {}): CibaApp =>
   buildCibaApp(
-    new App({ context: { 'ciba:bundling': 'stub', 'ciba:tenants': 'test/fixtures/infra-tenants.json', ...context } }),
+    new App({
+      context: {
+        ...cliContext,
+        'ciba:bundling': 'stub',
+        'ciba:tenants': 'test/fixtures/infra-tenants.json',
+        ...context,
+      },
+    }),
   );
 
 let app: CibaApp;
