@@ -7,7 +7,9 @@ import { buildCibaApp } from './ciba-app.ts';
 // credentials, esbuild bundling without Docker. The CLI passes CDK_OUTDIR; run alone, it writes to cdk.out. cdk.json's
 // context (its feature flags) is read here too, so that the app alone synthesizes what the CLI does (the CLI's own
 // context, -c keys included, takes precedence).
-const cdkJson = JSON.parse(readFileSync('cdk.json', 'utf8')) as { context?: Record<string, unknown> };
+const cdkJson = JSON.parse(readFileSync(new URL('../cdk.json', import.meta.url), 'utf8')) as {
+  context?: Record<string, unknown>;
+};
 const app = new App({ outdir: process.env.CDK_OUTDIR ?? 'cdk.out', context: cdkJson.context ?? {} });
 buildCibaApp(app);
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
