@@ -23,7 +23,7 @@ import { callbackRulePattern } from '../lib/adapters/eventbridge-format.ts';
 import type { TenantMetrics } from '../lib/adapters/metrics-event-bus.ts';
 import { type FunctionName, ROUTES } from '../lib/http/routes.ts';
 import { API_FUNCTIONS } from './bundling.ts';
-import { CibaFunction, type LambdaSystemLogLevel } from './ciba-function.ts';
+import { BULK_WRITER_SDK_ENV, CibaFunction, type LambdaSystemLogLevel } from './ciba-function.ts';
 import { CibaTenants } from './ciba-tenant.ts';
 import { CONSOLE_WEB_ACCESS, FUNCTION_ACCESS, type FunctionAccess, PROVISIONER_ACCESS } from './function-access.ts';
 import { type AccessTargets, customResourceProvider, grantAccess, platformApplicationArnTemplate } from './grants.ts';
@@ -304,6 +304,8 @@ export class ServiceStack extends Stack {
         [AWS_ENV.keySealingKey]: props.keySealingAlias,
         [AWS_ENV.deployment]: prefix,
         [AWS_ENV.snsPlatformApplicationArn]: platformApplicationArnTemplate(prefix),
+        // A batch of 100 tenants at deployment, 8 at a time.
+        ...BULK_WRITER_SDK_ENV,
       },
       timeout: Duration.minutes(15),
       memorySize: 1024,

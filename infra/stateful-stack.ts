@@ -8,7 +8,7 @@ import type { Construct } from 'constructs';
 import { LEGACY_KEYS_RESOURCE } from '../functions/tenant-provisioner/resources.ts';
 import { AWS_ENV } from '../lib/adapters/aws/env.ts';
 import { DIRECTORY_SCHEMA, LEDGER_SCHEMA, type TableSchema } from '../lib/adapters/dynamodb-schema.ts';
-import { CibaFunction, type LambdaSystemLogLevel } from './ciba-function.ts';
+import { BULK_WRITER_SDK_ENV, CibaFunction, type LambdaSystemLogLevel } from './ciba-function.ts';
 import { customResourceProvider, grantAccess, nagArn, platformApplicationArnTemplate } from './grants.ts';
 import { TenantSigningKey } from './tenant-signing-key.ts';
 import type { TenantConfig } from './tenants.ts';
@@ -123,6 +123,7 @@ export class StatefulStack extends Stack {
         [AWS_ENV.deployment]: props.prefix,
         [AWS_ENV.snsPlatformApplicationArn]: platformApplicationArnTemplate(props.prefix),
         [AWS_ENV.legacyKeyAliasPrefix]: this.legacyAliasPrefix,
+        ...BULK_WRITER_SDK_ENV,
       },
       timeout: Duration.minutes(5),
       logRetention: props.logRetention,

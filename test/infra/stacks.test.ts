@@ -143,6 +143,24 @@ describe('stateful stack', () => {
     expect(() => build({ 'ciba:pendingIndexProjection': 'KEYS_ONLY' })).toThrow(/INCLUDE or ALL/);
   });
 
+  it("gives the functions whose writes come in bulk at deployment, and only them, the SDK's adaptive retries", () => {
+    const bulk = [
+      'ciba: provisions the tenants file at deployment',
+      'ciba: imports the per-tenant KMS keys of deployments before keysets',
+    ];
+    const functions = [stateful, service].flatMap((t) => Object.values(t.findResources('AWS::Lambda::Function')));
+    const retries = (f: (typeof functions)[number]) => {
+      const vars = (f.Properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {};
+      return { mode: vars.AWS_RETRY_MODE, attempts: vars.AWS_MAX_ATTEMPTS };
+    };
+    const withBulk = functions.filter((f) => bulk.includes(f.Properties.Description as string));
+    expect(withBulk).toHaveLength(2);
+    for (const f of withBulk) expect(retries(f)).toEqual({ mode: 'adaptive', attempts: '10' });
+    for (const f of functions.filter((f) => !withBulk.includes(f))) {
+      expect(retries(f), f.Properties.Description as string).toEqual({ mode: undefined, attempts: undefined });
+    }
+  });
+
   it('keeps the tables on demand unless ciba:tableCapacity asks for provisioned capacity, auto scaled at 70 % use', () => {
     for (const [name, t] of Object.entries(stateful.findResources('AWS::DynamoDB::Table'))) {
       expect(t.Properties.BillingMode, name).toBe('PAY_PER_REQUEST');
