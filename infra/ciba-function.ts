@@ -20,10 +20,6 @@ const WEB_ASSET_HOOKS = {
 };
 
 /**
- * Lambda's system log level (context `ciba:lambdaSystemLogLevel`, docs/deploy.md "Logs"): WARN by default, so that an
- * invocation leaves no START, END and REPORT lines (Lambda's system lines at WARN and above stay); INFO brings them back.
- */
-/**
  * The SDK's retries for a function whose writes come in bulk at deployment (the tenant provisioner and its copy that
  * imports legacy keys): they may meet throttling, provisioned tables (ciba:tableCapacity) above all, so the SDK's
  * adaptive mode slows their clients down and tries up to 10 times instead of failing the batch (and the stack) after
@@ -31,6 +27,10 @@ const WEB_ASSET_HOOKS = {
  */
 export const BULK_WRITER_SDK_ENV = { AWS_RETRY_MODE: 'adaptive', AWS_MAX_ATTEMPTS: '10' } as const;
 
+/**
+ * Lambda's system log level (context `ciba:lambdaSystemLogLevel`, docs/deploy.md "Logs"): WARN by default, so that an
+ * invocation leaves no START, END and REPORT lines (Lambda's system lines at WARN and above stay); INFO brings them back.
+ */
 export type LambdaSystemLogLevel = 'WARN' | 'INFO' | 'DEBUG';
 export const LAMBDA_SYSTEM_LOG_LEVELS: readonly LambdaSystemLogLevel[] = ['WARN', 'INFO', 'DEBUG'];
 
