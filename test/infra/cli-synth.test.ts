@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /**
- * docs/deploy.md's own command, through the CDK CLI as an operator runs it: the CLI adds cdk.json's context (feature
- * flags) and synthesizes with the account and region of the credentials, which the in-process builds of the other
- * infra tests do not. An error annotation (an unacknowledged cdk-nag finding) stops `cdk synth` and `cdk deploy` alike.
- * Templates only (`ciba:bundling=stub`), offline.
+ * docs/deploy.md's own command, through the CDK CLI as an operator runs it: the CLI adds cdk.json's context and
+ * synthesizes with the account and region of the credentials, so whatever else it does beyond the in-process builds
+ * of the other infra tests is covered here. An error annotation (an unacknowledged cdk-nag finding) stops `cdk synth`
+ * and `cdk deploy` alike. Templates only (`ciba:bundling=stub`), offline.
  */
 describe('npx cdk synth', () => {
   const out = mkdtempSync(join(tmpdir(), 'ciba-cli-synth-'));
