@@ -1,7 +1,13 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readAssembly } from './cloudformation.ts';
 import { CIBA_GRANT, pushedTxn, type Shape, startShape } from './harness.ts';
-import { variantAssembly } from './synth.ts';
+import { TENANTS_FIXTURE, variantAssembly } from './synth.ts';
+
+const PROVISIONED = { 'ciba:tableCapacity': 'provisioned:5-400' };
 
 /**
  * `ciba:tableCapacity=provisioned:{min}-{max}` deployed through the AWS shape: both tables and their indexes are created
@@ -12,7 +18,7 @@ describe('tables on provisioned capacity on the AWS shape', () => {
   let shape: Shape;
 
   beforeAll(async () => {
-    shape = await startShape({ dir: await variantAssembly({ 'ciba:tableCapacity': 'provisioned:5-400' }) });
+    shape = await startShape({ dir: await variantAssembly(PROVISIONED) });
   }, 300_000);
   afterAll(() => shape?.stop());
   afterEach(() => shape.cloud.expectNoDenials());
@@ -48,4 +54,33 @@ describe('tables on provisioned capacity on the AWS shape', () => {
     expect(tokens.id_token).toBeTruthy();
     expect(tokens.claims()?.sub).toBe('alice');
   });
+
+  // Six throttled writes in a row: more than the SDK's default 4 attempts, within the provisioner's 10 (adaptive mode).
+  it("provisions a tenants file's change through throttled writes, retrying in the SDK's adaptive mode", async () => {
+    const file = JSON.parse(readFileSync(TENANTS_FIXTURE, 'utf8')) as {
+      tenants: { id: string; settings: Record<string, unknown> }[];
+    };
+    file.tenants.find((t) => t.id === 'acme')!.settings.display_name = 'ACME throttled';
+    const tenants = join(mkdtempSync(join(tmpdir(), 'ciba-tenants-')), 'tenants.json');
+    writeFileSync(tenants, JSON.stringify(file));
+    const dir = await variantAssembly({ ...PROVISIONED, 'ciba:tenants': tenants });
+
+    const throttle = {
+      writes: 6,
+      throttled: 0,
+      by: (caller: { functionName?: string }) => /tenant-?provisioner/i.test(caller.functionName ?? ''),
+    };
+    shape.cloud.dynamodb.throttle = throttle;
+    try {
+      await shape.cloud.cfn.deploy(
+        'ciba-service',
+        readAssembly(dir).stacks.find((s) => s.name === 'ciba-service')!.template,
+      );
+    } finally {
+      shape.cloud.dynamodb.throttle = undefined;
+    }
+    expect(throttle.throttled).toBe(6);
+    await shape.cloud.advance(31_000);
+    expect((await shape.admin('GET', '/admin/tenants/acme')).body).toMatchObject({ display_name: 'ACME throttled' });
+  }, 300_000);
 });

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Json } from '../cloudformation.ts';
+import type { Caller } from '../iam.ts';
 import {
   AwsError,
   authorize,
@@ -53,6 +54,8 @@ type Item = Record<string, unknown>;
  * the images the view type asks for appended in write order (one shard; `streams`), read by event source mappings
  * (test/aws/cloud.ts). Stream reads are the mapping's, not the functions': they are not recorded as calls.
  */
+const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+
 export class FakeDynamoDb {
   #child?: ChildProcess;
   #dynalite = '';
@@ -63,6 +66,11 @@ export class FakeDynamoDb {
   readonly #keys = new Map<string, string[]>();
   /** Table name → its stream, while its StreamSpecification enables one. */
   readonly streams = new Map<string, FakeStream>();
+  /**
+   * Throttling, for a test: the next `writes` write requests of the callers `by` selects answer
+   * ProvisionedThroughputExceededException before they reach dynalite (`throttled` counts them).
+   */
+  throttle?: { writes: number; by: (caller: Caller) => boolean; throttled: number };
   /** Writes of one item wait for the one before (`{table}|{key}` → the last write's end). */
   readonly #writes = new Map<string, Promise<unknown>>();
   #sequence = 0n;
@@ -95,6 +103,15 @@ export class FakeDynamoDb {
             request.caller,
             `dynamodb:${operation}`,
             resource,
+          );
+        }
+        const throttle = this.throttle;
+        if (throttle && throttle.writes > 0 && WRITES.has(operation) && throttle.by(request.caller)) {
+          throttle.writes--;
+          throttle.throttled++;
+          throw new AwsError(
+            'ProvisionedThroughputExceededException',
+            'The level of configured provisioned throughput for the table was exceeded.',
           );
         }
         const written = this.#streamedWrites(operation, input);
