@@ -1,16 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { buildCibaApp } from './ciba-app.ts';
+import { buildCibaApp, cdkJsonContext } from './ciba-app.ts';
 
 // `npx cdk synth` (cdk.json runs this with tsx), or `npx tsx infra/app.ts` alone: offline, no lookups, no
 // credentials, esbuild bundling without Docker. The CLI passes CDK_OUTDIR; run alone, it writes to cdk.out. cdk.json's
 // context (its feature flags) is read here too, so that the app alone synthesizes what the CLI does (the CLI's own
 // context, -c keys included, takes precedence).
-const cdkJson = JSON.parse(readFileSync(new URL('../cdk.json', import.meta.url), 'utf8')) as {
-  context?: Record<string, unknown>;
-};
-const app = new App({ outdir: process.env.CDK_OUTDIR ?? 'cdk.out', context: cdkJson.context ?? {} });
+const app = new App({ outdir: process.env.CDK_OUTDIR ?? 'cdk.out', context: cdkJsonContext() });
 buildCibaApp(app);
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();

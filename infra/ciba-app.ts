@@ -126,6 +126,14 @@ const tenantMetrics = (value: string | undefined): TenantMetrics => {
   throw new Error(`context ciba:tenantMetrics must be one of ${TENANT_METRICS.join(', ')}`);
 };
 
+/**
+ * cdk.json's context: the feature flags (and defaults) that the CDK CLI adds to every synthesis. The app run alone,
+ * the stacks tests and the AWS-shape harness add them too, so that they synthesize what `cdk deploy` does.
+ */
+export const cdkJsonContext = (): Record<string, unknown> =>
+  (JSON.parse(readFileSync(new URL('../cdk.json', import.meta.url), 'utf8')) as { context?: Record<string, unknown> })
+    .context ?? {};
+
 export interface CibaAppOptions {
   /**
    * `false`: read no tenants file, every tenant is a `CibaTenant` in code (docs/deploy.md "Tenants in CDK code").

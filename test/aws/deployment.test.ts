@@ -1,27 +1,10 @@
 import { createECDH, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readAssembly } from './cloudformation.ts';
 import { pushedTxn, Receiver, type Shape, signedFetch, startShape } from './harness.ts';
 import { keptAtLevel } from './lambda.ts';
-import { TENANTS_FIXTURE, variantAssembly } from './synth.ts';
-
-/** A tenants file like the harness's, changed by `edit`, written to a temporary file. */
-const tenantsFile = (edit: (tenants: { id: string; settings: Record<string, unknown> }[]) => void): string => {
-  const file = JSON.parse(readFileSync(TENANTS_FIXTURE, 'utf8')) as {
-    tenants: { id: string; settings: Record<string, unknown> }[];
-  };
-  edit(file.tenants);
-  const path = join(mkdtempSync(join(tmpdir(), 'ciba-tenants-')), 'tenants.json');
-  writeFileSync(path, JSON.stringify(file));
-  return path;
-};
-
-const serviceTemplate = (dir: string) => readAssembly(dir).stacks.find((s) => s.name === 'ciba-service')!.template;
+import { serviceTemplate, tenantsFile, variantAssembly } from './synth.ts';
 
 describe("the harness's Lambda logs under the JSON format", () => {
   it('keeps what Lambda keeps at an application level: JSON lines at or above it, the rest as INFO', () => {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -11,7 +12,9 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { readAssembly } from './cloudformation.ts';
 
 /**
  * The cloud assembly the AWS-shape tests run: the CDK app synthesized in-process with aws-cdk-lib's App (what `npm
@@ -47,18 +50,14 @@ export const sourceHash = (): string => {
   return hash.digest('hex').slice(0, 16);
 };
 
-/** cdk.json's context: the feature flags (and defaults) that the CDK CLI adds to every synthesis. */
-const cliContext = (): Record<string, unknown> =>
-  (JSON.parse(readFileSync('cdk.json', 'utf8')) as { context?: Record<string, unknown> }).context ?? {};
-
 /**
  * Synthesizes the CDK app into `outdir` in this process (no CLI): the same `buildCibaApp` the CLI runs, with the
  * context the CLI adds from cdk.json, so that the harness deploys what `cdk deploy` would.
  */
 export const synthesize = async (outdir: string, context: Record<string, string> = {}): Promise<void> => {
   const { App } = await import('aws-cdk-lib');
-  const { buildCibaApp } = await import('../../infra/ciba-app.ts');
-  const app = new App({ outdir, context: { ...cliContext(), 'ciba:tenants': TENANTS_FIXTURE, ...context } });
+  const { buildCibaApp, cdkJsonContext } = await import('../../infra/ciba-app.ts');
+  const app = new App({ outdir, context: { ...cdkJsonContext(), 'ciba:tenants': TENANTS_FIXTURE, ...context } });
   buildCibaApp(app);
   app.synth();
 };
@@ -170,3 +169,18 @@ export const variantAssembly = async (context: Record<string, string>, change?: 
   }
   return dir;
 };
+
+/** A tenants file like the harness's, changed by `edit`, written to a temporary file. */
+export const tenantsFile = (edit: (tenants: { id: string; settings: Record<string, unknown> }[]) => void): string => {
+  const file = JSON.parse(readFileSync(TENANTS_FIXTURE, 'utf8')) as {
+    tenants: { id: string; settings: Record<string, unknown> }[];
+  };
+  edit(file.tenants);
+  const path = join(mkdtempSync(join(tmpdir(), 'ciba-tenants-')), 'tenants.json');
+  writeFileSync(path, JSON.stringify(file));
+  return path;
+};
+
+/** The service stack's template in an assembly directory (to deploy a variant over the running shape). */
+export const serviceTemplate = (dir: string) =>
+  readAssembly(dir).stacks.find((s) => s.name === 'ciba-service')!.template;

@@ -1,11 +1,7 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readAssembly } from './cloudformation.ts';
 import { CIBA_GRANT, pushedTxn, type Shape, startShape } from './harness.ts';
-import { TENANTS_FIXTURE, variantAssembly } from './synth.ts';
+import { serviceTemplate, tenantsFile, variantAssembly } from './synth.ts';
 
 const PROVISIONED = { 'ciba:tableCapacity': 'provisioned:5-400' };
 
@@ -57,12 +53,9 @@ describe('tables on provisioned capacity on the AWS shape', () => {
 
   // Six throttled writes in a row: more than the SDK's default 4 attempts, within the provisioner's 10 (adaptive mode).
   it("provisions a tenants file's change through throttled writes, retrying in the SDK's adaptive mode", async () => {
-    const file = JSON.parse(readFileSync(TENANTS_FIXTURE, 'utf8')) as {
-      tenants: { id: string; settings: Record<string, unknown> }[];
-    };
-    file.tenants.find((t) => t.id === 'acme')!.settings.display_name = 'ACME throttled';
-    const tenants = join(mkdtempSync(join(tmpdir(), 'ciba-tenants-')), 'tenants.json');
-    writeFileSync(tenants, JSON.stringify(file));
+    const tenants = tenantsFile((all) => {
+      all.find((t) => t.id === 'acme')!.settings.display_name = 'ACME throttled';
+    });
     const dir = await variantAssembly({ ...PROVISIONED, 'ciba:tenants': tenants });
 
     const throttle = {
@@ -72,10 +65,7 @@ describe('tables on provisioned capacity on the AWS shape', () => {
     };
     shape.cloud.dynamodb.throttle = throttle;
     try {
-      await shape.cloud.cfn.deploy(
-        'ciba-service',
-        readAssembly(dir).stacks.find((s) => s.name === 'ciba-service')!.template,
-      );
+      await shape.cloud.cfn.deploy('ciba-service', serviceTemplate(dir));
     } finally {
       shape.cloud.dynamodb.throttle = undefined;
     }

@@ -6,7 +6,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { LAMBDA_FUNCTIONS } from '../../infra/bundling.ts';
-import { buildCibaApp, type CibaApp } from '../../infra/ciba-app.ts';
+import { buildCibaApp, type CibaApp, cdkJsonContext } from '../../infra/ciba-app.ts';
 import { CibaTenant } from '../../infra/ciba-tenant.ts';
 import { declareTenants } from '../../infra/examples/tenants-in-code.ts';
 import { InvalidTenantsFile } from '../../infra/tenants.ts';
@@ -16,14 +16,12 @@ import { ROUTES } from '../../lib/http/routes.ts';
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 
-/** cdk.json's context: the feature flags the CDK CLI adds, so that these templates are the ones `cdk deploy` makes. */
-const cliContext = (JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> }).context;
-
 const build = (context: Record<string, string> = {}): CibaApp =>
   buildCibaApp(
     new App({
       context: {
-        ...cliContext,
+        // The feature flags the CDK CLI adds, so that these templates are the ones `cdk deploy` makes.
+        ...cdkJsonContext(),
         'ciba:bundling': 'stub',
         'ciba:tenants': 'test/fixtures/infra-tenants.json',
         ...context,

@@ -44,6 +44,9 @@ export interface FakeStream {
 
 type Item = Record<string, unknown>;
 
+/** The operations that write: what `throttle` throttles. */
+const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+
 /**
  * DynamoDB: dynalite (the project's embedded store, in a child process) behind an endpoint that verifies the caller
  * and authorizes each table and index the request touches (`dynamodb:{Operation}` on the table's or the index's ARN)
@@ -54,8 +57,6 @@ type Item = Record<string, unknown>;
  * the images the view type asks for appended in write order (one shard; `streams`), read by event source mappings
  * (test/aws/cloud.ts). Stream reads are the mapping's, not the functions': they are not recorded as calls.
  */
-const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
-
 export class FakeDynamoDb {
   #child?: ChildProcess;
   #dynalite = '';
