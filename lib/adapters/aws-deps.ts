@@ -1,10 +1,9 @@
-import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
 import type { Capabilities, Clock, Deps, Logger, RuntimeConfig } from '../ports.ts';
 import { AWS_ENV, type Env, required } from './aws/env.ts';
 import { createStoreClient } from './dynamodb/client.ts';
 import type { Tables } from './dynamodb/expression.ts';
 import { tablesOf } from './dynamodb/index.ts';
-import { PowertoolsLogger } from './powertools-logger.ts';
+import { lambdaPowertools, PowertoolsLogger } from './powertools-logger.ts';
 
 export { AWS_ENV } from './aws/env.ts';
 
@@ -39,7 +38,7 @@ export type BuiltDeps<F extends PortFactories> = BaseAwsDeps & { [K in keyof F &
  */
 export const buildAwsDeps = <F extends PortFactories>(factories: F, env: Env = process.env): BuiltDeps<F> => {
   const clock: Clock = { now: Date.now };
-  const logger = new PowertoolsLogger(new PowertoolsBaseLogger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? 'ciba' }));
+  const logger = new PowertoolsLogger(lambdaPowertools(env.POWERTOOLS_SERVICE_NAME ?? 'ciba'));
   const tables = tablesOf({
     client: createStoreClient(),
     directoryTable: required(env, AWS_ENV.directoryTable),

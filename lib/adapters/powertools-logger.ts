@@ -1,7 +1,35 @@
-import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
+import { LogFormatter, LogItem, Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
+import type { LogAttributes, UnformattedAttributes } from '@aws-lambda-powertools/logger/types';
 import type { Context } from 'aws-lambda';
 import { redact } from '../logging.ts';
 import type { Logger } from '../ports.ts';
+
+/**
+ * Powertools' line (docs/deploy.md "Logs": `level`, `message`, `timestamp`, `service`, `cold_start`, the invocation's
+ * `function_request_id`, an X-Ray trace id when Lambda gives one, the line's fields) without the fields that repeat
+ * what the function's log group names on every line: the function's name, ARN and memory size, and the debug
+ * sampling rate while it is 0. They were about 230 of a line's 540 bytes (docs/performance.md, the cost model).
+ */
+export class LambdaLineFormatter extends LogFormatter {
+  formatAttributes(attributes: UnformattedAttributes, additional: LogAttributes): LogItem {
+    return new LogItem({
+      attributes: {
+        level: attributes.logLevel,
+        message: attributes.message,
+        timestamp: this.formatTimestamp(attributes.timestamp),
+        service: attributes.serviceName,
+        cold_start: attributes.lambdaContext?.coldStart,
+        function_request_id: attributes.lambdaContext?.awsRequestId,
+        ...(attributes.sampleRateValue ? { sampling_rate: attributes.sampleRateValue } : {}),
+        xray_trace_id: attributes.xRayTraceId,
+      },
+    }).addAttributes(additional);
+  }
+}
+
+/** The functions' Powertools logger: their service's name, their line ({@link LambdaLineFormatter}). */
+export const lambdaPowertools = (serviceName: string): PowertoolsBaseLogger =>
+  new PowertoolsBaseLogger({ serviceName, logFormatter: new LambdaLineFormatter() });
 
 /**
  * The Logger port on Powertools Logger: one structured JSON line per entry with the service name, cold

@@ -1,6 +1,6 @@
 import { Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PowertoolsLogger } from '../../../lib/adapters/powertools-logger.ts';
+import { lambdaPowertools, PowertoolsLogger } from '../../../lib/adapters/powertools-logger.ts';
 
 const capture = () => {
   const lines: string[] = [];
@@ -96,6 +96,37 @@ describe('PowertoolsLogger', () => {
     );
     out.restore();
     expect(out.entries().find((e) => e.message === 'inside')).toMatchObject({ function_request_id: 'req-123' });
+  });
+
+  it("writes the functions' line: the invocation's request id and cold start, not the function's name, ARN or memory", () => {
+    const out = capture();
+    const logger = new PowertoolsLogger(lambdaPowertools('ciba-device'));
+    logger.addContext({
+      awsRequestId: 'req-456',
+      functionName: 'ciba-service-FndeviceFunctionEA27B4AA-KKHCMC94YOX8',
+      functionVersion: '$LATEST',
+      invokedFunctionArn:
+        'arn:aws:lambda:eu-west-1:123456789012:function:ciba-service-FndeviceFunctionEA27B4AA-KKHCMC94YOX8',
+      memoryLimitInMB: '512',
+    } as never);
+    vi.stubEnv('_X_AMZN_TRACE_ID', 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=557abcec3ee5a047;Sampled=1');
+    logger.info('device decision', { tenant: 'acme', status: 'approved' });
+    vi.unstubAllEnvs();
+    logger.warn('no trace');
+    out.restore();
+    const [line, untraced] = out.entries();
+    expect(line).toEqual({
+      level: 'INFO',
+      message: 'device decision',
+      timestamp: expect.any(String),
+      service: 'ciba-device',
+      cold_start: expect.any(Boolean),
+      function_request_id: 'req-456',
+      xray_trace_id: '1-5759e988-bd862e3fe1be46a994272793',
+      tenant: 'acme',
+      status: 'approved',
+    });
+    expect(Object.keys(untraced!)).not.toContain('xray_trace_id');
   });
 
   it('respects the log level', () => {
