@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HarnessClock } from './clock.ts';
@@ -16,6 +16,10 @@ import { type IncomingSignedRequest, SignatureError } from './sigv4.ts';
  * becomes the HTTP response as API Gateway maps it (a result without `statusCode` is JSON with 200; a function error
  * is `500 {"message":"Internal Server Error"}`). IAM routes need a valid SigV4 signature for `execute-api` and an
  * identity policy allowing `execute-api:Invoke` on the route's ARN.
+ *
+ * The stage's access log (`AccessLogSettings.Format` of the template's `AWS::ApiGatewayV2::Stage`) is written as API
+ * Gateway writes it, one line per request into `accessLogs`: each `$context` variable of the format replaced by the
+ * request's value, `-` where it has none; a variable this class does not know fails the stage's creation.
  *
  * Not covered: stage throttling, custom domains and mutual TLS (requests carry no client certificate), Lambda and
  * JWT authorizers, CORS, request size limits other than Lambda's.
@@ -71,10 +75,61 @@ const specificity = (pattern: string) => {
   return [parts.filter((x) => !x.startsWith('{')).length, -parts.filter((x) => x.endsWith('+}')).length];
 };
 
+/** The `$context` variables an access-log format may use here, from the request as the harness served it. */
+const ACCESS_LOG_VARIABLES = {
+  requestId: (r: Served) => r.requestId,
+  'identity.sourceIp': (r: Served) => r.sourceIp,
+  requestTimeEpoch: (r: Served) => String(r.start),
+  httpMethod: (r: Served) => r.method,
+  routeKey: (r: Served) => r.routeKey,
+  path: (r: Served) => r.path,
+  status: (r: Served) => String(r.status),
+  responseLatency: (r: Served) => String(r.latency),
+  integrationErrorMessage: (r: Served) => r.integrationError,
+  'identity.userArn': (r: Served) => r.caller,
+  'identity.clientCert.serialNumber': () => undefined,
+} satisfies Record<string, (r: Served) => string | undefined>;
+
+interface Served {
+  requestId: string;
+  sourceIp: string;
+  start: number;
+  method: string;
+  path: string;
+  routeKey: string;
+  status: number;
+  latency: number;
+  integrationError?: string;
+  caller?: string;
+}
+
+const CONTEXT_VARIABLE = /\$context\.([A-Za-z.]+[A-Za-z])/g;
+
+/** Checks an access-log format's variables: each must be one the harness can fill. */
+export const checkAccessLogFormat = (format: string): void => {
+  const unknown = [...format.matchAll(CONTEXT_VARIABLE)]
+    .map((m) => m[1]!)
+    .filter((name) => !(name in ACCESS_LOG_VARIABLES));
+  if (unknown.length > 0) throw new Error(`access log format: $context variables not modelled: ${unknown.join(', ')}`);
+};
+
+const accessLogLine = (format: string, served: Served): string =>
+  format.replace(
+    CONTEXT_VARIABLE,
+    (_, name: keyof typeof ACCESS_LOG_VARIABLES) => ACCESS_LOG_VARIABLES[name](served) || '-',
+  );
+
+/** An HTTP API request id as API Gateway makes them (`apigw-requestid`, `$context.requestId`): 16 characters. */
+const requestIdOf = () => randomBytes(11).toString('base64').slice(0, 15).concat('=');
+
 export class HttpApi {
   readonly routes = new Map<string, HttpRoute>();
   readonly integrations = new Map<string, HttpIntegration>();
   readonly requests: { routeKey: string; status: number; function?: string }[] = [];
+  /** The stage's access-log format (`AccessLogSettings.Format`), once the stage exists. */
+  accessLogFormat?: string;
+  /** The access log's lines, one per request, when the stage has a format. */
+  readonly accessLogs: string[] = [];
   #server?: Server;
   url = '';
 
@@ -108,24 +163,49 @@ export class HttpApi {
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = requestIdOf();
+    const started = performance.now();
+    const now = this.ctx.clock.now();
+    const sourceIp = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1';
+    const [rawPath, rawQueryString = ''] = (req.url ?? '/').split('?') as [string, string?];
+    const method = req.method ?? 'GET';
+    /** The request as served: `requests`, and its access-log line when the stage has a format. */
+    const record = (
+      entry: { routeKey: string; status: number; function?: string },
+      more: { integrationError?: string; caller?: string } = {},
+    ) => {
+      this.requests.push(entry);
+      if (this.accessLogFormat === undefined) return;
+      this.accessLogs.push(
+        accessLogLine(this.accessLogFormat, {
+          requestId,
+          sourceIp,
+          start: now,
+          method,
+          path: rawPath,
+          routeKey: entry.routeKey,
+          status: entry.status,
+          latency: Math.round(performance.now() - started),
+          ...more,
+        }),
+      );
+    };
     const send = (status: number, body: string, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json', 'apigw-requestid': randomUUID(), ...headers });
+      res.writeHead(status, { 'content-type': 'application/json', 'apigw-requestid': requestId, ...headers });
       res.end(body);
     };
     const body = await readBody(req);
-    const [rawPath, rawQueryString = ''] = (req.url ?? '/').split('?') as [string, string?];
-    const method = req.method ?? 'GET';
     const found = this.#find(method, rawPath);
     if (!found) {
-      this.requests.push({ routeKey: `${method} ${rawPath}`, status: 404 });
+      record({ routeKey: '-', status: 404 });
       return send(404, '{"message":"Not Found"}');
     }
     const { route, params } = found;
     const integration = this.integrations.get(route.integration);
     if (!integration) return send(500, '{"message":"Internal Server Error"}');
-    const now = this.ctx.clock.now();
 
     let authorizer: Record<string, unknown> | undefined;
+    let callerArn: string | undefined;
     if (route.authorization === 'AWS_IAM') {
       let caller: Caller;
       try {
@@ -136,15 +216,16 @@ export class HttpApi {
       } catch (error) {
         const message =
           error instanceof SignatureError && error.code !== 'MissingAuthenticationToken' ? error.message : 'Forbidden';
-        this.requests.push({ routeKey: route.routeKey, status: 403 });
+        record({ routeKey: route.routeKey, status: 403 });
         return send(403, JSON.stringify({ message }));
       }
       const resource = `arn:aws:execute-api:${this.ctx.region}:${this.ctx.account}:${this.apiId}/${this.stage}/${method}${rawPath}`;
       const decision = await this.ctx.iam.authorize({ caller, action: 'execute-api:Invoke', resource });
       if (!decision.allowed) {
-        this.requests.push({ routeKey: route.routeKey, status: 403 });
+        record({ routeKey: route.routeKey, status: 403 }, { caller: caller.arn });
         return send(403, JSON.stringify({ message: decision.message }));
       }
+      callerArn = caller.arn;
       authorizer = {
         iam: {
           accessKey: /Credential=([^/]+)/.exec(String(req.headers.authorization))?.[1],
@@ -185,10 +266,10 @@ export class HttpApi {
           method,
           path: rawPath,
           protocol: `HTTP/${req.httpVersion}`,
-          sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
+          sourceIp,
           userAgent: headers['user-agent'] ?? '',
         },
-        requestId: randomUUID(),
+        requestId,
         routeKey: route.routeKey,
         stage: this.stage,
         time: new Date(now).toUTCString(),
@@ -214,23 +295,29 @@ export class HttpApi {
         })
       ).allowed;
     if (!fn || !invokeAllowed) {
-      this.requests.push({ routeKey: route.routeKey, status: 500 });
+      record({ routeKey: route.routeKey, status: 500 }, { integrationError: 'Internal Server Error' });
       return send(500, '{"message":"Internal Server Error"}');
     }
     let outcome: Awaited<ReturnType<LambdaRuntime['invoke']>>;
     try {
       outcome = await this.ctx.lambda.invoke(fn.arn, event);
     } catch {
-      this.requests.push({ routeKey: route.routeKey, status: 500, function: fn.name });
+      record(
+        { routeKey: route.routeKey, status: 500, function: fn.name },
+        { integrationError: 'Internal Server Error' },
+      );
       return send(500, '{"message":"Internal Server Error"}');
     }
     if ('error' in outcome) {
-      this.requests.push({ routeKey: route.routeKey, status: 500, function: fn.name });
+      record(
+        { routeKey: route.routeKey, status: 500, function: fn.name },
+        { integrationError: 'The Lambda function returned the following error: Internal Server Error' },
+      );
       return send(500, '{"message":"Internal Server Error"}');
     }
     const result = outcome.result as Record<string, unknown> | string | null;
     if (!result || typeof result !== 'object' || !('statusCode' in result)) {
-      this.requests.push({ routeKey: route.routeKey, status: 200, function: fn.name });
+      record({ routeKey: route.routeKey, status: 200, function: fn.name }, { caller: callerArn });
       return send(200, typeof result === 'string' ? result : JSON.stringify(result));
     }
     const status = Number(result.statusCode);
@@ -244,8 +331,8 @@ export class HttpApi {
         : result.isBase64Encoded
           ? Buffer.from(String(result.body), 'base64')
           : Buffer.from(String(result.body));
-    this.requests.push({ routeKey: route.routeKey, status, function: fn.name });
-    res.writeHead(status, { 'apigw-requestid': randomUUID(), ...out });
+    record({ routeKey: route.routeKey, status, function: fn.name }, { caller: callerArn });
+    res.writeHead(status, { 'apigw-requestid': requestId, ...out });
     res.end(payload);
   }
 

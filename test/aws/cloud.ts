@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { HttpApi } from './api-gateway.ts';
+import { checkAccessLogFormat, HttpApi } from './api-gateway.ts';
 import { followClock, HarnessClock } from './clock.ts';
 import {
   type CloudAssembly,
@@ -327,6 +327,14 @@ export class AwsShape implements Core {
     const table = this.fn('admin').environment.CIBA_DIRECTORY_TABLE!;
     const out = await this.dynamodb.direct('GetItem', { TableName: table, Key: { pk: { S: pk }, sk: { S: sk } } });
     return out.Item ? unmarshall(out.Item as never) : undefined;
+  }
+
+  /** A stage's settings on its API: the access-log format, checked. */
+  #stage(props: Record<string, Json>): void {
+    const api = [...this.apis.values()].find((a) => a.apiId === props.ApiId)!;
+    const format = (props.AccessLogSettings as { Format?: string } | undefined)?.Format;
+    if (format !== undefined) checkAccessLogFormat(format);
+    api.accessLogFormat = format;
   }
 
   functionPolicy(arn: string): PolicyDocument | undefined {
@@ -682,6 +690,17 @@ export class AwsShape implements Core {
           this.apis.set(ctx.logicalId, api);
           void props;
           return { ref: apiId, attributes: { ApiEndpoint: api.url, ApiId: apiId } };
+        },
+      },
+      // The stage: its access-log format, which the API then writes a line of per request.
+      'AWS::ApiGatewayV2::Stage': {
+        create: async (props, ctx) => {
+          this.#stage(props);
+          return { ref: ctx.generatedName() };
+        },
+        update: async (current, props) => {
+          this.#stage(props);
+          return { ref: current.ref };
         },
       },
       'AWS::ApiGatewayV2::Integration': {

@@ -3,7 +3,23 @@ import { RULES_TTL_MS } from '../../lib/adapters/eventbridge-event-bus.ts';
 import { SETTINGS_TTL_MS } from '../../lib/cache.ts';
 import { ADMISSION_SHARDS } from '../../lib/ciba/tenant-admission.ts';
 import type { DeviceClient } from '../../lib/device/index.ts';
+import { ASSUMPTIONS } from '../bench/cost-model.ts';
 import { CIBA_GRANT, decidedEvents, operatorRule, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
+
+/** The fields Powertools' logger writes on every line besides the message and the line's own fields. */
+const ENVELOPE = new Set([
+  'level',
+  'timestamp',
+  'service',
+  'cold_start',
+  'function_arn',
+  'function_memory_size',
+  'function_name',
+  'function_request_id',
+  'sampling_rate',
+  'xray_trace_id',
+  'tenant_id',
+]);
 
 /**
  * The benchmark's device-shape flow (docs/performance.md "AWS terms per flow") on the AWS shape: the AWS calls the
@@ -70,6 +86,43 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       apart: fns.map((fn) => countOf(made.filter(ofFn(fn)))),
     };
   };
+  /**
+   * The log lines a run leaves: the stage's access log, and the functions' lines at their application level (the
+   * embedded-metric lines apart from the application's).
+   */
+  const logsOf = async <T>(run: () => Promise<T>) => {
+    const apis = [...shape.cloud.apis.values()];
+    const accessBefore = apis.map((a) => a.accessLogs.length);
+    const linesBefore = shape.cloud.lambda.logs.length;
+    const result = await run();
+    await shape.cloud.settle();
+    const lines = shape.cloud.lambda.logs.slice(linesBefore).map((l) => l.line);
+    return {
+      result,
+      access: apis.flatMap((a, i) => a.accessLogs.slice(accessBefore[i])),
+      metrics: lines.filter((l) => l.startsWith('{"_aws"')),
+      app: lines.filter((l) => !l.startsWith('{"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    };
+  };
+  /**
+   * The cost model's log figures (test/bench/cost-model.ts) against a run's lines: an access-log line and a metric
+   * line each within 8 % of the model's on average (with CloudWatch's 26 bytes per event), and each application
+   * line's envelope (what the functions' logger adds to the message and fields the benchmark counts) within 16 bytes
+   * below the model's (the service's name is part of it).
+   */
+  const expectLogsAsModelled = (logs: Awaited<ReturnType<typeof logsOf>>) => {
+    const meanBytes = (lines: string[]) => lines.reduce((sum, l) => sum + Buffer.byteLength(l), 0) / lines.length + 26;
+    expect(Math.abs(meanBytes(logs.access) / ASSUMPTIONS.accessLogBytes - 1)).toBeLessThan(0.08);
+    expect(Math.abs(meanBytes(logs.metrics) / ASSUMPTIONS.metricLogBytes - 1)).toBeLessThan(0.08);
+    for (const line of logs.app) {
+      const { message, ...rest } = line;
+      const fields = Object.fromEntries(Object.entries(rest).filter(([key]) => !ENVELOPE.has(key)));
+      const envelope =
+        Buffer.byteLength(JSON.stringify(line)) - Buffer.byteLength(JSON.stringify({ message, ...fields }));
+      expect(envelope).toBeLessThanOrEqual(ASSUMPTIONS.appLogEnvelopeBytes);
+      expect(envelope).toBeGreaterThan(ASSUMPTIONS.appLogEnvelopeBytes - 16);
+    }
+  };
   const eventsFn = () => shape.cloud.fn('events').name;
   const streamInvocations = () =>
     shape.cloud.lambda.invocations.filter((i) => i.function === eventsFn() && i.kind === 'stream').length;
@@ -128,7 +181,8 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       Math.ceil((now + Math.max(SETTINGS_TTL_MS, RULES_TTL_MS) + 1) / 60_000) * 60_000 + 1 - now,
     );
     await flow(); // the function's first request of the client this minute: one request counted
-    const steps = await flow();
+    const logs = await logsOf(flow);
+    const steps = logs.result;
     // No rule on the bus takes a poll request's events (the deployment's own takes decided ping and push requests):
     // none is put.
     const expected = {
@@ -142,6 +196,12 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     };
     // Its second counts a lease of two (the default limits' share of a shard, 9 a minute, holds four of them)...
     expect(steps).toEqual(expected);
+    // Its logs, which the cost model prices: an access-log line per API request, a metric line per lifecycle event
+    // (put on the bus or not), and one application line at INFO, the decision's; the push writes none.
+    expect(logs.access).toHaveLength(5);
+    expect(logs.metrics).toHaveLength(3);
+    expect(logs.app.map((l) => l.message)).toEqual(['device decision']);
+    expectLogsAsModelled(logs);
     // ...which the next request takes without writing a counter: the user's window and the request only.
     expect(await flow()).toEqual({ ...expected, 'bc-authorize': { dynamodb: 2, sns: 1 } });
     // The lease spent, the next request counts again.
@@ -228,7 +288,8 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       // The counter shard the flow's request takes, started as in the test above.
       const refused = await form('/bc-authorize', { scope: 'openid', login_hint: 'nobody', binding_message: 'Bench' });
       expect(await refused.json()).toMatchObject({ error: 'unknown_user_id' });
-      expect(await pingFlow()).toEqual({
+      const logs = await logsOf(pingFlow);
+      expect(logs.result).toEqual({
         'bc-authorize': { dynamodb: 3, sns: 1 },
         'device list': { dynamodb: 2 },
         'device decision': { dynamodb: 2 },
@@ -239,6 +300,12 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
         callback: { lambda: 1, dynamodb: 3 },
         'token redeem': { dynamodb: 1 },
       });
+      // Its logs: an access-log line per API request, a metric line per lifecycle event (Request Started, Request
+      // Approved, Callback Delivered, Tokens Issued), and two application lines, the decision's and the callback's.
+      expect(logs.access).toHaveLength(4);
+      expect(logs.metrics).toHaveLength(4);
+      expect(logs.app.map((l) => l.message)).toEqual(['device decision', 'callback delivered']);
+      expectLogsAsModelled(logs);
     } finally {
       await rpHost.stop();
     }

@@ -64,10 +64,24 @@ export const ASSUMPTIONS = {
    */
   lambdaSystemLogLevel: 'WARN' as 'WARN' | 'INFO',
   lambdaSystemLogBytes: { WARN: 0, INFO: 330 + 3 * 26 },
-  /** One API Gateway access-log line (infra/service-stack.ts's format) with its event overhead. */
-  accessLogBytes: 80 + 26,
-  /** One embedded-metric-format line per published event (lib/adapters/metrics-event-bus.ts). */
-  metricLogBytes: 170 + 26,
+  /**
+   * One API Gateway access-log line (infra/service-stack.ts's format: 240-290 bytes, by path and latency) with its
+   * event overhead. Measured: the AWS-shape harness writes the stage's format for each request, and
+   * test/aws/flow-calls.test.ts checks a flow's lines against this figure (it was 80 bytes, a guess, until 2026-12-04).
+   */
+  accessLogBytes: 255 + 26,
+  /**
+   * One embedded-metric-format line per published event (lib/adapters/metrics-event-bus.ts: 220-240 bytes, by metric,
+   * function and tenant), with its event overhead; measured and checked as the access-log line (it was 170).
+   */
+  metricLogBytes: 230 + 26,
+  /**
+   * What the functions' logger (Powertools, lib/adapters/powertools-logger.ts) writes on each application line
+   * besides its message and fields: level, timestamp, service, cold start, the invocation's context. The benchmark
+   * counts a line's message and fields (`FlowFigures.logBytes`); measured from the deployed bundles' lines and checked
+   * as the access-log line.
+   */
+  appLogEnvelopeBytes: 160,
   /** CloudWatch Logs' overhead per event (an application log line). */
   logEventOverheadBytes: 26,
   /**
@@ -110,7 +124,10 @@ export interface FlowFigures {
    * (`awsCalls.EventBridge`), as every event was before `ciba:events` `matched`.
    */
   lifecycleEvents?: number;
-  /** Application log lines and their bytes, at Lambda's application level (info). */
+  /**
+   * Application log lines at Lambda's application level (info), and their messages and fields as JSON (the logger's
+   * own envelope is `appLogEnvelopeBytes` a line): the lines the functions write, not those of local stand-ins.
+   */
   logLines: number;
   logBytes: number;
 }
@@ -133,7 +150,7 @@ export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a: Assumptions =
     f.httpRequests * a.accessLogBytes +
     (f.lifecycleEvents ?? events) * a.metricLogBytes +
     f.logBytes +
-    f.logLines * a.logEventOverheadBytes;
+    f.logLines * (a.appLogEnvelopeBytes + a.logEventOverheadBytes);
   const breakdown = {
     api_gateway: round(f.httpRequests * p.apiGatewayPerMillion),
     lambda_requests: round(invocations * p.lambdaPerMillionRequests),

@@ -56,6 +56,11 @@ import { writeTargets, writtenItems, writtenPartitions } from './partition-write
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const adminToken = process.env.CIBA_ADMIN_TOKEN || randomToken(24);
 const logBytes = { info: 0, lines: 0 };
+/**
+ * Lines only local mode writes: the local notifier's line per push (lib/local/local-notifier.ts), which stands in for
+ * SNS, where a push is one `Publish` and no line (the AWS-shape harness's flow writes none: test/aws/flow-calls.test.ts).
+ */
+const LOCAL_ONLY_LINE = /^push to device /;
 // AWS terms (test/bench/aws-terms.ts): every store call and every call of a port that is an AWS service in Lambda
 // (EventBridge, Scheduler, SNS) goes through the meter, which files it under the HTTP request that made it; calls that
 // overlap in time count as one round trip on that request's critical path. The callback function's invocations (ping
@@ -71,13 +76,17 @@ const service = await startLocalService({
   port: Number(process.env.PORT ?? 0),
   dataDir: process.env.CIBA_DATA_DIR || 'memory',
   adminToken,
-  // Lines at info count towards the log bytes of the cost model; warn and above are shown.
+  // Lines at info and above count towards the log bytes of the cost model as the functions write them: each line's
+  // message and fields, to which the functions' logger adds its envelope (test/bench/cost-model.ts,
+  // `appLogEnvelopeBytes`); lines of local stand-ins that no function writes are left out. Warn and above are shown.
   logger: jsonLogger({
     level: 'info',
     write: (line) => {
-      logBytes.info += Buffer.byteLength(line) + 1;
+      const { time: _, level, ...entry } = JSON.parse(line) as { time: string; level: string; message: string };
+      if (level !== 'info') process.stderr.write(`${line}\n`);
+      if (LOCAL_ONLY_LINE.test(entry.message)) return;
+      logBytes.info += Buffer.byteLength(JSON.stringify(entry));
       logBytes.lines++;
-      if (!line.includes('"level":"info"') && !line.includes('"level":"debug"')) process.stderr.write(`${line}\n`);
     },
   }),
   // The load generator decides the concurrency; shedding would only add noise.

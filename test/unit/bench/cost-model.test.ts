@@ -41,7 +41,10 @@ describe('benchmark: cost per million flows', () => {
     const perRequest = ASSUMPTIONS.lambdaSystemLogBytes[ASSUMPTIONS.lambdaSystemLogLevel] + ASSUMPTIONS.accessLogBytes;
     expect(quiet.log_kb_per_flow).toBeCloseTo((5 * perRequest) / 1024, 2);
     const chatty = costPerMillionFlows({ ...flow, awsCalls: {}, logLines: 2, logBytes: 1000 });
-    expect(chatty.log_kb_per_flow).toBeCloseTo((5 * perRequest + 1000 + 2 * 26) / 1024, 2);
+    expect(chatty.log_kb_per_flow).toBeCloseTo(
+      (5 * perRequest + 1000 + 2 * (ASSUMPTIONS.appLogEnvelopeBytes + 26)) / 1024,
+      2,
+    );
   });
 
   it('counts a metric line per lifecycle event, put on the bus or not; EventBridge only for those put', () => {
@@ -64,7 +67,10 @@ describe('benchmark: cost per million flows', () => {
     expect(breakdown.eventbridge).toBe(4);
     // Its invocation leaves Lambda's system lines (at the modelled level) but no access-log line.
     const perInvocation = ASSUMPTIONS.lambdaSystemLogBytes[ASSUMPTIONS.lambdaSystemLogLevel];
-    expect(log_kb_per_flow).toBeCloseTo((5 * perInvocation + 4 * ASSUMPTIONS.accessLogBytes + 4 * 196) / 1024, 2);
+    expect(log_kb_per_flow).toBeCloseTo(
+      (5 * perInvocation + 4 * ASSUMPTIONS.accessLogBytes + 4 * ASSUMPTIONS.metricLogBytes) / 1024,
+      2,
+    );
     const polled = costPerMillionFlows({ ...ping, eventInvocations: 0 });
     expect(polled.breakdown.lambda_requests).toBe(0.8);
     expect(polled.breakdown.api_gateway).toBe(4);
@@ -82,7 +88,10 @@ describe('benchmark: cost per million flows', () => {
     expect(lambda_ms_per_flow).toBe(11 * ASSUMPTIONS.msPerRoundTrip);
     // Lambda's system lines for its invocation (at the modelled level), no access-log line.
     const perInvocation = ASSUMPTIONS.lambdaSystemLogBytes[ASSUMPTIONS.lambdaSystemLogLevel];
-    expect(log_kb_per_flow).toBeCloseTo((6 * perInvocation + 5 * ASSUMPTIONS.accessLogBytes + 3 * 196) / 1024, 2);
+    expect(log_kb_per_flow).toBeCloseTo(
+      (6 * perInvocation + 5 * ASSUMPTIONS.accessLogBytes + 3 * ASSUMPTIONS.metricLogBytes) / 1024,
+      2,
+    );
     // Ping: the consumer and the callback function it starts, both invocations by an event.
     const ping = costPerMillionFlows({ ...withStream, httpRequests: 4, eventInvocations: 1 });
     expect(ping.breakdown.lambda_requests).toBe(1.2);
