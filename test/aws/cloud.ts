@@ -56,6 +56,8 @@ export class AwsShape implements Core {
   readonly clock = new HarnessClock();
   readonly iam = new IamEvaluator(ACCOUNT);
   readonly calls: AwsCall[] = [];
+  /** How long every fake service holds its answer (`Core.latencyMs`): 0 unless a test measures round trips. */
+  latencyMs = 0;
   readonly lambda: LambdaRuntime;
   readonly dynamodb = new FakeDynamoDb(this);
   readonly kms = new FakeKms(this);

@@ -3,6 +3,7 @@ import { RULES_TTL_MS } from '../../lib/adapters/eventbridge-event-bus.ts';
 import { SETTINGS_TTL_MS } from '../../lib/cache.ts';
 import { ADMISSION_SHARDS } from '../../lib/ciba/tenant-admission.ts';
 import type { DeviceClient } from '../../lib/device/index.ts';
+import { CriticalPath } from '../bench/aws-terms.ts';
 import { ASSUMPTIONS } from '../bench/cost-model.ts';
 import { CIBA_GRANT, decidedEvents, operatorRule, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 
@@ -23,7 +24,8 @@ const ENVELOPE = new Set([
 
 /**
  * The benchmark's device-shape flow (docs/performance.md "AWS terms per flow") on the AWS shape: the AWS calls the
- * deployed bundles make per step, warm, with a wrapped key and one push, are the ones `npm run bench` counts in local
+ * deployed bundles make per step, the round trips on each step's path (counted as the benchmark counts them, from the
+ * calls' spans at the fakes), their log lines against the cost model's, warm, with a wrapped key and one push, are the ones `npm run bench` counts in local
  * mode (`aws_calls_per_flow`: DynamoDB 9, SNS 1, KMS 0, and EventBridge 0: no rule on the bus takes a poll request's
  * events; 3 with an operator's rule that takes every event, `--events all`), so the cost model is fed by what the
  * deployed code does. The ping flow (`npm run bench -- --mode ping`) likewise: DynamoDB 11, SNS 1, EventBridge 1 (the
@@ -64,11 +66,38 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     return counts;
   };
 
-  /** The successful AWS calls a step makes, by service. */
-  const callsOf = async (step: () => Promise<unknown>): Promise<Record<string, number>> => {
+  /**
+   * Round trips on one path (a function's invocation): its calls counted as the benchmark counts them
+   * (`CriticalPath`), those whose spans at the fakes overlap once. Meaningful with `latencyMs` set.
+   */
+  const roundTripsOf = (calls: typeof shape.cloud.calls): number => {
+    const path = new CriticalPath();
+    const ends: (() => void)[] = [];
+    const events = calls
+      .filter((c) => c.started !== undefined && c.ended !== undefined)
+      .flatMap((c, i) => [
+        { at: c.started!, i, starts: true },
+        { at: c.ended!, i, starts: false },
+      ])
+      // At the same instant an answer comes before a start: calls one after the other.
+      .sort((a, b) => a.at - b.at || Number(a.starts) - Number(b.starts));
+    for (const e of events) {
+      if (e.starts) ends[e.i] = path.start();
+      else ends[e.i]?.();
+    }
+    return path.roundTrips;
+  };
+
+  /** The successful AWS calls a step makes, by service; `trips` gets its round trips. */
+  const callsOf = async (
+    step: () => Promise<unknown>,
+    trips?: (n: number) => void,
+  ): Promise<Record<string, number>> => {
     const start = shape.cloud.calls.length;
     await step();
-    return countOf(shape.cloud.calls.slice(start));
+    const made = shape.cloud.calls.slice(start);
+    trips?.(roundTripsOf(made));
+    return countOf(made);
   };
 
   /**
@@ -81,9 +110,11 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     const made = shape.cloud.calls.slice(start);
     const ofFn = (fn: string) => (c: (typeof made)[number]) =>
       c.function === fn || (c.service === 'lambda' && c.resource.endsWith(`:function:${fn}`));
+    const own = made.filter((c) => !fns.some((fn) => ofFn(fn)(c)));
     return {
-      step: countOf(made.filter((c) => !fns.some((fn) => ofFn(fn)(c)))),
+      step: countOf(own),
       apart: fns.map((fn) => countOf(made.filter(ofFn(fn)))),
+      trips: { step: roundTripsOf(own), apart: fns.map((fn) => roundTripsOf(made.filter(ofFn(fn)))) },
     };
   };
   /**
@@ -127,23 +158,27 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
   const streamInvocations = () =>
     shape.cloud.lambda.invocations.filter((i) => i.function === eventsFn() && i.kind === 'stream').length;
 
-  const flow = async (decidedOnBus = false) => {
+  /** The flow's calls per step; `trips`, when given, gets each step's round trips. */
+  const flow = async (decidedOnBus = false, trips: Record<string, number> = {}) => {
     const steps: Record<string, Record<string, number>> = {};
+    const into = (step: string) => (n: number) => {
+      trips[step] = n;
+    };
     let authReqId = '';
     steps['bc-authorize'] = await callsOf(async () => {
       const res = await form('/bc-authorize', { scope: 'openid', login_hint: 'alice', binding_message: 'Bench' });
       expect(res.status).toBe(200);
       authReqId = ((await res.json()) as { auth_req_id: string }).auth_req_id;
-    });
+    }, into('bc-authorize'));
     const txn = pushedTxn(shape.cloud, 'fcm-alice');
     steps['device list'] = await callsOf(async () => {
       expect((await device.pending()).map((t) => t.txn)).toContain(txn);
-    });
+    }, into('device list'));
     const poll = () => form('/oauth/token', { grant_type: CIBA_GRANT, auth_req_id: authReqId });
     steps['token pending'] = await callsOf(async () => {
       const res = await poll();
       expect(await res.json()).toMatchObject({ error: 'authorization_pending' });
-    });
+    }, into('token pending'));
     // Background work of the steps before (none expected) finishes first: the decision's window holds its own calls.
     await shape.cloud.settle();
     const invoked = streamInvocations();
@@ -153,12 +188,14 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     }, [eventsFn()]);
     steps['device decision'] = decided.step;
     steps.stream = decided.apart[0]!;
+    trips['device decision'] = decided.trips.step;
+    trips.stream = decided.trips.apart[0]!;
     expect(streamInvocations()).toBe(invoked + 1);
     expect(decidedEvents(shape.cloud, txn)).toEqual(decidedOnBus ? [{ function: eventsFn(), status: 'approved' }] : []);
     steps['token redeem'] = await callsOf(async () => {
       const res = await poll();
       expect(res.status).toBe(200);
-    });
+    }, into('token redeem'));
     return steps;
   };
 
@@ -181,7 +218,16 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       Math.ceil((now + Math.max(SETTINGS_TTL_MS, RULES_TTL_MS) + 1) / 60_000) * 60_000 + 1 - now,
     );
     await flow(); // the function's first request of the client this minute: one request counted
-    const logs = await logsOf(flow);
+    // The measured flow: each fake service answers after 20 ms, so that calls a function makes side by side overlap
+    // at the fakes, and the round trips on each step's path are counted from the spans.
+    const trips: Record<string, number> = {};
+    const units = { table: 0, indexes: 0, failed: 0 };
+    shape.cloud.latencyMs = 20;
+    shape.cloud.dynamodb.units = units;
+    const logs = await logsOf(() => flow(false, trips)).finally(() => {
+      shape.cloud.latencyMs = 0;
+      shape.cloud.dynamodb.units = undefined;
+    });
     const steps = logs.result;
     // No rule on the bus takes a poll request's events (the deployment's own takes decided ping and push requests):
     // none is put.
@@ -196,14 +242,37 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     };
     // Its second counts a lease of two (the default limits' share of a shard, 9 a minute, holds four of them)...
     expect(steps).toEqual(expected);
+    // ...on the round trips the benchmark counts (`round_trips`): bc-authorize's two admissions side by side, then the
+    // request, then the push; the device's list with its query beside the proof's write (a device this instance has
+    // seen); the decision's read of the device, then the decision; each poll one write; the stream's consumer none.
+    expect(trips).toEqual({
+      'bc-authorize': 3,
+      'device list': 1,
+      'token pending': 1,
+      'device decision': 2,
+      stream: 0,
+      'token redeem': 1,
+    });
     // Its logs, which the cost model prices: an access-log line per API request, a metric line per lifecycle event
     // (put on the bus or not), and one application line at INFO, the decision's; the push writes none.
     expect(logs.access).toHaveLength(5);
     expect(logs.metrics).toHaveLength(3);
     expect(logs.app.map((l) => l.message)).toEqual(['device decision']);
     expectLogsAsModelled(logs);
+    // Its write units, as DynamoDB bills them: one per table write (each item under 1 KB): the counter, the user's
+    // window, the request, the list's proof, the pending poll, the decision, the redeeming poll; and three writes of
+    // the `pending-by-user` index, whose default projection (`ALL`) takes the pending poll's write too: the request
+    // entering it, the pending poll, the decision taking it out. The benchmark measures a store projected `INCLUDE`
+    // (`ciba:pendingIndexProjection`), where the pending poll writes no index: 2.
+    expect(units).toEqual({ table: 7, indexes: 3, failed: 0 });
     // ...which the next request takes without writing a counter: the user's window and the request only.
-    expect(await flow()).toEqual({ ...expected, 'bc-authorize': { dynamodb: 2, sns: 1 } });
+    const leased = { table: 0, indexes: 0, failed: 0 };
+    shape.cloud.dynamodb.units = leased;
+    expect(await flow().finally(() => (shape.cloud.dynamodb.units = undefined))).toEqual({
+      ...expected,
+      'bc-authorize': { dynamodb: 2, sns: 1 },
+    });
+    expect(leased).toEqual({ table: 6, indexes: 3, failed: 0 });
     // The lease spent, the next request counts again.
     expect((await flow())['bc-authorize']).toEqual({ dynamodb: 3, sns: 1 });
 
@@ -239,8 +308,11 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       });
       const bob = await shape.enrolledDevice('acme', 'bob', { type: 'fcm', token: 'fcm-bob' });
       const callback = shape.cloud.fn('callback').name;
-      const pingFlow = async () => {
+      const pingFlow = async (trips: Record<string, number> = {}) => {
         const steps: Record<string, Record<string, number>> = {};
+        const into = (step: string) => (n: number) => {
+          trips[step] = n;
+        };
         let authReqId = '';
         steps['bc-authorize'] = await callsOf(async () => {
           const res = await form(
@@ -255,11 +327,11 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
           );
           expect(res.status).toBe(200);
           authReqId = ((await res.json()) as { auth_req_id: string }).auth_req_id;
-        });
+        }, into('bc-authorize'));
         const txn = pushedTxn(shape.cloud, 'fcm-bob');
         steps['device list'] = await callsOf(async () => {
           expect((await bob.pending()).map((t) => t.txn)).toContain(txn);
-        });
+        }, into('device list'));
         const invoked = shape.cloud.lambda.invocations.filter((i) => i.function === callback && i.kind === 'async');
         await shape.cloud.settle();
         const streamed = streamInvocations();
@@ -270,6 +342,9 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
         steps['device decision'] = decided.step;
         steps.stream = decided.apart[0]!;
         steps.callback = decided.apart[1]!;
+        trips['device decision'] = decided.trips.step;
+        trips.stream = decided.trips.apart[0]!;
+        trips.callback = decided.trips.apart[1]!;
         expect(shape.cloud.lambda.invocations.filter((i) => i.function === callback && i.kind === 'async').length).toBe(
           invoked.length + 1,
         );
@@ -279,7 +354,7 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
         steps['token redeem'] = await callsOf(async () => {
           const res = await form('/oauth/token', { grant_type: CIBA_GRANT, auth_req_id: authReqId }, ping);
           expect(res.status).toBe(200);
-        });
+        }, into('token redeem'));
         return steps;
       };
       // Every function's settings and bus rules expire (as above), so that the first flow reads them all again.
@@ -288,7 +363,14 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       // The counter shard the flow's request takes, started as in the test above.
       const refused = await form('/bc-authorize', { scope: 'openid', login_hint: 'nobody', binding_message: 'Bench' });
       expect(await refused.json()).toMatchObject({ error: 'unknown_user_id' });
-      const logs = await logsOf(pingFlow);
+      const trips: Record<string, number> = {};
+      const units = { table: 0, indexes: 0, failed: 0 };
+      shape.cloud.latencyMs = 20;
+      shape.cloud.dynamodb.units = units;
+      const logs = await logsOf(() => pingFlow(trips)).finally(() => {
+        shape.cloud.latencyMs = 0;
+        shape.cloud.dynamodb.units = undefined;
+      });
       expect(logs.result).toEqual({
         'bc-authorize': { dynamodb: 3, sns: 1 },
         'device list': { dynamodb: 2 },
@@ -300,6 +382,21 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
         callback: { lambda: 1, dynamodb: 3 },
         'token redeem': { dynamodb: 1 },
       });
+      // The benchmark's round trips (`--mode ping`) but the callback's POST to the client's endpoint, which is no AWS
+      // call (the benchmark counts 4 there): the request's read, the attempt's claim, and after the POST its result.
+      expect(trips).toEqual({
+        'bc-authorize': 3,
+        'device list': 1,
+        'device decision': 2,
+        stream: 1,
+        callback: 3,
+        'token redeem': 1,
+      });
+      // Its write units: the counter, the user's window, the request, the list's proof, the decision, the callback's
+      // claim and its result, the redeeming token request (each item under 1 KB, the callback's state included), and
+      // the request entering and leaving `pending-by-user` (no pending poll: `ALL` and `INCLUDE` alike), as the
+      // benchmark's `--mode ping` counts (9 at c = 8, where a lease spares most counter writes).
+      expect(units).toEqual({ table: 8, indexes: 2, failed: 0 });
       // Its logs: an access-log line per API request, a metric line per lifecycle event (Request Started, Request
       // Approved, Callback Delivered, Tokens Issued), and two application lines, the decision's and the callback's.
       expect(logs.access).toHaveLength(4);

@@ -2,6 +2,8 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import type { TableSchema } from '../../../lib/adapters/dynamodb-schema.ts';
+import { indexWriteUnits, itemSize, type WireItem, writeUnits } from '../../bench/aws-terms.ts';
 import type { Json } from '../cloudformation.ts';
 import type { Caller } from '../iam.ts';
 import {
@@ -44,6 +46,13 @@ export interface FakeStream {
 
 type Item = Record<string, unknown>;
 
+/** An AWS::DynamoDB::Table's global secondary index, as the template gives it. */
+interface TemplateIndex {
+  IndexName: string;
+  KeySchema: { AttributeName: string; KeyType: 'HASH' | 'RANGE' }[];
+  Projection: { ProjectionType: 'KEYS_ONLY' | 'INCLUDE' | 'ALL'; NonKeyAttributes?: string[] };
+}
+
 /** The operations that write: what `throttle` throttles. */
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
 
@@ -72,6 +81,16 @@ export class FakeDynamoDb {
    * ProvisionedThroughputExceededException before they reach dynalite (`throttled` counts them).
    */
   throttle?: { writes: number; by: (caller: Caller) => boolean; throttled: number };
+  /**
+   * Write units, for a test that sets it: each write's units as DynamoDB bills them, from its items before and after
+   * (read through dynalite, not recorded as calls): the table's (the larger image, one per KB, at least one), each
+   * global secondary index's (the template's projections, by the benchmark's rules: test/bench/aws-terms.ts
+   * `indexWriteUnits`), and those of a write whose condition failed (the item as it was). The reads are not
+   * serialized with other writes of the item: meant for flows whose writes do not race.
+   */
+  units?: { table: number; indexes: number; failed: number };
+  /** Table name → its keys and global secondary indexes, for `units`. */
+  readonly #schemas = new Map<string, TableSchema>();
   /** Writes of one item wait for the one before (`{table}|{key}` → the last write's end). */
   readonly #writes = new Map<string, Promise<unknown>>();
   #sequence = 0n;
@@ -115,29 +134,64 @@ export class FakeDynamoDb {
             'The level of configured provisioned throughput for the table was exceeded.',
           );
         }
-        const written = this.#streamedWrites(operation, input);
-        if (written.length === 0) return this.#forward(request.headers, request.body);
-        return this.#withStream(written, () => this.#forward(request.headers, request.body));
+        const write = () => {
+          const written = this.#writtenItems(operation, input, (table) => this.streams.has(table));
+          if (written.length === 0) return this.#forward(request.headers, request.body);
+          return this.#withStream(written, () => this.#forward(request.headers, request.body));
+        };
+        return this.units ? this.#metered(operation, input, this.units, write) : write();
       },
     });
   }
 
-  /** The items a write touches on tables with a stream: table and key (per item of a BatchWriteItem). */
-  #streamedWrites(operation: string, input: Record<string, unknown>): { table: string; key: Item }[] {
+  /** A write's units (`units`), from its items read before and after it. */
+  async #metered(
+    operation: string,
+    input: Record<string, unknown>,
+    units: NonNullable<FakeDynamoDb['units']>,
+    write: () => Promise<FakeResponse>,
+  ): Promise<FakeResponse> {
+    const written = this.#writtenItems(operation, input, (table) => this.#schemas.has(table));
+    const read = (w: { table: string; key: Item }) =>
+      this.direct('GetItem', { TableName: w.table, Key: w.key, ConsistentRead: true }).then(
+        (out) => out.Item as WireItem | undefined,
+      );
+    const before = await Promise.all(written.map(read));
+    const response = await write();
+    if (response.status !== 200) {
+      if (String(response.body).includes('ConditionalCheckFailedException'))
+        for (const item of before) units.failed += writeUnits(item ? itemSize(item) : 0);
+      return response;
+    }
+    const after = await Promise.all(written.map(read));
+    for (const [i, w] of written.entries()) {
+      const schema = this.#schemas.get(w.table)!;
+      units.table += writeUnits(Math.max(itemSize(before[i] ?? {}), itemSize(after[i] ?? {})));
+      for (const index of schema.indexes) units.indexes += indexWriteUnits(schema, index, before[i], after[i]);
+    }
+    return response;
+  }
+
+  /** The items a write touches on the tables `on` selects: table and key (per item of a BatchWriteItem). */
+  #writtenItems(
+    operation: string,
+    input: Record<string, unknown>,
+    on: (table: string) => boolean,
+  ): { table: string; key: Item }[] {
     const keyOf = (table: string, item: Item): Item =>
       Object.fromEntries((this.#keys.get(table) ?? []).map((name) => [name, item[name]]));
-    const streamed = (table: unknown) => typeof table === 'string' && this.streams.has(table);
+    const chosen = (table: unknown) => typeof table === 'string' && on(table);
     switch (operation) {
       case 'PutItem':
-        return streamed(input.TableName)
+        return chosen(input.TableName)
           ? [{ table: String(input.TableName), key: keyOf(String(input.TableName), input.Item as Item) }]
           : [];
       case 'UpdateItem':
       case 'DeleteItem':
-        return streamed(input.TableName) ? [{ table: String(input.TableName), key: input.Key as Item }] : [];
+        return chosen(input.TableName) ? [{ table: String(input.TableName), key: input.Key as Item }] : [];
       case 'BatchWriteItem':
         return Object.entries((input.RequestItems ?? {}) as Record<string, Item[]>)
-          .filter(([table]) => streamed(table))
+          .filter(([table]) => chosen(table))
           .flatMap(([table, requests]) =>
             requests.map((r) => {
               const put = r.PutRequest as { Item: Item } | undefined;
@@ -323,12 +377,28 @@ export class FakeDynamoDb {
     };
     await this.direct('CreateTable', input);
     this.tables.set(name, arn);
-    this.#keys.set(
-      name,
-      (props.KeySchema as { AttributeName: string; KeyType: string }[])
-        .sort((a, b) => (a.KeyType === 'HASH' ? -1 : b.KeyType === 'HASH' ? 1 : 0))
-        .map((k) => k.AttributeName),
-    );
+    const keys = (props.KeySchema as { AttributeName: string; KeyType: string }[])
+      .sort((a, b) => (a.KeyType === 'HASH' ? -1 : b.KeyType === 'HASH' ? 1 : 0))
+      .map((k) => k.AttributeName);
+    this.#keys.set(name, keys);
+    const attributeType = (attribute: string) =>
+      (props.AttributeDefinitions as { AttributeName: string; AttributeType: 'S' | 'N' }[]).find(
+        (a) => a.AttributeName === attribute,
+      )!.AttributeType;
+    this.#schemas.set(name, {
+      partitionKey: keys[0]!,
+      ...(keys[1] ? { sortKey: keys[1] } : {}),
+      indexes: ((props.GlobalSecondaryIndexes ?? []) as unknown as TemplateIndex[]).map((gsi) => {
+        const sort = gsi.KeySchema.find((k) => k.KeyType === 'RANGE')?.AttributeName;
+        return {
+          name: gsi.IndexName,
+          partitionKey: gsi.KeySchema.find((k) => k.KeyType === 'HASH')!.AttributeName,
+          ...(sort ? { sortKey: { name: sort, type: attributeType(sort) } } : {}),
+          projection: gsi.Projection.ProjectionType,
+          ...(gsi.Projection.NonKeyAttributes ? { nonKeyAttributes: gsi.Projection.NonKeyAttributes } : {}),
+        };
+      }),
+    });
   }
 
   /**

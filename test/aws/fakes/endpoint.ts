@@ -1,6 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { HarnessClock } from '../clock.ts';
 import type { Caller, IamEvaluator, PolicyDocument } from '../iam.ts';
 import { type IncomingSignedRequest, SignatureError } from '../sigv4.ts';
@@ -35,6 +37,13 @@ export interface AwsCall {
   outcome: 'ok' | 'denied' | 'error';
   error?: string;
   at: number;
+  /**
+   * When the call's request reached the fake and when its answer left (`performance.now()`, the machine's time, not
+   * the harness clock): calls of one function whose spans overlap were in flight together. Unset for calls that
+   * reach no endpoint (a rule's invocation of a function).
+   */
+  started?: number;
+  ended?: number;
 }
 
 /** The part of the cloud the fakes use. */
@@ -46,9 +55,17 @@ export interface Core {
   /** The caller behind a verified SigV4 signature (throws `SignatureError`). */
   authenticate(request: IncomingSignedRequest, signingName: string): Promise<Caller>;
   calls: AwsCall[];
+  /**
+   * How long every endpoint holds its answer, in ms (default 0): a service's round trip, so that calls a function
+   * makes side by side overlap at the fakes however fast they answer, and calls made one after the other do not.
+   */
+  latencyMs?: number;
   /** Tracks background work so `settle()` can wait for it. */
   track(work: Promise<unknown>): void;
 }
+
+/** The request an endpoint is answering: when it arrived, and the calls recorded while answering it. */
+const answering = new AsyncLocalStorage<{ started: number; calls: AwsCall[] }>();
 
 export interface FakeRequest extends IncomingSignedRequest {
   caller: Caller;
@@ -79,7 +96,8 @@ export const authorize = async (
   options: { context?: Record<string, string | string[]>; resourcePolicy?: PolicyDocument } = {},
 ): Promise<void> => {
   const decision = await core.iam.authorize({ caller, action, resource, ...options });
-  core.calls.push({
+  const served = answering.getStore();
+  const call: AwsCall = {
     service,
     action,
     resource,
@@ -87,7 +105,10 @@ export const authorize = async (
     principal: caller.arn,
     outcome: decision.allowed ? 'ok' : 'denied',
     at: core.clock.now(),
-  });
+    ...(served ? { started: served.started } : {}),
+  };
+  core.calls.push(call);
+  served?.calls.push(call);
   if (!decision.allowed) throw new AwsError(denied.code, decision.message, denied.status);
 };
 
@@ -163,7 +184,8 @@ export const startEndpoint = async (
   },
 ): Promise<Endpoint> => {
   const server: Server = createServer((req, res) => {
-    const work = (async () => {
+    const served = { started: performance.now(), calls: [] as AwsCall[] };
+    const work = answering.run(served, async () => {
       const body = await readBody(req);
       const [path, query = ''] = (req.url ?? '/').split('?') as [string, string?];
       const incoming: IncomingSignedRequest = { method: req.method ?? 'GET', path, query, headers: req.headers, body };
@@ -189,10 +211,13 @@ export const startEndpoint = async (
           );
         }
       }
+      if (core.latencyMs) await sleep(core.latencyMs);
       // The SDK corrects its clock from the answer's Date header: it must be the harness clock, not the machine's.
       res.writeHead(response.status, { ...response.headers, date: new Date(core.clock.now()).toUTCString() });
+      const ended = performance.now();
+      for (const call of served.calls) call.ended = ended;
       res.end(response.body);
-    })();
+    });
     core.track(work);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
