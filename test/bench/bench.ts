@@ -178,7 +178,7 @@ interface StoreCounts {
   count: number;
   commands: Record<string, number>;
   /** dynalite's units, and what the meter adds: index writes and failed conditional writes (serve.ts). */
-  capacity: { read: number; write: number; indexWrite: number; failedWrite: number };
+  capacity: { read: number; write: number; indexWrite: number; failedWrite: number; indexWriteAllProjected: number };
   meter: {
     endpoints: Record<string, { requests: number; roundTrips: number; calls: number }>;
     services: Record<string, number>;
@@ -258,6 +258,14 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     logBytes: per(b.logs.info - a.logs.info),
   };
   const cost = costPerMillionFlows(figures);
+  // The same flows on the AWS deployment's default `pending-by-user` projection (ALL; the bench's store is INCLUDE).
+  const allProjectedUnits = per(
+    units(b.capacity) -
+      b.capacity.indexWrite +
+      b.capacity.indexWriteAllProjected -
+      (units(a.capacity) - a.capacity.indexWrite + a.capacity.indexWriteAllProjected),
+  );
+  const allProjected = costPerMillionFlows({ ...figures, writeUnits: allProjectedUnits });
   return {
     round_trips: roundTrips,
     http_requests_per_flow: figures.httpRequests,
@@ -279,6 +287,10 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     cost_per_million_flows_usd: cost.total,
     cost_breakdown_usd: cost.breakdown,
     cost_per_million_flows_provisioned_capacity_usd: cost.provisioned_capacity,
+    pending_index_all_projected: {
+      write_units_per_flow: allProjectedUnits,
+      cost_per_million_flows_usd: allProjected.total,
+    },
     cost_model: {
       lambda_ms_per_flow: cost.lambda_ms_per_flow,
       log_kb_per_flow: cost.log_kb_per_flow,
@@ -417,7 +429,7 @@ const printRun = (r: Run) => {
       `hottest item ${r.store_hottest_item ? `${r.store_hottest_item.writes_per_flow} writes/flow (${r.store_hottest_item.item})` : '-'}  ` +
       `RSS ${r.rss_mb ?? '-'} MB  ok ${r.ok}/${r.n}\n         p50/p99 ms: ${endpoints}\n` +
       (r.round_trips
-        ? `         round trips: ${JSON.stringify(r.round_trips)}  WRU ${r.write_units_per_flow} ${JSON.stringify(r.write_units_breakdown)}  RRU ${r.read_units_per_flow}  AWS calls ${JSON.stringify(r.aws_calls_per_flow)}  $${r.cost_per_million_flows_usd}/M flows ${JSON.stringify(r.cost_breakdown_usd)}${r.cost_per_million_flows_provisioned_capacity_usd ? ` ($${r.cost_per_million_flows_provisioned_capacity_usd.total} on provisioned capacity at ${r.cost_per_million_flows_provisioned_capacity_usd.utilization * 100} % use)` : ''}\n`
+        ? `         round trips: ${JSON.stringify(r.round_trips)}  WRU ${r.write_units_per_flow} ${JSON.stringify(r.write_units_breakdown)}  RRU ${r.read_units_per_flow}  AWS calls ${JSON.stringify(r.aws_calls_per_flow)}  $${r.cost_per_million_flows_usd}/M flows ${JSON.stringify(r.cost_breakdown_usd)}${r.cost_per_million_flows_provisioned_capacity_usd ? ` ($${r.cost_per_million_flows_provisioned_capacity_usd.total} on provisioned capacity at ${r.cost_per_million_flows_provisioned_capacity_usd.utilization * 100} % use)` : ''}${r.pending_index_all_projected ? `  (AWS default pending index, ALL: WRU ${r.pending_index_all_projected.write_units_per_flow}, $${r.pending_index_all_projected.cost_per_million_flows_usd}/M)` : ''}\n`
         : '') +
       (r.failed ? `         errors: ${JSON.stringify(r.errors)}\n` : ''),
   );
