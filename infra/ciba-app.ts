@@ -268,6 +268,13 @@ export const buildCibaApp = (app: App, options: CibaAppOptions = {}): CibaApp =>
   if (bundling === 'stub') {
     Annotations.of(service).addWarningV2('ciba:stub-bundling', 'ciba:bundling=stub: the functions are placeholders.');
   }
+  if (ctx('pendingIndexProjection') === undefined) {
+    // The projection is chosen once, at the first deployment: say so while it can still be chosen.
+    Annotations.of(stateful).addWarningV2(
+      'ciba:pending-index-projection',
+      'ciba:pendingIndexProjection is not set, so the pending-by-user index projects ALL and every pending poll writes it too (one write unit more). A first deployment should set "ciba:pendingIndexProjection": "INCLUDE" in cdk.json; a deployment made before sets "ALL" to keep its index (a projection cannot change in place). docs/deploy.md "The pending-by-user index".',
+    );
+  }
   Tags.of(app).add('service', 'ciba');
   Tags.of(app).add('ciba:deployment', prefix);
   return { stateful, service };

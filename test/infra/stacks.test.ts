@@ -141,6 +141,16 @@ describe('stateful stack', () => {
     expect(() => build({ 'ciba:pendingIndexProjection': 'KEYS_ONLY' })).toThrow(/INCLUDE or ALL/);
   });
 
+  it('warns at synthesis while the pending index projection is left to its default, and not once it is chosen', () => {
+    const projectionWarning = (app: CibaApp) =>
+      Annotations.fromStack(app.stateful).findWarning('*', Match.stringLikeRegexp('ciba:pendingIndexProjection'));
+    const unset = projectionWarning(build());
+    expect(unset).toHaveLength(1);
+    expect(String(unset[0]!.entry.data)).toContain('"ciba:pendingIndexProjection": "INCLUDE" in cdk.json');
+    expect(projectionWarning(build({ 'ciba:pendingIndexProjection': 'INCLUDE' }))).toEqual([]);
+    expect(projectionWarning(build({ 'ciba:pendingIndexProjection': 'ALL' }))).toEqual([]);
+  });
+
   it("gives the functions whose writes come in bulk at deployment, and only them, the SDK's adaptive retries", () => {
     const bulk = [
       'ciba: provisions the tenants file at deployment',
