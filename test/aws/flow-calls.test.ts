@@ -23,12 +23,12 @@ const ENVELOPE = new Set([
 ]);
 
 /**
- * The benchmark's device-shape flow (docs/performance.md "AWS terms per flow") on the AWS shape: the AWS calls the
- * deployed bundles make per step, the round trips on each step's path (counted as the benchmark counts them, from the
- * calls' spans at the fakes), their log lines against the cost model's, warm, with a wrapped key and one push, are the ones `npm run bench` counts in local
+ * The benchmark's device-shape flow (docs/performance.md "AWS terms per flow") on the AWS shape, warm, with a wrapped
+ * key and one push: the AWS calls the deployed bundles make per step are the ones `npm run bench` counts in local
  * mode (`aws_calls_per_flow`: DynamoDB 9, SNS 1, KMS 0, and EventBridge 0: no rule on the bus takes a poll request's
- * events; 3 with an operator's rule that takes every event, `--events all`), so the cost model is fed by what the
- * deployed code does. The ping flow (`npm run bench -- --mode ping`) likewise: DynamoDB 11, SNS 1, EventBridge 1 (the
+ * events; 3 with an operator's rule that takes every event, `--events all`), on the round trips it counts
+ * (`round_trips`, counted from the calls' spans at the fakes), with the write units and the log lines the cost model
+ * prices, so the cost model is fed by what the deployed code does. The ping flow (`npm run bench -- --mode ping`) likewise: DynamoDB 11, SNS 1, EventBridge 1 (the
  * `Request Decided` event the deployment's own rule takes), and one invocation of the callback function by that rule.
  * A function reads the bus's rules once a minute (`ListRules`, an `events` call): each test lets that minute pass
  * before its warm-up flow, so the measured flows read none. The decision's `Request Decided` event is put by the
@@ -158,12 +158,15 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
   const streamInvocations = () =>
     shape.cloud.lambda.invocations.filter((i) => i.function === eventsFn() && i.kind === 'stream').length;
 
+  /** Files a step's round trips under its name in `trips`. */
+  const tripsInto = (trips: Record<string, number>) => (step: string) => (n: number) => {
+    trips[step] = n;
+  };
+
   /** The flow's calls per step; `trips`, when given, gets each step's round trips. */
   const flow = async (decidedOnBus = false, trips: Record<string, number> = {}) => {
     const steps: Record<string, Record<string, number>> = {};
-    const into = (step: string) => (n: number) => {
-      trips[step] = n;
-    };
+    const into = tripsInto(trips);
     let authReqId = '';
     steps['bc-authorize'] = await callsOf(async () => {
       const res = await form('/bc-authorize', { scope: 'openid', login_hint: 'alice', binding_message: 'Bench' });
@@ -199,7 +202,7 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     return steps;
   };
 
-  it('makes the calls the benchmark counts: 9 DynamoDB requests, 8 with an admission lease, 1 push, no KMS call, and no event that no rule takes (3 with an operator rule that takes them all)', async () => {
+  it('makes the calls the benchmark counts: 9 DynamoDB requests, 8 with an admission lease, 1 push, no KMS call, and no event that no rule takes (3 with an operator rule that takes them all), on its round trips, with its write units and log lines', async () => {
     await flow(); // cold starts: the tenant's key opened (KMS Decrypt), settings cached
     // The tenant's counter shards: a shard's first request ever creates its item (the write that finds none, its read,
     // the read of the layout before's item, the creation), so each is created first, by a request for a user who does
@@ -310,9 +313,7 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       const callback = shape.cloud.fn('callback').name;
       const pingFlow = async (trips: Record<string, number> = {}) => {
         const steps: Record<string, Record<string, number>> = {};
-        const into = (step: string) => (n: number) => {
-          trips[step] = n;
-        };
+        const into = tripsInto(trips);
         let authReqId = '';
         steps['bc-authorize'] = await callsOf(async () => {
           const res = await form(
