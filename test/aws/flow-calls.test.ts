@@ -7,6 +7,13 @@ import { CriticalPath } from '../bench/aws-terms.ts';
 import { ASSUMPTIONS } from '../bench/cost-model.ts';
 import { CIBA_GRANT, decidedEvents, operatorRule, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 
+/**
+ * How long each fake holds its answers in the measured flows: calls a function makes side by side then overlap at the
+ * fakes even when the machine is busy (they leave the function within a millisecond of each other), and calls made one
+ * after the other never do, whatever the value (the next leaves only once the answer has come back).
+ */
+const LATENCY_MS = 50;
+
 /** The fields Powertools' logger writes on every line besides the message and the line's own fields. */
 const ENVELOPE = new Set([
   'level',
@@ -221,11 +228,11 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       Math.ceil((now + Math.max(SETTINGS_TTL_MS, RULES_TTL_MS) + 1) / 60_000) * 60_000 + 1 - now,
     );
     await flow(); // the function's first request of the client this minute: one request counted
-    // The measured flow: each fake service answers after 20 ms, so that calls a function makes side by side overlap
+    // The measured flow: each fake service answers after LATENCY_MS, so that calls a function makes side by side overlap
     // at the fakes, and the round trips on each step's path are counted from the spans.
     const trips: Record<string, number> = {};
     const units = { table: 0, indexes: 0, failed: 0 };
-    shape.cloud.latencyMs = 20;
+    shape.cloud.latencyMs = LATENCY_MS;
     shape.cloud.dynamodb.units = units;
     const logs = await logsOf(() => flow(false, trips)).finally(() => {
       shape.cloud.latencyMs = 0;
@@ -366,7 +373,7 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       expect(await refused.json()).toMatchObject({ error: 'unknown_user_id' });
       const trips: Record<string, number> = {};
       const units = { table: 0, indexes: 0, failed: 0 };
-      shape.cloud.latencyMs = 20;
+      shape.cloud.latencyMs = LATENCY_MS;
       shape.cloud.dynamodb.units = units;
       const logs = await logsOf(() => pingFlow(trips)).finally(() => {
         shape.cloud.latencyMs = 0;
