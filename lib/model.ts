@@ -379,6 +379,11 @@ export interface JsonWebKeyPublic {
 
 /** `reported`: denied by the user with "I did not ask for this" (the client gets access_denied, as for a denial). */
 export type AuthRequestStatus = 'pending' | 'approved' | 'denied' | 'reported';
+/** The statuses a decision writes: every one but `pending` (a reported request is a denial to the client). */
+export const DECIDED_STATUSES = ['approved', 'denied', 'reported'] as const satisfies readonly Exclude<
+  AuthRequestStatus,
+  'pending'
+>[];
 
 /** One POST to the client's notification endpoint: the HTTP status it answered, or why there was none. */
 export interface CallbackAttempt {

@@ -255,10 +255,14 @@ export interface DecisionStore {
 /** A ping or push request's callback ledger: lib/ciba/callback-lease.ts says when an attempt may be claimed. */
 export interface CallbackLedger {
   /**
-   * Claims `attempt` until `leaseUntil`, only where lib/ciba/callback-lease.ts `mayClaim` holds; returns the request
+   * Claims `attempt` until `leaseUntil`, only where lib/ciba/callback-lease.ts `mayClaim` holds (and, with
+   * `decidedFor`, its `decidedFor`: the request is that tenant's, ping or push, and decided); returns the request
    * after the claim (its callback started when it was not), or `conflict`.
    */
-  claim(txn: string, claim: { attempt: number; now: number; leaseUntil: number }): Promise<AuthRequest | 'conflict'>;
+  claim(
+    txn: string,
+    claim: { attempt: number; now: number; leaseUntil: number; decidedFor?: string },
+  ): Promise<AuthRequest | 'conflict'>;
   /** Push: redeems the approved grant and keeps the sealed token response, only while the grant is unredeemed. */
   savePushResponse(txn: string, sealedResponse: string, now: number): Promise<AuthRequest | 'conflict'>;
   /**

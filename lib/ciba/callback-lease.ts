@@ -1,4 +1,4 @@
-import type { CallbackState } from '../model.ts';
+import { type AuthRequest, type CallbackState, DECIDED_STATUSES } from '../model.ts';
 
 /**
  * The callback lease of a ping or push request: attempts are claimed one at a time, each for a lease, so that a
@@ -48,3 +48,12 @@ export const recorded = (lease: CallbackLease, state: CallbackState): CallbackLe
   state,
   ...(lease.claimed !== undefined ? { claimed: lease.claimed } : {}),
 });
+
+/**
+ * What a claim for the decision's event (`decidedFor`, CallbackLedger) also requires, so that the claim is its first
+ * call instead of a read: the request is the event's tenant's, ping or push, and decided.
+ */
+export const decidedFor = (request: Pick<AuthRequest, 'tenantId' | 'deliveryMode' | 'status'>, tenantId: string) =>
+  request.tenantId === tenantId &&
+  request.deliveryMode !== 'poll' &&
+  (DECIDED_STATUSES as readonly string[]).includes(request.status);

@@ -97,27 +97,33 @@ export const deliverCallback = async (
 ): Promise<CallbackOutcome> => {
   const { logger } = deps;
   const log = { tenant: trigger.tenantId, txn: trigger.txn, attempt: trigger.attempt, trigger: trigger.reason };
-  const found = await deps.requests.get(trigger.txn);
-  if (!found || found.tenantId !== trigger.tenantId) return skip(deps, log, 'unknown request');
-  if (found.deliveryMode === 'poll') return skip(deps, log, 'poll mode request');
-  if (found.callback && found.callback.state !== 'pending') return skip(deps, log, `callback ${found.callback.state}`);
   const now = deps.clock.now();
-  if (trigger.reason === 'expiry') {
-    // The timer is a no-op for a request decided in time; one that fired early is set again.
-    if (found.status !== 'pending') return skip(deps, log, 'decided before expiry');
-    if (found.expiresAt > now) {
-      await deps.scheduler.schedule(found.expiresAt, expiryTimerEvent(found));
-      return skip(deps, log, 'not expired yet: timer set again');
+  const lease = { attempt: trigger.attempt, now, leaseUntil: now + CALLBACK_LEASE_MS };
+  let claimed: AuthRequest | 'conflict';
+  if (trigger.reason === 'decided') {
+    // The decision's event: the claim itself requires what a read would check (the tenant's request, ping or push,
+    // decided), so the attempt starts with one conditional write; a refused one is read to say why.
+    claimed = await deps.callbacks.claim(trigger.txn, { ...lease, decidedFor: trigger.tenantId });
+    if (claimed === 'conflict') {
+      const found = await deps.requests.get(trigger.txn);
+      return skip(deps, log, notDeliverable(found, trigger, now) ?? 'attempt already claimed or callback finished');
     }
+  } else {
+    const found = await deps.requests.get(trigger.txn);
+    const refused = notDeliverable(found, trigger, now);
+    if (refused || !found) return skip(deps, log, refused ?? 'unknown request');
+    if (trigger.reason === 'expiry') {
+      // The timer is a no-op for a request decided in time; one that fired early is set again.
+      if (found.status !== 'pending') return skip(deps, log, 'decided before expiry');
+      if (found.expiresAt > now) {
+        await deps.scheduler.schedule(found.expiresAt, expiryTimerEvent(found));
+        return skip(deps, log, 'not expired yet: timer set again');
+      }
+    }
+    if (!kindOf(found, now)) return skip(deps, log, 'nothing to deliver');
+    claimed = await deps.callbacks.claim(trigger.txn, lease);
+    if (claimed === 'conflict') return skip(deps, log, 'attempt already claimed or callback finished');
   }
-  if (!kindOf(found, now)) return skip(deps, log, 'nothing to deliver');
-
-  const claimed = await deps.callbacks.claim(trigger.txn, {
-    attempt: trigger.attempt,
-    now,
-    leaseUntil: now + CALLBACK_LEASE_MS,
-  });
-  if (claimed === 'conflict') return skip(deps, log, 'attempt already claimed or callback finished');
   const request = claimed;
   let kind = kindOf(request, now)!;
   if (kind === 'expired_token' && trigger.attempt === 1) {
@@ -215,6 +221,15 @@ export const deliverCallback = async (
     next_attempt_at: epochSeconds(nextAttemptAt),
   });
   return { outcome: 'retry_scheduled', attempt: trigger.attempt, nextAttemptAt };
+};
+
+/** Why a request takes no callback from this trigger, whatever its attempts: undefined when it may take one. */
+const notDeliverable = (found: AuthRequest | undefined, trigger: CallbackTrigger, now: number): string | undefined => {
+  if (!found || found.tenantId !== trigger.tenantId) return 'unknown request';
+  if (found.deliveryMode === 'poll') return 'poll mode request';
+  if (found.callback && found.callback.state !== 'pending') return `callback ${found.callback.state}`;
+  if (trigger.reason === 'decided' && !kindOf(found, now)) return 'nothing to deliver';
+  return undefined;
 };
 
 const skip = (deps: Pick<Deps, 'logger'>, log: Record<string, unknown>, reason: string): CallbackOutcome => {

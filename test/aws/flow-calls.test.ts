@@ -35,7 +35,7 @@ const ENVELOPE = new Set([
  * mode (`aws_calls_per_flow`: DynamoDB 9, SNS 1, KMS 0, and EventBridge 0: no rule on the bus takes a poll request's
  * events; 3 with an operator's rule that takes every event, `--events all`), on the round trips it counts
  * (`round_trips`, counted from the calls' spans at the fakes), with the write units and the log lines the cost model
- * prices, so the cost model is fed by what the deployed code does. The ping flow (`npm run bench -- --mode ping`) likewise: DynamoDB 11, SNS 1, EventBridge 1 (the
+ * prices, so the cost model is fed by what the deployed code does. The ping flow (`npm run bench -- --mode ping`) likewise: DynamoDB 10, SNS 1, EventBridge 1 (the
  * `Request Decided` event the deployment's own rule takes), and one invocation of the callback function by that rule.
  * A function reads the bus's rules once a minute (`ListRules`, an `events` call): each test lets that minute pass
  * before its warm-up flow, so the measured flows read none. The decision's `Request Decided` event is put by the
@@ -308,7 +308,7 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     }
   }, 180_000);
 
-  it('ping: the callback function, invoked once by the rule, makes the calls the benchmark counts: 11 DynamoDB requests, 1 event (the Decided event the rule takes), 1 push', async () => {
+  it('ping: the callback function, invoked once by the rule, makes the calls the benchmark counts: 10 DynamoDB requests, 1 event (the Decided event the rule takes), 1 push', async () => {
     const rpHost = await Receiver.start(shape.cloud, shape.pki, 'rp.example.com');
     try {
       const endpoint = rpHost.endpoint();
@@ -385,19 +385,19 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
         'device decision': { dynamodb: 2 },
         // The Decided event, which the deployment's own rule takes.
         stream: { events: 1 },
-        // The rule's invocation; the request (a read), the attempt's claim, its result (no rule takes the Callback
-        // Delivered event).
-        callback: { lambda: 1, dynamodb: 3 },
+        // The rule's invocation; the attempt's claim, which returns the request (no read before it), and its result (no
+        // rule takes the Callback Delivered event).
+        callback: { lambda: 1, dynamodb: 2 },
         'token redeem': { dynamodb: 1 },
       });
       // The benchmark's round trips (`--mode ping`) but the callback's POST to the client's endpoint, which is no AWS
-      // call (the benchmark counts 4 there): the request's read, the attempt's claim, and after the POST its result.
+      // call (the benchmark counts 3 there): the attempt's claim, and after the POST its result.
       expect(trips).toEqual({
         'bc-authorize': 3,
         'device list': 1,
         'device decision': 2,
         stream: 1,
-        callback: 3,
+        callback: 2,
         'token redeem': 1,
       });
       // Its write units: the counter, the user's window, the request, the list's proof, the decision, the callback's

@@ -1238,6 +1238,33 @@ describe.each(implementations)('%s', (_name, make) => {
       expect(await s.requests.get(r.txn)).toMatchObject({ issuer: r.issuer, clientNotificationToken: 'tok' });
     });
 
+    it("claims for the decision's event only a decided ping or push request of that tenant, touching nothing else", async () => {
+      const lease = { attempt: 1, now: NOW, leaseUntil: NOW + 60_000 };
+      for (const [overrides, tenant] of [
+        [{ status: 'pending' }, 'acme'],
+        [{ deliveryMode: 'poll', clientNotificationToken: undefined }, 'acme'],
+        [{}, 'other'],
+      ] as const) {
+        const r = await callbackRequest(overrides);
+        expect(await s.callbacks.claim(r.txn, { ...lease, decidedFor: tenant })).toBe('conflict');
+        // Not claimed: the same attempt without the condition still finds it free.
+        expect((await s.requests.get(r.txn))?.callback).toBeUndefined();
+      }
+      expect(await s.callbacks.claim('no-such-txn', { ...lease, decidedFor: 'acme' })).toBe('conflict');
+      for (const status of ['approved', 'denied', 'reported'] as const) {
+        for (const deliveryMode of ['ping', 'push'] as const) {
+          const r = await callbackRequest({ status, deliveryMode });
+          expect(await s.callbacks.claim(r.txn, { ...lease, decidedFor: 'acme' })).toMatchObject({
+            txn: r.txn,
+            status,
+            callback: { state: 'pending', attempts: [] },
+          });
+          // The lease rules still hold: the same attempt is taken.
+          expect(await s.callbacks.claim(r.txn, { ...lease, decidedFor: 'acme' })).toBe('conflict');
+        }
+      }
+    });
+
     it('claims attempt 1 once, starting an empty pending history', async () => {
       const r = await callbackRequest();
       const claimed = await s.callbacks.claim(r.txn, { attempt: 1, now: NOW, leaseUntil: NOW + 60_000 });

@@ -1,4 +1,11 @@
-import { type CallbackLease, claimed, mayClaim, mayRecord, recorded } from '../../lib/ciba/callback-lease.ts';
+import {
+  type CallbackLease,
+  claimed,
+  decidedFor,
+  mayClaim,
+  mayRecord,
+  recorded,
+} from '../../lib/ciba/callback-lease.ts';
 import { gateHolds } from '../../lib/ciba/report-shield.ts';
 import {
   applyRateWindowRefund,
@@ -321,11 +328,12 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
       },
     },
     callbacks: {
-      async claim(txn, { attempt, now, leaseUntil }) {
+      async claim(txn, { attempt, now, leaseUntil, decidedFor: tenantId }) {
         const r = state.requests.get(txn);
         if (!r || !mayClaim({ ...r.lease, ...(r.callback ? { state: r.callback.state } : {}) }, attempt, now)) {
           return 'conflict';
         }
+        if (tenantId !== undefined && !decidedFor(r, tenantId)) return 'conflict';
         r.lease = claimed(r.lease ?? {}, attempt, leaseUntil);
         r.callback ??= { state: 'pending', attempts: [] };
         return requestOf(r);

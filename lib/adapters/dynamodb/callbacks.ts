@@ -1,3 +1,4 @@
+import { DECIDED_STATUSES } from '../../model.ts';
 import type { CallbackLedger } from '../../persistence.ts';
 import { expression, FAILED, ledgerKey, requestPk, type Tables, update, updateExpression } from './expression.ts';
 import { attemptItem } from './items.ts';
@@ -8,10 +9,15 @@ import { updateRequest } from './requests.ts';
  * is lib/ciba/callback-lease.ts `mayClaim` as a condition.
  */
 export const callbackLedger = (db: Tables): CallbackLedger => ({
-  claim(txn, { attempt, now, leaseUntil }) {
+  claim(txn, { attempt, now, leaseUntil, decidedFor }) {
     // Attempt n is free once attempt n-1 finished (its lease removed) or its lease ran out; or taken over when its
     // own lease ran out.
     const takeover = '(#cb_claimed = :n AND #cb_lease_until < :now)';
+    // lib/ciba/callback-lease.ts `decidedFor`: the tenant's, ping or push, decided.
+    const decided =
+      decidedFor === undefined
+        ? ''
+        : ` AND #tenant_id = :tenant AND #delivery_mode <> :poll AND #status IN (${DECIDED_STATUSES.map((_, i) => `:decided${i}`).join(', ')})`;
     const free =
       attempt === 1
         ? 'attribute_not_exists(#cb_claimed)'
@@ -21,9 +27,16 @@ export const callbackLedger = (db: Tables): CallbackLedger => ({
       txn,
       {
         update: 'SET #cb_claimed = :n, #cb_lease_until = :lease, #callback = if_not_exists(#callback, :initial)',
-        condition: `attribute_exists(#pk) AND (attribute_not_exists(#callback) OR #callback.#state = :pending) AND (${free} OR ${takeover})`,
+        condition: `attribute_exists(#pk) AND (attribute_not_exists(#callback) OR #callback.#state = :pending) AND (${free} OR ${takeover})${decided}`,
       },
       {
+        ...(decidedFor === undefined
+          ? {}
+          : {
+              ':tenant': decidedFor,
+              ':poll': 'poll',
+              ...Object.fromEntries(DECIDED_STATUSES.map((status, i) => [`:decided${i}`, status])),
+            }),
         ':n': attempt,
         ':prev': attempt - 1,
         ':now': now,

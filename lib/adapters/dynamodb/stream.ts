@@ -1,7 +1,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DecidedStatus } from '../../events.ts';
-import type { AuthRequest } from '../../model.ts';
+import { type AuthRequest, DECIDED_STATUSES } from '../../model.ts';
 import { requestPk } from './expression.ts';
 import { requestItem } from './items.ts';
 
@@ -10,9 +10,6 @@ import { requestItem } from './items.ts';
  * `pending` to a decided status. The stream's consumer (functions/events) puts `CIBA Request Decided` on the bus for
  * each, off the decision's critical path (docs/deploy.md "The decision stream").
  */
-
-/** Statuses a decision writes (lib/model.ts AuthRequestStatus without `pending`). */
-export const DECIDED_STATUSES = ['approved', 'denied', 'reported'] as const satisfies readonly DecidedStatus[];
 
 const REQUEST_KEY_PREFIX = requestPk('');
 const STATUS = requestItem.attr('status');

@@ -227,13 +227,42 @@ describe('deliverCallback: at least once, never twice', () => {
     expect((await deliverCallback(w.deps, decided)).outcome).toBe('delivered');
   });
 
-  it('ignores poll requests, unknown requests and requests of another tenant', async () => {
+  it('ignores poll requests, unknown requests, requests of another tenant and undecided ones, saying which', async () => {
     const w = fakeWorld({ mode: 'ping', request: { deliveryMode: 'poll' } });
-    expect((await deliverCallback(w.deps, decided)).outcome).toBe('skipped');
-    expect((await deliverCallback(w.deps, { ...decided, txn: 'CCCCCCCCCCCCCCCCCCCCCC' })).outcome).toBe('skipped');
+    expect(await deliverCallback(w.deps, decided)).toEqual({ outcome: 'skipped', reason: 'poll mode request' });
+    expect(await deliverCallback(w.deps, { ...decided, txn: 'CCCCCCCCCCCCCCCCCCCCCC' })).toEqual({
+      outcome: 'skipped',
+      reason: 'unknown request',
+    });
     const v = fakeWorld({ mode: 'ping' });
-    expect((await deliverCallback(v.deps, { ...decided, tenantId: 'other' })).outcome).toBe('skipped');
-    expect([...w.posts, ...v.posts]).toHaveLength(0);
+    expect(await deliverCallback(v.deps, { ...decided, tenantId: 'other' })).toEqual({
+      outcome: 'skipped',
+      reason: 'unknown request',
+    });
+    const u = fakeWorld({ mode: 'ping', status: 'pending' });
+    expect(await deliverCallback(u.deps, decided)).toEqual({ outcome: 'skipped', reason: 'nothing to deliver' });
+    expect([...w.posts, ...v.posts, ...u.posts]).toHaveLength(0);
+    // None of them was claimed.
+    for (const world of [w, v, u]) expect((await world.store.requests.get(TXN))?.callback).toBeUndefined();
+  });
+
+  it("starts the decision's attempt with its claim, reading the request only when the claim is refused", async () => {
+    const w = fakeWorld({ mode: 'ping' });
+    let reads = 0;
+    const get = w.deps.requests.get;
+    w.deps.requests = {
+      get: (txn) => {
+        reads++;
+        return get(txn);
+      },
+    };
+    expect((await deliverCallback(w.deps, decided)).outcome).toBe('delivered');
+    expect(reads).toBe(0);
+    expect(await deliverCallback(w.deps, decided)).toEqual({ outcome: 'skipped', reason: 'callback delivered' });
+    expect(reads).toBe(1);
+    // A retry or an expiry timer reads first, as before.
+    await deliverCallback(w.deps, retry(2));
+    expect(reads).toBe(2);
   });
 });
 
