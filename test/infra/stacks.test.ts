@@ -9,9 +9,11 @@ import { LAMBDA_FUNCTIONS } from '../../infra/bundling.ts';
 import { buildCibaApp, type CibaApp, cdkJsonContext } from '../../infra/ciba-app.ts';
 import { CibaTenant } from '../../infra/ciba-tenant.ts';
 import { declareTenants } from '../../infra/examples/tenants-in-code.ts';
+import { TABLE_TARGET_UTILIZATION_PERCENT } from '../../infra/stateful-stack.ts';
 import { InvalidTenantsFile } from '../../infra/tenants.ts';
 import { PENDING_VIEW_ATTRIBUTES } from '../../lib/adapters/dynamodb-schema.ts';
 import { ROUTES } from '../../lib/http/routes.ts';
+import { ASSUMPTIONS } from '../bench/cost-model.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
@@ -212,6 +214,8 @@ describe('stateful stack', () => {
         TargetTrackingScalingPolicyConfiguration: { TargetValue: 70 },
       });
     }
+    // The cost model prices provisioned units at the use the policies track (test/bench/cost-model.ts).
+    expect(ASSUMPTIONS.provisionedUtilization * 100).toBe(TABLE_TARGET_UTILIZATION_PERCENT);
 
     for (const bad of ['provisioned', 'provisioned:0-10', 'provisioned:10-5', 'provisioned:5', 'PAY_PER_REQUEST']) {
       expect(() => build({ 'ciba:tableCapacity': bad }), bad).toThrow(
