@@ -1,3 +1,4 @@
+import { isRequestXRaySampled } from '@aws-lambda-powertools/commons/utils/env';
 import { LogFormatter, LogItem, Logger as PowertoolsBaseLogger } from '@aws-lambda-powertools/logger';
 import type { LogAttributes, UnformattedAttributes } from '@aws-lambda-powertools/logger/types';
 import type { Context } from 'aws-lambda';
@@ -6,9 +7,11 @@ import type { Logger } from '../ports.ts';
 
 /**
  * Powertools' line (docs/deploy.md "Logs": `level`, `message`, `timestamp`, `service`, `cold_start`, the invocation's
- * `function_request_id`, an X-Ray trace id when Lambda gives one, the line's fields) without the fields that repeat
- * what the function's log group names on every line: the function's name, ARN and memory size, and the debug
- * sampling rate while it is 0. They were about 230 of a line's 540 bytes (docs/performance.md, the cost model).
+ * `function_request_id`, its X-Ray trace id when X-Ray traces it, the line's fields) without the fields that repeat
+ * what the function's log group names on every line (the function's name, ARN and memory size, and the debug sampling
+ * rate while it is 0), nor the trace id of an invocation X-Ray does not trace (Lambda gives every invocation a trace
+ * header; the deployment does not turn tracing on, so the id leads to no trace). They were about 280 of a line's 590
+ * bytes (docs/performance.md, the cost model).
  */
 export class LambdaLineFormatter extends LogFormatter {
   formatAttributes(attributes: UnformattedAttributes, additional: LogAttributes): LogItem {
@@ -21,7 +24,7 @@ export class LambdaLineFormatter extends LogFormatter {
         cold_start: attributes.lambdaContext?.coldStart,
         function_request_id: attributes.lambdaContext?.awsRequestId,
         ...(attributes.sampleRateValue ? { sampling_rate: attributes.sampleRateValue } : {}),
-        xray_trace_id: attributes.xRayTraceId,
+        ...(isRequestXRaySampled() ? { xray_trace_id: attributes.xRayTraceId } : {}),
       },
     }).addAttributes(additional);
   }

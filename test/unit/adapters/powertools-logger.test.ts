@@ -98,7 +98,7 @@ describe('PowertoolsLogger', () => {
     expect(out.entries().find((e) => e.message === 'inside')).toMatchObject({ function_request_id: 'req-123' });
   });
 
-  it("writes the functions' line: the invocation's request id and cold start, not the function's name, ARN or memory", () => {
+  it("writes the functions' line: the invocation's request id and cold start, not the function's name, ARN or memory, nor an unsampled trace id", () => {
     const out = capture();
     const logger = new PowertoolsLogger(lambdaPowertools('ciba-device'));
     logger.addContext({
@@ -111,10 +111,13 @@ describe('PowertoolsLogger', () => {
     } as never);
     vi.stubEnv('_X_AMZN_TRACE_ID', 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=557abcec3ee5a047;Sampled=1');
     logger.info('device decision', { tenant: 'acme', status: 'approved' });
+    // Lambda gives every invocation a trace header; one X-Ray does not sample leads to no trace.
+    vi.stubEnv('_X_AMZN_TRACE_ID', 'Root=1-5759e988-bd862e3fe1be46a994272794;Parent=557abcec3ee5a048;Sampled=0');
+    logger.warn('not traced');
     vi.unstubAllEnvs();
-    logger.warn('no trace');
+    logger.warn('no trace header');
     out.restore();
-    const [line, untraced] = out.entries();
+    const [line, unsampled, untraced] = out.entries();
     expect(line).toEqual({
       level: 'INFO',
       message: 'device decision',
@@ -126,6 +129,7 @@ describe('PowertoolsLogger', () => {
       tenant: 'acme',
       status: 'approved',
     });
+    expect(Object.keys(unsampled!)).not.toContain('xray_trace_id');
     expect(Object.keys(untraced!)).not.toContain('xray_trace_id');
   });
 
