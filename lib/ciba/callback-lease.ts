@@ -55,5 +55,5 @@ export const recorded = (lease: CallbackLease, state: CallbackState): CallbackLe
  */
 export const decidedFor = (request: Pick<AuthRequest, 'tenantId' | 'deliveryMode' | 'status'>, tenantId: string) =>
   request.tenantId === tenantId &&
-  request.deliveryMode !== 'poll' &&
+  (request.deliveryMode === 'ping' || request.deliveryMode === 'push') &&
   (DECIDED_STATUSES as readonly string[]).includes(request.status);

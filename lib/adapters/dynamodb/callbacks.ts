@@ -17,7 +17,7 @@ export const callbackLedger = (db: Tables): CallbackLedger => ({
     const decided =
       decidedFor === undefined
         ? ''
-        : ` AND #tenant_id = :tenant AND #delivery_mode <> :poll AND #status IN (${DECIDED_STATUSES.map((_, i) => `:decided${i}`).join(', ')})`;
+        : ` AND #tenant_id = :tenant AND #delivery_mode IN (:ping, :push) AND #status IN (${DECIDED_STATUSES.map((_, i) => `:decided${i}`).join(', ')})`;
     const free =
       attempt === 1
         ? 'attribute_not_exists(#cb_claimed)'
@@ -34,7 +34,8 @@ export const callbackLedger = (db: Tables): CallbackLedger => ({
           ? {}
           : {
               ':tenant': decidedFor,
-              ':poll': 'poll',
+              ':ping': 'ping',
+              ':push': 'push',
               ...Object.fromEntries(DECIDED_STATUSES.map((status, i) => [`:decided${i}`, status])),
             }),
         ':n': attempt,
