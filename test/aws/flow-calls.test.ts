@@ -1,10 +1,12 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RULES_TTL_MS } from '../../lib/adapters/eventbridge-event-bus.ts';
 import { SETTINGS_TTL_MS } from '../../lib/cache.ts';
 import { ADMISSION_SHARDS } from '../../lib/ciba/tenant-admission.ts';
 import type { DeviceClient } from '../../lib/device/index.ts';
 import { CriticalPath } from '../bench/aws-terms.ts';
-import { ASSUMPTIONS } from '../bench/cost-model.ts';
+import { ASSUMPTIONS, costFields, type FlowFigures } from '../bench/cost-model.ts';
 import { CIBA_GRANT, decidedEvents, operatorRule, pushedTxn, Receiver, type Shape, startShape } from './harness.ts';
 
 /**
@@ -28,6 +30,73 @@ const ENVELOPE = new Set([
   'xray_trace_id',
   'tenant_id',
 ]);
+
+/** What the harness saw of one measured flow. */
+interface Measured {
+  /** Each step's successful calls by service, and the round trips on its path. */
+  steps: Record<string, Record<string, number>>;
+  trips: Record<string, number>;
+  units: { table: number; indexes: number; failed: number; reads: number };
+  logs: { access: string[]; metrics: string[]; app: Record<string, unknown>[] };
+  /** The flow's invocations (API requests, the stream's consumer, the callback function). */
+  invocations: { kind: string; activeMs?: number }[];
+  /** POSTs to the client's notification endpoint. */
+  clientCalls: number;
+}
+
+/** An application line's message and own fields, as the benchmark counts a line's bytes (test/bench/serve.ts). */
+const ownBytes = (line: Record<string, unknown>) =>
+  Buffer.byteLength(JSON.stringify(Object.fromEntries(Object.entries(line).filter(([key]) => !ENVELOPE.has(key)))));
+
+/**
+ * A measured flow in the benchmark's terms (the fields of `npm run bench`'s JSON, test/bench/bench.ts): the cost model
+ * (test/bench/cost-model.ts) fed by what the deployed functions did instead of by local mode. The functions' CPU is
+ * their threads' busy time here (`activeMs`: functions warmed by a few flows only, on a machine that also runs the
+ * fakes, so an upper bound of a warm function's). The template's `pending-by-user` index is projected `ALL` (the
+ * deployment's default). `AWS_SHAPE_FIGURES=DIR` writes them to `DIR/{flow}.json`.
+ */
+const figuresOf = (flow: string, m: Measured) => {
+  const total = (service: string) => Object.values(m.steps).reduce((sum, calls) => sum + (calls[service] ?? 0), 0);
+  const figures: FlowFigures = {
+    httpRequests: m.logs.access.length,
+    eventInvocations: m.invocations.filter((i) => i.kind === 'async').length,
+    streamInvocations: m.invocations.filter((i) => i.kind === 'stream').length,
+    roundTrips: Object.values(m.trips).reduce((sum, n) => sum + n, 0) + m.clientCalls,
+    clientCalls: m.clientCalls,
+    cpuMs: m.invocations.reduce((sum, i) => sum + (i.activeMs ?? 0), 0),
+    writeUnits: m.units.table + m.units.indexes + m.units.failed,
+    readUnits: m.units.reads,
+    awsCalls: { KMS: total('kms'), SNS: total('sns'), EventBridge: total('events'), Scheduler: total('scheduler') },
+    lifecycleEvents: m.logs.metrics.length,
+    logLines: m.logs.app.length,
+    logBytes: m.logs.app.reduce((sum, line) => sum + ownBytes(line), 0),
+  };
+  const report = {
+    flow,
+    source: 'the AWS-shape harness: the deployed bundles, one warm flow (test/aws/flow-calls.test.ts)',
+    pending_index_projection: 'ALL',
+    round_trips: m.trips,
+    http_requests_per_flow: figures.httpRequests,
+    event_invocations_per_flow: figures.eventInvocations,
+    stream_invocations_per_flow: figures.streamInvocations,
+    client_endpoint_calls_per_flow: m.clientCalls,
+    store_requests_per_flow: total('dynamodb'),
+    write_units_per_flow: figures.writeUnits,
+    write_units_breakdown: { table: m.units.table, indexes: m.units.indexes, failed_conditions: m.units.failed },
+    read_units_per_flow: figures.readUnits,
+    aws_calls_per_flow: { ...figures.awsCalls, DynamoDB: total('dynamodb') },
+    lifecycle_events_per_flow: figures.lifecycleEvents,
+    log_bytes_per_flow: figures.logBytes,
+    function_busy_ms_per_flow: Number(figures.cpuMs.toFixed(2)),
+    ...costFields(figures),
+  };
+  const dir = process.env.AWS_SHAPE_FIGURES;
+  if (dir) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${flow}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  }
+  return report;
+};
 
 /**
  * The benchmark's device-shape flow (docs/performance.md "AWS terms per flow") on the AWS shape, warm, with a wrapped
@@ -231,13 +300,15 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     // The measured flow: each fake service answers after LATENCY_MS, so that calls a function makes side by side overlap
     // at the fakes, and the round trips on each step's path are counted from the spans.
     const trips: Record<string, number> = {};
-    const units = { table: 0, indexes: 0, failed: 0 };
+    const units = { table: 0, indexes: 0, failed: 0, reads: 0 };
     shape.cloud.latencyMs = LATENCY_MS;
     shape.cloud.dynamodb.units = units;
+    const invoked = shape.cloud.lambda.invocations.length;
     const logs = await logsOf(() => flow(false, trips)).finally(() => {
       shape.cloud.latencyMs = 0;
       shape.cloud.dynamodb.units = undefined;
     });
+    const invocations = shape.cloud.lambda.invocations.slice(invoked);
     const steps = logs.result;
     // No rule on the bus takes a poll request's events (the deployment's own takes decided ping and push requests):
     // none is put.
@@ -274,15 +345,30 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     // the `pending-by-user` index, whose default projection (`ALL`) takes the pending poll's write too: the request
     // entering it, the pending poll, the decision taking it out. The benchmark measures a store projected `INCLUDE`
     // (`ciba:pendingIndexProjection`), where the pending poll writes no index: 2.
-    expect(units).toEqual({ table: 7, indexes: 3, failed: 0 });
+    // Its read units: the decision's strongly consistent read of the device (1) and the list's query of the index
+    // (eventually consistent, 0.5), the benchmark's 1.5.
+    expect(units).toEqual({ table: 7, indexes: 3, failed: 0, reads: 1.5 });
+    // The flow in the benchmark's terms, priced by its cost model: five API requests and the stream's consumer, each
+    // an invocation whose busy time was measured.
+    expect(invocations.map((i) => i.kind).sort()).toEqual(['stream', 'sync', 'sync', 'sync', 'sync', 'sync']);
+    for (const i of invocations) expect(i.activeMs).toBeGreaterThan(0);
+    const figures = figuresOf('poll', { steps, trips, units, logs, invocations, clientCalls: 0 });
+    expect(figures).toMatchObject({
+      http_requests_per_flow: 5,
+      stream_invocations_per_flow: 1,
+      store_requests_per_flow: 9,
+      write_units_per_flow: 10,
+      read_units_per_flow: 1.5,
+      aws_calls_per_flow: { KMS: 0, SNS: 1, EventBridge: 0, Scheduler: 0, DynamoDB: 9 },
+    });
     // ...which the next request takes without writing a counter: the user's window and the request only.
-    const leased = { table: 0, indexes: 0, failed: 0 };
+    const leased = { table: 0, indexes: 0, failed: 0, reads: 0 };
     shape.cloud.dynamodb.units = leased;
     expect(await flow().finally(() => (shape.cloud.dynamodb.units = undefined))).toEqual({
       ...expected,
       'bc-authorize': { dynamodb: 2, sns: 1 },
     });
-    expect(leased).toEqual({ table: 6, indexes: 3, failed: 0 });
+    expect(leased).toEqual({ table: 6, indexes: 3, failed: 0, reads: 1.5 });
     // The lease spent, the next request counts again.
     expect((await flow())['bc-authorize']).toEqual({ dynamodb: 3, sns: 1 });
 
@@ -372,13 +458,17 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       const refused = await form('/bc-authorize', { scope: 'openid', login_hint: 'nobody', binding_message: 'Bench' });
       expect(await refused.json()).toMatchObject({ error: 'unknown_user_id' });
       const trips: Record<string, number> = {};
-      const units = { table: 0, indexes: 0, failed: 0 };
+      const units = { table: 0, indexes: 0, failed: 0, reads: 0 };
       shape.cloud.latencyMs = LATENCY_MS;
       shape.cloud.dynamodb.units = units;
+      const invoked = shape.cloud.lambda.invocations.length;
+      const posted = rpHost.at(endpoint).length;
       const logs = await logsOf(() => pingFlow(trips)).finally(() => {
         shape.cloud.latencyMs = 0;
         shape.cloud.dynamodb.units = undefined;
       });
+      const invocations = shape.cloud.lambda.invocations.slice(invoked);
+      const clientCalls = rpHost.at(endpoint).length - posted;
       expect(logs.result).toEqual({
         'bc-authorize': { dynamodb: 3, sns: 1 },
         'device list': { dynamodb: 2 },
@@ -404,13 +494,28 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       // claim and its result, the redeeming token request (each item under 1 KB, the callback's state included), and
       // the request entering and leaving `pending-by-user` (no pending poll: `ALL` and `INCLUDE` alike), as the
       // benchmark's `--mode ping` counts (9 at c = 8, where a lease spares most counter writes).
-      expect(units).toEqual({ table: 8, indexes: 2, failed: 0 });
+      // Read units: the decision's read of the device and the list's query, as in poll mode; the callback reads nothing.
+      expect(units).toEqual({ table: 8, indexes: 2, failed: 0, reads: 1.5 });
       // Its logs: an access-log line per API request, a metric line per lifecycle event (Request Started, Request
       // Approved, Callback Delivered, Tokens Issued), and two application lines, the decision's and the callback's.
       expect(logs.access).toHaveLength(4);
       expect(logs.metrics).toHaveLength(4);
       expect(logs.app.map((l) => l.message)).toEqual(['device decision', 'callback delivered']);
       expectLogsAsModelled(logs);
+      // In the benchmark's terms: four API requests, the stream's consumer and the callback function (invoked by the
+      // rule), and one POST to the client.
+      expect(invocations.map((i) => i.kind).sort()).toEqual(['async', 'stream', 'sync', 'sync', 'sync', 'sync']);
+      for (const i of invocations) expect(i.activeMs).toBeGreaterThan(0);
+      expect(figuresOf('ping', { steps: logs.result, trips, units, logs, invocations, clientCalls })).toMatchObject({
+        http_requests_per_flow: 4,
+        event_invocations_per_flow: 1,
+        stream_invocations_per_flow: 1,
+        client_endpoint_calls_per_flow: 1,
+        store_requests_per_flow: 10,
+        write_units_per_flow: 10,
+        read_units_per_flow: 1.5,
+        aws_calls_per_flow: { KMS: 0, SNS: 1, EventBridge: 1, Scheduler: 0, DynamoDB: 10 },
+      });
     } finally {
       await rpHost.stop();
     }

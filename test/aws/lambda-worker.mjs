@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import dns from 'node:dns';
 import net from 'node:net';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -122,13 +123,23 @@ parentPort.on('message', async (message) => {
     callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => Math.max(0, deadline - RealDate.now()),
   };
+  // How long this environment's thread was busy in the invocation (its event loop not waiting), which the AWS-shape
+  // harness reports as the invocation's CPU.
+  const busy = performance.eventLoopUtilization();
+  const activeMs = () => performance.eventLoopUtilization(busy).active;
   try {
     const result = await handler(message.event, context);
-    parentPort.postMessage({ type: 'result', id: message.id, result: result === undefined ? null : result });
+    parentPort.postMessage({
+      type: 'result',
+      id: message.id,
+      result: result === undefined ? null : result,
+      activeMs: activeMs(),
+    });
   } catch (error) {
     parentPort.postMessage({
       type: 'result',
       id: message.id,
+      activeMs: activeMs(),
       error: {
         errorType: error?.name ?? 'Error',
         errorMessage: String(error?.message ?? error),

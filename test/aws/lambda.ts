@@ -39,6 +39,8 @@ export interface InvocationError {
 }
 
 export type InvokeOutcome = { result: unknown } | { error: InvocationError };
+/** An outcome with how long the function's thread was busy in it (ms: its event loop not waiting), when it ran. */
+type RunOutcome = InvokeOutcome & { activeMs?: number };
 
 /** Lambda's own errors, as the Invoke API answers them (the caller, not the function, failed). */
 export class LambdaServiceError extends Error {
@@ -132,7 +134,7 @@ interface Environment {
   worker: Worker;
   ready: Promise<void>;
   busy: boolean;
-  pending: Map<string, (outcome: InvokeOutcome) => void>;
+  pending: Map<string, (outcome: RunOutcome) => void>;
   initError?: InvocationError;
 }
 
@@ -171,6 +173,11 @@ export class LambdaRuntime {
     function: string;
     kind: 'sync' | 'async' | 'stream' | 'queue';
     outcome: 'ok' | 'error' | 'refused';
+    /**
+     * How long the function's thread was busy (its event loop not waiting on I/O) in an invocation that ran: the
+     * harness's measure of the invocation's CPU on this machine.
+     */
+    activeMs?: number;
   }[] = [];
   readonly #environments = new Map<string, Environment[]>();
   readonly #throttles = new Map<string, number>();
@@ -230,8 +237,8 @@ export class LambdaRuntime {
       this.invocations.push({ function: nameOrArn, kind, outcome: 'refused' });
       throw error;
     }
-    const outcome = await this.#run(fn, event);
-    this.invocations.push({ function: fn.name, kind, outcome: 'error' in outcome ? 'error' : 'ok' });
+    const { activeMs, ...outcome } = await this.#run(fn, event);
+    this.invocations.push({ function: fn.name, kind, outcome: 'error' in outcome ? 'error' : 'ok', activeMs });
     return outcome;
   }
 
@@ -251,8 +258,13 @@ export class LambdaRuntime {
     const clock = this.#options.clock;
     const queuedAt = clock.now();
     const attempt = async (n: number): Promise<void> => {
-      const outcome = await this.#run(fn, event);
-      this.invocations.push({ function: fn.name, kind: 'async', outcome: 'error' in outcome ? 'error' : 'ok' });
+      const { activeMs, ...outcome } = await this.#run(fn, event);
+      this.invocations.push({
+        function: fn.name,
+        kind: 'async',
+        outcome: 'error' in outcome ? 'error' : 'ok',
+        activeMs,
+      });
       if (!('error' in outcome)) return;
       const delay = n === 1 ? 60_000 : 120_000;
       const age = clock.now() + delay - queuedAt;
@@ -279,13 +291,13 @@ export class LambdaRuntime {
     this.#options.track(attempt(1));
   }
 
-  async #run(fn: FunctionConfig, event: unknown): Promise<InvokeOutcome> {
+  async #run(fn: FunctionConfig, event: unknown): Promise<RunOutcome> {
     const env = await this.#acquire(fn);
     try {
       if (env.initError) return { error: env.initError };
       const id = randomUUID();
       const payload = JSON.parse(JSON.stringify(event ?? null)) as unknown;
-      const outcome = await new Promise<InvokeOutcome>((resolve) => {
+      const outcome = await new Promise<RunOutcome>((resolve) => {
         const timer = setTimeout(() => {
           env.pending.delete(id);
           // Lambda ends the environment of a timed-out invocation.
@@ -311,7 +323,9 @@ export class LambdaRuntime {
         });
       });
       // Lambda serializes the result as JSON.
-      return 'result' in outcome ? { result: JSON.parse(JSON.stringify(outcome.result)) as unknown } : outcome;
+      return 'result' in outcome
+        ? { result: JSON.parse(JSON.stringify(outcome.result)) as unknown, activeMs: outcome.activeMs }
+        : outcome;
     } finally {
       env.busy = false;
     }
@@ -404,17 +418,21 @@ export class LambdaRuntime {
       });
     }
     env.ready = new Promise<void>((resolve) => {
-      worker.on('message', (message: { type: string; id?: string; result?: unknown; error?: InvocationError }) => {
-        if (message.type === 'ready') resolve();
-        else if (message.type === 'init-error') {
-          env.initError = { ...message.error!, errorType: `Runtime.${message.error!.errorType}` };
-          resolve();
-        } else if (message.type === 'result') {
-          const settle = env.pending.get(message.id!);
-          env.pending.delete(message.id!);
-          settle?.(message.error ? { error: message.error } : { result: message.result });
-        }
-      });
+      worker.on(
+        'message',
+        (message: { type: string; id?: string; result?: unknown; error?: InvocationError; activeMs?: number }) => {
+          if (message.type === 'ready') resolve();
+          else if (message.type === 'init-error') {
+            env.initError = { ...message.error!, errorType: `Runtime.${message.error!.errorType}` };
+            resolve();
+          } else if (message.type === 'result') {
+            const settle = env.pending.get(message.id!);
+            env.pending.delete(message.id!);
+            const { activeMs } = message;
+            settle?.(message.error ? { error: message.error, activeMs } : { result: message.result, activeMs });
+          }
+        },
+      );
       worker.on('error', (error) => {
         env.initError = { errorType: 'Runtime.ExitError', errorMessage: String(error) };
         for (const settle of env.pending.values()) settle({ error: env.initError });

@@ -40,7 +40,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { CALLBACK_INVOCATION, CLIENT_ENDPOINT, INVOCATIONS, STREAM_INVOCATION } from './aws-terms.ts';
-import { costPerMillionFlows, PRICES } from './cost-model.ts';
+import { costFields, costPerMillionFlows } from './cost-model.ts';
 import {
   type DeliveryMode,
   type Fixture,
@@ -257,7 +257,6 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     logLines: per(b.logs.lines - a.logs.lines),
     logBytes: per(b.logs.info - a.logs.info),
   };
-  const cost = costPerMillionFlows(figures);
   // The same flows on the AWS deployment's default `pending-by-user` projection (ALL; the bench's store is INCLUDE).
   const allProjectedUnits = per(
     units(b.capacity) -
@@ -284,18 +283,10 @@ const awsTerms = (a: StoreCounts, b: StoreCounts, flows: number, cpuMs: number) 
     lifecycle_events_per_flow: figures.lifecycleEvents,
     hottest_key_writes_per_flow: hottest ? per(hottest.writes) : 0,
     log_bytes_per_flow: figures.logBytes,
-    cost_per_million_flows_usd: cost.total,
-    cost_breakdown_usd: cost.breakdown,
-    cost_per_million_flows_provisioned_capacity_usd: cost.provisioned_capacity,
+    ...costFields(figures),
     pending_index_all_projected: {
       write_units_per_flow: allProjectedUnits,
       cost_per_million_flows_usd: allProjected.total,
-    },
-    cost_model: {
-      lambda_ms_per_flow: cost.lambda_ms_per_flow,
-      log_kb_per_flow: cost.log_kb_per_flow,
-      lambda_system_log_level: cost.lambda_system_log_level,
-      prices: PRICES.date,
     },
   };
 };

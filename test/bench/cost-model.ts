@@ -194,3 +194,22 @@ export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a: Assumptions =
     lambda_system_log_level: a.lambdaSystemLogLevel,
   };
 };
+
+/**
+ * The cost fields of a run's JSON, the same in the benchmark's (`npm run bench`) and in the AWS-shape harness's
+ * figures of the deployed functions (test/aws/flow-calls.test.ts, `AWS_SHAPE_FIGURES`).
+ */
+export const costFields = (f: FlowFigures) => {
+  const cost = costPerMillionFlows(f);
+  return {
+    cost_per_million_flows_usd: cost.total,
+    cost_breakdown_usd: cost.breakdown,
+    cost_per_million_flows_provisioned_capacity_usd: cost.provisioned_capacity,
+    cost_model: {
+      lambda_ms_per_flow: cost.lambda_ms_per_flow,
+      log_kb_per_flow: cost.log_kb_per_flow,
+      lambda_system_log_level: cost.lambda_system_log_level,
+      prices: PRICES.date,
+    },
+  };
+};

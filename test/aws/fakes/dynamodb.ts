@@ -55,6 +55,8 @@ interface TemplateIndex {
 
 /** The operations that write: what `throttle` throttles. */
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+/** The operations that read, whose read units `units` counts. */
+const READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan']);
 
 /**
  * DynamoDB: dynalite (the project's embedded store, in a child process) behind an endpoint that verifies the caller
@@ -85,10 +87,12 @@ export class FakeDynamoDb {
    * Write units, for a test that sets it: each write's units as DynamoDB bills them, from its items before and after
    * (read through dynalite, not recorded as calls): the table's (the larger image, one per KB, at least one), each
    * global secondary index's (the template's projections, by the benchmark's rules: test/bench/aws-terms.ts
-   * `indexWriteUnits`), and those of a write whose condition failed (the item as it was). The reads are not
-   * serialized with other writes of the item: meant for flows whose writes do not race.
+   * `indexWriteUnits`), and those of a write whose condition failed (the item as it was); and each read's units
+   * (`reads`: the same read made again straight on dynalite with `ReturnConsumedCapacity`, as the benchmark takes
+   * dynalite's: an eventually consistent read at half price). The extra reads are not serialized with other writes
+   * of the item: meant for flows whose writes do not race.
    */
-  units?: { table: number; indexes: number; failed: number };
+  units?: { table: number; indexes: number; failed: number; reads: number };
   /** Table name → its keys and global secondary indexes, for `units`. */
   readonly #schemas = new Map<string, TableSchema>();
   /** Writes of one item wait for the one before (`{table}|{key}` → the last write's end). */
@@ -134,30 +138,42 @@ export class FakeDynamoDb {
             'The level of configured provisioned throughput for the table was exceeded.',
           );
         }
-        const write = () => {
+        const send = () => {
           const written = this.#writtenItems(operation, input, (table) => this.streams.has(table));
           if (written.length === 0) return this.#forward(request.headers, request.body);
           return this.#withStream(written, () => this.#forward(request.headers, request.body));
         };
-        return this.units ? this.#metered(operation, input, this.units, write) : write();
+        return this.units ? this.#metered(operation, input, this.units, send) : send();
       },
     });
   }
 
-  /** A write's units (`units`), from its items read before and after it. */
+  /** A request's units (`units`): a read's as dynalite counts them, a write's from its items read before and after it. */
   async #metered(
     operation: string,
     input: Record<string, unknown>,
     units: NonNullable<FakeDynamoDb['units']>,
-    write: () => Promise<FakeResponse>,
+    send: () => Promise<FakeResponse>,
   ): Promise<FakeResponse> {
+    if (READS.has(operation)) {
+      const response = await send();
+      if (response.status === 200) {
+        const again = await this.direct(operation, { ...input, ReturnConsumedCapacity: 'TOTAL' });
+        const consumed = again.ConsumedCapacity as
+          | { CapacityUnits?: number }
+          | { CapacityUnits?: number }[]
+          | undefined;
+        for (const c of [consumed ?? []].flat()) units.reads += c.CapacityUnits ?? 0;
+      }
+      return response;
+    }
     const written = this.#writtenItems(operation, input, (table) => this.#schemas.has(table));
     const read = (w: { table: string; key: Item }) =>
       this.direct('GetItem', { TableName: w.table, Key: w.key, ConsistentRead: true }).then(
         (out) => out.Item as WireItem | undefined,
       );
     const before = await Promise.all(written.map(read));
-    const response = await write();
+    const response = await send();
     if (response.status !== 200) {
       if (String(response.body).includes('ConditionalCheckFailedException'))
         for (const item of before) units.failed += writeUnits(item ? itemSize(item) : 0);
