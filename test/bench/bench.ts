@@ -25,7 +25,8 @@
  * test/bench/cost-model.ts).
  *
  * Options: --c 1,8,32 --n 2000 (flows per level) --warmup 200 --users 1000 --shape both --mode poll --out FILE
- *          --quick (n 200, warmup 20, users 64: a short run for CI and scripts) --data-dir DIR (persisted LevelDB)
+ *          --quick (n 250, warmup 20, users 64: a short run for CI and scripts; 250 flows, so that no flow's own
+ *          request item, written up to 5 times, passes 0.02 writes per flow of the run) --data-dir DIR (persisted LevelDB)
  *          --profile DIR (the server writes a V8 CPU profile there; summarized by test/bench/cpu-profile.ts)
  *          --base-url URL --admin-token T (a running service: no CPU, RSS or store counts)
  *          --serve (start and provision, print `{issuer, client_id, client_secret, approve_url, pid}` as one JSON
@@ -82,7 +83,7 @@ if (args.help) {
   --mode poll         poll, or ping: a ping client pinged on a loopback receiver, then one token request (device shape)
   --events matched    EventBridge calls counted: those the deployment's own rule may take (ciba:events matched, no
                       rule of the operator's on the bus), or all (ciba:events=all, or a rule that takes every event)
-  --quick             short run: --n 200 --warmup 20 --users 64
+  --quick             short run: --n 250 --warmup 20 --users 64
   --out FILE          where the JSON goes (default bench-results/bench-<date>.json)
   --data-dir DIR      persist the embedded store (LevelDB) instead of memory
   --profile DIR       the server writes a V8 CPU profile there (tsx test/bench/cpu-profile.ts DIR)
@@ -95,7 +96,7 @@ if (args.help) {
 }
 const quick = args.quick;
 const levels = args.c.split(',').map(Number);
-const flowsPerLevel = Number(args.n ?? (quick ? 200 : 2000));
+const flowsPerLevel = Number(args.n ?? (quick ? 250 : 2000));
 const warmup = Number(args.warmup ?? (quick ? 20 : 200));
 const userCount = Number(args.users ?? (quick ? 64 : 1000));
 const mode = args.mode as DeliveryMode;
