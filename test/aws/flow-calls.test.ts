@@ -84,7 +84,12 @@ const figuresOf = (flow: string, m: Measured) => {
     write_units_per_flow: figures.writeUnits,
     write_units_breakdown: { table: m.units.table, indexes: m.units.indexes, failed_conditions: m.units.failed },
     read_units_per_flow: figures.readUnits,
-    aws_calls_per_flow: { ...figures.awsCalls, DynamoDB: total('dynamodb') },
+    aws_calls_per_flow: {
+      ...figures.awsCalls,
+      DynamoDB: total('dynamodb'),
+      'Lambda stream': figures.streamInvocations,
+      'Lambda callback': figures.eventInvocations,
+    },
     lifecycle_events_per_flow: figures.lifecycleEvents,
     log_bytes_per_flow: figures.logBytes,
     function_busy_ms_per_flow: Number(figures.cpuMs.toFixed(2)),
@@ -359,7 +364,15 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
       store_requests_per_flow: 9,
       write_units_per_flow: 10,
       read_units_per_flow: 1.5,
-      aws_calls_per_flow: { KMS: 0, SNS: 1, EventBridge: 0, Scheduler: 0, DynamoDB: 9 },
+      aws_calls_per_flow: {
+        KMS: 0,
+        SNS: 1,
+        EventBridge: 0,
+        Scheduler: 0,
+        DynamoDB: 9,
+        'Lambda stream': 1,
+        'Lambda callback': 0,
+      },
     });
     // ...which the next request takes without writing a counter: the user's window and the request only.
     const leased = { table: 0, indexes: 0, failed: 0, reads: 0 };
@@ -514,7 +527,15 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
         store_requests_per_flow: 10,
         write_units_per_flow: 10,
         read_units_per_flow: 1.5,
-        aws_calls_per_flow: { KMS: 0, SNS: 1, EventBridge: 1, Scheduler: 0, DynamoDB: 10 },
+        aws_calls_per_flow: {
+          KMS: 0,
+          SNS: 1,
+          EventBridge: 1,
+          Scheduler: 0,
+          DynamoDB: 10,
+          'Lambda stream': 1,
+          'Lambda callback': 1,
+        },
       });
     } finally {
       await rpHost.stop();
