@@ -1,5 +1,5 @@
 /**
- * Benchmark (`npm run bench`; not part of `npm test`): complete CIBA flows (poll, or ping with `--mode ping`) at fixed
+ * Benchmark (`npm run bench`; not part of `npm test`): complete CIBA flows (poll, or `--mode ping` or `push`) at fixed
  * concurrency levels for a fixed number of flows each, against the local service started in its own process (test/bench/serve.ts: embedded
  * dynalite, store in memory unless `--data-dir`), or `--base-url` with `--admin-token` for a running one.
  * docs/performance.md explains the method and keeps the numbers.
@@ -10,12 +10,14 @@
  * - peer: node-oidc-provider's bench shape (../shared/bench/oidc-provider-peer): bc-authorize → one pending poll →
  *   approval through the store (serve.ts's hook: one conditional write, no device API) → the redeeming poll.
  *
- * Delivery mode (`--mode poll|ping`, default poll): ping registers a ping client whose notification endpoint is a
- * loopback receiver in this process (flows.ts's startPingReceiver; the tenant has development_mode on) and runs the
- * device shape without polls: bc-authorize (with a client_notification_token) → the device's pending list → the
- * signed approval → the ping reaching the receiver (the callback function, invoked by the bus's rule) → one token
- * request; the ID token is verified. Its AWS terms file the callback's invocation apart (`round_trips.callback`),
- * as every mode files the publish of a decision's event by the table stream's consumer (`round_trips.stream`).
+ * Delivery mode (`--mode poll|ping|push`, default poll): ping registers a ping client whose notification endpoint is
+ * a loopback receiver in this process (flows.ts's startNotificationReceiver; the tenant has development_mode on) and
+ * runs the device shape without polls: bc-authorize (with a client_notification_token) → the device's pending list →
+ * the signed approval → the ping reaching the receiver (the callback function, invoked by the bus's rule) → one token
+ * request; the ID token is verified. Push is the same up to the callback, which carries the tokens themselves: no
+ * token request, the pushed ID token verified (with its `auth_req_id` claim). Their AWS terms file the callback's
+ * invocation apart (`round_trips.callback`), as every mode files the publish of a decision's event by the table
+ * stream's consumer (`round_trips.stream`).
  *
  * Reported per shape and level: flows/s, p50/p99 ms per endpoint, errors by kind, server CPU ms per flow and RSS
  * (from /proc of the server process), DynamoDB requests per flow and the partition key written most often per flow
@@ -50,7 +52,7 @@ import {
   provision as provisionTenant,
   flow as runFlow,
   type Shape,
-  startPingReceiver,
+  startNotificationReceiver,
 } from './flows.ts';
 import { hottestPartition, hottestPartitionByTable } from './partition-writes.ts';
 
@@ -80,7 +82,8 @@ if (args.help) {
   --n 2000            flows per level (after --warmup 200)
   --users 1000        users, one enrolled device each (at least the highest level)
   --shape both        device (with the device's work), peer (node-oidc-provider's bench shape) or both
-  --mode poll         poll, or ping: a ping client pinged on a loopback receiver, then one token request (device shape)
+  --mode poll         poll, or ping: a ping client pinged on a loopback receiver, then one token request, or push:
+                      the tokens pushed to that receiver (ping and push: device shape)
   --events matched    EventBridge calls counted: those the deployment's own rule may take (ciba:events matched, no
                       rule of the operator's on the bus), or all (ciba:events=all, or a rule that takes every event)
   --quick             short run: --n 250 --warmup 20 --users 64
@@ -100,11 +103,11 @@ const flowsPerLevel = Number(args.n ?? (quick ? 250 : 2000));
 const warmup = Number(args.warmup ?? (quick ? 20 : 200));
 const userCount = Number(args.users ?? (quick ? 64 : 1000));
 const mode = args.mode as DeliveryMode;
-if (mode !== 'poll' && mode !== 'ping') throw new Error('--mode: poll or ping');
-if (mode === 'ping' && args.shape !== undefined && args.shape !== 'device') {
-  throw new Error('--mode ping runs the device shape (the peer shape polls)');
+if (mode !== 'poll' && mode !== 'ping' && mode !== 'push') throw new Error('--mode: poll, ping or push');
+if (mode !== 'poll' && args.shape !== undefined && args.shape !== 'device') {
+  throw new Error(`--mode ${mode} runs the device shape (the peer shape polls)`);
 }
-const shapeArg = args.shape ?? (mode === 'ping' ? 'device' : 'both');
+const shapeArg = args.shape ?? (mode === 'poll' ? 'both' : 'device');
 const shapes = (shapeArg === 'both' ? ['device', 'peer'] : [shapeArg]) as Shape[];
 if (levels.some((c) => !Number.isInteger(c) || c < 1 || c > 256)) throw new Error('--c: levels of 1-256');
 if (!(flowsPerLevel > 0) || !(warmup >= 0) || !(userCount >= Math.max(...levels))) {
@@ -428,14 +431,14 @@ const printRun = (r: Run) => {
 };
 
 const target = await startServer();
-const receiver = mode === 'ping' ? await startPingReceiver() : undefined;
+const receiver = mode === 'poll' ? undefined : await startNotificationReceiver();
 let exitCode = 0;
 try {
   const fx = await provisionTenant(
     target,
     userCount,
     (i) => progress(`provisioning ${i}/${userCount} users`),
-    receiver,
+    receiver && mode !== 'poll' ? { mode, receiver } : undefined,
   );
   clearProgress();
   if (args.serve) {
@@ -475,7 +478,7 @@ try {
     warmup,
     users: userCount,
     delivery_mode: mode,
-    pending_polls: mode === 'ping' ? 0 : 1,
+    pending_polls: mode === 'poll' ? 1 : 0,
     // EventBridge calls counted: `matched`, those the deployment's own rule may take; `all`, every event.
     events: args.events,
     // Whether the server read each written item before and after (index write units, failed conditions).

@@ -1,7 +1,7 @@
 /**
  * The flows the benchmarks run (test/bench/bench.ts; the soak run, test/bench/soak.ts): provisioning a tenant with
- * enrolled devices, and one complete CIBA flow, poll (either shape) or ping (the device shape with the callback), every
- * answer checked and the ID token verified.
+ * enrolled devices, and one complete CIBA flow, poll (either shape), ping or push (the device shape with the
+ * callback), every answer checked and the ID token verified.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,74 +29,86 @@ export const call = async (url: string, init: RequestInit): Promise<Answer> => {
 /** A flow that did not go as it should: the message names the step and the answer. */
 export class FlowError extends Error {}
 
-/** How the benchmark's client gets its tokens: it polls, or it is pinged and then asks once (CIBA §10.2). */
-export type DeliveryMode = 'poll' | 'ping';
+/**
+ * How the benchmark's client gets its tokens: it polls, it is pinged and then asks once (CIBA §10.2), or the tokens
+ * are pushed to it (§10.3.1).
+ */
+export type DeliveryMode = 'poll' | 'ping' | 'push';
+
+/** What reached the client's notification endpoint: its bearer token and its JSON body. */
+export interface Notification {
+  token: string;
+  body: Record<string, unknown>;
+}
 
 /**
- * The ping client's notification endpoint: a plain http listener on loopback in the benchmark's process (the tenant
- * has development_mode on, which allows it). Each ping is checked (its bearer token is the flow's
- * client_notification_token, its body `{auth_req_id}`) and answered 204; `ping` waits for the one of a request,
- * which may arrive before the decision's answer does.
+ * The ping or push client's notification endpoint: a plain http listener on loopback in the benchmark's process (the
+ * tenant has development_mode on, which allows it). Each notification is checked (a bearer token, a JSON body with
+ * `auth_req_id`: a ping's whole body, a push's beside its tokens) and answered 204; `notification` waits for the one
+ * of a request, which may arrive before the decision's answer does.
  */
-export const startPingReceiver = async () => {
-  const arrived = new Map<string, string>();
-  const waiting = new Map<string, (token: string) => void>();
+export const startNotificationReceiver = async () => {
+  const arrived = new Map<string, Notification>();
+  const waiting = new Map<string, (notification: Notification) => void>();
   const server = createServer(async (req, res) => {
-    let body = '';
-    for await (const chunk of req) body += chunk;
-    let authReqId: unknown;
+    let text = '';
+    for await (const chunk of req) text += chunk;
+    let body: Record<string, unknown> | undefined;
     try {
-      authReqId = (JSON.parse(body) as { auth_req_id?: unknown }).auth_req_id;
+      body = JSON.parse(text) as Record<string, unknown>;
     } catch {
-      authReqId = undefined;
+      body = undefined;
     }
+    const authReqId = body?.auth_req_id;
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    if (req.method !== 'POST' || typeof authReqId !== 'string' || !token) {
+    if (req.method !== 'POST' || !body || typeof authReqId !== 'string' || !token) {
       res.writeHead(400).end();
       return;
     }
     res.writeHead(204).end();
+    const notification = { token, body };
     const waiter = waiting.get(authReqId);
     if (waiter) {
       waiting.delete(authReqId);
-      waiter(token);
-    } else arrived.set(authReqId, token);
+      waiter(notification);
+    } else arrived.set(authReqId, notification);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ciba/ping`,
-    /** The bearer token of the request's ping, once it has arrived (or undefined after `timeoutMs`). */
-    ping: (authReqId: string, timeoutMs: number) =>
-      new Promise<string | undefined>((resolve) => {
-        const token = arrived.get(authReqId);
-        if (token !== undefined) {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ciba/notify`,
+    /** The request's notification, once it has arrived (or undefined after `timeoutMs`). */
+    notification: (authReqId: string, timeoutMs: number) =>
+      new Promise<Notification | undefined>((resolve) => {
+        const notification = arrived.get(authReqId);
+        if (notification !== undefined) {
           arrived.delete(authReqId);
-          return resolve(token);
+          return resolve(notification);
         }
         const timer = setTimeout(() => {
           waiting.delete(authReqId);
           resolve(undefined);
         }, timeoutMs);
-        waiting.set(authReqId, (t) => {
+        waiting.set(authReqId, (n) => {
           clearTimeout(timer);
-          resolve(t);
+          resolve(n);
         });
       }),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 };
-export type PingReceiver = Awaited<ReturnType<typeof startPingReceiver>>;
+export type NotificationReceiver = Awaited<ReturnType<typeof startNotificationReceiver>>;
 
 /**
- * A tenant of its own with limits that never bite, one client (poll, or ping to `receiver`'s endpoint), `userCount`
- * users with one device each.
+ * A tenant of its own with limits that never bite, one client (poll, or ping or push to `receiver`'s endpoint),
+ * `userCount` users with one device each.
  */
 export const provision = async (
   target: { url: string; adminToken: string },
   userCount: number,
   progress: (provisioned: number) => void = () => {},
-  receiver?: PingReceiver,
+  callback?: { mode: 'ping' | 'push'; receiver: NotificationReceiver },
 ) => {
+  const receiver = callback?.receiver;
   const tenant = `bench-${Date.now().toString(36)}`;
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await call(`${target.url}${path}`, {
@@ -117,13 +129,13 @@ export const provision = async (
     client_rate_limit_per_minute: 1_000_000,
     tenant_rate_limit_per_minute: 1_000_000,
     max_pending_requests: 10_000_000,
-    // Ping: the receiver is plain http on loopback, which development mode allows.
-    ...(receiver ? { development_mode: true, delivery_modes: ['poll', 'ping'] } : {}),
+    // Ping and push: the receiver is plain http on loopback, which development mode allows.
+    ...(callback ? { development_mode: true, delivery_modes: ['poll', callback.mode] } : {}),
   });
   const client = await admin('POST', `/admin/tenants/${tenant}/clients`, {
     client_name: 'Bench',
     grant_types: [CIBA_GRANT],
-    backchannel_token_delivery_mode: receiver ? 'ping' : 'poll',
+    backchannel_token_delivery_mode: callback?.mode ?? 'poll',
     ...(receiver ? { backchannel_client_notification_endpoint: receiver.endpoint } : {}),
     token_endpoint_auth_method: 'client_secret_basic',
   });
@@ -153,7 +165,7 @@ export const provision = async (
     jwks,
     client: { client_id: client.client_id!, client_secret: client.client_secret! },
     devices,
-    receiver,
+    callback,
   };
 };
 export type Fixture = Awaited<ReturnType<typeof provision>>;
@@ -163,8 +175,8 @@ export type Latencies = Record<string, number[]>;
 
 export type Shape = 'device' | 'peer';
 
-/** How long a ping flow waits for its callback after the approval was answered. */
-const PING_TIMEOUT_MS = 10_000;
+/** How long a ping or push flow waits for its callback after the approval was answered. */
+const CALLBACK_TIMEOUT_MS = 10_000;
 
 const timed = async (lat: Latencies, endpoint: string, run: () => Promise<Answer>, expect: (a: Answer) => boolean) => {
   const started = performance.now();
@@ -186,10 +198,10 @@ const timed = async (lat: Latencies, endpoint: string, run: () => Promise<Answer
 
 /**
  * One complete flow for user `flowNo % users`, each answer checked, latencies added to `lat`; a FlowError says what
- * went wrong. `peer` approves through serve.ts's hook (`hookUrl`) instead of the device API. With a ping client
- * (`fx.receiver`, device shape only) the flow polls never: bc-authorize with a client_notification_token, the
- * device's list and approval, the ping reaching the receiver (`ping`: from the approval's answer to the ping, 0 when
- * it came first), one token request.
+ * went wrong. `peer` approves through serve.ts's hook (`hookUrl`) instead of the device API. With a ping or push
+ * client (`fx.callback`, device shape only) the flow polls never: bc-authorize with a client_notification_token, the
+ * device's list and approval, the callback reaching the receiver (`ping` or `push`: from the approval's answer to
+ * the callback, 0 when it came first), then one token request (ping), or the pushed tokens themselves (push).
  */
 export const flow = async (fx: Fixture, shape: Shape, flowNo: number, lat: Latencies, hookUrl?: string) => {
   const user = flowNo % fx.devices.length;
@@ -202,9 +214,9 @@ export const flow = async (fx: Fixture, shape: Shape, flowNo: number, lat: Laten
       body: new URLSearchParams(params).toString(),
     });
   const message = `Bench ${flowNo}`;
-  const receiver = fx.receiver;
-  if (receiver && shape !== 'device') throw new Error('a ping flow has the device shape');
-  const notificationToken = receiver ? randomToken(24) : undefined;
+  const callback = fx.callback;
+  if (callback && shape !== 'device') throw new Error(`a ${callback.mode} flow has the device shape`);
+  const notificationToken = callback ? randomToken(24) : undefined;
   const ack = await timed(
     lat,
     'bc-authorize',
@@ -221,7 +233,7 @@ export const flow = async (fx: Fixture, shape: Shape, flowNo: number, lat: Laten
   const poll = () => form('/oauth/token', { grant_type: CIBA_GRANT, auth_req_id: authReqId });
 
   if (shape === 'device') {
-    // The device's pending list, (poll only) one pending poll, the signed approval, (ping only) the ping.
+    // The device's pending list, (poll only) one pending poll, the signed approval, (ping, push) the callback.
     const device = fx.devices[user]!;
     const list = await timed(
       lat,
@@ -233,7 +245,7 @@ export const flow = async (fx: Fixture, shape: Shape, flowNo: number, lat: Laten
       (t) => t.binding_message === message,
     )?.txn;
     if (!txn) throw new FlowError('device list: the request is not listed');
-    if (!receiver) {
+    if (!callback) {
       await timed(lat, 'token pending', poll, (a) => a.status === 400 && a.body?.error === 'authorization_pending');
     }
     await timed(
@@ -242,14 +254,17 @@ export const flow = async (fx: Fixture, shape: Shape, flowNo: number, lat: Laten
       () => device.decide(txn, 'approve') as Promise<Answer>,
       (a) => a.status === 200 && a.body?.status === 'approved',
     );
-    if (receiver) {
+    if (callback) {
       const started = performance.now();
-      const token = await receiver.ping(authReqId, PING_TIMEOUT_MS);
-      const samples = lat.ping ?? [];
+      const notification = await callback.receiver.notification(authReqId, CALLBACK_TIMEOUT_MS);
+      const samples = lat[callback.mode] ?? [];
       samples.push(performance.now() - started);
-      lat.ping = samples;
-      if (token === undefined) throw new FlowError('ping did not arrive');
-      if (token !== notificationToken) throw new FlowError('ping carries another client_notification_token');
+      lat[callback.mode] = samples;
+      if (notification === undefined) throw new FlowError(`${callback.mode} did not arrive`);
+      if (notification.token !== notificationToken) {
+        throw new FlowError(`${callback.mode} carries another client_notification_token`);
+      }
+      if (callback.mode === 'push') return verifyIdToken(fx, notification.body.id_token, sub, authReqId);
     }
   } else {
     await timed(lat, 'token pending', poll, (a) => a.status === 400 && a.body?.error === 'authorization_pending');
@@ -271,12 +286,21 @@ export const flow = async (fx: Fixture, shape: Shape, flowNo: number, lat: Laten
     poll,
     (a) => a.status === 200 && typeof a.body?.id_token === 'string',
   );
+  await verifyIdToken(fx, tokens.body!.id_token, sub);
+};
+
+/**
+ * The ID token's signature, issuer, audience and subject; a pushed one also names its request (CIBA §10.3.1: the
+ * `urn:openid:params:jwt:claim:auth_req_id` claim).
+ */
+const verifyIdToken = async (fx: Fixture, idToken: unknown, sub: string, pushedFor?: string) => {
   try {
-    const { payload } = await jwtVerify(tokens.body!.id_token as string, fx.jwks, {
-      issuer: fx.issuer,
-      audience: fx.client.client_id,
-    });
+    if (typeof idToken !== 'string') throw new Error('no id_token');
+    const { payload } = await jwtVerify(idToken, fx.jwks, { issuer: fx.issuer, audience: fx.client.client_id });
     if (payload.sub !== sub) throw new Error('sub');
+    if (pushedFor !== undefined && payload['urn:openid:params:jwt:claim:auth_req_id'] !== pushedFor) {
+      throw new Error('auth_req_id');
+    }
   } catch {
     throw new FlowError('id_token does not verify');
   }
