@@ -34,6 +34,8 @@ export interface FunctionAccess {
   deadLetters?: boolean;
   /** Creates one-time EventBridge Scheduler schedules (callback retries, push-mode expiry). */
   schedules?: boolean;
+  /** Deletes a push request's expiry schedule once the request is decided and its push goes out (with `schedules`). */
+  deletesSchedules?: boolean;
   /** `publish`: push notifications to device endpoints; `register`: create device endpoints at enrollment. */
   push?: 'publish' | 'register';
   /**
@@ -80,7 +82,7 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   web: { directory: 'read' },
   // Ping notifications and push-mode token delivery (signs tokens; seals the response kept for a retry with a key
   // derived from the tenant's HMAC key), delivery history on the request, `CIBA Callback Delivered/Failed` events,
-  // retries as schedules, dead letters to the queue.
+  // retries as schedules, a decided push request's expiry schedule deleted, dead letters to the queue.
   callback: {
     directory: 'read',
     ledger: 'write',
@@ -88,6 +90,7 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
     mac: true,
     events: true,
     schedules: true,
+    deletesSchedules: true,
     deadLetters: true,
     // The channel fallback timer sends an approval link (lib/ciba/reach-user.ts).
     channels: true,
@@ -126,6 +129,7 @@ export const unionAccess = (...all: FunctionAccess[]): FunctionAccess => {
     'events',
     'deadLetters',
     'schedules',
+    'deletesSchedules',
     'channels',
     'decisionStream',
   ] as const) {

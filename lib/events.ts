@@ -181,6 +181,12 @@ export const channelFallbackEvent = (request: Pick<AuthRequest, 'tenantId' | 'tx
   detail: { txn: request.txn },
 });
 
+/**
+ * What makes two scheduled events the same timer (the AWS schedule's name is its digest; the local scheduler's key):
+ * their type, tenant and detail.
+ */
+export const timerIdentity = (event: CibaEvent): string => JSON.stringify([event.type, event.tenantId, event.detail]);
+
 /** A push request's expiry time: the callback function then pushes expired_token (CIBA §12). */
 export const expiryTimerEvent = (request: Pick<AuthRequest, 'tenantId' | 'txn'>): CibaEvent => ({
   type: TIMER_EVENT.requestExpiry,

@@ -64,6 +64,11 @@ export interface CibaEvent {
 export interface Scheduler {
   /** `at`: epoch milliseconds. Scheduling the same retry twice may run it twice; the handler is idempotent. */
   schedule(at: number, event: CibaEvent): Promise<void>;
+  /**
+   * Withdraws the event scheduled for later (the same type, tenant and detail) that has not run yet: true when there
+   * was one, false when there is none (never set, run, or withdrawn already).
+   */
+  cancel(event: CibaEvent): Promise<boolean>;
 }
 
 /**

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { ConflictException, CreateScheduleCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
+import {
+  ConflictException,
+  CreateScheduleCommand,
+  DeleteScheduleCommand,
+  ResourceNotFoundException,
+  type SchedulerClient,
+} from '@aws-sdk/client-scheduler';
+import { timerIdentity } from '../events.ts';
 import type { CibaEvent, Clock, Scheduler } from '../ports.ts';
 import { toEventBridgeEvent } from './eventbridge-format.ts';
 
@@ -66,6 +73,24 @@ export class EventBridgeScheduler implements Scheduler {
       throw error;
     }
   }
+
+  /** DeleteSchedule of the event's schedule; one that ran has deleted itself (`ActionAfterCompletion`). */
+  async cancel(event: CibaEvent): Promise<boolean> {
+    try {
+      await this.#client.send(
+        new DeleteScheduleCommand({ Name: scheduleName(event), GroupName: this.#options.groupName }),
+      );
+      return true;
+    } catch (error) {
+      if (
+        error instanceof ResourceNotFoundException ||
+        (error as { name?: string }).name === 'ResourceNotFoundException'
+      ) {
+        return false;
+      }
+      throw error;
+    }
+  }
 }
 
 /** `[0-9a-zA-Z-_.]{1,64}`: the event type in short, and a digest of the whole event. */
@@ -76,7 +101,7 @@ export const scheduleName = (event: CibaEvent): string => {
     .toLowerCase()
     .slice(0, 20);
   const digest = createHash('sha256')
-    .update(JSON.stringify([event.type, event.tenantId, event.detail]))
+    .update(timerIdentity(event))
     .digest('base64url')
     .replace(/[^A-Za-z0-9]/g, '')
     .slice(0, 40);

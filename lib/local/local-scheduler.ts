@@ -1,3 +1,4 @@
+import { timerIdentity } from '../events.ts';
 import type { CibaEvent, Clock, Logger, Scheduler } from '../ports.ts';
 
 /** setTimeout's ceiling (about 24.8 days); a later time is reached in several hops. */
@@ -9,7 +10,8 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
  * service sets again the timers its unfinished callbacks need, from the store (recover-timers.ts).
  */
 export class LocalScheduler implements Scheduler {
-  readonly #timers = new Set<NodeJS.Timeout>();
+  /** The pending timers by the identity of their event (lib/events.ts timerIdentity). */
+  readonly #timers = new Map<string, Set<NodeJS.Timeout>>();
   #target: ((event: CibaEvent) => Promise<void>) | undefined;
   #stopped = false;
 
@@ -30,9 +32,10 @@ export class LocalScheduler implements Scheduler {
       return;
     }
     const delay = Math.max(0, at - this.clock.now());
+    const key = timerIdentity(event);
     const timer = setTimeout(
       () => {
-        this.#timers.delete(timer);
+        this.#forget(key, timer);
         if (delay > MAX_TIMEOUT_MS) {
           void this.schedule(at, event);
           return;
@@ -44,13 +47,30 @@ export class LocalScheduler implements Scheduler {
       Math.min(delay, MAX_TIMEOUT_MS),
     );
     timer.unref();
-    this.#timers.add(timer);
+    const same = this.#timers.get(key) ?? new Set();
+    same.add(timer);
+    this.#timers.set(key, same);
+  }
+
+  async cancel(event: CibaEvent): Promise<boolean> {
+    const key = timerIdentity(event);
+    const same = this.#timers.get(key);
+    if (!same) return false;
+    for (const timer of same) clearTimeout(timer);
+    this.#timers.delete(key);
+    return true;
+  }
+
+  #forget(key: string, timer: NodeJS.Timeout): void {
+    const same = this.#timers.get(key);
+    same?.delete(timer);
+    if (same?.size === 0) this.#timers.delete(key);
   }
 
   /** Cancels every pending timer and schedules no more (server shutdown). */
   stop(): void {
     this.#stopped = true;
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const same of this.#timers.values()) for (const timer of same) clearTimeout(timer);
     this.#timers.clear();
   }
 }

@@ -43,7 +43,7 @@ export const timerFor = (
  */
 export const recoverTimers = async (deps: {
   store: Pick<LocalStore, 'openCallbacks' | 'pendingFallbacks'>;
-  scheduler: Scheduler;
+  scheduler: Pick<Scheduler, 'schedule'>;
   feed: (decision: StoredDecision) => void;
   clock: Clock;
   logger: Logger;

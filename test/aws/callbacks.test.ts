@@ -145,6 +145,12 @@ describe('ping and push on the AWS shape', () => {
       client_notification_token: 'notify-0123456789abcdef',
     });
     const txn = pushedTxn(shape.cloud, 'fcm-frank');
+    // bc-authorize set the request's expiry timer; the callback function deletes it beside the push.
+    const timer = [...shape.cloud.scheduler.schedules.values()].find(
+      (s) => s.name.startsWith('request-expiry-') && JSON.stringify(s.input).includes(txn),
+    );
+    expect(timer?.createdBy).toBe(shape.cloud.fn('bc-authorize').name);
+    const since = shape.cloud.calls.length;
     await device.decide(txn, 'approve');
     await shape.cloud.settle();
     expect(decidedEvents(shape.cloud, txn)).toEqual([{ function: eventsFn(), status: 'approved' }]);
@@ -154,6 +160,18 @@ describe('ping and push on the AWS shape', () => {
     const jwks = createLocalJWKSet(await (await fetch(`${shape.issuer('acme')}/.well-known/jwks.json`)).json());
     const { payload } = await jwtVerify(body.id_token, jwks, { audience: registered.client_id });
     expect(payload.sub).toBe('frank');
+    expect(
+      shape.cloud.calls
+        .slice(since)
+        .filter((c) => c.service === 'scheduler')
+        .map((c) => [c.function, c.action, c.resource, c.outcome]),
+    ).toEqual([[shape.cloud.fn('callback').name, 'scheduler:DeleteSchedule', timer!.arn, 'ok']]);
+    expect(shape.cloud.scheduler.schedules.has(`${timer!.group}/${timer!.name}`)).toBe(false);
+    // At the expiry nothing runs: the client had its push, and no timer is left to invoke the callback function.
+    const fired = shape.cloud.scheduler.fired.length;
+    await shape.cloud.advance((ack.expires_in + 10) * 1000);
+    expect(shape.cloud.scheduler.fired).toHaveLength(fired);
+    expect(rpHost.at(endpoint)).toHaveLength(1);
   });
 
   it('push: a request nobody decides pushes expired_token when its schedule fires at the expiry', async () => {

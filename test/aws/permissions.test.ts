@@ -172,6 +172,10 @@ const KEY_PROVISIONING = (who: string): Record<string, string> => ({
   'kms:ScheduleKeyDeletion': `TenantKeys: ${who} retires no KMS key`,
 });
 
+/** The scheduler adapter in a bundle whose function creates schedules and deletes none. */
+const DELETES_NO_SCHEDULE =
+  "EventBridgeScheduler.cancel: only the callback function deletes a schedule (a decided push request's expiry timer)";
+
 const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
   '*': {
     'dynamodb:DescribeEndpoints': 'SDK-internal endpoint discovery, off unless endpointDiscoveryEnabled is set',
@@ -221,9 +225,14 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
     'sns:GetEndpointAttributes': 'the console, see above',
     'sns:SetEndpointAttributes': 'the console, see above',
     'scheduler:CreateSchedule': 'the console, see above',
+    'scheduler:DeleteSchedule': DELETES_NO_SCHEDULE,
     'sqs:SendMessage': 'the console, see above',
   },
-  device: { 'sns:Publish': 'SnsDeviceNotifier: the device API registers endpoints and never notifies' },
+  device: {
+    'sns:Publish': 'SnsDeviceNotifier: the device API registers endpoints and never notifies',
+    'scheduler:DeleteSchedule': DELETES_NO_SCHEDULE,
+  },
+  events: { 'scheduler:DeleteSchedule': DELETES_NO_SCHEDULE },
   'bc-authorize': {
     ...KEY_PROVISIONING('bc-authorize'),
     'kms:Sign': 'TenantKeys: bc-authorize verifies id_token_hint, signs nothing',
@@ -231,6 +240,7 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
     'sns:GetEndpointAttributes': 'SnsDeviceNotifier: see above',
     'sns:SetEndpointAttributes': 'SnsDeviceNotifier: see above',
     'ses:SendEmail': 'approval links by email: granted on the identity of ciba:emailFrom, none without it',
+    'scheduler:DeleteSchedule': DELETES_NO_SCHEDULE,
   },
   token: KEY_PROVISIONING('token'),
   callback: {

@@ -41,6 +41,11 @@ export const CALLBACK_INVOCATION = 'Lambda callback';
 export const STREAM_INVOCATION = 'Lambda stream';
 /** The critical paths of invocations that no HTTP request makes, by function: their Lambda service names. */
 export const INVOCATIONS = { callback: CALLBACK_INVOCATION, stream: STREAM_INVOCATION } as const;
+/**
+ * DeleteSchedule calls (the callback function's withdrawal of a decided push request's expiry timer), apart from
+ * `Scheduler` (CreateSchedule): Scheduler bills a schedule's invocation, and a deleted schedule never runs.
+ */
+export const SCHEDULER_DELETE = 'Scheduler delete';
 /** The callback's outbound call to the client's notification endpoint: a round trip on its path, not an AWS call. */
 export const CLIENT_ENDPOINT = 'Client endpoint';
 

@@ -117,7 +117,10 @@ export interface FlowFigures {
   cpuMs: number;
   writeUnits: number;
   readUnits: number;
-  /** AWS calls by service: `EventBridge` (events put on the bus), `SNS`, `Scheduler`, `KMS`, `KMS Sign`. */
+  /**
+   * AWS calls by service: `EventBridge` (events put on the bus), `SNS`, `Scheduler` (schedules created), `Scheduler
+   * delete` (schedules deleted before they ran: a decided push request's expiry timer), `KMS`, `KMS Sign`.
+   */
   awsCalls: Record<string, number>;
   /**
    * Lifecycle events published, put on the bus or not: each is a metric's log line. Unset: the events put on the bus
@@ -159,7 +162,11 @@ export const costPerMillionFlows = (f: FlowFigures, p = PRICES, a: Assumptions =
     dynamodb_reads: round(f.readUnits * p.dynamoDbPerMillionRru),
     dynamodb_streams: round(streamInvocations * p.dynamoDbStreamsReadsByLambdaPerMillion),
     eventbridge: round(events * p.eventBridgePerMillionEvents),
-    scheduler: round((f.awsCalls.Scheduler ?? 0) * p.schedulerPerMillion),
+    // Scheduler bills invocations: a schedule deleted before its time never runs (each delete a benchmark counts
+    // withdraws a push request's expiry timer minutes ahead of it).
+    scheduler: round(
+      Math.max(0, (f.awsCalls.Scheduler ?? 0) - (f.awsCalls['Scheduler delete'] ?? 0)) * p.schedulerPerMillion,
+    ),
     sns: round((f.awsCalls.SNS ?? 0) * p.snsPerMillionMobilePush),
     kms: round(
       (f.awsCalls.KMS ?? 0) * p.kmsPerMillionSymmetric + (f.awsCalls['KMS Sign'] ?? 0) * p.kmsPerMillionAsymmetricSign,

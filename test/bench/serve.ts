@@ -48,6 +48,7 @@ import {
   meterEventBus,
   meterPort,
   RoundTripMeter,
+  SCHEDULER_DELETE,
   type WireItem,
   writeUnits,
 } from './aws-terms.ts';
@@ -148,6 +149,7 @@ if (metered) {
   // `ciba:events` `matched` (default): a deployment whose bus has only its own rule puts only what that rule may take.
   meterEventBus(meter, deps.events, process.env.BENCH_EVENTS === 'all' ? undefined : [callbackRulePattern()]);
   meterPort(meter, 'Scheduler', deps.scheduler, ['schedule']);
+  meterPort(meter, SCHEDULER_DELETE, deps.scheduler, ['cancel']);
   meterPort(meter, 'SNS', deps.notifier, ['notify']);
   meterPort(meter, CLIENT_ENDPOINT, deps.outbound, ['postJson']);
 }

@@ -22,11 +22,14 @@ export interface FakeWorld {
   /** The answers the endpoint gives, in order; the last one repeats. */
   answers: OutboundResult[];
   scheduled: { at: number; event: CibaEvent }[];
+  /** The events whose timers the callback asked to withdraw (`cancel`), in order. */
+  cancelled: CibaEvent[];
   published: CibaEvent[];
   deadLetters: DeadLetterRecord[];
   signed: Record<string, unknown>[];
   logs: string[];
   failSchedule: boolean;
+  failCancel: boolean;
 }
 
 export const fakeWorld = (
@@ -90,11 +93,13 @@ export const fakeWorld = (
     posts: [],
     answers: [{ status: 204 }],
     scheduled: [],
+    cancelled: [],
     published: [],
     deadLetters: [],
     signed: [],
     logs: [],
     failSchedule: false,
+    failCancel: false,
     deps: undefined as unknown as DeliverCallbackDeps,
   };
   const log = (level: string) => (message: string, fields?: Record<string, unknown>) =>
@@ -136,6 +141,13 @@ export const fakeWorld = (
       async schedule(at, event) {
         if (world.failSchedule) throw new Error('scheduler unavailable');
         world.scheduled.push({ at, event });
+      },
+      async cancel(event) {
+        if (world.failCancel) throw new Error('scheduler unavailable');
+        world.cancelled.push(event);
+        const at = world.scheduled.findIndex((s) => JSON.stringify(s.event) === JSON.stringify(event));
+        if (at >= 0) world.scheduled.splice(at, 1);
+        return at >= 0;
       },
     },
     deadLetters: {

@@ -1002,6 +1002,11 @@ describe('service stack: least privilege', () => {
     expect(who('kms:Sign').sort()).toEqual(['callback', 'token']);
     expect(who('kms:CreateKey').sort()).toEqual(['admin', 'tenant-provisioner']);
     expect(who('kms:Encrypt').sort()).toEqual(['admin', 'tenant-provisioner']);
+    // Schedules are deleted by the callback function alone (a decided push request's expiry), in the group only.
+    expect(who('scheduler:DeleteSchedule')).toEqual(['callback']);
+    const deleting = statementsOf('callback').filter((st) => JSON.stringify(st.Action).includes('DeleteSchedule'));
+    expect(deleting).toHaveLength(1);
+    expect(JSON.stringify(deleting[0]!.Resource)).toMatch(/^\{"Fn::Join":\["",\[.*":schedule\/ciba\/\*"\]\]\}$/);
   });
 
   it('lets bc-authorize verify id_token_hint with the public keys in the directory, never sign', () => {

@@ -1,4 +1,10 @@
-import { ConflictException, CreateScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import {
+  ConflictException,
+  CreateScheduleCommand,
+  DeleteScheduleCommand,
+  ResourceNotFoundException,
+  SchedulerClient,
+} from '@aws-sdk/client-scheduler';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EventBridgeScheduler, scheduleName } from '../../../lib/adapters/eventbridge-scheduler.ts';
@@ -68,6 +74,21 @@ describe('EventBridgeScheduler', () => {
       .on(CreateScheduleCommand)
       .rejects(new ConflictException({ message: 'exists', Message: 'exists', $metadata: {} }));
     await expect(adapter().schedule(NOW + 1000, retry)).resolves.toBeUndefined();
+  });
+
+  it('withdraws an event by deleting the schedule of its name: false when there is none, other errors thrown', async () => {
+    scheduler
+      .on(DeleteScheduleCommand)
+      .resolvesOnce({})
+      .rejectsOnce(new ResourceNotFoundException({ message: 'gone', Message: 'gone', $metadata: {} }));
+    expect(await adapter().cancel(retry)).toBe(true);
+    expect(await adapter().cancel(retry)).toBe(false);
+    expect(scheduler.commandCalls(DeleteScheduleCommand).map((c) => c.args[0].input)).toEqual([
+      { Name: scheduleName(retry), GroupName: 'ciba' },
+      { Name: scheduleName(retry), GroupName: 'ciba' },
+    ]);
+    scheduler.on(DeleteScheduleCommand).rejects(new Error('throttled'));
+    await expect(adapter().cancel(retry)).rejects.toThrow('throttled');
   });
 
   it('names different events differently and the same event the same', () => {

@@ -27,6 +27,17 @@ describe('benchmark: cost per million flows', () => {
     });
   });
 
+  it('bills Scheduler for the schedules that run: one deleted before its time costs nothing', () => {
+    const timer = costPerMillionFlows({ ...flow, awsCalls: { ...flow.awsCalls, Scheduler: 1 } });
+    expect(timer.breakdown.scheduler).toBe(PRICES.schedulerPerMillion);
+    const withdrawn = costPerMillionFlows({
+      ...flow,
+      awsCalls: { ...flow.awsCalls, Scheduler: 1, 'Scheduler delete': 1 },
+    });
+    expect(withdrawn.breakdown.scheduler).toBe(0);
+    expect(timer.total - withdrawn.total).toBeCloseTo(PRICES.schedulerPerMillion, 2);
+  });
+
   it('bills Lambda for its round trips and its CPU at the share of a vCPU its memory buys', () => {
     const idle = costPerMillionFlows(flow);
     // 10 round trips × 6 ms = 60 ms at 0.5 GB: 0.03 GB-s per flow.

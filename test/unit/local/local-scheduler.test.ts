@@ -38,6 +38,21 @@ describe('LocalScheduler', () => {
     expect(got).toEqual(['month']);
   });
 
+  it('withdraws the timers of the same event (type, tenant, detail) and no other; false when none is pending', async () => {
+    const expiry = (txn: string): CibaEvent => ({ type: 'expiry', tenantId: 'acme', detail: { txn } });
+    await scheduler.schedule(Date.now() + 30, expiry('a'));
+    await scheduler.schedule(Date.now() + 40, expiry('a'));
+    await scheduler.schedule(Date.now() + 30, expiry('b'));
+    await scheduler.schedule(Date.now() + 10, event('soon'));
+    expect(await scheduler.cancel({ type: 'expiry', tenantId: 'other', detail: { txn: 'a' } })).toBe(false);
+    expect(await scheduler.cancel(expiry('a'))).toBe(true);
+    expect(await scheduler.cancel(expiry('a'))).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(got).toEqual(['soon', 'expiry']);
+    expect(await scheduler.cancel(expiry('b'))).toBe(false);
+    expect(await scheduler.cancel(event('soon'))).toBe(false);
+  });
+
   it('cancels pending timers when stopped, and drops (with a warning) what is scheduled after', async () => {
     await scheduler.schedule(Date.now() + 30, event('pending'));
     scheduler.stop();
