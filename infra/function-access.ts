@@ -34,7 +34,10 @@ export interface FunctionAccess {
   deadLetters?: boolean;
   /** Creates one-time EventBridge Scheduler schedules (callback retries, push-mode expiry). */
   schedules?: boolean;
-  /** Deletes a push request's expiry schedule once the request is decided and its push goes out (with `schedules`). */
+  /**
+   * Deletes a decided request's schedules that have nothing left to do: a push request's expiry, a channel fallback
+   * still ahead (with `schedules`).
+   */
   deletesSchedules?: boolean;
   /** `publish`: push notifications to device endpoints; `register`: create device endpoints at enrollment. */
   push?: 'publish' | 'register';
@@ -82,7 +85,7 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
   web: { directory: 'read' },
   // Ping notifications and push-mode token delivery (signs tokens; seals the response kept for a retry with a key
   // derived from the tenant's HMAC key), delivery history on the request, `CIBA Callback Delivered/Failed` events,
-  // retries as schedules, a decided push request's expiry schedule deleted, dead letters to the queue.
+  // retries as schedules, dead letters to the queue.
   callback: {
     directory: 'read',
     ledger: 'write',
@@ -90,15 +93,15 @@ export const FUNCTION_ACCESS: Record<(typeof API_FUNCTIONS)[number] | 'callback'
     mac: true,
     events: true,
     schedules: true,
-    deletesSchedules: true,
     deadLetters: true,
     // The channel fallback timer sends an approval link (lib/ciba/reach-user.ts).
     channels: true,
   },
   // The ledger stream's consumer: each decision's `CIBA Request Decided` on the bus, or the callback's schedule when
   // the bus fails (publishDecision); one it could not publish goes to the decision-retries queue, retried from there,
-  // and ends in the decision-failures queue with its tenant.
-  events: { events: true, schedules: true, decisionStream: true },
+  // and ends in the decision-failures queue with its tenant. It deletes the decided request's timers that have nothing
+  // left to do (a push request's expiry, a channel fallback still ahead).
+  events: { events: true, schedules: true, deletesSchedules: true, decisionStream: true },
 };
 
 /** The deployment's provisioner (custom resources): tenants from the tenants file. */

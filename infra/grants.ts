@@ -211,7 +211,7 @@ export const grantAccess = (role: iam.Role, access: FunctionAccess, targets: Acc
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagArn(role, 'scheduler', `schedule/${prefix}/*`)}]`,
       reason:
-        "Schedules are created per callback retry and per push request at run time (and a decided push request's deleted by the callback function); the statement is limited to CreateSchedule (and DeleteSchedule) in this deployment's schedule group.",
+        "Schedules are created per callback retry and per push request at run time (and a decided request's expiry and channel-fallback schedules deleted by the events function); the statement is limited to CreateSchedule (and DeleteSchedule) in this deployment's schedule group.",
     });
   }
   if (access.push === 'publish') {

@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { decisionOf } from '../../lib/adapters/dynamodb/stream.ts';
 import { eventOfLetter } from '../../lib/adapters/sqs-decision-retries.ts';
-import { publishDecidedEvent } from '../../lib/ciba/publish-decision.ts';
+import { publishDecidedEvent, withdrawDecidedTimers } from '../../lib/ciba/publish-decision.ts';
 import { requestDecidedEvent } from '../../lib/events.ts';
 import type { CibaEvent, DecisionRetries, Deps } from '../../lib/ports.ts';
 
@@ -22,35 +22,43 @@ const notPublished = (deps: EventsDeps, event: CibaEvent, attempt: number, error
 
 /**
  * The ledger stream's decisions (the mapping's filter lets only those through): each becomes `CIBA Request Decided`
- * on the bus, or, when the bus fails, the callback's schedule (publishDecidedEvent). One it could not publish is handed
- * to the decision-retries queue as a decision letter (with its tenant), and the batch goes on: a decision that keeps
- * failing never holds its shard. Only when the queue refuses it too is the record reported in `batchItemFailures`, and
- * the batch stops there, so that Lambda retries the stream from it (the mapping's retries; then its failure record).
+ * on the bus, or, when the bus fails, the callback's schedule (publishDecidedEvent), while the request's timers that
+ * have nothing left to do are withdrawn beside it (withdrawDecidedTimers). One it could not publish is handed to the
+ * decision-retries queue as a decision letter (with its tenant), and the batch goes on: a decision that keeps failing
+ * never holds its shard. Only when the queue refuses it too is the record reported in `batchItemFailures`, and the
+ * batch stops there, so that Lambda retries the stream from it (the mapping's retries; then its failure record).
  */
 const streamed = async (deps: EventsDeps, records: DynamoDBRecord[]): Promise<BatchItemFailures> => {
   for (const record of records) {
     const decision = decisionOf(record);
     if (!decision) continue;
     const event = requestDecidedEvent(decision.request, decision.status, decision.decidedAt);
-    try {
-      await publishDecidedEvent(deps, event);
-      continue;
-    } catch (error) {
-      notPublished(deps, event, 1, error);
-    }
-    try {
-      await deps.retries.hand(event);
-    } catch (error) {
-      deps.logger.error('decision not handed to the retries queue, the stream retries it', {
-        tenant: event.tenantId,
-        txn: event.detail.txn,
-        error,
-      });
-      // Lambda resumes the shard at the lowest sequence number reported: this record and every one after it.
-      return [{ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' }];
-    }
+    const [carried] = await Promise.all([carry(deps, event), withdrawDecidedTimers(deps, decision.request)]);
+    // Lambda resumes the shard at the lowest sequence number reported: this record and every one after it.
+    if (!carried) return [{ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' }];
   }
   return [];
+};
+
+/** Publishes a streamed decision, or hands it to the retries queue: false when neither could be done. */
+const carry = async (deps: EventsDeps, event: CibaEvent): Promise<boolean> => {
+  try {
+    await publishDecidedEvent(deps, event);
+    return true;
+  } catch (error) {
+    notPublished(deps, event, 1, error);
+  }
+  try {
+    await deps.retries.hand(event);
+    return true;
+  } catch (error) {
+    deps.logger.error('decision not handed to the retries queue, the stream retries it', {
+      tenant: event.tenantId,
+      txn: event.detail.txn,
+      error,
+    });
+    return false;
+  }
 };
 
 /**

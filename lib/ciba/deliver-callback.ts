@@ -166,21 +166,11 @@ export const deliverCallback = async (
     }
   } else body = { error: kind, auth_req_id: request.authReqId };
 
-  // A decided push request's expiry timer (set by bc-authorize) has nothing left to do: withdrawn beside the POST,
-  // it neither runs nor costs a Scheduler invocation; one that could not be withdrawn runs and finds the request
-  // decided, as before.
-  const withdrawn =
-    request.deliveryMode === 'push' && kind !== 'expired_token' && trigger.attempt === 1
-      ? withdrawExpiryTimer(deps, request, log)
-      : undefined;
-  const [result] = await Promise.all([
-    deps.outbound.postJson(endpoint, {
-      headers: { Authorization: `Bearer ${request.clientNotificationToken}` },
-      body: JSON.stringify(body),
-      allowPrivateNetwork: tenant.settings.developmentMode,
-    }),
-    withdrawn,
-  ]);
+  const result = await deps.outbound.postJson(endpoint, {
+    headers: { Authorization: `Bearer ${request.clientNotificationToken}` },
+    body: JSON.stringify(body),
+    allowPrivateNetwork: tenant.settings.developmentMode,
+  });
   const at = deps.clock.now();
   const attempt: CallbackAttempt =
     'status' in result
@@ -231,19 +221,6 @@ export const deliverCallback = async (
     next_attempt_at: epochSeconds(nextAttemptAt),
   });
   return { outcome: 'retry_scheduled', attempt: trigger.attempt, nextAttemptAt };
-};
-
-/** Never fails the callback: a timer left in place only runs for nothing. */
-const withdrawExpiryTimer = async (
-  deps: Pick<Deps, 'scheduler' | 'logger'>,
-  request: AuthRequest,
-  log: Record<string, unknown>,
-): Promise<void> => {
-  try {
-    await deps.scheduler.cancel(expiryTimerEvent(request));
-  } catch (error) {
-    deps.logger.warn('expiry timer not withdrawn', { ...log, error });
-  }
 };
 
 /** Why a request takes no callback from this trigger, whatever its attempts: undefined when it may take one. */

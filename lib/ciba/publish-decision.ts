@@ -1,4 +1,4 @@
-import { type DecidedStatus, requestDecidedEvent } from '../events.ts';
+import { channelFallbackEvent, type DecidedStatus, expiryTimerEvent, requestDecidedEvent } from '../events.ts';
 import type { AuthRequest } from '../model.ts';
 import type { CibaEvent, Deps } from '../ports.ts';
 
@@ -35,4 +35,36 @@ export const publishDecidedEvent = async (
   }
   await deps.scheduler.schedule(deps.clock.now(), event);
   deps.logger.warn('callback started through the scheduler after the bus failed', { tenant: event.tenantId, txn });
+};
+
+/**
+ * A decided request's timers have nothing left to do: a push request's expiry timer (bc-authorize's: an undecided push
+ * request is pushed expired_token at its expiry) and a channel fallback still ahead (lib/ciba/reach-user.ts). The
+ * decision's carriers (the table stream's consumer, locally the decision feed) withdraw them beside its publish, so
+ * that they neither run nor are billed (Scheduler bills a schedule when it runs). Never fails: a timer that could not
+ * be withdrawn runs and finds the request decided, as it did before timers were withdrawn (a warning says so).
+ */
+export const withdrawDecidedTimers = async (
+  deps: Pick<Deps, 'scheduler' | 'clock' | 'logger'>,
+  request: AuthRequest,
+): Promise<void> => {
+  const timers: CibaEvent[] = [];
+  if (request.deliveryMode === 'push') timers.push(expiryTimerEvent(request));
+  if (request.fallbackAt !== undefined && request.fallbackAt > deps.clock.now()) {
+    timers.push(channelFallbackEvent(request));
+  }
+  await Promise.all(
+    timers.map(async (timer) => {
+      try {
+        await deps.scheduler.cancel(timer);
+      } catch (error) {
+        deps.logger.warn('timer not withdrawn', {
+          tenant: request.tenantId,
+          txn: request.txn,
+          type: timer.type,
+          error,
+        });
+      }
+    }),
+  );
 };

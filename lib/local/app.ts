@@ -18,7 +18,7 @@ import { toEventBridgeEvent } from '../adapters/eventbridge-format.ts';
 import { GuardedOutboundHttp, type GuardedOutboundHttpOptions } from '../adapters/guarded-outbound-http.ts';
 import { LocalKeys } from '../adapters/local-keys.ts';
 import { withSettingsCache } from '../cache.ts';
-import { publishDecision } from '../ciba/publish-decision.ts';
+import { publishDecision, withdrawDecidedTimers } from '../ciba/publish-decision.ts';
 import { randomToken } from '../crypto.ts';
 import { matchesCallbackRule } from '../events.ts';
 import type { CibaEvent, Clock, Deps, Logger } from '../ports.ts';
@@ -171,7 +171,10 @@ export const startLocalService = async (options: LocalServiceOptions): Promise<L
   // The table's stream, locally: each decision the store takes is published after it, off the deciding request's
   // path, by the one loop started here (AWS: the stream's consumer function, functions/events).
   const feed = new DecisionFeed(
-    ({ request, status, decidedAt }) => invocation('stream', () => publishDecision(deps, request, status, decidedAt)),
+    ({ request, status, decidedAt }) =>
+      invocation('stream', async () => {
+        await Promise.all([publishDecision(deps, request, status, decidedAt), withdrawDecidedTimers(deps, request)]);
+      }),
     options.logger,
   );
   feed.start();

@@ -145,7 +145,7 @@ describe('ping and push on the AWS shape', () => {
       client_notification_token: 'notify-0123456789abcdef',
     });
     const txn = pushedTxn(shape.cloud, 'fcm-frank');
-    // bc-authorize set the request's expiry timer; the callback function deletes it beside the push.
+    // bc-authorize set the request's expiry timer; the events function deletes it beside the decision's event.
     const timer = [...shape.cloud.scheduler.schedules.values()].find(
       (s) => s.name.startsWith('request-expiry-') && JSON.stringify(s.input).includes(txn),
     );
@@ -165,7 +165,7 @@ describe('ping and push on the AWS shape', () => {
         .slice(since)
         .filter((c) => c.service === 'scheduler')
         .map((c) => [c.function, c.action, c.resource, c.outcome]),
-    ).toEqual([[shape.cloud.fn('callback').name, 'scheduler:DeleteSchedule', timer!.arn, 'ok']]);
+    ).toEqual([[eventsFn(), 'scheduler:DeleteSchedule', timer!.arn, 'ok']]);
     expect(shape.cloud.scheduler.schedules.has(`${timer!.group}/${timer!.name}`)).toBe(false);
     // At the expiry nothing runs: the client had its push, and no timer is left to invoke the callback function.
     const fired = shape.cloud.scheduler.fired.length;

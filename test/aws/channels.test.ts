@@ -142,4 +142,37 @@ describe('approval links on the AWS shape', () => {
     await shape.cloud.settle();
     expect(shape.cloud.ses.sent).toHaveLength(sent + 1);
   });
+
+  it('withdraws the fallback of a request decided in time: the events function deletes its schedule, nothing runs', async () => {
+    // The tenant of the test before, as it left it (or created here when this test runs alone).
+    const put = await shape.admin('PUT', '/admin/tenants/fallbackbank', {
+      channels: ['device', 'email'],
+      channel_fallback_seconds: 60,
+    });
+    expect([200, 201]).toContain(put.status);
+    const device = await shape.enrolledDevice('fallbackbank', 'erik');
+    const rp = await shape.relyingParty('fallbackbank', await shape.registerClient('fallbackbank'));
+    const sent = shape.cloud.ses.sent.length;
+    const ack = await client.initiateBackchannelAuthentication(rp, { scope: 'openid', login_hint: 'erik' });
+    const [tx] = await device.pending();
+    const timer = [...shape.cloud.scheduler.schedules.values()].find(
+      (s) => s.name.startsWith('channel-fallback-') && JSON.stringify(s.input).includes(tx!.txn),
+    );
+    expect(timer?.createdBy).toBe(shape.cloud.fn('bc-authorize').name);
+    const since = shape.cloud.calls.length;
+    expect(await device.decide(tx!.txn, 'approve')).toEqual({ txn: tx!.txn, status: 'approved' });
+    await shape.cloud.settle();
+    expect(
+      shape.cloud.calls
+        .slice(since)
+        .filter((c) => c.service === 'scheduler')
+        .map((c) => [c.function, c.action, c.resource, c.outcome]),
+    ).toEqual([[shape.cloud.fn('events').name, 'scheduler:DeleteSchedule', timer!.arn, 'ok']]);
+    const fired = shape.cloud.scheduler.fired.length;
+    await shape.cloud.advance(61_000);
+    await shape.cloud.settle();
+    expect(shape.cloud.scheduler.fired).toHaveLength(fired);
+    expect(shape.cloud.ses.sent).toHaveLength(sent);
+    expect((await client.pollBackchannelAuthenticationGrant(rp, ack)).id_token).toBeDefined();
+  });
 });

@@ -174,7 +174,7 @@ const KEY_PROVISIONING = (who: string): Record<string, string> => ({
 
 /** The scheduler adapter in a bundle whose function creates schedules and deletes none. */
 const DELETES_NO_SCHEDULE =
-  "EventBridgeScheduler.cancel: only the callback function deletes a schedule (a decided push request's expiry timer)";
+  "EventBridgeScheduler.cancel: only the events function deletes schedules (a decided request's timers)";
 
 const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
   '*': {
@@ -232,7 +232,6 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
     'sns:Publish': 'SnsDeviceNotifier: the device API registers endpoints and never notifies',
     'scheduler:DeleteSchedule': DELETES_NO_SCHEDULE,
   },
-  events: { 'scheduler:DeleteSchedule': DELETES_NO_SCHEDULE },
   'bc-authorize': {
     ...KEY_PROVISIONING('bc-authorize'),
     'kms:Sign': 'TenantKeys: bc-authorize verifies id_token_hint, signs nothing',
@@ -245,6 +244,7 @@ const COMPILED_NEVER_CALLED: Record<string, Record<string, string>> = {
   token: KEY_PROVISIONING('token'),
   callback: {
     ...KEY_PROVISIONING('callback'),
+    'scheduler:DeleteSchedule': DELETES_NO_SCHEDULE,
     'ses:SendEmail': 'the channel fallback by email: granted on the identity of ciba:emailFrom, none without it',
   },
   'tenant-provisioner': {

@@ -22,14 +22,11 @@ export interface FakeWorld {
   /** The answers the endpoint gives, in order; the last one repeats. */
   answers: OutboundResult[];
   scheduled: { at: number; event: CibaEvent }[];
-  /** The events whose timers the callback asked to withdraw (`cancel`), in order. */
-  cancelled: CibaEvent[];
   published: CibaEvent[];
   deadLetters: DeadLetterRecord[];
   signed: Record<string, unknown>[];
   logs: string[];
   failSchedule: boolean;
-  failCancel: boolean;
 }
 
 export const fakeWorld = (
@@ -93,13 +90,11 @@ export const fakeWorld = (
     posts: [],
     answers: [{ status: 204 }],
     scheduled: [],
-    cancelled: [],
     published: [],
     deadLetters: [],
     signed: [],
     logs: [],
     failSchedule: false,
-    failCancel: false,
     deps: undefined as unknown as DeliverCallbackDeps,
   };
   const log = (level: string) => (message: string, fields?: Record<string, unknown>) =>
@@ -142,12 +137,8 @@ export const fakeWorld = (
         if (world.failSchedule) throw new Error('scheduler unavailable');
         world.scheduled.push({ at, event });
       },
-      async cancel(event) {
-        if (world.failCancel) throw new Error('scheduler unavailable');
-        world.cancelled.push(event);
-        const at = world.scheduled.findIndex((s) => JSON.stringify(s.event) === JSON.stringify(event));
-        if (at >= 0) world.scheduled.splice(at, 1);
-        return at >= 0;
+      async cancel() {
+        throw new Error('the callback withdraws no timer');
       },
     },
     deadLetters: {

@@ -1002,9 +1002,9 @@ describe('service stack: least privilege', () => {
     expect(who('kms:Sign').sort()).toEqual(['callback', 'token']);
     expect(who('kms:CreateKey').sort()).toEqual(['admin', 'tenant-provisioner']);
     expect(who('kms:Encrypt').sort()).toEqual(['admin', 'tenant-provisioner']);
-    // Schedules are deleted by the callback function alone (a decided push request's expiry), in the group only.
-    expect(who('scheduler:DeleteSchedule')).toEqual(['callback']);
-    const deleting = statementsOf('callback').filter((st) => JSON.stringify(st.Action).includes('DeleteSchedule'));
+    // Schedules are deleted by the events function alone (a decided request's timers), in the group only.
+    expect(who('scheduler:DeleteSchedule')).toEqual(['events']);
+    const deleting = statementsOf('events').filter((st) => JSON.stringify(st.Action).includes('DeleteSchedule'));
     expect(deleting).toHaveLength(1);
     expect(JSON.stringify(deleting[0]!.Resource)).toMatch(/^\{"Fn::Join":\["",\[.*":schedule\/ciba\/\*"\]\]\}$/);
   });
@@ -1125,7 +1125,7 @@ describe('the decision stream', () => {
     }
   });
 
-  it("gives the events function the stream's reads on the stream only, PutEvents, schedules, and its failure queue", () => {
+  it("gives the events function the stream's reads on the stream only, PutEvents, schedules (created and deleted), and its failure queue", () => {
     const statements = statementsOf('events');
     const stream = statements.find((s) => s.Sid === 'ReadDecisionStream')!;
     expect([stream.Action].flat().sort()).toEqual([
@@ -1148,6 +1148,7 @@ describe('the decision stream', () => {
         'events:PutEvents',
         'iam:PassRole',
         'scheduler:CreateSchedule',
+        'scheduler:DeleteSchedule',
         'sqs:DeleteMessage',
         'sqs:GetQueueAttributes',
         'sqs:GetQueueUrl',

@@ -96,42 +96,6 @@ describe('deliverCallback: push mode (CIBA §10.3.1, §12)', () => {
     expect(stored.redeemedAt).toBe(T0 + 10_000);
   });
 
-  it('withdraws the expiry timer of a decided push request beside its first push, whatever the push gives', async () => {
-    const timer = { type: 'CIBA Request Expiry', tenantId: 'acme', detail: { txn: TXN } };
-    for (const status of ['approved', 'denied'] as const) {
-      const w = fakeWorld({ mode: 'push', status });
-      await deliverCallback(w.deps, decided);
-      expect(w.cancelled).toEqual([timer]);
-    }
-    const failed = fakeWorld({ mode: 'push', status: 'approved' });
-    failed.answers = [{ status: 503 }];
-    expect((await deliverCallback(failed.deps, decided)).outcome).toBe('retry_scheduled');
-    expect(failed.cancelled).toEqual([timer]);
-    // The retry does not ask again; a ping request has no such timer.
-    await deliverCallback(failed.deps, retry(2));
-    expect(failed.cancelled).toEqual([timer]);
-    const ping = fakeWorld({ mode: 'ping', status: 'approved' });
-    await deliverCallback(ping.deps, decided);
-    expect(ping.cancelled).toEqual([]);
-  });
-
-  it('delivers the push when its expiry timer cannot be withdrawn, and says so in a warning', async () => {
-    const w = fakeWorld({ mode: 'push', status: 'approved' });
-    w.failCancel = true;
-    expect((await deliverCallback(w.deps, decided)).outcome).toBe('delivered');
-    expect((await w.store.requests.get(TXN))!.callback?.state).toBe('delivered');
-    expect(w.logs.map((l) => JSON.parse(l))).toContainEqual(
-      expect.objectContaining({ level: 'warn', message: 'expiry timer not withdrawn', txn: TXN }),
-    );
-  });
-
-  it('leaves the timer that pushes expired_token alone (it deletes itself once run)', async () => {
-    const w = fakeWorld({ mode: 'push', status: 'pending' });
-    w.clock.advance(290_000);
-    await deliverCallback(w.deps, expiry);
-    expect(w.cancelled).toEqual([]);
-  });
-
   it('pushes access_denied after denial', async () => {
     const w = fakeWorld({ mode: 'push', status: 'denied' });
     await deliverCallback(w.deps, decided);

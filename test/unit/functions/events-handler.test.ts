@@ -68,9 +68,11 @@ const decided = (r: AuthRequest, status: 'approved' | 'denied' | 'reported'): Au
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-const world = (fail: { bus?: boolean; scheduler?: boolean; retries?: boolean } = {}) => {
+const world = (fail: { bus?: boolean; scheduler?: boolean; retries?: boolean; cancel?: boolean } = {}) => {
   const published: CibaEvent[] = [];
   const scheduled: CibaEvent[] = [];
+  const withdrawn: CibaEvent[] = [];
+  const warnings: Record<string, unknown>[] = [];
   const handed: CibaEvent[] = [];
   const errors: string[] = [];
   const deps = {
@@ -91,11 +93,20 @@ const world = (fail: { bus?: boolean; scheduler?: boolean; retries?: boolean } =
         if (fail.scheduler) throw new Error('scheduler down');
         scheduled.push(event);
       },
+      async cancel(event: CibaEvent) {
+        if (fail.cancel) throw new Error('scheduler down');
+        withdrawn.push(event);
+        return true;
+      },
     },
     clock: { now: () => T0 + 2_000 },
-    logger: { ...silent, error: (message: string) => void errors.push(message) },
+    logger: {
+      ...silent,
+      warn: (message: string, fields?: Record<string, unknown>) => void warnings.push({ message, ...fields }),
+      error: (message: string) => void errors.push(message),
+    },
   };
-  return { deps: deps as never, published, scheduled, handed, errors };
+  return { deps: deps as never, published, scheduled, withdrawn, warnings, handed, errors };
 };
 
 const invoke = (handler: ReturnType<typeof createHandler>, records: unknown[]) =>
@@ -166,6 +177,40 @@ describe('the events function', () => {
       ['CIBA Request Decided', b.txn, 'denied', 'poll'],
     ]);
     expect(w.published[0]!.detail.decided_at).toBe(Math.floor((T0 + 1_000) / 1000));
+  });
+
+  it("withdraws a decided request's timers that have nothing left to do, beside its publish", async () => {
+    const w = world();
+    const push = request('AAAAAAAAAAAAAAAAAAAAAR', 'push');
+    const fallback = { ...request('AAAAAAAAAAAAAAAAAAAAAS', 'poll'), fallbackAt: T0 + 60_000 };
+    const fallenBack = { ...request('AAAAAAAAAAAAAAAAAAAAAT', 'poll'), fallbackAt: T0 + 1_000 };
+    const ping = request('AAAAAAAAAAAAAAAAAAAAAU', 'ping');
+    expect(
+      await invoke(createHandler(w.deps), [
+        record(push, decided(push, 'approved')),
+        record(fallback, decided(fallback, 'denied')),
+        record(fallenBack, decided(fallenBack, 'approved')),
+        record(ping, decided(ping, 'approved')),
+      ]),
+    ).toEqual({ batchItemFailures: [] });
+    // The push request's expiry timer, and the fallback still ahead; a fallback past has run, a ping request has none.
+    expect(w.withdrawn).toEqual([
+      { type: 'CIBA Request Expiry', tenantId: 'acme', detail: { txn: push.txn } },
+      { type: 'CIBA Channel Fallback', tenantId: 'acme', detail: { txn: fallback.txn } },
+    ]);
+    expect(w.published.map((e) => e.detail.txn)).toEqual([push.txn, fallback.txn, fallenBack.txn, ping.txn]);
+  });
+
+  it('publishes all the same when a timer cannot be withdrawn, and says so in a warning', async () => {
+    const w = world({ cancel: true });
+    const push = request('AAAAAAAAAAAAAAAAAAAAAV', 'push');
+    expect(await invoke(createHandler(w.deps), [record(push, decided(push, 'approved'))])).toEqual({
+      batchItemFailures: [],
+    });
+    expect(w.published.map((e) => e.detail.txn)).toEqual([push.txn]);
+    expect(w.warnings).toEqual([
+      expect.objectContaining({ message: 'timer not withdrawn', txn: push.txn, type: 'CIBA Request Expiry' }),
+    ]);
   });
 
   it('starts the callback through the scheduler when the bus fails', async () => {
