@@ -56,7 +56,9 @@ const FAKE_ENV: Record<string, string> = {
   CIBA_SCHEDULER_GROUP: 'ciba',
   CIBA_SCHEDULER_TARGET_ARN: 'arn:aws:lambda:eu-west-1:000000000000:function:callback',
   CIBA_SCHEDULER_ROLE_ARN: 'arn:aws:iam::000000000000:role/scheduler',
+  CIBA_SCHEDULER_DEAD_LETTER_ARN: 'arn:aws:sqs:eu-west-1:000000000000:schedule-dlq',
   CIBA_DEAD_LETTER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/000000000000/dlq',
+  CIBA_DECISION_RETRIES_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/000000000000/decision-retries',
   CIBA_TENANTS_TABLE: 'directory',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
