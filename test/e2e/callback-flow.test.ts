@@ -549,6 +549,19 @@ describe('push mode (conformance 97-103)', () => {
     expect(JSON.parse(push!.body)).toEqual({ error: 'expired_token', auth_req_id: ack.auth_req_id });
   });
 
+  it('withdraws the expiry timer of a push request decided in time: nothing runs at its expiry', async () => {
+    const { path, creds } = await newClient('push');
+    const ack = (await authorize(creds, { requested_expiry: '2' })).body;
+    await decide(ack.auth_req_id, 'approve');
+    await receiver.waitFor(path, 1);
+    const txn = txnOf(ack.auth_req_id);
+    await sleep(3_000);
+    const runs = svc.logs.map((l) => JSON.parse(l)).filter((l) => l.txn === txn && l.trigger === 'expiry');
+    // Before timers were withdrawn: `callback skipped` with trigger `expiry` once the 2 s had passed.
+    expect(runs).toEqual([]);
+    expect(await receiver.waitFor(path, 1)).toHaveLength(1);
+  });
+
   it('resends the same tokens when the first push fails, never minting a second set', async () => {
     const { path, creds } = await newClient('push', [{ status: 503 }, { status: 204 }]);
     const ack = (await authorize(creds)).body;
