@@ -208,6 +208,11 @@ export interface RequestStore {
   /** Removes a request (a user's erasure); its `auth_req_id` is then unknown. */
   delete(txn: string): Promise<void>;
   /**
+   * Removes a request that is still pending, as if it had never been stored (bc-authorize's own undoing, when what
+   * had to go with the request failed). false when it is no longer pending: it was decided meanwhile and stays.
+   */
+  withdraw(txn: string): Promise<boolean>;
+  /**
    * Pending requests of a user, newest first (may lag a write by a moment; expired ones left out). Each carries what
    * the device's list shows and an erasure needs, not the whole request: `txn`, `authReqId`, `tenantId`, `clientId`,
    * `sub`, `status`, `createdAt`, `expiresAt`, `scope`, `acrValues`, `bindingMessage`, `authorizationDetails`,

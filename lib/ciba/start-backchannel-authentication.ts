@@ -21,6 +21,7 @@ import { parseAuthorizationDetails } from '../oauth/authorization-details.ts';
 import { renderDetailDisplays } from '../oauth/display-template.ts';
 import { grantBinding } from '../oauth/grant-binding.ts';
 import { claimsForScope, SUPPORTED_SCOPES, splitScope } from '../oauth/scopes.ts';
+import type { WriteOutcome } from '../persistence.ts';
 import type { Deps } from '../ports.ts';
 import { admitClientRequest, checkUserCode, refuseKnownClientRequest } from './abuse-limits.ts';
 import { fallbackTime, reachUser } from './reach-user.ts';
@@ -316,13 +317,42 @@ const storeRequest = async (
   };
   const fallbackAt = fallbackTime(tenant, user, request);
   if (fallbackAt !== undefined) request.fallbackAt = fallbackAt;
-  if (request.deliveryMode === 'push') {
-    // CIBA §12: a push client learns of expiry from an expired_token push, sent when this timer fires. Set before
-    // the request is stored: if it cannot be set the request fails whole (retryable), and a timer whose request
-    // was never stored finds nothing to do.
-    await deps.scheduler.schedule(request.expiresAt, expiryTimerEvent(request));
+  if (request.deliveryMode !== 'push') {
+    await created(deps.requests.create(request));
+    return request;
   }
-  const written = await deps.requests.create(request);
-  if (written !== 'ok') throw new Error('auth request id collision');
+  // CIBA §12: a push client learns of expiry from an expired_token push, sent when this timer fires. The timer and
+  // the request are written side by side (one round trip), and the request fails whole (retryable) when either
+  // fails: a timer whose request was never stored finds nothing to do when it fires, and a request stored without
+  // its timer is withdrawn before the error is answered.
+  const [timer, stored] = await Promise.allSettled([
+    deps.scheduler.schedule(request.expiresAt, expiryTimerEvent(request)),
+    created(deps.requests.create(request)),
+  ]);
+  if (stored.status === 'rejected') throw stored.reason;
+  if (timer.status === 'rejected') await withdrawUntimed(deps, request, timer.reason);
   return request;
+};
+
+const created = async (written: Promise<WriteOutcome>) => {
+  if ((await written) !== 'ok') throw new Error('auth request id collision');
+};
+
+/**
+ * A push request stored without its expiry timer is withdrawn, and the timer's error answered: the request never
+ * existed. One that a device decided in the moment between needs no timer (its tokens or denial are pushed at the
+ * decision), so it stands and is answered as any other.
+ */
+const withdrawUntimed = async (deps: BackchannelDeps, request: AuthRequest, timerError: unknown) => {
+  const log = { tenant: request.tenantId, client: request.clientId, txn: request.txn };
+  let withdrawn: boolean;
+  try {
+    withdrawn = await deps.requests.withdraw(request.txn);
+  } catch (error) {
+    // Both failed: the request stays stored without a timer; an undecided one expires without an expired_token push.
+    deps.logger.error('push request stored without its expiry timer', { ...log, error });
+    throw timerError;
+  }
+  if (withdrawn) throw timerError;
+  deps.logger.info('expiry timer not set for a push request decided at once', log);
 };

@@ -174,6 +174,51 @@ describe('ping and push on the AWS shape', () => {
     expect(rpHost.at(endpoint)).toHaveLength(1);
   });
 
+  it('push: bc-authorize writes the request beside its expiry timer, and withdraws it when Scheduler fails: 503, nothing left', async () => {
+    const { rp } = await pingClient('push');
+    const device = await shape.enrolledDevice('acme', 'ivan', { type: 'fcm', token: 'fcm-ivan' });
+    const ask = () =>
+      client.initiateBackchannelAuthentication(rp, {
+        scope: 'openid',
+        login_hint: 'ivan',
+        binding_message: 'timer down',
+        client_notification_token: 'notify-0123456789abcdef',
+      });
+    const since = shape.cloud.calls.length;
+    shape.cloud.scheduler.outage = new AwsError('InternalServerException', 'Scheduler is unavailable', 500, false);
+    // Every service holds its answer a moment, so that calls made side by side overlap at the fakes.
+    shape.cloud.latencyMs = 20;
+    try {
+      // openid-client leaves a 503 to its caller as the response itself.
+      const refused = (await ask().catch((error) => error.cause)) as Response;
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBeTruthy();
+      expect(await refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    } finally {
+      shape.cloud.scheduler.outage = undefined;
+      shape.cloud.latencyMs = 0;
+    }
+    const ledger = shape.cloud.fn('bc-authorize').environment.CIBA_LEDGER_TABLE!;
+    const made = shape.cloud.calls
+      .slice(since)
+      .filter((c) => c.function === shape.cloud.fn('bc-authorize').name && c.resource.endsWith(`table/${ledger}`));
+    // The request's write and the timer overlapped; the request was then withdrawn with the function's own role.
+    expect(made.map((c) => [c.action, c.outcome])).toEqual(
+      expect.arrayContaining([
+        ['dynamodb:PutItem', 'ok'],
+        ['dynamodb:DeleteItem', 'ok'],
+      ]),
+    );
+    const timer = shape.cloud.calls.slice(since).find((c) => c.action === 'scheduler:CreateSchedule')!;
+    const put = made.filter((c) => c.action === 'dynamodb:PutItem').at(-1)!;
+    expect(timer.started! < put.ended! && put.started! < timer.ended!).toBe(true);
+    expect(shape.cloud.sns.deliveriesTo('fcm-ivan')).toEqual([]);
+    expect(await device.pending()).toEqual([]);
+    // Once Scheduler answers again the same request goes through.
+    const ack = await ask();
+    expect(ack.auth_req_id.split('.')[0]).toBe(pushedTxn(shape.cloud, 'fcm-ivan'));
+  });
+
   it('push: a request nobody decides pushes expired_token when its schedule fires at the expiry', async () => {
     const { endpoint, rp } = await pingClient('push');
     await shape.enrolledDevice('acme', 'grace', { type: 'fcm', token: 'fcm-grace' });

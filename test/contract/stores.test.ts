@@ -694,6 +694,27 @@ describe.each(implementations)('%s', (_name, make) => {
       expect(await s.requests.get(uid('nothing'))).toBeUndefined();
     });
 
+    it('withdraws a request only while it is pending: then it is gone, from the user’s list too', async () => {
+      const pending = request();
+      const decided = request();
+      await Promise.all([s.requests.create(pending), s.requests.create(decided)]);
+      await s.decisions.decide(
+        decided.txn,
+        { tenantId: decided.tenantId, sub: decided.sub },
+        'approved',
+        evidence(),
+        NOW,
+      );
+      expect(await s.requests.withdraw(pending.txn)).toBe(true);
+      expect(await s.requests.get(pending.txn)).toBeUndefined();
+      expect((await s.requests.listPending(pending.tenantId, pending.sub, NOW)).map((r) => r.txn)).not.toContain(
+        pending.txn,
+      );
+      expect(await s.requests.withdraw(pending.txn)).toBe(false);
+      expect(await s.requests.withdraw(decided.txn)).toBe(false);
+      expect((await s.requests.get(decided.txn))?.status).toBe('approved');
+    });
+
     it('approves a pending request and marks the grant pending', async () => {
       const r = request();
       await s.requests.create(r);

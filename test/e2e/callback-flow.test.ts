@@ -562,6 +562,101 @@ describe('push mode (conformance 97-103)', () => {
     expect(await receiver.waitFor(path, 1)).toHaveLength(1);
   });
 
+  /**
+   * bc-authorize for a push client writes the request and its expiry timer side by side: `timerFails` has the timer
+   * wait until the request's write has started (or 2 s, which one after the other would take), run `meanwhile` with
+   * the stored request, then fail as Scheduler does when it is unavailable.
+   */
+  const failTimerOnce = (meanwhile: (txn: string) => Promise<void> = async () => {}) => {
+    const { scheduler, requests } = svc.service.deps;
+    const [schedule, create] = [scheduler.schedule, requests.create];
+    let stored: ((txn: string) => void) | undefined;
+    const written = new Promise<string>((resolve, reject) => {
+      stored = resolve;
+      setTimeout(() => reject(new Error('the timer was set before the request was written')), 2_000);
+    });
+    written.catch(() => {});
+    requests.create = async (request) => {
+      const outcome = await create.call(requests, request);
+      stored?.(request.txn);
+      return outcome;
+    };
+    scheduler.schedule = async () => {
+      const txn = await written;
+      await meanwhile(txn);
+      throw Object.assign(new Error('Scheduler is unavailable'), { name: 'ServiceUnavailableException' });
+    };
+    return {
+      written,
+      restore: () => {
+        scheduler.schedule = schedule;
+        requests.create = create;
+      },
+    };
+  };
+
+  it('withdraws a push request whose expiry timer cannot be set: a retryable 503, nothing stored, nothing sent', async () => {
+    const { path, creds } = await newClient('push');
+    const seen = events.length;
+    const failing = failTimerOnce();
+    let res: Awaited<ReturnType<typeof authorize>>;
+    try {
+      res = await authorize(creds);
+    } finally {
+      failing.restore();
+    }
+    expect(res.status).toBe(503);
+    expect(res.body.error).toBe('temporarily_unavailable');
+    const txn = await failing.written;
+    expect(await svc.service.deps.requests.get(txn)).toBeUndefined();
+    expect(((await device.pending()).body.transactions as { txn: string }[]).map((r) => r.txn)).not.toContain(txn);
+    await sleep(100);
+    expect(events.slice(seen).filter((e) => e.detail.txn === txn)).toEqual([]);
+    expect(receiver.at(path)).toEqual([]);
+    // The same request a moment later succeeds.
+    expect((await authorize(creds)).status).toBe(200);
+  });
+
+  it('tells the operator when the withdrawal fails too: the request stands without its timer, and the client gets a 503', async () => {
+    const { creds } = await newClient('push');
+    const { requests } = svc.service.deps;
+    const withdraw = requests.withdraw;
+    requests.withdraw = async () => {
+      throw Object.assign(new Error('the store is unavailable'), { name: 'ServiceUnavailableException' });
+    };
+    const failing = failTimerOnce();
+    let res: Awaited<ReturnType<typeof authorize>>;
+    try {
+      res = await authorize(creds);
+    } finally {
+      failing.restore();
+      requests.withdraw = withdraw;
+    }
+    expect(res.status).toBe(503);
+    const txn = await failing.written;
+    expect((await requests.get(txn))?.status).toBe('pending');
+    const logged = svc.logs.map((l) => JSON.parse(l)).filter((l) => l.txn === txn);
+    expect(logged).toContainEqual(
+      expect.objectContaining({ level: 'error', message: 'push request stored without its expiry timer' }),
+    );
+  });
+
+  it('keeps a push request decided before its timer failed: it needs no timer, and its tokens are pushed', async () => {
+    const { path, creds } = await newClient('push');
+    const failing = failTimerOnce((txn) => decide(txn, 'approve'));
+    let ack: Record<string, unknown>;
+    try {
+      const res = await authorize(creds);
+      expect(res.status).toBe(200);
+      ack = res.body;
+    } finally {
+      failing.restore();
+    }
+    expect(txnOf(ack.auth_req_id as string)).toBe(await failing.written);
+    const [push] = await receiver.waitFor(path, 1);
+    expect(JSON.parse(push!.body)).toMatchObject({ auth_req_id: ack.auth_req_id, token_type: 'Bearer' });
+  });
+
   it('resends the same tokens when the first push fails, never minting a second set', async () => {
     const { path, creds } = await newClient('push', [{ status: 503 }, { status: 204 }]);
     const ack = (await authorize(creds)).body;

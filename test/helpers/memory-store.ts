@@ -286,6 +286,10 @@ export const memoryStore = (state: MemoryState = memoryState()): StorePorts & { 
       async delete(txn) {
         state.requests.delete(txn);
       },
+      async withdraw(txn) {
+        if (state.requests.get(txn)?.status !== 'pending') return false;
+        return state.requests.delete(txn);
+      },
       listPending: async (tenantId, sub, now) =>
         [...state.requests.values()]
           .filter((r) => r.tenantId === tenantId && r.sub === sub && r.status === 'pending' && r.expiresAt > now)

@@ -15,6 +15,7 @@ import {
   putItem,
   query,
   type Raw,
+  remove,
   requestPk,
   type Tables,
   ttlSeconds,
@@ -104,6 +105,14 @@ export const requestStore = (db: Tables): RequestStore => ({
   },
   async delete(txn) {
     await db.client.send(new DeleteItemCommand({ TableName: db.ledger, Key: ledgerKey(requestPk(txn)) }));
+  },
+  async withdraw(txn) {
+    const removed = await remove(db, {
+      TableName: db.ledger,
+      Key: ledgerKey(requestPk(txn)),
+      ...expression({ condition: '#status = :pending' }, { ':pending': 'pending' }),
+    });
+    return removed !== FAILED;
   },
   async listPending(tenantId, sub, now) {
     const pending: AuthRequest[] = [];
