@@ -101,6 +101,14 @@ try {
   });
 }
 
+/**
+ * Resolves once the main thread has taken every line the invocation wrote: a worker's stdout and stderr reach it on a
+ * port of their own, and a write's callback runs once the main thread has read it. So an invocation's result never
+ * arrives before its last log lines (Lambda's logs hold an invocation's lines before its END).
+ */
+const logsFlushed = () =>
+  Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write('', resolve))));
+
 parentPort.on('message', async (message) => {
   if (message.type === 'internet') {
     internet.clear();
@@ -129,17 +137,21 @@ parentPort.on('message', async (message) => {
   const activeMs = () => performance.eventLoopUtilization(busy).active;
   try {
     const result = await handler(message.event, context);
+    const active = activeMs();
+    await logsFlushed();
     parentPort.postMessage({
       type: 'result',
       id: message.id,
       result: result === undefined ? null : result,
-      activeMs: activeMs(),
+      activeMs: active,
     });
   } catch (error) {
+    const active = activeMs();
+    await logsFlushed();
     parentPort.postMessage({
       type: 'result',
       id: message.id,
-      activeMs: activeMs(),
+      activeMs: active,
       error: {
         errorType: error?.name ?? 'Error',
         errorMessage: String(error?.message ?? error),
