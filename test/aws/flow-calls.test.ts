@@ -589,7 +589,7 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     expect(trips).toEqual({ 'bc-authorize': 3, 'device list': 1, 'device decision': 2, stream: 1, callback: 3 });
     // Its write units: one per write of an item under 1 KB (the counter, the user's window, the request, the list's
     // proof, the decision, the callback's claim), and 3 for each of the two writes of the request carrying its sealed
-    // tokens (over 2 KB: performance.md "Push mode"); the index as in ping mode. The benchmark's table 11.1 is the
+    // tokens (over 2 KB: docs/performance.md "Push mode"); the index as in ping mode. The benchmark's table 11.1 is the
     // same less 7 counter writes in 8 under a lease.
     expect(units).toEqual({ table: 12, indexes: 2, failed: 0, reads: 1.5 });
     // An access-log line per API request, a metric line per lifecycle event (Request Started, Request Approved,
