@@ -563,11 +563,15 @@ describe('push mode (conformance 97-103)', () => {
   });
 
   /**
-   * bc-authorize for a push client writes the request and its expiry timer side by side: `timerFails` has the timer
-   * wait until the request's write has started (or 2 s, which one after the other would take), run `meanwhile` with
-   * the stored request, then fail as Scheduler does when it is unavailable.
+   * bc-authorize for a push client whose expiry timer fails, as Scheduler does when it is unavailable. The request and
+   * its timer are written side by side: the timer waits until the request's write has ended (2 s at most, which one
+   * after the other would take), runs `meanwhile` with the stored request's txn, then fails. Returns the answer and
+   * that txn.
    */
-  const failTimerOnce = (meanwhile: (txn: string) => Promise<void> = async () => {}) => {
+  const authorizeWithFailingTimer = async (
+    creds: Creds,
+    meanwhile: (txn: string) => Promise<void> = async () => {},
+  ) => {
     const { scheduler, requests } = svc.service.deps;
     const [schedule, create] = [scheduler.schedule, requests.create];
     let stored: ((txn: string) => void) | undefined;
@@ -582,32 +586,24 @@ describe('push mode (conformance 97-103)', () => {
       return outcome;
     };
     scheduler.schedule = async () => {
-      const txn = await written;
-      await meanwhile(txn);
+      await meanwhile(await written);
       throw Object.assign(new Error('Scheduler is unavailable'), { name: 'ServiceUnavailableException' });
     };
-    return {
-      written,
-      restore: () => {
-        scheduler.schedule = schedule;
-        requests.create = create;
-      },
-    };
+    try {
+      const res = await authorize(creds);
+      return { res, txn: await written };
+    } finally {
+      scheduler.schedule = schedule;
+      requests.create = create;
+    }
   };
 
   it('withdraws a push request whose expiry timer cannot be set: a retryable 503, nothing stored, nothing sent', async () => {
     const { path, creds } = await newClient('push');
     const seen = events.length;
-    const failing = failTimerOnce();
-    let res: Awaited<ReturnType<typeof authorize>>;
-    try {
-      res = await authorize(creds);
-    } finally {
-      failing.restore();
-    }
+    const { res, txn } = await authorizeWithFailingTimer(creds);
     expect(res.status).toBe(503);
     expect(res.body.error).toBe('temporarily_unavailable');
-    const txn = await failing.written;
     expect(await svc.service.deps.requests.get(txn)).toBeUndefined();
     expect(((await device.pending()).body.transactions as { txn: string }[]).map((r) => r.txn)).not.toContain(txn);
     await sleep(100);
@@ -624,16 +620,10 @@ describe('push mode (conformance 97-103)', () => {
     requests.withdraw = async () => {
       throw Object.assign(new Error('the store is unavailable'), { name: 'ServiceUnavailableException' });
     };
-    const failing = failTimerOnce();
-    let res: Awaited<ReturnType<typeof authorize>>;
-    try {
-      res = await authorize(creds);
-    } finally {
-      failing.restore();
+    const { res, txn } = await authorizeWithFailingTimer(creds).finally(() => {
       requests.withdraw = withdraw;
-    }
+    });
     expect(res.status).toBe(503);
-    const txn = await failing.written;
     expect((await requests.get(txn))?.status).toBe('pending');
     const logged = svc.logs.map((l) => JSON.parse(l)).filter((l) => l.txn === txn);
     expect(logged).toContainEqual(
@@ -643,18 +633,11 @@ describe('push mode (conformance 97-103)', () => {
 
   it('keeps a push request decided before its timer failed: it needs no timer, and its tokens are pushed', async () => {
     const { path, creds } = await newClient('push');
-    const failing = failTimerOnce((txn) => decide(txn, 'approve'));
-    let ack: Record<string, unknown>;
-    try {
-      const res = await authorize(creds);
-      expect(res.status).toBe(200);
-      ack = res.body;
-    } finally {
-      failing.restore();
-    }
-    expect(txnOf(ack.auth_req_id as string)).toBe(await failing.written);
+    const { res, txn } = await authorizeWithFailingTimer(creds, (stored) => decide(stored, 'approve'));
+    expect(res.status).toBe(200);
+    expect(txnOf(res.body.auth_req_id)).toBe(txn);
     const [push] = await receiver.waitFor(path, 1);
-    expect(JSON.parse(push!.body)).toMatchObject({ auth_req_id: ack.auth_req_id, token_type: 'Bearer' });
+    expect(JSON.parse(push!.body)).toMatchObject({ auth_req_id: res.body.auth_req_id, token_type: 'Bearer' });
   });
 
   it('resends the same tokens when the first push fails, never minting a second set', async () => {
