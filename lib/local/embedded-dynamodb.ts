@@ -90,7 +90,7 @@ export function createDynamoDbClient(
 /** The embedded dynalite's `http://127.0.0.1:{port}` as the SDK's endpoint object: a string is parsed on every call. */
 const parsedOnce = (endpoint: string) => {
   const { protocol, hostname, port, pathname } = new URL(endpoint);
-  return { protocol, hostname, port: Number(port), path: pathname };
+  return { protocol, hostname, ...(port ? { port: Number(port) } : {}), path: pathname };
 };
 
 interface RunningDynalite {

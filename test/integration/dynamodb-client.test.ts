@@ -23,6 +23,12 @@ describe('the store client (lib/adapters/dynamodb/client.ts) on embedded dynalit
     expect(out.Item?.v).toEqual({ N: '7' });
   });
 
+  it("takes the embedded dynalite's address as the SDK's endpoint object, with its port or the scheme's default", async () => {
+    const endpointOf = (url: string) => createDynamoDbClient(url, { dynalite: true }).config.endpoint!();
+    expect(await endpointOf('http://127.0.0.1:4567')).toMatchObject({ hostname: '127.0.0.1', port: 4567, path: '/' });
+    expect(await endpointOf('http://localhost')).not.toHaveProperty('port');
+  });
+
   it('applies a middleware added after the stack was cached (request counting)', async () => {
     await t.client.send(new GetItemCommand({ TableName: LEDGER_TABLE_DEFAULT, Key: key }));
     const counter = countDynamoDbRequests(t.client);
