@@ -186,8 +186,9 @@ describe('ping and push on the AWS shape', () => {
       });
     const since = shape.cloud.calls.length;
     shape.cloud.scheduler.outage = new AwsError('InternalServerException', 'Scheduler is unavailable', 500, false);
-    // Every service holds its answer a moment, so that calls made side by side overlap at the fakes.
-    shape.cloud.latencyMs = 20;
+    // Every service holds its answer a moment (as test/aws/flow-calls.test.ts does to count round trips), so that
+    // calls made side by side overlap at the fakes even on a busy machine.
+    shape.cloud.latencyMs = 50;
     try {
       // openid-client leaves a 503 to its caller as the response itself.
       const refused = (await ask().catch((error) => error.cause)) as Response;
