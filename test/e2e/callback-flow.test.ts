@@ -564,7 +564,7 @@ describe('push mode (conformance 97-103)', () => {
 
   /**
    * bc-authorize for a push client whose expiry timer fails, as Scheduler does when it is unavailable. The request and
-   * its timer are written side by side: the timer waits until the request's write has ended (2 s at most, which one
+   * its timer are written side by side: the timer waits until the request's write has ended (5 s at most, which one
    * after the other would take), runs `meanwhile` with the stored request's txn, then fails. Returns the answer and
    * that txn.
    */
@@ -576,8 +576,11 @@ describe('push mode (conformance 97-103)', () => {
     const [schedule, create] = [scheduler.schedule, requests.create];
     let stored: ((txn: string) => void) | undefined;
     const written = new Promise<string>((resolve, reject) => {
-      stored = resolve;
-      setTimeout(() => reject(new Error('the timer was set before the request was written')), 2_000);
+      const never = setTimeout(() => reject(new Error('the timer was set before the request was written')), 5_000);
+      stored = (txn) => {
+        clearTimeout(never);
+        resolve(txn);
+      };
     });
     written.catch(() => {});
     requests.create = async (request) => {
