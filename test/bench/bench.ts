@@ -77,7 +77,7 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  process.stdout.write(`npm run bench -- [options]: full CIBA poll flows at fixed concurrency (docs/performance.md)
+  process.stdout.write(`npm run bench -- [options]: full CIBA flows (poll, ping or push: --mode) at fixed concurrency (docs/performance.md)
   --c 1,8,32          concurrency levels
   --n 2000            flows per level (after --warmup 200)
   --users 1000        users, one enrolled device each (at least the highest level)
