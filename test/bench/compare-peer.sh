@@ -14,18 +14,24 @@
 # counters (BENCH_METER=0, serve.ts), as `npm start` runs it. CIBA_DATA_DIR (default: memory) is passed on: one mode
 # per run then, as one server holds a store directory.
 #
+# PIN=1 (meant for CONC=1) runs every server on the first CPU and the load generator on the second (taskset), so that
+# a hand-over between a server's threads (its store's thread, libuv's pool) never has to wake an idle CPU
+# (docs/performance.md "Targets missed").
+#
 #   PEER_DIR=/tmp/peer [ROUNDS=3] [N=1000] [WARMUP=100] [CONC=1,8,32] [USERS=1000] [MODES=worker,worker+nocache] \
-#     bash test/bench/compare-peer.sh
+#     [PIN=1] bash test/bench/compare-peer.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${PEER_DIR:?set PEER_DIR to an installed copy of the peer (npm ci)}"
 ROUNDS=${ROUNDS:-3}; N=${N:-1000}; WARMUP=${WARMUP:-100}; CONC=${CONC:-1,8,32}; USERS=${USERS:-1000}
 MODES=${MODES:-worker}
+SERVER_CPU=(); LOADGEN_CPU=()
+if [ "${PIN:-0}" = 1 ]; then SERVER_CPU=(taskset -c 0); LOADGEN_CPU=(taskset -c 1); fi
 OUT=${OUT:-bench-results/compare-$(date +%Y%m%d-%H%M%S)}; mkdir -p "$OUT"
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 start_peer() { # store -> sets PEER_BASE, PEER_PID
-  node "$PEER_DIR/server.mjs" --port 0 --approve hook --store "$1" > "$OUT/peer-$1.log" 2>&1 & PEER_PID=$!; pids+=("$PEER_PID")
+  "${SERVER_CPU[@]}" node "$PEER_DIR/server.mjs" --port 0 --approve hook --store "$1" > "$OUT/peer-$1.log" 2>&1 & PEER_PID=$!; pids+=("$PEER_PID")
   for _ in $(seq 300); do PEER_BASE=$(grep -o 'READY .*' "$OUT/peer-$1.log" | cut -d' ' -f2 || true); [ -n "$PEER_BASE" ] && return; sleep 0.1; done
   echo "peer ($1) did not start"; cat "$OUT/peer-$1.log"; exit 1
 }
@@ -37,13 +43,13 @@ for m in "${modes[@]}"; do
   mkdir -p "$OUT/$m/memory" "$OUT/$m/dynalite"
   cache=on; [[ $m == *+nocache ]] && cache=off
   CIBA_EMBEDDED_STORE=${m%%+*} CIBA_DYNALITE_PARSE_CACHE=$cache BENCH_METER=0 \
-    node --import tsx test/bench/bench.ts --serve --users "$USERS" \
+    "${SERVER_CPU[@]}" node --import tsx test/bench/bench.ts --serve --users "$USERS" \
     > "$OUT/ours-$m.json.log" 2> "$OUT/ours-$m.log" & pids+=($!)
   for _ in $(seq 600); do [ -s "$OUT/ours-$m.json.log" ] && break; sleep 0.2; done
   OURS[$m]=$(head -1 "$OUT/ours-$m.json.log"); [ -n "${OURS[$m]}" ] || { echo "service ($m) did not start"; cat "$OUT/ours-$m.log"; exit 1; }
 done
 field() { node -e "process.stdout.write(String(JSON.parse(process.argv[1])[process.argv[2]]))" "${OURS[$1]}" "$2"; }
-BENCH=(node "$PEER_DIR/bench.mjs" --approve url --pending-polls 1 --n "$N" --warmup "$WARMUP" --users "$USERS" --alg ES256)
+BENCH=("${LOADGEN_CPU[@]}" node "$PEER_DIR/bench.mjs" --approve url --pending-polls 1 --n "$N" --warmup "$WARMUP" --users "$USERS" --alg ES256)
 # CPU ticks per thread of a process (`tid ticks` lines), to split this service's CPU into its main thread (HTTP, the
 # handlers, the SDK client), the store's thread (dynalite: the busiest other thread) and the rest (GC helpers, libuv).
 ticks() { for t in /proc/"$1"/task/*; do echo "$(basename "$t") $(awk '{print $14+$15}' "$t/stat" 2>/dev/null || echo 0)"; done; }
