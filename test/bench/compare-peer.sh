@@ -26,7 +26,11 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}; N=${N:-1000}; WARMUP=${WARMUP:-100}; CONC=${CONC:-1,8,32}; USERS=${USERS:-1000}
 MODES=${MODES:-worker}
 SERVER_CPU=(); LOADGEN_CPU=()
-if [ "${PIN:-0}" = 1 ]; then SERVER_CPU=(taskset -c 0); LOADGEN_CPU=(taskset -c 1); fi
+if [ "${PIN:-0}" = 1 ]; then
+  command -v taskset > /dev/null || { echo "PIN=1 needs taskset (util-linux)"; exit 1; }
+  [ "$(nproc)" -ge 2 ] || { echo "PIN=1 needs two CPUs: one for the servers, one for the load generator"; exit 1; }
+  SERVER_CPU=(taskset -c 0); LOADGEN_CPU=(taskset -c 1)
+fi
 OUT=${OUT:-bench-results/compare-$(date +%Y%m%d-%H%M%S)}; mkdir -p "$OUT"
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
