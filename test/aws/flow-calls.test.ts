@@ -595,7 +595,6 @@ describe('the benchmark flow on the AWS shape: AWS calls per step', () => {
     // An access-log line per API request, a metric line per lifecycle event (Request Started, Request Approved,
     // Tokens Issued, Callback Delivered), the decision's and the callback's application lines.
     expect(logs.access).toHaveLength(3);
-
     expect(logs.metrics).toHaveLength(4);
     expect(logs.app.map((l) => l.message)).toEqual(['device decision', 'callback delivered']);
     expect(invocations.map((i) => i.kind).sort()).toEqual(['async', 'stream', 'sync', 'sync', 'sync']);
